@@ -1,0 +1,46 @@
+# psyq developer tasks. `make demo` and `make test` do all the set-up on a fresh
+# Debian machine: system libraries (as root), a .venv, and psyq installed into it.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Strict editable mode links each source file into build/, so mypy and pytest see
+# the real `psyq` package layout (core/ -> psyq, plugins/ -> psyq.plugins).
+INSTALL := $(BIN)/python -m pip install -q --disable-pip-version-check -e
+EDITABLE := --config-settings editable_mode=strict
+
+.PHONY: demo test lint typecheck pytest bench system-deps venv venv-test clean
+
+system-deps:
+	@bash tools/system-deps.sh
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+
+venv: system-deps $(BIN)/python
+	@$(INSTALL) . $(EDITABLE) 2>&1 | grep -v -e '^\s*$$' -e Warning -e warn -e '!!' -e '\*\*\*' -e 'editable' -e 'return ' -e 'Please be careful' -e 'to import/use' -e 'with strategy' -e 'WARNING: Location' || true
+
+venv-test: system-deps $(BIN)/python
+	@$(INSTALL) '.[test]' $(EDITABLE) 2>&1 | grep -v -e '^\s*$$' -e Warning -e warn -e '!!' -e '\*\*\*' -e 'editable' -e 'return ' -e 'Please be careful' -e 'to import/use' -e 'with strategy' -e 'WARNING: Location' || true
+
+demo: venv
+	$(BIN)/psyq demo --out psyq-demo
+
+lint: venv-test
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: venv-test
+	$(BIN)/mypy -p psyq
+
+pytest: venv-test
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+bench: venv-test
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info psyq-demo .mypy_cache .ruff_cache .hypothesis

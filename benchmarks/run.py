@@ -1,0 +1,32 @@
+"""psyq benchmarks (`make bench`). Results are ratios against a baseline measured
+in the same run, because the machines we run on are shared and noisy.
+
+Usage: python benchmarks/run.py [NAME ...]   (default: every benchmark)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_core import bench_scoring, bench_startup
+
+BENCHMARKS: dict[str, Callable[[], None]] = {
+    "startup": bench_startup,
+    "scoring": bench_scoring,
+}
+
+
+def main(names: list[str]) -> None:
+    for name in names or list(BENCHMARKS):
+        if name not in BENCHMARKS:
+            raise SystemExit(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+        print(f"== {name}")
+        BENCHMARKS[name]()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

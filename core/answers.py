@@ -1,0 +1,102 @@
+"""Turning what a person typed into validated answers.
+
+One set of rules for every way answers arrive (``--answers``, an answers
+file, a CSV row, the interactive prompt): an answer is one of the item's
+response values or missing; anything else is an :class:`AnswerError` that
+names the item and the allowed values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from psyq.errors import AnswerError
+from psyq.models import Instrument, Item
+
+MISSING_TOKENS = frozenset({"", "-", "na", "n/a", "none", "null"})
+
+
+def parse_answer_list(instrument: Instrument, text: str) -> dict[str, int | None]:
+    """Parse ``"1,2,,-,3"``: answers in item order; empty or ``-`` is missing.
+
+    Trailing unscored items may be left off; giving more answers than items
+    is an error.
+    """
+    parts = [p.strip() for p in text.split(",")] if text.strip() else []
+    items = instrument.items
+    if len(parts) > len(items):
+        raise AnswerError(
+            f"{instrument.short_name}: got {len(parts)} answers but the instrument has "
+            f"{len(items)} items ({items[0].id}..{items[-1].id})"
+        )
+    raw: dict[str, Any] = {item.id: None for item in items}
+    for item, part in zip(items, parts, strict=False):
+        raw[item.id] = part
+    return coerce_answers(instrument, raw)
+
+
+def coerce_answers(
+    instrument: Instrument, answers: Mapping[str, Any], *, where: str = ""
+) -> dict[str, int | None]:
+    """Validate a mapping of item id -> answer; unknown ids and bad values are errors.
+
+    Items absent from the mapping are missing. ``where`` prefixes messages
+    (e.g. ``"answers.yaml: "`` or ``"row 7: "``).
+    """
+    for key in answers:
+        if not isinstance(key, str) or not instrument.has_item(key):
+            known = ", ".join(i.id for i in instrument.items)
+            raise AnswerError(
+                f"{where}{instrument.short_name}: unknown item '{key}'; items are: {known}"
+            )
+    out: dict[str, int | None] = {}
+    for item in instrument.items:
+        value = coerce_value(instrument, item, answers.get(item.id), where=where)
+        out[item.id] = value
+    return out
+
+
+def coerce_value(instrument: Instrument, item: Item, value: Any, *, where: str = "") -> int | None:
+    """One answer: ``None``/empty/``-`` is missing, else an allowed response value."""
+    scale = instrument.response_scale_for(item)
+    number: int | None
+    if value is None:
+        number = None
+    elif isinstance(value, bool):
+        number = _reject(instrument, item, value, where)
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        number = int(value) if value.is_integer() else _reject(instrument, item, value, where)
+    elif isinstance(value, str):
+        token = value.strip()
+        if token.lower() in MISSING_TOKENS:
+            number = None
+        else:
+            try:
+                number = int(token)
+            except ValueError:
+                number = _reject(instrument, item, value, where)
+    else:
+        number = _reject(instrument, item, value, where)
+    if number is None:
+        if item.required:
+            raise AnswerError(
+                f"{where}item {item.id}: an answer is required; allowed: {scale.describe()}"
+            )
+        return None
+    if number not in scale.values:
+        _reject(instrument, item, value, where)
+    return number
+
+
+def _reject(instrument: Instrument, item: Item, value: Any, where: str) -> int:
+    scale = instrument.response_scale_for(item)
+    shown = value if isinstance(value, str) and value.isprintable() else repr(value)
+    if isinstance(shown, str) and len(shown) > 40:
+        shown = shown[:37] + "..."
+    raise AnswerError(
+        f"{where}item {item.id}: '{shown}' is not an allowed answer; "
+        f"allowed: {scale.describe()} or empty for missing"
+    )

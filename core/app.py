@@ -1,0 +1,41 @@
+"""The application object every command receives as ``click`` context ``obj``."""
+
+from __future__ import annotations
+
+import sys
+from functools import cached_property
+from pathlib import Path
+
+from psyq.manager import PsyqPluginManager
+from psyq.models import Instrument
+from psyq.paths import data_dir
+from psyq.registry import InstrumentRegistry
+from psyq.scoring import Scorer
+
+
+class App:
+    """Plugin manager plus the lazily built services commands need."""
+
+    def __init__(self, pm: PsyqPluginManager, home: Path | None = None) -> None:
+        self.pm = pm
+        self._home = home
+        self.db_path: Path | None = None
+
+    @property
+    def home(self) -> Path:
+        return self._home if self._home is not None else data_dir()
+
+    @cached_property
+    def registry(self) -> InstrumentRegistry:
+        registry = InstrumentRegistry(self.pm)
+        registry.ids()  # load now so problems are reported once, up front
+        for problem in registry.problems:
+            print(f"psyq: warning: skipped instrument file: {problem}", file=sys.stderr)
+        return registry
+
+    @cached_property
+    def scorer(self) -> Scorer:
+        return Scorer(self.pm)
+
+    def instrument(self, instrument_id: str) -> Instrument:
+        return self.registry.get(instrument_id)

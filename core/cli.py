@@ -1,0 +1,94 @@
+"""The ``psyq`` command line: a click group whose commands come from plugins.
+
+``create_cli(pm)`` builds the group for one plugin manager (tests build their
+own); ``main()`` is the console-script entry point. A :class:`PsyqError`
+raised anywhere under a command is printed as one ``psyq: error: ...`` line
+with its exit code and no traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from psyq import __version__
+from psyq.app import App
+from psyq.errors import PsyqError
+from psyq.manager import PsyqPluginManager, create_plugin_manager
+
+
+class UserError(click.ClickException):
+    """A :class:`PsyqError` on its way out of click: one line, its exit code."""
+
+    def __init__(self, error: PsyqError) -> None:
+        super().__init__(str(error))
+        self.exit_code: int = error.exit_code  # type: ignore[misc]
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"psyq: error: {self.format_message()}", err=True)
+
+
+class PsyqGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PsyqError as exc:
+            raise UserError(exc) from exc
+
+
+HELP = """psyq: score psychometric questionnaires, keep client history, write reports.
+
+\b
+Quick start:
+  psyq list                         instruments available
+  psyq score phq9 --answers 1,2,0,1,1,0,2,1,0
+  psyq demo                         score sample data and write reports
+"""
+
+
+def create_cli(pm: PsyqPluginManager, app: App | None = None) -> click.Group:
+    """Build the ``psyq`` group with every command the plugins register."""
+    app = app or App(pm)
+
+    @click.group(cls=PsyqGroup, help=HELP, context_settings={"obj": app})
+    @click.version_option(__version__, "--version", prog_name="psyq")
+    @click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="SQLite store to use (default: $PSYQ_HOME/psyq.db).",
+    )
+    @click.pass_obj
+    def cli(obj: App, db: Path | None) -> None:
+        if db is not None:
+            obj.db_path = db
+
+    commands = pm.collect_named("psyq_register_commands", "command")
+    for command in commands.values():
+        cli.add_command(command)
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        pm = create_plugin_manager()
+        cli = create_cli(pm)
+    except PsyqError as exc:
+        click.echo(f"psyq: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="psyq")
+    except Exception as exc:  # a bug, not a user mistake: say so in one line
+        if os.environ.get("PSYQ_DEBUG"):
+            raise
+        click.echo(
+            f"psyq: internal error: {type(exc).__name__}: {exc} "
+            "(this is a bug in psyq or a plugin; set PSYQ_DEBUG=1 for the traceback)",
+            err=True,
+        )
+        sys.exit(1)

@@ -1,0 +1,37 @@
+"""Errors meant for people.
+
+Every error a user can cause is a :class:`PsyqError`: the CLI prints its
+message as one line on stderr and exits with :attr:`PsyqError.exit_code`,
+with no traceback. Messages name the file, line, item or row at fault, what
+was expected, and what to do.
+"""
+
+from __future__ import annotations
+
+
+class PsyqError(Exception):
+    """A mistake in input that the user can fix; printed as one line."""
+
+    exit_code: int = 2
+
+
+class DefinitionError(PsyqError):
+    """An instrument definition file is malformed or inconsistent."""
+
+
+class AnswerError(PsyqError):
+    """An answer is out of range, not a number, or names an unknown item."""
+
+
+class UnknownInstrumentError(PsyqError):
+    """No loaded source provides the requested instrument id."""
+
+
+class DuplicateError(PsyqError):
+    """Two sources or plugins provide the same name."""
+
+
+class PluginError(PsyqError):
+    """A third-party plugin failed (raised only in strict mode or while scoring)."""
+
+    exit_code = 1

@@ -1,0 +1,195 @@
+"""Hook specifications: every way a plugin can extend psyq.
+
+A plugin is any module or object with functions decorated ``@psyq.hookimpl``
+whose names match these specs. psyq's own behaviour (YAML loading, the
+built-in instruments, the scoring stages, the output formats, the commands)
+is written as default plugins in :mod:`psyq.plugins` against these same hooks,
+so a third-party plugin can do anything a built-in can.
+
+Rules that hold for every hook:
+
+* Call order is last-registered-first; psyq's defaults are registered first
+  and the fall-back implementations carry ``trylast=True``, so a third-party
+  implementation runs before them.
+* Hooks marked *first result wins* stop at the first implementation that
+  returns something other than ``None``.
+* Signatures only ever gain arguments. A plugin may accept fewer arguments
+  than the spec lists (pluggy passes only the ones it names).
+* ``since`` gives the psyq version that introduced the hook.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from psyq.outputs import OutputFormat
+    from psyq.registry import InstrumentSource
+    from psyq.scoring import ScoringMethod, ScoringState
+
+PROJECT = "psyq"
+ENTRY_POINT_GROUP = "psyq"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# -- instruments ------------------------------------------------------------
+
+
+@hookspec
+def psyq_instrument_sources() -> list[InstrumentSource]:
+    """Return places to load instrument definitions from.
+
+    Each :class:`psyq.registry.InstrumentSource` names a directory (every
+    ``*.yaml``, ``*.yml`` and ``*.json`` file in it is an instrument) or a
+    single file, and the name shown when two sources define the same
+    instrument id (which is an error naming both). An instrument pack that
+    only ships data files needs nothing but this hook.
+
+    Called once per process, the first time an instrument is needed. All
+    implementations are called; their lists are concatenated.
+
+    since: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def psyq_load_definition(path: Path, data: bytes) -> dict[str, Any] | None:
+    """Parse the raw bytes of a definition file into plain data.
+
+    Return ``None`` when ``path`` is not a format this plugin reads (decide by
+    suffix), else a ``dict`` that psyq validates against the instrument
+    schema. Raise :class:`psyq.errors.DefinitionError` with ``file:line``
+    for a malformed file. Loaders must never execute code from the file.
+
+    First result wins. since: 0.1
+    """
+    raise NotImplementedError
+
+
+# -- scoring ----------------------------------------------------------------
+
+
+@hookspec
+def psyq_scoring_methods() -> list[ScoringMethod]:
+    """Return aggregation methods that a scale's ``method:`` may name.
+
+    psyq ships ``sum`` and ``mean``. A method name registered twice is an
+    error naming both plugins. All implementations are called.
+
+    since: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def psyq_score_recode(state: ScoringState) -> bool | None:
+    """Stage 1 of 7: turn answers into item values (``state.values``).
+
+    The default copies each answer, applying an item's ``recode`` map. Return
+    ``True`` to replace the default; return ``None`` to let it run after
+    you. Use a ``wrapper=True`` implementation to adjust its result.
+
+    Each of the seven stages follows the same rules: first result wins, the
+    default is ``trylast``. The stages run in this order: recode, reverse,
+    missing, aggregate, transform, interpret, flags.
+
+    since: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def psyq_score_reverse(state: ScoringState) -> bool | None:
+    """Stage 2 of 7: reverse-key items (value becomes min + max - value).
+
+    First result wins; the default is ``trylast``. since: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def psyq_score_missing(state: ScoringState) -> bool | None:
+    """Stage 3 of 7: count answered and missing items per scale and apply the
+    scale's missing-data rule, setting ``reason`` on scales that cannot be
+    scored.
+
+    First result wins; the default is ``trylast``. since: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def psyq_score_aggregate(state: ScoringState) -> bool | None:
+    """Stage 4 of 7: compute each scorable scale's ``raw`` aggregate with its
+    method (sum, mean, or a plugin's) and, where the rule says so, prorate.
+
+    First result wins; the default is ``trylast``. since: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def psyq_score_transform(state: ScoringState) -> bool | None:
+    """Stage 5 of 7: apply the scale's linear transform and round half up to
+    the scale's decimals, giving ``value``. A norms plugin can wrap this
+    stage to add T-scores to ``state.extra``.
+
+    First result wins; the default is ``trylast``. since: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def psyq_score_interpret(state: ScoringState) -> bool | None:
+    """Stage 6 of 7: find each scored scale's band.
+
+    First result wins; the default is ``trylast``. since: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def psyq_score_flags(state: ScoringState) -> bool | None:
+    """Stage 7 of 7: evaluate the instrument's flag rules into ``state.flags``.
+
+    First result wins; the default is ``trylast``. since: 0.1
+    """
+    raise NotImplementedError
+
+
+# -- output and commands ----------------------------------------------------
+
+
+@hookspec
+def psyq_output_formats() -> list[OutputFormat]:
+    """Return output formats (``table``, ``json``, ``html``, ``pdf``, ...).
+
+    Each :class:`psyq.outputs.OutputFormat` has a unique name, a file suffix
+    and a ``render`` function. A name registered twice is an error naming
+    both plugins. All implementations are called.
+
+    since: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def psyq_register_commands() -> list[click.Command]:
+    """Return click commands to add to the ``psyq`` command line.
+
+    Commands reach the plugin manager and the instrument registry through
+    ``click.get_current_context().obj``, a :class:`psyq.app.App`. A command
+    name registered twice is an error naming both plugins. All
+    implementations are called.
+
+    since: 0.1
+    """
+    raise NotImplementedError

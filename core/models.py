@@ -1,0 +1,517 @@
+"""The instrument definition format: pydantic models for psyq's YAML files.
+
+An instrument file is data, never code. Everything an instrument needs
+(response scales, items, scales, bands, flags, reliable-change parameters and
+golden examples) is declared here and checked when the file is loaded, so a
+mistake in a file is reported before any client is scored with it.
+
+``psyq schema`` prints the JSON Schema generated from :class:`Instrument`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    model_validator,
+)
+
+Identifier = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$"),
+]
+"""Lower-case id: a letter, then letters, digits or underscores (64 at most)."""
+
+ShortText = Annotated[str, StringConstraints(max_length=500)]
+LongText = Annotated[str, StringConstraints(max_length=10_000)]
+
+SCHEMA_VERSION: Literal[1] = 1
+
+_T = TypeVar("_T", "Item", "Scale", "FlagRule", "Band")
+
+PROVISIONAL_NOTICE = (
+    "Provisional instrument: it has no norms and no validation study; its cut-offs are "
+    "provisional and its scores are not diagnostic."
+)
+
+
+class _Model(BaseModel):
+    # Unknown keys are errors: a misspelled field must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class ResponseOption(_Model):
+    """One answer a respondent can give: the stored value and its label."""
+
+    value: int = Field(ge=-1000, le=1000)
+    label: ShortText
+
+
+class ResponseScale(_Model):
+    """A reusable set of answer options, referenced by items through its id."""
+
+    options: list[ResponseOption] = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _unique_values(self) -> ResponseScale:
+        values = [o.value for o in self.options]
+        if len(set(values)) != len(values):
+            raise ValueError(f"option values must be unique, got {values}")
+        return self
+
+    @property
+    def values(self) -> list[int]:
+        return [o.value for o in self.options]
+
+    @property
+    def min(self) -> int:
+        return min(self.values)
+
+    @property
+    def max(self) -> int:
+        return max(self.values)
+
+    def label_for(self, value: int) -> str | None:
+        for option in self.options:
+            if option.value == value:
+                return option.label
+        return None
+
+    def describe(self) -> str:
+        """Allowed values for error messages, e.g. ``0-3 (0=Not at all, ...)``."""
+        values = self.values
+        contiguous = sorted(values) == list(range(self.min, self.max + 1))
+        head = f"{self.min}-{self.max}" if contiguous else ", ".join(map(str, values))
+        labels = ", ".join(f"{o.value}={o.label}" for o in self.options)
+        return f"{head} ({labels})"
+
+
+class Item(_Model):
+    """One question put to the respondent."""
+
+    id: Identifier
+    text: LongText
+    response_scale: Identifier = Field(description="Id of a response scale of this instrument.")
+    reverse: bool = Field(False, description="Reverse-keyed: scored as min + max - answer.")
+    required: bool = Field(False, description="An administration may not skip this item.")
+    scored: bool = Field(True, description="False for items asked but not scored (PHQ-9 item 10).")
+    recode: dict[int, float] | None = Field(
+        None, description="Map an answer value to the value scored, applied before reversal."
+    )
+
+
+class MissingRule(_Model):
+    """When a scale may still be scored with unanswered items, and how."""
+
+    max_missing: int | None = Field(None, ge=0, description="At most this many items missing.")
+    min_answered: int | None = Field(None, ge=0, description="At least this many answered.")
+    prorate: bool = Field(
+        False,
+        description="Sum scales only: scale the sum of the answered items up to all items "
+        "(sum x items / answered, weights respected).",
+    )
+
+
+class Transform(_Model):
+    """A linear transform applied to the aggregate: ``value = raw * multiply + add``."""
+
+    multiply: float = 1.0
+    add: float = 0.0
+
+    def apply(self, x: float) -> float:
+        return x * self.multiply + self.add
+
+
+class Band(_Model):
+    """An interpretation band: an inclusive range of the scale's value."""
+
+    id: Identifier
+    label: ShortText
+    min: float
+    max: float
+    severity: int = Field(
+        0, ge=0, le=4, description="0 = no concern ... 4 = most concern; drives report colours."
+    )
+    interpretation: LongText = ""
+
+    def contains(self, value: float) -> bool:
+        return self.min <= value <= self.max
+
+
+class ReliableChange(_Model):
+    """What counts as reliable change on a scale.
+
+    Either a fixed ``threshold`` in scale points, or ``sd`` and ``reliability``
+    for the Jacobson-Truax reliable change index (RCI = delta / (sqrt(2) x SEM),
+    reliable when abs(RCI) >= 1.96).
+    """
+
+    threshold: float | None = Field(None, gt=0)
+    sd: float | None = Field(None, gt=0)
+    reliability: float | None = Field(None, gt=0, lt=1)
+    source: ShortText = ""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ReliableChange:
+        jt = self.sd is not None and self.reliability is not None
+        if self.threshold is None and not jt:
+            raise ValueError("give either threshold, or both sd and reliability")
+        if (self.sd is None) != (self.reliability is None):
+            raise ValueError("sd and reliability go together")
+        return self
+
+    @property
+    def sem_diff(self) -> float | None:
+        """Standard error of the difference, when sd and reliability are given."""
+        if self.sd is None or self.reliability is None:
+            return None
+        sem: float = self.sd * (1 - self.reliability) ** 0.5
+        return float((2**0.5) * sem)
+
+    def critical_delta(self) -> float:
+        """Smallest absolute change counted as reliable."""
+        if self.threshold is not None:
+            return self.threshold
+        sd = self.sem_diff
+        assert sd is not None
+        return 1.96 * sd
+
+
+class Scale(_Model):
+    """A score computed from items: the total or a subscale."""
+
+    id: Identifier
+    label: ShortText
+    items: list[Identifier] = Field(min_length=1, max_length=1000)
+    method: Identifier = Field("sum", description="Aggregation method: sum, mean or a plugin's.")
+    weights: dict[Identifier, float] | None = None
+    missing: MissingRule = MissingRule(max_missing=0)
+    decimals: int = Field(0, ge=0, le=6, description="Round half up to this many decimals.")
+    transform: Transform | None = None
+    higher_is_worse: bool = True
+    bands: list[Band] = Field(default_factory=list, max_length=50)
+    reliable_change: ReliableChange | None = None
+    clinical_cutoff: float | None = Field(
+        None,
+        description="First value of the clinical range (value >= cutoff when higher is "
+        "worse, value <= cutoff when higher is better).",
+    )
+
+    def weight(self, item_id: str) -> float:
+        if self.weights is None:
+            return 1.0
+        return self.weights.get(item_id, 1.0)
+
+    def in_clinical_range(self, value: float) -> bool | None:
+        if self.clinical_cutoff is None:
+            return None
+        if self.higher_is_worse:
+            return value >= self.clinical_cutoff
+        return value <= self.clinical_cutoff
+
+    def band_for(self, value: float) -> Band | None:
+        for band in self.bands:
+            if band.contains(value):
+                return band
+        return None
+
+
+CompareOp = Literal[">", ">=", "<", "<=", "==", "!="]
+
+
+class Condition(_Model):
+    """A declarative test on one answer or one scale value.
+
+    Item conditions test the answer as given (before recoding or reversal), which
+    is what the clinician sees on the form. A condition on an unanswered item or
+    an unscored scale is false. ``any`` / ``all`` combine sub-conditions.
+    """
+
+    item: Identifier | None = None
+    scale: Identifier | None = None
+    op: CompareOp | None = None
+    value: float | None = None
+    any: list[Condition] | None = Field(None, max_length=50)
+    all: list[Condition] | None = Field(None, max_length=50)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Condition:
+        leaf = self.item is not None or self.scale is not None
+        combo = self.any is not None or self.all is not None
+        if leaf == combo:
+            raise ValueError("a condition names an item or a scale, or combines any/all")
+        if self.item is not None and self.scale is not None:
+            raise ValueError("a condition names an item or a scale, not both")
+        if leaf and (self.op is None or self.value is None):
+            raise ValueError("an item or scale condition needs op and value")
+        if self.any is not None and self.all is not None:
+            raise ValueError("use any or all, not both, in one condition")
+        return self
+
+    def references(self) -> list[tuple[str, str]]:
+        """(kind, id) pairs this condition reads, for validation."""
+        if self.item is not None:
+            return [("item", self.item)]
+        if self.scale is not None:
+            return [("scale", self.scale)]
+        subs = self.any or self.all or []
+        return [ref for sub in subs for ref in sub.references()]
+
+    def first_item(self) -> str | None:
+        refs = [ident for kind, ident in self.references() if kind == "item"]
+        return refs[0] if refs else None
+
+
+class FlagRule(_Model):
+    """A clinical flag raised when its condition holds."""
+
+    id: Identifier
+    level: Literal["critical", "warning", "info"]
+    message: LongText
+    when: Condition
+
+
+class ExampleExpectation(_Model):
+    scores: dict[Identifier, float | None] = Field(default_factory=dict)
+    bands: dict[Identifier, Identifier | None] = Field(default_factory=dict)
+    flags: list[Identifier] | None = Field(
+        None, description="Exactly the flag ids raised (order free); omit to not check."
+    )
+
+
+class GoldenExample(_Model):
+    """Answers with the scores, bands and flags the published manual gives for them."""
+
+    name: ShortText
+    answers: dict[Identifier, int | None]
+    expect: ExampleExpectation
+
+
+class Citation(_Model):
+    text: LongText
+    url: ShortText | None = None
+
+
+class Instrument(_Model):
+    """A questionnaire definition, as read from one YAML or JSON file."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: Identifier
+    version: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,31}$")]
+    title: ShortText
+    short_name: ShortText
+    description: LongText = ""
+    citations: list[Citation] = Field(default_factory=list, max_length=50)
+    licence: LongText = Field(description="Licence and copyright text shown on every report.")
+    status: Literal["validated", "provisional"]
+    notice: LongText = Field(
+        "", description="Caveat shown on every output; provisional instruments get a default."
+    )
+    instructions: LongText = ""
+    recall_period: ShortText = ""
+    response_scales: dict[Identifier, ResponseScale] = Field(min_length=1, max_length=50)
+    items: list[Item] = Field(min_length=1, max_length=1000)
+    scales: list[Scale] = Field(min_length=1, max_length=100)
+    flags: list[FlagRule] = Field(default_factory=list, max_length=100)
+    examples: list[GoldenExample] = Field(default_factory=list, max_length=200)
+
+    _items_by_id: dict[str, Item] = PrivateAttr(default_factory=dict)
+    _scales_by_id: dict[str, Scale] = PrivateAttr(default_factory=dict)
+    _bounds: dict[str, tuple[float, float]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Instrument:
+        self._items_by_id = _unique("item", self.items)
+        self._scales_by_id = _unique("scale", self.scales)
+        _unique("flag", self.flags)
+        if "total" not in self._scales_by_id:
+            raise ValueError("every instrument needs a scale with id 'total' (its main score)")
+        for item in self.items:
+            if item.response_scale not in self.response_scales:
+                raise ValueError(
+                    f"item {item.id}: response_scale '{item.response_scale}' is not defined; "
+                    f"defined: {', '.join(self.response_scales)}"
+                )
+            if item.recode is not None:
+                allowed = set(self.response_scales[item.response_scale].values)
+                extra = set(item.recode) - allowed
+                if extra:
+                    raise ValueError(f"item {item.id}: recode keys {sorted(extra)} are not answers")
+        for scale in self.scales:
+            self._check_scale(scale)
+        for flag in self.flags:
+            self._check_refs(f"flag {flag.id}", flag.when.references())
+        for example in self.examples:
+            self._check_example(example)
+        return self
+
+    def _check_scale(self, scale: Scale) -> None:
+        where = f"scale {scale.id}"
+        if len(set(scale.items)) != len(scale.items):
+            raise ValueError(f"{where}: an item is listed twice")
+        for item_id in scale.items:
+            item = self._items_by_id.get(item_id)
+            if item is None:
+                raise ValueError(f"{where}: unknown item '{item_id}'")
+            if not item.scored:
+                raise ValueError(f"{where}: item '{item_id}' is marked scored: false")
+        if scale.weights is not None:
+            stray = set(scale.weights) - set(scale.items)
+            if stray:
+                raise ValueError(f"{where}: weights for items not in the scale: {sorted(stray)}")
+        rule = scale.missing
+        n = len(scale.items)
+        if rule.max_missing is not None and rule.max_missing >= n:
+            raise ValueError(f"{where}: max_missing must be below the {n} items")
+        if rule.min_answered is not None and not 1 <= rule.min_answered <= n:
+            raise ValueError(f"{where}: min_answered must be between 1 and {n}")
+        if rule.prorate and scale.method != "sum":
+            raise ValueError(f"{where}: prorate applies to sum scales only")
+        lo, hi = self._compute_bounds(scale)
+        self._bounds[scale.id] = (lo, hi)
+        self._check_bands(scale, lo, hi)
+
+    def _compute_bounds(self, scale: Scale) -> tuple[float, float]:
+        lows: list[float] = []
+        highs: list[float] = []
+        for item_id in scale.items:
+            item = self._items_by_id[item_id]
+            rs = self.response_scales[item.response_scale]
+            values = [item.recode.get(v, v) for v in rs.values] if item.recode else rs.values
+            w = scale.weight(item_id)
+            a, b = w * min(values), w * max(values)
+            lows.append(min(a, b))
+            highs.append(max(a, b))
+        if scale.method == "mean":
+            total_w = sum(abs(scale.weight(i)) for i in scale.items)
+            lo, hi = sum(lows) / total_w, sum(highs) / total_w
+        else:
+            # Sum, and any plugin method, is bounded by the sum's range.
+            lo, hi = sum(lows), sum(highs)
+        if scale.transform is not None:
+            a, b = scale.transform.apply(lo), scale.transform.apply(hi)
+            lo, hi = min(a, b), max(a, b)
+        return round_half_up(lo, scale.decimals), round_half_up(hi, scale.decimals)
+
+    def _check_bands(self, scale: Scale, lo: float, hi: float) -> None:
+        if not scale.bands:
+            return
+        where = f"scale {scale.id}"
+        _unique(f"{where} band", scale.bands)
+        step = 10.0 ** (-scale.decimals)
+        bands = sorted(scale.bands, key=lambda b: b.min)
+        for band in bands:
+            if band.min > band.max:
+                raise ValueError(f"{where}: band {band.id} has min {band.min} > max {band.max}")
+        if not _close(bands[0].min, lo) or not _close(bands[-1].max, hi):
+            raise ValueError(
+                f"{where}: bands must cover the whole range {_fmt(lo)}-{_fmt(hi)}, "
+                f"they cover {_fmt(bands[0].min)}-{_fmt(bands[-1].max)}"
+            )
+        for prev, nxt in itertools.pairwise(bands):
+            if not _close(nxt.min, prev.max + step):
+                kind = "overlap" if nxt.min <= prev.max else "leave a gap"
+                raise ValueError(
+                    f"{where}: bands {prev.id} (to {_fmt(prev.max)}) and {nxt.id} "
+                    f"(from {_fmt(nxt.min)}) {kind}; the next band must start at "
+                    f"{_fmt(prev.max + step)}"
+                )
+
+    def _check_refs(self, where: str, refs: list[tuple[str, str]]) -> None:
+        for kind, ident in refs:
+            known = self._items_by_id if kind == "item" else self._scales_by_id
+            if ident not in known:
+                raise ValueError(f"{where}: unknown {kind} '{ident}'")
+
+    def _check_example(self, example: GoldenExample) -> None:
+        where = f"example '{example.name}'"
+        for item_id, value in example.answers.items():
+            item = self._items_by_id.get(item_id)
+            if item is None:
+                raise ValueError(f"{where}: unknown item '{item_id}'")
+            rs = self.response_scales[item.response_scale]
+            if value is not None and value not in rs.values:
+                raise ValueError(f"{where}: item {item_id} answer {value} not in {rs.describe()}")
+        for scale_id in list(example.expect.scores) + list(example.expect.bands):
+            if scale_id not in self._scales_by_id:
+                raise ValueError(f"{where}: unknown scale '{scale_id}'")
+        flag_ids = {f.id for f in self.flags}
+        for flag_id in example.expect.flags or []:
+            if flag_id not in flag_ids:
+                raise ValueError(f"{where}: unknown flag '{flag_id}'")
+
+    # -- lookups -----------------------------------------------------------
+
+    def item(self, item_id: str) -> Item:
+        return self._items_by_id[item_id]
+
+    def has_item(self, item_id: str) -> bool:
+        return item_id in self._items_by_id
+
+    def scale(self, scale_id: str) -> Scale:
+        return self._scales_by_id[scale_id]
+
+    def response_scale_for(self, item: Item) -> ResponseScale:
+        return self.response_scales[item.response_scale]
+
+    def bounds(self, scale_id: str) -> tuple[float, float]:
+        """Possible (lowest, highest) value of a scale, after transform and rounding."""
+        return self._bounds[scale_id]
+
+    @property
+    def total(self) -> Scale:
+        return self._scales_by_id["total"]
+
+    @property
+    def notices(self) -> list[str]:
+        """Caveats every output of this instrument must carry."""
+        out: list[str] = []
+        if self.status == "provisional":
+            out.append(PROVISIONAL_NOTICE)
+        if self.notice:
+            out.append(self.notice)
+        return out
+
+    def content_hash(self) -> str:
+        """Stable hash of the definition's content (not of its file's formatting)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def round_half_up(x: float, decimals: int) -> float:
+    """Round half away from zero, as scoring manuals do (4.5 -> 5, 2.675 -> 2.68).
+
+    Python's ``round`` rounds half to even (``round(4.5) == 4``) and works on the
+    binary value, so it is never used for scores. ``repr`` gives the shortest
+    decimal string that round-trips, which is the number a person would write.
+    """
+    quantum = Decimal(1).scaleb(-decimals)
+    rounded = Decimal(repr(float(x))).quantize(quantum, rounding=ROUND_HALF_UP)
+    # Whole-number scores stay ints, so JSON shows 9, not 9.0.
+    return float(rounded) if decimals else int(rounded)
+
+
+def _unique(kind: str, things: list[_T]) -> dict[str, _T]:
+    seen: dict[str, _T] = {}
+    for thing in things:
+        if thing.id in seen:
+            raise ValueError(f"duplicate {kind} id '{thing.id}'")
+        seen[thing.id] = thing
+    return seen
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) < 1e-9
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"

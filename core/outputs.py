@@ -1,0 +1,74 @@
+"""Output formats: how a scored result becomes bytes on disk or on screen.
+
+Formats are registered through the ``psyq_output_formats`` hook and looked
+up by name (``table``, ``json``, and whatever plugins add). A format's
+``render`` gets a :class:`RenderRequest` carrying the result, its
+instrument and the report metadata a clinician supplies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from psyq.errors import PsyqError
+
+if TYPE_CHECKING:
+    from psyq.manager import PsyqPluginManager
+    from psyq.models import Instrument
+    from psyq.results import ScoreResult
+
+
+@dataclass
+class RenderRequest:
+    """Everything an output format may show. Only ``result`` and ``instrument`` are required."""
+
+    result: ScoreResult
+    instrument: Instrument
+    client_id: str | None = None
+    administered: date | None = None
+    clinician: str | None = None
+    note: str | None = None
+    generated_at: datetime | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """A named output format.
+
+    ``render(request) -> bytes``; ``suffix`` (``".json"``) picks the format
+    from an output file name; ``binary`` formats are never written to a
+    terminal.
+    """
+
+    name: str
+    suffix: str
+    render: Callable[[RenderRequest], bytes]
+    description: str = ""
+    media_type: str = "application/octet-stream"
+    binary: bool = False
+
+
+def output_formats(pm: PsyqPluginManager) -> dict[str, OutputFormat]:
+    """Every registered output format by name (duplicate names are an error)."""
+    formats: dict[str, OutputFormat] = pm.collect_named("psyq_output_formats", "output format")
+    return formats
+
+
+def get_output_format(pm: PsyqPluginManager, name: str) -> OutputFormat:
+    formats = output_formats(pm)
+    if name not in formats:
+        raise PsyqError(f"unknown output format '{name}'; available: {', '.join(sorted(formats))}")
+    return formats[name]
+
+
+def format_for_path(pm: PsyqPluginManager, filename: str) -> OutputFormat | None:
+    """The format whose suffix matches ``filename``, if any."""
+    lowered = filename.lower()
+    for fmt in output_formats(pm).values():
+        if fmt.suffix and lowered.endswith(fmt.suffix):
+            return fmt
+    return None

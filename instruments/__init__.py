@@ -1,0 +1,1 @@
+"""Built-in instrument definitions (YAML data files, never code)."""

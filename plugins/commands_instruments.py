@@ -1,0 +1,147 @@
+"""Commands about instruments: ``list``, ``show``, ``validate``, ``schema``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from psyq.app import App
+from psyq.errors import DefinitionError
+from psyq.hookspecs import hookimpl
+from psyq.models import Instrument
+from psyq.registry import load_instrument_file
+from psyq.scoring import check_examples
+
+
+@click.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_command(app: App, as_json: bool) -> None:
+    """List the instruments installed (id, title, status)."""
+    entries = app.registry.all()
+    if as_json:
+        rows = [
+            {
+                "id": e.instrument.id,
+                "version": e.instrument.version,
+                "title": e.instrument.title,
+                "status": e.instrument.status,
+                "source": e.source,
+            }
+            for e in entries
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max((len(e.instrument.id) for e in entries), default=2)
+    for e in entries:
+        inst = e.instrument
+        click.echo(f"{inst.id:<{width}}  {inst.title} (v{inst.version})  [{inst.status}]")
+
+
+@click.command("show")
+@click.argument("instrument_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the full definition as JSON.")
+@click.pass_obj
+def show_command(app: App, instrument_id: str, as_json: bool) -> None:
+    """Show an instrument: items, answers, scales, bands, flags and caveats."""
+    entry = app.registry.entry(instrument_id)
+    inst = entry.instrument
+    if as_json:
+        data = inst.model_dump(mode="json")
+        data["content_hash"] = inst.content_hash()
+        data["source"] = entry.source
+        data["notices"] = inst.notices
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    click.echo(_describe(inst, entry.source))
+
+
+def _describe(inst: Instrument, source: str) -> str:
+    lines = [f"{inst.title} ({inst.short_name}) v{inst.version}  [{inst.status}]"]
+    lines += [f"NOTICE: {n}" for n in inst.notices]
+    if inst.description:
+        lines += ["", inst.description.strip()]
+    if inst.instructions:
+        lines += ["", f"Instructions: {inst.instructions.strip()}"]
+    lines += ["", "Items:"]
+    for n, item in enumerate(inst.items, 1):
+        marks = []
+        if item.reverse:
+            marks.append("reverse-keyed")
+        if not item.scored:
+            marks.append("not scored")
+        if item.required:
+            marks.append("required")
+        suffix = f"  ({', '.join(marks)})" if marks else ""
+        lines.append(f"  {n:>2}. {item.id}: {item.text.strip()}{suffix}")
+    for rs_id, rs in inst.response_scales.items():
+        lines.append(f"Answers ({rs_id}): {rs.describe()}")
+    lines += ["", "Scales:"]
+    for scale in inst.scales:
+        lo, hi = inst.bounds(scale.id)
+        direction = "higher is worse" if scale.higher_is_worse else "higher is better"
+        lines.append(
+            f"  {scale.id}: {scale.label}; {scale.method} of {len(scale.items)} items, "
+            f"range {lo:g}-{hi:g}, {direction}"
+        )
+        for band in scale.bands:
+            lines.append(f"      {band.min:g}-{band.max:g}  {band.label}")
+    if inst.flags:
+        lines += ["", "Flags:"]
+        lines += [f"  [{f.level}] {f.id}: {f.message.strip()}" for f in inst.flags]
+    lines += ["", "Citation: " + "; ".join(c.text for c in inst.citations)]
+    lines += [f"Licence: {inst.licence.strip()}", f"Source: {source}"]
+    return "\n".join(lines)
+
+
+@click.command("validate")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_obj
+def validate_command(app: App, files: tuple[Path, ...]) -> None:
+    """Check instrument files: schema, consistency and golden examples.
+
+    With no FILES, checks every installed instrument (built-in and plugins).
+    Exits 2 when any file fails.
+    """
+    failures = 0
+    if not files:
+        entries = app.registry.all()
+        failures += len(app.registry.problems)
+        for entry in entries:
+            failures += _report(app, entry.instrument, str(entry.path))
+    for path in files:
+        try:
+            instrument = load_instrument_file(app.pm, path)
+        except DefinitionError as exc:
+            click.echo(f"FAIL {exc}", err=True)
+            failures += 1
+            continue
+        failures += _report(app, instrument, str(path))
+    if failures:
+        click.echo(f"{failures} problem(s) found", err=True)
+        raise click.exceptions.Exit(2)
+
+
+def _report(app: App, instrument: Instrument, where: str) -> int:
+    problems = check_examples(app.scorer, instrument)
+    if problems:
+        for problem in problems:
+            click.echo(f"FAIL {where}: {problem}", err=True)
+        return len(problems)
+    n = len(instrument.examples)
+    note = f"{n} golden example(s) pass" if n else "no golden examples (add some under examples:)"
+    click.echo(f"ok   {where}: {instrument.id} v{instrument.version}, {note}")
+    return 0
+
+
+@click.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the instrument definition format."""
+    click.echo(json.dumps(Instrument.model_json_schema(), indent=2))
+
+
+@hookimpl
+def psyq_register_commands() -> list[click.Command]:
+    return [list_command, show_command, validate_command, schema_command]

@@ -1,0 +1,106 @@
+"""``psyq score``: score one set of answers and print the result."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from psyq.answers import coerce_answers, parse_answer_list
+from psyq.app import App
+from psyq.errors import AnswerError, DefinitionError
+from psyq.hookspecs import hookimpl
+from psyq.models import Instrument
+from psyq.outputs import RenderRequest, get_output_format
+from psyq.plugins.data_files import load_data
+
+MAX_ANSWERS_FILE_BYTES = 1024 * 1024
+
+
+def read_answers(
+    instrument: Instrument, answers: str | None, answers_file: Path | None
+) -> dict[str, int | None]:
+    """Answers from ``--answers A1,A2,...`` or ``--answers-file`` (exactly one)."""
+    if (answers is None) == (answers_file is None):
+        raise AnswerError("give the answers with --answers A1,A2,... or --answers-file FILE")
+    if answers is not None:
+        return parse_answer_list(instrument, answers)
+    assert answers_file is not None
+    data = _read_answers_file(answers_file)
+    if not isinstance(data, dict):
+        raise AnswerError(
+            f"{answers_file}: expected a mapping of item id to answer "
+            f"(e.g. {instrument.items[0].id}: 1), not a {type(data).__name__}"
+        )
+    return coerce_answers(instrument, data, where=f"{answers_file}: ")
+
+
+def _read_answers_file(path: Path) -> Any:
+    try:
+        if str(path) == "-":
+            raw = sys.stdin.buffer.read(MAX_ANSWERS_FILE_BYTES + 1)
+            path = Path("<stdin>.yaml")
+        else:
+            with path.open("rb") as fh:
+                raw = fh.read(MAX_ANSWERS_FILE_BYTES + 1)
+    except OSError as exc:
+        raise AnswerError(f"{path}: cannot read answers file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_ANSWERS_FILE_BYTES:
+        raise AnswerError(f"{path}: answers file is larger than {MAX_ANSWERS_FILE_BYTES} bytes")
+    try:
+        return load_data(path, raw)
+    except DefinitionError as exc:
+        raise AnswerError(str(exc)) from None
+
+
+answers_option = click.option(
+    "--answers",
+    metavar="A1,A2,...",
+    help="Answers in item order; empty or '-' for a missing answer.",
+)
+answers_file_option = click.option(
+    "--answers-file",
+    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+    help="JSON or YAML mapping of item id to answer ('-' reads stdin).",
+)
+
+
+@click.command("score")
+@click.argument("instrument_id")
+@answers_option
+@answers_file_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--format", "format_name", default=None, help="Any text output format (table, json, ...)."
+)
+@click.pass_obj
+def score_command(
+    app: App,
+    instrument_id: str,
+    answers: str | None,
+    answers_file: Path | None,
+    as_json: bool,
+    format_name: str | None,
+) -> None:
+    """Score one administration of INSTRUMENT_ID and print the scores and flags.
+
+    \b
+    Example:
+      psyq score phq9 --answers 1,2,0,1,1,0,2,1,0
+      psyq score gad7 --answers-file answers.yaml --json
+    """
+    instrument = app.instrument(instrument_id)
+    valid = read_answers(instrument, answers, answers_file)
+    result = app.scorer.score_valid(instrument, valid)
+    fmt = get_output_format(app.pm, "json" if as_json else (format_name or "table"))
+    if fmt.binary:
+        raise AnswerError(f"format '{fmt.name}' is binary; write it to a file with `psyq report`")
+    out = fmt.render(RenderRequest(result=result, instrument=instrument))
+    click.echo(out.decode("utf-8"), nl=not out.endswith(b"\n"))
+
+
+@hookimpl
+def psyq_register_commands() -> list[click.Command]:
+    return [score_command]

@@ -1,0 +1,201 @@
+"""Read data files safely: YAML (safe loading only) and JSON.
+
+Used for instrument definitions and answer files. A data file comes from
+someone else. Nothing in it may run code,
+read files or reach the network, and no file may exhaust memory:
+
+* only PyYAML's safe loader is used, so ``!!python/object`` and every other
+  non-standard tag is refused;
+* the event stream is checked before anything is built: nesting depth,
+  number of aliases and number of nodes are capped;
+* the built data is walked with a node budget, which catches "billion
+  laughs" alias bombs whose expansion would be huge;
+* bytes that are not UTF-8 text (binary junk, NUL bytes) are refused;
+* duplicate keys in a mapping are an error, not a silent overwrite.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from psyq.errors import DefinitionError
+from psyq.hookspecs import hookimpl
+
+MAX_DEPTH = 32
+MAX_ALIASES = 100
+MAX_NODES = 100_000
+
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class LinedDict(dict[Any, Any]):
+    """A mapping that remembers the line of each key, for error messages."""
+
+    lines: dict[Any, int]
+
+
+class LinedList(list[Any]):
+    """A sequence that remembers the line of each element."""
+
+    lines: dict[int, int]
+
+
+class _DefinitionLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LinedDict:
+        out = LinedDict()
+        out.lines = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key must be a plain value", key_node.start_mark
+                ) from None
+            if key in out:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", key_node.start_mark
+                )
+            out[key] = self.construct_object(value_node, deep=deep)
+            out.lines[key] = key_node.start_mark.line + 1
+        return out
+
+    def construct_lined_sequence(self, node: yaml.SequenceNode) -> LinedList:
+        out = LinedList(self.construct_object(child, deep=True) for child in node.value)
+        out.lines = {i: child.start_mark.line + 1 for i, child in enumerate(node.value)}
+        return out
+
+
+def _construct_map(loader: _DefinitionLoader, node: yaml.MappingNode) -> LinedDict:
+    return loader.construct_mapping(node, deep=True)
+
+
+_DefinitionLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_DefinitionLoader.add_constructor(
+    "tag:yaml.org,2002:seq", _DefinitionLoader.construct_lined_sequence
+)
+
+
+def _decode(path: Path, data: bytes) -> str:
+    if b"\x00" in data:
+        raise DefinitionError(f"{path}: binary data (NUL bytes); expected a UTF-8 text file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DefinitionError(f"{path}:{line}: not UTF-8 text; save the file as UTF-8") from None
+
+
+def _check_events(path: Path, text: str) -> None:
+    """Cap depth, aliases and size from the event stream, before building anything."""
+    depth = aliases = nodes = 0
+    try:
+        for event in yaml.parse(text, Loader=_BaseLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    _too_much(path, event, f"nesting is deeper than {MAX_DEPTH} levels")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    _too_much(path, event, f"more than {MAX_ALIASES} aliases (*refs)")
+            if isinstance(event, yaml.NodeEvent):
+                nodes += 1
+                if nodes > MAX_NODES:
+                    _too_much(path, event, f"more than {MAX_NODES} values")
+    except yaml.MarkedYAMLError as exc:
+        raise DefinitionError(_yaml_message(path, exc)) from None
+    except yaml.YAMLError as exc:
+        raise DefinitionError(f"{path}: not valid YAML: {exc}") from None
+
+
+def _too_much(path: Path, event: yaml.Event, what: str) -> None:
+    line = event.start_mark.line + 1 if event.start_mark else 0
+    raise DefinitionError(f"{path}:{line}: refused: {what}")
+
+
+def _yaml_message(path: Path, exc: yaml.MarkedYAMLError) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    problem = exc.problem or exc.context or "invalid YAML"
+    if "could not determine a constructor" in (exc.problem or "") or (
+        exc.problem and "tag" in exc.problem
+    ):
+        problem = f"{problem.split(' for the tag')[0]} ({_tag(exc)}): tags are not allowed"
+    return f"{where}: not valid YAML: {problem}"
+
+
+def _tag(exc: yaml.MarkedYAMLError) -> str:
+    text = exc.problem or ""
+    start = text.find("'")
+    return text[start:] if start >= 0 else "custom tag"
+
+
+def check_budget(path: Path, data: Any) -> None:
+    """Walk the built data, counting every value; aliases count each time used."""
+    budget = MAX_NODES
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise DefinitionError(
+                f"{path}: refused: expands to more than {MAX_NODES} values "
+                "(YAML aliases nested to blow up memory?)"
+            )
+        if depth > MAX_DEPTH:
+            raise DefinitionError(f"{path}: refused: nesting is deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+
+
+def load_yaml(path: Path, data: bytes) -> Any:
+    text = _decode(path, data)
+    _check_events(path, text)
+    try:
+        parsed = yaml.load(text, Loader=_DefinitionLoader)
+    except yaml.MarkedYAMLError as exc:
+        raise DefinitionError(_yaml_message(path, exc)) from None
+    except yaml.YAMLError as exc:
+        raise DefinitionError(f"{path}: not valid YAML: {exc}") from None
+    check_budget(path, parsed)
+    return parsed
+
+
+def load_data(path: Path, data: bytes) -> Any:
+    """Parse a ``.json`` file as JSON and anything else as YAML, safely."""
+    if path.suffix.lower() == ".json":
+        return load_json(path, data)
+    return load_yaml(path, data)
+
+
+def load_json(path: Path, data: bytes) -> Any:
+    text = _decode(path, data)
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DefinitionError(
+            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise DefinitionError(f"{path}: refused: nesting is too deep") from None
+    check_budget(path, parsed)
+    return parsed
+
+
+@hookimpl(trylast=True)
+def psyq_load_definition(path: Path, data: bytes) -> Any:
+    suffix = path.suffix.lower()
+    if suffix in {".yaml", ".yml"}:
+        return load_yaml(path, data)
+    if suffix == ".json":
+        return load_json(path, data)
+    return None

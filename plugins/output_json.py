@@ -1,0 +1,40 @@
+"""The ``json`` output format: ``psyq score --json`` plus report metadata when given."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from psyq.hookspecs import hookimpl
+from psyq.outputs import OutputFormat, RenderRequest
+
+
+def json_document(request: RenderRequest) -> dict[str, Any]:
+    doc = request.result.to_json()
+    meta = {
+        "client_id": request.client_id,
+        "administered": request.administered.isoformat() if request.administered else None,
+        "clinician": request.clinician,
+        "note": request.note,
+        "generated_at": request.generated_at.isoformat() if request.generated_at else None,
+    }
+    if any(v is not None for v in meta.values()):
+        doc["report"] = meta
+    return doc
+
+
+def render_json(request: RenderRequest) -> bytes:
+    return (json.dumps(json_document(request), indent=2, ensure_ascii=False) + "\n").encode()
+
+
+@hookimpl
+def psyq_output_formats() -> list[OutputFormat]:
+    return [
+        OutputFormat(
+            name="json",
+            suffix=".json",
+            render=render_json,
+            description="Scores and flags as JSON (the `psyq score --json` shape)",
+            media_type="application/json",
+        )
+    ]

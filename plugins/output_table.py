@@ -1,0 +1,51 @@
+"""The ``table`` output format: a compact plain-text summary for the terminal."""
+
+from __future__ import annotations
+
+from psyq.hookspecs import hookimpl
+from psyq.outputs import OutputFormat, RenderRequest
+
+LEVEL_MARK = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "    info"}
+
+
+def render_table(request: RenderRequest) -> bytes:
+    result, inst = request.result, request.instrument
+    lines = [f"{inst.title} ({inst.short_name} v{inst.version})"]
+    if request.client_id:
+        lines.append(f"client {request.client_id}")
+    critical = [f for f in result.flags if f.level == "critical"]
+    for flag in critical:  # a critical flag comes first and cannot be missed
+        lines.append(f"{LEVEL_MARK['critical']}: {flag.message}")
+    rows = [("scale", "score", "range", "band", "answered")]
+    for scale in inst.scales:
+        s = result.scores[scale.id]
+        lo, hi = inst.bounds(scale.id)
+        value = "-" if s.value is None else f"{s.value:.{scale.decimals}f}"
+        answered = f"{s.answered}/{s.answered + s.missing}"
+        if s.prorated:
+            answered += " prorated"
+        band = s.band_label or (f"not scored: {s.reason}" if s.reason else "")
+        rows.append((scale.id, value, f"{lo:g}-{hi:g}", band, answered))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].ljust(widths[2])]
+        cells += [row[3].ljust(widths[3]), row[4]]
+        lines.append("  ".join(cells).rstrip())
+    for flag in result.flags:
+        if flag.level != "critical":
+            lines.append(f"{LEVEL_MARK[flag.level]}: {flag.message}")
+    lines += [f"NOTE: {notice}" for notice in result.notices]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+@hookimpl
+def psyq_output_formats() -> list[OutputFormat]:
+    return [
+        OutputFormat(
+            name="table",
+            suffix=".txt",
+            render=render_table,
+            description="Plain-text score table",
+            media_type="text/plain",
+        )
+    ]

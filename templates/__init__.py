@@ -1,0 +1,1 @@
+"""Jinja2 templates and assets for psyq reports (package data)."""

@@ -1,0 +1,76 @@
+"""Shared fixtures. psyq's own pytest plugin (psyq.testing) provides psyq_pm,
+psyq_register, psyq_home and psyq_cli."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from psyq.manager import PsyqPluginManager
+from psyq.registry import InstrumentRegistry
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture
+def registry(psyq_pm: PsyqPluginManager) -> InstrumentRegistry:
+    return InstrumentRegistry(psyq_pm)
+
+
+MINIMAL = """\
+id: mini
+version: "1"
+title: Mini scale
+short_name: MINI
+licence: test
+status: validated
+response_scales:
+  freq:
+    options:
+      - {value: 0, label: Never}
+      - {value: 1, label: Sometimes}
+      - {value: 2, label: Often}
+items:
+  - {id: m1, text: One, response_scale: freq}
+  - {id: m2, text: Two, response_scale: freq}
+  - {id: m3, text: Three, response_scale: freq, reverse: true}
+scales:
+  - id: total
+    label: Total
+    items: [m1, m2, m3]
+    missing: {max_missing: 1, prorate: true}
+    bands:
+      - {id: low, label: Low, min: 0, max: 2}
+      - {id: high, label: High, min: 3, max: 6, severity: 2}
+flags:
+  - id: often_one
+    level: warning
+    message: m1 often
+    when: {item: m1, op: ">=", value: 2}
+examples:
+  - name: zeros
+    answers: {m1: 0, m2: 0, m3: 0}
+    expect: {scores: {total: 2}, bands: {total: low}, flags: []}
+"""
+
+
+@pytest.fixture
+def write_file(tmp_path: Path) -> Callable[..., Path]:
+    def write(name: str, text: str | bytes) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def minimal_yaml() -> str:
+    return MINIMAL

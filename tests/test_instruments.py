@@ -1,0 +1,132 @@
+"""Built-in instruments: golden examples and the published scoring rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from psyq.manager import PsyqPluginManager
+from psyq.models import PROVISIONAL_NOTICE, Instrument
+from psyq.registry import InstrumentRegistry
+from psyq.scoring import Scorer
+from psyq.testing import assert_golden_examples
+
+BUILTINS = ["ccts", "gad7", "phq9", "who5"]
+
+
+def test_builtins_load_without_problems(registry: InstrumentRegistry) -> None:
+    assert registry.ids() == BUILTINS
+    assert registry.problems == []
+
+
+@pytest.mark.parametrize("instrument_id", BUILTINS)
+def test_golden_examples(
+    psyq_pm: PsyqPluginManager, registry: InstrumentRegistry, instrument_id: str
+) -> None:
+    inst = registry.get(instrument_id)
+    assert len(inst.examples) >= 6
+    assert_golden_examples(psyq_pm, inst)
+
+
+@pytest.mark.parametrize("instrument_id", BUILTINS)
+def test_every_builtin_carries_citation_and_licence(
+    registry: InstrumentRegistry, instrument_id: str
+) -> None:
+    inst = registry.get(instrument_id)
+    assert inst.citations and inst.licence
+    assert inst.total.bands
+
+
+def scored(pm: PsyqPluginManager, inst: Instrument, answers: dict[str, int | None]) -> dict:  # type: ignore[type-arg]
+    return Scorer(pm).score(inst, answers).to_json()
+
+
+def test_phq9_proration_rounds_half_up(
+    psyq_pm: PsyqPluginManager, registry: InstrumentRegistry
+) -> None:
+    phq9 = registry.get("phq9")
+    # 8 answered, sum 4: 4 x 9 / 8 = 4.5, which rounds up to 5 (mild); round() would give 4.
+    answers = {f"phq9_{i}": 0 for i in range(1, 10)}
+    answers.update(phq9_1=2, phq9_2=2, phq9_3=None)
+    total = scored(psyq_pm, phq9, answers)["scores"]["total"]
+    assert total["value"] == 5
+    assert total["raw"] == 4
+    assert total["band"] == "mild"
+    assert total["prorated"] is True
+    assert total["missing"] == 1
+
+
+def test_phq9_three_missing_is_not_scored_but_item9_still_flags(
+    psyq_pm: PsyqPluginManager, registry: InstrumentRegistry
+) -> None:
+    phq9 = registry.get("phq9")
+    answers: dict[str, int | None] = {f"phq9_{i}": 1 for i in range(1, 10)}
+    answers.update(phq9_1=None, phq9_2=None, phq9_3=None)
+    doc = scored(psyq_pm, phq9, answers)
+    total = doc["scores"]["total"]
+    assert total["value"] is None and total["band"] is None
+    assert "3 of 9 items missing" in total["reason"]
+    assert [(f["id"], f["level"], f["item"]) for f in doc["flags"]] == [
+        ("suicidal_ideation", "critical", "phq9_9")
+    ]
+
+
+def test_phq9_item10_is_asked_but_not_scored(
+    psyq_pm: PsyqPluginManager, registry: InstrumentRegistry
+) -> None:
+    phq9 = registry.get("phq9")
+    assert not phq9.item("phq9_10").scored
+    base = {f"phq9_{i}": 1 for i in range(1, 10)}
+    without = scored(psyq_pm, phq9, base)["scores"]["total"]["value"]
+    with_10 = scored(psyq_pm, phq9, {**base, "phq9_10": 3})["scores"]["total"]["value"]
+    assert without == with_10 == 9
+
+
+def test_who5_value_is_raw_times_four_and_higher_is_better(
+    psyq_pm: PsyqPluginManager, registry: InstrumentRegistry
+) -> None:
+    who5 = registry.get("who5")
+    assert who5.total.higher_is_worse is False
+    answers = {"who5_1": 3, "who5_2": 3, "who5_3": 2, "who5_4": 2, "who5_5": 2}
+    total = scored(psyq_pm, who5, answers)["scores"]["total"]
+    assert (total["raw"], total["value"], total["band"]) == (12, 48, "poor_wellbeing")
+
+
+def test_ccts_structure(registry: InstrumentRegistry) -> None:
+    ccts = registry.get("ccts")
+    assert ccts.status == "provisional"
+    assert PROVISIONAL_NOTICE in ccts.notices
+    assert len(ccts.items) == 16
+    subscales = [s for s in ccts.scales if s.id != "total"]
+    assert len(subscales) == 4
+    for sub in subscales:
+        assert len(sub.items) == 4
+        assert sum(ccts.item(i).reverse for i in sub.items) == 1, sub.id
+        assert sub.method == "mean" and sub.missing.min_answered == 3
+    assert ccts.total.missing.min_answered == 13 and ccts.total.decimals == 2
+    assert [(b.id, b.min, b.max) for b in ccts.total.bands] == [
+        ("low", 0.0, 1.49),
+        ("elevated", 1.5, 2.49),
+        ("high", 2.5, 4.0),
+    ]
+
+
+def test_ccts_output_says_it_is_provisional(
+    psyq_pm: PsyqPluginManager, registry: InstrumentRegistry
+) -> None:
+    ccts = registry.get("ccts")
+    doc = scored(psyq_pm, ccts, {f"ccts_{i}": 2 for i in range(1, 17)})
+    assert doc["instrument"]["status"] == "provisional"
+    assert any("no norms" in n for n in doc["notices"])
+    assert any("provisional" in n for n in doc["notices"])
+
+
+def test_ccts_reverse_keyed_item_scores_four_minus_answer(
+    psyq_pm: PsyqPluginManager, registry: InstrumentRegistry
+) -> None:
+    ccts = registry.get("ccts")
+    attention = ccts.scale("attention")
+    reverse = next(i for i in attention.items if ccts.item(i).reverse)
+    answers: dict[str, int | None] = {i: 0 for i in attention.items}
+    answers[reverse] = 1
+    doc = scored(psyq_pm, ccts, answers)
+    assert doc["scores"]["attention"]["value"] == 0.75  # (0 + 0 + 0 + (4 - 1)) / 4
