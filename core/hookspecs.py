@@ -20,6 +20,7 @@ Rules that hold for every hook:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +29,9 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from psyq.outputs import OutputFormat
+    from psyq.outputs import OutputFormat, RenderRequest
     from psyq.registry import InstrumentSource
+    from psyq.report import ReportSection
     from psyq.scoring import ScoringMethod, ScoringState
 
 PROJECT = "psyq"
@@ -188,6 +190,48 @@ def psyq_register_commands() -> list[click.Command]:
     Commands reach the plugin manager and the instrument registry through
     ``click.get_current_context().obj``, a :class:`psyq.app.App`. A command
     name registered twice is an error naming both plugins. All
+    implementations are called.
+
+    since: 0.1
+    """
+    raise NotImplementedError
+
+
+# -- reports ----------------------------------------------------------------
+
+
+@hookspec
+def psyq_report_sections() -> list[ReportSection]:
+    """Return sections to add to PDF and HTML reports, or to replace built-in ones.
+
+    Each :class:`psyq.report.ReportSection` carries Jinja2 template source
+    (autoescaped), a sort ``order`` and optionally ``replaces`` naming the
+    section it stands in for. Section names are unique; a duplicate is an
+    error naming both plugins. All implementations are called.
+
+    since: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def psyq_report_context(request: RenderRequest, context: dict[str, Any]) -> None:
+    """Add values to the template context of one report, in place.
+
+    Called once per rendered report, after psyq has filled ``context`` and
+    before any section is rendered. Keys a plugin adds should carry its name
+    as a prefix to avoid collisions. All implementations are called.
+
+    since: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def psyq_template_filters() -> dict[str, Callable[..., Any]]:
+    """Return Jinja2 filters (name -> function) for report templates.
+
+    A filter name registered twice is an error naming both plugins. All
     implementations are called.
 
     since: 0.1

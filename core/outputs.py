@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     from psyq.results import ScoreResult
 
 
+@dataclass(frozen=True)
+class PastScore:
+    """An earlier administration of the same instrument, for trend charts."""
+
+    administered: date
+    result: ScoreResult
+    administration_id: str | None = None
+
+
 @dataclass
 class RenderRequest:
     """Everything an output format may show. Only ``result`` and ``instrument`` are required."""
@@ -32,6 +41,7 @@ class RenderRequest:
     clinician: str | None = None
     note: str | None = None
     generated_at: datetime | None = None
+    history: list[PastScore] = field(default_factory=list)  # oldest first, without this one
     options: dict[str, Any] = field(default_factory=dict)
 
 

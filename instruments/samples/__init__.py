@@ -1,0 +1,1 @@
+"""Sample data for `psyq demo` and the benchmarks (fictional clients)."""
