@@ -15,4 +15,5 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.commands_score",
     "psyq.plugins.commands_plugins",
     "psyq.plugins.demo",
+    "psyq.plugins.scaffold",
 )
