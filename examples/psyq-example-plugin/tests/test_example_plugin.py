@@ -25,6 +25,7 @@ Register = Callable[..., Any]
 MIXED = "2,1,2,2,1,2,2,2,0,2"  # hand-computed total 19 (see rses.yaml)
 
 
+# --8<-- [start:fixtures]
 @pytest.fixture
 def pm(psyq_pm: PsyqPluginManager, psyq_register: Register) -> PsyqPluginManager:
     psyq_register(plugin)
@@ -33,6 +34,9 @@ def pm(psyq_pm: PsyqPluginManager, psyq_register: Register) -> PsyqPluginManager
 
 def test_rses_golden_examples(pm: PsyqPluginManager) -> None:
     assert_golden_examples(pm, "rses")
+
+
+# --8<-- [end:fixtures]
 
 
 def test_rses_is_registered_next_to_the_builtins(pm: PsyqPluginManager) -> None:
