@@ -40,10 +40,12 @@ dependencies = ["psyq>=$psyq_version"]
 $slug = "$package.plugin"
 
 [tool.setuptools]
-packages = ["$package"]
+# instruments/ holds only data files; listing it as a package installs them.
+packages = ["$package", "$package.instruments"]
 
 [tool.setuptools.package-data]
-$package = ["py.typed", "instruments/*.yaml"]
+$package = ["py.typed"]
+"$package.instruments" = ["*.yaml"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]

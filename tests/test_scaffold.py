@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tomllib
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -134,3 +135,23 @@ def test_bad_names_are_one_line_errors(psyq_cli: CLI, tmp_path: Path, name: str)
 )
 def test_names_are_normalised(name: str, slug: str) -> None:
     assert plugin_slug(name) == slug
+
+
+def test_generated_wheel_carries_the_instrument_and_entry_point(
+    generated: Path, tmp_path: Path
+) -> None:
+    """`pip install .` (not only -e) must install the YAML file and register the plugin."""
+    out = tmp_path / "wheel"
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run(
+        [*pip, "-w", str(out), str(generated)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = out.glob("psyq_mood_log-0.1.0-*.whl")
+    archive = zipfile.ZipFile(wheel)
+    names = set(archive.namelist())
+    assert {"psyq_mood_log/instruments/mood_log.yaml", "psyq_mood_log/plugin.py"} <= names
+    entry_points = archive.read("psyq_mood_log-0.1.0.dist-info/entry_points.txt").decode()
+    assert "[psyq]\nmood_log = psyq_mood_log.plugin" in entry_points
