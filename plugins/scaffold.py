@@ -35,6 +35,9 @@ requires-python = ">=3.11"
 # Hook signatures only ever gain arguments: require the oldest psyq you support.
 dependencies = ["psyq>=$psyq_version"]
 
+[project.optional-dependencies]
+test = ["pytest>=8"]
+
 # The `psyq` entry-point group is how psyq finds installed plugins.
 [project.entry-points.psyq]
 $slug = "$package.plugin"
@@ -65,7 +68,7 @@ README = """\
 A psyq plugin adding the `$slug` instrument ($title) and a report section.
 
 ```sh
-pip install -e .          # registers the `psyq` entry point
+pip install -e '.[test]'  # registers the `psyq` entry point; pytest
 psyq plugins              # $slug 0.1.0  [entry point]
 psyq list                 # ... $slug  $title (v0.1)  [provisional]
 psyq validate             # checks $package/instruments/$slug.yaml with the built-ins
