@@ -260,7 +260,7 @@ class ChangeLine:
 
 @dataclass(frozen=True)
 class TrendChart:
-    """Past scores of one scale over time (``viewBox`` 600 x 190)."""
+    """Past scores of one scale over time (``viewBox`` 600 x 136)."""
 
     scale_label: str
     bands: list[TrendBand]
@@ -275,7 +275,7 @@ class TrendChart:
     criterion: str = ""
 
 
-TREND_LEFT, TREND_RIGHT, TREND_TOP, TREND_BOTTOM = 44.0, 500.0, 10.0, 160.0
+TREND_LEFT, TREND_RIGHT, TREND_TOP, TREND_BOTTOM = 44.0, 500.0, 16.0, 118.0
 
 
 def trend_chart(

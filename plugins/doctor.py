@@ -6,7 +6,6 @@ and exits 1 when any failed, so scripts and CI can gate on it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,11 +39,13 @@ def check_weasyprint() -> Check:
 
 def check_pango() -> Check:
     try:
-        from weasyprint.text.ffi import ffi, pango
+        from weasyprint.text.ffi import pango
+
+        encoded = int(pango.pango_version())  # major * 10000 + minor * 100 + micro
     except Exception as exc:
         return Check("Pango", False, f"not loadable: {exc}", APT_FIX)
-    version = ffi.string(pango.pango_version_string()).decode()
-    parts = tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+    parts = (encoded // 10000, encoded // 100 % 100, encoded % 100)
+    version = ".".join(map(str, parts))
     if parts < MIN_PANGO:
         wanted = ".".join(map(str, MIN_PANGO))
         return Check("Pango", False, f"version {version}, need {wanted} or later", APT_FIX)
@@ -69,28 +70,56 @@ def check_harfbuzz_subset() -> Check:
 
 
 def check_fonts() -> Check:
-    """Render a line of text and see which font WeasyPrint embeds."""
+    """Ask fontconfig which font it gives for the report's font family."""
     try:
-        from psyq.pdf import html_to_pdf
+        from weasyprint.text.ffi import ffi, fontconfig
 
-        pdf = html_to_pdf(
-            "<p style=\"font-family: 'DejaVu Sans', sans-serif\">psyq font check 0123</p>",
-            stylesheets=False,
-        )
+        config = fontconfig.FcInitLoadConfigAndFonts()
+        try:
+            pattern = fontconfig.FcPatternCreate()
+            fontconfig.FcPatternAddString(
+                pattern, b"family", ffi.new("FcChar8[]", REPORT_FONT.encode())
+            )
+            fontconfig.FcConfigSubstitute(config, pattern, 0)  # FcMatchPattern
+            fontconfig.FcDefaultSubstitute(pattern)
+            match = fontconfig.FcFontMatch(config, pattern, ffi.new("FcResult *"))
+            fontconfig.FcPatternDestroy(pattern)
+            if match == ffi.NULL:
+                return Check("fonts", False, "fontconfig finds no font at all", FONT_FIX)
+            found: dict[str, str] = {}
+            for key in ("family", "file"):
+                value = ffi.new("FcChar8 **")
+                if fontconfig.FcPatternGetString(match, key.encode(), 0, value) == 0:
+                    found[key] = ffi.string(ffi.cast("char *", value[0])).decode()
+            fontconfig.FcPatternDestroy(match)
+        finally:
+            fontconfig.FcConfigDestroy(config)
     except Exception as exc:
-        return Check("fonts", False, f"test render failed: {exc}", APT_FIX)
-    names = sorted({m.decode() for m in re.findall(rb"/BaseFont\s*/[A-Z]{6}\+([\w-]+)", pdf)})
-    if not names:
-        return Check("fonts", False, "no font could be embedded in a test PDF", FONT_FIX)
-    if not any(name.replace("-", "").startswith("DejaVuSans") for name in names):
+        return Check("fonts", False, f"cannot query fontconfig: {exc}", FONT_FIX)
+    family, file = found.get("family", "?"), found.get("file", "?")
+    if family != REPORT_FONT:
         return Check(
             "fonts",
             True,
-            f"{REPORT_FONT} not found; reports fall back to {', '.join(names)}",
+            f"{REPORT_FONT} not installed; reports fall back to {family} ({file})",
             FONT_FIX,
             warning=True,
         )
-    return Check("fonts", True, f"reports use {', '.join(names)}")
+    return Check("fonts", True, f"reports use {family} ({file})")
+
+
+def check_render() -> Check:
+    """Render a line of text to PDF through psyq's own renderer."""
+    try:
+        from psyq.pdf import html_to_pdf
+
+        pdf = html_to_pdf("<p>psyq doctor test render</p>", stylesheets=False)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return Check("test render", False, f"failed: {reason}", APT_FIX)
+    if not pdf.startswith(b"%PDF-"):
+        return Check("test render", False, "WeasyPrint returned no PDF", APT_FIX)
+    return Check("test render", True, f"a one-line PDF renders ({len(pdf)} bytes)")
 
 
 CHECKS: tuple[Callable[[], Check], ...] = (
@@ -98,6 +127,7 @@ CHECKS: tuple[Callable[[], Check], ...] = (
     check_pango,
     check_harfbuzz_subset,
     check_fonts,
+    check_render,
 )
 
 
@@ -114,7 +144,7 @@ def run_checks() -> list[Check]:
 
 @click.command("doctor")
 def doctor_command() -> None:
-    """Check what PDF reports need: WeasyPrint, Pango, HarfBuzz subsetting, fonts.
+    """Check what PDF reports need: WeasyPrint, Pango, HarfBuzz subsetting, fonts, a render.
 
     Exits 1 when a problem is found, printing the command that fixes it.
     """
