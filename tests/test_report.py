@@ -20,7 +20,7 @@ from click.testing import Result
 from psyq import hookimpl
 from psyq.change import compare
 from psyq.charts import SEVERITY_FILL, band_chart, band_edges
-from psyq.errors import DuplicateError, PluginError
+from psyq.errors import DuplicateError, PluginError, PsyqError
 from psyq.manager import PsyqPluginManager
 from psyq.outputs import PastScore, RenderRequest
 from psyq.registry import InstrumentRegistry
@@ -216,6 +216,14 @@ def test_trend_chart_marks_reliable_change_from_compare(
     assert "\u22126" in trend and "reliable improvement" in trend
     assert "clinically significant" in trend  # 10 -> 4 crosses the cut-off of 10
     assert "\u221217" in trend  # since the first administration
+
+
+def test_unknown_paper_size_is_a_user_error(
+    psyq_pm: PsyqPluginManager, make_request: Callable[..., RenderRequest]
+) -> None:
+    request = make_request("gad7", {}, options={"paper": "a3"})
+    with pytest.raises(PsyqError, match="unknown paper size 'a3'; choose one of: a4, letter"):
+        render_report_html(psyq_pm, request)
 
 
 def test_no_trend_without_history(
