@@ -72,6 +72,7 @@ pip install -e '.[test]'  # registers the `psyq` entry point; pytest
 psyq plugins              # $slug 0.1.0  [entry point]
 psyq list                 # ... $slug  $title (v0.1)  [provisional]
 psyq validate             # checks $package/instruments/$slug.yaml with the built-ins
+psyq report $slug --answers 1,1,1,1 --client C-1 -o report.pdf   # with your section
 pytest                    # golden examples, the CLI and the report section
 ```
 
@@ -125,7 +126,7 @@ def psyq_report_sections() -> list[ReportSection]:
         ReportSection(
             name="${slug}_summary",
             template=SUMMARY_SECTION,
-            order=300,
+            order=55,  # below the built-in band charts (50), above the profile (60)
             instruments=("$slug",),
         )
     ]
@@ -223,20 +224,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import jinja2
 import pytest
 from click.testing import Result
 from psyq.manager import PsyqPluginManager
-from psyq.outputs import RenderRequest
-from psyq.registry import InstrumentRegistry
-from psyq.scoring import Scorer
 from psyq.testing import assert_golden_examples
 
 from $package import plugin
 
-ALL_ONES = {"${slug}_1": 1, "${slug}_2": 1, "${slug}_3": 1, "${slug}_4": 1}
+CLI = Callable[..., Result]
 
 
 @pytest.fixture
@@ -250,24 +248,19 @@ def test_golden_examples(pm: PsyqPluginManager) -> None:
     assert_golden_examples(pm, "$slug")
 
 
-def test_cli(pm: PsyqPluginManager, psyq_cli: Callable[..., Result]) -> None:
+def test_cli(pm: PsyqPluginManager, psyq_cli: CLI) -> None:
     assert "$slug" in psyq_cli("list").output
     result = psyq_cli("score", "$slug", "--answers", "1,1,1,1", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["scores"]["total"]["value"] == 5
 
 
-def test_report_section(pm: PsyqPluginManager) -> None:
-    """Render the section as a report does: context from the hook, autoescaped Jinja2."""
-    instrument = InstrumentRegistry(pm).get("$slug")
-    request = RenderRequest(result=Scorer(pm).score(instrument, ALL_ONES), instrument=instrument)
-    context: dict[str, Any] = {}
-    pm.hook.psyq_report_context(request=request, context=context)
-    sections = pm.collect_named("psyq_report_sections", "report section")
-    template = jinja2.Environment(autoescape=True).from_string(
-        sections["${slug}_summary"].template
-    )
-    assert "Total 5 of 12 (Moderate)." in template.render(context)
+def test_report_section(pm: PsyqPluginManager, psyq_cli: CLI, tmp_path: Path) -> None:
+    """The section appears in a real report (the PDF is rendered from the same HTML)."""
+    out = tmp_path / "report.html"
+    result = psyq_cli("report", "$slug", "--answers", "1,1,1,1", "--client", "C-1", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "Total 5 of 12 (Moderate)." in out.read_text(encoding="utf-8")
 '''
 
 

@@ -64,7 +64,8 @@ NORMS_SECTION = """\
 
 @hookimpl
 def psyq_report_sections() -> list[ReportSection]:
-    return [ReportSection("example_norms", NORMS_SECTION, order=250, instruments=("rses",))]
+    # order 55: below the built-in band charts (50), above the profile (60).
+    return [ReportSection("example_norms", NORMS_SECTION, order=55, instruments=("rses",))]
 
 
 # --8<-- [end:report-sections]
