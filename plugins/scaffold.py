@@ -337,9 +337,12 @@ def new_plugin_command(name: str, parent: Path) -> None:
     click.echo(f"created {target}/")
     for path in sorted(p for p in target.rglob("*") if p.is_file()):
         click.echo(f"  {path.relative_to(target)}")
+    slug = plugin_slug(name)
     click.echo(
-        f"\nNext:\n  cd {target}\n  pytest                  # passes out of the box\n"
-        "  pip install -e .        # then `psyq list` and `psyq plugins` show it"
+        f"\nNext:\n  cd {target}\n"
+        "  pip install -e '.[test]'   # registers the `psyq` entry point, installs pytest\n"
+        "  pytest                     # passes out of the box\n"
+        f"  psyq list; psyq plugins; psyq report {slug} --client C-1 -o report.pdf --answers ..."
     )
 
 
