@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import click
 
     from psyq.manager import PsyqPluginManager
+    from psyq.models import Instrument
     from psyq.outputs import OutputFormat, RenderRequest
     from psyq.registry import InstrumentSource
     from psyq.report import ReportSection
@@ -71,6 +72,32 @@ def psyq_load_definition(path: Path, data: bytes) -> dict[str, Any] | None:
     suffix), else a ``dict`` that psyq validates against the instrument
     schema. Raise :class:`psyq.errors.DefinitionError` with ``file:line``
     for a malformed file. Loaders must never execute code from the file.
+
+    First result wins. since: 0.1
+    """
+    raise NotImplementedError
+
+
+# -- answers ----------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def psyq_parse_answers(instrument: Instrument, data: Any) -> dict[str, Any] | None:
+    """Turn one parsed answers document into a mapping of item id -> answer.
+
+    ``data`` is plain data already parsed (safely, with psyq's size and
+    nesting caps) from an answers file or one line of a batch input: a
+    mapping, a list, or a scalar. Return ``None`` when it is not a shape this
+    plugin reads; otherwise return item id -> answer, which psyq then checks
+    like any answers (unknown items and disallowed values are errors).
+
+    Raise :class:`psyq.errors.AnswerError` with one line naming the part of
+    the document at fault (a FHIR ``linkId``, a field) when the document is
+    yours but cannot be mapped; the caller adds the file or row. Never fetch
+    anything a document points to.
+
+    psyq's default (``trylast``) accepts a plain mapping; its ``fhir_answers``
+    plugin reads a FHIR R4 QuestionnaireResponse.
 
     First result wins. since: 0.1
     """

@@ -49,11 +49,27 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+class Coding(_Model):
+    """A code from a terminology, as FHIR writes it: LOINC ``44261-6``, ``LA6568-5``.
+
+    A ``system`` that is a FHIR Questionnaire's canonical URL makes ``code``
+    one of that Questionnaire's ``linkId``s, so responses to it can be read.
+    """
+
+    system: ShortText = Field(description="URI of the code system (http://loinc.org).")
+    code: ShortText
+    display: ShortText | None = None
+
+
+Codes = Annotated[list[Coding], Field(max_length=20)]
+
+
 class ResponseOption(_Model):
     """One answer a respondent can give: the stored value and its label."""
 
     value: int = Field(ge=-1000, le=1000)
     label: ShortText
+    codes: Codes = Field(default_factory=list, description="Answer codes (LOINC LA6568-5).")
 
 
 class ResponseScale(_Model):
@@ -107,6 +123,7 @@ class Item(_Model):
     recode: dict[int, float] | None = Field(
         None, description="Map an answer value to the value scored, applied before reversal."
     )
+    codes: Codes = Field(default_factory=list, description="Codes of this question (LOINC).")
 
 
 class MissingRule(_Model):
@@ -205,6 +222,7 @@ class Scale(_Model):
         description="First value of the clinical range (value >= cutoff when higher is "
         "worse, value <= cutoff when higher is better).",
     )
+    codes: Codes = Field(default_factory=list, description="Codes of this score (LOINC).")
 
     def weight(self, item_id: str) -> float:
         if self.weights is None:
@@ -323,6 +341,7 @@ class Instrument(_Model):
     scales: list[Scale] = Field(min_length=1, max_length=100)
     flags: list[FlagRule] = Field(default_factory=list, max_length=100)
     examples: list[GoldenExample] = Field(default_factory=list, max_length=200)
+    codes: Codes = Field(default_factory=list, description="Codes of the form (LOINC panel).")
 
     _items_by_id: dict[str, Item] = PrivateAttr(default_factory=dict)
     _scales_by_id: dict[str, Scale] = PrivateAttr(default_factory=dict)

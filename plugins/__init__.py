@@ -21,4 +21,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.commands_report",
     "psyq.plugins.doctor",
     "psyq.plugins.scaffold",
+    "psyq.plugins.answer_documents",
+    "psyq.plugins.fhir_answers",
 )

@@ -8,33 +8,42 @@ from typing import Any
 
 import click
 
-from psyq.answers import coerce_answers, parse_answer_list
+from psyq.answers import parse_answer_list
 from psyq.app import App
 from psyq.errors import AnswerError, DefinitionError
 from psyq.hookspecs import hookimpl
+from psyq.manager import PsyqPluginManager
 from psyq.models import Instrument
 from psyq.outputs import RenderRequest, get_output_format
+from psyq.plugins.answer_documents import parse_answers
 from psyq.plugins.data_files import load_data
 
 MAX_ANSWERS_FILE_BYTES = 1024 * 1024
 
 
 def read_answers(
-    instrument: Instrument, answers: str | None, answers_file: Path | None
+    instrument: Instrument,
+    answers: str | None,
+    answers_file: Path | None,
+    pm: PsyqPluginManager | None = None,
 ) -> dict[str, int | None]:
-    """Answers from ``--answers A1,A2,...`` or ``--answers-file`` (exactly one)."""
+    """Answers from ``--answers A1,A2,...`` or ``--answers-file`` (exactly one).
+
+    A file holds any document a ``psyq_parse_answers`` plugin reads: a mapping of
+    item id to answer, a FHIR QuestionnaireResponse, ... ``pm`` defaults to the
+    plugin manager of the running command.
+    """
     if (answers is None) == (answers_file is None):
         raise AnswerError("give the answers with --answers A1,A2,... or --answers-file FILE")
     if answers is not None:
         return parse_answer_list(instrument, answers)
     assert answers_file is not None
     data = _read_answers_file(answers_file)
-    if not isinstance(data, dict):
-        raise AnswerError(
-            f"{answers_file}: expected a mapping of item id to answer "
-            f"(e.g. {instrument.items[0].id}: 1), not a {type(data).__name__}"
-        )
-    return coerce_answers(instrument, data, where=f"{answers_file}: ")
+    if pm is None:
+        app = click.get_current_context().find_object(App)
+        assert app is not None, "read_answers without pm runs inside a psyq command"
+        pm = app.pm
+    return parse_answers(pm, instrument, data, where=f"{answers_file}: ")
 
 
 def _read_answers_file(path: Path) -> Any:
@@ -63,7 +72,8 @@ answers_option = click.option(
 answers_file_option = click.option(
     "--answers-file",
     type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
-    help="JSON or YAML mapping of item id to answer ('-' reads stdin).",
+    help="JSON or YAML mapping of item id to answer, or a FHIR QuestionnaireResponse "
+    "('-' reads stdin).",
 )
 
 
@@ -92,7 +102,7 @@ def score_command(
       psyq score gad7 --answers-file answers.yaml --json
     """
     instrument = app.instrument(instrument_id)
-    valid = read_answers(instrument, answers, answers_file)
+    valid = read_answers(instrument, answers, answers_file, app.pm)
     result = app.scorer.score_valid(instrument, valid)
     fmt = get_output_format(app.pm, "json" if as_json else (format_name or "table"))
     if fmt.binary:

@@ -3,6 +3,7 @@ psyq_register, psyq_home and psyq_cli."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,9 @@ import pytest
 from psyq.manager import PsyqPluginManager
 from psyq.registry import InstrumentRegistry
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# The shared corpus sits next to the checkout; from a git worktree elsewhere, point
+# PSYQ_SHARED_DIR at it. Tests that need it skip when it is absent.
+SHARED = Path(os.environ.get("PSYQ_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
 
 
 @pytest.fixture

@@ -1,0 +1,40 @@
+"""Answers documents: from parsed data to validated answers, through ``psyq_parse_answers``.
+
+:func:`parse_answers` is the one place an answers document (an answers file,
+one line of a batch input) becomes item id -> answer; plugins recognise their
+formats through the hook (psyq's FHIR plugin reads QuestionnaireResponses) and
+this module's fall-back accepts a plain mapping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psyq.answers import coerce_answers
+from psyq.errors import AnswerError
+from psyq.hookspecs import hookimpl
+from psyq.manager import PsyqPluginManager
+from psyq.models import Instrument
+
+
+def parse_answers(
+    pm: PsyqPluginManager, instrument: Instrument, data: Any, *, where: str = ""
+) -> dict[str, int | None]:
+    """Validated answers from one parsed document; ``where`` prefixes every error."""
+    try:
+        mapping = pm.hook.psyq_parse_answers(instrument=instrument, data=data)
+    except AnswerError as exc:
+        raise AnswerError(f"{where}{exc}") from None
+    if mapping is None:
+        raise AnswerError(
+            f"{where}expected a mapping of item id to answer "
+            f"(e.g. {instrument.items[0].id}: 1) or a FHIR QuestionnaireResponse, "
+            f"not a {type(data).__name__}"
+        )
+    return coerce_answers(instrument, mapping, where=where)
+
+
+@hookimpl(trylast=True)
+def psyq_parse_answers(data: Any) -> dict[str, Any] | None:
+    # The plain format: item id -> answer, checked by coerce_answers.
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,181 @@
+"""Answers from FHIR: read an R4 QuestionnaireResponse as item id -> answer.
+
+A response item maps to an instrument item when its ``linkId`` is the item's
+id, is one of the item's LOINC codes (``44250-9`` or ``/44250-9``), or is one
+of its codes whose system is the Questionnaire the response answers. Groups
+and items nested under answers are walked. An answer maps to an option by
+``valueInteger``, by a ``valueCoding`` code among the option's codes, by an
+``ordinalValue`` extension, or by its label.
+
+Anything answered that cannot be mapped is refused in one line naming its
+linkId: dropping it could hide an answer that matters (PHQ-9 item 9). A
+response item that carries a score psyq computes itself (its linkId is a
+code of one of the instrument's scales, such as the PHQ-9 total 44261-6) is
+ignored, so a wrong total in the file never reaches a report.
+
+A Bundle holding exactly one QuestionnaireResponse (as ``psyq report
+--format fhir`` writes) is read too. Nothing is fetched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psyq.errors import AnswerError
+from psyq.hookspecs import hookimpl
+from psyq.models import Coding, Instrument, Item
+from psyq.plugins.fhir_resources import (
+    JSON,
+    TERMINOLOGIES,
+    canonical_base,
+    iter_items,
+    normalise,
+    ordinal_value,
+    whole_number,
+)
+
+
+class _Index:
+    """Which instrument item (or scale) a response linkId names."""
+
+    def __init__(self, instrument: Instrument, questionnaire: str) -> None:
+        self.items: dict[str, Item] = {}
+        self.scales: set[str] = set()
+        for item in instrument.items:
+            for key in [item.id, *self._keys(item.codes, questionnaire)]:
+                self.items.setdefault(key, item)
+        for scale in instrument.scales:
+            self.scales.update(self._keys(scale.codes, questionnaire))
+
+    @staticmethod
+    def _keys(codes: list[Coding], questionnaire: str) -> list[str]:
+        keys = []
+        for coding in codes:
+            if questionnaire and coding.system == questionnaire:
+                keys.append(coding.code)
+            elif coding.system in TERMINOLOGIES:
+                keys += [coding.code, "/" + coding.code]
+        return keys
+
+
+def response_of(data: JSON) -> JSON | None:
+    """The QuestionnaireResponse in ``data`` (itself, or a Bundle's only one)."""
+    kind = data.get("resourceType")
+    if kind == "QuestionnaireResponse":
+        return data
+    if kind == "Bundle":
+        found = [
+            entry["resource"]
+            for entry in data.get("entry") or []
+            if isinstance(entry, dict)
+            and isinstance(entry.get("resource"), dict)
+            and entry["resource"].get("resourceType") == "QuestionnaireResponse"
+        ]
+        if len(found) != 1:
+            raise AnswerError(
+                f"a FHIR Bundle holding {len(found)} QuestionnaireResponses; expected exactly one"
+            )
+        only: JSON = found[0]
+        return only
+    if kind is not None:
+        raise AnswerError(f"a FHIR {kind} holds no answers; expected a QuestionnaireResponse")
+    return None
+
+
+def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
+    """Item id -> answer value for one QuestionnaireResponse (see the module docs)."""
+    if response.get("status") == "entered-in-error":
+        raise AnswerError("QuestionnaireResponse status is entered-in-error; not scored")
+    index = _Index(instrument, canonical_base(response.get("questionnaire")))
+    answers: dict[str, int] = {}
+    where_from: dict[str, str] = {}
+    for node in iter_items(response.get("item")):
+        link_id = str(node.get("linkId", "?"))
+        given = [a for a in node.get("answer") or [] if isinstance(a, dict)]
+        given = [a for a in given if any(k.startswith("value") for k in a)]
+        if not given:
+            continue
+        item = index.items.get(link_id)
+        if item is None:
+            if link_id in index.scales:
+                continue  # a score the sender computed; psyq computes its own
+            raise AnswerError(
+                f"linkId '{link_id}': no {instrument.short_name} item matches it (by item id, "
+                "LOINC code or this Questionnaire's linkIds); refusing rather than dropping "
+                "an answer"
+            )
+        if len(given) > 1:
+            raise AnswerError(f"linkId '{link_id}': {len(given)} answers; {item.id} takes one")
+        if item.id in answers:
+            raise AnswerError(
+                f"linkId '{link_id}': item {item.id} was already answered "
+                f"(linkId '{where_from[item.id]}')"
+            )
+        value = answer_value(instrument, item, given[0], link_id)
+        scale = instrument.response_scale_for(item)
+        if value not in scale.values:
+            raise AnswerError(
+                f"linkId '{link_id}' ({item.id}): {value} is not an allowed answer; "
+                f"allowed: {scale.describe()}"
+            )
+        answers[item.id] = value
+        where_from[item.id] = link_id
+    return answers
+
+
+def answer_value(instrument: Instrument, item: Item, answer: JSON, link_id: str) -> int:
+    """The option value one FHIR answer stands for, or one line saying why not."""
+    scale = instrument.response_scale_for(item)
+    where = f"linkId '{link_id}' ({item.id})"
+    allowed = f"allowed: {scale.describe()}"
+    if "valueInteger" in answer or "valueDecimal" in answer:
+        raw = answer.get("valueInteger", answer.get("valueDecimal"))
+        number = whole_number(raw) if not isinstance(raw, str) else None
+        if number is None:
+            raise AnswerError(f"{where}: {raw!r} is not a whole number; {allowed}")
+        return number
+    if "valueCoding" in answer:
+        coding = answer["valueCoding"] if isinstance(answer["valueCoding"], dict) else {}
+        code, system = coding.get("code"), coding.get("system")
+        for option in scale.options:
+            for known in option.codes:
+                if known.code == code and system in (None, known.system):
+                    return option.value
+        ordinal = ordinal_value(coding, answer)
+        if ordinal is not None:
+            return ordinal
+        for text in (coding.get("display"), code):
+            value = _by_label(instrument, item, text)
+            if value is not None:
+                return value
+        shown = " ".join(str(p) for p in (code, coding.get("display")) if p) or "(empty)"
+        raise AnswerError(f"{where}: answer coding '{shown}' matches no answer; {allowed}")
+    if "valueString" in answer:
+        text = answer["valueString"]
+        value = _by_label(instrument, item, text)
+        if value is None:
+            value = whole_number(text)
+        if value is None:
+            raise AnswerError(f"{where}: answer '{str(text)[:40]}' matches no answer; {allowed}")
+        return value
+    kind = next(k for k in answer if k.startswith("value"))
+    raise AnswerError(f"{where}: a {kind} answer cannot be mapped to an option; {allowed}")
+
+
+def _by_label(instrument: Instrument, item: Item, text: Any) -> int | None:
+    if not isinstance(text, str) or not normalise(text):
+        return None
+    for option in instrument.response_scale_for(item).options:
+        if normalise(option.label) == normalise(text):
+            return option.value
+    return None
+
+
+@hookimpl
+def psyq_parse_answers(instrument: Instrument, data: Any) -> dict[str, Any] | None:
+    if not isinstance(data, dict):
+        return None
+    response = response_of(data)
+    if response is None:
+        return None
+    return dict(read_response(instrument, response))

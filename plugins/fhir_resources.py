@@ -1,0 +1,123 @@
+"""Reading and writing FHIR R4 JSON: the helpers psyq's FHIR plugins share.
+
+FHIR resources are handled as plain JSON data (dicts and lists), already
+parsed with psyq's size and nesting caps. Nothing here fetches anything: a
+canonical URL or a reference is only ever compared as a string, and value
+sets are looked up among a resource's ``contained`` resources only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+from psyq.models import Coding
+
+JSON = dict[str, Any]
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+ORDINAL_VALUE_URLS = frozenset(
+    {
+        "http://hl7.org/fhir/StructureDefinition/ordinalValue",
+        # The R4 name of the same extension, still common in published forms.
+        "http://hl7.org/fhir/StructureDefinition/iso21090-CO-value",
+    }
+)
+CALCULATED_EXPRESSION_URLS = frozenset(
+    {
+        "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression",
+        "http://hl7.org/fhir/StructureDefinition/cqf-expression",
+    }
+)
+# Codings from these systems name concepts, not questions of one form, so an item
+# code from them matches a response item whose linkId is that code ("/44250-9").
+TERMINOLOGIES = frozenset({LOINC, "http://snomed.info/sct"})
+
+
+def normalise(text: str) -> str:
+    """Compare wording, not typography: case, dashes, punctuation and spacing."""
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def canonical_base(url: Any) -> str:
+    """A canonical URL without its ``|version``; ``""`` for anything else."""
+    return url.split("|", 1)[0].strip() if isinstance(url, str) else ""
+
+
+def extension_value(element: Mapping[str, Any], urls: frozenset[str]) -> Any:
+    """The ``value[x]`` of the first extension of ``element`` with one of ``urls``."""
+    for ext in element.get("extension") or []:
+        if isinstance(ext, dict) and ext.get("url") in urls:
+            for key, value in ext.items():
+                if key.startswith("value"):
+                    return value
+    return None
+
+
+def whole_number(value: Any) -> int | None:
+    """``value`` as an int when it is a whole number (3, 3.0, "3"), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,6}(\.0+)?", value.strip()):
+        return int(Decimal(value.strip()))
+    return None
+
+
+def ordinal_value(*elements: Mapping[str, Any]) -> int | None:
+    """The whole-number ordinalValue on the first of ``elements`` that has one."""
+    for element in elements:
+        value = extension_value(element, ORDINAL_VALUE_URLS)
+        if value is not None:
+            return whole_number(value)
+    return None
+
+
+def iter_items(items: Any) -> Iterator[JSON]:
+    """Every item of a Questionnaire or QuestionnaireResponse, depth first.
+
+    Groups are walked, and so are items nested under a response's answers.
+    """
+    for item in items or []:
+        if not isinstance(item, dict):
+            continue
+        yield item
+        yield from iter_items(item.get("item"))
+        for answer in item.get("answer") or []:
+            if isinstance(answer, dict):
+                yield from iter_items(answer.get("item"))
+
+
+def coding_json(coding: Coding) -> JSON:
+    """A psyq :class:`~psyq.models.Coding` as a FHIR Coding."""
+    out: JSON = {"system": coding.system, "code": coding.code}
+    if coding.display:
+        out["display"] = coding.display
+    return out
+
+
+def codings(value: Any) -> list[Coding]:
+    """FHIR Codings (a list, or a CodeableConcept) as psyq Codings; LOINC when no system.
+
+    Codings without a system are common in published forms whose codes are LOINC
+    codes (``44250-9``, ``LA6568-5``); others without a system are dropped.
+    """
+    raw = value.get("coding") if isinstance(value, dict) else value
+    out: list[Coding] = []
+    for c in raw or []:
+        if not isinstance(c, dict) or not isinstance(c.get("code"), str):
+            continue
+        system = c.get("system") if isinstance(c.get("system"), str) else None
+        if system is None:
+            if not re.fullmatch(r"(LA|LP|LL)?[0-9]{1,8}-[0-9]", c["code"]):
+                continue
+            system = LOINC
+        display = c["display"][:500] if isinstance(c.get("display"), str) else None
+        out.append(Coding(system=system, code=c["code"], display=display))
+    return out
