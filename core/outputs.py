@@ -78,9 +78,10 @@ def get_output_format(pm: PsyqPluginManager, name: str) -> OutputFormat:
 
 
 def format_for_path(pm: PsyqPluginManager, filename: str) -> OutputFormat | None:
-    """The format whose suffix matches ``filename``, if any."""
+    """The format whose suffix matches ``filename``, if any; the longest suffix wins.
+
+    So ``r.fhir.json`` is ``fhir``, not ``json``.
+    """
     lowered = filename.lower()
-    for fmt in output_formats(pm).values():
-        if fmt.suffix and lowered.endswith(fmt.suffix):
-            return fmt
-    return None
+    matches = [f for f in output_formats(pm).values() if f.suffix and lowered.endswith(f.suffix)]
+    return max(matches, key=lambda f: len(f.suffix), default=None)

@@ -23,4 +23,5 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.scaffold",
     "psyq.plugins.answer_documents",
     "psyq.plugins.fhir_answers",
+    "psyq.plugins.fhir_export",
 )

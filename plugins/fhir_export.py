@@ -1,0 +1,167 @@
+"""The ``fhir`` output format: a FHIR R4 Bundle of the answers and the scores.
+
+The Bundle (type ``collection``) holds one QuestionnaireResponse (the answers,
+coded with the instrument's answer codes when it has them) and one
+Observation per scale: the score as a ``valueQuantity`` (or a
+``dataAbsentReason`` saying why it was not scored), the band as
+interpretation text, the scale's LOINC code when known, and ``derivedFrom``
+the QuestionnaireResponse. The instrument's notices are notes on every
+Observation; flags raised are components (and notes) of the total's.
+
+Entries are addressed by ``urn:uuid:`` URLs derived from the content, so the
+same administration always gives the same file and every reference resolves
+inside the Bundle. ``psyq score --answers-file`` reads the file back.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from psyq.hookspecs import hookimpl
+from psyq.models import Instrument, Scale
+from psyq.outputs import OutputFormat, RenderRequest
+from psyq.plugins.fhir_resources import (
+    JSON,
+    TERMINOLOGIES,
+    UCUM,
+    coding_json,
+)
+from psyq.results import ScaleScore, ScoreResult
+
+ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+SURVEY = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+            "code": "survey",
+            "display": "Survey",
+        }
+    ]
+}
+
+
+def fhir_bundle(request: RenderRequest) -> JSON:
+    """The Bundle for one scored administration (see the module docs)."""
+    inst, result = request.instrument, request.result
+    seed = json.dumps(
+        [
+            inst.id,
+            inst.version,
+            request.client_id,
+            request.administered.isoformat() if request.administered else None,
+            result.answers,
+        ],
+        sort_keys=True,
+    )
+
+    def full_url(kind: str) -> str:
+        return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'psyq:{seed}:{kind}')}"
+
+    common: JSON = {}
+    if request.client_id:
+        common["subject"] = {"identifier": {"value": request.client_id}}
+    response_url = full_url("QuestionnaireResponse")
+    entries = [{"fullUrl": response_url, "resource": questionnaire_response(request, common)}]
+    for scale in inst.scales:
+        resource = observation(request, scale, result.scores[scale.id], common, response_url)
+        entries.append({"fullUrl": full_url(f"Observation/{scale.id}"), "resource": resource})
+    bundle: JSON = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    when = request.generated_at
+    if when is not None and when.tzinfo is not None:
+        bundle["timestamp"] = when.isoformat()  # an instant needs a time zone
+    return bundle
+
+
+def questionnaire_response(request: RenderRequest, common: JSON) -> JSON:
+    inst, answers = request.instrument, request.result.answers
+    complete = all(answers.get(item.id) is not None for item in inst.items)
+    resource: JSON = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": f"urn:psyq:instrument:{inst.id}|{inst.version}",
+        "status": "completed" if complete else "in-progress",
+        **common,
+    }
+    if request.administered:
+        resource["authored"] = request.administered.isoformat()
+    resource["item"] = [
+        {"linkId": item.id, "text": item.text, "answer": [_answer(inst, item.id, value)]}
+        for item in inst.items
+        if (value := answers.get(item.id)) is not None
+    ]
+    return resource
+
+
+def _answer(inst: Instrument, item_id: str, value: int) -> JSON:
+    scale = inst.response_scale_for(inst.item(item_id))
+    option = next(o for o in scale.options if o.value == value)
+    if not option.codes:
+        return {"valueInteger": value}
+    coding = coding_json(option.codes[0])
+    coding["display"] = option.label
+    coding["extension"] = [{"url": ORDINAL_VALUE, "valueDecimal": value}]
+    return {"valueCoding": coding}
+
+
+def observation(
+    request: RenderRequest, scale: Scale, score: ScaleScore, common: JSON, response_url: str
+) -> JSON:
+    inst, result = request.instrument, request.result
+    codings = [coding_json(c) for c in scale.codes if c.system in TERMINOLOGIES]
+    code: JSON = {"text": f"{inst.short_name} {scale.label}"}
+    if codings:
+        code = {"coding": codings, **code}
+    resource: JSON = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [SURVEY],
+        "code": code,
+        **common,
+    }
+    if request.administered:
+        resource["effectiveDateTime"] = request.administered.isoformat()
+    if request.clinician:
+        resource["performer"] = [{"display": request.clinician}]
+    if score.value is not None:
+        resource["valueQuantity"] = {
+            "value": score.value,
+            "unit": "{score}",
+            "system": UCUM,
+            "code": "{score}",
+        }
+    else:
+        resource["dataAbsentReason"] = {"text": f"not scored: {score.reason}"}
+    if score.band_label:
+        resource["interpretation"] = [{"text": score.band_label}]
+    notes = [{"text": notice} for notice in result.notices]
+    if scale.id == "total" and result.flags:
+        resource["component"] = [_flag_component(result, i) for i in range(len(result.flags))]
+        notes += [{"text": f"{f.level.upper()}: {f.message}"} for f in result.flags]
+    if notes:
+        resource["note"] = notes
+    resource["derivedFrom"] = [{"reference": response_url}]
+    return resource
+
+
+def _flag_component(result: ScoreResult, index: int) -> JSON:
+    flag = result.flags[index]
+    label = f"psyq flag {flag.id} ({flag.level})"
+    return {"code": {"text": label}, "valueString": flag.message}
+
+
+def render_fhir(request: RenderRequest) -> bytes:
+    text = json.dumps(fhir_bundle(request), indent=2, ensure_ascii=False)
+    return (text + "\n").encode()
+
+
+@hookimpl
+def psyq_output_formats() -> list[OutputFormat]:
+    return [
+        OutputFormat(
+            name="fhir",
+            suffix=".fhir.json",
+            render=render_fhir,
+            description="FHIR R4 Bundle: QuestionnaireResponse and one Observation per scale",
+            media_type="application/fhir+json",
+        )
+    ]
