@@ -24,4 +24,5 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.answer_documents",
     "psyq.plugins.fhir_answers",
     "psyq.plugins.fhir_export",
+    "psyq.plugins.fhir_import",
 )

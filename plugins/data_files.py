@@ -182,8 +182,13 @@ def load_json(path: Path, data: bytes) -> Any:
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
+        hint = ""
+        before = text[: exc.pos].rstrip()
+        if exc.msg.startswith("Expecting ',' delimiter") and before.count("\n") + 1 < exc.lineno:
+            # The parser notices a missing comma on the next line; the fix is on this one.
+            hint = f" (a missing ',' at the end of line {before.count(chr(10)) + 1}?)"
         raise DefinitionError(
-            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
+            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}{hint}"
         ) from None
     except RecursionError:
         raise DefinitionError(f"{path}: refused: nesting is too deep") from None

@@ -1,0 +1,235 @@
+"""``psyq import-fhir``: public FHIR Questionnaires become provisional psyq drafts.
+
+The corpus files (../shared/corpus/fhir, read in place) were written by others and
+each exercises one difficulty; built Questionnaires cover the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from psyq.manager import PsyqPluginManager
+from psyq.models import Instrument
+from psyq.plugins.answer_documents import parse_answers
+from psyq.registry import load_instrument_file
+from psyq.scoring import Scorer
+
+from .conftest import SHARED
+
+FHIR = SHARED / "corpus" / "fhir"
+needs_corpus = pytest.mark.skipif(not FHIR.is_dir(), reason="shared FHIR corpus is not present")
+CLI = Callable[..., Any]
+ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+
+
+def import_draft(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, source: Path, tmp_path: Path
+) -> tuple[Instrument, str]:
+    """Run the command; the draft must pass `psyq validate` (with no golden examples)."""
+    out = tmp_path / "draft.yaml"
+    result = psyq_cli("import-fhir", source, "-o", out)
+    assert result.exit_code == 0, result.output
+    validated = psyq_cli("validate", out)
+    assert validated.exit_code == 0, validated.output
+    assert "no golden examples" in validated.output
+    text = out.read_text(encoding="utf-8")
+    return load_instrument_file(psyq_pm, out), text
+
+
+def header(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if line.startswith("#"))
+
+
+def total(pm: PsyqPluginManager, inst: Instrument, value: int) -> Any:
+    return Scorer(pm).score(inst, {i.id: value for i in inst.items}).total.value
+
+
+@needs_corpus
+def test_lforms_phq9_item_10_without_values_is_skipped_and_reported(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    inst, text = import_draft(psyq_cli, psyq_pm, FHIR / "lforms__test_data_R4_phq9.json", tmp_path)
+    assert inst.status == "provisional" and inst.licence == "UNKNOWN: check before use"
+    assert len(inst.items) == 9 and not inst.examples
+    assert [c.code for c in inst.codes] == ["44249-1"]
+    assert inst.item("q1").codes[0].code == "44250-9"
+    assert inst.response_scale_for(inst.item("q1")).options[0].codes[0].code == "LA6568-5"
+    assert [c.code for c in inst.total.codes] == ["44261-6"]
+    head = header(text)
+    assert "/69722-7" in head and "no ordinalValue" in head
+    assert "text/fhirpath" in head and "NOT run" in head
+    assert "no golden examples" in head
+    assert total(psyq_pm, inst, 3) == 27
+
+
+@needs_corpus
+def test_hl7_sdc_phq9_contained_value_set_and_its_response(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    source = FHIR / "hl7sdc__questionnaire-sdc-profile-example-PHQ9.json"
+    inst, text = import_draft(psyq_cli, psyq_pm, source, tmp_path)
+    assert inst.licence.startswith("This content is an unaltered digital reproduction")
+    options = inst.response_scale_for(inst.item("q5")).options
+    assert [(o.value, o.codes[0].code) for o in options] == [
+        (0, "Not-at-all"),
+        (1, "Several-days"),
+        (2, "More than half the days"),  # the odd codes are kept as they are
+        (3, "Nearly every day"),
+    ]
+    url = "http://hl7.org/fhir/uv/sdc/Questionnaire/questionnaire-sdc-profile-example-PHQ9"
+    assert [c.model_dump() for c in inst.item("q9").codes] == [
+        {"system": url, "code": "H1/T1/Q9", "display": None}
+    ]
+    assert "%resource.answers().value.ordinal().sum()" in " ".join(header(text).split())
+    # The example's own response, read with the draft: 10, not the 13 it claims.
+    qr = json.loads(
+        (FHIR / "hl7sdc__questionnaireresponse-sdc-profile-example-PHQ9.json").read_text()
+    )
+    answers = parse_answers(psyq_pm, inst, qr)
+    assert Scorer(psyq_pm).score(inst, answers).total.value == 10
+
+
+@needs_corpus
+def test_uwcirg_phq9_item_10_with_ordinals_is_flagged_not_silent(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    source = FHIR / "uwcirg-asbi__1_Questionnaire-PHQ9.json"
+    inst, text = import_draft(psyq_cli, psyq_pm, source, tmp_path)
+    assert len(inst.items) == 10
+    q10 = inst.item("q10")
+    assert [c.code for c in q10.codes if c.system == "http://loinc.org"] == ["69722-7"]
+    head = header(text)
+    flagged = [line for line in head.split("# - ") if "/69722-7" in line]
+    assert flagged and "IS included in the total" in flagged[0]
+    assert "text/cql" in head and "ScoreFullPhq9" in head
+    assert "Draft converted" in inst.notice  # shown on every output
+
+
+@needs_corpus
+def test_uwcirg_gad7_answer_code_variant(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    source = FHIR / "uwcirg-asbi__1_Questionnaire-GAD7.json"
+    inst, _ = import_draft(psyq_cli, psyq_pm, source, tmp_path)
+    q2 = inst.response_scale_for(inst.item("q2"))
+    assert [(o.value, o.codes[0].code) for o in q2.options][2] == (2, "LA18938-3")
+    assert [c.code for c in inst.total.codes] == ["70274-6"]
+    assert total(psyq_pm, inst, 3) == 21
+
+
+@needs_corpus
+def test_researchkit_gad7_uuid_linkids(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    inst, text = import_draft(psyq_cli, psyq_pm, FHIR / "researchkitonfhir__GAD-7.json", tmp_path)
+    assert [i.id for i in inst.items] == [f"q{k}" for k in range(1, 8)]
+    assert inst.item("q1").codes[0].code == "2bab9480-5251-4997-8a2e-937a1701cfe9"
+    assert "no calculated total" in header(text)
+    assert total(psyq_pm, inst, 2) == 14
+
+
+@needs_corpus
+def test_uwcirg_audit_zero_two_four_items(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    source = FHIR / "uwcirg-asbi__1_Questionnaire-WHOAUDIT.json"
+    inst, text = import_draft(psyq_cli, psyq_pm, source, tmp_path)
+    assert len(inst.items) == 10
+    assert inst.response_scale_for(inst.item("q9")).values == [0, 2, 4]
+    assert inst.bounds("total") == (0, 40)
+    head = header(text)
+    assert "prescreen-question" in head and "pregnancy-question" in head  # yes/no: skipped
+    assert "auditc-score" in head and "audit-score" in head
+    assert "asked only under a condition" in head
+    assert inst.licence.startswith("(C) 2020 The MITRE Corporation")
+
+
+@needs_corpus
+def test_invalid_json_is_one_line_naming_the_line(psyq_cli: CLI, tmp_path: Path) -> None:
+    source = FHIR / "uwcirg-fhirq__deprecated_GAD-7.INVALID_JSON.json"
+    out = tmp_path / "draft.yaml"
+    result = psyq_cli("import-fhir", source, "-o", out)
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert f"{source}:7:7: not valid JSON" in result.output
+    assert "end of line 6" in result.output  # where the comma is missing
+    assert not out.exists()
+
+
+def questionnaire(items: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Questionnaire", "status": "draft", "item": items, **extra}
+
+
+def choice(link_id: str, codes: list[str], ordinals: bool = True) -> dict[str, Any]:
+    options = []
+    for n, code in enumerate(codes):
+        option: dict[str, Any] = {"valueCoding": {"code": code, "display": code.title()}}
+        if ordinals:
+            option["extension"] = [{"url": ORDINAL, "valueDecimal": n}]
+        options.append(option)
+    return {"linkId": link_id, "type": "choice", "text": link_id, "answerOption": options}
+
+
+def test_integer_codes_and_unconverted_items(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    source = tmp_path / "q.json"
+    items = [
+        choice("a", ["0", "1", "2"], ordinals=False),  # integer codes are values
+        choice("b", ["no", "yes"], ordinals=False),  # no values: skipped
+        {"linkId": "c", "type": "string", "text": "Name"},
+        {"linkId": "d", "type": "choice", "answerValueSet": "http://example.org/vs"},
+    ]
+    source.write_text(json.dumps(questionnaire(items, name="Tiny", copyright="CC0")))
+    inst, text = import_draft(psyq_cli, psyq_pm, source, tmp_path)
+    assert [i.id for i in inst.items] == ["q1"] and inst.licence == "CC0"
+    head = header(text)
+    assert "item b" in head and "item c" in head
+    assert "http://example.org/vs" in head and "fetches nothing" in head
+
+
+def test_refusals(psyq_cli: CLI, tmp_path: Path) -> None:
+    cases = {
+        "patient.json": ({"resourceType": "Patient"}, "a FHIR Patient, not a Questionnaire"),
+        "none.json": (questionnaire([choice("b", ["no", "yes"], False)]), "nothing psyq can"),
+        "deep.json": (json.loads("[" * 40 + "]" * 40), "nesting is deeper than"),
+    }
+    for name, (data, message) in cases.items():
+        path = tmp_path / name
+        path.write_text(json.dumps(data))
+        result = psyq_cli("import-fhir", path)
+        assert result.exit_code == 2 and message in result.output, result.output
+    comma = tmp_path / "comma.json"
+    comma.write_text('{\n  "resourceType": "Questionnaire"\n  "status": "draft"\n}\n')
+    result = psyq_cli("import-fhir", comma)
+    assert result.exit_code == 2
+    assert f"{comma}:3:3: not valid JSON" in result.output and "end of line 2" in result.output
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps(questionnaire([], description="x" * 2_000_000)))
+    result = psyq_cli("import-fhir", big)
+    assert result.exit_code == 2 and "larger than" in result.output
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(questionnaire([choice("x", ["a", "b"])])))
+    existing = tmp_path / "draft.yaml"
+    existing.write_text("mine")
+    result = psyq_cli("import-fhir", good, "-o", existing)
+    assert result.exit_code == 2 and "exists" in result.output
+    assert existing.read_text() == "mine"
+    assert psyq_cli("import-fhir", good, "-o", existing, "--force").exit_code == 0
+    assert existing.read_text().startswith("# psyq instrument DRAFT")
+
+
+def test_draft_yaml_is_plain_data(psyq_cli: CLI, tmp_path: Path) -> None:
+    source = tmp_path / "q.json"
+    source.write_text(json.dumps(questionnaire([choice("x", ["a", "b"])], id="My-Form.v2")))
+    result = psyq_cli("import-fhir", source)
+    assert result.exit_code == 0
+    data = yaml.safe_load(result.output)
+    assert data["id"] == "my_form_v2" and data["status"] == "provisional"
+    assert data["scales"][0]["items"] == ["q1"]
