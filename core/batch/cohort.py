@@ -24,23 +24,36 @@ LISTED = 200
 """Respondents without a flag listed in the summary (highest totals first); the rest
 are in scores.csv."""
 
+LISTED_FLAGGED = 1000
+"""Flagged respondents listed (critical first, then by row); the count says how many more."""
+
 SEVERITY_COLOURS = ("#4c9a5b", "#9bbf4d", "#e0b43c", "#e07b39", "#c8423b")
+
+Entry = dict[str, Any]
 
 
 @dataclass
 class CohortStats:
-    """Counts and lists for the cohort summary, built row by row."""
+    """Counts and lists for the cohort summary.
+
+    Each worker fills one per chunk with :meth:`add` and sends
+    :meth:`to_json`; the parent :meth:`merge` merges them in row order. Memory is
+    bounded: counts, plus at most :data:`LISTED_FLAGGED` + :data:`LISTED`
+    listed respondents.
+    """
 
     instrument: Instrument
     rows: int = 0
     scored: int = 0
     failed: int = 0
+    flagged_count: int = 0
     bands: dict[str, Counter[str]] = field(default_factory=dict)
     totals: Counter[float] = field(default_factory=Counter)
-    flagged: list[dict[str, Any]] = field(default_factory=list)
-    _others: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list)
+    _flagged: list[tuple[tuple[float, ...], Entry]] = field(default_factory=list)
+    _others: list[tuple[tuple[float, ...], Entry]] = field(default_factory=list)
 
     def add(self, record: dict[str, Any]) -> None:
+        """Count one row record (``error``, or ``values``/``bands``/``flags``)."""
         self.rows += 1
         if "error" in record:
             self.failed += 1
@@ -51,34 +64,73 @@ class CohortStats:
         total = record["values"].get("total")
         if total is not None:
             self.totals[total] += 1
-        entry = {
-            "row": record["row"],
-            "client_id": record["client_id"],
-            "date": record["date"],
-            "total": total,
-            "band": _band_label(self.instrument, record["bands"].get("total")),
-            "flags": record["flags"],
-            "critical": record["critical"],
+        self._keep(
+            {
+                "row": record["row"],
+                "client_id": record["client_id"],
+                "date": record["date"],
+                "total": total,
+                "band": _band_label(self.instrument, record["bands"].get("total")),
+                "flags": record["flags"],
+                "critical": record["critical"],
+            }
+        )
+
+    def _keep(self, entry: Entry) -> None:
+        # Bounded heaps keep the entries with the largest keys; keys are unique (row).
+        if entry["flags"]:
+            self.flagged_count += 1
+            heap, limit = self._flagged, LISTED_FLAGGED
+            key: tuple[float, ...] = (float(entry["critical"]), -entry["row"])
+        else:
+            heap, limit = self._others, LISTED
+            total = entry["total"]
+            key = (total if total is not None else float("-inf"), -entry["row"])
+        if len(heap) < limit:
+            heapq.heappush(heap, (key, entry))
+        elif key > heap[0][0]:
+            heapq.heapreplace(heap, (key, entry))
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything :meth:`merge` needs, as JSON-ready data."""
+        return {
+            "rows": self.rows,
+            "scored": self.scored,
+            "failed": self.failed,
+            "flagged_count": self.flagged_count,
+            "bands": {sid: dict(c) for sid, c in self.bands.items()},
+            "totals": [[v, n] for v, n in self.totals.items()],
+            "listed": [e for _, e in self._flagged] + [e for _, e in self._others],
         }
-        if record["flags"]:
-            self.flagged.append(entry)
-            return
-        # Keep the LISTED highest totals (ties: earlier rows first) with a bounded heap.
-        key = (total if total is not None else float("-inf"), -record["row"], entry)
-        if len(self._others) < LISTED:
-            heapq.heappush(self._others, key)
-        elif key[:2] > self._others[0][:2]:
-            heapq.heapreplace(self._others, key)
+
+    def merge(self, part: dict[str, Any]) -> None:
+        """Add a chunk's :meth:`to_json`."""
+        self.rows += part["rows"]
+        self.scored += part["scored"]
+        self.failed += part["failed"]
+        for sid, counts in part["bands"].items():
+            self.bands.setdefault(sid, Counter()).update(counts)
+        for value, n in part["totals"]:
+            self.totals[value] += n
+        flagged_before = self.flagged_count
+        for entry in part["listed"]:
+            self._keep(entry)
+        # Only the listed ones went through _keep; count every flagged row of the chunk.
+        self.flagged_count = flagged_before + part["flagged_count"]
+
+    def listed(self) -> list[Entry]:
+        """Flagged respondents (critical first, then by row), then the highest other totals."""
+        flagged = [e for _, e in sorted(self._flagged, key=lambda k: k[0], reverse=True)]
+        others = [e for _, e in sorted(self._others, key=lambda k: k[0], reverse=True)]
+        return flagged + others
 
     @property
-    def flagged_count(self) -> int:
-        return len(self.flagged)
+    def unlisted_flagged(self) -> int:
+        return self.flagged_count - len(self._flagged)
 
-    def listed(self) -> list[dict[str, Any]]:
-        """Flagged respondents (critical first), then the highest other totals."""
-        flagged = sorted(self.flagged, key=lambda e: (not e["critical"], e["row"]))
-        others = [e for *_, e in sorted(self._others, key=lambda k: k[:2], reverse=True)]
-        return flagged + others
+    @property
+    def unlisted_others(self) -> int:
+        return self.scored - self.flagged_count - len(self._others)
 
     def band_table(self) -> list[dict[str, Any]]:
         """Per scale, each band in order with its count (and 'not scored')."""
@@ -186,7 +238,8 @@ def render_cohort_html(
         band_table=stats.band_table(),
         chart=Markup(distribution_svg(stats)),  # built from numbers and escaped labels
         listed=listed,
-        unlisted=stats.scored - len(listed),
+        unlisted=stats.unlisted_others,
+        unlisted_flagged=stats.unlisted_flagged,
         errors=errors,
         colours=SEVERITY_COLOURS,
     )

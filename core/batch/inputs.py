@@ -42,14 +42,15 @@ class InputError(PsyqError):
 class InputRow:
     """One respondent as read: raw answers, not yet validated.
 
-    ``problem`` is set when the row could not even be read (it becomes an
-    error line for this row only).
+    ``values`` holds the answers in the instrument's item order (``None`` for
+    an item the input does not have). ``problem`` is set when the row could
+    not even be read (it becomes an error line for this row only).
     """
 
     row: int
     client_id: str
     date: str
-    answers: dict[str, Any]
+    values: tuple[Any, ...]
     problem: str | None = None
 
 
@@ -157,8 +158,9 @@ def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap)
     _check_columns(label, names, instrument, columns, kind="column")
     id_at = names.index(columns.id_column)
     date_at = names.index(columns.date_column) if columns.date_column in names else None
-    item_ids = {i.id for i in instrument.items}
-    item_at = [(k, n) for k, n in enumerate(names) if n in item_ids]
+    # Position of each item's column, in the instrument's item order (None: no column).
+    where = {n: k for k, n in enumerate(names)}
+    item_at = [where.get(item.id) for item in instrument.items]
     rows: list[InputRow] = []
     start = reader.line_num + 1
     while True:
@@ -176,9 +178,10 @@ def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap)
         problem = None
         if len(cells) != len(names):
             problem = f"has {len(cells)} cells but the header has {len(names)}"
-        answers = {n: cells[k] for k, n in item_at if k < len(cells)}
-        date = cells[date_at].strip() if date_at is not None and date_at < len(cells) else ""
-        rows.append(InputRow(row, client, date, answers, problem))
+        width = len(cells)
+        values = tuple(cells[k] if k is not None and k < width else None for k in item_at)
+        date = cells[date_at].strip() if date_at is not None and date_at < width else ""
+        rows.append(InputRow(row, client, date, values, problem))
     return rows
 
 
@@ -187,38 +190,32 @@ def _read_jsonl(
 ) -> list[InputRow]:
     rows: list[InputRow] = []
     seen: set[str] = set()
-    item_ids = {i.id for i in instrument.items}
-    extra: set[str] = set()
+    item_ids = [i.id for i in instrument.items]
+    none = (None,) * len(item_ids)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            rows.append(InputRow(number, "", "", {}, f"not valid JSON: {exc.msg}"))
+            rows.append(InputRow(number, "", "", none, f"not valid JSON: {exc.msg}"))
             continue
         if not isinstance(obj, dict):
             kind = type(obj).__name__
-            rows.append(InputRow(number, "", "", {}, f"expected a JSON object, got a {kind}"))
+            rows.append(InputRow(number, "", "", none, f"expected a JSON object, got a {kind}"))
             continue
         seen.update(obj)
         client = obj.get(columns.id_column)
         date = obj.get(columns.date_column)
-        answers = {k: v for k, v in obj.items() if k in item_ids}
-        extra.update(k for k in obj if k not in item_ids and k not in _meta(columns))
         rows.append(
             InputRow(
                 number,
                 "" if client is None else str(client).strip(),
                 "" if date is None else str(date).strip(),
-                answers,
+                tuple(obj.get(i) for i in item_ids),
             )
         )
     if seen:
         # An item key absent from every object is a missing column, not missing answers.
         _check_columns(label, sorted(seen), instrument, columns, kind="key")
     return rows
-
-
-def _meta(columns: ColumnMap) -> set[str]:
-    return {columns.id_column, columns.date_column}

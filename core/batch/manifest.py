@@ -1,14 +1,15 @@
 """The batch manifest: an append-only JSONL file recording finished chunks.
 
 The first line describes the run (input digest, instrument hash, formats,
-chunk size); every later line is one finished chunk with a record per row.
+chunk size); every later line is one finished chunk, as its worker encoded
+it: its ``scores.csv`` and ``errors.csv`` lines and its cohort statistics.
 A chunk's report files are renamed into place before its line is appended
 and fsynced, so a line in the manifest means every file of that chunk is
 whole. After ``kill -9`` the last line may be torn: it is dropped (and cut
 off the file) on resume, and its chunk simply runs again.
 
 ``scores.csv``, ``errors.csv`` and the summaries are rebuilt from the
-manifest in row order, so a resumed run never duplicates a row.
+manifest in chunk (so row) order, so a resumed run never duplicates a row.
 """
 
 from __future__ import annotations
@@ -28,23 +29,6 @@ MANIFEST_VERSION = 1
 
 class ManifestError(PsyqError):
     """The manifest in DIR does not belong to this input, or cannot be read."""
-
-
-def row_record(outcome: Any, files: list[str]) -> dict[str, Any]:
-    """The manifest record of one row (no file contents, just names)."""
-    record: dict[str, Any] = {"row": outcome.row, "client_id": outcome.client_id}
-    record["date"] = outcome.date
-    if outcome.error is not None:
-        record["error"] = outcome.error
-        return record
-    record.update(
-        values=outcome.values,
-        bands=outcome.bands,
-        flags=list(outcome.flags),
-        critical=outcome.critical,
-        files=files,
-    )
-    return record
 
 
 class Manifest:
@@ -93,11 +77,11 @@ class Manifest:
     def done(self) -> set[int]:
         return set(self._offsets)
 
-    def append(self, result: ChunkResult, records: list[dict[str, Any]]) -> None:
-        line = json.dumps({"chunk": result.index, "rows": records}, ensure_ascii=False)
+    def append(self, result: ChunkResult) -> None:
+        """Record a finished chunk durably (its files must already be in place)."""
         self._fh.seek(0, os.SEEK_END)
         offset = self._fh.tell()
-        self._fh.write(line.encode() + b"\n")
+        self._fh.write(result.record + b"\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._offsets[result.index] = offset
@@ -107,12 +91,13 @@ class Manifest:
 
     # -- reading ---------------------------------------------------------------
 
-    def rows(self) -> Iterator[dict[str, Any]]:
-        """Every row record in row order, one chunk in memory at a time."""
+    def chunks(self) -> Iterator[dict[str, Any]]:
+        """Every finished chunk in order, one in memory at a time."""
         with self.path.open("rb") as fh:
             for index in sorted(self._offsets):
                 fh.seek(self._offsets[index])
-                yield from json.loads(fh.readline())["rows"]
+                chunk: dict[str, Any] = json.loads(fh.readline())
+                yield chunk
 
 
 def _scan(path: Path) -> tuple[dict[str, Any], dict[int, int], int]:

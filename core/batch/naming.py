@@ -12,6 +12,9 @@ import unicodedata
 
 MAX_STEM = 96
 
+REPORTS_DIR = "reports"
+"""Folder of DIR that holds the per-row reports."""
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -17,7 +17,6 @@ Layout of DIR::
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -31,17 +30,16 @@ from typing import Any
 from psyq.app import App
 from psyq.batch.cohort import CohortStats, render_cohort_html
 from psyq.batch.executors import ExecutorSettings, batch_executors
-from psyq.batch.inputs import BatchInput, ColumnMap, InputError, read_input
-from psyq.batch.manifest import MANIFEST_NAME, Manifest, row_record
-from psyq.batch.naming import StemAllocator, report_stem
+from psyq.batch.inputs import BatchInput, ColumnMap, InputError, InputRow, read_input
+from psyq.batch.manifest import MANIFEST_NAME, Manifest
+from psyq.batch.naming import REPORTS_DIR, StemAllocator, report_stem
 from psyq.batch.progress import Progress
-from psyq.batch.tables import ERRORS_HEADER, errors_line, scores_header, scores_line
+from psyq.batch.tables import ERRORS_HEADER, scores_header
 from psyq.batch.worker import ChunkJob, RowJob, run_chunk
 from psyq.errors import PsyqError
 from psyq.models import Instrument
 from psyq.outputs import get_output_format
 
-REPORTS_DIR = "reports"
 TMP_SUFFIX = ".psyq-tmp"
 SCORES_ONLY_CHUNK = 500
 RENDER_CHUNK = 16
@@ -123,20 +121,13 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
             progress = Progress(len(data.rows), done=resumed) if options.progress else None
             try:
                 for result in runner.run(run_chunk, jobs):
-                    records = []
-                    wrote = False
-                    for outcome in result.outcomes:
-                        names = []
-                        for name, payload in outcome.files:
-                            _write_atomic(out / REPORTS_DIR / name, payload, durable=True)
-                            names.append(f"{REPORTS_DIR}/{name}")
-                            wrote = True
-                        records.append(row_record(outcome, names))
-                    if wrote:
+                    for name, payload in result.files:
+                        _write_atomic(out / REPORTS_DIR / name, payload, durable=True)
+                    if result.files:
                         _fsync_dir(out / REPORTS_DIR)
-                    manifest.append(result, records)
+                    manifest.append(result)
                     if progress is not None:
-                        progress.advance(len(result.outcomes))
+                        progress.advance(result.rows)
             finally:
                 if progress is not None:
                     progress.close()
@@ -222,6 +213,7 @@ def _chunk_jobs(
 ) -> Iterator[ChunkJob]:
     """Jobs for the chunks the manifest does not have, names decided for every row."""
     allocator = StemAllocator()
+    naming = bool(options.formats)  # scores-only batches write no reports to name
     definition = instrument.model_dump(mode="json")
     digest = str(manifest.header["instrument_hash"])
     generated = str(manifest.header["started_at"])
@@ -230,7 +222,10 @@ def _chunk_jobs(
     for index, start in enumerate(range(0, len(rows), chunk_size)):
         chunk = rows[start : start + chunk_size]
         # Stems are taken for every row, finished or not, so names never shift on resume.
-        stems = [report_stem(allocator, r.client_id, instrument.id, r.date, r.row) for r in chunk]
+        stems = [
+            report_stem(allocator, r.client_id, instrument.id, r.date, r.row) if naming else ""
+            for r in chunk
+        ]
         if index in done:
             continue
         yield ChunkJob(
@@ -239,11 +234,12 @@ def _chunk_jobs(
             instrument_hash=digest,
             formats=options.formats,
             generated_at=generated,
-            rows=tuple(
-                RowJob(r.row, r.client_id, r.date, stem, r.answers, r.problem)
-                for r, stem in zip(chunk, stems, strict=True)
-            ),
+            rows=tuple(_row_job(r, stem) for r, stem in zip(chunk, stems, strict=True)),
         )
+
+
+def _row_job(row: InputRow, stem: str) -> RowJob:
+    return (row.row, row.client_id, row.date, stem, row.values, row.problem)
 
 
 # -- the final files -----------------------------------------------------------------
@@ -260,20 +256,18 @@ def _finish(
     stats = CohortStats(instrument)
     scores_tmp = out / f".scores.csv{TMP_SUFFIX}"
     errors_tmp = out / f".errors.csv{TMP_SUFFIX}"
+    header = ",".join(scores_header(instrument)) + "\r\n"
     with (
-        scores_tmp.open("w", encoding="utf-8", newline="") as sfh,
-        errors_tmp.open("w", encoding="utf-8", newline="") as efh,
+        scores_tmp.open("w", encoding="utf-8", newline="") as scores,
+        errors_tmp.open("w", encoding="utf-8", newline="") as errors,
     ):
-        scores = csv.writer(sfh, lineterminator="\r\n")
-        errors = csv.writer(efh, lineterminator="\r\n")
-        scores.writerow(scores_header(instrument))
-        errors.writerow(ERRORS_HEADER)
-        for record in manifest.rows():
-            stats.add(record)
-            if "error" in record:
-                errors.writerow(errors_line(record))
-            else:
-                scores.writerow(scores_line(instrument, record))
+        scores.write(header)
+        errors.write(",".join(ERRORS_HEADER) + "\r\n")
+        # Workers wrote each chunk's CSV lines; chunks come back in row order.
+        for chunk in manifest.chunks():
+            scores.write(chunk["scores"])
+            errors.write(chunk["errors"])
+            stats.merge(chunk["cohort"])
     scores_tmp.replace(out / "scores.csv")
     errors_tmp.replace(out / "errors.csv")
     now = datetime.now().astimezone()

@@ -5,6 +5,11 @@ on a Dask worker on another machine. It takes and returns plain picklable
 records and touches no file: the parent writes every output, so workers need
 no shared file system and crash safety lives in one place.
 
+The worker does all per-row work, including what ends up in the parent's
+files: the chunk's lines of ``scores.csv`` and ``errors.csv`` and its part of
+the cohort statistics, already encoded as the chunk's manifest line. The
+parent only writes bytes, so it never limits throughput.
+
 Each worker process (or Dask worker thread) builds its plugin manager,
 scorer and output formats once and keeps them, keyed by the instrument's
 content hash; heavy libraries (WeasyPrint) are imported by the output
@@ -13,24 +18,22 @@ formats, so only here, never in the parent.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from psyq.batch.cohort import CohortStats
+from psyq.batch.naming import REPORTS_DIR
+from psyq.batch.tables import errors_line, scores_line
 from psyq.errors import PsyqError
 
-
-@dataclass(frozen=True)
-class RowJob:
-    """One row as sent to a worker; ``stem`` is its report file name without suffix."""
-
-    row: int
-    client_id: str
-    date: str
-    stem: str
-    answers: dict[str, Any]
-    problem: str | None = None
+RowJob = tuple[int, str, str, str, tuple[Any, ...], str | None]
+"""One row as sent to a worker: (row number, client id, date, report stem, answers in
+instrument item order, problem found while reading or None). Tuples pickle small."""
 
 
 @dataclass(frozen=True)
@@ -50,24 +53,14 @@ class ChunkJob:
 
 
 @dataclass(frozen=True)
-class RowOutcome:
-    """What became of one row: scores (and rendered files) or the reason it failed."""
-
-    row: int
-    client_id: str
-    date: str
-    error: str | None = None
-    values: dict[str, int | float | None] | None = None
-    bands: dict[str, str | None] | None = None
-    flags: tuple[str, ...] = ()
-    critical: bool = False
-    files: tuple[tuple[str, bytes], ...] = ()
-
-
-@dataclass(frozen=True)
 class ChunkResult:
+    """A finished chunk: its report files and its manifest line (JSON, no newline)."""
+
     index: int
-    outcomes: tuple[RowOutcome, ...]
+    rows: int
+    failed: int
+    files: tuple[tuple[str, bytes], ...]
+    record: bytes
 
 
 class _Context:
@@ -81,6 +74,7 @@ class _Context:
 
         self.pm = create_plugin_manager()
         self.instrument = Instrument.model_validate(job.instrument)
+        self.item_ids = tuple(item.id for item in self.instrument.items)
         self.scorer = Scorer(self.pm)
         self.formats = [get_output_format(self.pm, name) for name in job.formats]
 
@@ -99,10 +93,33 @@ def _context(job: ChunkJob) -> _Context:
 
 
 def run_chunk(job: ChunkJob) -> ChunkResult:
-    """Score (and render) every row of ``job``; a bad row becomes an error outcome."""
+    """Score (and render) every row of ``job``; a bad row becomes an error line."""
     ctx = _context(job)
+    inst = ctx.instrument
     generated = datetime.fromisoformat(job.generated_at)
-    return ChunkResult(job.index, tuple(_run_row(ctx, row, generated) for row in job.rows))
+    scores_buf, errors_buf = io.StringIO(), io.StringIO()
+    scores = csv.writer(scores_buf, lineterminator="\r\n")
+    errors = csv.writer(errors_buf, lineterminator="\r\n")
+    stats = CohortStats(inst)
+    files: list[tuple[str, bytes]] = []
+    for row in job.rows:
+        record, rendered = _run_row(ctx, row, generated)
+        stats.add(record)
+        if "error" in record:
+            errors.writerow(errors_line(record))
+        else:
+            scores.writerow(scores_line(inst, record))
+            files += rendered
+    line = {
+        "chunk": job.index,
+        "rows": stats.rows,
+        "failed": stats.failed,
+        "scores": scores_buf.getvalue(),
+        "errors": errors_buf.getvalue(),
+        "cohort": stats.to_json(),
+    }
+    encoded = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return ChunkResult(job.index, stats.rows, stats.failed, tuple(files), encoded)
 
 
 def parse_date(text: str, where: str) -> date | None:
@@ -116,43 +133,46 @@ def parse_date(text: str, where: str) -> date | None:
         raise PsyqError(f"{where}date '{shown}' is not a date; use YYYY-MM-DD") from None
 
 
-def _run_row(ctx: _Context, row: RowJob, generated: datetime) -> RowOutcome:
+def _run_row(
+    ctx: _Context, row: RowJob, generated: datetime
+) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """One row's record (as in the cohort statistics) and its rendered files."""
     from psyq.answers import coerce_answers
     from psyq.outputs import RenderRequest
 
-    where = f"row {row.row}: "
+    number, client_id, date_text, stem, values, problem = row
+    where = f"row {number}: "
+    record: dict[str, Any] = {"row": number, "client_id": client_id, "date": date_text}
     try:
-        if row.problem is not None:
-            raise PsyqError(f"{where}{row.problem}")
-        if not row.client_id:
+        if problem is not None:
+            raise PsyqError(f"{where}{problem}")
+        if not client_id:
             raise PsyqError(f"{where}the client id is empty")
-        administered = parse_date(row.date, where)
+        administered = parse_date(date_text, where)
         inst = ctx.instrument
-        answers = coerce_answers(inst, row.answers, where=where)
+        answers = coerce_answers(inst, dict(zip(ctx.item_ids, values, strict=True)), where=where)
         result = ctx.scorer.score_valid(inst, answers)
         files: list[tuple[str, bytes]] = []
         if ctx.formats:
             request = RenderRequest(
                 result=result,
                 instrument=inst,
-                client_id=row.client_id,
+                client_id=client_id,
                 administered=administered,
                 generated_at=generated,
             )
-            files = [(row.stem + fmt.suffix, fmt.render(request)) for fmt in ctx.formats]
+            files = [(stem + fmt.suffix, fmt.render(request)) for fmt in ctx.formats]
     except PsyqError as exc:
-        return RowOutcome(row.row, row.client_id, row.date, error=str(exc))
+        record["error"] = str(exc)
+        return record, []
     except Exception as exc:  # a plugin bug must not stop the batch; name it on this row
-        reason = f"{where}internal error: {type(exc).__name__}: {exc}".splitlines()[0]
-        return RowOutcome(row.row, row.client_id, row.date, error=reason)
-    scores = result.scores
-    return RowOutcome(
-        row.row,
-        row.client_id,
-        row.date,
-        values={sid: s.value for sid, s in scores.items()},
-        bands={sid: s.band for sid, s in scores.items()},
-        flags=tuple(f.id for f in result.flags),
+        record["error"] = f"{where}internal error: {type(exc).__name__}: {exc}".splitlines()[0]
+        return record, []
+    record.update(
+        values={sid: s.value for sid, s in result.scores.items()},
+        bands={sid: s.band for sid, s in result.scores.items()},
+        flags=[f.id for f in result.flags],
         critical=any(f.level == "critical" for f in result.flags),
-        files=tuple(files),
+        files=[f"{REPORTS_DIR}/{name}" for name, _ in files],
     )
+    return record, files
