@@ -80,6 +80,13 @@ def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
     default=None,
     help="Rows per chunk sent to a worker (default: 16 when rendering, 500 scores-only).",
 )
+@click.option(
+    "--summary",
+    "summary_format",
+    type=click.Choice(["pdf", "html"]),
+    default=None,
+    help="Cohort summary format (default: pdf when the pdf format is installed).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary line.")
 @click.pass_context
 def batch_command(
@@ -98,6 +105,7 @@ def batch_command(
     date_column: str,
     ignore_extra_columns: bool,
     chunk_size: int | None,
+    summary_format: str | None,
     quiet: bool,
 ) -> None:
     """Score every respondent in INPUT (CSV, JSONL, or - for stdin) and write reports.
@@ -138,6 +146,7 @@ def batch_command(
         columns=ColumnMap(id_column, date_column, ignore_extra_columns),
         chunk_size=chunk_size,
         progress=not quiet,
+        summary=summary_format or ("pdf" if "pdf" in output_formats(app.pm) else "html"),
     )
     outcome = run_batch(app, options)
     if not quiet:

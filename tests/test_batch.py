@@ -45,6 +45,8 @@ def test_sixty_rows_two_bad_give_58_reports_and_exit_1(
     out = tmp_path / "out"
     result = psyq_cli(
         "batch",
+        "--summary",
+        "html",
         str(src),
         "--instrument",
         "phq9",
@@ -87,7 +89,17 @@ def test_all_good_rows_exit_0_with_scores_flags_and_cohort_summary(
     src = write_csv(tmp_path / "c.csv", rows)
     out = tmp_path / "out"
     result = psyq_cli(
-        "batch", str(src), "--instrument", "phq9", "--out", str(out), "--scores-only", "--jobs", "1"
+        "batch",
+        "--summary",
+        "html",
+        str(src),
+        "--instrument",
+        "phq9",
+        "--out",
+        str(out),
+        "--scores-only",
+        "--jobs",
+        "1",
     )
     assert result.exit_code == 0, result.output
     scores = read_csv(out / "scores.csv")
@@ -109,6 +121,8 @@ def test_non_empty_out_dir_is_refused_unless_forced(psyq_cli: CLI, tmp_path: Pat
     (out / "notes.txt").write_text("mine")
     args = [
         "batch",
+        "--summary",
+        "html",
         str(src),
         "--instrument",
         "phq9",
@@ -134,7 +148,9 @@ def test_missing_item_columns_exit_2_naming_them_before_any_work(
     rows = [{k: v for k, v in r.items() if k not in ("phq9_3", "phq9_7")} for r in phq9_rows(4)]
     src = write_csv(tmp_path / "c.csv", rows)
     out = tmp_path / "out"
-    result = psyq_cli("batch", str(src), "--instrument", "phq9", "--out", str(out))
+    result = psyq_cli(
+        "batch", "--summary", "html", str(src), "--instrument", "phq9", "--out", str(out)
+    )
     assert result.exit_code == 2
     line = result.output.strip()
     assert line == f"psyq: error: {src}: missing item columns for PHQ-9: phq9_3, phq9_7"
@@ -153,7 +169,7 @@ def test_unusable_requests_exit_2(
     psyq_cli: CLI, tmp_path: Path, args: list[str], message: str
 ) -> None:
     src = write_csv(tmp_path / "c.csv", phq9_rows(2))
-    base = ["batch", str(src), "--out", str(tmp_path / "out")]
+    base = ["batch", "--summary", "html", str(src), "--out", str(tmp_path / "out")]
     if "--instrument" not in args:
         base += ["--instrument", "phq9"]
     result = psyq_cli(*base, *args)
@@ -164,11 +180,20 @@ def test_unusable_requests_exit_2(
 
 def test_unreadable_and_unknown_column_inputs_exit_2(psyq_cli: CLI, tmp_path: Path) -> None:
     out = str(tmp_path / "out")
-    missing = psyq_cli("batch", str(tmp_path / "none.csv"), "--instrument", "phq9", "--out", out)
+    missing = psyq_cli(
+        "batch",
+        "--summary",
+        "html",
+        str(tmp_path / "none.csv"),
+        "--instrument",
+        "phq9",
+        "--out",
+        out,
+    )
     assert missing.exit_code == 2 and "none.csv: cannot read input" in missing.output
     rows = [r | {"notes": "x"} for r in phq9_rows(2)]
     src = write_csv(tmp_path / "extra.csv", rows)
-    extra = psyq_cli("batch", str(src), "--instrument", "phq9", "--out", out)
+    extra = psyq_cli("batch", "--summary", "html", str(src), "--instrument", "phq9", "--out", out)
     assert extra.exit_code == 2
     assert "'notes' are not items of PHQ-9" in extra.output
     assert "--ignore-extra-columns" in extra.output
@@ -180,6 +205,8 @@ def test_stdin_csv_with_bom(psyq_cli: CLI, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = psyq_cli(
         "batch",
+        "--summary",
+        "html",
         "-",
         "--instrument",
         "phq9",
@@ -213,6 +240,8 @@ def test_jsonl_rows_with_bad_lines_names_and_unsafe_cells(psyq_cli: CLI, tmp_pat
     out = tmp_path / "out"
     result = psyq_cli(
         "batch",
+        "--summary",
+        "html",
         str(src),
         "--instrument",
         "phq9",
@@ -245,7 +274,9 @@ def test_jsonl_item_absent_from_every_object_is_a_missing_column(
 ) -> None:
     src = tmp_path / "c.jsonl"
     src.write_text(json.dumps({"client_id": "a", "phq9_1": 1}) + "\n", encoding="utf-8")
-    result = psyq_cli("batch", str(src), "--instrument", "phq9", "--out", str(tmp_path / "o"))
+    result = psyq_cli(
+        "batch", "--summary", "html", str(src), "--instrument", "phq9", "--out", str(tmp_path / "o")
+    )
     assert result.exit_code == 2
     assert "missing item keys for PHQ-9: phq9_2, phq9_3" in result.output
 
@@ -255,7 +286,7 @@ def test_redcap_export_of_gad7(psyq_cli: CLI, tmp_path: Path) -> None:
     """A real REDCap export (ReproSchema example): gad7_1..7 = 1,0,1,1,3,1,2, total 9."""
     out = tmp_path / "out"
     result = psyq_cli(
-        "batch", str(REDCAP_GAD7), "--instrument", "gad7", "--out", str(out),
+        "batch", "--summary", "html", str(REDCAP_GAD7), "--instrument", "gad7", "--out", str(out),
         "--id-column", "record_id", "--date-column", "GAD7_schema_start_time",
         "--ignore-extra-columns", "--format", "json", "--jobs", "1",
     )  # fmt: skip

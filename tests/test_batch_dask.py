@@ -38,8 +38,19 @@ def test_dask_and_local_runs_write_identical_tables(
     rows = phq9_rows(90, seed=11, bad={7: ("phq9_5", "4"), 60: ("phq9_9", "-1")})
     src = write_csv(tmp_path / "cohort.csv", rows)
     common = ["--instrument", "phq9", "--format", "json", "--chunk-size", "7"]
-    local = psyq_cli("batch", str(src), *common, "--out", str(tmp_path / "local"), "--jobs", "1")
-    dask = psyq_cli("batch", str(src), *common, "--out", str(tmp_path / "dask"),
+    local = psyq_cli(
+        "batch",
+        "--summary",
+        "html",
+        str(src),
+        *common,
+        "--out",
+        str(tmp_path / "local"),
+        "--jobs",
+        "1",
+    )
+    dask = psyq_cli("batch", "--summary", "html", str(src), *common,
+                    "--out", str(tmp_path / "dask"),
                     "--executor", "dask", "--scheduler", dask_scheduler)  # fmt: skip
     assert local.exit_code == dask.exit_code == 1, dask.output
     for name in ("scores.csv", "errors.csv"):
@@ -56,7 +67,17 @@ def test_dask_without_scheduler_or_unreachable_is_exit_2(
 ) -> None:
     monkeypatch.setattr("psyq.plugins.executor_dask.CONNECT_TIMEOUT", "1s")
     src = write_csv(tmp_path / "c.csv", phq9_rows(2))
-    base = ["batch", str(src), "--instrument", "phq9", "--scores-only", "--executor", "dask"]
+    base = [
+        "batch",
+        "--summary",
+        "html",
+        str(src),
+        "--instrument",
+        "phq9",
+        "--scores-only",
+        "--executor",
+        "dask",
+    ]
     no_address = psyq_cli(*base, "--out", str(tmp_path / "a"))
     assert no_address.exit_code == 2 and "needs --scheduler ADDRESS" in no_address.output
     # Port 9 on loopback (discard): nothing listens, so the connection is refused at once.

@@ -38,8 +38,8 @@ def test_kill_9_then_resume_completes_with_whole_files_and_no_duplicates(
     rows = phq9_rows(n, bad={100: ("phq9_2", "9")})
     src = write_csv(tmp_path / "cohort.csv", rows)
     out = tmp_path / "out"
-    args = ["batch", str(src), "--instrument", "phq9", "--out", str(out), "--format", "json",
-            "--chunk-size", "1", "--jobs", "1", "--quiet"]  # fmt: skip
+    args = ["batch", "--summary", "html", str(src), "--instrument", "phq9", "--out", str(out),
+            "--format", "json", "--chunk-size", "1", "--jobs", "1", "--quiet"]  # fmt: skip
     env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home")}
     # A session of its own, so kill -9 takes the worker processes down with the parent.
     proc = subprocess.Popen([sys.executable, "-m", "psyq", *args], env=env,
@@ -83,8 +83,8 @@ def test_resume_refuses_a_different_input(psyq_cli: CLI, tmp_path: Path) -> None
     first = write_csv(tmp_path / "a.csv", phq9_rows(3, seed=1))
     other = write_csv(tmp_path / "b.csv", phq9_rows(3, seed=2))
     base = ["--instrument", "phq9", "--out", str(out), "--scores-only", "--jobs", "1"]
-    assert psyq_cli("batch", str(first), *base).exit_code == 0
-    result = psyq_cli("batch", str(other), *base, "--resume")
+    assert psyq_cli("batch", "--summary", "html", str(first), *base).exit_code == 0
+    result = psyq_cli("batch", "--summary", "html", str(other), *base, "--resume")
     assert result.exit_code == 2
     assert "different input, input_sha256" in result.output and "--force" in result.output
 
@@ -94,8 +94,8 @@ def test_torn_last_manifest_line_is_dropped_and_its_chunk_rerun(
 ) -> None:
     out = tmp_path / "out"
     src = write_csv(tmp_path / "a.csv", phq9_rows(6))
-    base = ["batch", str(src), "--instrument", "phq9", "--out", str(out), "--format", "json",
-            "--chunk-size", "2", "--jobs", "1"]  # fmt: skip
+    base = ["batch", "--summary", "html", str(src), "--instrument", "phq9", "--out", str(out),
+            "--format", "json", "--chunk-size", "2", "--jobs", "1"]  # fmt: skip
     assert psyq_cli(*base).exit_code == 0
     complete = (out / "scores.csv").read_bytes()
     manifest = out / MANIFEST_NAME

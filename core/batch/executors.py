@@ -66,8 +66,9 @@ class LocalRunner:
     """A spawn-based process pool, replaced every ``recycle_after`` chunks per worker.
 
     Python 3.11's ``max_tasks_per_child`` can deadlock the pool, so workers are
-    recycled by generations instead: after ``jobs x recycle_after`` chunks the
-    pool drains and a fresh one starts.
+    recycled by generations instead: after ``jobs x recycle_after`` tasks the
+    pool drains and a fresh one starts. The pool lives until :meth:`close`, so
+    a later ``run`` (the cohort summary) finds warm workers.
     """
 
     def __init__(self, settings: ExecutorSettings) -> None:
@@ -75,29 +76,34 @@ class LocalRunner:
         self.per_pool = self.jobs * max(1, settings.recycle_after)
         # spawn: no fork of a parent holding open files, locks or threads.
         self._mp = multiprocessing.get_context("spawn")
+        self._pool: ProcessPoolExecutor | None = None
+        self._in_pool = 0
 
     def run(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
-        pool: ProcessPoolExecutor | None = None
-        in_pool = 0
         pending: set[Future[R]] = set()
         try:
             for job in jobs:
-                if pool is not None and in_pool >= self.per_pool:
+                if self._pool is not None and self._in_pool >= self.per_pool:
                     yield from _drain(pending, len(pending))
-                    pool.shutdown()
-                    pool = None
-                if pool is None:
-                    pool = ProcessPoolExecutor(self.jobs, mp_context=self._mp)
-                    in_pool = 0
-                # Two chunks per worker in flight: the next is ready when one finishes.
+                    self._pool.shutdown()
+                    self._pool = None
+                if self._pool is None:
+                    self._pool = ProcessPoolExecutor(self.jobs, mp_context=self._mp)
+                    self._in_pool = 0
+                # Two tasks per worker in flight: the next is ready when one finishes.
                 if len(pending) >= 2 * self.jobs:
                     yield from _drain(pending, 1)
-                pending.add(pool.submit(fn, job))
-                in_pool += 1
+                pending.add(self._pool.submit(fn, job))
+                self._in_pool += 1
             yield from _drain(pending, len(pending))
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            for future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 def _drain(pending: set[Future[R]], at_least: int) -> Iterator[R]:
@@ -118,7 +124,11 @@ def _drain(pending: set[Future[R]], at_least: int) -> Iterator[R]:
 
 @contextmanager
 def open_local(settings: ExecutorSettings) -> Iterator[ChunkRunner]:
-    yield LocalRunner(settings)
+    runner = LocalRunner(settings)
+    try:
+        yield runner
+    finally:
+        runner.close()
 
 
 LOCAL = BatchExecutor(

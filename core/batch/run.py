@@ -11,7 +11,7 @@ manifest in row order.
 Layout of DIR::
 
     reports/<client>_<instrument>_<date>.<suffix>   one per row and format
-    scores.csv   errors.csv   cohort-summary.html|pdf   summary.json
+    scores.csv   errors.csv   cohort-summary.pdf (or .html)   summary.json
     batch-manifest.jsonl                             what is finished
 """
 
@@ -29,13 +29,13 @@ from typing import Any
 
 from psyq.app import App
 from psyq.batch.cohort import CohortStats, render_cohort_html
-from psyq.batch.executors import ExecutorSettings, batch_executors
+from psyq.batch.executors import ChunkRunner, ExecutorSettings, batch_executors
 from psyq.batch.inputs import BatchInput, ColumnMap, InputError, InputRow, read_input
 from psyq.batch.manifest import MANIFEST_NAME, Manifest
 from psyq.batch.naming import REPORTS_DIR, StemAllocator, report_stem
 from psyq.batch.progress import Progress
 from psyq.batch.tables import ERRORS_HEADER, scores_header
-from psyq.batch.worker import ChunkJob, RowJob, run_chunk
+from psyq.batch.worker import ChunkJob, RowJob, render_cohort_pdf, run_chunk
 from psyq.errors import PsyqError
 from psyq.models import Instrument
 from psyq.outputs import get_output_format
@@ -48,7 +48,14 @@ RENDER_CHUNK = 16
 RECYCLE_RENDERED_ROWS = 500
 RECYCLE_SCORED_ROWS = 200_000
 
-FINAL_FILES = ("scores.csv", "errors.csv", "summary.json", "cohort-summary.html")
+FINAL_FILES = (
+    "scores.csv",
+    "errors.csv",
+    "summary.json",
+    "cohort-summary.html",
+    "cohort-summary.pdf",
+)
+SUMMARY_FORMATS = ("pdf", "html")
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,8 @@ class BatchOptions:
     columns: ColumnMap = field(default_factory=ColumnMap)
     chunk_size: int | None = None
     progress: bool = True
+    summary: str = "html"
+    """Cohort summary as ``pdf`` (rendered on the executor) or ``html``."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,10 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
     instrument = app.instrument(options.instrument_id)
     for name in options.formats:
         get_output_format(app.pm, name)  # an unknown format is a one-line error, now
+    if options.summary not in SUMMARY_FORMATS:
+        raise PsyqError(f"--summary must be pdf or html, not '{options.summary}'")
+    if options.summary == "pdf":
+        get_output_format(app.pm, "pdf")
     executors = batch_executors(app.pm)
     if options.executor not in executors:
         raise PsyqError(
@@ -116,8 +129,10 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         jobs = list(_chunk_jobs(data, instrument, options, manifest, chunk_size))
         todo = sum(len(j.rows) for j in jobs)
         resumed = len(data.rows) - todo
-        if jobs:
+        runner: ChunkRunner | None = None
+        if jobs or options.summary == "pdf":
             runner = stack.enter_context(executors[options.executor].open(settings))
+        if runner is not None and jobs:
             progress = Progress(len(data.rows), done=resumed) if options.progress else None
             try:
                 for result in runner.run(run_chunk, jobs):
@@ -131,7 +146,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
             finally:
                 if progress is not None:
                     progress.close()
-        stats, cohort_path = _finish(app, out, instrument, data, manifest, options)
+        stats, cohort_path = _finish(out, instrument, data, manifest, options, runner)
     return BatchOutcome(
         rows=stats.rows,
         scored=stats.scored,
@@ -166,7 +181,7 @@ def _open_manifest(
     if entries and path.exists():
         # --force over an earlier batch: its reports must not mix with this one's.
         shutil.rmtree(out / REPORTS_DIR, ignore_errors=True)
-        for name in (*FINAL_FILES, "cohort-summary.pdf", MANIFEST_NAME):
+        for name in (*FINAL_FILES, MANIFEST_NAME):
             (out / name).unlink(missing_ok=True)
     _remove_temporaries(out)
     (out / REPORTS_DIR).mkdir(parents=True, exist_ok=True)
@@ -246,12 +261,12 @@ def _row_job(row: InputRow, stem: str) -> RowJob:
 
 
 def _finish(
-    app: App,
     out: Path,
     instrument: Instrument,
     data: BatchInput,
     manifest: Manifest,
     options: BatchOptions,
+    runner: ChunkRunner | None,
 ) -> tuple[CohortStats, Path]:
     stats = CohortStats(instrument)
     scores_tmp = out / f".scores.csv{TMP_SUFFIX}"
@@ -272,8 +287,13 @@ def _finish(
     errors_tmp.replace(out / "errors.csv")
     now = datetime.now().astimezone()
     html = render_cohort_html(stats, source=data.label, generated_at=now, errors=stats.failed)
-    cohort_path = out / "cohort-summary.html"
-    _write_atomic(cohort_path, html.encode("utf-8"))
+    if options.summary == "pdf" and runner is not None:
+        cohort_path = out / "cohort-summary.pdf"
+        (pdf,) = runner.run(render_cohort_pdf, [html])
+        _write_atomic(cohort_path, pdf, durable=True)
+    else:
+        cohort_path = out / "cohort-summary.html"
+        _write_atomic(cohort_path, html.encode("utf-8"), durable=True)
     summary = {
         "instrument": {
             "id": instrument.id,

@@ -122,6 +122,17 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
     return ChunkResult(job.index, stats.rows, stats.failed, tuple(files), encoded)
 
 
+def render_cohort_pdf(html: str) -> bytes:
+    """The cohort summary page as PDF, through psyq's locked-down WeasyPrint renderer.
+
+    Runs on the executor like a chunk, so the parent never imports WeasyPrint.
+    The page carries its own stylesheet.
+    """
+    from psyq.pdf import html_to_pdf
+
+    return html_to_pdf(html, stylesheets=False)
+
+
 def parse_date(text: str, where: str) -> date | None:
     """``YYYY-MM-DD`` or an ISO date-time (its date part); empty is no date."""
     if not text:
