@@ -64,28 +64,30 @@ class CohortStats:
         total = record["values"].get("total")
         if total is not None:
             self.totals[total] += 1
-        self._keep(
-            {
-                "row": record["row"],
-                "client_id": record["client_id"],
-                "date": record["date"],
-                "total": total,
-                "band": _band_label(self.instrument, record["bands"].get("total")),
-                "flags": record["flags"],
-                "critical": record["critical"],
-            }
-        )
+        flags = record["flags"]
+        if flags:
+            self.flagged_count += 1
+        elif len(self._others) >= LISTED and _other_key(total, record["row"]) <= self._others[0][0]:
+            return  # would not be listed: skip building its entry (the common case)
+        entry = {
+            "row": record["row"],
+            "client_id": record["client_id"],
+            "date": record["date"],
+            "total": total,
+            "band": _band_label(self.instrument, record["bands"].get("total")),
+            "flags": flags,
+            "critical": record["critical"],
+        }
+        self._keep(entry)
 
     def _keep(self, entry: Entry) -> None:
         # Bounded heaps keep the entries with the largest keys; keys are unique (row).
         if entry["flags"]:
-            self.flagged_count += 1
             heap, limit = self._flagged, LISTED_FLAGGED
             key: tuple[float, ...] = (float(entry["critical"]), -entry["row"])
         else:
             heap, limit = self._others, LISTED
-            total = entry["total"]
-            key = (total if total is not None else float("-inf"), -entry["row"])
+            key = _other_key(entry["total"], entry["row"])
         if len(heap) < limit:
             heapq.heappush(heap, (key, entry))
         elif key > heap[0][0]:
@@ -112,11 +114,9 @@ class CohortStats:
             self.bands.setdefault(sid, Counter()).update(counts)
         for value, n in part["totals"]:
             self.totals[value] += n
-        flagged_before = self.flagged_count
+        self.flagged_count += part["flagged_count"]
         for entry in part["listed"]:
             self._keep(entry)
-        # Only the listed ones went through _keep; count every flagged row of the chunk.
-        self.flagged_count = flagged_before + part["flagged_count"]
 
     def listed(self) -> list[Entry]:
         """Flagged respondents (critical first, then by row), then the highest other totals."""
@@ -158,6 +158,11 @@ class CohortStats:
                 for t in self.band_table()
             },
         }
+
+
+def _other_key(total: float | None, row: int) -> tuple[float, ...]:
+    """Unflagged respondents are listed highest total first, then earliest row."""
+    return (total if total is not None else float("-inf"), -row)
 
 
 def _band_label(instrument: Instrument, band_id: str | None) -> str:

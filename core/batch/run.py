@@ -45,7 +45,7 @@ SCORES_ONLY_CHUNK = 500
 RENDER_CHUNK = 16
 # A worker that renders is replaced after about this many reports, bounding
 # whatever a renderer caches; a scores-only worker keeps going much longer.
-RECYCLE_RENDERED_ROWS = 500
+RECYCLE_RENDERED_ROWS = 2000
 RECYCLE_SCORED_ROWS = 200_000
 
 FINAL_FILES = (
