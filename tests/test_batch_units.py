@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from psyq.batch.cohort import LISTED, CohortStats, distribution_svg
 from psyq.batch.inputs import ColumnMap, InputError, read_input
 from psyq.batch.naming import StemAllocator, report_stem, safe_stem
+from psyq.batch.progress import Progress
 from psyq.batch.tables import safe_cell
 from psyq.models import Instrument
 from psyq.registry import InstrumentRegistry
@@ -144,3 +146,21 @@ def test_distribution_chart_has_a_bar_per_possible_total(phq9: Instrument) -> No
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert svg.count("<rect") == 28  # 0..27
     assert "<title>27: 2</title>" in svg and "<title>0: 0</title>" in svg
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_only() -> None:
+    tty, pipe = _Terminal(), io.StringIO()
+    for stream in (tty, pipe):
+        bar = Progress(1000, done=200, stream=stream)
+        bar.advance(300)
+        bar.advance(500)
+        bar.close()
+    assert pipe.getvalue() == ""
+    last = tty.getvalue().rstrip("\n").split("\r")[-1]
+    assert last.startswith("[" + "#" * 24 + "] 1000/1000 rows")
+    assert "rows/s" in last and "ETA 00:00:00" in last

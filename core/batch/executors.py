@@ -113,12 +113,20 @@ def _drain(pending: set[Future[R]], at_least: int) -> Iterator[R]:
         for future in done:
             pending.discard(future)
             try:
-                yield future.result()
+                result = future.result()
             except BrokenProcessPool:
                 raise ExecutorError(
                     "a worker process died (out of memory?); finished rows are kept: "
                     "rerun with --resume"
                 ) from None
+            except PsyqError:
+                raise
+            except Exception as exc:  # the worker could not even start its chunk
+                raise ExecutorError(
+                    f"a worker failed: {type(exc).__name__}: {exc}; finished rows are kept: "
+                    "rerun with --resume"
+                ) from None
+            yield result
             got += 1
 
 

@@ -126,13 +126,17 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         manifest = _open_manifest(out, options, header, chunk_size)
         stack.callback(manifest.close)
         chunk_size = int(manifest.header["chunk_size"])
-        jobs = list(_chunk_jobs(data, instrument, options, manifest, chunk_size))
-        todo = sum(len(j.rows) for j in jobs)
-        resumed = len(data.rows) - todo
+        done = manifest.done
+        total = len(data.rows)
+        starts = range(0, total, chunk_size)
+        todo = sum(min(chunk_size, total - s) for k, s in enumerate(starts) if k not in done)
+        resumed = total - todo
+        # A generator: only the chunks in flight exist as jobs, however long the input.
+        jobs = _chunk_jobs(data, instrument, options, manifest, chunk_size)
         runner: ChunkRunner | None = None
-        if jobs or options.summary == "pdf":
+        if todo or options.summary == "pdf":
             runner = stack.enter_context(executors[options.executor].open(settings))
-        if runner is not None and jobs:
+        if runner is not None and todo:
             progress = Progress(len(data.rows), done=resumed) if options.progress else None
             try:
                 for result in runner.run(run_chunk, jobs):
