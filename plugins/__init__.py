@@ -15,4 +15,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.commands_score",
     "psyq.plugins.commands_plugins",
     "psyq.plugins.demo",
+    "psyq.plugins.commands_store",
+    "psyq.plugins.administer",
 )
