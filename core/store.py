@@ -152,7 +152,7 @@ def client_record(client_id: str) -> str:
 
 def check_client_id(client_id: str) -> str:
     """Return ``client_id`` if it is a valid pseudonymous id, else raise a clear error."""
-    if not CLIENT_ID_PATTERN.match(client_id):
+    if not CLIENT_ID_PATTERN.fullmatch(client_id):
         shown = client_id if client_id.isprintable() else repr(client_id)
         raise PsyqError(
             f"client id '{shown[:40]}' is not a valid pseudonymous id: use 1-32 letters, "
@@ -236,9 +236,14 @@ class Store:
 
     # -- clients -----------------------------------------------------------
 
-    def ensure_client(self, client_id: str) -> None:
-        """Create the client if new (inside the caller's write transaction)."""
+    def add_client(self, client_id: str) -> None:
+        """Create the client if new (administrations add their client themselves)."""
         check_client_id(client_id)
+        with self.write():
+            self._ensure_client(client_id)
+
+    def _ensure_client(self, client_id: str) -> None:
+        # Inside the caller's write transaction.
         conn = self.connection
         if conn.execute("SELECT 1 FROM clients WHERE id = ?", (client_id,)).fetchone():
             return
@@ -298,7 +303,7 @@ class Store:
         now = _now()
         definition_hash = instrument.content_hash()
         with self.write() as conn:
-            self.ensure_client(client_id)
+            self._ensure_client(client_id)
             cursor = conn.execute(
                 "INSERT INTO administrations (client_id, instrument_id, instrument_version, "
                 "definition_hash, administered, clinician, note, answers, status, position, "
