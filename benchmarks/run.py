@@ -13,10 +13,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_core import bench_scoring, bench_startup
+from bench_store import bench_store
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "startup": bench_startup,
     "scoring": bench_scoring,
+    "store": bench_store,
 }
 
 

@@ -10,19 +10,21 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from psyq.answers import coerce_value
 from psyq.app import App
 from psyq.errors import AnswerError, PsyqError
-from psyq.history import render_request_for
 from psyq.hookspecs import hookimpl
 from psyq.models import Instrument, Item
 from psyq.outputs import OutputFormat, RenderRequest, format_for_path, get_output_format
 from psyq.plugins.commands_store import clinician_option, write_private
 from psyq.results import ScoreResult
-from psyq.store import Administration, Status, Store, check_client_id
+
+if TYPE_CHECKING:
+    from psyq.store import Administration, Status, Store
 
 HELP_TEXT = """\
   a number  answer with that option
@@ -190,6 +192,8 @@ def _finish(app: App, session: Session, result: ScoreResult, report: Path | None
         _say(RULE)
     if report is not None:
         fmt = _report_format(app, report)
+        from psyq.history import render_request_for
+
         full = render_request_for(app, session.admin_id, session.store)
         write_private(report, fmt.render(full))
         _say(f"report written to {report}")
@@ -295,6 +299,8 @@ def _open_session(
                 "give the instrument and the client (psyq administer phq9 --client C0042), "
                 "or --resume ADMIN_ID"
             )
+        from psyq.store import check_client_id
+
         check_client_id(client_id)
         return Session(app, store, app.instrument(instrument_id), client_id, clinician)
     adm = store.get(resume_id)

@@ -3,32 +3,30 @@
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import hmac
-import io
 import json
 import os
 import re
-import secrets
 import sys
 from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from psyq import audit
 from psyq.answers import coerce_answers
 from psyq.app import App
-from psyq.change import Change
 from psyq.errors import AnswerError, PsyqError
-from psyq.history import HistoryEntry, build_history, result_of
 from psyq.hookspecs import hookimpl
 from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.commands_score import answers_file_option, answers_option, read_answers
-from psyq.store import Administration, check_client_id
+
+# The store, audit and history modules (and sqlite3) load when a command runs, so
+# `psyq list` and `psyq score` do not pay for them at start-up.
+if TYPE_CHECKING:
+    from psyq.change import Change
+    from psyq.history import HistoryEntry
+    from psyq.store import Administration
 
 KEY_FILE = "deidentify.key"
 
@@ -90,6 +88,8 @@ def record_command(
     Example:
       psyq record phq9 --client C0042 --date 2026-09-01 --answers 2,2,3,2,2,1,2,1,0
     """
+    from psyq.store import check_client_id
+
     check_client_id(client_id)
     day = administered_on(when)
     instrument = app.instrument(instrument_id)
@@ -213,6 +213,8 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
 def history_command(app: App, client_id: str, instrument_id: str | None, as_json: bool) -> None:
     """A client's complete administrations, oldest first, with reliable change
     against the previous administration and against the first."""
+    from psyq.history import build_history
+
     with app.open_store() as store:
         entries = build_history(app, store, client_id, instrument_id)
         partial = store.administrations(
@@ -292,6 +294,8 @@ def audit_verify_command(app: App) -> None:
 
     Exits 1 and names the first bad record when anything was altered outside psyq.
     """
+    from psyq import audit
+
     with app.open_store() as store:
         report = audit.verify(store)
     if report.ok:
@@ -311,6 +315,8 @@ def audit_verify_command(app: App) -> None:
 @click.pass_obj
 def audit_log_command(app: App, record: str | None) -> None:
     """Print the audit log, oldest first: seq, time, OS user, action, record."""
+    from psyq import audit
+
     with app.open_store() as store:
         rows = audit.entries(store.connection)
     for e in rows:
@@ -337,6 +343,8 @@ def neutralise(cell: str) -> str:
 
 def deidentify_key(home: Path) -> bytes:
     """The secret key for keyed client-id hashes, created 0600 in the data dir."""
+    import secrets
+
     path = home / KEY_FILE
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
@@ -354,6 +362,9 @@ def deidentify_key(home: Path) -> bytes:
 
 def pseudonym(key: bytes, client_id: str) -> str:
     """A stable keyed hash of a client id (same key, same id -> same pseudonym)."""
+    import hashlib
+    import hmac
+
     return "x" + hmac.new(key, client_id.encode(), hashlib.sha256).hexdigest()[:20]
 
 
@@ -361,6 +372,8 @@ def export_records(
     app: App, administrations: Iterable[Administration], key: bytes | None
 ) -> list[dict[str, Any]]:
     """One JSON-ready record per administration; ``key`` set = de-identified."""
+    from psyq.history import result_of
+
     out: list[dict[str, Any]] = []
     for adm in administrations:
         instrument = app.instrument(adm.instrument_id)
@@ -384,6 +397,9 @@ def export_records(
 
 
 def csv_text(records: list[dict[str, Any]]) -> str:
+    import csv
+    import io
+
     columns: list[str] = []
 
     def add(column: str) -> None:
