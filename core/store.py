@@ -330,7 +330,7 @@ class Store:
             )
             admin_id = cursor.lastrowid
             assert admin_id is not None
-            self._audit_admin(conn, "record", admin_id)
+            self._audit_admin(conn, "record" if status == "complete" else "start", admin_id)
         return self.get(admin_id)
 
     def update_progress(

@@ -60,6 +60,7 @@ class Session:
         self.answers: dict[str, int | None] = {item.id: None for item in self.items}
         self.position = 0
         self.admin_id: int | None = None
+        self.result: ScoreResult | None = None  # as last saved
         if resumed is not None:
             self.answers.update(resumed.answers)
             self.position = min(resumed.position, len(self.items))
@@ -93,6 +94,7 @@ class Session:
                 status=status,
                 result=result,
             )
+        self.result = result
         return result
 
 
@@ -270,7 +272,8 @@ def administer_command(
         if not finished:
             _say(_kept(session, "stopped"))
             return
-        result = session.save(complete=True)
+        # The last answer saved it complete; a resumed one with nothing left is saved now.
+        result = session.result or session.save(complete=True)
         _finish(app, session, result, report)
     finally:
         store.close()

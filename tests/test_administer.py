@@ -273,3 +273,13 @@ def test_ctrl_c_keeps_the_answers_given(terminal: Callable[..., Terminal], psyq_
     [adm] = stored(psyq_home)
     assert adm.status == "partial" and adm.position == 3
     assert [adm.answers[f"gad7_{i}"] for i in range(1, 5)] == [3, 2, 1, None]
+
+
+def test_each_answer_is_one_audited_save(psyq_cli: CLI, psyq_home: Path) -> None:
+    psyq_cli("administer", "gad7", "--client", "C0042", input="1\n" * 7)
+    from psyq import audit
+
+    with open_store(psyq_home / "psyq.db") as store:
+        actions = [e.action for e in audit.entries(store.connection) if e.record.startswith("adm")]
+        assert audit.verify(store).ok
+    assert actions == ["start", *["answer"] * 5, "complete"]
