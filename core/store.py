@@ -434,9 +434,16 @@ class Store:
 
 def _administration(row: sqlite3.Row) -> Administration:
     data = dict(row)
-    data["answers"] = json.loads(data["answers"])
-    data["scores"] = None if data["scores"] is None else json.loads(data["scores"])
-    return Administration.model_validate(data)
+    try:
+        data["answers"] = json.loads(data["answers"])
+        data["scores"] = None if data["scores"] is None else json.loads(data["scores"])
+        return Administration.model_validate(data)
+    except (ValueError, TypeError) as exc:  # JSONDecodeError and ValidationError included
+        first = str(exc).splitlines()[0]
+        raise StoreError(
+            f"administration {data.get('id')}: damaged record ({first}); "
+            "run `psyq audit verify` to see what was changed"
+        ) from None
 
 
 def _statements(script: str) -> list[str]:

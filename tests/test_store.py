@@ -263,3 +263,13 @@ def test_two_processes_creating_the_store_at_once(tmp_path: Path) -> None:
         assert store.schema_version == SCHEMA_VERSION
         assert len(store.administrations()) == 6
         assert audit.verify(store).ok
+
+
+def test_damaged_row_is_one_clear_error(app: App) -> None:
+    with app.open_store() as store:
+        saved = add(app, store, "C0042", PHQ, date(2026, 9, 1))
+        store.connection.execute(
+            "UPDATE administrations SET answers = '{oops' WHERE id = ?", (saved.id,)
+        )
+        with pytest.raises(StoreError, match=f"administration {saved.id}: damaged record"):
+            store.get(saved.id)
