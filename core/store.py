@@ -24,7 +24,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -185,6 +185,9 @@ class Store:
         self.connection = _connect(path)
         try:
             self._migrate()
+        except sqlite3.Error as exc:
+            self.connection.close()
+            raise StoreError(f"{path}: cannot set up the psyq store: {exc}") from None
         except BaseException:
             self.connection.close()
             raise
@@ -476,28 +479,30 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # umask too, so nothing SQLite creates on our behalf is ever group/world readable.
     old_umask = os.umask(0o077)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not path.exists():
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            os.close(fd)
+            # Another process may create it between the check and the open: fine.
+            with suppress(FileExistsError):
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         conn.row_factory = sqlite3.Row
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             _enable_wal(conn)
             conn.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error:
             conn.close()
-            raise StoreError(f"{path}: not a psyq store ({exc})") from None
+            raise
         return conn
-    except FileExistsError:
-        # Another process created it between our check and open: just connect.
-        return _connect(path)
     except OSError as exc:
         raise StoreError(f"{path}: cannot open the store: {exc.strerror or exc}") from None
+    except sqlite3.Error as exc:
+        if "not a database" in str(exc):
+            raise StoreError(f"{path}: not a psyq store ({exc})") from None
+        raise StoreError(f"{path}: cannot open the store: {exc}") from None
     finally:
         os.umask(old_umask)
 

@@ -410,8 +410,9 @@ def csv_text(records: list[dict[str, Any]]) -> str:
     for rec in records:
         row: dict[str, str] = {}
         for k, v in rec["administration"].items():
-            add(k)
-            row[k] = "" if v is None else str(v)
+            column = "administration_id" if k == "id" else k
+            add(column)
+            row[column] = "" if v is None else str(v)
         for scale_id, s in rec["scores"].items():
             add(f"score.{scale_id}")
             add(f"band.{scale_id}")

@@ -149,6 +149,20 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         open_store(path)
 
 
+def test_another_programs_database(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    sqlite3.connect(path).execute("CREATE TABLE clients (name TEXT)").connection.close()
+    with pytest.raises(StoreError, match="cannot set up the psyq store: table clients already"):
+        open_store(path)
+
+
+def test_unwritable_place(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="cannot open the store"):
+        open_store(blocker / "psyq.db")
+
+
 def test_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "psyq.db"
     path.write_bytes(b"this is not sqlite" * 100)
@@ -170,8 +184,8 @@ def test_files_are_private_even_with_a_permissive_umask(app: App, tmp_path: Path
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         store.close()
     finally:
-        os.umask(old)
-    assert os.umask(old) == old  # the umask psyq changed while opening was restored
+        restored = os.umask(old)
+    assert restored == 0o022  # psyq's own umask was only in force while it opened the file
 
 
 @pytest.mark.parametrize(
