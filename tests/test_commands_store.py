@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from psyq import hookimpl
 from psyq.app import App
 from psyq.manager import PsyqPluginManager
+from psyq.registry import InstrumentSource
 from psyq.store import open_store
 
 CLI = Callable[..., Result]
@@ -169,3 +171,53 @@ def test_global_db_option(psyq_cli: CLI, psyq_home: Path, tmp_path: Path) -> Non
     with open_store(db) as store:
         assert [a.client_id for a in store.administrations()] == ["C0042"]
     assert "C0042" in psyq_cli("--db", str(db), "clients").output
+
+
+class MiniPack:
+    """A plugin serving one instrument file that the test edits between commands."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @hookimpl
+    def psyq_instrument_sources(self) -> list[InstrumentSource]:
+        return [InstrumentSource("mini pack", self.directory)]
+
+
+def test_changed_definition_rescore_and_resume(
+    psyq_cli: CLI,
+    psyq_register: Callable[..., object],
+    psyq_home: Path,
+    tmp_path: Path,
+    minimal_yaml: str,
+) -> None:
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    definition = pack / "mini.yaml"
+    definition.write_text(minimal_yaml)
+    psyq_register(MiniPack(pack), "mini-pack")
+    record(psyq_cli, "mini", "--client", "C0042", "--answers", "1,1,2")  # 1 + 1 + (2-2) = 2
+    psyq_cli("administer", "mini", "--client", "C0042", input="1\nq\n")
+    with open_store(psyq_home / "psyq.db") as store:
+        before = store.get(1)
+    assert before.result is not None and before.result.total.band == "low"
+
+    # A new version of the definition moves the band boundary: stored scores are stale.
+    definition.write_text(
+        minimal_yaml.replace('version: "1"', 'version: "2"')
+        .replace("min: 0, max: 2}", "min: 0, max: 1}")
+        .replace("min: 3, max: 6", "min: 2, max: 6")
+    )
+    out = psyq_cli("rescore")
+    assert out.exit_code == 0, out.output
+    assert "rescored: 2 updated, 0 unchanged" in out.output
+    with open_store(psyq_home / "psyq.db") as store:
+        after = store.get(1)
+    assert after.result is not None and after.result.total.band == "high"
+    assert after.definition_hash == before.definition_hash  # what was answered is unchanged
+    assert after.scored_with != before.scored_with
+    assert after.answers == before.answers
+    resumed = psyq_cli("administer", "--resume", "2", input="1\n1\n")
+    assert resumed.exit_code == 2
+    assert "has changed since; it cannot be resumed" in resumed.stderr
+    assert psyq_cli("audit", "verify").exit_code == 0
