@@ -154,6 +154,7 @@ def describe_change(change: Change | None) -> str:
 
 
 def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
+    """Plain-text history: per instrument, one row per administration and scale."""
     lines = [f"client {client_id}"]
     by_instrument: dict[str, list[HistoryEntry]] = {}
     for entry in entries:
@@ -163,45 +164,50 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
         total = instrument.total
         lo, hi = instrument.bounds("total")
         rc = total.reliable_change
-        criterion = ""
         if rc is not None:
             criterion = f"; reliable change: {rc.critical_delta():g} points"
+        else:
+            criterion = "; no reliable-change criterion, so no change is called reliable"
         better = "lower" if total.higher_is_worse else "higher"
         lines.append("")
         lines.append(
             f"{instrument.title} ({instrument.id}), total {lo:g}-{hi:g}, {better} is better"
             f"{criterion}"
         )
-        rows = [("id", "date", "total", "band", "vs previous", "vs first", "flags")]
+        scales = [total, *(sc for sc in instrument.scales if sc.id != "total")]
+        rows = [("id", "date", "scale", "score", "band", "vs previous", "vs first", "flags")]
         for e in group:
-            s = e.result.total
-            value = "-" if s.value is None else f"{s.value:.{total.decimals}f}"
-            band = s.band_label or (s.reason or "")
-            rows.append(
-                (
-                    str(e.administration.id),
-                    e.administration.administered.isoformat(),
-                    value,
-                    band,
-                    describe_change(None if e.change is None else e.change.get("total")),
-                    describe_change(
-                        None if e.change_from_first is None else e.change_from_first.get("total")
-                    ),
-                    ", ".join(
-                        ("CRITICAL " if f.level == "critical" else "") + f.id
-                        for f in e.result.flags
-                    ),
+            for n, scale in enumerate(scales):
+                s = e.result.scores[scale.id]
+                value = "-" if s.value is None else f"{s.value:.{scale.decimals}f}"
+                flags = ", ".join(
+                    ("CRITICAL " if f.level == "critical" else "") + f.id for f in e.result.flags
                 )
-            )
+                rows.append(
+                    (
+                        "" if n else str(e.administration.id),
+                        "" if n else e.administration.administered.isoformat(),
+                        scale.id,
+                        value,
+                        s.band_label or (s.reason or ""),
+                        describe_change(None if e.change is None else e.change.get(scale.id)),
+                        describe_change(
+                            None
+                            if e.change_from_first is None
+                            else e.change_from_first.get(scale.id)
+                        ),
+                        "" if n else flags,
+                    )
+                )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for r in rows:
-            cells = [r[0].rjust(widths[0]), r[1].ljust(widths[1]), r[2].rjust(widths[2])]
-            cells += [c.ljust(w) for c, w in zip(r[3:], widths[3:], strict=True)]
+            cells = [r[0].rjust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2])]
+            cells += [r[3].rjust(widths[3])]
+            cells += [c.ljust(w) for c, w in zip(r[4:], widths[4:], strict=True)]
             lines.append("  " + "  ".join(cells).rstrip())
+        lines += [f"NOTE: {notice}" for notice in instrument.notices]
     lines.append("")
-    lines.append(
-        "* clinically significant (crossed the clinical cut-off); --json shows every scale"
-    )
+    lines.append("* clinically significant (crossed the clinical cut-off)")
     return "\n".join(lines) + "\n"
 
 

@@ -221,3 +221,14 @@ def test_changed_definition_rescore_and_resume(
     assert resumed.exit_code == 2
     assert "has changed since; it cannot be resumed" in resumed.stderr
     assert psyq_cli("audit", "verify").exit_code == 0
+
+
+def test_history_text_shows_every_scale_and_the_provisional_notice(psyq_cli: CLI) -> None:
+    for day, answers in [("2026-01-01", "1," * 15 + "1"), ("2026-02-01", "3," * 15 + "3")]:
+        record(psyq_cli, "ccts", "--client", "C0001", "--date", day, "--answers", answers)
+    out = psyq_cli("history", "C0001").output
+    assert "no reliable-change criterion, so no change is called reliable" in out
+    assert out.count("NOTE: Provisional instrument") == 1
+    rows = [line.split() for line in out.splitlines() if line.startswith("      ")]
+    assert [r[0] for r in rows[-4:]] == ["attention", "protection", "role_reversal", "deflection"]
+    assert all("deterioration" in r and "reliable" not in r for r in rows[-4:])
