@@ -129,7 +129,7 @@ def build_history(
 
 
 def render_request_for(
-    app: App, administration_id: int, store: Store | None = None
+    app: App, administration_id: int | str, store: Store | None = None
 ) -> RenderRequest:
     """A render request for one stored administration, ``history`` filled.
 
@@ -138,10 +138,13 @@ def render_request_for(
     ``administration_id``, ``status``, and ``change`` / ``change_from_first``
     (as in ``psyq history --json``) so a report need not compute change itself.
     """
+    if isinstance(administration_id, str) and not administration_id.strip().isdigit():
+        raise PsyqError(f"administration id '{administration_id[:40]}' is not a number")
+    admin_id = int(administration_id)
     if store is None:
         with app.open_store() as own:
-            return render_request_for(app, administration_id, own)
-    adm = store.get(administration_id)
+            return render_request_for(app, admin_id, own)
+    adm = store.get(admin_id)
     instrument = app.instrument(adm.instrument_id)
     result = result_of(app, adm, instrument)
     earlier = [

@@ -173,8 +173,12 @@ def test_render_request_for_has_earlier_history_only(app: App, store: Store) -> 
     assert request.options["change"]["total"]["delta"] == -7
     assert request.options["change_from_first"]["total"]["clinically_significant"] is True
 
-    first = render_request_for(app, a.id)  # opens the store itself
+    first = render_request_for(app, str(a.id))  # as typed on a command line; opens the store
     assert first.history == [] and "change" not in first.options
+    with pytest.raises(PsyqError, match="'latest' is not a number"):
+        render_request_for(app, "latest")
+    with pytest.raises(PsyqError, match="no administration 99"):
+        render_request_for(app, 99, store)
 
 
 def test_render_request_for_latest(app: App, store: Store) -> None:
