@@ -29,6 +29,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from psyq.manager import PsyqPluginManager
     from psyq.outputs import OutputFormat, RenderRequest
     from psyq.registry import InstrumentSource
     from psyq.report import ReportSection
@@ -171,12 +172,16 @@ def psyq_score_flags(state: ScoringState) -> bool | None:
 
 
 @hookspec
-def psyq_output_formats() -> list[OutputFormat]:
+def psyq_output_formats(pm: PsyqPluginManager) -> list[OutputFormat]:
     """Return output formats (``table``, ``json``, ``html``, ``pdf``, ...).
 
     Each :class:`psyq.outputs.OutputFormat` has a unique name, a file suffix
     and a ``render`` function. A name registered twice is an error naming
     both plugins. All implementations are called.
+
+    ``pm`` is the plugin manager asking: a format whose ``render`` calls other
+    hooks (the report formats collect sections, context and filters) binds to
+    it, so a plugin registered on that manager takes part.
 
     since: 0.1
     """

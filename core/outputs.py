@@ -64,7 +64,9 @@ class OutputFormat:
 
 def output_formats(pm: PsyqPluginManager) -> dict[str, OutputFormat]:
     """Every registered output format by name (duplicate names are an error)."""
-    formats: dict[str, OutputFormat] = pm.collect_named("psyq_output_formats", "output format")
+    formats: dict[str, OutputFormat] = pm.collect_named(
+        "psyq_output_formats", "output format", pm=pm
+    )
     return formats
 
 

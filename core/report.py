@@ -1,14 +1,61 @@
-"""Report sections: the pieces a PDF or HTML report is assembled from.
+"""Reports: sections, their template context, and the HTML they render to.
 
 Sections are registered through the ``psyq_report_sections`` hook. Each one is
 a Jinja2 template *source* supplied by plugin code (never a file named by
 instrument data), rendered with autoescape on. A section whose ``replaces``
 names another section takes its place.
+
+The pipeline for one report (:func:`render_report_html`):
+
+1. :func:`build_context` turns a :class:`~psyq.outputs.RenderRequest` into plain
+   values (rows, chart geometry, provenance); then every ``psyq_report_context``
+   hook adds its own keys.
+2. :func:`collect_sections` picks this instrument's sections, applies
+   ``replaces`` and sorts them.
+3. Each section renders against the context in one Jinja2 environment
+   (autoescape on, strict undefined, filters from ``psyq_template_filters``);
+   the base layout (``templates/report.html.j2``) wraps them.
+
+Client and instrument text only ever enters as context *values*: Jinja2
+escapes it and never compiles it, so ``{{ 7*7 }}`` in a note stays literal.
+Jinja2 is imported on first use, so commands that do not render stay fast.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from psyq import __version__
+from psyq.charts import (
+    BandChart,
+    ProfileChart,
+    TrendChart,
+    band_chart,
+    format_value,
+    ink_for,
+    profile_chart,
+    trend_chart,
+)
+from psyq.errors import DuplicateError, PluginError, PsyqError
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from psyq.manager import PsyqPluginManager
+    from psyq.models import Instrument
+    from psyq.outputs import RenderRequest
+
+PAPER_SIZES = {"a4": "A4", "letter": "letter"}
+"""``--paper`` values and the CSS ``@page`` size each one sets."""
+
+DEFAULT_ORDER = 500
 
 
 @dataclass(frozen=True)
@@ -16,13 +63,424 @@ class ReportSection:
     """One section of a report.
 
     ``name`` is unique; ``template`` is Jinja2 source; ``order`` sorts sections
-    top to bottom (built-ins use multiples of 10); ``replaces`` names a section
-    this one stands in for; ``instruments`` limits the section to those
+    top to bottom (built-ins use multiples of 10; ``None`` means 500, or the
+    replaced section's place when ``replaces`` is set); ``replaces`` names a
+    section this one stands in for; ``instruments`` limits the section to those
     instrument ids (empty = every instrument).
     """
 
     name: str
     template: str
-    order: int = 500
+    order: int | None = None
     replaces: str | None = None
     instruments: tuple[str, ...] = ()
+
+    def applies_to(self, instrument_id: str) -> bool:
+        return not self.instruments or instrument_id in self.instruments
+
+
+# -- sections ---------------------------------------------------------------
+
+
+def collect_sections(pm: PsyqPluginManager, instrument_id: str) -> list[ReportSection]:
+    """The sections of one instrument's report, replacements applied, top to bottom.
+
+    A section limited to other instruments is left out before replacements are
+    applied, so a replacement for one instrument leaves the original in place
+    for the rest. Two sections replacing the same one, or a replacement naming
+    no section, are errors naming the plugins.
+    """
+    owners: dict[str, str] = {}
+    sections: dict[str, ReportSection] = {}
+    for plugin, section in pm.collect("psyq_report_sections"):
+        if section.name in sections:
+            raise DuplicateError(
+                f"report section '{section.name}' is provided by both plugin "
+                f"'{owners[section.name]}' and plugin '{plugin}'; uninstall or disable one "
+                f"(PSYQ_DISABLE_PLUGINS={plugin})"
+            )
+        sections[section.name] = section
+        owners[section.name] = plugin
+    active = {name: s for name, s in sections.items() if s.applies_to(instrument_id)}
+    replaced_by: dict[str, str] = {}
+    for name, section in active.items():
+        target = section.replaces
+        if target is None:
+            continue
+        if target not in sections:
+            raise PluginError(
+                f"report section '{name}' (plugin '{owners[name]}') replaces section "
+                f"'{target}', which no plugin provides; known: {', '.join(sorted(sections))}"
+            )
+        if target in replaced_by:
+            other = replaced_by[target]
+            raise DuplicateError(
+                f"report section '{target}' is replaced by both '{other}' (plugin "
+                f"'{owners[other]}') and '{name}' (plugin '{owners[name]}'); disable one"
+            )
+        replaced_by[target] = name
+    placed: list[tuple[int, str, ReportSection]] = []
+    for name, section in active.items():
+        if name in replaced_by:
+            continue
+        order = section.order
+        if order is None:
+            stands_for = sections.get(section.replaces or "")
+            order = _order_of(stands_for, sections) if stands_for else DEFAULT_ORDER
+        placed.append((order, name, section))
+    return [section for _, _, section in sorted(placed, key=lambda t: (t[0], t[1]))]
+
+
+def _order_of(section: ReportSection, sections: dict[str, ReportSection]) -> int:
+    seen: set[str] = set()
+    while section.order is None and section.replaces and section.replaces not in seen:
+        seen.add(section.name)
+        target = sections.get(section.replaces)
+        if target is None:
+            break
+        section = target
+    return section.order if section.order is not None else DEFAULT_ORDER
+
+
+def collect_filters(pm: PsyqPluginManager) -> dict[str, Callable[..., Any]]:
+    """Every ``psyq_template_filters`` filter by name (a duplicate name is an error)."""
+    filters: dict[str, Callable[..., Any]] = {}
+    owners: dict[str, str] = {}
+    for plugin, mapping in pm.collect("psyq_template_filters"):
+        for name, func in dict(mapping).items():
+            if name in filters:
+                raise DuplicateError(
+                    f"template filter '{name}' is provided by both plugin '{owners[name]}' "
+                    f"and plugin '{plugin}'; uninstall or disable one"
+                )
+            filters[name] = func
+            owners[name] = plugin
+    return filters
+
+
+# -- context ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScaleRow:
+    """One scale in the summary table and its band chart."""
+
+    id: str
+    label: str
+    value: float | None
+    value_text: str
+    range_text: str
+    band_label: str | None
+    severity: int | None
+    ink: str
+    interpretation: str
+    scored: bool
+    reason: str | None
+    answered: int
+    missing: int
+    prorated: bool
+    raw_text: str
+    chart: BandChart
+    has_bands: bool
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    number: int
+    id: str
+    text: str
+    answer_label: str | None
+    value: int | None
+    reverse: bool
+    missing: bool
+    scored: bool
+
+
+@dataclass(frozen=True)
+class FlagRow:
+    id: str
+    level: str
+    message: str
+    item_number: int | None
+    item_text: str | None
+    answer_label: str | None
+    answer_value: int | None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    psyq_version: str
+    instrument: str
+    content_hash: str
+    rendered_at: str
+
+    @property
+    def line(self) -> str:
+        return (
+            f"psyq {self.psyq_version} \u00b7 {self.instrument} \u00b7 {self.content_hash} "
+            f"\u00b7 rendered {self.rendered_at}"
+        )
+
+
+def paper_size(request: RenderRequest) -> str:
+    """The CSS page size for ``request.options['paper']`` (A4 unless told)."""
+    paper = str(request.options.get("paper") or "a4").lower()
+    if paper not in PAPER_SIZES:
+        raise PsyqError(f"unknown paper size '{paper}'; choose one of: {', '.join(PAPER_SIZES)}")
+    return PAPER_SIZES[paper]
+
+
+def build_context(request: RenderRequest) -> dict[str, Any]:
+    """Plain values for the report templates, computed from the request alone."""
+    inst, result = request.instrument, request.result
+    generated = request.generated_at or datetime.now(UTC)
+    numbers = {item.id: n for n, item in enumerate(inst.items, start=1)}
+    scales = [_scale_row(inst, request, scale_id) for scale_id in result.scores]
+    items = [
+        ItemRow(
+            number=numbers[item.id],
+            id=item.id,
+            text=item.text,
+            answer_label=_answer_label(inst, item.id, result.answers.get(item.id)),
+            value=result.answers.get(item.id),
+            reverse=item.reverse,
+            missing=result.answers.get(item.id) is None,
+            scored=item.scored,
+        )
+        for item in inst.items
+    ]
+    flags = [_flag_row(inst, request, flag.id) for flag in result.flags]
+    values = {sid: s.value for sid, s in result.scores.items()}
+    total = inst.total
+    series: list[tuple[date, float | None]] = [
+        (past.administered, past.result.scores["total"].value)
+        for past in request.history
+        if "total" in past.result.scores
+    ]
+    trend: TrendChart | None = None
+    if series:
+        current_day = request.administered or generated.date()
+        trend = trend_chart(inst, total, [*series, (current_day, values.get("total"))])
+    profile: ProfileChart | None = profile_chart(inst, values)
+    return {
+        "instrument": inst,
+        "result": result,
+        "client_id": request.client_id,
+        "administered": request.administered.isoformat() if request.administered else None,
+        "clinician": request.clinician,
+        "note": request.note,
+        "generated_at": _timestamp(generated),
+        "paper": paper_size(request),
+        "scales": scales,
+        "multi_scale": len(scales) > 1,
+        "items": items,
+        "any_reverse": any(i.reverse for i in items),
+        "critical_flags": [f for f in flags if f.level == "critical"],
+        "other_flags": [f for f in flags if f.level != "critical"],
+        "notices": list(result.notices),
+        "provisional": inst.status == "provisional",
+        "missing_notes": _missing_notes(inst, scales),
+        "profile": profile,
+        "trend": trend,
+        "history_count": len(request.history),
+        "citations": inst.citations,
+        "licence": inst.licence,
+        "provenance": Provenance(
+            psyq_version=__version__,
+            instrument=f"{inst.id}@{inst.version}",
+            content_hash=inst.content_hash(),
+            rendered_at=_timestamp(generated),
+        ),
+    }
+
+
+def _timestamp(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.strftime("%Y-%m-%d %H:%M %Z").strip() or moment.isoformat()
+
+
+def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> ScaleRow:
+    scale = inst.scale(scale_id)
+    score = request.result.scores[scale_id]
+    lo, hi = inst.bounds(scale_id)
+    band = scale.band_for(score.value) if score.value is not None else None
+    raw = score.raw
+    return ScaleRow(
+        id=scale_id,
+        label=scale.label,
+        value=score.value,
+        value_text=format_value(scale, score.value),
+        range_text=f"{lo:g}\u2013{hi:g}",
+        band_label=score.band_label,
+        severity=band.severity if band else None,
+        ink=ink_for(band),
+        interpretation=band.interpretation if band else "",
+        scored=score.value is not None,
+        reason=score.reason,
+        answered=score.answered,
+        missing=score.missing,
+        prorated=score.prorated,
+        raw_text="-" if raw is None else f"{raw:g}",
+        chart=band_chart(inst, scale, score.value),
+        has_bands=bool(scale.bands),
+    )
+
+
+def _answer_label(inst: Instrument, item_id: str, value: int | None) -> str | None:
+    if value is None:
+        return None
+    return inst.response_scale_for(inst.item(item_id)).label_for(value)
+
+
+def _flag_row(inst: Instrument, request: RenderRequest, flag_id: str) -> FlagRow:
+    hit = next(f for f in request.result.flags if f.id == flag_id)
+    item_id = hit.item
+    if item_id is None or not inst.has_item(item_id):
+        return FlagRow(hit.id, hit.level, hit.message, None, None, None, None)
+    value = request.result.answers.get(item_id)
+    number = [i.id for i in inst.items].index(item_id) + 1
+    return FlagRow(
+        id=hit.id,
+        level=hit.level,
+        message=hit.message,
+        item_number=number,
+        item_text=inst.item(item_id).text,
+        answer_label=_answer_label(inst, item_id, value),
+        answer_value=value,
+    )
+
+
+def _missing_notes(inst: Instrument, scales: list[ScaleRow]) -> list[str]:
+    """One sentence per scale where missing answers changed how it was scored."""
+    notes: list[str] = []
+    for row in scales:
+        n = row.answered + row.missing
+        if not row.scored:
+            why = f": {row.reason}" if row.reason else ""
+            notes.append(f"{row.label} was not scored ({row.answered} of {n} items answered){why}.")
+        elif row.prorated:
+            notes.append(
+                f"{row.label}: {row.missing} of {n} items unanswered; the score was prorated "
+                f"from the {row.answered} answered items (their sum {row.raw_text} scaled to "
+                f"{n} items, rounded half up to {row.value_text})."
+            )
+        elif row.missing:
+            notes.append(
+                f"{row.label}: {row.missing} of {n} items unanswered; scored from the "
+                f"{row.answered} answered items as the instrument's missing-data rule allows."
+            )
+    return notes
+
+
+# -- rendering --------------------------------------------------------------------
+
+
+@cache
+def packaged_template(name: str) -> str:
+    """Text of a file shipped in ``psyq.templates`` (layout, partials, CSS)."""
+    return (resources.files("psyq.templates") / name).read_text(encoding="utf-8")
+
+
+def stylesheet() -> str:
+    """The report stylesheet, shared by the PDF renderer and inline HTML."""
+    return packaged_template("report.css")
+
+
+class ReportRenderer:
+    """Renders report HTML for one plugin manager.
+
+    The Jinja2 environment and every compiled section are kept and reused
+    while the set of filters stays the same; sections, context and filters
+    are collected from the hooks on every render, so a plugin registered
+    later takes part at once.
+    """
+
+    def __init__(self, pm: PsyqPluginManager) -> None:
+        self.pm = pm
+        self._env: jinja2.Environment | None = None
+        self._filters: dict[str, Callable[..., Any]] = {}
+        self._compiled: dict[str, jinja2.Template] = {}
+        self._lock = threading.Lock()
+
+    def _environment(self, filters: dict[str, Callable[..., Any]]) -> jinja2.Environment:
+        if self._env is not None and filters == self._filters:
+            return self._env
+        import jinja2
+
+        env = jinja2.Environment(
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        env.filters.update(filters)
+        self._env, self._filters, self._compiled = env, dict(filters), {}
+        return env
+
+    def _template(self, env: jinja2.Environment, key: str, source: str) -> jinja2.Template:
+        compiled = self._compiled.get(source)
+        if compiled is None:
+            import jinja2
+
+            try:
+                compiled = env.from_string(source)
+            except jinja2.TemplateError as exc:
+                raise PluginError(f"report section '{key}': template error: {exc}") from None
+            self._compiled[source] = compiled
+        return compiled
+
+    def render(self, request: RenderRequest, *, standalone: bool) -> str:
+        """The report as one HTML document.
+
+        ``standalone`` inlines the stylesheet (the ``html`` format); the PDF
+        renderer passes ``False`` and applies its parsed copy of the same CSS.
+        """
+        import jinja2
+        from markupsafe import Markup
+
+        context = build_context(request)
+        self.pm.hook.psyq_report_context(request=request, context=context)
+        sections = collect_sections(self.pm, request.instrument.id)
+        filters = collect_filters(self.pm)
+        with self._lock:
+            env = self._environment(filters)
+            parts = []
+            for section in sections:
+                template = self._template(env, section.name, section.template)
+                try:
+                    html = template.render(context)
+                except jinja2.TemplateError as exc:
+                    raise PluginError(
+                        f"report section '{section.name}' failed to render: {exc}"
+                    ) from None
+                parts.append(Markup(html))
+            layout = self._template(env, "layout", packaged_template("report.html.j2"))
+            return layout.render(
+                context,
+                sections=parts,
+                css=Markup(stylesheet()) if standalone else None,
+            )
+
+
+_RENDERERS: weakref.WeakKeyDictionary[PsyqPluginManager, ReportRenderer] = (
+    weakref.WeakKeyDictionary()
+)
+_RENDERERS_LOCK = threading.Lock()
+
+
+def report_renderer(pm: PsyqPluginManager) -> ReportRenderer:
+    """The (cached) renderer bound to ``pm``."""
+    with _RENDERERS_LOCK:
+        renderer = _RENDERERS.get(pm)
+        if renderer is None:
+            renderer = _RENDERERS[pm] = ReportRenderer(pm)
+        return renderer
+
+
+def render_report_html(
+    pm: PsyqPluginManager, request: RenderRequest, *, standalone: bool = True
+) -> str:
+    """Render one report to HTML with ``pm``'s sections, context hooks and filters."""
+    return report_renderer(pm).render(request, standalone=standalone)

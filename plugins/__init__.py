@@ -15,6 +15,12 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.commands_score",
     "psyq.plugins.commands_plugins",
     "psyq.plugins.demo",
+    "psyq.plugins.report_sections",
+    "psyq.plugins.report_html",
+    "psyq.plugins.report_pdf",
+    "psyq.plugins.commands_report",
+    "psyq.plugins.doctor",
+    "psyq.plugins.scaffold",
     "psyq.plugins.commands_store",
     "psyq.plugins.administer",
 )

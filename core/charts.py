@@ -1,0 +1,380 @@
+"""Chart geometry for reports: band charts, the subscale profile and the trend chart.
+
+The functions here compute positions and colours only; the SVG markup lives in
+the report templates, so every label reaches the page through Jinja2's
+autoescaping. Colours come from a band's ``severity`` (0 = no concern ... 4 =
+most concern), never from its position on the axis, so on a higher-is-better
+scale such as the WHO-5 the low end is the red one.
+
+Change between administrations comes from :func:`psyq.change.compare`, the one
+place it is computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from psyq.change import Change, compare
+from psyq.models import Band, Instrument, Scale
+
+# Fill (light) and ink (strong) colours by severity; chosen to stay distinct
+# when printed in grey scale (lightness falls as concern rises).
+SEVERITY_FILL = ("#cde9cf", "#e9efb8", "#fddc9a", "#f9b98c", "#f29b9b")
+SEVERITY_INK = ("#1b5e20", "#5b6300", "#8a5300", "#a23b05", "#9f1616")
+NEUTRAL_FILL = "#e3e6ea"
+NEUTRAL_INK = "#37474f"
+IMPROVEMENT_INK = "#1b5e20"
+DETERIORATION_INK = "#9f1616"
+
+BAND_WIDTH = 600.0
+BAND_LEFT = 12.0
+BAND_RIGHT = 588.0
+
+
+def fill_for(band: Band | None) -> str:
+    return NEUTRAL_FILL if band is None else SEVERITY_FILL[band.severity]
+
+
+def ink_for(band: Band | None) -> str:
+    return NEUTRAL_INK if band is None else SEVERITY_INK[band.severity]
+
+
+def format_value(scale: Scale, value: float | None) -> str:
+    """A score as the manual prints it: the scale's decimals, '-' when unscored."""
+    if value is None:
+        return "-"
+    return f"{value:.{scale.decimals}f}"
+
+
+def band_edges(scale: Scale, lo: float, hi: float) -> list[tuple[Band, float, float]]:
+    """Each band's drawn extent on a continuous axis from ``lo`` to ``hi``.
+
+    Adjacent bands meet halfway between one band's ``max`` and the next one's
+    ``min`` (4 | 5 meet at 4.5), so a score on a boundary sits inside its band.
+    """
+    bands = sorted(scale.bands, key=lambda b: b.min)
+    out: list[tuple[Band, float, float]] = []
+    for i, band in enumerate(bands):
+        start = lo if i == 0 else (bands[i - 1].max + band.min) / 2
+        end = hi if i == len(bands) - 1 else (band.max + bands[i + 1].min) / 2
+        out.append((band, max(start, lo), min(end, hi)))
+    return out
+
+
+@dataclass(frozen=True)
+class Segment:
+    x: float
+    width: float
+    fill: str
+    ink: str
+    label: str
+    current: bool
+
+
+@dataclass(frozen=True)
+class Tick:
+    x: float
+    text: str
+
+
+@dataclass(frozen=True)
+class BandChart:
+    """One scale's score on its coloured bands (``viewBox`` 600 x 64)."""
+
+    segments: list[Segment]
+    ticks: list[Tick]
+    marker_x: float | None
+    value_text: str
+    marker_ink: str
+    direction_text: str
+
+
+def band_chart(instrument: Instrument, scale: Scale, value: float | None) -> BandChart:
+    lo, hi = instrument.bounds(scale.id)
+    span = (hi - lo) or 1.0
+
+    def x_of(v: float) -> float:
+        return BAND_LEFT + (v - lo) / span * (BAND_RIGHT - BAND_LEFT)
+
+    current = scale.band_for(value) if value is not None else None
+    segments: list[Segment] = []
+    ticks = [Tick(x_of(lo), f"{lo:g}")]
+    if scale.bands:
+        for band, start, end in band_edges(scale, lo, hi):
+            segments.append(
+                Segment(
+                    x=x_of(start),
+                    width=max(x_of(end) - x_of(start), 0.0),
+                    fill=fill_for(band),
+                    ink=ink_for(band),
+                    label=band.label,
+                    current=band is current,
+                )
+            )
+            if band.min > lo:
+                ticks.append(Tick(x_of(band.min), f"{band.min:g}"))
+    else:
+        segments.append(
+            Segment(BAND_LEFT, BAND_RIGHT - BAND_LEFT, NEUTRAL_FILL, NEUTRAL_INK, "", False)
+        )
+    ticks.append(Tick(x_of(hi), f"{hi:g}"))
+    direction = "higher = more concern" if scale.higher_is_worse else "higher = better"
+    return BandChart(
+        segments=segments,
+        ticks=_spread(ticks, min_gap=22.0),
+        marker_x=None if value is None else x_of(min(max(value, lo), hi)),
+        value_text=format_value(scale, value),
+        marker_ink=ink_for(current),
+        direction_text=direction,
+    )
+
+
+def _spread(ticks: list[Tick], min_gap: float) -> list[Tick]:
+    """Drop tick labels that would overprint their left neighbour (keep both ends)."""
+    kept: list[Tick] = []
+    for i, tick in enumerate(ticks):
+        if kept and tick.x - kept[-1].x < min_gap:
+            if i == len(ticks) - 1:
+                kept[-1] = tick
+            continue
+        kept.append(tick)
+    return kept
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    label: str
+    y: float
+    bar_width: float
+    value_text: str
+    fill: str
+    ink: str
+    scored: bool
+    is_total: bool
+
+
+@dataclass(frozen=True)
+class ProfileChart:
+    """Every scale of a multi-scale instrument on one axis (``viewBox`` 600 x height)."""
+
+    rows: list[ProfileRow]
+    ticks: list[Tick]
+    left: float
+    right: float
+    height: float
+    common_range: str
+
+
+PROFILE_LEFT = 210.0
+PROFILE_RIGHT = 548.0
+PROFILE_ROW = 26.0
+
+
+def profile_chart(instrument: Instrument, values: dict[str, float | None]) -> ProfileChart | None:
+    """A bar per scale; ``None`` for single-scale instruments.
+
+    Bars share one axis when every scale has the same possible range (CCTS:
+    0-4); otherwise each bar is drawn as a share of its own range.
+    """
+    if len(instrument.scales) < 2:
+        return None
+    ranges = {instrument.bounds(s.id) for s in instrument.scales}
+    common = next(iter(ranges)) if len(ranges) == 1 else None
+    # Subscales first, the total last, as clinicians read a profile.
+    scales = [s for s in instrument.scales if s.id != "total"] + [instrument.total]
+    rows: list[ProfileRow] = []
+    width = PROFILE_RIGHT - PROFILE_LEFT
+    for i, scale in enumerate(scales):
+        lo, hi = instrument.bounds(scale.id)
+        value = values.get(scale.id)
+        share = 0.0 if value is None else (value - lo) / ((hi - lo) or 1.0)
+        band = scale.band_for(value) if value is not None else None
+        rows.append(
+            ProfileRow(
+                label=scale.label,
+                y=10.0 + i * PROFILE_ROW,
+                bar_width=max(0.0, min(share, 1.0)) * width,
+                value_text=format_value(scale, value) if value is not None else "not scored",
+                fill=fill_for(band) if band else "#9fb3c8",
+                ink=ink_for(band),
+                scored=value is not None,
+                is_total=scale.id == "total",
+            )
+        )
+    ticks: list[Tick] = []
+    if common is not None:
+        lo, hi = common
+        step = _nice_step(hi - lo)
+        v = lo
+        while v <= hi + 1e-9:
+            ticks.append(Tick(PROFILE_LEFT + (v - lo) / ((hi - lo) or 1.0) * width, f"{v:g}"))
+            v += step
+    return ProfileChart(
+        rows=rows,
+        ticks=ticks,
+        left=PROFILE_LEFT,
+        right=PROFILE_RIGHT,
+        height=10.0 + len(rows) * PROFILE_ROW + 18.0,
+        common_range=f"{common[0]:g}-{common[1]:g}" if common else "",
+    )
+
+
+def _nice_step(span: float) -> float:
+    for step in (0.5, 1, 2, 5, 10, 20, 25, 50, 100):
+        if span / step <= 10:
+            return float(step)
+    return span / 10
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    x: float
+    y: float
+    when: date
+    value_text: str
+    current: bool
+    reliable: bool
+    ink: str
+    date_label: bool
+
+
+@dataclass(frozen=True)
+class TrendBand:
+    y: float
+    height: float
+    fill: str
+    label: str
+    label_y: float
+
+
+@dataclass(frozen=True)
+class ChangeLine:
+    """One line under the trend chart: change from an earlier administration."""
+
+    label: str
+    since: date
+    delta_text: str
+    change: Change
+
+
+@dataclass(frozen=True)
+class TrendChart:
+    """Past scores of one scale over time (``viewBox`` 600 x 136)."""
+
+    scale_label: str
+    bands: list[TrendBand]
+    points: list[TrendPoint]
+    polyline: str
+    y_ticks: list[Tick]
+    left: float
+    right: float
+    top: float
+    bottom: float
+    changes: list[ChangeLine] = field(default_factory=list)
+    criterion: str = ""
+
+
+TREND_LEFT, TREND_RIGHT, TREND_TOP, TREND_BOTTOM = 44.0, 500.0, 16.0, 118.0
+
+
+def trend_chart(
+    instrument: Instrument,
+    scale: Scale,
+    series: list[tuple[date, float | None]],
+) -> TrendChart | None:
+    """The trend of ``scale`` over ``series`` (oldest first, current last).
+
+    Unscored administrations are left out. A point is marked when its change
+    from the previous plotted point is reliable (:func:`psyq.change.compare`).
+    Returns ``None`` when fewer than two scored administrations remain.
+    """
+    scored = [(when, v) for when, v in series if v is not None]
+    if len(scored) < 2:
+        return None
+    lo, hi = instrument.bounds(scale.id)
+    span = (hi - lo) or 1.0
+
+    def y_of(v: float) -> float:
+        return TREND_BOTTOM - (v - lo) / span * (TREND_BOTTOM - TREND_TOP)
+
+    first_day, last_day = scored[0][0].toordinal(), scored[-1][0].toordinal()
+    days = last_day - first_day
+    width = TREND_RIGHT - TREND_LEFT - 20.0
+
+    def x_of(i: int, when: date) -> float:
+        # Spaced by date, so a long gap looks long; evenly when all share a day.
+        frac = (when.toordinal() - first_day) / days if days else i / (len(scored) - 1)
+        return TREND_LEFT + 10.0 + frac * width
+
+    bands = []
+    for band, start, end in band_edges(scale, lo, hi) if scale.bands else []:
+        top, bottom = y_of(end), y_of(start)
+        bands.append(TrendBand(top, bottom - top, fill_for(band), band.label, (top + bottom) / 2))
+    label_every = max(1, (len(scored) + 7) // 8)
+    points: list[TrendPoint] = []
+    previous: float | None = None
+    for i, (when, value) in enumerate(scored):
+        change = compare(scale, previous, value) if previous is not None else None
+        reliable = bool(change and change.reliable)
+        ink = NEUTRAL_INK
+        if reliable and change is not None:
+            ink = IMPROVEMENT_INK if change.direction == "improvement" else DETERIORATION_INK
+        last = i == len(scored) - 1
+        points.append(
+            TrendPoint(
+                x=x_of(i, when),
+                y=y_of(value),
+                when=when,
+                value_text=format_value(scale, value),
+                current=last,
+                reliable=reliable,
+                ink=ink,
+                date_label=last or i % label_every == 0,
+            )
+        )
+        previous = value
+    current = scored[-1][1]
+    changes: list[ChangeLine] = []
+    for label, (when, earlier) in (("previous", scored[-2]), ("first", scored[0])):
+        if label == "first" and len(scored) < 3:
+            break
+        change = compare(scale, earlier, current)
+        if change is not None:
+            changes.append(ChangeLine(label, when, signed(change.delta, scale.decimals), change))
+    rc = scale.reliable_change
+    if rc is None:
+        criterion = "This scale declares no reliable-change criterion."
+    elif rc.threshold is not None:
+        criterion = f"Reliable change: {rc.threshold:g} points or more."
+    else:
+        criterion = f"Reliable change: {rc.critical_delta():.{scale.decimals}f} points or more."
+    step = _nice_step(span)
+    y_ticks = []
+    v = lo
+    while v <= hi + 1e-9:
+        y_ticks.append(Tick(y_of(v), f"{v:g}"))
+        v += step * 2 if span / step > 6 else step
+    return TrendChart(
+        scale_label=scale.label,
+        bands=bands,
+        points=points,
+        polyline=" ".join(f"{p.x:.1f},{p.y:.1f}" for p in points),
+        y_ticks=y_ticks,
+        left=TREND_LEFT,
+        right=TREND_RIGHT,
+        top=TREND_TOP,
+        bottom=TREND_BOTTOM,
+        changes=changes,
+        criterion=criterion,
+    )
+
+
+def signed(value: float, decimals: int = 0) -> str:
+    """``+3``, ``\u22122.50``, ``0``: a change with its sign (a true minus sign)."""
+    text = f"{abs(value):.{decimals}f}"
+    if value > 0:
+        return "+" + text
+    if value < 0:
+        return "\u2212" + text
+    return text

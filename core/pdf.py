@@ -1,0 +1,189 @@
+"""HTML to PDF with WeasyPrint, locked down and warmed up once per process.
+
+* Fetching: :class:`ReportFetcher` serves psyq's packaged report assets
+  (``psyq:assets/NAME``) and ``data:`` URIs, and refuses everything else
+  (``file://``, ``http(s)://``, ``ftp://``, any other scheme), so nothing in a
+  report can read a local file or reach the network.
+* No PDF attachments, not even from ``<link rel=attachment>`` or
+  ``<a rel=attachment>``; presentational HTML hints are off.
+* Speed: one ``FontConfiguration``, one parsed stylesheet and one image cache
+  per process, reused by every render. When ``libharfbuzz-subset0`` is
+  missing WeasyPrint falls back to fontTools for font subsetting (about 4x
+  slower per page); psyq says so once, with the fix, and silences WeasyPrint's
+  per-font repeat of the warning.
+
+WeasyPrint is imported on first use only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+
+ASSET_SCHEME = "psyq:assets/"
+_ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_MEDIA_TYPES = {
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".css": "text/css",
+    ".woff2": "font/woff2",
+    ".ttf": "font/ttf",
+    ".otf": "font/otf",
+}
+
+HARFBUZZ_FIX = "sudo apt-get install -y libharfbuzz-subset0"
+
+_LOCK = threading.RLock()
+_IMAGE_CACHE: dict[str, Any] = {}
+_warned_subsetting = False
+
+
+class FetchRefused(ValueError):
+    """A report asked for a URL that psyq does not serve."""
+
+
+def asset_bytes(url: str, root: Any = None) -> tuple[bytes, str]:
+    """The bytes and media type of a packaged asset URL (``psyq:assets/NAME``).
+
+    ``root`` is the assets folder (default: ``psyq.templates/assets``). Only a
+    plain file name directly in that folder is served.
+    """
+    name = url[len(ASSET_SCHEME) :] if url.startswith(ASSET_SCHEME) else ""
+    if not _ASSET_NAME.match(name) or ".." in name:
+        raise FetchRefused(f"not a psyq asset name: {url[:120]!r}")
+    folder = root if root is not None else resources.files("psyq.templates") / "assets"
+    path = folder / name
+    if not path.is_file():
+        raise FetchRefused(f"no such psyq asset: {name!r}")
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return path.read_bytes(), _MEDIA_TYPES.get(suffix, "application/octet-stream")
+
+
+@cache
+def _fetcher_class() -> type:
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class ReportFetcher(URLFetcher):  # type: ignore[misc]
+        """Serves ``psyq:assets/...`` and ``data:`` URIs; refuses the rest.
+
+        ``requested`` records every URL asked for and ``refused`` the ones
+        turned down, so tests (and curious users) can see what a report tried.
+        """
+
+        def __init__(self, assets_root: Any = None) -> None:
+            super().__init__(timeout=1, allow_redirects=False)
+            self.assets_root = assets_root
+            self.requested: list[str] = []
+            self.refused: list[str] = []
+
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            self.requested.append(url)
+            scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+            if scheme == "data":
+                return super().fetch(url, headers)
+            if url.startswith(ASSET_SCHEME):
+                try:
+                    body, media_type = asset_bytes(url, self.assets_root)
+                except FetchRefused:
+                    self.refused.append(url)
+                    raise
+                return URLFetcherResponse(url, body, {"Content-Type": media_type})
+            self.refused.append(url)
+            raise FetchRefused(
+                f"psyq reports load only packaged assets and data: URIs; refused {url[:120]!r}"
+            )
+
+    return ReportFetcher
+
+
+def make_fetcher(assets_root: Any = None) -> Any:
+    """A new :class:`ReportFetcher` (one per render: it records what was asked)."""
+    return _fetcher_class()(assets_root)
+
+
+SubsettingBackend = Literal["harfbuzz", "fonttools"]
+
+
+def subsetting_backend() -> SubsettingBackend:
+    """Which library WeasyPrint will use to subset fonts on this machine."""
+    from weasyprint.text import ffi
+
+    if ffi.harfbuzz_subset is not None and ffi.harfbuzz.hb_version_atleast(4, 1, 0):
+        return "harfbuzz"
+    return "fonttools"
+
+
+class _FontToolsRepeat(logging.Filter):
+    """Drops WeasyPrint's per-font fontTools warning; psyq has said it once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "instead of HarfBuzz-Subset" not in record.getMessage()
+
+
+def warn_if_slow_subsetting() -> bool:
+    """Warn once per process when fonts will be subset by fontTools. True if slow."""
+    global _warned_subsetting
+    if subsetting_backend() == "harfbuzz":
+        return False
+    if not _warned_subsetting:
+        _warned_subsetting = True
+        logging.getLogger("weasyprint").addFilter(_FontToolsRepeat())
+        print(
+            "psyq: warning: libharfbuzz-subset0 is missing, so WeasyPrint subsets fonts "
+            "with fontTools (about 4x slower per page); install it with: " + HARFBUZZ_FIX,
+            file=sys.stderr,
+        )
+    return True
+
+
+@cache
+def font_config() -> FontConfiguration:
+    """The process's one WeasyPrint font configuration."""
+    from weasyprint.text.fonts import FontConfiguration
+
+    return FontConfiguration()
+
+
+@cache
+def parsed_stylesheet() -> CSS:
+    """The report stylesheet, parsed once per process."""
+    from weasyprint import CSS
+
+    from psyq.report import stylesheet
+
+    return CSS(string=stylesheet(), font_config=font_config(), url_fetcher=make_fetcher())
+
+
+def html_to_pdf(html: str, *, fetcher: Any = None, stylesheets: bool = True) -> bytes:
+    """Render report HTML to PDF bytes with the locked-down fetcher.
+
+    ``stylesheets`` applies psyq's parsed report CSS (leave it on unless the
+    HTML carries its own). Renders are serialised per process: WeasyPrint's
+    shared font configuration is not safe across threads.
+    """
+    from weasyprint import HTML
+
+    with _LOCK:
+        warn_if_slow_subsetting()
+        fetch = fetcher if fetcher is not None else make_fetcher()
+        document = HTML(string=html, url_fetcher=fetch, base_url=None).render(
+            font_config=font_config(),
+            stylesheets=[parsed_stylesheet()] if stylesheets else None,
+            presentational_hints=False,
+            cache=_IMAGE_CACHE,
+        )
+        # No attachments, whatever the HTML asks for.
+        document.metadata.attachments = []
+        for page in document.pages:
+            page.links = [link for link in page.links if link[0] != "attachment"]
+        pdf: bytes = document.write_pdf(attachments=None, presentational_hints=False)
+        return pdf

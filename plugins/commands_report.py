@@ -1,0 +1,143 @@
+"""``psyq report``: score one administration and write a clinician report (PDF, HTML, JSON)."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+
+from psyq.app import App
+from psyq.errors import PsyqError
+from psyq.hookspecs import hookimpl
+from psyq.outputs import OutputFormat, RenderRequest, format_for_path, get_output_format
+from psyq.plugins.commands_score import answers_file_option, answers_option, read_answers
+from psyq.report import PAPER_SIZES
+
+MAX_NOTE_CHARS = 5000
+MAX_FIELD_CHARS = 200
+
+
+def parse_date(text: str | None) -> date:
+    """``--date YYYY-MM-DD``; today when not given."""
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise PsyqError(f"--date: '{text}' is not a date in YYYY-MM-DD form") from None
+
+
+def _checked(option: str, value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > limit:
+        raise PsyqError(f"{option}: {len(value)} characters; at most {limit} are allowed")
+    return value or None
+
+
+def choose_format(app: App, output: Path, format_name: str | None) -> OutputFormat:
+    """``--format`` if given, else the format whose suffix ``output`` has."""
+    if format_name:
+        return get_output_format(app.pm, format_name)
+    fmt = format_for_path(app.pm, output.name)
+    if fmt is None:
+        raise PsyqError(
+            f"cannot tell the report format from '{output.name}'; "
+            "use a .pdf, .html or .json name, or --format pdf|html|json"
+        )
+    return fmt
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` via a temporary file, so a failure leaves no half file."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise PsyqError(f"{target}: cannot write the report: {exc.strerror or exc}") from None
+
+
+@click.command("report")
+@click.argument("instrument_id")
+@answers_option
+@answers_file_option
+@click.option("--client", "client_id", required=True, help="Client ID shown on the report.")
+@click.option("--date", "date_text", metavar="YYYY-MM-DD", help="Administration date (today).")
+@click.option("--clinician", help="Clinician's name shown on the report.")
+@click.option("--note", help="Clinician's note, printed as plain text.")
+@click.option(
+    "--paper",
+    type=click.Choice(sorted(PAPER_SIZES), case_sensitive=False),
+    default="a4",
+    show_default=True,
+    help="Page size of the PDF.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Report file to write.",
+)
+@click.option(
+    "--format",
+    "format_name",
+    default=None,
+    help="pdf, html or json (default: from the output file's suffix).",
+)
+@click.pass_obj
+def report_command(
+    app: App,
+    instrument_id: str,
+    answers: str | None,
+    answers_file: Path | None,
+    client_id: str,
+    date_text: str | None,
+    clinician: str | None,
+    note: str | None,
+    paper: str,
+    output: Path,
+    format_name: str | None,
+) -> None:
+    """Score one administration of INSTRUMENT_ID and write a clinician report.
+
+    \b
+    Example:
+      psyq report phq9 --answers 1,2,0,1,1,0,2,1,1 --client C-104 -o c104.pdf
+      psyq report ccts --answers-file a.yaml --client C-7 --paper letter -o c7.html
+    """
+    fmt = choose_format(app, output, format_name)
+    if not output.parent.is_dir():
+        raise PsyqError(f"{output}: folder '{output.parent}' does not exist")
+    instrument = app.instrument(instrument_id)
+    valid = read_answers(instrument, answers, answers_file)
+    request = RenderRequest(
+        result=app.scorer.score_valid(instrument, valid),
+        instrument=instrument,
+        client_id=_checked("--client", client_id, MAX_FIELD_CHARS),
+        administered=parse_date(date_text),
+        clinician=_checked("--clinician", clinician, MAX_FIELD_CHARS),
+        note=_checked("--note", note, MAX_NOTE_CHARS),
+        generated_at=datetime.now().astimezone(),
+        options={"paper": paper.lower()},
+    )
+    write_atomically(output, fmt.render(request))
+    total = request.result.total
+    flags = request.result.critical
+    alert = f"; CRITICAL: {', '.join(f.id for f in flags)}" if flags else ""
+    click.echo(
+        f"wrote {output} ({fmt.name}): {instrument.short_name} total "
+        f"{'not scored' if total.value is None else total.value}"
+        f"{' ' + total.band_label if total.band_label else ''}{alert}",
+        err=True,
+    )
+
+
+@hookimpl
+def psyq_register_commands() -> list[click.Command]:
+    return [report_command]

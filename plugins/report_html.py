@@ -1,0 +1,32 @@
+"""The ``html`` output format: the report as one self-contained HTML file.
+
+The stylesheet is inlined and every chart is inline SVG, so the file opens
+anywhere, offline, and looks like the PDF.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from psyq.hookspecs import hookimpl
+from psyq.outputs import OutputFormat, RenderRequest
+from psyq.report import render_report_html
+
+if TYPE_CHECKING:
+    from psyq.manager import PsyqPluginManager
+
+
+@hookimpl
+def psyq_output_formats(pm: PsyqPluginManager) -> list[OutputFormat]:
+    def render(request: RenderRequest) -> bytes:
+        return render_report_html(pm, request, standalone=True).encode("utf-8")
+
+    return [
+        OutputFormat(
+            name="html",
+            suffix=".html",
+            render=render,
+            description="Clinician report as one self-contained HTML file",
+            media_type="text/html",
+        )
+    ]

@@ -1,0 +1,36 @@
+"""The ``pdf`` output format: the clinician report rendered by WeasyPrint.
+
+Rendering goes through :func:`psyq.pdf.html_to_pdf`: a fetcher that loads only
+psyq's own assets and ``data:`` URIs, no attachments, one font configuration
+and one parsed stylesheet per process.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from psyq.hookspecs import hookimpl
+from psyq.outputs import OutputFormat, RenderRequest
+from psyq.report import render_report_html
+
+if TYPE_CHECKING:
+    from psyq.manager import PsyqPluginManager
+
+
+@hookimpl
+def psyq_output_formats(pm: PsyqPluginManager) -> list[OutputFormat]:
+    def render(request: RenderRequest) -> bytes:
+        from psyq.pdf import html_to_pdf
+
+        return html_to_pdf(render_report_html(pm, request, standalone=False))
+
+    return [
+        OutputFormat(
+            name="pdf",
+            suffix=".pdf",
+            render=render,
+            description="Clinician report as PDF (A4 or letter)",
+            media_type="application/pdf",
+            binary=True,
+        )
+    ]
