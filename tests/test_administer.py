@@ -283,3 +283,17 @@ def test_each_answer_is_one_audited_save(psyq_cli: CLI, psyq_home: Path) -> None
         actions = [e.action for e in audit.entries(store.connection) if e.record.startswith("adm")]
         assert audit.verify(store).ok
     assert actions == ["start", *["answer"] * 5, "complete"]
+
+
+def test_report_carries_the_client_history(psyq_cli: CLI, tmp_path: Path) -> None:
+    old = ["--date", "2026-01-05", "--answers", "3,3,3,3,3,3,3,3,0"]
+    psyq_cli("record", "phq9", "--client", "C0042", *old)
+    psyq_cli("record", "phq9", "--client", "C0099", "--date", "2026-02-07", "--answers", "0")
+    html = tmp_path / "r.html"
+    result = psyq_cli(
+        "administer", "phq9", "--client", "C0042", "--report", str(html), input=PHQ_LINES
+    )
+    assert result.exit_code == 0, result.output
+    text = html.read_text()
+    assert "2026-01-05" in text  # the earlier administration is on the trend
+    assert "2026-02-07" not in text  # another client's is not
