@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from psyq import hookimpl
+from psyq.registry import InstrumentSource
 from psyq.store import Administration, open_store
 
 CLI = Callable[..., Result]
@@ -297,3 +299,34 @@ def test_report_carries_the_client_history(psyq_cli: CLI, tmp_path: Path) -> Non
     text = html.read_text()
     assert "2026-01-05" in text  # the earlier administration is on the trend
     assert "2026-02-07" not in text  # another client's is not
+
+
+class RequiredPack:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @hookimpl
+    def psyq_instrument_sources(self) -> list[InstrumentSource]:
+        return [InstrumentSource("required pack", self.directory)]
+
+
+def test_required_item_cannot_be_skipped(
+    psyq_cli: CLI,
+    psyq_register: Callable[..., object],
+    psyq_home: Path,
+    tmp_path: Path,
+    minimal_yaml: str,
+) -> None:
+    (tmp_path / "mini.yaml").write_text(
+        minimal_yaml.replace(
+            "{id: m1, text: One, response_scale: freq}",
+            "{id: m1, text: One, response_scale: freq, required: true}",
+        )
+    )
+    psyq_register(RequiredPack(tmp_path), "required-pack")
+    result = psyq_cli("administer", "mini", "--client", "C0042", input="\n1\n")
+    assert "[1/3] One  (required)" in result.output
+    assert "answer (b back, ? help, q save and quit): " in result.output  # no "Enter skip"
+    assert result.exit_code == 2
+    assert "item m1: an answer is required" in result.stderr
+    assert stored(psyq_home) == []
