@@ -8,6 +8,7 @@ BIN    := $(VENV)/bin
 # the real `psyq` package layout (core/ -> psyq, plugins/ -> psyq.plugins).
 INSTALL := $(BIN)/python -m pip install -q --disable-pip-version-check -e
 EDITABLE := --config-settings editable_mode=strict
+EXAMPLE_PLUGIN := examples/psyq-example-plugin
 
 .PHONY: demo test lint typecheck pytest bench system-deps venv venv-test clean
 
@@ -23,6 +24,8 @@ venv: system-deps $(BIN)/python
 
 venv-test: system-deps $(BIN)/python
 	@$(INSTALL) '.[test]' $(EDITABLE) 2>&1 | grep -v -e '^\s*$$' -e Warning -e warn -e '!!' -e '\*\*\*' -e 'editable' -e 'return ' -e 'Please be careful' -e 'to import/use' -e 'with strategy' -e 'WARNING: Location' || true
+	@# The example third-party plugin, installed through its real `psyq` entry point.
+	@$(INSTALL) ./$(EXAMPLE_PLUGIN) $(EDITABLE) 2>&1 | grep -v -e '^\s*$$' -e Warning -e warn -e '!!' -e '\*\*\*' -e 'editable' -e 'return ' -e 'Please be careful' -e 'to import/use' -e 'with strategy' -e 'WARNING: Location' || true
 
 demo: venv
 	$(BIN)/psyq demo --out psyq-demo
@@ -32,10 +35,10 @@ lint: venv-test
 	$(BIN)/ruff check .
 
 typecheck: venv-test
-	$(BIN)/mypy -p psyq
+	$(BIN)/mypy -p psyq -p psyq_example
 
 pytest: venv-test
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q tests $(EXAMPLE_PLUGIN)/tests
 
 test: lint typecheck pytest
 
@@ -43,4 +46,4 @@ bench: venv-test
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info psyq-demo .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info $(EXAMPLE_PLUGIN)/build $(EXAMPLE_PLUGIN)/*.egg-info psyq-demo .mypy_cache .ruff_cache .hypothesis

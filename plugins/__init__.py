@@ -20,6 +20,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.report_pdf",
     "psyq.plugins.commands_report",
     "psyq.plugins.doctor",
+    "psyq.plugins.scaffold",
+    "psyq.plugins.commands_store",
+    "psyq.plugins.administer",
     "psyq.plugins.commands_batch",
     "psyq.plugins.executor_dask",
 )

@@ -18,7 +18,7 @@ import click
 
 from psyq.app import App
 from psyq.hookspecs import hookimpl
-from psyq.outputs import RenderRequest, output_formats
+from psyq.outputs import PastScore, RenderRequest, output_formats
 from psyq.plugins.data_files import load_data
 
 DEMO_FORMATS = ("pdf", "html", "json")
@@ -53,10 +53,17 @@ def demo_command(app: App, out_dir: Path) -> None:
     wanted = [formats[name] for name in DEMO_FORMATS if name in formats]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = 0
+    # Earlier administrations of the same client and instrument, so the demo's
+    # later reports show a trend chart (samples are listed oldest first).
+    past: dict[tuple[str, str], list[PastScore]] = {}
     for sample in demo_samples():
         instrument = app.instrument(sample["instrument"])
         result = app.scorer.score(instrument, sample["answers"])
         when = sample.get("date")
+        key = (str(sample["client"]), instrument.id)
+        history = list(past.get(key, []))
+        if isinstance(when, date):
+            past.setdefault(key, []).append(PastScore(administered=when, result=result))
         request = RenderRequest(
             result=result,
             instrument=instrument,
@@ -65,6 +72,7 @@ def demo_command(app: App, out_dir: Path) -> None:
             clinician=sample.get("clinician"),
             note=sample.get("note"),
             generated_at=datetime.now().astimezone(),
+            history=history,
         )
         total = result.total
         band = total.band_label or total.reason or ""

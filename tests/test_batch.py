@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
 
+from psyq import hookimpl
+from psyq.batch.executors import BatchExecutor, ExecutorSettings
 from psyq.manager import PsyqPluginManager
 from psyq.registry import InstrumentRegistry
 from psyq.scoring import Scorer
@@ -304,3 +308,53 @@ def test_redcap_export_of_gad7(psyq_cli: CLI, tmp_path: Path) -> None:
         ).read_text()
     )
     assert doc["report"]["administered"] == "2025-02-24"
+
+
+class _SerialRunner:
+    def __init__(self, calls: list[int]) -> None:
+        self.calls = calls
+
+    def run(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+        for job in jobs:
+            self.calls.append(len(getattr(job, "rows", ())))
+            yield fn(job)
+
+
+class _SerialExecutorPlugin:
+    def __init__(self, name: str = "serial") -> None:
+        self.name = name
+        self.calls: list[int] = []
+
+    @hookimpl
+    def psyq_batch_executors(self) -> list[BatchExecutor]:
+        @contextmanager
+        def open_serial(settings: ExecutorSettings) -> Iterator[_SerialRunner]:
+            yield _SerialRunner(self.calls)
+
+        return [BatchExecutor(self.name, open_serial, "every chunk in this process")]
+
+
+def test_psyq_batch_executors_plugin_runs_the_chunks(
+    psyq_cli: CLI, psyq_register: Callable[..., object], tmp_path: Path
+) -> None:
+    plugin = _SerialExecutorPlugin()
+    psyq_register(plugin, name="serial-executor")
+    src = write_csv(tmp_path / "c.csv", phq9_rows(10))
+    out = tmp_path / "out"
+    result = psyq_cli("batch", "--summary", "html", str(src), "--instrument", "phq9",
+                      "--out", str(out), "--scores-only", "--chunk-size", "4",
+                      "--executor", "serial")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert plugin.calls == [4, 4, 2]
+    assert json.loads((out / "summary.json").read_text())["executor"] == "serial"
+    assert len(read_csv(out / "scores.csv")) == 10
+
+
+def test_psyq_batch_executors_duplicate_name_is_an_error(
+    psyq_cli: CLI, psyq_register: Callable[..., object], tmp_path: Path
+) -> None:
+    psyq_register(_SerialExecutorPlugin("local"), name="second-local")
+    src = write_csv(tmp_path / "c.csv", phq9_rows(2))
+    result = psyq_cli("batch", str(src), "--instrument", "phq9", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2
+    assert "batch executor 'local' is provided by both plugin" in result.output

@@ -1,0 +1,36 @@
+"""The ``markdown`` output format: a short Markdown summary of one scored administration."""
+
+from __future__ import annotations
+
+from psyq.outputs import RenderRequest
+
+
+def _cell(text: object) -> str:
+    # A pipe inside a cell would end it; escape it rather than lose the column.
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(request: RenderRequest) -> bytes:
+    """Render scores, bands, flags, notices and plugin extras as Markdown."""
+    result, inst = request.result, request.instrument
+    lines = [f"# {inst.title} ({inst.short_name} v{inst.version})", ""]
+    if request.client_id:
+        lines += [f"Client: {_cell(request.client_id)}", ""]
+    for flag in result.critical:  # a critical flag comes first and cannot be missed
+        lines += [f"> **CRITICAL:** {_cell(flag.message)}", ""]
+    lines += ["| scale | score | range | band |", "|---|---:|---|---|"]
+    for scale in inst.scales:
+        score = result.scores[scale.id]
+        low, high = inst.bounds(scale.id)
+        value = "-" if score.value is None else f"{score.value:.{scale.decimals}f}"
+        band = score.band_label or (f"not scored: {score.reason}" if score.reason else "")
+        lines.append(f"| {_cell(scale.label)} | {value} | {low:g}-{high:g} | {_cell(band)} |")
+    others = [f for f in result.flags if f.level != "critical"]
+    if others:
+        lines += ["", *[f"- **{f.level}:** {_cell(f.message)}" for f in others]]
+    norms = result.extra.get("example_norms")
+    if norms:
+        lines += ["", f"T-score: {norms['t_score']} ({norms['table']})"]
+    if result.notices:
+        lines += ["", *[f"*Note: {_cell(n)}*" for n in result.notices]]
+    return ("\n".join(lines) + "\n").encode("utf-8")

@@ -1,0 +1,86 @@
+"""The example plugin as installed: found through its real `psyq` entry point, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+HOOKS = [
+    "psyq_instrument_sources",
+    "psyq_output_formats",
+    "psyq_report_context",
+    "psyq_report_sections",
+    "psyq_score_transform",
+    "psyq_template_filters",
+]
+
+
+@pytest.fixture(scope="module")
+def installed() -> metadata.Distribution:
+    try:
+        dist = metadata.distribution("psyq-example-plugin")
+    except metadata.PackageNotFoundError:
+        pytest.fail("psyq-example-plugin is not installed: run `make venv-test`")
+    assert [(ep.name, ep.value) for ep in dist.entry_points if ep.group == "psyq"] == [
+        ("example", "psyq_example.plugin")
+    ]
+    return dist
+
+
+def psyq(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k != "PSYQ_DISABLE_PLUGINS"}
+    environ.update(PSYQ_HOME=str(tmp_path), PSYQ_STRICT_PLUGINS="1", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "psyq", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_psyq_plugins_lists_it(installed: metadata.Distribution, tmp_path: Path) -> None:
+    run = psyq(tmp_path, "plugins", "--json")
+    assert run.returncode == 0, run.stderr
+    rows = {row["name"]: row for row in json.loads(run.stdout)}
+    assert rows["example"] == {
+        "name": "example",
+        "source": "entry point",
+        "version": installed.version,
+        "distribution": "psyq-example-plugin",
+        "hooks": HOOKS,
+        "error": None,
+    }
+    assert all(row["source"] != "built-in" for row in rows.values())
+    with_builtins = json.loads(psyq(tmp_path, "plugins", "--all", "--json").stdout)
+    assert {"scoring_stages", "example"} <= {row["name"] for row in with_builtins}
+    text = psyq(tmp_path, "plugins").stdout.splitlines()
+    at = text.index(f"example {installed.version}  [entry point]")
+    assert text[at + 1] == f"    hooks: {', '.join(HOOKS)}"
+
+
+def test_list_validate_and_score_through_the_entry_point(
+    installed: metadata.Distribution, tmp_path: Path
+) -> None:
+    assert "rses  Rosenberg Self-Esteem Scale (v1.0)  [validated]" in psyq(tmp_path, "list").stdout
+    validated = psyq(tmp_path, "validate")
+    assert validated.returncode == 0, validated.stderr
+    assert "rses v1.0, 10 golden example(s) pass" in validated.stdout
+    scored = psyq(tmp_path, "score", "rses", "--answers", "2,1,2,2,1,2,2,2,0,2", "--json")
+    assert json.loads(scored.stdout)["extra"]["example_norms"]["t_score"] == 50
+    md = psyq(tmp_path, "score", "rses", "--answers", "2,1,2,2,1,2,2,2,0,2", "--format", "markdown")
+    assert "| Self-esteem (total) | 19 | 0-30 | Normal range |" in md.stdout
+
+
+def test_disabling_it(installed: metadata.Distribution, tmp_path: Path) -> None:
+    rows = json.loads(psyq(tmp_path, "plugins", "--json", PSYQ_DISABLE_PLUGINS="example").stdout)
+    assert {r["name"]: r["source"] for r in rows}["example"] == "disabled"
+    listed = psyq(tmp_path, "list", PSYQ_DISABLE_PLUGINS="psyq-example-plugin")
+    assert listed.returncode == 0
+    assert "rses" not in listed.stdout

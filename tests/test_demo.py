@@ -1,0 +1,34 @@
+"""`psyq demo`, the README's first command: every sample scored, every report written."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+from pypdf import PdfReader
+
+from psyq.plugins.demo import demo_samples
+
+
+def test_demo_writes_pdf_html_and_json_for_every_sample(
+    psyq_cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    out = tmp_path / "demo"
+    result = psyq_cli("demo", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    samples = demo_samples()
+    assert {s["instrument"] for s in samples} == {"phq9", "gad7", "who5", "ccts"}
+    for suffix in (".pdf", ".html", ".json"):
+        assert len(list(out.glob(f"*{suffix}"))) == len(samples)
+    assert not list(out.glob("*.tmp"))
+    first = json.loads((out / "demo-001_phq9_2026-08-04.json").read_text())
+    assert first["scores"]["total"]["value"] == 17
+    assert first["report"]["client_id"] == "demo-001"
+    # The third PHQ-9 of demo-001 carries the two earlier ones as its trend.
+    text = "".join(
+        page.extract_text() for page in PdfReader(out / "demo-001_phq9_2026-10-06.pdf").pages
+    )
+    assert "TREND" in text.upper()
+    assert "reliable improvement" in text
