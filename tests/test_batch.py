@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -358,3 +359,17 @@ def test_psyq_batch_executors_duplicate_name_is_an_error(
     result = psyq_cli("batch", str(src), "--instrument", "phq9", "--out", str(tmp_path / "o"))
     assert result.exit_code == 2
     assert "batch executor 'local' is provided by both plugin" in result.output
+
+
+def test_bundled_sample_cohort(psyq_cli: CLI, tmp_path: Path) -> None:
+    sample = Path(str(resources.files("psyq.instruments") / "samples" / "phq9-cohort.csv"))
+    out = tmp_path / "out"
+    result = psyq_cli("batch", "--summary", "html", str(sample), "--instrument", "phq9",
+                      "--out", str(out), "--scores-only", "--jobs", "1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = {s["client_id"]: s for s in read_csv(out / "scores.csv")}
+    assert len(scores) == 12
+    # demo-105 skipped item 5: 10 from 8 answers, prorated to 10 x 9 / 8 = 11.25 -> 11.
+    assert (scores["demo-105"]["total"], scores["demo-105"]["total_band"]) == ("11", "moderate")
+    critical = sorted(c for c, s in scores.items() if s["flags"] == "suicidal_ideation")
+    assert critical == ["demo-103", "demo-107", "demo-111"]
