@@ -12,13 +12,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_batch import bench_batch
 from bench_core import bench_scoring, bench_startup
 from bench_report import bench_report
+from bench_store import bench_store
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "startup": bench_startup,
     "scoring": bench_scoring,
     "report": bench_report,
+    "store": bench_store,
+    "batch": bench_batch,
 }
 
 

@@ -44,32 +44,41 @@ def coerce_answers(
     Items absent from the mapping are missing. ``where`` prefixes messages
     (e.g. ``"answers.yaml: "`` or ``"row 7: "``).
     """
+    # Hot path of batch scoring: one set of ids and one set of allowed values per
+    # response scale per call, instead of a lookup and a list per item.
+    items = instrument.items
+    known = {item.id for item in items}
     for key in answers:
-        if not isinstance(key, str) or not instrument.has_item(key):
-            known = ", ".join(i.id for i in instrument.items)
+        if key not in known or not isinstance(key, str):
             raise AnswerError(
-                f"{where}{instrument.short_name}: unknown item '{key}'; items are: {known}"
+                f"{where}{instrument.short_name}: unknown item '{key}'; "
+                f"items are: {', '.join(i.id for i in items)}"
             )
-    out: dict[str, int | None] = {}
-    for item in instrument.items:
-        value = coerce_value(instrument, item, answers.get(item.id), where=where)
-        out[item.id] = value
-    return out
+    allowed = {
+        rs_id: frozenset(o.value for o in rs.options)
+        for rs_id, rs in instrument.response_scales.items()
+    }
+    return {
+        item.id: _coerce(
+            instrument, item, answers.get(item.id), allowed[item.response_scale], where
+        )
+        for item in items
+    }
 
 
 def coerce_value(instrument: Instrument, item: Item, value: Any, *, where: str = "") -> int | None:
     """One answer: ``None``/empty/``-`` is missing, else an allowed response value."""
-    scale = instrument.response_scale_for(item)
+    allowed = frozenset(instrument.response_scale_for(item).values)
+    return _coerce(instrument, item, value, allowed, where)
+
+
+def _coerce(
+    instrument: Instrument, item: Item, value: Any, allowed: frozenset[int], where: str
+) -> int | None:
     number: int | None
     if value is None:
         number = None
-    elif isinstance(value, bool):
-        number = _reject(instrument, item, value, where)
-    elif isinstance(value, int):
-        number = value
-    elif isinstance(value, float):
-        number = int(value) if value.is_integer() else _reject(instrument, item, value, where)
-    elif isinstance(value, str):
+    elif isinstance(value, str):  # the common case first: CSV cells, typed answers
         token = value.strip()
         if token.lower() in MISSING_TOKENS:
             number = None
@@ -78,15 +87,22 @@ def coerce_value(instrument: Instrument, item: Item, value: Any, *, where: str =
                 number = int(token)
             except ValueError:
                 number = _reject(instrument, item, value, where)
+    elif isinstance(value, bool):
+        number = _reject(instrument, item, value, where)
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        number = int(value) if value.is_integer() else _reject(instrument, item, value, where)
     else:
         number = _reject(instrument, item, value, where)
     if number is None:
         if item.required:
+            scale = instrument.response_scale_for(item)
             raise AnswerError(
                 f"{where}item {item.id}: an answer is required; allowed: {scale.describe()}"
             )
         return None
-    if number not in scale.values:
+    if number not in allowed:
         _reject(instrument, item, value, where)
     return number
 

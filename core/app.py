@@ -5,12 +5,16 @@ from __future__ import annotations
 import sys
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from psyq.manager import PsyqPluginManager
 from psyq.models import Instrument
 from psyq.paths import data_dir
 from psyq.registry import InstrumentRegistry
 from psyq.scoring import Scorer
+
+if TYPE_CHECKING:
+    from psyq.store import Store
 
 
 class App:
@@ -39,3 +43,14 @@ class App:
 
     def instrument(self, instrument_id: str) -> Instrument:
         return self.registry.get(instrument_id)
+
+    @property
+    def store_path(self) -> Path:
+        """The client store: ``--db PATH``, else ``psyq.db`` in the data directory."""
+        return self.db_path if self.db_path is not None else self.home / "psyq.db"
+
+    def open_store(self) -> Store:
+        """Open the client store (created and migrated on first use); close it when done."""
+        from psyq.store import open_store  # commands that keep no data never load it
+
+        return open_store(self.store_path)

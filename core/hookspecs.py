@@ -29,6 +29,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from psyq.batch.executors import BatchExecutor
     from psyq.manager import PsyqPluginManager
     from psyq.models import Instrument
     from psyq.outputs import OutputFormat, RenderRequest
@@ -265,6 +266,28 @@ def psyq_template_filters() -> dict[str, Callable[..., Any]]:
 
     A filter name registered twice is an error naming both plugins. All
     implementations are called.
+
+    since: 0.1
+    """
+    raise NotImplementedError
+
+
+# -- batch ------------------------------------------------------------------
+
+
+@hookspec
+def psyq_batch_executors() -> list[BatchExecutor]:
+    """Return executors that ``psyq batch --executor NAME`` can run chunks on.
+
+    Each :class:`psyq.batch.executors.BatchExecutor` has a unique name and an
+    ``open(settings)`` returning a context manager that yields a runner whose
+    ``run(fn, jobs)`` calls ``fn`` (always
+    :func:`psyq.batch.worker.run_chunk`) on every job, anywhere, and yields
+    the results in any order. ``fn`` and the jobs are picklable and touch no
+    file; keep a few jobs in flight, not all of them, so memory stays flat.
+    psyq ships ``local`` (a process pool) and ``dask`` (a Dask distributed
+    cluster, with the ``psyq[dask]`` extra). A name registered twice is an
+    error naming both plugins. All implementations are called.
 
     since: 0.1
     """

@@ -63,10 +63,21 @@ def write_atomically(target: Path, data: bytes) -> None:
 
 
 @click.command("report")
-@click.argument("instrument_id")
+@click.argument("instrument_id", required=False)
 @answers_option
 @answers_file_option
-@click.option("--client", "client_id", required=True, help="Client ID shown on the report.")
+@click.option("--client", "client_id", help="Client ID shown on the report.")
+@click.option(
+    "--administration",
+    "administration_id",
+    metavar="ID",
+    help="Report a stored administration (see `psyq history`), with its trend.",
+)
+@click.option(
+    "--latest",
+    is_flag=True,
+    help="Report the client's latest stored administration (of INSTRUMENT_ID, if given).",
+)
 @click.option("--date", "date_text", metavar="YYYY-MM-DD", help="Administration date (today).")
 @click.option("--clinician", help="Clinician's name shown on the report.")
 @click.option("--note", help="Clinician's note, printed as plain text.")
@@ -93,10 +104,12 @@ def write_atomically(target: Path, data: bytes) -> None:
 @click.pass_obj
 def report_command(
     app: App,
-    instrument_id: str,
+    instrument_id: str | None,
     answers: str | None,
     answers_file: Path | None,
-    client_id: str,
+    client_id: str | None,
+    administration_id: str | None,
+    latest: bool,
     date_text: str | None,
     clinician: str | None,
     note: str | None,
@@ -104,29 +117,55 @@ def report_command(
     output: Path,
     format_name: str | None,
 ) -> None:
-    """Score one administration of INSTRUMENT_ID and write a clinician report.
+    """Write a clinician report (PDF, HTML or JSON) for one administration.
+
+    Either score answers given here (INSTRUMENT_ID with --answers or
+    --answers-file, and --client), or report a stored administration with
+    --administration ID or --client C --latest; stored reports carry the
+    client's trend over earlier administrations of the same instrument.
 
     \b
-    Example:
+    Examples:
       psyq report phq9 --answers 1,2,0,1,1,0,2,1,1 --client C-104 -o c104.pdf
       psyq report ccts --answers-file a.yaml --client C-7 --paper letter -o c7.html
+      psyq report --administration 12 -o c104-latest.pdf
+      psyq report phq9 --client C-104 --latest -o c104-trend.pdf
     """
     fmt = choose_format(app, output, format_name)
     if not output.parent.is_dir():
         raise PsyqError(f"{output}: folder '{output.parent}' does not exist")
-    instrument = app.instrument(instrument_id)
-    valid = read_answers(instrument, answers, answers_file)
-    request = RenderRequest(
-        result=app.scorer.score_valid(instrument, valid),
-        instrument=instrument,
-        client_id=_checked("--client", client_id, MAX_FIELD_CHARS),
-        administered=parse_date(date_text),
-        clinician=_checked("--clinician", clinician, MAX_FIELD_CHARS),
-        note=_checked("--note", note, MAX_NOTE_CHARS),
-        generated_at=datetime.now().astimezone(),
-        options={"paper": paper.lower()},
-    )
+    stored = administration_id is not None or latest
+    if stored:
+        if answers is not None or answers_file is not None or date_text is not None:
+            raise PsyqError(
+                "--answers, --answers-file and --date describe a new administration; "
+                "a stored one (--administration/--latest) already has them"
+            )
+        request = _stored_request(app, instrument_id, client_id, administration_id, latest)
+        if clinician is not None:
+            request.clinician = _checked("--clinician", clinician, MAX_FIELD_CHARS)
+        if note is not None:
+            request.note = _checked("--note", note, MAX_NOTE_CHARS)
+    else:
+        if instrument_id is None or client_id is None:
+            raise PsyqError(
+                "give INSTRUMENT_ID, the answers and --client, or --administration ID, "
+                "or --client C --latest"
+            )
+        instrument = app.instrument(instrument_id)
+        valid = read_answers(instrument, answers, answers_file)
+        request = RenderRequest(
+            result=app.scorer.score_valid(instrument, valid),
+            instrument=instrument,
+            client_id=_checked("--client", client_id, MAX_FIELD_CHARS),
+            administered=parse_date(date_text),
+            clinician=_checked("--clinician", clinician, MAX_FIELD_CHARS),
+            note=_checked("--note", note, MAX_NOTE_CHARS),
+            generated_at=datetime.now().astimezone(),
+        )
+    request.options["paper"] = paper.lower()
     write_atomically(output, fmt.render(request))
+    instrument = request.instrument
     total = request.result.total
     flags = request.result.critical
     alert = f"; CRITICAL: {', '.join(f.id for f in flags)}" if flags else ""
@@ -136,6 +175,32 @@ def report_command(
         f"{' ' + total.band_label if total.band_label else ''}{alert}",
         err=True,
     )
+
+
+def _stored_request(
+    app: App,
+    instrument_id: str | None,
+    client_id: str | None,
+    administration_id: str | None,
+    latest: bool,
+) -> RenderRequest:
+    # The store and history modules load only for stored reports (start-up time).
+    from psyq.history import render_request_for, render_request_for_latest
+
+    if administration_id is not None:
+        if latest or client_id is not None:
+            raise PsyqError("use --administration ID on its own, or --client C --latest")
+        request = render_request_for(app, administration_id)
+        if instrument_id is not None and request.instrument.id != app.instrument(instrument_id).id:
+            raise PsyqError(
+                f"administration {administration_id} is a {request.instrument.id}, "
+                f"not a {instrument_id}"
+            )
+        return request
+    if client_id is None:
+        raise PsyqError("--latest needs --client C")
+    instrument = app.instrument(instrument_id).id if instrument_id else None
+    return render_request_for_latest(app, client_id, instrument)
 
 
 @hookimpl

@@ -1,0 +1,198 @@
+"""Batch speed and memory (issue: batch report generation).
+
+Each number comes with a baseline measured in the same run, because the
+development machine (2 cores) is shared and noisy:
+
+1. Scores-only throughput. (a) The chunk worker in this process against the
+   plain ``Scorer.score`` loop; (b) ``psyq batch --scores-only --jobs 2`` end to
+   end, as the marginal rate between a 2k-row and a 20k-row run (start-up and
+   the cohort summary cancel out). Goal: >= 20k PHQ-9 rows/s.
+2. Peak memory (RSS of the parent plus every worker, sampled every 20 ms) for
+   1k and 10k rows with a JSON report per row. Goal: flat.
+3. PDFs, 100 rows: ``--jobs 1`` against bare WeasyPrint rendering the same
+   report HTML in one loop in a new process (goal <= 1.25x); ``--jobs 2`` for
+   the speed-up over ``--jobs 1`` (goal >= 1.8x on 2 cores); a 20-row run to
+   extrapolate to 1000 rows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from cohorts import PHQ9_ITEMS, phq9_rows, write_csv
+
+
+def _run_batch(workdir: Path, src: Path, *args: str) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of parent + workers for one `psyq batch`."""
+    try:
+        import psutil
+    except ImportError:  # the test extras bring it (through distributed)
+        psutil = None
+    out = workdir / f"out-{time.monotonic_ns()}"
+    cmd = [sys.executable, "-m", "psyq", "batch", str(src), "--instrument", "phq9",
+           "--out", str(out), "--quiet", "--summary", "html", *args]  # fmt: skip
+    env = {**os.environ, "PSYQ_HOME": str(workdir / "home")}
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    if psutil is not None:
+        parent = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                procs = [parent, *parent.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+    _, err = proc.communicate()
+    took = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"psyq batch failed ({proc.returncode}): {err.decode()[-500:]}")
+    shutil.rmtree(out, ignore_errors=True)
+    return took, peak
+
+
+def _inputs(workdir: Path, *sizes: int) -> dict[int, Path]:
+    return {n: write_csv(workdir / f"phq9-{n}.csv", phq9_rows(n, seed=n)) for n in sizes}
+
+
+def bench_batch() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="psyq-bench-batch-"))
+    try:
+        _scores_only(workdir)
+        _memory(workdir)
+        _pdfs(workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _scores_only(workdir: Path) -> None:
+    from psyq.batch.worker import ChunkJob, run_chunk
+    from psyq.manager import create_plugin_manager
+    from psyq.registry import InstrumentRegistry
+    from psyq.scoring import Scorer
+
+    pm = create_plugin_manager(load_entrypoints=False)
+    inst = InstrumentRegistry(pm).get("phq9")
+    rows = phq9_rows(20_000)
+    ids = [item.id for item in inst.items]
+    answers = [{k: r[k] for k in PHQ9_ITEMS} for r in rows]
+    definition, digest = inst.model_dump(mode="json"), inst.content_hash()
+    jobs = [
+        ChunkJob(k, definition, digest, (), "2026-01-01T00:00:00", tuple(
+            (n + 2, r["client_id"], r["date"], "", tuple(r.get(i) for i in ids), None)
+            for n, r in enumerate(rows[k : k + 500], start=k)
+        ))
+        for k in range(0, len(rows), 500)
+    ]  # fmt: skip
+    run_chunk(jobs[0])  # build the worker's context outside the timing
+    scorer = Scorer(pm)
+    start = time.perf_counter()
+    for a in answers:
+        scorer.score(inst, a)
+    plain = len(rows) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for job in jobs:
+        run_chunk(job)
+    worker = len(rows) / (time.perf_counter() - start)
+    print(f"  scores-only, one process: chunk worker {worker:,.0f} rows/s "
+          f"vs Scorer.score loop {plain:,.0f} rows/s ({worker / plain:.2f}x; the worker "
+          "also parses dates and writes CSV lines and cohort statistics)")  # fmt: skip
+    files = _inputs(workdir, 2_000, 20_000)
+    for jobs_n in ("1", "2"):
+        small, _ = _run_batch(workdir, files[2_000], "--scores-only", "--jobs", jobs_n)
+        large, _ = _run_batch(workdir, files[20_000], "--scores-only", "--jobs", jobs_n)
+        rate = 18_000 / (large - small)
+        print(f"  scores-only, psyq batch --jobs {jobs_n}: {rate:,.0f} rows/s marginal "
+              f"(2k rows {small:.2f} s, 20k rows {large:.2f} s wall; goal >= 20,000)")  # fmt: skip
+
+
+def _memory(workdir: Path) -> None:
+    files = _inputs(workdir, 1_000, 10_000)
+    peaks = {}
+    for n, path in files.items():
+        took, peak = _run_batch(workdir, path, "--format", "json", "--jobs", "2")
+        peaks[n] = peak
+        print(f"  memory, {n:>6,} rows to JSON reports, --jobs 2: peak RSS {peak / 2**20:.0f} MiB "
+              f"(parent + workers), {took:.1f} s")  # fmt: skip
+    if peaks[1_000]:
+        print(f"  memory, 10k / 1k rows: {peaks[10_000] / peaks[1_000]:.2f}x (goal: flat, ~1.0x)")
+
+
+BARE_LOOP = """
+import sys, weasyprint
+from pathlib import Path
+for page in sorted(Path(sys.argv[1]).glob("*.html")):
+    page.with_suffix(".pdf").write_bytes(weasyprint.HTML(string=page.read_text()).write_pdf())
+"""
+
+
+def _bare(workdir: Path, pages: list[str]) -> float:
+    """Wall seconds of a fresh process rendering ``pages`` with bare WeasyPrint in one loop."""
+    folder = workdir / f"bare-{time.monotonic_ns()}"
+    folder.mkdir()
+    for k, page in enumerate(pages):
+        (folder / f"{k:05d}.html").write_text(page)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", BARE_LOOP, str(folder)], check=True)
+    took = time.perf_counter() - start
+    shutil.rmtree(folder, ignore_errors=True)
+    return took
+
+
+def _pdfs(workdir: Path) -> None:
+    from psyq.manager import create_plugin_manager
+    from psyq.outputs import RenderRequest
+    from psyq.registry import InstrumentRegistry
+    from psyq.report import render_report_html
+    from psyq.scoring import Scorer
+
+    pm = create_plugin_manager(load_entrypoints=False)
+    inst = InstrumentRegistry(pm).get("phq9")
+    scorer = Scorer(pm)
+    files = _inputs(workdir, 20, 100)
+
+    def pages(n: int) -> list[str]:
+        """The same reports psyq batch writes for ``n`` rows, as self-contained HTML."""
+        out = []
+        for r in phq9_rows(n, seed=n):
+            result = scorer.score(inst, {k: r[k] for k in PHQ9_ITEMS})
+            request = RenderRequest(result=result, instrument=inst, client_id=r["client_id"],
+                                    administered=date.fromisoformat(r["date"]),
+                                    generated_at=datetime(2026, 1, 1, 12, 0))  # fmt: skip
+            out.append(render_report_html(pm, request, standalone=True))
+        return out
+
+    # Interleaved rounds, both sides a fresh process writing files; the faster of two
+    # rounds, because other work on a shared machine only ever adds time.
+    html = pages(100)
+    bare, t1, t2 = [], [], []
+    for _ in range(2):
+        bare.append(_bare(workdir, html))
+        t1.append(_run_batch(workdir, files[100], "--format", "pdf", "--jobs", "1")[0])
+        t2.append(_run_batch(workdir, files[100], "--format", "pdf", "--jobs", "2")[0])
+    small = _run_batch(workdir, files[20], "--format", "pdf", "--jobs", "2")[0]
+    b, j1, j2 = min(bare), min(t1), min(t2)
+    print(
+        f"  PDF, 100 rows in a new process, wall: bare WeasyPrint loop {b:.1f} s, "
+        f"psyq batch --jobs 1 {j1:.1f} s, --jobs 2 {j2:.1f} s"
+    )
+    print(
+        f"  PDF, per report: --jobs 1 {j1 * 10:.0f} ms vs bare loop {b * 10:.0f} ms: "
+        f"{j1 / b:.2f}x (goal <= 1.25x)"
+    )
+    print(f"  PDF, speed-up of --jobs 2 over --jobs 1: {j1 / j2:.2f}x (goal >= 1.8x)")
+    per2 = (j2 - small) / 80
+    print(
+        f"  PDF, 1000 rows with --jobs 2: about {small + 980 * per2:.0f} s (extrapolated: "
+        f"20 rows {small:.1f} s, then {per2 * 1000:.0f} ms per report)"
+    )

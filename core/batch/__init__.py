@@ -1,0 +1,20 @@
+"""Batch scoring: many respondents from one file to scored data and one report each.
+
+The pieces, one module each:
+
+* :mod:`psyq.batch.inputs` reads CSV or JSONL rows and checks the columns;
+* :mod:`psyq.batch.naming` turns client ids and dates into safe, unique file names;
+* :mod:`psyq.batch.worker` scores and renders one chunk of rows (runs in a worker);
+* :mod:`psyq.batch.executors` runs chunks on a local process pool (or a plugin's
+  executor, such as Dask);
+* :mod:`psyq.batch.manifest` records finished chunks so a killed batch resumes;
+* :mod:`psyq.batch.tables` writes ``scores.csv`` and ``errors.csv``;
+* :mod:`psyq.batch.cohort` builds the cohort summary report;
+* :mod:`psyq.batch.run` puts them together (:func:`run_batch`).
+"""
+
+from __future__ import annotations
+
+from psyq.batch.run import BatchOptions, BatchOutcome, run_batch
+
+__all__ = ["BatchOptions", "BatchOutcome", "run_batch"]

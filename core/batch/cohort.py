@@ -1,0 +1,250 @@
+"""The cohort summary: counts per band, a distribution chart, flagged respondents first.
+
+:class:`CohortStats` is filled one row record at a time (from the manifest,
+in row order), so its memory grows only with the respondents it lists:
+every flagged one, and the :data:`LISTED` highest-scoring others.
+:func:`render_cohort_html` turns it into an HTML page (template
+``templates/cohort_summary.html``) with the chart as inline SVG, which the
+``pdf`` format's renderer can print as it is.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from typing import Any
+from xml.sax.saxutils import escape
+
+from psyq.models import Instrument
+
+LISTED = 200
+"""Respondents without a flag listed in the summary (highest totals first); the rest
+are in scores.csv."""
+
+LISTED_FLAGGED = 1000
+"""Flagged respondents listed (critical first, then by row); the count says how many more."""
+
+SEVERITY_COLOURS = ("#4c9a5b", "#9bbf4d", "#e0b43c", "#e07b39", "#c8423b")
+
+Entry = dict[str, Any]
+
+
+@dataclass
+class CohortStats:
+    """Counts and lists for the cohort summary.
+
+    Each worker fills one per chunk with :meth:`add` and sends
+    :meth:`to_json`; the parent :meth:`merge` merges them in row order. Memory is
+    bounded: counts, plus at most :data:`LISTED_FLAGGED` + :data:`LISTED`
+    listed respondents.
+    """
+
+    instrument: Instrument
+    rows: int = 0
+    scored: int = 0
+    failed: int = 0
+    flagged_count: int = 0
+    bands: dict[str, Counter[str]] = field(default_factory=dict)
+    totals: Counter[float] = field(default_factory=Counter)
+    _flagged: list[tuple[tuple[float, ...], Entry]] = field(default_factory=list)
+    _others: list[tuple[tuple[float, ...], Entry]] = field(default_factory=list)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Count one row record (``error``, or ``values``/``bands``/``flags``)."""
+        self.rows += 1
+        if "error" in record:
+            self.failed += 1
+            return
+        self.scored += 1
+        for scale_id, band in record["bands"].items():
+            self.bands.setdefault(scale_id, Counter())[band or ""] += 1
+        total = record["values"].get("total")
+        if total is not None:
+            self.totals[total] += 1
+        flags = record["flags"]
+        if flags:
+            self.flagged_count += 1
+        elif len(self._others) >= LISTED and _other_key(total, record["row"]) <= self._others[0][0]:
+            return  # would not be listed: skip building its entry (the common case)
+        entry = {
+            "row": record["row"],
+            "client_id": record["client_id"],
+            "date": record["date"],
+            "total": total,
+            "band": _band_label(self.instrument, record["bands"].get("total")),
+            "flags": flags,
+            "critical": record["critical"],
+        }
+        self._keep(entry)
+
+    def _keep(self, entry: Entry) -> None:
+        # Bounded heaps keep the entries with the largest keys; keys are unique (row).
+        if entry["flags"]:
+            heap, limit = self._flagged, LISTED_FLAGGED
+            key: tuple[float, ...] = (float(entry["critical"]), -entry["row"])
+        else:
+            heap, limit = self._others, LISTED
+            key = _other_key(entry["total"], entry["row"])
+        if len(heap) < limit:
+            heapq.heappush(heap, (key, entry))
+        elif key > heap[0][0]:
+            heapq.heapreplace(heap, (key, entry))
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything :meth:`merge` needs, as JSON-ready data."""
+        return {
+            "rows": self.rows,
+            "scored": self.scored,
+            "failed": self.failed,
+            "flagged_count": self.flagged_count,
+            "bands": {sid: dict(c) for sid, c in self.bands.items()},
+            "totals": [[v, n] for v, n in self.totals.items()],
+            "listed": [e for _, e in self._flagged] + [e for _, e in self._others],
+        }
+
+    def merge(self, part: dict[str, Any]) -> None:
+        """Add a chunk's :meth:`to_json`."""
+        self.rows += part["rows"]
+        self.scored += part["scored"]
+        self.failed += part["failed"]
+        for sid, counts in part["bands"].items():
+            self.bands.setdefault(sid, Counter()).update(counts)
+        for value, n in part["totals"]:
+            self.totals[value] += n
+        self.flagged_count += part["flagged_count"]
+        for entry in part["listed"]:
+            self._keep(entry)
+
+    def listed(self) -> list[Entry]:
+        """Flagged respondents (critical first, then by row), then the highest other totals."""
+        flagged = [e for _, e in sorted(self._flagged, key=lambda k: k[0], reverse=True)]
+        others = [e for _, e in sorted(self._others, key=lambda k: k[0], reverse=True)]
+        return flagged + others
+
+    @property
+    def unlisted_flagged(self) -> int:
+        return self.flagged_count - len(self._flagged)
+
+    @property
+    def unlisted_others(self) -> int:
+        return self.scored - self.flagged_count - len(self._others)
+
+    def band_table(self) -> list[dict[str, Any]]:
+        """Per scale, each band in order with its count (and 'not scored')."""
+        out = []
+        for scale in self.instrument.scales:
+            counts = self.bands.get(scale.id, Counter())
+            rows = [
+                {"id": b.id, "label": b.label, "severity": b.severity, "count": counts[b.id]}
+                for b in scale.bands
+            ]
+            if counts[""]:
+                rows.append({"id": "", "label": "not scored", "severity": 0, "count": counts[""]})
+            out.append({"id": scale.id, "label": scale.label, "bands": rows})
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """The cohort part of ``summary.json``."""
+        return {
+            "rows": self.rows,
+            "scored": self.scored,
+            "failed": self.failed,
+            "flagged": self.flagged_count,
+            "bands": {
+                t["id"]: {b["id"] or "not_scored": b["count"] for b in t["bands"]}
+                for t in self.band_table()
+            },
+        }
+
+
+def _other_key(total: float | None, row: int) -> tuple[float, ...]:
+    """Unflagged respondents are listed highest total first, then earliest row."""
+    return (total if total is not None else float("-inf"), -row)
+
+
+def _band_label(instrument: Instrument, band_id: str | None) -> str:
+    if band_id is None:
+        return ""
+    for band in instrument.total.bands:
+        if band.id == band_id:
+            return band.label
+    return band_id
+
+
+def distribution_svg(stats: CohortStats, width: int = 640, height: int = 220) -> str:
+    """A bar chart of the total score, one bar per possible value, coloured by band."""
+    inst = stats.instrument
+    total = inst.total
+    lo, hi = inst.bounds("total")
+    step = 10.0 ** (-total.decimals)
+    values: list[float] = []
+    x = lo
+    while x <= hi + 1e-9 and len(values) <= 200:
+        values.append(round(x, total.decimals))
+        x += step
+    if len(values) > 200:  # a fine-grained scale: chart the values that occurred
+        values = sorted(stats.totals)
+    peak = max((stats.totals[v] for v in values), default=0) or 1
+    left, bottom, top = 40, 30, 10
+    plot_w, plot_h = width - left - 10, height - bottom - top
+    bar_w = plot_w / max(1, len(values))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(total.label)} distribution">',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+        'stroke="#333"/>',
+        f'<text x="4" y="{top + 10}" font-size="10">{peak}</text>',
+        f'<text x="4" y="{top + plot_h}" font-size="10">0</text>',
+    ]
+    label_every = max(1, len(values) // 14)
+    for k, value in enumerate(values):
+        count = stats.totals[value]
+        h = plot_h * count / peak
+        band = total.band_for(value)
+        colour = SEVERITY_COLOURS[min(band.severity, 4)] if band else "#888"
+        bx = left + k * bar_w
+        parts.append(
+            f'<rect x="{bx + 1:.1f}" y="{top + plot_h - h:.1f}" width="{max(bar_w - 2, 1):.1f}" '
+            f'height="{h:.1f}" fill="{colour}"><title>{value:g}: {count}</title></rect>'
+        )
+        if k % label_every == 0:
+            parts.append(
+                f'<text x="{bx + bar_w / 2:.1f}" y="{top + plot_h + 14}" font-size="9" '
+                f'text-anchor="middle">{value:g}</text>'
+            )
+    parts.append(
+        f'<text x="{left + plot_w / 2:.0f}" y="{height - 2}" font-size="10" '
+        f'text-anchor="middle">{escape(total.label)} score</text></svg>'
+    )
+    return "".join(parts)
+
+
+def render_cohort_html(
+    stats: CohortStats, *, source: str, generated_at: datetime, errors: int
+) -> str:
+    """The cohort summary page as HTML (UTF-8 text)."""
+    # Imported here: only batch summaries need them, and `psyq list` stays light.
+    import jinja2
+    from markupsafe import Markup
+
+    template_text = (resources.files("psyq.templates") / "cohort_summary.html").read_text("utf-8")
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    template = env.from_string(template_text)
+    listed = stats.listed()
+    return template.render(
+        instrument=stats.instrument,
+        source=source,
+        generated_at=generated_at.strftime("%Y-%m-%d %H:%M %Z").strip(),
+        stats=stats,
+        band_table=stats.band_table(),
+        chart=Markup(distribution_svg(stats)),  # built from numbers and escaped labels
+        listed=listed,
+        unlisted=stats.unlisted_others,
+        unlisted_flagged=stats.unlisted_flagged,
+        errors=errors,
+        colours=SEVERITY_COLOURS,
+    )

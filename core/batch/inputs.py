@@ -1,0 +1,221 @@
+"""Reading a batch input: CSV or JSONL rows, one respondent each.
+
+A CSV has a header row: the client id column (``client_id`` unless told
+otherwise), an optional date column (``date``) and one column per item id; an
+empty cell is a missing answer. UTF-8, with or without a byte-order mark.
+A JSONL file has one JSON object per line with the same keys.
+
+Everything that makes the whole input unusable (an unreadable file, bad
+UTF-8, a missing id column, missing item columns, unknown columns) is an
+:class:`InputError`, raised before any work starts. Problems with one row
+(a short CSV row, a line that is not a JSON object) travel with that row and
+become a line in ``errors.csv``: a bad row never stops the batch.
+
+Rows are numbered by the line they start on, as a spreadsheet numbers them:
+in a CSV the header is row 1 and the first respondent row 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from psyq.errors import PsyqError
+from psyq.models import Instrument
+
+InputFormat = Literal["csv", "jsonl"]
+
+STDIN = "-"
+
+
+class InputError(PsyqError):
+    """The batch input cannot be used at all (exit 2, before any work starts)."""
+
+
+@dataclass(frozen=True)
+class InputRow:
+    """One respondent as read: raw answers, not yet validated.
+
+    ``values`` holds the answers in the instrument's item order (``None`` for
+    an item the input does not have). ``problem`` is set when the row could
+    not even be read (it becomes an error line for this row only).
+    """
+
+    row: int
+    client_id: str
+    date: str
+    values: tuple[Any, ...]
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which columns hold the client id and the date, and what to do with others."""
+
+    id_column: str = "client_id"
+    date_column: str = "date"
+    ignore_extra: bool = False
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    """A whole input: where it came from, a digest of its bytes, and its rows."""
+
+    label: str
+    format: InputFormat
+    digest: str
+    rows: list[InputRow]
+
+
+def read_input(path: str, instrument: Instrument, columns: ColumnMap) -> BatchInput:
+    """Read ``path`` (or ``-`` for stdin) into rows, checking its columns."""
+    label = "<stdin>" if path == STDIN else path
+    raw = _read_bytes(path, label)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{label}:{line}: not UTF-8 (byte {exc.start}); save the file as UTF-8 and retry"
+        ) from None
+    fmt = _detect_format(path, text)
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    if fmt == "csv":
+        rows = _read_csv(label, text, instrument, columns)
+    else:
+        rows = _read_jsonl(label, text, instrument, columns)
+    if not rows:
+        raise InputError(f"{label}: no respondent rows found")
+    return BatchInput(label=label, format=fmt, digest=digest, rows=rows)
+
+
+def required_items(instrument: Instrument) -> list[str]:
+    """Items whose column must be present: every scored or required item.
+
+    Unscored optional items (PHQ-9's difficulty question) may be left out.
+    """
+    return [i.id for i in instrument.items if i.scored or i.required]
+
+
+def _read_bytes(path: str, label: str) -> bytes:
+    try:
+        if path == STDIN:
+            return sys.stdin.buffer.read()
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{label}: cannot read input: {exc.strerror or exc}") from None
+
+
+def _detect_format(path: str, text: str) -> InputFormat:
+    suffix = Path(path).suffix.lower() if path != STDIN else ""
+    if suffix in {".jsonl", ".ndjson"}:
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    return "jsonl" if text.lstrip().startswith("{") else "csv"
+
+
+def _check_columns(
+    label: str, names: list[str], instrument: Instrument, columns: ColumnMap, *, kind: str
+) -> None:
+    if columns.id_column not in names:
+        raise InputError(
+            f"{label}: no '{columns.id_column}' {kind}; every row needs a client id "
+            f"(use --id-column to name the {kind} that holds it)"
+        )
+    missing = [i for i in required_items(instrument) if i not in names]
+    if missing:
+        raise InputError(
+            f"{label}: missing item {kind}s for {instrument.short_name}: {', '.join(missing)}"
+        )
+    known = {columns.id_column, columns.date_column} | {i.id for i in instrument.items}
+    extra = [n for n in names if n not in known]
+    if extra and not columns.ignore_extra:
+        raise InputError(
+            f"{label}: {kind}s {', '.join(repr(n) for n in extra)} are not items of "
+            f"{instrument.short_name}; remove them or pass --ignore-extra-columns"
+        )
+
+
+def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap) -> list[InputRow]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError(f"{label}: the file is empty; expected a header row") from None
+    except csv.Error as exc:
+        raise InputError(f"{label}:1: cannot read the header row: {exc}") from None
+    names = [h.strip() for h in header]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(f"{label}:1: column {', '.join(map(repr, dupes))} appears twice")
+    _check_columns(label, names, instrument, columns, kind="column")
+    id_at = names.index(columns.id_column)
+    date_at = names.index(columns.date_column) if columns.date_column in names else None
+    # Position of each item's column, in the instrument's item order (None: no column).
+    where = {n: k for k, n in enumerate(names)}
+    item_at = [where.get(item.id) for item in instrument.items]
+    rows: list[InputRow] = []
+    start = reader.line_num + 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # csv cannot resynchronise after a broken quote; nothing after it is trustworthy.
+            raise InputError(f"{label}:{start}: cannot read the CSV: {exc}") from None
+        row, start = start, reader.line_num + 1
+        if not any(c.strip() for c in cells):
+            continue
+        client = cells[id_at].strip() if id_at < len(cells) else ""
+        problem = None
+        if len(cells) != len(names):
+            problem = f"has {len(cells)} cells but the header has {len(names)}"
+        width = len(cells)
+        values = tuple(cells[k] if k is not None and k < width else None for k in item_at)
+        date = cells[date_at].strip() if date_at is not None and date_at < width else ""
+        rows.append(InputRow(row, client, date, values, problem))
+    return rows
+
+
+def _read_jsonl(
+    label: str, text: str, instrument: Instrument, columns: ColumnMap
+) -> list[InputRow]:
+    rows: list[InputRow] = []
+    seen: set[str] = set()
+    item_ids = [i.id for i in instrument.items]
+    none = (None,) * len(item_ids)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            rows.append(InputRow(number, "", "", none, f"not valid JSON: {exc.msg}"))
+            continue
+        if not isinstance(obj, dict):
+            kind = type(obj).__name__
+            rows.append(InputRow(number, "", "", none, f"expected a JSON object, got a {kind}"))
+            continue
+        seen.update(obj)
+        client = obj.get(columns.id_column)
+        date = obj.get(columns.date_column)
+        rows.append(
+            InputRow(
+                number,
+                "" if client is None else str(client).strip(),
+                "" if date is None else str(date).strip(),
+                tuple(obj.get(i) for i in item_ids),
+            )
+        )
+    if seen:
+        # An item key absent from every object is a missing column, not missing answers.
+        _check_columns(label, sorted(seen), instrument, columns, kind="key")
+    return rows

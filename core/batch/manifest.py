@@ -1,0 +1,126 @@
+"""The batch manifest: an append-only JSONL file recording finished chunks.
+
+The first line describes the run (input digest, instrument hash, formats,
+chunk size); every later line is one finished chunk, as its worker encoded
+it: its ``scores.csv`` and ``errors.csv`` lines and its cohort statistics.
+A chunk's report files are renamed into place before its line is appended
+and fsynced, so a line in the manifest means every file of that chunk is
+whole. After ``kill -9`` the last line may be torn: it is dropped (and cut
+off the file) on resume, and its chunk simply runs again.
+
+``scores.csv``, ``errors.csv`` and the summaries are rebuilt from the
+manifest in chunk (so row) order, so a resumed run never duplicates a row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from psyq.batch.worker import ChunkResult
+from psyq.errors import PsyqError
+
+MANIFEST_NAME = "batch-manifest.jsonl"
+MANIFEST_VERSION = 1
+
+
+class ManifestError(PsyqError):
+    """The manifest in DIR does not belong to this input, or cannot be read."""
+
+
+class Manifest:
+    """Open manifest of one batch directory."""
+
+    def __init__(self, path: Path, header: dict[str, Any], done: dict[int, int]) -> None:
+        self.path = path
+        self.header = header
+        self._offsets = done  # chunk index -> byte offset of its line
+        self._fh: IO[bytes] = path.open("ab")
+
+    # -- creating and opening ------------------------------------------------
+
+    @classmethod
+    def create(cls, path: Path, header: dict[str, Any]) -> Manifest:
+        tmp = path.with_name(f".{path.name}.tmp")
+        line = json.dumps({"psyq_batch": MANIFEST_VERSION, **header}, sort_keys=True)
+        with tmp.open("wb") as fh:
+            fh.write(line.encode() + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+        return cls(path, header, {})
+
+    @classmethod
+    def resume(cls, path: Path, header: dict[str, Any]) -> Manifest:
+        """Open an existing manifest, checking it matches ``header`` key by key.
+
+        The returned manifest's header is the one on disk (its chunk size and
+        start time win over this run's).
+        """
+        theirs, offsets, good_end = _scan(path)
+        mismatched = [k for k in header if theirs.get(k) != header[k]]
+        if mismatched:
+            raise ManifestError(
+                f"{path}: this directory holds a batch of a different "
+                f"{', '.join(mismatched)}; use --force to start over in it"
+            )
+        with path.open("r+b") as fh:  # drop a line torn by kill -9
+            fh.truncate(good_end)
+        return cls(path, theirs, offsets)
+
+    # -- writing ---------------------------------------------------------------
+
+    @property
+    def done(self) -> set[int]:
+        return set(self._offsets)
+
+    def append(self, result: ChunkResult) -> None:
+        """Record a finished chunk durably (its files must already be in place)."""
+        self._fh.seek(0, os.SEEK_END)
+        offset = self._fh.tell()
+        self._fh.write(result.record + b"\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._offsets[result.index] = offset
+
+    def close(self) -> None:
+        self._fh.close()
+
+    # -- reading ---------------------------------------------------------------
+
+    def chunks(self) -> Iterator[dict[str, Any]]:
+        """Every finished chunk in order, one in memory at a time."""
+        with self.path.open("rb") as fh:
+            for index in sorted(self._offsets):
+                fh.seek(self._offsets[index])
+                chunk: dict[str, Any] = json.loads(fh.readline())
+                yield chunk
+
+
+def _scan(path: Path) -> tuple[dict[str, Any], dict[int, int], int]:
+    offsets: dict[int, int] = {}
+    header: dict[str, Any] | None = None
+    good_end = 0
+    with path.open("rb") as fh:
+        offset = 0
+        for line in fh:
+            try:
+                obj = json.loads(line) if line.endswith(b"\n") else None
+            except ValueError:
+                obj = None
+            if not isinstance(obj, dict):
+                break  # a torn last line; anything after it is not trusted either
+            if header is None:
+                if obj.get("psyq_batch") != MANIFEST_VERSION:
+                    raise ManifestError(f"{path}: not a psyq batch manifest")
+                header = obj
+            else:
+                offsets[int(obj["chunk"])] = offset
+            offset += len(line)
+            good_end = offset
+    if header is None:
+        raise ManifestError(f"{path}: the manifest is empty; use --force to start over")
+    return header, offsets, good_end

@@ -1,0 +1,325 @@
+"""Running a batch: input to chunks, chunks to an executor, results to DIR.
+
+The parent reads and checks the input, names every report, and sends
+chunks of rows to the executor; workers (:func:`psyq.batch.worker.run_chunk`)
+return scores and rendered bytes; the parent writes each file under a
+temporary name, renames it into place, then records the chunk in the
+manifest. When every chunk is recorded, ``scores.csv``, ``errors.csv``,
+the cohort summary and ``summary.json`` (written last) are rebuilt from the
+manifest in row order.
+
+Layout of DIR::
+
+    reports/<client>_<instrument>_<date>.<suffix>   one per row and format
+    scores.csv   errors.csv   cohort-summary.pdf (or .html)   summary.json
+    batch-manifest.jsonl                             what is finished
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from psyq.app import App
+from psyq.batch.cohort import CohortStats, render_cohort_html
+from psyq.batch.executors import ChunkRunner, ExecutorSettings, batch_executors
+from psyq.batch.inputs import BatchInput, ColumnMap, InputError, InputRow, read_input
+from psyq.batch.manifest import MANIFEST_NAME, Manifest
+from psyq.batch.naming import REPORTS_DIR, StemAllocator, report_stem
+from psyq.batch.progress import Progress
+from psyq.batch.tables import ERRORS_HEADER, scores_header
+from psyq.batch.worker import ChunkJob, RowJob, render_cohort_pdf, run_chunk
+from psyq.errors import PsyqError
+from psyq.models import Instrument
+from psyq.outputs import get_output_format
+
+TMP_SUFFIX = ".psyq-tmp"
+SCORES_ONLY_CHUNK = 500
+RENDER_CHUNK = 16
+# A worker that renders is replaced after about this many reports, bounding
+# whatever a renderer caches; a scores-only worker keeps going much longer.
+RECYCLE_RENDERED_ROWS = 2000
+RECYCLE_SCORED_ROWS = 200_000
+
+FINAL_FILES = (
+    "scores.csv",
+    "errors.csv",
+    "summary.json",
+    "cohort-summary.html",
+    "cohort-summary.pdf",
+)
+SUMMARY_FORMATS = ("pdf", "html")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Everything ``psyq batch`` was asked to do."""
+
+    input: str
+    instrument_id: str
+    out_dir: Path
+    formats: tuple[str, ...] = ()
+    jobs: int = 1
+    resume: bool = False
+    force: bool = False
+    executor: str = "local"
+    scheduler: str | None = None
+    columns: ColumnMap = field(default_factory=ColumnMap)
+    chunk_size: int | None = None
+    progress: bool = True
+    summary: str = "html"
+    """Cohort summary as ``pdf`` (rendered on the executor) or ``html``."""
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    rows: int
+    scored: int
+    failed: int
+    resumed: int
+    flagged: int
+    out_dir: Path
+    cohort_summary: Path
+
+
+def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
+    """Run (or resume) one batch; unusable input raises before any work starts."""
+    instrument = app.instrument(options.instrument_id)
+    for name in options.formats:
+        get_output_format(app.pm, name)  # an unknown format is a one-line error, now
+    if options.summary not in SUMMARY_FORMATS:
+        raise PsyqError(f"--summary must be pdf or html, not '{options.summary}'")
+    if options.summary == "pdf":
+        get_output_format(app.pm, "pdf")
+    executors = batch_executors(app.pm)
+    if options.executor not in executors:
+        raise PsyqError(
+            f"unknown executor '{options.executor}'; available: {', '.join(sorted(executors))}"
+        )
+    data = read_input(options.input, instrument, options.columns)
+    out = options.out_dir
+    chunk_size = options.chunk_size or (RENDER_CHUNK if options.formats else SCORES_ONLY_CHUNK)
+    header = {
+        "input": data.label,
+        "input_sha256": data.digest,
+        "instrument": instrument.id,
+        "instrument_hash": instrument.content_hash(),
+        "formats": list(options.formats),
+        "id_column": options.columns.id_column,
+        "date_column": options.columns.date_column,
+        "rows": len(data.rows),
+    }
+    recycle_rows = RECYCLE_RENDERED_ROWS if options.formats else RECYCLE_SCORED_ROWS
+    settings = ExecutorSettings(
+        jobs=max(1, options.jobs),
+        scheduler=options.scheduler,
+        recycle_after=max(1, recycle_rows // chunk_size),
+    )
+    with ExitStack() as stack:
+        manifest = _open_manifest(out, options, header, chunk_size)
+        stack.callback(manifest.close)
+        chunk_size = int(manifest.header["chunk_size"])
+        done = manifest.done
+        total = len(data.rows)
+        starts = range(0, total, chunk_size)
+        todo = sum(min(chunk_size, total - s) for k, s in enumerate(starts) if k not in done)
+        resumed = total - todo
+        # A generator: only the chunks in flight exist as jobs, however long the input.
+        jobs = _chunk_jobs(data, instrument, options, manifest, chunk_size)
+        runner: ChunkRunner | None = None
+        if todo or options.summary == "pdf":
+            runner = stack.enter_context(executors[options.executor].open(settings))
+        if runner is not None and todo:
+            progress = Progress(len(data.rows), done=resumed) if options.progress else None
+            try:
+                for result in runner.run(run_chunk, jobs):
+                    for name, payload in result.files:
+                        _write_atomic(out / REPORTS_DIR / name, payload, durable=True)
+                    if result.files:
+                        _fsync_dir(out / REPORTS_DIR)
+                    manifest.append(result)
+                    if progress is not None:
+                        progress.advance(result.rows)
+            finally:
+                if progress is not None:
+                    progress.close()
+        stats, cohort_path = _finish(out, instrument, data, manifest, options, runner)
+    return BatchOutcome(
+        rows=stats.rows,
+        scored=stats.scored,
+        failed=stats.failed,
+        resumed=resumed,
+        flagged=stats.flagged_count,
+        out_dir=out,
+        cohort_summary=cohort_path,
+    )
+
+
+# -- the output directory -------------------------------------------------------
+
+
+def _open_manifest(
+    out: Path, options: BatchOptions, header: dict[str, Any], chunk_size: int
+) -> Manifest:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory")
+    path = out / MANIFEST_NAME
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if options.resume and path.exists():
+        _remove_temporaries(out)
+        return Manifest.resume(path, header)
+    if entries and not options.force:
+        hint = "it has no batch manifest to resume; " if options.resume else ""
+        raise InputError(
+            f"{out}: directory is not empty ({len(entries)} entries); {hint}"
+            "use --resume to finish an interrupted batch, --force to overwrite, "
+            "or choose a new --out"
+        )
+    if entries and path.exists():
+        # --force over an earlier batch: its reports must not mix with this one's.
+        shutil.rmtree(out / REPORTS_DIR, ignore_errors=True)
+        for name in (*FINAL_FILES, MANIFEST_NAME):
+            (out / name).unlink(missing_ok=True)
+    _remove_temporaries(out)
+    (out / REPORTS_DIR).mkdir(parents=True, exist_ok=True)
+    started = datetime.now().astimezone().isoformat(timespec="seconds")
+    return Manifest.create(path, {**header, "chunk_size": chunk_size, "started_at": started})
+
+
+def _remove_temporaries(out: Path) -> None:
+    for folder in (out, out / REPORTS_DIR):
+        if folder.is_dir():
+            for tmp in folder.glob(f".*{TMP_SUFFIX}"):
+                tmp.unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """Write under a temporary name and rename, so no reader ever sees half a file."""
+    tmp = path.with_name(f".{path.name}{TMP_SUFFIX}")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The renames must be on disk before the manifest says the chunk is done.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- chunks ------------------------------------------------------------------------
+
+
+def _chunk_jobs(
+    data: BatchInput,
+    instrument: Instrument,
+    options: BatchOptions,
+    manifest: Manifest,
+    chunk_size: int,
+) -> Iterator[ChunkJob]:
+    """Jobs for the chunks the manifest does not have, names decided for every row."""
+    allocator = StemAllocator()
+    naming = bool(options.formats)  # scores-only batches write no reports to name
+    definition = instrument.model_dump(mode="json")
+    digest = str(manifest.header["instrument_hash"])
+    generated = str(manifest.header["started_at"])
+    done = manifest.done
+    rows = data.rows
+    for index, start in enumerate(range(0, len(rows), chunk_size)):
+        chunk = rows[start : start + chunk_size]
+        # Stems are taken for every row, finished or not, so names never shift on resume.
+        stems = [
+            report_stem(allocator, r.client_id, instrument.id, r.date, r.row) if naming else ""
+            for r in chunk
+        ]
+        if index in done:
+            continue
+        yield ChunkJob(
+            index=index,
+            instrument=definition,
+            instrument_hash=digest,
+            formats=options.formats,
+            generated_at=generated,
+            rows=tuple(_row_job(r, stem) for r, stem in zip(chunk, stems, strict=True)),
+        )
+
+
+def _row_job(row: InputRow, stem: str) -> RowJob:
+    return (row.row, row.client_id, row.date, stem, row.values, row.problem)
+
+
+# -- the final files -----------------------------------------------------------------
+
+
+def _finish(
+    out: Path,
+    instrument: Instrument,
+    data: BatchInput,
+    manifest: Manifest,
+    options: BatchOptions,
+    runner: ChunkRunner | None,
+) -> tuple[CohortStats, Path]:
+    stats = CohortStats(instrument)
+    scores_tmp = out / f".scores.csv{TMP_SUFFIX}"
+    errors_tmp = out / f".errors.csv{TMP_SUFFIX}"
+    header = ",".join(scores_header(instrument)) + "\r\n"
+    with (
+        scores_tmp.open("w", encoding="utf-8", newline="") as scores,
+        errors_tmp.open("w", encoding="utf-8", newline="") as errors,
+    ):
+        scores.write(header)
+        errors.write(",".join(ERRORS_HEADER) + "\r\n")
+        # Workers wrote each chunk's CSV lines; chunks come back in row order.
+        for chunk in manifest.chunks():
+            scores.write(chunk["scores"])
+            errors.write(chunk["errors"])
+            stats.merge(chunk["cohort"])
+    scores_tmp.replace(out / "scores.csv")
+    errors_tmp.replace(out / "errors.csv")
+    now = datetime.now().astimezone()
+    html = render_cohort_html(stats, source=data.label, generated_at=now, errors=stats.failed)
+    if options.summary == "pdf" and runner is not None:
+        cohort_path = out / "cohort-summary.pdf"
+        (pdf,) = runner.run(render_cohort_pdf, [html])
+        _write_atomic(cohort_path, pdf, durable=True)
+    else:
+        cohort_path = out / "cohort-summary.html"
+        _write_atomic(cohort_path, html.encode("utf-8"), durable=True)
+    summary = {
+        "instrument": {
+            "id": instrument.id,
+            "version": instrument.version,
+            "title": instrument.title,
+            "content_hash": manifest.header["instrument_hash"],
+        },
+        "input": data.label,
+        "input_sha256": data.digest,
+        "formats": list(options.formats),
+        "executor": options.executor,
+        **stats.summary(),
+        "files": {
+            "reports": REPORTS_DIR,
+            "scores": "scores.csv",
+            "errors": "errors.csv",
+            "cohort_summary": cohort_path.name,
+            "manifest": MANIFEST_NAME,
+        },
+        "started_at": manifest.header["started_at"],
+        "finished_at": now.isoformat(timespec="seconds"),
+    }
+    text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    _write_atomic(out / "summary.json", text.encode("utf-8"), durable=True)
+    return stats, cohort_path

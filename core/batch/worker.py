@@ -1,0 +1,189 @@
+"""The per-chunk worker: validate, score and render a few rows.
+
+:func:`run_chunk` is what every executor runs, in a spawned local process or
+on a Dask worker on another machine. It takes and returns plain picklable
+records and touches no file: the parent writes every output, so workers need
+no shared file system and crash safety lives in one place.
+
+The worker does all per-row work, including what ends up in the parent's
+files: the chunk's lines of ``scores.csv`` and ``errors.csv`` and its part of
+the cohort statistics, already encoded as the chunk's manifest line. The
+parent only writes bytes, so it never limits throughput.
+
+Each worker process (or Dask worker thread) builds its plugin manager,
+scorer and output formats once and keeps them, keyed by the instrument's
+content hash; heavy libraries (WeasyPrint) are imported by the output
+formats, so only here, never in the parent.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from psyq.batch.cohort import CohortStats
+from psyq.batch.naming import REPORTS_DIR
+from psyq.batch.tables import errors_line, scores_line
+from psyq.errors import PsyqError
+
+RowJob = tuple[int, str, str, str, tuple[Any, ...], str | None]
+"""One row as sent to a worker: (row number, client id, date, report stem, answers in
+instrument item order, problem found while reading or None). Tuples pickle small."""
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """A chunk of consecutive rows and everything needed to process them anywhere.
+
+    ``instrument`` is the definition as plain data, so a worker on another
+    machine scores with exactly the parent's instrument.
+    """
+
+    index: int
+    instrument: dict[str, Any]
+    instrument_hash: str
+    formats: tuple[str, ...]
+    generated_at: str
+    rows: tuple[RowJob, ...]
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """A finished chunk: its report files and its manifest line (JSON, no newline)."""
+
+    index: int
+    rows: int
+    failed: int
+    files: tuple[tuple[str, bytes], ...]
+    record: bytes
+
+
+class _Context:
+    """Services a worker builds once: plugins, instrument, scorer, formats."""
+
+    def __init__(self, job: ChunkJob) -> None:
+        from psyq.manager import create_plugin_manager
+        from psyq.models import Instrument
+        from psyq.outputs import get_output_format
+        from psyq.scoring import Scorer
+
+        self.pm = create_plugin_manager()
+        self.instrument = Instrument.model_validate(job.instrument)
+        self.item_ids = tuple(item.id for item in self.instrument.items)
+        self.scorer = Scorer(self.pm)
+        self.formats = [get_output_format(self.pm, name) for name in job.formats]
+
+
+_local = threading.local()
+
+
+def _context(job: ChunkJob) -> _Context:
+    # Thread-local, because a Dask worker runs several chunks at once in threads.
+    cache: dict[tuple[str, tuple[str, ...]], _Context] = getattr(_local, "cache", None) or {}
+    _local.cache = cache
+    key = (job.instrument_hash, job.formats)
+    if key not in cache:
+        cache[key] = _Context(job)
+    return cache[key]
+
+
+def run_chunk(job: ChunkJob) -> ChunkResult:
+    """Score (and render) every row of ``job``; a bad row becomes an error line."""
+    ctx = _context(job)
+    inst = ctx.instrument
+    generated = datetime.fromisoformat(job.generated_at)
+    scores_buf, errors_buf = io.StringIO(), io.StringIO()
+    scores = csv.writer(scores_buf, lineterminator="\r\n")
+    errors = csv.writer(errors_buf, lineterminator="\r\n")
+    stats = CohortStats(inst)
+    files: list[tuple[str, bytes]] = []
+    for row in job.rows:
+        record, rendered = _run_row(ctx, row, generated)
+        stats.add(record)
+        if "error" in record:
+            errors.writerow(errors_line(record))
+        else:
+            scores.writerow(scores_line(inst, record))
+            files += rendered
+    line = {
+        "chunk": job.index,
+        "rows": stats.rows,
+        "failed": stats.failed,
+        "scores": scores_buf.getvalue(),
+        "errors": errors_buf.getvalue(),
+        "cohort": stats.to_json(),
+    }
+    encoded = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return ChunkResult(job.index, stats.rows, stats.failed, tuple(files), encoded)
+
+
+def render_cohort_pdf(html: str) -> bytes:
+    """The cohort summary page as PDF, through psyq's locked-down WeasyPrint renderer.
+
+    Runs on the executor like a chunk, so the parent never imports WeasyPrint.
+    The page carries its own stylesheet.
+    """
+    from psyq.pdf import html_to_pdf
+
+    return html_to_pdf(html, stylesheets=False)
+
+
+def parse_date(text: str, where: str) -> date | None:
+    """``YYYY-MM-DD`` or an ISO date-time (its date part); empty is no date."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise PsyqError(f"{where}date '{shown}' is not a date; use YYYY-MM-DD") from None
+
+
+def _run_row(
+    ctx: _Context, row: RowJob, generated: datetime
+) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """One row's record (as in the cohort statistics) and its rendered files."""
+    from psyq.answers import coerce_answers
+    from psyq.outputs import RenderRequest
+
+    number, client_id, date_text, stem, values, problem = row
+    where = f"row {number}: "
+    record: dict[str, Any] = {"row": number, "client_id": client_id, "date": date_text}
+    try:
+        if problem is not None:
+            raise PsyqError(f"{where}{problem}")
+        if not client_id:
+            raise PsyqError(f"{where}the client id is empty")
+        administered = parse_date(date_text, where)
+        inst = ctx.instrument
+        answers = coerce_answers(inst, dict(zip(ctx.item_ids, values, strict=True)), where=where)
+        result = ctx.scorer.score_valid(inst, answers)
+        files: list[tuple[str, bytes]] = []
+        if ctx.formats:
+            request = RenderRequest(
+                result=result,
+                instrument=inst,
+                client_id=client_id,
+                administered=administered,
+                generated_at=generated,
+            )
+            files = [(stem + fmt.suffix, fmt.render(request)) for fmt in ctx.formats]
+    except PsyqError as exc:
+        record["error"] = str(exc)
+        return record, []
+    except Exception as exc:  # a plugin bug must not stop the batch; name it on this row
+        record["error"] = f"{where}internal error: {type(exc).__name__}: {exc}".splitlines()[0]
+        return record, []
+    record.update(
+        values={sid: s.value for sid, s in result.scores.items()},
+        bands={sid: s.band for sid, s in result.scores.items()},
+        flags=[f.id for f in result.flags],
+        critical=any(f.level == "critical" for f in result.flags),
+        files=[f"{REPORTS_DIR}/{name}" for name, _ in files],
+    )
+    return record, files

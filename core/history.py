@@ -1,0 +1,199 @@
+"""A client's history: stored administrations with change between them.
+
+Each :class:`HistoryEntry` is one complete administration: its score result
+(the ``psyq score --json`` object) plus, for every scale, the change against
+the previous administration of the same instrument (``change``) and against
+the first (``change_from_first``). Change is computed only by
+:func:`psyq.change.compare`.
+
+:func:`render_request_for` and :func:`render_request_for_latest` turn a stored
+administration into a :class:`psyq.outputs.RenderRequest` whose ``history``
+holds the client's earlier administrations of the same instrument, for reports
+and their trend charts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from psyq.change import Change, compare
+from psyq.errors import PsyqError
+from psyq.models import Instrument
+from psyq.outputs import PastScore, RenderRequest
+from psyq.results import ScoreResult
+from psyq.store import Administration, Store, check_client_id
+
+if TYPE_CHECKING:
+    from psyq.app import App
+
+ScaleChanges = dict[str, Change | None]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One complete administration with its change against the previous and the first."""
+
+    administration: Administration
+    result: ScoreResult
+    change: ScaleChanges | None  # None for the first administration of an instrument
+    change_from_first: ScaleChanges | None
+    previous_id: int | None
+    first_id: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``psyq score --json`` object plus ``administration``, ``change`` and
+        ``change_from_first`` (``change.<scale>`` = delta, reliable, direction, rci,
+        clinically_significant; ``null`` where a score is missing)."""
+        adm = self.administration
+        doc = self.result.to_json()
+        doc["administration"] = {
+            "id": adm.id,
+            "client_id": adm.client_id,
+            "administered": adm.administered.isoformat(),
+            "clinician": adm.clinician,
+            "status": adm.status,
+            "instrument_version": adm.instrument_version,
+            "definition_hash": adm.definition_hash,
+        }
+        doc["change"] = _changes_json(self.change)
+        doc["change_from_first"] = _changes_json(self.change_from_first)
+        doc["compared_with"] = {"previous": self.previous_id, "first": self.first_id}
+        return doc
+
+
+def _changes_json(changes: ScaleChanges | None) -> dict[str, Any] | None:
+    if changes is None:
+        return None
+    return {k: (None if v is None else v.model_dump()) for k, v in changes.items()}
+
+
+def scale_changes(instrument: Instrument, earlier: ScoreResult, later: ScoreResult) -> ScaleChanges:
+    """Change on every scale of ``instrument`` from ``earlier`` to ``later``."""
+    out: ScaleChanges = {}
+    for scale in instrument.scales:
+        before = earlier.scores.get(scale.id)
+        after = later.scores.get(scale.id)
+        out[scale.id] = compare(
+            scale,
+            None if before is None else before.value,
+            None if after is None else after.value,
+        )
+    return out
+
+
+def result_of(app: App, administration: Administration, instrument: Instrument) -> ScoreResult:
+    """The stored score result, or (never stored) a fresh one from the stored answers."""
+    stored = administration.result
+    if stored is not None:
+        return stored
+    return app.scorer.score_valid(instrument, dict(administration.answers))
+
+
+def build_history(
+    app: App, store: Store, client_id: str, instrument_id: str | None = None
+) -> list[HistoryEntry]:
+    """Complete administrations of ``client_id``, oldest first, with change."""
+    check_client_id(client_id)
+    if not store.has_client(client_id):
+        raise PsyqError(f"no client '{client_id}' in {store.path} (see `psyq clients`)")
+    if instrument_id is not None:
+        app.instrument(instrument_id)  # an unknown id is a clear error, not an empty list
+    administrations = store.administrations(
+        client_id=client_id, instrument_id=instrument_id, status="complete"
+    )
+    firsts: dict[str, tuple[Administration, ScoreResult]] = {}
+    previous: dict[str, tuple[Administration, ScoreResult]] = {}
+    entries: list[HistoryEntry] = []
+    for adm in administrations:
+        instrument = app.instrument(adm.instrument_id)
+        result = result_of(app, adm, instrument)
+        prev = previous.get(adm.instrument_id)
+        first = firsts.get(adm.instrument_id)
+        entries.append(
+            HistoryEntry(
+                administration=adm,
+                result=result,
+                change=None if prev is None else scale_changes(instrument, prev[1], result),
+                change_from_first=(
+                    None if first is None else scale_changes(instrument, first[1], result)
+                ),
+                previous_id=None if prev is None else prev[0].id,
+                first_id=None if first is None else first[0].id,
+            )
+        )
+        previous[adm.instrument_id] = (adm, result)
+        firsts.setdefault(adm.instrument_id, (adm, result))
+    return entries
+
+
+def render_request_for(
+    app: App, administration_id: int | str, store: Store | None = None
+) -> RenderRequest:
+    """A render request for one stored administration, ``history`` filled.
+
+    ``history`` holds the same client's earlier complete administrations of the
+    same instrument, oldest first, without this one. ``options`` carries
+    ``administration_id``, ``status``, and ``change`` / ``change_from_first``
+    (as in ``psyq history --json``) so a report need not compute change itself.
+    """
+    if isinstance(administration_id, str) and not administration_id.strip().isdigit():
+        raise PsyqError(f"administration id '{administration_id[:40]}' is not a number")
+    admin_id = int(administration_id)
+    if store is None:
+        with app.open_store() as own:
+            return render_request_for(app, admin_id, own)
+    adm = store.get(admin_id)
+    instrument = app.instrument(adm.instrument_id)
+    result = result_of(app, adm, instrument)
+    earlier = [
+        other
+        for other in store.administrations(
+            client_id=adm.client_id, instrument_id=adm.instrument_id, status="complete"
+        )
+        if (other.administered, other.id) < (adm.administered, adm.id)
+    ]
+    history = [
+        PastScore(
+            administered=other.administered,
+            result=result_of(app, other, instrument),
+            administration_id=str(other.id),
+        )
+        for other in earlier
+    ]
+    options: dict[str, Any] = {"administration_id": adm.id, "status": adm.status}
+    if history:
+        options["change"] = _changes_json(scale_changes(instrument, history[-1].result, result))
+        options["change_from_first"] = _changes_json(
+            scale_changes(instrument, history[0].result, result)
+        )
+    return RenderRequest(
+        result=result,
+        instrument=instrument,
+        client_id=adm.client_id,
+        administered=adm.administered,
+        clinician=adm.clinician,
+        note=adm.note,
+        generated_at=datetime.now().astimezone(),
+        history=history,
+        options=options,
+    )
+
+
+def render_request_for_latest(
+    app: App, client_id: str, instrument_id: str | None = None, store: Store | None = None
+) -> RenderRequest:
+    """The render request for the client's latest complete administration
+    (of ``instrument_id``, when given), ``history`` filled."""
+    if store is None:
+        with app.open_store() as own:
+            return render_request_for_latest(app, client_id, instrument_id, own)
+    check_client_id(client_id)
+    done = store.administrations(
+        client_id=client_id, instrument_id=instrument_id, status="complete"
+    )
+    if not done:
+        of = f" of {instrument_id}" if instrument_id else ""
+        raise PsyqError(f"client '{client_id}' has no complete administration{of} in {store.path}")
+    return render_request_for(app, done[-1].id, store)

@@ -1,0 +1,512 @@
+"""The client store: one SQLite file (``$PSYQ_HOME/psyq.db``, or ``psyq --db PATH``).
+
+* Private: the file, its WAL and its shared-memory index are created 0600 (SQLite
+  gives the WAL and ``-shm`` files the database file's mode) in a 0700 directory.
+* Safe under concurrency: WAL mode, a busy timeout, and every write in a
+  ``BEGIN IMMEDIATE`` transaction, so two psyq processes writing at once queue
+  instead of failing, and the audit chain (:mod:`psyq.audit`) stays linear.
+* Versioned: ``PRAGMA user_version`` holds the schema version; :data:`MIGRATIONS`
+  are applied in order, automatically, when a store is opened.
+* Pseudonymous: clients are ids matching :data:`CLIENT_ID_PATTERN`; no names.
+
+An administration keeps what was asked and answered (instrument id, version and
+definition hash, date, clinician, answers, status). Its scores are derived data,
+kept so history and exports need not rescore, and recomputed by ``psyq rescore``.
+Every write appends an audit entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from psyq import audit
+from psyq.errors import PsyqError
+from psyq.models import Instrument
+from psyq.results import ScoreResult
+
+DB_NAME = "psyq.db"
+BUSY_TIMEOUT_S = 30.0
+
+CLIENT_ID_PATTERN = re.compile(r"^(?=[^0-9]*[0-9])[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+"""1-32 letters, digits, ``-`` or ``_``, starting with a letter or digit, with at
+least one digit: a code such as ``C0042``, never a name."""
+
+Status = Literal["complete", "partial"]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: clients, administrations with their derived scores, the audit log.
+    """
+    CREATE TABLE clients (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE administrations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        client_id TEXT NOT NULL REFERENCES clients(id),
+        instrument_id TEXT NOT NULL,
+        instrument_version TEXT NOT NULL,
+        definition_hash TEXT NOT NULL,
+        administered TEXT NOT NULL,
+        clinician TEXT,
+        answers TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('complete', 'partial')),
+        position INTEGER NOT NULL DEFAULT 0,
+        scores TEXT,
+        scored_with TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX administrations_by_client
+        ON administrations (client_id, instrument_id, administered, id);
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        os_user TEXT NOT NULL,
+        action TEXT NOT NULL,
+        record TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        prev TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
+    # 2: a free-text note per administration (dropped by `export --deidentify`).
+    """
+    ALTER TABLE administrations ADD COLUMN note TEXT;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_ADMIN_COLUMNS = (
+    "id, client_id, instrument_id, instrument_version, definition_hash, administered, "
+    "clinician, note, answers, status, position, scores, scored_with, created_at, updated_at"
+)
+
+
+class StoreError(PsyqError):
+    """The store cannot be opened or a record does not exist."""
+
+
+class Administration(BaseModel):
+    """One stored administration of an instrument to a client."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    client_id: str
+    instrument_id: str
+    instrument_version: str
+    definition_hash: str
+    administered: date
+    clinician: str | None
+    note: str | None
+    answers: dict[str, int | None]
+    status: Status
+    position: int
+    scores: dict[str, Any] | None
+    scored_with: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def result(self) -> ScoreResult | None:
+        """The stored (derived) score result, if scored."""
+        return None if self.scores is None else ScoreResult.model_validate(self.scores)
+
+    @property
+    def record(self) -> str:
+        return admin_record(self.id)
+
+
+class ClientSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    created_at: datetime
+    administrations: int
+    partial: int
+    last: date | None
+    instruments: dict[str, int]
+
+
+def admin_record(admin_id: int) -> str:
+    return f"administration {admin_id}"
+
+
+def client_record(client_id: str) -> str:
+    return f"client {client_id}"
+
+
+def check_client_id(client_id: str) -> str:
+    """Return ``client_id`` if it is a valid pseudonymous id, else raise a clear error."""
+    if not CLIENT_ID_PATTERN.fullmatch(client_id):
+        shown = client_id if client_id.isprintable() else repr(client_id)
+        raise PsyqError(
+            f"client id '{shown[:40]}' is not a valid pseudonymous id: use 1-32 letters, "
+            "digits, '-' or '_', starting with a letter or digit and containing a digit "
+            "(e.g. C0042); never a name"
+        )
+    return client_id
+
+
+def default_path(home: Path) -> Path:
+    return home / DB_NAME
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _json(value: Any) -> str:
+    # Key order kept: answers read best in item order (and the digest is of the text).
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class Store:
+    """An open psyq store. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.connection = _connect(path)
+        try:
+            self._migrate()
+        except sqlite3.Error as exc:
+            self.connection.close()
+            raise StoreError(f"{path}: cannot set up the psyq store: {exc}") from None
+        except BaseException:
+            self.connection.close()
+            raise
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    # -- schema ------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        version: int = self.connection.execute("PRAGMA user_version").fetchone()[0]
+        return version
+
+    def _migrate(self) -> None:
+        if self.schema_version == SCHEMA_VERSION:
+            return
+        with self.write():
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            current = self.schema_version
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: store schema version {current} is newer than this psyq "
+                    f"understands ({SCHEMA_VERSION}); upgrade psyq"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _statements(MIGRATIONS[version - 1]):
+                    self.connection.execute(statement)
+                self.connection.execute(f"PRAGMA user_version = {version}")
+                audit.append(
+                    self.connection, "migrate", "schema", audit.record_digest({"v": version})
+                )
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; the write lock is taken at once so writers queue."""
+        conn = self.connection
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- clients -----------------------------------------------------------
+
+    def add_client(self, client_id: str) -> None:
+        """Create the client if new (administrations add their client themselves)."""
+        check_client_id(client_id)
+        with self.write():
+            self._ensure_client(client_id)
+
+    def _ensure_client(self, client_id: str) -> None:
+        # Inside the caller's write transaction.
+        conn = self.connection
+        if conn.execute("SELECT 1 FROM clients WHERE id = ?", (client_id,)).fetchone():
+            return
+        created = _now()
+        conn.execute("INSERT INTO clients (id, created_at) VALUES (?, ?)", (client_id, created))
+        row = {"id": client_id, "created_at": created}
+        audit.append(conn, "add client", client_record(client_id), audit.record_digest(row))
+
+    def clients(self) -> list[ClientSummary]:
+        rows = self.connection.execute(
+            "SELECT c.id, c.created_at, a.instrument_id, a.status, a.administered "
+            "FROM clients c LEFT JOIN administrations a ON a.client_id = c.id ORDER BY c.id"
+        ).fetchall()
+        out: dict[str, dict[str, Any]] = {}
+        for cid, created, instrument_id, status, administered in rows:
+            entry = out.setdefault(
+                cid,
+                {
+                    "id": cid,
+                    "created_at": created,
+                    "administrations": 0,
+                    "partial": 0,
+                    "last": None,
+                    "instruments": {},
+                },
+            )
+            if instrument_id is None:
+                continue
+            entry["administrations"] += 1
+            entry["partial"] += status == "partial"
+            entry["instruments"][instrument_id] = entry["instruments"].get(instrument_id, 0) + 1
+            if entry["last"] is None or administered > entry["last"]:
+                entry["last"] = administered
+        return [ClientSummary.model_validate(e) for e in out.values()]
+
+    def has_client(self, client_id: str) -> bool:
+        row = self.connection.execute("SELECT 1 FROM clients WHERE id = ?", (client_id,))
+        return row.fetchone() is not None
+
+    # -- administrations ---------------------------------------------------
+
+    def add_administration(
+        self,
+        *,
+        instrument: Instrument,
+        client_id: str,
+        answers: dict[str, int | None],
+        result: ScoreResult | None,
+        administered: date,
+        clinician: str | None = None,
+        note: str | None = None,
+        status: Status = "complete",
+        position: int | None = None,
+    ) -> Administration:
+        """Save a new administration (and its client, if new); return it with its id."""
+        check_client_id(client_id)
+        now = _now()
+        definition_hash = instrument.content_hash()
+        with self.write() as conn:
+            self._ensure_client(client_id)
+            cursor = conn.execute(
+                "INSERT INTO administrations (client_id, instrument_id, instrument_version, "
+                "definition_hash, administered, clinician, note, answers, status, position, "
+                "scores, scored_with, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    client_id,
+                    instrument.id,
+                    instrument.version,
+                    definition_hash,
+                    administered.isoformat(),
+                    clinician or None,
+                    note or None,
+                    _json(answers),
+                    status,
+                    len(instrument.items) if position is None else position,
+                    None if result is None else _json(result.model_dump(mode="json")),
+                    None if result is None else definition_hash,
+                    now,
+                    now,
+                ),
+            )
+            admin_id = cursor.lastrowid
+            assert admin_id is not None
+            self._audit_admin(conn, "record" if status == "complete" else "start", admin_id)
+        return self.get(admin_id)
+
+    def update_progress(
+        self,
+        admin_id: int,
+        *,
+        answers: dict[str, int | None],
+        position: int,
+        status: Status,
+        result: ScoreResult | None,
+    ) -> Administration:
+        """Save progress of an administration being given (answers, position, status)."""
+        with self.write() as conn:
+            current = self._row(admin_id)
+            conn.execute(
+                "UPDATE administrations SET answers = ?, position = ?, status = ?, scores = ?, "
+                "scored_with = ?, updated_at = ? WHERE id = ?",
+                (
+                    _json(answers),
+                    position,
+                    status,
+                    None if result is None else _json(result.model_dump(mode="json")),
+                    None if result is None else current["definition_hash"],
+                    _now(),
+                    admin_id,
+                ),
+            )
+            self._audit_admin(conn, "complete" if status == "complete" else "answer", admin_id)
+        return self.get(admin_id)
+
+    def set_scores(self, admin_id: int, result: ScoreResult, scored_with: str) -> Administration:
+        """Replace the derived scores (``psyq rescore``)."""
+        with self.write() as conn:
+            self._row(admin_id)
+            conn.execute(
+                "UPDATE administrations SET scores = ?, scored_with = ?, updated_at = ? "
+                "WHERE id = ?",
+                (_json(result.model_dump(mode="json")), scored_with, _now(), admin_id),
+            )
+            self._audit_admin(conn, "rescore", admin_id)
+        return self.get(admin_id)
+
+    def get(self, admin_id: int) -> Administration:
+        return _administration(self._row(admin_id))
+
+    def administrations(
+        self,
+        *,
+        client_id: str | None = None,
+        instrument_id: str | None = None,
+        status: Status | None = None,
+        since: date | None = None,
+    ) -> list[Administration]:
+        """Matching administrations, oldest first (by date, then by id)."""
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("client_id", client_id),
+            ("instrument_id", instrument_id),
+            ("status", status),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("administered >= ?")
+            params.append(since.isoformat())
+        sql = f"SELECT {_ADMIN_COLUMNS} FROM administrations"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY administered, id"
+        return [_administration(row) for row in self.connection.execute(sql, params)]
+
+    def _row(self, admin_id: int) -> sqlite3.Row:
+        row = self.connection.execute(
+            f"SELECT {_ADMIN_COLUMNS} FROM administrations WHERE id = ?", (admin_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no administration {admin_id} in {self.path}")
+        assert isinstance(row, sqlite3.Row)
+        return row
+
+    def _audit_admin(self, conn: sqlite3.Connection, action: str, admin_id: int) -> None:
+        row = conn.execute("SELECT * FROM administrations WHERE id = ?", (admin_id,)).fetchone()
+        audit.append(conn, action, admin_record(admin_id), audit.record_digest(dict(row)))
+
+    # -- audit support -----------------------------------------------------
+
+    def audited_records(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every stored client and administration as (record name, full row)."""
+        conn = self.connection
+        for row in conn.execute("SELECT * FROM clients ORDER BY id"):
+            yield client_record(row["id"]), dict(row)
+        for row in conn.execute("SELECT * FROM administrations ORDER BY id"):
+            yield admin_record(row["id"]), dict(row)
+
+    @staticmethod
+    def is_record_name(record: str) -> bool:
+        return record.startswith(("client ", "administration "))
+
+
+def _administration(row: sqlite3.Row) -> Administration:
+    data = dict(row)
+    try:
+        data["answers"] = json.loads(data["answers"])
+        data["scores"] = None if data["scores"] is None else json.loads(data["scores"])
+        return Administration.model_validate(data)
+    except (ValueError, TypeError) as exc:  # JSONDecodeError and ValidationError included
+        first = str(exc).splitlines()[0]
+        raise StoreError(
+            f"administration {data.get('id')}: damaged record ({first}); "
+            "run `psyq audit verify` to see what was changed"
+        ) from None
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (``executescript`` would COMMIT)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    # Switching a new file to WAL needs an exclusive lock, and SQLite answers "locked"
+    # at once instead of calling the busy handler, so two processes creating the
+    # store together retry here.
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005 + random.random() * 0.02)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # umask too, so nothing SQLite creates on our behalf is ever group/world readable.
+    old_umask = os.umask(0o077)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            # Another process may create it between the check and the open: fine.
+            with suppress(FileExistsError):
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            _enable_wal(conn)
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return conn
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open the store: {exc.strerror or exc}") from None
+    except sqlite3.Error as exc:
+        if "not a database" in str(exc):
+            raise StoreError(f"{path}: not a psyq store ({exc})") from None
+        raise StoreError(f"{path}: cannot open the store: {exc}") from None
+    finally:
+        os.umask(old_umask)
+
+
+def open_store(path: Path) -> Store:
+    """Open (creating and migrating as needed) the store at ``path``."""
+    return Store(path)

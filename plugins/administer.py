@@ -1,0 +1,328 @@
+"""``psyq administer``: give a questionnaire at the keyboard, item by item.
+
+The same loop serves a terminal and answers piped on stdin (one per line).
+Progress is saved after every answer, so ``q``, Ctrl-C, a closed pipe or a
+crash never lose what was answered; ``psyq administer --resume ID`` continues.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from psyq.answers import coerce_value
+from psyq.app import App
+from psyq.errors import AnswerError, PsyqError
+from psyq.hookspecs import hookimpl
+from psyq.models import Instrument, Item
+from psyq.outputs import OutputFormat, RenderRequest, format_for_path, get_output_format
+from psyq.plugins.commands_store import clinician_option, write_private
+from psyq.results import ScoreResult
+
+if TYPE_CHECKING:
+    from psyq.store import Administration, Status, Store
+
+HELP_TEXT = """\
+  a number  answer with that option
+  Enter     skip this item (not allowed when it is required);
+            on an item answered before, Enter keeps that answer
+  -         clear the answer (leave it missing)
+  b         back to the previous item
+  ?         this help
+  q         save the answers so far and quit; continue with `psyq administer --resume ID`
+  Ctrl-C    same as q: every answer is saved the moment it is given"""
+
+RULE = "!" * 72
+
+
+class Session:
+    """One administration in progress: answers, position, and saving them."""
+
+    def __init__(
+        self,
+        app: App,
+        store: Store,
+        instrument: Instrument,
+        client_id: str,
+        clinician: str | None,
+        resumed: Administration | None = None,
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.instrument = instrument
+        self.client_id = client_id
+        self.clinician = clinician
+        self.items = instrument.items
+        self.answers: dict[str, int | None] = {item.id: None for item in self.items}
+        self.position = 0
+        self.admin_id: int | None = None
+        self.result: ScoreResult | None = None  # as last saved
+        if resumed is not None:
+            self.answers.update(resumed.answers)
+            self.position = min(resumed.position, len(self.items))
+            self.admin_id = resumed.id
+
+    @property
+    def answered(self) -> int:
+        return sum(v is not None for v in self.answers.values())
+
+    def save(self, complete: bool = False) -> ScoreResult:
+        """Save answers and position (status partial until ``complete``)."""
+        result = self.app.scorer.score_valid(self.instrument, dict(self.answers))
+        status: Status = "complete" if complete else "partial"
+        if self.admin_id is None:
+            adm = self.store.add_administration(
+                instrument=self.instrument,
+                client_id=self.client_id,
+                answers=dict(self.answers),
+                result=result,
+                administered=date.today(),
+                clinician=self.clinician,
+                status=status,
+                position=self.position,
+            )
+            self.admin_id = adm.id
+        else:
+            self.store.update_progress(
+                self.admin_id,
+                answers=dict(self.answers),
+                position=self.position,
+                status=status,
+                result=result,
+            )
+        self.result = result
+        return result
+
+
+def _say(text: str = "", nl: bool = True) -> None:
+    click.echo(text, nl=nl)
+    sys.stdout.flush()
+
+
+def _show_item(session: Session, item: Item) -> None:
+    inst = session.instrument
+    n = len(session.items)
+    i = session.position
+    required = "  (required)" if item.required else ""
+    _say()
+    _say(f"[{i + 1}/{n}] {item.text}{required}")
+    for option in inst.response_scale_for(item).options:
+        _say(f"   {option.value:>3}  {option.label}")
+    current = session.answers[item.id]
+    if current is not None:
+        _say(f"   answered before: {current} (Enter keeps it)")
+
+
+def _prompt(item: Item) -> str:
+    skip = "" if item.required else "Enter skip, "
+    return f"answer ({skip}b back, ? help, q save and quit): "
+
+
+def run_session(session: Session, interactive: bool) -> bool:
+    """Ask from the current position to the end. True when every item was gone through."""
+    while session.position < len(session.items):
+        item = session.items[session.position]
+        _show_item(session, item)
+        _say(_prompt(item), nl=False)
+        line = sys.stdin.readline()
+        if not line:  # end of input: keep what we have, as q does
+            _say()
+            return False
+        token = line.strip()
+        if not interactive:
+            _say(token)  # piped answers are not echoed by a terminal; show them
+        if token.lower() == "q":
+            return False
+        if token == "?":
+            _say(HELP_TEXT)
+            continue
+        if token.lower() == "b":
+            if session.position == 0:
+                _say("  (this is the first item)")
+            else:
+                session.position -= 1
+            continue
+        if token == "" and session.answers[item.id] is not None:
+            value: int | None = session.answers[item.id]
+        else:
+            try:
+                value = coerce_value(session.instrument, item, None if token == "" else token)
+            except AnswerError as exc:
+                if not interactive:
+                    # A piped answer that is wrong would shift every later answer onto
+                    # the wrong item: stop, keeping the answers before it.
+                    _save_partial_then_fail(session, exc)
+                _say(f"  {exc}")
+                continue
+        session.answers[item.id] = value
+        session.position += 1
+        session.save(complete=session.position == len(session.items))
+    return True
+
+
+def _save_partial_then_fail(session: Session, exc: AnswerError) -> None:
+    where = f"stdin answer {session.position + 1}: "
+    if session.position > 0:
+        session.save()
+        raise AnswerError(
+            f"{where}{exc}; answers before it are saved as partial administration "
+            f"{session.admin_id} (`psyq administer --resume {session.admin_id}`)"
+        )
+    raise AnswerError(f"{where}{exc}; nothing was saved")
+
+
+def _finish(app: App, session: Session, result: ScoreResult, report: Path | None) -> None:
+    assert session.admin_id is not None
+    inst = session.instrument
+    _say()
+    _say(f"saved administration {session.admin_id} (complete) for client {session.client_id}")
+    table = get_output_format(app.pm, "table")
+    request = RenderRequest(result=result, instrument=inst, client_id=session.client_id)
+    _say(table.render(request).decode(), nl=False)
+    critical = result.critical
+    if critical:
+        # Repeated as the very last lines, framed, so it is on screen when the client leaves.
+        _say(RULE)
+        for flag in critical:
+            item = f" (item {flag.item})" if flag.item else ""
+            _say(f"!!! CRITICAL{item}: {flag.message}")
+        _say("!!! Review this with the client now, before they leave.")
+        _say(RULE)
+    if report is not None:
+        fmt = _report_format(app, report)
+        from psyq.history import render_request_for
+
+        full = render_request_for(app, session.admin_id, session.store)
+        write_private(report, fmt.render(full))
+        _say(f"report written to {report}")
+
+
+def _report_format(app: App, report: Path) -> OutputFormat:
+    fmt = format_for_path(app.pm, report.name)
+    if fmt is None:
+        from psyq.outputs import output_formats
+
+        suffixes = ", ".join(
+            sorted({f.suffix for f in output_formats(app.pm).values() if f.suffix})
+        )
+        raise PsyqError(f"--report {report}: no output format writes this suffix; use {suffixes}")
+    return fmt
+
+
+def _intro(session: Session) -> None:
+    inst = session.instrument
+    _say(f"{inst.title} ({inst.short_name} v{inst.version}) for client {session.client_id}")
+    if inst.instructions:
+        _say()
+        _say(inst.instructions)
+    if session.position:
+        _say()
+        _say(f"Resuming at item {session.position + 1} of {len(session.items)}.")
+    _say("Type ? for help.")
+
+
+@click.command("administer")
+@click.argument("instrument_id", required=False)
+@click.option("--client", "client_id", metavar="ID", help="Pseudonymous client id, e.g. C0042.")
+@clinician_option
+@click.option("--resume", "resume_id", type=int, metavar="ADMIN_ID", help="Continue a partial one.")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a report; the format follows the suffix (.pdf, .json, .txt, ...).",
+)
+@click.pass_obj
+def administer_command(
+    app: App,
+    instrument_id: str | None,
+    client_id: str | None,
+    clinician: str | None,
+    resume_id: int | None,
+    report: Path | None,
+) -> None:
+    """Give INSTRUMENT_ID to a client at the keyboard, one item at a time.
+
+    Type the number of an answer; Enter skips; b goes back; ? helps; q (or
+    Ctrl-C) saves a partial administration to finish later with --resume.
+    Answers can also be piped, one per line.
+
+    \b
+    Example:
+      psyq administer phq9 --client C0042 --clinician "Dr Rao"
+      printf '1\\n2\\n0\\n1\\n1\\n0\\n2\\n1\\n0\\n1\\n' | psyq administer phq9 --client C0042
+      psyq administer --resume 17
+    """
+    if report is not None:
+        _report_format(app, report)  # a bad suffix fails now, not after the last item
+    store = app.open_store()
+    try:
+        session = _open_session(app, store, instrument_id, client_id, clinician, resume_id)
+        interactive = sys.stdin.isatty()
+        _intro(session)
+        try:
+            finished = run_session(session, interactive)
+        except KeyboardInterrupt:
+            _say()
+            _say(_kept(session, "interrupted"))
+            sys.exit(130)
+        if not finished:
+            _say(_kept(session, "stopped"))
+            return
+        # The last answer saved it complete; a resumed one with nothing left is saved now.
+        result = session.result or session.save(complete=True)
+        _finish(app, session, result, report)
+    finally:
+        store.close()
+
+
+def _kept(session: Session, what: str) -> str:
+    if session.admin_id is None:
+        return f"{what}: nothing answered, nothing saved"
+    return (
+        f"{what}: {session.answered} answer(s) saved as partial administration "
+        f"{session.admin_id}; continue with `psyq administer --resume {session.admin_id}`"
+    )
+
+
+def _open_session(
+    app: App,
+    store: Store,
+    instrument_id: str | None,
+    client_id: str | None,
+    clinician: str | None,
+    resume_id: int | None,
+) -> Session:
+    if resume_id is None:
+        if instrument_id is None or client_id is None:
+            raise PsyqError(
+                "give the instrument and the client (psyq administer phq9 --client C0042), "
+                "or --resume ADMIN_ID"
+            )
+        from psyq.store import check_client_id
+
+        check_client_id(client_id)
+        return Session(app, store, app.instrument(instrument_id), client_id, clinician)
+    adm = store.get(resume_id)
+    if adm.status != "partial":
+        raise PsyqError(f"administration {resume_id} is complete; there is nothing to resume")
+    if instrument_id is not None and instrument_id != adm.instrument_id:
+        raise PsyqError(f"administration {resume_id} is {adm.instrument_id}, not {instrument_id}")
+    if client_id is not None and client_id != adm.client_id:
+        raise PsyqError(f"administration {resume_id} belongs to client {adm.client_id}")
+    instrument = app.instrument(adm.instrument_id)
+    if instrument.content_hash() != adm.definition_hash:
+        raise PsyqError(
+            f"administration {resume_id} was started with {adm.instrument_id} "
+            f"v{adm.instrument_version} ({adm.definition_hash[:19]}), which has changed since; "
+            "it cannot be resumed with a different definition"
+        )
+    return Session(app, store, instrument, adm.client_id, clinician or adm.clinician, adm)
+
+
+@hookimpl
+def psyq_register_commands() -> list[click.Command]:
+    return [administer_command]

@@ -1,0 +1,173 @@
+"""``psyq batch``: score a whole file of respondents, one report each, on every core.
+
+Also registers the ``local`` batch executor (a process pool on this machine).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from psyq.app import App
+from psyq.errors import PsyqError
+from psyq.hookspecs import hookimpl
+from psyq.outputs import output_formats
+
+if TYPE_CHECKING:
+    from psyq.batch.executors import BatchExecutor
+
+DEFAULT_FORMATS = ("pdf", "html", "json")
+
+
+def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
+    if scores_only:
+        if text:
+            raise PsyqError("give --format or --scores-only, not both")
+        return ()
+    if text is None:
+        available = output_formats(app.pm)
+        # The richest report installed: PDF when the pdf format is there.
+        return tuple(name for name in DEFAULT_FORMATS if name in available)[:1]
+    names = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    if not names:
+        raise PsyqError("--format needs at least one format name, e.g. --format pdf,json")
+    return names
+
+
+@click.command("batch")
+@click.argument("input_path", metavar="INPUT")
+@click.option("--instrument", "instrument_id", required=True, help="Instrument id, e.g. phq9.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for reports, scores.csv, errors.csv and the summaries.",
+)
+@click.option(
+    "--format",
+    "format_text",
+    metavar="F1,F2",
+    help="Report formats per row (default: pdf when installed, else html, else json).",
+)
+@click.option("--scores-only", is_flag=True, help="No per-row reports: scores.csv and summaries.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: every core).",
+)
+@click.option("--resume", is_flag=True, help="Finish an interrupted batch in DIR.")
+@click.option("--force", is_flag=True, help="Write into a non-empty DIR, replacing a batch.")
+@click.option(
+    "--executor",
+    default="local",
+    show_default=True,
+    help="Where chunks run: local, dask, or a plugin's executor.",
+)
+@click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+@click.option("--id-column", default="client_id", show_default=True, help="Client id column.")
+@click.option("--date-column", default="date", show_default=True, help="Date column, if any.")
+@click.option(
+    "--ignore-extra-columns", is_flag=True, help="Skip columns that are not items (REDCap)."
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rows per chunk sent to a worker (default: 16 when rendering, 500 scores-only).",
+)
+@click.option(
+    "--summary",
+    "summary_format",
+    type=click.Choice(["pdf", "html"]),
+    default=None,
+    help="Cohort summary format (default: pdf when the pdf format is installed).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar, no summary line.")
+@click.pass_context
+def batch_command(
+    ctx: click.Context,
+    input_path: str,
+    instrument_id: str,
+    out_dir: Path,
+    format_text: str | None,
+    scores_only: bool,
+    jobs: int | None,
+    resume: bool,
+    force: bool,
+    executor: str,
+    scheduler: str | None,
+    id_column: str,
+    date_column: str,
+    ignore_extra_columns: bool,
+    chunk_size: int | None,
+    summary_format: str | None,
+    quiet: bool,
+) -> None:
+    """Score every respondent in INPUT (CSV, JSONL, or - for stdin) and write reports.
+
+    \b
+    INPUT columns: client_id, optional date (YYYY-MM-DD), one per item id;
+    an empty cell is a missing answer. Exit status: 0 every row scored,
+    1 some rows failed (see DIR/errors.csv; the rest are written), 2 the
+    input cannot be used.
+
+    \b
+    Examples:
+      psyq batch cohort.csv --instrument phq9 --out reports/
+      psyq batch cohort.csv --instrument phq9 --out reports/ --resume
+      psyq batch cohort.jsonl --instrument gad7 --out out/ --format json,html
+      psyq batch cohort.csv --instrument phq9 --out out/ --executor dask \\
+          --scheduler tcp://10.0.0.5:8786
+    """
+    # Imported here so that `psyq list` does not pay for the batch machinery.
+    from psyq.batch import BatchOptions, run_batch
+    from psyq.batch.inputs import ColumnMap
+
+    app: App = ctx.obj
+    if resume and force:
+        raise PsyqError("give --resume or --force, not both")
+    if executor != "local" and jobs is not None:
+        raise PsyqError("--jobs sizes the local pool; size a Dask cluster with `dask worker`")
+    options = BatchOptions(
+        input=input_path,
+        instrument_id=instrument_id,
+        out_dir=out_dir,
+        formats=_formats(app, format_text, scores_only),
+        jobs=jobs or os.cpu_count() or 1,
+        resume=resume,
+        force=force,
+        executor=executor,
+        scheduler=scheduler,
+        columns=ColumnMap(id_column, date_column, ignore_extra_columns),
+        chunk_size=chunk_size,
+        progress=not quiet,
+        summary=summary_format or ("pdf" if "pdf" in output_formats(app.pm) else "html"),
+    )
+    outcome = run_batch(app, options)
+    if not quiet:
+        resumed = f" ({outcome.resumed} from before --resume)" if outcome.resumed else ""
+        click.echo(
+            f"{outcome.rows} rows{resumed}: {outcome.scored} scored, {outcome.failed} failed, "
+            f"{outcome.flagged} flagged -> {out_dir}/ (summary: {outcome.cohort_summary.name})",
+            err=True,
+        )
+        if outcome.failed:
+            click.echo(f"see {out_dir / 'errors.csv'} for the rows that failed", err=True)
+    ctx.exit(1 if outcome.failed else 0)
+
+
+@hookimpl
+def psyq_register_commands() -> list[click.Command]:
+    return [batch_command]
+
+
+@hookimpl(trylast=True)
+def psyq_batch_executors() -> list[BatchExecutor]:
+    from psyq.batch.executors import LOCAL
+
+    return [LOCAL]

@@ -1,0 +1,522 @@
+"""Commands over the client store: ``record``, ``clients``, ``history``, ``rescore``,
+``audit verify`` and ``export``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Iterable
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from psyq.answers import coerce_answers
+from psyq.app import App
+from psyq.errors import AnswerError, PsyqError
+from psyq.hookspecs import hookimpl
+from psyq.outputs import RenderRequest, get_output_format
+from psyq.plugins.commands_score import answers_file_option, answers_option, read_answers
+
+# The store, audit and history modules (and sqlite3) load when a command runs, so
+# `psyq list` and `psyq score` do not pay for them at start-up.
+if TYPE_CHECKING:
+    from psyq.change import Change
+    from psyq.history import HistoryEntry
+    from psyq.store import Administration
+
+KEY_FILE = "deidentify.key"
+
+client_option = click.option(
+    "--client",
+    "client_id",
+    required=True,
+    metavar="ID",
+    help="Pseudonymous client id, e.g. C0042 (never a name).",
+)
+clinician_option = click.option(
+    "--clinician",
+    envvar="PSYQ_CLINICIAN",
+    metavar="NAME",
+    help="Who administered it (default: $PSYQ_CLINICIAN).",
+)
+date_type = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def administered_on(value: datetime | None) -> date:
+    """The administration date: given (not in the future) or today."""
+    today = date.today()
+    if value is None:
+        return today
+    day = value.date()
+    if day > today:
+        raise PsyqError(f"--date {day.isoformat()} is in the future; give the date it was taken")
+    return day
+
+
+# -- record ------------------------------------------------------------------
+
+
+@click.command("record")
+@click.argument("instrument_id")
+@client_option
+@answers_option
+@answers_file_option
+@click.option("--date", "when", type=date_type, help="Date it was filled in (default: today).")
+@clinician_option
+@click.option("--note", help="Free-text note (left out of de-identified exports).")
+@click.pass_obj
+def record_command(
+    app: App,
+    instrument_id: str,
+    client_id: str,
+    answers: str | None,
+    answers_file: Path | None,
+    when: datetime | None,
+    clinician: str | None,
+    note: str | None,
+) -> None:
+    """Store a completed (paper) form of INSTRUMENT_ID for a client.
+
+    The answers are checked exactly as `psyq score` checks them; nothing is
+    stored unless all of them are valid.
+
+    \b
+    Example:
+      psyq record phq9 --client C0042 --date 2026-09-01 --answers 2,2,3,2,2,1,2,1,0
+    """
+    from psyq.store import check_client_id
+
+    check_client_id(client_id)
+    day = administered_on(when)
+    instrument = app.instrument(instrument_id)
+    valid = read_answers(instrument, answers, answers_file)
+    result = app.scorer.score_valid(instrument, valid)
+    with app.open_store() as store:
+        adm = store.add_administration(
+            instrument=instrument,
+            client_id=client_id,
+            answers=valid,
+            result=result,
+            administered=day,
+            clinician=clinician,
+            note=note,
+        )
+    click.echo(
+        f"saved administration {adm.id}: {instrument.short_name} for client {client_id} "
+        f"on {day.isoformat()}"
+    )
+    table = get_output_format(app.pm, "table")
+    click.echo(table.render(RenderRequest(result=result, instrument=instrument)).decode(), nl=False)
+
+
+# -- clients -----------------------------------------------------------------
+
+
+@click.command("clients")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def clients_command(app: App, as_json: bool) -> None:
+    """List clients: administrations per instrument, partial ones, last date."""
+    with app.open_store() as store:
+        clients = store.clients()
+    if as_json:
+        click.echo(json.dumps([c.model_dump(mode="json") for c in clients], indent=2))
+        return
+    if not clients:
+        click.echo(
+            f"no clients yet in {app.store_path} (add one with `psyq record` or `administer`)"
+        )
+        return
+    for c in clients:
+        counts = ", ".join(f"{k} x{v}" for k, v in sorted(c.instruments.items())) or "none"
+        last = c.last.isoformat() if c.last else "-"
+        partial = f", {c.partial} partial" if c.partial else ""
+        click.echo(
+            f"{c.id:<12} last {last}  {c.administrations} administration(s): {counts}{partial}"
+        )
+
+
+# -- history -----------------------------------------------------------------
+
+
+def describe_change(change: Change | None) -> str:
+    """``-7 reliable improvement*`` (``*`` = clinically significant)."""
+    if change is None:
+        return "-"
+    if change.direction == "none":
+        return "0 no change"
+    words = f"{change.delta:+g} {'reliable ' if change.reliable else ''}{change.direction}"
+    return words + ("*" if change.clinically_significant else "")
+
+
+def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
+    """Plain-text history: per instrument, one row per administration and scale."""
+    lines = [f"client {client_id}"]
+    by_instrument: dict[str, list[HistoryEntry]] = {}
+    for entry in entries:
+        by_instrument.setdefault(entry.administration.instrument_id, []).append(entry)
+    for instrument_id, group in by_instrument.items():
+        instrument = app.instrument(instrument_id)
+        total = instrument.total
+        lo, hi = instrument.bounds("total")
+        rc = total.reliable_change
+        if rc is not None:
+            criterion = f"; reliable change: {rc.critical_delta():g} points"
+        else:
+            criterion = "; no reliable-change criterion, so no change is called reliable"
+        better = "lower" if total.higher_is_worse else "higher"
+        lines.append("")
+        lines.append(
+            f"{instrument.title} ({instrument.id}), total {lo:g}-{hi:g}, {better} is better"
+            f"{criterion}"
+        )
+        scales = [total, *(sc for sc in instrument.scales if sc.id != "total")]
+        rows = [("id", "date", "scale", "score", "band", "vs previous", "vs first", "flags")]
+        for e in group:
+            for n, scale in enumerate(scales):
+                s = e.result.scores[scale.id]
+                value = "-" if s.value is None else f"{s.value:.{scale.decimals}f}"
+                flags = ", ".join(
+                    ("CRITICAL " if f.level == "critical" else "") + f.id for f in e.result.flags
+                )
+                rows.append(
+                    (
+                        "" if n else str(e.administration.id),
+                        "" if n else e.administration.administered.isoformat(),
+                        scale.id,
+                        value,
+                        s.band_label or (s.reason or ""),
+                        describe_change(None if e.change is None else e.change.get(scale.id)),
+                        describe_change(
+                            None
+                            if e.change_from_first is None
+                            else e.change_from_first.get(scale.id)
+                        ),
+                        "" if n else flags,
+                    )
+                )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for r in rows:
+            cells = [r[0].rjust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2])]
+            cells += [r[3].rjust(widths[3])]
+            cells += [c.ljust(w) for c, w in zip(r[4:], widths[4:], strict=True)]
+            lines.append("  " + "  ".join(cells).rstrip())
+        lines += [f"NOTE: {notice}" for notice in instrument.notices]
+    lines.append("")
+    lines.append("* clinically significant (crossed the clinical cut-off)")
+    return "\n".join(lines) + "\n"
+
+
+@click.command("history")
+@click.argument("client_id")
+@click.option("--instrument", "instrument_id", metavar="ID", help="Only this instrument.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, oldest first.")
+@click.pass_obj
+def history_command(app: App, client_id: str, instrument_id: str | None, as_json: bool) -> None:
+    """A client's complete administrations, oldest first, with reliable change
+    against the previous administration and against the first."""
+    from psyq.history import build_history
+
+    with app.open_store() as store:
+        entries = build_history(app, store, client_id, instrument_id)
+        partial = store.administrations(
+            client_id=client_id, instrument_id=instrument_id, status="partial"
+        )
+    if as_json:
+        click.echo(json.dumps([e.to_json() for e in entries], indent=2, ensure_ascii=False))
+        return
+    if entries:
+        click.echo(history_text(app, client_id, entries), nl=False)
+    else:
+        click.echo(f"client {client_id}: no complete administrations")
+    for adm in partial:
+        click.echo(
+            f"partial: administration {adm.id} ({adm.instrument_id}, "
+            f"{adm.administered.isoformat()}, {adm.position} item(s) done); "
+            f"continue with `psyq administer --resume {adm.id}`"
+        )
+
+
+# -- rescore -----------------------------------------------------------------
+
+
+@click.command("rescore")
+@click.option("--instrument", "instrument_id", metavar="ID", help="Only this instrument.")
+@click.option("--client", "client_id", metavar="ID", help="Only this client.")
+@click.pass_obj
+def rescore_command(app: App, instrument_id: str | None, client_id: str | None) -> None:
+    """Recompute stored scores from the stored answers with the current definitions.
+
+    Scores are derived data: run this after an instrument definition or a
+    scoring plugin changed. Only scores that differ are rewritten (and audited).
+    """
+    changed = same = 0
+    problems: list[str] = []
+    with app.open_store() as store:
+        for adm in store.administrations(client_id=client_id, instrument_id=instrument_id):
+            instrument = app.instrument(adm.instrument_id)
+            try:
+                answers = (
+                    coerce_answers(instrument, adm.answers)
+                    if adm.status == "complete"
+                    else dict(adm.answers)
+                )
+            except AnswerError as exc:
+                problems.append(f"administration {adm.id}: no longer fits {instrument.id}: {exc}")
+                continue
+            fresh = app.scorer.score_valid(instrument, answers)
+            digest = instrument.content_hash()
+            if adm.scores == fresh.model_dump(mode="json") and adm.scored_with == digest:
+                same += 1
+                continue
+            before = adm.result
+            store.set_scores(adm.id, fresh, digest)
+            changed += 1
+            old = "-" if before is None else before.total.value
+            click.echo(f"administration {adm.id}: total {old} -> {fresh.total.value}")
+    click.echo(f"rescored: {changed} updated, {same} unchanged")
+    for problem in problems:
+        click.echo(f"psyq: error: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+
+
+# -- audit -------------------------------------------------------------------
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The store's hash-chained audit log."""
+
+
+@audit_group.command("verify")
+@click.pass_obj
+def audit_verify_command(app: App) -> None:
+    """Recompute the audit chain and re-check every stored answer and score against it.
+
+    Exits 1 and names the first bad record when anything was altered outside psyq.
+    """
+    from psyq import audit
+
+    with app.open_store() as store:
+        report = audit.verify(store)
+    if report.ok:
+        click.echo(
+            f"audit OK: {report.entries} entries, {report.records} records match; "
+            f"chain head {report.head}"
+        )
+        return
+    click.echo(f"psyq: audit FAILED: {report.problems[0]}", err=True)
+    for problem in report.problems[1:]:
+        click.echo(f"  also: {problem}", err=True)
+    sys.exit(1)
+
+
+@audit_group.command("log")
+@click.option("--record", metavar="TEXT", help="Only entries whose record contains TEXT.")
+@click.pass_obj
+def audit_log_command(app: App, record: str | None) -> None:
+    """Print the audit log, oldest first: seq, time, OS user, action, record."""
+    from psyq import audit
+
+    with app.open_store() as store:
+        rows = audit.entries(store.connection)
+    for e in rows:
+        if record is None or record in e.record:
+            click.echo(f"{e.seq:>5}  {e.at}  {e.os_user:<12} {e.action:<10} {e.record}")
+
+
+# -- export ------------------------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+
+
+def neutralise(cell: str) -> str:
+    """Make a CSV cell inert in spreadsheets: a leading = + - @ tab or CR gets a ``'``.
+
+    Plain numbers (``-3``, ``-0.5``) are left alone: a spreadsheet reads them as
+    numbers, never as formulas, and prefixing them would corrupt the data.
+    """
+    if cell.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(cell):
+        return "'" + cell
+    return cell
+
+
+def deidentify_key(home: Path) -> bytes:
+    """The secret key for keyed client-id hashes, created 0600 in the data dir."""
+    import secrets
+
+    path = home / KEY_FILE
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise PsyqError(f"{path}: de-identification key is empty or damaged; restore it")
+    return key.encode()
+
+
+def pseudonym(key: bytes, client_id: str) -> str:
+    """A stable keyed hash of a client id (same key, same id -> same pseudonym)."""
+    import hashlib
+    import hmac
+
+    return "x" + hmac.new(key, client_id.encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def export_records(
+    app: App, administrations: Iterable[Administration], key: bytes | None
+) -> list[dict[str, Any]]:
+    """One JSON-ready record per administration; ``key`` set = de-identified."""
+    from psyq.history import result_of
+
+    out: list[dict[str, Any]] = []
+    for adm in administrations:
+        instrument = app.instrument(adm.instrument_id)
+        result = result_of(app, adm, instrument)
+        meta: dict[str, Any] = {
+            "id": adm.id,
+            "client_id": adm.client_id if key is None else pseudonym(key, adm.client_id),
+            "instrument_id": adm.instrument_id,
+            "instrument_version": adm.instrument_version,
+            "definition_hash": adm.definition_hash,
+            "administered": adm.administered.isoformat(),
+            "status": adm.status,
+        }
+        if key is None:
+            meta["clinician"] = adm.clinician
+            meta["note"] = adm.note
+        doc = result.to_json()
+        answers = {item.id: adm.answers.get(item.id) for item in instrument.items}
+        out.append({"administration": meta, "answers": answers, **doc})
+    return out
+
+
+def csv_text(records: list[dict[str, Any]]) -> str:
+    import csv
+    import io
+
+    columns: list[str] = []
+
+    def add(column: str) -> None:
+        if column not in columns:
+            columns.append(column)
+
+    rows: list[dict[str, str]] = []
+    for rec in records:
+        row: dict[str, str] = {}
+        for k, v in rec["administration"].items():
+            column = "administration_id" if k == "id" else k
+            add(column)
+            row[column] = "" if v is None else str(v)
+        for scale_id, s in rec["scores"].items():
+            add(f"score.{scale_id}")
+            add(f"band.{scale_id}")
+            row[f"score.{scale_id}"] = "" if s["value"] is None else str(s["value"])
+            row[f"band.{scale_id}"] = s["band"] or ""
+        add("flags")
+        row["flags"] = ";".join(f["id"] for f in rec["flags"])
+        for item_id, answer in rec["answers"].items():
+            add(f"answer.{item_id}")
+            row[f"answer.{item_id}"] = "" if answer is None else str(answer)
+        rows.append(row)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([neutralise(c) for c in columns])
+    for row in rows:
+        writer.writerow([neutralise(row.get(c, "")) for c in columns])
+    return buffer.getvalue()
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` atomically, readable by its owner only."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@click.command("export")
+@click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(["csv", "jsonl"]),
+    default="csv",
+    show_default=True,
+)
+@click.option("--instrument", "instrument_id", metavar="ID", help="Only this instrument.")
+@click.option("--since", type=date_type, help="Only administrations on or after YYYY-MM-DD.")
+@click.option("--include-partial", is_flag=True, help="Include partial administrations.")
+@click.option(
+    "--deidentify",
+    is_flag=True,
+    help="Replace client ids with keyed hashes; drop clinician names and notes.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (created 0600) instead of standard output.",
+)
+@click.pass_obj
+def export_command(
+    app: App,
+    format_name: str,
+    instrument_id: str | None,
+    since: datetime | None,
+    include_partial: bool,
+    deidentify: bool,
+    output: Path | None,
+) -> None:
+    """Export scores and answers, one row (CSV) or object (JSONL) per administration.
+
+    CSV cells that a spreadsheet would run as a formula are neutralised. With
+    --deidentify, the pseudonym key is kept in the data directory (0600), so
+    the same client gets the same pseudonym in every export.
+    """
+    if instrument_id is not None:
+        app.instrument(instrument_id)
+    key = deidentify_key(app.home) if deidentify else None
+    with app.open_store() as store:
+        administrations = store.administrations(
+            instrument_id=instrument_id,
+            status=None if include_partial else "complete",
+            since=None if since is None else since.date(),
+        )
+    records = export_records(app, administrations, key)
+    if format_name == "csv":
+        text = csv_text(records)
+    else:
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    write_private(output, text.encode("utf-8"))
+    click.echo(f"wrote {len(records)} administration(s) to {output}", err=True)
+
+
+@hookimpl
+def psyq_register_commands() -> list[click.Command]:
+    return [
+        record_command,
+        clients_command,
+        history_command,
+        rescore_command,
+        audit_group,
+        export_command,
+    ]
