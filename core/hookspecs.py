@@ -90,7 +90,9 @@ def psyq_parse_answers(instrument: Instrument, data: Any) -> dict[str, Any] | No
     nesting caps) from an answers file or one line of a batch input: a
     mapping, a list, or a scalar. Return ``None`` when it is not a shape this
     plugin reads; otherwise return item id -> answer, which psyq then checks
-    like any answers (unknown items and disallowed values are errors).
+    like any answers (unknown items and disallowed values are errors). A
+    document that says who answered and when may add ``"@client_id"`` and
+    ``"@date"`` (``YYYY-MM-DD``): ``psyq batch`` names JSONL rows with them.
 
     Raise :class:`psyq.errors.AnswerError` with one line naming the part of
     the document at fault (a FHIR ``linkId``, a field) when the document is

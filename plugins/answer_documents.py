@@ -31,7 +31,9 @@ def parse_answers(
             f"(e.g. {instrument.items[0].id}: 1) or a FHIR QuestionnaireResponse, "
             f"not a {type(data).__name__}"
         )
-    return coerce_answers(instrument, mapping, where=where)
+    # "@client_id" and "@date" say who answered and when (psyq batch names rows with them).
+    answers = {k: v for k, v in mapping.items() if not (isinstance(k, str) and k.startswith("@"))}
+    return coerce_answers(instrument, answers, where=where)
 
 
 @hookimpl(trylast=True)

@@ -171,6 +171,20 @@ def _by_label(instrument: Instrument, item: Item, text: Any) -> int | None:
     return None
 
 
+def identity(response: JSON) -> dict[str, str]:
+    """``@client_id`` (the subject's identifier or reference) and ``@date`` (authored)."""
+    out: dict[str, str] = {}
+    subject: JSON = response["subject"] if isinstance(response.get("subject"), dict) else {}
+    ident: JSON = subject["identifier"] if isinstance(subject.get("identifier"), dict) else {}
+    client = ident.get("value") or subject.get("reference")
+    if isinstance(client, str) and client.strip():
+        out["@client_id"] = client.strip()
+    authored = response.get("authored")
+    if isinstance(authored, str) and authored.strip():
+        out["@date"] = authored.strip()[:10]
+    return out
+
+
 @hookimpl
 def psyq_parse_answers(instrument: Instrument, data: Any) -> dict[str, Any] | None:
     if not isinstance(data, dict):
@@ -178,4 +192,4 @@ def psyq_parse_answers(instrument: Instrument, data: Any) -> dict[str, Any] | No
     response = response_of(data)
     if response is None:
         return None
-    return dict(read_response(instrument, response))
+    return {**read_response(instrument, response), **identity(response)}

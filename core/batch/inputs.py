@@ -3,7 +3,9 @@
 A CSV has a header row: the client id column (``client_id`` unless told
 otherwise), an optional date column (``date``) and one column per item id; an
 empty cell is a missing answer. UTF-8, with or without a byte-order mark.
-A JSONL file has one JSON object per line with the same keys.
+A JSONL file has one JSON object per line with the same keys, or one resource
+per line (an object with a ``resourceType``, as FHIR Bulk Data NDJSON has),
+turned into answers by the ``documents`` reader (``psyq_parse_answers``).
 
 Everything that makes the whole input unusable (an unreadable file, bad
 UTF-8, a missing id column, missing item columns, unknown columns) is an
@@ -22,6 +24,7 @@ import hashlib
 import io
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +33,10 @@ from psyq.errors import PsyqError
 from psyq.models import Instrument
 
 InputFormat = Literal["csv", "jsonl"]
+
+DocumentReader = Callable[[dict[str, Any]], dict[str, Any]]
+"""Item id -> answer for one resource line, plus ``"@client_id"`` and ``"@date"``
+when the resource says who answered and when; raises PsyqError when unreadable."""
 
 STDIN = "-"
 
@@ -73,7 +80,12 @@ class BatchInput:
     rows: list[InputRow]
 
 
-def read_input(path: str, instrument: Instrument, columns: ColumnMap) -> BatchInput:
+def read_input(
+    path: str,
+    instrument: Instrument,
+    columns: ColumnMap,
+    documents: DocumentReader | None = None,
+) -> BatchInput:
     """Read ``path`` (or ``-`` for stdin) into rows, checking its columns."""
     label = "<stdin>" if path == STDIN else path
     raw = _read_bytes(path, label)
@@ -89,7 +101,7 @@ def read_input(path: str, instrument: Instrument, columns: ColumnMap) -> BatchIn
     if fmt == "csv":
         rows = _read_csv(label, text, instrument, columns)
     else:
-        rows = _read_jsonl(label, text, instrument, columns)
+        rows = _read_jsonl(label, text, instrument, columns, documents)
     if not rows:
         raise InputError(f"{label}: no respondent rows found")
     return BatchInput(label=label, format=fmt, digest=digest, rows=rows)
@@ -186,7 +198,11 @@ def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap)
 
 
 def _read_jsonl(
-    label: str, text: str, instrument: Instrument, columns: ColumnMap
+    label: str,
+    text: str,
+    instrument: Instrument,
+    columns: ColumnMap,
+    documents: DocumentReader | None = None,
 ) -> list[InputRow]:
     rows: list[InputRow] = []
     seen: set[str] = set()
@@ -204,6 +220,9 @@ def _read_jsonl(
             kind = type(obj).__name__
             rows.append(InputRow(number, "", "", none, f"expected a JSON object, got a {kind}"))
             continue
+        if documents is not None and "resourceType" in obj:
+            rows.append(_document_row(number, obj, documents, item_ids))
+            continue
         seen.update(obj)
         client = obj.get(columns.id_column)
         date = obj.get(columns.date_column)
@@ -219,3 +238,18 @@ def _read_jsonl(
         # An item key absent from every object is a missing column, not missing answers.
         _check_columns(label, sorted(seen), instrument, columns, kind="key")
     return rows
+
+
+def _document_row(
+    number: int, obj: dict[str, Any], documents: DocumentReader, item_ids: list[str]
+) -> InputRow:
+    """One resource line (a FHIR QuestionnaireResponse, ...) as a row."""
+    try:
+        answers = dict(documents(obj))
+    except PsyqError as exc:
+        return InputRow(number, "", "", (None,) * len(item_ids), str(exc))
+    client = str(answers.pop("@client_id", None) or "").strip()
+    date = str(answers.pop("@date", None) or "").strip()
+    unknown = sorted(set(answers) - set(item_ids))
+    problem = f"answers for unknown items: {', '.join(unknown)}" if unknown else None
+    return InputRow(number, client, date, tuple(answers.get(i) for i in item_ids), problem)

@@ -30,13 +30,21 @@ from typing import Any
 from psyq.app import App
 from psyq.batch.cohort import CohortStats, render_cohort_html
 from psyq.batch.executors import ChunkRunner, ExecutorSettings, batch_executors
-from psyq.batch.inputs import BatchInput, ColumnMap, InputError, InputRow, read_input
+from psyq.batch.inputs import (
+    BatchInput,
+    ColumnMap,
+    DocumentReader,
+    InputError,
+    InputRow,
+    read_input,
+)
 from psyq.batch.manifest import MANIFEST_NAME, Manifest
 from psyq.batch.naming import REPORTS_DIR, StemAllocator, report_stem
 from psyq.batch.progress import Progress
 from psyq.batch.tables import ERRORS_HEADER, scores_header
 from psyq.batch.worker import ChunkJob, RowJob, render_cohort_pdf, run_chunk
 from psyq.errors import PsyqError
+from psyq.manager import PsyqPluginManager
 from psyq.models import Instrument
 from psyq.outputs import get_output_format
 
@@ -103,7 +111,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         raise PsyqError(
             f"unknown executor '{options.executor}'; available: {', '.join(sorted(executors))}"
         )
-    data = read_input(options.input, instrument, options.columns)
+    data = read_input(options.input, instrument, options.columns, _documents(app.pm, instrument))
     out = options.out_dir
     chunk_size = options.chunk_size or (RENDER_CHUNK if options.formats else SCORES_ONLY_CHUNK)
     header = {
@@ -323,3 +331,15 @@ def _finish(
     text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
     _write_atomic(out / "summary.json", text.encode("utf-8"), durable=True)
     return stats, cohort_path
+
+
+def _documents(pm: PsyqPluginManager, instrument: Instrument) -> DocumentReader:
+    """Resource lines of a JSONL input become answers through ``psyq_parse_answers``."""
+
+    def read(obj: dict[str, Any]) -> dict[str, Any]:
+        answers: dict[str, Any] | None = pm.hook.psyq_parse_answers(instrument=instrument, data=obj)
+        if answers is None:
+            raise PsyqError(f"no plugin reads a '{obj.get('resourceType')}' resource")
+        return answers
+
+    return read
