@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_batch import bench_batch
 from bench_core import bench_scoring, bench_startup
+from bench_fhir import bench_fhir
 from bench_report import bench_report
 from bench_store import bench_store
 
@@ -23,6 +24,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "report": bench_report,
     "store": bench_store,
     "batch": bench_batch,
+    "fhir": bench_fhir,
 }
 
 

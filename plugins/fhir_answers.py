@@ -58,6 +58,22 @@ class _Index:
         return keys
 
 
+_INDEXES: dict[tuple[int, str], tuple[Instrument, _Index]] = {}
+
+
+def _index_for(instrument: Instrument, questionnaire: str) -> _Index:
+    # A batch reads thousands of responses to one Questionnaire: build its index once.
+    key = (id(instrument), questionnaire)
+    cached = _INDEXES.get(key)
+    if cached is not None and cached[0] is instrument:
+        return cached[1]
+    if len(_INDEXES) > 64:
+        _INDEXES.clear()
+    index = _Index(instrument, questionnaire)
+    _INDEXES[key] = (instrument, index)
+    return index
+
+
 def response_of(data: JSON) -> JSON | None:
     """The QuestionnaireResponse in ``data`` (itself, or a Bundle's only one)."""
     kind = data.get("resourceType")
@@ -86,7 +102,7 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
     """Item id -> answer value for one QuestionnaireResponse (see the module docs)."""
     if response.get("status") == "entered-in-error":
         raise AnswerError("QuestionnaireResponse status is entered-in-error; not scored")
-    index = _Index(instrument, canonical_base(response.get("questionnaire")))
+    index = _index_for(instrument, canonical_base(response.get("questionnaire")))
     answers: dict[str, int] = {}
     where_from: dict[str, str] = {}
     for node in iter_items(response.get("item")):
@@ -127,12 +143,13 @@ def answer_value(instrument: Instrument, item: Item, answer: JSON, link_id: str)
     """The option value one FHIR answer stands for, or one line saying why not."""
     scale = instrument.response_scale_for(item)
     where = f"linkId '{link_id}' ({item.id})"
-    allowed = f"allowed: {scale.describe()}"
     if "valueInteger" in answer or "valueDecimal" in answer:
         raw = answer.get("valueInteger", answer.get("valueDecimal"))
         number = whole_number(raw) if not isinstance(raw, str) else None
         if number is None:
-            raise AnswerError(f"{where}: {raw!r} is not a whole number; {allowed}")
+            raise AnswerError(
+                f"{where}: {raw!r} is not a whole number; allowed: {scale.describe()}"
+            )
         return number
     if "valueCoding" in answer:
         coding = answer["valueCoding"] if isinstance(answer["valueCoding"], dict) else {}
@@ -149,17 +166,23 @@ def answer_value(instrument: Instrument, item: Item, answer: JSON, link_id: str)
             if value is not None:
                 return value
         shown = " ".join(str(p) for p in (code, coding.get("display")) if p) or "(empty)"
-        raise AnswerError(f"{where}: answer coding '{shown}' matches no answer; {allowed}")
+        raise AnswerError(
+            f"{where}: answer coding '{shown}' matches no answer; allowed: {scale.describe()}"
+        )
     if "valueString" in answer:
         text = answer["valueString"]
         value = _by_label(instrument, item, text)
         if value is None:
             value = whole_number(text)
         if value is None:
-            raise AnswerError(f"{where}: answer '{str(text)[:40]}' matches no answer; {allowed}")
+            raise AnswerError(
+                f"{where}: answer '{str(text)[:40]}' matches no answer; allowed: {scale.describe()}"
+            )
         return value
     kind = next(k for k in answer if k.startswith("value"))
-    raise AnswerError(f"{where}: a {kind} answer cannot be mapped to an option; {allowed}")
+    raise AnswerError(
+        f"{where}: a {kind} answer cannot be mapped to an option; allowed: {scale.describe()}"
+    )
 
 
 def _by_label(instrument: Instrument, item: Item, text: Any) -> int | None:
