@@ -27,6 +27,7 @@ from psyq.models import Coding, Instrument, Item
 from psyq.plugins.fhir_resources import (
     JSON,
     TERMINOLOGIES,
+    as_list,
     canonical_base,
     iter_items,
     normalise,
@@ -82,7 +83,7 @@ def response_of(data: JSON) -> JSON | None:
     if kind == "Bundle":
         found = [
             entry["resource"]
-            for entry in data.get("entry") or []
+            for entry in as_list(data.get("entry"))
             if isinstance(entry, dict)
             and isinstance(entry.get("resource"), dict)
             and entry["resource"].get("resourceType") == "QuestionnaireResponse"
@@ -105,9 +106,13 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
     index = _index_for(instrument, canonical_base(response.get("questionnaire")))
     answers: dict[str, int] = {}
     where_from: dict[str, str] = {}
-    for node in iter_items(response.get("item")):
-        link_id = str(node.get("linkId", "?"))
-        given = [a for a in node.get("answer") or [] if isinstance(a, dict)]
+    try:
+        nodes = list(iter_items(response.get("item")))
+    except ValueError as exc:
+        raise AnswerError(f"QuestionnaireResponse refused: {exc}") from None
+    for node in nodes:
+        link_id = _shown(node.get("linkId", "?"))
+        given = [a for a in as_list(node.get("answer")) if isinstance(a, dict)]
         given = [a for a in given if any(k.startswith("value") for k in a)]
         if not given:
             continue
@@ -183,6 +188,11 @@ def answer_value(instrument: Instrument, item: Item, answer: JSON, link_id: str)
     raise AnswerError(
         f"{where}: a {kind} answer cannot be mapped to an option; allowed: {scale.describe()}"
     )
+
+
+def _shown(link_id: Any) -> str:
+    text = str(link_id)
+    return text if len(text) <= 60 and text.isprintable() else repr(text[:57]) + "..."
 
 
 def _by_label(instrument: Instrument, item: Item, text: Any) -> int | None:

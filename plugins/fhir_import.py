@@ -40,6 +40,7 @@ from psyq.plugins.fhir_resources import (
     CALCULATED_EXPRESSION_URLS,
     JSON,
     TERMINOLOGIES,
+    as_list,
     canonical_base,
     codings,
     extension_value,
@@ -95,7 +96,7 @@ def _options(item: JSON, contained: dict[str, JSON], notes: list[str]) -> list[O
     link_id = item.get("linkId")
     if "answerOption" in item:
         out = []
-        for opt in item["answerOption"] or []:
+        for opt in as_list(item["answerOption"]):
             if not isinstance(opt, dict):
                 continue
             coding: JSON = opt["valueCoding"] if isinstance(opt.get("valueCoding"), dict) else {}
@@ -121,9 +122,13 @@ def _options(item: JSON, contained: dict[str, JSON], notes: list[str]) -> list[O
         return None
     out = []
     compose: JSON = value_set["compose"] if isinstance(value_set.get("compose"), dict) else {}
-    for include in compose.get("include") or []:
+    for include in as_list(compose.get("include")):
+        if not isinstance(include, dict):
+            continue
         system = include.get("system") if isinstance(include.get("system"), str) else None
-        for concept in include.get("concept") or []:
+        if system is not None and len(system) > 500:
+            system = None
+        for concept in as_list(include.get("concept")):
             if not isinstance(concept, dict) or not isinstance(concept.get("code"), str):
                 continue
             value = ordinal_value(concept)
@@ -133,6 +138,17 @@ def _options(item: JSON, contained: dict[str, JSON], notes: list[str]) -> list[O
             codes = [Coding(system=system, code=concept["code"][:500])] if system else []
             out.append(Option(value, label, codes))
     return out
+
+
+def _over_limit(n_items: int, n_scales: int, known_scale: bool, n_options: int) -> str:
+    """Why one more item would break the instrument format's caps ("" when it fits)."""
+    if n_items >= 1000:
+        return "more than 1000 items"
+    if n_options > 100:
+        return "more than 100 answers"
+    if n_scales >= 50 and not known_scale:
+        return "more than 50 different answer sets"
+    return ""
 
 
 def _calculation(item: JSON) -> str | None:
@@ -152,11 +168,15 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
     if kind != "Questionnaire":
         raise DefinitionError(f"{source}: a FHIR {kind}, not a Questionnaire")
     url = canonical_base(q.get("url"))
+    if len(url) > 500:
+        url = ""  # not a URL a person wrote; linkIds are then not kept as codes
     notes: list[str] = []
     contained = {
         r["id"]: r
-        for r in q.get("contained") or []
-        if isinstance(r, dict) and r.get("resourceType") == "ValueSet" and "id" in r
+        for r in as_list(q.get("contained"))
+        if isinstance(r, dict)
+        and r.get("resourceType") == "ValueSet"
+        and isinstance(r.get("id"), str)
     }
     scales: dict[tuple[Any, ...], str] = {}
     response_scales: dict[str, Any] = {}
@@ -165,10 +185,14 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
     calculated: list[tuple[JSON, str]] = []
     first_scale: str | None = None
     conditional: list[str] = []
-    for node in iter_items(q.get("item")):
-        link_id = str(node.get("linkId", "?"))
-        kind = node.get("type")
-        text = _text(node.get("text") or link_id, 10_000)
+    try:
+        nodes = list(iter_items(q.get("item")))
+    except ValueError as exc:
+        raise DefinitionError(f"{source}: refused: {exc}") from None
+    for node in nodes:
+        link_id = _text(str(node.get("linkId", "?")), 200)
+        kind = node.get("type") if isinstance(node.get("type"), str) else None
+        text = _text(node.get("text") or link_id, 10_000) or link_id
         if kind in {"group", "display"}:
             continue  # a display item's expression only decides what is shown
         calculation = _calculation(node)
@@ -194,6 +218,10 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
             notes.append(f"item {link_id} {_quote(text)}: two answers share a value: skipped")
             continue
         key = tuple((o.value, o.label, tuple(c.code for c in o.codes)) for o in options)
+        limit = _over_limit(len(items), len(scales), key in scales, len(options))
+        if limit:
+            notes.append(f"item {link_id} {_quote(text)}: {limit}: skipped")
+            continue
         if key not in scales:
             scales[key] = f"answers_{len(scales) + 1}"
             response_scales[scales[key]] = {
@@ -255,7 +283,7 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
         if url:
             codes.append({"system": url, "code": str(node.get("linkId"))[:500]})
         if codes:
-            total["codes"] = codes
+            total["codes"] = codes[:20]
     elif not calculated:
         notes.append("total: the Questionnaire has no calculated total; the draft sums all items")
     else:

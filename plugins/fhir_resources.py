@@ -37,6 +37,14 @@ CALCULATED_EXPRESSION_URLS = frozenset(
 TERMINOLOGIES = frozenset({LOINC, "http://snomed.info/sct"})
 
 
+MAX_ITEM_DEPTH = 32
+
+
+def as_list(value: Any) -> list[Any]:
+    """``value`` when it is a JSON array, else ``[]``: a malformed file is never a crash."""
+    return value if isinstance(value, list) else []
+
+
 def normalise(text: str) -> str:
     """Compare wording, not typography: case, dashes, punctuation and spacing."""
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
@@ -49,7 +57,7 @@ def canonical_base(url: Any) -> str:
 
 def extension_value(element: Mapping[str, Any], urls: frozenset[str]) -> Any:
     """The ``value[x]`` of the first extension of ``element`` with one of ``urls``."""
-    for ext in element.get("extension") or []:
+    for ext in as_list(element.get("extension")):
         if isinstance(ext, dict) and ext.get("url") in urls:
             for key, value in ext.items():
                 if key.startswith("value"):
@@ -79,19 +87,23 @@ def ordinal_value(*elements: Mapping[str, Any]) -> int | None:
     return None
 
 
-def iter_items(items: Any) -> Iterator[JSON]:
+def iter_items(items: Any, depth: int = 1) -> Iterator[JSON]:
     """Every item of a Questionnaire or QuestionnaireResponse, depth first.
 
     Groups are walked, and so are items nested under a response's answers.
+    Raises ValueError past :data:`MAX_ITEM_DEPTH` levels (JSONL lines are not
+    capped by the file loader).
     """
-    for item in items or []:
+    if depth > MAX_ITEM_DEPTH:
+        raise ValueError(f"items nested deeper than {MAX_ITEM_DEPTH} levels")
+    for item in as_list(items):
         if not isinstance(item, dict):
             continue
         yield item
-        yield from iter_items(item.get("item"))
-        for answer in item.get("answer") or []:
+        yield from iter_items(item.get("item"), depth + 1)
+        for answer in as_list(item.get("answer")):
             if isinstance(answer, dict):
-                yield from iter_items(answer.get("item"))
+                yield from iter_items(answer.get("item"), depth + 1)
 
 
 def coding_json(coding: Coding) -> JSON:
@@ -110,10 +122,12 @@ def codings(value: Any) -> list[Coding]:
     """
     raw = value.get("coding") if isinstance(value, dict) else value
     out: list[Coding] = []
-    for c in raw or []:
+    for c in as_list(raw):
         if not isinstance(c, dict) or not isinstance(c.get("code"), str):
             continue
         system = c.get("system") if isinstance(c.get("system"), str) else None
+        if len(c["code"]) > 500 or (system is not None and len(system) > 500):
+            continue  # not a code a person could have meant
         if system is None:
             if not re.fullmatch(r"(LA|LP|LL)?[0-9]{1,8}-[0-9]", c["code"]):
                 continue
