@@ -181,7 +181,6 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
     scales: dict[tuple[Any, ...], str] = {}
     response_scales: dict[str, Any] = {}
     items: list[dict[str, Any]] = []
-    link_ids: dict[str, str] = {}
     calculated: list[tuple[JSON, str]] = []
     first_scale: str | None = None
     conditional: list[str] = []
@@ -239,7 +238,6 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
         if codes:
             entry["codes"] = codes[:20]
         items.append(entry)
-        link_ids[item_id] = link_id
         if first_scale is None:
             first_scale = scales[key]
         elif scales[key] != first_scale:
