@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from psyq.app import App
+from psyq.clients import check_client_id
 from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.outputs import OutputFormat, RenderRequest, format_for_path, get_output_format
@@ -157,7 +158,7 @@ def report_command(
         request = RenderRequest(
             result=app.scorer.score_valid(instrument, valid),
             instrument=instrument,
-            client_id=_checked("--client", client_id, MAX_FIELD_CHARS),
+            client_id=check_client_id(client_id),
             administered=parse_date(date_text),
             clinician=_checked("--clinician", clinician, MAX_FIELD_CHARS),
             note=_checked("--note", note, MAX_NOTE_CHARS),

@@ -88,7 +88,7 @@ def record_command(
     Example:
       psyq record phq9 --client C0042 --date 2026-09-01 --answers 2,2,3,2,2,1,2,1,0
     """
-    from psyq.store import check_client_id
+    from psyq.clients import check_client_id
 
     check_client_id(client_id)
     day = administered_on(when)

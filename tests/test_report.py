@@ -329,7 +329,7 @@ def test_broken_section_template_is_one_line_naming_it(
     )
     out = tmp_path / "r.html"
     result = psyq_cli(
-        "report", "gad7", "--answers", "1,1,1,1,1,1,1", "--client", "C", "-o", str(out)
+        "report", "gad7", "--answers", "1,1,1,1,1,1,1", "--client", "C-1", "-o", str(out)
     )
     assert result.exit_code == 1
     assert "report section 'broken': template error" in result.output
@@ -377,7 +377,7 @@ def test_report_errors_are_one_line(
     psyq_cli: CLI, tmp_path: Path, args: list[str], expected: str
 ) -> None:
     args = [a.format(tmp=tmp_path) for a in args]
-    result = psyq_cli("report", "gad7", "--answers", "1,1,1,1,1,1,1", "--client", "C", *args)
+    result = psyq_cli("report", "gad7", "--answers", "1,1,1,1,1,1,1", "--client", "C-1", *args)
     assert result.exit_code == 2
     assert expected in result.output
     assert "Traceback" not in result.output
