@@ -17,6 +17,7 @@ import click
 from psyq.answers import coerce_answers
 from psyq.app import App
 from psyq.errors import AnswerError, PsyqError
+from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.commands_score import answers_file_option, answers_option, read_answers
@@ -440,15 +441,7 @@ def csv_text(records: list[dict[str, Any]]) -> str:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write ``path`` atomically, readable by its owner only."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, private=True)
 
 
 @click.command("export")
