@@ -382,3 +382,15 @@ def test_report_errors_are_one_line(
     assert expected in result.output
     assert "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == [] or all(p.is_dir() for p in tmp_path.iterdir())
+
+
+def test_transformed_scores_show_their_raw_sum(
+    psyq_pm: PsyqPluginManager, registry: InstrumentRegistry
+) -> None:
+    who5, phq9 = registry.get("who5"), registry.get("phq9")
+    scorer = Scorer(psyq_pm)
+    result = scorer.score(who5, {"who5_1": 2, "who5_2": 2, "who5_3": 1, "who5_4": 3, "who5_5": 2})
+    html = render_report_html(psyq_pm, RenderRequest(result=result, instrument=who5))
+    assert re.search(r"<strong>40</strong>.*raw 10", html, re.S)
+    plain = scorer.score(phq9, {f"phq9_{i}": 1 for i in range(1, 10)})
+    assert "raw 9" not in render_report_html(psyq_pm, RenderRequest(result=plain, instrument=phq9))
