@@ -175,12 +175,14 @@ def _pdfs(workdir: Path) -> None:
     # Interleaved rounds, both sides a fresh process writing files; the faster of two
     # rounds, because other work on a shared machine only ever adds time.
     html = pages(100)
-    bare, t1, t2 = [], [], []
+    bare, t1, t2, s1, s2 = [], [], [], [], []
     for _ in range(2):
         bare.append(_bare(workdir, html))
         t1.append(_run_batch(workdir, files[100], "--format", "pdf", "--jobs", "1")[0])
         t2.append(_run_batch(workdir, files[100], "--format", "pdf", "--jobs", "2")[0])
-    small = _run_batch(workdir, files[20], "--format", "pdf", "--jobs", "2")[0]
+        s1.append(_run_batch(workdir, files[20], "--format", "pdf", "--jobs", "1")[0])
+        s2.append(_run_batch(workdir, files[20], "--format", "pdf", "--jobs", "2")[0])
+    small = min(s2)
     b, j1, j2 = min(bare), min(t1), min(t2)
     print(
         f"  PDF, 100 rows in a new process, wall: bare WeasyPrint loop {b:.1f} s, "
@@ -190,7 +192,15 @@ def _pdfs(workdir: Path) -> None:
         f"  PDF, per report: --jobs 1 {j1 * 10:.0f} ms vs bare loop {b * 10:.0f} ms: "
         f"{j1 / b:.2f}x (goal <= 1.25x)"
     )
-    print(f"  PDF, speed-up of --jobs 2 over --jobs 1: {j1 / j2:.2f}x (goal >= 1.8x)")
+    # Whole runs include fixed costs (start-up, spawning and warming workers, the
+    # cohort summary) that do not shrink with more cores; the marginal cost per
+    # report (100-row run minus 20-row run) is what a large batch sees.
+    m1, m2 = (j1 - min(s1)) / 80, (j2 - small) / 80
+    print(
+        f"  PDF, speed-up of --jobs 2 over --jobs 1: {j1 / j2:.2f}x whole 100-row run, "
+        f"{m1 / m2:.2f}x per report beyond the first 20 "
+        f"({m1 * 1000:.0f} vs {m2 * 1000:.0f} ms) (goal >= 1.8x)"
+    )
     per2 = (j2 - small) / 80
     print(
         f"  PDF, 1000 rows with --jobs 2: about {small + 980 * per2:.0f} s (extrapolated: "

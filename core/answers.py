@@ -109,10 +109,11 @@ def _coerce(
 
 def _reject(instrument: Instrument, item: Item, value: Any, where: str) -> int:
     scale = instrument.response_scale_for(item)
-    shown = value if isinstance(value, str) and value.isprintable() else repr(value)
-    if isinstance(shown, str) and len(shown) > 40:
-        shown = shown[:37] + "..."
+    # Printable text is shown as typed, in quotes; anything else as its repr.
+    shown = f"'{value}'" if isinstance(value, str) and value.isprintable() else repr(value)
+    if len(shown) > 42:
+        shown = shown[:39] + "..."
     raise AnswerError(
-        f"{where}item {item.id}: '{shown}' is not an allowed answer; "
+        f"{where}item {item.id}: {shown} is not an allowed answer; "
         f"allowed: {scale.describe()} or empty for missing"
     )

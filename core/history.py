@@ -19,11 +19,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from psyq.change import Change, compare
+from psyq.clients import check_client_id
 from psyq.errors import PsyqError
 from psyq.models import Instrument
 from psyq.outputs import PastScore, RenderRequest
 from psyq.results import ScoreResult
-from psyq.store import Administration, Store, check_client_id
+from psyq.store import Administration, Store
 
 if TYPE_CHECKING:
     from psyq.app import App

@@ -180,6 +180,7 @@ class ScaleRow:
     missing: int
     prorated: bool
     raw_text: str
+    transformed: bool  # the score is a transform of the raw sum (WHO-5: raw x 4)
     chart: BandChart
     has_bands: bool
 
@@ -322,6 +323,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         missing=score.missing,
         prorated=score.prorated,
         raw_text="-" if raw is None else f"{raw:g}",
+        transformed=scale.transform is not None,
         chart=band_chart(inst, scale, score.value),
         has_bands=bool(scale.bands),
     )

@@ -7,7 +7,7 @@
   instead of failing, and the audit chain (:mod:`psyq.audit`) stays linear.
 * Versioned: ``PRAGMA user_version`` holds the schema version; :data:`MIGRATIONS`
   are applied in order, automatically, when a store is opened.
-* Pseudonymous: clients are ids matching :data:`CLIENT_ID_PATTERN`; no names.
+* Pseudonymous: clients are ids matching :data:`psyq.clients.CLIENT_ID_PATTERN`; no names.
 
 An administration keeps what was asked and answered (instrument id, version and
 definition hash, date, clinician, answers, status). Its scores are derived data,
@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from psyq import audit
+from psyq.clients import check_client_id
 from psyq.errors import PsyqError
 from psyq.models import Instrument
 from psyq.results import ScoreResult
@@ -39,7 +39,6 @@ from psyq.results import ScoreResult
 DB_NAME = "psyq.db"
 BUSY_TIMEOUT_S = 30.0
 
-CLIENT_ID_PATTERN = re.compile(r"^(?=[^0-9]*[0-9])[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 """1-32 letters, digits, ``-`` or ``_``, starting with a letter or digit, with at
 least one digit: a code such as ``C0042``, never a name."""
 
@@ -150,18 +149,6 @@ def admin_record(admin_id: int) -> str:
 
 def client_record(client_id: str) -> str:
     return f"client {client_id}"
-
-
-def check_client_id(client_id: str) -> str:
-    """Return ``client_id`` if it is a valid pseudonymous id, else raise a clear error."""
-    if not CLIENT_ID_PATTERN.fullmatch(client_id):
-        shown = client_id if client_id.isprintable() else repr(client_id)
-        raise PsyqError(
-            f"client id '{shown[:40]}' is not a valid pseudonymous id: use 1-32 letters, "
-            "digits, '-' or '_', starting with a letter or digit and containing a digit "
-            "(e.g. C0042); never a name"
-        )
-    return client_id
 
 
 def default_path(home: Path) -> Path:

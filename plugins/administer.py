@@ -302,7 +302,7 @@ def _open_session(
                 "give the instrument and the client (psyq administer phq9 --client C0042), "
                 "or --resume ADMIN_ID"
             )
-        from psyq.store import check_client_id
+        from psyq.clients import check_client_id
 
         check_client_id(client_id)
         return Session(app, store, app.instrument(instrument_id), client_id, clinician)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime
 from pathlib import Path
 
 import click
 
 from psyq.app import App
+from psyq.clients import check_client_id
 from psyq.errors import PsyqError
+from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.outputs import OutputFormat, RenderRequest, format_for_path, get_output_format
 from psyq.plugins.commands_score import answers_file_option, answers_option, read_answers
@@ -53,12 +54,10 @@ def choose_format(app: App, output: Path, format_name: str | None) -> OutputForm
 
 def write_atomically(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` via a temporary file, so a failure leaves no half file."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        # Reports hold client data: owner-only, whatever the umask.
+        write_atomic(target, data, private=True)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise PsyqError(f"{target}: cannot write the report: {exc.strerror or exc}") from None
 
 
@@ -157,7 +156,7 @@ def report_command(
         request = RenderRequest(
             result=app.scorer.score_valid(instrument, valid),
             instrument=instrument,
-            client_id=_checked("--client", client_id, MAX_FIELD_CHARS),
+            client_id=check_client_id(client_id),
             administered=parse_date(date_text),
             clinician=_checked("--clinician", clinician, MAX_FIELD_CHARS),
             note=_checked("--note", note, MAX_NOTE_CHARS),

@@ -17,6 +17,7 @@ import click
 from psyq.answers import coerce_answers
 from psyq.app import App
 from psyq.errors import AnswerError, PsyqError
+from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.commands_score import answers_file_option, answers_option, read_answers
@@ -88,7 +89,7 @@ def record_command(
     Example:
       psyq record phq9 --client C0042 --date 2026-09-01 --answers 2,2,3,2,2,1,2,1,0
     """
-    from psyq.store import check_client_id
+    from psyq.clients import check_client_id
 
     check_client_id(client_id)
     day = administered_on(when)
@@ -440,15 +441,7 @@ def csv_text(records: list[dict[str, Any]]) -> str:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write ``path`` atomically, readable by its owner only."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, private=True)
 
 
 @click.command("export")

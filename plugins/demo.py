@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from psyq.app import App
+from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.outputs import PastScore, RenderRequest, output_formats
 from psyq.plugins.data_files import load_data
@@ -84,9 +85,7 @@ def demo_command(app: App, out_dir: Path) -> None:
         for fmt in wanted:
             target = out_dir / f"{stem}{fmt.suffix}"
             data = fmt.render(request)
-            tmp = target.with_name(target.name + ".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(target)
+            write_atomic(target, data)
             written += 1
     click.echo(f"wrote {written} file(s) to {out_dir}/")
 

@@ -33,6 +33,7 @@ import click
 import yaml
 
 from psyq.errors import DefinitionError, PsyqError
+from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.models import Coding
 from psyq.plugins.data_files import load_json
@@ -387,9 +388,10 @@ def import_fhir_command(
         return
     if output.exists() and not force:
         raise PsyqError(f"{output} exists; choose another name or pass --force")
-    from psyq.plugins.commands_report import write_atomically
-
-    write_atomically(output, text.encode())
+    try:
+        write_atomic(output, text.encode())
+    except OSError as exc:
+        raise PsyqError(f"{output}: cannot write the draft: {exc.strerror or exc}") from None
     click.echo(
         f"wrote {output}: {draft.data['id']}, {len(draft.data['items'])} item(s), "
         f"{len(draft.notes)} note(s) to check in its header",

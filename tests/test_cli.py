@@ -155,3 +155,10 @@ def test_plugins_lists_builtins_with_all(psyq_cli: CLI) -> None:
     by_name = {r["name"]: r for r in rows}
     assert by_name["scoring_stages"]["source"] == "built-in"
     assert "psyq_score_aggregate" in by_name["scoring_stages"]["hooks"]
+
+
+def test_control_characters_in_answers_are_shown_escaped(psyq_cli: CLI) -> None:
+    result = psyq_cli("score", "phq9", "--answers", "1,\x1b[31m2")
+    assert result.exit_code == 2
+    assert "\x1b" not in result.stderr
+    assert "item phq9_2: '\\x1b[31m2' is not an allowed answer" in result.stderr

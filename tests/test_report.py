@@ -329,7 +329,7 @@ def test_broken_section_template_is_one_line_naming_it(
     )
     out = tmp_path / "r.html"
     result = psyq_cli(
-        "report", "gad7", "--answers", "1,1,1,1,1,1,1", "--client", "C", "-o", str(out)
+        "report", "gad7", "--answers", "1,1,1,1,1,1,1", "--client", "C-1", "-o", str(out)
     )
     assert result.exit_code == 1
     assert "report section 'broken': template error" in result.output
@@ -377,8 +377,20 @@ def test_report_errors_are_one_line(
     psyq_cli: CLI, tmp_path: Path, args: list[str], expected: str
 ) -> None:
     args = [a.format(tmp=tmp_path) for a in args]
-    result = psyq_cli("report", "gad7", "--answers", "1,1,1,1,1,1,1", "--client", "C", *args)
+    result = psyq_cli("report", "gad7", "--answers", "1,1,1,1,1,1,1", "--client", "C-1", *args)
     assert result.exit_code == 2
     assert expected in result.output
     assert "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == [] or all(p.is_dir() for p in tmp_path.iterdir())
+
+
+def test_transformed_scores_show_their_raw_sum(
+    psyq_pm: PsyqPluginManager, registry: InstrumentRegistry
+) -> None:
+    who5, phq9 = registry.get("who5"), registry.get("phq9")
+    scorer = Scorer(psyq_pm)
+    result = scorer.score(who5, {"who5_1": 2, "who5_2": 2, "who5_3": 1, "who5_4": 3, "who5_5": 2})
+    html = render_report_html(psyq_pm, RenderRequest(result=result, instrument=who5))
+    assert re.search(r"<strong>40</strong>.*raw 10", html, re.S)
+    plain = scorer.score(phq9, {f"phq9_{i}": 1 for i in range(1, 10)})
+    assert "raw 9" not in render_report_html(psyq_pm, RenderRequest(result=plain, instrument=phq9))

@@ -74,3 +74,14 @@ def test_stored_report_errors(recorded: CLI, tmp_path: Path, args: list[str], me
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_adhoc_report_takes_the_same_pseudonymous_ids_as_the_store(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    out = tmp_path / "x.pdf"
+    result = psyq_cli("report", "gad7", "--answers", "1,1,1,1,1,1,1", "--client", "Jane Doe",
+                      "-o", str(out))  # fmt: skip
+    assert result.exit_code == 2
+    assert "not a valid pseudonymous id" in result.stderr
+    assert not out.exists()

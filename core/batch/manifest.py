@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from psyq.batch.worker import ChunkResult
 from psyq.errors import PsyqError
+from psyq.files import write_atomic
 
 MANIFEST_NAME = "batch-manifest.jsonl"
 MANIFEST_VERSION = 1
@@ -44,13 +45,8 @@ class Manifest:
 
     @classmethod
     def create(cls, path: Path, header: dict[str, Any]) -> Manifest:
-        tmp = path.with_name(f".{path.name}.tmp")
         line = json.dumps({"psyq_batch": MANIFEST_VERSION, **header}, sort_keys=True)
-        with tmp.open("wb") as fh:
-            fh.write(line.encode() + b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
+        write_atomic(path, line.encode() + b"\n", durable=True)
         return cls(path, header, {})
 
     @classmethod

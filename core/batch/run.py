@@ -44,11 +44,11 @@ from psyq.batch.progress import Progress
 from psyq.batch.tables import ERRORS_HEADER, scores_header
 from psyq.batch.worker import ChunkJob, RowJob, render_cohort_pdf, run_chunk
 from psyq.errors import PsyqError
+from psyq.files import TMP_SUFFIX, write_atomic
 from psyq.manager import PsyqPluginManager
 from psyq.models import Instrument
 from psyq.outputs import get_output_format
 
-TMP_SUFFIX = ".psyq-tmp"
 SCORES_ONLY_CHUNK = 500
 RENDER_CHUNK = 16
 # A worker that renders is replaced after about this many reports, bounding
@@ -149,7 +149,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
             try:
                 for result in runner.run(run_chunk, jobs):
                     for name, payload in result.files:
-                        _write_atomic(out / REPORTS_DIR / name, payload, durable=True)
+                        write_atomic(out / REPORTS_DIR / name, payload, durable=True)
                     if result.files:
                         _fsync_dir(out / REPORTS_DIR)
                     manifest.append(result)
@@ -206,17 +206,6 @@ def _remove_temporaries(out: Path) -> None:
         if folder.is_dir():
             for tmp in folder.glob(f".*{TMP_SUFFIX}"):
                 tmp.unlink(missing_ok=True)
-
-
-def _write_atomic(path: Path, data: bytes, *, durable: bool = False) -> None:
-    """Write under a temporary name and rename, so no reader ever sees half a file."""
-    tmp = path.with_name(f".{path.name}{TMP_SUFFIX}")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        if durable:
-            fh.flush()
-            os.fsync(fh.fileno())
-    tmp.replace(path)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -302,10 +291,10 @@ def _finish(
     if options.summary == "pdf" and runner is not None:
         cohort_path = out / "cohort-summary.pdf"
         (pdf,) = runner.run(render_cohort_pdf, [html])
-        _write_atomic(cohort_path, pdf, durable=True)
+        write_atomic(cohort_path, pdf, durable=True)
     else:
         cohort_path = out / "cohort-summary.html"
-        _write_atomic(cohort_path, html.encode("utf-8"), durable=True)
+        write_atomic(cohort_path, html.encode("utf-8"), durable=True)
     summary = {
         "instrument": {
             "id": instrument.id,
@@ -329,7 +318,7 @@ def _finish(
         "finished_at": now.isoformat(timespec="seconds"),
     }
     text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
-    _write_atomic(out / "summary.json", text.encode("utf-8"), durable=True)
+    write_atomic(out / "summary.json", text.encode("utf-8"), durable=True)
     return stats, cohort_path
 
 
