@@ -188,3 +188,21 @@ def test_cli_reads_a_response_file(psyq_cli: Callable[..., Any], tmp_path: Path)
     result = psyq_cli("score", "phq9", "--answers-file", path, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["scores"]["total"]["value"] == 16
+
+
+def test_questionnaire_linkids_and_the_la18938_variant(
+    psyq_pm: PsyqPluginManager, registry: InstrumentRegistry
+) -> None:
+    gad7 = registry.get("gad7")
+    url = "http://biodesign.stanford.edu/fhir/questionnaire/GAD-7"
+    link = {c.code: i.id for i in gad7.items for c in i.codes if c.system == url}
+    assert len(link) == 7
+    items = [{"linkId": code, "answer": [{"valueInteger": 1}]} for code in link]
+    got = parse_answers(psyq_pm, gad7, response(items, questionnaire=f"{url}|1.0"))
+    assert set(got.values()) == {1}
+    # The same linkIds without the Questionnaire they belong to are not trusted.
+    with pytest.raises(AnswerError, match="no GAD-7 item matches"):
+        parse_answers(psyq_pm, gad7, response(items))
+    variant = {"valueCoding": {"code": "LA18938-3", "display": "More days than not"}}
+    got = parse_answers(psyq_pm, gad7, response([{"linkId": "/68509-9", "answer": [variant]}]))
+    assert got["gad7_2"] == 2
