@@ -159,8 +159,11 @@ def _calculation(item: JSON) -> str | None:
     language = expression.get("language", "an unknown language")
     body = _quote(_text(expression.get("expression", ""), 400), 70)
     ref = expression.get("reference")
-    library = f" from library {ref}" if isinstance(ref, str) else ""
-    return f"a {language} expression {body}{library}"
+    library = f" from library {_text(ref, 200)}" if isinstance(ref, str) else ""
+    described = _text(expression.get("description"), 300)
+    # The description often states the bands, which psyq needs typed in by hand.
+    said = f" (described as {_quote(described, 300)})" if described else ""
+    return f"a {_text(str(language), 60)} expression {body}{library}{said}"
 
 
 def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = None) -> Draft:
@@ -299,6 +302,7 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
         notes.append(
             f"licence: the Questionnaire states no copyright: licence is {UNKNOWN_LICENCE}"
         )
+    notes.append("bands: the draft has none; add the manual's interpretation bands to total")
     notes.append("examples: the draft has no golden examples; add the manual's before use")
     data: dict[str, Any] = {
         "schema_version": 1,
