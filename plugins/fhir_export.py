@@ -16,7 +16,6 @@ inside the Bundle. ``psyq score --answers-file`` reads the file back.
 from __future__ import annotations
 
 import json
-import uuid
 
 from psyq.hookspecs import hookimpl
 from psyq.models import Instrument, Scale
@@ -43,6 +42,8 @@ SURVEY = {
 
 def fhir_bundle(request: RenderRequest) -> JSON:
     """The Bundle for one scored administration (see the module docs)."""
+    import uuid  # here, not at import: every command loads this plugin
+
     inst, result = request.instrument, request.result
     seed = json.dumps(
         [
