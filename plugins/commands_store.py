@@ -427,6 +427,9 @@ def csv_text(records: list[dict[str, Any]]) -> str:
             row[f"band.{scale_id}"] = s["band"] or ""
         add("flags")
         row["flags"] = ";".join(f["id"] for f in rec["flags"])
+        if rec["notices"]:  # a provisional instrument's caveat travels with its data
+            add("notices")
+            row["notices"] = " | ".join(rec["notices"])
         for item_id, answer in rec["answers"].items():
             add(f"answer.{item_id}")
             row[f"answer.{item_id}"] = "" if answer is None else str(answer)
