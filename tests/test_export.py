@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from psyq.plugins.commands_store import neutralise
+from psyq.spreadsheet import neutralise
 
 CLI = Callable[..., Result]
 
