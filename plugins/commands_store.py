@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -21,6 +20,7 @@ from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.commands_score import answers_file_option, answers_option, read_answers
+from psyq.spreadsheet import neutralise
 
 # The store, audit and history modules (and sqlite3) load when a command runs, so
 # `psyq list` and `psyq score` do not pay for them at start-up.
@@ -333,20 +333,6 @@ def audit_log_command(app: App, record: str | None) -> None:
 
 # -- export ------------------------------------------------------------------
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
-
-
-def neutralise(cell: str) -> str:
-    """Make a CSV cell inert in spreadsheets: a leading = + - @ tab or CR gets a ``'``.
-
-    Plain numbers (``-3``, ``-0.5``) are left alone: a spreadsheet reads them as
-    numbers, never as formulas, and prefixing them would corrupt the data.
-    """
-    if cell.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(cell):
-        return "'" + cell
-    return cell
-
 
 def deidentify_key(home: Path) -> bytes:
     """The secret key for keyed client-id hashes, created 0600 in the data dir."""
@@ -427,6 +413,9 @@ def csv_text(records: list[dict[str, Any]]) -> str:
             row[f"band.{scale_id}"] = s["band"] or ""
         add("flags")
         row["flags"] = ";".join(f["id"] for f in rec["flags"])
+        if rec["notices"]:  # a provisional instrument's caveat travels with its data
+            add("notices")
+            row["notices"] = " | ".join(rec["notices"])
         for item_id, answer in rec["answers"].items():
             add(f"answer.{item_id}")
             row[f"answer.{item_id}"] = "" if answer is None else str(answer)

@@ -373,3 +373,24 @@ def test_bundled_sample_cohort(psyq_cli: CLI, tmp_path: Path) -> None:
     assert (scores["demo-105"]["total"], scores["demo-105"]["total_band"]) == ("11", "moderate")
     critical = sorted(c for c, s in scores.items() if s["flags"] == "suicidal_ideation")
     assert critical == ["demo-103", "demo-107", "demo-111"]
+
+
+def test_provisional_cohort_carries_notices_and_counts_only_banded_scales(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    header = ["client_id"] + [f"ccts_{i}" for i in range(1, 17)]
+    lines = [",".join(header)] + [
+        ",".join([f"c-{k}1"] + [str((k + i) % 5) for i in range(16)]) for k in range(5)
+    ]
+    src = tmp_path / "ccts.csv"
+    src.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    result = psyq_cli("batch", str(src), "--instrument", "ccts", "--out", str(out),
+                      "--scores-only", "--summary", "html", "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["instrument"]["status"] == "provisional"
+    assert any("no norms" in n for n in summary["notices"])
+    assert set(summary["bands"]) == {"total"}  # subscales have no bands and were all scored
+    assert sum(summary["bands"]["total"].values()) == 5
+    assert "no norms" in (out / "cohort-summary.html").read_text()

@@ -12,9 +12,9 @@ from psyq.batch.cohort import LISTED, CohortStats, distribution_svg
 from psyq.batch.inputs import ColumnMap, InputError, read_input
 from psyq.batch.naming import StemAllocator, report_stem, safe_stem
 from psyq.batch.progress import Progress
-from psyq.batch.tables import safe_cell
 from psyq.models import Instrument
 from psyq.registry import InstrumentRegistry
+from psyq.spreadsheet import neutralise
 
 HEADER = "client_id,date," + ",".join(f"phq9_{k}" for k in range(1, 10))
 
@@ -95,11 +95,11 @@ def test_safe_stems_and_collisions() -> None:
 
 @pytest.mark.parametrize(
     ("cell", "safe"),
-    [("=1+2", "'=1+2"), ("+44", "'+44"), ("-3", "'-3"), ("@SUM(A1)", "'@SUM(A1)"),
+    [("=1+2", "'=1+2"), ("+44", "'+44"), ("-3", "-3"), ("@SUM(A1)", "'@SUM(A1)"),
      ("\tx", "'\tx"), ("C001", "C001"), ("", "")],
 )  # fmt: skip
 def test_formula_cells_are_neutralised(cell: str, safe: str) -> None:
-    assert safe_cell(cell) == safe
+    assert neutralise(cell) == safe
 
 
 def _record(row: int, total: int, band: str, flags: list[str]) -> dict[str, object]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from psyq.plugins.commands_store import neutralise
+from psyq.spreadsheet import neutralise
 
 CLI = Callable[..., Result]
 
@@ -134,3 +134,15 @@ def test_jsonl_to_a_private_file(filled: CLI, tmp_path: Path) -> None:
 def test_export_of_an_unknown_instrument_is_one_line(filled: CLI) -> None:
     result = filled("export", "--instrument", "nope")
     assert result.exit_code == 2 and result.stdout == ""
+
+
+def test_provisional_instruments_carry_their_notice_in_csv(psyq_cli: CLI) -> None:
+    answers = ",".join(["2"] * 16)
+    assert psyq_cli("record", "ccts", "--client", "C0007", "--answers", answers).exit_code == 0
+    assert (
+        psyq_cli("record", "gad7", "--client", "C0007", "--answers", "1,1,1,1,1,1,1").exit_code == 0
+    )
+    table = rows(psyq_cli("export").stdout)
+    by_instrument = {r["instrument_id"]: r for r in table}
+    assert "no norms" in by_instrument["ccts"]["notices"]
+    assert by_instrument["gad7"]["notices"] == ""

@@ -59,8 +59,12 @@ class CohortStats:
             self.failed += 1
             return
         self.scored += 1
+        values = record["values"]
         for scale_id, band in record["bands"].items():
-            self.bands.setdefault(scale_id, Counter())[band or ""] += 1
+            # "" counts unscored respondents; scored ones on a scale without bands
+            # are not band counts at all.
+            if band or values.get(scale_id) is None:
+                self.bands.setdefault(scale_id, Counter())[band or ""] += 1
         total = record["values"].get("total")
         if total is not None:
             self.totals[total] += 1
@@ -137,6 +141,8 @@ class CohortStats:
         out = []
         for scale in self.instrument.scales:
             counts = self.bands.get(scale.id, Counter())
+            if not scale.bands and not counts[""]:
+                continue  # nothing to count: no bands, everyone scored
             rows = [
                 {"id": b.id, "label": b.label, "severity": b.severity, "count": counts[b.id]}
                 for b in scale.bands

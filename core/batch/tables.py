@@ -1,9 +1,8 @@
 """``scores.csv`` and ``errors.csv``: one line per row, in row order.
 
-Cells that a spreadsheet would run as a formula (starting ``=``, ``+``, ``-``,
-``@``, tab or carriage return) are prefixed with ``'`` when they hold text a
-respondent or operator typed (client ids, dates, reasons); numbers psyq
-computed are written as numbers.
+Text a respondent or operator typed (client ids, dates, reasons) goes through
+:func:`psyq.spreadsheet.neutralise`, so a spreadsheet never runs it as a
+formula; numbers psyq computed are written as numbers.
 """
 
 from __future__ import annotations
@@ -14,13 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from psyq.models import Instrument
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(text: str) -> str:
-    """Neutralise a text cell that a spreadsheet would evaluate as a formula."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
+from psyq.spreadsheet import neutralise
 
 
 def format_value(value: int | float | None, decimals: int) -> str:
@@ -37,16 +30,16 @@ def scores_header(instrument: Instrument) -> list[str]:
 
 
 def scores_line(instrument: Instrument, record: dict[str, Any]) -> list[str]:
-    cells = [str(record["row"]), safe_cell(record["client_id"]), safe_cell(record["date"])]
+    cells = [str(record["row"]), neutralise(record["client_id"]), neutralise(record["date"])]
     values, bands = record["values"], record["bands"]
     for scale in instrument.scales:
         cells += [format_value(values.get(scale.id), scale.decimals), bands.get(scale.id) or ""]
-    files = ";".join(safe_cell(f) for f in record["files"])
+    files = ";".join(neutralise(f) for f in record["files"])
     return [*cells, ";".join(record["flags"]), files]
 
 
 def errors_line(record: dict[str, Any]) -> list[str]:
-    return [str(record["row"]), safe_cell(record["client_id"]), safe_cell(record["error"])]
+    return [str(record["row"]), neutralise(record["client_id"]), neutralise(record["error"])]
 
 
 ERRORS_HEADER = ["row", "client_id", "reason"]
