@@ -111,14 +111,15 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
     except ValueError as exc:
         raise AnswerError(f"QuestionnaireResponse refused: {exc}") from None
     for node in nodes:
-        link_id = _shown(node.get("linkId", "?"))
+        raw_id = str(node.get("linkId", "?"))
+        link_id = _shown(raw_id)  # for messages; matching uses the linkId as written
         given = [a for a in as_list(node.get("answer")) if isinstance(a, dict)]
         given = [a for a in given if any(k.startswith("value") for k in a)]
         if not given:
             continue
-        item = index.items.get(link_id)
+        item = index.items.get(raw_id)
         if item is None:
-            if link_id in index.scales:
+            if raw_id in index.scales:
                 continue  # a score the sender computed; psyq computes its own
             raise AnswerError(
                 f"linkId '{link_id}': no {instrument.short_name} item matches it (by item id, "

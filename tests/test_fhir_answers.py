@@ -203,6 +203,22 @@ def test_questionnaire_linkids_and_the_la18938_variant(
     # The same linkIds without the Questionnaire they belong to are not trusted.
     with pytest.raises(AnswerError, match="no GAD-7 item matches"):
         parse_answers(psyq_pm, gad7, response(items))
+    long_link = "x" * 70  # matched as written, shortened only in messages
+    with pytest.raises(AnswerError, match=r"linkId ''x{57}'\.\.\.'"):
+        parse_answers(
+            psyq_pm, gad7, response([{"linkId": long_link, "answer": [{"valueInteger": 1}]}])
+        )
     variant = {"valueCoding": {"code": "LA18938-3", "display": "More days than not"}}
     got = parse_answers(psyq_pm, gad7, response([{"linkId": "/68509-9", "answer": [variant]}]))
     assert got["gad7_2"] == 2
+
+
+def test_long_linkids_match_as_written(
+    psyq_pm: PsyqPluginManager, registry: InstrumentRegistry
+) -> None:
+    data = registry.get("gad7").model_dump()
+    url, link = "http://example.org/Questionnaire/q", "section-1/" + "y" * 70
+    data["items"][0]["codes"].append({"system": url, "code": link})
+    inst = Instrument.model_validate(data)
+    items = [{"linkId": link, "answer": [{"valueInteger": 3}]}]
+    assert parse_answers(psyq_pm, inst, response(items, questionnaire=url))["gad7_1"] == 3
