@@ -141,6 +141,11 @@ def _options(item: JSON, contained: dict[str, JSON], notes: list[str]) -> list[O
     return out
 
 
+def _keepable(link_id: Any) -> bool:
+    """A linkId kept as a code must match responses exactly, so it is kept only as written."""
+    return isinstance(link_id, str) and 0 < len(link_id) <= 500 and link_id == link_id.strip()
+
+
 def _over_limit(n_items: int, n_scales: int, known_scale: bool, n_options: int) -> str:
     """Why one more item would break the instrument format's caps ("" when it fits)."""
     if n_items >= 1000:
@@ -236,8 +241,8 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
             }
         item_id = f"q{len(items) + 1}"
         codes = [_coding(c) for c in codings(node.get("code"))]
-        if url:
-            codes.append({"system": url, "code": link_id[:500]})
+        if url and _keepable(node.get("linkId")):
+            codes.append({"system": url, "code": node["linkId"]})
         entry: dict[str, Any] = {"id": item_id, "text": text, "response_scale": scales[key]}
         if codes:
             entry["codes"] = codes[:20]
@@ -282,8 +287,8 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
         node = calculated[0][0]
         total["label"] = _text(node.get("text") or total["label"], 500)
         codes = [_coding(c) for c in codings(node.get("code")) if c.system in TERMINOLOGIES]
-        if url:
-            codes.append({"system": url, "code": str(node.get("linkId"))[:500]})
+        if url and _keepable(node.get("linkId")):
+            codes.append({"system": url, "code": node["linkId"]})
         if codes:
             total["codes"] = codes[:20]
     elif not calculated:
