@@ -394,3 +394,21 @@ def test_provisional_cohort_carries_notices_and_counts_only_banded_scales(
     assert set(summary["bands"]) == {"total"}  # subscales have no bands and were all scored
     assert sum(summary["bands"]["total"].values()) == 5
     assert "no norms" in (out / "cohort-summary.html").read_text()
+
+
+def test_deeply_nested_jsonl_line_is_a_bad_row_not_a_crash(psyq_cli: CLI, tmp_path: Path) -> None:
+    answers = {k: 1 for k in PHQ9_ITEMS}
+    lines = [
+        json.dumps({"client_id": "C1", **answers}),
+        "[" * 200_000 + "]" * 200_000,
+        json.dumps({"client_id": "C3", **answers}),
+    ]
+    src = tmp_path / "deep.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = psyq_cli("batch", str(src), "--instrument", "phq9", "--out", str(out),
+                      "--scores-only", "--summary", "html", "--jobs", "1", "--quiet")  # fmt: skip
+    assert result.exit_code == 1
+    errors = {e["row"]: e["reason"] for e in read_csv(out / "errors.csv")}
+    assert list(errors) == ["2"] and "nested too deeply" in errors["2"]
+    assert [r["client_id"] for r in read_csv(out / "scores.csv")] == ["C1", "C3"]

@@ -216,6 +216,9 @@ def _read_jsonl(
         except json.JSONDecodeError as exc:
             rows.append(InputRow(number, "", "", none, f"not valid JSON: {exc.msg}"))
             continue
+        except RecursionError:  # hostile nesting: a bad row, not a crashed batch
+            rows.append(InputRow(number, "", "", none, "refused: JSON nested too deeply"))
+            continue
         if not isinstance(obj, dict):
             kind = type(obj).__name__
             rows.append(InputRow(number, "", "", none, f"expected a JSON object, got a {kind}"))
