@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from psyq.results import ScoreResult
 
 
+PAPER_SIZES = {"a4": "A4", "letter": "letter"}
+"""Page sizes a report may ask for (``options["paper"]``) and the CSS ``@page`` size each sets."""
+
+
 @dataclass(frozen=True)
 class PastScore:
     """An earlier administration of the same instrument, for trend charts."""

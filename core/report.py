@@ -44,6 +44,7 @@ from psyq.charts import (
     trend_chart,
 )
 from psyq.errors import DuplicateError, PluginError, PsyqError
+from psyq.outputs import PAPER_SIZES
 
 if TYPE_CHECKING:
     import jinja2
@@ -52,8 +53,6 @@ if TYPE_CHECKING:
     from psyq.models import Instrument
     from psyq.outputs import RenderRequest
 
-PAPER_SIZES = {"a4": "A4", "letter": "letter"}
-"""``--paper`` values and the CSS ``@page`` size each one sets."""
 
 DEFAULT_ORDER = 500
 

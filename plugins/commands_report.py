@@ -12,9 +12,14 @@ from psyq.clients import check_client_id
 from psyq.errors import PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
-from psyq.outputs import OutputFormat, RenderRequest, format_for_path, get_output_format
+from psyq.outputs import (
+    PAPER_SIZES,
+    OutputFormat,
+    RenderRequest,
+    format_for_path,
+    get_output_format,
+)
 from psyq.plugins.commands_score import answers_file_option, answers_option, read_answers
-from psyq.report import PAPER_SIZES
 
 MAX_NOTE_CHARS = 5000
 MAX_FIELD_CHARS = 200

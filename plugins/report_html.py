@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from psyq.hookspecs import hookimpl
 from psyq.outputs import OutputFormat, RenderRequest
-from psyq.report import render_report_html
 
 if TYPE_CHECKING:
     from psyq.manager import PsyqPluginManager
@@ -19,6 +18,9 @@ if TYPE_CHECKING:
 @hookimpl
 def psyq_output_formats(pm: PsyqPluginManager) -> list[OutputFormat]:
     def render(request: RenderRequest) -> bytes:
+        # Loaded on first render: commands that never render stay fast to start.
+        from psyq.report import render_report_html
+
         return render_report_html(pm, request, standalone=True).encode("utf-8")
 
     return [

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from psyq.hookspecs import hookimpl
 from psyq.outputs import OutputFormat, RenderRequest
-from psyq.report import render_report_html
 
 if TYPE_CHECKING:
     from psyq.manager import PsyqPluginManager
@@ -20,7 +19,9 @@ if TYPE_CHECKING:
 @hookimpl
 def psyq_output_formats(pm: PsyqPluginManager) -> list[OutputFormat]:
     def render(request: RenderRequest) -> bytes:
+        # Loaded on first render: commands that never render stay fast to start.
         from psyq.pdf import html_to_pdf
+        from psyq.report import render_report_html
 
         return html_to_pdf(render_report_html(pm, request, standalone=False))
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from psyq.charts import signed
 from psyq.hookspecs import hookimpl
-from psyq.report import ReportSection, packaged_template
+
+if TYPE_CHECKING:
+    from psyq.report import ReportSection
 
 # Top to bottom. The safety alert comes first, above even the header, so a
 # critical flag is the first thing anyone sees.
@@ -36,6 +37,9 @@ BUILTIN_SECTIONS: tuple[tuple[str, int], ...] = (
 
 @cache
 def builtin_sections() -> tuple[ReportSection, ...]:
+    # psyq.report loads with the first report, not at start-up.
+    from psyq.report import ReportSection, packaged_template
+
     return tuple(
         ReportSection(
             name=name, template=packaged_template(f"sections/{name}.html.j2"), order=order
@@ -51,4 +55,6 @@ def psyq_report_sections() -> list[ReportSection]:
 
 @hookimpl
 def psyq_template_filters() -> dict[str, Callable[..., Any]]:
+    from psyq.charts import signed
+
     return {"signed": signed}

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("weasyprint", "numpy", "dask", "pandas", "jinja2")
+# psyq.report too: the report machinery loads with the first report, not at start-up.
+HEAVY = ("weasyprint", "numpy", "dask", "pandas", "jinja2", "psyq.report")
 
 SCRIPT = """
 import sys

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psyq import hookimpl
 from psyq.outputs import OutputFormat, RenderRequest
 from psyq.registry import InstrumentSource
-from psyq.report import ReportSection
 from psyq.scoring import ScoringState
 from psyq_example.markdown import render_markdown
 from psyq_example.norms import NORM_TABLE_NAME, t_label, t_score
+
+if TYPE_CHECKING:
+    from psyq.report import ReportSection
 
 INSTRUMENTS = Path(__file__).parent / "instruments"
 
@@ -64,8 +66,13 @@ NORMS_SECTION = """\
 
 @hookimpl
 def psyq_report_sections() -> list[ReportSection]:
+    # Imported here, not at the top: psyq's report machinery then loads only when a
+    # report is rendered, and `psyq list` stays fast with this plugin installed.
+    from psyq import report
+
     # order 55: below the built-in band charts (50), above the profile (60).
-    return [ReportSection("example_norms", NORMS_SECTION, order=55, instruments=("rses",))]
+    section = report.ReportSection("example_norms", NORMS_SECTION, order=55, instruments=("rses",))
+    return [section]
 
 
 # --8<-- [end:report-sections]
