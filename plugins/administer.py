@@ -103,13 +103,22 @@ def _say(text: str = "", nl: bool = True) -> None:
     sys.stdout.flush()
 
 
+def _wrapped(text: str, indent: int = 0) -> str:
+    """Wrap at word boundaries to the terminal, so long items never break mid-word."""
+    import shutil
+    import textwrap
+
+    width = max(40, min(shutil.get_terminal_size((100, 24)).columns, 100) - 1)
+    return textwrap.fill(text, width=width, subsequent_indent=" " * indent)
+
+
 def _show_item(session: Session, item: Item) -> None:
     inst = session.instrument
     n = len(session.items)
     i = session.position
     required = "  (required)" if item.required else ""
     _say()
-    _say(f"[{i + 1}/{n}] {item.text}{required}")
+    _say(_wrapped(f"[{i + 1}/{n}] {item.text}{required}", indent=len(f"[{i + 1}/{n}] ")))
     for option in inst.response_scale_for(item).options:
         _say(f"   {option.value:>3}  {option.label}")
     current = session.answers[item.id]
