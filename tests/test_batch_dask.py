@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import Result
@@ -19,7 +18,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def dask_scheduler() -> Iterator[str]:
-    distributed: Any = pytest.importorskip("distributed")
+    import distributed  # a test extra: a missing one must fail, not skip
+
     # In-process workers (threads) on an in-process scheduler; the HTTP servers that
     # distributed always starts are bound to loopback.
     with distributed.LocalCluster(

@@ -10,11 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pypdf
 import pytest
 
 from .cohorts import PHQ9_ITEMS, phq9_rows, read_csv, write_csv
-
-pypdf = pytest.importorskip("pypdf")
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from psyq import pdf as psyq_pdf
 
 CLI = Callable[..., Result]
 
-weasyprint_ffi = pytest.importorskip("weasyprint.text.ffi")
+import weasyprint.text.ffi as weasyprint_ffi  # noqa: E402
 
 
 def test_doctor_passes_on_a_complete_machine(psyq_cli: CLI) -> None:

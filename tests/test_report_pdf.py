@@ -10,10 +10,9 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pypdf
 import pytest
 from click.testing import Result
-
-pypdf = pytest.importorskip("pypdf")
 
 CLI = Callable[..., Result]
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pypdf
 import pytest
 from click.testing import Result
 
@@ -21,8 +22,6 @@ from psyq.outputs import RenderRequest
 from psyq.registry import InstrumentRegistry
 from psyq.report import render_report_html
 from psyq.scoring import Scorer
-
-pypdf = pytest.importorskip("pypdf")
 
 CLI = Callable[..., Result]
 

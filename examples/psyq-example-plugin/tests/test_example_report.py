@@ -54,7 +54,8 @@ def test_section_absent_for_other_instruments_and_unscored_totals(cli: CLI, tmp_
 
 @pytest.mark.slow
 def test_section_in_the_pdf_report(cli: CLI, tmp_path: Path) -> None:
-    pypdf = pytest.importorskip("pypdf")
+    import pypdf
+
     out = tmp_path / "rses.pdf"
     report(cli, out, "rses", MIXED)
     reader = pypdf.PdfReader(io.BytesIO(out.read_bytes()))
