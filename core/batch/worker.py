@@ -72,11 +72,17 @@ class _Context:
         from psyq.outputs import get_output_format
         from psyq.scoring import Scorer
 
-        self.pm = create_plugin_manager()
+        # The parent has already warned once about any broken plugin; every worker
+        # repeating it would bury the batch's own output.
+        self.pm = create_plugin_manager(warn=_quiet)
         self.instrument = Instrument.model_validate(job.instrument)
         self.item_ids = tuple(item.id for item in self.instrument.items)
         self.scorer = Scorer(self.pm)
         self.formats = [get_output_format(self.pm, name) for name in job.formats]
+
+
+def _quiet(message: str) -> None:
+    """Drop plugin warnings in workers (see :class:`_Context`)."""
 
 
 _local = threading.local()
