@@ -129,20 +129,50 @@ class _FontToolsRepeat(logging.Filter):
         return "instead of HarfBuzz-Subset" not in record.getMessage()
 
 
+def harfbuzz_subset_installed() -> bool:
+    """Whether libharfbuzz-subset is on this machine, found without importing WeasyPrint."""
+    import ctypes.util
+
+    return ctypes.util.find_library("harfbuzz-subset") is not None
+
+
+def _say_slow_subsetting() -> None:
+    print(
+        "psyq: warning: libharfbuzz-subset0 is missing, so WeasyPrint subsets fonts "
+        "with fontTools (about 4x slower per page); install it with: " + HARFBUZZ_FIX,
+        file=sys.stderr,
+    )
+
+
+def _mark_warned() -> bool:
+    """Record that the warning was given; False if it had been already."""
+    global _warned_subsetting
+    if _warned_subsetting:
+        return False
+    _warned_subsetting = True
+    logging.getLogger("weasyprint").addFilter(_FontToolsRepeat())
+    return True
+
+
 def warn_if_slow_subsetting() -> bool:
     """Warn once per process when fonts will be subset by fontTools. True if slow."""
-    global _warned_subsetting
     if subsetting_backend() == "harfbuzz":
         return False
-    if not _warned_subsetting:
-        _warned_subsetting = True
-        logging.getLogger("weasyprint").addFilter(_FontToolsRepeat())
-        print(
-            "psyq: warning: libharfbuzz-subset0 is missing, so WeasyPrint subsets fonts "
-            "with fontTools (about 4x slower per page); install it with: " + HARFBUZZ_FIX,
-            file=sys.stderr,
-        )
+    if _mark_warned():
+        _say_slow_subsetting()
     return True
+
+
+def warn_once_for_workers() -> None:
+    """For a process that hands rendering to workers (``psyq batch``): warn here, once,
+    without importing WeasyPrint; workers call :func:`quiet_subsetting_warning`."""
+    if not harfbuzz_subset_installed() and _mark_warned():
+        _say_slow_subsetting()
+
+
+def quiet_subsetting_warning() -> None:
+    """In a worker whose parent has already warned: stay silent, drop WeasyPrint's repeats."""
+    _mark_warned()
 
 
 @cache

@@ -66,3 +66,23 @@ def test_slow_subsetting_is_said_once_with_the_fix(
     err = capsys.readouterr().err
     assert err.count("libharfbuzz-subset0 is missing") == 1
     assert "sudo apt-get install -y libharfbuzz-subset0" in err
+
+
+def test_batch_parent_warns_once_and_workers_stay_quiet(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(psyq_pdf, "harfbuzz_subset_installed", lambda: False)
+    monkeypatch.setattr(psyq_pdf, "_warned_subsetting", False)
+    psyq_pdf.warn_once_for_workers()
+    psyq_pdf.warn_once_for_workers()
+    assert capsys.readouterr().err.count("libharfbuzz-subset0 is missing") == 1
+    # A worker: its parent has warned, so even on a slow machine it says nothing.
+    monkeypatch.setattr(weasyprint_ffi, "harfbuzz_subset", None)
+    monkeypatch.setattr(psyq_pdf, "_warned_subsetting", False)
+    psyq_pdf.quiet_subsetting_warning()
+    assert psyq_pdf.warn_if_slow_subsetting() is True
+    assert capsys.readouterr().err == ""
+
+
+def test_harfbuzz_subset_is_found_where_weasyprint_finds_it() -> None:
+    assert psyq_pdf.harfbuzz_subset_installed() == (weasyprint_ffi.harfbuzz_subset is not None)

@@ -106,6 +106,10 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         raise PsyqError(f"--summary must be pdf or html, not '{options.summary}'")
     if options.summary == "pdf":
         get_output_format(app.pm, "pdf")
+    if "pdf" in options.formats or options.summary == "pdf":
+        from psyq.pdf import warn_once_for_workers
+
+        warn_once_for_workers()  # here, once, rather than once per worker
     executors = batch_executors(app.pm)
     if options.executor not in executors:
         raise PsyqError(

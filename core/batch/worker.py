@@ -75,6 +75,10 @@ class _Context:
         # The parent has already warned once about any broken plugin; every worker
         # repeating it would bury the batch's own output.
         self.pm = create_plugin_manager(warn=_quiet)
+        if job.formats:
+            from psyq.pdf import quiet_subsetting_warning
+
+            quiet_subsetting_warning()  # the parent said it once
         self.instrument = Instrument.model_validate(job.instrument)
         self.item_ids = tuple(item.id for item in self.instrument.items)
         self.scorer = Scorer(self.pm)
