@@ -20,6 +20,7 @@ from psyq.scoring import Scorer
 
 from .cohorts import PHQ9_ITEMS, phq9_rows, read_csv, write_csv
 from .conftest import SHARED
+from .installed import installed_broken_plugin
 
 CLI = Callable[..., Result]
 
@@ -415,19 +416,11 @@ def test_deeply_nested_jsonl_line_is_a_bad_row_not_a_crash(psyq_cli: CLI, tmp_pa
 
 
 def test_broken_plugin_warns_once_not_once_per_worker(tmp_path: Path) -> None:
-    import os
     import subprocess
     import sys
 
-    site = tmp_path / "site"
-    dist = site / "psyq_broken_demo-1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: psyq-broken-demo\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[psyq]\nbroken_demo = psyq_broken_demo\n")
-    (site / "psyq_broken_demo.py").write_text("raise RuntimeError('boom')\n")
+    env = installed_broken_plugin(tmp_path, "raise RuntimeError('boom')\n")
     src = write_csv(tmp_path / "c.csv", phq9_rows(40))
-    env = {**os.environ, "PYTHONPATH": str(site), "PSYQ_HOME": str(tmp_path / "home")}
-    env.pop("PSYQ_STRICT_PLUGINS", None)
     run = subprocess.run(
         [sys.executable, "-m", "psyq", "batch", str(src), "--instrument", "phq9", "--out",
          str(tmp_path / "out"), "--format", "json", "--jobs", "2", "--chunk-size", "5",

@@ -6,12 +6,13 @@ subprocesses, as a user would meet it.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from .installed import installed_broken_plugin
 
 BROKEN = {
     "import": "import not_a_real_module_xyz\n",
@@ -39,23 +40,10 @@ COMMANDS = [
 ]
 
 
-def installed_broken_plugin(tmp_path: Path, kind: str) -> dict[str, str]:
-    site = tmp_path / "site"
-    dist = site / "psyq_broken_demo-1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: psyq-broken-demo\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[psyq]\nbroken_demo = psyq_broken_demo\n")
-    (site / "psyq_broken_demo.py").write_text(BROKEN[kind])
-    env = {**os.environ, "PYTHONPATH": str(site), "PSYQ_HOME": str(tmp_path / "home")}
-    env.pop("PSYQ_STRICT_PLUGINS", None)
-    env.pop("PSYQ_DISABLE_PLUGINS", None)
-    return env
-
-
 @pytest.mark.parametrize("kind", sorted(BROKEN))
 @pytest.mark.parametrize("args", COMMANDS, ids=[" ".join(c[:2]) for c in COMMANDS])
 def test_every_command_works_with_one_warning(tmp_path: Path, kind: str, args: list[str]) -> None:
-    env = installed_broken_plugin(tmp_path, kind)
+    env = installed_broken_plugin(tmp_path, BROKEN[kind])
     argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
     run = subprocess.run(
         [sys.executable, "-m", "psyq", *argv], env=env, capture_output=True, text=True, timeout=60

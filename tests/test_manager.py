@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from importlib import metadata
@@ -14,6 +13,8 @@ from psyq import hookimpl
 from psyq.errors import DuplicateError, PluginError
 from psyq.manager import PsyqPluginManager, create_plugin_manager
 from psyq.registry import InstrumentRegistry, InstrumentSource
+
+from .installed import installed_broken_plugin
 
 GOOD = """
 from psyq import hookimpl
@@ -143,14 +144,7 @@ def test_broken_file_in_a_pack_is_skipped_with_a_problem(
 
 def test_installed_plugin_that_raises_on_import_leaves_cli_working(tmp_path: Path) -> None:
     """End to end through real package metadata: a dist-info with an entry point."""
-    site = tmp_path / "site"
-    dist = site / "psyq_broken_demo-1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: psyq-broken-demo\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[psyq]\nbroken_demo = psyq_broken_demo\n")
-    (site / "psyq_broken_demo.py").write_text("import not_a_real_module_xyz\n")
-    env = {**os.environ, "PYTHONPATH": str(site), "PSYQ_HOME": str(tmp_path / "home")}
-    env.pop("PSYQ_STRICT_PLUGINS", None)
+    env = installed_broken_plugin(tmp_path, "import not_a_real_module_xyz\n")
     run = [sys.executable, "-m", "psyq"]
     listed = subprocess.run([*run, "list"], env=env, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0
