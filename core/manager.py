@@ -20,11 +20,11 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Literal
 
 import pluggy
-from pydantic import BaseModel, Field
 
 from psyq import hookspecs
 from psyq.errors import DuplicateError, PluginError
@@ -34,14 +34,15 @@ Warn = Callable[[str], None]
 PluginSource = Literal["built-in", "entry point", "registered", "failed", "disabled"]
 
 
-class PluginInfo(BaseModel):
-    """One row of ``psyq plugins`` (and of its ``--json`` output)."""
+@dataclass
+class PluginInfo:
+    """One row of ``psyq plugins``."""
 
     name: str
     source: PluginSource
     version: str | None = None
     distribution: str | None = None
-    hooks: list[str] = Field(default_factory=list)
+    hooks: list[str] = field(default_factory=list)
     error: str | None = None
 
 

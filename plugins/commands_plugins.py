@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import click
 
@@ -18,7 +19,7 @@ def plugins_command(app: App, show_all: bool, as_json: bool) -> None:
     """List installed plugins: name, version, source and hooks (failed ones with the reason)."""
     rows = [i for i in app.pm.plugin_infos() if show_all or i.source != "built-in"]
     if as_json:
-        click.echo(json.dumps([r.model_dump() for r in rows], indent=2))
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
         return
     if not rows:
         click.echo("no third-party plugins installed (`psyq plugins --all` lists built-ins)")
