@@ -89,3 +89,15 @@ def format_for_path(pm: PsyqPluginManager, filename: str) -> OutputFormat | None
     lowered = filename.lower()
     matches = [f for f in output_formats(pm).values() if f.suffix and lowered.endswith(f.suffix)]
     return max(matches, key=lambda f: len(f.suffix), default=None)
+
+
+def require_format_for_path(pm: PsyqPluginManager, filename: str, hint: str = "") -> OutputFormat:
+    """:func:`format_for_path`, or a one-line error listing the suffixes that work."""
+    fmt = format_for_path(pm, filename)
+    if fmt is None:
+        suffixes = ", ".join(sorted({f.suffix for f in output_formats(pm).values() if f.suffix}))
+        raise PsyqError(
+            f"cannot tell the report format from '{filename}': no output format writes "
+            f"that suffix; use a name ending in {suffixes}{hint}"
+        )
+    return fmt

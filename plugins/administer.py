@@ -19,7 +19,7 @@ from psyq.app import App
 from psyq.errors import AnswerError, PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.models import Instrument, Item
-from psyq.outputs import OutputFormat, RenderRequest, format_for_path, get_output_format
+from psyq.outputs import RenderRequest, get_output_format, require_format_for_path
 from psyq.plugins.commands_store import clinician_option, write_private
 from psyq.results import ScoreResult
 
@@ -202,24 +202,12 @@ def _finish(app: App, session: Session, result: ScoreResult, report: Path | None
         _say("!!! Review this with the client now, before they leave.")
         _say(RULE)
     if report is not None:
-        fmt = _report_format(app, report)
+        fmt = require_format_for_path(app.pm, report.name)
         from psyq.history import render_request_for
 
         full = render_request_for(app, session.admin_id, session.store)
         write_private(report, fmt.render(full))
         _say(f"report written to {report}")
-
-
-def _report_format(app: App, report: Path) -> OutputFormat:
-    fmt = format_for_path(app.pm, report.name)
-    if fmt is None:
-        from psyq.outputs import output_formats
-
-        suffixes = ", ".join(
-            sorted({f.suffix for f in output_formats(app.pm).values() if f.suffix})
-        )
-        raise PsyqError(f"--report {report}: no output format writes this suffix; use {suffixes}")
-    return fmt
 
 
 def _intro(session: Session) -> None:
@@ -266,7 +254,9 @@ def administer_command(
       psyq administer --resume 17
     """
     if report is not None:
-        _report_format(app, report)  # a bad suffix fails now, not after the last item
+        require_format_for_path(
+            app.pm, report.name
+        )  # a bad suffix fails now, not after the last item
     store = app.open_store()
     try:
         session = _open_session(app, store, instrument_id, client_id, clinician, resume_id)

@@ -16,8 +16,8 @@ from psyq.outputs import (
     PAPER_SIZES,
     OutputFormat,
     RenderRequest,
-    format_for_path,
     get_output_format,
+    require_format_for_path,
 )
 from psyq.plugins.commands_score import answers_file_option, answers_option, read_answers
 
@@ -48,13 +48,7 @@ def choose_format(app: App, output: Path, format_name: str | None) -> OutputForm
     """``--format`` if given, else the format whose suffix ``output`` has."""
     if format_name:
         return get_output_format(app.pm, format_name)
-    fmt = format_for_path(app.pm, output.name)
-    if fmt is None:
-        raise PsyqError(
-            f"cannot tell the report format from '{output.name}'; "
-            "use a .pdf, .html or .json name, or --format pdf|html|json"
-        )
-    return fmt
+    return require_format_for_path(app.pm, output.name, hint=", or --format NAME")
 
 
 def write_atomically(target: Path, data: bytes) -> None:

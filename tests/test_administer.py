@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from psyq import hookimpl
-from psyq.registry import InstrumentSource
 from psyq.store import Administration, open_store
+
+from .packs import DirectoryPack
 
 CLI = Callable[..., Result]
 PHQ_LINES = "1\n2\n0\n1\n1\n0\n2\n1\n1\n1\n"  # item 9 answered 1: critical flag
@@ -301,15 +301,6 @@ def test_report_carries_the_client_history(psyq_cli: CLI, tmp_path: Path) -> Non
     assert "2026-02-07" not in text  # another client's is not
 
 
-class RequiredPack:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    @hookimpl
-    def psyq_instrument_sources(self) -> list[InstrumentSource]:
-        return [InstrumentSource("required pack", self.directory)]
-
-
 def test_required_item_cannot_be_skipped(
     psyq_cli: CLI,
     psyq_register: Callable[..., object],
@@ -323,7 +314,7 @@ def test_required_item_cannot_be_skipped(
             "{id: m1, text: One, response_scale: freq, required: true}",
         )
     )
-    psyq_register(RequiredPack(tmp_path), "required-pack")
+    psyq_register(DirectoryPack("required pack", tmp_path), "required-pack")
     result = psyq_cli("administer", "mini", "--client", "C0042", input="\n1\n")
     assert "[1/3] One  (required)" in result.output
     assert "answer (b back, ? help, q save and quit): " in result.output  # no "Enter skip"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from psyq import hookimpl
 from psyq.app import App
 from psyq.manager import PsyqPluginManager
-from psyq.registry import InstrumentSource
 from psyq.store import open_store
+
+from .packs import DirectoryPack
 
 CLI = Callable[..., Result]
 
@@ -173,17 +173,6 @@ def test_global_db_option(psyq_cli: CLI, psyq_home: Path, tmp_path: Path) -> Non
     assert "C0042" in psyq_cli("--db", str(db), "clients").output
 
 
-class MiniPack:
-    """A plugin serving one instrument file that the test edits between commands."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    @hookimpl
-    def psyq_instrument_sources(self) -> list[InstrumentSource]:
-        return [InstrumentSource("mini pack", self.directory)]
-
-
 def test_changed_definition_rescore_and_resume(
     psyq_cli: CLI,
     psyq_register: Callable[..., object],
@@ -195,7 +184,7 @@ def test_changed_definition_rescore_and_resume(
     pack.mkdir()
     definition = pack / "mini.yaml"
     definition.write_text(minimal_yaml)
-    psyq_register(MiniPack(pack), "mini-pack")
+    psyq_register(DirectoryPack("mini pack", pack), "mini-pack")
     record(psyq_cli, "mini", "--client", "C0042", "--answers", "1,1,2")  # 1 + 1 + (2-2) = 2
     psyq_cli("administer", "mini", "--client", "C0042", input="1\nq\n")
     with open_store(psyq_home / "psyq.db") as store:
