@@ -1,10 +1,10 @@
 """The plugin manager: built by a factory, never a module-level global.
 
-Default plugins (:data:`psyq.plugins.DEFAULT_PLUGINS`) are imported and
-registered first. Third-party plugins come from the ``psyq`` entry-point
-group; each is loaded inside try/except, so one that fails to import, names
-a hook that does not exist, or raises while being collected becomes a
-warning line and a ``failed`` row in ``psyq plugins``, never a dead CLI.
+Default plugins (:data:`DEFAULT_PLUGINS`, module names, as pytest's
+``default_plugins``) are imported by name and registered first. Third-party
+plugins come from the ``psyq`` entry-point group; each is loaded inside
+try/except, so one that fails to import, names a hook that does not exist,
+or raises while being collected becomes a warning line and a ``failed`` row in ``psyq plugins``, never a dead CLI.
 
 Environment:
 
@@ -30,6 +30,36 @@ from psyq import hookspecs
 from psyq.errors import DuplicateError, PluginError
 
 Warn = Callable[[str], None]
+
+# psyq's default plugins, in registration order, named by module so that core
+# never imports ``psyq.plugins`` itself (pytest's ``default_plugins`` does the same).
+# Each is registered under its path below ``psyq.plugins`` (``fhir.export``).
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "psyq.plugins.data_files",
+    "psyq.plugins.builtin_instruments",
+    "psyq.plugins.scoring_stages",
+    "psyq.plugins.output.table",
+    "psyq.plugins.output.json",
+    "psyq.plugins.commands.instruments",
+    "psyq.plugins.commands.score",
+    "psyq.plugins.commands.plugins",
+    "psyq.plugins.commands.demo",
+    "psyq.plugins.report.sections",
+    "psyq.plugins.report.html",
+    "psyq.plugins.report.pdf",
+    "psyq.plugins.report.command",
+    "psyq.plugins.commands.doctor",
+    "psyq.plugins.commands.scaffold",
+    "psyq.plugins.commands.store",
+    "psyq.plugins.commands.administer",
+    "psyq.plugins.batch.command",
+    "psyq.plugins.batch.dask_executor",
+    "psyq.plugins.answer_documents",
+    "psyq.plugins.fhir.answers",
+    "psyq.plugins.fhir.export",
+    "psyq.plugins.fhir.importer",
+)
+_DEFAULT_PREFIX = "psyq.plugins."
 
 PluginSource = Literal["built-in", "entry point", "registered", "failed", "disabled"]
 
@@ -73,7 +103,7 @@ class PsyqPluginManager(pluggy.PluginManager):
 
     def register_builtin(self, module_name: str) -> None:
         module = importlib.import_module(module_name)
-        name = module_name.rsplit(".", 1)[-1]
+        name = module_name.removeprefix(_DEFAULT_PREFIX)
         self.register(module, name=name)
         self._builtin.add(name)
         self.infos[name] = PluginInfo(name=name, source="built-in", version=_psyq_version())
@@ -192,8 +222,6 @@ def create_plugin_manager(
     ``extra_plugins`` are ``(name, plugin)`` pairs registered after the
     defaults, as a test or an embedding application would.
     """
-    from psyq.plugins import DEFAULT_PLUGINS
-
     pm = PsyqPluginManager(
         strict=_env_flag("PSYQ_STRICT_PLUGINS") if strict is None else strict, warn=warn
     )

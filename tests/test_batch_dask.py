@@ -65,7 +65,7 @@ def test_dask_and_local_runs_write_identical_tables(
 def test_dask_without_scheduler_or_unreachable_is_exit_2(
     psyq_cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("psyq.plugins.executor_dask.CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr("psyq.plugins.batch.dask_executor.CONNECT_TIMEOUT", "1s")
     src = write_csv(tmp_path / "c.csv", phq9_rows(2))
     base = [
         "batch",

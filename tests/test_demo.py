@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import Result
 from pypdf import PdfReader
 
-from psyq.plugins.demo import demo_samples
+from psyq.plugins.commands.demo import demo_samples
 
 
 def test_demo_writes_pdf_html_and_json_for_every_sample(

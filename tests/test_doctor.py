@@ -41,7 +41,7 @@ def test_doctor_fails_with_the_fix_when_harfbuzz_subset_is_missing(
 def test_doctor_fails_when_weasyprint_cannot_load(
     psyq_cli: CLI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from psyq.plugins import doctor
+    from psyq.plugins.commands import doctor
 
     def broken() -> doctor.Check:
         return doctor.Check("WeasyPrint", False, "cannot be imported: no libpango", doctor.APT_FIX)

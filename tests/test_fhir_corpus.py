@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from psyq.models import Coding, Instrument
-from psyq.plugins.fhir_resources import LOINC, normalise, ordinal_value
+from psyq.plugins.fhir.resources import LOINC, normalise, ordinal_value
 from psyq.registry import InstrumentRegistry
 
 from .conftest import SHARED

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from psyq.plugins.scaffold import plugin_slug
+from psyq.plugins.commands.scaffold import plugin_slug
 
 CLI = Callable[..., Result]
 BIN = Path(sys.executable).parent

@@ -7,7 +7,7 @@ job and yields the results in any order, keeping only a few jobs in flight
 so memory stays flat however long the input.
 
 psyq ships ``local`` (a process pool on this machine, below) and ``dask``
-(:mod:`psyq.plugins.executor_dask`).
+(:mod:`psyq.plugins.batch.dask_executor`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import json
 from psyq.hookspecs import hookimpl
 from psyq.models import Instrument, Scale
 from psyq.outputs import OutputFormat, RenderRequest
-from psyq.plugins.fhir_resources import (
+from psyq.plugins.fhir.resources import (
     JSON,
     TERMINOLOGIES,
     UCUM,

@@ -19,7 +19,7 @@ from psyq.outputs import (
     get_output_format,
     require_format_for_path,
 )
-from psyq.plugins.commands_score import answers_file_option, answers_option, read_answers
+from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
 
 MAX_NOTE_CHARS = 5000
 MAX_FIELD_CHARS = 200

@@ -19,7 +19,7 @@ from psyq.errors import AnswerError, PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.outputs import RenderRequest, get_output_format
-from psyq.plugins.commands_score import answers_file_option, answers_option, read_answers
+from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
 from psyq.spreadsheet import neutralise
 
 # The store, audit and history modules (and sqlite3) load when a command runs, so

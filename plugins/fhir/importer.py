@@ -37,7 +37,7 @@ from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.models import Coding
 from psyq.plugins.data_files import load_json
-from psyq.plugins.fhir_resources import (
+from psyq.plugins.fhir.resources import (
     CALCULATED_EXPRESSION_URLS,
     JSON,
     TERMINOLOGIES,

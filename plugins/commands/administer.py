@@ -20,7 +20,7 @@ from psyq.errors import AnswerError, PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.models import Instrument, Item
 from psyq.outputs import RenderRequest, get_output_format, require_format_for_path
-from psyq.plugins.commands_store import clinician_option, write_private
+from psyq.plugins.commands.store import clinician_option, write_private
 from psyq.results import ScoreResult
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from typing import Any
 from psyq.errors import AnswerError
 from psyq.hookspecs import hookimpl
 from psyq.models import Coding, Instrument, Item
-from psyq.plugins.fhir_resources import (
+from psyq.plugins.fhir.resources import (
     JSON,
     TERMINOLOGIES,
     as_list,

@@ -1,0 +1,1 @@
+"""``psyq batch`` and the executors it can run on."""

@@ -1,0 +1,1 @@
+"""CLI commands: instruments, scoring, the store, administering, tooling."""

@@ -1,0 +1,1 @@
+"""HL7 FHIR R4: QuestionnaireResponses in, Bundles out, Questionnaires imported as drafts."""

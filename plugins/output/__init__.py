@@ -1,0 +1,1 @@
+"""Plain output formats: the score table and JSON."""

@@ -1,0 +1,1 @@
+"""Clinician reports: built-in sections, the HTML and PDF formats, ``psyq report``."""
