@@ -4,7 +4,8 @@ Default plugins (:data:`DEFAULT_PLUGINS`, module names, as pytest's
 ``default_plugins``) are imported by name and registered first. Third-party
 plugins come from the ``psyq`` entry-point group; each is loaded inside
 try/except, so one that fails to import, names a hook that does not exist,
-or raises while being collected becomes a warning line and a ``failed`` row in ``psyq plugins``, never a dead CLI.
+or raises while being collected becomes a warning line and a ``failed`` row
+in ``psyq plugins``, never a dead CLI.
 
 Environment:
 
