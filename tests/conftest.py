@@ -14,8 +14,19 @@ from psyq.manager import PsyqPluginManager
 from psyq.registry import InstrumentRegistry
 
 # The shared corpus sits next to the checkout; from a git worktree elsewhere, point
-# PSYQ_SHARED_DIR at it. Tests that need it skip when it is absent.
+# PSYQ_SHARED_DIR at it. Tests that need it skip, visibly, when it is absent, except
+# in CI (CI=true) or with PSYQ_REQUIRE_CORPUS=1, where its absence fails the run.
 SHARED = Path(os.environ.get("PSYQ_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    required = os.environ.get("CI", "").lower() == "true" or os.environ.get("PSYQ_REQUIRE_CORPUS")
+    if required and not (SHARED / "corpus").is_dir():
+        pytest.exit(
+            f"the shared corpus is missing at {SHARED / 'corpus'}; the corpus tests would be "
+            "skipped (set PSYQ_SHARED_DIR to where it is)",
+            returncode=1,
+        )
 
 
 @pytest.fixture
