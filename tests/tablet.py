@@ -1,0 +1,197 @@
+"""Helpers for the tablet tests: a real `psyq serve` subprocess, kiosk codes, Chromium.
+
+The browser is Debian's chromium driven by its chromedriver (tools/system-deps.sh
+installs both). Selenium is pointed at them explicitly and told to stay offline,
+so Selenium Manager never downloads a browser or a driver. A missing browser
+fails the test, with the command that installs it: never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("PSYQ_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("PSYQ_CHROMEDRIVER", "/usr/bin/chromedriver"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Served:
+    """A running `psyq serve` on a free localhost port, with its data directory."""
+
+    url: str
+    home: Path
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "PSYQ_HOME": str(self.home)}
+
+    def psyq(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        run = subprocess.run(
+            [sys.executable, "-m", "psyq", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if check:
+            assert run.returncode == 0, run.stderr + run.stdout
+        return run
+
+    def start(self, *args: str) -> tuple[int, str]:
+        """`psyq kiosk start ARGS` -> (session id, code as printed)."""
+        out = self.psyq("kiosk", "start", "--no-qr", *args).stdout
+        session = re.search(r"kiosk session (\d+)", out)
+        code = re.search(r"code: (\S+)", out)
+        assert session and code, out
+        assert self.url in out, out
+        return int(session.group(1)), code.group(1)
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+@contextmanager
+def serve(home: Path, log: Path, *extra: str) -> Iterator[Served]:
+    port = free_port()
+    env = {**os.environ, "PSYQ_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "psyq", "serve", "--port", str(port), *extra],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "ping", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"psyq serve did not start:\n{log.read_text()}") from None
+                time.sleep(0.1)
+        yield Served(url, home, log, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def chromium(download_dir: Path) -> Any:
+    """A headless Chromium the size of a tablet in portrait, from the system packages."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        pytest.fail(
+            f"browser tests need {', '.join(missing)}: run `sudo bash tools/system-deps.sh` "
+            "(installs chromium and chromium-driver)"
+        )
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager: never download anything
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=800,1100",
+        "--no-first-run",
+        "--disable-extensions",
+        f"--user-data-dir={download_dir}",
+    ):
+        options.add_argument(arg)
+    service = Service(executable_path=str(CHROMEDRIVER))
+    return webdriver.Chrome(service=service, options=options)
+
+
+class Tablet:
+    """One browser at the tablet pages, saving a screenshot of every screen it sees."""
+
+    def __init__(self, served: Served, shots: Path, name: str) -> None:
+        self.served = served
+        self.shots = shots
+        self.name = name
+        self.count = 0
+        shots.mkdir(parents=True, exist_ok=True)
+        self.driver = chromium(shots / f"profile-{name}")
+        self.sources: list[str] = []
+
+    def close(self) -> None:
+        self.driver.quit()
+
+    def shot(self, label: str) -> Path:
+        self.count += 1
+        path = self.shots / f"{self.name}-{self.count:02d}-{label}.png"
+        self.driver.save_screenshot(str(path))
+        self.sources.append(self.driver.page_source)
+        return path
+
+    def open(self) -> None:
+        self.driver.get(self.served.url)
+        self.shot("code")
+
+    def by_id(self, ident: str) -> Any:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.ID, ident)
+
+    def has(self, ident: str) -> bool:
+        from selenium.webdriver.common.by import By
+
+        return bool(self.driver.find_elements(By.ID, ident))
+
+    def enter_code(self, code: str) -> None:
+        field = self.by_id("code")
+        field.clear()
+        field.send_keys(code)
+        self.by_id("go").click()
+        self.shot("after-code")
+
+    def click(self, ident: str, label: str | None = None) -> None:
+        self.by_id(ident).click()
+        self.shot(label or ident)
+
+    def progress(self) -> str:
+        from selenium.webdriver.common.by import By
+
+        text: str = self.driver.find_element(By.CLASS_NAME, "progress").text
+        return text
+
+    def question(self) -> str:
+        text: str = self.by_id("question").text
+        return text
+
+    def text(self) -> str:
+        from selenium.webdriver.common.by import By
+
+        body: str = self.driver.find_element(By.TAG_NAME, "body").text
+        return body

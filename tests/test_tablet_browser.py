@@ -1,0 +1,205 @@
+"""The tablet self-report pages in a real browser (Debian's Chromium via chromedriver).
+
+Each test starts `psyq serve` on a free localhost port as a subprocess, starts
+kiosk sessions with `psyq kiosk start`, and clicks through the pages. Screenshots
+of every screen are saved under the test's tmp folder (``shots/``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from psyq import audit
+from psyq.store import open_store
+from tests.tablet import Served, Tablet, serve
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serve(tmp_path / "home", tmp_path / "serve.log") as running:
+        yield running
+
+
+@pytest.fixture
+def tablets(served: Served, tmp_path: Path) -> Iterator[list[Tablet]]:
+    opened: list[Tablet] = []
+    yield opened
+    for tablet in opened:
+        tablet.close()
+
+
+def _tablet(served: Served, tmp_path: Path, opened: list[Tablet], name: str) -> Tablet:
+    tablet = Tablet(served, tmp_path / "shots", name)
+    opened.append(tablet)
+    return tablet
+
+
+def _stored(served: Served, admin_id: int) -> tuple[dict[str, int | None], str]:
+    with open_store(served.home / "psyq.db") as store:
+        adm = store.get(admin_id)
+        return dict(adm.answers), adm.status
+
+
+def test_phq9_by_clicking_with_reload_and_back(
+    served: Served, tmp_path: Path, tablets: list[Tablet]
+) -> None:
+    session_id, code = served.start("--client", "C0042", "--instruments", "phq9")
+    tablet = _tablet(served, tmp_path, tablets, "phq9")
+    tablet.open()
+    tablet.enter_code(code.lower().replace("-", " "))  # typed loosely: still the code
+    assert "Patient Health Questionnaire-9" in tablet.text()
+    assert "Over the last 2 weeks" in tablet.text()
+    tablet.click("begin")
+    assert tablet.progress().startswith("Question 1 of 10")
+    assert tablet.question() == "Little interest or pleasure in doing things"
+
+    for value in (1, 2, 0, 3):
+        tablet.click(f"option-{value}")
+    assert tablet.progress().startswith("Question 5 of 10")
+    # Saved the moment they were given: partial administration in the store already.
+    status = json.loads(served.psyq("kiosk", "status", "--json").stdout)[0]
+    admin_id = status["forms"][0]["administration"]
+    answers, stored_status = _stored(served, admin_id)
+    assert stored_status == "partial"
+    assert [answers[f"phq9_{i}"] for i in range(1, 5)] == [1, 2, 0, 3]
+
+    tablet.driver.refresh()  # reload mid-form: same question
+    tablet.shot("reloaded")
+    assert tablet.progress().startswith("Question 5 of 10")
+    tablet.click("back")
+    assert tablet.progress().startswith("Question 4 of 10")
+    chosen = tablet.by_id("option-3")
+    assert chosen.get_attribute("aria-pressed") == "true"  # the earlier answer is shown
+    tablet.click("option-2", "changed")  # change item 4 from 3 to 2
+    for value in (1, 1, 0, 1):  # items 5-8
+        tablet.click(f"option-{value}")
+    assert "Thoughts that you would be better off dead" in tablet.question()
+    tablet.click("skip", "skip-critical")  # item 9 asks once more before a skip
+    assert tablet.has("confirm")
+    assert tablet.progress().startswith("Question 9 of 10")
+    tablet.click("option-1", "item9")
+    tablet.click("option-2", "last")  # item 10, difficulty
+    assert tablet.has("thanks")
+    page = tablet.text()
+    assert "Thank you" in page
+    for leak in ("C0042", "score", "Score", "severe", "Moderate", "13"):
+        assert leak not in page
+
+    # Nothing of the client ever reached the tablet.
+    assert not any("C0042" in source for source in tablet.sources)
+    # The back button after the end does not show the form again.
+    tablet.driver.back()
+    tablet.shot("back-after-end")
+    assert not tablet.has("question")
+
+    answers, stored_status = _stored(served, admin_id)
+    assert stored_status == "complete"
+    assert answers == {
+        "phq9_1": 1,
+        "phq9_2": 2,
+        "phq9_3": 0,
+        "phq9_4": 2,
+        "phq9_5": 1,
+        "phq9_6": 1,
+        "phq9_7": 0,
+        "phq9_8": 1,
+        "phq9_9": 1,
+        "phq9_10": 2,
+    }
+    with open_store(served.home / "psyq.db") as store:
+        result = store.get(admin_id).result
+        assert result is not None and result.total.value == 9
+        actions = [(e.action, e.record) for e in audit.entries(store.connection)]
+        assert audit.verify(store).ok
+    record = f"administration {admin_id}"
+    mine = [a for a, r in actions if r == record]
+    # The same audit entries `psyq administer` writes: an entry for each of the 11 answers
+    # given (10 items, one changed): start, answer ..., complete.
+    assert mine == ["start"] + ["answer"] * 9 + ["complete"]
+    kiosk = [a for a, r in actions if r == f"kiosk session {session_id}"]
+    assert kiosk == ["kiosk start", "kiosk code used"]
+
+    # The clinician: kiosk status and the serve terminal, critical flag framed.
+    status_text = served.psyq("kiosk", "status").stdout
+    assert f"kiosk session {session_id}: client C0042: complete" in status_text
+    assert "!!! CRITICAL (item phq9_9)" in status_text
+    assert "!!! Review this with the client now, before they leave." in status_text
+    log = served.output()
+    assert "PHQ-9 complete" in log
+    assert "!!! CRITICAL (item phq9_9)" in log
+    assert f"kiosk session {session_id} (client C0042): all forms complete" in log
+
+    # The code worked once.
+    tablet.open()
+    tablet.enter_code(code)
+    assert tablet.has("error") and not tablet.has("question")
+
+
+def test_five_wrong_codes_lock(served: Served, tmp_path: Path, tablets: list[Tablet]) -> None:
+    _, code = served.start("--client", "C0007", "--instruments", "gad7")
+    tablet = _tablet(served, tmp_path, tablets, "wrong")
+    tablet.open()
+    for _ in range(5):
+        tablet.enter_code("AAAAAA")
+        assert tablet.has("error")
+    assert "Too many wrong codes" in tablet.by_id("error").text
+    tablet.enter_code(code)  # this tablet is locked out, even with the right code
+    assert not tablet.has("question") and not tablet.has("begin")
+    # Another browser with the right code: the code itself is locked.
+    other = _tablet(served, tmp_path, tablets, "other")
+    other.open()
+    other.enter_code(code)
+    assert "This code is locked" in other.by_id("error").text
+    assert "code locked" in served.psyq("kiosk", "status").stdout
+    assert "code locked after 5 wrong guesses" in served.output()
+    with open_store(served.home / "psyq.db") as store:
+        actions = [e.action for e in audit.entries(store.connection)]
+    assert "kiosk locked" in actions
+
+
+def test_expired_code_is_refused(served: Served, tmp_path: Path, tablets: list[Tablet]) -> None:
+    _, code = served.start("--client", "C0008", "--instruments", "phq9", "--expires", "1s")
+    time.sleep(1.5)
+    tablet = _tablet(served, tmp_path, tablets, "expired")
+    tablet.open()
+    tablet.enter_code(code)
+    assert "This code has expired" in tablet.by_id("error").text
+    assert "code expired unused" in served.psyq("kiosk", "status").stdout
+
+
+def test_two_tablets_at_once_keep_their_answers(
+    served: Served, tmp_path: Path, tablets: list[Tablet]
+) -> None:
+    first_id, first_code = served.start("--client", "C0101", "--instruments", "gad7,phq9")
+    second_id, second_code = served.start("--client", "C0102", "--instruments", "gad7")
+    one = _tablet(served, tmp_path, tablets, "one")
+    two = _tablet(served, tmp_path, tablets, "two")
+    one.open()
+    two.open()
+    one.enter_code(first_code)
+    two.enter_code(second_code)
+    one.click("begin")
+    two.click("begin")
+    for _ in range(7):  # interleaved: one answers 3s, two answers 0s
+        one.click("option-3")
+        two.click("option-0")
+    assert two.has("thanks")
+    assert "Form 2 of 2" in one.progress()  # one goes on to its PHQ-9
+    status = {s["session"]: s for s in json.loads(served.psyq("kiosk", "status", "--json").stdout)}
+    gad_one = status[first_id]["forms"][0]["administration"]
+    gad_two = status[second_id]["forms"][0]["administration"]
+    assert set(_stored(served, gad_one)[0].values()) == {3}
+    assert set(_stored(served, gad_two)[0].values()) == {0}
+    assert status[second_id]["state"] == "complete"
+    assert status[first_id]["state"] == "active"
+    assert status[first_id]["forms"][1]["administration"] is None
+    with open_store(served.home / "psyq.db") as store:
+        assert store.get(gad_one).client_id == "C0101"
+        assert store.get(gad_two).client_id == "C0102"
