@@ -195,3 +195,62 @@ class Tablet:
 
         body: str = self.driver.find_element(By.TAG_NAME, "body").text
         return body
+
+
+class HttpTablet:
+    """A tablet without a browser: urllib with its own cookies, for protocol-level tests."""
+
+    def __init__(self, url: str) -> None:
+        import http.cookiejar
+
+        self.url = url.rstrip("/")
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.page = ""
+        self.status = 0
+        self.headers: Any = None
+
+    def _send(self, request: urllib.request.Request) -> str:
+        import urllib.error
+
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                self.status = response.status
+                self.headers = response.headers
+                body: bytes = response.read()
+        except urllib.error.HTTPError as exc:
+            self.status = exc.code
+            self.headers = exc.headers
+            body = exc.read()
+        self.page = body.decode("utf-8")
+        return self.page
+
+    def get(self, path: str) -> str:
+        return self._send(urllib.request.Request(self.url + path))
+
+    def csrf(self) -> str:
+        match = re.search(r'name="csrf" value="([^"]+)"', self.page)
+        return match.group(1) if match else ""
+
+    def step(self) -> str:
+        match = re.search(r'name="step" value="([^"]+)"', self.page)
+        return match.group(1) if match else ""
+
+    def post(self, path: str, fields: dict[str, str], headers: dict[str, str] | None = None) -> str:
+        from urllib.parse import urlencode
+
+        request = urllib.request.Request(
+            self.url + path, data=urlencode(fields).encode(), headers=headers or {}
+        )
+        return self._send(request)
+
+    def enter(self, code: str) -> str:
+        if 'name="code"' not in self.page:
+            self.get("/")
+        return self.post("/code", {"csrf": self.csrf(), "code": code})
+
+    def act(self, action: str, value: int | None = None) -> str:
+        fields = {"csrf": self.csrf(), "step": self.step(), "action": action}
+        if value is not None:
+            fields["value"] = str(value)
+        return self.post("/form", fields)
