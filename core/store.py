@@ -88,12 +88,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE administrations ADD COLUMN note TEXT;
     """,
+    # 3: the language the form was given in (a BCP 47 tag; NULL: the instrument's own).
+    """
+    ALTER TABLE administrations ADD COLUMN language TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _ADMIN_COLUMNS = (
     "id, client_id, instrument_id, instrument_version, definition_hash, administered, "
-    "clinician, note, answers, status, position, scores, scored_with, created_at, updated_at"
+    "clinician, note, answers, status, position, scores, scored_with, created_at, updated_at, "
+    "language"
 )
 
 
@@ -121,6 +126,8 @@ class Administration(BaseModel):
     scored_with: str | None
     created_at: datetime
     updated_at: datetime
+    language: str | None = None
+    """The language the form was given in; None for the instrument's own."""
 
     @property
     def result(self) -> ScoreResult | None:
@@ -289,8 +296,12 @@ class Store:
         note: str | None = None,
         status: Status = "complete",
         position: int | None = None,
+        language: str | None = None,
     ) -> Administration:
-        """Save a new administration (and its client, if new); return it with its id."""
+        """Save a new administration (and its client, if new); return it with its id.
+
+        ``language`` is the tag of the translation the form was given in, if any.
+        """
         check_client_id(client_id)
         now = _now()
         definition_hash = instrument.content_hash()
@@ -299,8 +310,8 @@ class Store:
             cursor = conn.execute(
                 "INSERT INTO administrations (client_id, instrument_id, instrument_version, "
                 "definition_hash, administered, clinician, note, answers, status, position, "
-                "scores, scored_with, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "scores, scored_with, created_at, updated_at, language) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client_id,
                     instrument.id,
@@ -316,6 +327,7 @@ class Store:
                     None if result is None else definition_hash,
                     now,
                     now,
+                    language,
                 ),
             )
             admin_id = cursor.lastrowid

@@ -42,9 +42,10 @@ class Served:
     home: Path
     log: Path
     process: subprocess.Popen[bytes]
+    extra_env: dict[str, str]
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "PSYQ_HOME": str(self.home)}
+        return {**os.environ, "PSYQ_HOME": str(self.home), **self.extra_env}
 
     def psyq(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         run = subprocess.run(
@@ -71,10 +72,24 @@ class Served:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def language_pack_env(site: Path) -> dict[str, str]:
+    """Environment in which psyq finds the test language pack as an installed plugin."""
+    dist = site / "psyq_langtest-1.0.dist-info"
+    dist.mkdir(parents=True, exist_ok=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: psyq-langtest\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[psyq]\nlangtest = tests.languages:plugin\n")
+    return {"PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+
+
 @contextmanager
-def serve(home: Path, log: Path, *extra: str) -> Iterator[Served]:
+def serve(
+    home: Path, log: Path, *extra: str, env_extra: dict[str, str] | None = None
+) -> Iterator[Served]:
     port = free_port()
-    env = {**os.environ, "PSYQ_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PSYQ_HOME": str(home), "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "psyq", "serve", "--port", str(port), *extra],
@@ -94,7 +109,7 @@ def serve(home: Path, log: Path, *extra: str) -> Iterator[Served]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"psyq serve did not start:\n{log.read_text()}") from None
                 time.sleep(0.1)
-        yield Served(url, home, log, process)
+        yield Served(url, home, log, process, env_extra or {})
     finally:
         process.terminate()
         try:
@@ -169,15 +184,29 @@ class Tablet:
 
         return bool(self.driver.find_elements(By.ID, ident))
 
+    def _submit(self, ident: str) -> None:
+        """Click a submit button and wait for the next page (every post redirects)."""
+        from selenium.common.exceptions import WebDriverException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        # A mark on the current page's window: gone once the next page has loaded.
+        self.driver.execute_script("window.psyqOldPage = true;")
+        self.by_id(ident).click()
+        WebDriverWait(self.driver, 15, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: d.execute_script(
+                "return window.psyqOldPage === undefined && document.readyState === 'complete';"
+            )
+        )
+
     def enter_code(self, code: str) -> None:
         field = self.by_id("code")
         field.clear()
         field.send_keys(code)
-        self.by_id("go").click()
+        self._submit("go")
         self.shot("after-code")
 
     def click(self, ident: str, label: str | None = None) -> None:
-        self.by_id(ident).click()
+        self._submit(ident)
         self.shot(label or ident)
 
     def progress(self) -> str:

@@ -16,7 +16,7 @@ import pytest
 
 from psyq import audit
 from psyq.store import open_store
-from tests.tablet import Served, Tablet, serve
+from tests.tablet import Served, Tablet, language_pack_env, serve
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 
 @pytest.fixture
-def tablets(served: Served, tmp_path: Path) -> Iterator[list[Tablet]]:
+def tablets() -> Iterator[list[Tablet]]:
     opened: list[Tablet] = []
     yield opened
     for tablet in opened:
@@ -203,3 +203,90 @@ def test_two_tablets_at_once_keep_their_answers(
     with open_store(served.home / "psyq.db") as store:
         assert store.get(gad_one).client_id == "C0101"
         assert store.get(gad_two).client_id == "C0102"
+
+
+@pytest.fixture
+def with_languages(tmp_path: Path) -> Iterator[Served]:
+    # The test language pack (tests/languages) installed as a plugin, as pip would.
+    env = language_pack_env(tmp_path / "site")
+    with serve(tmp_path / "home", tmp_path / "serve.log", env_extra=env) as running:
+        yield running
+
+
+def test_a_tablet_in_spanish(with_languages: Served, tmp_path: Path, tablets: list[Tablet]) -> None:
+    served = with_languages
+    start = served.psyq(
+        "kiosk",
+        "start",
+        "--no-qr",
+        "--client",
+        "C0042",
+        "--instruments",
+        "langtest",
+        "--language",
+        "es",
+    )
+    assert f"{served.url}?lang=es" in start.stdout
+    assert start.stderr == ""  # Spanish page strings ship: no warning
+    code = start.stdout.split("code: ")[1].split()[0]
+    tablet = _tablet(served, tmp_path, tablets, "es")
+    tablet.driver.get(f"{served.url}?lang=es")
+    tablet.shot("code")
+    assert "Escriba el código" in tablet.text()
+    tablet.enter_code(code)
+    assert "Formulario de prueba de idiomas" in tablet.text()
+    tablet.click("begin")
+    assert tablet.question() == "Duermo bien."
+    assert tablet.by_id("option-2").text == "A menudo"
+    assert tablet.progress().startswith("Pregunta 1 de 3")
+    tablet.click("option-1")
+    tablet.click("option-0")
+    tablet.click("skip", "skip-required")
+    assert "Esta pregunta es importante" in tablet.by_id("confirm").text
+    tablet.click("option-2", "answered")
+    assert tablet.by_id("thanks").text == "Gracias"
+    assert tablet.driver.find_element("tag name", "html").get_attribute("lang") == "es"
+    assert not any(word in source for source in tablet.sources for word in ("Never", "Skip<"))
+    status = json.loads(served.psyq("kiosk", "status", "--json").stdout)[0]
+    admin_id = status["forms"][0]["administration"]
+    with open_store(served.home / "psyq.db") as store:
+        adm = store.get(admin_id)
+    assert adm.language == "es" and adm.answers == {"l1": 1, "l2": 0, "l3": 2}
+    # The clinician reads the flag in the clinic's language, framed.
+    assert "!!! CRITICAL (item l3): Feels unsafe often; ask directly." in served.output()
+
+
+def test_a_right_to_left_form(
+    with_languages: Served, tmp_path: Path, tablets: list[Tablet]
+) -> None:
+    served = with_languages
+    start = served.psyq(
+        "kiosk",
+        "start",
+        "--no-qr",
+        "--client",
+        "C0042",
+        "--instruments",
+        "langtest",
+        "--language",
+        "ar",
+    )
+    assert "no 'ar' catalogue" in start.stderr  # said at once, not discovered on the tablet
+    code = start.stdout.split("code: ")[1].split()[0]
+    tablet = _tablet(served, tmp_path, tablets, "ar")
+    tablet.open()
+    tablet.enter_code(code)
+    tablet.click("begin")
+    assert tablet.question() == "أنام جيدًا."
+    assert tablet.driver.find_element("tag name", "html").get_attribute("dir") == "rtl"
+    gaps = tablet.driver.execute_script(
+        "const h = document.getElementById('question');"
+        "const r = document.createRange(); r.selectNodeContents(h);"
+        "const t = r.getBoundingClientRect(), b = h.getBoundingClientRect();"
+        "return [t.left - b.left, b.right - t.right];"
+    )
+    assert gaps[1] < 2 < gaps[0]  # the text starts at the right edge
+    option = tablet.by_id("option-0")
+    assert option.value_of_css_property("direction") == "rtl"
+    assert option.value_of_css_property("text-align") in ("start", "right")
+    tablet.shot("rtl-item")

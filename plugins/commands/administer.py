@@ -50,8 +50,11 @@ class Session:
         client_id: str,
         clinician: str | None,
         resumed: Administration | None = None,
+        language: str | None = None,
     ) -> None:
         self.app = app
+        self.language = resumed.language if resumed is not None else language
+        self.shown = instrument  # what the client reads: the instrument in self.language
         self.store = store
         self.instrument = instrument
         self.client_id = client_id
@@ -84,6 +87,7 @@ class Session:
                 clinician=self.clinician,
                 status=status,
                 position=self.position,
+                language=self.language,
             )
             self.admin_id = adm.id
         else:
@@ -113,7 +117,8 @@ def _wrapped(text: str, indent: int = 0) -> str:
 
 
 def _show_item(session: Session, item: Item) -> None:
-    inst = session.instrument
+    inst = session.shown
+    item = inst.item(item.id)
     n = len(session.items)
     i = session.position
     required = "  (required)" if item.required else ""
@@ -211,8 +216,11 @@ def _finish(app: App, session: Session, result: ScoreResult, report: Path | None
 
 
 def _intro(session: Session) -> None:
-    inst = session.instrument
-    _say(f"{inst.title} ({inst.short_name} v{inst.version}) for client {session.client_id}")
+    inst = session.shown
+    language = f", in {session.language}" if session.language else ""
+    _say(
+        f"{inst.title} ({inst.short_name} v{inst.version}) for client {session.client_id}{language}"
+    )
     if inst.instructions:
         _say()
         _say(inst.instructions)
@@ -228,6 +236,11 @@ def _intro(session: Session) -> None:
 @clinician_option
 @click.option("--resume", "resume_id", type=int, metavar="ADMIN_ID", help="Continue a partial one.")
 @click.option(
+    "--language",
+    metavar="TAG",
+    help="Give the form in this language (a complete translation of it must exist).",
+)
+@click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write a report; the format follows the suffix (.pdf, .json, .txt, ...).",
@@ -239,6 +252,7 @@ def administer_command(
     client_id: str | None,
     clinician: str | None,
     resume_id: int | None,
+    language: str | None,
     report: Path | None,
 ) -> None:
     """Give INSTRUMENT_ID to a client at the keyboard, one item at a time.
@@ -260,6 +274,7 @@ def administer_command(
     store = app.open_store()
     try:
         session = _open_session(app, store, instrument_id, client_id, clinician, resume_id)
+        _set_language(app, session, language)
         interactive = sys.stdin.isatty()
         _intro(session)
         try:
@@ -276,6 +291,19 @@ def administer_command(
         _finish(app, session, result, report)
     finally:
         store.close()
+
+
+def _set_language(app: App, session: Session, language: str | None) -> None:
+    """Show the form in the language asked (a resumed one keeps its own)."""
+    from psyq.i18n import instrument_in
+
+    if session.admin_id is not None and language and language != session.language:
+        raise PsyqError(
+            f"administration {session.admin_id} was started in {session.language or 'its own'} "
+            f"language; resume it without --language"
+        )
+    session.language = session.language or language
+    session.shown = instrument_in(app, session.instrument, session.language)
 
 
 def _kept(session: Session, what: str) -> str:

@@ -147,7 +147,7 @@ def kiosk_start(
       psyq kiosk start --client C0042 --instruments phq9,gad7 --language es
     """
     from psyq.clients import check_client_id
-    from psyq.i18n import instrument_in
+    from psyq.i18n import instrument_in, primary, ui_languages
 
     check_client_id(client_id)
     seconds = parse_duration(expires) if expires else DEFAULT_EXPIRES_S
@@ -160,6 +160,12 @@ def kiosk_start(
     canonical = [i.id for i in forms]
     if len(set(canonical)) != len(canonical):
         raise PsyqError("--instruments: an instrument is listed twice")
+    if language and primary(language) not in ui_languages():
+        click.echo(
+            f"psyq: warning: the forms are in '{language}', but psyq's own page strings "
+            f"(buttons, messages) have no '{language}' catalogue and show in English",
+            err=True,
+        )
     with KioskStore(kiosk_path(app.store_path)) as kiosk:
         session, code = kiosk.start(
             client_id=client_id,
@@ -169,6 +175,8 @@ def kiosk_start(
             expires_s=seconds,
         )
         url = url or kiosk.meta("url") or f"http://127.0.0.1:{DEFAULT_PORT}/"
+    if language:
+        url += f"?lang={language}"  # the welcome page in the client's language too
     audit_kiosk(app.store_path, "kiosk start", session)
     until = time.strftime("%H:%M", time.localtime(session.expires_at))
     click.echo(f"kiosk session {session.id} for client {client_id}: {', '.join(canonical)}")

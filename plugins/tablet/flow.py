@@ -165,7 +165,13 @@ class Flow:
         before = set() if resumed is None or resumed.result is None else set(resumed.result.flags)
         was_complete = resumed is not None and resumed.status == "complete"
         session = Session(
-            self.app, self.store, base, self.session.client_id, self.session.clinician, resumed
+            self.app,
+            self.store,
+            base,
+            self.session.client_id,
+            self.session.clinician,
+            resumed,
+            language=self.session.language,
         )
         session.answers[item.id] = value
         session.position = self.position + 1
