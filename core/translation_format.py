@@ -35,6 +35,11 @@ class _Model(BaseModel):
 class BandText(_Model):
     label: _Short
     interpretation: _Long = ""
+    if_flagged: list[_Long] = Field(
+        default_factory=list,
+        max_length=20,
+        description="The band's if_flagged texts, in the same order.",
+    )
 
 
 class Translation(_Model):

@@ -65,6 +65,11 @@ def problems(instrument: Instrument, translation: Translation, language: str) ->
             need(text is not None, f"scale {score.id} band {band.id}")
             if text is not None and band.interpretation:
                 need(bool(text.interpretation), f"scale {score.id} band {band.id} interpretation")
+            if text is not None and len(text.if_flagged) != len(band.if_flagged):
+                out.append(
+                    f"{where}: scale {score.id} band {band.id} has {len(band.if_flagged)} "
+                    f"if_flagged text(s), the translation {len(text.if_flagged)}"
+                )
         for band_id in sorted(set(texts) - {b.id for b in score.bands}):
             out.append(f"{where}: scale {score.id} has no band '{band_id}'")
     for scale_id in sorted(set(translation.bands) - {s.id for s in instrument.scales}):
@@ -97,6 +102,10 @@ def apply(instrument: Instrument, translation: Translation) -> Instrument:
             text = translation.bands[scale["id"]][band["id"]]
             band["label"] = text.label
             band["interpretation"] = text.interpretation
+            for alternative, translated_text in zip(
+                band.get("if_flagged", []), text.if_flagged, strict=True
+            ):
+                alternative["text"] = translated_text
     for flag in data["flags"]:
         flag["message"] = translation.flags[flag["id"]]
     return Instrument.model_validate(data)

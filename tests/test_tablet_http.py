@@ -241,3 +241,30 @@ def test_serve_warns_off_localhost_and_wants_cert_and_key(tmp_path: Path) -> Non
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_the_serve_terminal_shows_a_skipped_critical_item_at_once(
+    server: tuple[str, list[str]], psyq_cli: CLI
+) -> None:
+    url, lines = server
+    session_id, code = _start(psyq_cli, "--client", "C0042", "--instruments", "phq9")
+    tablet = HttpTablet(url)
+    tablet.enter(code)
+    tablet.act("begin")
+    for _ in range(8):
+        tablet.act("answer", 0)
+    # Item 9 not reached yet: nothing alarming on the terminal, but status says what it is.
+    assert not any("CRITICAL" in line for line in lines)
+    status = psyq_cli("kiosk", "status").output
+    assert "being filled in now" in status and "!!! CRITICAL (item phq9_9)" in status
+    tablet.act("skip")
+    assert "This question is important" in tablet.page  # asked once more
+    assert not any("CRITICAL" in line for line in lines)
+    tablet.act("skip")
+    assert "Question 10 of 10" in tablet.page
+    critical = [line for line in lines if line.startswith("!!! CRITICAL (item phq9_9)")]
+    assert len(critical) == 1 and "not answered" in critical[0]
+    tablet.act("answer", 0)
+    assert "Thank you" in tablet.page
+    done = psyq_cli("kiosk", "status", str(session_id)).output
+    assert "complete" in done and "!!! CRITICAL (item phq9_9)" in done

@@ -44,6 +44,7 @@ def test_a_translation_replaces_every_text_and_nothing_else(
     ]
     assert spanish.flags[0].message.startswith("Se siente inseguro")
     assert [b.label for b in spanish.total.bands] == ["Bajo", "Alto"]
+    assert spanish.total.bands[0].if_flagged[0].text.startswith("Total bajo")
     # Values, scoring and ids are the instrument's own: the same answers score the same.
     answers = {"l1": 2, "l2": 0, "l3": 2}
     english = app.scorer.score_valid(base, answers)
@@ -97,6 +98,11 @@ def _without(text: str, line: str) -> str:
             "flag unsafe message is not translated",
         ),
         ("    instructions: ¿Con qué frecuencia le ocurre esto?\n", "instructions is not"),
+        (
+            '          if_flagged: ["Total bajo, pero con una respuesta de riesgo: pregunte '
+            'directamente."]\n',
+            "band low has 1 if_flagged text(s), the translation 0",
+        ),
     ],
 )
 def test_an_incomplete_translation_in_a_definition_is_a_validate_error(

@@ -97,6 +97,11 @@ def status_lines(session: KioskSession, store: Store) -> list[str]:
         if form["administration"] is None:
             lines.append(f"  {form['instrument']}: not started")
             continue
+        if session.state == "active" and form["status"] == "partial":
+            lines.append(
+                f"  {form['instrument']}: being filled in now; an item flagged "
+                "'not answered' may not have been reached yet"
+            )
         lines.append(
             f"  {form['instrument']}: {form['status']}, {form['answered']}/{form['items']} "
             f"answered, administration {form['administration']}"

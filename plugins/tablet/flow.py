@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from psyq.models import Instrument, Item
+from psyq.models import CRITICAL_ITEM_FLAG, Instrument, Item
 from psyq.plugins.commands.administer import Session
 from psyq.plugins.tablet.clinician import flag_lines
 from psyq.plugins.tablet.sessions import KioskSession, KioskStore
+from psyq.results import FlagHit
 
 if TYPE_CHECKING:
     from psyq.app import App
@@ -48,7 +49,7 @@ class Screen:
 
 def asks_once_more(instrument: Instrument, item: Item) -> bool:
     """Required items, items marked critical, and items a critical flag reads."""
-    if item.required or bool(getattr(item, "critical", False)):
+    if item.required or item.critical:
         return True
     return any(
         flag.level == "critical" and ("item", item.id) in flag.when.references()
@@ -162,7 +163,7 @@ class Flow:
     def _save(self, base: Instrument, item: Item, value: int | None) -> None:
         admin_id = self.admin_ids[self.idx]
         resumed = None if admin_id is None else self.store.get(admin_id)
-        before = set() if resumed is None or resumed.result is None else set(resumed.result.flags)
+        before = [] if resumed is None or resumed.result is None else resumed.result.flags
         was_complete = resumed is not None and resumed.status == "complete"
         session = Session(
             self.app,
@@ -179,7 +180,6 @@ class Flow:
         result = session.save(complete=finished)
         self.admin_ids[self.idx] = session.admin_id
         lines: list[str] = []
-        new = [flag for flag in result.flags if flag not in before]
         where = f"kiosk session {self.session.id} (client {self.session.client_id})"
         if finished and not was_complete:
             lines.append(
@@ -187,9 +187,27 @@ class Flow:
                 + ("" if result.flags else "; no flags")
             )
             new = list(result.flags)
+        else:
+            seen = set(reached(before, base, self.position))
+            new = [f for f in reached(result.flags, base, session.position) if f not in seen]
         if new:
             if not lines:
                 lines.append(f"{where}: {base.short_name} administration {session.admin_id}")
             lines.extend(flag_lines(new))
         if lines:
             self.notify(lines)
+
+
+def reached(flags: list[FlagHit], instrument: Instrument, position: int) -> list[FlagHit]:
+    """Flags as the live terminal shows them while a form is being filled in.
+
+    "Critical item not answered" is left out for items the client has not reached
+    yet (it is raised from the first answer on, as for any partial form); it is
+    shown once the item is passed unanswered, and always in ``kiosk status``.
+    """
+    order = {item.id: n for n, item in enumerate(instrument.items)}
+    return [
+        flag
+        for flag in flags
+        if not (flag.id == CRITICAL_ITEM_FLAG and order.get(flag.item or "", -1) >= position)
+    ]
