@@ -239,3 +239,27 @@ def test_ui_catalogues_exist_for_spanish_and_german() -> None:
     assert ui_language("de").gettext("Thank you") == "Danke"
     assert ui_language("es-MX").gettext("Back") == "Atrás"  # the primary subtag's catalogue
     assert ui_language("fr").gettext("Back") == "Back"  # psyq's own strings only
+
+
+@pytest.mark.slow
+def test_a_right_to_left_report(psyq_cli: CLI, pack: LanguagePack, tmp_path: Path) -> None:
+    from pypdf import PdfReader
+
+    run = psyq_cli(
+        "administer", "langtest", "--client", "C0042", "--language", "ar", input="1\n0\n2\n"
+    )
+    assert run.exit_code == 0, run.output
+    assert "أشعر بعدم الأمان." in run.output
+    html_path, pdf_path = tmp_path / "r.html", tmp_path / "r.pdf"
+    for path in (html_path, pdf_path):
+        made = psyq_cli("report", "--administration", "1", "--language", "ar", "-o", str(path))
+        assert made.exit_code == 0, made.output
+    html = html_path.read_text()
+    assert '<html lang="ar" dir="rtl">' in html
+    assert "أنام جيدًا." in html and "form given in ar" in html
+    # WeasyPrint draws SVG text without shaping or bidi: no Arabic inside the chart.
+    svg = html[html.index("<svg") : html.index("</svg>")]
+    assert not any("\u0600" <= ch <= "\u06ff" for ch in svg)
+    text = "".join(page.extract_text() for page in PdfReader(pdf_path).pages)
+    assert any("\u0600" <= ch <= "\u06ff" or "\ufe70" <= ch <= "\ufeff" for ch in text)
+    assert "0–6" in text or "0-6" in text  # the range keeps its order in a right-to-left table
