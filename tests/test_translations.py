@@ -263,3 +263,18 @@ def test_a_right_to_left_report(psyq_cli: CLI, pack: LanguagePack, tmp_path: Pat
     text = "".join(page.extract_text() for page in PdfReader(pdf_path).pages)
     assert any("\u0600" <= ch <= "\u06ff" or "\ufe70" <= ch <= "\ufeff" for ch in text)
     assert "0–6" in text or "0-6" in text  # the range keeps its order in a right-to-left table
+
+
+def test_batch_reports_in_a_language(psyq_cli: CLI, pack: LanguagePack, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("client_id,l1,l2,l3\nC0001,0,0,2\nC0002,1,1,0\n")
+    out = tmp_path / "out"
+    args = ["batch", str(rows), "--instrument", "langtest", "--out", str(out), "--format", "html"]
+    done = psyq_cli(*args, "--language", "es", "--jobs", "1", "--quiet")
+    assert done.exit_code == 0, done.output
+    pages = sorted((out / "reports").glob("*.html"))
+    assert len(pages) == 2
+    html = pages[0].read_text()
+    assert '<html lang="es"' in html and "Me siento inseguro." in html and "Cliente" in html
+    missing = psyq_cli(*args, "--language", "fr", "--force", "--quiet")
+    assert missing.exit_code == 2 and "no 'fr' translation" in missing.output

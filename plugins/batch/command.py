@@ -87,6 +87,11 @@ def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
     default=None,
     help="Cohort summary format (default: pdf when the pdf format is installed).",
 )
+@click.option(
+    "--language",
+    metavar="TAG",
+    help="Write the reports in this language (a complete translation must exist).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary line.")
 @click.pass_context
 def batch_command(
@@ -106,6 +111,7 @@ def batch_command(
     ignore_extra_columns: bool,
     chunk_size: int | None,
     summary_format: str | None,
+    language: str | None,
     quiet: bool,
 ) -> None:
     """Score every respondent in INPUT (CSV, JSONL, or - for stdin) and write reports.
@@ -147,6 +153,7 @@ def batch_command(
         chunk_size=chunk_size,
         progress=not quiet,
         summary=summary_format or ("pdf" if "pdf" in output_formats(app.pm) else "html"),
+        language=language,
     )
     outcome = run_batch(app, options)
     if not quiet:
