@@ -17,6 +17,7 @@ from bench_core import bench_scoring, bench_startup
 from bench_fhir import bench_fhir
 from bench_report import bench_report
 from bench_store import bench_store
+from bench_tablet import bench_tablet
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "startup": bench_startup,
@@ -25,6 +26,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "store": bench_store,
     "batch": bench_batch,
     "fhir": bench_fhir,
+    "tablet": bench_tablet,
 }
 
 

@@ -52,7 +52,8 @@ from psyq.plugins.tablet.sessions import MAX_WRONG, KioskSession, KioskStore, au
 TABLET_COOKIE = "psyq_tablet"
 PRE_COOKIE = "psyq_pre"
 GUESSES_PER_MINUTE = 30
-"""Code tries the whole server accepts per minute, from all tablets together."""
+"""Wrong codes the whole server accepts per minute, from all tablets together; past
+that, every code (right ones too) waits for the minute to pass."""
 TABLET_LOCK_S = 15 * 60
 MAX_BODY = 4096
 CSP = (
@@ -161,14 +162,16 @@ class Tablet:
                 self.echo(line)
 
     def guess_allowed(self) -> bool:
+        """False while the last minute saw :data:`GUESSES_PER_MINUTE` wrong codes."""
         now = time.monotonic()
         with self._lock:
             while self._guesses and now - self._guesses[0] > 60:
                 self._guesses.popleft()
-            if len(self._guesses) >= GUESSES_PER_MINUTE:
-                return False
-            self._guesses.append(now)
-            return True
+            return len(self._guesses) < GUESSES_PER_MINUTE
+
+    def guessed_wrong(self) -> None:
+        with self._lock:
+            self._guesses.append(time.monotonic())
 
     def forms(self, session: KioskSession) -> list[tuple[Instrument, Instrument]]:
         from psyq.i18n import instrument_in
@@ -223,6 +226,7 @@ class Tablet:
         session, why = kiosk.redeem(form.get("code", "")[:64], token)
         if session is None:
             if why == "wrong":
+                self.guessed_wrong()
                 wrong = kiosk.tablet_wrong(pre, TABLET_LOCK_S)
                 self._report_locks()
                 if wrong >= MAX_WRONG:
