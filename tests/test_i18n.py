@@ -59,3 +59,9 @@ def test_catalogue_is_complete_and_compiled(language: str) -> None:
         compiled = gettext.GNUTranslations(fh)
     stale = sorted(k for k, v in texts.items() if compiled.gettext(str(k)) != v)
     assert not stale, f"{language}: psyq.mo is stale (run pybabel compile): {stale}"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_catalogue_is_packaged(language: str) -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'"psyq.locale.{language}.LC_MESSAGES"' in pyproject, f"list {language} in pyproject"

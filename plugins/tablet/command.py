@@ -6,7 +6,6 @@ The web framework (Starlette, served by uvicorn) and Jinja2 are imported inside
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import sys
@@ -19,14 +18,8 @@ from psyq.app import App
 from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.plugins.commands.store import clinician_option
-from psyq.plugins.tablet.sessions import (
-    DEFAULT_EXPIRES_S,
-    KioskError,
-    KioskStore,
-    audit_kiosk,
-    kiosk_path,
-    show_code,
-)
+
+# The kiosk file module (sqlite3, hashing) loads in these commands only: start-up time.
 
 DEFAULT_PORT = 8765
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|)\s*$")
@@ -45,6 +38,8 @@ def parse_duration(text: str) -> float:
 
 
 def _loopback(host: str) -> bool:
+    import ipaddress
+
     if host == "localhost":
         return True
     try:
@@ -85,6 +80,7 @@ def serve_command(
         )
     import uvicorn
 
+    from psyq.plugins.tablet.sessions import KioskStore, kiosk_path
     from psyq.plugins.tablet.web import create_app
 
     asgi = create_app(app, tls=tls)
@@ -148,6 +144,13 @@ def kiosk_start(
     """
     from psyq.clients import check_client_id
     from psyq.i18n import instrument_in, primary, ui_languages
+    from psyq.plugins.tablet.sessions import (
+        DEFAULT_EXPIRES_S,
+        KioskStore,
+        audit_kiosk,
+        kiosk_path,
+        show_code,
+    )
 
     check_client_id(client_id)
     seconds = parse_duration(expires) if expires else DEFAULT_EXPIRES_S
@@ -196,6 +199,7 @@ def kiosk_start(
 def kiosk_status(app: App, as_json: bool, show_all: bool, session_id: int | None) -> None:
     """List kiosk sessions: state, each form's progress and every flag."""
     from psyq.plugins.tablet.clinician import session_json, status_lines
+    from psyq.plugins.tablet.sessions import KioskStore, kiosk_path
 
     with KioskStore(kiosk_path(app.store_path)) as kiosk, app.open_store() as store:
         if session_id is not None:
@@ -219,6 +223,7 @@ def kiosk_status(app: App, as_json: bool, show_all: bool, session_id: int | None
 def kiosk_stop(app: App, session_id: int) -> None:
     """End a session now: its code and its tablet stop working; answers stay saved."""
     from psyq.plugins.tablet.clinician import status_lines
+    from psyq.plugins.tablet.sessions import KioskError, KioskStore, audit_kiosk, kiosk_path
 
     with KioskStore(kiosk_path(app.store_path)) as kiosk:
         session = kiosk.get(session_id)
