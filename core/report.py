@@ -252,15 +252,17 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
     flags = [_flag_row(inst, request, flag.id) for flag in result.flags]
     values = {sid: s.value for sid, s in result.scores.items()}
     total = inst.total
+    past = [p for p in request.history if "total" in p.result.scores]
     series: list[tuple[date, float | None]] = [
-        (past.administered, past.result.scores["total"].value)
-        for past in request.history
-        if "total" in past.result.scores
+        (p.administered, p.result.scores["total"].value) for p in past
     ]
     trend: TrendChart | None = None
     if series:
         current_day = request.administered or generated.date()
-        trend = trend_chart(inst, total, [*series, (current_day, values.get("total"))])
+        critical = [bool(p.result.critical) for p in past] + [bool(result.critical)]
+        trend = trend_chart(
+            inst, total, [*series, (current_day, values.get("total"))], critical=critical
+        )
     profile: ProfileChart | None = profile_chart(inst, values)
     return {
         "instrument": inst,
