@@ -87,3 +87,64 @@ def test_score_json_shows_every_answer_unscored_included(psyq_cli: CLI) -> None:
     }
     doc = score_json(psyq_cli, "phq9", "0,1,2,3,0,1,2,3,0")
     assert doc["answers"]["phq9_10"] is None  # type: ignore[index]
+
+
+def record(psyq_cli: CLI, *args: str) -> None:
+    result = psyq_cli("record", *args)
+    assert result.exit_code == 0, result.output
+
+
+def test_proration_that_changes_the_band_is_said_everywhere(psyq_cli: CLI) -> None:
+    # GAD-7 9 from 6 of 7 answers: 9 x 7 / 6 = 10.5 -> 11 (Moderate); 9 would be Mild.
+    sentence = "band from 6 of 7 answers: unprorated 9 would be Mild"
+    answers = "2,2,2,1,1,1,-"
+    table = psyq_cli("score", "gad7", "--answers", answers).output
+    assert "6/7 prorated" in table and f"total: prorated from 6 of 7 answers; {sentence}" in table
+    doc = score_json(psyq_cli, "gad7", answers)
+    total = doc["scores"]["total"]  # type: ignore[index]
+    assert (total["value"], total["raw"], total["band"], total["prorated"]) == (
+        11,
+        9,
+        "moderate",
+        True,
+    )
+    fhir = json.loads(psyq_cli("score", "gad7", "--answers", answers, "--format", "fhir").output)
+    obs = fhir["entry"][1]["resource"]
+    assert obs["valueQuantity"]["value"] == 11
+    assert {"text": f"PRORATED: prorated from 6 of 7 answers; {sentence}."} in obs["note"]
+    record(psyq_cli, "gad7", "--client", "C0009", "--date", "2026-10-01", "--answers", answers)
+    record(
+        psyq_cli,
+        "gad7",
+        "--client",
+        "C0009",
+        "--date",
+        "2026-11-01",
+        "--answers",
+        ",".join("1" * 7),
+    )
+    history = psyq_cli("history", "C0009").output
+    assert "11 (prorated 6/7)" in history
+    assert f"PRORATED: total 2026-10-01: prorated from 6 of 7 answers; {sentence}" in history
+    csv_out = psyq_cli("export", "--format", "csv").output.splitlines()
+    header = csv_out[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in csv_out[1:]]
+    assert [(r["score.total"], r["prorated.total"]) for r in rows] == [
+        ("11", "true"),
+        ("7", "false"),
+    ]
+    jsonl = [
+        json.loads(line) for line in psyq_cli("export", "--format", "jsonl").output.splitlines()
+    ]
+    assert [r["prorated"]["total"] for r in jsonl] == [True, False]
+
+
+def test_fhir_status_completed_when_every_scored_item_is_answered(psyq_cli: CLI) -> None:
+    def status(answers: str) -> str:
+        out = psyq_cli("score", "phq9", "--answers", answers, "--format", "fhir").output
+        value: str = json.loads(out)["entry"][0]["resource"]["status"]
+        return value
+
+    assert status("1,1,1,1,1,1,1,1,1") == "completed"  # item 10 (unscored) blank
+    assert status("1,1,1,1,1,1,1,1,1,2") == "completed"
+    assert status("1,1,1,1,1,1,1,1,-,2") == "in-progress"  # item 9 blank

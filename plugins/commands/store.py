@@ -481,7 +481,9 @@ def export_records(
             meta["note"] = adm.note
         doc = result.to_json()
         answers = {item.id: adm.answers.get(item.id) for item in instrument.items}
-        out.append({"administration": meta, "answers": answers, **doc})
+        # Proration can move a score across a band: every export says which were.
+        prorated = {sid: s.prorated for sid, s in result.scores.items()}
+        out.append({"administration": meta, **doc, "answers": answers, "prorated": prorated})
     return out
 
 
@@ -505,8 +507,10 @@ def csv_text(records: list[dict[str, Any]]) -> str:
         for scale_id, s in rec["scores"].items():
             add(f"score.{scale_id}")
             add(f"band.{scale_id}")
+            add(f"prorated.{scale_id}")
             row[f"score.{scale_id}"] = "" if s["value"] is None else str(s["value"])
             row[f"band.{scale_id}"] = s["band"] or ""
+            row[f"prorated.{scale_id}"] = "" if s["value"] is None else str(s["prorated"]).lower()
         add("flags")
         row["flags"] = ";".join(f["id"] for f in rec["flags"])
         if rec["notices"]:  # a provisional instrument's caveat travels with its data
