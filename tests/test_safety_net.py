@@ -264,3 +264,26 @@ def test_one_provisional_caveat_in_the_report(psyq_cli: CLI, tmp_path: Path) -> 
     assert "PROVISIONAL INSTRUMENT" in html
     assert PROVISIONAL_NOTICE not in html  # the banner's title says it
     assert html.count("no norms and no validation study") == 1
+
+
+def test_history_and_clients_show_a_partial_forms_flags(psyq_cli: CLI) -> None:
+    answers = "0\n0\n0\n0\n0\n0\n0\n0\n3\nq\n"
+    assert psyq_cli("administer", "phq9", "--client", "C0046", input=answers).exit_code == 1
+    history = psyq_cli("history", "C0046").output
+    assert "PARTIAL: 9 of 10 items answered" in history
+    assert "CRITICAL (item phq9_9): The client endorsed thoughts" in history
+    docs = json.loads(psyq_cli("history", "C0046", "--json").output)
+    [doc] = docs
+    assert doc["administration"]["status"] == "partial"
+    assert (doc["administration"]["answered"], doc["administration"]["items"]) == (9, 10)
+    assert [(f["id"], f["level"], f["item"]) for f in doc["flags"]] == [
+        ("suicidal_ideation", "critical", "phq9_9")
+    ]
+    clients = psyq_cli("clients").output
+    assert "!!! CRITICAL in partial administration 1 (phq9) (item phq9_9): suicidal_ideation" in (
+        clients
+    )
+    [client] = json.loads(psyq_cli("clients", "--json").output)
+    assert [(f["administration"], f["id"]) for f in client["partial_flags"]] == [
+        (1, "suicidal_ideation")
+    ]
