@@ -62,10 +62,17 @@ def create_cli(pm: PsyqPluginManager, app: App | None = None) -> click.Group:
         type=click.Path(dir_okay=False, path_type=Path),
         help="SQLite store to use (default: $PSYQ_HOME/psyq.db).",
     )
+    @click.option(
+        "--audit-key",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Audit key file (default: $PSYQ_AUDIT_KEY, else audit.key in the data dir).",
+    )
     @click.pass_obj
-    def cli(obj: App, db: Path | None) -> None:
+    def cli(obj: App, db: Path | None, audit_key: Path | None) -> None:
         if db is not None:
             obj.db_path = db
+        if audit_key is not None:
+            obj.audit_key_path = audit_key
 
     commands = pm.collect_named("psyq_register_commands", "command")
     for command in commands.values():

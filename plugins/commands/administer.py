@@ -84,6 +84,7 @@ class Session:
                 clinician=self.clinician,
                 status=status,
                 position=self.position,
+                plugins=self.app.scoring_plugins(),
             )
             self.admin_id = adm.id
         else:
@@ -93,6 +94,7 @@ class Session:
                 position=self.position,
                 status=status,
                 result=result,
+                plugins=self.app.scoring_plugins(),
             )
         self.result = result
         return result
@@ -305,6 +307,8 @@ def _open_session(
 
         check_client_id(client_id)
         return Session(app, store, app.instrument(instrument_id), client_id, clinician)
+    # Continuing builds on the stored answers: never on ones changed outside psyq.
+    store.verify_administration(resume_id)
     adm = store.get(resume_id)
     if adm.status != "partial":
         raise PsyqError(f"administration {resume_id} is complete; there is nothing to resume")

@@ -105,6 +105,7 @@ def record_command(
             administered=day,
             clinician=clinician,
             note=note,
+            plugins=app.scoring_plugins(),
         )
     click.echo(
         f"saved administration {adm.id}: {instrument.short_name} for client {client_id} "
@@ -255,10 +256,29 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
     Scores are derived data: run this after an instrument definition or a
     scoring plugin changed. Only scores that differ are rewritten (and audited).
     """
+    from psyq import audit
+    from psyq.store import TamperedError, admin_record
+
     changed = same = 0
     problems: list[str] = []
+    plugins = app.scoring_plugins()
     with app.open_store() as store:
+        # Rescoring builds on stored answers: never on ones changed outside psyq, or a
+        # rescore would give tampered answers a fresh, valid-looking audit entry.
+        report = audit.verify(store)
+        if not report.chain_ok:
+            click.echo(
+                f"psyq: error: audit check failed, nothing rescored: {report.problems[0]}",
+                err=True,
+            )
+            sys.exit(1)
         for adm in store.administrations(client_id=client_id, instrument_id=instrument_id):
+            if admin_record(adm.id) in report.bad_records:
+                problems.append(
+                    f"administration {adm.id}: not rescored: fails `psyq audit verify` "
+                    "(changed outside psyq)"
+                )
+                continue
             instrument = app.instrument(adm.instrument_id)
             try:
                 answers = (
@@ -275,10 +295,17 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
                 same += 1
                 continue
             before = adm.result
-            store.set_scores(adm.id, fresh, digest)
+            try:
+                new = store.set_scores(adm.id, fresh, digest, plugins)
+            except TamperedError as exc:  # changed between the check and now
+                problems.append(str(exc))
+                continue
             changed += 1
             old = "-" if before is None else before.total.value
-            click.echo(f"administration {adm.id}: total {old} -> {fresh.total.value}")
+            click.echo(
+                f"administration {adm.id}: total {old} -> {fresh.total.value} "
+                f"(score version {new.score_version}; version {new.score_version - 1} kept)"
+            )
     click.echo(f"rescored: {changed} updated, {same} unchanged")
     for problem in problems:
         click.echo(f"psyq: error: {problem}", err=True)
@@ -295,20 +322,33 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option(
+    "--head",
+    "anchor",
+    metavar="HASH",
+    help="A head written down earlier (`psyq audit head`): fail unless it is still in the chain.",
+)
 @click.pass_obj
-def audit_verify_command(app: App) -> None:
-    """Recompute the audit chain and re-check every stored answer and score against it.
+def audit_verify_command(app: App, anchor: str | None) -> None:
+    """Check the schema, the keyed audit chain, and every stored answer and score.
 
-    Exits 1 and names the first bad record when anything was altered outside psyq.
+    Exits 1 and names the first problem when anything was altered outside psyq
+    (or, with --head, when entries after the anchored head were cut off).
     """
     from psyq import audit
 
+    if anchor is not None and not _is_anchor(anchor):
+        raise PsyqError(
+            f"--head: '{anchor[:80]}' is not a head; give the 64-hex-digit hash "
+            "(or SEQ:HASH) that `psyq audit head` printed"
+        )
     with app.open_store() as store:
-        report = audit.verify(store)
+        report = audit.verify(store, anchor=anchor)
     if report.ok:
+        anchored = " (anchored head found)" if anchor else ""
         click.echo(
             f"audit OK: {report.entries} entries, {report.records} records match; "
-            f"chain head {report.head}"
+            f"chain head {report.head_seq}:{report.head}{anchored}"
         )
         return
     click.echo(f"psyq: audit FAILED: {report.problems[0]}", err=True)
@@ -317,18 +357,58 @@ def audit_verify_command(app: App) -> None:
     sys.exit(1)
 
 
+def _is_anchor(text: str) -> bool:
+    import re
+
+    return re.fullmatch(r"(\d{1,18}:)?[0-9a-fA-F]{64}", text.strip()) is not None
+
+
+@audit_group.command("head")
+@click.pass_obj
+def audit_head_command(app: App) -> None:
+    """Print the chain head as SEQ:HASH, to write down (or store elsewhere) as an anchor.
+
+    Later, `psyq audit verify --head SEQ:HASH` fails if entries up to that one
+    were cut off or rewritten.
+    """
+    from psyq import audit
+
+    with app.open_store() as store:
+        seq, digest = audit.head(store.connection)
+    click.echo(f"{seq}:{digest}")
+
+
 @audit_group.command("log")
 @click.option("--record", metavar="TEXT", help="Only entries whose record contains TEXT.")
 @click.pass_obj
 def audit_log_command(app: App, record: str | None) -> None:
-    """Print the audit log, oldest first: seq, time, OS user, action, record."""
+    """Print the audit log, oldest first: seq, time, OS user, action, record, hash.
+
+    A rescore shows the score version it superseded (definition, plugins,
+    who scored it and when), which is kept, never overwritten.
+    """
     from psyq import audit
 
     with app.open_store() as store:
         rows = audit.entries(store.connection)
+        versions = {v.record: v for v in store.score_versions()}
     for e in rows:
-        if record is None or record in e.record:
-            click.echo(f"{e.seq:>5}  {e.at}  {e.os_user:<12} {e.action:<10} {e.record}")
+        if record is not None and record not in e.record:
+            version = versions.get(e.record)
+            if version is None or record not in f"administration {version.administration_id}":
+                continue
+        click.echo(f"{e.seq:>5}  {e.at}  {e.os_user:<12} {e.action:<10} {e.record}  {e.hash}")
+        version = versions.get(e.record)
+        if version is not None:
+            scoring = version.scoring or {}
+            plugins = ", ".join(scoring.get("plugins", [])) or "not recorded"
+            total = version.scores.get("scores", {}).get("total", {}).get("value")
+            click.echo(
+                f"       administration {version.administration_id} score version "
+                f"{version.version} superseded (total {total}; definition "
+                f"{(version.scored_with or '-')[:19]}; scored {scoring.get('at', '-')} by "
+                f"{scoring.get('by', '-')}; plugins: {plugins})"
+            )
 
 
 # -- export ------------------------------------------------------------------
