@@ -18,6 +18,7 @@ Layout of DIR::
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -54,6 +55,8 @@ RENDER_CHUNK = 16
 # whatever a renderer caches; a scores-only worker keeps going much longer.
 RECYCLE_RENDERED_ROWS = 2000
 RECYCLE_SCORED_ROWS = 200_000
+RECYCLE_ENV = "PSYQ_BATCH_RECYCLE_REPORTS"
+"""Overrides :data:`RECYCLE_RENDERED_ROWS` (a whole number of reports), e.g. to test recycling."""
 
 FINAL_FILES = (
     "scores.csv",
@@ -127,7 +130,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         "date_column": options.columns.date_column,
         "rows": len(data.rows),
     }
-    recycle_rows = RECYCLE_RENDERED_ROWS if options.formats else RECYCLE_SCORED_ROWS
+    recycle_rows = _recycle_rendered_rows() if options.formats else RECYCLE_SCORED_ROWS
     settings = ExecutorSettings(
         jobs=max(1, options.jobs),
         scheduler=options.scheduler,
@@ -171,6 +174,15 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         out_dir=out,
         cohort_summary=cohort_path,
     )
+
+
+def _recycle_rendered_rows() -> int:
+    text = os.environ.get(RECYCLE_ENV, "").strip()
+    if not text:
+        return RECYCLE_RENDERED_ROWS
+    if not text.isdigit() or not 0 < int(text) <= 10**9:
+        raise PsyqError(f"{RECYCLE_ENV}={text[:40]!r}: give a whole number of reports, e.g. 2000")
+    return int(text)
 
 
 # -- the output directory -------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -122,6 +123,7 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
             files += rendered
     line = {
         "chunk": job.index,
+        "worker": os.getpid(),  # which process ran it (shows workers being recycled)
         "rows": stats.rows,
         "failed": stats.failed,
         "scores": scores_buf.getvalue(),
