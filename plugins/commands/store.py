@@ -441,25 +441,69 @@ def pseudonym(key: bytes, client_id: str) -> str:
     return "x" + hmac.new(key, client_id.encode(), hashlib.sha256).hexdigest()[:20]
 
 
+MAX_DATE_SHIFT_DAYS = 365
+"""``--date-shift`` moves each client's dates by 1 to this many days, earlier or later."""
+
+
+def _keyed_int(key: bytes, label: str) -> int:
+    import hashlib
+    import hmac
+
+    return int.from_bytes(hmac.new(key, label.encode(), hashlib.sha256).digest()[:8], "big")
+
+
+def admin_pseudonym(key: bytes, admin_id: int) -> str:
+    """A stable keyed stand-in for an administration id (order and count reveal nothing)."""
+    import hashlib
+    import hmac
+
+    label = f"administration:{admin_id}".encode()
+    return "a" + hmac.new(key, label, hashlib.sha256).hexdigest()[:20]
+
+
+def client_date_shift(key: bytes, client_id: str) -> int:
+    """The client's date offset in days: keyed, never 0, the same in every export."""
+    offset = 1 + _keyed_int(key, f"date-shift:{client_id}") % MAX_DATE_SHIFT_DAYS
+    return offset if _keyed_int(key, f"date-sign:{client_id}") % 2 else -offset
+
+
 def export_records(
-    app: App, administrations: Iterable[Administration], key: bytes | None
+    app: App,
+    administrations: Iterable[Administration],
+    key: bytes | None,
+    *,
+    dates: str = "exact",
 ) -> list[dict[str, Any]]:
-    """One JSON-ready record per administration; ``key`` set = de-identified."""
+    """One JSON-ready record per administration; ``key`` set = de-identified.
+
+    ``dates`` is ``exact``, ``shift`` (each client's dates moved by their own
+    keyed offset: order and intervals kept) or ``drop``.
+    """
+    from datetime import timedelta
+
     from psyq.history import result_of
 
     out: list[dict[str, Any]] = []
     for adm in administrations:
         instrument = app.instrument(adm.instrument_id)
         result = result_of(app, adm, instrument)
+        day: str | None = adm.administered.isoformat()
+        if dates == "drop":
+            day = None
+        elif dates == "shift" and key is not None:
+            shifted = adm.administered + timedelta(days=client_date_shift(key, adm.client_id))
+            day = shifted.isoformat()
         meta: dict[str, Any] = {
-            "id": adm.id,
+            "id": adm.id if key is None else admin_pseudonym(key, adm.id),
             "client_id": adm.client_id if key is None else pseudonym(key, adm.client_id),
             "instrument_id": adm.instrument_id,
             "instrument_version": adm.instrument_version,
             "definition_hash": adm.definition_hash,
-            "administered": adm.administered.isoformat(),
+            "administered": day,
             "status": adm.status,
         }
+        if day is None:
+            del meta["administered"]
         if key is None:
             meta["clinician"] = adm.clinician
             meta["note"] = adm.note
@@ -527,8 +571,16 @@ def write_private(path: Path, data: bytes) -> None:
 @click.option(
     "--deidentify",
     is_flag=True,
-    help="Replace client ids with keyed hashes; drop clinician names and notes.",
+    help="Replace client and administration ids with keyed pseudonyms; drop clinician "
+    "names and notes.",
 )
+@click.option(
+    "--date-shift",
+    is_flag=True,
+    help="With --deidentify: move each client's dates by their own keyed offset "
+    f"(1-{MAX_DATE_SHIFT_DAYS} days; order and intervals kept).",
+)
+@click.option("--drop-dates", is_flag=True, help="With --deidentify: leave dates out.")
 @click.option(
     "-o",
     "--output",
@@ -543,6 +595,8 @@ def export_command(
     since: datetime | None,
     include_partial: bool,
     deidentify: bool,
+    date_shift: bool,
+    drop_dates: bool,
     output: Path | None,
 ) -> None:
     """Export scores and answers, one row (CSV) or object (JSONL) per administration.
@@ -551,6 +605,11 @@ def export_command(
     --deidentify, the pseudonym key is kept in the data directory (0600), so
     the same client gets the same pseudonym in every export.
     """
+    if (date_shift or drop_dates) and not deidentify:
+        flag = "--date-shift" if date_shift else "--drop-dates"
+        raise PsyqError(f"{flag} de-identifies dates: give it with --deidentify")
+    if date_shift and drop_dates:
+        raise PsyqError("give --date-shift or --drop-dates, not both")
     if instrument_id is not None:
         app.instrument(instrument_id)
     key = deidentify_key(app.home) if deidentify else None
@@ -560,7 +619,8 @@ def export_command(
             status=None if include_partial else "complete",
             since=None if since is None else since.date(),
         )
-    records = export_records(app, administrations, key)
+    dates = "shift" if date_shift else "drop" if drop_dates else "exact"
+    records = export_records(app, administrations, key, dates=dates)
     if format_name == "csv":
         text = csv_text(records)
     else:
