@@ -33,12 +33,50 @@ class UserError(click.ClickException):
         click.echo(f"psyq: error: {self.format_message()}", err=True)
 
 
+# `psyq audit` alone prints the group's help, as it should: not an error to shorten.
+_SHOWS_HELP: tuple[type[Exception], ...] = tuple(
+    cls for cls in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if cls is not None
+)
+
+
+class OneLineUsageError(click.UsageError):
+    """Click's usage error as psyq's one line: what is wrong, the suggestion, where help is."""
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(error.format_message(), error.ctx)
+
+    def show(self, file: Any = None) -> None:
+        message = self.format_message().strip().replace("\n", " ")
+        where = self.ctx.command_path if self.ctx is not None else "psyq"
+        click.echo(f"psyq: error: {message} (see `{where} --help`)", err=True)
+
+
 class PsyqGroup(click.Group):
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            if isinstance(exc, _SHOWS_HELP):
+                raise
+            raise OneLineUsageError(exc) from exc
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except PsyqError as exc:
             raise UserError(exc) from exc
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:  # a sub-command's options or arguments
+            if isinstance(exc, _SHOWS_HELP):
+                raise
+            raise OneLineUsageError(exc) from exc
 
 
 HELP = """psyq: score psychometric questionnaires, keep client history, write reports.

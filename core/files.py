@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+from psyq.errors import PsyqError
 
 TMP_SUFFIX = ".psyq-tmp"
 """Temporary files end in this, so a resumed run can sweep up a crashed one's."""
@@ -100,6 +103,59 @@ def private_dir(path: Path) -> Path:
             continue  # made meanwhile by another process; its mode is its creator's
         os.chmod(folder, PRIVATE_DIR)  # mkdir's mode is masked by the umask
     return path
+
+
+def _read_up_to(fh: IO[bytes], size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size > 0:
+        chunk = fh.read(min(size, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+def read_limited(
+    path: Path, limit: int, what: str, error: type[PsyqError] = PsyqError
+) -> bytes:
+    """The bytes of ``path``, a regular file of at most ``limit`` bytes; else ``error``.
+
+    Devices (``/dev/zero``), FIFOs and folders are refused before reading (a FIFO
+    is opened non-blocking, so nobody waits for a writer), and the size is
+    checked both before and while reading, so no input can exhaust memory.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _O_CLOEXEC)
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = (
+            "a folder"
+            if stat.S_ISDIR(info.st_mode)
+            else "a FIFO"
+            if stat.S_ISFIFO(info.st_mode)
+            else "a device or socket"
+        )
+        raise error(f"{path}: {kind}, not a regular file; give {what} as a file")
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        if info.st_size > limit:
+            raise error(
+                f"{path}: file is {info.st_size} bytes; {what} is limited to {_size(limit)}"
+            )
+        try:
+            data = _read_up_to(fh, limit + 1)
+        except OSError as exc:
+            raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    if len(data) > limit:  # grew while being read
+        raise error(f"{path}: {what} is limited to {_size(limit)}")
+    return data
 
 
 def fsync_dir(folder: Path) -> None:

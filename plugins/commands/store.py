@@ -44,7 +44,31 @@ clinician_option = click.option(
     metavar="NAME",
     help="Who administered it (default: $PSYQ_CLINICIAN).",
 )
-date_type = click.DateTime(formats=["%Y-%m-%d"])
+if TYPE_CHECKING:
+    _DateParam = click.ParamType[datetime]
+else:  # click before 8.2 has no generic ParamType
+    _DateParam = click.ParamType
+
+
+class DateType(_DateParam):
+    """``YYYY-MM-DD``, a real calendar date (``2026-02-30`` is named as not one)."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        try:
+            return datetime.strptime(text, "%Y-%m-%d")
+        except ValueError:
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            self.fail(f"'{shown}' is not a date; give a real date as YYYY-MM-DD", param, ctx)
+
+
+date_type = DateType()
 
 
 def administered_on(value: datetime | None) -> date:

@@ -33,7 +33,7 @@ import click
 import yaml
 
 from psyq.errors import DefinitionError, PsyqError
-from psyq.files import write_atomic
+from psyq.files import read_limited, write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.models import Coding
 from psyq.plugins.data_files import load_json
@@ -380,13 +380,7 @@ def import_fhir_command(
     """
     if instrument_id is not None and not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", instrument_id):
         raise PsyqError(f"--id '{instrument_id}': use a lower-case letter, then a-z, 0-9, _")
-    try:
-        with questionnaire.open("rb") as fh:
-            raw = fh.read(MAX_DEFINITION_BYTES + 1)
-    except OSError as exc:
-        raise PsyqError(f"{questionnaire}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_DEFINITION_BYTES:
-        raise DefinitionError(f"{questionnaire}: larger than {MAX_DEFINITION_BYTES} bytes")
+    raw = read_limited(questionnaire, MAX_DEFINITION_BYTES, "a FHIR Questionnaire")
     data = load_json(questionnaire, raw)
     if not isinstance(data, dict):
         raise DefinitionError(f"{questionnaire}: a JSON {type(data).__name__}, not a Questionnaire")
