@@ -128,6 +128,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="psyq")
+    except OSError as exc:  # the machine's state (disk full, read-only), not a bug
+        if os.environ.get("PSYQ_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        click.echo(f"psyq: error: {where}{exc.strerror or exc}", err=True)
+        sys.exit(1)
     except Exception as exc:  # a bug, not a user mistake: say so in one line
         if os.environ.get("PSYQ_DEBUG"):
             raise

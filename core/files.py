@@ -16,6 +16,7 @@ open it while it is being written. Folders psyq creates for client data are
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -116,13 +117,42 @@ def _read_up_to(fh: IO[bytes], size: int) -> bytes:
     return b"".join(chunks)
 
 
+class WriteError(PsyqError):
+    """A file psyq had to write could not be written (disk full, read-only, no folder)."""
+
+    exit_code = 1
+
+
+_WHY = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOENT: "the folder does not exist",
+    errno.ENOTDIR: "part of the path is a file, not a folder",
+    errno.EISDIR: "it is a folder",
+    errno.EEXIST: "it exists and is not a folder",
+}
+
+
+def write_error(exc: OSError, path: Path | str | None = None, hint: str = "") -> WriteError:
+    """One line for an ``OSError`` met while writing: the file, why, and what to do."""
+    name = exc.filename if exc.filename is not None else path
+    if isinstance(name, str | Path) and TMP_SUFFIX in str(name) and path is not None:
+        name = path  # name the file the user asked for, not psyq's temporary one
+    why = _WHY.get(exc.errno or 0, exc.strerror or str(exc))
+    error = WriteError(f"{name}: cannot write: {why}{hint}")
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+        error.exit_code = 2  # a path the user gave: a usage mistake
+    return error
+
+
 def _size(n: int) -> str:
     return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{n} bytes"
 
 
-def read_limited(
-    path: Path, limit: int, what: str, error: type[PsyqError] = PsyqError
-) -> bytes:
+def read_limited(path: Path, limit: int, what: str, error: type[PsyqError] = PsyqError) -> bytes:
     """The bytes of ``path``, a regular file of at most ``limit`` bytes; else ``error``.
 
     Devices (``/dev/zero``), FIFOs and folders are refused before reading (a FIFO

@@ -265,7 +265,7 @@ def _text(value: Any) -> str:
         return value.strip()
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    return json.dumps(value)[:MAX_CLIENT_ID_CHARS + 1]  # a list or object: shown short
+    return json.dumps(value)[: MAX_CLIENT_ID_CHARS + 1]  # a list or object: shown short
 
 
 def _client_id(text: str) -> tuple[str, str | None]:

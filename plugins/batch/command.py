@@ -154,6 +154,14 @@ def batch_command(
     with _signals_interrupt():
         try:
             outcome = run_batch(app, options)
+        except OSError as exc:
+            import errno
+
+            from psyq.files import write_error
+
+            midway = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
+            hint = "; finished rows are kept: fix it, then rerun with --resume" if midway else ""
+            raise write_error(exc, hint=hint) from None
         except KeyboardInterrupt:
             # Every chunk in the manifest is whole; the rest runs again on --resume.
             click.echo(

@@ -577,8 +577,13 @@ def csv_text(records: list[dict[str, Any]]) -> str:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically, readable by its owner only."""
-    write_atomic(path, data, private=True)
+    """Write ``path`` atomically, readable by its owner only (one-line error on failure)."""
+    from psyq.files import write_error
+
+    try:
+        write_atomic(path, data, private=True)
+    except OSError as exc:
+        raise write_error(exc, path) from None
 
 
 @click.command("export")
