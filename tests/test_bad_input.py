@@ -264,3 +264,53 @@ def test_usage_errors_are_one_psyq_line(tmp_path: Path, args: list[str], words: 
     line = one_line_error(result)
     assert words in line and "--help" in line
     assert "Usage:" not in result.stderr
+
+
+# -- 5: the same free-text caps for `record` as for `report` ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "limit"), [("--note", 5000), ("--clinician", 200)], ids=["note", "clinician"]
+)
+def test_record_caps_free_text_like_report(
+    psyq_cli: CLI, psyq_home: Path, option: str, limit: int
+) -> None:
+    from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
+
+    assert limit == (MAX_NOTE_CHARS if option == "--note" else MAX_FIELD_CHARS)
+    base = ["record", "phq9", "--client", "C1", "--answers", "1"]
+    refused = psyq_cli(*base, option, "x" * (limit + 1))
+    assert refused.exit_code == 2
+    assert f"{option}: {limit + 1} characters; at most {limit} are allowed" in refused.output
+    assert not (psyq_home / "psyq.db").exists()  # nothing stored
+    report = psyq_cli("report", "phq9", "--answers", "1", "--client", "C1", option,
+                      "x" * (limit + 1), "-o", str(psyq_home / "r.json"))  # fmt: skip
+    assert report.exit_code == 2 and f"at most {limit} are allowed" in report.output
+    assert psyq_cli(*base, option, "x" * limit).exit_code == 0
+
+
+# -- 17: batch dates are dates ------------------------------------------------------------------
+
+
+def test_batch_dates_must_be_whole_dates(psyq_cli: CLI, tmp_path: Path) -> None:
+    answers = ",".join("1" * 9)
+    src = tmp_path / "in.csv"
+    src.write_text(
+        "client_id,date," + ",".join(PHQ9_ITEMS) + "\n"
+        f"C1,2026-01-01/../../x,{answers}\n"
+        f'C2,"2026-01-01<script>alert(1)</script>",{answers}\n'
+        f"C3,2026-01-01,{answers}\n"
+        f"C4,2026-01-02T10:30:00+01:00,{answers}\n"
+    )
+    out = tmp_path / "out"
+    result = psyq_cli("batch", str(src), "--instrument", "phq9", "--out", str(out),
+                      "--format", "json", "--summary", "html", "--quiet")  # fmt: skip
+    assert result.exit_code == 1
+    errors = read_csv(out / "errors.csv")
+    assert [e["client_id"] for e in errors] == ["C1", "C2"]
+    assert all("is not a date; use YYYY-MM-DD" in e["reason"] for e in errors)
+    assert [r["client_id"] for r in read_csv(out / "scores.csv")] == ["C3", "C4"]
+    assert sorted(p.name for p in (out / "reports").iterdir()) == [
+        "C3_phq9_2026-01-01.json",
+        "C4_phq9_2026-01-02T10-30-00-01-00.json",
+    ]

@@ -20,7 +20,8 @@ from psyq.errors import AnswerError, PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.models import Instrument, Item
 from psyq.outputs import RenderRequest, get_output_format, require_format_for_path
-from psyq.plugins.commands.store import clinician_option, write_private
+from psyq.plugins.commands.store import checked_text, clinician_option, write_private
+from psyq.plugins.report.command import MAX_FIELD_CHARS
 from psyq.results import ScoreResult
 
 if TYPE_CHECKING:
@@ -259,6 +260,7 @@ def administer_command(
         require_format_for_path(
             app.pm, report.name
         )  # a bad suffix fails now, not after the last item
+    clinician = checked_text("--clinician", clinician, MAX_FIELD_CHARS)
     store = app.open_store()
     try:
         session = _open_session(app, store, instrument_id, client_id, clinician, resume_id)

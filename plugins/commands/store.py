@@ -20,6 +20,7 @@ from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
+from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
 from psyq.spreadsheet import neutralise
 
 # The store, audit and history modules (and sqlite3) load when a command runs, so
@@ -71,6 +72,16 @@ class DateType(_DateParam):
 date_type = DateType()
 
 
+def checked_text(option: str, value: str | None, limit: int) -> str | None:
+    """Free text within ``limit`` characters (the same caps as ``psyq report``)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > limit:
+        raise PsyqError(f"{option}: {len(value)} characters; at most {limit} are allowed")
+    return value or None
+
+
 def administered_on(value: datetime | None) -> date:
     """The administration date: given (not in the future) or today."""
     today = date.today()
@@ -116,6 +127,8 @@ def record_command(
     from psyq.clients import check_client_id
 
     check_client_id(client_id)
+    clinician = checked_text("--clinician", clinician, MAX_FIELD_CHARS)
+    note = checked_text("--note", note, MAX_NOTE_CHARS)
     day = administered_on(when)
     instrument = app.instrument(instrument_id)
     valid = read_answers(instrument, answers, answers_file)
