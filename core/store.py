@@ -236,9 +236,13 @@ class Store:
         self.path = path
         self.key_path = key_path if key_path is not None else audit.key_path()
         self._key: bytes | None = None
-        self.connection = _connect(path)
+        self.read_only = _is_read_only(path)
+        self.connection = _connect_read_only(path) if self.read_only else _connect(path)
         try:
-            self._migrate()
+            if self.read_only:
+                self._check_read_only_schema()
+            else:
+                self._migrate()
         except sqlite3.Error as exc:
             self.connection.close()
             raise StoreError(f"{path}: cannot set up the psyq store: {exc}") from None
@@ -267,7 +271,7 @@ class Store:
         if self._key is None:
             key = audit.read_key(self.key_path)
             if key is None:
-                if not create or audit.keyed_from(self.connection) is not None:
+                if not create or self.read_only or audit.keyed_from(self.connection) is not None:
                     raise audit.AuditKeyError(
                         f"{self.key_path}: the audit key is missing; restore it from your "
                         "backup (or point PSYQ_AUDIT_KEY at it): without it this store's "
@@ -312,6 +316,15 @@ class Store:
                     self._append(audit.KEY_ACTION, audit.KEY_RECORD, audit.key_id(key))
                 self._append("migrate", "schema", audit.record_digest({"v": version}))
 
+    def _check_read_only_schema(self) -> None:
+        if self.schema_version != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: read-only, and written by "
+                f"{'an older' if self.schema_version < SCHEMA_VERSION else 'a newer'} psyq "
+                f"(schema {self.schema_version}, this psyq uses {SCHEMA_VERSION}); copy it "
+                "to writable media and open it there once to upgrade it"
+            )
+
     def schema_problems(self) -> list[str]:
         """Tables, indexes and triggers that differ from the ones psyq made (by name)."""
         actual = _schema(self.connection)
@@ -337,6 +350,11 @@ class Store:
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; the write lock is taken at once so writers queue."""
         conn = self.connection
+        if self.read_only:
+            raise StoreError(
+                f"{self.path}: the store is read-only (read-only media or no write "
+                "permission); it can be read (history, export, audit verify) but not changed"
+            )
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -710,6 +728,51 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.005 + random.random() * 0.02)
+
+
+def _is_read_only(path: Path) -> bool:
+    """An existing store psyq must not write: read-only media, or a file without write bits.
+
+    The mode bits count even for root, so a store made read-only on purpose
+    (``chmod a-w``) is treated as such by everyone.
+    """
+    try:
+        info = path.stat()
+    except OSError:
+        return False  # not there yet: created (or the open fails) as usual
+    if not info.st_mode & 0o222 or not os.access(path, os.W_OK):
+        return True
+    flags = os.statvfs(path.parent).f_flag
+    return bool(flags & getattr(os, "ST_RDONLY", 1))
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open without writing anything: no WAL switch, no shared-memory file, no journal."""
+    wal = path.with_name(path.name + "-wal")
+    unfinished = wal.exists() and wal.stat().st_size > 0
+    # immutable: nothing can change the file (read-only media), so SQLite needs no
+    # lock files. Writes still in a WAL must be read, which needs the -shm index.
+    query = "mode=ro" if unfinished else "immutable=1"
+    try:
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?{query}",
+            uri=True,
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA user_version").fetchone()
+        return conn
+    except sqlite3.Error as exc:
+        hint = (
+            "; it holds writes not yet folded into the file (a -wal file): open it once "
+            "on writable media"
+            if unfinished
+            else ""
+        )
+        if "not a database" in str(exc):
+            raise StoreError(f"{path}: not a psyq store ({exc})") from None
+        raise StoreError(f"{path}: cannot open the read-only store: {exc}{hint}") from None
 
 
 def _connect(path: Path) -> sqlite3.Connection:

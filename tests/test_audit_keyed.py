@@ -304,3 +304,33 @@ def test_head_anchor_catches_a_cut_off_tail(psyq_cli: CLI, psyq_home: Path) -> N
     assert "is not in the audit chain" in cut.stderr
     bad = psyq_cli("audit", "verify", "--head", "not-a-hash")
     assert bad.exit_code == 2 and "is not a head" in bad.output
+
+
+# -- 4: a read-only store still opens for reading ------------------------------------------------
+
+
+def test_a_read_only_store_opens_for_verify_history_and_export(
+    psyq_cli: CLI, psyq_home: Path, tmp_path: Path
+) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    store_path = media / "psyq.db"
+    assert psyq_cli("--db", str(store_path), "record", "phq9", "--client", "C0001",
+                    "--date", "2026-09-01", "--answers", PHQ).exit_code == 0  # fmt: skip
+    assert sorted(p.name for p in media.iterdir()) == ["psyq.db"]  # cleanly closed
+    store_path.chmod(0o400)
+    media.chmod(0o500)
+    try:
+        verify = psyq_cli("--db", str(store_path), "audit", "verify")
+        assert verify.exit_code == 0, verify.output
+        history = psyq_cli("--db", str(store_path), "history", "C0001", "--json")
+        assert history.exit_code == 0 and json.loads(history.output)[0]["administration"]["id"] == 1
+        export = psyq_cli("--db", str(store_path), "export")
+        assert export.exit_code == 0 and "C0001" in export.output
+        write = psyq_cli("--db", str(store_path), "record", "phq9", "--client", "C0002",
+                         "--answers", PHQ)  # fmt: skip
+        assert write.exit_code == 2 and "the store is read-only" in write.output
+        assert sorted(p.name for p in media.iterdir()) == ["psyq.db"]  # nothing written
+    finally:
+        media.chmod(0o700)
+        store_path.chmod(0o600)
