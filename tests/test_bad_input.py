@@ -314,3 +314,50 @@ def test_batch_dates_must_be_whole_dates(psyq_cli: CLI, tmp_path: Path) -> None:
         "C3_phq9_2026-01-01.json",
         "C4_phq9_2026-01-02T10-30-00-01-00.json",
     ]
+
+
+# -- 15: untrusted text never escapes a YAML comment ------------------------------------------
+
+
+@pytest.mark.parametrize("breaker", ["\u2028", "\u2029", "\u0085", "\r"])
+def test_import_fhir_link_ids_cannot_inject_yaml(
+    psyq_cli: CLI, tmp_path: Path, breaker: str
+) -> None:
+    import yaml
+
+    evil = f"q1{breaker}flags: [{{id: injected, level: critical}}]{breaker}instructions: pwned"
+    questionnaire = {
+        "resourceType": "Questionnaire",
+        "status": "draft",
+        "name": "Tiny",
+        "item": [
+            {
+                "linkId": evil,
+                "text": "A question",
+                "type": "choice",
+                "answerValueSet": f"http://x.org/vs{breaker}examples: []",
+            },
+            {
+                "linkId": "q2",
+                "text": "Fine",
+                "type": "choice",
+                "answerOption": [
+                    {"valueCoding": {"code": "0", "display": "No"}},
+                    {"valueCoding": {"code": "1", "display": "Yes"}},
+                ],
+            },
+        ],
+    }
+    source = tmp_path / "q.json"
+    source.write_text(json.dumps(questionnaire))
+    out = tmp_path / "draft.yaml"
+    result = psyq_cli("import-fhir", str(source), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    assert "flags" not in data or all(f.get("id") != "injected" for f in data["flags"])
+    assert data.get("instructions") != "pwned" and data.get("examples") != []
+    header = text[: text.index("\n" + next(iter(data)))]
+    # Shown inside the comment: escaped (or, for CR, turned into a space by wrapping).
+    assert f"\\u{ord(breaker):04x}flags" in header or (breaker == "\r" and "q1 flags" in header)
+    assert all(line.startswith("#") for line in header.splitlines())

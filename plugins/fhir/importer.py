@@ -337,6 +337,17 @@ def _coding(coding: Coding) -> dict[str, Any]:
     return out
 
 
+def comment_safe(text: str) -> str:
+    """Text that stays inside one YAML comment line, whatever the Questionnaire held.
+
+    YAML ends a comment at CR, LF, NEL (U+0085) and the Unicode line and paragraph
+    separators (U+2028, U+2029); any of them in a linkId would let the rest of it
+    be read as live YAML. Every character that is not printable (those, other
+    controls, bidi overrides) is written as its ``\\uXXXX`` escape instead.
+    """
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
 def draft_yaml(draft: Draft, source: str) -> str:
     """The draft as YAML, headed by a comment listing everything not converted."""
     head = [
@@ -353,7 +364,7 @@ def draft_yaml(draft: Draft, source: str) -> str:
         lines += textwrap.wrap(
             note, 86, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False
         )
-    comment = "".join(f"# {line}".rstrip() + "\n" for line in lines)
+    comment = "".join(f"# {comment_safe(line)}".rstrip() + "\n" for line in lines)
     body = yaml.safe_dump(draft.data, sort_keys=False, allow_unicode=True, width=88)
     return comment + body
 
