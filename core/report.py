@@ -45,6 +45,7 @@ from psyq.charts import (
 )
 from psyq.errors import DuplicateError, PluginError, PsyqError
 from psyq.outputs import PAPER_SIZES
+from psyq.text import visible
 
 if TYPE_CHECKING:
     import jinja2
@@ -267,8 +268,9 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "result": result,
         "client_id": request.client_id,
         "administered": request.administered.isoformat() if request.administered else None,
-        "clinician": request.clinician,
-        "note": request.note,
+        # Shown with control and bidi characters escaped (psyq.text).
+        "clinician": visible(request.clinician),
+        "note": visible(request.note),
         "generated_at": _timestamp(generated),
         "paper": paper_size(request),
         "scales": scales,

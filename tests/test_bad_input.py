@@ -361,3 +361,28 @@ def test_import_fhir_link_ids_cannot_inject_yaml(
     # Shown inside the comment: escaped (or, for CR, turned into a space by wrapping).
     assert f"\\u{ord(breaker):04x}flags" in header or (breaker == "\r" and "q1 flags" in header)
     assert all(line.startswith("#") for line in header.splitlines())
+
+
+# -- 16: bidi overrides and control characters in free text are shown escaped ---------------
+
+
+@pytest.mark.parametrize("suffix", [".html", ".pdf"])
+def test_bidi_and_control_characters_in_notes_are_shown_escaped(
+    psyq_cli: CLI, tmp_path: Path, suffix: str
+) -> None:
+    out = tmp_path / f"r{suffix}"
+    note = "score 12 \u202e21 erocs\u202c and \x1b[8mhidden\x1b[0m"
+    result = psyq_cli("report", "phq9", "--answers", "1,1,1,1,1,1,1,1,0", "--client", "C1",
+                      "--clinician", "Dr \u2067Rao\u2069", "--note", note, "-o", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    if suffix == ".html":
+        text = out.read_text(encoding="utf-8")
+    else:
+        from pypdf import PdfReader
+
+        text = "".join(page.extract_text() for page in PdfReader(out).pages)
+        text = " ".join(text.split())
+    for raw in ("\u202e", "\u202c", "\x1b", "\u2067", "\u2069"):
+        assert raw not in text
+    assert "\\u202e21 erocs\\u202c" in text and "\\x1b[8mhidden" in text
+    assert "Dr \\u2067Rao\\u2069" in text

@@ -22,6 +22,7 @@ from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
 from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
 from psyq.spreadsheet import neutralise
+from psyq.text import visible
 
 # The store, audit and history modules (and sqlite3) load when a command runs, so
 # `psyq list` and `psyq score` do not pay for them at start-up.
@@ -434,7 +435,8 @@ def audit_log_command(app: App, record: str | None) -> None:
             version = versions.get(e.record)
             if version is None or record not in f"administration {version.administration_id}":
                 continue
-        click.echo(f"{e.seq:>5}  {e.at}  {e.os_user:<12} {e.action:<10} {e.record}  {e.hash}")
+        user = visible(e.os_user) or ""
+        click.echo(f"{e.seq:>5}  {e.at}  {user:<12} {e.action:<10} {e.record}  {e.hash}")
         version = versions.get(e.record)
         if version is not None:
             scoring = version.scoring or {}
