@@ -177,14 +177,15 @@ def read_limited(path: Path, limit: int, what: str, error: type[PsyqError] = Psy
     with os.fdopen(fd, "rb", buffering=0) as fh:
         if info.st_size > limit:
             raise error(
-                f"{path}: file is {info.st_size} bytes; {what} is limited to {_size(limit)}"
+                f"{path}: file is {info.st_size} bytes, larger than the {_size(limit)} "
+                f"{what} is limited to"
             )
         try:
             data = _read_up_to(fh, limit + 1)
         except OSError as exc:
             raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
     if len(data) > limit:  # grew while being read
-        raise error(f"{path}: {what} is limited to {_size(limit)}")
+        raise error(f"{path}: larger than the {_size(limit)} {what} is limited to")
     return data
 
 

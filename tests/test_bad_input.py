@@ -172,7 +172,7 @@ def test_oversized_inputs_are_refused(psyq_cli: CLI, tmp_path: Path) -> None:
     big = tmp_path / "a.yaml"
     big.write_bytes(b"# " + b"x" * (1024 * 1024 + 10) + b"\n")
     result = psyq_cli("score", "phq9", "--answers-file", str(big))
-    assert result.exit_code == 2 and "limited to 1 MB" in result.output
+    assert result.exit_code == 2 and "larger than the 1 MB an answers file is limited to" in result.output
 
 
 # -- 18: the remaining "internal error"s, and misleading messages --------------------------------
