@@ -120,7 +120,7 @@ class Item(_Model):
     reverse: bool = Field(False, description="Reverse-keyed: scored as min + max - answer.")
     required: bool = Field(False, description="An administration may not skip this item.")
     scored: bool = Field(True, description="False for items asked but not scored (PHQ-9 item 10).")
-    recode: dict[int, float] | None = Field(
+    recode: dict[int, Coefficient] | None = Field(
         None, description="Map an answer value to the value scored, applied before reversal."
     )
     codes: Codes = Field(default_factory=list, description="Codes of this question (LOINC).")
@@ -138,11 +138,16 @@ class MissingRule(_Model):
     )
 
 
+Coefficient = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+"""A weight, recoded value or transform constant: finite and within +-1,000,000, so
+every score stays a number Decimal rounding can represent exactly."""
+
+
 class Transform(_Model):
     """A linear transform applied to the aggregate: ``value = raw * multiply + add``."""
 
-    multiply: float = 1.0
-    add: float = 0.0
+    multiply: Coefficient = 1.0
+    add: Coefficient = 0.0
 
     def apply(self, x: float) -> float:
         return x * self.multiply + self.add
@@ -210,7 +215,7 @@ class Scale(_Model):
     label: ShortText
     items: list[Identifier] = Field(min_length=1, max_length=1000)
     method: Identifier = Field("sum", description="Aggregation method: sum, mean or a plugin's.")
-    weights: dict[Identifier, float] | None = None
+    weights: dict[Identifier, Coefficient] | None = None
     missing: MissingRule = MissingRule(max_missing=0)
     decimals: int = Field(0, ge=0, le=6, description="Round half up to this many decimals.")
     transform: Transform | None = None
@@ -412,6 +417,8 @@ class Instrument(_Model):
             highs.append(max(a, b))
         if scale.method == "mean":
             total_w = sum(abs(scale.weight(i)) for i in scale.items)
+            if total_w == 0:
+                raise ValueError(f"scale {scale.id}: method mean needs a weight that is not 0")
             lo, hi = sum(lows) / total_w, sum(highs) / total_w
         else:
             # Sum, and any plugin method, is bounded by the sum's range.

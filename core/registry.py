@@ -84,6 +84,11 @@ def load_instrument_file(pm: PsyqPluginManager, path: Path) -> Instrument:
         return Instrument.model_validate(data)
     except ValidationError as exc:
         raise DefinitionError(format_validation_error(path, data, exc)) from None
+    except (ArithmeticError, RecursionError) as exc:  # values no check foresaw
+        raise DefinitionError(
+            f"{path}: cannot be used: its numbers break a calculation "
+            f"({type(exc).__name__}: {str(exc)[:120]})"
+        ) from None
 
 
 def format_validation_error(path: Path, data: Any, exc: ValidationError) -> str:
@@ -166,12 +171,18 @@ class InstrumentRegistry:
         if self._entries is not None:
             return self._entries
         entries: dict[str, LoadedInstrument] = {}
-        for _plugin, source in self._pm.collect("psyq_instrument_sources"):
+        for plugin, source in self._pm.collect("psyq_instrument_sources"):
             for path in _definition_files(source.path):
                 try:
                     instrument = load_instrument_file(self._pm, path)
                 except DefinitionError as exc:
                     self.problems.append(f"{source.name}: {exc}")
+                    continue
+                except Exception as exc:  # one bad file never stops every command
+                    self.problems.append(
+                        f"{source.name} (plugin {plugin}): {path}: cannot be used: "
+                        f"{type(exc).__name__}: {str(exc)[:200]}"
+                    )
                     continue
                 other = entries.get(instrument.id)
                 if other is not None:

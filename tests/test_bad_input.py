@@ -172,7 +172,10 @@ def test_oversized_inputs_are_refused(psyq_cli: CLI, tmp_path: Path) -> None:
     big = tmp_path / "a.yaml"
     big.write_bytes(b"# " + b"x" * (1024 * 1024 + 10) + b"\n")
     result = psyq_cli("score", "phq9", "--answers-file", str(big))
-    assert result.exit_code == 2 and "larger than the 1 MB an answers file is limited to" in result.output
+    assert (
+        result.exit_code == 2
+        and "larger than the 1 MB an answers file is limited to" in result.output
+    )
 
 
 # -- 18: the remaining "internal error"s, and misleading messages --------------------------------
@@ -386,3 +389,41 @@ def test_bidi_and_control_characters_in_notes_are_shown_escaped(
         assert raw not in text
     assert "\\u202e21 erocs\\u202c" in text and "\\x1b[8mhidden" in text
     assert "Dr \\u2067Rao\\u2069" in text
+
+
+# -- 14 (and 18's validate errors): a malformed definition in a plugin's folder -------------
+
+
+def test_malformed_definitions_in_a_pack_are_skipped_with_one_warning_each(
+    psyq_cli: CLI,
+    psyq_register: Callable[..., object],
+    tmp_path: Path,
+    minimal_yaml: str,
+) -> None:
+    from .packs import DirectoryPack
+
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    rule = "    missing: {max_missing: 1, prorate: true}\n"
+    bad = {
+        "huge-add.yaml": minimal_yaml.replace(rule, rule + "    transform: {add: 1.0e+30}\n"),
+        "zero-weights.yaml": minimal_yaml.replace(
+            rule, "    method: mean\n    weights: {m1: 0, m2: 0, m3: 0}\n"
+        ),
+        "long-int.yaml": minimal_yaml.replace("min: 3, max: 6", "min: 3, max: " + "6" * 5000),
+        "long-int.json": '{"id": "x", "version": ' + "7" * 5000 + "}",
+    }
+    for name, text in bad.items():
+        (pack / name).write_text(text.replace("id: mini", f"id: {name.split('.')[0][:4]}"))
+    psyq_register(DirectoryPack("broken pack", pack), "broken-pack")
+    result = psyq_cli("score", "phq9", "--answers", "1,1,1,1,1,1,1,1,0")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == len(bad)
+    for name in bad:
+        [line] = [w for w in warnings if f"{name}" in w]
+        assert "broken pack" in line and "internal error" not in line
+    for name in bad:
+        validate = psyq_cli("validate", str(pack / name))
+        assert validate.exit_code == 2, validate.output
+        assert "Traceback" not in validate.output
