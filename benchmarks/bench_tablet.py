@@ -24,7 +24,11 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
+
+if TYPE_CHECKING:
+    from psyq.app import App
 
 TABLETS = 20
 DURATION_S = float(os.environ.get("PSYQ_BENCH_TABLET_S", "60"))
@@ -79,9 +83,12 @@ def _free_port() -> int:
 
 def bench_tablet() -> None:
     """20 tablets for DURATION_S: answers lost (must be 0), median page time vs a static page."""
+    from psyq.app import App
+    from psyq.manager import create_plugin_manager
     from psyq.plugins.tablet.sessions import KioskStore, audit_kiosk, kiosk_path
 
     home = Path(tempfile.mkdtemp())
+    app = App(create_plugin_manager(load_entrypoints=False), home=home)
     store_path = home / "psyq.db"
     port = _free_port()
     env = {**os.environ, "PSYQ_HOME": str(home)}
@@ -105,7 +112,8 @@ def bench_tablet() -> None:
                     clinician=None,
                     expires_s=600,
                 )
-            audit_kiosk(store_path, "kiosk start", session)
+            with app.open_store() as store:
+                audit_kiosk(store, "kiosk start", session)
             return session.id, code
 
         baseline = _run_threads(lambda n, stop: _ping_loop(url, stop), BASELINE_S)
@@ -117,7 +125,7 @@ def bench_tablet() -> None:
         server.terminate()
         server.wait(timeout=30)
 
-    lost, total = _lost_answers(store_path, given)
+    lost, total = _lost_answers(app, given)
     base_ms = statistics.median(baseline) * 1e3
     page_ms = statistics.median(pages) * 1e3
     p95 = statistics.quantiles(pages, n=20)[18] * 1e3
@@ -213,15 +221,12 @@ def _tablet_loop(url: str, n: int, stop: float, new_code: object, given: dict) -
     return times
 
 
-def _lost_answers(
-    store_path: Path, given: dict[int, list[tuple[int, str, int]]]
-) -> tuple[int, int]:
+def _lost_answers(app: App, given: dict[int, list[tuple[int, str, int]]]) -> tuple[int, int]:
     """Answers a tablet gave that the store does not hold (by session, form, position)."""
     from psyq.plugins.tablet.sessions import KioskStore, kiosk_path
-    from psyq.store import open_store
 
     lost = total = 0
-    with KioskStore(kiosk_path(store_path)) as kiosk, open_store(store_path) as store:
+    with KioskStore(kiosk_path(app.store_path)) as kiosk, app.open_store() as store:
         for session_id, answers in given.items():
             session = kiosk.get(session_id)
             for form, position, value in answers:

@@ -42,7 +42,7 @@ def _tablet(served: Served, tmp_path: Path, opened: list[Tablet], name: str) -> 
 
 
 def _stored(served: Served, admin_id: int) -> tuple[dict[str, int | None], str]:
-    with open_store(served.home / "psyq.db") as store:
+    with open_store(served.home / "psyq.db", key_path=audit.key_path(served.home)) as store:
         adm = store.get(admin_id)
         return dict(adm.answers), adm.status
 
@@ -113,7 +113,7 @@ def test_phq9_by_clicking_with_reload_and_back(
         "phq9_9": 1,
         "phq9_10": 2,
     }
-    with open_store(served.home / "psyq.db") as store:
+    with open_store(served.home / "psyq.db", key_path=audit.key_path(served.home)) as store:
         result = store.get(admin_id).result
         assert result is not None and result.total.value == 9
         actions = [(e.action, e.record) for e in audit.entries(store.connection)]
@@ -159,7 +159,7 @@ def test_five_wrong_codes_lock(served: Served, tmp_path: Path, tablets: list[Tab
     assert "This code is locked" in other.by_id("error").text
     assert "code locked" in served.psyq("kiosk", "status").stdout
     assert "code locked after 5 wrong guesses" in served.output()
-    with open_store(served.home / "psyq.db") as store:
+    with open_store(served.home / "psyq.db", key_path=audit.key_path(served.home)) as store:
         actions = [e.action for e in audit.entries(store.connection)]
     assert "kiosk locked" in actions
 
@@ -200,7 +200,7 @@ def test_two_tablets_at_once_keep_their_answers(
     assert status[second_id]["state"] == "complete"
     assert status[first_id]["state"] == "active"
     assert status[first_id]["forms"][1]["administration"] is None
-    with open_store(served.home / "psyq.db") as store:
+    with open_store(served.home / "psyq.db", key_path=audit.key_path(served.home)) as store:
         assert store.get(gad_one).client_id == "C0101"
         assert store.get(gad_two).client_id == "C0102"
 
@@ -249,7 +249,7 @@ def test_a_tablet_in_spanish(with_languages: Served, tmp_path: Path, tablets: li
     assert not any(word in source for source in tablet.sources for word in ("Never", "Skip<"))
     status = json.loads(served.psyq("kiosk", "status", "--json").stdout)[0]
     admin_id = status["forms"][0]["administration"]
-    with open_store(served.home / "psyq.db") as store:
+    with open_store(served.home / "psyq.db", key_path=audit.key_path(served.home)) as store:
         adm = store.get(admin_id)
     assert adm.language == "es" and adm.answers == {"l1": 1, "l2": 0, "l3": 2}
     # The clinician reads the flag in the clinic's language, framed.

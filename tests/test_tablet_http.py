@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from psyq import audit
 from psyq.app import App
 from psyq.manager import PsyqPluginManager
 from psyq.plugins.tablet.web import GUESSES_PER_MINUTE, create_app
@@ -138,7 +139,7 @@ def test_stale_page_does_not_answer_the_wrong_item(
     tablet.act("answer", 3)
     tablet.post("/form", old)  # a second tap on the old page, or a resubmitted post
     assert "Question 2 of 7" in tablet.page
-    with open_store(psyq_home / "psyq.db") as store:
+    with open_store(psyq_home / "psyq.db", key_path=audit.key_path(psyq_home)) as store:
         (adm,) = store.administrations()
     assert adm.answers["gad7_1"] == 3 and adm.answers["gad7_2"] is None
 

@@ -226,7 +226,8 @@ def test_resume_keeps_the_language(psyq_cli: CLI, pack: LanguagePack) -> None:
     first = psyq_cli(
         "administer", "langtest", "--client", "C0042", "--language", "es", input="1\nq\n"
     )
-    assert first.exit_code == 0, first.output
+    assert first.exit_code == 1  # stopped early: kept as partial administration 1
+    assert "partial administration 1" in first.output
     clash = psyq_cli("administer", "--resume", "1", "--language", "ar", input="")
     assert clash.exit_code == 2 and "resume it without --language" in clash.output
     resumed = psyq_cli("administer", "--resume", "1", input="0\n0\n")

@@ -180,7 +180,8 @@ def kiosk_start(
         url = url or kiosk.meta("url") or f"http://127.0.0.1:{DEFAULT_PORT}/"
     if language:
         url += f"?lang={language}"  # the welcome page in the client's language too
-    audit_kiosk(app.store_path, "kiosk start", session)
+    with app.open_store() as store:
+        audit_kiosk(store, "kiosk start", session)
     until = time.strftime("%H:%M", time.localtime(session.expires_at))
     click.echo(f"kiosk session {session.id} for client {client_id}: {', '.join(canonical)}")
     click.echo(f"code: {show_code(code)}  (works once; expires at {until})")
@@ -230,8 +231,8 @@ def kiosk_stop(app: App, session_id: int) -> None:
         if session.state not in ("waiting", "active"):
             raise KioskError(f"kiosk session {session_id} has already ended ({session.state})")
         session = kiosk.end(session_id, "stopped")
-    audit_kiosk(app.store_path, "kiosk stop", session)
     with app.open_store() as store:
+        audit_kiosk(store, "kiosk stop", session)
         for line in status_lines(session, store):
             click.echo(line)
 

@@ -27,10 +27,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from psyq import audit
 from psyq.errors import PsyqError
+
+if TYPE_CHECKING:
+    from psyq.store import Store
 
 CODE_ALPHABET = "ACDEFHJKLMNPRTUVWXY3479"
 """Letters and digits nobody confuses on a tablet keyboard (no O/0, I/1, S/5, B/8, G/6)."""
@@ -372,10 +374,8 @@ def _session(row: sqlite3.Row) -> KioskSession:
     )
 
 
-def audit_kiosk(store_path: Path, action: str, session: KioskSession) -> None:
+def audit_kiosk(store: Store, action: str, session: KioskSession) -> None:
     """Record a kiosk event in the store's audit log (record ``kiosk session N``)."""
-    from psyq.store import open_store
-
     content = {
         "id": session.id,
         "client_id": session.client_id,
@@ -384,5 +384,4 @@ def audit_kiosk(store_path: Path, action: str, session: KioskSession) -> None:
         "state": session.state,
         "admin_ids": session.admin_ids,
     }
-    with open_store(store_path) as store, store.write() as conn:
-        audit.append(conn, action, f"kiosk session {session.id}", audit.record_digest(content))
+    store.audit_event(action, f"kiosk session {session.id}", content)

@@ -233,14 +233,14 @@ class Tablet:
                     return self.code_page(cookies, lang, error="tablet_locked", status=429)
             return self.code_page(cookies, lang, error=why, status=400)
         session = kiosk.get(session.id)
-        audit_kiosk(self.store_path, "kiosk code used", session)
+        audit_kiosk(self.store, "kiosk code used", session)
         self.say([f"kiosk session {session.id} (client {session.client_id}): started on a tablet"])
         return Reply(redirect="/form", status=303, set_cookies={TABLET_COOKIE: token})
 
     def _report_locks(self) -> None:
         for session in self.kiosk.newly_locked(self._locked_seen):
             self._locked_seen.add(session.id)
-            audit_kiosk(self.store_path, "kiosk locked", session)
+            audit_kiosk(self.store, "kiosk locked", session)
             self.say(
                 [
                     f"kiosk session {session.id} (client {session.client_id}): code locked "
