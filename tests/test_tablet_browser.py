@@ -290,3 +290,26 @@ def test_a_right_to_left_form(
     assert option.value_of_css_property("direction") == "rtl"
     assert option.value_of_css_property("text-align") in ("start", "right")
     tablet.shot("rtl-item")
+
+
+def test_serve_answers_only_its_own_host_name(served: Served) -> None:
+    # DNS rebinding: a page elsewhere that points its name at 127.0.0.1 gets nothing.
+    import http.client
+    from urllib.parse import urlsplit
+
+    port = urlsplit(served.url).port
+    for host, status in (("evil.example", 421), (f"evil.example:{port}", 421), (None, 200)):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        headers = {} if host is None else {"Host": host}
+        conn.request("GET", "/", headers=headers)
+        response = conn.getresponse()
+        assert response.status == status, host
+        assert response.getheader("Cache-Control") == "no-store"
+        conn.close()
+
+
+def test_kiosk_start_prints_a_qr_code_of_the_address(served: Served) -> None:
+    out = served.psyq("kiosk", "start", "--client", "C0042", "--instruments", "phq9").stdout
+    assert served.url in out
+    qr = [line for line in out.splitlines() if "█" in line]
+    assert len(qr) > 10  # a terminal QR code, drawn with block characters

@@ -83,7 +83,11 @@ def serve_command(
     from psyq.plugins.tablet.sessions import KioskStore, kiosk_path
     from psyq.plugins.tablet.web import create_app
 
-    asgi = create_app(app, tls=tls)
+    hosts = None
+    if _loopback(host) and port:
+        names = ("127.0.0.1", "localhost", "[::1]", host)
+        hosts = frozenset(f"{name}:{port}" for name in names)
+    asgi = create_app(app, tls=tls, hosts=hosts)
     scheme = "https" if tls else "http"
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"{scheme}://{shown}:{port}/"

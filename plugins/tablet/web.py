@@ -77,10 +77,15 @@ ASGIApp = Callable[
 
 
 class SecurityHeaders:
-    """ASGI middleware: the same strict headers on every response, errors included."""
+    """ASGI middleware: the same strict headers on every response, errors included.
 
-    def __init__(self, app: ASGIApp) -> None:
+    With ``hosts`` (a server on this computer only), a request naming any other host is
+    refused, so a web page elsewhere cannot reach the server by DNS rebinding.
+    """
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str] | None = None) -> None:
         self.app = app
+        self.hosts = hosts
 
     async def __call__(
         self,
@@ -88,6 +93,14 @@ class SecurityHeaders:
         receive: Callable[[], Awaitable[Any]],
         send: Callable[[Any], Awaitable[None]],
     ) -> None:
+        if self.hosts is not None and scope["type"] == "http":
+            host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
+            if host.lower() not in self.hosts:
+                headers = [*HEADERS, (b"content-type", b"text/plain; charset=utf-8")]
+                await send({"type": "http.response.start", "status": 421, "headers": headers})
+                await send({"type": "http.response.body", "body": b"Misdirected request"})
+                return
+
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 names = {name for name, _ in HEADERS}
@@ -319,8 +332,14 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def create_app(app: App, *, tls: bool = False, echo: Callable[[str], None] = click.echo) -> Any:
-    """The ASGI application for ``psyq serve``."""
+def create_app(
+    app: App,
+    *,
+    tls: bool = False,
+    echo: Callable[[str], None] = click.echo,
+    hosts: frozenset[str] | None = None,
+) -> Any:
+    """The ASGI application for ``psyq serve``; ``hosts``: the Host headers accepted."""
     tablet = Tablet(app, tls, echo)
     env = _environment()
 
@@ -413,4 +432,4 @@ def create_app(app: App, *, tls: bool = False, echo: Callable[[str], None] = cli
         Route("/ping", ping, methods=["GET"]),
     ]
     starlette = Starlette(routes=routes)
-    return SecurityHeaders(starlette)
+    return SecurityHeaders(starlette, hosts)
