@@ -2,7 +2,7 @@
 
 Update them after changing a marked string::
 
-    pybabel extract -F babel.cfg -k _ --no-location --omit-header -o core/locale/psyq.pot .
+    pybabel extract -F babel.cfg --no-location --omit-header -o core/locale/psyq.pot .
     pybabel update -i core/locale/psyq.pot -d core/locale -D psyq --no-location
     (translate the new entries)  pybabel compile -d core/locale -D psyq
 """
@@ -13,7 +13,7 @@ import gettext
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ METHODS = [
 
 def marked() -> set[str]:
     """Every string marked for translation in the source, extracted as Babel does."""
-    found = extract_from_dir(str(ROOT), METHODS, keywords={"_": None}, options_map={})
+    found = extract_from_dir(str(ROOT), METHODS, keywords=DEFAULT_KEYWORDS, options_map={})
     return {message for _file, _line, message, _comments, _context in found if message}
 
 

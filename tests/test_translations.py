@@ -279,3 +279,15 @@ def test_batch_reports_in_a_language(psyq_cli: CLI, pack: LanguagePack, tmp_path
     assert '<html lang="es"' in html and "Me siento inseguro." in html and "Cliente" in html
     missing = psyq_cli(*args, "--language", "fr", "--force", "--quiet")
     assert missing.exit_code == 2 and "no 'fr' translation" in missing.output
+
+
+def test_administer_speaks_the_forms_language(psyq_cli: CLI, pack: LanguagePack) -> None:
+    run = psyq_cli(
+        "administer", "langtest", "--client", "C0042", "--language", "es", input="1\nb\nb\n\n0\n2\n"
+    )
+    assert run.exit_code == 0, run.output
+    assert "Escriba ? para obtener ayuda." in run.output
+    assert "(esta es la primera pregunta)" in run.output
+    assert "respondida antes: 1 (Intro la mantiene)" in run.output
+    assert "respuesta (Intro omitir, b atrás" in run.output
+    assert "(obligatoria)" in run.output  # item l3 is required

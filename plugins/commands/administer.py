@@ -71,6 +71,12 @@ class Session:
             self.position = min(resumed.position, len(self.items))
             self.admin_id = resumed.id
 
+    def gettext(self, message: str) -> str:
+        """psyq's own words the client reads, in the form's language when there is a catalogue."""
+        from psyq.i18n import ui_language
+
+        return ui_language(self.language).gettext(message)
+
     @property
     def answered(self) -> int:
         return sum(v is not None for v in self.answers.values())
@@ -125,19 +131,22 @@ def _show_item(session: Session, item: Item) -> None:
     item = inst.item(item.id)
     n = len(session.items)
     i = session.position
-    required = "  (required)" if item.required else ""
+    _ = session.gettext
+    required = "  " + _("(required)") if item.required else ""
     _say()
     _say(_wrapped(f"[{i + 1}/{n}] {item.text}{required}", indent=len(f"[{i + 1}/{n}] ")))
     for option in inst.response_scale_for(item).options:
         _say(f"   {option.value:>3}  {option.label}")
     current = session.answers[item.id]
     if current is not None:
-        _say(f"   answered before: {current} (Enter keeps it)")
+        _say("   " + _("answered before: %(value)s (Enter keeps it)") % {"value": current})
 
 
-def _prompt(item: Item) -> str:
-    skip = "" if item.required else "Enter skip, "
-    return f"answer ({skip}b back, ? help, q save and quit): "
+def _prompt(session: Session, item: Item) -> str:
+    _ = session.gettext
+    if item.required:
+        return _("answer (b back, ? help, q save and quit): ")
+    return _("answer (Enter skip, b back, ? help, q save and quit): ")
 
 
 def _read(interactive: bool) -> str | None:
@@ -159,7 +168,7 @@ def run_session(session: Session, interactive: bool) -> bool:
         item = session.items[session.position]
         if pending is None:
             _show_item(session, item)
-            _say(_prompt(item), nl=False)
+            _say(_prompt(session, item), nl=False)
             read = _read(interactive)
             if read is None:  # end of input: keep what we have, as q does
                 return False
@@ -173,7 +182,7 @@ def run_session(session: Session, interactive: bool) -> bool:
             continue
         if token.lower() == "b":
             if session.position == 0:
-                _say("  (this is the first item)")
+                _say("  " + session.gettext("(this is the first item)"))
             else:
                 session.position -= 1
             continue
@@ -277,8 +286,11 @@ def _intro(session: Session) -> None:
         _say(inst.instructions)
     if session.position:
         _say()
-        _say(f"Resuming at item {session.position + 1} of {len(session.items)}.")
-    _say("Type ? for help.")
+        _say(
+            session.gettext("Resuming at item %(n)s of %(total)s.")
+            % {"n": session.position + 1, "total": len(session.items)}
+        )
+    _say(session.gettext("Type ? for help."))
 
 
 @click.command("administer")
