@@ -269,3 +269,47 @@ def test_the_serve_terminal_shows_a_skipped_critical_item_at_once(
     assert "Thank you" in tablet.page
     done = psyq_cli("kiosk", "status", str(session_id)).output
     assert "complete" in done and "!!! CRITICAL (item phq9_9)" in done
+
+
+def test_a_server_restart_resumes_where_the_tablet_was(
+    psyq_pm: PsyqPluginManager, psyq_home: Path, psyq_cli: CLI
+) -> None:
+    _, code = _start(psyq_cli, "--client", "C0042", "--instruments", "gad7")
+    with in_process(App(psyq_pm, home=psyq_home)) as (url, _):
+        tablet = HttpTablet(url)
+        tablet.enter(code)
+        tablet.act("begin")
+        tablet.act("answer", 2)
+        tablet.act("answer", 1)
+    with in_process(App(psyq_pm, home=psyq_home)) as (url, _):
+        tablet.url = url  # same cookies, a new server process state
+        tablet.get("/form")
+        assert "Question 3 of 7" in tablet.page
+        tablet.act("back")
+        assert "Question 2 of 7" in tablet.page
+        chosen = r'id="option-1"\s+class="option chosen"\s+aria-pressed="true"'
+        assert re.search(chosen, tablet.page)  # the earlier answer, kept across the restart
+
+
+def test_an_idle_tablet_session_ends(
+    server: tuple[str, list[str]], psyq_cli: CLI, psyq_home: Path
+) -> None:
+    from psyq.plugins.tablet.sessions import IDLE_TIMEOUT_S, KioskStore, kiosk_path
+
+    url, _ = server
+    session_id, code = _start(psyq_cli, "--client", "C0042", "--instruments", "gad7")
+    tablet = HttpTablet(url)
+    tablet.enter(code)
+    tablet.act("begin")
+    tablet.act("answer", 1)
+    with KioskStore(kiosk_path(psyq_home / "psyq.db")) as kiosk, kiosk.write() as conn:
+        # As if the tablet was left alone for longer than the idle limit.
+        conn.execute(
+            "UPDATE sessions SET last_seen = last_seen - ? WHERE id = ?",
+            (IDLE_TIMEOUT_S + 1, session_id),
+        )
+    tablet.get("/form")
+    assert 'name="code"' in tablet.page  # back to the code page, nothing of the form
+    status = psyq_cli("kiosk", "status", str(session_id)).output
+    assert "ended after an hour without an answer" in status
+    assert "partial, 1/7 answered" in status
