@@ -188,6 +188,13 @@ def test_partial_report_says_partial_on_every_page(psyq_cli: CLI, tmp_path: Path
     for page in pages:
         assert "PARTIAL — 9 of 10 items answered" in page
     assert "The form was not finished" in pages[0]
+    assert "PHQ-9 (PARTIAL administration) total 3" in result.stderr
+    text = tmp_path / "partial.txt"
+    psyq_cli("report", "--administration", "6", "-o", str(text))
+    assert "PARTIAL — 9 of 10 items answered" in text.read_text().splitlines()[2]
+    doc = tmp_path / "partial.json"
+    psyq_cli("report", "--administration", "6", "-o", str(doc))
+    assert json.loads(doc.read_text())["report"]["status"] == "partial"
     html = tmp_path / "complete.html"
     psyq_cli("report", "--administration", "5", "-o", str(html))
     assert "PARTIAL" not in html.read_text()
