@@ -135,6 +135,11 @@ class ResponseScale(_Model):
         return f"{head} ({labels})"
 
 
+Coefficient = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+"""A weight, recoded value or transform constant: finite and within +-1,000,000, so
+every score stays a number Decimal rounding can represent exactly."""
+
+
 class Item(_Model):
     """One question put to the respondent."""
 
@@ -149,7 +154,7 @@ class Item(_Model):
         description="A risk item (PHQ-9 item 9): left unanswered, it raises a critical flag "
         "saying it must be asked directly.",
     )
-    recode: dict[int, float] | None = Field(
+    recode: dict[int, Coefficient] | None = Field(
         None, description="Map an answer value to the value scored, applied before reversal."
     )
     codes: Codes = Field(default_factory=list, description="Codes of this question (LOINC).")
@@ -170,8 +175,8 @@ class MissingRule(_Model):
 class Transform(_Model):
     """A linear transform applied to the aggregate: ``value = raw * multiply + add``."""
 
-    multiply: float = 1.0
-    add: float = 0.0
+    multiply: Coefficient = 1.0
+    add: Coefficient = 0.0
 
     def apply(self, x: float) -> float:
         return x * self.multiply + self.add
@@ -322,7 +327,7 @@ class Scale(_Model):
     label: ShortText
     items: list[Identifier] = Field(min_length=1, max_length=1000)
     method: Identifier = Field("sum", description="Aggregation method: sum, mean or a plugin's.")
-    weights: dict[Identifier, float] | None = None
+    weights: dict[Identifier, Coefficient] | None = None
     missing: MissingRule = MissingRule(max_missing=0)
     decimals: int = Field(0, ge=0, le=6, description="Round half up to this many decimals.")
     transform: Transform | None = None
@@ -622,6 +627,8 @@ class Instrument(_Model):
             highs.append(max(a, b))
         if scale.method == "mean":
             total_w = sum(abs(scale.weight(i)) for i in scale.items)
+            if total_w == 0:
+                raise ValueError(f"scale {scale.id}: method mean needs a weight that is not 0")
             lo, hi = sum(lows) / total_w, sum(highs) / total_w
         else:
             # Sum, and any plugin method, is bounded by the sum's range.

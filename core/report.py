@@ -47,6 +47,7 @@ from psyq.errors import DuplicateError, PluginError, PsyqError
 from psyq.models import PROVISIONAL_NOTICE
 from psyq.outputs import PAPER_SIZES
 from psyq.proration import proration_note
+from psyq.text import visible
 
 if TYPE_CHECKING:
     import jinja2
@@ -280,8 +281,9 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "result": result,
         "client_id": request.client_id,
         "administered": request.administered.isoformat() if request.administered else None,
-        "clinician": request.clinician,
-        "note": request.note,
+        # Shown with control and bidi characters escaped (psyq.text).
+        "clinician": visible(request.clinician),
+        "note": visible(request.note),
         "generated_at": _timestamp(generated),
         "paper": paper_size(request),
         "scales": scales,

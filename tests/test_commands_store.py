@@ -139,7 +139,7 @@ def test_rescore_rewrites_only_stale_scores(
     out = psyq_cli("rescore")
     assert out.exit_code == 0
     assert out.output.splitlines() == [
-        "administration 2: total None -> 16",
+        "administration 2: total None -> 16 (score version 3; version 2 kept)",
         "rescored: 1 updated, 1 unchanged",
     ]
     assert psyq_cli("rescore").output.strip() == "rescored: 0 updated, 2 unchanged"
@@ -154,7 +154,7 @@ def test_audit_verify_catches_an_answer_changed_with_sqlite(psyq_cli: CLI, psyq_
     record(psyq_cli, "phq9", "--client", "C0042", "--date", "2026-09-01", "--answers", "3,3,3,2,2")
     record(psyq_cli, "phq9", "--client", "C0042", "--date", "2026-10-01", "--answers", "1,1,1,1,1")
     ok = psyq_cli("audit", "verify")
-    assert ok.exit_code == 0 and ok.output.startswith("audit OK: 5 entries, 3 records match")
+    assert ok.exit_code == 0 and ok.output.startswith("audit OK: 7 entries, 3 records match")
 
     conn = sqlite3.connect(psyq_home / "psyq.db")
     conn.execute(
@@ -166,10 +166,11 @@ def test_audit_verify_catches_an_answer_changed_with_sqlite(psyq_cli: CLI, psyq_
     bad = psyq_cli("audit", "verify")
     assert bad.exit_code == 1
     assert bad.stderr.startswith("psyq: audit FAILED: administration 2: stored content")
-    assert "audit entry #5" in bad.stderr  # 2 migrations, client, 2 records
+    assert "audit entry #7" in bad.stderr  # key, 3 migrations, client, 2 records
 
     log = psyq_cli("audit", "log", "--record", "administration 2").output.splitlines()
-    assert len(log) == 1 and log[0].split()[0] == "5" and log[0].endswith("administration 2")
+    assert len(log) == 1 and log[0].split()[0] == "7"
+    assert log[0].split()[-3:-1] == ["administration", "2"]
 
 
 def test_global_db_option(psyq_cli: CLI, psyq_home: Path, tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ from psyq.errors import AnswerError, PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.models import Instrument, Item
 from psyq.outputs import RenderRequest, get_output_format, require_format_for_path
-from psyq.plugins.commands.store import clinician_option, write_private
+from psyq.plugins.commands.store import checked_text, clinician_option, write_private
+from psyq.plugins.report.command import MAX_FIELD_CHARS
 from psyq.results import ScoreResult
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ class Session:
                 clinician=self.clinician,
                 status=status,
                 position=self.position,
+                plugins=self.app.scoring_plugins(),
             )
             self.admin_id = adm.id
         else:
@@ -94,6 +96,7 @@ class Session:
                 position=self.position,
                 status=status,
                 result=result,
+                plugins=self.app.scoring_plugins(),
             )
         self.result = result
         return result
@@ -307,6 +310,7 @@ def administer_command(
         require_format_for_path(
             app.pm, report.name
         )  # a bad suffix fails now, not after the last item
+    clinician = checked_text("--clinician", clinician, MAX_FIELD_CHARS)
     store = app.open_store()
     try:
         session = _open_session(app, store, instrument_id, client_id, clinician, resume_id)
@@ -361,6 +365,8 @@ def _open_session(
 
         check_client_id(client_id)
         return Session(app, store, app.instrument(instrument_id), client_id, clinician)
+    # Continuing builds on the stored answers: never on ones changed outside psyq.
+    store.verify_administration(resume_id)
     adm = store.get(resume_id)
     if adm.status != "partial":
         raise PsyqError(f"administration {resume_id} is complete; there is nothing to resume")
