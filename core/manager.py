@@ -38,6 +38,7 @@ Warn = Callable[[str], None]
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.data_files",
     "psyq.plugins.builtin_instruments",
+    "psyq.plugins.local_instruments",
     "psyq.plugins.scoring_stages",
     "psyq.plugins.output.table",
     "psyq.plugins.output.json",
