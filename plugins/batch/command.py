@@ -15,6 +15,8 @@ from psyq.app import App
 from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.outputs import output_formats
+from psyq.plugins.commands.score import link_map_option, questionnaire_option
+from psyq.plugins.fhir.linking import aids_for, reading_aids
 
 if TYPE_CHECKING:
     from psyq.batch.executors import BatchExecutor
@@ -88,6 +90,8 @@ def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
     help="Cohort summary format (default: pdf when the pdf format is installed).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary line.")
+@link_map_option
+@questionnaire_option
 @click.pass_context
 def batch_command(
     ctx: click.Context,
@@ -107,6 +111,8 @@ def batch_command(
     chunk_size: int | None,
     summary_format: str | None,
     quiet: bool,
+    link_map: Path | None,
+    questionnaires: tuple[Path, ...],
 ) -> None:
     """Score every respondent in INPUT (CSV, JSONL, or - for stdin) and write reports.
 
@@ -148,7 +154,9 @@ def batch_command(
         progress=not quiet,
         summary=summary_format or ("pdf" if "pdf" in output_formats(app.pm) else "html"),
     )
-    outcome = run_batch(app, options)
+    aids = aids_for(app.instrument(instrument_id), link_map, questionnaires)
+    with reading_aids(aids):  # FHIR lines are read here, in this process
+        outcome = run_batch(app, options)
     if not quiet:
         resumed = f" ({outcome.resumed} from before --resume)" if outcome.resumed else ""
         click.echo(
