@@ -52,6 +52,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.report.command",
     "psyq.plugins.commands.doctor",
     "psyq.plugins.commands.scaffold",
+    "psyq.plugins.commands.compile",
     "psyq.plugins.commands.store",
     "psyq.plugins.commands.administer",
     "psyq.plugins.batch.command",

@@ -192,7 +192,8 @@ def test_integer_codes_and_unconverted_items(
     ]
     source.write_text(json.dumps(questionnaire(items, name="Tiny", copyright="CC0")))
     inst, text = import_draft(psyq_cli, psyq_pm, source, tmp_path)
-    assert [i.id for i in inst.items] == ["q1"] and inst.licence == "CC0"
+    # Item ids are the linkIds when every converted linkId is a psyq id.
+    assert [i.id for i in inst.items] == ["a"] and inst.licence == "CC0"
     head = header(text)
     assert "item b" in head and "item c" in head
     assert "http://example.org/vs" in head and "fetches nothing" in head
@@ -236,4 +237,4 @@ def test_draft_yaml_is_plain_data(psyq_cli: CLI, tmp_path: Path) -> None:
     assert result.exit_code == 0
     data = yaml.safe_load(result.output)
     assert data["id"] == "my_form_v2" and data["status"] == "provisional"
-    assert data["scales"][0]["items"] == ["q1"]
+    assert data["scales"][0]["items"] == ["x"]

@@ -20,6 +20,7 @@ import json
 from psyq.hookspecs import hookimpl
 from psyq.models import Instrument, Scale
 from psyq.outputs import OutputFormat, RenderRequest
+from psyq.plugins.fhir.questionnaire import questionnaire_canonical
 from psyq.plugins.fhir.resources import (
     JSON,
     TERMINOLOGIES,
@@ -79,7 +80,7 @@ def questionnaire_response(request: RenderRequest, common: JSON) -> JSON:
     complete = all(answers.get(item.id) is not None for item in inst.items)
     resource: JSON = {
         "resourceType": "QuestionnaireResponse",
-        "questionnaire": f"urn:psyq:instrument:{inst.id}|{inst.version}",
+        "questionnaire": questionnaire_canonical(inst),
         "status": "completed" if complete else "in-progress",
         **common,
     }

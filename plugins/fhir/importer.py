@@ -23,6 +23,7 @@ are reported, not looked up.
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -35,8 +36,13 @@ import yaml
 from psyq.errors import DefinitionError, PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
-from psyq.models import Coding
+from psyq.models import Coding, FlagRule
 from psyq.plugins.data_files import load_json
+from psyq.plugins.fhir.fhirpath import recognise
+from psyq.plugins.fhir.questionnaire import FLAGS as FLAGS_EXTENSION
+from psyq.plugins.fhir.questionnaire import INSTRUMENT as INSTRUMENT_EXTENSION
+from psyq.plugins.fhir.questionnaire import SCALE as SCALE_EXTENSION
+from psyq.plugins.fhir.questionnaire import UNSCORED, VARIABLE
 from psyq.plugins.fhir.resources import (
     CALCULATED_EXPRESSION_URLS,
     JSON,
@@ -197,6 +203,8 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
         nodes = list(iter_items(q.get("item")))
     except ValueError as exc:
         raise DefinitionError(f"{source}: refused: {exc}") from None
+    keep_ids = _linkids_as_ids(nodes)
+    item_of: dict[str, str] = {}  # linkId -> draft item id
     for node in nodes:
         link_id = _text(str(node.get("linkId", "?")), 200)
         kind = node.get("type") if isinstance(node.get("type"), str) else None
@@ -239,14 +247,22 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
                     for o in options
                 ]
             }
-        item_id = f"q{len(items) + 1}"
+        item_id = node["linkId"] if keep_ids else f"q{len(items) + 1}"
         codes = [_coding(c) for c in codings(node.get("code"))]
         if url and _keepable(node.get("linkId")):
             codes.append({"system": url, "code": node["linkId"]})
         entry: dict[str, Any] = {"id": item_id, "text": text, "response_scale": scales[key]}
+        if node.get("required") is True:
+            entry["required"] = True
+        if extension_value(node, frozenset({UNSCORED})) is True:
+            entry["scored"] = False
         if codes:
             entry["codes"] = codes[:20]
         items.append(entry)
+        if isinstance(node.get("linkId"), str):
+            item_of[node["linkId"]] = item_id
+        if entry.get("scored") is False:
+            continue  # asked, not scored: unlike answers are expected
         if first_scale is None:
             first_scale = scales[key]
         elif scales[key] != first_scale:
@@ -269,34 +285,61 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
             "psyq asks every item and counts a skipped one as missing: check the total's "
             "missing rule"
         )
+    scored = [i["id"] for i in items if i.get("scored", True)]
+    if not scored:
+        raise DefinitionError(
+            f"{source}: every converted item is marked unscored; nothing to score"
+        )
+    converted = _scales(calculated, items, item_of, response_scales, notes)
     total: dict[str, Any] = {
         "id": "total",
         "label": "Total (sum of all items; check it)",
-        "items": [i["id"] for i in items],
+        "items": scored,
         "method": "sum",
         "missing": {"max_missing": 0},
     }
-    for node, calculation in calculated:
+    pending = [(node, calc) for node, calc in calculated if id(node) not in converted]
+    for node, calculation in pending:
         link_id = str(node.get("linkId", "?"))
         notes.append(
-            f"total: item {link_id} {_quote(_text(node.get('text') or '', 200), 50)} is "
-            f"calculated by {calculation}; psyq does NOT run FHIRPath or CQL: the draft's "
-            "total sums every converted item instead: check it against the manual"
+            f"score {_quote(_text(link_id, 200), 50)} "
+            f"{_quote(_text(node.get('text') or '', 200), 50)} is calculated by {calculation}, "
+            "which is not a pattern psyq recognises (sums and means of answer weights, "
+            "reverse keys, transforms); psyq does NOT run FHIRPath or CQL from a file: "
+            "not converted"
         )
-    if len(calculated) == 1:
-        node = calculated[0][0]
+    draft_scales = list(converted.values())
+    if any(sc["id"] == "total" for sc in draft_scales):
+        pass
+    elif len(draft_scales) == 1:
+        draft_scales[0]["id"] = "total"
+    elif len(pending) == 1 and not draft_scales:
+        node = pending[0][0]
         total["label"] = _text(node.get("text") or total["label"], 500)
         codes = [_coding(c) for c in codings(node.get("code")) if c.system in TERMINOLOGIES]
         if url and _keepable(node.get("linkId")):
             codes.append({"system": url, "code": node["linkId"]})
         if codes:
             total["codes"] = codes[:20]
-    elif not calculated:
-        notes.append("total: the Questionnaire has no calculated total; the draft sums all items")
+        notes.append(
+            "total: the draft's total sums every converted item instead: check it against "
+            "the manual"
+        )
+        draft_scales.append(total)
     else:
-        notes.append("total: several calculated scores; only the draft's sum of all items is kept")
+        if not calculated:
+            notes.append(
+                "total: the Questionnaire has no calculated total; the draft sums all items"
+            )
+        else:
+            notes.append("total: no calculated score is the total; the draft sums all items")
+        draft_scales.append(total)
+    if not any(sc.get("bands") for sc in draft_scales):
+        notes.append("bands: the draft has none; add the manual's interpretation bands to total")
+    about = _psyq_json(q, INSTRUMENT_EXTENSION)
+    about = about if isinstance(about, dict) else {}
     ident = instrument_id or _identifier(
-        str(q.get("id") or q.get("name") or q.get("title") or Path(source).stem)
+        str(about.get("id") or q.get("id") or q.get("name") or q.get("title") or Path(source).stem)
     )
     version: str = q["version"] if isinstance(q.get("version"), str) else ""
     if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z.+-]{0,31}", version):
@@ -307,14 +350,13 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
         notes.append(
             f"licence: the Questionnaire states no copyright: licence is {UNKNOWN_LICENCE}"
         )
-    notes.append("bands: the draft has none; add the manual's interpretation bands to total")
     notes.append("examples: the draft has no golden examples; add the manual's before use")
     data: dict[str, Any] = {
         "schema_version": 1,
         "id": ident,
         "version": version,
         "title": title,
-        "short_name": _text(q.get("name") or title, 40),
+        "short_name": _text(about.get("short_name") or q.get("name") or title, 40),
         "status": "provisional",
         "description": _text(q.get("description"), 10_000),
         "citations": [{"text": f"Converted from the FHIR Questionnaire {url or source}."}],
@@ -322,12 +364,179 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
         "notice": DRAFT_NOTICE,
         "response_scales": response_scales,
         "items": items,
-        "scales": [total],
+        "scales": draft_scales,
     }
+    for field_name in ("recall_period", "instructions"):
+        if isinstance(about.get(field_name), str):
+            data[field_name] = _text(about[field_name], 10_000)
+    flags = _flags(q, {i["id"] for i in items}, {sc["id"] for sc in draft_scales}, notes)
+    if flags:
+        data["flags"] = flags
     form_codes = [_coding(c) for c in codings(q.get("code"))]
     if form_codes:
         data["codes"] = form_codes[:20]
     return Draft(data=data, notes=notes)
+
+
+def _linkids_as_ids(nodes: list[JSON]) -> bool:
+    """Keep linkIds as item ids when every answerable item's linkId is a psyq id."""
+    link_ids = [
+        node.get("linkId")
+        for node in nodes
+        if node.get("type") not in {"group", "display"} and _calculation(node) is None
+    ]
+    return (
+        bool(link_ids)
+        and all(isinstance(x, str) and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", x) for x in link_ids)
+        and len(set(link_ids)) == len(link_ids)
+    )
+
+
+def _psyq_json(element: JSON, url: str) -> Any:
+    """The JSON payload of one of psyq's own extensions (``None`` if absent or broken)."""
+    raw = extension_value(element, frozenset({url}))
+    if not isinstance(raw, str) or len(raw) > 100_000:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _variables(node: JSON) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for ext in as_list(node.get("extension")):
+        if isinstance(ext, dict) and ext.get("url") == VARIABLE:
+            value = ext.get("valueExpression")
+            if isinstance(value, dict) and value.get("language") == "text/fhirpath":
+                name, expression = value.get("name"), value.get("expression")
+                if isinstance(name, str) and isinstance(expression, str):
+                    out[name] = expression
+    return out
+
+
+def _scales(
+    calculated: list[tuple[JSON, str]],
+    items: list[dict[str, Any]],
+    item_of: dict[str, str],
+    response_scales: dict[str, Any],
+    notes: list[str],
+) -> dict[int, dict[str, Any]]:
+    """Scales from calculated items whose FHIRPath psyq recognises, by node identity."""
+    by_id = {i["id"]: i for i in items}
+    out: dict[int, dict[str, Any]] = {}
+    used: set[str] = set()
+    for node, _ in calculated:
+        expression = extension_value(node, CALCULATED_EXPRESSION_URLS)
+        if not isinstance(expression, dict) or expression.get("language") != "text/fhirpath":
+            continue
+        body = expression.get("expression")
+        if not isinstance(body, str) or len(body) > 100_000:
+            continue
+        variables = _variables(node)
+        named = re.findall(r"%([A-Za-z_][A-Za-z0-9_]*)", body)
+        values = variables.get(named[0]) if named and set(named) <= set(variables) else None
+        if named and values is None:
+            continue
+        rule = recognise(values, body)
+        if rule is None:
+            continue
+        link_id = _text(str(node.get("linkId", "?")), 200)
+        unknown = [x for x in rule.items if x not in item_of]
+        unscored = [
+            item_of[x]
+            for x in rule.items
+            if x in item_of and by_id[item_of[x]].get("scored") is False
+        ]
+        if unknown or unscored:
+            what = (
+                f"linkIds {', '.join(_quote(_text(x, 60)) for x in unknown)} "
+                "that were not converted"
+                if unknown
+                else f"unscored items {', '.join(unscored)}"
+            )
+            notes.append(f"score {_quote(link_id)}: its expression adds {what}: not converted")
+            continue
+        about = _psyq_json(node, SCALE_EXTENSION)
+        about = about if isinstance(about, dict) else {}
+        scale: dict[str, Any] = {
+            "id": _identifier(str(about.get("id") or link_id.removeprefix("score:")), "scale"),
+            "label": _text(about.get("label") or node.get("text") or link_id, 500),
+            "items": [item_of[x] for x in rule.items],
+            "method": rule.method,
+        }
+        if scale["id"] in used:
+            scale["id"] = f"{scale['id']}_{len(used) + 1}"
+        used.add(scale["id"])
+        bad_reverse = []
+        for link, pivot in rule.reverse.items():
+            entry = by_id[item_of[link]]
+            values_of = [o["value"] for o in response_scales[entry["response_scale"]]["options"]]
+            if pivot != min(values_of) + max(values_of):
+                bad_reverse.append(item_of[link])
+            entry["reverse"] = True
+        if bad_reverse:
+            notes.append(
+                f"score {_quote(link_id)}: reverses {', '.join(bad_reverse)} against a value "
+                "other than their lowest + highest answer: not converted"
+            )
+            for link in rule.reverse:
+                by_id[item_of[link]].pop("reverse", None)
+            continue
+        if rule.weights:
+            scale["weights"] = {item_of[k]: w for k, w in rule.weights.items()}
+        missing: dict[str, Any] = {}
+        if rule.max_missing is not None:
+            missing["max_missing"] = rule.max_missing
+        if rule.min_answered is not None:
+            missing["min_answered"] = rule.min_answered
+        if rule.prorate:
+            missing["prorate"] = True
+        scale["missing"] = missing or {"max_missing": len(rule.items) - 1}
+        if rule.decimals:
+            scale["decimals"] = rule.decimals
+        if (rule.multiply, rule.add) != (1.0, 0.0):
+            scale["transform"] = {"multiply": rule.multiply, "add": rule.add}
+        for field_name in ("higher_is_worse", "clinical_cutoff", "reliable_change", "bands"):
+            if field_name in about:
+                scale[field_name] = about[field_name]
+        codes = [_coding(c) for c in codings(node.get("code")) if c.system in TERMINOLOGIES]
+        if codes:
+            scale["codes"] = codes[:20]
+        out[id(node)] = scale
+        notes.append(
+            f"scale {scale['id']}: read from the FHIRPath of {_quote(link_id)} "
+            f"({rule.method} of {len(rule.items)} items); check it against the manual"
+        )
+    return out
+
+
+def _flags(
+    q: JSON, item_ids: set[str], scale_ids: set[str], notes: list[str]
+) -> list[dict[str, Any]]:
+    """Flag rules psyq wrote into its own extension, when every reference still resolves."""
+    flags = _psyq_json(q, FLAGS_EXTENSION)
+    if not isinstance(flags, list):
+        return []
+    kept = []
+    for flag in flags[:100]:
+        try:
+            rule = FlagRule.model_validate(flag)
+        except ValueError:
+            notes.append("flags: a flag rule in psyq's extension is malformed: not converted")
+            continue
+        missing = [
+            ident
+            for kind, ident in rule.when.references()
+            if ident not in (item_ids if kind == "item" else scale_ids)
+        ]
+        if missing:
+            notes.append(
+                f"flag {rule.id}: refers to {', '.join(missing)}, not in the draft: not converted"
+            )
+            continue
+        kept.append(rule.model_dump(mode="json", exclude_defaults=True))
+    return kept
 
 
 def _coding(coding: Coding) -> dict[str, Any]:
