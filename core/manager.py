@@ -61,6 +61,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.fhir.answers",
     "psyq.plugins.fhir.export",
     "psyq.plugins.fhir.importer",
+    "psyq.plugins.redcap.importer",
 )
 _DEFAULT_PREFIX = "psyq.plugins."
 

@@ -22,7 +22,13 @@ def _fhir(instrument: Instrument) -> bytes:
     return (text + "\n").encode()
 
 
-TARGETS: dict[str, Callable[[Instrument], bytes]] = {"fhir": _fhir}
+def _redcap(instrument: Instrument) -> bytes:
+    from psyq.plugins.redcap.compile import compile_dictionary
+
+    return compile_dictionary(instrument).encode("utf-8")
+
+
+TARGETS: dict[str, Callable[[Instrument], bytes]] = {"fhir": _fhir, "redcap": _redcap}
 
 
 @click.command("compile")
