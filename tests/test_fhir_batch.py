@@ -80,6 +80,7 @@ def test_ndjson_of_responses_runs_through_batch(
     errors = read_csv(out / "errors.csv")
     assert [e["row"] for e in errors] == ["3", "7"]
     assert "linkId 'Q-odd'" in errors[0]["reason"]
+    assert errors[0]["client_id"] == "Patient/x"  # the refused response's subject
     assert "a FHIR Patient holds no answers" in errors[1]["reason"]
 
 
@@ -95,3 +96,37 @@ def test_hl7_example_response_in_a_batch_scores_10(
     assert scores[5]["client_id"] == "http://hl7.org/fhir/Patient/proband"
     # The HL7 example's answers 0,0,0,1,2,1,3,2,1 sum to 10.
     assert scores[5]["total"] == "10"
+
+
+def test_batch_fhir_output_keeps_references_and_validates(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    from fhir.resources.R4B.bundle import Bundle
+
+    response = exported_response(psyq_pm, {f"phq9_{i}": 1 for i in range(1, 10)})
+    response["subject"] = {"reference": "Patient/123"}
+    src = tmp_path / "in.ndjson"
+    src.write_text(json.dumps(response) + "\n")
+    out = tmp_path / "out"
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--quiet",
+                      "--format", "fhir,fhir-transaction", "--summary", "html")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (collection,) = sorted((out / "reports").glob("*.fhir.json"))
+    (transaction,) = sorted((out / "reports").glob("*.fhir-transaction.json"))
+    for path, kind in ((collection, "collection"), (transaction, "transaction")):
+        bundle = json.loads(path.read_text())
+        Bundle.model_validate(bundle)
+        assert bundle["type"] == kind
+        for entry in bundle["entry"]:
+            assert entry["resource"]["subject"] == {"reference": "Patient/123"}
+            assert entry["fullUrl"].startswith("urn:uuid:")
+            if kind == "transaction":
+                assert entry["request"] == {
+                    "method": "POST",
+                    "url": entry["resource"]["resourceType"],
+                }
+            else:
+                assert "request" not in entry
+    # PHQ-9 all ones: 9, mild (5-9).
+    obs = json.loads(collection.read_text())["entry"][1]["resource"]
+    assert obs["valueQuantity"]["value"] == 9

@@ -118,12 +118,22 @@ def test_unscored_and_provisional(psyq_pm: PsyqPluginManager, registry: Instrume
     (obs,) = by_type["Observation"]
     assert "valueQuantity" not in obs
     assert obs["dataAbsentReason"]["text"].startswith("not scored: ")
+    assert obs["dataAbsentReason"]["coding"] == [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+            "code": "unknown",
+            "display": "Unknown",
+        }
+    ]
     ccts = registry.get("ccts")
     answers = {item.id: 2 for item in ccts.items}
     by_type = check_bundle(export(psyq_pm, ccts, answers))
     assert len(by_type["Observation"]) == len(ccts.scales) > 1
     for obs in by_type["Observation"]:
-        assert "coding" not in obs["code"]  # no codes known for a provisional scale
+        # No LOINC code for a provisional scale: psyq's own code system names it.
+        (coding,) = obs["code"]["coding"]
+        assert coding["system"] == "http://psyq.local/fhir/CodeSystem/scale"
+        assert coding["code"].startswith("ccts.")
         assert obs["note"][0]["text"].startswith("Provisional instrument")
 
 

@@ -250,7 +250,9 @@ def _document_row(
     try:
         answers = dict(documents(obj))
     except PsyqError as exc:
-        return InputRow(number, "", "", (None,) * len(item_ids), str(exc))
+        # A reader may say whose document it refused (a FHIR response's subject).
+        client = str(getattr(exc, "client_id", "") or "")
+        return InputRow(number, client, "", (None,) * len(item_ids), str(exc))
     client = str(answers.pop("@client_id", None) or "").strip()
     date = str(answers.pop("@date", None) or "").strip()
     unknown = sorted(set(answers) - set(item_ids))

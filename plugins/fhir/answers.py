@@ -272,4 +272,10 @@ def psyq_parse_answers(instrument: Instrument, data: Any) -> dict[str, Any] | No
     response = response_of(data)
     if response is None:
         return None
-    return {**read_response(instrument, response), **identity(response)}
+    try:
+        answers = read_response(instrument, response)
+    except AnswerError as exc:
+        # A batch names the client of a refused response in errors.csv.
+        exc.client_id = identity(response).get("@client_id", "")  # type: ignore[attr-defined]
+        raise
+    return {**answers, **identity(response)}
