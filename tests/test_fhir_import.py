@@ -238,3 +238,71 @@ def test_draft_yaml_is_plain_data(psyq_cli: CLI, tmp_path: Path) -> None:
     data = yaml.safe_load(result.output)
     assert data["id"] == "my_form_v2" and data["status"] == "provisional"
     assert data["scales"][0]["items"] == ["x"]
+
+
+@pytest.mark.skipif(not (FHIR / "lforms__test_data_R4_ValueSet_yesnodontknow.json").is_file(),
+                    reason="shared FHIR corpus is not present")  # fmt: skip
+def test_value_set_given_beside_the_questionnaire(psyq_cli: CLI, tmp_path: Path) -> None:
+    """LHC-Forms' yes/no/don't-know form names its ValueSet by URL; the file is given."""
+    q = FHIR / "lforms__test_data_R4_q-with-answerValueSet-radiobutton-checkbox.json"
+    vs = FHIR / "lforms__test_data_R4_ValueSet_yesnodontknow.json"
+    alone = psyq_cli("import-fhir", q)
+    assert alone.exit_code == 2 and "nothing psyq can score" in alone.output
+    given = psyq_cli("import-fhir", q, "--value-set", vs)
+    assert given.exit_code == 2  # Yes/No have no numbers: still nothing to score
+    assert "nothing psyq can score" in given.output
+    notvs = tmp_path / "not-vs.json"
+    notvs.write_text(json.dumps({"resourceType": "Patient"}))
+    refused = psyq_cli("import-fhir", q, "--value-set", notvs)
+    assert refused.exit_code == 2 and "--value-set takes a FHIR ValueSet" in refused.output
+
+
+def test_value_set_by_url_with_expansion_weights_and_a_missing_answer(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    """The pattern of SDC forms whose answers come from a ValueSet by canonical URL, weighted
+    in ``expansion.contains`` with ``itemWeight``, with an "Unable to evaluate" answer (as
+    in clinician-rated scales such as the NIH Stroke Scale on LHC-Forms)."""
+    weight = "http://hl7.org/fhir/StructureDefinition/itemWeight"
+    concepts = [
+        ("0", "None", 0),
+        ("1", "Mild", 1),
+        ("2", "Severe", 2),
+        ("UN", "Unable to evaluate", None),
+    ]
+    value_set = {
+        "resourceType": "ValueSet",
+        "url": "http://example.org/fhir/ValueSet/severity",
+        "status": "active",
+        "expansion": {
+            "timestamp": "2026-01-01T00:00:00Z",
+            "contains": [
+                {"system": "http://example.org/cs/sev", "code": code, "display": label}
+                | ({"extension": [{"url": weight, "valueDecimal": w}]} if w is not None else {})
+                for code, label, w in concepts
+            ],
+        },
+    }
+    items = [
+        {"linkId": f"s{n}", "type": "choice", "text": f"Sign {n}",
+         "answerValueSet": "http://example.org/fhir/ValueSet/severity|1.0"}
+        for n in range(1, 4)
+    ]  # fmt: skip
+    source = tmp_path / "q.json"
+    source.write_text(json.dumps(questionnaire(items, copyright="CC0")))
+    vs_path = tmp_path / "vs.json"
+    vs_path.write_text(json.dumps(value_set))
+    draft_path = tmp_path / "draft.yaml"
+    result = psyq_cli("import-fhir", source, "--value-set", vs_path, "-o", draft_path)
+    assert result.exit_code == 0, result.output
+    inst = load_instrument_file(psyq_pm, draft_path)
+    options = inst.response_scale_for(inst.item("s1")).options
+    assert [(o.value, o.label, o.missing) for o in options] == [
+        (0, "None", False), (1, "Mild", False), (2, "Severe", False),
+        (777, "Unable to evaluate", True),
+    ]  # fmt: skip
+    assert "counts as missing" in header(draft_path.read_text())
+    # By hand: 2 + 1 with s3 unable to evaluate: one item missing, the draft allows none.
+    scored = Scorer(psyq_pm).score(inst, {"s1": 2, "s2": 1, "s3": 777})
+    assert scored.scores["total"].value is None
+    assert Scorer(psyq_pm).score(inst, {"s1": 2, "s2": 1, "s3": 0}).scores["total"].value == 3

@@ -26,13 +26,21 @@ from psyq.models import Instrument, Scale
 ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 
 
-def item_value(link_id: str) -> str:
-    """FHIRPath for one item's scored value in the response (empty when unanswered)."""
+def item_value(link_id: str, missing: list[int] | None = None) -> str:
+    """FHIRPath for one item's scored value in the response (empty when unanswered).
+
+    ``missing``: answers that count as missing; an integer answer among them is
+    left out (a coded one has no ordinalValue, so it is left out anyway).
+    """
+    integer = f"%resource.item.where(linkId='{link_id}').answer.value.ofType(integer)"
+    if missing:
+        tests = " or ".join(f"$this = {v}" for v in sorted(missing))
+        integer += f".where(({tests}).not())"
     return (
         f"(%questionnaire.item.where(linkId='{link_id}').answerOption"
         f".where(valueCoding.code=%resource.item.where(linkId='{link_id}').answer.value.code)"
         f".extension.where(url='{ORDINAL}').value"
-        f" | %resource.item.where(linkId='{link_id}').answer.value.ofType(integer))"
+        f" | {integer})"
     )
 
 
@@ -61,9 +69,10 @@ def scale_expressions(instrument: Instrument, scale: Scale) -> tuple[str, str]:
     terms = []
     for item_id in scale.items:
         item = instrument.item(item_id)
-        term = item_value(item_id)
+        options = instrument.response_scale_for(item).options
+        term = item_value(item_id, [o.value for o in options if getattr(o, "missing", False)])
         if item.reverse:
-            answers = instrument.response_scale_for(item).values
+            answers = [o.value for o in options if not getattr(o, "missing", False)]
             term = f"({_number(min(answers) + max(answers))} - {term})"
         weight = scale.weight(item_id)
         if weight != 1:
@@ -104,7 +113,8 @@ _PSYQ_ITEM = (
     r"\(%questionnaire\.item\.where\(linkId='(?P<id>[^'\\]{1,200})'\)\.answerOption"
     r"\.where\(valueCoding\.code=%resource\.item\.where\(linkId='(?P=id)'\)\.answer\.value\.code\)"
     r"\.extension\.where\(url='[^']+'\)\.value"
-    r" \| %resource\.item\.where\(linkId='(?P=id)'\)\.answer\.value\.ofType\(integer\)\)"
+    r" \| %resource\.item\.where\(linkId='(?P=id)'\)\.answer\.value\.ofType\(integer\)"
+    r"(?:\.where\(\((?:\$this = -?[0-9]+(?: or )?)+\)\.not\(\)\))?\)"
 )
 _SDC_ITEM = (
     r"%resource\.(?:repeat\(item\)|item)\.where\(linkId\s*=\s*'(?P<sid>[^'\\]{1,200})'\)"

@@ -33,16 +33,17 @@ from typing import Any
 import click
 import yaml
 
+from psyq.answers import looks_missing
 from psyq.errors import DefinitionError, PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.models import Coding, FlagRule
 from psyq.plugins.data_files import load_json
 from psyq.plugins.fhir.fhirpath import recognise
+from psyq.plugins.fhir.questionnaire import CRITICAL, MISSING_OPTION, UNSCORED, VARIABLE
 from psyq.plugins.fhir.questionnaire import FLAGS as FLAGS_EXTENSION
 from psyq.plugins.fhir.questionnaire import INSTRUMENT as INSTRUMENT_EXTENSION
 from psyq.plugins.fhir.questionnaire import SCALE as SCALE_EXTENSION
-from psyq.plugins.fhir.questionnaire import UNSCORED, VARIABLE
 from psyq.plugins.fhir.resources import (
     CALCULATED_EXPRESSION_URLS,
     JSON,
@@ -53,6 +54,7 @@ from psyq.plugins.fhir.resources import (
     extension_value,
     iter_items,
     ordinal_value,
+    value_set_concepts,
     whole_number,
 )
 from psyq.registry import MAX_DEFINITION_BYTES
@@ -73,6 +75,7 @@ class Option:
     value: int | None
     label: str
     codes: list[Coding]
+    missing: bool = False
 
 
 @dataclass
@@ -115,36 +118,58 @@ def _options(item: JSON, contained: dict[str, JSON], notes: list[str]) -> list[O
             label = coding.get("display") or coding.get("code") or opt.get("valueString")
             if label is None and "valueInteger" in opt:
                 label = str(opt["valueInteger"])
-            out.append(Option(value, _text(str(label or "?"), 500), codings([coding])))
+            text = _text(str(label or "?"), 500)
+            missing = extension_value(opt, frozenset({MISSING_OPTION})) is True
+            out.append(
+                Option(value, text, codings([coding]), missing or looks_missing(value, text))
+            )
         return out
     ref = item.get("answerValueSet")
     if not isinstance(ref, str):
         return None
     value_set = contained.get(ref[1:]) if ref.startswith("#") else None
     if value_set is None:
+        # By canonical URL: a contained ValueSet, or one given with --value-set.
+        wanted = canonical_base(ref)
+        value_set = next(
+            (v for v in contained.values() if canonical_base(v.get("url")) == wanted), None
+        )
+    if value_set is None and not ref.startswith("#"):
+        # A ValueSet given with --value-set that names no URL of its own (as LHC-Forms'
+        # test files do) answers a reference nothing else answers, when it is the only one.
+        unnamed = [v for k, v in contained.items() if k.startswith("\0") and not v.get("url")]
+        value_set = unnamed[0] if len(unnamed) == 1 else None
+    if value_set is None:
         notes.append(
-            f"item {link_id}: its answers are in the value set {ref}, which is not contained "
-            "in the file; psyq fetches nothing: skipped"
+            f"item {link_id}: its answers are in the value set {_quote(_text(ref, 200), 80)}, "
+            "which is neither contained in the file nor given with --value-set; psyq fetches "
+            "nothing: skipped"
         )
         return None
     out = []
-    compose: JSON = value_set["compose"] if isinstance(value_set.get("compose"), dict) else {}
-    for include in as_list(compose.get("include")):
-        if not isinstance(include, dict):
-            continue
-        system = include.get("system") if isinstance(include.get("system"), str) else None
+    seen: set[tuple[str | None, str]] = set()
+    for system, concept in value_set_concepts(value_set):
         if system is not None and len(system) > 500:
             system = None
-        for concept in as_list(include.get("concept")):
-            if not isinstance(concept, dict) or not isinstance(concept.get("code"), str):
-                continue
-            value = ordinal_value(concept)
-            if value is None:
-                value = whole_number(concept["code"])
-            label = _text(concept.get("display") or concept["code"], 500)
-            codes = [Coding(system=system, code=concept["code"][:500])] if system else []
-            out.append(Option(value, label, codes))
+        if (system, concept["code"]) in seen:
+            continue  # compose and expansion list the same concept
+        seen.add((system, concept["code"]))
+        value = ordinal_value(concept)
+        if value is None:
+            value = whole_number(concept["code"])
+        label = _text(concept.get("display") or concept["code"], 500)
+        codes = [Coding(system=system, code=concept["code"][:500])] if system else []
+        out.append(Option(value, label, codes, looks_missing(value, label)))
     return out
+
+
+def _number_missing_options(options: list[Option]) -> None:
+    """A "counts as missing" answer without a number gets a data manager's code (777, ...)."""
+    used = {o.value for o in options}
+    for option in options:
+        if option.value is None and option.missing:
+            option.value = next(c for c in (777, 999, 888, -777, -999, -888) if c not in used)
+            used.add(option.value)
 
 
 def _keepable(link_id: Any) -> bool:
@@ -177,8 +202,13 @@ def _calculation(item: JSON) -> str | None:
     return f"a {_text(str(language), 60)} expression {body}{library}{said}"
 
 
-def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = None) -> Draft:
-    """Convert a parsed Questionnaire (see the module docs); raises DefinitionError."""
+def questionnaire_to_draft(
+    q: JSON, source: str, instrument_id: str | None = None, value_sets: list[JSON] | None = None
+) -> Draft:
+    """Convert a parsed Questionnaire (see the module docs); raises DefinitionError.
+
+    ``value_sets``: ValueSets given beside it (``--value-set``), found by URL.
+    """
     kind = q.get("resourceType") if isinstance(q, dict) else type(q).__name__
     if kind != "Questionnaire":
         raise DefinitionError(f"{source}: a FHIR {kind}, not a Questionnaire")
@@ -193,6 +223,8 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
         and r.get("resourceType") == "ValueSet"
         and isinstance(r.get("id"), str)
     }
+    for n, given in enumerate(value_sets or []):
+        contained.setdefault(f"\0given-{n}", given)  # found by URL only, never by #id
     scales: dict[tuple[Any, ...], str] = {}
     response_scales: dict[str, Any] = {}
     items: list[dict[str, Any]] = []
@@ -223,17 +255,29 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
                     "not converted"
                 )
             continue
+        _number_missing_options(options)
         values = [o.value for o in options]
         if any(v is None for v in values):
+            unvalued = ", ".join(_quote(o.label, 30) for o in options if o.value is None)
             notes.append(
-                f"item {link_id} {_quote(text)}: answers without numeric values (no "
-                "ordinalValue, no integer codes): skipped"
+                f"item {link_id} {_quote(text)}: answers {unvalued} have no numeric value (no "
+                "ordinalValue or itemWeight, no integer code) and do not read as 'counts as "
+                "missing': skipped"
             )
             continue
+        if all(o.missing for o in options):
+            notes.append(f"item {link_id} {_quote(text)}: every answer counts as missing: skipped")
+            continue
+        for o in options:
+            if o.missing:
+                notes.append(
+                    f"item {link_id}: answer {_quote(o.label, 40)} counts as missing "
+                    f"(stored as {o.value}, never scored)"
+                )
         if len(set(values)) != len(values):
             notes.append(f"item {link_id} {_quote(text)}: two answers share a value: skipped")
             continue
-        key = tuple((o.value, o.label, tuple(c.code for c in o.codes)) for o in options)
+        key = tuple((o.value, o.label, tuple(c.code for c in o.codes), o.missing) for o in options)
         limit = _over_limit(len(items), len(scales), key in scales, len(options))
         if limit:
             notes.append(f"item {link_id} {_quote(text)}: {limit}: skipped")
@@ -244,6 +288,7 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
                 "options": [
                     {"value": o.value, "label": o.label}
                     | ({"codes": [_coding(c) for c in o.codes]} if o.codes else {})
+                    | ({"missing": True} if o.missing else {})
                     for o in options
                 ]
             }
@@ -256,6 +301,8 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
             entry["required"] = True
         if extension_value(node, frozenset({UNSCORED})) is True:
             entry["scored"] = False
+        if extension_value(node, frozenset({CRITICAL})) is True:
+            entry["critical"] = True
         if codes:
             entry["codes"] = codes[:20]
         items.append(entry)
@@ -573,9 +620,20 @@ def draft_yaml(draft: Draft, source: str) -> str:
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Draft YAML file."
 )
 @click.option("--id", "instrument_id", help="Instrument id for the draft (default: from the file).")
+@click.option(
+    "--value-set",
+    "value_set_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A ValueSet JSON file the Questionnaire's answerValueSet names by URL (repeatable).",
+)
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def import_fhir_command(
-    questionnaire: Path, output: Path | None, instrument_id: str | None, force: bool
+    questionnaire: Path,
+    output: Path | None,
+    instrument_id: str | None,
+    value_set_files: tuple[Path, ...],
+    force: bool,
 ) -> None:
     """Convert a FHIR R4 Questionnaire (JSON) to a psyq instrument YAML DRAFT.
 
@@ -599,7 +657,8 @@ def import_fhir_command(
     data = load_json(questionnaire, raw)
     if not isinstance(data, dict):
         raise DefinitionError(f"{questionnaire}: a JSON {type(data).__name__}, not a Questionnaire")
-    draft = questionnaire_to_draft(data, questionnaire.name, instrument_id)
+    value_sets = [_read_value_set(path) for path in value_set_files]
+    draft = questionnaire_to_draft(data, questionnaire.name, instrument_id, value_sets)
     text = draft_yaml(draft, questionnaire.name)
     if output is None:
         click.echo(text, nl=False)
@@ -615,6 +674,20 @@ def import_fhir_command(
         f"{len(draft.notes)} note(s) to check in its header",
         err=True,
     )
+
+
+def _read_value_set(path: Path) -> JSON:
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_DEFINITION_BYTES + 1)
+    except OSError as exc:
+        raise PsyqError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_DEFINITION_BYTES:
+        raise DefinitionError(f"{path}: larger than {MAX_DEFINITION_BYTES} bytes")
+    data = load_json(path, raw)
+    if not isinstance(data, dict) or data.get("resourceType") != "ValueSet":
+        raise DefinitionError(f"{path}: --value-set takes a FHIR ValueSet")
+    return data
 
 
 @hookimpl

@@ -15,6 +15,11 @@ psyq's own extensions (base ``http://psyq.local/fhir/StructureDefinition/``):
 
 ``unscored`` (valueBoolean)
     on an item asked but not scored.
+``critical`` (valueBoolean)
+    on a risk item: unanswered, psyq raises a critical flag.
+``counts-as-missing`` (valueBoolean)
+    on an answer option that counts as missing (777 Decline): it has no
+    ``ordinalValue``, and the FHIRPath leaves it out.
 ``scale`` (valueString, JSON)
     on a scale item: label, bands, clinical cut-off, reliable change and
     direction, as the definition format writes them.
@@ -37,6 +42,8 @@ from psyq.plugins.fhir.resources import JSON, LOINC, TERMINOLOGIES, coding_json
 PSYQ_FHIR = "http://psyq.local/fhir"
 EXTENSION = f"{PSYQ_FHIR}/StructureDefinition"
 UNSCORED = f"{EXTENSION}/unscored"
+CRITICAL = f"{EXTENSION}/critical"
+MISSING_OPTION = f"{EXTENSION}/counts-as-missing"
 SCALE = f"{EXTENSION}/scale"
 FLAGS = f"{EXTENSION}/flags"
 INSTRUMENT = f"{EXTENSION}/instrument"
@@ -114,8 +121,13 @@ def _item(instrument: Instrument, item: Item, url: str) -> JSON:
         out["code"] = codes
     if item.required:
         out["required"] = True
+    marks = []
     if not item.scored:
-        out["extension"] = [{"url": UNSCORED, "valueBoolean": True}]
+        marks.append({"url": UNSCORED, "valueBoolean": True})
+    if getattr(item, "critical", False):
+        marks.append({"url": CRITICAL, "valueBoolean": True})
+    if marks:
+        out["extension"] = marks
     options = []
     for option in instrument.response_scale_for(item).options:
         if option.codes:
@@ -123,15 +135,14 @@ def _item(instrument: Instrument, item: Item, url: str) -> JSON:
         else:
             coding = {"system": f"{url}/answers/{item.response_scale}", "code": str(option.value)}
         coding["display"] = option.label
-        options.append(
-            {
-                "extension": [
-                    {"url": ORDINAL, "valueDecimal": option.value},
-                    {"url": ITEM_WEIGHT, "valueDecimal": option.value},
-                ],
-                "valueCoding": coding,
-            }
-        )
+        if getattr(option, "missing", False):
+            weights = [{"url": MISSING_OPTION, "valueBoolean": True}]
+        else:
+            weights = [
+                {"url": ORDINAL, "valueDecimal": option.value},
+                {"url": ITEM_WEIGHT, "valueDecimal": option.value},
+            ]
+        options.append({"extension": weights, "valueCoding": coding})
     out["answerOption"] = options
     return out
 

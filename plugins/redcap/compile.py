@@ -95,6 +95,25 @@ def compile_dictionary(instrument: Instrument) -> str:
                 "Field Note": _rule(instrument, scale.id),
             }
         )
+    critical = [i.id for i in instrument.items if getattr(i, "critical", False)]
+    if critical:
+        blank = " or ".join(
+            f"isblankormissingcode([{i}])" + "".join(f" or [{i}]='{c}'" for c in missing[i])
+            for i in critical
+        )
+        rows.append(
+            {
+                "Variable / Field Name": flag_field(instrument, "critical_item_unanswered"),
+                "Form Name": form,
+                "Field Type": "calc",
+                "Field Label": _label(
+                    f"CRITICAL flag: a risk item ({', '.join(critical)}) is not answered: "
+                    "ask it directly"
+                ),
+                "Choices, Calculations, OR Slider Labels": f"if({blank},1,0)",
+                "Field Note": "1 = raised",
+            }
+        )
     for flag in instrument.flags:
         logic = flag_calculation(flag.when, field_of, missing)
         row = {

@@ -28,10 +28,10 @@ from typing import Any
 import click
 import yaml
 
+from psyq.answers import looks_missing
 from psyq.errors import DefinitionError, PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
-from psyq.models import ResponseOption
 from psyq.plugins.redcap.calc import (
     CalcSyntaxError,
     ScaleRule,
@@ -46,15 +46,8 @@ DRAFT_NOTICE = (
     "Draft converted from a REDCap data dictionary by psyq import-redcap: its items, answer "
     "values and scores have not been checked against the instrument's manual."
 )
-MISSING_CODES = frozenset({777, 888, 999, -777, -888, -999, -99})
-MISSING_LABEL = re.compile(
-    r"\b(decline[ds]?|prefer not|don'?t know|do not know|refused|not applicable|"
-    r"unable to (answer|evaluate|assess)|unknown)\b",
-    re.IGNORECASE,
-)
 ITEM_TYPES = {"radio", "dropdown", "yesno", "truefalse"}
 IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,63}")
-CAN_MARK_MISSING = "missing" in ResponseOption.model_fields
 
 
 def safe(text: str, limit: int = 120) -> str:
@@ -88,13 +81,7 @@ def _options(f: Field, notes: list[str]) -> list[dict[str, Any]] | None:
             return None
         value = int(code)
         option: dict[str, Any] = {"value": value, "label": label[:500] or code}
-        if value in MISSING_CODES or MISSING_LABEL.search(label):
-            if not CAN_MARK_MISSING:
-                notes.append(
-                    f"field {f.name}: choice {value} {safe(label, 40)} counts as missing; "
-                    f"left out (this psyq cannot mark it): an answer {value} is refused"
-                )
-                continue
+        if looks_missing(value, label):
             option["missing"] = True
         out.append(option)
     if len({o["value"] for o in out}) != len(out):
@@ -344,7 +331,7 @@ def _scale(
             continue
         options = response_scales[by_id[name]["response_scale"]]["options"]
         for option in options:
-            if str(option["value"]) in codes and not option.get("missing") and CAN_MARK_MISSING:
+            if str(option["value"]) in codes and not option.get("missing"):
                 option["missing"] = True
                 notes.append(
                     f"field {name}: choice {option['value']} is skipped by calc {f.name}: "

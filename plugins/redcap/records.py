@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from psyq.answers import looks_missing
 from psyq.errors import PsyqError
 from psyq.files import write_atomic
 from psyq.models import Instrument
@@ -34,7 +35,6 @@ from psyq.plugins.redcap.dictionary import (
     read_dictionary,
     write_dictionary,
 )
-from psyq.plugins.redcap.importer import MISSING_CODES, MISSING_LABEL
 
 EVENT_COLUMNS = ("redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance")
 COMPLETE = {"2": "complete", "1": "unverified", "0": "incomplete"}
@@ -71,9 +71,7 @@ def _fits(instrument: Instrument, item_id: str, f: Field) -> bool:
 
 
 def _is_missing(code: str, label: str) -> bool:
-    return (re.fullmatch(r"-?[0-9]+", code) is not None and int(code) in MISSING_CODES) or bool(
-        MISSING_LABEL.search(label)
-    )
+    return looks_missing(int(code) if re.fullmatch(r"-?[0-9]{1,6}", code) else None, label)
 
 
 def map_export(instrument: Instrument, dictionary: Path) -> RedcapMapping:
