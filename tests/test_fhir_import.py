@@ -63,9 +63,50 @@ def test_lforms_phq9_item_10_without_values_is_skipped_and_reported(
     assert [c.code for c in inst.total.codes] == ["44261-6"]
     head = header(text)
     assert "/69722-7" in head and "no ordinalValue" in head
-    assert "text/fhirpath" in head and "NOT run" in head
+    # LHC-Forms' total (one variable per item, blanks as 0 once any is answered) is read.
+    assert "'/44261-6': its FHIRPath read as a sum of 9 items (q1, q2" in head
     assert "no golden examples" in head
     assert total(psyq_pm, inst, 3) == 27
+    assert inst.total.missing.min_answered == 1
+
+
+@needs_corpus
+def test_lforms_phq9_total_agrees_with_a_fhirpath_engine(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    """The original expression, run by fhirpathpy in the test only, and the draft agree."""
+    from fhirpathpy import evaluate
+    from fhirpathpy.models import models
+
+    source = FHIR / "lforms__test_data_R4_phq9.json"
+    inst, _ = import_draft(psyq_cli, psyq_pm, source, tmp_path)
+    q = json.loads(source.read_text(encoding="utf-8"))
+    node = next(i for i in q["item"] if i["linkId"] == "/44261-6")
+    expressions = [e["valueExpression"] for e in node["extension"] if "valueExpression" in e]
+    links = [c.code for i in inst.items for c in i.codes if c.system == "http://loinc.org"]
+    options = {o["valueCoding"]["code"]: o for o in q["item"][0]["answerOption"]}
+    codes = list(options)
+    # The form marks every item required, so psyq scores complete answer sets only.
+    cases = [[0] * 9, [3] * 9, [1, 2, 0, 3, 1, 0, 2, 3, 1]]
+    for answers in cases:
+        response = {
+            "resourceType": "QuestionnaireResponse",
+            "status": "completed",
+            "item": [
+                {"linkId": f"/{link}", "answer": [{"valueCoding": {"code": codes[a]}}]}
+                for link, a in zip(links, answers, strict=True)
+                if a is not None
+            ],
+        }
+        context: dict[str, Any] = {"resource": response, "questionnaire": q}
+        for expression in expressions:
+            got = evaluate(response, expression["expression"], context, model=models["r4"])
+            if "name" in expression:
+                context[expression["name"]] = got
+        engine = int(got[0])
+        ours = Scorer(psyq_pm).score(inst, {f"q{n}": a for n, a in enumerate(answers, 1)})
+        assert ours.total.value == engine, answers
+    assert engine == 13  # by hand: 1+2+0+3+1+0+2+3+1
 
 
 @needs_corpus

@@ -210,3 +210,47 @@ def recognise(values: str | None, calculated: str) -> RecognisedScale | None:
         return None
     found.decimals = decimals
     return found
+
+
+_LHC_VALUE = re.compile(
+    r"%questionnaire\.item\.where\(linkId\s*=\s*'(?P<id>[^'\\]{1,200})'\)\.answerOption"
+    r"\.where\(valueCoding\.code\s*=\s*%resource\.item\.where\(linkId\s*=\s*'(?P=id)'\)"
+    r"\.answer\.valueCoding\.code\)\.extension\.where\(url\s*=\s*(?P<url>%[A-Za-z_]\w*|'[^']+')\)"
+    r"\.valueDecimal"
+)
+_LHC_TERM = re.compile(r"iif\(%(?P<v>[A-Za-z_]\w*)\.exists\(\),\s*%(?P=v),\s*0\)")
+
+
+def recognise_item_variables(variables: dict[str, str], calculated: str) -> RecognisedScale | None:
+    """LHC-Forms' published PHQ-9 pattern: one variable per item (its answer's
+    ordinalValue looked up in the form), summed with blanks as 0 once any is answered.
+
+    That is psyq's sum of the answered items with at least one answered.
+    """
+    link_of: dict[str, str] = {}
+    for name, expression in variables.items():
+        match = _LHC_VALUE.fullmatch(expression.strip())
+        if match is None:
+            continue
+        url = match.group("url")
+        url = variables.get(url[1:], "") if url.startswith("%") else url
+        if url.strip("'") not in (ORDINAL, "http://hl7.org/fhir/StructureDefinition/itemWeight"):
+            continue
+        link_of[name] = match.group("id")
+    outer = re.fullmatch(
+        r"iif\(%(?P<any>[A-Za-z_]\w*),\s*(?P<body>.+?)(?:,\s*\{\})?\)", calculated.strip()
+    )
+    body = outer.group("body") if outer else calculated.strip()
+    if outer is not None:
+        guard = variables.get(outer.group("any"), "")
+        parts = [p.strip() for p in guard.split(" or ")]
+        if not all(re.fullmatch(r"%[A-Za-z_]\w*\.exists\(\)", p) for p in parts):
+            return None
+    terms = [t.strip() for t in body.split(" + ")]
+    names = [m.group("v") if (m := _LHC_TERM.fullmatch(t)) else None for t in terms]
+    if not names or any(n is None or n not in link_of for n in names):
+        return None
+    items = [link_of[n] for n in names if n is not None]
+    if len(set(items)) != len(items):
+        return None
+    return RecognisedScale(items=items, min_answered=1)

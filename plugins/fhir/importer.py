@@ -39,7 +39,7 @@ from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.models import Coding, FlagRule
 from psyq.plugins.data_files import load_json
-from psyq.plugins.fhir.fhirpath import recognise
+from psyq.plugins.fhir.fhirpath import recognise, recognise_item_variables
 from psyq.plugins.fhir.questionnaire import CRITICAL, MISSING_OPTION, UNSCORED, VARIABLE
 from psyq.plugins.fhir.questionnaire import FLAGS as FLAGS_EXTENSION
 from psyq.plugins.fhir.questionnaire import INSTRUMENT as INSTRUMENT_EXTENSION
@@ -482,10 +482,12 @@ def _scales(
             continue
         variables = _variables(node)
         named = re.findall(r"%([A-Za-z_][A-Za-z0-9_]*)", body)
-        values = variables.get(named[0]) if named and set(named) <= set(variables) else None
-        if named and values is None:
-            continue
-        rule = recognise(values, body)
+        rule = recognise_item_variables(variables, body) if variables else None
+        if rule is None:
+            values = variables.get(named[0]) if named and set(named) <= set(variables) else None
+            if named and values is None:
+                continue
+            rule = recognise(values, body)
         if rule is None:
             continue
         link_id = _text(str(node.get("linkId", "?")), 200)
@@ -552,8 +554,9 @@ def _scales(
             scale["codes"] = codes[:20]
         out[id(node)] = scale
         notes.append(
-            f"scale {scale['id']}: read from the FHIRPath of {_quote(link_id)} "
-            f"({rule.method} of {len(rule.items)} items); check it against the manual"
+            f"score {_quote(link_id)}: its FHIRPath read as a {rule.method} of "
+            f"{len(rule.items)} items ({', '.join(scale['items'][:12])}); check it against "
+            "the manual"
         )
     return out
 
