@@ -347,3 +347,39 @@ def test_value_set_by_url_with_expansion_weights_and_a_missing_answer(
     scored = Scorer(psyq_pm).score(inst, {"s1": 2, "s2": 1, "s3": 777})
     assert scored.scores["total"].value is None
     assert Scorer(psyq_pm).score(inst, {"s1": 2, "s2": 1, "s3": 0}).scores["total"].value == 3
+
+
+def test_typed_total_keeps_its_loinc_code_and_repeats_are_named(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    """Forms that ask a clinician to type the total (an integer item with the LOINC total
+    code, as uwcirg's screening forms and many paper-derived forms do)."""
+    items = [
+        choice("a", ["n", "s", "m"]),
+        choice("b", ["n", "s", "m"]),
+        {**choice("c", ["x", "y"]), "repeats": True},
+        {"linkId": "score", "type": "integer", "text": "PHQ total",
+         "code": [{"system": "http://loinc.org", "code": "44261-6"}]},
+    ]  # fmt: skip
+    source = tmp_path / "q.json"
+    source.write_text(json.dumps(questionnaire(items, url="http://example.org/Q/typed")))
+    inst, text = import_draft(psyq_cli, psyq_pm, source, tmp_path)
+    assert [i.id for i in inst.items] == ["a", "b"]
+    assert inst.total.label == "PHQ total"
+    assert [c.code for c in inst.total.codes] == ["44261-6", "score"]
+    head = header(text)
+    assert "'score' is a score a person types in" in head
+    assert "item c 'c' repeats" in head
+    # A response's typed total is ignored: psyq computes 1 + 2 = 3 itself.
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "questionnaire": "http://example.org/Q/typed",
+        "item": [
+            {"linkId": "a", "answer": [{"valueInteger": 1}]},
+            {"linkId": "b", "answer": [{"valueInteger": 2}]},
+            {"linkId": "score", "answer": [{"valueInteger": 9}]},
+        ],
+    }
+    answers = parse_answers(psyq_pm, inst, response)
+    assert Scorer(psyq_pm).score(inst, answers).total.value == 3

@@ -47,6 +47,7 @@ from psyq.plugins.fhir.questionnaire import SCALE as SCALE_EXTENSION
 from psyq.plugins.fhir.resources import (
     CALCULATED_EXPRESSION_URLS,
     JSON,
+    LOINC,
     TERMINOLOGIES,
     as_list,
     canonical_base,
@@ -163,6 +164,10 @@ def _options(item: JSON, contained: dict[str, JSON], notes: list[str]) -> list[O
     return out
 
 
+def _loinc(node: JSON) -> bool:
+    return any(c.system == LOINC for c in codings(node.get("code")))
+
+
 def _number_missing_options(options: list[Option]) -> None:
     """A "counts as missing" answer without a number gets a data manager's code (777, ...)."""
     used = {o.value for o in options}
@@ -236,6 +241,7 @@ def questionnaire_to_draft(
     except ValueError as exc:
         raise DefinitionError(f"{source}: refused: {exc}") from None
     keep_ids = _linkids_as_ids(nodes)
+    typed_scores: list[JSON] = []
     item_of: dict[str, str] = {}  # linkId -> draft item id
     for node in nodes:
         link_id = _text(str(node.get("linkId", "?")), 200)
@@ -246,6 +252,16 @@ def questionnaire_to_draft(
         calculation = _calculation(node)
         if calculation is not None:
             calculated.append((node, calculation))
+            continue
+        if node.get("repeats") is True and kind in QUESTION_TYPES:
+            notes.append(
+                f"item {link_id} {_quote(text)} repeats (several answers allowed): psyq "
+                "scores one answer per item: not converted"
+            )
+            continue
+        if kind in {"integer", "decimal", "quantity"} and _loinc(node):
+            # A score the form has a person type in (not calculated): the total's code.
+            typed_scores.append(node)
             continue
         options = _options(node, contained, notes)
         if not options:
@@ -360,8 +376,13 @@ def questionnaire_to_draft(
         pass
     elif len(draft_scales) == 1:
         draft_scales[0]["id"] = "total"
-    elif len(pending) == 1 and not draft_scales:
-        node = pending[0][0]
+    elif (len(pending) == 1 and not draft_scales) or (not calculated and len(typed_scores) == 1):
+        node = pending[0][0] if pending else typed_scores[0]
+        if not pending:
+            notes.append(
+                f"total: item {_quote(_text(str(node.get('linkId', '?')), 200))} is a score a "
+                "person types in (not calculated); the draft's total takes its code and label"
+            )
         total["label"] = _text(node.get("text") or total["label"], 500)
         codes = [_coding(c) for c in codings(node.get("code")) if c.system in TERMINOLOGIES]
         if url and _keepable(node.get("linkId")):
