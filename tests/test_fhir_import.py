@@ -164,7 +164,10 @@ def test_uwcirg_gad7_answer_code_variant(
     inst, _ = import_draft(psyq_cli, psyq_pm, source, tmp_path)
     q2 = inst.response_scale_for(inst.item("q2"))
     assert [(o.value, o.codes[0].code) for o in q2.options][2] == (2, "LA18938-3")
-    assert [c.code for c in inst.total.codes] == ["70274-6"]
+    assert [c.code for c in inst.total.codes if c.system == "http://loinc.org"] == ["70274-6"]
+    # No url: linkIds are kept under the resource id, as responses on a server name it.
+    system = "urn:psyq:fhir:Questionnaire/CIRG-GAD7"
+    assert [c.code for c in inst.item("q1").codes if c.system == system] == ["/69725-0"]
     assert total(psyq_pm, inst, 3) == 21
 
 
@@ -383,3 +386,55 @@ def test_typed_total_keeps_its_loinc_code_and_repeats_are_named(
     }
     answers = parse_answers(psyq_pm, inst, response)
     assert Scorer(psyq_pm).score(inst, answers).total.value == 3
+
+
+def test_linkids_of_a_questionnaire_without_url_score_its_responses(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """A form stored on a server with an id but no canonical url; its responses name it
+    ``Questionnaire/<id>`` and use its own linkIds."""
+    items = [{**choice(f"item-{k}", ["n", "s", "m"]), "text": f"Item {k}"} for k in (1, 2)]
+    source = tmp_path / "q.json"
+    source.write_text(json.dumps(questionnaire(items, id="clinic-form")))
+    draft = tmp_path / "draft.yaml"
+    assert psyq_cli("import-fhir", source, "-o", draft).exit_code == 0
+    head = " ".join(header(draft.read_text()).replace("#", " ").split())
+    assert "its linkIds are kept as codes of urn:psyq:fhir:Questionnaire/clinic-form" in head
+    qr = tmp_path / "qr.json"
+    answers = [{"linkId": "item-1", "answer": [{"valueInteger": 2}]},
+               {"linkId": "item-2", "answer": [{"valueInteger": 1}]}]  # fmt: skip
+    response = {"resourceType": "QuestionnaireResponse", "status": "completed",
+                "questionnaire": "Questionnaire/clinic-form", "item": answers}  # fmt: skip
+    qr.write_text(json.dumps(response))
+    result = psyq_cli("score", draft, "--answers-file", qr, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["scores"]["total"]["value"] == 3  # 2 + 1
+
+
+def test_an_item_no_score_uses_is_not_summed(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    """An SDC total over ``ordinal()`` of two items, beside a category question with integer
+    codes (the "1=Bleeding ... 9=Other" pattern of adverse-event forms)."""
+    calc = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
+    total_expression = (
+        "%resource.item.where(linkId='a').answer.value.ordinal() + "
+        "%resource.item.where(linkId='b').answer.value.ordinal()"
+    )
+    category = choice("c", [str(k) for k in range(1, 10)], ordinals=False)
+    items = [
+        choice("a", ["n", "s", "m"]),
+        choice("b", ["n", "s", "m"]),
+        category,
+        {"linkId": "t", "type": "integer", "text": "Score", "readOnly": True,
+         "extension": [{"url": calc, "valueExpression": {"language": "text/fhirpath",
+                                                          "expression": total_expression}}]},
+    ]  # fmt: skip
+    source = tmp_path / "q.json"
+    source.write_text(json.dumps(questionnaire(items)))
+    inst, text = import_draft(psyq_cli, psyq_pm, source, tmp_path)
+    assert [(i.id, i.scored) for i in inst.items] == [("a", True), ("b", True), ("c", False)]
+    assert inst.total.items == ["a", "b"] and inst.total.label == "Score"
+    assert "items c are in no calculated score" in " ".join(header(text).split())
+    # a + b = 2 + 1; the category answer 9 is not added.
+    assert Scorer(psyq_pm).score(inst, {"a": 2, "b": 1, "c": 9}).total.value == 3

@@ -176,10 +176,17 @@ def recognise(values: str | None, calculated: str) -> RecognisedScale | None:
     """A scale rule from psyq's pattern or a plain sum of item ordinals; else None."""
     calculated = calculated.strip()
     if values is None:
-        # A plain sum: (term).combine(term)....sum() or term + term + ...
-        body = calculated.removesuffix(".sum()")
-        terms = _terms(body) or _terms(re.sub(r"\s*\+\s*", ".combine(", body))
-        return terms
+        # A plain sum: (term).combine(term)....sum() skips blanks; term + term + ...
+        # is empty (not scored) when any term is.
+        if calculated.endswith(".sum()"):
+            found = _terms(calculated.removesuffix(".sum()"))
+            if found is not None:
+                found.min_answered = 1
+            return found
+        found = _terms(re.sub(r"\s*\+\s*", ".combine(", calculated))
+        if found is not None:
+            found.max_missing = 0
+        return found
     found = _terms(values.strip())
     match = _CALCULATED.fullmatch(calculated)
     if found is None or match is None:

@@ -61,6 +61,8 @@ from psyq.plugins.fhir.resources import (
 from psyq.registry import MAX_DEFINITION_BYTES
 
 UNKNOWN_LICENCE = "UNKNOWN: check before use"
+LOCAL_QUESTIONNAIRE = "urn:psyq:fhir:Questionnaire/"
+"""Code system of a Questionnaire without a url: its linkIds, under its resource id."""
 DRAFT_NOTICE = (
     "Draft converted from a FHIR Questionnaire by psyq import-fhir: its items, answer "
     "values and total have not been checked against the instrument's manual."
@@ -221,6 +223,14 @@ def questionnaire_to_draft(
     if len(url) > 500:
         url = ""  # not a URL a person wrote; linkIds are then not kept as codes
     notes: list[str] = []
+    if not url and isinstance(q.get("id"), str) and re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", q["id"]):
+        # No canonical: linkIds are kept under the resource's id, which a server's
+        # responses name as Questionnaire/<id>.
+        url = f"{LOCAL_QUESTIONNAIRE}{q['id']}"
+        notes.append(
+            f"linkIds: the Questionnaire has no url; its linkIds are kept as codes of {url}, "
+            f"which matches responses naming Questionnaire/{q['id']}"
+        )
     contained = {
         r["id"]: r
         for r in as_list(q.get("contained"))
@@ -354,6 +364,19 @@ def questionnaire_to_draft(
             f"{source}: every converted item is marked unscored; nothing to score"
         )
     converted = _scales(calculated, items, item_of, response_scales, notes)
+    if converted:
+        # The form says how it scores: an item no score uses is asked, not summed
+        # (a category such as "1=Bleeding ... 9=Other" never is).
+        used = {i for scale in converted.values() for i in scale["items"]}
+        unused = [i["id"] for i in items if i["id"] not in used and i.get("scored", True)]
+        for item in items:
+            if item["id"] in unused:
+                item["scored"] = False
+        if unused:
+            notes.append(
+                f"items {', '.join(unused)} are in no calculated score: kept as scored: false"
+            )
+        scored = [i["id"] for i in items if i.get("scored", True)]
     total: dict[str, Any] = {
         "id": "total",
         "label": "Total (sum of all items; check it)",
@@ -502,7 +525,12 @@ def _scales(
         if not isinstance(body, str) or len(body) > 100_000:
             continue
         variables = _variables(node)
-        named = re.findall(r"%([A-Za-z_][A-Za-z0-9_]*)", body)
+        # FHIRPath's and SDC's own environment variables are not the form's variables.
+        named = [
+            name
+            for name in re.findall(r"%([A-Za-z_][A-Za-z0-9_]*)", body)
+            if name not in {"resource", "questionnaire", "context", "rootResource", "ucum"}
+        ]
         rule = recognise_item_variables(variables, body) if variables else None
         if rule is None:
             values = variables.get(named[0]) if named and set(named) <= set(variables) else None
