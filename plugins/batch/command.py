@@ -6,6 +6,9 @@ Also registers the ``local`` batch executor (a process pool on this machine).
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -188,8 +191,25 @@ def batch_command(
         summary=summary_format or ("pdf" if "pdf" in output_formats(app.pm) else "html"),
     )
     aids = aids_for(app.instrument(instrument_id), link_map, questionnaires)
-    with reading_aids(aids):  # FHIR lines are read here, in this process
-        outcome = run_batch(app, options)
+    with _signals_interrupt(), reading_aids(aids):  # FHIR lines are read in this process
+        try:
+            outcome = run_batch(app, options)
+        except OSError as exc:
+            import errno
+
+            from psyq.files import write_error
+
+            midway = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
+            hint = "; finished rows are kept: fix it, then rerun with --resume" if midway else ""
+            raise write_error(exc, hint=hint) from None
+        except KeyboardInterrupt:
+            # Every chunk in the manifest is whole; the rest runs again on --resume.
+            click.echo(
+                f"psyq: interrupted: finished rows are kept in {out_dir}; "
+                f"continue with the same command and --resume",
+                err=True,
+            )
+            ctx.exit(130)
     if mapping is not None:
         from psyq.plugins.redcap.records import finish_redcap_outputs
 
@@ -206,6 +226,24 @@ def batch_command(
         if outcome.failed:
             click.echo(f"see {out_dir / 'errors.csv'} for the rows that failed", err=True)
     ctx.exit(1 if outcome.failed else 0)
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``) stops a batch the way Ctrl-C does: cleanly, resumable."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (an embedding program): leave it be
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @hookimpl
