@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from fhir.resources.R4B.bundle import Bundle
 
 from psyq.manager import PsyqPluginManager
 from psyq.outputs import RenderRequest, get_output_format
@@ -101,8 +102,6 @@ def test_hl7_example_response_in_a_batch_scores_10(
 def test_batch_fhir_output_keeps_references_and_validates(
     psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
 ) -> None:
-    from fhir.resources.R4B.bundle import Bundle
-
     response = exported_response(psyq_pm, {f"phq9_{i}": 1 for i in range(1, 10)})
     response["subject"] = {"reference": "Patient/123"}
     src = tmp_path / "in.ndjson"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir.resources.R4B.bundle import Bundle
 
 from psyq.manager import PsyqPluginManager
 from psyq.models import Instrument
@@ -45,7 +46,11 @@ def references(node: Any) -> Iterator[str]:
 
 
 def check_bundle(bundle: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Structure checks of the FHIR R4 rules psyq relies on; resources by type."""
+    """Structure checks of the FHIR R4 rules psyq relies on; resources by type.
+
+    Every Bundle is also validated against the R4B models of ``fhir.resources``.
+    """
+    Bundle.model_validate(bundle)
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
     urls = [e["fullUrl"] for e in bundle["entry"]]
     assert len(set(urls)) == len(urls) and all(u.startswith("urn:uuid:") for u in urls)
