@@ -25,13 +25,11 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from psyq.answers import looks_missing
 from psyq.errors import DefinitionError, PsyqError
@@ -39,6 +37,7 @@ from psyq.files import read_limited, write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.models import Coding, FlagRule
 from psyq.plugins.data_files import load_json
+from psyq.plugins.drafts import draft_yaml as write_draft
 from psyq.plugins.fhir.fhirpath import recognise, recognise_item_variables
 from psyq.plugins.fhir.questionnaire import CRITICAL, MISSING_OPTION, UNSCORED, VARIABLE
 from psyq.plugins.fhir.questionnaire import FLAGS as FLAGS_EXTENSION
@@ -645,36 +644,14 @@ def _coding(coding: Coding) -> dict[str, Any]:
     return out
 
 
-def comment_safe(text: str) -> str:
-    """Text that stays inside one YAML comment line, whatever the Questionnaire held.
-
-    YAML ends a comment at CR, LF, NEL (U+0085) and the Unicode line and paragraph
-    separators (U+2028, U+2029); any of them in a linkId would let the rest of it
-    be read as live YAML. Every character that is not printable (those, other
-    controls, bidi overrides) is written as its ``\\uXXXX`` escape instead.
-    """
-    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
-
-
 def draft_yaml(draft: Draft, source: str) -> str:
     """The draft as YAML, headed by a comment listing everything not converted."""
-    head = [
+    intro = (
         f"psyq instrument DRAFT converted from the FHIR Questionnaire {source} by "
         "`psyq import-fhir`. Status provisional: check every item, answer value and the "
-        "total against the instrument's manual before scoring anyone with it.",
-        "",
-        "Not converted or to check:",
-    ]
-    lines: list[str] = []
-    for text in head:
-        lines += textwrap.wrap(text, 86, break_on_hyphens=False) or [""]
-    for note in draft.notes:
-        lines += textwrap.wrap(
-            note, 86, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False
-        )
-    comment = "".join(f"# {comment_safe(line)}".rstrip() + "\n" for line in lines)
-    body = yaml.safe_dump(draft.data, sort_keys=False, allow_unicode=True, width=88)
-    return comment + body
+        "total against the instrument's manual before scoring anyone with it."
+    )
+    return write_draft(intro, draft.notes, draft.data)
 
 
 @click.command("import-fhir")

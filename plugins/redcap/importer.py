@@ -20,18 +20,17 @@ Nothing in the dictionary is run.
 from __future__ import annotations
 
 import re
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from psyq.answers import looks_missing
 from psyq.errors import DefinitionError, PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
+from psyq.plugins.drafts import draft_yaml as write_draft
 from psyq.plugins.redcap.calc import (
     CalcSyntaxError,
     ScaleRule,
@@ -378,24 +377,12 @@ def _scale(
 
 def draft_yaml(draft: RedcapDraft, source: str) -> str:
     """The draft as YAML, headed by a comment listing everything not converted."""
-    head = [
+    intro = (
         f"psyq instrument DRAFT converted from the REDCap data dictionary {safe(source, 80)} "
         "by `psyq import-redcap`. Status provisional: check every item, answer value and "
-        "score against the instrument's manual before scoring anyone with it.",
-        "",
-        "Not converted or to check:",
-    ]
-    lines: list[str] = []
-    for text in head:
-        lines += textwrap.wrap(text, 86, break_on_hyphens=False) or [""]
-    for note in draft.notes:
-        printable = "".join(c if c.isprintable() else " " for c in note)
-        lines += textwrap.wrap(
-            printable, 86, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False
-        )
-    comment = "".join(f"# {line}".rstrip() + "\n" for line in lines)
-    body = yaml.safe_dump(draft.data, sort_keys=False, allow_unicode=True, width=88)
-    return comment + body
+        "score against the instrument's manual before scoring anyone with it."
+    )
+    return write_draft(intro, draft.notes, draft.data)
 
 
 @click.command("import-redcap")
