@@ -347,3 +347,35 @@ def test_reproschema_redcap_export_dictionary_style_output(psyq_cli: CLI, tmp_pa
     result = psyq_cli("import-redcap", export)
     assert result.exit_code == 2
     assert "not a REDCap data dictionary" in result.output
+
+
+def test_calc_reading_never_crashes() -> None:
+    """Long chains (REDCap sums of hundreds of fields) and junk are read or refused."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from psyq.plugins.redcap.calc import CalcSyntaxError, recognise_flag, recognise_scale
+
+    long_sum = "+".join(f"[f{k}]" for k in range(3000))
+    rule = recognise_scale(parse(long_sum))
+    assert rule is not None and len(rule.items) == 3000 and not rule.blank_skipped
+    guard = " or ".join(f"[x]='{k}'" for k in range(3000))
+    assert recognise_scale(parse(f"sum(if({guard},'',[x]))")) is not None
+    with pytest.raises(CalcSyntaxError):
+        parse("-" * 5000 + "1")
+    with pytest.raises(CalcSyntaxError):
+        parse("(" * 5000 + "1" + ")" * 5000)
+
+    alphabet = st.sampled_from([*"[]()+-*/=<>,'\" 01x_", "if(", "sum(", " and ", " or "])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(alphabet, max_size=60).map("".join))
+    def check(text: str) -> None:
+        try:
+            tree = parse(text)
+        except CalcSyntaxError:
+            return
+        recognise_scale(tree)
+        recognise_flag(tree)
+
+    check()

@@ -473,7 +473,7 @@ def _linkids_as_ids(nodes: list[JSON]) -> bool:
     link_ids = [
         node.get("linkId")
         for node in nodes
-        if node.get("type") not in {"group", "display"} and _calculation(node) is None
+        if node.get("type") not in ("group", "display") and _calculation(node) is None
     ]
     return (
         bool(link_ids)

@@ -228,7 +228,9 @@ class _Parser:
         kind, value = self.peek()
         if value == "-":
             self.take()
-            return ("bin", "-", ("num", 0.0), self._unary(depth))
+            if depth > 60:
+                raise CalcSyntaxError("nested too deeply")
+            return ("bin", "-", ("num", 0.0), self._unary(depth + 1))
         if kind == "num":
             self.take()
             return ("num", float(value))
@@ -257,8 +259,13 @@ class _Parser:
         raise CalcSyntaxError(f"unexpected {value!r}" if value else "unexpected end")
 
 
+MAX_CALC_CHARS = 100_000
+
+
 def parse(text: str) -> Node:
     """REDCap logic as a tree; CalcSyntaxError for anything else."""
+    if len(text) > MAX_CALC_CHARS:
+        raise CalcSyntaxError(f"longer than {MAX_CALC_CHARS} characters")
     parser = _Parser(text)
     node = parser.expression()
     if parser.peek()[0] != "end":
@@ -302,8 +309,13 @@ def _guard_fields(node: Node, codes: dict[str, set[str]]) -> set[str] | None:
             codes.setdefault(node[2][1], set()).add(text)
             return {node[2][1]}
     if node[0] == "bin" and node[1] == "or":
-        left, right = _guard_fields(node[2], codes), _guard_fields(node[3], codes)
-        return left | right if left is not None and right is not None else None
+        found: set[str] = set()
+        for part in _chain(node, "or"):
+            fields = _guard_fields(part, codes)
+            if fields is None:
+                return None
+            found |= fields
+        return found
     return None
 
 
@@ -329,10 +341,22 @@ def _term(node: Node, rule: ScaleRule) -> str | None:
     return None
 
 
+def _chain(node: Node, op: str) -> list[Node]:
+    """The operands of ``a op b op c ...``, left to right, without recursing on the chain
+    (a calc of thousands of terms must not hit the recursion limit)."""
+    out: list[Node] = []
+    stack = [node]
+    while stack:
+        top = stack.pop()
+        if top[0] == "bin" and top[1] == op:
+            stack += [top[3], top[2]]
+        else:
+            out.append(top)
+    return out
+
+
 def _plus_chain(node: Node) -> list[Node]:
-    if node[0] == "bin" and node[1] == "+":
-        return _plus_chain(node[2]) + _plus_chain(node[3])
-    return [node]
+    return _chain(node, "+")
 
 
 def _count(node: Node, rule: ScaleRule) -> list[str] | None:
@@ -425,7 +449,7 @@ def recognise_flag(node: Node) -> list[FlagRuleRead] | None:
 
     def walk(cond: Node) -> bool:
         if cond[0] == "bin" and cond[1] == "and":
-            return walk(cond[2]) and walk(cond[3])
+            return all(walk(part) for part in _chain(cond, "and"))
         if cond[0] == "bin" and cond[1] == "<>" and cond[2][0] == "field" and _is_blank(cond[3]):
             return True  # "answered": psyq's conditions are false on a blank anyway
         if (
