@@ -6,8 +6,8 @@ import csv
 import io
 import json
 import stat
-from datetime import date
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
