@@ -239,10 +239,16 @@ class ReliableChange(_Model):
 
     Either a fixed ``threshold`` in scale points, or ``sd`` and ``reliability``
     for the Jacobson-Truax reliable change index (RCI = delta / (sqrt(2) x SEM),
-    reliable when abs(RCI) >= 1.96).
+    reliable when abs(RCI) >= 1.96). When both are given the threshold decides
+    (it is the published criterion) and the RCI is shown beside it.
     """
 
     threshold: float | None = Field(None, gt=0)
+    threshold_kind: Literal["reliable_change", "minimal_important_difference"] = Field(
+        "reliable_change",
+        description="What the threshold is: a reliable-change value (beyond measurement "
+        "error) or a minimal important difference (a change that matters to patients).",
+    )
     sd: float | None = Field(None, gt=0)
     reliability: float | None = Field(None, gt=0, lt=1)
     source: ShortText = ""
@@ -264,13 +270,54 @@ class ReliableChange(_Model):
         sem: float = self.sd * (1 - self.reliability) ** 0.5
         return float((2**0.5) * sem)
 
-    def critical_delta(self) -> float:
-        """Smallest absolute change counted as reliable."""
-        if self.threshold is not None:
+    @property
+    def is_mid(self) -> bool:
+        """The threshold is a minimal important difference, not a reliable-change value."""
+        return self.threshold is not None and self.threshold_kind == "minimal_important_difference"
+
+    def critical_delta(self) -> float | None:
+        """Smallest absolute change counted as reliable (None: no reliable-change value).
+
+        A reliable-change ``threshold`` decides when given; else the Jacobson-Truax
+        RCI's 1.96 x the standard error of the difference.
+        """
+        if self.threshold is not None and not self.is_mid:
             return self.threshold
         sd = self.sem_diff
-        assert sd is not None
-        return 1.96 * sd
+        return None if sd is None else 1.96 * sd
+
+    def describe(self, decimals: int = 0) -> str:
+        """One sentence naming each criterion truthfully, for history and reports."""
+        parts: list[str] = []
+        delta = self.critical_delta()
+        if delta is not None:
+            parts.append(f"reliable change: {delta:.{decimals}f} points or more")
+        if self.is_mid:
+            assert self.threshold is not None
+            parts.append(f"minimal important difference: {self.threshold:g} points")
+        if self.sem_diff is not None and self.threshold is not None and not self.is_mid:
+            parts.append("the Jacobson-Truax RCI is shown beside it")
+        return "; ".join(parts)
+
+
+class Outcomes(_Model):
+    """Treatment outcome criteria, judged against the client's first administration.
+
+    PHQ-9 (Kroenke & Spitzer): response is a drop of 50 % or more from the first
+    score, remission a score below 5.
+    """
+
+    response_percent: float | None = Field(
+        None,
+        gt=0,
+        le=100,
+        description="Response: the score fell by at least this percentage of the first "
+        "administration's score (higher-is-worse scales only).",
+    )
+    remission_below: float | None = Field(
+        None, description="Remission: the score is below this (higher-is-worse scales only)."
+    )
+    source: ShortText = ""
 
 
 class Scale(_Model):
@@ -293,6 +340,18 @@ class Scale(_Model):
         "worse, value <= cutoff when higher is better).",
     )
     codes: Codes = Field(default_factory=list, description="Codes of this score (LOINC).")
+    outcomes: Outcomes | None = Field(
+        None, description="Response and remission criteria (history and trend)."
+    )
+
+    @model_validator(mode="after")
+    def _outcomes_direction(self) -> Scale:
+        if self.outcomes is not None and not self.higher_is_worse:
+            raise ValueError(
+                f"scale {self.id}: outcomes (response, remission) are defined for "
+                "higher-is-worse scales only"
+            )
+        return self
 
     def weight(self, item_id: str) -> float:
         if self.weights is None:

@@ -376,8 +376,9 @@ def test_bidi_and_control_characters_in_notes_are_shown_escaped(
     out = tmp_path / f"r{suffix}"
     note = "score 12 \u202e21 erocs\u202c and \x1b[8mhidden\x1b[0m"
     clinician = "Dr \u2067Rao\u2069"
-    result = psyq_cli("report", "phq9", "--answers", "1,1,1,1,1,1,1,1,0", "--client", "C1",
-                      "--clinician", clinician, "--note", note, "-o", str(out))  # fmt: skip
+    answers = "1,1,1,1,1,1,1,1,0"
+    args = ["--client", "C1", "--clinician", clinician, "--note", note, "-o", str(out)]
+    result = psyq_cli("report", "phq9", "--answers", answers, *args)
     assert result.exit_code == 0, result.output
     if suffix == ".html":
         text = out.read_text(encoding="utf-8")

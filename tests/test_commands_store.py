@@ -84,6 +84,13 @@ def test_history_text_shows_reliable_change(psyq_cli: CLI) -> None:
     row3 = next(line for line in lines if "2026-11-01" in line)
     assert "-6 reliable improvement*" in row3 and "-13 reliable improvement*" in row3
     assert "partial: administration 4" in out and "--resume 4" in out
+    # The partial's answers so far (item 1 = 1) leave item 9 unanswered: said here too.
+    assert "PARTIAL: 1 of 10 items answered" in out
+    assert "CRITICAL (item phq9_9): Critical item phq9_9 was not answered" in out
+    # Response and remission against the first (19): 12 is a 37 % drop, 6 a 68 % drop.
+    assert "outcome" in lines[3]
+    assert "no response, no remission" in row2
+    assert "response, no remission" in row3 and "no response" not in row3
 
 
 def test_history_json_who5_higher_is_better(psyq_cli: CLI) -> None:
@@ -98,12 +105,14 @@ def test_history_json_who5_higher_is_better(psyq_cli: CLI) -> None:
     docs = json.loads(result.output)
     assert [d["scores"]["total"]["value"] for d in docs] == [32, 52, 68]
     assert docs[0]["change"] is None
+    # 10 points is WHO-5's minimal important difference, not a reliable-change value.
     assert docs[1]["change"]["total"] == {
         "delta": 20,
-        "reliable": True,
+        "reliable": False,
         "direction": "improvement",
         "rci": None,
-        "clinically_significant": True,
+        "clinically_significant": None,
+        "important": True,
     }
     assert docs[2]["change"]["total"]["direction"] == "improvement"
     assert docs[2]["change"]["total"]["delta"] == 16

@@ -21,13 +21,14 @@ from psyq.hookspecs import hookimpl
 from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
 from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
+from psyq.proration import proration_note
 from psyq.spreadsheet import neutralise
 from psyq.text import visible
 
 # The store, audit and history modules (and sqlite3) load when a command runs, so
 # `psyq list` and `psyq score` do not pay for them at start-up.
 if TYPE_CHECKING:
-    from psyq.change import Change
+    from psyq.change import Change, Outcome
     from psyq.history import HistoryEntry
     from psyq.store import Administration
 
@@ -163,8 +164,18 @@ def clients_command(app: App, as_json: bool) -> None:
     """List clients: administrations per instrument, partial ones, last date."""
     with app.open_store() as store:
         clients = store.clients()
+        # A partial form's flags are shown wherever the form is: never a bare "1 partial".
+        partial_flags = {
+            c.id: _partial_flags(app, store.administrations(client_id=c.id, status="partial"))
+            for c in clients
+            if c.partial
+        }
     if as_json:
-        click.echo(json.dumps([c.model_dump(mode="json") for c in clients], indent=2))
+        docs = [
+            c.model_dump(mode="json") | {"partial_flags": partial_flags.get(c.id, [])}
+            for c in clients
+        ]
+        click.echo(json.dumps(docs, indent=2))
         return
     if not clients:
         click.echo(
@@ -178,6 +189,39 @@ def clients_command(app: App, as_json: bool) -> None:
         click.echo(
             f"{c.id:<12} last {last}  {c.administrations} administration(s): {counts}{partial}"
         )
+        for flag in partial_flags.get(c.id, []):
+            click.echo(f"{'':<12} {_flag_line(flag)}")
+
+
+def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[str, Any]]:
+    """Every flag raised by the answers of unfinished administrations, critical first."""
+    from psyq.history import result_of
+
+    out: list[dict[str, Any]] = []
+    for adm in partials:
+        result = result_of(app, adm, app.instrument(adm.instrument_id))
+        answered = sum(v is not None for v in adm.answers.values())
+        for flag in result.flags:
+            out.append(
+                {
+                    "administration": adm.id,
+                    "instrument_id": adm.instrument_id,
+                    "answered": answered,
+                    "items": len(adm.answers),
+                }
+                | flag.model_dump()
+            )
+    levels = ("critical", "warning", "info")
+    return sorted(out, key=lambda f: levels.index(f["level"]))
+
+
+def _flag_line(flag: dict[str, Any]) -> str:
+    mark = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "    info"}
+    item = f" (item {flag['item']})" if flag["item"] else ""
+    return (
+        f"{mark[flag['level']]} in partial administration {flag['administration']} "
+        f"({flag['instrument_id']}){item}: {flag['id']}"
+    )
 
 
 # -- history -----------------------------------------------------------------
@@ -190,7 +234,21 @@ def describe_change(change: Change | None) -> str:
     if change.direction == "none":
         return "0 no change"
     words = f"{change.delta:+g} {'reliable ' if change.reliable else ''}{change.direction}"
+    if change.important:
+        words += " (>= MID)"  # reaches the minimal important difference
     return words + ("*" if change.clinically_significant else "")
+
+
+def describe_outcome(outcome: Outcome | None) -> str:
+    """``response, remission`` / ``no response`` / ``-`` for the history table."""
+    if outcome is None:
+        return "-"
+    parts = []
+    if outcome.response is not None:
+        parts.append("response" if outcome.response else "no response")
+    if outcome.remission is not None:
+        parts.append("remission" if outcome.remission else "no remission")
+    return ", ".join(parts) or "-"
 
 
 def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
@@ -204,10 +262,21 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
         total = instrument.total
         lo, hi = instrument.bounds("total")
         rc = total.reliable_change
-        if rc is not None:
-            criterion = f"; reliable change: {rc.critical_delta():g} points"
+        if rc is not None and rc.critical_delta() is not None:
+            criterion = f"; {rc.describe(total.decimals)}"
+        elif rc is not None:
+            criterion = (
+                f"; {rc.describe(total.decimals)}; no reliable-change value, so no change "
+                "is called reliable"
+            )
         else:
             criterion = "; no reliable-change criterion, so no change is called reliable"
+        if total.outcomes is not None:
+            rule = total.outcomes
+            criterion += (
+                f"; response: a drop of {rule.response_percent:g} % or more from the first, "
+                f"remission: below {rule.remission_below:g}"
+            )
         better = "lower" if total.higher_is_worse else "higher"
         lines.append("")
         lines.append(
@@ -215,11 +284,20 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
             f"{criterion}"
         )
         scales = [total, *(sc for sc in instrument.scales if sc.id != "total")]
-        rows = [("id", "date", "scale", "score", "band", "vs previous", "vs first", "flags")]
+        with_outcome = any(sc.outcomes is not None for sc in scales)
+        head = ("id", "date", "scale", "score", "band", "vs previous", "vs first")
+        rows = [(*head, *(("outcome",) if with_outcome else ()), "flags")]
         for e in group:
             for n, scale in enumerate(scales):
                 s = e.result.scores[scale.id]
                 value = "-" if s.value is None else f"{s.value:.{scale.decimals}f}"
+                if s.prorated and s.value is not None:
+                    value += f" (prorated {s.answered}/{s.answered + s.missing})"
+                outcome = (
+                    ()
+                    if not with_outcome
+                    else (describe_outcome(None if e.outcome is None else e.outcome.get(scale.id)),)
+                )
                 flags = ", ".join(
                     ("CRITICAL " if f.level == "critical" else "") + f.id for f in e.result.flags
                 )
@@ -236,6 +314,7 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
                             if e.change_from_first is None
                             else e.change_from_first.get(scale.id)
                         ),
+                        *outcome,
                         "" if n else flags,
                     )
                 )
@@ -246,6 +325,14 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
             cells += [c.ljust(w) for c, w in zip(r[4:], widths[4:], strict=True)]
             lines.append("  " + "  ".join(cells).rstrip())
         lines += [f"NOTE: {notice}" for notice in instrument.notices]
+        notes = [
+            f"{scale.id} {e.administration.administered.isoformat()}: {note}"
+            for e in group
+            for scale in scales
+            if (note := proration_note(scale, e.result.scores[scale.id])) is not None
+            and "would be" in note
+        ]
+        lines += [f"PRORATED: {note}" for note in notes]
     lines.append("")
     lines.append("* clinically significant (crossed the clinical cut-off)")
     return "\n".join(lines) + "\n"
@@ -267,18 +354,27 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             client_id=client_id, instrument_id=instrument_id, status="partial"
         )
     if as_json:
-        click.echo(json.dumps([e.to_json() for e in entries], indent=2, ensure_ascii=False))
+        from psyq.history import partial_json
+
+        docs = [e.to_json() for e in entries]
+        docs += [partial_json(app, adm) for adm in partial]
+        docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
+        click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
         return
     if entries:
         click.echo(history_text(app, client_id, entries), nl=False)
     else:
         click.echo(f"client {client_id}: no complete administrations")
     for adm in partial:
+        answered = sum(v is not None for v in adm.answers.values())
         click.echo(
             f"partial: administration {adm.id} ({adm.instrument_id}, "
-            f"{adm.administered.isoformat()}, {adm.position} item(s) done); "
-            f"continue with `psyq administer --resume {adm.id}`"
+            f"{adm.administered.isoformat()}, PARTIAL: {answered} of {len(adm.answers)} "
+            f"items answered); continue with `psyq administer --resume {adm.id}`"
         )
+        for flag in _partial_flags(app, [adm]):
+            item = f" (item {flag['item']})" if flag["item"] else ""
+            click.echo(f"  {flag['level'].upper()}{item}: {flag['message']}")
 
 
 # -- rescore -----------------------------------------------------------------
@@ -548,7 +644,9 @@ def export_records(
             meta["note"] = adm.note
         doc = result.to_json()
         answers = {item.id: adm.answers.get(item.id) for item in instrument.items}
-        out.append({"administration": meta, "answers": answers, **doc})
+        # Proration can move a score across a band: every export says which were.
+        prorated = {sid: s.prorated for sid, s in result.scores.items()}
+        out.append({"administration": meta, **doc, "answers": answers, "prorated": prorated})
     return out
 
 
@@ -572,8 +670,10 @@ def csv_text(records: list[dict[str, Any]]) -> str:
         for scale_id, s in rec["scores"].items():
             add(f"score.{scale_id}")
             add(f"band.{scale_id}")
+            add(f"prorated.{scale_id}")
             row[f"score.{scale_id}"] = "" if s["value"] is None else str(s["value"])
             row[f"band.{scale_id}"] = s["band"] or ""
+            row[f"prorated.{scale_id}"] = "" if s["value"] is None else str(s["prorated"]).lower()
         add("flags")
         row["flags"] = ";".join(f["id"] for f in rec["flags"])
         if rec["notices"]:  # a provisional instrument's caveat travels with its data
