@@ -436,10 +436,12 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
                 continue
             changed += 1
             old = "-" if before is None else before.total.value
-            click.echo(
-                f"administration {adm.id}: total {old} -> {fresh.total.value} "
-                f"(score version {new.score_version}; version {new.score_version - 1} kept)"
+            kept = (
+                f" (score version {new.score_version}; version {new.score_version - 1} kept)"
+                if new.score_version > 1
+                else ""
             )
+            click.echo(f"administration {adm.id}: total {old} -> {fresh.total.value}{kept}")
     click.echo(f"rescored: {changed} updated, {same} unchanged")
     for problem in problems:
         click.echo(f"psyq: error: {problem}", err=True)
