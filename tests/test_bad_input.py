@@ -401,6 +401,28 @@ def test_bidi_and_control_characters_in_notes_are_shown_escaped(
     assert "Dr \\u2067Rao\\u2069" in text
 
 
+def test_json_outputs_escape_bidi_and_controls_but_keep_the_data(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    note = "score 12 \u202e21 erocs\u202c and \x1b[8mhidden"
+    out = tmp_path / "r.json"
+    result = psyq_cli("report", "phq9", "--answers", "1,1,1,1,1,1,1,1,0", "--client", "C1",
+                      "--note", note, "-o", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        psyq_cli("record", "phq9", "--client", "C1", "--answers", "1", "--note", note).exit_code
+        == 0
+    )
+    exported = psyq_cli("export", "--format", "jsonl").stdout
+    for text, parsed in (
+        (out.read_text(encoding="utf-8"), json.loads(out.read_text())["report"]["note"]),
+        (exported, json.loads(exported.splitlines()[0])["administration"]["note"]),
+    ):
+        assert parsed == note  # the same data once parsed
+        assert "\u202e" not in text and "\x1b" not in text
+        assert "\\u202e21 erocs\\u202c" in text and "\\u001b[8mhidden" in text
+
+
 # -- 14 (and 18's validate errors): a malformed definition in a plugin's folder -------------
 
 
