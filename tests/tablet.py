@@ -60,8 +60,12 @@ class Served:
         return run
 
     def start(self, *args: str) -> tuple[int, str]:
-        """`psyq kiosk start ARGS` -> (session id, code as printed)."""
-        out = self.psyq("kiosk", "start", "--no-qr", *args).stdout
+        """`psyq kiosk start ARGS` -> (session id, code as printed).
+
+        One item per screen unless ARGS give ``--layout``.
+        """
+        layout = () if "--layout" in args else ("--layout", "item")
+        out = self.psyq("kiosk", "start", "--no-qr", *layout, *args).stdout
         session = re.search(r"kiosk session (\d+)", out)
         code = re.search(r"code: (\S+)", out)
         assert session and code, out

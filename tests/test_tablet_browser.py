@@ -219,6 +219,8 @@ def test_a_tablet_in_spanish(with_languages: Served, tmp_path: Path, tablets: li
         "kiosk",
         "start",
         "--no-qr",
+        "--layout",
+        "item",
         "--client",
         "C0042",
         "--instruments",
@@ -264,6 +266,8 @@ def test_a_right_to_left_form(
         "kiosk",
         "start",
         "--no-qr",
+        "--layout",
+        "item",
         "--client",
         "C0042",
         "--instruments",
@@ -313,3 +317,102 @@ def test_kiosk_start_prints_a_qr_code_of_the_address(served: Served) -> None:
     assert served.url in out
     qr = [line for line in out.splitlines() if "█" in line]
     assert len(qr) > 10  # a terminal QR code, drawn with block characters
+
+
+def test_short_forms_show_whole_with_every_tap_saved(
+    served: Served, tmp_path: Path, tablets: list[Tablet]
+) -> None:
+    # --layout auto (the default): PHQ-9 (10 items) and GAD-7 (7) are short enough
+    # for the whole form on one page.
+    session_id, code = served.start(
+        "--client", "C0042", "--instruments", "phq9,gad7", "--layout", "auto"
+    )
+    tablet = _tablet(served, tmp_path, tablets, "whole")
+    tablet.open()
+    tablet.enter_code(code)
+    tablet.click("begin")
+    assert tablet.progress().startswith("0 of 10 questions answered")
+    assert tablet.has("item10-option-3") and not tablet.has("question")
+    assert "Little interest or pleasure in doing things" in tablet.text()
+
+    for number, value in ((1, 1), (2, 2), (3, 0), (4, 3)):
+        tablet.click(f"item{number}-option-{value}")
+        # back on the form, scrolled to the next item
+        assert tablet.driver.current_url.endswith(f"/form#item-{number + 1}")
+    assert tablet.progress().startswith("4 of 10 questions answered")
+    status = json.loads(served.psyq("kiosk", "status", "--json").stdout)[0]
+    admin_id = status["forms"][0]["administration"]
+    answers, stored_status = _stored(served, admin_id)
+    assert stored_status == "partial"  # saved the moment each was tapped
+    assert [answers[f"phq9_{i}"] for i in range(1, 5)] == [1, 2, 0, 3]
+
+    tablet.driver.refresh()  # reload mid-form: the answers given are shown
+    tablet.shot("reloaded")
+    assert tablet.progress().startswith("4 of 10 questions answered")
+    assert tablet.by_id("item4-option-3").get_attribute("aria-pressed") == "true"
+    tablet.click("item4-option-2", "changed")  # change item 4 from 3 to 2
+    assert tablet.by_id("item4-option-3").get_attribute("aria-pressed") == "false"
+    for number, value in ((5, 1), (6, 1), (7, 0), (8, 1), (10, 2)):  # item 9 left out
+        tablet.click(f"item{number}-option-{value}")
+    tablet.click("finish-button", "finish-asks")  # the critical item asks once more
+    assert tablet.has("confirm")
+    assert tablet.driver.current_url.endswith("/form#item-9")
+    pending = tablet.by_id("item-9").get_attribute("class") or ""
+    assert "pending" in pending
+    assert "pending" not in (tablet.by_id("item-8").get_attribute("class") or "")
+    tablet.click("item9-option-1", "item9")
+    tablet.click("finish-button", "finished-phq9")
+    assert tablet.has("begin")  # GAD-7's instructions
+    assert "GAD-7" in tablet.text() or "Anxiety" in tablet.text()
+    tablet.click("begin")
+    assert tablet.progress().startswith("0 of 7 questions answered")
+    for number in range(1, 8):
+        tablet.click(f"item{number}-option-1")
+    tablet.click("finish-button", "finished-gad7")  # nothing critical: finishes at once
+    assert tablet.has("thanks")
+    assert not any("C0042" in source for source in tablet.sources)
+
+    answers, stored_status = _stored(served, admin_id)
+    assert stored_status == "complete"
+    assert answers == {
+        "phq9_1": 1,
+        "phq9_2": 2,
+        "phq9_3": 0,
+        "phq9_4": 2,
+        "phq9_5": 1,
+        "phq9_6": 1,
+        "phq9_7": 0,
+        "phq9_8": 1,
+        "phq9_9": 1,
+        "phq9_10": 2,
+    }
+    status = json.loads(served.psyq("kiosk", "status", "--json").stdout)[0]
+    gad_id = status["forms"][1]["administration"]
+    gad, gad_status = _stored(served, gad_id)
+    assert gad_status == "complete" and gad == {f"gad7_{i}": 1 for i in range(1, 8)}
+    with open_store(served.home / "psyq.db", key_path=audit.key_path(served.home)) as store:
+        result = store.get(admin_id).result
+        assert result is not None and result.total.value == 9
+        actions = [(e.action, e.record) for e in audit.entries(store.connection)]
+        assert audit.verify(store).ok
+    # The same audit entries as one item per screen: one per tap (11 taps, one a change).
+    assert [a for a, r in actions if r == f"administration {admin_id}"] == (
+        ["start"] + ["answer"] * 10 + ["complete"]
+    )
+    assert [a for a, r in actions if r == f"administration {gad_id}"] == (
+        ["start"] + ["answer"] * 6 + ["complete"]
+    )
+    status_text = served.psyq("kiosk", "status").stdout
+    assert f"kiosk session {session_id}: client C0042: complete" in status_text
+    assert "!!! CRITICAL (item phq9_9)" in status_text
+
+
+def test_layout_item_keeps_a_short_form_one_item_per_screen(
+    served: Served, tmp_path: Path, tablets: list[Tablet]
+) -> None:
+    _, code = served.start("--client", "C1", "--instruments", "gad7", "--layout", "item")
+    tablet = _tablet(served, tmp_path, tablets, "itemlayout")
+    tablet.open()
+    tablet.enter_code(code)
+    tablet.click("begin")
+    assert tablet.progress().startswith("Question 1 of 7")

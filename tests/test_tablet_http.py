@@ -61,7 +61,9 @@ def server(psyq_pm: PsyqPluginManager, psyq_home: Path) -> Iterator[tuple[str, l
 
 
 def _start(psyq_cli: CLI, *args: str) -> tuple[int, str]:
-    result = psyq_cli("kiosk", "start", "--no-qr", *args)
+    """`psyq kiosk start`; one item per screen unless ``--layout`` is given."""
+    layout = () if "--layout" in args else ("--layout", "item")
+    result = psyq_cli("kiosk", "start", "--no-qr", *layout, *args)
     assert result.exit_code == 0, result.output
     session = re.search(r"kiosk session (\d+)", result.output)
     code = re.search(r"code: (\S+)", result.output)

@@ -11,6 +11,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,9 @@ from psyq.app import App
 from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.plugins.commands.store import clinician_option
+
+if TYPE_CHECKING:
+    from psyq.plugins.tablet.sessions import Layout
 
 # The kiosk file module (sqlite3, hashing) loads in these commands only: start-up time.
 
@@ -127,6 +131,13 @@ def kiosk_group() -> None:
     metavar="DURATION",
     help="The code works once, until then (30m, 90s, 2h).",
 )
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", "item", "form"]),
+    default="auto",
+    show_default=True,
+    help="One item per screen, the whole form on one page, or auto: whole form up to 10 items.",
+)
 @click.option("--url", metavar="URL", help="Address tablets open (default: where serve runs).")
 @click.option("--qr/--no-qr", default=True, show_default=True, help="Print a QR code of the URL.")
 @click.pass_obj
@@ -137,6 +148,7 @@ def kiosk_start(
     language: str | None,
     clinician: str | None,
     expires: str,
+    layout: Layout,
     url: str | None,
     qr: bool,
 ) -> None:
@@ -180,6 +192,7 @@ def kiosk_start(
             language=language,
             clinician=clinician,
             expires_s=seconds,
+            layout=layout,
         )
         url = url or kiosk.meta("url") or f"http://127.0.0.1:{DEFAULT_PORT}/"
     if language:

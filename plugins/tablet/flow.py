@@ -1,7 +1,9 @@
 """Moving one tablet through its forms, and saving each answer the moment it is given.
 
 A kiosk session has a list of instruments. For each: an instructions screen
-(position -1), then one item per screen (positions 0..n-1). Each answer is
+(position -1), then either one item per screen (positions 0..n-1) or, in the
+whole-form layout (:meth:`KioskSession.layout_for`), every item on one page
+(position 0) where each tap saves one answer and "Finish" ends the form. Each answer is
 saved through :class:`psyq.plugins.commands.administer.Session`, the very
 code ``psyq administer`` saves with, so the store rows and the audit entries
 (``start``, ``answer``, ``complete``) are the same. Where the tablet is
@@ -29,13 +31,15 @@ if TYPE_CHECKING:
     from psyq.store import Store
 
 Notify = Callable[[list[str]], None]
+FINISH_ASKED = "*finish"
+"""``confirm`` value once a whole form's "Finish" has asked about important items."""
 
 
 @dataclass(frozen=True)
 class Screen:
     """What the tablet shows now. ``step`` names it, so a stale form post is ignored."""
 
-    kind: Literal["instructions", "item"]
+    kind: Literal["instructions", "item", "form"]
     shown: Instrument  # in the session's language, for display
     form_number: int
     forms: int
@@ -45,6 +49,9 @@ class Screen:
     answer: int | None
     confirm: bool
     step: str
+    answers: dict[str, int | None]
+    unanswered_important: list[str]
+    """Whole form, after a first "Finish": the important items still unanswered."""
 
 
 def asks_once_more(instrument: Instrument, item: Item) -> bool:
@@ -91,11 +98,21 @@ class Flow:
             return {}
         return dict(self.store.get(admin_id).answers)
 
+    def layout(self, idx: int | None = None) -> Literal["item", "form"]:
+        return self.session.layout_for(len(self.forms[self.idx if idx is None else idx][0].items))
+
     def screen(self) -> Screen:
         base, shown = self.forms[self.idx]
-        item = None if self.position < 0 else shown.items[self.position]
+        whole = self.layout() == "form" and self.position >= 0
+        item = None if self.position < 0 or whole else shown.items[self.position]
+        answers = self._answers() if whole else {}
+        pending = (
+            [i.id for i in base.items if answers.get(i.id) is None and asks_once_more(base, i)]
+            if whole and self.confirm == FINISH_ASKED
+            else []
+        )
         return Screen(
-            kind="instructions" if item is None else "item",
+            kind="form" if whole else "instructions" if item is None else "item",
             shown=shown,
             form_number=self.idx + 1,
             forms=len(self.forms),
@@ -103,8 +120,10 @@ class Flow:
             number=self.position + 1,
             items=len(base.items),
             answer=None if item is None else self._answers().get(item.id),
-            confirm=item is not None and self.confirm == item.id,
+            confirm=(item is not None and self.confirm == item.id) or bool(pending),
             step=self.step,
+            answers=answers,
+            unanswered_important=pending,
         )
 
     def _save_place(self) -> None:
@@ -129,7 +148,8 @@ class Flow:
             self.position -= 1
         elif self.idx > 0:
             self.idx -= 1
-            self.position = len(self.forms[self.idx][0].items) - 1
+            whole = self.layout() == "form"
+            self.position = 0 if whole else len(self.forms[self.idx][0].items) - 1
         self._save_place()
 
     def answer(self, value: int | None) -> bool:
@@ -150,6 +170,38 @@ class Flow:
         if self.position < len(base.items):
             self._save_place()
             return False
+        return self._next_form()
+
+    def pick(self, item: Item, value: int) -> None:
+        """Whole form: save one answer the moment it is tapped; the form stays open."""
+        base, _ = self.forms[self.idx]
+        answers = self._answers()
+        answers[item.id] = value
+        order = [i.id for i in base.items]
+        # Flags for items up to the furthest one answered, as if passed one by one.
+        furthest = max(order.index(k) for k, v in answers.items() if v is not None)
+        self._save(base, item, value, reached_to=furthest + 1, complete=False)
+        self._save_place()
+
+    def finish(self) -> bool:
+        """Whole form: end it; True when every form is done.
+
+        An important item (:func:`asks_once_more`) left unanswered asks once
+        more: the first "Finish" shows them, the second leaves them unanswered.
+        """
+        base, _ = self.forms[self.idx]
+        answers = self._answers()
+        pending = [i for i in base.items if answers.get(i.id) is None and asks_once_more(base, i)]
+        if pending and self.confirm != FINISH_ASKED:
+            self.confirm = FINISH_ASKED
+            self._save_place()
+            return False
+        self.confirm = None
+        last = base.items[-1]
+        self._save(base, last, answers.get(last.id), reached_to=len(base.items), complete=True)
+        return self._next_form()
+
+    def _next_form(self) -> bool:
         if self.idx + 1 < len(self.forms):
             self.idx += 1
             self.position = -1
@@ -160,7 +212,19 @@ class Flow:
         self.notify([f"kiosk session {done.id} (client {done.client_id}): all forms complete"])
         return True
 
-    def _save(self, base: Instrument, item: Item, value: int | None) -> None:
+    def _save(
+        self,
+        base: Instrument,
+        item: Item,
+        value: int | None,
+        reached_to: int | None = None,
+        complete: bool | None = None,
+    ) -> None:
+        """Save one answer through administer's Session; tell the terminal what is new.
+
+        ``reached_to``: how far the client has got (default: just past ``item``);
+        ``complete``: end the administration (default: when the last item is passed).
+        """
         admin_id = self.admin_ids[self.idx]
         resumed = None if admin_id is None else self.store.get(admin_id)
         before = [] if resumed is None or resumed.result is None else resumed.result.flags
@@ -175,8 +239,10 @@ class Flow:
             language=self.session.language,
         )
         session.answers[item.id] = value
-        session.position = self.position + 1
-        finished = was_complete or session.position == len(base.items)
+        session.position = self.position + 1 if reached_to is None else reached_to
+        if complete is None:
+            complete = session.position == len(base.items)
+        finished = was_complete or complete
         result = session.save(complete=finished)
         self.admin_ids[self.idx] = session.admin_id
         lines: list[str] = []
@@ -188,7 +254,11 @@ class Flow:
             )
             new = list(result.flags)
         else:
-            seen = set(reached(before, base, self.position))
+            if reached_to is None:
+                prior = self.position
+            else:
+                prior = 0 if resumed is None else resumed.position
+            seen = set(reached(before, base, prior))
             new = [f for f in reached(result.flags, base, session.position) if f not in seen]
         if new:
             if not lines:

@@ -44,6 +44,11 @@ IDLE_TIMEOUT_S = 60 * 60
 """A tablet session with no answer for this long ends (its answers stay saved)."""
 _PBKDF2_ROUNDS = 20_000
 
+Layout = Literal["auto", "item", "form"]
+WHOLE_FORM_MAX_ITEMS = 10
+"""``auto`` layout: a form of at most this many items is shown whole on one page (psyq's
+own convention: PHQ-9, GAD-7 and EPDS fit a tablet screen); longer ones one item per screen."""
+
 State = Literal["waiting", "active", "complete", "stopped", "locked", "expired", "timed out"]
 
 _SCHEMA = """
@@ -67,7 +72,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     idx INTEGER NOT NULL DEFAULT 0,
     position INTEGER NOT NULL DEFAULT -1,
     confirm TEXT,
-    admin_ids TEXT NOT NULL
+    admin_ids TEXT NOT NULL,
+    layout TEXT NOT NULL DEFAULT 'item'
 );
 CREATE TABLE IF NOT EXISTS tablets (
     id TEXT PRIMARY KEY,
@@ -101,6 +107,13 @@ class KioskSession:
     position: int
     confirm: str | None
     admin_ids: list[int | None]
+    layout: Layout = "item"
+
+    def layout_for(self, items: int) -> Literal["item", "form"]:
+        """How a form of ``items`` items is shown: :data:`WHOLE_FORM_MAX_ITEMS` decides ``auto``."""
+        if self.layout == "auto":
+            return "form" if items <= WHOLE_FORM_MAX_ITEMS else "item"
+        return self.layout
 
     @property
     def open(self) -> bool:
@@ -151,6 +164,11 @@ class KioskStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(sessions)")}
+                if "layout" not in columns:  # a kiosk file from before layouts
+                    conn.execute(
+                        "ALTER TABLE sessions ADD COLUMN layout TEXT NOT NULL DEFAULT 'item'"
+                    )
         except sqlite3.Error as exc:
             self.connection.close()
             raise StoreError(f"{path}: cannot set up the kiosk sessions file: {exc}") from None
@@ -206,6 +224,7 @@ class KioskStore:
         language: str | None,
         clinician: str | None,
         expires_s: float,
+        layout: Layout = "item",
     ) -> tuple[KioskSession, str]:
         """A new waiting session and its one-time code (returned once, kept only hashed)."""
         code = new_code()
@@ -214,8 +233,8 @@ class KioskStore:
         with self.write() as conn:
             cursor = conn.execute(
                 "INSERT INTO sessions (client_id, instruments, language, clinician, code_salt, "
-                "code_hash, created_at, expires_at, state, admin_ids) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)",
+                "code_hash, created_at, expires_at, state, admin_ids, layout) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?)",
                 (
                     client_id,
                     json.dumps(instruments),
@@ -226,6 +245,7 @@ class KioskStore:
                     now,
                     now + expires_s,
                     json.dumps([None] * len(instruments)),
+                    layout,
                 ),
             )
             session_id = cursor.lastrowid
@@ -371,6 +391,7 @@ def _session(row: sqlite3.Row) -> KioskSession:
         position=row["position"],
         confirm=row["confirm"],
         admin_ids=json.loads(row["admin_ids"]),
+        layout=row["layout"],
     )
 
 

@@ -268,6 +268,8 @@ class Tablet:
             return Reply(redirect="/", status=303, clear_cookies=(TABLET_COOKIE,))
         flow = self.flow(session)
         screen = flow.screen()
+        if screen.kind == "form":
+            return self.whole_form(flow, token, session)
         options = []
         if screen.item is not None:
             scale = screen.shown.response_scale_for(screen.item)
@@ -281,6 +283,34 @@ class Tablet:
                 "options": options,
                 "important": screen.item is not None
                 and asks_once_more(base, base.items[flow.position]),
+                "lang": session.language,
+            },
+        )
+
+    def whole_form(self, flow: Flow, token: str, session: KioskSession) -> Reply:
+        screen = flow.screen()
+        base = flow.forms[flow.idx][0]
+        rows = []
+        for number, (item, shown) in enumerate(zip(base.items, screen.shown.items, strict=True), 1):
+            scale = screen.shown.response_scale_for(shown)
+            rows.append(
+                {
+                    "number": number,
+                    "text": shown.text,
+                    "options": [(o.value, o.label) for o in scale.options],
+                    "answer": screen.answers.get(item.id),
+                    "important": asks_once_more(base, item),
+                    "pending": item.id in screen.unanswered_important,
+                }
+            )
+        answered = sum(row["answer"] is not None for row in rows)
+        return Reply(
+            page="form.html.j2",
+            context={
+                "csrf": self.csrf(token),
+                "screen": screen,
+                "rows": rows,
+                "answered": answered,
                 "lang": session.language,
             },
         )
@@ -300,7 +330,9 @@ class Tablet:
             flow.begin()
         elif action == "back":
             flow.back()
-        elif flow.position >= 0 and action in ("answer", "skip"):
+        elif flow.position >= 0 and flow.layout() == "form" and action in ("pick", "finish"):
+            return self.post_whole_form(flow, session, action, form)
+        elif flow.position >= 0 and flow.layout() == "item" and action in ("answer", "skip"):
             base, _ = flow.forms[flow.idx]
             value: int | None = None
             if action == "answer":
@@ -315,6 +347,34 @@ class Tablet:
                 lang = f"?lang={session.language}" if session.language else ""
                 return Reply(redirect=f"/done{lang}", status=303, clear_cookies=(TABLET_COOKIE,))
         return Reply(redirect="/form", status=303)
+
+    def post_whole_form(
+        self, flow: Flow, session: KioskSession, action: str, form: dict[str, str]
+    ) -> Reply:
+        """One tapped answer (``pick`` = ``N:value``, N counting from 1) or "Finish"."""
+        base, _ = flow.forms[flow.idx]
+        if action == "finish":
+            if flow.finish():
+                lang = f"?lang={session.language}" if session.language else ""
+                return Reply(redirect=f"/done{lang}", status=303, clear_cookies=(TABLET_COOKIE,))
+            if flow.position >= 0:  # asked once more: back to the first such item
+                pending = flow.screen().unanswered_important
+                first = next(n for n, i in enumerate(base.items, 1) if i.id in pending)
+                return Reply(redirect=f"/form#item-{first}", status=303)
+            return Reply(redirect="/form", status=303)
+        number, _, text = form.get("pick", "").partition(":")
+        try:
+            position, value = int(number) - 1, int(text)
+        except ValueError:
+            return Reply(redirect="/form", status=303)
+        if not 0 <= position < len(base.items):
+            return Reply(redirect="/form", status=303)
+        item = base.items[position]
+        if value not in base.response_scale_for(item).values:
+            return Reply(redirect="/form", status=303)
+        flow.pick(item, value)
+        after = f"item-{position + 2}" if position + 1 < len(base.items) else "finish"
+        return Reply(redirect=f"/form#{after}", status=303)
 
     @cached_property
     def css(self) -> bytes:
