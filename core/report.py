@@ -46,7 +46,7 @@ from psyq.charts import (
 from psyq.errors import DuplicateError, PluginError, PsyqError
 from psyq.models import PROVISIONAL_NOTICE
 from psyq.outputs import PAPER_SIZES
-from psyq.proration import proration_note
+from psyq.proration import proration_note, unprorated_value
 from psyq.text import visible
 
 if TYPE_CHECKING:
@@ -187,6 +187,8 @@ class ScaleRow:
     chart: BandChart
     has_bands: bool
     band_note: str = ""  # "band from 6 of 7 answers: unprorated 9 would be Mild"
+    unprorated_band: str = ""  # "Mild": the band label in band_note, for other languages
+    unprorated_text: str = ""  # "9": the unprorated value in band_note
 
 
 @dataclass(frozen=True)
@@ -223,9 +225,14 @@ class Provenance:
 
     @property
     def line(self) -> str:
+        return self.line_in(str)
+
+    def line_in(self, gettext: Callable[[str], str]) -> str:
+        """The footer line, its one word ("rendered") in the report's language."""
+        rendered = gettext("rendered")
         return (
             f"psyq {self.psyq_version} \u00b7 {self.instrument} \u00b7 {self.content_hash} "
-            f"\u00b7 rendered {self.rendered_at}"
+            f"\u00b7 {rendered} {self.rendered_at}"
         )
 
 
@@ -309,7 +316,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "answered_count": answered,
         "item_count": len(inst.items),
         "provisional": inst.status == "provisional",
-        "missing_notes": _missing_notes(inst, scales),
+        "missing_notes": _missing_notes(scales, ui.gettext),
         "profile": profile,
         "trend": trend,
         "history_count": len(request.history),
@@ -357,6 +364,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         chart=band_chart(inst, scale, score.value),
         has_bands=bool(scale.bands),
         band_note=_band_note(scale, score),
+        **_unprorated(scale, score),
     )
 
 
@@ -364,6 +372,15 @@ def _band_note(scale: Scale, score: ScaleScore) -> str:
     """The proration sentence's band part, when proration changed the band."""
     note = proration_note(scale, score) or ""
     return note.split("; ", 1)[1] if "would be" in note else ""
+
+
+def _unprorated(scale: Scale, score: ScaleScore) -> dict[str, str]:
+    """The unprorated value and its band, when proration changed the band."""
+    plain = unprorated_value(scale, score) if score.prorated else None
+    band = None if plain is None else scale.band_for(plain)
+    if plain is None or band is None or band.id == score.band:
+        return {}
+    return {"unprorated_band": band.label, "unprorated_text": f"{plain:.{scale.decimals}f}"}
 
 
 def _answer_label(inst: Instrument, item_id: str, value: int | None) -> str | None:
@@ -389,25 +406,53 @@ def _flag_row(inst: Instrument, request: RenderRequest, hit: FlagHit) -> FlagRow
     )
 
 
-def _missing_notes(inst: Instrument, scales: list[ScaleRow]) -> list[str]:
-    """One sentence per scale where missing answers changed how it was scored."""
+def _missing_notes(scales: list[ScaleRow], _: Callable[[str], str]) -> list[str]:
+    """One sentence per scale where missing answers changed how it was scored.
+
+    ``_``: the report language's gettext; the scale and band labels come from the
+    instrument (translated with it), the sentences from psyq's catalogue.
+    """
     notes: list[str] = []
     for row in scales:
         n = row.answered + row.missing
+        words = {
+            "scale": row.label,
+            "answered": row.answered,
+            "missing": row.missing,
+            "n": n,
+            "raw": row.raw_text,
+            "value": row.value_text,
+        }
         if not row.scored:
-            why = f": {row.reason}" if row.reason else ""
-            notes.append(f"{row.label} was not scored ({row.answered} of {n} items answered){why}.")
+            if row.reason:
+                note = _("%(scale)s was not scored (%(answered)s of %(n)s items answered)")
+                notes.append(f"{note % words}: {row.reason}.")
+            else:
+                note = _("%(scale)s was not scored (%(answered)s of %(n)s items answered).")
+                notes.append(note % words)
         elif row.prorated:
-            changed = f" {row.band_note[0].upper()}{row.band_note[1:]}." if row.band_note else ""
-            notes.append(
-                f"{row.label}: {row.missing} of {n} items unanswered; the score was prorated "
-                f"from the {row.answered} answered items (their sum {row.raw_text} scaled to "
-                f"{n} items, rounded half up to {row.value_text}).{changed}"
+            note = (
+                _(
+                    "%(scale)s: %(missing)s of %(n)s items unanswered; the score was prorated "
+                    "from the %(answered)s answered items (their sum %(raw)s scaled to "
+                    "%(n)s items, rounded half up to %(value)s)."
+                )
+                % words
             )
+            if row.unprorated_band:
+                band = _(
+                    "Band from %(answered)s of %(n)s answers: unprorated %(plain)s would be "
+                    "%(band)s."
+                ) % {**words, "plain": row.unprorated_text, "band": row.unprorated_band}
+                note = f"{note} {band}"
+            notes.append(note)
         elif row.missing:
             notes.append(
-                f"{row.label}: {row.missing} of {n} items unanswered; scored from the "
-                f"{row.answered} answered items as the instrument's missing-data rule allows."
+                _(
+                    "%(scale)s: %(missing)s of %(n)s items unanswered; scored from the "
+                    "%(answered)s answered items as the instrument's missing-data rule allows."
+                )
+                % words
             )
     return notes
 

@@ -98,6 +98,21 @@ def test_a_spanish_phq9_report_has_spanish_headings_and_the_defined_text(
     assert "ES:freq" in html or re.search(r"ES:[a-z_]+:1", html)
     assert "Little interest or pleasure" not in html  # no English fallback mid-report
 
+    # A prorated total: the missing-data note is psyq's sentence, in Spanish.
+    run = psyq_cli("administer", "phq9", "--client", "C7", input="1\n2\n\n3\n1\n1\n0\n1\n0\n2\n")
+    assert run.exit_code == 0, run.output
+    prorated = tmp_path / "p-es.html"
+    made = psyq_cli("report", "--administration", "2", "--language", "es", "-o", str(prorated))
+    assert made.exit_code == 0, made.output
+    note = prorated.read_text()
+    assert "<h2>Datos faltantes</h2>" in note
+    assert (
+        "1 de 9 ítems sin respuesta; la puntuación se prorrateó a partir de los 8 ítems "
+        "respondidos (su suma 9 escalada a 9 ítems" in note
+    )
+    assert "items unanswered" not in note and "PARCIAL" not in note
+    assert "· generado " in note  # the footer's provenance label
+
     english = tmp_path / "r.html"
     made = psyq_cli("report", "--administration", "1", "-o", str(english))
     assert made.exit_code == 0, made.output

@@ -315,3 +315,15 @@ def test_an_idle_tablet_session_ends(
     status = psyq_cli("kiosk", "status", str(session_id)).output
     assert "ended after an hour without an answer" in status
     assert "partial, 1/7 answered" in status
+
+
+def test_kiosk_status_in_the_clinicians_language(psyq_cli: CLI) -> None:
+    session_id, _ = _start(psyq_cli, "--client", "C0042", "--instruments", "phq9,gad7")
+    spanish = psyq_cli("kiosk", "status", "--language", "de")
+    assert spanish.exit_code == 0, spanish.output
+    assert f"Kiosk-Sitzung {session_id}: Person C0042: wartet auf den Code" in spanish.output
+    assert "  phq9: nicht begonnen" in spanish.output and "  gad7: nicht begonnen" in spanish.output
+    english = psyq_cli("kiosk", "status")
+    assert f"kiosk session {session_id}: client C0042: waiting for the code" in english.output
+    unknown = psyq_cli("kiosk", "status", "--language", "xx")
+    assert unknown.exit_code == 2 and "no 'xx' catalogue" in unknown.output

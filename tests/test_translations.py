@@ -222,6 +222,18 @@ def test_administer_in_a_language_stores_it_and_the_report_states_it(
     assert "Cliente" in html
 
 
+def test_administer_help_is_in_the_forms_language(psyq_cli: CLI, pack: LanguagePack) -> None:
+    run = psyq_cli(
+        "administer", "langtest", "--client", "C1", "--language", "es", input="?\n1\n0\n2\n"
+    )
+    assert run.exit_code == 0, run.output
+    assert "b         vuelve a la pregunta anterior" in run.output
+    assert "q         guarda las respuestas dadas y sale" in run.output
+    assert "back to the previous item" not in run.output
+    english = psyq_cli("administer", "langtest", "--client", "C1", input="?\n1\n0\n2\n")
+    assert "  b         back to the previous item" in english.output
+
+
 def test_resume_keeps_the_language(psyq_cli: CLI, pack: LanguagePack) -> None:
     first = psyq_cli(
         "administer", "langtest", "--client", "C0042", "--language", "es", input="1\nq\n"

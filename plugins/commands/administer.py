@@ -8,6 +8,7 @@ crash never lose what was answered; ``psyq administer --resume ID`` continues.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,16 +28,30 @@ from psyq.results import ScoreResult
 if TYPE_CHECKING:
     from psyq.store import Administration, Status, Store
 
-HELP_TEXT = """\
-  a number  answer with that option
-  Enter     skip this item (not allowed when it is required; a critical
-            item asks once more: s skips it); on an item answered before,
-            Enter keeps that answer
-  -         clear the answer (leave it missing)
-  b         back to the previous item
-  ?         this help
-  q         save the answers so far and quit; continue with `psyq administer --resume ID`
-  Ctrl-C    same as q: every answer is saved the moment it is given"""
+
+def _help_text(_: Callable[[str], str]) -> str:
+    """The ``?`` help the client reads, in the form's language."""
+    return "\n".join(
+        [
+            "  " + _("a number  answer with that option"),
+            "  "
+            + _(
+                "Enter     skip this item (not allowed when it is required; a critical\n"
+                "            item asks once more: s skips it); on an item answered before,\n"
+                "            Enter keeps that answer"
+            ),
+            "  " + _("-         clear the answer (leave it missing)"),
+            "  " + _("b         back to the previous item"),
+            "  " + _("?         this help"),
+            "  "
+            + _(
+                "q         save the answers so far and quit; continue with "
+                "`psyq administer --resume ID`"
+            ),
+            "  " + _("Ctrl-C    same as q: every answer is saved the moment it is given"),
+        ]
+    )
+
 
 RULE = "!" * 72
 
@@ -178,7 +193,7 @@ def run_session(session: Session, interactive: bool) -> bool:
         if token.lower() == "q":
             return False
         if token == "?":
-            _say(HELP_TEXT)
+            _say(_help_text(session.gettext))
             continue
         if token.lower() == "b":
             if session.position == 0:
@@ -200,11 +215,16 @@ def run_session(session: Session, interactive: bool) -> bool:
                 continue
         if value is None and item.critical:
             # A risk item is never skipped by a stray Enter: ask once more.
+            _ = session.gettext
             _say(
-                f"  {item.id} is a critical item: left unanswered, it raises a critical flag "
-                "and must be asked directly."
+                "  "
+                + _(
+                    "%(item)s is a critical item: left unanswered, it raises a critical flag "
+                    "and must be asked directly."
+                )
+                % {"item": item.id}
             )
-            _say("  s to skip it anyway, or an answer: ", nl=False)
+            _say("  " + _("s to skip it anyway, or an answer: "), nl=False)
             confirm = _read(interactive)
             if confirm is None:
                 return False

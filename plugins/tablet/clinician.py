@@ -7,7 +7,7 @@ framed exactly as ``psyq administer`` frames it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from psyq.plugins.commands.administer import RULE
@@ -17,32 +17,48 @@ if TYPE_CHECKING:
     from psyq.plugins.tablet.sessions import KioskSession
     from psyq.store import Store
 
-STATE_TEXT = {
-    "waiting": "waiting for the code",
-    "active": "in progress on a tablet",
-    "complete": "complete",
-    "stopped": "stopped by the clinician",
-    "locked": "code locked after wrong guesses: start a new session",
-    "expired": "code expired unused: start a new session",
-    "timed out": "ended after an hour without an answer",
-}
+Gettext = Callable[[str], str]
 
 
-def flag_lines(flags: Iterable[FlagHit]) -> list[str]:
-    """Flags as lines; critical ones framed as ``administer`` frames them."""
+def _same(message: str) -> str:
+    return message
+
+
+def state_text(state: str, _: Gettext = _same) -> str:
+    """A session's state in words (``kiosk status``)."""
+    texts = {
+        "waiting": _("waiting for the code"),
+        "active": _("in progress on a tablet"),
+        "complete": _("complete"),
+        "stopped": _("stopped by the clinician"),
+        "locked": _("code locked after wrong guesses: start a new session"),
+        "expired": _("code expired unused: start a new session"),
+        "timed out": _("ended after an hour without an answer"),
+    }
+    return texts[state]
+
+
+def flag_lines(flags: Iterable[FlagHit], _: Gettext = _same) -> list[str]:
+    """Flags as lines; critical ones framed as ``administer`` frames them.
+
+    ``_``: psyq's words in the clinician's language (``kiosk status --language``);
+    flag messages are the instrument's own.
+    """
     flags = list(flags)
+    levels = {"info": _("info"), "warning": _("warning")}
     lines = []
     for flag in flags:
         if flag.level != "critical":
-            item = f" (item {flag.item})" if flag.item else ""
-            lines.append(f"  {flag.level}{item}: {flag.message}")
+            item = " (" + _("item %(item)s") % {"item": flag.item} + ")" if flag.item else ""
+            lines.append(f"  {levels.get(flag.level, flag.level)}{item}: {flag.message}")
     critical = [flag for flag in flags if flag.level == "critical"]
     if critical:
         lines.append(RULE)
+        word = _("CRITICAL")
         for flag in critical:
-            item = f" (item {flag.item})" if flag.item else ""
-            lines.append(f"!!! CRITICAL{item}: {flag.message}")
-        lines.append("!!! Review this with the client now, before they leave.")
+            item = " (" + _("item %(item)s") % {"item": flag.item} + ")" if flag.item else ""
+            lines.append(f"!!! {word}{item}: {flag.message}")
+        lines.append("!!! " + _("Review this with the client now, before they leave."))
         lines.append(RULE)
     return lines
 
@@ -80,32 +96,47 @@ def session_json(session: KioskSession, store: Store) -> dict[str, Any]:
     }
 
 
-def status_lines(session: KioskSession, store: Store) -> list[str]:
+def status_lines(session: KioskSession, store: Store, _: Gettext = _same) -> list[str]:
     """One session for ``kiosk status``: a heading line, a line per form, its flags."""
     data = session_json(session, store)
-    language = f", language {session.language}" if session.language else ""
-    when = (
-        f"code expires {data['expires']}"
-        if session.state == "waiting"
-        else f"started {_clock(session.started_at)}, ended {data['ended']}"
-    )
+    words = {
+        "id": session.id,
+        "client": session.client_id,
+        "language": session.language,
+        "expires": data["expires"],
+        "started": _clock(session.started_at),
+        "ended": data["ended"],
+        "state": state_text(session.state, _),
+    }
+    language = ", " + _("language %(language)s") % words if session.language else ""
+    if session.state == "waiting":
+        when = _("code expires %(expires)s") % words
+    else:
+        when = _("started %(started)s, ended %(ended)s") % words
     lines = [
-        f"kiosk session {session.id}: client {session.client_id}{language}: "
-        f"{STATE_TEXT[session.state]} ({when})"
+        _("kiosk session %(id)s: client %(client)s") % words
+        + f"{language}: {words['state']} ({when})"
     ]
     for form in data["forms"]:
+        name = form["instrument"]
         if form["administration"] is None:
-            lines.append(f"  {form['instrument']}: not started")
+            lines.append(f"  {name}: " + _("not started"))
             continue
         if session.state == "active" and form["status"] == "partial":
             lines.append(
-                f"  {form['instrument']}: being filled in now; an item flagged "
-                "'not answered' may not have been reached yet"
+                f"  {name}: "
+                + _(
+                    "being filled in now; an item flagged 'not answered' may not have been "
+                    "reached yet"
+                )
             )
-        lines.append(
-            f"  {form['instrument']}: {form['status']}, {form['answered']}/{form['items']} "
-            f"answered, administration {form['administration']}"
-            + ("" if form["flags"] else ", no flags")
-        )
-        lines.extend(flag_lines(FlagHit.model_validate(f) for f in form["flags"]))
+        status = _("complete") if form["status"] == "complete" else _("partial")
+        line = _("%(status)s, %(answered)s/%(items)s answered, administration %(admin)s") % {
+            "status": status,
+            "answered": form["answered"],
+            "items": form["items"],
+            "admin": form["administration"],
+        }
+        lines.append(f"  {name}: {line}" + ("" if form["flags"] else ", " + _("no flags")))
+        lines.extend(flag_lines((FlagHit.model_validate(f) for f in form["flags"]), _))
     return lines

@@ -212,12 +212,24 @@ def kiosk_start(
 @kiosk_group.command("status")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per session.")
 @click.option("--all", "show_all", is_flag=True, help="Also sessions older than a day.")
+@click.option("--language", metavar="TAG", help="psyq's own words in this language (es, de, ...).")
 @click.argument("session_id", type=int, required=False)
 @click.pass_obj
-def kiosk_status(app: App, as_json: bool, show_all: bool, session_id: int | None) -> None:
-    """List kiosk sessions: state, each form's progress and every flag."""
+def kiosk_status(
+    app: App, as_json: bool, show_all: bool, language: str | None, session_id: int | None
+) -> None:
+    """List kiosk sessions: state, each form's progress and every flag.
+
+    Flag messages are the instruments' own; --language translates psyq's words.
+    """
+    from psyq.i18n import primary, ui_language, ui_languages
     from psyq.plugins.tablet.clinician import session_json, status_lines
     from psyq.plugins.tablet.sessions import KioskStore, kiosk_path
+
+    if language and primary(language) not in ui_languages():
+        known = ", ".join(ui_languages()) or "none"
+        raise PsyqError(f"--language: psyq has no '{language}' catalogue (available: {known})")
+    _ = ui_language(language).gettext
 
     with KioskStore(kiosk_path(app.store_path)) as kiosk, app.open_store() as store:
         if session_id is not None:
@@ -229,9 +241,9 @@ def kiosk_status(app: App, as_json: bool, show_all: bool, session_id: int | None
             click.echo(json.dumps([session_json(s, store) for s in sessions], indent=2))
             return
         if not sessions:
-            click.echo("no kiosk sessions (start one with `psyq kiosk start`)")
+            click.echo(_("no kiosk sessions (start one with `psyq kiosk start`)"))
         for session in sessions:
-            for line in status_lines(session, store):
+            for line in status_lines(session, store, _):
                 click.echo(line)
 
 
