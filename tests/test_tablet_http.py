@@ -327,3 +327,43 @@ def test_kiosk_status_in_the_clinicians_language(psyq_cli: CLI) -> None:
     assert f"kiosk session {session_id}: client C0042: waiting for the code" in english.output
     unknown = psyq_cli("kiosk", "status", "--language", "xx")
     assert unknown.exit_code == 2 and "no 'xx' catalogue" in unknown.output
+
+
+def _pick(tablet: HttpTablet, pick: str, action: str = "pick") -> str:
+    fields = {"csrf": tablet.csrf(), "step": tablet.step(), "action": action, "pick": pick}
+    return tablet.post("/form", fields)
+
+
+def test_whole_form_without_javascript_saves_one_checked_answer_per_post(
+    server: tuple[str, list[str]], psyq_cli: CLI, psyq_home: Path
+) -> None:
+    url, _ = server
+    # CCTS has 16 items: auto would show it an item per screen; --layout form overrides.
+    _, code = _start(psyq_cli, "--client", "C0042", "--instruments", "ccts", "--layout", "form")
+    tablet = HttpTablet(url)
+    tablet.enter(code)
+    tablet.act("begin")
+    assert "0 of 16 questions answered" in tablet.page
+    assert 'name="pick" value="16:4"' in tablet.page and "<script" not in tablet.page
+    for bad in ("0:1", "17:1", "3:9", "3", "x:1", "3:-1", ""):
+        _pick(tablet, bad)  # no such item or option: nothing saved
+    tablet.act("answer", 1)  # the one-item-per-screen post means nothing here
+    with open_store(psyq_home / "psyq.db", key_path=audit.key_path(psyq_home)) as store:
+        assert store.administrations() == []
+    _pick(tablet, "3:2")
+    _pick(tablet, "16:4")
+    _pick(tablet, "3:1")  # changed
+    assert "2 of 16 questions answered" in tablet.page
+    assert 'aria-pressed="true">' in tablet.page
+    with open_store(psyq_home / "psyq.db", key_path=audit.key_path(psyq_home)) as store:
+        (adm,) = store.administrations()
+        assert adm.status == "partial"
+        assert {k: v for k, v in adm.answers.items() if v is not None} == {
+            "ccts_3": 1,
+            "ccts_16": 4,
+        }
+    _pick(tablet, "", action="finish")  # nothing important unanswered: finishes at once
+    assert "Thank you" in tablet.page
+    with open_store(psyq_home / "psyq.db", key_path=audit.key_path(psyq_home)) as store:
+        (adm,) = store.administrations()
+        assert adm.status == "complete"
