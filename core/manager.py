@@ -59,6 +59,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.fhir.answers",
     "psyq.plugins.fhir.export",
     "psyq.plugins.fhir.importer",
+    "psyq.plugins.analysis.command",
 )
 _DEFAULT_PREFIX = "psyq.plugins."
 

@@ -53,6 +53,29 @@ def pairwise_cov(x: Matrix) -> tuple[Matrix, Matrix]:
     return cov, n
 
 
+def pairwise_cor(x: Matrix) -> Matrix:
+    """Pairwise-complete correlations, as R's ``cor(x, use = "pairwise")``.
+
+    Unlike ``cov2cor`` of the pairwise covariances (what ``psych::alpha``
+    uses), each pair's standard deviations come from the rows that pair
+    shares; ``psych::fa`` and ``psych::omega`` factor this matrix.
+    """
+    import numpy as np
+
+    present = ~np.isnan(x)
+    m = present.astype(np.float64)
+    x0 = np.where(present, x, 0.0)
+    n = m.T @ m
+    sums = x0.T @ m
+    squares = (x0**2).T @ m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = (x0.T @ x0 - sums * sums.T / n) / (n - 1)
+        var = (squares - sums**2 / n) / (n - 1)  # var[i, j]: item i over rows shared with j
+        cor: Matrix = cov / np.sqrt(var * var.T)
+    np.fill_diagonal(cor, 1.0)
+    return cor
+
+
 def listwise(x: Matrix) -> Matrix:
     """The rows with every item answered."""
     import numpy as np
