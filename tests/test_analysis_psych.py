@@ -45,7 +45,13 @@ def cli(psyq_register: Register, psyq_cli: CLI) -> CLI:
 
 def analyse(cli: CLI, path: Path, *extra: str) -> dict[str, Any]:
     result = cli(
-        "analyze", "bfi", path, "--id-column", "rownames", "--ignore-extra-columns", "--json",
+        "analyze",
+        "bfi",
+        path,
+        "--id-column",
+        "rownames",
+        "--ignore-extra-columns",
+        "--json",
         *extra,
     )
     assert result.exit_code == 0, result.output
@@ -56,10 +62,11 @@ def analyse(cli: CLI, path: Path, *extra: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def pairwise(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     # One analysis shared by the comparisons below (the EFA and parallel analysis take a second).
+    from click.testing import CliRunner
+
     from psyq.app import App
     from psyq.cli import create_cli
     from psyq.manager import create_plugin_manager
-    from click.testing import CliRunner
 
     tmp = tmp_path_factory.mktemp("bfi")
     text = BFI.read_text(encoding="utf-8")
@@ -71,7 +78,15 @@ def pairwise(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cli = create_cli(pm, App(pm, home=tmp / "home"))
     result = CliRunner().invoke(
         cli,
-        ["analyze", "bfi", str(path), "--id-column", "rownames", "--ignore-extra-columns", "--json"],
+        [
+            "analyze",
+            "bfi",
+            str(path),
+            "--id-column",
+            "rownames",
+            "--ignore-extra-columns",
+            "--json",
+        ],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
@@ -138,6 +153,4 @@ def test_listwise_matches_psych_on_complete_cases(cli: CLI, bfi_csv: Path) -> No
     for item, ref_item in ref["items"].items():
         got_item = got["items"][item.lower()]
         assert got_item["r_drop"] == pytest.approx(ref_item["r_drop"], abs=5e-4)
-        assert got_item["alpha_if_dropped"] == pytest.approx(
-            ref_item["alpha_if_dropped"], abs=5e-4
-        )
+        assert got_item["alpha_if_dropped"] == pytest.approx(ref_item["alpha_if_dropped"], abs=5e-4)

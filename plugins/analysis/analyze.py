@@ -50,13 +50,19 @@ def scored_range(instrument: Instrument, item_id: str) -> tuple[float, float]:
 
 
 def subscales(instrument: Instrument, scale: Scale) -> list[Scale]:
-    """Other scales whose items are a strict subset of ``scale``'s."""
+    """The largest other scales made of ``scale``'s items (a sub-subscale is not counted).
+
+    Only disjoint subscales count as group factors; overlapping ones give none.
+    """
     mine = set(scale.items)
-    return [
-        s
-        for s in instrument.scales
-        if s.id != scale.id and set(s.items) < mine and len(s.items) >= 1
-    ]
+    inside = [s for s in instrument.scales if s.id != scale.id and set(s.items) < mine]
+    top = [s for s in inside if not any(set(s.items) < set(o.items) for o in inside)]
+    seen: set[str] = set()
+    for s in top:
+        if seen & set(s.items):
+            return []
+        seen |= set(s.items)
+    return top
 
 
 def analyse(
@@ -206,7 +212,7 @@ def _scale_stats(
         k=len(scored),
         items=own_items,
         problems=problems,
-        **result,  # type: ignore[arg-type]
+        **result,
     )
 
 
@@ -317,12 +323,9 @@ def _flagged(scales: dict[str, ScaleStats]) -> list[Flagged]:
             reasons: list[str] = []
             if item.r_drop is not None and item.r_drop < R_DROP_MIN:
                 reasons.append(f"r.drop {item.r_drop:.2f} < {R_DROP_MIN:.2f}")
-            if raw is not None and item.alpha_if_dropped is not None:
-                if item.alpha_if_dropped > raw:
-                    reasons.append(
-                        f"alpha rises to {item.alpha_if_dropped:.3f} without it "
-                        f"(from {raw:.3f})"
-                    )
+            dropped = item.alpha_if_dropped
+            if raw is not None and dropped is not None and dropped > raw:
+                reasons.append(f"alpha rises to {dropped:.3f} without it (from {raw:.3f})")
             if item.floor_pct is not None and item.floor_pct > FLOOR_CEILING_MAX:
                 reasons.append(f"floor {item.floor_pct:.0f} % > {FLOOR_CEILING_MAX:.0f} %")
             if item.ceiling_pct is not None and item.ceiling_pct > FLOOR_CEILING_MAX:

@@ -73,7 +73,9 @@ def load_data(
 @click.argument("data_path", metavar="[DATA]", required=False)
 @data_options
 @click.option("--listwise", is_flag=True, help="Complete respondents only (default: pairwise).")
-@click.option("--factors", type=click.IntRange(min=1), help="Factors to extract (default: parallel analysis).")
+@click.option(
+    "--factors", type=click.IntRange(min=1), help="Factors to extract (default: parallel analysis)."
+)
 @click.option("--seed", type=int, default=13, show_default=True, help="Seed of parallel analysis.")
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
 @click.option(

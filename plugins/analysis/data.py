@@ -192,9 +192,7 @@ def _text(path: str) -> str:
     return Path(path).read_bytes().decode("utf-8-sig")
 
 
-def _checked_columns(
-    path: str, instrument: Instrument, columns: Any, keep: tuple[str, ...]
-) -> Any:
+def _checked_columns(path: str, instrument: Instrument, columns: Any, keep: tuple[str, ...]) -> Any:
     """Group columns may be present; other extra columns are still refused."""
     import csv
     import io
@@ -229,7 +227,7 @@ def read_store(app: App, instrument: Instrument) -> ItemData:
         raise AnalysisError(
             f"{app.store_path}: no complete administrations of {instrument.id} are stored"
         )
-    rows = [
+    rows: list[tuple[str, str, dict[str, Any], dict[str, str]]] = [
         (f"administration {a.id}", a.client_id, dict(a.answers), {})
         for a in admins
         if a.instrument_version == instrument.version

@@ -178,9 +178,7 @@ def context(analysis: Analysis, instrument: Instrument, note: str | None) -> dic
     from markupsafe import Markup
 
     labels = {
-        item.id: {
-            str(o.value): o.label for o in instrument.response_scale_for(item).options
-        }
+        item.id: {str(o.value): o.label for o in instrument.response_scale_for(item).options}
         for item in instrument.items
     }
     flagged = {(f.scale, f.item): f.reasons for f in analysis.flagged}

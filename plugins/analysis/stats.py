@@ -402,7 +402,7 @@ def parallel_analysis(cor: Matrix, n: int, iterations: int = 20, seed: int = 13)
     sims_pc, sims_fa = [], []
     for _ in range(iterations):
         z = rng.standard_normal((n, k))
-        r = np.corrcoef(z, rowvar=False)
+        r: Matrix = np.asarray(np.corrcoef(z, rowvar=False), dtype=np.float64)
         sims_pc.append(np.sort(np.linalg.eigvalsh(r))[::-1])
         sims_fa.append(_fa_values(r))
     sim_pc = np.mean(sims_pc, axis=0)
