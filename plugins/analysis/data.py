@@ -30,9 +30,6 @@ class AnalysisError(PsyqError):
     """The data cannot be analysed (exit 2), said in one line."""
 
 
-MAX_LISTED_PROBLEMS = 3
-
-
 @dataclass(frozen=True)
 class ItemData:
     """Respondents x scored items: answers as given and values as scored (NaN = missing)."""
@@ -84,59 +81,60 @@ def build(
     from psyq.answers import coerce_answers
 
     ids = scored_item_ids(instrument)
-    answers = np.full((len(rows), len(ids)), np.nan)
-    values = np.full((len(rows), len(ids)), np.nan)
-    problems: list[str] = []
-    bad_by_item: dict[str, int] = {}
-    given_by_item: dict[str, int] = {}
-    respondents: list[str] = []
-    extra: list[dict[str, str]] = []
-    for r, (where, respondent, raw, more) in enumerate(rows):
-        respondents.append(respondent)
-        extra.append(more)
-        for item_id in ids:
-            cell = raw.get(item_id)
-            if cell is not None and str(cell).strip() != "":
-                given_by_item[item_id] = given_by_item.get(item_id, 0) + 1
+    nan = float("nan")
+    given_rows: list[list[float]] = []
+    value_rows: list[list[float]] = []
+    problems: list[tuple[int, str]] = []
+    for r, (where, _, raw, _) in enumerate(rows):
         try:
             valid = coerce_answers(instrument, raw, where=f"{where}: ")
         except PsyqError as exc:
-            problems.append(str(exc))
-            for item_id in ids:
-                try:
-                    from psyq.answers import coerce_value
-
-                    coerce_value(instrument, instrument.item(item_id), raw.get(item_id))
-                except PsyqError:
-                    bad_by_item[item_id] = bad_by_item.get(item_id, 0) + 1
+            problems.append((r, str(exc)))
             continue
         scored = item_values(app, instrument, valid)
-        for c, item_id in enumerate(ids):
-            given = valid.get(item_id)
-            if given is not None:
-                answers[r, c] = given
-            value = scored.get(item_id)
-            if value is not None:
-                values[r, c] = value
+        given_rows.append([nan if (v := valid.get(i)) is None else float(v) for i in ids])
+        value_rows.append([nan if (v := scored.get(i)) is None else float(v) for i in ids])
     if problems:
-        raise AnalysisError(_problem_line(source, problems, bad_by_item, given_by_item))
+        raise AnalysisError(_problem_line(instrument, source, rows, problems))
+    shape = (len(rows), len(ids))
+    answers = np.array(given_rows, dtype=np.float64).reshape(shape)
+    values = np.array(value_rows, dtype=np.float64).reshape(shape)
+    respondents = [row[1] for row in rows]
+    extra = [row[3] for row in rows]
     return ItemData(instrument, source, ids, respondents, answers, values, extra)
 
 
 def _problem_line(
-    source: str, problems: list[str], bad: dict[str, int], given: dict[str, int]
+    instrument: Instrument,
+    source: str,
+    rows: list[tuple[str, str, dict[str, Any], dict[str, str]]],
+    problems: list[tuple[int, str]],
 ) -> str:
-    # A column whose every filled cell is refused is the wrong column, not bad rows.
-    whole = [i for i, count in bad.items() if count and count == given.get(i)]
+    """One line for the refused rows; a column with no usable cell at all is named as such."""
+    from psyq.answers import coerce_value
+
+    bad: dict[str, int] = {}
+    filled: dict[str, int] = {}
+    for _, _, raw, _ in rows:
+        for item_id, cell in raw.items():
+            if not instrument.has_item(item_id) or str(cell).strip() == "":
+                continue
+            filled[item_id] = filled.get(item_id, 0) + 1
+            try:
+                coerce_value(instrument, instrument.item(item_id), cell)
+            except PsyqError:
+                bad[item_id] = bad.get(item_id, 0) + 1
+    whole = [i for i, count in bad.items() if count == filled.get(i)]
+    first = problems[0][1]
     if whole:
         names = ", ".join(repr(i) for i in whole)
         return (
             f"{source}: column {names} holds no allowed answers (not numeric, or not "
-            f"this instrument's response values); first problem: {problems[0]}"
+            f"this instrument's response values); first problem: {first}"
         )
     more = len(problems) - 1
     tail = f" (and {more} more row{'s' if more != 1 else ''} with bad answers)" if more else ""
-    return f"{problems[0]}{tail}; fix the data and run again: no respondent is dropped silently"
+    return f"{first}{tail}; fix the data and run again: no respondent is dropped silently"
 
 
 def read_file(
