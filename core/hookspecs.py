@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from psyq.batch.executors import BatchExecutor
     from psyq.manager import PsyqPluginManager
     from psyq.models import Instrument
+    from psyq.norms import NormSource
     from psyq.outputs import OutputFormat, RenderRequest
     from psyq.registry import InstrumentSource
     from psyq.report import ReportSection
@@ -61,6 +62,21 @@ def psyq_instrument_sources() -> list[InstrumentSource]:
     implementations are called; their lists are concatenated.
 
     since: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def psyq_norm_sources() -> list[NormSource]:
+    """Return places to load norm tables from (:class:`psyq.norms.NormSource`).
+
+    Each names a directory (every ``*.json``, ``*.yaml`` and ``*.yml`` file in
+    it is a norm table, as ``psyq norms build`` writes them) or one file. A
+    definition uses a table by naming its id (``norms: [table_id]``). Tables
+    are data, never code. All implementations are called; their lists are
+    concatenated; two tables with one id are an error naming both sources.
+
+    since: 0.2
     """
     raise NotImplementedError
 

@@ -60,6 +60,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.fhir.export",
     "psyq.plugins.fhir.importer",
     "psyq.plugins.analysis.command",
+    "psyq.plugins.norms.command",
+    "psyq.plugins.norms.report",
 )
 _DEFAULT_PREFIX = "psyq.plugins."
 

@@ -342,6 +342,12 @@ class Instrument(_Model):
     flags: list[FlagRule] = Field(default_factory=list, max_length=100)
     examples: list[GoldenExample] = Field(default_factory=list, max_length=200)
     codes: Codes = Field(default_factory=list, description="Codes of the form (LOINC panel).")
+    norms: list[Identifier] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Ids of norm tables (psyq_norm_sources) scored with by default; "
+        "the first whose groups fit the client is used.",
+    )
 
     _items_by_id: dict[str, Item] = PrivateAttr(default_factory=dict)
     _scales_by_id: dict[str, Scale] = PrivateAttr(default_factory=dict)

@@ -153,10 +153,6 @@ def read_file(
     per respondent; any other non-item column is an error unless
     ``ignore_extra``.
     """
-    import csv
-    import io
-    import json
-
     from psyq.batch.inputs import ColumnMap, read_input
     from psyq.batch.run import _documents
 
@@ -167,12 +163,9 @@ def read_file(
     item_ids = [item.id for item in instrument.items]
     kept: list[dict[str, str]] = [{} for _ in data.rows]
     if keep_columns:
-        text = _text(path)
-        if data.format == "csv":
-            records = list(csv.DictReader(io.StringIO(text, newline="")))
-        else:
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
-        for k, record in enumerate(records[: len(kept)]):
+        by_line = _records_by_line(_text(path), data.format)
+        for k, row in enumerate(data.rows):
+            record = by_line.get(row.row, {})
             kept[k] = {c: str(record.get(c) or "").strip() for c in keep_columns}
     rows: list[tuple[str, str, dict[str, Any], dict[str, str]]] = []
     for row, more in zip(data.rows, kept, strict=True):
@@ -182,6 +175,31 @@ def read_file(
         raw = {i: v for i, v in zip(item_ids, row.values, strict=True) if v is not None}
         rows.append((where, row.client_id, raw, more))
     return build(app, instrument, data.label, rows)
+
+
+def _records_by_line(text: str, fmt: str) -> dict[int, dict[str, Any]]:
+    """Each CSV record / JSON line by the line it starts on (as batch numbers rows)."""
+    import csv
+    import io
+    import json
+
+    out: dict[int, dict[str, Any]] = {}
+    if fmt == "csv":
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = [h.strip() for h in next(reader, [])]
+        start = reader.line_num + 1
+        for cells in reader:
+            out[start] = dict(zip(header, cells, strict=False))
+            start = reader.line_num + 1
+        return out
+    for number, line in enumerate(text.splitlines(), start=1):
+        try:
+            obj = json.loads(line) if line.strip() else None
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        if isinstance(obj, dict):
+            out[number] = obj
+    return out
 
 
 def _text(path: str) -> str:

@@ -19,7 +19,14 @@ from psyq.outputs import (
     get_output_format,
     require_format_for_path,
 )
-from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
+from psyq.plugins.commands.score import (
+    answers_file_option,
+    answers_option,
+    group_option,
+    norms_option,
+    read_answers,
+    scored_with_norms,
+)
 
 MAX_NOTE_CHARS = 5000
 MAX_FIELD_CHARS = 200
@@ -79,6 +86,8 @@ def write_atomically(target: Path, data: bytes) -> None:
 @click.option("--date", "date_text", metavar="YYYY-MM-DD", help="Administration date (today).")
 @click.option("--clinician", help="Clinician's name shown on the report.")
 @click.option("--note", help="Clinician's note, printed as plain text.")
+@norms_option
+@group_option
 @click.option(
     "--paper",
     type=click.Choice(sorted(PAPER_SIZES), case_sensitive=False),
@@ -111,6 +120,8 @@ def report_command(
     date_text: str | None,
     clinician: str | None,
     note: str | None,
+    norm_files: tuple[Path, ...],
+    group_text: str | None,
     paper: str,
     output: Path,
     format_name: str | None,
@@ -161,6 +172,9 @@ def report_command(
             note=_checked("--note", note, MAX_NOTE_CHARS),
             generated_at=datetime.now().astimezone(),
         )
+    request.result = scored_with_norms(
+        app, request.instrument, request.result, norm_files, group_text
+    )
     request.options["paper"] = paper.lower()
     write_atomically(output, fmt.render(request))
     instrument = request.instrument
