@@ -315,8 +315,13 @@ def _whole(
 
 
 def _flagged(scales: dict[str, ScaleStats]) -> list[Flagged]:
-    """Items to review: r.drop < .30, alpha rises when dropped, floor/ceiling > 15 %."""
+    """Items to review: r.drop < .30, alpha rises when dropped, floor/ceiling > 15 %.
+
+    r.drop and alpha-if-dropped belong to a scale; floor, ceiling and no variance to the
+    item, so those are listed once (with the first scale the item is in).
+    """
     out: list[Flagged] = []
+    seen: set[str] = set()
     for sid, scale in scales.items():
         raw = scale.alpha.raw if scale.alpha else None
         for iid, item in scale.items.items():
@@ -326,12 +331,15 @@ def _flagged(scales: dict[str, ScaleStats]) -> list[Flagged]:
             dropped = item.alpha_if_dropped
             if raw is not None and dropped is not None and dropped > raw:
                 reasons.append(f"alpha rises to {dropped:.3f} without it (from {raw:.3f})")
-            if item.floor_pct is not None and item.floor_pct > FLOOR_CEILING_MAX:
-                reasons.append(f"floor {item.floor_pct:.0f} % > {FLOOR_CEILING_MAX:.0f} %")
-            if item.ceiling_pct is not None and item.ceiling_pct > FLOOR_CEILING_MAX:
-                reasons.append(f"ceiling {item.ceiling_pct:.0f} % > {FLOOR_CEILING_MAX:.0f} %")
-            if item.sd == 0 or item.sd is None:
-                reasons.append("no variance")
+            if iid not in seen:
+                seen.add(iid)
+                floor, ceiling = item.floor_pct, item.ceiling_pct
+                if floor is not None and floor > FLOOR_CEILING_MAX:
+                    reasons.append(f"floor {floor:.0f} % > {FLOOR_CEILING_MAX:.0f} %")
+                if ceiling is not None and ceiling > FLOOR_CEILING_MAX:
+                    reasons.append(f"ceiling {ceiling:.0f} % > {FLOOR_CEILING_MAX:.0f} %")
+                if item.sd == 0 or item.sd is None:
+                    reasons.append("no variance")
             if reasons:
                 out.append(Flagged(scale=sid, item=iid, reasons=reasons))
     return out

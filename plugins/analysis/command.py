@@ -202,4 +202,6 @@ def summary(result: Analysis) -> str:
 
 @hookimpl
 def psyq_register_commands() -> list[click.Command]:
-    return [analyze_command]
+    from psyq.plugins.analysis.simulate import simulate_command
+
+    return [analyze_command, simulate_command]
