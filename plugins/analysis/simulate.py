@@ -88,10 +88,10 @@ def simulate(instrument: Instrument, options: SimulationOptions) -> list[dict[st
         answers = np.array(scored)[np.searchsorted(cuts, latent)]
         cells = [str(int(v)) for v in answers]
         if flagged:
-            for r in np.nonzero(rng.random(options.n) < options.not_happened)[0]:
-                cells[r] = str(flagged[0])
-        for r in np.nonzero(rng.random(options.n) < options.missing)[0]:
-            cells[r] = ""
+            for hit in np.nonzero(rng.random(options.n) < options.not_happened)[0]:
+                cells[int(hit)] = str(flagged[0])
+        for hit in np.nonzero(rng.random(options.n) < options.missing)[0]:
+            cells[int(hit)] = ""
         columns[item.id] = cells
     for r in range(options.n):
         row = {"client_id": f"SIM-{r + 1:05d}", "sex": str(sexes[r]), "age": str(ages[r])}
