@@ -108,7 +108,7 @@ def build_history(
     previous: dict[str, tuple[Administration, ScoreResult]] = {}
     entries: list[HistoryEntry] = []
     for adm in administrations:
-        instrument = app.instrument(adm.instrument_id)
+        instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
         result = result_of(app, adm, instrument)
         prev = previous.get(adm.instrument_id)
         first = firsts.get(adm.instrument_id)
@@ -146,7 +146,7 @@ def render_request_for(
         with app.open_store() as own:
             return render_request_for(app, admin_id, own)
     adm = store.get(admin_id)
-    instrument = app.instrument(adm.instrument_id)
+    instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
     result = result_of(app, adm, instrument)
     earlier = [
         other

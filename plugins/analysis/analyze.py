@@ -43,8 +43,7 @@ Missing = Literal["pairwise", "listwise"]
 def scored_range(instrument: Instrument, item_id: str) -> tuple[float, float]:
     """Lowest and highest value an item can score (recoded; "counts as missing" left out)."""
     item = instrument.item(item_id)
-    options = instrument.response_scale_for(item).options
-    values = [o.value for o in options if not getattr(o, "missing", False)]
+    values = instrument.response_scale_for(item).scored_values
     codes = [item.recode.get(v, v) for v in values] if item.recode else values
     return float(min(codes)), float(max(codes))
 

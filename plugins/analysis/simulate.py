@@ -71,8 +71,8 @@ def simulate(instrument: Instrument, options: SimulationOptions) -> list[dict[st
         if not item.scored:
             continue
         scale = instrument.response_scale_for(item)
-        scored = sorted(o.value for o in scale.options if not getattr(o, "missing", False))
-        flagged = [o.value for o in scale.options if getattr(o, "missing", False)]
+        scored = sorted(scale.scored_values)
+        flagged = sorted(scale.missing_values)
         k = groups.get(item.id)
         latent = options.general * g + unique * rng.standard_normal(options.n)
         if k is not None:

@@ -312,7 +312,7 @@ def _open_session(
         raise PsyqError(f"administration {resume_id} is {adm.instrument_id}, not {instrument_id}")
     if client_id is not None and client_id != adm.client_id:
         raise PsyqError(f"administration {resume_id} belongs to client {adm.client_id}")
-    instrument = app.instrument(adm.instrument_id)
+    instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
     if instrument.content_hash() != adm.definition_hash:
         raise PsyqError(
             f"administration {resume_id} was started with {adm.instrument_id} "

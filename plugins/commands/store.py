@@ -259,7 +259,7 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
     problems: list[str] = []
     with app.open_store() as store:
         for adm in store.administrations(client_id=client_id, instrument_id=instrument_id):
-            instrument = app.instrument(adm.instrument_id)
+            instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
             try:
                 answers = (
                     coerce_answers(instrument, adm.answers)
@@ -369,7 +369,7 @@ def export_records(
 
     out: list[dict[str, Any]] = []
     for adm in administrations:
-        instrument = app.instrument(adm.instrument_id)
+        instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
         result = result_of(app, adm, instrument)
         meta: dict[str, Any] = {
             "id": adm.id,

@@ -38,6 +38,8 @@ def psyq_report_context(request: RenderRequest, context: dict[str, Any]) -> None
         for sid, score in request.result.scores.items()
         if score.norm is not None
     ]
+    if not rows:
+        return  # no keys: the section checks `norm_rows is defined`
     norms = [score.norm for score in request.result.scores.values() if score.norm is not None]
     context["norm_rows"] = rows
     context["norm_tables"] = sorted({n.table for n in norms})
