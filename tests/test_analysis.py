@@ -154,6 +154,7 @@ def test_json_contract(cli: CLI, tmp_path: Path) -> None:
         "respondents": 200,
         "missing_data": "pairwise",
         "used": 200,
+        "note": None,
     }
     total = doc["scales"]["total"]
     assert {"n", "alpha", "omega_total", "average_r", "items"} <= set(total)
@@ -329,3 +330,26 @@ def test_simulated_structure_is_recovered_by_analyze(cli: CLI, tmp_path: Path) -
     assert len(set(first)) == 1 and len(set(second)) == 1 and first[0] != second[0]
     # q3 is reverse keyed: simulated so that, once scored, it runs with its subscale.
     assert doc["scales"]["first"]["items"]["q3"]["r_drop"] > 0.3
+
+
+def test_simulated_ccts_pilot_uses_did_not_happen_and_is_labelled(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    path = tmp_path / "pilot.csv"
+    assert psyq_cli("simulate", "ccts", "--n", "200", "-o", path).exit_code == 0
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert any(r["ccts2_03"] == "9" for r in rows)  # conditional: "This did not happen"
+    assert not any(r["ccts2_01"] == "9" for r in rows)
+    note = "SIMULATED pilot data"
+    result = psyq_cli("analyze", "ccts", path, "--ignore-extra-columns", "--note", note)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"*** {note} ***")
+    doc = json.loads(
+        psyq_cli("analyze", "ccts", path, "--ignore-extra-columns", "--note", note, "--json").stdout
+    )
+    assert doc["data"]["note"] == note
+    item = doc["scales"]["deflecting"]["items"]["ccts2_03"]
+    nines = sum(r["ccts2_03"] == "9" for r in rows)
+    assert item["distribution"]["9"] == nines  # stored as given
+    assert item["n"] == sum(r["ccts2_03"] not in ("", "9") for r in rows)  # scored as missing
+    assert doc["scales"]["total"]["omega_h_factors"] == 4

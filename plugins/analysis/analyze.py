@@ -70,6 +70,7 @@ def analyse(
     missing: Missing = "pairwise",
     nfactors: int | None = None,
     seed: int = DEFAULT_SEED,
+    note: str | None = None,
 ) -> Analysis:
     """Every statistic of ``psyq analyze`` for ``data``."""
     import numpy as np
@@ -100,7 +101,9 @@ def analyse(
         instrument=InstrumentInfo(
             id=inst.id, version=inst.version, title=inst.title, status=inst.status
         ),
-        data=DataInfo(source=data.source, respondents=data.n, missing_data=missing, used=used),
+        data=DataInfo(
+            source=data.source, respondents=data.n, missing_data=missing, used=used, note=note
+        ),
         scales=scales,
         correlations=correlations,
         factors=factors,
@@ -334,9 +337,9 @@ def _flagged(scales: dict[str, ScaleStats]) -> list[Flagged]:
                 seen.add(iid)
                 floor, ceiling = item.floor_pct, item.ceiling_pct
                 if floor is not None and floor > FLOOR_CEILING_MAX:
-                    reasons.append(f"floor {floor:.0f} % > {FLOOR_CEILING_MAX:.0f} %")
+                    reasons.append(f"floor {floor:.1f} % > {FLOOR_CEILING_MAX:.0f} %")
                 if ceiling is not None and ceiling > FLOOR_CEILING_MAX:
-                    reasons.append(f"ceiling {ceiling:.0f} % > {FLOOR_CEILING_MAX:.0f} %")
+                    reasons.append(f"ceiling {ceiling:.1f} % > {FLOOR_CEILING_MAX:.0f} %")
                 if item.sd == 0 or item.sd is None:
                     reasons.append("no variance")
             if reasons:

@@ -129,14 +129,16 @@ def analyze_command(
         app, instrument_id, data_path, from_store, id_column, date_column, ignore_extra_columns
     )
     result = analyse(
-        item_data, missing="listwise" if listwise else "pairwise", nfactors=factors, seed=seed
+        item_data,
+        missing="listwise" if listwise else "pairwise",
+        nfactors=factors,
+        seed=seed,
+        note=note,
     )
     if output is not None:
-        _write_report(app, result, output, note)
+        _write_report(app, result, output)
     if as_json:
         doc = result.model_dump(mode="json")
-        if note:
-            doc["data"]["note"] = note
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False))
     elif output is None:
         click.echo(summary(result))
@@ -154,21 +156,22 @@ def _single_threaded_blas() -> None:
         os.environ.setdefault(name, "1")
 
 
-def _write_report(app: App, result: Analysis, output: Path, note: str | None) -> None:
+def _write_report(app: App, result: Analysis, output: Path) -> None:
     from psyq.plugins.analysis.report import render_html, render_pdf
     from psyq.plugins.report.command import write_atomically
 
     instrument = app.instrument(result.instrument.id)
     if output.suffix.lower() == ".pdf":
-        data = render_pdf(result, instrument, note)
+        data = render_pdf(result, instrument)
     else:
-        data = render_html(result, instrument, note).encode("utf-8")
+        data = render_html(result, instrument).encode("utf-8")
     write_atomically(output, data)
 
 
 def summary(result: Analysis) -> str:
     """The terminal table: one line per scale, then flagged items and problems."""
     lines = [
+        *([f"*** {result.data.note} ***"] if result.data.note else []),
         f"{result.instrument.title} v{result.instrument.version}: {result.data.respondents} "
         f"respondents ({result.data.missing_data})",
         *(f"note: {n}" for n in result.notices),

@@ -173,7 +173,7 @@ def scree_svg(parallel: Parallel, width: int = 460, height: int = 230) -> str:
     return "".join(parts)
 
 
-def context(analysis: Analysis, instrument: Instrument, note: str | None) -> dict[str, Any]:
+def context(analysis: Analysis, instrument: Instrument) -> dict[str, Any]:
     """Plain values for ``analysis_report.html.j2``."""
     from markupsafe import Markup
 
@@ -199,7 +199,7 @@ def context(analysis: Analysis, instrument: Instrument, note: str | None) -> dic
     return {
         "a": analysis,
         "instrument": instrument,
-        "note": note,
+        "note": analysis.data.note,
         "scales": scales,
         "fmt": _fmt,
         "heatmap": Markup(heatmap_svg(analysis.correlations)) if analysis.correlations else None,
@@ -210,17 +210,17 @@ def context(analysis: Analysis, instrument: Instrument, note: str | None) -> dic
     }
 
 
-def render_html(analysis: Analysis, instrument: Instrument, note: str | None = None) -> str:
+def render_html(analysis: Analysis, instrument: Instrument) -> str:
     import jinja2
 
     from psyq.report import packaged_template
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = env.from_string(packaged_template("analysis_report.html.j2"))
-    return template.render(context(analysis, instrument, note))
+    return template.render(context(analysis, instrument))
 
 
-def render_pdf(analysis: Analysis, instrument: Instrument, note: str | None = None) -> bytes:
+def render_pdf(analysis: Analysis, instrument: Instrument) -> bytes:
     from psyq.pdf import html_to_pdf
 
-    return html_to_pdf(render_html(analysis, instrument, note), stylesheets=False)
+    return html_to_pdf(render_html(analysis, instrument), stylesheets=False)

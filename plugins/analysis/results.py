@@ -3,7 +3,7 @@
 The contract other tools read::
 
     {"instrument": {"id", "version", "title", "status"},
-     "data": {"source", "respondents", "missing_data", "seed"},
+     "data": {"source", "respondents", "missing_data", "used", "note"},
      "scales": {"<scale_id>": {"n", "k", "alpha": {"raw", "std", "ci": [lo, hi]},
                                "omega_total", "omega_h", "average_r",
                                "items": {"<item_id>": {"n", "mean", "sd", "r_drop",
@@ -62,6 +62,7 @@ class DataInfo(_Out):
     respondents: int
     missing_data: Literal["pairwise", "listwise"]
     used: int  # respondents the statistics rest on (listwise: complete cases)
+    note: str | None = None  # --note, e.g. "SIMULATED data": shown wherever the analysis is
 
 
 class Alpha(_Numbers):
