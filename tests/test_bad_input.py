@@ -258,7 +258,7 @@ def test_empty_and_list_definitions_get_messages_that_say_so(tmp_path: Path) -> 
         (["export", "--bogus"], "No such option"),
         (["--dbb", "x", "list"], "Did you mean '--db'?"),
         (["nosuch"], "No such command"),
-    ],  # fmt: skip
+    ],
     ids=["bad-date", "output-folder", "unknown-option", "suggestion", "unknown-command"],
 )
 def test_usage_errors_are_one_psyq_line(tmp_path: Path, args: list[str], words: str) -> None:
@@ -375,8 +375,10 @@ def test_bidi_and_control_characters_in_notes_are_shown_escaped(
 ) -> None:
     out = tmp_path / f"r{suffix}"
     note = "score 12 \u202e21 erocs\u202c and \x1b[8mhidden\x1b[0m"
-    result = psyq_cli("report", "phq9", "--answers", "1,1,1,1,1,1,1,1,0", "--client", "C1",
-                      "--clinician", "Dr \u2067Rao\u2069", "--note", note, "-o", str(out))  # fmt: skip
+    clinician = "Dr \u2067Rao\u2069"
+    answers = "1,1,1,1,1,1,1,1,0"
+    args = ["--client", "C1", "--clinician", clinician, "--note", note, "-o", str(out)]
+    result = psyq_cli("report", "phq9", "--answers", answers, *args)
     assert result.exit_code == 0, result.output
     if suffix == ".html":
         text = out.read_text(encoding="utf-8")
