@@ -353,3 +353,52 @@ def test_simulated_ccts_pilot_uses_did_not_happen_and_is_labelled(
     assert item["distribution"]["9"] == nines  # stored as given
     assert item["n"] == sum(r["ccts2_03"] not in ("", "9") for r in rows)  # scored as missing
     assert doc["scales"]["total"]["omega_h_factors"] == 4
+
+
+# -- inputs: the same files psyq batch reads ------------------------------------------
+
+
+def test_jsonl_and_csv_give_the_same_analysis(cli: CLI, tmp_path: Path) -> None:
+    rows = simulate(80, seed=3)
+    rows[5]["q2"] = ""
+    csv_path = write_csv(tmp_path / "d.csv", rows)
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text(
+        "".join(
+            json.dumps(
+                {k: (int(v) if v else None) if k != "client_id" else v for k, v in r.items()}
+            )
+            + "\n"
+            for r in rows
+        ),
+        encoding="utf-8",
+    )
+    a, b = run_json(cli, csv_path), run_json(cli, jsonl)
+    assert a["scales"] == b["scales"]
+    assert a["factors"] == b["factors"]
+
+
+def test_fhir_ndjson_responses(psyq_cli: CLI, psyq_pm: Any, tmp_path: Path) -> None:
+    from .test_fhir_batch import exported_response
+
+    rows = []
+    lines = []
+    rng = np.random.default_rng(11)
+    for k in range(40):
+        severity = rng.normal()
+        answers = {
+            f"phq9_{i}": int(np.clip(round(1 + severity + rng.normal(0, 0.7)), 0, 3))
+            for i in range(1, 10)
+        }
+        response = exported_response(psyq_pm, answers)
+        response["subject"] = {"identifier": {"value": f"P{k}"}}
+        lines.append(json.dumps(response) + "\n")
+        rows.append({"client_id": f"P{k}", **{i: str(v) for i, v in answers.items()}})
+    ndjson = tmp_path / "responses.ndjson"
+    ndjson.write_text("".join(lines), encoding="utf-8")
+    from_fhir = json.loads(psyq_cli("analyze", "phq9", ndjson, "--json").stdout)
+    from_csv = json.loads(
+        psyq_cli("analyze", "phq9", write_csv(tmp_path / "p.csv", rows), "--json").stdout
+    )
+    assert from_fhir["data"]["respondents"] == 40
+    assert from_fhir["scales"] == from_csv["scales"]
