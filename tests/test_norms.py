@@ -214,3 +214,31 @@ def test_age_bands_must_not_overlap(cli: CLI, tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 2
     assert "'30-60' overlaps another band" in result.output
+
+
+def test_build_from_jsonl_keeps_group_keys(cli: CLI, tmp_path: Path) -> None:
+    rows = simulate(150, seed=9)
+    lines = []
+    for k, row in enumerate(rows):
+        doc: dict[str, Any] = {i: int(v) for i, v in row.items() if i != "client_id"}
+        doc.update(client_id=row["client_id"], sex="f" if k % 2 else "m", age=20 + k % 40)
+        lines.append(json.dumps(doc) + "\n")
+    src = tmp_path / "sample.jsonl"
+    src.write_text("".join(lines), encoding="utf-8")
+    out = tmp_path / "n.json"
+    result = cli(
+        "norms", "build", "six", src, "--group-by", "sex", "--description", "jsonl", "-o", out
+    )
+    assert result.exit_code == 0, result.output
+    groups = {json.dumps(g["group"]): g for g in read_table(out).model_dump()["groups"]}
+    assert set(groups) == {"{}", '{"sex": "f"}', '{"sex": "m"}'}
+    assert groups['{"sex": "f"}']["scales"]["total"]["n"] == 75
+
+
+def test_group_by_column_must_exist(cli: CLI, tmp_path: Path) -> None:
+    result = cli(
+        "norms", "build", "six", sample(tmp_path), "--group-by", "gender", "--description", "x",
+        "-o", tmp_path / "n.json",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "no column 'gender' for --group-by; the columns are: client_id" in result.output

@@ -157,8 +157,8 @@ def read_file(
     from psyq.batch.run import _documents
 
     columns = ColumnMap(id_column, date_column, ignore_extra or bool(keep_columns))
-    if keep_columns and not ignore_extra:
-        columns = _checked_columns(path, instrument, columns, keep_columns)
+    if keep_columns:
+        _check_group_columns(path, instrument, columns, keep_columns, ignore_extra)
     data = read_input(path, instrument, columns, _documents(app.pm, instrument))
     item_ids = [item.id for item in instrument.items]
     kept: list[dict[str, str]] = [{} for _ in data.rows]
@@ -208,31 +208,35 @@ def _text(path: str) -> str:
     return Path(path).read_bytes().decode("utf-8-sig")
 
 
-def _checked_columns(path: str, instrument: Instrument, columns: Any, keep: tuple[str, ...]) -> Any:
-    """Group columns may be present; other extra columns are still refused."""
+def _check_group_columns(
+    path: str, instrument: Instrument, columns: Any, keep: tuple[str, ...], ignore_extra: bool
+) -> None:
+    """Group columns must be there; other non-item columns are refused unless ignored."""
     import csv
     import io
 
-    from psyq.batch.inputs import ColumnMap, InputError
+    from psyq.batch.inputs import InputError
 
     try:
         first = _text(path).splitlines()[0] if path != "-" else ""
     except (OSError, IndexError, UnicodeDecodeError):
-        return columns
+        return  # read_input reports an unreadable file in its own words
     if first.lstrip().startswith("{"):
-        return ColumnMap(columns.id_column, columns.date_column, True)
+        return  # JSONL: group keys may be absent from some lines; they go unplaced
     header = [h.strip() for h in next(csv.reader(io.StringIO(first)))]
+    missing = [c for c in keep if c not in header]
+    if missing:
+        raise InputError(
+            f"{path}: no column {', '.join(map(repr, missing))} for --group-by; "
+            f"the columns are: {', '.join(header)}"
+        )
     known = {columns.id_column, columns.date_column, *keep} | {i.id for i in instrument.items}
     extra = [h for h in header if h not in known]
-    if extra:
+    if extra and not ignore_extra:
         raise InputError(
             f"{path}: columns {', '.join(map(repr, extra))} are neither items nor "
             "--group-by columns; remove them or pass --ignore-extra-columns"
         )
-    missing = [c for c in keep if c not in header]
-    if missing:
-        raise InputError(f"{path}: no column {', '.join(map(repr, missing))} for --group-by")
-    return ColumnMap(columns.id_column, columns.date_column, True)
 
 
 def read_store(app: App, instrument: Instrument) -> ItemData:
