@@ -39,8 +39,6 @@ if TYPE_CHECKING:
     from psyq.models import Instrument
     from psyq.results import ScoreResult
 
-__all__ = ["NormScore", "NormSource", "NormTable", "apply_norms", "read_table", "with_norms"]
-
 FORMAT = "psyq-norms/1"
 SMALL_GROUP = 100
 Z95 = 1.959963984540054
@@ -168,7 +166,7 @@ def tables_for(pm: PsyqPluginManager, instrument: Instrument, files: list[Path])
     if files:
         tables = [read_table(f) for f in files]
     else:
-        names: list[str] = list(getattr(instrument, "norms", []) or [])
+        names = list(instrument.norms)
         if not names:
             return []
         known = tables_from_sources(pm)
