@@ -402,3 +402,21 @@ def test_fhir_ndjson_responses(psyq_cli: CLI, psyq_pm: Any, tmp_path: Path) -> N
     )
     assert from_fhir["data"]["respondents"] == 40
     assert from_fhir["scales"] == from_csv["scales"]
+
+
+def test_report_escapes_definition_text(
+    psyq_register: Register, psyq_cli: CLI, tmp_path: Path
+) -> None:
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    hostile = SIX.replace("text: One", "text: '<img src=\"file:///etc/passwd\">One'").replace(
+        "label: Never", "label: '<script>alert(1)</script>'"
+    )
+    (folder / "six.yaml").write_text(hostile, encoding="utf-8")
+    psyq_register(DirectoryPack("hostile pack", folder), "hostile-pack")
+    out = tmp_path / "r.html"
+    path = write_csv(tmp_path / "d.csv", simulate(40))
+    assert psyq_cli("analyze", "six", path, "-o", out).exit_code == 0
+    html = out.read_text(encoding="utf-8")
+    assert "<img" not in html and "<script" not in html
+    assert "&lt;img" in html and "&lt;script&gt;" in html
