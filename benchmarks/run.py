@@ -16,6 +16,7 @@ from bench_analysis import bench_analysis
 from bench_batch import bench_batch
 from bench_core import bench_scoring, bench_startup
 from bench_fhir import bench_fhir
+from bench_interop import bench_interop
 from bench_report import bench_report
 from bench_store import bench_store
 
@@ -27,6 +28,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "batch": bench_batch,
     "fhir": bench_fhir,
     "analysis": bench_analysis,
+    "interop": bench_interop,
 }
 
 
