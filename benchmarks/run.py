@@ -19,6 +19,7 @@ from bench_fhir import bench_fhir
 from bench_interop import bench_interop
 from bench_report import bench_report
 from bench_store import bench_store
+from bench_tablet import bench_tablet
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "startup": bench_startup,
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "batch": bench_batch,
     "fhir": bench_fhir,
     "analysis": bench_analysis,
+    "tablet": bench_tablet,
     "interop": bench_interop,
 }
 

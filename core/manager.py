@@ -62,6 +62,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.fhir.export",
     "psyq.plugins.fhir.importer",
     "psyq.plugins.redcap.importer",
+    "psyq.plugins.tablet.command",
     "psyq.plugins.analysis.command",
     "psyq.plugins.norms.command",
     "psyq.plugins.norms.report",

@@ -96,6 +96,11 @@ def write_atomically(target: Path, data: bytes) -> None:
     help="Page size of the PDF.",
 )
 @click.option(
+    "--language",
+    metavar="TAG",
+    help="Write the report in this language (instrument texts need a complete translation).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -123,6 +128,7 @@ def report_command(
     norm_files: tuple[Path, ...],
     group_text: str | None,
     paper: str,
+    language: str | None,
     output: Path,
     format_name: str | None,
 ) -> None:
@@ -176,6 +182,10 @@ def report_command(
         app, request.instrument, request.result, norm_files, group_text
     )
     request.options["paper"] = paper.lower()
+    if language is not None:
+        from psyq.translations import translate_request
+
+        translate_request(app, request, language)
     write_atomically(output, fmt.render(request))
     instrument = request.instrument
     total = request.result.total
