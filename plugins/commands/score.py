@@ -18,6 +18,7 @@ from psyq.models import Instrument
 from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.answer_documents import parse_answers
 from psyq.plugins.data_files import load_data
+from psyq.plugins.fhir.export import TRANSACTION_HELP, with_transaction
 from psyq.plugins.fhir.linking import aids_for, reading_aids
 
 MAX_ANSWERS_FILE_BYTES = 1024 * 1024
@@ -99,8 +100,9 @@ answers_file_option = click.option(
 @questionnaire_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option(
-    "--format", "format_name", default=None, help="Any text output format (table, json, ...)."
+    "--format", "format_name", default=None, help="Any text output format (table, json, fhir, ...)."
 )
+@click.option("--transaction", is_flag=True, help=TRANSACTION_HELP)
 @click.pass_obj
 def score_command(
     app: App,
@@ -111,6 +113,7 @@ def score_command(
     questionnaires: tuple[Path, ...],
     as_json: bool,
     format_name: str | None,
+    transaction: bool,
 ) -> None:
     """Score one administration of INSTRUMENT_ID and print the scores and flags.
 
@@ -124,7 +127,8 @@ def score_command(
     with reading_aids(aids_for(instrument, link_map, questionnaires)):
         valid = read_answers(instrument, answers, answers_file, app.pm)
     result = app.scorer.score_valid(instrument, valid)
-    fmt = get_output_format(app.pm, "json" if as_json else (format_name or "table"))
+    (name,) = with_transaction(("json" if as_json else (format_name or "table"),), transaction)
+    fmt = get_output_format(app.pm, name)
     if fmt.binary:
         raise AnswerError(f"format '{fmt.name}' is binary; write it to a file with `psyq report`")
     out = fmt.render(RenderRequest(result=result, instrument=instrument))

@@ -20,6 +20,7 @@ from psyq.outputs import (
     require_format_for_path,
 )
 from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
+from psyq.plugins.fhir.export import TRANSACTION_HELP, with_transaction
 
 MAX_NOTE_CHARS = 5000
 MAX_FIELD_CHARS = 200
@@ -44,11 +45,17 @@ def _checked(option: str, value: str | None, limit: int) -> str | None:
     return value or None
 
 
-def choose_format(app: App, output: Path, format_name: str | None) -> OutputFormat:
-    """``--format`` if given, else the format whose suffix ``output`` has."""
+def choose_format(
+    app: App, output: Path, format_name: str | None, transaction: bool = False
+) -> OutputFormat:
+    """``--format`` if given, else the format whose suffix ``output`` has;
+    ``--transaction`` makes ``fhir`` the transaction Bundle."""
     if format_name:
-        return get_output_format(app.pm, format_name)
-    return require_format_for_path(app.pm, output.name, hint=", or --format NAME")
+        fmt = get_output_format(app.pm, format_name)
+    else:
+        fmt = require_format_for_path(app.pm, output.name, hint=", or --format NAME")
+    (name,) = with_transaction((fmt.name,), transaction)
+    return fmt if name == fmt.name else get_output_format(app.pm, name)
 
 
 def write_atomically(target: Path, data: bytes) -> None:
@@ -97,8 +104,9 @@ def write_atomically(target: Path, data: bytes) -> None:
     "--format",
     "format_name",
     default=None,
-    help="pdf, html or json (default: from the output file's suffix).",
+    help="pdf, html, json or fhir (default: from the output file's suffix).",
 )
+@click.option("--transaction", is_flag=True, help=TRANSACTION_HELP)
 @click.pass_obj
 def report_command(
     app: App,
@@ -114,6 +122,7 @@ def report_command(
     paper: str,
     output: Path,
     format_name: str | None,
+    transaction: bool,
 ) -> None:
     """Write a clinician report (PDF, HTML or JSON) for one administration.
 
@@ -128,8 +137,9 @@ def report_command(
       psyq report ccts --answers-file a.yaml --client C-7 --paper letter -o c7.html
       psyq report --administration 12 -o c104-latest.pdf
       psyq report phq9 --client C-104 --latest -o c104-trend.pdf
+      psyq report --administration 12 --format fhir --transaction -o c104.fhir.json
     """
-    fmt = choose_format(app, output, format_name)
+    fmt = choose_format(app, output, format_name, transaction)
     if not output.parent.is_dir():
         raise PsyqError(f"{output}: folder '{output.parent}' does not exist")
     stored = administration_id is not None or latest
