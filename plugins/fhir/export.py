@@ -120,7 +120,14 @@ def is_partial(request: RenderRequest) -> bool:
     if request.options.get("status") == "partial":
         return True
     answers = request.result.answers
-    return any(answers.get(item.id) is None for item in request.instrument.items if item.scored)
+    # An item the form itself skips (the item skip rule, landing from the library
+    # branch: ``ScoreResult.skipped``) is not an unfinished answer.
+    skipped = getattr(request.result, "skipped", None) or {}
+    return any(
+        answers.get(item.id) is None and item.id not in skipped
+        for item in request.instrument.items
+        if item.scored
+    )
 
 
 def _when(request: RenderRequest) -> str | None:
