@@ -100,7 +100,7 @@ answers_file_option = click.option(
 @questionnaire_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option(
-    "--format", "format_name", default=None, help="Any text output format (table, json, fhir, ...)."
+    "--format", "format_name", default=None, help="Any text output format (table, json, ...)."
 )
 @click.option("--transaction", is_flag=True, help=TRANSACTION_HELP)
 @click.pass_obj
@@ -127,10 +127,12 @@ def score_command(
     with reading_aids(aids_for(instrument, link_map, questionnaires)):
         valid = read_answers(instrument, answers, answers_file, app.pm)
     result = app.scorer.score_valid(instrument, valid)
-    (name,) = with_transaction(("json" if as_json else (format_name or "table"),), transaction)
-    fmt = get_output_format(app.pm, name)
+    fmt = get_output_format(app.pm, "json" if as_json else (format_name or "table"))
     if fmt.binary:
         raise AnswerError(f"format '{fmt.name}' is binary; write it to a file with `psyq report`")
+    if transaction:
+        (name,) = with_transaction((fmt.name,), transaction)
+        fmt = get_output_format(app.pm, name)
     out = fmt.render(RenderRequest(result=result, instrument=instrument))
     click.echo(out.decode("utf-8"), nl=not out.endswith(b"\n"))
 

@@ -86,6 +86,7 @@ def write_atomically(target: Path, data: bytes) -> None:
 @click.option("--date", "date_text", metavar="YYYY-MM-DD", help="Administration date (today).")
 @click.option("--clinician", help="Clinician's name shown on the report.")
 @click.option("--note", help="Clinician's note, printed as plain text.")
+@click.option("--transaction", is_flag=True, help=TRANSACTION_HELP)
 @click.option(
     "--paper",
     type=click.Choice(sorted(PAPER_SIZES), case_sensitive=False),
@@ -104,9 +105,8 @@ def write_atomically(target: Path, data: bytes) -> None:
     "--format",
     "format_name",
     default=None,
-    help="pdf, html, json or fhir (default: from the output file's suffix).",
+    help="pdf, html or json (default: from the output file's suffix).",
 )
-@click.option("--transaction", is_flag=True, help=TRANSACTION_HELP)
 @click.pass_obj
 def report_command(
     app: App,
@@ -119,10 +119,10 @@ def report_command(
     date_text: str | None,
     clinician: str | None,
     note: str | None,
+    transaction: bool,
     paper: str,
     output: Path,
     format_name: str | None,
-    transaction: bool,
 ) -> None:
     """Write a clinician report (PDF, HTML or JSON) for one administration.
 
