@@ -20,7 +20,6 @@ from psyq.outputs import (
     require_format_for_path,
 )
 from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
-from psyq.plugins.fhir.export import TRANSACTION_HELP, with_transaction
 
 MAX_NOTE_CHARS = 5000
 MAX_FIELD_CHARS = 200
@@ -50,6 +49,8 @@ def choose_format(
 ) -> OutputFormat:
     """``--format`` if given, else the format whose suffix ``output`` has;
     ``--transaction`` makes ``fhir`` the transaction Bundle."""
+    from psyq.plugins.fhir.export import with_transaction
+
     if format_name:
         fmt = get_output_format(app.pm, format_name)
     else:
@@ -86,13 +87,17 @@ def write_atomically(target: Path, data: bytes) -> None:
 @click.option("--date", "date_text", metavar="YYYY-MM-DD", help="Administration date (today).")
 @click.option("--clinician", help="Clinician's name shown on the report.")
 @click.option("--note", help="Clinician's note, printed as plain text.")
-@click.option("--transaction", is_flag=True, help=TRANSACTION_HELP)
 @click.option(
     "--paper",
     type=click.Choice(sorted(PAPER_SIZES), case_sensitive=False),
     default="a4",
     show_default=True,
     help="Page size of the PDF.",
+)
+@click.option(
+    "--transaction",
+    is_flag=True,
+    help="With --format fhir: a transaction Bundle (POST entries) for a FHIR server.",
 )
 @click.option(
     "-o",
@@ -119,8 +124,8 @@ def report_command(
     date_text: str | None,
     clinician: str | None,
     note: str | None,
-    transaction: bool,
     paper: str,
+    transaction: bool,
     output: Path,
     format_name: str | None,
 ) -> None:
