@@ -84,6 +84,11 @@ def write_atomically(target: Path, data: bytes) -> None:
     is_flag=True,
     help="Report the client's latest stored administration (of INSTRUMENT_ID, if given).",
 )
+@click.option(
+    "--transaction",
+    is_flag=True,
+    help="With --format fhir: a transaction Bundle (POST entries) for a FHIR server.",
+)
 @click.option("--date", "date_text", metavar="YYYY-MM-DD", help="Administration date (today).")
 @click.option("--clinician", help="Clinician's name shown on the report.")
 @click.option("--note", help="Clinician's note, printed as plain text.")
@@ -93,11 +98,6 @@ def write_atomically(target: Path, data: bytes) -> None:
     default="a4",
     show_default=True,
     help="Page size of the PDF.",
-)
-@click.option(
-    "--transaction",
-    is_flag=True,
-    help="With --format fhir: a transaction Bundle (POST entries) for a FHIR server.",
 )
 @click.option(
     "-o",
@@ -121,11 +121,11 @@ def report_command(
     client_id: str | None,
     administration_id: str | None,
     latest: bool,
+    transaction: bool,
     date_text: str | None,
     clinician: str | None,
     note: str | None,
     paper: str,
-    transaction: bool,
     output: Path,
     format_name: str | None,
 ) -> None:
