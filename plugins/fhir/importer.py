@@ -59,8 +59,7 @@ from psyq.plugins.fhir.resources import (
     value_set_concepts,
     whole_number,
 )
-from psyq.plugins.fhir.translations import item_note, options_note, translations
-from psyq.plugins.fhir.translations import shown as shown_translations
+from psyq.plugins.fhir.translations import Gathered
 from psyq.registry import MAX_DEFINITION_BYTES
 
 UNKNOWN_LICENCE = "UNKNOWN: check before use"
@@ -249,8 +248,7 @@ def questionnaire_to_draft(
     calculated: list[tuple[JSON, str]] = []
     first_scale: str | None = None
     conditional: list[tuple[str, str, dict[str, Any] | str]] = []
-    translated: list[str] = []  # notes keeping texts in other languages
-    translated_scales: set[str] = set()
+    gathered = Gathered()  # texts in other languages
     earlier: dict[str, Earlier] = {}  # linkId -> a converted item later conditions may name
     try:
         nodes = list(iter_items(q.get("item")))
@@ -341,14 +339,7 @@ def questionnaire_to_draft(
         if codes:
             entry["codes"] = codes[:20]
         items.append(entry)
-        said = item_note(item_id, node)
-        if said:
-            translated.append(said)
-        if scales[key] not in translated_scales:
-            said = options_note(scales[key], node, [o.value for o in options])
-            if said:
-                translated.append(said)
-                translated_scales.add(scales[key])
+        gathered.item(item_id, node, scales[key], [o.value for o in options])
         if gated:
             conditional.append((item_id, link_id, enable_condition(node, earlier)))
         if isinstance(node.get("linkId"), str):
@@ -456,17 +447,6 @@ def questionnaire_to_draft(
         notes.append(
             f"licence: the Questionnaire states no copyright: licence is {UNKNOWN_LICENCE}"
         )
-    title_texts = translations(q.get("_title"))
-    if title_texts:
-        translated.insert(0, f"translations: title in {shown_translations(title_texts)}")
-    if translated:
-        language = q.get("language") if isinstance(q.get("language"), str) else "not stated"
-        notes.append(
-            f"translations: the form's texts are in {_text(language, 40)}; the texts it "
-            "gives in other languages (FHIR translation extensions) are kept in the notes "
-            "below, English first: psyq's format here has no place for them"
-        )
-        notes += translated
     notes.append("examples: the draft has no golden examples; add the manual's before use")
     data: dict[str, Any] = {
         "schema_version": 1,
@@ -489,6 +469,18 @@ def questionnaire_to_draft(
     flags = _flags(q, {i["id"] for i in items}, {sc["id"] for sc in draft_scales}, notes)
     if flags:
         data["flags"] = flags
+    gathered.title(q)
+    kept, untranslated = gathered.kept(
+        data, f"The FHIR Questionnaire {url or Path(source).name}", DRAFT_NOTICE
+    )
+    if kept:
+        data["translations"] = kept
+        notes.append(
+            f"translations: {', '.join(kept)} from the form's translation extensions, complete "
+            "(the draft's notice in English is psyq's): check them against the published "
+            "translation"
+        )
+    notes += untranslated
     form_codes = [_coding(c) for c in codings(q.get("code"))]
     if form_codes:
         data["codes"] = form_codes[:20]
