@@ -126,8 +126,10 @@ def psyq_parse_answers(instrument: Instrument, data: Any) -> dict[str, Any] | No
     mapping, a list, or a scalar. Return ``None`` when it is not a shape this
     plugin reads; otherwise return item id -> answer, which psyq then checks
     like any answers (unknown items and disallowed values are errors). A
-    document that says who answered and when may add ``"@client_id"`` and
-    ``"@date"`` (``YYYY-MM-DD``): ``psyq batch`` names JSONL rows with them.
+    document that says who answered and when may add ``"@client_id"``,
+    ``"@date"`` (``YYYY-MM-DD``) and ``"@authored"`` (an ISO date-time with its
+    time zone): ``psyq batch`` names JSONL rows with the first two and carries
+    ``@authored`` into the outputs (``RenderRequest.authored``).
 
     Raise :class:`psyq.errors.AnswerError` with one line naming the part of
     the document at fault (a FHIR ``linkId``, a field) when the document is

@@ -18,6 +18,7 @@ from psyq.models import Instrument
 from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.answer_documents import parse_answers
 from psyq.plugins.data_files import load_data
+from psyq.plugins.fhir.export import TRANSACTION_HELP, with_transaction
 from psyq.plugins.fhir.linking import aids_for, reading_aids
 from psyq.results import ScoreResult
 
@@ -134,6 +135,7 @@ def scored_with_norms(
 @click.option(
     "--format", "format_name", default=None, help="Any text output format (table, json, ...)."
 )
+@click.option("--transaction", is_flag=True, help=TRANSACTION_HELP)
 @click.pass_obj
 def score_command(
     app: App,
@@ -146,6 +148,7 @@ def score_command(
     group_text: str | None,
     as_json: bool,
     format_name: str | None,
+    transaction: bool,
 ) -> None:
     """Score one administration of INSTRUMENT_ID and print the scores and flags.
 
@@ -164,6 +167,9 @@ def score_command(
     fmt = get_output_format(app.pm, "json" if as_json else (format_name or "table"))
     if fmt.binary:
         raise AnswerError(f"format '{fmt.name}' is binary; write it to a file with `psyq report`")
+    if transaction:
+        (name,) = with_transaction((fmt.name,), transaction)
+        fmt = get_output_format(app.pm, name)
     out = fmt.render(RenderRequest(result=result, instrument=instrument))
     click.echo(out.decode("utf-8"), nl=not out.endswith(b"\n"))
 

@@ -51,11 +51,19 @@ def _checked(option: str, value: str | None, limit: int) -> str | None:
     return value or None
 
 
-def choose_format(app: App, output: Path, format_name: str | None) -> OutputFormat:
-    """``--format`` if given, else the format whose suffix ``output`` has."""
+def choose_format(
+    app: App, output: Path, format_name: str | None, transaction: bool = False
+) -> OutputFormat:
+    """``--format`` if given, else the format whose suffix ``output`` has;
+    ``--transaction`` makes ``fhir`` the transaction Bundle."""
+    from psyq.plugins.fhir.export import with_transaction
+
     if format_name:
-        return get_output_format(app.pm, format_name)
-    return require_format_for_path(app.pm, output.name, hint=", or --format NAME")
+        fmt = get_output_format(app.pm, format_name)
+    else:
+        fmt = require_format_for_path(app.pm, output.name, hint=", or --format NAME")
+    (name,) = with_transaction((fmt.name,), transaction)
+    return fmt if name == fmt.name else get_output_format(app.pm, name)
 
 
 def write_atomically(target: Path, data: bytes) -> None:
@@ -82,6 +90,11 @@ def write_atomically(target: Path, data: bytes) -> None:
     "--latest",
     is_flag=True,
     help="Report the client's latest stored administration (of INSTRUMENT_ID, if given).",
+)
+@click.option(
+    "--transaction",
+    is_flag=True,
+    help="With --format fhir: a transaction Bundle (POST entries) for a FHIR server.",
 )
 @click.option("--date", "date_text", metavar="YYYY-MM-DD", help="Administration date (today).")
 @click.option("--clinician", help="Clinician's name shown on the report.")
@@ -122,6 +135,7 @@ def report_command(
     client_id: str | None,
     administration_id: str | None,
     latest: bool,
+    transaction: bool,
     date_text: str | None,
     clinician: str | None,
     note: str | None,
@@ -145,8 +159,9 @@ def report_command(
       psyq report ccts --answers-file a.yaml --client C-7 --paper letter -o c7.html
       psyq report --administration 12 -o c104-latest.pdf
       psyq report phq9 --client C-104 --latest -o c104-trend.pdf
+      psyq report --administration 12 --format fhir --transaction -o c104.fhir.json
     """
-    fmt = choose_format(app, output, format_name)
+    fmt = choose_format(app, output, format_name, transaction)
     if not output.parent.is_dir():
         raise PsyqError(f"{output}: folder '{output.parent}' does not exist")
     stored = administration_id is not None or latest
