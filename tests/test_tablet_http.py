@@ -22,6 +22,7 @@ from click.testing import Result
 from psyq import audit
 from psyq.app import App
 from psyq.manager import PsyqPluginManager
+from psyq.plugins.tablet.sessions import WHOLE_FORM_MAX_ITEMS
 from psyq.plugins.tablet.web import GUESSES_PER_MINUTE, create_app
 from psyq.store import open_store
 from tests.conftest import MINIMAL
@@ -335,33 +336,33 @@ def _pick(tablet: HttpTablet, pick: str, action: str = "pick") -> str:
 
 
 def test_whole_form_without_javascript_saves_one_checked_answer_per_post(
-    server: tuple[str, list[str]], psyq_cli: CLI, psyq_home: Path
+    server: tuple[str, list[str]], psyq_pm: PsyqPluginManager, psyq_cli: CLI, psyq_home: Path
 ) -> None:
     url, _ = server
-    # CCTS has 16 items: auto would show it an item per screen; --layout form overrides.
+    items = [item.id for item in App(psyq_pm).instrument("ccts").items]
+    n = len(items)
+    assert n > WHOLE_FORM_MAX_ITEMS  # auto: an item per screen; --layout form overrides
     _, code = _start(psyq_cli, "--client", "C0042", "--instruments", "ccts", "--layout", "form")
     tablet = HttpTablet(url)
     tablet.enter(code)
     tablet.act("begin")
-    assert "0 of 16 questions answered" in tablet.page
-    assert 'name="pick" value="16:4"' in tablet.page and "<script" not in tablet.page
-    for bad in ("0:1", "17:1", "3:9", "3", "x:1", "3:-1", ""):
+    assert f"0 of {n} questions answered" in tablet.page
+    assert f'name="pick" value="{n}:4"' in tablet.page and "<script" not in tablet.page
+    for bad in ("0:1", f"{n + 1}:1", "3:99", "3", "x:1", "3:-1", ""):
         _pick(tablet, bad)  # no such item or option: nothing saved
     tablet.act("answer", 1)  # the one-item-per-screen post means nothing here
     with open_store(psyq_home / "psyq.db", key_path=audit.key_path(psyq_home)) as store:
         assert store.administrations() == []
     _pick(tablet, "3:2")
-    _pick(tablet, "16:4")
+    _pick(tablet, f"{n}:4")
     _pick(tablet, "3:1")  # changed
-    assert "2 of 16 questions answered" in tablet.page
+    assert f"2 of {n} questions answered" in tablet.page
     assert 'aria-pressed="true">' in tablet.page
     with open_store(psyq_home / "psyq.db", key_path=audit.key_path(psyq_home)) as store:
         (adm,) = store.administrations()
         assert adm.status == "partial"
-        assert {k: v for k, v in adm.answers.items() if v is not None} == {
-            "ccts_3": 1,
-            "ccts_16": 4,
-        }
+        given = {k: v for k, v in adm.answers.items() if v is not None}
+        assert given == {items[2]: 1, items[-1]: 4}
     _pick(tablet, "", action="finish")  # nothing important unanswered: finishes at once
     assert "Thank you" in tablet.page
     with open_store(psyq_home / "psyq.db", key_path=audit.key_path(psyq_home)) as store:
