@@ -453,15 +453,18 @@ class Instrument(_Model):
 
     def _check_example(self, example: GoldenExample) -> None:
         where = f"example '{example.name}'"
+        # A private attribute costs a pydantic __getattr__ call: look it up once.
+        items_by_id = self._items_by_id
         for item_id, value in example.answers.items():
-            item = self._items_by_id.get(item_id)
+            item = items_by_id.get(item_id)
             if item is None:
                 raise ValueError(f"{where}: unknown item '{item_id}'")
             rs = self.response_scales[item.response_scale]
             if value is not None and value not in rs.values:
                 raise ValueError(f"{where}: item {item_id} answer {value} not in {rs.describe()}")
+        scales_by_id = self._scales_by_id
         for scale_id in list(example.expect.scores) + list(example.expect.bands):
-            if scale_id not in self._scales_by_id:
+            if scale_id not in scales_by_id:
                 raise ValueError(f"{where}: unknown scale '{scale_id}'")
         flag_ids = {f.id for f in self.flags}
         for flag_id in example.expect.flags or []:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from psyq.definition_cache import DefinitionCache, entry_key
 from psyq.errors import DefinitionError, DuplicateError, UnknownInstrumentError
 from psyq.models import Instrument
 
@@ -44,6 +45,11 @@ class LoadedInstrument:
 
 def read_definition(pm: PsyqPluginManager, path: Path) -> dict[str, Any]:
     """Read and parse one definition file into plain data (not yet validated)."""
+    return parse_definition(pm, path, read_definition_bytes(path))
+
+
+def read_definition_bytes(path: Path) -> bytes:
+    """The bytes of one definition file, refusing files over the size limit."""
     try:
         size = path.stat().st_size
         if size > MAX_DEFINITION_BYTES:
@@ -51,9 +57,13 @@ def read_definition(pm: PsyqPluginManager, path: Path) -> dict[str, Any]:
                 f"{path}: file is {size} bytes; instrument files are limited to "
                 f"{MAX_DEFINITION_BYTES} bytes"
             )
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise DefinitionError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
+
+
+def parse_definition(pm: PsyqPluginManager, path: Path, data: bytes) -> dict[str, Any]:
+    """Parse one definition file's bytes into plain data (not yet validated)."""
     parsed = pm.hook.psyq_load_definition(path=path, data=data)
     if parsed is None:
         raise DefinitionError(
@@ -74,7 +84,11 @@ def load_instrument_file(pm: PsyqPluginManager, path: Path) -> Instrument:
     Raises :class:`DefinitionError` with one line naming ``file:line`` and
     the field path at fault.
     """
-    data = read_definition(pm, path)
+    return validate_definition(path, read_definition(pm, path))
+
+
+def validate_definition(path: Path, data: dict[str, Any]) -> Instrument:
+    """Validate parsed definition data; errors name ``file:line`` and the field."""
     try:
         return Instrument.model_validate(data)
     except ValidationError as exc:
@@ -161,10 +175,11 @@ class InstrumentRegistry:
         if self._entries is not None:
             return self._entries
         entries: dict[str, LoadedInstrument] = {}
+        cache = DefinitionCache(self._pm)
         for _plugin, source in self._pm.collect("psyq_instrument_sources"):
             for path in _definition_files(source.path):
                 try:
-                    instrument = load_instrument_file(self._pm, path)
+                    instrument = _load_cached(self._pm, cache, path)
                 except DefinitionError as exc:
                     self.problems.append(f"{source.name}: {exc}")
                     continue
@@ -175,6 +190,7 @@ class InstrumentRegistry:
                         f"({other.path}) and by {source.name} ({path}); remove or disable one"
                     )
                 entries[instrument.id] = LoadedInstrument(instrument, source.name, path)
+        cache.save()
         self._entries = dict(sorted(entries.items()))
         return self._entries
 
@@ -207,6 +223,17 @@ class InstrumentRegistry:
 
     def ids(self) -> list[str]:
         return list(self._load())
+
+
+def _load_cached(pm: PsyqPluginManager, cache: DefinitionCache, path: Path) -> Instrument:
+    """:func:`load_instrument_file` through the cache: a hit skips parsing, not validation."""
+    data = read_definition_bytes(path)
+    key = entry_key(path, data)
+    instrument = cache.get(key)
+    if instrument is None:
+        instrument = validate_definition(path, parse_definition(pm, path, data))
+        cache.put(key, instrument)
+    return instrument
 
 
 def _definition_files(path: Path) -> list[Path]:

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from psyq.errors import DefinitionError, PsyqError
 from psyq.files import write_atomic
@@ -354,6 +353,8 @@ def draft_yaml(draft: Draft, source: str) -> str:
             note, 86, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False
         )
     comment = "".join(f"# {line}".rstrip() + "\n" for line in lines)
+    import yaml  # only when writing a definition: start-up stays light
+
     body = yaml.safe_dump(draft.data, sort_keys=False, allow_unicode=True, width=88)
     return comment + body
 
