@@ -117,7 +117,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         )
     data = read_input(options.input, instrument, options.columns, _documents(app.pm, instrument))
     out = options.out_dir
-    chunk_size = options.chunk_size or (RENDER_CHUNK if options.formats else SCORES_ONLY_CHUNK)
+    chunk_size = options.chunk_size or _default_chunk_size(options, len(data.rows))
     header = {
         "input": data.label,
         "input_sha256": data.digest,
@@ -172,6 +172,15 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         out_dir=out,
         cohort_summary=cohort_path,
     )
+
+
+def _default_chunk_size(options: BatchOptions, rows: int) -> int:
+    """Rows per chunk: large for scores, small enough for reports that every worker
+    gets an equal share (four chunks each) and none sits idle while the last renders."""
+    if not options.formats:
+        return SCORES_ONLY_CHUNK
+    share = -(-rows // (4 * max(1, options.jobs)))
+    return max(1, min(RENDER_CHUNK, share))
 
 
 # -- the output directory -------------------------------------------------------

@@ -21,15 +21,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psyq.batch.cohort import CohortStats
 from psyq.batch.naming import REPORTS_DIR
 from psyq.batch.tables import errors_line, scores_line
 from psyq.errors import PsyqError
+
+if TYPE_CHECKING:
+    from psyq.batch.columnar import ColumnarScorer
 
 RowJob = tuple[int, str, str, str, tuple[Any, ...], str | None]
 """One row as sent to a worker: (row number, client id, date, report stem, answers in
@@ -83,6 +87,12 @@ class _Context:
         self.item_ids = tuple(item.id for item in self.instrument.items)
         self.scorer = Scorer(self.pm)
         self.formats = [get_output_format(self.pm, name) for name in job.formats]
+        self.columnar: ColumnarScorer | None = None
+        if not job.formats and os.environ.get("PSYQ_COLUMNAR", "1") != "0":
+            from psyq.batch.columnar import ColumnarScorer, unsupported
+
+            if unsupported(self.pm, self.instrument) is None:
+                self.columnar = ColumnarScorer(self.instrument)
 
 
 def _quiet(message: str) -> None:
@@ -112,7 +122,9 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
     errors = csv.writer(errors_buf, lineterminator="\r\n")
     stats = CohortStats(inst)
     files: list[tuple[str, bytes]] = []
-    for row in job.rows:
+    if ctx.columnar is not None:  # scores only, an instrument it implements: numpy
+        ctx.columnar.run(job.rows, stats, scores, errors, lambda r: _run_row(ctx, r, generated)[0])
+    for row in job.rows if ctx.columnar is None else ():
         record, rendered = _run_row(ctx, row, generated)
         stats.add(record)
         if "error" in record:
