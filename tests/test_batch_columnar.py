@@ -146,6 +146,8 @@ def test_columnar_batch_is_byte_identical_to_per_row(instrument_id: str, tmp_pat
     assert "'=HYPERLINK(1)" in scores
     if inst.flags:
         assert any(flag.id in scores for flag in inst.flags)
+    if any(item.critical for item in inst.items):
+        assert "critical_item_unanswered" in scores
 
 
 def test_jsonl_cells_of_every_type(tmp_path: Path) -> None:
@@ -225,3 +227,133 @@ def test_a_plugin_that_hooks_scoring_gets_the_per_row_path(tmp_path: Path) -> No
         totals = [r["total"] for r in csv.DictReader(fh)]
     assert totals and all(t == "" or float(t) >= 100 for t in totals)
     assert any(t for t in totals)
+
+
+EVERYTHING = """\
+id: everything
+version: "1"
+title: Every feature the columnar path implements
+short_name: EVERY
+licence: test
+status: provisional
+response_scales:
+  freq:
+    options:
+      - {value: 0, label: Never}
+      - {value: 1, label: Sometimes}
+      - {value: 2, label: Often}
+      - {value: 3, label: Always}
+      - {value: 777, label: Declined, missing: true}
+  yesno:
+    options:
+      - {value: 0, label: "No"}
+      - {value: 1, label: "Yes"}
+      - {value: 9, label: "Don't know", missing: true}
+items:
+  - {id: e1, text: One, response_scale: freq}
+  - {id: e2, text: Two, response_scale: freq, reverse: true}
+  - {id: e3, text: Three, response_scale: freq, recode: {0: 0, 1: 2, 2: 4, 3: 6}}
+  - {id: e4, text: Four, response_scale: freq, critical: true}
+  - {id: e5, text: Five, response_scale: yesno, reverse: true, recode: {0: 1, 1: 0}}
+  - {id: e6, text: Six, response_scale: yesno, critical: true}
+  - {id: e7, text: Seven, response_scale: freq, scored: false}
+scales:
+  - id: total
+    label: Total
+    items: [e1, e2, e3, e4, e5, e6]
+    weights: {e1: 2, e4: 3}
+    missing: {max_missing: 2, prorate: true}
+    bands:
+      - id: low
+        label: Low
+        min: 0
+        max: 12
+        interpretation: Low.
+        if_flagged:
+          - {flags: [e4_high], text: Low but e4 high.}
+      - {id: high, label: High, min: 13, max: 26, severity: 3}
+  - id: mood
+    label: Mood mean
+    items: [e1, e2, e3]
+    method: mean
+    decimals: 2
+    missing: {min_answered: 2}
+    transform: {multiply: 2.5, add: -1}
+    bands:
+      - {id: ok, label: OK, min: -1, max: 5.5}
+      - {id: raised, label: Raised, min: 5.51, max: 9, severity: 2}
+  - id: extra
+    label: Extra
+    items: [e5, e6]
+    missing: {max_missing: 0}
+flags:
+  - id: e4_high
+    level: warning
+    message: e4 high
+    when: {item: e4, op: ">=", value: 2}
+  - id: any_declined
+    level: info
+    message: something declined or skipped
+    when: {items: [e1, e2, e3], missing: true}
+  - id: answered_e6
+    level: info
+    message: e6 answered
+    when: {item: e6, missing: false}
+  - id: syndrome
+    level: critical
+    message: three of four high, one of them e1 or e2
+    when:
+      count:
+        - {items: [e1, e2], op: ">=", value: 2}
+        - {item: e3, op: "==", value: 3}
+        - {item: e4, op: "!=", value: 0}
+      at_least: 3
+      including_one_of: [e1, e2]
+  - id: quiet
+    level: warning
+    message: at most one answered high
+    when:
+      count:
+        - {items: [e1, e2, e3, e4], op: ">", value: 1}
+      at_most: 1
+  - id: mood_or_total
+    level: critical
+    message: mood high or total high and e6 yes
+    when:
+      any:
+        - {scale: mood, op: ">", value: 4.9}
+        - all:
+            - {scale: total, op: ">=", value: 20}
+            - {item: e6, op: "==", value: 1}
+"""
+
+PACK = """
+from pathlib import Path
+from psyq import hookimpl
+from psyq.registry import InstrumentSource
+
+@hookimpl
+def psyq_instrument_sources():
+    return [InstrumentSource("everything pack", Path({folder!r}))]
+"""
+
+
+def test_every_format_feature_gives_the_same_bytes(tmp_path: Path) -> None:
+    """Answers that count as missing, critical items, recode and reverse, weights,
+    proration, mean with transform and decimals, and every condition kind."""
+    folder = tmp_path / "pack"
+    folder.mkdir()
+    (folder / "everything.yaml").write_text(EVERYTHING)
+    env = {**installed_broken_plugin(tmp_path, PACK.format(folder=str(folder))), **NO_EXAMPLE}
+    pm = create_plugin_manager(load_entrypoints=False)
+    inst = load_instrument_file(pm, folder / "everything.yaml")
+    assert unsupported(pm, inst) is None
+    rows = _rows(inst, 1500, seed=11)
+    src = _write_csv(tmp_path / "in.csv", rows)
+    _batch(src, "everything", tmp_path / "per-row", env, columnar=False)
+    _batch(src, "everything", tmp_path / "columnar", env, columnar=True)
+    _same_outputs(tmp_path / "per-row", tmp_path / "columnar")
+    scores = (tmp_path / "columnar" / "scores.csv").read_text()
+    for flag in [f.id for f in inst.flags] + ["critical_item_unanswered"]:
+        assert flag in scores, flag
+    assert "critical_item_unanswered;critical_item_unanswered" in scores

@@ -12,10 +12,11 @@ statistics. It is used only where it is exactly the per-row path:
   (:func:`unsupported` says which one is not): ``sum``/``mean`` scales with
   whole-number weights and recodes (so every sum is exact in floating point,
   whatever order a Python version adds in), missing-data rules with
-  proration, linear transforms, bands, and flag conditions on an answer or a
-  scale value combined with ``any``/``all``. Any other field with a value
-  that is set (a new condition kind, a "counts as missing" answer, a
-  critical item) sends the instrument down the per-row path;
+  proration, linear transforms, bands, answers that count as missing,
+  critical items, and every flag condition of the format (item, items,
+  missing, scale, count, any, all). Any other field with a value
+  that is set (a format feature added later) sends the instrument down the
+  per-row path;
 * a row whose cells are not plain allowed answers or missing tokens, or that
   has a reading problem, an empty client id or a bad date, is scored by the
   per-row path, which words its error exactly as always.
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from psyq.answers import MISSING_TOKENS
 from psyq.batch.cohort import LISTED, CohortStats, _band_label
 from psyq.batch.tables import format_value
-from psyq.models import Condition, Instrument, round_half_up
+from psyq.models import CRITICAL_ITEM_FLAG, Condition, Instrument, round_half_up
 from psyq.scoring import STAGES
 from psyq.spreadsheet import neutralise
 
@@ -60,17 +61,23 @@ _KNOWN: dict[str, set[str]] = {
         "items", "scales", "flags", "examples", "codes",
     },
     "response_scale": {"options"},
-    "option": {"value", "label", "codes"},
-    "item": {"id", "text", "response_scale", "reverse", "required", "scored", "recode", "codes"},
+    "option": {"value", "label", "codes", "missing"},
+    "item": {
+        "id", "text", "response_scale", "reverse", "required", "scored", "critical", "recode",
+        "codes",
+    },
     "scale": {
         "id", "label", "items", "method", "weights", "missing", "decimals", "transform",
         "higher_is_worse", "bands", "reliable_change", "clinical_cutoff", "codes",
     },
     "missing": {"max_missing", "min_answered", "prorate"},
     "transform": {"multiply", "add"},
-    "band": {"id", "label", "min", "max", "severity", "interpretation"},
+    "band": {"id", "label", "min", "max", "severity", "interpretation", "if_flagged"},
     "flag": {"id", "level", "message", "when"},
-    "condition": {"item", "scale", "op", "value", "any", "all"},
+    "condition": {
+        "item", "items", "scale", "op", "value", "missing", "any", "all", "count", "at_least",
+        "at_most", "including_one_of",
+    },
 }  # fmt: skip
 
 
@@ -83,7 +90,7 @@ def _unknown(kind: str, data: dict[str, Any], where: str) -> str | None:
 
 def _condition_unknown(data: dict[str, Any], where: str) -> str | None:
     problem = _unknown("condition", data, where)
-    for sub in (data.get("any") or []) + (data.get("all") or []):
+    for sub in (data.get("any") or []) + (data.get("all") or []) + (data.get("count") or []):
         problem = problem or _condition_unknown(sub, where)
     return problem
 
@@ -186,6 +193,15 @@ class ColumnarScorer:
 
     # -- scoring -----------------------------------------------------------------
 
+    def _effective(self, answers: Floats) -> Floats:
+        """Answers as given, with the options that count as missing made NaN."""
+        np = self.np
+        effective = answers.copy()
+        for k, item in enumerate(self.items):
+            for value in self.instrument.response_scale_for(item).missing_values:
+                effective[answers[:, k] == value, k] = np.nan
+        return effective
+
     def _scored_values(self, answers: Floats) -> Floats:
         """Item values after recoding and reversal (NaN = missing)."""
         inst = self.instrument
@@ -198,8 +214,8 @@ class ColumnarScorer:
                     recoded[column == given] = to
                 values[:, k] = recoded
             if item.reverse:
-                rs = inst.response_scale_for(item)
-                codes = [item.recode.get(v, v) for v in rs.values] if item.recode else rs.values
+                scored = inst.response_scale_for(item).scored_values
+                codes = [item.recode.get(v, v) for v in scored] if item.recode else scored
                 values[:, k] = (min(codes) + max(codes)) - values[:, k]
         return values
 
@@ -208,7 +224,7 @@ class ColumnarScorer:
         np = self.np
         inst = self.instrument
         answers, ok = self._answers(rows)
-        answers = answers[ok]
+        answers = self._effective(answers[ok])
         values = self._scored_values(answers)
         present = ~np.isnan(values)
         n = answers.shape[0]
@@ -243,7 +259,17 @@ class ColumnarScorer:
             scale_values[scale.id] = objects
             numeric[scale.id] = floats
         flags = self._flags(answers, numeric)
-        return {"ok": ok, "values": scale_values, "numeric": numeric, "flags": flags}
+        unanswered = np.zeros(n, dtype=np.int64)
+        for k, item in enumerate(self.items):
+            if item.critical:
+                unanswered += np.isnan(answers[:, k])
+        return {
+            "ok": ok,
+            "values": scale_values,
+            "numeric": numeric,
+            "flags": flags,
+            "critical_unanswered": unanswered,
+        }
 
     def _round(self, x: Floats, decimals: int) -> tuple[list[Any], Floats]:
         """Round half up once per distinct value; the value objects and their floats."""
@@ -282,10 +308,50 @@ class ColumnarScorer:
             for sub in cond.all:
                 every &= self._holds(sub, answers, numeric)
             return every
-        if cond.item is not None:
-            actual = answers[:, self.index[cond.item]]
-        else:
-            actual = numeric.get(cond.scale or "", np.full(answers.shape[0], np.nan))
+        if cond.count is not None:
+            return self._count_holds(cond, answers)
+        if cond.scale is not None:
+            actual = numeric.get(cond.scale, np.full(answers.shape[0], np.nan))
+            return self._compare(cond, actual)
+        found: Bools = np.zeros(answers.shape[0], dtype=bool)
+        for item_id in cond.item_ids:
+            found |= self._meets(cond, answers[:, self.index[item_id]])
+        return found
+
+    def _count_holds(self, cond: Condition, answers: Floats) -> Bools:
+        np = self.np
+        n = answers.shape[0]
+        met = np.zeros(n, dtype=np.int64)
+        among: Bools = np.zeros(n, dtype=bool)
+        counted: set[str] = set()
+        for sub in cond.count or []:
+            for item_id in sub.item_ids:
+                if item_id in counted:
+                    continue
+                counted.add(item_id)
+                meets = self._meets(sub, answers[:, self.index[item_id]])
+                met += meets
+                if cond.including_one_of is not None and item_id in cond.including_one_of:
+                    among |= meets
+        holds: Bools = np.ones(n, dtype=bool)
+        if cond.at_least is not None:
+            holds &= met >= cond.at_least
+        if cond.at_most is not None:
+            holds &= met <= cond.at_most
+        if cond.including_one_of is not None:
+            holds &= among
+        return holds
+
+    def _meets(self, cond: Condition, answer: Floats) -> Bools:
+        """One item's answers (NaN = unanswered) against a leaf item test."""
+        np = self.np
+        if cond.missing is not None:
+            unanswered: Bools = np.isnan(answer)
+            return unanswered if cond.missing else ~unanswered
+        return self._compare(cond, answer)
+
+    def _compare(self, cond: Condition, actual: Floats) -> Bools:
+        np = self.np
         target = cond.value if cond.value is not None else float("nan")
         known = ~np.isnan(actual)
         compare: dict[str | None, Callable[[Floats], Bools]] = {
@@ -319,10 +385,12 @@ class ColumnarScorer:
         scored = self.score(rows)
         ok: list[bool] = scored["ok"].tolist()
         fast_rows = [row for row, good in zip(rows, ok, strict=True) if good]
-        flag_masks: list[int] = scored["flags"].tolist()
-        flag_text = self._flag_text(flag_masks)
-        lines = self._lines(fast_rows, scored, flag_text)
-        self._count(stats, fast_rows, scored, flag_masks)
+        keys: list[tuple[int, int]] = list(
+            zip(scored["critical_unanswered"].tolist(), scored["flags"].tolist(), strict=True)
+        )
+        flag_ids = self._flag_ids(set(keys))
+        lines = self._lines(fast_rows, scored, [flag_ids[k] for k in keys])
+        self._count(stats, fast_rows, scored, keys, flag_ids)
         if all(ok):
             scores.writerows(lines)
             return
@@ -342,12 +410,18 @@ class ColumnarScorer:
 
                 scores.writerow(scores_line(inst, record))
 
-    def _flag_text(self, masks: Iterable[int]) -> dict[int, list[str]]:
-        ids = [rule.id for rule in self.instrument.flags]
-        return {m: [ids[k] for k in range(len(ids)) if m >> k & 1] for m in set(masks)}
+    def _flag_ids(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
+        """(unanswered critical items, rule bits) -> the record's flag ids, as the
+        per-row path orders them: critical first (unanswered items, then rules),
+        then warnings, then information, each in definition order."""
+        out = {}
+        for unanswered, mask in keys:
+            ordered = sorted(self._held(mask), key=lambda rule: LEVELS.index(rule.level))
+            out[unanswered, mask] = [CRITICAL_ITEM_FLAG] * unanswered + [r.id for r in ordered]
+        return out
 
     def _lines(
-        self, rows: Sequence[RowJob], scored: dict[str, Any], flag_text: dict[int, list[str]]
+        self, rows: Sequence[RowJob], scored: dict[str, Any], row_flags: list[list[str]]
     ) -> list[tuple[str, ...]]:
         columns: list[Iterable[str]] = [
             [str(row[0]) for row in rows],
@@ -363,8 +437,14 @@ class ColumnarScorer:
             pairs = [cells[v] for v in objects]
             columns.append([p[0] for p in pairs])
             columns.append([p[1] for p in pairs])
-        joined = {m: ";".join(ids) for m, ids in flag_text.items()}
-        columns.append([joined[m] for m in scored["flags"].tolist()])
+        joined: dict[int, str] = {}
+        texts = []
+        for ids in row_flags:  # rows with the same flags share one list: join it once
+            text = joined.get(id(ids))
+            if text is None:
+                text = joined[id(ids)] = ";".join(ids)
+            texts.append(text)
+        columns.append(texts)
         columns.append([""] * len(rows))
         return list(zip(*columns, strict=True))
 
@@ -373,7 +453,8 @@ class ColumnarScorer:
         stats: CohortStats,
         rows: Sequence[RowJob],
         scored: dict[str, Any],
-        masks: list[int],
+        keys: list[tuple[int, int]],
+        flag_ids: dict[tuple[int, int], list[str]],
     ) -> None:
         """What :meth:`CohortStats.add` would count for every fast row, in bulk."""
         from collections import Counter
@@ -393,20 +474,22 @@ class ColumnarScorer:
                 stats.bands.setdefault(scale.id, Counter()).update(bands)
         totals = values.get("total", [None] * n)
         stats.totals.update(v for v in totals if v is not None)
-        stats.flagged_count += sum(1 for m in masks if m)
+        flagged = [bool(flag_ids[key]) for key in keys]
+        stats.flagged_count += sum(flagged)
         # Listed respondents: every flagged one, and the LISTED highest others; keys
         # are unique, so keeping these (in row order) keeps what add() would keep.
-        levels = [rule.level == "critical" for rule in inst.flags]
-        flag_ids = [rule.id for rule in inst.flags]
+        critical = {
+            key: bool(key[0]) or any(r.level == "critical" for r in self._held(key[1]))
+            for key in set(keys)
+        }
         others = sorted(
-            (k for k in range(n) if not masks[k]),
+            (k for k in range(n) if not flagged[k]),
             key=lambda k: (_total_key(totals[k]), -rows[k][0]),
             reverse=True,
         )[:LISTED]
-        listed = sorted([k for k in range(n) if masks[k]] + others)
+        listed = sorted([k for k in range(n) if flagged[k]] + others)
         total_scale = inst.total
         for k in listed:
-            mask = masks[k]
             total = totals[k]
             band = total_scale.band_for(total) if total is not None else None
             stats._keep(
@@ -416,10 +499,16 @@ class ColumnarScorer:
                     "date": rows[k][2],
                     "total": total,
                     "band": _band_label(inst, band.id if band else None),
-                    "flags": [flag_ids[b] for b in range(len(flag_ids)) if mask >> b & 1],
-                    "critical": any(levels[b] for b in range(len(levels)) if mask >> b & 1),
+                    "flags": list(flag_ids[keys[k]]),
+                    "critical": critical[keys[k]],
                 }
             )
+
+    def _held(self, mask: int) -> list[Any]:
+        return [rule for k, rule in enumerate(self.instrument.flags) if mask >> k & 1]
+
+
+LEVELS = ("critical", "warning", "info")
 
 
 def _total_key(total: Any) -> float:
