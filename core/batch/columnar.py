@@ -32,7 +32,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from psyq.answers import MISSING_TOKENS
-from psyq.batch.cohort import LISTED, CohortStats, _band_label
+from psyq.batch.cohort import LISTED, LISTED_FLAGGED, CohortStats, _band_label
 from psyq.batch.tables import format_value
 from psyq.models import CRITICAL_ITEM_FLAG, Condition, Instrument, round_half_up
 from psyq.scoring import STAGES
@@ -185,7 +185,7 @@ class ColumnarScorer:
                 ]
             except TypeError:  # an unhashable cell (a JSON list): the per-row path says why
                 line = [bad]
-            if any(v is bad for v in line):
+            if bad in line:  # identity first: `bad` equals nothing else
                 ok[r] = False
                 continue
             answers[r] = line
@@ -487,18 +487,25 @@ class ColumnarScorer:
             key=lambda k: (_total_key(totals[k]), -rows[k][0]),
             reverse=True,
         )[:LISTED]
-        listed = sorted([k for k in range(n) if flagged[k]] + others)
+        # Flagged ones are kept critical first, then earliest: only these can stay.
+        flagged_rows = sorted(
+            (k for k in range(n) if flagged[k]), key=lambda k: (not critical[keys[k]], k)
+        )[:LISTED_FLAGGED]
+        listed = sorted(flagged_rows + others)
         total_scale = inst.total
+        labels: dict[Any, str] = {}
         for k in listed:
             total = totals[k]
-            band = total_scale.band_for(total) if total is not None else None
+            if total not in labels:
+                band = total_scale.band_for(total) if total is not None else None
+                labels[total] = _band_label(inst, band.id if band else None)
             stats._keep(
                 {
                     "row": rows[k][0],
                     "client_id": rows[k][1],
                     "date": rows[k][2],
                     "total": total,
-                    "band": _band_label(inst, band.id if band else None),
+                    "band": labels[total],
                     "flags": list(flag_ids[keys[k]]),
                     "critical": critical[keys[k]],
                 }

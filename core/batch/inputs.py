@@ -23,6 +23,7 @@ import csv
 import hashlib
 import io
 import json
+import operator
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -173,6 +174,10 @@ def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap)
     # Position of each item's column, in the instrument's item order (None: no column).
     where = {n: k for k, n in enumerate(names)}
     item_at = [where.get(item.id) for item in instrument.items]
+    # The common row (every item column present, as wide as the header) is picked
+    # in C; a short or odd row takes the careful way below.
+    complete = len(item_at) > 1 and all(k is not None for k in item_at)
+    pick = operator.itemgetter(*item_at) if complete else None
     rows: list[InputRow] = []
     start = reader.line_num + 1
     while True:
@@ -184,14 +189,17 @@ def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap)
             # csv cannot resynchronise after a broken quote; nothing after it is trustworthy.
             raise InputError(f"{label}:{start}: cannot read the CSV: {exc}") from None
         row, start = start, reader.line_num + 1
-        if not any(c.strip() for c in cells):
+        if not "".join(cells).strip():
             continue
         client = cells[id_at].strip() if id_at < len(cells) else ""
         problem = None
         if len(cells) != len(names):
             problem = f"has {len(cells)} cells but the header has {len(names)}"
         width = len(cells)
-        values = tuple(cells[k] if k is not None and k < width else None for k in item_at)
+        if pick is not None and width == len(names):
+            values = pick(cells)
+        else:
+            values = tuple(cells[k] if k is not None and k < width else None for k in item_at)
         date = cells[date_at].strip() if date_at is not None and date_at < width else ""
         rows.append(InputRow(row, client, date, values, problem))
     return rows

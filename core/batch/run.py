@@ -50,6 +50,7 @@ from psyq.models import Instrument
 from psyq.outputs import get_output_format
 
 SCORES_ONLY_CHUNK = 500
+SCORES_ONLY_MAX_CHUNK = 5000
 RENDER_CHUNK = 16
 # A worker that renders is replaced after about this many reports, bounding
 # whatever a renderer caches; a scores-only worker keeps going much longer.
@@ -175,11 +176,13 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
 
 
 def _default_chunk_size(options: BatchOptions, rows: int) -> int:
-    """Rows per chunk: large for scores, small enough for reports that every worker
-    gets an equal share (four chunks each) and none sits idle while the last renders."""
-    if not options.formats:
-        return SCORES_ONLY_CHUNK
+    """Rows per chunk: about four chunks per worker, so that every worker gets an
+    equal share and none sits idle while the last chunk runs; within bounds that
+    keep per-chunk costs (a durable manifest line each) small for scores and a
+    chunk's reports few."""
     share = -(-rows // (4 * max(1, options.jobs)))
+    if not options.formats:
+        return max(SCORES_ONLY_CHUNK, min(SCORES_ONLY_MAX_CHUNK, share))
     return max(1, min(RENDER_CHUNK, share))
 
 
