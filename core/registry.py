@@ -50,21 +50,16 @@ def read_definition(pm: PsyqPluginManager, path: Path) -> dict[str, Any]:
 
 def read_definition_bytes(path: Path) -> bytes:
     """The bytes of one definition file, refusing files over the size limit."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_DEFINITION_BYTES:
-            raise DefinitionError(
-                f"{path}: file is {size} bytes; instrument files are limited to "
-                f"{MAX_DEFINITION_BYTES} bytes"
-            )
-        return path.read_bytes()
-    except OSError as exc:
-        raise DefinitionError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
+    from psyq.files import read_limited
+
+    return read_limited(path, MAX_DEFINITION_BYTES, "an instrument definition", DefinitionError)
 
 
 def parse_definition(pm: PsyqPluginManager, path: Path, data: bytes) -> dict[str, Any]:
     """Parse one definition file's bytes into plain data (not yet validated)."""
     parsed = pm.hook.psyq_load_definition(path=path, data=data)
+    if parsed is None and path.suffix.lower() in DEFINITION_SUFFIXES:
+        raise DefinitionError(f"{path}: the file is empty; an instrument definition is expected")
     if parsed is None:
         raise DefinitionError(
             f"{path}: no plugin reads '{path.suffix or path.name}' files; "
@@ -73,9 +68,19 @@ def parse_definition(pm: PsyqPluginManager, path: Path, data: bytes) -> dict[str
     if not isinstance(parsed, dict):
         raise DefinitionError(
             f"{path}: the top level must be a mapping of fields (id, title, items, ...), "
-            f"not a {type(parsed).__name__}"
+            f"not {_kind(parsed)}"
         )
     return parsed
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a text"
+    if isinstance(value, bool | int | float):
+        return "a number" if not isinstance(value, bool) else "a true/false value"
+    return f"a {type(value).__name__}"
 
 
 def load_instrument_file(pm: PsyqPluginManager, path: Path) -> Instrument:
@@ -93,6 +98,11 @@ def validate_definition(path: Path, data: dict[str, Any]) -> Instrument:
         return Instrument.model_validate(data)
     except ValidationError as exc:
         raise DefinitionError(format_validation_error(path, data, exc)) from None
+    except (ArithmeticError, RecursionError) as exc:  # values no check foresaw
+        raise DefinitionError(
+            f"{path}: cannot be used: its numbers break a calculation "
+            f"({type(exc).__name__}: {str(exc)[:120]})"
+        ) from None
 
 
 def format_validation_error(path: Path, data: Any, exc: ValidationError) -> str:
@@ -176,12 +186,18 @@ class InstrumentRegistry:
             return self._entries
         entries: dict[str, LoadedInstrument] = {}
         cache = DefinitionCache(self._pm)
-        for _plugin, source in self._pm.collect("psyq_instrument_sources"):
+        for plugin, source in self._pm.collect("psyq_instrument_sources"):
             for path in _definition_files(source.path):
                 try:
                     instrument = _load_cached(self._pm, cache, path)
                 except DefinitionError as exc:
                     self.problems.append(f"{source.name}: {exc}")
+                    continue
+                except Exception as exc:  # one bad file never stops every command
+                    self.problems.append(
+                        f"{source.name} (plugin {plugin}): {path}: cannot be used: "
+                        f"{type(exc).__name__}: {str(exc)[:200]}"
+                    )
                     continue
                 other = entries.get(instrument.id)
                 if other is not None:
