@@ -69,6 +69,7 @@ _KNOWN: dict[str, set[str]] = {
     "scale": {
         "id", "label", "items", "method", "weights", "missing", "decimals", "transform",
         "higher_is_worse", "bands", "reliable_change", "clinical_cutoff", "codes",
+        "outcomes",  # response/remission criteria: history and trend, not scoring
     },
     "missing": {"max_missing", "min_answered", "prorate"},
     "transform": {"multiply", "add"},
