@@ -103,7 +103,54 @@ def bench_startup() -> None:
             f"{cold_cpu / cpu:.2f}x the CPU"
         )
     print("  goal: psyq list, score and show start in at most 150 ms")
+    _importtime(py, env)
     shutil.rmtree(home, ignore_errors=True)
+
+
+def _importtime(py: str, env: dict[str, str]) -> None:
+    """Where `psyq list` spends its import time (`python -X importtime`, median of 5)."""
+    groups = {
+        "pydantic (+ pydantic_core)": ("pydantic", "pydantic_core", "annotated_types"),
+        "psyq.models (class definitions)": ("psyq.models",),
+        "click": ("click",),
+        "pluggy": ("pluggy",),
+        "importlib.metadata (entry points)": ("importlib.metadata",),
+        "PyYAML": ("yaml",),
+    }
+    runs: list[dict[str, float]] = []
+    for _ in range(5):
+        err = subprocess.run(
+            [py, "-X", "importtime", "-m", "psyq", "list"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
+        self_us: dict[str, int] = {}
+        for line in err.splitlines():
+            parts = line.split("|")
+            if len(parts) == 3 and parts[0].startswith("import time:"):
+                own = parts[0].removeprefix("import time:").strip()
+                if own.isdigit():
+                    self_us[parts[2].strip()] = int(own)
+        row = {"all imports": sum(self_us.values()) / 1000}
+        for label, prefixes in groups.items():
+            row[label] = (
+                sum(
+                    us
+                    for name, us in self_us.items()
+                    if any(name == p or name.startswith(p + ".") for p in prefixes)
+                )
+                / 1000
+            )
+        psyq_own = sum(us for name, us in self_us.items() if name.startswith("psyq"))
+        row["psyq's other modules and plugins"] = (
+            psyq_own / 1000 - row["psyq.models (class definitions)"]
+        )
+        runs.append(row)
+    print("  python -X importtime -m psyq list (self time summed per package, median of 5):")
+    for label in runs[0]:
+        print(f"    {label:<36} {statistics.median(r[label] for r in runs):6.1f} ms")
 
 
 def bench_scoring() -> None:

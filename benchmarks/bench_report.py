@@ -19,6 +19,7 @@ import tempfile
 import time
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 ROUNDS = 12
 E2E_RUNS = 5
@@ -93,6 +94,8 @@ def bench_report() -> None:
     print(f"  psyq PHQ-9 report, cold       {cold * 1000:7.1f} ms  (first render in a process)")
     print(f"  PDF size {len(first)} bytes; goal: overhead at most +25%")
 
+    _stages(html)
+
     env = {**os.environ, "PSYQ_HOME": tempfile.mkdtemp(prefix="psyq-bench-")}
     out = Path(env["PSYQ_HOME"]) / "r.pdf"
     args = [sys.executable, "-m", "psyq", "report", "phq9", "--answers", ANSWERS]
@@ -110,4 +113,50 @@ def bench_report() -> None:
     print(
         f"  psyq report phq9 -o r.pdf     {command_ms:7.1f} ms  end to end (median of "
         f"{E2E_RUNS}; python -c pass {_median_ms(python_times):.0f} ms); goal: under 1500 ms"
+    )
+
+
+def _stages(html: str) -> None:
+    """CPU time of one PHQ-9 report by WeasyPrint stage, and fixed against automatic
+    layout of the answers table, alternating in this process (median of ROUNDS)."""
+    from weasyprint import CSS, HTML
+
+    from psyq.pdf import _IMAGE_CACHE, font_config, make_fetcher, parsed_stylesheet
+    from psyq.report import stylesheet
+
+    auto = CSS(
+        string=stylesheet() + "\ntable.items { table-layout: auto; }", font_config=font_config()
+    )
+
+    def render(sheet: Any) -> tuple[float, float, float, float]:
+        a = time.process_time()
+        document = HTML(string=html, url_fetcher=make_fetcher(), base_url=None)
+        b = time.process_time()
+        styled = document.render(font_config=font_config(), stylesheets=[sheet], cache=_IMAGE_CACHE)
+        c = time.process_time()
+        styled.write_pdf()
+        d = time.process_time()
+        return b - a, c - b, d - c, d - a
+
+    shipped = parsed_stylesheet()
+    render(shipped)
+    render(auto)
+    fixed_runs, auto_runs = [], []
+    for _ in range(ROUNDS):
+        fixed_runs.append(render(shipped))
+        auto_runs.append(render(auto))
+
+    def median(runs: list[tuple[float, ...]], k: int) -> float:
+        return statistics.median(r[k] for r in runs) * 1000
+
+    parse, layout, write, total = (median(fixed_runs, k) for k in range(4))
+    print(
+        f"  one PHQ-9 report, CPU by stage: HTML parse {parse:.1f} ms, styles + layout "
+        f"{layout:.1f} ms, draw + fonts + PDF write {write:.1f} ms; total {total:.1f} ms "
+        f"(goal: at most 50 ms)"
+    )
+    automatic = median(auto_runs, 3)
+    print(
+        f"  answers table, fixed layout {total:.1f} ms vs automatic {automatic:.1f} ms CPU per "
+        f"report: {total / automatic:.2f}x"
     )
