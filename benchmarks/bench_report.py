@@ -117,46 +117,62 @@ def bench_report() -> None:
 
 
 def _stages(html: str) -> None:
-    """CPU time of one PHQ-9 report by WeasyPrint stage, and fixed against automatic
-    layout of the answers table, alternating in this process (median of ROUNDS)."""
+    """CPU time of one PHQ-9 report by WeasyPrint stage, and what parts of the document
+    cost: each variant against the shipped report, alternating in this process
+    (median of ROUNDS)."""
+    import re
+
     from weasyprint import CSS, HTML
 
     from psyq.pdf import _IMAGE_CACHE, font_config, make_fetcher, parsed_stylesheet
     from psyq.report import stylesheet
 
-    auto = CSS(
-        string=stylesheet() + "\ntable.items { table-layout: auto; }", font_config=font_config()
-    )
+    def sheet(extra: str) -> Any:
+        return CSS(string=stylesheet() + "\n" + extra, font_config=font_config())
 
-    def render(sheet: Any) -> tuple[float, float, float, float]:
+    no_svg = re.sub(r"<svg.*?</svg>", "", html, flags=re.S)
+    variants: dict[str, tuple[str, Any]] = {
+        "shipped report": (html, parsed_stylesheet()),
+        "answers table with automatic layout": (html, sheet("table.items {table-layout: auto}")),
+        "without the band chart (inline SVG)": (no_svg, parsed_stylesheet()),
+        "two fonts (no italic, no monospace)": (
+            html,
+            sheet(".provenance {font-family: inherit} .instructions {font-style: normal}"),
+        ),
+        "without page-number margin boxes": (
+            html,
+            sheet("@page { @bottom-left {content: none} @bottom-right {content: none} }"),
+        ),
+    }
+
+    def render(page: str, css: Any) -> tuple[float, float, float, float]:
         a = time.process_time()
-        document = HTML(string=html, url_fetcher=make_fetcher(), base_url=None)
+        document = HTML(string=page, url_fetcher=make_fetcher(), base_url=None)
         b = time.process_time()
-        styled = document.render(font_config=font_config(), stylesheets=[sheet], cache=_IMAGE_CACHE)
+        styled = document.render(font_config=font_config(), stylesheets=[css], cache=_IMAGE_CACHE)
         c = time.process_time()
         styled.write_pdf()
         d = time.process_time()
         return b - a, c - b, d - c, d - a
 
-    shipped = parsed_stylesheet()
-    render(shipped)
-    render(auto)
-    fixed_runs, auto_runs = [], []
+    runs: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in variants}
+    for page, css in variants.values():
+        render(page, css)
     for _ in range(ROUNDS):
-        fixed_runs.append(render(shipped))
-        auto_runs.append(render(auto))
+        for name, (page, css) in variants.items():
+            runs[name].append(render(page, css))
 
-    def median(runs: list[tuple[float, ...]], k: int) -> float:
-        return statistics.median(r[k] for r in runs) * 1000
+    def median(name: str, k: int) -> float:
+        return statistics.median(r[k] for r in runs[name]) * 1000
 
-    parse, layout, write, total = (median(fixed_runs, k) for k in range(4))
+    shipped = "shipped report"
+    parse, layout, write, total = (median(shipped, k) for k in range(4))
     print(
         f"  one PHQ-9 report, CPU by stage: HTML parse {parse:.1f} ms, styles + layout "
         f"{layout:.1f} ms, draw + fonts + PDF write {write:.1f} ms; total {total:.1f} ms "
         f"(goal: at most 50 ms)"
     )
-    automatic = median(auto_runs, 3)
-    print(
-        f"  answers table, fixed layout {total:.1f} ms vs automatic {automatic:.1f} ms CPU per "
-        f"report: {total / automatic:.2f}x"
-    )
+    for name in variants:
+        if name != shipped:
+            other = median(name, 3)
+            print(f"  {name}: {other:.1f} ms CPU, {other / total:.2f}x the shipped report")
