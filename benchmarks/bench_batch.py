@@ -7,7 +7,7 @@ development machine (2 cores) is shared and noisy:
    (``PSYQ_COLUMNAR=0``) side by side: (a) the chunk worker in this process
    (CPU), and the plain ``Scorer.score`` loop; (b) ``psyq batch --scores-only``
    end to end with ``--jobs 1`` and ``2``, as the marginal rate between a
-   20k-row and a 200k-row run (start-up and the cohort summary cancel out).
+   10k-row and a 100k-row run (start-up and the cohort summary cancel out).
    Goal: >= 100k PHQ-9 rows/s with ``--jobs 2``. Peak memory, 10k and 200k rows.
 2. The cohort summary of 100k rows: PDF against HTML summary end to end, and
    the summary alone in this process. Goal: <= 2 s.
@@ -149,16 +149,16 @@ def _scores_only(workdir: Path) -> None:
     print(f"  scores-only, one process, CPU: columnar chunk worker {columnar:,.0f} rows/s, "
           f"per-row chunk worker {per_row:,.0f} rows/s ({columnar / per_row:.1f}x), plain "
           f"Scorer.score loop {plain:,.0f} rows/s")  # fmt: skip
-    files = _inputs(workdir, 20_000, 200_000)
+    files = _inputs(workdir, 10_000, 100_000)
     for jobs_n in ("1", "2"):
         rates = {}
         for name, env in (("per-row", PER_ROW), ("columnar", NO_PLUGINS)):
             args = ("--scores-only", "--jobs", jobs_n)
-            small, _ = _run_batch(workdir, files[20_000], *args, env_extra=env)
-            large, _ = _run_batch(workdir, files[200_000], *args, env_extra=env)
-            rates[name] = 180_000 / (large - small)
+            small, _ = _run_batch(workdir, files[10_000], *args, env_extra=env)
+            large, _ = _run_batch(workdir, files[100_000], *args, env_extra=env)
+            rates[name] = 90_000 / (large - small)
             print(f"  scores-only, psyq batch --jobs {jobs_n}, {name}: {rates[name]:,.0f} rows/s "
-                  f"marginal (20k rows {small:.2f} s, 200k rows {large:.2f} s wall)")  # fmt: skip
+                  f"marginal (10k rows {small:.2f} s, 100k rows {large:.2f} s wall)")  # fmt: skip
         ratio = rates["columnar"] / rates["per-row"]
         print(f"  scores-only, --jobs {jobs_n}: columnar {ratio:.1f}x per-row "
               "(goal with --jobs 2: at least 100,000 rows/s)")  # fmt: skip
