@@ -26,6 +26,7 @@ HEAVY = ("weasyprint", "numpy", "dask", "pandas", "jinja2", "psyq.report")
 RENDERING = {"report", "demo", "doctor", "batch"}
 
 PHQ9 = "1,2,0,1,1,0,2,1,0,1"
+COMPILE = ["compile", "phq9", "--to", "redcap", "-o", "{tmp}/d.csv"]
 RECORD = ["record", "phq9", "--client", "c1", "--answers", PHQ9, "--date", "2026-01-05"]
 QUESTIONNAIRE = {
     "resourceType": "Questionnaire",
@@ -64,6 +65,13 @@ CASES: dict[str, tuple[list[list[str]], list[str], str, str]] = {
     "administer": ([], ["administer", "gad7", "--client", "c2"], "GAD-7", "1\n" * 7),
     "new-plugin": ([], ["new-plugin", "psyq-startup-check", "--dir", "{tmp}"], "psyq", ""),
     "import-fhir": ([], ["import-fhir", "{tmp}/q.json", "-o", "{tmp}/draft.yaml"], "draft", ""),
+    "compile": ([], COMPILE, "wrote {tmp}/d.csv: phq9 v1.0 as redcap", ""),
+    "import-redcap": (
+        [COMPILE],
+        ["import-redcap", "{tmp}/d.csv", "--form", "phq9", "-o", "{tmp}/draft.yaml"],
+        "wrote {tmp}/draft.yaml: phq9, 10 item(s)",
+        "",
+    ),
 }
 
 SCRIPT = """
@@ -112,6 +120,8 @@ def test_non_rendering_command_runs_and_imports_nothing_heavy(name: str, tmp_pat
     setup, args, expected, stdin = CASES[name]
     (tmp_path / "q.json").write_text(json.dumps(QUESTIONNAIRE))
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    setup = [[a.replace("{tmp}", str(tmp_path)) for a in step] for step in setup]
+    expected = expected.replace("{tmp}", str(tmp_path))
     env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home"), "COLUMNS": "120"}
     run = subprocess.run(
         [sys.executable, "-c", SCRIPT, json.dumps([setup, args, HEAVY])],
