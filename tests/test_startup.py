@@ -22,10 +22,12 @@ from psyq.manager import create_plugin_manager
 # psyq.report too: the report machinery loads with the first report, not at start-up.
 HEAVY = ("weasyprint", "numpy", "dask", "pandas", "jinja2", "psyq.report")
 
-# Commands whose job is to render reports, check the renderer or crunch numbers.
-RENDERING = {"report", "demo", "doctor", "batch"}
+# Commands whose job is to render reports, check the renderer or crunch numbers, and
+# the tablet server (a web framework, by design; it runs until stopped).
+RENDERING = {"report", "demo", "doctor", "batch", "serve"}
 
 PHQ9 = "1,2,0,1,1,0,2,1,0,1"
+KIOSK = ["kiosk", "start", "--client", "c1", "--instruments", "phq9", "--no-qr"]
 COMPILE = ["compile", "phq9", "--to", "redcap", "-o", "{tmp}/d.csv"]
 RECORD = ["record", "phq9", "--client", "c1", "--answers", PHQ9, "--date", "2026-01-05"]
 QUESTIONNAIRE = {
@@ -65,6 +67,9 @@ CASES: dict[str, tuple[list[list[str]], list[str], str, str]] = {
     "administer": ([], ["administer", "gad7", "--client", "c2"], "GAD-7", "1\n" * 7),
     "new-plugin": ([], ["new-plugin", "psyq-startup-check", "--dir", "{tmp}"], "psyq", ""),
     "import-fhir": ([], ["import-fhir", "{tmp}/q.json", "-o", "{tmp}/draft.yaml"], "draft", ""),
+    "kiosk start": ([], KIOSK, "kiosk session 1 for client c1: phq9", ""),
+    "kiosk status": ([KIOSK], ["kiosk", "status"], "kiosk session 1: client c1", ""),
+    "kiosk stop": ([KIOSK], ["kiosk", "stop", "1"], "stopped by the clinician", ""),
     "compile": ([], COMPILE, "wrote {tmp}/d.csv: phq9 v1.0 as redcap", ""),
     "import-redcap": (
         [COMPILE],
