@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_analysis import bench_analysis
 from bench_batch import bench_batch
 from bench_core import bench_scoring, bench_startup
 from bench_fhir import bench_fhir
@@ -27,6 +28,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "store": bench_store,
     "batch": bench_batch,
     "fhir": bench_fhir,
+    "analysis": bench_analysis,
     "tablet": bench_tablet,
     "interop": bench_interop,
 }

@@ -45,6 +45,16 @@ class App:
     def instrument(self, instrument_id: str) -> Instrument:
         return self.registry.get(instrument_id)
 
+    def stored_instrument(self, instrument_id: str, version: str) -> Instrument:
+        """The definition stored answers were given to: the current one, or the superseded
+        built-in version they name (CCTS 0.1), so stored data keep scoring as before."""
+        current = self.registry.get(instrument_id)
+        if current.version == version:
+            return current
+        from psyq.superseded import find_version
+
+        return find_version(self.pm, instrument_id, version) or current
+
     @property
     def store_path(self) -> Path:
         """The client store: ``--db PATH``, else ``psyq.db`` in the data directory."""

@@ -74,7 +74,7 @@ def partial_json(app: App, adm: Administration) -> dict[str, Any]:
     """A partial administration as ``psyq history --json`` lists it: its flags and
     scores from the answers given so far, ``administration.status`` = ``partial``,
     ``answered`` / ``items`` counts, and no change (change compares complete ones)."""
-    instrument = app.instrument(adm.instrument_id)
+    instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
     doc = result_of(app, adm, instrument).to_json()
     doc["administration"] = {
         "id": adm.id,
@@ -155,7 +155,7 @@ def build_history(
     previous: dict[str, tuple[Administration, ScoreResult]] = {}
     entries: list[HistoryEntry] = []
     for adm in administrations:
-        instrument = app.instrument(adm.instrument_id)
+        instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
         result = result_of(app, adm, instrument)
         prev = previous.get(adm.instrument_id)
         first = firsts.get(adm.instrument_id)
@@ -194,7 +194,7 @@ def render_request_for(
         with app.open_store() as own:
             return render_request_for(app, admin_id, own)
     adm = store.get(admin_id)
-    instrument = app.instrument(adm.instrument_id)
+    instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
     result = result_of(app, adm, instrument)
     earlier = [
         other

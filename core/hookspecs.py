@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from psyq.batch.executors import BatchExecutor
     from psyq.manager import PsyqPluginManager
     from psyq.models import Instrument
+    from psyq.norms import NormSource
     from psyq.outputs import OutputFormat, RenderRequest
     from psyq.registry import InstrumentSource
     from psyq.report import ReportSection
@@ -84,6 +85,21 @@ def psyq_translation_sources() -> list[InstrumentSource]:
     raise NotImplementedError
 
 
+@hookspec
+def psyq_norm_sources() -> list[NormSource]:
+    """Return places to load norm tables from (:class:`psyq.norms.NormSource`).
+
+    Each names a directory (every ``*.json``, ``*.yaml`` and ``*.yml`` file in
+    it is a norm table, as ``psyq norms build`` writes them) or one file. A
+    definition uses a table by naming its id (``norms: [table_id]``). Tables
+    are data, never code. All implementations are called; their lists are
+    concatenated; two tables with one id are an error naming both sources.
+
+    since: 0.2
+    """
+    raise NotImplementedError
+
+
 @hookspec(firstresult=True)
 def psyq_load_definition(path: Path, data: bytes) -> dict[str, Any] | None:
     """Parse the raw bytes of a definition file into plain data.
@@ -110,8 +126,10 @@ def psyq_parse_answers(instrument: Instrument, data: Any) -> dict[str, Any] | No
     mapping, a list, or a scalar. Return ``None`` when it is not a shape this
     plugin reads; otherwise return item id -> answer, which psyq then checks
     like any answers (unknown items and disallowed values are errors). A
-    document that says who answered and when may add ``"@client_id"`` and
-    ``"@date"`` (``YYYY-MM-DD``): ``psyq batch`` names JSONL rows with them.
+    document that says who answered and when may add ``"@client_id"``,
+    ``"@date"`` (``YYYY-MM-DD``) and ``"@authored"`` (an ISO date-time with its
+    time zone): ``psyq batch`` names JSONL rows with the first two and carries
+    ``@authored`` into the outputs (``RenderRequest.authored``).
 
     Raise :class:`psyq.errors.AnswerError` with one line naming the part of
     the document at fault (a FHIR ``linkId``, a field) when the document is

@@ -63,6 +63,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.fhir.importer",
     "psyq.plugins.redcap.importer",
     "psyq.plugins.tablet.command",
+    "psyq.plugins.analysis.command",
+    "psyq.plugins.norms.command",
+    "psyq.plugins.norms.report",
 )
 _DEFAULT_PREFIX = "psyq.plugins."
 

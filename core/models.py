@@ -543,6 +543,12 @@ class Instrument(_Model):
         max_length=100,
         description="Every text in other languages, by language tag (see docs/languages.md).",
     )
+    norms: list[Identifier] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Ids of norm tables (psyq_norm_sources) scored with by default; "
+        "the first whose groups fit the client is used.",
+    )
 
     _items_by_id: dict[str, Item] = PrivateAttr(default_factory=dict)
     _scales_by_id: dict[str, Scale] = PrivateAttr(default_factory=dict)

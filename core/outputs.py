@@ -42,6 +42,9 @@ class RenderRequest:
     instrument: Instrument
     client_id: str | None = None
     administered: date | None = None
+    # The moment the answers were given, with its time zone, when the input says
+    # (a FHIR ``authored``, a batch date-time); ``administered`` is its date.
+    authored: datetime | None = None
     clinician: str | None = None
     note: str | None = None
     generated_at: datetime | None = None

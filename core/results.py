@@ -5,7 +5,9 @@
     {"instrument": {"id", "version", "title", "status"},
      "answers": {"<item id>": value or null},   # every item, unscored ones too
      "scores": {"<scale id>": {"value", "raw", "band", "band_label", "answered",
-                               "missing", "prorated", "reason"}},
+                               "missing", "prorated", "reason",
+                               "norm": {"z", "t", "percentile", "group", "table", "n",
+                                        "ci", "warnings"}  (only with norms)}},
      "flags": [{"id", "level", "item", "message"}],
      "notices": ["..."]}
 
@@ -31,6 +33,23 @@ class InstrumentRef(_Result):
     status: Literal["validated", "provisional"]
 
 
+class NormScore(_Result):
+    """A scale score against a norm table (:mod:`psyq.norms`): the ``"norm"`` object."""
+
+    z: float
+    t: float = Field(description="T score, 50 + 10 z.")
+    percentile: float | None
+    group: str = Field(description="The norm group used, e.g. 'sex=f, age=30-49'.")
+    table: str = Field(description="Title, id and version of the norm table.")
+    n: int = Field(description="People in the norm group.")
+    ci: tuple[float, float] | None = Field(
+        description="95 % interval of T from the SEM (SD x sqrt(1 - reliability))."
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="Provisional table, small group: shown with T."
+    )
+
+
 class ScaleScore(_Result):
     """One scale's score. ``value`` is ``None`` when the scale could not be scored."""
 
@@ -46,6 +65,7 @@ class ScaleScore(_Result):
     missing: int
     prorated: bool
     reason: str | None = Field(description="Why the scale was not scored, else null.")
+    norm: NormScore | None = Field(None, description="Set when scored with norms.")
 
 
 class FlagHit(_Result):
@@ -92,7 +112,11 @@ class ScoreResult(_Result):
         out: dict[str, Any] = {
             "instrument": self.instrument.model_dump(),
             "answers": dict(self.answers),
-            "scores": {k: v.model_dump() for k, v in self.scores.items()},
+            # "norm" appears only on scales scored with a norm table.
+            "scores": {
+                k: v.model_dump(exclude=None if v.norm else {"norm"})
+                for k, v in self.scores.items()
+            },
             "flags": [f.model_dump() for f in self.flags],
             "notices": list(self.notices),
         }

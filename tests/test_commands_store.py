@@ -231,5 +231,5 @@ def test_history_text_shows_every_scale_and_the_provisional_notice(psyq_cli: CLI
     assert "no reliable-change criterion, so no change is called reliable" in out
     assert out.count("NOTE: Provisional instrument") == 1
     rows = [line.split() for line in out.splitlines() if line.startswith("      ")]
-    assert [r[0] for r in rows[-4:]] == ["attention", "protection", "role_reversal", "deflection"]
+    assert [r[0] for r in rows[-4:]] == ["putting_first", "protecting", "deflecting", "helper_role"]
     assert all("deterioration" in r and "reliable" not in r for r in rows[-4:])

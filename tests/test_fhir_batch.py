@@ -77,7 +77,8 @@ def test_ndjson_of_responses_runs_through_batch(
     # By hand: k=0 answers 1,2,3,0,1,2,3,0,1 = 13; k=1 2,3,0,1,2,3,0,1,2 = 14;
     # k=2 3,0,1,2,3,0,1,2,3 = 15; k=3 0,1,2,3,0,1,2,3,0 = 12; k=4 repeats k=0 = 13.
     assert [s["total"] for s in scores] == ["13", "14", "15", "12", "13"]
-    assert [s["date"] for s in scores] == [f"2026-03-0{k + 1}" for k in range(5)]
+    # scores.csv gives the input's date as given: a response's authored, with its time.
+    assert [s["date"] for s in scores] == [f"2026-03-0{k + 1}T10:00:00Z" for k in range(5)]
     errors = read_csv(out / "errors.csv")
     assert [e["row"] for e in errors] == ["3", "7"]
     assert "linkId 'Q-odd'" in errors[0]["reason"]

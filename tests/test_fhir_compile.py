@@ -49,9 +49,14 @@ def test_compiled_questionnaire_is_valid_r4(
     for item in inst.items:
         q_item = by_link[item.id]
         options = q_item["answerOption"]
-        assert [o["extension"][0]["valueDecimal"] for o in options] == [
-            o.value for o in inst.response_scale_for(item).options
-        ]
+        rs = inst.response_scale_for(item)
+        # Scored options carry their ordinal value; "counts as missing" ones (CCTS v0.2
+        # "This did not happen") carry psyq's counts-as-missing extension instead.
+        scored = [o for o in options if "valueDecimal" in o["extension"][0]]
+        assert [o["extension"][0]["valueDecimal"] for o in scored] == rs.scored_values
+        missing = [o for o in options if o not in scored]
+        assert [int(o["valueCoding"]["code"]) for o in missing] == sorted(rs.missing_values)
+        assert all(o["extension"][0]["url"].endswith("/counts-as-missing") for o in missing)
         unscored = [e for e in q_item.get("extension", []) if e["url"].endswith("/unscored")]
         assert bool(unscored) == (not item.scored)
     for scale in inst.scales:

@@ -134,16 +134,17 @@ def test_change_is_exactly_psyq_change_compare(app: App, store: Store) -> None:
     for scale in inst.scales:
         expected = compare(scale, before.scores[scale.id].value, after.scores[scale.id].value)
         assert entry.change[scale.id] == expected
-    # By hand: items 7, 9, 14 and 16 are reverse-keyed (4 - answer). All 1s give 1.5 on
-    # every scale; odd items 3 / even items 2 give attention (3+3+1+3)/4 = 2.5,
-    # protection (2+2+2+2)/4 = 2, role reversal (3+1+3+3)/4 = 2.5, deflection 2,
-    # total 36/16 = 2.25. The CCTS has no reliable-change value and no cut-off.
+    # By hand (CCTS v0.2): item 13 is reverse-keyed (4 - answer). All 1s give
+    # putting_first (1+1+1+3)/4 = 1.5, the other subscales 1, total 18/16 = 1.125 -> 1.13;
+    # odd items 3 / even items 2 give putting_first (3+3+3+1)/4 = 2.5, protecting 2,
+    # deflecting 3, helper_role 2, total 38/16 = 2.375 -> 2.38. The CCTS has no
+    # reliable-change value and no cut-off.
     hand = {
-        "attention": 1.0,
-        "protection": 0.5,
-        "role_reversal": 1.0,
-        "deflection": 0.5,
-        "total": 0.75,
+        "putting_first": 1.0,
+        "protecting": 1.0,
+        "deflecting": 2.0,
+        "helper_role": 1.0,
+        "total": 1.25,
     }
     for scale_id, delta in hand.items():
         change = entry.change[scale_id]

@@ -161,11 +161,12 @@ def test_ccts_has_provisional_banner_profile_and_reverse_marks(
     assert names.index("notices") < names.index("summary")
     assert "provisional-banner" in section(html, "notices") and "not diagnostic" in html
     profile = section(html, "profile")
-    for label in ("Therapist-focused attention", "Protective caretaking", "Role reversal"):
+    for label in ("Putting the therapist first", "Protecting the therapist", "helper&#39;s role"):
         assert label in profile
-    assert ">3.25<" in profile and ">2.81<" in profile
+    assert ">2.25<" in profile and ">2.19<" in profile
+    assert "outside the therapist&#39;s view" in section(html, "notices")
     items = section(html, "items")
-    assert items.count("mark mark-reverse") == 4 + 1  # four items + the legend
+    assert items.count("mark mark-reverse") == 1 + 1  # one reverse-keyed item + the legend
     assert "flag flag-warning" in section(html, "flags")
 
 

@@ -44,8 +44,9 @@ store's stricter rule, :data:`psyq.clients.CLIENT_ID_PATTERN`, allows 32)."""
 InputFormat = Literal["csv", "jsonl"]
 
 DocumentReader = Callable[[dict[str, Any]], dict[str, Any]]
-"""Item id -> answer for one resource line, plus ``"@client_id"`` and ``"@date"``
-when the resource says who answered and when; raises PsyqError when unreadable."""
+"""Item id -> answer for one resource line, plus ``"@client_id"``, ``"@date"`` and
+``"@authored"`` when the resource says who answered and when; raises PsyqError when
+unreadable."""
 
 STDIN = "-"
 
@@ -68,6 +69,9 @@ class InputRow:
     date: str
     values: tuple[Any, ...]
     problem: str | None = None
+    authored: str = ""
+    """When a document row says the moment it was answered (a FHIR ``authored`` with
+    its time), that text; ``date`` keeps the date alone, which names the reports."""
 
 
 @dataclass(frozen=True)
@@ -327,7 +331,9 @@ def _document_row(
         return InputRow(number, refused, "", (None,) * len(item_ids), str(exc))
     client, problem = _client_id(str(answers.pop("@client_id", None) or ""))
     date = str(answers.pop("@date", None) or "").strip()
+    authored = str(answers.pop("@authored", None) or "").strip()
     unknown = sorted(set(answers) - set(item_ids))
     if unknown and problem is None:
         problem = f"answers for unknown items: {', '.join(unknown)}"
-    return InputRow(number, client, date, tuple(answers.get(i) for i in item_ids), problem)
+    values = tuple(answers.get(i) for i in item_ids)
+    return InputRow(number, client, date, values, problem, authored)

@@ -285,7 +285,10 @@ def _chunk_jobs(
 
 
 def _row_job(row: InputRow, stem: str) -> RowJob:
-    return (row.row, row.client_id, row.date, stem, row.values, row.problem)
+    # The worker gets the full authored date-time when the row has one (the stem,
+    # named above from the date alone, does not change).
+    when = row.authored or row.date
+    return (row.row, row.client_id, when, stem, row.values, row.problem)
 
 
 # -- the final files -----------------------------------------------------------------

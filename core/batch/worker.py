@@ -183,6 +183,18 @@ def parse_date(text: str, where: str) -> date | None:
     raise PsyqError(f"{where}date '{shown}' is not a date; use YYYY-MM-DD")
 
 
+def parse_moment(text: str) -> datetime | None:
+    """The date-time ``text`` names, when it has a time and a time zone; else ``None``.
+
+    A time without a zone is not a moment (FHIR's ``dateTime`` refuses one), so
+    such a row keeps its date only. Call after :func:`parse_date` accepted ``text``.
+    """
+    if len(text) <= 10:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else None
+
+
 def _run_row(
     ctx: _Context, row: RowJob, generated: datetime
 ) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
@@ -209,6 +221,7 @@ def _run_row(
                 instrument=inst,
                 client_id=client_id,
                 administered=administered,
+                authored=parse_moment(date_text) if administered else None,
                 generated_at=generated,
             )
             if ctx.shown is not None:

@@ -19,6 +19,7 @@ from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.outputs import output_formats
 from psyq.plugins.commands.score import link_map_option, questionnaire_option
+from psyq.plugins.fhir.export import TRANSACTION_HELP, with_transaction
 from psyq.plugins.fhir.linking import aids_for, reading_aids
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
     metavar="F1,F2",
     help="Report formats per row (default: pdf when installed, else html, else json).",
 )
+@click.option("--transaction", is_flag=True, help=TRANSACTION_HELP)
 @click.option("--scores-only", is_flag=True, help="No per-row reports: scores.csv and summaries.")
 @click.option(
     "--jobs",
@@ -120,6 +122,7 @@ def batch_command(
     instrument_id: str,
     out_dir: Path,
     format_text: str | None,
+    transaction: bool,
     scores_only: bool,
     jobs: int | None,
     resume: bool,
@@ -151,6 +154,7 @@ def batch_command(
       psyq batch cohort.csv --instrument phq9 --out reports/
       psyq batch cohort.csv --instrument phq9 --out reports/ --resume
       psyq batch cohort.jsonl --instrument gad7 --out out/ --format json,html
+      psyq batch responses.ndjson --instrument phq9 --out out/ --format fhir --transaction
       psyq batch export.csv --instrument phq9 --redcap dictionary.csv --to redcap --out out/
       psyq batch cohort.csv --instrument phq9 --out out/ --executor dask \\
           --scheduler tcp://10.0.0.5:8786
@@ -185,7 +189,7 @@ def batch_command(
         input=input_path,
         instrument_id=instrument_id,
         out_dir=out_dir,
-        formats=_formats(app, format_text, scores_only),
+        formats=with_transaction(_formats(app, format_text, scores_only), transaction),
         jobs=jobs or os.cpu_count() or 1,
         resume=resume,
         force=force,

@@ -21,6 +21,7 @@ from psyq.hookspecs import hookimpl
 from psyq.models import Instrument, Item
 from psyq.outputs import RenderRequest, get_output_format, require_format_for_path
 from psyq.plugins.commands.store import checked_text, clinician_option, write_private
+from psyq.plugins.fhir.export import with_transaction
 from psyq.plugins.report.command import MAX_FIELD_CHARS
 from psyq.results import ScoreResult
 
@@ -257,7 +258,9 @@ def _show_partial_flags(session: Session) -> None:
     _framed_critical(result)
 
 
-def _finish(app: App, session: Session, result: ScoreResult, report: Path | None) -> None:
+def _finish(
+    app: App, session: Session, result: ScoreResult, report: Path | None, report_format: str
+) -> None:
     assert session.admin_id is not None
     inst = session.instrument
     _say()
@@ -267,7 +270,7 @@ def _finish(app: App, session: Session, result: ScoreResult, report: Path | None
     _say(table.render(request).decode(), nl=False)
     _framed_critical(result)
     if report is not None:
-        fmt = require_format_for_path(app.pm, report.name)
+        fmt = get_output_format(app.pm, report_format)
         from psyq.history import render_request_for
 
         full = render_request_for(app, session.admin_id, session.store)
@@ -306,7 +309,10 @@ def _intro(session: Session) -> None:
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write a report; the format follows the suffix (.pdf, .json, .txt, ...).",
+    help="Also write a report; the format follows the suffix (.pdf, .json, .fhir.json, ...).",
+)
+@click.option(
+    "--transaction", is_flag=True, help="With a .fhir.json --report: a transaction Bundle."
 )
 @click.pass_obj
 def administer_command(
@@ -317,6 +323,7 @@ def administer_command(
     resume_id: int | None,
     language: str | None,
     report: Path | None,
+    transaction: bool,
 ) -> None:
     """Give INSTRUMENT_ID to a client at the keyboard, one item at a time.
 
@@ -332,10 +339,12 @@ def administer_command(
       printf '1\\n2\\n0\\n1\\n1\\n0\\n2\\n1\\n0\\n1\\n' | psyq administer phq9 --client C0042
       psyq administer --resume 17
     """
-    if report is not None:
-        require_format_for_path(
-            app.pm, report.name
-        )  # a bad suffix fails now, not after the last item
+    report_format = None
+    if report is not None:  # a bad suffix fails now, not after the last item
+        chosen = require_format_for_path(app.pm, report.name)
+        (report_format,) = with_transaction((chosen.name,), transaction)
+    elif transaction:
+        raise PsyqError("--transaction applies to a FHIR --report (a .fhir.json file)")
     clinician = checked_text("--clinician", clinician, MAX_FIELD_CHARS)
     store = app.open_store()
     try:
@@ -360,7 +369,7 @@ def administer_command(
             return
         # The last answer saved it complete; a resumed one with nothing left is saved now.
         result = session.result or session.save(complete=True)
-        _finish(app, session, result, report)
+        _finish(app, session, result, report, report_format or "")
     finally:
         store.close()
 
@@ -414,7 +423,7 @@ def _open_session(
         raise PsyqError(f"administration {resume_id} is {adm.instrument_id}, not {instrument_id}")
     if client_id is not None and client_id != adm.client_id:
         raise PsyqError(f"administration {resume_id} belongs to client {adm.client_id}")
-    instrument = app.instrument(adm.instrument_id)
+    instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
     if instrument.content_hash() != adm.definition_hash:
         raise PsyqError(
             f"administration {resume_id} was started with {adm.instrument_id} "

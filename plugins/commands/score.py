@@ -18,7 +18,9 @@ from psyq.models import Instrument
 from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.answer_documents import parse_answers
 from psyq.plugins.data_files import load_data
+from psyq.plugins.fhir.export import TRANSACTION_HELP, with_transaction
 from psyq.plugins.fhir.linking import aids_for, reading_aids
+from psyq.results import ScoreResult
 
 MAX_ANSWERS_FILE_BYTES = 1024 * 1024
 
@@ -91,16 +93,49 @@ answers_file_option = click.option(
 )
 
 
+norms_option = click.option(
+    "--norms",
+    "norm_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Norm table file (psyq norms build); default: the tables the definition names.",
+)
+group_option = click.option(
+    "--group",
+    "group_text",
+    metavar="NAME=VALUE,...",
+    help="The client's norm group, e.g. sex=f,age=34 (age falls into the table's bands).",
+)
+
+
+def scored_with_norms(
+    app: App,
+    instrument: Instrument,
+    result: ScoreResult,
+    norm_files: tuple[Path, ...],
+    group_text: str | None,
+) -> ScoreResult:
+    """Add ``"norm"`` to each scale a norm table covers (psyq.norms loads only when needed)."""
+    if not (norm_files or group_text or instrument.norms):
+        return result
+    from psyq.norms import with_norms
+
+    return with_norms(app.pm, instrument, result, list(norm_files), group_text)
+
+
 @click.command("score")
 @click.argument("instrument_id")
 @answers_option
 @answers_file_option
 @link_map_option
 @questionnaire_option
+@norms_option
+@group_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option(
     "--format", "format_name", default=None, help="Any text output format (table, json, ...)."
 )
+@click.option("--transaction", is_flag=True, help=TRANSACTION_HELP)
 @click.pass_obj
 def score_command(
     app: App,
@@ -109,8 +144,11 @@ def score_command(
     answers_file: Path | None,
     link_map: Path | None,
     questionnaires: tuple[Path, ...],
+    norm_files: tuple[Path, ...],
+    group_text: str | None,
     as_json: bool,
     format_name: str | None,
+    transaction: bool,
 ) -> None:
     """Score one administration of INSTRUMENT_ID and print the scores and flags.
 
@@ -119,14 +157,19 @@ def score_command(
       psyq score phq9 --answers 1,2,0,1,1,0,2,1,0
       psyq score gad7 --answers-file answers.yaml --json
       psyq score phq9 --answers-file qr.json --link-map my-linkids.yaml
+      psyq score ccts --answers 1,2,... --norms ccts-norms.json --group sex=f,age=34
     """
     instrument = app.instrument(instrument_id)
     with reading_aids(aids_for(instrument, link_map, questionnaires)):
         valid = read_answers(instrument, answers, answers_file, app.pm)
     result = app.scorer.score_valid(instrument, valid)
+    result = scored_with_norms(app, instrument, result, norm_files, group_text)
     fmt = get_output_format(app.pm, "json" if as_json else (format_name or "table"))
     if fmt.binary:
         raise AnswerError(f"format '{fmt.name}' is binary; write it to a file with `psyq report`")
+    if transaction:
+        (name,) = with_transaction((fmt.name,), transaction)
+        fmt = get_output_format(app.pm, name)
     out = fmt.render(RenderRequest(result=result, instrument=instrument))
     click.echo(out.decode("utf-8"), nl=not out.endswith(b"\n"))
 

@@ -199,7 +199,8 @@ def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[st
 
     out: list[dict[str, Any]] = []
     for adm in partials:
-        result = result_of(app, adm, app.instrument(adm.instrument_id))
+        instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
+        result = result_of(app, adm, instrument)
         answered = sum(v is not None for v in adm.answers.values())
         for flag in result.flags:
             out.append(
@@ -413,7 +414,7 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
                     "(changed outside psyq)"
                 )
                 continue
-            instrument = app.instrument(adm.instrument_id)
+            instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
             try:
                 answers = (
                     coerce_answers(instrument, adm.answers)
@@ -622,7 +623,7 @@ def export_records(
 
     out: list[dict[str, Any]] = []
     for adm in administrations:
-        instrument = app.instrument(adm.instrument_id)
+        instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
         result = result_of(app, adm, instrument)
         day: str | None = adm.administered.isoformat()
         if dates == "drop":

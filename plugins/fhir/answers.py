@@ -21,6 +21,7 @@ A Bundle holding exactly one QuestionnaireResponse (as ``psyq report
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from psyq.errors import AnswerError
@@ -252,7 +253,11 @@ def _by_label(instrument: Instrument, item: Item, text: Any) -> int | None:
 
 
 def identity(response: JSON) -> dict[str, str]:
-    """``@client_id`` (the subject's identifier or reference) and ``@date`` (authored)."""
+    """``@client_id`` (the subject's identifier or reference), ``@date`` and ``@authored``.
+
+    ``@date`` is the date of ``authored``; ``@authored`` is the whole value when it
+    is a date-time with a time zone (as FHIR requires of one with a time).
+    """
     out: dict[str, str] = {}
     subject: JSON = response["subject"] if isinstance(response.get("subject"), dict) else {}
     ident: JSON = subject["identifier"] if isinstance(subject.get("identifier"), dict) else {}
@@ -262,7 +267,18 @@ def identity(response: JSON) -> dict[str, str]:
     authored = response.get("authored")
     if isinstance(authored, str) and authored.strip():
         out["@date"] = authored.strip()[:10]
+        if _moment(authored.strip()):
+            out["@authored"] = authored.strip()
     return out
+
+
+def _moment(text: str) -> bool:
+    if not 10 < len(text) <= 40 or text[10] != "T":
+        return False
+    try:
+        return datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
 
 
 @hookimpl

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 
+from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.models import Instrument, Scale
 from psyq.outputs import OutputFormat, RenderRequest
@@ -76,6 +77,8 @@ def fhir_bundle(request: RenderRequest, *, transaction: bool = False) -> JSON:
             request.client_id,
             request.administered.isoformat() if request.administered else None,
             result.answers,
+            # Only when known, so Bundles without a time keep the ids they always had.
+            *([request.authored.isoformat()] if request.authored else []),
         ],
         sort_keys=True,
     )
@@ -108,19 +111,47 @@ def fhir_bundle(request: RenderRequest, *, transaction: bool = False) -> JSON:
     return bundle
 
 
+def is_partial(request: RenderRequest) -> bool:
+    """A scored item is unanswered, or the store says the form was left unfinished.
+
+    An unscored item (PHQ-9 item 10) left blank does not make a finished form
+    partial.
+    """
+    if request.options.get("status") == "partial":
+        return True
+    answers = request.result.answers
+    # An item the form itself skips (the item skip rule, landing from the library
+    # branch: ``ScoreResult.skipped``) is not an unfinished answer.
+    skipped = getattr(request.result, "skipped", None) or {}
+    return any(
+        answers.get(item.id) is None and item.id not in skipped
+        for item in request.instrument.items
+        if item.scored
+    )
+
+
+def _when(request: RenderRequest) -> str | None:
+    """The administration's date-time when known to the second, else its date."""
+    moment = request.authored
+    if moment is not None and moment.tzinfo is not None:
+        # As precise as the input was: 20:36:57.544, not 20:36:57.544000.
+        micro = moment.microsecond
+        spec = "seconds" if not micro else "milliseconds" if not micro % 1000 else "microseconds"
+        return moment.isoformat(timespec=spec)
+    return request.administered.isoformat() if request.administered else None
+
+
 def questionnaire_response(request: RenderRequest, common: JSON) -> JSON:
     inst, answers = request.instrument, request.result.answers
-    # Completed when every scored item is answered: an unscored item (PHQ-9 item 10)
-    # left blank does not make a finished form "in progress".
-    complete = all(answers.get(item.id) is not None for item in inst.items if item.scored)
     resource: JSON = {
         "resourceType": "QuestionnaireResponse",
         "questionnaire": questionnaire_canonical(inst),
-        "status": "completed" if complete else "in-progress",
+        "status": "in-progress" if is_partial(request) else "completed",
         **common,
     }
-    if request.administered:
-        resource["authored"] = request.administered.isoformat()
+    when = _when(request)
+    if when:
+        resource["authored"] = when
     resource["item"] = [
         {"linkId": item.id, "text": item.text, "answer": [_answer(inst, item.id, value)]}
         for item in inst.items
@@ -157,13 +188,16 @@ def observation(
     code: JSON = {"coding": codings, "text": f"{inst.short_name} {scale.label}"}
     resource: JSON = {
         "resourceType": "Observation",
-        "status": "final",
+        # A score from a partial administration is not a final result (a server or
+        # a clinician reading "final" would take it as the whole form's).
+        "status": "preliminary" if is_partial(request) else "final",
         "category": [SURVEY],
         "code": code,
         **common,
     }
-    if request.administered:
-        resource["effectiveDateTime"] = request.administered.isoformat()
+    when = _when(request)
+    if when:
+        resource["effectiveDateTime"] = when
     if request.clinician:
         resource["performer"] = [{"display": request.clinician}]
     if score.value is not None:
@@ -210,6 +244,25 @@ def render_fhir_transaction(request: RenderRequest) -> bytes:
     bundle = fhir_bundle(request, transaction=True)
     text = json.dumps(bundle, ensure_ascii=False, separators=(",", ":"))
     return (text + "\n").encode()
+
+
+TRANSACTION_FORMAT = "fhir-transaction"
+TRANSACTION_HELP = "With --format fhir: a transaction Bundle (POST entries) for a FHIR server."
+
+
+def with_transaction(names: tuple[str, ...], transaction: bool) -> tuple[str, ...]:
+    """The format names a command uses: ``--transaction`` turns ``fhir`` into
+    ``fhir-transaction`` (the name kept as an alias of ``--format fhir --transaction``).
+
+    Raises PsyqError when ``--transaction`` is given without a FHIR format.
+    """
+    if not transaction:
+        return names
+    if not any(name in ("fhir", TRANSACTION_FORMAT) for name in names):
+        chosen = ", ".join(names) or "none"
+        raise PsyqError(f"--transaction applies to --format fhir (the format here: {chosen})")
+    out = (TRANSACTION_FORMAT if name == "fhir" else name for name in names)
+    return tuple(dict.fromkeys(out))
 
 
 @hookimpl

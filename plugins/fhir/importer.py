@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 from psyq.answers import looks_missing
 from psyq.errors import DefinitionError, PsyqError
@@ -38,6 +39,7 @@ from psyq.hookspecs import hookimpl
 from psyq.models import Coding, FlagRule
 from psyq.plugins.data_files import load_json
 from psyq.plugins.drafts import draft_yaml as write_draft
+from psyq.plugins.fhir.enable_when import Answer, Earlier, enable_condition
 from psyq.plugins.fhir.fhirpath import recognise, recognise_item_variables
 from psyq.plugins.fhir.questionnaire import CRITICAL, MISSING_OPTION, UNSCORED, VARIABLE
 from psyq.plugins.fhir.questionnaire import FLAGS as FLAGS_EXTENSION
@@ -57,6 +59,7 @@ from psyq.plugins.fhir.resources import (
     value_set_concepts,
     whole_number,
 )
+from psyq.plugins.fhir.translations import Gathered
 from psyq.registry import MAX_DEFINITION_BYTES
 
 UNKNOWN_LICENCE = "UNKNOWN: check before use"
@@ -244,7 +247,9 @@ def questionnaire_to_draft(
     items: list[dict[str, Any]] = []
     calculated: list[tuple[JSON, str]] = []
     first_scale: str | None = None
-    conditional: list[str] = []
+    conditional: list[tuple[str, str, dict[str, Any] | str]] = []
+    gathered = Gathered()  # texts in other languages
+    earlier: dict[str, Earlier] = {}  # linkId -> a converted item later conditions may name
     try:
         nodes = list(iter_items(q.get("item")))
     except ValueError as exc:
@@ -322,7 +327,10 @@ def questionnaire_to_draft(
         if url and _keepable(node.get("linkId")):
             codes.append({"system": url, "code": node["linkId"]})
         entry: dict[str, Any] = {"id": item_id, "text": text, "response_scale": scales[key]}
-        if node.get("required") is True:
+        gated = bool(node.get("enableWhen") or extension_value(node, ENABLE_WHEN_EXPRESSION_URLS))
+        # FHIR's required holds only while the item is enabled; psyq's would refuse
+        # every form that rightly skipped it.
+        if node.get("required") is True and not gated:
             entry["required"] = True
         if extension_value(node, frozenset({UNSCORED})) is True:
             entry["scored"] = False
@@ -331,8 +339,14 @@ def questionnaire_to_draft(
         if codes:
             entry["codes"] = codes[:20]
         items.append(entry)
+        gathered.item(item_id, node, scales[key], [o.value for o in options])
+        if gated:
+            conditional.append((item_id, link_id, enable_condition(node, earlier)))
         if isinstance(node.get("linkId"), str):
             item_of[node["linkId"]] = item_id
+            earlier[node["linkId"]] = Earlier(
+                item_id, [Answer(o.value, o.label, o.codes) for o in options if o.value is not None]
+            )
         if entry.get("scored") is False:
             continue  # asked, not scored: unlike answers are expected
         if first_scale is None:
@@ -344,19 +358,12 @@ def questionnaire_to_draft(
                 f"q1's ({labels}) and IS included in the total: check that the instrument "
                 "scores it; if not, set `scored: false` and remove it from scale total"
             )
-        if node.get("enableWhen") or extension_value(node, ENABLE_WHEN_EXPRESSION_URLS):
-            conditional.append(item_id)
     if not items:
         raise DefinitionError(
             f"{source}: no item of this Questionnaire has numeric answer values "
             "(ordinalValue or integer codes); nothing psyq can score"
         )
-    if conditional:
-        notes.append(
-            f"items {', '.join(conditional)} are asked only under a condition (enableWhen); "
-            "psyq asks every item and counts a skipped one as missing: check the total's "
-            "missing rule"
-        )
+    notes += enable_when_notes(conditional)
     scored = [i["id"] for i in items if i.get("scored", True)]
     if not scored:
         raise DefinitionError(
@@ -462,10 +469,44 @@ def questionnaire_to_draft(
     flags = _flags(q, {i["id"] for i in items}, {sc["id"] for sc in draft_scales}, notes)
     if flags:
         data["flags"] = flags
+    gathered.title(q)
+    kept, untranslated = gathered.kept(
+        data, f"The FHIR Questionnaire {url or Path(source).name}", DRAFT_NOTICE
+    )
+    if kept:
+        data["translations"] = kept
+        notes.append(
+            f"translations: {', '.join(kept)} from the form's translation extensions, complete "
+            "(the draft's notice in English is psyq's): check them against the published "
+            "translation"
+        )
+    notes += untranslated
     form_codes = [_coding(c) for c in codings(q.get("code"))]
     if form_codes:
         data["codes"] = form_codes[:20]
     return Draft(data=data, notes=notes)
+
+
+def enable_when_notes(conditional: list[tuple[str, str, dict[str, Any] | str]]) -> list[str]:
+    """The header's notes on items asked only under a condition (item id, linkId, condition
+    or why it was not converted)."""
+    if not conditional:
+        return []
+    notes = [
+        f"items {', '.join(i for i, _, _ in conditional)} are asked only under a condition "
+        "(enableWhen): none is required (FHIR's required holds only while an item is "
+        "enabled); psyq asks every item and counts one left unanswered as missing: check "
+        "the total's missing rule and what the manual scores for an item the form skips"
+    ]
+    for item_id, link_id, condition in conditional:
+        if isinstance(condition, str):
+            notes.append(
+                f"item {item_id} (linkId {link_id}): enableWhen not converted: {condition}"
+            )
+        else:
+            flow = yaml.safe_dump(condition, default_flow_style=True, width=10_000).strip()
+            notes.append(f"item {item_id} (linkId {link_id}) is asked when {flow} (its enableWhen)")
+    return notes
 
 
 def _linkids_as_ids(nodes: list[JSON]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from psyq.hookspecs import hookimpl
 from psyq.outputs import OutputFormat, RenderRequest
 from psyq.proration import proration_note
+from psyq.results import ScoreResult
 
 LEVEL_MARK = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "    info"}
 
@@ -48,8 +49,27 @@ def render_table(request: RenderRequest) -> bytes:
     for flag in result.flags:
         if flag.level != "critical":
             lines.append(f"{LEVEL_MARK[flag.level]}: {flag.message}")
+    lines += _norm_lines(result)
     lines += [f"NOTE: {notice}" for notice in result.notices]
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _norm_lines(result: ScoreResult) -> list[str]:
+    """T, interval and percentile per normed scale; a provisional table or small group loudly."""
+    lines: list[str] = []
+    warnings: list[str] = []
+    for scale_id, score in result.scores.items():
+        norm = score.norm
+        if norm is None:
+            continue
+        ci = f" (95% interval {norm.ci[0]:.1f}-{norm.ci[1]:.1f})" if norm.ci else ""
+        pct = "" if norm.percentile is None else f", percentile {norm.percentile:.0f}"
+        lines.append(
+            f"norm {scale_id}: T {norm.t:.1f}{ci}{pct}; group {norm.group} (n {norm.n}); "
+            f"{norm.table}"
+        )
+        warnings += [w for w in norm.warnings if w not in warnings]
+    return [f"!   NORMS: {w}" for w in warnings] + lines
 
 
 @hookimpl

@@ -19,7 +19,14 @@ from psyq.outputs import (
     get_output_format,
     require_format_for_path,
 )
-from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
+from psyq.plugins.commands.score import (
+    answers_file_option,
+    answers_option,
+    group_option,
+    norms_option,
+    read_answers,
+    scored_with_norms,
+)
 
 MAX_NOTE_CHARS = 5000
 MAX_FIELD_CHARS = 200
@@ -44,11 +51,19 @@ def _checked(option: str, value: str | None, limit: int) -> str | None:
     return value or None
 
 
-def choose_format(app: App, output: Path, format_name: str | None) -> OutputFormat:
-    """``--format`` if given, else the format whose suffix ``output`` has."""
+def choose_format(
+    app: App, output: Path, format_name: str | None, transaction: bool = False
+) -> OutputFormat:
+    """``--format`` if given, else the format whose suffix ``output`` has;
+    ``--transaction`` makes ``fhir`` the transaction Bundle."""
+    from psyq.plugins.fhir.export import with_transaction
+
     if format_name:
-        return get_output_format(app.pm, format_name)
-    return require_format_for_path(app.pm, output.name, hint=", or --format NAME")
+        fmt = get_output_format(app.pm, format_name)
+    else:
+        fmt = require_format_for_path(app.pm, output.name, hint=", or --format NAME")
+    (name,) = with_transaction((fmt.name,), transaction)
+    return fmt if name == fmt.name else get_output_format(app.pm, name)
 
 
 def write_atomically(target: Path, data: bytes) -> None:
@@ -76,9 +91,16 @@ def write_atomically(target: Path, data: bytes) -> None:
     is_flag=True,
     help="Report the client's latest stored administration (of INSTRUMENT_ID, if given).",
 )
+@click.option(
+    "--transaction",
+    is_flag=True,
+    help="With --format fhir: a transaction Bundle (POST entries) for a FHIR server.",
+)
 @click.option("--date", "date_text", metavar="YYYY-MM-DD", help="Administration date (today).")
 @click.option("--clinician", help="Clinician's name shown on the report.")
 @click.option("--note", help="Clinician's note, printed as plain text.")
+@norms_option
+@group_option
 @click.option(
     "--paper",
     type=click.Choice(sorted(PAPER_SIZES), case_sensitive=False),
@@ -113,9 +135,12 @@ def report_command(
     client_id: str | None,
     administration_id: str | None,
     latest: bool,
+    transaction: bool,
     date_text: str | None,
     clinician: str | None,
     note: str | None,
+    norm_files: tuple[Path, ...],
+    group_text: str | None,
     paper: str,
     language: str | None,
     output: Path,
@@ -134,8 +159,9 @@ def report_command(
       psyq report ccts --answers-file a.yaml --client C-7 --paper letter -o c7.html
       psyq report --administration 12 -o c104-latest.pdf
       psyq report phq9 --client C-104 --latest -o c104-trend.pdf
+      psyq report --administration 12 --format fhir --transaction -o c104.fhir.json
     """
-    fmt = choose_format(app, output, format_name)
+    fmt = choose_format(app, output, format_name, transaction)
     if not output.parent.is_dir():
         raise PsyqError(f"{output}: folder '{output.parent}' does not exist")
     stored = administration_id is not None or latest
@@ -167,6 +193,9 @@ def report_command(
             note=_checked("--note", note, MAX_NOTE_CHARS),
             generated_at=datetime.now().astimezone(),
         )
+    request.result = scored_with_norms(
+        app, request.instrument, request.result, norm_files, group_text
+    )
     request.options["paper"] = paper.lower()
     if language is not None:
         from psyq.translations import translate_request

@@ -28,9 +28,13 @@ def render_markdown(request: RenderRequest) -> bytes:
     others = [f for f in result.flags if f.level != "critical"]
     if others:
         lines += ["", *[f"- **{f.level}:** {_cell(f.message)}" for f in others]]
-    norms = result.extra.get("example_norms")
-    if norms:
-        lines += ["", f"T-score: {norms['t_score']} ({norms['table']})"]
+    norm = result.scores["total"].norm if "total" in result.scores else None
+    if norm is not None:
+        lines += ["", f"T-score: {norm.t:g} ({norm.table})"]
+        lines += [f"**{_cell(w)}**" for w in norm.warnings]
+    pomp = result.extra.get("example_pomp")
+    if pomp:
+        lines += ["", f"POMP: {pomp['pomp']:g} %"]
     if result.notices:
         lines += ["", *[f"*Note: {_cell(n)}*" for n in result.notices]]
     return ("\n".join(lines) + "\n").encode("utf-8")

@@ -15,12 +15,14 @@ from psyq.outputs import OutputFormat, RenderRequest
 from psyq.registry import InstrumentSource
 from psyq.scoring import ScoringState
 from psyq_example.markdown import render_markdown
-from psyq_example.norms import NORM_TABLE_NAME, t_label, t_score
+from psyq_example.pomp import pomp, pomp_label
 
 if TYPE_CHECKING:
+    from psyq.norms import NormSource
     from psyq.report import ReportSection
 
 INSTRUMENTS = Path(__file__).parent / "instruments"
+NORMS = Path(__file__).parent / "norms"
 
 
 # --8<-- [start:instrument-sources]
@@ -40,11 +42,9 @@ def psyq_score_transform(state: ScoringState) -> Generator[None, bool | None, bo
     result = yield
     total = state.scales["total"].value if state.instrument.id == "rses" else None
     if total is not None:
-        state.extra["example_norms"] = {
-            "scale": "total",
-            "t_score": t_score(total),
-            "table": NORM_TABLE_NAME,
-        }
+        low, high = state.instrument.bounds("total")
+        # POMP: the total as a percentage of its possible range (a rescaling, not a norm).
+        state.extra["example_pomp"] = {"scale": "total", "pomp": pomp(total, low, high)}
     return result
 
 
@@ -52,13 +52,11 @@ def psyq_score_transform(state: ScoringState) -> Generator[None, bool | None, bo
 
 
 # --8<-- [start:report-sections]
-NORMS_SECTION = """\
-{% if example_norms %}
-<section class="example-norms">
-  <h2>Norm-referenced score</h2>
-  <p>Self-esteem total: {{ example_norms.t_score | example_t_label }}.</p>
-  <p class="notice">From an {{ example_norms.table }}; do not use it to interpret
-  a client's score.</p>
+POMP_SECTION = """\
+{% if example_pomp %}
+<section class="example-pomp">
+  <h2>Percent of maximum possible</h2>
+  <p>Self-esteem total: {{ example_pomp.pomp | example_pomp_label }}.</p>
 </section>
 {% endif %}
 """
@@ -71,7 +69,7 @@ def psyq_report_sections() -> list[ReportSection]:
     from psyq import report
 
     # order 55: below the built-in band charts (50), above the profile (60).
-    section = report.ReportSection("example_norms", NORMS_SECTION, order=55, instruments=("rses",))
+    section = report.ReportSection("example_pomp", POMP_SECTION, order=55, instruments=("rses",))
     return [section]
 
 
@@ -82,7 +80,7 @@ def psyq_report_sections() -> list[ReportSection]:
 @hookimpl
 def psyq_report_context(request: RenderRequest, context: dict[str, Any]) -> None:
     # Keys carry the plugin's name, so two plugins cannot overwrite each other.
-    context["example_norms"] = request.result.extra.get("example_norms")
+    context["example_pomp"] = request.result.extra.get("example_pomp")
 
 
 # --8<-- [end:report-context]
@@ -91,10 +89,23 @@ def psyq_report_context(request: RenderRequest, context: dict[str, Any]) -> None
 # --8<-- [start:template-filters]
 @hookimpl
 def psyq_template_filters() -> dict[str, Callable[..., Any]]:
-    return {"example_t_label": t_label}
+    return {"example_pomp_label": pomp_label}
 
 
 # --8<-- [end:template-filters]
+
+
+# --8<-- [start:norm-sources]
+@hookimpl
+def psyq_norm_sources() -> list[NormSource]:
+    # Norm tables are data files (psyq norms build writes them); rses.yaml names this one.
+    # psyq.norms is imported here, when norms are needed, not at start-up.
+    from psyq.norms import NormSource
+
+    return [NormSource("psyq-example-plugin", NORMS)]
+
+
+# --8<-- [end:norm-sources]
 
 
 # --8<-- [start:output-formats]

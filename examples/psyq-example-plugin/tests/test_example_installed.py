@@ -13,6 +13,7 @@ import pytest
 
 HOOKS = [
     "psyq_instrument_sources",
+    "psyq_norm_sources",
     "psyq_output_formats",
     "psyq_report_context",
     "psyq_report_sections",
@@ -73,7 +74,7 @@ def test_list_validate_and_score_through_the_entry_point(
     assert validated.returncode == 0, validated.stderr
     assert "rses v1.0, 10 golden example(s) pass" in validated.stdout
     scored = psyq(tmp_path, "score", "rses", "--answers", "2,1,2,2,1,2,2,2,0,2", "--json")
-    assert json.loads(scored.stdout)["extra"]["example_norms"]["t_score"] == 50
+    assert json.loads(scored.stdout)["scores"]["total"]["norm"]["t"] == 50.0
     md = psyq(tmp_path, "score", "rses", "--answers", "2,1,2,2,1,2,2,2,0,2", "--format", "markdown")
     assert "| Self-esteem (total) | 19 | 0-30 | Normal range |" in md.stdout
 

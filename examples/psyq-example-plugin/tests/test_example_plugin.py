@@ -10,7 +10,7 @@ import jinja2
 import psyq_example.plugin as plugin
 import pytest
 from click.testing import Result
-from psyq_example.norms import ILLUSTRATIVE_NORMS, t_label, t_score
+from psyq_example.pomp import pomp, pomp_label
 
 from psyq.manager import PsyqPluginManager
 from psyq.outputs import RenderRequest, get_output_format
@@ -66,42 +66,48 @@ def test_reverse_keying_one_item_at_a_time(pm: PsyqPluginManager) -> None:
         assert bumped == (14 if item.reverse else 16), item.id
 
 
-def test_t_score_added_to_extra_by_the_wrapper(pm: PsyqPluginManager, psyq_cli: CLI) -> None:
+def test_t_score_comes_from_the_norm_table_the_definition_names(
+    pm: PsyqPluginManager, psyq_cli: CLI
+) -> None:
     doc = json.loads(psyq_cli("score", "rses", "--answers", MIXED, "--json").output)
     assert doc["scores"]["total"]["value"] == 19
-    norms = doc["extra"]["example_norms"]
-    assert norms["t_score"] == 50
-    assert "not real norms" in norms["table"]
+    norm = doc["scores"]["total"]["norm"]
+    assert (norm["t"], norm["z"], norm["group"], norm["n"]) == (50.0, 0.0, "whole sample", 50)
+    assert "NOT real norms" in norm["table"]
+    # Illustrative and small: psyq says so with the numbers.
+    assert any(w.startswith("PROVISIONAL norm table 'rses_illustrative'") for w in norm["warnings"])
+    assert any(w.startswith("SMALL NORM GROUP") for w in norm["warnings"])
 
 
 def test_t_score_follows_the_prorated_value(pm: PsyqPluginManager, psyq_cli: CLI) -> None:
-    # 17 over 9 answered items -> 18.9 -> 19, so T 50 (the raw 17 would give 45)
+    # 17 over 9 answered items -> 18.9 -> 19, so T 50 (the raw 17 would give 46)
     doc = json.loads(psyq_cli("score", "rses", "--answers", "2,1,2,2,1,2,2,2,0,", "--json").output)
     assert doc["scores"]["total"]["prorated"] is True
-    assert doc["extra"]["example_norms"]["t_score"] == 50
+    assert doc["scores"]["total"]["norm"]["t"] == 50.0
 
 
-def test_no_t_score_when_unscored_or_another_instrument(
+def test_pomp_added_to_extra_by_the_wrapper(pm: PsyqPluginManager, psyq_cli: CLI) -> None:
+    doc = json.loads(psyq_cli("score", "rses", "--answers", MIXED, "--json").output)
+    assert doc["extra"]["example_pomp"] == {"scale": "total", "pomp": 63.3}  # 19 of 0-30
+
+
+def test_no_norm_or_pomp_when_unscored_or_another_instrument(
     pm: PsyqPluginManager, psyq_cli: CLI
 ) -> None:
     unscored = json.loads(
         psyq_cli("score", "rses", "--answers", ",1,2,2,1,2,2,2,0,", "--json").output
     )
     assert unscored["scores"]["total"]["value"] is None
-    assert "extra" not in unscored
+    assert "extra" not in unscored and "norm" not in unscored["scores"]["total"]
     phq9 = json.loads(psyq_cli("score", "phq9", "--answers", "1,1,1,1,1,1,1,1,0", "--json").output)
-    assert "extra" not in phq9
+    assert "extra" not in phq9 and "norm" not in phq9["scores"]["total"]
 
 
-def test_norm_table_tiles_the_whole_range() -> None:
-    covered = [total for low, high, _ in ILLUSTRATIVE_NORMS for total in range(low, high + 1)]
-    assert covered == list(range(31))
-    assert [t_score(0), t_score(19), t_score(30)] == [25, 50, 70]
-    with pytest.raises(ValueError, match="outside 0-30"):
-        t_score(31)
-    assert t_label(35) == "T = 35 (below average)"
-    assert t_label(60) == "T = 60 (average range)"
-    assert t_label(65) == "T = 65 (above average)"
+def test_pomp_scale() -> None:
+    assert [pomp(0, 0, 30), pomp(19, 0, 30), pomp(30, 0, 30)] == [0.0, 63.3, 100.0]
+    with pytest.raises(ValueError, match="empty"):
+        pomp(1, 3, 3)
+    assert pomp_label(63.3) == "63.3 % of the possible range (POMP)"
 
 
 def test_markdown_format_from_the_cli(pm: PsyqPluginManager, psyq_cli: CLI) -> None:
@@ -110,7 +116,8 @@ def test_markdown_format_from_the_cli(pm: PsyqPluginManager, psyq_cli: CLI) -> N
     lines = result.output.splitlines()
     assert lines[0] == "# Rosenberg Self-Esteem Scale (RSES v1.0)"
     assert "| Self-esteem (total) | 19 | 0-30 | Normal range |" in lines
-    assert any(line.startswith("T-score: 50 (illustrative") for line in lines)
+    assert any(line.startswith("T-score: 50 (Illustrative RSES norms") for line in lines)
+    assert "POMP: 63.3 %" in lines
     assert lines[-1].startswith("*Note: Bands (below 15 low")
 
 
@@ -136,32 +143,33 @@ def _render_section(pm: PsyqPluginManager, answers: dict[str, int | None]) -> st
         env.filters.update(filters)
     context: dict[str, Any] = {"request": request}
     pm.hook.psyq_report_context(request=request, context=context)
-    return env.from_string(sections["example_norms"].template).render(context)
+    return env.from_string(sections["example_pomp"].template).render(context)
 
 
 def test_report_section_registration(pm: PsyqPluginManager) -> None:
     sections = pm.collect_named("psyq_report_sections", "report section")
-    section = sections["example_norms"]
+    section = sections["example_pomp"]
     assert section.instruments == ("rses",)
     assert section.replaces is None
     filters = dict(pm.collect("psyq_template_filters"))
-    assert filters["psyq_example.plugin"]["example_t_label"](45) == "T = 45 (average range)"
+    assert filters["psyq_example.plugin"]["example_pomp_label"](50) == (
+        "50 % of the possible range (POMP)"
+    )
     context: dict[str, Any] = {}
     request = RenderRequest(
         result=Scorer(pm).score(InstrumentRegistry(pm).get("gad7"), {}),
         instrument=InstrumentRegistry(pm).get("gad7"),
     )
     pm.hook.psyq_report_context(request=request, context=context)
-    assert context == {"example_norms": None}
+    assert context == {"example_pomp": None}
 
 
-def test_report_section_renders_the_t_score(pm: PsyqPluginManager) -> None:
+def test_report_section_renders_the_pomp_score(pm: PsyqPluginManager) -> None:
     rses = InstrumentRegistry(pm).get("rses")
     answers = dict(zip([i.id for i in rses.items], map(int, MIXED.split(",")), strict=True))
     html = _render_section(pm, answers)
-    assert '<section class="example-norms">' in html
-    assert "Self-esteem total: T = 50 (average range)." in html
-    assert "not real norms" in html
+    assert '<section class="example-pomp">' in html
+    assert "Self-esteem total: 63.3 % of the possible range (POMP)." in html
 
 
 def test_report_section_is_empty_without_a_score(pm: PsyqPluginManager) -> None:

@@ -34,10 +34,13 @@ def test_section_in_the_html_report_in_its_place(cli: CLI, tmp_path: Path) -> No
     out = tmp_path / "rses.html"
     report(cli, out, "rses", MIXED)
     html = out.read_text(encoding="utf-8")
-    section = re.search(r'<section class="example-norms">.*?</section>', html, re.DOTALL)
+    section = re.search(r'<section class="example-pomp">.*?</section>', html, re.DOTALL)
     assert section, "example section missing from the report"
-    assert "Self-esteem total: T = 50 (average range)." in section.group(0)
-    assert "not real norms" in section.group(0)
+    assert "Self-esteem total: 63.3 % of the possible range (POMP)." in section.group(0)
+    # The T-score is psyq's norms section, from the plugin's (illustrative) norm table.
+    norms = re.search(r'<section class="section-norms">.*?</section>', html, re.DOTALL)
+    assert norms, "norms section missing from the report"
+    assert "PROVISIONAL norm table" in norms.group(0) and "NOT real norms" in norms.group(0)
     # order 55: after the built-in band charts (50); the footer (1000) stays last
     assert html.index("Rosenberg Self-Esteem Scale") < section.start()
     assert section.end() < html.rindex("psyq 0.1.0")
@@ -46,10 +49,10 @@ def test_section_in_the_html_report_in_its_place(cli: CLI, tmp_path: Path) -> No
 def test_section_absent_for_other_instruments_and_unscored_totals(cli: CLI, tmp_path: Path) -> None:
     phq9 = tmp_path / "phq9.html"
     report(cli, phq9, "phq9", "1,1,1,1,1,1,1,1,0")
-    assert "example-norms" not in phq9.read_text(encoding="utf-8")
+    assert "example-pomp" not in phq9.read_text(encoding="utf-8")
     unscored = tmp_path / "unscored.html"
     report(cli, unscored, "rses", ",1,2,2,1,2,2,2,0,")
-    assert "example-norms" not in unscored.read_text(encoding="utf-8")
+    assert "example-pomp" not in unscored.read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
@@ -60,8 +63,9 @@ def test_section_in_the_pdf_report(cli: CLI, tmp_path: Path) -> None:
     report(cli, out, "rses", MIXED)
     reader = pypdf.PdfReader(io.BytesIO(out.read_bytes()))
     words = re.sub(r"\s+", " ", "\n".join(page.extract_text() for page in reader.pages))
-    assert "NORM-REFERENCED SCORE" in words.upper()  # the stylesheet capitalises headings
-    assert "T = 50 (average range)" in words
+    assert "NORM-REFERENCED SCORES" in words.upper()  # the stylesheet capitalises headings
+    assert "PERCENT OF MAXIMUM POSSIBLE" in words.upper()
+    assert "63.3 % of the possible range (POMP)" in words
     assert "Rosenberg Self-Esteem Scale" in words
 
 
@@ -84,5 +88,5 @@ def test_registered_manager_renders_without_the_cli(psyq_pm: PsyqPluginManager) 
     answers = dict(zip([i.id for i in rses.items], map(int, MIXED.split(",")), strict=True))
     request = RenderRequest(result=Scorer(psyq_pm).score(rses, answers), instrument=rses)
     html = get_output_format(psyq_pm, "html").render(request).decode()
-    assert "T = 50 (average range)" in html
+    assert "63.3 % of the possible range (POMP)" in html
     psyq_pm.unregister(name="example")

@@ -1,0 +1,355 @@
+"""Norm tables: versioned data files that turn a scale score into z, T and a percentile.
+
+A norm table is data, never code (JSON or YAML, read with psyq's safe
+loaders). ``psyq norms build`` writes one from a sample; a definition names the
+tables it uses (``norms: [table_id]``) and plugins ship them through the
+``psyq_norm_sources`` hook, or a user passes ``--norms FILE``.
+
+For a score ``x`` on a scale with norm-group mean ``M``, SD ``S`` and
+reliability ``r``:
+
+* ``z = (x - M) / S`` and ``T = 50 + 10 z``;
+* the percentile is the score's percentile rank in the sample (the per cent
+  below plus half the per cent at the score), interpolated between the
+  scores the table lists;
+* the 95 % interval is ``T ± 1.96 · 10 · sqrt(1 - r)``: the standard error of
+  measurement (``S · sqrt(1 - r)``) in T units, as the issue specifies.
+
+A table whose ``status`` is ``provisional``, or a group of fewer than
+:data:`SMALL_GROUP` people, carries a warning that every output shows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from psyq.errors import PsyqError
+from psyq.results import NormScore
+
+if TYPE_CHECKING:
+    from psyq.manager import PsyqPluginManager
+    from psyq.models import Instrument
+    from psyq.results import ScoreResult
+
+FORMAT = "psyq-norms/1"
+SMALL_GROUP = 100
+Z95 = 1.959963984540054
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+GroupValue = Annotated[str, StringConstraints(max_length=64)]
+
+
+class NormError(PsyqError):
+    """A norm table is malformed, missing, or has no group for this client."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sample(_Model):
+    """Who the norms come from."""
+
+    description: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    n: int = Field(ge=1)
+    collected: str = Field("", max_length=100, description="When the data were collected.")
+    citation: str = Field("", max_length=2000)
+
+
+class ScaleNorm(_Model):
+    n: int = Field(ge=1)
+    mean: float
+    sd: float = Field(gt=0)
+    reliability: float | None = Field(None, gt=0, lt=1)
+    reliability_source: str = Field("", max_length=500)
+    percentiles: list[tuple[float, float]] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="[score, percentile rank] pairs, ascending by score.",
+    )
+
+
+class NormGroup(_Model):
+    """One norm group: ``{}`` is the whole sample; ``{sex: f, age: 30-49}`` a subgroup."""
+
+    group: dict[Identifier, GroupValue] = Field(default_factory=dict, max_length=10)
+    scales: dict[Identifier, ScaleNorm] = Field(min_length=1)
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.group.items()) or "whole sample"
+
+
+class NormTable(_Model):
+    """A versioned norm table for one instrument version."""
+
+    format: Literal["psyq-norms/1"] = "psyq-norms/1"
+    id: Identifier
+    version: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,31}$")]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    instrument: Identifier
+    instrument_version: str = Field(max_length=32)
+    status: Literal["provisional", "final"]
+    created: date
+    sample: Sample
+    notes: str = Field("", max_length=5000)
+    groups: list[NormGroup] = Field(min_length=1, max_length=500)
+
+    @property
+    def name(self) -> str:
+        return f"{self.title} ({self.id} v{self.version})"
+
+
+@dataclass(frozen=True)
+class NormSource:
+    """A directory of norm table files (or one file), and who provides it."""
+
+    name: str
+    path: Path
+
+
+# -- reading ----------------------------------------------------------------------
+
+
+def read_table(path: Path, pm: PsyqPluginManager | None = None) -> NormTable:
+    """Read and validate one norm table file (JSON or YAML, safely)."""
+    from psyq.errors import DefinitionError
+    from psyq.plugins.data_files import load_data
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise NormError(f"{path}: cannot read the norm table: {exc.strerror or exc}") from None
+    try:
+        data = load_data(path, raw)
+    except DefinitionError as exc:
+        raise NormError(str(exc)) from None
+    try:
+        return NormTable.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise NormError(f"{path}: not a psyq norm table: {where}: {first['msg']}") from None
+
+
+def tables_from_sources(pm: PsyqPluginManager) -> dict[str, tuple[NormTable, str]]:
+    """Every norm table the ``psyq_norm_sources`` hooks provide, by id (with its source)."""
+    found: dict[str, tuple[NormTable, str]] = {}
+    for sources in pm.hook.psyq_norm_sources():
+        for source in sources:
+            files = (
+                sorted(p for p in source.path.iterdir() if p.suffix in {".json", ".yaml", ".yml"})
+                if source.path.is_dir()
+                else [source.path]
+            )
+            for file in files:
+                table = read_table(file)
+                if table.id in found:
+                    raise NormError(
+                        f"norm table '{table.id}' is provided by both {found[table.id][1]} "
+                        f"and {source.name}"
+                    )
+                found[table.id] = (table, source.name)
+    return found
+
+
+def tables_for(pm: PsyqPluginManager, instrument: Instrument, files: list[Path]) -> list[NormTable]:
+    """``--norms FILE`` tables if given, else those the definition names."""
+    if files:
+        tables = [read_table(f) for f in files]
+    else:
+        names = list(instrument.norms)
+        if not names:
+            return []
+        known = tables_from_sources(pm)
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise NormError(
+                f"{instrument.id} names norm table {', '.join(map(repr, missing))}, which no "
+                "installed plugin provides (psyq_norm_sources)"
+            )
+        tables = [known[n][0] for n in names]
+    for table in tables:
+        if table.instrument != instrument.id:
+            raise NormError(
+                f"norm table '{table.id}' is for {table.instrument}, not {instrument.id}"
+            )
+        if table.instrument_version != instrument.version:
+            raise NormError(
+                f"norm table '{table.id}' was built for {instrument.id} "
+                f"v{table.instrument_version}; this is v{instrument.version}"
+            )
+    return tables
+
+
+# -- client groups --------------------------------------------------------------------
+
+_GROUP_PAIR = re.compile(r"^\s*([a-z][a-z0-9_]{0,63})\s*=\s*([^,=]{1,64}?)\s*$")
+
+
+def parse_group(text: str | None) -> dict[str, str]:
+    """``sex=f,age=34`` -> ``{"sex": "f", "age": "34"}``."""
+    if not text:
+        return {}
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        m = _GROUP_PAIR.match(part)
+        if m is None:
+            raise NormError(
+                f"--group: '{part.strip()}' is not NAME=VALUE (e.g. --group sex=f,age=34)"
+            )
+        out[m.group(1)] = m.group(2)
+    return out
+
+
+def band_contains(band: str, value: str) -> bool | None:
+    """Whether ``value`` is in an age band ``30-49`` / ``50-``; None if ``band`` is no band."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)?\s*", band)
+    if m is None:
+        return None
+    try:
+        x = float(value)
+    except ValueError:
+        return False
+    lo = float(m.group(1))
+    hi = float(m.group(2)) if m.group(2) else math.inf
+    return lo <= x <= hi
+
+
+def _matches(group: dict[str, str], client: dict[str, str]) -> bool:
+    for key, wanted in group.items():
+        have = client.get(key)
+        if have is None:
+            return False
+        inside = band_contains(wanted, have)
+        if inside is None:
+            if wanted.strip().lower() != have.strip().lower():
+                return False
+        elif not inside:
+            return False
+    return True
+
+
+def choose_group(table: NormTable, client: dict[str, str]) -> NormGroup | None:
+    """The most specific group the client belongs to (the whole sample if nothing finer)."""
+    fitting = [g for g in table.groups if _matches(dict(g.group), client)]
+    if not fitting:
+        return None
+    return max(fitting, key=lambda g: len(g.group))
+
+
+# -- lookup ---------------------------------------------------------------------------
+
+
+def percentile_rank(norm: ScaleNorm, value: float) -> float | None:
+    """The percentile of ``value``, interpolated in the table (clamped at its ends)."""
+    points = norm.percentiles
+    if not points:
+        return None
+    if value <= points[0][0]:
+        return points[0][1] if value == points[0][0] else max(0.0, points[0][1] / 2)
+    if value >= points[-1][0]:
+        last = points[-1][1]
+        return last if value == points[-1][0] else min(100.0, last + (100 - last) / 2)
+    for (x0, p0), (x1, p1) in itertools.pairwise(points):
+        if x0 <= value <= x1:
+            return p0 if x1 == x0 else p0 + (p1 - p0) * (value - x0) / (x1 - x0)
+    return None
+
+
+def norm_score(table: NormTable, group: NormGroup, scale_id: str, value: float) -> NormScore:
+    norm = group.scales[scale_id]
+    z = (value - norm.mean) / norm.sd
+    t = 50 + 10 * z
+    ci = None
+    if norm.reliability is not None:
+        half = Z95 * 10 * math.sqrt(1 - norm.reliability)
+        ci = (round(t - half, 1), round(t + half, 1))
+    warnings: list[str] = []
+    if table.status == "provisional":
+        warnings.append(
+            f"PROVISIONAL norm table '{table.id}': not for interpreting a client's score on its own"
+        )
+    if norm.n < SMALL_GROUP:
+        warnings.append(
+            f"SMALL NORM GROUP ({group.label}): fewer than {SMALL_GROUP} people, so T and "
+            "percentile are imprecise"
+        )
+    if ci is None:
+        warnings.append("no reliability in the table, so no interval")
+    pct = percentile_rank(norm, value)
+    return NormScore(
+        z=round(z, 2),
+        t=round(t, 1),
+        percentile=None if pct is None else round(pct, 1),
+        group=group.label,
+        table=table.name,
+        n=norm.n,
+        ci=ci,
+        warnings=warnings,
+    )
+
+
+def apply_norms(
+    result: ScoreResult, tables: list[NormTable], client: dict[str, str]
+) -> ScoreResult:
+    """``result`` with a ``norm`` on every scored scale a table covers (first table wins)."""
+    if not tables:
+        return result
+    scores = dict(result.scores)
+    covered = False
+    for scale_id, score in result.scores.items():
+        if score.value is None:
+            continue
+        for table in tables:
+            group = choose_group(table, client)
+            if group is None or scale_id not in group.scales:
+                continue
+            norm = norm_score(table, group, scale_id, float(score.value))
+            scores[scale_id] = score.model_copy(update={"norm": norm})
+            covered = True
+            break
+    if not covered and any(s.value is not None for s in result.scores.values()):
+        wanted = ", ".join(f"{k}={v}" for k, v in client.items()) or "no --group"
+        raise NormError(
+            f"no norm group fits this client ({wanted}) in "
+            f"{', '.join(t.id for t in tables)}; groups: "
+            + "; ".join(g.label for t in tables for g in t.groups)
+        )
+    return result.model_copy(update={"scores": scores})
+
+
+def with_norms(
+    pm: PsyqPluginManager,
+    instrument: Instrument,
+    result: ScoreResult,
+    files: list[Path],
+    group_text: str | None,
+) -> ScoreResult:
+    """``result`` scored against ``--norms FILE`` tables, or those the definition names."""
+    client = parse_group(group_text)
+    tables = tables_for(pm, instrument, files)
+    if not tables:
+        if client:
+            raise NormError(
+                f"--group picks a norm group, but {instrument.id} names no norm table; "
+                "give --norms FILE"
+            )
+        return result
+    return apply_norms(result, tables, client)
+
+
+def dump_table(table: NormTable) -> str:
+    """The table as the JSON file ``psyq norms build`` writes."""
+    import json
+
+    data: dict[str, Any] = table.model_dump(mode="json")
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,1 @@
+"""Norms: ``psyq norms build``, and norm-referenced scores in reports."""

@@ -1,0 +1,60 @@
+"""Data stored with CCTS v0.1 keep being scored with v0.1 after v0.2 replaced it."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+from psyq.app import App
+from psyq.manager import PsyqPluginManager
+from psyq.scoring import Scorer
+from psyq.superseded import find_version
+from psyq.testing import CLI
+
+V01_ANSWERS = [2, 1, 0, 3, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 0, 1]  # v0.1 golden "mixed" example
+
+
+def store_v01(pm: PsyqPluginManager, home: Path) -> None:
+    old = find_version(pm, "ccts", "0.1")
+    assert old is not None
+    answers: dict[str, int | None] = {
+        item.id: v for item, v in zip(old.items, V01_ANSWERS, strict=True)
+    }
+    with App(pm, home=home).open_store() as store:
+        store.add_administration(
+            instrument=old,
+            client_id="C0001",
+            answers=answers,
+            result=Scorer(pm).score(old, answers),
+            administered=date(2026, 3, 1),
+        )
+
+
+def test_history_report_export_and_rescore_use_v01(
+    psyq_pm: PsyqPluginManager, psyq_home: Path, psyq_cli: CLI, tmp_path: Path
+) -> None:
+    assert App(psyq_pm, home=psyq_home).instrument("ccts").version == "0.2"
+    store_v01(psyq_pm, psyq_home)
+    history = json.loads(psyq_cli("history", "C0001", "--json").stdout)
+    entry = history[0] if isinstance(history, list) else history["administrations"][0]
+    text = json.dumps(entry)
+    assert '"attention"' in text and "2.25" in text and "1.63" in text  # v0.1's scores
+    rescored = psyq_cli("rescore")
+    assert rescored.exit_code == 0, rescored.output
+    assert "no longer fits" not in rescored.output
+    out = tmp_path / "r.html"
+    report = psyq_cli("report", "--administration", "1", "-o", out)
+    assert report.exit_code == 0, report.output
+    html = out.read_text(encoding="utf-8")
+    assert "Therapist-focused attention" in html and "v0.1" in html.replace("version 0.1", "v0.1")
+    export = psyq_cli("export", "--format", "jsonl", "-o", tmp_path / "e.jsonl")
+    assert export.exit_code == 0, export.output
+
+
+def test_new_administrations_use_v02(psyq_cli: CLI) -> None:
+    answers = ",".join(["1"] * 16)
+    result = psyq_cli("record", "ccts", "--client", "C0002", "--answers", answers)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(psyq_cli("history", "C0002", "--json").stdout)
+    assert "putting_first" in json.dumps(doc)
