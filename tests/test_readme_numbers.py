@@ -37,7 +37,7 @@ def test_measured_numbers_appear_only_in_the_quoted_bench_output() -> None:
     assert len(MEASURED.findall(blocks[0])) > 20
 
 
-@pytest.mark.parametrize("index", [0, 1, 2])
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
 def test_each_bench_output_names_a_commit_of_this_history(index: int) -> None:
     blocks, _ = _bench_blocks()
     if index >= len(blocks):

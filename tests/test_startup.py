@@ -24,7 +24,7 @@ HEAVY = ("weasyprint", "numpy", "dask", "pandas", "jinja2", "psyq.report")
 
 # Commands whose job is to render reports, check the renderer or crunch numbers, and
 # the tablet server (a web framework, by design; it runs until stopped).
-RENDERING = {"report", "demo", "doctor", "batch", "serve"}
+RENDERING = {"report", "demo", "doctor", "batch", "serve", "analyze", "simulate", "norms build"}
 
 PHQ9 = "1,2,0,1,1,0,2,1,0,1"
 KIOSK = ["kiosk", "start", "--client", "c1", "--instruments", "phq9", "--no-qr"]
