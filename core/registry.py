@@ -3,9 +3,11 @@
 Sources come from the ``psyq_instrument_sources`` hook; each file is parsed by
 the ``psyq_load_definition`` hook and validated against
 :class:`psyq.models.Instrument`. The same id from two sources is an error
-naming both. A broken file in a source is reported (one line) and skipped,
-so one bad file in a pack does not hide every other instrument; ``psyq
-validate`` is where broken files fail hard.
+a local problem: the later source's file is skipped with one warning naming
+the plugin that provides it (an error with ``PSYQ_STRICT_PLUGINS=1``). A
+broken file in a source is reported (one line) and skipped, so one bad file in
+a pack does not hide every other instrument; ``psyq validate`` is where broken
+files fail hard.
 """
 
 from __future__ import annotations
@@ -156,12 +158,14 @@ class InstrumentRegistry:
         self._pm = pm
         self._entries: dict[str, LoadedInstrument] | None = None
         self.problems: list[str] = []
+        #: instrument id -> name of the plugin whose source provides it
+        self.owners: dict[str, str] = {}
 
     def _load(self) -> dict[str, LoadedInstrument]:
         if self._entries is not None:
             return self._entries
         entries: dict[str, LoadedInstrument] = {}
-        for _plugin, source in self._pm.collect("psyq_instrument_sources"):
+        for plugin, source in self._pm.collect("psyq_instrument_sources"):
             for path in _definition_files(source.path):
                 try:
                     instrument = load_instrument_file(self._pm, path)
@@ -170,13 +174,28 @@ class InstrumentRegistry:
                     continue
                 other = entries.get(instrument.id)
                 if other is not None:
-                    raise DuplicateError(
-                        f"instrument '{instrument.id}' is defined twice: by {other.source} "
-                        f"({other.path}) and by {source.name} ({path}); remove or disable one"
-                    )
+                    self._duplicate(instrument.id, other, plugin, source.name, path)
+                    continue
                 entries[instrument.id] = LoadedInstrument(instrument, source.name, path)
+                self.owners[instrument.id] = plugin
         self._entries = dict(sorted(entries.items()))
         return self._entries
+
+    def _duplicate(
+        self, instrument_id: str, other: LoadedInstrument, plugin: str, source: str, path: Path
+    ) -> None:
+        """The same id again: skip the later file, naming the plugin that provides it."""
+        pm = self._pm
+        if pm.is_builtin(plugin):
+            hint = f"remove {path.name} or change its id"
+        else:
+            hint = pm.disable_hint(plugin)
+        pm.problem(
+            f"instrument '{instrument_id}' is defined twice: {pm.describe(plugin)} "
+            f"({source}, {path}) is skipped, {other.source} ({other.path}) defines it first "
+            f"({hint})",
+            DuplicateError,
+        )
 
     def add(self, instrument: Instrument, source: str, path: Path) -> None:
         """Register an instrument object directly (tests, embedding applications)."""
