@@ -22,7 +22,7 @@ import click
 from psyq import __version__
 from psyq.app import App
 from psyq.errors import PluginHookError, PsyqError
-from psyq.manager import PsyqPluginManager, create_plugin_manager
+from psyq.manager import PsyqPluginManager, create_plugin_manager, first_line
 
 
 class UserError(click.ClickException):
@@ -65,10 +65,9 @@ class PsyqGroup(click.Group):
             if plugin is None or self.pm is None:
                 raise
             error = PluginHookError(
-                f"{self.pm.describe(plugin)} raised {type(exc).__name__}: {exc} in its "
-                f"command '{ctx.invoked_subcommand}'; {self.pm.disable_hint(plugin)}".splitlines()[
-                    0
-                ],
+                f"{self.pm.describe(plugin)} raised {type(exc).__name__}: {first_line(exc)} in its "
+                f"command '{ctx.invoked_subcommand}'; {self.pm.disable_hint(plugin)} "
+                "(PSYQ_DEBUG=1 prints the traceback)",
                 plugin=plugin,
                 hook="psyq_register_commands",
                 original=exc,

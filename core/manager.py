@@ -93,6 +93,8 @@ class PluginInfo:
     distribution: str | None = None
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
+    #: what went wrong with part of the plugin (a clash, a broken instrument file)
+    problems: list[str] = field(default_factory=list)
 
 
 def _stderr_warning(message: str) -> None:
@@ -270,7 +272,14 @@ class PsyqPluginManager(pluggy.PluginManager):
             f"{self.describe(skipped)} provides {kind} '{name}', which "
             f"{self.describe(kept)} already provides; skipped it ({self.disable_hint(skipped)})"
         )
+        self.note(skipped, f"{kind} '{name}' skipped: {self.describe(kept)} provides it")
         self.problem(message, DuplicateError)
+
+    def note(self, plugin_name: str, problem: str) -> None:
+        """Remember a problem with part of a plugin, for ``psyq plugins``."""
+        info = self.infos.get(plugin_name)
+        if info is not None and problem not in info.problems:
+            info.problems.append(problem)
 
     # -- introspection ---------------------------------------------------------
 
@@ -285,6 +294,11 @@ class PsyqPluginManager(pluggy.PluginManager):
         return rows
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (plugin errors are shown as one line)."""
+    return (str(exc).strip().splitlines() or [""])[0]
+
+
 def _attributed(
     function: Callable[..., Any], pm: PsyqPluginManager, plugin_name: str, hook_name: str
 ) -> Callable[..., Any]:
@@ -297,8 +311,9 @@ def _attributed(
 
     def attribute(exc: Exception) -> PluginHookError:
         return PluginHookError(
-            f"{pm.describe(plugin_name)} raised {type(exc).__name__}: {exc} in hook "
-            f"{hook_name}; {pm.disable_hint(plugin_name)}".splitlines()[0],
+            f"{pm.describe(plugin_name)} raised {type(exc).__name__}: "
+            f"{first_line(exc)} in hook "
+            f"{hook_name}; {pm.disable_hint(plugin_name)} (PSYQ_DEBUG=1 prints the traceback)",
             plugin=plugin_name,
             hook=hook_name,
             original=exc,

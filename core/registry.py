@@ -171,6 +171,7 @@ class InstrumentRegistry:
                     instrument = load_instrument_file(self._pm, path)
                 except DefinitionError as exc:
                     self.problems.append(f"{source.name}: {exc}")
+                    self._pm.note(plugin, f"instrument file skipped: {exc}")
                     continue
                 other = entries.get(instrument.id)
                 if other is not None:
@@ -190,6 +191,7 @@ class InstrumentRegistry:
             hint = f"remove {path.name} or change its id"
         else:
             hint = pm.disable_hint(plugin)
+        pm.note(plugin, f"instrument '{instrument_id}' skipped: {other.source} defines it")
         pm.problem(
             f"instrument '{instrument_id}' is defined twice: {pm.describe(plugin)} "
             f"({source}, {path}) is skipped, {other.source} ({other.path}) defines it first "

@@ -29,7 +29,7 @@ from typing import Any
 from psyq.batch.cohort import CohortStats
 from psyq.batch.naming import REPORTS_DIR
 from psyq.batch.tables import errors_line, scores_line
-from psyq.errors import PsyqError
+from psyq.errors import PluginHookError, PsyqError
 
 RowJob = tuple[int, str, str, str, tuple[Any, ...], str | None]
 """One row as sent to a worker: (row number, client id, date, report stem, answers in
@@ -183,6 +183,9 @@ def _run_row(
                 generated_at=generated,
             )
             files = [(stem + fmt.suffix, fmt.render(request)) for fmt in ctx.formats]
+    except PluginHookError as exc:  # a plugin's bug: name the plugin on this row
+        record["error"] = f"{where}{exc}"
+        return record, []
     except PsyqError as exc:
         record["error"] = str(exc)
         return record, []
