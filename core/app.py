@@ -30,9 +30,15 @@ class App:
         return self._home if self._home is not None else data_dir()
 
     @cached_property
-    def registry(self) -> InstrumentRegistry:
+    def loaded_registry(self) -> InstrumentRegistry:
+        """The registry, loaded; its ``problems`` not yet reported (`psyq validate` lists them)."""
         registry = InstrumentRegistry(self.pm)
-        registry.ids()  # load now so problems are reported once, up front
+        registry.ids()
+        return registry
+
+    @cached_property
+    def registry(self) -> InstrumentRegistry:
+        registry = self.loaded_registry  # loaded now so problems are reported once, up front
         for problem in registry.problems:
             # A warning, or with PSYQ_STRICT_PLUGINS=1 an error.
             self.pm.problem(f"skipped instrument file: {problem}", DefinitionError)

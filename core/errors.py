@@ -16,7 +16,15 @@ class PsyqError(Exception):
 
 
 class DefinitionError(PsyqError):
-    """An instrument definition file is malformed or inconsistent."""
+    """An instrument definition file is malformed or inconsistent.
+
+    The message is one line (the first problem, and how many more); ``problems``
+    lists every problem found, one line each, for ``psyq validate``.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[str] = problems or [message]
 
 
 class AnswerError(PsyqError):

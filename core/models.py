@@ -10,11 +10,13 @@ mistake in a file is reported before any client is scored with it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -302,7 +304,18 @@ class ExampleExpectation(_Model):
     scores: dict[Identifier, float | None] = Field(default_factory=dict)
     bands: dict[Identifier, Identifier | None] = Field(default_factory=dict)
     flags: list[Identifier] | None = Field(
-        None, description="Exactly the flag ids raised (order free); omit to not check."
+        None,
+        description=(
+            "Exactly the flag ids raised (order free), including flags a plugin raises; "
+            "omit to not check."
+        ),
+    )
+    extra: dict[Identifier, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Values plugins add to the result's extra, by key; a mapping matches on the "
+            "keys it gives. Checked against the installed plugins."
+        ),
     )
 
 
@@ -349,28 +362,43 @@ class Instrument(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Instrument:
+        # Every problem is collected (one per line of the error) so that `psyq
+        # validate` can list them all; a stage stops only where later checks
+        # depend on it (scales need valid items).
         self._items_by_id = _unique("item", self.items)
         self._scales_by_id = _unique("scale", self.scales)
         _unique("flag", self.flags)
         if "total" not in self._scales_by_id:
             raise ValueError("every instrument needs a scale with id 'total' (its main score)")
+        problems: list[str] = []
         for item in self.items:
             if item.response_scale not in self.response_scales:
-                raise ValueError(
+                problems.append(
                     f"item {item.id}: response_scale '{item.response_scale}' is not defined; "
                     f"defined: {', '.join(self.response_scales)}"
                 )
-            if item.recode is not None:
+            elif item.recode is not None:
                 allowed = set(self.response_scales[item.response_scale].values)
                 extra = set(item.recode) - allowed
                 if extra:
-                    raise ValueError(f"item {item.id}: recode keys {sorted(extra)} are not answers")
-        for scale in self.scales:
-            self._check_scale(scale)
-        for flag in self.flags:
-            self._check_refs(f"flag {flag.id}", flag.when.references())
-        for example in self.examples:
-            self._check_example(example)
+                    problems.append(f"item {item.id}: recode keys {sorted(extra)} are not answers")
+        if problems:
+            raise ValueError("\n".join(problems))
+        checks: list[Callable[[], None]] = [
+            functools.partial(self._check_scale, s) for s in self.scales
+        ]
+        checks += [
+            functools.partial(self._check_refs, f"flag {f.id}", f.when.references())
+            for f in self.flags
+        ]
+        checks += [functools.partial(self._check_example, e) for e in self.examples]
+        for check in checks:
+            try:
+                check()
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     def _check_scale(self, scale: Scale) -> None:
@@ -463,10 +491,8 @@ class Instrument(_Model):
         for scale_id in list(example.expect.scores) + list(example.expect.bands):
             if scale_id not in self._scales_by_id:
                 raise ValueError(f"{where}: unknown scale '{scale_id}'")
-        flag_ids = {f.id for f in self.flags}
-        for flag_id in example.expect.flags or []:
-            if flag_id not in flag_ids:
-                raise ValueError(f"{where}: unknown flag '{flag_id}'")
+        # expect.flags may name flags a plugin raises: checked when the example is
+        # scored with the installed plugins (psyq.scoring.check_examples), not here.
 
     # -- lookups -----------------------------------------------------------
 

@@ -80,7 +80,8 @@ def load_instrument_file(pm: PsyqPluginManager, path: Path) -> Instrument:
     try:
         return Instrument.model_validate(data)
     except ValidationError as exc:
-        raise DefinitionError(format_validation_error(path, data, exc)) from None
+        problems = validation_problems(path, data, exc)
+        raise DefinitionError(format_validation_error(path, data, exc), problems) from None
 
 
 def format_validation_error(path: Path, data: Any, exc: ValidationError) -> str:
@@ -89,20 +90,38 @@ def format_validation_error(path: Path, data: Any, exc: ValidationError) -> str:
     An unknown field is reported first: it is usually a misspelling, and it
     explains the "missing field" error that comes with it.
     """
+    problems = validation_problems(path, data, exc)
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    return problems[0] + more
+
+
+def validation_problems(path: Path, data: Any, exc: ValidationError) -> list[str]:
+    """Every problem of a definition, one line each: ``file:line: field.path: message``."""
     errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-    first = errors[0]
-    where, line = _describe_location(data, first["loc"])
-    message = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown field (check its spelling against `psyq schema`)"
-    elif first["type"] == "missing":
-        message = "required field is missing"
-    if not where:
-        # Whole-instrument checks name the item, scale or flag at fault.
-        line = _line_of_named(data, message) or line
-    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-    prefix = f"{path}:{line}" if line else str(path)
-    return f"{prefix}: {where + ': ' if where else ''}{message}{more}"
+    problems: list[str] = []
+    for error in errors:
+        where, line = _describe_location(data, error["loc"])
+        messages = str(error["msg"]).removeprefix("Value error, ").split("\n")
+        if error["type"] == "extra_forbidden":
+            messages = ["unknown field (check its spelling against `psyq schema`)"]
+        elif error["type"] == "missing":
+            messages = ["required field is missing"]
+        elif isinstance(error.get("input"), bool) and error["type"].startswith("string"):
+            messages = [_yaml_boolean(error["input"])]
+        for message in messages:
+            # Whole-instrument checks name the item, scale or flag at fault.
+            at = line if where else (_line_of_named(data, message) or line)
+            prefix = f"{path}:{at}" if at else str(path)
+            problems.append(f"{prefix}: {where + ': ' if where else ''}{message}")
+    return problems
+
+
+def _yaml_boolean(value: bool) -> str:
+    word = "No" if value is False else "Yes"
+    return (
+        f"expected text, got {str(value).lower()}: YAML 1.1 reads an unquoted {word} "
+        f'(also yes/no, on/off, true/false) as {str(value).lower()}; quote it: "{word}"'
+    )
 
 
 _NAMED = re.compile(r"^(item|scale|flag) (\w+)")

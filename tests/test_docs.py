@@ -181,6 +181,8 @@ IDENT = r"^[a-z][a-z0-9_]{0,63}$"
 
 def type_of(prop: dict[str, Any]) -> str:
     """A short, readable type for one JSON Schema property."""
+    if not prop:
+        return "any value"
     if "$ref" in prop:
         return "`" + prop["$ref"].rsplit("/", 1)[-1] + "`"
     if "anyOf" in prop:

@@ -91,9 +91,19 @@ def _describe(inst: Instrument, source: str) -> str:
     if inst.flags:
         lines += ["", "Flags:"]
         lines += [f"  [{f.level}] {f.id}: {f.message.strip()}" for f in inst.flags]
-    lines += ["", "Citation: " + "; ".join(c.text for c in inst.citations)]
+    lines += ["", *citation_lines(inst)]
     lines += [f"Licence: {inst.licence.strip()}", f"Source: {source}"]
     return "\n".join(lines)
+
+
+def citation_lines(inst: Instrument) -> list[str]:
+    """``Citation: text (url)``, or a numbered list, one citation a line."""
+    shown = [" ".join(c.text.split()) + (f" <{c.url}>" if c.url else "") for c in inst.citations]
+    if not shown:
+        return ["Citation: none given"]
+    if len(shown) == 1:
+        return [f"Citation: {shown[0]}"]
+    return ["Citations:", *(f"  {n}. {text}" for n, text in enumerate(shown, 1))]
 
 
 @click.command("validate")
@@ -107,16 +117,19 @@ def validate_command(app: App, files: tuple[Path, ...]) -> None:
     """
     failures = 0
     if not files:
-        entries = app.registry.all()
-        failures += len(app.registry.problems)
-        for entry in entries:
+        registry = app.loaded_registry  # its problems are listed here, not warned about
+        for problem in registry.problems:
+            click.echo(f"FAIL {problem}", err=True)
+        failures += len(registry.problems)
+        for entry in registry.all():
             failures += _report(app, entry.instrument, str(entry.path))
     for path in files:
         try:
             instrument = load_instrument_file(app.pm, path)
         except DefinitionError as exc:
-            click.echo(f"FAIL {exc}", err=True)
-            failures += 1
+            for problem in exc.problems:
+                click.echo(f"FAIL {problem}", err=True)
+            failures += len(exc.problems)
             continue
         failures += _report(app, instrument, str(path))
     if failures:
