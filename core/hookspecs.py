@@ -54,8 +54,9 @@ def psyq_instrument_sources() -> list[InstrumentSource]:
     Each :class:`psyq.registry.InstrumentSource` names a directory (every
     ``*.yaml``, ``*.yml`` and ``*.json`` file in it is an instrument) or a
     single file, and the name shown when two sources define the same
-    instrument id (the later one is skipped with a warning naming its plugin). An instrument pack that
-    only ships data files needs nothing but this hook.
+    instrument id (the later one is skipped with a warning naming its
+    plugin). An instrument pack that only ships data files needs nothing but
+    this hook.
 
     Called once per process, the first time an instrument is needed. All
     implementations are called; their lists are concatenated.

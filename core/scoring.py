@@ -153,9 +153,14 @@ def check_examples(scorer: Scorer, instrument: Instrument) -> list[str]:
     """
     problems: list[str] = []
     declared = {f.id for f in instrument.flags}
-    for example in instrument.examples:
+    scored = [
+        (example, scorer.score(instrument, example.answers)) for example in instrument.examples
+    ]
+    # A flag or extra key some example produced is a plugin that is installed.
+    raised = {f.id for _, result in scored for f in result.flags}
+    keys = {key for _, result in scored for key in result.extra}
+    for example, result in scored:
         where = f"{instrument.id} example '{example.name}'"
-        result = scorer.score(instrument, example.answers)
         expect = example.expect
         for scale_id, wanted in expect.scores.items():
             got = result.scores[scale_id].value
@@ -172,14 +177,16 @@ def check_examples(scorer: Scorer, instrument: Instrument) -> list[str]:
                 problems += [
                     f"{where}: flag '{flag}' is not declared in the file and no installed "
                     "plugin raised it; is the plugin that raises it installed (`psyq plugins`)?"
-                    for flag in sorted(set(expect.flags) - declared - set(got_flags))
+                    for flag in sorted(set(expect.flags) - declared - raised)
                 ]
         for key, wanted_value in expect.extra.items():
-            if key not in result.extra:
+            if key not in keys:
                 problems.append(
                     f"{where}: extra '{key}' expected, but no installed plugin set it; "
                     "is the plugin that adds it installed (`psyq plugins`)?"
                 )
+            elif key not in result.extra:
+                problems.append(f"{where}: extra '{key}' expected {_shown(wanted_value)}, not set")
             elif not matches(wanted_value, result.extra[key]):
                 problems.append(
                     f"{where}: extra '{key}' expected {_shown(wanted_value)}, "
