@@ -70,7 +70,7 @@ A psyq plugin adding the `$slug` instrument ($title) and a report section.
 
 ```sh
 pip install -e '.[test]'  # registers the `psyq` entry point; pytest
-psyq plugins              # $slug 0.1.0  [entry point]
+psyq plugins              # $slug 0.1.0 ($dist)  [entry point], and what it provides
 psyq list                 # ... $slug  $title (v0.1)  [provisional]
 psyq validate             # checks $package/instruments/$slug.yaml with the built-ins
 psyq report $slug --answers 1,1,1,1 --client C-1 -o report.pdf   # with your section
