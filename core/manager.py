@@ -275,6 +275,15 @@ class PsyqPluginManager(pluggy.PluginManager):
         self.note(skipped, f"{kind} '{name}' skipped: {self.describe(kept)} provides it")
         self.problem(message, DuplicateError)
 
+    def attributed(
+        self, function: Callable[..., Any], plugin_name: str, hook_name: str
+    ) -> Callable[..., Any]:
+        """``function`` (a plugin's callback, such as a format's ``render``), naming
+        ``plugin_name`` and ``hook_name`` when it raises; built-ins' are returned as is."""
+        if self.is_builtin(plugin_name):
+            return function
+        return _attributed(function, self, plugin_name, hook_name)
+
     def note(self, plugin_name: str, problem: str) -> None:
         """Remember a problem with part of a plugin, for ``psyq plugins``."""
         info = self.infos.get(plugin_name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from psyq.answers import coerce_answers
@@ -117,7 +117,17 @@ class Scorer:
     @property
     def methods(self) -> dict[str, ScoringMethod]:
         if self._methods is None:
-            self._methods = self._pm.collect_named("psyq_scoring_methods", "scoring method")
+            pm = self._pm
+            owned = pm.collect_owned("psyq_scoring_methods", "scoring method")
+            self._methods = {
+                name: replace(
+                    method,
+                    aggregate=pm.attributed(
+                        method.aggregate, plugin, f"psyq_scoring_methods (method '{name}')"
+                    ),
+                )
+                for name, (plugin, method) in owned.items()
+            }
         return self._methods
 
     def score(self, instrument: Instrument, answers: Mapping[str, Any]) -> ScoreResult:

@@ -787,3 +787,32 @@ def test_example_and_scaffold_load_psyq_report_only_to_render(
             [sys.executable, "-c", code], cwd=where, capture_output=True, text=True, timeout=60
         )
         assert run.stdout.strip() == "False", run.stderr
+
+
+def test_a_plugins_format_and_scoring_method_are_attributed_too(tmp_path: Path) -> None:
+    """Callbacks a plugin hands over (a format's render, a method's aggregate) name it."""
+    source = (
+        EVERYTHING.replace('lambda request: b"a,b"', "lambda request: 1 / 0")
+        .replace("lambda values, weights: max(values)", "lambda values, weights: [][0]")
+        .replace("method: sum", "method: k10max")
+    )
+    k10 = (
+        k10_yaml()
+        .replace("method: sum", "method: k10max")
+        .replace("prorate: true", "prorate: false")
+    )
+    k10 = k10.split("\nexamples:")[0] + "\n"
+    env = one_plugin(tmp_path, "k10", source, files={"k10_instruments/k10.yaml": k10})
+    run = run_psyq(env, *PHQ9, "--format", "k10csv")
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        "psyq: error: plugin 'k10' (distribution psyq-k10 1.0) raised ZeroDivisionError: "
+        "division by zero in hook psyq_output_formats (format 'k10csv'); disable it with "
+        "PSYQ_DISABLE_PLUGINS=k10 (PSYQ_DEBUG=1 prints the traceback)"
+    ]
+    run = run_psyq(env, "score", "k10", "--answers", "1,1,1,1,1,1,1")
+    assert run.returncode == 1
+    assert "raised IndexError: list index out of range in hook psyq_scoring_methods " in (
+        run.stderr
+    )
+    assert "(method 'k10max')" in run.stderr
