@@ -48,11 +48,15 @@ class PsyqGroup(click.Group):
     #: command name -> the third-party plugin that registered it
     providers: dict[str, str]
     pm: PsyqPluginManager | None = None
+    #: let a plugin's bug propagate (psyq.testing's psyq_cli: pytest shows its traceback)
+    reraise_plugin_errors = False
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except PluginHookError as exc:
+            if self.reraise_plugin_errors:
+                raise
             if show_traceback():
                 traceback.print_exception(exc.original, file=sys.stderr)
             raise UserError(exc) from exc
@@ -72,6 +76,8 @@ class PsyqGroup(click.Group):
                 hook="psyq_register_commands",
                 original=exc,
             )
+            if self.reraise_plugin_errors:
+                raise error from exc
             if show_traceback():
                 traceback.print_exception(exc, file=sys.stderr)
             raise UserError(error) from exc

@@ -38,6 +38,8 @@ Fixtures:
     ``psyq_pm`` (with the plugins registered so far) and returns click's
     ``Result``; exceptions other than psyq's one-line user errors propagate.
     Parse ``result.stdout``: ``result.output`` also holds stderr (warnings).
+    A plugin's bug propagates as :class:`psyq.errors.PluginHookError` naming
+    the plugin and hook, caused by the plugin's own exception.
 
 And a helper, :func:`assert_golden_examples`, that fails with every
 mismatch between an instrument's golden examples and what psyq computes.
@@ -124,6 +126,9 @@ def psyq_cli(psyq_pm: PsyqPluginManager, psyq_home: Path) -> CLI:
     def invoke(*args: str, input: str | bytes | None = None, **kwargs: Any) -> Result:
         # A fresh App per call, so plugins registered between calls are seen.
         cli = create_cli(psyq_pm, App(psyq_pm, home=psyq_home))
+        # A plugin's bug propagates (as PluginHookError, caused by the plugin's own
+        # exception) so that pytest shows where it happened.
+        setattr(cli, "reraise_plugin_errors", True)  # noqa: B010 (a PsyqGroup attribute)
         kwargs.setdefault("catch_exceptions", False)
         return CliRunner().invoke(cli, [str(a) for a in args], input=input, **kwargs)
 

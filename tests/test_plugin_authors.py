@@ -816,3 +816,22 @@ def test_a_plugins_format_and_scoring_method_are_attributed_too(tmp_path: Path) 
         run.stderr
     )
     assert "(method 'k10max')" in run.stderr
+
+
+def test_psyq_cli_lets_a_plugins_bug_propagate_named(
+    psyq_register: Callable[..., object], psyq_cli: CLI
+) -> None:
+    """In a plugin's own tests the bug surfaces with its traceback, and still names the hook."""
+    from psyq import hookimpl
+    from psyq.errors import PluginHookError
+
+    class Broken:
+        @hookimpl
+        def psyq_score_flags(self, state: object) -> None:
+            raise ZeroDivisionError("bad flags")
+
+    psyq_register(Broken(), "broken")
+    with pytest.raises(PluginHookError, match="plugin 'broken' raised ZeroDivisionError") as info:
+        psyq_cli(*PHQ9)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    assert info.value.hook == "psyq_score_flags"
