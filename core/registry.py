@@ -106,8 +106,12 @@ def validation_problems(path: Path, data: Any, exc: ValidationError) -> list[str
             messages = ["unknown field (check its spelling against `psyq schema`)"]
         elif error["type"] == "missing":
             messages = ["required field is missing"]
-        elif isinstance(error.get("input"), bool) and error["type"].startswith("string"):
-            messages = [_yaml_boolean(error["input"])]
+        elif isinstance(error.get("input"), bool) and not error["type"].startswith("bool"):
+            token = _token(path, line, error["loc"][-1] if error["loc"] else None)
+            explained = _yaml_boolean(error["input"], token)
+            # Text gets the explanation alone; a choice or an id keeps pydantic's expectation.
+            text = error["type"].startswith("string") and "pattern" not in error["type"]
+            messages = [explained if text else f"{messages[0]}; {explained}"]
         for message in messages:
             # Whole-instrument checks name the item, scale or flag at fault.
             at = line if where else (_line_of_named(data, message) or line)
@@ -116,12 +120,24 @@ def validation_problems(path: Path, data: Any, exc: ValidationError) -> list[str
     return problems
 
 
-def _yaml_boolean(value: bool) -> str:
-    word = "No" if value is False else "Yes"
+def _yaml_boolean(value: bool, token: str | None) -> str:
+    word = token or ("No" if value is False else "Yes")
     return (
         f"expected text, got {str(value).lower()}: YAML 1.1 reads an unquoted {word} "
         f'(also yes/no, on/off, true/false) as {str(value).lower()}; quote it: "{word}"'
     )
+
+
+def _token(path: Path, line: int | None, key: object) -> str | None:
+    """The value as written after ``key:`` on ``line`` of ``path`` (``No``, ``off``), if found."""
+    if line is None or not isinstance(key, str):
+        return None
+    try:
+        text = path.read_text(encoding="utf-8").splitlines()[line - 1]
+    except (OSError, UnicodeDecodeError, IndexError):
+        return None
+    match = re.search(rf"(?<![\w-]){re.escape(key)}\s*:\s*([A-Za-z]+)\b", text)
+    return match.group(1) if match else None
 
 
 _NAMED = re.compile(r"^(item|scale|flag) (\w+)")

@@ -636,6 +636,15 @@ def test_yaml_no_read_as_false_says_quote_it(tmp_path: Path) -> None:
         f"FAIL {path}:11: response_scales.yn.options[0].label: expected text, got false: "
         'YAML 1.1 reads an unquoted No (also yes/no, on/off, true/false) as false; quote it: "No"'
     )
+    # Not only text fields: a choice read as a boolean says why too.
+    path.write_text(PROBLEMS.replace("status: provisional", "status: on"))
+    run = run_psyq(plugin_env(tmp_path, tmp_path / "site"), "validate", path)
+    assert f"FAIL {path}:7: status: Input should be 'validated' or 'provisional'; " in run.stderr
+    assert (
+        f"FAIL {path}:7: status: Input should be 'validated' or 'provisional'; expected text, "
+        "got true: YAML 1.1 reads an unquoted on (also yes/no, on/off, true/false) as true; "
+        'quote it: "on"'
+    ) in run.stderr.splitlines()
 
 
 # -- 8. show formats a citation list --------------------------------------------------
