@@ -162,7 +162,7 @@ def check_examples(scorer: Scorer, instrument: Instrument) -> list[str]:
     says that the plugin providing it may be missing.
     """
     problems: list[str] = []
-    declared = {f.id for f in instrument.flags}
+    declared = instrument.flag_ids  # the file's rules and psyq's critical-item flag
     scored = [
         (example, scorer.score(instrument, example.answers)) for example in instrument.examples
     ]
