@@ -7,8 +7,6 @@ try/except, so one that fails to import, names a hook that does not exist,
 or raises while being collected becomes a warning line and a ``failed`` row
 in ``psyq plugins``, never a dead CLI.
 
-Environment:
-
 A third-party hook implementation that raises while a command runs is
 reported as a :class:`~psyq.errors.PluginHookError` naming the plugin (entry
 point and distribution), the hook, and how to disable it. Two plugins
@@ -278,8 +276,10 @@ class PsyqPluginManager(pluggy.PluginManager):
     def attributed(
         self, function: Callable[..., Any], plugin_name: str, hook_name: str
     ) -> Callable[..., Any]:
-        """``function`` (a plugin's callback, such as a format's ``render``), naming
-        ``plugin_name`` and ``hook_name`` when it raises; built-ins' are returned as is."""
+        """Wrap a plugin's callback (a format's ``render``) so that its bugs name the plugin.
+
+        A built-in's callback is returned unchanged.
+        """
         if self.is_builtin(plugin_name):
             return function
         return _attributed(function, self, plugin_name, hook_name)
