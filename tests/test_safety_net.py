@@ -188,6 +188,13 @@ def test_partial_report_says_partial_on_every_page(psyq_cli: CLI, tmp_path: Path
     for page in pages:
         assert "PARTIAL — 9 of 10 items answered" in page
     assert "The form was not finished" in pages[0]
+    assert "PHQ-9 (PARTIAL administration) total 3" in result.stderr
+    text = tmp_path / "partial.txt"
+    psyq_cli("report", "--administration", "6", "-o", str(text))
+    assert "PARTIAL — 9 of 10 items answered" in text.read_text().splitlines()[2]
+    doc = tmp_path / "partial.json"
+    psyq_cli("report", "--administration", "6", "-o", str(doc))
+    assert json.loads(doc.read_text())["report"]["status"] == "partial"
     html = tmp_path / "complete.html"
     psyq_cli("report", "--administration", "5", "-o", str(html))
     assert "PARTIAL" not in html.read_text()
@@ -287,3 +294,27 @@ def test_history_and_clients_show_a_partial_forms_flags(psyq_cli: CLI) -> None:
     assert [(f["administration"], f["id"]) for f in client["partial_flags"]] == [
         (1, "suicidal_ideation")
     ]
+
+
+def test_skipped_item_9_is_never_a_plain_27_anywhere(psyq_cli: CLI, tmp_path: Path) -> None:
+    answers = "3,3,3,3,3,3,3,3,-"
+    record(psyq_cli, "phq9", "--client", "C0001", "--date", "2026-11-02", "--answers", answers)
+    history = psyq_cli("history", "C0001").output
+    row = next(line for line in history.splitlines() if "2026-11-02" in line)
+    assert "27 (prorated 8/9)" in row and "CRITICAL critical_item_unanswered" in row
+    csv_out = psyq_cli("export", "--format", "csv").output.splitlines()
+    header = csv_out[0].split(",")
+    [row_csv] = [dict(zip(header, line.split(","), strict=True)) for line in csv_out[1:]]
+    assert row_csv["prorated.total"] == "true"
+    assert "critical_item_unanswered" in row_csv["flags"].split(";")
+    fhir = json.loads(psyq_cli("score", "phq9", "--answers", answers, "--format", "fhir").output)
+    obs = fhir["entry"][1]["resource"]
+    notes = [n["text"] for n in obs["note"]]
+    assert any(n.startswith("CRITICAL: Critical item phq9_9 was not answered") for n in notes)
+    assert "PRORATED: prorated from 8 of 9 answers (unprorated 24)." in notes
+    assert fhir["entry"][0]["resource"]["status"] == "in-progress"
+    out = tmp_path / "r.html"
+    assert psyq_cli("report", "--client", "C0001", "--latest", "-o", str(out)).exit_code == 0
+    html = out.read_text()
+    assert "Not answered: ask the client directly." in html
+    assert "rounded half up to 27" in html  # the missing-data note explains the 27

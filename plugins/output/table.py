@@ -14,6 +14,9 @@ def render_table(request: RenderRequest) -> bytes:
     lines = [f"{inst.title} ({inst.short_name} v{inst.version})"]
     if request.client_id:
         lines.append(f"client {request.client_id}")
+    if request.options.get("status") == "partial":
+        given = sum(v is not None for v in result.answers.values())
+        lines.append(f"PARTIAL — {given} of {len(inst.items)} items answered")
     critical = [f for f in result.flags if f.level == "critical"]
     for flag in critical:  # a critical flag comes first and cannot be missed
         lines.append(f"{LEVEL_MARK['critical']}: {flag.message}")
