@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from psyq.translation_format import LanguageTag, Translation
+
 Identifier = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$"),
@@ -549,6 +551,11 @@ class Instrument(_Model):
     flags: list[FlagRule] = Field(default_factory=list, max_length=100)
     examples: list[GoldenExample] = Field(default_factory=list, max_length=200)
     codes: Codes = Field(default_factory=list, description="Codes of the form (LOINC panel).")
+    translations: dict[LanguageTag, Translation] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="Every text in other languages, by language tag (see docs/languages.md).",
+    )
 
     _items_by_id: dict[str, Item] = PrivateAttr(default_factory=dict)
     _scales_by_id: dict[str, Scale] = PrivateAttr(default_factory=dict)
@@ -596,6 +603,14 @@ class Instrument(_Model):
                 problems.append(str(exc))
         if problems:
             raise ValueError("\n".join(problems))
+        if self.translations:
+            from psyq.translations import problems as translation_problems  # imports this module
+
+            for language, translation in self.translations.items():
+                missing = translation_problems(self, translation, language)
+                if missing:
+                    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+                    raise ValueError(missing[0] + more)
         return self
 
     def _check_flag(self, flag: FlagRule) -> None:
@@ -786,8 +801,13 @@ class Instrument(_Model):
         return out
 
     def content_hash(self) -> str:
-        """Stable hash of the definition's content (not of its file's formatting)."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Stable hash of the definition's content (not of its file's formatting).
+
+        Translations are left out: adding a language does not change what is scored,
+        so it must not make earlier administrations look like another definition.
+        """
+        content = self.model_dump(mode="json", exclude={"translations"})
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
