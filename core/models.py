@@ -10,11 +10,13 @@ mistake in a file is reported before any client is scored with it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -498,7 +500,18 @@ class ExampleExpectation(_Model):
     scores: dict[Identifier, float | None] = Field(default_factory=dict)
     bands: dict[Identifier, Identifier | None] = Field(default_factory=dict)
     flags: list[Identifier] | None = Field(
-        None, description="Exactly the flag ids raised (order free); omit to not check."
+        None,
+        description=(
+            "Exactly the flag ids raised (order free), including flags a plugin raises; "
+            "omit to not check."
+        ),
+    )
+    extra: dict[Identifier, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Values plugins add to the result's extra, by key; a mapping matches on the "
+            "keys it gives. Checked against the installed plugins."
+        ),
     )
 
 
@@ -556,57 +569,74 @@ class Instrument(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Instrument:
+        # Every problem is collected (one per line of the error) so that `psyq
+        # validate` can list them all; a stage stops only where later checks
+        # depend on it (scales need valid items).
         self._items_by_id = _unique("item", self.items)
         self._scales_by_id = _unique("scale", self.scales)
         _unique("flag", self.flags)
         if "total" not in self._scales_by_id:
             raise ValueError("every instrument needs a scale with id 'total' (its main score)")
+        problems: list[str] = []
         for item in self.items:
             if item.critical and not item.scored:
-                raise ValueError(
+                problems.append(
                     f"item {item.id}: a critical item must be scored; an unscored item may be "
                     "left blank, so it cannot raise a critical flag when unanswered"
                 )
             if item.response_scale not in self.response_scales:
-                raise ValueError(
+                problems.append(
                     f"item {item.id}: response_scale '{item.response_scale}' is not defined; "
                     f"defined: {', '.join(self.response_scales)}"
                 )
-            if item.recode is not None:
+            elif item.recode is not None:
                 allowed = set(self.response_scales[item.response_scale].values)
                 extra = set(item.recode) - allowed
                 if extra:
-                    raise ValueError(f"item {item.id}: recode keys {sorted(extra)} are not answers")
-        for scale in self.scales:
-            self._check_scale(scale)
-        for flag in self.flags:
-            if flag.id == CRITICAL_ITEM_FLAG:
-                raise ValueError(
-                    f"flag {flag.id}: this id is psyq's own (raised for an unanswered critical "
-                    "item); choose another"
-                )
-            self._check_refs(f"flag {flag.id}", flag.when.references())
-            self._check_condition(flag, flag.when)
-        for scale in self.scales:
-            for band in scale.bands:
-                for alternative in band.if_flagged:
-                    for flag_id in alternative.flags:
-                        if flag_id not in self.flag_ids:
-                            raise ValueError(
-                                f"scale {scale.id}: band {band.id}: if_flagged names unknown "
-                                f"flag '{flag_id}'; known: {', '.join(sorted(self.flag_ids))}"
-                            )
-        for example in self.examples:
-            self._check_example(example)
+                    problems.append(f"item {item.id}: recode keys {sorted(extra)} are not answers")
+        if problems:
+            raise ValueError("\n".join(problems))
+        checks: list[Callable[[], None]] = [
+            functools.partial(self._check_scale, s) for s in self.scales
+        ]
+        checks += [functools.partial(self._check_flag, f) for f in self.flags]
+        checks += [functools.partial(self._check_if_flagged, s) for s in self.scales]
+        checks += [functools.partial(self._check_example, e) for e in self.examples]
+        for check in checks:
+            try:
+                check()
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ValueError("\n".join(problems))
         if self.translations:
-            from psyq.translations import problems  # imports this module
+            from psyq.translations import problems as translation_problems  # imports this module
 
             for language, translation in self.translations.items():
-                missing = problems(self, translation, language)
+                missing = translation_problems(self, translation, language)
                 if missing:
                     more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
                     raise ValueError(missing[0] + more)
         return self
+
+    def _check_flag(self, flag: FlagRule) -> None:
+        if flag.id == CRITICAL_ITEM_FLAG:
+            raise ValueError(
+                f"flag {flag.id}: this id is psyq's own (raised for an unanswered critical "
+                "item); choose another"
+            )
+        self._check_refs(f"flag {flag.id}", flag.when.references())
+        self._check_condition(flag, flag.when)
+
+    def _check_if_flagged(self, scale: Scale) -> None:
+        for band in scale.bands:
+            for alternative in band.if_flagged:
+                for flag_id in alternative.flags:
+                    if flag_id not in self.flag_ids:
+                        raise ValueError(
+                            f"scale {scale.id}: band {band.id}: if_flagged names unknown "
+                            f"flag '{flag_id}'; known: {', '.join(sorted(self.flag_ids))}"
+                        )
 
     def _check_scale(self, scale: Scale) -> None:
         where = f"scale {scale.id}"
@@ -744,10 +774,8 @@ class Instrument(_Model):
         for scale_id in list(example.expect.scores) + list(example.expect.bands):
             if scale_id not in scales_by_id:
                 raise ValueError(f"{where}: unknown scale '{scale_id}'")
-        flag_ids = self.flag_ids
-        for flag_id in example.expect.flags or []:
-            if flag_id not in flag_ids:
-                raise ValueError(f"{where}: unknown flag '{flag_id}'")
+        # expect.flags may name flags a plugin raises: checked when the example is
+        # scored with the installed plugins (psyq.scoring.check_examples), not here.
 
     # -- lookups -----------------------------------------------------------
 

@@ -3,9 +3,11 @@
 Sources come from the ``psyq_instrument_sources`` hook; each file is parsed by
 the ``psyq_load_definition`` hook and validated against
 :class:`psyq.models.Instrument`. The same id from two sources is an error
-naming both. A broken file in a source is reported (one line) and skipped,
-so one bad file in a pack does not hide every other instrument; ``psyq
-validate`` is where broken files fail hard.
+a local problem: the later source's file is skipped with one warning naming
+the plugin that provides it (an error with ``PSYQ_STRICT_PLUGINS=1``). A
+broken file in a source is reported (one line) and skipped, so one bad file in
+a pack does not hide every other instrument; ``psyq validate`` is where broken
+files fail hard.
 """
 
 from __future__ import annotations
@@ -99,7 +101,8 @@ def validate_definition(path: Path, data: dict[str, Any]) -> Instrument:
     try:
         return Instrument.model_validate(data)
     except ValidationError as exc:
-        raise DefinitionError(format_validation_error(path, data, exc)) from None
+        problems = validation_problems(path, data, exc)
+        raise DefinitionError(format_validation_error(path, data, exc), problems) from None
     except (ArithmeticError, RecursionError) as exc:  # values no check foresaw
         raise DefinitionError(
             f"{path}: cannot be used: its numbers break a calculation "
@@ -113,20 +116,54 @@ def format_validation_error(path: Path, data: Any, exc: ValidationError) -> str:
     An unknown field is reported first: it is usually a misspelling, and it
     explains the "missing field" error that comes with it.
     """
+    problems = validation_problems(path, data, exc)
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    return problems[0] + more
+
+
+def validation_problems(path: Path, data: Any, exc: ValidationError) -> list[str]:
+    """Every problem of a definition, one line each: ``file:line: field.path: message``."""
     errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-    first = errors[0]
-    where, line = _describe_location(data, first["loc"])
-    message = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown field (check its spelling against `psyq schema`)"
-    elif first["type"] == "missing":
-        message = "required field is missing"
-    if not where:
-        # Whole-instrument checks name the item, scale or flag at fault.
-        line = _line_of_named(data, message) or line
-    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-    prefix = f"{path}:{line}" if line else str(path)
-    return f"{prefix}: {where + ': ' if where else ''}{message}{more}"
+    problems: list[str] = []
+    for error in errors:
+        where, line = _describe_location(data, error["loc"])
+        messages = str(error["msg"]).removeprefix("Value error, ").split("\n")
+        if error["type"] == "extra_forbidden":
+            messages = ["unknown field (check its spelling against `psyq schema`)"]
+        elif error["type"] == "missing":
+            messages = ["required field is missing"]
+        elif isinstance(error.get("input"), bool) and not error["type"].startswith("bool"):
+            token = _token(path, line, error["loc"][-1] if error["loc"] else None)
+            explained = _yaml_boolean(error["input"], token)
+            # Text gets the explanation alone; a choice or an id keeps pydantic's expectation.
+            text = error["type"].startswith("string") and "pattern" not in error["type"]
+            messages = [explained if text else f"{messages[0]}; {explained}"]
+        for message in messages:
+            # Whole-instrument checks name the item, scale or flag at fault.
+            at = line if where else (_line_of_named(data, message) or line)
+            prefix = f"{path}:{at}" if at else str(path)
+            problems.append(f"{prefix}: {where + ': ' if where else ''}{message}")
+    return problems
+
+
+def _yaml_boolean(value: bool, token: str | None) -> str:
+    word = token or ("No" if value is False else "Yes")
+    return (
+        f"expected text, got {str(value).lower()}: YAML 1.1 reads an unquoted {word} "
+        f'(also yes/no, on/off, true/false) as {str(value).lower()}; quote it: "{word}"'
+    )
+
+
+def _token(path: Path, line: int | None, key: object) -> str | None:
+    """The value as written after ``key:`` on ``line`` of ``path`` (``No``, ``off``), if found."""
+    if line is None or not isinstance(key, str):
+        return None
+    try:
+        text = path.read_text(encoding="utf-8").splitlines()[line - 1]
+    except (OSError, UnicodeDecodeError, IndexError):
+        return None
+    match = re.search(rf"(?<![\w-]){re.escape(key)}\s*:\s*([A-Za-z]+)\b", text)
+    return match.group(1) if match else None
 
 
 _NAMED = re.compile(r"^(item|scale|flag) (\w+)")
@@ -182,6 +219,8 @@ class InstrumentRegistry:
         self._pm = pm
         self._entries: dict[str, LoadedInstrument] | None = None
         self.problems: list[str] = []
+        #: instrument id -> name of the plugin whose source provides it
+        self.owners: dict[str, str] = {}
 
     def _load(self) -> dict[str, LoadedInstrument]:
         if self._entries is not None:
@@ -194,23 +233,41 @@ class InstrumentRegistry:
                     instrument = _load_cached(self._pm, cache, path)
                 except DefinitionError as exc:
                     self.problems.append(f"{source.name}: {exc}")
+                    self._pm.note(plugin, f"instrument file skipped: {exc}")
                     continue
                 except Exception as exc:  # one bad file never stops every command
                     self.problems.append(
                         f"{source.name} (plugin {plugin}): {path}: cannot be used: "
                         f"{type(exc).__name__}: {str(exc)[:200]}"
                     )
+                    self._pm.note(plugin, f"instrument file skipped: {path}: {exc}"[:300])
                     continue
                 other = entries.get(instrument.id)
                 if other is not None:
-                    raise DuplicateError(
-                        f"instrument '{instrument.id}' is defined twice: by {other.source} "
-                        f"({other.path}) and by {source.name} ({path}); remove or disable one"
-                    )
+                    self._duplicate(instrument.id, other, plugin, source.name, path)
+                    continue
                 entries[instrument.id] = LoadedInstrument(instrument, source.name, path)
+                self.owners[instrument.id] = plugin
         cache.save()
         self._entries = dict(sorted(entries.items()))
         return self._entries
+
+    def _duplicate(
+        self, instrument_id: str, other: LoadedInstrument, plugin: str, source: str, path: Path
+    ) -> None:
+        """The same id again: skip the later file, naming the plugin that provides it."""
+        pm = self._pm
+        if pm.is_builtin(plugin):
+            hint = f"remove {path.name} or change its id"
+        else:
+            hint = pm.disable_hint(plugin)
+        pm.note(plugin, f"instrument '{instrument_id}' skipped: {other.source} defines it")
+        pm.problem(
+            f"instrument '{instrument_id}' is defined twice: {pm.describe(plugin)} "
+            f"({source}, {path}) is skipped, {other.source} ({other.path}) defines it first "
+            f"({hint})",
+            DuplicateError,
+        )
 
     def add(self, instrument: Instrument, source: str, path: Path) -> None:
         """Register an instrument object directly (tests, embedding applications)."""

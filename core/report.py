@@ -90,37 +90,38 @@ def collect_sections(pm: PsyqPluginManager, instrument_id: str) -> list[ReportSe
 
     A section limited to other instruments is left out before replacements are
     applied, so a replacement for one instrument leaves the original in place
-    for the rest. Two sections replacing the same one, or a replacement naming
-    no section, are errors naming the plugins.
+    for the rest. Problems stay local to the section at fault, which is skipped
+    with one warning naming its plugin (errors with ``PSYQ_STRICT_PLUGINS=1``):
+    a second section of the same name, a second replacement of one section, a
+    replacement naming no section.
     """
-    owners: dict[str, str] = {}
-    sections: dict[str, ReportSection] = {}
-    for plugin, section in pm.collect("psyq_report_sections"):
-        if section.name in sections:
-            raise DuplicateError(
-                f"report section '{section.name}' is provided by both plugin "
-                f"'{owners[section.name]}' and plugin '{plugin}'; uninstall or disable one "
-                f"(PSYQ_DISABLE_PLUGINS={plugin})"
-            )
-        sections[section.name] = section
-        owners[section.name] = plugin
+    owned = pm.collect_owned("psyq_report_sections", "report section")
+    owners = {name: plugin for name, (plugin, _) in owned.items()}
+    sections: dict[str, ReportSection] = {name: s for name, (_, s) in owned.items()}
     active = {name: s for name, s in sections.items() if s.applies_to(instrument_id)}
     replaced_by: dict[str, str] = {}
-    for name, section in active.items():
+    for name, section in list(active.items()):
         target = section.replaces
         if target is None:
             continue
         if target not in sections:
-            raise PluginError(
-                f"report section '{name}' (plugin '{owners[name]}') replaces section "
-                f"'{target}', which no plugin provides; known: {', '.join(sorted(sections))}"
+            del active[name]
+            pm.problem(
+                f"report section '{name}' ({pm.describe(owners[name])}) replaces section "
+                f"'{target}', which no plugin provides; known: {', '.join(sorted(sections))}; "
+                f"skipped it ({pm.disable_hint(owners[name])})"
             )
+            continue
         if target in replaced_by:
             other = replaced_by[target]
-            raise DuplicateError(
-                f"report section '{target}' is replaced by both '{other}' (plugin "
-                f"'{owners[other]}') and '{name}' (plugin '{owners[name]}'); disable one"
+            del active[name]
+            pm.problem(
+                f"report section '{target}' is replaced by both '{other}' "
+                f"({pm.describe(owners[other])}) and '{name}' ({pm.describe(owners[name])}); "
+                f"skipped '{name}' ({pm.disable_hint(owners[name])})",
+                DuplicateError,
             )
+            continue
         replaced_by[target] = name
     placed: list[tuple[int, str, ReportSection]] = []
     for name, section in active.items():
@@ -146,16 +147,14 @@ def _order_of(section: ReportSection, sections: dict[str, ReportSection]) -> int
 
 
 def collect_filters(pm: PsyqPluginManager) -> dict[str, Callable[..., Any]]:
-    """Every ``psyq_template_filters`` filter by name (a duplicate name is an error)."""
+    """Every ``psyq_template_filters`` filter by name; a later duplicate is skipped."""
     filters: dict[str, Callable[..., Any]] = {}
     owners: dict[str, str] = {}
     for plugin, mapping in pm.collect("psyq_template_filters"):
         for name, func in dict(mapping).items():
             if name in filters:
-                raise DuplicateError(
-                    f"template filter '{name}' is provided by both plugin '{owners[name]}' "
-                    f"and plugin '{plugin}'; uninstall or disable one"
-                )
+                pm.clash("template filter", name, owners[name], plugin)
+                continue
             filters[name] = func
             owners[name] = plugin
     return filters

@@ -154,7 +154,7 @@ def test_installed_plugin_that_raises_on_import_leaves_cli_working(tmp_path: Pat
     assert "plugin 'broken_demo' failed" in warning_lines[0]
     assert "Traceback" not in listed.stderr
     plugins = subprocess.run([*run, "plugins"], env=env, capture_output=True, text=True, timeout=60)
-    assert "broken_demo 1.0  [failed]" in plugins.stdout
+    assert "broken_demo 1.0 (psyq-broken-demo)  [failed]" in plugins.stdout
     assert "ModuleNotFoundError" in plugins.stdout
     strict = subprocess.run(
         [*run, "list"],

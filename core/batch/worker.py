@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from psyq.batch.cohort import CohortStats
 from psyq.batch.naming import REPORTS_DIR
 from psyq.batch.tables import errors_line, scores_line
-from psyq.errors import PsyqError
+from psyq.errors import PluginHookError, PsyqError
 
 if TYPE_CHECKING:
     from psyq.batch.columnar import ColumnarScorer
@@ -231,6 +231,9 @@ def _run_row(
                 request.result = relabel(result, ctx.shown)
                 request.options["language"] = ctx.language
             files = [(stem + fmt.suffix, fmt.render(request)) for fmt in ctx.formats]
+    except PluginHookError as exc:  # a plugin's bug: name the plugin on this row
+        record["error"] = f"{where}{exc}"
+        return record, []
     except PsyqError as exc:
         record["error"] = str(exc)
         return record, []
