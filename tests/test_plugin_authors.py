@@ -391,6 +391,8 @@ def test_plugins_lists_everything_a_plugin_provides(tmp_path: Path) -> None:
         "scoring_methods": ["k10max"],
         "scoring_stages": ["aggregate"],
         "batch_executors": ["k10_serial"],
+        "norm_sources": [],
+        "translation_sources": [],
     }
     assert row["scoped"] == {"psyq_score_aggregate": ["k10"]}
     assert (row["error"], row["problems"]) == (None, [])

@@ -23,6 +23,8 @@ PROVIDES: dict[str, str | None] = {
     "scoring_methods": "psyq_scoring_methods",
     "scoring_stages": None,
     "batch_executors": "psyq_batch_executors",
+    "norm_sources": None,
+    "translation_sources": None,
 }
 
 _KIND_WORDS = {
@@ -60,6 +62,13 @@ def provided(app: App) -> dict[str, dict[str, list[str]]]:
             if name not in filters:
                 filters.add(name)
                 add(plugin, "template_filters", name)
+    # Sources are folders, not named records: list their labels as given.
+    for kind, hook in (
+        ("norm_sources", "psyq_norm_sources"),
+        ("translation_sources", "psyq_translation_sources"),
+    ):
+        for plugin, source in pm.collect(hook):
+            add(plugin, kind, source.name)
     for info in pm.plugin_infos():
         for hook_name in info.hooks:
             if hook_name.startswith("psyq_score_"):

@@ -62,11 +62,13 @@ def test_psyq_plugins_lists_it(installed: metadata.Distribution, tmp_path: Path)
             "instruments": ["rses"],
             "output_formats": ["markdown"],
             "commands": [],
-            "report_sections": ["example_norms"],
-            "template_filters": ["example_t_label"],
+            "report_sections": ["example_pomp"],
+            "template_filters": ["example_pomp_label"],
             "scoring_methods": [],
             "scoring_stages": ["transform"],
             "batch_executors": [],
+            "norm_sources": ["psyq-example-plugin"],
+            "translation_sources": [],
         },
         "scoped": {"psyq_report_context": ["rses"], "psyq_score_transform": ["rses"]},
     }
@@ -75,12 +77,13 @@ def test_psyq_plugins_lists_it(installed: metadata.Distribution, tmp_path: Path)
     assert {"scoring_stages", "example"} <= {row["name"] for row in with_builtins}
     text = psyq(tmp_path, "plugins").stdout.splitlines()
     at = text.index(f"example {installed.version} (psyq-example-plugin)  [entry point]")
-    assert text[at + 1 : at + 9] == [
+    assert text[at + 1 : at + 10] == [
         "    instruments: rses",
         "    output formats: markdown",
-        "    report sections: example_norms",
-        "    template filters: example_t_label",
+        "    report sections: example_pomp",
+        "    template filters: example_pomp_label",
         "    scoring stages: transform",
+        "    norm sources: psyq-example-plugin",
         "    psyq_report_context only for: rses",
         "    psyq_score_transform only for: rses",
         f"    hooks: {', '.join(HOOKS)}",
