@@ -111,6 +111,21 @@ class ResponseScale(_Model):
         return f"{head} ({labels})"
 
 
+class SkipRule(_Model):
+    """The form tells the respondent to skip this item; a skipped item scores ``score``.
+
+    AUDIT: items 2-8 are skipped after "Never" on item 1 and score 0; PC-PTSD-5:
+    the five symptom items are skipped when no trauma is reported. Only an
+    unanswered item is affected: an answer given is scored as given.
+    """
+
+    when: Condition | None = Field(
+        None, description="Skip only when this holds (on the answers as given); omit: always."
+    )
+    score: float = Field(description="The value an unanswered, skipped item is scored as.")
+    reason: ShortText = Field("", description="Why the item is skipped, for outputs.")
+
+
 class Item(_Model):
     """One question put to the respondent."""
 
@@ -124,6 +139,9 @@ class Item(_Model):
         None, description="Map an answer value to the value scored, applied before reversal."
     )
     codes: Codes = Field(default_factory=list, description="Codes of this question (LOINC).")
+    skip: SkipRule | None = Field(
+        None, description="When the form skips this item, and what an unanswered skip scores."
+    )
 
 
 class MissingRule(_Model):
@@ -365,6 +383,9 @@ class Instrument(_Model):
                 extra = set(item.recode) - allowed
                 if extra:
                     raise ValueError(f"item {item.id}: recode keys {sorted(extra)} are not answers")
+        for item in self.items:
+            if item.skip is not None:
+                self._check_skip(item, item.skip)
         for scale in self.scales:
             self._check_scale(scale)
         for flag in self.flags:
@@ -372,6 +393,20 @@ class Instrument(_Model):
         for example in self.examples:
             self._check_example(example)
         return self
+
+    def _check_skip(self, item: Item, skip: SkipRule) -> None:
+        where = f"item {item.id}: skip"
+        if skip.when is not None:
+            self._check_refs(where, skip.when.references())
+            if ("item", item.id) in skip.when.references():
+                raise ValueError(f"{where}: the condition cannot test the item it skips")
+        rs = self.response_scales[item.response_scale]
+        values = [item.recode.get(v, v) for v in rs.values] if item.recode else rs.values
+        if not min(values) <= skip.score <= max(values):
+            raise ValueError(
+                f"{where}: score {skip.score:g} is outside the item's values "
+                f"{min(values):g}-{max(values):g}"
+            )
 
     def _check_scale(self, scale: Scale) -> None:
         where = f"scale {scale.id}"

@@ -37,7 +37,10 @@ def psyq_score_recode(state: ScoringState) -> bool:
     for item in inst.items:
         answer = state.answers.get(item.id)
         if answer is None:
-            state.values[item.id] = None
+            skip = item.skip
+            skipped = skip is not None and (skip.when is None or _holds(skip.when, state))
+            # A skip the form instructs is scored as the manual says, not as missing.
+            state.values[item.id] = skip.score if skip is not None and skipped else None
         elif item.recode is not None:
             state.values[item.id] = float(item.recode.get(answer, answer))
         else:
