@@ -31,10 +31,12 @@ class App:
 
     @cached_property
     def registry(self) -> InstrumentRegistry:
-        registry = InstrumentRegistry(self.pm)
+        registry = InstrumentRegistry(self.pm, overlay_dir=lambda: self.home / "overlays")
         registry.ids()  # load now so problems are reported once, up front
         for problem in registry.problems:
             print(f"psyq: warning: skipped instrument file: {problem}", file=sys.stderr)
+        for problem in registry.overlay_problems:
+            print(f"psyq: warning: licensed-text overlay not used: {problem}", file=sys.stderr)
         return registry
 
     @cached_property

@@ -337,6 +337,18 @@ class Citation(_Model):
     url: ShortText | None = None
 
 
+class LicensedText(_Model):
+    """Item texts that may not be redistributed (BDI-II, ISI).
+
+    The definition ships placeholder texts; a clinic holding a licence supplies the
+    real ones in an overlay file, ``$PSYQ_HOME/overlays/<id>.yaml``. Without it psyq
+    scores the instrument but shows only the placeholders, and will not administer it.
+    """
+
+    holder: ShortText = Field(description="Who licenses the item texts (Pearson).")
+    how: LongText = Field("", description="How a clinic obtains a licence.")
+
+
 class Instrument(_Model):
     """A questionnaire definition, as read from one YAML or JSON file."""
 
@@ -360,10 +372,18 @@ class Instrument(_Model):
     flags: list[FlagRule] = Field(default_factory=list, max_length=100)
     examples: list[GoldenExample] = Field(default_factory=list, max_length=200)
     codes: Codes = Field(default_factory=list, description="Codes of the form (LOINC panel).")
+    licensed_text: LicensedText | None = Field(
+        None,
+        description="The item texts are licensed: this file has placeholders, and the real "
+        "texts come from an overlay file in $PSYQ_HOME/overlays/.",
+    )
 
     _items_by_id: dict[str, Item] = PrivateAttr(default_factory=dict)
     _scales_by_id: dict[str, Scale] = PrivateAttr(default_factory=dict)
     _bounds: dict[str, tuple[float, float]] = PrivateAttr(default_factory=dict)
+    # Set by psyq.overlays when licensed item texts were installed from an overlay.
+    _overlay: str | None = PrivateAttr(None)
+    _base_hash: str | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Instrument:
@@ -535,8 +555,24 @@ class Instrument(_Model):
             out.append(self.notice)
         return out
 
+    @property
+    def texts_installed(self) -> bool:
+        """False while a licensed-text instrument shows only its placeholder texts."""
+        return self.licensed_text is None or self._overlay is not None
+
+    @property
+    def overlay(self) -> str | None:
+        """The overlay file the licensed item texts came from, if any."""
+        return self._overlay
+
     def content_hash(self) -> str:
-        """Stable hash of the definition's content (not of its file's formatting)."""
+        """Stable hash of the definition's content (not of its file's formatting).
+
+        Licensed texts from an overlay do not change it: the scoring is the same, and
+        administrations stay comparable across clinics with and without the texts.
+        """
+        if self._base_hash is not None:
+            return self._base_hash
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -11,6 +11,7 @@ validate`` is where broken files fail hard.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,10 +153,16 @@ def _describe_location(data: Any, loc: tuple[int | str, ...]) -> tuple[str, int 
 class InstrumentRegistry:
     """Instruments by id, loaded lazily from every source on first use."""
 
-    def __init__(self, pm: PsyqPluginManager) -> None:
+    def __init__(
+        self, pm: PsyqPluginManager, overlay_dir: Callable[[], Path] | None = None
+    ) -> None:
         self._pm = pm
         self._entries: dict[str, LoadedInstrument] | None = None
         self.problems: list[str] = []
+        # Licensed item texts ($PSYQ_HOME/overlays); a callable, so the data directory is
+        # only looked up when an instrument with licensed texts is loaded.
+        self._overlay_dir = overlay_dir
+        self.overlay_problems: list[str] = []
 
     def _load(self) -> dict[str, LoadedInstrument]:
         if self._entries is not None:
@@ -168,6 +175,8 @@ class InstrumentRegistry:
                 except DefinitionError as exc:
                     self.problems.append(f"{source.name}: {exc}")
                     continue
+                if instrument.licensed_text is not None and self._overlay_dir is not None:
+                    instrument = self._with_overlay(instrument, self._overlay_dir())
                 other = entries.get(instrument.id)
                 if other is not None:
                     raise DuplicateError(
@@ -177,6 +186,16 @@ class InstrumentRegistry:
                 entries[instrument.id] = LoadedInstrument(instrument, source.name, path)
         self._entries = dict(sorted(entries.items()))
         return self._entries
+
+    def _with_overlay(self, instrument: Instrument, overlay_dir: Path) -> Instrument:
+        from psyq.overlays import apply_overlay
+
+        try:
+            return apply_overlay(self._pm, instrument, overlay_dir)
+        except DefinitionError as exc:
+            # A broken overlay must not hide the instrument: keep the placeholders.
+            self.overlay_problems.append(f"{exc}; {instrument.id} keeps its placeholder texts")
+            return instrument
 
     def add(self, instrument: Instrument, source: str, path: Path) -> None:
         """Register an instrument object directly (tests, embedding applications)."""

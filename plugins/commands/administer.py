@@ -222,6 +222,19 @@ def _intro(session: Session) -> None:
     _say("Type ? for help.")
 
 
+def _administrable(instrument: Instrument) -> Instrument:
+    """The instrument, if its items can be shown; licensed texts must be installed."""
+    if not instrument.texts_installed:
+        from psyq.overlays import placeholder_notice
+
+        raise PsyqError(
+            f"cannot administer {instrument.id}: {placeholder_notice(instrument)} "
+            f"Without them, give the licensed paper form and enter its answers with "
+            f"`psyq record {instrument.id}` (or `psyq score`)."
+        )
+    return instrument
+
+
 @click.command("administer")
 @click.argument("instrument_id", required=False)
 @click.option("--client", "client_id", metavar="ID", help="Pseudonymous client id, e.g. C0042.")
@@ -304,7 +317,9 @@ def _open_session(
         from psyq.clients import check_client_id
 
         check_client_id(client_id)
-        return Session(app, store, app.instrument(instrument_id), client_id, clinician)
+        return Session(
+            app, store, _administrable(app.instrument(instrument_id)), client_id, clinician
+        )
     adm = store.get(resume_id)
     if adm.status != "partial":
         raise PsyqError(f"administration {resume_id} is complete; there is nothing to resume")
@@ -312,7 +327,7 @@ def _open_session(
         raise PsyqError(f"administration {resume_id} is {adm.instrument_id}, not {instrument_id}")
     if client_id is not None and client_id != adm.client_id:
         raise PsyqError(f"administration {resume_id} belongs to client {adm.client_id}")
-    instrument = app.instrument(adm.instrument_id)
+    instrument = _administrable(app.instrument(adm.instrument_id))
     if instrument.content_hash() != adm.definition_hash:
         raise PsyqError(
             f"administration {resume_id} was started with {adm.instrument_id} "
