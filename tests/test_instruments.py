@@ -10,10 +10,10 @@ from psyq.registry import InstrumentRegistry
 from psyq.scoring import Scorer
 from psyq.testing import assert_golden_examples
 
-BUILTINS = sorted(
-    ["ccts", "gad7", "phq9", "who5"]
-    + ["audit", "auditc", "bdi2", "dass21", "gad2", "isi", "k10", "phq15", "phq2", "pss10"]  # noqa: RUF005
-)
+# The original four, then the library of issue #14.
+ORIGINAL = ["ccts", "gad7", "phq9", "who5"]
+LIBRARY = ["audit", "auditc", "bdi2", "dass21", "gad2", "isi", "k10", "phq15", "phq2", "pss10"]
+BUILTINS = sorted([*ORIGINAL, *LIBRARY])
 # Published without cut-offs: PSS-10 (no official bands); DASS-21's total (only its
 # subscales have the manual's severity labels).
 NO_TOTAL_BANDS = {"pss10", "dass21"}
