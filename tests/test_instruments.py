@@ -12,7 +12,8 @@ from psyq.testing import assert_golden_examples
 
 # The original four, then the library of issue #14.
 ORIGINAL = ["ccts", "gad7", "phq9", "who5"]
-LIBRARY = ["audit", "auditc", "bdi2", "dass21", "gad2", "isi", "k10", "phq15", "phq2", "pss10"]
+LIBRARY = ["audit", "auditc", "bdi2", "dass21", "epds", "gad2", "isi", "k10", "pcl5"]
+LIBRARY += ["pcptsd5", "phq15", "phq2", "pss10"]
 BUILTINS = sorted([*ORIGINAL, *LIBRARY])
 # Published without cut-offs: PSS-10 (no official bands); DASS-21's total (only its
 # subscales have the manual's severity labels).

@@ -34,6 +34,9 @@ LIBRARY = [
     "pss10",
     "bdi2",
     "isi",
+    "epds",
+    "pcl5",
+    "pcptsd5",
 ]
 
 # (answers in item order, {scale: (value, band)}, flags raised)
@@ -174,6 +177,48 @@ CASES: dict[str, list[Case]] = {
         ([3] * 7, {"total": (21, "moderate")}, set()),
         ([4] * 7, {"total": (28, "severe")}, set()),
         ([3, 3, 3, 3, 3, 3, N], {"total": (21, "moderate")}, set()),  # 18 x 7/6
+    ],
+    # Cox et al. 1987: answers are printed positions (first = 0); items 3, 5-10 score
+    # 3 - position; 0-9 / 10-12 / 13-30; item 10 above 0 (position 0-2) is critical.
+    "epds": [
+        ([0, 0, 3, 0, 3, 3, 3, 3, 3, 3], {"total": (0, "below_cutoff")}, set()),
+        ([3, 3, 0, 3, 0, 0, 0, 0, 0, 0], {"total": (30, "probable")}, {"self_harm_thoughts"}),
+        ([1, 1, 2, 1, 2, 2, 2, 2, 2, 3], {"total": (9, "below_cutoff")}, set()),
+        ([1, 1, 2, 1, 2, 2, 2, 2, 1, 3], {"total": (10, "possible")}, set()),
+        ([2, 1, 1, 1, 2, 2, 2, 2, 1, 3], {"total": (12, "possible")}, set()),
+        ([2, 2, 1, 1, 2, 2, 2, 2, 1, 3], {"total": (13, "probable")}, set()),
+        ([0, 0, 3, 0, 3, 3, 3, 3, 3, 2], {"total": (1, "below_cutoff")}, {"self_harm_thoughts"}),
+        ([3, 3, 0, N, 3, 3, 3, 3, 3, 3], {"total": (10, "possible")}, set()),  # 9 x 10/9
+        ([N, N, 3, 0, 3, 3, 3, 3, 3, 0], {"total": (None, None)}, {"self_harm_thoughts"}),
+    ],
+    # Weathers et al. 2013 / NCPTSD: 0-80, cut-off 33; B 1-5, C 6-7, D 8-14, E 15-20;
+    # provisional diagnosis: items >= 2, 1 B + 1 C + 2 D + 2 E.
+    "pcl5": [
+        ([0] * 20, {"total": (0, "below")}, set()),
+        ([2] * 20, {"total": (40, "probable"), "cluster_d": (14, None)}, {"provisional_ptsd"}),
+        (
+            [2, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 2, 2],
+            {"total": (12, "below"), "cluster_b": (2, None), "cluster_e": (4, None)},
+            {"provisional_ptsd"},
+        ),
+        ([3] * 5 + [0, 0] + [3] * 7 + [3] * 6, {"total": (54, "probable")}, set()),
+        ([1] * 20, {"total": (20, "below")}, set()),
+        ([4] * 8 + [1] + [0] * 11, {"total": (33, "probable")}, set()),
+        ([4] * 8 + [0] * 12, {"total": (32, "below")}, set()),
+        # E items 15-18 still at 2: the rule holds without 19-20
+        (
+            [2] * 18 + [N, N],
+            {"total": (40, "probable"), "cluster_e": (None, None)},
+            {"provisional_ptsd"},
+        ),
+    ],
+    # Prins et al. 2016: trauma "No" -> 0; else count of yes; positive at 3.
+    "pcptsd5": [
+        ([0, N, N, N, N, N], {"total": (0, "negative")}, set()),
+        ([1, 1, 1, 0, 0, 0], {"total": (2, "negative")}, set()),
+        ([1, 1, 0, 1, 0, 1], {"total": (3, "positive")}, set()),
+        ([1, 1, 1, 1, 1, 1], {"total": (5, "positive")}, set()),
+        ([1, 1, 1, N, 1, 1], {"total": (None, None)}, set()),
     ],
 }
 
