@@ -133,6 +133,11 @@ def psyq_score_flags(state: ScoringState) -> bool:
     return True
 
 
+def condition_holds(cond: Condition, state: ScoringState) -> bool:
+    """Whether a flag or skip condition holds for ``state`` (answers as given)."""
+    return _holds(cond, state)
+
+
 def _holds(cond: Condition, state: ScoringState) -> bool:
     if cond.any is not None:
         return any(_holds(c, state) for c in cond.any)

@@ -460,3 +460,35 @@ def test_overlays_are_ignored_for_instruments_without_licensed_text(
     _overlay(psyq_home, "phq2.yaml", "instrument: phq2\nlicence: x\nitems: {phq2_1: Changed}\n")
     shown = psyq_cli("show", "phq2")
     assert "Little interest or pleasure" in shown.output and "Changed" not in shown.output
+
+
+# -- skipped items at the keyboard ---------------------------------------------------
+
+
+def _stored_total(psyq_cli: CLI, client: str) -> tuple[Any, str]:
+    rows = json.loads(psyq_cli("history", client, "--json").output)
+    rows = rows if isinstance(rows, list) else rows["administrations"]
+    return rows[-1]["scores"]["total"]["value"], rows[-1]["administration"]["status"]
+
+
+def test_administer_skips_what_the_form_skips(psyq_cli: CLI) -> None:
+    # AUDIT: "Never" on item 1 -> items 2-8 are not asked (scored 0); 9 and 10 are.
+    done = psyq_cli("administer", "audit", "--client", "C101", input="0\n0\n2\n")
+    assert done.exit_code == 0, done.output
+    assert done.output.count("skipped: item 1 was Never") == 7
+    assert "How many drinks" not in done.output
+    assert _stored_total(psyq_cli, "C101") == (2, "complete")
+    # PC-PTSD-5: "No" to the trauma question ends the screen, complete, score 0.
+    done = psyq_cli("administer", "pcptsd5", "--client", "C102", input="0\n")
+    assert done.exit_code == 0, done.output
+    assert done.output.count("skipped: no traumatic event reported") == 5
+    assert _stored_total(psyq_cli, "C102") == (0, "complete")
+
+
+def test_administer_back_goes_over_skipped_items(psyq_cli: CLI) -> None:
+    # Never on item 1, then at item 9 go back: to item 1 (2-8 were skipped), answer 2.
+    keys = "0\nb\n2\n1\n1\n0\n0\n0\n0\n0\n0\n0\n"
+    done = psyq_cli("administer", "audit", "--client", "C103", input=keys)
+    assert done.exit_code == 0, done.output
+    assert "How many drinks" in done.output
+    assert _stored_total(psyq_cli, "C103") == (4, "complete")

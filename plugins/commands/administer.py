@@ -131,10 +131,34 @@ def _prompt(item: Item) -> str:
     return f"answer ({skip}b back, ? help, q save and quit): "
 
 
+def _skipped(session: Session, item: Item) -> bool:
+    """Whether the form skips ``item`` given the answers so far (AUDIT after "Never")."""
+    skip = item.skip
+    if skip is None:
+        return False
+    if skip.when is None:
+        return False  # skipped only by leaving it blank: still asked
+    from psyq.plugins.scoring_stages import condition_holds
+    from psyq.scoring import ScoringState
+
+    state = ScoringState(instrument=session.instrument, answers=session.answers, methods={})
+    return condition_holds(skip.when, state)
+
+
 def run_session(session: Session, interactive: bool) -> bool:
     """Ask from the current position to the end. True when every item was gone through."""
     while session.position < len(session.items):
         item = session.items[session.position]
+        if _skipped(session, item):
+            # The form skips it; the manual's score for a skip applies (not "missing").
+            assert item.skip is not None
+            n = len(session.items)
+            why = f": {item.skip.reason}" if item.skip.reason else ""
+            _say(f"[{session.position + 1}/{n}] skipped{why} (scored {item.skip.score:g})")
+            session.answers[item.id] = None
+            session.position += 1
+            session.save(complete=session.position == n)
+            continue
         _show_item(session, item)
         _say(_prompt(item), nl=False)
         line = sys.stdin.readline()
@@ -154,6 +178,9 @@ def run_session(session: Session, interactive: bool) -> bool:
                 _say("  (this is the first item)")
             else:
                 session.position -= 1
+                # Back over items the form skipped, to the last one actually asked.
+                while session.position > 0 and _skipped(session, session.items[session.position]):
+                    session.position -= 1
             continue
         if token == "" and session.answers[item.id] is not None:
             value: int | None = session.answers[item.id]
