@@ -70,6 +70,11 @@ class ResponseOption(_Model):
     value: int = Field(ge=-1000, le=1000)
     label: ShortText
     codes: Codes = Field(default_factory=list, description="Answer codes (LOINC LA6568-5).")
+    missing: bool = Field(
+        False,
+        description="Counts as missing (777 Decline, 999 Don't know): stored as given, "
+        "scored as unanswered everywhere.",
+    )
 
 
 class ResponseScale(_Model):
@@ -84,17 +89,34 @@ class ResponseScale(_Model):
             raise ValueError(f"option values must be unique, got {values}")
         return self
 
+    @model_validator(mode="after")
+    def _something_scored(self) -> ResponseScale:
+        if all(o.missing for o in self.options):
+            raise ValueError("every option is marked missing: at least one must be scored")
+        return self
+
     @property
     def values(self) -> list[int]:
+        """Every answer that may be given, including those that count as missing."""
         return [o.value for o in self.options]
 
     @property
+    def scored_values(self) -> list[int]:
+        """The answers that are scored (not marked ``missing: true``)."""
+        return [o.value for o in self.options if not o.missing]
+
+    @property
+    def missing_values(self) -> frozenset[int]:
+        """The answers that count as missing."""
+        return frozenset(o.value for o in self.options if o.missing)
+
+    @property
     def min(self) -> int:
-        return min(self.values)
+        return min(self.scored_values)
 
     @property
     def max(self) -> int:
-        return max(self.values)
+        return max(self.scored_values)
 
     def label_for(self, value: int) -> str | None:
         for option in self.options:
@@ -104,9 +126,11 @@ class ResponseScale(_Model):
 
     def describe(self) -> str:
         """Allowed values for error messages, e.g. ``0-3 (0=Not at all, ...)``."""
-        values = self.values
+        values = self.scored_values
         contiguous = sorted(values) == list(range(self.min, self.max + 1))
         head = f"{self.min}-{self.max}" if contiguous else ", ".join(map(str, values))
+        if self.missing_values:
+            head += ", or " + ", ".join(map(str, sorted(self.missing_values)))
         labels = ", ".join(f"{o.value}={o.label}" for o in self.options)
         return f"{head} ({labels})"
 
@@ -135,6 +159,11 @@ class Item(_Model):
     reverse: bool = Field(False, description="Reverse-keyed: scored as min + max - answer.")
     required: bool = Field(False, description="An administration may not skip this item.")
     scored: bool = Field(True, description="False for items asked but not scored (PHQ-9 item 10).")
+    critical: bool = Field(
+        False,
+        description="A risk item (PHQ-9 item 9): left unanswered, it raises a critical flag "
+        "saying it must be asked directly.",
+    )
     recode: dict[int, float] | None = Field(
         None, description="Map an answer value to the value scored, applied before reversal."
     )
@@ -166,6 +195,23 @@ class Transform(_Model):
         return x * self.multiply + self.add
 
 
+CRITICAL_ITEM_FLAG = "critical_item_unanswered"
+"""Id of the flag raised for each unanswered item marked ``critical: true``."""
+
+WITHHELD_INTERPRETATION = (
+    "A critical flag is raised: this band's reassurance does not apply. Act on the flag first."
+)
+
+
+class FlaggedText(_Model):
+    """A band interpretation used instead of the usual one when one of ``flags`` is raised."""
+
+    flags: list[Identifier] = Field(
+        min_length=1, max_length=100, description="Used when any of these flags is raised."
+    )
+    text: LongText
+
+
 class Band(_Model):
     """An interpretation band: an inclusive range of the scale's value."""
 
@@ -177,9 +223,28 @@ class Band(_Model):
         0, ge=0, le=4, description="0 = no concern ... 4 = most concern; drives report colours."
     )
     interpretation: LongText = ""
+    if_flagged: list[FlaggedText] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Interpretations that replace `interpretation` when a flag is raised; "
+        "the first whose flags include a raised one is used.",
+    )
 
     def contains(self, value: float) -> bool:
         return self.min <= value <= self.max
+
+    def interpretation_for(self, raised: dict[str, str]) -> str:
+        """The interpretation to show beside the raised flags (flag id -> level).
+
+        A band of severity 0 never reassures beside a critical flag: without a
+        matching ``if_flagged`` text its interpretation is withheld.
+        """
+        for alternative in self.if_flagged:
+            if any(flag in raised for flag in alternative.flags):
+                return alternative.text
+        if self.severity == 0 and "critical" in raised.values():
+            return WITHHELD_INTERPRETATION
+        return self.interpretation
 
 
 class ReliableChange(_Model):
@@ -263,44 +328,109 @@ class Scale(_Model):
 
 CompareOp = Literal[">", ">=", "<", "<=", "==", "!="]
 
+_LEAF_KINDS = ("item", "items", "scale")
+_KINDS = (*_LEAF_KINDS, "any", "all", "count")
+
 
 class Condition(_Model):
-    """A declarative test on one answer or one scale value.
+    """A declarative test on answers or scale values (no expressions, no eval).
 
-    Item conditions test the answer as given (before recoding or reversal), which
-    is what the clinician sees on the form. A condition on an unanswered item or
-    an unscored scale is false. ``any`` / ``all`` combine sub-conditions.
+    Exactly one of these shapes:
+
+    * ``item`` (one item) or ``items`` (any of a list) with ``op`` and ``value``:
+      the answer as given (before recoding or reversal) compares true;
+    * ``item`` or ``items`` with ``missing: true``: the item (any of them) is
+      unanswered, or answered with an option that counts as missing
+      (``missing: false``: answered);
+    * ``scale`` with ``op`` and ``value``: the scale's final value compares true;
+    * ``count``: a list of item tests; the number of items meeting their test is
+      between ``at_least`` and ``at_most``, and, with ``including_one_of``, one
+      of the items counted is among those listed;
+    * ``any`` / ``all``: combine sub-conditions.
+
+    An unanswered item (or one answered "counts as missing") and an unscored
+    scale never compare true.
     """
 
     item: Identifier | None = None
+    items: list[Identifier] | None = Field(
+        None, min_length=1, max_length=1000, description="Any of these items."
+    )
     scale: Identifier | None = None
     op: CompareOp | None = None
     value: float | None = None
+    missing: bool | None = None
     any: list[Condition] | None = Field(None, max_length=50)
     all: list[Condition] | None = Field(None, max_length=50)
+    count: list[Condition] | None = Field(None, min_length=1, max_length=50)
+    at_least: int | None = Field(None, ge=0, le=1000)
+    at_most: int | None = Field(None, ge=0, le=1000)
+    including_one_of: list[Identifier] | None = Field(None, min_length=1, max_length=1000)
 
     @model_validator(mode="after")
     def _shape(self) -> Condition:
-        leaf = self.item is not None or self.scale is not None
-        combo = self.any is not None or self.all is not None
-        if leaf == combo:
-            raise ValueError("a condition names an item or a scale, or combines any/all")
-        if self.item is not None and self.scale is not None:
-            raise ValueError("a condition names an item or a scale, not both")
-        if leaf and (self.op is None or self.value is None):
-            raise ValueError("an item or scale condition needs op and value")
-        if self.any is not None and self.all is not None:
-            raise ValueError("use any or all, not both, in one condition")
+        given = [k for k in _KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            names = ", ".join(given) if given else "none"
+            raise ValueError(
+                "a condition has exactly one of item, items, scale, any, all or count "
+                f"(got {names})"
+            )
+        kind = given[0]
+        compares = self.op is not None or self.value is not None
+        if kind in _LEAF_KINDS:
+            if self.missing is not None:
+                if kind == "scale":
+                    raise ValueError("missing tests an item or items, not a scale")
+                if compares:
+                    raise ValueError("use missing, or op and value, not both")
+            elif self.op is None or self.value is None:
+                raise ValueError(f"an {kind} condition needs op and value (or missing: true)")
+        elif compares or self.missing is not None:
+            raise ValueError(f"op, value and missing belong in the {kind} list's conditions")
+        counting = (self.at_least, self.at_most, self.including_one_of)
+        if kind == "count":
+            if self.at_least is None and self.at_most is None:
+                raise ValueError("count needs at_least, at_most or both")
+            low, high = self.at_least, self.at_most
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"at_least {self.at_least} is above at_most {self.at_most}")
+            for sub in self.count or []:
+                if sub.item is None and sub.items is None:
+                    raise ValueError("count lists item tests (item or items), not other conditions")
+        elif any(c is not None for c in counting):
+            raise ValueError("at_least, at_most and including_one_of go with count")
         return self
+
+    @property
+    def item_ids(self) -> list[str]:
+        """The items a leaf item test reads (empty for other shapes)."""
+        if self.item is not None:
+            return [self.item]
+        return list(self.items or [])
+
+    def counted_items(self) -> list[str]:
+        """For a count: the items counted, in order, each once."""
+        out: list[str] = []
+        for sub in self.count or []:
+            out.extend(i for i in sub.item_ids if i not in out)
+        return out
 
     def references(self) -> list[tuple[str, str]]:
         """(kind, id) pairs this condition reads, for validation."""
-        if self.item is not None:
-            return [("item", self.item)]
         if self.scale is not None:
             return [("scale", self.scale)]
-        subs = self.any or self.all or []
-        return [ref for sub in subs for ref in sub.references()]
+        if self.item is not None or self.items is not None:
+            return [("item", i) for i in self.item_ids]
+        subs = self.any or self.all or self.count or []
+        refs = [ref for sub in subs for ref in sub.references()]
+        return refs + [("item", i) for i in self.including_one_of or []]
+
+    def leaves(self) -> list[Condition]:
+        """Every item or scale test inside this condition."""
+        if self.item is not None or self.items is not None or self.scale is not None:
+            return [self]
+        return [leaf for sub in self.any or self.all or self.count or [] for leaf in sub.leaves()]
 
     def first_item(self) -> str | None:
         refs = [ident for kind, ident in self.references() if kind == "item"]
@@ -393,6 +523,11 @@ class Instrument(_Model):
         if "total" not in self._scales_by_id:
             raise ValueError("every instrument needs a scale with id 'total' (its main score)")
         for item in self.items:
+            if item.critical and not item.scored:
+                raise ValueError(
+                    f"item {item.id}: a critical item must be scored; an unscored item may be "
+                    "left blank, so it cannot raise a critical flag when unanswered"
+                )
             if item.response_scale not in self.response_scales:
                 raise ValueError(
                     f"item {item.id}: response_scale '{item.response_scale}' is not defined; "
@@ -409,7 +544,22 @@ class Instrument(_Model):
         for scale in self.scales:
             self._check_scale(scale)
         for flag in self.flags:
+            if flag.id == CRITICAL_ITEM_FLAG:
+                raise ValueError(
+                    f"flag {flag.id}: this id is psyq's own (raised for an unanswered critical "
+                    "item); choose another"
+                )
             self._check_refs(f"flag {flag.id}", flag.when.references())
+            self._check_condition(flag, flag.when)
+        for scale in self.scales:
+            for band in scale.bands:
+                for alternative in band.if_flagged:
+                    for flag_id in alternative.flags:
+                        if flag_id not in self.flag_ids:
+                            raise ValueError(
+                                f"scale {scale.id}: band {band.id}: if_flagged names unknown "
+                                f"flag '{flag_id}'; known: {', '.join(sorted(self.flag_ids))}"
+                            )
         for example in self.examples:
             self._check_example(example)
         return self
@@ -460,7 +610,8 @@ class Instrument(_Model):
         for item_id in scale.items:
             item = self._items_by_id[item_id]
             rs = self.response_scales[item.response_scale]
-            values = [item.recode.get(v, v) for v in rs.values] if item.recode else rs.values
+            scored = rs.scored_values
+            values = [item.recode.get(v, v) for v in scored] if item.recode else scored
             w = scale.weight(item_id)
             a, b = w * min(values), w * max(values)
             lows.append(min(a, b))
@@ -506,6 +657,46 @@ class Instrument(_Model):
             if ident not in known:
                 raise ValueError(f"{where}: unknown {kind} '{ident}'")
 
+    def _check_condition(self, flag: FlagRule, cond: Condition) -> None:
+        where = f"flag {flag.id}"
+        if cond.count is not None:
+            counted = cond.counted_items()
+            listed = [i for sub in cond.count for i in sub.item_ids]
+            twice = sorted({i for i in listed if listed.count(i) > 1})
+            if twice:
+                raise ValueError(f"{where}: count lists item {', '.join(twice)} more than once")
+            n = len(counted)
+            for bound in ("at_least", "at_most"):
+                number = getattr(cond, bound)
+                if number is not None and number > n:
+                    raise ValueError(
+                        f"{where}: count {bound} {number} is more than the {n} items counted"
+                    )
+            stray = [i for i in cond.including_one_of or [] if i not in counted]
+            if stray:
+                raise ValueError(
+                    f"{where}: including_one_of names {', '.join(stray)}, not among the items "
+                    "counted"
+                )
+        for leaf in cond.leaves():
+            if flag.level == "critical" and leaf.missing:
+                unscored = [i for i in leaf.item_ids if not self._items_by_id[i].scored]
+                if unscored:
+                    raise ValueError(
+                        f"{where}: a critical flag tests whether unscored item "
+                        f"'{unscored[0]}' is missing; an unscored item may be left blank"
+                    )
+        for sub in cond.any or cond.all or []:
+            self._check_condition(flag, sub)
+
+    @property
+    def flag_ids(self) -> set[str]:
+        """Every flag id this instrument can raise, psyq's critical-item flag included."""
+        ids = {f.id for f in self.flags}
+        if any(item.critical for item in self.items):
+            ids.add(CRITICAL_ITEM_FLAG)
+        return ids
+
     def _check_example(self, example: GoldenExample) -> None:
         where = f"example '{example.name}'"
         for item_id, value in example.answers.items():
@@ -518,7 +709,7 @@ class Instrument(_Model):
         for scale_id in list(example.expect.scores) + list(example.expect.bands):
             if scale_id not in self._scales_by_id:
                 raise ValueError(f"{where}: unknown scale '{scale_id}'")
-        flag_ids = {f.id for f in self.flags}
+        flag_ids = self.flag_ids
         for flag_id in example.expect.flags or []:
             if flag_id not in flag_ids:
                 raise ValueError(f"{where}: unknown flag '{flag_id}'")

@@ -315,7 +315,8 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         band_label=score.band_label,
         severity=band.severity if band else None,
         ink=ink_for(band),
-        interpretation=band.interpretation if band else "",
+        # Never a reassuring sentence beside a critical flag (instrument's if_flagged).
+        interpretation=band.interpretation_for(request.result.raised) if band else "",
         scored=score.value is not None,
         reason=score.reason,
         answered=score.answered,

@@ -3,6 +3,7 @@
 ``ScoreResult.to_json()`` is the documented ``psyq score --json`` shape::
 
     {"instrument": {"id", "version", "title", "status"},
+     "answers": {"<item id>": value or null},   # every item, unscored ones too
      "scores": {"<scale id>": {"value", "raw", "band", "band_label", "answered",
                                "missing", "prorated", "reason"}},
      "flags": [{"id", "level", "item", "message"}],
@@ -69,13 +70,28 @@ class ScoreResult(_Result):
         return self.scores["total"]
 
     @property
+    def raised(self) -> dict[str, str]:
+        """Flag id -> level of every flag raised (for flag-dependent texts)."""
+        out: dict[str, str] = {}
+        for flag in self.flags:
+            # A flag raised for several items keeps its most urgent level.
+            if out.get(flag.id) != "critical":
+                out[flag.id] = flag.level
+        return out
+
+    @property
     def critical(self) -> list[FlagHit]:
         return [f for f in self.flags if f.level == "critical"]
 
     def to_json(self) -> dict[str, Any]:
-        """The ``psyq score --json`` object (answers and extras only when present)."""
+        """The ``psyq score --json`` object (extras only when present).
+
+        ``answers`` holds every item as given (an option that counts as missing
+        keeps its code), so unscored items such as PHQ-9 item 10 are visible.
+        """
         out: dict[str, Any] = {
             "instrument": self.instrument.model_dump(),
+            "answers": dict(self.answers),
             "scores": {k: v.model_dump() for k, v in self.scores.items()},
             "flags": [f.model_dump() for f in self.flags],
             "notices": list(self.notices),

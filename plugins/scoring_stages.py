@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from psyq.hookspecs import hookimpl
-from psyq.models import Condition, round_half_up
+from psyq.models import CRITICAL_ITEM_FLAG, Condition, round_half_up
 from psyq.results import FlagHit
 from psyq.scoring import ScaleState, ScoringMethod, ScoringState
 
@@ -36,11 +36,13 @@ def psyq_score_recode(state: ScoringState) -> bool:
     inst = state.instrument
     for item in inst.items:
         answer = state.answers.get(item.id)
-        if answer is None:
-            skip = item.skip
-            skipped = skip is not None and (skip.when is None or _holds(skip.when, state))
+        skip = item.skip
+        if answer is None and skip is not None and (skip.when is None or _holds(skip.when, state)):
             # A skip the form instructs is scored as the manual says, not as missing.
-            state.values[item.id] = skip.score if skip is not None and skipped else None
+            state.values[item.id] = skip.score
+        elif answer is None or answer in inst.response_scale_for(item).missing_values:
+            # An option that counts as missing (777 Decline) is stored, never scored.
+            state.values[item.id] = None
         elif item.recode is not None:
             state.values[item.id] = float(item.recode.get(answer, answer))
         else:
@@ -55,7 +57,8 @@ def psyq_score_reverse(state: ScoringState) -> bool:
         value = state.values.get(item.id)
         if item.reverse and value is not None:
             rs = inst.response_scale_for(item)
-            codes = [item.recode.get(v, v) for v in rs.values] if item.recode else rs.values
+            scored = rs.scored_values
+            codes = [item.recode.get(v, v) for v in scored] if item.recode else scored
             state.values[item.id] = min(codes) + max(codes) - value
     return True
 
@@ -123,13 +126,31 @@ def psyq_score_interpret(state: ScoringState) -> bool:
 
 @hookimpl(trylast=True)
 def psyq_score_flags(state: ScoringState) -> bool:
-    for rule in state.instrument.flags:
-        if _holds(rule.when, state):
-            state.flags.append(
+    inst = state.instrument
+    hits: list[FlagHit] = []
+    for item in inst.items:
+        if item.critical and _answer(state, item.id) is None:
+            hits.append(
                 FlagHit(
-                    id=rule.id, level=rule.level, item=rule.when.first_item(), message=rule.message
+                    id=CRITICAL_ITEM_FLAG,
+                    level="critical",
+                    item=item.id,
+                    message=f"Critical item {item.id} was not answered ({item.text}). "
+                    "Ask the client about it directly.",
                 )
             )
+    for rule in inst.flags:
+        if _holds(rule.when, state):
+            hits.append(
+                FlagHit(
+                    id=rule.id,
+                    level=rule.level,
+                    item=_witness(rule.when, state),
+                    message=rule.message,
+                )
+            )
+    # Critical flags come first in every output; order within a level is kept.
+    state.flags.extend(sorted(hits, key=lambda hit: LEVELS.index(hit.level)))
     return True
 
 
@@ -138,22 +159,24 @@ def condition_holds(cond: Condition, state: ScoringState) -> bool:
     return _holds(cond, state)
 
 
-def _holds(cond: Condition, state: ScoringState) -> bool:
-    if cond.any is not None:
-        return any(_holds(c, state) for c in cond.any)
-    if cond.all is not None:
-        return all(_holds(c, state) for c in cond.all)
-    actual: float | None
-    if cond.item is not None:
-        answer = state.answers.get(cond.item)
-        actual = None if answer is None else float(answer)
-    else:
-        st: ScaleState | None = state.scales.get(cond.scale or "")
-        actual = st.value if st is not None else None
-    if actual is None or cond.value is None:
+LEVELS = ("critical", "warning", "info")
+
+
+def _answer(state: ScoringState, item_id: str) -> float | None:
+    """The answer as given, or None when unanswered or answered "counts as missing"."""
+    answer = state.answers.get(item_id)
+    if answer is None:
+        return None
+    inst = state.instrument
+    if answer in inst.response_scale_for(inst.item(item_id)).missing_values:
+        return None
+    return float(answer)
+
+
+def _compare(actual: float | None, op: str | None, target: float | None) -> bool:
+    if actual is None or target is None:
         return False
-    target = cond.value
-    match cond.op:
+    match op:
         case ">":
             return actual > target
         case ">=":
@@ -167,3 +190,59 @@ def _holds(cond: Condition, state: ScoringState) -> bool:
         case "!=":
             return actual != target
     return False
+
+
+def _item_meets(cond: Condition, state: ScoringState, item_id: str) -> bool:
+    """Does one item meet a leaf item test (``op``/``value`` or ``missing``)?"""
+    answer = _answer(state, item_id)
+    if cond.missing is not None:
+        return (answer is None) == cond.missing
+    return _compare(answer, cond.op, cond.value)
+
+
+def _counted(cond: Condition, state: ScoringState) -> list[str]:
+    """For a count condition: the items that meet their test, in order."""
+    met: list[str] = []
+    for sub in cond.count or []:
+        met.extend(i for i in sub.item_ids if i not in met and _item_meets(sub, state, i))
+    return met
+
+
+def _holds(cond: Condition, state: ScoringState) -> bool:
+    if cond.any is not None:
+        return any(_holds(c, state) for c in cond.any)
+    if cond.all is not None:
+        return all(_holds(c, state) for c in cond.all)
+    if cond.count is not None:
+        met = _counted(cond, state)
+        if cond.at_least is not None and len(met) < cond.at_least:
+            return False
+        if cond.at_most is not None and len(met) > cond.at_most:
+            return False
+        among = cond.including_one_of
+        return among is None or any(i in among for i in met)
+    if cond.scale is not None:
+        st: ScaleState | None = state.scales.get(cond.scale)
+        return _compare(st.value if st is not None else None, cond.op, cond.value)
+    return any(_item_meets(cond, state, i) for i in cond.item_ids)
+
+
+def _witness(cond: Condition, state: ScoringState) -> str | None:
+    """The item a raised flag is about: the first item whose test made it hold.
+
+    A count (a syndrome over several items) and a scale test name no item.
+    """
+    if cond.any is not None:
+        for sub in cond.any:
+            if _holds(sub, state):
+                return _witness(sub, state)
+        return None
+    if cond.all is not None:
+        for sub in cond.all:
+            found = _witness(sub, state)
+            if found is not None:
+                return found
+        return None
+    if cond.count is not None or cond.scale is not None:
+        return None
+    return next((i for i in cond.item_ids if _item_meets(cond, state, i)), None)

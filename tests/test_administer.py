@@ -157,7 +157,8 @@ def test_report_file_follows_its_suffix(psyq_cli: CLI, psyq_home: Path, tmp_path
     doc = json.loads(out_json.read_text())
     assert doc["scores"]["total"]["value"] == 9
     assert doc["report"]["client_id"] == "C0042"
-    assert [f["id"] for f in doc["flags"]] == ["suicidal_ideation"]
+    # Items 2, 7 and 9 count for the PHQ-9 algorithm: other depressive syndrome.
+    assert [f["id"] for f in doc["flags"]] == ["suicidal_ideation", "other_depressive_syndrome"]
     assert oct(out_json.stat().st_mode & 0o777) == "0o600"
     psyq_cli("administer", "gad7", "--client", "C0042", "--report", str(out_txt), input="1\n" * 7)
     assert out_txt.read_text().startswith("Generalized Anxiety Disorder")

@@ -47,15 +47,34 @@ def test_score_json_shape(psyq_cli: CLI) -> None:
         "prorated": False,
         "reason": None,
     }
-    assert doc["flags"] == []
+    # Items 2 and 7 at 2 or more, one of them item 2: the PHQ-9 algorithm's "other
+    # depressive syndrome" (Kroenke, Spitzer & Williams 2001).
+    assert [(f["id"], f["level"], f["item"]) for f in doc["flags"]] == [
+        ("other_depressive_syndrome", "info", None)
+    ]
+    assert doc["answers"] == {
+        "phq9_1": 1,
+        "phq9_2": 2,
+        "phq9_3": 0,
+        "phq9_4": 1,
+        "phq9_5": 1,
+        "phq9_6": 0,
+        "phq9_7": 2,
+        "phq9_8": 1,
+        "phq9_9": 0,
+        "phq9_10": None,
+    }
 
 
-def test_score_missing_and_trailing_unscored_item(psyq_cli: CLI) -> None:
-    result = psyq_cli("score", "phq9", "--answers", "1,2,,1,-,0,2,1,1", "--json")
+def test_score_missing_items_and_trailing_unscored_item(psyq_cli: CLI) -> None:
+    result = psyq_cli("score", "phq9", "--answers", "1,2,,1,-,0,2,1,1,3", "--json")
     doc = json.loads(result.output)
     total = doc["scores"]["total"]
+    # 8 over 7 answered: 8 x 9 / 7 = 10.29 -> 10; item 10 (answered 3) is not in it.
     assert (total["value"], total["raw"], total["missing"], total["prorated"]) == (10, 8, 2, True)
-    assert [f["id"] for f in doc["flags"]] == ["suicidal_ideation"]
+    assert doc["answers"]["phq9_10"] == 3
+    assert (doc["answers"]["phq9_3"], doc["answers"]["phq9_5"]) == (None, None)
+    assert [f["id"] for f in doc["flags"]] == ["suicidal_ideation", "other_depressive_syndrome"]
 
 
 def test_score_table_puts_critical_flag_first(psyq_cli: CLI) -> None:

@@ -98,8 +98,10 @@ def test_phq9_bundle(psyq_pm: PsyqPluginManager, phq9: Instrument) -> None:
     assert obs["interpretation"] == [{"text": "Moderate"}]
     assert obs["derivedFrom"] == [{"reference": bundle["entry"][0]["fullUrl"]}]
     assert obs["performer"] == [{"display": "Dr A"}]
-    (component,) = obs["component"]
-    assert "suicidal_ideation" in component["code"]["text"]
+    # Items 1, 2 and 9 count for the PHQ-9 algorithm: other depressive syndrome (info).
+    critical, info = obs["component"]
+    assert "suicidal_ideation" in critical["code"]["text"]
+    assert "other_depressive_syndrome (info)" in info["code"]["text"]
     assert any(n["text"].startswith("CRITICAL: ") for n in obs["note"])
     assert bundle["timestamp"] == "2026-10-01T09:30:00+00:00"
 

@@ -74,11 +74,13 @@ def test_sections_are_ordered_with_the_safety_alert_first(
         "safety-alert",
         "header",
         "summary",
+        "flags",  # the PHQ-9 algorithm's screening result (major depressive syndrome)
         "band-charts",
         "items",
         "note",
         "footer",
     ]
+    assert "major depressive syndrome" in section(html, "flags")
     alert = section(html, "safety-alert")
     assert "Thoughts that you would be better off dead or of hurting yourself" in alert
     assert "Several days" in alert
