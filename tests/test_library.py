@@ -169,6 +169,8 @@ CASES: dict[str, list[Case]] = {
         ([2] * 7 + [0] * 14, {"total": (14, "mild")}, set()),
         ([3] * 8 + [0] + [3] * 2 + [0] * 10, {"total": (30, "severe")}, set()),
         ([N, N, N] + [0] * 5 + [1] + [0] * 12, {"total": (None, None)}, {"suicidal_thoughts"}),
+        # item 9 left blank: critical; 20 x 21 / 20 = 21
+        ([1] * 8 + [N] + [1] * 12, {"total": (21, "moderate")}, {"critical_item_unanswered"}),
     ],
     # Bastien et al. 2001: 0-7 / 8-14 / 15-21 / 22-28.
     "isi": [
@@ -190,6 +192,12 @@ CASES: dict[str, list[Case]] = {
         ([0, 0, 3, 0, 3, 3, 3, 3, 3, 2], {"total": (1, "below_cutoff")}, {"self_harm_thoughts"}),
         ([3, 3, 0, N, 3, 3, 3, 3, 3, 3], {"total": (10, "possible")}, set()),  # 9 x 10/9
         ([N, N, 3, 0, 3, 3, 3, 3, 3, 0], {"total": (None, None)}, {"self_harm_thoughts"}),
+        # item 10 left blank: critical, like PHQ-9 item 9 (ask directly)
+        (
+            [0, 0, 3, 0, 3, 3, 3, 3, 3, N],
+            {"total": (0, "below_cutoff")},
+            {"critical_item_unanswered"},
+        ),
     ],
     # Weathers et al. 2013 / NCPTSD: 0-80, cut-off 33; B 1-5, C 6-7, D 8-14, E 15-20;
     # provisional diagnosis: items >= 2, 1 B + 1 C + 2 D + 2 E.
@@ -492,3 +500,26 @@ def test_administer_back_goes_over_skipped_items(psyq_cli: CLI) -> None:
     assert done.exit_code == 0, done.output
     assert "How many drinks" in done.output
     assert _stored_total(psyq_cli, "C103") == (4, "complete")
+
+
+@pytest.mark.parametrize(
+    ("instrument_id", "answers", "reassurance"),
+    [
+        ("epds", "0,0,3,0,3,3,3,3,3,", "Below the screening cut-off of 10"),
+        ("epds", "0,0,3,0,3,3,3,3,3,2", "Below the screening cut-off of 10"),
+        ("bdi2", "0,0,0,0,0,0,0,0,,0,0,0,0,0,0,0,0,0,0,0,0", "Minimal depression (0-13"),
+        ("bdi2", "0,0,0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0", "Minimal depression (0-13"),
+    ],
+)
+def test_self_harm_item_report_has_the_alert_and_no_reassurance(
+    psyq_cli: CLI, tmp_path: Path, instrument_id: str, answers: str, reassurance: str
+) -> None:
+    report = tmp_path / "r.html"
+    made = psyq_cli(
+        "report", instrument_id, "--answers", answers, "--client", "C1", "-o", str(report)
+    )
+    assert made.exit_code == 0, made.output
+    html = report.read_text(encoding="utf-8")
+    assert "SAFETY ALERT" in html.upper()
+    assert "act on the flag" in html
+    assert reassurance not in html
