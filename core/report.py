@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     import jinja2
 
     from psyq.manager import PsyqPluginManager
-    from psyq.models import Instrument
+    from psyq.models import Instrument, Item
     from psyq.outputs import RenderRequest
 
 
@@ -194,6 +194,7 @@ class ItemRow:
     reverse: bool
     missing: bool
     scored: bool
+    skipped: str | None = None  # "skipped: item 2 was None of the time; scored 1"
 
 
 @dataclass(frozen=True)
@@ -244,8 +245,9 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             answer_label=_answer_label(inst, item.id, result.answers.get(item.id)),
             value=result.answers.get(item.id),
             reverse=item.reverse,
-            missing=result.answers.get(item.id) is None,
+            missing=result.answers.get(item.id) is None and item.id not in result.skipped,
             scored=item.scored,
+            skipped=_skip_note(item, result.skipped.get(item.id)),
         )
         for item in inst.items
     ]
@@ -327,6 +329,14 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         chart=band_chart(inst, scale, score.value),
         has_bands=bool(scale.bands),
     )
+
+
+def _skip_note(item: Item, score: float | None) -> str | None:
+    """How a skipped item was scored, for the answers table (None: not skipped)."""
+    if score is None or item.skip is None:
+        return None
+    why = f" ({item.skip.reason})" if item.skip.reason else ""
+    return f"skipped{why}; scored {score:g}"
 
 
 def _answer_label(inst: Instrument, item_id: str, value: int | None) -> str | None:

@@ -61,6 +61,10 @@ class ScoreResult(_Result):
     scores: dict[str, ScaleScore]
     flags: list[FlagHit]
     notices: list[str] = Field(default_factory=list)
+    skipped: dict[str, float] = Field(
+        default_factory=dict,
+        description="Unanswered items the form skips (skip rule), with the score used.",
+    )
     extra: dict[str, Any] = Field(
         default_factory=dict, description="Plugin-provided extras (e.g. T-scores)."
     )
@@ -96,6 +100,8 @@ class ScoreResult(_Result):
             "flags": [f.model_dump() for f in self.flags],
             "notices": list(self.notices),
         }
+        if self.skipped:
+            out["skipped"] = dict(self.skipped)
         if self.extra:
             out["extra"] = self.extra
         return out

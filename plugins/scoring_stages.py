@@ -40,6 +40,7 @@ def psyq_score_recode(state: ScoringState) -> bool:
         if answer is None and skip is not None and (skip.when is None or _holds(skip.when, state)):
             # A skip the form instructs is scored as the manual says, not as missing.
             state.values[item.id] = skip.score
+            state.skipped[item.id] = skip.score
         elif answer is None or answer in inst.response_scale_for(item).missing_values:
             # An option that counts as missing (777 Decline) is stored, never scored.
             state.values[item.id] = None

@@ -10,6 +10,7 @@ import pytest
 from click.testing import Result
 
 from psyq import __version__
+from psyq.plugins.builtin_instruments import builtin_instruments_dir
 
 CLI = Callable[..., Result]
 
@@ -21,10 +22,11 @@ def test_version(psyq_cli: CLI) -> None:
 def test_list(psyq_cli: CLI) -> None:
     result = psyq_cli("list")
     assert result.exit_code == 0
-    lines = result.output.splitlines()
-    assert [line.split()[0] for line in lines] == ["ccts", "gad7", "phq9", "who5"]
-    assert "Client Caretaking Tendency Scale" in lines[0] and "[provisional]" in lines[0]
-    assert "[validated]" in lines[2]
+    lines = {line.split()[0]: line for line in result.output.splitlines()}
+    builtins = sorted(p.stem for p in builtin_instruments_dir().glob("*.yaml"))
+    assert list(lines) == builtins
+    assert "Client Caretaking Tendency Scale" in lines["ccts"] and "[provisional]" in lines["ccts"]
+    assert "[validated]" in lines["phq9"]
 
 
 def test_score_json_shape(psyq_cli: CLI) -> None:

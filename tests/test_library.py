@@ -523,3 +523,23 @@ def test_self_harm_item_report_has_the_alert_and_no_reassurance(
     assert "SAFETY ALERT" in html.upper()
     assert "act on the flag" in html
     assert reassurance not in html
+
+
+def test_skipped_items_are_marked_in_json_and_report_not_as_missing(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    answers = "3,1,,2,1,,3,2,3,2"  # items 3 and 6 blank after "None of the time"
+    scored = json.loads(psyq_cli("score", "k10", "--answers", answers, "--json").output)
+    assert scored["skipped"] == {"k10_3": 1, "k10_6": 1}
+    assert scored["scores"]["total"]["value"] == 19
+    assert scored["scores"]["total"]["missing"] == 0
+    report = tmp_path / "k10.html"
+    psyq_cli("report", "k10", "--answers", answers, "--client", "C1", "-o", str(report))
+    html = report.read_text(encoding="utf-8")
+    assert html.count("skipped (item 2 was None of the time); scored 1") == 1
+    assert html.count("skipped (item 5 was None of the time); scored 1") == 1
+    assert "mark mark-missing" not in html
+    # Item 3 blank although item 2 is above "None of the time": missing, not skipped.
+    scored = json.loads(psyq_cli("score", "k10", "--answers", "3,2,,2,1,,3,2,3,2", "--json").output)
+    assert scored["skipped"] == {"k10_6": 1}
+    assert scored["scores"]["total"]["missing"] == 1
