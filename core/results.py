@@ -10,7 +10,9 @@
      "notices": ["..."]}
 
 ``notices`` carries the caveats every output of an instrument must show
-(for a provisional instrument: no norms, provisional cut-offs).
+(for a provisional instrument: no norms, provisional cut-offs). Only when present:
+``"skipped": {"<item id>": score}`` for unanswered items the form skips (an item's
+``skip`` rule, e.g. AUDIT items 2-8 after "Never"), and ``"extra"`` from plugins.
 """
 
 from __future__ import annotations
