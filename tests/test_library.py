@@ -543,3 +543,15 @@ def test_skipped_items_are_marked_in_json_and_report_not_as_missing(
     scored = json.loads(psyq_cli("score", "k10", "--answers", "3,2,,2,1,,3,2,3,2", "--json").output)
     assert scored["skipped"] == {"k10_6": 1}
     assert scored["scores"]["total"]["missing"] == 1
+
+
+def test_fhir_response_with_skipped_items_is_completed(psyq_cli: CLI) -> None:
+    def status(answers: str) -> str:
+        out = psyq_cli("score", "audit", "--answers", answers, "--format", "fhir").output
+        bundle = json.loads(out)
+        response = bundle["entry"][0]["resource"]
+        assert response["resourceType"] == "QuestionnaireResponse"
+        return str(response["status"])
+
+    assert status("0,,,,,,,,0,0") == "completed"  # items 2-8 skipped after "Never"
+    assert status("2,1,,0,0,0,0,0,0,0") == "in-progress"  # item 3 blank: not a skip

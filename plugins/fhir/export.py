@@ -76,7 +76,9 @@ def fhir_bundle(request: RenderRequest) -> JSON:
 
 def questionnaire_response(request: RenderRequest, common: JSON) -> JSON:
     inst, answers = request.instrument, request.result.answers
-    complete = all(answers.get(item.id) is not None for item in inst.items)
+    # An item the form skips (AUDIT after "Never") is not an unfinished answer.
+    skipped = request.result.skipped
+    complete = all(answers.get(item.id) is not None or item.id in skipped for item in inst.items)
     resource: JSON = {
         "resourceType": "QuestionnaireResponse",
         "questionnaire": f"urn:psyq:instrument:{inst.id}|{inst.version}",
