@@ -182,6 +182,9 @@ class ScaleRow:
     transformed: bool  # the score is a transform of the raw sum (WHO-5: raw x 4)
     chart: BandChart
     has_bands: bool
+    # A lone subscale beside the total (PHQ-9's PHQ-2 screen) is a row in the scores
+    # table, not a chart of its own: PHQ-9 stays one page.
+    charted: bool = True
 
 
 @dataclass(frozen=True)
@@ -328,6 +331,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         transformed=scale.transform is not None,
         chart=band_chart(inst, scale, score.value),
         has_bands=bool(scale.bands),
+        charted=bool(scale.bands) and (scale_id == "total" or len(inst.scales) > 2),
     )
 
 
