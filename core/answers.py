@@ -109,8 +109,12 @@ def _coerce(
 
 def _reject(instrument: Instrument, item: Item, value: Any, where: str) -> int:
     scale = instrument.response_scale_for(item)
-    # Printable text is shown as typed, in quotes; anything else as its repr.
-    shown = f"'{value}'" if isinstance(value, str) and value.isprintable() else repr(value)
+    # Printable text is shown as typed, in quotes; anything else as its repr (but never
+    # the repr of a huge integer, which Python refuses past 4300 digits).
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        shown = "a number of more than 40 digits"
+    else:
+        shown = f"'{value}'" if isinstance(value, str) and value.isprintable() else repr(value)
     if len(shown) > 42:
         shown = shown[:39] + "..."
     raise AnswerError(

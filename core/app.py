@@ -24,6 +24,7 @@ class App:
         self.pm = pm
         self._home = home
         self.db_path: Path | None = None
+        self.audit_key_path: Path | None = None
 
     @property
     def home(self) -> Path:
@@ -51,8 +52,29 @@ class App:
         """The client store: ``--db PATH``, else ``psyq.db`` in the data directory."""
         return self.db_path if self.db_path is not None else self.home / "psyq.db"
 
+    @property
+    def key_path(self) -> Path:
+        """The audit key: ``--audit-key PATH``, else ``$PSYQ_AUDIT_KEY``, else in the data dir."""
+        from psyq.audit import key_path
+
+        return self.audit_key_path if self.audit_key_path is not None else key_path(self.home)
+
+    def scoring_plugins(self) -> list[str]:
+        """The plugin set scores come from, as ``name version`` (kept with stored scores)."""
+        return list(self._plugin_set)
+
+    @cached_property
+    def _plugin_set(self) -> tuple[str, ...]:
+        return tuple(
+            sorted(
+                f"{info.name} {info.version or '?'}"
+                for info in self.pm.plugin_infos()
+                if info.source in ("built-in", "entry point", "registered")
+            )
+        )
+
     def open_store(self) -> Store:
         """Open the client store (created and migrated on first use); close it when done."""
         from psyq.store import open_store  # commands that keep no data never load it
 
-        return open_store(self.store_path)
+        return open_store(self.store_path, key_path=self.key_path)

@@ -1,39 +1,72 @@
-"""The audit log: an append-only, hash-chained record of every write to the store.
+"""The audit log: an append-only, keyed hash chain recording every write to the store.
 
 Each entry holds who (the OS user), what (``action``), when (``at``, UTC), which
-record (``administration 12``, ``client C0042``, ``schema``) and a ``digest`` of
-that record's full content after the write. Entry *n*'s ``hash`` covers its own
+record (``administration 12``, ``client C0042``, ``score version 3``,
+``schema``) and a ``digest`` of that record's full content after the write.
+Entry *n*'s ``hash`` is an HMAC-SHA256, under the **audit key**, of its own
 fields and entry *n-1*'s hash, so changing, inserting or deleting any entry
-breaks every hash after it.
+breaks every hash after it, and nobody without the key can compute a valid
+replacement chain.
 
-:func:`verify` recomputes the chain, then re-digests every stored client and
-administration (answers, scores, status, dates, everything) and compares it
-with the digest of the last audit entry for that record. An answer or score
-altered outside psyq, say with the ``sqlite3`` shell, no longer matches.
+The key is a file outside the database (:func:`key_path`: ``$PSYQ_AUDIT_KEY``,
+else ``audit.key`` in the data directory), created 0600 with 256 random bits
+the first time a keyed entry is written. It can live on other media (a USB
+key, a mount only the clinic's admin can read). Its id, a one-way function of
+the key, is written in the chain when keying starts, so a wrong key is named
+as such rather than as tampering.
 
-SQLite triggers refuse UPDATE and DELETE on the audit table, so psyq itself
-cannot rewrite history; someone who can edit the file can drop the triggers,
-which is what the chain is for. A chain kept in the same file can still be
-rewritten wholesale by someone who recomputes every hash: note the head hash
-that ``psyq audit verify`` prints to anchor it outside the file.
+Stores written before keying (entries hashed with plain SHA-256) keep those
+entries; the migration appends an ``audit key`` entry, keyed, whose ``prev``
+is the last unkeyed hash, so rewriting the old entries still breaks the
+keyed one after them.
+
+:func:`verify` checks, in order: the schema (tables, triggers and indexes as
+psyq made them: a dropped or altered trigger is named), the chain, then
+re-digests every stored record and compares it with the digest of the last
+audit entry for that record. SQLite triggers refuse UPDATE and DELETE on the
+audit table, and any INSERT whose ``seq`` is not the next one (so ``INSERT OR
+REPLACE`` cannot overwrite an entry).
+
+What this cannot stop: someone who has both the database *and* the key can
+rewrite everything; someone with only the database can delete the newest
+entries together with their records (the chain still verifies, just
+shorter). Anchoring catches both: write down ``psyq audit head`` somewhere
+else and check it later with ``psyq audit verify --head HASH``.
 """
 
 from __future__ import annotations
 
 import getpass
 import hashlib
+import hmac
 import json
 import os
+import secrets
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from psyq.errors import PsyqError
 
 if TYPE_CHECKING:
     from psyq.store import Store
 
 GENESIS = "0" * 64
+KEY_FILE = "audit.key"
+KEY_ENV = "PSYQ_AUDIT_KEY"
+KEY_ACTION = "key chain"
+"""The action of the entry from which the chain is keyed (its digest is the key id)."""
+KEY_RECORD = "audit key"
+_KEY_ID_LABEL = b"psyq audit key id"
+
+
+class AuditKeyError(PsyqError):
+    """The audit key is missing, unreadable, too open, or not this chain's key."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -52,16 +85,102 @@ class AuditEntry:
 
 @dataclass
 class VerifyReport:
-    """What :func:`verify` found. ``problems`` are in the order found; the first is named."""
+    """What :func:`verify` found. ``problems`` are in the order found; the first is named.
+
+    ``bad_records`` names the records whose stored content fails; ``chain_ok``
+    is False when the log itself (or the schema protecting it) is damaged, in
+    which case no record can be trusted.
+    """
 
     entries: int = 0
     records: int = 0
     head: str = GENESIS
+    head_seq: int = 0
+    keyed_from: int | None = None
     problems: list[str] = field(default_factory=list)
+    bad_records: set[str] = field(default_factory=set)
+    chain_ok: bool = True
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+# -- the key --------------------------------------------------------------------
+
+
+def key_path(home: Path | None = None) -> Path:
+    """Where the audit key lives: ``$PSYQ_AUDIT_KEY``, else ``audit.key`` in the data dir."""
+    env = os.environ.get(KEY_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    if home is None:
+        from psyq.paths import data_dir
+
+        home = data_dir()
+    return home / KEY_FILE
+
+
+def key_id(key: bytes) -> str:
+    """A public, one-way name for a key (written in the chain; reveals nothing of it)."""
+    return hmac.new(key, _KEY_ID_LABEL, hashlib.sha256).hexdigest()[:32]
+
+
+def read_key(path: Path) -> bytes | None:
+    """The key at ``path``; None if there is no file. Refuses a file others can read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise AuditKeyError(f"{path}: cannot read the audit key: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as fh:
+        mode = os.fstat(fh.fileno()).st_mode & 0o777
+        text = fh.read(1024).strip()
+    if mode & 0o077:
+        raise AuditKeyError(
+            f"{path}: the audit key is readable by others (mode {mode:04o}); run `chmod 600 {path}`"
+        )
+    try:
+        key = bytes.fromhex(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        key = b""
+    if len(key) < 32:
+        raise AuditKeyError(f"{path}: the audit key is damaged; restore it from your backup")
+    return key
+
+
+def create_key(path: Path) -> bytes:
+    """Create a new random key at ``path`` (0600); return the key in use there.
+
+    The key is written in full under a temporary name, then linked into place,
+    so a process racing to create it never reads half a key.
+    """
+    from psyq.files import create_private, private_dir, temporary_name
+
+    key = secrets.token_bytes(32)
+    try:
+        private_dir(path.parent)
+        tmp = temporary_name(path)
+        fd = create_private(tmp)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key.hex().encode("ascii") + b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, path)  # fails if it exists: never replaces a key
+        finally:
+            tmp.unlink(missing_ok=True)
+    except FileExistsError:  # another process made it first: use theirs
+        existing = read_key(path)
+        assert existing is not None
+        return existing
+    except OSError as exc:
+        raise AuditKeyError(f"{path}: cannot create the audit key: {exc.strerror or exc}") from None
+    return key
+
+
+# -- entries ------------------------------------------------------------------------
 
 
 def os_user() -> str:
@@ -72,6 +191,13 @@ def os_user() -> str:
         return f"uid:{os.getuid()}"
 
 
+def _plain(value: Any) -> Any:
+    # A cell someone set to a BLOB still gets a digest (which then mismatches).
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"blob": bytes(value).hex()}
+    return value
+
+
 def record_digest(row: Mapping[str, Any]) -> str:
     """Digest of a stored record's content.
 
@@ -79,27 +205,39 @@ def record_digest(row: Mapping[str, Any]) -> str:
     does not change the digest of rows written before it; setting a value to NULL
     still changes the digest (the key disappears).
     """
-    content = {k: v for k, v in row.items() if v is not None}
+    content = {k: _plain(v) for k, v in row.items() if v is not None}
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def entry_hash(
-    seq: int, at: str, user: str, action: str, record: str, digest: str, prev: str
+    seq: int,
+    at: str,
+    user: str,
+    action: str,
+    record: str,
+    digest: str,
+    prev: str,
+    key: bytes | None = None,
 ) -> str:
+    """The entry's chain hash: HMAC-SHA256 under ``key`` (plain SHA-256 for legacy entries)."""
     payload = json.dumps(
         [seq, at, user, action, record, digest, prev], separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    ).encode("utf-8")
+    if key is None:
+        return hashlib.sha256(payload).hexdigest()
+    return hmac.new(key, payload, hashlib.sha256).hexdigest()
 
 
-def append(conn: sqlite3.Connection, action: str, record: str, digest: str) -> AuditEntry:
-    """Append one entry. Call inside the write transaction that made the change."""
+def append(
+    conn: sqlite3.Connection, action: str, record: str, digest: str, *, key: bytes
+) -> AuditEntry:
+    """Append one keyed entry. Call inside the write transaction that made the change."""
     last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     at = datetime.now(UTC).isoformat(timespec="microseconds")
     user = os_user()
-    digest_hash = entry_hash(seq, at, user, action, record, digest, prev)
+    digest_hash = entry_hash(seq, at, user, action, record, digest, prev, key)
     conn.execute(
         "INSERT INTO audit (seq, at, os_user, action, record, digest, prev, hash) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -109,39 +247,121 @@ def append(conn: sqlite3.Connection, action: str, record: str, digest: str) -> A
 
 
 def entries(conn: sqlite3.Connection) -> list[AuditEntry]:
+    """Every entry, oldest first."""
     rows = conn.execute(
         "SELECT seq, at, os_user, action, record, digest, prev, hash FROM audit ORDER BY seq"
     ).fetchall()
     return [AuditEntry(*tuple(row)) for row in rows]
 
 
-def verify(store: Store) -> VerifyReport:
-    """Recompute the chain and re-check every stored record against it."""
+def keyed_from(conn: sqlite3.Connection) -> tuple[int, str] | None:
+    """(seq, key id) of the entry from which the chain is keyed; None for a legacy chain."""
+    row = conn.execute(
+        "SELECT seq, digest FROM audit WHERE action = ? AND record = ? ORDER BY seq LIMIT 1",
+        (KEY_ACTION, KEY_RECORD),
+    ).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """(seq, hash) of the newest entry; (0, GENESIS) for an empty log."""
+    row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+
+
+# -- verification ---------------------------------------------------------------------
+
+
+def _well_formed(entry: AuditEntry) -> bool:
+    return isinstance(entry.seq, int) and all(
+        isinstance(v, str)
+        for v in (entry.at, entry.os_user, entry.action, entry.record, entry.digest, entry.prev)
+    )
+
+
+def verify(store: Store, *, anchor: str | None = None) -> VerifyReport:
+    """Check the schema, the chain, and every stored record against it.
+
+    ``anchor`` is a head hash written down earlier (``psyq audit head``): the
+    check fails unless that entry is still in the chain.
+    """
     report = VerifyReport()
+    for schema_problem in store.schema_problems():
+        report.problems.append(schema_problem)
+        report.chain_ok = False
+    if not store.has_audit_table():
+        report.problems.append("the audit table is missing (dropped outside psyq)")
+        report.chain_ok = False
+        return report
+    key: bytes | None = None
+    marker = keyed_from(store.connection)
+    if marker is not None:
+        report.keyed_from = marker[0]
+        key = store.audit_key(create=False)
+        if key_id(key) != marker[1]:
+            raise AuditKeyError(
+                f"{store.key_path}: this is not the audit key this store's chain was written "
+                f"with (key id {key_id(key)}, the chain names {marker[1]}); "
+                "restore the right key file or set PSYQ_AUDIT_KEY"
+            )
+    elif store.schema_version >= store.keyed_schema_version:
+        report.problems.append(
+            "the audit log has no keyed entries although the store schema says it is keyed: "
+            "the log was rewritten outside psyq"
+        )
+        report.chain_ok = False
+
     last_digest: dict[str, tuple[str, AuditEntry]] = {}
+    found: set[str] = set()
     prev = GENESIS
     expected_seq = 1
     for entry in entries(store.connection):
         report.entries += 1
         where = f"audit entry #{entry.seq} ({entry.action} {entry.record}, {entry.at})"
-        if entry.seq != expected_seq:
-            report.problems.append(
+        entry_key = key if marker is not None and entry.seq >= marker[0] else None
+        problem: str | None = None
+        if not _well_formed(entry):
+            problem = f"audit entry #{entry.seq}: altered (a field holds data that is not text)"
+        elif entry.seq != expected_seq:
+            problem = (
                 f"audit entry #{expected_seq} is missing (next is #{entry.seq}): "
                 "entries were deleted"
             )
         elif entry.prev != prev:
-            report.problems.append(f"{where}: does not follow the entry before it")
-        elif entry.hash != entry_hash(
-            entry.seq, entry.at, entry.os_user, entry.action, entry.record, entry.digest, prev
+            problem = f"{where}: does not follow the entry before it"
+        elif not hmac.compare_digest(
+            str(entry.hash),
+            entry_hash(
+                entry.seq,
+                entry.at,
+                entry.os_user,
+                entry.action,
+                entry.record,
+                entry.digest,
+                prev,
+                entry_key,
+            ),
         ):
-            report.problems.append(f"{where}: altered (its hash does not match its content)")
-        if report.problems:
+            problem = f"{where}: altered (its hash does not match its content)"
+        if problem is not None:
             # Past a broken link every later hash is suspect; naming the first is the point.
+            report.problems.insert(0, problem)
+            report.chain_ok = False
             return report
         prev = entry.hash
+        found.add(entry.hash)
+        report.head_seq = entry.seq
         expected_seq += 1
         last_digest[entry.record] = (entry.digest, entry)
     report.head = prev
+    if anchor is not None:
+        wanted = anchor.strip().lower().rpartition(":")[2]
+        if wanted not in found:
+            report.problems.append(
+                f"the anchored head {wanted[:16]}... is not in the audit chain: entries after "
+                "it were cut off, or the chain was rewritten"
+            )
+            report.chain_ok = False
 
     seen: set[str] = set()
     for record, row in store.audited_records():
@@ -150,6 +370,7 @@ def verify(store: Store) -> VerifyReport:
         known = last_digest.get(record)
         if known is None:
             report.problems.append(f"{record}: not in the audit log (written outside psyq)")
+            report.bad_records.add(record)
         elif known[0] != record_digest(row):
             entry = known[1]
             report.problems.append(
@@ -157,9 +378,52 @@ def verify(store: Store) -> VerifyReport:
                 f"audit entry #{entry.seq} recorded ({entry.action} by {entry.os_user} "
                 f"at {entry.at})"
             )
+            report.bad_records.add(record)
     for record, (_, entry) in last_digest.items():
         if record not in seen and store.is_record_name(record):
             report.problems.append(
                 f"{record}: deleted outside psyq (last audited in entry #{entry.seq})"
             )
+            report.bad_records.add(record)
     return report
+
+
+def verify_record(store: Store, record: str, row: Mapping[str, Any]) -> str | None:
+    """Check one record against its last audit entry; a problem, or None if it matches.
+
+    Cheaper than :func:`verify` (one entry, not the chain), for commands that
+    are about to build on one record (``administer --resume``).
+    """
+    conn = store.connection
+    found = conn.execute(
+        "SELECT seq, at, os_user, action, record, digest, prev, hash FROM audit "
+        "WHERE record = ? ORDER BY seq DESC LIMIT 1",
+        (record,),
+    ).fetchone()
+    if found is None:
+        return f"{record}: not in the audit log (written outside psyq)"
+    entry = AuditEntry(*tuple(found))
+    marker = keyed_from(conn)
+    key = None
+    if marker is not None and entry.seq >= marker[0]:
+        key = store.audit_key(create=False)
+    if not _well_formed(entry) or not hmac.compare_digest(
+        str(entry.hash),
+        entry_hash(
+            entry.seq,
+            entry.at,
+            entry.os_user,
+            entry.action,
+            entry.record,
+            entry.digest,
+            entry.prev,
+            key,
+        ),
+    ):
+        return f"audit entry #{entry.seq} ({entry.action} {record}): altered"
+    if entry.digest != record_digest(row):
+        return (
+            f"{record}: stored content differs from what audit entry #{entry.seq} recorded "
+            f"({entry.action} by {entry.os_user} at {entry.at})"
+        )
+    return None

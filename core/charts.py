@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from psyq.change import Change, compare
+from psyq.change import Change, compare, outcome
 from psyq.models import Band, Instrument, Scale
 
 # Fill (light) and ink (strong) colours by severity; chosen to stay distinct
@@ -239,6 +239,7 @@ class TrendPoint:
     reliable: bool
     ink: str
     date_label: bool
+    critical: bool = False  # a critical flag was raised at this administration
 
 
 @dataclass(frozen=True)
@@ -275,6 +276,8 @@ class TrendChart:
     bottom: float
     changes: list[ChangeLine] = field(default_factory=list)
     criterion: str = ""
+    outcome: str = ""  # response / remission against the first administration
+    any_critical: bool = False
 
 
 TREND_LEFT, TREND_RIGHT, TREND_TOP, TREND_BOTTOM = 44.0, 500.0, 16.0, 118.0
@@ -284,13 +287,17 @@ def trend_chart(
     instrument: Instrument,
     scale: Scale,
     series: list[tuple[date, float | None]],
+    critical: list[bool] | None = None,
 ) -> TrendChart | None:
     """The trend of ``scale`` over ``series`` (oldest first, current last).
 
     Unscored administrations are left out. A point is marked when its change
-    from the previous plotted point is reliable (:func:`psyq.change.compare`).
+    from the previous plotted point is reliable (:func:`psyq.change.compare`),
+    and ``critical[i]`` marks the administrations that raised a critical flag.
     Returns ``None`` when fewer than two scored administrations remain.
     """
+    marks = critical if critical is not None else [False] * len(series)
+    flagged = [c for (_, v), c in zip(series, marks, strict=True) if v is not None]
     scored = [(when, v) for when, v in series if v is not None]
     if len(scored) < 2:
         return None
@@ -313,7 +320,8 @@ def trend_chart(
     for band, start, end in band_edges(scale, lo, hi) if scale.bands else []:
         top, bottom = y_of(end), y_of(start)
         bands.append(TrendBand(top, bottom - top, fill_for(band), band.label, (top + bottom) / 2))
-    label_every = max(1, (len(scored) + 7) // 8)
+    xs = [x_of(i, when) for i, (when, _) in enumerate(scored)]
+    labelled = _date_labels(xs)
     points: list[TrendPoint] = []
     previous: float | None = None
     for i, (when, value) in enumerate(scored):
@@ -325,14 +333,15 @@ def trend_chart(
         last = i == len(scored) - 1
         points.append(
             TrendPoint(
-                x=x_of(i, when),
+                x=xs[i],
                 y=y_of(value),
                 when=when,
                 value_text=format_value(scale, value),
                 current=last,
                 reliable=reliable,
                 ink=ink,
-                date_label=last or i % label_every == 0,
+                date_label=i in labelled,
+                critical=flagged[i],
             )
         )
         previous = value
@@ -347,10 +356,29 @@ def trend_chart(
     rc = scale.reliable_change
     if rc is None:
         criterion = "This scale declares no reliable-change criterion."
-    elif rc.threshold is not None:
-        criterion = f"Reliable change: {rc.threshold:g} points or more."
     else:
-        criterion = f"Reliable change: {rc.critical_delta():.{scale.decimals}f} points or more."
+        text = rc.describe(scale.decimals)
+        criterion = text[:1].upper() + text[1:] + "."
+    result = outcome(scale, scored[0][1], current)
+    outcome_text = ""
+    if result is not None and scale.outcomes is not None:
+        rule = scale.outcomes
+        parts = []
+        if result.response is not None:
+            parts.append(
+                f"response (a drop of {rule.response_percent:g} % or more from "
+                f"{format_value(scale, scored[0][1])}): {'yes' if result.response else 'no'}"
+            )
+        if result.remission is not None:
+            parts.append(
+                f"remission (below {rule.remission_below:g}): {'yes' if result.remission else 'no'}"
+            )
+        if parts:
+            outcome_text = (
+                f"Since the first administration ({scored[0][0].isoformat()}): "
+                + "; ".join(parts)
+                + "."
+            )
     step = _nice_step(span)
     y_ticks = []
     v = lo
@@ -369,7 +397,29 @@ def trend_chart(
         bottom=TREND_BOTTOM,
         changes=changes,
         criterion=criterion,
+        outcome=outcome_text,
+        any_critical=any(flagged),
     )
+
+
+DATE_LABEL_WIDTH = 54.0
+"""Room one ``YYYY-MM-DD`` label needs on the x-axis (8.5 pt text, in viewBox units)."""
+
+
+def _date_labels(xs: list[float]) -> set[int]:
+    """Indexes of the points whose dates are printed: never two closer than a label.
+
+    The last (current) date is always printed; earlier ones are kept from the
+    first onward while they leave room, so dates never overprint.
+    """
+    last = len(xs) - 1
+    shown: list[int] = []
+    for i, x in enumerate(xs[:-1]):
+        if xs[last] - x < DATE_LABEL_WIDTH:
+            break
+        if not shown or x - xs[shown[-1]] >= DATE_LABEL_WIDTH:
+            shown.append(i)
+    return {*shown, last}
 
 
 def signed(value: float, decimals: int = 0) -> str:

@@ -33,12 +33,50 @@ class UserError(click.ClickException):
         click.echo(f"psyq: error: {self.format_message()}", err=True)
 
 
+# `psyq audit` alone prints the group's help, as it should: not an error to shorten.
+_SHOWS_HELP: tuple[type[Exception], ...] = tuple(
+    cls for cls in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if cls is not None
+)
+
+
+class OneLineUsageError(click.UsageError):
+    """Click's usage error as psyq's one line: what is wrong, the suggestion, where help is."""
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(error.format_message(), error.ctx)
+
+    def show(self, file: Any = None) -> None:
+        message = self.format_message().strip().replace("\n", " ")
+        where = self.ctx.command_path if self.ctx is not None else "psyq"
+        click.echo(f"psyq: error: {message} (see `{where} --help`)", err=True)
+
+
 class PsyqGroup(click.Group):
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            if isinstance(exc, _SHOWS_HELP):
+                raise
+            raise OneLineUsageError(exc) from exc
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except PsyqError as exc:
             raise UserError(exc) from exc
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:  # a sub-command's options or arguments
+            if isinstance(exc, _SHOWS_HELP):
+                raise
+            raise OneLineUsageError(exc) from exc
 
 
 HELP = """psyq: score psychometric questionnaires, keep client history, write reports.
@@ -62,10 +100,17 @@ def create_cli(pm: PsyqPluginManager, app: App | None = None) -> click.Group:
         type=click.Path(dir_okay=False, path_type=Path),
         help="SQLite store to use (default: $PSYQ_HOME/psyq.db).",
     )
+    @click.option(
+        "--audit-key",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Audit key file (default: $PSYQ_AUDIT_KEY, else audit.key in the data dir).",
+    )
     @click.pass_obj
-    def cli(obj: App, db: Path | None) -> None:
+    def cli(obj: App, db: Path | None, audit_key: Path | None) -> None:
         if db is not None:
             obj.db_path = db
+        if audit_key is not None:
+            obj.audit_key_path = audit_key
 
     commands = pm.collect_named("psyq_register_commands", "command")
     for command in commands.values():
@@ -83,6 +128,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="psyq")
+    except OSError as exc:  # the machine's state (disk full, read-only), not a bug
+        if os.environ.get("PSYQ_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        click.echo(f"psyq: error: {where}{exc.strerror or exc}", err=True)
+        sys.exit(1)
     except Exception as exc:  # a bug, not a user mistake: say so in one line
         if os.environ.get("PSYQ_DEBUG"):
             raise

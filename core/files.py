@@ -1,37 +1,203 @@
-"""Writing files so that nobody ever sees half of one.
+"""Writing files so that nobody ever sees half of one, and nobody else can read them.
 
 Every output psyq writes (reports, exports, batch results, manifests) goes
-through :func:`write_atomic`: the bytes land under a temporary name in the
-same folder, then one rename puts them in place. A crash or a full disk
-leaves the old file or no file, never a truncated one.
+through :func:`write_atomic` or :func:`atomic_file`: the bytes land in a
+temporary file in the same folder, are fsynced, then one rename puts them in
+place. A crash or a full disk leaves the old file or no file, never a
+truncated one.
+
+The temporary file has an unpredictable name (``.NAME.<random>.psyq-tmp``)
+and is created with ``O_CREAT | O_EXCL | O_NOFOLLOW`` and mode 0600 from the
+first instant, so in a shared folder nobody can plant a symlink or a
+world-readable file under the name psyq is about to write, and nobody can
+open it while it is being written. Folders psyq creates for client data are
+0700 (:func:`private_dir`), whatever the umask.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
+
+from psyq.errors import PsyqError
 
 TMP_SUFFIX = ".psyq-tmp"
 """Temporary files end in this, so a resumed run can sweep up a crashed one's."""
 
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
-def write_atomic(path: Path, data: bytes, *, private: bool = False, durable: bool = False) -> None:
-    """Write ``data`` to ``path`` atomically.
 
-    ``private`` creates the file readable and writable by its owner only
-    (0600), for anything holding client data that should not follow the
-    umask. ``durable`` fsyncs the bytes before the rename, for files a
-    resumed run relies on. Raises ``OSError``; the temporary file is removed.
+def temporary_name(path: Path) -> Path:
+    """An unpredictable sibling name for ``path``: ``.NAME.<128 random bits>.psyq-tmp``."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(16)}{TMP_SUFFIX}")
+
+
+def create_private(path: Path) -> int:
+    """Create ``path`` exclusively (never through a link), mode 0600; return the fd."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
+    fd = os.open(path, flags, PRIVATE_FILE)
+    try:
+        # O_CREAT's mode is masked by the umask (which can only remove bits); fchmod
+        # on the descriptor makes it exactly 0600 without a window or a path lookup.
+        os.fchmod(fd, PRIVATE_FILE)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    return fd
+
+
+@contextmanager
+def atomic_file(path: Path, *, durable: bool = True) -> Iterator[IO[bytes]]:
+    """A binary file that appears at ``path`` (0600) only when the block succeeds.
+
+    ``durable`` also fsyncs the folder after the rename, for files a resumed
+    run relies on. The data itself is always fsynced before the rename.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+    tmp = temporary_name(path)
+    fd = create_private(tmp)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        tmp.replace(path)
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def write_atomic(path: Path, data: bytes, *, private: bool = True, durable: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically, readable and writable by its owner only.
+
+    ``private`` is kept for callers written before every output became
+    private; it no longer changes anything (every psyq output may hold client
+    data). ``durable`` fsyncs the folder after the rename. Raises ``OSError``;
+    the temporary file is removed.
+    """
+    with atomic_file(path, durable=durable) as fh:
+        fh.write(data)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` and any missing parents as 0700 folders (existing ones are left)."""
+    missing: list[Path] = []
+    current = path
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, PRIVATE_DIR)
+        except FileExistsError:
+            continue  # made meanwhile by another process; its mode is its creator's
+        os.chmod(folder, PRIVATE_DIR)  # mkdir's mode is masked by the umask
+    return path
+
+
+def _read_up_to(fh: IO[bytes], size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size > 0:
+        chunk = fh.read(min(size, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+class WriteError(PsyqError):
+    """A file psyq had to write could not be written (disk full, read-only, no folder)."""
+
+    exit_code = 1
+
+
+_WHY = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOENT: "the folder does not exist",
+    errno.ENOTDIR: "part of the path is a file, not a folder",
+    errno.EISDIR: "it is a folder",
+    errno.EEXIST: "it exists and is not a folder",
+}
+
+
+def write_error(exc: OSError, path: Path | str | None = None, hint: str = "") -> WriteError:
+    """One line for an ``OSError`` met while writing: the file, why, and what to do."""
+    name = exc.filename if exc.filename is not None else path
+    if isinstance(name, str | Path) and TMP_SUFFIX in str(name) and path is not None:
+        name = path  # name the file the user asked for, not psyq's temporary one
+    why = _WHY.get(exc.errno or 0, exc.strerror or str(exc))
+    error = WriteError(f"{name}: cannot write: {why}{hint}")
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+        error.exit_code = 2  # a path the user gave: a usage mistake
+    return error
+
+
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+def read_limited(path: Path, limit: int, what: str, error: type[PsyqError] = PsyqError) -> bytes:
+    """The bytes of ``path``, a regular file of at most ``limit`` bytes; else ``error``.
+
+    Devices (``/dev/zero``), FIFOs and folders are refused before reading (a FIFO
+    is opened non-blocking, so nobody waits for a writer), and the size is
+    checked both before and while reading, so no input can exhaust memory.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _O_CLOEXEC)
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = (
+            "a folder"
+            if stat.S_ISDIR(info.st_mode)
+            else "a FIFO"
+            if stat.S_ISFIFO(info.st_mode)
+            else "a device or socket"
+        )
+        raise error(f"{path}: {kind}, not a regular file; give {what} as a file")
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        if info.st_size > limit:
+            raise error(
+                f"{path}: file is {info.st_size} bytes, larger than the {_size(limit)} "
+                f"{what} is limited to"
+            )
+        try:
+            data = _read_up_to(fh, limit + 1)
+        except OSError as exc:
+            raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    if len(data) > limit:  # grew while being read
+        raise error(f"{path}: larger than the {_size(limit)} {what} is limited to")
+    return data
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make renames in ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the rename still happened
+    finally:
+        os.close(fd)

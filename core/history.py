@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from psyq.change import Change, compare
+from psyq.change import Change, Outcome, compare, outcome
 from psyq.clients import check_client_id
 from psyq.errors import PsyqError
 from psyq.models import Instrument
@@ -42,6 +42,7 @@ class HistoryEntry:
     change_from_first: ScaleChanges | None
     previous_id: int | None
     first_id: int | None
+    outcome: dict[str, Outcome | None] | None = None  # response / remission vs the first
 
     def to_json(self) -> dict[str, Any]:
         """The ``psyq score --json`` object plus ``administration``, ``change`` and
@@ -61,7 +62,53 @@ class HistoryEntry:
         doc["change"] = _changes_json(self.change)
         doc["change_from_first"] = _changes_json(self.change_from_first)
         doc["compared_with"] = {"previous": self.previous_id, "first": self.first_id}
+        doc["outcome"] = (
+            None
+            if self.outcome is None
+            else {k: (None if v is None else v.model_dump()) for k, v in self.outcome.items()}
+        )
         return doc
+
+
+def partial_json(app: App, adm: Administration) -> dict[str, Any]:
+    """A partial administration as ``psyq history --json`` lists it: its flags and
+    scores from the answers given so far, ``administration.status`` = ``partial``,
+    ``answered`` / ``items`` counts, and no change (change compares complete ones)."""
+    instrument = app.instrument(adm.instrument_id)
+    doc = result_of(app, adm, instrument).to_json()
+    doc["administration"] = {
+        "id": adm.id,
+        "client_id": adm.client_id,
+        "administered": adm.administered.isoformat(),
+        "clinician": adm.clinician,
+        "status": adm.status,
+        "instrument_version": adm.instrument_version,
+        "definition_hash": adm.definition_hash,
+        "answered": sum(v is not None for v in adm.answers.values()),
+        "items": len(instrument.items),
+    }
+    doc["change"] = None
+    doc["change_from_first"] = None
+    doc["compared_with"] = {"previous": None, "first": None}
+    doc["outcome"] = None
+    return doc
+
+
+def scale_outcomes(
+    instrument: Instrument, first: ScoreResult | None, later: ScoreResult
+) -> dict[str, Outcome | None] | None:
+    """Response and remission of ``later`` against ``first`` (``None``: ``later`` is the
+    first, so no response), for scales that define them."""
+    out: dict[str, Outcome | None] = {}
+    for scale in instrument.scales:
+        if scale.outcomes is None:
+            continue
+        before = None if first is None else first.scores.get(scale.id)
+        after = later.scores.get(scale.id)
+        out[scale.id] = outcome(
+            scale, None if before is None else before.value, None if after is None else after.value
+        )
+    return out or None
 
 
 def _changes_json(changes: ScaleChanges | None) -> dict[str, Any] | None:
@@ -122,6 +169,7 @@ def build_history(
                 ),
                 previous_id=None if prev is None else prev[0].id,
                 first_id=None if first is None else first[0].id,
+                outcome=scale_outcomes(instrument, None if first is None else first[1], result),
             )
         )
         previous[adm.instrument_id] = (adm, result)

@@ -193,6 +193,9 @@ def psyq_score_interpret(state: ScoringState) -> bool | None:
 def psyq_score_flags(state: ScoringState) -> bool | None:
     """Stage 7 of 7: evaluate the instrument's flag rules into ``state.flags``.
 
+    The default also raises ``critical_item_unanswered`` for every unanswered
+    critical item, and puts critical flags first.
+
     First result wins; the default is ``trylast``. since: 0.1
     """
     raise NotImplementedError

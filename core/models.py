@@ -150,6 +150,11 @@ class SkipRule(_Model):
     reason: ShortText = Field("", description="Why the item is skipped, for outputs.")
 
 
+Coefficient = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+"""A weight, recoded value or transform constant: finite and within +-1,000,000, so
+every score stays a number Decimal rounding can represent exactly."""
+
+
 class Item(_Model):
     """One question put to the respondent."""
 
@@ -164,7 +169,7 @@ class Item(_Model):
         description="A risk item (PHQ-9 item 9): left unanswered, it raises a critical flag "
         "saying it must be asked directly.",
     )
-    recode: dict[int, float] | None = Field(
+    recode: dict[int, Coefficient] | None = Field(
         None, description="Map an answer value to the value scored, applied before reversal."
     )
     codes: Codes = Field(default_factory=list, description="Codes of this question (LOINC).")
@@ -188,8 +193,8 @@ class MissingRule(_Model):
 class Transform(_Model):
     """A linear transform applied to the aggregate: ``value = raw * multiply + add``."""
 
-    multiply: float = 1.0
-    add: float = 0.0
+    multiply: Coefficient = 1.0
+    add: Coefficient = 0.0
 
     def apply(self, x: float) -> float:
         return x * self.multiply + self.add
@@ -252,10 +257,16 @@ class ReliableChange(_Model):
 
     Either a fixed ``threshold`` in scale points, or ``sd`` and ``reliability``
     for the Jacobson-Truax reliable change index (RCI = delta / (sqrt(2) x SEM),
-    reliable when abs(RCI) >= 1.96).
+    reliable when abs(RCI) >= 1.96). When both are given the threshold decides
+    (it is the published criterion) and the RCI is shown beside it.
     """
 
     threshold: float | None = Field(None, gt=0)
+    threshold_kind: Literal["reliable_change", "minimal_important_difference"] = Field(
+        "reliable_change",
+        description="What the threshold is: a reliable-change value (beyond measurement "
+        "error) or a minimal important difference (a change that matters to patients).",
+    )
     sd: float | None = Field(None, gt=0)
     reliability: float | None = Field(None, gt=0, lt=1)
     source: ShortText = ""
@@ -277,13 +288,54 @@ class ReliableChange(_Model):
         sem: float = self.sd * (1 - self.reliability) ** 0.5
         return float((2**0.5) * sem)
 
-    def critical_delta(self) -> float:
-        """Smallest absolute change counted as reliable."""
-        if self.threshold is not None:
+    @property
+    def is_mid(self) -> bool:
+        """The threshold is a minimal important difference, not a reliable-change value."""
+        return self.threshold is not None and self.threshold_kind == "minimal_important_difference"
+
+    def critical_delta(self) -> float | None:
+        """Smallest absolute change counted as reliable (None: no reliable-change value).
+
+        A reliable-change ``threshold`` decides when given; else the Jacobson-Truax
+        RCI's 1.96 x the standard error of the difference.
+        """
+        if self.threshold is not None and not self.is_mid:
             return self.threshold
         sd = self.sem_diff
-        assert sd is not None
-        return 1.96 * sd
+        return None if sd is None else 1.96 * sd
+
+    def describe(self, decimals: int = 0) -> str:
+        """One sentence naming each criterion truthfully, for history and reports."""
+        parts: list[str] = []
+        delta = self.critical_delta()
+        if delta is not None:
+            parts.append(f"reliable change: {delta:.{decimals}f} points or more")
+        if self.is_mid:
+            assert self.threshold is not None
+            parts.append(f"minimal important difference: {self.threshold:g} points")
+        if self.sem_diff is not None and self.threshold is not None and not self.is_mid:
+            parts.append("the Jacobson-Truax RCI is shown beside it")
+        return "; ".join(parts)
+
+
+class Outcomes(_Model):
+    """Treatment outcome criteria, judged against the client's first administration.
+
+    PHQ-9 (Kroenke & Spitzer): response is a drop of 50 % or more from the first
+    score, remission a score below 5.
+    """
+
+    response_percent: float | None = Field(
+        None,
+        gt=0,
+        le=100,
+        description="Response: the score fell by at least this percentage of the first "
+        "administration's score (higher-is-worse scales only).",
+    )
+    remission_below: float | None = Field(
+        None, description="Remission: the score is below this (higher-is-worse scales only)."
+    )
+    source: ShortText = ""
 
 
 class Scale(_Model):
@@ -293,7 +345,7 @@ class Scale(_Model):
     label: ShortText
     items: list[Identifier] = Field(min_length=1, max_length=1000)
     method: Identifier = Field("sum", description="Aggregation method: sum, mean or a plugin's.")
-    weights: dict[Identifier, float] | None = None
+    weights: dict[Identifier, Coefficient] | None = None
     missing: MissingRule = MissingRule(max_missing=0)
     decimals: int = Field(0, ge=0, le=6, description="Round half up to this many decimals.")
     transform: Transform | None = None
@@ -306,6 +358,18 @@ class Scale(_Model):
         "worse, value <= cutoff when higher is better).",
     )
     codes: Codes = Field(default_factory=list, description="Codes of this score (LOINC).")
+    outcomes: Outcomes | None = Field(
+        None, description="Response and remission criteria (history and trend)."
+    )
+
+    @model_validator(mode="after")
+    def _outcomes_direction(self) -> Scale:
+        if self.outcomes is not None and not self.higher_is_worse:
+            raise ValueError(
+                f"scale {self.id}: outcomes (response, remission) are defined for "
+                "higher-is-worse scales only"
+            )
+        return self
 
     def weight(self, item_id: str) -> float:
         if self.weights is None:
@@ -618,6 +682,8 @@ class Instrument(_Model):
             highs.append(max(a, b))
         if scale.method == "mean":
             total_w = sum(abs(scale.weight(i)) for i in scale.items)
+            if total_w == 0:
+                raise ValueError(f"scale {scale.id}: method mean needs a weight that is not 0")
             lo, hi = sum(lows) / total_w, sum(highs) / total_w
         else:
             # Sum, and any plugin method, is bounded by the sum's range.

@@ -45,17 +45,12 @@ class LoadedInstrument:
 
 def read_definition(pm: PsyqPluginManager, path: Path) -> dict[str, Any]:
     """Read and parse one definition file into plain data (not yet validated)."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_DEFINITION_BYTES:
-            raise DefinitionError(
-                f"{path}: file is {size} bytes; instrument files are limited to "
-                f"{MAX_DEFINITION_BYTES} bytes"
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DefinitionError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
+    from psyq.files import read_limited
+
+    data = read_limited(path, MAX_DEFINITION_BYTES, "an instrument definition", DefinitionError)
     parsed = pm.hook.psyq_load_definition(path=path, data=data)
+    if parsed is None and path.suffix.lower() in DEFINITION_SUFFIXES:
+        raise DefinitionError(f"{path}: the file is empty; an instrument definition is expected")
     if parsed is None:
         raise DefinitionError(
             f"{path}: no plugin reads '{path.suffix or path.name}' files; "
@@ -64,9 +59,19 @@ def read_definition(pm: PsyqPluginManager, path: Path) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise DefinitionError(
             f"{path}: the top level must be a mapping of fields (id, title, items, ...), "
-            f"not a {type(parsed).__name__}"
+            f"not {_kind(parsed)}"
         )
     return parsed
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a text"
+    if isinstance(value, bool | int | float):
+        return "a number" if not isinstance(value, bool) else "a true/false value"
+    return f"a {type(value).__name__}"
 
 
 def load_instrument_file(pm: PsyqPluginManager, path: Path) -> Instrument:
@@ -80,6 +85,11 @@ def load_instrument_file(pm: PsyqPluginManager, path: Path) -> Instrument:
         return Instrument.model_validate(data)
     except ValidationError as exc:
         raise DefinitionError(format_validation_error(path, data, exc)) from None
+    except (ArithmeticError, RecursionError) as exc:  # values no check foresaw
+        raise DefinitionError(
+            f"{path}: cannot be used: its numbers break a calculation "
+            f"({type(exc).__name__}: {str(exc)[:120]})"
+        ) from None
 
 
 def format_validation_error(path: Path, data: Any, exc: ValidationError) -> str:
@@ -168,12 +178,18 @@ class InstrumentRegistry:
         if self._entries is not None:
             return self._entries
         entries: dict[str, LoadedInstrument] = {}
-        for _plugin, source in self._pm.collect("psyq_instrument_sources"):
+        for plugin, source in self._pm.collect("psyq_instrument_sources"):
             for path in _definition_files(source.path):
                 try:
                     instrument = load_instrument_file(self._pm, path)
                 except DefinitionError as exc:
                     self.problems.append(f"{source.name}: {exc}")
+                    continue
+                except Exception as exc:  # one bad file never stops every command
+                    self.problems.append(
+                        f"{source.name} (plugin {plugin}): {path}: cannot be used: "
+                        f"{type(exc).__name__}: {str(exc)[:200]}"
+                    )
                     continue
                 if instrument.licensed_text is not None and self._overlay_dir is not None:
                     instrument = self._with_overlay(instrument, self._overlay_dir())

@@ -44,14 +44,18 @@ from psyq.charts import (
     trend_chart,
 )
 from psyq.errors import DuplicateError, PluginError, PsyqError
+from psyq.models import PROVISIONAL_NOTICE
 from psyq.outputs import PAPER_SIZES
+from psyq.proration import proration_note
+from psyq.text import visible
 
 if TYPE_CHECKING:
     import jinja2
 
     from psyq.manager import PsyqPluginManager
-    from psyq.models import Instrument, Item
+    from psyq.models import Instrument, Item, Scale
     from psyq.outputs import RenderRequest
+    from psyq.results import FlagHit, ScaleScore
 
 
 DEFAULT_ORDER = 500
@@ -182,6 +186,7 @@ class ScaleRow:
     transformed: bool  # the score is a transform of the raw sum (WHO-5: raw x 4)
     chart: BandChart
     has_bands: bool
+    band_note: str = ""  # "band from 6 of 7 answers: unprorated 9 would be Mild"
     # A lone subscale beside the total (PHQ-9's PHQ-2 screen) is a row in the scores
     # table, not a chart of its own: PHQ-9 stays one page.
     charted: bool = True
@@ -197,6 +202,8 @@ class ItemRow:
     reverse: bool
     missing: bool
     scored: bool
+    critical: bool = False  # a critical item (PHQ-9 item 9), highlighted in the table
+    counts_as_missing: bool = False  # answered with an option that counts as missing
     skipped: str | None = None  # "skipped: item 2 was None of the time; scored 1"
 
 
@@ -239,6 +246,8 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
     inst, result = request.instrument, request.result
     generated = request.generated_at or datetime.now(UTC)
     numbers = {item.id: n for n, item in enumerate(inst.items, start=1)}
+    flagged_items = {f.item for f in result.flags if f.level == "critical" and f.item}
+    answered = sum(result.answers.get(item.id) is not None for item in inst.items)
     scales = [_scale_row(inst, request, scale_id) for scale_id in result.scores]
     items = [
         ItemRow(
@@ -250,30 +259,36 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             reverse=item.reverse,
             missing=result.answers.get(item.id) is None and item.id not in result.skipped,
             scored=item.scored,
+            critical=item.critical or item.id in flagged_items,
+            counts_as_missing=result.answers.get(item.id)
+            in inst.response_scale_for(item).missing_values,
             skipped=_skip_note(item, result.skipped.get(item.id)),
         )
         for item in inst.items
     ]
-    flags = [_flag_row(inst, request, flag.id) for flag in result.flags]
+    flags = [_flag_row(inst, request, flag) for flag in result.flags]
     values = {sid: s.value for sid, s in result.scores.items()}
     total = inst.total
+    past = [p for p in request.history if "total" in p.result.scores]
     series: list[tuple[date, float | None]] = [
-        (past.administered, past.result.scores["total"].value)
-        for past in request.history
-        if "total" in past.result.scores
+        (p.administered, p.result.scores["total"].value) for p in past
     ]
     trend: TrendChart | None = None
     if series:
         current_day = request.administered or generated.date()
-        trend = trend_chart(inst, total, [*series, (current_day, values.get("total"))])
+        critical = [bool(p.result.critical) for p in past] + [bool(result.critical)]
+        trend = trend_chart(
+            inst, total, [*series, (current_day, values.get("total"))], critical=critical
+        )
     profile: ProfileChart | None = profile_chart(inst, values)
     return {
         "instrument": inst,
         "result": result,
         "client_id": request.client_id,
         "administered": request.administered.isoformat() if request.administered else None,
-        "clinician": request.clinician,
-        "note": request.note,
+        # Shown with control and bidi characters escaped (psyq.text).
+        "clinician": visible(request.clinician),
+        "note": visible(request.note),
         "generated_at": _timestamp(generated),
         "paper": paper_size(request),
         "scales": scales,
@@ -282,7 +297,14 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "any_reverse": any(i.reverse for i in items),
         "critical_flags": [f for f in flags if f.level == "critical"],
         "other_flags": [f for f in flags if f.level != "critical"],
-        "notices": list(result.notices),
+        # The banner's title already says "provisional": its standard sentence is left
+        # out when the instrument gives its own caveat, so no caveat is said twice.
+        "notices": [
+            n for n in result.notices if not (n == PROVISIONAL_NOTICE and len(result.notices) > 1)
+        ],
+        "partial": request.options.get("status") == "partial",
+        "answered_count": answered,
+        "item_count": len(inst.items),
         "provisional": inst.status == "provisional",
         "missing_notes": _missing_notes(inst, scales),
         "profile": profile,
@@ -332,7 +354,14 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         chart=band_chart(inst, scale, score.value),
         has_bands=bool(scale.bands),
         charted=bool(scale.bands) and (scale_id == "total" or len(inst.scales) > 2),
+        band_note=_band_note(scale, score),
     )
+
+
+def _band_note(scale: Scale, score: ScaleScore) -> str:
+    """The proration sentence's band part, when proration changed the band."""
+    note = proration_note(scale, score) or ""
+    return note.split("; ", 1)[1] if "would be" in note else ""
 
 
 def _skip_note(item: Item, score: float | None) -> str | None:
@@ -349,8 +378,7 @@ def _answer_label(inst: Instrument, item_id: str, value: int | None) -> str | No
     return inst.response_scale_for(inst.item(item_id)).label_for(value)
 
 
-def _flag_row(inst: Instrument, request: RenderRequest, flag_id: str) -> FlagRow:
-    hit = next(f for f in request.result.flags if f.id == flag_id)
+def _flag_row(inst: Instrument, request: RenderRequest, hit: FlagHit) -> FlagRow:
     item_id = hit.item
     if item_id is None or not inst.has_item(item_id):
         return FlagRow(hit.id, hit.level, hit.message, None, None, None, None)
@@ -376,10 +404,11 @@ def _missing_notes(inst: Instrument, scales: list[ScaleRow]) -> list[str]:
             why = f": {row.reason}" if row.reason else ""
             notes.append(f"{row.label} was not scored ({row.answered} of {n} items answered){why}.")
         elif row.prorated:
+            changed = f" {row.band_note[0].upper()}{row.band_note[1:]}." if row.band_note else ""
             notes.append(
                 f"{row.label}: {row.missing} of {n} items unanswered; the score was prorated "
                 f"from the {row.answered} answered items (their sum {row.raw_text} scaled to "
-                f"{n} items, rounded half up to {row.value_text})."
+                f"{n} items, rounded half up to {row.value_text}).{changed}"
             )
         elif row.missing:
             notes.append(

@@ -88,17 +88,50 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE administrations ADD COLUMN note TEXT;
     """,
+    # 3: the chain becomes keyed (HMAC; see psyq.audit), INSERT OR REPLACE and any
+    # out-of-sequence insert into the log are refused, and rescoring keeps every
+    # score version instead of overwriting it.
+    """
+    CREATE TRIGGER audit_next_only BEFORE INSERT ON audit
+        WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit)
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    ALTER TABLE administrations ADD COLUMN scoring TEXT;
+    CREATE TABLE score_versions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        administration_id INTEGER NOT NULL REFERENCES administrations(id),
+        version INTEGER NOT NULL,
+        scores TEXT NOT NULL,
+        scored_with TEXT,
+        scoring TEXT,
+        superseded_at TEXT NOT NULL,
+        superseded_by TEXT NOT NULL,
+        UNIQUE (administration_id, version)
+    );
+    CREATE TRIGGER score_versions_no_update BEFORE UPDATE ON score_versions
+        BEGIN SELECT RAISE(ABORT, 'score versions are append-only'); END;
+    CREATE TRIGGER score_versions_no_delete BEFORE DELETE ON score_versions
+        BEGIN SELECT RAISE(ABORT, 'score versions are append-only'); END;
+    """,
 )
+KEYED_SCHEMA_VERSION = 3
+"""From this schema version on, the audit chain must be keyed."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _ADMIN_COLUMNS = (
     "id, client_id, instrument_id, instrument_version, definition_hash, administered, "
-    "clinician, note, answers, status, position, scores, scored_with, created_at, updated_at"
+    "clinician, note, answers, status, position, scores, scored_with, scoring, created_at, "
+    "updated_at"
 )
 
 
 class StoreError(PsyqError):
     """The store cannot be opened or a record does not exist."""
+
+
+class TamperedError(StoreError):
+    """A record no longer matches its audit entry; psyq will not build on it."""
+
+    exit_code = 1
 
 
 class Administration(BaseModel):
@@ -119,8 +152,15 @@ class Administration(BaseModel):
     position: int
     scores: dict[str, Any] | None
     scored_with: str | None
+    scoring: dict[str, Any] | None = None
+    """Who scored it, when, with which plugins, and the score version (1, 2, ...)."""
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def score_version(self) -> int:
+        """1 for the first scores; each ``rescore`` that changed them adds one."""
+        return int((self.scoring or {}).get("version", 1))
 
     @property
     def result(self) -> ScoreResult | None:
@@ -141,6 +181,29 @@ class ClientSummary(BaseModel):
     partial: int
     last: date | None
     instruments: dict[str, int]
+
+
+class ScoreVersion(BaseModel):
+    """Scores an administration had before a ``rescore`` superseded them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    administration_id: int
+    version: int
+    scores: dict[str, Any]
+    scored_with: str | None
+    scoring: dict[str, Any] | None
+    superseded_at: datetime
+    superseded_by: str
+
+    @property
+    def record(self) -> str:
+        return score_version_record(self.id)
+
+
+def score_version_record(version_id: int) -> str:
+    return f"score version {version_id}"
 
 
 def admin_record(admin_id: int) -> str:
@@ -167,11 +230,19 @@ def _json(value: Any) -> str:
 class Store:
     """An open psyq store. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, path: Path) -> None:
+    keyed_schema_version = KEYED_SCHEMA_VERSION
+
+    def __init__(self, path: Path, *, key_path: Path | None = None) -> None:
         self.path = path
-        self.connection = _connect(path)
+        self.key_path = key_path if key_path is not None else audit.key_path()
+        self._key: bytes | None = None
+        self.read_only = _is_read_only(path)
+        self.connection = _connect_read_only(path) if self.read_only else _connect(path)
         try:
-            self._migrate()
+            if self.read_only:
+                self._check_read_only_schema()
+            else:
+                self._migrate()
         except sqlite3.Error as exc:
             self.connection.close()
             raise StoreError(f"{path}: cannot set up the psyq store: {exc}") from None
@@ -187,6 +258,31 @@ class Store:
 
     def close(self) -> None:
         self.connection.close()
+
+    # -- the audit key -------------------------------------------------------
+
+    def audit_key(self, *, create: bool = True) -> bytes:
+        """The key the audit chain is written with (see :mod:`psyq.audit`).
+
+        Created (0600) only for a store whose chain is not keyed yet; a keyed
+        store whose key file is gone refuses to write rather than start a
+        chain nobody could verify.
+        """
+        if self._key is None:
+            key = audit.read_key(self.key_path)
+            if key is None:
+                if not create or self.read_only or audit.keyed_from(self.connection) is not None:
+                    raise audit.AuditKeyError(
+                        f"{self.key_path}: the audit key is missing; restore it from your "
+                        "backup (or point PSYQ_AUDIT_KEY at it): without it this store's "
+                        "audit chain can be neither extended nor verified"
+                    )
+                key = audit.create_key(self.key_path)
+            self._key = key
+        return self._key
+
+    def _append(self, action: str, record: str, digest: str) -> audit.AuditEntry:
+        return audit.append(self.connection, action, record, digest, key=self.audit_key())
 
     # -- schema ------------------------------------------------------------
 
@@ -207,24 +303,79 @@ class Store:
                     f"understands ({SCHEMA_VERSION}); upgrade psyq"
                 )
             for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in _statements(MIGRATIONS[version - 1]):
-                    self.connection.execute(statement)
+                try:
+                    for statement in _statements(MIGRATIONS[version - 1]):
+                        self.connection.execute(statement)
+                except sqlite3.Error as exc:
+                    raise StoreError(f"{self.path}: cannot set up the psyq store: {exc}") from None
                 self.connection.execute(f"PRAGMA user_version = {version}")
-                audit.append(
-                    self.connection, "migrate", "schema", audit.record_digest({"v": version})
-                )
+                if audit.keyed_from(self.connection) is None:
+                    # A new store, or one written before the chain was keyed: every
+                    # entry from here on is keyed; older ones stay as they were.
+                    key = self.audit_key()
+                    self._append(audit.KEY_ACTION, audit.KEY_RECORD, audit.key_id(key))
+                self._append("migrate", "schema", audit.record_digest({"v": version}))
+
+    def _check_read_only_schema(self) -> None:
+        if self.schema_version != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: read-only, and written by "
+                f"{'an older' if self.schema_version < SCHEMA_VERSION else 'a newer'} psyq "
+                f"(schema {self.schema_version}, this psyq uses {SCHEMA_VERSION}); copy it "
+                "to writable media and open it there once to upgrade it"
+            )
+
+    def schema_problems(self) -> list[str]:
+        """Tables, indexes and triggers that differ from the ones psyq made (by name)."""
+        actual = _schema(self.connection)
+        expected = _expected_schema(self.schema_version)
+        problems: list[str] = []
+        for (kind, name), sql in expected.items():
+            if (kind, name) not in actual:
+                problems.append(f"schema: {kind} {name} is missing (dropped outside psyq)")
+            elif actual[(kind, name)] != sql:
+                problems.append(f"schema: {kind} {name} was changed outside psyq")
+        for kind, name in actual:
+            if (kind, name) not in expected:
+                problems.append(f"schema: {kind} {name} was added outside psyq")
+        return problems
+
+    def has_audit_table(self) -> bool:
+        row = self.connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'"
+        ).fetchone()
+        return row is not None
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; the write lock is taken at once so writers queue."""
         conn = self.connection
-        conn.execute("BEGIN IMMEDIATE")
+        if self.read_only:
+            raise StoreError(
+                f"{self.path}: the store is read-only (read-only media or no write "
+                "permission); it can be read (history, export, audit verify) but not changed"
+            )
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot write to the store: {exc}") from None
         try:
             yield conn
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise StoreError(
+                f"{self.path}: the write was refused and nothing was saved ({exc}); "
+                "run `psyq audit verify`"
+            ) from None
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: nothing was saved: {exc}") from None
 
     # -- clients -----------------------------------------------------------
 
@@ -242,7 +393,7 @@ class Store:
         created = _now()
         conn.execute("INSERT INTO clients (id, created_at) VALUES (?, ?)", (client_id, created))
         row = {"id": client_id, "created_at": created}
-        audit.append(conn, "add client", client_record(client_id), audit.record_digest(row))
+        self._append("add client", client_record(client_id), audit.record_digest(row))
 
     def clients(self) -> list[ClientSummary]:
         rows = self.connection.execute(
@@ -289,8 +440,12 @@ class Store:
         note: str | None = None,
         status: Status = "complete",
         position: int | None = None,
+        plugins: list[str] | None = None,
     ) -> Administration:
-        """Save a new administration (and its client, if new); return it with its id."""
+        """Save a new administration (and its client, if new); return it with its id.
+
+        ``plugins`` names the plugin set that scored ``result`` (kept with it).
+        """
         check_client_id(client_id)
         now = _now()
         definition_hash = instrument.content_hash()
@@ -299,8 +454,8 @@ class Store:
             cursor = conn.execute(
                 "INSERT INTO administrations (client_id, instrument_id, instrument_version, "
                 "definition_hash, administered, clinician, note, answers, status, position, "
-                "scores, scored_with, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "scores, scored_with, scoring, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client_id,
                     instrument.id,
@@ -314,6 +469,7 @@ class Store:
                     len(instrument.items) if position is None else position,
                     None if result is None else _json(result.model_dump(mode="json")),
                     None if result is None else definition_hash,
+                    None if result is None else _scoring(1, plugins, now),
                     now,
                     now,
                 ),
@@ -331,37 +487,109 @@ class Store:
         position: int,
         status: Status,
         result: ScoreResult | None,
+        plugins: list[str] | None = None,
     ) -> Administration:
         """Save progress of an administration being given (answers, position, status)."""
+        now = _now()
         with self.write() as conn:
             current = self._row(admin_id)
             conn.execute(
                 "UPDATE administrations SET answers = ?, position = ?, status = ?, scores = ?, "
-                "scored_with = ?, updated_at = ? WHERE id = ?",
+                "scored_with = ?, scoring = ?, updated_at = ? WHERE id = ?",
                 (
                     _json(answers),
                     position,
                     status,
                     None if result is None else _json(result.model_dump(mode="json")),
                     None if result is None else current["definition_hash"],
-                    _now(),
+                    None if result is None else _scoring(1, plugins, now),
+                    now,
                     admin_id,
                 ),
             )
             self._audit_admin(conn, "complete" if status == "complete" else "answer", admin_id)
         return self.get(admin_id)
 
-    def set_scores(self, admin_id: int, result: ScoreResult, scored_with: str) -> Administration:
-        """Replace the derived scores (``psyq rescore``)."""
+    def set_scores(
+        self,
+        admin_id: int,
+        result: ScoreResult,
+        scored_with: str,
+        plugins: list[str] | None = None,
+    ) -> Administration:
+        """New derived scores (``psyq rescore``); the old ones are kept as a score version.
+
+        Refuses (:class:`StoreError`, exit 1) a record whose stored content no
+        longer matches its audit entry: rescoring must never make tampering
+        look legitimate.
+        """
+        now = _now()
         with self.write() as conn:
-            self._row(admin_id)
+            current = self._row(admin_id)
+            problem = audit.verify_record(self, admin_record(admin_id), dict(current))
+            if problem is not None:
+                raise TamperedError(f"{problem}; not rescored")
+            version = 1
+            if current["scores"] is not None:
+                old = json.loads(current["scoring"]) if current["scoring"] else {}
+                version = int(old.get("version", 1))
+                cursor = conn.execute(
+                    "INSERT INTO score_versions (administration_id, version, scores, "
+                    "scored_with, scoring, superseded_at, superseded_by) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        admin_id,
+                        version,
+                        current["scores"],
+                        current["scored_with"],
+                        current["scoring"],
+                        now,
+                        audit.os_user(),
+                    ),
+                )
+                version_id = cursor.lastrowid
+                assert version_id is not None
+                row = conn.execute(
+                    "SELECT * FROM score_versions WHERE id = ?", (version_id,)
+                ).fetchone()
+                self._append(
+                    "supersede", score_version_record(version_id), audit.record_digest(dict(row))
+                )
+                version += 1
             conn.execute(
-                "UPDATE administrations SET scores = ?, scored_with = ?, updated_at = ? "
-                "WHERE id = ?",
-                (_json(result.model_dump(mode="json")), scored_with, _now(), admin_id),
+                "UPDATE administrations SET scores = ?, scored_with = ?, scoring = ?, "
+                "updated_at = ? WHERE id = ?",
+                (
+                    _json(result.model_dump(mode="json")),
+                    scored_with,
+                    _scoring(version, plugins, now),
+                    now,
+                    admin_id,
+                ),
             )
             self._audit_admin(conn, "rescore", admin_id)
         return self.get(admin_id)
+
+    def score_versions(self, admin_id: int | None = None) -> list[ScoreVersion]:
+        """Superseded scores, oldest first (of one administration, or all)."""
+        sql = "SELECT * FROM score_versions"
+        params: tuple[Any, ...] = ()
+        if admin_id is not None:
+            sql += " WHERE administration_id = ?"
+            params = (admin_id,)
+        out = []
+        for row in self.connection.execute(sql + " ORDER BY id", params):
+            data = dict(row)
+            data["scores"] = json.loads(data["scores"])
+            data["scoring"] = json.loads(data["scoring"]) if data["scoring"] else None
+            out.append(ScoreVersion.model_validate(data))
+        return out
+
+    def verify_administration(self, admin_id: int) -> None:
+        """Raise :class:`TamperedError` if this administration was changed outside psyq."""
+        problem = audit.verify_record(self, admin_record(admin_id), dict(self._row(admin_id)))
+        if problem is not None:
+            raise TamperedError(problem)
 
     def get(self, admin_id: int) -> Administration:
         return _administration(self._row(admin_id))
@@ -395,6 +623,8 @@ class Store:
         return [_administration(row) for row in self.connection.execute(sql, params)]
 
     def _row(self, admin_id: int) -> sqlite3.Row:
+        if not 0 < admin_id < 2**63:  # SQLite integers are 64-bit; larger would overflow
+            raise StoreError(f"no administration {admin_id} in {self.path}")
         row = self.connection.execute(
             f"SELECT {_ADMIN_COLUMNS} FROM administrations WHERE id = ?", (admin_id,)
         ).fetchone()
@@ -405,21 +635,27 @@ class Store:
 
     def _audit_admin(self, conn: sqlite3.Connection, action: str, admin_id: int) -> None:
         row = conn.execute("SELECT * FROM administrations WHERE id = ?", (admin_id,)).fetchone()
-        audit.append(conn, action, admin_record(admin_id), audit.record_digest(dict(row)))
+        self._append(action, admin_record(admin_id), audit.record_digest(dict(row)))
 
     # -- audit support -----------------------------------------------------
 
     def audited_records(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every stored client and administration as (record name, full row)."""
         conn = self.connection
-        for row in conn.execute("SELECT * FROM clients ORDER BY id"):
-            yield client_record(row["id"]), dict(row)
-        for row in conn.execute("SELECT * FROM administrations ORDER BY id"):
-            yield admin_record(row["id"]), dict(row)
+        # A table dropped outside psyq is named by schema_problems(), not a crash here.
+        present = {kind_name[1] for kind_name in _schema(conn) if kind_name[0] == "table"}
+        for table, name in (
+            ("clients", client_record),
+            ("administrations", admin_record),
+            ("score_versions", score_version_record),
+        ):
+            if table in present:
+                for row in conn.execute(f"SELECT * FROM {table} ORDER BY id"):
+                    yield name(row["id"]), dict(row)
 
     @staticmethod
     def is_record_name(record: str) -> bool:
-        return record.startswith(("client ", "administration "))
+        return record.startswith(("client ", "administration ", "score version "))
 
 
 def _administration(row: sqlite3.Row) -> Administration:
@@ -427,6 +663,7 @@ def _administration(row: sqlite3.Row) -> Administration:
     try:
         data["answers"] = json.loads(data["answers"])
         data["scores"] = None if data["scores"] is None else json.loads(data["scores"])
+        data["scoring"] = None if data.get("scoring") is None else json.loads(data["scoring"])
         return Administration.model_validate(data)
     except (ValueError, TypeError) as exc:  # JSONDecodeError and ValidationError included
         first = str(exc).splitlines()[0]
@@ -434,6 +671,34 @@ def _administration(row: sqlite3.Row) -> Administration:
             f"administration {data.get('id')}: damaged record ({first}); "
             "run `psyq audit verify` to see what was changed"
         ) from None
+
+
+def _scoring(version: int, plugins: list[str] | None, at: str) -> str:
+    return _json({"version": version, "plugins": plugins or [], "at": at, "by": audit.os_user()})
+
+
+def _schema(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
+    rows = conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+    ).fetchall()
+    return {(str(kind), str(name)): str(sql) for kind, name, sql in rows}
+
+
+_EXPECTED: dict[int, dict[tuple[str, str], str]] = {}
+
+
+def _expected_schema(version: int) -> dict[tuple[str, str], str]:
+    """The schema psyq's migrations make, up to ``version`` (built once, in memory)."""
+    if version not in _EXPECTED:
+        conn = sqlite3.connect(":memory:")
+        try:
+            for script in MIGRATIONS[:version]:
+                for statement in _statements(script):
+                    conn.execute(statement)
+            _EXPECTED[version] = _schema(conn)
+        finally:
+            conn.close()
+    return _EXPECTED[version]
 
 
 def _statements(script: str) -> list[str]:
@@ -465,6 +730,51 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.005 + random.random() * 0.02)
 
 
+def _is_read_only(path: Path) -> bool:
+    """An existing store psyq must not write: read-only media, or a file without write bits.
+
+    The mode bits count even for root, so a store made read-only on purpose
+    (``chmod a-w``) is treated as such by everyone.
+    """
+    try:
+        info = path.stat()
+    except OSError:
+        return False  # not there yet: created (or the open fails) as usual
+    if not info.st_mode & 0o222 or not os.access(path, os.W_OK):
+        return True
+    flags = os.statvfs(path.parent).f_flag
+    return bool(flags & getattr(os, "ST_RDONLY", 1))
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open without writing anything: no WAL switch, no shared-memory file, no journal."""
+    wal = path.with_name(path.name + "-wal")
+    unfinished = wal.exists() and wal.stat().st_size > 0
+    # immutable: nothing can change the file (read-only media), so SQLite needs no
+    # lock files. Writes still in a WAL must be read, which needs the -shm index.
+    query = "mode=ro" if unfinished else "immutable=1"
+    try:
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?{query}",
+            uri=True,
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA user_version").fetchone()
+        return conn
+    except sqlite3.Error as exc:
+        hint = (
+            "; it holds writes not yet folded into the file (a -wal file): open it once "
+            "on writable media"
+            if unfinished
+            else ""
+        )
+        if "not a database" in str(exc):
+            raise StoreError(f"{path}: not a psyq store ({exc})") from None
+        raise StoreError(f"{path}: cannot open the read-only store: {exc}{hint}") from None
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     # umask too, so nothing SQLite creates on our behalf is ever group/world readable.
     old_umask = os.umask(0o077)
@@ -494,6 +804,9 @@ def _connect(path: Path) -> sqlite3.Connection:
         os.umask(old_umask)
 
 
-def open_store(path: Path) -> Store:
-    """Open (creating and migrating as needed) the store at ``path``."""
-    return Store(path)
+def open_store(path: Path, *, key_path: Path | None = None) -> Store:
+    """Open (creating and migrating as needed) the store at ``path``.
+
+    ``key_path`` is the audit key file (default: :func:`psyq.audit.key_path`).
+    """
+    return Store(path, key_path=key_path)

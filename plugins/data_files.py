@@ -17,11 +17,13 @@ read files or reach the network, and no file may exhaust memory:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from psyq import strict_json
 from psyq.errors import DefinitionError
 from psyq.hookspecs import hookimpl
 
@@ -90,6 +92,9 @@ def _decode(path: Path, data: bytes) -> str:
         raise DefinitionError(f"{path}:{line}: not UTF-8 text; save the file as UTF-8") from None
 
 
+_NUMBERISH = re.compile(r"[-+]?(0[xXoObB])?[0-9][0-9a-fA-F_.:eE+-]*")
+
+
 def _check_events(path: Path, text: str) -> None:
     """Cap depth, aliases and size from the event stream, before building anything."""
     depth = aliases = nodes = 0
@@ -105,6 +110,18 @@ def _check_events(path: Path, text: str) -> None:
                 aliases += 1
                 if aliases > MAX_ALIASES:
                     _too_much(path, event, f"more than {MAX_ALIASES} aliases (*refs)")
+            if (
+                isinstance(event, yaml.ScalarEvent)
+                and event.implicit[0]  # plain, so YAML would read a number
+                and len(event.value) > strict_json.MAX_NUMBER_CHARS
+                and _NUMBERISH.fullmatch(event.value)
+            ):
+                _too_much(
+                    path,
+                    event,
+                    f"a number {len(event.value)} characters long "
+                    f"(at most {strict_json.MAX_NUMBER_CHARS} are accepted)",
+                )
             if isinstance(event, yaml.NodeEvent):
                 nodes += 1
                 if nodes > MAX_NODES:
@@ -180,7 +197,9 @@ def load_data(path: Path, data: bytes) -> Any:
 def load_json(path: Path, data: bytes) -> Any:
     text = _decode(path, data)
     try:
-        parsed = json.loads(text)
+        parsed = strict_json.strict_loads(text)
+    except strict_json.StrictJSONError as exc:
+        raise DefinitionError(f"{path}: refused: {exc}") from None
     except json.JSONDecodeError as exc:
         hint = ""
         before = text[: exc.pos].rstrip()

@@ -74,7 +74,7 @@ def test_back_then_enter_keeps_the_earlier_answer(psyq_cli: CLI, psyq_home: Path
 
 def test_q_saves_partial_and_resume_finishes(psyq_cli: CLI, psyq_home: Path) -> None:
     first = psyq_cli("administer", "phq9", "--client", "C0042", input="1\n2\nq\n")
-    assert first.exit_code == 0
+    assert first.exit_code == 1  # piped answers that stop early are an error for the script
     assert "2 answer(s) saved as partial administration 1" in first.output
     assert "psyq administer --resume 1" in first.output
     [adm] = stored(psyq_home)
@@ -94,11 +94,53 @@ def test_q_saves_partial_and_resume_finishes(psyq_cli: CLI, psyq_home: Path) -> 
     assert done.exit_code == 2 and "is complete; there is nothing to resume" in done.output
 
 
-def test_end_of_input_keeps_a_partial(psyq_cli: CLI, psyq_home: Path) -> None:
+def test_end_of_input_keeps_a_partial_and_exits_1(psyq_cli: CLI, psyq_home: Path) -> None:
     result = psyq_cli("administer", "gad7", "--client", "C0001", input="3\n")
+    assert result.exit_code == 1
     assert "1 answer(s) saved as partial administration 1" in result.output
+    assert "PARTIAL: 1 of 7 items answered" in result.output
     [adm] = stored(psyq_home)
     assert adm.status == "partial" and adm.answers["gad7_1"] == 3
+
+
+def test_q_after_item_9_shows_the_critical_flag_framed_last(psyq_cli: CLI, psyq_home: Path) -> None:
+    # The case a review found: only "stopped: 9 answer(s) saved as partial" was printed.
+    answers = "0\n0\n0\n0\n0\n0\n0\n0\n3\nq\n"
+    result = psyq_cli("administer", "phq9", "--client", "C0046", input=answers)
+    assert result.exit_code == 1
+    tail = result.output.rstrip().splitlines()[-4:]
+    assert tail[0] == "!" * 72 and tail[-1] == "!" * 72
+    assert tail[1].startswith("!!! CRITICAL (item phq9_9): The client endorsed thoughts")
+    assert "PARTIAL: 9 of 10 items answered" in result.output
+    [adm] = stored(psyq_home)
+    assert adm.status == "partial"
+    assert adm.result is not None and [f.id for f in adm.result.flags] == ["suicidal_ideation"]
+
+
+def test_stopping_before_item_9_says_ask_it_directly(psyq_cli: CLI, psyq_home: Path) -> None:
+    result = psyq_cli("administer", "phq9", "--client", "C0046", input="2\n2\nq\n")
+    assert result.exit_code == 1
+    assert "!!! CRITICAL (item phq9_9): Critical item phq9_9 was not answered" in result.output
+    assert "info: Screening result" in result.output  # items 1 and 2 at 2: other syndrome
+
+
+def test_skipping_the_critical_item_asks_once_more(psyq_cli: CLI, psyq_home: Path) -> None:
+    # Enter on item 9 asks again; Enter again asks again; 1 answers it.
+    lines = ["0"] * 8 + ["", "", "1", "0"]
+    result = psyq_cli("administer", "phq9", "--client", "C1", input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("phq9_9 is a critical item") == 2
+    [adm] = stored(psyq_home)
+    assert (adm.status, adm.answers["phq9_9"]) == ("complete", 1)
+    # s confirms the skip: complete, with the critical flag.
+    lines = ["0"] * 8 + ["", "s", "0"]
+    result = psyq_cli("administer", "phq9", "--client", "C2", input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    adm = stored(psyq_home)[-1]
+    assert (adm.status, adm.answers["phq9_9"]) == ("complete", None)
+    assert adm.result is not None
+    assert [(f.id, f.item) for f in adm.result.flags] == [("critical_item_unanswered", "phq9_9")]
+    assert "!!! CRITICAL (item phq9_9): Critical item phq9_9 was not answered" in result.output
 
 
 def test_bad_piped_answer_stops_without_shifting_answers(psyq_cli: CLI, psyq_home: Path) -> None:
@@ -272,6 +314,7 @@ def test_ctrl_c_keeps_the_answers_given(terminal: Callable[..., Terminal], psyq_
     term.expect("quit): ")
     term.proc.send_signal(signal.SIGINT)
     term.expect("interrupted: 3 answer(s) saved as partial administration 1")
+    term.expect("PARTIAL: 3 of 7 items answered; flags from the answers so far:")
     assert term.close() == 130
     [adm] = stored(psyq_home)
     assert adm.status == "partial" and adm.position == 3
@@ -322,3 +365,43 @@ def test_required_item_cannot_be_skipped(
     assert result.exit_code == 2
     assert "item m1: an answer is required" in result.stderr
     assert stored(psyq_home) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_after_item_9_shows_the_critical_flag(
+    terminal: Callable[..., Terminal], psyq_home: Path
+) -> None:
+    term = terminal("administer", "phq9", "--client", "C0042")
+    for n in range(1, 10):
+        term.expect(f"[{n}/10]")
+        term.expect("quit): ")
+        term.type("2" if n == 9 else "0")
+    term.expect("[10/10]")
+    term.expect("quit): ")
+    term.proc.send_signal(signal.SIGINT)
+    term.expect("interrupted: 9 answer(s) saved as partial administration 1")
+    term.expect("!!! CRITICAL (item phq9_9): The client endorsed thoughts")
+    term.expect("Review this with the client now")
+    assert term.close() == 130
+
+
+@pytest.mark.slow
+def test_critical_item_skip_needs_a_keypress(
+    terminal: Callable[..., Terminal], psyq_home: Path
+) -> None:
+    term = terminal("administer", "phq9", "--client", "C0042")
+    for n in range(1, 9):
+        term.expect(f"[{n}/10]")
+        term.expect("quit): ")
+        term.type("0")
+    term.expect("[9/10]")
+    term.expect("quit): ")
+    term.type("")
+    term.expect("phq9_9 is a critical item")
+    term.expect("s to skip it anyway, or an answer: ")
+    term.type("s")
+    term.expect("[10/10]")
+    term.expect("quit): ")
+    term.type("q")
+    term.expect("!!! CRITICAL (item phq9_9): Critical item phq9_9 was not answered")
+    assert term.close() == 0  # q at a keyboard is a choice, not an error

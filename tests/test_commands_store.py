@@ -84,6 +84,13 @@ def test_history_text_shows_reliable_change(psyq_cli: CLI) -> None:
     row3 = next(line for line in lines if "2026-11-01" in line)
     assert "-6 reliable improvement*" in row3 and "-13 reliable improvement*" in row3
     assert "partial: administration 4" in out and "--resume 4" in out
+    # The partial's answers so far (item 1 = 1) leave item 9 unanswered: said here too.
+    assert "PARTIAL: 1 of 10 items answered" in out
+    assert "CRITICAL (item phq9_9): Critical item phq9_9 was not answered" in out
+    # Response and remission against the first (19): 12 is a 37 % drop, 6 a 68 % drop.
+    assert "outcome" in lines[3]
+    assert "no response, no remission" in row2
+    assert "response, no remission" in row3 and "no response" not in row3
 
 
 def test_history_json_who5_higher_is_better(psyq_cli: CLI) -> None:
@@ -98,12 +105,14 @@ def test_history_json_who5_higher_is_better(psyq_cli: CLI) -> None:
     docs = json.loads(result.output)
     assert [d["scores"]["total"]["value"] for d in docs] == [32, 52, 68]
     assert docs[0]["change"] is None
+    # 10 points is WHO-5's minimal important difference, not a reliable-change value.
     assert docs[1]["change"]["total"] == {
         "delta": 20,
-        "reliable": True,
+        "reliable": False,
         "direction": "improvement",
         "rci": None,
-        "clinically_significant": True,
+        "clinically_significant": None,
+        "important": True,
     }
     assert docs[2]["change"]["total"]["direction"] == "improvement"
     assert docs[2]["change"]["total"]["delta"] == 16
@@ -130,7 +139,7 @@ def test_rescore_rewrites_only_stale_scores(
     out = psyq_cli("rescore")
     assert out.exit_code == 0
     assert out.output.splitlines() == [
-        "administration 2: total None -> 16",
+        "administration 2: total None -> 16 (score version 3; version 2 kept)",
         "rescored: 1 updated, 1 unchanged",
     ]
     assert psyq_cli("rescore").output.strip() == "rescored: 0 updated, 2 unchanged"
@@ -145,7 +154,7 @@ def test_audit_verify_catches_an_answer_changed_with_sqlite(psyq_cli: CLI, psyq_
     record(psyq_cli, "phq9", "--client", "C0042", "--date", "2026-09-01", "--answers", "3,3,3,2,2")
     record(psyq_cli, "phq9", "--client", "C0042", "--date", "2026-10-01", "--answers", "1,1,1,1,1")
     ok = psyq_cli("audit", "verify")
-    assert ok.exit_code == 0 and ok.output.startswith("audit OK: 5 entries, 3 records match")
+    assert ok.exit_code == 0 and ok.output.startswith("audit OK: 7 entries, 3 records match")
 
     conn = sqlite3.connect(psyq_home / "psyq.db")
     conn.execute(
@@ -157,10 +166,11 @@ def test_audit_verify_catches_an_answer_changed_with_sqlite(psyq_cli: CLI, psyq_
     bad = psyq_cli("audit", "verify")
     assert bad.exit_code == 1
     assert bad.stderr.startswith("psyq: audit FAILED: administration 2: stored content")
-    assert "audit entry #5" in bad.stderr  # 2 migrations, client, 2 records
+    assert "audit entry #7" in bad.stderr  # key, 3 migrations, client, 2 records
 
     log = psyq_cli("audit", "log", "--record", "administration 2").output.splitlines()
-    assert len(log) == 1 and log[0].split()[0] == "5" and log[0].endswith("administration 2")
+    assert len(log) == 1 and log[0].split()[0] == "7"
+    assert log[0].split()[-3:-1] == ["administration", "2"]
 
 
 def test_global_db_option(psyq_cli: CLI, psyq_home: Path, tmp_path: Path) -> None:

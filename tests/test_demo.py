@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from click.testing import Result
 from pypdf import PdfReader
 
+from psyq.files import TMP_SUFFIX, temporary_name
 from psyq.plugins.builtin_instruments import builtin_instruments_dir
 from psyq.plugins.commands.demo import demo_samples
 
@@ -24,7 +26,10 @@ def test_demo_writes_pdf_html_and_json_for_every_sample(
     assert {s["instrument"] for s in samples} == builtins  # a sample of every built-in
     for suffix in (".pdf", ".html", ".json"):
         assert len(list(out.glob(f"*{suffix}"))) == len(samples)
-    assert not list(out.glob("*.tmp"))
+    # No temporary file left behind (their real names: .NAME.<random>.psyq-tmp).
+    assert fnmatch.fnmatch(temporary_name(out / "x.pdf").name, f".*{TMP_SUFFIX}")
+    assert not list(out.glob(f".*{TMP_SUFFIX}"))
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
     first = json.loads((out / "demo-001_phq9_2026-08-04.json").read_text())
     assert first["scores"]["total"]["value"] == 17
     assert first["report"]["client_id"] == "demo-001"

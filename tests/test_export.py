@@ -7,6 +7,7 @@ import io
 import json
 import stat
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,53 @@ def test_provisional_instruments_carry_their_notice_in_csv(psyq_cli: CLI) -> Non
     by_instrument = {r["instrument_id"]: r for r in table}
     assert "no norms" in by_instrument["ccts"]["notices"]
     assert by_instrument["gad7"]["notices"] == ""
+
+
+def test_deidentified_administration_ids_are_keyed_pseudonyms(filled: CLI) -> None:
+    plain = rows(filled("export").stdout)
+    table = rows(filled("export", "--deidentify").stdout)
+    ids = [r["administration_id"] for r in table]
+    assert [r["administration_id"] for r in plain] == ["1", "2", "3", "4"]
+    assert all(i.startswith("a") and len(i) == 21 for i in ids) and len(set(ids)) == 4
+    assert [r["administration_id"] for r in rows(filled("export", "--deidentify").stdout)] == ids
+
+
+def test_date_shift_keeps_each_clients_order_and_intervals(filled: CLI) -> None:
+    exact = rows(filled("export", "--deidentify").stdout)
+    shifted = rows(filled("export", "--deidentify", "--date-shift").stdout)
+    assert [r["client_id"] for r in shifted] == [r["client_id"] for r in exact]
+    offsets: dict[str, set[int]] = {}
+    for before, after in zip(exact, shifted, strict=True):
+        delta = date.fromisoformat(after["administered"]) - date.fromisoformat(
+            before["administered"]
+        )
+        offsets.setdefault(before["client_id"], set()).add(delta.days)
+    for client, found in offsets.items():
+        assert len(found) == 1, client  # one offset per client: intervals kept
+        (days,) = found
+        assert days != 0 and abs(days) <= 365
+    again = rows(filled("export", "--deidentify", "--date-shift").stdout)
+    assert [r["administered"] for r in again] == [r["administered"] for r in shifted]
+    assert "2026-09-01" not in filled("export", "--deidentify", "--date-shift").stdout
+
+
+def test_drop_dates_leaves_no_date(filled: CLI) -> None:
+    text = filled("export", "--deidentify", "--drop-dates", "--format", "jsonl").stdout
+    docs = [json.loads(line) for line in text.splitlines()]
+    assert docs and all("administered" not in d["administration"] for d in docs)
+    assert "2026-" not in text
+    table = rows(filled("export", "--deidentify", "--drop-dates").stdout)
+    assert "administered" not in table[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--date-shift"], "give it with --deidentify"),
+        (["--drop-dates"], "give it with --deidentify"),
+        (["--deidentify", "--date-shift", "--drop-dates"], "not both"),
+    ],
+)
+def test_date_options_need_deidentify(filled: CLI, args: list[str], message: str) -> None:
+    result = filled("export", *args)
+    assert result.exit_code == 2 and message in result.output

@@ -84,7 +84,11 @@ def test_phq9_history_oldest_first_with_change(app: App, store: Store) -> None:
         "direction": "improvement",
         "rci": None,
         "clinically_significant": False,  # 12 is still >= the cut-off of 10
+        "important": None,  # the PHQ-9 threshold is reliable change, not a MID
     }
+    # Response: (19 - 12) / 19 = 37 % < 50 %; remission: 12 is not below 5.
+    assert doc["outcome"] == {"total": {"response": False, "remission": False}}
+    assert first.to_json()["outcome"] == {"total": {"response": None, "remission": False}}
     assert doc["compared_with"] == {
         "previous": first.administration.id,
         "first": first.administration.id,
@@ -94,6 +98,8 @@ def test_phq9_history_oldest_first_with_change(app: App, store: Store) -> None:
     assert third_doc["change"]["total"]["reliable"] is False
     assert third_doc["change_from_first"]["total"]["delta"] == -11
     assert third_doc["change_from_first"]["total"]["clinically_significant"] is True
+    # (19 - 8) / 19 = 58 % >= 50 %: response; 8 is not below 5: no remission.
+    assert third_doc["outcome"] == {"total": {"response": True, "remission": False}}
     # The entry is a superset of the `psyq score --json` object.
     assert {k: third_doc[k] for k in third.result.to_json()} == third.result.to_json()
 
@@ -104,9 +110,17 @@ def test_who5_improvement_is_upward(app: App, store: Store) -> None:
     add(app, store, "who5", "C0007", who5(9), date(2026, 11, 1))  # 36
     docs = [e.to_json() for e in build_history(app, store, "C0007", "who5")]
     up, down = docs[1]["change"]["total"], docs[2]["change"]["total"]
-    assert (up["delta"], up["reliable"], up["direction"]) == (12, True, "improvement")
-    assert up["clinically_significant"] is True  # 40 (<= 50) to 52: out of the clinical range
-    assert (down["delta"], down["reliable"], down["direction"]) == (-16, True, "deterioration")
+    # WHO-5's 10 points is a minimal important difference, not reliable change: a change
+    # of 12 is "important", never "reliable", and clinical significance is unknown.
+    assert (up["delta"], up["reliable"], up["important"], up["direction"]) == (
+        12,
+        False,
+        True,
+        "improvement",
+    )
+    assert up["clinically_significant"] is None
+    assert (down["delta"], down["important"], down["direction"]) == (-16, True, "deterioration")
+    assert docs[2]["outcome"] is None  # WHO-5 declares no response/remission
     assert docs[2]["change_from_first"]["total"]["direction"] == "deterioration"
 
 
@@ -120,6 +134,22 @@ def test_change_is_exactly_psyq_change_compare(app: App, store: Store) -> None:
     for scale in inst.scales:
         expected = compare(scale, before.scores[scale.id].value, after.scores[scale.id].value)
         assert entry.change[scale.id] == expected
+    # By hand: items 7, 9, 14 and 16 are reverse-keyed (4 - answer). All 1s give 1.5 on
+    # every scale; odd items 3 / even items 2 give attention (3+3+1+3)/4 = 2.5,
+    # protection (2+2+2+2)/4 = 2, role reversal (3+1+3+3)/4 = 2.5, deflection 2,
+    # total 36/16 = 2.25. The CCTS has no reliable-change value and no cut-off.
+    hand = {
+        "attention": 1.0,
+        "protection": 0.5,
+        "role_reversal": 1.0,
+        "deflection": 0.5,
+        "total": 0.75,
+    }
+    for scale_id, delta in hand.items():
+        change = entry.change[scale_id]
+        assert change is not None
+        assert (change.delta, change.direction, change.reliable) == (delta, "deterioration", False)
+        assert (change.rci, change.clinically_significant) == (None, None)
 
 
 def test_instruments_clients_and_partials_are_kept_apart(app: App, store: Store) -> None:

@@ -86,6 +86,9 @@ def test_reliable_change_needs_one_complete_criterion() -> None:
     ("x", "decimals", "expected"),
     [(4.5, 0, 5), (5.5, 0, 6), (2.675, 2, 2.68), (1.125, 2, 1.13), (-0.5, 0, -1), (11.25, 0, 11)],
 )
-def test_round_half_up(x: float, decimals: int, expected: float) -> None:
+def test_round_half_up_rounds_halves_away_from_zero(
+    x: float, decimals: int, expected: float
+) -> None:
+    # The expected values are written by hand: halves go away from zero (4.5 -> 5,
+    # where Python's round() gives 4), and 2.675 is the decimal a person wrote.
     assert round_half_up(x, decimals) == expected
-    assert round(4.5) == 4  # why psyq never uses round(): it rounds half to even

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -87,7 +88,9 @@ def test_proration_equals_half_up_of_scaled_sum(instrument_id: str, data: Any) -
     if not given_values or missing > (total.missing.max_missing or 0):
         assert result.value is None
         return
-    expected = round_half_up(sum(given_values) * len(total.items) / len(given_values), 0)
+    # An independent oracle: exact decimal arithmetic, quantized half up.
+    scaled = Decimal(sum(given_values)) * len(total.items) / len(given_values)
+    expected = int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_UP))
     assert result.value == expected
     assert result.prorated == (missing > 0)
     lo, hi = inst.bounds("total")

@@ -381,7 +381,10 @@ def test_report_errors_are_one_line(
     args = [a.format(tmp=tmp_path) for a in args]
     result = psyq_cli("report", "gad7", "--answers", "1,1,1,1,1,1,1", "--client", "C-1", *args)
     assert result.exit_code == 2
-    assert expected in result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert expected in lines[0]
     assert "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == [] or all(p.is_dir() for p in tmp_path.iterdir())
 

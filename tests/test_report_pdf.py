@@ -45,7 +45,7 @@ def test_phq9_with_item_9_puts_the_alert_first(psyq_cli: CLI, tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     text, sizes, reader = read_pdf(out)
     words = flat(text)
-    assert sizes == [A4]  # a single-scale instrument fits on one page
+    assert sizes == [A4]  # a single-scale instrument without history fits on one page
     assert words.upper().index("SAFETY ALERT") < words.index("Patient Health Questionnaire-9")
     assert "Item 9: “Thoughts that you would be better off dead or of hurting yourself" in words
     assert "Answer given: Several days (1)" in words
@@ -95,3 +95,34 @@ def test_missing_data_note_in_pdf(psyq_cli: CLI, tmp_path: Path) -> None:
     assert "1 of 9 items unanswered; the score was prorated from the 8 answered items" in words
     assert re.search(r"Depression severity \(total\) 16\s?p", words)
     assert "missing" in words
+
+
+def test_phq9_with_a_trend_takes_two_pages_and_page_two_is_not_near_blank(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    for day, answers in [
+        ("2026-09-01", "3,3,3,2,2,2,2,2,0"),
+        ("2026-10-01", "2,2,2,2,1,1,1,1,0"),
+        ("2026-11-01", "1,1,1,1,1,0,1,0,0"),
+    ]:
+        result = psyq_cli(
+            "record", "phq9", "--client", "C0042", "--date", day, "--answers", answers
+        )
+        assert result.exit_code == 0, result.output
+    out = tmp_path / "trend.pdf"
+    result = psyq_cli("report", "--client", "C0042", "--latest", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    _, sizes, reader = read_pdf(out)
+    # What the README says: with a trend, two pages; the second carries answer rows
+    # with the citations, never the citations alone.
+    assert sizes == [A4, A4]
+    pages = [flat(page.extract_text()) for page in reader.pages]
+    assert "TREND" in pages[0].upper() and "Page 1 of 2" in pages[0]
+    assert "Kroenke K, Spitzer RL, Williams JBW" in pages[1]
+    item_texts = [
+        "Little interest or pleasure", "Feeling down, depressed", "Trouble falling or staying",
+        "Feeling tired", "Poor appetite", "Feeling bad about yourself", "Trouble concentrating",
+        "Moving or speaking so slowly", "Thoughts that you would be better off dead",
+        "If you checked off any problems",
+    ]  # fmt: skip
+    assert any(text in pages[1] for text in item_texts), pages[1][:200]

@@ -103,7 +103,7 @@ def test_new_store_is_migrated_from_empty(tmp_path: Path) -> None:
         tables = {r[0] for r in store.connection.execute("SELECT name FROM sqlite_master")}
         assert {"clients", "administrations", "audit"} <= tables
         actions = [(e.action, e.record) for e in audit.entries(store.connection)]
-        assert actions == [("migrate", "schema")] * SCHEMA_VERSION
+        assert actions == [("key chain", "audit key")] + [("migrate", "schema")] * SCHEMA_VERSION
         assert audit.verify(store).ok
         mode = store.connection.execute("PRAGMA journal_mode").fetchone()[0]
         assert mode == "wal"
@@ -116,10 +116,10 @@ def test_migration_from_version_1_keeps_data_and_audit(app: App, tmp_path: Path)
     conn.executescript(MIGRATIONS[0])  # a store as psyq's schema version 1 left it
     conn.execute("BEGIN")
     conn.execute("PRAGMA user_version = 1")
-    audit.append(conn, "migrate", "schema", audit.record_digest({"v": 1}))
+    legacy_append(conn, "migrate", "schema", audit.record_digest({"v": 1}))
     conn.execute("INSERT INTO clients VALUES ('C0001', '2026-01-01T00:00:00+00:00')")
     row = conn.execute("SELECT * FROM clients").fetchone()
-    audit.append(conn, "add client", "client C0001", audit.record_digest(dict(row)))
+    legacy_append(conn, "add client", "client C0001", audit.record_digest(dict(row)))
     conn.execute(
         "INSERT INTO administrations (client_id, instrument_id, instrument_version, "
         "definition_hash, administered, answers, status, created_at, updated_at) "
@@ -127,7 +127,7 @@ def test_migration_from_version_1_keeps_data_and_audit(app: App, tmp_path: Path)
         ('{"phq9_1":1}', "2026-01-02T00:00:00+00:00", "2026-01-02T00:00:00+00:00"),
     )
     row = conn.execute("SELECT * FROM administrations").fetchone()
-    audit.append(conn, "record", "administration 1", audit.record_digest(dict(row)))
+    legacy_append(conn, "record", "administration 1", audit.record_digest(dict(row)))
     conn.execute("COMMIT")
     conn.close()
 
@@ -137,9 +137,25 @@ def test_migration_from_version_1_keeps_data_and_audit(app: App, tmp_path: Path)
         assert old.note is None and old.answers == {"phq9_1": 1}
         report = audit.verify(store)
         assert report.ok, report.problems  # the new NULL column leaves old digests intact
-        assert audit.entries(store.connection)[-1].action == "migrate"
+        entries = audit.entries(store.connection)
+        # The unkeyed entries are kept as they were; keying starts after them.
+        assert [e.action for e in entries[:4]] == ["migrate", "add client", "record", "key chain"]
+        assert report.keyed_from == 4 and entries[3].prev == entries[2].hash
+        assert entries[-1].action == "migrate"
         new = add(app, store, "C0001", PHQ, date(2026, 2, 1), note="after migration")
         assert store.get(new.id).note == "after migration"
+
+
+def legacy_append(conn: sqlite3.Connection, action: str, record: str, digest: str) -> None:
+    """An audit entry as psyq wrote them before the chain was keyed (plain SHA-256)."""
+    last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, audit.GENESIS)
+    at = "2026-01-01T00:00:00.000000+00:00"
+    digest_hash = audit.entry_hash(seq, at, "olduser", action, record, digest, prev)
+    conn.execute(
+        "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (seq, at, "olduser", action, record, digest, prev, digest_hash),
+    )
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -254,8 +270,8 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
         assert notes == sorted(f"{c}-{n}" for c in ("C0001", "C0002") for n in range(30))
         report = audit.verify(store)
         assert report.ok, report.problems
-        # 2 migrations + 2 new clients + 60 administrations, one linear chain.
-        assert report.entries == SCHEMA_VERSION + 2 + 60
+        # The key entry, the migrations, 2 new clients, 60 administrations: one chain.
+        assert report.entries == 1 + SCHEMA_VERSION + 2 + 60
 
 
 @pytest.mark.slow

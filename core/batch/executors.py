@@ -13,6 +13,10 @@ psyq ships ``local`` (a process pool on this machine, below) and ``dask``
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -62,13 +66,40 @@ class BatchExecutor:
     description: str = ""
 
 
+PARENT_CHECK_S = 0.5
+"""How often a local worker checks that the batch that started it is still there."""
+STOP_GRACE_S = 3.0
+"""How long interrupted workers get to exit before they are killed."""
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Run in every local worker before its first chunk.
+
+    Ctrl-C goes to the whole process group: the parent alone decides how to
+    stop (a worker dying of KeyboardInterrupt while holding the pool's queue
+    lock is what hung the pool). A watcher thread ends the worker when its
+    parent is gone (``kill -9`` of ``psyq batch``), so no orphan keeps its
+    memory; the pool's resource tracker exits once the last worker has.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="psyq-parent-watch", daemon=True).start()
+
+
 class LocalRunner:
     """A spawn-based process pool, replaced every ``recycle_after`` chunks per worker.
 
     Python 3.11's ``max_tasks_per_child`` can deadlock the pool, so workers are
     recycled by generations instead: after ``jobs x recycle_after`` tasks the
     pool drains and a fresh one starts. The pool lives until :meth:`close`, so
-    a later ``run`` (the cohort summary) finds warm workers.
+    a later ``run`` (the cohort summary) finds warm workers. An interrupt
+    (Ctrl-C) stops every worker at once (:meth:`stop`).
     """
 
     def __init__(self, settings: ExecutorSettings) -> None:
@@ -79,6 +110,14 @@ class LocalRunner:
         self._pool: ProcessPoolExecutor | None = None
         self._in_pool = 0
 
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self.jobs,
+            mp_context=self._mp,
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
+        )
+
     def run(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
         pending: set[Future[R]] = set()
         try:
@@ -88,7 +127,7 @@ class LocalRunner:
                     self._pool.shutdown()
                     self._pool = None
                 if self._pool is None:
-                    self._pool = ProcessPoolExecutor(self.jobs, mp_context=self._mp)
+                    self._pool = self._new_pool()
                     self._in_pool = 0
                 # Two tasks per worker in flight: the next is ready when one finishes.
                 if len(pending) >= 2 * self.jobs:
@@ -96,9 +135,31 @@ class LocalRunner:
                 pending.add(self._pool.submit(fn, job))
                 self._in_pool += 1
             yield from _drain(pending, len(pending))
+        except BaseException:
+            # KeyboardInterrupt, a broken pool, or the caller giving up: no chunk in
+            # flight is wanted any more, and no worker may outlive this.
+            self.stop()
+            raise
         finally:
             for future in pending:
                 future.cancel()
+
+    def stop(self) -> None:
+        """Stop every worker now (terminate, then kill after a short grace)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join(1.0)
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -135,6 +196,9 @@ def open_local(settings: ExecutorSettings) -> Iterator[ChunkRunner]:
     runner = LocalRunner(settings)
     try:
         yield runner
+    except BaseException:
+        runner.stop()
+        raise
     finally:
         runner.close()
 

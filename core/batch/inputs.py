@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from psyq.errors import PsyqError
+from psyq.files import read_limited
 from psyq.models import Instrument
+from psyq.strict_json import StrictJSONError, strict_loads
+
+MAX_INPUT_BYTES = 1024 * 1024 * 1024
+"""A batch input (file or stdin) is at most 1 GB (split a larger cohort)."""
+MAX_CLIENT_ID_CHARS = 200
+"""Longest client id a batch row may carry (room for a FHIR subject reference; the
+store's stricter rule, :data:`psyq.clients.CLIENT_ID_PATTERN`, allows 32)."""
 
 InputFormat = Literal["csv", "jsonl"]
 
@@ -116,12 +124,15 @@ def required_items(instrument: Instrument) -> list[str]:
 
 
 def _read_bytes(path: str, label: str) -> bytes:
+    if path != STDIN:
+        return read_limited(Path(path), MAX_INPUT_BYTES, "input", InputError)
     try:
-        if path == STDIN:
-            return sys.stdin.buffer.read()
-        return Path(path).read_bytes()
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
         raise InputError(f"{label}: cannot read input: {exc.strerror or exc}") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(f"{label}: larger than the {MAX_INPUT_BYTES // 2**20} MB psyq reads")
+    return data
 
 
 def _detect_format(path: str, text: str) -> InputFormat:
@@ -186,9 +197,8 @@ def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap)
         row, start = start, reader.line_num + 1
         if not any(c.strip() for c in cells):
             continue
-        client = cells[id_at].strip() if id_at < len(cells) else ""
-        problem = None
-        if len(cells) != len(names):
+        client, problem = _client_id(cells[id_at] if id_at < len(cells) else "")
+        if problem is None and len(cells) != len(names):
             problem = f"has {len(cells)} cells but the header has {len(names)}"
         width = len(cells)
         values = tuple(cells[k] if k is not None and k < width else None for k in item_at)
@@ -212,9 +222,12 @@ def _read_jsonl(
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = strict_loads(line)
         except json.JSONDecodeError as exc:
             rows.append(InputRow(number, "", "", none, f"not valid JSON: {exc.msg}"))
+            continue
+        except StrictJSONError as exc:  # duplicate key, huge number: this row
+            rows.append(InputRow(number, "", "", none, f"refused: {exc}"))
             continue
         except RecursionError:  # hostile nesting: a bad row, not a crashed batch
             rows.append(InputRow(number, "", "", none, "refused: JSON nested too deeply"))
@@ -227,20 +240,47 @@ def _read_jsonl(
             rows.append(_document_row(number, obj, documents, item_ids))
             continue
         seen.update(obj)
-        client = obj.get(columns.id_column)
+        raw_client = obj.get(columns.id_column)
+        client, problem = _client_id(_text(raw_client))
         date = obj.get(columns.date_column)
         rows.append(
             InputRow(
                 number,
-                "" if client is None else str(client).strip(),
-                "" if date is None else str(date).strip(),
-                tuple(obj.get(i) for i in item_ids),
+                client,
+                _text(date),
+                none if problem else tuple(obj.get(i) for i in item_ids),
+                problem,
             )
         )
     if seen:
         # An item key absent from every object is a missing column, not missing answers.
         _check_columns(label, sorted(seen), instrument, columns, kind="key")
     return rows
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value)[: MAX_CLIENT_ID_CHARS + 1]  # a list or object: shown short
+
+
+def _client_id(text: str) -> tuple[str, str | None]:
+    """The row's client id, cut short with a problem when it is too long.
+
+    Checked before any other work on the row, so a hostile 10 MB id costs no
+    more than a normal one.
+    """
+    text = text.strip()
+    if len(text) <= MAX_CLIENT_ID_CHARS:
+        return text, None
+    return text[:MAX_CLIENT_ID_CHARS] + "...", (
+        f"the client id is {len(text)} characters long; at most {MAX_CLIENT_ID_CHARS} "
+        "are accepted (a pseudonymous id such as C0042)"
+    )
 
 
 def _document_row(
@@ -251,8 +291,9 @@ def _document_row(
         answers = dict(documents(obj))
     except PsyqError as exc:
         return InputRow(number, "", "", (None,) * len(item_ids), str(exc))
-    client = str(answers.pop("@client_id", None) or "").strip()
+    client, problem = _client_id(str(answers.pop("@client_id", None) or ""))
     date = str(answers.pop("@date", None) or "").strip()
     unknown = sorted(set(answers) - set(item_ids))
-    problem = f"answers for unknown items: {', '.join(unknown)}" if unknown else None
+    if unknown and problem is None:
+        problem = f"answers for unknown items: {', '.join(unknown)}"
     return InputRow(number, client, date, tuple(answers.get(i) for i in item_ids), problem)

@@ -44,7 +44,7 @@ from psyq.batch.progress import Progress
 from psyq.batch.tables import ERRORS_HEADER, scores_header
 from psyq.batch.worker import ChunkJob, RowJob, render_cohort_pdf, run_chunk
 from psyq.errors import PsyqError
-from psyq.files import TMP_SUFFIX, write_atomic
+from psyq.files import TMP_SUFFIX, atomic_file, fsync_dir, private_dir, write_atomic
 from psyq.manager import PsyqPluginManager
 from psyq.models import Instrument
 from psyq.outputs import get_output_format
@@ -55,6 +55,8 @@ RENDER_CHUNK = 16
 # whatever a renderer caches; a scores-only worker keeps going much longer.
 RECYCLE_RENDERED_ROWS = 2000
 RECYCLE_SCORED_ROWS = 200_000
+RECYCLE_ENV = "PSYQ_BATCH_RECYCLE_REPORTS"
+"""Overrides :data:`RECYCLE_RENDERED_ROWS` (a whole number of reports), e.g. to test recycling."""
 
 FINAL_FILES = (
     "scores.csv",
@@ -128,7 +130,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         "date_column": options.columns.date_column,
         "rows": len(data.rows),
     }
-    recycle_rows = RECYCLE_RENDERED_ROWS if options.formats else RECYCLE_SCORED_ROWS
+    recycle_rows = _recycle_rendered_rows() if options.formats else RECYCLE_SCORED_ROWS
     settings = ExecutorSettings(
         jobs=max(1, options.jobs),
         scheduler=options.scheduler,
@@ -155,7 +157,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
                     for name, payload in result.files:
                         write_atomic(out / REPORTS_DIR / name, payload, durable=True)
                     if result.files:
-                        _fsync_dir(out / REPORTS_DIR)
+                        fsync_dir(out / REPORTS_DIR)
                     manifest.append(result)
                     if progress is not None:
                         progress.advance(result.rows)
@@ -172,6 +174,15 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         out_dir=out,
         cohort_summary=cohort_path,
     )
+
+
+def _recycle_rendered_rows() -> int:
+    text = os.environ.get(RECYCLE_ENV, "").strip()
+    if not text:
+        return RECYCLE_RENDERED_ROWS
+    if not text.isdigit() or not 0 < int(text) <= 10**9:
+        raise PsyqError(f"{RECYCLE_ENV}={text[:40]!r}: give a whole number of reports, e.g. 2000")
+    return int(text)
 
 
 # -- the output directory -------------------------------------------------------
@@ -200,7 +211,7 @@ def _open_manifest(
         for name in (*FINAL_FILES, MANIFEST_NAME):
             (out / name).unlink(missing_ok=True)
     _remove_temporaries(out)
-    (out / REPORTS_DIR).mkdir(parents=True, exist_ok=True)
+    private_dir(out / REPORTS_DIR)
     started = datetime.now().astimezone().isoformat(timespec="seconds")
     return Manifest.create(path, {**header, "chunk_size": chunk_size, "started_at": started})
 
@@ -210,15 +221,6 @@ def _remove_temporaries(out: Path) -> None:
         if folder.is_dir():
             for tmp in folder.glob(f".*{TMP_SUFFIX}"):
                 tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # The renames must be on disk before the manifest says the chunk is done.
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- chunks ------------------------------------------------------------------------
@@ -274,22 +276,18 @@ def _finish(
     runner: ChunkRunner | None,
 ) -> tuple[CohortStats, Path]:
     stats = CohortStats(instrument)
-    scores_tmp = out / f".scores.csv{TMP_SUFFIX}"
-    errors_tmp = out / f".errors.csv{TMP_SUFFIX}"
     header = ",".join(scores_header(instrument)) + "\r\n"
     with (
-        scores_tmp.open("w", encoding="utf-8", newline="") as scores,
-        errors_tmp.open("w", encoding="utf-8", newline="") as errors,
+        atomic_file(out / "scores.csv") as scores,
+        atomic_file(out / "errors.csv") as errors,
     ):
-        scores.write(header)
-        errors.write(",".join(ERRORS_HEADER) + "\r\n")
+        scores.write(header.encode("utf-8"))
+        errors.write((",".join(ERRORS_HEADER) + "\r\n").encode("utf-8"))
         # Workers wrote each chunk's CSV lines; chunks come back in row order.
         for chunk in manifest.chunks():
-            scores.write(chunk["scores"])
-            errors.write(chunk["errors"])
+            scores.write(chunk["scores"].encode("utf-8"))
+            errors.write(chunk["errors"].encode("utf-8"))
             stats.merge(chunk["cohort"])
-    scores_tmp.replace(out / "scores.csv")
-    errors_tmp.replace(out / "errors.csv")
     now = datetime.now().astimezone()
     html = render_cohort_html(stats, source=data.label, generated_at=now, errors=stats.failed)
     if options.summary == "pdf" and runner is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -122,6 +123,7 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
             files += rendered
     line = {
         "chunk": job.index,
+        "worker": os.getpid(),  # which process ran it (shows workers being recycled)
         "rows": stats.rows,
         "failed": stats.failed,
         "scores": scores_buf.getvalue(),
@@ -144,14 +146,23 @@ def render_cohort_pdf(html: str) -> bytes:
 
 
 def parse_date(text: str, where: str) -> date | None:
-    """``YYYY-MM-DD`` or an ISO date-time (its date part); empty is no date."""
+    """``YYYY-MM-DD`` or an ISO date-time (its date part); empty is no date.
+
+    The whole value must be a date: ``2026-01-01/../../x`` or a date followed by
+    markup is refused, not cut to its first ten characters.
+    """
     if not text:
         return None
     try:
-        return date.fromisoformat(text[:10])
+        if len(text) <= 10:
+            return date.fromisoformat(text)
+        if len(text) <= 40 and text[10] in "T ":
+            return datetime.fromisoformat(text).date()
     except ValueError:
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        raise PsyqError(f"{where}date '{shown}' is not a date; use YYYY-MM-DD") from None
+        pass
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    shown = shown if shown.isprintable() else repr(shown)
+    raise PsyqError(f"{where}date '{shown}' is not a date; use YYYY-MM-DD")
 
 
 def _run_row(

@@ -6,6 +6,9 @@ Also registers the ``local`` batch executor (a process pool on this machine).
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -148,7 +151,25 @@ def batch_command(
         progress=not quiet,
         summary=summary_format or ("pdf" if "pdf" in output_formats(app.pm) else "html"),
     )
-    outcome = run_batch(app, options)
+    with _signals_interrupt():
+        try:
+            outcome = run_batch(app, options)
+        except OSError as exc:
+            import errno
+
+            from psyq.files import write_error
+
+            midway = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
+            hint = "; finished rows are kept: fix it, then rerun with --resume" if midway else ""
+            raise write_error(exc, hint=hint) from None
+        except KeyboardInterrupt:
+            # Every chunk in the manifest is whole; the rest runs again on --resume.
+            click.echo(
+                f"psyq: interrupted: finished rows are kept in {out_dir}; "
+                f"continue with the same command and --resume",
+                err=True,
+            )
+            ctx.exit(130)
     if not quiet:
         resumed = f" ({outcome.resumed} from before --resume)" if outcome.resumed else ""
         click.echo(
@@ -159,6 +180,24 @@ def batch_command(
         if outcome.failed:
             click.echo(f"see {out_dir / 'errors.csv'} for the rows that failed", err=True)
     ctx.exit(1 if outcome.failed else 0)
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``) stops a batch the way Ctrl-C does: cleanly, resumable."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (an embedding program): leave it be
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @hookimpl

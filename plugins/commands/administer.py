@@ -20,7 +20,8 @@ from psyq.errors import AnswerError, PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.models import Instrument, Item
 from psyq.outputs import RenderRequest, get_output_format, require_format_for_path
-from psyq.plugins.commands.store import clinician_option, write_private
+from psyq.plugins.commands.store import checked_text, clinician_option, write_private
+from psyq.plugins.report.command import MAX_FIELD_CHARS
 from psyq.results import ScoreResult
 
 if TYPE_CHECKING:
@@ -28,8 +29,9 @@ if TYPE_CHECKING:
 
 HELP_TEXT = """\
   a number  answer with that option
-  Enter     skip this item (not allowed when it is required);
-            on an item answered before, Enter keeps that answer
+  Enter     skip this item (not allowed when it is required; a critical
+            item asks once more: s skips it); on an item answered before,
+            Enter keeps that answer
   -         clear the answer (leave it missing)
   b         back to the previous item
   ?         this help
@@ -84,6 +86,7 @@ class Session:
                 clinician=self.clinician,
                 status=status,
                 position=self.position,
+                plugins=self.app.scoring_plugins(),
             )
             self.admin_id = adm.id
         else:
@@ -93,6 +96,7 @@ class Session:
                 position=self.position,
                 status=status,
                 result=result,
+                plugins=self.app.scoring_plugins(),
             )
         self.result = result
         return result
@@ -145,8 +149,21 @@ def _skipped(session: Session, item: Item) -> bool:
     return condition_holds(skip.when, state)
 
 
+def _read(interactive: bool) -> str | None:
+    """One line from stdin, stripped; ``None`` at the end of input."""
+    line = sys.stdin.readline()
+    if not line:
+        _say()
+        return None
+    token = line.strip()
+    if not interactive:
+        _say(token)  # piped answers are not echoed by a terminal; show them
+    return token
+
+
 def run_session(session: Session, interactive: bool) -> bool:
     """Ask from the current position to the end. True when every item was gone through."""
+    pending: str | None = None  # typed at the critical-item confirmation, not yet used
     while session.position < len(session.items):
         item = session.items[session.position]
         if _skipped(session, item):
@@ -159,15 +176,15 @@ def run_session(session: Session, interactive: bool) -> bool:
             session.position += 1
             session.save(complete=session.position == n)
             continue
-        _show_item(session, item)
-        _say(_prompt(item), nl=False)
-        line = sys.stdin.readline()
-        if not line:  # end of input: keep what we have, as q does
-            _say()
-            return False
-        token = line.strip()
-        if not interactive:
-            _say(token)  # piped answers are not echoed by a terminal; show them
+        if pending is None:
+            _show_item(session, item)
+            _say(_prompt(item), nl=False)
+            read = _read(interactive)
+            if read is None:  # end of input: keep what we have, as q does
+                return False
+            token = read
+        else:
+            token, pending = pending, None
         if token.lower() == "q":
             return False
         if token == "?":
@@ -194,6 +211,19 @@ def run_session(session: Session, interactive: bool) -> bool:
                     _save_partial_then_fail(session, exc)
                 _say(f"  {exc}")
                 continue
+        if value is None and item.critical:
+            # A risk item is never skipped by a stray Enter: ask once more.
+            _say(
+                f"  {item.id} is a critical item: left unanswered, it raises a critical flag "
+                "and must be asked directly."
+            )
+            _say("  s to skip it anyway, or an answer: ", nl=False)
+            confirm = _read(interactive)
+            if confirm is None:
+                return False
+            if confirm.lower() != "s":
+                pending = confirm  # an answer, b, q, ? or Enter: handled as for the item
+                continue
         session.answers[item.id] = value
         session.position += 1
         session.save(complete=session.position == len(session.items))
@@ -211,6 +241,35 @@ def _save_partial_then_fail(session: Session, exc: AnswerError) -> None:
     raise AnswerError(f"{where}{exc}; nothing was saved")
 
 
+def _framed_critical(result: ScoreResult) -> None:
+    """Critical flags as the very last lines, framed, on screen when the client leaves."""
+    critical = result.critical
+    if not critical:
+        return
+    _say(RULE)
+    for flag in critical:
+        item = f" (item {flag.item})" if flag.item else ""
+        _say(f"!!! CRITICAL{item}: {flag.message}")
+    _say("!!! Review this with the client now, before they leave.")
+    _say(RULE)
+
+
+def _show_partial_flags(session: Session) -> None:
+    """Every flag the answers so far raise; a stopped form hides no risk signal."""
+    if session.admin_id is None:
+        return
+    result = session.app.scorer.score_valid(session.instrument, dict(session.answers))
+    n = len(session.items)
+    _say(f"PARTIAL: {session.answered} of {n} items answered; flags from the answers so far:")
+    if not result.flags:
+        _say("  none")
+    for flag in result.flags:
+        if flag.level != "critical":
+            item = f" (item {flag.item})" if flag.item else ""
+            _say(f"  {flag.level}{item}: {flag.message}")
+    _framed_critical(result)
+
+
 def _finish(app: App, session: Session, result: ScoreResult, report: Path | None) -> None:
     assert session.admin_id is not None
     inst = session.instrument
@@ -219,15 +278,7 @@ def _finish(app: App, session: Session, result: ScoreResult, report: Path | None
     table = get_output_format(app.pm, "table")
     request = RenderRequest(result=result, instrument=inst, client_id=session.client_id)
     _say(table.render(request).decode(), nl=False)
-    critical = result.critical
-    if critical:
-        # Repeated as the very last lines, framed, so it is on screen when the client leaves.
-        _say(RULE)
-        for flag in critical:
-            item = f" (item {flag.item})" if flag.item else ""
-            _say(f"!!! CRITICAL{item}: {flag.message}")
-        _say("!!! Review this with the client now, before they leave.")
-        _say(RULE)
+    _framed_critical(result)
     if report is not None:
         fmt = require_format_for_path(app.pm, report.name)
         from psyq.history import render_request_for
@@ -283,9 +334,11 @@ def administer_command(
 ) -> None:
     """Give INSTRUMENT_ID to a client at the keyboard, one item at a time.
 
-    Type the number of an answer; Enter skips; b goes back; ? helps; q (or
-    Ctrl-C) saves a partial administration to finish later with --resume.
-    Answers can also be piped, one per line.
+    Type the number of an answer; Enter skips (a critical item asks once
+    more: s skips it); b goes back; ? helps; q (or Ctrl-C) saves a partial
+    administration to finish later with --resume, and prints every flag the
+    answers so far raise. Answers can also be piped, one per line; piped input
+    that ends before the last item exits 1 (the partial is saved).
 
     \b
     Example:
@@ -297,6 +350,7 @@ def administer_command(
         require_format_for_path(
             app.pm, report.name
         )  # a bad suffix fails now, not after the last item
+    clinician = checked_text("--clinician", clinician, MAX_FIELD_CHARS)
     store = app.open_store()
     try:
         session = _open_session(app, store, instrument_id, client_id, clinician, resume_id)
@@ -307,9 +361,15 @@ def administer_command(
         except KeyboardInterrupt:
             _say()
             _say(_kept(session, "interrupted"))
+            _show_partial_flags(session)
             sys.exit(130)
         if not finished:
             _say(_kept(session, "stopped"))
+            _show_partial_flags(session)
+            if not interactive:
+                # Piped answers that end before the last item are an error for the
+                # script that sent them (the partial is kept).
+                sys.exit(1)
             return
         # The last answer saved it complete; a resumed one with nothing left is saved now.
         result = session.result or session.save(complete=True)
@@ -347,6 +407,8 @@ def _open_session(
         return Session(
             app, store, _administrable(app.instrument(instrument_id)), client_id, clinician
         )
+    # Continuing builds on the stored answers: never on ones changed outside psyq.
+    store.verify_administration(resume_id)
     adm = store.get(resume_id)
     if adm.status != "partial":
         raise PsyqError(f"administration {resume_id} is complete; there is nothing to resume")

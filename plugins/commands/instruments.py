@@ -80,6 +80,8 @@ def _describe(inst: Instrument, source: str) -> str:
             marks.append("not scored")
         if item.required:
             marks.append("required")
+        if item.critical:
+            marks.append("critical: unanswered raises a critical flag")
         suffix = f"  ({', '.join(marks)})" if marks else ""
         lines.append(f"  {n:>2}. {item.id}: {item.text.strip()}{suffix}")
     for rs_id, rs in inst.response_scales.items():
@@ -94,9 +96,25 @@ def _describe(inst: Instrument, source: str) -> str:
         )
         for band in scale.bands:
             lines.append(f"      {band.min:g}-{band.max:g}  {band.label}")
-    if inst.flags:
+        if scale.clinical_cutoff is not None:
+            lines.append(f"      clinical cut-off: {scale.clinical_cutoff:g}")
+        if scale.reliable_change is not None:
+            lines.append(f"      {scale.reliable_change.describe(scale.decimals)}")
+        if scale.outcomes is not None:
+            rule = scale.outcomes
+            lines.append(
+                f"      response: a drop of {rule.response_percent:g} % or more from the first; "
+                f"remission: below {rule.remission_below:g}"
+            )
+    if inst.flags or any(item.critical for item in inst.items):
         lines += ["", "Flags:"]
         lines += [f"  [{f.level}] {f.id}: {f.message.strip()}" for f in inst.flags]
+        for item in inst.items:
+            if item.critical:
+                lines.append(
+                    f"  [critical] critical_item_unanswered: raised when {item.id} is not "
+                    "answered; ask it directly."
+                )
     lines += ["", "Citation: " + "; ".join(c.text for c in inst.citations)]
     lines += [f"Licence: {inst.licence.strip()}", f"Source: {source}"]
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import click
 from psyq.answers import parse_answer_list
 from psyq.app import App
 from psyq.errors import AnswerError, DefinitionError
+from psyq.files import read_limited
 from psyq.hookspecs import hookimpl
 from psyq.manager import PsyqPluginManager
 from psyq.models import Instrument
@@ -47,15 +48,14 @@ def read_answers(
 
 
 def _read_answers_file(path: Path) -> Any:
-    try:
-        if str(path) == "-":
+    if str(path) == "-":
+        try:
             raw = sys.stdin.buffer.read(MAX_ANSWERS_FILE_BYTES + 1)
-            path = Path("<stdin>.yaml")
-        else:
-            with path.open("rb") as fh:
-                raw = fh.read(MAX_ANSWERS_FILE_BYTES + 1)
-    except OSError as exc:
-        raise AnswerError(f"{path}: cannot read answers file: {exc.strerror or exc}") from None
+        except OSError as exc:
+            raise AnswerError(f"<stdin>: cannot read answers: {exc.strerror or exc}") from None
+        path = Path("<stdin>.yaml")
+    else:
+        raw = read_limited(path, MAX_ANSWERS_FILE_BYTES, "an answers file", AnswerError)
     if len(raw) > MAX_ANSWERS_FILE_BYTES:
         raise AnswerError(f"{path}: answers file is larger than {MAX_ANSWERS_FILE_BYTES} bytes")
     try:

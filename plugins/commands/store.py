@@ -20,12 +20,15 @@ from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
+from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
+from psyq.proration import proration_note
 from psyq.spreadsheet import neutralise
+from psyq.text import visible
 
 # The store, audit and history modules (and sqlite3) load when a command runs, so
 # `psyq list` and `psyq score` do not pay for them at start-up.
 if TYPE_CHECKING:
-    from psyq.change import Change
+    from psyq.change import Change, Outcome
     from psyq.history import HistoryEntry
     from psyq.store import Administration
 
@@ -44,7 +47,41 @@ clinician_option = click.option(
     metavar="NAME",
     help="Who administered it (default: $PSYQ_CLINICIAN).",
 )
-date_type = click.DateTime(formats=["%Y-%m-%d"])
+if TYPE_CHECKING:
+    _DateParam = click.ParamType[datetime]
+else:  # click before 8.2 has no generic ParamType
+    _DateParam = click.ParamType
+
+
+class DateType(_DateParam):
+    """``YYYY-MM-DD``, a real calendar date (``2026-02-30`` is named as not one)."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        try:
+            return datetime.strptime(text, "%Y-%m-%d")
+        except ValueError:
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            self.fail(f"'{shown}' is not a date; give a real date as YYYY-MM-DD", param, ctx)
+
+
+date_type = DateType()
+
+
+def checked_text(option: str, value: str | None, limit: int) -> str | None:
+    """Free text within ``limit`` characters (the same caps as ``psyq report``)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > limit:
+        raise PsyqError(f"{option}: {len(value)} characters; at most {limit} are allowed")
+    return value or None
 
 
 def administered_on(value: datetime | None) -> date:
@@ -92,6 +129,8 @@ def record_command(
     from psyq.clients import check_client_id
 
     check_client_id(client_id)
+    clinician = checked_text("--clinician", clinician, MAX_FIELD_CHARS)
+    note = checked_text("--note", note, MAX_NOTE_CHARS)
     day = administered_on(when)
     instrument = app.instrument(instrument_id)
     valid = read_answers(instrument, answers, answers_file)
@@ -105,6 +144,7 @@ def record_command(
             administered=day,
             clinician=clinician,
             note=note,
+            plugins=app.scoring_plugins(),
         )
     click.echo(
         f"saved administration {adm.id}: {instrument.short_name} for client {client_id} "
@@ -124,8 +164,18 @@ def clients_command(app: App, as_json: bool) -> None:
     """List clients: administrations per instrument, partial ones, last date."""
     with app.open_store() as store:
         clients = store.clients()
+        # A partial form's flags are shown wherever the form is: never a bare "1 partial".
+        partial_flags = {
+            c.id: _partial_flags(app, store.administrations(client_id=c.id, status="partial"))
+            for c in clients
+            if c.partial
+        }
     if as_json:
-        click.echo(json.dumps([c.model_dump(mode="json") for c in clients], indent=2))
+        docs = [
+            c.model_dump(mode="json") | {"partial_flags": partial_flags.get(c.id, [])}
+            for c in clients
+        ]
+        click.echo(json.dumps(docs, indent=2))
         return
     if not clients:
         click.echo(
@@ -139,6 +189,39 @@ def clients_command(app: App, as_json: bool) -> None:
         click.echo(
             f"{c.id:<12} last {last}  {c.administrations} administration(s): {counts}{partial}"
         )
+        for flag in partial_flags.get(c.id, []):
+            click.echo(f"{'':<12} {_flag_line(flag)}")
+
+
+def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[str, Any]]:
+    """Every flag raised by the answers of unfinished administrations, critical first."""
+    from psyq.history import result_of
+
+    out: list[dict[str, Any]] = []
+    for adm in partials:
+        result = result_of(app, adm, app.instrument(adm.instrument_id))
+        answered = sum(v is not None for v in adm.answers.values())
+        for flag in result.flags:
+            out.append(
+                {
+                    "administration": adm.id,
+                    "instrument_id": adm.instrument_id,
+                    "answered": answered,
+                    "items": len(adm.answers),
+                }
+                | flag.model_dump()
+            )
+    levels = ("critical", "warning", "info")
+    return sorted(out, key=lambda f: levels.index(f["level"]))
+
+
+def _flag_line(flag: dict[str, Any]) -> str:
+    mark = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "    info"}
+    item = f" (item {flag['item']})" if flag["item"] else ""
+    return (
+        f"{mark[flag['level']]} in partial administration {flag['administration']} "
+        f"({flag['instrument_id']}){item}: {flag['id']}"
+    )
 
 
 # -- history -----------------------------------------------------------------
@@ -151,7 +234,21 @@ def describe_change(change: Change | None) -> str:
     if change.direction == "none":
         return "0 no change"
     words = f"{change.delta:+g} {'reliable ' if change.reliable else ''}{change.direction}"
+    if change.important:
+        words += " (>= MID)"  # reaches the minimal important difference
     return words + ("*" if change.clinically_significant else "")
+
+
+def describe_outcome(outcome: Outcome | None) -> str:
+    """``response, remission`` / ``no response`` / ``-`` for the history table."""
+    if outcome is None:
+        return "-"
+    parts = []
+    if outcome.response is not None:
+        parts.append("response" if outcome.response else "no response")
+    if outcome.remission is not None:
+        parts.append("remission" if outcome.remission else "no remission")
+    return ", ".join(parts) or "-"
 
 
 def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
@@ -165,10 +262,21 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
         total = instrument.total
         lo, hi = instrument.bounds("total")
         rc = total.reliable_change
-        if rc is not None:
-            criterion = f"; reliable change: {rc.critical_delta():g} points"
+        if rc is not None and rc.critical_delta() is not None:
+            criterion = f"; {rc.describe(total.decimals)}"
+        elif rc is not None:
+            criterion = (
+                f"; {rc.describe(total.decimals)}; no reliable-change value, so no change "
+                "is called reliable"
+            )
         else:
             criterion = "; no reliable-change criterion, so no change is called reliable"
+        if total.outcomes is not None:
+            rule = total.outcomes
+            criterion += (
+                f"; response: a drop of {rule.response_percent:g} % or more from the first, "
+                f"remission: below {rule.remission_below:g}"
+            )
         better = "lower" if total.higher_is_worse else "higher"
         lines.append("")
         lines.append(
@@ -176,11 +284,20 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
             f"{criterion}"
         )
         scales = [total, *(sc for sc in instrument.scales if sc.id != "total")]
-        rows = [("id", "date", "scale", "score", "band", "vs previous", "vs first", "flags")]
+        with_outcome = any(sc.outcomes is not None for sc in scales)
+        head = ("id", "date", "scale", "score", "band", "vs previous", "vs first")
+        rows = [(*head, *(("outcome",) if with_outcome else ()), "flags")]
         for e in group:
             for n, scale in enumerate(scales):
                 s = e.result.scores[scale.id]
                 value = "-" if s.value is None else f"{s.value:.{scale.decimals}f}"
+                if s.prorated and s.value is not None:
+                    value += f" (prorated {s.answered}/{s.answered + s.missing})"
+                outcome = (
+                    ()
+                    if not with_outcome
+                    else (describe_outcome(None if e.outcome is None else e.outcome.get(scale.id)),)
+                )
                 flags = ", ".join(
                     ("CRITICAL " if f.level == "critical" else "") + f.id for f in e.result.flags
                 )
@@ -197,6 +314,7 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
                             if e.change_from_first is None
                             else e.change_from_first.get(scale.id)
                         ),
+                        *outcome,
                         "" if n else flags,
                     )
                 )
@@ -207,6 +325,14 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
             cells += [c.ljust(w) for c, w in zip(r[4:], widths[4:], strict=True)]
             lines.append("  " + "  ".join(cells).rstrip())
         lines += [f"NOTE: {notice}" for notice in instrument.notices]
+        notes = [
+            f"{scale.id} {e.administration.administered.isoformat()}: {note}"
+            for e in group
+            for scale in scales
+            if (note := proration_note(scale, e.result.scores[scale.id])) is not None
+            and "would be" in note
+        ]
+        lines += [f"PRORATED: {note}" for note in notes]
     lines.append("")
     lines.append("* clinically significant (crossed the clinical cut-off)")
     return "\n".join(lines) + "\n"
@@ -228,18 +354,27 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             client_id=client_id, instrument_id=instrument_id, status="partial"
         )
     if as_json:
-        click.echo(json.dumps([e.to_json() for e in entries], indent=2, ensure_ascii=False))
+        from psyq.history import partial_json
+
+        docs = [e.to_json() for e in entries]
+        docs += [partial_json(app, adm) for adm in partial]
+        docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
+        click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
         return
     if entries:
         click.echo(history_text(app, client_id, entries), nl=False)
     else:
         click.echo(f"client {client_id}: no complete administrations")
     for adm in partial:
+        answered = sum(v is not None for v in adm.answers.values())
         click.echo(
             f"partial: administration {adm.id} ({adm.instrument_id}, "
-            f"{adm.administered.isoformat()}, {adm.position} item(s) done); "
-            f"continue with `psyq administer --resume {adm.id}`"
+            f"{adm.administered.isoformat()}, PARTIAL: {answered} of {len(adm.answers)} "
+            f"items answered); continue with `psyq administer --resume {adm.id}`"
         )
+        for flag in _partial_flags(app, [adm]):
+            item = f" (item {flag['item']})" if flag["item"] else ""
+            click.echo(f"  {flag['level'].upper()}{item}: {flag['message']}")
 
 
 # -- rescore -----------------------------------------------------------------
@@ -255,10 +390,29 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
     Scores are derived data: run this after an instrument definition or a
     scoring plugin changed. Only scores that differ are rewritten (and audited).
     """
+    from psyq import audit
+    from psyq.store import TamperedError, admin_record
+
     changed = same = 0
     problems: list[str] = []
+    plugins = app.scoring_plugins()
     with app.open_store() as store:
+        # Rescoring builds on stored answers: never on ones changed outside psyq, or a
+        # rescore would give tampered answers a fresh, valid-looking audit entry.
+        report = audit.verify(store)
+        if not report.chain_ok:
+            click.echo(
+                f"psyq: error: audit check failed, nothing rescored: {report.problems[0]}",
+                err=True,
+            )
+            sys.exit(1)
         for adm in store.administrations(client_id=client_id, instrument_id=instrument_id):
+            if admin_record(adm.id) in report.bad_records:
+                problems.append(
+                    f"administration {adm.id}: not rescored: fails `psyq audit verify` "
+                    "(changed outside psyq)"
+                )
+                continue
             instrument = app.instrument(adm.instrument_id)
             try:
                 answers = (
@@ -275,10 +429,17 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
                 same += 1
                 continue
             before = adm.result
-            store.set_scores(adm.id, fresh, digest)
+            try:
+                new = store.set_scores(adm.id, fresh, digest, plugins)
+            except TamperedError as exc:  # changed between the check and now
+                problems.append(str(exc))
+                continue
             changed += 1
             old = "-" if before is None else before.total.value
-            click.echo(f"administration {adm.id}: total {old} -> {fresh.total.value}")
+            click.echo(
+                f"administration {adm.id}: total {old} -> {fresh.total.value} "
+                f"(score version {new.score_version}; version {new.score_version - 1} kept)"
+            )
     click.echo(f"rescored: {changed} updated, {same} unchanged")
     for problem in problems:
         click.echo(f"psyq: error: {problem}", err=True)
@@ -295,20 +456,33 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option(
+    "--head",
+    "anchor",
+    metavar="HASH",
+    help="A head written down earlier (`psyq audit head`): fail unless it is still in the chain.",
+)
 @click.pass_obj
-def audit_verify_command(app: App) -> None:
-    """Recompute the audit chain and re-check every stored answer and score against it.
+def audit_verify_command(app: App, anchor: str | None) -> None:
+    """Check the schema, the keyed audit chain, and every stored answer and score.
 
-    Exits 1 and names the first bad record when anything was altered outside psyq.
+    Exits 1 and names the first problem when anything was altered outside psyq
+    (or, with --head, when entries after the anchored head were cut off).
     """
     from psyq import audit
 
+    if anchor is not None and not _is_anchor(anchor):
+        raise PsyqError(
+            f"--head: '{anchor[:80]}' is not a head; give the 64-hex-digit hash "
+            "(or SEQ:HASH) that `psyq audit head` printed"
+        )
     with app.open_store() as store:
-        report = audit.verify(store)
+        report = audit.verify(store, anchor=anchor)
     if report.ok:
+        anchored = " (anchored head found)" if anchor else ""
         click.echo(
             f"audit OK: {report.entries} entries, {report.records} records match; "
-            f"chain head {report.head}"
+            f"chain head {report.head_seq}:{report.head}{anchored}"
         )
         return
     click.echo(f"psyq: audit FAILED: {report.problems[0]}", err=True)
@@ -317,18 +491,59 @@ def audit_verify_command(app: App) -> None:
     sys.exit(1)
 
 
+def _is_anchor(text: str) -> bool:
+    import re
+
+    return re.fullmatch(r"(\d{1,18}:)?[0-9a-fA-F]{64}", text.strip()) is not None
+
+
+@audit_group.command("head")
+@click.pass_obj
+def audit_head_command(app: App) -> None:
+    """Print the chain head as SEQ:HASH, to write down (or store elsewhere) as an anchor.
+
+    Later, `psyq audit verify --head SEQ:HASH` fails if entries up to that one
+    were cut off or rewritten.
+    """
+    from psyq import audit
+
+    with app.open_store() as store:
+        seq, digest = audit.head(store.connection)
+    click.echo(f"{seq}:{digest}")
+
+
 @audit_group.command("log")
 @click.option("--record", metavar="TEXT", help="Only entries whose record contains TEXT.")
 @click.pass_obj
 def audit_log_command(app: App, record: str | None) -> None:
-    """Print the audit log, oldest first: seq, time, OS user, action, record."""
+    """Print the audit log, oldest first: seq, time, OS user, action, record, hash.
+
+    A rescore shows the score version it superseded (definition, plugins,
+    who scored it and when), which is kept, never overwritten.
+    """
     from psyq import audit
 
     with app.open_store() as store:
         rows = audit.entries(store.connection)
+        versions = {v.record: v for v in store.score_versions()}
     for e in rows:
-        if record is None or record in e.record:
-            click.echo(f"{e.seq:>5}  {e.at}  {e.os_user:<12} {e.action:<10} {e.record}")
+        if record is not None and record not in e.record:
+            version = versions.get(e.record)
+            if version is None or record not in f"administration {version.administration_id}":
+                continue
+        user = visible(e.os_user) or ""
+        click.echo(f"{e.seq:>5}  {e.at}  {user:<12} {e.action:<10} {e.record}  {e.hash}")
+        version = versions.get(e.record)
+        if version is not None:
+            scoring = version.scoring or {}
+            plugins = ", ".join(scoring.get("plugins", [])) or "not recorded"
+            total = version.scores.get("scores", {}).get("total", {}).get("value")
+            click.echo(
+                f"       administration {version.administration_id} score version "
+                f"{version.version} superseded (total {total}; definition "
+                f"{(version.scored_with or '-')[:19]}; scored {scoring.get('at', '-')} by "
+                f"{scoring.get('by', '-')}; plugins: {plugins})"
+            )
 
 
 # -- export ------------------------------------------------------------------
@@ -361,31 +576,77 @@ def pseudonym(key: bytes, client_id: str) -> str:
     return "x" + hmac.new(key, client_id.encode(), hashlib.sha256).hexdigest()[:20]
 
 
+MAX_DATE_SHIFT_DAYS = 365
+"""``--date-shift`` moves each client's dates by 1 to this many days, earlier or later."""
+
+
+def _keyed_int(key: bytes, label: str) -> int:
+    import hashlib
+    import hmac
+
+    return int.from_bytes(hmac.new(key, label.encode(), hashlib.sha256).digest()[:8], "big")
+
+
+def admin_pseudonym(key: bytes, admin_id: int) -> str:
+    """A stable keyed stand-in for an administration id (order and count reveal nothing)."""
+    import hashlib
+    import hmac
+
+    label = f"administration:{admin_id}".encode()
+    return "a" + hmac.new(key, label, hashlib.sha256).hexdigest()[:20]
+
+
+def client_date_shift(key: bytes, client_id: str) -> int:
+    """The client's date offset in days: keyed, never 0, the same in every export."""
+    offset = 1 + _keyed_int(key, f"date-shift:{client_id}") % MAX_DATE_SHIFT_DAYS
+    return offset if _keyed_int(key, f"date-sign:{client_id}") % 2 else -offset
+
+
 def export_records(
-    app: App, administrations: Iterable[Administration], key: bytes | None
+    app: App,
+    administrations: Iterable[Administration],
+    key: bytes | None,
+    *,
+    dates: str = "exact",
 ) -> list[dict[str, Any]]:
-    """One JSON-ready record per administration; ``key`` set = de-identified."""
+    """One JSON-ready record per administration; ``key`` set = de-identified.
+
+    ``dates`` is ``exact``, ``shift`` (each client's dates moved by their own
+    keyed offset: order and intervals kept) or ``drop``.
+    """
+    from datetime import timedelta
+
     from psyq.history import result_of
 
     out: list[dict[str, Any]] = []
     for adm in administrations:
         instrument = app.instrument(adm.instrument_id)
         result = result_of(app, adm, instrument)
+        day: str | None = adm.administered.isoformat()
+        if dates == "drop":
+            day = None
+        elif dates == "shift" and key is not None:
+            shifted = adm.administered + timedelta(days=client_date_shift(key, adm.client_id))
+            day = shifted.isoformat()
         meta: dict[str, Any] = {
-            "id": adm.id,
+            "id": adm.id if key is None else admin_pseudonym(key, adm.id),
             "client_id": adm.client_id if key is None else pseudonym(key, adm.client_id),
             "instrument_id": adm.instrument_id,
             "instrument_version": adm.instrument_version,
             "definition_hash": adm.definition_hash,
-            "administered": adm.administered.isoformat(),
+            "administered": day,
             "status": adm.status,
         }
+        if day is None:
+            del meta["administered"]
         if key is None:
             meta["clinician"] = adm.clinician
             meta["note"] = adm.note
         doc = result.to_json()
         answers = {item.id: adm.answers.get(item.id) for item in instrument.items}
-        out.append({"administration": meta, "answers": answers, **doc})
+        # Proration can move a score across a band: every export says which were.
+        prorated = {sid: s.prorated for sid, s in result.scores.items()}
+        out.append({"administration": meta, **doc, "answers": answers, "prorated": prorated})
     return out
 
 
@@ -409,8 +670,10 @@ def csv_text(records: list[dict[str, Any]]) -> str:
         for scale_id, s in rec["scores"].items():
             add(f"score.{scale_id}")
             add(f"band.{scale_id}")
+            add(f"prorated.{scale_id}")
             row[f"score.{scale_id}"] = "" if s["value"] is None else str(s["value"])
             row[f"band.{scale_id}"] = s["band"] or ""
+            row[f"prorated.{scale_id}"] = "" if s["value"] is None else str(s["prorated"]).lower()
         add("flags")
         row["flags"] = ";".join(f["id"] for f in rec["flags"])
         if rec["notices"]:  # a provisional instrument's caveat travels with its data
@@ -429,8 +692,13 @@ def csv_text(records: list[dict[str, Any]]) -> str:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically, readable by its owner only."""
-    write_atomic(path, data, private=True)
+    """Write ``path`` atomically, readable by its owner only (one-line error on failure)."""
+    from psyq.files import write_error
+
+    try:
+        write_atomic(path, data, private=True)
+    except OSError as exc:
+        raise write_error(exc, path) from None
 
 
 @click.command("export")
@@ -447,8 +715,16 @@ def write_private(path: Path, data: bytes) -> None:
 @click.option(
     "--deidentify",
     is_flag=True,
-    help="Replace client ids with keyed hashes; drop clinician names and notes.",
+    help="Replace client and administration ids with keyed pseudonyms; drop clinician "
+    "names and notes.",
 )
+@click.option(
+    "--date-shift",
+    is_flag=True,
+    help="With --deidentify: move each client's dates by their own keyed offset "
+    f"(1-{MAX_DATE_SHIFT_DAYS} days; order and intervals kept).",
+)
+@click.option("--drop-dates", is_flag=True, help="With --deidentify: leave dates out.")
 @click.option(
     "-o",
     "--output",
@@ -463,6 +739,8 @@ def export_command(
     since: datetime | None,
     include_partial: bool,
     deidentify: bool,
+    date_shift: bool,
+    drop_dates: bool,
     output: Path | None,
 ) -> None:
     """Export scores and answers, one row (CSV) or object (JSONL) per administration.
@@ -471,6 +749,11 @@ def export_command(
     --deidentify, the pseudonym key is kept in the data directory (0600), so
     the same client gets the same pseudonym in every export.
     """
+    if (date_shift or drop_dates) and not deidentify:
+        flag = "--date-shift" if date_shift else "--drop-dates"
+        raise PsyqError(f"{flag} de-identifies dates: give it with --deidentify")
+    if date_shift and drop_dates:
+        raise PsyqError("give --date-shift or --drop-dates, not both")
     if instrument_id is not None:
         app.instrument(instrument_id)
     key = deidentify_key(app.home) if deidentify else None
@@ -480,7 +763,8 @@ def export_command(
             status=None if include_partial else "complete",
             since=None if since is None else since.date(),
         )
-    records = export_records(app, administrations, key)
+    dates = "shift" if date_shift else "drop" if drop_dates else "exact"
+    records = export_records(app, administrations, key, dates=dates)
     if format_name == "csv":
         text = csv_text(records)
     else:

@@ -26,6 +26,7 @@ from psyq.plugins.fhir.resources import (
     UCUM,
     coding_json,
 )
+from psyq.proration import proration_note
 from psyq.results import ScaleScore, ScoreResult
 
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
@@ -76,9 +77,13 @@ def fhir_bundle(request: RenderRequest) -> JSON:
 
 def questionnaire_response(request: RenderRequest, common: JSON) -> JSON:
     inst, answers = request.instrument, request.result.answers
-    # An item the form skips (AUDIT after "Never") is not an unfinished answer.
+    # Completed when every scored item is answered: an unscored item (PHQ-9 item 10)
+    # left blank does not make a finished form "in progress", and neither does an item
+    # the form skips (AUDIT after "Never").
     skipped = request.result.skipped
-    complete = all(answers.get(item.id) is not None or item.id in skipped for item in inst.items)
+    complete = all(
+        answers.get(item.id) is not None or item.id in skipped for item in inst.items if item.scored
+    )
     resource: JSON = {
         "resourceType": "QuestionnaireResponse",
         "questionnaire": f"urn:psyq:instrument:{inst.id}|{inst.version}",
@@ -137,6 +142,9 @@ def observation(
     if score.band_label:
         resource["interpretation"] = [{"text": score.band_label}]
     notes = [{"text": notice} for notice in result.notices]
+    prorated = proration_note(scale, score)
+    if prorated is not None:
+        notes.append({"text": f"PRORATED: {prorated}."})
     if scale.id == "total" and result.flags:
         resource["component"] = [_flag_component(result, i) for i in range(len(result.flags))]
         notes += [{"text": f"{f.level.upper()}: {f.message}"} for f in result.flags]

@@ -33,7 +33,7 @@ import click
 import yaml
 
 from psyq.errors import DefinitionError, PsyqError
-from psyq.files import write_atomic
+from psyq.files import read_limited, write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.models import Coding
 from psyq.plugins.data_files import load_json
@@ -337,6 +337,17 @@ def _coding(coding: Coding) -> dict[str, Any]:
     return out
 
 
+def comment_safe(text: str) -> str:
+    """Text that stays inside one YAML comment line, whatever the Questionnaire held.
+
+    YAML ends a comment at CR, LF, NEL (U+0085) and the Unicode line and paragraph
+    separators (U+2028, U+2029); any of them in a linkId would let the rest of it
+    be read as live YAML. Every character that is not printable (those, other
+    controls, bidi overrides) is written as its ``\\uXXXX`` escape instead.
+    """
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
 def draft_yaml(draft: Draft, source: str) -> str:
     """The draft as YAML, headed by a comment listing everything not converted."""
     head = [
@@ -353,7 +364,7 @@ def draft_yaml(draft: Draft, source: str) -> str:
         lines += textwrap.wrap(
             note, 86, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False
         )
-    comment = "".join(f"# {line}".rstrip() + "\n" for line in lines)
+    comment = "".join(f"# {comment_safe(line)}".rstrip() + "\n" for line in lines)
     body = yaml.safe_dump(draft.data, sort_keys=False, allow_unicode=True, width=88)
     return comment + body
 
@@ -380,13 +391,7 @@ def import_fhir_command(
     """
     if instrument_id is not None and not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", instrument_id):
         raise PsyqError(f"--id '{instrument_id}': use a lower-case letter, then a-z, 0-9, _")
-    try:
-        with questionnaire.open("rb") as fh:
-            raw = fh.read(MAX_DEFINITION_BYTES + 1)
-    except OSError as exc:
-        raise PsyqError(f"{questionnaire}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_DEFINITION_BYTES:
-        raise DefinitionError(f"{questionnaire}: larger than {MAX_DEFINITION_BYTES} bytes")
+    raw = read_limited(questionnaire, MAX_DEFINITION_BYTES, "a FHIR Questionnaire")
     data = load_json(questionnaire, raw)
     if not isinstance(data, dict):
         raise DefinitionError(f"{questionnaire}: a JSON {type(data).__name__}, not a Questionnaire")

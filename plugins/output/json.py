@@ -18,6 +18,8 @@ def json_document(request: RenderRequest) -> dict[str, Any]:
         "note": request.note,
         "generated_at": request.generated_at.isoformat() if request.generated_at else None,
     }
+    if request.options.get("status"):  # a stored administration: partial or complete
+        meta["status"] = request.options["status"]
     if any(v is not None for v in meta.values()):
         doc["report"] = meta
     return doc

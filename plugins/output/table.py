@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from psyq.hookspecs import hookimpl
 from psyq.outputs import OutputFormat, RenderRequest
+from psyq.proration import proration_note
 
 LEVEL_MARK = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "    info"}
 
@@ -13,6 +14,9 @@ def render_table(request: RenderRequest) -> bytes:
     lines = [f"{inst.title} ({inst.short_name} v{inst.version})"]
     if request.client_id:
         lines.append(f"client {request.client_id}")
+    if request.options.get("status") == "partial":
+        given = sum(v is not None for v in result.answers.values())
+        lines.append(f"PARTIAL — {given} of {len(inst.items)} items answered")
     critical = [f for f in result.flags if f.level == "critical"]
     for flag in critical:  # a critical flag comes first and cannot be missed
         lines.append(f"{LEVEL_MARK['critical']}: {flag.message}")
@@ -31,6 +35,16 @@ def render_table(request: RenderRequest) -> bytes:
         cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].ljust(widths[2])]
         cells += [row[3].ljust(widths[3]), row[4]]
         lines.append("  ".join(cells).rstrip())
+    for scale in inst.scales:
+        note = proration_note(scale, result.scores[scale.id])
+        if note:
+            lines.append(f"{scale.id}: {note}")
+    unscored = [item for item in inst.items if not item.scored]
+    for item in unscored:  # asked but not scored (PHQ-9 item 10): shown, never lost
+        answer = result.answers.get(item.id)
+        label = inst.response_scale_for(item).label_for(answer) if answer is not None else None
+        shown = "not answered" if answer is None else f"{answer} {label or ''}".rstrip()
+        lines.append(f"unscored {item.id}: {shown} ({item.text})")
     for flag in result.flags:
         if flag.level != "critical":
             lines.append(f"{LEVEL_MARK[flag.level]}: {flag.message}")

@@ -167,9 +167,11 @@ def report_command(
     total = request.result.total
     flags = request.result.critical
     alert = f"; CRITICAL: {', '.join(f.id for f in flags)}" if flags else ""
+    partial = " (PARTIAL administration)" if request.options.get("status") == "partial" else ""
+    prorated = " (prorated)" if total.prorated else ""
     click.echo(
-        f"wrote {output} ({fmt.name}): {instrument.short_name} total "
-        f"{'not scored' if total.value is None else total.value}"
+        f"wrote {output} ({fmt.name}): {instrument.short_name}{partial} total "
+        f"{'not scored' if total.value is None else total.value}{prorated}"
         f"{' ' + total.band_label if total.band_label else ''}{alert}",
         err=True,
     )

@@ -1,0 +1,43 @@
+"""One sentence for a prorated score, shared by every output.
+
+Proration scales the answered items' sum up to all items, and can move a score
+into another band (GAD-7: 9 from 6 of 7 answers is 11, Moderate; unprorated 9
+would be Mild). Every output that shows a prorated score says so, in these words.
+"""
+
+from __future__ import annotations
+
+from psyq.models import Scale, round_half_up
+from psyq.results import ScaleScore
+
+
+def unprorated_value(scale: Scale, score: ScaleScore) -> float | None:
+    """The value the answered items alone give (transform and rounding applied)."""
+    if score.raw is None:
+        return None
+    x = scale.transform.apply(score.raw) if scale.transform else float(score.raw)
+    return round_half_up(x, scale.decimals)
+
+
+def proration_note(scale: Scale, score: ScaleScore) -> str | None:
+    """``None`` unless ``score`` is prorated; else what was prorated and from what.
+
+    ``prorated from 6 of 7 answers; band from 6 of 7 answers: unprorated 9 would
+    be Mild`` when the band differs, ``prorated from 8 of 9 answers (unprorated
+    24)`` when it does not.
+    """
+    if not score.prorated or score.value is None:
+        return None
+    n = score.answered + score.missing
+    base = f"prorated from {score.answered} of {n} answers"
+    plain = unprorated_value(scale, score)
+    if plain is None:
+        return base
+    shown = f"{plain:.{scale.decimals}f}"
+    band = scale.band_for(plain)
+    if band is not None and score.band is not None and band.id != score.band:
+        return (
+            f"{base}; band from {score.answered} of {n} answers: unprorated {shown} "
+            f"would be {band.label}"
+        )
+    return f"{base} (unprorated {shown})"

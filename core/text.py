@@ -1,0 +1,26 @@
+"""Free text as psyq shows it: nothing in it can restyle, reorder or hide what is around it.
+
+A clinician's note, a clinician's name or an answer typed by a client is
+shown as written, except for characters that are not printable: terminal
+control sequences (``ESC [31m``), and the Unicode format characters that
+reorder text (right-to-left overrides U+202E, isolates U+2066-2069, marks
+U+200E/U+200F), which could make "score 21" read as "12 erocs" beside a
+risk flag. Those are shown as visible escapes (``\\u202e``), so nothing is
+lost and nothing is disguised. Line breaks are kept.
+"""
+
+from __future__ import annotations
+
+
+def visible(text: str | None) -> str | None:
+    """``text`` with every non-printable character except a line break escaped."""
+    if text is None or text.isprintable():
+        return text
+    return "".join(
+        c
+        if c == "\n" or c.isprintable()
+        else f"\\x{ord(c):02x}"
+        if ord(c) < 0x100
+        else f"\\u{ord(c):04x}"
+        for c in text
+    )

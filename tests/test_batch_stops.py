@@ -1,0 +1,196 @@
+"""Clean stops and private outputs for `psyq batch`: Ctrl-C, kill -9 of the parent,
+worker recycling, --resume refusing a changed run, 0600/0700 whatever the umask."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from psyq.batch.manifest import MANIFEST_NAME
+
+from .cohorts import phq9_rows, read_csv, write_csv
+from .packs import DirectoryPack
+
+CLI = Callable[..., Result]
+
+
+def manifest_lines(out: Path) -> list[dict[str, object]]:
+    path = out / MANIFEST_NAME
+    if not path.exists():
+        return []
+    lines = []
+    for raw in path.read_bytes().splitlines(keepends=True)[1:]:
+        if raw.endswith(b"\n"):
+            lines.append(json.loads(raw))
+    return lines
+
+
+def session_processes(sid: int) -> list[int]:
+    """Live processes of a session (the batch was started as its leader)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[0] is the state, [3] the session id
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_until(predicate: Callable[[], bool], limit: float) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def start_batch(args: list[str], home: Path, **kwargs: object) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PSYQ_HOME": str(home)}
+    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        [sys.executable, "-m", "psyq", *args],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_pdf_batch_stops_fast_exits_130_and_resumes(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    n = 120
+    src = write_csv(tmp_path / "cohort.csv", phq9_rows(n))
+    out = tmp_path / "out"
+    args = ["batch", str(src), "--instrument", "phq9", "--out", str(out), "--format", "pdf",
+            "--summary", "html", "--chunk-size", "2", "--jobs", "2", "--quiet"]  # fmt: skip
+    for attempt in range(3):
+        proc = start_batch(args + (["--resume"] if attempt else []), tmp_path / "home")
+        wanted = len(manifest_lines(out)) + 2 + attempt
+        assert wait_until(lambda: len(manifest_lines(out)) >= wanted, 90)  # noqa: B023
+        # What a terminal's Ctrl-C does: SIGINT to every process of the foreground group.
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"attempt {attempt}: the batch did not stop within 10 s of Ctrl-C")
+        assert proc.returncode == 130, err.decode()
+        assert b"--resume" in err and b"Traceback" not in err
+        sid = proc.pid
+        assert wait_until(lambda: not session_processes(sid), 5), "workers left behind"  # noqa: B023
+    resumed = psyq_cli(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    rows = read_csv(out / "scores.csv")
+    assert len(rows) == n and not [k for k, v in Counter(r["row"] for r in rows).items() if v > 1]
+    assert len(list((out / "reports").glob("*.pdf"))) == n
+
+
+@pytest.mark.slow
+def test_workers_exit_when_the_parent_is_killed_9(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "cohort.csv", phq9_rows(400))
+    out = tmp_path / "out"
+    args = ["batch", str(src), "--instrument", "phq9", "--out", str(out), "--format", "pdf",
+            "--summary", "html", "--chunk-size", "1", "--jobs", "2", "--quiet"]  # fmt: skip
+    proc = start_batch(args, tmp_path / "home")
+    assert wait_until(lambda: len(manifest_lines(out)) >= 2, 90)
+    assert len(session_processes(proc.pid)) >= 3  # the parent, its workers, the tracker
+    os.kill(proc.pid, signal.SIGKILL)  # the parent only, as the OOM killer would
+    proc.wait(timeout=10)
+    left = session_processes(proc.pid)
+    gone = wait_until(lambda: not session_processes(proc.pid), 10)
+    if not gone:
+        for pid in session_processes(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+    assert gone, f"processes {left} outlived the killed batch"
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022])
+def test_batch_outputs_are_private_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    src = write_csv(tmp_path / "cohort.csv", phq9_rows(12, bad={3: ("phq9_2", "9")}))
+    out = tmp_path / "out" / "batch"
+    args = ["batch", str(src), "--instrument", "phq9", "--out", str(out), "--format",
+            "json,html", "--summary", "html", "--jobs", "1", "--quiet"]  # fmt: skip
+    proc = start_batch(args, tmp_path / "home", preexec_fn=lambda: os.umask(umask))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err.decode()  # one bad row
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) == 11 * 2 + 5  # 11 good rows x 2 formats, 5 batch files
+    for path in [out.parent, out, *out.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+def test_workers_are_replaced_after_the_configured_number_of_reports(
+    psyq_cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = write_csv(tmp_path / "cohort.csv", phq9_rows(24))
+    args = ["batch", str(src), "--instrument", "phq9", "--format", "json", "--summary",
+            "html", "--chunk-size", "2", "--jobs", "1", "--quiet"]  # fmt: skip
+    plain = psyq_cli(*args, "--out", str(tmp_path / "plain"))
+    assert plain.exit_code == 0, plain.output
+    assert len({line["worker"] for line in manifest_lines(tmp_path / "plain")}) == 1
+    monkeypatch.setenv("PSYQ_BATCH_RECYCLE_REPORTS", "4")  # a new worker every 2 chunks
+    recycled = psyq_cli(*args, "--out", str(tmp_path / "recycled"))
+    assert recycled.exit_code == 0, recycled.output
+    lines = manifest_lines(tmp_path / "recycled")
+    workers = [line["worker"] for line in sorted(lines, key=lambda x: int(str(x["chunk"])))]
+    assert len(workers) == 12 and len(set(workers)) == 6
+    assert all(workers[k] == workers[k + 1] for k in range(0, 12, 2))
+    assert len(read_csv(tmp_path / "recycled" / "scores.csv")) == 24
+    monkeypatch.setenv("PSYQ_BATCH_RECYCLE_REPORTS", "many")
+    bad = psyq_cli(*args, "--out", str(tmp_path / "bad"))
+    assert bad.exit_code == 2 and "PSYQ_BATCH_RECYCLE_REPORTS" in bad.output
+
+
+def test_resume_refuses_a_changed_instrument_or_changed_formats(
+    psyq_cli: CLI,
+    psyq_register: Callable[..., object],
+    tmp_path: Path,
+    minimal_yaml: str,
+) -> None:
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    definition = pack / "mini.yaml"
+    definition.write_text(minimal_yaml)
+    psyq_register(DirectoryPack("mini pack", pack), "mini-pack")
+    src = tmp_path / "in.csv"
+    src.write_text("client_id,m1,m2,m3\nC1,1,1,2\nC2,2,2,0\n")
+    out = tmp_path / "out"
+    args = ["batch", str(src), "--instrument", "mini", "--out", str(out), "--summary", "html",
+            "--jobs", "1", "--quiet"]  # fmt: skip
+    first = psyq_cli(*args, "--format", "json")
+    assert first.exit_code == 0, first.output
+    before = (out / "scores.csv").read_bytes()
+
+    formats = psyq_cli(*args, "--format", "json,html", "--resume")
+    assert formats.exit_code == 2
+    assert "holds a batch of a different formats" in formats.output
+
+    definition.write_text(
+        minimal_yaml.replace("min: 0, max: 2}", "min: 0, max: 3}").replace(
+            "min: 3, max: 6", "min: 4, max: 6"
+        )
+    )
+    changed = psyq_cli(*args, "--format", "json", "--resume")
+    assert changed.exit_code == 2
+    assert "holds a batch of a different instrument_hash" in changed.output
+    assert (out / "scores.csv").read_bytes() == before  # nothing was mixed in
