@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_batch import bench_batch
 from bench_core import bench_scoring, bench_startup
 from bench_fhir import bench_fhir
+from bench_interop import bench_interop
 from bench_library import bench_library
 from bench_report import bench_report
 from bench_store import bench_store
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "store": bench_store,
     "batch": bench_batch,
     "fhir": bench_fhir,
+    "interop": bench_interop,
     "library": bench_library,
 }
 

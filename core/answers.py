@@ -8,6 +8,7 @@ names the item and the allowed values.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -121,3 +122,17 @@ def _reject(instrument: Instrument, item: Item, value: Any, where: str) -> int:
         f"{where}item {item.id}: {shown} is not an allowed answer; "
         f"allowed: {scale.describe()} or empty for missing"
     )
+
+
+MISSING_DATA_CODES = frozenset({777, 888, 999, -777, -888, -999, -99})
+"""Answer codes that data managers use for "no answer" (REDCap's 777 Decline, 999 Don't know)."""
+_MISSING_LABEL = re.compile(
+    r"\b(decline[ds]?|prefer not|don'?t know|do not know|refused|not applicable|"
+    r"unable to (answer|evaluate|assess)|unknown)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_missing(value: int | None, label: str) -> bool:
+    """Whether an imported answer option reads as "counts as missing", not as a score."""
+    return (value is not None and value in MISSING_DATA_CODES) or bool(_MISSING_LABEL.search(label))

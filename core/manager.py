@@ -38,6 +38,7 @@ Warn = Callable[[str], None]
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.data_files",
     "psyq.plugins.builtin_instruments",
+    "psyq.plugins.local_instruments",
     "psyq.plugins.scoring_stages",
     "psyq.plugins.output.table",
     "psyq.plugins.output.json",
@@ -51,6 +52,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.report.command",
     "psyq.plugins.commands.doctor",
     "psyq.plugins.commands.scaffold",
+    "psyq.plugins.commands.compile",
     "psyq.plugins.commands.store",
     "psyq.plugins.commands.administer",
     "psyq.plugins.batch.command",
@@ -59,6 +61,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.fhir.answers",
     "psyq.plugins.fhir.export",
     "psyq.plugins.fhir.importer",
+    "psyq.plugins.redcap.importer",
 )
 _DEFAULT_PREFIX = "psyq.plugins."
 

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 MAX_DEFINITION_BYTES = 1024 * 1024
 DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
+FILE_SOURCE = "file"
+"""The source of an instrument given on the command line as a definition file's path."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,9 @@ class InstrumentRegistry:
         entries[instrument.id] = LoadedInstrument(instrument, source, path)
 
     def entry(self, instrument_id: str) -> LoadedInstrument:
+        """The instrument ``instrument_id`` names: an installed id, or a definition file's path."""
+        if is_definition_path(instrument_id):
+            return self._from_file(Path(instrument_id))
         entries = self._load()
         found = entries.get(instrument_id) or entries.get(instrument_id.lower().replace("-", ""))
         if found is None:
@@ -234,6 +239,22 @@ class InstrumentRegistry:
             )
         return found
 
+    def _from_file(self, path: Path) -> LoadedInstrument:
+        if not path.is_file():
+            raise UnknownInstrumentError(f"{path}: no such definition file")
+        instrument = load_instrument_file(self._pm, path)
+        installed = self._load().get(instrument.id)
+        if (
+            installed is not None
+            and installed.instrument.content_hash() != instrument.content_hash()
+        ):
+            # Scores stored under one id must mean one definition.
+            raise DuplicateError(
+                f"{path}: defines '{instrument.id}', which {installed.source} also provides "
+                f"({installed.path}) with different content; give the file another id"
+            )
+        return LoadedInstrument(instrument, FILE_SOURCE, path)
+
     def get(self, instrument_id: str) -> Instrument:
         return self.entry(instrument_id).instrument
 
@@ -242,6 +263,11 @@ class InstrumentRegistry:
 
     def ids(self) -> list[str]:
         return list(self._load())
+
+
+def is_definition_path(text: str) -> bool:
+    """Whether an instrument argument is a file path (``./draft.yaml``) rather than an id."""
+    return "/" in text or "\\" in text or text.endswith(DEFINITION_SUFFIXES)
 
 
 def _definition_files(path: Path) -> list[Path]:

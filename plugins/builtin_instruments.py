@@ -8,6 +8,8 @@ from pathlib import Path
 from psyq.hookspecs import hookimpl
 from psyq.registry import InstrumentSource
 
+BUILTIN_SOURCE = "psyq (built-in)"
+
 
 def builtin_instruments_dir() -> Path:
     return Path(str(resources.files("psyq.instruments")))
@@ -15,4 +17,4 @@ def builtin_instruments_dir() -> Path:
 
 @hookimpl
 def psyq_instrument_sources() -> list[InstrumentSource]:
-    return [InstrumentSource(name="psyq (built-in)", path=builtin_instruments_dir())]
+    return [InstrumentSource(name=BUILTIN_SOURCE, path=builtin_instruments_dir())]

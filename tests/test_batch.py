@@ -76,6 +76,18 @@ def test_sixty_rows_two_bad_give_58_reports_and_exit_1(
     good = [r for k, r in enumerate(rows) if k not in (10, 40)]
     assert [s["client_id"] for s in scores] == [r["client_id"] for r in good]
     assert [s["total"] for s in scores] == [expected_total(psyq_pm, r) for r in good]
+    # Worked by hand, so a bug shared by the batch and the scorer cannot pass: PHQ-9 is
+    # the sum of items 1-9; with one or two missing, sum x 9 / answered, rounded half up.
+    hand = {
+        "C0000": ("2,1,3,1,3,3,3,2,0", "18"),  # 18, all answered
+        "C0001": ("1,0,3,0,0,0,1,1,0", "6"),
+        "C0003": ("1,0,1,,0,0,2,2,1", "8"),  # 7 x 9 / 8 = 7.875 -> 8
+        "C0020": ("0,1,,0,2,1,1,3,3", "12"),  # 11 x 9 / 8 = 12.375 -> 12
+    }
+    by_client = {s["client_id"]: s["total"] for s in scores}
+    for client, (answers, total) in hand.items():
+        assert ",".join(rows[int(client[1:])][i] for i in PHQ9_ITEMS) == answers
+        assert by_client[client] == total, client
     doc = json.loads((out / "reports" / "C0000_phq9_2024-01-01.json").read_text())
     assert doc["scores"]["total"]["value"] == int(scores[0]["total"])
     assert doc["report"]["client_id"] == "C0000"

@@ -79,19 +79,23 @@ def redcap_choices(form: str) -> dict[str, list[tuple[int, str]]]:
 
 
 @pytest.mark.parametrize(
-    ("instrument_id", "form", "n_items"),
+    ("instrument_id", "form", "n_items", "n_fields"),
     [
-        ("phq9", "q_generic_patient_health_questionnaire9", 10),
-        ("gad7", "q_generic_gad7_anxiety", 7),
+        ("phq9", "q_generic_patient_health_questionnaire9", 10, 10),
+        # The dictionary's GAD-7 form adds the difficulty question psyq's GAD-7 lacks.
+        ("gad7", "q_generic_gad7_anxiety", 7, 8),
     ],
 )
 def test_response_codes_match_redcap_dictionary(
-    registry: InstrumentRegistry, instrument_id: str, form: str, n_items: int
+    registry: InstrumentRegistry, instrument_id: str, form: str, n_items: int, n_fields: int
 ) -> None:
     """REDCap fields in form order correspond to our items in order, with the same codes."""
     fields = list(redcap_choices(form).values())
     inst = registry.get(instrument_id)
-    for item, choices in zip(inst.items[:n_items], fields, strict=False):
+    # Count both sides: a shorter list would otherwise check fewer pairs silently.
+    assert len(fields) == n_fields
+    assert len(inst.items) == n_items
+    for item, choices in zip(inst.items, fields[:n_items], strict=True):
         rs = inst.response_scale_for(item)
         assert [(o.value, normalise(o.label)) for o in rs.options] == choices, item.id
 

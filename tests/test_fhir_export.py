@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir.resources.R4B.bundle import Bundle
 
 from psyq.manager import PsyqPluginManager
 from psyq.models import Instrument
@@ -45,7 +46,11 @@ def references(node: Any) -> Iterator[str]:
 
 
 def check_bundle(bundle: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Structure checks of the FHIR R4 rules psyq relies on; resources by type."""
+    """Structure checks of the FHIR R4 rules psyq relies on; resources by type.
+
+    Every Bundle is also validated against the R4B models of ``fhir.resources``.
+    """
+    Bundle.model_validate(bundle)
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
     urls = [e["fullUrl"] for e in bundle["entry"]]
     assert len(set(urls)) == len(urls) and all(u.startswith("urn:uuid:") for u in urls)
@@ -122,12 +127,22 @@ def test_unscored_and_provisional(psyq_pm: PsyqPluginManager, registry: Instrume
     obs, *_subscales = by_type["Observation"]
     assert "valueQuantity" not in obs
     assert obs["dataAbsentReason"]["text"].startswith("not scored: ")
+    assert obs["dataAbsentReason"]["coding"] == [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+            "code": "unknown",
+            "display": "Unknown",
+        }
+    ]
     ccts = registry.get("ccts")
     answers = {item.id: 2 for item in ccts.items}
     by_type = check_bundle(export(psyq_pm, ccts, answers))
     assert len(by_type["Observation"]) == len(ccts.scales) > 1
     for obs in by_type["Observation"]:
-        assert "coding" not in obs["code"]  # no codes known for a provisional scale
+        # No LOINC code for a provisional scale: psyq's own code system names it.
+        (coding,) = obs["code"]["coding"]
+        assert coding["system"] == "http://psyq.local/fhir/CodeSystem/scale"
+        assert coding["code"].startswith("ccts.")
         assert obs["note"][0]["text"].startswith("Provisional instrument")
 
 

@@ -63,9 +63,50 @@ def test_lforms_phq9_item_10_without_values_is_skipped_and_reported(
     assert [c.code for c in inst.total.codes] == ["44261-6"]
     head = header(text)
     assert "/69722-7" in head and "no ordinalValue" in head
-    assert "text/fhirpath" in head and "NOT run" in head
+    # LHC-Forms' total (one variable per item, blanks as 0 once any is answered) is read.
+    assert "'/44261-6': its FHIRPath read as a sum of 9 items (q1, q2" in head
     assert "no golden examples" in head
     assert total(psyq_pm, inst, 3) == 27
+    assert inst.total.missing.min_answered == 1
+
+
+@needs_corpus
+def test_lforms_phq9_total_agrees_with_a_fhirpath_engine(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    """The original expression, run by fhirpathpy in the test only, and the draft agree."""
+    from fhirpathpy import evaluate
+    from fhirpathpy.models import models
+
+    source = FHIR / "lforms__test_data_R4_phq9.json"
+    inst, _ = import_draft(psyq_cli, psyq_pm, source, tmp_path)
+    q = json.loads(source.read_text(encoding="utf-8"))
+    node = next(i for i in q["item"] if i["linkId"] == "/44261-6")
+    expressions = [e["valueExpression"] for e in node["extension"] if "valueExpression" in e]
+    links = [c.code for i in inst.items for c in i.codes if c.system == "http://loinc.org"]
+    options = {o["valueCoding"]["code"]: o for o in q["item"][0]["answerOption"]}
+    codes = list(options)
+    # The form marks every item required, so psyq scores complete answer sets only.
+    cases = [[0] * 9, [3] * 9, [1, 2, 0, 3, 1, 0, 2, 3, 1]]
+    for answers in cases:
+        response = {
+            "resourceType": "QuestionnaireResponse",
+            "status": "completed",
+            "item": [
+                {"linkId": f"/{link}", "answer": [{"valueCoding": {"code": codes[a]}}]}
+                for link, a in zip(links, answers, strict=True)
+                if a is not None
+            ],
+        }
+        context: dict[str, Any] = {"resource": response, "questionnaire": q}
+        for expression in expressions:
+            got = evaluate(response, expression["expression"], context, model=models["r4"])
+            if "name" in expression:
+                context[expression["name"]] = got
+        engine = int(got[0])
+        ours = Scorer(psyq_pm).score(inst, {f"q{n}": a for n, a in enumerate(answers, 1)})
+        assert ours.total.value == engine, answers
+    assert engine == 13  # by hand: 1+2+0+3+1+0+2+3+1
 
 
 @needs_corpus
@@ -123,7 +164,10 @@ def test_uwcirg_gad7_answer_code_variant(
     inst, _ = import_draft(psyq_cli, psyq_pm, source, tmp_path)
     q2 = inst.response_scale_for(inst.item("q2"))
     assert [(o.value, o.codes[0].code) for o in q2.options][2] == (2, "LA18938-3")
-    assert [c.code for c in inst.total.codes] == ["70274-6"]
+    assert [c.code for c in inst.total.codes if c.system == "http://loinc.org"] == ["70274-6"]
+    # No url: linkIds are kept under the resource id, as responses on a server name it.
+    system = "urn:psyq:fhir:Questionnaire/CIRG-GAD7"
+    assert [c.code for c in inst.item("q1").codes if c.system == system] == ["/69725-0"]
     assert total(psyq_pm, inst, 3) == 21
 
 
@@ -192,7 +236,8 @@ def test_integer_codes_and_unconverted_items(
     ]
     source.write_text(json.dumps(questionnaire(items, name="Tiny", copyright="CC0")))
     inst, text = import_draft(psyq_cli, psyq_pm, source, tmp_path)
-    assert [i.id for i in inst.items] == ["q1"] and inst.licence == "CC0"
+    # Item ids are the linkIds when every converted linkId is a psyq id.
+    assert [i.id for i in inst.items] == ["a"] and inst.licence == "CC0"
     head = header(text)
     assert "item b" in head and "item c" in head
     assert "http://example.org/vs" in head and "fetches nothing" in head
@@ -236,4 +281,160 @@ def test_draft_yaml_is_plain_data(psyq_cli: CLI, tmp_path: Path) -> None:
     assert result.exit_code == 0
     data = yaml.safe_load(result.output)
     assert data["id"] == "my_form_v2" and data["status"] == "provisional"
-    assert data["scales"][0]["items"] == ["q1"]
+    assert data["scales"][0]["items"] == ["x"]
+
+
+@pytest.mark.skipif(not (FHIR / "lforms__test_data_R4_ValueSet_yesnodontknow.json").is_file(),
+                    reason="shared FHIR corpus is not present")  # fmt: skip
+def test_value_set_given_beside_the_questionnaire(psyq_cli: CLI, tmp_path: Path) -> None:
+    """LHC-Forms' yes/no/don't-know form names its ValueSet by URL; the file is given."""
+    q = FHIR / "lforms__test_data_R4_q-with-answerValueSet-radiobutton-checkbox.json"
+    vs = FHIR / "lforms__test_data_R4_ValueSet_yesnodontknow.json"
+    alone = psyq_cli("import-fhir", q)
+    assert alone.exit_code == 2 and "nothing psyq can score" in alone.output
+    given = psyq_cli("import-fhir", q, "--value-set", vs)
+    assert given.exit_code == 2  # Yes/No have no numbers: still nothing to score
+    assert "nothing psyq can score" in given.output
+    notvs = tmp_path / "not-vs.json"
+    notvs.write_text(json.dumps({"resourceType": "Patient"}))
+    refused = psyq_cli("import-fhir", q, "--value-set", notvs)
+    assert refused.exit_code == 2 and "--value-set takes a FHIR ValueSet" in refused.output
+
+
+def test_value_set_by_url_with_expansion_weights_and_a_missing_answer(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    """The pattern of SDC forms whose answers come from a ValueSet by canonical URL, weighted
+    in ``expansion.contains`` with ``itemWeight``, with an "Unable to evaluate" answer (as
+    in clinician-rated scales such as the NIH Stroke Scale on LHC-Forms)."""
+    weight = "http://hl7.org/fhir/StructureDefinition/itemWeight"
+    concepts = [
+        ("0", "None", 0),
+        ("1", "Mild", 1),
+        ("2", "Severe", 2),
+        ("UN", "Unable to evaluate", None),
+    ]
+    value_set = {
+        "resourceType": "ValueSet",
+        "url": "http://example.org/fhir/ValueSet/severity",
+        "status": "active",
+        "expansion": {
+            "timestamp": "2026-01-01T00:00:00Z",
+            "contains": [
+                {"system": "http://example.org/cs/sev", "code": code, "display": label}
+                | ({"extension": [{"url": weight, "valueDecimal": w}]} if w is not None else {})
+                for code, label, w in concepts
+            ],
+        },
+    }
+    items = [
+        {"linkId": f"s{n}", "type": "choice", "text": f"Sign {n}",
+         "answerValueSet": "http://example.org/fhir/ValueSet/severity|1.0"}
+        for n in range(1, 4)
+    ]  # fmt: skip
+    source = tmp_path / "q.json"
+    source.write_text(json.dumps(questionnaire(items, copyright="CC0")))
+    vs_path = tmp_path / "vs.json"
+    vs_path.write_text(json.dumps(value_set))
+    draft_path = tmp_path / "draft.yaml"
+    result = psyq_cli("import-fhir", source, "--value-set", vs_path, "-o", draft_path)
+    assert result.exit_code == 0, result.output
+    inst = load_instrument_file(psyq_pm, draft_path)
+    options = inst.response_scale_for(inst.item("s1")).options
+    assert [(o.value, o.label, o.missing) for o in options] == [
+        (0, "None", False), (1, "Mild", False), (2, "Severe", False),
+        (777, "Unable to evaluate", True),
+    ]  # fmt: skip
+    assert "counts as missing" in header(draft_path.read_text())
+    # By hand: 2 + 1 with s3 unable to evaluate: one item missing, the draft allows none.
+    scored = Scorer(psyq_pm).score(inst, {"s1": 2, "s2": 1, "s3": 777})
+    assert scored.scores["total"].value is None
+    assert Scorer(psyq_pm).score(inst, {"s1": 2, "s2": 1, "s3": 0}).scores["total"].value == 3
+
+
+def test_typed_total_keeps_its_loinc_code_and_repeats_are_named(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    """Forms that ask a clinician to type the total (an integer item with the LOINC total
+    code, as uwcirg's screening forms and many paper-derived forms do)."""
+    items = [
+        choice("a", ["n", "s", "m"]),
+        choice("b", ["n", "s", "m"]),
+        {**choice("c", ["x", "y"]), "repeats": True},
+        {"linkId": "score", "type": "integer", "text": "PHQ total",
+         "code": [{"system": "http://loinc.org", "code": "44261-6"}]},
+    ]  # fmt: skip
+    source = tmp_path / "q.json"
+    source.write_text(json.dumps(questionnaire(items, url="http://example.org/Q/typed")))
+    inst, text = import_draft(psyq_cli, psyq_pm, source, tmp_path)
+    assert [i.id for i in inst.items] == ["a", "b"]
+    assert inst.total.label == "PHQ total"
+    assert [c.code for c in inst.total.codes] == ["44261-6", "score"]
+    head = header(text)
+    assert "'score' is a score a person types in" in head
+    assert "item c 'c' repeats" in head
+    # A response's typed total is ignored: psyq computes 1 + 2 = 3 itself.
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "questionnaire": "http://example.org/Q/typed",
+        "item": [
+            {"linkId": "a", "answer": [{"valueInteger": 1}]},
+            {"linkId": "b", "answer": [{"valueInteger": 2}]},
+            {"linkId": "score", "answer": [{"valueInteger": 9}]},
+        ],
+    }
+    answers = parse_answers(psyq_pm, inst, response)
+    assert Scorer(psyq_pm).score(inst, answers).total.value == 3
+
+
+def test_linkids_of_a_questionnaire_without_url_score_its_responses(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """A form stored on a server with an id but no canonical url; its responses name it
+    ``Questionnaire/<id>`` and use its own linkIds."""
+    items = [{**choice(f"item-{k}", ["n", "s", "m"]), "text": f"Item {k}"} for k in (1, 2)]
+    source = tmp_path / "q.json"
+    source.write_text(json.dumps(questionnaire(items, id="clinic-form")))
+    draft = tmp_path / "draft.yaml"
+    assert psyq_cli("import-fhir", source, "-o", draft).exit_code == 0
+    head = " ".join(header(draft.read_text()).replace("#", " ").split())
+    assert "its linkIds are kept as codes of urn:psyq:fhir:Questionnaire/clinic-form" in head
+    qr = tmp_path / "qr.json"
+    answers = [{"linkId": "item-1", "answer": [{"valueInteger": 2}]},
+               {"linkId": "item-2", "answer": [{"valueInteger": 1}]}]  # fmt: skip
+    response = {"resourceType": "QuestionnaireResponse", "status": "completed",
+                "questionnaire": "Questionnaire/clinic-form", "item": answers}  # fmt: skip
+    qr.write_text(json.dumps(response))
+    result = psyq_cli("score", draft, "--answers-file", qr, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["scores"]["total"]["value"] == 3  # 2 + 1
+
+
+def test_an_item_no_score_uses_is_not_summed(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+) -> None:
+    """An SDC total over ``ordinal()`` of two items, beside a category question with integer
+    codes (the "1=Bleeding ... 9=Other" pattern of adverse-event forms)."""
+    calc = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
+    total_expression = (
+        "%resource.item.where(linkId='a').answer.value.ordinal() + "
+        "%resource.item.where(linkId='b').answer.value.ordinal()"
+    )
+    category = choice("c", [str(k) for k in range(1, 10)], ordinals=False)
+    items = [
+        choice("a", ["n", "s", "m"]),
+        choice("b", ["n", "s", "m"]),
+        category,
+        {"linkId": "t", "type": "integer", "text": "Score", "readOnly": True,
+         "extension": [{"url": calc, "valueExpression": {"language": "text/fhirpath",
+                                                          "expression": total_expression}}]},
+    ]  # fmt: skip
+    source = tmp_path / "q.json"
+    source.write_text(json.dumps(questionnaire(items)))
+    inst, text = import_draft(psyq_cli, psyq_pm, source, tmp_path)
+    assert [(i.id, i.scored) for i in inst.items] == [("a", True), ("b", True), ("c", False)]
+    assert inst.total.items == ["a", "b"] and inst.total.label == "Score"
+    assert "items c are in no calculated score" in " ".join(header(text).split())
+    # a + b = 2 + 1; the category answer 9 is not added.
+    assert Scorer(psyq_pm).score(inst, {"a": 2, "b": 1, "c": 9}).total.value == 3

@@ -24,8 +24,8 @@ import hashlib
 import io
 import json
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,11 +71,18 @@ class InputRow:
 
 @dataclass(frozen=True)
 class ColumnMap:
-    """Which columns hold the client id and the date, and what to do with others."""
+    """Which columns hold the client id and the date, and what to do with others.
+
+    ``rename`` maps an input column to an item id (a REDCap field name);
+    ``answer_codes`` maps, per item id, an answer label to its code (a REDCap
+    export of labels rather than raw codes).
+    """
 
     id_column: str = "client_id"
     date_column: str = "date"
     ignore_extra: bool = False
+    rename: Mapping[str, str] = field(default_factory=dict)
+    answer_codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -174,7 +181,7 @@ def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap)
         raise InputError(f"{label}: the file is empty; expected a header row") from None
     except csv.Error as exc:
         raise InputError(f"{label}:1: cannot read the header row: {exc}") from None
-    names = [h.strip() for h in header]
+    names = [columns.rename.get(h.strip(), h.strip()) for h in header]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise InputError(f"{label}:1: column {', '.join(map(repr, dupes))} appears twice")
@@ -184,6 +191,8 @@ def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap)
     # Position of each item's column, in the instrument's item order (None: no column).
     where = {n: k for k, n in enumerate(names)}
     item_at = [where.get(item.id) for item in instrument.items]
+    codes = [columns.answer_codes.get(item.id) for item in instrument.items]
+    codes = codes if any(codes) else []
     rows: list[InputRow] = []
     start = reader.line_num + 1
     while True:
@@ -202,6 +211,11 @@ def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap)
             problem = f"has {len(cells)} cells but the header has {len(names)}"
         width = len(cells)
         values = tuple(cells[k] if k is not None and k < width else None for k in item_at)
+        if codes:
+            values = tuple(
+                table.get(v.strip(), v) if table and isinstance(v, str) else v
+                for v, table in zip(values, codes, strict=True)
+            )
         date = cells[date_at].strip() if date_at is not None and date_at < width else ""
         rows.append(InputRow(row, client, date, values, problem))
     return rows
@@ -290,7 +304,9 @@ def _document_row(
     try:
         answers = dict(documents(obj))
     except PsyqError as exc:
-        return InputRow(number, "", "", (None,) * len(item_ids), str(exc))
+        # A reader may say whose document it refused (a FHIR response's subject).
+        refused, _ = _client_id(str(getattr(exc, "client_id", "") or ""))
+        return InputRow(number, refused, "", (None,) * len(item_ids), str(exc))
     client, problem = _client_id(str(answers.pop("@client_id", None) or ""))
     date = str(answers.pop("@date", None) or "").strip()
     unknown = sorted(set(answers) - set(item_ids))

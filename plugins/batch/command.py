@@ -18,6 +18,8 @@ from psyq.app import App
 from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.outputs import output_formats
+from psyq.plugins.commands.score import link_map_option, questionnaire_option
+from psyq.plugins.fhir.linking import aids_for, reading_aids
 
 if TYPE_CHECKING:
     from psyq.batch.executors import BatchExecutor
@@ -91,6 +93,21 @@ def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
     help="Cohort summary format (default: pdf when the pdf format is installed).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary line.")
+@link_map_option
+@questionnaire_option
+@click.option(
+    "--redcap",
+    "redcap_dictionary",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="DICT.csv",
+    help="INPUT is a REDCap record export of this data dictionary's project.",
+)
+@click.option(
+    "--to",
+    "to_target",
+    type=click.Choice(["redcap"]),
+    help="Also write redcap-import.csv: scores, bands and flags by record_id and event.",
+)
 @click.pass_context
 def batch_command(
     ctx: click.Context,
@@ -110,6 +127,10 @@ def batch_command(
     chunk_size: int | None,
     summary_format: str | None,
     quiet: bool,
+    link_map: Path | None,
+    questionnaires: tuple[Path, ...],
+    redcap_dictionary: Path | None,
+    to_target: str | None,
 ) -> None:
     """Score every respondent in INPUT (CSV, JSONL, or - for stdin) and write reports.
 
@@ -124,6 +145,7 @@ def batch_command(
       psyq batch cohort.csv --instrument phq9 --out reports/
       psyq batch cohort.csv --instrument phq9 --out reports/ --resume
       psyq batch cohort.jsonl --instrument gad7 --out out/ --format json,html
+      psyq batch export.csv --instrument phq9 --redcap dictionary.csv --to redcap --out out/
       psyq batch cohort.csv --instrument phq9 --out out/ --executor dask \\
           --scheduler tcp://10.0.0.5:8786
     """
@@ -136,6 +158,23 @@ def batch_command(
         raise PsyqError("give --resume or --force, not both")
     if executor != "local" and jobs is not None:
         raise PsyqError("--jobs sizes the local pool; size a Dask cluster with `dask worker`")
+    columns = ColumnMap(id_column, date_column, ignore_extra_columns)
+    mapping = None
+    if redcap_dictionary is not None:
+        from psyq.plugins.redcap.records import map_export
+
+        if input_path == "-":
+            raise PsyqError("--redcap reads the export twice: give it as a file, not stdin")
+        mapping = map_export(app.instrument(instrument_id), redcap_dictionary)
+        columns = ColumnMap(
+            id_column if id_column != "client_id" else "record_id",
+            date_column,
+            True,  # a record export holds every form's fields
+            rename=mapping.rename,
+            answer_codes=mapping.answer_codes,
+        )
+    elif to_target is not None:
+        raise PsyqError("--to redcap needs --redcap DICT.csv (the project's data dictionary)")
     options = BatchOptions(
         input=input_path,
         instrument_id=instrument_id,
@@ -146,12 +185,13 @@ def batch_command(
         force=force,
         executor=executor,
         scheduler=scheduler,
-        columns=ColumnMap(id_column, date_column, ignore_extra_columns),
+        columns=columns,
         chunk_size=chunk_size,
         progress=not quiet,
         summary=summary_format or ("pdf" if "pdf" in output_formats(app.pm) else "html"),
     )
-    with _signals_interrupt():
+    aids = aids_for(app.instrument(instrument_id), link_map, questionnaires)
+    with _signals_interrupt(), reading_aids(aids):  # FHIR lines are read in this process
         try:
             outcome = run_batch(app, options)
         except OSError as exc:
@@ -170,6 +210,12 @@ def batch_command(
                 err=True,
             )
             ctx.exit(130)
+    if mapping is not None:
+        from psyq.plugins.redcap.records import finish_redcap_outputs
+
+        finish_redcap_outputs(
+            Path(input_path), out_dir, app.instrument(instrument_id), mapping, to_target == "redcap"
+        )
     if not quiet:
         resumed = f" ({outcome.resumed} from before --resume)" if outcome.resumed else ""
         click.echo(

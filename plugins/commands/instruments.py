@@ -11,6 +11,7 @@ from psyq.app import App
 from psyq.errors import DefinitionError
 from psyq.hookspecs import hookimpl
 from psyq.models import Instrument
+from psyq.plugins.builtin_instruments import BUILTIN_SOURCE
 from psyq.registry import load_instrument_file
 from psyq.scoring import check_examples
 
@@ -37,7 +38,8 @@ def list_command(app: App, as_json: bool) -> None:
     width = max((len(e.instrument.id) for e in entries), default=2)
     for e in entries:
         inst = e.instrument
-        click.echo(f"{inst.id:<{width}}  {inst.title} (v{inst.version})  [{inst.status}]")
+        source = "" if e.source == BUILTIN_SOURCE else f"  ({e.source})"
+        click.echo(f"{inst.id:<{width}}  {inst.title} (v{inst.version})  [{inst.status}]{source}")
 
 
 @click.command("show")

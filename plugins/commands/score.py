@@ -18,6 +18,7 @@ from psyq.models import Instrument
 from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.answer_documents import parse_answers
 from psyq.plugins.data_files import load_data
+from psyq.plugins.fhir.linking import aids_for, reading_aids
 
 MAX_ANSWERS_FILE_BYTES = 1024 * 1024
 
@@ -64,6 +65,19 @@ def _read_answers_file(path: Path) -> Any:
         raise AnswerError(str(exc)) from None
 
 
+link_map_option = click.option(
+    "--link-map",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML/JSON mapping of your FHIR linkIds to item ids (Q1: phq9_1).",
+)
+questionnaire_option = click.option(
+    "--questionnaire",
+    "questionnaires",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="FHIR Questionnaire the responses answer: its answer codes and item codes "
+    "are used to read them (repeatable).",
+)
 answers_option = click.option(
     "--answers",
     metavar="A1,A2,...",
@@ -81,6 +95,8 @@ answers_file_option = click.option(
 @click.argument("instrument_id")
 @answers_option
 @answers_file_option
+@link_map_option
+@questionnaire_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option(
     "--format", "format_name", default=None, help="Any text output format (table, json, ...)."
@@ -91,6 +107,8 @@ def score_command(
     instrument_id: str,
     answers: str | None,
     answers_file: Path | None,
+    link_map: Path | None,
+    questionnaires: tuple[Path, ...],
     as_json: bool,
     format_name: str | None,
 ) -> None:
@@ -100,9 +118,11 @@ def score_command(
     Example:
       psyq score phq9 --answers 1,2,0,1,1,0,2,1,0
       psyq score gad7 --answers-file answers.yaml --json
+      psyq score phq9 --answers-file qr.json --link-map my-linkids.yaml
     """
     instrument = app.instrument(instrument_id)
-    valid = read_answers(instrument, answers, answers_file, app.pm)
+    with reading_aids(aids_for(instrument, link_map, questionnaires)):
+        valid = read_answers(instrument, answers, answers_file, app.pm)
     result = app.scorer.score_valid(instrument, valid)
     fmt = get_output_format(app.pm, "json" if as_json else (format_name or "table"))
     if fmt.binary:

@@ -1,8 +1,10 @@
 """Answers from FHIR: read an R4 QuestionnaireResponse as item id -> answer.
 
 A response item maps to an instrument item when its ``linkId`` is the item's
-id, is one of the item's LOINC codes (``44250-9`` or ``/44250-9``), or is one
-of its codes whose system is the Questionnaire the response answers. Groups
+id, is one of the item's LOINC codes (``44250-9`` or ``/44250-9``), is one
+of its codes whose system is the Questionnaire the response answers (a
+canonical, versioned or not, a relative reference, a contained Questionnaire:
+see :mod:`psyq.plugins.fhir.linking`), or a ``--link-map`` names it. Groups
 and items nested under answers are walked. An answer maps to an option by
 ``valueInteger``, by a ``valueCoding`` code among the option's codes, by an
 ``ordinalValue`` extension, or by its label.
@@ -24,11 +26,16 @@ from typing import Any
 from psyq.errors import AnswerError
 from psyq.hookspecs import hookimpl
 from psyq.models import Coding, Instrument, Item
+from psyq.plugins.fhir.linking import (
+    ResponseContext,
+    coded_value,
+    infer_system,
+    response_context,
+)
 from psyq.plugins.fhir.resources import (
     JSON,
     TERMINOLOGIES,
     as_list,
-    canonical_base,
     iter_items,
     normalise,
     ordinal_value,
@@ -103,28 +110,43 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
     """Item id -> answer value for one QuestionnaireResponse (see the module docs)."""
     if response.get("status") == "entered-in-error":
         raise AnswerError("QuestionnaireResponse status is entered-in-error; not scored")
-    index = _index_for(instrument, canonical_base(response.get("questionnaire")))
-    answers: dict[str, int] = {}
-    where_from: dict[str, str] = {}
     try:
         nodes = list(iter_items(response.get("item")))
     except ValueError as exc:
         raise AnswerError(f"QuestionnaireResponse refused: {exc}") from None
-    for node in nodes:
+    answered = [(node, _given(node)) for node in nodes]
+    answered = [(node, given) for node, given in answered if given]
+    context = response_context(instrument, response)
+    indexes = [_index_for(instrument, system) for system in context.systems]
+    if not indexes and _is_relative(response.get("questionnaire")):
+        plain = _index_for(instrument, "")
+        unknown = [
+            str(node.get("linkId"))
+            for node, _ in answered
+            if str(node.get("linkId")) not in plain.items
+            and str(node.get("linkId")) not in context.items
+        ]
+        # A server's id psyq cannot resolve: the one known form whose linkIds these
+        # all are. A response naming no Questionnaire at all is not guessed at.
+        system = infer_system(instrument, unknown)
+        indexes = [_index_for(instrument, system or "")]
+    if not indexes:
+        indexes = [_index_for(instrument, "")]
+    answers: dict[str, int] = {}
+    where_from: dict[str, str] = {}
+    for node, given in answered:
         raw_id = str(node.get("linkId", "?"))
         link_id = _shown(raw_id)  # for messages; matching uses the linkId as written
-        given = [a for a in as_list(node.get("answer")) if isinstance(a, dict)]
-        given = [a for a in given if any(k.startswith("value") for k in a)]
-        if not given:
-            continue
-        item = index.items.get(raw_id)
+        item = context.items.get(raw_id)
+        for index in indexes:
+            item = item or index.items.get(raw_id)
         if item is None:
-            if raw_id in index.scales:
+            if any(raw_id in index.scales for index in indexes):
                 continue  # a score the sender computed; psyq computes its own
             raise AnswerError(
                 f"linkId '{link_id}': no {instrument.short_name} item matches it (by item id, "
-                "LOINC code or this Questionnaire's linkIds); refusing rather than dropping "
-                "an answer"
+                "LOINC code or this Questionnaire's linkIds; --link-map maps your own); "
+                "refusing rather than dropping an answer"
             )
         if len(given) > 1:
             raise AnswerError(f"linkId '{link_id}': {len(given)} answers; {item.id} takes one")
@@ -133,7 +155,7 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
                 f"linkId '{link_id}': item {item.id} was already answered "
                 f"(linkId '{where_from[item.id]}')"
             )
-        value = answer_value(instrument, item, given[0], link_id)
+        value = answer_value(instrument, item, given[0], link_id, context, raw_id)
         scale = instrument.response_scale_for(item)
         if value not in scale.values:
             raise AnswerError(
@@ -145,7 +167,24 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
     return answers
 
 
-def answer_value(instrument: Instrument, item: Item, answer: JSON, link_id: str) -> int:
+def _is_relative(ref: Any) -> bool:
+    """``Questionnaire/ID``: a server's own id, resolvable only on that server."""
+    return isinstance(ref, str) and ref.startswith("Questionnaire/")
+
+
+def _given(node: JSON) -> list[JSON]:
+    given = [a for a in as_list(node.get("answer")) if isinstance(a, dict)]
+    return [a for a in given if any(k.startswith("value") for k in a)]
+
+
+def answer_value(
+    instrument: Instrument,
+    item: Item,
+    answer: JSON,
+    link_id: str,
+    context: ResponseContext | None = None,
+    raw_id: str = "",
+) -> int:
     """The option value one FHIR answer stands for, or one line saying why not."""
     scale = instrument.response_scale_for(item)
     where = f"linkId '{link_id}' ({item.id})"
@@ -167,7 +206,14 @@ def answer_value(instrument: Instrument, item: Item, answer: JSON, link_id: str)
         ordinal = ordinal_value(coding, answer)
         if ordinal is not None:
             return ordinal
-        for text in (coding.get("display"), code):
+        if context is not None:
+            # The Questionnaire answered says what its codes are worth (answerOption, ValueSet).
+            given = coded_value(context, raw_id, system, code)
+            if given is not None:
+                return given
+        labels = context.answer_labels.get(raw_id, {}) if context is not None else {}
+        texts = (coding.get("display"), code, labels.get(code) if isinstance(code, str) else None)
+        for text in texts:
             value = _by_label(instrument, item, text)
             if value is not None:
                 return value
@@ -226,4 +272,10 @@ def psyq_parse_answers(instrument: Instrument, data: Any) -> dict[str, Any] | No
     response = response_of(data)
     if response is None:
         return None
-    return {**read_response(instrument, response), **identity(response)}
+    try:
+        answers = read_response(instrument, response)
+    except AnswerError as exc:
+        # A batch names the client of a refused response in errors.csv.
+        exc.client_id = identity(response).get("@client_id", "")  # type: ignore[attr-defined]
+        raise
+    return {**answers, **identity(response)}

@@ -16,10 +16,12 @@ inside the Bundle. ``psyq score --answers-file`` reads the file back.
 from __future__ import annotations
 
 import json
+import re
 
 from psyq.hookspecs import hookimpl
 from psyq.models import Instrument, Scale
 from psyq.outputs import OutputFormat, RenderRequest
+from psyq.plugins.fhir.questionnaire import PSYQ_FHIR, questionnaire_canonical
 from psyq.plugins.fhir.resources import (
     JSON,
     TERMINOLOGIES,
@@ -30,6 +32,22 @@ from psyq.proration import proration_note
 from psyq.results import ScaleScore, ScoreResult
 
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+SCALE_CODES = f"{PSYQ_FHIR}/CodeSystem/scale"
+"""psyq's code system for a score without a LOINC code: ``<instrument>.<scale>``."""
+DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+_REFERENCE = re.compile(
+    r"(?:https?://[^\s/]+(?:/[^\s/]+)*/)?(?:Patient|Group|Person|RelatedPerson)/"
+    r"[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?|urn:uuid:[0-9a-f-]{36}"
+)
+
+
+def subject(client_id: str) -> JSON:
+    """A FHIR reference (``Patient/123``, a Patient URL) stays one; other ids are identifiers."""
+    if _REFERENCE.fullmatch(client_id):
+        return {"reference": client_id}
+    return {"identifier": {"value": client_id}}
+
+
 SURVEY = {
     "coding": [
         {
@@ -41,8 +59,13 @@ SURVEY = {
 }
 
 
-def fhir_bundle(request: RenderRequest) -> JSON:
-    """The Bundle for one scored administration (see the module docs)."""
+def fhir_bundle(request: RenderRequest, *, transaction: bool = False) -> JSON:
+    """The Bundle for one scored administration (see the module docs).
+
+    ``transaction``: a transaction Bundle a FHIR server accepts, every entry a
+    ``POST`` of its resource type; the ``urn:uuid`` references between entries
+    are resolved by the server to the ids it assigns.
+    """
     import uuid  # here, not at import: every command loads this plugin
 
     inst, result = request.instrument, request.result
@@ -62,13 +85,23 @@ def fhir_bundle(request: RenderRequest) -> JSON:
 
     common: JSON = {}
     if request.client_id:
-        common["subject"] = {"identifier": {"value": request.client_id}}
+        common["subject"] = subject(request.client_id)
     response_url = full_url("QuestionnaireResponse")
-    entries = [{"fullUrl": response_url, "resource": questionnaire_response(request, common)}]
+    entries: list[JSON] = [
+        {"fullUrl": response_url, "resource": questionnaire_response(request, common)}
+    ]
     for scale in inst.scales:
         resource = observation(request, scale, result.scores[scale.id], common, response_url)
         entries.append({"fullUrl": full_url(f"Observation/{scale.id}"), "resource": resource})
-    bundle: JSON = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    if transaction:
+        for entry in entries:
+            posted: JSON = entry["resource"]
+            entry["request"] = {"method": "POST", "url": posted["resourceType"]}
+    bundle: JSON = {
+        "resourceType": "Bundle",
+        "type": "transaction" if transaction else "collection",
+        "entry": entries,
+    }
     when = request.generated_at
     if when is not None and when.tzinfo is not None:
         bundle["timestamp"] = when.isoformat()  # an instant needs a time zone
@@ -86,7 +119,7 @@ def questionnaire_response(request: RenderRequest, common: JSON) -> JSON:
     )
     resource: JSON = {
         "resourceType": "QuestionnaireResponse",
-        "questionnaire": f"urn:psyq:instrument:{inst.id}|{inst.version}",
+        "questionnaire": questionnaire_canonical(inst),
         "status": "completed" if complete else "in-progress",
         **common,
     }
@@ -116,9 +149,16 @@ def observation(
 ) -> JSON:
     inst, result = request.instrument, request.result
     codings = [coding_json(c) for c in scale.codes if c.system in TERMINOLOGIES]
-    code: JSON = {"text": f"{inst.short_name} {scale.label}"}
-    if codings:
-        code = {"coding": codings, **code}
+    if not codings:
+        # No LOINC code for this score: psyq's own, so a server can still search by code.
+        codings = [
+            {
+                "system": SCALE_CODES,
+                "code": f"{inst.id}.{scale.id}",
+                "display": f"{inst.short_name} {scale.label}",
+            }
+        ]
+    code: JSON = {"coding": codings, "text": f"{inst.short_name} {scale.label}"}
     resource: JSON = {
         "resourceType": "Observation",
         "status": "final",
@@ -138,7 +178,10 @@ def observation(
             "code": "{score}",
         }
     else:
-        resource["dataAbsentReason"] = {"text": f"not scored: {score.reason}"}
+        resource["dataAbsentReason"] = {
+            "coding": [{"system": DATA_ABSENT, "code": "unknown", "display": "Unknown"}],
+            "text": f"not scored: {score.reason}",
+        }
     if score.band_label:
         resource["interpretation"] = [{"text": score.band_label}]
     notes = [{"text": notice} for notice in result.notices]
@@ -167,6 +210,12 @@ def render_fhir(request: RenderRequest) -> bytes:
     return (text + "\n").encode()
 
 
+def render_fhir_transaction(request: RenderRequest) -> bytes:
+    bundle = fhir_bundle(request, transaction=True)
+    text = json.dumps(bundle, ensure_ascii=False, separators=(",", ":"))
+    return (text + "\n").encode()
+
+
 @hookimpl
 def psyq_output_formats() -> list[OutputFormat]:
     return [
@@ -176,5 +225,12 @@ def psyq_output_formats() -> list[OutputFormat]:
             render=render_fhir,
             description="FHIR R4 Bundle: QuestionnaireResponse and one Observation per scale",
             media_type="application/fhir+json",
-        )
+        ),
+        OutputFormat(
+            name="fhir-transaction",
+            suffix=".fhir-transaction.json",
+            render=render_fhir_transaction,
+            description="FHIR R4 transaction Bundle (POST entries) to send to a FHIR server",
+            media_type="application/fhir+json",
+        ),
     ]

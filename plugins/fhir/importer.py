@@ -23,23 +23,30 @@ are reported, not looked up.
 
 from __future__ import annotations
 
+import json
 import re
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
+from psyq.answers import looks_missing
 from psyq.errors import DefinitionError, PsyqError
 from psyq.files import read_limited, write_atomic
 from psyq.hookspecs import hookimpl
-from psyq.models import Coding
+from psyq.models import Coding, FlagRule
 from psyq.plugins.data_files import load_json
+from psyq.plugins.drafts import draft_yaml as write_draft
+from psyq.plugins.fhir.fhirpath import recognise, recognise_item_variables
+from psyq.plugins.fhir.questionnaire import CRITICAL, MISSING_OPTION, UNSCORED, VARIABLE
+from psyq.plugins.fhir.questionnaire import FLAGS as FLAGS_EXTENSION
+from psyq.plugins.fhir.questionnaire import INSTRUMENT as INSTRUMENT_EXTENSION
+from psyq.plugins.fhir.questionnaire import SCALE as SCALE_EXTENSION
 from psyq.plugins.fhir.resources import (
     CALCULATED_EXPRESSION_URLS,
     JSON,
+    LOINC,
     TERMINOLOGIES,
     as_list,
     canonical_base,
@@ -47,11 +54,14 @@ from psyq.plugins.fhir.resources import (
     extension_value,
     iter_items,
     ordinal_value,
+    value_set_concepts,
     whole_number,
 )
 from psyq.registry import MAX_DEFINITION_BYTES
 
 UNKNOWN_LICENCE = "UNKNOWN: check before use"
+LOCAL_QUESTIONNAIRE = "urn:psyq:fhir:Questionnaire/"
+"""Code system of a Questionnaire without a url: its linkIds, under its resource id."""
 DRAFT_NOTICE = (
     "Draft converted from a FHIR Questionnaire by psyq import-fhir: its items, answer "
     "values and total have not been checked against the instrument's manual."
@@ -67,6 +77,7 @@ class Option:
     value: int | None
     label: str
     codes: list[Coding]
+    missing: bool = False
 
 
 @dataclass
@@ -109,36 +120,62 @@ def _options(item: JSON, contained: dict[str, JSON], notes: list[str]) -> list[O
             label = coding.get("display") or coding.get("code") or opt.get("valueString")
             if label is None and "valueInteger" in opt:
                 label = str(opt["valueInteger"])
-            out.append(Option(value, _text(str(label or "?"), 500), codings([coding])))
+            text = _text(str(label or "?"), 500)
+            missing = extension_value(opt, frozenset({MISSING_OPTION})) is True
+            out.append(
+                Option(value, text, codings([coding]), missing or looks_missing(value, text))
+            )
         return out
     ref = item.get("answerValueSet")
     if not isinstance(ref, str):
         return None
     value_set = contained.get(ref[1:]) if ref.startswith("#") else None
     if value_set is None:
+        # By canonical URL: a contained ValueSet, or one given with --value-set.
+        wanted = canonical_base(ref)
+        value_set = next(
+            (v for v in contained.values() if canonical_base(v.get("url")) == wanted), None
+        )
+    if value_set is None and not ref.startswith("#"):
+        # A ValueSet given with --value-set that names no URL of its own (as LHC-Forms'
+        # test files do) answers a reference nothing else answers, when it is the only one.
+        unnamed = [v for k, v in contained.items() if k.startswith("\0") and not v.get("url")]
+        value_set = unnamed[0] if len(unnamed) == 1 else None
+    if value_set is None:
         notes.append(
-            f"item {link_id}: its answers are in the value set {ref}, which is not contained "
-            "in the file; psyq fetches nothing: skipped"
+            f"item {link_id}: its answers are in the value set {_quote(_text(ref, 200), 80)}, "
+            "which is neither contained in the file nor given with --value-set; psyq fetches "
+            "nothing: skipped"
         )
         return None
     out = []
-    compose: JSON = value_set["compose"] if isinstance(value_set.get("compose"), dict) else {}
-    for include in as_list(compose.get("include")):
-        if not isinstance(include, dict):
-            continue
-        system = include.get("system") if isinstance(include.get("system"), str) else None
+    seen: set[tuple[str | None, str]] = set()
+    for system, concept in value_set_concepts(value_set):
         if system is not None and len(system) > 500:
             system = None
-        for concept in as_list(include.get("concept")):
-            if not isinstance(concept, dict) or not isinstance(concept.get("code"), str):
-                continue
-            value = ordinal_value(concept)
-            if value is None:
-                value = whole_number(concept["code"])
-            label = _text(concept.get("display") or concept["code"], 500)
-            codes = [Coding(system=system, code=concept["code"][:500])] if system else []
-            out.append(Option(value, label, codes))
+        if (system, concept["code"]) in seen:
+            continue  # compose and expansion list the same concept
+        seen.add((system, concept["code"]))
+        value = ordinal_value(concept)
+        if value is None:
+            value = whole_number(concept["code"])
+        label = _text(concept.get("display") or concept["code"], 500)
+        codes = [Coding(system=system, code=concept["code"][:500])] if system else []
+        out.append(Option(value, label, codes, looks_missing(value, label)))
     return out
+
+
+def _loinc(node: JSON) -> bool:
+    return any(c.system == LOINC for c in codings(node.get("code")))
+
+
+def _number_missing_options(options: list[Option]) -> None:
+    """A "counts as missing" answer without a number gets a data manager's code (777, ...)."""
+    used = {o.value for o in options}
+    for option in options:
+        if option.value is None and option.missing:
+            option.value = next(c for c in (777, 999, 888, -777, -999, -888) if c not in used)
+            used.add(option.value)
 
 
 def _keepable(link_id: Any) -> bool:
@@ -171,8 +208,13 @@ def _calculation(item: JSON) -> str | None:
     return f"a {_text(str(language), 60)} expression {body}{library}{said}"
 
 
-def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = None) -> Draft:
-    """Convert a parsed Questionnaire (see the module docs); raises DefinitionError."""
+def questionnaire_to_draft(
+    q: JSON, source: str, instrument_id: str | None = None, value_sets: list[JSON] | None = None
+) -> Draft:
+    """Convert a parsed Questionnaire (see the module docs); raises DefinitionError.
+
+    ``value_sets``: ValueSets given beside it (``--value-set``), found by URL.
+    """
     kind = q.get("resourceType") if isinstance(q, dict) else type(q).__name__
     if kind != "Questionnaire":
         raise DefinitionError(f"{source}: a FHIR {kind}, not a Questionnaire")
@@ -180,6 +222,14 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
     if len(url) > 500:
         url = ""  # not a URL a person wrote; linkIds are then not kept as codes
     notes: list[str] = []
+    if not url and isinstance(q.get("id"), str) and re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", q["id"]):
+        # No canonical: linkIds are kept under the resource's id, which a server's
+        # responses name as Questionnaire/<id>.
+        url = f"{LOCAL_QUESTIONNAIRE}{q['id']}"
+        notes.append(
+            f"linkIds: the Questionnaire has no url; its linkIds are kept as codes of {url}, "
+            f"which matches responses naming Questionnaire/{q['id']}"
+        )
     contained = {
         r["id"]: r
         for r in as_list(q.get("contained"))
@@ -187,6 +237,8 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
         and r.get("resourceType") == "ValueSet"
         and isinstance(r.get("id"), str)
     }
+    for n, given in enumerate(value_sets or []):
+        contained.setdefault(f"\0given-{n}", given)  # found by URL only, never by #id
     scales: dict[tuple[Any, ...], str] = {}
     response_scales: dict[str, Any] = {}
     items: list[dict[str, Any]] = []
@@ -197,6 +249,9 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
         nodes = list(iter_items(q.get("item")))
     except ValueError as exc:
         raise DefinitionError(f"{source}: refused: {exc}") from None
+    keep_ids = _linkids_as_ids(nodes)
+    typed_scores: list[JSON] = []
+    item_of: dict[str, str] = {}  # linkId -> draft item id
     for node in nodes:
         link_id = _text(str(node.get("linkId", "?")), 200)
         kind = node.get("type") if isinstance(node.get("type"), str) else None
@@ -207,6 +262,16 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
         if calculation is not None:
             calculated.append((node, calculation))
             continue
+        if node.get("repeats") is True and kind in QUESTION_TYPES:
+            notes.append(
+                f"item {link_id} {_quote(text)} repeats (several answers allowed): psyq "
+                "scores one answer per item: not converted"
+            )
+            continue
+        if kind in {"integer", "decimal", "quantity"} and _loinc(node):
+            # A score the form has a person type in (not calculated): the total's code.
+            typed_scores.append(node)
+            continue
         options = _options(node, contained, notes)
         if not options:
             if "answerValueSet" not in node:  # an uncontained value set is noted already
@@ -215,17 +280,29 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
                     "not converted"
                 )
             continue
+        _number_missing_options(options)
         values = [o.value for o in options]
         if any(v is None for v in values):
+            unvalued = ", ".join(_quote(o.label, 30) for o in options if o.value is None)
             notes.append(
-                f"item {link_id} {_quote(text)}: answers without numeric values (no "
-                "ordinalValue, no integer codes): skipped"
+                f"item {link_id} {_quote(text)}: answers {unvalued} have no numeric value (no "
+                "ordinalValue or itemWeight, no integer code) and do not read as 'counts as "
+                "missing': skipped"
             )
             continue
+        if all(o.missing for o in options):
+            notes.append(f"item {link_id} {_quote(text)}: every answer counts as missing: skipped")
+            continue
+        for o in options:
+            if o.missing:
+                notes.append(
+                    f"item {link_id}: answer {_quote(o.label, 40)} counts as missing "
+                    f"(stored as {o.value}, never scored)"
+                )
         if len(set(values)) != len(values):
             notes.append(f"item {link_id} {_quote(text)}: two answers share a value: skipped")
             continue
-        key = tuple((o.value, o.label, tuple(c.code for c in o.codes)) for o in options)
+        key = tuple((o.value, o.label, tuple(c.code for c in o.codes), o.missing) for o in options)
         limit = _over_limit(len(items), len(scales), key in scales, len(options))
         if limit:
             notes.append(f"item {link_id} {_quote(text)}: {limit}: skipped")
@@ -236,17 +313,28 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
                 "options": [
                     {"value": o.value, "label": o.label}
                     | ({"codes": [_coding(c) for c in o.codes]} if o.codes else {})
+                    | ({"missing": True} if o.missing else {})
                     for o in options
                 ]
             }
-        item_id = f"q{len(items) + 1}"
+        item_id = node["linkId"] if keep_ids else f"q{len(items) + 1}"
         codes = [_coding(c) for c in codings(node.get("code"))]
         if url and _keepable(node.get("linkId")):
             codes.append({"system": url, "code": node["linkId"]})
         entry: dict[str, Any] = {"id": item_id, "text": text, "response_scale": scales[key]}
+        if node.get("required") is True:
+            entry["required"] = True
+        if extension_value(node, frozenset({UNSCORED})) is True:
+            entry["scored"] = False
+        if extension_value(node, frozenset({CRITICAL})) is True:
+            entry["critical"] = True
         if codes:
             entry["codes"] = codes[:20]
         items.append(entry)
+        if isinstance(node.get("linkId"), str):
+            item_of[node["linkId"]] = item_id
+        if entry.get("scored") is False:
+            continue  # asked, not scored: unlike answers are expected
         if first_scale is None:
             first_scale = scales[key]
         elif scales[key] != first_scale:
@@ -269,34 +357,79 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
             "psyq asks every item and counts a skipped one as missing: check the total's "
             "missing rule"
         )
+    scored = [i["id"] for i in items if i.get("scored", True)]
+    if not scored:
+        raise DefinitionError(
+            f"{source}: every converted item is marked unscored; nothing to score"
+        )
+    converted = _scales(calculated, items, item_of, response_scales, notes)
+    if converted:
+        # The form says how it scores: an item no score uses is asked, not summed
+        # (a category such as "1=Bleeding ... 9=Other" never is).
+        used = {i for scale in converted.values() for i in scale["items"]}
+        unused = [i["id"] for i in items if i["id"] not in used and i.get("scored", True)]
+        for item in items:
+            if item["id"] in unused:
+                item["scored"] = False
+        if unused:
+            notes.append(
+                f"items {', '.join(unused)} are in no calculated score: kept as scored: false"
+            )
+        scored = [i["id"] for i in items if i.get("scored", True)]
     total: dict[str, Any] = {
         "id": "total",
         "label": "Total (sum of all items; check it)",
-        "items": [i["id"] for i in items],
+        "items": scored,
         "method": "sum",
         "missing": {"max_missing": 0},
     }
-    for node, calculation in calculated:
+    pending = [(node, calc) for node, calc in calculated if id(node) not in converted]
+    for node, calculation in pending:
         link_id = str(node.get("linkId", "?"))
         notes.append(
-            f"total: item {link_id} {_quote(_text(node.get('text') or '', 200), 50)} is "
-            f"calculated by {calculation}; psyq does NOT run FHIRPath or CQL: the draft's "
-            "total sums every converted item instead: check it against the manual"
+            f"score {_quote(_text(link_id, 200), 50)} "
+            f"{_quote(_text(node.get('text') or '', 200), 50)} is calculated by {calculation}, "
+            "which is not a pattern psyq recognises (sums and means of answer weights, "
+            "reverse keys, transforms); psyq does NOT run FHIRPath or CQL from a file: "
+            "not converted"
         )
-    if len(calculated) == 1:
-        node = calculated[0][0]
+    draft_scales = list(converted.values())
+    if any(sc["id"] == "total" for sc in draft_scales):
+        pass
+    elif len(draft_scales) == 1:
+        draft_scales[0]["id"] = "total"
+    elif (len(pending) == 1 and not draft_scales) or (not calculated and len(typed_scores) == 1):
+        node = pending[0][0] if pending else typed_scores[0]
+        if not pending:
+            notes.append(
+                f"total: item {_quote(_text(str(node.get('linkId', '?')), 200))} is a score a "
+                "person types in (not calculated); the draft's total takes its code and label"
+            )
         total["label"] = _text(node.get("text") or total["label"], 500)
         codes = [_coding(c) for c in codings(node.get("code")) if c.system in TERMINOLOGIES]
         if url and _keepable(node.get("linkId")):
             codes.append({"system": url, "code": node["linkId"]})
         if codes:
             total["codes"] = codes[:20]
-    elif not calculated:
-        notes.append("total: the Questionnaire has no calculated total; the draft sums all items")
+        notes.append(
+            "total: the draft's total sums every converted item instead: check it against "
+            "the manual"
+        )
+        draft_scales.append(total)
     else:
-        notes.append("total: several calculated scores; only the draft's sum of all items is kept")
+        if not calculated:
+            notes.append(
+                "total: the Questionnaire has no calculated total; the draft sums all items"
+            )
+        else:
+            notes.append("total: no calculated score is the total; the draft sums all items")
+        draft_scales.append(total)
+    if not any(sc.get("bands") for sc in draft_scales):
+        notes.append("bands: the draft has none; add the manual's interpretation bands to total")
+    about = _psyq_json(q, INSTRUMENT_EXTENSION)
+    about = about if isinstance(about, dict) else {}
     ident = instrument_id or _identifier(
-        str(q.get("id") or q.get("name") or q.get("title") or Path(source).stem)
+        str(about.get("id") or q.get("id") or q.get("name") or q.get("title") or Path(source).stem)
     )
     version: str = q["version"] if isinstance(q.get("version"), str) else ""
     if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z.+-]{0,31}", version):
@@ -307,14 +440,13 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
         notes.append(
             f"licence: the Questionnaire states no copyright: licence is {UNKNOWN_LICENCE}"
         )
-    notes.append("bands: the draft has none; add the manual's interpretation bands to total")
     notes.append("examples: the draft has no golden examples; add the manual's before use")
     data: dict[str, Any] = {
         "schema_version": 1,
         "id": ident,
         "version": version,
         "title": title,
-        "short_name": _text(q.get("name") or title, 40),
+        "short_name": _text(about.get("short_name") or q.get("name") or title, 40),
         "status": "provisional",
         "description": _text(q.get("description"), 10_000),
         "citations": [{"text": f"Converted from the FHIR Questionnaire {url or source}."}],
@@ -322,12 +454,187 @@ def questionnaire_to_draft(q: JSON, source: str, instrument_id: str | None = Non
         "notice": DRAFT_NOTICE,
         "response_scales": response_scales,
         "items": items,
-        "scales": [total],
+        "scales": draft_scales,
     }
+    for field_name in ("recall_period", "instructions"):
+        if isinstance(about.get(field_name), str):
+            data[field_name] = _text(about[field_name], 10_000)
+    flags = _flags(q, {i["id"] for i in items}, {sc["id"] for sc in draft_scales}, notes)
+    if flags:
+        data["flags"] = flags
     form_codes = [_coding(c) for c in codings(q.get("code"))]
     if form_codes:
         data["codes"] = form_codes[:20]
     return Draft(data=data, notes=notes)
+
+
+def _linkids_as_ids(nodes: list[JSON]) -> bool:
+    """Keep linkIds as item ids when every answerable item's linkId is a psyq id."""
+    link_ids = [
+        node.get("linkId")
+        for node in nodes
+        if node.get("type") not in ("group", "display") and _calculation(node) is None
+    ]
+    return (
+        bool(link_ids)
+        and all(isinstance(x, str) and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", x) for x in link_ids)
+        and len(set(link_ids)) == len(link_ids)
+    )
+
+
+def _psyq_json(element: JSON, url: str) -> Any:
+    """The JSON payload of one of psyq's own extensions (``None`` if absent or broken)."""
+    raw = extension_value(element, frozenset({url}))
+    if not isinstance(raw, str) or len(raw) > 100_000:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _variables(node: JSON) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for ext in as_list(node.get("extension")):
+        if isinstance(ext, dict) and ext.get("url") == VARIABLE:
+            value = ext.get("valueExpression")
+            if isinstance(value, dict) and value.get("language") == "text/fhirpath":
+                name, expression = value.get("name"), value.get("expression")
+                if isinstance(name, str) and isinstance(expression, str):
+                    out[name] = expression
+    return out
+
+
+def _scales(
+    calculated: list[tuple[JSON, str]],
+    items: list[dict[str, Any]],
+    item_of: dict[str, str],
+    response_scales: dict[str, Any],
+    notes: list[str],
+) -> dict[int, dict[str, Any]]:
+    """Scales from calculated items whose FHIRPath psyq recognises, by node identity."""
+    by_id = {i["id"]: i for i in items}
+    out: dict[int, dict[str, Any]] = {}
+    used: set[str] = set()
+    for node, _ in calculated:
+        expression = extension_value(node, CALCULATED_EXPRESSION_URLS)
+        if not isinstance(expression, dict) or expression.get("language") != "text/fhirpath":
+            continue
+        body = expression.get("expression")
+        if not isinstance(body, str) or len(body) > 100_000:
+            continue
+        variables = _variables(node)
+        # FHIRPath's and SDC's own environment variables are not the form's variables.
+        named = [
+            name
+            for name in re.findall(r"%([A-Za-z_][A-Za-z0-9_]*)", body)
+            if name not in {"resource", "questionnaire", "context", "rootResource", "ucum"}
+        ]
+        rule = recognise_item_variables(variables, body) if variables else None
+        if rule is None:
+            values = variables.get(named[0]) if named and set(named) <= set(variables) else None
+            if named and values is None:
+                continue
+            rule = recognise(values, body)
+        if rule is None:
+            continue
+        link_id = _text(str(node.get("linkId", "?")), 200)
+        unknown = [x for x in rule.items if x not in item_of]
+        unscored = [
+            item_of[x]
+            for x in rule.items
+            if x in item_of and by_id[item_of[x]].get("scored") is False
+        ]
+        if unknown or unscored:
+            what = (
+                f"linkIds {', '.join(_quote(_text(x, 60)) for x in unknown)} "
+                "that were not converted"
+                if unknown
+                else f"unscored items {', '.join(unscored)}"
+            )
+            notes.append(f"score {_quote(link_id)}: its expression adds {what}: not converted")
+            continue
+        about = _psyq_json(node, SCALE_EXTENSION)
+        about = about if isinstance(about, dict) else {}
+        scale: dict[str, Any] = {
+            "id": _identifier(str(about.get("id") or link_id.removeprefix("score:")), "scale"),
+            "label": _text(about.get("label") or node.get("text") or link_id, 500),
+            "items": [item_of[x] for x in rule.items],
+            "method": rule.method,
+        }
+        if scale["id"] in used:
+            scale["id"] = f"{scale['id']}_{len(used) + 1}"
+        used.add(scale["id"])
+        bad_reverse = []
+        for link, pivot in rule.reverse.items():
+            entry = by_id[item_of[link]]
+            values_of = [o["value"] for o in response_scales[entry["response_scale"]]["options"]]
+            if pivot != min(values_of) + max(values_of):
+                bad_reverse.append(item_of[link])
+            entry["reverse"] = True
+        if bad_reverse:
+            notes.append(
+                f"score {_quote(link_id)}: reverses {', '.join(bad_reverse)} against a value "
+                "other than their lowest + highest answer: not converted"
+            )
+            for link in rule.reverse:
+                by_id[item_of[link]].pop("reverse", None)
+            continue
+        if rule.weights:
+            scale["weights"] = {item_of[k]: w for k, w in rule.weights.items()}
+        missing: dict[str, Any] = {}
+        if rule.max_missing is not None:
+            missing["max_missing"] = rule.max_missing
+        if rule.min_answered is not None:
+            missing["min_answered"] = rule.min_answered
+        if rule.prorate:
+            missing["prorate"] = True
+        scale["missing"] = missing or {"max_missing": len(rule.items) - 1}
+        if rule.decimals:
+            scale["decimals"] = rule.decimals
+        if (rule.multiply, rule.add) != (1.0, 0.0):
+            scale["transform"] = {"multiply": rule.multiply, "add": rule.add}
+        for field_name in ("higher_is_worse", "clinical_cutoff", "reliable_change", "bands"):
+            if field_name in about:
+                scale[field_name] = about[field_name]
+        codes = [_coding(c) for c in codings(node.get("code")) if c.system in TERMINOLOGIES]
+        if codes:
+            scale["codes"] = codes[:20]
+        out[id(node)] = scale
+        notes.append(
+            f"score {_quote(link_id)}: its FHIRPath read as a {rule.method} of "
+            f"{len(rule.items)} items ({', '.join(scale['items'][:12])}); check it against "
+            "the manual"
+        )
+    return out
+
+
+def _flags(
+    q: JSON, item_ids: set[str], scale_ids: set[str], notes: list[str]
+) -> list[dict[str, Any]]:
+    """Flag rules psyq wrote into its own extension, when every reference still resolves."""
+    flags = _psyq_json(q, FLAGS_EXTENSION)
+    if not isinstance(flags, list):
+        return []
+    kept = []
+    for flag in flags[:100]:
+        try:
+            rule = FlagRule.model_validate(flag)
+        except ValueError:
+            notes.append("flags: a flag rule in psyq's extension is malformed: not converted")
+            continue
+        missing = [
+            ident
+            for kind, ident in rule.when.references()
+            if ident not in (item_ids if kind == "item" else scale_ids)
+        ]
+        if missing:
+            notes.append(
+                f"flag {rule.id}: refers to {', '.join(missing)}, not in the draft: not converted"
+            )
+            continue
+        kept.append(rule.model_dump(mode="json", exclude_defaults=True))
+    return kept
 
 
 def _coding(coding: Coding) -> dict[str, Any]:
@@ -337,36 +644,14 @@ def _coding(coding: Coding) -> dict[str, Any]:
     return out
 
 
-def comment_safe(text: str) -> str:
-    """Text that stays inside one YAML comment line, whatever the Questionnaire held.
-
-    YAML ends a comment at CR, LF, NEL (U+0085) and the Unicode line and paragraph
-    separators (U+2028, U+2029); any of them in a linkId would let the rest of it
-    be read as live YAML. Every character that is not printable (those, other
-    controls, bidi overrides) is written as its ``\\uXXXX`` escape instead.
-    """
-    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
-
-
 def draft_yaml(draft: Draft, source: str) -> str:
     """The draft as YAML, headed by a comment listing everything not converted."""
-    head = [
+    intro = (
         f"psyq instrument DRAFT converted from the FHIR Questionnaire {source} by "
         "`psyq import-fhir`. Status provisional: check every item, answer value and the "
-        "total against the instrument's manual before scoring anyone with it.",
-        "",
-        "Not converted or to check:",
-    ]
-    lines: list[str] = []
-    for text in head:
-        lines += textwrap.wrap(text, 86, break_on_hyphens=False) or [""]
-    for note in draft.notes:
-        lines += textwrap.wrap(
-            note, 86, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False
-        )
-    comment = "".join(f"# {comment_safe(line)}".rstrip() + "\n" for line in lines)
-    body = yaml.safe_dump(draft.data, sort_keys=False, allow_unicode=True, width=88)
-    return comment + body
+        "total against the instrument's manual before scoring anyone with it."
+    )
+    return write_draft(intro, draft.notes, draft.data)
 
 
 @click.command("import-fhir")
@@ -375,9 +660,20 @@ def draft_yaml(draft: Draft, source: str) -> str:
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Draft YAML file."
 )
 @click.option("--id", "instrument_id", help="Instrument id for the draft (default: from the file).")
+@click.option(
+    "--value-set",
+    "value_set_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A ValueSet JSON file the Questionnaire's answerValueSet names by URL (repeatable).",
+)
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def import_fhir_command(
-    questionnaire: Path, output: Path | None, instrument_id: str | None, force: bool
+    questionnaire: Path,
+    output: Path | None,
+    instrument_id: str | None,
+    value_set_files: tuple[Path, ...],
+    force: bool,
 ) -> None:
     """Convert a FHIR R4 Questionnaire (JSON) to a psyq instrument YAML DRAFT.
 
@@ -395,7 +691,8 @@ def import_fhir_command(
     data = load_json(questionnaire, raw)
     if not isinstance(data, dict):
         raise DefinitionError(f"{questionnaire}: a JSON {type(data).__name__}, not a Questionnaire")
-    draft = questionnaire_to_draft(data, questionnaire.name, instrument_id)
+    value_sets = [_read_value_set(path) for path in value_set_files]
+    draft = questionnaire_to_draft(data, questionnaire.name, instrument_id, value_sets)
     text = draft_yaml(draft, questionnaire.name)
     if output is None:
         click.echo(text, nl=False)
@@ -411,6 +708,20 @@ def import_fhir_command(
         f"{len(draft.notes)} note(s) to check in its header",
         err=True,
     )
+
+
+def _read_value_set(path: Path) -> JSON:
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_DEFINITION_BYTES + 1)
+    except OSError as exc:
+        raise PsyqError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_DEFINITION_BYTES:
+        raise DefinitionError(f"{path}: larger than {MAX_DEFINITION_BYTES} bytes")
+    data = load_json(path, raw)
+    if not isinstance(data, dict) or data.get("resourceType") != "ValueSet":
+        raise DefinitionError(f"{path}: --value-set takes a FHIR ValueSet")
+    return data
 
 
 @hookimpl

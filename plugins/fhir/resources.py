@@ -24,6 +24,8 @@ ORDINAL_VALUE_URLS = frozenset(
         "http://hl7.org/fhir/StructureDefinition/ordinalValue",
         # The R4 name of the same extension, still common in published forms.
         "http://hl7.org/fhir/StructureDefinition/iso21090-CO-value",
+        # The SDC / R5 name.
+        "http://hl7.org/fhir/StructureDefinition/itemWeight",
     }
 )
 CALCULATED_EXPRESSION_URLS = frozenset(
@@ -135,3 +137,29 @@ def codings(value: Any) -> list[Coding]:
         display = c["display"][:500] if isinstance(c.get("display"), str) else None
         out.append(Coding(system=system, code=c["code"], display=display))
     return out
+
+
+def contained(resource: Mapping[str, Any], kind: str) -> dict[str, JSON]:
+    """The ``contained`` resources of one type, by ``id``."""
+    return {
+        r["id"]: r
+        for r in as_list(resource.get("contained"))
+        if isinstance(r, dict) and r.get("resourceType") == kind and isinstance(r.get("id"), str)
+    }
+
+
+def value_set_concepts(value_set: Mapping[str, Any]) -> Iterator[tuple[str | None, JSON]]:
+    """(system, concept) for every concept of a ValueSet: ``compose`` and ``expansion``."""
+    compose = value_set.get("compose")
+    for include in as_list(compose.get("include") if isinstance(compose, dict) else None):
+        if not isinstance(include, dict):
+            continue
+        system = include.get("system") if isinstance(include.get("system"), str) else None
+        for concept in as_list(include.get("concept")):
+            if isinstance(concept, dict) and isinstance(concept.get("code"), str):
+                yield system, concept
+    expansion = value_set.get("expansion")
+    for concept in as_list(expansion.get("contains") if isinstance(expansion, dict) else None):
+        if isinstance(concept, dict) and isinstance(concept.get("code"), str):
+            system = concept.get("system") if isinstance(concept.get("system"), str) else None
+            yield system, concept

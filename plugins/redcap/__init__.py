@@ -1,0 +1,1 @@
+"""REDCap: data dictionaries in and out, record exports through ``psyq batch``."""

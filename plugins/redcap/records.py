@@ -1,0 +1,216 @@
+"""REDCap record exports through ``psyq batch --redcap DICT.csv``.
+
+The dictionary says which export columns are the instrument's items: a field
+named as the item, or the fields of the one form whose radio/dropdown fields,
+in order, have exactly the item's answer codes (the Bridge2AI-Voice PHQ-9's
+``no_interest``, ``feeling_depressed``, ...). A label export ("Not at all")
+is read through the same choices, and a choice that is a missing-data code
+(777, 999, "Decline", "Don't know") is a missing answer unless the instrument
+itself has that answer.
+
+After the batch, ``scores.csv`` gains the export's ``redcap_event_name``,
+``redcap_repeat_instrument``, ``redcap_repeat_instance`` and the form's
+completion status (``<form>_complete``: 2 complete, 1 unverified, 0
+incomplete); ``--to redcap`` also writes ``redcap-import.csv`` (scores, bands
+and flags keyed by ``record_id`` and event, importable once the fields in
+``redcap-import-dictionary.csv`` are added to the project).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from psyq.answers import looks_missing
+from psyq.errors import PsyqError
+from psyq.files import write_atomic
+from psyq.models import Instrument
+from psyq.plugins.redcap.dictionary import (
+    Field,
+    parse_choices,
+    plain,
+    read_dictionary,
+    write_dictionary,
+)
+
+EVENT_COLUMNS = ("redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance")
+COMPLETE = {"2": "complete", "1": "unverified", "0": "incomplete"}
+
+
+@dataclass
+class RedcapMapping:
+    """Export column -> item id, per item label/missing code -> answer, and the form."""
+
+    form: str
+    rename: dict[str, str] = field(default_factory=dict)
+    answer_codes: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def _fits(instrument: Instrument, item_id: str, f: Field) -> bool:
+    """Same answer codes and, for a scored item, the same wording (forms share codes)."""
+    from difflib import SequenceMatcher
+
+    item = instrument.item(item_id)
+    if item.scored:
+        ours, theirs = _normalise(item.text), _normalise(plain(f.label))
+        if SequenceMatcher(None, ours, theirs).ratio() < 0.8:
+            return False
+    options = instrument.response_scale_for(item).options
+    choices = [(c, _normalise(label)) for c, label in parse_choices(f.choices)]
+    scored = [c for c in choices if not _is_missing(c[0], c[1])]
+    return [c for c, _ in scored] == [
+        str(o.value) for o in options if not getattr(o, "missing", False)
+    ]
+
+
+def _is_missing(code: str, label: str) -> bool:
+    return looks_missing(int(code) if re.fullmatch(r"-?[0-9]{1,6}", code) else None, label)
+
+
+def map_export(instrument: Instrument, dictionary: Path) -> RedcapMapping:
+    """How a record export of ``dictionary``'s project holds ``instrument``'s answers.
+
+    Fields named as the items, else the first form whose choice fields, in
+    order, have each item's answer codes and (scored items) its wording.
+    """
+    fields = read_dictionary(dictionary)
+    choice_fields = [f for f in fields if f.type in ("radio", "dropdown", "yesno", "truefalse")]
+    by_name = {f.name: f for f in choice_fields}
+    items = [i.id for i in instrument.items]
+    pairs: list[tuple[Field, str]] = []
+    if all(i in by_name for i in items if instrument.item(i).scored):
+        pairs = [(by_name[i], i) for i in items if i in by_name]
+    else:
+        for form in dict.fromkeys(f.form for f in choice_fields):
+            in_form = [f for f in choice_fields if f.form == form]
+            if len(in_form) >= len(items) and all(
+                _fits(instrument, i, f) for f, i in zip(in_form, items, strict=False)
+            ):
+                pairs = list(zip(in_form, items, strict=False))
+                break
+    if not pairs:
+        raise PsyqError(
+            f"{dictionary}: no form's fields match the items of {instrument.short_name} "
+            f"(by name, or in order with the same answer codes and wording)"
+        )
+    mapping = RedcapMapping(form=pairs[0][0].form)
+    for f, item_id in pairs:
+        mapping.rename[f.name] = item_id
+        allowed = {str(v) for v in instrument.response_scale_for(instrument.item(item_id)).values}
+        table: dict[str, str] = {}
+        choices = (
+            parse_choices(f.choices)
+            if f.type in ("radio", "dropdown")
+            else [("1", "Yes"), ("0", "No")]
+        )
+        for code, label in choices:
+            answer = code if code in allowed else ("" if _is_missing(code, label) else code)
+            table[plain(label)] = answer
+            if answer != code:
+                table[code] = answer
+        mapping.answer_codes[item_id] = table
+    return mapping
+
+
+def _input_rows(path: Path) -> tuple[list[str], dict[int, list[str]]]:
+    """The export's header and its rows by row number (as ``psyq batch`` numbers them)."""
+    text = path.read_bytes().decode("utf-8-sig")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in next(reader)]
+    rows: dict[int, list[str]] = {}
+    start = reader.line_num + 1
+    for cells in reader:
+        rows[start] = cells
+        start = reader.line_num + 1
+    return header, rows
+
+
+def finish_redcap_outputs(
+    export: Path, out_dir: Path, instrument: Instrument, mapping: RedcapMapping, to_redcap: bool
+) -> None:
+    """Add the export's event columns to ``scores.csv``; write ``redcap-import.csv``."""
+    header, rows = _input_rows(export)
+    complete = f"{mapping.form}_complete"
+    kept = [c for c in EVENT_COLUMNS if c in header]
+    at = {c: header.index(c) for c in [*kept, complete, "record_id"] if c in header}
+
+    def cell(row: list[str], column: str) -> str:
+        k = at.get(column)
+        return row[k].strip() if k is not None and k < len(row) else ""
+
+    scores_path = out_dir / "scores.csv"
+    with scores_path.open(encoding="utf-8", newline="") as fh:
+        table = list(csv.reader(fh))
+    extra = [*kept, *(["redcap_complete"] if complete in at else [])]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    head = table[0]
+    writer.writerow([*head[:2], *extra, *head[2:]])
+    lines = []
+    for line in table[1:]:
+        source = rows.get(int(line[0]), [])
+        added = [cell(source, c) for c in kept]
+        if complete in at:
+            added.append(COMPLETE.get(cell(source, complete), cell(source, complete)))
+        writer.writerow([*line[:2], *added, *line[2:]])
+        lines.append((line, source))
+    write_atomic(scores_path, out.getvalue().encode("utf-8"), private=True)
+    if not to_redcap:
+        return
+    prefix = f"{instrument.id}_psyq"
+    fields = []
+    for scale in instrument.scales:
+        fields += [f"{prefix}_{scale.id}", f"{prefix}_{scale.id}_band"]
+    fields.append(f"{prefix}_flags")
+    imported = io.StringIO()
+    writer = csv.writer(imported, lineterminator="\r\n")
+    writer.writerow(["record_id", *kept, *fields])
+    for line, source in lines:
+        by_name = dict(zip(head, line, strict=False))
+        values = []
+        for scale in instrument.scales:
+            values += [by_name.get(scale.id, ""), by_name.get(f"{scale.id}_band", "")]
+        values.append(by_name.get("flags", ""))
+        writer.writerow(
+            [
+                cell(source, "record_id") or by_name["client_id"],
+                *[cell(source, c) for c in kept],
+                *values,
+            ]
+        )
+    write_atomic(out_dir / "redcap-import.csv", imported.getvalue().encode("utf-8"), private=True)
+    definitions = []
+    for scale in instrument.scales:
+        definitions += [
+            {
+                "Variable / Field Name": f"{prefix}_{scale.id}",
+                "Form Name": f"{instrument.id}_psyq_scores",
+                "Field Type": "text",
+                "Field Label": f"{instrument.short_name} {scale.label} (psyq)",
+                "Text Validation Type OR Show Slider Number": "number",
+            },
+            {
+                "Variable / Field Name": f"{prefix}_{scale.id}_band",
+                "Form Name": f"{instrument.id}_psyq_scores",
+                "Field Type": "text",
+                "Field Label": f"{instrument.short_name} {scale.label}: band (psyq)",
+            },
+        ]
+    definitions.append(
+        {
+            "Variable / Field Name": f"{prefix}_flags",
+            "Form Name": f"{instrument.id}_psyq_scores",
+            "Field Type": "notes",
+            "Field Label": f"{instrument.short_name} flags raised (psyq; ; separated)",
+        }
+    )
+    write_atomic(
+        out_dir / "redcap-import-dictionary.csv", write_dictionary(definitions).encode("utf-8")
+    )
