@@ -205,8 +205,12 @@ def record_digest(row: Mapping[str, Any]) -> str:
     does not change the digest of rows written before it; setting a value to NULL
     still changes the digest (the key disappears).
     """
-    content = {k: _plain(v) for k, v in row.items() if v is not None}
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    content = {k: v for k, v in row.items() if v is not None}
+    try:
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except TypeError:  # a BLOB put there outside psyq: digest it anyway (it then mismatches)
+        content = {k: _plain(v) for k, v in content.items()}
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -226,7 +230,20 @@ def entry_hash(
     ).encode("utf-8")
     if key is None:
         return hashlib.sha256(payload).hexdigest()
-    return hmac.new(key, payload, hashlib.sha256).hexdigest()
+    return _keyed(key, payload)
+
+
+_HMAC_CACHE: dict[bytes, hmac.HMAC] = {}
+
+
+def _keyed(key: bytes, payload: bytes) -> str:
+    # The keyed state is built once per key and copied: HMAC's key set-up is per key.
+    base = _HMAC_CACHE.get(key)
+    if base is None:
+        base = _HMAC_CACHE[key] = hmac.new(key, digestmod=hashlib.sha256)
+    mac = base.copy()
+    mac.update(payload)
+    return mac.hexdigest()
 
 
 def append(

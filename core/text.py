@@ -24,3 +24,18 @@ def visible(text: str | None) -> str | None:
         else f"\\u{ord(c):04x}"
         for c in text
     )
+
+
+def json_visible(document: str) -> str:
+    """JSON text with every non-printable character inside its strings as a ``\\uXXXX``
+    escape: the same data once parsed, but a viewer shows the escape instead of
+    obeying a right-to-left override. (Outside strings, JSON text is printable
+    apart from line breaks, which are kept.)"""
+    if document.isprintable():
+        return document
+    import json
+
+    return "".join(
+        c if c == "\n" or c.isprintable() else json.dumps(c, ensure_ascii=True)[1:-1]
+        for c in document
+    )

@@ -334,3 +334,55 @@ def test_a_read_only_store_opens_for_verify_history_and_export(
     finally:
         media.chmod(0o700)
         store_path.chmod(0o600)
+
+
+# -- migration: a store written before keying ---------------------------------------------------
+
+
+def test_an_unkeyed_version_2_store_migrates_without_losing_anything(
+    psyq_cli: CLI, psyq_home: Path
+) -> None:
+    """A store exactly as the previous psyq left it (schema 2, plain SHA-256 chain)."""
+    from psyq.store import MIGRATIONS, _statements
+
+    path = db(psyq_home)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("BEGIN")
+
+    def legacy(action: str, record: str, digest: str) -> None:
+        last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, audit.GENESIS)
+        at = f"2026-01-0{seq}T00:00:00.000000+00:00"
+        digest_hash = audit.entry_hash(seq, at, "olduser", action, record, digest, prev)
+        conn.execute(
+            "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, at, "olduser", action, record, digest, prev, digest_hash),
+        )
+
+    for version, script in enumerate(MIGRATIONS[:2], start=1):
+        for statement in _statements(script):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {version}")
+        legacy("migrate", "schema", audit.record_digest({"v": version}))
+    conn.execute("INSERT INTO clients VALUES ('C0001', '2026-01-01T00:00:00+00:00')")
+    legacy("add client", "client C0001", audit.record_digest(
+        {"id": "C0001", "created_at": "2026-01-01T00:00:00+00:00"}))  # fmt: skip
+    conn.execute("COMMIT")
+    conn.close()
+
+    before = psyq_cli("audit", "log").output
+    assert "olduser" in before  # opened, migrated, listed
+    verify = psyq_cli("audit", "verify")
+    assert verify.exit_code == 0, verify.output
+    record(psyq_cli, "C0001")
+    with open_store(path) as store:
+        entries = audit.entries(store.connection)
+        assert [e.action for e in entries[:4]] == ["migrate", "migrate", "add client", "key chain"]
+        assert entries[3].prev == entries[2].hash  # the keyed part chains onto the old one
+        assert entries[4].action == "migrate" and store.has_client("C0001")
+        assert [a.client_id for a in store.administrations()] == ["C0001"]
+    assert psyq_cli("audit", "verify").exit_code == 0
+    # The old, unkeyed entries are still protected: changing one breaks the keyed link.
+    sql(path, "DROP TRIGGER audit_no_update", "UPDATE audit SET os_user = 'x' WHERE seq = 2")
+    assert psyq_cli("audit", "verify").exit_code == 1

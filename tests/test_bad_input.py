@@ -87,20 +87,28 @@ def test_huge_integer_given_as_a_number_is_one_line(tmp_path: Path) -> None:
 # -- 11: a huge client id is refused before any other work ------------------------------------
 
 
-def test_a_10_mb_client_id_is_one_short_bad_row(psyq_cli: CLI, tmp_path: Path) -> None:
-    src = tmp_path / "in.jsonl"
-    src.write_text(
-        json.dumps({"client_id": "C" * 10_000_000, **GOOD})
-        + "\n"
-        + json.dumps({"client_id": "C2", **GOOD})
-        + "\n"
-    )
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_10_mb_client_id_is_one_short_bad_row(psyq_cli: CLI, tmp_path: Path, suffix: str) -> None:
+    src = tmp_path / f"in{suffix}"
+    if suffix == ".jsonl":
+        src.write_text(
+            json.dumps({"client_id": "C" * 10_000_000, **GOOD})
+            + "\n"
+            + json.dumps({"client_id": "C2", **GOOD})
+            + "\n"
+        )
+    else:  # a cell far over csv's own 128 KB limit, which used to stop the whole file
+        answers = ",".join("1" * 9)
+        src.write_text(
+            "client_id," + ",".join(PHQ9_ITEMS) + f"\n{'C' * 10_000_000},{answers}\nC2,{answers}\n"
+        )
     out = tmp_path / "out"
     result = psyq_cli("batch", str(src), "--instrument", "phq9", "--out", str(out),
                       "--format", "json", "--summary", "html", "--quiet")  # fmt: skip
     assert result.exit_code == 1, result.output
     [error] = read_csv(out / "errors.csv")
-    assert error["row"] == "1" and "10000000 characters long" in error["reason"]
+    assert error["row"] == ("1" if suffix == ".jsonl" else "2")
+    assert "10000000 characters long" in error["reason"]
     assert (out / "errors.csv").stat().st_size < 1000  # the id is not copied around
     assert [p.name for p in (out / "reports").iterdir()] == ["C2_phq9.json"]
 
@@ -391,6 +399,28 @@ def test_bidi_and_control_characters_in_notes_are_shown_escaped(
         assert raw not in text
     assert "\\u202e21 erocs\\u202c" in text and "\\x1b[8mhidden" in text
     assert "Dr \\u2067Rao\\u2069" in text
+
+
+def test_json_outputs_escape_bidi_and_controls_but_keep_the_data(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    note = "score 12 \u202e21 erocs\u202c and \x1b[8mhidden"
+    out = tmp_path / "r.json"
+    result = psyq_cli("report", "phq9", "--answers", "1,1,1,1,1,1,1,1,0", "--client", "C1",
+                      "--note", note, "-o", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        psyq_cli("record", "phq9", "--client", "C1", "--answers", "1", "--note", note).exit_code
+        == 0
+    )
+    exported = psyq_cli("export", "--format", "jsonl").stdout
+    for text, parsed in (
+        (out.read_text(encoding="utf-8"), json.loads(out.read_text())["report"]["note"]),
+        (exported, json.loads(exported.splitlines()[0])["administration"]["note"]),
+    ):
+        assert parsed == note  # the same data once parsed
+        assert "\u202e" not in text and "\x1b" not in text
+        assert "\\u202e21 erocs\\u202c" in text and "\\u001b[8mhidden" in text
 
 
 # -- 14 (and 18's validate errors): a malformed definition in a plugin's folder -------------

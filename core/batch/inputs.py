@@ -174,6 +174,16 @@ def _check_columns(
 
 
 def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap) -> list[InputRow]:
+    # csv refuses a cell over 128 KB by stopping the whole file (it cannot resynchronise);
+    # within the input size cap, an oversized cell is one bad row instead.
+    limit = csv.field_size_limit(min(MAX_INPUT_BYTES, 2**31 - 1))
+    try:
+        return _csv_rows(label, text, instrument, columns)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _csv_rows(label: str, text: str, instrument: Instrument, columns: ColumnMap) -> list[InputRow]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)

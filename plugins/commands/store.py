@@ -23,7 +23,7 @@ from psyq.plugins.commands.score import answers_file_option, answers_option, rea
 from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
 from psyq.proration import proration_note
 from psyq.spreadsheet import neutralise
-from psyq.text import visible
+from psyq.text import json_visible, visible
 
 # The store, audit and history modules (and sqlite3) load when a command runs, so
 # `psyq list` and `psyq score` do not pay for them at start-up.
@@ -436,10 +436,12 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
                 continue
             changed += 1
             old = "-" if before is None else before.total.value
-            click.echo(
-                f"administration {adm.id}: total {old} -> {fresh.total.value} "
-                f"(score version {new.score_version}; version {new.score_version - 1} kept)"
+            kept = (
+                f" (score version {new.score_version}; version {new.score_version - 1} kept)"
+                if new.score_version > 1
+                else ""
             )
+            click.echo(f"administration {adm.id}: total {old} -> {fresh.total.value}{kept}")
     click.echo(f"rescored: {changed} updated, {same} unchanged")
     for problem in problems:
         click.echo(f"psyq: error: {problem}", err=True)
@@ -768,7 +770,7 @@ def export_command(
     if format_name == "csv":
         text = csv_text(records)
     else:
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        text = "".join(json_visible(json.dumps(r, ensure_ascii=False)) + "\n" for r in records)
     if output is None:
         click.echo(text, nl=False)
         return

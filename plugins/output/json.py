@@ -7,6 +7,7 @@ from typing import Any
 
 from psyq.hookspecs import hookimpl
 from psyq.outputs import OutputFormat, RenderRequest
+from psyq.text import json_visible
 
 
 def json_document(request: RenderRequest) -> dict[str, Any]:
@@ -26,7 +27,8 @@ def json_document(request: RenderRequest) -> dict[str, Any]:
 
 
 def render_json(request: RenderRequest) -> bytes:
-    return (json.dumps(json_document(request), indent=2, ensure_ascii=False) + "\n").encode()
+    text = json.dumps(json_document(request), indent=2, ensure_ascii=False)
+    return (json_visible(text) + "\n").encode()
 
 
 @hookimpl
