@@ -19,6 +19,7 @@ from bench_interop import bench_interop
 from bench_library import bench_library
 from bench_report import bench_report
 from bench_store import bench_store
+from bench_tablet import bench_tablet
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "startup": bench_startup,
@@ -27,6 +28,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "store": bench_store,
     "batch": bench_batch,
     "fhir": bench_fhir,
+    "tablet": bench_tablet,
     "interop": bench_interop,
     "library": bench_library,
 }

@@ -212,6 +212,8 @@ def render_request_for(
         for other in earlier
     ]
     options: dict[str, Any] = {"administration_id": adm.id, "status": adm.status}
+    if adm.language:
+        options["administered_language"] = adm.language
     if history:
         options["change"] = _changes_json(scale_changes(instrument, history[-1].result, result))
         options["change_from_first"] = _changes_json(

@@ -65,6 +65,25 @@ def psyq_instrument_sources() -> list[InstrumentSource]:
     raise NotImplementedError
 
 
+@hookspec
+def psyq_translation_sources() -> list[InstrumentSource]:
+    """Return places to load instrument translations from.
+
+    Each :class:`psyq.registry.InstrumentSource` names a directory of translation
+    files (or one file): ``*.yaml``, ``*.yml`` or ``*.json`` files with
+    ``translation_of``, ``instrument_version``, ``language``, ``source`` and every
+    text of the instrument (see :mod:`psyq.translation_format`). This is how a
+    plugin adds a language to an instrument it does not own, a built-in one
+    included. An incomplete translation is reported by ``psyq validate`` and is
+    never used.
+
+    All implementations are called; their lists are concatenated.
+
+    since: 0.2
+    """
+    raise NotImplementedError
+
+
 @hookspec(firstresult=True)
 def psyq_load_definition(path: Path, data: bytes) -> dict[str, Any] | None:
     """Parse the raw bytes of a definition file into plain data.

@@ -62,6 +62,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.fhir.export",
     "psyq.plugins.fhir.importer",
     "psyq.plugins.redcap.importer",
+    "psyq.plugins.tablet.command",
 )
 _DEFAULT_PREFIX = "psyq.plugins."
 

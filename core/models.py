@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from psyq.translation_format import LanguageTag, Translation
+
 Identifier = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$"),
@@ -571,6 +573,11 @@ class Instrument(_Model):
         description="The item texts are licensed: this file has placeholders, and the real "
         "texts come from an overlay file in $PSYQ_HOME/overlays/.",
     )
+    translations: dict[LanguageTag, Translation] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="Every text in other languages, by language tag (see docs/languages.md).",
+    )
 
     _items_by_id: dict[str, Item] = PrivateAttr(default_factory=dict)
     _scales_by_id: dict[str, Scale] = PrivateAttr(default_factory=dict)
@@ -626,6 +633,14 @@ class Instrument(_Model):
                             )
         for example in self.examples:
             self._check_example(example)
+        if self.translations:
+            from psyq.translations import problems  # imports this module
+
+            for language, translation in self.translations.items():
+                missing = problems(self, translation, language)
+                if missing:
+                    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+                    raise ValueError(missing[0] + more)
         return self
 
     def _check_skip(self, item: Item, skip: SkipRule) -> None:
@@ -825,12 +840,15 @@ class Instrument(_Model):
     def content_hash(self) -> str:
         """Stable hash of the definition's content (not of its file's formatting).
 
-        Licensed texts from an overlay do not change it: the scoring is the same, and
-        administrations stay comparable across clinics with and without the texts.
+        Translations are left out: adding a language does not change what is scored,
+        so it must not make earlier administrations look like another definition.
+        Licensed texts from an overlay do not change it either: the scoring is the same,
+        and administrations stay comparable across clinics with and without the texts.
         """
         if self._base_hash is not None:
             return self._base_hash
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        content = self.model_dump(mode="json", exclude={"translations"})
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 

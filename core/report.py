@@ -281,7 +281,15 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             inst, total, [*series, (current_day, values.get("total"))], critical=critical
         )
     profile: ProfileChart | None = profile_chart(inst, values)
+    from psyq.i18n import ui_language
+
+    ui = ui_language(request.options.get("language"))
     return {
+        # The report's language (--language) and the form's (as administered).
+        "_": ui.gettext,
+        "lang": ui.language,
+        "dir": ui.direction,
+        "administered_language": request.options.get("administered_language"),
         "instrument": inst,
         "result": result,
         "client_id": request.client_id,

@@ -112,6 +112,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER score_versions_no_delete BEFORE DELETE ON score_versions
         BEGIN SELECT RAISE(ABORT, 'score versions are append-only'); END;
     """,
+    # 4: the language the form was given in (a BCP 47 tag; NULL: the instrument's own).
+    """
+    ALTER TABLE administrations ADD COLUMN language TEXT;
+    """,
 )
 KEYED_SCHEMA_VERSION = 3
 """From this schema version on, the audit chain must be keyed."""
@@ -120,7 +124,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _ADMIN_COLUMNS = (
     "id, client_id, instrument_id, instrument_version, definition_hash, administered, "
     "clinician, note, answers, status, position, scores, scored_with, scoring, created_at, "
-    "updated_at"
+    "updated_at, language"
 )
 
 
@@ -156,6 +160,8 @@ class Administration(BaseModel):
     """Who scored it, when, with which plugins, and the score version (1, 2, ...)."""
     created_at: datetime
     updated_at: datetime
+    language: str | None = None
+    """The language the form was given in; None for the instrument's own."""
 
     @property
     def score_version(self) -> int:
@@ -283,6 +289,12 @@ class Store:
 
     def _append(self, action: str, record: str, digest: str) -> audit.AuditEntry:
         return audit.append(self.connection, action, record, digest, key=self.audit_key())
+
+    def audit_event(self, action: str, record: str, content: dict[str, Any]) -> None:
+        """Record an event about something kept outside the store (``kiosk session 3``)
+        in the audit log, with a digest of ``content``."""
+        with self.write():
+            self._append(action, record, audit.record_digest(content))
 
     # -- schema ------------------------------------------------------------
 
@@ -441,10 +453,12 @@ class Store:
         status: Status = "complete",
         position: int | None = None,
         plugins: list[str] | None = None,
+        language: str | None = None,
     ) -> Administration:
         """Save a new administration (and its client, if new); return it with its id.
 
-        ``plugins`` names the plugin set that scored ``result`` (kept with it).
+        ``plugins`` names the plugin set that scored ``result`` (kept with it);
+        ``language`` is the tag of the translation the form was given in, if any.
         """
         check_client_id(client_id)
         now = _now()
@@ -454,8 +468,8 @@ class Store:
             cursor = conn.execute(
                 "INSERT INTO administrations (client_id, instrument_id, instrument_version, "
                 "definition_hash, administered, clinician, note, answers, status, position, "
-                "scores, scored_with, scoring, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "scores, scored_with, scoring, created_at, updated_at, language) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client_id,
                     instrument.id,
@@ -472,6 +486,7 @@ class Store:
                     None if result is None else _scoring(1, plugins, now),
                     now,
                     now,
+                    language,
                 ),
             )
             admin_id = cursor.lastrowid

@@ -12,7 +12,7 @@ from click.testing import Result
 
 from psyq.app import App
 from psyq.manager import PsyqPluginManager
-from psyq.store import open_store
+from psyq.store import SCHEMA_VERSION, open_store
 
 from .packs import DirectoryPack
 
@@ -154,7 +154,9 @@ def test_audit_verify_catches_an_answer_changed_with_sqlite(psyq_cli: CLI, psyq_
     record(psyq_cli, "phq9", "--client", "C0042", "--date", "2026-09-01", "--answers", "3,3,3,2,2")
     record(psyq_cli, "phq9", "--client", "C0042", "--date", "2026-10-01", "--answers", "1,1,1,1,1")
     ok = psyq_cli("audit", "verify")
-    assert ok.exit_code == 0 and ok.output.startswith("audit OK: 7 entries, 3 records match")
+    # The key entry, one per schema migration, then the client and the two administrations.
+    entries = SCHEMA_VERSION + 4
+    assert ok.exit_code == 0 and ok.output.startswith(f"audit OK: {entries} entries, 3 records")
 
     conn = sqlite3.connect(psyq_home / "psyq.db")
     conn.execute(
@@ -166,10 +168,10 @@ def test_audit_verify_catches_an_answer_changed_with_sqlite(psyq_cli: CLI, psyq_
     bad = psyq_cli("audit", "verify")
     assert bad.exit_code == 1
     assert bad.stderr.startswith("psyq: audit FAILED: administration 2: stored content")
-    assert "audit entry #7" in bad.stderr  # key, 3 migrations, client, 2 records
+    assert f"audit entry #{entries}" in bad.stderr  # key, migrations, client, 2 records
 
     log = psyq_cli("audit", "log", "--record", "administration 2").output.splitlines()
-    assert len(log) == 1 and log[0].split()[0] == "7"
+    assert len(log) == 1 and log[0].split()[0] == str(entries)
     assert log[0].split()[-3:-1] == ["administration", "2"]
 
 

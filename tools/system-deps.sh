@@ -4,7 +4,8 @@
 # Usage: tools/system-deps.sh [extra-package ...]
 set -euo pipefail
 
-packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core "$@")
+# chromium + chromium-driver: the tablet pages are tested in a real browser (tests/tablet.py).
+packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core chromium chromium-driver "$@")
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   packages+=(python3-venv)
 fi

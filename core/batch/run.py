@@ -86,6 +86,8 @@ class BatchOptions:
     progress: bool = True
     summary: str = "html"
     """Cohort summary as ``pdf`` (rendered on the executor) or ``html``."""
+    language: str | None = None
+    """Write the reports in this language (a complete translation must exist)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,11 @@ class BatchOutcome:
 def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
     """Run (or resume) one batch; unusable input raises before any work starts."""
     instrument = app.instrument(options.instrument_id)
+    shown = None
+    if options.language is not None:
+        from psyq.i18n import instrument_in
+
+        shown = instrument_in(app, instrument, options.language)  # incomplete: fail now
     for name in options.formats:
         get_output_format(app.pm, name)  # an unknown format is a one-line error, now
     if options.summary not in SUMMARY_FORMATS:
@@ -129,6 +136,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         "id_column": options.columns.id_column,
         "date_column": options.columns.date_column,
         "rows": len(data.rows),
+        "language": options.language,
     }
     recycle_rows = _recycle_rendered_rows() if options.formats else RECYCLE_SCORED_ROWS
     settings = ExecutorSettings(
@@ -146,7 +154,8 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         todo = sum(min(chunk_size, total - s) for k, s in enumerate(starts) if k not in done)
         resumed = total - todo
         # A generator: only the chunks in flight exist as jobs, however long the input.
-        jobs = _chunk_jobs(data, instrument, options, manifest, chunk_size)
+        shown_data = None if shown is None else shown.model_dump(mode="json")
+        jobs = _chunk_jobs(data, instrument, options, manifest, chunk_size, shown_data)
         runner: ChunkRunner | None = None
         if todo or options.summary == "pdf":
             runner = stack.enter_context(executors[options.executor].open(settings))
@@ -232,6 +241,7 @@ def _chunk_jobs(
     options: BatchOptions,
     manifest: Manifest,
     chunk_size: int,
+    shown: dict[str, Any] | None = None,
 ) -> Iterator[ChunkJob]:
     """Jobs for the chunks the manifest does not have, names decided for every row."""
     allocator = StemAllocator()
@@ -257,6 +267,8 @@ def _chunk_jobs(
             formats=options.formats,
             generated_at=generated,
             rows=tuple(_row_job(r, stem) for r, stem in zip(chunk, stems, strict=True)),
+            shown=shown,
+            language=options.language,
         )
 
 

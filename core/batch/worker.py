@@ -51,6 +51,9 @@ class ChunkJob:
     formats: tuple[str, ...]
     generated_at: str
     rows: tuple[RowJob, ...]
+    shown: dict[str, Any] | None = None
+    """The instrument in the reports' language (``--language``), as plain data."""
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class _Context:
 
             quiet_subsetting_warning()  # the parent said it once
         self.instrument = Instrument.model_validate(job.instrument)
+        self.shown = None if job.shown is None else Instrument.model_validate(job.shown)
+        self.language = job.language
         self.item_ids = tuple(item.id for item in self.instrument.items)
         self.scorer = Scorer(self.pm)
         self.formats = [get_output_format(self.pm, name) for name in job.formats]
@@ -95,9 +100,11 @@ _local = threading.local()
 
 def _context(job: ChunkJob) -> _Context:
     # Thread-local, because a Dask worker runs several chunks at once in threads.
-    cache: dict[tuple[str, tuple[str, ...]], _Context] = getattr(_local, "cache", None) or {}
+    cache: dict[tuple[str, tuple[str, ...], str | None], _Context] = (
+        getattr(_local, "cache", None) or {}
+    )
     _local.cache = cache
-    key = (job.instrument_hash, job.formats)
+    key = (job.instrument_hash, job.formats, job.language)
     if key not in cache:
         cache[key] = _Context(job)
     return cache[key]
@@ -193,6 +200,12 @@ def _run_row(
                 administered=administered,
                 generated_at=generated,
             )
+            if ctx.shown is not None:
+                from psyq.translations import relabel
+
+                request.instrument = ctx.shown
+                request.result = relabel(result, ctx.shown)
+                request.options["language"] = ctx.language
             files = [(stem + fmt.suffix, fmt.render(request)) for fmt in ctx.formats]
     except PsyqError as exc:
         record["error"] = str(exc)

@@ -92,6 +92,11 @@ def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
     default=None,
     help="Cohort summary format (default: pdf when the pdf format is installed).",
 )
+@click.option(
+    "--language",
+    metavar="TAG",
+    help="Write the reports in this language (a complete translation must exist).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary line.")
 @link_map_option
 @questionnaire_option
@@ -126,6 +131,7 @@ def batch_command(
     ignore_extra_columns: bool,
     chunk_size: int | None,
     summary_format: str | None,
+    language: str | None,
     quiet: bool,
     link_map: Path | None,
     questionnaires: tuple[Path, ...],
@@ -189,6 +195,7 @@ def batch_command(
         chunk_size=chunk_size,
         progress=not quiet,
         summary=summary_format or ("pdf" if "pdf" in output_formats(app.pm) else "html"),
+        language=language,
     )
     aids = aids_for(app.instrument(instrument_id), link_map, questionnaires)
     with _signals_interrupt(), reading_aids(aids):  # FHIR lines are read in this process

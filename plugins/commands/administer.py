@@ -52,8 +52,11 @@ class Session:
         client_id: str,
         clinician: str | None,
         resumed: Administration | None = None,
+        language: str | None = None,
     ) -> None:
         self.app = app
+        self.language = resumed.language if resumed is not None else language
+        self.shown = instrument  # what the client reads: the instrument in self.language
         self.store = store
         self.instrument = instrument
         self.client_id = client_id
@@ -67,6 +70,12 @@ class Session:
             self.answers.update(resumed.answers)
             self.position = min(resumed.position, len(self.items))
             self.admin_id = resumed.id
+
+    def gettext(self, message: str) -> str:
+        """psyq's own words the client reads, in the form's language when there is a catalogue."""
+        from psyq.i18n import ui_language
+
+        return ui_language(self.language).gettext(message)
 
     @property
     def answered(self) -> int:
@@ -87,6 +96,7 @@ class Session:
                 status=status,
                 position=self.position,
                 plugins=self.app.scoring_plugins(),
+                language=self.language,
             )
             self.admin_id = adm.id
         else:
@@ -117,22 +127,26 @@ def _wrapped(text: str, indent: int = 0) -> str:
 
 
 def _show_item(session: Session, item: Item) -> None:
-    inst = session.instrument
+    inst = session.shown
+    item = inst.item(item.id)
     n = len(session.items)
     i = session.position
-    required = "  (required)" if item.required else ""
+    _ = session.gettext
+    required = "  " + _("(required)") if item.required else ""
     _say()
     _say(_wrapped(f"[{i + 1}/{n}] {item.text}{required}", indent=len(f"[{i + 1}/{n}] ")))
     for option in inst.response_scale_for(item).options:
         _say(f"   {option.value:>3}  {option.label}")
     current = session.answers[item.id]
     if current is not None:
-        _say(f"   answered before: {current} (Enter keeps it)")
+        _say("   " + _("answered before: %(value)s (Enter keeps it)") % {"value": current})
 
 
-def _prompt(item: Item) -> str:
-    skip = "" if item.required else "Enter skip, "
-    return f"answer ({skip}b back, ? help, q save and quit): "
+def _prompt(session: Session, item: Item) -> str:
+    _ = session.gettext
+    if item.required:
+        return _("answer (b back, ? help, q save and quit): ")
+    return _("answer (Enter skip, b back, ? help, q save and quit): ")
 
 
 def _skipped(session: Session, item: Item) -> bool:
@@ -178,7 +192,7 @@ def run_session(session: Session, interactive: bool) -> bool:
             continue
         if pending is None:
             _show_item(session, item)
-            _say(_prompt(item), nl=False)
+            _say(_prompt(session, item), nl=False)
             read = _read(interactive)
             if read is None:  # end of input: keep what we have, as q does
                 return False
@@ -192,7 +206,7 @@ def run_session(session: Session, interactive: bool) -> bool:
             continue
         if token.lower() == "b":
             if session.position == 0:
-                _say("  (this is the first item)")
+                _say("  " + session.gettext("(this is the first item)"))
             else:
                 session.position -= 1
                 # Back over items the form skipped, to the last one actually asked.
@@ -289,15 +303,21 @@ def _finish(app: App, session: Session, result: ScoreResult, report: Path | None
 
 
 def _intro(session: Session) -> None:
-    inst = session.instrument
-    _say(f"{inst.title} ({inst.short_name} v{inst.version}) for client {session.client_id}")
+    inst = session.shown
+    language = f", in {session.language}" if session.language else ""
+    _say(
+        f"{inst.title} ({inst.short_name} v{inst.version}) for client {session.client_id}{language}"
+    )
     if inst.instructions:
         _say()
         _say(inst.instructions)
     if session.position:
         _say()
-        _say(f"Resuming at item {session.position + 1} of {len(session.items)}.")
-    _say("Type ? for help.")
+        _say(
+            session.gettext("Resuming at item %(n)s of %(total)s.")
+            % {"n": session.position + 1, "total": len(session.items)}
+        )
+    _say(session.gettext("Type ? for help."))
 
 
 def _administrable(instrument: Instrument) -> Instrument:
@@ -319,6 +339,11 @@ def _administrable(instrument: Instrument) -> Instrument:
 @clinician_option
 @click.option("--resume", "resume_id", type=int, metavar="ADMIN_ID", help="Continue a partial one.")
 @click.option(
+    "--language",
+    metavar="TAG",
+    help="Give the form in this language (a complete translation of it must exist).",
+)
+@click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write a report; the format follows the suffix (.pdf, .json, .txt, ...).",
@@ -330,6 +355,7 @@ def administer_command(
     client_id: str | None,
     clinician: str | None,
     resume_id: int | None,
+    language: str | None,
     report: Path | None,
 ) -> None:
     """Give INSTRUMENT_ID to a client at the keyboard, one item at a time.
@@ -354,6 +380,7 @@ def administer_command(
     store = app.open_store()
     try:
         session = _open_session(app, store, instrument_id, client_id, clinician, resume_id)
+        _set_language(app, session, language)
         interactive = sys.stdin.isatty()
         _intro(session)
         try:
@@ -376,6 +403,19 @@ def administer_command(
         _finish(app, session, result, report)
     finally:
         store.close()
+
+
+def _set_language(app: App, session: Session, language: str | None) -> None:
+    """Show the form in the language asked (a resumed one keeps its own)."""
+    from psyq.i18n import instrument_in
+
+    if session.admin_id is not None and language and language != session.language:
+        raise PsyqError(
+            f"administration {session.admin_id} was started in {session.language or 'its own'} "
+            f"language; resume it without --language"
+        )
+    session.language = session.language or language
+    session.shown = instrument_in(app, session.instrument, session.language)
 
 
 def _kept(session: Session, what: str) -> str:

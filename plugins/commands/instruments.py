@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from psyq.app import App
-from psyq.errors import DefinitionError
+from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.models import Instrument
 from psyq.plugins.builtin_instruments import BUILTIN_SOURCE
@@ -137,10 +137,14 @@ def validate_command(app: App, files: tuple[Path, ...]) -> None:
         failures += len(app.registry.problems)
         for entry in entries:
             failures += _report(app, entry.instrument, str(entry.path))
+        failures += _translations(app)
     for path in files:
         try:
+            if _is_translation(app, path):
+                failures += _translation_report(app, path)
+                continue
             instrument = load_instrument_file(app.pm, path)
-        except DefinitionError as exc:
+        except PsyqError as exc:  # DefinitionError, or a translation of an unknown instrument
             click.echo(f"FAIL {exc}", err=True)
             failures += 1
             continue
@@ -160,6 +164,42 @@ def _report(app: App, instrument: Instrument, where: str) -> int:
     note = f"{n} golden example(s) pass" if n else "no golden examples (add some under examples:)"
     click.echo(f"ok   {where}: {instrument.id} v{instrument.version}, {note}")
     return 0
+
+
+def _is_translation(app: App, path: Path) -> bool:
+    from psyq.registry import read_definition
+
+    return "translation_of" in read_definition(app.pm, path)
+
+
+def _translation_report(app: App, path: Path) -> int:
+    """Check one translation file against its instrument (every text there)."""
+    from psyq.translations import check_file
+
+    found, problems = check_file(app, path)
+    for problem in problems:
+        click.echo(f"FAIL {problem}", err=True)
+    if not problems:
+        click.echo(f"ok   {path}: {found.translation_of} in '{found.language}'")
+    return len(problems)
+
+
+def _translations(app: App) -> int:
+    """Every translation file the plugins ship (translations inside definitions are
+    checked when the definition loads)."""
+    from psyq.translations import files_for
+
+    files = files_for(app.pm)
+    for problem in files.problems:
+        click.echo(f"FAIL {problem}", err=True)
+    failures = len(files.problems)
+    for _, path in files.files.values():
+        try:
+            failures += _translation_report(app, path)
+        except PsyqError as exc:
+            click.echo(f"FAIL {path}: {exc}", err=True)
+            failures += 1
+    return failures
 
 
 @click.command("schema")

@@ -87,6 +87,11 @@ def write_atomically(target: Path, data: bytes) -> None:
     help="Page size of the PDF.",
 )
 @click.option(
+    "--language",
+    metavar="TAG",
+    help="Write the report in this language (instrument texts need a complete translation).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -112,6 +117,7 @@ def report_command(
     clinician: str | None,
     note: str | None,
     paper: str,
+    language: str | None,
     output: Path,
     format_name: str | None,
 ) -> None:
@@ -162,6 +168,10 @@ def report_command(
             generated_at=datetime.now().astimezone(),
         )
     request.options["paper"] = paper.lower()
+    if language is not None:
+        from psyq.translations import translate_request
+
+        translate_request(app, request, language)
     write_atomically(output, fmt.render(request))
     instrument = request.instrument
     total = request.result.total

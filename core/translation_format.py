@@ -1,0 +1,74 @@
+"""The translation format: an instrument's texts in one language.
+
+A translation sits in the instrument's definition (``translations: {es: {...}}``)
+or in a file of its own that names the instrument it translates
+(``translation_of: phq9``), so a plugin can add a language to a built-in
+instrument. Either way it must give *every* text the respondent or the
+clinician reads: title, instructions, every item, every answer label, every band
+label and interpretation, every flag message. :func:`psyq.translations.problems`
+names what is missing; a form is never shown half translated.
+
+Only texts are translated: values, scoring, bands' ranges and flags' conditions
+always come from the instrument itself. This module imports nothing of psyq,
+so :mod:`psyq.models` can use it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+LanguageTag = Annotated[
+    str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)
+]
+"""A BCP 47 language tag: ``es``, ``de``, ``es-MX``, ``ar``, ``zh-Hant``."""
+_Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+_Short = Annotated[str, StringConstraints(max_length=500, min_length=1)]
+_Long = Annotated[str, StringConstraints(max_length=10_000)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class BandText(_Model):
+    label: _Short
+    interpretation: _Long = ""
+    if_flagged: list[_Long] = Field(
+        default_factory=list,
+        max_length=20,
+        description="The band's if_flagged texts, in the same order.",
+    )
+
+
+class Translation(_Model):
+    """Every text of an instrument in one language, and where the translation comes from."""
+
+    source: _Long = Field(
+        min_length=1,
+        description="Who made this translation and where it is published (never a machine).",
+    )
+    title: _Short
+    short_name: _Short | None = None
+    instructions: _Long = ""
+    recall_period: _Long = ""
+    notice: _Long = ""
+    response_scales: dict[_Key, dict[int, _Short]] = Field(
+        default_factory=dict, description="Answer labels by response scale id, then value."
+    )
+    items: dict[_Key, Annotated[str, StringConstraints(max_length=10_000, min_length=1)]] = Field(
+        default_factory=dict, description="Item texts by item id."
+    )
+    bands: dict[_Key, dict[_Key, BandText]] = Field(
+        default_factory=dict, description="Band label and interpretation by scale id, band id."
+    )
+    flags: dict[_Key, _Long] = Field(default_factory=dict, description="Flag messages by id.")
+
+
+class TranslationFile(Translation):
+    """A translation in a file of its own (``phq9.es.yaml``)."""
+
+    translation_of: _Key = Field(description="Id of the instrument translated.")
+    instrument_version: _Short = Field(description="Version of the instrument translated.")
+    language: LanguageTag

@@ -1,0 +1,238 @@
+"""Instruments in other languages: checking translations and applying them.
+
+Translations come from the definition itself (``translations:``) or from
+translation files in the folders plugins name with the
+``psyq_translation_sources`` hook (built-in ones included). A translation is
+complete or it is an error: :func:`problems` lists every missing or unknown
+text, ``psyq validate`` reports them, and :func:`translated` refuses an
+incomplete one, so no form ever falls back to English half-way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from psyq.errors import DefinitionError
+from psyq.i18n import LanguageError
+from psyq.translation_format import Translation, TranslationFile
+
+if TYPE_CHECKING:
+    from psyq.app import App
+    from psyq.manager import PsyqPluginManager
+    from psyq.models import Instrument
+    from psyq.outputs import RenderRequest
+    from psyq.results import ScoreResult
+
+_FILES: weakref.WeakKeyDictionary[Any, TranslationFiles] = weakref.WeakKeyDictionary()
+
+
+def problems(instrument: Instrument, translation: Translation, language: str) -> list[str]:
+    """Every text the translation lacks or names wrongly, one line each."""
+    where = f"translation '{language}'"
+    out: list[str] = []
+
+    def need(present: bool, what: str) -> None:
+        if not present:
+            out.append(f"{where}: {what} is not translated")
+
+    if instrument.instructions:
+        need(bool(translation.instructions), "instructions")
+    if instrument.recall_period:
+        need(bool(translation.recall_period), "recall_period")
+    if instrument.notice:
+        need(bool(translation.notice), "notice")
+    for scale_id, scale in instrument.response_scales.items():
+        labels = translation.response_scales.get(scale_id, {})
+        for option in scale.options:
+            need(option.value in labels, f"response scale {scale_id} option {option.value}")
+        for value in sorted(set(labels) - set(scale.values)):
+            out.append(f"{where}: response scale {scale_id} has no option {value}")
+    for scale_id in sorted(set(translation.response_scales) - set(instrument.response_scales)):
+        out.append(f"{where}: unknown response scale '{scale_id}'")
+    for item in instrument.items:
+        need(item.id in translation.items, f"item {item.id}")
+    for item_id in sorted(set(translation.items) - {i.id for i in instrument.items}):
+        out.append(f"{where}: unknown item '{item_id}'")
+    for score in instrument.scales:
+        texts = translation.bands.get(score.id, {})
+        for band in score.bands:
+            text = texts.get(band.id)
+            need(text is not None, f"scale {score.id} band {band.id}")
+            if text is not None and band.interpretation:
+                need(bool(text.interpretation), f"scale {score.id} band {band.id} interpretation")
+            if text is not None and len(text.if_flagged) != len(band.if_flagged):
+                out.append(
+                    f"{where}: scale {score.id} band {band.id} has {len(band.if_flagged)} "
+                    f"if_flagged text(s), the translation {len(text.if_flagged)}"
+                )
+        for band_id in sorted(set(texts) - {b.id for b in score.bands}):
+            out.append(f"{where}: scale {score.id} has no band '{band_id}'")
+    for scale_id in sorted(set(translation.bands) - {s.id for s in instrument.scales}):
+        out.append(f"{where}: unknown scale '{scale_id}'")
+    for flag in instrument.flags:
+        need(bool(translation.flags.get(flag.id)), f"flag {flag.id} message")
+    for flag_id in sorted(set(translation.flags) - {f.id for f in instrument.flags}):
+        out.append(f"{where}: unknown flag '{flag_id}'")
+    return out
+
+
+def apply(instrument: Instrument, translation: Translation) -> Instrument:
+    """The instrument with every text replaced; values, scoring and ids unchanged."""
+    from psyq.models import Instrument
+
+    data = instrument.model_dump(mode="python", exclude={"translations"})
+    data["title"] = translation.title
+    if translation.short_name:
+        data["short_name"] = translation.short_name
+    data["instructions"] = translation.instructions
+    data["recall_period"] = translation.recall_period
+    data["notice"] = translation.notice
+    for scale_id, scale in data["response_scales"].items():
+        for option in scale["options"]:
+            option["label"] = translation.response_scales[scale_id][option["value"]]
+    for item in data["items"]:
+        item["text"] = translation.items[item["id"]]
+    for scale in data["scales"]:
+        for band in scale["bands"]:
+            text = translation.bands[scale["id"]][band["id"]]
+            band["label"] = text.label
+            band["interpretation"] = text.interpretation
+            for alternative, translated_text in zip(
+                band.get("if_flagged", []), text.if_flagged, strict=True
+            ):
+                alternative["text"] = translated_text
+    for flag in data["flags"]:
+        flag["message"] = translation.flags[flag["id"]]
+    return Instrument.model_validate(data)
+
+
+class TranslationFiles:
+    """Translation files from every ``psyq_translation_sources`` folder, read once."""
+
+    def __init__(self, pm: PsyqPluginManager) -> None:
+        self.pm = pm
+        self.files: dict[tuple[str, str], tuple[TranslationFile, Path]] = {}
+        self.problems: list[str] = []
+        from psyq.registry import _definition_files
+
+        for _plugin, source in pm.collect("psyq_translation_sources"):
+            for path in _definition_files(source.path):
+                try:
+                    found = load_translation_file(pm, path)
+                except DefinitionError as exc:
+                    self.problems.append(f"{source.name}: {exc}")
+                    continue
+                key = (found.translation_of, found.language)
+                if key in self.files:
+                    self.problems.append(
+                        f"{path}: {found.translation_of} '{found.language}' is already "
+                        f"translated by {self.files[key][1]}; the first one is used"
+                    )
+                    continue
+                self.files[key] = (found, path)
+
+
+def files_for(pm: PsyqPluginManager) -> TranslationFiles:
+    found = _FILES.get(pm)
+    if found is None:
+        found = _FILES[pm] = TranslationFiles(pm)
+    return found
+
+
+def load_translation_file(pm: PsyqPluginManager, path: Path) -> TranslationFile:
+    """Read and check the shape of one translation file (not yet against its instrument)."""
+    from psyq.registry import format_validation_error, read_definition
+
+    data = read_definition(pm, path)
+    try:
+        return TranslationFile.model_validate(data)
+    except ValidationError as exc:
+        raise DefinitionError(format_validation_error(path, data, exc)) from None
+
+
+def check_file(app: App, path: Path) -> tuple[TranslationFile, list[str]]:
+    """A translation file and what is wrong with it against its instrument."""
+    found = load_translation_file(app.pm, path)
+    instrument = app.instrument(found.translation_of)
+    out = [f"{path}: {p}" for p in problems(instrument, found, found.language)]
+    if found.instrument_version != instrument.version:
+        out.append(
+            f"{path}: translates {instrument.id} v{found.instrument_version}, but the "
+            f"installed {instrument.id} is v{instrument.version}"
+        )
+    return found, out
+
+
+def languages(app: App, instrument: Instrument) -> list[str]:
+    """Languages the instrument can be given in (besides its own)."""
+    files = files_for(app.pm)
+    extra = [lang for (iid, lang) in files.files if iid == instrument.id]
+    return sorted(set(instrument.translations) | set(extra))
+
+
+def translated(app: App, instrument: Instrument, language: str) -> Instrument:
+    """``instrument`` in ``language``, or :class:`LanguageError` naming what exists."""
+    translation: Translation | None = instrument.translations.get(language)
+    where = "its definition"
+    if translation is None:
+        found = files_for(app.pm).files.get((instrument.id, language))
+        if found is not None:
+            translation, path = found
+            where = str(path)
+            if found[0].instrument_version != instrument.version:
+                raise LanguageError(
+                    f"{path}: translates {instrument.id} v{found[0].instrument_version}, not "
+                    f"the installed v{instrument.version}; it cannot be used"
+                )
+    if translation is None:
+        known = ", ".join(languages(app, instrument)) or "none"
+        raise LanguageError(
+            f"{instrument.id} has no '{language}' translation (available: {known}); "
+            "psyq never machine-translates or mixes languages in a form"
+        )
+    missing = problems(instrument, translation, language)
+    if missing:
+        raise LanguageError(
+            f"{instrument.id} {where}: {missing[0]}"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
+    return apply(instrument, translation)
+
+
+def relabel(result: ScoreResult, shown: Instrument) -> ScoreResult:
+    """A score result with its band labels, flag messages and title in ``shown``'s words.
+
+    ``shown`` is the scored instrument in another language (:func:`translated`):
+    same ids, so only texts change; every number stays as scored.
+    """
+    scores = {}
+    for scale_id, score in result.scores.items():
+        label = score.band_label
+        if score.band is not None and scale_id in {s.id for s in shown.scales}:
+            band = next((b for b in shown.scale(scale_id).bands if b.id == score.band), None)
+            label = band.label if band is not None else label
+        scores[scale_id] = score.model_copy(update={"band_label": label})
+    messages = {flag.id: flag.message for flag in shown.flags}
+    flags = [f.model_copy(update={"message": messages.get(f.id, f.message)}) for f in result.flags]
+    instrument = result.instrument.model_copy(update={"title": shown.title})
+    return result.model_copy(update={"scores": scores, "flags": flags, "instrument": instrument})
+
+
+def translate_request(app: App, request: RenderRequest, language: str) -> None:
+    """Put a report's instrument texts, band labels and flag messages in ``language``.
+
+    Scores are not recomputed: the numbers are those scored; only words change.
+    psyq's own strings follow ``request.options["language"]`` (gettext).
+    """
+    shown = translated(app, request.instrument, language)
+    request.instrument = shown
+    request.result = relabel(request.result, shown)
+    request.history = [
+        dataclasses.replace(past, result=relabel(past.result, shown)) for past in request.history
+    ]
+    request.options["language"] = language

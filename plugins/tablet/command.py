@@ -1,0 +1,246 @@
+"""``psyq serve`` and ``psyq kiosk start|status|stop``.
+
+The web framework (Starlette, served by uvicorn) and Jinja2 are imported inside
+``serve`` only, so every other command starts as fast as before.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from psyq.app import App
+from psyq.errors import PsyqError
+from psyq.hookspecs import hookimpl
+from psyq.plugins.commands.store import clinician_option
+
+# The kiosk file module (sqlite3, hashing) loads in these commands only: start-up time.
+
+DEFAULT_PORT = 8765
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|)\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``30m``, ``2h`` or plain minutes (``30``) -> seconds."""
+    match = _DURATION.match(text)
+    if match is None or int(match.group(1)) == 0:
+        raise click.BadParameter(f"'{text}' is not a duration such as 30m, 90s or 2h")
+    unit = {"s": 1, "m": 60, "h": 3600, "": 60}[match.group(2)]
+    seconds = int(match.group(1)) * unit
+    if seconds > 24 * 3600:
+        raise click.BadParameter("a code may live 24h at most")
+    return float(seconds)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def serve_command(
+    app: App, host: str, port: int, certfile: Path | None, keyfile: Path | None
+) -> None:
+    """Serve the self-report pages for tablets (start sessions with `psyq kiosk start`).
+
+    Listens on 127.0.0.1 unless --host is given. On any other address, run it only
+    on a trusted network or with TLS (--certfile and --keyfile): answers travel
+    over it.
+
+    \b
+    Example:
+      psyq serve                                  # this computer only
+      psyq serve --host 0.0.0.0 --certfile c.pem --keyfile k.pem
+    """
+    if (certfile is None) != (keyfile is None):
+        raise PsyqError("give --certfile and --keyfile together")
+    tls = certfile is not None
+    if not _loopback(host):
+        click.echo(
+            f"psyq: warning: listening on {host}: every device that can reach it can "
+            "try codes; run it only on a trusted network"
+            + ("" if tls else " or behind TLS (--certfile/--keyfile)"),
+            err=True,
+        )
+    import uvicorn
+
+    from psyq.plugins.tablet.sessions import KioskStore, kiosk_path
+    from psyq.plugins.tablet.web import create_app
+
+    hosts = None
+    if _loopback(host) and port:
+        names = ("127.0.0.1", "localhost", "[::1]", host)
+        hosts = frozenset(f"{name}:{port}" for name in names)
+    asgi = create_app(app, tls=tls, hosts=hosts)
+    scheme = "https" if tls else "http"
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"{scheme}://{shown}:{port}/"
+    with KioskStore(kiosk_path(app.store_path)) as kiosk:
+        kiosk.set_meta("url", url)
+    click.echo(f"psyq serve: tablets open {url} (store {app.store_path}); Ctrl-C stops")
+    sys.stdout.flush()
+    uvicorn.run(
+        asgi,
+        host=host,
+        port=port,
+        ssl_certfile=str(certfile) if certfile else None,
+        ssl_keyfile=str(keyfile) if keyfile else None,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        date_header=False,
+    )
+
+
+@click.group("kiosk")
+def kiosk_group() -> None:
+    """Start, list and stop tablet self-report sessions (served by `psyq serve`)."""
+
+
+@kiosk_group.command("start")
+@click.option("--client", "client_id", required=True, metavar="ID", help="Pseudonymous id.")
+@click.option(
+    "--instruments", required=True, metavar="ID,ID", help="Forms to fill in, in this order."
+)
+@click.option("--language", metavar="TAG", help="Language of the forms and pages (es, de, ...).")
+@clinician_option
+@click.option(
+    "--expires",
+    default="30m",
+    show_default=True,
+    metavar="DURATION",
+    help="The code works once, until then (30m, 90s, 2h).",
+)
+@click.option("--url", metavar="URL", help="Address tablets open (default: where serve runs).")
+@click.option("--qr/--no-qr", default=True, show_default=True, help="Print a QR code of the URL.")
+@click.pass_obj
+def kiosk_start(
+    app: App,
+    client_id: str,
+    instruments: str,
+    language: str | None,
+    clinician: str | None,
+    expires: str,
+    url: str | None,
+    qr: bool,
+) -> None:
+    """Start a session: prints a one-time code for the client to type on the tablet.
+
+    \b
+    Example:
+      psyq kiosk start --client C0042 --instruments phq9,gad7 --language es
+    """
+    from psyq.clients import check_client_id
+    from psyq.i18n import instrument_in, primary, ui_languages
+    from psyq.plugins.tablet.sessions import (
+        DEFAULT_EXPIRES_S,
+        KioskStore,
+        audit_kiosk,
+        kiosk_path,
+        show_code,
+    )
+
+    check_client_id(client_id)
+    seconds = parse_duration(expires) if expires else DEFAULT_EXPIRES_S
+    ids = [part.strip() for part in instruments.split(",") if part.strip()]
+    if not ids:
+        raise PsyqError("--instruments: name at least one instrument (phq9,gad7)")
+    forms = [app.instrument(i) for i in ids]
+    for instrument in forms:
+        instrument_in(app, instrument, language)  # no complete translation: fail now
+    canonical = [i.id for i in forms]
+    if len(set(canonical)) != len(canonical):
+        raise PsyqError("--instruments: an instrument is listed twice")
+    if language and primary(language) not in ui_languages():
+        click.echo(
+            f"psyq: warning: the forms are in '{language}', but psyq's own page strings "
+            f"(buttons, messages) have no '{language}' catalogue and show in English",
+            err=True,
+        )
+    with KioskStore(kiosk_path(app.store_path)) as kiosk:
+        session, code = kiosk.start(
+            client_id=client_id,
+            instruments=canonical,
+            language=language,
+            clinician=clinician,
+            expires_s=seconds,
+        )
+        url = url or kiosk.meta("url") or f"http://127.0.0.1:{DEFAULT_PORT}/"
+    if language:
+        url += f"?lang={language}"  # the welcome page in the client's language too
+    with app.open_store() as store:
+        audit_kiosk(store, "kiosk start", session)
+    until = time.strftime("%H:%M", time.localtime(session.expires_at))
+    click.echo(f"kiosk session {session.id} for client {client_id}: {', '.join(canonical)}")
+    click.echo(f"code: {show_code(code)}  (works once; expires at {until})")
+    click.echo(f"on the tablet open: {url}")
+    if qr:
+        import segno
+
+        segno.make(url, error="m").terminal(compact=True)
+
+
+@kiosk_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per session.")
+@click.option("--all", "show_all", is_flag=True, help="Also sessions older than a day.")
+@click.argument("session_id", type=int, required=False)
+@click.pass_obj
+def kiosk_status(app: App, as_json: bool, show_all: bool, session_id: int | None) -> None:
+    """List kiosk sessions: state, each form's progress and every flag."""
+    from psyq.plugins.tablet.clinician import session_json, status_lines
+    from psyq.plugins.tablet.sessions import KioskStore, kiosk_path
+
+    with KioskStore(kiosk_path(app.store_path)) as kiosk, app.open_store() as store:
+        if session_id is not None:
+            sessions = [kiosk.get(session_id)]
+        else:
+            since = time.time() - 24 * 3600
+            sessions = [s for s in kiosk.all() if show_all or s.created_at >= since]
+        if as_json:
+            click.echo(json.dumps([session_json(s, store) for s in sessions], indent=2))
+            return
+        if not sessions:
+            click.echo("no kiosk sessions (start one with `psyq kiosk start`)")
+        for session in sessions:
+            for line in status_lines(session, store):
+                click.echo(line)
+
+
+@kiosk_group.command("stop")
+@click.argument("session_id", type=int)
+@click.pass_obj
+def kiosk_stop(app: App, session_id: int) -> None:
+    """End a session now: its code and its tablet stop working; answers stay saved."""
+    from psyq.plugins.tablet.clinician import status_lines
+    from psyq.plugins.tablet.sessions import KioskError, KioskStore, audit_kiosk, kiosk_path
+
+    with KioskStore(kiosk_path(app.store_path)) as kiosk:
+        session = kiosk.get(session_id)
+        if session.state not in ("waiting", "active"):
+            raise KioskError(f"kiosk session {session_id} has already ended ({session.state})")
+        session = kiosk.end(session_id, "stopped")
+    with app.open_store() as store:
+        audit_kiosk(store, "kiosk stop", session)
+        for line in status_lines(session, store):
+            click.echo(line)
+
+
+@hookimpl
+def psyq_register_commands() -> list[click.Command]:
+    return [serve_command, kiosk_group]
