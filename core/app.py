@@ -33,7 +33,7 @@ class App:
     @cached_property
     def loaded_registry(self) -> InstrumentRegistry:
         """The registry, loaded; its ``problems`` not yet reported (`psyq validate` lists them)."""
-        registry = InstrumentRegistry(self.pm)
+        registry = InstrumentRegistry(self.pm, overlay_dir=lambda: self.home / "overlays")
         registry.ids()
         return registry
 
@@ -43,6 +43,8 @@ class App:
         for problem in registry.problems:
             # A warning, or with PSYQ_STRICT_PLUGINS=1 an error.
             self.pm.problem(f"skipped instrument file: {problem}", DefinitionError)
+        for problem in registry.overlay_problems:
+            print(f"psyq: warning: licensed-text overlay not used: {problem}", file=sys.stderr)
         return registry
 
     @cached_property

@@ -139,6 +139,21 @@ class ResponseScale(_Model):
         return f"{head} ({labels})"
 
 
+class SkipRule(_Model):
+    """The form tells the respondent to skip this item; a skipped item scores ``score``.
+
+    AUDIT: items 2-8 are skipped after "Never" on item 1 and score 0; PC-PTSD-5:
+    the five symptom items are skipped when no trauma is reported. Only an
+    unanswered item is affected: an answer given is scored as given.
+    """
+
+    when: Condition | None = Field(
+        None, description="Skip only when this holds (on the answers as given); omit: always."
+    )
+    score: float = Field(description="The value an unanswered, skipped item is scored as.")
+    reason: ShortText = Field("", description="Why the item is skipped, for outputs.")
+
+
 Coefficient = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
 """A weight, recoded value or transform constant: finite and within +-1,000,000, so
 every score stays a number Decimal rounding can represent exactly."""
@@ -162,6 +177,9 @@ class Item(_Model):
         None, description="Map an answer value to the value scored, applied before reversal."
     )
     codes: Codes = Field(default_factory=list, description="Codes of this question (LOINC).")
+    skip: SkipRule | None = Field(
+        None, description="When the form skips this item, and what an unanswered skip scores."
+    )
 
 
 class MissingRule(_Model):
@@ -528,6 +546,18 @@ class Citation(_Model):
     url: ShortText | None = None
 
 
+class LicensedText(_Model):
+    """Item texts that may not be redistributed (BDI-II, ISI).
+
+    The definition ships placeholder texts; a clinic holding a licence supplies the
+    real ones in an overlay file, ``$PSYQ_HOME/overlays/<id>.yaml``. Without it psyq
+    scores the instrument but shows only the placeholders, and will not administer it.
+    """
+
+    holder: ShortText = Field(description="Who licenses the item texts (Pearson).")
+    how: LongText = Field("", description="How a clinic obtains a licence.")
+
+
 class Instrument(_Model):
     """A questionnaire definition, as read from one YAML or JSON file."""
 
@@ -551,6 +581,11 @@ class Instrument(_Model):
     flags: list[FlagRule] = Field(default_factory=list, max_length=100)
     examples: list[GoldenExample] = Field(default_factory=list, max_length=200)
     codes: Codes = Field(default_factory=list, description="Codes of the form (LOINC panel).")
+    licensed_text: LicensedText | None = Field(
+        None,
+        description="The item texts are licensed: this file has placeholders, and the real "
+        "texts come from an overlay file in $PSYQ_HOME/overlays/.",
+    )
     translations: dict[LanguageTag, Translation] = Field(
         default_factory=dict,
         max_length=100,
@@ -566,6 +601,9 @@ class Instrument(_Model):
     _items_by_id: dict[str, Item] = PrivateAttr(default_factory=dict)
     _scales_by_id: dict[str, Scale] = PrivateAttr(default_factory=dict)
     _bounds: dict[str, tuple[float, float]] = PrivateAttr(default_factory=dict)
+    # Set by psyq.overlays when licensed item texts were installed from an overlay.
+    _overlay: str | None = PrivateAttr(None)
+    _base_hash: str | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Instrument:
@@ -597,8 +635,9 @@ class Instrument(_Model):
         if problems:
             raise ValueError("\n".join(problems))
         checks: list[Callable[[], None]] = [
-            functools.partial(self._check_scale, s) for s in self.scales
+            functools.partial(self._check_skip, i, i.skip) for i in self.items if i.skip
         ]
+        checks += [functools.partial(self._check_scale, s) for s in self.scales]
         checks += [functools.partial(self._check_flag, f) for f in self.flags]
         checks += [functools.partial(self._check_if_flagged, s) for s in self.scales]
         checks += [functools.partial(self._check_example, e) for e in self.examples]
@@ -637,6 +676,20 @@ class Instrument(_Model):
                             f"scale {scale.id}: band {band.id}: if_flagged names unknown "
                             f"flag '{flag_id}'; known: {', '.join(sorted(self.flag_ids))}"
                         )
+
+    def _check_skip(self, item: Item, skip: SkipRule) -> None:
+        where = f"item {item.id}: skip"
+        if skip.when is not None:
+            self._check_refs(where, skip.when.references())
+            if ("item", item.id) in skip.when.references():
+                raise ValueError(f"{where}: the condition cannot test the item it skips")
+        rs = self.response_scales[item.response_scale]
+        values = [item.recode.get(v, v) for v in rs.values] if item.recode else rs.values
+        if not min(values) <= skip.score <= max(values):
+            raise ValueError(
+                f"{where}: score {skip.score:g} is outside the item's values "
+                f"{min(values):g}-{max(values):g}"
+            )
 
     def _check_scale(self, scale: Scale) -> None:
         where = f"scale {scale.id}"
@@ -809,12 +862,26 @@ class Instrument(_Model):
             out.append(self.notice)
         return out
 
+    @property
+    def texts_installed(self) -> bool:
+        """False while a licensed-text instrument shows only its placeholder texts."""
+        return self.licensed_text is None or self._overlay is not None
+
+    @property
+    def overlay(self) -> str | None:
+        """The overlay file the licensed item texts came from, if any."""
+        return self._overlay
+
     def content_hash(self) -> str:
         """Stable hash of the definition's content (not of its file's formatting).
 
         Translations are left out: adding a language does not change what is scored,
         so it must not make earlier administrations look like another definition.
+        Licensed texts from an overlay do not change it either: the scoring is the same,
+        and administrations stay comparable across clinics with and without the texts.
         """
+        if self._base_hash is not None:
+            return self._base_hash
         content = self.model_dump(mode="json", exclude={"translations"})
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()

@@ -13,6 +13,7 @@ files fail hard.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -215,12 +216,18 @@ def _describe_location(data: Any, loc: tuple[int | str, ...]) -> tuple[str, int 
 class InstrumentRegistry:
     """Instruments by id, loaded lazily from every source on first use."""
 
-    def __init__(self, pm: PsyqPluginManager) -> None:
+    def __init__(
+        self, pm: PsyqPluginManager, overlay_dir: Callable[[], Path] | None = None
+    ) -> None:
         self._pm = pm
         self._entries: dict[str, LoadedInstrument] | None = None
         self.problems: list[str] = []
         #: instrument id -> name of the plugin whose source provides it
         self.owners: dict[str, str] = {}
+        # Licensed item texts ($PSYQ_HOME/overlays); a callable, so the data directory is
+        # only looked up when an instrument with licensed texts is loaded.
+        self._overlay_dir = overlay_dir
+        self.overlay_problems: list[str] = []
 
     def _load(self) -> dict[str, LoadedInstrument]:
         if self._entries is not None:
@@ -242,6 +249,8 @@ class InstrumentRegistry:
                     )
                     self._pm.note(plugin, f"instrument file skipped: {path}: {exc}"[:300])
                     continue
+                if instrument.licensed_text is not None and self._overlay_dir is not None:
+                    instrument = self._with_overlay(instrument, self._overlay_dir())
                 other = entries.get(instrument.id)
                 if other is not None:
                     self._duplicate(instrument.id, other, plugin, source.name, path)
@@ -268,6 +277,16 @@ class InstrumentRegistry:
             f"({hint})",
             DuplicateError,
         )
+
+    def _with_overlay(self, instrument: Instrument, overlay_dir: Path) -> Instrument:
+        from psyq.overlays import apply_overlay
+
+        try:
+            return apply_overlay(self._pm, instrument, overlay_dir)
+        except DefinitionError as exc:
+            # A broken overlay must not hide the instrument: keep the placeholders.
+            self.overlay_problems.append(f"{exc}; {instrument.id} keeps its placeholder texts")
+            return instrument
 
     def add(self, instrument: Instrument, source: str, path: Path) -> None:
         """Register an instrument object directly (tests, embedding applications)."""

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     import jinja2
 
     from psyq.manager import PsyqPluginManager
-    from psyq.models import Instrument, Scale
+    from psyq.models import Instrument, Item, Scale
     from psyq.outputs import RenderRequest
     from psyq.results import FlagHit, ScaleScore
 
@@ -186,6 +186,9 @@ class ScaleRow:
     chart: BandChart
     has_bands: bool
     band_note: str = ""  # "band from 6 of 7 answers: unprorated 9 would be Mild"
+    # A lone subscale beside the total (PHQ-9's PHQ-2 screen) is a row in the scores
+    # table, not a chart of its own: PHQ-9 stays one page.
+    charted: bool = True
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,7 @@ class ItemRow:
     scored: bool
     critical: bool = False  # a critical item (PHQ-9 item 9), highlighted in the table
     counts_as_missing: bool = False  # answered with an option that counts as missing
+    skipped: str | None = None  # "skipped: item 2 was None of the time; scored 1"
 
 
 @dataclass(frozen=True)
@@ -252,11 +256,12 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             answer_label=_answer_label(inst, item.id, result.answers.get(item.id)),
             value=result.answers.get(item.id),
             reverse=item.reverse,
-            missing=result.answers.get(item.id) is None,
+            missing=result.answers.get(item.id) is None and item.id not in result.skipped,
             scored=item.scored,
             critical=item.critical or item.id in flagged_items,
             counts_as_missing=result.answers.get(item.id)
             in inst.response_scale_for(item).missing_values,
+            skipped=_skip_note(item, result.skipped.get(item.id)),
         )
         for item in inst.items
     ]
@@ -355,6 +360,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         transformed=scale.transform is not None,
         chart=band_chart(inst, scale, score.value),
         has_bands=bool(scale.bands),
+        charted=bool(scale.bands) and (scale_id == "total" or len(inst.scales) > 2),
         band_note=_band_note(scale, score),
     )
 
@@ -363,6 +369,14 @@ def _band_note(scale: Scale, score: ScaleScore) -> str:
     """The proration sentence's band part, when proration changed the band."""
     note = proration_note(scale, score) or ""
     return note.split("; ", 1)[1] if "would be" in note else ""
+
+
+def _skip_note(item: Item, score: float | None) -> str | None:
+    """How a skipped item was scored, for the answers table (None: not skipped)."""
+    if score is None or item.skip is None:
+        return None
+    why = f" ({item.skip.reason})" if item.skip.reason else ""
+    return f"skipped{why}; scored {score:g}"
 
 
 def _answer_label(inst: Instrument, item_id: str, value: int | None) -> str | None:

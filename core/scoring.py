@@ -73,6 +73,8 @@ class ScoringState:
     scales: dict[str, ScaleState] = field(default_factory=dict)
     flags: list[FlagHit] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Unanswered items scored by their skip rule (item id -> score used).
+    skipped: dict[str, float] = field(default_factory=dict)
 
     def result(self) -> ScoreResult:
         inst = self.instrument
@@ -97,6 +99,7 @@ class ScoringState:
             scores=scores,
             flags=list(self.flags),
             notices=inst.notices,
+            skipped=dict(self.skipped),
             extra=dict(self.extra),
         )
 

@@ -12,6 +12,7 @@ from click.testing import Result
 
 from psyq import hookimpl
 from psyq.manager import PsyqPluginManager
+from psyq.plugins.builtin_instruments import builtin_instruments_dir
 from psyq.registry import InstrumentSource
 
 CLI = Callable[..., Result]
@@ -52,7 +53,8 @@ def test_pack_is_listed_shown_scored_and_validated(
     validated = psyq_cli("validate")
     assert validated.exit_code == 0, validated.output
     ok_lines = [line for line in validated.output.splitlines() if line.startswith("ok   ")]
-    assert len(ok_lines) == 5  # four built-ins and the pack's file
+    builtins = len(list(builtin_instruments_dir().glob("*.yaml")))
+    assert len(ok_lines) == builtins + 1  # every built-in and the pack's file
     assert f"ok   {pack_dir / 'mini.yaml'}: mini v1, 1 golden example(s) pass" in ok_lines
     rows = {r["name"]: r for r in json.loads(psyq_cli("plugins", "--json").output)}
     assert rows["acme"]["hooks"] == ["psyq_instrument_sources"]

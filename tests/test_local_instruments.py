@@ -90,7 +90,8 @@ def test_local_pack_is_listed_with_source_local_and_scored(
     assert rows["phq9"] == "psyq (built-in)"
     assert "skipped instrument file: local: " in listed.stderr
     assert "broken.yaml" in listed.stderr
-    assert "mini  Mini scale (v1)  [validated]  (local)" in psyq_cli("list").stdout
+    listed = {line.split()[0]: line for line in psyq_cli("list").stdout.splitlines()}
+    assert listed["mini"].split(None, 1)[1] == "Mini scale (v1)  [validated]  (local)"
     scored = json.loads(psyq_cli("score", "mini", "--answers", "1,1,1", "--json").stdout)
     assert scored["scores"]["total"]["value"] == 3  # 1 + 1 + (2 - 1)
 

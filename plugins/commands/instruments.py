@@ -63,6 +63,12 @@ def show_command(app: App, instrument_id: str, as_json: bool) -> None:
 def _describe(inst: Instrument, source: str) -> str:
     lines = [f"{inst.title} ({inst.short_name}) v{inst.version}  [{inst.status}]"]
     lines += [f"NOTICE: {n}" for n in inst.notices]
+    if not inst.texts_installed:
+        from psyq.overlays import placeholder_notice
+
+        lines.append(f"LICENSED TEXT: {placeholder_notice(inst)}")
+    elif inst.overlay is not None:
+        lines.append(f"Licensed item texts from {inst.overlay}")
     if inst.description:
         lines += ["", inst.description.strip()]
     if inst.instructions:

@@ -93,7 +93,12 @@ def test_psyq_plugins_lists_it(installed: metadata.Distribution, tmp_path: Path)
 def test_list_validate_and_score_through_the_entry_point(
     installed: metadata.Distribution, tmp_path: Path
 ) -> None:
-    assert "rses  Rosenberg Self-Esteem Scale (v1.0)  [validated]" in psyq(tmp_path, "list").stdout
+    listed = {line.split()[0]: line for line in psyq(tmp_path, "list").stdout.splitlines()}
+    assert (
+        listed["rses"]
+        .split(None, 1)[1]
+        .startswith("Rosenberg Self-Esteem Scale (v1.0)  [validated]")
+    )
     validated = psyq(tmp_path, "validate")
     assert validated.returncode == 0, validated.stderr
     assert "rses v1.0, 10 golden example(s) pass" in validated.stdout
