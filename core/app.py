@@ -44,7 +44,7 @@ class App:
             # A warning, or with PSYQ_STRICT_PLUGINS=1 an error.
             self.pm.problem(f"skipped instrument file: {problem}", DefinitionError)
         for problem in registry.overlay_problems:
-            print(f"psyq: warning: licensed-text overlay not used: {problem}", file=sys.stderr)
+            self.pm.problem(f"licensed-text overlay not used: {problem}", DefinitionError)
         return registry
 
     @cached_property
