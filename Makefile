@@ -29,6 +29,13 @@ venv-test: system-deps $(BIN)/python
 
 demo: venv
 	$(BIN)/psyq demo --out psyq-demo
+	@# One rendered first page per instrument (the latest sample of each), to look at.
+	@mkdir -p psyq-demo/pages
+	@for pdf in psyq-demo/*.pdf; do \
+		id=$$(basename "$$pdf" .pdf | cut -d_ -f2); \
+		pdftoppm -png -r 60 -f 1 -l 1 -singlefile "$$pdf" "psyq-demo/pages/$$id"; \
+	done
+	@echo "one page per instrument: psyq-demo/pages/*.png"
 
 lint: venv-test
 	$(BIN)/ruff format --check .

@@ -19,6 +19,7 @@ import tempfile
 import time
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 ROUNDS = 12
 E2E_RUNS = 5
@@ -93,6 +94,9 @@ def bench_report() -> None:
     print(f"  psyq PHQ-9 report, cold       {cold * 1000:7.1f} ms  (first render in a process)")
     print(f"  PDF size {len(first)} bytes; goal: overhead at most +25%")
 
+    # As psyq renders it: the stylesheet comes separately, parsed once.
+    _stages(render_report_html(pm, request, standalone=False))
+
     env = {**os.environ, "PSYQ_HOME": tempfile.mkdtemp(prefix="psyq-bench-")}
     out = Path(env["PSYQ_HOME"]) / "r.pdf"
     args = [sys.executable, "-m", "psyq", "report", "phq9", "--answers", ANSWERS]
@@ -111,3 +115,65 @@ def bench_report() -> None:
         f"  psyq report phq9 -o r.pdf     {command_ms:7.1f} ms  end to end (median of "
         f"{E2E_RUNS}; python -c pass {_median_ms(python_times):.0f} ms); goal: under 1500 ms"
     )
+
+
+def _stages(html: str) -> None:
+    """CPU time of one PHQ-9 report by WeasyPrint stage, and what parts of the document
+    cost: each variant against the shipped report, alternating in this process
+    (median of ROUNDS)."""
+    import re
+
+    from weasyprint import CSS, HTML
+
+    from psyq.pdf import _IMAGE_CACHE, font_config, make_fetcher, parsed_stylesheet
+    from psyq.report import stylesheet
+
+    def sheet(extra: str) -> Any:
+        return CSS(string=stylesheet() + "\n" + extra, font_config=font_config())
+
+    no_svg = re.sub(r"<svg.*?</svg>", "", html, flags=re.S)
+    variants: dict[str, tuple[str, Any]] = {
+        "shipped report": (html, parsed_stylesheet()),
+        "answers table with automatic layout": (html, sheet("table.items {table-layout: auto}")),
+        "without the band chart (inline SVG)": (no_svg, parsed_stylesheet()),
+        "two fonts (no italic, no monospace)": (
+            html,
+            sheet(".provenance {font-family: inherit} .instructions {font-style: normal}"),
+        ),
+        "without page-number margin boxes": (
+            html,
+            sheet("@page { @bottom-left {content: none} @bottom-right {content: none} }"),
+        ),
+    }
+
+    def render(page: str, css: Any) -> tuple[float, float, float, float]:
+        a = time.process_time()
+        document = HTML(string=page, url_fetcher=make_fetcher(), base_url=None)
+        b = time.process_time()
+        styled = document.render(font_config=font_config(), stylesheets=[css], cache=_IMAGE_CACHE)
+        c = time.process_time()
+        styled.write_pdf()
+        d = time.process_time()
+        return b - a, c - b, d - c, d - a
+
+    runs: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in variants}
+    for page, css in variants.values():
+        render(page, css)
+    for _ in range(ROUNDS):
+        for name, (page, css) in variants.items():
+            runs[name].append(render(page, css))
+
+    def median(name: str, k: int) -> float:
+        return statistics.median(r[k] for r in runs[name]) * 1000
+
+    shipped = "shipped report"
+    parse, layout, write, total = (median(shipped, k) for k in range(4))
+    print(
+        f"  one PHQ-9 report, CPU by stage: HTML parse {parse:.1f} ms, styles + layout "
+        f"{layout:.1f} ms, draw + fonts + PDF write {write:.1f} ms; total {total:.1f} ms "
+        f"(goal: at most 50 ms)"
+    )
+    for name in variants:
+        if name != shipped:
+            other = median(name, 3)
+            print(f"  {name}: {other:.1f} ms CPU, {other / total:.2f}x the shipped report")

@@ -17,6 +17,7 @@ from bench_batch import bench_batch
 from bench_core import bench_scoring, bench_startup
 from bench_fhir import bench_fhir
 from bench_interop import bench_interop
+from bench_library import bench_library
 from bench_report import bench_report
 from bench_store import bench_store
 from bench_tablet import bench_tablet
@@ -31,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "analysis": bench_analysis,
     "tablet": bench_tablet,
     "interop": bench_interop,
+    "library": bench_library,
 }
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from psyq.errors import DefinitionError
 from psyq.manager import PsyqPluginManager
 from psyq.models import Instrument
 from psyq.paths import data_dir
@@ -31,11 +31,20 @@ class App:
         return self._home if self._home is not None else data_dir()
 
     @cached_property
+    def loaded_registry(self) -> InstrumentRegistry:
+        """The registry, loaded; its ``problems`` not yet reported (`psyq validate` lists them)."""
+        registry = InstrumentRegistry(self.pm, overlay_dir=lambda: self.home / "overlays")
+        registry.ids()
+        return registry
+
+    @cached_property
     def registry(self) -> InstrumentRegistry:
-        registry = InstrumentRegistry(self.pm)
-        registry.ids()  # load now so problems are reported once, up front
+        registry = self.loaded_registry  # loaded now so problems are reported once, up front
         for problem in registry.problems:
-            print(f"psyq: warning: skipped instrument file: {problem}", file=sys.stderr)
+            # A warning, or with PSYQ_STRICT_PLUGINS=1 an error.
+            self.pm.problem(f"skipped instrument file: {problem}", DefinitionError)
+        for problem in registry.overlay_problems:
+            self.pm.problem(f"licensed-text overlay not used: {problem}", DefinitionError)
         return registry
 
     @cached_property

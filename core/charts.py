@@ -172,12 +172,14 @@ PROFILE_ROW = 26.0
 
 
 def profile_chart(instrument: Instrument, values: dict[str, float | None]) -> ProfileChart | None:
-    """A bar per scale; ``None`` for single-scale instruments.
+    """A bar per scale; ``None`` unless there are at least two subscales.
 
-    Bars share one axis when every scale has the same possible range (CCTS:
-    0-4); otherwise each bar is drawn as a share of its own range.
+    One subscale beside the total (PHQ-9's PHQ-2 screen, the K10's K6) is no
+    profile: its score and band are in the scores table already. Bars share one
+    axis when every scale has the same possible range (CCTS: 0-4); otherwise each
+    bar is drawn as a share of its own range.
     """
-    if len(instrument.scales) < 2:
+    if len(instrument.scales) < 3:
         return None
     ranges = {instrument.bounds(s.id) for s in instrument.scales}
     common = next(iter(ranges)) if len(ranges) == 1 else None

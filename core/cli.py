@@ -3,13 +3,16 @@
 ``create_cli(pm)`` builds the group for one plugin manager (tests build their
 own); ``main()`` is the console-script entry point. A :class:`PsyqError`
 raised anywhere under a command is printed as one ``psyq: error: ...`` line
-with its exit code and no traceback.
+with its exit code and no traceback. A plugin's bug (a hook that raises, or a
+plugin's command that does) is a :class:`PluginHookError` naming the plugin;
+``PSYQ_STRICT_PLUGINS=1`` or ``PSYQ_DEBUG=1`` adds its traceback.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,8 +21,8 @@ import click
 
 from psyq import __version__
 from psyq.app import App
-from psyq.errors import PsyqError
-from psyq.manager import PsyqPluginManager, create_plugin_manager
+from psyq.errors import PluginHookError, PsyqError
+from psyq.manager import PsyqPluginManager, create_plugin_manager, first_line
 
 
 class UserError(click.ClickException):
@@ -31,6 +34,14 @@ class UserError(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"psyq: error: {self.format_message()}", err=True)
+
+
+def show_traceback() -> bool:
+    """``PSYQ_DEBUG`` or ``PSYQ_STRICT_PLUGINS`` asks for tracebacks of plugin errors."""
+    return any(
+        os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+        for name in ("PSYQ_DEBUG", "PSYQ_STRICT_PLUGINS")
+    )
 
 
 # `psyq audit` alone prints the group's help, as it should: not an error to shorten.
@@ -52,6 +63,12 @@ class OneLineUsageError(click.UsageError):
 
 
 class PsyqGroup(click.Group):
+    #: command name -> the third-party plugin that registered it
+    providers: dict[str, str]
+    pm: PsyqPluginManager | None = None
+    #: let a plugin's bug propagate (psyq.testing's psyq_cli: pytest shows its traceback)
+    reraise_plugin_errors = False
+
     def make_context(
         self,
         info_name: str | None,
@@ -69,6 +86,12 @@ class PsyqGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except PluginHookError as exc:
+            if self.reraise_plugin_errors:
+                raise
+            if show_traceback():
+                traceback.print_exception(exc.original, file=sys.stderr)
+            raise UserError(exc) from exc
         except PsyqError as exc:
             raise UserError(exc) from exc
         except OneLineUsageError:
@@ -77,6 +100,25 @@ class PsyqGroup(click.Group):
             if isinstance(exc, _SHOWS_HELP):
                 raise
             raise OneLineUsageError(exc) from exc
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            plugin = getattr(self, "providers", {}).get(ctx.invoked_subcommand or "")
+            if plugin is None or self.pm is None:
+                raise
+            error = PluginHookError(
+                f"{self.pm.describe(plugin)} raised {type(exc).__name__}: {first_line(exc)} in its "
+                f"command '{ctx.invoked_subcommand}'; {self.pm.disable_hint(plugin)} "
+                "(PSYQ_DEBUG=1 prints the traceback)",
+                plugin=plugin,
+                hook="psyq_register_commands",
+                original=exc,
+            )
+            if self.reraise_plugin_errors:
+                raise error from exc
+            if show_traceback():
+                traceback.print_exception(exc, file=sys.stderr)
+            raise UserError(error) from exc
 
 
 HELP = """psyq: score psychometric questionnaires, keep client history, write reports.
@@ -112,9 +154,14 @@ def create_cli(pm: PsyqPluginManager, app: App | None = None) -> click.Group:
         if audit_key is not None:
             obj.audit_key_path = audit_key
 
-    commands = pm.collect_named("psyq_register_commands", "command")
-    for command in commands.values():
+    commands = pm.collect_owned("psyq_register_commands", "command")
+    assert isinstance(cli, PsyqGroup)
+    cli.pm = pm
+    cli.providers = {}
+    for name, (plugin, command) in commands.items():
         cli.add_command(command)
+        if not pm.is_builtin(plugin):
+            cli.providers[name] = plugin
     return cli
 
 

@@ -55,8 +55,9 @@ def psyq_instrument_sources() -> list[InstrumentSource]:
     Each :class:`psyq.registry.InstrumentSource` names a directory (every
     ``*.yaml``, ``*.yml`` and ``*.json`` file in it is an instrument) or a
     single file, and the name shown when two sources define the same
-    instrument id (which is an error naming both). An instrument pack that
-    only ships data files needs nothing but this hook.
+    instrument id (the later one is skipped with a warning naming its
+    plugin). An instrument pack that only ships data files needs nothing but
+    this hook.
 
     Called once per process, the first time an instrument is needed. All
     implementations are called; their lists are concatenated.
@@ -151,8 +152,8 @@ def psyq_parse_answers(instrument: Instrument, data: Any) -> dict[str, Any] | No
 def psyq_scoring_methods() -> list[ScoringMethod]:
     """Return aggregation methods that a scale's ``method:`` may name.
 
-    psyq ships ``sum`` and ``mean``. A method name registered twice is an
-    error naming both plugins. All implementations are called.
+    psyq ships ``sum`` and ``mean``. A method name another plugin already
+    provides is skipped with one warning naming the later plugin. All implementations are called.
 
     since: 0.1
     """
@@ -246,8 +247,8 @@ def psyq_output_formats(pm: PsyqPluginManager) -> list[OutputFormat]:
     """Return output formats (``table``, ``json``, ``html``, ``pdf``, ...).
 
     Each :class:`psyq.outputs.OutputFormat` has a unique name, a file suffix
-    and a ``render`` function. A name registered twice is an error naming
-    both plugins. All implementations are called.
+    and a ``render`` function. A name another plugin already provides
+    is skipped with one warning naming the later plugin. All implementations are called.
 
     ``pm`` is the plugin manager asking: a format whose ``render`` calls other
     hooks (the report formats collect sections, context and filters) binds to
@@ -264,7 +265,8 @@ def psyq_register_commands() -> list[click.Command]:
 
     Commands reach the plugin manager and the instrument registry through
     ``click.get_current_context().obj``, a :class:`psyq.app.App`. A command
-    name registered twice is an error naming both plugins. All
+    name another plugin already provides is skipped with one warning naming
+    the later plugin. All
     implementations are called.
 
     since: 0.1
@@ -281,8 +283,8 @@ def psyq_report_sections() -> list[ReportSection]:
 
     Each :class:`psyq.report.ReportSection` carries Jinja2 template source
     (autoescaped), a sort ``order`` and optionally ``replaces`` naming the
-    section it stands in for. Section names are unique; a duplicate is an
-    error naming both plugins. All implementations are called.
+    section it stands in for. Section names are unique; a duplicate is
+    skipped with one warning naming the later plugin. All implementations are called.
 
     since: 0.1
     """
@@ -306,8 +308,8 @@ def psyq_report_context(request: RenderRequest, context: dict[str, Any]) -> None
 def psyq_template_filters() -> dict[str, Callable[..., Any]]:
     """Return Jinja2 filters (name -> function) for report templates.
 
-    A filter name registered twice is an error naming both plugins. All
-    implementations are called.
+    A filter name another plugin already provides is skipped with one
+    warning naming the later plugin. All implementations are called.
 
     since: 0.1
     """
@@ -328,8 +330,9 @@ def psyq_batch_executors() -> list[BatchExecutor]:
     the results in any order. ``fn`` and the jobs are picklable and touch no
     file; keep a few jobs in flight, not all of them, so memory stays flat.
     psyq ships ``local`` (a process pool) and ``dask`` (a Dask distributed
-    cluster, with the ``psyq[dask]`` extra). A name registered twice is an
-    error naming both plugins. All implementations are called.
+    cluster, with the ``psyq[dask]`` extra). A name another plugin
+    already provides is skipped with one warning naming the later plugin.
+    All implementations are called.
 
     since: 0.1
     """

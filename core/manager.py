@@ -7,17 +7,29 @@ try/except, so one that fails to import, names a hook that does not exist,
 or raises while being collected becomes a warning line and a ``failed`` row
 in ``psyq plugins``, never a dead CLI.
 
+A third-party hook implementation that raises while a command runs is
+reported as a :class:`~psyq.errors.PluginHookError` naming the plugin (entry
+point and distribution), the hook, and how to disable it. Two plugins
+providing the same name (an output format, a command, an instrument id, ...)
+is a local problem: the later provider's record is skipped with one warning.
+
 Environment:
 
 ``PSYQ_STRICT_PLUGINS=1``
-    re-raise the first plugin failure instead of warning.
+    every plugin problem a normal run warns about (a failed plugin, a name
+    clash, a malformed instrument file) is an error, and a hook that raises
+    prints its traceback.
+``PSYQ_DEBUG=1``
+    a hook that raises prints its traceback (as does any internal error).
 ``PSYQ_DISABLE_PLUGINS=name,name`` or ``all``
     skip those third-party plugins (entry-point or distribution names).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -28,7 +40,7 @@ from typing import Any, Literal
 import pluggy
 
 from psyq import hookspecs
-from psyq.errors import DuplicateError, PluginError
+from psyq.errors import DuplicateError, PluginError, PluginHookError, PsyqError
 
 Warn = Callable[[str], None]
 
@@ -86,6 +98,8 @@ class PluginInfo:
     distribution: str | None = None
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
+    #: what went wrong with part of the plugin (a clash, a broken instrument file)
+    problems: list[str] = field(default_factory=list)
 
 
 def _stderr_warning(message: str) -> None:
@@ -106,6 +120,7 @@ class PsyqPluginManager(pluggy.PluginManager):
         self.warn = warn
         self.infos: dict[str, PluginInfo] = {}
         self._builtin: set[str] = set()
+        self._warned: set[str] = set()
 
     # -- registration ------------------------------------------------------
 
@@ -135,10 +150,33 @@ class PsyqPluginManager(pluggy.PluginManager):
             self.record_failure(name, exc, **info)
             return False
         self.infos[name] = PluginInfo(name=name, source=source, **info)
+        self._attribute_errors(plugin, name)
         return True
 
-    def record_failure(self, name: str, exc: BaseException, **info: Any) -> None:
+    def _attribute_errors(self, plugin: object, name: str) -> None:
+        """Make every hook implementation of ``plugin`` name itself when it raises.
+
+        pluggy calls ``HookImpl.function`` positionally with the argument names
+        it read at registration, so a wrapper taking ``*args`` is transparent.
+        """
+        for caller in self.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin:
+                    wrapped = _attributed(impl.function, self, name, caller.name)
+                    setattr(impl, "function", wrapped)  # noqa: B010 (a Final slot)
+
+    def record_failure(
+        self, name: str, exc: BaseException, *, hook: str | None = None, **info: Any
+    ) -> None:
+        if isinstance(exc, PluginHookError):
+            exc = exc.original
         reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+        if hook:
+            reason = f"{hook} raised {reason}"
+        known = self.infos.get(name)
+        if known is not None:
+            info.setdefault("distribution", known.distribution)
+            info.setdefault("version", known.version)
         self.infos[name] = PluginInfo(name=name, source="failed", error=reason, **info)
         if self.strict:
             raise PluginError(f"plugin '{name}' failed: {reason}") from exc
@@ -149,6 +187,33 @@ class PsyqPluginManager(pluggy.PluginManager):
 
     def is_builtin(self, plugin_name: str | None) -> bool:
         return plugin_name in self._builtin
+
+    def describe(self, plugin_name: str) -> str:
+        """``plugin 'x' (distribution psyq-x 1.0)``: who a message is about."""
+        info = self.infos.get(plugin_name)
+        if info is not None and info.distribution:
+            version = f" {info.version}" if info.version else ""
+            return f"plugin '{plugin_name}' (distribution {info.distribution}{version})"
+        if self.is_builtin(plugin_name):
+            return f"built-in plugin '{plugin_name}'"
+        return f"plugin '{plugin_name}'"
+
+    def disable_hint(self, plugin_name: str) -> str:
+        """How to turn ``plugin_name`` off, in words a user can act on."""
+        info = self.infos.get(plugin_name)
+        if info is not None and info.source in ("entry point", "failed", "disabled"):
+            return f"disable it with PSYQ_DISABLE_PLUGINS={plugin_name}"
+        if self.is_builtin(plugin_name):
+            return "it is part of psyq"
+        return "unregister it"
+
+    def problem(self, message: str, error: type[PsyqError] = PluginError) -> None:
+        """A plugin problem a normal run survives: warn once, or fail in strict mode."""
+        if self.strict:
+            raise error(message)
+        if message not in self._warned:
+            self._warned.add(message)
+            self.warn(message)
 
     # -- calling -------------------------------------------------------------
 
@@ -164,14 +229,14 @@ class PsyqPluginManager(pluggy.PluginManager):
         caller: pluggy.HookCaller = getattr(self.hook, hook_name)
         out: list[tuple[str, Any]] = []
         for impl in caller.get_hookimpls():
-            args = {name: kwargs[name] for name in impl.argnames}
+            args = [kwargs[name] for name in impl.argnames]
             try:
-                result = impl.function(**args)
+                result = impl.function(*args)
             except Exception as exc:
                 if self.is_builtin(impl.plugin_name):
                     raise
                 self.unregister(name=impl.plugin_name)
-                self.record_failure(impl.plugin_name, exc)
+                self.record_failure(impl.plugin_name, exc, hook=hook_name)
                 continue
             if result is None:
                 continue
@@ -180,18 +245,57 @@ class PsyqPluginManager(pluggy.PluginManager):
         return out
 
     def collect_named(self, hook_name: str, kind: str, **kwargs: Any) -> dict[str, Any]:
-        """:meth:`collect` records that carry a ``name``; duplicates are an error."""
+        """:meth:`collect` records that carry a ``name``, first provider wins.
+
+        A name provided twice is local to that name: the later provider's
+        record is skipped with one warning naming it (see :meth:`clash`).
+        """
+        owned = self.collect_owned(hook_name, kind, **kwargs)
+        return {name: record for name, (_, record) in owned.items()}
+
+    def collect_owned(self, hook_name: str, kind: str, **kwargs: Any) -> dict[str, tuple[str, Any]]:
+        """:meth:`collect_named`, keeping the providing plugin: name -> (plugin, record)."""
         seen: dict[str, tuple[str, Any]] = {}
         for plugin_name, record in self.collect(hook_name, **kwargs):
             name = record.name
             if name in seen:
-                raise DuplicateError(
-                    f"{kind} '{name}' is provided by both plugin '{seen[name][0]}' and "
-                    f"plugin '{plugin_name}'; uninstall or disable one "
-                    f"(PSYQ_DISABLE_PLUGINS={plugin_name})"
-                )
+                self.clash(kind, name, seen[name][0], plugin_name)
+                continue
             seen[name] = (plugin_name, record)
-        return {name: record for name, (_, record) in seen.items()}
+        return seen
+
+    def clash(self, kind: str, name: str, kept: str, skipped: str) -> None:
+        """Report that ``skipped`` provides a ``kind`` named ``name`` that ``kept`` already did.
+
+        Two built-ins clashing is a bug in psyq, raised as such. Otherwise the
+        later provider is named first, by the name ``PSYQ_DISABLE_PLUGINS``
+        accepts; in strict mode this is an error.
+        """
+        if self.is_builtin(kept) and self.is_builtin(skipped):
+            raise DuplicateError(f"{kind} '{name}' is provided twice by psyq itself ({kept})")
+        message = (
+            f"{self.describe(skipped)} provides {kind} '{name}', which "
+            f"{self.describe(kept)} already provides; skipped it ({self.disable_hint(skipped)})"
+        )
+        self.note(skipped, f"{kind} '{name}' skipped: {self.describe(kept)} provides it")
+        self.problem(message, DuplicateError)
+
+    def attributed(
+        self, function: Callable[..., Any], plugin_name: str, hook_name: str
+    ) -> Callable[..., Any]:
+        """Wrap a plugin's callback (a format's ``render``) so that its bugs name the plugin.
+
+        A built-in's callback is returned unchanged.
+        """
+        if self.is_builtin(plugin_name):
+            return function
+        return _attributed(function, self, plugin_name, hook_name)
+
+    def note(self, plugin_name: str, problem: str) -> None:
+        """Remember a problem with part of a plugin, for ``psyq plugins``."""
+        info = self.infos.get(plugin_name)
+        if info is not None and problem not in info.problems:
+            info.problems.append(problem)
 
     # -- introspection ---------------------------------------------------------
 
@@ -204,6 +308,80 @@ class PsyqPluginManager(pluggy.PluginManager):
                 info.hooks = sorted(caller.name for caller in self.get_hookcallers(plugin) or [])
             rows.append(info)
         return rows
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (plugin errors are shown as one line)."""
+    return (str(exc).strip().splitlines() or [""])[0]
+
+
+def _attributed(
+    function: Callable[..., Any], pm: PsyqPluginManager, plugin_name: str, hook_name: str
+) -> Callable[..., Any]:
+    """``function``, raising :class:`PluginHookError` (naming the plugin) for its bugs.
+
+    A :class:`PsyqError` is a plugin telling the user about their input (a
+    malformed file, an answer it cannot map): it passes through unchanged, as
+    does an error already attributed to another plugin.
+    """
+
+    def attribute(exc: Exception) -> PluginHookError:
+        return PluginHookError(
+            f"{pm.describe(plugin_name)} raised {type(exc).__name__}: "
+            f"{first_line(exc)} in hook "
+            f"{hook_name}; {pm.disable_hint(plugin_name)} (PSYQ_DEBUG=1 prints the traceback)",
+            plugin=plugin_name,
+            hook=hook_name,
+            original=exc,
+        )
+
+    if inspect.isgeneratorfunction(function):  # a wrapper: errors come from the generator
+
+        @functools.wraps(function)
+        def wrapper(*args: Any) -> Any:
+            gen = function(*args)
+            try:
+                value = next(gen)
+            except PsyqError:
+                raise
+            except Exception as exc:
+                raise attribute(exc) from exc
+            try:
+                sent = yield value
+            except BaseException as thrown:  # raised by the hooks it wraps: not its own
+                try:
+                    gen.throw(thrown)
+                except StopIteration as stop:
+                    return stop.value
+                except PsyqError:
+                    raise
+                except Exception as exc:
+                    if exc is thrown:
+                        raise
+                    raise attribute(exc) from exc
+            else:
+                try:
+                    gen.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+                except PsyqError:
+                    raise
+                except Exception as exc:
+                    raise attribute(exc) from exc
+            raise attribute(RuntimeError("the hook wrapper yielded more than once"))
+
+        return wrapper
+
+    @functools.wraps(function)
+    def call(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except PsyqError:
+            raise
+        except Exception as exc:
+            raise attribute(exc) from exc
+
+    return call
 
 
 def _psyq_version() -> str:

@@ -10,11 +10,13 @@ mistake in a file is reported before any client is scored with it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -137,6 +139,21 @@ class ResponseScale(_Model):
         return f"{head} ({labels})"
 
 
+class SkipRule(_Model):
+    """The form tells the respondent to skip this item; a skipped item scores ``score``.
+
+    AUDIT: items 2-8 are skipped after "Never" on item 1 and score 0; PC-PTSD-5:
+    the five symptom items are skipped when no trauma is reported. Only an
+    unanswered item is affected: an answer given is scored as given.
+    """
+
+    when: Condition | None = Field(
+        None, description="Skip only when this holds (on the answers as given); omit: always."
+    )
+    score: float = Field(description="The value an unanswered, skipped item is scored as.")
+    reason: ShortText = Field("", description="Why the item is skipped, for outputs.")
+
+
 Coefficient = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
 """A weight, recoded value or transform constant: finite and within +-1,000,000, so
 every score stays a number Decimal rounding can represent exactly."""
@@ -160,6 +177,9 @@ class Item(_Model):
         None, description="Map an answer value to the value scored, applied before reversal."
     )
     codes: Codes = Field(default_factory=list, description="Codes of this question (LOINC).")
+    skip: SkipRule | None = Field(
+        None, description="When the form skips this item, and what an unanswered skip scores."
+    )
 
 
 class MissingRule(_Model):
@@ -498,7 +518,18 @@ class ExampleExpectation(_Model):
     scores: dict[Identifier, float | None] = Field(default_factory=dict)
     bands: dict[Identifier, Identifier | None] = Field(default_factory=dict)
     flags: list[Identifier] | None = Field(
-        None, description="Exactly the flag ids raised (order free); omit to not check."
+        None,
+        description=(
+            "Exactly the flag ids raised (order free), including flags a plugin raises; "
+            "omit to not check."
+        ),
+    )
+    extra: dict[Identifier, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Values plugins add to the result's extra, by key; a mapping matches on the "
+            "keys it gives. Checked against the installed plugins."
+        ),
     )
 
 
@@ -513,6 +544,18 @@ class GoldenExample(_Model):
 class Citation(_Model):
     text: LongText
     url: ShortText | None = None
+
+
+class LicensedText(_Model):
+    """Item texts that may not be redistributed (BDI-II, ISI).
+
+    The definition ships placeholder texts; a clinic holding a licence supplies the
+    real ones in an overlay file, ``$PSYQ_HOME/overlays/<id>.yaml``. Without it psyq
+    scores the instrument but shows only the placeholders, and will not administer it.
+    """
+
+    holder: ShortText = Field(description="Who licenses the item texts (Pearson).")
+    how: LongText = Field("", description="How a clinic obtains a licence.")
 
 
 class Instrument(_Model):
@@ -538,6 +581,11 @@ class Instrument(_Model):
     flags: list[FlagRule] = Field(default_factory=list, max_length=100)
     examples: list[GoldenExample] = Field(default_factory=list, max_length=200)
     codes: Codes = Field(default_factory=list, description="Codes of the form (LOINC panel).")
+    licensed_text: LicensedText | None = Field(
+        None,
+        description="The item texts are licensed: this file has placeholders, and the real "
+        "texts come from an overlay file in $PSYQ_HOME/overlays/.",
+    )
     translations: dict[LanguageTag, Translation] = Field(
         default_factory=dict,
         max_length=100,
@@ -553,60 +601,95 @@ class Instrument(_Model):
     _items_by_id: dict[str, Item] = PrivateAttr(default_factory=dict)
     _scales_by_id: dict[str, Scale] = PrivateAttr(default_factory=dict)
     _bounds: dict[str, tuple[float, float]] = PrivateAttr(default_factory=dict)
+    # Set by psyq.overlays when licensed item texts were installed from an overlay.
+    _overlay: str | None = PrivateAttr(None)
+    _base_hash: str | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Instrument:
+        # Every problem is collected (one per line of the error) so that `psyq
+        # validate` can list them all; a stage stops only where later checks
+        # depend on it (scales need valid items).
         self._items_by_id = _unique("item", self.items)
         self._scales_by_id = _unique("scale", self.scales)
         _unique("flag", self.flags)
         if "total" not in self._scales_by_id:
             raise ValueError("every instrument needs a scale with id 'total' (its main score)")
+        problems: list[str] = []
         for item in self.items:
             if item.critical and not item.scored:
-                raise ValueError(
+                problems.append(
                     f"item {item.id}: a critical item must be scored; an unscored item may be "
                     "left blank, so it cannot raise a critical flag when unanswered"
                 )
             if item.response_scale not in self.response_scales:
-                raise ValueError(
+                problems.append(
                     f"item {item.id}: response_scale '{item.response_scale}' is not defined; "
                     f"defined: {', '.join(self.response_scales)}"
                 )
-            if item.recode is not None:
+            elif item.recode is not None:
                 allowed = set(self.response_scales[item.response_scale].values)
                 extra = set(item.recode) - allowed
                 if extra:
-                    raise ValueError(f"item {item.id}: recode keys {sorted(extra)} are not answers")
-        for scale in self.scales:
-            self._check_scale(scale)
-        for flag in self.flags:
-            if flag.id == CRITICAL_ITEM_FLAG:
-                raise ValueError(
-                    f"flag {flag.id}: this id is psyq's own (raised for an unanswered critical "
-                    "item); choose another"
-                )
-            self._check_refs(f"flag {flag.id}", flag.when.references())
-            self._check_condition(flag, flag.when)
-        for scale in self.scales:
-            for band in scale.bands:
-                for alternative in band.if_flagged:
-                    for flag_id in alternative.flags:
-                        if flag_id not in self.flag_ids:
-                            raise ValueError(
-                                f"scale {scale.id}: band {band.id}: if_flagged names unknown "
-                                f"flag '{flag_id}'; known: {', '.join(sorted(self.flag_ids))}"
-                            )
-        for example in self.examples:
-            self._check_example(example)
+                    problems.append(f"item {item.id}: recode keys {sorted(extra)} are not answers")
+        if problems:
+            raise ValueError("\n".join(problems))
+        checks: list[Callable[[], None]] = [
+            functools.partial(self._check_skip, i, i.skip) for i in self.items if i.skip
+        ]
+        checks += [functools.partial(self._check_scale, s) for s in self.scales]
+        checks += [functools.partial(self._check_flag, f) for f in self.flags]
+        checks += [functools.partial(self._check_if_flagged, s) for s in self.scales]
+        checks += [functools.partial(self._check_example, e) for e in self.examples]
+        for check in checks:
+            try:
+                check()
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ValueError("\n".join(problems))
         if self.translations:
-            from psyq.translations import problems  # imports this module
+            from psyq.translations import problems as translation_problems  # imports this module
 
             for language, translation in self.translations.items():
-                missing = problems(self, translation, language)
+                missing = translation_problems(self, translation, language)
                 if missing:
                     more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
                     raise ValueError(missing[0] + more)
         return self
+
+    def _check_flag(self, flag: FlagRule) -> None:
+        if flag.id == CRITICAL_ITEM_FLAG:
+            raise ValueError(
+                f"flag {flag.id}: this id is psyq's own (raised for an unanswered critical "
+                "item); choose another"
+            )
+        self._check_refs(f"flag {flag.id}", flag.when.references())
+        self._check_condition(flag, flag.when)
+
+    def _check_if_flagged(self, scale: Scale) -> None:
+        for band in scale.bands:
+            for alternative in band.if_flagged:
+                for flag_id in alternative.flags:
+                    if flag_id not in self.flag_ids:
+                        raise ValueError(
+                            f"scale {scale.id}: band {band.id}: if_flagged names unknown "
+                            f"flag '{flag_id}'; known: {', '.join(sorted(self.flag_ids))}"
+                        )
+
+    def _check_skip(self, item: Item, skip: SkipRule) -> None:
+        where = f"item {item.id}: skip"
+        if skip.when is not None:
+            self._check_refs(where, skip.when.references())
+            if ("item", item.id) in skip.when.references():
+                raise ValueError(f"{where}: the condition cannot test the item it skips")
+        rs = self.response_scales[item.response_scale]
+        values = [item.recode.get(v, v) for v in rs.values] if item.recode else rs.values
+        if not min(values) <= skip.score <= max(values):
+            raise ValueError(
+                f"{where}: score {skip.score:g} is outside the item's values "
+                f"{min(values):g}-{max(values):g}"
+            )
 
     def _check_scale(self, scale: Scale) -> None:
         where = f"scale {scale.id}"
@@ -731,20 +814,21 @@ class Instrument(_Model):
 
     def _check_example(self, example: GoldenExample) -> None:
         where = f"example '{example.name}'"
+        # A private attribute costs a pydantic __getattr__ call: look it up once.
+        items_by_id = self._items_by_id
         for item_id, value in example.answers.items():
-            item = self._items_by_id.get(item_id)
+            item = items_by_id.get(item_id)
             if item is None:
                 raise ValueError(f"{where}: unknown item '{item_id}'")
             rs = self.response_scales[item.response_scale]
             if value is not None and value not in rs.values:
                 raise ValueError(f"{where}: item {item_id} answer {value} not in {rs.describe()}")
+        scales_by_id = self._scales_by_id
         for scale_id in list(example.expect.scores) + list(example.expect.bands):
-            if scale_id not in self._scales_by_id:
+            if scale_id not in scales_by_id:
                 raise ValueError(f"{where}: unknown scale '{scale_id}'")
-        flag_ids = self.flag_ids
-        for flag_id in example.expect.flags or []:
-            if flag_id not in flag_ids:
-                raise ValueError(f"{where}: unknown flag '{flag_id}'")
+        # expect.flags may name flags a plugin raises: checked when the example is
+        # scored with the installed plugins (psyq.scoring.check_examples), not here.
 
     # -- lookups -----------------------------------------------------------
 
@@ -778,12 +862,26 @@ class Instrument(_Model):
             out.append(self.notice)
         return out
 
+    @property
+    def texts_installed(self) -> bool:
+        """False while a licensed-text instrument shows only its placeholder texts."""
+        return self.licensed_text is None or self._overlay is not None
+
+    @property
+    def overlay(self) -> str | None:
+        """The overlay file the licensed item texts came from, if any."""
+        return self._overlay
+
     def content_hash(self) -> str:
         """Stable hash of the definition's content (not of its file's formatting).
 
         Translations are left out: adding a language does not change what is scored,
         so it must not make earlier administrations look like another definition.
+        Licensed texts from an overlay do not change it either: the scoring is the same,
+        and administrations stay comparable across clinics with and without the texts.
         """
+        if self._base_hash is not None:
+            return self._base_hash
         content = self.model_dump(mode="json", exclude={"translations"})
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()

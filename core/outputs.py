@@ -9,7 +9,7 @@ instrument and the report metadata a clinician supplies.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -70,11 +70,18 @@ class OutputFormat:
 
 
 def output_formats(pm: PsyqPluginManager) -> dict[str, OutputFormat]:
-    """Every registered output format by name (duplicate names are an error)."""
-    formats: dict[str, OutputFormat] = pm.collect_named(
-        "psyq_output_formats", "output format", pm=pm
-    )
-    return formats
+    """Every registered output format by name (a later duplicate is skipped with a warning).
+
+    A plugin's ``render`` that raises names the plugin, like a hook does.
+    """
+    owned = pm.collect_owned("psyq_output_formats", "output format", pm=pm)
+    return {
+        name: replace(
+            fmt,
+            render=pm.attributed(fmt.render, plugin, f"psyq_output_formats (format '{name}')"),
+        )
+        for name, (plugin, fmt) in owned.items()
+    }
 
 
 def get_output_format(pm: PsyqPluginManager, name: str) -> OutputFormat:

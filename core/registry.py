@@ -3,20 +3,24 @@
 Sources come from the ``psyq_instrument_sources`` hook; each file is parsed by
 the ``psyq_load_definition`` hook and validated against
 :class:`psyq.models.Instrument`. The same id from two sources is an error
-naming both. A broken file in a source is reported (one line) and skipped,
-so one bad file in a pack does not hide every other instrument; ``psyq
-validate`` is where broken files fail hard.
+a local problem: the later source's file is skipped with one warning naming
+the plugin that provides it (an error with ``PSYQ_STRICT_PLUGINS=1``). A
+broken file in a source is reported (one line) and skipped, so one bad file in
+a pack does not hide every other instrument; ``psyq validate`` is where broken
+files fail hard.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from psyq.definition_cache import DefinitionCache, entry_key
 from psyq.errors import DefinitionError, DuplicateError, UnknownInstrumentError
 from psyq.models import Instrument
 
@@ -46,9 +50,18 @@ class LoadedInstrument:
 
 def read_definition(pm: PsyqPluginManager, path: Path) -> dict[str, Any]:
     """Read and parse one definition file into plain data (not yet validated)."""
+    return parse_definition(pm, path, read_definition_bytes(path))
+
+
+def read_definition_bytes(path: Path) -> bytes:
+    """The bytes of one definition file, refusing files over the size limit."""
     from psyq.files import read_limited
 
-    data = read_limited(path, MAX_DEFINITION_BYTES, "an instrument definition", DefinitionError)
+    return read_limited(path, MAX_DEFINITION_BYTES, "an instrument definition", DefinitionError)
+
+
+def parse_definition(pm: PsyqPluginManager, path: Path, data: bytes) -> dict[str, Any]:
+    """Parse one definition file's bytes into plain data (not yet validated)."""
     parsed = pm.hook.psyq_load_definition(path=path, data=data)
     if parsed is None and path.suffix.lower() in DEFINITION_SUFFIXES:
         raise DefinitionError(f"{path}: the file is empty; an instrument definition is expected")
@@ -81,11 +94,16 @@ def load_instrument_file(pm: PsyqPluginManager, path: Path) -> Instrument:
     Raises :class:`DefinitionError` with one line naming ``file:line`` and
     the field path at fault.
     """
-    data = read_definition(pm, path)
+    return validate_definition(path, read_definition(pm, path))
+
+
+def validate_definition(path: Path, data: dict[str, Any]) -> Instrument:
+    """Validate parsed definition data; errors name ``file:line`` and the field."""
     try:
         return Instrument.model_validate(data)
     except ValidationError as exc:
-        raise DefinitionError(format_validation_error(path, data, exc)) from None
+        problems = validation_problems(path, data, exc)
+        raise DefinitionError(format_validation_error(path, data, exc), problems) from None
     except (ArithmeticError, RecursionError) as exc:  # values no check foresaw
         raise DefinitionError(
             f"{path}: cannot be used: its numbers break a calculation "
@@ -99,20 +117,54 @@ def format_validation_error(path: Path, data: Any, exc: ValidationError) -> str:
     An unknown field is reported first: it is usually a misspelling, and it
     explains the "missing field" error that comes with it.
     """
+    problems = validation_problems(path, data, exc)
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    return problems[0] + more
+
+
+def validation_problems(path: Path, data: Any, exc: ValidationError) -> list[str]:
+    """Every problem of a definition, one line each: ``file:line: field.path: message``."""
     errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-    first = errors[0]
-    where, line = _describe_location(data, first["loc"])
-    message = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown field (check its spelling against `psyq schema`)"
-    elif first["type"] == "missing":
-        message = "required field is missing"
-    if not where:
-        # Whole-instrument checks name the item, scale or flag at fault.
-        line = _line_of_named(data, message) or line
-    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-    prefix = f"{path}:{line}" if line else str(path)
-    return f"{prefix}: {where + ': ' if where else ''}{message}{more}"
+    problems: list[str] = []
+    for error in errors:
+        where, line = _describe_location(data, error["loc"])
+        messages = str(error["msg"]).removeprefix("Value error, ").split("\n")
+        if error["type"] == "extra_forbidden":
+            messages = ["unknown field (check its spelling against `psyq schema`)"]
+        elif error["type"] == "missing":
+            messages = ["required field is missing"]
+        elif isinstance(error.get("input"), bool) and not error["type"].startswith("bool"):
+            token = _token(path, line, error["loc"][-1] if error["loc"] else None)
+            explained = _yaml_boolean(error["input"], token)
+            # Text gets the explanation alone; a choice or an id keeps pydantic's expectation.
+            text = error["type"].startswith("string") and "pattern" not in error["type"]
+            messages = [explained if text else f"{messages[0]}; {explained}"]
+        for message in messages:
+            # Whole-instrument checks name the item, scale or flag at fault.
+            at = line if where else (_line_of_named(data, message) or line)
+            prefix = f"{path}:{at}" if at else str(path)
+            problems.append(f"{prefix}: {where + ': ' if where else ''}{message}")
+    return problems
+
+
+def _yaml_boolean(value: bool, token: str | None) -> str:
+    word = token or ("No" if value is False else "Yes")
+    return (
+        f"expected text, got {str(value).lower()}: YAML 1.1 reads an unquoted {word} "
+        f'(also yes/no, on/off, true/false) as {str(value).lower()}; quote it: "{word}"'
+    )
+
+
+def _token(path: Path, line: int | None, key: object) -> str | None:
+    """The value as written after ``key:`` on ``line`` of ``path`` (``No``, ``off``), if found."""
+    if line is None or not isinstance(key, str):
+        return None
+    try:
+        text = path.read_text(encoding="utf-8").splitlines()[line - 1]
+    except (OSError, UnicodeDecodeError, IndexError):
+        return None
+    match = re.search(rf"(?<![\w-]){re.escape(key)}\s*:\s*([A-Za-z]+)\b", text)
+    return match.group(1) if match else None
 
 
 _NAMED = re.compile(r"^(item|scale|flag) (\w+)")
@@ -164,37 +216,77 @@ def _describe_location(data: Any, loc: tuple[int | str, ...]) -> tuple[str, int 
 class InstrumentRegistry:
     """Instruments by id, loaded lazily from every source on first use."""
 
-    def __init__(self, pm: PsyqPluginManager) -> None:
+    def __init__(
+        self, pm: PsyqPluginManager, overlay_dir: Callable[[], Path] | None = None
+    ) -> None:
         self._pm = pm
         self._entries: dict[str, LoadedInstrument] | None = None
         self.problems: list[str] = []
+        #: instrument id -> name of the plugin whose source provides it
+        self.owners: dict[str, str] = {}
+        # Licensed item texts ($PSYQ_HOME/overlays); a callable, so the data directory is
+        # only looked up when an instrument with licensed texts is loaded.
+        self._overlay_dir = overlay_dir
+        self.overlay_problems: list[str] = []
 
     def _load(self) -> dict[str, LoadedInstrument]:
         if self._entries is not None:
             return self._entries
         entries: dict[str, LoadedInstrument] = {}
+        cache = DefinitionCache(self._pm)
         for plugin, source in self._pm.collect("psyq_instrument_sources"):
             for path in _definition_files(source.path):
                 try:
-                    instrument = load_instrument_file(self._pm, path)
+                    instrument = _load_cached(self._pm, cache, path)
                 except DefinitionError as exc:
                     self.problems.append(f"{source.name}: {exc}")
+                    self._pm.note(plugin, f"instrument file skipped: {exc}")
                     continue
                 except Exception as exc:  # one bad file never stops every command
                     self.problems.append(
                         f"{source.name} (plugin {plugin}): {path}: cannot be used: "
                         f"{type(exc).__name__}: {str(exc)[:200]}"
                     )
+                    self._pm.note(plugin, f"instrument file skipped: {path}: {exc}"[:300])
                     continue
+                if instrument.licensed_text is not None and self._overlay_dir is not None:
+                    instrument = self._with_overlay(instrument, self._overlay_dir())
                 other = entries.get(instrument.id)
                 if other is not None:
-                    raise DuplicateError(
-                        f"instrument '{instrument.id}' is defined twice: by {other.source} "
-                        f"({other.path}) and by {source.name} ({path}); remove or disable one"
-                    )
+                    self._duplicate(instrument.id, other, plugin, source.name, path)
+                    continue
                 entries[instrument.id] = LoadedInstrument(instrument, source.name, path)
+                self.owners[instrument.id] = plugin
+        cache.save()
         self._entries = dict(sorted(entries.items()))
         return self._entries
+
+    def _duplicate(
+        self, instrument_id: str, other: LoadedInstrument, plugin: str, source: str, path: Path
+    ) -> None:
+        """The same id again: skip the later file, naming the plugin that provides it."""
+        pm = self._pm
+        if pm.is_builtin(plugin):
+            hint = f"remove {path.name} or change its id"
+        else:
+            hint = pm.disable_hint(plugin)
+        pm.note(plugin, f"instrument '{instrument_id}' skipped: {other.source} defines it")
+        pm.problem(
+            f"instrument '{instrument_id}' is defined twice: {pm.describe(plugin)} "
+            f"({source}, {path}) is skipped, {other.source} ({other.path}) defines it first "
+            f"({hint})",
+            DuplicateError,
+        )
+
+    def _with_overlay(self, instrument: Instrument, overlay_dir: Path) -> Instrument:
+        from psyq.overlays import apply_overlay
+
+        try:
+            return apply_overlay(self._pm, instrument, overlay_dir)
+        except DefinitionError as exc:
+            # A broken overlay must not hide the instrument: keep the placeholders.
+            self.overlay_problems.append(f"{exc}; {instrument.id} keeps its placeholder texts")
+            return instrument
 
     def add(self, instrument: Instrument, source: str, path: Path) -> None:
         """Register an instrument object directly (tests, embedding applications)."""
@@ -244,6 +336,17 @@ class InstrumentRegistry:
 
     def ids(self) -> list[str]:
         return list(self._load())
+
+
+def _load_cached(pm: PsyqPluginManager, cache: DefinitionCache, path: Path) -> Instrument:
+    """:func:`load_instrument_file` through the cache: a hit skips parsing, not validation."""
+    data = read_definition_bytes(path)
+    key = entry_key(path, data)
+    instrument = cache.get(key)
+    if instrument is None:
+        instrument = validate_definition(path, parse_definition(pm, path, data))
+        cache.put(key, instrument)
+    return instrument
 
 
 def is_definition_path(text: str) -> bool:

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     import jinja2
 
     from psyq.manager import PsyqPluginManager
-    from psyq.models import Instrument, Scale
+    from psyq.models import Instrument, Item, Scale
     from psyq.outputs import RenderRequest
     from psyq.results import FlagHit, ScaleScore
 
@@ -90,37 +90,38 @@ def collect_sections(pm: PsyqPluginManager, instrument_id: str) -> list[ReportSe
 
     A section limited to other instruments is left out before replacements are
     applied, so a replacement for one instrument leaves the original in place
-    for the rest. Two sections replacing the same one, or a replacement naming
-    no section, are errors naming the plugins.
+    for the rest. Problems stay local to the section at fault, which is skipped
+    with one warning naming its plugin (errors with ``PSYQ_STRICT_PLUGINS=1``):
+    a second section of the same name, a second replacement of one section, a
+    replacement naming no section.
     """
-    owners: dict[str, str] = {}
-    sections: dict[str, ReportSection] = {}
-    for plugin, section in pm.collect("psyq_report_sections"):
-        if section.name in sections:
-            raise DuplicateError(
-                f"report section '{section.name}' is provided by both plugin "
-                f"'{owners[section.name]}' and plugin '{plugin}'; uninstall or disable one "
-                f"(PSYQ_DISABLE_PLUGINS={plugin})"
-            )
-        sections[section.name] = section
-        owners[section.name] = plugin
+    owned = pm.collect_owned("psyq_report_sections", "report section")
+    owners = {name: plugin for name, (plugin, _) in owned.items()}
+    sections: dict[str, ReportSection] = {name: s for name, (_, s) in owned.items()}
     active = {name: s for name, s in sections.items() if s.applies_to(instrument_id)}
     replaced_by: dict[str, str] = {}
-    for name, section in active.items():
+    for name, section in list(active.items()):
         target = section.replaces
         if target is None:
             continue
         if target not in sections:
-            raise PluginError(
-                f"report section '{name}' (plugin '{owners[name]}') replaces section "
-                f"'{target}', which no plugin provides; known: {', '.join(sorted(sections))}"
+            del active[name]
+            pm.problem(
+                f"report section '{name}' ({pm.describe(owners[name])}) replaces section "
+                f"'{target}', which no plugin provides; known: {', '.join(sorted(sections))}; "
+                f"skipped it ({pm.disable_hint(owners[name])})"
             )
+            continue
         if target in replaced_by:
             other = replaced_by[target]
-            raise DuplicateError(
-                f"report section '{target}' is replaced by both '{other}' (plugin "
-                f"'{owners[other]}') and '{name}' (plugin '{owners[name]}'); disable one"
+            del active[name]
+            pm.problem(
+                f"report section '{target}' is replaced by both '{other}' "
+                f"({pm.describe(owners[other])}) and '{name}' ({pm.describe(owners[name])}); "
+                f"skipped '{name}' ({pm.disable_hint(owners[name])})",
+                DuplicateError,
             )
+            continue
         replaced_by[target] = name
     placed: list[tuple[int, str, ReportSection]] = []
     for name, section in active.items():
@@ -146,16 +147,14 @@ def _order_of(section: ReportSection, sections: dict[str, ReportSection]) -> int
 
 
 def collect_filters(pm: PsyqPluginManager) -> dict[str, Callable[..., Any]]:
-    """Every ``psyq_template_filters`` filter by name (a duplicate name is an error)."""
+    """Every ``psyq_template_filters`` filter by name; a later duplicate is skipped."""
     filters: dict[str, Callable[..., Any]] = {}
     owners: dict[str, str] = {}
     for plugin, mapping in pm.collect("psyq_template_filters"):
         for name, func in dict(mapping).items():
             if name in filters:
-                raise DuplicateError(
-                    f"template filter '{name}' is provided by both plugin '{owners[name]}' "
-                    f"and plugin '{plugin}'; uninstall or disable one"
-                )
+                pm.clash("template filter", name, owners[name], plugin)
+                continue
             filters[name] = func
             owners[name] = plugin
     return filters
@@ -189,6 +188,9 @@ class ScaleRow:
     band_note: str = ""  # "band from 6 of 7 answers: unprorated 9 would be Mild"
     unprorated_band: str = ""  # "Mild": the band label in band_note, for other languages
     unprorated_text: str = ""  # "9": the unprorated value in band_note
+    # A lone subscale beside the total (PHQ-9's PHQ-2 screen) is a row in the scores
+    # table, not a chart of its own: PHQ-9 stays one page.
+    charted: bool = True
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,7 @@ class ItemRow:
     scored: bool
     critical: bool = False  # a critical item (PHQ-9 item 9), highlighted in the table
     counts_as_missing: bool = False  # answered with an option that counts as missing
+    skipped: str | None = None  # "skipped: item 2 was None of the time; scored 1"
 
 
 @dataclass(frozen=True)
@@ -260,11 +263,12 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             answer_label=_answer_label(inst, item.id, result.answers.get(item.id)),
             value=result.answers.get(item.id),
             reverse=item.reverse,
-            missing=result.answers.get(item.id) is None,
+            missing=result.answers.get(item.id) is None and item.id not in result.skipped,
             scored=item.scored,
             critical=item.critical or item.id in flagged_items,
             counts_as_missing=result.answers.get(item.id)
             in inst.response_scale_for(item).missing_values,
+            skipped=_skip_note(item, result.skipped.get(item.id)),
         )
         for item in inst.items
     ]
@@ -363,6 +367,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         transformed=scale.transform is not None,
         chart=band_chart(inst, scale, score.value),
         has_bands=bool(scale.bands),
+        charted=bool(scale.bands) and (scale_id == "total" or len(inst.scales) > 2),
         band_note=_band_note(scale, score),
         **_unprorated(scale, score),
     )
@@ -381,6 +386,14 @@ def _unprorated(scale: Scale, score: ScaleScore) -> dict[str, str]:
     if plain is None or band is None or band.id == score.band:
         return {}
     return {"unprorated_band": band.label, "unprorated_text": f"{plain:.{scale.decimals}f}"}
+
+
+def _skip_note(item: Item, score: float | None) -> str | None:
+    """How a skipped item was scored, for the answers table (None: not skipped)."""
+    if score is None or item.skip is None:
+        return None
+    why = f" ({item.skip.reason})" if item.skip.reason else ""
+    return f"skipped{why}; scored {score:g}"
 
 
 def _answer_label(inst: Instrument, item_id: str, value: int | None) -> str | None:

@@ -12,7 +12,9 @@
      "notices": ["..."]}
 
 ``notices`` carries the caveats every output of an instrument must show
-(for a provisional instrument: no norms, provisional cut-offs).
+(for a provisional instrument: no norms, provisional cut-offs). Only when present:
+``"skipped": {"<item id>": score}`` for unanswered items the form skips (an item's
+``skip`` rule, e.g. AUDIT items 2-8 after "Never"), and ``"extra"`` from plugins.
 """
 
 from __future__ import annotations
@@ -81,6 +83,10 @@ class ScoreResult(_Result):
     scores: dict[str, ScaleScore]
     flags: list[FlagHit]
     notices: list[str] = Field(default_factory=list)
+    skipped: dict[str, float] = Field(
+        default_factory=dict,
+        description="Unanswered items the form skips (skip rule), with the score used.",
+    )
     extra: dict[str, Any] = Field(
         default_factory=dict, description="Plugin-provided extras (e.g. T-scores)."
     )
@@ -120,6 +126,8 @@ class ScoreResult(_Result):
             "flags": [f.model_dump() for f in self.flags],
             "notices": list(self.notices),
         }
+        if self.skipped:
+            out["skipped"] = dict(self.skipped)
         if self.extra:
             out["extra"] = self.extra
         return out

@@ -11,8 +11,9 @@ is computed: the CLI, reports, the store and batch runs all call
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from psyq.answers import coerce_answers
@@ -72,6 +73,8 @@ class ScoringState:
     scales: dict[str, ScaleState] = field(default_factory=dict)
     flags: list[FlagHit] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Unanswered items scored by their skip rule (item id -> score used).
+    skipped: dict[str, float] = field(default_factory=dict)
 
     def result(self) -> ScoreResult:
         inst = self.instrument
@@ -96,6 +99,7 @@ class ScoringState:
             scores=scores,
             flags=list(self.flags),
             notices=inst.notices,
+            skipped=dict(self.skipped),
             extra=dict(self.extra),
         )
 
@@ -116,7 +120,17 @@ class Scorer:
     @property
     def methods(self) -> dict[str, ScoringMethod]:
         if self._methods is None:
-            self._methods = self._pm.collect_named("psyq_scoring_methods", "scoring method")
+            pm = self._pm
+            owned = pm.collect_owned("psyq_scoring_methods", "scoring method")
+            self._methods = {
+                name: replace(
+                    method,
+                    aggregate=pm.attributed(
+                        method.aggregate, plugin, f"psyq_scoring_methods (method '{name}')"
+                    ),
+                )
+                for name, (plugin, method) in owned.items()
+            }
         return self._methods
 
     def score(self, instrument: Instrument, answers: Mapping[str, Any]) -> ScoreResult:
@@ -143,11 +157,23 @@ def score(pm: PsyqPluginManager, instrument: Instrument, answers: Mapping[str, A
 
 
 def check_examples(scorer: Scorer, instrument: Instrument) -> list[str]:
-    """Score every golden example; return one line per mismatch (empty = all pass)."""
+    """Score every golden example; return one line per mismatch (empty = all pass).
+
+    ``expect.flags`` may name flags a plugin's hook raises and ``expect.extra``
+    values a plugin adds: both are checked against what the plugins installed
+    on ``scorer``'s manager produce, and a flag or value none of them produced
+    says that the plugin providing it may be missing.
+    """
     problems: list[str] = []
-    for example in instrument.examples:
+    declared = instrument.flag_ids  # the file's rules and psyq's critical-item flag
+    scored = [
+        (example, scorer.score(instrument, example.answers)) for example in instrument.examples
+    ]
+    # A flag or extra key some example produced is a plugin that is installed.
+    raised = {f.id for _, result in scored for f in result.flags}
+    keys = {key for _, result in scored for key in result.extra}
+    for example, result in scored:
         where = f"{instrument.id} example '{example.name}'"
-        result = scorer.score(instrument, example.answers)
         expect = example.expect
         for scale_id, wanted in expect.scores.items():
             got = result.scores[scale_id].value
@@ -161,7 +187,52 @@ def check_examples(scorer: Scorer, instrument: Instrument) -> list[str]:
             got_flags = sorted(f.id for f in result.flags)
             if got_flags != sorted(expect.flags):
                 problems.append(f"{where}: flags expected {sorted(expect.flags)}, got {got_flags}")
+                problems += [
+                    f"{where}: flag '{flag}' is not declared in the file and no installed "
+                    "plugin raised it; is the plugin that raises it installed (`psyq plugins`)?"
+                    for flag in sorted(set(expect.flags) - declared - raised)
+                ]
+        for key, wanted_value in expect.extra.items():
+            if key not in keys:
+                problems.append(
+                    f"{where}: extra '{key}' expected, but no installed plugin set it; "
+                    "is the plugin that adds it installed (`psyq plugins`)?"
+                )
+            elif key not in result.extra:
+                problems.append(f"{where}: extra '{key}' expected {_shown(wanted_value)}, not set")
+            elif not matches(wanted_value, result.extra[key]):
+                problems.append(
+                    f"{where}: extra '{key}' expected {_shown(wanted_value)}, "
+                    f"got {_shown(result.extra[key])}"
+                )
     return problems
+
+
+def matches(wanted: Any, got: Any) -> bool:
+    """Does ``got`` match an expected value? A mapping matches on the keys it names;
+    numbers match to 1e-9; lists element by element; anything else by equality."""
+    if isinstance(wanted, Mapping):
+        return isinstance(got, Mapping) and all(
+            key in got and matches(value, got[key]) for key, value in wanted.items()
+        )
+    if isinstance(wanted, list | tuple):
+        return (
+            isinstance(got, list | tuple)
+            and len(got) == len(wanted)
+            and all(matches(w, g) for w, g in zip(wanted, got, strict=True))
+        )
+    if isinstance(wanted, bool) or isinstance(got, bool):
+        return wanted is got
+    if isinstance(wanted, int | float) and isinstance(got, int | float):
+        return _same(float(got), float(wanted))
+    return bool(wanted == got)
+
+
+def _shown(value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _same(a: float | None, b: float | None) -> bool:

@@ -12,8 +12,9 @@ Installed with psyq, so any plugin's test suite can use them without a
 
     def test_score(psyq_register, psyq_cli):
         psyq_register(my_pack.plugin)
-        result = psyq_cli("score", "myscale", "--answers", "1,2,3")
+        result = psyq_cli("score", "myscale", "--answers", "1,2,3", "--json")
         assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["scores"]["total"]["value"] == 6
 
 Fixtures:
 
@@ -21,7 +22,8 @@ Fixtures:
     a fresh plugin manager with psyq's built-in plugins only: installed
     third-party plugins (entry points) are never loaded, so a test sees
     exactly the plugins it registers. Strict: a plugin that fails to
-    register fails the test instead of becoming a warning.
+    register, a name clash or a malformed instrument file fails the test
+    instead of becoming a warning.
 ``psyq_register``
     ``psyq_register(plugin, name=None)`` registers a plugin object or module
     on ``psyq_pm`` for this test only and returns it. A plugin that
@@ -35,6 +37,9 @@ Fixtures:
     ``psyq_cli(*args, input=None)`` runs the ``psyq`` command line against
     ``psyq_pm`` (with the plugins registered so far) and returns click's
     ``Result``; exceptions other than psyq's one-line user errors propagate.
+    Parse ``result.stdout``: ``result.output`` also holds stderr (warnings).
+    A plugin's bug propagates as :class:`psyq.errors.PluginHookError` naming
+    the plugin and hook, caused by the plugin's own exception.
 
 And a helper, :func:`assert_golden_examples`, that fails with every
 mismatch between an instrument's golden examples and what psyq computes.
@@ -121,6 +126,9 @@ def psyq_cli(psyq_pm: PsyqPluginManager, psyq_home: Path) -> CLI:
     def invoke(*args: str, input: str | bytes | None = None, **kwargs: Any) -> Result:
         # A fresh App per call, so plugins registered between calls are seen.
         cli = create_cli(psyq_pm, App(psyq_pm, home=psyq_home))
+        # A plugin's bug propagates (as PluginHookError, caused by the plugin's own
+        # exception) so that pytest shows where it happened.
+        setattr(cli, "reraise_plugin_errors", True)  # noqa: B010 (a PsyqGroup attribute)
         kwargs.setdefault("catch_exceptions", False)
         return CliRunner().invoke(cli, [str(a) for a in args], input=input, **kwargs)
 

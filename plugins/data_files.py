@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from psyq import strict_json
 from psyq.errors import DefinitionError
 from psyq.hookspecs import hookimpl
 
+if TYPE_CHECKING:
+    import yaml
+
 MAX_DEPTH = 32
 MAX_ALIASES = 100
 MAX_NODES = 100_000
-
-_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class LinedDict(dict[Any, Any]):
@@ -46,40 +46,51 @@ class LinedList(list[Any]):
     lines: dict[int, int]
 
 
-class _DefinitionLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LinedDict:
-        out = LinedDict()
-        out.lines = {}
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                hash(key)
-            except TypeError:
-                raise yaml.constructor.ConstructorError(
-                    None, None, "a mapping key must be a plain value", key_node.start_mark
-                ) from None
-            if key in out:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key '{key}'", key_node.start_mark
-                )
-            out[key] = self.construct_object(value_node, deep=deep)
-            out.lines[key] = key_node.start_mark.line + 1
-        return out
+def _base_loader() -> type[yaml.SafeLoader]:
+    import yaml
 
-    def construct_lined_sequence(self, node: yaml.SequenceNode) -> LinedList:
-        out = LinedList(self.construct_object(child, deep=True) for child in node.value)
-        out.lines = {i: child.start_mark.line + 1 for i, child in enumerate(node.value)}
-        return out
+    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return base
 
 
-def _construct_map(loader: _DefinitionLoader, node: yaml.MappingNode) -> LinedDict:
-    return loader.construct_mapping(node, deep=True)
+@cache
+def _definition_loader() -> type[yaml.SafeLoader]:
+    """The line-tracking safe loader, built on first use: PyYAML loads with the first file."""
+    import yaml
 
+    class DefinitionLoader(_base_loader()):  # type: ignore[misc]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LinedDict:
+            out = LinedDict()
+            out.lines = {}
+            for key_node, value_node in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    hash(key)
+                except TypeError:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "a mapping key must be a plain value", key_node.start_mark
+                    ) from None
+                if key in out:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key}'", key_node.start_mark
+                    )
+                out[key] = self.construct_object(value_node, deep=deep)
+                out.lines[key] = key_node.start_mark.line + 1
+            return out
 
-_DefinitionLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_DefinitionLoader.add_constructor(
-    "tag:yaml.org,2002:seq", _DefinitionLoader.construct_lined_sequence
-)
+        def construct_lined_sequence(self, node: yaml.SequenceNode) -> LinedList:
+            out = LinedList(self.construct_object(child, deep=True) for child in node.value)
+            out.lines = {i: child.start_mark.line + 1 for i, child in enumerate(node.value)}
+            return out
+
+    def construct_map(loader: DefinitionLoader, node: yaml.MappingNode) -> LinedDict:
+        return loader.construct_mapping(node, deep=True)
+
+    DefinitionLoader.add_constructor("tag:yaml.org,2002:map", construct_map)
+    DefinitionLoader.add_constructor(
+        "tag:yaml.org,2002:seq", DefinitionLoader.construct_lined_sequence
+    )
+    return DefinitionLoader
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -97,9 +108,11 @@ _NUMBERISH = re.compile(r"[-+]?(0[xXoObB])?[0-9][0-9a-fA-F_.:eE+-]*")
 
 def _check_events(path: Path, text: str) -> None:
     """Cap depth, aliases and size from the event stream, before building anything."""
+    import yaml
+
     depth = aliases = nodes = 0
     try:
-        for event in yaml.parse(text, Loader=_BaseLoader):
+        for event in yaml.parse(text, Loader=_base_loader()):
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -175,10 +188,12 @@ def check_budget(path: Path, data: Any) -> None:
 
 
 def load_yaml(path: Path, data: bytes) -> Any:
+    import yaml
+
     text = _decode(path, data)
     _check_events(path, text)
     try:
-        parsed = yaml.load(text, Loader=_DefinitionLoader)
+        parsed = yaml.load(text, Loader=_definition_loader())
     except yaml.MarkedYAMLError as exc:
         raise DefinitionError(_yaml_message(path, exc)) from None
     except yaml.YAMLError as exc:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-import yaml
-
 
 def comment_safe(text: str) -> str:
     """Text that stays inside one YAML comment line, whatever the source file held.
@@ -36,5 +34,7 @@ def draft_yaml(intro: str, notes: list[str], data: dict[str, Any]) -> str:
             note, 86, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False
         )
     comment = "".join(f"# {comment_safe(line)}".rstrip() + "\n" for line in lines)
+    import yaml  # only when writing a draft: start-up stays light
+
     body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88)
     return comment + body

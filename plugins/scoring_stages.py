@@ -36,7 +36,12 @@ def psyq_score_recode(state: ScoringState) -> bool:
     inst = state.instrument
     for item in inst.items:
         answer = state.answers.get(item.id)
-        if answer is None or answer in inst.response_scale_for(item).missing_values:
+        skip = item.skip
+        if answer is None and skip is not None and (skip.when is None or _holds(skip.when, state)):
+            # A skip the form instructs is scored as the manual says, not as missing.
+            state.values[item.id] = skip.score
+            state.skipped[item.id] = skip.score
+        elif answer is None or answer in inst.response_scale_for(item).missing_values:
             # An option that counts as missing (777 Decline) is stored, never scored.
             state.values[item.id] = None
         elif item.recode is not None:
@@ -148,6 +153,11 @@ def psyq_score_flags(state: ScoringState) -> bool:
     # Critical flags come first in every output; order within a level is kept.
     state.flags.extend(sorted(hits, key=lambda hit: LEVELS.index(hit.level)))
     return True
+
+
+def condition_holds(cond: Condition, state: ScoringState) -> bool:
+    """Whether a flag or skip condition holds for ``state`` (answers as given)."""
+    return _holds(cond, state)
 
 
 LEVELS = ("critical", "warning", "info")

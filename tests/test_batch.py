@@ -372,7 +372,7 @@ def test_psyq_batch_executors_duplicate_name_is_an_error(
     src = write_csv(tmp_path / "c.csv", phq9_rows(2))
     result = psyq_cli("batch", str(src), "--instrument", "phq9", "--out", str(tmp_path / "o"))
     assert result.exit_code == 2
-    assert "batch executor 'local' is provided by both plugin" in result.output
+    assert "plugin 'second-local' provides batch executor 'local', which" in result.output
 
 
 def test_bundled_sample_cohort(psyq_cli: CLI, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from click.testing import Result
 
 from psyq import __version__
+from psyq.plugins.builtin_instruments import builtin_instruments_dir
 
 CLI = Callable[..., Result]
 
@@ -21,10 +22,11 @@ def test_version(psyq_cli: CLI) -> None:
 def test_list(psyq_cli: CLI) -> None:
     result = psyq_cli("list")
     assert result.exit_code == 0
-    lines = result.output.splitlines()
-    assert [line.split()[0] for line in lines] == ["ccts", "gad7", "phq9", "who5"]
-    assert "Client Caretaking Tendency Scale" in lines[0] and "[provisional]" in lines[0]
-    assert "[validated]" in lines[2]
+    lines = {line.split()[0]: line for line in result.output.splitlines()}
+    builtins = sorted(p.stem for p in builtin_instruments_dir().glob("*.yaml"))
+    assert list(lines) == builtins
+    assert "Client Caretaking Tendency Scale" in lines["ccts"] and "[provisional]" in lines["ccts"]
+    assert "[validated]" in lines["phq9"]
 
 
 def test_score_json_shape(psyq_cli: CLI) -> None:
@@ -99,7 +101,7 @@ def test_ccts_table_carries_provisional_notice(psyq_cli: CLI) -> None:
         (["phq9", "--answers", ",".join(["1"] * 11)], "got 11 answers but the instrument has 10"),
         (
             ["nope", "--answers", "1"],
-            "unknown instrument 'nope'; available: ccts, gad7, phq9, who5",
+            "unknown instrument 'nope'; available: audit, auditc, bdi2, ccts, dass21, epds,",
         ),
         (["phq9"], "give the answers with --answers"),
     ],
@@ -148,7 +150,8 @@ def test_show_text_and_json(psyq_cli: CLI) -> None:
 def test_validate_installed_and_files(psyq_cli: CLI, tmp_path: Path, minimal_yaml: str) -> None:
     result = psyq_cli("validate")
     assert result.exit_code == 0
-    assert result.output.count("golden example(s) pass") == 4
+    builtins = len(list(builtin_instruments_dir().glob("*.yaml")))
+    assert result.output.count("golden example(s) pass") == builtins
     good = tmp_path / "mini.yaml"
     good.write_text(minimal_yaml)
     bad = tmp_path / "bad.yaml"

@@ -11,6 +11,7 @@ from click.testing import Result
 from pypdf import PdfReader
 
 from psyq.files import TMP_SUFFIX, temporary_name
+from psyq.plugins.builtin_instruments import builtin_instruments_dir
 from psyq.plugins.commands.demo import demo_samples
 
 
@@ -21,7 +22,8 @@ def test_demo_writes_pdf_html_and_json_for_every_sample(
     result = psyq_cli("demo", "--out", str(out))
     assert result.exit_code == 0, result.output
     samples = demo_samples()
-    assert {s["instrument"] for s in samples} == {"phq9", "gad7", "who5", "ccts"}
+    builtins = {p.stem for p in builtin_instruments_dir().glob("*.yaml")}
+    assert {s["instrument"] for s in samples} == builtins  # a sample of every built-in
     for suffix in (".pdf", ".html", ".json"):
         assert len(list(out.glob(f"*{suffix}"))) == len(samples)
     # No temporary file left behind (their real names: .NAME.<random>.psyq-tmp).

@@ -93,7 +93,8 @@ def test_phq9_bundle(psyq_pm: PsyqPluginManager, phq9: Instrument) -> None:
     )
     by_type = check_bundle(bundle)
     (qr,) = by_type["QuestionnaireResponse"]
-    (obs,) = by_type["Observation"]
+    # One Observation per scale, the total first (PHQ-9 also has its PHQ-2 subscale).
+    obs, *_subscales = by_type["Observation"]
     assert qr["status"] == "completed" and qr["authored"] == "2026-10-01"
     assert qr["subject"] == obs["subject"] == {"identifier": {"value": "C-1"}}
     item1 = qr["item"][0]["answer"][0]["valueCoding"]
@@ -122,7 +123,8 @@ def test_unscored_and_provisional(psyq_pm: PsyqPluginManager, registry: Instrume
     phq9 = registry.get("phq9")
     by_type = check_bundle(export(psyq_pm, phq9, {"phq9_1": 1}))
     assert by_type["QuestionnaireResponse"][0]["status"] == "in-progress"
-    (obs,) = by_type["Observation"]
+    # One Observation per scale, the total first (PHQ-9 also has its PHQ-2 subscale).
+    obs, *_subscales = by_type["Observation"]
     assert "valueQuantity" not in obs
     assert obs["dataAbsentReason"]["text"].startswith("not scored: ")
     assert obs["dataAbsentReason"]["coding"] == [
@@ -173,7 +175,8 @@ def test_report_command_writes_fhir(psyq_cli: Callable[..., Any], tmp_path: Path
     result = psyq_cli("report", "gad7", "--answers", "1,2,3,0,1,2,3", "--client", "C-1", "-o", out)
     assert result.exit_code == 0, result.output
     by_type = check_bundle(json.loads(out.read_text()))
-    (obs,) = by_type["Observation"]
+    # One Observation per scale, the total first (PHQ-9 also has its PHQ-2 subscale).
+    obs, *_subscales = by_type["Observation"]
     assert obs["code"]["coding"][0]["code"] == "70274-6" and obs["valueQuantity"]["value"] == 12
     again = psyq_cli("score", "gad7", "--answers-file", out, "--json")
     assert json.loads(again.output)["scores"]["total"]["value"] == 12

@@ -12,6 +12,7 @@ import pytest
 from psyq import hookimpl
 from psyq.errors import DuplicateError, PluginError
 from psyq.manager import PsyqPluginManager, create_plugin_manager
+from psyq.plugins.builtin_instruments import builtin_instruments_dir
 from psyq.registry import InstrumentRegistry, InstrumentSource
 
 from .installed import installed_broken_plugin
@@ -97,7 +98,9 @@ def test_plugin_raising_in_a_hook_is_dropped_not_fatal(psyq_pm: PsyqPluginManage
     psyq_pm.strict = False
     psyq_pm.warn = warnings.append
     psyq_pm.register_plugin(Raises(), "raises")
-    assert InstrumentRegistry(psyq_pm).ids() == ["ccts", "gad7", "phq9", "who5"]
+    assert InstrumentRegistry(psyq_pm).ids() == sorted(
+        p.stem for p in builtin_instruments_dir().glob("*.yaml")
+    )
     assert {i.name: i.source for i in psyq_pm.plugin_infos()}["raises"] == "failed"
     assert "cannot find my data" in warnings[0]
 
@@ -136,7 +139,7 @@ def test_broken_file_in_a_pack_is_skipped_with_a_problem(
 
     psyq_pm.register_plugin(Pack(), "acme")
     registry = InstrumentRegistry(psyq_pm)
-    assert registry.ids() == ["ccts", "gad7", "phq9", "who5"]
+    assert registry.ids() == sorted(p.stem for p in builtin_instruments_dir().glob("*.yaml"))
     assert len(registry.problems) == 1
     assert registry.problems[0].startswith("acme pack: ")
     assert "bad.yaml:" in registry.problems[0]
@@ -154,7 +157,7 @@ def test_installed_plugin_that_raises_on_import_leaves_cli_working(tmp_path: Pat
     assert "plugin 'broken_demo' failed" in warning_lines[0]
     assert "Traceback" not in listed.stderr
     plugins = subprocess.run([*run, "plugins"], env=env, capture_output=True, text=True, timeout=60)
-    assert "broken_demo 1.0  [failed]" in plugins.stdout
+    assert "broken_demo 1.0 (psyq-broken-demo)  [failed]" in plugins.stdout
     assert "ModuleNotFoundError" in plugins.stdout
     strict = subprocess.run(
         [*run, "list"],

@@ -67,7 +67,14 @@ def test_bridge2ai_export_with_labels_events_and_completion(psyq_cli: CLI, tmp_p
     assert imported[1]["phq9_psyq_flags"] == scores[1]["flags"]
     assert (out / "redcap-import.csv").stat().st_mode & 0o077 == 0
     fields = [r["Variable / Field Name"] for r in read_csv(out / "redcap-import-dictionary.csv")]
-    assert fields == ["phq9_psyq_total", "phq9_psyq_total_band", "phq9_psyq_flags"]
+    # Every scale of PHQ-9 (the total and its PHQ-2 subscale), then the flags.
+    assert fields == [
+        "phq9_psyq_total",
+        "phq9_psyq_total_band",
+        "phq9_psyq_phq2",
+        "phq9_psyq_phq2_band",
+        "phq9_psyq_flags",
+    ]
 
 
 def test_missing_data_codes_count_as_missing(psyq_cli: CLI, tmp_path: Path) -> None:

@@ -317,7 +317,7 @@ def test_duplicate_section_and_filter_names_are_errors(
         ),
         "copycat",
     )
-    with pytest.raises(DuplicateError, match="'header' is provided by both plugin"):
+    with pytest.raises(DuplicateError, match="plugin 'copycat' provides report section 'header'"):
         collect_sections(psyq_pm, "phq9")
 
 

@@ -170,6 +170,6 @@ def test_duplicate_scoring_method_names_both_plugins(
     psyq_register(Dup(), "dup-sum")
     with pytest.raises(
         DuplicateError,
-        match="'sum' is provided by both plugin 'scoring_stages' and plugin 'dup-sum'",
+        match="plugin 'dup-sum' provides scoring method 'sum', which built-in plugin",
     ):
         _ = Scorer(psyq_pm).methods

@@ -1,41 +1,169 @@
-"""Commands that do not render must not import heavy libraries (start-up time)."""
+"""Commands that do not render must not import heavy libraries (start-up time).
+
+Every registered command is either run here, for real, with its exit code and
+output checked, or named in RENDERING: a new command fails this file until it
+is one or the other.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
+
+from psyq.cli import create_cli
+from psyq.manager import create_plugin_manager
 
 # psyq.report too: the report machinery loads with the first report, not at start-up.
 HEAVY = ("weasyprint", "numpy", "dask", "pandas", "jinja2", "psyq.report")
 
+# Commands whose job is to render reports, check the renderer or crunch numbers, and
+# the tablet server (a web framework, by design; it runs until stopped). `plugins` calls
+# every collecting hook, report sections included, so it loads the report machinery
+# (psyq.report) that section records are made of.
+RENDERING = {
+    "report",
+    "demo",
+    "doctor",
+    "batch",
+    "serve",
+    "analyze",
+    "simulate",
+    "norms build",
+    "plugins",
+}
+
+PHQ9 = "1,2,0,1,1,0,2,1,0,1"
+KIOSK = ["kiosk", "start", "--client", "c1", "--instruments", "phq9", "--no-qr"]
+COMPILE = ["compile", "phq9", "--to", "redcap", "-o", "{tmp}/d.csv"]
+RECORD = ["record", "phq9", "--client", "c1", "--answers", PHQ9, "--date", "2026-01-05"]
+QUESTIONNAIRE = {
+    "resourceType": "Questionnaire",
+    "status": "draft",
+    "name": "Two",
+    "item": [
+        {
+            "linkId": f"q{n}",
+            "text": f"Question {n}",
+            "type": "choice",
+            "answerOption": [
+                {"valueCoding": {"code": str(v), "display": f"A{v}"}} for v in range(2)
+            ],
+        }
+        for n in (1, 2)
+    ],
+}
+
+# command path -> (setup commands run first in the same process, the command's
+# arguments, text its output must contain, stdin). {tmp} is the test's directory.
+CASES: dict[str, tuple[list[list[str]], list[str], str, str]] = {
+    "list": ([], ["list"], "phq9", ""),
+    "show": ([], ["show", "ccts"], "Provisional", ""),
+    "schema": ([], ["schema"], '"title"', ""),
+    "validate": ([], ["validate"], "phq9.yaml: phq9 v1.0, ", ""),
+    "score": ([], ["score", "phq9", "--answers", PHQ9], "total      8  0-27   Mild", ""),
+    "record": ([], RECORD, "administration 1", ""),
+    "clients": ([RECORD], ["clients"], "c1", ""),
+    "history": ([RECORD], ["history", "c1"], "2026-01-05", ""),
+    "rescore": ([RECORD], ["rescore"], "rescored: 0 updated, 1 unchanged", ""),
+    "audit verify": ([RECORD], ["audit", "verify"], "audit OK", ""),
+    "audit log": ([RECORD], ["audit", "log"], "add client client c1", ""),
+    "audit head": ([RECORD], ["audit", "head"], ":", ""),
+    "export": ([RECORD], ["export"], "1,c1,phq9,1.0", ""),
+    "administer": ([], ["administer", "gad7", "--client", "c2"], "GAD-7", "1\n" * 7),
+    "new-plugin": ([], ["new-plugin", "psyq-startup-check", "--dir", "{tmp}"], "psyq", ""),
+    "import-fhir": ([], ["import-fhir", "{tmp}/q.json", "-o", "{tmp}/draft.yaml"], "draft", ""),
+    "kiosk start": ([], KIOSK, "kiosk session 1 for client c1: phq9", ""),
+    "kiosk status": ([KIOSK], ["kiosk", "status"], "kiosk session 1: client c1", ""),
+    "kiosk stop": ([KIOSK], ["kiosk", "stop", "1"], "stopped by the clinician", ""),
+    "compile": ([], COMPILE, "wrote {tmp}/d.csv: phq9 v1.0 as redcap", ""),
+    "import-redcap": (
+        [COMPILE],
+        ["import-redcap", "{tmp}/d.csv", "--form", "phq9", "-o", "{tmp}/draft.yaml"],
+        "wrote {tmp}/draft.yaml: phq9, 10 item(s)",
+        "",
+    ),
+}
+
 SCRIPT = """
-import sys
+import json, sys
 from psyq.cli import main
-try:
-    main(sys.argv[1:])
-except SystemExit:
-    pass
-heavy = sorted(m for m in {heavy!r} if m in sys.modules)
-print("HEAVY:" + ",".join(heavy), file=sys.stderr)
+
+def run(argv):
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+setup, argv, heavy = json.loads(sys.argv[1])
+for step in setup:
+    code = run(step)
+    assert code == 0, f"setup {step} exited {code}"
+sys.stdout.flush()
+print("=== command", flush=True)
+code = run(argv)
+sys.stdout.flush()
+print(f"EXIT:{code}", file=sys.stderr)
+print("HEAVY:" + ",".join(sorted(m for m in heavy if m in sys.modules)), file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize(
-    "args",
-    [["list"], ["score", "phq9", "--answers", "1,1,1,1,1,1,1,1,1"], ["show", "ccts"], ["--help"]],
-)
-def test_non_rendering_commands_import_nothing_heavy(args: list[str], tmp_path: Path) -> None:
+def _command_paths() -> set[str]:
+    cli = create_cli(create_plugin_manager(load_entrypoints=False))
+
+    def walk(command: click.Command, prefix: str) -> set[str]:
+        if isinstance(command, click.Group):
+            return set().union(
+                *(walk(sub, f"{prefix} {name}".strip()) for name, sub in command.commands.items())
+            )
+        return {prefix}
+
+    return walk(cli, "")
+
+
+def test_every_command_is_checked_or_named_as_rendering() -> None:
+    assert _command_paths() - RENDERING == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_non_rendering_command_runs_and_imports_nothing_heavy(name: str, tmp_path: Path) -> None:
+    setup, args, expected, stdin = CASES[name]
+    (tmp_path / "q.json").write_text(json.dumps(QUESTIONNAIRE))
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    setup = [[a.replace("{tmp}", str(tmp_path)) for a in step] for step in setup]
+    expected = expected.replace("{tmp}", str(tmp_path))
+    env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home"), "COLUMNS": "120"}
+    run = subprocess.run(
+        [sys.executable, "-c", SCRIPT, json.dumps([setup, args, HEAVY])],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in run.stderr, run.stderr
+    assert "EXIT:0" in run.stderr.splitlines(), run.stdout + run.stderr
+    output = run.stdout.split("=== command", 1)[1] + run.stderr
+    assert expected in output, output
+    marker = [line for line in run.stderr.splitlines() if line.startswith("HEAVY:")]
+    assert marker == ["HEAVY:"], run.stderr
+
+
+def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
     env = {**os.environ, "PSYQ_HOME": str(tmp_path)}
     run = subprocess.run(
-        [sys.executable, "-c", SCRIPT.format(heavy=HEAVY), *args],
+        [sys.executable, "-c", SCRIPT, json.dumps([[], ["--help"], HEAVY])],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    marker = [line for line in run.stderr.splitlines() if line.startswith("HEAVY:")]
-    assert marker == ["HEAVY:"], run.stderr
+    assert "EXIT:0" in run.stderr.splitlines(), run.stderr
+    assert "Commands:" in run.stdout and "score" in run.stdout
+    assert [line for line in run.stderr.splitlines() if line.startswith("HEAVY:")] == ["HEAVY:"]

@@ -23,6 +23,7 @@ import csv
 import hashlib
 import io
 import json
+import operator
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -205,6 +206,10 @@ def _csv_rows(label: str, text: str, instrument: Instrument, columns: ColumnMap)
     # Position of each item's column, in the instrument's item order (None: no column).
     where = {n: k for k, n in enumerate(names)}
     item_at = [where.get(item.id) for item in instrument.items]
+    # The common row (every item column present, as wide as the header) is picked
+    # in C; a short or odd row takes the careful way below.
+    complete = len(item_at) > 1 and all(k is not None for k in item_at)
+    pick = operator.itemgetter(*item_at) if complete else None
     codes = [columns.answer_codes.get(item.id) for item in instrument.items]
     codes = codes if any(codes) else []
     rows: list[InputRow] = []
@@ -218,13 +223,16 @@ def _csv_rows(label: str, text: str, instrument: Instrument, columns: ColumnMap)
             # csv cannot resynchronise after a broken quote; nothing after it is trustworthy.
             raise InputError(f"{label}:{start}: cannot read the CSV: {exc}") from None
         row, start = start, reader.line_num + 1
-        if not any(c.strip() for c in cells):
+        if not "".join(cells).strip():
             continue
         client, problem = _client_id(cells[id_at] if id_at < len(cells) else "")
         if problem is None and len(cells) != len(names):
             problem = f"has {len(cells)} cells but the header has {len(names)}"
         width = len(cells)
-        values = tuple(cells[k] if k is not None and k < width else None for k in item_at)
+        if pick is not None and width == len(names):
+            values = pick(cells)
+        else:
+            values = tuple(cells[k] if k is not None and k < width else None for k in item_at)
         if codes:
             values = tuple(
                 table.get(v.strip(), v) if table and isinstance(v, str) else v

@@ -50,6 +50,7 @@ from psyq.models import Instrument
 from psyq.outputs import get_output_format
 
 SCORES_ONLY_CHUNK = 500
+SCORES_ONLY_MAX_CHUNK = 5000
 RENDER_CHUNK = 16
 # A worker that renders is replaced after about this many reports, bounding
 # whatever a renderer caches; a scores-only worker keeps going much longer.
@@ -126,7 +127,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         )
     data = read_input(options.input, instrument, options.columns, _documents(app.pm, instrument))
     out = options.out_dir
-    chunk_size = options.chunk_size or (RENDER_CHUNK if options.formats else SCORES_ONLY_CHUNK)
+    chunk_size = options.chunk_size or _default_chunk_size(options, len(data.rows))
     header = {
         "input": data.label,
         "input_sha256": data.digest,
@@ -183,6 +184,17 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         out_dir=out,
         cohort_summary=cohort_path,
     )
+
+
+def _default_chunk_size(options: BatchOptions, rows: int) -> int:
+    """Rows per chunk: about four chunks per worker, so that every worker gets an
+    equal share and none sits idle while the last chunk runs; within bounds that
+    keep per-chunk costs (a durable manifest line each) small for scores and a
+    chunk's reports few."""
+    share = -(-rows // (4 * max(1, options.jobs)))
+    if not options.formats:
+        return max(SCORES_ONLY_CHUNK, min(SCORES_ONLY_MAX_CHUNK, share))
+    return max(1, min(RENDER_CHUNK, share))
 
 
 def _recycle_rendered_rows() -> int:

@@ -25,12 +25,15 @@ import os
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psyq.batch.cohort import CohortStats
 from psyq.batch.naming import REPORTS_DIR
 from psyq.batch.tables import errors_line, scores_line
-from psyq.errors import PsyqError
+from psyq.errors import PluginHookError, PsyqError
+
+if TYPE_CHECKING:
+    from psyq.batch.columnar import ColumnarScorer
 
 RowJob = tuple[int, str, str, str, tuple[Any, ...], str | None]
 """One row as sent to a worker: (row number, client id, date, report stem, answers in
@@ -89,6 +92,12 @@ class _Context:
         self.item_ids = tuple(item.id for item in self.instrument.items)
         self.scorer = Scorer(self.pm)
         self.formats = [get_output_format(self.pm, name) for name in job.formats]
+        self.columnar: ColumnarScorer | None = None
+        if not job.formats and os.environ.get("PSYQ_COLUMNAR", "1") != "0":
+            from psyq.batch.columnar import ColumnarScorer, unsupported
+
+            if unsupported(self.pm, self.instrument) is None:
+                self.columnar = ColumnarScorer(self.instrument)
 
 
 def _quiet(message: str) -> None:
@@ -120,7 +129,9 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
     errors = csv.writer(errors_buf, lineterminator="\r\n")
     stats = CohortStats(inst)
     files: list[tuple[str, bytes]] = []
-    for row in job.rows:
+    if ctx.columnar is not None:  # scores only, an instrument it implements: numpy
+        ctx.columnar.run(job.rows, stats, scores, errors, lambda r: _run_row(ctx, r, generated)[0])
+    for row in job.rows if ctx.columnar is None else ():
         record, rendered = _run_row(ctx, row, generated)
         stats.add(record)
         if "error" in record:
@@ -220,6 +231,9 @@ def _run_row(
                 request.result = relabel(result, ctx.shown)
                 request.options["language"] = ctx.language
             files = [(stem + fmt.suffix, fmt.render(request)) for fmt in ctx.formats]
+    except PluginHookError as exc:  # a plugin's bug: name the plugin on this row
+        record["error"] = f"{where}{exc}"
+        return record, []
     except PsyqError as exc:
         record["error"] = str(exc)
         return record, []

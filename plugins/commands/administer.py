@@ -165,6 +165,20 @@ def _prompt(session: Session, item: Item) -> str:
     return _("answer (Enter skip, b back, ? help, q save and quit): ")
 
 
+def _skipped(session: Session, item: Item) -> bool:
+    """Whether the form skips ``item`` given the answers so far (AUDIT after "Never")."""
+    skip = item.skip
+    if skip is None:
+        return False
+    if skip.when is None:
+        return False  # skipped only by leaving it blank: still asked
+    from psyq.plugins.scoring_stages import condition_holds
+    from psyq.scoring import ScoringState
+
+    state = ScoringState(instrument=session.instrument, answers=session.answers, methods={})
+    return condition_holds(skip.when, state)
+
+
 def _read(interactive: bool) -> str | None:
     """One line from stdin, stripped; ``None`` at the end of input."""
     line = sys.stdin.readline()
@@ -182,6 +196,16 @@ def run_session(session: Session, interactive: bool) -> bool:
     pending: str | None = None  # typed at the critical-item confirmation, not yet used
     while session.position < len(session.items):
         item = session.items[session.position]
+        if _skipped(session, item):
+            # The form skips it; the manual's score for a skip applies (not "missing").
+            assert item.skip is not None
+            n = len(session.items)
+            why = f": {item.skip.reason}" if item.skip.reason else ""
+            _say(f"[{session.position + 1}/{n}] skipped{why} (scored {item.skip.score:g})")
+            session.answers[item.id] = None
+            session.position += 1
+            session.save(complete=session.position == n)
+            continue
         if pending is None:
             _show_item(session, item)
             _say(_prompt(session, item), nl=False)
@@ -201,6 +225,9 @@ def run_session(session: Session, interactive: bool) -> bool:
                 _say("  " + session.gettext("(this is the first item)"))
             else:
                 session.position -= 1
+                # Back over items the form skipped, to the last one actually asked.
+                while session.position > 0 and _skipped(session, session.items[session.position]):
+                    session.position -= 1
             continue
         if token == "" and session.answers[item.id] is not None:
             value: int | None = session.answers[item.id]
@@ -314,6 +341,19 @@ def _intro(session: Session) -> None:
             % {"n": session.position + 1, "total": len(session.items)}
         )
     _say(session.gettext("Type ? for help."))
+
+
+def _administrable(instrument: Instrument) -> Instrument:
+    """The instrument, if its items can be shown; licensed texts must be installed."""
+    if not instrument.texts_installed:
+        from psyq.overlays import placeholder_notice
+
+        raise PsyqError(
+            f"cannot administer {instrument.id}: {placeholder_notice(instrument)} "
+            f"Without them, give the licensed paper form and enter its answers with "
+            f"`psyq record {instrument.id}` (or `psyq score`)."
+        )
+    return instrument
 
 
 @click.command("administer")
@@ -433,7 +473,9 @@ def _open_session(
         from psyq.clients import check_client_id
 
         check_client_id(client_id)
-        return Session(app, store, app.instrument(instrument_id), client_id, clinician)
+        return Session(
+            app, store, _administrable(app.instrument(instrument_id)), client_id, clinician
+        )
     # Continuing builds on the stored answers: never on ones changed outside psyq.
     store.verify_administration(resume_id)
     adm = store.get(resume_id)
@@ -443,7 +485,7 @@ def _open_session(
         raise PsyqError(f"administration {resume_id} is {adm.instrument_id}, not {instrument_id}")
     if client_id is not None and client_id != adm.client_id:
         raise PsyqError(f"administration {resume_id} belongs to client {adm.client_id}")
-    instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
+    instrument = _administrable(app.stored_instrument(adm.instrument_id, adm.instrument_version))
     if instrument.content_hash() != adm.definition_hash:
         raise PsyqError(
             f"administration {resume_id} was started with {adm.instrument_id} "

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from psyq.app import App
-from psyq.errors import PsyqError
+from psyq.errors import DefinitionError, PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.models import Instrument
 from psyq.plugins.builtin_instruments import BUILTIN_SOURCE
@@ -63,6 +63,12 @@ def show_command(app: App, instrument_id: str, as_json: bool) -> None:
 def _describe(inst: Instrument, source: str) -> str:
     lines = [f"{inst.title} ({inst.short_name}) v{inst.version}  [{inst.status}]"]
     lines += [f"NOTICE: {n}" for n in inst.notices]
+    if not inst.texts_installed:
+        from psyq.overlays import placeholder_notice
+
+        lines.append(f"LICENSED TEXT: {placeholder_notice(inst)}")
+    elif inst.overlay is not None:
+        lines.append(f"Licensed item texts from {inst.overlay}")
     if inst.description:
         lines += ["", inst.description.strip()]
     if inst.instructions:
@@ -111,9 +117,19 @@ def _describe(inst: Instrument, source: str) -> str:
                     f"  [critical] critical_item_unanswered: raised when {item.id} is not "
                     "answered; ask it directly."
                 )
-    lines += ["", "Citation: " + "; ".join(c.text for c in inst.citations)]
+    lines += ["", *citation_lines(inst)]
     lines += [f"Licence: {inst.licence.strip()}", f"Source: {source}"]
     return "\n".join(lines)
+
+
+def citation_lines(inst: Instrument) -> list[str]:
+    """``Citation: text (url)``, or a numbered list, one citation a line."""
+    shown = [" ".join(c.text.split()) + (f" <{c.url}>" if c.url else "") for c in inst.citations]
+    if not shown:
+        return ["Citation: none given"]
+    if len(shown) == 1:
+        return [f"Citation: {shown[0]}"]
+    return ["Citations:", *(f"  {n}. {text}" for n, text in enumerate(shown, 1))]
 
 
 @click.command("validate")
@@ -127,9 +143,11 @@ def validate_command(app: App, files: tuple[Path, ...]) -> None:
     """
     failures = 0
     if not files:
-        entries = app.registry.all()
-        failures += len(app.registry.problems)
-        for entry in entries:
+        registry = app.loaded_registry  # its problems are listed here, not warned about
+        for problem in registry.problems:
+            click.echo(f"FAIL {problem}", err=True)
+        failures += len(registry.problems)
+        for entry in registry.all():
             failures += _report(app, entry.instrument, str(entry.path))
         failures += _translations(app)
     for path in files:
@@ -139,8 +157,10 @@ def validate_command(app: App, files: tuple[Path, ...]) -> None:
                 continue
             instrument = load_instrument_file(app.pm, path)
         except PsyqError as exc:  # DefinitionError, or a translation of an unknown instrument
-            click.echo(f"FAIL {exc}", err=True)
-            failures += 1
+            shown = exc.problems if isinstance(exc, DefinitionError) else [str(exc)]
+            for problem in shown:
+                click.echo(f"FAIL {problem}", err=True)
+            failures += len(shown)
             continue
         failures += _report(app, instrument, str(path))
     if failures:

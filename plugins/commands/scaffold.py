@@ -16,6 +16,7 @@ from string import Template
 import click
 
 from psyq import __version__
+from psyq.app import App
 from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
 
@@ -69,12 +70,25 @@ A psyq plugin adding the `$slug` instrument ($title) and a report section.
 
 ```sh
 pip install -e '.[test]'  # registers the `psyq` entry point; pytest
-psyq plugins              # $slug 0.1.0  [entry point]
+psyq plugins              # $slug 0.1.0 ($dist)  [entry point], and what it provides
 psyq list                 # ... $slug  $title (v0.1)  [provisional]
 psyq validate             # checks $package/instruments/$slug.yaml with the built-ins
 psyq report $slug --answers 1,1,1,1 --client C-1 -o report.pdf   # with your section
 pytest                    # golden examples, the CLI and the report section
 ```
+
+mypy (strict, configured in pyproject.toml) needs to see psyq's own type hints. psyq
+ships `py.typed`, so a normal install works; if you install psyq itself in editable
+mode, use strict mode, or mypy cannot follow the import hook of a plain editable
+install and reports `psyq` as untyped:
+
+```sh
+pip install -e path/to/psyq --config-settings editable_mode=strict
+mypy $package tests
+```
+
+Scope a hook to your instrument with `@for_instruments("$slug")` (see `plugin.py`);
+psyq then never calls it for other instruments.
 
 Next steps: replace the placeholder items in `$package/instruments/$slug.yaml` with
 your instrument's (see docs/instruments.md in psyq), give it golden examples from its
@@ -93,12 +107,14 @@ PLUGIN = '''\
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from psyq import hookimpl
+from psyq import for_instruments, hookimpl
 from psyq.outputs import RenderRequest
 from psyq.registry import InstrumentSource
-from psyq.report import ReportSection
+
+if TYPE_CHECKING:
+    from psyq.report import ReportSection
 
 INSTRUMENTS = Path(__file__).parent / "instruments"
 
@@ -122,8 +138,12 @@ def psyq_instrument_sources() -> list[InstrumentSource]:
 @hookimpl
 def psyq_report_sections() -> list[ReportSection]:
     """A section shown on reports of the $slug instrument only."""
+    # Imported here, not at the top: psyq's report machinery then loads only when a
+    # report is rendered, and `psyq list` stays fast with this plugin installed.
+    from psyq import report
+
     return [
-        ReportSection(
+        report.ReportSection(
             name="${slug}_summary",
             template=SUMMARY_SECTION,
             order=55,  # below the built-in band charts (50), above the profile (60)
@@ -133,11 +153,12 @@ def psyq_report_sections() -> list[ReportSection]:
 
 
 @hookimpl
+@for_instruments("$slug")  # reports of other instruments never call it
 def psyq_report_context(request: RenderRequest, context: dict[str, Any]) -> None:
     """Put what the section shows into the template context, under this plugin's name."""
     summary = None
     total = request.result.scores.get("total")
-    if request.instrument.id == "$slug" and total is not None and total.value is not None:
+    if total is not None and total.value is not None:
         summary = {
             "total": total.value,
             "maximum": request.instrument.bounds("total")[1],
@@ -249,10 +270,11 @@ def test_golden_examples(pm: PsyqPluginManager) -> None:
 
 
 def test_cli(pm: PsyqPluginManager, psyq_cli: CLI) -> None:
-    assert "$slug" in psyq_cli("list").output
+    assert "$slug" in psyq_cli("list").stdout
     result = psyq_cli("score", "$slug", "--answers", "1,1,1,1", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["scores"]["total"]["value"] == 5
+    # .stdout only: .output also holds stderr, where warnings go.
+    assert json.loads(result.stdout)["scores"]["total"]["value"] == 5
 
 
 def test_report_section(pm: PsyqPluginManager, psyq_cli: CLI, tmp_path: Path) -> None:
@@ -304,6 +326,21 @@ def plugin_slug(name: str) -> str:
     return slug
 
 
+def check_name_is_free(app: App, slug: str) -> None:
+    """Refuse an instrument id or plugin name already taken (the new tests would fail)."""
+    entry = next((e for e in app.registry.all() if e.instrument.id == slug), None)
+    if entry is not None:
+        raise PsyqError(
+            f"instrument id '{slug}' is taken: {entry.source} already provides "
+            f"'{entry.instrument.title}'; choose another NAME (e.g. {slug}_local)"
+        )
+    if slug in app.pm.infos:
+        raise PsyqError(
+            f"plugin name '{slug}' is taken by an installed plugin (see `psyq plugins --all`); "
+            "choose another NAME"
+        )
+
+
 def scaffold(name: str, parent: Path) -> Path:
     """Write a new plugin package ``psyq-NAME`` under ``parent``; return its directory."""
     slug = plugin_slug(name)
@@ -328,8 +365,14 @@ def scaffold(name: str, parent: Path) -> Path:
     show_default=True,
     help="Directory to create the package in.",
 )
-def new_plugin_command(name: str, parent: Path) -> None:
-    """Scaffold a plugin package NAME: an instrument, a report section and a passing test."""
+@click.pass_obj
+def new_plugin_command(app: App, name: str, parent: Path) -> None:
+    """Scaffold a plugin package NAME: an instrument, a report section and a passing test.
+
+    NAME becomes the instrument id and the entry-point name, so it must not be
+    one that psyq or an installed plugin already uses.
+    """
+    check_name_is_free(app, plugin_slug(name))
     try:
         target = scaffold(name, parent)
     except OSError as exc:

@@ -120,9 +120,9 @@ def is_partial(request: RenderRequest) -> bool:
     if request.options.get("status") == "partial":
         return True
     answers = request.result.answers
-    # An item the form itself skips (the item skip rule, landing from the library
-    # branch: ``ScoreResult.skipped``) is not an unfinished answer.
-    skipped = getattr(request.result, "skipped", None) or {}
+    # An item the form itself skips (AUDIT after "Never": the item skip rule,
+    # ``ScoreResult.skipped``) is not an unfinished answer.
+    skipped = request.result.skipped
     return any(
         answers.get(item.id) is None and item.id not in skipped
         for item in request.instrument.items

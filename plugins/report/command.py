@@ -17,6 +17,7 @@ from psyq.outputs import (
     OutputFormat,
     RenderRequest,
     get_output_format,
+    output_formats,
     require_format_for_path,
 )
 from psyq.plugins.commands.score import (
@@ -75,6 +76,17 @@ def write_atomically(target: Path, data: bytes) -> None:
         raise PsyqError(f"{target}: cannot write the report: {exc.strerror or exc}") from None
 
 
+class FormatOption(click.Option):
+    """``--format``: its help lists the output formats installed when help is shown."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        app = ctx.find_object(App)
+        if app is not None:
+            names = ", ".join(sorted(output_formats(app.pm)))
+            self.help = f"One of: {names} (default: from the output file's suffix)."
+        return super().get_help_record(ctx)
+
+
 @click.command("report")
 @click.argument("instrument_id", required=False)
 @answers_option
@@ -123,8 +135,9 @@ def write_atomically(target: Path, data: bytes) -> None:
 @click.option(
     "--format",
     "format_name",
+    cls=FormatOption,
     default=None,
-    help="pdf, html or json (default: from the output file's suffix).",
+    help="An installed output format (default: from the output file's suffix).",
 )
 @click.pass_obj
 def report_command(
@@ -146,7 +159,7 @@ def report_command(
     output: Path,
     format_name: str | None,
 ) -> None:
-    """Write a clinician report (PDF, HTML or JSON) for one administration.
+    """Write a clinician report (PDF, HTML, JSON or a plugin's format) for one administration.
 
     Either score answers given here (INSTRUMENT_ID with --answers or
     --answers-file, and --client), or report a stored administration with

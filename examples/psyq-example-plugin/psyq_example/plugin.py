@@ -10,7 +10,7 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from psyq import hookimpl
+from psyq import for_instruments, hookimpl
 from psyq.outputs import OutputFormat, RenderRequest
 from psyq.registry import InstrumentSource
 from psyq.scoring import ScoringState
@@ -37,10 +37,11 @@ def psyq_instrument_sources() -> list[InstrumentSource]:
 
 # --8<-- [start:score-transform]
 @hookimpl(wrapper=True)
+@for_instruments("rses")  # other instruments: the stage runs as if this did not exist
 def psyq_score_transform(state: ScoringState) -> Generator[None, bool | None, bool | None]:
     # A wrapper runs around the whole stage: after `yield`, every value is final.
     result = yield
-    total = state.scales["total"].value if state.instrument.id == "rses" else None
+    total = state.scales["total"].value
     if total is not None:
         low, high = state.instrument.bounds("total")
         # POMP: the total as a percentage of its possible range (a rescaling, not a norm).
@@ -78,6 +79,7 @@ def psyq_report_sections() -> list[ReportSection]:
 
 # --8<-- [start:report-context]
 @hookimpl
+@for_instruments("rses")  # the only instrument whose reports show the section
 def psyq_report_context(request: RenderRequest, context: dict[str, Any]) -> None:
     # Keys carry the plugin's name, so two plugins cannot overwrite each other.
     context["example_pomp"] = request.result.extra.get("example_pomp")
