@@ -59,6 +59,7 @@ _KNOWN: dict[str, set[str]] = {
         "schema_version", "id", "version", "title", "short_name", "description", "citations",
         "licence", "status", "notice", "instructions", "recall_period", "response_scales",
         "items", "scales", "flags", "examples", "codes",
+        "licensed_text", "translations",  # texts only: scoring is the same
     },
     "response_scale": {"options"},
     "option": {"value", "label", "codes", "missing"},
