@@ -345,7 +345,7 @@ def psyq_instrument_sources():
 @hookimpl
 def psyq_report_sections():
     from psyq.report import ReportSection
-    return [ReportSection("k10_k6", "<p>k6</p>", instruments=("k10",))]
+    return [ReportSection("k10_k6", "<p>k6</p>", instruments=("kten",))]
 
 @hookimpl
 def psyq_template_filters():
@@ -356,7 +356,7 @@ def psyq_scoring_methods():
     return [ScoringMethod("k10max", lambda values, weights: max(values))]
 
 @hookimpl(wrapper=True)
-@for_instruments("k10")
+@for_instruments("kten")
 def psyq_score_aggregate(state):
     result = yield
     state.extra["k10_k6"] = 1
@@ -369,7 +369,7 @@ def psyq_batch_executors():
 """
 
 
-def k10_yaml(instrument_id: str = "k10") -> str:
+def k10_yaml(instrument_id: str = "kten") -> str:
     return (
         (ROOT / "instruments" / "gad7.yaml")
         .read_text()
@@ -383,7 +383,7 @@ def test_plugins_lists_everything_a_plugin_provides(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     row = next(r for r in json.loads(run.stdout) if r["name"] == "k10")
     assert row["provides"] == {
-        "instruments": ["k10"],
+        "instruments": ["kten"],
         "output_formats": ["k10csv"],
         "commands": ["k10"],
         "report_sections": ["k10_k6"],
@@ -394,12 +394,12 @@ def test_plugins_lists_everything_a_plugin_provides(tmp_path: Path) -> None:
         "norm_sources": [],
         "translation_sources": [],
     }
-    assert row["scoped"] == {"psyq_score_aggregate": ["k10"]}
+    assert row["scoped"] == {"psyq_score_aggregate": ["kten"]}
     assert (row["error"], row["problems"]) == (None, [])
     text = run_psyq(env, "plugins").stdout.splitlines()
     assert text[:10] == [
         "k10 1.0 (psyq-k10)  [entry point]",
-        "    instruments: k10",
+        "    instruments: kten",
         "    output formats: k10csv",
         "    commands: k10",
         "    report sections: k10_k6",
@@ -407,16 +407,12 @@ def test_plugins_lists_everything_a_plugin_provides(tmp_path: Path) -> None:
         "    scoring methods: k10max",
         "    scoring stages: aggregate",
         "    batch executors: k10_serial",
-        "    psyq_score_aggregate only for: k10",
+        "    psyq_score_aggregate only for: kten",
     ]
     # Built-ins too with --all: psyq's own instruments and formats.
     rows = {r["name"]: r for r in json.loads(run_psyq(env, "plugins", "--all", "--json").stdout)}
-    assert rows["builtin_instruments"]["provides"]["instruments"] == [
-        "ccts",
-        "gad7",
-        "phq9",
-        "who5",
-    ]
+    builtin = sorted(path.stem for path in (ROOT / "instruments").glob("*.yaml"))
+    assert rows["builtin_instruments"]["provides"]["instruments"] == builtin
     assert rows["output.json"]["provides"]["output_formats"] == ["json"]
 
 
@@ -447,7 +443,7 @@ def test_strict_mode_fails_on_a_malformed_instrument_file_in_a_plugin(tmp_path: 
     )
     normal = run_psyq(env, "list")
     assert normal.returncode == 0
-    assert "k10" in normal.stdout
+    assert "kten" in normal.stdout
     (warning,) = normal.stderr.strip().splitlines()
     assert warning.startswith("psyq: warning: skipped instrument file: acme pack: ")
     strict = run_psyq({**env, "PSYQ_STRICT_PLUGINS": "1"}, "list")
@@ -475,7 +471,7 @@ from psyq import for_instruments, hookimpl
 from psyq.results import FlagHit
 
 @hookimpl(wrapper=True)
-@for_instruments("k10")
+@for_instruments("kten")
 def psyq_score_flags(state):
     result = yield
     k6 = sum(state.values[f"gad7_{i}"] or 0 for i in range(1, 7))
@@ -523,7 +519,7 @@ def test_golden_examples_prove_a_hook_raised_flag_and_an_extra(tmp_path: Path) -
     env = k6_site(tmp_path)
     run = run_psyq(env, "validate")
     assert run.returncode == 0, run.stderr
-    assert "k10 v" in run.stdout and "2 golden example(s) pass" in run.stdout
+    assert "kten v" in run.stdout and "2 golden example(s) pass" in run.stdout
     one = run_psyq(env, "validate", tmp_path / "site" / "k10_instruments" / "k10.yaml")
     assert one.returncode == 0, one.stderr
 
@@ -534,12 +530,12 @@ def test_a_missing_plugin_is_named_as_the_likely_cause(tmp_path: Path) -> None:
     assert run.returncode == 2
     fails = [line for line in run.stderr.splitlines() if line.startswith("FAIL")]
     assert (
-        "k10 example 'all 2s -> K6 12, flag k6_high': flag 'k6_high' is not declared in the "
+        "kten example 'all 2s -> K6 12, flag k6_high': flag 'k6_high' is not declared in the "
         "file and no installed plugin raised it; is the plugin that raises it installed "
         "(`psyq plugins`)?"
     ) in "\n".join(fails)
     assert (
-        "k10 example 'all 0s -> K6 0, no flag': extra 'k10_k6' expected, but no installed "
+        "kten example 'all 0s -> K6 0, no flag': extra 'k10_k6' expected, but no installed "
         "plugin set it; is the plugin that adds it installed (`psyq plugins`)?"
     ) in "\n".join(fails)
 
@@ -552,10 +548,10 @@ def test_a_wrong_extra_or_flag_is_a_mismatch(tmp_path: Path) -> None:
     run = run_psyq(env, "validate")
     assert run.returncode == 2
     assert (
-        "k10 example 'all 2s -> K6 12, flag k6_high': extra 'k10_k6' expected "
+        "kten example 'all 2s -> K6 12, flag k6_high': extra 'k10_k6' expected "
         '{"value": 13}, got {"items": 6, "value": 12.0}'
     ) in run.stderr
-    assert "k10 example 'all 0s -> K6 0, no flag': flags expected ['k6_high'], got []" in run.stderr
+    assert "kten example 'all 0s -> K6 0, no flag': flags expected ['k6_high'], got []" in run.stderr
     # A flag the plugin does raise is not reported as "is the plugin installed?".
     assert "'k6_high' is not declared" not in run.stderr
 
@@ -563,7 +559,7 @@ def test_a_wrong_extra_or_flag_is_a_mismatch(tmp_path: Path) -> None:
 # -- 6. new-plugin refuses a taken id -------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "owner"), [("phq9", "psyq (built-in)"), ("k10", "k10 pack")])
+@pytest.mark.parametrize(("name", "owner"), [("phq9", "psyq (built-in)"), ("kten", "k10 pack")])
 def test_new_plugin_refuses_a_taken_instrument_id(tmp_path: Path, name: str, owner: str) -> None:
     env = k6_site(tmp_path)
     run = run_psyq(env, "new-plugin", name, "--dir", tmp_path)
@@ -665,7 +661,7 @@ def test_show_lists_citations_one_a_line(tmp_path: Path) -> None:
         + text[end:]
     )
     env = one_plugin(tmp_path, "k10pack", PACK, files={"k10_instruments/k10.yaml": cited})
-    run = run_psyq(env, "show", "k10")
+    run = run_psyq(env, "show", "kten")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     at = lines.index("Citations:")
@@ -734,7 +730,7 @@ def test_report_help_lists_installed_formats(tmp_path: Path) -> None:
 
 def test_a_scoped_stage_leaves_other_instruments_alone(tmp_path: Path) -> None:
     env = k6_site(tmp_path)
-    k10 = json.loads(run_psyq(env, "score", "k10", "--answers", "2,2,2,2,2,2,2", "--json").stdout)
+    k10 = json.loads(run_psyq(env, "score", "kten", "--answers", "2,2,2,2,2,2,2", "--json").stdout)
     assert k10["extra"] == {"k10_k6": {"value": 12, "items": 6}}
     assert [f["id"] for f in k10["flags"]] == ["k6_high"]
     # gad7 has the same item ids: only the scope keeps the stage off it.
@@ -823,7 +819,7 @@ def test_a_plugins_format_and_scoring_method_are_attributed_too(tmp_path: Path) 
         "division by zero in hook psyq_output_formats (format 'k10csv'); disable it with "
         "PSYQ_DISABLE_PLUGINS=k10 (PSYQ_DEBUG=1 prints the traceback)"
     ]
-    run = run_psyq(env, "score", "k10", "--answers", "1,1,1,1,1,1,1")
+    run = run_psyq(env, "score", "kten", "--answers", "1,1,1,1,1,1,1")
     assert run.returncode == 1
     assert "raised IndexError: list index out of range in hook psyq_scoring_methods " in (
         run.stderr
