@@ -136,8 +136,11 @@ def test_batch_format_fhir_transaction(
     assert names == ["Patient-123_phq9_2026-03-01.fhir-transaction.json",
                      "Patient-123_phq9_2026-03-01.json"]  # fmt: skip
     by_type = resources(out / "reports" / names[0], "transaction")
-    assert len(by_type["Observation"]) == 1
-    assert by_type["Observation"][0]["valueQuantity"]["value"] == 9  # nine ones
+    # One Observation per scale: the total (LOINC 44261-6) and the PHQ-2 subscale.
+    values = {
+        o["code"]["coding"][0]["code"]: o["valueQuantity"]["value"] for o in by_type["Observation"]
+    }
+    assert values == {"44261-6": 9, "55758-7": 2}  # nine ones; items 1-2
     assert moments(by_type) == {"2026-03-01T10:00:00+00:00"}
 
 

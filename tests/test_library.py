@@ -451,9 +451,14 @@ def test_overlay_supplies_texts_everywhere_without_changing_scoring(
     ],
 )
 def test_broken_overlay_is_reported_and_the_instrument_keeps_placeholders(
-    psyq_cli: CLI, psyq_home: Path, text: str, message: str
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, psyq_home: Path, text: str, message: str
 ) -> None:
     path = _overlay(psyq_home, "isi.yaml", text)
+    # In strict mode (the fixture's default) a broken overlay is an error...
+    strict = psyq_cli("show", "isi")
+    assert strict.exit_code == 2 and message in strict.stderr
+    # ...in a normal run, one warning, and the instrument keeps its placeholders.
+    psyq_pm.strict = False
     shown = psyq_cli("show", "isi")
     assert shown.exit_code == 0
     warnings = [line for line in shown.stderr.splitlines() if "overlay not used" in line]

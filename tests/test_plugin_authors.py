@@ -551,7 +551,9 @@ def test_a_wrong_extra_or_flag_is_a_mismatch(tmp_path: Path) -> None:
         "kten example 'all 2s -> K6 12, flag k6_high': extra 'k10_k6' expected "
         '{"value": 13}, got {"items": 6, "value": 12.0}'
     ) in run.stderr
-    assert "kten example 'all 0s -> K6 0, no flag': flags expected ['k6_high'], got []" in run.stderr
+    assert (
+        "kten example 'all 0s -> K6 0, no flag': flags expected ['k6_high'], got []" in run.stderr
+    )
     # A flag the plugin does raise is not reported as "is the plugin installed?".
     assert "'k6_high' is not declared" not in run.stderr
 
