@@ -43,8 +43,8 @@ SCHEMA_VERSION: Literal[1] = 1
 _T = TypeVar("_T", "Item", "Scale", "FlagRule", "Band")
 
 PROVISIONAL_NOTICE = (
-    "Provisional instrument: it has no norms and no validation study; its cut-offs are "
-    "provisional and its scores are not diagnostic."
+    "Provisional instrument: it has no norms and no validation study; any cut-offs it has "
+    "are provisional, and its scores are not diagnostic."
 )
 
 
