@@ -28,7 +28,6 @@ ignored.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from psyq.files import private_dir, write_atomic
 from psyq.models import Instrument
 
 if TYPE_CHECKING:
@@ -160,16 +160,13 @@ class DefinitionCache:
         if path is None or not self._dirty:
             return
         document = {"fingerprint": self._fingerprint, "entries": self._used}
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(json.dumps(document, separators=(",", ":")).encode())
-            os.replace(tmp, path)
+            # psyq's one atomic writer: random exclusive name, no links followed, 0600.
+            write_atomic(
+                private_dir(path.parent) / path.name,
+                json.dumps(document, separators=(",", ":")).encode(),
+            )
         except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
             return
         self._dirty = False
         self._prune(path)
