@@ -9,6 +9,12 @@ the item's ``enableBehavior`` says. Anything else (a condition on a display
 item, a later item or an item the draft does not have, on a text or date
 answer, an ``enableWhenExpression``) is reported as not converted, with why.
 Nothing is evaluated here: FHIRPath expressions are never run.
+
+:func:`skip_condition` turns the same enableWhen around: the psyq condition
+under which the form does NOT ask the item, for the item's ``skip`` rule. FHIR
+reads a comparison on an unanswered question as false, except ``!=``, which is
+true (R5 states it; LHC-Forms does so); psyq's comparisons are false on an
+unanswered item, so "not ``= v``" becomes "``!= v`` or unanswered".
 """
 
 from __future__ import annotations
@@ -64,6 +70,40 @@ def enable_condition(node: JSON, earlier: Mapping[str, Earlier]) -> dict[str, An
     return condition
 
 
+_NEGATED = {"==": "!=", "!=": "==", ">": "<=", "<": ">=", ">=": "<", "<=": ">"}
+
+
+def skip_condition(node: JSON, earlier: Mapping[str, Earlier]) -> dict[str, Any] | str:
+    """The condition under which the form does not ask ``node`` (its enableWhen unmet),
+    or why there is none (as :func:`enable_condition`)."""
+    asked = enable_condition(node, earlier)
+    if isinstance(asked, str):
+        return asked
+    tests = asked.get("all") or asked.get("any") or [asked]
+    negated = [_negate(t) for t in tests]
+    if len(negated) == 1:
+        condition = negated[0]
+    elif "all" in asked:  # not (a and b) = (not a) or (not b)
+        flat: list[dict[str, Any]] = []
+        for n in negated:
+            flat += n.get("any", [n])
+        condition = {"any": flat}
+    else:  # not (a or b) = (not a) and (not b)
+        condition = {"all": negated}
+    Condition.model_validate(condition)
+    return condition
+
+
+def _negate(test: dict[str, Any]) -> dict[str, Any]:
+    """One converted test turned around, with FHIR's reading of an unanswered question."""
+    if "missing" in test:
+        return {"item": test["item"], "missing": not test["missing"]}
+    turned = {"item": test["item"], "op": _NEGATED[test["op"]], "value": test["value"]}
+    if test["op"] == "!=":
+        return turned  # FHIR's != holds on an unanswered question: its negation does not
+    return {"any": [turned, {"item": test["item"], "missing": True}]}
+
+
 def _test(raw: Any, earlier: Mapping[str, Earlier]) -> dict[str, Any] | str:
     if not isinstance(raw, dict):
         return "an enableWhen that is not an object"
@@ -99,10 +139,20 @@ def _answer_value(raw: JSON, target: Earlier) -> int | None:
         for answer in target.answers:
             if any(c.code == code for c in answer.codes) or _same_label(answer, display):
                 return answer.value
+        for answer in target.answers:  # a code written as the label ('never' for Never)
+            if _same_label(answer, code):
+                return answer.value
         return None
     for key in ("answerInteger", "answerDecimal"):
         if key in raw:
             return whole_number(raw[key])
+    if isinstance(raw.get("answerBoolean"), bool):
+        # A yes/no item kept as a choice: its answer labelled yes (true) or no (false).
+        said = ("yes", "true") if raw["answerBoolean"] else ("no", "false")
+        for answer in target.answers:
+            if normalise(answer.label) in said or any(c.code.lower() in said for c in answer.codes):
+                return answer.value
+        return None
     if isinstance(raw.get("answerString"), str):
         for answer in target.answers:
             if _same_label(answer, raw["answerString"]):

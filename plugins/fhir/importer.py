@@ -36,12 +36,12 @@ from psyq.answers import looks_missing
 from psyq.errors import DefinitionError, PsyqError
 from psyq.files import read_limited, write_atomic
 from psyq.hookspecs import hookimpl
-from psyq.models import Coding, FlagRule
+from psyq.models import Coding, FlagRule, SkipRule
 from psyq.plugins.data_files import load_json
 from psyq.plugins.drafts import draft_yaml as write_draft
-from psyq.plugins.fhir.enable_when import Answer, Earlier, enable_condition
+from psyq.plugins.fhir.enable_when import Answer, Earlier, enable_condition, skip_condition
 from psyq.plugins.fhir.fhirpath import recognise, recognise_item_variables
-from psyq.plugins.fhir.questionnaire import CRITICAL, MISSING_OPTION, UNSCORED, VARIABLE
+from psyq.plugins.fhir.questionnaire import CRITICAL, MISSING_OPTION, SKIP, UNSCORED, VARIABLE
 from psyq.plugins.fhir.questionnaire import FLAGS as FLAGS_EXTENSION
 from psyq.plugins.fhir.questionnaire import INSTRUMENT as INSTRUMENT_EXTENSION
 from psyq.plugins.fhir.questionnaire import SCALE as SCALE_EXTENSION
@@ -342,6 +342,9 @@ def questionnaire_to_draft(
         gathered.item(item_id, node, scales[key], [o.value for o in options])
         if gated:
             conditional.append((item_id, link_id, enable_condition(node, earlier)))
+        skip = _skip_rule(node, item_id, options, earlier, notes)
+        if skip is not None:
+            entry["skip"] = skip
         if isinstance(node.get("linkId"), str):
             item_of[node["linkId"]] = item_id
             earlier[node["linkId"]] = Earlier(
@@ -487,6 +490,45 @@ def questionnaire_to_draft(
     return Draft(data=data, notes=notes)
 
 
+def _skip_rule(
+    node: JSON, item_id: str, options: list[Option], earlier: dict[str, Earlier], notes: list[str]
+) -> dict[str, Any] | None:
+    """The item's skip rule: psyq's own (compiled by psyq), else from its enableWhen.
+
+    The form does not ask the item when its enableWhen is unmet; FHIR does not say
+    what such an item scores, so the draft scores it as its lowest answer (what a
+    sum over the answers given counts it as, when that is 0) and says so.
+    """
+    values = [o.value for o in options if o.value is not None and not o.missing]
+    own = _psyq_json(node, SKIP)
+    if isinstance(own, dict):
+        try:
+            rule = SkipRule.model_validate(own)
+        except ValueError:
+            rule = None
+        known = {e.item_id for e in earlier.values()}
+        if (
+            rule is not None
+            and rule.score in values
+            and (rule.when is None or all(i in known for _, i in rule.when.references()))
+        ):
+            return rule.model_dump(mode="json", exclude_defaults=True)
+        notes.append(f"item {item_id}: psyq's skip extension does not fit the draft: not used")
+    if not (node.get("enableWhen") or extension_value(node, ENABLE_WHEN_EXPRESSION_URLS)):
+        return None
+    when = skip_condition(node, earlier)
+    if isinstance(when, str):
+        return None  # named in the enableWhen notes
+    score = min(values)
+    flow = yaml.safe_dump(when, default_flow_style=True, width=10_000).strip()
+    notes.append(
+        f"item {item_id}: skip rule from its enableWhen: when {flow} the form does not ask "
+        f"it, and unanswered it scores {score:g} (its lowest answer; FHIR does not say what "
+        "a skipped item scores): check it against the manual"
+    )
+    return {"when": when, "score": score, "reason": "not asked (enableWhen not met)"}
+
+
 def enable_when_notes(conditional: list[tuple[str, str, dict[str, Any] | str]]) -> list[str]:
     """The header's notes on items asked only under a condition (item id, linkId, condition
     or why it was not converted)."""
@@ -495,8 +537,9 @@ def enable_when_notes(conditional: list[tuple[str, str, dict[str, Any] | str]]) 
     notes = [
         f"items {', '.join(i for i, _, _ in conditional)} are asked only under a condition "
         "(enableWhen): none is required (FHIR's required holds only while an item is "
-        "enabled); psyq asks every item and counts one left unanswered as missing: check "
-        "the total's missing rule and what the manual scores for an item the form skips"
+        "enabled); where the enableWhen converts, the item's skip rule scores it when the "
+        "form does not ask it, otherwise psyq counts it as missing: check the total's "
+        "missing rule and what the manual scores for an item the form skips"
     ]
     for item_id, link_id, condition in conditional:
         if isinstance(condition, str):
