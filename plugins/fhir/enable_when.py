@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from psyq.models import Coding, Condition
+from psyq.plugins.drafts import negate
 from psyq.plugins.fhir.resources import JSON, as_list, codings, normalise, whole_number
 
 OPERATORS = {"=": "==", "!=": "!=", ">": ">", "<": "<", ">=": ">=", "<=": "<="}
@@ -70,38 +71,21 @@ def enable_condition(node: JSON, earlier: Mapping[str, Earlier]) -> dict[str, An
     return condition
 
 
-_NEGATED = {"==": "!=", "!=": "==", ">": "<=", "<": ">=", ">=": "<", "<=": ">"}
-
-
 def skip_condition(node: JSON, earlier: Mapping[str, Earlier]) -> dict[str, Any] | str:
     """The condition under which the form does not ask ``node`` (its enableWhen unmet),
     or why there is none (as :func:`enable_condition`)."""
     asked = enable_condition(node, earlier)
     if isinstance(asked, str):
         return asked
-    tests = asked.get("all") or asked.get("any") or [asked]
-    negated = [_negate(t) for t in tests]
-    if len(negated) == 1:
-        condition = negated[0]
-    elif "all" in asked:  # not (a and b) = (not a) or (not b)
-        flat: list[dict[str, Any]] = []
-        for n in negated:
-            flat += n.get("any", [n])
-        condition = {"any": flat}
-    else:  # not (a or b) = (not a) and (not b)
-        condition = {"all": negated}
+    # FHIR's != holds on an unanswered question; psyq's does not.
+    tests = [
+        {"any": [t, {"item": t["item"], "missing": True}]} if t.get("op") == "!=" else t
+        for t in asked.get("all") or asked.get("any") or [asked]
+    ]
+    kind = "any" if "any" in asked else "all"
+    condition = negate(tests[0] if len(tests) == 1 else {kind: tests})
     Condition.model_validate(condition)
     return condition
-
-
-def _negate(test: dict[str, Any]) -> dict[str, Any]:
-    """One converted test turned around, with FHIR's reading of an unanswered question."""
-    if "missing" in test:
-        return {"item": test["item"], "missing": not test["missing"]}
-    turned = {"item": test["item"], "op": _NEGATED[test["op"]], "value": test["value"]}
-    if test["op"] == "!=":
-        return turned  # FHIR's != holds on an unanswered question: its negation does not
-    return {"any": [turned, {"item": test["item"], "missing": True}]}
 
 
 def _test(raw: Any, earlier: Mapping[str, Earlier]) -> dict[str, Any] | str:
