@@ -416,6 +416,7 @@ def questionnaire_to_draft(
                 "person types in (not calculated); the draft's total takes its code and label"
             )
         total["label"] = _text(node.get("text") or total["label"], 500)
+        _count_named(total, items, node, notes)
         codes = [_coding(c) for c in codings(node.get("code")) if c.system in TERMINOLOGIES]
         if url and _keepable(node.get("linkId")):
             codes.append({"system": url, "code": node["linkId"]})
@@ -527,6 +528,38 @@ def _skip_rule(
         "a skipped item scores): check it against the manual"
     )
     return {"when": when, "score": score, "reason": "not asked (enableWhen not met)"}
+
+
+def _count_named(
+    total: dict[str, Any], items: list[dict[str, Any]], node: JSON, notes: list[str]
+) -> None:
+    """A total the form names "N item total score" (uwcirg's PHQ-9: "Patient health
+    questionnaire 9 item total score") sums N items: when exactly N share the common
+    answers, the others (the PHQ-9 difficulty item) are asked, not summed."""
+    names = [node.get("text")] + [c.display for c in codings(node.get("code"))]
+    said = [re.search(r"\b([0-9]{1,3})[- ]items?\b", n, re.IGNORECASE) for n in names if n]
+    count = next((int(m[1]) for m in said if m), None)
+    scored = [i for i in items if i["id"] in total["items"]]
+    if count is None or len(scored) <= count:
+        return
+    by_scale: dict[str, list[str]] = {}
+    for item in scored:
+        by_scale.setdefault(item["response_scale"], []).append(item["id"])
+    common = max(by_scale.values(), key=len)
+    if len(common) != count:
+        return
+    others = [i["id"] for i in scored if i["id"] not in common]
+    total["items"] = common
+    notes[:] = [  # their "IS included in the total" notes no longer hold
+        n for n in notes if not any(n.startswith(f"item {i} (linkId ") for i in others)
+    ]
+    for item in items:
+        if item["id"] in others:
+            item["scored"] = False
+    notes.append(
+        f"total: the form names it a {count}-item score and {count} items share the same "
+        f"answers: items {', '.join(others)} are kept as scored: false, not summed"
+    )
 
 
 def enable_when_notes(conditional: list[tuple[str, str, dict[str, Any] | str]]) -> list[str]:
