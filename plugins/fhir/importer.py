@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,20 +262,25 @@ def questionnaire_to_draft(
         link_id = _text(str(node.get("linkId", "?")), 200)
         kind = node.get("type") if isinstance(node.get("type"), str) else None
         text = _text(node.get("text") or link_id, 10_000) or link_id
-        if kind in {"group", "display"}:
+        if kind == "display":
             continue  # a display item's expression only decides what is shown
         calculation = _calculation(node)
         if calculation is not None:
-            calculated.append((node, calculation))
+            calculated.append((node, calculation))  # a group's own score too
             continue
+        if kind == "group":
+            continue  # its structure: see _group_scales
         if node.get("repeats") is True and kind in QUESTION_TYPES:
             notes.append(
                 f"item {link_id} {_quote(text)} repeats (several answers allowed): psyq "
                 "scores one answer per item: not converted"
             )
             continue
-        if kind in {"integer", "decimal", "quantity"} and _loinc(node):
-            # A score the form has a person type in (not calculated): the total's code.
+        if kind in {"integer", "decimal", "quantity"} and (
+            _loinc(node) or _section_code(node) is not None
+        ):
+            # A score the form has a person type in or fills itself (not calculated):
+            # the total's code, or a group's subscale (see _group_scales).
             typed_scores.append(node)
             continue
         options = _options(node, contained, notes)
@@ -403,6 +409,8 @@ def questionnaire_to_draft(
             "reverse keys, transforms); psyq does NOT run FHIRPath or CQL from a file: "
             "not converted"
         )
+    sections = _group_scales(q, item_of, items, converted, calculated, url, notes)
+    typed_scores = [n for n in typed_scores if id(n) not in sections.carriers]
     draft_scales = list(converted.values())
     if any(sc["id"] == "total" for sc in draft_scales):
         pass
@@ -435,6 +443,12 @@ def questionnaire_to_draft(
         else:
             notes.append("total: no calculated score is the total; the draft sums all items")
         draft_scales.append(total)
+    taken = {sc["id"] for sc in draft_scales}
+    for scale in sections.scales:
+        while scale["id"] in taken:
+            scale["id"] = f"{scale['id']}_{len(taken)}"
+        taken.add(scale["id"])
+        draft_scales.append(scale)
     if not any(sc.get("bands") for sc in draft_scales):
         notes.append("bands: the draft has none; add the manual's interpretation bands to total")
     about = _psyq_json(q, INSTRUMENT_EXTENSION)
@@ -528,6 +542,111 @@ def _skip_rule(
         "a skipped item scores): check it against the manual"
     )
     return {"when": when, "score": score, "reason": "not asked (enableWhen not met)"}
+
+
+SCORING_FORMULAS = "http://ehelse.no/scoringFormulas"
+"""Helsenorge's scoring codes (Refero): QS question, SS section and TS total score."""
+
+
+def _section_code(node: JSON) -> str | None:
+    """``SS`` or ``TS`` when the item is a Helsenorge section or total score."""
+    for coding in as_list(node.get("code")):
+        if (
+            isinstance(coding, dict)
+            and coding.get("system") == SCORING_FORMULAS
+            and coding.get("code") in ("SS", "TS")
+        ):
+            return str(coding["code"])
+    return None
+
+
+@dataclass
+class Sections:
+    scales: list[dict[str, Any]] = field(default_factory=list)
+    carriers: set[int] = field(default_factory=set)  # score items a subscale took
+
+
+def _group_scales(
+    q: JSON,
+    item_of: dict[str, str],
+    items: list[dict[str, Any]],
+    converted: dict[int, dict[str, Any]],
+    calculated: list[tuple[JSON, str]],
+    url: str,
+    notes: list[str],
+) -> Sections:
+    """Nested groups that carry a score become subscales; plain ones are named.
+
+    A group carries a score when it holds (as a direct child) a score item that is
+    not calculated: a Helsenorge section score (code ``SS``: the sum of the group's
+    question scores, subgroups included) or a typed-in score with a LOINC code. A
+    group's score calculated in FHIRPath is read like any other (see ``_scales``).
+    """
+    out = Sections()
+    scored = {i["id"] for i in items if i.get("scored", True)}
+    calculated_ids = {id(node) for node, _ in calculated}
+    for group in _walk_groups(q.get("item")):
+        link_id = _text(str(group.get("linkId", "?")), 200)
+        title = _text(group.get("text") or link_id, 500)
+        inside = list(iter_items(group.get("item")))
+        members = [
+            item_of[n["linkId"]]
+            for n in inside
+            if isinstance(n.get("linkId"), str) and item_of.get(n["linkId"]) in scored
+        ]
+        if not members:
+            continue
+        own = id(group) in converted or any(
+            id(n) in converted for n in as_list(group.get("item")) if isinstance(n, dict)
+        )
+        carriers = [
+            n
+            for n in as_list(group.get("item"))
+            if isinstance(n, dict)
+            and id(n) not in calculated_ids
+            and n.get("type") in ("integer", "decimal", "quantity")
+            and (_section_code(n) == "SS" or (_loinc(n) and _section_code(n) is None))
+        ]
+        if own:
+            continue  # its calculated score is a scale already
+        if not carriers:
+            notes.append(
+                f"group {_quote(link_id, 40)} {_quote(title, 50)} (items "
+                f"{', '.join(members[:12])}{', ...' if len(members) > 12 else ''}) has no score "
+                "of its own: psyq keeps no groups, its items are listed in order"
+            )
+            continue
+        carrier = carriers[0]
+        out.carriers.update(id(n) for n in carriers)
+        scale: dict[str, Any] = {
+            "id": _identifier(title if title != link_id else f"section_{link_id}", "section"),
+            "label": title,
+            "items": members,
+            "method": "sum",
+            "missing": {"max_missing": 0},
+        }
+        codes = [_coding(c) for c in codings(carrier.get("code")) if c.system in TERMINOLOGIES]
+        if url and _keepable(carrier.get("linkId")):
+            codes.append({"system": url, "code": carrier["linkId"]})
+        if codes:
+            scale["codes"] = codes[:20]
+        out.scales.append(scale)
+        kind = "section score (SS)" if _section_code(carrier) == "SS" else "typed-in LOINC score"
+        notes.append(
+            f"group {_quote(link_id, 40)} {_quote(title, 50)}: its {kind} "
+            f"{_quote(_text(str(carrier.get('linkId', '?')), 60))} becomes subscale "
+            f"{scale['id']}, the sum of its {len(members)} items (subgroups included; none "
+            "may be missing): check it against the manual"
+        )
+    return out
+
+
+def _walk_groups(nodes: Any, depth: int = 1) -> Iterator[JSON]:
+    """Every group of the form, outer first (depth is capped by iter_items already)."""
+    for node in as_list(nodes):
+        if isinstance(node, dict) and node.get("type") == "group" and depth < 40:
+            yield node
+            yield from _walk_groups(node.get("item"), depth + 1)
 
 
 def _count_named(
