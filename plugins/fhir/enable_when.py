@@ -67,7 +67,10 @@ def enable_condition(node: JSON, earlier: Mapping[str, Earlier]) -> dict[str, An
         if behaviour not in ("all", "any"):
             return "several enableWhen without enableBehavior all or any"
         condition = {behaviour: tests}
-    Condition.model_validate(condition)  # built to the format's rules; a bug if not
+    try:
+        Condition.model_validate(condition)
+    except ValueError:
+        return "more enableWhen tests than a psyq condition holds (50)"
     return condition
 
 
@@ -84,7 +87,10 @@ def skip_condition(node: JSON, earlier: Mapping[str, Earlier]) -> dict[str, Any]
     ]
     kind = "any" if "any" in asked else "all"
     condition = negate(tests[0] if len(tests) == 1 else {kind: tests})
-    Condition.model_validate(condition)
+    try:
+        Condition.model_validate(condition)
+    except ValueError:
+        return "more enableWhen tests than a psyq condition holds (50)"
     return condition
 
 
