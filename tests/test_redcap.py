@@ -384,7 +384,7 @@ def test_calc_reading_never_crashes() -> None:
 
 # -- branching logic and skip rules ----------------------------------------------------
 
-SKIPPING = ["audit", "pcptsd5", "k10"]
+SKIPPING = ["audit", "pcptsd5", "k10", "phq15"]
 
 
 @pytest.mark.parametrize("instrument_id", SKIPPING)

@@ -213,6 +213,12 @@ def dictionary_to_draft(
         items.append(entry)
         if f.branching:
             _branching(f, entry, options, earlier, notes)
+        elif (said := re.search(r"psyq: blank when skipped scores (-?[0-9]+)\b", f.note)) and int(
+            said[1]
+        ) in [o["value"] for o in options if not o.get("missing")]:
+            # psyq's rule without a condition (PHQ-15's item 4): a blank item scores N.
+            entry["skip"] = {"score": int(said[1]), "reason": "left blank (its field note)"}
+            notes.append(f"item {f.name}: left blank, it scores {said[1]} (its field note)")
         earlier[f.name] = {str(o["value"]) for o in options if o.get("missing")}
         tags = re.findall(r"@[A-Z][A-Z-]+", f.annotation)
         if tags:
