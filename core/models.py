@@ -50,7 +50,9 @@ PROVISIONAL_NOTICE = (
 
 class _Model(BaseModel):
     # Unknown keys are errors: a misspelled field must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True
+    )
 
 
 class Coding(_Model):
