@@ -91,6 +91,11 @@ class LoadedInstrument:
             self._instrument, self._build = self._build(), None
         return self._instrument
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent to another process (a batch executor) as the built instrument, not the
+        # loader closure, which cannot be pickled.
+        return (LoadedInstrument, (self.instrument, self.source, self.path))
+
     def __repr__(self) -> str:
         return f"LoadedInstrument({self.id!r} v{self.version}, {self.source!r}, {str(self.path)!r})"
 
