@@ -16,12 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from psyq.answers import coerce_answers
-from psyq.models import Band, Instrument, Scale
-from psyq.results import FlagHit, InstrumentRef, ScaleScore, ScoreResult
-
 if TYPE_CHECKING:
+    # pydantic models: imported where a score is computed, so that a command that
+    # scores nothing (`psyq list`) starts without pydantic.
     from psyq.manager import PsyqPluginManager
+    from psyq.models import Band, Instrument, Scale
+    from psyq.results import FlagHit, ScoreResult
 
 STAGES = ("recode", "reverse", "missing", "aggregate", "transform", "interpret", "flags")
 
@@ -77,6 +77,8 @@ class ScoringState:
     skipped: dict[str, float] = field(default_factory=dict)
 
     def result(self) -> ScoreResult:
+        from psyq.results import InstrumentRef, ScaleScore, ScoreResult
+
         inst = self.instrument
         scores = {
             sid: ScaleScore(
@@ -135,6 +137,8 @@ class Scorer:
 
     def score(self, instrument: Instrument, answers: Mapping[str, Any]) -> ScoreResult:
         """Validate ``answers`` (item id -> value) and score them."""
+        from psyq.answers import coerce_answers
+
         valid = coerce_answers(instrument, answers)
         return self.score_valid(instrument, valid)
 

@@ -18,6 +18,7 @@ import pytest
 
 from psyq.cli import create_cli
 from psyq.manager import create_plugin_manager
+from psyq.plugins.builtin_instruments import builtin_instruments_dir
 
 # psyq.report too: the report machinery loads with the first report, not at start-up.
 HEAVY = ("weasyprint", "numpy", "dask", "pandas", "jinja2", "psyq.report")
@@ -167,3 +168,44 @@ def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
     assert "EXIT:0" in run.stderr.splitlines(), run.stderr
     assert "Commands:" in run.stdout and "score" in run.stdout
     assert [line for line in run.stderr.splitlines() if line.startswith("HEAVY:")] == ["HEAVY:"]
+
+
+# `psyq list` reads id, title, version and status from the definition cache: with the
+# cache warm it validates nothing, so neither pydantic nor the models load (issue #15).
+NO_VALIDATION = ("pydantic", "pydantic_core", "psyq.models", "psyq.results", "yaml")
+
+
+def test_list_with_warm_cache_imports_no_pydantic(tmp_path: Path) -> None:
+    local = tmp_path / "home" / "instruments"
+    local.mkdir(parents=True)
+    # A local pack's definition too: a copy of PHQ-2 under another id.
+    phq2 = (builtin_instruments_dir() / "phq2.yaml").read_text(encoding="utf-8")
+    (local / "two.yaml").write_text(phq2.replace("id: phq2", "id: two", 1), encoding="utf-8")
+    env = {
+        **os.environ,
+        "PSYQ_HOME": str(tmp_path / "home"),
+        "PSYQ_CACHE_DIR": str(tmp_path / "cache"),
+        "COLUMNS": "120",
+    }
+    env.pop("PSYQ_NO_CACHE", None)
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", SCRIPT, json.dumps([[], ["list"], NO_VALIDATION])],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        assert "EXIT:0" in run.stderr.splitlines(), run.stdout + run.stderr
+        assert "Traceback" not in run.stderr, run.stderr
+        assert "phq9" in run.stdout and "two " in run.stdout, run.stdout
+    first, warm = (
+        [line for line in r.stderr.splitlines() if line.startswith("HEAVY:")] for r in runs
+    )
+    # The first run validates every definition to fill the cache; the second needs none.
+    assert first != ["HEAVY:"], runs[0].stderr
+    assert warm == ["HEAVY:"], runs[1].stderr
+    assert runs[1].stdout == runs[0].stdout

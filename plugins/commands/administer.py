@@ -19,14 +19,14 @@ from psyq.answers import coerce_value
 from psyq.app import App
 from psyq.errors import AnswerError, PsyqError
 from psyq.hookspecs import hookimpl
-from psyq.models import Instrument, Item
 from psyq.outputs import RenderRequest, get_output_format, require_format_for_path
 from psyq.plugins.commands.store import checked_text, clinician_option, write_private
 from psyq.plugins.fhir.export import with_transaction
 from psyq.plugins.report.command import MAX_FIELD_CHARS
-from psyq.results import ScoreResult
 
 if TYPE_CHECKING:
+    from psyq.models import Instrument, Item
+    from psyq.results import ScoreResult
     from psyq.store import Administration, Status, Store
 
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from psyq.app import App
 from psyq.errors import DefinitionError, PsyqError
 from psyq.hookspecs import hookimpl
-from psyq.models import Instrument
 from psyq.plugins.builtin_instruments import BUILTIN_SOURCE
 from psyq.registry import load_instrument_file
 from psyq.scoring import check_examples
+
+if TYPE_CHECKING:
+    from psyq.models import Instrument
 
 
 @click.command("list")
@@ -219,6 +222,8 @@ def _translations(app: App) -> int:
 @click.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of the instrument definition format."""
+    from psyq.models import Instrument
+
     click.echo(json.dumps(Instrument.model_json_schema(), indent=2))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,13 +14,15 @@ from psyq.errors import AnswerError, DefinitionError
 from psyq.files import read_limited
 from psyq.hookspecs import hookimpl
 from psyq.manager import PsyqPluginManager
-from psyq.models import Instrument
 from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.answer_documents import parse_answers
 from psyq.plugins.data_files import load_data
 from psyq.plugins.fhir.export import TRANSACTION_HELP, with_transaction
 from psyq.plugins.fhir.linking import aids_for, reading_aids
-from psyq.results import ScoreResult
+
+if TYPE_CHECKING:
+    from psyq.models import Instrument
+    from psyq.results import ScoreResult
 
 MAX_ANSWERS_FILE_BYTES = 1024 * 1024
 
