@@ -209,3 +209,36 @@ def test_list_with_warm_cache_imports_no_pydantic(tmp_path: Path) -> None:
     assert first != ["HEAVY:"], runs[0].stderr
     assert warm == ["HEAVY:"], runs[1].stderr
     assert runs[1].stdout == runs[0].stdout
+
+
+def _run_twice(argv: list[str], watched: tuple[str, ...], env: dict[str, str]) -> list[str]:
+    """The watched modules loaded by a second run of ``argv`` (the first fills the caches)."""
+    loaded = []
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, "-c", SCRIPT, json.dumps([[], argv, watched])],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "EXIT:0" in run.stderr.splitlines(), run.stdout + run.stderr
+        assert "total      8  0-27   Mild" in run.stdout, run.stdout
+        loaded = [line for line in run.stderr.splitlines() if line.startswith("HEAVY:")]
+    return loaded
+
+
+METADATA = ("importlib.metadata", "email", "zipfile")
+
+
+def test_score_does_not_look_for_pydantic_plugins(tmp_path: Path) -> None:
+    """pydantic's plugin loader would import importlib.metadata and read every
+    distribution's entry points: psyq turns pydantic plugins off unless asked."""
+    env = {**os.environ, "PSYQ_HOME": str(tmp_path), "PSYQ_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("PSYQ_NO_CACHE", None)
+    env.pop("PYDANTIC_DISABLE_PLUGINS", None)
+    assert _run_twice(["score", "phq9", "--answers", PHQ9], METADATA, env) == ["HEAVY:"]
+    # Set (even empty), it is the user's: pydantic looks for its plugins as usual.
+    env["PYDANTIC_DISABLE_PLUGINS"] = ""
+    on = _run_twice(["score", "phq9", "--answers", PHQ9], METADATA, env)
+    assert on == ["HEAVY:" + ",".join(sorted(METADATA))]
