@@ -13,7 +13,8 @@ statistics. It is used only where it is exactly the per-row path:
   whole-number weights and recodes (so every sum is exact in floating point,
   whatever order a Python version adds in), missing-data rules with
   proration, linear transforms, bands, answers that count as missing,
-  critical items, and every flag condition of the format (item, items,
+  item skip rules (an unanswered item the form skips scores the rule's
+  value), critical items, and every flag condition of the format (item, items,
   missing, scale, count, any, all). Any other field with a value
   that is set (a format feature added later) sends the instrument down the
   per-row path;
@@ -28,12 +29,12 @@ formatting run once per distinct value, not once per row.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from psyq.answers import MISSING_TOKENS
 from psyq.batch.cohort import LISTED, LISTED_FLAGGED, CohortStats, _band_label
 from psyq.batch.tables import format_value
+from psyq.errors import PsyqError
 from psyq.models import CRITICAL_ITEM_FLAG, Condition, Instrument, round_half_up
 from psyq.scoring import STAGES
 from psyq.spreadsheet import neutralise
@@ -65,8 +66,9 @@ _KNOWN: dict[str, set[str]] = {
     "option": {"value", "label", "codes", "missing"},
     "item": {
         "id", "text", "response_scale", "reverse", "required", "scored", "critical", "recode",
-        "codes",
+        "codes", "skip",
     },
+    "skip": {"when", "score", "reason"},
     "scale": {
         "id", "label", "items", "method", "weights", "missing", "decimals", "transform",
         "higher_is_worse", "bands", "reliable_change", "clinical_cutoff", "codes",
@@ -113,6 +115,13 @@ def unsupported(pm: PsyqPluginManager, instrument: Instrument) -> str | None:
         recode = item.get("recode") or {}
         if any(not float(v).is_integer() for v in recode.values()):
             checks.append(f"item {item['id']}: a recode to a fraction")
+        skip = item.get("skip")
+        if skip:
+            checks.append(_unknown("skip", skip, f"item {item['id']}: skip"))
+            if skip.get("when"):
+                checks.append(_condition_unknown(skip["when"], f"item {item['id']}: skip"))
+            if not float(skip["score"]).is_integer():
+                checks.append(f"item {item['id']}: a skip scored as a fraction")
     for scale in data["scales"]:
         where = f"scale {scale['id']}"
         checks.append(_unknown("scale", scale, where))
@@ -204,8 +213,12 @@ class ColumnarScorer:
                 effective[answers[:, k] == value, k] = np.nan
         return effective
 
-    def _scored_values(self, answers: Floats) -> Floats:
-        """Item values after recoding and reversal (NaN = missing)."""
+    def _scored_values(self, answers: Floats, unanswered: Bools) -> Floats:
+        """Item values after recoding, skip rules and reversal (NaN = missing).
+
+        ``unanswered`` marks the cells left empty (not an option that counts as
+        missing): only those can be skipped, as in the per-row recode stage.
+        """
         inst = self.instrument
         values = answers.copy()
         for k, item in enumerate(self.items):
@@ -215,6 +228,13 @@ class ColumnarScorer:
                 for given, to in item.recode.items():
                     recoded[column == given] = to
                 values[:, k] = recoded
+            if item.skip is not None:
+                # The condition reads the answers as given; no scale has a value yet
+                # when the per-row recode stage tests it, so a scale test never holds.
+                skipped = unanswered[:, k].copy()
+                if item.skip.when is not None:
+                    skipped &= self._holds(item.skip.when, answers, {})
+                values[skipped, k] = item.skip.score
             if item.reverse:
                 scored = inst.response_scale_for(item).scored_values
                 codes = [item.recode.get(v, v) for v in scored] if item.recode else scored
@@ -225,9 +245,10 @@ class ColumnarScorer:
         """Everything the writer needs for ``rows``, computed column by column."""
         np = self.np
         inst = self.instrument
-        answers, ok = self._answers(rows)
-        answers = self._effective(answers[ok])
-        values = self._scored_values(answers)
+        given, ok = self._answers(rows)
+        given = given[ok]
+        answers = self._effective(given)
+        values = self._scored_values(answers, np.isnan(given))
         present = ~np.isnan(values)
         n = answers.shape[0]
         scale_values: dict[str, list[Any]] = {}  # per scale: the value object per row
@@ -525,10 +546,11 @@ def _total_key(total: Any) -> float:
 
 
 def _date_ok(text: str) -> bool:
-    if not text:
-        return True
+    """Whether the per-row path accepts the date (its error wording stays its own)."""
+    from psyq.batch.worker import parse_date
+
     try:
-        date.fromisoformat(text[:10])
-    except ValueError:
+        parse_date(text, "")
+    except PsyqError:
         return False
     return True
