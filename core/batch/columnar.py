@@ -152,7 +152,6 @@ class ColumnarScorer:
         self.instrument = instrument
         self.items = instrument.items
         self.index = {item.id: k for k, item in enumerate(self.items)}
-        self._bad = object()
         # Cell -> answer for the cells that need no thought: an allowed value as an
         # int or its digits, or a missing token. Anything else takes the per-row path.
         self._lookups: list[dict[Any, float]] = []
@@ -172,34 +171,32 @@ class ColumnarScorer:
     # -- reading cells ---------------------------------------------------------
 
     def _answers(self, rows: Sequence[RowJob]) -> tuple[Floats, Bools]:
-        """Answers as given (NaN = missing), and which rows the fast path can take."""
+        """Answers as given (NaN = missing), and which rows the fast path can take.
+
+        Column by column: a cell this path cannot take (not a plain allowed answer
+        or missing token) reads as infinity, which no answer is, and sends its row
+        down the per-row path.
+        """
         np = self.np
         n = len(rows)
         answers = np.empty((n, len(self.items)), dtype=np.float64)
-        ok = np.ones(n, dtype=bool)
-        bad = self._bad
-        dates: dict[str, bool] = {}
-        for r, (_, client_id, date_text, _, values, problem) in enumerate(rows):
-            if problem is not None or not client_id:
-                ok[r] = False
-                continue
-            good_date = dates.get(date_text)
-            if good_date is None:
-                good_date = dates[date_text] = _date_ok(date_text)
-            if not good_date:
-                ok[r] = False
-                continue
-            try:
-                line = [
-                    bad if v.__class__ is bool else table.get(v, bad)
-                    for v, table in zip(values, self._lookups, strict=True)
-                ]
-            except TypeError:  # an unhashable cell (a JSON list): the per-row path says why
-                line = [bad]
-            if bad in line:  # identity first: `bad` equals nothing else
-                ok[r] = False
-                continue
-            answers[r] = line
+        if not n:
+            return answers, np.ones(0, dtype=bool)
+        _, clients, dates, _, values, problems = zip(*rows, strict=True)
+        good = [p is None and c != "" for p, c in zip(problems, clients, strict=True)]
+        date_ok = {d: _date_ok(d) for d in set(dates)}
+        if not all(date_ok.values()):
+            good = [g and date_ok[d] for g, d in zip(good, dates, strict=True)]
+        ok: Bools = np.array(good, dtype=bool)
+        inf = float("inf")
+        columns = list(zip(*values, strict=True))
+        for k, table in enumerate(self._lookups):
+            column = columns[k]
+            if set(map(type, column)) <= _PLAIN:
+                answers[:, k] = [table.get(v, inf) for v in column]
+            else:
+                answers[:, k] = [_cell(v, table) for v in column]
+        ok &= ~np.isinf(answers).any(axis=1)
         return answers, ok
 
     # -- scoring -----------------------------------------------------------------
@@ -505,15 +502,18 @@ class ColumnarScorer:
             key: bool(key[0]) or any(r.level == "critical" for r in self._held(key[1]))
             for key in set(keys)
         }
-        others = sorted(
-            (k for k in range(n) if not flagged[k]),
-            key=lambda k: (_total_key(totals[k]), -rows[k][0]),
-            reverse=True,
-        )[:LISTED]
+        # Highest total first, then earliest row: sorted by (-total, row) in numpy.
+        np = self.np
+        total_floats = scored["numeric"].get("total", np.full(n, np.nan))
+        order_by = np.where(np.isnan(total_floats), np.inf, -total_floats)
+        numbers = np.fromiter((row[0] for row in rows), dtype=np.int64, count=n)
+        unflagged = np.flatnonzero(~np.asarray(flagged, dtype=bool))
+        ranked = np.lexsort((numbers[unflagged], order_by[unflagged]))
+        others = unflagged[ranked[:LISTED]].tolist()
         # Flagged ones are kept critical first, then earliest: only these can stay.
-        flagged_rows = sorted(
-            (k for k in range(n) if flagged[k]), key=lambda k: (not critical[keys[k]], k)
-        )[:LISTED_FLAGGED]
+        is_flagged = np.flatnonzero(np.asarray(flagged, dtype=bool))
+        not_critical = np.asarray([not critical[keys[k]] for k in is_flagged.tolist()], dtype=bool)
+        flagged_rows = is_flagged[np.lexsort((is_flagged, not_critical))][:LISTED_FLAGGED].tolist()
         listed = sorted(flagged_rows + others)
         total_scale = inst.total
         labels: dict[Any, str] = {}
@@ -541,8 +541,17 @@ class ColumnarScorer:
 LEVELS = ("critical", "warning", "info")
 
 
-def _total_key(total: Any) -> float:
-    return float(total) if total is not None else float("-inf")
+_PLAIN = {str, type(None)}
+
+
+def _cell(value: Any, table: dict[Any, float]) -> float:
+    """A JSON cell's answer, or infinity when the per-row path must word it."""
+    if value.__class__ is bool:  # True == 1, but is not an answer
+        return float("inf")
+    try:
+        return table.get(value, float("inf"))
+    except TypeError:  # an unhashable cell (a JSON list): the per-row path says why
+        return float("inf")
 
 
 def _date_ok(text: str) -> bool:
