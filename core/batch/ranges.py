@@ -226,15 +226,15 @@ def read_slice(part: CsvSlice) -> list[tuple[int, str, str, str, tuple[Any, ...]
         for k, (cells, client) in enumerate(zip(split, clients, strict=True))
         if len(cells) != width or not client or len(client) > MAX_CLIENT_ID_CHARS
     ]
+    date_at = layout.date_at
+    dates: Iterable[str] = repeat("", len(split))
+    if date_at is not None:
+        dates = [c[date_at].strip() if date_at < len(c) else "" for c in split]
     if None in item_at:
         for cells in split:
             cells.append(None)  # type: ignore[arg-type]
         width += 1
     values = [pick(c) if len(c) == width else () for c in split] if odd else map(pick, split)
-    date_at = layout.date_at
-    dates: Iterable[str] = repeat("", len(split))
-    if date_at is not None:
-        dates = [c[date_at].strip() if date_at < len(c) else "" for c in split]
     numbers = range(part.first, part.first + len(split))
     rows = list(zip(numbers, clients, dates, repeat(""), values, repeat(None)))
     for k in reversed(odd):  # the careful reading of each odd line, in its place
