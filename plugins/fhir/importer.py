@@ -542,6 +542,8 @@ def _skip_rule(
     if isinstance(when, str):
         return None  # named in the enableWhen notes
     score = min(values)
+    import yaml  # here, not at start-up: every command registers this plugin
+
     flow = yaml.safe_dump(when, default_flow_style=True, width=10_000).strip()
     notes.append(
         f"item {item_id}: skip rule from its enableWhen: when {flow} the form does not ask "
