@@ -517,8 +517,6 @@ def _skip_rule(
     what such an item scores, so the draft scores it as its lowest answer (what a
     sum over the answers given counts it as, when that is 0) and says so.
     """
-    import yaml  # here, not at start-up: every command registers this plugin
-
     from psyq.models import SkipRule
 
     values = [o.value for o in options if o.value is not None and not o.missing]
