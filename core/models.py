@@ -547,7 +547,7 @@ class Citation(_Model):
 
 
 class LicensedText(_Model):
-    """Item texts that may not be redistributed (BDI-II, ISI).
+    """Item texts that may not be redistributed (BDI-II, ISI, EPDS).
 
     The definition ships placeholder texts; a clinic holding a licence supplies the
     real ones in an overlay file, ``$PSYQ_HOME/overlays/<id>.yaml``. Without it psyq
