@@ -345,7 +345,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
     scale = inst.scale(scale_id)
     score = request.result.scores[scale_id]
     lo, hi = inst.bounds(scale_id)
-    band = scale.band_for(score.value) if score.value is not None else None
+    band = scale.band_for(score.value, request.result.client) if score.value is not None else None
     raw = score.raw
     return ScaleRow(
         id=scale_id,

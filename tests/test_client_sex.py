@@ -1,0 +1,139 @@
+"""Cut-offs that depend on the client's sex (AUDIT-C, AUDIT): `client_bands`,
+`--sex` / `--group sex=...`, and the sex stored with `psyq clients set`.
+
+The expected bands are written from the publications, not from psyq's output:
+
+* AUDIT-C (Bush et al. 1998; Bradley et al. 2003, 2007): positive at 4 or more for
+  men, 3 or more for women; 0-12.
+* AUDIT (WHO manual, Babor et al. 2001): zones I 0-7, II 8-15, III 16-19, IV 20-40;
+  the cut-off is one point lower, 7, for women (and men over 65).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+CLI = Callable[..., Result]
+
+
+def _auditc(total: int) -> str:
+    """AUDIT-C answers summing to ``total`` (0: item 1 Never, items 2-3 skipped)."""
+    if total == 0:
+        return "0,,"
+    a = max(1, min(4, total))
+    rest = total - a
+    b = min(4, rest)
+    return f"{a},{b},{rest - b}"
+
+
+# (total, sex given, band id, band label fragment) from the published cut-offs.
+AUDITC = [
+    (2, "female", "negative", "Negative"),
+    (3, "female", "positive", "Positive"),
+    (12, "female", "positive", "Positive"),
+    (3, "male", "negative", "Negative"),
+    (4, "male", "positive", "Positive"),
+    (0, "male", "negative", "Negative"),
+    # Unknown: 3 is positive for women only; psyq must say so rather than pick one.
+    (3, None, "women_positive", "Positive for women, not for men"),
+    (2, None, "negative", "Negative"),
+    (4, None, "positive", "Positive"),
+]
+
+
+@pytest.mark.parametrize(("total", "sex", "band", "label"), AUDITC)
+def test_auditc_band_by_sex(
+    psyq_cli: CLI, total: int, sex: str | None, band: str, label: str
+) -> None:
+    args = ["score", "auditc", "--answers", _auditc(total)]
+    if sex:
+        args += ["--sex", sex]
+    doc = json.loads(psyq_cli(*args, "--json").output)
+    assert doc["scores"]["total"]["value"] == total
+    assert doc["scores"]["total"]["band"] == band
+    assert doc["scores"]["total"]["band_label"].startswith(label)
+    table = psyq_cli(*args).output
+    if sex is None:
+        assert "client" not in doc
+        assert any("sex is not known" in n and "assumes no sex" in n for n in doc["notices"])
+        assert "sex is not known" in table
+    else:
+        assert doc["client"] == {"sex": sex}
+        assert any(f"sex={sex}" in n and "Bradley" in n for n in doc["notices"])
+        assert f"cut-offs for clients with sex={sex}" in table
+
+
+@pytest.mark.parametrize(
+    ("args", "band"),
+    [
+        (["--group", "sex=f"], "positive"),
+        (["--group", "sex=Female"], "positive"),
+        (["--sex", "M"], "negative"),
+        (["--sex", "unknown"], "women_positive"),
+        (["--sex", "other"], "women_positive"),  # no published cut-off for `other`
+    ],
+)
+def test_group_and_sex_spellings(psyq_cli: CLI, args: list[str], band: str) -> None:
+    out = psyq_cli("score", "auditc", "--answers", "3,0,0", "--json", *args)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["scores"]["total"]["band"] == band
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sex", "x"], "--sex: sex 'x' is not one of female, male, other, unknown"),
+        (["--sex", "female", "--group", "sex=m"], "disagree"),
+        (["--group", "sex=q"], "--group: sex 'q' is not one of"),
+    ],
+)
+def test_bad_sex_is_one_line(psyq_cli: CLI, args: list[str], message: str) -> None:
+    out = psyq_cli("score", "auditc", "--answers", "3,0,0", *args)
+    assert out.exit_code == 2
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+# AUDIT: 7 is zone II for women (WHO: cut-off 7), zone I for men; unknown: its own band.
+@pytest.mark.parametrize(
+    ("answers", "sex", "band"),
+    [
+        ("3,3,1,0,0,0,0,0,0,0", "female", "zone_ii"),
+        ("3,3,1,0,0,0,0,0,0,0", "male", "zone_i"),
+        ("3,3,1,0,0,0,0,0,0,0", None, "zone_ii_women"),
+        ("3,3,0,0,0,0,0,0,0,0", "female", "zone_i"),  # 6
+        ("4,4,0,0,0,0,0,0,0,0", "male", "zone_ii"),  # 8
+        ("4,4,4,4,0,0,0,0,0,0", "female", "zone_iii"),  # 16: same for both
+    ],
+)
+def test_audit_womens_cutoff(psyq_cli: CLI, answers: str, sex: str | None, band: str) -> None:
+    args = ["score", "audit", "--answers", answers, "--json"]
+    doc = json.loads(psyq_cli(*args, *(["--sex", sex] if sex else [])).output)
+    assert doc["scores"]["total"]["band"] == band
+
+
+def test_sex_is_ignored_where_cutoffs_do_not_depend_on_it(psyq_cli: CLI) -> None:
+    plain = json.loads(psyq_cli("score", "phq9", "--answers", "1,1,1,1,1,1,1,1,0", "--json").output)
+    given = psyq_cli("score", "phq9", "--answers", "1,1,1,1,1,1,1,1,0", "--json", "--sex", "f")
+    assert json.loads(given.output) == plain
+
+
+def test_report_names_the_cutoffs_used(psyq_cli: CLI, tmp_path: Path) -> None:
+    html = tmp_path / "r.html"
+    made = psyq_cli(
+        "report", "auditc", "--answers", "3,0,0", "--client", "C1", "--sex", "female",
+        "-o", str(html),
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    text = html.read_text(encoding="utf-8")
+    assert "cut-offs for clients with sex=female" in text
+    assert "At or above the cut-off for women" in text
+    unknown = tmp_path / "u.html"
+    psyq_cli("report", "auditc", "--answers", "3,0,0", "--client", "C1", "-o", str(unknown))
+    text = unknown.read_text(encoding="utf-8")
+    assert "sex is not known" in text
+    assert "Positive for women, not for men" in text
