@@ -137,3 +137,132 @@ def test_report_names_the_cutoffs_used(psyq_cli: CLI, tmp_path: Path) -> None:
     text = unknown.read_text(encoding="utf-8")
     assert "sex is not known" in text
     assert "Positive for women, not for men" in text
+
+
+# -- the sex stored with the client -----------------------------------------------------
+
+
+def _ok(cli: CLI, *args: str) -> Result:
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _bands(cli: CLI, client: str) -> list[str]:
+    docs = json.loads(_ok(cli, "history", client, "--json").output)
+    return [d["scores"]["total"]["band"] for d in docs]
+
+
+def test_stored_sex_chooses_the_bands_and_every_change_is_kept(
+    psyq_cli: CLI, psyq_home: Path
+) -> None:
+    _ok(
+        psyq_cli,
+        "record",
+        "auditc",
+        "--client",
+        "C0042",
+        "--date",
+        "2026-09-01",
+        "--answers",
+        "3,0,0",
+    )
+    _ok(
+        psyq_cli,
+        "record",
+        "auditc",
+        "--client",
+        "C0042",
+        "--date",
+        "2026-10-01",
+        "--answers",
+        "2,1,1",
+    )
+    # Sex not recorded: 3 assumes neither sex; the history says so.
+    assert _bands(psyq_cli, "C0042") == ["women_positive", "positive"]
+    assert "sex is not known" in _ok(psyq_cli, "history", "C0042").output
+
+    done = _ok(psyq_cli, "clients", "set", "C0042", "--sex", "female").output
+    assert "client C0042: sex female (was not recorded)" in done
+    assert "administration 1: total 3 (Positive for women, not for men" in done
+    assert "-> 3 (Positive)" in done
+    # Bradley et al. 2007: women 3 or more.
+    assert _bands(psyq_cli, "C0042") == ["positive", "positive"]
+    history = _ok(psyq_cli, "history", "C0042").output
+    assert "cut-offs for clients with sex=female" in history
+
+    done = _ok(psyq_cli, "clients", "set", "C0042", "--sex", "male").output
+    assert "sex male (was female); the earlier value is kept as client version 1" in done
+    # Men 4 or more: 3 is negative, 4 positive.
+    assert _bands(psyq_cli, "C0042") == ["negative", "positive"]
+    # A new record uses the recorded sex at once.
+    out = _ok(
+        psyq_cli,
+        "record",
+        "auditc",
+        "--client",
+        "C0042",
+        "--date",
+        "2026-11-01",
+        "--answers",
+        "1,1,1",
+    )
+    assert "Negative" in out.output and "sex=male" in out.output
+
+    listing = json.loads(_ok(psyq_cli, "clients", "--json").output)
+    assert listing[0]["attributes"] == {"sex": "male"}
+    assert "sex male" in _ok(psyq_cli, "clients").output
+    shown = json.loads(_ok(psyq_cli, "clients", "show", "C0042", "--json").output)
+    assert shown["attributes"] == {"sex": "male"}
+    assert [v["attributes"] for v in shown["earlier"]] == [{"sex": "female"}]
+    # Setting the same value again changes nothing and writes nothing.
+    assert "already male" in _ok(psyq_cli, "clients", "set", "C0042", "--sex", "m").output
+    assert (
+        len(json.loads(_ok(psyq_cli, "clients", "show", "C0042", "--json").output)["earlier"]) == 1
+    )
+    # Each score version is kept: administration 1 was scored three times.
+    verified = _ok(psyq_cli, "audit", "verify").output
+    assert verified.startswith("audit OK")
+
+    # `unknown` is recorded, and brings back the bands that assume neither sex.
+    _ok(psyq_cli, "clients", "set", "C0042", "--sex", "unknown")
+    assert _bands(psyq_cli, "C0042") == ["women_positive", "positive", "women_positive"]
+
+
+def test_sex_changed_outside_psyq_is_caught(psyq_cli: CLI, psyq_home: Path) -> None:
+    import sqlite3
+
+    _ok(psyq_cli, "clients", "set", "C0042", "--sex", "female")
+    conn = sqlite3.connect(psyq_home / "psyq.db")
+    conn.execute("UPDATE clients SET attributes = '{\"sex\": \"male\"}' WHERE id = 'C0042'")
+    conn.commit()
+    conn.close()
+    verify = psyq_cli("audit", "verify")
+    assert verify.exit_code == 1 and "client C0042: stored content" in verify.output
+    refused = psyq_cli("clients", "set", "C0042", "--sex", "female")
+    assert refused.exit_code == 1 and "nothing recorded" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["clients", "set", "Jane", "--sex", "female"], "not a valid pseudonymous id"),
+        (["clients", "set", "C1", "--sex", "yes"], "--sex: sex 'yes' is not one of"),
+        (["clients", "set", "C1"], "Missing option '--sex'"),
+        (["clients", "show", "C404"], "no client 'C404'"),
+    ],
+)
+def test_clients_set_mistakes(psyq_cli: CLI, args: list[str], message: str) -> None:
+    out = psyq_cli(*args)
+    assert out.exit_code == 2 and message in out.stderr, out.output
+
+
+def test_stored_report_uses_the_recorded_sex(psyq_cli: CLI, tmp_path: Path) -> None:
+    _ok(psyq_cli, "clients", "set", "C0042", "--sex", "female")
+    _ok(psyq_cli, "record", "auditc", "--client", "C0042", "--answers", "3,0,0")
+    html = tmp_path / "r.html"
+    _ok(psyq_cli, "report", "--administration", "1", "-o", str(html))
+    text = html.read_text(encoding="utf-8")
+    assert "At or above the cut-off for women" in text
+    refused = psyq_cli("report", "--administration", "1", "--sex", "male", "-o", str(html))
+    assert refused.exit_code == 2 and "recorded sex" in refused.stderr
