@@ -266,3 +266,45 @@ def test_stored_report_uses_the_recorded_sex(psyq_cli: CLI, tmp_path: Path) -> N
     assert "At or above the cut-off for women" in text
     refused = psyq_cli("report", "--administration", "1", "--sex", "male", "-o", str(html))
     assert refused.exit_code == 2 and "recorded sex" in refused.stderr
+
+
+# -- batch: a `sex` column ----------------------------------------------------------------
+
+
+def test_batch_sex_column(psyq_cli: CLI, tmp_path: Path) -> None:
+    import csv
+
+    src = tmp_path / "a.csv"
+    src.write_text(
+        "client_id,date,sex,auditc_1,auditc_2,auditc_3\n"
+        "C1,2026-09-01,female,3,0,0\n"  # 3, woman: positive
+        "C2,2026-09-01,male,3,0,0\n"  # 3, man: negative
+        "C3,2026-09-01,,3,0,0\n"  # 3, not known: women_positive
+        "C4,2026-09-01,M,2,1,1\n"  # 4, man: positive
+        "C5,2026-09-01,yes,3,0,0\n",  # bad sex: this row's error only
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    for jobs in ("1", "2"):
+        result = psyq_cli(
+            "batch", str(src), "--instrument", "auditc", "--out", str(out), "--force",
+            "--jobs", jobs,
+        )  # fmt: skip
+        assert result.exit_code == 1, result.output  # one bad row
+        with (out / "scores.csv").open(encoding="utf-8") as fh:
+            scores = list(csv.DictReader(fh))
+        assert [(r["client_id"], r["total_band"]) for r in scores] == [
+            ("C1", "positive"),
+            ("C2", "negative"),
+            ("C3", "women_positive"),
+            ("C4", "positive"),
+        ]
+        errors = (out / "errors.csv").read_text(encoding="utf-8")
+        assert "row 6: sex 'yes' is not one of" in errors
+
+
+def test_batch_sex_column_only_where_cutoffs_depend_on_it(psyq_cli: CLI, tmp_path: Path) -> None:
+    src = tmp_path / "p.csv"
+    src.write_text("client_id,sex,phq2_1,phq2_2\nC1,female,1,1\n", encoding="utf-8")
+    result = psyq_cli("batch", str(src), "--instrument", "phq2", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and "'sex'" in result.stderr and "not items" in result.stderr

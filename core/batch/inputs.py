@@ -1,8 +1,9 @@
 """Reading a batch input: CSV or JSONL rows, one respondent each.
 
 A CSV has a header row: the client id column (``client_id`` unless told
-otherwise), an optional date column (``date``) and one column per item id; an
-empty cell is a missing answer. UTF-8, with or without a byte-order mark.
+otherwise), an optional date column (``date``), for instruments whose cut-offs
+depend on it an optional ``sex`` column, and one column per item id; an empty
+cell is a missing answer. UTF-8, with or without a byte-order mark.
 A JSONL file has one JSON object per line with the same keys, or one resource
 per line (an object with a ``resourceType``, as FHIR Bulk Data NDJSON has),
 turned into answers by the ``documents`` reader (``psyq_parse_answers``).
@@ -72,6 +73,8 @@ class InputRow:
     authored: str = ""
     """When a document row says the moment it was answered (a FHIR ``authored`` with
     its time), that text; ``date`` keeps the date alone, which names the reports."""
+    sex: str = ""
+    """The ``sex`` column, for cut-offs that depend on it (AUDIT-C); empty: not known."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,7 @@ def _check_columns(
             f"{label}: missing item {kind}s for {instrument.short_name}: {', '.join(missing)}"
         )
     known = {columns.id_column, columns.date_column} | {i.id for i in instrument.items}
+    known |= instrument.client_attributes  # a `sex` column where cut-offs depend on it
     extra = [n for n in names if n not in known]
     if extra and not columns.ignore_extra:
         raise InputError(
@@ -203,6 +207,7 @@ def _csv_rows(label: str, text: str, instrument: Instrument, columns: ColumnMap)
     _check_columns(label, names, instrument, columns, kind="column")
     id_at = names.index(columns.id_column)
     date_at = names.index(columns.date_column) if columns.date_column in names else None
+    sex_at = names.index("sex") if "sex" in instrument.client_attributes & set(names) else None
     # Position of each item's column, in the instrument's item order (None: no column).
     where = {n: k for k, n in enumerate(names)}
     item_at = [where.get(item.id) for item in instrument.items]
@@ -239,7 +244,8 @@ def _csv_rows(label: str, text: str, instrument: Instrument, columns: ColumnMap)
                 for v, table in zip(values, codes, strict=True)
             )
         date = cells[date_at].strip() if date_at is not None and date_at < width else ""
-        rows.append(InputRow(row, client, date, values, problem))
+        sex = cells[sex_at].strip() if sex_at is not None and sex_at < width else ""
+        rows.append(InputRow(row, client, date, values, problem, sex=sex))
     return rows
 
 
@@ -286,6 +292,7 @@ def _read_jsonl(
                 _text(date),
                 none if problem else tuple(obj.get(i) for i in item_ids),
                 problem,
+                sex=_text(obj.get("sex")) if "sex" in instrument.client_attributes else "",
             )
         )
     if seen:

@@ -281,6 +281,7 @@ def _chunk_jobs(
             rows=tuple(_row_job(r, stem) for r, stem in zip(chunk, stems, strict=True)),
             shown=shown,
             language=options.language,
+            sexes={r.row: r.sex for r in chunk if r.sex},
         )
 
 
