@@ -308,3 +308,11 @@ def test_batch_sex_column_only_where_cutoffs_depend_on_it(psyq_cli: CLI, tmp_pat
     src.write_text("client_id,sex,phq2_1,phq2_2\nC1,female,1,1\n", encoding="utf-8")
     result = psyq_cli("batch", str(src), "--instrument", "phq2", "--out", str(tmp_path / "o"))
     assert result.exit_code == 2 and "'sex'" in result.stderr and "not items" in result.stderr
+
+
+def test_administer_uses_the_recorded_sex(psyq_cli: CLI) -> None:
+    _ok(psyq_cli, "clients", "set", "C0042", "--sex", "female")
+    out = psyq_cli("administer", "auditc", "--client", "C0042", input="3\n0\n0\n")
+    assert out.exit_code == 0, out.output
+    assert "cut-offs for clients with sex=female" in out.output
+    assert _bands(psyq_cli, "C0042") == ["positive"]
