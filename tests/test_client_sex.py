@@ -40,7 +40,7 @@ AUDITC = [
     (4, "male", "positive", "Positive"),
     (0, "male", "negative", "Negative"),
     # Unknown: 3 is positive for women only; psyq must say so rather than pick one.
-    (3, None, "women_positive", "Positive for women, not for men"),
+    (3, None, "women_positive", "Positive for women only"),
     (2, None, "negative", "Negative"),
     (4, None, "positive", "Positive"),
 ]
@@ -136,7 +136,7 @@ def test_report_names_the_cutoffs_used(psyq_cli: CLI, tmp_path: Path) -> None:
     psyq_cli("report", "auditc", "--answers", "3,0,0", "--client", "C1", "-o", str(unknown))
     text = unknown.read_text(encoding="utf-8")
     assert "sex is not known" in text
-    assert "Positive for women, not for men" in text
+    assert "Positive for women only" in text
 
 
 # -- the sex stored with the client -----------------------------------------------------
@@ -184,7 +184,7 @@ def test_stored_sex_chooses_the_bands_and_every_change_is_kept(
 
     done = _ok(psyq_cli, "clients", "set", "C0042", "--sex", "female").output
     assert "client C0042: sex female (was not recorded)" in done
-    assert "administration 1: total 3 (Positive for women, not for men" in done
+    assert "administration 1: total 3 (Positive for women only" in done
     assert "-> 3 (Positive)" in done
     # Bradley et al. 2007: women 3 or more.
     assert _bands(psyq_cli, "C0042") == ["positive", "positive"]
