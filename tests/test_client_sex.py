@@ -316,3 +316,30 @@ def test_administer_uses_the_recorded_sex(psyq_cli: CLI) -> None:
     assert out.exit_code == 0, out.output
     assert "cut-offs for clients with sex=female" in out.output
     assert _bands(psyq_cli, "C0042") == ["positive"]
+
+
+# -- report texts a clinician reads ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("instrument_id", "answers", "caption"),
+    [
+        # DASS-21: sums (x 2), each on its own range; the subscales have bands, the total none.
+        (
+            "dass21",
+            ",".join(["1"] * 21),
+            "score as a share of its own range; higher means more of what it measures; bars "
+            "with bands (Depression, Anxiety, Stress) are coloured by their band",
+        ),
+        # CCTS v0.2: means on 0-4, no bands anywhere.
+        ("ccts", ",".join(["2"] * 16), "mean item score on the common 0-4 range"),
+    ],
+)
+def test_profile_caption_is_true_for_the_instrument(
+    psyq_cli: CLI, tmp_path: Path, instrument_id: str, answers: str, caption: str
+) -> None:
+    html = tmp_path / "r.html"
+    _ok(psyq_cli, "report", instrument_id, "--answers", answers, "--client", "C1", "-o", str(html))
+    text = html.read_text(encoding="utf-8").replace("&#39;", "'")
+    assert caption in text
+    assert "Subscales have no bands; the total is coloured by its band" not in text
