@@ -343,3 +343,13 @@ def test_profile_caption_is_true_for_the_instrument(
     text = html.read_text(encoding="utf-8").replace("&#39;", "'")
     assert caption in text
     assert "Subscales have no bands; the total is coloured by its band" not in text
+
+
+def test_show_lists_every_set_of_cutoffs(psyq_cli: CLI) -> None:
+    out = _ok(psyq_cli, "show", "auditc").output
+    unknown = out.index("sex not known:")
+    women = out.index("for sex=female (Bradley et al. 2003, 2007")
+    men = out.index("for sex=male (Bush et al. 1998")
+    assert unknown < women < men
+    assert "3-12  Positive" in out[women:men] and "4-12  Positive" in out[men:]
+    assert "0-3  Negative" in out[men:]
