@@ -557,8 +557,10 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
                 continue
             changed += 1
             old = "-" if before is None else before.total.value
+            # The same total read with other cut-offs (the client's sex recorded): say so.
             if (
                 before is not None
+                and before.total.value == fresh.total.value
                 and None not in (before.total.band, fresh.total.band)
                 and before.total.band != fresh.total.band
             ):
