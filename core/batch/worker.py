@@ -34,6 +34,7 @@ from psyq.errors import PluginHookError, PsyqError
 
 if TYPE_CHECKING:
     from psyq.batch.columnar import ColumnarScorer
+    from psyq.batch.ranges import CsvSlice
 
 RowJob = tuple[int, str, str, str, tuple[Any, ...], str | None]
 """One row as sent to a worker: (row number, client id, date, report stem, answers in
@@ -57,6 +58,8 @@ class ChunkJob:
     shown: dict[str, Any] | None = None
     """The instrument in the reports' language (``--language``), as plain data."""
     language: str | None = None
+    source: CsvSlice | None = None
+    """Lines of the input file to read here instead of ``rows`` (scores only)."""
     sexes: dict[int, str] = field(default_factory=dict)
     """Row number -> the row's ``sex`` column, where given (cut-offs that depend on it)."""
 
@@ -131,11 +134,16 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
     errors = csv.writer(errors_buf, lineterminator="\r\n")
     stats = CohortStats(inst)
     files: list[tuple[str, bytes]] = []
+    rows = job.rows
+    if job.source is not None:
+        from psyq.batch.ranges import read_slice
+
+        rows = tuple(read_slice(job.source))
     if ctx.columnar is not None:  # scores only, an instrument it implements: numpy
         ctx.columnar.run(
-            job.rows, stats, scores, errors, lambda r: _run_row(ctx, r, generated, job.sexes)[0]
+            rows, stats, scores, errors, lambda r: _run_row(ctx, r, generated, job.sexes)[0]
         )
-    for row in job.rows if ctx.columnar is None else ():
+    for row in rows if ctx.columnar is None else ():
         record, rendered = _run_row(ctx, row, generated, job.sexes)
         stats.add(record)
         if "error" in record:
