@@ -128,7 +128,7 @@ def psyq_score_transform(state: ScoringState) -> bool:
 def psyq_score_interpret(state: ScoringState) -> bool:
     for st in state.scales.values():
         if st.value is not None:
-            st.band = st.scale.band_for(st.value)
+            st.band = st.scale.band_for(st.value, state.client)
     return True
 
 
