@@ -22,6 +22,7 @@ from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
 from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
 from psyq.proration import proration_note
+from psyq.results import FlagHit, flag_items_cell
 from psyq.spreadsheet import neutralise
 from psyq.text import json_visible, visible
 
@@ -216,12 +217,18 @@ def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[st
     return sorted(out, key=lambda f: levels.index(f["level"]))
 
 
+def _about(flag: dict[str, Any]) -> str:
+    """The items that raised a flag, as :meth:`FlagHit.about` words them."""
+    return FlagHit.model_validate(
+        {k: flag[k] for k in ("id", "level", "item", "items", "message")}
+    ).about()
+
+
 def _flag_line(flag: dict[str, Any]) -> str:
     mark = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "    info"}
-    item = f" (item {flag['item']})" if flag["item"] else ""
     return (
         f"{mark[flag['level']]} in partial administration {flag['administration']} "
-        f"({flag['instrument_id']}){item}: {flag['id']}"
+        f"({flag['instrument_id']}){_about(flag)}: {flag['id']}"
     )
 
 
@@ -300,7 +307,8 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
                     else (describe_outcome(None if e.outcome is None else e.outcome.get(scale.id)),)
                 )
                 flags = ", ".join(
-                    ("CRITICAL " if f.level == "critical" else "") + f.id for f in e.result.flags
+                    ("CRITICAL " if f.level == "critical" else "") + f.id + f.about()
+                    for f in e.result.flags
                 )
                 rows.append(
                     (
@@ -374,8 +382,7 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             f"items answered); continue with `psyq administer --resume {adm.id}`"
         )
         for flag in _partial_flags(app, [adm]):
-            item = f" (item {flag['item']})" if flag["item"] else ""
-            click.echo(f"  {flag['level'].upper()}{item}: {flag['message']}")
+            click.echo(f"  {flag['level'].upper()}{_about(flag)}: {flag['message']}")
 
 
 # -- rescore -----------------------------------------------------------------
@@ -679,6 +686,8 @@ def csv_text(records: list[dict[str, Any]]) -> str:
             row[f"prorated.{scale_id}"] = "" if s["value"] is None else str(s["prorated"]).lower()
         add("flags")
         row["flags"] = ";".join(f["id"] for f in rec["flags"])
+        add("flag_items")  # which items raised each flag: every one, not the first
+        row["flag_items"] = flag_items_cell((f["id"], f["items"]) for f in rec["flags"])
         if rec["notices"]:  # a provisional instrument's caveat travels with its data
             add("notices")
             row["notices"] = " | ".join(rec["notices"])
