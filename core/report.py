@@ -264,7 +264,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
     inst, result = request.instrument, request.result
     generated = request.generated_at or datetime.now(UTC)
     numbers = {item.id: n for n, item in enumerate(inst.items, start=1)}
-    flagged_items = {i for f in result.flags if f.level == "critical" for i in f.items}
+    flagged_items = {i for f in result.flags if f.level == "critical" for i in f.item_ids}
     answered = sum(result.answers.get(item.id) is not None for item in inst.items)
     scales = [_scale_row(inst, request, scale_id) for scale_id in result.scores]
     items = [
@@ -423,7 +423,7 @@ def _flag_row(inst: Instrument, request: RenderRequest, hit: FlagHit) -> FlagRow
             answer_label=_answer_label(inst, item_id, request.result.answers.get(item_id)),
             answer_value=request.result.answers.get(item_id),
         )
-        for item_id in hit.items
+        for item_id in hit.item_ids
         if item_id in numbers
     )
     if not quotes:

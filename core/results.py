@@ -8,7 +8,7 @@
                                "missing", "prorated", "reason",
                                "norm": {"z", "t", "percentile", "group", "table", "n",
                                         "ci", "warnings"}  (only with norms)}},
-     "flags": [{"id", "level", "item", "items", "message"}],
+     "flags": [{"id", "level", "item", "message", "item_ids"}],
      "notices": ["..."]}
 
 ``notices`` carries the caveats every output of an instrument must show
@@ -72,7 +72,7 @@ class ScaleScore(_Result):
 
 
 class FlagHit(_Result):
-    """A flag raised. ``items`` names every item whose answer raised it, so no
+    """A flag raised. ``item_ids`` names every item whose answer raised it, so no
     triggering answer goes unquoted (WHO-5 items 4 and 5 both at 0: both)."""
 
     id: str
@@ -81,7 +81,7 @@ class FlagHit(_Result):
         description="The first item that raised it; null for a count or scale test."
     )
     message: str
-    items: tuple[str, ...] = Field(
+    item_ids: tuple[str, ...] = Field(
         default=(),
         description="Every item whose answer raised it, in instrument order "
         "(for a count: the items counted); empty for a scale test.",
@@ -89,9 +89,9 @@ class FlagHit(_Result):
 
     @model_validator(mode="after")
     def _item_is_among_items(self) -> FlagHit:
-        # A plugin that names one item (the older shape) still lists it in ``items``.
-        if self.item is not None and self.item not in self.items:
-            object.__setattr__(self, "items", (self.item, *self.items))
+        # A plugin that names one item (the older shape) still lists it in ``item_ids``.
+        if self.item is not None and self.item not in self.item_ids:
+            object.__setattr__(self, "item_ids", (self.item, *self.item_ids))
         return self
 
     def about(self) -> str:
@@ -101,10 +101,10 @@ class FlagHit(_Result):
 
     def items_label(self) -> str:
         """``item a`` / ``items a, b`` / ``""``: how every output quotes the items."""
-        if not self.items:
+        if not self.item_ids:
             return ""
-        word = "item" if len(self.items) == 1 else "items"
-        return f"{word} {', '.join(self.items)}"
+        word = "item" if len(self.item_ids) == 1 else "items"
+        return f"{word} {', '.join(self.item_ids)}"
 
 
 def flag_items_cell(flags: Iterable[tuple[str, Sequence[str]]]) -> str:

@@ -147,7 +147,7 @@ def psyq_score_flags(state: ScoringState) -> bool:
                     id=rule.id,
                     level=rule.level,
                     item=_witness(rule.when, state),
-                    items=triggering_items(rule.when, state),
+                    item_ids=triggering_items(rule.when, state),
                     message=rule.message,
                 )
             )

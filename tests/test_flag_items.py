@@ -31,7 +31,7 @@ def test_score_table_and_json_name_every_item(psyq_cli: CLI) -> None:
     assert "!   WARNING (items who5_4, who5_5): At least one item was answered 0" in table
     doc = json.loads(ok(psyq_cli("score", "who5", "--answers", WHO5, "--json")).stdout)
     [flag] = doc["flags"]
-    assert (flag["id"], flag["item"], flag["items"]) == (
+    assert (flag["id"], flag["item"], flag["item_ids"]) == (
         "item_at_most_1",
         "who5_4",
         ["who5_4", "who5_5"],
@@ -47,7 +47,7 @@ def test_a_count_names_the_items_counted_and_a_critical_flag_its_item(psyq_cli: 
     doc = json.loads(
         ok(psyq_cli("score", "phq9", "--answers", "2,2,2,2,1,1,1,1,1", "--json")).stdout
     )
-    by_id = {f["id"]: f["items"] for f in doc["flags"]}
+    by_id = {f["id"]: f["item_ids"] for f in doc["flags"]}
     assert by_id["suicidal_ideation"] == ["phq9_9"]
     assert by_id["major_depressive_syndrome"] == ["phq9_1", "phq9_2", "phq9_3", "phq9_4", "phq9_9"]
 
@@ -57,14 +57,14 @@ def test_history_export_and_fhir_name_every_item(psyq_cli: CLI, tmp_path: Path) 
     history = ok(psyq_cli("history", "W1")).output
     assert "item_at_most_1 (items who5_4, who5_5)" in history
     [entry] = json.loads(ok(psyq_cli("history", "W1", "--json")).stdout)
-    assert entry["flags"][0]["items"] == ["who5_4", "who5_5"]
+    assert entry["flags"][0]["item_ids"] == ["who5_4", "who5_5"]
     rows = list(csv.DictReader(io.StringIO(ok(psyq_cli("export", "--format", "csv")).output)))
     assert (rows[0]["flags"], rows[0]["flag_items"]) == (
         "item_at_most_1",
         "item_at_most_1:who5_4 who5_5",
     )
     [line] = ok(psyq_cli("export", "--format", "jsonl")).output.splitlines()
-    assert json.loads(line)["flags"][0]["items"] == ["who5_4", "who5_5"]
+    assert json.loads(line)["flags"][0]["item_ids"] == ["who5_4", "who5_5"]
     bundle = json.loads(ok(psyq_cli("score", "who5", "--answers", WHO5, "--format", "fhir")).output)
     obs = next(
         e["resource"]
@@ -107,3 +107,11 @@ def test_partial_administration_lines_name_every_item(psyq_cli: CLI) -> None:
     clients = ok(psyq_cli("clients")).output
     assert "(item phq9_9): critical_item_unanswered" in clients
     assert f"({counted}): major_depressive_syndrome" in clients
+    [client] = json.loads(ok(psyq_cli("clients", "--json")).output)
+    first = client["partial_flags"][0]
+    # "items" stays the form's item count; the flag's items are "item_ids".
+    assert (first["id"], first["items"], first["item_ids"]) == (
+        "critical_item_unanswered",
+        10,
+        ["phq9_9"],
+    )

@@ -246,7 +246,7 @@ def _run_row(
         bands={sid: s.band for sid, s in result.scores.items()},
         prorated={sid: s.prorated for sid, s in result.scores.items()},
         flags=[f.id for f in result.flags],
-        flag_items=flag_items_cell((f.id, f.items) for f in result.flags),
+        flag_items=flag_items_cell((f.id, f.item_ids) for f in result.flags),
         critical=any(f.level == "critical" for f in result.flags),
         files=[f"{REPORTS_DIR}/{name}" for name, _ in files],
     )

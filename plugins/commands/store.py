@@ -171,9 +171,15 @@ def clients_command(app: App, as_json: bool) -> None:
             for c in clients
             if c.partial
         }
+        # So are the critical flags of each instrument's latest complete administration.
+        latest_critical = {c.id: _latest_critical(app, store, c.id) for c in clients}
     if as_json:
         docs = [
-            c.model_dump(mode="json") | {"partial_flags": partial_flags.get(c.id, [])}
+            c.model_dump(mode="json")
+            | {
+                "partial_flags": partial_flags.get(c.id, []),
+                "latest_critical_flags": latest_critical[c.id],
+            }
             for c in clients
         ]
         click.echo(json.dumps(docs, indent=2))
@@ -190,12 +196,24 @@ def clients_command(app: App, as_json: bool) -> None:
         click.echo(
             f"{c.id:<12} last {last}  {c.administrations} administration(s): {counts}{partial}"
         )
+        for flag in latest_critical[c.id]:
+            click.echo(f"{'':<12} {_flag_line(flag, 'latest administration')}")
         for flag in partial_flags.get(c.id, []):
             click.echo(f"{'':<12} {_flag_line(flag)}")
 
 
+def _latest_critical(app: App, store: Any, client_id: str) -> list[dict[str, Any]]:
+    """The critical flags of the client's latest complete administration of each instrument."""
+    latest: dict[str, Administration] = {}
+    for adm in store.administrations(client_id=client_id, status="complete"):
+        latest[adm.instrument_id] = adm  # oldest first: the last one stays
+    flags = _partial_flags(app, latest.values())
+    return [f for f in flags if f["level"] == "critical"]
+
+
 def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[str, Any]]:
-    """Every flag raised by the answers of unfinished administrations, critical first."""
+    """Every flag raised by the answers of these (unfinished) administrations, critical
+    first, each with its administration, instrument and ``answered`` of ``items``."""
     from psyq.history import result_of
 
     out: list[dict[str, Any]] = []
@@ -220,14 +238,14 @@ def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[st
 def _about(flag: dict[str, Any]) -> str:
     """The items that raised a flag, as :meth:`FlagHit.about` words them."""
     return FlagHit.model_validate(
-        {k: flag[k] for k in ("id", "level", "item", "items", "message")}
+        {k: flag[k] for k in ("id", "level", "item", "item_ids", "message")}
     ).about()
 
 
-def _flag_line(flag: dict[str, Any]) -> str:
+def _flag_line(flag: dict[str, Any], where: str = "partial administration") -> str:
     mark = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "    info"}
     return (
-        f"{mark[flag['level']]} in partial administration {flag['administration']} "
+        f"{mark[flag['level']]} in {where} {flag['administration']} "
         f"({flag['instrument_id']}){_about(flag)}: {flag['id']}"
     )
 
@@ -687,7 +705,7 @@ def csv_text(records: list[dict[str, Any]]) -> str:
         add("flags")
         row["flags"] = ";".join(f["id"] for f in rec["flags"])
         add("flag_items")  # which items raised each flag: every one, not the first
-        row["flag_items"] = flag_items_cell((f["id"], f["items"]) for f in rec["flags"])
+        row["flag_items"] = flag_items_cell((f["id"], f["item_ids"]) for f in rec["flags"])
         if rec["notices"]:  # a provisional instrument's caveat travels with its data
             add("notices")
             row["notices"] = " | ".join(rec["notices"])

@@ -40,11 +40,11 @@ def state_text(state: str, _: Gettext = _same) -> str:
 
 def _about(flag: FlagHit, _: Gettext) -> str:
     """``" (item a)"`` / ``" (items a, b)"``: every item that raised ``flag``."""
-    if not flag.items:
+    if not flag.item_ids:
         return ""
-    if len(flag.items) == 1:
-        return " (" + _("item %(item)s") % {"item": flag.items[0]} + ")"
-    return " (" + _("items %(items)s") % {"items": ", ".join(flag.items)} + ")"
+    if len(flag.item_ids) == 1:
+        return " (" + _("item %(item)s") % {"item": flag.item_ids[0]} + ")"
+    return " (" + _("items %(items)s") % {"items": ", ".join(flag.item_ids)} + ")"
 
 
 def flag_lines(flags: Iterable[FlagHit], _: Gettext = _same) -> list[str]:
