@@ -556,6 +556,16 @@ class ColumnarScorer:
                 stats.bands.setdefault(scale.id, Counter()).update(bands)
         totals = values.get("total", [None] * n)
         stats.totals.update(v for v in totals if v is not None)
+        prorated: dict[str, list[bool]] = {
+            sid: [
+                bool(p) and v is not None for p, v in zip(marks.tolist(), values[sid], strict=True)
+            ]
+            for sid, marks in scored["prorated"].items()
+        }
+        for sid, marks in prorated.items():
+            if any(marks):
+                stats.prorated[sid] += sum(marks)
+        total_prorated = prorated.get("total", [False] * n)
         flagged = [bool(flag_ids[key]) for key in keys]
         stats.flagged_count += sum(flagged)
         # Listed respondents: every flagged one, and the LISTED highest others; keys
@@ -587,6 +597,7 @@ class ColumnarScorer:
                     "client_id": rows[k][1],
                     "date": rows[k][2],
                     "total": total,
+                    "prorated": total_prorated[k],
                     "band": labels[total],
                     "flags": list(flag_ids[keys[k]]),
                     "critical": critical[keys[k]],
