@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from psyq.answers import looks_missing
 from psyq.errors import DefinitionError, PsyqError
@@ -535,6 +534,8 @@ def _skip_rule(
     if isinstance(when, str):
         return None  # named in the enableWhen notes
     score = min(values)
+    import yaml  # here, not at start-up: every command registers this plugin
+
     flow = yaml.safe_dump(when, default_flow_style=True, width=10_000).strip()
     notes.append(
         f"item {item_id}: skip rule from its enableWhen: when {flow} the form does not ask "
@@ -699,6 +700,8 @@ def enable_when_notes(conditional: list[tuple[str, str, dict[str, Any] | str]]) 
                 f"item {item_id} (linkId {link_id}): enableWhen not converted: {condition}"
             )
         else:
+            import yaml  # here, not at start-up: every command registers this plugin
+
             flow = yaml.safe_dump(condition, default_flow_style=True, width=10_000).strip()
             notes.append(f"item {item_id} (linkId {link_id}) is asked when {flow} (its enableWhen)")
     return notes
