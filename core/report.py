@@ -209,6 +209,16 @@ class ItemRow:
 
 
 @dataclass(frozen=True)
+class FlagQuote:
+    """One item that raised a flag, quoted with the answer given (or none)."""
+
+    number: int
+    text: str
+    answer_label: str | None
+    answer_value: int | None
+
+
+@dataclass(frozen=True)
 class FlagRow:
     id: str
     level: str
@@ -217,6 +227,8 @@ class FlagRow:
     item_text: str | None
     answer_label: str | None
     answer_value: int | None
+    # Every item that raised it (the item_* fields are the first): all are quoted.
+    quotes: tuple[FlagQuote, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -252,7 +264,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
     inst, result = request.instrument, request.result
     generated = request.generated_at or datetime.now(UTC)
     numbers = {item.id: n for n, item in enumerate(inst.items, start=1)}
-    flagged_items = {f.item for f in result.flags if f.level == "critical" and f.item}
+    flagged_items = {i for f in result.flags if f.level == "critical" for i in f.item_ids}
     answered = sum(result.answers.get(item.id) is not None for item in inst.items)
     scales = [_scale_row(inst, request, scale_id) for scale_id in result.scores]
     items = [
@@ -408,19 +420,29 @@ def _answer_label(inst: Instrument, item_id: str, value: int | None) -> str | No
 
 
 def _flag_row(inst: Instrument, request: RenderRequest, hit: FlagHit) -> FlagRow:
-    item_id = hit.item
-    if item_id is None or not inst.has_item(item_id):
+    numbers = {item.id: n for n, item in enumerate(inst.items, start=1)}
+    quotes = tuple(
+        FlagQuote(
+            number=numbers[item_id],
+            text=inst.item(item_id).text,
+            answer_label=_answer_label(inst, item_id, request.result.answers.get(item_id)),
+            answer_value=request.result.answers.get(item_id),
+        )
+        for item_id in hit.item_ids
+        if item_id in numbers
+    )
+    if not quotes:
         return FlagRow(hit.id, hit.level, hit.message, None, None, None, None)
-    value = request.result.answers.get(item_id)
-    number = [i.id for i in inst.items].index(item_id) + 1
+    first = quotes[0]
     return FlagRow(
         id=hit.id,
         level=hit.level,
         message=hit.message,
-        item_number=number,
-        item_text=inst.item(item_id).text,
-        answer_label=_answer_label(inst, item_id, value),
-        answer_value=value,
+        item_number=first.number,
+        item_text=first.text,
+        answer_label=first.answer_label,
+        answer_value=first.answer_value,
+        quotes=quotes,
     )
 
 

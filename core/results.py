@@ -8,7 +8,7 @@
                                "missing", "prorated", "reason",
                                "norm": {"z", "t", "percentile", "group", "table", "n",
                                         "ci", "warnings"}  (only with norms)}},
-     "flags": [{"id", "level", "item", "message"}],
+     "flags": [{"id", "level", "item", "message", "item_ids"}],
      "notices": ["..."]}
 
 ``notices`` carries the caveats every output of an instrument must show
@@ -21,9 +21,10 @@ from plugins.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Result(BaseModel):
@@ -74,10 +75,45 @@ class ScaleScore(_Result):
 
 
 class FlagHit(_Result):
+    """A flag raised. ``item_ids`` names every item whose answer raised it, so no
+    triggering answer goes unquoted (WHO-5 items 4 and 5 both at 0: both)."""
+
     id: str
     level: Literal["critical", "warning", "info"]
-    item: str | None
+    item: str | None = Field(
+        description="The first item that raised it; null for a count or scale test."
+    )
     message: str
+    item_ids: tuple[str, ...] = Field(
+        default=(),
+        description="Every item whose answer raised it, in instrument order "
+        "(for a count: the items counted); empty for a scale test.",
+    )
+
+    @model_validator(mode="after")
+    def _item_is_among_items(self) -> FlagHit:
+        # A plugin that names one item (the older shape) still lists it in ``item_ids``.
+        if self.item is not None and self.item not in self.item_ids:
+            object.__setattr__(self, "item_ids", (self.item, *self.item_ids))
+        return self
+
+    def about(self) -> str:
+        """``" (items a, b)"``, or ``""`` when no item raised it (a scale test)."""
+        label = self.items_label()
+        return f" ({label})" if label else ""
+
+    def items_label(self) -> str:
+        """``item a`` / ``items a, b`` / ``""``: how every output quotes the items."""
+        if not self.item_ids:
+            return ""
+        word = "item" if len(self.item_ids) == 1 else "items"
+        return f"{word} {', '.join(self.item_ids)}"
+
+
+def flag_items_cell(flags: Iterable[tuple[str, Sequence[str]]]) -> str:
+    """``id:item item;id:item`` for every (flag id, items) pair that names items: the
+    ``flag_items`` cell of batch ``scores.csv`` and ``export --format csv``."""
+    return ";".join(f"{flag_id}:{' '.join(items)}" for flag_id, items in flags if items)
 
 
 class ScoreResult(_Result):

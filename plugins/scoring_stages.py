@@ -157,6 +157,7 @@ def psyq_score_flags(state: ScoringState) -> bool:
                     id=rule.id,
                     level=rule.level,
                     item=_witness(rule.when, state),
+                    item_ids=triggering_items(rule.when, state),
                     message=rule.message,
                 )
             )
@@ -236,6 +237,31 @@ def _holds(cond: Condition, state: ScoringState) -> bool:
         st: ScaleState | None = state.scales.get(cond.scale)
         return _compare(st.value if st is not None else None, cond.op, cond.value)
     return any(_item_meets(cond, state, i) for i in cond.item_ids)
+
+
+def triggering_items(cond: Condition, state: ScoringState) -> tuple[str, ...]:
+    """Every item whose answer makes ``cond`` (which holds) hold, in instrument order.
+
+    An item test: each item that meets it. ``any``: the items of every part that
+    holds; ``all``: of every part. A count: the items counted towards ``at_least``
+    (a count with only ``at_most`` holds for the items that do *not* meet it, so it
+    names none). A scale test names none.
+    """
+    found: set[str] = set()
+    _collect(cond, state, found)
+    return tuple(item.id for item in state.instrument.items if item.id in found)
+
+
+def _collect(cond: Condition, state: ScoringState, found: set[str]) -> None:
+    if cond.any is not None or cond.all is not None:
+        for sub in cond.any or cond.all or []:
+            if cond.all is not None or _holds(sub, state):
+                _collect(sub, state, found)
+    elif cond.count is not None:
+        if cond.at_least is not None:
+            found.update(_counted(cond, state))
+    elif cond.scale is None:
+        found.update(i for i in cond.item_ids if _item_meets(cond, state, i))
 
 
 def _witness(cond: Condition, state: ScoringState) -> str | None:

@@ -121,7 +121,8 @@ def test_stopping_before_item_9_says_ask_it_directly(psyq_cli: CLI, psyq_home: P
     result = psyq_cli("administer", "phq9", "--client", "C0046", input="2\n2\nq\n")
     assert result.exit_code == 1
     assert "!!! CRITICAL (item phq9_9): Critical item phq9_9 was not answered" in result.output
-    assert "info: Screening result" in result.output  # items 1 and 2 at 2: other syndrome
+    # Items 1 and 2 at 2: other syndrome, quoting both items counted.
+    assert "info (items phq9_1, phq9_2): Screening result" in result.output
 
 
 def test_skipping_the_critical_item_asks_once_more(psyq_cli: CLI, psyq_home: Path) -> None:

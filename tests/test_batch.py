@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -461,7 +462,7 @@ def test_scores_csv_marks_every_prorated_score(
     src = write_csv(tmp_path / "c.csv", rows)
     out = tmp_path / "out"
     result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--scores-only",
-                      "--quiet", "--jobs", "1")  # fmt: skip
+                      "--quiet", "--jobs", "1", "--summary", "html")  # fmt: skip
     assert result.exit_code == 0, result.output
     scores = read_csv(out / "scores.csv")
     assert "phq2_prorated" not in scores[0]
@@ -472,3 +473,8 @@ def test_scores_csv_marks_every_prorated_score(
         ("18", "1", "suicidal_ideation;major_depressive_syndrome"),
         ("", "", got[3][2]),
     ]
+    # The cohort summary counts them and marks each listed prorated total.
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["prorated"] == {"total": 2}
+    html = (out / "cohort-summary.html").read_text()
+    assert html.count(" prorated ") == 2 and re.search(r"C0002 +2024-03-03 +18 prorated ", html)

@@ -406,4 +406,8 @@ def test_every_format_feature_gives_the_same_bytes(tmp_path: Path) -> None:
     for flag in [f.id for f in inst.flags] + ["critical_item_unanswered"]:
         assert flag in scores, flag
     assert "critical_item_unanswered;critical_item_unanswered" in scores
+    # flag_items names every item that raised each flag, in item order, on both paths.
+    assert "critical_item_unanswered:e4;critical_item_unanswered:e6" in scores
+    assert re.search(r"\bsyndrome:e[123]( e[1234]){2,3}\b", scores)
+    assert re.search(r"\bany_declined:e[12]( e[23])+\b", scores)
     _assert_prorated_column(inst, tmp_path / "columnar" / "scores.csv")

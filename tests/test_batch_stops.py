@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -194,3 +195,31 @@ def test_resume_refuses_a_changed_instrument_or_changed_formats(
     assert changed.exit_code == 2
     assert "holds a batch of a different instrument_hash" in changed.output
     assert (out / "scores.csv").read_bytes() == before  # nothing was mixed in
+
+
+def test_a_ctrl_c_reaching_a_worker_during_its_start_up_is_held(tmp_path: Path) -> None:
+    """The race behind a flaky Ctrl-C test on a loaded machine: SIGINT reached a
+    worker still starting up (before its initializer ignores SIGINT), killing it
+    with a traceback and breaking the pool. Workers are born with SIGINT blocked."""
+    from psyq.batch.executors import ExecutorSettings, LocalRunner
+
+    runner = LocalRunner(ExecutorSettings(jobs=1))
+    hit: list[int] = []
+
+    def interrupt_new_workers() -> None:
+        deadline = time.monotonic() + 30
+        while not hit and time.monotonic() < deadline:
+            pool = runner._pool
+            for pid in list(getattr(pool, "_processes", None) or {}):
+                os.kill(pid, signal.SIGINT)  # at once: Python in it has barely started
+                hit.append(pid)
+            time.sleep(0.0005)
+
+    watcher = threading.Thread(target=interrupt_new_workers)
+    watcher.start()
+    try:
+        assert sorted(runner.run(abs, [-3, -4])) == [3, 4]
+    finally:
+        watcher.join()
+        runner.close()
+    assert hit, "no worker was started"

@@ -60,8 +60,11 @@ def test_clients(psyq_cli: CLI) -> None:
     record(psyq_cli, "phq9", "--client", "C0042", "--date", "2026-09-01", "--answers", "1")
     record(psyq_cli, "gad7", "--client", "C0042", "--date", "2026-09-03", "--answers", "1")
     record(psyq_cli, "phq9", "--client", "B0007", "--date", "2026-08-01", "--answers", "1")
-    lines = psyq_cli("clients").output.splitlines()
+    output = psyq_cli("clients").output.splitlines()
+    lines = [line for line in output if not line.startswith(" ")]  # client rows
     assert lines[0].split()[:3] == ["B0007", "last", "2026-08-01"]
+    # Item 9 left unanswered in the latest PHQ-9 of each: said under each client.
+    assert output[1].strip().startswith("!!! CRITICAL in latest administration 3 (phq9)")
     assert lines[1].startswith("C0042") and "gad7 x1, phq9 x1" in lines[1]
     doc = json.loads(psyq_cli("clients", "--json").output)
     assert [(c["id"], c["administrations"]) for c in doc] == [("B0007", 1), ("C0042", 2)]

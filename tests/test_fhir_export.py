@@ -108,7 +108,7 @@ def test_phq9_bundle(psyq_pm: PsyqPluginManager, phq9: Instrument) -> None:
     critical, info = obs["component"]
     assert "suicidal_ideation" in critical["code"]["text"]
     assert "other_depressive_syndrome (info)" in info["code"]["text"]
-    assert any(n["text"].startswith("CRITICAL: ") for n in obs["note"])
+    assert any(n["text"].startswith("CRITICAL (item phq9_9): ") for n in obs["note"])
     assert bundle["timestamp"] == "2026-10-01T09:30:00+00:00"
 
 

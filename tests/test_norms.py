@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +243,26 @@ def test_group_by_column_must_exist(cli: CLI, tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 2
     assert "no column 'gender' for --group-by; the columns are: client_id" in result.output
+
+
+def _input_help(cli: CLI, *command: str) -> tuple[str, list[str]]:
+    """The usage line's arguments and the help of the shared input options (each
+    option's text with its wrapping folded: the two help pages align columns apart)."""
+    text = cli(*command, "--help").output
+    usage = text.splitlines()[0].split("[OPTIONS]")[1].strip()
+    options = " ".join(text.split("Options:")[1].split())
+    entries = re.split(r" (?=-)", options)
+    shared = ("--from-store", "--id-column", "--date-column", "--ignore-extra-columns")
+    return usage, [e for e in entries if e.startswith(shared)]
+
+
+def test_analyze_and_norms_build_read_data_the_same_way(cli: CLI, tmp_path: Path) -> None:
+    """One declaration of INSTRUMENT_ID, [DATA] and the input options serves both."""
+    assert _input_help(cli, "analyze") == _input_help(cli, "norms", "build")
+    usage, picked = _input_help(cli, "analyze")
+    assert usage == "INSTRUMENT_ID [DATA]" and len(picked) >= 4
+    for command in (["analyze", "six"], ["norms", "build", "six", "--description", "x"]):
+        out = str(tmp_path / "o.html")
+        both = cli(*command, str(tmp_path / "a.csv"), "--from-store", "-o", out)
+        assert both.exit_code == 2
+        assert "give a DATA file or --from-store (one of them)" in both.output

@@ -71,6 +71,7 @@ def test_bridge2ai_export_with_labels_events_and_completion(psyq_cli: CLI, tmp_p
     ] == [("1", "baseline_arm_1", "7", "0"), ("1", "week_4_arm_1", "10", "1")]
     assert [s["total_prorated"] for s in scores] == ["0", "1"]
     assert imported[1]["phq9_psyq_flags"] == scores[1]["flags"]
+    assert imported[1]["phq9_psyq_flag_items"] == "suicidal_ideation:phq9_9"
     assert (out / "redcap-import.csv").stat().st_mode & 0o077 == 0
     fields = [r["Variable / Field Name"] for r in read_csv(out / "redcap-import-dictionary.csv")]
     # Every scale of PHQ-9 (the total, prorated or not, and its PHQ-2 subscale), then flags.
@@ -81,6 +82,7 @@ def test_bridge2ai_export_with_labels_events_and_completion(psyq_cli: CLI, tmp_p
         "phq9_psyq_phq2",
         "phq9_psyq_phq2_band",
         "phq9_psyq_flags",
+        "phq9_psyq_flag_items",
     ]
 
 

@@ -310,7 +310,9 @@ def test_skipped_item_9_is_never_a_plain_27_anywhere(psyq_cli: CLI, tmp_path: Pa
     fhir = json.loads(psyq_cli("score", "phq9", "--answers", answers, "--format", "fhir").output)
     obs = fhir["entry"][1]["resource"]
     notes = [n["text"] for n in obs["note"]]
-    assert any(n.startswith("CRITICAL: Critical item phq9_9 was not answered") for n in notes)
+    assert any(
+        n.startswith("CRITICAL (item phq9_9): Critical item phq9_9 was not answered") for n in notes
+    )
     assert "PRORATED: prorated from 8 of 9 answers (unprorated 24)." in notes
     assert fhir["entry"][0]["resource"]["status"] == "in-progress"
     out = tmp_path / "r.html"

@@ -49,6 +49,7 @@ class CohortStats:
     flagged_count: int = 0
     bands: dict[str, Counter[str]] = field(default_factory=dict)
     totals: Counter[float] = field(default_factory=Counter)
+    prorated: Counter[str] = field(default_factory=Counter)  # scale id -> prorated scores
     _flagged: list[tuple[tuple[float, ...], Entry]] = field(default_factory=list)
     _others: list[tuple[tuple[float, ...], Entry]] = field(default_factory=list)
 
@@ -68,6 +69,8 @@ class CohortStats:
         total = record["values"].get("total")
         if total is not None:
             self.totals[total] += 1
+        prorated = record.get("prorated", {})  # scale id -> prorated (absent: none)
+        self.prorated.update(sid for sid, p in prorated.items() if p)
         flags = record["flags"]
         if flags:
             self.flagged_count += 1
@@ -78,6 +81,7 @@ class CohortStats:
             "client_id": record["client_id"],
             "date": record["date"],
             "total": total,
+            "prorated": total is not None and bool(prorated.get("total")),
             "band": _band_label(self.instrument, record["bands"].get("total")),
             "flags": flags,
             "critical": record["critical"],
@@ -106,6 +110,7 @@ class CohortStats:
             "flagged_count": self.flagged_count,
             "bands": {sid: dict(c) for sid, c in self.bands.items()},
             "totals": [[v, n] for v, n in self.totals.items()],
+            "prorated": dict(self.prorated),
             "listed": [e for _, e in self._flagged] + [e for _, e in self._others],
         }
 
@@ -118,6 +123,7 @@ class CohortStats:
             self.bands.setdefault(sid, Counter()).update(counts)
         for value, n in part["totals"]:
             self.totals[value] += n
+        self.prorated.update(part.get("prorated", {}))
         self.flagged_count += part["flagged_count"]
         for entry in part["listed"]:
             self._keep(entry)
@@ -159,6 +165,10 @@ class CohortStats:
             "scored": self.scored,
             "failed": self.failed,
             "flagged": self.flagged_count,
+            # Scores prorated for missing answers, per scale (scores.csv says which).
+            "prorated": {
+                s.id: self.prorated[s.id] for s in self.instrument.scales if s.missing.prorate
+            },
             "bands": {
                 t["id"]: {b["id"] or "not_scored": b["count"] for b in t["bands"]}
                 for t in self.band_table()
@@ -247,7 +257,7 @@ def listing_lines(listed: list[Entry]) -> list[tuple[str, str]]:
             str(e["row"]),
             str(e["client_id"]),
             str(e["date"]),
-            "" if e["total"] is None else str(e["total"]),
+            "" if e["total"] is None else f"{e['total']}{' prorated' if e.get('prorated') else ''}",
             str(e["band"]),
             ", ".join(e["flags"]),
         ]

@@ -36,6 +36,7 @@ from psyq.batch.cohort import LISTED, LISTED_FLAGGED, CohortStats, _band_label
 from psyq.batch.tables import format_value, prorated_cell
 from psyq.errors import PsyqError
 from psyq.models import CRITICAL_ITEM_FLAG, Condition, Instrument, round_half_up
+from psyq.results import flag_items_cell
 from psyq.scoring import STAGES
 from psyq.spreadsheet import neutralise
 
@@ -46,12 +47,16 @@ if TYPE_CHECKING:
     from psyq.manager import PsyqPluginManager
 
     Floats: TypeAlias = npt.NDArray[np.float64]
+    Ints: TypeAlias = npt.NDArray[np.int64]
     Bools: TypeAlias = npt.NDArray[np.bool_]
 
 RowJob = tuple[int, str, str, str, tuple[Any, ...], str | None]
+Key = tuple[int, ...]
+"""A row's flags: (unanswered critical item bits, rule bits, each rule's item bits)."""
 
 METHODS = ("sum", "mean")
 MAX_FLAGS = 62  # flag sets are packed into one int64 per row
+MAX_ITEMS = 63  # so are the items that raised a flag (bit k = item k)
 
 # Fields of the definition format this module implements, per model. A field not
 # listed here whose value is set (not None/False/empty) means "per-row path".
@@ -139,6 +144,8 @@ def unsupported(pm: PsyqPluginManager, instrument: Instrument) -> str | None:
         checks.append(_condition_unknown(flag["when"], f"flag {flag['id']}"))
     if len(data["flags"]) > MAX_FLAGS:
         checks.append(f"more than {MAX_FLAGS} flags")
+    if len(data["items"]) > MAX_ITEMS:
+        checks.append(f"more than {MAX_ITEMS} items")
     return next((c for c in checks if c), None)
 
 
@@ -282,11 +289,18 @@ class ColumnarScorer:
             if rule.prorate:
                 prorated[scale.id] = missing > 0
         flags = self._flags(answers, numeric)
-        unanswered = np.zeros(n, dtype=np.int64)
+        unanswered = np.zeros(n, dtype=np.int64)  # bit k: critical item k unanswered
         for k, item in enumerate(self.items):
             if item.critical:
-                unanswered += np.isnan(answers[:, k])
+                unanswered |= np.isnan(answers[:, k]).astype(np.int64) << k
+        triggers = [  # per flag rule: bit k when item k's answer raised it
+            np.where(
+                self._holds(rule.when, answers, numeric), self._bits(rule.when, answers, numeric), 0
+            )
+            for rule in inst.flags
+        ]
         return {
+            "triggers": triggers,
             "ok": ok,
             "values": scale_values,
             "numeric": numeric,
@@ -341,6 +355,29 @@ class ColumnarScorer:
         for item_id in cond.item_ids:
             found |= self._meets(cond, answers[:, self.index[item_id]])
         return found
+
+    def _bits(self, cond: Condition, answers: Floats, numeric: dict[str, Floats]) -> Ints:
+        """Per row, bit k set when item k's answer makes ``cond`` hold (where it holds),
+        as :func:`psyq.plugins.scoring_stages.triggering_items` picks them."""
+        np = self.np
+        bits: Ints = np.zeros(answers.shape[0], dtype=np.int64)
+        if cond.any is not None or cond.all is not None:
+            for sub in cond.any or cond.all or []:
+                part = self._bits(sub, answers, numeric)
+                if cond.any is not None:
+                    part = np.where(self._holds(sub, answers, numeric), part, 0)
+                bits |= part
+        elif cond.count is not None:
+            if cond.at_least is not None:
+                for sub in cond.count:
+                    for item_id in sub.item_ids:
+                        k = self.index[item_id]
+                        bits |= self._meets(sub, answers[:, k]).astype(np.int64) << k
+        elif cond.scale is None:
+            for item_id in cond.item_ids:
+                k = self.index[item_id]
+                bits |= self._meets(cond, answers[:, k]).astype(np.int64) << k
+        return bits
 
     def _count_holds(self, cond: Condition, answers: Floats) -> Bools:
         np = self.np
@@ -409,11 +446,12 @@ class ColumnarScorer:
         scored = self.score(rows)
         ok: list[bool] = scored["ok"].tolist()
         fast_rows = [row for row, good in zip(rows, ok, strict=True) if good]
-        keys: list[tuple[int, int]] = list(
-            zip(scored["critical_unanswered"].tolist(), scored["flags"].tolist(), strict=True)
-        )
+        keys = self._keys(scored)
         flag_ids = self._flag_ids(set(keys))
-        lines = self._lines(fast_rows, scored, [flag_ids[k] for k in keys])
+        flag_items = self._flag_items(set(keys))
+        lines = self._lines(
+            fast_rows, scored, [flag_ids[k] for k in keys], [flag_items[k] for k in keys]
+        )
         self._count(stats, fast_rows, scored, keys, flag_ids)
         if all(ok):
             scores.writerows(lines)
@@ -434,18 +472,52 @@ class ColumnarScorer:
 
                 scores.writerow(scores_line(inst, record))
 
-    def _flag_ids(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
-        """(unanswered critical items, rule bits) -> the record's flag ids, as the
-        per-row path orders them: critical first (unanswered items, then rules),
-        then warnings, then information, each in definition order."""
-        out = {}
-        for unanswered, mask in keys:
-            ordered = sorted(self._held(mask), key=lambda rule: LEVELS.index(rule.level))
-            out[unanswered, mask] = [CRITICAL_ITEM_FLAG] * unanswered + [r.id for r in ordered]
-        return out
+    def _keys(self, scored: dict[str, Any]) -> list[Key]:
+        """Per row: (unanswered critical item bits, rule bits, each rule's item bits).
+
+        Rows with the same key have the same flags and flag items; keys are found
+        with one ``np.unique`` and shared, so each is worded once."""
+        np = self.np
+        matrix = np.column_stack(
+            [scored["critical_unanswered"], scored["flags"], *scored["triggers"]]
+        )
+        if matrix.shape[0] == 0:
+            return []
+        unique, inverse = np.unique(matrix, axis=0, return_inverse=True)
+        shared = [tuple(row) for row in unique.tolist()]
+        return [shared[k] for k in inverse.reshape(-1).tolist()]
+
+    def _ordered(self, key: Key) -> list[tuple[str, list[int]]]:
+        """(flag id, item indexes) as the per-row path orders flags: critical first
+        (unanswered items, then rules), then warnings, then information, each in
+        definition order."""
+        unanswered, mask, *triggers = key
+        found = [(CRITICAL_ITEM_FLAG, [k]) for k in _set_bits(unanswered)]
+        held = [k for k in range(len(self.instrument.flags)) if mask >> k & 1]
+        held.sort(key=lambda k: LEVELS.index(self.instrument.flags[k].level))
+        found += [(self.instrument.flags[k].id, _set_bits(triggers[k])) for k in held]
+        return found
+
+    def _flag_ids(self, keys: Iterable[Key]) -> dict[Key, list[str]]:
+        """Key -> the record's flag ids (see :meth:`_ordered`)."""
+        return {key: [flag_id for flag_id, _ in self._ordered(key)] for key in keys}
+
+    def _flag_items(self, keys: Iterable[Key]) -> dict[Key, str]:
+        """Key -> the ``flag_items`` cell, as :func:`psyq.results.flag_items_cell`."""
+        ids = [item.id for item in self.items]
+        return {
+            key: flag_items_cell(
+                (flag_id, [ids[k] for k in items]) for flag_id, items in self._ordered(key)
+            )
+            for key in keys
+        }
 
     def _lines(
-        self, rows: Sequence[RowJob], scored: dict[str, Any], row_flags: list[list[str]]
+        self,
+        rows: Sequence[RowJob],
+        scored: dict[str, Any],
+        row_flags: list[list[str]],
+        row_items: list[str],
     ) -> list[tuple[str, ...]]:
         columns: list[Iterable[str]] = [
             [str(row[0]) for row in rows],
@@ -472,6 +544,7 @@ class ColumnarScorer:
                 text = joined[id(ids)] = ";".join(ids)
             texts.append(text)
         columns.append(texts)
+        columns.append(row_items)
         columns.append([""] * len(rows))
         return list(zip(*columns, strict=True))
 
@@ -480,8 +553,8 @@ class ColumnarScorer:
         stats: CohortStats,
         rows: Sequence[RowJob],
         scored: dict[str, Any],
-        keys: list[tuple[int, int]],
-        flag_ids: dict[tuple[int, int], list[str]],
+        keys: list[Key],
+        flag_ids: dict[Key, list[str]],
     ) -> None:
         """What :meth:`CohortStats.add` would count for every fast row, in bulk."""
         from collections import Counter
@@ -501,6 +574,16 @@ class ColumnarScorer:
                 stats.bands.setdefault(scale.id, Counter()).update(bands)
         totals = values.get("total", [None] * n)
         stats.totals.update(v for v in totals if v is not None)
+        prorated: dict[str, list[bool]] = {
+            sid: [
+                bool(p) and v is not None for p, v in zip(marks.tolist(), values[sid], strict=True)
+            ]
+            for sid, marks in scored["prorated"].items()
+        }
+        for sid, marks in prorated.items():
+            if any(marks):
+                stats.prorated[sid] += sum(marks)
+        total_prorated = prorated.get("total", [False] * n)
         flagged = [bool(flag_ids[key]) for key in keys]
         stats.flagged_count += sum(flagged)
         # Listed respondents: every flagged one, and the LISTED highest others; keys
@@ -535,6 +618,7 @@ class ColumnarScorer:
                     "client_id": rows[k][1],
                     "date": rows[k][2],
                     "total": total,
+                    "prorated": total_prorated[k],
                     "band": labels[total],
                     "flags": list(flag_ids[keys[k]]),
                     "critical": critical[keys[k]],
@@ -546,6 +630,11 @@ class ColumnarScorer:
 
 
 LEVELS = ("critical", "warning", "info")
+
+
+def _set_bits(bits: int) -> list[int]:
+    """The indexes of the set bits of ``bits``, lowest first."""
+    return [k for k in range(bits.bit_length()) if bits >> k & 1]
 
 
 _PLAIN = {str, type(None)}

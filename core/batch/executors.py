@@ -77,11 +77,15 @@ def _worker_init(parent_pid: int) -> None:
 
     Ctrl-C goes to the whole process group: the parent alone decides how to
     stop (a worker dying of KeyboardInterrupt while holding the pool's queue
-    lock is what hung the pool). A watcher thread ends the worker when its
-    parent is gone (``kill -9`` of ``psyq batch``), so no orphan keeps its
-    memory; the pool's resource tracker exits once the last worker has.
+    lock is what hung the pool). A worker is born with SIGINT blocked
+    (:func:`_sigint_held`), so a Ctrl-C during its start-up, before this runs,
+    waits; ignoring SIGINT here discards it, then the block is lifted. A
+    watcher thread ends the worker when its parent is gone (``kill -9`` of
+    ``psyq batch``), so no orphan keeps its memory; the pool's resource
+    tracker exits once the last worker has.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     def watch() -> None:
         while True:
@@ -90,6 +94,24 @@ def _worker_init(parent_pid: int) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="psyq-parent-watch", daemon=True).start()
+
+
+@contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Block SIGINT in this thread while it starts worker processes.
+
+    A spawned worker inherits the signal mask, so a Ctrl-C that reaches it
+    while Python starts up and imports psyq (seconds on a loaded machine) stays
+    pending until :func:`_worker_init` discards it, instead of killing the
+    worker with a traceback and breaking the pool. (CPython's resource tracker
+    starts the same way.) The parent's own Ctrl-C is not lost: it is delivered
+    when the block is lifted, or to another thread meanwhile.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class LocalRunner:
@@ -132,7 +154,8 @@ class LocalRunner:
                 # Two tasks per worker in flight: the next is ready when one finishes.
                 if len(pending) >= 2 * self.jobs:
                     yield from _drain(pending, 1)
-                pending.add(self._pool.submit(fn, job))
+                with _sigint_held():  # a submit may start a worker
+                    pending.add(self._pool.submit(fn, job))
                 self._in_pool += 1
             yield from _drain(pending, len(pending))
         except BaseException:

@@ -36,7 +36,7 @@ def scores_header(instrument: Instrument) -> list[str]:
         head += [scale.id, f"{scale.id}_band"]
         if scale.missing.prorate:
             head.append(f"{scale.id}_prorated")
-    return [*head, "flags", "reports"]
+    return [*head, "flags", "flag_items", "reports"]
 
 
 def scores_line(instrument: Instrument, record: dict[str, Any]) -> list[str]:
@@ -48,7 +48,7 @@ def scores_line(instrument: Instrument, record: dict[str, Any]) -> list[str]:
         if scale.missing.prorate:
             cells.append(prorated_cell(value, bool(prorated.get(scale.id))))
     files = ";".join(neutralise(f) for f in record["files"])
-    return [*cells, ";".join(record["flags"]), files]
+    return [*cells, ";".join(record["flags"]), record["flag_items"], files]
 
 
 def errors_line(record: dict[str, Any]) -> list[str]:

@@ -12,67 +12,16 @@ import click
 from psyq.app import App
 from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
+from psyq.plugins.analysis.inputs import DataInput, data_input
 
 if TYPE_CHECKING:
-    from psyq.plugins.analysis.data import ItemData
     from psyq.plugins.analysis.results import Analysis
 
 REPORT_SUFFIXES = (".pdf", ".html", ".htm")
 
 
-def data_options(f: click.decorators.FC) -> click.decorators.FC:
-    """The input options ``analyze`` and ``norms build`` share with ``psyq batch``."""
-    for option in reversed(
-        [
-            click.option(
-                "--from-store",
-                is_flag=True,
-                help="Analyse the store's complete administrations instead of a file.",
-            ),
-            click.option("--id-column", default="client_id", show_default=True),
-            click.option("--date-column", default="date", show_default=True),
-            click.option(
-                "--ignore-extra-columns", is_flag=True, help="Skip columns that are not items."
-            ),
-        ]
-    ):
-        f = option(f)
-    return f
-
-
-def load_data(
-    app: App,
-    instrument_id: str,
-    data_path: str | None,
-    from_store: bool,
-    id_column: str,
-    date_column: str,
-    ignore_extra_columns: bool,
-    keep_columns: tuple[str, ...] = (),
-) -> ItemData:
-    from psyq.plugins.analysis import data
-
-    instrument = app.instrument(instrument_id)
-    if from_store == (data_path is not None):
-        raise PsyqError("give a DATA file or --from-store (one of them)")
-    if from_store:
-        return data.read_store(app, instrument)
-    assert data_path is not None
-    return data.read_file(
-        app,
-        instrument,
-        data_path,
-        id_column=id_column,
-        date_column=date_column,
-        ignore_extra=ignore_extra_columns,
-        keep_columns=keep_columns,
-    )
-
-
 @click.command("analyze")
-@click.argument("instrument_id")
-@click.argument("data_path", metavar="[DATA]", required=False)
-@data_options
+@data_input
 @click.option("--listwise", is_flag=True, help="Complete respondents only (default: pairwise).")
 @click.option(
     "--factors", type=click.IntRange(min=1), help="Factors to extract (default: parallel analysis)."
@@ -89,12 +38,7 @@ def load_data(
 @click.pass_obj
 def analyze_command(
     app: App,
-    instrument_id: str,
-    data_path: str | None,
-    from_store: bool,
-    id_column: str,
-    date_column: str,
-    ignore_extra_columns: bool,
+    source: DataInput,
     listwise: bool,
     factors: int | None,
     seed: int,
@@ -125,9 +69,7 @@ def analyze_command(
         raise PsyqError(f"{output}: the report is written as .pdf or .html")
     if note is not None and len(note) > 300:
         raise PsyqError("--note: at most 300 characters")
-    item_data = load_data(
-        app, instrument_id, data_path, from_store, id_column, date_column, ignore_extra_columns
-    )
+    item_data = source.load(app)
     result = analyse(
         item_data,
         missing="listwise" if listwise else "pairwise",

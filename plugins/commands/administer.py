@@ -295,8 +295,7 @@ def _framed_critical(result: ScoreResult) -> None:
         return
     _say(RULE)
     for flag in critical:
-        item = f" (item {flag.item})" if flag.item else ""
-        _say(f"!!! CRITICAL{item}: {flag.message}")
+        _say(f"!!! CRITICAL{flag.about()}: {flag.message}")
     _say("!!! Review this with the client now, before they leave.")
     _say(RULE)
 
@@ -312,8 +311,7 @@ def _show_partial_flags(session: Session) -> None:
         _say("  none")
     for flag in result.flags:
         if flag.level != "critical":
-            item = f" (item {flag.item})" if flag.item else ""
-            _say(f"  {flag.level}{item}: {flag.message}")
+            _say(f"  {flag.level}{flag.about()}: {flag.message}")
     _framed_critical(result)
 
 

@@ -22,6 +22,7 @@ from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
 from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
 from psyq.proration import proration_note
+from psyq.results import FlagHit, flag_items_cell
 from psyq.spreadsheet import neutralise
 from psyq.text import json_visible, visible
 
@@ -181,9 +182,15 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
             for c in clients
             if c.partial
         }
+        # So are the critical flags of each instrument's latest complete administration.
+        latest_critical = {c.id: _latest_critical(app, store, c.id) for c in clients}
     if as_json:
         docs = [
-            c.model_dump(mode="json") | {"partial_flags": partial_flags.get(c.id, [])}
+            c.model_dump(mode="json")
+            | {
+                "partial_flags": partial_flags.get(c.id, []),
+                "latest_critical_flags": latest_critical[c.id],
+            }
             for c in clients
         ]
         click.echo(json.dumps(docs, indent=2))
@@ -202,6 +209,8 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
             f"{c.id:<12} last {last}  {c.administrations} administration(s): {counts}{partial}"
             f"{attributes}"
         )
+        for flag in latest_critical[c.id]:
+            click.echo(f"{'':<12} {_flag_line(flag, 'latest administration')}")
         for flag in partial_flags.get(c.id, []):
             click.echo(f"{'':<12} {_flag_line(flag)}")
 
@@ -285,8 +294,18 @@ def clients_show_command(app: App, client_id: str, as_json: bool) -> None:
         )
 
 
+def _latest_critical(app: App, store: Any, client_id: str) -> list[dict[str, Any]]:
+    """The critical flags of the client's latest complete administration of each instrument."""
+    latest: dict[str, Administration] = {}
+    for adm in store.administrations(client_id=client_id, status="complete"):
+        latest[adm.instrument_id] = adm  # oldest first: the last one stays
+    flags = _partial_flags(app, latest.values())
+    return [f for f in flags if f["level"] == "critical"]
+
+
 def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[str, Any]]:
-    """Every flag raised by the answers of unfinished administrations, critical first."""
+    """Every flag raised by the answers of these (unfinished) administrations, critical
+    first, each with its administration, instrument and ``answered`` of ``items``."""
     from psyq.history import result_of
 
     out: list[dict[str, Any]] = []
@@ -308,12 +327,18 @@ def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[st
     return sorted(out, key=lambda f: levels.index(f["level"]))
 
 
-def _flag_line(flag: dict[str, Any]) -> str:
+def _about(flag: dict[str, Any]) -> str:
+    """The items that raised a flag, as :meth:`FlagHit.about` words them."""
+    return FlagHit.model_validate(
+        {k: flag[k] for k in ("id", "level", "item", "item_ids", "message")}
+    ).about()
+
+
+def _flag_line(flag: dict[str, Any], where: str = "partial administration") -> str:
     mark = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "    info"}
-    item = f" (item {flag['item']})" if flag["item"] else ""
     return (
-        f"{mark[flag['level']]} in partial administration {flag['administration']} "
-        f"({flag['instrument_id']}){item}: {flag['id']}"
+        f"{mark[flag['level']]} in {where} {flag['administration']} "
+        f"({flag['instrument_id']}){_about(flag)}: {flag['id']}"
     )
 
 
@@ -392,7 +417,8 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
                     else (describe_outcome(None if e.outcome is None else e.outcome.get(scale.id)),)
                 )
                 flags = ", ".join(
-                    ("CRITICAL " if f.level == "critical" else "") + f.id for f in e.result.flags
+                    ("CRITICAL " if f.level == "critical" else "") + f.id + f.about()
+                    for f in e.result.flags
                 )
                 rows.append(
                     (
@@ -475,8 +501,7 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             f"items answered); continue with `psyq administer --resume {adm.id}`"
         )
         for flag in _partial_flags(app, [adm]):
-            item = f" (item {flag['item']})" if flag["item"] else ""
-            click.echo(f"  {flag['level'].upper()}{item}: {flag['message']}")
+            click.echo(f"  {flag['level'].upper()}{_about(flag)}: {flag['message']}")
 
 
 # -- rescore -----------------------------------------------------------------
@@ -810,6 +835,8 @@ def csv_text(records: list[dict[str, Any]]) -> str:
             row[f"prorated.{scale_id}"] = "" if s["value"] is None else str(s["prorated"]).lower()
         add("flags")
         row["flags"] = ";".join(f["id"] for f in rec["flags"])
+        add("flag_items")  # which items raised each flag: every one, not the first
+        row["flag_items"] = flag_items_cell((f["id"], f["item_ids"]) for f in rec["flags"])
         if rec["notices"]:  # a provisional instrument's caveat travels with its data
             add("notices")
             row["notices"] = " | ".join(rec["notices"])

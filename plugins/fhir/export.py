@@ -223,7 +223,7 @@ def observation(
         notes.append({"text": f"PRORATED: {prorated}."})
     if scale.id == "total" and result.flags:
         resource["component"] = [_flag_component(result, i) for i in range(len(result.flags))]
-        notes += [{"text": f"{f.level.upper()}: {f.message}"} for f in result.flags]
+        notes += [{"text": f"{f.level.upper()}{f.about()}: {f.message}"} for f in result.flags]
     if notes:
         resource["note"] = notes
     resource["derivedFrom"] = [{"reference": response_url}]
@@ -232,7 +232,7 @@ def observation(
 
 def _flag_component(result: ScoreResult, index: int) -> JSON:
     flag = result.flags[index]
-    label = f"psyq flag {flag.id} ({flag.level})"
+    label = f"psyq flag {flag.id} ({flag.level}){flag.about()}"
     return {"code": {"text": label}, "valueString": flag.message}
 
 

@@ -11,7 +11,7 @@ import click
 from psyq.app import App
 from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
-from psyq.plugins.analysis.command import data_options, load_data
+from psyq.plugins.analysis.inputs import DataInput, data_input
 
 if TYPE_CHECKING:
     from psyq.norms import NormGroup, ScaleNorm
@@ -146,9 +146,7 @@ def norms_group() -> None:
 
 
 @norms_group.command("build")
-@click.argument("instrument_id")
-@click.argument("data_path", metavar="[DATA]", required=False)
-@data_options
+@data_input
 @click.option("--group-by", metavar="COL[,COL]", help="Norm groups by these columns (sex,age).")
 @click.option("--age-bands", metavar="18-29,30-49,50-", help="Bands for the 'age' column.")
 @click.option("--description", required=True, help="Who the sample is: population, recruitment.")
@@ -168,12 +166,7 @@ def norms_group() -> None:
 @click.pass_obj
 def build_command(
     app: App,
-    instrument_id: str,
-    data_path: str | None,
-    from_store: bool,
-    id_column: str,
-    date_column: str,
-    ignore_extra_columns: bool,
+    source: DataInput,
     group_by: str | None,
     age_bands: str | None,
     description: str,
@@ -207,18 +200,9 @@ def build_command(
     bands = parse_bands(age_bands)
     if bands and "age" not in columns:
         raise PsyqError("--age-bands applies to an 'age' column: add age to --group-by")
-    if from_store and columns:
+    if source.from_store and columns:
         raise PsyqError("the store keeps no client attributes: --group-by needs a DATA file")
-    data = load_data(
-        app,
-        instrument_id,
-        data_path,
-        from_store,
-        id_column,
-        date_column,
-        ignore_extra_columns,
-        keep_columns=tuple(columns),
-    )
+    data = source.load(app, keep_columns=tuple(columns))
     groups, notes = build_groups(app, data, columns, bands)
     if not groups:
         raise PsyqError(f"{data.source}: no scale could be normed (too few scored people)")

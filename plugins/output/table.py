@@ -24,7 +24,7 @@ def render_table(request: RenderRequest) -> bytes:
         lines.append(f"PARTIAL — {given} of {len(inst.items)} items answered")
     critical = [f for f in result.flags if f.level == "critical"]
     for flag in critical:  # a critical flag comes first and cannot be missed
-        lines.append(f"{LEVEL_MARK['critical']}: {flag.message}")
+        lines.append(f"{LEVEL_MARK['critical']}{flag.about()}: {flag.message}")
     rows = [("scale", "score", "range", "band", "answered")]
     for scale in inst.scales:
         s = result.scores[scale.id]
@@ -52,7 +52,7 @@ def render_table(request: RenderRequest) -> bytes:
         lines.append(f"unscored {item.id}: {shown} ({item.text})")
     for flag in result.flags:
         if flag.level != "critical":
-            lines.append(f"{LEVEL_MARK[flag.level]}: {flag.message}")
+            lines.append(f"{LEVEL_MARK[flag.level]}{flag.about()}: {flag.message}")
     lines += _norm_lines(result)
     lines += [f"NOTE: {notice}" for notice in result.notices]
     return ("\n".join(lines) + "\n").encode("utf-8")

@@ -173,7 +173,7 @@ def finish_redcap_outputs(
     }
     for scale in instrument.scales:
         fields += [f"{prefix}_{scale.id}{suffix}" for suffix in suffixes[scale.id]]
-    fields.append(f"{prefix}_flags")
+    fields += [f"{prefix}_flags", f"{prefix}_flag_items"]
     imported = io.StringIO()
     writer = csv.writer(imported, lineterminator="\r\n")
     writer.writerow(["record_id", *kept, *fields])
@@ -182,7 +182,7 @@ def finish_redcap_outputs(
         values = []
         for scale in instrument.scales:
             values += [by_name.get(f"{scale.id}{suffix}", "") for suffix in suffixes[scale.id]]
-        values.append(by_name.get("flags", ""))
+        values += [by_name.get("flags", ""), by_name.get("flag_items", "")]
         writer.writerow(
             [
                 cell(source, "record_id") or by_name["client_id"],
@@ -223,6 +223,15 @@ def finish_redcap_outputs(
             "Form Name": f"{instrument.id}_psyq_scores",
             "Field Type": "notes",
             "Field Label": f"{instrument.short_name} flags raised (psyq; ; separated)",
+        }
+    )
+    definitions.append(
+        {
+            "Variable / Field Name": f"{prefix}_flag_items",
+            "Form Name": f"{instrument.id}_psyq_scores",
+            "Field Type": "notes",
+            "Field Label": f"{instrument.short_name} items that raised each flag "
+            "(psyq; flag:item item; ...)",
         }
     )
     write_atomic(

@@ -229,7 +229,7 @@ def report_command(
     instrument = request.instrument
     total = request.result.total
     flags = request.result.critical
-    alert = f"; CRITICAL: {', '.join(f.id for f in flags)}" if flags else ""
+    alert = f"; CRITICAL: {', '.join(f.id + f.about() for f in flags)}" if flags else ""
     partial = " (PARTIAL administration)" if request.options.get("status") == "partial" else ""
     prorated = " (prorated)" if total.prorated else ""
     click.echo(

@@ -38,6 +38,15 @@ def state_text(state: str, _: Gettext = _same) -> str:
     return texts[state]
 
 
+def _about(flag: FlagHit, _: Gettext) -> str:
+    """``" (item a)"`` / ``" (items a, b)"``: every item that raised ``flag``."""
+    if not flag.item_ids:
+        return ""
+    if len(flag.item_ids) == 1:
+        return " (" + _("item %(item)s") % {"item": flag.item_ids[0]} + ")"
+    return " (" + _("items %(items)s") % {"items": ", ".join(flag.item_ids)} + ")"
+
+
 def flag_lines(flags: Iterable[FlagHit], _: Gettext = _same) -> list[str]:
     """Flags as lines; critical ones framed as ``administer`` frames them.
 
@@ -49,15 +58,13 @@ def flag_lines(flags: Iterable[FlagHit], _: Gettext = _same) -> list[str]:
     lines = []
     for flag in flags:
         if flag.level != "critical":
-            item = " (" + _("item %(item)s") % {"item": flag.item} + ")" if flag.item else ""
-            lines.append(f"  {levels.get(flag.level, flag.level)}{item}: {flag.message}")
+            lines.append(f"  {levels.get(flag.level, flag.level)}{_about(flag, _)}: {flag.message}")
     critical = [flag for flag in flags if flag.level == "critical"]
     if critical:
         lines.append(RULE)
         word = _("CRITICAL")
         for flag in critical:
-            item = " (" + _("item %(item)s") % {"item": flag.item} + ")" if flag.item else ""
-            lines.append(f"!!! {word}{item}: {flag.message}")
+            lines.append(f"!!! {word}{_about(flag, _)}: {flag.message}")
         lines.append("!!! " + _("Review this with the client now, before they leave."))
         lines.append(RULE)
     return lines
