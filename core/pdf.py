@@ -193,6 +193,26 @@ def parsed_stylesheet() -> CSS:
     return CSS(string=stylesheet(), font_config=font_config(), url_fetcher=make_fetcher())
 
 
+WARM_UP_HTML = (
+    "<p>Warm <b>bold</b> <i>italic</i> <span class=provenance>mono</span> "
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10" width="10">'
+    '<text x="1" y="9" font-size="9">1</text></svg></p>'
+)
+"""A page using every face the report stylesheet asks for (regular, bold, italic,
+monospace) and SVG text: rendering it loads and caches those fonts."""
+
+
+def warm_up() -> None:
+    """Do WeasyPrint's once-per-process work now: import it, build the font
+    configuration, parse the report stylesheet, and render a small page so the
+    report's fonts are found and loaded.
+
+    The local batch executor's fork server calls this before forking workers
+    (:mod:`psyq.batch.warm`), so every worker starts with it done.
+    """
+    html_to_pdf(WARM_UP_HTML)
+
+
 def html_to_pdf(html: str, *, fetcher: Any = None, stylesheets: bool = True) -> bytes:
     """Render report HTML to PDF bytes with the locked-down fetcher.
 
