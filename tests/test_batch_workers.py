@@ -1,6 +1,7 @@
 """Local batch workers start warm: forked by a fork server that has already imported
 the chunk worker and, for a batch that renders reports, WeasyPrint with its fonts and
-the parsed report stylesheet (rather than every worker paying for that itself)."""
+the parsed report stylesheet, and the plugin manager a sample report was rendered
+with (rather than every worker paying for that itself)."""
 
 from __future__ import annotations
 
@@ -18,16 +19,18 @@ from concurrent.futures import ProcessPoolExecutor
 from psyq.batch.executors import _start_context, _worker_init
 
 def state():
+    import psyq.batch.worker
     import psyq.pdf
     return {
+        "plugins": psyq.batch.worker._preloaded_pm is not None,
         "weasyprint": "weasyprint" in sys.modules,
         "fonts": psyq.pdf.font_config.cache_info().currsize,
         "stylesheet": psyq.pdf.parsed_stylesheet.cache_info().currsize,
     }
 
 if __name__ == "__main__":
-    renders = sys.argv[1] == "renders"
-    ctx = _start_context(renders)
+    pdf_reports = sys.argv[1] == "renders"
+    ctx = _start_context(pdf_reports)
     with ProcessPoolExecutor(2, mp_context=ctx, initializer=_worker_init,
                              initargs=(os.getpid(),)) as pool:
         got = [f.result() for f in [pool.submit(state) for _ in range(4)]]
@@ -56,6 +59,7 @@ def test_rendering_workers_are_forked_with_weasyprint_warm(tmp_path: Path) -> No
     assert got["parent"] is False  # the batch process itself never imports WeasyPrint
     for worker in got["workers"]:
         assert worker["weasyprint"] and worker["fonts"] == 1 and worker["stylesheet"] == 1
+        assert worker["plugins"]  # built, and a report rendered with them, in the server
 
 
 @pytest.mark.slow
@@ -63,4 +67,4 @@ def test_rendering_workers_are_forked_with_weasyprint_warm(tmp_path: Path) -> No
 def test_scores_only_workers_do_not_load_weasyprint(tmp_path: Path) -> None:
     got = probe(tmp_path, "scores")
     assert got["method"] == "forkserver"
-    assert not any(w["weasyprint"] for w in got["workers"])
+    assert not any(w["weasyprint"] or w["plugins"] for w in got["workers"])

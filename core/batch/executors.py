@@ -44,15 +44,15 @@ class ExecutorSettings:
     themselves, like a Dask cluster, may ignore it); ``scheduler`` the
     address given with ``--scheduler``; ``recycle_after`` how many chunks a
     local worker runs before it is replaced, which bounds its memory;
-    ``renders`` whether chunks render reports (PDF), so the local pool warms
+    ``pdf_reports`` whether chunks render PDF reports, so the local pool warms
     the renderer up once before it starts any worker.
     """
 
     jobs: int
     scheduler: str | None = None
     recycle_after: int = 100
-    renders: bool = False
-    """Chunks render reports: local workers start with WeasyPrint already warm."""
+    pdf_reports: bool = False
+    """Chunks render PDF reports: local workers start with WeasyPrint already warm."""
 
 
 class ChunkRunner(Protocol):
@@ -113,26 +113,45 @@ WARM_MODULE = "psyq.batch.warm"
 """What the fork server imports before forking rendering workers."""
 
 
-def _start_context(renders: bool) -> multiprocessing.context.BaseContext:
+def _start_context(pdf_reports: bool) -> multiprocessing.context.BaseContext:
     """How local workers start.
 
     Where the platform has it (Linux, macOS), a fork server: a fresh process,
-    started now, that imports the worker (and, for a rendering batch, warms
-    WeasyPrint up: :mod:`psyq.batch.warm`) once, then forks every worker from
-    that state. Workers so start in milliseconds instead of each importing
-    WeasyPrint (about half a second), and the server gets ready while this
-    process reads the input. It is not a fork of this process: no open file,
-    lock or thread of the batch is inherited. Elsewhere (Windows), spawn.
+    started now, that imports the worker (and, for a batch of PDF reports,
+    warms WeasyPrint up: :mod:`psyq.batch.warm`) once, then forks every worker
+    from that state. Workers so start in milliseconds instead of each
+    importing WeasyPrint (about half a second), and the server gets ready while
+    this process starts up and reads the input (:func:`start_early`). It is
+    not a fork of this process: no open file, lock or thread of the batch is
+    inherited. Elsewhere (Windows), spawn.
     """
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # The server is started once per process: the first batch's list holds.
-    context.set_forkserver_preload([WARM_MODULE if renders else "psyq.batch.worker"])
+    context.set_forkserver_preload([WARM_MODULE if pdf_reports else "psyq.batch.worker"])
     from multiprocessing import forkserver
 
     forkserver.ensure_running()
     return context
+
+
+def start_early(args: list[str]) -> None:
+    """Start the fork server for ``psyq batch ARGS`` before the command line is even
+    parsed, so that warming WeasyPrint up overlaps this process's own start-up.
+
+    A guess from the raw arguments, made only for the local executor: a wrong guess
+    costs a little time, never a result (the server just preloads less or more).
+    """
+    if any(a in ("--help", "-h") for a in args) or "dask" in args or "--executor" in args:
+        return
+    if any(a.startswith("--executor=") for a in args):
+        return
+    formats = [args[k + 1] for k, a in enumerate(args[:-1]) if a == "--format"]
+    formats += [a.split("=", 1)[1] for a in args if a.startswith("--format=")]
+    # No --format: the richest report installed, PDF on a normal install.
+    pdf = "--scores-only" not in args and (not formats or any("pdf" in f for f in formats))
+    _start_context(pdf)
 
 
 class LocalRunner:
@@ -149,7 +168,7 @@ class LocalRunner:
     def __init__(self, settings: ExecutorSettings) -> None:
         self.jobs = max(1, settings.jobs)
         self.per_pool = self.jobs * max(1, settings.recycle_after)
-        self._mp = _start_context(settings.renders)
+        self._mp = _start_context(settings.pdf_reports)
         self._pool: ProcessPoolExecutor | None = None
         self._in_pool = 0
 

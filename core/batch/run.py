@@ -144,7 +144,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         jobs=max(1, options.jobs),
         scheduler=options.scheduler,
         recycle_after=max(1, recycle_rows // chunk_size),
-        renders=bool(options.formats) or options.summary == "pdf",
+        pdf_reports="pdf" in options.formats,
     )
     with ExitStack() as stack:
         manifest = _open_manifest(out, options, header, chunk_size)

@@ -1,8 +1,9 @@
 """Preloaded by the local executor's fork server (see
 :mod:`psyq.batch.executors`): importing this module does, once, the start-up
 work every rendering worker would otherwise repeat (importing psyq's batch
-worker and WeasyPrint, building the font configuration, parsing the report
-stylesheet, loading the fonts). Workers forked from the server start warm.
+worker and WeasyPrint, building the font configuration and the plugin manager,
+parsing the report stylesheet, compiling the report templates, loading the
+fonts). Workers forked from the server start warm.
 
 Nothing else imports it: its import is its effect.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-import psyq.batch.worker  # noqa: F401  (the chunk worker and its imports)
+from psyq.batch.worker import preload
 from psyq.pdf import quiet_subsetting_warning, warm_up
 
 quiet_subsetting_warning()  # the batch's parent warns once; workers stay quiet
@@ -19,3 +20,5 @@ quiet_subsetting_warning()  # the batch's parent warns once; workers stay quiet
 # renders; the fork server itself must stay up.
 with suppress(Exception):
     warm_up()
+with suppress(Exception):  # a local pack or plugin may change PHQ-9: workers then build their own
+    preload()
