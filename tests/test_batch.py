@@ -443,3 +443,32 @@ def test_broken_plugin_warns_once_not_once_per_worker(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     warnings = [line for line in run.stderr.splitlines() if "broken_demo" in line]
     assert len(warnings) == 1, run.stderr
+
+
+@pytest.mark.parametrize("columnar", ["1", "0"])
+def test_scores_csv_marks_every_prorated_score(
+    psyq_cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, columnar: str
+) -> None:
+    """``total_prorated`` (PHQ-9's total prorates; its PHQ-2 subscale does not) on the
+    columnar path and on the per-row path alike."""
+    monkeypatch.setenv("PSYQ_COLUMNAR", columnar)
+    monkeypatch.setenv("PSYQ_DISABLE_PLUGINS", "example")
+    rows = phq9_rows(4)
+    rows[0].update({k: "1" for k in PHQ9_ITEMS})  # every item: 9, not prorated
+    rows[1].update({k: "1" for k in PHQ9_ITEMS} | {"phq9_9": ""})  # 8 x 9 / 8 = 9, prorated
+    rows[2].update({k: "2" for k in PHQ9_ITEMS} | {"phq9_3": "", "phq9_4": ""})  # 14 -> 18
+    rows[3].update({k: "" for k in PHQ9_ITEMS[:3]})  # three missing: not scored
+    src = write_csv(tmp_path / "c.csv", rows)
+    out = tmp_path / "out"
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--scores-only",
+                      "--quiet", "--jobs", "1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = read_csv(out / "scores.csv")
+    assert "phq2_prorated" not in scores[0]
+    got = [(s["total"], s["total_prorated"], s["flags"]) for s in scores]
+    assert got == [
+        ("9", "0", "suicidal_ideation"),
+        ("9", "1", "critical_item_unanswered"),
+        ("18", "1", "suicidal_ideation;major_depressive_syndrome"),
+        ("", "", got[3][2]),
+    ]

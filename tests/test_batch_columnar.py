@@ -158,6 +158,22 @@ def test_columnar_batch_is_byte_identical_to_per_row(instrument_id: str, tmp_pat
         assert any(flag.id in scores for flag in inst.flags)
     if any(item.critical for item in inst.items):
         assert "critical_item_unanswered" in scores
+    _assert_prorated_column(inst, tmp_path / "columnar" / "scores.csv")
+
+
+def _assert_prorated_column(inst: Instrument, path: Path) -> None:
+    """Each scale whose rule prorates has a ``<scale>_prorated`` column: 1 where the
+    score was prorated, 0 where every item was answered, empty when unscored."""
+    with path.open(newline="") as fh:
+        table = list(csv.DictReader(fh))
+    for scale in inst.scales:
+        column = f"{scale.id}_prorated"
+        if not scale.missing.prorate:
+            assert column not in table[0]
+            continue
+        marks = {(r[column], r[scale.id] == "") for r in table}
+        assert marks <= {("1", False), ("0", False), ("", True)}
+        assert ("1", False) in marks and ("0", False) in marks, scale.id
 
 
 def test_jsonl_cells_of_every_type(tmp_path: Path) -> None:
@@ -367,3 +383,4 @@ def test_every_format_feature_gives_the_same_bytes(tmp_path: Path) -> None:
     for flag in [f.id for f in inst.flags] + ["critical_item_unanswered"]:
         assert flag in scores, flag
     assert "critical_item_unanswered;critical_item_unanswered" in scores
+    _assert_prorated_column(inst, tmp_path / "columnar" / "scores.csv")

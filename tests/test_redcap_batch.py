@@ -60,17 +60,24 @@ def test_bridge2ai_export_with_labels_events_and_completion(psyq_cli: CLI, tmp_p
     assert [(e["row"], e["client_id"]) for e in errors] == [("4", "2")]
     assert "phq9_9: '7' is not an allowed answer" in errors[0]["reason"]
     imported = read_csv(out / "redcap-import.csv")
-    assert [(r["record_id"], r["redcap_event_name"], r["phq9_psyq_total"]) for r in imported] == [
-        ("1", "baseline_arm_1", "7"),
-        ("1", "week_4_arm_1", "10"),
-    ]
+    assert [
+        (
+            r["record_id"],
+            r["redcap_event_name"],
+            r["phq9_psyq_total"],
+            r["phq9_psyq_total_prorated"],
+        )
+        for r in imported
+    ] == [("1", "baseline_arm_1", "7", "0"), ("1", "week_4_arm_1", "10", "1")]
+    assert [s["total_prorated"] for s in scores] == ["0", "1"]
     assert imported[1]["phq9_psyq_flags"] == scores[1]["flags"]
     assert (out / "redcap-import.csv").stat().st_mode & 0o077 == 0
     fields = [r["Variable / Field Name"] for r in read_csv(out / "redcap-import-dictionary.csv")]
-    # Every scale of PHQ-9 (the total and its PHQ-2 subscale), then the flags.
+    # Every scale of PHQ-9 (the total, prorated or not, and its PHQ-2 subscale), then flags.
     assert fields == [
         "phq9_psyq_total",
         "phq9_psyq_total_band",
+        "phq9_psyq_total_prorated",
         "phq9_psyq_phq2",
         "phq9_psyq_phq2_band",
         "phq9_psyq_flags",

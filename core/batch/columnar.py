@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from psyq.answers import MISSING_TOKENS
 from psyq.batch.cohort import LISTED, LISTED_FLAGGED, CohortStats, _band_label
-from psyq.batch.tables import format_value
+from psyq.batch.tables import format_value, prorated_cell
 from psyq.models import CRITICAL_ITEM_FLAG, Condition, Instrument, round_half_up
 from psyq.scoring import STAGES
 from psyq.spreadsheet import neutralise
@@ -232,6 +232,7 @@ class ColumnarScorer:
         n = answers.shape[0]
         scale_values: dict[str, list[Any]] = {}  # per scale: the value object per row
         numeric: dict[str, Floats] = {}  # per scale: float value, NaN when unscored
+        prorated: dict[str, Bools] = {}  # per scale whose rule prorates: prorated or not
         for scale in inst.scales:
             cols = [self.index[i] for i in scale.items]
             weights = [scale.weight(i) for i in scale.items]
@@ -260,6 +261,8 @@ class ColumnarScorer:
             objects, floats = self._round(np.asarray(x, dtype=np.float64), scale.decimals)
             scale_values[scale.id] = objects
             numeric[scale.id] = floats
+            if rule.prorate:
+                prorated[scale.id] = missing > 0
         flags = self._flags(answers, numeric)
         unanswered = np.zeros(n, dtype=np.int64)
         for k, item in enumerate(self.items):
@@ -269,6 +272,7 @@ class ColumnarScorer:
             "ok": ok,
             "values": scale_values,
             "numeric": numeric,
+            "prorated": prorated,
             "flags": flags,
             "critical_unanswered": unanswered,
         }
@@ -439,6 +443,9 @@ class ColumnarScorer:
             pairs = [cells[v] for v in objects]
             columns.append([p[0] for p in pairs])
             columns.append([p[1] for p in pairs])
+            if scale.missing.prorate:
+                marks: list[bool] = scored["prorated"][scale.id].tolist()
+                columns.append([prorated_cell(v, m) for v, m in zip(objects, marks, strict=True)])
         joined: dict[int, str] = {}
         texts = []
         for ids in row_flags:  # rows with the same flags share one list: join it once

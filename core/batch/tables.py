@@ -22,18 +22,31 @@ def format_value(value: int | float | None, decimals: int) -> str:
     return str(value) if decimals == 0 else f"{value:.{decimals}f}"
 
 
+def prorated_cell(value: object, prorated: bool) -> str:
+    """``1`` for a prorated score, ``0`` for one from every item, empty if unscored."""
+    if value is None:
+        return ""
+    return "1" if prorated else "0"
+
+
 def scores_header(instrument: Instrument) -> list[str]:
+    """Every scale's value and band; a scale whose rule prorates also says whether it did."""
     head = ["row", "client_id", "date"]
     for scale in instrument.scales:
         head += [scale.id, f"{scale.id}_band"]
+        if scale.missing.prorate:
+            head.append(f"{scale.id}_prorated")
     return [*head, "flags", "reports"]
 
 
 def scores_line(instrument: Instrument, record: dict[str, Any]) -> list[str]:
     cells = [str(record["row"]), neutralise(record["client_id"]), neutralise(record["date"])]
-    values, bands = record["values"], record["bands"]
+    values, bands, prorated = record["values"], record["bands"], record["prorated"]
     for scale in instrument.scales:
-        cells += [format_value(values.get(scale.id), scale.decimals), bands.get(scale.id) or ""]
+        value = values.get(scale.id)
+        cells += [format_value(value, scale.decimals), bands.get(scale.id) or ""]
+        if scale.missing.prorate:
+            cells.append(prorated_cell(value, bool(prorated.get(scale.id))))
     files = ";".join(neutralise(f) for f in record["files"])
     return [*cells, ";".join(record["flags"]), files]
 

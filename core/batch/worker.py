@@ -270,6 +270,7 @@ def _run_row(
     record.update(
         values={sid: s.value for sid, s in result.scores.items()},
         bands={sid: s.band for sid, s in result.scores.items()},
+        prorated={sid: s.prorated for sid, s in result.scores.items()},
         flags=[f.id for f in result.flags],
         critical=any(f.level == "critical" for f in result.flags),
         files=[f"{REPORTS_DIR}/{name}" for name, _ in files],

@@ -166,8 +166,13 @@ def finish_redcap_outputs(
         return
     prefix = f"{instrument.id}_psyq"
     fields = []
+    # A scale whose rule prorates also says whether it did (scores.csv's ``_prorated``).
+    suffixes = {
+        s.id: ["", "_band", *(["_prorated"] if s.missing.prorate else [])]
+        for s in instrument.scales
+    }
     for scale in instrument.scales:
-        fields += [f"{prefix}_{scale.id}", f"{prefix}_{scale.id}_band"]
+        fields += [f"{prefix}_{scale.id}{suffix}" for suffix in suffixes[scale.id]]
     fields.append(f"{prefix}_flags")
     imported = io.StringIO()
     writer = csv.writer(imported, lineterminator="\r\n")
@@ -176,7 +181,7 @@ def finish_redcap_outputs(
         by_name = dict(zip(head, line, strict=False))
         values = []
         for scale in instrument.scales:
-            values += [by_name.get(scale.id, ""), by_name.get(f"{scale.id}_band", "")]
+            values += [by_name.get(f"{scale.id}{suffix}", "") for suffix in suffixes[scale.id]]
         values.append(by_name.get("flags", ""))
         writer.writerow(
             [
@@ -203,6 +208,15 @@ def finish_redcap_outputs(
                 "Field Label": f"{instrument.short_name} {scale.label}: band (psyq)",
             },
         ]
+        if scale.missing.prorate:
+            definitions.append(
+                {
+                    "Variable / Field Name": f"{prefix}_{scale.id}_prorated",
+                    "Form Name": f"{instrument.id}_psyq_scores",
+                    "Field Type": "yesno",
+                    "Field Label": f"{instrument.short_name} {scale.label}: prorated (psyq)",
+                }
+            )
     definitions.append(
         {
             "Variable / Field Name": f"{prefix}_flags",
