@@ -6,12 +6,17 @@ with (rather than every worker paying for that itself)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from psyq.batch.manifest import MANIFEST_NAME
+
+from .cohorts import PHQ9_ITEMS, phq9_rows, write_csv
 
 PROBE = """
 import json, os, sys
@@ -68,3 +73,44 @@ def test_scores_only_workers_do_not_load_weasyprint(tmp_path: Path) -> None:
     got = probe(tmp_path, "scores")
     assert got["method"] == "forkserver"
     assert not any(w["weasyprint"] or w["plugins"] for w in got["workers"])
+
+
+def pdf_words(path: Path) -> str:
+    import io
+    import re
+
+    import pypdf
+
+    reader = pypdf.PdfReader(io.BytesIO(path.read_bytes()))
+    return re.sub(r"\s+", " ", "\n".join(page.extract_text() for page in reader.pages))
+
+
+@pytest.mark.slow
+def test_reports_from_warm_workers_keep_the_alerts_and_the_chart(
+    tmp_path: Path,
+) -> None:
+    rows = phq9_rows(6, seed=11)
+    rows[1].update({k: "0" for k in PHQ9_ITEMS} | {"phq9_9": "2"})  # critical item positive
+    rows[3].update({k: "1" for k in PHQ9_ITEMS[:4]} | {k: "" for k in PHQ9_ITEMS[4:]})
+    rows[5].update({k: "0" for k in PHQ9_ITEMS})  # nothing to flag
+    src = write_csv(tmp_path / "cohort.csv", rows)
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, "-m", "psyq", "batch", str(src), "--instrument", "phq9", "--out",
+         str(out), "--format", "pdf", "--jobs", "2", "--chunk-size", "1", "--quiet"],
+        env={**os.environ, "PSYQ_HOME": str(tmp_path / "home")},
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    workers = {json.loads(line)["worker"] for line in (out / MANIFEST_NAME).open().readlines()[1:]}
+    assert len(workers) == 2  # both forked workers rendered
+    reports = {p.stem.split("_")[0]: pdf_words(p) for p in (out / "reports").glob("*.pdf")}
+    critical, stopped, calm = reports["C0001"], reports["C0003"], reports["C0005"]
+    assert critical.upper().index("SAFETY ALERT") < critical.index("Patient Health")
+    assert "Answer given: More than half the days (2)" in critical
+    # Items 5-9 blank: item 9 is a critical item left unanswered, which is an alert too.
+    assert stopped.upper().index("SAFETY ALERT") < stopped.index("Patient Health")
+    assert "Not answered: ask the client directly." in stopped
+    assert "SAFETY ALERT" not in calm.upper() and "PARTIAL" not in calm
+    for words in reports.values():  # the band chart: its band names and scale ticks
+        assert "Minimal Mild Moderate" in words and "0 5 10 15 20 27" in words
