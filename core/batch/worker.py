@@ -1,6 +1,6 @@
 """The per-chunk worker: validate, score and render a few rows.
 
-:func:`run_chunk` is what every executor runs, in a spawned local process or
+:func:`run_chunk` is what every executor runs, in a local worker process or
 on a Dask worker on another machine. It takes and returns plain picklable
 records and touches no file: the parent writes every output, so workers need
 no shared file system and crash safety lives in one place.
@@ -13,7 +13,9 @@ parent only writes bytes, so it never limits throughput.
 Each worker process (or Dask worker thread) builds its plugin manager,
 scorer and output formats once and keeps them, keyed by the instrument's
 content hash; heavy libraries (WeasyPrint) are imported by the output
-formats, so only here, never in the parent.
+formats, so only here, never in the parent. Local workers for PDF reports
+inherit the plugin manager, WeasyPrint and compiled templates from the fork
+server that forked them (:func:`preload`).
 """
 
 from __future__ import annotations
