@@ -20,10 +20,9 @@ from .cohorts import PHQ9_ITEMS, phq9_rows, write_csv
 
 PROBE = """
 import json, os, sys
-from concurrent.futures import ProcessPoolExecutor
-from psyq.batch.executors import _start_context, _worker_init
+from psyq.batch.executors import ExecutorSettings, LocalRunner
 
-def state():
+def state(_):
     import psyq.batch.worker
     import psyq.pdf
     return {
@@ -31,16 +30,25 @@ def state():
         "weasyprint": "weasyprint" in sys.modules,
         "fonts": psyq.pdf.font_config.cache_info().currsize,
         "stylesheet": psyq.pdf.parsed_stylesheet.cache_info().currsize,
+        "setting": os.environ.get("PSYQ_PROBE_SETTING"),
+        "cwd": os.getcwd(),
     }
 
+def pool_state():
+    runner = LocalRunner(ExecutorSettings(jobs=2, pdf_reports=sys.argv[1] == "renders"))
+    try:
+        return list(runner.run(state, range(4)))
+    finally:
+        runner.close()
+
 if __name__ == "__main__":
-    pdf_reports = sys.argv[1] == "renders"
-    ctx = _start_context(pdf_reports)
-    with ProcessPoolExecutor(2, mp_context=ctx, initializer=_worker_init,
-                             initargs=(os.getpid(),)) as pool:
-        got = [f.result() for f in [pool.submit(state) for _ in range(4)]]
-    print(json.dumps({"method": ctx.get_start_method(), "workers": got,
-                      "parent": "weasyprint" in sys.modules}))
+    first = pool_state()
+    # A later batch in the same process, under other settings, from the same fork server.
+    os.environ["PSYQ_PROBE_SETTING"] = "later"
+    os.chdir(sys.argv[2])
+    later = pool_state()
+    print(json.dumps({"method": LocalRunner(ExecutorSettings(jobs=1))._mp.get_start_method(),
+                      "workers": first, "later": later, "parent": "weasyprint" in sys.modules}))
 """
 
 
@@ -49,7 +57,10 @@ def probe(tmp_path: Path, kind: str) -> dict[str, Any]:
     script = tmp_path / "probe.py"
     script.write_text(PROBE)
     done = subprocess.run(
-        [sys.executable, str(script), kind], capture_output=True, text=True, timeout=120
+        [sys.executable, str(script), kind, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
@@ -65,6 +76,10 @@ def test_rendering_workers_are_forked_with_weasyprint_warm(tmp_path: Path) -> No
     for worker in got["workers"]:
         assert worker["weasyprint"] and worker["fonts"] == 1 and worker["stylesheet"] == 1
         assert worker["plugins"]  # built, and a report rendered with them, in the server
+        assert worker["setting"] is None
+    for worker in got["later"]:  # the batch's own environment and folder, as when spawned
+        assert worker["setting"] == "later" and worker["cwd"] == str(tmp_path)
+        assert not worker["plugins"]  # built afresh under those settings, not the server's
 
 
 @pytest.mark.slow

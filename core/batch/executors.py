@@ -76,7 +76,9 @@ STOP_GRACE_S = 3.0
 """How long interrupted workers get to exit before they are killed."""
 
 
-def _worker_init(parent_pid: int) -> None:
+def _worker_init(
+    parent_pid: int, environ: dict[str, str] | None = None, cwd: str | None = None
+) -> None:
     """Run in every local worker before its first chunk.
 
     Ctrl-C goes to the whole process group: the parent alone decides how to
@@ -89,6 +91,17 @@ def _worker_init(parent_pid: int) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     started_by = os.getppid()
+    if environ is not None and environ != dict(os.environ):
+        # Forked from a fork server started earlier in this (long-lived) process, under
+        # other settings: work under the batch's own, as a spawned worker would, and
+        # build plugins afresh rather than use the ones the server loaded.
+        os.environ.clear()
+        os.environ.update(environ)
+        from psyq.batch import worker
+
+        worker.forget_preloaded()
+    if cwd is not None:
+        os.chdir(cwd)
 
     def watch() -> None:
         while True:
@@ -177,7 +190,7 @@ class LocalRunner:
             self.jobs,
             mp_context=self._mp,
             initializer=_worker_init,
-            initargs=(os.getpid(),),
+            initargs=(os.getpid(), dict(os.environ), os.getcwd()),
         )
 
     def run(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:

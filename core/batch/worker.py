@@ -111,6 +111,12 @@ _preloaded_pm: PsyqPluginManager | None = None
 """The plugin manager built by :func:`preload` in the local executor's fork server."""
 
 
+def forget_preloaded() -> None:
+    """In a worker whose batch runs under other settings than its fork server did."""
+    global _preloaded_pm
+    _preloaded_pm = None
+
+
 def preload() -> None:
     """Run once in the local executor's fork server (:mod:`psyq.batch.warm`), before it
     forks any worker: build the plugin manager and render one PDF report with it, so
