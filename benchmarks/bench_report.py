@@ -221,8 +221,9 @@ def _session(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall seconds and CPU seconds of a command and every process it starts (workers,
     the fork server, short-lived helpers), read from /proc every 20 ms while they live.
 
-    A process's own CPU counts, plus what its reaped children used that was not seen
-    directly (helpers too short-lived to be sampled), so nothing counts twice."""
+    A process's own CPU counts, plus the larger of what its reaped children used (as
+    the kernel reports it) and what its children were seen using, so nothing counts
+    twice and helpers too short-lived to be sampled still count."""
     import psutil
 
     start = time.perf_counter()
@@ -248,7 +249,7 @@ def _session(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     def total(pid: int) -> float:
         _, own, kids = seen[pid]
         sampled = sum(total(c) for c, (parent, _, _) in seen.items() if parent == pid)
-        return own + max(kids - sampled, 0.0)
+        return own + max(kids, sampled)  # reaped children are in kids, the rest sampled
 
     roots = [pid for pid, (parent, _, _) in seen.items() if parent not in seen]
     return took, sum(total(pid) for pid in roots)
