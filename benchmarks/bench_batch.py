@@ -8,7 +8,8 @@ development machine (2 cores) is shared and noisy:
    (CPU), and the plain ``Scorer.score`` loop; (b) ``psyq batch --scores-only``
    end to end with ``--jobs 1`` and ``2``, as the marginal rate between a
    10k-row and a 100k-row run (start-up and the cohort summary cancel out).
-   Goal: >= 100k PHQ-9 rows/s with ``--jobs 2``. Peak memory, 10k and 200k rows.
+   Goal: >= 100k PHQ-9 rows/s with ``--jobs 2``. Peak memory and the rate at 10k,
+   100k and 1M rows.
 2. The cohort summary of 100k rows: PDF against HTML summary end to end, and
    the summary alone in this process. Goal: <= 2 s.
 3. Peak memory (RSS of the parent plus every worker, sampled every 20 ms) for
@@ -160,16 +161,38 @@ def _scores_only(workdir: Path) -> None:
 
 
 def _scores_memory(workdir: Path) -> None:
-    files = _inputs(workdir, 10_000, 200_000)
-    peaks = {}
+    """Scores-only with --jobs 2 at 10k, 100k and 1M rows: peak memory of parent and
+    workers as ratios to the 10k run, and the marginal rate of the 1M run over the
+    10k run, by the wall clock and per CPU-second (parent and workers, which a
+    machine busy with other work changes less)."""
+    files = _inputs(workdir, 10_000, 100_000, 1_000_000)
+    peaks, walls, cpus = {}, {}, {}
     for n, path in files.items():
-        took, peak = _run_batch(workdir, path, "--scores-only", "--jobs", "2", env_extra=NO_PLUGINS)
-        peaks[n] = peak
-        print(f"  memory, {n:>7,} rows scores-only, --jobs 2: peak RSS {peak / 2**20:.0f} MiB "
-              f"(parent + workers), {took:.1f} s")  # fmt: skip
+        before = _children_cpu()
+        walls[n], peaks[n] = _run_batch(
+            workdir, path, "--scores-only", "--jobs", "2", env_extra=NO_PLUGINS
+        )
+        cpus[n] = _children_cpu() - before
+        print(f"  memory, {n:>9,} rows scores-only, --jobs 2: peak RSS {peaks[n] / 2**20:.0f} MiB "
+              f"(parent + workers), {walls[n]:.1f} s wall, {cpus[n]:.1f} s CPU")  # fmt: skip
     if peaks[10_000]:
-        print(f"  memory, 200k / 10k rows scores-only: {peaks[200_000] / peaks[10_000]:.2f}x "
-              "(goal: flat; the parent holds the whole input in memory)")  # fmt: skip
+        ratios = [peaks[n] / peaks[10_000] for n in (100_000, 1_000_000)]
+        print(f"  memory, scores-only --jobs 2: 100k / 10k rows {ratios[0]:.2f}x, "
+              f"1M / 10k rows {ratios[1]:.2f}x (goal: flat)")  # fmt: skip
+    extra = 990_000
+    wall_rate = extra / (walls[1_000_000] - walls[10_000])
+    cpu_rate = extra / (cpus[1_000_000] - cpus[10_000])
+    print(f"  scores-only, psyq batch --jobs 2, 1M rows: {wall_rate:,.0f} rows/s marginal wall "
+          f"(goal: at least 100,000); {cpu_rate:,.0f} rows per CPU-second "
+          "of parent and workers")  # fmt: skip
+
+
+def _children_cpu() -> float:
+    """User + system seconds of every finished child process (and theirs) so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _cohort(workdir: Path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 RUNS = 15
 # Issue #15: start-up is measured with 20 definitions installed.
 DEFINITIONS = 20
+GOAL_SECONDS = 0.150
 
 
 def _time_command(args: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -35,16 +36,16 @@ def _time_command(args: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 
 def _pack_environment(home: Path) -> dict[str, str]:
-    """An installed plugin (dist-info + entry point on PYTHONPATH) adding definitions.
+    """A clinic's psyq with :data:`DEFINITIONS` definitions installed.
 
-    Copies of the built-in definitions under new ids bring the total to
-    :data:`DEFINITIONS`, as a clinic with the library pack installed would have.
+    The built-in instruments (and any installed plugin's, such as the example
+    plugin's) plus throwaway copies of built-in definitions under new ids in the
+    local pack, ``$PSYQ_HOME/instruments``, to make up the number.
     """
     from psyq.plugins.builtin_instruments import builtin_instruments_dir
 
-    site = home / "site"
-    pack = site / "psyq_bench_pack_data"
-    pack.mkdir(parents=True)
+    local = home / "instruments"
+    local.mkdir(parents=True)
     from psyq.manager import create_plugin_manager
     from psyq.registry import InstrumentRegistry
 
@@ -53,21 +54,10 @@ def _pack_environment(home: Path) -> dict[str, str]:
     for k in range(DEFINITIONS - installed):
         source = builtins[k % len(builtins)]
         text = re.sub(r"^id: (\w+)", rf"id: \1_copy{k}", source.read_text(), count=1, flags=re.M)
-        (pack / f"{source.stem}_copy{k}.yaml").write_text(text)
-    dist = site / "psyq_bench_pack-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: psyq-bench-pack\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[psyq]\nbench_pack = psyq_bench_pack\n")
-    (site / "psyq_bench_pack.py").write_text(
-        "from pathlib import Path\n"
-        "from psyq import hookimpl\n"
-        "from psyq.registry import InstrumentSource\n"
-        "@hookimpl\n"
-        "def psyq_instrument_sources():\n"
-        f"    return [InstrumentSource('bench pack', Path({str(pack)!r}))]\n"
-    )
-    env = {**os.environ, "PSYQ_HOME": str(home), "PYTHONPATH": str(site)}
+        (local / f"{source.stem}_copy{k}.yaml").write_text(text)
+    env = {**os.environ, "PSYQ_HOME": str(home)}
     env["PSYQ_CACHE_DIR"] = str(home / "cache")
+    env.pop("PSYQ_NO_CACHE", None)
     # Measure what an installed psyq does: pip writes bytecode at install time, so
     # compile it here once even when the shell sets PYTHONDONTWRITEBYTECODE.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -75,7 +65,11 @@ def _pack_environment(home: Path) -> dict[str, str]:
 
 
 def bench_startup() -> None:
-    """`psyq list/score/show` with 20 definitions: cache on against cache off, and python."""
+    """`psyq list/score/show` with 20 definitions: caches warm against caches off, and python.
+
+    Each command's CPU time is also given as a multiple of `python -c pass` measured
+    in the same run, and checked against issue #15's goal of 150 ms.
+    """
     home = Path(tempfile.mkdtemp(prefix="psyq-bench-"))
     env = _pack_environment(home)
     py = sys.executable
@@ -90,67 +84,84 @@ def bench_startup() -> None:
     }
     no_cache = {**env, "PSYQ_NO_CACHE": "1"}
     base_wall, base_cpu = _time_command([py, "-c", "pass"], env)
-    print(f"  {count} definitions installed; medians of {RUNS} runs; cache warm")
+    print(f"  {count} definitions installed; medians of {RUNS} runs; caches warm")
     print(f"  {'python -c pass':<16} {base_wall * 1000:6.1f} ms wall {base_cpu * 1000:6.1f} ms CPU")
+    verdicts = []
     for name, args in commands.items():
         # Interleaved, so that both sides see the same machine load.
         cold_wall, cold_cpu = _time_command([py, "-m", "psyq", *args], no_cache)
         wall, cpu = _time_command([py, "-m", "psyq", *args], env)
         print(
             f"  psyq {name:<11} {wall * 1000:6.1f} ms wall {cpu * 1000:6.1f} ms CPU "
-            f"({cpu / base_cpu:4.1f}x python -c pass); without the definition cache "
+            f"({cpu / base_cpu:4.1f}x python -c pass); without the caches "
             f"{cold_wall * 1000:.1f} ms wall {cold_cpu * 1000:.1f} ms CPU: "
             f"{cold_cpu / cpu:.2f}x the CPU"
         )
-    print("  goal: psyq list, score and show start in at most 150 ms")
-    _importtime(py, env)
+        verdicts.append(f"{name} {'met' if cpu <= GOAL_SECONDS else 'not met'}")
+    print(f"  goal: start in at most {GOAL_SECONDS * 1000:.0f} ms of CPU: " + ", ".join(verdicts))
+    _importtime(py, env, {"list": commands["list"], "score": commands["score phq9"]})
     shutil.rmtree(home, ignore_errors=True)
 
 
-def _importtime(py: str, env: dict[str, str]) -> None:
-    """Where `psyq list` spends its import time (`python -X importtime`, median of 5)."""
+def _importtime(py: str, env: dict[str, str], commands: dict[str, list[str]]) -> None:
+    """Where each command spends its import time (`python -X importtime`, median of 5)."""
     groups = {
         "pydantic (+ pydantic_core)": ("pydantic", "pydantic_core", "annotated_types"),
         "psyq.models (class definitions)": ("psyq.models",),
         "click": ("click",),
         "pluggy": ("pluggy",),
-        "importlib.metadata (entry points)": ("importlib.metadata",),
+        # Imported by pydantic's plugin loader when a first schema is built (score, show);
+        # psyq's own plugin list comes from its entry-point cache.
+        "importlib.metadata (+ email, zipfile)": ("importlib.metadata", "email", "zipfile"),
         "PyYAML": ("yaml",),
     }
-    runs: list[dict[str, float]] = []
-    for _ in range(5):
-        err = subprocess.run(
-            [py, "-X", "importtime", "-m", "psyq", "list"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stderr
-        self_us: dict[str, int] = {}
-        for line in err.splitlines():
-            parts = line.split("|")
-            if len(parts) == 3 and parts[0].startswith("import time:"):
-                own = parts[0].removeprefix("import time:").strip()
-                if own.isdigit():
-                    self_us[parts[2].strip()] = int(own)
-        row = {"all imports": sum(self_us.values()) / 1000}
-        for label, prefixes in groups.items():
-            row[label] = (
-                sum(
-                    us
-                    for name, us in self_us.items()
-                    if any(name == p or name.startswith(p + ".") for p in prefixes)
-                )
-                / 1000
+    columns: dict[str, dict[str, float]] = {}
+    for name, args in commands.items():
+        runs = [_import_self_times(py, env, args, groups) for _ in range(5)]
+        columns[name] = {label: statistics.median(r[label] for r in runs) for label in runs[0]}
+    print(
+        "  python -X importtime (self time summed per package, ms, median of 5):\n"
+        f"    {'':<38}" + "".join(f"{name:>12}" for name in columns)
+    )
+    for label in next(iter(columns.values())):
+        print(f"    {label:<38}" + "".join(f"{col[label]:12.1f}" for col in columns.values()))
+
+
+def _import_self_times(
+    py: str, env: dict[str, str], args: list[str], groups: dict[str, tuple[str, ...]]
+) -> dict[str, float]:
+    err = subprocess.run(
+        [py, "-X", "importtime", "-m", "psyq", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    self_us: dict[str, int] = {}
+    for line in err.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[0].startswith("import time:"):
+            own = parts[0].removeprefix("import time:").strip()
+            if own.isdigit():
+                self_us[parts[2].strip()] = int(own)
+    row = {"all imports": sum(self_us.values()) / 1000}
+    grouped = 0.0
+    for label, prefixes in groups.items():
+        row[label] = (
+            sum(
+                us
+                for name, us in self_us.items()
+                if any(name == p or name.startswith(p + ".") for p in prefixes)
             )
-        psyq_own = sum(us for name, us in self_us.items() if name.startswith("psyq"))
-        row["psyq's other modules and plugins"] = (
-            psyq_own / 1000 - row["psyq.models (class definitions)"]
+            / 1000
         )
-        runs.append(row)
-    print("  python -X importtime -m psyq list (self time summed per package, median of 5):")
-    for label in runs[0]:
-        print(f"    {label:<36} {statistics.median(r[label] for r in runs):6.1f} ms")
+        grouped += row[label]
+    psyq_own = sum(us for name, us in self_us.items() if name.startswith("psyq")) / 1000
+    row["psyq's other modules and plugins"] = psyq_own - row["psyq.models (class definitions)"]
+    row["everything else (standard library...)"] = (
+        row["all imports"] - grouped - row["psyq's other modules and plugins"]
+    )
+    return row
 
 
 def bench_scoring() -> None:

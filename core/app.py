@@ -6,7 +6,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from psyq.errors import DefinitionError
+import click
+
+from psyq.errors import DefinitionError, PsyqError, UnknownInstrumentError
 from psyq.manager import PsyqPluginManager
 from psyq.models import Instrument
 from psyq.paths import data_dir
@@ -14,7 +16,7 @@ from psyq.registry import InstrumentRegistry
 from psyq.scoring import Scorer
 
 if TYPE_CHECKING:
-    from psyq.store import Store
+    from psyq.store import Administration, Store, StoredDefinition
 
 
 class App:
@@ -22,6 +24,7 @@ class App:
 
     def __init__(self, pm: PsyqPluginManager, home: Path | None = None) -> None:
         self.pm = pm
+        self._kept_copies: dict[str, Instrument | None] = {}
         self._home = home
         self.db_path: Path | None = None
         self.audit_key_path: Path | None = None
@@ -54,15 +57,80 @@ class App:
     def instrument(self, instrument_id: str) -> Instrument:
         return self.registry.get(instrument_id)
 
-    def stored_instrument(self, instrument_id: str, version: str) -> Instrument:
-        """The definition stored answers were given to: the current one, or the superseded
-        built-in version they name (CCTS 0.1), so stored data keep scoring as before."""
-        current = self.registry.get(instrument_id)
-        if current.version == version:
-            return current
-        from psyq.superseded import find_version
+    def origin(self, instrument_id: str) -> tuple[str, str | None] | None:
+        """(source, path) of a definition that did not ship with psyq, for the store to
+        keep a copy of; None for a built-in one (psyq keeps its earlier versions)."""
+        from psyq.plugins.builtin_instruments import BUILTIN_SOURCE
 
-        return find_version(self.pm, instrument_id, version) or current
+        entry = self.registry.entry(instrument_id)
+        if entry.source == BUILTIN_SOURCE:
+            return None
+        return entry.source, str(entry.path.resolve())
+
+    def instrument_of(self, adm: Administration, store: Store | None = None) -> Instrument:
+        """The definition to read a stored administration with.
+
+        An installed instrument: its current definition, or the superseded built-in
+        version the administration names (CCTS 0.1), so `rescore` applies a changed
+        definition. Not installed (a draft scored by path, a local pack or plugin
+        removed since): the copy the store kept, with one line on stderr if the
+        file it came from has moved or changed.
+        """
+        try:
+            current = self.registry.get(adm.instrument_id)
+        except UnknownInstrumentError:
+            current = None
+        if current is not None:
+            if current.version == adm.instrument_version:
+                return current
+            from psyq.superseded import find_version
+
+            return find_version(self.pm, adm.instrument_id, adm.instrument_version) or current
+        # The definition its stored scores came from (a rescore by path may have changed it).
+        for digest in dict.fromkeys((adm.scored_with or adm.definition_hash, adm.definition_hash)):
+            kept = self._kept(digest, store)
+            if kept is not None:
+                return kept
+        raise UnknownInstrumentError(
+            f"administration {adm.id}: instrument '{adm.instrument_id}' "
+            f"v{adm.instrument_version} is not installed and the store keeps no copy of it; "
+            "give its definition file again (`psyq record ./file.yaml ...` keeps one)"
+        )
+
+    def _kept(self, digest: str, store: Store | None) -> Instrument | None:
+        if digest in self._kept_copies:
+            return self._kept_copies[digest]
+        if store is None:
+            with self.open_store() as own:
+                return self._kept(digest, own)
+        stored = store.definition(digest)
+        instrument = None if stored is None else stored.instrument()
+        self._kept_copies[digest] = instrument
+        if stored is not None and instrument is None:
+            click.echo(
+                f"psyq: warning: the stored copy of {stored.instrument_id} ({digest[:15]}) does "
+                "not match its hash (changed outside psyq); not used",
+                err=True,
+            )
+        elif stored is not None:
+            said = describe_kept(self, stored)
+            if said:
+                click.echo(f"note: {said}", err=True)
+        return instrument
+
+    def instrument_filter(self, instrument: str, store: Store) -> str:
+        """The instrument id an ``--instrument`` option names: an installed id, a
+        definition file's path, or the id of administrations the store holds."""
+        from psyq.registry import is_definition_path
+
+        if is_definition_path(instrument):
+            return self.registry.get(instrument).id
+        try:
+            return self.registry.get(instrument).id
+        except UnknownInstrumentError:
+            if store.has_instrument(instrument):
+                return instrument
+            raise
 
     @property
     def store_path(self) -> Path:
@@ -95,3 +163,26 @@ class App:
         from psyq.store import open_store  # commands that keep no data never load it
 
         return open_store(self.store_path, key_path=self.key_path)
+
+
+def describe_kept(app: App, stored: StoredDefinition) -> str | None:
+    """One line when a kept copy's file moved or changed, or its source is gone (None when
+    the file is still as it was)."""
+    from psyq.registry import load_instrument_file
+
+    what = f"{stored.instrument_id} v{stored.version} ({stored.hash[:19]})"
+    where = stored.source_path
+    if not where:
+        return f"{what} is not installed ({stored.source}); psyq uses its stored copy"
+    path = Path(where)
+    try:
+        now = load_instrument_file(app.pm, path).content_hash() if path.is_file() else None
+    except PsyqError:
+        now = "unreadable"
+    if now == stored.hash:
+        return None
+    state = "is gone (moved or deleted)" if now is None else f"has CHANGED since ({now[:19]})"
+    return (
+        f"{what} was scored with {where}, which {state}; psyq uses the copy it stored "
+        "(re-score with the new file: psyq rescore --instrument FILE)"
+    )

@@ -13,9 +13,12 @@ pickle: a cache file is data, like the definitions themselves):
   Python version, every installed plugin with its distribution version, and
   the mtime of every ``sys.path`` directory (installing, upgrading or removing
   any distribution touches its site-packages directory);
-* a hit is still validated by :class:`~psyq.models.Instrument` (about 1 ms), so
-  a damaged or hand-edited cache file can never yield an invalid instrument;
-  an entry that fails is treated as a miss and the file is read again;
+* a hit gives an entry's id, title, version and status straight from the
+  cached definition (:meth:`DefinitionCache.summary`: all ``psyq list`` needs);
+  the definition itself is validated by :class:`~psyq.models.Instrument` only
+  when a command uses that instrument (:meth:`DefinitionCache.get`), so a
+  damaged or hand-edited cache file can never yield an invalid instrument: an
+  entry that fails is treated as a miss and the file is read again;
 * a miss reads and validates the file exactly as without a cache; files that
   fail are never cached, so their error is reported every time;
 * the cache file is written atomically (temporary file, then ``os.replace``),
@@ -34,20 +37,28 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from psyq.files import private_dir, write_atomic
-from psyq.models import Instrument
 
 if TYPE_CHECKING:
     from psyq.manager import PsyqPluginManager
+    from psyq.models import Instrument
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 # Cache files of other fingerprints (an older psyq, another checkout) are removed
 # once they have not been written for this long.
 STALE_AFTER_SECONDS = 7 * 24 * 3600
+
+
+class Summary(NamedTuple):
+    """What listing an instrument needs, read from a cached definition without validating it."""
+
+    id: str
+    title: str
+    version: str
+    status: str
+    licensed: bool
 
 
 def cache_dir() -> Path | None:
@@ -136,18 +147,40 @@ class DefinitionCache:
         entries = document.get("entries")
         return entries if isinstance(entries, dict) else {}
 
+    def summary(self, key: str) -> Summary | None:
+        """Id, title, version and status of the entry ``key``, or ``None`` (a miss)."""
+        definition = self._old.get(key)
+        if not isinstance(definition, dict):
+            return None
+        id_, title, version, status = (
+            definition.get(name) for name in ("id", "title", "version", "status")
+        )
+        if not (
+            isinstance(id_, str)
+            and isinstance(title, str)
+            and isinstance(version, str)
+            and isinstance(status, str)
+        ):
+            return None
+        self._used[key] = definition
+        self.hits += 1
+        return Summary(id_, title, version, status, definition.get("licensed_text") is not None)
+
     def get(self, key: str) -> Instrument | None:
         """The validated instrument for ``key``, or ``None`` (a miss or a bad entry)."""
         definition = self._old.get(key)
         if definition is None:
             return None
+        from pydantic import ValidationError
+
+        from psyq.models import Instrument
+
         try:
-            instrument = Instrument.model_validate(definition)
+            return Instrument.model_validate(definition)
         except (ValidationError, ValueError, TypeError):
+            self._old.pop(key, None)
+            self._used.pop(key, None)
             return None
-        self._used[key] = definition
-        self.hits += 1
-        return instrument
 
     def put(self, key: str, instrument: Instrument) -> None:
         self._used[key] = instrument.model_dump(mode="json")

@@ -74,7 +74,7 @@ def partial_json(app: App, adm: Administration) -> dict[str, Any]:
     """A partial administration as ``psyq history --json`` lists it: its flags and
     scores from the answers given so far, ``administration.status`` = ``partial``,
     ``answered`` / ``items`` counts, and no change (change compares complete ones)."""
-    instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
+    instrument = app.instrument_of(adm)
     doc = result_of(app, adm, instrument).to_json()
     doc["administration"] = {
         "id": adm.id,
@@ -147,7 +147,8 @@ def build_history(
     if not store.has_client(client_id):
         raise PsyqError(f"no client '{client_id}' in {store.path} (see `psyq clients`)")
     if instrument_id is not None:
-        app.instrument(instrument_id)  # an unknown id is a clear error, not an empty list
+        # An unknown id is a clear error, not an empty list; a path names its id.
+        instrument_id = app.instrument_filter(instrument_id, store)
     administrations = store.administrations(
         client_id=client_id, instrument_id=instrument_id, status="complete"
     )
@@ -155,7 +156,7 @@ def build_history(
     previous: dict[str, tuple[Administration, ScoreResult]] = {}
     entries: list[HistoryEntry] = []
     for adm in administrations:
-        instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
+        instrument = app.instrument_of(adm, store)
         result = result_of(app, adm, instrument)
         prev = previous.get(adm.instrument_id)
         first = firsts.get(adm.instrument_id)
@@ -194,7 +195,7 @@ def render_request_for(
         with app.open_store() as own:
             return render_request_for(app, admin_id, own)
     adm = store.get(admin_id)
-    instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
+    instrument = app.instrument_of(adm, store)
     result = result_of(app, adm, instrument)
     earlier = [
         other

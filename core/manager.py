@@ -34,7 +34,6 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any, Literal
 
 import pluggy
@@ -423,13 +422,11 @@ def create_plugin_manager(
 
 def _load_entrypoints(pm: PsyqPluginManager) -> None:
     disabled, all_disabled = _disabled_names()
-    for ep in metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP):
-        dist = ep.dist
-        info: dict[str, Any] = {
-            "distribution": dist.name if dist else None,
-            "version": dist.version if dist else None,
-        }
-        if all_disabled or ep.name in disabled or (dist and dist.name in disabled):
+    from psyq.entry_points import plugin_entry_points
+
+    for ep in plugin_entry_points(hookspecs.ENTRY_POINT_GROUP):
+        info: dict[str, Any] = {"distribution": ep.distribution, "version": ep.version}
+        if all_disabled or ep.name in disabled or (ep.distribution in disabled):
             pm.infos[ep.name] = PluginInfo(name=ep.name, source="disabled", **info)
             continue
         if pm.get_plugin(ep.name) is not None or ep.name in pm.infos:

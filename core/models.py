@@ -50,7 +50,9 @@ PROVISIONAL_NOTICE = (
 
 class _Model(BaseModel):
     # Unknown keys are errors: a misspelled field must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True
+    )
 
 
 class Coding(_Model):
@@ -350,7 +352,9 @@ class Scale(_Model):
     items: list[Identifier] = Field(min_length=1, max_length=1000)
     method: Identifier = Field("sum", description="Aggregation method: sum, mean or a plugin's.")
     weights: dict[Identifier, Coefficient] | None = None
-    missing: MissingRule = MissingRule(max_missing=0)
+    # Built without validation (its values are literals): validating here would build
+    # every schema at import, which `defer_build` saves commands that validate nothing.
+    missing: MissingRule = MissingRule.model_construct(max_missing=0)
     decimals: int = Field(0, ge=0, le=6, description="Round half up to this many decimals.")
     transform: Transform | None = None
     higher_is_worse: bool = True

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from psyq.definition_cache import DefinitionCache, entry_key
+from psyq.definition_cache import DefinitionCache, Summary, entry_key
 from psyq.errors import DefinitionError, DuplicateError, UnknownInstrumentError
 from psyq.models import Instrument
 
@@ -41,11 +41,63 @@ class InstrumentSource:
     path: Path
 
 
-@dataclass(frozen=True)
 class LoadedInstrument:
-    instrument: Instrument
-    source: str
-    path: Path
+    """An installed instrument: who provides it and, validated on first use, its definition.
+
+    ``id``, ``title``, ``version`` and ``status`` are known without building the
+    model (``psyq list`` reads them from the definition cache); :attr:`instrument`
+    validates the definition the first time a command needs it, so a command
+    pays for the one instrument it uses, not for every installed one.
+    """
+
+    __slots__ = (
+        "_build",
+        "_instrument",
+        "id",
+        "licensed",
+        "path",
+        "source",
+        "status",
+        "title",
+        "version",
+    )
+
+    def __init__(self, instrument: Instrument, source: str, path: Path) -> None:
+        self._instrument: Instrument | None = instrument
+        self._build: Callable[[], Instrument] | None = None
+        self.id, self.title, self.version = instrument.id, instrument.title, instrument.version
+        self.status: str = instrument.status
+        #: whether it has licensed texts a local overlay may supply
+        self.licensed = instrument.licensed_text is not None
+        self.source = source
+        self.path = path
+
+    @classmethod
+    def deferred(
+        cls, summary: Summary, source: str, path: Path, build: Callable[[], Instrument]
+    ) -> LoadedInstrument:
+        """An entry whose model is built by ``build`` when first asked for."""
+        entry = cls.__new__(cls)
+        entry._instrument, entry._build = None, build
+        entry.id, entry.title, entry.version = summary.id, summary.title, summary.version
+        entry.status, entry.licensed = summary.status, summary.licensed
+        entry.source, entry.path = source, path
+        return entry
+
+    @property
+    def instrument(self) -> Instrument:
+        if self._instrument is None:
+            assert self._build is not None
+            self._instrument, self._build = self._build(), None
+        return self._instrument
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent to another process (a batch executor) as the built instrument, not the
+        # loader closure, which cannot be pickled.
+        return (LoadedInstrument, (self.instrument, self.source, self.path))
+
+    def __repr__(self) -> str:
+        return f"LoadedInstrument({self.id!r} v{self.version}, {self.source!r}, {str(self.path)!r})"
 
 
 def read_definition(pm: PsyqPluginManager, path: Path) -> dict[str, Any]:
@@ -237,7 +289,9 @@ class InstrumentRegistry:
         for plugin, source in self._pm.collect("psyq_instrument_sources"):
             for path in _definition_files(source.path):
                 try:
-                    instrument = _load_cached(self._pm, cache, path)
+                    entry = _load_cached(self._pm, cache, path, source.name)
+                    if entry.licensed and self._overlay_dir is not None:
+                        entry = self._with_overlay(entry, self._overlay_dir())
                 except DefinitionError as exc:
                     self.problems.append(f"{source.name}: {exc}")
                     self._pm.note(plugin, f"instrument file skipped: {exc}")
@@ -249,14 +303,12 @@ class InstrumentRegistry:
                     )
                     self._pm.note(plugin, f"instrument file skipped: {path}: {exc}"[:300])
                     continue
-                if instrument.licensed_text is not None and self._overlay_dir is not None:
-                    instrument = self._with_overlay(instrument, self._overlay_dir())
-                other = entries.get(instrument.id)
+                other = entries.get(entry.id)
                 if other is not None:
-                    self._duplicate(instrument.id, other, plugin, source.name, path)
+                    self._duplicate(entry.id, other, plugin, source.name, path)
                     continue
-                entries[instrument.id] = LoadedInstrument(instrument, source.name, path)
-                self.owners[instrument.id] = plugin
+                entries[entry.id] = entry
+                self.owners[entry.id] = plugin
         cache.save()
         self._entries = dict(sorted(entries.items()))
         return self._entries
@@ -278,15 +330,25 @@ class InstrumentRegistry:
             DuplicateError,
         )
 
-    def _with_overlay(self, instrument: Instrument, overlay_dir: Path) -> Instrument:
-        from psyq.overlays import apply_overlay
+    def _with_overlay(self, entry: LoadedInstrument, overlay_dir: Path) -> LoadedInstrument:
+        """``entry`` with its licensed texts from ``overlay_dir``, when an overlay is there.
 
+        Built now rather than on first use, so that a broken overlay is reported
+        by every command, as a broken definition file is.
+        """
+        if not overlay_dir.is_dir():
+            return entry
+        from psyq.overlays import apply_overlay, overlay_path
+
+        if overlay_path(overlay_dir, entry.id) is None:
+            return entry
+        instrument = entry.instrument
         try:
-            return apply_overlay(self._pm, instrument, overlay_dir)
+            instrument = apply_overlay(self._pm, instrument, overlay_dir)
         except DefinitionError as exc:
             # A broken overlay must not hide the instrument: keep the placeholders.
             self.overlay_problems.append(f"{exc}; {instrument.id} keeps its placeholder texts")
-            return instrument
+        return LoadedInstrument(instrument, entry.source, entry.path)
 
     def add(self, instrument: Instrument, source: str, path: Path) -> None:
         """Register an instrument object directly (tests, embedding applications)."""
@@ -338,14 +400,37 @@ class InstrumentRegistry:
         return list(self._load())
 
 
-def _load_cached(pm: PsyqPluginManager, cache: DefinitionCache, path: Path) -> Instrument:
-    """:func:`load_instrument_file` through the cache: a hit skips parsing, not validation."""
+def _load_cached(
+    pm: PsyqPluginManager, cache: DefinitionCache, path: Path, source: str
+) -> LoadedInstrument:
+    """One definition file through the cache.
+
+    A hit gives the entry's id, title, version and status at once, and
+    validates the cached definition only when the instrument is used; a miss
+    reads and validates the file as without a cache (a broken file raises here,
+    so its one-line error is reported while loading, hit or miss).
+    """
     data = read_definition_bytes(path)
     key = entry_key(path, data)
+    summary = cache.summary(key)
+    if summary is not None:
+        return LoadedInstrument.deferred(
+            summary, source, path, lambda: _build_cached(pm, cache, key, path, data)
+        )
+    instrument = validate_definition(path, parse_definition(pm, path, data))
+    cache.put(key, instrument)
+    return LoadedInstrument(instrument, source, path)
+
+
+def _build_cached(
+    pm: PsyqPluginManager, cache: DefinitionCache, key: str, path: Path, data: bytes
+) -> Instrument:
+    """The validated instrument of a cache hit; a damaged entry is read from the file again."""
     instrument = cache.get(key)
     if instrument is None:
         instrument = validate_definition(path, parse_definition(pm, path, data))
         cache.put(key, instrument)
+        cache.save()
     return instrument
 
 

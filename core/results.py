@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Result(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # Schemas are built on first use: commands that score nothing skip the cost.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class InstrumentRef(_Result):

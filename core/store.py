@@ -116,6 +116,25 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE administrations ADD COLUMN language TEXT;
     """,
+    # 5: a copy of each definition that did not ship with psyq (a draft given by path,
+    # a local pack's or a plugin's), by content hash, so stored administrations keep
+    # their instrument after the file moves or changes. Append-only.
+    """
+    CREATE TABLE definitions (
+        hash TEXT PRIMARY KEY,
+        instrument_id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        source TEXT NOT NULL,
+        source_path TEXT,
+        definition TEXT NOT NULL,
+        stored_at TEXT NOT NULL
+    );
+    CREATE INDEX definitions_by_id ON definitions (instrument_id, stored_at);
+    CREATE TRIGGER definitions_no_update BEFORE UPDATE ON definitions
+        BEGIN SELECT RAISE(ABORT, 'stored definitions are append-only'); END;
+    CREATE TRIGGER definitions_no_delete BEFORE DELETE ON definitions
+        BEGIN SELECT RAISE(ABORT, 'stored definitions are append-only'); END;
+    """,
 )
 KEYED_SCHEMA_VERSION = 3
 """From this schema version on, the audit chain must be keyed."""
@@ -176,6 +195,28 @@ class Administration(BaseModel):
     @property
     def record(self) -> str:
         return admin_record(self.id)
+
+
+class StoredDefinition(BaseModel):
+    """A definition kept in the store: where it came from, and a copy of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hash: str
+    instrument_id: str
+    version: str
+    source: str
+    source_path: str | None
+    stored_at: datetime
+    definition: str
+
+    def instrument(self) -> Instrument | None:
+        """The stored copy, or None if it no longer matches its hash (changed outside psyq)."""
+        try:
+            instrument = Instrument.model_validate_json(self.definition)
+        except ValueError:
+            return None
+        return instrument if instrument.content_hash() == self.hash else None
 
 
 class ClientSummary(BaseModel):
@@ -454,17 +495,22 @@ class Store:
         position: int | None = None,
         plugins: list[str] | None = None,
         language: str | None = None,
+        origin: tuple[str, str | None] | None = None,
     ) -> Administration:
         """Save a new administration (and its client, if new); return it with its id.
 
         ``plugins`` names the plugin set that scored ``result`` (kept with it);
-        ``language`` is the tag of the translation the form was given in, if any.
+        ``language`` is the tag of the translation the form was given in, if any;
+        ``origin`` (source, path) of a definition that did not ship with psyq keeps
+        a copy of it (:meth:`keep_definition`).
         """
         check_client_id(client_id)
         now = _now()
         definition_hash = instrument.content_hash()
         with self.write() as conn:
             self._ensure_client(client_id)
+            if origin is not None:
+                self._keep_definition(conn, instrument, *origin)
             cursor = conn.execute(
                 "INSERT INTO administrations (client_id, instrument_id, instrument_version, "
                 "definition_hash, administered, clinician, note, answers, status, position, "
@@ -493,6 +539,42 @@ class Store:
             assert admin_id is not None
             self._audit_admin(conn, "record" if status == "complete" else "start", admin_id)
         return self.get(admin_id)
+
+    def keep_definition(self, instrument: Instrument, source: str, path: str | None) -> None:
+        """Keep a copy of ``instrument`` by content hash (once; never changed)."""
+        with self.write() as conn:
+            self._keep_definition(conn, instrument, source, path)
+
+    def _keep_definition(
+        self, conn: sqlite3.Connection, instrument: Instrument, source: str, path: str | None
+    ) -> None:
+        copy = instrument.model_dump_json()
+        digest = instrument.content_hash()
+        if Instrument.model_validate_json(copy).content_hash() != digest:
+            return  # texts from a licensed overlay: the copy would not be the definition
+        conn.execute(
+            "INSERT OR IGNORE INTO definitions (hash, instrument_id, version, source, "
+            "source_path, definition, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (digest, instrument.id, instrument.version, source, path, copy, _now()),
+        )
+
+    def definition(self, digest: str) -> StoredDefinition | None:
+        """The kept copy of the definition with content hash ``digest``, if any."""
+        if self.schema_version < 5:
+            return None
+        row = self.connection.execute(
+            "SELECT hash, instrument_id, version, source, source_path, definition, stored_at "
+            "FROM definitions WHERE hash = ?",
+            (digest,),
+        ).fetchone()
+        return None if row is None else StoredDefinition.model_validate(dict(row))
+
+    def has_instrument(self, instrument_id: str) -> bool:
+        """Whether any administration of ``instrument_id`` is stored."""
+        row = self.connection.execute(
+            "SELECT 1 FROM administrations WHERE instrument_id = ? LIMIT 1", (instrument_id,)
+        ).fetchone()
+        return row is not None
 
     def update_progress(
         self,

@@ -4,7 +4,7 @@ When a definition changes its items (CCTS 0.1 -> 0.2), answers stored with the
 earlier version must still be scored by that version, exactly as before. The
 earlier definitions live in ``instruments/superseded/`` (package data, one
 file per id and version, never listed by ``psyq list`` nor offered for new
-administrations); :meth:`psyq.app.App.stored_instrument` picks the one whose
+administrations); :meth:`psyq.app.App.instrument_of` picks the one whose
 id and version a stored administration names.
 """
 

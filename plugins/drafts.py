@@ -38,3 +38,64 @@ def draft_yaml(intro: str, notes: list[str], data: dict[str, Any]) -> str:
 
     body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88)
     return comment + body
+
+
+def negate(condition: dict[str, Any]) -> dict[str, Any]:
+    """The psyq condition (plain data) true exactly when ``condition`` is false.
+
+    psyq's comparisons are false on an unanswered item, so "not ``a op v``" is
+    "``a`` (the opposite op) ``v``, or ``a`` unanswered"; ``any``/``all`` swap
+    (De Morgan). Items, scale and count tests are not negated here (callers
+    convert only item tests). The result is simplified: "``a == v`` and ``a``
+    answered" is "``a == v``".
+    """
+    if "any" in condition or "all" in condition:
+        kind = "all" if "any" in condition else "any"
+        return simplify({kind: [negate(c) for c in condition.get("any") or condition["all"]]})
+    if "missing" in condition:
+        return {"item": condition["item"], "missing": not condition["missing"]}
+    turned = {
+        "item": condition["item"],
+        "op": _OPPOSITE[condition["op"]],
+        "value": condition["value"],
+    }
+    return {"any": [turned, {"item": condition["item"], "missing": True}]}
+
+
+_OPPOSITE = {"==": "!=", "!=": "==", ">": "<=", "<": ">=", ">=": "<", "<=": ">"}
+
+
+def simplify(condition: dict[str, Any]) -> dict[str, Any]:
+    """Flatten nested lists of one kind, drop tests another test of the list implies
+    ("answered" beside a comparison under ``all``; "unanswered" beside a comparison
+    under ``any`` stays), and unwrap a list of one."""
+    for kind in ("any", "all"):
+        if kind not in condition:
+            continue
+        parts: list[dict[str, Any]] = []
+        for sub in condition[kind]:
+            sub = simplify(sub)
+            parts += sub.get(kind, [sub])
+        if kind == "all":
+            # "a answered and (a == v or a unanswered)" is "a == v"
+            answered = {p["item"] for p in parts if p.get("missing") is False and "item" in p}
+            narrowed = []
+            for p in parts:
+                if "any" in p:
+                    kept = [
+                        q for q in p["any"]
+                        if not (q.get("missing") is True and q.get("item") in answered)
+                    ]  # fmt: skip
+                    p = simplify(kept[0] if len(kept) == 1 else {"any": kept})
+                narrowed += p.get("all", [p])
+            parts = narrowed
+            compared = {p["item"] for p in parts if "op" in p and "item" in p}
+            parts = [
+                p for p in parts if not (p.get("missing") is False and p.get("item") in compared)
+            ]
+        unique: list[dict[str, Any]] = []
+        for p in parts:
+            if p not in unique:
+                unique.append(p)
+        return unique[0] if len(unique) == 1 else {kind: unique}
+    return condition

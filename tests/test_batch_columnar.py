@@ -18,10 +18,12 @@ import pytest
 from psyq import hookimpl
 from psyq.batch.columnar import unsupported
 from psyq.batch.worker import ChunkJob, _context, run_chunk
+from psyq.errors import PsyqError
 from psyq.manager import create_plugin_manager
 from psyq.models import Instrument
 from psyq.plugins.builtin_instruments import builtin_instruments_dir
 from psyq.registry import InstrumentRegistry, load_instrument_file
+from psyq.scoring import Scorer
 
 from .installed import installed_broken_plugin
 
@@ -65,6 +67,18 @@ def _rows(inst: Instrument, n: int, seed: int) -> list[dict[str, str]]:
                 row[item.id] = str(pick(inst.response_scale_for(item).values))
         if k % 31 == 1:
             row["client_id"] = "=HYPERLINK(1)"  # neutralised the same way on both paths
+        if k % 5 == 3:
+            # Items a skip rule may skip left empty (skipped when the rule's condition
+            # holds, plain missing when not); items a rule tests sometimes at the
+            # value that skips, so both happen often.
+            for item in inst.items:
+                if item.skip is not None:
+                    row[item.id] = ""
+                    leaves = item.skip.when.leaves() if item.skip.when else []
+                    for leaf in leaves:
+                        if leaf.value is not None and rng.random() < 0.6:
+                            for item_id in leaf.item_ids:
+                                row[item_id] = str(int(leaf.value))
         rows.append(row)
     return rows
 
@@ -107,23 +121,13 @@ def _same_outputs(a: Path, b: Path) -> None:
     assert html[0] == html[1]
 
 
-# Item skip rules (AUDIT after "Never", the PC-PTSD-5 gate, K10 items 3 and 6, the
-# PHQ-15 menstrual item) are not in the columnar path yet: those instruments take the
-# per-row path, which the byte-identity tests above still compare.
-USES_SKIP_RULES = {"audit", "auditc", "k10", "pcptsd5", "phq15"}
-
-
 @pytest.mark.parametrize("instrument_id", BUILTIN)
-def test_every_builtin_instrument_is_columnar_or_names_why_not(
+def test_every_builtin_instrument_takes_the_columnar_path(
     instrument_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PSYQ_DISABLE_PLUGINS", "example")
     pm = create_plugin_manager()  # as a batch worker builds it
-    reason = unsupported(pm, _instrument(instrument_id))
-    if instrument_id in USES_SKIP_RULES:
-        assert reason is not None and "'skip' is not implemented" in reason
-    else:
-        assert reason is None
+    assert unsupported(pm, _instrument(instrument_id)) is None
 
 
 def test_a_plugin_wrapping_a_stage_turns_it_off() -> None:
@@ -158,7 +162,22 @@ def test_columnar_batch_is_byte_identical_to_per_row(instrument_id: str, tmp_pat
         assert any(flag.id in scores for flag in inst.flags)
     if any(item.critical for item in inst.items):
         assert "critical_item_unanswered" in scores
+    if any(item.skip for item in inst.items):
+        assert _skipped_rows(inst, rows) >= 20  # the cohort has skips to score
     _assert_prorated_column(inst, tmp_path / "columnar" / "scores.csv")
+
+
+def _skipped_rows(inst: Instrument, rows: list[dict[str, str]]) -> int:
+    """How many rows the per-row scorer scores with at least one skipped item."""
+    scorer = Scorer(create_plugin_manager(load_entrypoints=False))
+    count = 0
+    for row in rows:
+        try:
+            result = scorer.score(inst, {i.id: row[i.id] for i in inst.items})
+        except PsyqError:
+            continue
+        count += bool(result.skipped)
+    return count
 
 
 def _assert_prorated_column(inst: Instrument, path: Path) -> None:

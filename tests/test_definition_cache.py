@@ -176,3 +176,100 @@ def test_cli_output_is_the_same_with_and_without_the_cache(tmp_path: Path, cache
         outputs.append(run.stdout)
     assert outputs[0] == outputs[1] == outputs[2]
     assert _cache_files(cache_dir)
+
+
+# -- through the command line: a warm cache changes nothing a user sees ------------------
+
+
+def _psyq(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "psyq", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def local_env(tmp_path: Path, cache_dir: Path, minimal_yaml: str) -> dict[str, str]:
+    """A psyq whose local pack ($PSYQ_HOME/instruments) holds ``mini``; cache in ``cache_dir``."""
+    local = tmp_path / "home" / "instruments"
+    local.mkdir(parents=True)
+    (local / "mini.yaml").write_text(minimal_yaml)
+    env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home"), "PSYQ_CACHE_DIR": str(cache_dir)}
+    for name in ("PSYQ_NO_CACHE", "PSYQ_STRICT_PLUGINS", "PSYQ_DISABLE_PLUGINS"):
+        env.pop(name, None)
+    return env
+
+
+def test_an_edited_local_file_is_listed_shown_and_scored_with_its_new_content(
+    tmp_path: Path, local_env: dict[str, str], minimal_yaml: str
+) -> None:
+    assert "Mini scale (v1)" in _psyq(local_env, "list").stdout
+    assert "Mini scale (v1)" in _psyq(local_env, "list").stdout  # now from the cache
+    edited = minimal_yaml.replace("title: Mini scale", "title: Mini edited").replace(
+        "{id: high, label: High,", "{id: high, label: Raised,"
+    )
+    (tmp_path / "home" / "instruments" / "mini.yaml").write_text(edited)
+    listed = _psyq(local_env, "list")
+    assert "Mini edited (v1)" in listed.stdout and "Mini scale" not in listed.stdout
+    assert "Mini edited" in _psyq(local_env, "show", "mini").stdout
+    scored = _psyq(local_env, "score", "mini", "--answers", "2,2,0")
+    assert scored.returncode == 0, scored.stderr
+    assert "Raised" in scored.stdout
+
+
+def test_a_broken_local_file_warns_on_every_run_and_the_others_are_listed(
+    tmp_path: Path, local_env: dict[str, str], minimal_yaml: str
+) -> None:
+    broken = tmp_path / "home" / "instruments" / "bad.yaml"
+    broken.write_text(minimal_yaml.replace("id: mini", "id: bad").replace("max: 6", ""))
+    for _ in range(3):  # cold, warm, warm: a broken file is never cached
+        run = _psyq(local_env, "list")
+        assert run.returncode == 0, run.stderr
+        warnings = [line for line in run.stderr.splitlines() if "bad.yaml" in line]
+        assert len(warnings) == 1 and warnings[0].startswith("psyq: warning: "), run.stderr
+        assert "Traceback" not in run.stderr
+        ids = [line.split()[0] for line in run.stdout.splitlines()]
+        assert "mini" in ids and "phq9" in ids and "bad" not in ids
+    # `psyq show` of another instrument warns the same way and still works.
+    shown = _psyq(local_env, "show", "mini")
+    assert shown.returncode == 0 and "Mini scale" in shown.stdout
+    assert sum("bad.yaml" in line for line in shown.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["list", "--json"],
+        ["show", "mini"],
+        ["show", "phq9", "--json"],
+        ["show", "ccts"],
+        ["score", "mini", "--answers", "2,1,0", "--json"],
+    ],
+)
+def test_output_from_a_warm_cache_equals_output_without_one(
+    local_env: dict[str, str], cache_dir: Path, args: list[str]
+) -> None:
+    uncached = _psyq({**local_env, "PSYQ_NO_CACHE": "1"}, *args)
+    assert uncached.returncode == 0, uncached.stderr
+    _psyq(local_env, "list")  # fills the cache
+    assert _cache_files(cache_dir)
+    cached = _psyq(local_env, *args)
+    assert (cached.returncode, cached.stdout, cached.stderr) == (0, uncached.stdout, "")
+
+
+def test_a_damaged_entry_still_lists_and_is_read_again_when_used(
+    cache_dir: Path, local_env: dict[str, str]
+) -> None:
+    _psyq(local_env, "list")
+    (cache_file,) = _cache_files(cache_dir)
+    document = json.loads(cache_file.read_text())
+    for definition in document["entries"].values():
+        if definition["id"] == "mini":
+            definition["scales"] = "not a list of scales"
+    cache_file.write_text(json.dumps(document))
+    assert "mini " in _psyq(local_env, "list").stdout
+    shown = _psyq(local_env, "show", "mini")
+    assert shown.returncode == 0 and "Total" in shown.stdout, shown.stderr
+    # ...and the entry was written again, whole.
+    entries = json.loads(cache_file.read_text())["entries"].values()
+    assert [d["scales"][0]["id"] for d in entries if d["id"] == "mini"] == ["total"]

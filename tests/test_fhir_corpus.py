@@ -8,6 +8,7 @@ place, never copied; skipped when the corpus is absent (set PSYQ_SHARED_DIR).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,3 +133,30 @@ def test_hl7_sdc_total_linkid_is_a_code_of_the_phq9_total(registry: InstrumentRe
     phq9 = registry.get("phq9")
     assert Coding(system=form["url"], code=total["linkId"]) in phq9.total.codes
     assert [c["code"] for c in total["code"]] == loinc(phq9.total.codes)
+
+
+@pytest.mark.skipif(not (SHARED / "corpus").is_dir(), reason="shared corpus is not present")
+def test_import_fhir_over_every_questionnaire_of_the_corpus(psyq_cli: Any, tmp_path: Path) -> None:
+    """Every Questionnaire in ../shared/corpus (read in place) becomes a valid draft, or is
+    refused with one line (exit 2) because no item has numeric answers; never a crash."""
+    imported, refused = [], []
+    for path in sorted((SHARED / "corpus").rglob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            continue  # the corpus keeps an invalid file on purpose; test_fhir_import reads it
+        if not (isinstance(data, dict) and data.get("resourceType") == "Questionnaire"):
+            continue
+        draft = tmp_path / f"{path.stem}.yaml"
+        result = psyq_cli("import-fhir", path, "-o", draft)
+        if result.exit_code == 0:
+            checked = psyq_cli("validate", draft)
+            assert checked.exit_code == 0, (path.name, checked.output)
+            imported.append(path.name)
+        else:
+            assert result.exit_code == 2, (path.name, result.output)
+            assert len(result.output.strip().splitlines()) == 1, result.output
+            assert "nothing psyq can score" in result.output, result.output
+            refused.append(path.name)
+    assert len(imported) >= 8, imported  # 8 of the 11 at the time of writing
+    assert len(imported) + len(refused) >= 11

@@ -17,7 +17,7 @@ import yaml
 from psyq.manager import PsyqPluginManager
 from psyq.models import Instrument
 from psyq.plugins.answer_documents import parse_answers
-from psyq.registry import load_instrument_file
+from psyq.registry import InstrumentRegistry, load_instrument_file
 from psyq.scoring import Scorer
 
 from .conftest import SHARED
@@ -141,18 +141,31 @@ def test_hl7_sdc_phq9_contained_value_set_and_its_response(
 
 
 @needs_corpus
-def test_uwcirg_phq9_item_10_with_ordinals_is_flagged_not_silent(
-    psyq_cli: CLI, psyq_pm: PsyqPluginManager, tmp_path: Path
+def test_uwcirg_phq9_item_10_is_asked_not_summed(
+    psyq_cli: CLI, psyq_pm: PsyqPluginManager, registry: InstrumentRegistry, tmp_path: Path
 ) -> None:
+    """Its CQL total is not run, but the form names it a "9 item total score" and nine
+    items share the same answers: the difficulty item (LOINC 69722-7) is not summed, so
+    the draft's totals are the PHQ-9's (it used to add item 10)."""
     source = FHIR / "uwcirg-asbi__1_Questionnaire-PHQ9.json"
     inst, text = import_draft(psyq_cli, psyq_pm, source, tmp_path)
     assert len(inst.items) == 10
     q10 = inst.item("q10")
     assert [c.code for c in q10.codes if c.system == "http://loinc.org"] == ["69722-7"]
-    head = header(text)
-    flagged = [line for line in head.split("# - ") if "/69722-7" in line]
-    assert flagged and "IS included in the total" in flagged[0]
+    assert q10.scored is False and inst.total.items == [f"q{n}" for n in range(1, 10)]
+    head = " ".join(line.lstrip("#").strip() for line in header(text).splitlines())
+    assert "a 9-item score and 9 items share the same answers: items q10" in head
+    assert "IS included in the total" not in head
     assert "text/cql" in head and "ScoreFullPhq9" in head
+    phq9 = registry.get("phq9")
+    scorer = Scorer(psyq_pm)
+    for example in phq9.examples:
+        answers = dict(example.answers)
+        if any(answers.get(f"phq9_{n}") is None for n in range(1, 10)):
+            continue  # the draft has no proration rule (the form states none)
+        mapped = {f"q{n}": answers.get(f"phq9_{n}") for n in range(1, 11)}
+        theirs = scorer.score(inst, mapped).total.value
+        assert theirs == scorer.score(phq9, answers).total.value, example.name
     assert "Draft converted" in inst.notice  # shown on every output
 
 

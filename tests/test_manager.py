@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from psyq import hookimpl
+from psyq.entry_points import PluginEntryPoint
 from psyq.errors import DuplicateError, PluginError
 from psyq.manager import PsyqPluginManager, create_plugin_manager
 from psyq.plugins.builtin_instruments import builtin_instruments_dir
@@ -42,9 +42,9 @@ def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minimal_yaml: st
 
 
 def fake_entry_points(monkeypatch: pytest.MonkeyPatch, **modules: str) -> None:
-    eps = [metadata.EntryPoint(name, module, "psyq") for name, module in modules.items()]
+    eps = [PluginEntryPoint(name, module) for name, module in modules.items()]
     monkeypatch.setattr(
-        "psyq.manager.metadata.entry_points", lambda group: eps if group == "psyq" else []
+        "psyq.entry_points.plugin_entry_points", lambda group: eps if group == "psyq" else []
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -379,3 +380,119 @@ def test_calc_reading_never_crashes() -> None:
         recognise_flag(tree)
 
     check()
+
+
+# -- branching logic and skip rules ----------------------------------------------------
+
+SKIPPING = ["audit", "pcptsd5", "k10", "phq15"]
+
+
+@pytest.mark.parametrize("instrument_id", SKIPPING)
+def test_skips_compile_to_branching_logic_and_calcs_that_count_them(
+    psyq_cli: CLI, registry: InstrumentRegistry, tmp_path: Path, instrument_id: str
+) -> None:
+    """Each skipped item is shown unless its skip condition holds; the calc fields count
+    a hidden blank item as its skip score, so REDCap's totals are the manual's."""
+    rows = {
+        r["Variable / Field Name"]: r for r in rows_of(compiled(psyq_cli, instrument_id, tmp_path))
+    }
+    inst = registry.get(instrument_id)
+    for item in inst.items:
+        logic = rows[item.id]["Branching Logic (Show field only if...)"]
+        assert bool(logic) == (item.skip is not None and item.skip.when is not None)
+    checked = 0
+    for example in inst.examples:
+        record = dict(example.answers)
+        # As REDCap keeps it: a hidden field answered with its skip score is blank.
+        for item in inst.items:
+            logic = rows[item.id]["Branching Logic (Show field only if...)"]
+            if logic and not evaluate(parse(logic), record):
+                assert item.skip is not None
+                if record.get(item.id) == item.skip.score:
+                    record[item.id] = None
+        for scale_id, expected in example.expect.scores.items():
+            got = evaluate(
+                parse(
+                    rows[f"{instrument_id}_{scale_id}"]["Choices, Calculations, OR Slider Labels"]
+                ),
+                record,
+            )
+            assert (None if got == "" else got) == expected, (example.name, scale_id)
+            checked += 1
+    assert checked >= len(inst.examples)
+
+
+@pytest.mark.parametrize("instrument_id", SKIPPING)
+def test_branching_logic_round_trip_scores_golden_examples(
+    psyq_cli: CLI, registry: InstrumentRegistry, tmp_path: Path, instrument_id: str
+) -> None:
+    """compile --to redcap -> import-redcap: the skip rules come back, and the draft scores
+    every golden example's skips and total as the original (through `psyq score`)."""
+    path = compiled(psyq_cli, instrument_id, tmp_path)
+    draft = tmp_path / "draft.yaml"
+    result = psyq_cli("import-redcap", path, "--id", f"{instrument_id}_rc", "-o", draft)
+    assert result.exit_code == 0, result.output
+    original = registry.get(instrument_id)
+    items = {i["id"]: i for i in yaml.safe_load(draft.read_text())["items"]}
+    assert {i for i, v in items.items() if "skip" in v} == {
+        i.id for i in original.items if i.skip is not None
+    }
+    answers_file = tmp_path / "answers.json"
+
+    def score(instrument: str | Path, answers: dict[str, Any]) -> Any:
+        answers_file.write_text(json.dumps(answers))
+        out = psyq_cli("score", instrument, "--answers-file", answers_file, "--json")
+        assert out.exit_code == 0, out.output
+        data = json.loads(out.output)
+        return data["scores"]["total"]["value"], data.get("skipped")
+
+    for example in original.examples:
+        answers = dict(example.answers)
+        assert score(draft, answers) == score(instrument_id, answers), example.name
+
+
+def test_import_redcap_branching_logic_shapes(psyq_cli: CLI, tmp_path: Path) -> None:
+    """Branching logic as REDCap Shared Library forms write it (`[gate]='1'`, `>`, `<>''`,
+    and/or), imitating the AUDIT-C/AUDIT instruments of the REDCap Shared Library."""
+    yes_no = "0, No | 1, Yes"
+    freq = "0, Never | 1, Monthly | 2, Weekly | 3, Daily"
+    rows = [{"Variable / Field Name": "record_id", "Form Name": "f", "Field Type": "text",
+             "Field Label": "ID"}]  # fmt: skip
+    spec = [
+        ("gate", yes_no, ""),
+        ("often", freq, "[gate]='1'"),
+        ("more", freq, "[often] > 1 and [gate] = '1'"),
+        ("either", freq, "[gate]='0' or [often]<>''"),
+        ("later", freq, "[nothere]='1'"),
+        ("odd", freq, "datediff([d],'today','y')>5"),
+    ]
+    for name, choices, logic in spec:
+        rows.append({"Variable / Field Name": name, "Form Name": "f", "Field Type": "radio",
+                     "Field Label": name, "Choices, Calculations, OR Slider Labels": choices,
+                     "Branching Logic (Show field only if...)": logic})  # fmt: skip
+    source = tmp_path / "dict.csv"
+    source.write_bytes(dictionary(rows))
+    draft = tmp_path / "f.yaml"
+    result = psyq_cli("import-redcap", source, "-o", draft)
+    assert result.exit_code == 0, result.output
+    items = {i["id"]: i for i in yaml.safe_load(draft.read_text())["items"]}
+    assert "skip" not in items["later"] and "skip" not in items["odd"]
+    header = " ".join(line[2:] for line in draft.read_text().splitlines() if line[:1] == "#")
+    assert "item later is shown only when" in header and "not an earlier item" in header
+    assert "item odd is shown only when" in header and "not converted" in header
+    answers_file = tmp_path / "a.json"
+
+    def skipped(answers: dict[str, int]) -> set[str]:
+        answers_file.write_text(json.dumps(answers))
+        out = psyq_cli("score", draft, "--answers-file", answers_file, "--json")
+        assert out.exit_code == 0, out.output
+        return set(json.loads(out.output).get("skipped") or {})
+
+    # gate No: often and more are hidden (skipped when blank); either is shown.
+    assert skipped({"gate": 0}) == {"often", "more"}
+    # gate Yes, often Monthly: more is hidden (often not > 1); either shown.
+    assert skipped({"gate": 1, "often": 1}) == {"more"}
+    # gate Yes, often Daily: nothing hidden.
+    assert skipped({"gate": 1, "often": 3}) == set()
+    # gate Yes, often blank: often shown (so missing), more hidden, either hidden.
+    assert skipped({"gate": 1}) == {"more", "either"}

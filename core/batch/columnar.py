@@ -13,7 +13,8 @@ statistics. It is used only where it is exactly the per-row path:
   whole-number weights and recodes (so every sum is exact in floating point,
   whatever order a Python version adds in), missing-data rules with
   proration, linear transforms, bands, answers that count as missing,
-  critical items, and every flag condition of the format (item, items,
+  item skip rules (an unanswered item the form skips scores the rule's
+  value), critical items, and every flag condition of the format (item, items,
   missing, scale, count, any, all). Any other field with a value
   that is set (a format feature added later) sends the instrument down the
   per-row path;
@@ -28,12 +29,12 @@ formatting run once per distinct value, not once per row.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from psyq.answers import MISSING_TOKENS
 from psyq.batch.cohort import LISTED, LISTED_FLAGGED, CohortStats, _band_label
 from psyq.batch.tables import format_value, prorated_cell
+from psyq.errors import PsyqError
 from psyq.models import CRITICAL_ITEM_FLAG, Condition, Instrument, round_half_up
 from psyq.scoring import STAGES
 from psyq.spreadsheet import neutralise
@@ -65,8 +66,9 @@ _KNOWN: dict[str, set[str]] = {
     "option": {"value", "label", "codes", "missing"},
     "item": {
         "id", "text", "response_scale", "reverse", "required", "scored", "critical", "recode",
-        "codes",
+        "codes", "skip",
     },
+    "skip": {"when", "score", "reason"},
     "scale": {
         "id", "label", "items", "method", "weights", "missing", "decimals", "transform",
         "higher_is_worse", "bands", "reliable_change", "clinical_cutoff", "codes",
@@ -113,6 +115,13 @@ def unsupported(pm: PsyqPluginManager, instrument: Instrument) -> str | None:
         recode = item.get("recode") or {}
         if any(not float(v).is_integer() for v in recode.values()):
             checks.append(f"item {item['id']}: a recode to a fraction")
+        skip = item.get("skip")
+        if skip:
+            checks.append(_unknown("skip", skip, f"item {item['id']}: skip"))
+            if skip.get("when"):
+                checks.append(_condition_unknown(skip["when"], f"item {item['id']}: skip"))
+            if not float(skip["score"]).is_integer():
+                checks.append(f"item {item['id']}: a skip scored as a fraction")
     for scale in data["scales"]:
         where = f"scale {scale['id']}"
         checks.append(_unknown("scale", scale, where))
@@ -143,7 +152,6 @@ class ColumnarScorer:
         self.instrument = instrument
         self.items = instrument.items
         self.index = {item.id: k for k, item in enumerate(self.items)}
-        self._bad = object()
         # Cell -> answer for the cells that need no thought: an allowed value as an
         # int or its digits, or a missing token. Anything else takes the per-row path.
         self._lookups: list[dict[Any, float]] = []
@@ -163,34 +171,32 @@ class ColumnarScorer:
     # -- reading cells ---------------------------------------------------------
 
     def _answers(self, rows: Sequence[RowJob]) -> tuple[Floats, Bools]:
-        """Answers as given (NaN = missing), and which rows the fast path can take."""
+        """Answers as given (NaN = missing), and which rows the fast path can take.
+
+        Column by column: a cell this path cannot take (not a plain allowed answer
+        or missing token) reads as infinity, which no answer is, and sends its row
+        down the per-row path.
+        """
         np = self.np
         n = len(rows)
         answers = np.empty((n, len(self.items)), dtype=np.float64)
-        ok = np.ones(n, dtype=bool)
-        bad = self._bad
-        dates: dict[str, bool] = {}
-        for r, (_, client_id, date_text, _, values, problem) in enumerate(rows):
-            if problem is not None or not client_id:
-                ok[r] = False
-                continue
-            good_date = dates.get(date_text)
-            if good_date is None:
-                good_date = dates[date_text] = _date_ok(date_text)
-            if not good_date:
-                ok[r] = False
-                continue
-            try:
-                line = [
-                    bad if v.__class__ is bool else table.get(v, bad)
-                    for v, table in zip(values, self._lookups, strict=True)
-                ]
-            except TypeError:  # an unhashable cell (a JSON list): the per-row path says why
-                line = [bad]
-            if bad in line:  # identity first: `bad` equals nothing else
-                ok[r] = False
-                continue
-            answers[r] = line
+        if not n:
+            return answers, np.ones(0, dtype=bool)
+        _, clients, dates, _, values, problems = zip(*rows, strict=True)
+        good = [p is None and c != "" for p, c in zip(problems, clients, strict=True)]
+        date_ok = {d: _date_ok(d) for d in set(dates)}
+        if not all(date_ok.values()):
+            good = [g and date_ok[d] for g, d in zip(good, dates, strict=True)]
+        ok: Bools = np.array(good, dtype=bool)
+        inf = float("inf")
+        columns = list(zip(*values, strict=True))
+        for k, table in enumerate(self._lookups):
+            column = columns[k]
+            if set(map(type, column)) <= _PLAIN:
+                answers[:, k] = [table.get(v, inf) for v in column]
+            else:
+                answers[:, k] = [_cell(v, table) for v in column]
+        ok &= ~np.isinf(answers).any(axis=1)
         return answers, ok
 
     # -- scoring -----------------------------------------------------------------
@@ -204,8 +210,12 @@ class ColumnarScorer:
                 effective[answers[:, k] == value, k] = np.nan
         return effective
 
-    def _scored_values(self, answers: Floats) -> Floats:
-        """Item values after recoding and reversal (NaN = missing)."""
+    def _scored_values(self, answers: Floats, unanswered: Bools) -> Floats:
+        """Item values after recoding, skip rules and reversal (NaN = missing).
+
+        ``unanswered`` marks the cells left empty (not an option that counts as
+        missing): only those can be skipped, as in the per-row recode stage.
+        """
         inst = self.instrument
         values = answers.copy()
         for k, item in enumerate(self.items):
@@ -215,6 +225,13 @@ class ColumnarScorer:
                 for given, to in item.recode.items():
                     recoded[column == given] = to
                 values[:, k] = recoded
+            if item.skip is not None:
+                # The condition reads the answers as given; no scale has a value yet
+                # when the per-row recode stage tests it, so a scale test never holds.
+                skipped = unanswered[:, k].copy()
+                if item.skip.when is not None:
+                    skipped &= self._holds(item.skip.when, answers, {})
+                values[skipped, k] = item.skip.score
             if item.reverse:
                 scored = inst.response_scale_for(item).scored_values
                 codes = [item.recode.get(v, v) for v in scored] if item.recode else scored
@@ -225,9 +242,10 @@ class ColumnarScorer:
         """Everything the writer needs for ``rows``, computed column by column."""
         np = self.np
         inst = self.instrument
-        answers, ok = self._answers(rows)
-        answers = self._effective(answers[ok])
-        values = self._scored_values(answers)
+        given, ok = self._answers(rows)
+        given = given[ok]
+        answers = self._effective(given)
+        values = self._scored_values(answers, np.isnan(given))
         present = ~np.isnan(values)
         n = answers.shape[0]
         scale_values: dict[str, list[Any]] = {}  # per scale: the value object per row
@@ -491,15 +509,18 @@ class ColumnarScorer:
             key: bool(key[0]) or any(r.level == "critical" for r in self._held(key[1]))
             for key in set(keys)
         }
-        others = sorted(
-            (k for k in range(n) if not flagged[k]),
-            key=lambda k: (_total_key(totals[k]), -rows[k][0]),
-            reverse=True,
-        )[:LISTED]
+        # Highest total first, then earliest row: sorted by (-total, row) in numpy.
+        np = self.np
+        total_floats = scored["numeric"].get("total", np.full(n, np.nan))
+        order_by = np.where(np.isnan(total_floats), np.inf, -total_floats)
+        numbers = np.fromiter((row[0] for row in rows), dtype=np.int64, count=n)
+        unflagged = np.flatnonzero(~np.asarray(flagged, dtype=bool))
+        ranked = np.lexsort((numbers[unflagged], order_by[unflagged]))
+        others = unflagged[ranked[:LISTED]].tolist()
         # Flagged ones are kept critical first, then earliest: only these can stay.
-        flagged_rows = sorted(
-            (k for k in range(n) if flagged[k]), key=lambda k: (not critical[keys[k]], k)
-        )[:LISTED_FLAGGED]
+        is_flagged = np.flatnonzero(np.asarray(flagged, dtype=bool))
+        not_critical = np.asarray([not critical[keys[k]] for k in is_flagged.tolist()], dtype=bool)
+        flagged_rows = is_flagged[np.lexsort((is_flagged, not_critical))][:LISTED_FLAGGED].tolist()
         listed = sorted(flagged_rows + others)
         total_scale = inst.total
         labels: dict[Any, str] = {}
@@ -527,15 +548,25 @@ class ColumnarScorer:
 LEVELS = ("critical", "warning", "info")
 
 
-def _total_key(total: Any) -> float:
-    return float(total) if total is not None else float("-inf")
+_PLAIN = {str, type(None)}
+
+
+def _cell(value: Any, table: dict[Any, float]) -> float:
+    """A JSON cell's answer, or infinity when the per-row path must word it."""
+    if value.__class__ is bool:  # True == 1, but is not an answer
+        return float("inf")
+    try:
+        return table.get(value, float("inf"))
+    except TypeError:  # an unhashable cell (a JSON list): the per-row path says why
+        return float("inf")
 
 
 def _date_ok(text: str) -> bool:
-    if not text:
-        return True
+    """Whether the per-row path accepts the date (its error wording stays its own)."""
+    from psyq.batch.worker import parse_date
+
     try:
-        date.fromisoformat(text[:10])
-    except ValueError:
+        parse_date(text, "")
+    except PsyqError:
         return False
     return True

@@ -28,12 +28,15 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from psyq.errors import PsyqError
 from psyq.files import read_limited
 from psyq.models import Instrument
 from psyq.strict_json import StrictJSONError, strict_loads
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 MAX_INPUT_BYTES = 1024 * 1024 * 1024
 """A batch input (file or stdin) is at most 1 GB (split a larger cohort)."""
@@ -188,6 +191,45 @@ def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap)
         csv.field_size_limit(limit)
 
 
+@dataclass(frozen=True)
+class CsvLayout:
+    """Where a CSV's client id, date and item answers are: its header, understood.
+
+    Plain data, so a worker can read rows of the file itself
+    (:mod:`psyq.batch.ranges`) exactly as the parent would.
+    """
+
+    label: str
+    width: int
+    id_at: int
+    date_at: int | None
+    item_at: tuple[int | None, ...]
+    codes: tuple[Mapping[str, str] | None, ...]
+    """Per item, answer label -> code (REDCap labels); empty when no item has any."""
+
+
+def csv_layout(
+    label: str, header: list[str], instrument: Instrument, columns: ColumnMap
+) -> CsvLayout:
+    """The layout of a CSV with this header row, or an :class:`InputError`."""
+    names = [columns.rename.get(h.strip(), h.strip()) for h in header]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(f"{label}:1: column {', '.join(map(repr, dupes))} appears twice")
+    _check_columns(label, names, instrument, columns, kind="column")
+    # Position of each item's column, in the instrument's item order (None: no column).
+    where = {n: k for k, n in enumerate(names)}
+    codes = tuple(columns.answer_codes.get(item.id) for item in instrument.items)
+    return CsvLayout(
+        label=label,
+        width=len(names),
+        id_at=names.index(columns.id_column),
+        date_at=names.index(columns.date_column) if columns.date_column in names else None,
+        item_at=tuple(where.get(item.id) for item in instrument.items),
+        codes=codes if any(codes) else (),
+    )
+
+
 def _csv_rows(label: str, text: str, instrument: Instrument, columns: ColumnMap) -> list[InputRow]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -196,24 +238,21 @@ def _csv_rows(label: str, text: str, instrument: Instrument, columns: ColumnMap)
         raise InputError(f"{label}: the file is empty; expected a header row") from None
     except csv.Error as exc:
         raise InputError(f"{label}:1: cannot read the header row: {exc}") from None
-    names = [columns.rename.get(h.strip(), h.strip()) for h in header]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise InputError(f"{label}:1: column {', '.join(map(repr, dupes))} appears twice")
-    _check_columns(label, names, instrument, columns, kind="column")
-    id_at = names.index(columns.id_column)
-    date_at = names.index(columns.date_column) if columns.date_column in names else None
-    # Position of each item's column, in the instrument's item order (None: no column).
-    where = {n: k for k, n in enumerate(names)}
-    item_at = [where.get(item.id) for item in instrument.items]
+    layout = csv_layout(label, header, instrument, columns)
+    return csv_body(layout, reader, 0)
+
+
+def csv_body(layout: CsvLayout, reader: Reader, before: int) -> list[InputRow]:
+    """The rows ``reader`` (a :func:`csv.reader`) has left, numbered by the line each
+    starts on; ``before`` is the number of the line before the reader's first."""
+    label, item_at = layout.label, layout.item_at
+    id_at, date_at, codes = layout.id_at, layout.date_at, layout.codes
     # The common row (every item column present, as wide as the header) is picked
     # in C; a short or odd row takes the careful way below.
     complete = len(item_at) > 1 and all(k is not None for k in item_at)
     pick = operator.itemgetter(*item_at) if complete else None
-    codes = [columns.answer_codes.get(item.id) for item in instrument.items]
-    codes = codes if any(codes) else []
     rows: list[InputRow] = []
-    start = reader.line_num + 1
+    start = before + reader.line_num + 1
     while True:
         try:
             cells = next(reader)
@@ -222,14 +261,14 @@ def _csv_rows(label: str, text: str, instrument: Instrument, columns: ColumnMap)
         except csv.Error as exc:
             # csv cannot resynchronise after a broken quote; nothing after it is trustworthy.
             raise InputError(f"{label}:{start}: cannot read the CSV: {exc}") from None
-        row, start = start, reader.line_num + 1
+        row, start = start, before + reader.line_num + 1
         if not "".join(cells).strip():
             continue
         client, problem = _client_id(cells[id_at] if id_at < len(cells) else "")
-        if problem is None and len(cells) != len(names):
-            problem = f"has {len(cells)} cells but the header has {len(names)}"
+        if problem is None and len(cells) != layout.width:
+            problem = f"has {len(cells)} cells but the header has {layout.width}"
         width = len(cells)
-        if pick is not None and width == len(names):
+        if pick is not None and width == layout.width:
             values = pick(cells)
         else:
             values = tuple(cells[k] if k is not None and k < width else None for k in item_at)

@@ -57,6 +57,8 @@ class Manifest:
         start time win over this run's).
         """
         theirs, offsets, good_end = _scan(path)
+        # A manifest from before chunks could be line ranges cut chunks of rows.
+        theirs.setdefault("chunks_of", "rows")
         mismatched = [k for k in header if theirs.get(k) != header[k]]
         if mismatched:
             raise ManifestError(

@@ -25,7 +25,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psyq.app import App
 from psyq.batch.cohort import CohortStats, render_cohort_html
@@ -49,8 +49,11 @@ from psyq.manager import PsyqPluginManager
 from psyq.models import Instrument
 from psyq.outputs import get_output_format
 
+if TYPE_CHECKING:
+    from psyq.batch.ranges import CsvFile
+
 SCORES_ONLY_CHUNK = 500
-SCORES_ONLY_MAX_CHUNK = 5000
+SCORES_ONLY_MAX_CHUNK = 20_000
 RENDER_CHUNK = 8
 # A worker that renders is replaced after about this many reports, bounding
 # whatever a renderer caches; a scores-only worker keeps going much longer.
@@ -125,18 +128,27 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         raise PsyqError(
             f"unknown executor '{options.executor}'; available: {', '.join(sorted(executors))}"
         )
-    data = read_input(options.input, instrument, options.columns, _documents(app.pm, instrument))
+    ranged = _scan(options, instrument)
+    data: BatchInput | None = None
+    if ranged is None:
+        data = read_input(
+            options.input, instrument, options.columns, _documents(app.pm, instrument)
+        )
+        source = _Source(data.label, data.digest, len(data.rows), CHUNKS_OF_ROWS)
+    else:
+        source = _Source(ranged.label, ranged.digest, ranged.lines, CHUNKS_OF_LINES)
     out = options.out_dir
-    chunk_size = options.chunk_size or _default_chunk_size(options, len(data.rows))
+    chunk_size = options.chunk_size or _default_chunk_size(options, source.rows)
     header = {
-        "input": data.label,
-        "input_sha256": data.digest,
+        "input": source.label,
+        "input_sha256": source.digest,
         "instrument": instrument.id,
         "instrument_hash": instrument.content_hash(),
         "formats": list(options.formats),
         "id_column": options.columns.id_column,
         "date_column": options.columns.date_column,
-        "rows": len(data.rows),
+        "rows": source.rows,
+        "chunks_of": source.chunks_of,
         "language": options.language,
     }
     recycle_rows = _recycle_rendered_rows() if options.formats else RECYCLE_SCORED_ROWS
@@ -151,18 +163,22 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         stack.callback(manifest.close)
         chunk_size = int(manifest.header["chunk_size"])
         done = manifest.done
-        total = len(data.rows)
+        total = source.rows
         starts = range(0, total, chunk_size)
         todo = sum(min(chunk_size, total - s) for k, s in enumerate(starts) if k not in done)
         resumed = total - todo
         # A generator: only the chunks in flight exist as jobs, however long the input.
         shown_data = None if shown is None else shown.model_dump(mode="json")
-        jobs = _chunk_jobs(data, instrument, options, manifest, chunk_size, shown_data)
+        jobs = (
+            _chunk_jobs(data, instrument, options, manifest, chunk_size, shown_data)
+            if data is not None
+            else _slice_jobs(ranged, instrument, options, manifest, chunk_size)
+        )
         runner: ChunkRunner | None = None
         if todo or options.summary == "pdf":
             runner = stack.enter_context(executors[options.executor].open(settings))
         if runner is not None and todo:
-            progress = Progress(len(data.rows), done=resumed) if options.progress else None
+            progress = Progress(total, done=resumed) if options.progress else None
             try:
                 for result in runner.run(run_chunk, jobs):
                     for name, payload in result.files:
@@ -175,7 +191,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
             finally:
                 if progress is not None:
                     progress.close()
-        stats, cohort_path = _finish(out, instrument, data, manifest, options, runner)
+        stats, cohort_path = _finish(out, instrument, source, manifest, options, runner)
     return BatchOutcome(
         rows=stats.rows,
         scored=stats.scored,
@@ -185,6 +201,38 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         out_dir=out,
         cohort_summary=cohort_path,
     )
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The input as the manifest and summary name it."""
+
+    label: str
+    digest: str
+    rows: int
+    chunks_of: str
+    """What chunk k's rows are: :data:`CHUNKS_OF_ROWS` or :data:`CHUNKS_OF_LINES`."""
+
+
+CHUNKS_OF_ROWS = "rows"
+"""Chunks of the rows the parent read (blank lines left out)."""
+CHUNKS_OF_LINES = "lines"
+"""Chunks of the file's lines after the header, each read by its worker."""
+RANGES_ENV = "PSYQ_BATCH_RANGES"
+"""``0`` makes the parent read every input whole (to compare the two readers)."""
+
+
+def _scan(options: BatchOptions, instrument: Instrument) -> CsvFile | None:
+    """A CSV input that workers can read by line ranges, when this batch may.
+
+    Only a scores-only batch on the local executor: a Dask worker on another
+    machine may not see the file, and reports need names decided in row order.
+    """
+    if options.formats or options.executor != "local" or os.environ.get(RANGES_ENV) == "0":
+        return None
+    from psyq.batch.ranges import scan_csv
+
+    return scan_csv(options.input, instrument, options.columns)
 
 
 def _default_chunk_size(options: BatchOptions, rows: int) -> int:
@@ -287,6 +335,33 @@ def _chunk_jobs(
         )
 
 
+def _slice_jobs(
+    source: CsvFile | None,
+    instrument: Instrument,
+    options: BatchOptions,
+    manifest: Manifest,
+    chunk_size: int,
+) -> Iterator[ChunkJob]:
+    """Jobs for the chunks the manifest does not have, each a range of lines to read."""
+    assert source is not None
+    definition = instrument.model_dump(mode="json")
+    digest = str(manifest.header["instrument_hash"])
+    generated = str(manifest.header["started_at"])
+    done = manifest.done
+    for index, start in enumerate(range(0, source.lines, chunk_size)):
+        if index in done:
+            continue
+        yield ChunkJob(
+            index=index,
+            instrument=definition,
+            instrument_hash=digest,
+            formats=(),
+            generated_at=generated,
+            rows=(),
+            source=source.slice(start, min(chunk_size, source.lines - start)),
+        )
+
+
 def _row_job(row: InputRow, stem: str) -> RowJob:
     # The worker gets the full authored date-time when the row has one (the stem,
     # named above from the date alone, does not change).
@@ -300,7 +375,7 @@ def _row_job(row: InputRow, stem: str) -> RowJob:
 def _finish(
     out: Path,
     instrument: Instrument,
-    data: BatchInput,
+    data: _Source,
     manifest: Manifest,
     options: BatchOptions,
     runner: ChunkRunner | None,

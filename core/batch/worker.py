@@ -36,6 +36,7 @@ from psyq.errors import PluginHookError, PsyqError
 
 if TYPE_CHECKING:
     from psyq.batch.columnar import ColumnarScorer
+    from psyq.batch.ranges import CsvSlice
     from psyq.manager import PsyqPluginManager
 
 RowJob = tuple[int, str, str, str, tuple[Any, ...], str | None]
@@ -60,6 +61,8 @@ class ChunkJob:
     shown: dict[str, Any] | None = None
     """The instrument in the reports' language (``--language``), as plain data."""
     language: str | None = None
+    source: CsvSlice | None = None
+    """Lines of the input file to read here instead of ``rows`` (scores only)."""
 
 
 @dataclass(frozen=True)
@@ -164,9 +167,14 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
     errors = csv.writer(errors_buf, lineterminator="\r\n")
     stats = CohortStats(inst)
     files: list[tuple[str, bytes]] = []
+    rows = job.rows
+    if job.source is not None:
+        from psyq.batch.ranges import read_slice
+
+        rows = tuple(read_slice(job.source))
     if ctx.columnar is not None:  # scores only, an instrument it implements: numpy
-        ctx.columnar.run(job.rows, stats, scores, errors, lambda r: _run_row(ctx, r, generated)[0])
-    for row in job.rows if ctx.columnar is None else ():
+        ctx.columnar.run(rows, stats, scores, errors, lambda r: _run_row(ctx, r, generated)[0])
+    for row in rows if ctx.columnar is None else ():
         record, rendered = _run_row(ctx, row, generated)
         stats.add(record)
         if "error" in record:

@@ -81,6 +81,7 @@ class Session:
         self.answers: dict[str, int | None] = {item.id: None for item in self.items}
         self.position = 0
         self.admin_id: int | None = None
+        self.origin: tuple[str, str | None] | None = None  # a definition psyq did not ship
         self.result: ScoreResult | None = None  # as last saved
         if resumed is not None:
             self.answers.update(resumed.answers)
@@ -113,6 +114,7 @@ class Session:
                 position=self.position,
                 plugins=self.app.scoring_plugins(),
                 language=self.language,
+                origin=self.origin,
             )
             self.admin_id = adm.id
         else:
@@ -473,9 +475,11 @@ def _open_session(
         from psyq.clients import check_client_id
 
         check_client_id(client_id)
-        return Session(
+        session = Session(
             app, store, _administrable(app.instrument(instrument_id)), client_id, clinician
         )
+        session.origin = app.origin(instrument_id)
+        return session
     # Continuing builds on the stored answers: never on ones changed outside psyq.
     store.verify_administration(resume_id)
     adm = store.get(resume_id)
@@ -485,7 +489,7 @@ def _open_session(
         raise PsyqError(f"administration {resume_id} is {adm.instrument_id}, not {instrument_id}")
     if client_id is not None and client_id != adm.client_id:
         raise PsyqError(f"administration {resume_id} belongs to client {adm.client_id}")
-    instrument = _administrable(app.stored_instrument(adm.instrument_id, adm.instrument_version))
+    instrument = _administrable(app.instrument_of(adm, store))
     if instrument.content_hash() != adm.definition_hash:
         raise PsyqError(
             f"administration {resume_id} was started with {adm.instrument_id} "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,9 @@ DEMO_FORMATS = ("pdf", "html", "json")
 
 
 def demo_samples() -> list[dict[str, Any]]:
-    path = Path(str(resources.files("psyq.instruments") / "samples" / "demo.yaml"))
+    from psyq.plugins.builtin_instruments import builtin_instruments_dir
+
+    path = builtin_instruments_dir() / "samples" / "demo.yaml"
     data = load_data(path, path.read_bytes())
     samples: list[dict[str, Any]] = data["administrations"]
     return samples

@@ -21,25 +21,25 @@ from psyq.scoring import check_examples
 @click.pass_obj
 def list_command(app: App, as_json: bool) -> None:
     """List the instruments installed (id, title, status)."""
+    # The entries' own id, title, version and status: listing validates no definition.
     entries = app.registry.all()
     if as_json:
         rows = [
             {
-                "id": e.instrument.id,
-                "version": e.instrument.version,
-                "title": e.instrument.title,
-                "status": e.instrument.status,
+                "id": e.id,
+                "version": e.version,
+                "title": e.title,
+                "status": e.status,
                 "source": e.source,
             }
             for e in entries
         ]
         click.echo(json.dumps(rows, indent=2))
         return
-    width = max((len(e.instrument.id) for e in entries), default=2)
+    width = max((len(e.id) for e in entries), default=2)
     for e in entries:
-        inst = e.instrument
         source = "" if e.source == BUILTIN_SOURCE else f"  ({e.source})"
-        click.echo(f"{inst.id:<{width}}  {inst.title} (v{inst.version})  [{inst.status}]{source}")
+        click.echo(f"{e.id:<{width}}  {e.title} (v{e.version})  [{e.status}]{source}")
 
 
 @click.command("show")

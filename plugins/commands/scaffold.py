@@ -328,7 +328,7 @@ def plugin_slug(name: str) -> str:
 
 def check_name_is_free(app: App, slug: str) -> None:
     """Refuse an instrument id or plugin name already taken (the new tests would fail)."""
-    entry = next((e for e in app.registry.all() if e.instrument.id == slug), None)
+    entry = next((e for e in app.registry.all() if e.id == slug), None)
     if entry is not None:
         raise PsyqError(
             f"instrument id '{slug}' is taken: {entry.source} already provides "

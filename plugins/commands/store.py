@@ -145,6 +145,7 @@ def record_command(
             clinician=clinician,
             note=note,
             plugins=app.scoring_plugins(),
+            origin=app.origin(instrument_id),
         )
     click.echo(
         f"saved administration {adm.id}: {instrument.short_name} for client {client_id} "
@@ -199,7 +200,7 @@ def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[st
 
     out: list[dict[str, Any]] = []
     for adm in partials:
-        instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
+        instrument = app.instrument_of(adm)
         result = result_of(app, adm, instrument)
         answered = sum(v is not None for v in adm.answers.values())
         for flag in result.flags:
@@ -258,8 +259,8 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
     by_instrument: dict[str, list[HistoryEntry]] = {}
     for entry in entries:
         by_instrument.setdefault(entry.administration.instrument_id, []).append(entry)
-    for instrument_id, group in by_instrument.items():
-        instrument = app.instrument(instrument_id)
+    for group in by_instrument.values():
+        instrument = app.instrument_of(group[-1].administration)
         total = instrument.total
         lo, hi = instrument.bounds("total")
         rc = total.reliable_change
@@ -351,6 +352,8 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
 
     with app.open_store() as store:
         entries = build_history(app, store, client_id, instrument_id)
+        if instrument_id is not None:
+            instrument_id = app.instrument_filter(instrument_id, store)
         partial = store.administrations(
             client_id=client_id, instrument_id=instrument_id, status="partial"
         )
@@ -382,7 +385,12 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
 
 
 @click.command("rescore")
-@click.option("--instrument", "instrument_id", metavar="ID", help="Only this instrument.")
+@click.option(
+    "--instrument",
+    "instrument_id",
+    metavar="ID|FILE",
+    help="Only this instrument; a definition file rescores its administrations with it.",
+)
 @click.option("--client", "client_id", metavar="ID", help="Only this client.")
 @click.pass_obj
 def rescore_command(app: App, instrument_id: str | None, client_id: str | None) -> None:
@@ -392,6 +400,7 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
     scoring plugin changed. Only scores that differ are rewritten (and audited).
     """
     from psyq import audit
+    from psyq.registry import is_definition_path
     from psyq.store import TamperedError, admin_record
 
     changed = same = 0
@@ -407,6 +416,11 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
                 err=True,
             )
             sys.exit(1)
+        given = None  # a definition file given by path: rescore with it as it is now
+        if instrument_id is not None:
+            if is_definition_path(instrument_id):
+                given = app.registry.entry(instrument_id)
+            instrument_id = app.instrument_filter(instrument_id, store)
         for adm in store.administrations(client_id=client_id, instrument_id=instrument_id):
             if admin_record(adm.id) in report.bad_records:
                 problems.append(
@@ -414,7 +428,7 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
                     "(changed outside psyq)"
                 )
                 continue
-            instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
+            instrument = given.instrument if given else app.instrument_of(adm, store)
             try:
                 answers = (
                     coerce_answers(instrument, adm.answers)
@@ -431,6 +445,8 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
                 continue
             before = adm.result
             try:
+                if given is not None:
+                    store.keep_definition(instrument, given.source, str(given.path.resolve()))
                 new = store.set_scores(adm.id, fresh, digest, plugins)
             except TamperedError as exc:  # changed between the check and now
                 problems.append(str(exc))
@@ -623,7 +639,7 @@ def export_records(
 
     out: list[dict[str, Any]] = []
     for adm in administrations:
-        instrument = app.stored_instrument(adm.instrument_id, adm.instrument_version)
+        instrument = app.instrument_of(adm)
         result = result_of(app, adm, instrument)
         day: str | None = adm.administered.isoformat()
         if dates == "drop":
@@ -757,10 +773,10 @@ def export_command(
         raise PsyqError(f"{flag} de-identifies dates: give it with --deidentify")
     if date_shift and drop_dates:
         raise PsyqError("give --date-shift or --drop-dates, not both")
-    if instrument_id is not None:
-        app.instrument(instrument_id)
     key = deidentify_key(app.home) if deidentify else None
     with app.open_store() as store:
+        if instrument_id is not None:
+            instrument_id = app.instrument_filter(instrument_id, store)
         administrations = store.administrations(
             instrument_id=instrument_id,
             status=None if include_partial else "complete",

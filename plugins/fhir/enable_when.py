@@ -9,6 +9,12 @@ the item's ``enableBehavior`` says. Anything else (a condition on a display
 item, a later item or an item the draft does not have, on a text or date
 answer, an ``enableWhenExpression``) is reported as not converted, with why.
 Nothing is evaluated here: FHIRPath expressions are never run.
+
+:func:`skip_condition` turns the same enableWhen around: the psyq condition
+under which the form does NOT ask the item, for the item's ``skip`` rule. FHIR
+reads a comparison on an unanswered question as false, except ``!=``, which is
+true (R5 states it; LHC-Forms does so); psyq's comparisons are false on an
+unanswered item, so "not ``= v``" becomes "``!= v`` or unanswered".
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from psyq.models import Coding, Condition
+from psyq.plugins.drafts import negate
 from psyq.plugins.fhir.resources import JSON, as_list, codings, normalise, whole_number
 
 OPERATORS = {"=": "==", "!=": "!=", ">": ">", "<": "<", ">=": ">=", "<=": "<="}
@@ -60,7 +67,30 @@ def enable_condition(node: JSON, earlier: Mapping[str, Earlier]) -> dict[str, An
         if behaviour not in ("all", "any"):
             return "several enableWhen without enableBehavior all or any"
         condition = {behaviour: tests}
-    Condition.model_validate(condition)  # built to the format's rules; a bug if not
+    try:
+        Condition.model_validate(condition)
+    except ValueError:
+        return "more enableWhen tests than a psyq condition holds (50)"
+    return condition
+
+
+def skip_condition(node: JSON, earlier: Mapping[str, Earlier]) -> dict[str, Any] | str:
+    """The condition under which the form does not ask ``node`` (its enableWhen unmet),
+    or why there is none (as :func:`enable_condition`)."""
+    asked = enable_condition(node, earlier)
+    if isinstance(asked, str):
+        return asked
+    # FHIR's != holds on an unanswered question; psyq's does not.
+    tests = [
+        {"any": [t, {"item": t["item"], "missing": True}]} if t.get("op") == "!=" else t
+        for t in asked.get("all") or asked.get("any") or [asked]
+    ]
+    kind = "any" if "any" in asked else "all"
+    condition = negate(tests[0] if len(tests) == 1 else {kind: tests})
+    try:
+        Condition.model_validate(condition)
+    except ValueError:
+        return "more enableWhen tests than a psyq condition holds (50)"
     return condition
 
 
@@ -99,10 +129,20 @@ def _answer_value(raw: JSON, target: Earlier) -> int | None:
         for answer in target.answers:
             if any(c.code == code for c in answer.codes) or _same_label(answer, display):
                 return answer.value
+        for answer in target.answers:  # a code written as the label ('never' for Never)
+            if _same_label(answer, code):
+                return answer.value
         return None
     for key in ("answerInteger", "answerDecimal"):
         if key in raw:
             return whole_number(raw[key])
+    if isinstance(raw.get("answerBoolean"), bool):
+        # A yes/no item kept as a choice: its answer labelled yes (true) or no (false).
+        said = ("yes", "true") if raw["answerBoolean"] else ("no", "false")
+        for answer in target.answers:
+            if normalise(answer.label) in said or any(c.code.lower() in said for c in answer.codes):
+                return answer.value
+        return None
     if isinstance(raw.get("answerString"), str):
         for answer in target.answers:
             if _same_label(answer, raw["answerString"]):

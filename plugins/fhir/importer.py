@@ -25,23 +25,23 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from psyq.answers import looks_missing
 from psyq.errors import DefinitionError, PsyqError
 from psyq.files import read_limited, write_atomic
 from psyq.hookspecs import hookimpl
-from psyq.models import Coding, FlagRule
+from psyq.models import Coding, FlagRule, SkipRule
 from psyq.plugins.data_files import load_json
 from psyq.plugins.drafts import draft_yaml as write_draft
-from psyq.plugins.fhir.enable_when import Answer, Earlier, enable_condition
+from psyq.plugins.fhir.enable_when import Answer, Earlier, enable_condition, skip_condition
 from psyq.plugins.fhir.fhirpath import recognise, recognise_item_variables
-from psyq.plugins.fhir.questionnaire import CRITICAL, MISSING_OPTION, UNSCORED, VARIABLE
+from psyq.plugins.fhir.questionnaire import CRITICAL, MISSING_OPTION, SKIP, UNSCORED, VARIABLE
 from psyq.plugins.fhir.questionnaire import FLAGS as FLAGS_EXTENSION
 from psyq.plugins.fhir.questionnaire import INSTRUMENT as INSTRUMENT_EXTENSION
 from psyq.plugins.fhir.questionnaire import SCALE as SCALE_EXTENSION
@@ -261,20 +261,25 @@ def questionnaire_to_draft(
         link_id = _text(str(node.get("linkId", "?")), 200)
         kind = node.get("type") if isinstance(node.get("type"), str) else None
         text = _text(node.get("text") or link_id, 10_000) or link_id
-        if kind in {"group", "display"}:
+        if kind == "display":
             continue  # a display item's expression only decides what is shown
         calculation = _calculation(node)
         if calculation is not None:
-            calculated.append((node, calculation))
+            calculated.append((node, calculation))  # a group's own score too
             continue
+        if kind == "group":
+            continue  # its structure: see _group_scales
         if node.get("repeats") is True and kind in QUESTION_TYPES:
             notes.append(
                 f"item {link_id} {_quote(text)} repeats (several answers allowed): psyq "
                 "scores one answer per item: not converted"
             )
             continue
-        if kind in {"integer", "decimal", "quantity"} and _loinc(node):
-            # A score the form has a person type in (not calculated): the total's code.
+        if kind in {"integer", "decimal", "quantity"} and (
+            _loinc(node) or _section_code(node) is not None
+        ):
+            # A score the form has a person type in or fills itself (not calculated):
+            # the total's code, or a group's subscale (see _group_scales).
             typed_scores.append(node)
             continue
         options = _options(node, contained, notes)
@@ -342,6 +347,9 @@ def questionnaire_to_draft(
         gathered.item(item_id, node, scales[key], [o.value for o in options])
         if gated:
             conditional.append((item_id, link_id, enable_condition(node, earlier)))
+        skip = _skip_rule(node, item_id, options, earlier, notes)
+        if skip is not None:
+            entry["skip"] = skip
         if isinstance(node.get("linkId"), str):
             item_of[node["linkId"]] = item_id
             earlier[node["linkId"]] = Earlier(
@@ -400,6 +408,8 @@ def questionnaire_to_draft(
             "reverse keys, transforms); psyq does NOT run FHIRPath or CQL from a file: "
             "not converted"
         )
+    sections = _group_scales(q, item_of, items, converted, calculated, url, notes)
+    typed_scores = [n for n in typed_scores if id(n) not in sections.carriers]
     draft_scales = list(converted.values())
     if any(sc["id"] == "total" for sc in draft_scales):
         pass
@@ -413,6 +423,7 @@ def questionnaire_to_draft(
                 "person types in (not calculated); the draft's total takes its code and label"
             )
         total["label"] = _text(node.get("text") or total["label"], 500)
+        _count_named(total, items, node, notes)
         codes = [_coding(c) for c in codings(node.get("code")) if c.system in TERMINOLOGIES]
         if url and _keepable(node.get("linkId")):
             codes.append({"system": url, "code": node["linkId"]})
@@ -431,6 +442,12 @@ def questionnaire_to_draft(
         else:
             notes.append("total: no calculated score is the total; the draft sums all items")
         draft_scales.append(total)
+    taken = {sc["id"] for sc in draft_scales}
+    for scale in sections.scales:
+        while scale["id"] in taken:
+            scale["id"] = f"{scale['id']}_{len(taken)}"
+        taken.add(scale["id"])
+        draft_scales.append(scale)
     if not any(sc.get("bands") for sc in draft_scales):
         notes.append("bands: the draft has none; add the manual's interpretation bands to total")
     about = _psyq_json(q, INSTRUMENT_EXTENSION)
@@ -487,6 +504,184 @@ def questionnaire_to_draft(
     return Draft(data=data, notes=notes)
 
 
+def _skip_rule(
+    node: JSON, item_id: str, options: list[Option], earlier: dict[str, Earlier], notes: list[str]
+) -> dict[str, Any] | None:
+    """The item's skip rule: psyq's own (compiled by psyq), else from its enableWhen.
+
+    The form does not ask the item when its enableWhen is unmet; FHIR does not say
+    what such an item scores, so the draft scores it as its lowest answer (what a
+    sum over the answers given counts it as, when that is 0) and says so.
+    """
+    values = [o.value for o in options if o.value is not None and not o.missing]
+    own = _psyq_json(node, SKIP)
+    if isinstance(own, dict):
+        try:
+            rule = SkipRule.model_validate(own)
+        except ValueError:
+            rule = None
+        known = {e.item_id for e in earlier.values()}
+        if (
+            rule is not None
+            and rule.score in values
+            and (rule.when is None or all(i in known for _, i in rule.when.references()))
+        ):
+            return rule.model_dump(mode="json", exclude_defaults=True)
+        notes.append(f"item {item_id}: psyq's skip extension does not fit the draft: not used")
+    if not (node.get("enableWhen") or extension_value(node, ENABLE_WHEN_EXPRESSION_URLS)):
+        return None
+    when = skip_condition(node, earlier)
+    if isinstance(when, str):
+        return None  # named in the enableWhen notes
+    score = min(values)
+    import yaml  # here, not at start-up: every command registers this plugin
+
+    flow = yaml.safe_dump(when, default_flow_style=True, width=10_000).strip()
+    notes.append(
+        f"item {item_id}: skip rule from its enableWhen: when {flow} the form does not ask "
+        f"it, and unanswered it scores {score:g} (its lowest answer; FHIR does not say what "
+        "a skipped item scores): check it against the manual"
+    )
+    return {"when": when, "score": score, "reason": "not asked (enableWhen not met)"}
+
+
+SCORING_FORMULAS = "http://ehelse.no/scoringFormulas"
+"""Helsenorge's scoring codes (Refero): QS question, SS section and TS total score."""
+
+
+def _section_code(node: JSON) -> str | None:
+    """``SS`` or ``TS`` when the item is a Helsenorge section or total score."""
+    for coding in as_list(node.get("code")):
+        if (
+            isinstance(coding, dict)
+            and coding.get("system") == SCORING_FORMULAS
+            and coding.get("code") in ("SS", "TS")
+        ):
+            return str(coding["code"])
+    return None
+
+
+@dataclass
+class Sections:
+    scales: list[dict[str, Any]] = field(default_factory=list)
+    carriers: set[int] = field(default_factory=set)  # score items a subscale took
+
+
+def _group_scales(
+    q: JSON,
+    item_of: dict[str, str],
+    items: list[dict[str, Any]],
+    converted: dict[int, dict[str, Any]],
+    calculated: list[tuple[JSON, str]],
+    url: str,
+    notes: list[str],
+) -> Sections:
+    """Nested groups that carry a score become subscales; plain ones are named.
+
+    A group carries a score when it holds (as a direct child) a score item that is
+    not calculated: a Helsenorge section score (code ``SS``: the sum of the group's
+    question scores, subgroups included) or a typed-in score with a LOINC code. A
+    group's score calculated in FHIRPath is read like any other (see ``_scales``).
+    """
+    out = Sections()
+    scored = {i["id"] for i in items if i.get("scored", True)}
+    calculated_ids = {id(node) for node, _ in calculated}
+    for group in _walk_groups(q.get("item")):
+        link_id = _text(str(group.get("linkId", "?")), 200)
+        title = _text(group.get("text") or link_id, 500)
+        inside = list(iter_items(group.get("item")))
+        members = [
+            item_of[n["linkId"]]
+            for n in inside
+            if isinstance(n.get("linkId"), str) and item_of.get(n["linkId"]) in scored
+        ]
+        if not members:
+            continue
+        own = id(group) in converted or any(
+            id(n) in converted for n in as_list(group.get("item")) if isinstance(n, dict)
+        )
+        carriers = [
+            n
+            for n in as_list(group.get("item"))
+            if isinstance(n, dict)
+            and id(n) not in calculated_ids
+            and n.get("type") in ("integer", "decimal", "quantity")
+            and (_section_code(n) == "SS" or (_loinc(n) and _section_code(n) is None))
+        ]
+        if own:
+            continue  # its calculated score is a scale already
+        if not carriers:
+            notes.append(
+                f"group {_quote(link_id, 40)} {_quote(title, 50)} (items "
+                f"{', '.join(members[:12])}{', ...' if len(members) > 12 else ''}) has no score "
+                "of its own: psyq keeps no groups, its items are listed in order"
+            )
+            continue
+        carrier = carriers[0]
+        out.carriers.update(id(n) for n in carriers)
+        scale: dict[str, Any] = {
+            "id": _identifier(title if title != link_id else f"section_{link_id}", "section"),
+            "label": title,
+            "items": members,
+            "method": "sum",
+            "missing": {"max_missing": 0},
+        }
+        codes = [_coding(c) for c in codings(carrier.get("code")) if c.system in TERMINOLOGIES]
+        if url and _keepable(carrier.get("linkId")):
+            codes.append({"system": url, "code": carrier["linkId"]})
+        if codes:
+            scale["codes"] = codes[:20]
+        out.scales.append(scale)
+        kind = "section score (SS)" if _section_code(carrier) == "SS" else "typed-in LOINC score"
+        notes.append(
+            f"group {_quote(link_id, 40)} {_quote(title, 50)}: its {kind} "
+            f"{_quote(_text(str(carrier.get('linkId', '?')), 60))} becomes subscale "
+            f"{scale['id']}, the sum of its {len(members)} items (subgroups included; none "
+            "may be missing): check it against the manual"
+        )
+    return out
+
+
+def _walk_groups(nodes: Any, depth: int = 1) -> Iterator[JSON]:
+    """Every group of the form, outer first (depth is capped by iter_items already)."""
+    for node in as_list(nodes):
+        if isinstance(node, dict) and node.get("type") == "group" and depth < 40:
+            yield node
+            yield from _walk_groups(node.get("item"), depth + 1)
+
+
+def _count_named(
+    total: dict[str, Any], items: list[dict[str, Any]], node: JSON, notes: list[str]
+) -> None:
+    """A total the form names "N item total score" (uwcirg's PHQ-9: "Patient health
+    questionnaire 9 item total score") sums N items: when exactly N share the common
+    answers, the others (the PHQ-9 difficulty item) are asked, not summed."""
+    names = [node.get("text")] + [c.display for c in codings(node.get("code"))]
+    said = [re.search(r"\b([0-9]{1,3})[- ]items?\b", n, re.IGNORECASE) for n in names if n]
+    count = next((int(m[1]) for m in said if m), None)
+    scored = [i for i in items if i["id"] in total["items"]]
+    if count is None or len(scored) <= count:
+        return
+    by_scale: dict[str, list[str]] = {}
+    for item in scored:
+        by_scale.setdefault(item["response_scale"], []).append(item["id"])
+    common = max(by_scale.values(), key=len)
+    if len(common) != count:
+        return
+    others = [i["id"] for i in scored if i["id"] not in common]
+    total["items"] = common
+    notes[:] = [  # their "IS included in the total" notes no longer hold
+        n for n in notes if not any(n.startswith(f"item {i} (linkId ") for i in others)
+    ]
+    for item in items:
+        if item["id"] in others:
+            item["scored"] = False
+    notes.append(
+        f"total: the form names it a {count}-item score and {count} items share the same "
+        f"answers: items {', '.join(others)} are kept as scored: false, not summed"
+    )
+
+
 def enable_when_notes(conditional: list[tuple[str, str, dict[str, Any] | str]]) -> list[str]:
     """The header's notes on items asked only under a condition (item id, linkId, condition
     or why it was not converted)."""
@@ -495,8 +690,9 @@ def enable_when_notes(conditional: list[tuple[str, str, dict[str, Any] | str]]) 
     notes = [
         f"items {', '.join(i for i, _, _ in conditional)} are asked only under a condition "
         "(enableWhen): none is required (FHIR's required holds only while an item is "
-        "enabled); psyq asks every item and counts one left unanswered as missing: check "
-        "the total's missing rule and what the manual scores for an item the form skips"
+        "enabled); where the enableWhen converts, the item's skip rule scores it when the "
+        "form does not ask it, otherwise psyq counts it as missing: check the total's "
+        "missing rule and what the manual scores for an item the form skips"
     ]
     for item_id, link_id, condition in conditional:
         if isinstance(condition, str):
@@ -504,6 +700,8 @@ def enable_when_notes(conditional: list[tuple[str, str, dict[str, Any] | str]]) 
                 f"item {item_id} (linkId {link_id}): enableWhen not converted: {condition}"
             )
         else:
+            import yaml  # here, not at start-up: every command registers this plugin
+
             flow = yaml.safe_dump(condition, default_flow_style=True, width=10_000).strip()
             notes.append(f"item {item_id} (linkId {link_id}) is asked when {flow} (its enableWhen)")
     return notes

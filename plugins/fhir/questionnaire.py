@@ -26,6 +26,10 @@ psyq's own extensions (base ``http://psyq.local/fhir/StructureDefinition/``):
 ``flags`` (valueString, JSON)
     on the Questionnaire: the flag rules, also described in words in
     ``description``.
+``skip`` (valueString, JSON)
+    on an item the form skips: its skip rule (when, score, reason), read back by
+    ``import-fhir``. The item's ``enableWhen`` (or SDC ``enableWhenExpression``)
+    says the same for other FHIR tools: asked when the skip condition does not hold.
 ``instrument`` (valueString, JSON)
     on the Questionnaire: short name, status, notice, citations, recall period.
 """
@@ -35,8 +39,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from psyq.models import Instrument, Item, Scale
-from psyq.plugins.fhir.fhirpath import expressible, scale_expressions, variable_name
+from psyq.models import Condition, Instrument, Item, ResponseOption, Scale
+from psyq.plugins.fhir.fhirpath import expressible, item_value, scale_expressions, variable_name
 from psyq.plugins.fhir.resources import JSON, LOINC, TERMINOLOGIES, coding_json
 
 PSYQ_FHIR = "http://psyq.local/fhir"
@@ -47,11 +51,13 @@ MISSING_OPTION = f"{EXTENSION}/counts-as-missing"
 SCALE = f"{EXTENSION}/scale"
 FLAGS = f"{EXTENSION}/flags"
 INSTRUMENT = f"{EXTENSION}/instrument"
+SKIP = f"{EXTENSION}/skip"
 ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 ITEM_WEIGHT = "http://hl7.org/fhir/StructureDefinition/itemWeight"
 SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition"
 VARIABLE = "http://hl7.org/fhir/StructureDefinition/variable"
 CALCULATED = f"{SDC}/sdc-questionnaire-calculatedExpression"
+ENABLE_WHEN_EXPRESSION = f"{SDC}/sdc-questionnaire-enableWhenExpression"
 SCORE_PREFIX = "score:"
 
 
@@ -128,13 +134,18 @@ def _item(instrument: Instrument, item: Item, url: str) -> JSON:
         marks.append({"url": CRITICAL, "valueBoolean": True})
     if marks:
         out["extension"] = marks
+    if item.skip is not None:
+        marks.append(
+            _json_extension(SKIP, item.skip.model_dump(mode="json", exclude_defaults=True))
+        )
+        out["extension"] = marks
+        if item.skip.when is not None:
+            enabling = enable_when(instrument, item.skip.when, url)
+            marks += enabling.pop("extension", [])
+            out.update(enabling)
     options = []
     for option in instrument.response_scale_for(item).options:
-        if option.codes:
-            coding = coding_json(option.codes[0])
-        else:
-            coding = {"system": f"{url}/answers/{item.response_scale}", "code": str(option.value)}
-        coding["display"] = option.label
+        coding = _option_coding(instrument, item, option, url)
         if getattr(option, "missing", False):
             weights = [{"url": MISSING_OPTION, "valueBoolean": True}]
         else:
@@ -145,6 +156,103 @@ def _item(instrument: Instrument, item: Item, url: str) -> JSON:
         options.append({"extension": weights, "valueCoding": coding})
     out["answerOption"] = options
     return out
+
+
+def _option_coding(instrument: Instrument, item: Item, option: ResponseOption, url: str) -> JSON:
+    if option.codes:
+        coding = coding_json(option.codes[0])
+    else:
+        coding = {"system": f"{url}/answers/{item.response_scale}", "code": str(option.value)}
+    coding["display"] = option.label
+    return coding
+
+
+def enable_when(instrument: Instrument, skip_when: Condition, url: str) -> JSON:
+    """``enableWhen`` (or an SDC ``enableWhenExpression``) for an item skipped when
+    ``skip_when`` holds: the item is asked when it does not.
+
+    psyq's comparisons are false on an unanswered item; FHIR's are too, except ``!=``.
+    So "not ``a == v``" is ``a != v`` exactly, and the rest is written only as far as
+    one flat ``enableWhen`` list says it; anything else becomes FHIRPath.
+    """
+    tests = _enable_tests(instrument, skip_when, url)
+    if tests is not None:
+        behaviour, listed = tests
+        out: JSON = {"enableWhen": listed}
+        if len(listed) > 1:
+            out["enableBehavior"] = behaviour
+        return out
+    skipped = _skip_fhirpath(instrument, skip_when)
+    if skipped is None:
+        return {}  # a scale or counting test: psyq's skip extension alone says it
+    expression = f"({skipped}).not()"
+    return {
+        "extension": [
+            {
+                "url": ENABLE_WHEN_EXPRESSION,
+                "valueExpression": {"language": "text/fhirpath", "expression": expression},
+            }
+        ]
+    }
+
+
+def _enable_tests(
+    instrument: Instrument, when: Condition, url: str
+) -> tuple[str, list[JSON]] | None:
+    """(behaviour, flat enableWhen list) saying "not ``when``", or None."""
+    if when.any is not None:  # not (a or b) = all of (not a, not b)
+        parts = [_enable_tests(instrument, sub, url) for sub in when.any]
+        if any(p is None or len(p[1]) != 1 for p in parts):
+            return None
+        return "all", [p[1][0] for p in parts if p is not None]
+    if when.all is not None:  # not (a and b) = any of (not a, not b)
+        parts = [_enable_tests(instrument, sub, url) for sub in when.all]
+        if any(p is None or (len(p[1]) > 1 and p[0] != "any") for p in parts):
+            return None
+        return "any", [t for p in parts if p is not None for t in p[1]]
+    if when.item is None:
+        return None  # items, scale and count tests: FHIRPath
+    if when.missing is not None:
+        return "all", [{"question": when.item, "operator": "exists", "answerBoolean": when.missing}]
+    if when.op not in ("==", "!="):
+        return None
+    item = instrument.item(when.item)
+    option = next(
+        (o for o in instrument.response_scale_for(item).options if o.value == when.value), None
+    )
+    if option is None or getattr(option, "missing", False):
+        return None
+    coding = _option_coding(instrument, item, option, url)
+    if when.op == "==":
+        return "all", [{"question": when.item, "operator": "!=", "answerCoding": coding}]
+    # not (a != v) = a == v, or a unanswered
+    return "any", [
+        {"question": when.item, "operator": "=", "answerCoding": coding},
+        {"question": when.item, "operator": "exists", "answerBoolean": False},
+    ]
+
+
+def _skip_fhirpath(instrument: Instrument, when: Condition) -> str | None:
+    """FHIRPath true exactly when ``when`` holds (false, never empty, when it does not)."""
+    subs = when.any if when.any is not None else when.all
+    if subs is not None:
+        parts = [_skip_fhirpath(instrument, c) for c in subs]
+        if any(p is None for p in parts):
+            return None
+        joiner = " or " if when.any is not None else " and "
+        return "(" + joiner.join(p for p in parts if p is not None) + ")"
+    if when.count is not None or when.scale is not None:
+        return None
+    tests = []
+    for item_id in when.item_ids:
+        options = instrument.response_scale_for(instrument.item(item_id)).options
+        value = item_value(item_id, [o.value for o in options if getattr(o, "missing", False)])
+        if when.missing is not None:
+            tests.append(f"{value}.{'empty' if when.missing else 'exists'}()")
+        else:
+            op = "=" if when.op == "==" else when.op
+            tests.append(f"iif({value} {op} {when.value:g}, true, false)")
+    return "(" + " or ".join(tests) + ")"
 
 
 def _scale_item(instrument: Instrument, scale: Scale) -> JSON:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psyq.models import Condition, Instrument, Scale
+from psyq.plugins.drafts import negate, simplify
 
 Node = tuple[Any, ...]
 
@@ -37,6 +38,36 @@ def _blank(name: str, missing_codes: list[int]) -> str:
     return " or ".join(tests)
 
 
+def skip_logic(instrument: Instrument, item_id: str, missing: dict[str, list[int]]) -> str | None:
+    """REDCap logic true when the item's skip condition holds (None: no rule or not sayable).
+
+    A rule without ``when`` (skipped whenever blank) is ``1=1``.
+    """
+    skip = instrument.item(item_id).skip
+    if skip is None:
+        return None
+    if skip.when is None:
+        return "1=1"
+    field_of = {f"item:{i.id}": i.id for i in instrument.items}
+    if any(kind != "item" for kind, _ in skip.when.references()):
+        return None
+    return condition_logic(skip.when, field_of, missing)
+
+
+def branching_logic(instrument: Instrument, item_id: str, missing: dict[str, list[int]]) -> str:
+    """The item's branching logic: shown unless its skip condition holds ("" when always
+    shown, or when REDCap logic here cannot say it)."""
+    skip = instrument.item(item_id).skip
+    if skip is None or skip.when is None:
+        return ""
+    when = skip.when
+    if when.item is not None and when.op == "==" and when.value is not None:
+        # REDCap's <> is true on a blank field: shown until the skipping answer is given.
+        return f"[{when.item}]<>'{_num(when.value)}'"
+    logic = skip_logic(instrument, item_id, missing)
+    return "" if logic is None else f"if({logic},0,1)=1"
+
+
 def item_term(instrument: Instrument, scale: Scale, item_id: str, missing: list[int]) -> str:
     item = instrument.item(item_id)
     value = f"[{item_id}]"
@@ -46,18 +77,42 @@ def item_term(instrument: Instrument, scale: Scale, item_id: str, missing: list[
     weight = scale.weight(item_id)
     if weight != 1:
         value = f"({value}*{_num(weight)})"
-    return f'if({_blank(item_id, missing)},"",{value})'
+    blank = _skipped(instrument, item_id, '""')
+    return f"if({_blank(item_id, missing)},{blank},{value})"
 
 
-def answered(items: list[str], missing: dict[str, list[int]]) -> str:
-    return "(" + "+".join(f"if({_blank(i, missing.get(i, []))},0,1)" for i in items) + ")"
+def _skipped(instrument: Instrument, item_id: str, otherwise: str) -> str:
+    """What a blank item counts as: its skip score when its skip logic holds."""
+    skip = instrument.item(item_id).skip
+    missing = {i.id: _missing_codes(instrument, i.id) for i in instrument.items}
+    logic = skip_logic(instrument, item_id, missing)
+    if skip is None or logic is None:
+        return otherwise
+    score = _num(skip.score) if otherwise == '""' else "1"
+    return f"if({logic},{score},{otherwise})"
+
+
+def _missing_codes(instrument: Instrument, item_id: str) -> list[int]:
+    options = instrument.response_scale_for(instrument.item(item_id)).options
+    return [o.value for o in options if getattr(o, "missing", False)]
+
+
+def answered(
+    items: list[str], missing: dict[str, list[int]], instrument: Instrument | None = None
+) -> str:
+    """How many of ``items`` count as answered (a skipped blank item does)."""
+    terms = []
+    for i in items:
+        blank = _skipped(instrument, i, "0") if instrument is not None else "0"
+        terms.append(f"if({_blank(i, missing.get(i, []))},{blank},1)")
+    return "(" + "+".join(terms) + ")"
 
 
 def scale_calculation(instrument: Instrument, scale: Scale, missing: dict[str, list[int]]) -> str:
     """The calc expression for one scale (see the module docs)."""
     terms = ",".join(item_term(instrument, scale, i, missing.get(i, [])) for i in scale.items)
     n = len(scale.items)
-    count = answered(scale.items, missing)
+    count = answered(scale.items, missing, instrument)
     if scale.method == "mean":
         body = f"mean({terms})"
     elif scale.missing.prorate:
@@ -324,6 +379,8 @@ def _term(node: Node, rule: ScaleRule) -> str | None:
     if node[0] == "call" and node[1] == "if" and len(node[2]) == 3:
         cond, then, other = node[2]
         guarded = _guard_fields(cond, rule.missing_codes)
+        if _skip_term(then, ("str", "")):
+            then = ("str", "")  # a skipped blank item's score: the skip is its branching logic
         if guarded is not None and (_is_blank(then) or then == ("num", 0.0)):
             name = _term(other, rule)
             return name if name is not None and guarded == {name} else None
@@ -339,6 +396,17 @@ def _term(node: Node, rule: ScaleRule) -> str | None:
             rule.weights[name] = node[3][1]
         return name
     return None
+
+
+def _skip_term(node: Node, otherwise: Node) -> bool:
+    """``if(<skip logic>, <number>, otherwise)``: what psyq writes for a skipped blank item."""
+    return (
+        node[0] == "call"
+        and node[1] == "if"
+        and len(node[2]) == 3
+        and node[2][1][0] == "num"
+        and node[2][2] == otherwise
+    )
 
 
 def _chain(node: Node, op: str) -> list[Node]:
@@ -366,7 +434,18 @@ def _count(node: Node, rule: ScaleRule) -> list[str] | None:
         if not (part[0] == "call" and part[1] == "if" and len(part[2]) == 3):
             return None
         guarded = _guard_fields(part[2][0], rule.missing_codes)
-        if guarded is None or len(guarded) != 1 or part[2][1:] != [("num", 0.0), ("num", 1.0)]:
+        blank_counts = part[2][1]
+        if _skip_term(blank_counts, ("num", 0.0)):
+            blank_counts = ("num", 0.0)
+        if (
+            guarded is None
+            or len(guarded) != 1
+            or [blank_counts, part[2][2]]
+            != [
+                ("num", 0.0),
+                ("num", 1.0),
+            ]
+        ):
             return None
         names.append(next(iter(guarded)))
     return names
@@ -475,3 +554,64 @@ def recognise_flag(node: Node) -> list[FlagRuleRead] | None:
         return False
 
     return out if walk(node[2][0]) and out else None
+
+
+_READ_OPS = {"=": "==", "<>": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
+
+
+def read_logic(node: Node, items: dict[str, set[str]], depth: int = 0) -> dict[str, Any] | str:
+    """REDCap logic (branching or a flag's test) as a psyq condition true exactly when it
+    is, or why it cannot be read. ``items``: the form's items (field name -> its
+    missing-data codes); REDCap's ``<>`` is true on a blank field, psyq's ``!=`` is not."""
+    if depth > 40:
+        return "nested too deeply"
+    kind = node[0]
+    if kind == "bin" and node[1] in ("and", "or"):
+        parts = [read_logic(part, items, depth + 1) for part in _chain(node, node[1])]
+        for part in parts:
+            if isinstance(part, str):
+                return part
+        return simplify({"all" if node[1] == "and" else "any": parts})
+    if kind == "call" and node[1] in ("isblankormissingcode", "isblank") and len(node[2]) == 1:
+        return _missing_test(node[2][0], items, True)
+    if kind == "call" and node[1] == "if" and len(node[2]) == 3:
+        # if(L,0,1)=1 is "not L"; if(L,1,0) is L: REDCap logic has no not().
+        inner = read_logic(node[2][0], items, depth + 1)
+        if isinstance(inner, str):
+            return inner
+        if node[2][1:] == [("num", 1.0), ("num", 0.0)]:
+            return inner
+        if node[2][1:] == [("num", 0.0), ("num", 1.0)]:
+            return negate(inner)
+        return "an if() that is not a yes/no test"
+    if kind == "bin" and node[1] in _READ_OPS:
+        left, right = node[2], node[3]
+        if left[0] == "call" and left[1] == "if" and right == ("num", 1.0) and node[1] == "=":
+            return read_logic(left, items, depth + 1)
+        if left[0] != "field":
+            return "a comparison that does not start with a [field]"
+        name = str(left[1])
+        if name not in items:
+            return f"it tests [{name}], which is not an earlier item of the draft"
+        text = right[1] if right[0] == "str" else _num(right[1]) if right[0] == "num" else None
+        if text is None:
+            return "a comparison with something other than a value"
+        if text == "" and node[1] in ("=", "<>"):
+            return {"item": name, "missing": node[1] == "="}
+        if text in items[name]:
+            if node[1] == "=":
+                return {"item": name, "missing": True}  # a missing-data code
+            return "a comparison with a missing-data code"
+        if not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
+            return f"a comparison with {text[:20]!r}, not a choice code"
+        test = {"item": name, "op": _READ_OPS[node[1]], "value": float(text)}
+        if node[1] == "<>":
+            return {"any": [test, {"item": name, "missing": True}]}
+        return test
+    return "not a comparison, and/or or if() psyq reads"
+
+
+def _missing_test(arg: Node, items: dict[str, set[str]], wanted: bool) -> dict[str, Any] | str:
+    if arg[0] != "field" or arg[1] not in items:
+        return "a blank test on something that is not an earlier item"
+    return {"item": str(arg[1]), "missing": wanted}

@@ -4,15 +4,16 @@ One form named after the instrument, after a ``record_id`` field (REDCap's
 first field is the record id): a radio field per item (``0, Not at all |
 1, ...``; the field name is the item id), a read-only ``calc`` field per scale
 (``<id>_<scale>``, see :mod:`psyq.plugins.redcap.calc`) and one per flag
-(``<id>_flag_<flag>``, 1 when raised). No action tags, no branching logic:
-psyq asks every item. A label cannot hold REDCap's choice separator ``|``;
-it is written as ``/``.
+(``<id>_flag_<flag>``, 1 when raised). No action tags. An item with a skip
+rule gets branching logic (shown unless the skip condition holds) and the calc
+fields count it, blank while hidden, as its skip score. A label cannot hold
+REDCap's choice separator ``|``; it is written as ``/``.
 """
 
 from __future__ import annotations
 
 from psyq.models import Instrument
-from psyq.plugins.redcap.calc import flag_calculation, scale_calculation
+from psyq.plugins.redcap.calc import branching_logic, flag_calculation, scale_calculation
 from psyq.plugins.redcap.dictionary import write_dictionary
 
 
@@ -76,8 +77,14 @@ def compile_dictionary(instrument: Instrument) -> str:
         }
         if n == 0 and instrument.instructions:
             row["Section Header"] = _label(instrument.instructions)
-        if not item.scored:
-            row["Field Note"] = "not scored"
+        notes = [] if item.scored else ["not scored"]
+        if item.skip is not None:
+            row["Branching Logic (Show field only if...)"] = branching_logic(
+                instrument, item.id, missing
+            )
+            notes.append(f"psyq: blank when skipped scores {item.skip.score:g}")
+        if notes:
+            row["Field Note"] = "; ".join(notes)
         rows.append(row)
     field_of = {f"item:{i.id}": i.id for i in instrument.items}
     for scale in instrument.scales:

@@ -11,9 +11,13 @@ calculated scores, an item no score uses is kept as ``scored: false``
 (a category such as "1=Bleeding ... 9=Other" is never summed).
 
 Everything else (descriptive, text and notes fields, ``@NOW`` and other
-action tags, sql, checkbox, file and slider fields, branching logic, calc
-fields of other shapes) is listed in the draft's header, which never holds
-raw text from the file: each note is one line of printable characters.
+action tags, sql, checkbox, file and slider fields, branching logic other than
+comparisons of earlier items joined by and/or, calc fields of other shapes) is
+listed in the draft's header, which never holds raw text from the file: each
+note is one line of printable characters.
+Branching logic that compares earlier items (``[q1]='1'``, ``[q1]>0``,
+``[q1]<>''``, and/or, ``if(...,0,1)=1``) becomes the item's skip rule: skipped
+when the logic is false, scored as its lowest answer (noted).
 Nothing in the dictionary is run.
 """
 
@@ -25,16 +29,20 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 from psyq.answers import looks_missing
 from psyq.errors import DefinitionError, PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
+from psyq.models import Condition
 from psyq.plugins.drafts import draft_yaml as write_draft
+from psyq.plugins.drafts import negate
 from psyq.plugins.redcap.calc import (
     CalcSyntaxError,
     ScaleRule,
     parse,
+    read_logic,
     recognise_flag,
     recognise_scale,
 )
@@ -92,6 +100,54 @@ def _options(f: Field, notes: list[str]) -> list[dict[str, Any]] | None:
     return out
 
 
+def _branching(
+    f: Field,
+    entry: dict[str, Any],
+    options: list[dict[str, Any]],
+    earlier: dict[str, set[str]],
+    notes: list[str],
+) -> None:
+    """The item's branching logic as its skip rule: skipped when the logic is false.
+
+    REDCap does not say what a hidden field scores; the draft scores it as its lowest
+    answer (what REDCap's sum() counts a blank as, when that is 0) and says so.
+    """
+    shown = safe(f.branching, 100)
+    try:
+        read = read_logic(parse(f.branching), earlier)
+    except CalcSyntaxError as exc:
+        read = f"not REDCap logic psyq reads ({exc})"
+    if isinstance(read, str):
+        notes.append(
+            f"item {f.name} is shown only when {shown} (branching logic): not converted: "
+            f"{safe(read, 120)[1:-1]}; psyq counts it as missing when it is blank"
+        )
+        return
+    when = negate(read)
+    try:
+        Condition.model_validate(when)
+    except ValueError:
+        notes.append(f"item {f.name}: branching logic {shown} is too large to convert")
+        return
+    values = [o["value"] for o in options if not o.get("missing")]
+    score = min(values)
+    said = re.search(r"psyq: blank when skipped scores (-?[0-9]+)\b", f.note)
+    if said and int(said[1]) in values:
+        score = int(said[1])  # psyq's compile says what the manual scores
+    entry["skip"] = {"when": when, "score": score, "reason": "hidden by branching logic"}
+    flow = yaml.safe_dump(when, default_flow_style=True, width=10_000).strip()
+    notes.append(
+        f"item {f.name} is shown only when {shown} (branching logic): skip rule: when {flow} "
+        f"it is hidden, and blank it scores {score} "
+        + (
+            "(its field note says so)"
+            if said and score == int(said[1])
+            else "(its lowest answer; REDCap does not say what a hidden field scores)"
+        )
+        + ": check it against the manual"
+    )
+
+
 def _describe(f: Field) -> str:
     kind = {"notes": "notes (free text)", "sql": "sql"}.get(f.type, f.type or "untyped")
     return f"field {f.name} ({kind}) {safe(plain(f.label), 60)}: not converted"
@@ -120,6 +176,7 @@ def dictionary_to_draft(
     response_scales: dict[str, Any] = {}
     items: list[dict[str, Any]] = []
     calcs: list[Field] = []
+    earlier: dict[str, set[str]] = {}  # items so far -> their missing-data codes
     for f in (f for f in fields if f.form == form):
         where = f"{source}:{f.line}"
         if not f.name:
@@ -155,10 +212,14 @@ def dictionary_to_draft(
             entry["required"] = True
         items.append(entry)
         if f.branching:
-            notes.append(
-                f"item {f.name} is shown only when {safe(f.branching, 100)} (branching logic); "
-                "psyq asks every item and counts a skipped one as missing: check the rules"
-            )
+            _branching(f, entry, options, earlier, notes)
+        elif (said := re.search(r"psyq: blank when skipped scores (-?[0-9]+)\b", f.note)) and int(
+            said[1]
+        ) in [o["value"] for o in options if not o.get("missing")]:
+            # psyq's rule without a condition (PHQ-15's item 4): a blank item scores N.
+            entry["skip"] = {"score": int(said[1]), "reason": "left blank (its field note)"}
+            notes.append(f"item {f.name}: left blank, it scores {said[1]} (its field note)")
+        earlier[f.name] = {str(o["value"]) for o in options if o.get("missing")}
         tags = re.findall(r"@[A-Z][A-Z-]+", f.annotation)
         if tags:
             notes.append(

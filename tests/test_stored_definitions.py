@@ -1,0 +1,131 @@
+"""Administrations scored with a definition given by path stay readable.
+
+A data manager scores a converted draft by path (`psyq record ./draft.yaml ...`);
+later the file is moved, edited or deleted. The store keeps a copy of the
+definition (by content hash, with its source path), so `history`, `report`,
+`export` and `rescore` still find the instrument, and say in one line when the
+file has changed or gone.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import Result
+
+CLI = Callable[..., Result]
+ANSWERS_1 = "1,1,1,1,1,1,1,1,0,0"
+ANSWERS_2 = "2,2,2,2,2,2,2,2,0,0"
+
+
+@pytest.fixture
+def draft(psyq_cli: CLI, tmp_path: Path) -> Path:
+    """A PHQ-9 draft (compile -> import-fhir) under an id psyq does not ship."""
+    questionnaire = tmp_path / "phq9.json"
+    assert psyq_cli("compile", "phq9", "--to", "fhir", "-o", questionnaire).exit_code == 0
+    path = tmp_path / "drafts" / "mood.yaml"
+    path.parent.mkdir()
+    result = psyq_cli("import-fhir", questionnaire, "--id", "mood", "-o", path)
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def record(psyq_cli: CLI, path: Path, answers: str, day: str) -> None:
+    result = psyq_cli("record", path, "--client", "C001", "--answers", answers, "--date", day)
+    assert result.exit_code == 0, result.output
+
+
+def totals(psyq_cli: CLI) -> list[tuple[str, int]]:
+    result = psyq_cli("history", "C001", "--json")
+    assert result.exit_code == 0, result.output
+    return [
+        (d["instrument"]["id"], d["scores"]["total"]["value"]) for d in json.loads(result.stdout)
+    ]
+
+
+def test_store_keeps_the_definition_with_its_source(
+    psyq_cli: CLI, draft: Path, psyq_home: Path
+) -> None:
+    record(psyq_cli, draft, ANSWERS_1, "2026-01-05")
+    record(psyq_cli, draft, ANSWERS_1, "2026-01-06")  # the same definition: kept once
+    conn = sqlite3.connect(psyq_home / "psyq.db")
+    rows = conn.execute(
+        "SELECT instrument_id, version, source, source_path, hash FROM definitions"
+    ).fetchall()
+    stored_hash = conn.execute("SELECT DISTINCT definition_hash FROM administrations").fetchall()
+    assert rows == [("mood", "1.0", "file", str(draft.resolve()), stored_hash[0][0])]
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE definitions SET version = '9'")
+    conn.close()
+    assert psyq_cli("audit", "verify").exit_code == 0
+
+
+def test_history_report_export_after_the_file_moved(
+    psyq_cli: CLI, draft: Path, tmp_path: Path
+) -> None:
+    record(psyq_cli, draft, ANSWERS_1, "2026-01-05")
+    record(psyq_cli, draft, ANSWERS_2, "2026-02-05")
+    draft.rename(draft.with_name("elsewhere.yaml"))
+    history = psyq_cli("history", "C001", "--instrument", "mood")
+    assert history.exit_code == 0, history.output
+    assert "Patient Health Questionnaire-9 (mood)" in history.stdout
+    assert "reliable deterioration" in history.stdout  # change needs the definition's RCI
+    notes = [line for line in history.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "is gone (moved or deleted)" in notes[0]
+    assert str(draft.resolve()) in notes[0]
+    assert totals(psyq_cli) == [("mood", 8), ("mood", 16)]
+    out = tmp_path / "report.json"
+    report = psyq_cli("report", "--administration", "2", "--format", "json", "-o", out)
+    assert report.exit_code == 0, report.output
+    doc = json.loads(out.read_text())
+    assert doc["instrument"]["id"] == "mood" and doc["scores"]["total"]["value"] == 16
+    assert [f["id"] for f in doc["flags"]] == ["major_depressive_syndrome"]
+    export = psyq_cli("export", "--instrument", "mood")
+    assert export.exit_code == 0, export.output
+    rows = list(csv.DictReader(io.StringIO(export.stdout)))
+    assert [(r["instrument_id"], r["score.total"], r["band.total"]) for r in rows] == [
+        ("mood", "8", "mild"),
+        ("mood", "16", "moderately_severe"),
+    ]
+
+
+def test_a_changed_file_is_named_and_rescore_takes_it_when_given(
+    psyq_cli: CLI, draft: Path
+) -> None:
+    record(psyq_cli, draft, ANSWERS_1, "2026-01-05")
+    data = yaml.safe_load(draft.read_text())
+    data["title"] = "Mood draft, edited"
+    for item in data["items"][:8]:
+        item["reverse"] = True  # a real scoring change: 0-3 reversed
+    draft.write_text(yaml.safe_dump(data, sort_keys=False))
+    history = psyq_cli("history", "C001")
+    assert history.exit_code == 0, history.output
+    assert "Patient Health Questionnaire-9 (mood)" in history.stdout  # as it was scored
+    notes = [line for line in history.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "has CHANGED since" in notes[0]
+    # rescore by id keeps the stored definition: nothing changes.
+    same = psyq_cli("rescore", "--instrument", "mood")
+    assert same.exit_code == 0 and "0 updated, 1 unchanged" in same.stdout
+    # rescore with the file: its new rules, and the old scores kept as version 1.
+    again = psyq_cli("rescore", "--instrument", draft)
+    assert again.exit_code == 0, again.output
+    assert "total 8 -> 16 (score version 2; version 1 kept)" in again.stdout
+    after = psyq_cli("history", "C001")
+    assert "Mood draft, edited (mood)" in after.stdout
+    assert "note:" not in after.stderr  # the file is what it was scored with now
+    assert totals(psyq_cli) == [("mood", 16)]
+
+
+def test_unknown_instrument_filter_is_still_an_error(psyq_cli: CLI, draft: Path) -> None:
+    record(psyq_cli, draft, ANSWERS_1, "2026-01-05")
+    result = psyq_cli("history", "C001", "--instrument", "nosuch")
+    assert result.exit_code == 2 and "unknown instrument 'nosuch'" in result.output
+    by_path = psyq_cli("history", "C001", "--instrument", draft)
+    assert by_path.exit_code == 0 and "(mood)" in by_path.stdout
