@@ -14,10 +14,7 @@ development machine (2 cores) is shared and noisy:
    the summary alone in this process. Goal: <= 2 s.
 3. Peak memory (RSS of the parent plus every worker, sampled every 20 ms) for
    1k and 10k rows with a JSON report per row. Goal: flat.
-4. PDFs, 100 rows: ``--jobs 1`` against bare WeasyPrint rendering the same
-   report HTML in one loop in a new process (goal <= 1.25x); ``--jobs 2`` for
-   the speed-up over ``--jobs 1`` (goal >= 1.8x on 2 cores); a 20-row run to
-   extrapolate to 1000 rows.
+PDF batches are measured in ``bench_report.py`` (``run.py pdf-batch``).
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -89,7 +85,6 @@ def bench_batch() -> None:
         _scores_memory(workdir)
         _cohort(workdir)
         _memory(workdir)
-        _pdfs(workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -245,83 +240,3 @@ def _memory(workdir: Path) -> None:
               f"(parent + workers), {took:.1f} s")  # fmt: skip
     if peaks[1_000]:
         print(f"  memory, 10k / 1k rows: {peaks[10_000] / peaks[1_000]:.2f}x (goal: flat, ~1.0x)")
-
-
-BARE_LOOP = """
-import sys, weasyprint
-from pathlib import Path
-for page in sorted(Path(sys.argv[1]).glob("*.html")):
-    page.with_suffix(".pdf").write_bytes(weasyprint.HTML(string=page.read_text()).write_pdf())
-"""
-
-
-def _bare(workdir: Path, pages: list[str]) -> float:
-    """Wall seconds of a fresh process rendering ``pages`` with bare WeasyPrint in one loop."""
-    folder = workdir / f"bare-{time.monotonic_ns()}"
-    folder.mkdir()
-    for k, page in enumerate(pages):
-        (folder / f"{k:05d}.html").write_text(page)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", BARE_LOOP, str(folder)], check=True)
-    took = time.perf_counter() - start
-    shutil.rmtree(folder, ignore_errors=True)
-    return took
-
-
-def _pdfs(workdir: Path) -> None:
-    from psyq.manager import create_plugin_manager
-    from psyq.outputs import RenderRequest
-    from psyq.registry import InstrumentRegistry
-    from psyq.report import render_report_html
-    from psyq.scoring import Scorer
-
-    pm = create_plugin_manager(load_entrypoints=False)
-    inst = InstrumentRegistry(pm).get("phq9")
-    scorer = Scorer(pm)
-    files = _inputs(workdir, 20, 100)
-
-    def pages(n: int) -> list[str]:
-        """The same reports psyq batch writes for ``n`` rows, as self-contained HTML."""
-        out = []
-        for r in phq9_rows(n, seed=n):
-            result = scorer.score(inst, {k: r[k] for k in PHQ9_ITEMS})
-            request = RenderRequest(result=result, instrument=inst, client_id=r["client_id"],
-                                    administered=date.fromisoformat(r["date"]),
-                                    generated_at=datetime(2026, 1, 1, 12, 0))  # fmt: skip
-            out.append(render_report_html(pm, request, standalone=True))
-        return out
-
-    # Interleaved rounds, both sides a fresh process writing files; the faster of two
-    # rounds, because other work on a shared machine only ever adds time.
-    html = pages(100)
-    bare, t1, t2, s1, s2 = [], [], [], [], []
-    for _ in range(2):
-        bare.append(_bare(workdir, html))
-        t1.append(_run_batch(workdir, files[100], "--format", "pdf", "--jobs", "1")[0])
-        t2.append(_run_batch(workdir, files[100], "--format", "pdf", "--jobs", "2")[0])
-        s1.append(_run_batch(workdir, files[20], "--format", "pdf", "--jobs", "1")[0])
-        s2.append(_run_batch(workdir, files[20], "--format", "pdf", "--jobs", "2")[0])
-    small = min(s2)
-    b, j1, j2 = min(bare), min(t1), min(t2)
-    print(
-        f"  PDF, 100 rows in a new process, wall: bare WeasyPrint loop {b:.1f} s, "
-        f"psyq batch --jobs 1 {j1:.1f} s, --jobs 2 {j2:.1f} s"
-    )
-    print(
-        f"  PDF, per report: --jobs 1 {j1 * 10:.0f} ms vs bare loop {b * 10:.0f} ms: "
-        f"{j1 / b:.2f}x (goal <= 1.25x)"
-    )
-    # Whole runs include fixed costs (start-up, spawning and warming workers, the
-    # cohort summary) that do not shrink with more cores; the marginal cost per
-    # report (100-row run minus 20-row run) is what a large batch sees.
-    m1, m2 = (j1 - min(s1)) / 80, (j2 - small) / 80
-    print(
-        f"  PDF, speed-up of --jobs 2 over --jobs 1: {j1 / j2:.2f}x whole 100-row run, "
-        f"{m1 / m2:.2f}x per report beyond the first 20 "
-        f"({m1 * 1000:.0f} vs {m2 * 1000:.0f} ms) (goal >= 1.8x)"
-    )
-    per2 = (j2 - small) / 80
-    print(
-        f"  PDF, 1000 rows with --jobs 2: about {small + 980 * per2:.0f} s (extrapolated: "
-        f"20 rows {small:.1f} s, then {per2 * 1000:.0f} ms per report)"
-    )

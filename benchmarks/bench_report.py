@@ -7,6 +7,13 @@
    machine load. Goal: psyq's overhead at most 25%.
 2. End to end: one ``psyq report`` command (a new process) writing a PDF.
    Goal: under 1.5 s.
+3. One report's CPU by WeasyPrint stage, and what parts of the document (and
+   WeasyPrint's options) cost, alternating in this process.
+4. PDF batches (:func:`bench_pdf_batch`, ``benchmarks/run.py pdf-batch``): whole
+   ``psyq batch`` runs with ``--jobs 1`` and ``2`` against a bare WeasyPrint loop,
+   CPU per report, the projection to 1000 reports. Goal: 1000 PHQ-9 reports in at
+   most 25 s with ``--jobs 2`` (at most 50 ms of CPU a report), ``--jobs 2`` at
+   least 1.9x ``--jobs 1`` on a whole 100-row run.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-ROUNDS = 12
+ROUNDS = int(os.environ.get("PSYQ_BENCH_ROUNDS", "12"))
 E2E_RUNS = 5
 ANSWERS = "2,3,2,3,1,2,2,1,1,2"
 
@@ -132,36 +139,53 @@ def _stages(html: str) -> None:
         return CSS(string=stylesheet() + "\n" + extra, font_config=font_config())
 
     no_svg = re.sub(r"<svg.*?</svg>", "", html, flags=re.S)
-    variants: dict[str, tuple[str, Any]] = {
-        "shipped report": (html, parsed_stylesheet()),
-        "answers table with automatic layout": (html, sheet("table.items {table-layout: auto}")),
-        "without the band chart (inline SVG)": (no_svg, parsed_stylesheet()),
+    shipped_css = parsed_stylesheet()
+    # name: (HTML, stylesheet, write_pdf options)
+    variants: dict[str, tuple[str, Any, dict[str, Any]]] = {
+        "shipped report": (html, shipped_css, {}),
+        "answers table with automatic layout": (
+            html,
+            sheet("table.items {table-layout: auto}"),
+            {},
+        ),
+        "without the band chart (inline SVG)": (no_svg, shipped_css, {}),
         "two fonts (no italic, no monospace)": (
             html,
             sheet(".provenance {font-family: inherit} .instructions {font-style: normal}"),
+            {},
         ),
         "without page-number margin boxes": (
             html,
             sheet("@page { @bottom-left {content: none} @bottom-right {content: none} }"),
+            {},
         ),
+        "uncompressed PDF streams": (html, shipped_css, {"uncompressed_pdf": True}),
+        "optimize_images off": (html, shipped_css, {"optimize_images": False}),
     }
+    sizes: dict[str, int] = {}
 
-    def render(page: str, css: Any) -> tuple[float, float, float, float]:
+    def render(name: str) -> tuple[float, float, float, float]:
+        page, css, options = variants[name]
         a = time.process_time()
         document = HTML(string=page, url_fetcher=make_fetcher(), base_url=None)
         b = time.process_time()
-        styled = document.render(font_config=font_config(), stylesheets=[css], cache=_IMAGE_CACHE)
+        styled = document.render(
+            font_config=font_config(),
+            stylesheets=[css],
+            presentational_hints=False,
+            cache=_IMAGE_CACHE,
+        )
         c = time.process_time()
-        styled.write_pdf()
+        sizes[name] = len(styled.write_pdf(**options))
         d = time.process_time()
         return b - a, c - b, d - c, d - a
 
     runs: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in variants}
-    for page, css in variants.values():
-        render(page, css)
+    for name in variants:
+        render(name)
     for _ in range(ROUNDS):
-        for name, (page, css) in variants.items():
-            runs[name].append(render(page, css))
+        for name in variants:
+            runs[name].append(render(name))
 
     def median(name: str, k: int) -> float:
         return statistics.median(r[k] for r in runs[name]) * 1000
@@ -176,4 +200,146 @@ def _stages(html: str) -> None:
     for name in variants:
         if name != shipped:
             other = median(name, 3)
-            print(f"  {name}: {other:.1f} ms CPU, {other / total:.2f}x the shipped report")
+            size = sizes[name] / sizes[shipped]
+            print(
+                f"  {name}: {other:.1f} ms CPU, {other / total:.2f}x the shipped report"
+                + (f", PDF {size:.1f}x the size" if abs(size - 1) > 0.05 else "")
+            )
+
+
+# -- PDF batches: whole runs, start-up included ---------------------------------------
+
+BARE_LOOP = """
+import sys, weasyprint
+from pathlib import Path
+for page in sorted(Path(sys.argv[1]).glob("*.html")):
+    page.with_suffix(".pdf").write_bytes(weasyprint.HTML(string=page.read_text()).write_pdf())
+"""
+
+
+def _session(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds of a command and every process it starts (workers,
+    the fork server, short-lived helpers), read from /proc every 20 ms while they live.
+
+    A process's own CPU counts, plus the larger of what its reaped children used (as
+    the kernel reports it) and what its children were seen using, so nothing counts
+    twice and helpers too short-lived to be sampled still count."""
+    import psutil
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    seen: dict[int, tuple[int, float, float]] = {}  # pid: (parent, own CPU, reaped children)
+    while proc.poll() is None:
+        for p in psutil.process_iter():
+            try:
+                if os.getsid(p.pid) == proc.pid:
+                    t = p.cpu_times()
+                    own, kids = t.user + t.system, t.children_user + t.children_system
+                    seen[p.pid] = (p.ppid(), own, kids)
+            except (psutil.Error, OSError):
+                pass
+        time.sleep(0.02)
+    _, err = proc.communicate()
+    took = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{cmd[3:5]} failed ({proc.returncode}): {err.decode()[-500:]}")
+
+    def total(pid: int) -> float:
+        _, own, kids = seen[pid]
+        sampled = sum(total(c) for c, (parent, _, _) in seen.items() if parent == pid)
+        return own + max(kids, sampled)  # reaped children are in kids, the rest sampled
+
+    roots = [pid for pid, (parent, _, _) in seen.items() if parent not in seen]
+    return took, sum(total(pid) for pid in roots)
+
+
+def bench_pdf_batch() -> None:
+    """``psyq batch --format pdf`` on 20 and 100 PHQ-9 rows with ``--jobs 1`` and ``2``,
+    whole runs (start-up, worker start-up and the cohort summary counted), against
+    bare WeasyPrint rendering the same 100 reports' HTML in one loop in a new process.
+    Runs interleave; the faster of two rounds counts (other work on a shared machine
+    only ever adds time). ``PSYQ_BENCH_1000=1`` also times a real 1000-row run."""
+    import shutil
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from cohorts import PHQ9_ITEMS, phq9_rows, write_csv
+
+    from psyq.manager import create_plugin_manager
+    from psyq.outputs import RenderRequest
+    from psyq.registry import InstrumentRegistry
+    from psyq.report import render_report_html
+    from psyq.scoring import Scorer
+
+    work = Path(tempfile.mkdtemp(prefix="psyq-bench-pdf-"))
+    env = {**os.environ, "PSYQ_HOME": str(work / "home")}
+    sizes = (20, 100, 1000) if os.environ.get("PSYQ_BENCH_1000") == "1" else (20, 100)
+    files = {n: write_csv(work / f"phq9-{n}.csv", phq9_rows(n, seed=n)) for n in sizes}
+
+    def batch(n: int, jobs: int) -> tuple[float, float]:
+        out = work / f"out-{time.monotonic_ns()}"
+        cmd = [sys.executable, "-m", "psyq", "batch", str(files[n]), "--instrument", "phq9",
+               "--out", str(out), "--quiet", "--format", "pdf", "--summary", "html",
+               "--jobs", str(jobs)]  # fmt: skip
+        took = _session(cmd, env)
+        shutil.rmtree(out, ignore_errors=True)
+        return took
+
+    pm = create_plugin_manager(load_entrypoints=False)
+    inst = InstrumentRegistry(pm).get("phq9")
+    scorer = Scorer(pm)
+    pages = work / "bare"
+    pages.mkdir()
+    for k, r in enumerate(phq9_rows(100, seed=100)):
+        result = scorer.score(inst, {i: r[i] for i in PHQ9_ITEMS})
+        request = RenderRequest(result=result, instrument=inst, client_id=r["client_id"],
+                                administered=date.fromisoformat(r["date"]),
+                                generated_at=datetime(2026, 1, 1, 12, 0))  # fmt: skip
+        (pages / f"{k:05d}.html").write_text(render_report_html(pm, request, standalone=True))
+    bare_cmd = [sys.executable, "-c", BARE_LOOP, str(pages)]
+
+    runs: dict[str, list[tuple[float, float]]] = {}
+    try:
+        for _ in range(2):
+            runs.setdefault("bare", []).append(_session(bare_cmd, env))
+            for n in (20, 100):
+                for jobs in (1, 2):
+                    runs.setdefault(f"{n}/{jobs}", []).append(batch(n, jobs))
+        if 1000 in files:
+            runs["1000/2"] = [batch(1000, 2)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    def wall(key: str) -> float:
+        return min(w for w, _ in runs[key])
+
+    def cpu(key: str) -> float:
+        return min(c for _, c in runs[key])
+
+    b, j1, j2 = wall("bare"), wall("100/1"), wall("100/2")
+    print(
+        f"  PDF batch, 100 PHQ-9 rows, wall from command to exit: bare WeasyPrint loop "
+        f"{b:.1f} s, psyq batch --jobs 1 {j1:.1f} s, --jobs 2 {j2:.1f} s"
+    )
+    print(
+        f"  PDF batch, speed-up of --jobs 2 over --jobs 1, whole 100-row run (start-up "
+        f"counted): {j1 / j2:.2f}x (goal >= 1.9x)"
+    )
+    print(
+        f"  PDF batch, CPU per report, whole 100-row run (every process, start-up counted): "
+        f"--jobs 1 {cpu('100/1') * 10:.0f} ms, --jobs 2 {cpu('100/2') * 10:.0f} ms, bare loop "
+        f"{cpu('bare') * 10:.0f} ms; psyq --jobs 1 {j1 / b:.2f}x the bare loop's wall"
+    )
+    m_cpu = (cpu("100/2") - cpu("20/2")) / 80
+    m_wall = (j2 - wall("20/2")) / 80
+    print(
+        f"  PDF batch, per report beyond the first 20 (100-row minus 20-row run): "
+        f"{m_cpu * 1000:.0f} ms CPU (goal: at most 50 ms), --jobs 2 {m_wall * 1000:.0f} ms wall"
+    )
+    projected = j2 + 900 * m_wall
+    actual = f"; measured: {wall('1000/2'):.1f} s" if "1000/2" in runs else ""
+    print(
+        f"  PDF batch, 1000 rows with --jobs 2: projected {projected:.0f} s (100-row run "
+        f"+ 900 x {m_wall * 1000:.0f} ms){actual} (goal: at most 25 s)"
+    )

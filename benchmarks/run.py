@@ -18,7 +18,7 @@ from bench_core import bench_scoring, bench_startup
 from bench_fhir import bench_fhir
 from bench_interop import bench_interop
 from bench_library import bench_library
-from bench_report import bench_report
+from bench_report import bench_pdf_batch, bench_report
 from bench_store import bench_store
 from bench_tablet import bench_tablet
 
@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "report": bench_report,
     "store": bench_store,
     "batch": bench_batch,
+    "pdf-batch": bench_pdf_batch,
     "fhir": bench_fhir,
     "analysis": bench_analysis,
     "tablet": bench_tablet,

@@ -204,6 +204,11 @@ def skip_pydantic_plugin_discovery() -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     skip_pydantic_plugin_discovery()
+    args = list(argv) if argv is not None else sys.argv[1:]
+    if args[:1] == ["batch"]:  # its workers warm up while this process starts
+        from psyq.batch.executors import start_early
+
+        start_early(args[1:])
     try:
         pm = create_plugin_manager()
         cli = create_cli(pm)

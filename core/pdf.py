@@ -69,7 +69,38 @@ def asset_bytes(url: str, root: Any = None) -> tuple[bytes, str]:
 
 
 @cache
+def load_weasyprint() -> None:
+    """Import WeasyPrint, skipping the C compiler in its search for libraries.
+
+    WeasyPrint asks for each library (Pango, HarfBuzz, fontconfig, ...) under
+    several names in turn; on Linux every name that is not in the linker cache
+    made ``ctypes.util.find_library`` run ``gcc`` and ``ld`` to look further,
+    sixteen compiler runs, about a third of the import's time. The linker cache
+    (``ldconfig -p``) and WeasyPrint's own later names (``libpango-1.0.so.0``)
+    find the same libraries, so psyq imports it with those fallbacks off. Every
+    function here calls this before its own ``from weasyprint import ...``.
+    """
+    import ctypes.util
+
+    fallbacks = {name: getattr(ctypes.util, name, None) for name in ("_findLib_gcc", "_findLib_ld")}
+    for name, found in fallbacks.items():
+        if found is not None:
+            setattr(ctypes.util, name, _not_found)
+    try:
+        import weasyprint  # noqa: F401
+    finally:
+        for name, found in fallbacks.items():
+            if found is not None:
+                setattr(ctypes.util, name, found)
+
+
+def _not_found(name: str) -> None:
+    return None
+
+
+@cache
 def _fetcher_class() -> type:
+    load_weasyprint()
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     class ReportFetcher(URLFetcher):  # type: ignore[misc]
@@ -115,6 +146,7 @@ SubsettingBackend = Literal["harfbuzz", "fonttools"]
 
 def subsetting_backend() -> SubsettingBackend:
     """Which library WeasyPrint will use to subset fonts on this machine."""
+    load_weasyprint()
     from weasyprint.text import ffi
 
     if ffi.harfbuzz_subset is not None and ffi.harfbuzz.hb_version_atleast(4, 1, 0):
@@ -178,6 +210,7 @@ def quiet_subsetting_warning() -> None:
 @cache
 def font_config() -> FontConfiguration:
     """The process's one WeasyPrint font configuration."""
+    load_weasyprint()
     from weasyprint.text.fonts import FontConfiguration
 
     return FontConfiguration()
@@ -186,11 +219,32 @@ def font_config() -> FontConfiguration:
 @cache
 def parsed_stylesheet() -> CSS:
     """The report stylesheet, parsed once per process."""
+    load_weasyprint()
     from weasyprint import CSS
 
     from psyq.report import stylesheet
 
     return CSS(string=stylesheet(), font_config=font_config(), url_fetcher=make_fetcher())
+
+
+WARM_UP_HTML = (
+    "<p>Warm <b>bold</b> <i>italic</i> <span class=provenance>mono</span> "
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10" width="10">'
+    '<text x="1" y="9" font-size="9">1</text></svg></p>'
+)
+"""A page using every face the report stylesheet asks for (regular, bold, italic,
+monospace) and SVG text: rendering it loads and caches those fonts."""
+
+
+def warm_up() -> None:
+    """Do WeasyPrint's once-per-process work now: import it, build the font
+    configuration, parse the report stylesheet, and render a small page so the
+    report's fonts are found and loaded.
+
+    The local batch executor's fork server calls this before forking workers
+    (:mod:`psyq.batch.warm`), so every worker starts with it done.
+    """
+    html_to_pdf(WARM_UP_HTML)
 
 
 def html_to_pdf(html: str, *, fetcher: Any = None, stylesheets: bool = True) -> bytes:
@@ -200,6 +254,7 @@ def html_to_pdf(html: str, *, fetcher: Any = None, stylesheets: bool = True) -> 
     HTML carries its own). Renders are serialised per process: WeasyPrint's
     shared font configuration is not safe across threads.
     """
+    load_weasyprint()
     from weasyprint import HTML
 
     with _LOCK:

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 SCORES_ONLY_CHUNK = 500
 SCORES_ONLY_MAX_CHUNK = 20_000
-RENDER_CHUNK = 16
+RENDER_CHUNK = 8
 # A worker that renders is replaced after about this many reports, bounding
 # whatever a renderer caches; a scores-only worker keeps going much longer.
 RECYCLE_RENDERED_ROWS = 2000
@@ -156,6 +156,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         jobs=max(1, options.jobs),
         scheduler=options.scheduler,
         recycle_after=max(1, recycle_rows // chunk_size),
+        pdf_reports="pdf" in options.formats,
     )
     with ExitStack() as stack:
         manifest = _open_manifest(out, options, header, chunk_size)
@@ -244,7 +245,9 @@ def _default_chunk_size(options: BatchOptions, rows: int) -> int:
     share = -(-rows // (4 * max(1, options.jobs)))
     if not options.formats:
         return max(SCORES_ONLY_CHUNK, min(SCORES_ONLY_MAX_CHUNK, share))
-    return max(1, min(RENDER_CHUNK, share))
+    # Reports: smaller chunks still (a chunk of reports is long enough to make its own
+    # costs small), so the last one, run while other workers may be idle, is short.
+    return max(1, min(RENDER_CHUNK, -(-share // 4)))
 
 
 def _recycle_rendered_rows() -> int:

@@ -1,6 +1,6 @@
 """The per-chunk worker: validate, score and render a few rows.
 
-:func:`run_chunk` is what every executor runs, in a spawned local process or
+:func:`run_chunk` is what every executor runs, in a local worker process or
 on a Dask worker on another machine. It takes and returns plain picklable
 records and touches no file: the parent writes every output, so workers need
 no shared file system and crash safety lives in one place.
@@ -13,7 +13,9 @@ parent only writes bytes, so it never limits throughput.
 Each worker process (or Dask worker thread) builds its plugin manager,
 scorer and output formats once and keeps them, keyed by the instrument's
 content hash; heavy libraries (WeasyPrint) are imported by the output
-formats, so only here, never in the parent.
+formats, so only here, never in the parent. Local workers for PDF reports
+inherit the plugin manager, WeasyPrint and compiled templates from the fork
+server that forked them (:func:`preload`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from psyq.results import flag_items_cell
 if TYPE_CHECKING:
     from psyq.batch.columnar import ColumnarScorer
     from psyq.batch.ranges import CsvSlice
+    from psyq.manager import PsyqPluginManager
 
 RowJob = tuple[int, str, str, str, tuple[Any, ...], str | None]
 """One row as sent to a worker: (row number, client id, date, report stem, answers in
@@ -87,7 +90,7 @@ class _Context:
 
         # The parent has already warned once about any broken plugin; every worker
         # repeating it would bury the batch's own output.
-        self.pm = create_plugin_manager(warn=_quiet)
+        self.pm = _preloaded_pm if _preloaded_pm is not None else create_plugin_manager(warn=_quiet)
         if job.formats:
             from psyq.pdf import quiet_subsetting_warning
 
@@ -108,6 +111,38 @@ class _Context:
 
 def _quiet(message: str) -> None:
     """Drop plugin warnings in workers (see :class:`_Context`)."""
+
+
+_preloaded_pm: PsyqPluginManager | None = None
+"""The plugin manager built by :func:`preload` in the local executor's fork server."""
+
+
+def forget_preloaded() -> None:
+    """In a worker whose batch runs under other settings than its fork server did."""
+    global _preloaded_pm
+    _preloaded_pm = None
+
+
+def preload() -> None:
+    """Run once in the local executor's fork server (:mod:`psyq.batch.warm`), before it
+    forks any worker: build the plugin manager and render one PDF report with it, so
+    that every forked worker starts with the plugins loaded, the report templates
+    compiled and WeasyPrint's fonts and stylesheet ready, instead of paying for all
+    of that on its first row. The sample is PHQ-9 with its risk item answered, so the
+    alert, chart and tables are all laid out once."""
+    global _preloaded_pm
+    from psyq.manager import create_plugin_manager
+    from psyq.outputs import RenderRequest, get_output_format
+    from psyq.registry import InstrumentRegistry
+    from psyq.scoring import Scorer
+
+    pm = create_plugin_manager(warn=_quiet)
+    _preloaded_pm = pm
+    sample = InstrumentRegistry(pm).get("phq9")
+    answers: dict[str, int | None] = {item.id: 1 for item in sample.items}
+    result = Scorer(pm).score_valid(sample, answers)
+    request = RenderRequest(result=result, instrument=sample, client_id="warm-up")
+    get_output_format(pm, "pdf").render(request)
 
 
 _local = threading.local()
