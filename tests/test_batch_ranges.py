@@ -177,3 +177,58 @@ def test_kill_9_in_the_middle_of_the_file_then_resume(tmp_path: Path) -> None:
     _same(tmp_path / "straight", out)
     chunks = [json.loads(line)["chunk"] for line in manifest.read_text().splitlines()[1:]]
     assert sorted(chunks) == list(range(-(-n // 101)))  # each chunk once
+
+
+def _batch_on_a_terminal(src: Path, out: Path, home: Path, *args: str, ranges: bool) -> str:
+    """What `psyq batch` draws on a terminal (stderr a pseudo-terminal)."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "psyq", "batch", str(src), "--instrument", "phq9",
+         "--out", str(out), "--scores-only", "--summary", "html", *args],
+        env={**os.environ, **NO_EXAMPLE, "PSYQ_HOME": str(home),
+             "PSYQ_BATCH_RANGES": "1" if ranges else "0"},
+        stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(slave)
+    drawn = b""
+    while True:
+        try:
+            block = os.read(master, 4096)
+        except OSError:  # EIO: the batch closed its end
+            break
+        if not block:
+            break
+        drawn += block
+    os.close(master)
+    assert proc.wait(timeout=300) in (0, 1)
+    return drawn.decode()
+
+
+@pytest.mark.parametrize("ranges", [True, False])
+def test_the_progress_bar_ends_at_100_percent_with_blank_lines(
+    tmp_path: Path, ranges: bool
+) -> None:
+    """Blank lines are counted in the range reader's total and score no row: the
+    bar still reaches its total, chunk by chunk and at the end."""
+    head = ",".join(["client_id", "date", *PHQ9_ITEMS])
+    lines = [head]
+    for k in range(300):
+        lines.append(f"C{k},2025-01-01," + ",".join(["1"] * len(PHQ9_ITEMS)))
+        if k % 7 == 0:
+            lines.append("" if k % 2 else " , ,")  # blank lines: skipped, not rows
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(lines) + "\n\n")
+    out = tmp_path / "out"
+    drawn = _batch_on_a_terminal(
+        src, out, tmp_path / "home", "--jobs", "2", "--chunk-size", "41", ranges=ranges
+    )
+    assert _chunks_of(out) == ("lines" if ranges else "rows")
+    bars = [line for line in drawn.replace("\r\n", "\n").replace("\n", "\r").split("\r")
+            if line.startswith("[")]  # fmt: skip
+    assert bars, drawn
+    done, total = bars[-1].split("] ")[1].split(" ")[0].split("/")
+    assert done == total, bars[-1]
+    assert bars[-1].startswith("[" + "#" * 24 + "]"), bars[-1]
+    assert json.loads((out / "summary.json").read_text())["rows"] == 300

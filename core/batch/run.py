@@ -186,7 +186,10 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
                         fsync_dir(out / REPORTS_DIR)
                     manifest.append(result)
                     if progress is not None:
-                        progress.advance(result.rows)
+                        # The chunk's share of ``total`` (lines, blank ones included, on
+                        # the range reader), not the rows it scored: the bar ends at 100%.
+                        start = result.index * chunk_size
+                        progress.advance(min(chunk_size, total - start))
             finally:
                 if progress is not None:
                     progress.close()
