@@ -69,6 +69,26 @@ class Manifest:
             fh.truncate(good_end)
         return cls(path, theirs, offsets)
 
+    def check_parts(self, folder: Path) -> list[int]:
+        """Forget the chunks whose scores part file in ``folder`` is missing or not the
+        one their line names (SHA-256), so they run again; their indexes, in order.
+
+        A later line for the same chunk (its rerun) wins when the manifest is read.
+        """
+        redo = []
+        with self.path.open("rb") as fh:
+            for index in sorted(self._offsets):
+                fh.seek(self._offsets[index])
+                chunk = json.loads(fh.readline())
+                name = chunk.get("scores_part")
+                if name is None:
+                    continue
+                if _sha256(folder / str(name)) != chunk.get("scores_sha256"):
+                    redo.append(index)
+        for index in redo:
+            del self._offsets[index]
+        return redo
+
     # -- writing ---------------------------------------------------------------
 
     @property
@@ -96,6 +116,20 @@ class Manifest:
                 fh.seek(self._offsets[index])
                 chunk: dict[str, Any] = json.loads(fh.readline())
                 yield chunk
+
+
+def _sha256(path: Path) -> str | None:
+    """The file's SHA-256 (hex), or None when it cannot be read."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _scan(path: Path) -> tuple[dict[str, Any], dict[int, int], int]:
