@@ -2,7 +2,9 @@
 
 The first line describes the run (input digest, instrument hash, formats,
 chunk size); every later line is one finished chunk, as its worker encoded
-it: its ``scores.csv`` and ``errors.csv`` lines and its cohort statistics.
+it: its ``scores.csv`` and ``errors.csv`` lines and its cohort statistics
+(a range-reading worker's scores lines are in a part file the line names
+with its SHA-256 instead; see :meth:`Manifest.check_parts`).
 A chunk's report files are renamed into place before its line is appended
 and fsynced, so a line in the manifest means every file of that chunk is
 whole. After ``kill -9`` the last line may be torn: it is dropped (and cut
