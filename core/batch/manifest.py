@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from psyq.batch.worker import ChunkResult
+from psyq.batch.worker import ChunkResult, part_name
 from psyq.errors import PsyqError
 from psyq.files import write_atomic
 
@@ -85,7 +85,8 @@ class Manifest:
                 name = chunk.get("scores_part")
                 if name is None:
                     continue
-                if _sha256(folder / str(name)) != chunk.get("scores_sha256"):
+                # Only the name a worker gives chunk ``index``: never a path elsewhere.
+                if name != part_name(index) or _sha256(folder / name) != chunk.get("scores_sha256"):
                     redo.append(index)
         for index in redo:
             del self._offsets[index]

@@ -44,7 +44,7 @@ from psyq.batch.manifest import MANIFEST_NAME, Manifest
 from psyq.batch.naming import REPORTS_DIR, StemAllocator, report_stem
 from psyq.batch.progress import Progress
 from psyq.batch.tables import ERRORS_HEADER, scores_header
-from psyq.batch.worker import ChunkJob, RowJob, render_cohort_pdf, run_chunk
+from psyq.batch.worker import ChunkJob, RowJob, part_name, render_cohort_pdf, run_chunk
 from psyq.errors import PsyqError
 from psyq.files import TMP_SUFFIX, atomic_file, fsync_dir, private_dir, write_atomic
 from psyq.manager import PsyqPluginManager
@@ -455,7 +455,7 @@ def _finish(
 
 def _copy_part(folder: Path, chunk: dict[str, Any], into: IO[bytes]) -> None:
     """Copy a chunk's scores part file into ``into``, checking its SHA-256 as it goes."""
-    path = folder / str(chunk["scores_part"])
+    path = folder / part_name(int(chunk["chunk"]))  # what check_parts allowed
     digest = hashlib.sha256()
     try:
         with path.open("rb") as fh:
