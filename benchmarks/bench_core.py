@@ -110,8 +110,8 @@ def _importtime(py: str, env: dict[str, str], commands: dict[str, list[str]]) ->
         "psyq.models (class definitions)": ("psyq.models",),
         "click": ("click",),
         "pluggy": ("pluggy",),
-        # Imported by pydantic's plugin loader when a first schema is built (score, show);
-        # psyq's own plugin list comes from its entry-point cache.
+        # pydantic's plugin loader would import it on a first schema (score, show): psyq
+        # turns pydantic plugins off; its own plugin list comes from its entry-point cache.
         "importlib.metadata (+ email, zipfile)": ("importlib.metadata", "email", "zipfile"),
         "PyYAML": ("yaml",),
     }

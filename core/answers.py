@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psyq.errors import AnswerError
-from psyq.models import Instrument, Item
+
+if TYPE_CHECKING:
+    from psyq.models import Instrument, Item
 
 MISSING_TOKENS = frozenset({"", "-", "na", "n/a", "none", "null"})
 

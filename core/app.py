@@ -10,12 +10,12 @@ import click
 
 from psyq.errors import DefinitionError, PsyqError, UnknownInstrumentError
 from psyq.manager import PsyqPluginManager
-from psyq.models import Instrument
 from psyq.paths import data_dir
 from psyq.registry import InstrumentRegistry
 from psyq.scoring import Scorer
 
 if TYPE_CHECKING:
+    from psyq.models import Instrument
     from psyq.store import Administration, Store, StoredDefinition
 
 

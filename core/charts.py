@@ -164,6 +164,8 @@ class ProfileChart:
     right: float
     height: float
     common_range: str
+    caption: str = ""
+    """What the bars show, true for this instrument (mean or sum, which scales have bands)."""
 
 
 PROFILE_LEFT = 210.0
@@ -219,7 +221,28 @@ def profile_chart(instrument: Instrument, values: dict[str, float | None]) -> Pr
         right=PROFILE_RIGHT,
         height=10.0 + len(rows) * PROFILE_ROW + 18.0,
         common_range=f"{common[0]:g}-{common[1]:g}" if common else "",
+        caption=_profile_caption(scales, common),
     )
+
+
+def _profile_caption(scales: list[Scale], common: tuple[float, float] | None) -> str:
+    """Says what the bars are for this instrument (CCTS: means on 0-4 without bands;
+    DASS-21: sums x 2, banded subscales, an unbanded total)."""
+    kind = "mean item score" if all(s.method == "mean" for s in scales) else "score"
+    if common is not None:
+        where = f"on the common {common[0]:g}-{common[1]:g} range"
+    else:
+        where = "as a share of its own range"
+    what = f"Each bar is a scale's {kind} {where}"
+    banded = [s for s in scales if s.bands]
+    if not banded:
+        colour = "no scale has bands"
+    elif len(banded) == len(scales):
+        colour = "each bar is coloured by its band"
+    else:
+        names = ", ".join(s.label for s in banded)
+        colour = f"bars with bands ({names}) are coloured by their band; the others have none"
+    return f"{what}; higher means more of what it measures; {colour}."
 
 
 def _nice_step(span: float) -> float:

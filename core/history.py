@@ -97,13 +97,18 @@ def partial_json(app: App, adm: Administration) -> dict[str, Any]:
 def scale_outcomes(
     instrument: Instrument, first: ScoreResult | None, later: ScoreResult
 ) -> dict[str, Outcome | None] | None:
-    """Response and remission of ``later`` against ``first`` (``None``: ``later`` is the
-    first, so no response), for scales that define them."""
+    """Response and remission of ``later`` against ``first``, for scales that define them.
+
+    ``None`` when ``later`` is the first administration: both are judged against a
+    baseline, so the first has neither (not "no remission").
+    """
+    if first is None:
+        return None
     out: dict[str, Outcome | None] = {}
     for scale in instrument.scales:
         if scale.outcomes is None:
             continue
-        before = None if first is None else first.scores.get(scale.id)
+        before = first.scores.get(scale.id)
         after = later.scores.get(scale.id)
         out[scale.id] = outcome(
             scale, None if before is None else before.value, None if after is None else after.value

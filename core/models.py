@@ -14,7 +14,7 @@ import functools
 import hashlib
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -344,6 +344,53 @@ class Outcomes(_Model):
     source: ShortText = ""
 
 
+ClientMatch = Annotated[dict[Identifier, ShortText], Field(min_length=1, max_length=5)]
+
+
+def _check_client_match(client: dict[str, str]) -> None:
+    """A ``client:`` mapping names client attributes and values psyq knows."""
+    from psyq.clients import BAND_VALUES
+
+    for name, value in client.items():
+        allowed = BAND_VALUES.get(name)
+        if allowed is None:
+            raise ValueError(
+                f"client: '{name}' is not a client attribute; known: {', '.join(BAND_VALUES)}"
+            )
+        if value not in allowed:
+            raise ValueError(f"client: {name} '{value}' is not one of {', '.join(allowed)}")
+
+
+class ClientBands(_Model):
+    """Bands for clients with given attributes, e.g. AUDIT-C's cut-off of 3 for women.
+
+    The scale's own ``bands`` stay in force whenever the client's attributes are not
+    known: they must then not assume one (name each group's reading, or use the
+    lower, more sensitive cut-off, and say so).
+    """
+
+    client: ClientMatch = Field(
+        description="Used when the client has all of these attributes (sex: female)."
+    )
+    bands: list[Band] = Field(min_length=1, max_length=50)
+    clinical_cutoff: float | None = Field(
+        None, description="The clinical cut-off for these clients (default: the scale's)."
+    )
+    source: ShortText = Field("", description="Where these cut-offs come from.")
+
+    @model_validator(mode="after")
+    def _known(self) -> ClientBands:
+        _check_client_match(self.client)
+        return self
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.client.items())
+
+    def fits(self, client: Mapping[str, str]) -> bool:
+        return all(client.get(k) == v for k, v in self.client.items())
+
+
 class Scale(_Model):
     """A score computed from items: the total or a subscale."""
 
@@ -369,6 +416,26 @@ class Scale(_Model):
     outcomes: Outcomes | None = Field(
         None, description="Response and remission criteria (history and trend)."
     )
+    client_bands: list[ClientBands] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Bands for clients with given attributes (sex); the first that fits "
+        "the client is used, else `bands`.",
+    )
+
+    @model_validator(mode="after")
+    def _client_bands(self) -> Scale:
+        if self.client_bands and not self.bands:
+            raise ValueError(
+                f"scale {self.id}: client_bands need `bands` too, for a client whose "
+                "attributes are not known"
+            )
+        seen: set[str] = set()
+        for group in self.client_bands:
+            if group.label in seen:
+                raise ValueError(f"scale {self.id}: client_bands list {group.label} twice")
+            seen.add(group.label)
+        return self
 
     @model_validator(mode="after")
     def _outcomes_direction(self) -> Scale:
@@ -384,15 +451,40 @@ class Scale(_Model):
             return 1.0
         return self.weights.get(item_id, 1.0)
 
-    def in_clinical_range(self, value: float) -> bool | None:
-        if self.clinical_cutoff is None:
+    def in_clinical_range(
+        self, value: float, client: Mapping[str, str] | None = None
+    ) -> bool | None:
+        cutoff = self.cutoff_for(client)
+        if cutoff is None:
             return None
         if self.higher_is_worse:
-            return value >= self.clinical_cutoff
-        return value <= self.clinical_cutoff
+            return value >= cutoff
+        return value <= cutoff
 
-    def band_for(self, value: float) -> Band | None:
-        for band in self.bands:
+    def client_group(self, client: Mapping[str, str] | None) -> ClientBands | None:
+        """The ``client_bands`` entry for this client (None: the scale's own bands)."""
+        if not client:
+            return None
+        return next((g for g in self.client_bands if g.fits(client)), None)
+
+    def bands_for(self, client: Mapping[str, str] | None = None) -> list[Band]:
+        """The bands that apply to a client with these attributes."""
+        group = self.client_group(client)
+        return self.bands if group is None else group.bands
+
+    def cutoff_for(self, client: Mapping[str, str] | None = None) -> float | None:
+        group = self.client_group(client)
+        if group is not None and group.clinical_cutoff is not None:
+            return group.clinical_cutoff
+        return self.clinical_cutoff
+
+    @property
+    def client_attributes(self) -> set[str]:
+        """The client attributes this scale's bands depend on."""
+        return {name for group in self.client_bands for name in group.client}
+
+    def band_for(self, value: float, client: Mapping[str, str] | None = None) -> Band | None:
+        for band in self.bands_for(client):
             if band.contains(value):
                 return band
         return None
@@ -542,7 +634,18 @@ class GoldenExample(_Model):
 
     name: ShortText
     answers: dict[Identifier, int | None]
+    client: dict[Identifier, ShortText] = Field(
+        default_factory=dict,
+        max_length=5,
+        description="The client's attributes for `client_bands` (sex: female); omit: unknown.",
+    )
     expect: ExampleExpectation
+
+    @model_validator(mode="after")
+    def _known_client(self) -> GoldenExample:
+        if self.client:
+            _check_client_match(self.client)
+        return self
 
 
 class Citation(_Model):
@@ -551,7 +654,7 @@ class Citation(_Model):
 
 
 class LicensedText(_Model):
-    """Item texts that may not be redistributed (BDI-II, ISI).
+    """Item texts that may not be redistributed (BDI-II, ISI, EPDS).
 
     The definition ships placeholder texts; a clinic holding a licence supplies the
     real ones in an overlay file, ``$PSYQ_HOME/overlays/<id>.yaml``. Without it psyq
@@ -672,7 +775,8 @@ class Instrument(_Model):
         self._check_condition(flag, flag.when)
 
     def _check_if_flagged(self, scale: Scale) -> None:
-        for band in scale.bands:
+        every = [*scale.bands, *(b for group in scale.client_bands for b in group.bands)]
+        for band in every:
             for alternative in band.if_flagged:
                 for flag_id in alternative.flags:
                     if flag_id not in self.flag_ids:
@@ -720,6 +824,8 @@ class Instrument(_Model):
         lo, hi = self._compute_bounds(scale)
         self._bounds[scale.id] = (lo, hi)
         self._check_bands(scale, lo, hi)
+        for group in scale.client_bands:
+            self._check_bands(scale, lo, hi, group)
 
     def _compute_bounds(self, scale: Scale) -> tuple[float, float]:
         lows: list[float] = []
@@ -746,13 +852,16 @@ class Instrument(_Model):
             lo, hi = min(a, b), max(a, b)
         return round_half_up(lo, scale.decimals), round_half_up(hi, scale.decimals)
 
-    def _check_bands(self, scale: Scale, lo: float, hi: float) -> None:
-        if not scale.bands:
+    def _check_bands(
+        self, scale: Scale, lo: float, hi: float, group: ClientBands | None = None
+    ) -> None:
+        listed = scale.bands if group is None else group.bands
+        if not listed:
             return
-        where = f"scale {scale.id}"
-        _unique(f"{where} band", scale.bands)
+        where = f"scale {scale.id}" + ("" if group is None else f" client_bands {group.label}")
+        _unique(f"{where} band", listed)
         step = 10.0 ** (-scale.decimals)
-        bands = sorted(scale.bands, key=lambda b: b.min)
+        bands = sorted(listed, key=lambda b: b.min)
         for band in bands:
             if band.min > band.max:
                 raise ValueError(f"{where}: band {band.id} has min {band.min} > max {band.max}")
@@ -807,6 +916,11 @@ class Instrument(_Model):
                     )
         for sub in cond.any or cond.all or []:
             self._check_condition(flag, sub)
+
+    @property
+    def client_attributes(self) -> set[str]:
+        """Client attributes (sex) some scale's bands depend on (``client_bands``)."""
+        return {name for scale in self.scales for name in scale.client_attributes}
 
     @property
     def flag_ids(self) -> set[str]:

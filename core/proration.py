@@ -7,12 +7,17 @@ would be Mild). Every output that shows a prorated score says so, in these words
 
 from __future__ import annotations
 
-from psyq.models import Scale, round_half_up
-from psyq.results import ScaleScore
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from psyq.models import Scale
+    from psyq.results import ScaleScore
 
 
 def unprorated_value(scale: Scale, score: ScaleScore) -> float | None:
     """The value the answered items alone give (transform and rounding applied)."""
+    from psyq.models import round_half_up
+
     if score.raw is None:
         return None
     x = scale.transform.apply(score.raw) if scale.transform else float(score.raw)

@@ -18,14 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from psyq.definition_cache import DefinitionCache, Summary, entry_key
 from psyq.errors import DefinitionError, DuplicateError, UnknownInstrumentError
-from psyq.models import Instrument
 
 if TYPE_CHECKING:
+    # pydantic: imported when a definition is validated, so that `psyq list` (which reads
+    # the definition cache's summaries) starts without it.
+    from pydantic import ValidationError
+
     from psyq.manager import PsyqPluginManager
+    from psyq.models import Instrument
 
 MAX_DEFINITION_BYTES = 1024 * 1024
 DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
@@ -151,6 +153,10 @@ def load_instrument_file(pm: PsyqPluginManager, path: Path) -> Instrument:
 
 def validate_definition(path: Path, data: dict[str, Any]) -> Instrument:
     """Validate parsed definition data; errors name ``file:line`` and the field."""
+    from pydantic import ValidationError
+
+    from psyq.models import Instrument
+
     try:
         return Instrument.model_validate(data)
     except ValidationError as exc:

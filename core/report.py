@@ -345,7 +345,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
     scale = inst.scale(scale_id)
     score = request.result.scores[scale_id]
     lo, hi = inst.bounds(scale_id)
-    band = scale.band_for(score.value) if score.value is not None else None
+    band = scale.band_for(score.value, request.result.client) if score.value is not None else None
     raw = score.raw
     return ScaleRow(
         id=scale_id,
@@ -365,7 +365,12 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         prorated=score.prorated,
         raw_text="-" if raw is None else f"{raw:g}",
         transformed=scale.transform is not None,
-        chart=band_chart(inst, scale, score.value),
+        # The client's own bands where they depend on the client (AUDIT-C by sex).
+        chart=band_chart(
+            inst,
+            scale.model_copy(update={"bands": scale.bands_for(request.result.client)}),
+            score.value,
+        ),
         has_bands=bool(scale.bands),
         charted=bool(scale.bands) and (scale_id == "total" or len(inst.scales) > 2),
         band_note=_band_note(scale, score),

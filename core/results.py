@@ -14,7 +14,9 @@
 ``notices`` carries the caveats every output of an instrument must show
 (for a provisional instrument: no norms, provisional cut-offs). Only when present:
 ``"skipped": {"<item id>": score}`` for unanswered items the form skips (an item's
-``skip`` rule, e.g. AUDIT items 2-8 after "Never"), and ``"extra"`` from plugins.
+``skip`` rule, e.g. AUDIT items 2-8 after "Never"), ``"client": {"sex": "female"}``
+for the client attributes that chose a scale's ``client_bands``, and ``"extra"``
+from plugins.
 """
 
 from __future__ import annotations
@@ -91,6 +93,11 @@ class ScoreResult(_Result):
     extra: dict[str, Any] = Field(
         default_factory=dict, description="Plugin-provided extras (e.g. T-scores)."
     )
+    client: dict[str, str] = Field(
+        default_factory=dict,
+        description="Client attributes (sex) that chose the bands (client_bands); "
+        "empty when not known or not used.",
+    )
 
     @property
     def total(self) -> ScaleScore:
@@ -129,6 +136,8 @@ class ScoreResult(_Result):
         }
         if self.skipped:
             out["skipped"] = dict(self.skipped)
+        if self.client:
+            out["client"] = dict(self.client)
         if self.extra:
             out["extra"] = self.extra
         return out

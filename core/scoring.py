@@ -16,12 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from psyq.answers import coerce_answers
-from psyq.models import Band, Instrument, Scale
-from psyq.results import FlagHit, InstrumentRef, ScaleScore, ScoreResult
-
 if TYPE_CHECKING:
+    # pydantic models: imported where a score is computed, so that a command that
+    # scores nothing (`psyq list`) starts without pydantic.
     from psyq.manager import PsyqPluginManager
+    from psyq.models import Band, Instrument, Scale
+    from psyq.results import FlagHit, ScoreResult
 
 STAGES = ("recode", "reverse", "missing", "aggregate", "transform", "interpret", "flags")
 
@@ -75,8 +75,12 @@ class ScoringState:
     extra: dict[str, Any] = field(default_factory=dict)
     # Unanswered items scored by their skip rule (item id -> score used).
     skipped: dict[str, float] = field(default_factory=dict)
+    # The client's attributes (sex) that select a scale's client_bands; {}: not known.
+    client: dict[str, str] = field(default_factory=dict)
 
     def result(self) -> ScoreResult:
+        from psyq.results import InstrumentRef, ScaleScore, ScoreResult
+
         inst = self.instrument
         scores = {
             sid: ScaleScore(
@@ -91,6 +95,8 @@ class ScoringState:
             )
             for sid, st in self.scales.items()
         }
+        used = inst.client_attributes
+        client = {k: v for k, v in self.client.items() if k in used}
         return ScoreResult(
             instrument=InstrumentRef(
                 id=inst.id, version=inst.version, title=inst.title, status=inst.status
@@ -98,10 +104,43 @@ class ScoringState:
             answers=dict(self.answers),
             scores=scores,
             flags=list(self.flags),
-            notices=inst.notices,
+            notices=inst.notices + client_band_notices(inst, client),
             skipped=dict(self.skipped),
             extra=dict(self.extra),
+            client=client,
         )
+
+
+def client_band_notices(instrument: Instrument, client: Mapping[str, str]) -> list[str]:
+    """Which cut-offs were used where they depend on the client (sex), or that the
+    client's attribute was not known, so the bands used assume neither."""
+    out: list[str] = []
+    for scale in instrument.scales:
+        if not scale.client_bands:
+            continue
+        group = scale.client_group(client)
+        if group is not None:
+            source = f" ({group.source})" if group.source else ""
+            out.append(f"{scale.label}: cut-offs for clients with {group.label}{source}.")
+            continue
+        names = " and ".join(sorted(scale.client_attributes))
+        given = ", ".join(f"{k}={v}" for k, v in client.items() if k in scale.client_attributes)
+        why = (
+            f"no cut-offs are defined for {given}"
+            if given
+            else f"the client's {names} is not known"
+        )
+        how = (
+            ""
+            if given
+            else f" Record it with `psyq clients set CLIENT --{names.split()[0]} ...`, or "
+            f"score with --{names.split()[0]}."
+        )
+        out.append(
+            f"{scale.label}: the cut-offs depend on {names}, and {why}: the band shown "
+            f"assumes no {names} (its text gives each reading).{how}"
+        )
+    return out
 
 
 class Scorer:
@@ -133,18 +172,36 @@ class Scorer:
             }
         return self._methods
 
-    def score(self, instrument: Instrument, answers: Mapping[str, Any]) -> ScoreResult:
+    def score(
+        self,
+        instrument: Instrument,
+        answers: Mapping[str, Any],
+        client: Mapping[str, str] | None = None,
+    ) -> ScoreResult:
         """Validate ``answers`` (item id -> value) and score them."""
-        valid = coerce_answers(instrument, answers)
-        return self.score_valid(instrument, valid)
+        from psyq.answers import coerce_answers
 
-    def score_valid(self, instrument: Instrument, answers: dict[str, int | None]) -> ScoreResult:
-        """Score answers already checked by :func:`psyq.answers.coerce_answers`."""
+        valid = coerce_answers(instrument, answers)
+        return self.score_valid(instrument, valid, client)
+
+    def score_valid(
+        self,
+        instrument: Instrument,
+        answers: dict[str, int | None],
+        client: Mapping[str, str] | None = None,
+    ) -> ScoreResult:
+        """Score answers already checked by :func:`psyq.answers.coerce_answers`.
+
+        ``client`` holds the client's known attributes (``{"sex": "female"}``,
+        normalised by :func:`psyq.clients.known_attributes`); they select a scale's
+        ``client_bands``. Without them the scale's own bands are used.
+        """
         state = ScoringState(
             instrument=instrument,
             answers=answers,
             methods=self.methods,
             scales={s.id: ScaleState(scale=s) for s in instrument.scales},
+            client=dict(client or {}),
         )
         for stage in self._stages:
             stage(state=state)
@@ -167,7 +224,8 @@ def check_examples(scorer: Scorer, instrument: Instrument) -> list[str]:
     problems: list[str] = []
     declared = instrument.flag_ids  # the file's rules and psyq's critical-item flag
     scored = [
-        (example, scorer.score(instrument, example.answers)) for example in instrument.examples
+        (example, scorer.score(instrument, example.answers, example.client))
+        for example in instrument.examples
     ]
     # A flag or extra key some example produced is a plugin that is installed.
     raised = {f.id for _, result in scored for f in result.flags}

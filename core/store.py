@@ -135,6 +135,22 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER definitions_no_delete BEFORE DELETE ON definitions
         BEGIN SELECT RAISE(ABORT, 'stored definitions are append-only'); END;
     """,
+    # 6: client attributes (sex, for cut-offs that depend on it), each change keeping
+    # the earlier attributes as a client version.
+    """
+    ALTER TABLE clients ADD COLUMN attributes TEXT;
+    CREATE TABLE client_versions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        client_id TEXT NOT NULL REFERENCES clients(id),
+        attributes TEXT NOT NULL,
+        superseded_at TEXT NOT NULL,
+        superseded_by TEXT NOT NULL
+    );
+    CREATE TRIGGER client_versions_no_update BEFORE UPDATE ON client_versions
+        BEGIN SELECT RAISE(ABORT, 'client versions are append-only'); END;
+    CREATE TRIGGER client_versions_no_delete BEFORE DELETE ON client_versions
+        BEGIN SELECT RAISE(ABORT, 'client versions are append-only'); END;
+    """,
 )
 KEYED_SCHEMA_VERSION = 3
 """From this schema version on, the audit chain must be keyed."""
@@ -224,6 +240,8 @@ class ClientSummary(BaseModel):
 
     id: str
     created_at: datetime
+    attributes: dict[str, str] = {}
+    """Recorded client attributes (``{"sex": "female"}``); see ``psyq clients set``."""
     administrations: int
     partial: int
     last: date | None
@@ -259,6 +277,10 @@ def admin_record(admin_id: int) -> str:
 
 def client_record(client_id: str) -> str:
     return f"client {client_id}"
+
+
+def client_version_record(version_id: int) -> str:
+    return f"client version {version_id}"
 
 
 def default_path(home: Path) -> Path:
@@ -448,18 +470,81 @@ class Store:
         row = {"id": client_id, "created_at": created}
         self._append("add client", client_record(client_id), audit.record_digest(row))
 
+    def client_attributes(self, client_id: str) -> dict[str, str]:
+        """The client's recorded attributes (``{"sex": "female"}``; ``{}``: none)."""
+        row = self.connection.execute(
+            "SELECT attributes FROM clients WHERE id = ?", (client_id,)
+        ).fetchone()
+        return _attributes(None if row is None else row[0], client_id)
+
+    def set_client_attributes(
+        self, client_id: str, changes: dict[str, str]
+    ) -> tuple[dict[str, str], dict[str, str], int | None]:
+        """Record client attributes (creating the client if new).
+
+        Returns (before, after, the id of the client version keeping ``before``, or
+        None when nothing was recorded before or nothing changed). Refuses a client
+        record changed outside psyq.
+        """
+        check_client_id(client_id)
+        now = _now()
+        with self.write() as conn:
+            self._ensure_client(client_id)
+            row = conn.execute("SELECT * FROM clients WHERE id = ?", (client_id,)).fetchone()
+            problem = audit.verify_record(self, client_record(client_id), dict(row))
+            if problem is not None:
+                raise TamperedError(f"{problem}; nothing recorded")
+            before = _attributes(row["attributes"], client_id)
+            after = before | changes
+            if after == before:
+                return before, after, None
+            version_id: int | None = None
+            if row["attributes"] is not None:
+                cursor = conn.execute(
+                    "INSERT INTO client_versions (client_id, attributes, superseded_at, "
+                    "superseded_by) VALUES (?, ?, ?, ?)",
+                    (client_id, row["attributes"], now, audit.os_user()),
+                )
+                version_id = cursor.lastrowid
+                assert version_id is not None
+                kept = conn.execute(
+                    "SELECT * FROM client_versions WHERE id = ?", (version_id,)
+                ).fetchone()
+                self._append(
+                    "supersede", client_version_record(version_id), audit.record_digest(dict(kept))
+                )
+            conn.execute(
+                "UPDATE clients SET attributes = ? WHERE id = ?",
+                (_json(dict(sorted(after.items()))), client_id),
+            )
+            new = conn.execute("SELECT * FROM clients WHERE id = ?", (client_id,)).fetchone()
+            self._append("set client", client_record(client_id), audit.record_digest(dict(new)))
+        return before, after, version_id
+
+    def client_versions(self, client_id: str) -> list[dict[str, Any]]:
+        """Earlier attributes of a client, oldest first (what each change replaced)."""
+        rows = self.connection.execute(
+            "SELECT id, attributes, superseded_at, superseded_by FROM client_versions "
+            "WHERE client_id = ? ORDER BY id",
+            (client_id,),
+        ).fetchall()
+        return [
+            dict(row) | {"attributes": _attributes(row["attributes"], client_id)} for row in rows
+        ]
+
     def clients(self) -> list[ClientSummary]:
         rows = self.connection.execute(
-            "SELECT c.id, c.created_at, a.instrument_id, a.status, a.administered "
+            "SELECT c.id, c.created_at, c.attributes, a.instrument_id, a.status, a.administered "
             "FROM clients c LEFT JOIN administrations a ON a.client_id = c.id ORDER BY c.id"
         ).fetchall()
         out: dict[str, dict[str, Any]] = {}
-        for cid, created, instrument_id, status, administered in rows:
+        for cid, created, attributes, instrument_id, status, administered in rows:
             entry = out.setdefault(
                 cid,
                 {
                     "id": cid,
                     "created_at": created,
+                    "attributes": _attributes(attributes, cid),
                     "administrations": 0,
                     "partial": 0,
                     "last": None,
@@ -743,6 +828,7 @@ class Store:
         present = {kind_name[1] for kind_name in _schema(conn) if kind_name[0] == "table"}
         for table, name in (
             ("clients", client_record),
+            ("client_versions", client_version_record),
             ("administrations", admin_record),
             ("score_versions", score_version_record),
         ):
@@ -753,6 +839,21 @@ class Store:
     @staticmethod
     def is_record_name(record: str) -> bool:
         return record.startswith(("client ", "administration ", "score version "))
+
+
+def _attributes(text: str | None, client_id: str) -> dict[str, str]:
+    if text is None:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise StoreError(
+            f"client {client_id}: damaged attributes; run `psyq audit verify` to see what "
+            "was changed"
+        )
+    return data
 
 
 def _administration(row: sqlite3.Row) -> Administration:

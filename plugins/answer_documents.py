@@ -8,13 +8,15 @@ this module's fall-back accepts a plain mapping.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psyq.answers import coerce_answers
 from psyq.errors import AnswerError
 from psyq.hookspecs import hookimpl
 from psyq.manager import PsyqPluginManager
-from psyq.models import Instrument
+
+if TYPE_CHECKING:
+    from psyq.models import Instrument
 
 
 def parse_answers(

@@ -8,11 +8,14 @@ the instrument file declares; nothing is special-cased per instrument.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from psyq.hookspecs import hookimpl
-from psyq.models import CRITICAL_ITEM_FLAG, Condition, round_half_up
-from psyq.results import FlagHit
 from psyq.scoring import ScaleState, ScoringMethod, ScoringState
+
+if TYPE_CHECKING:
+    from psyq.models import Condition
+    from psyq.results import FlagHit
 
 
 def _sum(values: Sequence[float], weights: Sequence[float]) -> float:
@@ -84,6 +87,8 @@ def psyq_score_missing(state: ScoringState) -> bool:
 
 @hookimpl(trylast=True)
 def psyq_score_aggregate(state: ScoringState) -> bool:
+    from psyq.models import round_half_up
+
     for st in state.scales.values():
         if not st.scorable:
             continue
@@ -108,6 +113,8 @@ def psyq_score_aggregate(state: ScoringState) -> bool:
 
 @hookimpl(trylast=True)
 def psyq_score_transform(state: ScoringState) -> bool:
+    from psyq.models import round_half_up
+
     for st in state.scales.values():
         if not st.scorable or st.scaled is None:
             continue
@@ -121,12 +128,15 @@ def psyq_score_transform(state: ScoringState) -> bool:
 def psyq_score_interpret(state: ScoringState) -> bool:
     for st in state.scales.values():
         if st.value is not None:
-            st.band = st.scale.band_for(st.value)
+            st.band = st.scale.band_for(st.value, state.client)
     return True
 
 
 @hookimpl(trylast=True)
 def psyq_score_flags(state: ScoringState) -> bool:
+    from psyq.models import CRITICAL_ITEM_FLAG
+    from psyq.results import FlagHit
+
     inst = state.instrument
     hits: list[FlagHit] = []
     for item in inst.items:

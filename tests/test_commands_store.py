@@ -93,6 +93,45 @@ def test_history_text_shows_reliable_change(psyq_cli: CLI) -> None:
     assert "response, no remission" in row3 and "no response" not in row3
 
 
+def test_history_outcomes_need_a_baseline(psyq_cli: CLI) -> None:
+    # One PHQ-9 of 21 (not below 5): with nothing to compare it with, history must not
+    # call it "no remission" or "no response"; the second (4) is both.
+    record(
+        psyq_cli,
+        "phq9",
+        "--client",
+        "C0042",
+        "--date",
+        "2026-09-01",
+        "--answers",
+        "3,3,3,3,3,2,2,2,0",
+    )
+    out = psyq_cli("history", "C0042").output
+    row1 = next(line for line in out.splitlines() if "2026-09-01" in line)
+    assert "response" not in row1 and "remission" not in row1
+    doc = json.loads(psyq_cli("history", "C0042", "--json").output)
+    assert doc[0]["outcome"] is None
+    record(
+        psyq_cli,
+        "phq9",
+        "--client",
+        "C0042",
+        "--date",
+        "2026-10-01",
+        "--answers",
+        "1,1,1,1,0,0,0,0,0",
+    )
+    out = psyq_cli("history", "C0042").output
+    row1 = next(line for line in out.splitlines() if "2026-09-01" in line)
+    row2 = next(line for line in out.splitlines() if "2026-10-01" in line)
+    assert "remission" not in row1
+    # (21 - 4) / 21 = 81 % >= 50 %: response; 4 < 5: remission.
+    assert "response, remission" in row2
+    doc = json.loads(psyq_cli("history", "C0042", "--json").output)
+    assert doc[0]["outcome"] is None
+    assert doc[1]["outcome"] == {"total": {"response": True, "remission": True}}
+
+
 def test_history_json_who5_higher_is_better(psyq_cli: CLI) -> None:
     for day, answers in [
         ("2026-09-01", "2,2,2,1,1"),  # raw 8 -> 32

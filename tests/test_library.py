@@ -368,7 +368,7 @@ def test_batch(psyq_cli: CLI, tmp_path: Path, instrument_id: str) -> None:
             assert got[f"{scale_id}_band"] == (band or "")
 
 
-# -- licensed item texts (BDI-II, ISI) -----------------------------------------------
+# -- licensed item texts (BDI-II, ISI, EPDS) -------------------------------------------
 
 ISI_OVERLAY = """\
 instrument: isi
@@ -395,16 +395,19 @@ def _overlay(home: Path, name: str, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("instrument_id", ["bdi2", "isi"])
+@pytest.mark.parametrize("instrument_id", ["bdi2", "isi", "epds"])
 def test_without_overlay_scores_but_shows_placeholders_and_will_not_administer(
     psyq_cli: CLI, tmp_path: Path, instrument_id: str
 ) -> None:
     shown = psyq_cli("show", instrument_id)
     assert "LICENSED TEXT:" in shown.output and f"overlays/{instrument_id}.yaml" in shown.output
     assert "[licensed text not installed]" in shown.output
-    answers = ",".join(["2"] * (21 if instrument_id == "bdi2" else 7))
+    n, total = {"bdi2": (21, 42), "isi": (7, 14), "epds": (10, 13)}[instrument_id]
+    # EPDS: position 2 everywhere scores 2 on items 1, 2, 4 and 3 - 2 = 1 on the seven
+    # reversed items: 6 + 7 = 13.
+    answers = ",".join(["2"] * n)
     scored = json.loads(psyq_cli("score", instrument_id, "--answers", answers, "--json").output)
-    assert scored["scores"]["total"]["value"] == (42 if instrument_id == "bdi2" else 14)
+    assert scored["scores"]["total"]["value"] == total
     report = tmp_path / "r.html"
     psyq_cli("report", instrument_id, "--answers", answers, "--client", "C1", "-o", str(report))
     assert "[licensed text not installed]" in report.read_text(encoding="utf-8")

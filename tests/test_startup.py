@@ -18,6 +18,7 @@ import pytest
 
 from psyq.cli import create_cli
 from psyq.manager import create_plugin_manager
+from psyq.plugins.builtin_instruments import builtin_instruments_dir
 
 # psyq.report too: the report machinery loads with the first report, not at start-up.
 HEAVY = ("weasyprint", "numpy", "dask", "pandas", "jinja2", "psyq.report")
@@ -68,7 +69,8 @@ CASES: dict[str, tuple[list[list[str]], list[str], str, str]] = {
     "validate": ([], ["validate"], "phq9.yaml: phq9 v1.0, ", ""),
     "score": ([], ["score", "phq9", "--answers", PHQ9], "total      8  0-27   Mild", ""),
     "record": ([], RECORD, "administration 1", ""),
-    "clients": ([RECORD], ["clients"], "c1", ""),
+    "clients set": ([RECORD], ["clients", "set", "c1", "--sex", "female"], "sex female", ""),
+    "clients show": ([RECORD, ["clients"]], ["clients", "show", "c1"], "client c1", ""),
     "history": ([RECORD], ["history", "c1"], "2026-01-05", ""),
     "rescore": ([RECORD], ["rescore"], "rescored: 0 updated, 1 unchanged", ""),
     "audit verify": ([RECORD], ["audit", "verify"], "audit OK", ""),
@@ -167,3 +169,77 @@ def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
     assert "EXIT:0" in run.stderr.splitlines(), run.stderr
     assert "Commands:" in run.stdout and "score" in run.stdout
     assert [line for line in run.stderr.splitlines() if line.startswith("HEAVY:")] == ["HEAVY:"]
+
+
+# `psyq list` reads id, title, version and status from the definition cache: with the
+# cache warm it validates nothing, so neither pydantic nor the models load (issue #15).
+NO_VALIDATION = ("pydantic", "pydantic_core", "psyq.models", "psyq.results", "yaml")
+
+
+def test_list_with_warm_cache_imports_no_pydantic(tmp_path: Path) -> None:
+    local = tmp_path / "home" / "instruments"
+    local.mkdir(parents=True)
+    # A local pack's definition too: a copy of PHQ-2 under another id.
+    phq2 = (builtin_instruments_dir() / "phq2.yaml").read_text(encoding="utf-8")
+    (local / "two.yaml").write_text(phq2.replace("id: phq2", "id: two", 1), encoding="utf-8")
+    env = {
+        **os.environ,
+        "PSYQ_HOME": str(tmp_path / "home"),
+        "PSYQ_CACHE_DIR": str(tmp_path / "cache"),
+        "COLUMNS": "120",
+    }
+    env.pop("PSYQ_NO_CACHE", None)
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", SCRIPT, json.dumps([[], ["list"], NO_VALIDATION])],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        assert "EXIT:0" in run.stderr.splitlines(), run.stdout + run.stderr
+        assert "Traceback" not in run.stderr, run.stderr
+        assert "phq9" in run.stdout and "two " in run.stdout, run.stdout
+    first, warm = (
+        [line for line in r.stderr.splitlines() if line.startswith("HEAVY:")] for r in runs
+    )
+    # The first run validates every definition to fill the cache; the second needs none.
+    assert first != ["HEAVY:"], runs[0].stderr
+    assert warm == ["HEAVY:"], runs[1].stderr
+    assert runs[1].stdout == runs[0].stdout
+
+
+def _run_twice(argv: list[str], watched: tuple[str, ...], env: dict[str, str]) -> list[str]:
+    """The watched modules loaded by a second run of ``argv`` (the first fills the caches)."""
+    loaded = []
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, "-c", SCRIPT, json.dumps([[], argv, watched])],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "EXIT:0" in run.stderr.splitlines(), run.stdout + run.stderr
+        assert "total      8  0-27   Mild" in run.stdout, run.stdout
+        loaded = [line for line in run.stderr.splitlines() if line.startswith("HEAVY:")]
+    return loaded
+
+
+METADATA = ("importlib.metadata", "email", "zipfile")
+
+
+def test_score_does_not_look_for_pydantic_plugins(tmp_path: Path) -> None:
+    """pydantic's plugin loader would import importlib.metadata and read every
+    distribution's entry points: psyq turns pydantic plugins off unless asked."""
+    env = {**os.environ, "PSYQ_HOME": str(tmp_path), "PSYQ_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("PSYQ_NO_CACHE", None)
+    env.pop("PYDANTIC_DISABLE_PLUGINS", None)
+    assert _run_twice(["score", "phq9", "--answers", PHQ9], METADATA, env) == ["HEAVY:"]
+    # Set (even empty), it is the user's: pydantic looks for its plugins as usual.
+    env["PYDANTIC_DISABLE_PLUGINS"] = ""
+    on = _run_twice(["score", "phq9", "--answers", PHQ9], METADATA, env)
+    assert on == ["HEAVY:" + ",".join(sorted(METADATA))]

@@ -1,8 +1,9 @@
 """Reading a batch input: CSV or JSONL rows, one respondent each.
 
 A CSV has a header row: the client id column (``client_id`` unless told
-otherwise), an optional date column (``date``) and one column per item id; an
-empty cell is a missing answer. UTF-8, with or without a byte-order mark.
+otherwise), an optional date column (``date``), for instruments whose cut-offs
+depend on it an optional ``sex`` column, and one column per item id; an empty
+cell is a missing answer. UTF-8, with or without a byte-order mark.
 A JSONL file has one JSON object per line with the same keys, or one resource
 per line (an object with a ``resourceType``, as FHIR Bulk Data NDJSON has),
 turned into answers by the ``documents`` reader (``psyq_parse_answers``).
@@ -75,6 +76,8 @@ class InputRow:
     authored: str = ""
     """When a document row says the moment it was answered (a FHIR ``authored`` with
     its time), that text; ``date`` keeps the date alone, which names the reports."""
+    sex: str = ""
+    """The ``sex`` column, for cut-offs that depend on it (AUDIT-C); empty: not known."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,7 @@ def _check_columns(
             f"{label}: missing item {kind}s for {instrument.short_name}: {', '.join(missing)}"
         )
     known = {columns.id_column, columns.date_column} | {i.id for i in instrument.items}
+    known |= instrument.client_attributes  # a `sex` column where cut-offs depend on it
     extra = [n for n in names if n not in known]
     if extra and not columns.ignore_extra:
         raise InputError(
@@ -206,6 +210,8 @@ class CsvLayout:
     item_at: tuple[int | None, ...]
     codes: tuple[Mapping[str, str] | None, ...]
     """Per item, answer label -> code (REDCap labels); empty when no item has any."""
+    sex_at: int | None = None
+    """The ``sex`` column, where the instrument's cut-offs depend on it (AUDIT-C)."""
 
 
 def csv_layout(
@@ -227,6 +233,7 @@ def csv_layout(
         date_at=names.index(columns.date_column) if columns.date_column in names else None,
         item_at=tuple(where.get(item.id) for item in instrument.items),
         codes=codes if any(codes) else (),
+        sex_at=names.index("sex") if "sex" in instrument.client_attributes & set(names) else None,
     )
 
 
@@ -247,6 +254,7 @@ def csv_body(layout: CsvLayout, reader: Reader, before: int) -> list[InputRow]:
     starts on; ``before`` is the number of the line before the reader's first."""
     label, item_at = layout.label, layout.item_at
     id_at, date_at, codes = layout.id_at, layout.date_at, layout.codes
+    sex_at = layout.sex_at
     # The common row (every item column present, as wide as the header) is picked
     # in C; a short or odd row takes the careful way below.
     complete = len(item_at) > 1 and all(k is not None for k in item_at)
@@ -278,7 +286,8 @@ def csv_body(layout: CsvLayout, reader: Reader, before: int) -> list[InputRow]:
                 for v, table in zip(values, codes, strict=True)
             )
         date = cells[date_at].strip() if date_at is not None and date_at < width else ""
-        rows.append(InputRow(row, client, date, values, problem))
+        sex = cells[sex_at].strip() if sex_at is not None and sex_at < width else ""
+        rows.append(InputRow(row, client, date, values, problem, sex=sex))
     return rows
 
 
@@ -325,6 +334,7 @@ def _read_jsonl(
                 _text(date),
                 none if problem else tuple(obj.get(i) for i in item_ids),
                 problem,
+                sex=_text(obj.get("sex")) if "sex" in instrument.client_attributes else "",
             )
         )
     if seen:

@@ -236,6 +236,8 @@ def _scan(options: BatchOptions, instrument: Instrument) -> CsvFile | None:
     """
     if options.formats or options.executor != "local" or os.environ.get(RANGES_ENV) == "0":
         return None
+    if instrument.client_attributes:  # a `sex` column is read here and sent with the rows
+        return None
     from psyq.batch.ranges import scan_csv
 
     return scan_csv(options.input, instrument, options.columns)
@@ -346,6 +348,7 @@ def _chunk_jobs(
             rows=tuple(_row_job(r, stem) for r, stem in zip(chunk, stems, strict=True)),
             shown=shown,
             language=options.language,
+            sexes={r.row: r.sex for r in chunk if r.sex},
         )
 
 

@@ -23,7 +23,7 @@ import io
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,8 @@ class ChunkJob:
     """A folder to write the chunk's scores lines to as a part file (private, atomic),
     named with its SHA-256 in the manifest line instead of the lines themselves:
     the parent then copies bytes rather than decoding JSON (local executor only)."""
+    sexes: dict[int, str] = field(default_factory=dict)
+    """Row number -> the row's ``sex`` column, where given (cut-offs that depend on it)."""
 
 
 @dataclass(frozen=True)
@@ -143,9 +145,11 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
 
         rows = tuple(read_slice(job.source))
     if ctx.columnar is not None:  # scores only, an instrument it implements: numpy
-        ctx.columnar.run(rows, stats, scores, errors, lambda r: _run_row(ctx, r, generated)[0])
+        ctx.columnar.run(
+            rows, stats, scores, errors, lambda r: _run_row(ctx, r, generated, job.sexes)[0]
+        )
     for row in rows if ctx.columnar is None else ():
-        record, rendered = _run_row(ctx, row, generated)
+        record, rendered = _run_row(ctx, row, generated, job.sexes)
         stats.add(record)
         if "error" in record:
             errors.writerow(errors_line(record))
@@ -227,7 +231,7 @@ def parse_moment(text: str) -> datetime | None:
 
 
 def _run_row(
-    ctx: _Context, row: RowJob, generated: datetime
+    ctx: _Context, row: RowJob, generated: datetime, sexes: dict[int, str]
 ) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
     """One row's record (as in the cohort statistics) and its rendered files."""
     from psyq.answers import coerce_answers
@@ -244,7 +248,13 @@ def _run_row(
         administered = parse_date(date_text, where)
         inst = ctx.instrument
         answers = coerce_answers(inst, dict(zip(ctx.item_ids, values, strict=True)), where=where)
-        result = ctx.scorer.score_valid(inst, answers)
+        client: dict[str, str] = {}
+        sex = sexes.get(number, "")
+        if sex and inst.client_attributes:
+            from psyq.clients import known_attributes
+
+            client = known_attributes({"sex": sex}, where)
+        result = ctx.scorer.score_valid(inst, answers, client)
         files: list[tuple[str, bytes]] = []
         if ctx.formats:
             request = RenderRequest(

@@ -21,12 +21,15 @@ import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from psyq.app import App
 from psyq.errors import PsyqError
-from psyq.models import Instrument
+
+if TYPE_CHECKING:
+    from psyq.models import Instrument
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,14 @@ from psyq.answers import coerce_value
 from psyq.app import App
 from psyq.errors import AnswerError, PsyqError
 from psyq.hookspecs import hookimpl
-from psyq.models import Instrument, Item
 from psyq.outputs import RenderRequest, get_output_format, require_format_for_path
 from psyq.plugins.commands.store import checked_text, clinician_option, write_private
 from psyq.plugins.fhir.export import with_transaction
 from psyq.plugins.report.command import MAX_FIELD_CHARS
-from psyq.results import ScoreResult
 
 if TYPE_CHECKING:
+    from psyq.models import Instrument, Item
+    from psyq.results import ScoreResult
     from psyq.store import Administration, Status, Store
 
 
@@ -98,9 +98,19 @@ class Session:
     def answered(self) -> int:
         return sum(v is not None for v in self.answers.values())
 
+    def score(self) -> ScoreResult:
+        """The answers so far, scored with the client's recorded sex where cut-offs
+        depend on it (AUDIT-C)."""
+        client: dict[str, str] = {}
+        if self.instrument.client_attributes:
+            from psyq.clients import known_attributes
+
+            client = known_attributes(self.store.client_attributes(self.client_id))
+        return self.app.scorer.score_valid(self.instrument, dict(self.answers), client)
+
     def save(self, complete: bool = False) -> ScoreResult:
         """Save answers and position (status partial until ``complete``)."""
-        result = self.app.scorer.score_valid(self.instrument, dict(self.answers))
+        result = self.score()
         status: Status = "complete" if complete else "partial"
         if self.admin_id is None:
             adm = self.store.add_administration(
@@ -295,7 +305,7 @@ def _show_partial_flags(session: Session) -> None:
     """Every flag the answers so far raise; a stopped form hides no risk signal."""
     if session.admin_id is None:
         return
-    result = session.app.scorer.score_valid(session.instrument, dict(session.answers))
+    result = session.score()
     n = len(session.items)
     _say(f"PARTIAL: {session.answered} of {n} items answered; flags from the answers so far:")
     if not result.flags:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,7 +13,9 @@ from psyq.app import App
 from psyq.errors import PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
-from psyq.models import Instrument
+
+if TYPE_CHECKING:
+    from psyq.models import Instrument
 
 
 def _fhir(instrument: Instrument) -> bytes:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from psyq.app import App
 from psyq.errors import DefinitionError, PsyqError
 from psyq.hookspecs import hookimpl
-from psyq.models import Instrument
 from psyq.plugins.builtin_instruments import BUILTIN_SOURCE
 from psyq.registry import load_instrument_file
 from psyq.scoring import check_examples
+
+if TYPE_CHECKING:
+    from psyq.models import Instrument
 
 
 @click.command("list")
@@ -96,10 +99,19 @@ def _describe(inst: Instrument, source: str) -> str:
             f"  {scale.id}: {scale.label}; {scale.method} of {len(scale.items)} items, "
             f"range {lo:g}-{hi:g}, {direction}"
         )
+        if scale.client_bands:
+            names = " and ".join(sorted(scale.client_attributes))
+            lines.append(f"      {names} not known:")
         for band in scale.bands:
             lines.append(f"      {band.min:g}-{band.max:g}  {band.label}")
         if scale.clinical_cutoff is not None:
             lines.append(f"      clinical cut-off: {scale.clinical_cutoff:g}")
+        for group in scale.client_bands:
+            source = f" ({group.source})" if group.source else ""
+            lines.append(f"      for {group.label}{source}:")
+            lines += [f"      {b.min:g}-{b.max:g}  {b.label}" for b in group.bands]
+            if group.clinical_cutoff is not None:
+                lines.append(f"      clinical cut-off: {group.clinical_cutoff:g}")
         if scale.reliable_change is not None:
             lines.append(f"      {scale.reliable_change.describe(scale.decimals)}")
         if scale.outcomes is not None:
@@ -219,6 +231,8 @@ def _translations(app: App) -> int:
 @click.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of the instrument definition format."""
+    from psyq.models import Instrument
+
     click.echo(json.dumps(Instrument.model_json_schema(), indent=2))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,13 +14,15 @@ from psyq.errors import AnswerError, DefinitionError
 from psyq.files import read_limited
 from psyq.hookspecs import hookimpl
 from psyq.manager import PsyqPluginManager
-from psyq.models import Instrument
 from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.answer_documents import parse_answers
 from psyq.plugins.data_files import load_data
 from psyq.plugins.fhir.export import TRANSACTION_HELP, with_transaction
 from psyq.plugins.fhir.linking import aids_for, reading_aids
-from psyq.results import ScoreResult
+
+if TYPE_CHECKING:
+    from psyq.models import Instrument
+    from psyq.results import ScoreResult
 
 MAX_ANSWERS_FILE_BYTES = 1024 * 1024
 
@@ -108,6 +110,39 @@ group_option = click.option(
 )
 
 
+sex_option = click.option(
+    "--sex",
+    metavar="female|male|other|unknown",
+    help="The client's sex, where cut-offs depend on it (AUDIT-C, AUDIT); the same as "
+    "--group sex=... (default: unknown, and the bands assume neither).",
+)
+
+
+def client_for(instrument: Instrument, group_text: str | None, sex: str | None) -> dict[str, str]:
+    """The client attributes given with ``--sex`` / ``--group`` (normalised) for scoring.
+
+    ``--group`` is read for them only where the instrument's bands use them: elsewhere
+    it names a norm group, whose values are the norm table's own (``sex=f``).
+    """
+    if not (group_text or sex):
+        return {}
+    from psyq.clients import known_attributes, normalise_attribute
+
+    pairs: dict[str, str] = {}
+    if group_text and instrument.client_attributes:
+        from psyq.norms import parse_group
+
+        pairs = parse_group(group_text)
+    if sex is not None:
+        given = pairs.get("sex")
+        if given is not None and normalise_attribute("sex", given, "--group: ") != (
+            normalise_attribute("sex", sex, "--sex: ")
+        ):
+            raise AnswerError(f"--sex {sex} and --group sex={given} disagree; give one")
+        pairs["sex"] = normalise_attribute("sex", sex, "--sex: ")
+    return known_attributes(pairs, "--group: ")
+
+
 def scored_with_norms(
     app: App,
     instrument: Instrument,
@@ -115,7 +150,16 @@ def scored_with_norms(
     norm_files: tuple[Path, ...],
     group_text: str | None,
 ) -> ScoreResult:
-    """Add ``"norm"`` to each scale a norm table covers (psyq.norms loads only when needed)."""
+    """Add ``"norm"`` to each scale a norm table covers (psyq.norms loads only when needed).
+
+    A ``--group`` that only names client attributes the instrument's bands use
+    (``sex`` for AUDIT-C) is for the bands, not for norms.
+    """
+    if group_text and not (norm_files or instrument.norms) and instrument.client_attributes:
+        from psyq.norms import parse_group
+
+        if set(parse_group(group_text)) <= instrument.client_attributes:
+            return result
     if not (norm_files or group_text or instrument.norms):
         return result
     from psyq.norms import with_norms
@@ -131,6 +175,7 @@ def scored_with_norms(
 @questionnaire_option
 @norms_option
 @group_option
+@sex_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option(
     "--format", "format_name", default=None, help="Any text output format (table, json, ...)."
@@ -146,6 +191,7 @@ def score_command(
     questionnaires: tuple[Path, ...],
     norm_files: tuple[Path, ...],
     group_text: str | None,
+    sex: str | None,
     as_json: bool,
     format_name: str | None,
     transaction: bool,
@@ -158,11 +204,13 @@ def score_command(
       psyq score gad7 --answers-file answers.yaml --json
       psyq score phq9 --answers-file qr.json --link-map my-linkids.yaml
       psyq score ccts --answers 1,2,... --norms ccts-norms.json --group sex=f,age=34
+      psyq score auditc --answers 3,0,0 --sex female
     """
     instrument = app.instrument(instrument_id)
+    client = client_for(instrument, group_text, sex)
     with reading_aids(aids_for(instrument, link_map, questionnaires)):
         valid = read_answers(instrument, answers, answers_file, app.pm)
-    result = app.scorer.score_valid(instrument, valid)
+    result = app.scorer.score_valid(instrument, valid, client)
     result = scored_with_norms(app, instrument, result, norm_files, group_text)
     fmt = get_output_format(app.pm, "json" if as_json else (format_name or "table"))
     if fmt.binary:

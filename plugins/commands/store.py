@@ -126,7 +126,7 @@ def record_command(
     Example:
       psyq record phq9 --client C0042 --date 2026-09-01 --answers 2,2,3,2,2,1,2,1,0
     """
-    from psyq.clients import check_client_id
+    from psyq.clients import check_client_id, known_attributes
 
     check_client_id(client_id)
     clinician = checked_text("--clinician", clinician, MAX_FIELD_CHARS)
@@ -134,8 +134,10 @@ def record_command(
     day = administered_on(when)
     instrument = app.instrument(instrument_id)
     valid = read_answers(instrument, answers, answers_file)
-    result = app.scorer.score_valid(instrument, valid)
     with app.open_store() as store:
+        # Cut-offs that depend on the client (AUDIT-C: sex) use what is recorded.
+        client = store.client_attributes(client_id) if instrument.client_attributes else {}
+        result = app.scorer.score_valid(instrument, valid, known_attributes(client))
         adm = store.add_administration(
             instrument=instrument,
             client_id=client_id,
@@ -158,11 +160,19 @@ def record_command(
 # -- clients -----------------------------------------------------------------
 
 
-@click.command("clients")
+@click.group("clients", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def clients_command(app: App, as_json: bool) -> None:
-    """List clients: administrations per instrument, partial ones, last date."""
+@click.pass_context
+def clients_command(ctx: click.Context, as_json: bool) -> None:
+    """List clients: recorded sex, administrations per instrument, partial ones, last date.
+
+    
+    psyq clients set C0042 --sex female   record an attribute (see `clients set --help`)
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    app = ctx.find_object(App)
+    assert app is not None
     with app.open_store() as store:
         clients = store.clients()
         # A partial form's flags are shown wherever the form is: never a bare "1 partial".
@@ -187,11 +197,92 @@ def clients_command(app: App, as_json: bool) -> None:
         counts = ", ".join(f"{k} x{v}" for k, v in sorted(c.instruments.items())) or "none"
         last = c.last.isoformat() if c.last else "-"
         partial = f", {c.partial} partial" if c.partial else ""
+        attributes = "".join(f"  {k} {v}" for k, v in sorted(c.attributes.items()))
         click.echo(
             f"{c.id:<12} last {last}  {c.administrations} administration(s): {counts}{partial}"
+            f"{attributes}"
         )
         for flag in partial_flags.get(c.id, []):
             click.echo(f"{'':<12} {_flag_line(flag)}")
+
+
+@clients_command.command("set")
+@click.argument("client_id")
+@click.option(
+    "--sex",
+    required=True,
+    metavar="female|male|other|unknown",
+    help="The client's sex, for cut-offs that depend on it (AUDIT-C, AUDIT).",
+)
+@click.pass_context
+def clients_set_command(ctx: click.Context, client_id: str, sex: str) -> None:
+    """Record an attribute of CLIENT_ID (created if new), then rescore its
+    administrations whose cut-offs depend on it.
+
+    The change is audited and the earlier value kept (`psyq clients show`).
+
+    
+    Example:
+      psyq clients set C0042 --sex female
+    """
+    from psyq.clients import check_client_id, normalise_attribute
+    from psyq.store import TamperedError
+
+    app = ctx.find_object(App)
+    assert app is not None
+    check_client_id(client_id)
+    value = normalise_attribute("sex", sex, "--sex: ")
+    with app.open_store() as store:
+        try:
+            before, after, version = store.set_client_attributes(client_id, {"sex": value})
+        except TamperedError as exc:
+            click.echo(f"psyq: error: {exc}", err=True)
+            sys.exit(1)
+        affected = [
+            adm.instrument_id
+            for adm in store.administrations(client_id=client_id)
+            if "sex" in app.instrument_of(adm, store).client_attributes
+        ]
+    if after == before:
+        click.echo(f"client {client_id}: sex is already {value}; nothing changed")
+        return
+    was = before.get("sex", "not recorded")
+    kept = f"; the earlier value is kept as client version {version}" if version else ""
+    click.echo(f"client {client_id}: sex {value} (was {was}){kept}")
+    if affected:
+        click.echo(
+            f"rescoring {len(affected)} administration(s) whose cut-offs depend on sex "
+            f"({', '.join(sorted(set(affected)))}):"
+        )
+        ctx.invoke(rescore_command, client_id=client_id, instrument_id=None)
+
+
+@clients_command.command("show")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def clients_show_command(app: App, client_id: str, as_json: bool) -> None:
+    """A client's recorded attributes and every earlier value they replaced."""
+    from psyq.clients import check_client_id
+
+    check_client_id(client_id)
+    with app.open_store() as store:
+        if not store.has_client(client_id):
+            raise PsyqError(f"no client '{client_id}' in {store.path} (see `psyq clients`)")
+        attributes = store.client_attributes(client_id)
+        versions = store.client_versions(client_id)
+    if as_json:
+        doc = {"id": client_id, "attributes": attributes, "earlier": versions}
+        click.echo(json.dumps(doc, indent=2))
+        return
+    shown = ", ".join(f"{k} {v}" for k, v in sorted(attributes.items())) or "none recorded"
+    click.echo(f"client {client_id}: {shown}")
+    for version in versions:
+        earlier = ", ".join(f"{k} {v}" for k, v in sorted(version["attributes"].items()))
+        click.echo(
+            f"  client version {version['id']}: {earlier} (replaced {version['superseded_at']} "
+            f"by {version['superseded_by']})"
+        )
 
 
 def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[str, Any]]:
@@ -327,6 +418,13 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
             cells += [c.ljust(w) for c, w in zip(r[4:], widths[4:], strict=True)]
             lines.append("  " + "  ".join(cells).rstrip())
         lines += [f"NOTE: {notice}" for notice in instrument.notices]
+        # Which cut-offs were used where they depend on the client (sex), per date.
+        lines += [
+            f"NOTE {e.administration.administered.isoformat()}: {notice}"
+            for e in group
+            for notice in e.result.notices
+            if notice not in instrument.notices
+        ]
         notes = [
             f"{scale.id} {e.administration.administered.isoformat()}: {note}"
             for e in group
@@ -400,6 +498,7 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
     scoring plugin changed. Only scores that differ are rewritten (and audited).
     """
     from psyq import audit
+    from psyq.clients import known_attributes
     from psyq.registry import is_definition_path
     from psyq.store import TamperedError, admin_record
 
@@ -438,7 +537,12 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
             except AnswerError as exc:
                 problems.append(f"administration {adm.id}: no longer fits {instrument.id}: {exc}")
                 continue
-            fresh = app.scorer.score_valid(instrument, answers)
+            client = (
+                known_attributes(store.client_attributes(adm.client_id))
+                if instrument.client_attributes
+                else {}
+            )
+            fresh = app.scorer.score_valid(instrument, answers, client)
             digest = instrument.content_hash()
             if adm.scores == fresh.model_dump(mode="json") and adm.scored_with == digest:
                 same += 1
@@ -453,12 +557,23 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
                 continue
             changed += 1
             old = "-" if before is None else before.total.value
+            # The same total read with other cut-offs (the client's sex recorded): say so.
+            if (
+                before is not None
+                and before.total.value == fresh.total.value
+                and None not in (before.total.band, fresh.total.band)
+                and before.total.band != fresh.total.band
+            ):
+                old = f"{old} ({before.total.band_label})"
+                shown = f"{fresh.total.value} ({fresh.total.band_label})"
+            else:
+                shown = f"{fresh.total.value}"
             kept = (
                 f" (score version {new.score_version}; version {new.score_version - 1} kept)"
                 if new.score_version > 1
                 else ""
             )
-            click.echo(f"administration {adm.id}: total {old} -> {fresh.total.value}{kept}")
+            click.echo(f"administration {adm.id}: total {old} -> {shown}{kept}")
     click.echo(f"rescored: {changed} updated, {same} unchanged")
     for problem in problems:
         click.echo(f"psyq: error: {problem}", err=True)

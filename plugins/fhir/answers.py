@@ -22,11 +22,10 @@ A Bundle holding exactly one QuestionnaireResponse (as ``psyq report
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psyq.errors import AnswerError
 from psyq.hookspecs import hookimpl
-from psyq.models import Coding, Instrument, Item
 from psyq.plugins.fhir.linking import (
     ResponseContext,
     coded_value,
@@ -42,6 +41,9 @@ from psyq.plugins.fhir.resources import (
     ordinal_value,
     whole_number,
 )
+
+if TYPE_CHECKING:
+    from psyq.models import Coding, Instrument, Item
 
 
 class _Index:

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from psyq.models import Coding, Condition
 from psyq.plugins.drafts import negate
 from psyq.plugins.fhir.resources import JSON, as_list, codings, normalise, whole_number
+
+if TYPE_CHECKING:
+    from psyq.models import Coding
 
 OPERATORS = {"=": "==", "!=": "!=", ">": ">", "<": "<", ">=": ">=", "<=": "<="}
 
@@ -52,6 +54,8 @@ def enable_condition(node: JSON, earlier: Mapping[str, Earlier]) -> dict[str, An
 
     ``earlier``: the items converted before this one, by linkId.
     """
+    from psyq.models import Condition
+
     tests = []
     for raw in as_list(node.get("enableWhen")):
         test = _test(raw, earlier)
@@ -77,6 +81,8 @@ def enable_condition(node: JSON, earlier: Mapping[str, Earlier]) -> dict[str, An
 def skip_condition(node: JSON, earlier: Mapping[str, Earlier]) -> dict[str, Any] | str:
     """The condition under which the form does not ask ``node`` (its enableWhen unmet),
     or why there is none (as :func:`enable_condition`)."""
+    from psyq.models import Condition
+
     asked = enable_condition(node, earlier)
     if isinstance(asked, str):
         return asked

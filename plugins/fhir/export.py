@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
 from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
-from psyq.models import Instrument, Scale
 from psyq.outputs import OutputFormat, RenderRequest
 from psyq.plugins.fhir.questionnaire import PSYQ_FHIR, questionnaire_canonical
 from psyq.plugins.fhir.resources import (
@@ -30,7 +30,10 @@ from psyq.plugins.fhir.resources import (
     coding_json,
 )
 from psyq.proration import proration_note
-from psyq.results import ScaleScore, ScoreResult
+
+if TYPE_CHECKING:
+    from psyq.models import Instrument, Scale
+    from psyq.results import ScaleScore, ScoreResult
 
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 SCALE_CODES = f"{PSYQ_FHIR}/CodeSystem/scale"

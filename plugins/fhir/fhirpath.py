@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from psyq.models import Instrument, Scale
+if TYPE_CHECKING:
+    from psyq.models import Instrument, Scale
 
 ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 

@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -36,7 +36,6 @@ from psyq.answers import looks_missing
 from psyq.errors import DefinitionError, PsyqError
 from psyq.files import read_limited, write_atomic
 from psyq.hookspecs import hookimpl
-from psyq.models import Coding, FlagRule, SkipRule
 from psyq.plugins.data_files import load_json
 from psyq.plugins.drafts import draft_yaml as write_draft
 from psyq.plugins.fhir.enable_when import Answer, Earlier, enable_condition, skip_condition
@@ -61,6 +60,9 @@ from psyq.plugins.fhir.resources import (
 )
 from psyq.plugins.fhir.translations import Gathered
 from psyq.registry import MAX_DEFINITION_BYTES
+
+if TYPE_CHECKING:
+    from psyq.models import Coding
 
 UNKNOWN_LICENCE = "UNKNOWN: check before use"
 LOCAL_QUESTIONNAIRE = "urn:psyq:fhir:Questionnaire/"
@@ -108,6 +110,8 @@ def _quote(text: str, limit: int = 60) -> str:
 
 def _options(item: JSON, contained: dict[str, JSON], notes: list[str]) -> list[Option] | None:
     """The item's answers with their values; ``None`` (and a note) when they cannot be read."""
+    from psyq.models import Coding
+
     link_id = item.get("linkId")
     if "answerOption" in item:
         out = []
@@ -513,6 +517,8 @@ def _skip_rule(
     what such an item scores, so the draft scores it as its lowest answer (what a
     sum over the answers given counts it as, when that is 0) and says so.
     """
+    from psyq.models import SkipRule
+
     values = [o.value for o in options if o.value is not None and not o.missing]
     own = _psyq_json(node, SKIP)
     if isinstance(own, dict):
@@ -852,6 +858,8 @@ def _flags(
     q: JSON, item_ids: set[str], scale_ids: set[str], notes: list[str]
 ) -> list[dict[str, Any]]:
     """Flag rules psyq wrote into its own extension, when every reference still resolves."""
+    from psyq.models import FlagRule
+
     flags = _psyq_json(q, FLAGS_EXTENSION)
     if not isinstance(flags, list):
         return []

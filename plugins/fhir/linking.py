@@ -24,9 +24,9 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from psyq.errors import AnswerError, DefinitionError
-from psyq.models import Instrument, Item
 from psyq.plugins.fhir.resources import (
     JSON,
     TERMINOLOGIES,
@@ -39,6 +39,9 @@ from psyq.plugins.fhir.resources import (
     value_set_concepts,
     whole_number,
 )
+
+if TYPE_CHECKING:
+    from psyq.models import Instrument, Item
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,13 @@ psyq's own extensions (base ``http://psyq.local/fhir/StructureDefinition/``):
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from psyq.models import Condition, Instrument, Item, ResponseOption, Scale
 from psyq.plugins.fhir.fhirpath import expressible, item_value, scale_expressions, variable_name
 from psyq.plugins.fhir.resources import JSON, LOINC, TERMINOLOGIES, coding_json
+
+if TYPE_CHECKING:
+    from psyq.models import Condition, Instrument, Item, ResponseOption, Scale
 
 PSYQ_FHIR = "http://psyq.local/fhir"
 EXTENSION = f"{PSYQ_FHIR}/StructureDefinition"

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from psyq.models import Coding
+if TYPE_CHECKING:
+    from psyq.models import Coding
 
 JSON = dict[str, Any]
 
@@ -122,6 +123,8 @@ def codings(value: Any) -> list[Coding]:
     Codings without a system are common in published forms whose codes are LOINC
     codes (``44250-9``, ``LA6568-5``); others without a system are dropped.
     """
+    from psyq.models import Coding
+
     raw = value.get("coding") if isinstance(value, dict) else value
     out: list[Coding] = []
     for c in as_list(raw):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from psyq.hookspecs import hookimpl
 from psyq.outputs import OutputFormat, RenderRequest
 from psyq.proration import proration_note
-from psyq.results import ScoreResult
+
+if TYPE_CHECKING:
+    from psyq.results import ScoreResult
 
 LEVEL_MARK = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "    info"}
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from psyq.models import Condition, Instrument, Scale
 from psyq.plugins.drafts import negate, simplify
+
+if TYPE_CHECKING:
+    from psyq.models import Condition, Instrument, Scale
 
 Node = tuple[Any, ...]
 

@@ -29,13 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from psyq.answers import looks_missing
 from psyq.errors import DefinitionError, PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
-from psyq.models import Condition
 from psyq.plugins.drafts import draft_yaml as write_draft
 from psyq.plugins.drafts import negate
 from psyq.plugins.redcap.calc import (
@@ -112,6 +110,10 @@ def _branching(
     REDCap does not say what a hidden field scores; the draft scores it as its lowest
     answer (what REDCap's sum() counts a blank as, when that is 0) and says so.
     """
+    import yaml
+
+    from psyq.models import Condition
+
     shown = safe(f.branching, 100)
     try:
         read = read_logic(parse(f.branching), earlier)

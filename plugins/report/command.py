@@ -23,10 +23,12 @@ from psyq.outputs import (
 from psyq.plugins.commands.score import (
     answers_file_option,
     answers_option,
+    client_for,
     group_option,
     norms_option,
     read_answers,
     scored_with_norms,
+    sex_option,
 )
 
 MAX_NOTE_CHARS = 5000
@@ -113,6 +115,7 @@ class FormatOption(click.Option):
 @click.option("--note", help="Clinician's note, printed as plain text.")
 @norms_option
 @group_option
+@sex_option
 @click.option(
     "--paper",
     type=click.Choice(sorted(PAPER_SIZES), case_sensitive=False),
@@ -154,6 +157,7 @@ def report_command(
     note: str | None,
     norm_files: tuple[Path, ...],
     group_text: str | None,
+    sex: str | None,
     paper: str,
     language: str | None,
     output: Path,
@@ -184,6 +188,11 @@ def report_command(
                 "--answers, --answers-file and --date describe a new administration; "
                 "a stored one (--administration/--latest) already has them"
             )
+        if sex is not None:
+            raise PsyqError(
+                "--sex is for a new administration; a stored one is scored with the "
+                "client's recorded sex (`psyq clients set CLIENT --sex ...`)"
+            )
         request = _stored_request(app, instrument_id, client_id, administration_id, latest)
         if clinician is not None:
             request.clinician = _checked("--clinician", clinician, MAX_FIELD_CHARS)
@@ -198,7 +207,9 @@ def report_command(
         instrument = app.instrument(instrument_id)
         valid = read_answers(instrument, answers, answers_file)
         request = RenderRequest(
-            result=app.scorer.score_valid(instrument, valid),
+            result=app.scorer.score_valid(
+                instrument, valid, client_for(instrument, group_text, sex)
+            ),
             instrument=instrument,
             client_id=check_client_id(client_id),
             administered=parse_date(date_text),
