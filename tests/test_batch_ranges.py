@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,103 @@ def test_kill_9_in_the_middle_of_the_file_then_resume(tmp_path: Path) -> None:
     _same(tmp_path / "straight", out)
     chunks = [json.loads(line)["chunk"] for line in manifest.read_text().splitlines()[1:]]
     assert sorted(chunks) == list(range(-(-n // 101)))  # each chunk once
+
+
+def _batch_on_a_terminal(src: Path, out: Path, home: Path, *args: str, ranges: bool) -> str:
+    """What `psyq batch` draws on a terminal (stderr a pseudo-terminal)."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "psyq", "batch", str(src), "--instrument", "phq9",
+         "--out", str(out), "--scores-only", "--summary", "html", *args],
+        env={**os.environ, **NO_EXAMPLE, "PSYQ_HOME": str(home),
+             "PSYQ_BATCH_RANGES": "1" if ranges else "0"},
+        stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(slave)
+    drawn = b""
+    while True:
+        try:
+            block = os.read(master, 4096)
+        except OSError:  # EIO: the batch closed its end
+            break
+        if not block:
+            break
+        drawn += block
+    os.close(master)
+    assert proc.wait(timeout=300) in (0, 1)
+    return drawn.decode()
+
+
+@pytest.mark.parametrize("ranges", [True, False])
+def test_the_progress_bar_ends_at_100_percent_with_blank_lines(
+    tmp_path: Path, ranges: bool
+) -> None:
+    """Blank lines are counted in the range reader's total and score no row: the
+    bar still reaches its total, chunk by chunk and at the end."""
+    head = ",".join(["client_id", "date", *PHQ9_ITEMS])
+    lines = [head]
+    for k in range(300):
+        lines.append(f"C{k},2025-01-01," + ",".join(["1"] * len(PHQ9_ITEMS)))
+        if k % 7 == 0:
+            lines.append("" if k % 2 else " , ,")  # blank lines: skipped, not rows
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(lines) + "\n\n")
+    out = tmp_path / "out"
+    drawn = _batch_on_a_terminal(
+        src, out, tmp_path / "home", "--jobs", "2", "--chunk-size", "41", ranges=ranges
+    )
+    assert _chunks_of(out) == ("lines" if ranges else "rows")
+    bars = [line for line in drawn.replace("\r\n", "\n").replace("\n", "\r").split("\r")
+            if line.startswith("[")]  # fmt: skip
+    assert bars, drawn
+    done, total = bars[-1].split("] ")[1].split(" ")[0].split("/")
+    assert done == total, bars[-1]
+    assert bars[-1].startswith("[" + "#" * 24 + "]"), bars[-1]
+    assert json.loads((out / "summary.json").read_text())["rows"] == 300
+
+
+def test_a_changed_or_missing_part_file_is_scored_again_on_resume(tmp_path: Path) -> None:
+    """Workers write each chunk's scores to a private part file named, with its SHA-256,
+    in the manifest; a part changed or lost after `kill -9` is redone on resume."""
+    n = 20_000
+    rows = phq9_rows(n, seed=4, bad={n // 3: ("phq9_5", "4")})
+    src = write_csv(tmp_path / "cohort.csv", rows)
+    home = tmp_path / "home"
+    _batch(src, tmp_path / "straight", home, "--jobs", "2")
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "psyq", "batch", str(src), "--instrument", "phq9",
+            "--out", str(out), "--scores-only", "--quiet", "--summary", "html",
+            "--jobs", "2", "--chunk-size", "37"]  # fmt: skip
+    env = {**os.environ, **NO_EXAMPLE, "PSYQ_HOME": str(home)}
+    proc = subprocess.Popen(args, env=env, start_new_session=True, stderr=subprocess.PIPE)
+    manifest = out / MANIFEST_NAME
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if manifest.exists() and manifest.read_bytes().count(b"\n") > 12:
+            break
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the batch finished before it could be killed"
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()[1:]]
+    assert len(lines) >= 12 and all("scores" not in line for line in lines)
+    parts = out / ".parts"
+    assert parts.stat().st_mode & 0o777 == 0o700
+    changed, lost = (parts / lines[3]["scores_part"], parts / lines[8]["scores_part"])
+    assert changed.stat().st_mode & 0o777 == 0o600
+    text = changed.read_bytes()
+    assert text.count(b"\r\n") == 37
+    changed.write_bytes(text.replace(b",", b";", 1))  # one byte differs
+    lost.unlink()
+    resumed = subprocess.run([*args, "--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 1, resumed.stderr  # the one bad row
+    redo = sorted([lines[3]["chunk"], lines[8]["chunk"]])
+    said = [line for line in resumed.stderr.splitlines() if "part file" in line]
+    assert len(said) == 1 and f"chunk(s) {redo[0]}, {redo[1]} " in said[0], resumed.stderr
+    _same(tmp_path / "straight", out)
+    assert not parts.exists()  # removed once scores.csv is whole
+    chunks = Counter(json.loads(line)["chunk"] for line in manifest.read_text().splitlines()[1:])
+    assert sorted(chunks) == list(range(-(-n // 37)))
+    assert sorted(k for k, times in chunks.items() if times > 1) == redo

@@ -2,7 +2,9 @@
 
 The first line describes the run (input digest, instrument hash, formats,
 chunk size); every later line is one finished chunk, as its worker encoded
-it: its ``scores.csv`` and ``errors.csv`` lines and its cohort statistics.
+it: its ``scores.csv`` and ``errors.csv`` lines and its cohort statistics
+(a range-reading worker's scores lines are in a part file the line names
+with its SHA-256 instead; see :meth:`Manifest.check_parts`).
 A chunk's report files are renamed into place before its line is appended
 and fsynced, so a line in the manifest means every file of that chunk is
 whole. After ``kill -9`` the last line may be torn: it is dropped (and cut
@@ -20,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from psyq.batch.worker import ChunkResult
+from psyq.batch.worker import ChunkResult, part_name
 from psyq.errors import PsyqError
 from psyq.files import write_atomic
 
@@ -69,6 +71,27 @@ class Manifest:
             fh.truncate(good_end)
         return cls(path, theirs, offsets)
 
+    def check_parts(self, folder: Path) -> list[int]:
+        """Forget the chunks whose scores part file in ``folder`` is missing or not the
+        one their line names (SHA-256), so they run again; their indexes, in order.
+
+        A later line for the same chunk (its rerun) wins when the manifest is read.
+        """
+        redo = []
+        with self.path.open("rb") as fh:
+            for index in sorted(self._offsets):
+                fh.seek(self._offsets[index])
+                chunk = json.loads(fh.readline())
+                name = chunk.get("scores_part")
+                if name is None:
+                    continue
+                # Only the name a worker gives chunk ``index``: never a path elsewhere.
+                if name != part_name(index) or _sha256(folder / name) != chunk.get("scores_sha256"):
+                    redo.append(index)
+        for index in redo:
+            del self._offsets[index]
+        return redo
+
     # -- writing ---------------------------------------------------------------
 
     @property
@@ -96,6 +119,20 @@ class Manifest:
                 fh.seek(self._offsets[index])
                 chunk: dict[str, Any] = json.loads(fh.readline())
                 yield chunk
+
+
+def _sha256(path: Path) -> str | None:
+    """The file's SHA-256 (hex), or None when it cannot be read."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _scan(path: Path) -> tuple[dict[str, Any], dict[int, int], int]:

@@ -17,15 +17,17 @@ Layout of DIR::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from psyq.app import App
 from psyq.batch.cohort import CohortStats, render_cohort_html
@@ -42,7 +44,7 @@ from psyq.batch.manifest import MANIFEST_NAME, Manifest
 from psyq.batch.naming import REPORTS_DIR, StemAllocator, report_stem
 from psyq.batch.progress import Progress
 from psyq.batch.tables import ERRORS_HEADER, scores_header
-from psyq.batch.worker import ChunkJob, RowJob, render_cohort_pdf, run_chunk
+from psyq.batch.worker import ChunkJob, RowJob, part_name, render_cohort_pdf, run_chunk
 from psyq.errors import PsyqError
 from psyq.files import TMP_SUFFIX, atomic_file, fsync_dir, private_dir, write_atomic
 from psyq.manager import PsyqPluginManager
@@ -172,7 +174,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         jobs = (
             _chunk_jobs(data, instrument, options, manifest, chunk_size, shown_data)
             if data is not None
-            else _slice_jobs(ranged, instrument, options, manifest, chunk_size)
+            else _slice_jobs(ranged, instrument, options, manifest, chunk_size, out / PARTS_DIR)
         )
         runner: ChunkRunner | None = None
         if todo or options.summary == "pdf":
@@ -187,7 +189,10 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
                         fsync_dir(out / REPORTS_DIR)
                     manifest.append(result)
                     if progress is not None:
-                        progress.advance(result.rows)
+                        # The chunk's share of ``total`` (lines, blank ones included, on
+                        # the range reader), not the rows it scored: the bar ends at 100%.
+                        start = result.index * chunk_size
+                        progress.advance(min(chunk_size, total - start))
             finally:
                 if progress is not None:
                     progress.close()
@@ -218,6 +223,8 @@ CHUNKS_OF_ROWS = "rows"
 """Chunks of the rows the parent read (blank lines left out)."""
 CHUNKS_OF_LINES = "lines"
 """Chunks of the file's lines after the header, each read by its worker."""
+PARTS_DIR = ".parts"
+"""Scores part files written by range-reading workers until the final scores.csv is whole."""
 RANGES_ENV = "PSYQ_BATCH_RANGES"
 """``0`` makes the parent read every input whole (to compare the two readers)."""
 
@@ -271,7 +278,16 @@ def _open_manifest(
     entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if options.resume and path.exists():
         _remove_temporaries(out)
-        return Manifest.resume(path, header)
+        manifest = Manifest.resume(path, header)
+        redo = manifest.check_parts(out / PARTS_DIR)
+        if redo:
+            listed = ", ".join(str(k) for k in redo[:10]) + (", ..." if len(redo) > 10 else "")
+            print(
+                f"{out / PARTS_DIR}: the scores part file of chunk(s) {listed} is missing "
+                "or changed; scoring those chunks again",
+                file=sys.stderr,
+            )
+        return manifest
     if entries and not options.force:
         hint = "it has no batch manifest to resume; " if options.resume else ""
         raise InputError(
@@ -282,6 +298,7 @@ def _open_manifest(
     if entries and path.exists():
         # --force over an earlier batch: its reports must not mix with this one's.
         shutil.rmtree(out / REPORTS_DIR, ignore_errors=True)
+        shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
         for name in (*FINAL_FILES, MANIFEST_NAME):
             (out / name).unlink(missing_ok=True)
     _remove_temporaries(out)
@@ -291,7 +308,7 @@ def _open_manifest(
 
 
 def _remove_temporaries(out: Path) -> None:
-    for folder in (out, out / REPORTS_DIR):
+    for folder in (out, out / REPORTS_DIR, out / PARTS_DIR):
         if folder.is_dir():
             for tmp in folder.glob(f".*{TMP_SUFFIX}"):
                 tmp.unlink(missing_ok=True)
@@ -344,8 +361,10 @@ def _slice_jobs(
     options: BatchOptions,
     manifest: Manifest,
     chunk_size: int,
+    parts: Path,
 ) -> Iterator[ChunkJob]:
     """Jobs for the chunks the manifest does not have, each a range of lines to read."""
+    private_dir(parts)
     assert source is not None
     definition = instrument.model_dump(mode="json")
     digest = str(manifest.header["instrument_hash"])
@@ -362,6 +381,7 @@ def _slice_jobs(
             generated_at=generated,
             rows=(),
             source=source.slice(start, min(chunk_size, source.lines - start)),
+            parts=str(parts),
         )
 
 
@@ -393,7 +413,10 @@ def _finish(
         errors.write((",".join(ERRORS_HEADER) + "\r\n").encode("utf-8"))
         # Workers wrote each chunk's CSV lines; chunks come back in row order.
         for chunk in manifest.chunks():
-            scores.write(chunk["scores"].encode("utf-8"))
+            if "scores_part" in chunk:
+                _copy_part(out / PARTS_DIR, chunk, scores)
+            else:
+                scores.write(chunk["scores"].encode("utf-8"))
             errors.write(chunk["errors"].encode("utf-8"))
             stats.merge(chunk["cohort"])
     now = datetime.now().astimezone()
@@ -431,7 +454,26 @@ def _finish(
     }
     text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
     write_atomic(out / "summary.json", text.encode("utf-8"), durable=True)
+    # Every part is in scores.csv now; a resume of this finished batch scores again.
+    shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
     return stats, cohort_path
+
+
+def _copy_part(folder: Path, chunk: dict[str, Any], into: IO[bytes]) -> None:
+    """Copy a chunk's scores part file into ``into``, checking its SHA-256 as it goes."""
+    path = folder / part_name(int(chunk["chunk"]))  # what check_parts allowed
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+                into.write(block)
+    except OSError as exc:
+        raise PsyqError(
+            f"{path}: cannot read this chunk's scores ({exc.strerror}); rerun with --resume"
+        ) from None
+    if digest.hexdigest() != chunk["scores_sha256"]:
+        raise PsyqError(f"{path}: changed while the batch ran; rerun with --resume")
 
 
 def _documents(pm: PsyqPluginManager, instrument: Instrument) -> DocumentReader:
