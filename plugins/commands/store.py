@@ -22,7 +22,6 @@ from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
 from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
 from psyq.proration import proration_note
-from psyq.results import FlagHit, flag_items_cell
 from psyq.spreadsheet import neutralise
 from psyq.text import json_visible, visible
 
@@ -329,6 +328,8 @@ def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[st
 
 def _about(flag: dict[str, Any]) -> str:
     """The items that raised a flag, as :meth:`FlagHit.about` words them."""
+    from psyq.results import FlagHit
+
     return FlagHit.model_validate(
         {k: flag[k] for k in ("id", "level", "item", "item_ids", "message")}
     ).about()
@@ -812,6 +813,8 @@ def export_records(
 def csv_text(records: list[dict[str, Any]]) -> str:
     import csv
     import io
+
+    from psyq.results import flag_items_cell  # not at start-up: it loads pydantic
 
     columns: list[str] = []
 
