@@ -62,6 +62,13 @@ def band_edges(scale: Scale, lo: float, hi: float) -> list[tuple[Band, float, fl
     return out
 
 
+# Average advance of a DejaVu Sans character, in ems (bold is wider), and the room kept
+# free at each end of a band: enough that a label never runs into its neighbour.
+_EM_PER_CHAR = 0.62
+_EM_PER_BOLD_CHAR = 0.68
+_LABEL_PADDING = 4.0
+
+
 @dataclass(frozen=True)
 class Segment:
     x: float
@@ -70,6 +77,18 @@ class Segment:
     ink: str
     label: str
     current: bool
+
+    @property
+    def label_size(self) -> int:
+        """Font size at which the band's label fits inside its segment (10 or 8), or 0:
+        the label is left out rather than cut off or printed over the next band (the
+        caption and the scores table name the client's band)."""
+        per_char = _EM_PER_BOLD_CHAR if self.current else _EM_PER_CHAR
+        room = self.width - 2 * _LABEL_PADDING
+        for size in (10, 8):
+            if self.label and len(self.label) * per_char * size <= room:
+                return size
+        return 0
 
 
 @dataclass(frozen=True)
