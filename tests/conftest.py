@@ -4,6 +4,7 @@ psyq_register, psyq_home and psyq_cli."""
 from __future__ import annotations
 
 import os
+import signal
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,19 @@ import pytest
 
 from psyq.manager import PsyqPluginManager
 from psyq.registry import InstrumentRegistry
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Deliver Ctrl-C to the psyq processes the tests start, as a terminal would.
+
+    A test run started in the background (``make test &`` in a script, ``nohup``)
+    inherits SIGINT ignored, and an ignored signal stays ignored across exec: every
+    psyq the tests start would then ignore the Ctrl-C that the administer and batch
+    stop tests send it. A handled signal is reset to its default on exec instead.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 # The shared corpus sits next to the checkout; from a git worktree elsewhere, point
 # PSYQ_SHARED_DIR at it. Tests that need it skip, visibly, when it is absent, except
