@@ -283,6 +283,10 @@ def client_version_record(version_id: int) -> str:
     return f"client version {version_id}"
 
 
+def definition_record(digest: str) -> str:
+    return f"definition {digest}"
+
+
 def default_path(home: Path) -> Path:
     return home / DB_NAME
 
@@ -637,11 +641,16 @@ class Store:
         digest = instrument.content_hash()
         if Instrument.model_validate_json(copy).content_hash() != digest:
             return  # texts from a licensed overlay: the copy would not be the definition
-        conn.execute(
+        cursor = conn.execute(
             "INSERT OR IGNORE INTO definitions (hash, instrument_id, version, source, "
             "source_path, definition, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (digest, instrument.id, instrument.version, source, path, copy, _now()),
         )
+        if cursor.rowcount == 1:  # a new copy, audited like every other store write
+            row = conn.execute("SELECT * FROM definitions WHERE hash = ?", (digest,)).fetchone()
+            self._append(
+                "keep definition", definition_record(digest), audit.record_digest(dict(row))
+            )
 
     def definition(self, digest: str) -> StoredDefinition | None:
         """The kept copy of the definition with content hash ``digest``, if any."""
@@ -822,23 +831,25 @@ class Store:
     # -- audit support -----------------------------------------------------
 
     def audited_records(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Every stored client and administration as (record name, full row)."""
+        """Every stored record (clients, administrations, their earlier versions, kept
+        definitions) as (record name, full row)."""
         conn = self.connection
         # A table dropped outside psyq is named by schema_problems(), not a crash here.
         present = {kind_name[1] for kind_name in _schema(conn) if kind_name[0] == "table"}
-        for table, name in (
-            ("clients", client_record),
-            ("client_versions", client_version_record),
-            ("administrations", admin_record),
-            ("score_versions", score_version_record),
+        for table, key, name in (
+            ("clients", "id", client_record),
+            ("client_versions", "id", client_version_record),
+            ("administrations", "id", admin_record),
+            ("score_versions", "id", score_version_record),
+            ("definitions", "hash", definition_record),
         ):
             if table in present:
-                for row in conn.execute(f"SELECT * FROM {table} ORDER BY id"):
-                    yield name(row["id"]), dict(row)
+                for row in conn.execute(f"SELECT * FROM {table} ORDER BY {key}"):
+                    yield name(row[key]), dict(row)
 
     @staticmethod
     def is_record_name(record: str) -> bool:
-        return record.startswith(("client ", "administration ", "score version "))
+        return record.startswith(("client ", "administration ", "score version ", "definition "))
 
 
 def _attributes(text: str | None, client_id: str) -> dict[str, str]:

@@ -129,3 +129,21 @@ def test_unknown_instrument_filter_is_still_an_error(psyq_cli: CLI, draft: Path)
     assert result.exit_code == 2 and "unknown instrument 'nosuch'" in result.output
     by_path = psyq_cli("history", "C001", "--instrument", draft)
     assert by_path.exit_code == 0 and "(mood)" in by_path.stdout
+
+
+def test_a_kept_definition_is_audited_and_tampering_with_it_is_found(
+    psyq_cli: CLI, draft: Path, psyq_home: Path
+) -> None:
+    record(psyq_cli, draft, ANSWERS_1, "2026-01-05")
+    log = psyq_cli("audit", "log")
+    assert log.exit_code == 0, log.output
+    assert "keep definition" in log.output and "definition " in log.output
+    assert psyq_cli("audit", "verify").exit_code == 0
+    conn = sqlite3.connect(psyq_home / "psyq.db")
+    with conn:  # a hand edit: the append-only trigger dropped, the copy changed
+        conn.execute("DROP TRIGGER definitions_no_update")
+        conn.execute("UPDATE definitions SET version = '9.9'")
+    conn.close()
+    verify = psyq_cli("audit", "verify")
+    assert verify.exit_code != 0
+    assert "definition sha256:" in verify.output and "differs" in verify.output, verify.output
