@@ -132,7 +132,13 @@ def _stages(html: str) -> None:
 
     from weasyprint import CSS, HTML
 
-    from psyq.pdf import _IMAGE_CACHE, font_config, make_fetcher, parsed_stylesheet
+    from psyq.pdf import (
+        _IMAGE_CACHE,
+        compress_streams,
+        font_config,
+        make_fetcher,
+        parsed_stylesheet,
+    )
     from psyq.report import stylesheet
 
     def sheet(extra: str) -> Any:
@@ -161,7 +167,13 @@ def _stages(html: str) -> None:
         ),
         "uncompressed PDF streams": (html, shipped_css, {"uncompressed_pdf": True}),
         "optimize_images off": (html, shipped_css, {"optimize_images": False}),
+        "streams at pydyf's zlib level 9": (html, shipped_css, {"finisher": None}),
+        "optimize_images on": (html, shipped_css, {"optimize_images": True}),
+        "font hinting kept": (html, shipped_css, {"hinting": True}),
+        "sRGB output intent": (html, shipped_css, {"output_intent": "srgb"}),
     }
+    # Every variant writes as psyq does (html_to_pdf) unless it says otherwise.
+    shipped_write: dict[str, Any] = {"finisher": compress_streams}
     sizes: dict[str, int] = {}
 
     def render(name: str) -> tuple[float, float, float, float]:
@@ -176,7 +188,7 @@ def _stages(html: str) -> None:
             cache=_IMAGE_CACHE,
         )
         c = time.process_time()
-        sizes[name] = len(styled.write_pdf(**options))
+        sizes[name] = len(styled.write_pdf(**{**shipped_write, **options}))
         d = time.process_time()
         return b - a, c - b, d - c, d - a
 
