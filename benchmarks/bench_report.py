@@ -103,6 +103,7 @@ def bench_report() -> None:
 
     # As psyq renders it: the stylesheet comes separately, parsed once.
     _stages(render_report_html(pm, request, standalone=False))
+    _collector(render_report_html(pm, request, standalone=False))
 
     env = {**os.environ, "PSYQ_HOME": tempfile.mkdtemp(prefix="psyq-bench-")}
     out = Path(env["PSYQ_HOME"]) / "r.pdf"
@@ -130,13 +131,15 @@ def _stages(html: str) -> None:
     (median of ROUNDS)."""
     import re
 
-    from weasyprint import CSS, HTML
+    from weasyprint import CSS
 
     from psyq.pdf import (
         _IMAGE_CACHE,
-        compress_streams,
+        WRITE_OPTIONS,
+        collector_paused,
         font_config,
         make_fetcher,
+        parse_html,
         parsed_stylesheet,
     )
     from psyq.report import stylesheet
@@ -172,27 +175,32 @@ def _stages(html: str) -> None:
         "font hinting kept": (html, shipped_css, {"hinting": True}),
         "sRGB output intent": (html, shipped_css, {"output_intent": "srgb"}),
     }
-    # Every variant writes as psyq does (html_to_pdf) unless it says otherwise.
-    shipped_write: dict[str, Any] = {"finisher": compress_streams}
+    # Every variant parses, writes and collects its garbage as psyq does (html_to_pdf)
+    # unless it says otherwise.
     sizes: dict[str, int] = {}
 
-    def render(name: str) -> tuple[float, float, float, float]:
+    def render(name: str) -> tuple[float, float, float, float, float]:
         page, css, options = variants[name]
-        a = time.process_time()
-        document = HTML(string=page, url_fetcher=make_fetcher(), base_url=None)
-        b = time.process_time()
-        styled = document.render(
-            font_config=font_config(),
-            stylesheets=[css],
-            presentational_hints=False,
-            cache=_IMAGE_CACHE,
-        )
-        c = time.process_time()
-        sizes[name] = len(styled.write_pdf(**{**shipped_write, **options}))
-        d = time.process_time()
-        return b - a, c - b, d - c, d - a
+        with collector_paused():
+            a = time.process_time()
+            document = parse_html(page, make_fetcher())
+            b = time.process_time()
+            styled = document.render(
+                font_config=font_config(),
+                stylesheets=[css],
+                presentational_hints=False,
+                cache=_IMAGE_CACHE,
+            )
+            c = time.process_time()
+            sizes[name] = len(styled.write_pdf(**{**WRITE_OPTIONS, **options}))
+            d = time.process_time()
+            del document, styled
+        e = time.process_time()
+        return b - a, c - b, d - c, e - d, e - a
 
-    runs: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in variants}
+    runs: dict[str, list[tuple[float, float, float, float, float]]] = {
+        name: [] for name in variants
+    }
     for name in variants:
         render(name)
     for _ in range(ROUNDS):
@@ -203,20 +211,74 @@ def _stages(html: str) -> None:
         return statistics.median(r[k] for r in runs[name]) * 1000
 
     shipped = "shipped report"
-    parse, layout, write, total = (median(shipped, k) for k in range(4))
+    parse, layout, write, collect, total = (median(shipped, k) for k in range(5))
     print(
         f"  one PHQ-9 report, CPU by stage: HTML parse {parse:.1f} ms, styles + layout "
-        f"{layout:.1f} ms, draw + fonts + PDF write {write:.1f} ms; total {total:.1f} ms "
-        f"(goal: at most 50 ms)"
+        f"{layout:.1f} ms, draw + fonts + PDF write {write:.1f} ms, collecting its garbage "
+        f"{collect:.1f} ms; total {total:.1f} ms (goal: at most 50 ms)"
     )
     for name in variants:
         if name != shipped:
-            other = median(name, 3)
+            other = median(name, 4)
             size = sizes[name] / sizes[shipped]
             print(
                 f"  {name}: {other:.1f} ms CPU, {other / total:.2f}x the shipped report"
                 + (f", PDF {size:.1f}x the size" if abs(size - 1) > 0.05 else "")
             )
+
+
+COLLECTOR_RUN = """
+import gc, sys, time
+from psyq.pdf import _render, html_to_pdf, make_fetcher
+html, mode, n = sys.stdin.read(), sys.argv[1], int(sys.argv[2])
+if mode == "on":
+    render = lambda: _render(html, make_fetcher(), True)
+else:
+    render = lambda: html_to_pdf(html)
+for _ in range(3):
+    html_to_pdf(html)
+spent, started = [0.0], [0.0]
+def timer(phase, info):
+    if phase == "start":
+        started[0] = time.process_time()
+    else:
+        spent[0] += time.process_time() - started[0]
+gc.callbacks.append(timer)
+start = time.process_time()
+for _ in range(n):
+    render()
+print((time.process_time() - start) / n, spent[0] / n)
+"""
+
+
+def _collector(html: str) -> None:
+    """What Python's cyclic garbage collector costs a report: renders with the collector
+    on throughout (Python's default) against psyq's (paused for the render, one
+    young-generation collection after it). Each mode runs in a new process (the
+    collector's state carries over from one render to the next), processes alternate,
+    medians of two each; time inside the collector comes from ``gc.callbacks``."""
+    renders = max(20, 2 * ROUNDS)
+    runs: dict[str, list[tuple[float, float]]] = {"on": [], "paused": []}
+    for _ in range(2):
+        for mode, found in runs.items():
+            out = subprocess.run(
+                [sys.executable, "-c", COLLECTOR_RUN, mode, str(renders)],
+                input=html,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            found.append((float(out[0]), float(out[1])))
+
+    def median(mode: str, k: int) -> float:
+        return statistics.median(r[k] for r in runs[mode]) * 1000
+
+    print(
+        f"  cyclic garbage collector, CPU per PHQ-9 report ({renders} renders in a "
+        f"process): on throughout (Python's default) {median('on', 0):.1f} ms, "
+        f"{median('on', 1):.1f} ms of it in the collector; paused for the render (psyq) "
+        f"{median('paused', 0):.1f} ms, {median('paused', 1):.1f} ms in the collector"
+    )
 
 
 # -- PDF batches: whole runs, start-up included ---------------------------------------
