@@ -131,7 +131,7 @@ def _stages(html: str) -> None:
     (median of ROUNDS)."""
     import re
 
-    from weasyprint import CSS
+    from weasyprint import CSS, HTML
 
     from psyq.pdf import (
         _IMAGE_CACHE,
@@ -174,6 +174,12 @@ def _stages(html: str) -> None:
         "optimize_images on": (html, shipped_css, {"optimize_images": True}),
         "font hinting kept": (html, shipped_css, {"hinting": True}),
         "sRGB output intent": (html, shipped_css, {"output_intent": "srgb"}),
+        "HTML parsed by tinyhtml5 (WeasyPrint's parser)": (html, shipped_css, {}),
+    }
+    parsers: dict[str, Any] = {
+        "HTML parsed by tinyhtml5 (WeasyPrint's parser)": lambda page, fetcher: HTML(
+            string=page, url_fetcher=fetcher, base_url=None
+        )
     }
     # Every variant parses, writes and collects its garbage as psyq does (html_to_pdf)
     # unless it says otherwise.
@@ -183,7 +189,7 @@ def _stages(html: str) -> None:
         page, css, options = variants[name]
         with collector_paused():
             a = time.process_time()
-            document = parse_html(page, make_fetcher())
+            document = parsers.get(name, parse_html)(page, make_fetcher())
             b = time.process_time()
             styled = document.render(
                 font_config=font_config(),

@@ -273,11 +273,78 @@ def _render(html: str, fetcher: Any, stylesheets: bool) -> bytes:
 
 
 def parse_html(html: str, fetcher: Any) -> Any:
-    """The HTML parsed into a ``weasyprint.HTML`` document, ready to render."""
+    """The HTML parsed into a ``weasyprint.HTML`` document, ready to render.
+
+    psyq's own well-formed report HTML is parsed by :func:`psyq.html_tree.report_tree`
+    (about a fifth of tinyhtml5's CPU); anything else, or anything it is unsure of,
+    goes to WeasyPrint's own parser (tinyhtml5), as does everything if the check in
+    :func:`_prebuilt_html_class` finds this WeasyPrint builds documents differently.
+    """
     load_weasyprint()
     from weasyprint import HTML
 
-    return HTML(string=html, url_fetcher=fetcher, base_url=None)
+    from psyq.html_tree import report_tree
+
+    prebuilt = _prebuilt_html_class()
+    tree = report_tree(html) if prebuilt is not None else None
+    if prebuilt is None or tree is None:
+        return HTML(string=html, url_fetcher=fetcher, base_url=None)
+    return prebuilt(tree, fetcher)
+
+
+def _prebuilt_class() -> type:
+    load_weasyprint()
+    import cssselect2
+    from weasyprint import HTML
+
+    class PrebuiltHTML(HTML):  # type: ignore[misc]
+        """A ``weasyprint.HTML`` from a tree psyq built: what ``HTML.__init__`` sets
+        after tinyhtml5 has parsed a string (no base URL, print media)."""
+
+        def __init__(self, root: Any, url_fetcher: Any) -> None:
+            self.base_url = None
+            self.url_fetcher = url_fetcher
+            self.media_type = "print"
+            self.wrapper_element = cssselect2.ElementWrapper.from_html_root(
+                root, content_language=None
+            )
+            self.etree_element = self.wrapper_element.etree_element
+
+    return PrebuiltHTML
+
+
+PROBE_HTML = (
+    '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>t</title></head>\n'
+    '<body class="b"><p>x &amp; <strong>y</strong></p><table><tr><td>1</td></tr></table>'
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><text x="0">z</text></svg>'
+    "</body></html>\n"
+)
+
+
+@cache
+def _prebuilt_html_class() -> type | None:
+    """The class for documents psyq parsed itself, or None if this WeasyPrint's
+    ``HTML`` is not built as psyq expects: once per process, a probe document parsed
+    both ways must give the same attributes and the same tree."""
+    import xml.etree.ElementTree as ET
+
+    from weasyprint import HTML
+
+    from psyq.html_tree import report_tree
+
+    prebuilt = _prebuilt_class()
+    fetcher = make_fetcher()
+    theirs = HTML(string=PROBE_HTML, url_fetcher=fetcher, base_url=None)
+    tree = report_tree(PROBE_HTML)
+    if tree is None:
+        return None
+    ours = prebuilt(tree, fetcher)
+    same = (
+        vars(ours).keys() == vars(theirs).keys()
+        and (ours.base_url, ours.media_type) == (theirs.base_url, theirs.media_type)
+        and ET.tostring(ours.etree_element) == ET.tostring(theirs.etree_element)
+    )
+    return prebuilt if same else None
 
 
 def render_document(parsed: Any, *, stylesheets: bool = True) -> Any:
