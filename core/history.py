@@ -137,8 +137,11 @@ def scale_changes(instrument: Instrument, earlier: ScoreResult, later: ScoreResu
 
 
 def result_of(app: App, administration: Administration, instrument: Instrument) -> ScoreResult:
-    """The stored score result, or (never stored) a fresh one from the stored answers."""
-    stored = administration.result
+    """The stored score result (what an older psyq did not store derived at read time:
+    :mod:`psyq.stored_results`), or (never stored) a fresh one from the stored answers."""
+    from psyq.stored_results import stored_result
+
+    stored = stored_result(app, administration, instrument)
     if stored is not None:
         return stored
     return app.scorer.score_valid(instrument, dict(administration.answers))
