@@ -19,7 +19,7 @@ from psyq.errors import AnswerError, PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.outputs import RenderRequest, get_output_format
-from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
+from psyq.plugins.commands.score import answers_file_option, answers_option, read_document
 from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
 from psyq.proration import proration_note
 from psyq.spreadsheet import neutralise
@@ -30,7 +30,7 @@ from psyq.text import json_visible, visible
 if TYPE_CHECKING:
     from psyq.change import Change, Outcome
     from psyq.history import HistoryEntry
-    from psyq.store import Administration
+    from psyq.store import Administration, Store
 
 KEY_FILE = "deidentify.key"
 
@@ -133,10 +133,13 @@ def record_command(
     note = checked_text("--note", note, MAX_NOTE_CHARS)
     day = administered_on(when)
     instrument = app.instrument(instrument_id)
-    valid = read_answers(instrument, answers, answers_file)
+    valid, about = read_document(instrument, answers, answers_file)
     with app.open_store() as store:
         # Cut-offs that depend on the client (AUDIT-C: sex) use what is recorded.
         client = store.client_attributes(client_id) if instrument.client_attributes else {}
+        if about.get("sex") and "sex" in instrument.client_attributes:
+            _record_document_sex(store, client_id, client, about, answers_file)
+            client = {**client, "sex": about["sex"]}
         result = app.scorer.score_valid(instrument, valid, known_attributes(client))
         adm = store.add_administration(
             instrument=instrument,
@@ -155,6 +158,27 @@ def record_command(
     )
     table = get_output_format(app.pm, "table")
     click.echo(table.render(RenderRequest(result=result, instrument=instrument)).decode(), nl=False)
+
+
+def _record_document_sex(
+    store: Store,
+    client_id: str,
+    recorded: dict[str, str],
+    about: dict[str, str],
+    path: Path | None,
+) -> None:
+    """Record the sex an answers file gives (a FHIR Patient's gender) for a client with
+    none recorded (audited, as `clients set`); refuse one that disagrees with the record."""
+    sex, source = about["sex"], about.get("sex_source", "answers file")
+    if recorded.get("sex", sex) != sex:
+        raise AnswerError(
+            f"{path}: the {source} has gender {sex}, but client {client_id}'s recorded "
+            f"sex is {recorded['sex']}; correct the one that is wrong "
+            f"(psyq clients set {client_id} --sex ...); nothing stored"
+        )
+    if "sex" not in recorded:
+        store.set_client_attributes(client_id, {"sex": sex})
+        click.echo(f"client {client_id}: sex {sex} recorded from the {source}")
 
 
 # -- clients -----------------------------------------------------------------
