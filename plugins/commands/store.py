@@ -506,11 +506,12 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         partial = store.administrations(
             client_id=client_id, instrument_id=instrument_id, status="partial"
         )
+        origins = store.definition_origins()
     if as_json:
         from psyq.history import partial_json
 
         docs = [e.to_json() for e in entries]
-        docs += [partial_json(app, adm) for adm in partial]
+        docs += [partial_json(app, adm, origins.get(adm.definition_hash)) for adm in partial]
         docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
         click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
         return
@@ -792,15 +793,18 @@ def export_records(
     key: bytes | None,
     *,
     dates: str = "exact",
+    origins: dict[str, tuple[str, str | None]] | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready record per administration; ``key`` set = de-identified.
 
     ``dates`` is ``exact``, ``shift`` (each client's dates moved by their own
-    keyed offset: order and intervals kept) or ``drop``.
+    keyed offset: order and intervals kept) or ``drop``. ``origins`` (the store's
+    :meth:`~psyq.store.Store.definition_origins`) gives ``definition_source`` and
+    ``definition_path`` (left out when de-identified: a path may name a person).
     """
     from datetime import timedelta
 
-    from psyq.history import result_of
+    from psyq.history import origin_fields, result_of
 
     out: list[dict[str, Any]] = []
     for adm in administrations:
@@ -818,6 +822,7 @@ def export_records(
             "instrument_id": adm.instrument_id,
             "instrument_version": adm.instrument_version,
             "definition_hash": adm.definition_hash,
+            **origin_fields((origins or {}).get(adm.definition_hash)),
             "administered": day,
             "status": adm.status,
         }
@@ -826,6 +831,8 @@ def export_records(
         if key is None:
             meta["clinician"] = adm.clinician
             meta["note"] = adm.note
+        else:
+            del meta["definition_path"]
         doc = result.to_json()
         answers = {item.id: adm.answers.get(item.id) for item in instrument.items}
         # Proration can move a score across a band: every export says which were.
@@ -951,8 +958,9 @@ def export_command(
             status=None if include_partial else "complete",
             since=None if since is None else since.date(),
         )
+        origins = store.definition_origins()
     dates = "shift" if date_shift else "drop" if drop_dates else "exact"
-    records = export_records(app, administrations, key, dates=dates)
+    records = export_records(app, administrations, key, dates=dates, origins=origins)
     if format_name == "csv":
         text = csv_text(records)
     else:
