@@ -397,11 +397,18 @@ def describe_outcome(outcome: Outcome | None) -> str:
 def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
     """Plain-text history: per instrument, one row per administration and scale."""
     lines = [f"client {client_id}"]
-    by_instrument: dict[str, list[HistoryEntry]] = {}
+    # One block per definition version: a superseded version (CCTS 0.1) has its own
+    # scales, and its rows must say which version scored them.
+    by_instrument: dict[tuple[str, str], list[HistoryEntry]] = {}
     for entry in entries:
-        by_instrument.setdefault(entry.administration.instrument_id, []).append(entry)
-    for group in by_instrument.values():
+        adm = entry.administration
+        by_instrument.setdefault((adm.instrument_id, adm.instrument_version), []).append(entry)
+    versions: dict[str, int] = {}
+    for instrument_id, _ in by_instrument:
+        versions[instrument_id] = versions.get(instrument_id, 0) + 1
+    for (instrument_id, version), group in by_instrument.items():
         instrument = app.instrument_of(group[-1].administration)
+        shown = f"{instrument_id} v{version}" if versions[instrument_id] > 1 else instrument_id
         total = instrument.total
         lo, hi = instrument.bounds("total")
         rc = total.reliable_change
@@ -423,8 +430,7 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
         better = "lower" if total.higher_is_worse else "higher"
         lines.append("")
         lines.append(
-            f"{instrument.title} ({instrument.id}), total {lo:g}-{hi:g}, {better} is better"
-            f"{criterion}"
+            f"{instrument.title} ({shown}), total {lo:g}-{hi:g}, {better} is better{criterion}"
         )
         scales = [total, *(sc for sc in instrument.scales if sc.id != "total")]
         with_outcome = any(sc.outcomes is not None for sc in scales)
