@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from psyq.errors import PsyqError
 from psyq.results import FlagHit, ScoreResult
 
 if TYPE_CHECKING:
@@ -51,11 +52,15 @@ def _with_flag_items(
     stored: ScoreResult,
     older: list[int],
 ) -> ScoreResult:
-    fresh = app.scorer.score_valid(instrument, dict(adm.answers), stored.client or None)
+    named: dict[tuple[str, str | None], tuple[str, ...]] = {}
+    try:
+        fresh = app.scorer.score_valid(instrument, dict(adm.answers), stored.client or None)
+    except (PsyqError, KeyError, ValueError, TypeError):
+        # Answers the definition read today no longer fits: the stored flags, as stored.
+        fresh = None
     # A flag is the same flag when its id and first item agree (the first item is
     # what older psyq stored; the critical-item flag repeats its id per item).
-    named: dict[tuple[str, str | None], tuple[str, ...]] = {}
-    for hit in fresh.flags:
+    for hit in fresh.flags if fresh is not None else ():
         named.setdefault((hit.id, hit.item), hit.item_ids)
     flags: list[FlagHit] = list(stored.flags)
     derived = False

@@ -25,6 +25,7 @@ from click.testing import Result
 
 from psyq.app import App
 from psyq.manager import PsyqPluginManager
+from psyq.models import Instrument
 from psyq.stored_results import DERIVED_FLAG_ITEMS
 
 CLI = Callable[..., Result]
@@ -40,12 +41,19 @@ def ok(result: Result) -> Result:
 
 
 def record_as_before_flag_items(
-    pm: PsyqPluginManager, home: Path, client: str, instrument_id: str, answers: str, day: str
+    pm: PsyqPluginManager,
+    home: Path,
+    client: str,
+    instrument_id: str,
+    answers: str,
+    day: str,
+    then: Instrument | None = None,
 ) -> int:
     """Store an administration in the shape psyq wrote before d11055b (flags without
-    ``item_ids``), through the store's own write and audit entry, as psyq did then."""
+    ``item_ids``), through the store's own write and audit entry, as psyq did then;
+    ``then`` is the definition of the day, when it differed from today's."""
     app = App(pm, home=home)
-    instrument = app.registry.get(instrument_id)
+    instrument = then or app.registry.get(instrument_id)
     given = dict(
         zip(
             [i.id for i in instrument.items],
@@ -177,3 +185,23 @@ def test_rescore_stores_the_items_and_keeps_the_old_scores(psyq_cli: CLI, old_st
     finally:
         conn.close()
     assert len(kept) == 2 and all("item_ids" not in f for k in kept for f in k["flags"])
+
+
+def test_a_flag_the_definition_no_longer_raises_is_still_shown(
+    psyq_pm: PsyqPluginManager, psyq_home: Path, psyq_cli: CLI
+) -> None:
+    # Stored by a WHO-5 whose warning held at 2 or less (a definition changed since
+    # under the same version): today's definition does not raise it from 5,5,3,2,2.
+    today = App(psyq_pm, home=psyq_home).registry.get("who5")
+    data = today.model_dump(mode="json")
+    data["flags"][0]["when"]["value"] = 2
+    then = Instrument.model_validate(data)
+    record_as_before_flag_items(
+        psyq_pm, psyq_home, "W2", "who5", "5,5,3,2,2", "2026-10-01", then=then
+    )
+    [entry] = json.loads(ok(psyq_cli("history", "W2", "--json")).stdout)
+    [flag] = entry["flags"]
+    assert (flag["id"], flag["item_ids"]) == ("item_at_most_1", ["who5_4"])  # as stored
+    [notice] = [n for n in entry["notices"] if "does not raise it again" in n]
+    assert notice.startswith("Flag item_at_most_1 was stored by a psyq")
+    assert "item_at_most_1 (item who5_4)" in ok(psyq_cli("history", "W2")).output
