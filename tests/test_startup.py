@@ -303,3 +303,54 @@ def test_garbage_collector_is_on_while_a_command_runs_and_after(tmp_path: Path) 
     ], run.stdout + run.stderr
     assert "unknown instrument 'nope'" in run.stderr
     assert "psyq: error: no plugins today" in run.stderr
+
+
+BUILT_SCRIPT = """
+import json, sys
+from psyq.cli import main
+try:
+    main(json.loads(sys.argv[1]))
+except SystemExit as exc:
+    assert not exc.code, exc.code
+import psyq.models
+# pydantic builds a model's schema on its first validation (defer_build): still unbuilt,
+# the instrument was built from the cache without validating it.
+print("SCHEMA:", psyq.models.Instrument.__pydantic_complete__, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["score", "phq9", "--answers", PHQ9], "total      8  0-27   Mild"),
+        (["show", "phq9"], "Patient Health Questionnaire-9"),
+        (["show", "ccts"], "Provisional"),
+    ],
+)
+def test_score_and_show_with_a_warm_cache_validate_nothing(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    """With the cache warm, the instrument is built from its cached, validated definition:
+    Instrument's schema is never built (a cold run validates, so it is)."""
+    env = {
+        **os.environ,
+        "PSYQ_HOME": str(tmp_path / "home"),
+        "PSYQ_CACHE_DIR": str(tmp_path / "cache"),
+        "COLUMNS": "120",
+    }
+    env.pop("PSYQ_NO_CACHE", None)
+    outputs, schemas = [], []
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, "-c", BUILT_SCRIPT, json.dumps(args)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "Traceback" not in run.stderr, run.stderr
+        assert expected in run.stdout, run.stdout
+        outputs.append(run.stdout)
+        schemas += [line for line in run.stderr.splitlines() if line.startswith("SCHEMA:")]
+    assert schemas == ["SCHEMA: True", "SCHEMA: False"]
+    assert outputs[0] == outputs[1]
