@@ -99,12 +99,33 @@ def bench_startup() -> None:
         )
         verdicts.append(f"{name} {'met' if cpu <= GOAL_SECONDS else 'not met'}")
     print(f"  goal: start in at most {GOAL_SECONDS * 1000:.0f} ms of CPU: " + ", ".join(verdicts))
+    # What a command that makes any pydantic model pays before psyq does anything (score
+    # makes a ScoreResult; psyq's Instrument is a pydantic model too).
+    _, floor = _time_command([py, "-c", PYDANTIC_FLOOR], env)
+    print(
+        f"  python + pydantic + one model (no psyq) {floor * 1000:.1f} ms CPU "
+        f"({floor / base_cpu:.1f}x python -c pass; {floor / GOAL_SECONDS:.0%} of the goal)"
+    )
     _importtime(
         py,
         env,
         {"list": commands["list"], "score": commands["score phq9"], "show": commands["show phq9"]},
     )
     shutil.rmtree(home, ignore_errors=True)
+
+
+# As psyq starts pydantic: plugins off and their loader module not imported (psyq.cli).
+PYDANTIC_FLOOR = """
+import os, sys, types
+os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+loader = types.ModuleType("pydantic.plugin._loader")
+loader.get_plugins = tuple
+sys.modules[loader.__name__] = loader
+from pydantic import BaseModel, Field
+class Model(BaseModel):
+    x: int = Field(ge=0)
+Model(x=1)
+"""
 
 
 def _importtime(py: str, env: dict[str, str], commands: dict[str, list[str]]) -> None:
