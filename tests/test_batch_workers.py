@@ -1,7 +1,7 @@
 """Local batch workers start warm: forked by a fork server that has already imported
 the chunk worker and, for a batch that renders reports, WeasyPrint with its fonts and
-the parsed report stylesheet, and the plugin manager a sample report was rendered
-with (rather than every worker paying for that itself)."""
+the parsed report stylesheet, and the plugin manager a sample report's HTML was
+written with (rather than every worker paying for that itself)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_rendering_workers_are_forked_with_weasyprint_warm(tmp_path: Path) -> No
     assert got["parent"] is False  # the batch process itself never imports WeasyPrint
     for worker in got["workers"]:
         assert worker["weasyprint"] and worker["fonts"] == 1 and worker["stylesheet"] == 1
-        assert worker["plugins"]  # built, and a report rendered with them, in the server
+        assert worker["plugins"]  # built, and a report written with them, in the server
         assert worker["setting"] is None
     for worker in got["later"]:  # the batch's own environment and folder, as when spawned
         assert worker["setting"] == "later" and worker["cwd"] == str(tmp_path)
