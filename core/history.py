@@ -43,6 +43,7 @@ class HistoryEntry:
     previous_id: int | None
     first_id: int | None
     outcome: dict[str, Outcome | None] | None = None  # response / remission vs the first
+    origin: tuple[str, str | None] | None = None  # (source, path) of a kept definition
 
     def to_json(self) -> dict[str, Any]:
         """The ``psyq score --json`` object plus ``administration``, ``change`` and
@@ -58,6 +59,7 @@ class HistoryEntry:
             "status": adm.status,
             "instrument_version": adm.instrument_version,
             "definition_hash": adm.definition_hash,
+            **origin_fields(self.origin),
         }
         doc["change"] = _changes_json(self.change)
         doc["change_from_first"] = _changes_json(self.change_from_first)
@@ -70,7 +72,17 @@ class HistoryEntry:
         return doc
 
 
-def partial_json(app: App, adm: Administration) -> dict[str, Any]:
+def origin_fields(origin: tuple[str, str | None] | None) -> dict[str, str | None]:
+    """``definition_source`` and ``definition_path``: where a definition that did not
+    ship with psyq came from (``file`` and the draft's path, ``local``, a plugin),
+    as the store kept it; both null for a shipped definition."""
+    source, path = origin if origin is not None else (None, None)
+    return {"definition_source": source, "definition_path": path}
+
+
+def partial_json(
+    app: App, adm: Administration, origin: tuple[str, str | None] | None = None
+) -> dict[str, Any]:
     """A partial administration as ``psyq history --json`` lists it: its flags and
     scores from the answers given so far, ``administration.status`` = ``partial``,
     ``answered`` / ``items`` counts, and no change (change compares complete ones)."""
@@ -84,6 +96,7 @@ def partial_json(app: App, adm: Administration) -> dict[str, Any]:
         "status": adm.status,
         "instrument_version": adm.instrument_version,
         "definition_hash": adm.definition_hash,
+        **origin_fields(origin),
         "answered": sum(v is not None for v in adm.answers.values()),
         "items": len(instrument.items),
     }
@@ -137,8 +150,11 @@ def scale_changes(instrument: Instrument, earlier: ScoreResult, later: ScoreResu
 
 
 def result_of(app: App, administration: Administration, instrument: Instrument) -> ScoreResult:
-    """The stored score result, or (never stored) a fresh one from the stored answers."""
-    stored = administration.result
+    """The stored score result (what an older psyq did not store derived at read time:
+    :mod:`psyq.stored_results`), or (never stored) a fresh one from the stored answers."""
+    from psyq.stored_results import stored_result
+
+    stored = stored_result(app, administration, instrument)
     if stored is not None:
         return stored
     return app.scorer.score_valid(instrument, dict(administration.answers))
@@ -157,6 +173,7 @@ def build_history(
     administrations = store.administrations(
         client_id=client_id, instrument_id=instrument_id, status="complete"
     )
+    origins = store.definition_origins()
     firsts: dict[str, tuple[Administration, ScoreResult]] = {}
     previous: dict[str, tuple[Administration, ScoreResult]] = {}
     entries: list[HistoryEntry] = []
@@ -176,6 +193,7 @@ def build_history(
                 previous_id=None if prev is None else prev[0].id,
                 first_id=None if first is None else first[0].id,
                 outcome=scale_outcomes(instrument, None if first is None else first[1], result),
+                origin=origins.get(adm.definition_hash),
             )
         )
         previous[adm.instrument_id] = (adm, result)

@@ -130,7 +130,10 @@ def psyq_parse_answers(instrument: Instrument, data: Any) -> dict[str, Any] | No
     document that says who answered and when may add ``"@client_id"``,
     ``"@date"`` (``YYYY-MM-DD``) and ``"@authored"`` (an ISO date-time with its
     time zone): ``psyq batch`` names JSONL rows with the first two and carries
-    ``@authored`` into the outputs (``RenderRequest.authored``).
+    ``@authored`` into the outputs (``RenderRequest.authored``). ``"@sex"``
+    (``female``/``male``, with ``"@sex_source"`` naming where it was read) gives
+    the client's sex for cut-offs that depend on it; a conflicting ``--sex`` or
+    recorded sex is refused.
 
     Raise :class:`psyq.errors.AnswerError` with one line naming the part of
     the document at fault (a FHIR ``linkId``, a field) when the document is

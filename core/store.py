@@ -663,6 +663,14 @@ class Store:
         ).fetchone()
         return None if row is None else StoredDefinition.model_validate(dict(row))
 
+    def definition_origins(self) -> dict[str, tuple[str, str | None]]:
+        """Content hash -> (source, source path) of every kept definition copy (a draft
+        scored by path, a local pack's or a plugin's); shipped definitions are not kept."""
+        if self.schema_version < 5:
+            return {}
+        rows = self.connection.execute("SELECT hash, source, source_path FROM definitions")
+        return {row[0]: (row[1], row[2]) for row in rows}
+
     def has_instrument(self, instrument_id: str) -> bool:
         """Whether any administration of ``instrument_id`` is stored."""
         row = self.connection.execute(

@@ -23,6 +23,14 @@ def parse_answers(
     pm: PsyqPluginManager, instrument: Instrument, data: Any, *, where: str = ""
 ) -> dict[str, int | None]:
     """Validated answers from one parsed document; ``where`` prefixes every error."""
+    return parse_document(pm, instrument, data, where=where)[0]
+
+
+def parse_document(
+    pm: PsyqPluginManager, instrument: Instrument, data: Any, *, where: str = ""
+) -> tuple[dict[str, int | None], dict[str, str]]:
+    """Validated answers and what the document says about them: its ``"@..."`` keys
+    without the ``@`` (``client_id``, ``date``, ``sex``, ``sex_source``, ...)."""
     try:
         mapping = pm.hook.psyq_parse_answers(instrument=instrument, data=data)
     except AnswerError as exc:
@@ -35,7 +43,8 @@ def parse_answers(
         )
     # "@client_id" and "@date" say who answered and when (psyq batch names rows with them).
     answers = {k: v for k, v in mapping.items() if not (isinstance(k, str) and k.startswith("@"))}
-    return coerce_answers(instrument, answers, where=where)
+    about = {k[1:]: str(v) for k, v in mapping.items() if isinstance(k, str) and k.startswith("@")}
+    return coerce_answers(instrument, answers, where=where), about
 
 
 @hookimpl(trylast=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import random
@@ -50,11 +51,17 @@ def _cell(rng: random.Random, values: list[int], k: int) -> Any:
     return str(rng.choice(values))
 
 
+# Every spelling a `sex` cell may have, unknown and empty ones, and one psyq refuses.
+SEXES = ["female", "male", "F", "m", " Woman ", "other", "unknown", "", "MALE", "x"]
+
+
 def _rows(inst: Instrument, n: int, seed: int) -> list[dict[str, str]]:
     rng = random.Random(seed)
     rows = []
     for k in range(n):
         row = {"client_id": f"C{k:05d}", "date": f"2025-{1 + k % 12:02d}-{1 + k % 28:02d}"}
+        if inst.client_attributes:  # AUDIT, AUDIT-C: bands by each row's sex
+            row["sex"] = SEXES[k % len(SEXES)]
         for item in inst.items:
             row[item.id] = _cell(rng, inst.response_scale_for(item).values, k)
         if k % 97 == 5:
@@ -65,6 +72,14 @@ def _rows(inst: Instrument, n: int, seed: int) -> list[dict[str, str]]:
             pick = max if k % 26 else min
             for item in inst.items:
                 row[item.id] = str(pick(inst.response_scale_for(item).values))
+        if inst.client_attributes and k % 7 == 4:
+            # A golden example at a cut-off that depends on sex (AUDIT 7, AUDIT-C 3),
+            # read with whatever sex this row has.
+            examples = [e for e in inst.examples if e.client]
+            example = examples[k % len(examples)]
+            for item in inst.items:
+                answer = example.answers.get(item.id)
+                row[item.id] = "" if answer is None else str(answer)
         if k % 31 == 1:
             row["client_id"] = "=HYPERLINK(1)"  # neutralised the same way on both paths
         if k % 5 == 3:
@@ -128,10 +143,7 @@ def test_every_builtin_instrument_takes_the_columnar_path(
     monkeypatch.setenv("PSYQ_DISABLE_PLUGINS", "example")
     pm = create_plugin_manager()  # as a batch worker builds it
     inst = _instrument(instrument_id)
-    if inst.client_attributes:  # AUDIT, AUDIT-C: bands by each row's sex, per row
-        assert "client_bands" in (unsupported(pm, inst) or "")
-        return
-    assert unsupported(pm, inst) is None
+    assert unsupported(pm, inst) is None  # AUDIT, AUDIT-C too: bands by each row's sex
 
 
 def test_a_plugin_wrapping_a_stage_turns_it_off() -> None:
@@ -168,6 +180,14 @@ def test_columnar_batch_is_byte_identical_to_per_row(instrument_id: str, tmp_pat
         assert "critical_item_unanswered" in scores
     if any(item.skip for item in inst.items):
         assert _skipped_rows(inst, rows) >= 20  # the cohort has skips to score
+    if inst.client_attributes:  # every reading of the bands, and a refused sex
+        by_total: dict[str, set[str]] = {}
+        for row in csv.DictReader(io.StringIO(scores)):
+            by_total.setdefault(row["total"], set()).add(row["total_band"])
+        assert {b.id for b in inst.total.bands} <= set().union(*by_total.values())
+        # One total read three ways (women's, men's and no sex's cut-offs): AUDIT 7.
+        assert max(len(bands) for bands in by_total.values()) == 3
+        assert "sex 'x' is not one of" in errors
     _assert_prorated_column(inst, tmp_path / "columnar" / "scores.csv")
 
 

@@ -123,6 +123,7 @@ def test_jsonl_to_a_private_file(filled: CLI, tmp_path: Path) -> None:
         "instrument_id",
         "instrument_version",
         "definition_hash",
+        "definition_source",  # null: shipped with psyq (a draft's path is left out)
         "administered",
         "status",
     }

@@ -147,3 +147,47 @@ def test_a_kept_definition_is_audited_and_tampering_with_it_is_found(
     verify = psyq_cli("audit", "verify")
     assert verify.exit_code != 0
     assert "definition sha256:" in verify.output and "differs" in verify.output, verify.output
+
+
+def test_history_json_and_export_show_where_a_definition_came_from(
+    psyq_cli: CLI, draft: Path
+) -> None:
+    record(psyq_cli, draft, ANSWERS_1, "2026-01-05")
+    result = psyq_cli("record", "phq9", "--client", "C001", "--answers", "1,1,1,1,1,1,1,1,0")
+    assert result.exit_code == 0, result.output
+    started = psyq_cli("administer", draft, "--client", "C001", input="1\n1\nq\n")
+    assert started.exit_code == 1, started.output  # stopped: a partial administration
+    draft.rename(draft.with_name("moved.yaml"))  # the path scored from is still shown
+    where = str(draft.resolve())
+    docs = json.loads(psyq_cli("history", "C001", "--json").stdout)
+    origins = [
+        (
+            d["instrument"]["id"],
+            d["administration"]["status"],
+            d["administration"]["definition_source"],
+            d["administration"]["definition_path"],
+        )
+        for d in docs
+    ]
+    assert sorted(origins, key=str) == sorted(
+        [
+            ("mood", "complete", "file", where),
+            ("mood", "partial", "file", where),
+            ("phq9", "complete", None, None),
+        ],
+        key=str,
+    )
+    result = psyq_cli("export", "--format", "csv", "--include-partial")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    cells = sorted((r["instrument_id"], r["definition_source"], r["definition_path"]) for r in rows)
+    assert cells == [("mood", "file", where), ("mood", "file", where), ("phq9", "", "")]
+    [line, _] = psyq_cli("export", "--format", "jsonl").stdout.splitlines()
+    meta = json.loads(line)["administration"]
+    assert (meta["definition_source"], meta["definition_path"]) == ("file", where)
+    # De-identified: the source stays, the path (which may name a person) does not.
+    result = psyq_cli("export", "--format", "csv", "--deidentify")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert "definition_path" not in rows[0]
+    assert sorted(r["definition_source"] for r in rows) == ["", "file"]

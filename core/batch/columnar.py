@@ -12,15 +12,16 @@ statistics. It is used only where it is exactly the per-row path:
   (:func:`unsupported` says which one is not): ``sum``/``mean`` scales with
   whole-number weights and recodes (so every sum is exact in floating point,
   whatever order a Python version adds in), missing-data rules with
-  proration, linear transforms, bands, answers that count as missing,
+  proration, linear transforms, bands (and bands by the client's sex,
+  ``client_bands``, from each row's ``sex``), answers that count as missing,
   item skip rules (an unanswered item the form skips scores the rule's
   value), critical items, and every flag condition of the format (item, items,
   missing, scale, count, any, all). Any other field with a value
   that is set (a format feature added later) sends the instrument down the
   per-row path;
 * a row whose cells are not plain allowed answers or missing tokens, or that
-  has a reading problem, an empty client id or a bad date, is scored by the
-  per-row path, which words its error exactly as always.
+  has a reading problem, an empty client id, a bad date or a sex psyq does not
+  know, is scored by the per-row path, which words its error exactly as always.
 
 Rounding (half up, via :func:`psyq.models.round_half_up`), banding and cell
 formatting run once per distinct value, not once per row.
@@ -28,7 +29,7 @@ formatting run once per distinct value, not once per row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from psyq.answers import MISSING_TOKENS
@@ -78,7 +79,9 @@ _KNOWN: dict[str, set[str]] = {
         "id", "label", "items", "method", "weights", "missing", "decimals", "transform",
         "higher_is_worse", "bands", "reliable_change", "clinical_cutoff", "codes",
         "outcomes",  # response/remission criteria: history and trend, not scoring
+        "client_bands",  # bands by each row's sex
     },
+    "client_bands": {"client", "bands", "clinical_cutoff", "source"},
     "missing": {"max_missing", "min_answered", "prorate"},
     "transform": {"multiply", "add"},
     "band": {"id", "label", "min", "max", "severity", "interpretation", "if_flagged"},
@@ -134,6 +137,9 @@ def unsupported(pm: PsyqPluginManager, instrument: Instrument) -> str | None:
         if scale.get("transform"):
             checks.append(_unknown("transform", scale["transform"], where))
         checks += [_unknown("band", b, where) for b in scale["bands"]]
+        for group in scale.get("client_bands") or []:
+            checks.append(_unknown("client_bands", group, f"{where}: client_bands"))
+            checks += [_unknown("band", b, f"{where}: client_bands") for b in group["bands"]]
         if scale["method"] not in METHODS:
             checks.append(f"{where}: method '{scale['method']}'")
         weights = scale.get("weights") or {}
@@ -245,11 +251,14 @@ class ColumnarScorer:
                 values[:, k] = (min(codes) + max(codes)) - values[:, k]
         return values
 
-    def score(self, rows: Sequence[RowJob]) -> dict[str, Any]:
+    def score(
+        self, rows: Sequence[RowJob], sexes: Mapping[int, str] | None = None
+    ) -> dict[str, Any]:
         """Everything the writer needs for ``rows``, computed column by column."""
         np = self.np
         inst = self.instrument
         given, ok = self._answers(rows)
+        clients = self._clients(rows, sexes or {}, ok)
         given = given[ok]
         answers = self._effective(given)
         values = self._scored_values(answers, np.isnan(given))
@@ -307,7 +316,37 @@ class ColumnarScorer:
             "prorated": prorated,
             "flags": flags,
             "critical_unanswered": unanswered,
+            "clients": [c for c, good in zip(clients, ok.tolist(), strict=True) if good],
         }
+
+    def _clients(self, rows: Sequence[RowJob], sexes: Mapping[int, str], ok: Bools) -> list[str]:
+        """Each row's sex as the per-row path reads it for ``client_bands`` (``""``:
+        not known); a row whose sex psyq does not know is left to the per-row path,
+        which words its error."""
+        if not (sexes and self.instrument.client_attributes):
+            return [""] * len(rows)
+        from psyq.clients import known_attributes
+
+        read: dict[str, str | None] = {}
+        out = []
+        for k, row in enumerate(rows):
+            raw = sexes.get(row[0], "")
+            if raw not in read:
+                try:
+                    read[raw] = known_attributes({"sex": raw}).get("sex", "") if raw else ""
+                except PsyqError:
+                    read[raw] = None
+            sex = read[raw]
+            if sex is None:
+                ok[k] = False
+            out.append(sex or "")
+        return out
+
+    def _band(self, scale: Any, value: Any, sex: str) -> Any:
+        """The band of ``value`` for a client of ``sex`` (``""``: not known)."""
+        if value is None:
+            return None
+        return scale.band_for(value, {"sex": sex} if sex else None)
 
     def _round(self, x: Floats, decimals: int) -> tuple[list[Any], Floats]:
         """Round half up once per distinct value; the value objects and their floats."""
@@ -436,14 +475,15 @@ class ColumnarScorer:
         scores: Any,
         errors: Any,
         per_row: Callable[[RowJob], dict[str, Any]],
+        sexes: Mapping[int, str] | None = None,
     ) -> None:
         """Score ``rows``, writing lines to the csv writers and counting into ``stats``.
 
         ``per_row`` is the per-row path (it returns the row's record) for the rows
-        this path does not take.
+        this path does not take; ``sexes`` maps a row number to its ``sex`` cell.
         """
         inst = self.instrument
-        scored = self.score(rows)
+        scored = self.score(rows, sexes)
         ok: list[bool] = scored["ok"].tolist()
         fast_rows = [row for row, good in zip(rows, ok, strict=True) if good]
         keys = self._keys(scored)
@@ -524,13 +564,15 @@ class ColumnarScorer:
             [neutralise(row[1]) for row in rows],
             [neutralise(row[2]) for row in rows],
         ]
+        clients: list[str] = scored["clients"]
         for scale in self.instrument.scales:
             objects = scored["values"][scale.id]
-            cells: dict[Any, tuple[str, str]] = {}
-            for value in set(objects):
-                band = scale.band_for(value) if value is not None else None
-                cells[value] = (format_value(value, scale.decimals), band.id if band else "")
-            pairs = [cells[v] for v in objects]
+            cells: dict[tuple[Any, str], tuple[str, str]] = {}
+            keys = list(zip(objects, clients, strict=True))
+            for value, sex in set(keys):
+                band = self._band(scale, value, sex)
+                cells[value, sex] = (format_value(value, scale.decimals), band.id if band else "")
+            pairs = [cells[key] for key in keys]
             columns.append([p[0] for p in pairs])
             columns.append([p[1] for p in pairs])
             if scale.missing.prorate:
@@ -564,10 +606,11 @@ class ColumnarScorer:
         stats.rows += n
         stats.scored += n
         values: dict[str, list[Any]] = scored["values"]
+        clients: list[str] = scored["clients"]
         for scale in inst.scales:
             bands: Counter[str] = Counter()
-            for value, count in Counter(values[scale.id]).items():
-                band = scale.band_for(value) if value is not None else None
+            for (value, sex), count in Counter(zip(values[scale.id], clients, strict=True)).items():
+                band = self._band(scale, value, sex)
                 if band is not None or value is None:
                     bands[band.id if band else ""] += count
             if bands:
@@ -606,12 +649,12 @@ class ColumnarScorer:
         flagged_rows = is_flagged[np.lexsort((is_flagged, not_critical))][:LISTED_FLAGGED].tolist()
         listed = sorted(flagged_rows + others)
         total_scale = inst.total
-        labels: dict[Any, str] = {}
+        labels: dict[tuple[Any, str], str] = {}
         for k in listed:
             total = totals[k]
-            if total not in labels:
-                band = total_scale.band_for(total) if total is not None else None
-                labels[total] = _band_label(inst, band.id if band else None)
+            if (total, clients[k]) not in labels:
+                band = self._band(total_scale, total, clients[k])
+                labels[total, clients[k]] = _band_label(inst, band.id if band else None)
             stats._keep(
                 {
                     "row": rows[k][0],
@@ -619,7 +662,7 @@ class ColumnarScorer:
                     "date": rows[k][2],
                     "total": total,
                     "prorated": total_prorated[k],
-                    "band": labels[total],
+                    "band": labels[total, clients[k]],
                     "flags": list(flag_ids[keys[k]]),
                     "critical": critical[keys[k]],
                 }

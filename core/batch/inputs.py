@@ -381,8 +381,11 @@ def _document_row(
     client, problem = _client_id(str(answers.pop("@client_id", None) or ""))
     date = str(answers.pop("@date", None) or "").strip()
     authored = str(answers.pop("@authored", None) or "").strip()
+    # A FHIR Patient's gender, for cut-offs by sex (given only where they depend on it).
+    sex = str(answers.pop("@sex", None) or "").strip()
+    answers.pop("@sex_source", None)
     unknown = sorted(set(answers) - set(item_ids))
     if unknown and problem is None:
         problem = f"answers for unknown items: {', '.join(unknown)}"
     values = tuple(answers.get(i) for i in item_ids)
-    return InputRow(number, client, date, values, problem, authored)
+    return InputRow(number, client, date, values, problem, authored, sex)

@@ -189,7 +189,12 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
         rows = tuple(read_slice(job.source))
     if ctx.columnar is not None:  # scores only, an instrument it implements: numpy
         ctx.columnar.run(
-            rows, stats, scores, errors, lambda r: _run_row(ctx, r, generated, job.sexes)[0]
+            rows,
+            stats,
+            scores,
+            errors,
+            lambda r: _run_row(ctx, r, generated, job.sexes)[0],
+            job.sexes,
         )
     for row in rows if ctx.columnar is None else ():
         record, rendered = _run_row(ctx, row, generated, job.sexes)

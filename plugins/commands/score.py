@@ -15,7 +15,7 @@ from psyq.files import read_limited
 from psyq.hookspecs import hookimpl
 from psyq.manager import PsyqPluginManager
 from psyq.outputs import RenderRequest, get_output_format
-from psyq.plugins.answer_documents import parse_answers
+from psyq.plugins.answer_documents import parse_document
 from psyq.plugins.data_files import load_data
 from psyq.plugins.fhir.export import TRANSACTION_HELP, with_transaction
 from psyq.plugins.fhir.linking import aids_for, reading_aids
@@ -39,17 +39,48 @@ def read_answers(
     item id to answer, a FHIR QuestionnaireResponse, ... ``pm`` defaults to the
     plugin manager of the running command.
     """
+    return read_document(instrument, answers, answers_file, pm)[0]
+
+
+def read_document(
+    instrument: Instrument,
+    answers: str | None,
+    answers_file: Path | None,
+    pm: PsyqPluginManager | None = None,
+) -> tuple[dict[str, int | None], dict[str, str]]:
+    """:func:`read_answers`, and what the answers file says about them
+    (:func:`psyq.plugins.answer_documents.parse_document`; ``{}`` for ``--answers``)."""
     if (answers is None) == (answers_file is None):
         raise AnswerError("give the answers with --answers A1,A2,... or --answers-file FILE")
     if answers is not None:
-        return parse_answer_list(instrument, answers)
+        return parse_answer_list(instrument, answers), {}
     assert answers_file is not None
     data = _read_answers_file(answers_file)
     if pm is None:
         app = click.get_current_context().find_object(App)
         assert app is not None, "read_answers without pm runs inside a psyq command"
         pm = app.pm
-    return parse_answers(pm, instrument, data, where=f"{answers_file}: ")
+    return parse_document(pm, instrument, data, where=f"{answers_file}: ")
+
+
+def with_document_sex(
+    client: dict[str, str], about: dict[str, str], given: str, where: Path | None
+) -> dict[str, str]:
+    """``client`` with the sex an answers file gives (a FHIR Patient's gender).
+
+    The file and ``given`` (``--sex``, or the client's recorded sex) must agree:
+    a disagreement is refused in one line rather than one of them silently winning.
+    """
+    sex = about.get("sex")
+    if not sex:
+        return client
+    if client.get("sex", sex) != sex:
+        source = about.get("sex_source", "answers file")
+        raise AnswerError(
+            f"{where}: the {source} has gender {sex}, but {given} is {client['sex']}; "
+            "correct the one that is wrong (cut-offs depend on sex)"
+        )
+    return {**client, "sex": sex}
 
 
 def _read_answers_file(path: Path) -> Any:
@@ -209,7 +240,8 @@ def score_command(
     instrument = app.instrument(instrument_id)
     client = client_for(instrument, group_text, sex)
     with reading_aids(aids_for(instrument, link_map, questionnaires)):
-        valid = read_answers(instrument, answers, answers_file, app.pm)
+        valid, about = read_document(instrument, answers, answers_file, app.pm)
+    client = with_document_sex(client, about, "--sex (or --group sex=)", answers_file)
     result = app.scorer.score_valid(instrument, valid, client)
     result = scored_with_norms(app, instrument, result, norm_files, group_text)
     fmt = get_output_format(app.pm, "json" if as_json else (format_name or "table"))

@@ -19,7 +19,7 @@ from psyq.errors import AnswerError, PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.outputs import RenderRequest, get_output_format
-from psyq.plugins.commands.score import answers_file_option, answers_option, read_answers
+from psyq.plugins.commands.score import answers_file_option, answers_option, read_document
 from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
 from psyq.proration import proration_note
 from psyq.spreadsheet import neutralise
@@ -30,7 +30,7 @@ from psyq.text import json_visible, visible
 if TYPE_CHECKING:
     from psyq.change import Change, Outcome
     from psyq.history import HistoryEntry
-    from psyq.store import Administration
+    from psyq.store import Administration, Store
 
 KEY_FILE = "deidentify.key"
 
@@ -133,10 +133,13 @@ def record_command(
     note = checked_text("--note", note, MAX_NOTE_CHARS)
     day = administered_on(when)
     instrument = app.instrument(instrument_id)
-    valid = read_answers(instrument, answers, answers_file)
+    valid, about = read_document(instrument, answers, answers_file)
     with app.open_store() as store:
         # Cut-offs that depend on the client (AUDIT-C: sex) use what is recorded.
         client = store.client_attributes(client_id) if instrument.client_attributes else {}
+        if about.get("sex") and "sex" in instrument.client_attributes:
+            _record_document_sex(store, client_id, client, about, answers_file)
+            client = {**client, "sex": about["sex"]}
         result = app.scorer.score_valid(instrument, valid, known_attributes(client))
         adm = store.add_administration(
             instrument=instrument,
@@ -155,6 +158,27 @@ def record_command(
     )
     table = get_output_format(app.pm, "table")
     click.echo(table.render(RenderRequest(result=result, instrument=instrument)).decode(), nl=False)
+
+
+def _record_document_sex(
+    store: Store,
+    client_id: str,
+    recorded: dict[str, str],
+    about: dict[str, str],
+    path: Path | None,
+) -> None:
+    """Record the sex an answers file gives (a FHIR Patient's gender) for a client with
+    none recorded (audited, as `clients set`); refuse one that disagrees with the record."""
+    sex, source = about["sex"], about.get("sex_source", "answers file")
+    if recorded.get("sex", sex) != sex:
+        raise AnswerError(
+            f"{path}: the {source} has gender {sex}, but client {client_id}'s recorded "
+            f"sex is {recorded['sex']}; correct the one that is wrong "
+            f"(psyq clients set {client_id} --sex ...); nothing stored"
+        )
+    if "sex" not in recorded:
+        store.set_client_attributes(client_id, {"sex": sex})
+        click.echo(f"client {client_id}: sex {sex} recorded from the {source}")
 
 
 # -- clients -----------------------------------------------------------------
@@ -373,11 +397,18 @@ def describe_outcome(outcome: Outcome | None) -> str:
 def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
     """Plain-text history: per instrument, one row per administration and scale."""
     lines = [f"client {client_id}"]
-    by_instrument: dict[str, list[HistoryEntry]] = {}
+    # One block per definition version: a superseded version (CCTS 0.1) has its own
+    # scales, and its rows must say which version scored them.
+    by_instrument: dict[tuple[str, str], list[HistoryEntry]] = {}
     for entry in entries:
-        by_instrument.setdefault(entry.administration.instrument_id, []).append(entry)
-    for group in by_instrument.values():
+        adm = entry.administration
+        by_instrument.setdefault((adm.instrument_id, adm.instrument_version), []).append(entry)
+    versions: dict[str, int] = {}
+    for instrument_id, _ in by_instrument:
+        versions[instrument_id] = versions.get(instrument_id, 0) + 1
+    for (instrument_id, version), group in by_instrument.items():
         instrument = app.instrument_of(group[-1].administration)
+        shown = f"{instrument_id} v{version}" if versions[instrument_id] > 1 else instrument_id
         total = instrument.total
         lo, hi = instrument.bounds("total")
         rc = total.reliable_change
@@ -399,8 +430,7 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
         better = "lower" if total.higher_is_worse else "higher"
         lines.append("")
         lines.append(
-            f"{instrument.title} ({instrument.id}), total {lo:g}-{hi:g}, {better} is better"
-            f"{criterion}"
+            f"{instrument.title} ({shown}), total {lo:g}-{hi:g}, {better} is better{criterion}"
         )
         scales = [total, *(sc for sc in instrument.scales if sc.id != "total")]
         with_outcome = any(sc.outcomes is not None for sc in scales)
@@ -482,11 +512,12 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         partial = store.administrations(
             client_id=client_id, instrument_id=instrument_id, status="partial"
         )
+        origins = store.definition_origins()
     if as_json:
         from psyq.history import partial_json
 
         docs = [e.to_json() for e in entries]
-        docs += [partial_json(app, adm) for adm in partial]
+        docs += [partial_json(app, adm, origins.get(adm.definition_hash)) for adm in partial]
         docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
         click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
         return
@@ -768,15 +799,18 @@ def export_records(
     key: bytes | None,
     *,
     dates: str = "exact",
+    origins: dict[str, tuple[str, str | None]] | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready record per administration; ``key`` set = de-identified.
 
     ``dates`` is ``exact``, ``shift`` (each client's dates moved by their own
-    keyed offset: order and intervals kept) or ``drop``.
+    keyed offset: order and intervals kept) or ``drop``. ``origins`` (the store's
+    :meth:`~psyq.store.Store.definition_origins`) gives ``definition_source`` and
+    ``definition_path`` (left out when de-identified: a path may name a person).
     """
     from datetime import timedelta
 
-    from psyq.history import result_of
+    from psyq.history import origin_fields, result_of
 
     out: list[dict[str, Any]] = []
     for adm in administrations:
@@ -794,6 +828,7 @@ def export_records(
             "instrument_id": adm.instrument_id,
             "instrument_version": adm.instrument_version,
             "definition_hash": adm.definition_hash,
+            **origin_fields((origins or {}).get(adm.definition_hash)),
             "administered": day,
             "status": adm.status,
         }
@@ -802,6 +837,8 @@ def export_records(
         if key is None:
             meta["clinician"] = adm.clinician
             meta["note"] = adm.note
+        else:
+            del meta["definition_path"]
         doc = result.to_json()
         answers = {item.id: adm.answers.get(item.id) for item in instrument.items}
         # Proration can move a score across a band: every export says which were.
@@ -927,8 +964,9 @@ def export_command(
             status=None if include_partial else "complete",
             since=None if since is None else since.date(),
         )
+        origins = store.definition_origins()
     dates = "shift" if date_shift else "drop" if drop_dates else "exact"
-    records = export_records(app, administrations, key, dates=dates)
+    records = export_records(app, administrations, key, dates=dates, origins=origins)
     if format_name == "csv":
         text = csv_text(records)
     else:

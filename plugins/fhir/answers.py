@@ -16,7 +16,9 @@ code of one of the instrument's scales, such as the PHQ-9 total 44261-6) is
 ignored, so a wrong total in the file never reaches a report.
 
 A Bundle holding exactly one QuestionnaireResponse (as ``psyq report
---format fhir`` writes) is read too. Nothing is fetched.
+--format fhir`` writes) is read too. Nothing is fetched. For an instrument whose
+cut-offs depend on sex, the gender of the response's Patient, when the input
+holds it (:mod:`psyq.plugins.fhir.patient`), is given as ``"@sex"``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from psyq.plugins.fhir.linking import (
     infer_system,
     response_context,
 )
+from psyq.plugins.fhir.patient import patient_sex
 from psyq.plugins.fhir.resources import (
     JSON,
     TERMINOLOGIES,
@@ -292,8 +295,15 @@ def psyq_parse_answers(instrument: Instrument, data: Any) -> dict[str, Any] | No
         return None
     try:
         answers = read_response(instrument, response)
+        about = identity(response)
+        if "sex" in instrument.client_attributes:
+            # Cut-offs by sex (AUDIT-C): the response's Patient, when the input holds it.
+            found = patient_sex(data, response)
+            if found is not None:
+                about["@sex"] = found[0]
+                about["@sex_source"] = f"FHIR Patient '{found[1]}'"
     except AnswerError as exc:
         # A batch names the client of a refused response in errors.csv.
         exc.client_id = identity(response).get("@client_id", "")  # type: ignore[attr-defined]
         raise
-    return {**answers, **identity(response)}
+    return {**answers, **about}

@@ -26,9 +26,10 @@ from psyq.plugins.commands.score import (
     client_for,
     group_option,
     norms_option,
-    read_answers,
+    read_document,
     scored_with_norms,
     sex_option,
+    with_document_sex,
 )
 
 MAX_NOTE_CHARS = 5000
@@ -205,10 +206,13 @@ def report_command(
                 "or --client C --latest"
             )
         instrument = app.instrument(instrument_id)
-        valid = read_answers(instrument, answers, answers_file)
+        valid, about = read_document(instrument, answers, answers_file)
+        client = client_for(instrument, group_text, sex)
         request = RenderRequest(
             result=app.scorer.score_valid(
-                instrument, valid, client_for(instrument, group_text, sex)
+                instrument,
+                valid,
+                with_document_sex(client, about, "--sex (or --group sex=)", answers_file),
             ),
             instrument=instrument,
             client_id=check_client_id(client_id),
