@@ -23,9 +23,12 @@ import json, os, sys
 from psyq.batch.executors import ExecutorSettings, LocalRunner
 
 def state(_):
+    import gc
     import psyq.batch.worker
     import psyq.pdf
     return {
+        "frozen": gc.get_freeze_count(),
+        "collecting": gc.isenabled(),
         "plugins": psyq.batch.worker._preloaded_pm is not None,
         "weasyprint": "weasyprint" in sys.modules,
         "fonts": psyq.pdf.font_config.cache_info().currsize,
@@ -76,6 +79,8 @@ def test_rendering_workers_are_forked_with_weasyprint_warm(tmp_path: Path) -> No
     for worker in got["workers"]:
         assert worker["weasyprint"] and worker["fonts"] == 1 and worker["stylesheet"] == 1
         assert worker["plugins"]  # built, and a report written with them, in the server
+        # The server's objects frozen: a worker's collections skip them (and their pages).
+        assert worker["frozen"] > 10_000 and worker["collecting"]
         assert worker["setting"] is None
     for worker in got["later"]:  # the batch's own environment and folder, as when spawned
         assert worker["setting"] == "later" and worker["cwd"] == str(tmp_path)
@@ -88,6 +93,7 @@ def test_scores_only_workers_do_not_load_weasyprint(tmp_path: Path) -> None:
     got = probe(tmp_path, "scores")
     assert got["method"] == "forkserver"
     assert not any(w["weasyprint"] or w["plugins"] for w in got["workers"])
+    assert all(w["collecting"] for w in got["workers"])
 
 
 def pdf_words(path: Path) -> str:
