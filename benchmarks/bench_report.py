@@ -247,11 +247,14 @@ def _session(
                 if os.getsid(p.pid) == proc.pid:
                     t = p.cpu_times()
                     own, kids = t.user + t.system, t.children_user + t.children_system
-                    if timeline is not None and p.pid not in seen:
-                        if "multiprocessing.forkserver" in " ".join(p.cmdline()):
-                            servers.add(p.pid)
-                        elif p.ppid() in servers:
+                    # A worker is a fork of the server (the same command line); the
+                    # server's other children are helpers (ldconfig).
+                    new = timeline is not None and p.pid not in seen
+                    if new and "multiprocessing.forkserver" in " ".join(p.cmdline()):
+                        if p.ppid() in servers:
                             events.setdefault("workers", time.perf_counter() - start)
+                        else:
+                            servers.add(p.pid)
                     seen[p.pid] = (p.ppid(), own, kids)
             except (psutil.Error, OSError):
                 pass
