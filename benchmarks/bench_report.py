@@ -240,6 +240,7 @@ def _session(
     )
     seen: dict[int, tuple[int, float, float]] = {}  # pid: (parent, own CPU, reaped children)
     servers: set[int] = set()
+    forks: dict[int, float] = {}  # the server's children, when first seen
     events: dict[str, float] = {"epoch": epoch}
     while proc.poll() is None:
         for p in psutil.process_iter():
@@ -247,14 +248,15 @@ def _session(
                 if os.getsid(p.pid) == proc.pid:
                     t = p.cpu_times()
                     own, kids = t.user + t.system, t.children_user + t.children_system
-                    # A worker is a fork of the server (the same command line); the
-                    # server's other children are helpers (ldconfig).
-                    new = timeline is not None and p.pid not in seen
-                    if new and "multiprocessing.forkserver" in " ".join(p.cmdline()):
-                        if p.ppid() in servers:
-                            events.setdefault("workers", time.perf_counter() - start)
-                        else:
+                    # A worker is a fork of the server that stays one (a helper such as
+                    # ldconfig has the server's command line only until it execs).
+                    if timeline is not None and "forkserver" in " ".join(p.cmdline()):
+                        if p.ppid() not in servers and p.pid not in seen:
                             servers.add(p.pid)
+                        elif p.ppid() in servers and p.pid in forks:
+                            events.setdefault("workers", forks[p.pid])
+                        elif p.ppid() in servers:
+                            forks[p.pid] = time.perf_counter() - start
                     seen[p.pid] = (p.ppid(), own, kids)
             except (psutil.Error, OSError):
                 pass
