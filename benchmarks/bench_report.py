@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import subprocess
@@ -162,10 +163,19 @@ def _stages(html: str) -> None:
         "uncompressed PDF streams": (html, shipped_css, {"uncompressed_pdf": True}),
         "optimize_images off": (html, shipped_css, {"optimize_images": False}),
     }
+    # What each part of the document costs: the report without it (one line, below).
+    parts = {
+        name: re.sub(pattern, "", html, flags=re.S)
+        for name, pattern in _DOCUMENT_PARTS.items()
+        if re.search(pattern, html, flags=re.S)
+    }
+    for name, page in parts.items():
+        variants["without " + name] = (page, shipped_css, {})
     sizes: dict[str, int] = {}
 
     def render(name: str) -> tuple[float, float, float, float]:
         page, css, options = variants[name]
+        gc.collect()  # every render starts from the same heap: no collection left over
         a = time.process_time()
         document = HTML(string=page, url_fetcher=make_fetcher(), base_url=None)
         b = time.process_time()
@@ -197,14 +207,63 @@ def _stages(html: str) -> None:
         f"{layout:.1f} ms, draw + fonts + PDF write {write:.1f} ms; total {total:.1f} ms "
         f"(goal: at most 50 ms)"
     )
+
+    def saved(name: str) -> float:
+        """Median over rounds of (shipped - without): a pair runs back to back, so load
+        that drifts during the run cancels out."""
+        pairs = zip(runs[shipped], runs["without " + name], strict=True)
+        return statistics.median(a[3] - b[3] for a, b in pairs) * 1000
+
+    costs = ", ".join(f"{name} {saved(name):.1f}" for name in parts)
+    print(f"  one PHQ-9 report, ms of CPU each part costs (the report without it): {costs}")
+    print(f"  one PHQ-9 report, boxes laid out: {_box_counts(html, shipped_css)}")
     for name in variants:
-        if name != shipped:
+        if name != shipped and name.removeprefix("without ") not in parts:
             other = median(name, 3)
             size = sizes[name] / sizes[shipped]
             print(
                 f"  {name}: {other:.1f} ms CPU, {other / total:.2f}x the shipped report"
                 + (f", PDF {size:.1f}x the size" if abs(size - 1) > 0.05 else "")
             )
+
+
+_DOCUMENT_PARTS = {
+    "safety alert": r'<section class="section-safety-alert.*?</section>',
+    "header": r"<header.*?</header>",
+    "scores table": r'<section class="section-summary.*?</section>',
+    "flags": r'<section class="section-flags.*?</section>',
+    "band chart": r'<section class="section-band-charts.*?</section>',
+    "band chart's SVG text (drawn letter by letter)": r"<text\b.*?</text>",
+    "answers table": r'<section class="section-items.*?</section>',
+    "footer": r"<footer.*?</footer>",
+}
+"""The report's parts, as the regular expressions that cut each out of its HTML (the
+SVG text one cuts every ``<text>`` element of the band chart, the only SVG here)."""
+
+
+def _box_counts(html: str, css: Any) -> str:
+    """How many boxes of each kind WeasyPrint lays out for ``html``: what its layout
+    and drawing cost grows with (text and line boxes, table cells, inline boxes)."""
+    from collections import Counter
+
+    from weasyprint import HTML
+
+    from psyq.pdf import font_config, make_fetcher
+
+    document = HTML(string=html, url_fetcher=make_fetcher(), base_url=None).render(
+        font_config=font_config(), stylesheets=[css], presentational_hints=False
+    )
+    kinds: Counter[str] = Counter()
+
+    def walk(box: Any) -> None:
+        kinds[type(box).__name__.removesuffix("Box") or "Box"] += 1
+        for child in getattr(box, "children", None) or ():
+            walk(child)
+
+    for page in document.pages:
+        walk(page._page_box)
+    top = ", ".join(f"{n} {kind.lower()}" for kind, n in kinds.most_common(5))
+    return f"{sum(kinds.values())} ({top}, ...)"
 
 
 # -- PDF batches: whole runs, start-up included ---------------------------------------

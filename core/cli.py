@@ -10,6 +10,7 @@ plugin's command that does) is a :class:`PluginHookError` naming the plugin;
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -209,12 +210,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         from psyq.batch.executors import start_early
 
         start_early(args[1:])
+    # Start-up creates tens of thousands of objects that live until the process exits
+    # (modules, classes, plugin records) and next to no garbage: the cyclic collector
+    # would walk them again and again for nothing. It is off while psyq starts; then
+    # what start-up made is frozen (never walked again) and the collector is back on.
+    gc.disable()
     try:
         pm = create_plugin_manager()
         cli = create_cli(pm)
     except PsyqError as exc:
         click.echo(f"psyq: error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    finally:
+        gc.freeze()
+        gc.enable()
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="psyq")
     except OSError as exc:  # the machine's state (disk full, read-only), not a bug
@@ -232,3 +241,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             err=True,
         )
         sys.exit(1)
+    finally:
+        # Everything alive now lives until exit: freezing it spares the interpreter's
+        # shutdown a last walk over every object (about a tenth of `psyq score`).
+        gc.freeze()

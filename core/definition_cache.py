@@ -13,12 +13,20 @@ pickle: a cache file is data, like the definitions themselves):
   Python version, every installed plugin with its distribution version, and
   the mtime of every ``sys.path`` directory (installing, upgrading or removing
   any distribution touches its site-packages directory);
-* a hit gives an entry's id, title, version and status straight from the
-  cached definition (:meth:`DefinitionCache.summary`: all ``psyq list`` needs);
-  the definition itself is validated by :class:`~psyq.models.Instrument` only
-  when a command uses that instrument (:meth:`DefinitionCache.get`), so a
-  damaged or hand-edited cache file can never yield an invalid instrument: an
-  entry that fails is treated as a miss and the file is read again;
+* an entry holds the validated definition as JSON text (``model_dump(mode="json")``),
+  the id, title, version and status ``psyq list`` needs beside it, and a keyed
+  digest of the whole (BLAKE2b with a random key kept in ``definitions.key`` beside
+  the cache files, 0600); an entry whose digest does not match (a damaged or
+  hand-edited cache file, even one whose editor recomputed a plain hash) is a miss:
+  the definition file is read and validated again;
+* a hit gives an entry's id, title, version and status without parsing its definition
+  (:meth:`DefinitionCache.summary`: all ``psyq list`` needs); the instrument itself
+  is built only when a command uses it (:meth:`DefinitionCache.get`), and without
+  validating it again (:func:`psyq.models.construct_instrument`, which skips building
+  pydantic's schema) when the entry is ``exact``: when it was stored, the instrument
+  built that way from its JSON equalled the validated one, field for field, types and
+  lookup tables included. An entry that is not exact is validated by
+  :class:`~psyq.models.Instrument` on use, and one that fails is a miss;
 * a miss reads and validates the file exactly as without a cache; files that
   fail are never cached, so their error is reported every time;
 * the cache file is written atomically (temporary file, then ``os.replace``),
@@ -39,13 +47,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from psyq.files import private_dir, write_atomic
+from psyq.files import create_private, private_dir, write_atomic
 
 if TYPE_CHECKING:
     from psyq.manager import PsyqPluginManager
     from psyq.models import Instrument
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
+KEY_FILE = "definitions.key"
+KEY_BYTES = 32
 # Cache files of other fingerprints (an older psyq, another checkout) are removed
 # once they have not been written for this long.
 STALE_AFTER_SECONDS = 7 * 24 * 3600
@@ -123,7 +133,9 @@ class DefinitionCache:
     def __init__(self, pm: PsyqPluginManager) -> None:
         self._dir = cache_dir()
         self._fingerprint = fingerprint(pm) if self._dir is not None else ""
-        self._old: dict[str, Any] = self._read() if self._dir is not None else {}
+        self._key = self._read_key(create=False)
+        # Without the key no entry can be trusted: every definition is a miss.
+        self._old: dict[str, Any] = self._read() if self._key is not None else {}
         self._used: dict[str, Any] = {}
         self._dirty = False
         self.hits = 0
@@ -134,6 +146,36 @@ class DefinitionCache:
         if self._dir is None:
             return None
         return self._dir / f"definitions-{self._fingerprint[:32]}.json"
+
+    def _read_key(self, *, create: bool) -> bytes | None:
+        """The digest key, made (exclusively, 0600) when ``create`` and there is none."""
+        if self._dir is None:
+            return None
+        path = self._dir / KEY_FILE
+        for _ in range(2):
+            try:
+                key = path.read_bytes()
+            except FileNotFoundError:
+                key = b""
+            except OSError:
+                return None
+            if len(key) == KEY_BYTES:
+                return key
+            if not create:
+                return None
+            try:
+                if key:  # damaged: start again (every entry becomes a miss)
+                    path.unlink()
+                fd = create_private(private_dir(self._dir) / KEY_FILE)
+            except FileExistsError:  # another psyq made it just now
+                continue
+            except OSError:
+                return None
+            key = os.urandom(KEY_BYTES)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key)
+            return key
+        return None
 
     def _read(self) -> dict[str, Any]:
         path = self.path
@@ -147,45 +189,79 @@ class DefinitionCache:
         entries = document.get("entries")
         return entries if isinstance(entries, dict) else {}
 
+    def _entry(self, key: str) -> tuple[Summary, bool, str] | None:
+        """The summary, exactness and definition text of entry ``key``, if it is intact."""
+        entry = self._old.get(key)
+        if not isinstance(entry, dict):
+            return None
+        summary, exact, text = entry.get("summary"), entry.get("exact"), entry.get("definition")
+        if not (
+            isinstance(summary, list)
+            and len(summary) == len(Summary._fields)
+            and all(isinstance(v, str) for v in summary[:4])
+            and isinstance(summary[4], bool)
+            and isinstance(exact, bool)
+            and isinstance(text, str)
+            and self._key is not None
+            and entry.get("digest") == _digest(self._key, summary, exact, text)
+        ):
+            self._forget(key)
+            return None
+        return Summary(*summary), exact, text
+
+    def _forget(self, key: str) -> None:
+        self._old.pop(key, None)
+        self._used.pop(key, None)
+
     def summary(self, key: str) -> Summary | None:
         """Id, title, version and status of the entry ``key``, or ``None`` (a miss)."""
-        definition = self._old.get(key)
-        if not isinstance(definition, dict):
+        found = self._entry(key)
+        if found is None:
             return None
-        id_, title, version, status = (
-            definition.get(name) for name in ("id", "title", "version", "status")
-        )
-        if not (
-            isinstance(id_, str)
-            and isinstance(title, str)
-            and isinstance(version, str)
-            and isinstance(status, str)
-        ):
-            return None
-        self._used[key] = definition
+        self._used[key] = self._old[key]
         self.hits += 1
-        return Summary(id_, title, version, status, definition.get("licensed_text") is not None)
+        return found[0]
 
     def get(self, key: str) -> Instrument | None:
-        """The validated instrument for ``key``, or ``None`` (a miss or a bad entry)."""
-        definition = self._old.get(key)
-        if definition is None:
+        """The instrument of entry ``key``, or ``None`` (a miss or a bad entry)."""
+        found = self._entry(key)
+        if found is None:
             return None
-        from pydantic import ValidationError
-
-        from psyq.models import Instrument
+        _, exact, text = found
+        from psyq.models import Instrument, construct_instrument
 
         try:
-            return Instrument.model_validate(definition)
-        except (ValidationError, ValueError, TypeError):
-            self._old.pop(key, None)
-            self._used.pop(key, None)
+            data = json.loads(text)
+            if exact:
+                return construct_instrument(data)
+            return Instrument.model_validate(data)
+        except Exception:  # it no longer validates, or cannot be built: read the file
+            self._forget(key)
             return None
 
     def put(self, key: str, instrument: Instrument) -> None:
-        self._used[key] = instrument.model_dump(mode="json")
-        self._dirty = True
+        """Keep a validated instrument (``exact`` when building it back gives it unchanged)."""
         self.misses += 1
+        if self._key is None:
+            self._key = self._read_key(create=True)
+        if self._key is None:  # caching is off, or the cache directory is not writable
+            return
+        text = json.dumps(instrument.model_dump(mode="json"), separators=(",", ":"))
+        summary = [
+            instrument.id,
+            instrument.title,
+            instrument.version,
+            instrument.status,
+            instrument.licensed_text is not None,
+        ]
+        exact = _builds_back(text, instrument)
+        self._used[key] = {
+            "summary": summary,
+            "exact": exact,
+            "definition": text,
+            "digest": _digest(self._key, summary, exact, text),
+        }
+        self._dirty = True
 
     def save(self) -> None:
         """Write the entries used by this load, if any was new; never raises."""
@@ -212,3 +288,56 @@ class DefinitionCache:
                     other.unlink()
             except OSError:
                 continue
+
+
+def _digest(key: bytes, summary: list[Any], exact: bool, text: str) -> str:
+    head = json.dumps([summary, exact], separators=(",", ":"))
+    return hashlib.blake2b(f"{head}\n{text}".encode(), key=key, digest_size=32).hexdigest()
+
+
+def _builds_back(text: str, instrument: Instrument) -> bool:
+    """Whether :func:`~psyq.models.construct_instrument` gives ``instrument`` back from ``text``."""
+    from psyq.models import construct_instrument
+
+    try:
+        built = construct_instrument(json.loads(text))
+    except Exception:  # whatever it cannot build is validated on every use instead
+        return False
+    return built == instrument and _identical(built, instrument)
+
+
+def _identical(built: Any, validated: Any) -> bool:
+    """Equal and of the same types all the way down, private attributes included.
+
+    ``==`` alone says ``1 == 1.0`` and ``{1: x} == {1.0: x}``. A mapping or list the
+    YAML loader made (a subclass carrying line numbers, kept in a field of any type)
+    counts as the plain one JSON gives back.
+    """
+    from pydantic import BaseModel
+
+    if isinstance(validated, BaseModel):
+        return (
+            type(built) is type(validated)
+            and all(
+                _identical(getattr(built, name), getattr(validated, name))
+                for name in type(validated).model_fields
+            )
+            and _identical(built.__pydantic_private__, validated.__pydantic_private__)
+        )
+    if isinstance(validated, dict):
+        return (
+            type(built) is dict
+            and len(built) == len(validated)
+            and all(
+                _identical(kb, kv) and _identical(vb, vv)
+                for (kb, vb), (kv, vv) in zip(built.items(), validated.items(), strict=True)
+            )
+        )
+    if isinstance(validated, list | tuple):
+        plain = list if isinstance(validated, list) else tuple
+        return (
+            type(built) is plain
+            and len(built) == len(validated)
+            and all(_identical(b, v) for b, v in zip(built, validated, strict=True))
+        )
+    return type(built) is type(validated) and bool(built == validated)

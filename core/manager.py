@@ -79,6 +79,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "psyq.plugins.norms.report",
 )
 _DEFAULT_PREFIX = "psyq.plugins."
+# Every hook's name starts with this (tests/test_manager.py checks).
+_HOOK_PREFIX = "psyq_"
 
 PluginSource = Literal["built-in", "entry point", "registered", "failed", "disabled"]
 
@@ -120,15 +122,28 @@ class PsyqPluginManager(pluggy.PluginManager):
         self.infos: dict[str, PluginInfo] = {}
         self._builtin: set[str] = set()
         self._warned: set[str] = set()
+        self._builtin_module: object | None = None
 
     # -- registration ------------------------------------------------------
 
     def register_builtin(self, module_name: str) -> None:
         module = importlib.import_module(module_name)
         name = module_name.removeprefix(_DEFAULT_PREFIX)
-        self.register(module, name=name)
+        self._builtin_module = module
+        try:
+            self.register(module, name=name)
+        finally:
+            self._builtin_module = None
         self._builtin.add(name)
         self.infos[name] = PluginInfo(name=name, source="built-in", version=_psyq_version())
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> pluggy.HookimplOpts | None:
+        # pluggy looks at every name in a plugin (each with inspect.getattr_static): in
+        # psyq's own modules only functions named for a hook are hook implementations
+        # (tests/test_manager.py checks), so their imports and helpers are skipped.
+        if plugin is self._builtin_module and not name.startswith(_HOOK_PREFIX):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
 
     def register_plugin(
         self, plugin: object, name: str, *, source: PluginSource = "registered", **info: Any

@@ -16,7 +16,8 @@ import itertools
 import json
 from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any, Literal, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -139,6 +140,119 @@ class ResponseScale(_Model):
             head += ", or " + ", ".join(map(str, sorted(self.missing_values)))
         labels = ", ".join(f"{o.value}={o.label}" for o in self.options)
         return f"{head} ({labels})"
+
+
+# Defined before the models that use it (SkipRule, FlagRule), so that every field type
+# is resolved when its class is made: construct_instrument builds fields from them.
+CompareOp = Literal[">", ">=", "<", "<=", "==", "!="]
+
+_LEAF_KINDS = ("item", "items", "scale")
+_KINDS = (*_LEAF_KINDS, "any", "all", "count")
+
+
+class Condition(_Model):
+    """A declarative test on answers or scale values (no expressions, no eval).
+
+    Exactly one of these shapes:
+
+    * ``item`` (one item) or ``items`` (any of a list) with ``op`` and ``value``:
+      the answer as given (before recoding or reversal) compares true;
+    * ``item`` or ``items`` with ``missing: true``: the item (any of them) is
+      unanswered, or answered with an option that counts as missing
+      (``missing: false``: answered);
+    * ``scale`` with ``op`` and ``value``: the scale's final value compares true;
+    * ``count``: a list of item tests; the number of items meeting their test is
+      between ``at_least`` and ``at_most``, and, with ``including_one_of``, one
+      of the items counted is among those listed;
+    * ``any`` / ``all``: combine sub-conditions.
+
+    An unanswered item (or one answered "counts as missing") and an unscored
+    scale never compare true.
+    """
+
+    item: Identifier | None = None
+    items: list[Identifier] | None = Field(
+        None, min_length=1, max_length=1000, description="Any of these items."
+    )
+    scale: Identifier | None = None
+    op: CompareOp | None = None
+    value: float | None = None
+    missing: bool | None = None
+    any: list[Condition] | None = Field(None, max_length=50)
+    all: list[Condition] | None = Field(None, max_length=50)
+    count: list[Condition] | None = Field(None, min_length=1, max_length=50)
+    at_least: int | None = Field(None, ge=0, le=1000)
+    at_most: int | None = Field(None, ge=0, le=1000)
+    including_one_of: list[Identifier] | None = Field(None, min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Condition:
+        given = [k for k in _KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            names = ", ".join(given) if given else "none"
+            raise ValueError(
+                "a condition has exactly one of item, items, scale, any, all or count "
+                f"(got {names})"
+            )
+        kind = given[0]
+        compares = self.op is not None or self.value is not None
+        if kind in _LEAF_KINDS:
+            if self.missing is not None:
+                if kind == "scale":
+                    raise ValueError("missing tests an item or items, not a scale")
+                if compares:
+                    raise ValueError("use missing, or op and value, not both")
+            elif self.op is None or self.value is None:
+                raise ValueError(f"an {kind} condition needs op and value (or missing: true)")
+        elif compares or self.missing is not None:
+            raise ValueError(f"op, value and missing belong in the {kind} list's conditions")
+        counting = (self.at_least, self.at_most, self.including_one_of)
+        if kind == "count":
+            if self.at_least is None and self.at_most is None:
+                raise ValueError("count needs at_least, at_most or both")
+            low, high = self.at_least, self.at_most
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"at_least {self.at_least} is above at_most {self.at_most}")
+            for sub in self.count or []:
+                if sub.item is None and sub.items is None:
+                    raise ValueError("count lists item tests (item or items), not other conditions")
+        elif any(c is not None for c in counting):
+            raise ValueError("at_least, at_most and including_one_of go with count")
+        return self
+
+    @property
+    def item_ids(self) -> list[str]:
+        """The items a leaf item test reads (empty for other shapes)."""
+        if self.item is not None:
+            return [self.item]
+        return list(self.items or [])
+
+    def counted_items(self) -> list[str]:
+        """For a count: the items counted, in order, each once."""
+        out: list[str] = []
+        for sub in self.count or []:
+            out.extend(i for i in sub.item_ids if i not in out)
+        return out
+
+    def references(self) -> list[tuple[str, str]]:
+        """(kind, id) pairs this condition reads, for validation."""
+        if self.scale is not None:
+            return [("scale", self.scale)]
+        if self.item is not None or self.items is not None:
+            return [("item", i) for i in self.item_ids]
+        subs = self.any or self.all or self.count or []
+        refs = [ref for sub in subs for ref in sub.references()]
+        return refs + [("item", i) for i in self.including_one_of or []]
+
+    def leaves(self) -> list[Condition]:
+        """Every item or scale test inside this condition."""
+        if self.item is not None or self.items is not None or self.scale is not None:
+            return [self]
+        return [leaf for sub in self.any or self.all or self.count or [] for leaf in sub.leaves()]
+
+    def first_item(self) -> str | None:
+        refs = [ident for kind, ident in self.references() if kind == "item"]
+        return refs[0] if refs else None
 
 
 class SkipRule(_Model):
@@ -490,117 +604,6 @@ class Scale(_Model):
         return None
 
 
-CompareOp = Literal[">", ">=", "<", "<=", "==", "!="]
-
-_LEAF_KINDS = ("item", "items", "scale")
-_KINDS = (*_LEAF_KINDS, "any", "all", "count")
-
-
-class Condition(_Model):
-    """A declarative test on answers or scale values (no expressions, no eval).
-
-    Exactly one of these shapes:
-
-    * ``item`` (one item) or ``items`` (any of a list) with ``op`` and ``value``:
-      the answer as given (before recoding or reversal) compares true;
-    * ``item`` or ``items`` with ``missing: true``: the item (any of them) is
-      unanswered, or answered with an option that counts as missing
-      (``missing: false``: answered);
-    * ``scale`` with ``op`` and ``value``: the scale's final value compares true;
-    * ``count``: a list of item tests; the number of items meeting their test is
-      between ``at_least`` and ``at_most``, and, with ``including_one_of``, one
-      of the items counted is among those listed;
-    * ``any`` / ``all``: combine sub-conditions.
-
-    An unanswered item (or one answered "counts as missing") and an unscored
-    scale never compare true.
-    """
-
-    item: Identifier | None = None
-    items: list[Identifier] | None = Field(
-        None, min_length=1, max_length=1000, description="Any of these items."
-    )
-    scale: Identifier | None = None
-    op: CompareOp | None = None
-    value: float | None = None
-    missing: bool | None = None
-    any: list[Condition] | None = Field(None, max_length=50)
-    all: list[Condition] | None = Field(None, max_length=50)
-    count: list[Condition] | None = Field(None, min_length=1, max_length=50)
-    at_least: int | None = Field(None, ge=0, le=1000)
-    at_most: int | None = Field(None, ge=0, le=1000)
-    including_one_of: list[Identifier] | None = Field(None, min_length=1, max_length=1000)
-
-    @model_validator(mode="after")
-    def _shape(self) -> Condition:
-        given = [k for k in _KINDS if getattr(self, k) is not None]
-        if len(given) != 1:
-            names = ", ".join(given) if given else "none"
-            raise ValueError(
-                "a condition has exactly one of item, items, scale, any, all or count "
-                f"(got {names})"
-            )
-        kind = given[0]
-        compares = self.op is not None or self.value is not None
-        if kind in _LEAF_KINDS:
-            if self.missing is not None:
-                if kind == "scale":
-                    raise ValueError("missing tests an item or items, not a scale")
-                if compares:
-                    raise ValueError("use missing, or op and value, not both")
-            elif self.op is None or self.value is None:
-                raise ValueError(f"an {kind} condition needs op and value (or missing: true)")
-        elif compares or self.missing is not None:
-            raise ValueError(f"op, value and missing belong in the {kind} list's conditions")
-        counting = (self.at_least, self.at_most, self.including_one_of)
-        if kind == "count":
-            if self.at_least is None and self.at_most is None:
-                raise ValueError("count needs at_least, at_most or both")
-            low, high = self.at_least, self.at_most
-            if low is not None and high is not None and low > high:
-                raise ValueError(f"at_least {self.at_least} is above at_most {self.at_most}")
-            for sub in self.count or []:
-                if sub.item is None and sub.items is None:
-                    raise ValueError("count lists item tests (item or items), not other conditions")
-        elif any(c is not None for c in counting):
-            raise ValueError("at_least, at_most and including_one_of go with count")
-        return self
-
-    @property
-    def item_ids(self) -> list[str]:
-        """The items a leaf item test reads (empty for other shapes)."""
-        if self.item is not None:
-            return [self.item]
-        return list(self.items or [])
-
-    def counted_items(self) -> list[str]:
-        """For a count: the items counted, in order, each once."""
-        out: list[str] = []
-        for sub in self.count or []:
-            out.extend(i for i in sub.item_ids if i not in out)
-        return out
-
-    def references(self) -> list[tuple[str, str]]:
-        """(kind, id) pairs this condition reads, for validation."""
-        if self.scale is not None:
-            return [("scale", self.scale)]
-        if self.item is not None or self.items is not None:
-            return [("item", i) for i in self.item_ids]
-        subs = self.any or self.all or self.count or []
-        refs = [ref for sub in subs for ref in sub.references()]
-        return refs + [("item", i) for i in self.including_one_of or []]
-
-    def leaves(self) -> list[Condition]:
-        """Every item or scale test inside this condition."""
-        if self.item is not None or self.items is not None or self.scale is not None:
-            return [self]
-        return [leaf for sub in self.any or self.all or self.count or [] for leaf in sub.leaves()]
-
-    def first_item(self) -> str | None:
-        refs = [ident for kind, ident in self.references() if kind == "item"]
-        return refs[0] if refs else None
-
-
 class FlagRule(_Model):
     """A clinical flag raised when its condition holds."""
 
@@ -717,8 +720,7 @@ class Instrument(_Model):
         # Every problem is collected (one per line of the error) so that `psyq
         # validate` can list them all; a stage stops only where later checks
         # depend on it (scales need valid items).
-        self._items_by_id = _unique("item", self.items)
-        self._scales_by_id = _unique("scale", self.scales)
+        self._index()
         _unique("flag", self.flags)
         if "total" not in self._scales_by_id:
             raise ValueError("every instrument needs a scale with id 'total' (its main score)")
@@ -764,6 +766,20 @@ class Instrument(_Model):
                     more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
                     raise ValueError(missing[0] + more)
         return self
+
+    def _index(self) -> None:
+        """Items and scales by id (checked unique here; trusted by construct_instrument)."""
+        self._items_by_id = _unique("item", self.items)
+        self._scales_by_id = _unique("scale", self.scales)
+
+    def _derive_lookups(self) -> None:
+        """Every lookup table the validator computes, for an instrument built without it.
+
+        The same functions the validator uses (:meth:`_index`, :meth:`_compute_bounds`),
+        so a constructed instrument's tables are the validated one's.
+        """
+        self._index()
+        self._bounds = {scale.id: self._compute_bounds(scale) for scale in self.scales}
 
     def _check_flag(self, flag: FlagRule) -> None:
         if flag.id == CRITICAL_ITEM_FLAG:
@@ -1033,3 +1049,83 @@ def _close(a: float, b: float) -> bool:
 
 def _fmt(x: float) -> str:
     return f"{x:g}"
+
+
+# -- an instrument validated before ---------------------------------------------------
+
+_Build = Callable[[Any], Any]
+_C = TypeVar("_C", bound=BaseModel)
+
+
+def construct_instrument(data: dict[str, Any]) -> Instrument:
+    """The instrument whose ``model_dump(mode="json")`` is ``data``, built without validating.
+
+    Only for data psyq validated itself and kept: the definition cache, which stores an
+    entry for this path only when the instrument built here equals the validated one
+    (fields, their types and the lookup tables), and checks each entry's SHA-256 before
+    using it. Every model is made with pydantic's ``model_construct``, its nested
+    models built from its field types; the lookup tables are computed by the functions
+    the validator uses. Anything else goes through ``Instrument.model_validate``.
+
+    Raises :class:`TypeError` for data or a field type it cannot build.
+    """
+    instrument = _construct(Instrument, data)
+    instrument._derive_lookups()
+    return instrument
+
+
+def _construct(model: type[_C], data: Any) -> _C:
+    if not isinstance(data, dict):
+        raise TypeError(f"{model.__name__}: expected a mapping, got {type(data).__name__}")
+    builders = _field_builders(model)
+    unknown = data.keys() - builders.keys()
+    if unknown:
+        raise TypeError(f"{model.__name__}: unknown fields {sorted(unknown)}")
+    values = {}
+    for name, value in data.items():
+        build = builders[name]
+        values[name] = value if build is None else build(value)
+    return model.model_construct(**values)
+
+
+@functools.cache
+def _field_builders(model: type[BaseModel]) -> dict[str, _Build | None]:
+    """Per field of ``model``: how to build its value from JSON (``None``: as it is)."""
+    return {name: _builder(field.annotation) for name, field in model.model_fields.items()}
+
+
+def _builder(annotation: Any) -> _Build | None:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _builder(args[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        model = annotation
+        return lambda value: _construct(model, value)
+    if origin is list:
+        item = _builder(args[0])
+        if item is None:
+            return None
+        build_item = item
+        return lambda value: [build_item(v) for v in value]
+    if origin is dict:
+        key_type = get_args(args[0])[0] if get_origin(args[0]) is Annotated else args[0]
+        if key_type not in (str, int):
+            raise TypeError(f"cannot build a {annotation!r} field without validating it")
+        int_keys = key_type is int  # JSON object keys are text
+        item = _builder(args[1])
+        if item is None and not int_keys:
+            return None
+        key: _Build = int if int_keys else str
+        build: _Build = item or (lambda v: v)
+        return lambda value: {key(k): build(v) for k, v in value.items()}
+    if origin is Union or origin is UnionType:
+        options = [a for a in args if a is not type(None)]
+        built = [_builder(a) for a in options]
+        if all(b is None for b in built):
+            return None
+        if len(options) == 1 and built[0] is not None:
+            one = built[0]
+            return lambda value: None if value is None else one(value)
+    elif annotation in (str, int, float, bool, Any) or origin is Literal:
+        return None
+    raise TypeError(f"cannot build a {annotation!r} field without validating it")

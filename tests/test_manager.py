@@ -168,3 +168,38 @@ def test_installed_plugin_that_raises_on_import_leaves_cli_working(tmp_path: Pat
     )
     assert strict.returncode == 1
     assert "psyq: error: plugin 'broken_demo' failed" in strict.stderr
+
+
+def test_every_hook_implementation_of_psyq_is_found_by_its_name() -> None:
+    """psyq looks for hook implementations in its own modules only among names starting
+    with psyq_ (pluggy would inspect every name): each hook, and each function psyq marks
+    as one, must be named so; and a third-party plugin is searched in full."""
+    import importlib
+
+    from psyq import hookspecs
+    from psyq.manager import _HOOK_PREFIX, DEFAULT_PLUGINS
+
+    specs = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "psyq_spec")]
+    assert specs and all(n.startswith(_HOOK_PREFIX) for n in specs)
+    pm = create_plugin_manager(load_entrypoints=False)
+    for module_name in DEFAULT_PLUGINS:
+        module = importlib.import_module(module_name)
+        marked = {n for n in dir(module) if hasattr(getattr(module, n), "psyq_impl")}
+        registered = {
+            impl.function.__name__
+            for caller in pm.get_hookcallers(module) or []
+            for impl in caller.get_hookimpls()
+            if impl.plugin is module
+        }
+        assert marked == registered, module_name
+        assert all(n.startswith(_HOOK_PREFIX) for n in marked), module_name
+
+    class Renamed:
+        @hookimpl(specname="psyq_register_commands")
+        def commands(self) -> list[object]:
+            return []
+
+    pm.register_plugin(Renamed(), "renamed")
+    assert "renamed" in {
+        impl.plugin_name for impl in pm.hook.psyq_register_commands.get_hookimpls()
+    }

@@ -24,7 +24,7 @@ from psyq.errors import DuplicateError, PluginError, PsyqError
 from psyq.manager import PsyqPluginManager
 from psyq.outputs import PastScore, RenderRequest
 from psyq.registry import InstrumentRegistry
-from psyq.report import ReportSection, collect_sections, render_report_html
+from psyq.report import ReportSection, collect_sections, compact_markup, render_report_html
 from psyq.scoring import Scorer
 
 CLI = Callable[..., Result]
@@ -106,6 +106,27 @@ def test_html_is_one_self_contained_file(
     assert not re.search(r"<(link|script|img|iframe|object)\b", html)
     assert not re.search(r"""(src|href)\s*=\s*["']?(?!data:|#)""", html)
     assert "@import" not in html
+
+
+def test_built_in_markup_drops_only_whitespace_that_renders_as_nothing(
+    psyq_pm: PsyqPluginManager, make_request: Callable[..., RenderRequest]
+) -> None:
+    # Indentation before block, table and SVG tags goes; a space before inline markup
+    # or inside text stays, and so does a line break before a closing </p> or </text>.
+    html = (
+        "<table>\n  <tr>\n    <td>1 <span>x</span></td>\n  </tr>\n</table>\n"
+        "<p>one\n  two <strong>three</strong>\n</p>\n<strong>four</strong>\n  <em>five</em>"
+        "<p class=note>\n</p>\n<svg>\n  <rect/>\n  <text>six\n</text>\n</svg>"
+    )
+    assert compact_markup(html) == (
+        "<table><tr><td>1 <span>x</span></td></tr></table><p>one\n  two <strong>three"
+        "</strong>\n</p>\n<strong>four</strong>\n  <em>five</em><p class=note>\n</p>"
+        "<svg><rect/><text>six\n</text></svg>"
+    )
+    html = render_report_html(psyq_pm, make_request("phq9", phq9([3] * 9), client_id="C-1"))
+    assert not re.search(r">\s*\n\s*<(tr|td|th|rect|text|path)\b", html)
+    items = html[html.index('<table class="items">') :]
+    assert '<span class="mark mark-critical">critical item</span> Thoughts' in items
 
 
 def test_pdf_html_leaves_the_stylesheet_to_the_renderer(

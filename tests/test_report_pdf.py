@@ -121,6 +121,9 @@ def test_phq9_with_a_trend_takes_two_pages_and_page_two_is_not_near_blank(
     assert sizes == [A4, A4]
     pages = [flat(page.extract_text()) for page in reader.pages]
     assert "TREND" in pages[0].upper() and "Page 1 of 2" in pages[0]
+    # The running footer names the client, instrument and date once on every page: it
+    # comes from an attribute, with no hidden copy of the text in the page.
+    assert [page.count("C0042 · PHQ-9 · 2026-11-01") for page in pages] == [1, 1]
     assert "Kroenke K, Spitzer RL, Williams JBW" in pages[1]
     item_texts = [
         "Little interest or pleasure", "Feeling down, depressed", "Trouble falling or staying",

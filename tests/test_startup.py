@@ -243,3 +243,114 @@ def test_score_does_not_look_for_pydantic_plugins(tmp_path: Path) -> None:
     env["PYDANTIC_DISABLE_PLUGINS"] = ""
     on = _run_twice(["score", "phq9", "--answers", PHQ9], METADATA, env)
     assert on == ["HEAVY:" + ",".join(sorted(METADATA))]
+
+
+GC_SCRIPT = """
+import gc, sys
+import click
+import psyq.cli
+from psyq import hookimpl
+from psyq.errors import DefinitionError
+
+seen = []
+
+@click.command("gc-state")
+def gc_state():
+    seen.append(gc.isenabled())
+    click.echo("frozen" if gc.get_freeze_count() else "not frozen")
+
+class Plugin:
+    @hookimpl
+    def psyq_register_commands(self):
+        return [gc_state]
+
+real = psyq.cli.create_plugin_manager
+psyq.cli.create_plugin_manager = lambda: real(extra_plugins=[("gc-check", Plugin())])
+for argv in (["gc-state"], ["score", "nope", "--answers", "1"]):
+    try:
+        psyq.cli.main(argv)
+    except SystemExit:
+        pass
+    print("after:", gc.isenabled(), flush=True)
+
+def broken(**kwargs):
+    raise DefinitionError("no plugins today")
+
+psyq.cli.create_plugin_manager = broken
+try:
+    psyq.cli.main(["list"])
+except SystemExit as exc:
+    print("exit:", exc.code, gc.isenabled(), flush=True)
+print("during:", seen)
+"""
+
+
+def test_garbage_collector_is_on_while_a_command_runs_and_after(tmp_path: Path) -> None:
+    """main() keeps the cyclic collector off only while psyq starts (its objects are then
+    frozen, out of the collector's way): a command, however long it runs, collects."""
+    env = {**os.environ, "PSYQ_HOME": str(tmp_path)}
+    run = subprocess.run(
+        [sys.executable, "-c", GC_SCRIPT], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert "Traceback" not in run.stderr, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines == [
+        "frozen",
+        "after: True",
+        "after: True",
+        "exit: 2 True",
+        "during: [True]",
+    ], run.stdout + run.stderr
+    assert "unknown instrument 'nope'" in run.stderr
+    assert "psyq: error: no plugins today" in run.stderr
+
+
+BUILT_SCRIPT = """
+import json, sys
+from psyq.cli import main
+try:
+    main(json.loads(sys.argv[1]))
+except SystemExit as exc:
+    assert not exc.code, exc.code
+import psyq.models
+# pydantic builds a model's schema on its first validation (defer_build): still unbuilt,
+# the instrument was built from the cache without validating it.
+print("SCHEMA:", psyq.models.Instrument.__pydantic_complete__, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["score", "phq9", "--answers", PHQ9], "total      8  0-27   Mild"),
+        (["show", "phq9"], "Patient Health Questionnaire-9"),
+        (["show", "ccts"], "Provisional"),
+    ],
+)
+def test_score_and_show_with_a_warm_cache_validate_nothing(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    """With the cache warm, the instrument is built from its cached, validated definition:
+    Instrument's schema is never built (a cold run validates, so it is)."""
+    env = {
+        **os.environ,
+        "PSYQ_HOME": str(tmp_path / "home"),
+        "PSYQ_CACHE_DIR": str(tmp_path / "cache"),
+        "COLUMNS": "120",
+    }
+    env.pop("PSYQ_NO_CACHE", None)
+    outputs, schemas = [], []
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, "-c", BUILT_SCRIPT, json.dumps(args)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "Traceback" not in run.stderr, run.stderr
+        assert expected in run.stdout, run.stdout
+        outputs.append(run.stdout)
+        schemas += [line for line in run.stderr.splitlines() if line.startswith("SCHEMA:")]
+    assert schemas == ["SCHEMA: True", "SCHEMA: False"]
+    assert outputs[0] == outputs[1]

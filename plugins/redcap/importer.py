@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -36,15 +36,13 @@ from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.plugins.drafts import draft_yaml as write_draft
 from psyq.plugins.drafts import negate
-from psyq.plugins.redcap.calc import (
-    CalcSyntaxError,
-    ScaleRule,
-    parse,
-    read_logic,
-    recognise_flag,
-    recognise_scale,
-)
-from psyq.plugins.redcap.dictionary import Field, parse_choices, plain, read_dictionary
+
+if TYPE_CHECKING:
+    from psyq.plugins.redcap.calc import ScaleRule
+    from psyq.plugins.redcap.dictionary import Field
+
+# The calculation parser and the dictionary reader load when a dictionary is converted,
+# not at every start-up (this module registers the import-redcap command).
 
 UNKNOWN_LICENCE = "UNKNOWN: check before use"
 DRAFT_NOTICE = (
@@ -68,6 +66,8 @@ class RedcapDraft:
 
 
 def _options(f: Field, notes: list[str]) -> list[dict[str, Any]] | None:
+    from psyq.plugins.redcap.dictionary import parse_choices
+
     if f.type == "yesno":
         return [{"value": 0, "label": "No"}, {"value": 1, "label": "Yes"}]
     if f.type == "truefalse":
@@ -113,6 +113,7 @@ def _branching(
     import yaml
 
     from psyq.models import Condition
+    from psyq.plugins.redcap.calc import CalcSyntaxError, parse, read_logic
 
     shown = safe(f.branching, 100)
     try:
@@ -151,6 +152,8 @@ def _branching(
 
 
 def _describe(f: Field) -> str:
+    from psyq.plugins.redcap.dictionary import plain
+
     kind = {"notes": "notes (free text)", "sql": "sql"}.get(f.type, f.type or "untyped")
     return f"field {f.name} ({kind}) {safe(plain(f.label), 60)}: not converted"
 
@@ -159,6 +162,8 @@ def dictionary_to_draft(
     fields: list[Field], form: str | None, source: str, instrument_id: str | None = None
 ) -> RedcapDraft:
     """Convert one form (see the module docs); raises DefinitionError."""
+    from psyq.plugins.redcap.dictionary import plain
+
     forms = list(dict.fromkeys(f.form for f in fields if f.form))
     if not forms:
         raise DefinitionError(f"{source}: the dictionary has no fields")
@@ -302,6 +307,9 @@ def _calculations(
     response_scales: dict[str, Any],
     notes: list[str],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    from psyq.plugins.redcap.calc import CalcSyntaxError, parse, recognise_flag, recognise_scale
+    from psyq.plugins.redcap.dictionary import plain
+
     scales: list[dict[str, Any]] = []
     scale_of: dict[str, str] = {}  # calc field name -> scale id
     pending: list[tuple[Field, Any]] = []
@@ -372,6 +380,8 @@ def _scale(
     response_scales: dict[str, Any],
     notes: list[str],
 ) -> dict[str, Any] | None:
+    from psyq.plugins.redcap.dictionary import plain
+
     unknown = [name for name in rule.items if name not in by_id]
     if unknown:
         notes.append(
@@ -472,6 +482,8 @@ def import_redcap_command(
     Example:
       psyq import-redcap dictionary.csv --form phq9 -o phq9-draft.yaml
     """
+    from psyq.plugins.redcap.dictionary import read_dictionary
+
     if instrument_id is not None and not IDENTIFIER.fullmatch(instrument_id):
         raise PsyqError(f"--id '{instrument_id}': use a lower-case letter, then a-z, 0-9, _")
     fields = read_dictionary(dictionary)

@@ -38,12 +38,10 @@ BUILTIN_SECTIONS: tuple[tuple[str, int], ...] = (
 @cache
 def builtin_sections() -> tuple[ReportSection, ...]:
     # psyq.report loads with the first report, not at start-up.
-    from psyq.report import ReportSection, packaged_template
+    from psyq.report import ReportSection, packaged_section
 
     return tuple(
-        ReportSection(
-            name=name, template=packaged_template(f"sections/{name}.html.j2"), order=order
-        )
+        ReportSection(name=name, template=packaged_section(f"sections/{name}.html.j2"), order=order)
         for name, order in BUILTIN_SECTIONS
     )
 
