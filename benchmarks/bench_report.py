@@ -356,32 +356,56 @@ for page in sorted(Path(sys.argv[1]).glob("*.html")):
 """
 
 
-def _session(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+def _session(
+    cmd: list[str], env: dict[str, str], timeline: dict[str, float] | None = None
+) -> tuple[float, float]:
     """Wall seconds and CPU seconds of a command and every process it starts (workers,
     the fork server, short-lived helpers), read from /proc every 20 ms while they live.
+    Wall ends when the command's stderr closes (every process holding it has exited).
 
     A process's own CPU counts, plus the larger of what its reaped children used (as
     the kernel reports it) and what its children were seen using, so nothing counts
-    twice and helpers too short-lived to be sampled still count."""
+    twice and helpers too short-lived to be sampled still count.
+
+    ``timeline`` gets, in seconds from the start: ``workers`` (the first process forked
+    by the fork server seen), ``exit`` (the command's own exit seen) and ``closed``
+    (stderr closed), plus ``epoch`` (the start as ``time.time()``)."""
     import psutil
 
     start = time.perf_counter()
+    epoch = time.time()
     proc = subprocess.Popen(
         cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     seen: dict[int, tuple[int, float, float]] = {}  # pid: (parent, own CPU, reaped children)
+    servers: set[int] = set()
+    forks: dict[int, float] = {}  # the server's children, when first seen
+    events: dict[str, float] = {"epoch": epoch}
     while proc.poll() is None:
         for p in psutil.process_iter():
             try:
                 if os.getsid(p.pid) == proc.pid:
                     t = p.cpu_times()
                     own, kids = t.user + t.system, t.children_user + t.children_system
+                    # A worker is a fork of the server that stays one (a helper such as
+                    # ldconfig has the server's command line only until it execs).
+                    if timeline is not None and "forkserver" in " ".join(p.cmdline()):
+                        if p.ppid() not in servers and p.pid not in seen:
+                            servers.add(p.pid)
+                        elif p.ppid() in servers and p.pid in forks:
+                            events.setdefault("workers", forks[p.pid])
+                        elif p.ppid() in servers:
+                            forks[p.pid] = time.perf_counter() - start
                     seen[p.pid] = (p.ppid(), own, kids)
             except (psutil.Error, OSError):
                 pass
         time.sleep(0.02)
+    events["exit"] = time.perf_counter() - start
     _, err = proc.communicate()
     took = time.perf_counter() - start
+    events["closed"] = took
+    if timeline is not None:
+        timeline.update(events)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{cmd[3:5]} failed ({proc.returncode}): {err.decode()[-500:]}")
 
@@ -416,12 +440,21 @@ def bench_pdf_batch() -> None:
     sizes = (20, 100, 1000) if os.environ.get("PSYQ_BENCH_1000") == "1" else (20, 100)
     files = {n: write_csv(work / f"phq9-{n}.csv", phq9_rows(n, seed=n)) for n in sizes}
 
+    timelines: dict[str, dict[str, float]] = {}  # of the fastest run of each kind
+
     def batch(n: int, jobs: int) -> tuple[float, float]:
         out = work / f"out-{time.monotonic_ns()}"
         cmd = [sys.executable, "-m", "psyq", "batch", str(files[n]), "--instrument", "phq9",
                "--out", str(out), "--quiet", "--format", "pdf", "--summary", "html",
                "--jobs", str(jobs)]  # fmt: skip
-        took = _session(cmd, env)
+        events: dict[str, float] = {}
+        took = _session(cmd, env, events)
+        written = sorted(p.stat().st_mtime for p in (out / "reports").iterdir())
+        events["first report"] = written[0] - events["epoch"]
+        events["last report"] = written[-1] - events["epoch"]
+        key = f"{n}/{jobs}"
+        if key not in timelines or took[0] < timelines[key]["closed"]:
+            timelines[key] = events
         shutil.rmtree(out, ignore_errors=True)
         return took
 
@@ -470,6 +503,15 @@ def bench_pdf_batch() -> None:
         f"--jobs 1 {cpu('100/1') * 10:.0f} ms, --jobs 2 {cpu('100/2') * 10:.0f} ms, bare loop "
         f"{cpu('bare') * 10:.0f} ms; psyq --jobs 1 {j1 / b:.2f}x the bare loop's wall"
     )
+    for jobs in (1, 2):
+        t = timelines[f"100/{jobs}"]
+        steps = ("workers", "first report", "last report", "exit", "closed")
+        print(
+            f"  PDF batch timeline, 100 rows --jobs {jobs}, s from the command: "
+            + ", ".join(f"{step} {t[step]:.2f}" for step in steps if step in t)
+            + f"; before the first report {t['first report']:.2f} s, after the last "
+            f"{t['closed'] - t['last report']:.2f} s"
+        )
     m_cpu = (cpu("100/2") - cpu("20/2")) / 80
     m_wall = (j2 - wall("20/2")) / 80
     print(

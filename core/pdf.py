@@ -76,7 +76,8 @@ def asset_bytes(url: str, root: Any = None) -> tuple[bytes, str]:
 
 @cache
 def load_weasyprint() -> None:
-    """Import WeasyPrint, skipping the C compiler in its search for libraries.
+    """Import WeasyPrint, skipping the C compiler in its search for libraries and
+    reading the linker cache once.
 
     WeasyPrint asks for each library (Pango, HarfBuzz, fontconfig, ...) under
     several names in turn; on Linux every name that is not in the linker cache
@@ -84,24 +85,78 @@ def load_weasyprint() -> None:
     sixteen compiler runs, about a third of the import's time. The linker cache
     (``ldconfig -p``) and WeasyPrint's own later names (``libpango-1.0.so.0``)
     find the same libraries, so psyq imports it with those fallbacks off. Every
-    function here calls this before its own ``from weasyprint import ...``.
+    name also ran ``ldconfig -p`` anew (twenty-two runs); its listing is read
+    once here and each name looked up in it as ``find_library`` does
+    (:func:`_ldconfig_once`). Every function here calls this before its own
+    ``from weasyprint import ...``.
     """
     import ctypes.util
 
-    fallbacks = {name: getattr(ctypes.util, name, None) for name in ("_findLib_gcc", "_findLib_ld")}
-    for name, found in fallbacks.items():
+    names = ("_findLib_gcc", "_findLib_ld", "_findSoname_ldconfig")
+    originals = {name: getattr(ctypes.util, name, None) for name in names}
+    stand_ins = {
+        "_findLib_gcc": _not_found,
+        "_findLib_ld": _not_found,
+        "_findSoname_ldconfig": _ldconfig_once(originals["_findSoname_ldconfig"]),
+    }
+    for name, found in originals.items():
         if found is not None:
-            setattr(ctypes.util, name, _not_found)
+            setattr(ctypes.util, name, stand_ins[name])
     try:
         import weasyprint  # noqa: F401
     finally:
-        for name, found in fallbacks.items():
+        for name, found in originals.items():
             if found is not None:
                 setattr(ctypes.util, name, found)
 
 
 def _not_found(name: str) -> None:
     return None
+
+
+def _ldconfig_once(original: Any) -> Any:
+    """``ctypes.util._findSoname_ldconfig`` (Linux, glibc) reading ``ldconfig -p`` once.
+
+    The same lookup: the first ``lib<name>.<anything>`` listed for this machine's
+    ABI (the ABI names are CPython's). Where the listing cannot be had, each name
+    goes to ``original``, as without psyq.
+    """
+    import os
+    import struct
+    import subprocess
+
+    machine = os.uname().machine + ("-32" if struct.calcsize("l") == 4 else "-64")
+    abi = {
+        "x86_64-64": "libc6,x86-64",
+        "ppc64-64": "libc6,64bit",
+        "sparc64-64": "libc6,64bit",
+        "s390x-64": "libc6,64bit",
+        "ia64-64": "libc6,IA-64",
+    }.get(machine, "libc6")
+    listing: list[bytes | None] = []
+
+    def find(name: str) -> str | None:
+        if not listing:
+            try:
+                listing.append(
+                    subprocess.run(
+                        ["/sbin/ldconfig", "-p"],
+                        stdin=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        env={"LC_ALL": "C", "LANG": "C"},
+                        check=False,
+                    ).stdout
+                )
+            except OSError:
+                listing.append(None)
+        if listing[0] is None:
+            return original(name) if original is not None else None
+        pattern = os.fsencode(rf"\s+(lib{re.escape(name)}\.[^\s]+)\s+\({abi}")
+        found = re.search(pattern, listing[0])
+        return os.fsdecode(found.group(1)) if found else None
+
+    return find
 
 
 @cache

@@ -64,13 +64,12 @@ def wait_until(predicate: Callable[[], bool], limit: float) -> bool:
 
 def start_batch(args: list[str], home: Path, **kwargs: object) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PSYQ_HOME": str(home)}
+    streams: dict[str, object] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
         [sys.executable, "-m", "psyq", *args],
         env=env,
         start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        **kwargs,
+        **{**streams, **kwargs},
     )
 
 
@@ -223,3 +222,42 @@ def test_a_ctrl_c_reaching_a_worker_during_its_start_up_is_held(tmp_path: Path) 
         watcher.join()
         runner.close()
     assert hit, "no worker was started"
+
+
+def fork_servers(sid: int) -> list[int]:
+    """The live multiprocessing fork servers of a session."""
+    found = []
+    for pid in session_processes(sid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # exited since it was listed
+            continue
+        if b"multiprocessing.forkserver" in command:
+            found.append(pid)
+    return found
+
+
+@pytest.mark.parametrize("bad", [True, False], ids=["bad input", "finished"])
+def test_no_fork_server_outlives_the_batch(tmp_path: Path, bad: bool) -> None:
+    """`psyq batch` starts its fork server before it reads the input, so a batch that
+    then fails on it used to leave the server running on (warming WeasyPrint up, then
+    tearing it down) for a second or two after the batch had exited; a finished batch
+    left it tearing down. The batch now ends it before exiting: checked the moment the
+    batch process has exited, without waiting."""
+    src = tmp_path / "cohort.csv"
+    if bad:
+        src.write_text("client_id,date,phq9_1\nC1,2026-01-01,1\n")  # 8 item columns missing
+    else:
+        write_csv(src, phq9_rows(2))
+    args = ["batch", str(src), "--instrument", "phq9", "--out", str(tmp_path / "out"),
+            "--format", "pdf", "--summary", "html", "--jobs", "2", "--quiet"]  # fmt: skip
+    with (tmp_path / "stderr").open("wb") as err:
+        proc = start_batch(args, tmp_path / "home", stderr=err)
+        proc.wait(timeout=120)
+        left = fork_servers(proc.pid)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    message = (tmp_path / "stderr").read_text()
+    assert proc.returncode == (2 if bad else 0), message
+    assert ("missing item columns" in message) == bad
+    assert not left, f"fork server {left} outlived the batch"

@@ -1,7 +1,7 @@
 """Local batch workers start warm: forked by a fork server that has already imported
 the chunk worker and, for a batch that renders reports, WeasyPrint with its fonts and
-the parsed report stylesheet, and the plugin manager a sample report was rendered
-with (rather than every worker paying for that itself)."""
+the parsed report stylesheet, and the plugin manager a sample report's HTML was
+written with (rather than every worker paying for that itself)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,12 @@ import json, os, sys
 from psyq.batch.executors import ExecutorSettings, LocalRunner
 
 def state(_):
+    import gc
     import psyq.batch.worker
     import psyq.pdf
     return {
+        "frozen": gc.get_freeze_count(),
+        "collecting": gc.isenabled(),
         "plugins": psyq.batch.worker._preloaded_pm is not None,
         "weasyprint": "weasyprint" in sys.modules,
         "fonts": psyq.pdf.font_config.cache_info().currsize,
@@ -75,7 +78,9 @@ def test_rendering_workers_are_forked_with_weasyprint_warm(tmp_path: Path) -> No
     assert got["parent"] is False  # the batch process itself never imports WeasyPrint
     for worker in got["workers"]:
         assert worker["weasyprint"] and worker["fonts"] == 1 and worker["stylesheet"] == 1
-        assert worker["plugins"]  # built, and a report rendered with them, in the server
+        assert worker["plugins"]  # built, and a report written with them, in the server
+        # The server's objects frozen: a worker's collections skip them (and their pages).
+        assert worker["frozen"] > 10_000 and worker["collecting"]
         assert worker["setting"] is None
     for worker in got["later"]:  # the batch's own environment and folder, as when spawned
         assert worker["setting"] == "later" and worker["cwd"] == str(tmp_path)
@@ -88,6 +93,7 @@ def test_scores_only_workers_do_not_load_weasyprint(tmp_path: Path) -> None:
     got = probe(tmp_path, "scores")
     assert got["method"] == "forkserver"
     assert not any(w["weasyprint"] or w["plugins"] for w in got["workers"])
+    assert all(w["collecting"] for w in got["workers"])
 
 
 def pdf_words(path: Path) -> str:

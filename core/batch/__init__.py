@@ -15,6 +15,20 @@ The pieces, one module each:
 
 from __future__ import annotations
 
-from psyq.batch.run import BatchOptions, BatchOutcome, run_batch
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from psyq.batch.run import BatchOptions, BatchOutcome, run_batch
 
 __all__ = ["BatchOptions", "BatchOutcome", "run_batch"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: the fork server and workers import psyq.batch.worker, and
+    # `psyq batch` starts its fork server (psyq.batch.executors) before anything else,
+    # none of which needs the whole run machinery (inputs, manifest, cohort summary).
+    if name in __all__:
+        from psyq.batch import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

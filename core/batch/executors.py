@@ -12,6 +12,7 @@ psyq ships ``local`` (a process pool on this machine, below) and ``dask``
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import signal
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -174,7 +175,42 @@ def _start_context(pdf_reports: bool) -> multiprocessing.context.BaseContext:
     from multiprocessing import forkserver
 
     forkserver.ensure_running()
+    global _started_by
+    if _started_by is None:
+        _started_by = os.getpid()
+        atexit.register(stop_fork_server)
     return context
+
+
+_started_by: int | None = None
+"""The process that started the fork server: only it stops it (not a fork of it)."""
+
+
+def stop_fork_server() -> None:
+    """End the fork server this process started, now, and reap it (run at exit).
+
+    Left alone, the server outlives the batch: it notices that the batch has
+    gone only once it has finished warming up (about a second after a batch
+    that fails on its input), and then takes as long again to tear down
+    everything it loaded, holding the batch's stderr open all the while (so
+    ``psyq batch ... 2>&1 | tee log`` waited for it). It holds nothing to save
+    (no file, no result: the batch writes every output itself), so it is
+    killed rather than asked.
+    Its workers have finished by now; one that has not (a batch stopped by
+    an error) ends itself when it sees its server gone (:func:`_worker_init`).
+    """
+    from multiprocessing import forkserver
+
+    if _started_by != os.getpid():
+        return
+    server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if server is None or pid is None:
+        return
+    with suppress(OSError):  # already gone (and maybe reaped): forgotten below
+        os.kill(pid, signal.SIGKILL)
+    with suppress(AttributeError, OSError):  # another Python's internals: it is dead anyway
+        server._stop()  # closes its "alive" pipe, reaps it, removes its socket
 
 
 def start_early(args: list[str]) -> None:

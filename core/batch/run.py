@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from psyq.app import App
+from psyq.batch.chunks import ChunkPlan
 from psyq.batch.cohort import CohortStats, render_cohort_html
 from psyq.batch.executors import ChunkRunner, ExecutorSettings, batch_executors
 from psyq.batch.inputs import (
@@ -40,7 +41,7 @@ from psyq.batch.inputs import (
     InputRow,
     read_input,
 )
-from psyq.batch.manifest import MANIFEST_NAME, Manifest
+from psyq.batch.manifest import MANIFEST_NAME, Manifest, ManifestError
 from psyq.batch.naming import REPORTS_DIR, StemAllocator, report_stem
 from psyq.batch.progress import Progress
 from psyq.batch.tables import ERRORS_HEADER, scores_header
@@ -141,6 +142,11 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         source = _Source(ranged.label, ranged.digest, ranged.lines, CHUNKS_OF_LINES)
     out = options.out_dir
     chunk_size = options.chunk_size or _default_chunk_size(options, source.rows)
+    # Reports on several workers: the last chunks get smaller, so the workers finish
+    # together (an explicit --chunk-size is kept as given).
+    taper = (
+        options.jobs if options.formats and not options.chunk_size and options.jobs > 1 else None
+    )
     header = {
         "input": source.label,
         "input_sha256": source.digest,
@@ -161,20 +167,19 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         pdf_reports="pdf" in options.formats,
     )
     with ExitStack() as stack:
-        manifest = _open_manifest(out, options, header, chunk_size)
+        manifest = _open_manifest(out, options, header, chunk_size, taper)
         stack.callback(manifest.close)
-        chunk_size = int(manifest.header["chunk_size"])
+        plan = _plan(manifest, source.rows)
         done = manifest.done
         total = source.rows
-        starts = range(0, total, chunk_size)
-        todo = sum(min(chunk_size, total - s) for k, s in enumerate(starts) if k not in done)
+        todo = sum(rows for k, (_, rows) in enumerate(plan) if k not in done)
         resumed = total - todo
         # A generator: only the chunks in flight exist as jobs, however long the input.
         shown_data = None if shown is None else shown.model_dump(mode="json")
         jobs = (
-            _chunk_jobs(data, instrument, options, manifest, chunk_size, shown_data)
+            _chunk_jobs(data, instrument, options, manifest, plan, shown_data)
             if data is not None
-            else _slice_jobs(ranged, instrument, options, manifest, chunk_size, out / PARTS_DIR)
+            else _slice_jobs(ranged, instrument, options, manifest, plan, out / PARTS_DIR)
         )
         runner: ChunkRunner | None = None
         if todo or options.summary == "pdf":
@@ -191,8 +196,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
                     if progress is not None:
                         # The chunk's share of ``total`` (lines, blank ones included, on
                         # the range reader), not the rows it scored: the bar ends at 100%.
-                        start = result.index * chunk_size
-                        progress.advance(min(chunk_size, total - start))
+                        progress.advance(plan.bounds(result.index)[1])
             finally:
                 if progress is not None:
                     progress.close()
@@ -270,7 +274,11 @@ def _recycle_rendered_rows() -> int:
 
 
 def _open_manifest(
-    out: Path, options: BatchOptions, header: dict[str, Any], chunk_size: int
+    out: Path,
+    options: BatchOptions,
+    header: dict[str, Any],
+    chunk_size: int,
+    taper: int | None = None,
 ) -> Manifest:
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
@@ -304,7 +312,19 @@ def _open_manifest(
     _remove_temporaries(out)
     private_dir(out / REPORTS_DIR)
     started = datetime.now().astimezone().isoformat(timespec="seconds")
-    return Manifest.create(path, {**header, "chunk_size": chunk_size, "started_at": started})
+    plan: dict[str, Any] = {"chunk_size": chunk_size}
+    if taper is not None:
+        plan["taper"] = taper
+    return Manifest.create(path, {**header, **plan, "started_at": started})
+
+
+def _plan(manifest: Manifest, rows: int) -> ChunkPlan:
+    """How the batch's rows are cut, as its manifest header says (the plan on disk wins:
+    a resumed batch is cut as it was first cut, whatever ``--jobs`` it resumes with)."""
+    size, taper = manifest.header.get("chunk_size"), manifest.header.get("taper")
+    if not isinstance(size, int) or size < 1 or not (taper is None or isinstance(taper, int)):
+        raise ManifestError(f"{manifest.path}: the chunk plan in its first line is not valid")
+    return ChunkPlan(rows, size, taper)
 
 
 def _remove_temporaries(out: Path) -> None:
@@ -322,7 +342,7 @@ def _chunk_jobs(
     instrument: Instrument,
     options: BatchOptions,
     manifest: Manifest,
-    chunk_size: int,
+    plan: ChunkPlan,
     shown: dict[str, Any] | None = None,
 ) -> Iterator[ChunkJob]:
     """Jobs for the chunks the manifest does not have, names decided for every row."""
@@ -333,8 +353,8 @@ def _chunk_jobs(
     generated = str(manifest.header["started_at"])
     done = manifest.done
     rows = data.rows
-    for index, start in enumerate(range(0, len(rows), chunk_size)):
-        chunk = rows[start : start + chunk_size]
+    for index, (start, size) in enumerate(plan):
+        chunk = rows[start : start + size]
         # Stems are taken for every row, finished or not, so names never shift on resume.
         stems = [
             report_stem(allocator, r.client_id, instrument.id, r.date, r.row) if naming else ""
@@ -360,7 +380,7 @@ def _slice_jobs(
     instrument: Instrument,
     options: BatchOptions,
     manifest: Manifest,
-    chunk_size: int,
+    plan: ChunkPlan,
     parts: Path,
 ) -> Iterator[ChunkJob]:
     """Jobs for the chunks the manifest does not have, each a range of lines to read."""
@@ -370,7 +390,7 @@ def _slice_jobs(
     digest = str(manifest.header["instrument_hash"])
     generated = str(manifest.header["started_at"])
     done = manifest.done
-    for index, start in enumerate(range(0, source.lines, chunk_size)):
+    for index, (start, size) in enumerate(plan):
         if index in done:
             continue
         yield ChunkJob(
@@ -380,7 +400,7 @@ def _slice_jobs(
             formats=(),
             generated_at=generated,
             rows=(),
-            source=source.slice(start, min(chunk_size, source.lines - start)),
+            source=source.slice(start, size),
             parts=str(parts),
         )
 

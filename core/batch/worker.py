@@ -130,15 +130,22 @@ def forget_preloaded() -> None:
 
 def preload() -> None:
     """Run once in the local executor's fork server (:mod:`psyq.batch.warm`), before it
-    forks any worker: build the plugin manager and render one PDF report with it, so
-    that every forked worker starts with the plugins loaded, the report templates
-    compiled and WeasyPrint's fonts and stylesheet ready, instead of paying for all
-    of that on its first row. The sample is PHQ-9 with its risk item answered, so the
-    alert, chart and tables are all laid out once."""
+    forks any worker: build the plugin manager and write one report's HTML with it, so
+    that every forked worker starts with the plugins loaded and the report templates
+    compiled (WeasyPrint, its fonts and the stylesheet are warmed up by
+    :func:`psyq.pdf.warm_up`) instead of paying for that on its first row. The sample
+    is PHQ-9 with its risk item answered, so the alert, chart and tables are all
+    compiled once.
+
+    The sample is not laid out as a PDF: that would be a whole report's work done
+    once more, by one process, before any worker starts, while what a first layout
+    still has to load (under a tenth of a second) is loaded by each worker on its
+    first row, in parallel."""
     global _preloaded_pm
     from psyq.manager import create_plugin_manager
-    from psyq.outputs import RenderRequest, get_output_format
+    from psyq.outputs import RenderRequest
     from psyq.registry import InstrumentRegistry
+    from psyq.report import render_report_html
     from psyq.scoring import Scorer
 
     pm = create_plugin_manager(warn=_quiet)
@@ -147,7 +154,7 @@ def preload() -> None:
     answers: dict[str, int | None] = {item.id: 1 for item in sample.items}
     result = Scorer(pm).score_valid(sample, answers)
     request = RenderRequest(result=result, instrument=sample, client_id="warm-up")
-    get_output_format(pm, "pdf").render(request)
+    render_report_html(pm, request, standalone=False)  # as the pdf format does
 
 
 _local = threading.local()
