@@ -205,3 +205,27 @@ def test_a_flag_the_definition_no_longer_raises_is_still_shown(
     [notice] = [n for n in entry["notices"] if "does not raise it again" in n]
     assert notice.startswith("Flag item_at_most_1 was stored by a psyq")
     assert "item_at_most_1 (item who5_4)" in ok(psyq_cli("history", "W2")).output
+
+
+def test_kiosk_status_shows_the_items_of_a_form_stored_before_them(
+    psyq_cli: CLI, old_store: Path
+) -> None:
+    """A kiosk session whose PHQ-9 form was stored the old way: ``kiosk status`` (text
+    and JSON) names every item of the count flag and item 9, as history does."""
+    from psyq.plugins.tablet.sessions import KioskStore, kiosk_path
+
+    with KioskStore(kiosk_path(old_store)) as kiosk:
+        session, _ = kiosk.start(
+            client_id="P1", instruments=["phq9"], language=None, clinician=None, expires_s=600
+        )
+        with kiosk.write() as conn:  # the tablet saved P1's form (administration 2)
+            conn.execute(
+                "UPDATE sessions SET state = 'complete', admin_ids = ? WHERE id = ?",
+                (json.dumps([2]), session.id),
+            )
+    text = ok(psyq_cli("kiosk", "status", str(session.id))).output
+    assert "(items " + ", ".join(COUNTED) + ")" in text
+    assert "!!! CRITICAL (item phq9_9)" in text
+    [status] = json.loads(ok(psyq_cli("kiosk", "status", str(session.id), "--json")).output)
+    by_id = {f["id"]: f["item_ids"] for f in status["forms"][0]["flags"]}
+    assert by_id == {"suicidal_ideation": ["phq9_9"], "major_depressive_syndrome": COUNTED}

@@ -14,8 +14,10 @@ from psyq.plugins.commands.administer import RULE
 from psyq.results import FlagHit
 
 if TYPE_CHECKING:
+    from psyq.app import App
     from psyq.plugins.tablet.sessions import KioskSession
-    from psyq.store import Store
+    from psyq.results import ScoreResult
+    from psyq.store import Administration, Store
 
 Gettext = Callable[[str], str]
 
@@ -74,7 +76,22 @@ def _clock(moment: float | None) -> str:
     return "-" if moment is None else time.strftime("%H:%M", time.localtime(moment))
 
 
-def session_json(session: KioskSession, store: Store) -> dict[str, Any]:
+def _result(adm: Administration, store: Store, app: App | None) -> ScoreResult | None:
+    """The form's stored result, read as every other output reads it (with ``app``:
+    what an older psyq did not store, such as flag items, derived at read time)."""
+    if app is None or adm.result is None:
+        return adm.result
+    from psyq.errors import PsyqError
+    from psyq.stored_results import stored_result
+
+    try:
+        instrument = app.instrument_of(adm, store)
+    except PsyqError:  # its definition is gone: the flags as stored, never none
+        return adm.result
+    return stored_result(app, adm, instrument)
+
+
+def session_json(session: KioskSession, store: Store, app: App | None = None) -> dict[str, Any]:
     """One session for ``kiosk status --json``: state, forms, every flag."""
     forms = []
     for instrument_id, admin_id in zip(session.instruments, session.admin_ids, strict=True):
@@ -83,7 +100,7 @@ def session_json(session: KioskSession, store: Store) -> dict[str, Any]:
             form.update(status="not started", answered=0, items=None, flags=[])
         else:
             adm = store.get(admin_id)
-            result = adm.result
+            result = _result(adm, store, app)
             form.update(
                 status=adm.status,
                 answered=sum(v is not None for v in adm.answers.values()),
@@ -103,9 +120,11 @@ def session_json(session: KioskSession, store: Store) -> dict[str, Any]:
     }
 
 
-def status_lines(session: KioskSession, store: Store, _: Gettext = _same) -> list[str]:
+def status_lines(
+    session: KioskSession, store: Store, _: Gettext = _same, app: App | None = None
+) -> list[str]:
     """One session for ``kiosk status``: a heading line, a line per form, its flags."""
-    data = session_json(session, store)
+    data = session_json(session, store, app)
     words = {
         "id": session.id,
         "client": session.client_id,

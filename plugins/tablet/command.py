@@ -238,12 +238,12 @@ def kiosk_status(
             since = time.time() - 24 * 3600
             sessions = [s for s in kiosk.all() if show_all or s.created_at >= since]
         if as_json:
-            click.echo(json.dumps([session_json(s, store) for s in sessions], indent=2))
+            click.echo(json.dumps([session_json(s, store, app) for s in sessions], indent=2))
             return
         if not sessions:
             click.echo(_("no kiosk sessions (start one with `psyq kiosk start`)"))
         for session in sessions:
-            for line in status_lines(session, store, _):
+            for line in status_lines(session, store, _, app):
                 click.echo(line)
 
 
@@ -262,7 +262,7 @@ def kiosk_stop(app: App, session_id: int) -> None:
         session = kiosk.end(session_id, "stopped")
     with app.open_store() as store:
         audit_kiosk(store, "kiosk stop", session)
-        for line in status_lines(session, store):
+        for line in status_lines(session, store, app=app):
             click.echo(line)
 
 
