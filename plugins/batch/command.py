@@ -85,7 +85,9 @@ def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
     "--chunk-size",
     type=click.IntRange(min=1),
     default=None,
-    help="Rows per chunk sent to a worker (default: 16 when rendering, 500 scores-only).",
+    help="Rows per chunk sent to a worker (default: 16 when rendering, 500 scores-only; "
+    "with the default and several workers, report chunks get smaller toward the end so "
+    "the workers finish together; a size given here is kept for every chunk).",
 )
 @click.option(
     "--summary",
