@@ -33,7 +33,7 @@ def _timed(fn: Any, n: int) -> float:
 def bench_interop() -> None:
     from psyq.manager import create_plugin_manager
     from psyq.models import Instrument
-    from psyq.plugins.fhir.importer import draft_yaml, questionnaire_to_draft
+    from psyq.plugins.fhir.drafting import draft_yaml, questionnaire_to_draft
     from psyq.plugins.fhir.questionnaire import compile_questionnaire
     from psyq.plugins.redcap.compile import compile_dictionary
     from psyq.plugins.redcap.dictionary import read_dictionary

@@ -12,10 +12,10 @@ from psyq.errors import DefinitionError, PsyqError, UnknownInstrumentError
 from psyq.manager import PsyqPluginManager
 from psyq.paths import data_dir
 from psyq.registry import InstrumentRegistry
-from psyq.scoring import Scorer
 
 if TYPE_CHECKING:
     from psyq.models import Instrument
+    from psyq.scoring import Scorer
     from psyq.store import Administration, Store, StoredDefinition
 
 
@@ -52,6 +52,8 @@ class App:
 
     @cached_property
     def scorer(self) -> Scorer:
+        from psyq.scoring import Scorer  # `psyq list` and `psyq show` score nothing
+
         return Scorer(self.pm)
 
     def instrument(self, instrument_id: str) -> Instrument:

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from psyq.hookspecs import hookimpl
-from psyq.scoring import ScaleState, ScoringMethod, ScoringState
 
 if TYPE_CHECKING:
     from psyq.models import Condition
     from psyq.results import FlagHit
+    from psyq.scoring import ScaleState, ScoringMethod, ScoringState
 
 
 def _sum(values: Sequence[float], weights: Sequence[float]) -> float:
@@ -28,6 +28,8 @@ def _mean(values: Sequence[float], weights: Sequence[float]) -> float:
 
 @hookimpl
 def psyq_scoring_methods() -> list[ScoringMethod]:
+    from psyq.scoring import ScoringMethod  # loaded when something is scored
+
     return [
         ScoringMethod("sum", _sum, "Weighted sum of the answered items."),
         ScoringMethod("mean", _mean, "Weighted mean of the answered items."),

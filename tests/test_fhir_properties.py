@@ -11,7 +11,7 @@ from psyq.errors import AnswerError, DefinitionError
 from psyq.manager import create_plugin_manager
 from psyq.models import Instrument
 from psyq.plugins.answer_documents import parse_answers
-from psyq.plugins.fhir.importer import questionnaire_to_draft
+from psyq.plugins.fhir.drafting import questionnaire_to_draft
 from psyq.registry import InstrumentRegistry
 
 PM = create_plugin_manager(load_entrypoints=False, strict=True)

@@ -354,3 +354,48 @@ def test_score_and_show_with_a_warm_cache_validate_nothing(
         schemas += [line for line in run.stderr.splitlines() if line.startswith("SCHEMA:")]
     assert schemas == ["SCHEMA: True", "SCHEMA: False"]
     assert outputs[0] == outputs[1]
+
+
+# What `psyq show` and `psyq score` (answers given inline) never use: every default plugin
+# is imported at start-up, so a plugin module must load these where it uses them.
+NOT_AT_START = (
+    "psyq.plugins.fhir.drafting",
+    "psyq.plugins.fhir.fhirpath",
+    "psyq.plugins.fhir.enable_when",
+    "psyq.plugins.fhir.linking",
+    "psyq.plugins.fhir.patient",
+    "signal",
+)
+NOT_FOR_SHOW = ("psyq.scoring", "psyq.results")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected", "unused"),
+    [
+        (["score", "phq9", "--answers", PHQ9], "total      8  0-27   Mild", NOT_AT_START),
+        (["show", "phq9"], "Patient Health Questionnaire-9", NOT_AT_START + NOT_FOR_SHOW),
+        (["list"], "phq9", NOT_AT_START + NOT_FOR_SHOW),
+    ],
+)
+def test_start_up_loads_no_module_the_command_does_not_use(
+    tmp_path: Path, args: list[str], expected: str, unused: tuple[str, ...]
+) -> None:
+    env = {
+        **os.environ,
+        "PSYQ_HOME": str(tmp_path / "home"),
+        "PSYQ_CACHE_DIR": str(tmp_path / "cache"),
+        "COLUMNS": "120",
+    }
+    env.pop("PSYQ_NO_CACHE", None)
+    for _ in range(2):  # the first run fills the caches
+        run = subprocess.run(
+            [sys.executable, "-c", SCRIPT, json.dumps([[], args, unused])],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "EXIT:0" in run.stderr.splitlines(), run.stdout + run.stderr
+        assert expected in run.stdout, run.stdout
+    loaded = [line for line in run.stderr.splitlines() if line.startswith("HEAVY:")]
+    assert loaded == ["HEAVY:"], run.stderr

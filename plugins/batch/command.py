@@ -6,7 +6,6 @@ Also registers the ``local`` batch executor (a process pool on this machine).
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,9 +17,8 @@ from psyq.app import App
 from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.outputs import output_formats
-from psyq.plugins.commands.score import link_map_option, questionnaire_option
+from psyq.plugins.commands.score import link_map_option, questionnaire_option, reading_aids_for
 from psyq.plugins.fhir.export import TRANSACTION_HELP, with_transaction
-from psyq.plugins.fhir.linking import aids_for, reading_aids
 
 if TYPE_CHECKING:
     from psyq.batch.executors import BatchExecutor
@@ -203,8 +201,8 @@ def batch_command(
         summary=summary_format or ("pdf" if "pdf" in output_formats(app.pm) else "html"),
         language=language,
     )
-    aids = aids_for(app.instrument(instrument_id), link_map, questionnaires)
-    with _signals_interrupt(), reading_aids(aids):  # FHIR lines are read in this process
+    aids = reading_aids_for(app.instrument(instrument_id), link_map, questionnaires)
+    with _signals_interrupt(), aids:  # FHIR lines are read in this process
         try:
             outcome = run_batch(app, options)
         except OSError as exc:
@@ -244,6 +242,7 @@ def batch_command(
 @contextmanager
 def _signals_interrupt() -> Iterator[None]:
     """SIGTERM (``kill``) stops a batch the way Ctrl-C does: cleanly, resumable."""
+    import signal  # here, not at import: every command loads this plugin
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

@@ -13,7 +13,6 @@ from psyq.errors import DefinitionError, PsyqError
 from psyq.hookspecs import hookimpl
 from psyq.plugins.builtin_instruments import BUILTIN_SOURCE
 from psyq.registry import load_instrument_file
-from psyq.scoring import check_examples
 
 if TYPE_CHECKING:
     from psyq.models import Instrument
@@ -181,6 +180,8 @@ def validate_command(app: App, files: tuple[Path, ...]) -> None:
 
 
 def _report(app: App, instrument: Instrument, where: str) -> int:
+    from psyq.scoring import check_examples
+
     problems = check_examples(app.scorer, instrument)
     if problems:
         for problem in problems:

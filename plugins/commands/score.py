@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,10 +16,7 @@ from psyq.files import read_limited
 from psyq.hookspecs import hookimpl
 from psyq.manager import PsyqPluginManager
 from psyq.outputs import RenderRequest, get_output_format
-from psyq.plugins.answer_documents import parse_document
-from psyq.plugins.data_files import load_data
 from psyq.plugins.fhir.export import TRANSACTION_HELP, with_transaction
-from psyq.plugins.fhir.linking import aids_for, reading_aids
 
 if TYPE_CHECKING:
     from psyq.models import Instrument
@@ -60,6 +58,8 @@ def read_document(
         app = click.get_current_context().find_object(App)
         assert app is not None, "read_answers without pm runs inside a psyq command"
         pm = app.pm
+    from psyq.plugins.answer_documents import parse_document
+
     return parse_document(pm, instrument, data, where=f"{answers_file}: ")
 
 
@@ -94,10 +94,24 @@ def _read_answers_file(path: Path) -> Any:
         raw = read_limited(path, MAX_ANSWERS_FILE_BYTES, "an answers file", AnswerError)
     if len(raw) > MAX_ANSWERS_FILE_BYTES:
         raise AnswerError(f"{path}: answers file is larger than {MAX_ANSWERS_FILE_BYTES} bytes")
+    from psyq.plugins.data_files import load_data
+
     try:
         return load_data(path, raw)
     except DefinitionError as exc:
         raise AnswerError(str(exc)) from None
+
+
+def reading_aids_for(
+    instrument: Instrument, link_map: Path | None, questionnaires: tuple[Path, ...]
+) -> contextlib.AbstractContextManager[None]:
+    """Read answers inside this block with ``--link-map`` and ``--questionnaire``, when
+    given (:mod:`psyq.plugins.fhir.linking`, loaded only then)."""
+    if link_map is None and not questionnaires:
+        return contextlib.nullcontext()
+    from psyq.plugins.fhir.linking import aids_for, reading_aids
+
+    return reading_aids(aids_for(instrument, link_map, questionnaires))
 
 
 link_map_option = click.option(
@@ -239,7 +253,7 @@ def score_command(
     """
     instrument = app.instrument(instrument_id)
     client = client_for(instrument, group_text, sex)
-    with reading_aids(aids_for(instrument, link_map, questionnaires)):
+    with reading_aids_for(instrument, link_map, questionnaires):
         valid, about = read_document(instrument, answers, answers_file, app.pm)
     client = with_document_sex(client, about, "--sex (or --group sex=)", answers_file)
     result = app.scorer.score_valid(instrument, valid, client)

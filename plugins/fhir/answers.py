@@ -28,13 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 from psyq.errors import AnswerError
 from psyq.hookspecs import hookimpl
-from psyq.plugins.fhir.linking import (
-    ResponseContext,
-    coded_value,
-    infer_system,
-    response_context,
-)
-from psyq.plugins.fhir.patient import patient_sex
 from psyq.plugins.fhir.resources import (
     JSON,
     TERMINOLOGIES,
@@ -47,6 +40,7 @@ from psyq.plugins.fhir.resources import (
 
 if TYPE_CHECKING:
     from psyq.models import Coding, Instrument, Item
+    from psyq.plugins.fhir.linking import ResponseContext
 
 
 class _Index:
@@ -122,6 +116,9 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
         raise AnswerError(f"QuestionnaireResponse refused: {exc}") from None
     answered = [(node, _given(node)) for node in nodes]
     answered = [(node, given) for node, given in answered if given]
+    # Loaded here, not at import: every command loads this plugin, few read FHIR.
+    from psyq.plugins.fhir.linking import infer_system, response_context
+
     context = response_context(instrument, response)
     indexes = [_index_for(instrument, system) for system in context.systems]
     if not indexes and _is_relative(response.get("questionnaire")):
@@ -213,6 +210,8 @@ def answer_value(
         if ordinal is not None:
             return ordinal
         if context is not None:
+            from psyq.plugins.fhir.linking import coded_value
+
             # The Questionnaire answered says what its codes are worth (answerOption, ValueSet).
             given = coded_value(context, raw_id, system, code)
             if given is not None:
@@ -298,6 +297,8 @@ def psyq_parse_answers(instrument: Instrument, data: Any) -> dict[str, Any] | No
         about = identity(response)
         if "sex" in instrument.client_attributes:
             # Cut-offs by sex (AUDIT-C): the response's Patient, when the input holds it.
+            from psyq.plugins.fhir.patient import patient_sex
+
             found = patient_sex(data, response)
             if found is not None:
                 about["@sex"] = found[0]

@@ -15,6 +15,7 @@ inside the Bundle. ``psyq score --answers-file`` reads the file back.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import TYPE_CHECKING
@@ -39,15 +40,20 @@ ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 SCALE_CODES = f"{PSYQ_FHIR}/CodeSystem/scale"
 """psyq's code system for a score without a LOINC code: ``<instrument>.<scale>``."""
 DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
-_REFERENCE = re.compile(
-    r"(?:https?://[^\s/]+(?:/[^\s/]+)*/)?(?:Patient|Group|Person|RelatedPerson)/"
-    r"[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?|urn:uuid:[0-9a-f-]{36}"
-)
+
+
+@functools.cache
+def _reference() -> re.Pattern[str]:
+    # Compiled on first use: every command loads this plugin, few write a Bundle.
+    return re.compile(
+        r"(?:https?://[^\s/]+(?:/[^\s/]+)*/)?(?:Patient|Group|Person|RelatedPerson)/"
+        r"[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?|urn:uuid:[0-9a-f-]{36}"
+    )
 
 
 def subject(client_id: str) -> JSON:
     """A FHIR reference (``Patient/123``, a Patient URL) stays one; other ids are identifiers."""
-    if _REFERENCE.fullmatch(client_id):
+    if _reference().fullmatch(client_id):
         return {"reference": client_id}
     return {"identifier": {"value": client_id}}
 

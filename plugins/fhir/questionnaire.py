@@ -39,7 +39,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from psyq.plugins.fhir.fhirpath import expressible, item_value, scale_expressions, variable_name
 from psyq.plugins.fhir.resources import JSON, LOINC, TERMINOLOGIES, coding_json
 
 if TYPE_CHECKING:
@@ -245,6 +244,8 @@ def _skip_fhirpath(instrument: Instrument, when: Condition) -> str | None:
         return "(" + joiner.join(p for p in parts if p is not None) + ")"
     if when.count is not None or when.scale is not None:
         return None
+    from psyq.plugins.fhir.fhirpath import item_value
+
     tests = []
     for item_id in when.item_ids:
         options = instrument.response_scale_for(instrument.item(item_id)).options
@@ -258,6 +259,8 @@ def _skip_fhirpath(instrument: Instrument, when: Condition) -> str | None:
 
 
 def _scale_item(instrument: Instrument, scale: Scale) -> JSON:
+    from psyq.plugins.fhir.fhirpath import expressible, scale_expressions, variable_name
+
     about = scale.model_dump(
         mode="json",
         include={"id", "label", "bands", "clinical_cutoff", "reliable_change", "higher_is_worse"},

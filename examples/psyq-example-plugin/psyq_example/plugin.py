@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any
 from psyq import for_instruments, hookimpl
 from psyq.outputs import OutputFormat, RenderRequest
 from psyq.registry import InstrumentSource
-from psyq.scoring import ScoringState
 from psyq_example.markdown import render_markdown
 from psyq_example.pomp import pomp, pomp_label
 
 if TYPE_CHECKING:
+    # Names for annotations only: `psyq show` and `psyq list` load every plugin and
+    # score nothing, so they need not load the scoring pipeline for this one.
     from psyq.norms import NormSource
     from psyq.report import ReportSection
+    from psyq.scoring import ScoringState
 
 INSTRUMENTS = Path(__file__).parent / "instruments"
 NORMS = Path(__file__).parent / "norms"
