@@ -8,8 +8,10 @@ mistake in a file is reported before any client is scored with it.
 ``psyq schema`` prints the JSON Schema generated from :class:`Instrument`.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: with annotations evaluated as each
+# class is made, pydantic has no strings to evaluate, and `psyq score` and `psyq show`
+# (which import this module) start faster. A name defined later, or the class itself,
+# is quoted.
 import functools
 import hashlib
 import itertools
@@ -90,14 +92,14 @@ class ResponseScale(_Model):
     options: list[ResponseOption] = Field(min_length=1, max_length=100)
 
     @model_validator(mode="after")
-    def _unique_values(self) -> ResponseScale:
+    def _unique_values(self) -> "ResponseScale":
         values = [o.value for o in self.options]
         if len(set(values)) != len(values):
             raise ValueError(f"option values must be unique, got {values}")
         return self
 
     @model_validator(mode="after")
-    def _something_scored(self) -> ResponseScale:
+    def _something_scored(self) -> "ResponseScale":
         if all(o.missing for o in self.options):
             raise ValueError("every option is marked missing: at least one must be scored")
         return self
@@ -178,15 +180,15 @@ class Condition(_Model):
     op: CompareOp | None = None
     value: float | None = None
     missing: bool | None = None
-    any: list[Condition] | None = Field(None, max_length=50)
-    all: list[Condition] | None = Field(None, max_length=50)
-    count: list[Condition] | None = Field(None, min_length=1, max_length=50)
+    any: list["Condition"] | None = Field(None, max_length=50)
+    all: list["Condition"] | None = Field(None, max_length=50)
+    count: list["Condition"] | None = Field(None, min_length=1, max_length=50)
     at_least: int | None = Field(None, ge=0, le=1000)
     at_most: int | None = Field(None, ge=0, le=1000)
     including_one_of: list[Identifier] | None = Field(None, min_length=1, max_length=1000)
 
     @model_validator(mode="after")
-    def _shape(self) -> Condition:
+    def _shape(self) -> "Condition":
         given = [k for k in _KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             names = ", ".join(given) if given else "none"
@@ -244,7 +246,7 @@ class Condition(_Model):
         refs = [ref for sub in subs for ref in sub.references()]
         return refs + [("item", i) for i in self.including_one_of or []]
 
-    def leaves(self) -> list[Condition]:
+    def leaves(self) -> list["Condition"]:
         """Every item or scale test inside this condition."""
         if self.item is not None or self.items is not None or self.scale is not None:
             return [self]
@@ -392,7 +394,7 @@ class ReliableChange(_Model):
     source: ShortText = ""
 
     @model_validator(mode="after")
-    def _one_kind(self) -> ReliableChange:
+    def _one_kind(self) -> "ReliableChange":
         jt = self.sd is not None and self.reliability is not None
         if self.threshold is None and not jt:
             raise ValueError("give either threshold, or both sd and reliability")
@@ -493,7 +495,7 @@ class ClientBands(_Model):
     source: ShortText = Field("", description="Where these cut-offs come from.")
 
     @model_validator(mode="after")
-    def _known(self) -> ClientBands:
+    def _known(self) -> "ClientBands":
         _check_client_match(self.client)
         return self
 
@@ -538,7 +540,7 @@ class Scale(_Model):
     )
 
     @model_validator(mode="after")
-    def _client_bands(self) -> Scale:
+    def _client_bands(self) -> "Scale":
         if self.client_bands and not self.bands:
             raise ValueError(
                 f"scale {self.id}: client_bands need `bands` too, for a client whose "
@@ -552,7 +554,7 @@ class Scale(_Model):
         return self
 
     @model_validator(mode="after")
-    def _outcomes_direction(self) -> Scale:
+    def _outcomes_direction(self) -> "Scale":
         if self.outcomes is not None and not self.higher_is_worse:
             raise ValueError(
                 f"scale {self.id}: outcomes (response, remission) are defined for "
@@ -645,7 +647,7 @@ class GoldenExample(_Model):
     expect: ExampleExpectation
 
     @model_validator(mode="after")
-    def _known_client(self) -> GoldenExample:
+    def _known_client(self) -> "GoldenExample":
         if self.client:
             _check_client_match(self.client)
         return self
@@ -716,7 +718,7 @@ class Instrument(_Model):
     _base_hash: str | None = PrivateAttr(None)
 
     @model_validator(mode="after")
-    def _consistent(self) -> Instrument:
+    def _consistent(self) -> "Instrument":
         # Every problem is collected (one per line of the error) so that `psyq
         # validate` can list them all; a stage stops only where later checks
         # depend on it (scales need valid items).

@@ -19,8 +19,8 @@ for the client attributes that chose a scale's ``client_bands``, and ``"extra"``
 from plugins.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` (see psyq.models): pydantic evaluates no
+# strings when these classes are made. A name defined later is quoted.
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -91,7 +91,7 @@ class FlagHit(_Result):
     )
 
     @model_validator(mode="after")
-    def _item_is_among_items(self) -> FlagHit:
+    def _item_is_among_items(self) -> "FlagHit":
         # A plugin that names one item (the older shape) still lists it in ``item_ids``.
         if self.item is not None and self.item not in self.item_ids:
             object.__setattr__(self, "item_ids", (self.item, *self.item_ids))

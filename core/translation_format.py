@@ -13,8 +13,8 @@ always come from the instrument itself. This module imports nothing of psyq,
 so :mod:`psyq.models` can use it.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` (see psyq.models): pydantic evaluates no
+# strings when these classes are made.
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints

@@ -23,6 +23,7 @@ import ast
 import inspect
 import json
 import re
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -428,13 +429,27 @@ def object_tables() -> dict[str, dict[str, tuple[str, str]]]:
 TABLES = object_tables()
 
 
+def written(annotation: object) -> str:
+    """An annotation as the source writes it, kept as text (postponed evaluation) or not.
+
+    psyq.models and psyq.results evaluate theirs as their classes are made (it makes
+    start-up faster): ``<class 'int'>`` reads ``int``, ``psyq.results.FlagHit`` and
+    ``typing.Any`` read ``FlagHit`` and ``Any``, as the text would.
+    """
+    if isinstance(annotation, str):
+        return annotation
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__name__
+    return re.sub(r"\b(?:typing|psyq(?:\.\w+)+)\.(?=\w)", "", str(annotation))
+
+
 def data_fields(cls: type) -> dict[str, str]:
     """Field -> annotation as written in the source (dataclass or pydantic model)."""
     import dataclasses
 
     if dataclasses.is_dataclass(cls):
-        return {f.name: str(f.type) for f in dataclasses.fields(cls)}
-    return {name: str(inspect.get_annotations(cls)[name]) for name in cls.model_fields}  # type: ignore[attr-defined]
+        return {f.name: written(f.type) for f in dataclasses.fields(cls)}
+    return {name: written(inspect.get_annotations(cls)[name]) for name in cls.model_fields}  # type: ignore[attr-defined]
 
 
 def public_members(cls: type) -> dict[str, str]:
@@ -444,10 +459,10 @@ def public_members(cls: type) -> dict[str, str]:
         if name.startswith("_") or name.startswith("model_"):
             continue
         if isinstance(value, property):
-            out[name] = str(inspect.get_annotations(value.fget)["return"])  # type: ignore[arg-type]
+            out[name] = written(inspect.get_annotations(value.fget)["return"])  # type: ignore[arg-type]
         elif inspect.isfunction(value):
             args = [p for p in inspect.signature(value).parameters if p != "self"]
-            out[f"{name}({', '.join(args)})"] = str(inspect.get_annotations(value)["return"])
+            out[f"{name}({', '.join(args)})"] = written(inspect.get_annotations(value)["return"])
     return out
 
 
