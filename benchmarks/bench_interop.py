@@ -37,8 +37,8 @@ def bench_interop() -> None:
     from psyq.plugins.fhir.questionnaire import compile_questionnaire
     from psyq.plugins.redcap.compile import compile_dictionary
     from psyq.plugins.redcap.dictionary import read_dictionary
-    from psyq.plugins.redcap.importer import dictionary_to_draft
-    from psyq.plugins.redcap.importer import draft_yaml as redcap_yaml
+    from psyq.plugins.redcap.drafting import dictionary_to_draft
+    from psyq.plugins.redcap.drafting import draft_yaml as redcap_yaml
     from psyq.registry import InstrumentRegistry, load_instrument_file
 
     pm = create_plugin_manager(load_entrypoints=False)

@@ -128,13 +128,14 @@ def _reject(instrument: Instrument, item: Item, value: Any, where: str) -> int:
 
 MISSING_DATA_CODES = frozenset({777, 888, 999, -777, -888, -999, -99})
 """Answer codes that data managers use for "no answer" (REDCap's 777 Decline, 999 Don't know)."""
-_MISSING_LABEL = re.compile(
+_MISSING_LABEL = (
     r"\b(decline[ds]?|prefer not|don'?t know|do not know|refused|not applicable|"
-    r"unable to (answer|evaluate|assess)|unknown)\b",
-    re.IGNORECASE,
+    r"unable to (answer|evaluate|assess)|unknown)\b"
 )
 
 
 def looks_missing(value: int | None, label: str) -> bool:
     """Whether an imported answer option reads as "counts as missing", not as a score."""
-    return (value is not None and value in MISSING_DATA_CODES) or bool(_MISSING_LABEL.search(label))
+    return (value is not None and value in MISSING_DATA_CODES) or bool(
+        re.search(_MISSING_LABEL, label, re.IGNORECASE)
+    )

@@ -225,11 +225,8 @@ def _token(path: Path, line: int | None, key: object) -> str | None:
     return match.group(1) if match else None
 
 
-_NAMED = re.compile(r"^(item|scale|flag) (\w+)")
-
-
 def _line_of_named(data: Any, message: str) -> int | None:
-    match = _NAMED.match(message)
+    match = re.match(r"^(item|scale|flag) (\w+)", message)
     if not match or not isinstance(data, dict):
         return None
     kind, ident = match.groups()

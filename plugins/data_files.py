@@ -103,9 +103,6 @@ def _decode(path: Path, data: bytes) -> str:
         raise DefinitionError(f"{path}:{line}: not UTF-8 text; save the file as UTF-8") from None
 
 
-_NUMBERISH = re.compile(r"[-+]?(0[xXoObB])?[0-9][0-9a-fA-F_.:eE+-]*")
-
-
 def _check_events(path: Path, text: str) -> None:
     """Cap depth, aliases and size from the event stream, before building anything."""
     import yaml
@@ -127,7 +124,7 @@ def _check_events(path: Path, text: str) -> None:
                 isinstance(event, yaml.ScalarEvent)
                 and event.implicit[0]  # plain, so YAML would read a number
                 and len(event.value) > strict_json.MAX_NUMBER_CHARS
-                and _NUMBERISH.fullmatch(event.value)
+                and re.fullmatch(r"[-+]?(0[xXoObB])?[0-9][0-9a-fA-F_.:eE+-]*", event.value)
             ):
                 _too_much(
                     path,

@@ -364,7 +364,14 @@ NOT_AT_START = (
     "psyq.plugins.fhir.enable_when",
     "psyq.plugins.fhir.linking",
     "psyq.plugins.fhir.patient",
+    "psyq.plugins.redcap.drafting",
+    "psyq.plugins.analysis.simulate",
+    "psyq.plugins.analysis.data",
+    "psyq.clients",
+    "psyq.spreadsheet",
+    "csv",
     "signal",
+    "string",
 )
 NOT_FOR_SHOW = ("psyq.scoring", "psyq.results")
 

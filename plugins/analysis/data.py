@@ -259,3 +259,32 @@ def read_store(app: App, instrument: Instrument) -> ItemData:
             f"{', '.join(versions)}, not {instrument.version}; analyse them with that version"
         )
     return build(app, instrument, f"store {app.store_path}", rows)
+
+
+@dataclass(frozen=True)
+class DataInput:
+    """INSTRUMENT_ID, [DATA] and the options that say how to read DATA."""
+
+    instrument_id: str
+    data_path: str | None
+    from_store: bool
+    id_column: str
+    date_column: str
+    ignore_extra_columns: bool
+
+    def load(self, app: App, keep_columns: tuple[str, ...] = ()) -> ItemData:
+        """The answers, from DATA or the store's complete administrations."""
+        instrument = app.instrument(self.instrument_id)
+        if self.from_store == (self.data_path is not None):
+            raise PsyqError("give a DATA file or --from-store (one of them)")
+        if self.data_path is None:
+            return read_store(app, instrument)
+        return read_file(
+            app,
+            instrument,
+            self.data_path,
+            id_column=self.id_column,
+            date_column=self.date_column,
+            ignore_extra=self.ignore_extra_columns,
+            keep_columns=keep_columns,
+        )

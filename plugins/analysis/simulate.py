@@ -20,12 +20,8 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import click
-
-from psyq.app import App
 from psyq.errors import PsyqError
 
 if TYPE_CHECKING:
@@ -109,56 +105,3 @@ def to_csv(rows: list[dict[str, str]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
-
-
-@click.command("simulate")
-@click.argument("instrument_id")
-@click.option("--n", "n", type=click.IntRange(min=1, max=1_000_000), default=300, show_default=True)
-@click.option("--seed", type=int, default=2026, show_default=True)
-@click.option("--general", type=click.FloatRange(0, 0.99), default=0.55, show_default=True,
-              help="Loading of every item on the general trait.")  # fmt: skip
-@click.option("--group", type=click.FloatRange(0, 0.99), default=0.45, show_default=True,
-              help="Loading of every item on its subscale's trait.")  # fmt: skip
-@click.option("--shift", type=float, default=0.4, show_default=True,
-              help="Moves the answer cut points up (positive: higher answers rarer).")  # fmt: skip
-@click.option("--missing", type=click.FloatRange(0, 1), default=0.02, show_default=True,
-              help="Share of answers left blank at random.")  # fmt: skip
-@click.option("--not-happened", type=click.FloatRange(0, 1), default=0.10, show_default=True,
-              help='Share of "counts as missing" answers on items that offer one.')  # fmt: skip
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.pass_obj
-def simulate_command(
-    app: App,
-    instrument_id: str,
-    n: int,
-    seed: int,
-    general: float,
-    group: float,
-    shift: float,
-    missing: float,
-    not_happened: float,
-    output: Path,
-) -> None:
-    """Write SIMULATED answers to INSTRUMENT_ID (a CSV psyq analyze and batch read).
-
-    \b
-    A seeded bifactor model: a general trait and one trait per subscale; see
-    docs/analysis.md. Columns: client_id (SIM-00001, ...), sex, age, items.
-    The output is simulated, not data: label anything made from it so.
-
-    \b
-    Example:
-      psyq simulate ccts --n 300 --seed 2026 -o ccts-pilot-SIMULATED.csv
-      psyq analyze ccts ccts-pilot-SIMULATED.csv --ignore-extra-columns \\
-          --note "SIMULATED pilot data (psyq simulate, seed 2026)" -o pilot.pdf
-    """
-    from psyq.files import write_atomic
-
-    instrument = app.instrument(instrument_id)
-    options = SimulationOptions(n, seed, general, group, shift, missing, not_happened)
-    text = to_csv(simulate(instrument, options))
-    try:
-        write_atomic(output, text.encode("utf-8"))
-    except OSError as exc:
-        raise PsyqError(f"{output}: cannot write: {exc.strerror or exc}") from None
-    click.echo(f"wrote {output}: {n} SIMULATED respondents (seed {seed})", err=True)

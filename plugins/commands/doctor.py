@@ -7,7 +7,7 @@ and exits 1 when any failed, so scripts and CI can gate on it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import click
 
@@ -19,8 +19,13 @@ MIN_PANGO = (1, 44, 0)
 REPORT_FONT = "DejaVu Sans"
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
+    """One line of ``psyq doctor``.
+
+    A named tuple, not a dataclass: this module loads at every start-up, and making
+    a frozen dataclass costs several times as much.
+    """
+
     name: str
     ok: bool
     detail: str

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from string import Template
 
 import click
 
@@ -19,8 +18,6 @@ from psyq import __version__
 from psyq.app import App
 from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
-
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 PYPROJECT = """\
 [build-system]
@@ -305,6 +302,8 @@ def _files(slug: str) -> dict[str, str]:
         f"{package}/instruments/{slug}.yaml": INSTRUMENT,
         f"tests/test_{slug}.py": TEST,
     }
+    from string import Template  # here, not at import: every command loads this plugin
+
     return {path: Template(text).substitute(values) for path, text in templates.items()}
 
 
@@ -318,7 +317,7 @@ def plugin_slug(name: str) -> str:
     slug = name.strip().lower().replace("-", "_")
     if slug.startswith("psyq_"):
         slug = slug[len("psyq_") :]
-    if not NAME_PATTERN.match(slug):
+    if not re.match(r"^[a-z][a-z0-9_]{0,39}$", slug):
         raise PsyqError(
             f"plugin name '{name}' is not usable: use a letter followed by up to 39 letters, "
             "digits, '-' or '_' (e.g. my-scale)"

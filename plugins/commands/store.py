@@ -22,7 +22,6 @@ from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.commands.score import answers_file_option, answers_option, read_document
 from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
 from psyq.proration import proration_note
-from psyq.spreadsheet import neutralise
 from psyq.text import json_visible, visible
 
 # The store, audit and history modules (and sqlite3) load when a command runs, so
@@ -884,6 +883,8 @@ def csv_text(records: list[dict[str, Any]]) -> str:
             add(f"answer.{item_id}")
             row[f"answer.{item_id}"] = "" if answer is None else str(answer)
         rows.append(row)
+    from psyq.spreadsheet import neutralise
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([neutralise(c) for c in columns])

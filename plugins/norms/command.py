@@ -11,11 +11,11 @@ import click
 from psyq.app import App
 from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
-from psyq.plugins.analysis.inputs import DataInput, data_input
+from psyq.plugins.analysis.inputs import data_input
 
 if TYPE_CHECKING:
     from psyq.norms import NormGroup, ScaleNorm
-    from psyq.plugins.analysis.data import ItemData
+    from psyq.plugins.analysis.data import DataInput, ItemData
 
 MIN_GROUP = 2  # a mean and an SD need two people; small groups are flagged when used
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from psyq.app import App
-from psyq.clients import check_client_id
 from psyq.errors import PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
@@ -200,6 +199,8 @@ def report_command(
         if note is not None:
             request.note = _checked("--note", note, MAX_NOTE_CHARS)
     else:
+        from psyq.clients import check_client_id
+
         if instrument_id is None or client_id is None:
             raise PsyqError(
                 "give INSTRUMENT_ID, the answers and --client, or --administration ID, "

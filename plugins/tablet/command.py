@@ -26,12 +26,11 @@ if TYPE_CHECKING:
 # The kiosk file module (sqlite3, hashing) loads in these commands only: start-up time.
 
 DEFAULT_PORT = 8765
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|)\s*$")
 
 
 def parse_duration(text: str) -> float:
     """``90s``, ``30m``, ``2h`` or plain minutes (``30``) -> seconds."""
-    match = _DURATION.match(text)
+    match = re.match(r"^\s*(\d+)\s*(s|m|h|)\s*$", text)
     if match is None or int(match.group(1)) == 0:
         raise click.BadParameter(f"'{text}' is not a duration such as 30m, 90s or 2h")
     unit = {"s": 1, "m": 60, "h": 3600, "": 60}[match.group(2)]
