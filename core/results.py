@@ -29,6 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 class _Result(BaseModel):
     # Schemas are built on first use: commands that score nothing skip the cost.
+    # Default factories are lambdas, not ``list`` and ``dict``: building a schema, pydantic
+    # asks for each factory's signature, and a built-in's means tokenizing its text
+    # signature (compiling the tokenizer's patterns), a few ms of every `psyq score`.
     model_config = ConfigDict(frozen=True, defer_build=True)
 
 
@@ -52,7 +55,7 @@ class NormScore(_Result):
         description="95 % interval of T from the SEM (SD x sqrt(1 - reliability))."
     )
     warnings: list[str] = Field(
-        default_factory=list, description="Provisional table, small group: shown with T."
+        default_factory=lambda: [], description="Provisional table, small group: shown with T."
     )
 
 
@@ -121,16 +124,16 @@ class ScoreResult(_Result):
     answers: dict[str, int | None]
     scores: dict[str, ScaleScore]
     flags: list[FlagHit]
-    notices: list[str] = Field(default_factory=list)
+    notices: list[str] = Field(default_factory=lambda: [])
     skipped: dict[str, float] = Field(
-        default_factory=dict,
+        default_factory=lambda: {},
         description="Unanswered items the form skips (skip rule), with the score used.",
     )
     extra: dict[str, Any] = Field(
-        default_factory=dict, description="Plugin-provided extras (e.g. T-scores)."
+        default_factory=lambda: {}, description="Plugin-provided extras (e.g. T-scores)."
     )
     client: dict[str, str] = Field(
-        default_factory=dict,
+        default_factory=lambda: {},
         description="Client attributes (sex) that chose the bands (client_bands); "
         "empty when not known or not used.",
     )
