@@ -14,15 +14,12 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from psyq.errors import PsyqError
+from psyq.paper import PAPER_SIZES as PAPER_SIZES  # re-exported: reports name it here
 
 if TYPE_CHECKING:
     from psyq.manager import PsyqPluginManager
     from psyq.models import Instrument
     from psyq.results import ScoreResult
-
-
-PAPER_SIZES = {"a4": "A4", "letter": "letter"}
-"""Page sizes a report may ask for (``options["paper"]``) and the CSS ``@page`` size each sets."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from psyq.answers import coerce_answers
 from psyq.errors import AnswerError
 from psyq.hookspecs import hookimpl
 from psyq.manager import PsyqPluginManager
@@ -44,6 +43,8 @@ def parse_document(
     # "@client_id" and "@date" say who answered and when (psyq batch names rows with them).
     answers = {k: v for k, v in mapping.items() if not (isinstance(k, str) and k.startswith("@"))}
     about = {k[1:]: str(v) for k, v in mapping.items() if isinstance(k, str) and k.startswith("@")}
+    from psyq.answers import coerce_answers
+
     return coerce_answers(instrument, answers, where=where), about
 
 

@@ -359,6 +359,8 @@ def test_score_and_show_with_a_warm_cache_validate_nothing(
 # What `psyq show` and `psyq score` (answers given inline) never use: every default plugin
 # is imported at start-up, so a plugin module must load these where it uses them.
 NOT_AT_START = (
+    "psyq.plugins.fhir.bundle",
+    "psyq.plugins.fhir.questionnaire",
     "psyq.plugins.fhir.drafting",
     "psyq.plugins.fhir.fhirpath",
     "psyq.plugins.fhir.enable_when",
@@ -373,7 +375,7 @@ NOT_AT_START = (
     "signal",
     "string",
 )
-NOT_FOR_SHOW = ("psyq.scoring", "psyq.results")
+NOT_FOR_SHOW = ("psyq.scoring", "psyq.results", "psyq.outputs", "psyq.answers", "psyq.proration")
 
 
 @pytest.mark.parametrize(

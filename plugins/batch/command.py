@@ -16,7 +16,6 @@ import click
 from psyq.app import App
 from psyq.errors import PsyqError
 from psyq.hookspecs import hookimpl
-from psyq.outputs import output_formats
 from psyq.plugins.commands.score import link_map_option, questionnaire_option, reading_aids_for
 from psyq.plugins.fhir.export import TRANSACTION_HELP, with_transaction
 
@@ -27,6 +26,8 @@ DEFAULT_FORMATS = ("pdf", "html", "json")
 
 
 def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
+    from psyq.outputs import output_formats
+
     if scores_only:
         if text:
             raise PsyqError("give --format or --scores-only, not both")
@@ -162,6 +163,7 @@ def batch_command(
     # Imported here so that `psyq list` does not pay for the batch machinery.
     from psyq.batch import BatchOptions, run_batch
     from psyq.batch.inputs import ColumnMap
+    from psyq.outputs import output_formats
 
     app: App = ctx.obj
     if resume and force:

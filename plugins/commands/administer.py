@@ -15,11 +15,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from psyq.answers import coerce_value
 from psyq.app import App
 from psyq.errors import AnswerError, PsyqError
 from psyq.hookspecs import hookimpl
-from psyq.outputs import RenderRequest, get_output_format, require_format_for_path
 from psyq.plugins.commands.store import checked_text, clinician_option, write_private
 from psyq.plugins.fhir.export import with_transaction
 from psyq.plugins.report.command import MAX_FIELD_CHARS
@@ -205,6 +203,8 @@ def _read(interactive: bool) -> str | None:
 
 def run_session(session: Session, interactive: bool) -> bool:
     """Ask from the current position to the end. True when every item was gone through."""
+    from psyq.answers import coerce_value
+
     pending: str | None = None  # typed at the critical-item confirmation, not yet used
     while session.position < len(session.items):
         item = session.items[session.position]
@@ -318,6 +318,8 @@ def _show_partial_flags(session: Session) -> None:
 def _finish(
     app: App, session: Session, result: ScoreResult, report: Path | None, report_format: str
 ) -> None:
+    from psyq.outputs import RenderRequest, get_output_format
+
     assert session.admin_id is not None
     inst = session.instrument
     _say()
@@ -411,6 +413,8 @@ def administer_command(
     """
     report_format = None
     if report is not None:  # a bad suffix fails now, not after the last item
+        from psyq.outputs import require_format_for_path
+
         chosen = require_format_for_path(app.pm, report.name)
         (report_format,) = with_transaction((chosen.name,), transaction)
     elif transaction:

@@ -18,7 +18,6 @@ import click
 from psyq.app import App
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
-from psyq.outputs import PastScore, RenderRequest, output_formats
 from psyq.plugins.data_files import load_data
 
 DEMO_FORMATS = ("pdf", "html", "json")
@@ -51,6 +50,8 @@ def safe_name(*parts: str) -> str:
 @click.pass_obj
 def demo_command(app: App, out_dir: Path) -> None:
     """Score bundled sample answers for every built-in instrument and write reports."""
+    from psyq.outputs import PastScore, RenderRequest, output_formats
+
     formats = output_formats(app.pm)
     wanted = [formats[name] for name in DEMO_FORMATS if name in formats]
     out_dir.mkdir(parents=True, exist_ok=True)

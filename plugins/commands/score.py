@@ -9,13 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from psyq.answers import parse_answer_list
 from psyq.app import App
 from psyq.errors import AnswerError, DefinitionError
 from psyq.files import read_limited
 from psyq.hookspecs import hookimpl
 from psyq.manager import PsyqPluginManager
-from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.fhir.export import TRANSACTION_HELP, with_transaction
 
 if TYPE_CHECKING:
@@ -51,6 +49,8 @@ def read_document(
     if (answers is None) == (answers_file is None):
         raise AnswerError("give the answers with --answers A1,A2,... or --answers-file FILE")
     if answers is not None:
+        from psyq.answers import parse_answer_list
+
         return parse_answer_list(instrument, answers), {}
     assert answers_file is not None
     data = _read_answers_file(answers_file)
@@ -258,6 +258,8 @@ def score_command(
     client = with_document_sex(client, about, "--sex (or --group sex=)", answers_file)
     result = app.scorer.score_valid(instrument, valid, client)
     result = scored_with_norms(app, instrument, result, norm_files, group_text)
+    from psyq.outputs import RenderRequest, get_output_format
+
     fmt = get_output_format(app.pm, "json" if as_json else (format_name or "table"))
     if fmt.binary:
         raise AnswerError(f"format '{fmt.name}' is binary; write it to a file with `psyq report`")

@@ -13,15 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from psyq.answers import coerce_answers
 from psyq.app import App
 from psyq.errors import AnswerError, PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
-from psyq.outputs import RenderRequest, get_output_format
 from psyq.plugins.commands.score import answers_file_option, answers_option, read_document
 from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
-from psyq.proration import proration_note
 from psyq.text import json_visible, visible
 
 # The store, audit and history modules (and sqlite3) load when a command runs, so
@@ -155,6 +152,8 @@ def record_command(
         f"saved administration {adm.id}: {instrument.short_name} for client {client_id} "
         f"on {day.isoformat()}"
     )
+    from psyq.outputs import RenderRequest, get_output_format
+
     table = get_output_format(app.pm, "table")
     click.echo(table.render(RenderRequest(result=result, instrument=instrument)).decode(), nl=False)
 
@@ -395,6 +394,8 @@ def describe_outcome(outcome: Outcome | None) -> str:
 
 def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
     """Plain-text history: per instrument, one row per administration and scale."""
+    from psyq.proration import proration_note
+
     lines = [f"client {client_id}"]
     # One block per definition version: a superseded version (CCTS 0.1) has its own
     # scales, and its rows must say which version scored them.
@@ -554,6 +555,7 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
     scoring plugin changed. Only scores that differ are rewritten (and audited).
     """
     from psyq import audit
+    from psyq.answers import coerce_answers
     from psyq.clients import known_attributes
     from psyq.registry import is_definition_path
     from psyq.store import TamperedError, admin_record

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from psyq.hookspecs import hookimpl
-from psyq.outputs import RenderRequest
 
 if TYPE_CHECKING:
+    from psyq.outputs import RenderRequest
     from psyq.report import ReportSection
 
 ORDER = 55  # below the band charts (50), above the profile (60)

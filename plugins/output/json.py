@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psyq.hookspecs import hookimpl
-from psyq.outputs import OutputFormat, RenderRequest
 from psyq.text import json_visible
+
+if TYPE_CHECKING:
+    from psyq.outputs import OutputFormat, RenderRequest
 
 
 def json_document(request: RenderRequest) -> dict[str, Any]:
@@ -33,6 +35,8 @@ def render_json(request: RenderRequest) -> bytes:
 
 @hookimpl
 def psyq_output_formats() -> list[OutputFormat]:
+    from psyq.outputs import OutputFormat  # loaded when formats are asked for, not at start-up
+
     return [
         OutputFormat(
             name="json",

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from psyq.hookspecs import hookimpl
-from psyq.outputs import OutputFormat, RenderRequest
-from psyq.proration import proration_note
 
 if TYPE_CHECKING:
+    from psyq.outputs import OutputFormat, RenderRequest
     from psyq.results import ScoreResult
 
 LEVEL_MARK = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "    info"}
 
 
 def render_table(request: RenderRequest) -> bytes:
+    from psyq.proration import proration_note
+
     result, inst = request.result, request.instrument
     lines = [f"{inst.title} ({inst.short_name} v{inst.version})"]
     if request.client_id:
@@ -78,6 +79,8 @@ def _norm_lines(result: ScoreResult) -> list[str]:
 
 @hookimpl
 def psyq_output_formats() -> list[OutputFormat]:
+    from psyq.outputs import OutputFormat  # loaded when formats are asked for, not at start-up
+
     return [
         OutputFormat(
             name="table",

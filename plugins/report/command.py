@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,14 +12,7 @@ from psyq.app import App
 from psyq.errors import PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
-from psyq.outputs import (
-    PAPER_SIZES,
-    OutputFormat,
-    RenderRequest,
-    get_output_format,
-    output_formats,
-    require_format_for_path,
-)
+from psyq.paper import PAPER_SIZES
 from psyq.plugins.commands.score import (
     answers_file_option,
     answers_option,
@@ -30,6 +24,9 @@ from psyq.plugins.commands.score import (
     sex_option,
     with_document_sex,
 )
+
+if TYPE_CHECKING:
+    from psyq.outputs import OutputFormat, RenderRequest
 
 MAX_NOTE_CHARS = 5000
 MAX_FIELD_CHARS = 200
@@ -59,6 +56,7 @@ def choose_format(
 ) -> OutputFormat:
     """``--format`` if given, else the format whose suffix ``output`` has;
     ``--transaction`` makes ``fhir`` the transaction Bundle."""
+    from psyq.outputs import get_output_format, require_format_for_path
     from psyq.plugins.fhir.export import with_transaction
 
     if format_name:
@@ -84,6 +82,8 @@ class FormatOption(click.Option):
     def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
         app = ctx.find_object(App)
         if app is not None:
+            from psyq.outputs import output_formats
+
             names = ", ".join(sorted(output_formats(app.pm)))
             self.help = f"One of: {names} (default: from the output file's suffix)."
         return super().get_help_record(ctx)
@@ -200,6 +200,7 @@ def report_command(
             request.note = _checked("--note", note, MAX_NOTE_CHARS)
     else:
         from psyq.clients import check_client_id
+        from psyq.outputs import RenderRequest
 
         if instrument_id is None or client_id is None:
             raise PsyqError(

@@ -10,14 +10,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from psyq.hookspecs import hookimpl
-from psyq.outputs import OutputFormat, RenderRequest
 
 if TYPE_CHECKING:
     from psyq.manager import PsyqPluginManager
+    from psyq.outputs import OutputFormat, RenderRequest
 
 
 @hookimpl
 def psyq_output_formats(pm: PsyqPluginManager) -> list[OutputFormat]:
+    from psyq.outputs import OutputFormat  # loaded when formats are asked for, not at start-up
+
     def render(request: RenderRequest) -> bytes:
         # Loaded on first render: commands that never render stay fast to start.
         from psyq.pdf import html_to_pdf

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from psyq.outputs import RenderRequest
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from psyq.outputs import RenderRequest
 
 
 def _cell(text: object) -> str:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from psyq import for_instruments, hookimpl
-from psyq.outputs import OutputFormat, RenderRequest
 from psyq.registry import InstrumentSource
 from psyq_example.markdown import render_markdown
 from psyq_example.pomp import pomp, pomp_label
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
     # Names for annotations only: `psyq show` and `psyq list` load every plugin and
     # score nothing, so they need not load the scoring pipeline for this one.
     from psyq.norms import NormSource
+    from psyq.outputs import OutputFormat, RenderRequest
     from psyq.report import ReportSection
     from psyq.scoring import ScoringState
 
@@ -115,6 +115,8 @@ def psyq_norm_sources() -> list[NormSource]:
 # --8<-- [start:output-formats]
 @hookimpl
 def psyq_output_formats() -> list[OutputFormat]:
+    from psyq.outputs import OutputFormat  # here, not at import: `psyq show` never needs it
+
     return [
         OutputFormat(
             name="markdown",
