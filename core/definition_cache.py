@@ -228,6 +228,7 @@ class DefinitionCache:
         if found is None:
             return None
         _, exact, text = found
+        _import_models()
         from psyq.models import Instrument, construct_instrument
 
         try:
@@ -288,6 +289,31 @@ class DefinitionCache:
                     other.unlink()
             except OSError:
                 continue
+
+
+def _import_models() -> None:
+    """Import :mod:`psyq.models` (and pydantic) with the cyclic collector paused.
+
+    What the import makes (modules, classes) lives until the process exits, like what
+    start-up makes: :func:`psyq.cli.main` keeps the collector off while psyq starts,
+    then freezes it all (``gc.freeze``) so the collector never walks it again. The
+    models load after that, on first use (``psyq list`` never loads them), so here the
+    same is done for them: in a process that froze its start-up, they are frozen too;
+    elsewhere (a program using psyq as a library) the collector is only paused.
+    """
+    if "psyq.models" in sys.modules:
+        return
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        import psyq.models  # noqa: F401
+    finally:
+        if gc.get_freeze_count():
+            gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _digest(key: bytes, summary: list[Any], exact: bool, text: str) -> str:

@@ -408,3 +408,57 @@ def test_start_up_loads_no_module_the_command_does_not_use(
         assert expected in run.stdout, run.stdout
     loaded = [line for line in run.stderr.splitlines() if line.startswith("HEAVY:")]
     assert loaded == ["HEAVY:"], run.stderr
+
+
+FROZEN_SCRIPT = """
+import gc, sys
+import click
+import psyq.cli
+from psyq import hookimpl
+
+@click.command("frozen-check")
+@click.pass_obj
+def frozen_check(app):
+    instrument = app.registry.entry("phq9").instrument  # as `psyq show` loads it
+    tracked = {id(o) for o in gc.get_objects()}
+    click.echo(f"ENABLED: {gc.isenabled()}")
+    click.echo(f"TRACKED: {id(type(instrument)) in tracked}")
+
+class Plugin:
+    @hookimpl
+    def psyq_register_commands(self):
+        return [frozen_check]
+
+real = psyq.cli.create_plugin_manager
+psyq.cli.create_plugin_manager = lambda: real(extra_plugins=[("frozen-check", Plugin())])
+try:
+    psyq.cli.main(["frozen-check"])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+"""
+
+LIBRARY_SCRIPT = """
+import gc, sys
+from psyq.manager import create_plugin_manager
+from psyq.registry import InstrumentRegistry
+InstrumentRegistry(create_plugin_manager()).get("phq9")
+print("ENABLED:", gc.isenabled(), "FROZEN:", gc.get_freeze_count())
+"""
+
+
+def test_models_loaded_on_first_use_are_frozen_with_start_up(tmp_path: Path) -> None:
+    """The CLI freezes what start-up made (the collector never walks it again); psyq.models
+    and pydantic, imported later on first use, are frozen with it. A program that uses
+    psyq as a library and froze nothing gets nothing frozen."""
+    env = {**os.environ, "PSYQ_HOME": str(tmp_path), "PSYQ_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("PSYQ_NO_CACHE", None)
+    for script, expected in (
+        (FROZEN_SCRIPT, ["ENABLED: True", "TRACKED: False"]),
+        (LIBRARY_SCRIPT, ["ENABLED: True FROZEN: 0"]),
+    ):
+        for _ in range(2):  # the first run fills the caches; the second reads them
+            run = subprocess.run(
+                [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+            )
+            assert "Traceback" not in run.stderr, run.stderr
+        assert run.stdout.splitlines() == expected, run.stdout + run.stderr
