@@ -24,18 +24,20 @@ import json
 import os
 import re
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ENTRY_POINTS_FORMAT = 1
 # What importlib.metadata.EntryPoint accepts: ``module.path:attr.path [extras]``.
 _VALUE = re.compile(r"^(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?(\[.*\]\s*)?$")
 
 
-@dataclass(frozen=True)
-class PluginEntryPoint:
-    """One entry point of psyq's group, and the distribution that declares it."""
+class PluginEntryPoint(NamedTuple):
+    """One entry point of psyq's group, and the distribution that declares it.
+
+    A named tuple, not a frozen dataclass: every command makes this class at start-up,
+    and a frozen dataclass costs several times as much to make.
+    """
 
     name: str
     value: str
@@ -153,7 +155,7 @@ def _read(path: Path, fingerprint: str) -> list[PluginEntryPoint] | None:
 def _write(path: Path, fingerprint: str, found: list[PluginEntryPoint]) -> None:
     from psyq.files import private_dir, write_atomic
 
-    document = {"fingerprint": fingerprint, "entry_points": [asdict(ep) for ep in found]}
+    document = {"fingerprint": fingerprint, "entry_points": [ep._asdict() for ep in found]}
     try:
         write_atomic(private_dir(path.parent) / path.name, json.dumps(document).encode())
     except OSError:
