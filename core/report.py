@@ -578,8 +578,10 @@ class ReportRenderer:
         if compiled is None:
             import jinja2
 
+            from psyq.compiled_templates import compile_template
+
             try:
-                compiled = env.from_string(source)
+                compiled = compile_template(env, source)
             except jinja2.TemplateError as exc:
                 raise PluginError(f"report section '{key}': template error: {exc}") from None
             self._compiled[source] = compiled
