@@ -336,6 +336,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "missing_notes": _missing_notes(scales, ui.gettext),
         "profile": profile,
         "trend": trend,
+        "not_compared": request.options.get("not_compared"),
         "history_count": len(request.history),
         "citations": inst.citations,
         "licence": inst.licence,

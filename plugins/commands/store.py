@@ -436,6 +436,14 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
         lines.append(
             f"{instrument.title} ({shown}), total {lo:g}-{hi:g}, {better} is better{criterion}"
         )
+        if versions[instrument_id] > 1:
+            others = ", ".join(
+                f"v{v}" for i, v in by_instrument if i == instrument_id and v != version
+            )
+            lines.append(
+                f"(change is within v{version} only: {others} of the definition may ask or "
+                "score otherwise, so its scores are not compared with these)"
+            )
         scales = [total, *(sc for sc in instrument.scales if sc.id != "total")]
         with_outcome = any(sc.outcomes is not None for sc in scales)
         head = ("id", "date", "scale", "score", "band", "vs previous", "vs first")
