@@ -97,21 +97,13 @@ def test_a_missing_key_trusts_no_entry(tmp_path: Path) -> None:
     assert len({p.name for p in _entries(cache)} - old) == len(old)
 
 
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("PSYQ_CACHE_DIR", str(folder))
-    monkeypatch.delenv("PSYQ_NO_CACHE", raising=False)
-    return folder
-
-
 def _env(**filters: object) -> jinja2.Environment:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters.update(filters)
     return env
 
 
-def test_a_hit_compiles_nothing(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_hit_compiles_nothing(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = "{% for x in xs %}<b>{{ x | shout }}</b>{% endfor %}"
     shout = str.upper
     assert compile_template(_env(shout=shout), source).render(xs=["a<"]) == "<b>A&lt;</b>"
@@ -133,21 +125,21 @@ def test_a_hit_compiles_nothing(cache: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert compiled == ["x"]
 
 
-def test_a_filter_that_is_gone_is_still_a_template_error(cache: Path) -> None:
+def test_a_filter_that_is_gone_is_still_a_template_error(cache_dir: Path) -> None:
     source = "{{ 'x' | shout }}"
     assert compile_template(_env(shout=str.upper), source).render() == "X"
     with pytest.raises(jinja2.TemplateAssertionError, match="shout"):
         compile_template(_env(), source)
 
 
-def test_a_template_that_does_not_compile_is_never_kept(cache: Path) -> None:
+def test_a_template_that_does_not_compile_is_never_kept(cache_dir: Path) -> None:
     for _ in range(2):
         with pytest.raises(jinja2.TemplateSyntaxError):
             compile_template(_env(), "{% if %}")
-    assert not list((cache / compiled_templates.FOLDER).glob("*"))
+    assert not list((cache_dir / compiled_templates.FOLDER).glob("*"))
 
 
-def test_no_cache_compiles_every_time(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_cache_compiles_every_time(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PSYQ_NO_CACHE", "1")
     assert compile_template(_env(), "{{ 1 + 1 }}").render() == "2"
-    assert not cache.exists()
+    assert not cache_dir.exists()
