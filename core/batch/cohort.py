@@ -14,9 +14,9 @@ import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from html import escape
 from importlib import resources
 from typing import Any
-from xml.sax.saxutils import escape
 
 from psyq.models import Instrument
 

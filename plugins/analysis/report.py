@@ -11,8 +11,8 @@ here; every text in them is escaped. The template is
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from html import escape
 from typing import Any
-from xml.sax.saxutils import escape
 
 from psyq import __version__
 from psyq.models import Instrument
