@@ -422,7 +422,7 @@ def bench_pdf_batch() -> None:
     """``psyq batch --format pdf`` on 20 and 100 PHQ-9 rows with ``--jobs 1`` and ``2``,
     whole runs (start-up, worker start-up and the cohort summary counted), against
     bare WeasyPrint rendering the same 100 reports' HTML in one loop in a new process.
-    Runs interleave; the faster of two rounds counts (other work on a shared machine
+    Runs interleave; the fastest of three rounds counts (other work on a shared machine
     only ever adds time). ``PSYQ_BENCH_1000=1`` also times a real 1000-row run."""
     import shutil
 
@@ -473,7 +473,7 @@ def bench_pdf_batch() -> None:
 
     runs: dict[str, list[tuple[float, float]]] = {}
     try:
-        for _ in range(2):
+        for _ in range(3):
             runs.setdefault("bare", []).append(_session(bare_cmd, env))
             for n in (20, 100):
                 for jobs in (1, 2):

@@ -6,6 +6,7 @@ Usage: python benchmarks/run.py [NAME ...]   (default: every benchmark)
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,13 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
 
 
 def main(names: list[str]) -> None:
+    # Measure what an installed psyq does: pip writes bytecode at install time, so let
+    # every psyq the benchmarks start (batch parents, fork servers, workers) write and
+    # read it, even when the shell sets PYTHONDONTWRITEBYTECODE. Without it, each of
+    # them compiled psyq's modules from source on every run (the fork server, before
+    # any worker could start, too).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
     for name in names or list(BENCHMARKS):
         if name not in BENCHMARKS:
             raise SystemExit(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")

@@ -1,4 +1,4 @@
-from psyq.cli import main
+from psyq.launch import main
 
 if __name__ == "__main__":
     main()

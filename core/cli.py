@@ -11,7 +11,6 @@ plugin's command that does) is a :class:`PluginHookError` naming the plugin;
 from __future__ import annotations
 
 import gc
-import importlib
 import os
 import sys
 import traceback
@@ -24,6 +23,7 @@ import click
 from psyq import __version__
 from psyq.app import App
 from psyq.errors import PluginHookError, PsyqError
+from psyq.launch import skip_pydantic_plugin_discovery
 from psyq.manager import PsyqPluginManager, create_plugin_manager, first_line
 
 
@@ -165,41 +165,6 @@ def create_cli(pm: PsyqPluginManager, app: App | None = None) -> click.Group:
         if not pm.is_builtin(plugin):
             cli.providers[name] = plugin
     return cli
-
-
-# Values of PYDANTIC_DISABLE_PLUGINS with which pydantic loads no plugin at all.
-_NO_PYDANTIC_PLUGINS = ("__all__", "1", "true")
-
-
-def skip_pydantic_plugin_discovery() -> None:
-    """Start pydantic without looking for pydantic plugins, unless the user asks for them.
-
-    On its first model, pydantic imports :mod:`importlib.metadata` (email, zipfile, ...)
-    and reads every installed distribution's entry points for the ``pydantic`` group:
-    about 15 ms of ``psyq score``'s and ``psyq show``'s start-up, for plugins psyq does
-    not use. ``PYDANTIC_DISABLE_PLUGINS`` is pydantic's own switch; psyq sets it to
-    ``__all__`` unless it is set already (``PYDANTIC_DISABLE_PLUGINS=`` turns pydantic
-    plugins back on). The switch skips the scan but pydantic's loader module still
-    imports importlib.metadata, so while it is on, that module is replaced by one
-    whose ``get_plugins()`` returns none, as the real one then does; any other name
-    asked of it loads the real module.
-    """
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    name = "pydantic.plugin._loader"
-    if os.environ["PYDANTIC_DISABLE_PLUGINS"] not in _NO_PYDANTIC_PLUGINS or name in sys.modules:
-        return
-    import types
-
-    def real(attribute: str) -> Any:
-        if attribute.startswith("__"):  # what the import system asks of any module
-            raise AttributeError(attribute)
-        del sys.modules[name]
-        return getattr(importlib.import_module(name), attribute)
-
-    loader = types.ModuleType(name, "pydantic plugins are off (PYDANTIC_DISABLE_PLUGINS)")
-    loader.get_plugins = tuple  # type: ignore[attr-defined]
-    loader.__getattr__ = real  # type: ignore[method-assign]
-    sys.modules[name] = loader
 
 
 def main(argv: Sequence[str] | None = None) -> None:

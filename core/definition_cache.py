@@ -127,6 +127,38 @@ def entry_key(path: Path, data: bytes) -> str:
     return f"{hashlib.sha256(data).hexdigest()}{path.suffix.lower()}"
 
 
+def read_cache_key(folder: Path, *, create: bool) -> bytes | None:
+    """The key of the cache in ``folder`` (``definitions.key``): random, 0600, made
+    (exclusively) when ``create`` and there is none. ``None`` when there is none, it is
+    damaged and not ``create``, or the folder cannot be written. Every cache psyq keeps
+    in that folder signs its entries with it, so a damaged key makes them all misses."""
+    path = folder / KEY_FILE
+    for _ in range(2):
+        try:
+            key = path.read_bytes()
+        except FileNotFoundError:
+            key = b""
+        except OSError:
+            return None
+        if len(key) == KEY_BYTES:
+            return key
+        if not create:
+            return None
+        try:
+            if key:  # damaged: start again (every entry becomes a miss)
+                path.unlink()
+            fd = create_private(private_dir(folder) / KEY_FILE)
+        except FileExistsError:  # another psyq made it just now
+            continue
+        except OSError:
+            return None
+        key = os.urandom(KEY_BYTES)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+        return key
+    return None
+
+
 class DefinitionCache:
     """Validated definitions by content hash, for one plugin manager's view of the world."""
 
@@ -148,34 +180,7 @@ class DefinitionCache:
         return self._dir / f"definitions-{self._fingerprint[:32]}.json"
 
     def _read_key(self, *, create: bool) -> bytes | None:
-        """The digest key, made (exclusively, 0600) when ``create`` and there is none."""
-        if self._dir is None:
-            return None
-        path = self._dir / KEY_FILE
-        for _ in range(2):
-            try:
-                key = path.read_bytes()
-            except FileNotFoundError:
-                key = b""
-            except OSError:
-                return None
-            if len(key) == KEY_BYTES:
-                return key
-            if not create:
-                return None
-            try:
-                if key:  # damaged: start again (every entry becomes a miss)
-                    path.unlink()
-                fd = create_private(private_dir(self._dir) / KEY_FILE)
-            except FileExistsError:  # another psyq made it just now
-                continue
-            except OSError:
-                return None
-            key = os.urandom(KEY_BYTES)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(key)
-            return key
-        return None
+        return None if self._dir is None else read_cache_key(self._dir, create=create)
 
     def _read(self) -> dict[str, Any]:
         path = self.path

@@ -2,14 +2,16 @@
 
 Each :class:`HistoryEntry` is one complete administration: its score result
 (the ``psyq score --json`` object) plus, for every scale, the change against
-the previous administration of the same instrument (``change``) and against
-the first (``change_from_first``). Change is computed only by
-:func:`psyq.change.compare`.
+the previous administration of the same instrument and definition version
+(``change``) and against the first (``change_from_first``); administrations of
+another version (CCTS 0.1 beside 0.2) are not compared with it. Change is
+computed only by :func:`psyq.change.compare`.
 
 :func:`render_request_for` and :func:`render_request_for_latest` turn a stored
 administration into a :class:`psyq.outputs.RenderRequest` whose ``history``
-holds the client's earlier administrations of the same instrument, for reports
-and their trend charts.
+holds the client's earlier administrations of the same instrument and version,
+for reports and their trend charts (``options["not_compared"]`` counts those of
+other versions, which the report names).
 """
 
 from __future__ import annotations
@@ -174,14 +176,18 @@ def build_history(
         client_id=client_id, instrument_id=instrument_id, status="complete"
     )
     origins = store.definition_origins()
-    firsts: dict[str, tuple[Administration, ScoreResult]] = {}
-    previous: dict[str, tuple[Administration, ScoreResult]] = {}
+    # Change is measured within one version of a definition: another version may ask
+    # other items or score them otherwise (CCTS 0.1 and 0.2), so its totals are not
+    # comparable with this one's.
+    firsts: dict[tuple[str, str], tuple[Administration, ScoreResult]] = {}
+    previous: dict[tuple[str, str], tuple[Administration, ScoreResult]] = {}
     entries: list[HistoryEntry] = []
     for adm in administrations:
         instrument = app.instrument_of(adm, store)
         result = result_of(app, adm, instrument)
-        prev = previous.get(adm.instrument_id)
-        first = firsts.get(adm.instrument_id)
+        key = (adm.instrument_id, adm.instrument_version)
+        prev = previous.get(key)
+        first = firsts.get(key)
         entries.append(
             HistoryEntry(
                 administration=adm,
@@ -196,8 +202,8 @@ def build_history(
                 origin=origins.get(adm.definition_hash),
             )
         )
-        previous[adm.instrument_id] = (adm, result)
-        firsts.setdefault(adm.instrument_id, (adm, result))
+        previous[key] = (adm, result)
+        firsts.setdefault(key, (adm, result))
     return entries
 
 
@@ -220,13 +226,17 @@ def render_request_for(
     adm = store.get(admin_id)
     instrument = app.instrument_of(adm, store)
     result = result_of(app, adm, instrument)
-    earlier = [
+    before = [
         other
         for other in store.administrations(
             client_id=adm.client_id, instrument_id=adm.instrument_id, status="complete"
         )
         if (other.administered, other.id) < (adm.administered, adm.id)
     ]
+    # Only administrations of this version of the definition are compared and plotted
+    # (see build_history); the others are counted, so the report can say so.
+    earlier = [other for other in before if other.instrument_version == adm.instrument_version]
+    other_versions = sorted({o.instrument_version for o in before} - {adm.instrument_version})
     history = [
         PastScore(
             administered=other.administered,
@@ -236,6 +246,11 @@ def render_request_for(
         for other in earlier
     ]
     options: dict[str, Any] = {"administration_id": adm.id, "status": adm.status}
+    if other_versions:
+        options["not_compared"] = {
+            "count": len(before) - len(earlier),
+            "versions": other_versions,
+        }
     if adm.language:
         options["administered_language"] = adm.language
     if history:

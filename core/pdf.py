@@ -108,6 +108,62 @@ def load_weasyprint() -> None:
         for name, found in originals.items():
             if found is not None:
                 setattr(ctypes.util, name, found)
+    global _arrays_shortcut
+    if _arrays_shortcut is None:
+        from weasyprint.text.ffi import ffi
+
+        _arrays_shortcut = fixed_arrays_parsed_once(ffi)
+
+
+_arrays_shortcut: bool | None = None
+_FIXED_ARRAY = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_ ]*?)\s*\[\s*([0-9]{1,9})\s*\]\s*")
+
+
+def fixed_arrays_parsed_once(ffi: Any) -> bool:
+    """Let ``ffi`` make array types such as ``hb_codepoint_t[57]`` without parsing C.
+
+    WeasyPrint subsets each font with HarfBuzz through arrays whose type string
+    names their length (``ffi.new(f"hb_codepoint_t[{n}]", glyphs)``), and cffi
+    parses every type string it has not seen with pycparser, each time together
+    with every type name WeasyPrint declares: a few milliseconds a string. A
+    report's fonts ask for lengths not seen before (eight in a process's first
+    report, about twenty more over its next hundred), so this was most of the
+    first report's extra time in every worker. Here such a string is answered
+    from its element type, parsed once, as cffi's parser itself builds an array
+    type (``model.ArrayType(element, length)``); any other string goes to cffi's
+    parser. It is installed only if, for a probe, the type so made equals the
+    one cffi's parser makes; otherwise nothing changes. Returns whether it was.
+    """
+    parser: Any = getattr(ffi, "_parser", None)
+    original = getattr(parser, "parse_type_and_quals", None)
+    if original is None:
+        return False
+    try:
+        from cffi import model
+    except ImportError:
+        return False
+    elements: dict[str, Any] = {}
+
+    def parse_type_and_quals(cdecl: Any) -> Any:
+        match = _FIXED_ARRAY.fullmatch(cdecl) if isinstance(cdecl, str) else None
+        if match is None:
+            return original(cdecl)
+        name = match.group(1)
+        element = elements.get(name)
+        if element is None:
+            element = elements[name] = original(name)
+        item, quals = element
+        return model.ArrayType(item, int(match.group(2))), quals
+
+    probe = "hb_codepoint_t[3]"
+    try:
+        same = parse_type_and_quals(probe) == original(probe)
+    except Exception:  # another cffi or WeasyPrint: leave the parser alone
+        return False
+    if not same:
+        return False
+    parser.parse_type_and_quals = parse_type_and_quals
+    return True
 
 
 def _not_found(name: str) -> None:

@@ -336,6 +336,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "missing_notes": _missing_notes(scales, ui.gettext),
         "profile": profile,
         "trend": trend,
+        "not_compared": request.options.get("not_compared"),
         "history_count": len(request.history),
         "citations": inst.citations,
         "licence": inst.licence,
@@ -578,8 +579,10 @@ class ReportRenderer:
         if compiled is None:
             import jinja2
 
+            from psyq.compiled_templates import compile_template
+
             try:
-                compiled = env.from_string(source)
+                compiled = compile_template(env, source)
             except jinja2.TemplateError as exc:
                 raise PluginError(f"report section '{key}': template error: {exc}") from None
             self._compiled[source] = compiled

@@ -44,6 +44,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """psyq's cache folder for this test (``PSYQ_CACHE_DIR``), caching on."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("PSYQ_CACHE_DIR", str(folder))
+    monkeypatch.delenv("PSYQ_NO_CACHE", raising=False)
+    return folder
+
+
+@pytest.fixture
 def registry(psyq_pm: PsyqPluginManager) -> InstrumentRegistry:
     return InstrumentRegistry(psyq_pm)
 

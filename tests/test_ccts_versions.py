@@ -58,3 +58,44 @@ def test_new_administrations_use_v02(psyq_cli: CLI) -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(psyq_cli("history", "C0002", "--json").stdout)
     assert "putting_first" in json.dumps(doc)
+
+
+def test_change_is_not_measured_across_definition_versions(
+    psyq_pm: PsyqPluginManager, psyq_home: Path, psyq_cli: CLI, tmp_path: Path
+) -> None:
+    store_v01(psyq_pm, psyq_home)  # 2026-03-01, v0.1
+    for day, value in (("2026-04-01", "1"), ("2026-05-01", "3")):
+        done = psyq_cli(
+            "record", "ccts", "--client", "C0001", "--answers", ",".join([value] * 16),
+            "--date", day,
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+    entries = json.loads(psyq_cli("history", "C0001", "--json").stdout)
+    entries = entries if isinstance(entries, list) else entries["administrations"]
+    by_date = {e["administration"]["administered"]: e["administration"] | e for e in entries}
+    # The first v0.2 administration has nothing to be compared with: v0.1 is another
+    # definition. The second is compared with the first v0.2 one only.
+    assert by_date["2026-04-01"]["compared_with"] == {"previous": None, "first": None}
+    second = by_date["2026-05-01"]["compared_with"]
+    assert second["previous"] == second["first"] == by_date["2026-04-01"]["id"]
+    text = psyq_cli("history", "C0001").stdout
+    assert "change is within v0.2 only: v0.1 of the definition" in text
+    # The report of the last one plots and compares the v0.2 administration only, and
+    # says that the v0.1 one is left out.
+    out = tmp_path / "r.html"
+    report = psyq_cli("report", "ccts", "--client", "C0001", "--latest", "-o", out)
+    assert report.exit_code == 0, report.output
+    html = out.read_text(encoding="utf-8")
+    assert "Since the previous administration (2026-04-01)" in html
+    assert "Since the first administration" not in html  # two points: previous only
+    assert "2026-03-01" not in html
+    assert (
+        "Not compared: 1 earlier administration of CCTS scored with version 0.1 of its "
+        "definition, not this version (0.2)" in " ".join(html.split())
+    )
+    # The v0.2 report of the first v0.2 administration: no trend, but the same note.
+    first_id = by_date["2026-04-01"]["id"]
+    report = psyq_cli("report", "--administration", str(first_id), "-o", out)
+    assert report.exit_code == 0, report.output
+    html = " ".join(out.read_text(encoding="utf-8").split())
+    assert "Not compared: 1 earlier administration" in html and "Trend:" not in html

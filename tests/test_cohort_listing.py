@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from psyq.batch.cohort import CohortStats, listing_lines, render_cohort_html
 from psyq.manager import create_plugin_manager
@@ -58,3 +59,26 @@ def test_listing_in_the_page_is_escaped_and_critical_first() -> None:
     listing = html[html.index('<div class="listing">') :]
     assert "&lt;b&gt;x&lt;/b&gt;" in listing and "<b>x</b>" not in listing
     assert listing.index('<div class="critical">') < listing.index("&lt;b&gt;")
+
+
+def test_a_scale_label_with_quotes_stays_inside_its_attribute(
+    write_file: Any, minimal_yaml: str
+) -> None:
+    import html as html_module
+    import re
+
+    from psyq.registry import load_instrument_file
+
+    pm = create_plugin_manager(load_entrypoints=False)
+    label = 'Total "raw" <sum> & more'
+    path = write_file("mini.yaml", minimal_yaml.replace("label: Total", f"label: '{label}'"))
+    inst = load_instrument_file(pm, path)
+    stats = CohortStats(inst)
+    for row, total in ((2, 1), (3, 4)):
+        stats.add({"row": row, "client_id": f"C{row}", "date": "2025-01-01",
+                   "values": {"total": total}, "bands": {"total": "low"}, "flags": [],
+                   "critical": False})  # fmt: skip
+    page = render_cohort_html(stats, source="in.csv", generated_at=datetime(2026, 1, 1), errors=0)
+    labels = re.findall(r'aria-label="([^"]*)"', page)
+    assert labels and all(html_module.unescape(a) == f"{label} distribution" for a in labels)
+    assert "<sum>" not in page

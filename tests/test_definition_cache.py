@@ -21,14 +21,6 @@ from tests.installed import installed_broken_plugin
 from tests.packs import DirectoryPack
 
 
-@pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("PSYQ_CACHE_DIR", str(folder))
-    monkeypatch.delenv("PSYQ_NO_CACHE", raising=False)
-    return folder
-
-
 def _pm(pack: Path) -> PsyqPluginManager:
     return create_plugin_manager(
         load_entrypoints=False, extra_plugins=[("pack", DirectoryPack("pack", pack))]

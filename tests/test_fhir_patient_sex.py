@@ -245,3 +245,27 @@ def test_batch_rows_follow_each_patient(psyq_cli: CLI, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO((out / "scores.csv").read_text())))
     assert [r["total_band"] for r in rows] == ["positive", "negative", "women_positive", "positive"]
+
+
+def test_a_sex_recorded_as_unknown_is_answered_by_the_patient(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    assert psyq_cli("clients", "set", "C0077", "--sex", "unknown").exit_code == 0
+    path = write(tmp_path, transaction("female"))
+    # `unknown` given on the command line is no disagreement either.
+    assert scored(psyq_cli, path, "--sex", "unknown")["scores"]["total"]["band"] == "positive"
+    out = psyq_cli("record", "auditc", "--client", "C0077", "--answers-file", path)
+    assert out.exit_code == 0, out.output
+    assert (
+        "client C0077: sex female recorded from the FHIR Patient 'Patient/TEST-19' "
+        "(it was recorded as unknown)" in out.output
+    )
+    shown = json.loads(psyq_cli("clients", "show", "C0077", "--json").output)
+    assert shown["attributes"] == {"sex": "female"}
+    [entry] = json.loads(psyq_cli("history", "C0077", "--json").output)
+    assert entry["scores"]["total"]["band"] == "positive"
+    # The change is in the audit trail, and the earlier value is kept as a version.
+    log = psyq_cli("audit", "log")
+    assert log.exit_code == 0, log.output
+    lines = [" ".join(line.split()[3:-1]) for line in log.output.splitlines()]
+    assert lines[-3:-1] == ["supersede client version 1", "set client client C0077"]

@@ -44,4 +44,4 @@ def test_wheel_carries_code_and_data(tmp_path: Path) -> None:
     assert expected_templates <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "psyq = psyq.cli:main" in text
+    assert "psyq = psyq.launch:main" in text

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pypdf
+import pytest
 
 from psyq import pdf as psyq_pdf
 from psyq.answers import parse_answer_list
@@ -147,3 +148,74 @@ def test_a_render_leaves_a_paused_collector_paused(psyq_pm: PsyqPluginManager) -
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# -- HarfBuzz's glyph arrays: array types made without parsing C (pdf.fixed_arrays_parsed_once)
+
+RENDER_ONE = """
+import hashlib, sys
+sys.path.insert(0, sys.argv[1])
+import psyq.pdf
+if sys.argv[2] == "off":
+    psyq.pdf._arrays_shortcut = False  # as if the probe had failed: cffi parses every string
+from psyq.manager import create_plugin_manager
+from test_pdf_write import phq9_html
+pm = create_plugin_manager(load_entrypoints=False)
+for answers in ("2,3,2,3,1,2,2,1,1", "0,0,0,0,0,0,0,0,0", "3,3,3,3,3,3,3,3,3"):
+    print(hashlib.sha256(psyq.pdf.html_to_pdf(phq9_html(pm, answers))).hexdigest())
+"""
+
+
+def test_glyph_array_types_are_cffis_own_and_reports_are_unchanged(
+    psyq_pm: PsyqPluginManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pycparser
+
+    psyq_pdf.load_weasyprint()
+    from weasyprint.text.ffi import ffi
+
+    assert psyq_pdf._arrays_shortcut is True  # the probe agrees with this cffi
+    parser = ffi._parser
+    for length in (1, 57, 5038):
+        cdecl = f"hb_codepoint_t[{length}]"
+        own, _ = type(parser).parse_type_and_quals(parser, cdecl)  # cffi's parser itself
+        with ffi._lock:
+            expected = ffi._get_cached_btype(own)
+        assert ffi.typeof(cdecl) is expected
+        assert ffi.sizeof(cdecl) == length * ffi.sizeof("hb_codepoint_t")
+    # Other strings still go to cffi's parser, errors included.
+    assert ffi.typeof("hb_codepoint_t[2]").item is ffi.typeof("hb_codepoint_t")
+    with pytest.raises(Exception, match="no_such_type"):
+        ffi.typeof("no_such_type[4]")
+    # The same PDF bytes as with cffi parsing every string, in a fresh process each.
+    tests = str(Path(__file__).parent)
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", RENDER_ONE, tests, side],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+        for side in ("on", "off")
+    ]
+    assert len(runs[0].split()) == 3 and runs[0] == runs[1]
+    # Once a first report has parsed what every report needs, a report whose fonts
+    # need glyph arrays of new lengths parses no C at all.
+    psyq_pdf.html_to_pdf(phq9_html(psyq_pm, "1,1,1,1,1,1,1,1,1"))
+    parsed: list[str] = []
+    real = pycparser.CParser.parse
+
+    def counting(self: Any, text: str, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(text.splitlines()[-2])
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(pycparser.CParser, "parse", counting)
+    before = set(ffi._parsed_types)
+    psyq_pdf.html_to_pdf(phq9_html(psyq_pm, "3,2,1,0,1,2,3,2,1") + "<p>ÆØÅ æøå ĳ ŉ</p>")
+    assert any(k.startswith("hb_codepoint_t[") for k in set(ffi._parsed_types) - before)
+    assert parsed == []

@@ -14,9 +14,9 @@ import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from html import escape
 from importlib import resources
 from typing import Any
-from xml.sax.saxutils import escape
 
 from psyq.models import Instrument
 
@@ -292,8 +292,10 @@ def render_cohort_html(
     from markupsafe import Markup
 
     template_text = (resources.files("psyq.templates") / "cohort_summary.html").read_text("utf-8")
+    from psyq.compiled_templates import compile_template
+
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    template = env.from_string(template_text)
+    template = compile_template(env, template_text)
     listed = stats.listed()
     return template.render(
         instrument=stats.instrument,

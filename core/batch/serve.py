@@ -8,6 +8,9 @@ its fork and its initializer cannot kill it with a traceback and break the pool;
 the parent alone decides how a batch stops. (The server itself ignores SIGINT
 in any case.)
 
+Where the batch turned pydantic's plugin discovery off (the ``psyq`` command
+does), the server skips it too (:func:`psyq.launch.skip_pydantic_plugin_discovery`).
+
 Nothing else imports it: its import is its effect.
 """
 
@@ -15,4 +18,7 @@ from __future__ import annotations
 
 import signal
 
+from psyq.launch import skip_pydantic_plugin_discovery
+
 signal.signal(signal.SIGINT, signal.SIG_IGN)
+skip_pydantic_plugin_discovery(switch_on=False)

@@ -11,8 +11,8 @@ here; every text in them is escaped. The template is
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from html import escape
 from typing import Any
-from xml.sax.saxutils import escape
 
 from psyq import __version__
 from psyq.models import Instrument
@@ -213,10 +213,11 @@ def context(analysis: Analysis, instrument: Instrument) -> dict[str, Any]:
 def render_html(analysis: Analysis, instrument: Instrument) -> str:
     import jinja2
 
+    from psyq.compiled_templates import compile_template
     from psyq.report import packaged_template
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    template = env.from_string(packaged_template("analysis_report.html.j2"))
+    template = compile_template(env, packaged_template("analysis_report.html.j2"))
     return template.render(context(analysis, instrument))
 
 

@@ -166,17 +166,21 @@ def _record_document_sex(
     path: Path | None,
 ) -> None:
     """Record the sex an answers file gives (a FHIR Patient's gender) for a client with
-    none recorded (audited, as `clients set`); refuse one that disagrees with the record."""
+    none recorded, or recorded as ``unknown`` (a recorded "not known", which the file
+    now answers); audited, as `clients set`, and said. Refuse one that disagrees with
+    the record."""
     sex, source = about["sex"], about.get("sex_source", "answers file")
-    if recorded.get("sex", sex) != sex:
+    before = recorded.get("sex")
+    if before not in (None, "unknown", sex):
         raise AnswerError(
             f"{path}: the {source} has gender {sex}, but client {client_id}'s recorded "
-            f"sex is {recorded['sex']}; correct the one that is wrong "
+            f"sex is {before}; correct the one that is wrong "
             f"(psyq clients set {client_id} --sex ...); nothing stored"
         )
-    if "sex" not in recorded:
+    if before != sex:
         store.set_client_attributes(client_id, {"sex": sex})
-        click.echo(f"client {client_id}: sex {sex} recorded from the {source}")
+        was = " (it was recorded as unknown)" if before == "unknown" else ""
+        click.echo(f"client {client_id}: sex {sex} recorded from the {source}{was}")
 
 
 # -- clients -----------------------------------------------------------------
@@ -432,6 +436,14 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
         lines.append(
             f"{instrument.title} ({shown}), total {lo:g}-{hi:g}, {better} is better{criterion}"
         )
+        if versions[instrument_id] > 1:
+            others = ", ".join(
+                f"v{v}" for i, v in by_instrument if i == instrument_id and v != version
+            )
+            lines.append(
+                f"(change is within v{version} only: {others} of the definition may ask or "
+                "score otherwise, so its scores are not compared with these)"
+            )
         scales = [total, *(sc for sc in instrument.scales if sc.id != "total")]
         with_outcome = any(sc.outcomes is not None for sc in scales)
         head = ("id", "date", "scale", "score", "band", "vs previous", "vs first")
