@@ -10,6 +10,7 @@ every worker waits for it, with one job or many.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -18,6 +19,10 @@ from typing import Any
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: ``psyq ARGS``."""
+    # Start-up makes objects that live until exit and next to no garbage: the cyclic
+    # collector stays off until the command line is built (psyq.cli.main freezes what
+    # start-up made, then turns it back on), so loading click and psyq runs no collection.
+    gc.disable()
     skip_pydantic_plugin_discovery()
     args = list(argv) if argv is not None else sys.argv[1:]
     if args[:1] == ["batch"]:  # its workers warm up while this process starts
