@@ -334,7 +334,12 @@ def _builds_back(text: str, instrument: Instrument) -> bool:
         built = construct_instrument(json.loads(text))
     except Exception:  # whatever it cannot build is validated on every use instead
         return False
-    return built == instrument and _identical(built, instrument)
+    return (
+        built == instrument
+        and _identical(built, instrument)
+        # Its content hash, made from the JSON without pydantic, is the validated one's.
+        and built.content_hash() == instrument.content_hash()
+    )
 
 
 def _identical(built: Any, validated: Any) -> bool:

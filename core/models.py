@@ -1018,9 +1018,30 @@ class Instrument(_Model):
         """
         if self._base_hash is not None:
             return self._base_hash
-        content = self.model_dump(mode="json", exclude={"translations"})
-        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
-        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+        # Kept once computed (the instrument is frozen), outside the fields and private
+        # attributes, so that instruments compare as before; a copy computes its own.
+        known = self.__dict__.get(_HASH_MEMO)
+        if known is None:
+            known = definition_hash(self.model_dump(mode="json", exclude={"translations"}))
+            object.__setattr__(self, _HASH_MEMO, known)
+        return str(known)
+
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> "Instrument":
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop(_HASH_MEMO, None)
+        return copy
+
+
+_HASH_MEMO = "_psyq_content_hash"
+
+
+def definition_hash(content: dict[str, Any]) -> str:
+    """The content hash of an instrument whose ``model_dump(mode="json")`` without its
+    translations is ``content`` (:meth:`Instrument.content_hash`)."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def round_half_up(x: float, decimals: int) -> float:
@@ -1073,6 +1094,10 @@ def construct_instrument(data: dict[str, Any]) -> Instrument:
     """
     instrument = _construct(Instrument, data)
     instrument._derive_lookups()
+    # ``data`` is the instrument's JSON dump: its content hash needs no serializer (whose
+    # schema pydantic would build first, the costliest part of a first content_hash).
+    content = {k: v for k, v in data.items() if k != "translations"}
+    object.__setattr__(instrument, _HASH_MEMO, definition_hash(content))
     return instrument
 
 
