@@ -13,7 +13,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -92,6 +91,8 @@ class PsyqGroup(click.Group):
             if self.reraise_plugin_errors:
                 raise
             if show_traceback():
+                import traceback
+
                 traceback.print_exception(exc.original, file=sys.stderr)
             raise UserError(exc) from exc
         except PsyqError as exc:
@@ -119,6 +120,8 @@ class PsyqGroup(click.Group):
             if self.reraise_plugin_errors:
                 raise error from exc
             if show_traceback():
+                import traceback
+
                 traceback.print_exception(exc, file=sys.stderr)
             raise UserError(error) from exc
 
