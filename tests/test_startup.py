@@ -212,8 +212,14 @@ def test_list_with_warm_cache_imports_no_pydantic(tmp_path: Path) -> None:
     assert runs[1].stdout == runs[0].stdout
 
 
-def _run_twice(argv: list[str], watched: tuple[str, ...], env: dict[str, str]) -> list[str]:
-    """The watched modules loaded by a second run of ``argv`` (the first fills the caches)."""
+def _run_twice(
+    argv: list[str],
+    watched: tuple[str, ...],
+    env: dict[str, str],
+    expected: str = "total      8  0-27   Mild",
+) -> list[str]:
+    """The watched modules loaded by a second run of ``argv`` (the first fills the caches);
+    both runs must succeed and print ``expected``."""
     loaded = []
     for _ in range(2):
         run = subprocess.run(
@@ -224,7 +230,7 @@ def _run_twice(argv: list[str], watched: tuple[str, ...], env: dict[str, str]) -
             timeout=60,
         )
         assert "EXIT:0" in run.stderr.splitlines(), run.stdout + run.stderr
-        assert "total      8  0-27   Mild" in run.stdout, run.stdout
+        assert expected in run.stdout, run.stdout
         loaded = [line for line in run.stderr.splitlines() if line.startswith("HEAVY:")]
     return loaded
 
@@ -396,18 +402,7 @@ def test_start_up_loads_no_module_the_command_does_not_use(
         "COLUMNS": "120",
     }
     env.pop("PSYQ_NO_CACHE", None)
-    for _ in range(2):  # the first run fills the caches
-        run = subprocess.run(
-            [sys.executable, "-c", SCRIPT, json.dumps([[], args, unused])],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert "EXIT:0" in run.stderr.splitlines(), run.stdout + run.stderr
-        assert expected in run.stdout, run.stdout
-    loaded = [line for line in run.stderr.splitlines() if line.startswith("HEAVY:")]
-    assert loaded == ["HEAVY:"], run.stderr
+    assert _run_twice(args, unused, env, expected) == ["HEAVY:"]
 
 
 FROZEN_SCRIPT = """
