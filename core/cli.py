@@ -171,7 +171,8 @@ def create_cli(pm: PsyqPluginManager, app: App | None = None) -> click.Group:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Run the command line (the ``psyq`` command enters through :func:`psyq.launch.main`,
+    which has already done the first two steps here; repeated, they do nothing)."""
     skip_pydantic_plugin_discovery()
     args = list(argv) if argv is not None else sys.argv[1:]
     if args[:1] == ["batch"]:  # its workers warm up while this process starts

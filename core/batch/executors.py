@@ -219,7 +219,11 @@ def start_early(args: list[str]) -> None:
 
     A guess from the raw arguments, made only for the local executor: a wrong guess
     costs a little time, never a result (the server just preloads less or more).
+    Once per process: the ``psyq`` command calls it from :mod:`psyq.launch`, and
+    :func:`psyq.cli.main`, which programs and tests also call, asks again.
     """
+    if _started_by == os.getpid():
+        return
     if any(a in ("--help", "-h") for a in args) or "dask" in args or "--executor" in args:
         return
     if any(a.startswith("--executor=") for a in args):
