@@ -88,8 +88,11 @@ def load_weasyprint() -> None:
     name also ran ``ldconfig -p`` anew (twenty-two runs); its listing is read
     once here and each name looked up in it as ``find_library`` does
     (:func:`_ldconfig_once`). Every function here calls this before its own
-    ``from weasyprint import ...``.
+    ``from weasyprint import ...``; after the first, it returns at once.
     """
+    global _weasyprint_loaded, _arrays_shortcut
+    if _weasyprint_loaded:
+        return
     import ctypes.util
 
     names = ("_findLib_gcc", "_findLib_ld", "_findSoname_ldconfig")
@@ -108,13 +111,14 @@ def load_weasyprint() -> None:
         for name, found in originals.items():
             if found is not None:
                 setattr(ctypes.util, name, found)
-    global _arrays_shortcut
     if _arrays_shortcut is None:
         from weasyprint.text.ffi import ffi
 
         _arrays_shortcut = fixed_arrays_parsed_once(ffi)
+    _weasyprint_loaded = True
 
 
+_weasyprint_loaded = False
 _arrays_shortcut: bool | None = None
 _FIXED_ARRAY = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_ ]*?)\s*\[\s*([0-9]{1,9})\s*\]\s*")
 
