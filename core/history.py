@@ -11,7 +11,7 @@ computed only by :func:`psyq.change.compare`.
 administration into a :class:`psyq.outputs.RenderRequest` whose ``history``
 holds the client's earlier administrations of the same instrument and version,
 for reports and their trend charts (``options["not_compared"]`` counts those of
-other versions, which the report names).
+other versions, with the dates of any that raised a critical flag, which the report names).
 """
 
 from __future__ import annotations
@@ -247,9 +247,16 @@ def render_request_for(
     ]
     options: dict[str, Any] = {"administration_id": adm.id, "status": adm.status}
     if other_versions:
+        others = [o for o in before if o.instrument_version != adm.instrument_version]
         options["not_compared"] = {
-            "count": len(before) - len(earlier),
+            "count": len(others),
             "versions": other_versions,
+            # Left out of the trend, they are still named when a critical flag was raised.
+            "critical_dates": [
+                o.administered.isoformat()
+                for o in others
+                if result_of(app, o, app.instrument_of(o, store)).critical
+            ],
         }
     if adm.language:
         options["administered_language"] = adm.language

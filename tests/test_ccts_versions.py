@@ -99,3 +99,31 @@ def test_change_is_not_measured_across_definition_versions(
     assert report.exit_code == 0, report.output
     html = " ".join(out.read_text(encoding="utf-8").split())
     assert "Not compared: 1 earlier administration" in html and "Trend:" not in html
+
+
+def test_a_left_out_version_still_names_its_critical_flags(
+    psyq_pm: PsyqPluginManager, psyq_home: Path, psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """An earlier version's administrations are not plotted, but one that raised a
+    critical flag (PHQ-9 item 9) is still named on the report."""
+    app = App(psyq_pm, home=psyq_home)
+    older = app.instrument("phq9").model_copy(update={"version": "0.9"})
+    answers: dict[str, int | None] = {item.id: 0 for item in older.items} | {"phq9_9": 2}
+    result = Scorer(psyq_pm).score(older, answers)
+    assert result.critical
+    with app.open_store() as store:
+        store.add_administration(
+            instrument=older, client_id="C0003", answers=answers, result=result,
+            administered=date(2026, 2, 1),
+        )  # fmt: skip
+    for day in ("2026-03-01", "2026-04-01"):
+        done = psyq_cli(
+            "record", "phq9", "--client", "C0003", "--answers", "1,1,1,1,1,1,1,1,0", "--date", day
+        )
+        assert done.exit_code == 0, done.output
+    out = tmp_path / "r.html"
+    report = psyq_cli("report", "phq9", "--client", "C0003", "--latest", "-o", out)
+    assert report.exit_code == 0, report.output
+    html = " ".join(out.read_text(encoding="utf-8").split())
+    assert "Not compared: 1 earlier administration of PHQ-9 scored with version 0.9" in html
+    assert "A critical flag was raised at the administration of 2026-02-01." in html
