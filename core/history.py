@@ -213,9 +213,11 @@ def render_request_for(
     """A render request for one stored administration, ``history`` filled.
 
     ``history`` holds the same client's earlier complete administrations of the
-    same instrument, oldest first, without this one. ``options`` carries
-    ``administration_id``, ``status``, and ``change`` / ``change_from_first``
-    (as in ``psyq history --json``) so a report need not compute change itself.
+    same instrument and definition version, oldest first, without this one.
+    ``options`` carries ``administration_id``, ``status``, ``change`` /
+    ``change_from_first`` (as in ``psyq history --json``) so a report need not
+    compute change itself, and ``not_compared`` for administrations of other
+    versions (their count, versions and the dates of any critical flag).
     """
     if isinstance(administration_id, str) and not administration_id.strip().isdigit():
         raise PsyqError(f"administration id '{administration_id[:40]}' is not a number")

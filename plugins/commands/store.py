@@ -514,7 +514,8 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
 @click.pass_obj
 def history_command(app: App, client_id: str, instrument_id: str | None, as_json: bool) -> None:
     """A client's complete administrations, oldest first, with reliable change
-    against the previous administration and against the first."""
+    against the previous administration and against the first of the same
+    definition version (each version is listed in its own block)."""
     from psyq.history import build_history
 
     with app.open_store() as store:

@@ -168,7 +168,8 @@ def report_command(
     Either score answers given here (INSTRUMENT_ID with --answers or
     --answers-file, and --client), or report a stored administration with
     --administration ID or --client C --latest; stored reports carry the
-    client's trend over earlier administrations of the same instrument.
+    client's trend over earlier administrations of the same instrument and
+    definition version (other versions are named, not plotted).
 
     \b
     Examples:
