@@ -169,9 +169,12 @@ def _record_document_sex(
     none recorded, or recorded as ``unknown`` (a recorded "not known", which the file
     now answers); audited, as `clients set`, and said. Refuse one that disagrees with
     the record."""
+    from psyq.clients import known_attributes
+
     sex, source = about["sex"], about.get("sex_source", "answers file")
     before = recorded.get("sex")
-    if before not in (None, "unknown", sex):
+    # What cut-offs would use (`unknown` selects nothing): only that can disagree.
+    if known_attributes(recorded).get("sex") not in (None, sex):
         raise AnswerError(
             f"{path}: the {source} has gender {sex}, but client {client_id}'s recorded "
             f"sex is {before}; correct the one that is wrong "
