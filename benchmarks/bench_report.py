@@ -390,7 +390,9 @@ def _session(
                     # A worker is a fork of the server that stays one (a helper such as
                     # ldconfig has the server's command line only until it execs).
                     if timeline is not None and "forkserver" in " ".join(p.cmdline()):
-                        if p.ppid() not in servers and p.pid not in seen:
+                        # The server: by its command line, even if first seen before its
+                        # exec (when it still had the batch's).
+                        if p.ppid() not in servers:
                             servers.add(p.pid)
                         elif p.ppid() in servers and p.pid in forks:
                             events.setdefault("workers", forks[p.pid])
