@@ -39,7 +39,6 @@ ignored.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -47,6 +46,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from psyq.digest import blake2b, hex_digest
 from psyq.files import create_private, private_dir, write_atomic
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def fingerprint(pm: PsyqPluginManager) -> str:
         sorted([i.name, i.source, i.distribution, i.version] for i in pm.infos.values()),
         [[entry, mtime(entry)] for entry in search_path if entry],
     ]
-    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+    return hex_digest(json.dumps(parts, default=str).encode())
 
 
 def _loader_files(pm: PsyqPluginManager) -> list[str]:
@@ -124,7 +124,7 @@ def _loader_files(pm: PsyqPluginManager) -> list[str]:
 
 
 def entry_key(path: Path, data: bytes) -> str:
-    return f"{hashlib.sha256(data).hexdigest()}{path.suffix.lower()}"
+    return f"{hex_digest(data)}{path.suffix.lower()}"
 
 
 def read_cache_key(folder: Path, *, create: bool) -> bytes | None:
@@ -323,7 +323,7 @@ def _import_models() -> None:
 
 def _digest(key: bytes, summary: list[Any], exact: bool, text: str) -> str:
     head = json.dumps([summary, exact], separators=(",", ":"))
-    return hashlib.blake2b(f"{head}\n{text}".encode(), key=key, digest_size=32).hexdigest()
+    return blake2b(f"{head}\n{text}".encode(), key=key, digest_size=32).hexdigest()
 
 
 def _builds_back(text: str, instrument: Instrument) -> bool:

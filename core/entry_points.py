@@ -18,7 +18,6 @@ unreadable or unwritable cache is ignored.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -26,6 +25,8 @@ import re
 import sys
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from psyq.digest import hex_digest
 
 ENTRY_POINTS_FORMAT = 1
 # What importlib.metadata.EntryPoint accepts: ``module.path:attr.path [extras]``.
@@ -88,7 +89,7 @@ def _scan(group: str) -> list[PluginEntryPoint]:
 
 def _environment_key() -> str:
     """One cache file per interpreter environment, so two virtualenvs do not take turns."""
-    return hashlib.sha256(f"{sys.prefix}\0{sys.executable}".encode()).hexdigest()[:16]
+    return hex_digest(f"{sys.prefix}\0{sys.executable}".encode())[:16]
 
 
 def _fingerprint(group: str) -> str:
@@ -112,7 +113,7 @@ def _fingerprint(group: str) -> str:
         # psyq runs as `python -m psyq`): one that gains one is seen by its listing.
         if names:
             parts.append([entry, *([name, *_info_stats(folder, name)] for name in names)])
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    return hex_digest(json.dumps(parts).encode())
 
 
 def _info_stats(folder: str, name: str) -> list[list[int] | None]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +37,7 @@ _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 def temporary_name(path: Path) -> Path:
     """An unpredictable sibling name for ``path``: ``.NAME.<128 random bits>.psyq-tmp``."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(16)}{TMP_SUFFIX}")
+    return path.with_name(f".{path.name}.{os.urandom(16).hex()}{TMP_SUFFIX}")
 
 
 def create_private(path: Path) -> int:

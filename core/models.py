@@ -13,11 +13,9 @@ mistake in a file is reported before any client is scored with it.
 # (which import this module) start faster. A name defined later, or the class itself,
 # is quoted.
 import functools
-import hashlib
 import itertools
 import json
 from collections.abc import Callable, Mapping
-from decimal import ROUND_HALF_UP, Decimal
 from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -1040,6 +1038,8 @@ _HASH_MEMO = "_psyq_content_hash"
 def definition_hash(content: dict[str, Any]) -> str:
     """The content hash of an instrument whose ``model_dump(mode="json")`` without its
     translations is ``content`` (:meth:`Instrument.content_hash`)."""
+    import hashlib  # here: every command imports this module, few hash a definition
+
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -1051,6 +1051,11 @@ def round_half_up(x: float, decimals: int) -> float:
     binary value, so it is never used for scores. ``repr`` gives the shortest
     decimal string that round-trips, which is the number a person would write.
     """
+    value = float(x)
+    if value.is_integer():  # a whole number rounds to itself; most scores need no decimal
+        return value if decimals else int(value)
+    from decimal import ROUND_HALF_UP, Decimal
+
     quantum = Decimal(1).scaleb(-decimals)
     rounded = Decimal(repr(float(x))).quantize(quantum, rounding=ROUND_HALF_UP)
     # Whole-number scores stay ints, so JSON shows 9, not 9.0.

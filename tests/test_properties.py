@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -121,3 +122,16 @@ def test_round_half_up_rounds_halves_away_from_zero(x: int, decimals: int) -> No
     half = (x + 0.5) * step(decimals)
     expected = (x + 1) * step(decimals) if x >= 0 else x * step(decimals)
     assert abs(round_half_up(half, decimals) - expected) < step(decimals) / 10
+
+
+@given(x=st.integers(min_value=-(10**9), max_value=10**9), decimals=st.integers(0, 3))
+def test_round_half_up_keeps_whole_numbers_as_the_decimal_route_writes_them(
+    x: int, decimals: int
+) -> None:
+    # Whole numbers skip the decimal module; JSON and CSV must not see the difference.
+    quantum = Decimal(1).scaleb(-decimals)
+    exact = Decimal(repr(float(x))).quantize(quantum, rounding=ROUND_HALF_UP)
+    expected = float(exact) if decimals else int(exact)
+    for value in (x, float(x)):
+        got = round_half_up(value, decimals)
+        assert (got, type(got), json.dumps(got)) == (expected, type(expected), json.dumps(expected))
