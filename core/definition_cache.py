@@ -78,9 +78,9 @@ def cache_dir() -> Path | None:
     env = os.environ.get("PSYQ_CACHE_DIR", "").strip()
     if env:
         return Path(env).expanduser()
-    import platformdirs
+    from psyq.paths import user_dir
 
-    return Path(platformdirs.user_cache_dir("psyq", appauthor=False))
+    return user_dir("cache")
 
 
 def fingerprint(pm: PsyqPluginManager) -> str:
