@@ -36,15 +36,18 @@ def _time_command(args: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 
 def _pack_environment(home: Path) -> dict[str, str]:
-    """A clinic's psyq with :data:`DEFINITIONS` definitions installed.
+    """A clinic's psyq with :data:`DEFINITIONS` definitions installed, run as a user's is.
 
     The built-in instruments (and any installed plugin's, such as the example
     plugin's) plus throwaway copies of built-in definitions under new ids in the
-    local pack, ``$PSYQ_HOME/instruments``, to make up the number.
+    local pack to make up the number. ``HOME`` is ``home`` and neither ``PSYQ_HOME``,
+    ``PSYQ_CACHE_DIR`` nor an XDG folder is set, so psyq finds its data folder
+    (``~/.local/share/psyq``, where the local pack is) and its cache folder
+    (``~/.cache/psyq``) itself, as it does for a clinician who set nothing.
     """
     from psyq.plugins.builtin_instruments import builtin_instruments_dir
 
-    local = home / "instruments"
+    local = home / ".local" / "share" / "psyq" / "instruments"
     local.mkdir(parents=True)
     from psyq.manager import create_plugin_manager
     from psyq.registry import InstrumentRegistry
@@ -55,9 +58,9 @@ def _pack_environment(home: Path) -> dict[str, str]:
         source = builtins[k % len(builtins)]
         text = re.sub(r"^id: (\w+)", rf"id: \1_copy{k}", source.read_text(), count=1, flags=re.M)
         (local / f"{source.stem}_copy{k}.yaml").write_text(text)
-    env = {**os.environ, "PSYQ_HOME": str(home)}
-    env["PSYQ_CACHE_DIR"] = str(home / "cache")
-    env.pop("PSYQ_NO_CACHE", None)
+    unset = ("PSYQ_HOME", "PSYQ_CACHE_DIR", "PSYQ_NO_CACHE", "XDG_DATA_HOME", "XDG_CACHE_HOME")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env["HOME"] = str(home)
     # Measure what an installed psyq does: pip writes bytecode at install time, so
     # compile it here once even when the shell sets PYTHONDONTWRITEBYTECODE.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
