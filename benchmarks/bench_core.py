@@ -76,9 +76,10 @@ def bench_startup() -> None:
     home = Path(tempfile.mkdtemp(prefix="psyq-bench-"))
     env = _pack_environment(home)
     py = sys.executable
-    listed = subprocess.run(
-        [py, "-m", "psyq", "list"], env=env, capture_output=True, text=True, check=True
-    )
+    # The `psyq` command a user runs: the console script pip installed beside this Python.
+    script = Path(py).with_name("psyq")
+    psyq = [str(script)] if script.is_file() else [py, "-m", "psyq"]
+    listed = subprocess.run([*psyq, "list"], env=env, capture_output=True, text=True, check=True)
     count = len(listed.stdout.splitlines())
     commands = {
         "list": ["list"],
@@ -87,13 +88,16 @@ def bench_startup() -> None:
     }
     no_cache = {**env, "PSYQ_NO_CACHE": "1"}
     base_wall, base_cpu = _time_command([py, "-c", "pass"], env)
-    print(f"  {count} definitions installed; medians of {RUNS} runs; caches warm")
+    print(
+        f"  {count} definitions installed; medians of {RUNS} runs; caches warm; "
+        f"command: {' '.join(Path(p).name for p in psyq)}"
+    )
     print(f"  {'python -c pass':<16} {base_wall * 1000:6.1f} ms wall {base_cpu * 1000:6.1f} ms CPU")
     verdicts = []
     for name, args in commands.items():
         # Interleaved, so that both sides see the same machine load.
-        cold_wall, cold_cpu = _time_command([py, "-m", "psyq", *args], no_cache)
-        wall, cpu = _time_command([py, "-m", "psyq", *args], env)
+        cold_wall, cold_cpu = _time_command([*psyq, *args], no_cache)
+        wall, cpu = _time_command([*psyq, *args], env)
         print(
             f"  psyq {name:<11} {wall * 1000:6.1f} ms wall {cpu * 1000:6.1f} ms CPU "
             f"({cpu / base_cpu:4.1f}x python -c pass); without the caches "
