@@ -5,8 +5,9 @@ milliseconds a file; with 20 definitions that was most of ``psyq list``'s
 start-up. The cache keeps each file's validated definition as JSON (never
 pickle: a cache file is data, like the definitions themselves):
 
-* an entry is keyed by the SHA-256 of the file's bytes (and its suffix, which
-  picks the loader), so any edit to a file is a miss;
+* an entry is keyed by a BLAKE2b digest of the file's bytes (and its suffix, which
+  picks the loader), so any edit to a file is a miss (:mod:`psyq.digest`: BLAKE2b
+  without loading OpenSSL at every start-up);
 * the whole cache file is keyed by a fingerprint of everything else that
   decides what a file means: psyq's version, the mtime of the module holding
   the format (an editable install changes it without a new version), the
