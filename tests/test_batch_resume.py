@@ -106,3 +106,63 @@ def test_torn_last_manifest_line_is_dropped_and_its_chunk_rerun(
     assert psyq_cli(*base, "--resume").exit_code == 0
     assert (out / "scores.csv").read_bytes() == complete
     assert len(manifest.read_bytes().splitlines()) == len(lines)
+
+
+# Runs `psyq batch` logging, in the batch's own process, every fsync (by the path of the
+# file or folder synced) and every rename, in order.
+DURABILITY_SCRIPT = """
+import json, os, sys
+log = []
+real_fsync, real_replace = os.fsync, os.replace
+def fsync(fd):
+    log.append(["fsync", os.readlink(f"/proc/self/fd/{fd}")])
+    return real_fsync(fd)
+def replace(src, dst, **kw):
+    log.append(["replace", os.fspath(dst)])
+    return real_replace(src, dst, **kw)
+os.fsync, os.replace = fsync, replace
+from psyq.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print("LOG:" + json.dumps(log), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc/self/fd (Linux)")
+def test_reports_are_durable_before_the_manifest_counts_their_chunk(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "cohort.csv", phq9_rows(12, seed=5))
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, "-c", DURABILITY_SCRIPT, "batch", str(src), "--instrument", "phq9",
+         "--out", str(out), "--format", "json", "--jobs", "2", "--chunk-size", "3"],
+        env={**os.environ, "PSYQ_HOME": str(tmp_path / "home")},
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    log = json.loads(run.stderr.split("LOG:", 1)[1])
+    reports, manifest = str(out / "reports"), str(out / MANIFEST_NAME)
+    synced: set[str] = set()  # files whose data is on disk
+    renamed: list[str] = []  # reports renamed since the reports folder was last synced
+    chunks = 0
+    for event, path in log:
+        if event == "fsync":
+            synced.add(path)
+            if path == reports:
+                renamed = []
+            elif path == manifest:
+                # A chunk is counted only once every report it renamed is durable.
+                assert renamed == [], f"counted before the folder holding {renamed} was synced"
+                chunks += 1
+        elif os.path.dirname(path) == reports:
+            renamed.append(path)
+    assert chunks == 4  # 12 rows in chunks of 3
+    assert len(list((out / "reports").glob("*.json"))) == 12
+    # Each report's data is synced before its rename (under its temporary name), and the
+    # reports folder once a chunk, not once a report.
+    assert sum(1 for e, p in log if e == "fsync" and p == reports) == chunks
+    tmp_synced = [p for e, p in log if e == "fsync" and os.path.dirname(p) == reports]
+    assert len(tmp_synced) == 12
+    assert all(os.path.basename(p).startswith(".") for p in tmp_synced), tmp_synced
