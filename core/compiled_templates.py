@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -129,7 +127,7 @@ class _Entry:
         """Keep ``code``, signed; never raises."""
         import marshal
 
-        from psyq.definition_cache import read_cache_key
+        from psyq.definition_cache import prune_stale, read_cache_key
         from psyq.files import private_dir, write_atomic
 
         try:
@@ -141,21 +139,7 @@ class _Entry:
             write_atomic(private_dir(self.folder) / name, self._tag(key, name, payload) + payload)
         except (OSError, ValueError):
             return
-        self._prune(keep=name)
-
-    def _prune(self, keep: str) -> None:
-        cutoff = time.time() - STALE_AFTER_SECONDS
-        try:
-            names = os.listdir(self.folder)
-        except OSError:
-            return
-        for other in names:
-            path = self.folder / other
-            try:
-                if other != keep and other.endswith(SUFFIX) and path.stat().st_mtime < cutoff:
-                    path.unlink()
-            except OSError:
-                continue
+        prune_stale(self.folder, f"*{SUFFIX}", keep=name, max_age=STALE_AFTER_SECONDS)
 
 
 def _identity(env: jinja2.Environment, source: str) -> bytes | None:

@@ -285,16 +285,26 @@ class DefinitionCache:
         except OSError:
             return
         self._dirty = False
-        self._prune(path)
+        prune_stale(path.parent, "definitions-*.json", keep=path.name)
 
-    def _prune(self, keep: Path) -> None:
-        cutoff = time.time() - STALE_AFTER_SECONDS
-        for other in keep.parent.glob("definitions-*.json"):
-            try:
-                if other != keep and other.stat().st_mtime < cutoff:
-                    other.unlink()
-            except OSError:
-                continue
+
+def prune_stale(
+    folder: Path, pattern: str, *, keep: str, max_age: float = STALE_AFTER_SECONDS
+) -> None:
+    """Remove the cache files in ``folder`` matching ``pattern`` (a glob), except ``keep``,
+    that nothing has written for ``max_age`` seconds: files of another psyq version, set
+    of plugins or environment that no run has used since. Never raises."""
+    cutoff = time.time() - max_age
+    try:
+        others = [p for p in folder.glob(pattern) if p.name != keep]
+    except OSError:
+        return
+    for other in others:
+        try:
+            if other.stat().st_mtime < cutoff:
+                other.unlink()
+        except OSError:
+            continue
 
 
 def _import_models() -> None:

@@ -154,6 +154,7 @@ def _read(path: Path, fingerprint: str) -> list[PluginEntryPoint] | None:
 
 
 def _write(path: Path, fingerprint: str, found: list[PluginEntryPoint]) -> None:
+    from psyq.definition_cache import prune_stale
     from psyq.files import private_dir, write_atomic
 
     document = {"fingerprint": fingerprint, "entry_points": [ep._asdict() for ep in found]}
@@ -161,3 +162,5 @@ def _write(path: Path, fingerprint: str, found: list[PluginEntryPoint]) -> None:
         write_atomic(private_dir(path.parent) / path.name, json.dumps(document).encode())
     except OSError:
         return
+    # Another environment's list (another virtualenv, or a key made by an older psyq).
+    prune_stale(path.parent, "entry-points-*.json", keep=path.name)
