@@ -49,21 +49,22 @@ def _pack_environment(home: Path) -> dict[str, str]:
 
     local = home / ".local" / "share" / "psyq" / "instruments"
     local.mkdir(parents=True)
-    from psyq.manager import create_plugin_manager
-    from psyq.registry import InstrumentRegistry
-
-    installed = len(InstrumentRegistry(create_plugin_manager()).ids())
-    builtins = sorted(builtin_instruments_dir().glob("*.yaml"))
-    for k in range(DEFINITIONS - installed):
-        source = builtins[k % len(builtins)]
-        text = re.sub(r"^id: (\w+)", rf"id: \1_copy{k}", source.read_text(), count=1, flags=re.M)
-        (local / f"{source.stem}_copy{k}.yaml").write_text(text)
     unset = ("PSYQ_HOME", "PSYQ_CACHE_DIR", "PSYQ_NO_CACHE", "XDG_DATA_HOME", "XDG_CACHE_HOME")
     env = {k: v for k, v in os.environ.items() if k not in unset}
     env["HOME"] = str(home)
     # Measure what an installed psyq does: pip writes bytecode at install time, so
     # compile it here once even when the shell sets PYTHONDONTWRITEBYTECODE.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    # What psyq finds installed in that environment (not in this process's).
+    listed = subprocess.run(
+        [sys.executable, "-m", "psyq", "list"], env=env, capture_output=True, text=True, check=True
+    )
+    installed = len(listed.stdout.splitlines())
+    builtins = sorted(builtin_instruments_dir().glob("*.yaml"))
+    for k in range(DEFINITIONS - installed):
+        source = builtins[k % len(builtins)]
+        text = re.sub(r"^id: (\w+)", rf"id: \1_copy{k}", source.read_text(), count=1, flags=re.M)
+        (local / f"{source.stem}_copy{k}.yaml").write_text(text)
     return env
 
 
