@@ -431,3 +431,67 @@ def test_every_format_feature_gives_the_same_bytes(tmp_path: Path) -> None:
     assert re.search(r"\bsyndrome:e[123]( e[1234]){2,3}\b", scores)
     assert re.search(r"\bany_declined:e[12]( e[23])+\b", scores)
     _assert_prorated_column(inst, tmp_path / "columnar" / "scores.csv")
+
+
+# -- cases the randomized test (test_batch_columnar_fuzz.py) found -------------------------
+
+
+def _both_paths(tmp_path: Path, definition: str, rows: list[dict[str, str]]) -> str:
+    """Batch ``rows`` with a definition in the local pack, on each path; the scores.csv
+    both wrote (after checking they wrote the same bytes)."""
+    folder = tmp_path / "home" / "instruments"
+    folder.mkdir(parents=True)
+    (folder / "case.yaml").write_text(definition)
+    pm = create_plugin_manager(load_entrypoints=False)
+    inst = load_instrument_file(pm, folder / "case.yaml")
+    assert unsupported(pm, inst) is None
+    src = _write_csv(tmp_path / "in.csv", rows)
+    env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home")}
+    _batch(src, inst.id, tmp_path / "per-row", env, columnar=False)
+    _batch(src, inst.id, tmp_path / "columnar", env, columnar=True)
+    _same_outputs(tmp_path / "per-row", tmp_path / "columnar")
+    return (tmp_path / "columnar" / "scores.csv").read_text()
+
+
+CASE_HEAD = """\
+version: "1"
+title: A case
+short_name: CASE
+licence: test
+status: provisional
+response_scales:
+  r:
+    options: [{value: 0, label: "0"}, {value: 1, label: "1"}, {value: 2, label: "2"}]
+"""
+
+
+SKIP_COUNTS_AN_ITEM_TWICE = (
+    "id: twice\n"
+    + CASE_HEAD
+    + """\
+items:
+  - {id: a, text: A, response_scale: r}
+  - id: b
+    text: B
+    response_scale: r
+    skip:
+      score: 0
+      when:
+        count: [{item: a, op: "==", value: 2}, {item: a, op: "==", value: 0}]
+        at_least: 1
+scales:
+  - {id: total, label: Total, items: [a, b]}
+"""
+)
+
+
+def test_a_skip_rule_count_listing_an_item_twice(tmp_path: Path) -> None:
+    """An item counts when it meets any of the tests that list it (the validator
+    refuses an item listed twice in a flag's count, not in a skip rule's)."""
+    rows = [
+        {"client_id": f"C{k}", "date": "2025-01-02", "a": a, "b": ""}
+        for k, a in enumerate(["0", "2", "1"])
+    ]
+    scores = _both_paths(tmp_path, SKIP_COUNTS_AN_ITEM_TWICE, rows)
+    totals = [r["total"] for r in csv.DictReader(io.StringIO(scores))]
+    assert totals == ["0", "2", ""]  # a=0 meets the second test: b is skipped, scored 0

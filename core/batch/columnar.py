@@ -421,18 +421,21 @@ class ColumnarScorer:
     def _count_holds(self, cond: Condition, answers: Floats) -> Bools:
         np = self.np
         n = answers.shape[0]
-        met = np.zeros(n, dtype=np.int64)
-        among: Bools = np.zeros(n, dtype=bool)
-        counted: set[str] = set()
+        # An item counts once, when it meets any of the tests that list it (a skip
+        # rule's count may list an item twice: the validator refuses that in flags only).
+        meeting: dict[str, Bools] = {}
         for sub in cond.count or []:
             for item_id in sub.item_ids:
-                if item_id in counted:
-                    continue
-                counted.add(item_id)
                 meets = self._meets(sub, answers[:, self.index[item_id]])
-                met += meets
-                if cond.including_one_of is not None and item_id in cond.including_one_of:
-                    among |= meets
+                if item_id in meeting:
+                    meets = meets | meeting[item_id]
+                meeting[item_id] = meets
+        met = np.zeros(n, dtype=np.int64)
+        among: Bools = np.zeros(n, dtype=bool)
+        for item_id, meets in meeting.items():
+            met += meets
+            if cond.including_one_of is not None and item_id in cond.including_one_of:
+                among |= meets
         holds: Bools = np.ones(n, dtype=bool)
         if cond.at_least is not None:
             holds &= met >= cond.at_least
