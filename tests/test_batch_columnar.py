@@ -495,3 +495,41 @@ def test_a_skip_rule_count_listing_an_item_twice(tmp_path: Path) -> None:
     scores = _both_paths(tmp_path, SKIP_COUNTS_AN_ITEM_TWICE, rows)
     totals = [r["total"] for r in csv.DictReader(io.StringIO(scores))]
     assert totals == ["0", "2", ""]  # a=0 meets the second test: b is skipped, scored 0
+
+
+WEIGHTS_ADDING_UP_TO_ZERO = (
+    "id: zero\n"
+    + CASE_HEAD
+    + """\
+items:
+  - {id: a, text: A, response_scale: r}
+  - {id: b, text: B, response_scale: r}
+  - {id: c, text: C, response_scale: r}
+scales:
+  - id: total
+    label: Mean
+    items: [a, b]
+    method: mean
+    weights: {a: 1, b: 0}
+    missing: {max_missing: 1}
+    decimals: 2
+  - id: sub
+    label: Prorated sum
+    items: [a, b, c]
+    weights: {a: 1, b: -1, c: 1}
+    missing: {max_missing: 1, prorate: true}
+"""
+)
+
+
+def test_answered_items_whose_weights_add_up_to_zero(tmp_path: Path) -> None:
+    """A mean, or a prorated sum, of answered items whose weights add up to 0 divides
+    by 0: the columnar path leaves such a row to the per-row path, whatever it says."""
+    cells = [("", "1", "1"), ("1", "1", ""), ("2", "1", ""), ("2", "1", "1"), ("1", "", "2")]
+    rows = [
+        {"client_id": f"C{k}", "date": "2025-01-02", "a": a, "b": b, "c": c}
+        for k, (a, b, c) in enumerate(cells)
+    ]
+    scores = _both_paths(tmp_path, WEIGHTS_ADDING_UP_TO_ZERO, rows)
+    table = list(csv.DictReader(io.StringIO(scores)))
+    assert [(r["total"], r["sub"]) for r in table] == [("2.00", "2"), ("1.00", "2")]

@@ -251,6 +251,36 @@ class ColumnarScorer:
                 values[:, k] = (min(codes) + max(codes)) - values[:, k]
         return values
 
+    def _undefined(self, given: Floats) -> Bools:
+        """Rows where a scored mean, or a prorated sum, divides by a weight of 0.
+
+        With zero or negative weights the answered items' weights can add up to 0;
+        the per-row path then fails the row in its own words, so it takes them.
+        """
+        np = self.np
+        refer: Bools = np.zeros(given.shape[0], dtype=bool)
+        risky = [
+            scale
+            for scale in self.instrument.scales
+            if (scale.method == "mean" or scale.missing.prorate)
+            and any(scale.weight(i) <= 0 for i in scale.items)
+        ]
+        if not risky or not given.shape[0]:
+            return refer
+        # A cell this path cannot read is infinity here: its row is not taken anyway.
+        with np.errstate(invalid="ignore"):
+            values = self._scored_values(self._effective(given), np.isnan(given))
+        present = ~np.isnan(values)
+        for scale in risky:
+            cols = [self.index[i] for i in scale.items]
+            weights = np.asarray([scale.weight(i) for i in scale.items])
+            answered = present[:, cols].sum(axis=1)
+            missing = len(cols) - answered
+            divides = missing > 0 if scale.method == "sum" else np.ones_like(refer)
+            weight_sum = present[:, cols].astype(np.float64) @ weights
+            refer |= _scorable(scale, answered, missing) & divides & (weight_sum == 0)
+        return refer
+
     def score(
         self, rows: Sequence[RowJob], sexes: Mapping[int, str] | None = None
     ) -> dict[str, Any]:
@@ -258,6 +288,7 @@ class ColumnarScorer:
         np = self.np
         inst = self.instrument
         given, ok = self._answers(rows)
+        ok &= ~self._undefined(given)
         clients = self._clients(rows, sexes or {}, ok)
         given = given[ok]
         answers = self._effective(given)
@@ -273,11 +304,7 @@ class ColumnarScorer:
             answered = present[:, cols].sum(axis=1)
             missing = len(cols) - answered
             rule = scale.missing
-            scorable = answered > 0
-            if rule.max_missing is not None:
-                scorable &= missing <= rule.max_missing
-            if rule.min_answered is not None:
-                scorable &= answered >= rule.min_answered
+            scorable = _scorable(scale, answered, missing)
             total = np.zeros(n)
             weight_sum = np.zeros(n)
             for col, weight in zip(cols, weights, strict=True):
@@ -676,6 +703,17 @@ class ColumnarScorer:
 
 
 LEVELS = ("critical", "warning", "info")
+
+
+def _scorable(scale: Any, answered: Ints, missing: Ints) -> Bools:
+    """Which rows the scale's missing-data rule lets be scored (as the missing stage)."""
+    rule = scale.missing
+    scorable: Bools = answered > 0
+    if rule.max_missing is not None:
+        scorable &= missing <= rule.max_missing
+    if rule.min_answered is not None:
+        scorable &= answered >= rule.min_answered
+    return scorable
 
 
 def _set_bits(bits: int) -> list[int]:
