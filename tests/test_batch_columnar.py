@@ -533,3 +533,36 @@ def test_answered_items_whose_weights_add_up_to_zero(tmp_path: Path) -> None:
     scores = _both_paths(tmp_path, WEIGHTS_ADDING_UP_TO_ZERO, rows)
     table = list(csv.DictReader(io.StringIO(scores)))
     assert [(r["total"], r["sub"]) for r in table] == [("2.00", "2"), ("1.00", "2")]
+
+
+NEGATIVE_ZERO = (
+    "id: signed\n"
+    + CASE_HEAD
+    + """\
+items:
+  - {id: a, text: A, response_scale: r}
+  - {id: b, text: B, response_scale: r}
+scales:
+  - id: total
+    label: Mean
+    items: [a, b]
+    method: mean
+    weights: {a: -1, b: 2}
+    missing: {max_missing: 1}
+    decimals: 1
+"""
+)
+
+
+def test_a_zero_score_keeps_its_sign(tmp_path: Path) -> None:
+    """0 / -1 is -0.0, which the per-row path writes as -0.0, beside 0.0 from 0 / 2:
+    the columnar path must not take one for the other (they are one value to numpy's
+    unique and to a dict)."""
+    cells = [("0", ""), ("", "0"), ("0", ""), ("1", "1")]
+    rows = [
+        {"client_id": f"C{k}", "date": "2025-01-02", "a": a, "b": b}
+        for k, (a, b) in enumerate(cells)
+    ]
+    scores = _both_paths(tmp_path, NEGATIVE_ZERO, rows)
+    totals = [r["total"] for r in csv.DictReader(io.StringIO(scores))]
+    assert totals == ["-0.0", "0.0", "-0.0", "1.0"]

@@ -296,6 +296,7 @@ class ColumnarScorer:
         present = ~np.isnan(values)
         n = answers.shape[0]
         scale_values: dict[str, list[Any]] = {}  # per scale: the value object per row
+        negative_zero: dict[str, list[bool]] = {}  # per scale with a -0.0: which rows
         numeric: dict[str, Floats] = {}  # per scale: float value, NaN when unscored
         prorated: dict[str, Bools] = {}  # per scale whose rule prorates: prorated or not
         for scale in inst.scales:
@@ -321,6 +322,9 @@ class ColumnarScorer:
             x = np.where(scorable, x, np.nan)
             objects, floats = self._round(np.asarray(x, dtype=np.float64), scale.decimals)
             scale_values[scale.id] = objects
+            signed = (floats == 0) & np.signbit(floats)
+            if signed.any():  # -0.0 == 0.0 as a key, but is written "-0.00"
+                negative_zero[scale.id] = signed.tolist()
             numeric[scale.id] = floats
             if rule.prorate:
                 prorated[scale.id] = missing > 0
@@ -340,6 +344,7 @@ class ColumnarScorer:
             "ok": ok,
             "values": scale_values,
             "numeric": numeric,
+            "negative_zero": negative_zero,
             "prorated": prorated,
             "flags": flags,
             "critical_unanswered": unanswered,
@@ -389,6 +394,14 @@ class ColumnarScorer:
             for pos, value in zip(positions, picked, strict=True):
                 out[pos] = value
             floats[scored] = np.asarray([float(v) for v in rounded])[inverse]
+            # np.unique takes -0.0 and 0.0 for one value, but the per-row path writes
+            # "-0.00" for -0.0 (a prorated sum whose weights add up to 0, a mean whose
+            # weights add up to less than 0): each zero keeps its own sign.
+            zeros = np.flatnonzero(x == 0)
+            signs = {False: round_half_up(0.0, decimals), True: round_half_up(-0.0, decimals)}
+            for pos, negative in zip(zeros.tolist(), np.signbit(x[zeros]).tolist(), strict=True):
+                out[pos] = signs[negative]
+                floats[pos] = -0.0 if negative else 0.0
         return out, floats
 
     def _flags(self, answers: Floats, numeric: dict[str, Floats]) -> Any:
@@ -597,11 +610,17 @@ class ColumnarScorer:
         clients: list[str] = scored["clients"]
         for scale in self.instrument.scales:
             objects = scored["values"][scale.id]
-            cells: dict[tuple[Any, str], tuple[str, str]] = {}
-            keys = list(zip(objects, clients, strict=True))
-            for value, sex in set(keys):
+            cells: dict[tuple[Any, ...], tuple[str, str]] = {}
+            signs = scored["negative_zero"].get(scale.id)
+            keys: list[tuple[Any, ...]] = (
+                list(zip(objects, clients, strict=True))
+                if signs is None
+                else list(zip(objects, clients, signs, strict=True))
+            )
+            for key in set(keys):
+                value, sex = key[0], key[1]
                 band = self._band(scale, value, sex)
-                cells[value, sex] = (format_value(value, scale.decimals), band.id if band else "")
+                cells[key] = (format_value(value, scale.decimals), band.id if band else "")
             pairs = [cells[key] for key in keys]
             columns.append([p[0] for p in pairs])
             columns.append([p[1] for p in pairs])
