@@ -566,3 +566,23 @@ def test_a_zero_score_keeps_its_sign(tmp_path: Path) -> None:
     scores = _both_paths(tmp_path, NEGATIVE_ZERO, rows)
     totals = [r["total"] for r in csv.DictReader(io.StringIO(scores))]
     assert totals == ["-0.0", "0.0", "-0.0", "1.0"]
+
+
+def test_the_chart_labels_a_zero_total_as_the_first_row_scoring_it(tmp_path: Path) -> None:
+    """The summary counts totals by value, and 0.0 and -0.0 are one value there: its
+    chart (of the values that occurred, past 200 possible ones) labels the count with
+    the first row's sign, the per-row path's first row also when the columnar path
+    left that row to it (a padded cell)."""
+    definition = NEGATIVE_ZERO.replace("id: signed", "id: chart")
+    definition = definition.replace(
+        '{value: 2, label: "2"}]', '{value: 2, label: "2"}, {value: 3, label: "3"}]'
+    )
+    definition = definition.replace("decimals: 1", "decimals: 2")
+    cells = [(" 0", ""), ("", "0")]  # -0.0 read by the per-row path, then 0.0
+    rows = [
+        {"client_id": f"C{k}", "date": "2025-01-02", "a": a, "b": b}
+        for k, (a, b) in enumerate(cells)
+    ]
+    scores = _both_paths(tmp_path, definition, rows)
+    assert [r["total"] for r in csv.DictReader(io.StringIO(scores))] == ["-0.00", "0.00"]
+    assert "<title>-0: 2</title>" in (tmp_path / "columnar" / "cohort-summary.html").read_text()

@@ -535,16 +535,21 @@ class ColumnarScorer:
         lines = self._lines(
             fast_rows, scored, [flag_ids[k] for k in keys], [flag_items[k] for k in keys]
         )
-        self._count(stats, fast_rows, scored, keys, flag_ids)
         if all(ok):
+            self._count(stats, fast_rows, scored, keys, flag_ids)
             scores.writerows(lines)
             return
+        records = {
+            k: per_row(row) for k, (row, good) in enumerate(zip(rows, ok, strict=True)) if not good
+        }
+        self._first_zero(stats, ok, scored, records)
+        self._count(stats, fast_rows, scored, keys, flag_ids)
         fast = iter(lines)
-        for row, good in zip(rows, ok, strict=True):
+        for k, good in enumerate(ok):
             if good:
                 scores.writerow(next(fast))
                 continue
-            record = per_row(row)
+            record = records[k]
             stats.add(record)
             if "error" in record:
                 from psyq.batch.tables import errors_line
@@ -554,6 +559,28 @@ class ColumnarScorer:
                 from psyq.batch.tables import scores_line
 
                 scores.writerow(scores_line(inst, record))
+
+    def _first_zero(
+        self,
+        stats: CohortStats,
+        ok: list[bool],
+        scored: dict[str, Any],
+        records: dict[int, dict[str, Any]],
+    ) -> None:
+        """Count totals of 0 under the first one in row order, as the per-row path does.
+
+        The summary counts totals by value, where 0.0 and -0.0 are one value shown with
+        the sign of the first (its chart's label); fast rows are counted before the
+        rows left to the per-row path, so that first one is put in place here.
+        """
+        if self.instrument.total.decimals == 0:  # whole numbers: no -0
+            return
+        fast = iter(scored["values"]["total"])
+        for k, good in enumerate(ok):
+            value = next(fast) if good else records[k].get("values", {}).get("total")
+            if value is not None and value == 0:
+                stats.totals[value] += 0  # the key, counted with its rows
+                return
 
     def _keys(self, scored: dict[str, Any]) -> list[Key]:
         """Per row: (unanswered critical item bits, rule bits, each rule's item bits).
