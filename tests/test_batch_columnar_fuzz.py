@@ -35,7 +35,7 @@ import pytest
 from pydantic import ValidationError
 
 from psyq.batch import worker
-from psyq.batch.cohort import CohortStats
+from psyq.batch.cohort import LISTED_FLAGGED, CohortStats
 from psyq.batch.columnar import unsupported
 from psyq.batch.worker import ChunkJob, _context, run_chunk
 from psyq.manager import create_plugin_manager
@@ -469,6 +469,34 @@ def test_generated_definitions_score_the_same_on_both_paths(
         total += len(job.rows)
     # Most rows really took the columnar path (the others are its per-row fallback).
     assert fast >= 0.4 * total
+
+
+def test_more_flagged_respondents_than_the_summary_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past LISTED_FLAGGED flagged respondents in one chunk, both paths list the same."""
+    monkeypatch.setenv("PSYQ_DISABLE_PLUGINS", "example")
+    pm = create_plugin_manager(warn=lambda _: None)
+    monkeypatch.setattr(worker, "_preloaded_pm", pm)
+    instruments, _ = generate(BLOCKS, 10)
+    for k, inst in enumerate(i for i in instruments if unsupported(pm, i) is None):
+        data = inst.model_dump(mode="json")
+        first = data["items"][0]["id"]
+        data["flags"].append(
+            {
+                "id": "answered",
+                "level": "info",
+                "message": "-",
+                "when": {"item": first, "missing": False},
+            }
+        )
+        flagged = Instrument.model_validate(data)
+        job = _job(flagged, make_rows(flagged, 2400, seed=k))
+        per_row, _ = _run(job, False, monkeypatch)
+        columnar, used = _run(job, True, monkeypatch)
+        assert used and columnar["scores"] == per_row["scores"]
+        assert _cohort(flagged, columnar["cohort"]) == _cohort(flagged, per_row["cohort"])
+        assert per_row["cohort"]["flagged_count"] > LISTED_FLAGGED
+        if k == 2:
+            break
 
 
 # -- through `psyq batch` ------------------------------------------------------------
