@@ -586,3 +586,29 @@ def test_the_chart_labels_a_zero_total_as_the_first_row_scoring_it(tmp_path: Pat
     scores = _both_paths(tmp_path, definition, rows)
     assert [r["total"] for r in csv.DictReader(io.StringIO(scores))] == ["-0.00", "0.00"]
     assert "<title>-0: 2</title>" in (tmp_path / "columnar" / "cohort-summary.html").read_text()
+
+
+def test_no_numpy_warning_for_a_row_the_scale_does_not_score(tmp_path: Path) -> None:
+    """A row whose answered weights add up to 0, unscored by the missing rule anyway,
+    divides by 0 in the columnar path's arrays; its transform must not make numpy
+    print a RuntimeWarning (the per-row path prints nothing)."""
+    definition = WEIGHTS_ADDING_UP_TO_ZERO.replace(
+        "max_missing: 1, prorate: true", "max_missing: 0, prorate: true"
+    )
+    definition += "    transform: {multiply: 0, add: 1}\n"
+    folder = tmp_path / "home" / "instruments"
+    folder.mkdir(parents=True)
+    (folder / "zero.yaml").write_text(definition)
+    src = tmp_path / "in.csv"
+    src.write_text("client_id,date,a,b,c\nC1,2025-01-01,2,1,\nC2,2025-01-01,1,1,1\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "psyq", "batch", str(src), "--instrument", "zero",
+         "--out", str(tmp_path / "out"), "--scores-only", "--summary", "html", "--jobs", "1"],
+        env={**os.environ, **NO_EXAMPLE, "PSYQ_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "Warning" not in run.stderr
+    assert "2 scored" in run.stdout + run.stderr

@@ -312,13 +312,15 @@ class ColumnarScorer:
                 has = present[:, col]
                 total += np.where(has, values[:, col] * weight, 0.0)
                 weight_sum += np.where(has, weight, 0.0)
+            # A row the rule leaves unscored may divide by a weight of 0 here (and its
+            # infinity meet the transform): it is masked below, without a warning.
             with np.errstate(divide="ignore", invalid="ignore"):
                 raw = total / weight_sum if scale.method == "mean" else total
                 scaled = raw
                 if rule.prorate:
                     all_weight = sum(weights)
                     scaled = np.where(missing > 0, raw * all_weight / weight_sum, raw)
-            x = scale.transform.apply(scaled) if scale.transform else scaled
+                x = scale.transform.apply(scaled) if scale.transform else scaled
             x = np.where(scorable, x, np.nan)
             objects, floats = self._round(np.asarray(x, dtype=np.float64), scale.decimals)
             scale_values[scale.id] = objects
