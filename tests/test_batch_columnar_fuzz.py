@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from psyq.answers import MISSING_TOKENS
 from psyq.batch import worker
 from psyq.batch.cohort import LISTED_FLAGGED, CohortStats
 from psyq.batch.columnar import unsupported
@@ -528,6 +529,7 @@ CLI_CASES: dict[str, tuple[Callable[[Instrument], bool], str]] = {
         "csv",
     ),
     "forty-items-or-more-jsonl": (lambda i: len(i.items) >= 40, "jsonl"),
+    "no-required-item-fhir": (lambda i: not any(x.required for x in i.items), "fhir"),
 }
 
 
@@ -575,9 +577,12 @@ def test_generated_definitions_through_the_batch_command(case: str, tmp_path: Pa
     rows = make_rows(inst, CLI_ROWS, seed=len(case), as_json=kind == "jsonl")
     if kind == "csv":
         src = _write_csv(tmp_path / "in.csv", rows)
-    else:
+    elif kind == "jsonl":
         src = tmp_path / "in.jsonl"
         src.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    else:
+        src = tmp_path / "in.ndjson"
+        src.write_text("".join(json.dumps(_response(inst, row)) + "\n" for row in rows))
     env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home")}
     _cli_batch(src, inst.id, tmp_path / "per-row", env, columnar=False)
     _cli_batch(src, inst.id, tmp_path / "columnar", env, columnar=True)
@@ -589,5 +594,30 @@ def test_generated_definitions_through_the_batch_command(case: str, tmp_path: Pa
     assert len(scored) > CLI_ROWS / 4 and "is not an allowed answer" in errors
     if kind == "jsonl" or case.startswith("critical"):
         assert any(r["flags"] for r in scored)
-    if inst.client_attributes:
+    if inst.client_attributes and kind != "fhir":
         assert "is not one of" in errors  # a sex psyq does not know
+
+
+def _response(inst: Instrument, row: dict[str, Any]) -> dict[str, Any]:
+    """A row as a FHIR QuestionnaireResponse (FHIR Bulk Data NDJSON): an answer as a
+    valueInteger where it is a whole number, else as the text given (or its JSON)."""
+    items = []
+    for item in inst.items:
+        cell = row[item.id]
+        if cell is None or (isinstance(cell, str) and cell.strip().lower() in MISSING_TOKENS):
+            continue
+        answer: dict[str, Any]
+        if isinstance(cell, int) and not isinstance(cell, bool):
+            answer = {"valueInteger": cell}
+        elif isinstance(cell, str) and cell.strip().lstrip("-").isdigit():
+            answer = {"valueInteger": int(cell)}
+        else:
+            answer = {"valueString": cell if isinstance(cell, str) else json.dumps(cell)}
+        items.append({"linkId": item.id, "answer": [answer]})
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "subject": {"identifier": {"value": row["client_id"]}},
+        "authored": row["date"],
+        "item": items,
+    }
