@@ -15,7 +15,7 @@ problem).
 
 Each definition is scored by the batch worker twice, once on each path, and the
 scores lines, error lines and cohort statistics must be the same; a few are run
-through ``psyq batch`` itself (CSV and JSONL) and the written files compared
+through ``psyq batch`` itself (CSV, JSONL and FHIR NDJSON) and the files compared
 byte for byte. Seeds are fixed, so a run is the same run every time.
 """
 
