@@ -837,6 +837,17 @@ class Instrument(_Model):
             raise ValueError(f"{where}: min_answered must be between 1 and {n}")
         if rule.prorate and scale.method != "sum":
             raise ValueError(f"{where}: prorate applies to sum scales only")
+        if scale.weights and (scale.method == "mean" or rule.prorate):
+            # Both divide by the answered items' weights, which must then never add up
+            # to 0 (nor turn the score's sign): a weight of 0 or below could.
+            kind = "a mean" if scale.method == "mean" else "a prorated sum"
+            bad = sorted(i for i, w in scale.weights.items() if w <= 0)
+            if bad:
+                listed = ", ".join(f"{i}: {scale.weights[i]:g}" for i in bad)
+                raise ValueError(
+                    f"{where}: {kind} divides by the answered items' weights, so every "
+                    f"weight must be above 0 ({listed})"
+                )
         lo, hi = self._compute_bounds(scale)
         self._bounds[scale.id] = (lo, hi)
         self._check_bands(scale, lo, hi)
@@ -1052,14 +1063,15 @@ def round_half_up(x: float, decimals: int) -> float:
     decimal string that round-trips, which is the number a person would write.
     """
     value = float(x)
+    # Whole-number scores stay ints, so JSON shows 9, not 9.0; and a score is never
+    # -0.0 (+ 0.0 turns it into 0.0), whatever sign the arithmetic left on a zero.
     if value.is_integer():  # a whole number rounds to itself; most scores need no decimal
-        return value if decimals else int(value)
+        return value + 0.0 if decimals else int(value)
     from decimal import ROUND_HALF_UP, Decimal
 
     quantum = Decimal(1).scaleb(-decimals)
-    rounded = Decimal(repr(float(x))).quantize(quantum, rounding=ROUND_HALF_UP)
-    # Whole-number scores stay ints, so JSON shows 9, not 9.0.
-    return float(rounded) if decimals else int(rounded)
+    rounded = Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP)
+    return float(rounded) + 0.0 if decimals else int(rounded)
 
 
 def _unique(kind: str, things: list[_T]) -> dict[str, _T]:

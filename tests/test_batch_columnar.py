@@ -497,7 +497,7 @@ def test_a_skip_rule_count_listing_an_item_twice(tmp_path: Path) -> None:
     assert totals == ["0", "2", ""]  # a=0 meets the second test: b is skipped, scored 0
 
 
-WEIGHTS_ADDING_UP_TO_ZERO = (
+WEIGHTS_THAT_DIVIDE = (
     "id: zero\n"
     + CASE_HEAD
     + """\
@@ -513,102 +513,60 @@ scales:
     weights: {a: 1, b: 0}
     missing: {max_missing: 1}
     decimals: 2
-  - id: sub
-    label: Prorated sum
-    items: [a, b, c]
-    weights: {a: 1, b: -1, c: 1}
-    missing: {max_missing: 1, prorate: true}
 """
 )
 
 
-def test_answered_items_whose_weights_add_up_to_zero(tmp_path: Path) -> None:
-    """A mean, or a prorated sum, of answered items whose weights add up to 0 divides
-    by 0: the columnar path leaves such a row to the per-row path, whatever it says."""
-    cells = [("", "1", "1"), ("1", "1", ""), ("2", "1", ""), ("2", "1", "1"), ("1", "", "2")]
-    rows = [
-        {"client_id": f"C{k}", "date": "2025-01-02", "a": a, "b": b, "c": c}
-        for k, (a, b, c) in enumerate(cells)
-    ]
-    scores = _both_paths(tmp_path, WEIGHTS_ADDING_UP_TO_ZERO, rows)
-    table = list(csv.DictReader(io.StringIO(scores)))
-    assert [(r["total"], r["sub"]) for r in table] == [("2.00", "2"), ("1.00", "2")]
-
-
-NEGATIVE_ZERO = (
-    "id: signed\n"
-    + CASE_HEAD
-    + """\
-items:
-  - {id: a, text: A, response_scale: r}
-  - {id: b, text: B, response_scale: r}
-scales:
-  - id: total
-    label: Mean
-    items: [a, b]
-    method: mean
-    weights: {a: -1, b: 2}
-    missing: {max_missing: 1}
-    decimals: 1
-"""
+@pytest.mark.parametrize(
+    ("scale", "says"),
+    [
+        ("    method: mean\n    weights: {a: 1, b: 0}\n", "a mean divides by the answered"),
+        ("    method: mean\n    weights: {a: -1, b: 2}\n", "(a: -1)"),
+        (
+            "    weights: {a: 1, b: -1, c: 1}\n    missing: {max_missing: 1, prorate: true}\n",
+            "a prorated sum divides by the answered",
+        ),
+    ],
 )
-
-
-def test_a_zero_score_keeps_its_sign(tmp_path: Path) -> None:
-    """0 / -1 is -0.0, which the per-row path writes as -0.0, beside 0.0 from 0 / 2:
-    the columnar path must not take one for the other (they are one value to numpy's
-    unique and to a dict)."""
-    cells = [("0", ""), ("", "0"), ("0", ""), ("1", "1")]
-    rows = [
-        {"client_id": f"C{k}", "date": "2025-01-02", "a": a, "b": b}
-        for k, (a, b) in enumerate(cells)
-    ]
-    scores = _both_paths(tmp_path, NEGATIVE_ZERO, rows)
-    totals = [r["total"] for r in csv.DictReader(io.StringIO(scores))]
-    assert totals == ["-0.0", "0.0", "-0.0", "1.0"]
-
-
-def test_the_chart_labels_a_zero_total_as_the_first_row_scoring_it(tmp_path: Path) -> None:
-    """The summary counts totals by value, and 0.0 and -0.0 are one value there: its
-    chart (of the values that occurred, past 200 possible ones) labels the count with
-    the first row's sign, the per-row path's first row also when the columnar path
-    left that row to it (a padded cell)."""
-    definition = NEGATIVE_ZERO.replace("id: signed", "id: chart")
-    definition = definition.replace(
-        '{value: 2, label: "2"}]', '{value: 2, label: "2"}, {value: 3, label: "3"}]'
+def test_weights_a_mean_or_a_prorated_sum_divides_by_must_be_above_zero(
+    scale: str, says: str, tmp_path: Path
+) -> None:
+    """Answered items whose weights add up to 0 would divide by 0 (a row failing with an
+    internal error, found by tests/test_batch_columnar_fuzz.py): the definition is
+    refused in one line naming the scale and the weights, by `psyq validate` and by a
+    batch that names it."""
+    items = "\n".join(f"  - {{id: {i}, text: {i}, response_scale: r}}" for i in "abc")
+    definition = (
+        f"id: zero\n{CASE_HEAD}items:\n{items}\nscales:\n"
+        f"  - id: total\n    label: Total\n    items: [a, b, c]\n{scale}"
     )
-    definition = definition.replace("decimals: 1", "decimals: 2")
-    cells = [(" 0", ""), ("", "0")]  # -0.0 read by the per-row path, then 0.0
+    path = tmp_path / "zero.yaml"
+    path.write_text(definition)
+    env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home")}
+    run = subprocess.run(
+        [sys.executable, "-m", "psyq", "validate", str(path)],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stdout + run.stderr
+    output = run.stdout + run.stderr
+    assert "scale 'total'" in output or "scale total" in output, output
+    assert says in output and "must be above 0" in output, output
+    assert "Traceback" not in output and "internal error" not in output
+
+
+def test_a_zero_score_is_written_0_never_minus_0(tmp_path: Path) -> None:
+    """A total of 0 that a transform makes -0.001 rounds to 0 at two decimals: it is
+    written 0.00 on both paths, never -0.00 (numpy's unique and a dict take -0.0 and
+    0.0 for one value, so the columnar path relies on rounding never giving -0.0)."""
+    definition = WEIGHTS_THAT_DIVIDE.replace(
+        "    method: mean\n    weights: {a: 1, b: 0}\n",
+        "    transform: {multiply: -1, add: -0.001}\n",
+    )
+    cells = [("0", "0"), ("", "0"), ("1", "1"), ("0", "")]
     rows = [
-        {"client_id": f"C{k}", "date": "2025-01-02", "a": a, "b": b}
+        {"client_id": f"C{k}", "date": "2025-01-02", "a": a, "b": b, "c": "1"}
         for k, (a, b) in enumerate(cells)
     ]
     scores = _both_paths(tmp_path, definition, rows)
-    assert [r["total"] for r in csv.DictReader(io.StringIO(scores))] == ["-0.00", "0.00"]
-    assert "<title>-0: 2</title>" in (tmp_path / "columnar" / "cohort-summary.html").read_text()
-
-
-def test_no_numpy_warning_for_a_row_the_scale_does_not_score(tmp_path: Path) -> None:
-    """A row whose answered weights add up to 0, unscored by the missing rule anyway,
-    divides by 0 in the columnar path's arrays; its transform must not make numpy
-    print a RuntimeWarning (the per-row path prints nothing)."""
-    definition = WEIGHTS_ADDING_UP_TO_ZERO.replace(
-        "max_missing: 1, prorate: true", "max_missing: 0, prorate: true"
-    )
-    definition += "    transform: {multiply: 0, add: 1}\n"
-    folder = tmp_path / "home" / "instruments"
-    folder.mkdir(parents=True)
-    (folder / "zero.yaml").write_text(definition)
-    src = tmp_path / "in.csv"
-    src.write_text("client_id,date,a,b,c\nC1,2025-01-01,2,1,\nC2,2025-01-01,1,1,1\n")
-    run = subprocess.run(
-        [sys.executable, "-m", "psyq", "batch", str(src), "--instrument", "zero",
-         "--out", str(tmp_path / "out"), "--scores-only", "--summary", "html", "--jobs", "1"],
-        env={**os.environ, **NO_EXAMPLE, "PSYQ_HOME": str(tmp_path / "home")},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    assert "Warning" not in run.stderr
-    assert "2 scored" in run.stdout + run.stderr
+    totals = [r["total"] for r in csv.DictReader(io.StringIO(scores))]
+    assert totals == ["0.00", "0.00", "-2.00", "0.00"]

@@ -5,7 +5,7 @@ and one hand-written definition. Here the definitions are generated: random
 valid instruments built only from the format's own features (response scales
 with options that count as missing, reverse and recoded items, required,
 unscored and critical items, skip rules with conditions, sum and mean scales
-with whole-number weights (zero and negative ones too), missing-data rules with
+with whole-number weights (zero and negative ones in plain sums), missing-data rules with
 proration, linear transforms, decimals, bands that tile the range, bands by the
 client's sex, and flags of every condition kind), and random rows for them
 (allowed answers, every missing spelling, out-of-range numbers, junk text,
@@ -246,6 +246,12 @@ def _definition(rng: random.Random, number: int) -> dict[str, Any]:
         if scale["method"] == "sum" and rng.random() < 0.4:
             rule["prorate"] = True
         scale["missing"] = rule
+        if "weights" in scale and (scale["method"] == "mean" or rule.get("prorate")):
+            # Both divide by the answered items' weights: the format wants each above 0.
+            scale["weights"] = {
+                i: w if w > 0 else rng.choice([1, 2, 3, 1_000_000])
+                for i, w in scale["weights"].items()
+            }
         scale["decimals"] = rng.choice([0, 0, 1, 2, 3, 6]) if scale["method"] == "sum" else 2
         if rng.random() < 0.3:
             scale["transform"] = {

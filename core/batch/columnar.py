@@ -251,36 +251,6 @@ class ColumnarScorer:
                 values[:, k] = (min(codes) + max(codes)) - values[:, k]
         return values
 
-    def _undefined(self, given: Floats) -> Bools:
-        """Rows where a scored mean, or a prorated sum, divides by a weight of 0.
-
-        With zero or negative weights the answered items' weights can add up to 0;
-        the per-row path then fails the row in its own words, so it takes them.
-        """
-        np = self.np
-        refer: Bools = np.zeros(given.shape[0], dtype=bool)
-        risky = [
-            scale
-            for scale in self.instrument.scales
-            if (scale.method == "mean" or scale.missing.prorate)
-            and any(scale.weight(i) <= 0 for i in scale.items)
-        ]
-        if not risky or not given.shape[0]:
-            return refer
-        # A cell this path cannot read is infinity here: its row is not taken anyway.
-        with np.errstate(invalid="ignore"):
-            values = self._scored_values(self._effective(given), np.isnan(given))
-        present = ~np.isnan(values)
-        for scale in risky:
-            cols = [self.index[i] for i in scale.items]
-            weights = np.asarray([scale.weight(i) for i in scale.items])
-            answered = present[:, cols].sum(axis=1)
-            missing = len(cols) - answered
-            divides = missing > 0 if scale.method == "sum" else np.ones_like(refer)
-            weight_sum = present[:, cols].astype(np.float64) @ weights
-            refer |= _scorable(scale, answered, missing) & divides & (weight_sum == 0)
-        return refer
-
     def score(
         self, rows: Sequence[RowJob], sexes: Mapping[int, str] | None = None
     ) -> dict[str, Any]:
@@ -288,7 +258,6 @@ class ColumnarScorer:
         np = self.np
         inst = self.instrument
         given, ok = self._answers(rows)
-        ok &= ~self._undefined(given)
         clients = self._clients(rows, sexes or {}, ok)
         given = given[ok]
         answers = self._effective(given)
@@ -296,7 +265,6 @@ class ColumnarScorer:
         present = ~np.isnan(values)
         n = answers.shape[0]
         scale_values: dict[str, list[Any]] = {}  # per scale: the value object per row
-        negative_zero: dict[str, list[bool]] = {}  # per scale with a -0.0: which rows
         numeric: dict[str, Floats] = {}  # per scale: float value, NaN when unscored
         prorated: dict[str, Bools] = {}  # per scale whose rule prorates: prorated or not
         for scale in inst.scales:
@@ -305,15 +273,19 @@ class ColumnarScorer:
             answered = present[:, cols].sum(axis=1)
             missing = len(cols) - answered
             rule = scale.missing
-            scorable = _scorable(scale, answered, missing)
+            scorable = answered > 0
+            if rule.max_missing is not None:
+                scorable &= missing <= rule.max_missing
+            if rule.min_answered is not None:
+                scorable &= answered >= rule.min_answered
             total = np.zeros(n)
             weight_sum = np.zeros(n)
             for col, weight in zip(cols, weights, strict=True):
                 has = present[:, col]
                 total += np.where(has, values[:, col] * weight, 0.0)
                 weight_sum += np.where(has, weight, 0.0)
-            # A row the rule leaves unscored may divide by a weight of 0 here (and its
-            # infinity meet the transform): it is masked below, without a warning.
+            # A row with no item answered divides 0 by 0 here (weights of a mean or a
+            # prorated sum are above 0): the rule leaves it unscored, masked below.
             with np.errstate(divide="ignore", invalid="ignore"):
                 raw = total / weight_sum if scale.method == "mean" else total
                 scaled = raw
@@ -324,9 +296,6 @@ class ColumnarScorer:
             x = np.where(scorable, x, np.nan)
             objects, floats = self._round(np.asarray(x, dtype=np.float64), scale.decimals)
             scale_values[scale.id] = objects
-            signed = (floats == 0) & np.signbit(floats)
-            if signed.any():  # -0.0 == 0.0 as a key, but is written "-0.00"
-                negative_zero[scale.id] = signed.tolist()
             numeric[scale.id] = floats
             if rule.prorate:
                 prorated[scale.id] = missing > 0
@@ -346,7 +315,6 @@ class ColumnarScorer:
             "ok": ok,
             "values": scale_values,
             "numeric": numeric,
-            "negative_zero": negative_zero,
             "prorated": prorated,
             "flags": flags,
             "critical_unanswered": unanswered,
@@ -396,14 +364,6 @@ class ColumnarScorer:
             for pos, value in zip(positions, picked, strict=True):
                 out[pos] = value
             floats[scored] = np.asarray([float(v) for v in rounded])[inverse]
-            # np.unique takes -0.0 and 0.0 for one value, but the per-row path writes
-            # "-0.00" for -0.0 (a prorated sum whose weights add up to 0, a mean whose
-            # weights add up to less than 0): each zero keeps its own sign.
-            zeros = np.flatnonzero(x == 0)
-            signs = {False: round_half_up(0.0, decimals), True: round_half_up(-0.0, decimals)}
-            for pos, negative in zip(zeros.tolist(), np.signbit(x[zeros]).tolist(), strict=True):
-                out[pos] = signs[negative]
-                floats[pos] = -0.0 if negative else 0.0
         return out, floats
 
     def _flags(self, answers: Floats, numeric: dict[str, Floats]) -> Any:
@@ -537,21 +497,16 @@ class ColumnarScorer:
         lines = self._lines(
             fast_rows, scored, [flag_ids[k] for k in keys], [flag_items[k] for k in keys]
         )
+        self._count(stats, fast_rows, scored, keys, flag_ids)
         if all(ok):
-            self._count(stats, fast_rows, scored, keys, flag_ids)
             scores.writerows(lines)
             return
-        records = {
-            k: per_row(row) for k, (row, good) in enumerate(zip(rows, ok, strict=True)) if not good
-        }
-        self._first_zero(stats, ok, scored, records)
-        self._count(stats, fast_rows, scored, keys, flag_ids)
         fast = iter(lines)
-        for k, good in enumerate(ok):
+        for row, good in zip(rows, ok, strict=True):
             if good:
                 scores.writerow(next(fast))
                 continue
-            record = records[k]
+            record = per_row(row)
             stats.add(record)
             if "error" in record:
                 from psyq.batch.tables import errors_line
@@ -561,28 +516,6 @@ class ColumnarScorer:
                 from psyq.batch.tables import scores_line
 
                 scores.writerow(scores_line(inst, record))
-
-    def _first_zero(
-        self,
-        stats: CohortStats,
-        ok: list[bool],
-        scored: dict[str, Any],
-        records: dict[int, dict[str, Any]],
-    ) -> None:
-        """Count totals of 0 under the first one in row order, as the per-row path does.
-
-        The summary counts totals by value, where 0.0 and -0.0 are one value shown with
-        the sign of the first (its chart's label); fast rows are counted before the
-        rows left to the per-row path, so that first one is put in place here.
-        """
-        if self.instrument.total.decimals == 0:  # whole numbers: no -0
-            return
-        fast = iter(scored["values"]["total"])
-        for k, good in enumerate(ok):
-            value = next(fast) if good else records[k].get("values", {}).get("total")
-            if value is not None and value == 0:
-                stats.totals[value] += 0  # the key, counted with its rows
-                return
 
     def _keys(self, scored: dict[str, Any]) -> list[Key]:
         """Per row: (unanswered critical item bits, rule bits, each rule's item bits).
@@ -639,17 +572,11 @@ class ColumnarScorer:
         clients: list[str] = scored["clients"]
         for scale in self.instrument.scales:
             objects = scored["values"][scale.id]
-            cells: dict[tuple[Any, ...], tuple[str, str]] = {}
-            signs = scored["negative_zero"].get(scale.id)
-            keys: list[tuple[Any, ...]] = (
-                list(zip(objects, clients, strict=True))
-                if signs is None
-                else list(zip(objects, clients, signs, strict=True))
-            )
-            for key in set(keys):
-                value, sex = key[0], key[1]
+            cells: dict[tuple[Any, str], tuple[str, str]] = {}
+            keys = list(zip(objects, clients, strict=True))
+            for value, sex in set(keys):
                 band = self._band(scale, value, sex)
-                cells[key] = (format_value(value, scale.decimals), band.id if band else "")
+                cells[value, sex] = (format_value(value, scale.decimals), band.id if band else "")
             pairs = [cells[key] for key in keys]
             columns.append([p[0] for p in pairs])
             columns.append([p[1] for p in pairs])
@@ -751,17 +678,6 @@ class ColumnarScorer:
 
 
 LEVELS = ("critical", "warning", "info")
-
-
-def _scorable(scale: Any, answered: Ints, missing: Ints) -> Bools:
-    """Which rows the scale's missing-data rule lets be scored (as the missing stage)."""
-    rule = scale.missing
-    scorable: Bools = answered > 0
-    if rule.max_missing is not None:
-        scorable &= missing <= rule.max_missing
-    if rule.min_answered is not None:
-        scorable &= answered >= rule.min_answered
-    return scorable
 
 
 def _set_bits(bits: int) -> list[int]:
