@@ -807,6 +807,11 @@ class Instrument(_Model):
             self._check_refs(where, skip.when.references())
             if ("item", item.id) in skip.when.references():
                 raise ValueError(f"{where}: the condition cannot test the item it skips")
+            pending = [skip.when]
+            while pending:  # every count, nested in any/all too
+                cond = pending.pop()
+                self._check_count(where, cond, once=False)
+                pending.extend(cond.any or cond.all or [])
         rs = self.response_scales[item.response_scale]
         values = [item.recode.get(v, v) for v in rs.values] if item.recode else rs.values
         if not min(values) <= skip.score <= max(values):
@@ -912,27 +917,34 @@ class Instrument(_Model):
             if ident not in known:
                 raise ValueError(f"{where}: unknown {kind} '{ident}'")
 
-    def _check_condition(self, flag: FlagRule, cond: Condition) -> None:
-        where = f"flag {flag.id}"
-        if cond.count is not None:
-            counted = cond.counted_items()
+    def _check_count(self, where: str, cond: Condition, *, once: bool) -> None:
+        """A count asks for no more items than it counts, and its including_one_of names
+        counted items (else it could never hold); with ``once``, it lists each item once."""
+        if cond.count is None:
+            return
+        counted = cond.counted_items()
+        if once:
             listed = [i for sub in cond.count for i in sub.item_ids]
             twice = sorted({i for i in listed if listed.count(i) > 1})
             if twice:
                 raise ValueError(f"{where}: count lists item {', '.join(twice)} more than once")
-            n = len(counted)
-            for bound in ("at_least", "at_most"):
-                number = getattr(cond, bound)
-                if number is not None and number > n:
-                    raise ValueError(
-                        f"{where}: count {bound} {number} is more than the {n} items counted"
-                    )
-            stray = [i for i in cond.including_one_of or [] if i not in counted]
-            if stray:
+        n = len(counted)
+        for bound in ("at_least", "at_most"):
+            number = getattr(cond, bound)
+            if number is not None and number > n:
                 raise ValueError(
-                    f"{where}: including_one_of names {', '.join(stray)}, not among the items "
-                    "counted"
+                    f"{where}: count {bound} {number} is more than the {n} items counted"
                 )
+        stray = [i for i in cond.including_one_of or [] if i not in counted]
+        if stray:
+            raise ValueError(
+                f"{where}: including_one_of names {', '.join(stray)}, not among the items counted"
+            )
+
+    def _check_condition(self, flag: FlagRule, cond: Condition) -> None:
+        where = f"flag {flag.id}"
+        # A flag names the items that raised it: each is listed once.
+        self._check_count(where, cond, once=True)
         for leaf in cond.leaves():
             if flag.level == "critical" and leaf.missing:
                 unscored = [i for i in leaf.item_ids if not self._items_by_id[i].scored]

@@ -266,3 +266,48 @@ def test_all_options_missing_is_refused(psyq_cli: CLI, tmp_path: Path) -> None:
     result = psyq_cli("validate", str(path))
     assert result.exit_code == 2
     assert "every option is marked missing" in result.stderr
+
+
+SKIP_BY_COUNT = RULES.replace(
+    "  - {id: q4, text: Four, response_scale: freq, reverse: true}\n",
+    "  - id: q4\n"
+    "    text: Four\n"
+    "    response_scale: freq\n"
+    "    reverse: true\n"
+    "    skip:\n"
+    "      score: 0\n"
+    "      when:\n"
+    "        any:\n"
+    '          - {item: q5, op: "==", value: 3}\n'
+    "          - count:\n"
+    '              - {items: [q1, q2, q3], op: "==", value: 0}\n'
+    "            at_least: 2\n"
+    "            including_one_of: [q1]\n",
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("at_least: 2\n            including", "at_least: 4\n            including",
+         "item q4: skip: count at_least 4 is more than the 3 items counted"),
+        ("including_one_of: [q1]", "including_one_of: [q5]",
+         "item q4: skip: including_one_of names q5, not among the items counted"),
+    ],
+)  # fmt: skip
+def test_a_skip_rule_whose_count_can_never_hold_is_refused(
+    psyq_cli: CLI, tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    """As a flag's count is checked: a skip rule counting more items than it lists, or
+    requiring one it does not count, would never skip, and the items it was written to
+    skip would be scored as missing answers instead (also nested in any/all)."""
+    assert old in SKIP_BY_COUNT
+    path = tmp_path / "rules.yaml"
+    path.write_text(SKIP_BY_COUNT, encoding="utf-8")
+    assert psyq_cli("validate", str(path)).exit_code == 0
+    path.write_text(SKIP_BY_COUNT.replace(old, new), encoding="utf-8")
+    result = psyq_cli("validate", str(path))
+    assert result.exit_code == 2, result.output
+    lines = [x for x in result.stderr.splitlines() if x.startswith("FAIL")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
