@@ -176,7 +176,9 @@ class Condition(_Model):
     )
     scale: Identifier | None = None
     op: CompareOp | None = None
-    value: float | None = None
+    # Finite: a comparison with NaN never holds (nor, for most ops, with infinity), so a
+    # flag written that way could never be raised.
+    value: Annotated[float, Field(allow_inf_nan=False)] | None = None
     missing: bool | None = None
     any: list["Condition"] | None = Field(None, max_length=50)
     all: list["Condition"] | None = Field(None, max_length=50)

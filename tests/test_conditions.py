@@ -210,6 +210,19 @@ def check_invalid(psyq_cli: CLI, tmp_path: Path, text: str, line: int, message: 
             37,
             "a critical flag tests whether unscored item 'extra' is missing",
         ),
+        # A critical flag that compares with NaN or infinity could never be raised.
+        (
+            'when: {item: q5, op: ">", value: 0}',
+            'when: {item: q5, op: ">", value: .nan}',
+            40,
+            "finite number",
+        ),
+        (
+            'when: {item: q5, op: ">", value: 0}',
+            'when: {item: q5, op: ">", value: .inf}',
+            40,
+            "finite number",
+        ),
         (
             "response_scale: freq, scored: false}",
             "response_scale: freq, scored: false, critical: true}",
