@@ -106,12 +106,12 @@ class App:
             with self.open_store() as own:
                 return self._kept(digest, own)
         stored = store.definition(digest)
-        instrument = None if stored is None else stored.instrument()
+        instrument, problem = (None, None) if stored is None else stored.checked()
         self._kept_copies[digest] = instrument
         if stored is not None and instrument is None:
             click.echo(
-                f"psyq: warning: the stored copy of {stored.instrument_id} ({digest[:15]}) does "
-                "not match its hash (changed outside psyq); not used",
+                f"psyq: warning: the stored copy of {stored.instrument_id} ({digest[:15]}) "
+                f"{problem}; not used",
                 err=True,
             )
         elif stored is not None:

@@ -227,12 +227,42 @@ class StoredDefinition(BaseModel):
     definition: str
 
     def instrument(self) -> Instrument | None:
-        """The stored copy, or None if it no longer matches its hash (changed outside psyq)."""
+        """The stored copy, or None if it cannot be used (:meth:`checked` says why)."""
+        return self.checked()[0]
+
+    def checked(self) -> tuple[Instrument | None, str | None]:
+        """The stored copy and ``None``, or ``None`` and why it cannot be used: it does not
+        match its hash (changed outside psyq), or this psyq's checks of the format, which
+        may be stricter than those of the psyq that stored it, refuse it."""
+        from pydantic import ValidationError
+
+        from psyq.models import definition_hash
+
+        changed = "does not match its hash (changed outside psyq)"
         try:
-            instrument = Instrument.model_validate_json(self.definition)
+            content = json.loads(self.definition)
         except ValueError:
-            return None
-        return instrument if instrument.content_hash() == self.hash else None
+            return None, changed
+        try:
+            instrument = Instrument.model_validate(content)
+        except ValidationError as exc:
+            # The copy as psyq stored it (its hash, made from the stored text, matches),
+            # refused by checks added since: say so, not that someone changed it.
+            if not isinstance(content, dict):
+                return None, changed
+            content.pop("translations", None)
+            if definition_hash(content) != self.hash:
+                return None, changed
+            error = exc.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ").splitlines()[0]
+            return None, (
+                "is refused by this version of psyq's checks of the format "
+                f"({where + ': ' if where else ''}{message})"
+            )
+        if instrument.content_hash() != self.hash:
+            return None, changed
+        return instrument, None
 
 
 class ClientSummary(BaseModel):

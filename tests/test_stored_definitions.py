@@ -191,3 +191,34 @@ def test_history_json_and_export_show_where_a_definition_came_from(
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert "definition_path" not in rows[0]
     assert sorted(r["definition_source"] for r in rows) == ["", "file"]
+
+
+def test_a_kept_copy_refused_by_newer_checks_is_not_called_tampered(
+    psyq_cli: CLI, draft: Path, psyq_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy an older psyq kept may fail checks added since (here: a skip rule whose
+    count could never hold, refused from this version on). Its hash still matches its
+    text, so psyq says the checks refuse it and why, not that it was changed outside
+    psyq, which would point a data protection officer at tampering that never was."""
+    from psyq.models import Instrument
+
+    text = draft.read_text()
+    item = "- id: phq9_10\n"
+    assert item in text
+    skip = (
+        "  skip:\n    score: 0\n    when:\n      count:\n"
+        "      - {items: [phq9_1, phq9_2], op: '==', value: 0}\n      at_least: 5\n"
+    )
+    draft.write_text(text.replace(item, item + skip))
+    # As a psyq without the check stored it.
+    monkeypatch.setattr(Instrument, "_check_count", lambda *args, **kwargs: None)
+    record(psyq_cli, draft, ANSWERS_1, "2026-01-05")
+    monkeypatch.undo()
+    draft.unlink()
+    assert psyq_cli("audit", "verify").exit_code == 0  # nothing was changed by hand
+    history = psyq_cli("history", "C001")
+    warnings = [line for line in history.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1, history.stderr
+    assert "refused by this version of psyq's checks" in warnings[0]
+    assert "at_least 5 is more than the 2 items counted" in warnings[0]
+    assert "changed outside psyq" not in history.stderr
