@@ -246,6 +246,11 @@ class Condition(_Model):
         refs = [ref for sub in subs for ref in sub.references()]
         return refs + [("item", i) for i in self.including_one_of or []]
 
+    def counts(self) -> list["Condition"]:
+        """Every ``count`` condition inside this one (itself included, any/all walked)."""
+        own = [self] if self.count is not None else []
+        return own + [c for sub in self.any or self.all or [] for c in sub.counts()]
+
     def leaves(self) -> list["Condition"]:
         """Every item or scale test inside this condition."""
         if self.item is not None or self.items is not None or self.scale is not None:
@@ -809,11 +814,8 @@ class Instrument(_Model):
             self._check_refs(where, skip.when.references())
             if ("item", item.id) in skip.when.references():
                 raise ValueError(f"{where}: the condition cannot test the item it skips")
-            pending = [skip.when]
-            while pending:  # every count, nested in any/all too
-                cond = pending.pop()
-                self._check_count(where, cond, once=False)
-                pending.extend(cond.any or cond.all or [])
+            for count in skip.when.counts():
+                self._check_count(where, count, once=False)
         rs = self.response_scales[item.response_scale]
         values = [item.recode.get(v, v) for v in rs.values] if item.recode else rs.values
         if not min(values) <= skip.score <= max(values):
@@ -922,11 +924,9 @@ class Instrument(_Model):
     def _check_count(self, where: str, cond: Condition, *, once: bool) -> None:
         """A count asks for no more items than it counts, and its including_one_of names
         counted items (else it could never hold); with ``once``, it lists each item once."""
-        if cond.count is None:
-            return
         counted = cond.counted_items()
         if once:
-            listed = [i for sub in cond.count for i in sub.item_ids]
+            listed = [i for sub in cond.count or [] for i in sub.item_ids]
             twice = sorted({i for i in listed if listed.count(i) > 1})
             if twice:
                 raise ValueError(f"{where}: count lists item {', '.join(twice)} more than once")
@@ -945,8 +945,9 @@ class Instrument(_Model):
 
     def _check_condition(self, flag: FlagRule, cond: Condition) -> None:
         where = f"flag {flag.id}"
-        # A flag names the items that raised it: each is listed once.
-        self._check_count(where, cond, once=True)
+        for count in cond.counts():
+            # A flag names the items that raised it: each is listed once.
+            self._check_count(where, count, once=True)
         for leaf in cond.leaves():
             if flag.level == "critical" and leaf.missing:
                 unscored = [i for i in leaf.item_ids if not self._items_by_id[i].scored]
@@ -955,8 +956,6 @@ class Instrument(_Model):
                         f"{where}: a critical flag tests whether unscored item "
                         f"'{unscored[0]}' is missing; an unscored item may be left blank"
                     )
-        for sub in cond.any or cond.all or []:
-            self._check_condition(flag, sub)
 
     @property
     def client_attributes(self) -> set[str]:

@@ -236,33 +236,37 @@ class StoredDefinition(BaseModel):
         may be stricter than those of the psyq that stored it, refuse it."""
         from pydantic import ValidationError
 
-        from psyq.models import definition_hash
-
         changed = "does not match its hash (changed outside psyq)"
         try:
-            content = json.loads(self.definition)
+            instrument = Instrument.model_validate_json(self.definition)
+        except ValidationError as exc:
+            # The copy as psyq stored it (the hash of its text matches), refused by checks
+            # added since: say so, not that someone changed it.
+            content = self._authentic_content()
+            if content is None:
+                return None, changed
+            from psyq.registry import validation_problems
+
+            problem = validation_problems(Path(self.instrument_id), content, exc)[0]
+            return None, f"is refused by this version of psyq's checks of the format ({problem})"
         except ValueError:
             return None, changed
-        try:
-            instrument = Instrument.model_validate(content)
-        except ValidationError as exc:
-            # The copy as psyq stored it (its hash, made from the stored text, matches),
-            # refused by checks added since: say so, not that someone changed it.
-            if not isinstance(content, dict):
-                return None, changed
-            content.pop("translations", None)
-            if definition_hash(content) != self.hash:
-                return None, changed
-            error = exc.errors(include_url=False)[0]
-            where = ".".join(str(part) for part in error["loc"])
-            message = str(error["msg"]).removeprefix("Value error, ").splitlines()[0]
-            return None, (
-                "is refused by this version of psyq's checks of the format "
-                f"({where + ': ' if where else ''}{message})"
-            )
         if instrument.content_hash() != self.hash:
             return None, changed
         return instrument, None
+
+    def _authentic_content(self) -> dict[str, Any] | None:
+        """The stored text as data, if its content hash is the one it was stored under."""
+        from psyq.models import definition_hash
+
+        try:
+            content = json.loads(self.definition)
+        except ValueError:
+            return None
+        if not isinstance(content, dict):
+            return None
+        scored = {k: v for k, v in content.items() if k != "translations"}
+        return content if definition_hash(scored) == self.hash else None
 
 
 class ClientSummary(BaseModel):

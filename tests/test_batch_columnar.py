@@ -106,10 +106,18 @@ def _write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
     return path
 
 
-def _batch(src: Path, instrument: str, out: Path, env: dict[str, str], columnar: bool) -> None:
+def _batch(
+    src: Path,
+    instrument: str,
+    out: Path,
+    env: dict[str, str],
+    columnar: bool,
+    extra: tuple[str, ...] = (),
+) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "psyq", "batch", str(src), "--instrument", instrument,
-         "--out", str(out), "--scores-only", "--quiet", "--summary", "html", "--jobs", "2"],
+         "--out", str(out), "--scores-only", "--quiet", "--summary", "html", "--jobs", "2",
+         *extra],
         env={**env, **NO_EXAMPLE, "PSYQ_COLUMNAR": "1" if columnar else "0"},
         capture_output=True,
         text=True,
@@ -497,26 +505,6 @@ def test_a_skip_rule_count_listing_an_item_twice(tmp_path: Path) -> None:
     assert totals == ["0", "2", ""]  # a=0 meets the second test: b is skipped, scored 0
 
 
-WEIGHTS_THAT_DIVIDE = (
-    "id: zero\n"
-    + CASE_HEAD
-    + """\
-items:
-  - {id: a, text: A, response_scale: r}
-  - {id: b, text: B, response_scale: r}
-  - {id: c, text: C, response_scale: r}
-scales:
-  - id: total
-    label: Mean
-    items: [a, b]
-    method: mean
-    weights: {a: 1, b: 0}
-    missing: {max_missing: 1}
-    decimals: 2
-"""
-)
-
-
 @pytest.mark.parametrize(
     ("scale", "says"),
     [
@@ -532,9 +520,8 @@ def test_weights_a_mean_or_a_prorated_sum_divides_by_must_be_above_zero(
     scale: str, says: str, tmp_path: Path
 ) -> None:
     """Answered items whose weights add up to 0 would divide by 0 (a row failing with an
-    internal error, found by tests/test_batch_columnar_fuzz.py): the definition is
-    refused in one line naming the scale and the weights, by `psyq validate` and by a
-    batch that names it."""
+    internal error, found by tests/test_batch_columnar_fuzz.py): `psyq validate` refuses
+    the definition in one line naming the scale and the weights."""
     items = "\n".join(f"  - {{id: {i}, text: {i}, response_scale: r}}" for i in "abc")
     definition = (
         f"id: zero\n{CASE_HEAD}items:\n{items}\nscales:\n"
@@ -558,9 +545,21 @@ def test_a_zero_score_is_written_0_never_minus_0(tmp_path: Path) -> None:
     """A total of 0 that a transform makes -0.001 rounds to 0 at two decimals: it is
     written 0.00 on both paths, never -0.00 (numpy's unique and a dict take -0.0 and
     0.0 for one value, so the columnar path relies on rounding never giving -0.0)."""
-    definition = WEIGHTS_THAT_DIVIDE.replace(
-        "    method: mean\n    weights: {a: 1, b: 0}\n",
-        "    transform: {multiply: -1, add: -0.001}\n",
+    definition = (
+        f"id: zero\n{CASE_HEAD}"
+        + """\
+items:
+  - {id: a, text: A, response_scale: r}
+  - {id: b, text: B, response_scale: r}
+  - {id: c, text: C, response_scale: r}
+scales:
+  - id: total
+    label: Total
+    items: [a, b]
+    missing: {max_missing: 1}
+    decimals: 2
+    transform: {multiply: -1, add: -0.001}
+"""
     )
     cells = [("0", "0"), ("", "0"), ("1", "1"), ("0", "")]
     rows = [

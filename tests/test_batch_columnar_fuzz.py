@@ -25,8 +25,6 @@ import csv
 import json
 import os
 import random
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,7 +44,7 @@ from psyq.models import Instrument
 from psyq.registry import load_instrument_file
 from psyq.scoring import Scorer
 
-from .test_batch_columnar import NO_EXAMPLE, _same_outputs, _write_csv
+from .test_batch_columnar import _batch, _same_outputs, _write_csv
 
 BLOCKS = 8  # seeds 0..7, one test each, so a failure names a small seed block
 PER_BLOCK = 40  # definitions generated per block
@@ -554,20 +552,6 @@ def _cli_picks() -> dict[str, Instrument]:
     return picks
 
 
-def _cli_batch(src: Path, instrument: str, out: Path, env: dict[str, str], columnar: bool) -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "psyq", "batch", str(src), "--instrument", instrument,
-         "--out", str(out), "--scores-only", "--quiet", "--summary", "html", "--jobs", "2",
-         "--chunk-size", "250"],
-        env={**env, **NO_EXAMPLE, "PSYQ_COLUMNAR": "1" if columnar else "0"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )  # fmt: skip
-    assert run.returncode in (0, 1), run.stderr
-    assert "Traceback" not in run.stderr
-
-
 @pytest.mark.parametrize("case", sorted(CLI_CASES))
 def test_generated_definitions_through_the_batch_command(case: str, tmp_path: Path) -> None:
     """A generated definition in the local pack ($PSYQ_HOME/instruments), batched on
@@ -589,8 +573,9 @@ def test_generated_definitions_through_the_batch_command(case: str, tmp_path: Pa
         src = tmp_path / "in.ndjson"
         src.write_text("".join(json.dumps(_response(inst, row)) + "\n" for row in rows))
     env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home")}
-    _cli_batch(src, inst.id, tmp_path / "per-row", env, columnar=False)
-    _cli_batch(src, inst.id, tmp_path / "columnar", env, columnar=True)
+    chunks = ("--chunk-size", "250")
+    _batch(src, inst.id, tmp_path / "per-row", env, columnar=False, extra=chunks)
+    _batch(src, inst.id, tmp_path / "columnar", env, columnar=True, extra=chunks)
     _same_outputs(tmp_path / "per-row", tmp_path / "columnar")
     with (tmp_path / "columnar" / "scores.csv").open(newline="") as fh:
         scored = list(csv.DictReader(fh))
