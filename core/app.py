@@ -95,7 +95,7 @@ class App:
                 return kept
         raise UnknownInstrumentError(
             f"administration {adm.id}: instrument '{adm.instrument_id}' "
-            f"v{adm.instrument_version} is not installed and the store keeps no copy of it; "
+            f"v{adm.instrument_version} is not installed and the store keeps no usable copy of it; "
             "give its definition file again (`psyq record ./file.yaml ...` keeps one)"
         )
 
@@ -108,10 +108,11 @@ class App:
         stored = store.definition(digest)
         instrument, problem = (None, None) if stored is None else stored.checked()
         self._kept_copies[digest] = instrument
-        if stored is not None and instrument is None:
+        if stored is not None and problem is not None:
+            used = "" if instrument is not None else "; not used"
             click.echo(
                 f"psyq: warning: the stored copy of {stored.instrument_id} ({digest[:15]}) "
-                f"{problem}; not used",
+                f"{problem}{used}",
                 err=True,
             )
         elif stored is not None:

@@ -231,9 +231,13 @@ class StoredDefinition(BaseModel):
         return self.checked()[0]
 
     def checked(self) -> tuple[Instrument | None, str | None]:
-        """The stored copy and ``None``, or ``None`` and why it cannot be used: it does not
-        match its hash (changed outside psyq), or this psyq's checks of the format, which
-        may be stricter than those of the psyq that stored it, refuse it."""
+        """The stored copy (or ``None``) and what to say about it (or ``None``).
+
+        A copy that does not match its hash was changed outside psyq: not used. A copy
+        that matches it but that this psyq's checks of the format refuse (checks added
+        since the psyq that stored it) is the definition its administrations were scored
+        with: it is built as stored, without those checks, so their history, flags
+        included, stays readable, and the reason is said."""
         from pydantic import ValidationError
 
         changed = "does not match its hash (changed outside psyq)"
@@ -245,10 +249,18 @@ class StoredDefinition(BaseModel):
             content = self._authentic_content()
             if content is None:
                 return None, changed
+            from psyq.models import construct_instrument
             from psyq.registry import validation_problems
 
             problem = validation_problems(Path(self.instrument_id), content, exc)[0]
-            return None, f"is refused by this version of psyq's checks of the format ({problem})"
+            refused = f"is refused by this version of psyq's checks of the format ({problem})"
+            try:
+                built = construct_instrument(content)
+            except Exception:  # whatever it cannot build is not used
+                return None, refused
+            if built.content_hash() != self.hash:
+                return None, refused
+            return built, f"{refused}; used as it was stored"
         except ValueError:
             return None, changed
         if instrument.content_hash() != self.hash:

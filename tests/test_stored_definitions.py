@@ -194,12 +194,14 @@ def test_history_json_and_export_show_where_a_definition_came_from(
 
 
 def test_a_kept_copy_refused_by_newer_checks_is_not_called_tampered(
-    psyq_cli: CLI, draft: Path, psyq_home: Path, monkeypatch: pytest.MonkeyPatch
+    psyq_cli: CLI, draft: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A copy an older psyq kept may fail checks added since (here: a skip rule whose
     count could never hold, refused from this version on). Its hash still matches its
     text, so psyq says the checks refuse it and why, not that it was changed outside
-    psyq, which would point a data protection officer at tampering that never was."""
+    psyq, which would point a data protection officer at tampering that never was; and
+    it is still the definition the administration was scored with, so history, export
+    and reports read it as stored, the positive critical item included."""
     from psyq.models import Instrument
 
     text = draft.read_text()
@@ -212,13 +214,27 @@ def test_a_kept_copy_refused_by_newer_checks_is_not_called_tampered(
     draft.write_text(text.replace(item, item + skip))
     # As a psyq without the check stored it.
     monkeypatch.setattr(Instrument, "_check_count", lambda *args, **kwargs: None)
-    record(psyq_cli, draft, ANSWERS_1, "2026-01-05")
+    record(psyq_cli, draft, "1,1,1,1,1,1,1,1,2,0", "2026-01-05")  # item 9 positive
     monkeypatch.undo()
     draft.unlink()
     assert psyq_cli("audit", "verify").exit_code == 0  # nothing was changed by hand
     history = psyq_cli("history", "C001")
+    assert history.exit_code == 0, history.output
     warnings = [line for line in history.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1, history.stderr
     assert "refused by this version of psyq's checks" in warnings[0]
     assert "at_least 5 is more than the 2 items counted" in warnings[0]
+    assert warnings[0].endswith("; used as it was stored"), warnings[0]
     assert "changed outside psyq" not in history.stderr
+    # The risk signal the administration raised is in every output that shows it.
+    assert "phq9_9" in history.stdout, history.stdout
+    [doc] = json.loads(psyq_cli("history", "C001", "--json").stdout)
+    assert any(f["level"] == "critical" and f["item"] == "phq9_9" for f in doc["flags"]), doc
+    export = psyq_cli("export")
+    assert export.exit_code == 0, export.output
+    [row] = list(csv.DictReader(io.StringIO(export.stdout)))
+    assert "phq9_9" in ",".join(v for k, v in row.items() if "flag" in k), row
+    out = tmp_path / "r.json"
+    report = psyq_cli("report", "--administration", "1", "--format", "json", "-o", out)
+    assert report.exit_code == 0, report.output
+    assert any(f["item"] == "phq9_9" for f in json.loads(out.read_text())["flags"])
