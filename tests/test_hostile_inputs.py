@@ -3,8 +3,11 @@ internal error, a value silently dropped, or output that is not what it says it 
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -52,3 +55,75 @@ def test_analyze_refuses_a_negative_seed_instead_of_reporting_a_failed_analysis(
     assert psyq_cli("simulate", "phq9", "--n", "200", "-o", data).exit_code == 0
     result = psyq_cli("analyze", "phq9", data, "--ignore-extra-columns", "--seed", "-5")
     assert "--seed" in one_line_error(result)
+
+
+# -- norm tables ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def norm_table(psyq_cli: CLI, tmp_path: Path) -> dict[str, Any]:
+    """A table `psyq norms build` wrote from simulated data, to spoil one field at a time."""
+    data, table = tmp_path / "sim.csv", tmp_path / "norms.json"
+    assert psyq_cli("simulate", "phq9", "--n", "300", "-o", data).exit_code == 0
+    built = psyq_cli("norms", "build", "phq9", data, "--ignore-extra-columns",
+                     "--group-by", "sex,age", "--age-bands", "18-29,30-49,50-",
+                     "--description", "simulated", "-o", table)  # fmt: skip
+    assert built.exit_code == 0, built.output
+    loaded: dict[str, Any] = json.loads(table.read_text())
+    return loaded
+
+
+def _whole(table: dict[str, Any]) -> dict[str, Any]:
+    total: dict[str, Any] = table["groups"][0]["scales"]["total"]
+    return total
+
+
+@pytest.mark.parametrize(
+    ("spoil", "words"),
+    [
+        # YAML's .nan / .inf: the JSON output carried NaN, which is not JSON
+        (lambda t: _whole(t).update(mean=math.nan), "finite"),
+        (lambda t: _whole(t).update(sd=math.inf), "finite"),
+        # finite but overflowing: z and T were -Infinity
+        (lambda t: _whole(t).update(mean=1e308, sd=1e-308), "no finite T score"),
+        # percentiles out of order or out of 0-100: a wrong percentile was printed
+        (lambda t: _whole(t).update(percentiles=[[5, 50], [3, 20]]), "scores must ascend"),
+        (lambda t: _whole(t).update(percentiles=[[5, 150]]), "not within 0-100"),
+        (lambda t: _whole(t).update(percentiles=[[3, 60], [5, 20]]), "ranks never fall"),
+        # the first of two equal groups silently won
+        (lambda t: t["groups"].append(t["groups"][0]), "listed twice"),
+        # a scale the instrument does not have was ignored
+        (lambda t: t["groups"][0]["scales"].update(totl=_whole(t)), "no scale 'totl'"),
+    ],
+)
+def test_a_spoiled_norm_table_is_refused_in_one_line(
+    psyq_cli: CLI,
+    tmp_path: Path,
+    norm_table: dict[str, Any],
+    spoil: Callable[[dict[str, Any]], None],
+    words: str,
+) -> None:
+    import yaml
+
+    spoil(norm_table)
+    path = tmp_path / "spoiled.yaml"
+    path.write_text(yaml.safe_dump(norm_table))
+    for extra in ([], ["--json"]):  # the terminal table and the JSON alike
+        args = ["score", "phq9", "--answers", "1,1,1,1,1,1,1,1,0", "--norms", path]
+        result = psyq_cli(*args, *extra)
+        assert words in one_line_error(result)
+        assert "NaN" not in result.stdout and "Infinity" not in result.stdout
+
+
+@pytest.mark.parametrize("age", ["abc", "nan", "inf", "3O"])
+def test_a_client_age_that_is_no_number_is_named_not_scored_against_the_whole_sample(
+    psyq_cli: CLI, tmp_path: Path, norm_table: dict[str, Any], age: str
+) -> None:
+    path = tmp_path / "norms.json"
+    path.write_text(json.dumps(norm_table))
+    result = psyq_cli("score", "phq9", "--answers", "1,1,1,1,1,1,1,1,0", "--norms", path,
+                      "--group", f"sex=f,age={age}", "--json")  # fmt: skip
+    assert f"age={age}: not a number" in one_line_error(result)
+    fine = psyq_cli("score", "phq9", "--answers", "1,1,1,1,1,1,1,1,0", "--norms", path,
+                    "--group", "sex=f,age=34", "--json")  # fmt: skip
+    assert json.loads(fine.stdout)["scores"]["total"]["norm"]["group"] == "sex=f, age=30-49"
