@@ -127,3 +127,51 @@ def test_a_client_age_that_is_no_number_is_named_not_scored_against_the_whole_sa
     fine = psyq_cli("score", "phq9", "--answers", "1,1,1,1,1,1,1,1,0", "--norms", path,
                     "--group", "sex=f,age=34", "--json")  # fmt: skip
     assert json.loads(fine.stdout)["scores"]["total"]["norm"]["group"] == "sex=f, age=30-49"
+
+
+# -- FHIR QuestionnaireResponses whose items or answers are not lists of objects ------------
+
+
+def _response(items: Any) -> dict[str, Any]:
+    return {"resourceType": "QuestionnaireResponse", "status": "completed",
+            "subject": {"identifier": {"value": "C0042"}}, "item": items}  # fmt: skip
+
+
+GOOD_ITEMS = [{"linkId": f"phq9_{i}", "answer": [{"valueInteger": 1}]} for i in range(1, 9)]
+NINE = {"linkId": "phq9_9", "answer": [{"valueInteger": 2}]}  # the critical item, endorsed
+
+
+@pytest.mark.parametrize(
+    ("items", "words"),
+    [
+        (
+            [*GOOD_ITEMS, {"linkId": "phq9_9", "answer": {"valueInteger": 2}}],
+            "'answer' is an object",
+        ),
+        ([*GOOD_ITEMS, {"linkId": "phq9_9", "answer": "2"}], "'answer' is a text"),
+        ([*GOOD_ITEMS, {"linkId": "phq9_9", "answer": ["2"]}], "answer 1 is a text"),
+        ([*GOOD_ITEMS, {"linkId": "phq9_9", "answer": [2]}], "answer 1 is a number"),
+        ([*GOOD_ITEMS, "phq9_9"], "item 9 is a text"),
+        ({"phq9_9": NINE}, "'item' is an object"),
+        ([{"linkId": "g", "item": NINE}], "linkId 'g': 'item' is an object"),
+        ([{"linkId": "g", "answer": [{"valueString": "x", "item": [7]}]}], "item 1 is a number"),
+    ],
+)
+def test_a_response_whose_answers_are_not_lists_of_objects_is_refused_not_read_as_unanswered(
+    psyq_cli: CLI, tmp_path: Path, items: Any, words: str
+) -> None:
+    """Each used to score with item 9's answer dropped (critical_item_unanswered, exit 0)."""
+    path = tmp_path / "qr.json"
+    path.write_text(json.dumps(_response(items)))
+    assert words in one_line_error(psyq_cli("score", "phq9", "--answers-file", path))
+    recorded = psyq_cli("record", "phq9", "--client", "C0042", "--answers-file", path)
+    assert words in one_line_error(recorded)
+    assert "C0042" not in psyq_cli("clients").output  # nothing stored
+    ok = tmp_path / "ok.json"
+    ok.write_text(json.dumps(_response([*GOOD_ITEMS, NINE])))
+    assert (
+        json.loads(psyq_cli("score", "phq9", "--answers-file", ok, "--json").stdout)["answers"][
+            "phq9_9"
+        ]
+        == 2
+    )
