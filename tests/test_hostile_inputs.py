@@ -3,6 +3,7 @@ internal error, a value silently dropped, or output that is not what it says it 
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from collections.abc import Callable
@@ -175,3 +176,52 @@ def test_a_response_whose_answers_are_not_lists_of_objects_is_refused_not_read_a
         ]
         == 2
     )
+
+
+# -- REDCap data dictionaries naming a field or a column twice ---------------------------------
+
+# Rows in the layout of the Bridge2AI-Voice dictionary (corpus/redcap/
+# bridge2ai_voice_project_data_dictionary.csv): a GAD-7-like radio form.
+CHOICES = "0, Not at all | 1, Several days | 2, More than half the days | 3, Nearly every day"
+
+
+def _dictionary(path: Path, names: list[str], header: tuple[str, ...] | None = None) -> Path:
+    from psyq.plugins.redcap.dictionary import COLUMNS
+
+    with path.open("w", newline="", encoding="utf-8-sig") as out:
+        writer = csv.writer(out)
+        writer.writerow(header or COLUMNS)
+        writer.writerow(["record_id", "gad", "", "text", "Record ID"] + [""] * 13)
+        for k, name in enumerate(names, 1):
+            writer.writerow([name, "gad", "", "radio", f"Question {k}", CHOICES] + [""] * 12)
+    return path
+
+
+def test_a_dictionary_defining_a_field_twice_is_refused_naming_both_lines(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """It used to write a draft with the item twice, which `psyq validate` then refused."""
+    path = _dictionary(tmp_path / "dict.csv", ["nervous", "worry", "nervous"])
+    out = tmp_path / "draft.yaml"
+    out.write_text("# the user's own draft\n")
+    line = one_line_error(psyq_cli("import-redcap", path, "-o", out, "--force"))
+    assert "dict.csv:5: field 'nervous' is defined twice (first on line 3)" in line
+    assert out.read_text() == "# the user's own draft\n"  # kept
+    records = tmp_path / "records.csv"
+    records.write_text("record_id,nervous,worry\nr1,1,1\n")
+    batch = psyq_cli("batch", records, "--instrument", "gad7", "--redcap", path,
+                     "--out", tmp_path / "out", "--scores-only", "--quiet")  # fmt: skip
+    assert "defined twice" in one_line_error(batch)
+
+
+def test_a_dictionary_with_a_column_twice_is_refused_rather_than_losing_one(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """Two 'Field Label' columns: the second (an empty note) replaced every item's text."""
+    from psyq.plugins.redcap.dictionary import COLUMNS
+
+    header = tuple("Field Label" if c == "Field Note" else c for c in COLUMNS)
+    path = _dictionary(tmp_path / "dict.csv", ["nervous", "worry"], header)
+    line = one_line_error(psyq_cli("import-redcap", path, "-o", tmp_path / "d.yaml"))
+    assert "column 'Field Label' appears twice (columns 5 and 7)" in line
+    assert not (tmp_path / "d.yaml").exists()
