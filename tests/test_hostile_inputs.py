@@ -225,3 +225,43 @@ def test_a_dictionary_with_a_column_twice_is_refused_rather_than_losing_one(
     line = one_line_error(psyq_cli("import-redcap", path, "-o", tmp_path / "d.yaml"))
     assert "column 'Field Label' appears twice (columns 5 and 7)" in line
     assert not (tmp_path / "d.yaml").exists()
+
+
+# -- dates out of any clinic's calendar ----------------------------------------------------------
+
+ANSWERS = "1,1,1,1,1,1,1,1,0"
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "0026-09-02", "1899-12-31"])
+def test_record_refuses_a_date_before_1900(psyq_cli: CLI, day: str) -> None:
+    """A typo such as 0026 was stored, and a --date-shift export then crashed on it."""
+    result = psyq_cli("record", "phq9", "--client", "C0042", "--answers", ANSWERS, "--date", day)
+    assert f"--date {day} is before 1900" in one_line_error(result)
+    assert "C0042" not in psyq_cli("clients").output
+    assert psyq_cli("record", "phq9", "--client", "C0042", "--answers", ANSWERS,
+                    "--date", "1900-01-01").exit_code == 0  # fmt: skip
+
+
+def test_a_stored_year_1_date_is_one_line_in_a_date_shifted_export(
+    psyq_pm: Any, psyq_home: Path, psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """Stored before record refused it: the export was an internal OverflowError."""
+    from datetime import date
+
+    from psyq.app import App
+    from psyq.scoring import Scorer
+
+    app = App(psyq_pm, home=psyq_home)
+    phq9 = app.instrument("phq9")
+    answers: dict[str, int | None] = {item.id: 0 for item in phq9.items}
+    with app.open_store() as store:
+        for n in range(8):  # some clients' keyed shifts are negative
+            store.add_administration(instrument=phq9, client_id=f"C{n}", answers=answers,
+                                     result=Scorer(psyq_pm).score(phq9, answers),
+                                     administered=date(1, 1, 1))  # fmt: skip
+    out = tmp_path / "export.csv"
+    out.write_text("an earlier export\n")
+    result = psyq_cli("export", "--deidentify", "--date-shift", "-o", out)
+    assert "cannot be shifted" in one_line_error(result)
+    assert out.read_text() == "an earlier export\n"
+    assert psyq_cli("export", "--deidentify", "--drop-dates", "-o", out).exit_code == 0
