@@ -265,3 +265,39 @@ def test_a_stored_year_1_date_is_one_line_in_a_date_shifted_export(
     assert "cannot be shifted" in one_line_error(result)
     assert out.read_text() == "an earlier export\n"
     assert psyq_cli("export", "--deidentify", "--drop-dates", "-o", out).exit_code == 0
+
+
+# -- a batch manifest whose lines are whole JSON but not chunks psyq wrote --------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        {"foo": 1},  # KeyError: 'chunk'
+        {"chunk": "x"},  # ValueError from int()
+        {"chunk": None},  # TypeError
+        {"chunk": 0},  # KeyError: 'scores' when finishing
+        {"chunk": 0, "scores": "", "errors": "", "cohort": {"a": 1}},  # KeyError: 'rows'
+        {"chunk": -1, "scores": "", "errors": "", "cohort": {}},
+    ],
+)
+def test_resume_on_an_edited_manifest_names_the_line_and_keeps_the_outputs(
+    psyq_cli: CLI, tmp_path: Path, line: dict[str, Any]
+) -> None:
+    from .cohorts import phq9_rows, write_csv
+
+    src = write_csv(tmp_path / "in.csv", phq9_rows(12))
+    out = tmp_path / "out"
+    args = ["batch", src, "--instrument", "phq9", "--out", out, "--format", "json",
+            "--chunk-size", "5", "--summary", "html", "--quiet"]  # fmt: skip
+    assert psyq_cli(*args).exit_code == 0
+    manifest = out / "batch-manifest.jsonl"
+    head = manifest.read_text().splitlines()[:2]
+    manifest.write_text("\n".join([*head, json.dumps(line)]) + "\n")
+    scores = (out / "scores.csv").read_bytes()
+    result = psyq_cli(*args, "--resume")
+    assert "batch-manifest.jsonl:3: not a finished chunk" in one_line_error(result)
+    assert (out / "scores.csv").read_bytes() == scores
+    manifest.write_text("\n".join(head) + "\n")  # as the message says: the chunks run again
+    assert psyq_cli(*args, "--resume").exit_code == 0
+    assert (out / "scores.csv").read_bytes() == scores
