@@ -301,3 +301,37 @@ def test_resume_on_an_edited_manifest_names_the_line_and_keeps_the_outputs(
     manifest.write_text("\n".join(head) + "\n")  # as the message says: the chunks run again
     assert psyq_cli(*args, "--resume").exit_code == 0
     assert (out / "scores.csv").read_bytes() == scores
+
+
+# -- kiosk sessions: ids past SQLite's integers, URLs tablets cannot open ---------------------
+
+
+@pytest.mark.parametrize("command", ["stop", "status"])
+def test_a_kiosk_session_id_past_64_bits_is_not_found_not_an_overflow(
+    psyq_cli: CLI, command: str
+) -> None:
+    result = psyq_cli("kiosk", command, "9" * 20)
+    assert f"no kiosk session {'9' * 20}" in one_line_error(result)
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://10.0.0.5/" + "a" * 3000, "3016 characters"),  # too long for its QR code
+        ("javascript:alert(1)", "not an http:// or https:// address"),
+        ("ftp://10.0.0.5/", "not an http:// or https:// address"),
+        ("http:///no-host", "not an http:// or https:// address"),
+        ("http://10.0.0.5:99999/", "not an http:// or https:// address"),
+        ("http://10.0.0.5/a b", "not an http:// or https:// address"),
+    ],
+)
+def test_kiosk_start_refuses_a_url_tablets_cannot_open_before_issuing_a_code(
+    psyq_cli: CLI, url: str, words: str
+) -> None:
+    result = psyq_cli("kiosk", "start", "--client", "C0042", "--instruments", "phq9",
+                      "--url", url)  # fmt: skip
+    assert words in one_line_error(result)
+    assert "C0042" not in psyq_cli("kiosk", "status", "--json").output  # no session issued
+    ok = psyq_cli("kiosk", "start", "--client", "C0042", "--instruments", "phq9",
+                  "--url", "https://10.0.0.5:8765/")  # fmt: skip
+    assert ok.exit_code == 0 and "https://10.0.0.5:8765/" in ok.output
