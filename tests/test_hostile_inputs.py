@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from .conftest import SHARED
+
 CLI = Callable[..., Result]
+BRIDGE2AI = SHARED / "corpus" / "redcap" / "bridge2ai_voice_project_data_dictionary.csv"
 
 
 def one_line_error(result: Result, code: int = 2) -> str:
@@ -335,3 +338,57 @@ def test_kiosk_start_refuses_a_url_tablets_cannot_open_before_issuing_a_code(
     ok = psyq_cli("kiosk", "start", "--client", "C0042", "--instruments", "phq9",
                   "--url", "https://10.0.0.5:8765/")  # fmt: skip
     assert ok.exit_code == 0 and "https://10.0.0.5:8765/" in ok.output
+
+
+# -- batch headers: a huge cell, tens of thousands of columns, a REDCap column twice --------
+
+
+def _phq9_csv(path: Path, header_extra: list[str]) -> Path:
+    from .cohorts import PHQ9_ITEMS
+
+    header = ["client_id", *PHQ9_ITEMS, *header_extra]
+    row = ["C1", *["1"] * 9, *[""] * len(header_extra)]
+    path.write_text(",".join(header) + "\n" + ",".join(row) + "\n")
+    return path
+
+
+def test_a_header_cell_over_csvs_128_kb_limit_is_named_not_an_internal_error(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    src = _phq9_csv(tmp_path / "in.csv", ["x" * 200_000])
+    out = tmp_path / "out"
+    args = ["batch", src, "--instrument", "phq9", "--out", out, "--scores-only", "--quiet",
+            "--summary", "html"]  # fmt: skip
+    line = one_line_error(psyq_cli(*args))
+    assert "'xxxxxxxxxx" in line and "are not items of PHQ-9" in line and len(line) < 300
+    assert psyq_cli(*args, "--ignore-extra-columns").exit_code == 0
+    assert read_scores(out)[0]["client_id"] == "C1"
+
+
+def test_twenty_thousand_extra_columns_are_one_short_line(psyq_cli: CLI, tmp_path: Path) -> None:
+    src = _phq9_csv(tmp_path / "in.csv", [f"c{k}" for k in range(20_000)])
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--out", tmp_path / "out",
+                      "--scores-only", "--quiet")  # fmt: skip
+    line = one_line_error(result)
+    assert "'c0', 'c1'" in line and "(and 19990 more)" in line and len(line) < 400
+
+
+@pytest.mark.skipif(not BRIDGE2AI.is_file(), reason="shared corpus is not present")
+def test_a_redcap_export_column_twice_is_named_as_the_file_names_it(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    # The Bridge2AI-Voice PHQ-9 form's fields, one of them exported twice.
+    src = tmp_path / "export.csv"
+    src.write_text(
+        "record_id,no_interest,no_interest,trouble_sleeping,no_energy,no_appetite,"
+        "feeling_bad_self,trouble_concentrate,move_speak_slow,thoughts_death\n"
+        "r1,1,1,1,1,1,1,1,1,0\n"
+    )
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--redcap", BRIDGE2AI,
+                      "--out", tmp_path / "out", "--scores-only", "--quiet")  # fmt: skip
+    assert "column 'no_interest' (read as 'phq9_1') appears twice" in one_line_error(result)
+
+
+def read_scores(out: Path) -> list[dict[str, str]]:
+    with (out / "scores.csv").open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))

@@ -169,7 +169,13 @@ def scan_csv(path: str, instrument: Instrument, columns: ColumnMap) -> CsvFile |
     text = text[1:] if text.startswith("\ufeff") else text
     if _detect_format(path, text) != "csv":
         return None
-    (names,) = list(csv.reader(io.StringIO(text, newline=""))) or [[]]
+    limit = csv.field_size_limit(min(MAX_INPUT_BYTES, 2**31 - 1))
+    try:
+        (names,) = list(csv.reader(io.StringIO(text, newline=""))) or [[]]
+    except (csv.Error, ValueError):
+        return None  # the whole reader words the error
+    finally:
+        csv.field_size_limit(limit)
     layout = csv_layout(label, names, instrument, columns)
     return CsvFile(
         path=path,
