@@ -390,5 +390,81 @@ def test_a_redcap_export_column_twice_is_named_as_the_file_names_it(
 
 
 def read_scores(out: Path) -> list[dict[str, str]]:
-    with (out / "scores.csv").open(newline="", encoding="utf-8") as fh:
+    return read_scores_file(out / "scores.csv")
+
+
+def read_scores_file(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
+
+
+# -- text that is not Unicode: bytes from a non-UTF-8 terminal, JSON's half surrogate pairs --
+
+NOT_UTF8 = b"Dr \xe9\xe0".decode("utf-8", "surrogateescape")  # Latin-1 bytes, as argv holds them
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["record", "phq9", "--client", "C0042", "--answers", ANSWERS, "--clinician", NOT_UTF8],
+         "--clinician"),
+        (["record", "phq9", "--client", "C0042", "--answers", ANSWERS, "--note", NOT_UTF8],
+         "--note"),
+        (["kiosk", "start", "--client", "C0042", "--instruments", "phq9", "--no-qr",
+          "--clinician", NOT_UTF8], "--clinician"),
+        (["export", "--instrument", NOT_UTF8], "--instrument"),
+        (["rescore", "--client", NOT_UTF8], "--client"),
+        (["norms", "build", "phq9", "--from-store", "--description", NOT_UTF8,
+          "-o", "{tmp}/n.json"], "--description"),
+    ],
+)  # fmt: skip
+def test_command_line_text_that_is_not_utf8_is_one_line_not_an_internal_error(
+    psyq_cli: CLI, tmp_path: Path, args: list[str], option: str
+) -> None:
+    result = psyq_cli(*(a.replace("{tmp}", str(tmp_path)) for a in args))
+    assert f"{option}: 'Dr \\udce9\\udce0' is not UTF-8 text" in one_line_error(result)
+    assert "C0042" not in psyq_cli("clients").output
+
+
+def test_a_batch_input_whose_file_name_is_not_utf8_is_read_and_named(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """Such a name is still a path: it is read, and the summaries name it (they failed)."""
+    from .cohorts import phq9_rows, write_csv
+
+    name = b"caf\xe9.csv".decode("utf-8", "surrogateescape")
+    src = write_csv(tmp_path / name, phq9_rows(5))
+    out = tmp_path / "out"
+    for formats in (["--scores-only"], ["--format", "json"]):  # the whole and ranged readers
+        result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, *formats,
+                          "--summary", "html", "--quiet", "--force")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "caf\ufffd.csv" in (out / "cohort-summary.html").read_text()
+        assert len(read_scores(out)) == 5
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "x\\uDBFFy"])
+def test_a_json_string_holding_half_a_surrogate_pair_is_refused(
+    psyq_cli: CLI, tmp_path: Path, escape: str
+) -> None:
+    """Valid JSON, not Unicode: a JSONL client id so written stopped the whole batch."""
+    good = {"client_id": "C1", **{f"phq9_{k}": 1 for k in range(1, 10)}}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(good) + "\n" + json.dumps(good).replace('"C1"', f'"C{escape}"')
+                   + "\n")  # fmt: skip
+    out = tmp_path / "out"
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--format", "json",
+                      "--summary", "html", "--quiet")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    [error] = read_scores_file(out / "errors.csv")
+    assert error["row"] == "2" and "half of a surrogate pair" in error["reason"]
+    assert [row["client_id"] for row in read_scores(out)] == ["C1"]
+    answers = tmp_path / "answers.json"
+    answers.write_text('{"phq9_1": 1, "phq9_2": "' + escape + '"}')
+    recorded = psyq_cli("record", "phq9", "--client", "C0042", "--answers-file", answers)
+    assert "half of a surrogate pair" in one_line_error(recorded)
+    emoji = tmp_path / "emoji.jsonl"  # a whole pair is one character, and fine
+    emoji.write_text(json.dumps(good).replace('"C1"', '"C\\ud83d\\ude00"') + "\n")
+    fine = psyq_cli("batch", emoji, "--instrument", "phq9", "--out", tmp_path / "o2",
+                    "--scores-only", "--summary", "html", "--quiet")  # fmt: skip
+    assert fine.exit_code == 0, fine.output

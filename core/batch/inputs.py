@@ -114,7 +114,7 @@ def read_input(
     documents: DocumentReader | None = None,
 ) -> BatchInput:
     """Read ``path`` (or ``-`` for stdin) into rows, checking its columns."""
-    label = "<stdin>" if path == STDIN else path
+    label = "<stdin>" if path == STDIN else input_label(path)
     raw = _read_bytes(path, label)
     try:
         text = raw.decode("utf-8-sig")
@@ -132,6 +132,13 @@ def read_input(
     if not rows:
         raise InputError(f"{label}: no respondent rows found")
     return BatchInput(label=label, format=fmt, digest=digest, rows=rows)
+
+
+def input_label(path: str) -> str:
+    """``path`` as messages and outputs name it: a file name that is not UTF-8 (Latin-1
+    from an old share) gets U+FFFD for its odd bytes, where writing it whole into the
+    summaries failed."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def required_items(instrument: Instrument) -> list[str]:

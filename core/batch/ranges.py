@@ -43,6 +43,7 @@ from psyq.batch.inputs import (
     _detect_format,
     csv_body,
     csv_layout,
+    input_label,
 )
 from psyq.models import Instrument
 
@@ -164,7 +165,7 @@ def scan_csv(path: str, instrument: Instrument, columns: ColumnMap) -> CsvFile |
         except UnicodeDecodeError:
             return None
     lines = newlines + (last != b"\n") - 1
-    label = path
+    label = input_label(path)
     text = header.decode("utf-8")
     text = text[1:] if text.startswith("\ufeff") else text
     if _detect_format(path, text) != "csv":
