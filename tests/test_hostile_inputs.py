@@ -468,3 +468,18 @@ def test_a_json_string_holding_half_a_surrogate_pair_is_refused(
     fine = psyq_cli("batch", emoji, "--instrument", "phq9", "--out", tmp_path / "o2",
                     "--scores-only", "--summary", "html", "--quiet")  # fmt: skip
     assert fine.exit_code == 0, fine.output
+
+
+# -- rescore --client with a mistyped id ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("client", "words"), [("C0024", "no client 'C0024'"), ("C 42", "not a valid pseudonymous id")]
+)
+def test_rescore_names_a_client_it_does_not_know_instead_of_saying_0_updated(
+    psyq_cli: CLI, client: str, words: str
+) -> None:
+    assert psyq_cli("record", "phq9", "--client", "C0042", "--answers", ANSWERS).exit_code == 0
+    assert words in one_line_error(psyq_cli("rescore", "--client", client))
+    rescored = psyq_cli("rescore", "--client", "C0042")
+    assert rescored.exit_code == 0 and "1 unchanged" in rescored.output

@@ -581,14 +581,19 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
     """
     from psyq import audit
     from psyq.answers import coerce_answers
-    from psyq.clients import known_attributes
+    from psyq.clients import check_client_id, known_attributes
     from psyq.registry import is_definition_path
     from psyq.store import TamperedError, admin_record
 
     changed = same = 0
     problems: list[str] = []
     plugins = app.scoring_plugins()
+    if client_id is not None:
+        check_client_id(client_id)
     with app.open_store() as store:
+        if client_id is not None and not store.has_client(client_id):
+            # A mistyped id rescored nothing and said "0 updated", as if all were well.
+            raise PsyqError(f"no client '{client_id}' in {store.path} (see `psyq clients`)")
         # Rescoring builds on stored answers: never on ones changed outside psyq, or a
         # rescore would give tampered answers a fresh, valid-looking audit entry.
         report = audit.verify(store)
