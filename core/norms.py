@@ -248,6 +248,8 @@ def parse_group(text: str | None) -> dict[str, str]:
             raise NormError(
                 f"--group: '{part.strip()}' is not NAME=VALUE (e.g. --group sex=f,age=34)"
             )
+        if m.group(1) in out:  # the last used to win, silently
+            raise NormError(f"--group: {m.group(1)} is given twice; give it once")
         out[m.group(1)] = m.group(2)
     return out
 

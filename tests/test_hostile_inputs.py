@@ -483,3 +483,45 @@ def test_rescore_names_a_client_it_does_not_know_instead_of_saying_0_updated(
     assert words in one_line_error(psyq_cli("rescore", "--client", client))
     rescored = psyq_cli("rescore", "--client", "C0042")
     assert rescored.exit_code == 0 and "1 unchanged" in rescored.output
+
+
+# -- an answers document that is empty, null or a list; a --group key given twice -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("", "not null (an empty document)"), ("null", "not null (an empty document)"),
+     ("[1, 2]", "not a list"), ("3", "not a number"), ('"1,2"', "not a text")],
+)  # fmt: skip
+def test_an_answers_file_that_is_no_mapping_says_what_it_is(
+    psyq_cli: CLI, tmp_path: Path, text: str, words: str
+) -> None:
+    """It said 'not a NoneType' (or 'a str', 'a int'): Python's words, not the user's."""
+    path = tmp_path / "answers.yaml"
+    path.write_text(text)
+    assert words in one_line_error(psyq_cli("score", "phq9", "--answers-file", path))
+    piped = psyq_cli("score", "phq9", "--answers-file", "-", input=text)
+    assert words in one_line_error(piped)
+
+
+def test_a_jsonl_row_that_is_not_an_object_says_what_it_is(psyq_cli: CLI, tmp_path: Path) -> None:
+    good = {"client_id": "C1", **{f"phq9_{k}": 1 for k in range(1, 10)}}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(good) + "\nnull\n7\n")
+    out = tmp_path / "out"
+    assert psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--scores-only",
+                    "--summary", "html", "--quiet").exit_code == 1  # fmt: skip
+    reasons = [e["reason"] for e in read_scores_file(out / "errors.csv")]
+    assert reasons == ["row 2: expected a JSON object, got null (an empty document)",
+                       "row 3: expected a JSON object, got a number"]  # fmt: skip
+
+
+def test_a_norm_group_key_given_twice_is_refused(
+    psyq_cli: CLI, tmp_path: Path, norm_table: dict[str, Any]
+) -> None:
+    """``--group sex=f,sex=m`` used the last value without a word."""
+    path = tmp_path / "norms.json"
+    path.write_text(json.dumps(norm_table))
+    result = psyq_cli("score", "phq9", "--answers", ANSWERS, "--norms", path,
+                      "--group", "sex=f,age=34,sex=m")  # fmt: skip
+    assert "--group: sex is given twice" in one_line_error(result)

@@ -333,8 +333,10 @@ def _read_jsonl(
             rows.append(InputRow(number, "", "", none, "refused: JSON nested too deeply"))
             continue
         if not isinstance(obj, dict):
-            kind = type(obj).__name__
-            rows.append(InputRow(number, "", "", none, f"expected a JSON object, got a {kind}"))
+            from psyq.registry import kind_of
+
+            kind = kind_of(obj)
+            rows.append(InputRow(number, "", "", none, f"expected a JSON object, got {kind}"))
             continue
         if documents is not None and "resourceType" in obj:
             rows.append(_document_row(number, obj, documents, item_ids))
