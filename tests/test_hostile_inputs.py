@@ -525,3 +525,33 @@ def test_a_norm_group_key_given_twice_is_refused(
     result = psyq_cli("score", "phq9", "--answers", ANSWERS, "--norms", path,
                       "--group", "sex=f,age=34,sex=m")  # fmt: skip
     assert "--group: sex is given twice" in one_line_error(result)
+
+
+# -- CSV headers that are not comma-separated, or not there -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sep", "words"),
+    [(";", "separated by semicolons"), ("\t", "separated by tabs"), ("|", "separated by bars")],
+)
+def test_a_csv_saved_with_another_separator_says_so(
+    psyq_cli: CLI, tmp_path: Path, sep: str, words: str
+) -> None:
+    """A spreadsheet saved as 'CSV' in a locale using ';' was 'no client_id column'."""
+    from .cohorts import PHQ9_ITEMS
+
+    src = tmp_path / "in.csv"
+    src.write_text(sep.join(["client_id", *PHQ9_ITEMS]) + "\n" + sep.join(["C1", *"111111110"]))
+    for command in (["batch", src, "--instrument", "phq9", "--out", tmp_path / "o",
+                     "--scores-only", "--quiet"], ["analyze", "phq9", src]):  # fmt: skip
+        line = one_line_error(psyq_cli(*command))
+        assert f"in.csv:1: the header is one column {words}" in line
+
+
+@pytest.mark.parametrize("text", ["\n\n\n", "\nclient_id,phq9_1\nC1,1\n"])
+def test_a_csv_whose_first_line_is_blank_says_so(psyq_cli: CLI, tmp_path: Path, text: str) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text(text)
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--out", tmp_path / "o",
+                      "--scores-only", "--quiet")  # fmt: skip
+    assert "in.csv:1: the first line is empty; expected a header row" in one_line_error(result)

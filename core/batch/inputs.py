@@ -174,6 +174,13 @@ def _check_columns(
     label: str, names: list[str], instrument: Instrument, columns: ColumnMap, *, kind: str
 ) -> None:
     if columns.id_column not in names:
+        seps = {";": "semicolons", "\t": "tabs", "|": "bars"}
+        sep = next((s for s in seps if len(names) == 1 and s in names[0]), None)
+        if sep is not None:  # a spreadsheet saved as CSV in a locale that uses ';'
+            raise InputError(
+                f"{label}:1: the header is one column separated by {seps[sep]}; psyq reads "
+                "comma-separated files: save it as CSV with commas"
+            )
         raise InputError(
             f"{label}: no '{columns.id_column}' {kind}; every row needs a client id "
             f"(use --id-column to name the {kind} that holds it)"
@@ -228,6 +235,11 @@ def csv_layout(
     label: str, header: list[str], instrument: Instrument, columns: ColumnMap
 ) -> CsvLayout:
     """The layout of a CSV with this header row, or an :class:`InputError`."""
+    if not "".join(header).strip():
+        raise InputError(
+            f"{label}:1: the first line is empty; expected a header row "
+            f"({columns.id_column}, then the item ids)"
+        )
     names = [columns.rename.get(h.strip(), h.strip()) for h in header]
     # A Counter, not names.count(): 100 000 columns took minutes to check.
     dupes = sorted(n for n, k in Counter(names).items() if k > 1)
