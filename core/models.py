@@ -71,10 +71,14 @@ class Coding(_Model):
 Codes = Annotated[list[Coding], Field(max_length=20)]
 
 
+MAX_OPTION_VALUE = 1000
+"""Largest answer value (and smallest, negated) a definition may give."""
+
+
 class ResponseOption(_Model):
     """One answer a respondent can give: the stored value and its label."""
 
-    value: int = Field(ge=-1000, le=1000)
+    value: int = Field(ge=-MAX_OPTION_VALUE, le=MAX_OPTION_VALUE)
     label: ShortText
     codes: Codes = Field(default_factory=list, description="Answer codes (LOINC LA6568-5).")
     missing: bool = Field(

@@ -555,3 +555,55 @@ def test_a_csv_whose_first_line_is_blank_says_so(psyq_cli: CLI, tmp_path: Path, 
     result = psyq_cli("batch", src, "--instrument", "phq9", "--out", tmp_path / "o",
                       "--scores-only", "--quiet")  # fmt: skip
     assert "in.csv:1: the first line is empty; expected a header row" in one_line_error(result)
+
+
+# -- importers: answer values psyq's definitions cannot hold --------------------------------
+
+
+def _notes(draft: Path) -> str:
+    """A draft's header notes as one line (they are wrapped at 86 characters)."""
+    lines = [line.lstrip("#").strip() for line in draft.read_text().splitlines()]
+    return " ".join(line for line in lines if line)
+
+
+def test_import_redcap_skips_a_choice_code_psyq_cannot_hold_instead_of_a_broken_draft(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """Codes up to 4 digits were copied as they were: 5000 made a draft `validate` refused."""
+    from psyq.plugins.redcap.dictionary import COLUMNS
+
+    path = tmp_path / "dict.csv"
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(COLUMNS)
+        for name, choices in (("q1", "0, Never | 5000, Always"), ("q2", "0, Never | 1, Often")):
+            writer.writerow([name, "f", "", "radio", name.upper(), choices] + [""] * 12)
+    draft = tmp_path / "draft.yaml"
+    assert psyq_cli("import-redcap", path, "-o", draft).exit_code == 0
+    assert "field q1: choice code 5000 is outside the -1000..1000" in _notes(draft)
+    validated = psyq_cli("validate", draft)
+    assert validated.exit_code == 0, validated.output
+
+
+@pytest.mark.parametrize("worth", [5000, -5000, 1e308])
+def test_import_fhir_skips_an_ordinal_value_psyq_cannot_hold(
+    psyq_cli: CLI, tmp_path: Path, worth: float
+) -> None:
+    ordinal = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+
+    def option(code: str, value: float) -> dict[str, Any]:
+        return {"valueCoding": {"code": code, "display": code},
+                "extension": [{"url": ordinal, "valueDecimal": value}]}  # fmt: skip
+
+    questionnaire = {"resourceType": "Questionnaire", "status": "draft", "title": "T",
+                     "item": [{"linkId": "a", "text": "A", "type": "choice",
+                               "answerOption": [option("no", 0), option("yes", worth)]},
+                              {"linkId": "b", "text": "B", "type": "choice",
+                               "answerOption": [option("no", 0), option("yes", 1)]}]}  # fmt: skip
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps(questionnaire))
+    draft = tmp_path / "draft.yaml"
+    assert psyq_cli("import-fhir", path, "-o", draft, "--id", "t").exit_code == 0
+    assert "outside the -1000..1000 psyq accepts: skipped" in _notes(draft)
+    validated = psyq_cli("validate", draft)
+    assert validated.exit_code == 0, validated.output
