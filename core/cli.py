@@ -245,9 +245,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except OSError as exc:  # the machine's state (disk full, read-only), not a bug
         if os.environ.get("PSYQ_DEBUG"):
             raise
+        from psyq.files import PATH_ERRNOS
+
         where = f"{exc.filename}: " if exc.filename is not None else ""
         click.echo(f"psyq: error: {where}{exc.strerror or exc}", err=True)
-        sys.exit(1)
+        sys.exit(2 if exc.errno in PATH_ERRNOS else 1)  # a path given wrong is a usage error
     except Exception as exc:  # a bug, not a user mistake: say so in one line
         if os.environ.get("PSYQ_DEBUG"):
             raise

@@ -607,3 +607,30 @@ def test_import_fhir_skips_an_ordinal_value_psyq_cannot_hold(
     assert "outside the -1000..1000 psyq accepts: skipped" in _notes(draft)
     validated = psyq_cli("validate", draft)
     assert validated.exit_code == 0, validated.output
+
+
+# -- output names longer than the file system allows -------------------------------------------
+
+
+def test_an_output_name_too_long_is_a_usage_error_everywhere(psyq_cli: CLI, tmp_path: Path) -> None:
+    """ENAMETOOLONG exited 1 (as a full disk does) from export, batch, compile, import-fhir."""
+    import os
+    import subprocess
+    import sys
+
+    long = str(tmp_path / ("x" * 300))
+    assert psyq_cli("record", "phq9", "--client", "C0042", "--answers", ANSWERS).exit_code == 0
+    export = psyq_cli("export", "-o", long + ".csv")
+    assert "cannot write: the name is too long" in one_line_error(export)
+    src = tmp_path / "in.csv"
+    src.write_text("client_id," + ",".join(f"phq9_{k}" for k in range(1, 10)) + "\nC1," + ANSWERS)
+    batch = psyq_cli("batch", src, "--instrument", "phq9", "--out", long, "--scores-only",
+                     "--quiet")  # fmt: skip
+    assert "the name is too long" in one_line_error(batch)
+    for args in (["compile", "phq9", "--to", "fhir", "-o", long + ".json"],
+                 ["new-plugin", "abc", "--dir", long]):  # fmt: skip
+        real = subprocess.run([sys.executable, "-m", "psyq", *args], capture_output=True,
+                              text=True, env={**os.environ, "PSYQ_HOME": str(tmp_path / "h")},
+                              timeout=60)  # fmt: skip
+        assert real.returncode == 2, real.stderr
+        assert real.stderr.startswith("psyq: error: ") and "too long" in real.stderr
