@@ -50,9 +50,15 @@ PROVISIONAL_NOTICE = (
 
 
 class _Model(BaseModel):
-    # Unknown keys are errors: a misspelled field must not be silently ignored.
+    # Unknown keys are errors: a misspelled field must not be silently ignored. No number
+    # is NaN or infinite (YAML's .nan, .inf): a cut-off, threshold or SD so given made
+    # every comparison false, so nothing was ever clinically significant or reliable.
     model_config = ConfigDict(
-        extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+        defer_build=True,
+        allow_inf_nan=False,
     )
 
 

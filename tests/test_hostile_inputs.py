@@ -634,3 +634,32 @@ def test_an_output_name_too_long_is_a_usage_error_everywhere(psyq_cli: CLI, tmp_
                               timeout=60)  # fmt: skip
         assert real.returncode == 2, real.stderr
         assert real.stderr.startswith("psyq: error: ") and "too long" in real.stderr
+
+
+# -- definitions: NaN and infinity where a comparison decides what a clinician is told -------
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ("clinical_cutoff: .nan", "clinical_cutoff"),  # never clinically significant
+        ("clinical_cutoff: .inf", "clinical_cutoff"),
+        ("reliable_change: {threshold: .inf}", "reliable_change.threshold"),  # never reliable
+        ("reliable_change: {sd: .inf, reliability: 0.8}", "reliable_change.sd"),
+        ("outcomes: {remission_below: .nan}", "outcomes.remission_below"),
+        ("outcomes: {remission_below: -.inf}", "outcomes.remission_below"),
+    ],
+)
+def test_a_definition_number_that_is_nan_or_infinite_is_refused(
+    psyq_cli: CLI, tmp_path: Path, minimal_yaml: str, extra: str, field: str
+) -> None:
+    anchor = "    missing: {max_missing: 1, prorate: true}\n"
+    path = tmp_path / "mini.yaml"
+    path.write_text(minimal_yaml.replace(anchor, anchor + f"    {extra}\n"))
+    validated = psyq_cli("validate", path)
+    assert validated.exit_code == 2
+    assert f"scales[total].{field}: Input should be a finite number" in validated.output
+    scored = psyq_cli("score", path, "--answers", "1,1,1")
+    assert "should be a finite number" in one_line_error(scored)
+    path.write_text(minimal_yaml)
+    assert psyq_cli("validate", path).exit_code == 0
