@@ -48,11 +48,14 @@ if TYPE_CHECKING:
     from psyq.results import ScoreResult
 
 FORMAT = "psyq-norms/1"
+MAX_TABLE_BYTES = 20 * 1024 * 1024
 SMALL_GROUP = 100
 Z95 = 1.959963984540054
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-GroupValue = Annotated[str, StringConstraints(max_length=64)]
+MAX_GROUP_VALUE = 64
+MAX_GROUPS = 500
+GroupValue = Annotated[str, StringConstraints(max_length=MAX_GROUP_VALUE)]
 
 
 class NormError(PsyqError):
@@ -124,7 +127,7 @@ class NormTable(_Model):
     created: date
     sample: Sample
     notes: str = Field("", max_length=5000)
-    groups: list[NormGroup] = Field(min_length=1, max_length=500)
+    groups: list[NormGroup] = Field(min_length=1, max_length=MAX_GROUPS)
 
     @model_validator(mode="after")
     def _distinct_groups(self) -> NormTable:
@@ -155,12 +158,11 @@ class NormSource:
 def read_table(path: Path, pm: PsyqPluginManager | None = None) -> NormTable:
     """Read and validate one norm table file (JSON or YAML, safely)."""
     from psyq.errors import DefinitionError
+    from psyq.files import read_limited
     from psyq.plugins.data_files import load_data
 
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise NormError(f"{path}: cannot read the norm table: {exc.strerror or exc}") from None
+    # Capped, and never a device or FIFO: --norms /dev/zero read until memory ran out.
+    raw = read_limited(path, MAX_TABLE_BYTES, "a norm table", NormError)
     try:
         data = load_data(path, raw)
     except DefinitionError as exc:

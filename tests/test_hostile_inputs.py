@@ -663,3 +663,160 @@ def test_a_definition_number_that_is_nan_or_infinite_is_refused(
     assert "should be a finite number" in one_line_error(scored)
     path.write_text(minimal_yaml)
     assert psyq_cli("validate", path).exit_code == 0
+
+
+# -- files read whole without a cap: devices, FIFOs, a JSONL line of many MB ----------------
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["score", "phq9", "--answers", ANSWERS, "--norms", "{f}"],
+        ["import-redcap", "{f}", "-o", "{tmp}/d.yaml"],
+        ["batch", "{tmp}/in.csv", "--instrument", "phq9", "--out", "{tmp}/o", "--scores-only",
+         "--link-map", "{f}"],
+        ["batch", "{tmp}/in.csv", "--instrument", "phq9", "--out", "{tmp}/o", "--scores-only",
+         "--questionnaire", "{f}"],
+        ["batch", "{tmp}/in.csv", "--instrument", "phq9", "--out", "{tmp}/o", "--scores-only",
+         "--redcap", "{f}"],
+    ],
+)  # fmt: skip
+def test_a_device_or_fifo_given_as_a_side_file_is_refused_without_reading(
+    tmp_path: Path, special: str, args: list[str]
+) -> None:
+    """Each was read whole: /dev/zero until memory ran out, a FIFO until a writer came.
+
+    Run as a separate process with its memory capped, so a regression fails this test
+    (MemoryError, or the timeout) instead of exhausting the machine.
+    """
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    if special == "fifo":
+        special = str(tmp_path / "fifo")
+        os.mkfifo(special)
+    src = tmp_path / "in.csv"
+    src.write_text("client_id," + ",".join(f"phq9_{k}" for k in range(1, 10)) + "\nC1," + ANSWERS)
+    given = [a.replace("{f}", special).replace("{tmp}", str(tmp_path)) for a in args]
+
+    def cap_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    result = subprocess.run([sys.executable, "-m", "psyq", *given], capture_output=True,
+                            text=True, timeout=60, preexec_fn=cap_memory,
+                            env={**os.environ, "PSYQ_HOME": str(tmp_path / "home")})  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("psyq: error: "), result.stderr
+    assert special in lines[0] and "not a regular file" in lines[0]
+
+
+def test_a_cell_over_128_kb_beside_the_norm_group_column_is_read(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """The batch reader reads such a cell; the group columns' second reading crashed."""
+    import random
+
+    from .cohorts import PHQ9_ITEMS
+
+    pick = random.Random(3).choice
+    rows = [f"C{k},{'fm'[k % 2]},,{','.join(pick('0112233') for _ in range(9))}"
+            for k in range(300)]  # fmt: skip
+    rows.append(f"C999,f,{'n' * 200_000},{','.join('1' * 9)}")
+    src = tmp_path / "in.csv"
+    src.write_text("client_id,sex,note," + ",".join(PHQ9_ITEMS) + "\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "norms.json"
+    result = psyq_cli("norms", "build", "phq9", src, "--group-by", "sex", "--description", "sim",
+                      "--ignore-extra-columns", "-o", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    groups = [g["group"] for g in json.loads(out.read_text())["groups"]]
+    assert {"sex": "f"} in groups and {"sex": "m"} in groups
+
+
+@pytest.mark.parametrize(
+    ("sex_of", "words"),
+    [
+        (lambda k: "x" * 100 if k % 2 else "m", "sex value 'xxxxxxxxxxxxxxxxxxxx...' is 100 "
+         "characters long; a norm group value has at most 64"),  # an internal ValidationError
+        (lambda k: str(k % 600), "601 norm groups (the whole sample too); a table holds at "
+         "most 500"),
+    ],
+)  # fmt: skip
+def test_norm_groups_a_table_cannot_hold_are_named(
+    psyq_cli: CLI, tmp_path: Path, sex_of: Callable[[int], str], words: str
+) -> None:
+    import random
+
+    from .cohorts import PHQ9_ITEMS
+
+    pick = random.Random(3).choice
+    rows = [f"C{k},{sex_of(k)},{','.join(pick('0112233') for _ in range(9))}"
+            for k in range(2400)]  # fmt: skip
+    src = tmp_path / "in.csv"
+    src.write_text("client_id,sex," + ",".join(PHQ9_ITEMS) + "\n" + "\n".join(rows) + "\n")
+    result = psyq_cli("norms", "build", "phq9", src, "--group-by", "sex",
+                      "--description", "simulated", "-o", tmp_path / "n.json")  # fmt: skip
+    assert words in one_line_error(result)
+
+
+def test_many_norm_groups_left_out_are_one_short_note(psyq_cli: CLI, tmp_path: Path) -> None:
+    """Each left-out group was a note of its own: 3000 overflowed the table's notes."""
+    import random
+
+    from .cohorts import PHQ9_ITEMS
+
+    pick = random.Random(3).choice
+    rows = [f"C{k},{k},{','.join(pick('0112233') for _ in range(9))}" for k in range(3000)]
+    src = tmp_path / "in.csv"
+    src.write_text("client_id,sex," + ",".join(PHQ9_ITEMS) + "\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "n.json"
+    result = psyq_cli("norms", "build", "phq9", src, "--group-by", "sex",
+                      "--description", "simulated", "-o", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    notes = json.loads(out.read_text())["notes"]
+    assert "and 2995 more: fewer than 2 scored people; left out" in notes and len(notes) < 300
+
+
+def test_a_jsonl_line_over_16_mb_is_one_bad_row_refused_unparsed(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """A 112 MB line took 3 GB to parse (a 1 GB one would take some 30 GB)."""
+    good = {"client_id": "C1", **{f"phq9_{k}": 1 for k in range(1, 10)}}
+    src = tmp_path / "in.jsonl"
+    with src.open("w") as fh:
+        fh.write(json.dumps(good) + "\n")
+        fh.write('{"client_id": "C2", "x": [' + ",".join(['{"a":1}'] * 2_200_000) + "]}\n")
+        fh.write(json.dumps({**good, "client_id": "C3"}) + "\n")
+    out = tmp_path / "out"
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--scores-only",
+                      "--summary", "html", "--quiet", "--ignore-extra-columns")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    [error] = read_scores_file(out / "errors.csv")
+    assert (
+        error["row"] == "2"
+        and "a line of 16 MB; a JSONL row may be at most 16 MB" in (error["reason"])
+    )
+    assert [r["client_id"] for r in read_scores(out)] == ["C1", "C3"]
+
+
+def test_items_whose_covariances_cancel_out_are_said_not_an_internal_error(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """Answers cycling 0-3 across items: alpha divides by zero (a ZeroDivisionError)."""
+    from .cohorts import PHQ9_ITEMS
+
+    rows = [f"C{k},{','.join('0123'[(k + j) % 4] for j in range(9))}" for k in range(300)]
+    src = tmp_path / "in.csv"
+    src.write_text("client_id," + ",".join(PHQ9_ITEMS) + "\n" + "\n".join(rows) + "\n")
+    analyzed = psyq_cli("analyze", "phq9", src, "--json")
+    assert analyzed.exit_code == 0, analyzed.output
+    total = json.loads(analyzed.stdout)["scales"]["total"]
+    assert total["alpha"] is None
+    assert any("alpha is undefined for these data" in p for p in total["problems"])
+    out = tmp_path / "norms.json"
+    built = psyq_cli("norms", "build", "phq9", src, "--description", "cycled", "-o", out)
+    assert built.exit_code == 0, built.output
+    assert json.loads(out.read_text())["groups"][0]["scales"]["total"]["reliability"] is None

@@ -27,7 +27,8 @@ import json
 import operator
 import sys
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
     from _csv import Reader
 
 MAX_INPUT_BYTES = 1024 * 1024 * 1024
+MAX_JSONL_LINE_CHARS = 16 * 1024 * 1024
+"""A JSONL row (a FHIR Bundle included) longer than this is refused unparsed: parsing
+takes some 30 times its size in memory, so one 1 GB line would take 30 GB."""
 """A batch input (file or stdin) is at most 1 GB (split a larger cohort)."""
 MAX_CLIENT_ID_CHARS = 200
 """Longest client id a batch row may carry (room for a FHIR subject reference; the
@@ -202,14 +206,23 @@ def _check_columns(
         )
 
 
-def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap) -> list[InputRow]:
-    # csv refuses a cell over 128 KB by stopping the whole file (it cannot resynchronise);
-    # within the input size cap, an oversized cell is one bad row instead.
+@contextmanager
+def wide_csv_cells() -> Iterator[None]:
+    """Let csv read cells as large as an input may be, while the block runs.
+
+    csv refuses a cell over 128 KB by stopping the whole file (it cannot
+    resynchronise); within the input size cap, an oversized cell is one bad row instead.
+    """
     limit = csv.field_size_limit(min(MAX_INPUT_BYTES, 2**31 - 1))
     try:
-        return _csv_rows(label, text, instrument, columns)
+        yield
     finally:
         csv.field_size_limit(limit)
+
+
+def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap) -> list[InputRow]:
+    with wide_csv_cells():
+        return _csv_rows(label, text, instrument, columns)
 
 
 @dataclass(frozen=True)
@@ -319,6 +332,13 @@ def csv_body(layout: CsvLayout, reader: Reader, before: int) -> list[InputRow]:
     return rows
 
 
+def _too_long(line: str) -> str:
+    return (
+        f"refused: a line of {len(line) // 2**20} MB; a JSONL row may be at most "
+        f"{MAX_JSONL_LINE_CHARS // 2**20} MB"
+    )
+
+
 def _read_jsonl(
     label: str,
     text: str,
@@ -332,6 +352,9 @@ def _read_jsonl(
     none = (None,) * len(item_ids)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
+            continue
+        if len(line) > MAX_JSONL_LINE_CHARS:
+            rows.append(InputRow(number, "", "", none, _too_long(line)))
             continue
         try:
             obj = strict_loads(line)

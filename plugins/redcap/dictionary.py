@@ -78,12 +78,10 @@ def parse_choices(text: str) -> list[tuple[str, str]]:
 
 def read_dictionary(path: Path) -> list[Field]:
     """Every field of a data dictionary file; DefinitionError naming file and line."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DefinitionError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_DICTIONARY_BYTES:
-        raise DefinitionError(f"{path}: larger than {MAX_DICTIONARY_BYTES} bytes")
+    from psyq.files import read_limited
+
+    # Never a device or FIFO (/dev/zero was read until memory ran out), and capped.
+    raw = read_limited(path, MAX_DICTIONARY_BYTES, "a REDCap data dictionary", DefinitionError)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
