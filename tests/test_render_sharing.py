@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import tinyhtml5
 import weasyprint
 
 from psyq import pdf as psyq_pdf
@@ -30,24 +31,21 @@ from .cohorts import phq9_rows, write_csv
 
 PAGE = '<!DOCTYPE html>\n<html lang="{lang}" dir="{dir}"><head><meta charset="utf-8">{head}</head><body>{body}</body></html>\n'  # noqa: E501
 
+ALERT_BODY = (
+    '<h1>Title</h1><p class="alert">Item 9: positive</p><p>Plain text that wraps '
+    + "over several lines because it is long enough to need more than one. " * 4
+    + "</p><table><tr><td>1</td><td>Several days</td></tr></table>"
+)
+
 EDGE_DOCUMENTS = [
-    # A document's own stylesheet: the elements its rules match are styled for it alone.
-    PAGE.format(
-        lang="en",
-        dir="ltr",
-        head="<style>p.alert { color: #b00; font-weight: bold } td { padding: 3mm }</style>",
-        body='<h1>Title</h1><p class="alert">Item 9: positive</p><p>Plain text that wraps '
-        + "over several lines because it is long enough to need more than one. " * 4
-        + "</p><table><tr><td>1</td><td>Several days</td></tr></table>",
-    ),
-    # The same words without that stylesheet: must not pick up its styles.
-    PAGE.format(
-        lang="en",
-        dir="ltr",
-        head="",
-        body='<h1>Title</h1><p class="alert">Item 9: positive</p><p>Plain text that wraps '
-        + "over several lines because it is long enough to need more than one. " * 4
-        + "</p><table><tr><td>1</td><td>Several days</td></tr></table>",
+    # A document's own stylesheet: the elements its rules match are styled for it alone;
+    # the same words without it must not pick up its styles.
+    *(
+        PAGE.format(lang="en", dir="ltr", head=head, body=ALERT_BODY)
+        for head in (
+            "<style>p.alert { color: #b00; font-weight: bold } td { padding: 3mm }</style>",
+            "",
+        )
     ),
     # style attributes, equal and different.
     PAGE.format(
@@ -173,6 +171,23 @@ def test_documents_own_stylesheets_never_lend_their_styles_to_another(
     assert alone[0] != alone[1]
     for _ in range(6):
         assert render_all(documents) == alone
+
+
+def test_the_caches_stay_bounded_and_renders_stay_the_same_when_they_are_emptied(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each cache is emptied when it passes MAX_ENTRIES (here 5), in the middle of a
+    run of documents: no render after it differs, and neither cache grows past it."""
+    monkeypatch.delenv(render_sharing.ENV_OFF, raising=False)
+    documents = EDGE_DOCUMENTS[1:4]
+    alone = render_all(documents)
+    monkeypatch.setattr(render_sharing, "MAX_ENTRIES", 5)
+    # The style cache is emptied before a document, never during one.
+    largest = max(len(list(tinyhtml5.parse(html).iter())) for html in documents)
+    for _ in range(3):
+        assert render_all(documents) == alone
+        assert len(render_sharing._lines) <= 6
+        assert len(render_sharing._keys) <= 6 + largest
 
 
 UNVERIFIED = """
