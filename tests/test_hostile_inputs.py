@@ -820,3 +820,27 @@ def test_items_whose_covariances_cancel_out_are_said_not_an_internal_error(
     built = psyq_cli("norms", "build", "phq9", src, "--description", "cycled", "-o", out)
     assert built.exit_code == 0, built.output
     assert json.loads(out.read_text())["groups"][0]["scales"]["total"]["reliability"] is None
+
+
+def test_a_pair_of_items_without_a_correlation_is_said_not_an_internal_error(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """phq9_2 is constant where phq9_1 is answered: their correlation is undefined (NaN),
+    which the analysis then refused as an internal ValidationError."""
+    import random
+
+    from .cohorts import PHQ9_ITEMS
+
+    pick = random.Random(5).choice
+    rows = []
+    for k in range(40):
+        first = pick("0123") if k < 20 else ""
+        second = "1" if k < 20 else pick("0123")
+        rows.append(f"C{k},{first},{second},{','.join(pick('0123') for _ in range(7))}")
+    src = tmp_path / "in.csv"
+    src.write_text("client_id," + ",".join(PHQ9_ITEMS) + "\n" + "\n".join(rows) + "\n")
+    result = psyq_cli("analyze", "phq9", src, "--json")
+    assert result.exit_code == 0, result.output
+    analysis = json.loads(result.stdout)
+    assert analysis["correlations"] is None
+    assert any("correlation matrix is incomplete" in p for p in analysis["problems"])

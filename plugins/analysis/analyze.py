@@ -281,6 +281,14 @@ def _whole(
         )
         return None, None
     cor = _correlation(data.columns(ids), missing)
+    if not np.isfinite(cor).all():
+        # A pair of items one of which does not vary among those who answered both
+        # (small or patchy samples): its correlation is undefined. Was an internal error.
+        problems.append(
+            "the inter-item correlation matrix is incomplete (a pair of items where one does "
+            "not vary among the respondents who answered both); no factor analysis"
+        )
+        return None, None
     correlations = Correlations(
         items=ids, matrix=[[float(v) for v in row] for row in cor], method=missing
     )

@@ -228,7 +228,10 @@ def build_command(
     data = source.load(app, keep_columns=tuple(columns))
     groups, notes = build_groups(app, data, columns, bands)
     if not groups:
-        raise PsyqError(f"{data.source}: no scale could be normed (too few scored people)")
+        raise PsyqError(
+            f"{data.source}: no scale could be normed (too few scored people, or scores "
+            "that do not vary)"
+        )
     inst = data.instrument
     fields: dict[str, Any] = {
         "id": table_id or f"{inst.id}_norms",
