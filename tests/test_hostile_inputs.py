@@ -844,3 +844,34 @@ def test_a_pair_of_items_without_a_correlation_is_said_not_an_internal_error(
     analysis = json.loads(result.stdout)
     assert analysis["correlations"] is None
     assert any("correlation matrix is incomplete" in p for p in analysis["problems"])
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # what the user saw on stderr
+@pytest.mark.parametrize(("instrument", "seed", "extra"),
+                         [("ccts", 2, []), ("ccts", 10, ["--factors", "2"]),
+                          ("auditc", 9, ["--listwise"])])  # fmt: skip
+def test_patchy_small_samples_analyse_without_numpy_warnings_on_stderr(
+    psyq_cli: CLI, psyq_pm: Any, tmp_path: Path, instrument: str, seed: int, extra: list[str]
+) -> None:
+    """numpy printed RuntimeWarnings (source lines and all) for a singular matrix or an
+    item without variance among complete respondents; the analysis says these in words."""
+    import random
+
+    from psyq.app import App
+
+    inst = App(psyq_pm, home=tmp_path).instrument(instrument)
+    values = {i.id: inst.response_scale_for(i).values for i in inst.items}
+    r = random.Random(seed)
+    n, miss = r.choice([10, 15, 30, 80]), r.choice([0, 0.3, 0.6])
+    rows = []
+    for k in range(n):
+        b = r.random()
+        cells = ["" if r.random() < miss else str(v[0] if r.random() < b else r.choice(v))
+                 for v in values.values()]  # fmt: skip
+        rows.append(f"C{k}," + ",".join(cells))
+    src = tmp_path / "in.csv"
+    src.write_text("client_id," + ",".join(values) + "\n" + "\n".join(rows) + "\n")
+    result = psyq_cli("analyze", instrument, src, *extra, "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    json.loads(result.stdout)

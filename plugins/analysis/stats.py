@@ -89,7 +89,8 @@ def cov2cor(cov: Matrix) -> Matrix:
     import numpy as np
 
     sd = np.sqrt(np.diag(cov))
-    cor: Matrix = cov / np.outer(sd, sd)
+    with np.errstate(divide="ignore", invalid="ignore"):  # an item without variance: NaN,
+        cor: Matrix = cov / np.outer(sd, sd)  # which callers say in words, not as a warning
     return cor
 
 
@@ -188,7 +189,8 @@ def smc(cor: Matrix) -> Matrix:
         inv = np.linalg.inv(cor)
     except np.linalg.LinAlgError:
         inv = np.linalg.pinv(cor)
-    out: Matrix = np.clip(1 - 1 / np.diag(inv), 0.0, 1.0)
+    with np.errstate(divide="ignore"):  # a 0 on the diagonal: 1 / 0 is clipped to 0 below
+        out: Matrix = np.clip(1 - 1 / np.diag(inv), 0.0, 1.0)
     return out
 
 
