@@ -156,6 +156,8 @@ NINE = {"linkId": "phq9_9", "answer": [{"valueInteger": 2}]}  # the critical ite
         ([*GOOD_ITEMS, {"linkId": "phq9_9", "answer": ["2"]}], "answer 1 is a text"),
         ([*GOOD_ITEMS, {"linkId": "phq9_9", "answer": [2]}], "answer 1 is a number"),
         ([*GOOD_ITEMS, "phq9_9"], "item 9 is a text"),
+        ([*GOOD_ITEMS, None], "item 9 is null"),
+        ([*GOOD_ITEMS, {"linkId": "phq9_9", "answer": [[2]]}], "answer 1 is a list"),
         ({"phq9_9": NINE}, "'item' is an object"),
         ([{"linkId": "g", "item": NINE}], "linkId 'g': 'item' is an object"),
         ([{"linkId": "g", "answer": [{"valueString": "x", "item": [7]}]}], "item 1 is a number"),
@@ -875,3 +877,23 @@ def test_patchy_small_samples_analyse_without_numpy_warnings_on_stderr(
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("gender", [["female"], {"code": "female"}, 5])
+def test_a_patient_gender_that_is_no_code_gives_no_sex_not_an_internal_error(
+    psyq_cli: CLI, tmp_path: Path, gender: Any
+) -> None:
+    """A Bundle's Patient whose gender is a list: 'unhashable type' for AUDIT-C."""
+    response = {"resourceType": "QuestionnaireResponse", "status": "completed",
+                "subject": {"reference": "urn:uuid:p1"},
+                "item": [{"linkId": f"auditc_{k}", "answer": [{"valueInteger": 1}]}
+                         for k in (1, 2, 3)]}  # fmt: skip
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"fullUrl": "urn:uuid:p1",
+                         "resource": {"resourceType": "Patient", "gender": gender}},
+                        {"resource": response}]}  # fmt: skip
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    result = psyq_cli("score", "auditc", "--answers-file", path, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["scores"]["total"]["value"] == 3

@@ -176,7 +176,8 @@ def _is_relative(ref: Any) -> bool:
     return isinstance(ref, str) and ref.startswith("Questionnaire/")
 
 
-_KINDS = {str: "a text", int: "a number", float: "a number", bool: "true/false", dict: "an object"}
+_KINDS = {str: "a text", int: "a number", float: "a number", bool: "true/false",
+          dict: "an object", list: "a list", type(None): "null"}  # fmt: skip
 
 
 def _check_shape(items: Any, where: str) -> None:
@@ -193,7 +194,7 @@ def _check_shape(items: Any, where: str) -> None:
         raise AnswerError(f"{where}: 'item' is {kind}, not a list of items; refusing it")
     for k, item in enumerate(items, 1):
         if not isinstance(item, dict):
-            raise AnswerError(f"{where}: item {k} is {_KINDS.get(type(item), 'not an object')}, "
+            raise AnswerError(f"{where}: item {k} is {_KINDS.get(type(item), 'unknown')}, "
                               "not an object with a linkId; refusing it")  # fmt: skip
         inside = f"linkId '{_shown(item.get('linkId', '?'))}'"
         _check_shape(item.get("item"), inside)

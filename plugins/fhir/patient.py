@@ -36,7 +36,8 @@ def patient_sex(data: JSON, response: JSON) -> tuple[str, str] | None:
         return None
     found = _subject_patients(data, response, subject)
     where = _subject_text(subject)
-    genders = {p.get("gender") for p in found}
+    # A gender that is not a code (a list, an object) gives no sex; it made a set fail.
+    genders = [p.get("gender") for p in found]
     sexes = {SEX_OF_GENDER.get(g) if isinstance(g, str) else None for g in genders}
     if len(sexes) > 1:
         raise AnswerError(
