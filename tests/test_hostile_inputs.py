@@ -897,3 +897,35 @@ def test_a_patient_gender_that_is_no_code_gives_no_sex_not_an_internal_error(
     result = psyq_cli("score", "auditc", "--answers-file", path, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["scores"]["total"]["value"] == 3
+
+
+@pytest.mark.parametrize("url", [["http://hl7.org/fhir/StructureDefinition/ordinalValue"],
+                                 {"a": 1}])  # fmt: skip
+def test_an_extension_whose_url_is_not_text_is_ignored_not_an_internal_error(
+    psyq_cli: CLI, tmp_path: Path, url: Any
+) -> None:
+    """'unhashable type' from import-fhir when an extension's url was a list or object."""
+    ordinal = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+
+    def option(code: str, value: int) -> dict[str, Any]:
+        return {"valueCoding": {"code": code, "display": code},
+                "extension": [{"url": url, "valueDecimal": 9},
+                              {"url": ordinal, "valueDecimal": value}]}  # fmt: skip
+
+    items = [
+        {
+            "linkId": link,
+            "text": link.upper(),
+            "type": "choice",
+            "extension": [{"url": url}],
+            "answerOption": [option("no", 0), option("yes", 1)],
+        }
+        for link in ("a", "b")
+    ]
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps({"resourceType": "Questionnaire", "status": "draft",
+                                "title": "T", "item": items}))  # fmt: skip
+    draft = tmp_path / "draft.yaml"
+    result = psyq_cli("import-fhir", path, "-o", draft, "--id", "t")
+    assert result.exit_code == 0, result.output
+    assert psyq_cli("validate", draft).exit_code == 0

@@ -60,7 +60,9 @@ def canonical_base(url: Any) -> str:
 def extension_value(element: Mapping[str, Any], urls: frozenset[str]) -> Any:
     """The ``value[x]`` of the first extension of ``element`` with one of ``urls``."""
     for ext in as_list(element.get("extension")):
-        if isinstance(ext, dict) and ext.get("url") in urls:
+        # A url that is not text (a list, an object) is no extension psyq knows; set
+        # membership would raise on it.
+        if isinstance(ext, dict) and isinstance(ext.get("url"), str) and ext["url"] in urls:
             for key, value in ext.items():
                 if key.startswith("value"):
                     return value
