@@ -929,3 +929,31 @@ def test_an_extension_whose_url_is_not_text_is_ignored_not_an_internal_error(
     result = psyq_cli("import-fhir", path, "-o", draft, "--id", "t")
     assert result.exit_code == 0, result.output
     assert psyq_cli("validate", draft).exit_code == 0
+
+
+# -- serve: TLS files, hosts and ports that cannot work, checked before anything is kept -----
+
+
+def test_serve_names_what_cannot_work_in_one_line_and_keeps_no_url(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """A bad PEM was '[SSL] PEM lib' (exit 1); an unknown host was uvicorn's ERROR line after
+    psyq's warning, and its URL was kept for `kiosk start` to hand to tablets."""
+    import socket
+
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    tls = one_line_error(psyq_cli("serve", "--port", "0", "--certfile", junk, "--keyfile", junk))
+    assert f"--certfile {junk} and --keyfile {junk} are not a PEM certificate" in tls
+    host = one_line_error(psyq_cli("serve", "--host", "no such host.invalid", "--port", "0"))
+    assert "--host no such host.invalid: not an address of this computer" in host
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = psyq_cli("serve", "--port", str(port))
+        assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in one_line_error(
+            busy, 1
+        )
+    started = psyq_cli("kiosk", "start", "--client", "C0042", "--instruments", "phq9", "--no-qr")
+    assert "on the tablet open: http://127.0.0.1:8765/" in started.output

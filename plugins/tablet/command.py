@@ -72,6 +72,42 @@ def check_url(url: str) -> None:
         )
 
 
+def _check_certificate(certfile: Path, keyfile: Path) -> None:
+    """The TLS files load; checked before anything is stored (was '[SSL] PEM lib')."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+        raise PsyqError(
+            f"--certfile {certfile} and --keyfile {keyfile} are not a PEM certificate and "
+            f"its private key ({why})"
+        ) from None
+
+
+def _check_listening(host: str, port: int) -> None:
+    """``host:port`` can be listened on; checked before the tablets' URL is recorded
+    (a failed serve left its URL for `kiosk start` to print, and said so in two lines)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        shown = host if len(host) <= 60 and host.isprintable() else repr(host[:57]) + "..."
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise PsyqError(f"--host {shown}: not an address of this computer ({why})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            error = PsyqError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+            error.exit_code = 1  # the machine's state (a port in use), not the command
+            raise error from None
+
+
 def _loopback(host: str) -> bool:
     import ipaddress
 
@@ -106,6 +142,9 @@ def serve_command(
     if (certfile is None) != (keyfile is None):
         raise PsyqError("give --certfile and --keyfile together")
     tls = certfile is not None
+    if certfile is not None and keyfile is not None:
+        _check_certificate(certfile, keyfile)
+    _check_listening(host, port)
     if not _loopback(host):
         click.echo(
             f"psyq: warning: listening on {host}: every device that can reach it can "
