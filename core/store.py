@@ -356,7 +356,13 @@ class Store:
         self.key_path = key_path if key_path is not None else audit.key_path()
         self._key: bytes | None = None
         self.read_only = _is_read_only(path)
-        self.connection = _connect_read_only(path) if self.read_only else _connect(path)
+        self.notes: list[str] = []
+        """What psyq changed about the files on opening (loose modes made 0600)."""
+        if self.read_only:
+            self.connection = _connect_read_only(path)
+        else:
+            self.notes = _make_private(path)
+            self.connection = _connect(path)
         try:
             if self.read_only:
                 self._check_read_only_schema()
@@ -1038,11 +1044,45 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
         raise StoreError(f"{path}: cannot open the read-only store: {exc}{hint}") from None
 
 
+def _make_private(path: Path) -> list[str]:
+    """Make the store (and its -wal and -shm files) 0600 where others can read them.
+
+    A store restored with ``cp`` or ``sqlite3 .backup`` under umask 022 is 0644:
+    psyq must not go on writing client data into it. Returns one line per file
+    changed; refuses a file it cannot make private.
+    """
+    said = []
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = file.stat().st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(f"{file}: cannot open the store: {exc.strerror or exc}") from None
+        if not mode & 0o077:
+            continue
+        try:
+            os.chmod(file, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"{file}: readable by others (mode {mode:04o}) and psyq cannot make it "
+                f"private ({exc.strerror or exc}); run `chmod 600 {file}` as its owner"
+            ) from None
+        said.append(f"{file}: was readable by others (mode {mode:04o}); made it 0600")
+    return said
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     # umask too, so nothing SQLite creates on our behalf is ever group/world readable.
     old_umask = os.umask(0o077)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if path.is_symlink() and not path.exists():
+            # SQLite would create the store wherever a link planted here points.
+            raise StoreError(
+                f"{path}: is a link to {os.readlink(path)}, which does not exist; psyq does "
+                "not create a store through a link (remove it, or give the real path with --db)"
+            )
         if not path.exists():
             # Another process may create it between the check and the open: fine.
             with suppress(FileExistsError):

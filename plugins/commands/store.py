@@ -758,19 +758,50 @@ def audit_log_command(app: App, record: str | None) -> None:
 
 
 def deidentify_key(home: Path) -> bytes:
-    """The secret key for keyed client-id hashes, created 0600 in the data dir."""
+    """The secret key for keyed client-id hashes, created 0600 in the data dir.
+
+    Whoever can read it can re-identify an export (client ids are few and short),
+    so, as the audit key, it is refused when others can read it, and never read or
+    created through a link.
+    """
     import secrets
+    from contextlib import suppress
+
+    from psyq.files import create_private, private_dir, temporary_name
 
     path = home / KEY_FILE
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not os.path.lexists(path):
+        try:
+            private_dir(home)
+            tmp = temporary_name(path)
+            fd = create_private(tmp)  # written in full, then linked into place
+            try:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_hex(32) + "\n")
+                with suppress(FileExistsError):
+                    os.link(tmp, path)  # never replaces a key another process made first
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            raise PsyqError(
+                f"{path}: cannot create the de-identification key: {exc.strerror or exc}"
+            ) from None
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32) + "\n")
-    key = path.read_text().strip()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        why = "it is a link" if os.path.islink(path) else (exc.strerror or str(exc))
+        raise PsyqError(
+            f"{path}: cannot read the de-identification key ({why}); psyq only uses a "
+            "regular file of its own there"
+        ) from None
+    with os.fdopen(fd, "r") as fh:
+        mode = os.fstat(fh.fileno()).st_mode & 0o777
+        key = fh.read(1024).strip()
+    if mode & 0o077:
+        raise PsyqError(
+            f"{path}: the de-identification key is readable by others (mode {mode:04o}); "
+            f"run `chmod 600 {path}`"
+        )
     if len(key) < 32:
         raise PsyqError(f"{path}: de-identification key is empty or damaged; restore it")
     return key.encode()
