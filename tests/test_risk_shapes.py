@@ -1,0 +1,98 @@
+"""Risk signals of shapes the built-in instruments do not have, through the CLI.
+
+A local definition with several critical items (one reverse-keyed, one recoded, one
+behind a skip rule) and critical flags of other shapes, and the texts shown beside them.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+
+CLI = Callable[..., Result]
+
+SLEEP = """\
+schema_version: 1
+id: sleeprisk
+version: "1.0"
+title: Sleep and risk check (test)
+short_name: SLR
+status: provisional
+licence: test only
+response_scales:
+  freq:
+    options:
+      - {value: 0, label: Never}
+      - {value: 1, label: Sometimes}
+      - {value: 2, label: Often}
+      - {value: 3, label: Always}
+items:
+  - {id: s1, text: slept badly?, response_scale: freq}
+  - {id: s2, text: woke early?, response_scale: freq}
+  - {id: s3, text: thought of ending your life?, response_scale: freq, critical: true}
+scales:
+  - id: total
+    label: Total
+    items: [s1, s2, s3]
+    missing: {max_missing: 1}
+    bands:
+      - id: none
+        label: Little or none
+        min: 0
+        max: 4
+        severity: 0
+        interpretation: No sleep problem; nothing to do.
+        if_flagged:
+          - flags: [early_waking]
+            text: Sleeps well overall; early waking noted, no action needed.
+      - {id: some, label: Some, min: 5, max: 9, severity: 2}
+flags:
+  - id: early_waking
+    level: warning
+    message: Wakes early always.
+    when: {item: s2, op: "==", value: 3}
+  - id: ending_life
+    level: critical
+    message: Thoughts of ending their life; assess risk today.
+    when: {item: s3, op: ">", value: 0}
+"""
+
+
+def report_text(psyq_cli: CLI, tmp_path: Path, definition: str, answers: str) -> str:
+    path = tmp_path / "inst.yaml"
+    path.write_text(definition, encoding="utf-8")
+    out = tmp_path / "r.html"
+    result = psyq_cli("report", str(path), "--answers", answers, "--client", "C1", "-o", out)
+    assert result.exit_code == 0, result.output
+    text = re.sub(r"<(style|svg)\b.*?</\1>", " ", out.read_text(), flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
+
+
+def test_a_text_written_for_a_lesser_flag_never_reassures_beside_a_critical_one(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    from psyq.models import WITHHELD_INTERPRETATION
+
+    # s2 = 3 raises the warning and s3 = 1 the critical flag; total 4 is "none".
+    text = report_text(psyq_cli, tmp_path, SLEEP, "0,3,1")
+    assert "Thoughts of ending their life" in text
+    assert "no action needed" not in text and "nothing to do" not in text
+    assert WITHHELD_INTERPRETATION in text
+    # A text that names the critical flag is used: it was written for it.
+    named = SLEEP.replace(
+        "no action needed.\n",
+        "no action needed.\n"
+        "          - {flags: [ending_life], text: but see the risk flag first.}\n",
+    )
+    text = report_text(psyq_cli, tmp_path, named, "0,3,1")
+    assert "but see the risk flag first" in text and "no action needed" not in text
+    # Without the critical flag the warning's own text stands.
+    text = report_text(psyq_cli, tmp_path, SLEEP, "0,3,0")
+    assert "early waking noted, no action needed" in text
+    # The same through an unanswered critical item (critical_item_unanswered).
+    text = report_text(psyq_cli, tmp_path, SLEEP, "0,3,-")
+    assert "no action needed" not in text and WITHHELD_INTERPRETATION in text
