@@ -533,6 +533,20 @@ class Store:
         ).fetchone()
         return _attributes(None if row is None else row[0], client_id)
 
+    def scoring_attributes(self, client_id: str) -> dict[str, str]:
+        """The attributes a new or recomputed score uses (:meth:`client_attributes`).
+
+        Refuses (:class:`TamperedError`) a client record changed outside psyq: a
+        score built on a hand-edited sex would get a fresh, valid audit entry.
+        """
+        row = self.connection.execute("SELECT * FROM clients WHERE id = ?", (client_id,)).fetchone()
+        if row is None:
+            return {}
+        problem = audit.verify_record(self, client_record(client_id), dict(row))
+        if problem is not None:
+            raise TamperedError(f"{problem}; its recorded sex is not used to score")
+        return _attributes(row["attributes"], client_id)
+
     def set_client_attributes(
         self, client_id: str, changes: dict[str, str]
     ) -> tuple[dict[str, str], dict[str, str], int | None]:

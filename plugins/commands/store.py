@@ -132,7 +132,7 @@ def record_command(
     valid, about = read_document(instrument, answers, answers_file)
     with app.open_store() as store:
         # Cut-offs that depend on the client (AUDIT-C: sex) use what is recorded.
-        client = store.client_attributes(client_id) if instrument.client_attributes else {}
+        client = store.scoring_attributes(client_id) if instrument.client_attributes else {}
         if about.get("sex") and "sex" in instrument.client_attributes:
             _record_document_sex(store, client_id, client, about, answers_file)
             client = {**client, "sex": about["sex"]}
@@ -611,11 +611,15 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
             except AnswerError as exc:
                 problems.append(f"administration {adm.id}: no longer fits {instrument.id}: {exc}")
                 continue
-            client = (
-                known_attributes(store.client_attributes(adm.client_id))
-                if instrument.client_attributes
-                else {}
-            )
+            try:
+                client = (
+                    known_attributes(store.scoring_attributes(adm.client_id))
+                    if instrument.client_attributes
+                    else {}
+                )
+            except TamperedError as exc:
+                problems.append(f"administration {adm.id}: not rescored: {exc}")
+                continue
             fresh = app.scorer.score_valid(instrument, answers, client)
             digest = instrument.content_hash()
             if adm.scores == fresh.model_dump(mode="json") and adm.scored_with == digest:
