@@ -130,3 +130,15 @@ def test_the_deidentification_key_is_created_private_whatever_the_umask(
         os.umask(old)
     assert mode(psyq_home / "deidentify.key") == 0o600
     assert pseudonyms(psyq_cli("export", "--deidentify")) == first
+
+
+def test_a_kiosk_sessions_file_readable_by_others_is_made_private(
+    psyq_cli: CLI, psyq_home: Path
+) -> None:
+    start = ("kiosk", "start", "--client", "C0042", "--instruments", "phq9")
+    assert psyq_cli(*start).exit_code == 0
+    kiosk = psyq_home / "psyq.kiosk.db"  # holds which client each session is for
+    assert mode(kiosk) == 0o600
+    kiosk.chmod(0o644)
+    assert psyq_cli("kiosk", "status").exit_code == 0
+    assert mode(kiosk) == 0o600
