@@ -7,6 +7,7 @@ behind a skip rule) and critical flags of other shapes, and the texts shown besi
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -96,3 +97,41 @@ def test_a_text_written_for_a_lesser_flag_never_reassures_beside_a_critical_one(
     # The same through an unanswered critical item (critical_item_unanswered).
     text = report_text(psyq_cli, tmp_path, SLEEP, "0,3,-")
     assert "no action needed" not in text and WITHHELD_INTERPRETATION in text
+
+
+def html_text(path: Path) -> str:
+    text = re.sub(r"<(style|svg)\b.*?</\1>", " ", path.read_text(), flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
+
+
+def test_latest_report_names_a_later_unfinished_form_with_a_risk_signal(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    # A complete PHQ-9 with nothing endorsed, then a form stopped after item 9 = 3:
+    # the latest complete one is reported, but never as if nothing followed it.
+    record = ("record", "phq9", "--client", "C0020", "--date", "2026-09-01")
+    assert psyq_cli(*record, "--answers", "0,0,0,0,0,0,0,0,0").exit_code == 0
+    stopped = psyq_cli("administer", "phq9", "--client", "C0020", input="0\n" * 8 + "3\nq\n")
+    assert "partial administration 2" in stopped.output
+    for args in (("phq9", "--client", "C0020"), ("--client", "C0020")):
+        out = tmp_path / "latest.html"
+        result = psyq_cli("report", *args, "--latest", "-o", out)
+        assert result.exit_code == 0, result.output
+        text = html_text(out)
+        assert "2026-09-01" in text and "Safety alert" in text
+        assert "unfinished administration 2" in text
+        assert "The client endorsed thoughts that they would be better off dead" in text
+        assert "No treatment action indicated" not in text  # no reassurance beside it
+        assert "later partial administration 2: suicidal_ideation (item phq9_9)" in result.stderr
+        data = tmp_path / "latest.json"
+        assert psyq_cli("report", *args, "--latest", "-o", data).exit_code == 0
+        [later] = json.loads(data.read_text())["report"]["later_critical"]
+        assert later["administration_id"] == 2 and later["status"] == "partial"
+        assert [f["id"] for f in later["flags"]] == ["suicidal_ideation"]
+    # The form finished with item 9 at 0: nothing later raises a flag, the text stands.
+    resumed = psyq_cli("administer", "--resume", "2", input="b\n0\n0\n")
+    assert resumed.exit_code == 0, resumed.output
+    out = tmp_path / "after.html"
+    assert psyq_cli("report", "phq9", "--client", "C0020", "--latest", "-o", out).exit_code == 0
+    text = html_text(out)
+    assert "unfinished administration" not in text and "Safety alert" not in text
