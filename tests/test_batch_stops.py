@@ -261,3 +261,41 @@ def test_no_fork_server_outlives_the_batch(tmp_path: Path, bad: bool) -> None:
     assert proc.returncode == (2 if bad else 0), message
     assert ("missing item columns" in message) == bad
     assert not left, f"fork server {left} outlived the batch"
+
+
+FAILING_POOL = """
+import sys, threading
+from psyq.batch.executors import ExecutorSettings, LocalRunner
+from psyq.errors import PsyqError
+
+def fail(_):
+    raise PsyqError("out/reports: cannot write: the folder does not exist")
+
+if __name__ == "__main__":
+    runner = LocalRunner(ExecutorSettings(jobs=1, pdf_reports=False))
+    try:
+        list(runner.run(fail, range(3)))
+    except PsyqError:
+        pass
+    runner.close()
+    # What is left running when the interpreter's exit hooks start.
+    print(sum(type(t).__name__ == "_ExecutorManagerThread" and t.is_alive()
+              for t in threading.enumerate()))
+"""
+
+
+def test_a_failed_chunk_leaves_no_pool_thread_to_race_the_exit(tmp_path: Path) -> None:
+    """A chunk failing with a user's error (here: a resumed batch whose reports folder is
+    gone) stops the pool. Its manager thread used to be left closing its wake-up pipe
+    while the interpreter's exit hook wrote to it: now and then a batch printed
+    "OSError: [Errno 9] Bad file descriptor" and a traceback after its one-line error.
+    The stop now waits for that thread; the exit prints nothing."""
+    script = tmp_path / "failing_pool.py"
+    script.write_text(FAILING_POOL)
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "0", "the pool's manager thread outlived its stop"
+        assert done.stderr == ""

@@ -303,7 +303,14 @@ class LocalRunner:
             if process.is_alive():
                 process.kill()
                 process.join(1.0)
+        # Its workers gone, the pool's manager thread closes its wake-up pipe and ends.
+        # Left running, it could close that pipe while the interpreter's exit hook
+        # (concurrent.futures' ``_python_exit``) writes to it: a traceback after the
+        # batch's own one-line error (Python before 3.12 does not lock the two).
+        manager = getattr(pool, "_executor_manager_thread", None)
         pool.shutdown(wait=False, cancel_futures=True)
+        if manager is not None:
+            manager.join(STOP_GRACE_S)
 
     def close(self) -> None:
         if self._pool is not None:
