@@ -411,7 +411,12 @@ def trend_chart(
                 f"response (a drop of {rule.response_percent:g} % or more from "
                 f"{format_value(scale, scored[0][1])}): {'yes' if result.response else 'no'}"
             )
-        if result.remission is not None:
+        if result.remission and marks[-1]:  # never reassurance beside a risk signal
+            parts.append(
+                f"remission (below {rule.remission_below:g}): not claimed: the total is below "
+                f"{rule.remission_below:g}, but a critical flag is raised"
+            )
+        elif result.remission is not None:
             parts.append(
                 f"remission (below {rule.remission_below:g}): {'yes' if result.remission else 'no'}"
             )

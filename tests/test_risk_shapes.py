@@ -135,3 +135,34 @@ def test_latest_report_names_a_later_unfinished_form_with_a_risk_signal(
     assert psyq_cli("report", "phq9", "--client", "C0020", "--latest", "-o", out).exit_code == 0
     text = html_text(out)
     assert "unfinished administration" not in text and "Safety alert" not in text
+
+
+def test_remission_is_never_claimed_beside_a_critical_flag(psyq_cli: CLI, tmp_path: Path) -> None:
+    # 20 -> 3 is a response and, by the total, a remission (below 5, Kroenke & Spitzer
+    # 2002); but item 9 is at 3: the form is not called a remission while it stands.
+    record = ("record", "phq9", "--client", "C0040")
+    assert (
+        psyq_cli(*record, "--date", "2026-09-01", "--answers", "3,3,2,2,2,2,2,2,2").exit_code == 0
+    )
+    assert (
+        psyq_cli(*record, "--date", "2026-10-01", "--answers", "0,0,0,0,0,0,0,0,3").exit_code == 0
+    )
+    history = psyq_cli("history", "C0040").output
+    [row] = [line for line in history.splitlines() if "2026-10-01" in line]
+    assert "CRITICAL suicidal_ideation" in row and "response" in row
+    assert "response, remission withheld (critical flag)" in row
+    out = tmp_path / "r.html"
+    assert psyq_cli("report", "--administration", "2", "-o", out).exit_code == 0
+    text = html_text(out)
+    assert "remission (below 5): yes" not in text
+    assert "remission (below 5): not claimed: the total is below 5, but a critical flag" in text
+    # Without the flag the manual's criterion is reported as it stands.
+    assert (
+        psyq_cli(*record, "--date", "2026-11-01", "--answers", "0,0,0,0,0,0,0,0,0").exit_code == 0
+    )
+    [row] = [
+        line for line in psyq_cli("history", "C0040").output.splitlines() if "2026-11-01" in line
+    ]
+    assert "response, remission" in row
+    assert psyq_cli("report", "--administration", "3", "-o", out).exit_code == 0
+    assert "remission (below 5): yes" in html_text(out)

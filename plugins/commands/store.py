@@ -387,15 +387,21 @@ def describe_change(change: Change | None) -> str:
     return words + ("*" if change.clinically_significant else "")
 
 
-def describe_outcome(outcome: Outcome | None) -> str:
-    """``response, remission`` / ``no response`` / ``-`` for the history table."""
+def describe_outcome(outcome: Outcome | None, critical: bool = False) -> str:
+    """``response, remission`` / ``no response`` / ``-`` for the history table.
+
+    Beside a ``critical`` flag a total below the remission cut-off is not called a
+    remission (never reassurance beside a risk signal)."""
     if outcome is None:
         return "-"
     parts = []
     if outcome.response is not None:
         parts.append("response" if outcome.response else "no response")
     if outcome.remission is not None:
-        parts.append("remission" if outcome.remission else "no remission")
+        if outcome.remission and critical:
+            parts.append("remission withheld (critical flag)")
+        else:
+            parts.append("remission" if outcome.remission else "no remission")
     return ", ".join(parts) or "-"
 
 
@@ -460,7 +466,12 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
                 outcome = (
                     ()
                     if not with_outcome
-                    else (describe_outcome(None if e.outcome is None else e.outcome.get(scale.id)),)
+                    else (
+                        describe_outcome(
+                            None if e.outcome is None else e.outcome.get(scale.id),
+                            bool(e.result.critical),
+                        ),
+                    )
                 )
                 flags = ", ".join(
                     ("CRITICAL " if f.level == "critical" else "") + f.id + f.about()
