@@ -297,7 +297,11 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         current_day = request.administered or generated.date()
         critical = [bool(p.result.critical) for p in past] + [bool(result.critical)]
         trend = trend_chart(
-            inst, total, [*series, (current_day, values.get("total"))], critical=critical
+            inst,
+            total,
+            [*series, (current_day, values.get("total"))],
+            critical=critical,
+            alert=bool(request.options.get("later_critical")),
         )
     profile: ProfileChart | None = profile_chart(inst, values)
     from psyq.i18n import ui_language

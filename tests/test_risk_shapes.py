@@ -128,6 +128,13 @@ def test_latest_report_names_a_later_unfinished_form_with_a_risk_signal(
         [later] = json.loads(data.read_text())["report"]["later_critical"]
         assert later["administration_id"] == 2 and later["status"] == "partial"
         assert [f["id"] for f in later["flags"]] == ["suicidal_ideation"]
+    # Nor is a remission claimed beside it (a first form of 20, then this one of 0).
+    earlier = ("record", "phq9", "--client", "C0020", "--date", "2026-08-01")
+    assert psyq_cli(*earlier, "--answers", "3,3,2,2,2,2,2,2,2").exit_code == 0
+    out = tmp_path / "trend.html"
+    assert psyq_cli("report", "phq9", "--client", "C0020", "--latest", "-o", out).exit_code == 0
+    text = html_text(out)
+    assert "remission (below 5): not claimed" in text and "remission (below 5): yes" not in text
     # The form finished with item 9 at 0: nothing later raises a flag, the text stands.
     resumed = psyq_cli("administer", "--resume", "2", input="b\n0\n0\n")
     assert resumed.exit_code == 0, resumed.output
@@ -135,6 +142,7 @@ def test_latest_report_names_a_later_unfinished_form_with_a_risk_signal(
     assert psyq_cli("report", "phq9", "--client", "C0020", "--latest", "-o", out).exit_code == 0
     text = html_text(out)
     assert "unfinished administration" not in text and "Safety alert" not in text
+    assert "remission (below 5): yes" in text
 
 
 def test_remission_is_never_claimed_beside_a_critical_flag(psyq_cli: CLI, tmp_path: Path) -> None:
