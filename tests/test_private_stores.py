@@ -142,3 +142,45 @@ def test_a_kiosk_sessions_file_readable_by_others_is_made_private(
     kiosk.chmod(0o644)
     assert psyq_cli("kiosk", "status").exit_code == 0
     assert mode(kiosk) == 0o600
+
+
+# -- the batch manifest ---------------------------------------------------------------
+
+
+BATCH = "client_id,phq9_1,phq9_2,phq9_3,phq9_4,phq9_5,phq9_6,phq9_7,phq9_8,phq9_9\n" + "".join(
+    f"C{n:03d},0,0,0,0,0,0,0,0,{n % 4}\n" for n in range(1, 7)
+)
+
+
+def test_resume_never_appends_client_rows_through_a_planted_manifest(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    # A batch run into a shared folder; someone swaps its manifest (which holds every
+    # row's scores) for a link to a file of theirs, keeping the lines psyq expects.
+    rows = tmp_path / "rows.csv"
+    rows.write_text(BATCH)
+    out = tmp_path / "shared"
+    out.mkdir()
+    out.chmod(0o777)
+    run = ("batch", str(rows), "--instrument", "phq9", "--out", str(out), "--scores-only")
+    assert psyq_cli(*run, "--chunk-size", "1").exit_code == 0
+    manifest = out / "batch-manifest.jsonl"
+    theirs = tmp_path / "theirs.jsonl"
+    theirs.write_bytes(b"".join(manifest.read_bytes().splitlines(keepends=True)[:2]))
+    before = theirs.read_bytes()
+    manifest.unlink()
+    manifest.symlink_to(theirs)
+    result = psyq_cli(*run, "--chunk-size", "1", "--resume")
+    assert result.exit_code == 2
+    assert theirs.read_bytes() == before  # not a byte of client data written to it
+    [line] = result.stderr.strip().splitlines()
+    assert str(manifest) in line and "--force" in line
+    # A hard link to their file is not psyq's own manifest either.
+    manifest.unlink()
+    os.link(theirs, manifest)
+    assert psyq_cli(*run, "--chunk-size", "1", "--resume").exit_code == 2
+    assert theirs.read_bytes() == before
+    # --force starts over with a manifest of psyq's own; their file is left alone.
+    assert psyq_cli(*run, "--chunk-size", "1", "--force").exit_code == 0
+    assert theirs.read_bytes() == before and not manifest.is_symlink()
+    assert manifest.stat().st_nlink == 1 and mode(manifest) == 0o600
