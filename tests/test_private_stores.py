@@ -184,3 +184,32 @@ def test_resume_never_appends_client_rows_through_a_planted_manifest(
     assert psyq_cli(*run, "--chunk-size", "1", "--force").exit_code == 0
     assert theirs.read_bytes() == before and not manifest.is_symlink()
     assert manifest.stat().st_nlink == 1 and mode(manifest) == 0o600
+
+
+def test_batch_reports_are_never_written_through_a_planted_folder_link(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text(BATCH)
+    out = tmp_path / "shared"
+    out.mkdir()
+    out.chmod(0o777)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    run = ("batch", str(rows), "--instrument", "phq9", "--out", str(out), "--format", "json")
+    assert psyq_cli(*run, "--chunk-size", "1").exit_code == 0
+    # Unfinish the batch (forget the last chunks), and put a link where reports go.
+    manifest = out / "batch-manifest.jsonl"
+    manifest.write_bytes(b"".join(manifest.read_bytes().splitlines(keepends=True)[:2]))
+    for report in (out / "reports").iterdir():
+        report.unlink()
+    (out / "reports").rmdir()
+    (out / "reports").symlink_to(theirs)
+    result = psyq_cli(*run, "--chunk-size", "1", "--resume")
+    assert result.exit_code == 2
+    assert list(theirs.iterdir()) == []  # no report (nor a client id in a name) there
+    [line] = result.stderr.strip().splitlines()
+    assert str(out / "reports") in line and "--force" in line
+    assert psyq_cli(*run, "--chunk-size", "1", "--force").exit_code == 0
+    assert list(theirs.iterdir()) == [] and not (out / "reports").is_symlink()
+    assert len(list((out / "reports").iterdir())) == 6
