@@ -143,10 +143,13 @@ def _stages(html: str) -> None:
         parse_html,
         parsed_stylesheet,
     )
+    from psyq.render_sharing import keep_sheets, sharing
     from psyq.report import stylesheet
 
     def sheet(extra: str) -> Any:
-        return CSS(string=stylesheet() + "\n" + extra, font_config=font_config())
+        css = CSS(string=stylesheet() + "\n" + extra, font_config=font_config())
+        keep_sheets(css)  # lives for the whole bench, as psyq's own sheet does: shared
+        return css
 
     no_svg = re.sub(r"<svg.*?</svg>", "", html, flags=re.S)
     shipped_css = parsed_stylesheet()
@@ -176,6 +179,7 @@ def _stages(html: str) -> None:
         "font hinting kept": (html, shipped_css, {"hinting": True}),
         "sRGB output intent": (html, shipped_css, {"output_intent": "srgb"}),
         "HTML parsed by tinyhtml5 (WeasyPrint's parser)": (html, shipped_css, {}),
+        UNSHARED: (html, shipped_css, {}),
     }
     parsers: dict[str, Any] = {
         "HTML parsed by tinyhtml5 (WeasyPrint's parser)": lambda page, fetcher: HTML(
@@ -197,7 +201,8 @@ def _stages(html: str) -> None:
     def render(name: str) -> tuple[float, float, float, float, float]:
         page, css, options = variants[name]
         gc.collect()  # every render starts from the same heap: no collection left over
-        with collector_paused():
+        # As psyq renders (html_to_pdf): sharing styles and line breaks with earlier renders.
+        with collector_paused(), sharing(enabled=name != UNSHARED):
             a = time.process_time()
             document = parsers.get(name, parse_html)(page, make_fetcher())
             b = time.process_time()
@@ -252,6 +257,8 @@ def _stages(html: str) -> None:
                 + (f", PDF {size:.1f}x the size" if abs(size - 1) > 0.05 else "")
             )
 
+
+UNSHARED = "without sharing styles and line breaks between renders (psyq.render_sharing)"
 
 COLLECTOR_RUN = """
 import gc, sys, time

@@ -10,7 +10,9 @@
   per process, reused by every render. Streams are Flate-compressed at zlib's
   default level rather than pydyf's 9 (:func:`compress_streams`). Python's
   cyclic garbage collector is paused while WeasyPrint renders and the render's
-  garbage collected once at the end (:func:`collector_paused`). When ``libharfbuzz-subset0`` is
+  garbage collected once at the end (:func:`collector_paused`). From a process's
+  second render on, computed styles and line breaks are shared with earlier renders
+  (:mod:`psyq.render_sharing`). When ``libharfbuzz-subset0`` is
   missing WeasyPrint falls back to fontTools for font subsetting (about 4x
   slower per page); psyq says so once, with the fix, and silences WeasyPrint's
   per-font repeat of the warning.
@@ -343,9 +345,12 @@ def parsed_stylesheet() -> CSS:
     load_weasyprint()
     from weasyprint import CSS
 
+    from psyq.render_sharing import keep_sheets
     from psyq.report import stylesheet
 
-    return CSS(string=stylesheet(), font_config=font_config(), url_fetcher=make_fetcher())
+    sheet = CSS(string=stylesheet(), font_config=font_config(), url_fetcher=make_fetcher())
+    keep_sheets(sheet)  # lives as long as the process: its documents may share styles
+    return sheet
 
 
 WARM_UP_HTML = (
@@ -363,9 +368,14 @@ def warm_up() -> None:
     report's fonts are found and loaded.
 
     The local batch executor's fork server calls this before forking workers
-    (:mod:`psyq.batch.warm`), so every worker starts with it done.
+    (:mod:`psyq.batch.warm`), so every worker starts with it done, and with the
+    check that lets its renders share styles and line breaks
+    (:mod:`psyq.render_sharing`) done too.
     """
+    from psyq.render_sharing import available
+
     html_to_pdf(WARM_UP_HTML)
+    available()
 
 
 def html_to_pdf(html: str, *, fetcher: Any = None, stylesheets: bool = True) -> bytes:
@@ -383,8 +393,11 @@ def html_to_pdf(html: str, *, fetcher: Any = None, stylesheets: bool = True) -> 
 
 
 def _render(html: str, fetcher: Any, stylesheets: bool) -> bytes:
-    document = render_document(parse_html(html, fetcher), stylesheets=stylesheets)
-    return write_document(document)
+    from psyq.render_sharing import sharing
+
+    with sharing():
+        document = render_document(parse_html(html, fetcher), stylesheets=stylesheets)
+        return write_document(document)
 
 
 def parse_html(html: str, fetcher: Any) -> Any:

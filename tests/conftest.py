@@ -8,8 +8,10 @@ import signal
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import Result
 
 from psyq.manager import PsyqPluginManager
 from psyq.registry import InstrumentRegistry
@@ -41,6 +43,31 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             "skipped (set PSYQ_SHARED_DIR to where it is)",
             returncode=1,
         )
+
+
+@pytest.fixture
+def report_pages(
+    psyq_cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., list[str]]:
+    """Run a psyq command and return every HTML page it rendered to PDF."""
+    from psyq import pdf as psyq_pdf
+
+    pages: list[str] = []
+    parse = psyq_pdf.parse_html
+
+    def recording(html: str, fetcher: Any) -> Any:
+        pages.append(html)
+        return parse(html, fetcher)
+
+    monkeypatch.setattr(psyq_pdf, "parse_html", recording)
+
+    def run(*args: str) -> list[str]:
+        pages.clear()
+        result = psyq_cli(*args)
+        assert result.exit_code in (0, 1), result.output
+        return list(pages)
+
+    return run
 
 
 @pytest.fixture

@@ -59,29 +59,6 @@ def assert_same_tree_or_fallback(html: str) -> bool:
     return True
 
 
-@pytest.fixture
-def report_pages(
-    psyq_cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., list[str]]:
-    """Run a psyq command and return every HTML page it rendered to PDF."""
-    pages: list[str] = []
-    parse = psyq_pdf.parse_html
-
-    def recording(html: str, fetcher: Any) -> Any:
-        pages.append(html)
-        return parse(html, fetcher)
-
-    monkeypatch.setattr(psyq_pdf, "parse_html", recording)
-
-    def run(*args: str) -> list[str]:
-        pages.clear()
-        result = psyq_cli(*args)
-        assert result.exit_code in (0, 1), result.output
-        return list(pages)
-
-    return run
-
-
 def test_every_report_psyq_writes_is_parsed_by_psyq_as_tinyhtml5_would(
     report_pages: Callable[..., list[str]], tmp_path: Path
 ) -> None:

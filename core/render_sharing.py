@@ -1,0 +1,383 @@
+"""Work that the reports rendered in one process share: computed styles and line breaks.
+
+WeasyPrint starts every document from nothing. For psyq's reports most of that
+work is the same from one report to the next: the same elements match the same
+rules of the same stylesheet, and the same item texts, headings and notices are
+broken into the same lines in the same fonts. Two things are kept across the
+renders of a process (a batch worker renders hundreds of reports):
+
+* **Computed styles.** WeasyPrint already shares one computed style between the
+  elements of a document that have the same parent style, the same ``style``
+  attribute and the same matching rules (``StyleFor.__init__``), and fills its
+  values in lazily. :class:`_SharedStyleFor` keeps that sharing across documents:
+  an element's key is its parent's key, the text of its ``style`` attribute and
+  the rules that match it (by identity, in stylesheets that live as long as the
+  process). Pseudo-elements and page styles are computed for each document, as
+  before.
+* **Line breaks.** ``split_first_line`` (the first line of a text, its width,
+  height and baseline) depends on the text, the style's values and the
+  available width. For a text in a shared style, its result is kept, keyed by
+  the style object itself (held, so the key never outlives it), and each later
+  call gets its own copy of the layout it returns (which WeasyPrint returns
+  inactive, as text, width and metrics).
+
+Nothing changes what a page looks like: PDFs rendered with sharing are byte for
+byte those rendered without it (``tests/test_render_sharing.py`` renders every
+built-in instrument's reports both ways, in several orders, and through the
+command line). Sharing is used only with WeasyPrint code psyq was checked
+against: the source of each WeasyPrint function it replaces or relies on must
+have the digest recorded in :data:`VERIFIED` (checked once per process, on the
+second render: a process that renders one report pays nothing); otherwise every
+render is WeasyPrint's own. It is used only for documents styled by
+stylesheets that live as long as the process (WeasyPrint's user-agent sheets
+and psyq's parsed report stylesheet), never for a document with its own
+``<style>`` or ``<link>``. Both caches are emptied when they reach
+:data:`MAX_ENTRIES`.
+
+WeasyPrint is BSD-licensed; :meth:`_SharedStyleFor.__init__` follows
+``weasyprint.css.StyleFor.__init__`` of WeasyPrint 70.0 line for line, with the
+cross-document key in place of its per-document one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+ENV_OFF = "PSYQ_NO_RENDER_SHARING"
+"""Set (to anything but nothing), every render is WeasyPrint's own, shared nothing."""
+
+MAX_ENTRIES = 50_000
+"""Entries each cache holds before it is emptied (tens of MiB at most)."""
+
+VERIFIED_VERSION = "70.0"
+"""The WeasyPrint release whose code :data:`VERIFIED` holds the digests of."""
+
+VERIFIED: dict[str, str] = {
+    "weasyprint.css:StyleFor.__init__": "1b20b82c9c8fb21f",
+    "weasyprint.text.line_break:split_first_line": "0b33e5fdf1c06fad",
+    "weasyprint.text.line_break:first_line_metrics": "746160f3f6da7ed6",
+    "weasyprint.text.line_break:Layout": "1ace078b3fee3c11",
+}
+"""BLAKE2b digests (8 bytes, hex) of the source of the WeasyPrint code sharing
+replaces (``StyleFor.__init__``) or relies on (``split_first_line`` returns an
+inactive layout whose result depends on its arguments alone), as in
+:data:`VERIFIED_VERSION`. Another source, and sharing is off."""
+
+_local = threading.local()
+_state: dict[str, Any] = {
+    "checked": False,
+    "available": False,
+    "renders": 0,
+    "style_hits": 0,
+    "line_hits": 0,
+}
+_styles: dict[int, Any] = {}
+_keys: dict[tuple[Any, ...], int] = {}
+_lines: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
+_kept_sheets: dict[int, Any] = {}
+_kept_configs: dict[int, Any] = {}
+
+
+def source_digest(obj: Any) -> str:
+    """The digest :data:`VERIFIED` records for ``obj``: of the source lines of a
+    function, or of every function a class defines, in order (read by line numbers
+    from the code objects, not by parsing the module: a few tenths of a millisecond)."""
+    import linecache
+
+    from psyq.digest import blake2b
+
+    functions = (
+        [f for f in vars(obj).values() if hasattr(f, "__code__")]
+        if isinstance(obj, type)
+        else [obj]
+    )
+    text = []
+    for function in functions:
+        code = function.__code__
+        lines = linecache.getlines(code.co_filename)
+        last = max(line for _, _, line in code.co_lines() if line is not None)
+        if not lines or last > len(lines):
+            raise LookupError(f"no source for {function.__qualname__}")
+        text.append("".join(lines[code.co_firstlineno - 1 : last]))
+    return blake2b("\n".join(text).encode("utf-8"), digest_size=8).hexdigest()
+
+
+def _verified_code() -> dict[str, Any]:
+    import weasyprint.css
+    import weasyprint.text.line_break
+
+    style_for = weasyprint.css.StyleFor
+    split_first_line = weasyprint.text.line_break.split_first_line
+    return {  # WeasyPrint's own, also once sharing has taken their places
+        "weasyprint.css:StyleFor.__init__": getattr(
+            style_for, "_psyq_original", style_for
+        ).__init__,
+        "weasyprint.text.line_break:split_first_line": getattr(
+            split_first_line, "__wrapped__", split_first_line
+        ),
+        "weasyprint.text.line_break:first_line_metrics": (
+            weasyprint.text.line_break.first_line_metrics
+        ),
+        "weasyprint.text.line_break:Layout": weasyprint.text.line_break.Layout,
+    }
+
+
+def mismatches() -> list[str]:
+    """The WeasyPrint code whose source differs from what psyq verified (none: sharing works)."""
+    try:
+        code = _verified_code()
+        return [name for name, obj in code.items() if source_digest(obj) != VERIFIED[name]]
+    except Exception:  # no source, another layout of WeasyPrint: not the code psyq knows
+        return sorted(VERIFIED)
+
+
+def available() -> bool:
+    """Whether this WeasyPrint is the code sharing was verified against (checked once)."""
+    if not _state["checked"]:
+        _state["available"] = not mismatches()
+        _state["checked"] = True
+        if _state["available"]:
+            _install()
+    return bool(_state["available"])
+
+
+def clear() -> None:
+    """Forget every shared style and line break."""
+    _styles.clear()
+    _keys.clear()
+    _lines.clear()
+
+
+def keep_sheets(*sheets: Any) -> None:
+    """Stylesheets that live as long as the process: documents styled only by these
+    (and WeasyPrint's user-agent sheets) share their computed styles."""
+    for sheet in sheets:
+        _kept_sheets[id(sheet)] = sheet
+
+
+def hits() -> tuple[int, int]:
+    """How many computed styles and line breaks this process has reused so far."""
+    return int(_state["style_hits"]), int(_state["line_hits"])
+
+
+@contextmanager
+def sharing(enabled: bool = True) -> Iterator[bool]:
+    """Share styles and line breaks in this thread's renders inside the block, if
+    WeasyPrint is the code psyq verified and :data:`ENV_OFF` is not set. The first
+    render of a process never shares (and costs no check): sharing pays from the
+    second. Yields whether it is on."""
+    _state["renders"] += 1
+    on = enabled and _state["renders"] > 1 and not os.environ.get(ENV_OFF) and available()
+    was = getattr(_local, "on", False)
+    _local.on = on
+    try:
+        yield on
+    finally:
+        _local.on = was
+
+
+def _on() -> bool:
+    return bool(getattr(_local, "on", False))
+
+
+def _install() -> None:
+    """Put the sharing versions in WeasyPrint's place (once; off unless :func:`sharing`)."""
+    import weasyprint
+    import weasyprint.css
+    import weasyprint.layout.inline
+    import weasyprint.layout.preferred
+    import weasyprint.text.fonts
+    import weasyprint.text.line_break
+
+    keep_sheets(weasyprint.UA_STYLESHEET, weasyprint.UA_FORM_STYLESHEET)
+    # A font added by a document's @font-face may change how any text is laid out.
+    font_configuration = weasyprint.text.fonts.FontConfiguration
+    add_font_face = font_configuration.add_font_face
+
+    def add_font_face_and_forget(self: Any, *args: Any, **kwargs: Any) -> Any:
+        clear()
+        return add_font_face(self, *args, **kwargs)
+
+    font_configuration.add_font_face = add_font_face_and_forget
+    weasyprint.css.StyleFor = _style_for_class(weasyprint.css.StyleFor)
+    shared_split = _line_cache(weasyprint.text.line_break.split_first_line)
+    for module in (
+        weasyprint.text.line_break,
+        weasyprint.layout.inline,
+        weasyprint.layout.preferred,
+    ):
+        module.split_first_line = shared_split
+
+
+def _style_for_class(style_for: type) -> type:
+    from math import inf
+
+    from weasyprint.css import declaration_precedence, find_style_attributes
+    from weasyprint.css.validation import preprocess_declarations
+
+    class _SharedStyleFor(style_for):  # type: ignore[misc]
+        def __init__(
+            self,
+            html: Any,
+            sheets: list[tuple[Any, str, Any]],
+            presentational_hints: bool,
+            font_config: Any,
+            target_collector: Any,
+        ) -> None:
+            if not _on() or presentational_hints:
+                super().__init__(html, sheets, presentational_hints, font_config, target_collector)
+                return
+            if len(_styles) > MAX_ENTRIES or len(_keys) > MAX_ENTRIES:
+                clear()
+            cascaded_styles: dict[Any, dict[str, Any]] = {}
+            computed_styles: dict[Any, Any] = {}
+            self._cascaded_styles = cascaded_styles
+            self._computed_styles = computed_styles
+            self.initial_page_sizes = {"box": None, "area": None}
+            self._sheets = sheets
+            self.font_config = font_config
+
+            layer_order = inf
+            attributes: dict[Any, str] = {}
+            for specificity, element, declarations, base_url in find_style_attributes(
+                html.etree_element, presentational_hints, html.base_url
+            ):
+                style = cascaded_styles.setdefault((element, None), {})
+                attributes[element] = element.get("style")
+                for name, values, importance in preprocess_declarations(base_url, declarations):
+                    precedence = declaration_precedence("author", importance)
+                    weight = (precedence, layer_order, specificity)
+                    old_weight = style.get(name, (None, None))[1]
+                    if old_weight is None or old_weight <= weight:
+                        style[name] = values, weight
+
+            _kept_configs[id(font_config)] = font_config  # so its id is never another's
+            # Viewport units are the first page's: documents whose own stylesheets size
+            # their pages differently never share.
+            pages = tuple(
+                rule.serialize()
+                for sheet, _, _ in sheets
+                if id(sheet) not in _kept_sheets
+                for rule, _, _ in sheet.page_rules
+            )
+            document = _keys.setdefault((id(font_config), html.base_url, pages), len(_keys))
+            # Elements in tree order, so parents have their styles (and keys) first. An
+            # element matched by a rule of a document's own stylesheet, and everything
+            # inside it, is styled for this document alone (``None`` for its number).
+            numbers: dict[Any, int | None] = {}
+            here: set[int] = set()  # numbers WeasyPrint's own cache would have had
+            for element in html.wrapper_element.iter_subtree():
+                etree_element = element.etree_element
+                parent = element.parent.etree_element if element.parent else None
+                selectors_keys = []
+                private = False
+                for sheet, origin, sheet_specificity in sheets:
+                    for selector in sheet.matcher.match(element):
+                        specificity, _order, pseudo_type, (declarations, layer) = selector
+                        layer_order = inf if layer is None else sheet.layers.index(layer)
+                        private = private or id(sheet) not in _kept_sheets
+                        selectors_keys.append(
+                            (id(sheet), specificity, id(declarations), layer_order)
+                        )
+                        specificity = sheet_specificity or specificity
+                        style = cascaded_styles.setdefault((etree_element, pseudo_type), {})
+                        for name, values, importance in declarations:
+                            precedence = declaration_precedence(origin, importance)
+                            weight = (precedence, layer_order, specificity)
+                            old_weight = style.get(name, (None, None))[1]
+                            if old_weight is None or old_weight <= weight:
+                                style[name] = values, weight
+
+                above = numbers[parent] if parent is not None else document
+                number = None
+                if above is not None and not private:
+                    key = (above, attributes.get(etree_element), tuple(selectors_keys))
+                    number = _keys.setdefault(key, len(_keys))
+                numbers[etree_element] = number
+                shared = _styles.get(number) if number is not None else None
+                if shared is not None:
+                    _state["style_hits"] += 1
+                    computed_styles[etree_element, None] = shared
+                    if number not in here and target_collector and shared["anchor"]:
+                        target_collector.collect_anchor(shared["anchor"])
+                else:
+                    self.set_computed_styles(
+                        etree_element,
+                        root=html.etree_element,
+                        parent=parent,
+                        base_url=html.base_url,
+                        target_collector=target_collector,
+                    )
+                    computed = computed_styles[etree_element, None]
+                    if computed["float"] == "footnote":  # its layout writes to its style
+                        number = numbers[etree_element] = None
+                    if number is not None:
+                        computed._psyq_shared = True
+                        _styles[number] = computed
+                if number is not None:
+                    here.add(number)
+
+            for element, pseudo_type in cascaded_styles:
+                if pseudo_type:
+                    self.set_computed_styles(
+                        element,
+                        pseudo_type=pseudo_type,
+                        root=html.etree_element,
+                        parent=element,
+                        base_url=html.base_url,
+                        target_collector=target_collector,
+                    )
+            self._cascaded_styles.clear()
+
+    _SharedStyleFor._psyq_original = style_for
+    return _SharedStyleFor
+
+
+def _shared(style: Any) -> bool:
+    """Whether ``style`` is a computed style shared across documents, or an
+    anonymous style made from one (WeasyPrint's text boxes)."""
+    for _ in range(8):
+        if getattr(style, "_psyq_shared", False):
+            return True
+        if type(style).__name__ != "AnonymousStyle":
+            return False
+        style = style.parent_style
+    return False
+
+
+def _line_cache(split_first_line: Callable[..., Any]) -> Callable[..., Any]:
+    import copy
+
+    def shared_split_first_line(
+        text: str,
+        style: Any,
+        context: Any,
+        max_width: Any,
+        justification_spacing: Any,
+        is_line_start: bool = True,
+        minimum: bool = False,
+    ) -> Any:
+        if not (_on() and _shared(style)):
+            return split_first_line(
+                text, style, context, max_width, justification_spacing, is_line_start, minimum
+            )
+        key = (text, id(style), max_width, justification_spacing, is_line_start, minimum)
+        entry = _lines.get(key)
+        if entry is not None and entry[0] is style:
+            _state["line_hits"] += 1
+            layout, *rest = entry[1]
+            return (copy.copy(layout), *rest)
+        result = split_first_line(
+            text, style, context, max_width, justification_spacing, is_line_start, minimum
+        )
+        if len(_lines) > MAX_ENTRIES:
+            _lines.clear()
+        _lines[key] = (style, (copy.copy(result[0]), *result[1:]))
+        return result
+
+    shared_split_first_line.__wrapped__ = split_first_line  # type: ignore[attr-defined]
+    return shared_split_first_line

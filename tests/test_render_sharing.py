@@ -1,0 +1,243 @@
+"""Renders in one process share computed styles and line breaks, and nothing on a
+page changes: every PDF is byte for byte the one WeasyPrint renders on its own.
+
+:mod:`psyq.render_sharing` keeps WeasyPrint's per-document work (computed styles,
+first-line breaks) across the reports a process renders. These tests render every
+report psyq writes, and documents built to reach the edges of what is shared (a
+document's own stylesheet, ``style`` attributes, a font added by ``@font-face``,
+right-to-left text, generated content), with sharing and without, in several
+orders, and compare the bytes; through ``psyq batch`` too. They also check that
+sharing is off with WeasyPrint code psyq has not verified, and when turned off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import weasyprint
+
+from psyq import pdf as psyq_pdf
+from psyq import render_sharing
+from psyq.batch.manifest import MANIFEST_NAME
+
+from .cohorts import phq9_rows, write_csv
+
+PAGE = '<!DOCTYPE html>\n<html lang="{lang}" dir="{dir}"><head><meta charset="utf-8">{head}</head><body>{body}</body></html>\n'  # noqa: E501
+
+EDGE_DOCUMENTS = [
+    # A document's own stylesheet: the elements its rules match are styled for it alone.
+    PAGE.format(
+        lang="en",
+        dir="ltr",
+        head="<style>p.alert { color: #b00; font-weight: bold } td { padding: 3mm }</style>",
+        body='<h1>Title</h1><p class="alert">Item 9: positive</p><p>Plain text that wraps '
+        + "over several lines because it is long enough to need more than one. " * 4
+        + "</p><table><tr><td>1</td><td>Several days</td></tr></table>",
+    ),
+    # The same words without that stylesheet: must not pick up its styles.
+    PAGE.format(
+        lang="en",
+        dir="ltr",
+        head="",
+        body='<h1>Title</h1><p class="alert">Item 9: positive</p><p>Plain text that wraps '
+        + "over several lines because it is long enough to need more than one. " * 4
+        + "</p><table><tr><td>1</td><td>Several days</td></tr></table>",
+    ),
+    # style attributes, equal and different.
+    PAGE.format(
+        lang="en",
+        dir="ltr",
+        head="",
+        body='<p style="font-size: 14pt">Big</p><p style="font-size: 14pt">Big again</p>'
+        '<p style="font-size: 7pt; letter-spacing: 1px">Small and spaced</p>'
+        '<div style="width: 30mm"><p>Narrow column text that must wrap at its own width.</p></div>',
+    ),
+    # A font added by @font-face changes what "Added" means from this document on.
+    PAGE.format(
+        lang="en",
+        dir="ltr",
+        head='<style>@font-face { font-family: Added; src: local("DejaVu Sans Mono") }'
+        " .m { font-family: Added, serif }</style>",
+        body='<p class="m">Monospace by another name</p><p>Plain text that wraps over several '
+        "lines because it is long enough to need more than one.</p>",
+    ),
+    # Right to left, another language, generated content.
+    PAGE.format(
+        lang="ar",
+        dir="rtl",
+        head="<style>li::before { content: '• ' }</style>",
+        body="<h1>تقرير</h1><p>خلال الأسبوعين الماضيين، كم مرة انزعجت من أي من المشكلات التالية؟"
+        "</p><ul><li>أبدًا</li><li>عدة أيام</li></ul>",
+    ),
+    # Viewport units are the page's: the same element on A4 and on US letter paper.
+    *(
+        PAGE.format(
+            lang="en",
+            dir="ltr",
+            head=f"<style>@page {{ size: {paper} }}</style>",
+            body='<div style="width: 50vw; border: 1px solid #000">Half the page wide</div>'
+            '<p style="font-size: 3vmin">Three hundredths of the shorter side</p>',
+        )
+        for paper in ("A4", "letter", "A4")
+    ),
+    # A footnote's layout writes its number into its style: never shared.
+    *(
+        PAGE.format(
+            lang="en",
+            dir="ltr",
+            head="",
+            body=f'<p>Scored by the manual<span style="float: footnote">{note}</span>.</p>',
+        )
+        for note in ("Kroenke 2001, table 2.", "Spitzer 2006.")
+    ),
+    PAGE.format(
+        lang="de",
+        dir="ltr",
+        head="",
+        body="<p>Wenig Interesse oder Freude an Ihren Tätigkeiten, über mehrere Zeilen "
+        "hinweg, damit der Umbruch zählt, und noch ein wenig mehr Text dazu.</p>",
+    ),
+]
+
+
+def render_all(documents: list[str]) -> list[bytes]:
+    return [psyq_pdf.html_to_pdf(html) for html in documents]
+
+
+def test_every_report_renders_the_same_bytes_with_sharing_as_without(
+    report_pages: Callable[..., list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pages = report_pages("demo", "--out", str(tmp_path / "demo"))
+    out = str(tmp_path / "r.pdf")
+    for answers, client in (("2,3,2,3,1,2,2,1,1", "C-1"), ("2,3,2,3,1,2,2,1,-", "C-2")):
+        pages += report_pages("report", "phq9", "--answers", answers, "--client", client,
+                              "-o", out)  # fmt: skip
+    pages += report_pages("report", "phq9", "--answers", "0,0,1,0,0,0,0,0,0", "--client",
+                          "C-3", "--paper", "letter", "-o", out)  # fmt: skip
+    assert len(pages) >= 20
+    documents = pages + EDGE_DOCUMENTS
+
+    monkeypatch.setenv(render_sharing.ENV_OFF, "1")
+    before = render_sharing.hits()
+    alone = render_all(documents)
+    assert render_sharing.hits() == before  # nothing shared while turned off
+    monkeypatch.delenv(render_sharing.ENV_OFF)
+
+    render_sharing.clear()
+    styles_before, lines_before = render_sharing.hits()
+    forward = render_all(documents)
+    backward = render_all(documents[::-1])[::-1]
+    twice = render_all([html for html in documents for _ in range(2)])[::2]
+    styles, lines = render_sharing.hits()
+    if render_sharing.available():
+        assert styles > styles_before and lines > lines_before, "nothing was shared"
+    for index, html in enumerate(documents):
+        assert forward[index] == alone[index], html[:400]
+        assert backward[index] == alone[index], html[:400]
+        assert twice[index] == alone[index], html[:400]
+
+
+def test_sharing_is_on_with_the_weasyprint_it_was_verified_against() -> None:
+    """VERIFIED holds the digests of WeasyPrint 70.0's code, so 70.0 shares. Another
+    WeasyPrint shares only if every piece of code sharing stands on is unchanged (a
+    WeasyPrint whose code differs shares nothing: next test)."""
+    if weasyprint.__version__ == render_sharing.VERIFIED_VERSION:
+        assert render_sharing.mismatches() == []
+    assert render_sharing.available() == (render_sharing.mismatches() == [])
+
+
+def test_documents_own_stylesheets_never_lend_their_styles_to_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each document's own stylesheet is parsed anew and freed after its render, so a
+    later document's sheet may be given the same memory (and ``id``): styles matched
+    by such a sheet are never shared. Two documents alike but for their own sheet's
+    colours and sizes, rendered alternately."""
+    documents = [
+        PAGE.format(
+            lang="en",
+            dir="ltr",
+            head=f"<style>p.x {{ color: {colour}; font-size: {size}pt }}</style>",
+            body='<p class="x">Several days, more than half the days, nearly every day</p>',
+        )
+        for colour, size in (("#c00", 9), ("#00c", 12))
+    ]
+    monkeypatch.delenv(render_sharing.ENV_OFF, raising=False)
+    alone = render_all(documents)
+    assert alone[0] != alone[1]
+    for _ in range(6):
+        assert render_all(documents) == alone
+
+
+UNVERIFIED = """
+import json, sys
+from psyq import pdf, render_sharing
+if sys.argv[1] == "changed":
+    render_sharing.VERIFIED["weasyprint.css:StyleFor.__init__"] = "0" * 16
+out = [pdf.html_to_pdf("<p>Report %d: several days, more than half the days</p>" % (i % 2))
+       for i in range(4)]
+print(json.dumps({"hits": render_sharing.hits(), "mismatches": render_sharing.mismatches(),
+                  "same": [out[0] == out[2], out[1] == out[3]]}))
+"""
+
+
+@pytest.mark.parametrize("case", ["changed", "turned off"])
+def test_nothing_is_shared_with_unverified_code_or_when_turned_off(
+    tmp_path: Path, case: str
+) -> None:
+    script = tmp_path / "unverified.py"
+    script.write_text(UNVERIFIED)
+    env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home")}
+    env.pop(render_sharing.ENV_OFF, None)
+    if case == "turned off":
+        env[render_sharing.ENV_OFF] = "1"
+    done = subprocess.run(
+        [sys.executable, str(script), case], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["hits"] == [0, 0]
+    assert seen["same"] == [True, True]
+    if case == "changed":
+        assert "weasyprint.css:StyleFor.__init__" in seen["mismatches"]
+
+
+def test_a_batchs_reports_are_the_same_bytes_with_sharing_as_without(tmp_path: Path) -> None:
+    """Through the command line: a batch's reports (rendered by one warm worker, so
+    sharing from its first report) against the same batch rendered with sharing off.
+    The second batch resumes a copy of the first one's manifest header, so both
+    stamp their reports with the same start time."""
+    rows = phq9_rows(8)
+    rows[1]["phq9_9"] = "3"  # item 9 positive
+    rows[2]["phq9_9"] = ""  # item 9 unanswered
+    rows[3]["phq9_4"] = ""  # one item missing
+    src = write_csv(tmp_path / "cohort.csv", rows)
+    env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home")}
+    env.pop(render_sharing.ENV_OFF, None)
+
+    def batch(out: Path, extra: list[str], **more: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "psyq", "batch", str(src), "--instrument", "phq9",
+             "--out", str(out), "--format", "pdf", "--jobs", "1", "--quiet", *extra],
+            capture_output=True, text=True, env={**env, **more}, timeout=300,
+        )  # fmt: skip
+        assert done.returncode in (0, 1), done.stderr
+
+    shared, alone = tmp_path / "shared", tmp_path / "alone"
+    batch(shared, [])
+    (alone / "reports").mkdir(parents=True, mode=0o700)
+    header = (shared / MANIFEST_NAME).read_text().splitlines()[0]
+    (alone / MANIFEST_NAME).write_text(header + "\n")
+    batch(alone, ["--resume"], **{render_sharing.ENV_OFF: "1"})
+
+    reports = sorted(p.name for p in (shared / "reports").iterdir())
+    assert len(reports) == len(rows)
+    assert reports == sorted(p.name for p in (alone / "reports").iterdir())
+    for name in reports:
+        assert (shared / "reports" / name).read_bytes() == (alone / "reports" / name).read_bytes()
