@@ -174,3 +174,63 @@ def test_remission_is_never_claimed_beside_a_critical_flag(psyq_cli: CLI, tmp_pa
     assert "response, remission" in row
     assert psyq_cli("report", "--administration", "3", "-o", out).exit_code == 0
     assert "remission (below 5): yes" in html_text(out)
+
+
+TWO_CRITICAL = """\
+schema_version: 1
+id: twocrit
+version: "1.0"
+title: Two critical items (test)
+short_name: TWO
+status: provisional
+licence: test only
+response_scales:
+  freq:
+    options:
+      - {value: 0, label: Never}
+      - {value: 1, label: Sometimes}
+      - {value: 2, label: Often}
+      - {value: 9, label: Prefer not to say, missing: true}
+items:
+  - {id: t1, text: felt low?, response_scale: freq}
+  - {id: t2, text: thought of self-harm?, response_scale: freq, critical: true}
+  - {id: t3, text: slept badly?, response_scale: freq}
+  - {id: t4, text: thought of ending your life?, response_scale: freq, critical: true}
+scales:
+  - {id: total, label: Total, items: [t1, t2, t3, t4], missing: {max_missing: 1}}
+"""
+
+
+def critical_flags(psyq_cli: CLI, definition: Path, answers: str) -> list[tuple[str, str]]:
+    result = psyq_cli("score", str(definition), "--answers", answers, "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    return [(f["id"], f["item"]) for f in doc["flags"] if f["level"] == "critical"]
+
+
+def test_critical_items_survive_a_round_trip_through_a_redcap_dictionary(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    # psyq's own dictionary carries the critical items as a CRITICAL calc; reading it
+    # back must keep them critical, or the draft scores a blank item 9 in silence.
+    original = tmp_path / "twocrit.yaml"
+    original.write_text(TWO_CRITICAL, encoding="utf-8")
+    for n, (source, critical) in enumerate(((str(original), ["t2", "t4"]), ("phq9", ["phq9_9"]))):
+        dictionary = tmp_path / f"dictionary{n}.csv"
+        assert psyq_cli("compile", source, "--to", "redcap", "-o", dictionary).exit_code == 0
+        draft = tmp_path / f"draft{n}.yaml"
+        made = psyq_cli("import-redcap", dictionary, "--id", "draft", "-o", draft)
+        assert made.exit_code == 0, made.output
+        assert psyq_cli("validate", str(draft)).exit_code == 0
+        import yaml
+
+        items = yaml.safe_load(draft.read_text())["items"]
+        assert [i["id"] for i in items if i.get("critical")] == critical
+        if source == "phq9":
+            blank = critical_flags(psyq_cli, draft, "1,1,1,1,1,1,1,1,,")
+            assert ("critical_item_unanswered", "phq9_9") in blank
+        else:
+            assert critical_flags(psyq_cli, draft, "0,9,0,0") == [
+                ("critical_item_unanswered", "t2")
+            ]
+            assert critical_flags(psyq_cli, draft, "0,0,0,") == [("critical_item_unanswered", "t4")]
