@@ -234,3 +234,25 @@ def test_critical_items_survive_a_round_trip_through_a_redcap_dictionary(
                 ("critical_item_unanswered", "t2")
             ]
             assert critical_flags(psyq_cli, draft, "0,0,0,") == [("critical_item_unanswered", "t4")]
+
+
+def test_validate_names_numbers_given_without_a_source(psyq_cli: CLI, tmp_path: Path) -> None:
+    path = tmp_path / "unsourced.yaml"
+    path.write_text(
+        TWO_CRITICAL.replace(
+            "missing: {max_missing: 1}}",
+            "missing: {max_missing: 1}, reliable_change: {threshold: 2},"
+            " outcomes: {remission_below: 2}}",
+        ),
+        encoding="utf-8",
+    )
+    result = psyq_cli("validate", str(path))
+    assert result.exit_code == 0, result.output  # a note, not a refusal
+    assert "scale total: reliable_change gives no source" in result.stderr
+    assert "scale total: outcomes gives no source" in result.stderr
+    sourced = path.read_text().replace("threshold: 2}", "threshold: 2, source: our own pilot}")
+    path.write_text(sourced.replace("remission_below: 2}", "remission_below: 2, source: X}"))
+    result = psyq_cli("validate", str(path))
+    assert result.exit_code == 0 and "no source" not in result.output
+    # The built-in library cites every such number.
+    assert "no source" not in psyq_cli("validate").output
