@@ -425,6 +425,7 @@ class Store:
     def _migrate(self) -> None:
         if self.schema_version == SCHEMA_VERSION:
             return
+        keyed: audit.AuditEntry | None = None
         with self.write():
             # Re-read under the write lock: another process may have migrated meanwhile.
             current = self.schema_version
@@ -444,8 +445,24 @@ class Store:
                     # A new store, or one written before the chain was keyed: every
                     # entry from here on is keyed; older ones stay as they were.
                     key = self.audit_key()
-                    self._append(audit.KEY_ACTION, audit.KEY_RECORD, audit.key_id(key))
+                    self._refuse_rewritten_log()
+                    keyed = self._append(audit.KEY_ACTION, audit.KEY_RECORD, audit.key_id(key))
                 self._append("migrate", "schema", audit.record_digest({"v": version}))
+        if keyed is not None:  # after the commit: only a chain that was really keyed
+            audit.remember_keyed(self.key_path, self.path, keyed.seq, keyed.hash)
+
+    def _refuse_rewritten_log(self) -> None:
+        """Refuse to key, as if new, an older-shape log in a store this key keyed before:
+        anyone can write a plain SHA-256 chain, so it was rewritten outside psyq."""
+        entries = self.connection.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+        earlier = audit.keyed_before(self.key_path, self.path)
+        if entries and earlier is not None:
+            raise TamperedError(
+                f"{self.path}: its audit log was keyed from entry #{earlier} (noted in "
+                f"{audit.keyed_stores_path(self.key_path)}) and is now a log from before "
+                "keying, which anyone can write: the store was rewritten outside psyq; "
+                "nothing was written to it. Restore it from a backup"
+            )
 
     def _check_read_only_schema(self) -> None:
         if self.schema_version != SCHEMA_VERSION:
