@@ -28,11 +28,15 @@ command line). Sharing is used only with WeasyPrint code psyq was checked
 against: the source of each WeasyPrint function it replaces or relies on must
 have the digest recorded in :data:`VERIFIED` (checked once per process, on the
 second render: a process that renders one report pays nothing); otherwise every
-render is WeasyPrint's own. It is used only for documents styled by
-stylesheets that live as long as the process (WeasyPrint's user-agent sheets
-and psyq's parsed report stylesheet), never for a document with its own
-``<style>`` or ``<link>``. Both caches are emptied when they reach
-:data:`MAX_ENTRIES`.
+render is WeasyPrint's own. A style is shared only if every rule that matches
+its element comes from a stylesheet that lives as long as the process
+(WeasyPrint's user-agent sheets and psyq's parsed report stylesheet): an element
+that a rule of a document's own ``<style>`` or ``<link>`` matches, and everything
+inside it, is styled for that document alone, and documents whose own sheets
+have other page rules (page size: viewport units) share nothing. Both caches
+are emptied when they reach :data:`MAX_ENTRIES`, and before the next document
+once a font has been added (``@font-face``), which may change how any text is
+laid out.
 
 WeasyPrint is BSD-licensed; :meth:`_SharedStyleFor.__init__` follows
 ``weasyprint.css.StyleFor.__init__`` of WeasyPrint 70.0 line for line, with the
@@ -50,8 +54,10 @@ from typing import Any
 ENV_OFF = "PSYQ_NO_RENDER_SHARING"
 """Set (to anything but nothing), every render is WeasyPrint's own, shared nothing."""
 
-MAX_ENTRIES = 50_000
-"""Entries each cache holds before it is emptied (tens of MiB at most)."""
+MAX_ENTRIES = 20_000
+"""Entries each cache holds before it is emptied. A line break kept costs about 1.3 KB
+(measured with tracemalloc over 400 PHQ-9 reports, three or four new texts each: a
+client id, dates), so a worker holds some 25 MiB at most."""
 
 VERIFIED_VERSION = "70.0"
 """The WeasyPrint release whose code :data:`VERIFIED` holds the digests of."""
@@ -74,6 +80,7 @@ _state: dict[str, Any] = {
     "renders": 0,
     "style_hits": 0,
     "line_hits": 0,
+    "fonts_added": False,
 }
 _styles: dict[int, Any] = {}
 _keys: dict[tuple[Any, ...], int] = {}
@@ -199,7 +206,9 @@ def _install() -> None:
     add_font_face = font_configuration.add_font_face
 
     def add_font_face_and_forget(self: Any, *args: Any, **kwargs: Any) -> Any:
-        clear()
+        # Emptied before the next document that shares, never under a render (which
+        # another thread, rendering without psyq, may be in the middle of).
+        _state["fonts_added"] = True
         return add_font_face(self, *args, **kwargs)
 
     font_configuration.add_font_face = add_font_face_and_forget
@@ -231,7 +240,8 @@ def _style_for_class(style_for: type) -> type:
             if not _on() or presentational_hints:
                 super().__init__(html, sheets, presentational_hints, font_config, target_collector)
                 return
-            if len(_styles) > MAX_ENTRIES or len(_keys) > MAX_ENTRIES:
+            if _state["fonts_added"] or len(_styles) > MAX_ENTRIES or len(_keys) > MAX_ENTRIES:
+                _state["fonts_added"] = False
                 clear()
             cascaded_styles: dict[Any, dict[str, Any]] = {}
             computed_styles: dict[Any, Any] = {}

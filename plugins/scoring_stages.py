@@ -102,6 +102,15 @@ def psyq_score_aggregate(state: ScoringState) -> bool:
         answered = [i for i in scale.items if state.values.get(i) is not None]
         values = [state.values[i] for i in answered]
         weights = [scale.weight(i) for i in answered]
+        divides = scale.method == "mean" or (scale.missing.prorate and st.missing)
+        if divides and sum(weights) <= 0:
+            # The validator refuses such weights; a copy kept from an older psyq may not.
+            st.reason = (
+                f"the weights of the {len(answered)} answered items add up to "
+                f"{sum(weights):g}; a {'mean' if scale.method == 'mean' else 'prorated sum'} "
+                "divides by them"
+            )
+            continue
         raw = method.aggregate(values, weights)  # type: ignore[arg-type]
         exact = float(raw).is_integer()
         st.raw = round_half_up(raw, scale.decimals if exact else max(scale.decimals, 2))

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import tinyhtml5
 import weasyprint
 
 from psyq import pdf as psyq_pdf
@@ -173,6 +174,23 @@ def test_documents_own_stylesheets_never_lend_their_styles_to_another(
     assert alone[0] != alone[1]
     for _ in range(6):
         assert render_all(documents) == alone
+
+
+def test_the_caches_stay_bounded_and_renders_stay_the_same_when_they_are_emptied(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each cache is emptied when it passes MAX_ENTRIES (here 5), in the middle of a
+    run of documents: no render after it differs, and neither cache grows past it."""
+    monkeypatch.delenv(render_sharing.ENV_OFF, raising=False)
+    documents = EDGE_DOCUMENTS[1:4]
+    alone = render_all(documents)
+    monkeypatch.setattr(render_sharing, "MAX_ENTRIES", 5)
+    # The style cache is emptied before a document, never during one.
+    largest = max(len(list(tinyhtml5.parse(html).iter())) for html in documents)
+    for _ in range(3):
+        assert render_all(documents) == alone
+        assert len(render_sharing._lines) <= 6
+        assert len(render_sharing._keys) <= 6 + largest
 
 
 UNVERIFIED = """

@@ -70,6 +70,31 @@ def test_weights_transform_and_decimals(psyq_pm: PsyqPluginManager, minimal_yaml
     assert total.value == 11.0
 
 
+@pytest.mark.parametrize("method, prorate", [("mean", False), ("sum", True)])
+def test_weights_adding_up_to_zero_leave_the_scale_unscored_not_an_error(
+    psyq_pm: PsyqPluginManager, minimal_yaml: str, method: str, prorate: bool
+) -> None:
+    """The validator refuses a mean or prorated sum with a weight of 0 or below, but a
+    copy kept in the store by an older psyq is read as stored (``construct_instrument``)
+    and rescored: its scale is left unscored, with the reason, instead of a
+    ZeroDivisionError reported as an internal error."""
+    from psyq.models import construct_instrument
+
+    data = yaml.safe_load(minimal_yaml)
+    data["scales"][0].update(
+        weights={"m1": 0.0, "m2": 0.0, "m3": 1.0},
+        method=method,
+        missing={"max_missing": 1, "prorate": prorate},
+        bands=[],
+    )
+    with pytest.raises(ValueError, match="divides by the answered items' weights"):
+        Instrument.model_validate(data)
+    kept = construct_instrument(data)
+    total = Scorer(psyq_pm).score(kept, {"m1": 2, "m2": 1}).scores["total"]
+    assert total.value is None
+    assert "weights of the 2 answered items add up to 0" in (total.reason or "")
+
+
 def test_answers_are_validated(psyq_pm: PsyqPluginManager, mini: Instrument) -> None:
     scorer = Scorer(psyq_pm)
     with pytest.raises(AnswerError, match=r"item m2: '7' is not an allowed answer; allowed: 0-2"):
