@@ -461,7 +461,8 @@ class Store:
                 f"{self.path}: its audit log was keyed from entry #{earlier} (noted in "
                 f"{audit.keyed_stores_path(self.key_path)}) and is now a log from before "
                 "keying, which anyone can write: the store was rewritten outside psyq; "
-                "nothing was written to it. Restore it from a backup"
+                "nothing was written to it. Restore it from a backup (a backup from before keying "
+                "opens at another path, with --db)"
             )
 
     def _check_read_only_schema(self) -> None:
