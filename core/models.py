@@ -20,6 +20,7 @@ from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from psyq.text import no_control
 from psyq.translation_format import LanguageTag, Translation
 
 Identifier = Annotated[
@@ -36,8 +38,8 @@ Identifier = Annotated[
 ]
 """Lower-case id: a letter, then letters, digits or underscores (64 at most)."""
 
-ShortText = Annotated[str, StringConstraints(max_length=500)]
-LongText = Annotated[str, StringConstraints(max_length=10_000)]
+ShortText = Annotated[str, StringConstraints(max_length=500), AfterValidator(no_control)]
+LongText = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(no_control)]
 
 SCHEMA_VERSION: Literal[1] = 1
 

@@ -256,3 +256,46 @@ def test_validate_names_numbers_given_without_a_source(psyq_cli: CLI, tmp_path: 
     assert result.exit_code == 0 and "no source" not in result.output
     # The built-in library cites every such number.
     assert "no source" not in psyq_cli("validate").output
+
+
+def test_a_definition_text_cannot_erase_a_flag_line_on_the_terminal(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    # CR then "erase line" (ESC [2K) in a flag message: on a terminal the line
+    # "!!! CRITICAL (item s3): ..." would be replaced by "All fine".
+    hostile = SLEEP.replace(
+        "message: Thoughts of ending their life; assess risk today.",
+        'message: "Thoughts of ending their life.\\r\\e[2KAll fine."',
+    )
+    path = tmp_path / "hostile.yaml"
+    for text in (
+        hostile,
+        SLEEP.replace("title: Sleep and risk check (test)", 'title: "Sleep\\e[8m check"'),
+        hostile.replace("\\r\\e[2K", "\\x9b2K"),
+    ):
+        path.write_text(text, encoding="utf-8")
+        checked = psyq_cli("validate", str(path))
+        assert checked.exit_code == 2, checked.output
+        assert "control character" in checked.stderr and str(path) in checked.stderr
+        scored = psyq_cli("score", str(path), "--answers", "0,3,1")
+        assert scored.exit_code == 2 and "Traceback" not in scored.output
+        assert "All fine" not in scored.stdout
+    # Line breaks and tabs in a text are fine.
+    path.write_text(SLEEP.replace("woke early?", '"woke\\tearly,\\nor late?"'), encoding="utf-8")
+    assert psyq_cli("validate", str(path)).exit_code == 0
+
+
+def test_a_draft_imported_with_terminal_escapes_is_never_used(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    compiled = tmp_path / "q.json"
+    assert psyq_cli("compile", "phq9", "--to", "fhir", "-o", compiled).exit_code == 0
+    questionnaire = json.loads(compiled.read_text())
+    questionnaire["item"][8]["text"] = "Thoughts of self-harm\u001b[2K"
+    compiled.write_text(json.dumps(questionnaire))
+    draft = tmp_path / "draft.yaml"
+    assert psyq_cli("import-fhir", compiled, "-o", draft).exit_code == 0
+    for command in (("validate", str(draft)), ("score", str(draft), "--answers", "0,0,0")):
+        result = psyq_cli(*command)
+        assert result.exit_code == 2 and "control character U+001B" in result.stderr
+        assert "Traceback" not in result.output
