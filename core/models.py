@@ -368,13 +368,17 @@ class Band(_Model):
     def interpretation_for(self, raised: dict[str, str]) -> str:
         """The interpretation to show beside the raised flags (flag id -> level).
 
-        A band of severity 0 never reassures beside a critical flag: without a
-        matching ``if_flagged`` text its interpretation is withheld.
+        A band of severity 0 never reassures beside a critical flag: only an
+        ``if_flagged`` text naming a raised critical flag is used then (one written
+        for a lesser flag does not speak to the risk); without one its
+        interpretation is withheld.
         """
+        critical = self.severity == 0 and "critical" in raised.values()
         for alternative in self.if_flagged:
-            if any(flag in raised for flag in alternative.flags):
+            named = [raised[flag] for flag in alternative.flags if flag in raised]
+            if named and (not critical or "critical" in named):
                 return alternative.text
-        if self.severity == 0 and "critical" in raised.values():
+        if critical:
             return WITHHELD_INTERPRETATION
         return self.interpretation
 
