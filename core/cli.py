@@ -10,6 +10,7 @@ plugin's command that does) is a :class:`PluginHookError` naming the plugin;
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import sys
@@ -167,7 +168,53 @@ def create_cli(pm: PsyqPluginManager, app: App | None = None) -> click.Group:
         cli.add_command(command)
         if not pm.is_builtin(plugin):
             cli.providers[name] = plugin
+    refuse_undecodable_text(cli)
     return cli
+
+
+def refuse_undecodable_text(command: click.Command) -> None:
+    """Make ``command`` (and every sub-command) refuse text arguments that are not UTF-8.
+
+    Python gives bytes that are not UTF-8 (a Latin-1 terminal, a script) to psyq as
+    lone surrogates, which SQLite, pydantic and every file write refuse deep inside:
+    ``--note`` or ``--clinician`` so typed was an internal error. A path (a
+    ``click.Path`` option, or any argument naming an existing file) may be such bytes.
+    """
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            refuse_undecodable_text(sub)
+    callback = command.callback
+    if callback is None or getattr(callback, "_psyq_checks_text", False):
+        return
+    params = {p.name: p for p in command.params if p.name}
+
+    @functools.wraps(callback)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        for name, value in kwargs.items():
+            param = params.get(name)
+            if param is not None and not isinstance(param.type, click.Path | click.File):
+                _check_text(param, value)
+        return callback(*args, **kwargs)
+
+    checked._psyq_checks_text = True  # type: ignore[attr-defined]
+    command.callback = checked
+
+
+def _check_text(param: click.Parameter, value: Any) -> None:
+    for text in value if isinstance(value, tuple | list) else (value,):
+        if not isinstance(text, str) or text.isascii():
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            if os.path.lexists(text):
+                continue  # a file whose name is in another encoding: still a path
+            name = param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
+            shown = repr(text if len(text) <= 40 else text[:37] + "...")
+            raise PsyqError(
+                f"{name}: {shown} is not UTF-8 text (the terminal or script uses another "
+                "encoding); set it to UTF-8 and give it again"
+            ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -198,9 +245,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except OSError as exc:  # the machine's state (disk full, read-only), not a bug
         if os.environ.get("PSYQ_DEBUG"):
             raise
+        from psyq.files import PATH_ERRNOS
+
         where = f"{exc.filename}: " if exc.filename is not None else ""
         click.echo(f"psyq: error: {where}{exc.strerror or exc}", err=True)
-        sys.exit(1)
+        sys.exit(2 if exc.errno in PATH_ERRNOS else 1)  # a path given wrong is a usage error
     except Exception as exc:  # a bug, not a user mistake: say so in one line
         if os.environ.get("PSYQ_DEBUG"):
             raise

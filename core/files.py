@@ -132,7 +132,12 @@ _WHY = {
     errno.ENOTDIR: "part of the path is a file, not a folder",
     errno.EISDIR: "it is a folder",
     errno.EEXIST: "it exists and is not a folder",
+    errno.ENAMETOOLONG: "the name is too long",
 }
+PATH_ERRNOS = frozenset(
+    {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
+)
+"""Errors in a path the user gave (a usage mistake, exit 2), not in the machine's state."""
 
 
 def write_error(exc: OSError, path: Path | str | None = None, hint: str = "") -> WriteError:
@@ -142,7 +147,7 @@ def write_error(exc: OSError, path: Path | str | None = None, hint: str = "") ->
         name = path  # name the file the user asked for, not psyq's temporary one
     why = _WHY.get(exc.errno or 0, exc.strerror or str(exc))
     error = WriteError(f"{name}: cannot write: {why}{hint}")
-    if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+    if exc.errno in PATH_ERRNOS:
         error.exit_code = 2  # a path the user gave: a usage mistake
     return error
 

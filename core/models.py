@@ -52,9 +52,15 @@ PROVISIONAL_NOTICE = (
 
 
 class _Model(BaseModel):
-    # Unknown keys are errors: a misspelled field must not be silently ignored.
+    # Unknown keys are errors: a misspelled field must not be silently ignored. No number
+    # is NaN or infinite (YAML's .nan, .inf): a cut-off, threshold or SD so given made
+    # every comparison false, so nothing was ever clinically significant or reliable.
     model_config = ConfigDict(
-        extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+        defer_build=True,
+        allow_inf_nan=False,
     )
 
 
@@ -73,10 +79,14 @@ class Coding(_Model):
 Codes = Annotated[list[Coding], Field(max_length=20)]
 
 
+MAX_OPTION_VALUE = 1000
+"""Largest answer value (and smallest, negated) a definition may give."""
+
+
 class ResponseOption(_Model):
     """One answer a respondent can give: the stored value and its label."""
 
-    value: int = Field(ge=-1000, le=1000)
+    value: int = Field(ge=-MAX_OPTION_VALUE, le=MAX_OPTION_VALUE)
     label: ShortText
     codes: Codes = Field(default_factory=list, description="Answer codes (LOINC LA6568-5).")
     missing: bool = Field(

@@ -29,7 +29,15 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from psyq.errors import PsyqError
 from psyq.results import NormScore
@@ -40,11 +48,14 @@ if TYPE_CHECKING:
     from psyq.results import ScoreResult
 
 FORMAT = "psyq-norms/1"
+MAX_TABLE_BYTES = 20 * 1024 * 1024
 SMALL_GROUP = 100
 Z95 = 1.959963984540054
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-GroupValue = Annotated[str, StringConstraints(max_length=64)]
+MAX_GROUP_VALUE = 64
+MAX_GROUPS = 500
+GroupValue = Annotated[str, StringConstraints(max_length=MAX_GROUP_VALUE)]
 
 
 class NormError(PsyqError):
@@ -52,7 +63,8 @@ class NormError(PsyqError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # YAML reads .nan and .inf as numbers: a table holding one gave NaN z and T scores.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Sample(_Model):
@@ -75,6 +87,20 @@ class ScaleNorm(_Model):
         max_length=10_000,
         description="[score, percentile rank] pairs, ascending by score.",
     )
+
+    @field_validator("percentiles")
+    @classmethod
+    def _ascending(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        # The lookup interpolates between neighbours: out of order, it read a wrong rank.
+        for k, (score, rank) in enumerate(points):
+            if not 0 <= rank <= 100:
+                raise ValueError(f"entry {k + 1}: percentile rank {rank} is not within 0-100")
+            if k and (score <= points[k - 1][0] or rank < points[k - 1][1]):
+                raise ValueError(
+                    f"entry {k + 1}: [{score}, {rank}] after {list(points[k - 1])}; "
+                    "scores must ascend and ranks never fall"
+                )
+        return points
 
 
 class NormGroup(_Model):
@@ -101,7 +127,17 @@ class NormTable(_Model):
     created: date
     sample: Sample
     notes: str = Field("", max_length=5000)
-    groups: list[NormGroup] = Field(min_length=1, max_length=500)
+    groups: list[NormGroup] = Field(min_length=1, max_length=MAX_GROUPS)
+
+    @model_validator(mode="after")
+    def _distinct_groups(self) -> NormTable:
+        seen: set[frozenset[tuple[str, str]]] = set()
+        for group in self.groups:
+            key = frozenset((k, v.strip().lower()) for k, v in group.group.items())
+            if key in seen:
+                raise ValueError(f"group '{group.label}' is listed twice")
+            seen.add(key)
+        return self
 
     @property
     def name(self) -> str:
@@ -122,12 +158,11 @@ class NormSource:
 def read_table(path: Path, pm: PsyqPluginManager | None = None) -> NormTable:
     """Read and validate one norm table file (JSON or YAML, safely)."""
     from psyq.errors import DefinitionError
+    from psyq.files import read_limited
     from psyq.plugins.data_files import load_data
 
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise NormError(f"{path}: cannot read the norm table: {exc.strerror or exc}") from None
+    # Capped, and never a device or FIFO: --norms /dev/zero read until memory ran out.
+    raw = read_limited(path, MAX_TABLE_BYTES, "a norm table", NormError)
     try:
         data = load_data(path, raw)
     except DefinitionError as exc:
@@ -137,7 +172,8 @@ def read_table(path: Path, pm: PsyqPluginManager | None = None) -> NormTable:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise NormError(f"{path}: not a psyq norm table: {where}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise NormError(f"{path}: not a psyq norm table: {where}: {message}") from None
 
 
 def tables_from_sources(pm: PsyqPluginManager) -> dict[str, tuple[NormTable, str]]:
@@ -187,6 +223,14 @@ def tables_for(pm: PsyqPluginManager, instrument: Instrument, files: list[Path])
                 f"norm table '{table.id}' was built for {instrument.id} "
                 f"v{table.instrument_version}; this is v{instrument.version}"
             )
+        scales = {scale.id for scale in instrument.scales}
+        for group in table.groups:
+            unknown = sorted(set(group.scales) - scales)
+            if unknown:
+                raise NormError(
+                    f"norm table '{table.id}', group {group.label}: {instrument.id} has no "
+                    f"scale '{unknown[0]}'; its scales: {', '.join(sorted(scales))}"
+                )
     return tables
 
 
@@ -206,6 +250,8 @@ def parse_group(text: str | None) -> dict[str, str]:
             raise NormError(
                 f"--group: '{part.strip()}' is not NAME=VALUE (e.g. --group sex=f,age=34)"
             )
+        if m.group(1) in out:  # the last used to win, silently
+            raise NormError(f"--group: {m.group(1)} is given twice; give it once")
         out[m.group(1)] = m.group(2)
     return out
 
@@ -240,6 +286,19 @@ def _matches(group: dict[str, str], client: dict[str, str]) -> bool:
 
 def choose_group(table: NormTable, client: dict[str, str]) -> NormGroup | None:
     """The most specific group the client belongs to (the whole sample if nothing finer)."""
+    for key, have in client.items():
+        bands = sorted({g.group[key] for g in table.groups if key in g.group})
+        if any(band_contains(b, "0") is not None for b in bands):
+            try:
+                number = float(have)
+            except ValueError:
+                number = math.nan
+            if not math.isfinite(number):
+                # Not silently the whole sample: the client's group was asked for.
+                raise NormError(
+                    f"--group {key}={have}: not a number; norm table '{table.id}' has "
+                    f"{key} bands {', '.join(bands)}"
+                )
     fitting = [g for g in table.groups if _matches(dict(g.group), client)]
     if not fitting:
         return None
@@ -282,6 +341,11 @@ def norm_score(table: NormTable, group: NormGroup, scale_id: str, value: float) 
         warnings.append(
             f"SMALL NORM GROUP ({group.label}): fewer than {SMALL_GROUP} people, so T and "
             "percentile are imprecise"
+        )
+    if not math.isfinite(t) or (ci is not None and not all(map(math.isfinite, ci))):
+        raise NormError(
+            f"norm table '{table.id}', group {group.label}, scale {scale_id}: mean {norm.mean} "
+            f"and SD {norm.sd} give no finite T score for {value}"
         )
     if ci is None:
         warnings.append("no reliability in the table, so no interval")

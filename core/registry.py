@@ -127,12 +127,15 @@ def parse_definition(pm: PsyqPluginManager, path: Path, data: bytes) -> dict[str
     if not isinstance(parsed, dict):
         raise DefinitionError(
             f"{path}: the top level must be a mapping of fields (id, title, items, ...), "
-            f"not {_kind(parsed)}"
+            f"not {kind_of(parsed)}"
         )
     return parsed
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """What a parsed document is, in words: ``a list``, ``a text``, ``null (an empty document)``."""
+    if value is None:
+        return "null (an empty document)"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, str):

@@ -35,10 +35,12 @@ def parse_document(
     except AnswerError as exc:
         raise AnswerError(f"{where}{exc}") from None
     if mapping is None:
+        from psyq.registry import kind_of
+
         raise AnswerError(
             f"{where}expected a mapping of item id to answer "
             f"(e.g. {instrument.items[0].id}: 1) or a FHIR QuestionnaireResponse, "
-            f"not a {type(data).__name__}"
+            f"not {kind_of(data)}"
         )
     # "@client_id" and "@date" say who answered and when (psyq batch names rows with them).
     answers = {k: v for k, v in mapping.items() if not (isinstance(k, str) and k.startswith("@"))}

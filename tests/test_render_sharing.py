@@ -31,24 +31,21 @@ from .cohorts import phq9_rows, write_csv
 
 PAGE = '<!DOCTYPE html>\n<html lang="{lang}" dir="{dir}"><head><meta charset="utf-8">{head}</head><body>{body}</body></html>\n'  # noqa: E501
 
+ALERT_BODY = (
+    '<h1>Title</h1><p class="alert">Item 9: positive</p><p>Plain text that wraps '
+    + "over several lines because it is long enough to need more than one. " * 4
+    + "</p><table><tr><td>1</td><td>Several days</td></tr></table>"
+)
+
 EDGE_DOCUMENTS = [
-    # A document's own stylesheet: the elements its rules match are styled for it alone.
-    PAGE.format(
-        lang="en",
-        dir="ltr",
-        head="<style>p.alert { color: #b00; font-weight: bold } td { padding: 3mm }</style>",
-        body='<h1>Title</h1><p class="alert">Item 9: positive</p><p>Plain text that wraps '
-        + "over several lines because it is long enough to need more than one. " * 4
-        + "</p><table><tr><td>1</td><td>Several days</td></tr></table>",
-    ),
-    # The same words without that stylesheet: must not pick up its styles.
-    PAGE.format(
-        lang="en",
-        dir="ltr",
-        head="",
-        body='<h1>Title</h1><p class="alert">Item 9: positive</p><p>Plain text that wraps '
-        + "over several lines because it is long enough to need more than one. " * 4
-        + "</p><table><tr><td>1</td><td>Several days</td></tr></table>",
+    # A document's own stylesheet: the elements its rules match are styled for it alone;
+    # the same words without it must not pick up its styles.
+    *(
+        PAGE.format(lang="en", dir="ltr", head=head, body=ALERT_BODY)
+        for head in (
+            "<style>p.alert { color: #b00; font-weight: bold } td { padding: 3mm }</style>",
+            "",
+        )
     ),
     # style attributes, equal and different.
     PAGE.format(

@@ -26,7 +26,9 @@ import io
 import json
 import operator
 import sys
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -40,6 +42,9 @@ if TYPE_CHECKING:
     from _csv import Reader
 
 MAX_INPUT_BYTES = 1024 * 1024 * 1024
+MAX_JSONL_LINE_CHARS = 16 * 1024 * 1024
+"""A JSONL row (a FHIR Bundle included) longer than this is refused unparsed: parsing
+takes some 30 times its size in memory, so one 1 GB line would take 30 GB."""
 """A batch input (file or stdin) is at most 1 GB (split a larger cohort)."""
 MAX_CLIENT_ID_CHARS = 200
 """Longest client id a batch row may carry (room for a FHIR subject reference; the
@@ -113,7 +118,7 @@ def read_input(
     documents: DocumentReader | None = None,
 ) -> BatchInput:
     """Read ``path`` (or ``-`` for stdin) into rows, checking its columns."""
-    label = "<stdin>" if path == STDIN else path
+    label = "<stdin>" if path == STDIN else input_label(path)
     raw = _read_bytes(path, label)
     try:
         text = raw.decode("utf-8-sig")
@@ -131,6 +136,13 @@ def read_input(
     if not rows:
         raise InputError(f"{label}: no respondent rows found")
     return BatchInput(label=label, format=fmt, digest=digest, rows=rows)
+
+
+def input_label(path: str) -> str:
+    """``path`` as messages and outputs name it: a file name that is not UTF-8 (Latin-1
+    from an old share) gets U+FFFD for its odd bytes, where writing it whole into the
+    summaries failed."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def required_items(instrument: Instrument) -> list[str]:
@@ -166,6 +178,13 @@ def _check_columns(
     label: str, names: list[str], instrument: Instrument, columns: ColumnMap, *, kind: str
 ) -> None:
     if columns.id_column not in names:
+        seps = {";": "semicolons", "\t": "tabs", "|": "bars"}
+        sep = next((s for s in seps if len(names) == 1 and s in names[0]), None)
+        if sep is not None:  # a spreadsheet saved as CSV in a locale that uses ';'
+            raise InputError(
+                f"{label}:1: the header is one column separated by {seps[sep]}; psyq reads "
+                "comma-separated files: save it as CSV with commas"
+            )
         raise InputError(
             f"{label}: no '{columns.id_column}' {kind}; every row needs a client id "
             f"(use --id-column to name the {kind} that holds it)"
@@ -179,20 +198,31 @@ def _check_columns(
     known |= instrument.client_attributes  # a `sex` column where cut-offs depend on it
     extra = [n for n in names if n not in known]
     if extra and not columns.ignore_extra:
+        shown = ", ".join(repr(n if len(n) <= 40 else n[:37] + "...") for n in extra[:10])
+        more = f" (and {len(extra) - 10} more)" if len(extra) > 10 else ""
         raise InputError(
-            f"{label}: {kind}s {', '.join(repr(n) for n in extra)} are not items of "
+            f"{label}: {kind}s {shown}{more} are not items of "
             f"{instrument.short_name}; remove them or pass --ignore-extra-columns"
         )
 
 
-def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap) -> list[InputRow]:
-    # csv refuses a cell over 128 KB by stopping the whole file (it cannot resynchronise);
-    # within the input size cap, an oversized cell is one bad row instead.
+@contextmanager
+def wide_csv_cells() -> Iterator[None]:
+    """Let csv read cells as large as an input may be, while the block runs.
+
+    csv refuses a cell over 128 KB by stopping the whole file (it cannot
+    resynchronise); within the input size cap, an oversized cell is one bad row instead.
+    """
     limit = csv.field_size_limit(min(MAX_INPUT_BYTES, 2**31 - 1))
     try:
-        return _csv_rows(label, text, instrument, columns)
+        yield
     finally:
         csv.field_size_limit(limit)
+
+
+def _read_csv(label: str, text: str, instrument: Instrument, columns: ColumnMap) -> list[InputRow]:
+    with wide_csv_cells():
+        return _csv_rows(label, text, instrument, columns)
 
 
 @dataclass(frozen=True)
@@ -218,10 +248,21 @@ def csv_layout(
     label: str, header: list[str], instrument: Instrument, columns: ColumnMap
 ) -> CsvLayout:
     """The layout of a CSV with this header row, or an :class:`InputError`."""
+    if not "".join(header).strip():
+        raise InputError(
+            f"{label}:1: the first line is empty; expected a header row "
+            f"({columns.id_column}, then the item ids)"
+        )
     names = [columns.rename.get(h.strip(), h.strip()) for h in header]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    # A Counter, not names.count(): 100 000 columns took minutes to check.
+    dupes = sorted(n for n, k in Counter(names).items() if k > 1)
     if dupes:
-        raise InputError(f"{label}:1: column {', '.join(map(repr, dupes))} appears twice")
+        # Name the columns as the file does: --redcap renames no_interest to phq9_1.
+        given = [h.strip() for h, n in zip(header, names, strict=True) if n == dupes[0]]
+        what = " and ".join(map(repr, sorted(set(given))))
+        if set(given) != {dupes[0]}:
+            what += f" (read as {dupes[0]!r})"
+        raise InputError(f"{label}:1: column {what} appears twice")
     _check_columns(label, names, instrument, columns, kind="column")
     # Position of each item's column, in the instrument's item order (None: no column).
     where = {n: k for k, n in enumerate(names)}
@@ -291,6 +332,13 @@ def csv_body(layout: CsvLayout, reader: Reader, before: int) -> list[InputRow]:
     return rows
 
 
+def _too_long(line: str) -> str:
+    return (
+        f"refused: a line of {len(line) // 2**20} MB; a JSONL row may be at most "
+        f"{MAX_JSONL_LINE_CHARS // 2**20} MB"
+    )
+
+
 def _read_jsonl(
     label: str,
     text: str,
@@ -305,6 +353,9 @@ def _read_jsonl(
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        if len(line) > MAX_JSONL_LINE_CHARS:
+            rows.append(InputRow(number, "", "", none, _too_long(line)))
+            continue
         try:
             obj = strict_loads(line)
         except json.JSONDecodeError as exc:
@@ -317,8 +368,10 @@ def _read_jsonl(
             rows.append(InputRow(number, "", "", none, "refused: JSON nested too deeply"))
             continue
         if not isinstance(obj, dict):
-            kind = type(obj).__name__
-            rows.append(InputRow(number, "", "", none, f"expected a JSON object, got a {kind}"))
+            from psyq.registry import kind_of
+
+            kind = kind_of(obj)
+            rows.append(InputRow(number, "", "", none, f"expected a JSON object, got {kind}"))
             continue
         if documents is not None and "resourceType" in obj:
             rows.append(_document_row(number, obj, documents, item_ids))

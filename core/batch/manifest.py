@@ -168,7 +168,7 @@ def _scan(path: Path) -> tuple[dict[str, Any], dict[int, int], int]:
     good_end = 0
     with path.open("rb") as fh:
         offset = 0
-        for line in fh:
+        for number, line in enumerate(fh, 1):
             try:
                 obj = json.loads(line) if line.endswith(b"\n") else None
             except ValueError:
@@ -179,10 +179,41 @@ def _scan(path: Path) -> tuple[dict[str, Any], dict[int, int], int]:
                 if obj.get("psyq_batch") != MANIFEST_VERSION:
                     raise ManifestError(f"{path}: not a psyq batch manifest")
                 header = obj
-            else:
-                offsets[int(obj["chunk"])] = offset
+            elif _is_chunk(obj):
+                offsets[obj["chunk"]] = offset
+            else:  # whole JSON, so not torn: edited or damaged; resuming on it would crash
+                raise ManifestError(
+                    f"{path}:{number}: not a finished chunk as psyq writes one; delete that "
+                    "line and those after it (their chunks run again), or use --force to "
+                    "start over"
+                )
             offset += len(line)
             good_end = offset
     if header is None:
         raise ManifestError(f"{path}: the manifest is empty; use --force to start over")
     return header, offsets, good_end
+
+
+def _is_chunk(obj: dict[str, Any]) -> bool:
+    """Whether a manifest line has what resuming and finishing read from a chunk."""
+    index = obj.get("chunk")
+    scores_ok = (
+        isinstance(obj.get("scores_part"), str) and isinstance(obj.get("scores_sha256"), str)
+        if "scores_part" in obj
+        else isinstance(obj.get("scores"), str)
+    )
+    cohort = obj.get("cohort")
+    return (
+        type(index) is int
+        and index >= 0
+        and scores_ok
+        and isinstance(obj.get("errors"), str)
+        and isinstance(cohort, dict)
+        and all(type(cohort.get(k)) is int for k in _COHORT_COUNTS)
+        and isinstance(cohort.get("bands"), dict)
+        and isinstance(cohort.get("totals"), list)
+        and isinstance(cohort.get("listed"), list)
+    )
+
+
+_COHORT_COUNTS = ("rows", "scored", "failed", "flagged_count")

@@ -43,6 +43,8 @@ from psyq.batch.inputs import (
     _detect_format,
     csv_body,
     csv_layout,
+    input_label,
+    wide_csv_cells,
 )
 from psyq.models import Instrument
 
@@ -164,12 +166,16 @@ def scan_csv(path: str, instrument: Instrument, columns: ColumnMap) -> CsvFile |
         except UnicodeDecodeError:
             return None
     lines = newlines + (last != b"\n") - 1
-    label = path
+    label = input_label(path)
     text = header.decode("utf-8")
     text = text[1:] if text.startswith("\ufeff") else text
     if _detect_format(path, text) != "csv":
         return None
-    (names,) = list(csv.reader(io.StringIO(text, newline=""))) or [[]]
+    try:
+        with wide_csv_cells():
+            (names,) = list(csv.reader(io.StringIO(text, newline=""))) or [[]]
+    except (csv.Error, ValueError):
+        return None  # the whole reader words the error
     layout = csv_layout(label, names, instrument, columns)
     return CsvFile(
         path=path,
@@ -243,11 +249,8 @@ def read_slice(part: CsvSlice) -> list[tuple[int, str, str, str, tuple[Any, ...]
 
 
 def _careful(layout: CsvLayout, lines: list[str], at: int, first: int) -> list[InputRow]:
-    limit = csv.field_size_limit(min(MAX_INPUT_BYTES, 2**31 - 1))
-    try:
+    with wide_csv_cells():
         return csv_body(layout, csv.reader(lines), first + at - 1)
-    finally:
-        csv.field_size_limit(limit)
 
 
 def _job(row: InputRow) -> tuple[int, str, str, str, tuple[Any, ...], str | None]:

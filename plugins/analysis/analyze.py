@@ -228,15 +228,18 @@ def _reliability(
     own_items: dict[str, ItemStats],
     problems: list[str],
 ) -> dict[str, object]:
-    a = stats.alpha(cov, n)
-    for k, iid in enumerate(ids):
-        own_items[iid] = own_items[iid].model_copy(
-            update={"r_drop": a.r_drop[k], "alpha_if_dropped": a.alpha_if_dropped[k]}
-        )
-    out: dict[str, object] = {
-        "alpha": Alpha(raw=a.raw, std=a.std, ci=a.ci),
-        "average_r": a.average_r,
-    }
+    out: dict[str, object] = {}
+    try:
+        a = stats.alpha(cov, n)
+    except stats.StatsError as exc:  # said, and the other statistics still computed
+        problems.append(str(exc))
+    else:
+        for k, iid in enumerate(ids):
+            own_items[iid] = own_items[iid].model_copy(
+                update={"r_drop": a.r_drop[k], "alpha_if_dropped": a.alpha_if_dropped[k]}
+            )
+        out["alpha"] = Alpha(raw=a.raw, std=a.std, ci=a.ci)
+        out["average_r"] = a.average_r
     try:
         out["omega_total"] = stats.omega(cor, 1).omega_total
     except (ValueError, ArithmeticError) as exc:

@@ -7,9 +7,10 @@ the command runs).
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +24,22 @@ if TYPE_CHECKING:
     from psyq.plugins.analysis.results import Analysis
 
 REPORT_SUFFIXES = (".pdf", ".html", ".htm")
+# numpy's generators take seeds of 0 or more; a negative one was an internal error.
+SEED = click.IntRange(min=0)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float option that refuses ``nan`` and ``inf``, which click's ranges let through
+    (``nan`` compares false with every bound) and which made every simulated answer 0."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+    def _describe_range(self) -> str:
+        return "finite" if self.min is None and self.max is None else super()._describe_range()
 
 
 @click.command("analyze")
@@ -31,7 +48,7 @@ REPORT_SUFFIXES = (".pdf", ".html", ".htm")
 @click.option(
     "--factors", type=click.IntRange(min=1), help="Factors to extract (default: parallel analysis)."
 )
-@click.option("--seed", type=int, default=13, show_default=True, help="Seed of parallel analysis.")
+@click.option("--seed", type=SEED, default=13, show_default=True, help="Seed of parallel analysis.")
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
 @click.option(
     "-o",
@@ -153,16 +170,16 @@ def summary(result: Analysis) -> str:
 @click.command("simulate")
 @click.argument("instrument_id")
 @click.option("--n", "n", type=click.IntRange(min=1, max=1_000_000), default=300, show_default=True)
-@click.option("--seed", type=int, default=2026, show_default=True)
-@click.option("--general", type=click.FloatRange(0, 0.99), default=0.55, show_default=True,
+@click.option("--seed", type=SEED, default=2026, show_default=True)
+@click.option("--general", type=FiniteFloatRange(0, 0.99), default=0.55, show_default=True,
               help="Loading of every item on the general trait.")  # fmt: skip
-@click.option("--group", type=click.FloatRange(0, 0.99), default=0.45, show_default=True,
+@click.option("--group", type=FiniteFloatRange(0, 0.99), default=0.45, show_default=True,
               help="Loading of every item on its subscale's trait.")  # fmt: skip
-@click.option("--shift", type=float, default=0.4, show_default=True,
+@click.option("--shift", type=FiniteFloatRange(), default=0.4, show_default=True,
               help="Moves the answer cut points up (positive: higher answers rarer).")  # fmt: skip
-@click.option("--missing", type=click.FloatRange(0, 1), default=0.02, show_default=True,
+@click.option("--missing", type=FiniteFloatRange(0, 1), default=0.02, show_default=True,
               help="Share of answers left blank at random.")  # fmt: skip
-@click.option("--not-happened", type=click.FloatRange(0, 1), default=0.10, show_default=True,
+@click.option("--not-happened", type=FiniteFloatRange(0, 1), default=0.10, show_default=True,
               help='Share of "counts as missing" answers on items that offer one.')  # fmt: skip
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.pass_obj

@@ -183,16 +183,22 @@ def _records_by_line(text: str, fmt: str) -> dict[int, dict[str, Any]]:
     import io
     import json
 
+    from psyq.batch.inputs import MAX_JSONL_LINE_CHARS, wide_csv_cells
+
     out: dict[int, dict[str, Any]] = {}
     if fmt == "csv":
-        reader = csv.reader(io.StringIO(text, newline=""))
-        header = [h.strip() for h in next(reader, [])]
-        start = reader.line_num + 1
-        for cells in reader:
-            out[start] = dict(zip(header, cells, strict=False))
+        # As the batch reader reads it: a cell over csv's 128 KB was an internal error here.
+        with wide_csv_cells():
+            reader = csv.reader(io.StringIO(text, newline=""))
+            header = [h.strip() for h in next(reader, [])]
             start = reader.line_num + 1
+            for cells in reader:
+                out[start] = dict(zip(header, cells, strict=False))
+                start = reader.line_num + 1
         return out
     for number, line in enumerate(text.splitlines(), start=1):
+        if len(line) > MAX_JSONL_LINE_CHARS:
+            continue  # the reader refused it unparsed, as one bad row
         try:
             obj = json.loads(line) if line.strip() else None
         except (json.JSONDecodeError, RecursionError):

@@ -16,6 +16,7 @@ numpy and scipy are imported inside the functions: this module is loaded by
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -112,13 +113,15 @@ def _alpha_raw(cov: Matrix) -> float:
     import numpy as np
 
     k = cov.shape[0]
-    return float(k / (k - 1) * (1 - np.trace(cov) / cov.sum()))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(k / (k - 1) * (1 - np.trace(cov) / cov.sum()))
 
 
 def _alpha_std(cor: Matrix) -> tuple[float, float]:
     k = cor.shape[0]
     average_r = float((cor.sum() - k) / (k * (k - 1)))
-    return k * average_r / (1 + (k - 1) * average_r), average_r
+    below = 1 + (k - 1) * average_r  # 0 when the correlations cancel out exactly
+    return (k * average_r / below if below else math.nan), average_r
 
 
 def feldt_ci(alpha: float, n: int, k: int, level: float = 0.95) -> tuple[float, float]:
@@ -147,14 +150,22 @@ def alpha(cov: Matrix, n_rows: int) -> AlphaResult:
     std, average_r = _alpha_std(cor)
     dropped, std_dropped, r_drop = [], [], []
     total = cov.sum()
-    for i in range(k):
-        keep = np.arange(k) != i
-        sub = cov[np.ix_(keep, keep)]
-        dropped.append(_alpha_raw(sub))
-        std_dropped.append(_alpha_std(cor[np.ix_(keep, keep)])[0])
-        c_drop = cov[:, i].sum() - cov[i, i]
-        v_drop = total - 2 * cov[:, i].sum() + cov[i, i]
-        r_drop.append(float(c_drop / np.sqrt(cov[i, i] * v_drop)))
+    with np.errstate(divide="ignore", invalid="ignore"):  # said in words below, not warned
+        for i in range(k):
+            keep = np.arange(k) != i
+            sub = cov[np.ix_(keep, keep)]
+            dropped.append(_alpha_raw(sub))
+            std_dropped.append(_alpha_std(cor[np.ix_(keep, keep)])[0])
+            c_drop = cov[:, i].sum() - cov[i, i]
+            v_drop = total - 2 * cov[:, i].sum() + cov[i, i]
+            r_drop.append(float(c_drop / np.sqrt(cov[i, i] * v_drop)))
+    if not np.isfinite([raw, std, *dropped, *std_dropped, *r_drop]).all():
+        # Items whose covariances cancel out (the total's variance is 0, or is without
+        # an item): alpha divides by it. Such data crashed analyze and norms build.
+        raise StatsError(
+            "alpha is undefined for these data: the items' covariances cancel out "
+            "(the scale total, with or without an item, does not vary)"
+        )
     return AlphaResult(
         raw=raw,
         std=std,

@@ -80,6 +80,10 @@ def checked_text(option: str, value: str | None, limit: int) -> str | None:
     return value or None
 
 
+EARLIEST = date(1900, 1, 1)
+"""No form psyq records was filled in earlier; an earlier date is a typo."""
+
+
 def administered_on(value: datetime | None) -> date:
     """The administration date: given (not in the future) or today."""
     today = date.today()
@@ -88,6 +92,11 @@ def administered_on(value: datetime | None) -> date:
     day = value.date()
     if day > today:
         raise PsyqError(f"--date {day.isoformat()} is in the future; give the date it was taken")
+    if day < EARLIEST:
+        # A typo (0026-09-02) that a de-identified export could not shift without overflowing.
+        raise PsyqError(
+            f"--date {day.isoformat()} is before {EARLIEST.year}; give the date it was taken"
+        )
     return day
 
 
@@ -583,14 +592,19 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
     """
     from psyq import audit
     from psyq.answers import coerce_answers
-    from psyq.clients import known_attributes
+    from psyq.clients import check_client_id, known_attributes
     from psyq.registry import is_definition_path
     from psyq.store import TamperedError, admin_record
 
     changed = same = 0
     problems: list[str] = []
     plugins = app.scoring_plugins()
+    if client_id is not None:
+        check_client_id(client_id)
     with app.open_store() as store:
+        if client_id is not None and not store.has_client(client_id):
+            # A mistyped id rescored nothing and said "0 updated", as if all were well.
+            raise PsyqError(f"no client '{client_id}' in {store.path} (see `psyq clients`)")
         # Rescoring builds on stored answers: never on ones changed outside psyq, or a
         # rescore would give tampered answers a fresh, valid-looking audit entry.
         report = audit.verify(store)
@@ -883,7 +897,13 @@ def export_records(
         if dates == "drop":
             day = None
         elif dates == "shift" and key is not None:
-            shifted = adm.administered + timedelta(days=client_date_shift(key, adm.client_id))
+            try:
+                shifted = adm.administered + timedelta(days=client_date_shift(key, adm.client_id))
+            except OverflowError:  # a year-1 date stored before psyq refused one
+                raise PsyqError(
+                    f"administration {adm.id}: its date {adm.administered.isoformat()} cannot "
+                    "be shifted (it leaves the calendar); export with --drop-dates instead"
+                ) from None
             day = shifted.isoformat()
         meta: dict[str, Any] = {
             "id": adm.id if key is None else admin_pseudonym(key, adm.id),

@@ -114,6 +114,7 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
         nodes = list(iter_items(response.get("item")))
     except ValueError as exc:
         raise AnswerError(f"QuestionnaireResponse refused: {exc}") from None
+    _check_shape(response.get("item"), "the response")
     answered = [(node, _given(node)) for node in nodes]
     answered = [(node, given) for node, given in answered if given]
     # Loaded here, not at import: every command loads this plugin, few read FHIR.
@@ -173,6 +174,43 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
 def _is_relative(ref: Any) -> bool:
     """``Questionnaire/ID``: a server's own id, resolvable only on that server."""
     return isinstance(ref, str) and ref.startswith("Questionnaire/")
+
+
+_KINDS = {str: "a text", int: "a number", float: "a number", bool: "true/false", dict: "an object"}
+
+
+def _check_shape(items: Any, where: str) -> None:
+    """Refuse an ``item`` or ``answer`` that is not a list of objects.
+
+    The walk skips what is not an object, so ``"answer": "1"`` or ``"item": {...}``
+    read as unanswered and the form scored without them (PHQ-9 item 9 among them).
+    Called after :func:`iter_items`, which caps the depth.
+    """
+    if items is None:
+        return
+    if not isinstance(items, list):
+        kind = _KINDS.get(type(items), type(items).__name__)
+        raise AnswerError(f"{where}: 'item' is {kind}, not a list of items; refusing it")
+    for k, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise AnswerError(f"{where}: item {k} is {_KINDS.get(type(item), 'not an object')}, "
+                              "not an object with a linkId; refusing it")  # fmt: skip
+        inside = f"linkId '{_shown(item.get('linkId', '?'))}'"
+        _check_shape(item.get("item"), inside)
+        answers = item.get("answer")
+        if answers is None:
+            continue
+        if not isinstance(answers, list):
+            kind = _KINDS.get(type(answers), type(answers).__name__)
+            raise AnswerError(f"{inside}: 'answer' is {kind}, not a list of answers; refusing it")
+        for n, answer in enumerate(answers, 1):
+            if not isinstance(answer, dict):
+                kind = _KINDS.get(type(answer), type(answer).__name__)
+                raise AnswerError(
+                    f"{inside}: answer {n} is {kind}, not an object such as "
+                    '{"valueInteger": 1}; refusing it'
+                )
+            _check_shape(answer.get("item"), inside)
 
 
 def _given(node: JSON) -> list[JSON]:

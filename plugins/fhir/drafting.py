@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from psyq.answers import looks_missing
 from psyq.errors import DefinitionError
+from psyq.models import MAX_OPTION_VALUE
 from psyq.plugins.drafts import draft_yaml as write_draft
 from psyq.plugins.fhir.enable_when import Answer, Earlier, enable_condition, skip_condition
 from psyq.plugins.fhir.fhirpath import recognise, recognise_item_variables
@@ -296,6 +297,14 @@ def questionnaire_to_draft(
                 f"item {link_id} {_quote(text)}: answers {unvalued} have no numeric value (no "
                 "ordinalValue or itemWeight, no integer code) and do not read as 'counts as "
                 "missing': skipped"
+            )
+            continue
+        bound = MAX_OPTION_VALUE
+        huge = next((o for o in options if o.value is None or abs(o.value) > bound), None)
+        if huge is not None:  # the draft would be one `psyq validate` refuses
+            notes.append(
+                f"item {link_id} {_quote(text)}: answer {_quote(huge.label, 30)} is worth "
+                f"{huge.value}, outside the -{bound}..{bound} psyq accepts: skipped"
             )
             continue
         if all(o.missing for o in options):

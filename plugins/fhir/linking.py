@@ -71,12 +71,12 @@ def reading_aids(aids: ReadingAids) -> Iterator[None]:
 
 def load_link_map(path: Path, instrument: Instrument) -> dict[str, str]:
     """A YAML/JSON mapping of linkId -> item id, every item id checked."""
+    from psyq.files import read_limited
     from psyq.plugins.data_files import load_data
+    from psyq.registry import MAX_DEFINITION_BYTES
 
     try:
-        data = load_data(path, path.read_bytes())
-    except OSError as exc:
-        raise AnswerError(f"{path}: cannot read link map: {exc.strerror or exc}") from None
+        data = load_data(path, read_limited(path, MAX_DEFINITION_BYTES, "a link map", AnswerError))
     except DefinitionError as exc:
         raise AnswerError(str(exc)) from None
     if not isinstance(data, dict) or not data:
@@ -95,12 +95,13 @@ def load_link_map(path: Path, instrument: Instrument) -> dict[str, str]:
 
 def load_questionnaire(path: Path) -> JSON:
     """A Questionnaire file given to read responses with."""
+    from psyq.files import read_limited
     from psyq.plugins.data_files import load_json
+    from psyq.registry import MAX_DEFINITION_BYTES
 
+    raw = read_limited(path, MAX_DEFINITION_BYTES, "a FHIR Questionnaire", AnswerError)
     try:
-        data = load_json(path, path.read_bytes())
-    except OSError as exc:
-        raise AnswerError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        data = load_json(path, raw)
     except DefinitionError as exc:
         raise AnswerError(str(exc)) from None
     if not isinstance(data, dict) or data.get("resourceType") != "Questionnaire":

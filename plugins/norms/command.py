@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,7 +68,10 @@ def _scale_norm(
         x = data.columns(ids)[rows]
         cov, _ = stats.pairwise_cov(x)
         if np.isfinite(cov).all() and (np.diag(cov) > 0).all():
-            raw = stats.alpha(cov, len(rows)).raw
+            try:
+                raw = stats.alpha(cov, len(rows)).raw
+            except stats.StatsError:
+                raw = math.nan  # no reliability, so no interval (the table says so)
             if 0 < raw < 1:
                 reliability = round(raw, 4)
                 source = f"Cronbach's alpha in this group (n = {len(rows)}, pairwise)"
@@ -90,7 +94,7 @@ def build_groups(
     """The whole sample, then every combination of the --group-by values present."""
     import math
 
-    from psyq.norms import NormGroup
+    from psyq.norms import MAX_GROUP_VALUE, MAX_GROUPS, NormGroup
 
     inst = data.instrument
     scores: list[dict[str, float | None]] = []
@@ -110,6 +114,12 @@ def build_groups(
             value = extra.get(column, "").strip()
             if column == "age" and bands and value:
                 value = _band_of(value, bands) or ""
+            if len(value) > MAX_GROUP_VALUE:  # was an internal ValidationError
+                shown = repr(value[:20] + "...")
+                raise PsyqError(
+                    f"{data.source}: {column} value {shown} is {len(value)} characters long; "
+                    f"a norm group value has at most {MAX_GROUP_VALUE} (f, m, 18-29)"
+                )
             key.append(value.lower() if column != "age" else value)
         if any(not k for k in key):
             unplaced += 1
@@ -126,6 +136,7 @@ def build_groups(
         if found is not None and group_by:
             members.setdefault(found, []).append(r)
     groups: list[NormGroup] = []
+    left_out: list[str] = []
     for values, rows in sorted(members.items(), key=lambda kv: (len(kv[0]), kv[0])):
         scales = {
             sid: norm
@@ -134,9 +145,21 @@ def build_groups(
         }
         label = ", ".join(f"{c}={v}" for c, v in zip(group_by, values, strict=False)) or "all"
         if not scales:
-            notes.append(f"group {label}: fewer than {MIN_GROUP} scored people; left out")
+            left_out.append(label)
             continue
         groups.append(NormGroup(group=dict(zip(group_by, values, strict=False)), scales=scales))
+    if left_out:  # one note, however many: the table's notes hold 5000 characters
+        more = f" and {len(left_out) - 5} more" if len(left_out) > 5 else ""
+        notes.append(
+            f"group{'s' if len(left_out) > 1 else ''} {'; '.join(left_out[:5])}{more}: "
+            f"fewer than {MIN_GROUP} scored people; left out"
+        )
+    if len(groups) > MAX_GROUPS:
+        raise PsyqError(
+            f"{data.source}: {len(groups)} norm groups (the whole sample too); a table holds "
+            f"at most {MAX_GROUPS}: "
+            "group by fewer columns, or give --age-bands"
+        )
     return groups, notes
 
 

@@ -78,12 +78,10 @@ def parse_choices(text: str) -> list[tuple[str, str]]:
 
 def read_dictionary(path: Path) -> list[Field]:
     """Every field of a data dictionary file; DefinitionError naming file and line."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DefinitionError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_DICTIONARY_BYTES:
-        raise DefinitionError(f"{path}: larger than {MAX_DICTIONARY_BYTES} bytes")
+    from psyq.files import read_limited
+
+    # Never a device or FIFO (/dev/zero was read until memory ran out), and capped.
+    raw = read_limited(path, MAX_DICTIONARY_BYTES, "a REDCap data dictionary", DefinitionError)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -95,7 +93,15 @@ def read_dictionary(path: Path) -> list[Field]:
         raise DefinitionError(f"{path}: empty file; expected a REDCap data dictionary") from None
     except csv.Error as exc:
         raise DefinitionError(f"{path}:1: not CSV: {exc}") from None
-    index = {name.strip(): k for k, name in enumerate(header)}
+    index: dict[str, int] = {}
+    for k, name in enumerate(header):
+        if name.strip() in index and name.strip():
+            # Which of the two is the label? Reading either would lose the other's text.
+            raise DefinitionError(
+                f"{path}:1: column '{name.strip()}' appears twice (columns "
+                f"{index[name.strip()] + 1} and {k + 1}); a dictionary names each column once"
+            )
+        index[name.strip()] = k
     missing = [c for c in COLUMNS[:6] if c not in index]
     if missing:
         hint = (
@@ -106,7 +112,8 @@ def read_dictionary(path: Path) -> list[Field]:
         raise DefinitionError(
             f"{path}:1: not a REDCap data dictionary: no column '{missing[0]}' ({hint})"
         )
-    fields = []
+    fields: list[Field] = []
+    first_line: dict[str, int] = {}
     try:
         for row in reader:
             if not any(cell.strip() for cell in row):
@@ -132,6 +139,14 @@ def read_dictionary(path: Path) -> list[Field]:
                     annotation=cell(COLUMNS[17]),
                 )
             )
+            name, line = fields[-1].name, fields[-1].line
+            if name and name in first_line:
+                # REDCap itself refuses this; a draft with the item twice would not load.
+                raise DefinitionError(
+                    f"{path}:{line}: field '{name[:64]}' is defined twice (first on line "
+                    f"{first_line[name]}); a dictionary names each field once"
+                )
+            first_line.setdefault(name, line)
     except csv.Error as exc:
         raise DefinitionError(f"{path}:{reader.line_num}: not CSV: {exc}") from None
     return fields

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from psyq.answers import looks_missing
 from psyq.errors import DefinitionError
+from psyq.models import MAX_OPTION_VALUE
 from psyq.plugins.drafts import draft_yaml as write_draft
 from psyq.plugins.drafts import negate
 
@@ -77,6 +78,12 @@ def _options(f: Field, notes: list[str]) -> list[dict[str, Any]] | None:
             )
             return None
         value = int(code)
+        if abs(value) > MAX_OPTION_VALUE:  # the draft would be one `psyq validate` refuses
+            notes.append(
+                f"field {f.name}: choice code {value} is outside the -{MAX_OPTION_VALUE}.."
+                f"{MAX_OPTION_VALUE} psyq accepts: not converted"
+            )
+            return None
         option: dict[str, Any] = {"value": value, "label": label[:500] or code}
         if looks_missing(value, label):
             option["missing"] = True

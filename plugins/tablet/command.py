@@ -40,6 +40,38 @@ def parse_duration(text: str) -> float:
     return float(seconds)
 
 
+MAX_URL = 1000
+"""Far below what a QR code holds (2331 bytes at level M), with ``?lang=`` added."""
+
+
+def check_url(url: str) -> None:
+    """``--url``: an http(s) address tablets can open, short enough for its QR code.
+
+    Checked before the session starts: a URL too long for a QR code was an internal
+    error after the code was issued, and any scheme (``javascript:``) was printed.
+    """
+    from urllib.parse import urlsplit
+
+    shown = url if len(url) <= 60 and url.isprintable() else repr(url[:57]) + "..."
+    if len(url) > MAX_URL:
+        raise PsyqError(f"--url: {len(url)} characters; at most {MAX_URL} are allowed")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port outside 0-65535)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not url.isascii()
+        or any(c.isspace() or not c.isprintable() for c in url)
+    ):
+        raise PsyqError(
+            f"--url: {shown} is not an http:// or https:// address (e.g. https://10.0.0.5:8765/)"
+        )
+
+
 def _loopback(host: str) -> bool:
     import ipaddress
 
@@ -168,6 +200,8 @@ def kiosk_start(
     )
 
     check_client_id(client_id)
+    if url is not None:
+        check_url(url)
     seconds = parse_duration(expires) if expires else DEFAULT_EXPIRES_S
     ids = [part.strip() for part in instruments.split(",") if part.strip()]
     if not ids:

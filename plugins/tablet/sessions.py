@@ -254,8 +254,10 @@ class KioskStore:
         return self.get(session_id), code
 
     def get(self, session_id: int) -> KioskSession:
-        row = self.connection.execute("SELECT * FROM sessions WHERE id = ?", (session_id,))
-        found = row.fetchone()
+        found = None
+        if 0 < session_id < 2**63:  # SQLite integers are 64-bit; larger would overflow
+            row = self.connection.execute("SELECT * FROM sessions WHERE id = ?", (session_id,))
+            found = row.fetchone()
         if found is None:
             raise KioskError(f"no kiosk session {session_id} (see `psyq kiosk status`)")
         return _session(found)
