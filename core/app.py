@@ -165,7 +165,10 @@ class App:
         """Open the client store (created and migrated on first use); close it when done."""
         from psyq.store import open_store  # commands that keep no data never load it
 
-        return open_store(self.store_path, key_path=self.key_path)
+        store = open_store(self.store_path, key_path=self.key_path)
+        for note in store.notes:
+            click.echo(f"psyq: warning: {note}", err=True)
+        return store
 
 
 def describe_kept(app: App, stored: StoredDefinition) -> str | None:

@@ -180,6 +180,57 @@ def create_key(path: Path) -> bytes:
     return key
 
 
+# -- the stores a key has keyed ------------------------------------------------------
+#
+# A store's chain is keyed from the entry that names the key. A log from before keying
+# (plain SHA-256) can be written by anyone; so can a whole store in that older shape,
+# which psyq would key as found. The key's folder remembers each store whose chain it
+# keyed, so such a rewrite of an already keyed store is refused, not keyed as new.
+
+KEYED_STORES_SUFFIX = ".stores"
+_KEYED_STORES_CAP = 10_000_000
+
+
+def keyed_stores_path(key_file: Path) -> Path:
+    """Beside the key: one JSON line per store whose chain this key started."""
+    return key_file.with_name(key_file.name + KEYED_STORES_SUFFIX)
+
+
+def remember_keyed(key_file: Path, store: Path, seq: int, entry_hash: str) -> None:
+    """Note that ``store``'s chain is keyed from entry ``seq``. Best effort: a key kept
+    on read-only media keeps no list (and cannot protect an older-shape rewrite)."""
+    line = json.dumps({"store": str(store.resolve()), "seq": seq, "hash": entry_hash})
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(keyed_stores_path(key_file), flags | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError:
+        return
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def keyed_before(key_file: Path, store: Path) -> int | None:
+    """The entry ``store``'s chain was keyed from, if this key keyed it before."""
+    try:
+        fd = os.open(keyed_stores_path(key_file), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        text = fh.read(_KEYED_STORES_CAP).decode("utf-8", "replace")
+    wanted = str(store.resolve())
+    for line in text.splitlines():
+        try:
+            noted = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(noted, dict) and noted.get("store") == wanted:
+            seq = noted.get("seq")
+            return seq if isinstance(seq, int) else 0
+    return None
+
+
 # -- entries ------------------------------------------------------------------------
 
 

@@ -330,12 +330,15 @@ def trend_chart(
     scale: Scale,
     series: list[tuple[date, float | None]],
     critical: list[bool] | None = None,
+    alert: bool = False,
 ) -> TrendChart | None:
     """The trend of ``scale`` over ``series`` (oldest first, current last).
 
     Unscored administrations are left out. A point is marked when its change
     from the previous plotted point is reliable (:func:`psyq.change.compare`),
     and ``critical[i]`` marks the administrations that raised a critical flag.
+    ``alert``: the report shows a critical flag of a later form, so, as beside the
+    current one's, no remission is claimed.
     Returns ``None`` when fewer than two scored administrations remain.
     """
     marks = critical if critical is not None else [False] * len(series)
@@ -411,7 +414,12 @@ def trend_chart(
                 f"response (a drop of {rule.response_percent:g} % or more from "
                 f"{format_value(scale, scored[0][1])}): {'yes' if result.response else 'no'}"
             )
-        if result.remission is not None:
+        if result.remission and (marks[-1] or alert):  # no reassurance beside a risk signal
+            parts.append(
+                f"remission (below {rule.remission_below:g}): not claimed: the total is below "
+                f"{rule.remission_below:g}, but a critical flag is raised"
+            )
+        elif result.remission is not None:
             parts.append(
                 f"remission (below {rule.remission_below:g}): {'yes' if result.remission else 'no'}"
             )

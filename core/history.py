@@ -284,7 +284,11 @@ def render_request_for_latest(
     app: App, client_id: str, instrument_id: str | None = None, store: Store | None = None
 ) -> RenderRequest:
     """The render request for the client's latest complete administration
-    (of ``instrument_id``, when given), ``history`` filled."""
+    (of ``instrument_id``, when given), ``history`` filled.
+
+    ``options["later_critical"]`` lists the partial administrations after it whose
+    answers raise a critical flag (id, instrument, date, status, flags), so the
+    report names them."""
     if store is None:
         with app.open_store() as own:
             return render_request_for_latest(app, client_id, instrument_id, own)
@@ -295,4 +299,28 @@ def render_request_for_latest(
     if not done:
         of = f" of {instrument_id}" if instrument_id else ""
         raise PsyqError(f"client '{client_id}' has no complete administration{of} in {store.path}")
-    return render_request_for(app, done[-1].id, store)
+    latest = done[-1]
+    request = render_request_for(app, latest.id, store)
+    # A form left unfinished after it is not reported, but its risk signal is never
+    # hidden behind an older complete form ("the client's latest").
+    later = []
+    for other in store.administrations(
+        client_id=client_id, instrument_id=instrument_id, status="partial"
+    ):
+        if (other.administered, other.id) <= (latest.administered, latest.id):
+            continue
+        instrument = app.instrument_of(other, store)
+        critical = result_of(app, other, instrument).critical
+        if critical:
+            later.append(
+                {
+                    "administration_id": other.id,
+                    "instrument": instrument.short_name or instrument.id,
+                    "administered": other.administered.isoformat(),
+                    "status": other.status,
+                    "flags": [f.model_dump(mode="json") for f in critical],
+                }
+            )
+    if later:
+        request.options["later_critical"] = later
+    return request

@@ -20,6 +20,7 @@ from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from psyq.text import no_control
 from psyq.translation_format import LanguageTag, Translation
 
 Identifier = Annotated[
@@ -36,8 +38,8 @@ Identifier = Annotated[
 ]
 """Lower-case id: a letter, then letters, digits or underscores (64 at most)."""
 
-ShortText = Annotated[str, StringConstraints(max_length=500)]
-LongText = Annotated[str, StringConstraints(max_length=10_000)]
+ShortText = Annotated[str, StringConstraints(max_length=500), AfterValidator(no_control)]
+LongText = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(no_control)]
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -378,13 +380,17 @@ class Band(_Model):
     def interpretation_for(self, raised: dict[str, str]) -> str:
         """The interpretation to show beside the raised flags (flag id -> level).
 
-        A band of severity 0 never reassures beside a critical flag: without a
-        matching ``if_flagged`` text its interpretation is withheld.
+        A band of severity 0 never reassures beside a critical flag: only an
+        ``if_flagged`` text naming a raised critical flag is used then (one written
+        for a lesser flag does not speak to the risk); without one its
+        interpretation is withheld.
         """
+        critical = self.severity == 0 and "critical" in raised.values()
         for alternative in self.if_flagged:
-            if any(flag in raised for flag in alternative.flags):
+            named = [raised[flag] for flag in alternative.flags if flag in raised]
+            if named and (not critical or "critical" in named):
                 return alternative.text
-        if self.severity == 0 and "critical" in raised.values():
+        if critical:
             return WITHHELD_INTERPRETATION
         return self.interpretation
 

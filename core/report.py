@@ -45,7 +45,7 @@ from psyq.charts import (
     trend_chart,
 )
 from psyq.errors import DuplicateError, PluginError, PsyqError
-from psyq.models import PROVISIONAL_NOTICE
+from psyq.models import PROVISIONAL_NOTICE, WITHHELD_INTERPRETATION
 from psyq.outputs import PAPER_SIZES
 from psyq.proration import proration_note, unprorated_value
 from psyq.text import visible
@@ -297,7 +297,11 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         current_day = request.administered or generated.date()
         critical = [bool(p.result.critical) for p in past] + [bool(result.critical)]
         trend = trend_chart(
-            inst, total, [*series, (current_day, values.get("total"))], critical=critical
+            inst,
+            total,
+            [*series, (current_day, values.get("total"))],
+            critical=critical,
+            alert=bool(request.options.get("later_critical")),
         )
     profile: ProfileChart | None = profile_chart(inst, values)
     from psyq.i18n import ui_language
@@ -323,6 +327,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "items": items,
         "any_reverse": any(i.reverse for i in items),
         "critical_flags": [f for f in flags if f.level == "critical"],
+        "later_critical": request.options.get("later_critical", []),
         "other_flags": [f for f in flags if f.level != "critical"],
         # The banner's title already says "provisional": its standard sentence is left
         # out when the instrument gives its own caveat, so no caveat is said twice.
@@ -361,6 +366,11 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
     lo, hi = inst.bounds(scale_id)
     band = scale.band_for(score.value, request.result.client) if score.value is not None else None
     raw = score.raw
+    # Never a reassuring sentence beside a critical flag (instrument's if_flagged), nor
+    # beside one a later, unfinished form raised (--latest names it in the alert).
+    interpretation = band.interpretation_for(request.result.raised) if band else ""
+    if band is not None and band.severity == 0 and request.options.get("later_critical"):
+        interpretation = WITHHELD_INTERPRETATION
     return ScaleRow(
         id=scale_id,
         label=scale.label,
@@ -370,8 +380,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         band_label=score.band_label,
         severity=band.severity if band else None,
         ink=ink_for(band),
-        # Never a reassuring sentence beside a critical flag (instrument's if_flagged).
-        interpretation=band.interpretation_for(request.result.raised) if band else "",
+        interpretation=interpretation,
         scored=score.value is not None,
         reason=score.reason,
         answered=score.answered,

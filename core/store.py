@@ -356,7 +356,13 @@ class Store:
         self.key_path = key_path if key_path is not None else audit.key_path()
         self._key: bytes | None = None
         self.read_only = _is_read_only(path)
-        self.connection = _connect_read_only(path) if self.read_only else _connect(path)
+        self.notes: list[str] = []
+        """What psyq changed about the files on opening (loose modes made 0600)."""
+        if self.read_only:
+            self.connection = _connect_read_only(path)
+        else:
+            self.notes = _make_private(path)
+            self.connection = _connect(path)
         try:
             if self.read_only:
                 self._check_read_only_schema()
@@ -419,6 +425,7 @@ class Store:
     def _migrate(self) -> None:
         if self.schema_version == SCHEMA_VERSION:
             return
+        keyed: audit.AuditEntry | None = None
         with self.write():
             # Re-read under the write lock: another process may have migrated meanwhile.
             current = self.schema_version
@@ -438,8 +445,25 @@ class Store:
                     # A new store, or one written before the chain was keyed: every
                     # entry from here on is keyed; older ones stay as they were.
                     key = self.audit_key()
-                    self._append(audit.KEY_ACTION, audit.KEY_RECORD, audit.key_id(key))
+                    self._refuse_rewritten_log()
+                    keyed = self._append(audit.KEY_ACTION, audit.KEY_RECORD, audit.key_id(key))
                 self._append("migrate", "schema", audit.record_digest({"v": version}))
+        if keyed is not None:  # after the commit: only a chain that was really keyed
+            audit.remember_keyed(self.key_path, self.path, keyed.seq, keyed.hash)
+
+    def _refuse_rewritten_log(self) -> None:
+        """Refuse to key, as if new, an older-shape log in a store this key keyed before:
+        anyone can write a plain SHA-256 chain, so it was rewritten outside psyq."""
+        entries = self.connection.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+        earlier = audit.keyed_before(self.key_path, self.path)
+        if entries and earlier is not None:
+            raise TamperedError(
+                f"{self.path}: its audit log was keyed from entry #{earlier} (noted in "
+                f"{audit.keyed_stores_path(self.key_path)}) and is now a log from before "
+                "keying, which anyone can write: the store was rewritten outside psyq; "
+                "nothing was written to it. Restore it from a backup (a backup from before keying "
+                "opens at another path, with --db)"
+            )
 
     def _check_read_only_schema(self) -> None:
         if self.schema_version != SCHEMA_VERSION:
@@ -526,6 +550,20 @@ class Store:
             "SELECT attributes FROM clients WHERE id = ?", (client_id,)
         ).fetchone()
         return _attributes(None if row is None else row[0], client_id)
+
+    def scoring_attributes(self, client_id: str) -> dict[str, str]:
+        """The attributes a new or recomputed score uses (:meth:`client_attributes`).
+
+        Refuses (:class:`TamperedError`) a client record changed outside psyq: a
+        score built on a hand-edited sex would get a fresh, valid audit entry.
+        """
+        row = self.connection.execute("SELECT * FROM clients WHERE id = ?", (client_id,)).fetchone()
+        if row is None:
+            return {}
+        problem = audit.verify_record(self, client_record(client_id), dict(row))
+        if problem is not None:
+            raise TamperedError(f"{problem}; its recorded sex is not used to score")
+        return _attributes(row["attributes"], client_id)
 
     def set_client_attributes(
         self, client_id: str, changes: dict[str, str]
@@ -1038,11 +1076,45 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
         raise StoreError(f"{path}: cannot open the read-only store: {exc}{hint}") from None
 
 
+def _make_private(path: Path) -> list[str]:
+    """Make the store (and its -wal and -shm files) 0600 where others can read them.
+
+    A store restored with ``cp`` or ``sqlite3 .backup`` under umask 022 is 0644:
+    psyq must not go on writing client data into it. Returns one line per file
+    changed; refuses a file it cannot make private.
+    """
+    said = []
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = file.stat().st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(f"{file}: cannot open the store: {exc.strerror or exc}") from None
+        if not mode & 0o077:
+            continue
+        try:
+            os.chmod(file, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"{file}: readable by others (mode {mode:04o}) and psyq cannot make it "
+                f"private ({exc.strerror or exc}); run `chmod 600 {file}` as its owner"
+            ) from None
+        said.append(f"{file}: was readable by others (mode {mode:04o}); made it 0600")
+    return said
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     # umask too, so nothing SQLite creates on our behalf is ever group/world readable.
     old_umask = os.umask(0o077)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if path.is_symlink() and not path.exists():
+            # SQLite would create the store wherever a link planted here points.
+            raise StoreError(
+                f"{path}: is a link to {os.readlink(path)}, which does not exist; psyq does "
+                "not create a store through a link (remove it, or give the real path with --db)"
+            )
         if not path.exists():
             # Another process may create it between the check and the open: fine.
             with suppress(FileExistsError):

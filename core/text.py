@@ -11,6 +11,25 @@ lost and nothing is disguised. Line breaks are kept.
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def no_control(text: str) -> str:
+    """``text``, refused (``ValueError``) when it holds a control character other than
+    a line break or tab: a definition's texts are printed on terminals as they are,
+    where a carriage return or ``ESC [2K`` could erase the "!!! CRITICAL" line beside it.
+    """
+    found = _CONTROL.search(text)
+    if found:
+        char = found.group()
+        raise ValueError(
+            f"contains the control character U+{ord(char):04X}; a text may not hold one (a "
+            "terminal would obey it, and could hide what is printed beside it)"
+        )
+    return text
+
 
 def visible(text: str | None) -> str | None:
     """``text`` with every non-printable character except a line break escaped."""

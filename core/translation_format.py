@@ -9,23 +9,25 @@ label and interpretation, every flag message. :func:`psyq.translations.problems`
 names what is missing; a form is never shown half translated.
 
 Only texts are translated: values, scoring, bands' ranges and flags' conditions
-always come from the instrument itself. This module imports nothing of psyq,
-so :mod:`psyq.models` can use it.
+always come from the instrument itself. This module imports nothing of psyq
+but :mod:`psyq.text` (which imports nothing), so :mod:`psyq.models` can use it.
 """
 
 # No `from __future__ import annotations` (see psyq.models): pydantic evaluates no
 # strings when these classes are made.
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from psyq.text import no_control
 
 LanguageTag = Annotated[
     str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)
 ]
 """A BCP 47 language tag: ``es``, ``de``, ``es-MX``, ``ar``, ``zh-Hant``."""
 _Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-_Short = Annotated[str, StringConstraints(max_length=500, min_length=1)]
-_Long = Annotated[str, StringConstraints(max_length=10_000)]
+_Short = Annotated[str, StringConstraints(max_length=500, min_length=1), AfterValidator(no_control)]
+_Long = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(no_control)]
 
 
 class _Model(BaseModel):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -41,7 +42,7 @@ class Manifest:
         self.path = path
         self.header = header
         self._offsets = done  # chunk index -> byte offset of its line
-        self._fh: IO[bytes] = path.open("ab")
+        self._fh: IO[bytes] = os.fdopen(_open_own(path, os.O_WRONLY | os.O_APPEND), "ab")
 
     # -- creating and opening ------------------------------------------------
 
@@ -67,7 +68,7 @@ class Manifest:
                 f"{path}: this directory holds a batch of a different "
                 f"{', '.join(mismatched)}; use --force to start over in it"
             )
-        with path.open("r+b") as fh:  # drop a line torn by kill -9
+        with os.fdopen(_open_own(path, os.O_RDWR), "r+b") as fh:  # drop a line torn by kill -9
             fh.truncate(good_end)
         return cls(path, theirs, offsets)
 
@@ -119,6 +120,32 @@ class Manifest:
                 fh.seek(self._offsets[index])
                 chunk: dict[str, Any] = json.loads(fh.readline())
                 yield chunk
+
+
+def _open_own(path: Path, flags: int) -> int:
+    """Open the manifest to write into it: never through a link, and only a file of
+    psyq's own (it holds every row's scores), made 0600 if a copy loosened it.
+
+    In a shared output folder someone could swap it for a link (or a hard link) to a
+    file of theirs that ``--resume`` would then append client rows to.
+    """
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        why = "it is a link" if path.is_symlink() else (exc.strerror or str(exc))
+        raise ManifestError(
+            f"{path}: cannot write the batch manifest ({why}); use --force to start over"
+        ) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_uid != os.getuid():
+        os.close(fd)
+        raise ManifestError(
+            f"{path}: not a batch manifest of psyq's own (a link, or another owner's "
+            "file); use --force to start over"
+        )
+    if info.st_mode & 0o077:
+        os.fchmod(fd, 0o600)
+    return fd
 
 
 def _sha256(path: Path) -> str | None:

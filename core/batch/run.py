@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -287,6 +288,7 @@ def _open_manifest(
     path = out / MANIFEST_NAME
     entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if options.resume and path.exists():
+        _own_folders(out)
         _remove_temporaries(out)
         manifest = Manifest.resume(path, header)
         redo = manifest.check_parts(out / PARTS_DIR)
@@ -307,12 +309,16 @@ def _open_manifest(
         )
     if entries and path.exists():
         # --force over an earlier batch: its reports must not mix with this one's.
+        for folder in (out / REPORTS_DIR, out / PARTS_DIR):
+            if folder.is_symlink():  # removed, never followed
+                folder.unlink()
         shutil.rmtree(out / REPORTS_DIR, ignore_errors=True)
         shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
         for name in (*FINAL_FILES, MANIFEST_NAME):
             (out / name).unlink(missing_ok=True)
     _remove_temporaries(out)
     private_dir(out / REPORTS_DIR)
+    _own_folders(out)
     started = datetime.now().astimezone().isoformat(timespec="seconds")
     plan: dict[str, Any] = {"chunk_size": chunk_size}
     if taper is not None:
@@ -327,6 +333,21 @@ def _plan(manifest: Manifest, rows: int) -> ChunkPlan:
     if not isinstance(size, int) or size < 1 or not (taper is None or isinstance(taper, int)):
         raise ManifestError(f"{manifest.path}: the chunk plan in its first line is not valid")
     return ChunkPlan(rows, size, taper)
+
+
+def _own_folders(out: Path) -> None:
+    """Refuse report and part folders that are links or not psyq's own: in a shared
+    output folder, one planted there would receive every client's report."""
+    for folder in (out / REPORTS_DIR, out / PARTS_DIR):
+        try:
+            info = folder.lstat()
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            raise InputError(
+                f"{folder}: is a link or not a folder of psyq's own; psyq does not write "
+                "client reports through it (use --force to start over)"
+            )
 
 
 def _remove_temporaries(out: Path) -> None:

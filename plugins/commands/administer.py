@@ -103,7 +103,7 @@ class Session:
         if self.instrument.client_attributes:
             from psyq.clients import known_attributes
 
-            client = known_attributes(self.store.client_attributes(self.client_id))
+            client = known_attributes(self.store.scoring_attributes(self.client_id))
         return self.app.scorer.score_valid(self.instrument, dict(self.answers), client)
 
     def save(self, complete: bool = False) -> ScoreResult:

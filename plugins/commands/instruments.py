@@ -190,7 +190,28 @@ def _report(app: App, instrument: Instrument, where: str) -> int:
     n = len(instrument.examples)
     note = f"{n} golden example(s) pass" if n else "no golden examples (add some under examples:)"
     click.echo(f"ok   {where}: {instrument.id} v{instrument.version}, {note}")
+    for unsourced in _unsourced(instrument):
+        click.echo(
+            f"note {where}: {unsourced} gives no source: cite the manual or paper, or say "
+            "it is your own convention (source:)",
+            err=True,
+        )
     return 0
+
+
+def _unsourced(instrument: Instrument) -> list[str]:
+    """The numbers with a ``source`` field left empty (every number has a source)."""
+    found = []
+    for scale in instrument.scales:
+        if scale.reliable_change is not None and not scale.reliable_change.source.strip():
+            found.append(f"scale {scale.id}: reliable_change")
+        if scale.outcomes is not None and not scale.outcomes.source.strip():
+            found.append(f"scale {scale.id}: outcomes")
+        for group in scale.client_bands:
+            if not group.source.strip():
+                where = ", ".join(f"{k}: {v}" for k, v in group.client.items())
+                found.append(f"scale {scale.id}: client_bands ({where})")
+    return found
 
 
 def _is_translation(app: App, path: Path) -> bool:

@@ -141,7 +141,7 @@ def record_command(
     valid, about = read_document(instrument, answers, answers_file)
     with app.open_store() as store:
         # Cut-offs that depend on the client (AUDIT-C: sex) use what is recorded.
-        client = store.client_attributes(client_id) if instrument.client_attributes else {}
+        client = store.scoring_attributes(client_id) if instrument.client_attributes else {}
         if about.get("sex") and "sex" in instrument.client_attributes:
             _record_document_sex(store, client_id, client, about, answers_file)
             client = {**client, "sex": about["sex"]}
@@ -396,15 +396,21 @@ def describe_change(change: Change | None) -> str:
     return words + ("*" if change.clinically_significant else "")
 
 
-def describe_outcome(outcome: Outcome | None) -> str:
-    """``response, remission`` / ``no response`` / ``-`` for the history table."""
+def describe_outcome(outcome: Outcome | None, critical: bool = False) -> str:
+    """``response, remission`` / ``no response`` / ``-`` for the history table.
+
+    Beside a ``critical`` flag a total below the remission cut-off is not called a
+    remission (never reassurance beside a risk signal)."""
     if outcome is None:
         return "-"
     parts = []
     if outcome.response is not None:
         parts.append("response" if outcome.response else "no response")
     if outcome.remission is not None:
-        parts.append("remission" if outcome.remission else "no remission")
+        if outcome.remission and critical:
+            parts.append("remission withheld (critical flag)")
+        else:
+            parts.append("remission" if outcome.remission else "no remission")
     return ", ".join(parts) or "-"
 
 
@@ -469,7 +475,12 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
                 outcome = (
                     ()
                     if not with_outcome
-                    else (describe_outcome(None if e.outcome is None else e.outcome.get(scale.id)),)
+                    else (
+                        describe_outcome(
+                            None if e.outcome is None else e.outcome.get(scale.id),
+                            bool(e.result.critical),
+                        ),
+                    )
                 )
                 flags = ", ".join(
                     ("CRITICAL " if f.level == "critical" else "") + f.id + f.about()
@@ -625,11 +636,15 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
             except AnswerError as exc:
                 problems.append(f"administration {adm.id}: no longer fits {instrument.id}: {exc}")
                 continue
-            client = (
-                known_attributes(store.client_attributes(adm.client_id))
-                if instrument.client_attributes
-                else {}
-            )
+            try:
+                client = (
+                    known_attributes(store.scoring_attributes(adm.client_id))
+                    if instrument.client_attributes
+                    else {}
+                )
+            except TamperedError as exc:
+                problems.append(f"administration {adm.id}: not rescored: {exc}")
+                continue
             fresh = app.scorer.score_valid(instrument, answers, client)
             digest = instrument.content_hash()
             if adm.scores == fresh.model_dump(mode="json") and adm.scored_with == digest:
@@ -772,19 +787,50 @@ def audit_log_command(app: App, record: str | None) -> None:
 
 
 def deidentify_key(home: Path) -> bytes:
-    """The secret key for keyed client-id hashes, created 0600 in the data dir."""
+    """The secret key for keyed client-id hashes, created 0600 in the data dir.
+
+    Whoever can read it can re-identify an export (client ids are few and short),
+    so, as the audit key, it is refused when others can read it, and never read or
+    created through a link.
+    """
     import secrets
+    from contextlib import suppress
+
+    from psyq.files import create_private, private_dir, temporary_name
 
     path = home / KEY_FILE
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not os.path.lexists(path):
+        try:
+            private_dir(home)
+            tmp = temporary_name(path)
+            fd = create_private(tmp)  # written in full, then linked into place
+            try:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_hex(32) + "\n")
+                with suppress(FileExistsError):
+                    os.link(tmp, path)  # never replaces a key another process made first
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            raise PsyqError(
+                f"{path}: cannot create the de-identification key: {exc.strerror or exc}"
+            ) from None
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32) + "\n")
-    key = path.read_text().strip()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        why = "it is a link" if os.path.islink(path) else (exc.strerror or str(exc))
+        raise PsyqError(
+            f"{path}: cannot read the de-identification key ({why}); psyq only uses a "
+            "regular file of its own there"
+        ) from None
+    with os.fdopen(fd, "r") as fh:
+        mode = os.fstat(fh.fileno()).st_mode & 0o777
+        key = fh.read(1024).strip()
+    if mode & 0o077:
+        raise PsyqError(
+            f"{path}: the de-identification key is readable by others (mode {mode:04o}); "
+            f"run `chmod 600 {path}`"
+        )
     if len(key) < 32:
         raise PsyqError(f"{path}: de-identification key is empty or damaged; restore it")
     return key.encode()

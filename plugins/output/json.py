@@ -23,6 +23,8 @@ def json_document(request: RenderRequest) -> dict[str, Any]:
     }
     if request.options.get("status"):  # a stored administration: partial or complete
         meta["status"] = request.options["status"]
+    if request.options.get("later_critical"):  # --latest: unfinished forms after it
+        meta["later_critical"] = request.options["later_critical"]
     if any(v is not None for v in meta.values()):
         doc["report"] = meta
     return doc

@@ -244,7 +244,7 @@ def dictionary_to_draft(
     if scales:
         used = {i for s in scales for i in s["items"]}
         for item in items:
-            if item["id"] not in used:
+            if item["id"] not in used and not item.get("critical"):  # a critical item is scored
                 item["scored"] = False
         unscored = [i["id"] for i in items if i.get("scored") is False]
         if unscored:
@@ -336,6 +336,15 @@ def _calculations(
             chosen["id"] = "total"
     flags: list[dict[str, Any]] = []
     for f, tree in pending:
+        critical = _critical_items(f, tree, by_id, response_scales)
+        if critical:
+            for item_id in critical:
+                by_id[item_id]["critical"] = True
+            notes.append(
+                f"items {', '.join(critical)}: critical (read from calc {f.name}): left "
+                "unanswered, each raises a critical flag"
+            )
+            continue
         tests = recognise_flag(tree)
         if tests is None:
             notes.append(
@@ -369,6 +378,37 @@ def _calculations(
         )
         notes.append(f"flag {flags[-1]['id']}: read from calc {f.name}; check its level ({level})")
     return scales, flags
+
+
+def _critical_items(
+    f: Field, tree: Any, by_id: dict[str, dict[str, Any]], response_scales: dict[str, Any]
+) -> list[str] | None:
+    """The items of a CRITICAL calc that is 1 when any of them is blank (or a missing-data
+    code), as ``compile --to redcap`` writes psyq's critical items; else None."""
+    from psyq.plugins.redcap.calc import read_logic
+    from psyq.plugins.redcap.dictionary import plain
+
+    if not plain(f.label).startswith("CRITICAL flag"):
+        return None
+    if not (tree[0] == "call" and tree[1] == "if" and len(tree[2]) == 3):
+        return None
+    if tree[2][1:] != [("num", 1.0), ("num", 0.0)]:
+        return None
+    codes = {
+        item_id: {
+            str(o["value"])
+            for o in response_scales[entry["response_scale"]]["options"]
+            if o.get("missing")
+        }
+        for item_id, entry in by_id.items()
+    }
+    read = read_logic(tree[2][0], codes)
+    if isinstance(read, str):
+        return None
+    leaves = read.get("any", [read])
+    if not all(set(leaf) == {"item", "missing"} and leaf["missing"] is True for leaf in leaves):
+        return None
+    return list(dict.fromkeys(str(leaf["item"]) for leaf in leaves))
 
 
 def _scale(

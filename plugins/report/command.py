@@ -237,6 +237,14 @@ def report_command(
     total = request.result.total
     flags = request.result.critical
     alert = f"; CRITICAL: {', '.join(f.id + f.about() for f in flags)}" if flags else ""
+    for later in request.options.get("later_critical", []):  # --latest: forms left after it
+        from psyq.results import FlagHit
+
+        named = ", ".join(f"{f['id']}{FlagHit.model_validate(f).about()}" for f in later["flags"])
+        alert += (
+            f"; CRITICAL in later {later['status']} administration "
+            f"{later['administration_id']}: {named}"
+        )
     partial = " (PARTIAL administration)" if request.options.get("status") == "partial" else ""
     prorated = " (prorated)" if total.prorated else ""
     click.echo(

@@ -155,9 +155,10 @@ class KioskStore:
     """The kiosk sessions file. One per thread: SQLite connections are not shared."""
 
     def __init__(self, path: Path) -> None:
-        from psyq.store import StoreError, _connect
+        from psyq.store import StoreError, _connect, _make_private
 
         self.path = path
+        _make_private(path)  # a restored copy others can read: made 0600 before use
         self.connection = _connect(path)  # 0600 file, 0700 folder, WAL, busy timeout
         try:
             with self.write() as conn:
