@@ -280,6 +280,7 @@ def _style_for_class(style_for: type) -> type:
             # inside it, is styled for this document alone (``None`` for its number).
             numbers: dict[Any, int | None] = {}
             here: set[int] = set()  # numbers WeasyPrint's own cache would have had
+            own: dict[tuple[Any, ...], Any] = {}  # this document's own styles, shared in it
             for element in html.wrapper_element.iter_subtree():
                 etree_element = element.etree_element
                 parent = element.parent.etree_element if element.parent else None
@@ -308,7 +309,24 @@ def _style_for_class(style_for: type) -> type:
                     key = (above, attributes.get(etree_element), tuple(selectors_keys))
                     number = _keys.setdefault(key, len(_keys))
                 numbers[etree_element] = number
-                shared = _styles.get(number) if number is not None else None
+                if number is None:
+                    # Styled for this document alone, shared within it as WeasyPrint does:
+                    # same parent style, same ``style`` attribute, same rules.
+                    parent_id = id(computed_styles[parent, None]) if parent is not None else None
+                    local = (parent_id, attributes.get(etree_element), tuple(selectors_keys))
+                    if local in own:
+                        computed_styles[etree_element, None] = own[local]
+                    else:
+                        self.set_computed_styles(
+                            etree_element,
+                            root=html.etree_element,
+                            parent=parent,
+                            base_url=html.base_url,
+                            target_collector=target_collector,
+                        )
+                        own[local] = computed_styles[etree_element, None]
+                    continue
+                shared = _styles.get(number)
                 if shared is not None:
                     _state["style_hits"] += 1
                     computed_styles[etree_element, None] = shared
@@ -324,12 +342,11 @@ def _style_for_class(style_for: type) -> type:
                     )
                     computed = computed_styles[etree_element, None]
                     if computed["float"] == "footnote":  # its layout writes to its style
-                        number = numbers[etree_element] = None
-                    if number is not None:
+                        numbers[etree_element] = None
+                    else:
                         computed._psyq_shared = True
                         _styles[number] = computed
-                if number is not None:
-                    here.add(number)
+                here.add(number)
 
             for element, pseudo_type in cascaded_styles:
                 if pseudo_type:
