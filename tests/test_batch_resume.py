@@ -89,6 +89,23 @@ def test_resume_refuses_a_different_input(psyq_cli: CLI, tmp_path: Path) -> None
     assert "different input, input_sha256" in result.output and "--force" in result.output
 
 
+def test_resuming_a_finished_batch_says_it_had_finished(psyq_cli: CLI, tmp_path: Path) -> None:
+    """A finished scores-only batch has merged its chunks' part files into scores.csv
+    and removed them. Resumed, it scores its rows again and writes the same files; it
+    used to say every chunk's part file was "missing or changed", as if damaged."""
+    out = tmp_path / "out"
+    src = write_csv(tmp_path / "a.csv", phq9_rows(5, seed=3))
+    args = ["batch", str(src), "--instrument", "phq9", "--out", str(out), "--scores-only",
+            "--summary", "html", "--jobs", "1"]  # fmt: skip
+    assert psyq_cli(*args).exit_code == 0
+    scores = (out / "scores.csv").read_bytes()
+    again = psyq_cli(*args, "--resume")
+    assert again.exit_code == 0, again.output
+    assert "this batch had finished" in again.stderr
+    assert "missing or changed" not in again.stderr
+    assert (out / "scores.csv").read_bytes() == scores
+
+
 def test_torn_last_manifest_line_is_dropped_and_its_chunk_rerun(
     psyq_cli: CLI, tmp_path: Path
 ) -> None:

@@ -291,8 +291,15 @@ def _open_manifest(
         _own_folders(out)
         _remove_temporaries(out)
         manifest = Manifest.resume(path, header)
+        finished = (out / "summary.json").exists() and not (out / PARTS_DIR).exists()
         redo = manifest.check_parts(out / PARTS_DIR)
-        if redo:
+        if redo and finished:
+            # A finished batch merged its part files into scores.csv and removed them.
+            print(
+                f"{out}: this batch had finished; scoring its rows again to write its files anew",
+                file=sys.stderr,
+            )
+        elif redo:
             listed = ", ".join(str(k) for k in redo[:10]) + (", ..." if len(redo) > 10 else "")
             print(
                 f"{out / PARTS_DIR}: the scores part file of chunk(s) {listed} is missing "
