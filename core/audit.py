@@ -128,15 +128,15 @@ def key_id(key: bytes) -> str:
 
 def read_key(path: Path) -> bytes | None:
     """The key at ``path``; None if there is no file. Refuses a file others can read."""
+    from psyq.files import read_private
+
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        raw, mode = read_private(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise AuditKeyError(f"{path}: cannot read the audit key: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as fh:
-        mode = os.fstat(fh.fileno()).st_mode & 0o777
-        text = fh.read(1024).strip()
+    text = raw.strip()
     if mode & 0o077:
         raise AuditKeyError(
             f"{path}: the audit key is readable by others (mode {mode:04o}); run `chmod 600 {path}`"
@@ -156,27 +156,17 @@ def create_key(path: Path) -> bytes:
     The key is written in full under a temporary name, then linked into place,
     so a process racing to create it never reads half a key.
     """
-    from psyq.files import create_private, private_dir, temporary_name
+    from psyq.files import create_private_once
 
     key = secrets.token_bytes(32)
     try:
-        private_dir(path.parent)
-        tmp = temporary_name(path)
-        fd = create_private(tmp)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(key.hex().encode("ascii") + b"\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.link(tmp, path)  # fails if it exists: never replaces a key
-        finally:
-            tmp.unlink(missing_ok=True)
-    except FileExistsError:  # another process made it first: use theirs
+        created = create_private_once(path, key.hex().encode("ascii") + b"\n")
+    except OSError as exc:
+        raise AuditKeyError(f"{path}: cannot create the audit key: {exc.strerror or exc}") from None
+    if not created:  # another process made it first (never replaced): use theirs
         existing = read_key(path)
         assert existing is not None
         return existing
-    except OSError as exc:
-        raise AuditKeyError(f"{path}: cannot create the audit key: {exc.strerror or exc}") from None
     return key
 
 

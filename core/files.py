@@ -105,6 +105,37 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+def create_private_once(path: Path, data: bytes) -> bool:
+    """Write ``data`` to a new private file at ``path`` (0600, its folder 0700): in full
+    under a temporary name, synced, then linked into place, so a racing process never
+    reads half of it and an existing file is never replaced. False if ``path`` was
+    there already (left as it is); ``OSError`` if it cannot be written."""
+    private_dir(path.parent)
+    tmp = temporary_name(path)
+    fd = create_private(tmp)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def read_private(path: Path, limit: int = 1024) -> tuple[bytes, int]:
+    """Up to ``limit`` bytes of the file at ``path``, never read through a link, and
+    its permission bits (for the caller to refuse a file others can read). ``OSError``
+    as opening raises it: ``FileNotFoundError``, or ``ELOOP`` for a link."""
+    fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(limit), os.fstat(fh.fileno()).st_mode & 0o777
+
+
 def _read_up_to(fh: IO[bytes], size: int) -> bytes:
     chunks: list[bytes] = []
     while size > 0:

@@ -275,9 +275,19 @@ def _style_for_class(style_for: type) -> type:
                 for rule, _, _ in sheet.page_rules
             )
             document = _keys.setdefault((id(font_config), html.base_url, pages), len(_keys))
+
             # Elements in tree order, so parents have their styles (and keys) first. An
             # element matched by a rule of a document's own stylesheet, and everything
             # inside it, is styled for this document alone (``None`` for its number).
+            def compute(element: Any, parent: Any) -> None:
+                self.set_computed_styles(
+                    element,
+                    root=html.etree_element,
+                    parent=parent,
+                    base_url=html.base_url,
+                    target_collector=target_collector,
+                )
+
             numbers: dict[Any, int | None] = {}
             here: set[int] = set()  # numbers WeasyPrint's own cache would have had
             own: dict[tuple[Any, ...], Any] = {}  # this document's own styles, shared in it
@@ -317,13 +327,7 @@ def _style_for_class(style_for: type) -> type:
                     if local in own:
                         computed_styles[etree_element, None] = own[local]
                     else:
-                        self.set_computed_styles(
-                            etree_element,
-                            root=html.etree_element,
-                            parent=parent,
-                            base_url=html.base_url,
-                            target_collector=target_collector,
-                        )
+                        compute(etree_element, parent)
                         own[local] = computed_styles[etree_element, None]
                     continue
                 shared = _styles.get(number)
@@ -333,13 +337,7 @@ def _style_for_class(style_for: type) -> type:
                     if number not in here and target_collector and shared["anchor"]:
                         target_collector.collect_anchor(shared["anchor"])
                 else:
-                    self.set_computed_styles(
-                        etree_element,
-                        root=html.etree_element,
-                        parent=parent,
-                        base_url=html.base_url,
-                        target_collector=target_collector,
-                    )
+                    compute(etree_element, parent)
                     computed = computed_styles[etree_element, None]
                     if computed["float"] == "footnote":  # its layout writes to its style
                         numbers[etree_element] = None

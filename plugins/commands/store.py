@@ -794,38 +794,26 @@ def deidentify_key(home: Path) -> bytes:
     created through a link.
     """
     import secrets
-    from contextlib import suppress
 
-    from psyq.files import create_private, private_dir, temporary_name
+    from psyq.files import create_private_once, read_private
 
     path = home / KEY_FILE
     if not os.path.lexists(path):
         try:
-            private_dir(home)
-            tmp = temporary_name(path)
-            fd = create_private(tmp)  # written in full, then linked into place
-            try:
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(secrets.token_hex(32) + "\n")
-                with suppress(FileExistsError):
-                    os.link(tmp, path)  # never replaces a key another process made first
-            finally:
-                tmp.unlink(missing_ok=True)
+            create_private_once(path, (secrets.token_hex(32) + "\n").encode("ascii"))
         except OSError as exc:
             raise PsyqError(
                 f"{path}: cannot create the de-identification key: {exc.strerror or exc}"
             ) from None
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        raw, mode = read_private(path)
     except OSError as exc:
         why = "it is a link" if os.path.islink(path) else (exc.strerror or str(exc))
         raise PsyqError(
             f"{path}: cannot read the de-identification key ({why}); psyq only uses a "
             "regular file of its own there"
         ) from None
-    with os.fdopen(fd, "r") as fh:
-        mode = os.fstat(fh.fileno()).st_mode & 0o777
-        key = fh.read(1024).strip()
+    key = raw.decode("utf-8", "replace").strip()
     if mode & 0o077:
         raise PsyqError(
             f"{path}: the de-identification key is readable by others (mode {mode:04o}); "

@@ -180,6 +180,11 @@ _KINDS = {str: "a text", int: "a number", float: "a number", bool: "true/false",
           dict: "an object", list: "a list", type(None): "null"}  # fmt: skip
 
 
+def _kind(value: object) -> str:
+    """What ``value`` is, in words ("a text", "a number", ...)."""
+    return _KINDS.get(type(value), type(value).__name__)
+
+
 def _check_shape(items: Any, where: str) -> None:
     """Refuse an ``item`` or ``answer`` that is not a list of objects.
 
@@ -190,7 +195,7 @@ def _check_shape(items: Any, where: str) -> None:
     if items is None:
         return
     if not isinstance(items, list):
-        kind = _KINDS.get(type(items), type(items).__name__)
+        kind = _kind(items)
         raise AnswerError(f"{where}: 'item' is {kind}, not a list of items; refusing it")
     for k, item in enumerate(items, 1):
         if not isinstance(item, dict):
@@ -202,11 +207,11 @@ def _check_shape(items: Any, where: str) -> None:
         if answers is None:
             continue
         if not isinstance(answers, list):
-            kind = _KINDS.get(type(answers), type(answers).__name__)
+            kind = _kind(answers)
             raise AnswerError(f"{inside}: 'answer' is {kind}, not a list of answers; refusing it")
         for n, answer in enumerate(answers, 1):
             if not isinstance(answer, dict):
-                kind = _KINDS.get(type(answer), type(answer).__name__)
+                kind = _kind(answer)
                 raise AnswerError(
                     f"{inside}: answer {n} is {kind}, not an object such as "
                     '{"valueInteger": 1}; refusing it'
