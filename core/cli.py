@@ -85,6 +85,14 @@ class PsyqGroup(click.Group):
                 raise
             raise OneLineUsageError(exc) from exc
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:  # only the command that runs, not all of them at start-up
+            refuse_undecodable_text(command)
+        return name, command, rest
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -168,12 +176,12 @@ def create_cli(pm: PsyqPluginManager, app: App | None = None) -> click.Group:
         cli.add_command(command)
         if not pm.is_builtin(plugin):
             cli.providers[name] = plugin
-    refuse_undecodable_text(cli)
     return cli
 
 
 def refuse_undecodable_text(command: click.Command) -> None:
-    """Make ``command`` (and every sub-command) refuse text arguments that are not UTF-8.
+    """Make ``command`` (and every sub-command) refuse text arguments that are not UTF-8
+    (done by :meth:`PsyqGroup.resolve_command` for the command about to run).
 
     Python gives bytes that are not UTF-8 (a Latin-1 terminal, a script) to psyq as
     lone surrogates, which SQLite, pydantic and every file write refuse deep inside:
