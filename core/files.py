@@ -89,6 +89,59 @@ def write_atomic(path: Path, data: bytes, *, private: bool = True, durable: bool
         fh.write(data)
 
 
+class OutputExists(PsyqError):
+    """An output file the user named is there already and ``--force`` was not given."""
+
+
+def refuse_existing(path: Path, force: bool) -> None:
+    """Refuse ``path`` (a file the user named with ``-o``) if something is there, unless
+    ``force``: checked before the work, so a long run is not wasted on a name in use.
+    A link counts as there, dangling or not."""
+    if not force and os.path.lexists(path):
+        raise OutputExists(f"{path} exists; choose another name or pass --force")
+
+
+def write_output(path: Path, data: bytes, *, force: bool) -> None:
+    """Write a file the user named (``-o FILE``): private (0600) and atomic, as
+    :func:`write_atomic`, and never in place of a file that is there unless ``force``.
+
+    Without ``force`` the finished temporary file is hard-linked into place, which
+    fails if the name was taken meanwhile (no window between a check and the
+    write); where the file system has no hard links, the name is checked instead
+    just before the rename. Raises :class:`OutputExists` (the old file is left as
+    it was) or ``OSError``; the temporary file is removed either way.
+    """
+    refuse_existing(path, force)
+    if force:
+        write_atomic(path, data)
+        return
+    tmp = temporary_name(path)
+    fd = create_private(tmp)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            refuse_existing(path, force=False)
+            raise
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+            refuse_existing(path, force=False)
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+_NO_HARD_LINKS = frozenset(
+    {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS}
+)
+"""What ``link`` raises on file systems without hard links (FAT, some network mounts)."""
+
+
 def private_dir(path: Path) -> Path:
     """Create ``path`` and any missing parents as 0700 folders (existing ones are left)."""
     missing: list[Path] = []

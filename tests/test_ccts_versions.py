@@ -95,7 +95,7 @@ def test_change_is_not_measured_across_definition_versions(
     )
     # The v0.2 report of the first v0.2 administration: no trend, but the same note.
     first_id = by_date["2026-04-01"]["id"]
-    report = psyq_cli("report", "--administration", str(first_id), "-o", out)
+    report = psyq_cli("report", "--administration", str(first_id), "-o", out, "--force")
     assert report.exit_code == 0, report.output
     html = " ".join(out.read_text(encoding="utf-8").split())
     assert "Not compared: 1 earlier administration" in html and "Trend:" not in html

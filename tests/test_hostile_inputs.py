@@ -269,7 +269,7 @@ def test_a_stored_year_1_date_is_one_line_in_a_date_shifted_export(
     result = psyq_cli("export", "--deidentify", "--date-shift", "-o", out)
     assert "cannot be shifted" in one_line_error(result)
     assert out.read_text() == "an earlier export\n"
-    assert psyq_cli("export", "--deidentify", "--drop-dates", "-o", out).exit_code == 0
+    assert psyq_cli("export", "--deidentify", "--drop-dates", "-o", out, "--force").exit_code == 0
 
 
 # -- a batch manifest whose lines are whole JSON but not chunks psyq wrote --------------------

@@ -70,11 +70,11 @@ def test_every_report_psyq_writes_is_parsed_by_psyq_as_tinyhtml5_would(
     pages += report_pages("report", "phq9", "--answers", "2,3,2,3,1,2,2,1,1", "--client",
                           "C-1", "-o", out)  # fmt: skip
     pages += report_pages("report", "phq9", "--answers", "2,3,2,3,1,2,2,1,-", "--client",
-                          "C-2", "-o", out)  # fmt: skip
+                          "C-2", "-o", out, "--force")  # fmt: skip
     pages += report_pages("report", "phq9", "--answers", "0,0,1,0,0,0,0,0,0", "--client",
                           "C-3", "--clinician", 'Dr <B> & "Q" \'x\'', "--note",
                           "Seen & assessed <today>.\nSecond line", "--paper", "letter",
-                          "-o", out)  # fmt: skip
+                          "-o", out, "--force")  # fmt: skip
     assert len(pages) >= 20
     for html in pages:
         assert assert_same_tree_or_fallback(html), html[:300]

@@ -115,9 +115,9 @@ def test_every_report_renders_the_same_bytes_with_sharing_as_without(
     out = str(tmp_path / "r.pdf")
     for answers, client in (("2,3,2,3,1,2,2,1,1", "C-1"), ("2,3,2,3,1,2,2,1,-", "C-2")):
         pages += report_pages("report", "phq9", "--answers", answers, "--client", client,
-                              "-o", out)  # fmt: skip
+                              "-o", out, "--force")  # fmt: skip
     pages += report_pages("report", "phq9", "--answers", "0,0,1,0,0,0,0,0,0", "--client",
-                          "C-3", "--paper", "letter", "-o", out)  # fmt: skip
+                          "C-3", "--paper", "letter", "-o", out, "--force")  # fmt: skip
     assert len(pages) >= 20
     documents = pages + EDGE_DOCUMENTS
 

@@ -67,7 +67,8 @@ def report_text(psyq_cli: CLI, tmp_path: Path, definition: str, answers: str) ->
     path = tmp_path / "inst.yaml"
     path.write_text(definition, encoding="utf-8")
     out = tmp_path / "r.html"
-    result = psyq_cli("report", str(path), "--answers", answers, "--client", "C1", "-o", out)
+    answered = ("--answers", answers, "--client", "C1")
+    result = psyq_cli("report", str(path), *answered, "-o", out, "--force")  # one file, reused
     assert result.exit_code == 0, result.output
     text = re.sub(r"<(style|svg)\b.*?</\1>", " ", out.read_text(), flags=re.S)
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
@@ -113,8 +114,8 @@ def test_latest_report_names_a_later_unfinished_form_with_a_risk_signal(
     assert psyq_cli(*record, "--answers", "0,0,0,0,0,0,0,0,0").exit_code == 0
     stopped = psyq_cli("administer", "phq9", "--client", "C0020", input="0\n" * 8 + "3\nq\n")
     assert "partial administration 2" in stopped.output
-    for args in (("phq9", "--client", "C0020"), ("--client", "C0020")):
-        out = tmp_path / "latest.html"
+    for k, args in enumerate((("phq9", "--client", "C0020"), ("--client", "C0020"))):
+        out = tmp_path / f"latest{k}.html"
         result = psyq_cli("report", *args, "--latest", "-o", out)
         assert result.exit_code == 0, result.output
         text = html_text(out)
@@ -123,7 +124,7 @@ def test_latest_report_names_a_later_unfinished_form_with_a_risk_signal(
         assert "The client endorsed thoughts that they would be better off dead" in text
         assert "No treatment action indicated" not in text  # no reassurance beside it
         assert "later partial administration 2: suicidal_ideation (item phq9_9)" in result.stderr
-        data = tmp_path / "latest.json"
+        data = tmp_path / f"latest{k}.json"
         assert psyq_cli("report", *args, "--latest", "-o", data).exit_code == 0
         [later] = json.loads(data.read_text())["report"]["later_critical"]
         assert later["administration_id"] == 2 and later["status"] == "partial"
@@ -172,6 +173,7 @@ def test_remission_is_never_claimed_beside_a_critical_flag(psyq_cli: CLI, tmp_pa
         line for line in psyq_cli("history", "C0040").output.splitlines() if "2026-11-01" in line
     ]
     assert "response, remission" in row
+    out = tmp_path / "r3.html"
     assert psyq_cli("report", "--administration", "3", "-o", out).exit_code == 0
     assert "remission (below 5): yes" in html_text(out)
 

@@ -65,8 +65,10 @@ def test_no_reassuring_interpretation_beside_item_9(psyq_cli: CLI, tmp_path: Pat
     assert "Act on the safety flag before anything else" in html
     # Without the flag the manual's text stands.
     result = psyq_cli(
-        "report", "phq9", "--answers", "0,0,0,0,0,0,0,0,0", "--client", "C1", "-o", str(out)
-    )
+        "report", "phq9", "--answers", "0,0,0,0,0,0,0,0,0", "--client", "C1", "-o", str(out),
+        "--force",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
     assert "No treatment action indicated" in out.read_text()
 
 

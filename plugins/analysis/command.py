@@ -56,6 +56,7 @@ class FiniteFloatRange(click.FloatRange):
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the psychometric report (.pdf or .html).",
 )
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @click.option("--note", help="A line shown at the top of the report (e.g. 'SIMULATED data').")
 @click.pass_obj
 def analyze_command(
@@ -66,6 +67,7 @@ def analyze_command(
     seed: int,
     as_json: bool,
     output: Path | None,
+    force: bool,
     note: str | None,
 ) -> None:
     """Item analysis of INSTRUMENT_ID's answers in DATA (CSV, JSONL, FHIR NDJSON, - for stdin).
@@ -85,10 +87,13 @@ def analyze_command(
       psyq analyze phq9 --from-store --listwise
     """
     _single_threaded_blas()
+    from psyq.files import refuse_existing
     from psyq.plugins.analysis.analyze import analyse
 
     if output is not None and output.suffix.lower() not in REPORT_SUFFIXES:
         raise PsyqError(f"{output}: the report is written as .pdf or .html")
+    if output is not None:
+        refuse_existing(output, force)
     if note is not None and len(note) > 300:
         raise PsyqError("--note: at most 300 characters")
     item_data = source.load(app)
@@ -100,7 +105,7 @@ def analyze_command(
         note=note,
     )
     if output is not None:
-        _write_report(app, result, output)
+        _write_report(app, result, output, force)
     if as_json:
         doc = result.model_dump(mode="json")
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False))
@@ -120,7 +125,7 @@ def _single_threaded_blas() -> None:
         os.environ.setdefault(name, "1")
 
 
-def _write_report(app: App, result: Analysis, output: Path) -> None:
+def _write_report(app: App, result: Analysis, output: Path, force: bool) -> None:
     from psyq.plugins.analysis.report import render_html, render_pdf
     from psyq.plugins.report.command import write_atomically
 
@@ -129,7 +134,7 @@ def _write_report(app: App, result: Analysis, output: Path) -> None:
         data = render_pdf(result, instrument)
     else:
         data = render_html(result, instrument).encode("utf-8")
-    write_atomically(output, data)
+    write_atomically(output, data, force=force)
 
 
 def summary(result: Analysis) -> str:
@@ -182,6 +187,7 @@ def summary(result: Analysis) -> str:
 @click.option("--not-happened", type=FiniteFloatRange(0, 1), default=0.10, show_default=True,
               help='Share of "counts as missing" answers on items that offer one.')  # fmt: skip
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @click.pass_obj
 def simulate_command(
     app: App,
@@ -194,6 +200,7 @@ def simulate_command(
     missing: float,
     not_happened: float,
     output: Path,
+    force: bool,
 ) -> None:
     """Write SIMULATED answers to INSTRUMENT_ID (a CSV psyq analyze and batch read).
 
@@ -208,14 +215,15 @@ def simulate_command(
       psyq analyze ccts ccts-pilot-SIMULATED.csv --ignore-extra-columns \\
           --note "SIMULATED pilot data (psyq simulate, seed 2026)" -o pilot.pdf
     """
-    from psyq.files import write_atomic
+    from psyq.files import refuse_existing, write_output
     from psyq.plugins.analysis.simulate import SimulationOptions, simulate, to_csv
 
+    refuse_existing(output, force)
     instrument = app.instrument(instrument_id)
     options = SimulationOptions(n, seed, general, group, shift, missing, not_happened)
     text = to_csv(simulate(instrument, options))
     try:
-        write_atomic(output, text.encode("utf-8"))
+        write_output(output, text.encode("utf-8"), force=force)
     except OSError as exc:
         raise PsyqError(f"{output}: cannot write: {exc.strerror or exc}") from None
     click.echo(f"wrote {output}: {n} SIMULATED respondents (seed {seed})", err=True)

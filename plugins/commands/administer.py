@@ -316,7 +316,12 @@ def _show_partial_flags(session: Session) -> None:
 
 
 def _finish(
-    app: App, session: Session, result: ScoreResult, report: Path | None, report_format: str
+    app: App,
+    session: Session,
+    result: ScoreResult,
+    report: Path | None,
+    report_format: str,
+    force: bool,
 ) -> None:
     from psyq.outputs import RenderRequest, get_output_format
 
@@ -333,7 +338,7 @@ def _finish(
         from psyq.history import render_request_for
 
         full = render_request_for(app, session.admin_id, session.store)
-        write_private(report, fmt.render(full))
+        write_private(report, fmt.render(full), force=force)
         _say(f"report written to {report}")
 
 
@@ -386,6 +391,7 @@ def _administrable(instrument: Instrument) -> Instrument:
 @click.option(
     "--transaction", is_flag=True, help="With a .fhir.json --report: a transaction Bundle."
 )
+@click.option("--force", is_flag=True, help="Overwrite the --report file if it exists.")
 @click.pass_obj
 def administer_command(
     app: App,
@@ -396,6 +402,7 @@ def administer_command(
     language: str | None,
     report: Path | None,
     transaction: bool,
+    force: bool,
 ) -> None:
     """Give INSTRUMENT_ID to a client at the keyboard, one item at a time.
 
@@ -412,10 +419,12 @@ def administer_command(
       psyq administer --resume 17
     """
     report_format = None
-    if report is not None:  # a bad suffix fails now, not after the last item
+    if report is not None:  # a bad suffix or a name in use fails now, not after the last item
+        from psyq.files import refuse_existing
         from psyq.outputs import require_format_for_path
 
         chosen = require_format_for_path(app.pm, report.name)
+        refuse_existing(report, force)
         (report_format,) = with_transaction((chosen.name,), transaction)
     elif transaction:
         raise PsyqError("--transaction applies to a FHIR --report (a .fhir.json file)")
@@ -443,7 +452,7 @@ def administer_command(
             return
         # The last answer saved it complete; a resumed one with nothing left is saved now.
         result = session.result or session.save(complete=True)
-        _finish(app, session, result, report, report_format or "")
+        _finish(app, session, result, report, report_format or "", force)
     finally:
         store.close()
 

@@ -11,7 +11,7 @@ import click
 
 from psyq.app import App
 from psyq.errors import PsyqError
-from psyq.files import write_atomic
+from psyq.files import write_output
 from psyq.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -63,10 +63,8 @@ def compile_command(
     if output is None:
         click.echo(payload.decode("utf-8"), nl=False)
         return
-    if output.exists() and not force:
-        raise PsyqError(f"{output} exists; choose another name or pass --force")
     try:
-        write_atomic(output, payload)
+        write_output(output, payload, force=force)
     except OSError as exc:
         raise PsyqError(f"{output}: cannot write: {exc.strerror or exc}") from None
     click.echo(f"wrote {output}: {instrument.id} v{instrument.version} as {target}", err=True)

@@ -15,7 +15,7 @@ import click
 
 from psyq.app import App
 from psyq.errors import AnswerError, PsyqError
-from psyq.files import write_atomic
+from psyq.files import write_output
 from psyq.hookspecs import hookimpl
 from psyq.plugins.commands.score import answers_file_option, answers_option, read_document
 from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
@@ -965,12 +965,13 @@ def csv_text(records: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically, readable by its owner only (one-line error on failure)."""
+def write_private(path: Path, data: bytes, *, force: bool) -> None:
+    """Write ``path`` atomically, readable by its owner only (one-line error on failure);
+    a file already at ``path`` is replaced only with ``force``."""
     from psyq.files import write_error
 
     try:
-        write_atomic(path, data, private=True)
+        write_output(path, data, force=force)
     except OSError as exc:
         raise write_error(exc, path) from None
 
@@ -1005,6 +1006,7 @@ def write_private(path: Path, data: bytes) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write here (created 0600) instead of standard output.",
 )
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @click.pass_obj
 def export_command(
     app: App,
@@ -1016,6 +1018,7 @@ def export_command(
     date_shift: bool,
     drop_dates: bool,
     output: Path | None,
+    force: bool,
 ) -> None:
     """Export scores and answers, one row (CSV) or object (JSONL) per administration.
 
@@ -1047,7 +1050,7 @@ def export_command(
     if output is None:
         click.echo(text, nl=False)
         return
-    write_private(output, text.encode("utf-8"))
+    write_private(output, text.encode("utf-8"), force=force)
     click.echo(f"wrote {len(records)} administration(s) to {output}", err=True)
 
 

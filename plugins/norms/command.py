@@ -186,6 +186,7 @@ def norms_group() -> None:
     help="final only for a documented normative study.",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @click.pass_obj
 def build_command(
     app: App,
@@ -200,6 +201,7 @@ def build_command(
     table_version: str,
     status: str,
     output: Path,
+    force: bool,
 ) -> None:
     """Write a versioned norm table for INSTRUMENT_ID from the answers in DATA.
 
@@ -216,9 +218,10 @@ def build_command(
     """
     from pydantic import ValidationError
 
-    from psyq.files import write_atomic
+    from psyq.files import refuse_existing, write_output
     from psyq.norms import NormTable, Sample, dump_table
 
+    refuse_existing(output, force)
     columns = [c.strip() for c in (group_by or "").split(",") if c.strip()]
     bands = parse_bands(age_bands)
     if bands and "age" not in columns:
@@ -251,7 +254,7 @@ def build_command(
         first = exc.errors()[0]
         raise PsyqError(f"norm table {first['loc'][0]}: {first['msg']}") from None
     try:
-        write_atomic(output, dump_table(table).encode("utf-8"), private=True)
+        write_output(output, dump_table(table).encode("utf-8"), force=force)
     except OSError as exc:
         raise PsyqError(f"{output}: cannot write: {exc.strerror or exc}") from None
     sizes = ", ".join(f"{g.label} {max(s.n for s in g.scales.values())}" for g in groups)

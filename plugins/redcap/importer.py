@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from psyq.errors import PsyqError
-from psyq.files import write_atomic
+from psyq.files import write_output
 from psyq.hookspecs import hookimpl
 
 
@@ -52,10 +52,8 @@ def import_redcap_command(
     if output is None:
         click.echo(text, nl=False)
         return
-    if output.exists() and not force:
-        raise PsyqError(f"{output} exists; choose another name or pass --force")
     try:
-        write_atomic(output, text.encode())
+        write_output(output, text.encode(), force=force)
     except OSError as exc:
         raise PsyqError(f"{output}: cannot write the draft: {exc.strerror or exc}") from None
     click.echo(

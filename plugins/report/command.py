@@ -10,7 +10,7 @@ import click
 
 from psyq.app import App
 from psyq.errors import PsyqError
-from psyq.files import write_atomic
+from psyq.files import refuse_existing, write_output
 from psyq.hookspecs import hookimpl
 from psyq.paper import PAPER_SIZES
 from psyq.plugins.commands.score import (
@@ -67,11 +67,12 @@ def choose_format(
     return fmt if name == fmt.name else get_output_format(app.pm, name)
 
 
-def write_atomically(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` via a temporary file, so a failure leaves no half file."""
+def write_atomically(target: Path, data: bytes, *, force: bool) -> None:
+    """Write ``data`` to ``target`` via a temporary file, so a failure leaves no half file;
+    a file already at ``target`` is replaced only with ``force``."""
     try:
         # Reports hold client data: owner-only, whatever the umask.
-        write_atomic(target, data, private=True)
+        write_output(target, data, force=force)
     except OSError as exc:
         raise PsyqError(f"{target}: cannot write the report: {exc.strerror or exc}") from None
 
@@ -135,6 +136,7 @@ class FormatOption(click.Option):
     required=True,
     help="Report file to write.",
 )
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @click.option(
     "--format",
     "format_name",
@@ -161,6 +163,7 @@ def report_command(
     paper: str,
     language: str | None,
     output: Path,
+    force: bool,
     format_name: str | None,
 ) -> None:
     """Write a clinician report (PDF, HTML, JSON or a plugin's format) for one administration.
@@ -232,7 +235,8 @@ def report_command(
         from psyq.translations import translate_request
 
         translate_request(app, request, language)
-    write_atomically(output, fmt.render(request))
+    refuse_existing(output, force)  # before rendering, the slow part
+    write_atomically(output, fmt.render(request), force=force)
     instrument = request.instrument
     total = request.result.total
     flags = request.result.critical
