@@ -84,3 +84,55 @@ def test_dask_without_scheduler_or_unreachable_is_exit_2(
     closed = psyq_cli(*base, "--out", str(tmp_path / "b"), "--scheduler", "tcp://127.0.0.1:9")
     assert closed.exit_code == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in closed.output
+
+
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    """Every path below ``folder`` with its bytes (None for a folder)."""
+    return {
+        str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def test_a_mistake_in_the_executor_options_leaves_nothing_to_resume(
+    psyq_cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dask_scheduler: str
+) -> None:
+    """The executor is checked before the output folder is made: the corrected command
+    runs as typed, not "directory is not empty ... use --resume"."""
+    monkeypatch.setattr("psyq.plugins.batch.dask_executor.CONNECT_TIMEOUT", "1s")
+    src = write_csv(tmp_path / "c.csv", phq9_rows(4))
+    out = tmp_path / "out"
+    run = ("batch", str(src), "--instrument", "phq9", "--scores-only", "--summary", "html",
+           "--out", str(out), "--quiet")  # fmt: skip
+    for mistake in (
+        ("--executor", "dask"),  # no --scheduler
+        ("--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"),  # nothing listens
+        ("--scheduler", dask_scheduler),  # the local pool has no scheduler
+    ):
+        result = psyq_cli(*run, *mistake)
+        assert result.exit_code == 2, result.output
+        assert not out.exists(), mistake
+    corrected = psyq_cli(*run, "--executor", "dask", "--scheduler", dask_scheduler)
+    assert corrected.exit_code == 0, corrected.output
+    assert (out / "scores.csv").exists()
+
+
+def test_a_failed_start_leaves_an_existing_folder_and_an_earlier_batch_as_they_were(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    src = write_csv(tmp_path / "c.csv", phq9_rows(4))
+    run = ("batch", str(src), "--instrument", "phq9", "--scores-only", "--summary", "html",
+           "--quiet")  # fmt: skip
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o750)
+    result = psyq_cli(*run, "--out", str(empty), "--executor", "dask")
+    assert result.exit_code == 2, result.output
+    assert list(empty.iterdir()) == [] and (empty.stat().st_mode & 0o777) == 0o750
+    # --force over an earlier batch removes it only once the new one can start.
+    earlier = tmp_path / "earlier"
+    assert psyq_cli(*run, "--out", str(earlier)).exit_code == 0
+    before = _tree(earlier)
+    result = psyq_cli(*run, "--out", str(earlier), "--force", "--executor", "dask")
+    assert result.exit_code == 2, result.output
+    assert "needs --scheduler ADDRESS" in result.output
+    assert _tree(earlier) == before

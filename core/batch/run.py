@@ -167,7 +167,15 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         recycle_after=max(1, recycle_rows // chunk_size),
         pdf_reports="pdf" in options.formats,
     )
+    _check_out(out, options)
     with ExitStack() as stack:
+        # The executor is opened (its options checked, a Dask scheduler reached) before
+        # anything is written: a mistake there must leave no output folder behind, or
+        # the corrected command would be told to --resume (and --force would already
+        # have removed the batch it was to replace).
+        runner: ChunkRunner | None = None
+        if source.rows or options.summary == "pdf":
+            runner = stack.enter_context(executors[options.executor].open(settings))
         manifest = _open_manifest(out, options, header, chunk_size, taper)
         stack.callback(manifest.close)
         plan = _plan(manifest, source.rows)
@@ -182,9 +190,6 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
             if data is not None
             else _slice_jobs(ranged, instrument, options, manifest, plan, out / PARTS_DIR)
         )
-        runner: ChunkRunner | None = None
-        if todo or options.summary == "pdf":
-            runner = stack.enter_context(executors[options.executor].open(settings))
         if runner is not None and todo:
             progress = Progress(total, done=resumed) if options.progress else None
             try:
@@ -276,6 +281,22 @@ def _recycle_rendered_rows() -> int:
 # -- the output directory -------------------------------------------------------
 
 
+def _check_out(out: Path, options: BatchOptions) -> None:
+    """Refuse an output folder this batch may not write into, before anything is written."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory")
+    if options.resume and (out / MANIFEST_NAME).exists():
+        return
+    entries = sorted(out.iterdir()) if out.is_dir() else []
+    if entries and not options.force:
+        hint = "it has no batch manifest to resume; " if options.resume else ""
+        raise InputError(
+            f"{out}: directory is not empty ({len(entries)} entries); {hint}"
+            "use --resume to finish an interrupted batch, --force to overwrite, "
+            "or choose a new --out"
+        )
+
+
 def _open_manifest(
     out: Path,
     options: BatchOptions,
@@ -283,8 +304,8 @@ def _open_manifest(
     chunk_size: int,
     taper: int | None = None,
 ) -> Manifest:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a directory")
+    """The batch's manifest in ``out``: resumed, or new."""
+    _check_out(out, options)  # again: the folder may have changed while the executor opened
     path = out / MANIFEST_NAME
     entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if options.resume and path.exists():
@@ -307,13 +328,6 @@ def _open_manifest(
                 file=sys.stderr,
             )
         return manifest
-    if entries and not options.force:
-        hint = "it has no batch manifest to resume; " if options.resume else ""
-        raise InputError(
-            f"{out}: directory is not empty ({len(entries)} entries); {hint}"
-            "use --resume to finish an interrupted batch, --force to overwrite, "
-            "or choose a new --out"
-        )
     if entries and path.exists():
         # --force over an earlier batch: its reports must not mix with this one's.
         for folder in (out / REPORTS_DIR, out / PARTS_DIR):

@@ -170,6 +170,9 @@ def batch_command(
         raise PsyqError("give --resume or --force, not both")
     if executor != "local" and jobs is not None:
         raise PsyqError("--jobs sizes the local pool; size a Dask cluster with `dask worker`")
+    if executor == "local" and scheduler is not None:
+        # A batch meant for a cluster must not quietly run on this machine instead.
+        raise PsyqError("--scheduler is a Dask scheduler's address: give it with --executor dask")
     columns = ColumnMap(id_column, date_column, ignore_extra_columns)
     mapping = None
     if redcap_dictionary is not None:
