@@ -115,23 +115,17 @@ def write_output(path: Path, data: bytes, *, force: bool) -> None:
     if force:
         write_atomic(path, data)
         return
-    tmp = temporary_name(path)
-    fd = create_private(tmp)
+    tmp = _synced_temporary(path, data)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            refuse_existing(path, force=False)
+        os.link(tmp, path)
+    except FileExistsError:
+        refuse_existing(path, force=False)
+        raise
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
             raise
-        except OSError as exc:
-            if exc.errno not in _NO_HARD_LINKS:
-                raise
-            refuse_existing(path, force=False)
-            os.replace(tmp, path)
+        refuse_existing(path, force=False)
+        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -164,6 +158,18 @@ def create_private_once(path: Path, data: bytes) -> bool:
     reads half of it and an existing file is never replaced. False if ``path`` was
     there already (left as it is); ``OSError`` if it cannot be written."""
     private_dir(path.parent)
+    tmp = _synced_temporary(path, data)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def _synced_temporary(path: Path, data: bytes) -> Path:
+    """A new private temporary file beside ``path`` holding ``data``, synced: its name."""
     tmp = temporary_name(path)
     fd = create_private(tmp)
     try:
@@ -171,13 +177,10 @@ def create_private_once(path: Path, data: bytes) -> bool:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
-    return True
+        raise
+    return tmp
 
 
 def read_private(path: Path, limit: int = 1024) -> tuple[bytes, int]:

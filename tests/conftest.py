@@ -15,6 +15,7 @@ from click.testing import Result
 
 from psyq.manager import PsyqPluginManager
 from psyq.registry import InstrumentRegistry
+from tests.definitions import definition
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,19 +85,13 @@ def registry(psyq_pm: PsyqPluginManager) -> InstrumentRegistry:
     return InstrumentRegistry(psyq_pm)
 
 
-MINIMAL = """\
-id: mini
-version: "1"
-title: Mini scale
-short_name: MINI
-licence: test
-status: validated
-response_scales:
-  freq:
-    options:
-      - {value: 0, label: Never}
-      - {value: 1, label: Sometimes}
-      - {value: 2, label: Often}
+MINIMAL = definition(
+    "mini",
+    title="Mini scale",
+    short_name="MINI",
+    status="validated",
+    levels=3,
+    body="""\
 items:
   - {id: m1, text: One, response_scale: freq}
   - {id: m2, text: Two, response_scale: freq}
@@ -118,7 +113,8 @@ examples:
   - name: zeros
     answers: {m1: 0, m2: 0, m3: 0}
     expect: {scores: {total: 2}, bands: {total: low}, flags: []}
-"""
+""",
+)
 
 
 @pytest.fixture

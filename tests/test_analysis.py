@@ -17,22 +17,15 @@ from hypothesis import strategies as st
 from psyq.plugins.analysis import stats
 from psyq.testing import CLI, Register
 
+from .cohorts import write_csv
+from .definitions import definition
 from .packs import DirectoryPack
 
-SIX = """\
-id: six
-version: "1"
-title: Six-item test scale
-short_name: SIX
-licence: test
-status: provisional
-response_scales:
-  freq:
-    options:
-      - {value: 0, label: Never}
-      - {value: 1, label: Sometimes}
-      - {value: 2, label: Often}
-      - {value: 3, label: Always}
+SIX = definition(
+    "six",
+    title="Six-item test scale",
+    short_name="SIX",
+    body="""\
 items:
   - {id: q1, text: One, response_scale: freq}
   - {id: q2, text: Two, response_scale: freq}
@@ -45,7 +38,8 @@ scales:
   - {id: first, label: First, items: [q1, q2, q3]}
   - {id: second, label: Second, items: [q4, q5, q6]}
   - {id: pair, label: Pair, items: [q1, q2]}
-"""
+""",
+)
 ITEMS = ["q1", "q2", "q3", "q4", "q5", "q6"]
 
 
@@ -71,14 +65,6 @@ def simulate(n: int, seed: int = 1) -> list[dict[str, str]]:
             row[item] = str(value)
         rows.append(row)
     return rows
-
-
-def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def run_json(cli: CLI, path: Path, *extra: str) -> dict[str, Any]:

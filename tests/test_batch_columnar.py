@@ -26,6 +26,8 @@ from psyq.plugins.builtin_instruments import builtin_instruments_dir
 from psyq.registry import InstrumentRegistry, load_instrument_file
 from psyq.scoring import Scorer
 
+from .cohorts import write_csv
+from .definitions import definition
 from .installed import installed_broken_plugin
 
 BUILTIN = sorted(p.stem for p in builtin_instruments_dir().glob("*.yaml"))
@@ -98,14 +100,6 @@ def _rows(inst: Instrument, n: int, seed: int) -> list[dict[str, str]]:
     return rows
 
 
-def _write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
 def _batch(
     src: Path,
     instrument: str,
@@ -171,7 +165,7 @@ class _Wrapper:
 def test_columnar_batch_is_byte_identical_to_per_row(instrument_id: str, tmp_path: Path) -> None:
     inst = _instrument(instrument_id)
     rows = _rows(inst, 1200, seed=len(instrument_id))
-    src = _write_csv(tmp_path / "in.csv", rows)
+    src = write_csv(tmp_path / "in.csv", rows)
     env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home")}
     _batch(src, instrument_id, tmp_path / "per-row", env, columnar=False)
     _batch(src, instrument_id, tmp_path / "columnar", env, columnar=True)
@@ -298,7 +292,7 @@ def test_a_plugin_that_hooks_scoring_gets_the_per_row_path(tmp_path: Path) -> No
     env = {**installed_broken_plugin(tmp_path, PLUGIN), **NO_EXAMPLE}
     inst = _instrument("phq9")
     rows = _rows(inst, 30, seed=2)
-    src = _write_csv(tmp_path / "in.csv", rows)
+    src = write_csv(tmp_path / "in.csv", rows)
     _batch(src, "phq9", tmp_path / "out", env, columnar=True)
     with (tmp_path / "out" / "scores.csv").open(newline="") as fh:
         totals = [r["total"] for r in csv.DictReader(fh)]
@@ -306,26 +300,20 @@ def test_a_plugin_that_hooks_scoring_gets_the_per_row_path(tmp_path: Path) -> No
     assert any(t for t in totals)
 
 
-EVERYTHING = """\
-id: everything
-version: "1"
-title: Every feature the columnar path implements
-short_name: EVERY
-licence: test
-status: provisional
-response_scales:
-  freq:
-    options:
-      - {value: 0, label: Never}
-      - {value: 1, label: Sometimes}
-      - {value: 2, label: Often}
-      - {value: 3, label: Always}
-      - {value: 777, label: Declined, missing: true}
-  yesno:
-    options:
-      - {value: 0, label: "No"}
-      - {value: 1, label: "Yes"}
-      - {value: 9, label: "Don't know", missing: true}
+YES_NO = """\
+yesno:
+  options:
+    - {value: 0, label: "No"}
+    - {value: 1, label: "Yes"}
+    - {value: 9, label: "Don't know", missing: true}
+"""
+EVERYTHING = definition(
+    "everything",
+    title="Every feature the columnar path implements",
+    short_name="EVERY",
+    missing={777: "Declined"},
+    other_scales=YES_NO,
+    body="""\
 items:
   - {id: e1, text: One, response_scale: freq}
   - {id: e2, text: Two, response_scale: freq, reverse: true}
@@ -402,7 +390,8 @@ flags:
         - all:
             - {scale: total, op: ">=", value: 20}
             - {item: e6, op: "==", value: 1}
-"""
+""",
+)
 
 PACK = """
 from pathlib import Path
@@ -426,7 +415,7 @@ def test_every_format_feature_gives_the_same_bytes(tmp_path: Path) -> None:
     inst = load_instrument_file(pm, folder / "everything.yaml")
     assert unsupported(pm, inst) is None
     rows = _rows(inst, 1500, seed=11)
-    src = _write_csv(tmp_path / "in.csv", rows)
+    src = write_csv(tmp_path / "in.csv", rows)
     _batch(src, "everything", tmp_path / "per-row", env, columnar=False)
     _batch(src, "everything", tmp_path / "columnar", env, columnar=True)
     _same_outputs(tmp_path / "per-row", tmp_path / "columnar")
@@ -453,7 +442,7 @@ def _both_paths(tmp_path: Path, definition: str, rows: list[dict[str, str]]) -> 
     pm = create_plugin_manager(load_entrypoints=False)
     inst = load_instrument_file(pm, folder / "case.yaml")
     assert unsupported(pm, inst) is None
-    src = _write_csv(tmp_path / "in.csv", rows)
+    src = write_csv(tmp_path / "in.csv", rows)
     env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home")}
     _batch(src, inst.id, tmp_path / "per-row", env, columnar=False)
     _batch(src, inst.id, tmp_path / "columnar", env, columnar=True)

@@ -10,27 +10,20 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from tests.definitions import definition
 from tests.packs import DirectoryPack
 
 CLI = Callable[..., Result]
 
 # Five items, 0-3, plus a "Decline" option that counts as missing and an unscored
 # item; q5 is critical. Every rule of the condition language appears once.
-RULES = """\
-id: rules
-version: "1"
-title: Rules
-short_name: RULES
-licence: test
-status: validated
-response_scales:
-  freq:
-    options:
-      - {value: 0, label: Never}
-      - {value: 1, label: Sometimes}
-      - {value: 2, label: Often}
-      - {value: 3, label: Always}
-      - {value: 777, label: Decline, missing: true}
+RULES = definition(
+    "rules",
+    title="Rules",
+    short_name="RULES",
+    status="validated",
+    missing={777: "Decline"},
+    body="""\
 items:
   - {id: q1, text: One, response_scale: freq}
   - {id: q2, text: Two, response_scale: freq}
@@ -74,7 +67,8 @@ flags:
       at_least: 2
       at_most: 3
       including_one_of: [q1, q2]
-"""
+""",
+)
 
 
 @pytest.fixture

@@ -60,11 +60,12 @@ def _leftovers(folder: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_an_existing_output_is_refused_and_kept(
+def test_an_existing_output_is_kept_unless_forced(
     psyq_cli: CLI, tmp_path: Path, command: str
 ) -> None:
     args = _arguments(command, psyq_cli, tmp_path)
     target = _existing(tmp_path, SUFFIX.get(command, ".csv"))
+    target.chmod(0o644)
 
     line = one_line_error(psyq_cli(*args, target))
 
@@ -72,18 +73,9 @@ def test_an_existing_output_is_refused_and_kept(
     assert target.read_bytes() == EARLIER
     assert not _leftovers(tmp_path)
 
+    forced = psyq_cli(*args, target, "--force")
 
-@pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_force_replaces_an_existing_output_privately(
-    psyq_cli: CLI, tmp_path: Path, command: str
-) -> None:
-    args = _arguments(command, psyq_cli, tmp_path)
-    target = _existing(tmp_path, SUFFIX.get(command, ".csv"))
-    target.chmod(0o644)
-
-    result = psyq_cli(*args, target, "--force")
-
-    assert result.exit_code == 0, result.output
+    assert forced.exit_code == 0, forced.output
     written = target.read_bytes()
     assert written and written != EARLIER
     assert stat.S_IMODE(target.stat().st_mode) == 0o600

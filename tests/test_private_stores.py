@@ -152,17 +152,22 @@ BATCH = "client_id,phq9_1,phq9_2,phq9_3,phq9_4,phq9_5,phq9_6,phq9_7,phq9_8,phq9_
 )
 
 
-def test_resume_never_appends_client_rows_through_a_planted_manifest(
-    psyq_cli: CLI, tmp_path: Path
-) -> None:
-    # A batch run into a shared folder; someone swaps its manifest (which holds every
-    # row's scores) for a link to a file of theirs, keeping the lines psyq expects.
+def shared_batch(tmp_path: Path, *options: str) -> tuple[Path, tuple[str, ...]]:
+    """A batch of BATCH into a folder anyone may write to: the folder, the command line."""
     rows = tmp_path / "rows.csv"
     rows.write_text(BATCH)
     out = tmp_path / "shared"
     out.mkdir()
     out.chmod(0o777)
-    run = ("batch", str(rows), "--instrument", "phq9", "--out", str(out), "--scores-only")
+    return out, ("batch", str(rows), "--instrument", "phq9", "--out", str(out), *options)
+
+
+def test_resume_never_appends_client_rows_through_a_planted_manifest(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    # A batch run into a shared folder; someone swaps its manifest (which holds every
+    # row's scores) for a link to a file of theirs, keeping the lines psyq expects.
+    out, run = shared_batch(tmp_path, "--scores-only")
     assert psyq_cli(*run, "--chunk-size", "1").exit_code == 0
     manifest = out / "batch-manifest.jsonl"
     theirs = tmp_path / "theirs.jsonl"
@@ -189,14 +194,9 @@ def test_resume_never_appends_client_rows_through_a_planted_manifest(
 def test_batch_reports_are_never_written_through_a_planted_folder_link(
     psyq_cli: CLI, tmp_path: Path
 ) -> None:
-    rows = tmp_path / "rows.csv"
-    rows.write_text(BATCH)
-    out = tmp_path / "shared"
-    out.mkdir()
-    out.chmod(0o777)
+    out, run = shared_batch(tmp_path, "--format", "json")
     theirs = tmp_path / "theirs"
     theirs.mkdir()
-    run = ("batch", str(rows), "--instrument", "phq9", "--out", str(out), "--format", "json")
     assert psyq_cli(*run, "--chunk-size", "1").exit_code == 0
     # Unfinish the batch (forget the last chunks), and put a link where reports go.
     manifest = out / "batch-manifest.jsonl"

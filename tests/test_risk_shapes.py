@@ -14,23 +14,16 @@ from pathlib import Path
 
 from click.testing import Result
 
+from tests.definitions import definition
+
 CLI = Callable[..., Result]
 
-SLEEP = """\
-schema_version: 1
-id: sleeprisk
-version: "1.0"
-title: Sleep and risk check (test)
-short_name: SLR
-status: provisional
-licence: test only
-response_scales:
-  freq:
-    options:
-      - {value: 0, label: Never}
-      - {value: 1, label: Sometimes}
-      - {value: 2, label: Often}
-      - {value: 3, label: Always}
+SLEEP = definition(
+    "sleeprisk",
+    title="Sleep and risk check (test)",
+    short_name="SLR",
+    version="1.0",
+    body="""\
 items:
   - {id: s1, text: slept badly?, response_scale: freq}
   - {id: s2, text: woke early?, response_scale: freq}
@@ -60,7 +53,8 @@ flags:
     level: critical
     message: Thoughts of ending their life; assess risk today.
     when: {item: s3, op: ">", value: 0}
-"""
+""",
+)
 
 
 def report_text(psyq_cli: CLI, tmp_path: Path, definition: str, answers: str) -> str:
@@ -178,21 +172,14 @@ def test_remission_is_never_claimed_beside_a_critical_flag(psyq_cli: CLI, tmp_pa
     assert "remission (below 5): yes" in html_text(out)
 
 
-TWO_CRITICAL = """\
-schema_version: 1
-id: twocrit
-version: "1.0"
-title: Two critical items (test)
-short_name: TWO
-status: provisional
-licence: test only
-response_scales:
-  freq:
-    options:
-      - {value: 0, label: Never}
-      - {value: 1, label: Sometimes}
-      - {value: 2, label: Often}
-      - {value: 9, label: Prefer not to say, missing: true}
+TWO_CRITICAL = definition(
+    "twocrit",
+    title="Two critical items (test)",
+    short_name="TWO",
+    version="1.0",
+    levels=3,
+    missing={9: "Prefer not to say"},
+    body="""\
 items:
   - {id: t1, text: felt low?, response_scale: freq}
   - {id: t2, text: thought of self-harm?, response_scale: freq, critical: true}
@@ -200,7 +187,8 @@ items:
   - {id: t4, text: thought of ending your life?, response_scale: freq, critical: true}
 scales:
   - {id: total, label: Total, items: [t1, t2, t3, t4], missing: {max_missing: 1}}
-"""
+""",
+)
 
 
 def critical_flags(psyq_cli: CLI, definition: Path, answers: str) -> list[tuple[str, str]]:
