@@ -1,4 +1,5 @@
-"""Work that the reports rendered in one process share: computed styles and line breaks.
+"""Work that the reports rendered in one process share: computed styles, line breaks,
+the Pango layouts text is drawn from, and font subsets.
 
 WeasyPrint starts every document from nothing. For psyq's reports most of that
 work is the same from one report to the next: the same elements match the same
@@ -19,7 +20,15 @@ renders of a process (a batch worker renders hundreds of reports):
   available width. For a text in a shared style, its result is kept, keyed by
   the style object itself (held, so the key never outlives it), and each later
   call gets its own copy of the layout it returns (which WeasyPrint returns
-  inactive, as text, width and metrics).
+  inactive, as text, width and metrics). An SVG ``<text>`` (laid out letter by
+  letter) is keyed by what WeasyPrint's SVG code sets in its style.
+* **Drawn layouts.** To draw a text, WeasyPrint makes its Pango layout again and
+  Pango shapes it again. For a layout from the line-break cache, drawn in the
+  style it was laid out in, the laid-out Pango layout kept for its key is used
+  (:func:`_share_drawn_layouts`).
+* **Font subsets.** Each PDF embeds the glyphs it uses of each font; a subset
+  already made for the same font file and the same glyphs is used again
+  (:func:`_share_subsets`).
 
 Nothing changes what a page looks like: PDFs rendered with sharing are byte for
 byte those rendered without it (``tests/test_render_sharing.py`` renders every
@@ -59,6 +68,15 @@ MAX_ENTRIES = 20_000
 (measured with tracemalloc over 400 PHQ-9 reports, three or four new texts each: a
 client id, dates), so a worker holds some 25 MiB at most."""
 
+MAX_DRAWN = 5_000
+"""Laid-out Pango layouts kept for drawing before they are all forgotten (a few KB
+each: a PHQ-9 report draws some 160 texts, most of them the same in every report)."""
+
+MAX_SUBSETS = 400
+"""Font subsets kept before they are all forgotten. A PHQ-9 report embeds four
+(regular, bold, oblique, monospace); over 200 varied reports 76 different subsets
+were made, some tens of KB each."""
+
 VERIFIED_VERSION = "70.0"
 """The WeasyPrint release whose code :data:`VERIFIED` holds the digests of."""
 
@@ -67,6 +85,10 @@ VERIFIED: dict[str, str] = {
     "weasyprint.text.line_break:split_first_line": "0b33e5fdf1c06fad",
     "weasyprint.text.line_break:first_line_metrics": "746160f3f6da7ed6",
     "weasyprint.text.line_break:Layout": "1ace078b3fee3c11",
+    "weasyprint.svg.text:text": "b39653f0abe9530c",
+    "weasyprint.pdf.fonts:Font": "e4fca6db320d3cfb",
+    "weasyprint.draw.text:draw_text": "0cfeca9646fd5e32",
+    "weasyprint.draw.text:draw_first_line": "e4a184229c356537",
 }
 """BLAKE2b digests (8 bytes, hex) of the source of the WeasyPrint code sharing
 replaces (``StyleFor.__init__``) or relies on (``split_first_line`` returns an
@@ -80,11 +102,16 @@ _state: dict[str, Any] = {
     "renders": 0,
     "style_hits": 0,
     "line_hits": 0,
+    "subset_hits": 0,
+    "drawn_hits": 0,
     "fonts_added": False,
 }
 _styles: dict[int, Any] = {}
 _keys: dict[tuple[Any, ...], int] = {}
 _lines: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
+_drawn: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
+_font_files: dict[tuple[Any, ...], bytes] = {}
+_subsets: dict[tuple[Any, ...], bytes] = {}
 _kept_sheets: dict[int, Any] = {}
 _kept_configs: dict[int, Any] = {}
 
@@ -97,8 +124,8 @@ def source_digest(obj: Any) -> str:
 
     from psyq.digest import blake2b
 
-    functions = (
-        [f for f in vars(obj).values() if hasattr(f, "__code__")]
+    functions = (  # a method psyq put in WeasyPrint's place is read as WeasyPrint's own
+        [getattr(f, "__wrapped__", f) for f in vars(obj).values() if hasattr(f, "__code__")]
         if isinstance(obj, type)
         else [obj]
     )
@@ -115,7 +142,12 @@ def source_digest(obj: Any) -> str:
 
 def _verified_code() -> dict[str, Any]:
     import weasyprint.css
+    import weasyprint.draw.text
+    import weasyprint.pdf.fonts
     import weasyprint.text.line_break
+    from weasyprint.svg.text import text as svg_text
+
+    draw_first_line = weasyprint.draw.text.draw_first_line
 
     style_for = weasyprint.css.StyleFor
     split_first_line = weasyprint.text.line_break.split_first_line
@@ -130,6 +162,12 @@ def _verified_code() -> dict[str, Any]:
             weasyprint.text.line_break.first_line_metrics
         ),
         "weasyprint.text.line_break:Layout": weasyprint.text.line_break.Layout,
+        "weasyprint.svg.text:text": svg_text,
+        "weasyprint.pdf.fonts:Font": weasyprint.pdf.fonts.Font,
+        "weasyprint.draw.text:draw_text": weasyprint.draw.text.draw_text,
+        "weasyprint.draw.text:draw_first_line": getattr(
+            draw_first_line, "__wrapped__", draw_first_line
+        ),
     }
 
 
@@ -157,6 +195,9 @@ def clear() -> None:
     _styles.clear()
     _keys.clear()
     _lines.clear()
+    _drawn.clear()
+    _font_files.clear()
+    _subsets.clear()
 
 
 def keep_sheets(*sheets: Any) -> None:
@@ -166,9 +207,10 @@ def keep_sheets(*sheets: Any) -> None:
         _kept_sheets[id(sheet)] = sheet
 
 
-def hits() -> tuple[int, int]:
-    """How many computed styles and line breaks this process has reused so far."""
-    return int(_state["style_hits"]), int(_state["line_hits"])
+def hits() -> tuple[int, int, int]:
+    """How many computed styles, line breaks and font subsets this process has reused
+    so far."""
+    return int(_state["style_hits"]), int(_state["line_hits"]), int(_state["subset_hits"])
 
 
 @contextmanager
@@ -195,8 +237,10 @@ def _install() -> None:
     """Put the sharing versions in WeasyPrint's place (once; off unless :func:`sharing`)."""
     import weasyprint
     import weasyprint.css
+    import weasyprint.draw.text
     import weasyprint.layout.inline
     import weasyprint.layout.preferred
+    import weasyprint.pdf.fonts
     import weasyprint.text.fonts
     import weasyprint.text.line_break
 
@@ -220,6 +264,8 @@ def _install() -> None:
         weasyprint.layout.preferred,
     ):
         module.split_first_line = shared_split
+    _share_subsets(weasyprint.pdf.fonts.Font)
+    _share_drawn_layouts(weasyprint.text.line_break.Layout, weasyprint.draw.text)
 
 
 def _style_for_class(style_for: type) -> type:
@@ -374,8 +420,22 @@ def _shared(style: Any) -> bool:
     return False
 
 
+def _svg_fields(style: Any) -> tuple[Any, ...]:
+    """What ``weasyprint.svg.text.text`` (verified) sets in an SVG text's style, on top
+    of the initial values and the font configuration."""
+    return (
+        tuple(style["font_family"]),
+        style["font_style"],
+        style["font_weight"],
+        style["font_size"],
+        style["direction"],
+    )
+
+
 def _line_cache(split_first_line: Callable[..., Any]) -> Callable[..., Any]:
     import copy
+
+    from weasyprint.svg.text import Style as svg_style
 
     def shared_split_first_line(
         text: str,
@@ -386,13 +446,30 @@ def _line_cache(split_first_line: Callable[..., Any]) -> Callable[..., Any]:
         is_line_start: bool = True,
         minimum: bool = False,
     ) -> Any:
-        if not (_on() and _shared(style)):
+        if not _on():
             return split_first_line(
                 text, style, context, max_width, justification_spacing, is_line_start, minimum
             )
-        key = (text, id(style), max_width, justification_spacing, is_line_start, minimum)
+        if _shared(style):
+            owner = style
+            key: tuple[Any, ...] = (
+                text, id(style), max_width, justification_spacing, is_line_start, minimum
+            )  # fmt: skip
+        elif type(style) is svg_style:
+            # An SVG <text>'s style: the initial values and the five that
+            # ``weasyprint.svg.text.text`` sets (verified), in the process's font
+            # configuration, which the key holds.
+            owner = style.font_config
+            key = (
+                "svg", text, _svg_fields(style), id(owner),
+                max_width, justification_spacing, is_line_start, minimum,
+            )  # fmt: skip
+        else:
+            return split_first_line(
+                text, style, context, max_width, justification_spacing, is_line_start, minimum
+            )
         entry = _lines.get(key)
-        if entry is not None and entry[0] is style:
+        if entry is not None and entry[0] is owner:
             _state["line_hits"] += 1
             layout, *rest = entry[1]
             return (copy.copy(layout), *rest)
@@ -401,8 +478,109 @@ def _line_cache(split_first_line: Callable[..., Any]) -> Callable[..., Any]:
         )
         if len(_lines) > MAX_ENTRIES:
             _lines.clear()
-        _lines[key] = (style, (copy.copy(result[0]), *result[1:]))
+        # Marked, for drawing: a layout from this cache may be drawn from a laid-out
+        # Pango layout kept for its key (:func:`_share_drawn_layouts`).
+        result[0]._psyq_key = (key, owner)
+        _lines[key] = (owner, (copy.copy(result[0]), *result[1:]))
         return result
 
     shared_split_first_line.__wrapped__ = split_first_line  # type: ignore[attr-defined]
     return shared_split_first_line
+
+
+def _share_subsets(font_class: Any) -> None:
+    """Keep the font subsets a process makes: one report's glyphs are mostly the last one's.
+
+    ``Font.subset`` (verified) replaces the font file a document embeds with the
+    glyphs it uses, a pure function of the font file, the glyph numbers, the
+    hinting option and whether any glyph was missing. The same subset is kept and
+    handed back, without making it again, when all of those are the same (the font
+    file compared byte for byte). A subset that failed (the file unchanged, and
+    WeasyPrint's warning) is never kept.
+    """
+    subset = font_class.subset
+
+    def shared_subset(self: Any, to_unicode: Any, hinting: Any) -> None:
+        if not (_on() and to_unicode):
+            return subset(self, to_unicode, hinting)  # type: ignore[no-any-return]
+        original = self.file_content
+        file_key = (self.hash, self.index, len(original))
+        key = (*file_key, tuple(sorted(to_unicode)), bool(hinting), bool(self.missing))
+        kept = _subsets.get(key)
+        if kept is not None and _font_files.get(file_key) == original:
+            _state["subset_hits"] += 1
+            self.file_content = kept
+            return None
+        subset(self, to_unicode, hinting)
+        if self.file_content is not original and self.file_content != original:
+            if len(_subsets) > MAX_SUBSETS:
+                _subsets.clear()
+                _font_files.clear()
+            if _font_files.setdefault(file_key, original) == original:
+                _subsets[key] = self.file_content
+        return None
+
+    shared_subset.__wrapped__ = subset  # type: ignore[attr-defined]
+    font_class.subset = shared_subset
+
+
+def _share_drawn_layouts(layout_class: Any, text_module: Any) -> None:
+    """Keep the Pango layouts that drawing text makes: the same words in the same
+    style are shaped once per process, not once per report.
+
+    To draw a text box, WeasyPrint makes its layout anew (``Layout.reactivate``:
+    a Pango context and layout, the text and its attributes), and Pango shapes
+    the text again. What that makes depends on the style's values, the text and
+    the justification spacing alone (``Layout``, verified), so for a layout from
+    the line-break cache, drawn in the style it was laid out in, the laid-out
+    Pango layout kept for that key is handed over instead. Drawing sets the
+    layout's single-paragraph mode (the same each time); a draw that shortens
+    the text for an ellipsis changes it, so its layout is dropped afterwards.
+    """
+    from weasyprint.svg.text import Style as svg_style
+
+    reactivate = layout_class.reactivate
+    draw_first_line = text_module.draw_first_line
+
+    def shared_reactivate(self: Any, style: Any) -> None:
+        marked = self.__dict__.get("_psyq_key")
+        if marked is None or not _on():
+            return reactivate(self, style)  # type: ignore[no-any-return]
+        key, owner = marked
+        if not (style is owner or (key[0] == "svg" and type(style) is svg_style
+                and style.font_config is owner and _svg_fields(style) == key[2])):  # fmt: skip
+            return reactivate(self, style)  # type: ignore[no-any-return]
+        drawn_key = (key, self.text, self.justification_spacing)
+        drawn = _drawn.get(drawn_key)
+        if drawn is not None and drawn[0] is owner:
+            _state["drawn_hits"] += 1
+            self.__dict__.update(drawn[1])
+            self.style = style
+            return None
+        reactivate(self, style)
+        if len(_drawn) > MAX_DRAWN:
+            _drawn.clear()
+        kept = {name: value for name, value in vars(self).items() if name != "style"}
+        _drawn[drawn_key] = (owner, kept)
+        return None
+
+    def shared_draw_first_line(
+        stream: Any, textbox: Any, text_overflow: Any, block_ellipsis: Any, matrix: Any
+    ) -> Any:
+        try:
+            return draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix)
+        finally:
+            if text_overflow == "ellipsis" or block_ellipsis != "none":
+                _drop_drawn(textbox.pango_layout)
+
+    shared_reactivate.__wrapped__ = reactivate  # type: ignore[attr-defined]
+    shared_draw_first_line.__wrapped__ = draw_first_line  # type: ignore[attr-defined]
+    layout_class.reactivate = shared_reactivate
+    text_module.draw_first_line = shared_draw_first_line
+
+
+def _drop_drawn(layout: Any) -> None:
+    """Forget the kept Pango layout ``layout`` was drawn from (its text was changed)."""
+    for key, (_, kept) in list(_drawn.items()):
+        if kept.get("layout") is getattr(layout, "layout", None):
+            del _drawn[key]
