@@ -26,6 +26,9 @@ renders of a process (a batch worker renders hundreds of reports):
   Pango shapes it again. For a layout from the line-break cache, drawn in the
   style it was laid out in, the laid-out Pango layout kept for its key is used
   (:func:`_share_drawn_layouts`).
+* **Used values.** A box's margins, paddings, sizes and border widths, resolved
+  from its style and its containing block's size, are those the last box in the
+  same style and the same containing block got (:func:`_share_percentages`).
 * **Font subsets.** Each PDF embeds the glyphs it uses of each font; a subset
   already made for the same font file and the same glyphs is used again
   (:func:`_share_subsets`).
@@ -89,6 +92,10 @@ VERIFIED: dict[str, str] = {
     "weasyprint.pdf.fonts:Font": "e4fca6db320d3cfb",
     "weasyprint.draw.text:draw_text": "0cfeca9646fd5e32",
     "weasyprint.draw.text:draw_first_line": "e4a184229c356537",
+    "weasyprint.layout.percent:resolve_percentages": "fb6f3aa235d6f580",
+    "weasyprint.layout.percent:resolve_one_percentage": "6b76df6338152752",
+    "weasyprint.layout.percent:percentage": "d6a2a1d7d7d28712",
+    "weasyprint.layout.percent:adjust_box_sizing": "3af7fd1e620960ef",
 }
 """BLAKE2b digests (8 bytes, hex) of the source of the WeasyPrint code sharing
 replaces (``StyleFor.__init__``) or relies on (``split_first_line`` returns an
@@ -104,12 +111,14 @@ _state: dict[str, Any] = {
     "line_hits": 0,
     "subset_hits": 0,
     "drawn_hits": 0,
+    "percentage_hits": 0,
     "fonts_added": False,
 }
 _styles: dict[int, Any] = {}
 _keys: dict[tuple[Any, ...], int] = {}
 _lines: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
 _drawn: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
+_percentages: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
 _font_files: dict[tuple[Any, ...], bytes] = {}
 _subsets: dict[tuple[Any, ...], bytes] = {}
 _kept_sheets: dict[int, Any] = {}
@@ -143,6 +152,7 @@ def source_digest(obj: Any) -> str:
 def _verified_code() -> dict[str, Any]:
     import weasyprint.css
     import weasyprint.draw.text
+    import weasyprint.layout.percent as percent
     import weasyprint.pdf.fonts
     import weasyprint.text.line_break
     from weasyprint.svg.text import text as svg_text
@@ -168,6 +178,12 @@ def _verified_code() -> dict[str, Any]:
         "weasyprint.draw.text:draw_first_line": getattr(
             draw_first_line, "__wrapped__", draw_first_line
         ),
+        "weasyprint.layout.percent:resolve_percentages": getattr(
+            percent.resolve_percentages, "__wrapped__", percent.resolve_percentages
+        ),
+        "weasyprint.layout.percent:resolve_one_percentage": percent.resolve_one_percentage,
+        "weasyprint.layout.percent:percentage": percent.percentage,
+        "weasyprint.layout.percent:adjust_box_sizing": percent.adjust_box_sizing,
     }
 
 
@@ -196,6 +212,7 @@ def clear() -> None:
     _keys.clear()
     _lines.clear()
     _drawn.clear()
+    _percentages.clear()
     _font_files.clear()
     _subsets.clear()
 
@@ -235,6 +252,8 @@ def _on() -> bool:
 
 def _install() -> None:
     """Put the sharing versions in WeasyPrint's place (once; off unless :func:`sharing`)."""
+    import importlib
+
     import weasyprint
     import weasyprint.css
     import weasyprint.draw.text
@@ -266,6 +285,13 @@ def _install() -> None:
         module.split_first_line = shared_split
     _share_subsets(weasyprint.pdf.fonts.Font)
     _share_drawn_layouts(weasyprint.text.line_break.Layout, weasyprint.draw.text)
+    _share_percentages(
+        weasyprint.layout.percent,
+        [
+            importlib.import_module(f"weasyprint.layout.{name}")
+            for name in ("absolute", "block", "column", "float", "grid", "inline", "page", "table")
+        ],
+    )
 
 
 def _style_for_class(style_for: type) -> type:
@@ -584,3 +610,57 @@ def _drop_drawn(layout: Any) -> None:
     for key, (_, kept) in list(_drawn.items()):
         if kept.get("layout") is getattr(layout, "layout", None):
             del _drawn[key]
+
+
+_USED_VALUES = (
+    *(
+        f"{box}_{side}"
+        for box in ("margin", "padding")
+        for side in ("left", "right", "top", "bottom")
+    ),
+    *(f"{extent}{axis}" for axis in ("width", "height") for extent in ("", "min_", "max_")),
+    *(f"border_{side}_width" for side in ("top", "right", "bottom", "left")),
+)
+"""The used values ``resolve_percentages`` (verified) sets on a box."""
+
+
+def _share_percentages(percent_module: Any, modules: list[Any]) -> None:
+    """Keep the used margins, paddings, sizes and border widths of boxes in shared
+    styles: for the same style and the same containing block, a report's boxes get
+    the values the last report's got, without resolving them again.
+
+    ``resolve_percentages`` (verified) sets them from the box's style and the
+    containing block's width and height alone, and from whether the box is a
+    page; except the border widths of a box whose collapsed borders have already
+    been resolved, which it leaves as they are: such a box is resolved as before.
+    """
+    from weasyprint.formatting_structure.boxes import Box, PageBox
+
+    resolve = percent_module.resolve_percentages
+
+    def shared_resolve_percentages(box: Any, containing_block: Any) -> None:
+        style = box.style
+        if not (_on() and _shared(style)) or (
+            style["border_collapse"] == "collapse"
+            and any(hasattr(box, name) for name in _USED_VALUES[-4:])
+        ):
+            return resolve(box, containing_block)  # type: ignore[no-any-return]
+        if isinstance(containing_block, Box):
+            size = (containing_block.width, containing_block.height)
+        else:
+            size = tuple(containing_block)
+        key = (id(style), isinstance(box, PageBox), *size)
+        kept = _percentages.get(key)
+        if kept is not None and kept[0] is style:
+            _state["percentage_hits"] += 1
+            box.__dict__.update(kept[1])
+            return None
+        resolve(box, containing_block)
+        if len(_percentages) > MAX_ENTRIES:
+            _percentages.clear()
+        _percentages[key] = (style, {name: getattr(box, name) for name in _USED_VALUES})
+        return None
+
+    shared_resolve_percentages.__wrapped__ = resolve  # type: ignore[attr-defined]
+    for module in (percent_module, *modules):
+        module.resolve_percentages = shared_resolve_percentages

@@ -129,6 +129,20 @@ EDGE_DOCUMENTS = [
             "width: 30mm; overflow: hidden; line-clamp: 1",
         )
     ),
+    # Percentages, calc() and box-sizing resolved against containing blocks whose
+    # size depends on the other cells' words: the same styles, other used values.
+    *(
+        PAGE.format(
+            lang="en",
+            dir="ltr",
+            head="",
+            body=f'<table style="width: 100%"><tr><td>{words}</td><td>'
+            '<p style="width: 50%; padding: 2% 1em; margin: 3% auto; min-width: calc(10% + 1em);'
+            ' max-height: 40%; box-sizing: border-box; border: 1px solid #000">Several days</p>'
+            "</td></tr></table>",
+        )
+        for words in ("Not at all", "More than half the days and a few words more", "")
+    ),
     # Font subsets: other glyphs of the same fonts, and a glyph no font has (its
     # placeholder changes how the font is subset).
     *(
