@@ -22,10 +22,12 @@ renders of a process (a batch worker renders hundreds of reports):
   call gets its own copy of the layout it returns (which WeasyPrint returns
   inactive, as text, width and metrics). An SVG ``<text>`` (laid out letter by
   letter) is keyed by what WeasyPrint's SVG code sets in its style.
-* **Drawn layouts.** To draw a text, WeasyPrint makes its Pango layout again and
-  Pango shapes it again. For a layout from the line-break cache, drawn in the
-  style it was laid out in, the laid-out Pango layout kept for its key is used
-  (:func:`_share_drawn_layouts`).
+* **Drawn lines.** To draw a text, WeasyPrint makes its Pango layout again, Pango
+  shapes it again, and WeasyPrint walks its glyphs into PDF operators. For a
+  layout from the line-break cache, drawn in the style it was laid out in, the
+  laid-out Pango layout kept for its key is used, and once it has been drawn,
+  what drawing it did (the operators, the fonts' widths and Unicode maps) is done
+  again at the new position (:func:`_share_drawn_layouts`).
 * **Used values.** A box's margins, paddings, sizes and border widths, resolved
   from its style and its containing block's size, are those the last box in the
   same style and the same containing block got (:func:`_share_percentages`).
@@ -112,13 +114,14 @@ _state: dict[str, Any] = {
     "subset_hits": 0,
     "drawn_hits": 0,
     "percentage_hits": 0,
+    "line_draws_replayed": 0,
     "fonts_added": False,
 }
 _styles: dict[int, Any] = {}
 _keys: dict[tuple[Any, ...], int] = {}
 _lines: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
 _drawn: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
-_percentages: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
+_percentages: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
 _font_files: dict[tuple[Any, ...], bytes] = {}
 _subsets: dict[tuple[Any, ...], bytes] = {}
 _kept_sheets: dict[int, Any] = {}
@@ -586,6 +589,7 @@ def _share_drawn_layouts(layout_class: Any, text_module: Any) -> None:
         reactivate(self, style)
         if len(_drawn) > MAX_DRAWN:
             _drawn.clear()
+        self._psyq_drawn = _DrawnLine()
         kept = {name: value for name, value in vars(self).items() if name != "style"}
         _drawn[drawn_key] = (owner, kept)
         return None
@@ -593,16 +597,140 @@ def _share_drawn_layouts(layout_class: Any, text_module: Any) -> None:
     def shared_draw_first_line(
         stream: Any, textbox: Any, text_overflow: Any, block_ellipsis: Any, matrix: Any
     ) -> Any:
-        try:
-            return draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix)
-        finally:
-            if text_overflow == "ellipsis" or block_ellipsis != "none":
-                _drop_drawn(textbox.pango_layout)
+        line = textbox.pango_layout.__dict__.get("_psyq_drawn")
+        ellipsis = text_overflow == "ellipsis" or block_ellipsis != "none"
+        if line is None or ellipsis or not _on() or not textbox.text.strip():
+            try:
+                return draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix)
+            finally:
+                if ellipsis:
+                    _drop_drawn(textbox.pango_layout)
+        if line.ops is not None:
+            _state["line_draws_replayed"] += 1
+            line.replay(stream, matrix)
+            return []
+        recorder = _LineRecorder(stream)
+        emojis = draw_first_line(recorder, textbox, text_overflow, block_ellipsis, matrix)
+        recorder.apply_fonts()  # and lets go of this document's fonts
+        if not recorder.tainted and not emojis:
+            line.ops = recorder.ops
+        return emojis
 
     shared_reactivate.__wrapped__ = reactivate  # type: ignore[attr-defined]
     shared_draw_first_line.__wrapped__ = draw_first_line  # type: ignore[attr-defined]
     layout_class.reactivate = shared_reactivate
     text_module.draw_first_line = shared_draw_first_line
+
+
+class _DrawnLine:
+    """What drawing a kept layout's first line did to a page's stream and fonts, to do
+    again for the next text box drawn from it: ``None`` until it has been drawn once
+    (with nothing that depends on the document: no missing glyph, no emoji)."""
+
+    __slots__ = ("ops",)
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[str, Any]] | None = None
+
+    def replay(self, stream: Any, matrix: Any) -> None:
+        assert self.ops is not None
+        for name, argument in self.ops:
+            if name == "add_font":
+                pango_font, view = argument
+                font, _ = stream.add_font(pango_font)
+                view.apply(font)
+            elif name == "set_text_matrix":
+                stream.set_text_matrix(*matrix.values)
+            else:
+                getattr(stream, name)(*argument)
+
+
+class _FontView:
+    """A document's font as ``draw_first_line`` (verified) sees it while recording: its
+    own glyph widths and Unicode map, filled from nothing, so that every glyph of the
+    line is in them; put into the document's font as WeasyPrint would have."""
+
+    def __init__(self, font: Any, recorder: _LineRecorder) -> None:
+        self._font: Any = font
+        self._recorder: Any = recorder
+        self.to_unicode: dict[int, str] = {}
+        self.widths: dict[int, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._font, name)
+
+    def detach(self) -> None:
+        self._font = self._recorder = None
+
+    def get_unused_glyph_id(self, codepoint: int) -> Any:
+        self._recorder.tainted = True  # numbered by the document's missing glyphs
+        return self._font.get_unused_glyph_id(codepoint)
+
+    def apply(self, font: Any) -> None:
+        # A glyph already mapped keeps its text, as in draw_first_line; a missing
+        # glyph's width is set whatever was there (never replayed: see the recorder).
+        for glyph, text in self.to_unicode.items():
+            font.to_unicode.setdefault(glyph, text)
+        for glyph, width in self.widths.items():
+            if glyph >= font.glyph_count:
+                font.widths[glyph] = width
+            else:
+                font.widths.setdefault(glyph, width)
+
+
+class _LineRecorder:
+    """A page's stream as ``draw_first_line`` (verified) uses it, recording the calls
+    it makes (passed on to the stream). Anything else it asks of the stream marks
+    the recording as not to be replayed."""
+
+    _DATA = frozenset({"ink_rect", "logical_rect"})
+
+    def __init__(self, stream: Any) -> None:
+        self._stream: Any = stream
+        self.ops: list[tuple[str, Any]] = []
+        self.views: list[tuple[Any, _FontView]] = []
+        self.tainted = False
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self._DATA:
+            self.tainted = True
+        return getattr(self._stream, name)
+
+    def add_font(self, pango_font: Any) -> tuple[Any, Any]:
+        font, font_size = self._stream.add_font(pango_font)
+        if font.png or font.svg or font.colr:
+            self.tainted = True  # emojis: drawn as images, per document
+        view = next((v for f, v in self.views if f is font), None)
+        if view is None:
+            view = _FontView(font, self)
+            self.views.append((font, view))
+        self.ops.append(("add_font", (pango_font, view)))
+        return view, font_size
+
+    def apply_fonts(self) -> None:
+        """Put what the line added into the document's fonts, and forget them (a kept
+        recording must not hold a document's fonts, and their files, alive)."""
+        for font, view in self.views:
+            view.apply(font)
+            view.detach()
+        self.views.clear()
+        self._stream = None
+
+    def set_text_matrix(self, *values: Any) -> None:
+        self.ops.append(("set_text_matrix", None))
+        self._stream.set_text_matrix(*values)
+
+    def show_text(self, text: Any) -> None:
+        self.ops.append(("show_text", (text,)))
+        self._stream.show_text(text)
+
+    def set_font_size(self, font: Any, size: Any) -> None:
+        self.ops.append(("set_font_size", (font, size)))
+        self._stream.set_font_size(font, size)
+
+    def set_text_rise(self, height: Any) -> None:
+        self.ops.append(("set_text_rise", (height,)))
+        self._stream.set_text_rise(height)
 
 
 def _drop_drawn(layout: Any) -> None:
@@ -653,12 +781,12 @@ def _share_percentages(percent_module: Any, modules: list[Any]) -> None:
         kept = _percentages.get(key)
         if kept is not None and kept[0] is style:
             _state["percentage_hits"] += 1
-            box.__dict__.update(kept[1])
+            box.__dict__.update(zip(_USED_VALUES, kept[1]))
             return None
         resolve(box, containing_block)
         if len(_percentages) > MAX_ENTRIES:
             _percentages.clear()
-        _percentages[key] = (style, {name: getattr(box, name) for name in _USED_VALUES})
+        _percentages[key] = (style, tuple(getattr(box, name) for name in _USED_VALUES))
         return None
 
     shared_resolve_percentages.__wrapped__ = resolve  # type: ignore[attr-defined]

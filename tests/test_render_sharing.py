@@ -143,6 +143,19 @@ EDGE_DOCUMENTS = [
         )
         for words in ("Not at all", "More than half the days and a few words more", "")
     ),
+    # Glyphs placed by the font's marks (offsets and rises in the drawn line), spaced
+    # words and letters, and the same words again in one document.
+    *(
+        PAGE.format(
+            lang="vi",
+            dir="ltr",
+            head="",
+            body=f'<p style="{spacing}">Ti\u0065\u0302\u0301ng Vi\u0065\u0323\u0302t, '
+            f'a\u0308 o\u0303 n\u0303</p><p style="{spacing}">Ti\u0065\u0302\u0301ng</p>'
+            "<p>Ti\u0065\u0302\u0301ng Vi\u0065\u0323\u0302t</p>" * 2,
+        )
+        for spacing in ("", "word-spacing: 4pt; letter-spacing: 0.5pt", "font-size: 14pt")
+    ),
     # Font subsets: other glyphs of the same fonts, and a glyph no font has (its
     # placeholder changes how the font is subset).
     *(
