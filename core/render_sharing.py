@@ -4,8 +4,12 @@ the Pango layouts text is drawn from, and font subsets.
 WeasyPrint starts every document from nothing. For psyq's reports most of that
 work is the same from one report to the next: the same elements match the same
 rules of the same stylesheet, and the same item texts, headings and notices are
-broken into the same lines in the same fonts. Two things are kept across the
-renders of a process (a batch worker renders hundreds of reports):
+broken into the same lines in the same fonts. This is kept across the renders
+of a process (a batch worker renders hundreds of reports):
+
+* **Matched rules.** The rules of a stylesheet that lives as long as the process
+  that match an element, kept for a number standing for everything a selector can
+  test of it (:func:`_signature`).
 
 * **Computed styles.** WeasyPrint already shares one computed style between the
   elements of a document that have the same parent style, the same ``style``
@@ -115,6 +119,7 @@ _state: dict[str, Any] = {
     "drawn_hits": 0,
     "percentage_hits": 0,
     "line_draws_replayed": 0,
+    "match_hits": 0,
     "fonts_added": False,
 }
 _styles: dict[int, Any] = {}
@@ -122,6 +127,8 @@ _keys: dict[tuple[Any, ...], int] = {}
 _lines: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
 _drawn: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
 _percentages: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
+_signatures: dict[tuple[Any, ...], int] = {}
+_matches: dict[tuple[int, int], list[Any]] = {}
 _font_files: dict[tuple[Any, ...], bytes] = {}
 _subsets: dict[tuple[Any, ...], bytes] = {}
 _kept_sheets: dict[int, Any] = {}
@@ -216,6 +223,8 @@ def clear() -> None:
     _lines.clear()
     _drawn.clear()
     _percentages.clear()
+    _signatures.clear()
+    _matches.clear()
     _font_files.clear()
     _subsets.clear()
 
@@ -315,7 +324,10 @@ def _style_for_class(style_for: type) -> type:
             if not _on() or presentational_hints:
                 super().__init__(html, sheets, presentational_hints, font_config, target_collector)
                 return
-            if _state["fonts_added"] or len(_styles) > MAX_ENTRIES or len(_keys) > MAX_ENTRIES:
+            if (
+                _state["fonts_added"]
+                or max(len(_styles), len(_keys), len(_signatures)) > MAX_ENTRIES
+            ):
                 _state["fonts_added"] = False
                 clear()
             cascaded_styles: dict[Any, dict[str, Any]] = {}
@@ -366,13 +378,23 @@ def _style_for_class(style_for: type) -> type:
             numbers: dict[Any, int | None] = {}
             here: set[int] = set()  # numbers WeasyPrint's own cache would have had
             own: dict[tuple[Any, ...], Any] = {}  # this document's own styles, shared in it
+            signatures: dict[Any, int] = {}
             for element in html.wrapper_element.iter_subtree():
                 etree_element = element.etree_element
                 parent = element.parent.etree_element if element.parent else None
+                signature = signatures[etree_element] = _signature(element, signatures)
                 selectors_keys = []
                 private = False
                 for sheet, origin, sheet_specificity in sheets:
-                    for selector in sheet.matcher.match(element):
+                    if id(sheet) in _kept_sheets:
+                        matched = _matches.get((id(sheet), signature))
+                        if matched is None:
+                            matched = _matches[id(sheet), signature] = sheet.matcher.match(element)
+                        else:
+                            _state["match_hits"] += 1
+                    else:
+                        matched = sheet.matcher.match(element)
+                    for selector in matched:
                         specificity, _order, pseudo_type, (declarations, layer) = selector
                         layer_order = inf if layer is None else sheet.layers.index(layer)
                         private = private or id(sheet) not in _kept_sheets
@@ -435,6 +457,39 @@ def _style_for_class(style_for: type) -> type:
 
     _SharedStyleFor._psyq_original = style_for
     return _SharedStyleFor
+
+
+def _signature(element: Any, signatures: dict[Any, int]) -> int:
+    """A number for everything a selector can test of ``element`` (a cssselect2
+    ``ElementWrapper``, verified): the same number, the same rules match it.
+
+    Selectors test an element's name and attributes, its ancestors (the parent's
+    number), its previous siblings (the previous sibling's number), its following
+    siblings' names and attributes (``:last-child``, ``:nth-last-of-type``...),
+    whether it has children or text (``:empty``) and its language (``:lang``,
+    the root's from the document's ``<meta>`` too); nothing else.
+    """
+    etree_element = element.etree_element
+    parent = element.parent
+    previous = element.previous
+    following = tuple(
+        (sibling.tag, tuple(sibling.attrib.items()))
+        for sibling in element.etree_siblings[element.index + 1 :]
+    )
+    key = (
+        signatures[parent.etree_element] if parent is not None else (element.lang,),
+        signatures[previous.etree_element] if previous is not None else None,
+        etree_element.tag,
+        tuple(etree_element.attrib.items()),
+        following,
+        bool(element.etree_children),
+        bool(etree_element.text),
+        element.in_html_document,
+    )
+    number = _signatures.get(key)
+    if number is None:
+        number = _signatures[key] = len(_signatures)
+    return number
 
 
 def _shared(style: Any) -> bool:
@@ -565,6 +620,14 @@ def _share_drawn_layouts(layout_class: Any, text_module: Any) -> None:
     Pango layout kept for that key is handed over instead. Drawing sets the
     layout's single-paragraph mode (the same each time); a draw that shortens
     the text for an ellipsis changes it, so its layout is dropped afterwards.
+
+    Once such a layout has been drawn, what ``draw_first_line`` (verified) did
+    is kept with it (:class:`_DrawnLine`): the text matrix, fonts, font sizes and
+    glyph strings it gave the page's stream, and the glyph widths and Unicode
+    map it added to the document's fonts. The next text box drawn from that
+    layout, with no ellipsis, gets the same at its own position without walking
+    the glyphs. A line with a glyph no font has (numbered per document) or with
+    emoji (drawn as images) is always drawn by WeasyPrint.
     """
     from weasyprint.svg.text import Style as svg_style
 
@@ -781,7 +844,7 @@ def _share_percentages(percent_module: Any, modules: list[Any]) -> None:
         kept = _percentages.get(key)
         if kept is not None and kept[0] is style:
             _state["percentage_hits"] += 1
-            box.__dict__.update(zip(_USED_VALUES, kept[1]))
+            box.__dict__.update(zip(_USED_VALUES, kept[1], strict=True))
             return None
         resolve(box, containing_block)
         if len(_percentages) > MAX_ENTRIES:

@@ -156,6 +156,22 @@ EDGE_DOCUMENTS = [
         )
         for spacing in ("", "word-spacing: 4pt; letter-spacing: 0.5pt", "font-size: 14pt")
     ),
+    # Rules of psyq's report stylesheet that test siblings and attributes
+    # (``.alert-flag + .alert-flag``, ``[dir="rtl"] td.c-range``,
+    # ``:not(.provisional-banner)``), matched once and kept: the same elements in
+    # other places must match what they match there.
+    *(
+        PAGE.format(lang="en", dir=direction, head="", body=body)
+        for direction, body in (
+            ("ltr", '<div class="alert-flag">One</div><div class="alert-flag">Two</div>'),
+            ("ltr", '<div class="alert-flag">One</div><p>x</p><div class="alert-flag">Two</div>'),
+            ("ltr", '<div class="alert-flag">Two</div><div class="alert-flag">One</div><p></p>'),
+            ("rtl", '<table><tr><td class="c-range">0-27</td></tr></table>'),
+            ("ltr", '<table><tr><td class="c-range">0-27</td></tr></table>'),
+            ("ltr", '<section class="section-notices provisional-banner">Provisional</section>'),
+            ("ltr", '<section class="section-notices">Provisional</section>'),
+        )
+    ),
     # Font subsets: other glyphs of the same fonts, and a glyph no font has (its
     # placeholder changes how the font is subset).
     *(
