@@ -102,11 +102,14 @@ VERIFIED: dict[str, str] = {
     "weasyprint.layout.percent:resolve_one_percentage": "6b76df6338152752",
     "weasyprint.layout.percent:percentage": "d6a2a1d7d7d28712",
     "weasyprint.layout.percent:adjust_box_sizing": "3af7fd1e620960ef",
+    "cssselect2.compiler:_compile_node": "16bc2e39229d4c38",
 }
 """BLAKE2b digests (8 bytes, hex) of the source of the WeasyPrint code sharing
 replaces (``StyleFor.__init__``) or relies on (``split_first_line`` returns an
 inactive layout whose result depends on its arguments alone), as in
-:data:`VERIFIED_VERSION`. Another source, and sharing is off."""
+:data:`VERIFIED_VERSION`, and of cssselect2's selector compiler (what a selector
+can test of an element, which :func:`_signature` stands for). Another source,
+and sharing is off."""
 
 _local = threading.local()
 _state: dict[str, Any] = {
@@ -160,6 +163,7 @@ def source_digest(obj: Any) -> str:
 
 
 def _verified_code() -> dict[str, Any]:
+    import cssselect2.compiler
     import weasyprint.css
     import weasyprint.draw.text
     import weasyprint.layout.percent as percent
@@ -194,6 +198,8 @@ def _verified_code() -> dict[str, Any]:
         "weasyprint.layout.percent:resolve_one_percentage": percent.resolve_one_percentage,
         "weasyprint.layout.percent:percentage": percent.percentage,
         "weasyprint.layout.percent:adjust_box_sizing": percent.adjust_box_sizing,
+        # What a selector can test of an element (see _signature).
+        "cssselect2.compiler:_compile_node": cssselect2.compiler._compile_node,
     }
 
 
