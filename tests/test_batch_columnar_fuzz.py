@@ -44,7 +44,8 @@ from psyq.models import Instrument
 from psyq.registry import load_instrument_file
 from psyq.scoring import Scorer
 
-from .test_batch_columnar import _batch, _same_outputs, _write_csv
+from .cohorts import write_csv
+from .test_batch_columnar import _batch, _same_outputs
 
 BLOCKS = 8  # seeds 0..7, one test each, so a failure names a small seed block
 PER_BLOCK = 40  # definitions generated per block
@@ -565,7 +566,7 @@ def test_generated_definitions_through_the_batch_command(case: str, tmp_path: Pa
     assert load_instrument_file(pm, folder / f"{inst.id}.yaml") == inst  # the same definition
     rows = make_rows(inst, CLI_ROWS, seed=len(case), as_json=kind == "jsonl")
     if kind == "csv":
-        src = _write_csv(tmp_path / "in.csv", rows)
+        src = write_csv(tmp_path / "in.csv", rows)
     elif kind == "jsonl":
         src = tmp_path / "in.jsonl"
         src.write_text("".join(json.dumps(row) + "\n" for row in rows))
