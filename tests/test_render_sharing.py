@@ -172,6 +172,16 @@ EDGE_DOCUMENTS = [
             ("ltr", '<section class="section-notices">Provisional</section>'),
         )
     ),
+    # A note's layout numbers its anchor in its style: never shared.
+    *(
+        PAGE.format(
+            lang="en",
+            dir="ltr",
+            head="",
+            body=f'<p>Scored{mark}<span style="position: note(note)">Kroenke 2001.</span></p>',
+        )
+        for mark in ("", " by the manual", "")
+    ),
     # List markers (a pseudo-element every list item has), numbered per document.
     *(
         PAGE.format(lang="en", dir="ltr", head="", body=body)
