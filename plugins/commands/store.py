@@ -17,7 +17,12 @@ from psyq.app import App
 from psyq.errors import AnswerError, PsyqError
 from psyq.files import write_atomic
 from psyq.hookspecs import hookimpl
-from psyq.plugins.commands.score import answers_file_option, answers_option, read_document
+from psyq.plugins.commands.score import (
+    answers_file_option,
+    answers_option,
+    document_options,
+    read_document,
+)
 from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
 from psyq.text import json_visible, visible
 
@@ -26,6 +31,7 @@ from psyq.text import json_visible, visible
 if TYPE_CHECKING:
     from psyq.change import Change, Outcome
     from psyq.history import HistoryEntry
+    from psyq.models import Instrument
     from psyq.store import Administration, Store
 
 KEY_FILE = "deidentify.key"
@@ -125,7 +131,8 @@ def record_command(
     """Store a completed (paper) form of INSTRUMENT_ID for a client.
 
     The answers are checked exactly as `psyq score` checks them; nothing is
-    stored unless all of them are valid.
+    stored unless all of them are valid. A FHIR QuestionnaireResponse that is
+    in-progress or stopped is stored as a partial administration.
 
     \b
     Example:
@@ -146,6 +153,10 @@ def record_command(
             _record_document_sex(store, client_id, client, about, answers_file)
             client = {**client, "sex": about["sex"]}
         result = app.scorer.score_valid(instrument, valid, known_attributes(client))
+        # A form the file says was not finished (FHIR in-progress, stopped) is stored
+        # as partial, as `administer` stores one stopped before its end.
+        options = document_options(about)
+        unfinished = options.get("status") == "partial"
         adm = store.add_administration(
             instrument=instrument,
             client_id=client_id,
@@ -154,17 +165,29 @@ def record_command(
             administered=day,
             clinician=clinician,
             note=note,
+            status="partial" if unfinished else "complete",
+            position=_resume_position(instrument, valid) if unfinished else None,
             plugins=app.scoring_plugins(),
             origin=app.origin(instrument_id),
         )
+    partial = " as a PARTIAL administration (the answers file says the form was not finished)"
     click.echo(
         f"saved administration {adm.id}: {instrument.short_name} for client {client_id} "
-        f"on {day.isoformat()}"
+        f"on {day.isoformat()}{partial if unfinished else ''}"
     )
     from psyq.outputs import RenderRequest, get_output_format
 
     table = get_output_format(app.pm, "table")
-    click.echo(table.render(RenderRequest(result=result, instrument=instrument)).decode(), nl=False)
+    request = RenderRequest(result=result, instrument=instrument, options=options)
+    click.echo(table.render(request).decode(), nl=False)
+
+
+def _resume_position(instrument: Instrument, answers: dict[str, int | None]) -> int:
+    """Where ``administer --resume`` continues an unfinished form: its first unanswered item."""
+    for n, item in enumerate(instrument.items):
+        if answers.get(item.id) is None:
+            return n
+    return len(instrument.items)
 
 
 def _record_document_sex(

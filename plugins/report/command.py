@@ -17,6 +17,7 @@ from psyq.plugins.commands.score import (
     answers_file_option,
     answers_option,
     client_for,
+    document_options,
     group_option,
     norms_option,
     read_document,
@@ -223,6 +224,7 @@ def report_command(
             clinician=_checked("--clinician", clinician, MAX_FIELD_CHARS),
             note=_checked("--note", note, MAX_NOTE_CHARS),
             generated_at=datetime.now().astimezone(),
+            options=document_options(about),
         )
     request.result = scored_with_norms(
         app, request.instrument, request.result, norm_files, group_text
