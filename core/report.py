@@ -335,6 +335,9 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             n for n in result.notices if not (n == PROVISIONAL_NOTICE and len(result.notices) > 1)
         ],
         "partial": request.options.get("status") == "partial",
+        # A stored record (or one in its trend) that no longer matches its audit entry.
+        "changed_outside": request.options.get("changed_outside_psyq"),
+        "earlier_changed": request.options.get("earlier_changed_outside_psyq", []),
         "answered_count": answered,
         "item_count": len(inst.items),
         "provisional": inst.status == "provisional",

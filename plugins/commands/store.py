@@ -406,6 +406,9 @@ def _flag_line(flag: dict[str, Any], where: str = "partial administration") -> s
 
 # -- history -----------------------------------------------------------------
 
+CHANGED_MARK = "!!! CHANGED OUTSIDE PSYQ"
+"""Marks a stored administration whose record no longer matches its audit entry."""
+
 
 def describe_change(change: Change | None) -> str:
     """``-7 reliable improvement*`` (``*`` = clinically significant)."""
@@ -509,6 +512,8 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
                     ("CRITICAL " if f.level == "critical" else "") + f.id + f.about()
                     for f in e.result.flags
                 )
+                if e.changed:  # beside its scores, not only in the lines below the table
+                    flags = "CHANGED OUTSIDE PSYQ" + (f"; {flags}" if flags else "")
                 rows.append(
                     (
                         "" if n else str(e.administration.id),
@@ -548,6 +553,12 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
             and "would be" in note
         ]
         lines += [f"PRORATED: {note}" for note in notes]
+        lines += [
+            f"{CHANGED_MARK}: administration {e.administration.id} "
+            f"({e.administration.administered.isoformat()}): {e.changed}"
+            for e in group
+            if e.changed
+        ]
     lines.append("")
     lines.append("* clinically significant (crossed the clinical cut-off)")
     return "\n".join(lines) + "\n"
@@ -572,11 +583,20 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             client_id=client_id, instrument_id=instrument_id, status="partial"
         )
         origins = store.definition_origins()
+        from psyq.store import changed_warning
+
+        partial_changed = {
+            n: changed_warning(problem)
+            for n, problem in store.changed_outside(adm.id for adm in partial).items()
+        }
     if as_json:
         from psyq.history import partial_json
 
         docs = [e.to_json() for e in entries]
-        docs += [partial_json(app, adm, origins.get(adm.definition_hash)) for adm in partial]
+        docs += [
+            partial_json(app, adm, origins.get(adm.definition_hash), partial_changed.get(adm.id))
+            for adm in partial
+        ]
         docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
         click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
         return
@@ -591,6 +611,8 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             f"{adm.administered.isoformat()}, PARTIAL: {answered} of {len(adm.answers)} "
             f"items answered); continue with `psyq administer --resume {adm.id}`"
         )
+        if adm.id in partial_changed:
+            click.echo(f"  {CHANGED_MARK}: {partial_changed[adm.id]}")
         for flag in _partial_flags(app, [adm]):
             click.echo(f"  {flag['level'].upper()}{_about(flag)}: {flag['message']}")
 
@@ -888,6 +910,7 @@ def export_records(
     *,
     dates: str = "exact",
     origins: dict[str, tuple[str, str | None]] | None = None,
+    changed: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready record per administration; ``key`` set = de-identified.
 
@@ -895,10 +918,14 @@ def export_records(
     keyed offset: order and intervals kept) or ``drop``. ``origins`` (the store's
     :meth:`~psyq.store.Store.definition_origins`) gives ``definition_source`` and
     ``definition_path`` (left out when de-identified: a path may name a person).
+    ``changed`` (:meth:`~psyq.store.Store.changed_outside`) gives
+    ``changed_outside_psyq``: the warning for a record changed outside psyq after it
+    was saved (without the audit detail when de-identified), else null.
     """
     from datetime import timedelta
 
     from psyq.history import origin_fields, result_of
+    from psyq.store import changed_warning
 
     out: list[dict[str, Any]] = []
     for adm in administrations:
@@ -925,6 +952,9 @@ def export_records(
             **origin_fields((origins or {}).get(adm.definition_hash)),
             "administered": day,
             "status": adm.status,
+            "changed_outside_psyq": changed_warning(
+                (changed or {}).get(adm.id), detail=key is None
+            ),
         }
         if day is None:
             del meta["administered"]
@@ -1061,17 +1091,28 @@ def export_command(
             since=None if since is None else since.date(),
         )
         origins = store.definition_origins()
+        changed = store.changed_outside(adm.id for adm in administrations)
     dates = "shift" if date_shift else "drop" if drop_dates else "exact"
-    records = export_records(app, administrations, key, dates=dates, origins=origins)
+    records = export_records(
+        app, administrations, key, dates=dates, origins=origins, changed=changed
+    )
     if format_name == "csv":
         text = csv_text(records)
     else:
         text = "".join(json_visible(json.dumps(r, ensure_ascii=False)) + "\n" for r in records)
     if output is None:
         click.echo(text, nl=False)
-        return
-    write_private(output, text.encode("utf-8"))
-    click.echo(f"wrote {len(records)} administration(s) to {output}", err=True)
+    else:
+        write_private(output, text.encode("utf-8"))
+        click.echo(f"wrote {len(records)} administration(s) to {output}", err=True)
+    if changed:  # each row says so too (changed_outside_psyq)
+        which = "" if deidentify else f" (administration {', '.join(map(str, sorted(changed)))})"
+        click.echo(
+            f"{CHANGED_MARK}: {len(changed)} exported record(s){which} changed outside psyq "
+            "after they were saved (see the changed_outside_psyq column); `psyq audit "
+            "verify` gives the details",
+            err=True,
+        )
 
 
 @hookimpl

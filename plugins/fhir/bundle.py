@@ -216,6 +216,9 @@ def observation(
     if score.band_label:
         resource["interpretation"] = [{"text": score.band_label}]
     notes = [{"text": notice} for notice in result.notices]
+    changed = request.options.get("changed_outside_psyq")
+    if changed:  # a stored record edited outside psyq: said on every score it gives
+        notes.insert(0, {"text": f"CHANGED OUTSIDE PSYQ: {changed}"})
     prorated = proration_note(scale, score)
     if prorated is not None:
         notes.append({"text": f"PRORATED: {prorated}."})

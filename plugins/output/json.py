@@ -23,6 +23,9 @@ def json_document(request: RenderRequest) -> dict[str, Any]:
     }
     if request.options.get("status"):  # a stored administration: partial or complete
         meta["status"] = request.options["status"]
+    for key in ("changed_outside_psyq", "earlier_changed_outside_psyq"):
+        if request.options.get(key):  # a stored record edited outside psyq
+            meta[key] = request.options[key]
     if request.options.get("later_critical"):  # --latest: unfinished forms after it
         meta["later_critical"] = request.options["later_critical"]
     if any(v is not None for v in meta.values()):

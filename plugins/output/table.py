@@ -20,6 +20,13 @@ def render_table(request: RenderRequest) -> bytes:
     lines = [f"{inst.title} ({inst.short_name} v{inst.version})"]
     if request.client_id:
         lines.append(f"client {request.client_id}")
+    if request.options.get("changed_outside_psyq"):  # a stored record edited by hand
+        lines.append(f"!!! CHANGED OUTSIDE PSYQ: {request.options['changed_outside_psyq']}")
+    for earlier in request.options.get("earlier_changed_outside_psyq", []):
+        lines.append(
+            f"!!! CHANGED OUTSIDE PSYQ: earlier administration {earlier['administration_id']} "
+            f"({earlier['administered']}): {earlier['problem']}"
+        )
     if request.options.get("status") == "partial":
         given = sum(v is not None for v in result.answers.values())
         lines.append(f"PARTIAL — {given} of {len(inst.items)} items answered")

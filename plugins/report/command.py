@@ -247,6 +247,13 @@ def report_command(
             f"; CRITICAL in later {later['status']} administration "
             f"{later['administration_id']}: {named}"
         )
+    if request.options.get("changed_outside_psyq"):
+        alert += "; CHANGED OUTSIDE PSYQ after it was saved (psyq audit verify)"
+    for earlier in request.options.get("earlier_changed_outside_psyq", []):
+        alert += (
+            f"; earlier administration {earlier['administration_id']} in the trend CHANGED "
+            "OUTSIDE PSYQ"
+        )
     partial = " (PARTIAL administration)" if request.options.get("status") == "partial" else ""
     prorated = " (prorated)" if total.prorated else ""
     click.echo(
