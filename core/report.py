@@ -335,6 +335,8 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             n for n in result.notices if not (n == PROVISIONAL_NOTICE and len(result.notices) > 1)
         ],
         "partial": request.options.get("status") == "partial",
+        # Band labels beside a critical flag say they are the score's band only.
+        "band_only": bool(result.critical or request.options.get("later_critical")),
         # A stored record (or one in its trend) that no longer matches its audit entry.
         "changed_outside": request.options.get("changed_outside_psyq"),
         "earlier_changed": request.options.get("earlier_changed_outside_psyq", []),

@@ -6,6 +6,7 @@
      "answers": {"<item id>": value or null},   # every item, unscored ones too
      "scores": {"<scale id>": {"value", "raw", "band", "band_label", "answered",
                                "missing", "prorated", "reason",
+                               "band_beside_alert"  (only beside a critical flag),
                                "norm": {"z", "t", "percentile", "group", "table", "n",
                                         "ci", "warnings"}  (only with norms)}},
      "flags": [{"id", "level", "item", "message", "item_ids"}],
@@ -113,6 +114,25 @@ class FlagHit(_Result):
         return f"{word} {', '.join(self.item_ids)}"
 
 
+BAND_ONLY = "score band only; see the safety alert"
+"""Said beside a band label shown next to a critical flag (``Minimal (score band only;
+see the safety alert)``): the band is the manual's band for the score, stated as it
+is, and never reads as reassurance next to the alert."""
+BAND_BESIDE_ALERT = (
+    "A critical flag is raised on this form: this band is the manual's band for the "
+    "score only and does not lessen the flag. Act on the flag first."
+)
+"""``band_beside_alert`` in JSON, on every banded scale of a form with a critical flag."""
+
+
+def band_shown(label: str | None, alert: bool) -> str | None:
+    """A band label as text outputs show it: qualified with :data:`BAND_ONLY` when a
+    critical flag is raised on the form (``alert``)."""
+    if label is None or not alert:
+        return label
+    return f"{label} ({BAND_ONLY})"
+
+
 def flag_items_cell(flags: Iterable[tuple[str, Sequence[str]]]) -> str:
     """``id:item item;id:item`` for every (flag id, items) pair that names items: the
     ``flag_items`` cell of batch ``scores.csv`` and ``export --format csv``."""
@@ -162,12 +182,15 @@ class ScoreResult(_Result):
         ``answers`` holds every item as given (an option that counts as missing
         keeps its code), so unscored items such as PHQ-9 item 10 are visible.
         """
+        alert = bool(self.critical)
         out: dict[str, Any] = {
             "instrument": self.instrument.model_dump(),
             "answers": dict(self.answers),
-            # "norm" appears only on scales scored with a norm table.
+            # "norm" appears only on scales scored with a norm table; "band_beside_alert"
+            # only on a banded scale of a form with a critical flag.
             "scores": {
                 k: v.model_dump(exclude=None if v.norm else {"norm"})
+                | ({"band_beside_alert": BAND_BESIDE_ALERT} if alert and v.band_label else {})
                 for k, v in self.scores.items()
             },
             "flags": [f.model_dump() for f in self.flags],

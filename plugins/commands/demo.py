@@ -78,7 +78,9 @@ def demo_command(app: App, out_dir: Path) -> None:
             history=history,
         )
         total = result.total
-        band = total.band_label or total.reason or ""
+        from psyq.results import band_shown
+
+        band = band_shown(total.band_label, bool(result.critical)) or total.reason or ""
         flags = f"  flags: {', '.join(f.id for f in result.flags)}" if result.flags else ""
         click.echo(
             f"{sample['client']:<10} {instrument.short_name:<8} total {total.value}  {band}{flags}"

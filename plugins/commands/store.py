@@ -443,6 +443,7 @@ def describe_outcome(outcome: Outcome | None, critical: bool = False) -> str:
 def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
     """Plain-text history: per instrument, one row per administration and scale."""
     from psyq.proration import proration_note
+    from psyq.results import band_shown
 
     lines = [f"client {client_id}"]
     # One block per definition version: a superseded version (CCTS 0.1) has its own
@@ -520,7 +521,7 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
                         "" if n else e.administration.administered.isoformat(),
                         scale.id,
                         value,
-                        s.band_label or (s.reason or ""),
+                        band_shown(s.band_label, bool(e.result.critical)) or (s.reason or ""),
                         describe_change(None if e.change is None else e.change.get(scale.id)),
                         describe_change(
                             None

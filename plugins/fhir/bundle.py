@@ -27,6 +27,7 @@ from psyq.plugins.fhir.resources import (
     coding_json,
 )
 from psyq.proration import proration_note
+from psyq.results import band_shown
 
 if TYPE_CHECKING:
     from psyq.models import Instrument, Scale
@@ -214,7 +215,9 @@ def observation(
             "text": f"not scored: {score.reason}",
         }
     if score.band_label:
-        resource["interpretation"] = [{"text": score.band_label}]
+        # Beside a critical flag: the score's band only (psyq.results.band_shown).
+        shown = band_shown(score.band_label, bool(result.critical))
+        resource["interpretation"] = [{"text": shown}]
     notes = [{"text": notice} for notice in result.notices]
     changed = request.options.get("changed_outside_psyq")
     if changed:  # a stored record edited outside psyq: said on every score it gives

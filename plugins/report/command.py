@@ -255,11 +255,14 @@ def report_command(
             "OUTSIDE PSYQ"
         )
     partial = " (PARTIAL administration)" if request.options.get("status") == "partial" else ""
+    from psyq.results import band_shown
+
+    band = band_shown(total.band_label, bool(flags or request.options.get("later_critical")))
     prorated = " (prorated)" if total.prorated else ""
     click.echo(
         f"wrote {output} ({fmt.name}): {instrument.short_name}{partial} total "
         f"{'not scored' if total.value is None else total.value}{prorated}"
-        f"{' ' + total.band_label if total.band_label else ''}{alert}",
+        f"{' ' + band if band else ''}{alert}",
         err=True,
     )
 
