@@ -49,13 +49,18 @@ class HistoryEntry:
     changed: str | None = None
     """The warning when the stored record no longer matches its audit entry (changed
     outside psyq after it was saved: :meth:`psyq.store.Store.changed_outside`)."""
+    band_notes: frozenset[str] = frozenset()
+    """Scales whose band of no concern stands beside a critical flag
+    (:func:`psyq.results.no_concern_bands`): ``band_beside_alert`` in JSON."""
 
     def to_json(self) -> dict[str, Any]:
         """The ``psyq score --json`` object plus ``administration``, ``change`` and
         ``change_from_first`` (``change.<scale>`` = delta, reliable, direction, rci,
         clinically_significant; ``null`` where a score is missing)."""
+        from psyq.results import with_band_notes
+
         adm = self.administration
-        doc = self.result.to_json()
+        doc = with_band_notes(self.result.to_json(), self.band_notes)
         doc["administration"] = {
             "id": adm.id,
             "client_id": adm.client_id,
@@ -96,8 +101,12 @@ def partial_json(
     scores from the answers given so far, ``administration.status`` = ``partial``,
     ``answered`` / ``items`` counts, and no change (change compares complete ones).
     ``changed`` is the warning for a record changed outside psyq (or None)."""
+    from psyq.results import no_concern_bands, with_band_notes
+
     instrument = app.instrument_of(adm)
-    doc = result_of(app, adm, instrument).to_json()
+    result = result_of(app, adm, instrument)
+    marked = no_concern_bands(instrument, result, bool(result.critical))
+    doc = with_band_notes(result.to_json(), marked)
     doc["administration"] = {
         "id": adm.id,
         "client_id": adm.client_id,
@@ -186,6 +195,7 @@ def build_history(
     )
     origins = store.definition_origins()
     # A record changed outside psyq is shown, and said to be, on every line it is on.
+    from psyq.results import no_concern_bands
     from psyq.store import changed_warning
 
     changed = store.changed_outside(adm.id for adm in administrations)
@@ -214,6 +224,7 @@ def build_history(
                 outcome=scale_outcomes(instrument, None if first is None else first[1], result),
                 origin=origins.get(adm.definition_hash),
                 changed=changed_warning(changed.get(adm.id)),
+                band_notes=frozenset(no_concern_bands(instrument, result, bool(result.critical))),
             )
         )
         previous[key] = (adm, result)

@@ -6,7 +6,7 @@
      "answers": {"<item id>": value or null},   # every item, unscored ones too
      "scores": {"<scale id>": {"value", "raw", "band", "band_label", "answered",
                                "missing", "prorated", "reason",
-                               "band_beside_alert"  (only beside a critical flag),
+                               "band_beside_alert"  (see with_band_notes),
                                "norm": {"z", "t", "percentile", "group", "table", "n",
                                         "ci", "warnings"}  (only with norms)}},
      "flags": [{"id", "level", "item", "message", "item_ids"}],
@@ -23,9 +23,12 @@ from plugins.
 # No `from __future__ import annotations` (see psyq.models): pydantic evaluates no
 # strings when these classes are made. A name defined later is quoted.
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from psyq.models import Instrument
 
 
 class _Result(BaseModel):
@@ -115,22 +118,49 @@ class FlagHit(_Result):
 
 
 BAND_ONLY = "score band only; see the safety alert"
-"""Said beside a band label shown next to a critical flag (``Minimal (score band only;
-see the safety alert)``): the band is the manual's band for the score, stated as it
-is, and never reads as reassurance next to the alert."""
+"""Said beside a band of no concern shown next to a critical flag (``Minimal (score band
+only; see the safety alert)``): the band is the manual's band for the score, stated as
+it is, and never reads as reassurance next to the alert."""
 BAND_BESIDE_ALERT = (
-    "A critical flag is raised on this form: this band is the manual's band for the "
+    "A critical flag is raised: this band of no concern is the manual's band for the "
     "score only and does not lessen the flag. Act on the flag first."
 )
-"""``band_beside_alert`` in JSON, on every banded scale of a form with a critical flag."""
+"""``band_beside_alert`` in JSON, on each such scale (:func:`with_band_notes`)."""
 
 
-def band_shown(label: str | None, alert: bool) -> str | None:
-    """A band label as text outputs show it: qualified with :data:`BAND_ONLY` when a
-    critical flag is raised on the form (``alert``)."""
-    if label is None or not alert:
+def no_concern_bands(instrument: "Instrument", result: "ScoreResult", alert: bool) -> set[str]:
+    """The scales whose band is of no concern (severity 0: PHQ-9 "Minimal", PHQ-2
+    "Negative screen") while ``alert`` (a critical flag on this form, or on a later
+    unfinished one) is raised: the bands whose interpretation is withheld
+    (:meth:`psyq.models.Band.interpretation_for`), and whose label every output marks
+    with :data:`BAND_ONLY`. A band of concern is not reassurance and stays as it is."""
+    if not alert:
+        return set()
+    out = set()
+    for scale in instrument.scales:
+        score = result.scores.get(scale.id)
+        if score is None or score.value is None or score.band is None:
+            continue
+        band = scale.band_for(score.value, result.client)
+        if band is not None and band.severity == 0:
+            out.add(scale.id)
+    return out
+
+
+def band_shown(label: str | None, marked: bool) -> str | None:
+    """A band label as text outputs show it: with :data:`BAND_ONLY` when ``marked`` (its
+    scale is among :func:`no_concern_bands`)."""
+    if label is None or not marked:
         return label
     return f"{label} ({BAND_ONLY})"
+
+
+def with_band_notes(doc: dict[str, Any], marked: Iterable[str]) -> dict[str, Any]:
+    """``doc`` (a :meth:`ScoreResult.to_json` object) with ``band_beside_alert`` on the
+    ``marked`` scales (:func:`no_concern_bands`)."""
+    for scale_id in marked:
+        doc["scores"][scale_id]["band_beside_alert"] = BAND_BESIDE_ALERT
+    return doc
 
 
 def flag_items_cell(flags: Iterable[tuple[str, Sequence[str]]]) -> str:
@@ -182,15 +212,12 @@ class ScoreResult(_Result):
         ``answers`` holds every item as given (an option that counts as missing
         keeps its code), so unscored items such as PHQ-9 item 10 are visible.
         """
-        alert = bool(self.critical)
         out: dict[str, Any] = {
             "instrument": self.instrument.model_dump(),
             "answers": dict(self.answers),
-            # "norm" appears only on scales scored with a norm table; "band_beside_alert"
-            # only on a banded scale of a form with a critical flag.
+            # "norm" appears only on scales scored with a norm table.
             "scores": {
                 k: v.model_dump(exclude=None if v.norm else {"norm"})
-                | ({"band_beside_alert": BAND_BESIDE_ALERT} if alert and v.band_label else {})
                 for k, v in self.scores.items()
             },
             "flags": [f.model_dump() for f in self.flags],

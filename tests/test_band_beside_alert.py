@@ -1,10 +1,10 @@
-"""A band label beside a critical flag is the score's band only, never reassurance.
+"""A band of no concern beside a critical flag is the score's band only, never reassurance.
 
 PHQ-9 with item 9 endorsed and a low total is "Minimal" by the manual's cut-offs
 (Kroenke et al. 2001): the band stays factual, but every output that shows it beside
 the alert says it is the score's band only ("Minimal (score band only; see the safety
-alert)"; in JSON, ``band_beside_alert``). Without a critical flag the band is shown as
-it always was.
+alert)"; in JSON, ``band_beside_alert``). A band of concern ("Moderately severe") and
+any band without a critical flag are shown as they always were.
 """
 
 from __future__ import annotations
@@ -43,6 +43,12 @@ def test_score_and_json_qualify_the_band_beside_a_critical_flag(psyq_cli: CLI) -
     assert total["band_label"] == "Minimal"  # the manual's band, as it is
     assert "does not lessen the flag" in total["band_beside_alert"]
     assert "band_beside_alert" in doc["scores"]["phq2"]
+    # A band of concern is no reassurance: beside the flag it stays as it is.
+    concern = psyq_cli("score", "phq9", "--answers", "2,3,2,3,1,2,2,1,1")
+    assert "!!! CRITICAL" in concern.output
+    assert band_cells(concern.output) == ["Moderately severe", "Positive screen"]
+    doc = json.loads(psyq_cli("score", "phq9", "--answers", "2,3,2,3,1,2,2,1,1", "--json").output)
+    assert not any("band_beside_alert" in s for s in doc["scores"].values())
     plain = psyq_cli("score", "phq9", "--answers", NOTHING)
     assert band_cells(plain.output) == ["Minimal", "Negative screen"]
     doc = json.loads(psyq_cli("score", "phq9", "--answers", NOTHING, "--json").output)

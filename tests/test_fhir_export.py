@@ -101,8 +101,7 @@ def test_phq9_bundle(psyq_pm: PsyqPluginManager, phq9: Instrument) -> None:
     assert (item1["code"], item1["display"]) == ("LA6570-1", "More than half the days")
     assert obs["code"]["coding"] == [{"system": "http://loinc.org", "code": "44261-6"}]
     assert obs["valueQuantity"]["value"] == 12
-    # Item 9 at 2 raises a critical flag: the band is said to be the score's band only.
-    assert obs["interpretation"] == [{"text": "Moderate (score band only; see the safety alert)"}]
+    assert obs["interpretation"] == [{"text": "Moderate"}]
     assert obs["derivedFrom"] == [{"reference": bundle["entry"][0]["fullUrl"]}]
     assert obs["performer"] == [{"display": "Dr A"}]
     # Items 1, 2 and 9 count for the PHQ-9 algorithm: other depressive syndrome (info).

@@ -443,7 +443,7 @@ def describe_outcome(outcome: Outcome | None, critical: bool = False) -> str:
 def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
     """Plain-text history: per instrument, one row per administration and scale."""
     from psyq.proration import proration_note
-    from psyq.results import band_shown
+    from psyq.results import band_shown, no_concern_bands
 
     lines = [f"client {client_id}"]
     # One block per definition version: a superseded version (CCTS 0.1) has its own
@@ -494,6 +494,7 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
         head = ("id", "date", "scale", "score", "band", "vs previous", "vs first")
         rows = [(*head, *(("outcome",) if with_outcome else ()), "flags")]
         for e in group:
+            marked = no_concern_bands(instrument, e.result, bool(e.result.critical))
             for n, scale in enumerate(scales):
                 s = e.result.scores[scale.id]
                 value = "-" if s.value is None else f"{s.value:.{scale.decimals}f}"
@@ -521,7 +522,7 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
                         "" if n else e.administration.administered.isoformat(),
                         scale.id,
                         value,
-                        band_shown(s.band_label, bool(e.result.critical)) or (s.reason or ""),
+                        band_shown(s.band_label, scale.id in marked) or (s.reason or ""),
                         describe_change(None if e.change is None else e.change.get(scale.id)),
                         describe_change(
                             None
@@ -926,6 +927,7 @@ def export_records(
     from datetime import timedelta
 
     from psyq.history import origin_fields, result_of
+    from psyq.results import no_concern_bands, with_band_notes
     from psyq.store import changed_warning
 
     out: list[dict[str, Any]] = []
@@ -964,7 +966,8 @@ def export_records(
             meta["note"] = adm.note
         else:
             del meta["definition_path"]
-        doc = result.to_json()
+        marked = no_concern_bands(instrument, result, bool(result.critical))
+        doc = with_band_notes(result.to_json(), marked)
         answers = {item.id: adm.answers.get(item.id) for item in instrument.items}
         # Proration can move a score across a band: every export says which were.
         prorated = {sid: s.prorated for sid, s in result.scores.items()}

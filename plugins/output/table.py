@@ -15,7 +15,7 @@ LEVEL_MARK = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "   
 
 def render_table(request: RenderRequest) -> bytes:
     from psyq.proration import proration_note
-    from psyq.results import band_shown
+    from psyq.results import band_shown, no_concern_bands
 
     result, inst = request.result, request.instrument
     lines = [f"{inst.title} ({inst.short_name} v{inst.version})"]
@@ -37,6 +37,7 @@ def render_table(request: RenderRequest) -> bytes:
     # Beside a critical flag (this form's, or a later unfinished one's) a band is the
     # score's band only, never reassurance.
     alert = bool(critical or request.options.get("later_critical"))
+    marked = no_concern_bands(inst, result, alert)
     rows = [("scale", "score", "range", "band", "answered")]
     for scale in inst.scales:
         s = result.scores[scale.id]
@@ -45,7 +46,9 @@ def render_table(request: RenderRequest) -> bytes:
         answered = f"{s.answered}/{s.answered + s.missing}"
         if s.prorated:
             answered += " prorated"
-        band = band_shown(s.band_label, alert) or (f"not scored: {s.reason}" if s.reason else "")
+        band = band_shown(s.band_label, scale.id in marked) or (
+            f"not scored: {s.reason}" if s.reason else ""
+        )
         rows.append((scale.id, value, f"{lo:g}-{hi:g}", band, answered))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:

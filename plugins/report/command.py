@@ -255,9 +255,11 @@ def report_command(
             "OUTSIDE PSYQ"
         )
     partial = " (PARTIAL administration)" if request.options.get("status") == "partial" else ""
-    from psyq.results import band_shown
+    from psyq.results import band_shown, no_concern_bands
 
-    band = band_shown(total.band_label, bool(flags or request.options.get("later_critical")))
+    raised = bool(flags or request.options.get("later_critical"))
+    marked = "total" in no_concern_bands(instrument, request.result, raised)
+    band = band_shown(total.band_label, marked)
     prorated = " (prorated)" if total.prorated else ""
     click.echo(
         f"wrote {output} ({fmt.name}): {instrument.short_name}{partial} total "
