@@ -106,3 +106,20 @@ def test_latest_report_marks_the_band_beside_a_later_unfinished_forms_flag(
     assert f"Minimal {ONLY}" in made.output
     assert "unfinished administration 2" in html_text(out)
     assert "† Score band only" in html_text(out)
+
+
+def test_batch_cohort_summary_marks_the_band_of_a_critical_respondent(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    src = tmp_path / "in.csv"
+    head = "client_id,date," + ",".join(f"phq9_{k}" for k in range(1, 10))
+    src.write_text(f"{head}\nC0001,2026-01-02,{ITEM9}\nC0002,2026-01-02,{NOTHING}\n")
+    out = tmp_path / "out"
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--scores-only",
+                      "--summary", "html", "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    listing = html.unescape((out / "cohort-summary.html").read_text())
+    [flagged] = [line for line in listing.splitlines() if "C0001" in line]
+    [plain] = [line for line in listing.splitlines() if "C0002" in line]
+    assert f"Minimal {ONLY}" in flagged and "suicidal_ideation" in flagged
+    assert "Minimal" in plain and ONLY not in plain
