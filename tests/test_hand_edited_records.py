@@ -68,6 +68,8 @@ def test_an_untouched_store_shows_no_warning(psyq_cli: CLI, store: Path, tmp_pat
     out = tmp_path / "r.json"
     assert psyq_cli("report", "--administration", "3", "-o", out).exit_code == 0
     assert "changed_outside_psyq" not in json.loads(out.read_text())["report"]
+    assert "CHANGED" not in psyq_cli("clients").output
+    assert json.loads(psyq_cli("clients", "--json").output)[0]["changed_outside_psyq"] == []
 
 
 def test_a_hand_edited_record_is_warned_in_history_and_export(psyq_cli: CLI, store: Path) -> None:
@@ -100,6 +102,11 @@ def test_a_hand_edited_record_is_warned_in_history_and_export(psyq_cli: CLI, sto
     assert WARNING in marked["changed_outside_psyq"]
     assert "administration 2" not in marked["changed_outside_psyq"]
     assert "administration 2" not in hidden.stderr
+    # The client list says so too.
+    clients = psyq_cli("clients").output
+    assert "CHANGED OUTSIDE PSYQ: administration 2 (phq9, 2026-10-01)" in clients
+    (listed,) = json.loads(psyq_cli("clients", "--json").output)
+    assert listed["changed_outside_psyq"] == [2]
     # rescore still refuses to build on it.
     rescored = psyq_cli("rescore")
     assert rescored.exit_code == 1 and "administration 2: not rescored" in rescored.output

@@ -244,12 +244,20 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
         }
         # So are the critical flags of each instrument's latest complete administration.
         latest_critical = {c.id: _latest_critical(app, store, c.id) for c in clients}
+        # And every administration changed outside psyq after it was saved.
+        every = store.administrations()
+        problems = store.changed_outside(adm.id for adm in every)
+        changed: dict[str, list[Administration]] = {}
+        for adm in every:
+            if adm.id in problems:
+                changed.setdefault(adm.client_id, []).append(adm)
     if as_json:
         docs = [
             c.model_dump(mode="json")
             | {
                 "partial_flags": partial_flags.get(c.id, []),
                 "latest_critical_flags": latest_critical[c.id],
+                "changed_outside_psyq": [adm.id for adm in changed.get(c.id, [])],
             }
             for c in clients
         ]
@@ -273,6 +281,12 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"{'':<12} {_flag_line(flag, 'latest administration')}")
         for flag in partial_flags.get(c.id, []):
             click.echo(f"{'':<12} {_flag_line(flag)}")
+        for adm in changed.get(c.id, []):
+            click.echo(
+                f"{'':<12} {CHANGED_MARK}: administration {adm.id} ({adm.instrument_id}, "
+                f"{adm.administered.isoformat()}) was changed outside psyq after it was "
+                "saved; `psyq audit verify` gives the details"
+            )
 
 
 @clients_command.command("set")
