@@ -1,4 +1,5 @@
-"""Work that the reports rendered in one process share: computed styles and line breaks.
+"""Work that the reports rendered in one process share: computed styles, line breaks,
+the Pango layouts text is drawn from, and font subsets.
 
 WeasyPrint starts every document from nothing. For psyq's reports most of that
 work is the same from one report to the next: the same elements match the same
@@ -19,7 +20,20 @@ renders of a process (a batch worker renders hundreds of reports):
   available width. For a text in a shared style, its result is kept, keyed by
   the style object itself (held, so the key never outlives it), and each later
   call gets its own copy of the layout it returns (which WeasyPrint returns
-  inactive, as text, width and metrics).
+  inactive, as text, width and metrics). An SVG ``<text>`` (laid out letter by
+  letter) is keyed by what WeasyPrint's SVG code sets in its style.
+* **Drawn lines.** To draw a text, WeasyPrint makes its Pango layout again, Pango
+  shapes it again, and WeasyPrint walks its glyphs into PDF operators. For a
+  layout from the line-break cache, drawn in the style it was laid out in, the
+  laid-out Pango layout kept for its key is used, and once it has been drawn,
+  what drawing it did (the operators, the fonts' widths and Unicode maps) is done
+  again at the new position (:func:`_share_drawn_layouts`).
+* **Used values.** A box's margins, paddings, sizes and border widths, resolved
+  from its style and its containing block's size, are those the last box in the
+  same style and the same containing block got (:func:`_share_percentages`).
+* **Font subsets.** Each PDF embeds the glyphs it uses of each font; a subset
+  already made for the same font file and the same glyphs is used again
+  (:func:`_share_subsets`).
 
 Nothing changes what a page looks like: PDFs rendered with sharing are byte for
 byte those rendered without it (``tests/test_render_sharing.py`` renders every
@@ -59,6 +73,15 @@ MAX_ENTRIES = 20_000
 (measured with tracemalloc over 400 PHQ-9 reports, three or four new texts each: a
 client id, dates), so a worker holds some 25 MiB at most."""
 
+MAX_DRAWN = 5_000
+"""Laid-out Pango layouts kept for drawing before they are all forgotten (a few KB
+each: a PHQ-9 report draws some 160 texts, most of them the same in every report)."""
+
+MAX_SUBSETS = 400
+"""Font subsets kept before they are all forgotten. A PHQ-9 report embeds four
+(regular, bold, oblique, monospace); over 200 varied reports 76 different subsets
+were made, some tens of KB each."""
+
 VERIFIED_VERSION = "70.0"
 """The WeasyPrint release whose code :data:`VERIFIED` holds the digests of."""
 
@@ -67,6 +90,14 @@ VERIFIED: dict[str, str] = {
     "weasyprint.text.line_break:split_first_line": "0b33e5fdf1c06fad",
     "weasyprint.text.line_break:first_line_metrics": "746160f3f6da7ed6",
     "weasyprint.text.line_break:Layout": "1ace078b3fee3c11",
+    "weasyprint.svg.text:text": "b39653f0abe9530c",
+    "weasyprint.pdf.fonts:Font": "e4fca6db320d3cfb",
+    "weasyprint.draw.text:draw_text": "0cfeca9646fd5e32",
+    "weasyprint.draw.text:draw_first_line": "e4a184229c356537",
+    "weasyprint.layout.percent:resolve_percentages": "fb6f3aa235d6f580",
+    "weasyprint.layout.percent:resolve_one_percentage": "6b76df6338152752",
+    "weasyprint.layout.percent:percentage": "d6a2a1d7d7d28712",
+    "weasyprint.layout.percent:adjust_box_sizing": "3af7fd1e620960ef",
 }
 """BLAKE2b digests (8 bytes, hex) of the source of the WeasyPrint code sharing
 replaces (``StyleFor.__init__``) or relies on (``split_first_line`` returns an
@@ -80,11 +111,19 @@ _state: dict[str, Any] = {
     "renders": 0,
     "style_hits": 0,
     "line_hits": 0,
+    "subset_hits": 0,
+    "drawn_hits": 0,
+    "percentage_hits": 0,
+    "line_draws_replayed": 0,
     "fonts_added": False,
 }
 _styles: dict[int, Any] = {}
 _keys: dict[tuple[Any, ...], int] = {}
 _lines: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
+_drawn: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
+_percentages: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
+_font_files: dict[tuple[Any, ...], bytes] = {}
+_subsets: dict[tuple[Any, ...], bytes] = {}
 _kept_sheets: dict[int, Any] = {}
 _kept_configs: dict[int, Any] = {}
 
@@ -97,8 +136,8 @@ def source_digest(obj: Any) -> str:
 
     from psyq.digest import blake2b
 
-    functions = (
-        [f for f in vars(obj).values() if hasattr(f, "__code__")]
+    functions = (  # a method psyq put in WeasyPrint's place is read as WeasyPrint's own
+        [getattr(f, "__wrapped__", f) for f in vars(obj).values() if hasattr(f, "__code__")]
         if isinstance(obj, type)
         else [obj]
     )
@@ -115,7 +154,13 @@ def source_digest(obj: Any) -> str:
 
 def _verified_code() -> dict[str, Any]:
     import weasyprint.css
+    import weasyprint.draw.text
+    import weasyprint.layout.percent as percent
+    import weasyprint.pdf.fonts
     import weasyprint.text.line_break
+    from weasyprint.svg.text import text as svg_text
+
+    draw_first_line = weasyprint.draw.text.draw_first_line
 
     style_for = weasyprint.css.StyleFor
     split_first_line = weasyprint.text.line_break.split_first_line
@@ -130,6 +175,18 @@ def _verified_code() -> dict[str, Any]:
             weasyprint.text.line_break.first_line_metrics
         ),
         "weasyprint.text.line_break:Layout": weasyprint.text.line_break.Layout,
+        "weasyprint.svg.text:text": svg_text,
+        "weasyprint.pdf.fonts:Font": weasyprint.pdf.fonts.Font,
+        "weasyprint.draw.text:draw_text": weasyprint.draw.text.draw_text,
+        "weasyprint.draw.text:draw_first_line": getattr(
+            draw_first_line, "__wrapped__", draw_first_line
+        ),
+        "weasyprint.layout.percent:resolve_percentages": getattr(
+            percent.resolve_percentages, "__wrapped__", percent.resolve_percentages
+        ),
+        "weasyprint.layout.percent:resolve_one_percentage": percent.resolve_one_percentage,
+        "weasyprint.layout.percent:percentage": percent.percentage,
+        "weasyprint.layout.percent:adjust_box_sizing": percent.adjust_box_sizing,
     }
 
 
@@ -157,6 +214,10 @@ def clear() -> None:
     _styles.clear()
     _keys.clear()
     _lines.clear()
+    _drawn.clear()
+    _percentages.clear()
+    _font_files.clear()
+    _subsets.clear()
 
 
 def keep_sheets(*sheets: Any) -> None:
@@ -166,9 +227,10 @@ def keep_sheets(*sheets: Any) -> None:
         _kept_sheets[id(sheet)] = sheet
 
 
-def hits() -> tuple[int, int]:
-    """How many computed styles and line breaks this process has reused so far."""
-    return int(_state["style_hits"]), int(_state["line_hits"])
+def hits() -> tuple[int, int, int]:
+    """How many computed styles, line breaks and font subsets this process has reused
+    so far."""
+    return int(_state["style_hits"]), int(_state["line_hits"]), int(_state["subset_hits"])
 
 
 @contextmanager
@@ -193,10 +255,14 @@ def _on() -> bool:
 
 def _install() -> None:
     """Put the sharing versions in WeasyPrint's place (once; off unless :func:`sharing`)."""
+    import importlib
+
     import weasyprint
     import weasyprint.css
+    import weasyprint.draw.text
     import weasyprint.layout.inline
     import weasyprint.layout.preferred
+    import weasyprint.pdf.fonts
     import weasyprint.text.fonts
     import weasyprint.text.line_break
 
@@ -220,6 +286,15 @@ def _install() -> None:
         weasyprint.layout.preferred,
     ):
         module.split_first_line = shared_split
+    _share_subsets(weasyprint.pdf.fonts.Font)
+    _share_drawn_layouts(weasyprint.text.line_break.Layout, weasyprint.draw.text)
+    _share_percentages(
+        weasyprint.layout.percent,
+        [
+            importlib.import_module(f"weasyprint.layout.{name}")
+            for name in ("absolute", "block", "column", "float", "grid", "inline", "page", "table")
+        ],
+    )
 
 
 def _style_for_class(style_for: type) -> type:
@@ -374,8 +449,22 @@ def _shared(style: Any) -> bool:
     return False
 
 
+def _svg_fields(style: Any) -> tuple[Any, ...]:
+    """What ``weasyprint.svg.text.text`` (verified) sets in an SVG text's style, on top
+    of the initial values and the font configuration."""
+    return (
+        tuple(style["font_family"]),
+        style["font_style"],
+        style["font_weight"],
+        style["font_size"],
+        style["direction"],
+    )
+
+
 def _line_cache(split_first_line: Callable[..., Any]) -> Callable[..., Any]:
     import copy
+
+    from weasyprint.svg.text import Style as svg_style
 
     def shared_split_first_line(
         text: str,
@@ -386,13 +475,30 @@ def _line_cache(split_first_line: Callable[..., Any]) -> Callable[..., Any]:
         is_line_start: bool = True,
         minimum: bool = False,
     ) -> Any:
-        if not (_on() and _shared(style)):
+        if not _on():
             return split_first_line(
                 text, style, context, max_width, justification_spacing, is_line_start, minimum
             )
-        key = (text, id(style), max_width, justification_spacing, is_line_start, minimum)
+        if _shared(style):
+            owner = style
+            key: tuple[Any, ...] = (
+                text, id(style), max_width, justification_spacing, is_line_start, minimum
+            )  # fmt: skip
+        elif type(style) is svg_style:
+            # An SVG <text>'s style: the initial values and the five that
+            # ``weasyprint.svg.text.text`` sets (verified), in the process's font
+            # configuration, which the key holds.
+            owner = style.font_config
+            key = (
+                "svg", text, _svg_fields(style), id(owner),
+                max_width, justification_spacing, is_line_start, minimum,
+            )  # fmt: skip
+        else:
+            return split_first_line(
+                text, style, context, max_width, justification_spacing, is_line_start, minimum
+            )
         entry = _lines.get(key)
-        if entry is not None and entry[0] is style:
+        if entry is not None and entry[0] is owner:
             _state["line_hits"] += 1
             layout, *rest = entry[1]
             return (copy.copy(layout), *rest)
@@ -401,8 +507,288 @@ def _line_cache(split_first_line: Callable[..., Any]) -> Callable[..., Any]:
         )
         if len(_lines) > MAX_ENTRIES:
             _lines.clear()
-        _lines[key] = (style, (copy.copy(result[0]), *result[1:]))
+        # Marked, for drawing: a layout from this cache may be drawn from a laid-out
+        # Pango layout kept for its key (:func:`_share_drawn_layouts`).
+        result[0]._psyq_key = (key, owner)
+        _lines[key] = (owner, (copy.copy(result[0]), *result[1:]))
         return result
 
     shared_split_first_line.__wrapped__ = split_first_line  # type: ignore[attr-defined]
     return shared_split_first_line
+
+
+def _share_subsets(font_class: Any) -> None:
+    """Keep the font subsets a process makes: one report's glyphs are mostly the last one's.
+
+    ``Font.subset`` (verified) replaces the font file a document embeds with the
+    glyphs it uses, a pure function of the font file, the glyph numbers, the
+    hinting option and whether any glyph was missing. The same subset is kept and
+    handed back, without making it again, when all of those are the same (the font
+    file compared byte for byte). A subset that failed (the file unchanged, and
+    WeasyPrint's warning) is never kept.
+    """
+    subset = font_class.subset
+
+    def shared_subset(self: Any, to_unicode: Any, hinting: Any) -> None:
+        if not (_on() and to_unicode):
+            return subset(self, to_unicode, hinting)  # type: ignore[no-any-return]
+        original = self.file_content
+        file_key = (self.hash, self.index, len(original))
+        key = (*file_key, tuple(sorted(to_unicode)), bool(hinting), bool(self.missing))
+        kept = _subsets.get(key)
+        if kept is not None and _font_files.get(file_key) == original:
+            _state["subset_hits"] += 1
+            self.file_content = kept
+            return None
+        subset(self, to_unicode, hinting)
+        if self.file_content is not original and self.file_content != original:
+            if len(_subsets) > MAX_SUBSETS:
+                _subsets.clear()
+                _font_files.clear()
+            if _font_files.setdefault(file_key, original) == original:
+                _subsets[key] = self.file_content
+        return None
+
+    shared_subset.__wrapped__ = subset  # type: ignore[attr-defined]
+    font_class.subset = shared_subset
+
+
+def _share_drawn_layouts(layout_class: Any, text_module: Any) -> None:
+    """Keep the Pango layouts that drawing text makes: the same words in the same
+    style are shaped once per process, not once per report.
+
+    To draw a text box, WeasyPrint makes its layout anew (``Layout.reactivate``:
+    a Pango context and layout, the text and its attributes), and Pango shapes
+    the text again. What that makes depends on the style's values, the text and
+    the justification spacing alone (``Layout``, verified), so for a layout from
+    the line-break cache, drawn in the style it was laid out in, the laid-out
+    Pango layout kept for that key is handed over instead. Drawing sets the
+    layout's single-paragraph mode (the same each time); a draw that shortens
+    the text for an ellipsis changes it, so its layout is dropped afterwards.
+    """
+    from weasyprint.svg.text import Style as svg_style
+
+    reactivate = layout_class.reactivate
+    draw_first_line = text_module.draw_first_line
+
+    def shared_reactivate(self: Any, style: Any) -> None:
+        marked = self.__dict__.get("_psyq_key")
+        if marked is None or not _on():
+            return reactivate(self, style)  # type: ignore[no-any-return]
+        key, owner = marked
+        if not (style is owner or (key[0] == "svg" and type(style) is svg_style
+                and style.font_config is owner and _svg_fields(style) == key[2])):  # fmt: skip
+            return reactivate(self, style)  # type: ignore[no-any-return]
+        drawn_key = (key, self.text, self.justification_spacing)
+        drawn = _drawn.get(drawn_key)
+        if drawn is not None and drawn[0] is owner:
+            _state["drawn_hits"] += 1
+            self.__dict__.update(drawn[1])
+            self.style = style
+            return None
+        reactivate(self, style)
+        if len(_drawn) > MAX_DRAWN:
+            _drawn.clear()
+        self._psyq_drawn = _DrawnLine()
+        kept = {name: value for name, value in vars(self).items() if name != "style"}
+        _drawn[drawn_key] = (owner, kept)
+        return None
+
+    def shared_draw_first_line(
+        stream: Any, textbox: Any, text_overflow: Any, block_ellipsis: Any, matrix: Any
+    ) -> Any:
+        line = textbox.pango_layout.__dict__.get("_psyq_drawn")
+        ellipsis = text_overflow == "ellipsis" or block_ellipsis != "none"
+        if line is None or ellipsis or not _on() or not textbox.text.strip():
+            try:
+                return draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix)
+            finally:
+                if ellipsis:
+                    _drop_drawn(textbox.pango_layout)
+        if line.ops is not None:
+            _state["line_draws_replayed"] += 1
+            line.replay(stream, matrix)
+            return []
+        recorder = _LineRecorder(stream)
+        emojis = draw_first_line(recorder, textbox, text_overflow, block_ellipsis, matrix)
+        recorder.apply_fonts()  # and lets go of this document's fonts
+        if not recorder.tainted and not emojis:
+            line.ops = recorder.ops
+        return emojis
+
+    shared_reactivate.__wrapped__ = reactivate  # type: ignore[attr-defined]
+    shared_draw_first_line.__wrapped__ = draw_first_line  # type: ignore[attr-defined]
+    layout_class.reactivate = shared_reactivate
+    text_module.draw_first_line = shared_draw_first_line
+
+
+class _DrawnLine:
+    """What drawing a kept layout's first line did to a page's stream and fonts, to do
+    again for the next text box drawn from it: ``None`` until it has been drawn once
+    (with nothing that depends on the document: no missing glyph, no emoji)."""
+
+    __slots__ = ("ops",)
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[str, Any]] | None = None
+
+    def replay(self, stream: Any, matrix: Any) -> None:
+        assert self.ops is not None
+        for name, argument in self.ops:
+            if name == "add_font":
+                pango_font, view = argument
+                font, _ = stream.add_font(pango_font)
+                view.apply(font)
+            elif name == "set_text_matrix":
+                stream.set_text_matrix(*matrix.values)
+            else:
+                getattr(stream, name)(*argument)
+
+
+class _FontView:
+    """A document's font as ``draw_first_line`` (verified) sees it while recording: its
+    own glyph widths and Unicode map, filled from nothing, so that every glyph of the
+    line is in them; put into the document's font as WeasyPrint would have."""
+
+    def __init__(self, font: Any, recorder: _LineRecorder) -> None:
+        self._font: Any = font
+        self._recorder: Any = recorder
+        self.to_unicode: dict[int, str] = {}
+        self.widths: dict[int, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._font, name)
+
+    def detach(self) -> None:
+        self._font = self._recorder = None
+
+    def get_unused_glyph_id(self, codepoint: int) -> Any:
+        self._recorder.tainted = True  # numbered by the document's missing glyphs
+        return self._font.get_unused_glyph_id(codepoint)
+
+    def apply(self, font: Any) -> None:
+        # A glyph already mapped keeps its text, as in draw_first_line; a missing
+        # glyph's width is set whatever was there (never replayed: see the recorder).
+        for glyph, text in self.to_unicode.items():
+            font.to_unicode.setdefault(glyph, text)
+        for glyph, width in self.widths.items():
+            if glyph >= font.glyph_count:
+                font.widths[glyph] = width
+            else:
+                font.widths.setdefault(glyph, width)
+
+
+class _LineRecorder:
+    """A page's stream as ``draw_first_line`` (verified) uses it, recording the calls
+    it makes (passed on to the stream). Anything else it asks of the stream marks
+    the recording as not to be replayed."""
+
+    _DATA = frozenset({"ink_rect", "logical_rect"})
+
+    def __init__(self, stream: Any) -> None:
+        self._stream: Any = stream
+        self.ops: list[tuple[str, Any]] = []
+        self.views: list[tuple[Any, _FontView]] = []
+        self.tainted = False
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self._DATA:
+            self.tainted = True
+        return getattr(self._stream, name)
+
+    def add_font(self, pango_font: Any) -> tuple[Any, Any]:
+        font, font_size = self._stream.add_font(pango_font)
+        if font.png or font.svg or font.colr:
+            self.tainted = True  # emojis: drawn as images, per document
+        view = next((v for f, v in self.views if f is font), None)
+        if view is None:
+            view = _FontView(font, self)
+            self.views.append((font, view))
+        self.ops.append(("add_font", (pango_font, view)))
+        return view, font_size
+
+    def apply_fonts(self) -> None:
+        """Put what the line added into the document's fonts, and forget them (a kept
+        recording must not hold a document's fonts, and their files, alive)."""
+        for font, view in self.views:
+            view.apply(font)
+            view.detach()
+        self.views.clear()
+        self._stream = None
+
+    def set_text_matrix(self, *values: Any) -> None:
+        self.ops.append(("set_text_matrix", None))
+        self._stream.set_text_matrix(*values)
+
+    def show_text(self, text: Any) -> None:
+        self.ops.append(("show_text", (text,)))
+        self._stream.show_text(text)
+
+    def set_font_size(self, font: Any, size: Any) -> None:
+        self.ops.append(("set_font_size", (font, size)))
+        self._stream.set_font_size(font, size)
+
+    def set_text_rise(self, height: Any) -> None:
+        self.ops.append(("set_text_rise", (height,)))
+        self._stream.set_text_rise(height)
+
+
+def _drop_drawn(layout: Any) -> None:
+    """Forget the kept Pango layout ``layout`` was drawn from (its text was changed)."""
+    for key, (_, kept) in list(_drawn.items()):
+        if kept.get("layout") is getattr(layout, "layout", None):
+            del _drawn[key]
+
+
+_USED_VALUES = (
+    *(
+        f"{box}_{side}"
+        for box in ("margin", "padding")
+        for side in ("left", "right", "top", "bottom")
+    ),
+    *(f"{extent}{axis}" for axis in ("width", "height") for extent in ("", "min_", "max_")),
+    *(f"border_{side}_width" for side in ("top", "right", "bottom", "left")),
+)
+"""The used values ``resolve_percentages`` (verified) sets on a box."""
+
+
+def _share_percentages(percent_module: Any, modules: list[Any]) -> None:
+    """Keep the used margins, paddings, sizes and border widths of boxes in shared
+    styles: for the same style and the same containing block, a report's boxes get
+    the values the last report's got, without resolving them again.
+
+    ``resolve_percentages`` (verified) sets them from the box's style and the
+    containing block's width and height alone, and from whether the box is a
+    page; except the border widths of a box whose collapsed borders have already
+    been resolved, which it leaves as they are: such a box is resolved as before.
+    """
+    from weasyprint.formatting_structure.boxes import Box, PageBox
+
+    resolve = percent_module.resolve_percentages
+
+    def shared_resolve_percentages(box: Any, containing_block: Any) -> None:
+        style = box.style
+        if not (_on() and _shared(style)) or (
+            style["border_collapse"] == "collapse"
+            and any(hasattr(box, name) for name in _USED_VALUES[-4:])
+        ):
+            return resolve(box, containing_block)  # type: ignore[no-any-return]
+        if isinstance(containing_block, Box):
+            size = (containing_block.width, containing_block.height)
+        else:
+            size = tuple(containing_block)
+        key = (id(style), isinstance(box, PageBox), *size)
+        kept = _percentages.get(key)
+        if kept is not None and kept[0] is style:
+            _state["percentage_hits"] += 1
+            box.__dict__.update(zip(_USED_VALUES, kept[1]))
+            return None
+        resolve(box, containing_block)
+        if len(_percentages) > MAX_ENTRIES:
+            _percentages.clear()
+        _percentages[key] = (style, tuple(getattr(box, name) for name in _USED_VALUES))
+        return None
+
+    shared_resolve_percentages.__wrapped__ = resolve  # type: ignore[attr-defined]
+    for module in (percent_module, *modules):
+        module.resolve_percentages = shared_resolve_percentages

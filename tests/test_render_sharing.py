@@ -94,6 +94,74 @@ EDGE_DOCUMENTS = [
         )
         for note in ("Kroenke 2001, table 2.", "Spitzer 2006.")
     ),
+    # SVG text (laid out letter by letter) in other families, weights, sizes and
+    # directions: the same words must not borrow another's letters.
+    *(
+        PAGE.format(
+            lang="en",
+            dir="ltr",
+            head="",
+            body='<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 300 60" width="300">'
+            f'<text x="5" y="20" font-size="{size}" {attrs}>Moderately severe</text>'
+            '<text x="5" y="45" font-size="10" text-anchor="middle">Mild 27</text></svg>',
+        )
+        for size, attrs in (
+            (10, ""),
+            (10, 'font-weight="bold"'),
+            (12, 'font-weight="bold"'),
+            (10, 'font-family="DejaVu Sans Mono"'),
+            (10, 'font-style="italic" direction="rtl"'),
+            (10, ""),
+        )
+    ),
+    # Text cut short for an ellipsis (drawing changes its layout), twice in a
+    # document, beside the same words drawn whole.
+    *(
+        PAGE.format(
+            lang="en",
+            dir="ltr",
+            head="",
+            body=f'<p style="{cut}">More than half the days, nearly every day</p>' * 2
+            + "<p>More than half the days, nearly every day</p>",
+        )
+        for cut in (
+            "width: 25mm; overflow: hidden; white-space: nowrap; text-overflow: ellipsis",
+            "width: 30mm; overflow: hidden; line-clamp: 1",
+        )
+    ),
+    # Percentages, calc() and box-sizing resolved against containing blocks whose
+    # size depends on the other cells' words: the same styles, other used values.
+    *(
+        PAGE.format(
+            lang="en",
+            dir="ltr",
+            head="",
+            body=f'<table style="width: 100%"><tr><td>{words}</td><td>'
+            '<p style="width: 50%; padding: 2% 1em; margin: 3% auto; min-width: calc(10% + 1em);'
+            ' max-height: 40%; box-sizing: border-box; border: 1px solid #000">Several days</p>'
+            "</td></tr></table>",
+        )
+        for words in ("Not at all", "More than half the days and a few words more", "")
+    ),
+    # Glyphs placed by the font's marks (offsets and rises in the drawn line), spaced
+    # words and letters, and the same words again in one document.
+    *(
+        PAGE.format(
+            lang="vi",
+            dir="ltr",
+            head="",
+            body=f'<p style="{spacing}">Ti\u0065\u0302\u0301ng Vi\u0065\u0323\u0302t, '
+            f'a\u0308 o\u0303 n\u0303</p><p style="{spacing}">Ti\u0065\u0302\u0301ng</p>'
+            "<p>Ti\u0065\u0302\u0301ng Vi\u0065\u0323\u0302t</p>" * 2,
+        )
+        for spacing in ("", "word-spacing: 4pt; letter-spacing: 0.5pt", "font-size: 14pt")
+    ),
+    # Font subsets: other glyphs of the same fonts, and a glyph no font has (its
+    # placeholder changes how the font is subset).
+    *(
+        PAGE.format(lang="en", dir="ltr", head="", body=f"<p>{words}</p><p><b>{words}</b></p>")
+        for words in ("Several days", "Nearly every day", "Several \U000f0000 days", "Several days")
+    ),
     PAGE.format(
         lang="de",
         dir="ltr",
@@ -128,13 +196,14 @@ def test_every_report_renders_the_same_bytes_with_sharing_as_without(
     monkeypatch.delenv(render_sharing.ENV_OFF)
 
     render_sharing.clear()
-    styles_before, lines_before = render_sharing.hits()
+    styles_before, lines_before, subsets_before = render_sharing.hits()
     forward = render_all(documents)
     backward = render_all(documents[::-1])[::-1]
     twice = render_all([html for html in documents for _ in range(2)])[::2]
-    styles, lines = render_sharing.hits()
+    styles, lines, subsets = render_sharing.hits()
     if render_sharing.available():
         assert styles > styles_before and lines > lines_before, "nothing was shared"
+        assert subsets > subsets_before, "no font subset was shared"
     for index, html in enumerate(documents):
         assert forward[index] == alone[index], html[:400]
         assert backward[index] == alone[index], html[:400]
@@ -190,6 +259,24 @@ def test_the_caches_stay_bounded_and_renders_stay_the_same_when_they_are_emptied
         assert len(render_sharing._keys) <= 6 + largest
 
 
+def test_font_subsets_stay_bounded_and_renders_stay_the_same_when_they_are_forgotten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Font subsets kept are forgotten when they pass MAX_SUBSETS (here 2): documents
+    that each use other glyphs of two fonts, rendered again and again, stay the same."""
+    monkeypatch.delenv(render_sharing.ENV_OFF, raising=False)
+    documents = [
+        PAGE.format(lang="en", dir="ltr", head="", body=f"<p>{w}</p><p><b>{w}</b></p>")
+        for w in ("Not at all", "Several days", "More than half the days")
+    ]
+    alone = render_all(documents)
+    monkeypatch.setattr(render_sharing, "MAX_SUBSETS", 2)
+    render_sharing.clear()
+    for _ in range(3):
+        assert render_all(documents) == alone
+        assert len(render_sharing._subsets) <= 3
+
+
 UNVERIFIED = """
 import json, sys
 from psyq import pdf, render_sharing
@@ -217,7 +304,7 @@ def test_nothing_is_shared_with_unverified_code_or_when_turned_off(
     )
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
-    assert seen["hits"] == [0, 0]
+    assert seen["hits"] == [0, 0, 0]
     assert seen["same"] == [True, True]
     if case == "changed":
         assert "weasyprint.css:StyleFor.__init__" in seen["mismatches"]
