@@ -446,6 +446,82 @@ def verify(store: Store, *, anchor: str | None = None) -> VerifyReport:
     return report
 
 
+def changed_records(store: Store, rows: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """The records among ``rows`` (record name -> full row) that no longer match their
+    last audit entry, each with what is wrong; for read paths (history, export, report).
+
+    One pass over the log for every record, not one query each, and no replay of the
+    chain (that is :func:`verify`): each record's last entry is checked on its own,
+    its digest against the row and, when the audit key can be read and is this
+    chain's, its HMAC. Without the key only the digests are compared: a read never
+    fails for want of the key.
+    """
+    if not rows:
+        return {}
+    conn = store.connection
+    try:
+        found = conn.execute(
+            "SELECT a.seq, a.at, a.os_user, a.action, a.record, a.digest, a.prev, a.hash "
+            "FROM audit a JOIN (SELECT MAX(seq) AS seq FROM audit GROUP BY record) m "
+            "ON a.seq = m.seq"
+        ).fetchall()
+    except sqlite3.Error:  # the audit table dropped outside psyq
+        return {record: f"{record}: not in the audit log (the log is missing)" for record in rows}
+    last = {str(row[4]): AuditEntry(*tuple(row)) for row in found if row[4] in rows}
+    marker = keyed_from(conn)
+    key: bytes | None = None
+    if marker is not None:
+        try:
+            key = store.audit_key(create=False)
+        except AuditKeyError:
+            key = None
+        if key is not None and key_id(key) != marker[1]:
+            key = None  # not this chain's key: its HMACs say nothing
+    out: dict[str, str] = {}
+    for record, row in rows.items():
+        entry = last.get(record)
+        if entry is None:
+            out[record] = f"{record}: not in the audit log (written outside psyq)"
+            continue
+        keyed = marker is not None and entry.seq >= marker[0]
+        if keyed and key is None:
+            problem = _entry_problem(entry, row, None, check_hash=False)
+        else:
+            problem = _entry_problem(entry, row, key if keyed else None)
+        if problem is not None:
+            out[record] = problem
+    return out
+
+
+def _entry_problem(
+    entry: AuditEntry, row: Mapping[str, Any], key: bytes | None, *, check_hash: bool = True
+) -> str | None:
+    """What is wrong with ``row`` against its last audit ``entry``, or None."""
+    if not _well_formed(entry) or (
+        check_hash
+        and not hmac.compare_digest(
+            str(entry.hash),
+            entry_hash(
+                entry.seq,
+                entry.at,
+                entry.os_user,
+                entry.action,
+                entry.record,
+                entry.digest,
+                entry.prev,
+                key,
+            ),
+        )
+    ):
+        return f"audit entry #{entry.seq} ({entry.action} {entry.record}): altered"
+    if entry.digest != record_digest(row):
+        return (
+            f"{entry.record}: stored content differs from what audit entry #{entry.seq} "
+            f"recorded ({entry.action} by {entry.os_user} at {entry.at})"
+        )
+    return None
+
+
 def verify_record(store: Store, record: str, row: Mapping[str, Any]) -> str | None:
     """Check one record against its last audit entry; a problem, or None if it matches.
 

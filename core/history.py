@@ -46,13 +46,21 @@ class HistoryEntry:
     first_id: int | None
     outcome: dict[str, Outcome | None] | None = None  # response / remission vs the first
     origin: tuple[str, str | None] | None = None  # (source, path) of a kept definition
+    changed: str | None = None
+    """The warning when the stored record no longer matches its audit entry (changed
+    outside psyq after it was saved: :meth:`psyq.store.Store.changed_outside`)."""
+    band_notes: frozenset[str] = frozenset()
+    """Scales whose band of no concern stands beside a critical flag
+    (:func:`psyq.results.no_concern_bands`): ``band_beside_alert`` in JSON."""
 
     def to_json(self) -> dict[str, Any]:
         """The ``psyq score --json`` object plus ``administration``, ``change`` and
         ``change_from_first`` (``change.<scale>`` = delta, reliable, direction, rci,
         clinically_significant; ``null`` where a score is missing)."""
+        from psyq.results import with_band_notes
+
         adm = self.administration
-        doc = self.result.to_json()
+        doc = with_band_notes(self.result.to_json(), self.band_notes)
         doc["administration"] = {
             "id": adm.id,
             "client_id": adm.client_id,
@@ -62,6 +70,7 @@ class HistoryEntry:
             "instrument_version": adm.instrument_version,
             "definition_hash": adm.definition_hash,
             **origin_fields(self.origin),
+            "changed_outside_psyq": self.changed,
         }
         doc["change"] = _changes_json(self.change)
         doc["change_from_first"] = _changes_json(self.change_from_first)
@@ -83,13 +92,21 @@ def origin_fields(origin: tuple[str, str | None] | None) -> dict[str, str | None
 
 
 def partial_json(
-    app: App, adm: Administration, origin: tuple[str, str | None] | None = None
+    app: App,
+    adm: Administration,
+    origin: tuple[str, str | None] | None = None,
+    changed: str | None = None,
 ) -> dict[str, Any]:
     """A partial administration as ``psyq history --json`` lists it: its flags and
     scores from the answers given so far, ``administration.status`` = ``partial``,
-    ``answered`` / ``items`` counts, and no change (change compares complete ones)."""
+    ``answered`` / ``items`` counts, and no change (change compares complete ones).
+    ``changed`` is the warning for a record changed outside psyq (or None)."""
+    from psyq.results import no_concern_bands, with_band_notes
+
     instrument = app.instrument_of(adm)
-    doc = result_of(app, adm, instrument).to_json()
+    result = result_of(app, adm, instrument)
+    marked = no_concern_bands(instrument, result, bool(result.critical))
+    doc = with_band_notes(result.to_json(), marked)
     doc["administration"] = {
         "id": adm.id,
         "client_id": adm.client_id,
@@ -99,6 +116,7 @@ def partial_json(
         "instrument_version": adm.instrument_version,
         "definition_hash": adm.definition_hash,
         **origin_fields(origin),
+        "changed_outside_psyq": changed,
         "answered": sum(v is not None for v in adm.answers.values()),
         "items": len(instrument.items),
     }
@@ -176,6 +194,11 @@ def build_history(
         client_id=client_id, instrument_id=instrument_id, status="complete"
     )
     origins = store.definition_origins()
+    # A record changed outside psyq is shown, and said to be, on every line it is on.
+    from psyq.results import no_concern_bands
+    from psyq.store import changed_warning
+
+    changed = store.changed_outside(adm.id for adm in administrations)
     # Change is measured within one version of a definition: another version may ask
     # other items or score them otherwise (CCTS 0.1 and 0.2), so its totals are not
     # comparable with this one's.
@@ -200,6 +223,8 @@ def build_history(
                 first_id=None if first is None else first[0].id,
                 outcome=scale_outcomes(instrument, None if first is None else first[1], result),
                 origin=origins.get(adm.definition_hash),
+                changed=changed_warning(changed.get(adm.id)),
+                band_notes=frozenset(no_concern_bands(instrument, result, bool(result.critical))),
             )
         )
         previous[key] = (adm, result)
@@ -218,6 +243,8 @@ def render_request_for(
     ``change_from_first`` (as in ``psyq history --json``) so a report need not
     compute change itself, and ``not_compared`` for administrations of other
     versions (their count, versions and the dates of any critical flag).
+    ``changed_outside_psyq`` (the warning) is set when this record no longer matches
+    its audit entry, ``earlier_changed_outside_psyq`` lists such records in the trend.
     """
     if isinstance(administration_id, str) and not administration_id.strip().isdigit():
         raise PsyqError(f"administration id '{administration_id[:40]}' is not a number")
@@ -248,6 +275,23 @@ def render_request_for(
         for other in earlier
     ]
     options: dict[str, Any] = {"administration_id": adm.id, "status": adm.status}
+    # Changed outside psyq after it was saved: this record, or one plotted in its trend.
+    from psyq.store import changed_warning
+
+    changed = store.changed_outside([adm.id, *(other.id for other in earlier)])
+    if adm.id in changed:
+        options["changed_outside_psyq"] = changed_warning(changed[adm.id])
+    earlier_changed = [
+        {
+            "administration_id": other.id,
+            "administered": other.administered.isoformat(),
+            "problem": changed_warning(changed[other.id]),
+        }
+        for other in earlier
+        if other.id in changed
+    ]
+    if earlier_changed:
+        options["earlier_changed_outside_psyq"] = earlier_changed
     if other_versions:
         others = [o for o in before if o.instrument_version != adm.instrument_version]
         options["not_compared"] = {

@@ -125,7 +125,7 @@ _state: dict[str, Any] = {
     "match_hits": 0,
     "fonts_added": False,
 }
-_styles: dict[int, Any] = {}
+_styles: dict[Any, Any] = {}  # by number, or (number, pseudo-element)
 _keys: dict[tuple[Any, ...], int] = {}
 _lines: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
 _drawn: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
@@ -442,23 +442,39 @@ def _style_for_class(style_for: type) -> type:
                 else:
                     compute(etree_element, parent)
                     computed = computed_styles[etree_element, None]
-                    if computed["float"] == "footnote":  # its layout writes to its style
+                    if computed["float"] == "footnote" or computed["position"][0] == "note()":
+                        # Laying out a footnote or a note writes to its style.
                         numbers[etree_element] = None
                     else:
                         computed._psyq_shared = True
                         _styles[number] = computed
                 here.add(number)
 
+            # Pseudo-elements (every element has some: ``::marker``, ``::footnote-call``
+            # ...): those of a shared style are shared as well, by its number.
             for element, pseudo_type in cascaded_styles:
-                if pseudo_type:
-                    self.set_computed_styles(
-                        element,
-                        pseudo_type=pseudo_type,
-                        root=html.etree_element,
-                        parent=element,
-                        base_url=html.base_url,
-                        target_collector=target_collector,
-                    )
+                if not pseudo_type:
+                    continue
+                number = numbers.get(element)
+                shared = None if number is None else _styles.get((number, pseudo_type))
+                if shared is not None:
+                    _state["style_hits"] += 1
+                    computed_styles[element, pseudo_type] = shared
+                    if target_collector and shared["anchor"]:
+                        target_collector.collect_anchor(shared["anchor"])
+                    continue
+                self.set_computed_styles(
+                    element,
+                    pseudo_type=pseudo_type,
+                    root=html.etree_element,
+                    parent=element,
+                    base_url=html.base_url,
+                    target_collector=target_collector,
+                )
+                if number is not None:
+                    computed = computed_styles[element, pseudo_type]
+                    computed._psyq_shared = True
+                    _styles[number, pseudo_type] = computed
             self._cascaded_styles.clear()
 
     _SharedStyleFor._psyq_original = style_for

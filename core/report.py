@@ -192,6 +192,8 @@ class ScaleRow:
     # A lone subscale beside the total (PHQ-9's PHQ-2 screen) is a row in the scores
     # table, not a chart of its own: PHQ-9 stays one page.
     charted: bool = True
+    # A band of no concern beside a critical flag: the score's band only, marked so.
+    band_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -335,6 +337,11 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             n for n in result.notices if not (n == PROVISIONAL_NOTICE and len(result.notices) > 1)
         ],
         "partial": request.options.get("status") == "partial",
+        # A band of no concern beside a critical flag is marked as the score's band only.
+        "band_only": any(row.band_only for row in scales),
+        # A stored record (or one in its trend) that no longer matches its audit entry.
+        "changed_outside": request.options.get("changed_outside_psyq"),
+        "earlier_changed": request.options.get("earlier_changed_outside_psyq", []),
         "answered_count": answered,
         "item_count": len(inst.items),
         "provisional": inst.status == "provisional",
@@ -398,6 +405,9 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         charted=bool(scale.bands) and (scale_id == "total" or len(inst.scales) > 2),
         band_note=_band_note(scale, score),
         **_unprorated(scale, score),
+        band_only=band is not None
+        and band.severity == 0
+        and bool(request.result.critical or request.options.get("later_critical")),
     )
 
 

@@ -6,6 +6,7 @@
      "answers": {"<item id>": value or null},   # every item, unscored ones too
      "scores": {"<scale id>": {"value", "raw", "band", "band_label", "answered",
                                "missing", "prorated", "reason",
+                               "band_beside_alert"  (see with_band_notes),
                                "norm": {"z", "t", "percentile", "group", "table", "n",
                                         "ci", "warnings"}  (only with norms)}},
      "flags": [{"id", "level", "item", "message", "item_ids"}],
@@ -22,9 +23,12 @@ from plugins.
 # No `from __future__ import annotations` (see psyq.models): pydantic evaluates no
 # strings when these classes are made. A name defined later is quoted.
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from psyq.models import Instrument
 
 
 class _Result(BaseModel):
@@ -111,6 +115,52 @@ class FlagHit(_Result):
             return ""
         word = "item" if len(self.item_ids) == 1 else "items"
         return f"{word} {', '.join(self.item_ids)}"
+
+
+BAND_ONLY = "score band only; see the safety alert"
+"""Said beside a band of no concern shown next to a critical flag (``Minimal (score band
+only; see the safety alert)``): the band is the manual's band for the score, stated as
+it is, and never reads as reassurance next to the alert."""
+BAND_BESIDE_ALERT = (
+    "A critical flag is raised: this band of no concern is the manual's band for the "
+    "score only and does not lessen the flag. Act on the flag first."
+)
+"""``band_beside_alert`` in JSON, on each such scale (:func:`with_band_notes`)."""
+
+
+def no_concern_bands(instrument: "Instrument", result: "ScoreResult", alert: bool) -> set[str]:
+    """The scales whose band is of no concern (severity 0: PHQ-9 "Minimal", PHQ-2
+    "Negative screen") while ``alert`` (a critical flag on this form, or on a later
+    unfinished one) is raised: the bands whose interpretation is withheld
+    (:meth:`psyq.models.Band.interpretation_for`), and whose label every output marks
+    with :data:`BAND_ONLY`. A band of concern is not reassurance and stays as it is."""
+    if not alert:
+        return set()
+    out = set()
+    for scale in instrument.scales:
+        score = result.scores.get(scale.id)
+        if score is None or score.value is None or score.band is None:
+            continue
+        band = scale.band_for(score.value, result.client)
+        if band is not None and band.severity == 0:
+            out.add(scale.id)
+    return out
+
+
+def band_shown(label: str | None, marked: bool) -> str | None:
+    """A band label as text outputs show it: with :data:`BAND_ONLY` when ``marked`` (its
+    scale is among :func:`no_concern_bands`)."""
+    if label is None or not marked:
+        return label
+    return f"{label} ({BAND_ONLY})"
+
+
+def with_band_notes(doc: dict[str, Any], marked: Iterable[str]) -> dict[str, Any]:
+    """``doc`` (a :meth:`ScoreResult.to_json` object) with ``band_beside_alert`` on the
+    ``marked`` scales (:func:`no_concern_bands`)."""
+    for scale_id in marked:
+        doc["scores"][scale_id]["band_beside_alert"] = BAND_BESIDE_ALERT
+    return doc
 
 
 def flag_items_cell(flags: Iterable[tuple[str, Sequence[str]]]) -> str:

@@ -22,7 +22,7 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -311,6 +311,21 @@ class ScoreVersion(BaseModel):
     @property
     def record(self) -> str:
         return score_version_record(self.id)
+
+
+CHANGED_OUTSIDE = (
+    "This record was changed outside psyq after it was saved: what is shown may not be "
+    "what psyq recorded; `psyq audit verify` gives the details"
+)
+"""Said on every output showing a stored administration that fails its audit entry."""
+
+
+def changed_warning(problem: str | None, *, detail: bool = True) -> str | None:
+    """The warning shown for an administration ``problem`` names (None: nothing to say);
+    ``detail`` adds what the audit check found (left out of de-identified exports)."""
+    if problem is None:
+        return None
+    return f"{CHANGED_OUTSIDE} ({problem})" if detail else CHANGED_OUTSIDE
 
 
 def score_version_record(version_id: int) -> str:
@@ -873,6 +888,25 @@ class Store:
         problem = audit.verify_record(self, admin_record(admin_id), dict(self._row(admin_id)))
         if problem is not None:
             raise TamperedError(problem)
+
+    def changed_outside(self, admin_ids: Iterable[int]) -> dict[int, str]:
+        """Administration id -> what is wrong, for those among ``admin_ids`` whose stored
+        record no longer matches what psyq wrote (its last audit entry).
+
+        For every read path that shows stored administrations (history, export, report):
+        one pass over the audit log for them all (:func:`psyq.audit.changed_records`),
+        not the whole-chain check of ``audit verify``.
+        """
+        ids = sorted(set(admin_ids))
+        rows: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 500):  # SQLite caps the parameters of one query
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT * FROM administrations WHERE id IN ({marks})"
+            for row in self.connection.execute(sql, chunk):
+                rows[admin_record(row["id"])] = dict(row)
+        problems = audit.changed_records(self, rows)
+        return {int(name.rpartition(" ")[2]): text for name, text in problems.items()}
 
     def get(self, admin_id: int) -> Administration:
         return _administration(self._row(admin_id))

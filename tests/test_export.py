@@ -126,6 +126,7 @@ def test_jsonl_to_a_private_file(filled: CLI, tmp_path: Path) -> None:
         "definition_source",  # null: shipped with psyq (a draft's path is left out)
         "administered",
         "status",
+        "changed_outside_psyq",  # null: the record is as psyq wrote it
     }
     assert doc["scores"]["total"]["value"] == 19
     assert doc["answers"]["phq9_1"] == 3

@@ -172,6 +172,25 @@ EDGE_DOCUMENTS = [
             ("ltr", '<section class="section-notices">Provisional</section>'),
         )
     ),
+    # A note's layout numbers its anchor in its style: never shared.
+    *(
+        PAGE.format(
+            lang="en",
+            dir="ltr",
+            head="",
+            body=f'<p>Scored{mark}<span style="position: note(note)">Kroenke 2001.</span></p>',
+        )
+        for mark in ("", " by the manual", "")
+    ),
+    # List markers (a pseudo-element every list item has), numbered per document.
+    *(
+        PAGE.format(lang="en", dir="ltr", head="", body=body)
+        for body in (
+            "<ol><li>Not at all</li><li>Several days</li></ol>",
+            '<ol start="7"><li>Not at all</li><li>Several days</li></ol>',
+            '<ul style="list-style-position: inside"><li>Not at all</li></ul><ul><li>x</li></ul>',
+        )
+    ),
     # Font subsets: other glyphs of the same fonts, and a glyph no font has (its
     # placeholder changes how the font is subset).
     *(

@@ -368,3 +368,31 @@ def test_whole_form_without_javascript_saves_one_checked_answer_per_post(
     with open_store(psyq_home / "psyq.db", key_path=audit.key_path(psyq_home)) as store:
         (adm,) = store.administrations()
         assert adm.status == "complete"
+
+
+def test_kiosk_status_says_a_form_was_changed_outside_psyq(
+    server: tuple[str, list[str]], psyq_cli: CLI, psyq_home: Path
+) -> None:
+    import json
+    import sqlite3
+
+    url, _ = server
+    session_id, code = _start(psyq_cli, "--client", "C0042", "--instruments", "phq9")
+    tablet = HttpTablet(url)
+    tablet.enter(code)
+    tablet.act("begin")
+    for value in (0, 0, 0, 0, 0, 0, 0, 0, 2):  # item 9 positive, then stopped
+        tablet.act("answer", value)
+    assert psyq_cli("kiosk", "stop", str(session_id)).exit_code == 0
+    assert "CHANGED" not in psyq_cli("kiosk", "status", str(session_id)).output
+    conn = sqlite3.connect(psyq_home / "psyq.db")  # item 9 quietly set to 0 by hand
+    conn.execute("UPDATE administrations SET answers = replace(answers, '\"phq9_9\":2', "
+                 "'\"phq9_9\":0')")  # fmt: skip
+    conn.commit()
+    conn.close()
+    status = psyq_cli("kiosk", "status", str(session_id))
+    assert "!!! CHANGED OUTSIDE PSYQ after it was saved" in status.output
+    (doc,) = json.loads(psyq_cli("kiosk", "status", str(session_id), "--json").output)
+    assert "changed outside psyq" in doc["forms"][0]["changed_outside_psyq"]
+    german = psyq_cli("kiosk", "status", str(session_id), "--language", "de").output
+    assert "AUSSERHALB VON PSYQ VERÄNDERT" in german

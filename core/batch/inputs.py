@@ -437,6 +437,13 @@ def _document_row(
     # A FHIR Patient's gender, for cut-offs by sex (given only where they depend on it).
     sex = str(answers.pop("@sex", None) or "").strip()
     answers.pop("@sex_source", None)
+    # A form the document says was not finished (FHIR in-progress, stopped): a batch
+    # row has no partial status to carry, and scored it would read as a finished form.
+    if answers.pop("@status", None) == "partial" and problem is None:
+        problem = (
+            "the QuestionnaireResponse is in-progress or stopped (an unfinished form): not "
+            "scored in a batch; `psyq record` stores it as a partial administration"
+        )
     unknown = sorted(set(answers) - set(item_ids))
     if unknown and problem is None:
         problem = f"answers for unknown items: {', '.join(unknown)}"

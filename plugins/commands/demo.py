@@ -78,7 +78,10 @@ def demo_command(app: App, out_dir: Path) -> None:
             history=history,
         )
         total = result.total
-        band = total.band_label or total.reason or ""
+        from psyq.results import band_shown, no_concern_bands
+
+        marked = "total" in no_concern_bands(instrument, result, bool(result.critical))
+        band = band_shown(total.band_label, marked) or total.reason or ""
         flags = f"  flags: {', '.join(f.id for f in result.flags)}" if result.flags else ""
         click.echo(
             f"{sample['client']:<10} {instrument.short_name:<8} total {total.value}  {band}{flags}"

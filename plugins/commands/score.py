@@ -63,6 +63,12 @@ def read_document(
     return parse_document(pm, instrument, data, where=f"{answers_file}: ")
 
 
+def document_options(about: dict[str, str]) -> dict[str, Any]:
+    """Render options an answers file sets: ``status`` ``partial`` for a form it says
+    was not finished (a FHIR QuestionnaireResponse ``in-progress`` or ``stopped``)."""
+    return {"status": "partial"} if about.get("status") == "partial" else {}
+
+
 def with_document_sex(
     client: dict[str, str], about: dict[str, str], given: str, where: Path | None
 ) -> dict[str, str]:
@@ -266,7 +272,9 @@ def score_command(
     if transaction:
         (name,) = with_transaction((fmt.name,), transaction)
         fmt = get_output_format(app.pm, name)
-    out = fmt.render(RenderRequest(result=result, instrument=instrument))
+    out = fmt.render(
+        RenderRequest(result=result, instrument=instrument, options=document_options(about))
+    )
     click.echo(out.decode("utf-8"), nl=not out.endswith(b"\n"))
 
 

@@ -17,7 +17,12 @@ from psyq.app import App
 from psyq.errors import AnswerError, PsyqError
 from psyq.files import write_output
 from psyq.hookspecs import hookimpl
-from psyq.plugins.commands.score import answers_file_option, answers_option, read_document
+from psyq.plugins.commands.score import (
+    answers_file_option,
+    answers_option,
+    document_options,
+    read_document,
+)
 from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
 from psyq.text import json_visible, visible
 
@@ -26,6 +31,7 @@ from psyq.text import json_visible, visible
 if TYPE_CHECKING:
     from psyq.change import Change, Outcome
     from psyq.history import HistoryEntry
+    from psyq.models import Instrument
     from psyq.store import Administration, Store
 
 KEY_FILE = "deidentify.key"
@@ -125,7 +131,8 @@ def record_command(
     """Store a completed (paper) form of INSTRUMENT_ID for a client.
 
     The answers are checked exactly as `psyq score` checks them; nothing is
-    stored unless all of them are valid.
+    stored unless all of them are valid. A FHIR QuestionnaireResponse that is
+    in-progress or stopped is stored as a partial administration.
 
     \b
     Example:
@@ -146,6 +153,10 @@ def record_command(
             _record_document_sex(store, client_id, client, about, answers_file)
             client = {**client, "sex": about["sex"]}
         result = app.scorer.score_valid(instrument, valid, known_attributes(client))
+        # A form the file says was not finished (FHIR in-progress, stopped) is stored
+        # as partial, as `administer` stores one stopped before its end.
+        options = document_options(about)
+        unfinished = options.get("status") == "partial"
         adm = store.add_administration(
             instrument=instrument,
             client_id=client_id,
@@ -154,17 +165,29 @@ def record_command(
             administered=day,
             clinician=clinician,
             note=note,
+            status="partial" if unfinished else "complete",
+            position=_resume_position(instrument, valid) if unfinished else None,
             plugins=app.scoring_plugins(),
             origin=app.origin(instrument_id),
         )
+    partial = " as a PARTIAL administration (the answers file says the form was not finished)"
     click.echo(
         f"saved administration {adm.id}: {instrument.short_name} for client {client_id} "
-        f"on {day.isoformat()}"
+        f"on {day.isoformat()}{partial if unfinished else ''}"
     )
     from psyq.outputs import RenderRequest, get_output_format
 
     table = get_output_format(app.pm, "table")
-    click.echo(table.render(RenderRequest(result=result, instrument=instrument)).decode(), nl=False)
+    request = RenderRequest(result=result, instrument=instrument, options=options)
+    click.echo(table.render(request).decode(), nl=False)
+
+
+def _resume_position(instrument: Instrument, answers: dict[str, int | None]) -> int:
+    """Where ``administer --resume`` continues an unfinished form: its first unanswered item."""
+    for n, item in enumerate(instrument.items):
+        if answers.get(item.id) is None:
+            return n
+    return len(instrument.items)
 
 
 def _record_document_sex(
@@ -221,12 +244,20 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
         }
         # So are the critical flags of each instrument's latest complete administration.
         latest_critical = {c.id: _latest_critical(app, store, c.id) for c in clients}
+        # And every administration changed outside psyq after it was saved.
+        every = store.administrations()
+        problems = store.changed_outside(adm.id for adm in every)
+        changed: dict[str, list[Administration]] = {}
+        for adm in every:
+            if adm.id in problems:
+                changed.setdefault(adm.client_id, []).append(adm)
     if as_json:
         docs = [
             c.model_dump(mode="json")
             | {
                 "partial_flags": partial_flags.get(c.id, []),
                 "latest_critical_flags": latest_critical[c.id],
+                "changed_outside_psyq": [adm.id for adm in changed.get(c.id, [])],
             }
             for c in clients
         ]
@@ -250,6 +281,12 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"{'':<12} {_flag_line(flag, 'latest administration')}")
         for flag in partial_flags.get(c.id, []):
             click.echo(f"{'':<12} {_flag_line(flag)}")
+        for adm in changed.get(c.id, []):
+            click.echo(
+                f"{'':<12} {CHANGED_MARK}: administration {adm.id} ({adm.instrument_id}, "
+                f"{adm.administered.isoformat()}) was changed outside psyq after it was "
+                "saved; `psyq audit verify` gives the details"
+            )
 
 
 @clients_command.command("set")
@@ -383,6 +420,9 @@ def _flag_line(flag: dict[str, Any], where: str = "partial administration") -> s
 
 # -- history -----------------------------------------------------------------
 
+CHANGED_MARK = "!!! CHANGED OUTSIDE PSYQ"
+"""Marks a stored administration whose record no longer matches its audit entry."""
+
 
 def describe_change(change: Change | None) -> str:
     """``-7 reliable improvement*`` (``*`` = clinically significant)."""
@@ -417,6 +457,7 @@ def describe_outcome(outcome: Outcome | None, critical: bool = False) -> str:
 def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
     """Plain-text history: per instrument, one row per administration and scale."""
     from psyq.proration import proration_note
+    from psyq.results import band_shown, no_concern_bands
 
     lines = [f"client {client_id}"]
     # One block per definition version: a superseded version (CCTS 0.1) has its own
@@ -467,6 +508,7 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
         head = ("id", "date", "scale", "score", "band", "vs previous", "vs first")
         rows = [(*head, *(("outcome",) if with_outcome else ()), "flags")]
         for e in group:
+            marked = no_concern_bands(instrument, e.result, bool(e.result.critical))
             for n, scale in enumerate(scales):
                 s = e.result.scores[scale.id]
                 value = "-" if s.value is None else f"{s.value:.{scale.decimals}f}"
@@ -486,13 +528,15 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
                     ("CRITICAL " if f.level == "critical" else "") + f.id + f.about()
                     for f in e.result.flags
                 )
+                if e.changed:  # beside its scores, not only in the lines below the table
+                    flags = "CHANGED OUTSIDE PSYQ" + (f"; {flags}" if flags else "")
                 rows.append(
                     (
                         "" if n else str(e.administration.id),
                         "" if n else e.administration.administered.isoformat(),
                         scale.id,
                         value,
-                        s.band_label or (s.reason or ""),
+                        band_shown(s.band_label, scale.id in marked) or (s.reason or ""),
                         describe_change(None if e.change is None else e.change.get(scale.id)),
                         describe_change(
                             None
@@ -525,6 +569,12 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
             and "would be" in note
         ]
         lines += [f"PRORATED: {note}" for note in notes]
+        lines += [
+            f"{CHANGED_MARK}: administration {e.administration.id} "
+            f"({e.administration.administered.isoformat()}): {e.changed}"
+            for e in group
+            if e.changed
+        ]
     lines.append("")
     lines.append("* clinically significant (crossed the clinical cut-off)")
     return "\n".join(lines) + "\n"
@@ -549,11 +599,20 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             client_id=client_id, instrument_id=instrument_id, status="partial"
         )
         origins = store.definition_origins()
+        from psyq.store import changed_warning
+
+        partial_changed = {
+            n: changed_warning(problem)
+            for n, problem in store.changed_outside(adm.id for adm in partial).items()
+        }
     if as_json:
         from psyq.history import partial_json
 
         docs = [e.to_json() for e in entries]
-        docs += [partial_json(app, adm, origins.get(adm.definition_hash)) for adm in partial]
+        docs += [
+            partial_json(app, adm, origins.get(adm.definition_hash), partial_changed.get(adm.id))
+            for adm in partial
+        ]
         docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
         click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
         return
@@ -568,6 +627,8 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             f"{adm.administered.isoformat()}, PARTIAL: {answered} of {len(adm.answers)} "
             f"items answered); continue with `psyq administer --resume {adm.id}`"
         )
+        if adm.id in partial_changed:
+            click.echo(f"  {CHANGED_MARK}: {partial_changed[adm.id]}")
         for flag in _partial_flags(app, [adm]):
             click.echo(f"  {flag['level'].upper()}{_about(flag)}: {flag['message']}")
 
@@ -865,6 +926,7 @@ def export_records(
     *,
     dates: str = "exact",
     origins: dict[str, tuple[str, str | None]] | None = None,
+    changed: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready record per administration; ``key`` set = de-identified.
 
@@ -872,10 +934,15 @@ def export_records(
     keyed offset: order and intervals kept) or ``drop``. ``origins`` (the store's
     :meth:`~psyq.store.Store.definition_origins`) gives ``definition_source`` and
     ``definition_path`` (left out when de-identified: a path may name a person).
+    ``changed`` (:meth:`~psyq.store.Store.changed_outside`) gives
+    ``changed_outside_psyq``: the warning for a record changed outside psyq after it
+    was saved (without the audit detail when de-identified), else null.
     """
     from datetime import timedelta
 
     from psyq.history import origin_fields, result_of
+    from psyq.results import no_concern_bands, with_band_notes
+    from psyq.store import changed_warning
 
     out: list[dict[str, Any]] = []
     for adm in administrations:
@@ -902,6 +969,9 @@ def export_records(
             **origin_fields((origins or {}).get(adm.definition_hash)),
             "administered": day,
             "status": adm.status,
+            "changed_outside_psyq": changed_warning(
+                (changed or {}).get(adm.id), detail=key is None
+            ),
         }
         if day is None:
             del meta["administered"]
@@ -910,7 +980,8 @@ def export_records(
             meta["note"] = adm.note
         else:
             del meta["definition_path"]
-        doc = result.to_json()
+        marked = no_concern_bands(instrument, result, bool(result.critical))
+        doc = with_band_notes(result.to_json(), marked)
         answers = {item.id: adm.answers.get(item.id) for item in instrument.items}
         # Proration can move a score across a band: every export says which were.
         prorated = {sid: s.prorated for sid, s in result.scores.items()}
@@ -1041,17 +1112,28 @@ def export_command(
             since=None if since is None else since.date(),
         )
         origins = store.definition_origins()
+        changed = store.changed_outside(adm.id for adm in administrations)
     dates = "shift" if date_shift else "drop" if drop_dates else "exact"
-    records = export_records(app, administrations, key, dates=dates, origins=origins)
+    records = export_records(
+        app, administrations, key, dates=dates, origins=origins, changed=changed
+    )
     if format_name == "csv":
         text = csv_text(records)
     else:
         text = "".join(json_visible(json.dumps(r, ensure_ascii=False)) + "\n" for r in records)
     if output is None:
         click.echo(text, nl=False)
-        return
-    write_private(output, text.encode("utf-8"), force=force)
-    click.echo(f"wrote {len(records)} administration(s) to {output}", err=True)
+    else:
+        write_private(output, text.encode("utf-8"), force=force)
+        click.echo(f"wrote {len(records)} administration(s) to {output}", err=True)
+    if changed:  # each row says so too (changed_outside_psyq)
+        which = "" if deidentify else f" (administration {', '.join(map(str, sorted(changed)))})"
+        click.echo(
+            f"{CHANGED_MARK}: {len(changed)} exported record(s){which} changed outside psyq "
+            "after they were saved (see the changed_outside_psyq column); `psyq audit "
+            "verify` gives the details",
+            err=True,
+        )
 
 
 @hookimpl

@@ -15,6 +15,13 @@ response item that carries a score psyq computes itself (its linkId is a
 code of one of the instrument's scales, such as the PHQ-9 total 44261-6) is
 ignored, so a wrong total in the file never reaches a report.
 
+The response's ``status`` says whether the form was finished: ``completed`` and
+``amended`` are complete; ``in-progress`` and ``stopped`` are an unfinished form,
+given as ``"@status": "partial"`` and shown and stored as a partial administration
+(the PARTIAL mark, ``partial`` in JSON, history and export, ``in-progress`` in FHIR
+out); ``entered-in-error``, a missing status (FHIR requires one) or an unknown one
+are refused in one line.
+
 A Bundle holding exactly one QuestionnaireResponse (as ``psyq report
 --format fhir`` writes) is read too. Nothing is fetched. For an instrument whose
 cut-offs depend on sex, the gender of the response's Patient, when the input
@@ -106,15 +113,51 @@ def response_of(data: JSON) -> JSON | None:
     return None
 
 
+FINISHED = ("completed", "amended")
+UNFINISHED = ("in-progress", "stopped")
+"""FHIR R4 QuestionnaireResponse statuses of a form that was not finished: read as a
+partial administration, as psyq reads a form stopped before its end."""
+STATUSES = ("in-progress", "completed", "amended", "entered-in-error", "stopped")
+
+
+def response_status(response: JSON) -> str:
+    """``complete`` or ``partial`` for a response's FHIR ``status``; one line refusing
+    ``entered-in-error``, a missing status or one FHIR R4 does not define.
+
+    FHIR requires the status (1..1): without it psyq cannot tell a finished form from
+    one stopped halfway, and refuses rather than guess, as it refuses an answer it
+    cannot map.
+    """
+    status = response.get("status")
+    if status in FINISHED:
+        return "complete"
+    if status in UNFINISHED:
+        return "partial"
+    if status == "entered-in-error":
+        raise AnswerError(
+            "QuestionnaireResponse status is entered-in-error (it was recorded in error); "
+            "not scored"
+        )
+    allowed = ", ".join(STATUSES)
+    if status is None:
+        raise AnswerError(
+            f"QuestionnaireResponse has no status (FHIR requires one of {allowed}); "
+            "give it, so psyq knows whether the form was finished"
+        )
+    raise AnswerError(
+        f"QuestionnaireResponse status {_shown(status)!r} is not a FHIR R4 status "
+        f"({allowed}); refusing rather than guessing whether the form was finished"
+    )
+
+
 def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
     """Item id -> answer value for one QuestionnaireResponse (see the module docs)."""
-    if response.get("status") == "entered-in-error":
-        raise AnswerError("QuestionnaireResponse status is entered-in-error; not scored")
     try:
         nodes = list(iter_items(response.get("item")))
     except ValueError as exc:
         raise AnswerError(f"QuestionnaireResponse refused: {exc}") from None
     _check_shape(response.get("item"), "the response")
+    response_status(response)  # entered-in-error, or no status FHIR knows: refused
     answered = [(node, _given(node)) for node in nodes]
     answered = [(node, given) for node, given in answered if given]
     # Loaded here, not at import: every command loads this plugin, few read FHIR.
@@ -339,6 +382,9 @@ def psyq_parse_answers(instrument: Instrument, data: Any) -> dict[str, Any] | No
     try:
         answers = read_response(instrument, response)
         about = identity(response)
+        if response_status(response) == "partial":
+            # in-progress or stopped: an unfinished form, shown and stored as partial.
+            about["@status"] = "partial"
         if "sex" in instrument.client_attributes:
             # Cut-offs by sex (AUDIT-C): the response's Patient, when the input holds it.
             from psyq.plugins.fhir.patient import patient_sex

@@ -27,6 +27,7 @@ from psyq.plugins.fhir.resources import (
     coding_json,
 )
 from psyq.proration import proration_note
+from psyq.results import band_shown, no_concern_bands
 
 if TYPE_CHECKING:
     from psyq.models import Instrument, Scale
@@ -214,8 +215,14 @@ def observation(
             "text": f"not scored: {score.reason}",
         }
     if score.band_label:
-        resource["interpretation"] = [{"text": score.band_label}]
+        # Beside a critical flag, a band of no concern is the score's band only.
+        marked = scale.id in no_concern_bands(inst, result, bool(result.critical))
+        shown = band_shown(score.band_label, marked)
+        resource["interpretation"] = [{"text": shown}]
     notes = [{"text": notice} for notice in result.notices]
+    changed = request.options.get("changed_outside_psyq")
+    if changed:  # a stored record edited outside psyq: said on every score it gives
+        notes.insert(0, {"text": f"CHANGED OUTSIDE PSYQ: {changed}"})
     prorated = proration_note(scale, score)
     if prorated is not None:
         notes.append({"text": f"PRORATED: {prorated}."})

@@ -13,7 +13,11 @@ if TYPE_CHECKING:
 
 
 def json_document(request: RenderRequest) -> dict[str, Any]:
-    doc = request.result.to_json()
+    from psyq.results import no_concern_bands, with_band_notes
+
+    result = request.result
+    alert = bool(result.critical or request.options.get("later_critical"))
+    doc = with_band_notes(result.to_json(), no_concern_bands(request.instrument, result, alert))
     meta = {
         "client_id": request.client_id,
         "administered": request.administered.isoformat() if request.administered else None,
@@ -23,6 +27,9 @@ def json_document(request: RenderRequest) -> dict[str, Any]:
     }
     if request.options.get("status"):  # a stored administration: partial or complete
         meta["status"] = request.options["status"]
+    for key in ("changed_outside_psyq", "earlier_changed_outside_psyq"):
+        if request.options.get(key):  # a stored record edited outside psyq
+            meta[key] = request.options[key]
     if request.options.get("later_critical"):  # --latest: unfinished forms after it
         meta["later_critical"] = request.options["later_critical"]
     if any(v is not None for v in meta.values()):

@@ -15,17 +15,29 @@ LEVEL_MARK = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "   
 
 def render_table(request: RenderRequest) -> bytes:
     from psyq.proration import proration_note
+    from psyq.results import band_shown, no_concern_bands
 
     result, inst = request.result, request.instrument
     lines = [f"{inst.title} ({inst.short_name} v{inst.version})"]
     if request.client_id:
         lines.append(f"client {request.client_id}")
+    if request.options.get("changed_outside_psyq"):  # a stored record edited by hand
+        lines.append(f"!!! CHANGED OUTSIDE PSYQ: {request.options['changed_outside_psyq']}")
+    for earlier in request.options.get("earlier_changed_outside_psyq", []):
+        lines.append(
+            f"!!! CHANGED OUTSIDE PSYQ: earlier administration {earlier['administration_id']} "
+            f"({earlier['administered']}): {earlier['problem']}"
+        )
     if request.options.get("status") == "partial":
         given = sum(v is not None for v in result.answers.values())
         lines.append(f"PARTIAL — {given} of {len(inst.items)} items answered")
     critical = [f for f in result.flags if f.level == "critical"]
     for flag in critical:  # a critical flag comes first and cannot be missed
         lines.append(f"{LEVEL_MARK['critical']}{flag.about()}: {flag.message}")
+    # Beside a critical flag (this form's, or a later unfinished one's) a band is the
+    # score's band only, never reassurance.
+    alert = bool(critical or request.options.get("later_critical"))
+    marked = no_concern_bands(inst, result, alert)
     rows = [("scale", "score", "range", "band", "answered")]
     for scale in inst.scales:
         s = result.scores[scale.id]
@@ -34,7 +46,9 @@ def render_table(request: RenderRequest) -> bytes:
         answered = f"{s.answered}/{s.answered + s.missing}"
         if s.prorated:
             answered += " prorated"
-        band = s.band_label or (f"not scored: {s.reason}" if s.reason else "")
+        band = band_shown(s.band_label, scale.id in marked) or (
+            f"not scored: {s.reason}" if s.reason else ""
+        )
         rows.append((scale.id, value, f"{lo:g}-{hi:g}", band, answered))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:

@@ -17,6 +17,7 @@ from psyq.plugins.commands.score import (
     answers_file_option,
     answers_option,
     client_for,
+    document_options,
     group_option,
     norms_option,
     read_document,
@@ -226,6 +227,7 @@ def report_command(
             clinician=_checked("--clinician", clinician, MAX_FIELD_CHARS),
             note=_checked("--note", note, MAX_NOTE_CHARS),
             generated_at=datetime.now().astimezone(),
+            options=document_options(about),
         )
     request.result = scored_with_norms(
         app, request.instrument, request.result, norm_files, group_text
@@ -249,12 +251,24 @@ def report_command(
             f"; CRITICAL in later {later['status']} administration "
             f"{later['administration_id']}: {named}"
         )
+    if request.options.get("changed_outside_psyq"):
+        alert += "; CHANGED OUTSIDE PSYQ after it was saved (psyq audit verify)"
+    for earlier in request.options.get("earlier_changed_outside_psyq", []):
+        alert += (
+            f"; earlier administration {earlier['administration_id']} in the trend CHANGED "
+            "OUTSIDE PSYQ"
+        )
     partial = " (PARTIAL administration)" if request.options.get("status") == "partial" else ""
+    from psyq.results import band_shown, no_concern_bands
+
+    raised = bool(flags or request.options.get("later_critical"))
+    marked = "total" in no_concern_bands(instrument, request.result, raised)
+    band = band_shown(total.band_label, marked)
     prorated = " (prorated)" if total.prorated else ""
     click.echo(
         f"wrote {output} ({fmt.name}): {instrument.short_name}{partial} total "
         f"{'not scored' if total.value is None else total.value}{prorated}"
-        f"{' ' + total.band_label if total.band_label else ''}{alert}",
+        f"{' ' + band if band else ''}{alert}",
         err=True,
     )
 

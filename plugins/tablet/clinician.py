@@ -94,6 +94,10 @@ def _result(adm: Administration, store: Store, app: App | None) -> ScoreResult |
 def session_json(session: KioskSession, store: Store, app: App | None = None) -> dict[str, Any]:
     """One session for ``kiosk status --json``: state, forms, every flag."""
     forms = []
+    # A form changed outside psyq after it was saved is shown, and said to be.
+    from psyq.store import changed_warning
+
+    changed = store.changed_outside(n for n in session.admin_ids if n is not None)
     for instrument_id, admin_id in zip(session.instruments, session.admin_ids, strict=True):
         form: dict[str, Any] = {"instrument": instrument_id, "administration": admin_id}
         if admin_id is None:
@@ -106,6 +110,7 @@ def session_json(session: KioskSession, store: Store, app: App | None = None) ->
                 answered=sum(v is not None for v in adm.answers.values()),
                 items=len(adm.answers),
                 flags=[] if result is None else [f.model_dump() for f in result.flags],
+                changed_outside_psyq=changed_warning(changed.get(admin_id)),
             )
         forms.append(form)
     return {
@@ -164,5 +169,10 @@ def status_lines(
             "admin": form["administration"],
         }
         lines.append(f"  {name}: {line}" + ("" if form["flags"] else ", " + _("no flags")))
+        if form.get("changed_outside_psyq"):
+            lines.append(
+                "!!! "
+                + _("CHANGED OUTSIDE PSYQ after it was saved: psyq audit verify gives the details")
+            )
         lines.extend(flag_lines((FlagHit.model_validate(f) for f in form["flags"]), _))
     return lines
