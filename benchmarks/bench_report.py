@@ -109,7 +109,7 @@ def bench_report() -> None:
     env = {**os.environ, "PSYQ_HOME": tempfile.mkdtemp(prefix="psyq-bench-")}
     out = Path(env["PSYQ_HOME"]) / "r.pdf"
     args = [sys.executable, "-m", "psyq", "report", "phq9", "--answers", ANSWERS]
-    args += ["--client", "bench-001", "-o", str(out)]
+    args += ["--client", "bench-001", "-o", str(out), "--force"]
     python_times: list[float] = []
     command_times: list[float] = []
     for _ in range(E2E_RUNS):

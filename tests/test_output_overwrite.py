@@ -105,6 +105,22 @@ def test_a_link_at_the_output_name_is_refused_not_followed(
     assert not (tmp_path / "nothing-here.csv").exists()
 
 
+def test_import_fhir_refuses_a_link_at_its_output_name(psyq_cli: CLI, tmp_path: Path) -> None:
+    """import-fhir refused an existing file but replaced a dangling link."""
+    questionnaire = tmp_path / "phq9.fhir.json"
+    assert psyq_cli("compile", "phq9", "--to", "fhir", "-o", questionnaire).exit_code == 0
+    dangling = tmp_path / "draft.yaml"
+    dangling.symlink_to(tmp_path / "nothing-here.yaml")
+
+    line = one_line_error(psyq_cli("import-fhir", questionnaire, "--id", "phq9x", "-o", dangling))
+
+    assert f"{dangling} exists" in line and "--force" in line
+    assert dangling.is_symlink() and not (tmp_path / "nothing-here.yaml").exists()
+    forced = psyq_cli("import-fhir", questionnaire, "--id", "phq9x", "-o", dangling, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert not dangling.is_symlink() and "phq9x" in dangling.read_text()
+
+
 def test_administer_refuses_an_existing_report_before_the_first_item(
     psyq_cli: CLI, tmp_path: Path
 ) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from psyq.errors import DefinitionError, PsyqError
-from psyq.files import read_limited, write_atomic
+from psyq.files import read_limited, write_output
 from psyq.hookspecs import hookimpl
 from psyq.plugins.data_files import load_json
 from psyq.registry import MAX_DEFINITION_BYTES
@@ -68,10 +68,8 @@ def import_fhir_command(
     if output is None:
         click.echo(text, nl=False)
         return
-    if output.exists() and not force:
-        raise PsyqError(f"{output} exists; choose another name or pass --force")
     try:
-        write_atomic(output, text.encode())
+        write_output(output, text.encode(), force=force)
     except OSError as exc:
         raise PsyqError(f"{output}: cannot write the draft: {exc.strerror or exc}") from None
     click.echo(
