@@ -385,11 +385,13 @@ def _style_for_class(style_for: type) -> type:
             here: set[int] = set()  # numbers WeasyPrint's own cache would have had
             own: dict[tuple[Any, ...], Any] = {}  # this document's own styles, shared in it
             signatures: dict[Any, int] = {}
+            pseudo_order: list[tuple[Any, str]] = []  # as WeasyPrint's cascade has them
             for element in html.wrapper_element.iter_subtree():
                 etree_element = element.etree_element
                 parent = element.parent.etree_element if element.parent else None
                 signature = signatures[etree_element] = _signature(element, signatures)
                 selectors_keys = []
+                rules = []
                 private = False
                 for sheet, origin, sheet_specificity in sheets:
                     if id(sheet) in _kept_sheets:
@@ -407,7 +409,26 @@ def _style_for_class(style_for: type) -> type:
                         selectors_keys.append(
                             (id(sheet), specificity, id(declarations), layer_order)
                         )
-                        specificity = sheet_specificity or specificity
+                        rules.append(
+                            (origin, sheet_specificity or specificity, pseudo_type, declarations,
+                             layer_order)
+                        )  # fmt: skip
+
+                above = numbers[parent] if parent is not None else document
+                number = None
+                if above is not None and not private:
+                    key = (above, attributes.get(etree_element), tuple(selectors_keys))
+                    number = _keys.setdefault(key, len(_keys))
+                pseudo_types = list(dict.fromkeys(rule[2] for rule in rules if rule[2]))
+                pseudo_order.extend((etree_element, pseudo_type) for pseudo_type in pseudo_types)
+                if (
+                    number is None
+                    or number not in _styles
+                    or any((number, pseudo_type) not in _styles for pseudo_type in pseudo_types)
+                ):
+                    # Cascaded for this element: its style, or one of its pseudo-elements'
+                    # styles, is computed in this document.
+                    for origin, specificity, pseudo_type, declarations, layer_order in rules:
                         style = cascaded_styles.setdefault((etree_element, pseudo_type), {})
                         for name, values, importance in declarations:
                             precedence = declaration_precedence(origin, importance)
@@ -416,11 +437,6 @@ def _style_for_class(style_for: type) -> type:
                             if old_weight is None or old_weight <= weight:
                                 style[name] = values, weight
 
-                above = numbers[parent] if parent is not None else document
-                number = None
-                if above is not None and not private:
-                    key = (above, attributes.get(etree_element), tuple(selectors_keys))
-                    number = _keys.setdefault(key, len(_keys))
                 numbers[etree_element] = number
                 if number is None:
                     # Styled for this document alone, shared within it as WeasyPrint does:
@@ -452,9 +468,7 @@ def _style_for_class(style_for: type) -> type:
 
             # Pseudo-elements (every element has some: ``::marker``, ``::footnote-call``
             # ...): those of a shared style are shared as well, by its number.
-            for element, pseudo_type in cascaded_styles:
-                if not pseudo_type:
-                    continue
+            for element, pseudo_type in pseudo_order:
                 number = numbers.get(element)
                 shared = None if number is None else _styles.get((number, pseudo_type))
                 if shared is not None:
