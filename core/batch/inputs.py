@@ -27,7 +27,7 @@ import json
 import operator
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -349,6 +349,7 @@ def _read_jsonl(
     rows: list[InputRow] = []
     seen: set[str] = set()
     item_ids = [i.id for i in instrument.items]
+    critical = [i.id for i in instrument.items if i.critical]
     none = (None,) * len(item_ids)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -374,7 +375,7 @@ def _read_jsonl(
             rows.append(InputRow(number, "", "", none, f"expected a JSON object, got {kind}"))
             continue
         if documents is not None and "resourceType" in obj:
-            rows.append(_document_row(number, obj, documents, item_ids))
+            rows.append(_document_row(number, obj, documents, item_ids, critical))
             continue
         seen.update(obj)
         raw_client = obj.get(columns.id_column)
@@ -422,7 +423,11 @@ def _client_id(text: str) -> tuple[str, str | None]:
 
 
 def _document_row(
-    number: int, obj: dict[str, Any], documents: DocumentReader, item_ids: list[str]
+    number: int,
+    obj: dict[str, Any],
+    documents: DocumentReader,
+    item_ids: list[str],
+    critical: Sequence[str] = (),
 ) -> InputRow:
     """One resource line (a FHIR QuestionnaireResponse, ...) as a row."""
     try:
@@ -444,6 +449,18 @@ def _document_row(
             "the QuestionnaireResponse is in-progress or stopped (an unfinished form): not "
             "scored in a batch; `psyq record` stores it as a partial administration"
         )
+        # Its critical items are named with what was answered, so a risk in an
+        # unfinished form is in the batch's output too (never only in the file).
+        said = [
+            f"{i} answered {answers[i]}"
+            if answers.get(i) not in (None, "")
+            else f"{i} not answered"
+            for i in critical
+        ]
+        if said:
+            problem = (
+                f"CRITICAL item {'; '.join(said)}: act on it. " + problem[0].upper() + problem[1:]
+            )
     unknown = sorted(set(answers) - set(item_ids))
     if unknown and problem is None:
         problem = f"answers for unknown items: {', '.join(unknown)}"
