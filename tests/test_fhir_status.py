@@ -139,6 +139,8 @@ def test_batch_names_unfinished_and_erroneous_responses_per_row(
     result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--scores-only",
                       "--quiet")  # fmt: skip
     assert result.exit_code == 1, result.output  # rows refused
+    # Said on the terminal too, --quiet or not.
+    assert "!!! CRITICAL: 2 row(s) not scored name a critical item" in result.output
     assert [s["client_id"] for s in read_csv(out / "scores.csv")] == ["P0"]
     errors = {e["client_id"]: e["reason"] for e in read_csv(out / "errors.csv")}
     assert set(errors) == {"P1", "P2", "P3"}

@@ -241,7 +241,27 @@ def batch_command(
         )
         if outcome.failed:
             click.echo(f"see {out_dir / 'errors.csv'} for the rows that failed", err=True)
+    if outcome.failed:
+        _say_critical_failures(out_dir / "errors.csv")
     ctx.exit(1 if outcome.failed else 0)
+
+
+def _say_critical_failures(errors_csv: Path) -> None:
+    """A row not scored that names a critical item (an unfinished form's) is said on the
+    terminal too, even with --quiet: a risk is never only in a file nobody opened."""
+    import csv
+
+    try:
+        with errors_csv.open(encoding="utf-8", newline="") as f:
+            count = sum(": CRITICAL item " in row.get("reason", "") for row in csv.DictReader(f))
+    except (OSError, csv.Error, UnicodeError):
+        return
+    if count:
+        click.echo(
+            f"!!! CRITICAL: {count} row(s) not scored name a critical item and its answer "
+            f"(an unfinished form): see {errors_csv}",
+            err=True,
+        )
 
 
 @contextmanager
