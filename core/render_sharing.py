@@ -103,6 +103,8 @@ VERIFIED: dict[str, str] = {
     "weasyprint.layout.percent:percentage": "d6a2a1d7d7d28712",
     "weasyprint.layout.percent:adjust_box_sizing": "3af7fd1e620960ef",
     "cssselect2.compiler:_compile_node": "16bc2e39229d4c38",
+    "cssselect2:Matcher": "3cab258e3b043174",
+    "cssselect2.compiler:CompiledSelector": "162cd4fee40025f6",
 }
 """BLAKE2b digests (8 bytes, hex) of the source of the WeasyPrint code sharing
 replaces (``StyleFor.__init__``) or relies on (``split_first_line`` returns an
@@ -163,6 +165,7 @@ def source_digest(obj: Any) -> str:
 
 
 def _verified_code() -> dict[str, Any]:
+    import cssselect2
     import cssselect2.compiler
     import weasyprint.css
     import weasyprint.draw.text
@@ -200,6 +203,9 @@ def _verified_code() -> dict[str, Any]:
         "weasyprint.layout.percent:adjust_box_sizing": percent.adjust_box_sizing,
         # What a selector can test of an element (see _signature).
         "cssselect2.compiler:_compile_node": cssselect2.compiler._compile_node,
+        # Where the compiled selectors are, and how (see _tested_attributes).
+        "cssselect2:Matcher": cssselect2.Matcher,
+        "cssselect2.compiler:CompiledSelector": cssselect2.compiler.CompiledSelector,
     }
 
 
@@ -385,11 +391,12 @@ def _style_for_class(style_for: type) -> type:
             here: set[int] = set()  # numbers WeasyPrint's own cache would have had
             own: dict[tuple[Any, ...], Any] = {}  # this document's own styles, shared in it
             signatures: dict[Any, int] = {}
+            tested = _tested_attributes()
             pseudo_order: list[tuple[Any, str]] = []  # as WeasyPrint's cascade has them
             for element in html.wrapper_element.iter_subtree():
                 etree_element = element.etree_element
                 parent = element.parent.etree_element if element.parent else None
-                signature = signatures[etree_element] = _signature(element, signatures)
+                signature = signatures[etree_element] = _signature(element, signatures, tested)
                 selectors_keys = []
                 rules = []
                 private = False
@@ -495,7 +502,7 @@ def _style_for_class(style_for: type) -> type:
     return _SharedStyleFor
 
 
-def _signature(element: Any, signatures: dict[Any, int]) -> int:
+def _signature(element: Any, signatures: dict[Any, int], tested: frozenset[str]) -> int:
     """A number for everything a selector can test of ``element`` (a cssselect2
     ``ElementWrapper``, verified): the same number, the same rules match it.
 
@@ -503,20 +510,23 @@ def _signature(element: Any, signatures: dict[Any, int]) -> int:
     number), its previous siblings (the previous sibling's number), its following
     siblings' names and attributes (``:last-child``, ``:nth-last-of-type``...),
     whether it has children or text (``:empty``) and its language (``:lang``,
-    the root's from the document's ``<meta>`` too); nothing else.
+    the root's from the document's ``<meta>`` too); nothing else. Of the
+    attributes, only those named in the kept stylesheets' selectors count
+    (``tested``, :func:`_tested_attributes`): a report's client id in a
+    ``data-`` attribute does not make every element after it another element.
     """
     etree_element = element.etree_element
     parent = element.parent
     previous = element.previous
     following = tuple(
-        (sibling.tag, tuple(sibling.attrib.items()))
+        (sibling.tag, tuple(item for item in sibling.attrib.items() if item[0] in tested))
         for sibling in element.etree_siblings[element.index + 1 :]
     )
     key = (
         signatures[parent.etree_element] if parent is not None else (element.lang,),
         signatures[previous.etree_element] if previous is not None else None,
         etree_element.tag,
-        tuple(etree_element.attrib.items()),
+        tuple(item for item in etree_element.attrib.items() if item[0] in tested),
         following,
         bool(element.etree_children),
         bool(etree_element.text),
@@ -526,6 +536,46 @@ def _signature(element: Any, signatures: dict[Any, int]) -> int:
     if number is None:
         number = _signatures[key] = len(_signatures)
     return number
+
+
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def _tested_attributes() -> frozenset[str]:
+    """Every attribute name a selector of a kept stylesheet may test: each string in
+    the code cssselect2 compiled its selectors to (``el.etree_element.get("href")``:
+    names, and values and tag names too, which only makes the set larger), with
+    ``id``, ``class`` and the language attributes, which cssselect2 reads itself.
+    Worked out once per set of kept stylesheets."""
+    kept = tuple(sorted(_kept_sheets))
+    known = _state.get("tested")
+    if known is not None and known[0] == kept:
+        return known[1]  # type: ignore[no-any-return]
+    names = {"id", "class", "lang", _XML_LANG}
+    for sheet in _kept_sheets.values():
+        matcher = sheet.matcher
+        groups = [
+            matcher.other_selectors,
+            matcher.lang_attr_selectors,
+            *matcher.id_selectors.values(),
+            *matcher.class_selectors.values(),
+            *matcher.lower_local_name_selectors.values(),
+            *matcher.namespace_selectors.values(),
+        ]
+        for group in groups:
+            for entry in group:
+                _strings(entry[0].__code__, names)
+    tested = frozenset(names)
+    _state["tested"] = (kept, tested)
+    return tested
+
+
+def _strings(code: Any, names: set[str]) -> None:
+    for constant in code.co_consts:
+        if isinstance(constant, str):
+            names.add(constant)
+        elif hasattr(constant, "co_consts"):  # a generator expression's code
+            _strings(constant, names)
 
 
 def _shared(style: Any) -> bool:
