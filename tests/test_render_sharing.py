@@ -378,3 +378,28 @@ def test_a_batchs_reports_are_the_same_bytes_with_sharing_as_without(tmp_path: P
     assert reports == sorted(p.name for p in (alone / "reports").iterdir())
     for name in reports:
         assert (shared / "reports" / name).read_bytes() == (alone / "reports" / name).read_bytes()
+
+
+def test_reports_for_other_clients_reuse_what_the_first_one_matched(
+    report_pages: Callable[..., list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report's client id and date (in attributes no selector tests, such as the
+    running footer's ``data-running-id``) do not make its elements new ones: reports
+    for other clients reuse the rules matched for the first, and the caches do not
+    fill up (and get emptied) report after report."""
+    monkeypatch.delenv(render_sharing.ENV_OFF, raising=False)
+    out = str(tmp_path / "r.pdf")
+
+    def report(k: int) -> None:
+        client, date = f"C-{k:04d}", f"2026-0{k + 1}-1{k}"
+        report_pages("report", "phq9", "--answers", "1,2,1,3,0,2,1,0,1", "--client", client,
+                     "--date", date, "-o", out, "--force")  # fmt: skip
+
+    report(0)
+    report(1)
+    signatures, styles = len(render_sharing._signatures), len(render_sharing._keys)
+    for k in range(2, 6):
+        report(k)
+    if render_sharing.available():
+        assert len(render_sharing._signatures) - signatures <= 8
+        assert len(render_sharing._keys) - styles <= 8
