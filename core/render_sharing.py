@@ -133,6 +133,7 @@ _lines: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
 _drawn: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
 _percentages: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
 _signatures: dict[tuple[Any, ...], int] = {}
+_followings: dict[tuple[Any, ...], int] = {}
 _matches: dict[tuple[int, int], list[Any]] = {}
 _font_files: dict[tuple[Any, ...], bytes] = {}
 _subsets: dict[tuple[Any, ...], bytes] = {}
@@ -236,6 +237,7 @@ def clear() -> None:
     _drawn.clear()
     _percentages.clear()
     _signatures.clear()
+    _followings.clear()
     _matches.clear()
     _font_files.clear()
     _subsets.clear()
@@ -338,7 +340,7 @@ def _style_for_class(style_for: type) -> type:
                 return
             if (
                 _state["fonts_added"]
-                or max(len(_styles), len(_keys), len(_signatures)) > MAX_ENTRIES
+                or max(len(_styles), len(_keys), len(_signatures), len(_followings)) > MAX_ENTRIES
             ):
                 _state["fonts_added"] = False
                 clear()
@@ -391,12 +393,15 @@ def _style_for_class(style_for: type) -> type:
             here: set[int] = set()  # numbers WeasyPrint's own cache would have had
             own: dict[tuple[Any, ...], Any] = {}  # this document's own styles, shared in it
             signatures: dict[Any, int] = {}
+            after: dict[Any, list[Any]] = {}  # following siblings, by sibling list
             tested = _tested_attributes()
             pseudo_order: list[tuple[Any, str]] = []  # as WeasyPrint's cascade has them
             for element in html.wrapper_element.iter_subtree():
                 etree_element = element.etree_element
                 parent = element.parent.etree_element if element.parent else None
-                signature = signatures[etree_element] = _signature(element, signatures, tested)
+                signature = signatures[etree_element] = _signature(
+                    element, signatures, tested, after
+                )
                 selectors_keys = []
                 rules = []
                 private = False
@@ -502,7 +507,9 @@ def _style_for_class(style_for: type) -> type:
     return _SharedStyleFor
 
 
-def _signature(element: Any, signatures: dict[Any, int], tested: frozenset[str]) -> int:
+def _signature(
+    element: Any, signatures: dict[Any, int], tested: frozenset[str], after: dict[Any, list[Any]]
+) -> int:
     """A number for everything a selector can test of ``element`` (a cssselect2
     ``ElementWrapper``, verified): the same number, the same rules match it.
 
@@ -518,16 +525,29 @@ def _signature(element: Any, signatures: dict[Any, int], tested: frozenset[str])
     etree_element = element.etree_element
     parent = element.parent
     previous = element.previous
-    following = tuple(
-        (sibling.tag, tuple(item for item in sibling.attrib.items() if item[0] in tested))
-        for sibling in element.etree_siblings[element.index + 1 :]
-    )
+    siblings = element.etree_siblings
+    # By the parent element (alive as long as the document), never by the list's id.
+    whose = parent.etree_element if parent is not None else None
+    numbers = after.get(whose)
+    if numbers is None:
+        # The following siblings' names and attributes, as one number per position,
+        # made from the last sibling back: linear in the number of siblings.
+        numbers = [None] * len(siblings)
+        following: int | None = None
+        for index in range(len(siblings) - 1, -1, -1):
+            numbers[index] = following
+            sibling = siblings[index]
+            attributes = tuple(item for item in sibling.attrib.items() if item[0] in tested)
+            following = _followings.setdefault(
+                (sibling.tag, attributes, following), len(_followings)
+            )
+        after[whose] = numbers
     key = (
         signatures[parent.etree_element] if parent is not None else (element.lang,),
         signatures[previous.etree_element] if previous is not None else None,
         etree_element.tag,
         tuple(item for item in etree_element.attrib.items() if item[0] in tested),
-        following,
+        numbers[element.index],
         bool(element.etree_children),
         bool(etree_element.text),
         element.in_html_document,
