@@ -539,12 +539,13 @@ def collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector for one render, then collect its garbage.
 
     A render allocates hundreds of thousands of objects (boxes, styles, Pango
-    wrappers) and leaves some 15,000 of them in reference cycles. With the
-    collector on, those allocations set off a young-generation collection every
-    700 objects and, every few reports, a full one that walks everything
-    WeasyPrint keeps for the process (about 70 ms each): some 18 ms of CPU a
-    PHQ-9 report. Paused, one young-generation collection at the end frees the
-    render's garbage (about 5 ms). Nothing outside the render is held longer.
+    wrappers) and leaves some thousands of them in reference cycles (about 4,000
+    for a PHQ-9 report once :mod:`psyq.render_sharing` shares pseudo-element
+    styles; 15,000 before). With the collector on, those allocations set off a
+    young-generation collection every 700 objects and, every few reports, a full
+    one that walks everything WeasyPrint keeps for the process. Paused, one
+    young-generation collection at the end frees the render's garbage (the bench
+    prints both). Nothing outside the render is held longer.
     If the collector was already off (the caller's choice), it stays off.
     """
     was_on = gc.isenabled()
