@@ -541,23 +541,4 @@ def verify_record(store: Store, record: str, row: Mapping[str, Any]) -> str | No
     key = None
     if marker is not None and entry.seq >= marker[0]:
         key = store.audit_key(create=False)
-    if not _well_formed(entry) or not hmac.compare_digest(
-        str(entry.hash),
-        entry_hash(
-            entry.seq,
-            entry.at,
-            entry.os_user,
-            entry.action,
-            entry.record,
-            entry.digest,
-            entry.prev,
-            key,
-        ),
-    ):
-        return f"audit entry #{entry.seq} ({entry.action} {record}): altered"
-    if entry.digest != record_digest(row):
-        return (
-            f"{record}: stored content differs from what audit entry #{entry.seq} recorded "
-            f"({entry.action} by {entry.os_user} at {entry.at})"
-        )
-    return None
+    return _entry_problem(entry, row, key)
