@@ -72,6 +72,24 @@ def _start(psyq_cli: CLI, *args: str) -> tuple[int, str]:
     return int(session.group(1)), code.group(1)
 
 
+def _begun(url: str, psyq_cli: CLI, *args: str) -> tuple[int, HttpTablet]:
+    """A kiosk session started for C0042 (``--instruments ...`` and so on in ``args``),
+    and a tablet that has entered its code and is at the first question."""
+    session_id, code = _start(psyq_cli, "--client", "C0042", *args)
+    tablet = HttpTablet(url)
+    tablet.enter(code)
+    tablet.act("begin")
+    return session_id, tablet
+
+
+def _item9_positive_then_stopped(url: str, psyq_cli: CLI) -> tuple[int, HttpTablet]:
+    """A PHQ-9 answered 0 to items 1-8 and 2 to item 9, then left (item 10 unanswered)."""
+    session_id, tablet = _begun(url, psyq_cli, "--instruments", "phq9")
+    for value in (0, 0, 0, 0, 0, 0, 0, 0, 2):
+        tablet.act("answer", value)
+    return session_id, tablet
+
+
 def test_every_response_is_locked_down(server: tuple[str, list[str]]) -> None:
     url, _ = server
     tablet = HttpTablet(url)
@@ -134,10 +152,7 @@ def test_stale_page_does_not_answer_the_wrong_item(
     server: tuple[str, list[str]], psyq_cli: CLI, psyq_home: Path
 ) -> None:
     url, _ = server
-    _, code = _start(psyq_cli, "--client", "C0042", "--instruments", "gad7")
-    tablet = HttpTablet(url)
-    tablet.enter(code)
-    tablet.act("begin")
+    _, tablet = _begun(url, psyq_cli, "--instruments", "gad7")
     old = {"csrf": tablet.csrf(), "step": tablet.step(), "action": "answer", "value": "1"}
     tablet.act("answer", 3)
     tablet.post("/form", old)  # a second tap on the old page, or a resubmitted post
@@ -185,12 +200,7 @@ def test_kiosk_stop_ends_the_tablet_and_keeps_partial_flags(
     server: tuple[str, list[str]], psyq_cli: CLI
 ) -> None:
     url, lines = server
-    session_id, code = _start(psyq_cli, "--client", "C0042", "--instruments", "phq9")
-    tablet = HttpTablet(url)
-    tablet.enter(code)
-    tablet.act("begin")
-    for value in (0, 0, 0, 0, 0, 0, 0, 0, 2):  # item 9 positive, then stopped
-        tablet.act("answer", value)
+    session_id, tablet = _item9_positive_then_stopped(url, psyq_cli)
     assert any("!!! CRITICAL (item phq9_9)" in line for line in lines)  # at once, mid-form
     stopped = psyq_cli("kiosk", "stop", str(session_id))
     assert stopped.exit_code == 0, stopped.output
@@ -251,10 +261,7 @@ def test_the_serve_terminal_shows_a_skipped_critical_item_at_once(
     server: tuple[str, list[str]], psyq_cli: CLI
 ) -> None:
     url, lines = server
-    session_id, code = _start(psyq_cli, "--client", "C0042", "--instruments", "phq9")
-    tablet = HttpTablet(url)
-    tablet.enter(code)
-    tablet.act("begin")
+    session_id, tablet = _begun(url, psyq_cli, "--instruments", "phq9")
     for _ in range(8):
         tablet.act("answer", 0)
     # Item 9 not reached yet: nothing alarming on the terminal, but status says what it is.
@@ -300,10 +307,7 @@ def test_an_idle_tablet_session_ends(
     from psyq.plugins.tablet.sessions import IDLE_TIMEOUT_S, KioskStore, kiosk_path
 
     url, _ = server
-    session_id, code = _start(psyq_cli, "--client", "C0042", "--instruments", "gad7")
-    tablet = HttpTablet(url)
-    tablet.enter(code)
-    tablet.act("begin")
+    session_id, tablet = _begun(url, psyq_cli, "--instruments", "gad7")
     tablet.act("answer", 1)
     with KioskStore(kiosk_path(psyq_home / "psyq.db")) as kiosk, kiosk.write() as conn:
         # As if the tablet was left alone for longer than the idle limit.
@@ -342,10 +346,7 @@ def test_whole_form_without_javascript_saves_one_checked_answer_per_post(
     items = [item.id for item in App(psyq_pm).instrument("ccts").items]
     n = len(items)
     assert n > WHOLE_FORM_MAX_ITEMS  # auto: an item per screen; --layout form overrides
-    _, code = _start(psyq_cli, "--client", "C0042", "--instruments", "ccts", "--layout", "form")
-    tablet = HttpTablet(url)
-    tablet.enter(code)
-    tablet.act("begin")
+    _, tablet = _begun(url, psyq_cli, "--instruments", "ccts", "--layout", "form")
     assert f"0 of {n} questions answered" in tablet.page
     assert f'name="pick" value="{n}:4"' in tablet.page and "<script" not in tablet.page
     for bad in ("0:1", f"{n + 1}:1", "3:99", "3", "x:1", "3:-1", ""):
@@ -377,12 +378,7 @@ def test_kiosk_status_says_a_form_was_changed_outside_psyq(
     import sqlite3
 
     url, _ = server
-    session_id, code = _start(psyq_cli, "--client", "C0042", "--instruments", "phq9")
-    tablet = HttpTablet(url)
-    tablet.enter(code)
-    tablet.act("begin")
-    for value in (0, 0, 0, 0, 0, 0, 0, 0, 2):  # item 9 positive, then stopped
-        tablet.act("answer", value)
+    session_id, _ = _item9_positive_then_stopped(url, psyq_cli)
     assert psyq_cli("kiosk", "stop", str(session_id)).exit_code == 0
     assert "CHANGED" not in psyq_cli("kiosk", "status", str(session_id)).output
     conn = sqlite3.connect(psyq_home / "psyq.db")  # item 9 quietly set to 0 by hand
