@@ -387,19 +387,7 @@ def verify(store: Store, *, anchor: str | None = None) -> VerifyReport:
             )
         elif entry.prev != prev:
             problem = f"{where}: does not follow the entry before it"
-        elif not hmac.compare_digest(
-            str(entry.hash),
-            entry_hash(
-                entry.seq,
-                entry.at,
-                entry.os_user,
-                entry.action,
-                entry.record,
-                entry.digest,
-                prev,
-                entry_key,
-            ),
-        ):
+        elif not _hash_matches(entry, entry_key):  # its prev is the one before it (above)
             problem = f"{where}: altered (its hash does not match its content)"
         if problem is not None:
             # Past a broken link every later hash is suspect; naming the first is the point.
@@ -493,26 +481,28 @@ def changed_records(store: Store, rows: Mapping[str, Mapping[str, Any]]) -> dict
     return out
 
 
+def _hash_matches(entry: AuditEntry, key: bytes | None) -> bool:
+    """Whether ``entry``'s hash is the one its own fields (and ``key``) give."""
+    return hmac.compare_digest(
+        str(entry.hash),
+        entry_hash(
+            entry.seq,
+            entry.at,
+            entry.os_user,
+            entry.action,
+            entry.record,
+            entry.digest,
+            entry.prev,
+            key,
+        ),
+    )
+
+
 def _entry_problem(
     entry: AuditEntry, row: Mapping[str, Any], key: bytes | None, *, check_hash: bool = True
 ) -> str | None:
     """What is wrong with ``row`` against its last audit ``entry``, or None."""
-    if not _well_formed(entry) or (
-        check_hash
-        and not hmac.compare_digest(
-            str(entry.hash),
-            entry_hash(
-                entry.seq,
-                entry.at,
-                entry.os_user,
-                entry.action,
-                entry.record,
-                entry.digest,
-                entry.prev,
-                key,
-            ),
-        )
-    ):
+    if not _well_formed(entry) or (check_hash and not _hash_matches(entry, key)):
         return f"audit entry #{entry.seq} ({entry.action} {entry.record}): altered"
     if entry.digest != record_digest(row):
         return (
