@@ -447,15 +447,20 @@ def changed_records(store: Store, rows: Mapping[str, Mapping[str, Any]]) -> dict
     if not rows:
         return {}
     conn = store.connection
+    names = sorted(rows)
+    last: dict[str, AuditEntry] = {}
     try:
-        found = conn.execute(
-            "SELECT a.seq, a.at, a.os_user, a.action, a.record, a.digest, a.prev, a.hash "
-            "FROM audit a JOIN (SELECT MAX(seq) AS seq FROM audit GROUP BY record) m "
-            "ON a.seq = m.seq"
-        ).fetchall()
+        for start in range(0, len(names), 500):  # SQLite caps the parameters of one query
+            chunk = names[start : start + 500]
+            found = conn.execute(
+                "SELECT seq, at, os_user, action, record, digest, prev, hash FROM audit "
+                f"WHERE record IN ({','.join('?' * len(chunk))}) ORDER BY seq",
+                chunk,
+            )
+            for row in found:  # in order: each record's last entry is the one kept
+                last[str(row[4])] = AuditEntry(*tuple(row))
     except sqlite3.Error:  # the audit table dropped outside psyq
         return {record: f"{record}: not in the audit log (the log is missing)" for record in rows}
-    last = {str(row[4]): AuditEntry(*tuple(row)) for row in found if row[4] in rows}
     marker = keyed_from(conn)
     key: bytes | None = None
     if marker is not None:
