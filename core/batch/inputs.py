@@ -422,12 +422,17 @@ def _client_id(text: str) -> tuple[str, str | None]:
     )
 
 
+CRITICAL_ITEMS = "CRITICAL item "
+"""How the errors.csv reason of an unscored unfinished form starts, before its critical
+items and their answers (``psyq batch`` counts these lines on the terminal)."""
+
+
 def _document_row(
     number: int,
     obj: dict[str, Any],
     documents: DocumentReader,
     item_ids: list[str],
-    critical: Sequence[str] = (),
+    critical: Sequence[str],
 ) -> InputRow:
     """One resource line (a FHIR QuestionnaireResponse, ...) as a row."""
     try:
@@ -459,7 +464,7 @@ def _document_row(
         ]
         if said:
             problem = (
-                f"CRITICAL item {'; '.join(said)}: act on it. " + problem[0].upper() + problem[1:]
+                f"{CRITICAL_ITEMS}{'; '.join(said)}: act on it. " + problem[0].upper() + problem[1:]
             )
     unknown = sorted(set(answers) - set(item_ids))
     if unknown and problem is None:

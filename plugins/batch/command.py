@@ -251,9 +251,12 @@ def _say_critical_failures(errors_csv: Path) -> None:
     terminal too, even with --quiet: a risk is never only in a file nobody opened."""
     import csv
 
+    from psyq.batch.inputs import CRITICAL_ITEMS
+
     try:
         with errors_csv.open(encoding="utf-8", newline="") as f:
-            count = sum(": CRITICAL item " in row.get("reason", "") for row in csv.DictReader(f))
+            marker = f": {CRITICAL_ITEMS}"  # after the "row N" errors.csv puts first
+            count = sum(marker in row.get("reason", "") for row in csv.DictReader(f))
     except (OSError, csv.Error, UnicodeError):
         return
     if count:
