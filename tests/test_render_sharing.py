@@ -172,15 +172,16 @@ EDGE_DOCUMENTS = [
             ("ltr", '<section class="section-notices">Provisional</section>'),
         )
     ),
-    # A note's layout numbers its anchor in its style: never shared.
+    # A note's layout numbers its anchor in its style and links its call to it: never
+    # shared (the second note of a document after a one-note document lost its link).
     *(
         PAGE.format(
             lang="en",
             dir="ltr",
             head="",
-            body=f'<p>Scored{mark}<span style="position: note(note)">Kroenke 2001.</span></p>',
+            body=f'<p>Scored<span style="position: note(note)">Kroenke 2001.</span></p>{more}',
         )
-        for mark in ("", " by the manual", "")
+        for more in ("", '<p>Again<span style="position: note(note)">Spitzer 2006.</span></p>')
     ),
     # List markers (a pseudo-element every list item has), numbered per document.
     *(
