@@ -50,8 +50,8 @@ class HistoryEntry:
     """The warning when the stored record no longer matches its audit entry (changed
     outside psyq after it was saved: :meth:`psyq.store.Store.changed_outside`)."""
     band_notes: frozenset[str] = frozenset()
-    """Scales whose band of no concern stands beside a critical flag
-    (:func:`psyq.results.no_concern_bands`): ``band_beside_alert`` in JSON."""
+    """Scales whose band of low concern stands beside a critical flag
+    (:func:`psyq.results.low_concern_bands`): ``band_beside_alert`` in JSON."""
 
     def to_json(self) -> dict[str, Any]:
         """The ``psyq score --json`` object plus ``administration``, ``change`` and
@@ -101,11 +101,11 @@ def partial_json(
     scores from the answers given so far, ``administration.status`` = ``partial``,
     ``answered`` / ``items`` counts, and no change (change compares complete ones).
     ``changed`` is the warning for a record changed outside psyq (or None)."""
-    from psyq.results import no_concern_bands, with_band_notes
+    from psyq.results import low_concern_bands, with_band_notes
 
     instrument = app.instrument_of(adm)
     result = result_of(app, adm, instrument)
-    marked = no_concern_bands(instrument, result, bool(result.critical))
+    marked = low_concern_bands(instrument, result, bool(result.critical))
     doc = with_band_notes(result.to_json(), marked)
     doc["administration"] = {
         "id": adm.id,
@@ -195,7 +195,7 @@ def build_history(
     )
     origins = store.definition_origins()
     # A record changed outside psyq is shown, and said to be, on every line it is on.
-    from psyq.results import no_concern_bands
+    from psyq.results import low_concern_bands
     from psyq.store import changed_warning
 
     changed = store.changed_outside(adm.id for adm in administrations)
@@ -224,7 +224,7 @@ def build_history(
                 outcome=scale_outcomes(instrument, None if first is None else first[1], result),
                 origin=origins.get(adm.definition_hash),
                 changed=changed_warning(changed.get(adm.id)),
-                band_notes=frozenset(no_concern_bands(instrument, result, bool(result.critical))),
+                band_notes=frozenset(low_concern_bands(instrument, result, bool(result.critical))),
             )
         )
         previous[key] = (adm, result)

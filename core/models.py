@@ -346,6 +346,13 @@ WITHHELD_INTERPRETATION = (
     "A critical flag is raised: this band's reassurance does not apply. Act on the flag first."
 )
 
+LOW_CONCERN = 1
+"""The highest band severity of low concern: 0, no concern (PHQ-9 "Minimal"), and 1,
+mild concern (PHQ-9 "Mild", EPDS "Possible depression", whose text asks to repeat the
+scale in 2-4 weeks). Beside a critical flag such a band never reads as reassurance: its
+label is marked as the score's band only and its interpretation is withheld unless an
+``if_flagged`` text speaks to the critical flag. psyq's own convention, not a manual's."""
+
 
 class FlaggedText(_Model):
     """A band interpretation used instead of the usual one when one of ``flags`` is raised."""
@@ -377,15 +384,22 @@ class Band(_Model):
     def contains(self, value: float) -> bool:
         return self.min <= value <= self.max
 
+    @property
+    def low_concern(self) -> bool:
+        """A band of no or mild concern (:data:`LOW_CONCERN`): never reassurance beside
+        a critical flag."""
+        return self.severity <= LOW_CONCERN
+
     def interpretation_for(self, raised: dict[str, str]) -> str:
         """The interpretation to show beside the raised flags (flag id -> level).
 
-        A band of severity 0 never reassures beside a critical flag: only an
+        A band of low concern (:attr:`low_concern`: severity 0 or 1) never reassures
+        beside a critical flag: only an
         ``if_flagged`` text naming a raised critical flag is used then (one written
         for a lesser flag does not speak to the risk); without one its
         interpretation is withheld.
         """
-        critical = self.severity == 0 and "critical" in raised.values()
+        critical = self.low_concern and "critical" in raised.values()
         for alternative in self.if_flagged:
             named = [raised[flag] for flag in alternative.flags if flag in raised]
             if named and (not critical or "critical" in named):

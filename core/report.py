@@ -192,7 +192,7 @@ class ScaleRow:
     # A lone subscale beside the total (PHQ-9's PHQ-2 screen) is a row in the scores
     # table, not a chart of its own: PHQ-9 stays one page.
     charted: bool = True
-    # A band of no concern beside a critical flag: the score's band only, marked so.
+    # A band of low concern beside a critical flag: the score's band only, marked so.
     band_only: bool = False
 
 
@@ -337,7 +337,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             n for n in result.notices if not (n == PROVISIONAL_NOTICE and len(result.notices) > 1)
         ],
         "partial": request.options.get("status") == "partial",
-        # A band of no concern beside a critical flag is marked as the score's band only.
+        # A band of low concern beside a critical flag is marked as the score's band only.
         "band_only": any(row.band_only for row in scales),
         # A stored record (or one in its trend) that no longer matches its audit entry.
         "changed_outside": request.options.get("changed_outside_psyq"),
@@ -376,7 +376,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
     # Never a reassuring sentence beside a critical flag (instrument's if_flagged), nor
     # beside one a later, unfinished form raised (--latest names it in the alert).
     interpretation = band.interpretation_for(request.result.raised) if band else ""
-    if band is not None and band.severity == 0 and request.options.get("later_critical"):
+    if band is not None and band.low_concern and request.options.get("later_critical"):
         interpretation = WITHHELD_INTERPRETATION
     return ScaleRow(
         id=scale_id,
@@ -406,7 +406,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         band_note=_band_note(scale, score),
         **_unprorated(scale, score),
         band_only=band is not None
-        and band.severity == 0
+        and band.low_concern
         and bool(request.result.critical or request.options.get("later_critical")),
     )
 

@@ -118,22 +118,23 @@ class FlagHit(_Result):
 
 
 BAND_ONLY = "score band only; see the safety alert"
-"""Said beside a band of no concern shown next to a critical flag (``Minimal (score band
+"""Said beside a band of low concern shown next to a critical flag (``Minimal (score band
 only; see the safety alert)``): the band is the manual's band for the score, stated as
 it is, and never reads as reassurance next to the alert."""
 BAND_BESIDE_ALERT = (
-    "A critical flag is raised: this band of no concern is the manual's band for the "
+    "A critical flag is raised: this band of low concern is the manual's band for the "
     "score only and does not lessen the flag. Act on the flag first."
 )
 """``band_beside_alert`` in JSON, on each such scale (:func:`with_band_notes`)."""
 
 
-def no_concern_bands(instrument: "Instrument", result: "ScoreResult", alert: bool) -> set[str]:
-    """The scales whose band is of no concern (severity 0: PHQ-9 "Minimal", PHQ-2
-    "Negative screen") while ``alert`` (a critical flag on this form, or on a later
-    unfinished one) is raised: the bands whose interpretation is withheld
-    (:meth:`psyq.models.Band.interpretation_for`), and whose label every output marks
-    with :data:`BAND_ONLY`. A band of concern is not reassurance and stays as it is."""
+def low_concern_bands(instrument: "Instrument", result: "ScoreResult", alert: bool) -> set[str]:
+    """The scales whose band is of low concern (:attr:`psyq.models.Band.low_concern`:
+    PHQ-9 "Minimal" and "Mild", PHQ-2 "Negative screen") while ``alert`` (a critical
+    flag on this form, or on a later unfinished one) is raised: the bands whose
+    interpretation is withheld (:meth:`psyq.models.Band.interpretation_for`), and whose
+    label every output marks with :data:`BAND_ONLY`. A band of concern (severity 2 and
+    up) is not reassurance and stays as it is."""
     if not alert:
         return set()
     out = set()
@@ -142,14 +143,14 @@ def no_concern_bands(instrument: "Instrument", result: "ScoreResult", alert: boo
         if score is None or score.value is None or score.band is None:
             continue
         band = scale.band_for(score.value, result.client)
-        if band is not None and band.severity == 0:
+        if band is not None and band.low_concern:
             out.add(scale.id)
     return out
 
 
 def band_shown(label: str | None, marked: bool) -> str | None:
     """A band label as text outputs show it: with :data:`BAND_ONLY` when ``marked`` (its
-    scale is among :func:`no_concern_bands`)."""
+    scale is among :func:`low_concern_bands`)."""
     if label is None or not marked:
         return label
     return f"{label} ({BAND_ONLY})"
@@ -157,7 +158,7 @@ def band_shown(label: str | None, marked: bool) -> str | None:
 
 def with_band_notes(doc: dict[str, Any], marked: Iterable[str]) -> dict[str, Any]:
     """``doc`` (a :meth:`ScoreResult.to_json` object) with ``band_beside_alert`` on the
-    ``marked`` scales (:func:`no_concern_bands`)."""
+    ``marked`` scales (:func:`low_concern_bands`)."""
     for scale_id in marked:
         doc["scores"][scale_id]["band_beside_alert"] = BAND_BESIDE_ALERT
     return doc

@@ -1,10 +1,11 @@
-"""A band of no concern beside a critical flag is the score's band only, never reassurance.
+"""A band of low concern beside a critical flag is the score's band only, never reassurance.
 
-PHQ-9 with item 9 endorsed and a low total is "Minimal" by the manual's cut-offs
-(Kroenke et al. 2001): the band stays factual, but every output that shows it beside
-the alert says it is the score's band only ("Minimal (score band only; see the safety
-alert)"; in JSON, ``band_beside_alert``). A band of concern ("Moderately severe") and
-any band without a critical flag are shown as they always were.
+PHQ-9 with item 9 endorsed and a low total is "Minimal" (or "Mild") by the manual's
+cut-offs (Kroenke et al. 2001): the band stays factual, but every output that shows it
+beside the alert says it is the score's band only ("Minimal (score band only; see the
+safety alert)"; in JSON, ``band_beside_alert``), and a band text that would reassure
+(EPDS "Possible depression": repeat in 2-4 weeks) is withheld. A band of concern
+("Moderately severe") and any band without a critical flag are shown as they always were.
 """
 
 from __future__ import annotations
@@ -53,6 +54,37 @@ def test_score_and_json_qualify_the_band_beside_a_critical_flag(psyq_cli: CLI) -
     assert band_cells(plain.output) == ["Minimal", "Negative screen"]
     doc = json.loads(psyq_cli("score", "phq9", "--answers", NOTHING, "--json").output)
     assert "band_beside_alert" not in doc["scores"]["total"]
+
+
+def test_a_mild_band_is_marked_and_its_wait_and_see_text_withheld(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    mild = "1,1,1,1,1,0,0,0,2"  # total 7, Mild ("watchful waiting"), item 9 endorsed
+    flagged = psyq_cli("score", "phq9", "--answers", mild)
+    assert "!!! CRITICAL" in flagged.output
+    assert band_cells(flagged.output) == [f"Mild {ONLY}", f"Negative screen {ONLY}"]
+    doc = json.loads(psyq_cli("score", "phq9", "--answers", mild, "--json").output)
+    assert doc["scores"]["total"]["band_label"] == "Mild"
+    assert "does not lessen the flag" in doc["scores"]["total"]["band_beside_alert"]
+    # EPDS 11, "Possible depression", whose text asks to repeat the scale in 2-4 weeks;
+    # item 10 (thoughts of self-harm) at "Yes, quite often". The EPDS has no text of its
+    # own for this band beside the flag: psyq withholds the band's.
+    possible = "3,3,3,2,3,3,3,3,3,0"
+    out = tmp_path / "epds.html"
+    made = psyq_cli("report", "epds", "--answers", possible, "--client", "C1", "-o", out)
+    assert made.exit_code == 0, made.output
+    assert f"total 11 Possible depression {ONLY}; CRITICAL: self_harm_thoughts" in made.output
+    text = html_text(out)
+    assert "2-4 weeks" not in text
+    assert "this band's reassurance does not apply. Act on the flag first." in text
+    assert "† Score band only" in text
+    # Without the flag, the same band keeps its own text and no mark.
+    unflagged = "3,3,3,2,3,0,3,3,3,3"  # item 6 scores 3 instead of item 10
+    out = tmp_path / "epds-plain.html"
+    made = psyq_cli("report", "epds", "--answers", unflagged, "--client", "C1", "-o", out)
+    assert made.exit_code == 0 and "CRITICAL" not in made.output, made.output
+    assert "total 11 Possible depression" in made.output and ONLY not in made.output
+    assert "repeat the EPDS in 2-4 weeks" in html_text(out)
 
 
 def test_history_and_record_qualify_it_on_the_flagged_form_only(psyq_cli: CLI) -> None:

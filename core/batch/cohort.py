@@ -181,11 +181,12 @@ def _other_key(total: float | None, row: int) -> tuple[float, ...]:
     return (total if total is not None else float("-inf"), -row)
 
 
-def _no_concern_labels(instrument: Instrument) -> frozenset[str]:
-    """The labels of the total's bands of no concern (severity 0), for every client group."""
+def _low_concern_labels(instrument: Instrument) -> frozenset[str]:
+    """The labels of the total's bands of low concern (severity 0 or 1), for every client
+    group."""
     total = instrument.total
     groups = [total.bands, *(group.bands for group in total.client_bands)]
-    return frozenset(band.label for bands in groups for band in bands if band.severity == 0)
+    return frozenset(band.label for bands in groups for band in bands if band.low_concern)
 
 
 def _band_label(instrument: Instrument, band_id: str | None) -> str:
@@ -252,15 +253,15 @@ WIDEST = 24
 
 
 def listing_lines(
-    listed: list[Entry], no_concern: frozenset[str] = frozenset()
+    listed: list[Entry], low_concern: frozenset[str] = frozenset()
 ) -> list[tuple[str, str]]:
     """The respondents list as (CSS class, line of text in aligned columns).
 
     One monospace line per respondent, not a table: WeasyPrint lays out a line
     in a fraction of the time of six table cells, which makes the summary PDF of
     a large cohort (1,200 listed respondents) about six times faster. Critical
-    and flagged respondents keep their highlighted rows. A band of no concern
-    (``no_concern``: the labels of the total's severity-0 bands) on a critical row is
+    and flagged respondents keep their highlighted rows. A band of low concern
+    (``low_concern``: the labels of the total's bands of low concern) on a critical row is
     said to be the score's band only (:func:`psyq.results.band_shown`).
     """
     from psyq.results import band_shown
@@ -271,7 +272,7 @@ def listing_lines(
             str(e["client_id"]),
             str(e["date"]),
             "" if e["total"] is None else f"{e['total']}{' prorated' if e.get('prorated') else ''}",
-            band_shown(str(e["band"]), bool(e["critical"]) and e["band"] in no_concern) or "",
+            band_shown(str(e["band"]), bool(e["critical"]) and e["band"] in low_concern) or "",
             ", ".join(e["flags"]),
         ]
         for e in listed
@@ -318,7 +319,7 @@ def render_cohort_html(
         band_table=stats.band_table(),
         chart=Markup(distribution_svg(stats)),  # built from numbers and escaped labels
         listed=listed,
-        listing=listing_lines(listed, _no_concern_labels(stats.instrument)),
+        listing=listing_lines(listed, _low_concern_labels(stats.instrument)),
         unlisted=stats.unlisted_others,
         unlisted_flagged=stats.unlisted_flagged,
         errors=errors,

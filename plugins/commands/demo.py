@@ -78,9 +78,9 @@ def demo_command(app: App, out_dir: Path) -> None:
             history=history,
         )
         total = result.total
-        from psyq.results import band_shown, no_concern_bands
+        from psyq.results import band_shown, low_concern_bands
 
-        marked = "total" in no_concern_bands(instrument, result, bool(result.critical))
+        marked = "total" in low_concern_bands(instrument, result, bool(result.critical))
         band = band_shown(total.band_label, marked) or total.reason or ""
         flags = f"  flags: {', '.join(f.id for f in result.flags)}" if result.flags else ""
         click.echo(

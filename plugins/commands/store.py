@@ -457,7 +457,7 @@ def describe_outcome(outcome: Outcome | None, critical: bool = False) -> str:
 def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
     """Plain-text history: per instrument, one row per administration and scale."""
     from psyq.proration import proration_note
-    from psyq.results import band_shown, no_concern_bands
+    from psyq.results import band_shown, low_concern_bands
 
     lines = [f"client {client_id}"]
     # One block per definition version: a superseded version (CCTS 0.1) has its own
@@ -508,7 +508,7 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
         head = ("id", "date", "scale", "score", "band", "vs previous", "vs first")
         rows = [(*head, *(("outcome",) if with_outcome else ()), "flags")]
         for e in group:
-            marked = no_concern_bands(instrument, e.result, bool(e.result.critical))
+            marked = low_concern_bands(instrument, e.result, bool(e.result.critical))
             for n, scale in enumerate(scales):
                 s = e.result.scores[scale.id]
                 value = "-" if s.value is None else f"{s.value:.{scale.decimals}f}"
@@ -941,7 +941,7 @@ def export_records(
     from datetime import timedelta
 
     from psyq.history import origin_fields, result_of
-    from psyq.results import no_concern_bands, with_band_notes
+    from psyq.results import low_concern_bands, with_band_notes
     from psyq.store import changed_warning
 
     out: list[dict[str, Any]] = []
@@ -980,7 +980,7 @@ def export_records(
             meta["note"] = adm.note
         else:
             del meta["definition_path"]
-        marked = no_concern_bands(instrument, result, bool(result.critical))
+        marked = low_concern_bands(instrument, result, bool(result.critical))
         doc = with_band_notes(result.to_json(), marked)
         answers = {item.id: adm.answers.get(item.id) for item in instrument.items}
         # Proration can move a score across a band: every export says which were.

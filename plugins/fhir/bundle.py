@@ -27,7 +27,7 @@ from psyq.plugins.fhir.resources import (
     coding_json,
 )
 from psyq.proration import proration_note
-from psyq.results import band_shown, no_concern_bands
+from psyq.results import band_shown, low_concern_bands
 
 if TYPE_CHECKING:
     from psyq.models import Instrument, Scale
@@ -215,8 +215,8 @@ def observation(
             "text": f"not scored: {score.reason}",
         }
     if score.band_label:
-        # Beside a critical flag, a band of no concern is the score's band only.
-        marked = scale.id in no_concern_bands(inst, result, bool(result.critical))
+        # Beside a critical flag, a band of low concern is the score's band only.
+        marked = scale.id in low_concern_bands(inst, result, bool(result.critical))
         shown = band_shown(score.band_label, marked)
         resource["interpretation"] = [{"text": shown}]
     notes = [{"text": notice} for notice in result.notices]

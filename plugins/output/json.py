@@ -13,11 +13,11 @@ if TYPE_CHECKING:
 
 
 def json_document(request: RenderRequest) -> dict[str, Any]:
-    from psyq.results import no_concern_bands, with_band_notes
+    from psyq.results import low_concern_bands, with_band_notes
 
     result = request.result
     alert = bool(result.critical or request.options.get("later_critical"))
-    doc = with_band_notes(result.to_json(), no_concern_bands(request.instrument, result, alert))
+    doc = with_band_notes(result.to_json(), low_concern_bands(request.instrument, result, alert))
     meta = {
         "client_id": request.client_id,
         "administered": request.administered.isoformat() if request.administered else None,

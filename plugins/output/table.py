@@ -15,7 +15,7 @@ LEVEL_MARK = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "   
 
 def render_table(request: RenderRequest) -> bytes:
     from psyq.proration import proration_note
-    from psyq.results import band_shown, no_concern_bands
+    from psyq.results import band_shown, low_concern_bands
 
     result, inst = request.result, request.instrument
     lines = [f"{inst.title} ({inst.short_name} v{inst.version})"]
@@ -37,7 +37,7 @@ def render_table(request: RenderRequest) -> bytes:
     # Beside a critical flag (this form's, or a later unfinished one's) a band is the
     # score's band only, never reassurance.
     alert = bool(critical or request.options.get("later_critical"))
-    marked = no_concern_bands(inst, result, alert)
+    marked = low_concern_bands(inst, result, alert)
     rows = [("scale", "score", "range", "band", "answered")]
     for scale in inst.scales:
         s = result.scores[scale.id]

@@ -259,10 +259,10 @@ def report_command(
             "OUTSIDE PSYQ"
         )
     partial = " (PARTIAL administration)" if request.options.get("status") == "partial" else ""
-    from psyq.results import band_shown, no_concern_bands
+    from psyq.results import band_shown, low_concern_bands
 
     raised = bool(flags or request.options.get("later_critical"))
-    marked = "total" in no_concern_bands(instrument, request.result, raised)
+    marked = "total" in low_concern_bands(instrument, request.result, raised)
     band = band_shown(total.band_label, marked)
     prorated = " (prorated)" if total.prorated else ""
     click.echo(
