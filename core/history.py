@@ -332,7 +332,9 @@ def render_request_for_latest(
 
     ``options["later_critical"]`` lists the partial administrations after it whose
     answers raise a critical flag (id, instrument, date, status, flags), so the
-    report names them."""
+    report names them; ``options["later_changed_outside_psyq"]`` those changed outside
+    psyq after they were saved (id, date, status, the warning), whose stored answers
+    may not show a risk that was there."""
     if store is None:
         with app.open_store() as own:
             return render_request_for_latest(app, client_id, instrument_id, own)
@@ -348,11 +350,14 @@ def render_request_for_latest(
     # A form left unfinished after it is not reported, but its risk signal is never
     # hidden behind an older complete form ("the client's latest").
     later = []
-    for other in store.administrations(
-        client_id=client_id, instrument_id=instrument_id, status="partial"
-    ):
-        if (other.administered, other.id) <= (latest.administered, latest.id):
-            continue
+    partials = [
+        other
+        for other in store.administrations(
+            client_id=client_id, instrument_id=instrument_id, status="partial"
+        )
+        if (other.administered, other.id) > (latest.administered, latest.id)
+    ]
+    for other in partials:
         instrument = app.instrument_of(other, store)
         critical = result_of(app, other, instrument).critical
         if critical:
@@ -367,4 +372,20 @@ def render_request_for_latest(
             )
     if later:
         request.options["later_critical"] = later
+    # A hand edit of such a form may have taken its risk signal away: never silently.
+    from psyq.store import changed_warning
+
+    changed = store.changed_outside([other.id for other in partials])
+    later_changed = [
+        {
+            "administration_id": other.id,
+            "administered": other.administered.isoformat(),
+            "status": other.status,
+            "problem": changed_warning(changed[other.id]),
+        }
+        for other in partials
+        if other.id in changed
+    ]
+    if later_changed:
+        request.options["later_changed_outside_psyq"] = later_changed
     return request

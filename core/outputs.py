@@ -48,6 +48,29 @@ class RenderRequest:
     history: list[PastScore] = field(default_factory=list)  # oldest first, without this one
     options: dict[str, Any] = field(default_factory=dict)
 
+    def later_alerts(self) -> list[str]:
+        """What forms left unfinished after this one say (``report --latest``), a line
+        each, for every output to show beside this form's own alert: each critical flag
+        their answers raise (``options["later_critical"]``: ``CRITICAL in later partial
+        administration 2 (2026-11-30) (item phq9_9): ...``), then each of them changed
+        outside psyq after it was saved (``options["later_changed_outside_psyq"]``)."""
+        from psyq.results import FlagHit
+
+        lines = []
+        for later in self.options.get("later_critical", []):
+            where = f"later {later['status']} administration {later['administration_id']}"
+            for raised in later["flags"]:
+                flag = FlagHit.model_validate(raised)
+                lines.append(
+                    f"CRITICAL in {where} ({later['administered']}){flag.about()}: {flag.message}"
+                )
+        for later in self.options.get("later_changed_outside_psyq", []):
+            lines.append(
+                f"CHANGED OUTSIDE PSYQ: later {later['status']} administration "
+                f"{later['administration_id']} ({later['administered']}): {later['problem']}"
+            )
+        return lines
+
 
 @dataclass(frozen=True)
 class OutputFormat:

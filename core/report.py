@@ -342,6 +342,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         # A stored record (or one in its trend) that no longer matches its audit entry.
         "changed_outside": request.options.get("changed_outside_psyq"),
         "earlier_changed": request.options.get("earlier_changed_outside_psyq", []),
+        "later_changed": request.options.get("later_changed_outside_psyq", []),
         "answered_count": answered,
         "item_count": len(inst.items),
         "provisional": inst.status == "provisional",

@@ -216,7 +216,8 @@ def observation(
         }
     if score.band_label:
         # Beside a critical flag, a band of low concern is the score's band only.
-        marked = scale.id in low_concern_bands(inst, result, bool(result.critical))
+        alert = bool(result.critical or request.options.get("later_critical"))
+        marked = scale.id in low_concern_bands(inst, result, alert)
         shown = band_shown(score.band_label, marked)
         resource["interpretation"] = [{"text": shown}]
     notes = [{"text": notice} for notice in result.notices]
@@ -229,6 +230,8 @@ def observation(
     if scale.id == "total" and result.flags:
         resource["component"] = [_flag_component(result, i) for i in range(len(result.flags))]
         notes += [{"text": f"{f.level.upper()}{f.about()}: {f.message}"} for f in result.flags]
+    if scale.id == "total":  # report --latest: a later unfinished form's alert, said here too
+        notes += [{"text": line} for line in request.later_alerts()]
     if notes:
         resource["note"] = notes
     resource["derivedFrom"] = [{"reference": response_url}]

@@ -30,8 +30,9 @@ def json_document(request: RenderRequest) -> dict[str, Any]:
     for key in ("changed_outside_psyq", "earlier_changed_outside_psyq"):
         if request.options.get(key):  # a stored record edited outside psyq
             meta[key] = request.options[key]
-    if request.options.get("later_critical"):  # --latest: unfinished forms after it
-        meta["later_critical"] = request.options["later_critical"]
+    for key in ("later_critical", "later_changed_outside_psyq"):
+        if request.options.get(key):  # --latest: unfinished forms after it
+            meta[key] = request.options[key]
     if any(v is not None for v in meta.values()):
         doc["report"] = meta
     return doc

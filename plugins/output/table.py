@@ -34,6 +34,8 @@ def render_table(request: RenderRequest) -> bytes:
     critical = [f for f in result.flags if f.level == "critical"]
     for flag in critical:  # a critical flag comes first and cannot be missed
         lines.append(f"{LEVEL_MARK['critical']}{flag.about()}: {flag.message}")
+    # report --latest: what the forms left unfinished after this one raise, as loudly.
+    lines += [f"!!! {line}" for line in request.later_alerts()]
     # Beside a critical flag (this form's, or a later unfinished one's) a band is the
     # score's band only, never reassurance.
     alert = bool(critical or request.options.get("later_critical"))

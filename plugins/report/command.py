@@ -258,6 +258,11 @@ def report_command(
             f"; earlier administration {earlier['administration_id']} in the trend CHANGED "
             "OUTSIDE PSYQ"
         )
+    for later in request.options.get("later_changed_outside_psyq", []):
+        alert += (
+            f"; later {later['status']} administration {later['administration_id']} CHANGED "
+            "OUTSIDE PSYQ"
+        )
     partial = " (PARTIAL administration)" if request.options.get("status") == "partial" else ""
     from psyq.results import band_shown, low_concern_bands
 
