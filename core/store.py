@@ -787,10 +787,18 @@ class Store:
         result: ScoreResult | None,
         plugins: list[str] | None = None,
     ) -> Administration:
-        """Save progress of an administration being given (answers, position, status)."""
+        """Save progress of an administration being given (answers, position, status).
+
+        Refuses (:class:`TamperedError`) a record changed outside psyq since its last
+        save: the new audit entry would digest the hand edit (a note, a client id, an
+        answer the tablet reads back) and make it look as psyq wrote it.
+        """
         now = _now()
         with self.write() as conn:
             current = self._row(admin_id)
+            problem = audit.verify_record(self, admin_record(admin_id), dict(current))
+            if problem is not None:
+                raise TamperedError(f"{problem}; nothing saved")
             conn.execute(
                 "UPDATE administrations SET answers = ?, position = ?, status = ?, scores = ?, "
                 "scored_with = ?, scoring = ?, updated_at = ? WHERE id = ?",

@@ -325,6 +325,28 @@ class Tablet:
         flow = self.flow(session)
         if form.get("step") != flow.step:
             return Reply(redirect="/form", status=303)  # a stale page: show where we are
+        from psyq.store import TamperedError
+
+        try:
+            return self._act(flow, session, form)
+        except TamperedError as exc:
+            return self._stop_tampered(session, exc)
+
+    def _stop_tampered(self, session: KioskSession, exc: Exception) -> Reply:
+        """A form changed outside psyq while the tablet had it: nothing more is saved to
+        it (a save would give the hand edit a valid audit entry); the session stops, the
+        terminal says why, and the tablet goes back to the code page."""
+        stopped = self.kiosk.end(session.id, "stopped")
+        audit_kiosk(self.store, "kiosk stop", stopped)
+        self.say(
+            [
+                f"kiosk session {session.id} (client {session.client_id}): STOPPED: {exc}; "
+                "`psyq audit verify` gives the details"
+            ]
+        )
+        return Reply(redirect="/", status=303, clear_cookies=(TABLET_COOKIE,))
+
+    def _act(self, flow: Flow, session: KioskSession, form: dict[str, str]) -> Reply:
         action = form.get("action", "")
         if action == "begin":
             flow.begin()
