@@ -26,7 +26,7 @@ from psyq.errors import PsyqError
 from psyq.models import Instrument
 from psyq.outputs import PastScore, RenderRequest
 from psyq.results import ScoreResult
-from psyq.store import Administration, Store
+from psyq.store import Administration, AnswerVersion, Store
 
 if TYPE_CHECKING:
     from psyq.app import App
@@ -52,6 +52,8 @@ class HistoryEntry:
     band_notes: frozenset[str] = frozenset()
     """Scales whose band of low concern stands beside a critical flag
     (:func:`psyq.results.low_concern_bands`): ``band_beside_alert`` in JSON."""
+    answer_versions: tuple[AnswerVersion, ...] = ()
+    """The administration as saved before psyq changed answers already given in it."""
 
     def to_json(self) -> dict[str, Any]:
         """The ``psyq score --json`` object plus ``administration``, ``change`` and
@@ -71,6 +73,7 @@ class HistoryEntry:
             "definition_hash": adm.definition_hash,
             **origin_fields(self.origin),
             "changed_outside_psyq": self.changed,
+            "answer_versions": answer_versions_json(self.answer_versions, adm.answers),
         }
         doc["change"] = _changes_json(self.change)
         doc["change_from_first"] = _changes_json(self.change_from_first)
@@ -91,11 +94,60 @@ def origin_fields(origin: tuple[str, str | None] | None) -> dict[str, str | None
     return {"definition_source": source, "definition_path": path}
 
 
+def answer_versions_json(
+    versions: tuple[AnswerVersion, ...] | list[AnswerVersion], now: dict[str, int | None]
+) -> list[dict[str, Any]]:
+    """``administration.answer_versions``: each earlier save psyq replaced (the form gone
+    back into, a finished form reopened), what changed since, and the critical flags the
+    earlier answers raised (a risk signal answered away is still shown)."""
+    out = []
+    for version in versions:
+        result = version.result
+        out.append(
+            {
+                "id": version.id,
+                "status": version.status,
+                "saved_at": version.saved_at.isoformat(),
+                "superseded_at": version.superseded_at.isoformat(),
+                "superseded_by": version.superseded_by,
+                "changed": {k: list(v) for k, v in version.changes(now).items()},
+                "answers": version.answers,
+                "critical_flags": [] if result is None else [f.id for f in result.critical],
+            }
+        )
+    return out
+
+
+def answer_version_lines(
+    adm: Administration, versions: tuple[AnswerVersion, ...] | list[AnswerVersion]
+) -> list[str]:
+    """One line per earlier save of ``adm`` that psyq replaced (for text outputs)."""
+    lines = []
+    for version in versions:
+        changed = ", ".join(
+            f"{k} {'-' if a is None else a} -> {'-' if b is None else b}"
+            for k, (a, b) in version.changes(adm.answers).items()
+        )
+        result = version.result
+        critical = [] if result is None else [f.id + f.about() for f in result.critical]
+        then = f"; the earlier answers raised CRITICAL {', '.join(critical)}" if critical else ""
+        lines.append(
+            f"ANSWERS CHANGED: administration {adm.id} ({adm.administered.isoformat()}): "
+            f"{changed or 'nothing'} (the {version.status} form saved "
+            f"{version.saved_at.isoformat(timespec='seconds')} was changed "
+            f"{version.superseded_at.isoformat(timespec='seconds')} by "
+            f"{version.superseded_by}){then}; kept as answer version {version.id} "
+            "(`psyq audit log`)"
+        )
+    return lines
+
+
 def partial_json(
     app: App,
     adm: Administration,
     origin: tuple[str, str | None] | None = None,
     changed: str | None = None,
+    versions: list[AnswerVersion] | None = None,
 ) -> dict[str, Any]:
     """A partial administration as ``psyq history --json`` lists it: its flags and
     scores from the answers given so far, ``administration.status`` = ``partial``,
@@ -117,6 +169,7 @@ def partial_json(
         "definition_hash": adm.definition_hash,
         **origin_fields(origin),
         "changed_outside_psyq": changed,
+        "answer_versions": answer_versions_json(versions or [], adm.answers),
         "answered": sum(v is not None for v in adm.answers.values()),
         "items": len(instrument.items),
     }
@@ -199,6 +252,9 @@ def build_history(
     from psyq.store import changed_warning
 
     changed = store.changed_outside(adm.id for adm in administrations)
+    versions: dict[int, list[AnswerVersion]] = {}
+    for version in store.answer_versions(adm.id for adm in administrations):
+        versions.setdefault(version.administration_id, []).append(version)
     # Change is measured within one version of a definition: another version may ask
     # other items or score them otherwise (CCTS 0.1 and 0.2), so its totals are not
     # comparable with this one's.
@@ -225,6 +281,7 @@ def build_history(
                 origin=origins.get(adm.definition_hash),
                 changed=changed_warning(changed.get(adm.id)),
                 band_notes=frozenset(low_concern_bands(instrument, result, bool(result.critical))),
+                answer_versions=tuple(versions.get(adm.id, ())),
             )
         )
         previous[key] = (adm, result)

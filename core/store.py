@@ -151,6 +151,28 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER client_versions_no_delete BEFORE DELETE ON client_versions
         BEGIN SELECT RAISE(ABORT, 'client versions are append-only'); END;
     """,
+    # 7: answers already saved that psyq changes (a form gone back into with `b` or the
+    # tablet's Back, a whole-form answer tapped again, a finished form reopened) keep
+    # the earlier answers, status and scores as an answer version. Append-only.
+    """
+    CREATE TABLE answer_versions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        administration_id INTEGER NOT NULL REFERENCES administrations(id),
+        answers TEXT NOT NULL,
+        status TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        scores TEXT,
+        scored_with TEXT,
+        scoring TEXT,
+        saved_at TEXT NOT NULL,
+        superseded_at TEXT NOT NULL,
+        superseded_by TEXT NOT NULL
+    );
+    CREATE TRIGGER answer_versions_no_update BEFORE UPDATE ON answer_versions
+        BEGIN SELECT RAISE(ABORT, 'answer versions are append-only'); END;
+    CREATE TRIGGER answer_versions_no_delete BEFORE DELETE ON answer_versions
+        BEGIN SELECT RAISE(ABORT, 'answer versions are append-only'); END;
+    """,
 )
 KEYED_SCHEMA_VERSION = 3
 """From this schema version on, the audit chain must be keyed."""
@@ -313,6 +335,38 @@ class ScoreVersion(BaseModel):
         return score_version_record(self.id)
 
 
+class AnswerVersion(BaseModel):
+    """An administration as it was saved before psyq changed answers already given in it
+    (the form gone back into, a finished form reopened on the tablet)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    administration_id: int
+    answers: dict[str, int | None]
+    status: Status
+    position: int
+    scores: dict[str, Any] | None
+    saved_at: datetime
+    superseded_at: datetime
+    superseded_by: str
+
+    @property
+    def record(self) -> str:
+        return answer_version_record(self.id)
+
+    @property
+    def result(self) -> ScoreResult | None:
+        return None if self.scores is None else ScoreResult.model_validate(self.scores)
+
+    def changes(self, now: dict[str, int | None]) -> dict[str, tuple[int | None, int | None]]:
+        """Item id -> (answer then, answer now), for the items whose answer differs."""
+        items = list(dict.fromkeys([*self.answers, *now]))
+        return {
+            k: (self.answers.get(k), now.get(k)) for k in items if self.answers.get(k) != now.get(k)
+        }
+
+
 CHANGED_OUTSIDE = (
     "This record was changed outside psyq after it was saved: what is shown may not be "
     "what psyq recorded; `psyq audit verify` gives the details"
@@ -338,6 +392,10 @@ def admin_record(admin_id: int) -> str:
 
 def client_record(client_id: str) -> str:
     return f"client {client_id}"
+
+
+def answer_version_record(version_id: int) -> str:
+    return f"answer version {version_id}"
 
 
 def client_version_record(version_id: int) -> str:
@@ -799,6 +857,8 @@ class Store:
             problem = audit.verify_record(self, admin_record(admin_id), dict(current))
             if problem is not None:
                 raise TamperedError(f"{problem}; nothing saved")
+            if _answers_replaced(current, answers):
+                self._keep_answer_version(conn, current, now)
             conn.execute(
                 "UPDATE administrations SET answers = ?, position = ?, status = ?, scores = ?, "
                 "scored_with = ?, scoring = ?, updated_at = ? WHERE id = ?",
@@ -815,6 +875,53 @@ class Store:
             )
             self._audit_admin(conn, "complete" if status == "complete" else "answer", admin_id)
         return self.get(admin_id)
+
+    def _keep_answer_version(
+        self, conn: sqlite3.Connection, current: sqlite3.Row, now: str
+    ) -> None:
+        """Keep the administration as it was saved before psyq changes answers in it."""
+        cursor = conn.execute(
+            "INSERT INTO answer_versions (administration_id, answers, status, position, scores, "
+            "scored_with, scoring, saved_at, superseded_at, superseded_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                current["id"],
+                current["answers"],
+                current["status"],
+                current["position"],
+                current["scores"],
+                current["scored_with"],
+                current["scoring"],
+                current["updated_at"],
+                now,
+                audit.os_user(),
+            ),
+        )
+        version_id = cursor.lastrowid
+        assert version_id is not None
+        kept = conn.execute("SELECT * FROM answer_versions WHERE id = ?", (version_id,)).fetchone()
+        self._append(
+            "supersede", answer_version_record(version_id), audit.record_digest(dict(kept))
+        )
+
+    def answer_versions(self, admin_ids: Iterable[int] | None = None) -> list[AnswerVersion]:
+        """Earlier answers psyq replaced, oldest first (of these administrations, or all)."""
+        if self.schema_version < 7:
+            return []
+        rows = self.connection.execute("SELECT * FROM answer_versions ORDER BY id").fetchall()
+        wanted = None if admin_ids is None else set(admin_ids)
+        out = []
+        for row in rows:
+            if wanted is not None and row["administration_id"] not in wanted:
+                continue
+            data = dict(row)
+            try:
+                data["answers"] = json.loads(data["answers"])
+                data["scores"] = None if data["scores"] is None else json.loads(data["scores"])
+                out.append(AnswerVersion.model_validate(data))
+            except (ValueError, TypeError):  # damaged outside psyq: audit verify names it
+                continue
+        return out
 
     def set_scores(
         self,
@@ -916,6 +1023,10 @@ class Store:
         problems = audit.changed_records(self, rows)
         return {int(name.rpartition(" ")[2]): text for name, text in problems.items()}
 
+    def has_administration(self, admin_id: int) -> bool:
+        row = self.connection.execute("SELECT 1 FROM administrations WHERE id = ?", (admin_id,))
+        return row.fetchone() is not None
+
     def get(self, admin_id: int) -> Administration:
         return _administration(self._row(admin_id))
 
@@ -975,6 +1086,7 @@ class Store:
             ("client_versions", "id", client_version_record),
             ("administrations", "id", admin_record),
             ("score_versions", "id", score_version_record),
+            ("answer_versions", "id", answer_version_record),
             ("definitions", "hash", definition_record),
         ):
             if table in present:
@@ -983,7 +1095,9 @@ class Store:
 
     @staticmethod
     def is_record_name(record: str) -> bool:
-        return record.startswith(("client ", "administration ", "score version ", "definition "))
+        return record.startswith(
+            ("client ", "administration ", "score version ", "answer version ", "definition ")
+        )
 
 
 def _attributes(text: str | None, client_id: str) -> dict[str, str]:
@@ -1014,6 +1128,21 @@ def _administration(row: sqlite3.Row) -> Administration:
             f"administration {data.get('id')}: damaged record ({first}); "
             "run `psyq audit verify` to see what was changed"
         ) from None
+
+
+def _answers_replaced(current: sqlite3.Row, answers: dict[str, int | None]) -> bool:
+    """Whether saving ``answers`` over ``current`` replaces stored data: an answer already
+    given changes (or is cleared), or a complete form's answers change at all. Answering
+    the next item of an unfinished form only adds to it, and keeps no version."""
+    try:
+        before = json.loads(current["answers"])
+    except ValueError:
+        return True
+    if not isinstance(before, dict):
+        return True
+    if current["status"] == "complete":
+        return bool(before != answers)
+    return any(value is not None and answers.get(k) != value for k, value in before.items())
 
 
 def _scoring(version: int, plugins: list[str] | None, at: str) -> str:

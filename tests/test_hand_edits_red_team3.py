@@ -5,6 +5,7 @@ must not be given a fresh audit entry by psyq's next save (which would make
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 
 from tests.test_tablet_http import _begun, server  # noqa: F401 (the fixture)
@@ -89,3 +91,57 @@ def test_administer_refuses_to_save_over_a_hand_edit_made_mid_form(psyq_home: Pa
         [sys.executable, "-m", "psyq", "audit", "verify"], env=env, capture_output=True, text=True
     )
     assert verified.returncode == 1 and "administration 1" in verified.stderr
+
+
+def test_answers_psyq_changes_keep_the_earlier_version(
+    server: tuple[str, list[str]],  # noqa: F811
+    psyq_cli: CLI,
+    psyq_home: Path,
+) -> None:
+    """A finished PHQ-9 reopened with the tablet's Back and item 9 answered 0 instead of 2:
+    the form as first saved (and its critical flag) is kept, audited and shown."""
+    url, _ = server
+    _, tablet = _begun(url, psyq_cli, "--instruments", "phq9,gad7")
+    for value in (0, 0, 0, 0, 0, 0, 0, 0, 2, 0):  # PHQ-9 complete, item 9 positive
+        tablet.act("answer", value)
+    tablet.act("back")  # from GAD-7's instructions to PHQ-9 item 10
+    tablet.act("back")  # item 9
+    tablet.act("answer", 0)
+    history = psyq_cli("history", "C0042").output
+    [row] = [line for line in history.splitlines() if line.strip().startswith("1  ")]
+    assert "ANSWERS CHANGED (earlier: CRITICAL suicidal_ideation)" in row
+    [line] = [line for line in history.splitlines() if line.startswith("ANSWERS CHANGED")]
+    assert "administration 1" in line and "phq9_9 2 -> 0" in line
+    assert "the complete form saved" in line and "kept as answer version 1" in line
+    (doc,) = json.loads(psyq_cli("history", "C0042", "--json").output)
+    assert doc["scores"]["total"]["value"] == 0
+    (kept,) = doc["administration"]["answer_versions"]
+    assert kept["changed"] == {"phq9_9": [2, 0]} and kept["status"] == "complete"
+    assert kept["answers"]["phq9_9"] == 2 and kept["critical_flags"] == ["suicidal_ideation"]
+    log = psyq_cli("audit", "log", "--record", "administration 1").output
+    assert "supersede  answer version 1" in log
+    assert "administration 1 answers replaced (phq9_9 2 -> 0; the complete form saved" in log
+    assert "CRITICAL suicidal_ideation" in log
+    assert psyq_cli("audit", "verify").exit_code == 0
+    # The kept version is audited like every record, and append-only.
+    db = psyq_home / "psyq.db"
+    conn = sqlite3.connect(db)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM answer_versions")
+    conn.close()
+    _hand_edit(db, "DROP TRIGGER answer_versions_no_update")
+    _hand_edit(db, "UPDATE answer_versions SET answers = replace(answers, ':2', ':0')")
+    verified = psyq_cli("audit", "verify")
+    assert verified.exit_code == 1 and "answer version 1" in verified.output
+
+
+def test_an_answer_changed_with_b_in_administer_keeps_the_earlier_one(psyq_cli: CLI) -> None:
+    # Items 1-3 answered 1, back to item 3, answered 3, then stopped (partial).
+    given = psyq_cli("administer", "phq9", "--client", "C0042", input="1\n1\n1\nb\n3\nq\n")
+    assert given.exit_code == 1, given.output  # stopped: a partial administration
+    history = psyq_cli("history", "C0042").output
+    assert "ANSWERS CHANGED: administration 1" in history and "phq9_3 1 -> 3" in history
+    (doc,) = json.loads(psyq_cli("history", "C0042", "--json").output)
+    assert [v["changed"] for v in doc["administration"]["answer_versions"]] == [{"phq9_3": [1, 3]}]
+    # Answering the next item only adds to the form: no version for that.
+    assert doc["administration"]["answered"] == 3

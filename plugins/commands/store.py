@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from psyq.change import Change, Outcome
     from psyq.history import HistoryEntry
     from psyq.models import Instrument
-    from psyq.store import Administration, Store
+    from psyq.store import Administration, AnswerVersion, Store
 
 KEY_FILE = "deidentify.key"
 
@@ -528,6 +528,17 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
                     ("CRITICAL " if f.level == "critical" else "") + f.id + f.about()
                     for f in e.result.flags
                 )
+                if e.answer_versions:  # answers psyq replaced: an earlier alert is named
+                    earlier = sorted(
+                        {
+                            f.id
+                            for v in e.answer_versions
+                            if v.result is not None
+                            for f in v.result.critical
+                        }
+                    )
+                    said = f" (earlier: CRITICAL {', '.join(earlier)})" if earlier else ""
+                    flags = f"ANSWERS CHANGED{said}" + (f"; {flags}" if flags else "")
                 if e.changed:  # beside its scores, not only in the lines below the table
                     flags = "CHANGED OUTSIDE PSYQ" + (f"; {flags}" if flags else "")
                 rows.append(
@@ -569,6 +580,13 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
             and "would be" in note
         ]
         lines += [f"PRORATED: {note}" for note in notes]
+        from psyq.history import answer_version_lines
+
+        lines += [
+            line
+            for e in group
+            for line in answer_version_lines(e.administration, e.answer_versions)
+        ]
         lines += [
             f"{CHANGED_MARK}: administration {e.administration.id} "
             f"({e.administration.administered.isoformat()}): {e.changed}"
@@ -605,12 +623,21 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             n: changed_warning(problem)
             for n, problem in store.changed_outside(adm.id for adm in partial).items()
         }
+        partial_versions: dict[int, list[AnswerVersion]] = {}
+        for version in store.answer_versions(adm.id for adm in partial):
+            partial_versions.setdefault(version.administration_id, []).append(version)
     if as_json:
         from psyq.history import partial_json
 
         docs = [e.to_json() for e in entries]
         docs += [
-            partial_json(app, adm, origins.get(adm.definition_hash), partial_changed.get(adm.id))
+            partial_json(
+                app,
+                adm,
+                origins.get(adm.definition_hash),
+                partial_changed.get(adm.id),
+                partial_versions.get(adm.id),
+            )
             for adm in partial
         ]
         docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
@@ -629,6 +656,10 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         )
         if adm.id in partial_changed:
             click.echo(f"  {CHANGED_MARK}: {partial_changed[adm.id]}")
+        from psyq.history import answer_version_lines
+
+        for line in answer_version_lines(adm, partial_versions.get(adm.id, [])):
+            click.echo(f"  {line}")
         for flag in _partial_flags(app, [adm]):
             click.echo(f"  {flag['level'].upper()}{_about(flag)}: {flag['message']}")
 
@@ -824,10 +855,16 @@ def audit_log_command(app: App, record: str | None) -> None:
     with app.open_store() as store:
         rows = audit.entries(store.connection)
         versions = {v.record: v for v in store.score_versions()}
+        answer_versions = {v.record: v for v in store.answer_versions()}
+        current = {
+            v.administration_id: store.get(v.administration_id).answers
+            for v in answer_versions.values()
+            if store.has_administration(v.administration_id)
+        }
     for e in rows:
         if record is not None and record not in e.record:
-            version = versions.get(e.record)
-            if version is None or record not in f"administration {version.administration_id}":
+            kept = versions.get(e.record) or answer_versions.get(e.record)
+            if kept is None or record not in f"administration {kept.administration_id}":
                 continue
         user = visible(e.os_user) or ""
         click.echo(f"{e.seq:>5}  {e.at}  {user:<12} {e.action:<10} {e.record}  {e.hash}")
@@ -841,6 +878,22 @@ def audit_log_command(app: App, record: str | None) -> None:
                 f"{version.version} superseded (total {total}; definition "
                 f"{(version.scored_with or '-')[:19]}; scored {scoring.get('at', '-')} by "
                 f"{scoring.get('by', '-')}; plugins: {plugins})"
+            )
+        earlier = answer_versions.get(e.record)
+        if earlier is not None:
+            now = current.get(earlier.administration_id, {})
+            changed = ", ".join(
+                f"{k} {'-' if a is None else a} -> {'-' if b is None else b}"
+                for k, (a, b) in earlier.changes(now).items()
+            )
+            result = earlier.result
+            total = None if result is None else result.total.value
+            critical = "" if result is None else ", ".join(f.id for f in result.critical)
+            click.echo(
+                f"       administration {earlier.administration_id} answers replaced "
+                f"({changed or 'none since'}; the {earlier.status} form saved "
+                f"{earlier.saved_at.isoformat()}: total {total}"
+                f"{'; CRITICAL ' + critical if critical else ''})"
             )
 
 
