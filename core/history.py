@@ -349,6 +349,12 @@ def render_request_for(
     ]
     if earlier_changed:
         options["earlier_changed_outside_psyq"] = earlier_changed
+    # One deleted by hand may have been in this trend: the log does not say whose it was.
+    deleted = store.deleted_outside()
+    if deleted:
+        options["deleted_outside_psyq"] = [
+            {"administration_id": n, "problem": problem} for n, problem in sorted(deleted.items())
+        ]
     if other_versions:
         others = [o for o in before if o.instrument_version != adm.instrument_version]
         options["not_compared"] = {

@@ -374,6 +374,25 @@ CHANGED_OUTSIDE = (
 """Said on every output showing a stored administration that fails its audit entry."""
 
 
+def deleted_lines(deleted: dict[int, str], *, detail: bool = True) -> list[str]:
+    """One ``!!! DELETED OUTSIDE PSYQ`` line per administration deleted outside psyq
+    (:meth:`Store.deleted_outside`), said wherever a client's administrations are listed;
+    without ``detail`` (a de-identified export) one line with their number only."""
+    if not deleted:
+        return []
+    end = "`psyq audit verify` gives the details"
+    if not detail:
+        return [
+            f"!!! DELETED OUTSIDE PSYQ: {len(deleted)} administration(s) were deleted outside "
+            f"psyq after they were saved; what is shown may be missing them; {end}"
+        ]
+    return [
+        f"!!! DELETED OUTSIDE PSYQ: administration {n} was deleted outside psyq after it was "
+        f"saved ({problem}); what is shown may be missing it; {end}"
+        for n, problem in sorted(deleted.items())
+    ]
+
+
 def changed_warning(problem: str | None, *, detail: bool = True) -> str | None:
     """The warning shown for an administration ``problem`` names (None: nothing to say);
     ``detail`` adds what the audit check found (left out of de-identified exports)."""
@@ -1022,6 +1041,30 @@ class Store:
                 rows[admin_record(row["id"])] = dict(row)
         problems = audit.changed_records(self, rows)
         return {int(name.rpartition(" ")[2]): text for name, text in problems.items()}
+
+    def deleted_outside(self) -> dict[int, str]:
+        """Administration id -> its last audit entry, for every administration the
+        audit log records that is no longer in the store. psyq never deletes one, so
+        each was deleted (or renumbered) outside psyq; the log does not say whose it was,
+        so every read path that lists a client's administrations names them all.
+
+        One pass over the log, comparing ids only (no digests: cheap enough for every
+        history, export and report)."""
+        try:
+            rows = self.connection.execute(
+                "SELECT record, MAX(seq), at, os_user, action FROM audit "
+                "WHERE record LIKE 'administration %' AND NOT EXISTS (SELECT 1 FROM "
+                "administrations WHERE id = CAST(substr(audit.record, 16) AS INTEGER)) "
+                "GROUP BY record ORDER BY MAX(seq)"
+            ).fetchall()
+        except sqlite3.Error:  # the log or the table dropped: audit verify names it
+            return {}
+        out: dict[int, str] = {}
+        for record, seq, at, user, action in rows:
+            number = str(record).rpartition(" ")[2]
+            if number.isdigit():
+                out[int(number)] = f"last audited in entry #{seq}: {action} by {user} at {at}"
+        return out
 
     def has_administration(self, admin_id: int) -> bool:
         row = self.connection.execute("SELECT 1 FROM administrations WHERE id = ?", (admin_id,))

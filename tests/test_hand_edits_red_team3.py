@@ -145,3 +145,65 @@ def test_an_answer_changed_with_b_in_administer_keeps_the_earlier_one(psyq_cli: 
     assert [v["changed"] for v in doc["administration"]["answer_versions"]] == [{"phq9_3": [1, 3]}]
     # Answering the next item only adds to the form: no version for that.
     assert doc["administration"]["answered"] == 3
+
+
+def _three_phq9s(psyq_cli: CLI) -> None:
+    for day, answers in (
+        ("2026-09-01", "3,3,2,2,2,2,2,2,2"),
+        ("2026-10-01", "2,2,2,2,2,2,2,2,2"),
+        ("2026-11-01", "1,1,1,1,1,1,1,1,0"),
+    ):
+        recorded = psyq_cli(
+            "record", "phq9", "--client", "C0042", "--date", day, "--answers", answers
+        )
+        assert recorded.exit_code == 0, recorded.output
+
+
+DELETED = "!!! DELETED OUTSIDE PSYQ: administration 2 was deleted outside psyq after it was saved"
+
+
+def test_an_administration_deleted_by_hand_is_named_wherever_the_client_is_listed(
+    psyq_cli: CLI, psyq_home: Path, tmp_path: Path
+) -> None:
+    """The October form (item 9 positive) deleted with the sqlite3 shell: history, export,
+    clients and the November report (whose trend and change it was in) say so; they
+    had shown 8 -> 20 as the whole story."""
+    _three_phq9s(psyq_cli)
+    _hand_edit(psyq_home / "psyq.db", "DELETE FROM administrations WHERE id = 2")
+    history = psyq_cli("history", "C0042")
+    assert history.exit_code == 0 and DELETED in history.output
+    assert "last audited in entry #" in history.output
+    as_json = psyq_cli("history", "C0042", "--json")
+    assert len(json.loads(as_json.stdout)) == 2 and DELETED in as_json.stderr
+    exported = psyq_cli("export")
+    assert exported.exit_code == 0 and DELETED in exported.stderr
+    hidden = psyq_cli("export", "--deidentify")  # a count, not the id
+    assert "1 administration(s) were deleted outside psyq" in hidden.stderr
+    assert "administration 2" not in hidden.stderr
+    assert DELETED in psyq_cli("clients").output
+    listed = psyq_cli("clients", "--json")
+    assert json.loads(listed.stdout)[0]["administrations"] == 2 and DELETED in listed.stderr
+    # The November report: its trend and "vs previous" no longer hold October.
+    for name in ("r.txt", "r.json", "r.html"):
+        made = psyq_cli("report", "--administration", "3", "-o", tmp_path / name)
+        assert made.exit_code == 0, made.output
+        assert "administration 2 DELETED OUTSIDE PSYQ" in made.output
+    assert "DELETED OUTSIDE PSYQ: administration 2 was deleted" in (tmp_path / "r.txt").read_text()
+    (deleted,) = json.loads((tmp_path / "r.json").read_text())["report"]["deleted_outside_psyq"]
+    assert deleted["administration_id"] == 2 and "entry #" in deleted["problem"]
+    assert (
+        "Administration 2 was deleted outside psyq after it was saved"
+        in (tmp_path / "r.html").read_text()
+    )
+    # rescore builds on nothing deleted, and says so (exit 1), as for a changed record.
+    rescored = psyq_cli("rescore")
+    assert rescored.exit_code == 1 and "administration 2: deleted outside psyq" in rescored.output
+
+
+def test_an_untouched_store_names_nothing_deleted(psyq_cli: CLI, tmp_path: Path) -> None:
+    _three_phq9s(psyq_cli)
+    for args in (("history", "C0042"), ("export",), ("clients",), ("rescore",)):
+        result = psyq_cli(*args)
+        assert result.exit_code == 0 and "DELETED" not in result.output, args
+    psyq_cli("report", "--administration", "3", "-o", tmp_path / "r.json")
+    assert "deleted_outside_psyq" not in json.loads((tmp_path / "r.json").read_text())["report"]

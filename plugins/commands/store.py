@@ -251,6 +251,11 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
         for adm in every:
             if adm.id in problems:
                 changed.setdefault(adm.client_id, []).append(adm)
+        deleted = store.deleted_outside()
+    from psyq.store import deleted_lines
+
+    for line in deleted_lines(deleted):  # whose they were, the log does not say
+        click.echo(line, err=as_json)
     if as_json:
         docs = [
             c.model_dump(mode="json")
@@ -623,6 +628,10 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             n: changed_warning(problem)
             for n, problem in store.changed_outside(adm.id for adm in partial).items()
         }
+        # One deleted by hand may have been this client's: the log does not say whose.
+        from psyq.store import deleted_lines
+
+        deleted = store.deleted_outside()
         partial_versions: dict[int, list[AnswerVersion]] = {}
         for version in store.answer_versions(adm.id for adm in partial):
             partial_versions.setdefault(version.administration_id, []).append(version)
@@ -642,6 +651,8 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         ]
         docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
         click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
+        for line in deleted_lines(deleted):  # the list has no place for them: said beside it
+            click.echo(line, err=True)
         return
     if entries:
         click.echo(history_text(app, client_id, entries), nl=False)
@@ -662,6 +673,8 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             click.echo(f"  {line}")
         for flag in _partial_flags(app, [adm]):
             click.echo(f"  {flag['level'].upper()}{_about(flag)}: {flag['message']}")
+    for line in deleted_lines(deleted):
+        click.echo(line)
 
 
 # -- rescore -----------------------------------------------------------------
@@ -769,6 +782,12 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
                 else ""
             )
             click.echo(f"administration {adm.id}: total {old} -> {shown}{kept}")
+        # One deleted by hand is not rescored either, and never silently.
+        problems += [
+            f"administration {n}: deleted outside psyq ({text}); `psyq audit verify` gives "
+            "the details"
+            for n, text in sorted(store.deleted_outside().items())
+        ]
     click.echo(f"rescored: {changed} updated, {same} unchanged")
     for problem in problems:
         click.echo(f"psyq: error: {problem}", err=True)
@@ -1166,6 +1185,7 @@ def export_command(
         )
         origins = store.definition_origins()
         changed = store.changed_outside(adm.id for adm in administrations)
+        deleted = store.deleted_outside()
     dates = "shift" if date_shift else "drop" if drop_dates else "exact"
     records = export_records(
         app, administrations, key, dates=dates, origins=origins, changed=changed
@@ -1187,6 +1207,10 @@ def export_command(
             "verify` gives the details",
             err=True,
         )
+    from psyq.store import deleted_lines
+
+    for line in deleted_lines(deleted, detail=not deidentify):
+        click.echo(line, err=True)
 
 
 @hookimpl

@@ -28,6 +28,12 @@ def render_table(request: RenderRequest) -> bytes:
             f"!!! CHANGED OUTSIDE PSYQ: earlier administration {earlier['administration_id']} "
             f"({earlier['administered']}): {earlier['problem']}"
         )
+    for deleted in request.options.get("deleted_outside_psyq", []):
+        lines.append(
+            f"!!! DELETED OUTSIDE PSYQ: administration {deleted['administration_id']} was "
+            f"deleted outside psyq after it was saved ({deleted['problem']}); this client's "
+            "scores and trend may be missing it"
+        )
     if request.options.get("status") == "partial":
         given = sum(v is not None for v in result.answers.values())
         lines.append(f"PARTIAL — {given} of {len(inst.items)} items answered")

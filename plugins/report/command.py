@@ -258,6 +258,11 @@ def report_command(
             f"; earlier administration {earlier['administration_id']} in the trend CHANGED "
             "OUTSIDE PSYQ"
         )
+    for deleted in request.options.get("deleted_outside_psyq", []):
+        alert += (
+            f"; administration {deleted['administration_id']} DELETED OUTSIDE PSYQ (the trend "
+            "may be missing it)"
+        )
     for later in request.options.get("later_changed_outside_psyq", []):
         alert += (
             f"; later {later['status']} administration {later['administration_id']} CHANGED "
