@@ -335,7 +335,29 @@ def render_request_for(
     # Changed outside psyq after it was saved: this record, or one plotted in its trend.
     from psyq.store import changed_warning
 
-    changed = store.changed_outside([adm.id, *(other.id for other in earlier)])
+    # The client's other forms of this instrument that are not in the trend (another
+    # status, version or date): a hand edit of one of those may be what moved it out.
+    outside = [
+        other
+        for other in store.administrations(client_id=adm.client_id, instrument_id=adm.instrument_id)
+        if other.id != adm.id and other.id not in {e.id for e in earlier}
+    ]
+    changed = store.changed_outside(
+        [adm.id, *(other.id for other in earlier), *(other.id for other in outside)]
+    )
+    not_in_trend = [
+        {
+            "administration_id": other.id,
+            "administered": other.administered.isoformat(),
+            "status": other.status,
+            "instrument_version": other.instrument_version,
+            "problem": changed_warning(changed[other.id]),
+        }
+        for other in outside
+        if other.id in changed
+    ]
+    if not_in_trend:
+        options["other_changed_outside_psyq"] = not_in_trend
     if adm.id in changed:
         options["changed_outside_psyq"] = changed_warning(changed[adm.id])
     earlier_changed = [
@@ -451,4 +473,15 @@ def render_request_for_latest(
     ]
     if later_changed:
         request.options["later_changed_outside_psyq"] = later_changed
+        # Named once, as a later unfinished form, not again as one outside the trend.
+        named = {entry["administration_id"] for entry in later_changed}
+        others = [
+            entry
+            for entry in request.options.get("other_changed_outside_psyq", [])
+            if entry["administration_id"] not in named
+        ]
+        if others:
+            request.options["other_changed_outside_psyq"] = others
+        else:
+            request.options.pop("other_changed_outside_psyq", None)
     return request

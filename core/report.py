@@ -344,6 +344,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "earlier_changed": request.options.get("earlier_changed_outside_psyq", []),
         "later_changed": request.options.get("later_changed_outside_psyq", []),
         "deleted_outside": request.options.get("deleted_outside_psyq", []),
+        "other_changed": request.options.get("other_changed_outside_psyq", []),
         "answered_count": answered,
         "item_count": len(inst.items),
         "provisional": inst.status == "provisional",

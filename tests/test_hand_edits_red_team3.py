@@ -207,3 +207,37 @@ def test_an_untouched_store_names_nothing_deleted(psyq_cli: CLI, tmp_path: Path)
         assert result.exit_code == 0 and "DELETED" not in result.output, args
     psyq_cli("report", "--administration", "3", "-o", tmp_path / "r.json")
     assert "deleted_outside_psyq" not in json.loads((tmp_path / "r.json").read_text())["report"]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "status = 'partial'",  # out of the trend and of a default export
+        "instrument_version = '0.9'",  # "another version": not compared, not plotted
+        "administered = '2027-01-01'",  # after the November form: out of its trend
+    ],
+)
+def test_a_hand_edit_that_moves_a_form_out_of_a_trend_or_export_is_named(
+    psyq_cli: CLI, psyq_home: Path, tmp_path: Path, edit: str
+) -> None:
+    _three_phq9s(psyq_cli)
+    _hand_edit(psyq_home / "psyq.db", f"UPDATE administrations SET {edit} WHERE id = 2")
+    made = psyq_cli("report", "--administration", "3", "-o", tmp_path / "r.txt")
+    assert made.exit_code == 0, made.output
+    assert "administration 2, not in the trend, CHANGED OUTSIDE PSYQ" in made.output
+    text = (tmp_path / "r.txt").read_text()
+    assert "!!! CHANGED OUTSIDE PSYQ: administration 2 (" in text
+    assert "not in this report's trend" in text
+    psyq_cli("report", "--administration", "3", "-o", tmp_path / "r.json")
+    (other,) = json.loads((tmp_path / "r.json").read_text())["report"]["other_changed_outside_psyq"]
+    assert other["administration_id"] == 2 and "changed outside psyq" in other["problem"]
+    psyq_cli("report", "--administration", "3", "-o", tmp_path / "r.html")
+    assert (
+        "not in this report&#39;s trend, was changed outside psyq"
+        in (tmp_path / "r.html").read_text()
+    )
+    exported = psyq_cli("export", "--since", "2026-01-01", "--instrument", "phq9")
+    if "status" in edit:  # a default export leaves partial forms out
+        assert "1 record(s) not in this export (administration 2: partial" in exported.stderr
+    else:
+        assert "CHANGED OUTSIDE PSYQ: 1 exported record(s) (administration 2)" in exported.stderr

@@ -1186,6 +1186,11 @@ def export_command(
         origins = store.definition_origins()
         changed = store.changed_outside(adm.id for adm in administrations)
         deleted = store.deleted_outside()
+        # Left out by the filters (partial, another instrument, an earlier date): one
+        # changed by hand may be in that state because of the hand edit.
+        exported = {adm.id for adm in administrations}
+        left_out = [adm for adm in store.administrations() if adm.id not in exported]
+        left_changed = store.changed_outside(adm.id for adm in left_out)
     dates = "shift" if date_shift else "drop" if drop_dates else "exact"
     records = export_records(
         app, administrations, key, dates=dates, origins=origins, changed=changed
@@ -1205,6 +1210,25 @@ def export_command(
             f"{CHANGED_MARK}: {len(changed)} exported record(s){which} changed outside psyq "
             "after they were saved (see the changed_outside_psyq column); `psyq audit "
             "verify` gives the details",
+            err=True,
+        )
+    if left_changed:
+        which = (
+            ""
+            if deidentify
+            else " ("
+            + ", ".join(
+                f"administration {adm.id}: {adm.status}, {adm.instrument_id}, "
+                f"{adm.administered.isoformat()}"
+                for adm in left_out
+                if adm.id in left_changed
+            )
+            + ")"
+        )
+        click.echo(
+            f"{CHANGED_MARK}: {len(left_changed)} record(s) not in this export{which} were "
+            "changed outside psyq after they were saved: a hand edit may have moved them "
+            "out of it; `psyq audit verify` gives the details",
             err=True,
         )
     from psyq.store import deleted_lines

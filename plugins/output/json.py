@@ -27,7 +27,12 @@ def json_document(request: RenderRequest) -> dict[str, Any]:
     }
     if request.options.get("status"):  # a stored administration: partial or complete
         meta["status"] = request.options["status"]
-    for key in ("changed_outside_psyq", "earlier_changed_outside_psyq", "deleted_outside_psyq"):
+    for key in (
+        "changed_outside_psyq",
+        "earlier_changed_outside_psyq",
+        "other_changed_outside_psyq",
+        "deleted_outside_psyq",
+    ):
         if request.options.get(key):  # a stored record edited outside psyq
             meta[key] = request.options[key]
     for key in ("later_critical", "later_changed_outside_psyq"):

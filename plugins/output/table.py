@@ -28,6 +28,12 @@ def render_table(request: RenderRequest) -> bytes:
             f"!!! CHANGED OUTSIDE PSYQ: earlier administration {earlier['administration_id']} "
             f"({earlier['administered']}): {earlier['problem']}"
         )
+    for other in request.options.get("other_changed_outside_psyq", []):
+        lines.append(
+            f"!!! CHANGED OUTSIDE PSYQ: administration {other['administration_id']} "
+            f"({other['administered']}, {other['status']}, v{other['instrument_version']}), "
+            f"not in this report's trend: {other['problem']}"
+        )
     for deleted in request.options.get("deleted_outside_psyq", []):
         lines.append(
             f"!!! DELETED OUTSIDE PSYQ: administration {deleted['administration_id']} was "

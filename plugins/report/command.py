@@ -258,6 +258,10 @@ def report_command(
             f"; earlier administration {earlier['administration_id']} in the trend CHANGED "
             "OUTSIDE PSYQ"
         )
+    for other in request.options.get("other_changed_outside_psyq", []):
+        alert += (
+            f"; administration {other['administration_id']}, not in the trend, CHANGED OUTSIDE PSYQ"
+        )
     for deleted in request.options.get("deleted_outside_psyq", []):
         alert += (
             f"; administration {deleted['administration_id']} DELETED OUTSIDE PSYQ (the trend "
