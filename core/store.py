@@ -1042,6 +1042,17 @@ class Store:
         problems = audit.changed_records(self, rows)
         return {int(name.rpartition(" ")[2]): text for name, text in problems.items()}
 
+    def clients_changed_outside(self, client_ids: Iterable[str]) -> dict[str, str]:
+        """Client id -> what is wrong, for those clients whose record (their recorded sex)
+        no longer matches its last audit entry (as :meth:`changed_outside`)."""
+        rows = {
+            client_record(row["id"]): dict(row)
+            for row in self.connection.execute("SELECT * FROM clients ORDER BY id")
+        }
+        wanted = {client_record(c) for c in client_ids}
+        problems = audit.changed_records(self, {k: v for k, v in rows.items() if k in wanted})
+        return {name.partition(" ")[2]: text for name, text in problems.items()}
+
     def deleted_outside(self) -> dict[int, str]:
         """Administration id -> its last audit entry, for every administration the
         audit log records that is no longer in the store. psyq never deletes one, so

@@ -241,3 +241,30 @@ def test_a_hand_edit_that_moves_a_form_out_of_a_trend_or_export_is_named(
         assert "1 record(s) not in this export (administration 2: partial" in exported.stderr
     else:
         assert "CHANGED OUTSIDE PSYQ: 1 exported record(s) (administration 2)" in exported.stderr
+
+
+def test_a_client_sex_changed_by_hand_is_warned_where_it_is_shown(
+    psyq_cli: CLI, psyq_home: Path
+) -> None:
+    assert psyq_cli("clients", "set", "C0042", "--sex", "female").exit_code == 0
+    assert psyq_cli("clients", "set", "C0043", "--sex", "male").exit_code == 0
+    _hand_edit(
+        psyq_home / "psyq.db",
+        """UPDATE clients SET attributes = '{"sex":"male"}' WHERE id = 'C0042'""",
+    )
+    listed = psyq_cli("clients").output.splitlines()
+    at = next(n for n, line in enumerate(listed) if line.startswith("C0042"))
+    assert "sex male" in listed[at]  # shown, and said
+    assert "CHANGED OUTSIDE PSYQ: client C0042: This record was changed" in listed[at + 1]
+    assert "CHANGED" not in "".join(line for line in listed if "C0043" in line)
+    docs = {d["id"]: d for d in json.loads(psyq_cli("clients", "--json").output)}
+    assert "changed outside psyq" in docs["C0042"]["client_changed_outside_psyq"]
+    assert docs["C0043"]["client_changed_outside_psyq"] is None
+    shown = psyq_cli("clients", "show", "C0042")
+    assert "sex male" in shown.output and "CHANGED OUTSIDE PSYQ" in shown.output
+    doc = json.loads(psyq_cli("clients", "show", "C0042", "--json").output)
+    assert "audit entry #" in doc["changed_outside_psyq"]
+    assert (
+        json.loads(psyq_cli("clients", "show", "C0043", "--json").output)["changed_outside_psyq"]
+        is None
+    )

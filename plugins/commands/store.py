@@ -252,7 +252,9 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
             if adm.id in problems:
                 changed.setdefault(adm.client_id, []).append(adm)
         deleted = store.deleted_outside()
-    from psyq.store import deleted_lines
+        # A client's record (the recorded sex cut-offs use) changed by hand, too.
+        clients_changed = store.clients_changed_outside(c.id for c in clients)
+    from psyq.store import changed_warning, deleted_lines
 
     for line in deleted_lines(deleted):  # whose they were, the log does not say
         click.echo(line, err=as_json)
@@ -263,6 +265,7 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
                 "partial_flags": partial_flags.get(c.id, []),
                 "latest_critical_flags": latest_critical[c.id],
                 "changed_outside_psyq": [adm.id for adm in changed.get(c.id, [])],
+                "client_changed_outside_psyq": changed_warning(clients_changed.get(c.id)),
             }
             for c in clients
         ]
@@ -282,6 +285,10 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
             f"{c.id:<12} last {last}  {c.administrations} administration(s): {counts}{partial}"
             f"{attributes}"
         )
+        if c.id in clients_changed:
+            click.echo(
+                f"{'':<12} {CHANGED_MARK}: client {c.id}: {changed_warning(clients_changed[c.id])}"
+            )
         for flag in latest_critical[c.id]:
             click.echo(f"{'':<12} {_flag_line(flag, 'latest administration')}")
         for flag in partial_flags.get(c.id, []):
@@ -359,12 +366,22 @@ def clients_show_command(app: App, client_id: str, as_json: bool) -> None:
             raise PsyqError(f"no client '{client_id}' in {store.path} (see `psyq clients`)")
         attributes = store.client_attributes(client_id)
         versions = store.client_versions(client_id)
+        from psyq.store import changed_warning
+
+        changed = changed_warning(store.clients_changed_outside([client_id]).get(client_id))
     if as_json:
-        doc = {"id": client_id, "attributes": attributes, "earlier": versions}
+        doc = {
+            "id": client_id,
+            "attributes": attributes,
+            "earlier": versions,
+            "changed_outside_psyq": changed,
+        }
         click.echo(json.dumps(doc, indent=2))
         return
     shown = ", ".join(f"{k} {v}" for k, v in sorted(attributes.items())) or "none recorded"
     click.echo(f"client {client_id}: {shown}")
+    if changed:
+        click.echo(f"  {CHANGED_MARK}: {changed}")
     for version in versions:
         earlier = ", ".join(f"{k} {v}" for k, v in sorted(version["attributes"].items()))
         click.echo(
