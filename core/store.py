@@ -448,6 +448,8 @@ class Store:
         self.key_path = key_path if key_path is not None else audit.key_path()
         self._key: bytes | None = None
         self.read_only = _is_read_only(path)
+        self._schema_checked = False  # before the first write (not during migrations)
+        self._migrating = False
         self.notes: list[str] = []
         """What psyq changed about the files on opening (loose modes made 0600)."""
         if self.read_only:
@@ -517,6 +519,13 @@ class Store:
     def _migrate(self) -> None:
         if self.schema_version == SCHEMA_VERSION:
             return
+        self._migrating = True
+        try:
+            self._run_migrations()
+        finally:
+            self._migrating = False
+
+    def _run_migrations(self) -> None:
         keyed: audit.AuditEntry | None = None
         with self.write():
             # Re-read under the write lock: another process may have migrated meanwhile.
@@ -596,6 +605,16 @@ class Store:
                 f"{self.path}: the store is read-only (read-only media or no write "
                 "permission); it can be read (history, export, audit verify) but not changed"
             )
+        if not self._migrating and not self._schema_checked:
+            # A trigger added outside psyq would rewrite what psyq writes, inside psyq's
+            # own transaction, and the audit entry would digest the rewrite as psyq's.
+            problems = self.schema_problems()
+            if problems:
+                raise TamperedError(
+                    f"{self.path}: {problems[0]}; psyq does not write to a store whose "
+                    "schema was changed (nothing saved); `psyq audit verify` gives the details"
+                )
+            self._schema_checked = True
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:

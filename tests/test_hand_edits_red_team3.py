@@ -268,3 +268,35 @@ def test_a_client_sex_changed_by_hand_is_warned_where_it_is_shown(
         json.loads(psyq_cli("clients", "show", "C0043", "--json").output)["changed_outside_psyq"]
         is None
     )
+
+
+QUIETING_TRIGGER = """
+CREATE TRIGGER quiet AFTER INSERT ON administrations BEGIN
+    UPDATE administrations SET answers = replace(NEW.answers, '"phq9_9":3', '"phq9_9":0')
+    WHERE id = NEW.id;
+END
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("record", "phq9", "--client", "C0042", "--answers", "0,0,0,0,0,0,0,0,3"),
+        ("clients", "set", "C0042", "--sex", "female"),
+    ],
+)
+def test_psyq_does_not_write_through_a_trigger_added_outside_psyq(
+    psyq_cli: CLI, psyq_home: Path, args: tuple[str, ...]
+) -> None:
+    """A trigger added with the sqlite3 shell rewrites each new form (item 9: 3 -> 0) inside
+    psyq's own transaction, so its audit entry digested the rewrite as psyq's write."""
+    assert psyq_cli("clients", "set", "C0099", "--sex", "male").exit_code == 0  # a store
+    _hand_edit(psyq_home / "psyq.db", QUIETING_TRIGGER)
+    refused = psyq_cli(*args)
+    assert refused.exit_code == 1, refused.output
+    assert "schema: trigger quiet was added outside psyq" in refused.output
+    assert "nothing saved" in refused.output and "Traceback" not in refused.output
+    conn = sqlite3.connect(psyq_home / "psyq.db")
+    assert conn.execute("SELECT COUNT(*) FROM administrations").fetchone() == (0,)
+    assert conn.execute("SELECT attributes FROM clients WHERE id = 'C0042'").fetchall() == []
+    conn.close()
