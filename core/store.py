@@ -540,7 +540,10 @@ class Store:
                     for statement in _statements(MIGRATIONS[version - 1]):
                         self.connection.execute(statement)
                 except sqlite3.Error as exc:
-                    raise StoreError(f"{self.path}: cannot set up the psyq store: {exc}") from None
+                    raise StoreError(
+                        f"{self.path}: cannot set up the psyq store: {exc}"
+                        + self._version_lowered(current)
+                    ) from None
                 self.connection.execute(f"PRAGMA user_version = {version}")
                 if audit.keyed_from(self.connection) is None:
                     # A new store, or one written before the chain was keyed: every
@@ -551,6 +554,19 @@ class Store:
                 self._append("migrate", "schema", audit.record_digest({"v": version}))
         if keyed is not None:  # after the commit: only a chain that was really keyed
             audit.remember_keyed(self.key_path, self.path, keyed.seq, keyed.hash)
+
+    def _version_lowered(self, current: int) -> str:
+        """What to add when the store's tables are those of a later schema version than
+        its ``PRAGMA user_version`` says: the version was set back outside psyq."""
+        actual = _schema(self.connection)
+        for version in range(SCHEMA_VERSION, current, -1):
+            if _expected_schema(version) == actual:
+                return (
+                    f" (it holds the tables of schema version {version}, but says it is at "
+                    f"version {current}: its version was changed outside psyq; nothing was "
+                    "changed; restore it from a backup)"
+                )
+        return ""
 
     def _refuse_rewritten_log(self) -> None:
         """Refuse to key, as if new, an older-shape log in a store this key keyed before:

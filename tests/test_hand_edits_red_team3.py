@@ -300,3 +300,25 @@ def test_psyq_does_not_write_through_a_trigger_added_outside_psyq(
     assert conn.execute("SELECT COUNT(*) FROM administrations").fetchone() == (0,)
     assert conn.execute("SELECT attributes FROM clients WHERE id = 'C0042'").fetchall() == []
     conn.close()
+
+
+@pytest.mark.parametrize("version", [0, 2, 6])
+def test_a_schema_version_set_back_by_hand_is_named_as_such(
+    psyq_cli: CLI, psyq_home: Path, version: int
+) -> None:
+    assert psyq_cli("clients", "set", "C0042", "--sex", "female").exit_code == 0
+    _hand_edit(psyq_home / "psyq.db", f"PRAGMA user_version = {version}")
+    for args in (
+        ("history", "C0042"),
+        ("audit", "verify"),
+        ("clients", "set", "C0042", "--sex", "male"),
+    ):
+        refused = psyq_cli(*args)
+        assert refused.exit_code == 2, refused.output
+        assert f"but says it is at version {version}: its version was changed outside psyq" in (
+            refused.output
+        )
+        assert "Traceback" not in refused.output and len(refused.output.splitlines()) == 1
+    conn = sqlite3.connect(psyq_home / "psyq.db")
+    assert conn.execute("PRAGMA user_version").fetchone() == (version,)  # nothing changed
+    conn.close()
