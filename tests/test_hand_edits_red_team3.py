@@ -322,3 +322,28 @@ def test_a_schema_version_set_back_by_hand_is_named_as_such(
     conn = sqlite3.connect(psyq_home / "psyq.db")
     assert conn.execute("PRAGMA user_version").fetchone() == (version,)  # nothing changed
     conn.close()
+
+
+@pytest.mark.parametrize(
+    ("table", "args"),
+    [
+        ("score_versions", ("audit", "log")),
+        ("answer_versions", ("history", "C0042")),
+        ("client_versions", ("clients", "show", "C0042")),
+        ("definitions", ("export",)),
+        ("clients", ("clients",)),
+    ],
+)
+def test_a_table_dropped_by_hand_is_one_line_not_an_internal_error(
+    psyq_cli: CLI, psyq_home: Path, table: str, args: tuple[str, ...]
+) -> None:
+    _three_phq9s(psyq_cli)
+    _hand_edit(psyq_home / "psyq.db", f"DROP TABLE {table}")
+    result = psyq_cli(*args)
+    assert result.exit_code == 1, result.output
+    assert "the store cannot be read" in result.output and "dropped or changed outside psyq" in (
+        result.output
+    )
+    assert "internal error" not in result.output and len(result.output.splitlines()) == 1
+    verified = psyq_cli("audit", "verify")
+    assert verified.exit_code == 1 and f"table {table} is missing" in verified.output
