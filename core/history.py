@@ -94,6 +94,14 @@ def origin_fields(origin: tuple[str, str | None] | None) -> dict[str, str | None
     return {"definition_source": source, "definition_path": path}
 
 
+def changes_text(changes: dict[str, tuple[int | None, int | None]]) -> str:
+    """``phq9_9 2 -> 0, phq9_10 - -> 1`` (``-``: unanswered)."""
+    return ", ".join(
+        f"{k} {'-' if a is None else a} -> {'-' if b is None else b}"
+        for k, (a, b) in changes.items()
+    )
+
+
 def answer_versions_json(
     versions: tuple[AnswerVersion, ...] | list[AnswerVersion], now: dict[str, int | None]
 ) -> list[dict[str, Any]]:
@@ -111,6 +119,7 @@ def answer_versions_json(
                 "superseded_at": version.superseded_at.isoformat(),
                 "superseded_by": version.superseded_by,
                 "changed": {k: list(v) for k, v in version.changes(now).items()},
+                "changed_text": changes_text(version.changes(now)),
                 "answers": version.answers,
                 "critical_flags": [] if result is None else [f.id for f in result.critical],
             }
@@ -124,10 +133,7 @@ def answer_version_lines(
     """One line per earlier save of ``adm`` that psyq replaced (for text outputs)."""
     lines = []
     for version in versions:
-        changed = ", ".join(
-            f"{k} {'-' if a is None else a} -> {'-' if b is None else b}"
-            for k, (a, b) in version.changes(adm.answers).items()
-        )
+        changed = changes_text(version.changes(adm.answers))
         result = version.result
         critical = [] if result is None else [f.id + f.about() for f in result.critical]
         then = f"; the earlier answers raised CRITICAL {', '.join(critical)}" if critical else ""
@@ -360,6 +366,11 @@ def render_request_for(
         options["other_changed_outside_psyq"] = not_in_trend
     if adm.id in changed:
         options["changed_outside_psyq"] = changed_warning(changed[adm.id])
+    # Answers psyq replaced after saving them: the earlier ones, and their alerts, shown.
+    kept = store.answer_versions([adm.id])
+    if kept:
+        options["answer_versions"] = answer_versions_json(kept, adm.answers)
+        options["answer_version_lines"] = answer_version_lines(adm, kept)
     earlier_changed = [
         {
             "administration_id": other.id,

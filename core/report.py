@@ -345,6 +345,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "later_changed": request.options.get("later_changed_outside_psyq", []),
         "deleted_outside": request.options.get("deleted_outside_psyq", []),
         "other_changed": request.options.get("other_changed_outside_psyq", []),
+        "answer_versions": request.options.get("answer_versions", []),
         "answered_count": answered,
         "item_count": len(inst.items),
         "provisional": inst.status == "provisional",

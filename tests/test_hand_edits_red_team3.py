@@ -97,6 +97,7 @@ def test_answers_psyq_changes_keep_the_earlier_version(
     server: tuple[str, list[str]],  # noqa: F811
     psyq_cli: CLI,
     psyq_home: Path,
+    tmp_path: Path,
 ) -> None:
     """A finished PHQ-9 reopened with the tablet's Back and item 9 answered 0 instead of 2:
     the form as first saved (and its critical flag) is kept, audited and shown."""
@@ -123,6 +124,20 @@ def test_answers_psyq_changes_keep_the_earlier_version(
     assert "administration 1 answers replaced (phq9_9 2 -> 0; the complete form saved" in log
     assert "CRITICAL suicidal_ideation" in log
     assert psyq_cli("audit", "verify").exit_code == 0
+    # The report of the form says so too, with the alert the earlier answers raised.
+    for name in ("r.txt", "r.json", "r.html"):
+        made = psyq_cli("report", "--administration", "1", "-o", tmp_path / name)
+        assert made.exit_code == 0, made.output
+        assert "ANSWERS CHANGED after saving (answer version 1 kept; it raised CRITICAL" in (
+            made.output
+        )
+    text = (tmp_path / "r.txt").read_text()
+    assert "!!! ANSWERS CHANGED: administration 1" in text and "phq9_9 2 -> 0" in text
+    (kept,) = json.loads((tmp_path / "r.json").read_text())["report"]["answer_versions"]
+    assert kept["critical_flags"] == ["suicidal_ideation"]
+    page = (tmp_path / "r.html").read_text()
+    assert "Answers of this form were changed after it was saved (phq9_9 2 -&gt; 0" in page
+    assert "The earlier answers raised a critical flag: suicidal_ideation." in page
     # The kept version is audited like every record, and append-only.
     db = psyq_home / "psyq.db"
     conn = sqlite3.connect(db)

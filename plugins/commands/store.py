@@ -918,10 +918,9 @@ def audit_log_command(app: App, record: str | None) -> None:
         earlier = answer_versions.get(e.record)
         if earlier is not None:
             now = current.get(earlier.administration_id, {})
-            changed = ", ".join(
-                f"{k} {'-' if a is None else a} -> {'-' if b is None else b}"
-                for k, (a, b) in earlier.changes(now).items()
-            )
+            from psyq.history import changes_text
+
+            changed = changes_text(earlier.changes(now))
             result = earlier.result
             total = None if result is None else result.total.value
             critical = "" if result is None else ", ".join(f.id for f in result.critical)

@@ -28,6 +28,7 @@ def render_table(request: RenderRequest) -> bytes:
             f"!!! CHANGED OUTSIDE PSYQ: earlier administration {earlier['administration_id']} "
             f"({earlier['administered']}): {earlier['problem']}"
         )
+    lines += [f"!!! {line}" for line in request.options.get("answer_version_lines", [])]
     for other in request.options.get("other_changed_outside_psyq", []):
         lines.append(
             f"!!! CHANGED OUTSIDE PSYQ: administration {other['administration_id']} "

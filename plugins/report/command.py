@@ -258,6 +258,11 @@ def report_command(
             f"; earlier administration {earlier['administration_id']} in the trend CHANGED "
             "OUTSIDE PSYQ"
         )
+    for kept in request.options.get("answer_versions", []):
+        earlier = ", ".join(kept["critical_flags"])
+        alert += f"; ANSWERS CHANGED after saving (answer version {kept['id']} kept" + (
+            f"; it raised CRITICAL {earlier})" if earlier else ")"
+        )
     for other in request.options.get("other_changed_outside_psyq", []):
         alert += (
             f"; administration {other['administration_id']}, not in the trend, CHANGED OUTSIDE PSYQ"
