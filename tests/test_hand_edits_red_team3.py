@@ -362,3 +362,26 @@ def test_a_table_dropped_by_hand_is_one_line_not_an_internal_error(
     assert "internal error" not in result.output and len(result.output.splitlines()) == 1
     verified = psyq_cli("audit", "verify")
     assert verified.exit_code == 1 and f"table {table} is missing" in verified.output
+
+
+def test_analyses_and_norms_from_the_store_name_records_changed_by_hand(
+    psyq_cli: CLI, psyq_home: Path, tmp_path: Path
+) -> None:
+    for n in range(12):
+        answers = ",".join(str((n * k + k) % 4) for k in range(1, 10))
+        recorded = psyq_cli("record", "phq9", "--client", f"C{n:04d}", "--answers", answers)
+        assert recorded.exit_code == 0, recorded.output
+    clean = psyq_cli("analyze", "phq9", "--from-store", "--json")
+    assert not any("OUTSIDE" in n for n in json.loads(clean.stdout)["notices"])
+    _hand_edit(psyq_home / "psyq.db", "UPDATE administrations SET note = 'x' WHERE id = 5")
+    _hand_edit(psyq_home / "psyq.db", "DELETE FROM administrations WHERE id = 7")
+    said = "CHANGED OUTSIDE PSYQ: 1 administration(s) used here (administration 5)"
+    gone = "DELETED OUTSIDE PSYQ: 1 administration(s) (administration 7)"
+    text = psyq_cli("analyze", "phq9", "--from-store")
+    assert text.exit_code == 0 and said in text.output and gone in text.output
+    notices = json.loads(psyq_cli("analyze", "phq9", "--from-store", "--json").stdout)["notices"]
+    assert any(said in n for n in notices) and any(gone in n for n in notices)
+    out = tmp_path / "norms.json"
+    built = psyq_cli("norms", "build", "phq9", "--from-store", "--description", "t", "-o", out)
+    assert built.exit_code == 0, built.output
+    assert said in built.output and said in json.loads(out.read_text())["notes"]
