@@ -385,3 +385,29 @@ def test_analyses_and_norms_from_the_store_name_records_changed_by_hand(
     built = psyq_cli("norms", "build", "phq9", "--from-store", "--description", "t", "-o", out)
     assert built.exit_code == 0, built.output
     assert said in built.output and said in json.loads(out.read_text())["notes"]
+
+
+def test_a_kiosk_form_deleted_by_hand_is_said_not_a_server_error(
+    server: tuple[str, list[str]],  # noqa: F811
+    psyq_cli: CLI,
+    psyq_home: Path,
+) -> None:
+    url, lines = server
+    session_id, tablet = _begun(url, psyq_cli, "--instruments", "phq9")
+    other_id, _ = _begun(url, psyq_cli, "--instruments", "gad7")  # a second session
+    for value in (0, 0, 2):
+        tablet.act("answer", value)
+    _hand_edit(psyq_home / "psyq.db", "DELETE FROM administrations WHERE instrument_id = 'phq9'")
+    # The clinician still sees every session, the deleted form named.
+    status = psyq_cli("kiosk", "status")
+    assert status.exit_code == 0, status.output
+    assert "phq9: administration 1: !!! DELETED OUTSIDE PSYQ" in status.output
+    assert f"kiosk session {other_id}" in status.output
+    doc = json.loads(psyq_cli("kiosk", "status", str(session_id), "--json").output)
+    assert doc[0]["forms"][0]["deleted_outside_psyq"] is True
+    # The tablet's next tap: no server error; the session stops and the terminal says why.
+    tablet.act("answer", 0)
+    assert tablet.status == 200 and 'name="code"' in tablet.page
+    said = "\n".join(lines)
+    assert f"kiosk session {session_id} (client C0042): STOPPED: no administration 1" in said
+    assert "(deleted outside psyq)" in said
