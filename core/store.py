@@ -1167,6 +1167,20 @@ class Store:
             f"SELECT {_ADMIN_COLUMNS} FROM administrations WHERE id = ?", (admin_id,)
         ).fetchone()
         if row is None:
+            try:
+                last = self.connection.execute(
+                    "SELECT seq, at, os_user, action FROM audit WHERE record = ? "
+                    "ORDER BY seq DESC LIMIT 1",
+                    (admin_record(admin_id),),
+                ).fetchone()
+            except sqlite3.Error:
+                last = None
+            if last is not None:  # psyq never deletes one: it was deleted by hand
+                raise TamperedError(
+                    f"administration {admin_id} is no longer in {self.path}: it was deleted "
+                    f"outside psyq (last audited in entry #{last[0]}: {last[3]} by {last[2]} "
+                    f"at {last[1]}); `psyq audit verify` gives the details"
+                )
             raise StoreError(f"no administration {admin_id} in {self.path}")
         assert isinstance(row, sqlite3.Row)
         return row

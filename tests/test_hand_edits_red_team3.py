@@ -213,6 +213,15 @@ def test_an_administration_deleted_by_hand_is_named_wherever_the_client_is_liste
     # rescore builds on nothing deleted, and says so (exit 1), as for a changed record.
     rescored = psyq_cli("rescore")
     assert rescored.exit_code == 1 and "administration 2: deleted outside psyq" in rescored.output
+    # Asked for by id, it is named as deleted by hand, not as a typo.
+    asked = psyq_cli("report", "--administration", "2", "-o", tmp_path / "r2.txt")
+    assert asked.exit_code == 1
+    assert "administration 2 is no longer in" in asked.output
+    assert "it was deleted outside psyq (last audited in entry #" in asked.output
+    resumed = psyq_cli("administer", "phq9", "--client", "C0042", "--resume", "2")
+    assert resumed.exit_code == 1 and "it was deleted outside psyq" in resumed.output
+    never = psyq_cli("report", "--administration", "9", "-o", tmp_path / "r9.txt")
+    assert never.exit_code == 2 and "no administration 9 in" in never.output
 
 
 def test_an_untouched_store_names_nothing_deleted(psyq_cli: CLI, tmp_path: Path) -> None:
@@ -409,5 +418,5 @@ def test_a_kiosk_form_deleted_by_hand_is_said_not_a_server_error(
     tablet.act("answer", 0)
     assert tablet.status == 200 and 'name="code"' in tablet.page
     said = "\n".join(lines)
-    assert f"kiosk session {session_id} (client C0042): STOPPED: no administration 1" in said
-    assert "(deleted outside psyq)" in said
+    assert f"kiosk session {session_id} (client C0042): STOPPED: administration 1 is no" in said
+    assert "it was deleted outside psyq (last audited in entry #" in said
