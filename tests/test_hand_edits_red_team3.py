@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.test_tablet_http import _begun, server  # noqa: F401 (the fixture)
+from tests.tablet import HttpTablet
+from tests.test_tablet_http import _begun, _start, server  # noqa: F401 (the fixture)
 
 CLI = Callable[..., Result]
 
@@ -420,3 +421,34 @@ def test_a_kiosk_form_deleted_by_hand_is_said_not_a_server_error(
     said = "\n".join(lines)
     assert f"kiosk session {session_id} (client C0042): STOPPED: administration 1 is no" in said
     assert "it was deleted outside psyq (last audited in entry #" in said
+
+
+def test_a_kiosk_file_pointing_a_tablet_at_another_clients_form_is_refused(
+    server: tuple[str, list[str]],  # noqa: F811
+    psyq_cli: CLI,
+    psyq_home: Path,
+) -> None:
+    """psyq.kiosk.db changed by hand so C0043's session names C0042's unfinished PHQ-9:
+    the tablet showed C0042's answers and saved over them, audited as psyq's own write."""
+    url, lines = server
+    stopped = psyq_cli("administer", "phq9", "--client", "C0042", input="3\n3\nq\n")
+    assert stopped.exit_code == 1  # C0042's partial administration 1: items 1-2 answered 3
+    session_id, code = _start(psyq_cli, "--client", "C0043", "--instruments", "phq9")
+    tablet = HttpTablet(url)
+    tablet.enter(code)
+    tablet.act("begin")
+    tablet.act("answer", 0)  # C0043's own form: administration 2
+    _hand_edit(
+        psyq_home / "psyq.kiosk.db",
+        f"UPDATE sessions SET admin_ids = '[1]' WHERE id = {session_id}",
+    )
+    tablet.get("/form")
+    assert "phq9_2" not in tablet.page and 'name="code"' in tablet.page  # nothing of C0042's
+    tablet.act("answer", 0)
+    conn = sqlite3.connect(psyq_home / "psyq.db")
+    (answers,) = conn.execute("SELECT answers FROM administrations WHERE id = 1").fetchone()
+    conn.close()
+    assert '"phq9_1":3,"phq9_2":3,"phq9_3":null' in answers  # C0042's form untouched
+    said = "\n".join(lines)
+    assert "points at administration 1, which is client C0042's phq9" in said
+    assert "the kiosk file was changed outside psyq" in said

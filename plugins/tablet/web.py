@@ -46,7 +46,7 @@ from starlette.routing import Route
 from psyq.app import App
 from psyq.i18n import tablet_translations
 from psyq.models import Instrument
-from psyq.plugins.tablet.flow import Flow, asks_once_more
+from psyq.plugins.tablet.flow import Flow, KioskFileChanged, asks_once_more
 from psyq.plugins.tablet.sessions import MAX_WRONG, KioskSession, KioskStore, audit_kiosk
 
 TABLET_COOKIE = "psyq_tablet"
@@ -348,8 +348,12 @@ class Tablet:
         audit_kiosk(self.store, "kiosk stop", stopped)
         self.say(
             [
-                f"kiosk session {session.id} (client {session.client_id}): STOPPED: {why}; "
-                "`psyq audit verify` gives the details"
+                f"kiosk session {session.id} (client {session.client_id}): STOPPED: {why}"
+                + (
+                    ""
+                    if isinstance(exc, KioskFileChanged)
+                    else "; `psyq audit verify` gives the details"
+                )
             ]
         )
         return Reply(redirect="/", status=303, clear_cookies=(TABLET_COOKIE,))
