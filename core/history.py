@@ -383,6 +383,9 @@ def render_request_for(
     if earlier_changed:
         options["earlier_changed_outside_psyq"] = earlier_changed
     # One deleted by hand may have been in this trend: the log does not say whose it was.
+    gap = store.log_gap()  # entries cut out of the log: what they named is unknown
+    if gap is not None:
+        options["audit_log_changed_outside_psyq"] = gap
     deleted = store.deleted_outside()
     if deleted:
         options["deleted_outside_psyq"] = [

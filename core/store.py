@@ -374,19 +374,29 @@ CHANGED_OUTSIDE = (
 """Said on every output showing a stored administration that fails its audit entry."""
 
 
-def deleted_lines(deleted: dict[int, str], *, detail: bool = True) -> list[str]:
+def deleted_lines(
+    deleted: dict[int, str], *, detail: bool = True, gap: str | None = None
+) -> list[str]:
     """One ``!!! DELETED OUTSIDE PSYQ`` line per administration deleted outside psyq
     (:meth:`Store.deleted_outside`), said wherever a client's administrations are listed;
-    without ``detail`` (a de-identified export) one line with their number only."""
-    if not deleted:
-        return []
+    without ``detail`` (a de-identified export) one line with their number only. ``gap``
+    (:meth:`Store.log_gap`) adds a line for audit entries deleted from the log."""
     end = "`psyq audit verify` gives the details"
+    said = []
+    if gap is not None:
+        said.append(
+            f"!!! AUDIT LOG CHANGED OUTSIDE PSYQ: {gap}; records they named may have been "
+            f"changed or deleted with them: what is shown may not be what psyq recorded; {end}"
+        )
+    if not deleted:
+        return said
     if not detail:
         return [
+            *said,
             f"!!! DELETED OUTSIDE PSYQ: {len(deleted)} administration(s) were deleted outside "
-            f"psyq after they were saved; what is shown may be missing them; {end}"
+            f"psyq after they were saved; what is shown may be missing them; {end}",
         ]
-    return [
+    return said + [
         f"!!! DELETED OUTSIDE PSYQ: administration {n} was deleted outside psyq after it was "
         f"saved ({problem}); what is shown may be missing it; {end}"
         for n, problem in sorted(deleted.items())
@@ -1124,6 +1134,23 @@ class Store:
             if number.isdigit():
                 out[int(number)] = f"last audited in entry #{seq}: {action} by {user} at {at}"
         return out
+
+    def log_gap(self) -> str | None:
+        """The first audit entry missing from the log (entries deleted outside psyq, with
+        the triggers dropped), or None: two counts, cheap enough for every listing. Only
+        ``audit verify`` checks each entry's hash and link."""
+        try:
+            count, top = self.connection.execute("SELECT COUNT(*), MAX(seq) FROM audit").fetchone()
+            if count == (top or 0):
+                return None
+            row = self.connection.execute(
+                "SELECT CASE WHEN MIN(seq) > 1 THEN 1 ELSE (SELECT a.seq + 1 FROM audit a "
+                "WHERE a.seq < (SELECT MAX(seq) FROM audit) AND NOT EXISTS (SELECT 1 FROM "
+                "audit b WHERE b.seq = a.seq + 1) ORDER BY a.seq LIMIT 1) END FROM audit"
+            ).fetchone()
+        except sqlite3.Error:  # the log dropped: audit verify names it
+            return None
+        return f"audit entry #{row[0]} is missing: entries were deleted outside psyq"
 
     def has_administration(self, admin_id: int) -> bool:
         row = self.connection.execute("SELECT 1 FROM administrations WHERE id = ?", (admin_id,))

@@ -229,7 +229,8 @@ def test_an_untouched_store_names_nothing_deleted(psyq_cli: CLI, tmp_path: Path)
     _three_phq9s(psyq_cli)
     for args in (("history", "C0042"), ("export",), ("clients",), ("rescore",)):
         result = psyq_cli(*args)
-        assert result.exit_code == 0 and "DELETED" not in result.output, args
+        assert result.exit_code == 0, args
+        assert "DELETED" not in result.output and "AUDIT LOG" not in result.output, args
     psyq_cli("report", "--administration", "3", "-o", tmp_path / "r.json")
     assert "deleted_outside_psyq" not in json.loads((tmp_path / "r.json").read_text())["report"]
 
@@ -452,3 +453,40 @@ def test_a_kiosk_file_pointing_a_tablet_at_another_clients_form_is_refused(
     said = "\n".join(lines)
     assert "points at administration 1, which is client C0042's phq9" in said
     assert "the kiosk file was changed outside psyq" in said
+
+
+def test_audit_entries_cut_from_the_middle_of_the_log_are_named_on_read(
+    psyq_cli: CLI, psyq_home: Path, tmp_path: Path
+) -> None:
+    """The delete trigger dropped, the October form's entry and row deleted, the trigger
+    put back as it was: the schema matches, and no administration names the entry."""
+    _three_phq9s(psyq_cli)
+    db = psyq_home / "psyq.db"
+    conn = sqlite3.connect(db)
+    (trigger,) = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'audit_no_delete'"
+    ).fetchone()
+    conn.executescript(
+        "DROP TRIGGER audit_no_delete;"
+        "DELETE FROM audit WHERE record = 'administration 2';"
+        "DELETE FROM administrations WHERE id = 2;"
+        f"{trigger};"
+    )
+    conn.close()
+    line = "!!! AUDIT LOG CHANGED OUTSIDE PSYQ: audit entry #"
+    assert line in psyq_cli("history", "C0042").output
+    assert line in psyq_cli("history", "C0042", "--json").stderr
+    assert line in psyq_cli("export").stderr and line in psyq_cli("export", "--deidentify").stderr
+    assert line in psyq_cli("clients").output
+    made = psyq_cli("report", "--administration", "3", "-o", tmp_path / "r.txt")
+    assert "AUDIT LOG CHANGED OUTSIDE PSYQ" in made.output
+    assert line in (tmp_path / "r.txt").read_text()
+    psyq_cli("report", "--administration", "3", "-o", tmp_path / "r.json")
+    doc = json.loads((tmp_path / "r.json").read_text())["report"]
+    assert "is missing" in doc["audit_log_changed_outside_psyq"]
+    psyq_cli("report", "--administration", "3", "-o", tmp_path / "r.html")
+    assert (
+        "Entries were deleted from the store&#39;s audit log outside psyq"
+        in (tmp_path / "r.html").read_text()
+    )
+    assert psyq_cli("audit", "verify").exit_code == 1

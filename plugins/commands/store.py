@@ -252,11 +252,12 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
             if adm.id in problems:
                 changed.setdefault(adm.client_id, []).append(adm)
         deleted = store.deleted_outside()
+        gap = store.log_gap()
         # A client's record (the recorded sex cut-offs use) changed by hand, too.
         clients_changed = store.clients_changed_outside(c.id for c in clients)
     from psyq.store import changed_warning, deleted_lines
 
-    for line in deleted_lines(deleted):  # whose they were, the log does not say
+    for line in deleted_lines(deleted, gap=gap):  # whose they were, the log does not say
         click.echo(line, err=as_json)
     if as_json:
         docs = [
@@ -649,6 +650,7 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         from psyq.store import deleted_lines
 
         deleted = store.deleted_outside()
+        gap = store.log_gap()
         partial_versions: dict[int, list[AnswerVersion]] = {}
         for version in store.answer_versions(adm.id for adm in partial):
             partial_versions.setdefault(version.administration_id, []).append(version)
@@ -668,7 +670,9 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         ]
         docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
         click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
-        for line in deleted_lines(deleted):  # the list has no place for them: said beside it
+        for line in deleted_lines(
+            deleted, gap=gap
+        ):  # the list has no place for them: said beside it
             click.echo(line, err=True)
         return
     if entries:
@@ -690,7 +694,7 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             click.echo(f"  {line}")
         for flag in _partial_flags(app, [adm]):
             click.echo(f"  {flag['level'].upper()}{_about(flag)}: {flag['message']}")
-    for line in deleted_lines(deleted):
+    for line in deleted_lines(deleted, gap=gap):
         click.echo(line)
 
 
@@ -1202,6 +1206,7 @@ def export_command(
         origins = store.definition_origins()
         changed = store.changed_outside(adm.id for adm in administrations)
         deleted = store.deleted_outside()
+        gap = store.log_gap()
         # Left out by the filters (partial, another instrument, an earlier date): one
         # changed by hand may be in that state because of the hand edit.
         exported = {adm.id for adm in administrations}
@@ -1249,7 +1254,7 @@ def export_command(
         )
     from psyq.store import deleted_lines
 
-    for line in deleted_lines(deleted, detail=not deidentify):
+    for line in deleted_lines(deleted, detail=not deidentify, gap=gap):
         click.echo(line, err=True)
 
 

@@ -35,6 +35,12 @@ def render_table(request: RenderRequest) -> bytes:
             f"({other['administered']}, {other['status']}, v{other['instrument_version']}), "
             f"not in this report's trend: {other['problem']}"
         )
+    if request.options.get("audit_log_changed_outside_psyq"):
+        lines.append(
+            "!!! AUDIT LOG CHANGED OUTSIDE PSYQ: "
+            f"{request.options['audit_log_changed_outside_psyq']}; what is shown may not be "
+            "what psyq recorded"
+        )
     for deleted in request.options.get("deleted_outside_psyq", []):
         lines.append(
             f"!!! DELETED OUTSIDE PSYQ: administration {deleted['administration_id']} was "

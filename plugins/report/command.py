@@ -267,6 +267,8 @@ def report_command(
         alert += (
             f"; administration {other['administration_id']}, not in the trend, CHANGED OUTSIDE PSYQ"
         )
+    if request.options.get("audit_log_changed_outside_psyq"):
+        alert += "; AUDIT LOG CHANGED OUTSIDE PSYQ (entries deleted; psyq audit verify)"
     for deleted in request.options.get("deleted_outside_psyq", []):
         alert += (
             f"; administration {deleted['administration_id']} DELETED OUTSIDE PSYQ (the trend "
