@@ -73,7 +73,7 @@ class HistoryEntry:
             "definition_hash": adm.definition_hash,
             **origin_fields(self.origin),
             "changed_outside_psyq": self.changed,
-            "answer_versions": answer_versions_json(self.answer_versions, adm.answers),
+            "answer_versions": answer_versions_json(self.answer_versions, adm),
         }
         doc["change"] = _changes_json(self.change)
         doc["change_from_first"] = _changes_json(self.change_from_first)
@@ -103,14 +103,15 @@ def changes_text(changes: dict[str, tuple[int | None, int | None]]) -> str:
 
 
 def answer_versions_json(
-    versions: tuple[AnswerVersion, ...] | list[AnswerVersion], now: dict[str, int | None]
+    versions: tuple[AnswerVersion, ...] | list[AnswerVersion], adm: Administration
 ) -> list[dict[str, Any]]:
     """``administration.answer_versions``: each earlier save psyq replaced (the form gone
     back into, a finished form reopened), what changed since, and the critical flags the
-    earlier answers raised (a risk signal answered away is still shown)."""
+    earlier answers raised that the current ones do not (a risk signal answered away is
+    still shown)."""
+    now = adm.answers
     out = []
     for version in versions:
-        result = version.result
         out.append(
             {
                 "id": version.id,
@@ -121,7 +122,7 @@ def answer_versions_json(
                 "changed": {k: list(v) for k, v in version.changes(now).items()},
                 "changed_text": changes_text(version.changes(now)),
                 "answers": version.answers,
-                "critical_flags": [] if result is None else [f.id for f in result.critical],
+                "critical_flags": [f.id for f in version.alerts_gone(adm.result)],
             }
         )
     return out
@@ -134,8 +135,7 @@ def answer_version_lines(
     lines = []
     for version in versions:
         changed = changes_text(version.changes(adm.answers))
-        result = version.result
-        critical = [] if result is None else [f.id + f.about() for f in result.critical]
+        critical = [f.id + f.about() for f in version.alerts_gone(adm.result)]
         then = f"; the earlier answers raised CRITICAL {', '.join(critical)}" if critical else ""
         lines.append(
             f"ANSWERS CHANGED: administration {adm.id} ({adm.administered.isoformat()}): "
@@ -175,7 +175,7 @@ def partial_json(
         "definition_hash": adm.definition_hash,
         **origin_fields(origin),
         "changed_outside_psyq": changed,
-        "answer_versions": answer_versions_json(versions or [], adm.answers),
+        "answer_versions": answer_versions_json(versions or [], adm),
         "answered": sum(v is not None for v in adm.answers.values()),
         "items": len(instrument.items),
     }
@@ -369,7 +369,7 @@ def render_request_for(
     # Answers psyq replaced after saving them: the earlier ones, and their alerts, shown.
     kept = store.answer_versions([adm.id])
     if kept:
-        options["answer_versions"] = answer_versions_json(kept, adm.answers)
+        options["answer_versions"] = answer_versions_json(kept, adm)
         options["answer_version_lines"] = answer_version_lines(adm, kept)
     earlier_changed = [
         {

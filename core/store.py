@@ -34,7 +34,7 @@ from psyq import audit
 from psyq.clients import check_client_id
 from psyq.errors import PsyqError
 from psyq.models import Instrument
-from psyq.results import ScoreResult
+from psyq.results import FlagHit, ScoreResult
 
 DB_NAME = "psyq.db"
 BUSY_TIMEOUT_S = 30.0
@@ -358,6 +358,13 @@ class AnswerVersion(BaseModel):
     @property
     def result(self) -> ScoreResult | None:
         return None if self.scores is None else ScoreResult.model_validate(self.scores)
+
+    def alerts_gone(self, now: ScoreResult | None) -> list[FlagHit]:
+        """Critical flags these earlier answers raised that the answers ``now`` (the
+        administration's current result) do not: a risk signal answered away."""
+        earlier = [] if self.result is None else self.result.critical
+        still = set() if now is None else {f.id for f in now.critical}
+        return [f for f in earlier if f.id not in still]
 
     def changes(self, now: dict[str, int | None]) -> dict[str, tuple[int | None, int | None]]:
         """Item id -> (answer then, answer now), for the items whose answer differs."""

@@ -5,6 +5,8 @@ must not be given a fresh audit entry by psyq's next save (which would make
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import sqlite3
@@ -119,6 +121,10 @@ def test_answers_psyq_changes_keep_the_earlier_version(
     assert doc["scores"]["total"]["value"] == 0
     (kept,) = doc["administration"]["answer_versions"]
     assert kept["changed"] == {"phq9_9": [2, 0]} and kept["status"] == "complete"
+    (line,) = psyq_cli("export", "--format", "jsonl").stdout.splitlines()
+    assert json.loads(line)["administration"]["answers_changed"] == (
+        "phq9_9 2 -> 0 (earlier answers: CRITICAL suicidal_ideation)"
+    )
     assert kept["answers"]["phq9_9"] == 2 and kept["critical_flags"] == ["suicidal_ideation"]
     log = psyq_cli("audit", "log", "--record", "administration 1").output
     assert "supersede  answer version 1" in log
@@ -161,6 +167,11 @@ def test_an_answer_changed_with_b_in_administer_keeps_the_earlier_one(psyq_cli: 
     assert [v["changed"] for v in doc["administration"]["answer_versions"]] == [{"phq9_3": [1, 3]}]
     # Answering the next item only adds to the form: no version for that.
     assert doc["administration"]["answered"] == 3
+    # Exports carry it too, de-identified as well (no date, no name in it).
+    for args in ((), ("--deidentify",)):
+        exported = psyq_cli("export", "--include-partial", *args)
+        (row,) = csv.DictReader(io.StringIO(exported.stdout))
+        assert row["answers_changed"] == "phq9_3 1 -> 3"
 
 
 def _three_phq9s(psyq_cli: CLI) -> None:

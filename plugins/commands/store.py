@@ -556,8 +556,7 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
                         {
                             f.id
                             for v in e.answer_versions
-                            if v.result is not None
-                            for f in v.result.critical
+                            for f in v.alerts_gone(e.administration.result)
                         }
                     )
                     said = f" (earlier: CRITICAL {', '.join(earlier)})" if earlier else ""
@@ -1019,6 +1018,7 @@ def export_records(
     dates: str = "exact",
     origins: dict[str, tuple[str, str | None]] | None = None,
     changed: dict[int, str] | None = None,
+    versions: dict[int, list[AnswerVersion]] | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready record per administration; ``key`` set = de-identified.
 
@@ -1028,7 +1028,9 @@ def export_records(
     ``definition_path`` (left out when de-identified: a path may name a person).
     ``changed`` (:meth:`~psyq.store.Store.changed_outside`) gives
     ``changed_outside_psyq``: the warning for a record changed outside psyq after it
-    was saved (without the audit detail when de-identified), else null.
+    was saved (without the audit detail when de-identified), else null. ``versions``
+    (:meth:`~psyq.store.Store.answer_versions`) gives ``answers_changed``: the answers
+    psyq replaced after saving them, and any critical flag the earlier ones raised.
     """
     from datetime import timedelta
 
@@ -1064,6 +1066,7 @@ def export_records(
             "changed_outside_psyq": changed_warning(
                 (changed or {}).get(adm.id), detail=key is None
             ),
+            "answers_changed": _answers_changed((versions or {}).get(adm.id, []), adm),
         }
         if day is None:
             del meta["administered"]
@@ -1079,6 +1082,19 @@ def export_records(
         prorated = {sid: s.prorated for sid, s in result.scores.items()}
         out.append({"administration": meta, **doc, "answers": answers, "prorated": prorated})
     return out
+
+
+def _answers_changed(versions: list[AnswerVersion], adm: Administration) -> str | None:
+    """``phq9_9 2 -> 0 (earlier answers: CRITICAL suicidal_ideation)``, one per answer
+    version, or None: what psyq replaced after saving it (never a date or a name)."""
+    from psyq.history import changes_text
+
+    said = []
+    for version in versions:
+        critical = [f.id for f in version.alerts_gone(adm.result)]
+        earlier = f" (earlier answers: CRITICAL {', '.join(critical)})" if critical else ""
+        said.append(f"{changes_text(version.changes(adm.answers)) or 'none'}{earlier}")
+    return "; ".join(said) or None
 
 
 def csv_text(records: list[dict[str, Any]]) -> str:
@@ -1212,9 +1228,18 @@ def export_command(
         exported = {adm.id for adm in administrations}
         left_out = [adm for adm in store.administrations() if adm.id not in exported]
         left_changed = store.changed_outside(adm.id for adm in left_out)
+        versions: dict[int, list[AnswerVersion]] = {}
+        for version in store.answer_versions(adm.id for adm in administrations):
+            versions.setdefault(version.administration_id, []).append(version)
     dates = "shift" if date_shift else "drop" if drop_dates else "exact"
     records = export_records(
-        app, administrations, key, dates=dates, origins=origins, changed=changed
+        app,
+        administrations,
+        key,
+        dates=dates,
+        origins=origins,
+        changed=changed,
+        versions=versions,
     )
     if format_name == "csv":
         text = csv_text(records)
