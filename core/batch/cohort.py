@@ -46,6 +46,7 @@ class CohortStats:
     rows: int = 0
     scored: int = 0
     failed: int = 0
+    critical_failed: int = 0  # rows not scored whose errors.csv line names a critical item
     flagged_count: int = 0
     bands: dict[str, Counter[str]] = field(default_factory=dict)
     totals: Counter[float] = field(default_factory=Counter)
@@ -57,7 +58,11 @@ class CohortStats:
         """Count one row record (``error``, or ``values``/``bands``/``flags``)."""
         self.rows += 1
         if "error" in record:
+            from psyq.batch.inputs import CRITICAL_ITEMS
+
             self.failed += 1
+            # "row N: CRITICAL item ...": the summary says so too, beside "not scored".
+            self.critical_failed += f": {CRITICAL_ITEMS}" in record["error"]
             return
         self.scored += 1
         values = record["values"]
@@ -107,6 +112,7 @@ class CohortStats:
             "rows": self.rows,
             "scored": self.scored,
             "failed": self.failed,
+            "critical_failed": self.critical_failed,
             "flagged_count": self.flagged_count,
             "bands": {sid: dict(c) for sid, c in self.bands.items()},
             "totals": [[v, n] for v, n in self.totals.items()],
@@ -119,6 +125,7 @@ class CohortStats:
         self.rows += part["rows"]
         self.scored += part["scored"]
         self.failed += part["failed"]
+        self.critical_failed += part.get("critical_failed", 0)  # absent: an older manifest
         for sid, counts in part["bands"].items():
             self.bands.setdefault(sid, Counter()).update(counts)
         for value, n in part["totals"]:
@@ -164,6 +171,7 @@ class CohortStats:
             "rows": self.rows,
             "scored": self.scored,
             "failed": self.failed,
+            "failed_critical": self.critical_failed,
             "flagged": self.flagged_count,
             # Scores prorated for missing answers, per scale (scores.csv says which).
             "prorated": {

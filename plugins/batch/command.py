@@ -247,8 +247,9 @@ def batch_command(
 
 
 def _say_critical_failures(errors_csv: Path) -> None:
-    """A row not scored that names a critical item (an unfinished form's) is said on the
-    terminal too, even with --quiet: a risk is never only in a file nobody opened."""
+    """A row not scored that names a critical item (an unfinished form's, or one a row
+    with a bad answer, date or id elsewhere raises) is said on the terminal too, even
+    with --quiet: a risk is never only in a file nobody opened."""
     import csv
 
     from psyq.batch.inputs import CRITICAL_ITEMS
@@ -262,7 +263,7 @@ def _say_critical_failures(errors_csv: Path) -> None:
     if count:
         click.echo(
             f"!!! CRITICAL: {count} row(s) not scored name a critical item and its answer "
-            f"(an unfinished form): see {errors_csv}",
+            f"(an unfinished form, or a row with another problem): see {errors_csv}",
             err=True,
         )
 

@@ -1,0 +1,132 @@
+"""Red-team pass 3 on "never hide a risk signal": a critical item positive, unanswered,
+or in an unfinished form is shown in every output that shows that administration.
+
+Each test is a gap found by trying the CLI: a batch row not scored for another reason
+(a bad answer elsewhere, a bad date, an empty client id) whose critical item is
+positive or unanswered.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from .definitions import definition
+
+CLI = Callable[..., Result]
+
+# A local instrument with its own critical item (r3, "Decline" 777 counts as missing)
+# and its own critical flag, as a clinic writes one into $PSYQ_HOME/instruments/.
+RISK = definition(
+    "riskx",
+    """\
+    items:
+      - {id: r1, text: Felt down, response_scale: freq}
+      - {id: r2, text: Felt worried, response_scale: freq}
+      - {id: r3, text: Thoughts of hurting others, response_scale: freq, critical: true}
+      - {id: r4, text: Slept badly, response_scale: freq}
+    scales:
+      - id: total
+        label: RTS total
+        items: [r1, r2, r3, r4]
+        missing: {max_missing: 1, prorate: true}
+        bands:
+          - {id: none, min: 0, max: 3, label: No concern, interpretation: All is well.}
+          - {id: some, min: 4, max: 12, label: Some concern, severity: 2}
+    flags:
+      - id: harm_others
+        level: critical
+        message: The client reported thoughts of hurting others. Assess risk today.
+        when: {item: r3, op: ">", value: 0}
+    """,
+    title="Risk Test Scale",
+    short_name="RTS",
+    missing={777: "Decline"},
+)
+
+
+@pytest.fixture
+def riskx(psyq_home: Path) -> str:
+    folder = psyq_home / "instruments"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "riskx.yaml").write_text(RISK, encoding="utf-8")
+    return "riskx"
+
+
+def errors_by_client(out: Path) -> dict[str, str]:
+    with (out / "errors.csv").open(encoding="utf-8", newline="") as f:
+        return {row["client_id"]: row["reason"] for row in csv.DictReader(f)}
+
+
+PHQ9_ROWS = (
+    "client_id,date," + ",".join(f"phq9_{i}" for i in range(1, 11)) + "\n"
+    # Item 3 is not an allowed answer; item 9 is 2.
+    "BAD_ANSWER,2026-01-05,1,1,7,1,1,1,1,1,2,0\n"
+    # A date that is not a date; item 9 is 1.
+    "BAD_DATE,2026-13-05,0,0,0,0,0,0,0,0,1,0\n"
+    # Item 9 itself is not an allowed answer: unanswered, ask directly.
+    "BAD_ITEM9,2026-01-05,0,0,0,0,0,0,0,0,x,0\n"
+    # Item 9 left blank and item 1 not allowed.
+    "BLANK_ITEM9,2026-01-05,9,0,0,0,0,0,0,0,,0\n"
+    # Item 9 at 0: a bad answer elsewhere is only that.
+    "NO_RISK,2026-01-05,5,0,0,0,0,0,0,0,0,0\n"
+    "FINE,2026-01-05,0,0,0,0,0,0,0,0,0,0\n"
+)
+
+
+@pytest.mark.parametrize("reports", [False, True], ids=["scores-only", "reports"])
+def test_a_batch_row_not_scored_still_names_its_critical_item(
+    psyq_cli: CLI, tmp_path: Path, reports: bool
+) -> None:
+    data = tmp_path / "phq9.csv"
+    data.write_text(PHQ9_ROWS, encoding="utf-8")
+    out = tmp_path / "out"
+    given = ["--format", "json"] if reports else ["--scores-only"]
+    result = psyq_cli(
+        "batch", data, "--instrument", "phq9", "--out", out, "--summary", "html", "--quiet", *given
+    )
+    assert result.exit_code == 1, result.output
+    errors = errors_by_client(out)
+    assert set(errors) == {"BAD_ANSWER", "BAD_DATE", "BAD_ITEM9", "BLANK_ITEM9", "NO_RISK"}
+    assert errors["BAD_ANSWER"].startswith("row 2: CRITICAL item phq9_9 answered 2: act on it.")
+    assert "Item phq9_3: '7' is not an allowed answer" in errors["BAD_ANSWER"]
+    assert errors["BAD_DATE"].startswith("row 3: CRITICAL item phq9_9 answered 1: act on it.")
+    assert "'2026-13-05' is not a date" in errors["BAD_DATE"]
+    assert errors["BAD_ITEM9"].startswith("row 4: CRITICAL item phq9_9 answered x: act on it.")
+    assert errors["BLANK_ITEM9"].startswith("row 5: CRITICAL item phq9_9 not answered: act on it.")
+    assert "CRITICAL" not in errors["NO_RISK"]
+    # Said on the terminal even with --quiet, in the cohort summary and summary.json.
+    assert "!!! CRITICAL: 4 row(s) not scored name a critical item" in result.output
+    summary = (out / "cohort-summary.html").read_text(encoding="utf-8")
+    assert "CRITICAL: 4 row(s) not scored name a critical item" in summary
+    assert summary.index("CRITICAL: 4 row(s)") < summary.index("Distribution of the")
+    stats = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert (stats["failed"], stats["failed_critical"]) == (5, 4)
+
+
+def test_a_local_instruments_batch_row_not_scored_names_its_critical_flag(
+    psyq_cli: CLI, tmp_path: Path, riskx: str
+) -> None:
+    data = tmp_path / "rows.csv"
+    data.write_text(
+        "client_id,date,r1,r2,r3,r4\n"
+        "POSITIVE,2026-01-05,9,0,1,0\n"  # r1 not allowed; r3 at 1 raises harm_others
+        "DECLINED,2026-01-05,1,9,777,0\n"  # r2 not allowed; r3 declined: counts as missing
+        ",2026-01-05,0,0,3,0\n"  # no client id; r3 at 3
+        "NONE,2026-01-05,9,0,0,0\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = psyq_cli("batch", data, "--instrument", riskx, "--out", out, "--scores-only")
+    assert result.exit_code == 1, result.output
+    errors = errors_by_client(out)
+    assert errors["POSITIVE"].startswith("row 2: CRITICAL item r3 answered 1: act on it.")
+    assert errors["DECLINED"].startswith("row 3: CRITICAL item r3 answered 777: act on it.")
+    assert errors[""].startswith("row 4: CRITICAL item r3 answered 3: act on it. The client id")
+    assert "CRITICAL" not in errors["NONE"]
+    assert "!!! CRITICAL: 3 row(s) not scored name a critical item" in result.output
