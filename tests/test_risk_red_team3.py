@@ -130,3 +130,30 @@ def test_a_local_instruments_batch_row_not_scored_names_its_critical_flag(
     assert errors[""].startswith("row 4: CRITICAL item r3 answered 3: act on it. The client id")
     assert "CRITICAL" not in errors["NONE"]
     assert "!!! CRITICAL: 3 row(s) not scored name a critical item" in result.output
+
+
+def test_export_says_which_partial_forms_it_left_out_raise_a_critical_flag(
+    psyq_cli: CLI, tmp_path: Path, riskx: str
+) -> None:
+    # Stopped with q before the critical item (unanswered), and after it (positive).
+    before = psyq_cli("administer", riskx, "--client", "C1", input="1\n0\nq\n")
+    assert "saved as partial administration 1" in before.output, before.output
+    after = psyq_cli("administer", "phq9", "--client", "C2", input="0\n" * 8 + "2\nq\n")
+    assert "saved as partial administration 2" in after.output, after.output
+    done = psyq_cli("record", "phq9", "--client", "C3", "--answers", "0,0,0,0,0,0,0,0,0")
+    assert done.exit_code == 0, done.output
+    out = tmp_path / "export.csv"
+    result = psyq_cli("export", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "!!! CRITICAL: 2 partial administration(s) left out of this export" in result.output
+    assert "--include-partial" in result.output
+    assert "partial administration 1 (riskx) (item r3): critical_item_unanswered" in result.output
+    assert "partial administration 2 (phq9) (item phq9_9): suicidal_ideation" in result.output
+    # De-identified, it names no administration; with the partial forms, it needs no note.
+    hidden = psyq_cli("export", "--deidentify", "--format", "jsonl")
+    assert "!!! CRITICAL: 2 partial administration(s) left out" in hidden.output
+    assert "partial administration 1" not in hidden.output
+    whole = psyq_cli("export", "--include-partial", "-o", tmp_path / "all.csv")
+    assert whole.exit_code == 0 and "left out" not in whole.output, whole.output
+    only = psyq_cli("export", "--instrument", "phq9", "-o", tmp_path / "phq9.csv")
+    assert "!!! CRITICAL: 1 partial administration(s) left out" in only.output

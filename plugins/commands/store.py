@@ -1113,6 +1113,18 @@ def export_command(
         )
         origins = store.definition_origins()
         changed = store.changed_outside(adm.id for adm in administrations)
+        # Partial forms left out are never left out silently when they raise a critical
+        # flag: a risk in an unfinished form is said even where the form is not shown.
+        left_out = (
+            []
+            if include_partial
+            else store.administrations(
+                instrument_id=instrument_id,
+                status="partial",
+                since=None if since is None else since.date(),
+            )
+        )
+        left_out_critical = [f for f in _partial_flags(app, left_out) if f["level"] == "critical"]
     dates = "shift" if date_shift else "drop" if drop_dates else "exact"
     records = export_records(
         app, administrations, key, dates=dates, origins=origins, changed=changed
@@ -1126,6 +1138,16 @@ def export_command(
     else:
         write_private(output, text.encode("utf-8"), force=force)
         click.echo(f"wrote {len(records)} administration(s) to {output}", err=True)
+    if left_out_critical:
+        forms = len({f["administration"] for f in left_out_critical})
+        click.echo(
+            f"!!! CRITICAL: {forms} partial administration(s) left out of this export raise "
+            "a critical flag; give --include-partial to export them, or see `psyq clients`",
+            err=True,
+        )
+        if not deidentify:  # a de-identified export names no administration
+            for flag in left_out_critical:
+                click.echo(_flag_line(flag), err=True)
     if changed:  # each row says so too (changed_outside_psyq)
         which = "" if deidentify else f" (administration {', '.join(map(str, sorted(changed)))})"
         click.echo(
