@@ -1139,15 +1139,15 @@ def export_command(
         write_private(output, text.encode("utf-8"), force=force)
         click.echo(f"wrote {len(records)} administration(s) to {output}", err=True)
     if left_out_critical:
-        forms = len({f["administration"] for f in left_out_critical})
+        forms = len({hit["administration"] for hit in left_out_critical})
         click.echo(
             f"!!! CRITICAL: {forms} partial administration(s) left out of this export raise "
             "a critical flag; give --include-partial to export them, or see `psyq clients`",
             err=True,
         )
         if not deidentify:  # a de-identified export names no administration
-            for flag in left_out_critical:
-                click.echo(_flag_line(flag), err=True)
+            for hit in left_out_critical:
+                click.echo(_flag_line(hit), err=True)
     if changed:  # each row says so too (changed_outside_psyq)
         which = "" if deidentify else f" (administration {', '.join(map(str, sorted(changed)))})"
         click.echo(
