@@ -157,3 +157,51 @@ def test_export_says_which_partial_forms_it_left_out_raise_a_critical_flag(
     assert whole.exit_code == 0 and "left out" not in whole.output, whole.output
     only = psyq_cli("export", "--instrument", "phq9", "-o", tmp_path / "phq9.csv")
     assert "!!! CRITICAL: 1 partial administration(s) left out" in only.output
+
+
+@pytest.fixture
+def markdown(psyq_register: Callable[..., object]) -> str:
+    """The example third-party plugin, whose ``markdown`` format is a plugin's text output."""
+    import psyq_example.plugin
+
+    psyq_register(psyq_example.plugin)
+    return "markdown"
+
+
+def test_a_plugin_text_format_marks_the_band_and_shows_partial_and_later_alerts(
+    psyq_cli: CLI, tmp_path: Path, riskx: str, markdown: str
+) -> None:
+    """The example plugin's ``markdown`` format, through the CLI: a band of low concern
+    beside the alert is the score's band only, a prorated total says so, an unfinished
+    form says PARTIAL before the scores, and ``--latest`` names a later unfinished
+    form's critical flag."""
+    declined = psyq_cli("score", riskx, "--answers", "1,0,777,0", "--format", markdown)
+    assert declined.exit_code == 0, declined.output
+    text = declined.output
+    assert "**CRITICAL (item r3):** Critical item r3 was not answered" in text
+    assert "| No concern (score band only; see the safety alert) |" in text
+    assert "| No concern |" not in text
+    assert "RTS total: prorated from 3 of 4 answers (unprorated 1)" in text
+    assert text.index("CRITICAL") < text.index("| scale |")
+    # PHQ-9 item 9 at 1, every other item 0: "Minimal" is the score's band only.
+    phq9 = psyq_cli("score", "phq9", "--answers", "0,0,0,0,0,0,0,0,1", "--format", markdown)
+    assert "| Minimal (score band only; see the safety alert) |" in phq9.output
+
+    assert psyq_cli("record", riskx, "--client", "C1", "--answers", "1,0,0,0").exit_code == 0
+    stopped = psyq_cli("administer", riskx, "--client", "C1", input="1\nq\n")
+    assert "saved as partial administration 2" in stopped.output, stopped.output
+    partial = tmp_path / "partial.md"
+    made = psyq_cli("report", "--administration", "2", "--format", markdown, "-o", partial)
+    assert made.exit_code == 0, made.output
+    shown = partial.read_text(encoding="utf-8")
+    assert "**PARTIAL — 1 of 4 items answered**" in shown
+    assert shown.index("PARTIAL") < shown.index("CRITICAL (item r3)") < shown.index("| scale |")
+    latest = tmp_path / "latest.md"
+    made = psyq_cli(
+        "report", riskx, "--latest", "--client", "C1", "--format", markdown, "-o", latest
+    )
+    assert made.exit_code == 0, made.output
+    shown = latest.read_text(encoding="utf-8")
+    assert "CRITICAL in later partial administration 2" in shown
+    assert shown.index("CRITICAL in later partial") < shown.index("| scale |")
+    assert "| No concern (score band only; see the safety alert) |" in shown

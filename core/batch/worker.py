@@ -301,19 +301,24 @@ def _with_critical(ctx: _Context, values: tuple[Any, ...], where: str, error: st
         flags = ctx.scorer.score_valid(inst, answers, {}).critical
         items = list(dict.fromkeys(i for flag in flags for i in flag.item_ids))
         unnamed = [flag.id for flag in flags if not flag.item_ids]
-    except Exception:  # a scoring plugin's bug: name every critical item, as given
-        flags, unnamed = [], []
-        items = [item.id for item in inst.items if item.critical]
-    if not flags and not items:
+    except Exception:  # a scoring plugin's bug: every row fails with it, loudly, already
         return error
-    said = [
-        f"{i} answered {str(given[i]).strip()}"
-        if given[i] is not None and str(given[i]).strip() != ""
-        else f"{i} not answered"
-        for i in items
-    ] + [f"flag {flag_id} raised by the valid answers" for flag_id in unnamed]
+    if not flags:
+        return error
+    said = [f"{i} {_as_given(given[i])}" for i in items] + [
+        f"flag {flag_id} raised by the valid answers" for flag_id in unnamed
+    ]
     reason = error.removeprefix(where)
     return f"{where}{CRITICAL_ITEMS}{'; '.join(said)}: act on it. {reason[:1].upper()}{reason[1:]}"
+
+
+def _as_given(value: Any) -> str:
+    """``answered 2`` (a long answer cut short, as an answer error shows it), or
+    ``not answered``."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return "not answered"
+    return f"answered {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 def _run_row(
