@@ -188,6 +188,9 @@ class ScaleRow:
     has_bands: bool
     band_note: str = ""  # "band from 6 of 7 answers: unprorated 9 would be Mild"
     unprorated_band: str = ""  # "Mild": the band label in band_note, for other languages
+    # Its interpretation is WITHHELD_INTERPRETATION (beside a critical flag): the
+    # template writes that sentence in the report's language.
+    withheld: bool = False
     unprorated_text: str = ""  # "9": the unprorated value in band_note
     # A lone subscale beside the total (PHQ-9's PHQ-2 screen) is a row in the scores
     # table, not a chart of its own: PHQ-9 stays one page.
@@ -405,6 +408,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         has_bands=bool(scale.bands),
         charted=bool(scale.bands) and (scale_id == "total" or len(inst.scales) > 2),
         band_note=_band_note(scale, score),
+        withheld=interpretation == WITHHELD_INTERPRETATION,
         **_unprorated(scale, score),
         band_only=band is not None
         and band.low_concern

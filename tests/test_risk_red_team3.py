@@ -43,6 +43,29 @@ RISK = definition(
         level: critical
         message: The client reported thoughts of hurting others. Assess risk today.
         when: {item: r3, op: ">", value: 0}
+    translations:
+      de:
+        source: Written in German for this test; not an instrument translation.
+        title: Risikotestskala
+        response_scales:
+          freq: {0: Nie, 1: Manchmal, 2: Oft, 3: Immer, 777: Verweigert}
+        items: {r1: Niedergeschlagen, r2: Besorgt, r3: Gedanken andere zu verletzen, r4: Schlecht}
+        bands:
+          total:
+            none: {label: Keine Sorge, interpretation: Alles gut.}
+            some: {label: Etwas Sorge}
+        flags: {harm_others: Gedanken andere zu verletzen. Heute abklären.}
+      es:
+        source: Written in Spanish for this test; not an instrument translation.
+        title: Escala de prueba
+        response_scales:
+          freq: {0: Nunca, 1: A veces, 2: A menudo, 3: Siempre, 777: Rechaza}
+        items: {r1: Decaído, r2: Preocupado, r3: Pensamientos de dañar a otros, r4: Dormí mal}
+        bands:
+          total:
+            none: {label: Sin preocupación, interpretation: Todo bien.}
+            some: {label: Algo de preocupación}
+        flags: {harm_others: Pensamientos de dañar a otros. Evaluar hoy.}
     """,
     title="Risk Test Scale",
     short_name="RTS",
@@ -205,3 +228,37 @@ def test_a_plugin_text_format_marks_the_band_and_shows_partial_and_later_alerts(
     assert "CRITICAL in later partial administration 2" in shown
     assert shown.index("CRITICAL in later partial") < shown.index("| scale |")
     assert "| No concern (score band only; see the safety alert) |" in shown
+
+
+@pytest.mark.parametrize(
+    ("language", "withheld", "reassurance"),
+    [
+        ("de", "Ein kritischer Hinweis liegt vor", "Alles gut."),
+        ("es", "Hay una alerta crítica", "Todo bien."),
+    ],
+)
+def test_a_withheld_interpretation_is_in_the_reports_language(
+    psyq_cli: CLI, tmp_path: Path, riskx: str, language: str, withheld: str, reassurance: str
+) -> None:
+    """Beside a critical flag a band of no concern's text is withheld; the sentence
+    saying so is in the report's language, never English in a German or Spanish report."""
+    for answers in ("0,0,1,0", "1,0,777,0"):  # harm_others; r3 declined (unanswered)
+        out = tmp_path / f"{language}-{answers}.html"
+        made = psyq_cli(
+            "report",
+            riskx,
+            "--answers",
+            answers,
+            "--client",
+            "C1",
+            "--language",
+            language,
+            "-o",
+            out,
+        )
+        assert made.exit_code == 0, made.output
+        page = out.read_text(encoding="utf-8")
+        assert withheld in page
+        assert "reassurance does not apply" not in page
+        assert reassurance not in page
+        assert page.index(withheld) > page.index('class="alert')
