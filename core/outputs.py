@@ -63,9 +63,14 @@ class RenderRequest:
         reassurance beside the alert; ``None`` when the scale has no band."""
         from psyq.results import band_shown, low_concern_bands
 
-        alert = bool(self.result.critical or self.options.get("later_critical"))
-        marked = scale_id in low_concern_bands(self.instrument, self.result, alert)
+        marked = scale_id in low_concern_bands(self.instrument, self.result, self.alert)
         return band_shown(self.result.scores[scale_id].band_label, marked)
+
+    @property
+    def alert(self) -> bool:
+        """Whether a critical flag is raised: this form's, or (``report --latest``) one a
+        later unfinished form raises. Beside it no band of low concern reassures."""
+        return bool(self.result.critical or self.options.get("later_critical"))
 
     def later_alerts(self) -> list[str]:
         """What forms left unfinished after this one say (``report --latest``), a line

@@ -262,3 +262,36 @@ def test_a_withheld_interpretation_is_in_the_reports_language(
         assert "reassurance does not apply" not in page
         assert reassurance not in page
         assert page.index(withheld) > page.index('class="alert')
+
+
+BAND_ONLY = "(score band only; see the safety alert)"
+
+
+def test_the_band_an_unprorated_score_would_have_is_no_reassurance_beside_an_alert(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """EPDS item 10 (reverse-keyed) left blank: the total is prorated from 9 answers to
+    10, "Possible depression"; unprorated, 9 would be "Below the cut-off". Beside the
+    critical flag that band is the score's band only in every output that names it."""
+    blank10 = "3,3,0,0,3,3,3,3,3,"
+    would_be = f"unprorated 9 would be Below the cut-off {BAND_ONLY}"
+    table = psyq_cli("score", "epds", "--answers", blank10)
+    assert table.exit_code == 0, table.output
+    assert "!!! CRITICAL (item epds_10)" in table.output and would_be in table.output
+    fhir = psyq_cli("score", "epds", "--answers", blank10, "--format", "fhir")
+    assert f"PRORATED: prorated from 9 of 10 answers; band from 9 of 10 answers: {would_be}." in (
+        fhir.output
+    )
+    page = tmp_path / "epds.html"
+    made = psyq_cli("report", "epds", "--answers", blank10, "--client", "C1", "-o", page)
+    assert made.exit_code == 0, made.output
+    assert f"unprorated 9 would be Below the cut-off ({BAND_ONLY[1:-1]})." in page.read_text()
+    assert psyq_cli("record", "epds", "--client", "C1", "--answers", blank10).exit_code == 0
+    history = psyq_cli("history", "C1")
+    assert would_be in history.output, history.output
+    # Item 10 answered "4th option" (no risk), item 9 blank: the same numbers, no alert,
+    # and the band is named as it is.
+    calm = psyq_cli("score", "epds", "--answers", "3,3,0,0,3,3,3,3,,3")
+    assert "CRITICAL" not in calm.output
+    assert "unprorated 9 would be Below the cut-off" in calm.output
+    assert BAND_ONLY not in calm.output

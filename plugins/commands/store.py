@@ -565,7 +565,8 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
             f"{scale.id} {e.administration.administered.isoformat()}: {note}"
             for e in group
             for scale in scales
-            if (note := proration_note(scale, e.result.scores[scale.id])) is not None
+            if (note := proration_note(scale, e.result.scores[scale.id], bool(e.result.critical)))
+            is not None
             and "would be" in note
         ]
         lines += [f"PRORATED: {note}" for note in notes]

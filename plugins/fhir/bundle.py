@@ -216,15 +216,14 @@ def observation(
         }
     if score.band_label:
         # Beside a critical flag, a band of low concern is the score's band only.
-        alert = bool(result.critical or request.options.get("later_critical"))
-        marked = scale.id in low_concern_bands(inst, result, alert)
+        marked = scale.id in low_concern_bands(inst, result, request.alert)
         shown = band_shown(score.band_label, marked)
         resource["interpretation"] = [{"text": shown}]
     notes = [{"text": notice} for notice in result.notices]
     changed = request.options.get("changed_outside_psyq")
     if changed:  # a stored record edited outside psyq: said on every score it gives
         notes.insert(0, {"text": f"CHANGED OUTSIDE PSYQ: {changed}"})
-    prorated = proration_note(scale, score)
+    prorated = proration_note(scale, score, request.alert)
     if prorated is not None:
         notes.append({"text": f"PRORATED: {prorated}."})
     if scale.id == "total" and result.flags:

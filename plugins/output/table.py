@@ -53,7 +53,7 @@ def render_table(request: RenderRequest) -> bytes:
         cells += [row[3].ljust(widths[3]), row[4]]
         lines.append("  ".join(cells).rstrip())
     for scale in inst.scales:
-        note = proration_note(scale, result.scores[scale.id])
+        note = proration_note(scale, result.scores[scale.id], request.alert)
         if note:
             lines.append(f"{scale.id}: {note}")
     unscored = [item for item in inst.items if not item.scored]

@@ -38,7 +38,7 @@ def render_markdown(request: RenderRequest) -> bytes:
             f"not scored: {score.reason}" if score.reason else ""
         )
         lines.append(f"| {_cell(scale.label)} | {value} | {low:g}-{high:g} | {_cell(band)} |")
-    prorated = [(s, proration_note(s, result.scores[s.id])) for s in inst.scales]
+    prorated = [(s, proration_note(s, result.scores[s.id], request.alert)) for s in inst.scales]
     lines += [f"\n{_cell(s.label)}: {_cell(note)}" for s, note in prorated if note]
     others = [f for f in result.flags if f.level != "critical"]
     if others:
