@@ -295,3 +295,38 @@ def test_the_band_an_unprorated_score_would_have_is_no_reassurance_beside_an_ale
     assert "CRITICAL" not in calm.output
     assert "unprorated 9 would be Below the cut-off" in calm.output
     assert BAND_ONLY not in calm.output
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".json", ".fhir.json"])
+def test_a_stopped_administration_still_writes_the_report_asked_for(
+    psyq_cli: CLI, tmp_path: Path, riskx: str, suffix: str
+) -> None:
+    """``administer --report`` stopped with q before the critical item: the file the
+    clinician asked for is written, marked partial, with the unanswered critical item."""
+    report = tmp_path / f"r3{suffix}"
+    stopped = psyq_cli("administer", riskx, "--client", "C1", "--report", report, input="1\nq\n")
+    assert "saved as partial administration 1" in stopped.output, stopped.output
+    assert f"report written to {report} (PARTIAL" in stopped.output
+    text = report.read_text(encoding="utf-8")
+    if suffix == ".txt":
+        assert text.index("PARTIAL — 1 of 4 items answered") < text.index("!!! CRITICAL (item r3)")
+    elif suffix == ".json":
+        doc = json.loads(text)
+        assert doc["report"]["status"] == "partial"
+        assert [f["id"] for f in doc["flags"]] == ["critical_item_unanswered"]
+    else:
+        bundle = json.loads(text)
+        assert bundle["entry"][0]["resource"]["status"] == "in-progress"
+        assert "critical_item_unanswered" in text
+    # Resumed and finished, --force replaces it with the complete one.
+    done = psyq_cli("administer", "--resume", "1", "--report", report, "--force", input="0\n2\n0\n")
+    assert done.exit_code == 0, done.output
+    final = report.read_text(encoding="utf-8")
+    assert "PARTIAL" not in final and "in-progress" not in final
+    assert '"status": "partial"' not in final and "harm_others" in final.replace(
+        "The client reported thoughts of hurting others", "harm_others"
+    )
+    nothing = psyq_cli(
+        "administer", riskx, "--client", "C2", "--report", tmp_path / "none.txt", input="q\n"
+    )
+    assert "no report written" in nothing.output and not (tmp_path / "none.txt").exists()
