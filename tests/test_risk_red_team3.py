@@ -330,3 +330,32 @@ def test_a_stopped_administration_still_writes_the_report_asked_for(
         "administer", riskx, "--client", "C2", "--report", tmp_path / "none.txt", input="q\n"
     )
     assert "no report written" in nothing.output and not (tmp_path / "none.txt").exists()
+
+
+def test_a_fhir_observations_first_note_is_its_critical_flag(
+    psyq_cli: CLI, tmp_path: Path, riskx: str
+) -> None:
+    """A provisional instrument's notice and the proration note come after the alert."""
+    scored = psyq_cli("score", riskx, "--answers", "1,0,777,0", "--format", "fhir")
+    assert scored.exit_code == 0, scored.output
+    (obs,) = [
+        e["resource"]
+        for e in json.loads(scored.output)["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+    ]
+    notes = [n["text"] for n in obs["note"]]
+    assert notes[0].startswith("CRITICAL (item r3): Critical item r3 was not answered")
+    assert notes[1].startswith("Provisional instrument")
+    assert notes[2] == "PRORATED: prorated from 3 of 4 answers (unprorated 1)."
+    # report --latest: a later unfinished form's alert comes before the notices too.
+    assert psyq_cli("record", riskx, "--client", "C1", "--answers", "0,0,0,0").exit_code == 0
+    assert "partial" in psyq_cli("administer", riskx, "--client", "C1", input="1\nq\n").output
+    out = tmp_path / "latest.fhir.json"
+    made = psyq_cli("report", riskx, "--latest", "--client", "C1", "-o", out)
+    assert made.exit_code == 0, made.output
+    (obs,) = [
+        e["resource"]
+        for e in json.loads(out.read_text())["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+    ]
+    assert obs["note"][0]["text"].startswith("CRITICAL in later partial administration 2")
