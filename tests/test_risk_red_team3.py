@@ -359,3 +359,15 @@ def test_a_fhir_observations_first_note_is_its_critical_flag(
         if e["resource"]["resourceType"] == "Observation"
     ]
     assert obs["note"][0]["text"].startswith("CRITICAL in later partial administration 2")
+
+
+def test_the_report_commands_terminal_line_leads_with_the_alert(
+    psyq_cli: CLI, tmp_path: Path, riskx: str
+) -> None:
+    out = tmp_path / "r.txt"
+    made = psyq_cli("report", riskx, "--answers", "0,0,1,0", "--client", "C1", "-o", out)
+    assert made.exit_code == 0, made.output
+    assert made.stderr.startswith(f"wrote {out} (table): RTS: CRITICAL: harm_others (item r3); ")
+    assert made.stderr.rstrip().endswith(f"total 1 No concern {BAND_ONLY}")
+    calm = psyq_cli("report", riskx, "--answers", "0,0,0,0", "--client", "C1", "-o", out, "--force")
+    assert calm.stderr == f"wrote {out} (table): RTS total 0 No concern\n"
