@@ -371,3 +371,19 @@ def test_the_report_commands_terminal_line_leads_with_the_alert(
     assert made.stderr.rstrip().endswith(f"total 1 No concern {BAND_ONLY}")
     calm = psyq_cli("report", riskx, "--answers", "0,0,0,0", "--client", "C1", "-o", out, "--force")
     assert calm.stderr == f"wrote {out} (table): RTS total 0 No concern\n"
+
+
+def test_printed_json_puts_the_alert_and_a_partial_status_before_the_scores(
+    psyq_cli: CLI, tmp_path: Path, riskx: str
+) -> None:
+    scored = psyq_cli("score", "epds", "--answers", "3,3,0,0,3,3,3,3,3,2", "--json")
+    assert scored.exit_code == 0, scored.output
+    text = scored.output
+    assert list(json.loads(text))[:2] == ["instrument", "flags"]
+    assert text.index('"self_harm_thoughts"') < text.index('"scores"')
+    assert "partial" in psyq_cli("administer", riskx, "--client", "C1", input="1\nq\n").output
+    out = tmp_path / "partial.json"
+    assert psyq_cli("report", "--administration", "1", "-o", out).exit_code == 0
+    text = out.read_text(encoding="utf-8")
+    assert list(json.loads(text))[:3] == ["instrument", "report", "flags"]
+    assert text.index('"status": "partial"') < text.index('"scores"')
