@@ -387,3 +387,24 @@ def test_printed_json_puts_the_alert_and_a_partial_status_before_the_scores(
     text = out.read_text(encoding="utf-8")
     assert list(json.loads(text))[:3] == ["instrument", "report", "flags"]
     assert text.index('"status": "partial"') < text.index('"scores"')
+
+
+def test_history_leads_with_a_later_unfinished_forms_critical_flag(
+    psyq_cli: CLI, riskx: str
+) -> None:
+    """``history``: a partial form's critical flag is named under the heading, before
+    the score table, and the complete form before it shows its band as the score's only
+    (as ``report --latest`` does)."""
+    assert psyq_cli("record", riskx, "--client", "C1", "--answers", "0,0,0,0").exit_code == 0
+    assert psyq_cli("record", "phq9", "--client", "C1", "--answers", "0," * 8 + "0").exit_code == 0
+    assert "partial" in psyq_cli("administer", riskx, "--client", "C1", input="1\nq\n").output
+    text = psyq_cli("history", "C1").output
+    lines = text.splitlines()
+    assert lines[1] == (
+        "!!! CRITICAL in partial administration 3 (riskx) (item r3): critical_item_unanswered "
+        "(details below)"
+    )
+    assert f"No concern {BAND_ONLY}" in text
+    # Another instrument's form is not the one the unfinished form follows.
+    assert "Minimal" in text and f"Minimal {BAND_ONLY}" not in text
+    assert text.index("(details below)") < text.index("  id  date")
