@@ -408,3 +408,33 @@ def test_history_leads_with_a_later_unfinished_forms_critical_flag(
     # Another instrument's form is not the one the unfinished form follows.
     assert "Minimal" in text and f"Minimal {BAND_ONLY}" not in text
     assert text.index("(details below)") < text.index("  id  date")
+
+
+@pytest.mark.parametrize("given", [["--scores-only"], ["--format", "json"]])
+def test_a_quiet_batch_still_says_how_many_rows_raise_a_critical_flag(
+    psyq_cli: CLI, tmp_path: Path, given: list[str]
+) -> None:
+    data = tmp_path / "phq9.csv"
+    data.write_text(
+        "client_id," + ",".join(f"phq9_{i}" for i in range(1, 10)) + "\n"
+        "A,0,0,0,0,0,0,0,0,1\n"  # item 9 at 1: suicidal_ideation
+        "B,0,0,0,0,0,0,0,0,\n"  # item 9 blank: critical_item_unanswered
+        "C,2,2,2,2,2,2,2,2,0\n"  # flagged (major depressive syndrome), nothing critical
+        "D,0,0,0,0,0,0,0,0,0\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = psyq_cli(
+        "batch", data, "--instrument", "phq9", "--out", out, "--quiet", "--summary", "html", *given
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"!!! CRITICAL: 2 row(s) raise a critical flag: see the flags column of "
+        f"{out / 'scores.csv'} and the cohort summary\n"
+    )
+    stats = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert (stats["flagged"], stats["critical"]) == (3, 2)
+    assert "<strong>2</strong> with a critical flag" in (out / "cohort-summary.html").read_text()
+    loud = psyq_cli("batch", data, "--instrument", "phq9", "--out", out, "--force", *given)
+    assert "4 rows: 4 scored, 0 failed, 3 flagged (2 critical)" in loud.stderr

@@ -48,6 +48,7 @@ class CohortStats:
     failed: int = 0
     critical_failed: int = 0  # rows not scored whose errors.csv line names a critical item
     flagged_count: int = 0
+    critical_count: int = 0  # scored rows with a critical flag
     bands: dict[str, Counter[str]] = field(default_factory=dict)
     totals: Counter[float] = field(default_factory=Counter)
     prorated: Counter[str] = field(default_factory=Counter)  # scale id -> prorated scores
@@ -79,6 +80,7 @@ class CohortStats:
         flags = record["flags"]
         if flags:
             self.flagged_count += 1
+            self.critical_count += bool(record["critical"])
         elif len(self._others) >= LISTED and _other_key(total, record["row"]) <= self._others[0][0]:
             return  # would not be listed: skip building its entry (the common case)
         entry = {
@@ -114,6 +116,7 @@ class CohortStats:
             "failed": self.failed,
             "critical_failed": self.critical_failed,
             "flagged_count": self.flagged_count,
+            "critical_count": self.critical_count,
             "bands": {sid: dict(c) for sid, c in self.bands.items()},
             "totals": [[v, n] for v, n in self.totals.items()],
             "prorated": dict(self.prorated),
@@ -132,6 +135,7 @@ class CohortStats:
             self.totals[value] += n
         self.prorated.update(part.get("prorated", {}))
         self.flagged_count += part["flagged_count"]
+        self.critical_count += part.get("critical_count", 0)  # absent: an older manifest
         for entry in part["listed"]:
             self._keep(entry)
 
@@ -173,6 +177,7 @@ class CohortStats:
             "failed": self.failed,
             "failed_critical": self.critical_failed,
             "flagged": self.flagged_count,
+            "critical": self.critical_count,
             # Scores prorated for missing answers, per scale (scores.csv says which).
             "prorated": {
                 s.id: self.prorated[s.id] for s in self.instrument.scales if s.missing.prorate

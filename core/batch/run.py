@@ -107,6 +107,7 @@ class BatchOutcome:
     flagged: int
     out_dir: Path
     cohort_summary: Path
+    critical: int = 0  # scored rows with a critical flag
 
 
 def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
@@ -215,6 +216,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         failed=stats.failed,
         resumed=resumed,
         flagged=stats.flagged_count,
+        critical=stats.critical_count,
         out_dir=out,
         cohort_summary=cohort_path,
     )

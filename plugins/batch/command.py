@@ -236,11 +236,18 @@ def batch_command(
         resumed = f" ({outcome.resumed} from before --resume)" if outcome.resumed else ""
         click.echo(
             f"{outcome.rows} rows{resumed}: {outcome.scored} scored, {outcome.failed} failed, "
-            f"{outcome.flagged} flagged -> {out_dir}/ (summary: {outcome.cohort_summary.name})",
+            f"{outcome.flagged} flagged ({outcome.critical} critical) -> {out_dir}/ "
+            f"(summary: {outcome.cohort_summary.name})",
             err=True,
         )
         if outcome.failed:
             click.echo(f"see {out_dir / 'errors.csv'} for the rows that failed", err=True)
+    if outcome.critical:  # said even with --quiet: a risk is never only in a file
+        click.echo(
+            f"!!! CRITICAL: {outcome.critical} row(s) raise a critical flag: see the flags "
+            f"column of {out_dir / 'scores.csv'} and the cohort summary",
+            err=True,
+        )
     if outcome.failed:
         _say_critical_failures(out_dir / "errors.csv")
     ctx.exit(1 if outcome.failed else 0)
