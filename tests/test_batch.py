@@ -277,7 +277,7 @@ def test_jsonl_rows_with_bad_lines_names_and_unsafe_cells(psyq_cli: CLI, tmp_pat
     assert errors.keys() == {"2", "5", "6"}
     assert errors["2"].startswith("row 2: not valid JSON")
     # Item 9 is 1 on every row: a row not scored still names it (never only in the input).
-    critical = "CRITICAL item phq9_9 answered 1: act on it. "
+    critical = "CRITICAL item phq9_9 answered 1 (Several days): act on it. "
     assert errors["5"] == f"row 5: {critical}Date 'May 1st' is not a date; use YYYY-MM-DD"
     assert errors["6"] == f"row 6: {critical}The client id is empty"
     scores = read_csv(out / "scores.csv")

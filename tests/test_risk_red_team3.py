@@ -116,9 +116,13 @@ def test_a_batch_row_not_scored_still_names_its_critical_item(
     assert result.exit_code == 1, result.output
     errors = errors_by_client(out)
     assert set(errors) == {"BAD_ANSWER", "BAD_DATE", "BAD_ITEM9", "BLANK_ITEM9", "NO_RISK"}
-    assert errors["BAD_ANSWER"].startswith("row 2: CRITICAL item phq9_9 answered 2: act on it.")
+    assert errors["BAD_ANSWER"].startswith(
+        "row 2: CRITICAL item phq9_9 answered 2 (More than half the days): act on it."
+    )
     assert "Item phq9_3: '7' is not an allowed answer" in errors["BAD_ANSWER"]
-    assert errors["BAD_DATE"].startswith("row 3: CRITICAL item phq9_9 answered 1: act on it.")
+    assert errors["BAD_DATE"].startswith(
+        "row 3: CRITICAL item phq9_9 answered 1 (Several days): act on it."
+    )
     assert "'2026-13-05' is not a date" in errors["BAD_DATE"]
     assert errors["BAD_ITEM9"].startswith("row 4: CRITICAL item phq9_9 answered x: act on it.")
     assert errors["BLANK_ITEM9"].startswith("row 5: CRITICAL item phq9_9 not answered: act on it.")
@@ -130,6 +134,26 @@ def test_a_batch_row_not_scored_still_names_its_critical_item(
     assert summary.index("CRITICAL: 4 row(s)") < summary.index("Distribution of the")
     stats = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert (stats["failed"], stats["failed_critical"]) == (5, 4)
+
+
+def test_a_reverse_keyed_critical_item_is_named_with_its_label(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """EPDS item 10 is reverse-keyed: its answer 0 (the 1st option) is the most severe,
+    so a row not scored names it with its label, never as a bare, calm-looking 0."""
+    data = tmp_path / "epds.csv"
+    items = ",".join(f"epds_{i}" for i in range(1, 11))
+    data.write_text(
+        f"client_id,{items}\nP0,0,0,3,0,3,3,3,3,9,0\nP3,0,0,3,0,3,3,3,3,9,3\n", encoding="utf-8"
+    )
+    out = tmp_path / "out"
+    result = psyq_cli("batch", data, "--instrument", "epds", "--out", out, "--scores-only")
+    assert result.exit_code == 1, result.output
+    errors = errors_by_client(out)
+    assert errors["P0"].startswith(
+        "row 2: CRITICAL item epds_10 answered 0 (1st option as printed): act on it. Item epds_9"
+    )
+    assert "CRITICAL" not in errors["P3"]  # the 4th option scores 0: no risk answered
 
 
 def test_a_local_instruments_batch_row_not_scored_names_its_critical_flag(
@@ -148,9 +172,15 @@ def test_a_local_instruments_batch_row_not_scored_names_its_critical_flag(
     result = psyq_cli("batch", data, "--instrument", riskx, "--out", out, "--scores-only")
     assert result.exit_code == 1, result.output
     errors = errors_by_client(out)
-    assert errors["POSITIVE"].startswith("row 2: CRITICAL item r3 answered 1: act on it.")
-    assert errors["DECLINED"].startswith("row 3: CRITICAL item r3 answered 777: act on it.")
-    assert errors[""].startswith("row 4: CRITICAL item r3 answered 3: act on it. The client id")
+    assert errors["POSITIVE"].startswith(
+        "row 2: CRITICAL item r3 answered 1 (Sometimes): act on it."
+    )
+    assert errors["DECLINED"].startswith(
+        "row 3: CRITICAL item r3 answered 777 (Decline): act on it."
+    )
+    assert errors[""].startswith(
+        "row 4: CRITICAL item r3 answered 3 (Always): act on it. The client id"
+    )
     assert "CRITICAL" not in errors["NONE"]
     assert "!!! CRITICAL: 3 row(s) not scored name a critical item" in result.output
 

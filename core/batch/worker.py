@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from psyq.batch.columnar import ColumnarScorer
     from psyq.batch.ranges import CsvSlice
     from psyq.manager import PsyqPluginManager
+    from psyq.models import Instrument
 
 RowJob = tuple[int, str, str, str, tuple[Any, ...], str | None]
 """One row as sent to a worker: (row number, client id, date, report stem, answers in
@@ -305,20 +306,29 @@ def _with_critical(ctx: _Context, values: tuple[Any, ...], where: str, error: st
         return error
     if not flags:
         return error
-    said = [f"{i} {_as_given(given[i])}" for i in items] + [
+    # With its label: a reverse-keyed item's 0 (EPDS item 10) is its most severe answer.
+    said = [f"{i} {_as_given(given[i], _label(inst, i, answers[i]))}" for i in items] + [
         f"flag {flag_id} raised by the valid answers" for flag_id in unnamed
     ]
     reason = error.removeprefix(where)
     return f"{where}{CRITICAL_ITEMS}{'; '.join(said)}: act on it. {reason[:1].upper()}{reason[1:]}"
 
 
-def _as_given(value: Any) -> str:
-    """``answered 2`` (a long answer cut short, as an answer error shows it), or
-    ``not answered``."""
+def _as_given(value: Any, label: str | None = None) -> str:
+    """``answered 2 (More than half the days)`` (a long answer cut short, as an answer
+    error shows it), or ``not answered``."""
     text = "" if value is None else str(value).strip()
     if not text:
         return "not answered"
-    return f"answered {text if len(text) <= 40 else text[:37] + '...'}"
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    return f"answered {shown}" + (f" ({label})" if label else "")
+
+
+def _label(inst: Instrument, item_id: str, answer: int | None) -> str | None:
+    """The label of a valid answer (``None`` for an invalid or missing one)."""
+    if answer is None:
+        return None
+    return inst.response_scale_for(inst.item(item_id)).label_for(answer)
 
 
 def _run_row(
