@@ -468,3 +468,28 @@ def test_a_quiet_batch_still_says_how_many_rows_raise_a_critical_flag(
     assert "<strong>2</strong> with a critical flag" in (out / "cohort-summary.html").read_text()
     loud = psyq_cli("batch", data, "--instrument", "phq9", "--out", out, "--force", *given)
     assert "4 rows: 4 scored, 0 failed, 3 flagged (2 critical)" in loud.stderr
+
+
+def test_validate_notes_a_critical_item_no_critical_flag_tests(
+    psyq_cli: CLI, tmp_path: Path, riskx: str
+) -> None:
+    """A critical item whose answer no critical flag tests: a risk answer ("Always")
+    would raise nothing, only a blank would; validate says so."""
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(RISK.replace("id: riskx", "id: riskbare").split("flags:")[0])
+    checked = psyq_cli("validate", bare)
+    assert checked.exit_code == 0, checked.output
+    assert "note" in checked.stderr and "critical item r3: no critical flag tests its answer" in (
+        checked.stderr
+    )
+    # Only a "missing" test of it is not a test of its answer either.
+    missing_only = tmp_path / "missing.yaml"
+    missing_only.write_text(
+        RISK.replace("id: riskx", "id: riskmiss")
+        .replace('when: {item: r3, op: ">", value: 0}', "when: {item: r3, missing: true}")
+        .split("translations:")[0]
+    )
+    assert "critical item r3: no critical flag" in psyq_cli("validate", missing_only).stderr
+    shipped = psyq_cli("validate")
+    assert shipped.exit_code == 0, shipped.output
+    assert "no critical flag tests" not in shipped.stderr  # PHQ-9, BDI-II, EPDS, local riskx
