@@ -152,6 +152,46 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+class SharedFolder(PsyqError):
+    """A folder psyq is to fill with client files is open to others and not the user's own."""
+
+
+def private_folder(path: Path) -> list[str]:
+    """Make ``path`` a folder only its owner can open, before psyq fills it with client
+    files (a batch's reports are named by client id, so even a listing discloses).
+
+    Missing: created 0700 (:func:`private_dir`). The user's own folder that others can
+    open (``mkdir`` under umask 022 makes it 0755): made 0700, and one line saying so
+    is returned for the caller to show. A folder others can open that is someone
+    else's, or shared by design (sticky, as ``/tmp``): :class:`SharedFolder`, as psyq
+    cannot make it private. A link the user gave is followed; the folder is changed
+    through its descriptor, so it cannot be swapped between the check and the change.
+    """
+    if not os.path.lexists(path):
+        private_dir(path)
+        return []
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _O_CLOEXEC)
+    except OSError:
+        return []  # not a folder, or unreadable: the caller's own checks say so
+    try:
+        info = os.fstat(fd)
+        mode = stat.S_IMODE(info.st_mode)
+        if not stat.S_ISDIR(info.st_mode) or not mode & 0o077:
+            return []
+        if info.st_uid != os.getuid() or mode & stat.S_ISVTX:
+            whose = "a shared folder" if mode & stat.S_ISVTX else "another user's folder"
+            raise SharedFolder(
+                f"{path}: {whose} that others can open (mode {mode:04o}); psyq writes "
+                "client files only into a folder of your own: name a new one (psyq "
+                "creates it, 0700)"
+            )
+        os.fchmod(fd, PRIVATE_DIR)
+    finally:
+        os.close(fd)
+    return [f"{path}: others could open this folder (mode {mode:04o}); made it 0700"]
+
+
 def create_private_once(path: Path, data: bytes) -> bool:
     """Write ``data`` to a new private file at ``path`` (0600, its folder 0700): in full
     under a temporary name, synced, then linked into place, so a racing process never

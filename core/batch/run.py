@@ -48,7 +48,14 @@ from psyq.batch.progress import Progress
 from psyq.batch.tables import ERRORS_HEADER, scores_header
 from psyq.batch.worker import ChunkJob, RowJob, part_name, render_cohort_pdf, run_chunk
 from psyq.errors import PsyqError
-from psyq.files import TMP_SUFFIX, atomic_file, fsync_dir, private_dir, write_atomic
+from psyq.files import (
+    TMP_SUFFIX,
+    atomic_file,
+    fsync_dir,
+    private_dir,
+    private_folder,
+    write_atomic,
+)
 from psyq.manager import PsyqPluginManager
 from psyq.models import Instrument
 from psyq.outputs import get_output_format
@@ -285,6 +292,10 @@ def _check_out(out: Path, options: BatchOptions) -> None:
     """Refuse an output folder this batch may not write into, before anything is written."""
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
+    if out.is_dir():
+        # Reports are named by client id: a folder others can list discloses them.
+        for line in private_folder(out):
+            print(line, file=sys.stderr)
     if options.resume and (out / MANIFEST_NAME).exists():
         return
     entries = sorted(out.iterdir()) if out.is_dir() else []

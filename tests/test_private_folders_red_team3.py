@@ -1,0 +1,113 @@
+"""Folders psyq fills with client files are private: those it creates are 0700 whatever
+the umask, and one the user made others can open (mode 0755 after ``mkdir`` under
+umask 022) is made 0700 before a batch writes reports named by client id into it. A
+folder psyq cannot make private (shared by design, or another user's) is refused."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from .cohorts import phq9_rows, write_csv
+
+CLI = Callable[..., Result]
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022], ids=oct)
+def test_the_demo_folder_is_private_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    out = tmp_path / "demo" / "reports"
+    env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "psyq", "demo", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.umask(umask),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    files = list(out.iterdir())
+    assert files
+    for path in (out.parent, out):
+        assert mode_of(path) == 0o700, (path, oct(mode_of(path)))
+    assert {mode_of(p) for p in files} == {0o600}
+
+
+@pytest.mark.parametrize("loose", [0o755, 0o777, 0o750], ids=oct)
+def test_a_batch_folder_others_can_open_is_made_private_and_said(
+    psyq_cli: CLI, tmp_path: Path, loose: int
+) -> None:
+    src = write_csv(tmp_path / "cohort.csv", phq9_rows(3))
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(loose)  # as `mkdir out` under umask 022 (or 000) leaves it
+    result = psyq_cli(
+        "batch", src, "--instrument", "phq9", "--out", out, "--format", "json", "--jobs", "1",
+        "--summary", "html", "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert mode_of(out) == 0o700
+    assert f"{out}: others could open this folder (mode {loose:04o}); made it 0700" in (
+        result.stderr
+    )
+    assert len(list((out / "reports").iterdir())) == 3
+
+
+def test_a_batch_folder_reached_through_a_link_is_made_private(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    src = write_csv(tmp_path / "cohort.csv", phq9_rows(2))
+    real = tmp_path / "real"
+    real.mkdir()
+    real.chmod(0o755)
+    (tmp_path / "out").symlink_to(real)
+    result = psyq_cli(
+        "batch", src, "--instrument", "phq9", "--out", tmp_path / "out", "--scores-only",
+        "--summary", "html", "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert mode_of(real) == 0o700
+    assert (real / "scores.csv").exists()
+
+
+def test_a_resumed_batch_in_a_loosened_folder_is_made_private(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    src = write_csv(tmp_path / "cohort.csv", phq9_rows(2))
+    out = tmp_path / "out"
+    args = ("batch", src, "--instrument", "phq9", "--out", out, "--scores-only",
+            "--summary", "html", "--quiet")  # fmt: skip
+    assert psyq_cli(*args).exit_code == 0
+    out.chmod(0o755)  # as a copy, or an older psyq, left it
+    result = psyq_cli(*args, "--resume")
+    assert result.exit_code == 0, result.output
+    assert mode_of(out) == 0o700
+    assert "made it 0700" in result.stderr
+
+
+def test_a_shared_sticky_folder_is_refused_before_anything_is_written(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    src = write_csv(tmp_path / "cohort.csv", phq9_rows(2))
+    out = tmp_path / "shared"
+    out.mkdir()
+    out.chmod(0o1777)  # as /tmp: everyone may create files in it
+    result = psyq_cli(
+        "batch", src, "--instrument", "phq9", "--out", out, "--scores-only", "--quiet"
+    )
+    assert result.exit_code == 2
+    assert f"{out}: a shared folder that others can open (mode 1777)" in result.stderr
+    assert "Traceback" not in result.output
+    assert list(out.iterdir()) == []
+    assert mode_of(out) == 0o1777  # not psyq's to change
