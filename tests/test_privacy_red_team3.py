@@ -1,7 +1,12 @@
-"""Folders psyq fills with client files are private: those it creates are 0700 whatever
+"""Red team of "every file holding client data is private, created safely".
+
+Folders psyq fills with client files are private: those it creates are 0700 whatever
 the umask, and one the user made others can open (mode 0755 after ``mkdir`` under
 umask 022) is made 0700 before a batch writes reports named by client id into it. A
-folder psyq cannot make private (shared by design, or another user's) is refused."""
+folder psyq cannot make private (shared by design, or another user's) is refused.
+A store's -wal or -shm file that someone else owns (planted, to read every write
+through a descriptor kept open) is refused. Tests that plant another user's file
+chown it to ``nobody``, so they run as root (as this project's test machines do)."""
 
 from __future__ import annotations
 
@@ -111,3 +116,46 @@ def test_a_shared_sticky_folder_is_refused_before_anything_is_written(
     assert "Traceback" not in result.output
     assert list(out.iterdir()) == []
     assert mode_of(out) == 0o1777  # not psyq's to change
+
+
+NOBODY = 65534
+
+
+def test_another_users_batch_folder_that_others_can_open_is_refused(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    src = write_csv(tmp_path / "cohort.csv", phq9_rows(2))
+    out = tmp_path / "theirs"
+    out.mkdir()
+    out.chmod(0o755)
+    os.chown(out, NOBODY, -1)
+    result = psyq_cli(
+        "batch", src, "--instrument", "phq9", "--out", out, "--scores-only", "--quiet"
+    )
+    assert result.exit_code == 2
+    assert f"{out}: another user's folder that others can open (mode 0755)" in result.stderr
+    assert list(out.iterdir()) == []
+    assert mode_of(out) == 0o755
+
+
+@pytest.mark.parametrize("companion", ["-wal", "-shm"])
+@pytest.mark.parametrize("existing", [False, True], ids=["new store", "existing store"])
+def test_a_store_companion_file_someone_else_owns_is_never_written(
+    psyq_cli: CLI, tmp_path: Path, companion: str, existing: bool
+) -> None:
+    db = tmp_path / "shared" / "clinic.db"
+    db.parent.mkdir()
+    record = ("--db", db, "record", "phq9", "--client", "C1", "--answers", "1,1,1,1,1,1,1,1,3")
+    if existing:
+        assert psyq_cli(*record).exit_code == 0
+    planted = db.with_name(db.name + companion)
+    planted.unlink(missing_ok=True)
+    planted.touch()
+    planted.chmod(0o666)  # or 0600: its owner can read it through a descriptor kept open
+    os.chown(planted, NOBODY, -1)
+    result = psyq_cli(*record)
+    assert result.exit_code == 2
+    assert f"{planted}: belongs to another user (uid {NOBODY})" in result.stderr
+    assert "Traceback" not in result.output
+    assert planted.stat().st_size == 0
+    assert planted.stat().st_uid == NOBODY
