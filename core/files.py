@@ -224,12 +224,23 @@ def _synced_temporary(path: Path, data: bytes) -> Path:
 
 
 def read_private(path: Path, limit: int = 1024) -> tuple[bytes, int]:
-    """Up to ``limit`` bytes of the file at ``path``, never read through a link, and
-    its permission bits (for the caller to refuse a file others can read). ``OSError``
-    as opening raises it: ``FileNotFoundError``, or ``ELOOP`` for a link."""
-    fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+    """Up to ``limit`` bytes of the file at ``path`` (a key), and its permission bits
+    (for the caller to refuse a file others can read).
+
+    Only a regular file of the user's own is read: never through a link, never a FIFO
+    or a device (opened without waiting, so a FIFO planted there cannot hang psyq),
+    never another user's file (a key someone else put there is a key they know).
+    ``OSError`` otherwise: ``FileNotFoundError``, ``ELOOP`` for a link, ``EPERM``
+    with a ``strerror`` saying why for the rest.
+    """
+    fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as fh:
-        return fh.read(limit), os.fstat(fh.fileno()).st_mode & 0o777
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EPERM, "it is not a regular file", str(path))
+        if info.st_uid != os.getuid():
+            raise OSError(errno.EPERM, f"it belongs to another user (uid {info.st_uid})", str(path))
+        return fh.read(limit), info.st_mode & 0o777
 
 
 def _read_up_to(fh: IO[bytes], size: int) -> bytes:

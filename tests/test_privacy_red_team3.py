@@ -159,3 +159,58 @@ def test_a_store_companion_file_someone_else_owns_is_never_written(
     assert "Traceback" not in result.output
     assert planted.stat().st_size == 0
     assert planted.stat().st_uid == NOBODY
+
+
+def record_c0042(psyq_cli: CLI) -> None:
+    result = psyq_cli("record", "phq9", "--client", "C0042", "--answers", "1,2,0,1,1,0,2,1,0")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_deidentification_key_another_user_put_there_is_never_used(
+    psyq_cli: CLI, psyq_home: Path
+) -> None:
+    record_c0042(psyq_cli)
+    key = psyq_home / "deidentify.key"
+    key.write_text("ab" * 32 + "\n")  # a key its owner knows: every pseudonym reversible
+    key.chmod(0o600)
+    os.chown(key, NOBODY, -1)
+    result = psyq_cli("export", "--deidentify")
+    assert result.exit_code == 2
+    assert f"{key}: cannot read the de-identification key (it belongs to another user" in (
+        result.stderr
+    )
+    assert "C0042" not in result.stdout and "phq9" not in result.stdout
+
+
+def test_an_audit_key_another_user_put_there_is_never_used(psyq_cli: CLI, psyq_home: Path) -> None:
+    key = psyq_home / "audit.key"
+    key.write_text("cd" * 32 + "\n")  # known to its owner: they could forge the chain
+    key.chmod(0o600)
+    os.chown(key, NOBODY, -1)
+    result = psyq_cli("record", "phq9", "--client", "C0042", "--answers", "1,2,0,1,1,0,2,1,0")
+    assert result.exit_code == 1  # as every audit key problem
+    assert f"{key}: cannot read the audit key: it belongs to another user" in result.stderr
+    assert "saved administration" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("key", "args", "code"),
+    [
+        ("deidentify.key", ["export", "--deidentify"], 2),
+        ("audit.key", ["record", "phq9", "--client", "C1", "--answers", "1,2,0,1,1,0,2,1,0"], 1),
+    ],
+)
+def test_a_fifo_planted_as_a_key_cannot_hang_psyq(
+    tmp_path: Path, key: str, args: list[str], code: int
+) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "PSYQ_HOME": str(home)}
+    psyq = [sys.executable, "-m", "psyq"]
+    first = ["record", "phq9", "--client", "C0", "--answers", "0,0,0,0,0,0,0,0,0"]
+    assert subprocess.run([*psyq, *first], env=env, capture_output=True).returncode == 0
+    (home / key).unlink(missing_ok=True)
+    os.mkfifo(home / key, 0o600)  # opening it to read would wait for a writer forever
+    done = subprocess.run([*psyq, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == code, done.stderr
+    assert f"{home / key}: cannot read the" in done.stderr
+    assert "it is not a regular file" in done.stderr
