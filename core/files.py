@@ -168,8 +168,7 @@ def private_folder(path: Path) -> list[str]:
     through its descriptor, so it cannot be swapped between the check and the change.
     """
     if not os.path.lexists(path):
-        private_dir(path)
-        return []
+        private_dir(path)  # then checked as any other: someone may have made it first
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _O_CLOEXEC)
     except OSError:

@@ -349,6 +349,8 @@ def _open_manifest(
         for name in (*FINAL_FILES, MANIFEST_NAME):
             (out / name).unlink(missing_ok=True)
     _remove_temporaries(out)
+    for line in private_folder(out):  # made now, or checked again: it may have changed
+        print(line, file=sys.stderr)
     private_dir(out / REPORTS_DIR)
     _own_folders(out)
     started = datetime.now().astimezone().isoformat(timespec="seconds")
