@@ -33,6 +33,7 @@ PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
 def temporary_name(path: Path) -> Path:
@@ -148,7 +149,14 @@ def private_dir(path: Path) -> Path:
             os.mkdir(folder, PRIVATE_DIR)
         except FileExistsError:
             continue  # made meanwhile by another process; its mode is its creator's
-        os.chmod(folder, PRIVATE_DIR)  # mkdir's mode is masked by the umask
+        # mkdir's mode is masked by the umask. Set through a descriptor opened without
+        # following a link: a folder swapped for a link meanwhile is refused (ELOOP),
+        # and the mode of whatever the link points to is never changed.
+        fd = os.open(folder, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC)
+        try:
+            os.fchmod(fd, PRIVATE_DIR)
+        finally:
+            os.close(fd)
     return path
 
 
@@ -170,7 +178,7 @@ def private_folder(path: Path) -> list[str]:
     if not os.path.lexists(path):
         private_dir(path)  # then checked as any other: someone may have made it first
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
     except OSError:
         return []  # not a folder, or unreadable: the caller's own checks say so
     try:

@@ -226,3 +226,27 @@ def test_a_fifo_planted_as_a_key_cannot_hang_psyq(
         assert "it is not a regular file" in done.stderr
     else:
         assert "saved administration" in done.stdout
+
+
+def test_a_new_folder_swapped_for_a_link_is_refused_and_its_target_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a folder others can write, someone may rename the folder psyq just made and
+    put a link in its place before psyq sets its mode: the mode must not be set through
+    the link (as root, on any file the link names)."""
+    from psyq.files import private_dir
+
+    theirs = tmp_path / "theirs.txt"
+    theirs.write_text("not psyq's")
+    theirs.chmod(0o644)
+    real_mkdir = os.mkdir
+
+    def mkdir_then_swap(path: str | os.PathLike[str], mode: int = 0o777) -> None:
+        real_mkdir(path, mode)
+        os.rename(path, tmp_path / "moved")
+        os.symlink(theirs, path)
+
+    monkeypatch.setattr(os, "mkdir", mkdir_then_swap)
+    with pytest.raises(OSError):
+        private_dir(tmp_path / "out")
+    assert mode_of(theirs) == 0o644
