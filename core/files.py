@@ -164,7 +164,7 @@ class SharedFolder(PsyqError):
     """A folder psyq is to fill with client files is open to others and not the user's own."""
 
 
-def private_folder(path: Path) -> list[str]:
+def private_folder(path: Path, *, check_only: bool = False) -> list[str]:
     """Make ``path`` a folder only its owner can open, before psyq fills it with client
     files (a batch's reports are named by client id, so even a listing discloses).
 
@@ -174,8 +174,12 @@ def private_folder(path: Path) -> list[str]:
     else's, or shared by design (sticky, as ``/tmp``): :class:`SharedFolder`, as psyq
     cannot make it private. A link the user gave is followed; the folder is changed
     through its descriptor, so it cannot be swapped between the check and the change.
+    ``check_only`` raises as above but creates and changes nothing (for a check before
+    the work starts, which must leave the folder as it was if the work cannot start).
     """
     if not os.path.lexists(path):
+        if check_only:
+            return []
         private_dir(path)  # then checked as any other: someone may have made it first
     try:
         fd = os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
@@ -193,6 +197,8 @@ def private_folder(path: Path) -> list[str]:
                 "client files only into a folder of your own: name a new one (psyq "
                 "creates it, 0700)"
             )
+        if check_only:
+            return []
         os.fchmod(fd, PRIVATE_DIR)
     finally:
         os.close(fd)

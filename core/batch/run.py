@@ -292,10 +292,10 @@ def _check_out(out: Path, options: BatchOptions) -> None:
     """Refuse an output folder this batch may not write into, before anything is written."""
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
-    if out.is_dir():
-        # Reports are named by client id: a folder others can list discloses them.
-        for line in private_folder(out):
-            print(line, file=sys.stderr)
+    # Reports are named by client id: a folder others can list discloses them. One
+    # psyq cannot make private is refused now; the user's own is made private once
+    # the batch can start (_open_manifest), so a failed start leaves it as it was.
+    private_folder(out, check_only=True)
     if options.resume and (out / MANIFEST_NAME).exists():
         return
     entries = sorted(out.iterdir()) if out.is_dir() else []
@@ -317,6 +317,8 @@ def _open_manifest(
 ) -> Manifest:
     """The batch's manifest in ``out``: resumed, or new."""
     _check_out(out, options)  # again: the folder may have changed while the executor opened
+    for line in private_folder(out):  # made 0700 now, or made private if others can open it
+        print(line, file=sys.stderr)
     path = out / MANIFEST_NAME
     entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if options.resume and path.exists():
@@ -349,8 +351,6 @@ def _open_manifest(
         for name in (*FINAL_FILES, MANIFEST_NAME):
             (out / name).unlink(missing_ok=True)
     _remove_temporaries(out)
-    for line in private_folder(out):  # made now, or checked again: it may have changed
-        print(line, file=sys.stderr)
     private_dir(out / REPORTS_DIR)
     _own_folders(out)
     started = datetime.now().astimezone().isoformat(timespec="seconds")
