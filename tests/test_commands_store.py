@@ -182,6 +182,9 @@ def test_rescore_rewrites_only_stale_scores(
     assert out.exit_code == 0
     assert out.output.splitlines() == [
         "administration 2: total None -> 16 (score version 3; version 2 kept)",
+        # The stale scores (item 9 unanswered) raised it; the stored answers do not.
+        "  critical flag no longer raised on administration 2 (item phq9_9): "
+        "critical_item_unanswered",
         "rescored: 1 updated, 1 unchanged",
     ]
     assert psyq_cli("rescore").output.strip() == "rescored: 0 updated, 2 unchanged"

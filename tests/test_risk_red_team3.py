@@ -493,3 +493,21 @@ def test_validate_notes_a_critical_item_no_critical_flag_tests(
     shipped = psyq_cli("validate")
     assert shipped.exit_code == 0, shipped.output
     assert "no critical flag tests" not in shipped.stderr  # PHQ-9, BDI-II, EPDS, local riskx
+
+
+def test_rescore_says_which_stored_forms_now_raise_a_critical_flag(
+    psyq_cli: CLI, psyq_home: Path, tmp_path: Path
+) -> None:
+    """A definition that gained a critical flag: rescoring the stored forms with it names
+    each one that now raises it (the totals alone do not change)."""
+    folder = psyq_home / "instruments"
+    folder.mkdir(parents=True)
+    installed = folder / "riskx.yaml"
+    installed.write_text(RISK.split("flags:")[0], encoding="utf-8")  # r3 critical, no flag
+    assert psyq_cli("record", "riskx", "--client", "C1", "--answers", "0,0,2,0").exit_code == 0
+    assert psyq_cli("record", "riskx", "--client", "C1", "--answers", "0,0,0,0").exit_code == 0
+    installed.write_text(RISK.split("translations:")[0], encoding="utf-8")  # with harm_others
+    result = psyq_cli("rescore", "--instrument", "riskx")
+    assert result.exit_code == 0, result.output
+    assert "!!! CRITICAL now raised on administration 1 (item r3): harm_others" in result.stdout
+    assert "CRITICAL now raised on administration 2" not in result.stdout

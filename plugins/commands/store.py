@@ -776,6 +776,16 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
                 else ""
             )
             click.echo(f"administration {adm.id}: total {old} -> {shown}{kept}")
+            # A critical flag the new scoring raises (or no longer raises) on a stored
+            # form is said, not left for someone to find in its next report.
+            was = {(f.id, f.about()) for f in before.critical} if before is not None else set()
+            now = {(f.id, f.about()) for f in fresh.critical}
+            for flag_id, about in sorted(now - was):
+                click.echo(f"!!! CRITICAL now raised on administration {adm.id}{about}: {flag_id}")
+            for flag_id, about in sorted(was - now):
+                click.echo(
+                    f"  critical flag no longer raised on administration {adm.id}{about}: {flag_id}"
+                )
     click.echo(f"rescored: {changed} updated, {same} unchanged")
     for problem in problems:
         click.echo(f"psyq: error: {problem}", err=True)
