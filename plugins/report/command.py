@@ -261,18 +261,19 @@ def report_command(
         )
     for kept in request.options.get("answer_versions", []):
         earlier = ", ".join(kept["critical_flags"])
-        alert += f"; ANSWERS CHANGED after saving (answer version {kept['id']} kept" + (
-            f"; it raised CRITICAL {earlier})" if earlier else ")"
+        alerts.append(
+            f"ANSWERS CHANGED after saving (answer version {kept['id']} kept"
+            + (f"; it raised CRITICAL {earlier})" if earlier else ")")
         )
     for other in request.options.get("other_changed_outside_psyq", []):
-        alert += (
-            f"; administration {other['administration_id']}, not in the trend, CHANGED OUTSIDE PSYQ"
+        alerts.append(
+            f"administration {other['administration_id']}, not in the trend, CHANGED OUTSIDE PSYQ"
         )
     if request.options.get("audit_log_changed_outside_psyq"):
-        alert += "; AUDIT LOG CHANGED OUTSIDE PSYQ (entries deleted; psyq audit verify)"
+        alerts.append("AUDIT LOG CHANGED OUTSIDE PSYQ (entries deleted; psyq audit verify)")
     for deleted in request.options.get("deleted_outside_psyq", []):
-        alert += (
-            f"; administration {deleted['administration_id']} DELETED OUTSIDE PSYQ (the trend "
+        alerts.append(
+            f"administration {deleted['administration_id']} DELETED OUTSIDE PSYQ (the trend "
             "may be missing it)"
         )
     for later in request.options.get("later_changed_outside_psyq", []):
