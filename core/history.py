@@ -123,6 +123,7 @@ def answer_versions_json(
                 "changed_text": changes_text(version.changes(now)),
                 "answers": version.answers,
                 "critical_flags": [f.id for f in version.alerts_gone(adm.result)],
+                "changed_outside_psyq": version.changed_outside_psyq,
             }
         )
     return out
@@ -144,6 +145,11 @@ def answer_version_lines(
             f"{version.superseded_at.isoformat(timespec='seconds')} by "
             f"{version.superseded_by}){then}; kept as answer version {version.id} "
             "(`psyq audit log`)"
+            + (
+                f"; !!! CHANGED OUTSIDE PSYQ: {version.changed_outside_psyq}"
+                if version.changed_outside_psyq
+                else ""
+            )
         )
     return lines
 

@@ -350,6 +350,8 @@ class AnswerVersion(BaseModel):
     saved_at: datetime
     superseded_at: datetime
     superseded_by: str
+    changed_outside_psyq: str | None = None
+    """The warning when this kept version no longer matches its audit entry."""
 
     @property
     def record(self) -> str:
@@ -981,14 +983,16 @@ class Store:
             return []
         rows = self.connection.execute("SELECT * FROM answer_versions ORDER BY id").fetchall()
         wanted = None if admin_ids is None else set(admin_ids)
+        kept = [dict(row) for row in rows if wanted is None or row["administration_id"] in wanted]
+        # A kept version is shown as psyq kept it, or said to have been changed since.
+        changed = audit.changed_records(self, {answer_version_record(r["id"]): r for r in kept})
         out = []
-        for row in rows:
-            if wanted is not None and row["administration_id"] not in wanted:
-                continue
-            data = dict(row)
+        for data in kept:
+            problem = changed.get(answer_version_record(data["id"]))
             try:
                 data["answers"] = json.loads(data["answers"])
                 data["scores"] = None if data["scores"] is None else json.loads(data["scores"])
+                data["changed_outside_psyq"] = changed_warning(problem)
                 out.append(AnswerVersion.model_validate(data))
             except (ValueError, TypeError):  # damaged outside psyq: audit verify names it
                 continue

@@ -155,6 +155,12 @@ def test_answers_psyq_changes_keep_the_earlier_version(
     _hand_edit(db, "UPDATE answer_versions SET answers = replace(answers, ':2', ':0')")
     verified = psyq_cli("audit", "verify")
     assert verified.exit_code == 1 and "answer version 1" in verified.output
+    # And wherever the kept version is shown, it is said to have been changed since.
+    [line] = [x for x in psyq_cli("history", "C0042").output.splitlines() if "kept as" in x]
+    assert "!!! CHANGED OUTSIDE PSYQ: This record was changed outside psyq" in line
+    (doc,) = json.loads(psyq_cli("history", "C0042", "--json").output)
+    (kept,) = doc["administration"]["answer_versions"]
+    assert "answer version 1: stored content differs" in kept["changed_outside_psyq"]
 
 
 def test_an_answer_changed_with_b_in_administer_keeps_the_earlier_one(psyq_cli: CLI) -> None:
