@@ -16,6 +16,7 @@ other versions, with the dates of any that raised a critical flag, which the rep
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -102,6 +103,14 @@ def changes_text(changes: dict[str, tuple[int | None, int | None]]) -> str:
     )
 
 
+def alert_of(result: ScoreResult, versions: Iterable[AnswerVersion] = ()) -> bool:
+    """Whether a stored form is shown beside a critical flag: its own answers', or one
+    its earlier answers raised before they were changed through psyq (an answer
+    version's :meth:`~psyq.store.AnswerVersion.alerts_gone`): beside either, a band of
+    low concern is the score's band only."""
+    return bool(result.critical) or any(version.alerts_gone(result) for version in versions)
+
+
 def answer_versions_json(
     versions: tuple[AnswerVersion, ...] | list[AnswerVersion], adm: Administration
 ) -> list[dict[str, Any]]:
@@ -169,7 +178,7 @@ def partial_json(
 
     instrument = app.instrument_of(adm)
     result = result_of(app, adm, instrument)
-    marked = low_concern_bands(instrument, result, bool(result.critical))
+    marked = low_concern_bands(instrument, result, alert_of(result, versions or ()))
     doc = with_band_notes(result.to_json(), marked)
     doc["administration"] = {
         "id": adm.id,
@@ -277,6 +286,7 @@ def build_history(
         instrument = app.instrument_of(adm, store)
         result = result_of(app, adm, instrument)
         key = (adm.instrument_id, adm.instrument_version)
+        kept = tuple(versions.get(adm.id, ()))
         prev = previous.get(key)
         first = firsts.get(key)
         entries.append(
@@ -292,8 +302,8 @@ def build_history(
                 outcome=scale_outcomes(instrument, None if first is None else first[1], result),
                 origin=origins.get(adm.definition_hash),
                 changed=changed_warning(changed.get(adm.id)),
-                band_notes=frozenset(low_concern_bands(instrument, result, bool(result.critical))),
-                answer_versions=tuple(versions.get(adm.id, ())),
+                band_notes=frozenset(low_concern_bands(instrument, result, alert_of(result, kept))),
+                answer_versions=kept,
             )
         )
         previous[key] = (adm, result)

@@ -307,7 +307,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             total,
             [*series, (current_day, values.get("total"))],
             critical=critical,
-            alert=bool(request.options.get("later_critical")),
+            alert=request.alert_elsewhere,
         )
     profile: ProfileChart | None = profile_chart(inst, values)
     from psyq.i18n import ui_language
@@ -383,9 +383,10 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
     band = scale.band_for(score.value, request.result.client) if score.value is not None else None
     raw = score.raw
     # Never a reassuring sentence beside a critical flag (instrument's if_flagged), nor
-    # beside one a later, unfinished form raised (--latest names it in the alert).
+    # beside one shown from elsewhere: a later unfinished form's (--latest names it in
+    # the alert), or this form's earlier answers' (the answer-version banner).
     interpretation = band.interpretation_for(request.result.raised) if band else ""
-    if band is not None and band.low_concern and request.options.get("later_critical"):
+    if band is not None and band.low_concern and request.alert_elsewhere:
         interpretation = WITHHELD_INTERPRETATION
     return ScaleRow(
         id=scale_id,
@@ -415,9 +416,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         band_note=_band_note(scale, score, request.alert),
         withheld=interpretation == WITHHELD_INTERPRETATION,
         **_unprorated(scale, score),
-        band_only=band is not None
-        and band.low_concern
-        and bool(request.result.critical or request.options.get("later_critical")),
+        band_only=band is not None and band.low_concern and request.alert,
     )
 
 

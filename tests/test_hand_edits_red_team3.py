@@ -180,6 +180,37 @@ def test_an_answer_changed_with_b_in_administer_keeps_the_earlier_one(psyq_cli: 
         assert row["answers_changed"] == "phq9_3 1 -> 3"
 
 
+def test_item_9_answered_away_through_psyq_is_no_reassurance(psyq_cli: CLI, tmp_path: Path) -> None:
+    """Item 9 answered 2, then gone back to with b and answered 0: the form is a
+    Minimal 0 now, but its earlier answers raised the critical flag. Beside that, the
+    band is the score's band only and its "no treatment action" text is withheld, in
+    history, export and the report, as beside a critical flag of the form's own."""
+    given = psyq_cli("administer", "phq9", "--client", "C0042",
+                     input="0\n" * 8 + "2\nb\n0\n0\n")  # fmt: skip
+    assert given.exit_code == 0, given.output
+    only = "Minimal (score band only; see the safety alert)"
+    history = psyq_cli("history", "C0042").output
+    [row] = [line for line in history.splitlines() if "ANSWERS CHANGED (earlier: CRITICAL" in line]
+    assert only in row
+    (doc,) = json.loads(psyq_cli("history", "C0042", "--json").output)
+    assert "band_beside_alert" in doc["scores"]["total"]
+    exported = [
+        json.loads(line) for line in psyq_cli("export", "--format", "jsonl").stdout.splitlines()
+    ]
+    assert "band_beside_alert" in exported[0]["scores"]["total"]
+    page = tmp_path / "r.html"
+    made = psyq_cli("report", "--administration", "1", "-o", page)
+    assert made.exit_code == 0 and only in made.output, made.output
+    text = page.read_text()
+    assert "No treatment action indicated" not in text
+    assert "reassurance does not apply" in text
+    # The same answers given straight (no earlier critical answer): the band as it is.
+    plain = psyq_cli("administer", "phq9", "--client", "C0043", input="0\n" * 10)
+    assert plain.exit_code == 0, plain.output
+    history = psyq_cli("history", "C0043").output
+    assert "Minimal" in history and "score band only" not in history
+
+
 def _three_phq9s(psyq_cli: CLI) -> None:
     for day, answers in (
         ("2026-09-01", "3,3,2,2,2,2,2,2,2"),

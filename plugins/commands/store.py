@@ -510,6 +510,7 @@ def history_text(
     ``alerted``: administrations followed by an unfinished form raising a critical
     flag, whose bands of low concern are marked as the score's band only; ``lead``:
     lines (those forms' alerts) under the heading, before any score."""
+    from psyq.history import alert_of
     from psyq.proration import proration_note
     from psyq.results import band_shown, low_concern_bands
 
@@ -562,7 +563,7 @@ def history_text(
         head = ("id", "date", "scale", "score", "band", "vs previous", "vs first")
         rows = [(*head, *(("outcome",) if with_outcome else ()), "flags")]
         for e in group:
-            alert = bool(e.result.critical) or e.administration.id in alerted
+            alert = alert_of(e.result, e.answer_versions) or e.administration.id in alerted
             marked = low_concern_bands(instrument, e.result, alert)
             for n, scale in enumerate(scales):
                 s = e.result.scores[scale.id]
@@ -1082,7 +1083,7 @@ def export_records(
     """
     from datetime import timedelta
 
-    from psyq.history import origin_fields, result_of
+    from psyq.history import alert_of, origin_fields, result_of
     from psyq.results import low_concern_bands, with_band_notes
     from psyq.store import changed_warning
 
@@ -1123,8 +1124,8 @@ def export_records(
             meta["note"] = adm.note
         else:
             del meta["definition_path"]
-        marked = low_concern_bands(instrument, result, bool(result.critical))
-        doc = with_band_notes(result.to_json(), marked)
+        alert = alert_of(result, (versions or {}).get(adm.id, []))
+        doc = with_band_notes(result.to_json(), low_concern_bands(instrument, result, alert))
         answers = {item.id: adm.answers.get(item.id) for item in instrument.items}
         # Proration can move a score across a band: every export says which were.
         prorated = {sid: s.prorated for sid, s in result.scores.items()}

@@ -16,7 +16,7 @@ def json_document(request: RenderRequest) -> dict[str, Any]:
     from psyq.results import low_concern_bands, with_band_notes
 
     result = request.result
-    alert = bool(result.critical or request.options.get("later_critical"))
+    alert = request.alert
     doc = with_band_notes(result.to_json(), low_concern_bands(request.instrument, result, alert))
     meta = {
         "client_id": request.client_id,
