@@ -130,10 +130,20 @@ def test_latest_report_names_a_later_unfinished_form_with_a_risk_signal(
     assert psyq_cli("report", "phq9", "--client", "C0020", "--latest", "-o", out).exit_code == 0
     text = html_text(out)
     assert "remission (below 5): not claimed" in text and "remission (below 5): yes" not in text
-    # The form finished with item 9 at 0: nothing later raises a flag, the text stands.
+    # The form finished with item 9 taken back to 0: its earlier answer's flag is named
+    # and still no remission is claimed beside it.
     resumed = psyq_cli("administer", "--resume", "2", input="b\n0\n0\n")
     assert resumed.exit_code == 0, resumed.output
     out = tmp_path / "after.html"
+    assert psyq_cli("report", "phq9", "--client", "C0020", "--latest", "-o", out).exit_code == 0
+    text = html_text(out)
+    assert "unfinished administration" not in text
+    assert "The earlier answers raised a critical flag: suicidal_ideation" in text
+    assert "remission (below 5): not claimed" in text
+    # A later form with nothing raising a flag: the text stands.
+    later = ("record", "phq9", "--client", "C0020")  # today, after the resumed form
+    assert psyq_cli(*later, "--answers", "0,0,0,0,0,0,0,0,0").exit_code == 0
+    out = tmp_path / "later.html"
     assert psyq_cli("report", "phq9", "--client", "C0020", "--latest", "-o", out).exit_code == 0
     text = html_text(out)
     assert "unfinished administration" not in text and "Safety alert" not in text
