@@ -186,10 +186,15 @@ def _synced_temporary(path: Path, data: bytes) -> Path:
 def read_private(path: Path, limit: int = 1024) -> tuple[bytes, int]:
     """Up to ``limit`` bytes of the file at ``path``, never read through a link, and
     its permission bits (for the caller to refuse a file others can read). ``OSError``
-    as opening raises it: ``FileNotFoundError``, or ``ELOOP`` for a link."""
-    fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+    as opening raises it: ``FileNotFoundError``, or ``ELOOP`` for a link; ``EINVAL``
+    for a folder, FIFO or device (a FIFO is opened non-blocking: a key given as one
+    waited for a writer forever)."""
+    fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as fh:
-        return fh.read(limit), os.fstat(fh.fileno()).st_mode & 0o777
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return fh.read(limit), info.st_mode & 0o777
 
 
 def _read_up_to(fh: IO[bytes], size: int) -> bytes:

@@ -380,6 +380,10 @@ def _read_jsonl(
         seen.update(obj)
         raw_client = obj.get(columns.id_column)
         client, problem = _client_id(_text(raw_client))
+        if problem is None and isinstance(raw_client, bool | list | dict):
+            # JSON text of a list or object (or "true") is no one's id: say what it is.
+            kind = {bool: "true/false", list: "a list"}.get(type(raw_client), "an object")
+            problem = f"the client id is {kind}, not a text such as C0042"
         date = obj.get(columns.date_column)
         rows.append(
             InputRow(

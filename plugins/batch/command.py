@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from psyq.batch.executors import BatchExecutor
 
 DEFAULT_FORMATS = ("pdf", "html", "json")
+MAX_JOBS = 1024
+"""Most worker processes ``--jobs`` may ask for (more than any machine psyq runs on has cores)."""
 
 
 def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
@@ -62,7 +64,9 @@ def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
 @click.option("--scores-only", is_flag=True, help="No per-row reports: scores.csv and summaries.")
 @click.option(
     "--jobs",
-    type=click.IntRange(min=1),
+    # Bounded: a pool's semaphore holds jobs x chunks per worker in a C int, so a
+    # huge --jobs was an OverflowError, not a usage error.
+    type=click.IntRange(min=1, max=MAX_JOBS),
     default=None,
     help="Worker processes (default: every core).",
 )

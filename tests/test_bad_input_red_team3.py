@@ -1,0 +1,195 @@
+"""Bad input a third red-team pass tried: digits that are not 0-9, dates Python reads but
+the message forbids, JSON of the wrong shape as a client id, numbers past what a C int or
+int() holds, and a FIFO given as the audit key. Each is one clear line (or one refused row),
+never an internal error, a hang, or a value scored as something other than what was typed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+CLI = Callable[..., Result]
+PHQ9_ITEMS = [f"phq9_{i}" for i in range(1, 10)]
+
+
+def one_line_error(result: Result | subprocess.CompletedProcess[str], code: int = 2) -> str:
+    exit_code = (
+        result.returncode if isinstance(result, subprocess.CompletedProcess) else result.exit_code
+    )
+    assert exit_code == code, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("psyq: error: "), result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    return lines[0]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+# -- answers: only the digits 0-9 ---------------------------------------------------------
+
+# int() reads each of these as an allowed PHQ-9 answer (0-3): "0_3" as 3, "١" (Arabic-Indic)
+# as 1, "３" (full-width) as 3. Each was scored as a value the form never showed.
+NOT_DIGITS = ["0_3", "0_0_1", "١", "３", "٢", "߂"]
+
+
+@pytest.mark.parametrize("answer", NOT_DIGITS)
+def test_an_answer_not_written_with_the_digits_0_to_9_is_refused(
+    psyq_cli: CLI, answer: str
+) -> None:
+    result = psyq_cli("score", "phq9", "--answers", f"{answer},1,1,1,1,1,1,1,0")
+    assert f"item phq9_1: '{answer}' is not an allowed answer" in one_line_error(result)
+    # A sign or spaces around the digits 0-9 are still read as typed.
+    plain = psyq_cli("score", "phq9", "--answers", " 1 ,+2,-0,1,1,1,1,1,0", "--json")
+    answers = json.loads(plain.output)["answers"]
+    assert [answers[i] for i in ("phq9_1", "phq9_2", "phq9_3")] == [1, 2, 0]
+
+
+@pytest.mark.parametrize("answer", NOT_DIGITS)
+def test_an_answers_file_or_batch_cell_with_other_digits_is_refused(
+    psyq_cli: CLI, psyq_home: Path, tmp_path: Path, answer: str
+) -> None:
+    path = tmp_path / "answers.json"
+    path.write_text(json.dumps({"phq9_1": answer}, ensure_ascii=False), encoding="utf-8")
+    record = psyq_cli("record", "phq9", "--client", "C1", "--answers-file", path)
+    assert f"{path}: item phq9_1" in one_line_error(record)
+    assert psyq_cli("history", "C1").exit_code == 2  # nothing stored
+
+    src = tmp_path / "in.csv"
+    src.write_text(
+        "client_id,"
+        + ",".join(PHQ9_ITEMS)
+        + f"\nC1,{answer},1,1,1,1,1,1,1,0\nC2,1,1,1,1,1,1,1,1,0\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    batch = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--scores-only", "--quiet")
+    assert batch.exit_code == 1, batch.output
+    assert [r["client_id"] for r in read_csv(out / "scores.csv")] == ["C2"]
+    [error] = read_csv(out / "errors.csv")
+    assert error["row"] == "2" and "item phq9_1" in error["reason"]
+
+
+@pytest.mark.parametrize("given", ["²", "١", "１"])
+def test_an_administration_id_in_other_digits_is_not_a_number(
+    psyq_cli: CLI, tmp_path: Path, given: str
+) -> None:
+    """``"²".isdigit()`` is true but int() refuses it: was an internal error; "١" was id 1."""
+    assert psyq_cli("record", "phq9", "--client", "C1", "--answers", "1").exit_code == 0
+    out = tmp_path / "r.json"
+    result = psyq_cli("report", "--administration", given, "-o", out)
+    assert f"administration id '{given}' is not a number" in one_line_error(result)
+    assert not out.exists()
+
+
+# -- batch dates: YYYY-MM-DD, as the message says --------------------------------------------
+
+
+@pytest.mark.parametrize("day", ["20260101", "2026-W01-1", "2026W011"])
+def test_a_batch_date_python_reads_but_not_yyyy_mm_dd_is_refused(
+    psyq_cli: CLI, tmp_path: Path, day: str
+) -> None:
+    """The row's date is carried as written into scores.csv and report names: a basic or
+    week date was accepted there although the error for any other says "use YYYY-MM-DD"."""
+    src = tmp_path / "in.csv"
+    src.write_text(
+        "client_id,date," + ",".join(PHQ9_ITEMS) + "\n"
+        f"C1,{day},1,1,1,1,1,1,1,1,0\nC2,2026-01-01,1,1,1,1,1,1,1,1,0\n"
+    )
+    out = tmp_path / "out"
+    result = psyq_cli(
+        "batch", src, "--instrument", "phq9", "--out", out, "--scores-only", "--quiet"
+    )
+    assert result.exit_code == 1, result.output
+    assert [r["date"] for r in read_csv(out / "scores.csv")] == ["2026-01-01"]
+    [error] = read_csv(out / "errors.csv")
+    assert error["reason"] == f"row 2: date '{day}' is not a date; use YYYY-MM-DD"
+
+
+# -- a JSONL client id that is a list, an object or true --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("client", "words"),
+    [(["C9"], "a list"), ({"id": "C9"}, "an object"), (True, "true/false")],
+)
+def test_a_jsonl_client_id_of_the_wrong_shape_is_a_bad_row(
+    psyq_cli: CLI, tmp_path: Path, client: object, words: str
+) -> None:
+    """Was taken as the id '["C9"]' (its JSON text) and scored under it."""
+    answers = {item: 1 for item in PHQ9_ITEMS}
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        json.dumps({"client_id": client, **answers}) + "\n"
+        + json.dumps({"client_id": "C2", **answers}) + "\n"
+    )  # fmt: skip
+    out = tmp_path / "out"
+    result = psyq_cli(
+        "batch", src, "--instrument", "phq9", "--out", out, "--scores-only", "--quiet"
+    )
+    assert result.exit_code == 1, result.output
+    assert [r["client_id"] for r in read_csv(out / "scores.csv")] == ["C2"]
+    [error] = read_csv(out / "errors.csv")
+    assert error["reason"] == f"row 1: the client id is {words}, not a text such as C0042"
+
+
+# -- numbers past what psyq's machinery holds --------------------------------------------------
+
+
+@pytest.mark.parametrize("jobs", ["99999999999", "5000"])
+def test_batch_jobs_past_what_a_pool_holds_is_a_usage_error(
+    psyq_cli: CLI, tmp_path: Path, jobs: str
+) -> None:
+    """Was an OverflowError (a C int in the pool's semaphore) for 99999999999."""
+    src = tmp_path / "in.csv"
+    src.write_text("client_id," + ",".join(PHQ9_ITEMS) + "\nC1,1,1,1,1,1,1,1,1,0\n")
+    out = tmp_path / "out"
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--scores-only",
+                      "--quiet", "--jobs", jobs)  # fmt: skip
+    assert "'--jobs'" in one_line_error(result)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("expires", ["9" * 5000 + "m", "0" * 5000 + "1" + "0" * 5000 + "s"])
+def test_a_kiosk_expiry_of_thousands_of_digits_is_refused(psyq_cli: CLI, expires: str) -> None:
+    """int() refuses text past 4300 digits: was an internal error."""
+    result = psyq_cli("kiosk", "start", "--client", "C1", "--instruments", "phq9",
+                      "--expires", expires)  # fmt: skip
+    assert "a code may live 24h at most" in one_line_error(result)
+    assert "no kiosk sessions" in psyq_cli("kiosk", "status").output.lower()
+
+
+# -- a FIFO given as the audit key -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["audit", "verify"], ["record", "phq9", "--client", "C1",
+                                                           "--answers", "1"]])  # fmt: skip
+def test_an_audit_key_that_is_a_fifo_is_refused_not_waited_on(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """The key was opened blocking: psyq waited for a writer forever."""
+    home = tmp_path / "home"
+    env = {**os.environ, "PSYQ_HOME": str(home)}
+    first = [sys.executable, "-m", "psyq", "record", "phq9", "--client", "C1", "--answers", "1"]
+    assert subprocess.run(first, env=env, capture_output=True, timeout=60).returncode == 0
+    store = (home / "psyq.db").read_bytes()
+    fifo = tmp_path / "key.fifo"
+    os.mkfifo(fifo)
+    result = subprocess.run(
+        [sys.executable, "-m", "psyq", "--audit-key", str(fifo), *command],
+        env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    line = one_line_error(result, code=1)
+    assert f"{fifo}: cannot read the audit key: not a regular file" in line
+    assert (home / "psyq.db").read_bytes() == store
