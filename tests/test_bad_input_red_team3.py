@@ -193,3 +193,66 @@ def test_an_audit_key_that_is_a_fifo_is_refused_not_waited_on(
     line = one_line_error(result, code=1)
     assert f"{fifo}: cannot read the audit key: not a regular file" in line
     assert (home / "psyq.db").read_bytes() == store
+
+
+# -- a Questionnaire giving one linkId to two items -----------------------------------------
+
+
+def _two_items_one_link_id() -> dict[str, object]:
+    """Two PHQ-9 item 1s under one linkId, the second's answer codes scored in reverse."""
+
+    def options(values: list[int]) -> list[dict[str, object]]:
+        ordinal = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+        return [
+            {"valueCoding": {"system": "http://example.org/answers", "code": f"c{n}"},
+             "extension": [{"url": ordinal, "valueDecimal": value}]}
+            for n, value in enumerate(values)
+        ]  # fmt: skip
+
+    return {
+        "resourceType": "Questionnaire",
+        "id": "q",
+        "status": "active",
+        "item": [
+            {"linkId": "phq9_1", "type": "choice", "answerOption": options([0, 1, 2, 3])},
+            {"linkId": "phq9_1", "type": "choice", "answerOption": options([3, 2, 1, 0])},
+        ],
+    }
+
+
+def test_a_contained_questionnaire_with_a_linkid_twice_is_refused_not_misread(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """FHIR's que-2 makes linkIds unique. The answer code c0 (0 for the first item) was
+    read with the second item's values and scored as 3."""
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "questionnaire": "#q",
+        "contained": [_two_items_one_link_id()],
+        "item": [
+            {"linkId": "phq9_1",
+             "answer": [{"valueCoding": {"system": "http://example.org/answers", "code": "c0"}}]}
+        ],
+    }  # fmt: skip
+    path = tmp_path / "response.json"
+    path.write_text(json.dumps(response))
+    result = psyq_cli("score", "phq9", "--answers-file", path)
+    assert f"{path}: its Questionnaire: linkId 'phq9_1' is given to two items" in one_line_error(
+        result
+    )
+
+
+def test_a_questionnaire_with_a_linkid_twice_is_refused_by_import_and_as_a_reading_aid(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    questionnaire = tmp_path / "q.json"
+    questionnaire.write_text(json.dumps(_two_items_one_link_id()))
+    draft = tmp_path / "draft.yaml"
+    imported = psyq_cli("import-fhir", questionnaire, "-o", draft)
+    assert "linkId 'phq9_1' is given to two items" in one_line_error(imported)
+    assert not draft.exists()
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"phq9_1": 1}))
+    scored = psyq_cli("score", "phq9", "--answers-file", answers, "--questionnaire", questionnaire)
+    assert f"{questionnaire}: linkId 'phq9_1' is given to two items" in one_line_error(scored)
