@@ -256,3 +256,33 @@ def test_a_questionnaire_with_a_linkid_twice_is_refused_by_import_and_as_a_readi
     answers.write_text(json.dumps({"phq9_1": 1}))
     scored = psyq_cli("score", "phq9", "--answers-file", answers, "--questionnaire", questionnaire)
     assert f"{questionnaire}: linkId 'phq9_1' is given to two items" in one_line_error(scored)
+
+
+# -- an item's column named as the id or date column ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [
+        (["--id-column", "phq9_1"], "--id-column 'phq9_1' names an item column of PHQ-9"),
+        (["--date-column", "phq9_9"], "--date-column 'phq9_9' names an item column of PHQ-9"),
+        (["--date-column", "client_id"], "--id-column and --date-column both name 'client_id'"),
+    ],
+)
+@pytest.mark.parametrize("command", ["batch", "analyze", "norms"])
+def test_an_item_column_given_as_the_id_or_date_column_is_refused(
+    psyq_cli: CLI, tmp_path: Path, option: list[str], words: str, command: str
+) -> None:
+    """--id-column phq9_1 made each answer a client id (every "1" one respondent, scored
+    with the other answers); --date-column phq9_9 refused every row's date."""
+    data = tmp_path / "sim.csv"
+    assert psyq_cli("simulate", "phq9", "--n", "30", "-o", data).exit_code == 0
+    out = tmp_path / "out"
+    args = {
+        "batch": ["batch", data, "--instrument", "phq9", "--out", out, "--scores-only", "--quiet"],
+        "analyze": ["analyze", "phq9", data, "--json"],
+        "norms": ["norms", "build", "phq9", data, "--description", "x", "-o", out],
+    }[command]
+    result = psyq_cli(*args, "--ignore-extra-columns", *option)
+    assert words in one_line_error(result)
+    assert not out.exists()

@@ -177,6 +177,23 @@ def _detect_format(path: str, text: str) -> InputFormat:
 def _check_columns(
     label: str, names: list[str], instrument: Instrument, columns: ColumnMap, *, kind: str
 ) -> None:
+    # An item's column named as the id or date column was read as both: the answers
+    # became client ids (several respondents under one), or every row's date was refused.
+    items = {i.id for i in instrument.items} | set(columns.rename)
+    for option, name in (
+        ("--id-column", columns.id_column),
+        ("--date-column", columns.date_column),
+    ):
+        if name in items:
+            raise InputError(
+                f"{option} '{name}' names an item {kind} of {instrument.short_name}; name the "
+                f"{kind} that holds the {'client id' if option == '--id-column' else 'date'}"
+            )
+    if columns.id_column == columns.date_column:
+        raise InputError(
+            f"--id-column and --date-column both name '{columns.id_column}'; a {kind} holds "
+            "the client id or the date, not both"
+        )
     if columns.id_column not in names:
         seps = {";": "semicolons", "\t": "tabs", "|": "bars"}
         sep = next((s for s in seps if len(names) == 1 and s in names[0]), None)
