@@ -286,3 +286,56 @@ def test_an_item_column_given_as_the_id_or_date_column_is_refused(
     result = psyq_cli(*args, "--ignore-extra-columns", *option)
     assert words in one_line_error(result)
     assert not out.exists()
+
+
+# -- skip logic that cannot work ---------------------------------------------------------------
+
+
+def _with_skips(skip_a: str, skip_b: str, extra: str = "") -> str:
+    from tests.definitions import definition
+
+    return definition(
+        "skips",
+        f"""
+        items:
+          - {{id: s_a, text: First, response_scale: freq{skip_a}}}
+          - {{id: s_b, text: Second, response_scale: freq{skip_b}}}
+          - {{id: s_c, text: Third, response_scale: freq{extra}}}
+          - {{id: s_d, text: Fourth, response_scale: freq}}
+        scales:
+          - id: total
+            label: Total
+            items: [s_a, s_b, s_c, s_d]
+            method: sum
+            missing: {{max_missing: 1, prorate: true}}
+        """,
+        title="Skips",
+        short_name="SK",
+    )
+
+
+@pytest.mark.parametrize(
+    ("skip_a", "skip_b", "extra", "words"),
+    [
+        # Both blank: each one's condition held, so both were scored 0 as "skipped" and
+        # the total read "answered 4/4" for a form with two answers.
+        (", skip: {when: {item: s_b, missing: true}, score: 0}",
+         ", skip: {when: {item: s_a, missing: true}, score: 0}", "",
+         "item s_a: skip: circular skip logic (s_a -> s_b -> s_a)"),
+        (", skip: {when: {item: s_c, op: '==', value: 0}, score: 0}",
+         ", skip: {when: {item: s_a, missing: true}, score: 0}",
+         ", skip: {when: {item: s_b, missing: true}, score: 0}",
+         "item s_a: skip: circular skip logic (s_a -> s_c -> s_b -> s_a)"),
+        # Skips are applied before scales are scored: the test never held.
+        (", skip: {when: {scale: total, op: '>=', value: 1}, score: 0}", "", "",
+         "item s_a: skip: the condition tests scale total"),
+    ],
+)  # fmt: skip
+def test_skip_logic_that_cannot_work_is_refused(
+    psyq_cli: CLI, tmp_path: Path, skip_a: str, skip_b: str, extra: str, words: str
+) -> None:
+    path = tmp_path / "skips.yaml"
+    path.write_text(_with_skips(skip_a, skip_b, extra))
+    result = psyq_cli("score", path, "--answers", ",,3,3")
+    assert words in one_line_error(result)
+    assert psyq_cli("validate", path).exit_code == 2
