@@ -339,3 +339,27 @@ def test_skip_logic_that_cannot_work_is_refused(
     result = psyq_cli("score", path, "--answers", ",,3,3")
     assert words in one_line_error(result)
     assert psyq_cli("validate", path).exit_code == 2
+
+
+def test_norms_build_puts_no_age_written_otherwise_than_in_digits_into_a_band(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """float() read "3_5" as 35, "٣٥" as 35 and "1e309" as infinity (in the band "50-")."""
+    data = tmp_path / "sim.csv"
+    assert psyq_cli("simulate", "phq9", "--n", "40", "-o", data).exit_code == 0
+    rows = read_csv(data)
+    odd = ["3_5", "٣٥", "1e309", "inf"]
+    for n, row in enumerate(rows):
+        row["age"] = "25" if n % 2 else odd[n // 2 % len(odd)]
+    with data.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "norms.json"
+    bands = ["--group-by", "age", "--age-bands", "18-29,30-49,50-"]
+    result = psyq_cli("norms", "build", "phq9", data, "--description", "x", *bands, "-o", out,
+                      "--ignore-extra-columns")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "20 respondents had no value (or an age outside the bands) for age" in result.stderr
+    groups = [group["group"] for group in json.loads(out.read_text())["groups"]]
+    assert groups == [{}, {"age": "18-29"}]

@@ -119,7 +119,8 @@ def test_a_spoiled_norm_table_is_refused_in_one_line(
         assert "NaN" not in result.stdout and "Infinity" not in result.stdout
 
 
-@pytest.mark.parametrize("age", ["abc", "nan", "inf", "3O"])
+# float() read "3_4" as 34, "٣٤" (Arabic-Indic) as 34 and "1e1" as 10: ages never written.
+@pytest.mark.parametrize("age", ["abc", "nan", "inf", "3O", "3_4", "٣٤", "1e1", "3.4e1"])
 def test_a_client_age_that_is_no_number_is_named_not_scored_against_the_whole_sample(
     psyq_cli: CLI, tmp_path: Path, norm_table: dict[str, Any], age: str
 ) -> None:

@@ -42,9 +42,10 @@ def parse_bands(text: str | None) -> list[tuple[float, float, str]]:
 
 
 def _band_of(value: str, bands: list[tuple[float, float, str]]) -> str | None:
-    try:
-        x = float(value)
-    except ValueError:
+    from psyq.norms import age_number
+
+    x = age_number(value)
+    if x is None:
         return None
     return next((label for lo, hi, label in bands if lo <= x <= hi), None)
 
