@@ -363,3 +363,31 @@ def test_norms_build_puts_no_age_written_otherwise_than_in_digits_into_a_band(
     assert "20 respondents had no value (or an age outside the bands) for age" in result.stderr
     groups = [group["group"] for group in json.loads(out.read_text())["groups"]]
     assert groups == [{}, {"age": "18-29"}]
+
+
+# -- a FIFO as a TLS file; a language tag that would break the line --------------------------
+
+
+def test_serve_refuses_a_fifo_as_its_certificate_instead_of_waiting(tmp_path: Path) -> None:
+    """OpenSSL opened the file blocking: serve waited for a writer forever."""
+    fifo = tmp_path / "cert.fifo"
+    os.mkfifo(fifo)
+    result = subprocess.run(
+        [sys.executable, "-m", "psyq", "serve", "--port", "0",
+         "--certfile", str(fifo), "--keyfile", str(fifo)],
+        env={**os.environ, "PSYQ_HOME": str(tmp_path / "home")},
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert f"--certfile {fifo}: not a regular file" in one_line_error(result)
+
+
+@pytest.mark.parametrize("command", ["report", "kiosk"])
+def test_a_language_tag_with_a_line_break_is_shown_escaped_on_one_line(
+    psyq_cli: CLI, tmp_path: Path, command: str
+) -> None:
+    args = {
+        "report": ["report", "phq9", "--client", "C1", "--answers", "1", "-o", tmp_path / "r.json"],
+        "kiosk": ["kiosk", "start", "--client", "C1", "--instruments", "phq9", "--no-qr"],
+    }[command]
+    result = psyq_cli(*args, "--language", "de\nx")
+    assert "phq9 has no 'de\\nx' translation" in one_line_error(result)

@@ -77,7 +77,16 @@ def check_url(url: str) -> None:
 def _check_certificate(certfile: Path, keyfile: Path) -> None:
     """The TLS files load; checked before anything is stored (was '[SSL] PEM lib')."""
     import ssl
+    import stat
 
+    for option, path in (("--certfile", certfile), ("--keyfile", keyfile)):
+        # OpenSSL opens the files blocking: a FIFO given here kept serve waiting forever.
+        try:
+            regular = stat.S_ISREG(path.stat().st_mode)
+        except OSError:
+            continue  # load_cert_chain says why, below
+        if not regular:
+            raise PsyqError(f"{option} {path}: not a regular file; give the PEM file itself")
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
     except (ssl.SSLError, OSError, ValueError) as exc:
