@@ -683,6 +683,11 @@ def test_a_definition_number_that_is_nan_or_infinite_is_refused(
          "--questionnaire", "{f}"],
         ["batch", "{tmp}/in.csv", "--instrument", "phq9", "--out", "{tmp}/o", "--scores-only",
          "--redcap", "{f}"],
+        ["import-fhir", str(SHARED / "corpus" / "fhir" / "lforms__test_data_R4_phq9.json"),
+         "--value-set", "{f}", "-o", "{tmp}/d.yaml"],
+        # The data file itself, read for its --group-by column before the batch reader.
+        ["norms", "build", "phq9", "{f}", "--description", "x", "--group-by", "sex",
+         "-o", "{tmp}/n.yaml"],
     ],
 )  # fmt: skip
 def test_a_device_or_fifo_given_as_a_side_file_is_refused_without_reading(
