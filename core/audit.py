@@ -43,6 +43,7 @@ import json
 import os
 import secrets
 import sqlite3
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -178,6 +179,8 @@ def create_key(path: Path) -> bytes:
 # keyed, so such a rewrite of an already keyed store is refused, not keyed as new.
 
 KEYED_STORES_SUFFIX = ".stores"
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+"""Opening the list never waits: a FIFO put in its place must not hang every write."""
 _KEYED_STORES_CAP = 10_000_000
 
 
@@ -190,10 +193,13 @@ def remember_keyed(key_file: Path, store: Path, seq: int, entry_hash: str) -> No
     """Note that ``store``'s chain is keyed from entry ``seq``. Best effort: a key kept
     on read-only media keeps no list (and cannot protect an older-shape rewrite)."""
     line = json.dumps({"store": str(store.resolve()), "seq": seq, "hash": entry_hash})
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK
     try:
         fd = os.open(keyed_stores_path(key_file), flags | getattr(os, "O_CLOEXEC", 0), 0o600)
     except OSError:
+        return
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device put there: not ours
+        os.close(fd)
         return
     with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write(line + "\n")
@@ -204,8 +210,13 @@ def remember_keyed(key_file: Path, store: Path, seq: int, entry_hash: str) -> No
 def keyed_before(key_file: Path, store: Path) -> int | None:
     """The entry ``store``'s chain was keyed from, if this key keyed it before."""
     try:
-        fd = os.open(keyed_stores_path(key_file), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(
+            keyed_stores_path(key_file), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK
+        )
     except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
         return None
     with os.fdopen(fd, "rb") as fh:
         text = fh.read(_KEYED_STORES_CAP).decode("utf-8", "replace")

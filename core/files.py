@@ -33,6 +33,7 @@ PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
 def temporary_name(path: Path) -> Path:
@@ -148,8 +149,60 @@ def private_dir(path: Path) -> Path:
             os.mkdir(folder, PRIVATE_DIR)
         except FileExistsError:
             continue  # made meanwhile by another process; its mode is its creator's
-        os.chmod(folder, PRIVATE_DIR)  # mkdir's mode is masked by the umask
+        # mkdir's mode is masked by the umask. Set through a descriptor opened without
+        # following a link: a folder swapped for a link meanwhile is refused (ELOOP),
+        # and the mode of whatever the link points to is never changed.
+        fd = os.open(folder, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC)
+        try:
+            os.fchmod(fd, PRIVATE_DIR)
+        finally:
+            os.close(fd)
     return path
+
+
+class SharedFolder(PsyqError):
+    """A folder psyq is to fill with client files is open to others and not the user's own."""
+
+
+def private_folder(path: Path, *, check_only: bool = False) -> list[str]:
+    """Make ``path`` a folder only its owner can open, before psyq fills it with client
+    files (a batch's reports are named by client id, so even a listing discloses).
+
+    Missing: created 0700 (:func:`private_dir`). The user's own folder that others can
+    open (``mkdir`` under umask 022 makes it 0755): made 0700, and one line saying so
+    is returned for the caller to show. A folder others can open that is someone
+    else's, or shared by design (sticky, as ``/tmp``): :class:`SharedFolder`, as psyq
+    cannot make it private. A link the user gave is followed; the folder is changed
+    through its descriptor, so it cannot be swapped between the check and the change.
+    ``check_only`` raises as above but creates and changes nothing (for a check before
+    the work starts, which must leave the folder as it was if the work cannot start).
+    """
+    if not os.path.lexists(path):
+        if check_only:
+            return []
+        private_dir(path)  # then checked as any other: someone may have made it first
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+    except OSError:
+        return []  # not a folder, or unreadable: the caller's own checks say so
+    try:
+        info = os.fstat(fd)
+        mode = stat.S_IMODE(info.st_mode)
+        if not stat.S_ISDIR(info.st_mode) or not mode & 0o077:
+            return []
+        if info.st_uid != os.getuid() or mode & stat.S_ISVTX:
+            whose = "a shared folder" if mode & stat.S_ISVTX else "another user's folder"
+            raise SharedFolder(
+                f"{path}: {whose} that others can open (mode {mode:04o}); psyq writes "
+                "client files only into a folder of your own: name a new one (psyq "
+                "creates it, 0700)"
+            )
+        if check_only:
+            return []
+        os.fchmod(fd, PRIVATE_DIR)
+    finally:
+        os.close(fd)
+    return [f"{path}: others could open this folder (mode {mode:04o}); made it 0700"]
 
 
 def create_private_once(path: Path, data: bytes) -> bool:
@@ -184,16 +237,22 @@ def _synced_temporary(path: Path, data: bytes) -> Path:
 
 
 def read_private(path: Path, limit: int = 1024) -> tuple[bytes, int]:
-    """Up to ``limit`` bytes of the file at ``path``, never read through a link, and
-    its permission bits (for the caller to refuse a file others can read). ``OSError``
-    as opening raises it: ``FileNotFoundError``, or ``ELOOP`` for a link; ``EINVAL``
-    for a folder, FIFO or device (a FIFO is opened non-blocking: a key given as one
-    waited for a writer forever)."""
+    """Up to ``limit`` bytes of the file at ``path`` (a key), and its permission bits
+    (for the caller to refuse a file others can read).
+
+    Only a regular file of the user's own is read: never through a link, never a FIFO
+    or a device (opened without waiting, so a FIFO planted there cannot hang psyq),
+    never another user's file (a key someone else put there is a key they know).
+    ``OSError`` otherwise: ``FileNotFoundError``, ``ELOOP`` for a link, ``EPERM``
+    with a ``strerror`` saying why for the rest.
+    """
     fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
+            raise OSError(errno.EPERM, "it is not a regular file", str(path))
+        if info.st_uid != os.getuid():
+            raise OSError(errno.EPERM, f"it belongs to another user (uid {info.st_uid})", str(path))
         return fh.read(limit), info.st_mode & 0o777
 
 

@@ -48,6 +48,30 @@ class RenderRequest:
     history: list[PastScore] = field(default_factory=list)  # oldest first, without this one
     options: dict[str, Any] = field(default_factory=dict)
 
+    def partial_line(self) -> str | None:
+        """``PARTIAL — 2 of 4 items answered`` for an unfinished form (``options["status"]``
+        is ``partial``), else ``None``: a format shows it before any score."""
+        if self.options.get("status") != "partial":
+            return None
+        given = sum(v is not None for v in self.result.answers.values())
+        return f"PARTIAL — {given} of {len(self.instrument.items)} items answered"
+
+    def band_shown(self, scale_id: str) -> str | None:
+        """The scale's band label as a text format shows it: marked ``(score band only;
+        see the safety alert)`` when it is a band of low concern and a critical flag is
+        raised (this form's, or a later unfinished one's), so it never reads as
+        reassurance beside the alert; ``None`` when the scale has no band."""
+        from psyq.results import band_shown, low_concern_bands
+
+        marked = scale_id in low_concern_bands(self.instrument, self.result, self.alert)
+        return band_shown(self.result.scores[scale_id].band_label, marked)
+
+    @property
+    def alert(self) -> bool:
+        """Whether a critical flag is raised: this form's, or (``report --latest``) one a
+        later unfinished form raises. Beside it no band of low concern reassures."""
+        return bool(self.result.critical or self.options.get("later_critical"))
+
     def later_alerts(self) -> list[str]:
         """What forms left unfinished after this one say (``report --latest``), a line
         each, for every output to show beside this form's own alert: each critical flag

@@ -24,13 +24,17 @@ def unprorated_value(scale: Scale, score: ScaleScore) -> float | None:
     return round_half_up(x, scale.decimals)
 
 
-def proration_note(scale: Scale, score: ScaleScore) -> str | None:
+def proration_note(scale: Scale, score: ScaleScore, alert: bool = False) -> str | None:
     """``None`` unless ``score`` is prorated; else what was prorated and from what.
 
     ``prorated from 6 of 7 answers; band from 6 of 7 answers: unprorated 9 would
     be Mild`` when the band differs, ``prorated from 8 of 9 answers (unprorated
-    24)`` when it does not.
+    24)`` when it does not. With ``alert`` (a critical flag is raised), a band of
+    low concern named there is marked as the score's band only
+    (:func:`psyq.results.band_shown`), as every output marks the score's own band.
     """
+    from psyq.results import band_shown
+
     if not score.prorated or score.value is None:
         return None
     n = score.answered + score.missing
@@ -41,8 +45,9 @@ def proration_note(scale: Scale, score: ScaleScore) -> str | None:
     shown = f"{plain:.{scale.decimals}f}"
     band = scale.band_for(plain)
     if band is not None and score.band is not None and band.id != score.band:
+        label = band_shown(band.label, alert and band.low_concern)
         return (
             f"{base}; band from {score.answered} of {n} answers: unprorated {shown} "
-            f"would be {band.label}"
+            f"would be {label}"
         )
     return f"{base} (unprorated {shown})"

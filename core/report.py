@@ -188,7 +188,11 @@ class ScaleRow:
     has_bands: bool
     band_note: str = ""  # "band from 6 of 7 answers: unprorated 9 would be Mild"
     unprorated_band: str = ""  # "Mild": the band label in band_note, for other languages
+    # Its interpretation is WITHHELD_INTERPRETATION (beside a critical flag): the
+    # template writes that sentence in the report's language.
+    withheld: bool = False
     unprorated_text: str = ""  # "9": the unprorated value in band_note
+    unprorated_low_concern: bool = False  # that band is of low concern (severity 0 or 1)
     # A lone subscale beside the total (PHQ-9's PHQ-2 screen) is a row in the scores
     # table, not a chart of its own: PHQ-9 stays one page.
     charted: bool = True
@@ -346,7 +350,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "answered_count": answered,
         "item_count": len(inst.items),
         "provisional": inst.status == "provisional",
-        "missing_notes": _missing_notes(scales, ui.gettext),
+        "missing_notes": _missing_notes(scales, ui.gettext, request.alert),
         "profile": profile,
         "trend": trend,
         "not_compared": request.options.get("not_compared"),
@@ -404,7 +408,8 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         ),
         has_bands=bool(scale.bands),
         charted=bool(scale.bands) and (scale_id == "total" or len(inst.scales) > 2),
-        band_note=_band_note(scale, score),
+        band_note=_band_note(scale, score, request.alert),
+        withheld=interpretation == WITHHELD_INTERPRETATION,
         **_unprorated(scale, score),
         band_only=band is not None
         and band.low_concern
@@ -412,19 +417,23 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
     )
 
 
-def _band_note(scale: Scale, score: ScaleScore) -> str:
+def _band_note(scale: Scale, score: ScaleScore, alert: bool) -> str:
     """The proration sentence's band part, when proration changed the band."""
-    note = proration_note(scale, score) or ""
+    note = proration_note(scale, score, alert) or ""
     return note.split("; ", 1)[1] if "would be" in note else ""
 
 
-def _unprorated(scale: Scale, score: ScaleScore) -> dict[str, str]:
+def _unprorated(scale: Scale, score: ScaleScore) -> dict[str, Any]:
     """The unprorated value and its band, when proration changed the band."""
     plain = unprorated_value(scale, score) if score.prorated else None
     band = None if plain is None else scale.band_for(plain)
     if plain is None or band is None or band.id == score.band:
         return {}
-    return {"unprorated_band": band.label, "unprorated_text": f"{plain:.{scale.decimals}f}"}
+    return {
+        "unprorated_band": band.label,
+        "unprorated_text": f"{plain:.{scale.decimals}f}",
+        "unprorated_low_concern": band.low_concern,
+    }
 
 
 def _skip_note(item: Item, score: float | None) -> str | None:
@@ -468,11 +477,15 @@ def _flag_row(inst: Instrument, request: RenderRequest, hit: FlagHit) -> FlagRow
     )
 
 
-def _missing_notes(scales: list[ScaleRow], _: Callable[[str], str]) -> list[str]:
+def _missing_notes(
+    scales: list[ScaleRow], _: Callable[[str], str], alert: bool = False
+) -> list[str]:
     """One sentence per scale where missing answers changed how it was scored.
 
     ``_``: the report language's gettext; the scale and band labels come from the
-    instrument (translated with it), the sentences from psyq's catalogue.
+    instrument (translated with it), the sentences from psyq's catalogue. With
+    ``alert`` (a critical flag), a band of low concern the unprorated score would
+    have is marked as the score's band only, as the score's own band is.
     """
     notes: list[str] = []
     for row in scales:
@@ -502,10 +515,13 @@ def _missing_notes(scales: list[ScaleRow], _: Callable[[str], str]) -> list[str]
                 % words
             )
             if row.unprorated_band:
+                label = row.unprorated_band
+                if alert and row.unprorated_low_concern:
+                    label = f"{label} ({_('score band only; see the safety alert')})"
                 band = _(
                     "Band from %(answered)s of %(n)s answers: unprorated %(plain)s would be "
                     "%(band)s."
-                ) % {**words, "plain": row.unprorated_text, "band": row.unprorated_band}
+                ) % {**words, "plain": row.unprorated_text, "band": label}
                 note = f"{note} {band}"
             notes.append(note)
         elif row.missing:

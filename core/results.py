@@ -215,13 +215,15 @@ class ScoreResult(_Result):
         """
         out: dict[str, Any] = {
             "instrument": self.instrument.model_dump(),
+            # The flags (critical first) before the answers and scores: a reader of the
+            # printed JSON meets the alert before any score.
+            "flags": [f.model_dump() for f in self.flags],
             "answers": dict(self.answers),
             # "norm" appears only on scales scored with a norm table.
             "scores": {
                 k: v.model_dump(exclude=None if v.norm else {"norm"})
                 for k, v in self.scores.items()
             },
-            "flags": [f.model_dump() for f in self.flags],
             "notices": list(self.notices),
         }
         if self.skipped:

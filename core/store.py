@@ -1116,15 +1116,30 @@ def _make_private(path: Path) -> list[str]:
     A store restored with ``cp`` or ``sqlite3 .backup`` under umask 022 is 0644:
     psyq must not go on writing client data into it. Returns one line per file
     changed; refuses a file it cannot make private.
+
+    The -wal and -shm files SQLite makes belong to the store's owner (SQLite gives them
+    to it even when root opens the store). One belonging to anyone else was put there:
+    its owner may hold it open and read every write, whatever its mode, so it is refused.
     """
     said = []
+    try:
+        owner = path.stat().st_uid
+    except OSError:
+        owner = os.getuid()  # not there yet: psyq creates it
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         try:
-            mode = file.stat().st_mode & 0o777
+            info = file.stat() if file == path else file.lstat()
         except FileNotFoundError:
             continue
         except OSError as exc:
             raise StoreError(f"{file}: cannot open the store: {exc.strerror or exc}") from None
+        if info.st_uid != owner:
+            raise StoreError(
+                f"{file}: belongs to another user (uid {info.st_uid}) than the store "
+                f"(uid {owner}); someone else may be holding it open to read what psyq "
+                "writes: psyq does not use it (check who put it there, then remove it)"
+            )
+        mode = info.st_mode & 0o777
         if not mode & 0o077:
             continue
         try:

@@ -1,6 +1,6 @@
 """Bad input a third red-team pass tried: digits that are not 0-9, dates Python reads but
 the message forbids, JSON of the wrong shape as a client id, numbers past what a C int or
-int() holds, and a FIFO given as the audit key. Each is one clear line (or one refused row),
+int() holds, and FIFOs given as files. Each is one clear line (or one refused row),
 never an internal error, a hang, or a value scored as something other than what was typed."""
 
 from __future__ import annotations
@@ -168,31 +168,6 @@ def test_a_kiosk_expiry_of_thousands_of_digits_is_refused(psyq_cli: CLI, expires
                       "--expires", expires)  # fmt: skip
     assert "a code may live 24h at most" in one_line_error(result)
     assert "no kiosk sessions" in psyq_cli("kiosk", "status").output.lower()
-
-
-# -- a FIFO given as the audit key -------------------------------------------------------------
-
-
-@pytest.mark.parametrize("command", [["audit", "verify"], ["record", "phq9", "--client", "C1",
-                                                           "--answers", "1"]])  # fmt: skip
-def test_an_audit_key_that_is_a_fifo_is_refused_not_waited_on(
-    tmp_path: Path, command: list[str]
-) -> None:
-    """The key was opened blocking: psyq waited for a writer forever."""
-    home = tmp_path / "home"
-    env = {**os.environ, "PSYQ_HOME": str(home)}
-    first = [sys.executable, "-m", "psyq", "record", "phq9", "--client", "C1", "--answers", "1"]
-    assert subprocess.run(first, env=env, capture_output=True, timeout=60).returncode == 0
-    store = (home / "psyq.db").read_bytes()
-    fifo = tmp_path / "key.fifo"
-    os.mkfifo(fifo)
-    result = subprocess.run(
-        [sys.executable, "-m", "psyq", "--audit-key", str(fifo), *command],
-        env=env, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    line = one_line_error(result, code=1)
-    assert f"{fifo}: cannot read the audit key: not a regular file" in line
-    assert (home / "psyq.db").read_bytes() == store
 
 
 # -- a Questionnaire giving one linkId to two items -----------------------------------------

@@ -73,7 +73,10 @@ def test_a_mild_band_is_marked_and_its_wait_and_see_text_withheld(
     out = tmp_path / "epds.html"
     made = psyq_cli("report", "epds", "--answers", possible, "--client", "C1", "-o", out)
     assert made.exit_code == 0, made.output
-    assert f"total 11 Possible depression {ONLY}; CRITICAL: self_harm_thoughts" in made.output
+    assert (
+        f"EPDS: CRITICAL: self_harm_thoughts (item epds_10); total 11 Possible depression {ONLY}"
+        in (made.output)
+    )
     text = html_text(out)
     assert "2-4 weeks" not in text
     assert "this band's reassurance does not apply. Act on the flag first." in text
@@ -108,7 +111,9 @@ def test_report_marks_the_band_in_the_table_and_the_chart_caption(
     out = tmp_path / "r.html"
     made = psyq_cli("report", "phq9", "--answers", ITEM9, "--client", "C1", "-o", out)
     assert made.exit_code == 0, made.output
-    assert f"total 1 Minimal {ONLY}; CRITICAL: suicidal_ideation" in made.output
+    assert (
+        f"PHQ-9: CRITICAL: suicidal_ideation (item phq9_9); total 1 Minimal {ONLY}" in made.output
+    )
     page = out.read_text()
     assert re.search(r"Minimal</span><sup[^>]*>†</sup>", page)  # the scores table's chip
     text = html_text(out)

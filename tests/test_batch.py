@@ -276,8 +276,10 @@ def test_jsonl_rows_with_bad_lines_names_and_unsafe_cells(psyq_cli: CLI, tmp_pat
     errors = {e["row"]: e["reason"] for e in read_csv(out / "errors.csv")}
     assert errors.keys() == {"2", "5", "6"}
     assert errors["2"].startswith("row 2: not valid JSON")
-    assert errors["5"] == "row 5: date 'May 1st' is not a date; use YYYY-MM-DD"
-    assert errors["6"] == "row 6: the client id is empty"
+    # Item 9 is 1 on every row: a row not scored still names it (never only in the input).
+    critical = "CRITICAL item phq9_9 answered 1 (Several days): act on it. "
+    assert errors["5"] == f"row 5: {critical}Date 'May 1st' is not a date; use YYYY-MM-DD"
+    assert errors["6"] == f"row 6: {critical}The client id is empty"
     scores = read_csv(out / "scores.csv")
     assert scores[0]["client_id"] == "'=cmd|' /C calc'!A0"  # never a live formula
     names = sorted(p.name for p in (out / "reports").iterdir())

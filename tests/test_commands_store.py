@@ -91,7 +91,7 @@ def test_history_text_shows_reliable_change(psyq_cli: CLI) -> None:
     assert "PARTIAL: 1 of 10 items answered" in out
     assert "CRITICAL (item phq9_9): Critical item phq9_9 was not answered" in out
     # Response and remission against the first (19): 12 is a 37 % drop, 6 a 68 % drop.
-    assert "outcome" in lines[3]
+    assert "outcome" in lines[4]  # under the partial form's critical flag, which leads
     assert "no response, no remission" in row2
     assert "response, no remission" in row3 and "no response" not in row3
 
@@ -182,6 +182,9 @@ def test_rescore_rewrites_only_stale_scores(
     assert out.exit_code == 0
     assert out.output.splitlines() == [
         "administration 2: total None -> 16 (score version 3; version 2 kept)",
+        # The stale scores (item 9 unanswered) raised it; the stored answers do not.
+        "  critical flag no longer raised on administration 2 (item phq9_9): "
+        "critical_item_unanswered",
         "rescored: 1 updated, 1 unchanged",
     ]
     assert psyq_cli("rescore").output.strip() == "rescored: 0 updated, 2 unchanged"

@@ -78,7 +78,10 @@ def test_an_unfinished_response_is_partial_everywhere(
     (entry,) = json.loads(psyq_cli("history", "C0001", "--json").output)
     assert entry["administration"]["status"] == "partial"
     # export leaves partial administrations out unless asked, and marks them when asked.
-    assert psyq_cli("export").output.count("\n") == 1  # the header only
+    left_out = psyq_cli("export")
+    assert left_out.stdout.count("\n") == 1  # the header only
+    # ... and says that the partial form it left out raises a critical flag.
+    assert "!!! CRITICAL: 1 partial administration(s) left out" in left_out.stderr
     rows = list(csv.DictReader(io.StringIO(psyq_cli("export", "--include-partial").output)))
     assert [(r["status"], r["flags"]) for r in rows] == [("partial", "suicidal_ideation")]
     stored = tmp_path / "stored.fhir.json"

@@ -190,7 +190,9 @@ def test_partial_report_says_partial_on_every_page(psyq_cli: CLI, tmp_path: Path
     for page in pages:
         assert "PARTIAL — 9 of 10 items answered" in page
     assert "The form was not finished" in pages[0]
-    assert "PHQ-9 (PARTIAL administration) total 3" in result.stderr
+    assert "PHQ-9 (PARTIAL administration): CRITICAL: suicidal_ideation (item phq9_9); total 3" in (
+        result.stderr
+    )
     text = tmp_path / "partial.txt"
     psyq_cli("report", "--administration", "6", "-o", str(text))
     assert "PARTIAL — 9 of 10 items answered" in text.read_text().splitlines()[2]

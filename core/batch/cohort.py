@@ -46,7 +46,9 @@ class CohortStats:
     rows: int = 0
     scored: int = 0
     failed: int = 0
+    critical_failed: int = 0  # rows not scored whose errors.csv line names a critical item
     flagged_count: int = 0
+    critical_count: int = 0  # scored rows with a critical flag
     bands: dict[str, Counter[str]] = field(default_factory=dict)
     totals: Counter[float] = field(default_factory=Counter)
     prorated: Counter[str] = field(default_factory=Counter)  # scale id -> prorated scores
@@ -57,7 +59,11 @@ class CohortStats:
         """Count one row record (``error``, or ``values``/``bands``/``flags``)."""
         self.rows += 1
         if "error" in record:
+            from psyq.batch.inputs import CRITICAL_ITEMS
+
             self.failed += 1
+            # "row N: CRITICAL item ...": the summary says so too, beside "not scored".
+            self.critical_failed += f": {CRITICAL_ITEMS}" in record["error"]
             return
         self.scored += 1
         values = record["values"]
@@ -74,6 +80,7 @@ class CohortStats:
         flags = record["flags"]
         if flags:
             self.flagged_count += 1
+            self.critical_count += bool(record["critical"])
         elif len(self._others) >= LISTED and _other_key(total, record["row"]) <= self._others[0][0]:
             return  # would not be listed: skip building its entry (the common case)
         entry = {
@@ -107,7 +114,9 @@ class CohortStats:
             "rows": self.rows,
             "scored": self.scored,
             "failed": self.failed,
+            "critical_failed": self.critical_failed,
             "flagged_count": self.flagged_count,
+            "critical_count": self.critical_count,
             "bands": {sid: dict(c) for sid, c in self.bands.items()},
             "totals": [[v, n] for v, n in self.totals.items()],
             "prorated": dict(self.prorated),
@@ -119,12 +128,14 @@ class CohortStats:
         self.rows += part["rows"]
         self.scored += part["scored"]
         self.failed += part["failed"]
+        self.critical_failed += part.get("critical_failed", 0)  # absent: an older manifest
         for sid, counts in part["bands"].items():
             self.bands.setdefault(sid, Counter()).update(counts)
         for value, n in part["totals"]:
             self.totals[value] += n
         self.prorated.update(part.get("prorated", {}))
         self.flagged_count += part["flagged_count"]
+        self.critical_count += part.get("critical_count", 0)  # absent: an older manifest
         for entry in part["listed"]:
             self._keep(entry)
 
@@ -164,7 +175,9 @@ class CohortStats:
             "rows": self.rows,
             "scored": self.scored,
             "failed": self.failed,
+            "failed_critical": self.critical_failed,
             "flagged": self.flagged_count,
+            "critical": self.critical_count,
             # Scores prorated for missing answers, per scale (scores.csv says which).
             "prorated": {
                 s.id: self.prorated[s.id] for s in self.instrument.scales if s.missing.prorate

@@ -640,6 +640,7 @@ class ColumnarScorer:
             key: bool(key[0]) or any(r.level == "critical" for r in self._held(key[1]))
             for key in set(keys)
         }
+        stats.critical_count += sum(critical[key] for key in keys)
         # Highest total first, then earliest row: sorted by (-total, row) in numpy.
         np = self.np
         total_floats = scored["numeric"].get("total", np.full(n, np.nan))

@@ -444,8 +444,9 @@ def _client_id(text: str) -> tuple[str, str | None]:
 
 
 CRITICAL_ITEMS = "CRITICAL item "
-"""How the errors.csv reason of an unscored unfinished form starts, before its critical
-items and their answers (``psyq batch`` counts these lines on the terminal)."""
+"""How the errors.csv reason of a row not scored starts, before its critical items and
+their answers, when it is an unfinished form or its valid answers raise a critical flag
+(``psyq batch`` counts these lines on the terminal)."""
 
 
 def _document_row(

@@ -49,7 +49,14 @@ from psyq.batch.progress import Progress
 from psyq.batch.tables import ERRORS_HEADER, scores_header
 from psyq.batch.worker import ChunkJob, RowJob, part_name, render_cohort_pdf, run_chunk
 from psyq.errors import PsyqError
-from psyq.files import TMP_SUFFIX, atomic_file, fsync_dir, private_dir, write_atomic
+from psyq.files import (
+    TMP_SUFFIX,
+    atomic_file,
+    fsync_dir,
+    private_dir,
+    private_folder,
+    write_atomic,
+)
 from psyq.manager import PsyqPluginManager
 from psyq.models import Instrument
 from psyq.outputs import get_output_format
@@ -108,6 +115,7 @@ class BatchOutcome:
     flagged: int
     out_dir: Path
     cohort_summary: Path
+    critical: int = 0  # scored rows with a critical flag
 
 
 def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
@@ -216,6 +224,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         failed=stats.failed,
         resumed=resumed,
         flagged=stats.flagged_count,
+        critical=stats.critical_count,
         out_dir=out,
         cohort_summary=cohort_path,
     )
@@ -286,6 +295,10 @@ def _check_out(out: Path, options: BatchOptions) -> None:
     """Refuse an output folder this batch may not write into, before anything is written."""
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
+    # Reports are named by client id: a folder others can list discloses them. One
+    # psyq cannot make private is refused now; the user's own is made private once
+    # the batch can start (_open_manifest), so a failed start leaves it as it was.
+    private_folder(out, check_only=True)
     if options.resume and (out / MANIFEST_NAME).exists():
         return
     entries = sorted(out.iterdir()) if out.is_dir() else []
@@ -307,6 +320,8 @@ def _open_manifest(
 ) -> Manifest:
     """The batch's manifest in ``out``: resumed, or new."""
     _check_out(out, options)  # again: the folder may have changed while the executor opened
+    for line in private_folder(out):  # made 0700 now, or made private if others can open it
+        print(line, file=sys.stderr)
     path = out / MANIFEST_NAME
     entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if options.resume and path.exists():

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from psyq.batch.columnar import ColumnarScorer
     from psyq.batch.ranges import CsvSlice
     from psyq.manager import PsyqPluginManager
+    from psyq.models import Instrument
 
 RowJob = tuple[int, str, str, str, tuple[Any, ...], str | None]
 """One row as sent to a worker: (row number, client id, date, report stem, answers in
@@ -285,6 +286,58 @@ def parse_moment(text: str) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
+def _with_critical(ctx: _Context, values: tuple[Any, ...], where: str, error: str) -> str:
+    """``error`` (a row not scored), led by the critical items that the row's valid
+    answers raise a critical flag on, with the answers given (``row 7: CRITICAL item
+    phq9_9 answered 2: act on it. Item 3: ...``): a bad date or a bad answer elsewhere
+    never hides a positive or unanswered critical item in errors.csv. A row with no
+    answer at all (unreadable) names none."""
+    from psyq.answers import coerce_value
+    from psyq.batch.inputs import CRITICAL_ITEMS
+
+    given = dict(zip(ctx.item_ids, values, strict=True))
+    if CRITICAL_ITEMS in error or all(v is None or str(v).strip() == "" for v in values):
+        return error  # an unfinished FHIR form names its critical items already
+    inst = ctx.instrument
+    answers: dict[str, int | None] = {}
+    for item in inst.items:
+        try:  # every valid answer as given; an invalid one (or a required blank) is unanswered
+            answers[item.id] = coerce_value(inst, item, given[item.id])
+        except PsyqError:
+            answers[item.id] = None
+    try:
+        flags = ctx.scorer.score_valid(inst, answers, {}).critical
+        items = list(dict.fromkeys(i for flag in flags for i in flag.item_ids))
+        unnamed = [flag.id for flag in flags if not flag.item_ids]
+    except Exception:  # a scoring plugin's bug: every row fails with it, loudly, already
+        return error
+    if not flags:
+        return error
+    # With its label: a reverse-keyed item's 0 (EPDS item 10) is its most severe answer.
+    said = [f"{i} {_as_given(given[i], _label(inst, i, answers[i]))}" for i in items] + [
+        f"flag {flag_id} raised by the valid answers" for flag_id in unnamed
+    ]
+    reason = error.removeprefix(where)
+    return f"{where}{CRITICAL_ITEMS}{'; '.join(said)}: act on it. {reason[:1].upper()}{reason[1:]}"
+
+
+def _as_given(value: Any, label: str | None = None) -> str:
+    """``answered 2 (More than half the days)`` (a long answer cut short, as an answer
+    error shows it), or ``not answered``."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return "not answered"
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    return f"answered {shown}" + (f" ({label})" if label else "")
+
+
+def _label(inst: Instrument, item_id: str, answer: int | None) -> str | None:
+    """The label of a valid answer (``None`` for an invalid or missing one)."""
+    if answer is None:
+        return None
+    return inst.response_scale_for(inst.item(item_id)).label_for(answer)
+
+
 def _run_row(
     ctx: _Context, row: RowJob, generated: datetime, sexes: dict[int, str]
 ) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
@@ -328,13 +381,14 @@ def _run_row(
                 request.options["language"] = ctx.language
             files = [(stem + fmt.suffix, fmt.render(request)) for fmt in ctx.formats]
     except PluginHookError as exc:  # a plugin's bug: name the plugin on this row
-        record["error"] = f"{where}{exc}"
+        record["error"] = _with_critical(ctx, values, where, f"{where}{exc}")
         return record, []
     except PsyqError as exc:
-        record["error"] = str(exc)
+        record["error"] = _with_critical(ctx, values, where, str(exc))
         return record, []
     except Exception as exc:  # a plugin bug must not stop the batch; name it on this row
-        record["error"] = f"{where}internal error: {type(exc).__name__}: {exc}".splitlines()[0]
+        error = f"{where}internal error: {type(exc).__name__}: {exc}".splitlines()[0]
+        record["error"] = _with_critical(ctx, values, where, error)
         return record, []
     record.update(
         values={sid: s.value for sid, s in result.scores.items()},

@@ -240,19 +240,27 @@ def batch_command(
         resumed = f" ({outcome.resumed} from before --resume)" if outcome.resumed else ""
         click.echo(
             f"{outcome.rows} rows{resumed}: {outcome.scored} scored, {outcome.failed} failed, "
-            f"{outcome.flagged} flagged -> {out_dir}/ (summary: {outcome.cohort_summary.name})",
+            f"{outcome.flagged} flagged ({outcome.critical} critical) -> {out_dir}/ "
+            f"(summary: {outcome.cohort_summary.name})",
             err=True,
         )
         if outcome.failed:
             click.echo(f"see {out_dir / 'errors.csv'} for the rows that failed", err=True)
+    if outcome.critical:  # said even with --quiet: a risk is never only in a file
+        click.echo(
+            f"!!! CRITICAL: {outcome.critical} row(s) raise a critical flag: see the flags "
+            f"column of {out_dir / 'scores.csv'} and the cohort summary",
+            err=True,
+        )
     if outcome.failed:
         _say_critical_failures(out_dir / "errors.csv")
     ctx.exit(1 if outcome.failed else 0)
 
 
 def _say_critical_failures(errors_csv: Path) -> None:
-    """A row not scored that names a critical item (an unfinished form's) is said on the
-    terminal too, even with --quiet: a risk is never only in a file nobody opened."""
+    """A row not scored that names a critical item (an unfinished form's, or one a row
+    with a bad answer, date or id elsewhere raises) is said on the terminal too, even
+    with --quiet: a risk is never only in a file nobody opened."""
     import csv
 
     from psyq.batch.inputs import CRITICAL_ITEMS
@@ -266,7 +274,7 @@ def _say_critical_failures(errors_csv: Path) -> None:
     if count:
         click.echo(
             f"!!! CRITICAL: {count} row(s) not scored name a critical item and its answer "
-            f"(an unfinished form): see {errors_csv}",
+            f"(an unfinished form, or a row with another problem): see {errors_csv}",
             err=True,
         )
 

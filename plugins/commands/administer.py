@@ -334,12 +334,26 @@ def _finish(
     _say(table.render(request).decode(), nl=False)
     _framed_critical(result)
     if report is not None:
-        fmt = get_output_format(app.pm, report_format)
-        from psyq.history import render_request_for
+        _write_report(app, session, report, report_format, force)
 
-        full = render_request_for(app, session.admin_id, session.store)
-        write_private(report, fmt.render(full), force=force)
-        _say(f"report written to {report}")
+
+def _write_report(
+    app: App, session: Session, report: Path, report_format: str, force: bool
+) -> None:
+    """The --report file of the administration as stored: a form stopped before its end
+    gets one too, marked PARTIAL with every flag its answers raise, so the file the
+    clinician asked for never lacks a risk the terminal showed."""
+    from psyq.history import render_request_for
+    from psyq.outputs import get_output_format
+
+    assert session.admin_id is not None
+    fmt = get_output_format(app.pm, report_format)
+    full = render_request_for(app, session.admin_id, session.store)
+    write_private(report, fmt.render(full), force=force)
+    partial = (
+        " (PARTIAL: the form was not finished)" if full.options.get("status") == "partial" else ""
+    )
+    _say(f"report written to {report}{partial}")
 
 
 def _intro(session: Session) -> None:
@@ -386,7 +400,8 @@ def _administrable(instrument: Instrument) -> Instrument:
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write a report; the format follows the suffix (.pdf, .json, .fhir.json, ...).",
+    help="Also write a report (a form stopped before its end gets one marked PARTIAL); "
+    "the format follows the suffix (.pdf, .json, .fhir.json, ...).",
 )
 @click.option(
     "--transaction", is_flag=True, help="With a .fhir.json --report: a transaction Bundle."
@@ -441,10 +456,12 @@ def administer_command(
             _say()
             _say(_kept(session, "interrupted"))
             _show_partial_flags(session)
+            _partial_report(app, session, report, report_format, force)
             sys.exit(130)
         if not finished:
             _say(_kept(session, "stopped"))
             _show_partial_flags(session)
+            _partial_report(app, session, report, report_format, force)
             if not interactive:
                 # Piped answers that end before the last item are an error for the
                 # script that sent them (the partial is kept).
@@ -455,6 +472,19 @@ def administer_command(
         _finish(app, session, result, report, report_format or "", force)
     finally:
         store.close()
+
+
+def _partial_report(
+    app: App, session: Session, report: Path | None, report_format: str | None, force: bool
+) -> None:
+    """A form stopped before its end still gets the --report asked for (if anything was
+    saved); resumed and finished, ``--force`` replaces it with the complete one."""
+    if report is None or report_format is None:
+        return
+    if session.admin_id is None:
+        _say(f"no report written to {report}: nothing was answered")
+        return
+    _write_report(app, session, report, report_format, force)
 
 
 def _set_language(app: App, session: Session, language: str | None) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from psyq.app import App
-from psyq.files import write_atomic
+from psyq.files import private_dir, write_atomic
 from psyq.hookspecs import hookimpl
 from psyq.plugins.data_files import load_data
 
@@ -54,7 +54,7 @@ def demo_command(app: App, out_dir: Path) -> None:
 
     formats = output_formats(app.pm)
     wanted = [formats[name] for name in DEMO_FORMATS if name in formats]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)  # 0700 whatever the umask, as every folder psyq fills with reports
     written = 0
     # Earlier administrations of the same client and instrument, so the demo's
     # later reports show a trend chart (samples are listed oldest first).

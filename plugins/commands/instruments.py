@@ -196,7 +196,27 @@ def _report(app: App, instrument: Instrument, where: str) -> int:
             "it is your own convention (source:)",
             err=True,
         )
+    for item_id in _untested_critical(instrument):
+        click.echo(
+            f"note {where}: critical item {item_id}: no critical flag tests its answer, so "
+            "only leaving it unanswered raises one and a risk answer raises nothing; add a "
+            f"flag such as `level: critical, when: {{item: {item_id}, op: '>', value: 0}}`",
+            err=True,
+        )
     return 0
+
+
+def _untested_critical(instrument: Instrument) -> list[str]:
+    """Critical items no critical flag tests the answer of (only ``missing`` or nothing)."""
+    tested = {
+        item_id
+        for flag in instrument.flags
+        if flag.level == "critical"
+        for leaf in flag.when.leaves()
+        if leaf.missing is not True  # "answered" (missing: false) raises on any answer
+        for item_id in leaf.item_ids
+    }
+    return [item.id for item in instrument.items if item.critical and item.id not in tested]
 
 
 def _unsourced(instrument: Instrument) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -454,12 +454,43 @@ def describe_outcome(outcome: Outcome | None, critical: bool = False) -> str:
     return ", ".join(parts) or "-"
 
 
-def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
-    """Plain-text history: per instrument, one row per administration and scale."""
+def _before_partial_alerts(
+    entries: list[HistoryEntry], partial: list[Administration], critical: set[int]
+) -> frozenset[int]:
+    """The latest complete administration of each instrument that a partial one of the
+    same instrument, after it, raising a critical flag (``critical``: their ids) follows,
+    as ``report --latest`` finds it."""
+    out = set()
+    for adm in partial:
+        if adm.id not in critical:
+            continue
+        before = [
+            e.administration
+            for e in entries
+            if e.administration.instrument_id == adm.instrument_id
+            and (e.administration.administered, e.administration.id) < (adm.administered, adm.id)
+        ]
+        if before:
+            out.add(max(before, key=lambda b: (b.administered, b.id)).id)
+    return frozenset(out)
+
+
+def history_text(
+    app: App,
+    client_id: str,
+    entries: list[HistoryEntry],
+    alerted: frozenset[int] = frozenset(),
+    lead: Sequence[str] = (),
+) -> str:
+    """Plain-text history: per instrument, one row per administration and scale.
+
+    ``alerted``: administrations followed by an unfinished form raising a critical
+    flag, whose bands of low concern are marked as the score's band only; ``lead``:
+    lines (those forms' alerts) under the heading, before any score."""
     from psyq.proration import proration_note
     from psyq.results import band_shown, low_concern_bands
 
-    lines = [f"client {client_id}"]
+    lines = [f"client {client_id}", *lead]
     # One block per definition version: a superseded version (CCTS 0.1) has its own
     # scales, and its rows must say which version scored them.
     by_instrument: dict[tuple[str, str], list[HistoryEntry]] = {}
@@ -508,7 +539,8 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
         head = ("id", "date", "scale", "score", "band", "vs previous", "vs first")
         rows = [(*head, *(("outcome",) if with_outcome else ()), "flags")]
         for e in group:
-            marked = low_concern_bands(instrument, e.result, bool(e.result.critical))
+            alert = bool(e.result.critical) or e.administration.id in alerted
+            marked = low_concern_bands(instrument, e.result, alert)
             for n, scale in enumerate(scales):
                 s = e.result.scores[scale.id]
                 value = "-" if s.value is None else f"{s.value:.{scale.decimals}f}"
@@ -565,7 +597,8 @@ def history_text(app: App, client_id: str, entries: list[HistoryEntry]) -> str:
             f"{scale.id} {e.administration.administered.isoformat()}: {note}"
             for e in group
             for scale in scales
-            if (note := proration_note(scale, e.result.scores[scale.id])) is not None
+            if (note := proration_note(scale, e.result.scores[scale.id], bool(e.result.critical)))
+            is not None
             and "would be" in note
         ]
         lines += [f"PRORATED: {note}" for note in notes]
@@ -616,10 +649,15 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
         click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
         return
+    # An unfinished form's critical flag leads, before any score (its details follow
+    # the tables); the latest complete form before it shows its band as the score's only.
+    critical = [f for f in _partial_flags(app, partial) if f["level"] == "critical"]
+    lead = [f"{_flag_line(flag)} (details below)" for flag in critical]
+    alerted = _before_partial_alerts(entries, partial, {f["administration"] for f in critical})
     if entries:
-        click.echo(history_text(app, client_id, entries), nl=False)
+        click.echo(history_text(app, client_id, entries, alerted, lead), nl=False)
     else:
-        click.echo(f"client {client_id}: no complete administrations")
+        click.echo(f"client {client_id}: no complete administrations")  # partials next
     for adm in partial:
         answered = sum(v is not None for v in adm.answers.values())
         click.echo(
@@ -738,6 +776,16 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
                 else ""
             )
             click.echo(f"administration {adm.id}: total {old} -> {shown}{kept}")
+            # A critical flag the new scoring raises (or no longer raises) on a stored
+            # form is said, not left for someone to find in its next report.
+            was = {(f.id, f.about()) for f in before.critical} if before is not None else set()
+            now = {(f.id, f.about()) for f in fresh.critical}
+            for flag_id, about in sorted(now - was):
+                click.echo(f"!!! CRITICAL now raised on administration {adm.id}{about}: {flag_id}")
+            for flag_id, about in sorted(was - now):
+                click.echo(
+                    f"  critical flag no longer raised on administration {adm.id}{about}: {flag_id}"
+                )
     click.echo(f"rescored: {changed} updated, {same} unchanged")
     for problem in problems:
         click.echo(f"psyq: error: {problem}", err=True)
@@ -1113,6 +1161,18 @@ def export_command(
         )
         origins = store.definition_origins()
         changed = store.changed_outside(adm.id for adm in administrations)
+        # Partial forms left out are never left out silently when they raise a critical
+        # flag: a risk in an unfinished form is said even where the form is not shown.
+        left_out = (
+            []
+            if include_partial
+            else store.administrations(
+                instrument_id=instrument_id,
+                status="partial",
+                since=None if since is None else since.date(),
+            )
+        )
+        left_out_critical = [f for f in _partial_flags(app, left_out) if f["level"] == "critical"]
     dates = "shift" if date_shift else "drop" if drop_dates else "exact"
     records = export_records(
         app, administrations, key, dates=dates, origins=origins, changed=changed
@@ -1126,6 +1186,16 @@ def export_command(
     else:
         write_private(output, text.encode("utf-8"), force=force)
         click.echo(f"wrote {len(records)} administration(s) to {output}", err=True)
+    if left_out_critical:
+        forms = len({hit["administration"] for hit in left_out_critical})
+        click.echo(
+            f"!!! CRITICAL: {forms} partial administration(s) left out of this export raise "
+            "a critical flag; give --include-partial to export them, or see `psyq clients`",
+            err=True,
+        )
+        if not deidentify:  # a de-identified export names no administration
+            for hit in left_out_critical:
+                click.echo(_flag_line(hit), err=True)
     if changed:  # each row says so too (changed_outside_psyq)
         which = "" if deidentify else f" (administration {', '.join(map(str, sorted(changed)))})"
         click.echo(

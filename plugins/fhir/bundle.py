@@ -216,22 +216,28 @@ def observation(
         }
     if score.band_label:
         # Beside a critical flag, a band of low concern is the score's band only.
-        alert = bool(result.critical or request.options.get("later_critical"))
-        marked = scale.id in low_concern_bands(inst, result, alert)
+        marked = scale.id in low_concern_bands(inst, result, request.alert)
         shown = band_shown(score.band_label, marked)
         resource["interpretation"] = [{"text": shown}]
-    notes = [{"text": notice} for notice in result.notices]
+    notes: list[dict[str, str]] = []
     changed = request.options.get("changed_outside_psyq")
     if changed:  # a stored record edited outside psyq: said on every score it gives
-        notes.insert(0, {"text": f"CHANGED OUTSIDE PSYQ: {changed}"})
-    prorated = proration_note(scale, score)
+        notes.append({"text": f"CHANGED OUTSIDE PSYQ: {changed}"})
+    flag_notes = [{"text": f"{f.level.upper()}{f.about()}: {f.message}"} for f in result.flags]
+    if scale.id == "total":
+        # A critical flag (this form's, then a later unfinished form's under report
+        # --latest) is the first note a reader meets, before notices and proration.
+        critical = [
+            n for n, f in zip(flag_notes, result.flags, strict=True) if f.level == "critical"
+        ]
+        notes += critical + [{"text": line} for line in request.later_alerts()]
+    notes += [{"text": notice} for notice in result.notices]
+    prorated = proration_note(scale, score, request.alert)
     if prorated is not None:
         notes.append({"text": f"PRORATED: {prorated}."})
     if scale.id == "total" and result.flags:
         resource["component"] = [_flag_component(result, i) for i in range(len(result.flags))]
-        notes += [{"text": f"{f.level.upper()}{f.about()}: {f.message}"} for f in result.flags]
-    if scale.id == "total":  # report --latest: a later unfinished form's alert, said here too
-        notes += [{"text": line} for line in request.later_alerts()]
+        notes += [n for n, f in zip(flag_notes, result.flags, strict=True) if f.level != "critical"]
     if notes:
         resource["note"] = notes
     resource["derivedFrom"] = [{"reference": response_url}]

@@ -34,7 +34,9 @@ def json_document(request: RenderRequest) -> dict[str, Any]:
         if request.options.get(key):  # --latest: unfinished forms after it
             meta[key] = request.options[key]
     if any(v is not None for v in meta.values()):
-        doc["report"] = meta
+        # After the instrument, before the flags and scores: a partial status and a
+        # later unfinished form's critical flag come before any score, as in every format.
+        doc = {"instrument": doc.pop("instrument"), "report": meta, **doc}
     return doc
 
 

@@ -15,7 +15,6 @@ LEVEL_MARK = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "   
 
 def render_table(request: RenderRequest) -> bytes:
     from psyq.proration import proration_note
-    from psyq.results import band_shown, low_concern_bands
 
     result, inst = request.result, request.instrument
     lines = [f"{inst.title} ({inst.short_name} v{inst.version})"]
@@ -28,18 +27,14 @@ def render_table(request: RenderRequest) -> bytes:
             f"!!! CHANGED OUTSIDE PSYQ: earlier administration {earlier['administration_id']} "
             f"({earlier['administered']}): {earlier['problem']}"
         )
-    if request.options.get("status") == "partial":
-        given = sum(v is not None for v in result.answers.values())
-        lines.append(f"PARTIAL — {given} of {len(inst.items)} items answered")
+    partial = request.partial_line()
+    if partial:
+        lines.append(partial)
     critical = [f for f in result.flags if f.level == "critical"]
     for flag in critical:  # a critical flag comes first and cannot be missed
         lines.append(f"{LEVEL_MARK['critical']}{flag.about()}: {flag.message}")
     # report --latest: what the forms left unfinished after this one raise, as loudly.
     lines += [f"!!! {line}" for line in request.later_alerts()]
-    # Beside a critical flag (this form's, or a later unfinished one's) a band is the
-    # score's band only, never reassurance.
-    alert = bool(critical or request.options.get("later_critical"))
-    marked = low_concern_bands(inst, result, alert)
     rows = [("scale", "score", "range", "band", "answered")]
     for scale in inst.scales:
         s = result.scores[scale.id]
@@ -48,9 +43,9 @@ def render_table(request: RenderRequest) -> bytes:
         answered = f"{s.answered}/{s.answered + s.missing}"
         if s.prorated:
             answered += " prorated"
-        band = band_shown(s.band_label, scale.id in marked) or (
-            f"not scored: {s.reason}" if s.reason else ""
-        )
+        # Beside a critical flag (this form's, or a later unfinished one's) a band of
+        # low concern is the score's band only, never reassurance.
+        band = request.band_shown(scale.id) or (f"not scored: {s.reason}" if s.reason else "")
         rows.append((scale.id, value, f"{lo:g}-{hi:g}", band, answered))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
@@ -58,7 +53,7 @@ def render_table(request: RenderRequest) -> bytes:
         cells += [row[3].ljust(widths[3]), row[4]]
         lines.append("  ".join(cells).rstrip())
     for scale in inst.scales:
-        note = proration_note(scale, result.scores[scale.id])
+        note = proration_note(scale, result.scores[scale.id], request.alert)
         if note:
             lines.append(f"{scale.id}: {note}")
     unscored = [item for item in inst.items if not item.scored]

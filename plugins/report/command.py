@@ -242,38 +242,37 @@ def report_command(
     instrument = request.instrument
     total = request.result.total
     flags = request.result.critical
-    alert = f"; CRITICAL: {', '.join(f.id + f.about() for f in flags)}" if flags else ""
+    # The alerts lead the line, before the score: a glance at the terminal meets them first.
+    alerts = [f"CRITICAL: {', '.join(f.id + f.about() for f in flags)}"] if flags else []
     for later in request.options.get("later_critical", []):  # --latest: forms left after it
         from psyq.results import FlagHit
 
         named = ", ".join(f"{f['id']}{FlagHit.model_validate(f).about()}" for f in later["flags"])
-        alert += (
-            f"; CRITICAL in later {later['status']} administration "
+        alerts.append(
+            f"CRITICAL in later {later['status']} administration "
             f"{later['administration_id']}: {named}"
         )
     if request.options.get("changed_outside_psyq"):
-        alert += "; CHANGED OUTSIDE PSYQ after it was saved (psyq audit verify)"
+        alerts.append("CHANGED OUTSIDE PSYQ after it was saved (psyq audit verify)")
     for earlier in request.options.get("earlier_changed_outside_psyq", []):
-        alert += (
-            f"; earlier administration {earlier['administration_id']} in the trend CHANGED "
+        alerts.append(
+            f"earlier administration {earlier['administration_id']} in the trend CHANGED "
             "OUTSIDE PSYQ"
         )
     for later in request.options.get("later_changed_outside_psyq", []):
-        alert += (
-            f"; later {later['status']} administration {later['administration_id']} CHANGED "
+        alerts.append(
+            f"later {later['status']} administration {later['administration_id']} CHANGED "
             "OUTSIDE PSYQ"
         )
     partial = " (PARTIAL administration)" if request.options.get("status") == "partial" else ""
-    from psyq.results import band_shown, low_concern_bands
-
-    raised = bool(flags or request.options.get("later_critical"))
-    marked = "total" in low_concern_bands(instrument, request.result, raised)
-    band = band_shown(total.band_label, marked)
+    # Beside an alert a band of low concern is the score's band only.
+    band = request.band_shown("total")
     prorated = " (prorated)" if total.prorated else ""
+    said = f": {'; '.join(alerts)};" if alerts else ""
     click.echo(
-        f"wrote {output} ({fmt.name}): {instrument.short_name}{partial} total "
+        f"wrote {output} ({fmt.name}): {instrument.short_name}{partial}{said} total "
         f"{'not scored' if total.value is None else total.value}{prorated}"
-        f"{' ' + band if band else ''}{alert}",
+        f"{' ' + band if band else ''}",
         err=True,
     )
 

@@ -15,19 +15,31 @@ def _cell(text: object) -> str:
 
 def render_markdown(request: RenderRequest) -> bytes:
     """Render scores, bands, flags, notices and plugin extras as Markdown."""
+    from psyq.proration import proration_note
+
     result, inst = request.result, request.instrument
     lines = [f"# {inst.title} ({inst.short_name} v{inst.version})", ""]
     if request.client_id:
         lines += [f"Client: {_cell(request.client_id)}", ""]
+    partial = request.partial_line()  # an unfinished form says so before any score
+    if partial:
+        lines += [f"**{_cell(partial)}**", ""]
     for flag in result.critical:  # a critical flag comes first and cannot be missed
-        lines += [f"> **CRITICAL:** {_cell(flag.message)}", ""]
+        lines += [f"> **CRITICAL{_cell(flag.about())}:** {_cell(flag.message)}", ""]
+    # report --latest: a later unfinished form's critical flag, as loudly.
+    lines += [line for alert in request.later_alerts() for line in (f"> **{_cell(alert)}**", "")]
     lines += ["| scale | score | range | band |", "|---|---:|---|---|"]
     for scale in inst.scales:
         score = result.scores[scale.id]
         low, high = inst.bounds(scale.id)
         value = "-" if score.value is None else f"{score.value:.{scale.decimals}f}"
-        band = score.band_label or (f"not scored: {score.reason}" if score.reason else "")
+        # Beside a critical flag a band of low concern is marked as the score's band only.
+        band = request.band_shown(scale.id) or (
+            f"not scored: {score.reason}" if score.reason else ""
+        )
         lines.append(f"| {_cell(scale.label)} | {value} | {low:g}-{high:g} | {_cell(band)} |")
+    prorated = [(s, proration_note(s, result.scores[s.id], request.alert)) for s in inst.scales]
+    lines += [f"\n{_cell(s.label)}: {_cell(note)}" for s, note in prorated if note]
     others = [f for f in result.flags if f.level != "critical"]
     if others:
         lines += ["", *[f"- **{f.level}:** {_cell(f.message)}" for f in others]]

@@ -132,7 +132,7 @@ def test_markdown_puts_critical_flags_first_and_escapes_pipes(pm: PsyqPluginMana
     text = fmt.render(RenderRequest(result=result, instrument=phq9, client_id="a|b")).decode()
     lines = text.splitlines()
     assert lines[2] == "Client: a\\|b"
-    assert lines[4].startswith("> **CRITICAL:** The client endorsed thoughts")
+    assert lines[4].startswith("> **CRITICAL (item phq9_9):** The client endorsed thoughts")
     assert lines.index("| scale | score | range | band |") > 4
 
 
