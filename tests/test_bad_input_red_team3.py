@@ -366,3 +366,47 @@ def test_a_language_tag_with_a_line_break_is_shown_escaped_on_one_line(
     }[command]
     result = psyq_cli(*args, "--language", "de\nx")
     assert "phq9 has no 'de\\nx' translation" in one_line_error(result)
+
+
+# -- record: the day a FHIR response says it was authored ------------------------------------
+
+
+def _authored_response(tmp_path: Path, authored: str) -> Path:
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "authored": authored,
+        "item": [{"linkId": f"phq9_{i}", "answer": [{"valueInteger": 1}]} for i in range(1, 10)],
+    }
+    path = tmp_path / "response.json"
+    path.write_text(json.dumps(response))
+    return path
+
+
+def test_record_stores_a_response_on_the_day_it_was_authored(psyq_cli: CLI, tmp_path: Path) -> None:
+    """It was stored as taken today: months out of place in the client's trend."""
+    path = _authored_response(tmp_path, "2024-01-05T23:30:00-12:00")
+    result = psyq_cli("record", "phq9", "--client", "C1", "--answers-file", path)
+    assert result.exit_code == 0, result.output
+    assert "on 2024-01-05" in result.output
+    [stored] = json.loads(psyq_cli("history", "C1", "--json").output)
+    assert stored["administration"]["administered"] == "2024-01-05"
+
+
+@pytest.mark.parametrize(
+    ("authored", "date", "words"),
+    [
+        ("2024-01-05", "2024-01-06", "--date 2024-01-06 contradicts {path}, authored 2024-01-05"),
+        ("2026-02-30", None, "{path}: authored '2026-02-30' is not a date"),
+        ("2999-01-05", None, "{path}: authored 2999-01-05 is in the future"),
+        ("1850-01-05T10:00:00Z", None, "{path}: authored 1850-01-05 is before 1900"),
+    ],
+)
+def test_record_refuses_an_authored_date_it_cannot_store_as_given(
+    psyq_cli: CLI, tmp_path: Path, authored: str, date: str | None, words: str
+) -> None:
+    path = _authored_response(tmp_path, authored)
+    extra = ["--date", date] if date else []
+    result = psyq_cli("record", "phq9", "--client", "C1", "--answers-file", path, *extra)
+    assert words.format(path=path) in one_line_error(result)
+    assert psyq_cli("history", "C1").exit_code == 2  # nothing stored
