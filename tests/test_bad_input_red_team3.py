@@ -383,7 +383,9 @@ def _authored_response(tmp_path: Path, authored: str) -> Path:
     return path
 
 
-def test_record_stores_a_response_on_the_day_it_was_authored(psyq_cli: CLI, tmp_path: Path) -> None:
+def test_record_and_report_use_the_day_a_response_was_authored(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
     """It was stored as taken today: months out of place in the client's trend."""
     path = _authored_response(tmp_path, "2024-01-05T23:30:00-12:00")
     result = psyq_cli("record", "phq9", "--client", "C1", "--answers-file", path)
@@ -391,6 +393,12 @@ def test_record_stores_a_response_on_the_day_it_was_authored(psyq_cli: CLI, tmp_
     assert "on 2024-01-05" in result.output
     [stored] = json.loads(psyq_cli("history", "C1", "--json").output)
     assert stored["administration"]["administered"] == "2024-01-05"
+    out = tmp_path / "report.json"
+    assert (
+        psyq_cli("report", "phq9", "--client", "C1", "--answers-file", path, "-o", out).exit_code
+        == 0
+    )
+    assert json.loads(out.read_text())["report"]["administered"] == "2024-01-05"
 
 
 @pytest.mark.parametrize(
@@ -402,7 +410,7 @@ def test_record_stores_a_response_on_the_day_it_was_authored(psyq_cli: CLI, tmp_
         ("1850-01-05T10:00:00Z", None, "{path}: authored 1850-01-05 is before 1900"),
     ],
 )
-def test_record_refuses_an_authored_date_it_cannot_store_as_given(
+def test_record_and_report_refuse_an_authored_date_they_cannot_use_as_given(
     psyq_cli: CLI, tmp_path: Path, authored: str, date: str | None, words: str
 ) -> None:
     path = _authored_response(tmp_path, authored)
@@ -410,3 +418,7 @@ def test_record_refuses_an_authored_date_it_cannot_store_as_given(
     result = psyq_cli("record", "phq9", "--client", "C1", "--answers-file", path, *extra)
     assert words.format(path=path) in one_line_error(result)
     assert psyq_cli("history", "C1").exit_code == 2  # nothing stored
+    out = tmp_path / "report.json"
+    report = psyq_cli("report", "phq9", "--client", "C1", "--answers-file", path, *extra, "-o", out)
+    assert words.format(path=path) in one_line_error(report)
+    assert not out.exists()

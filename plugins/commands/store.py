@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -19,8 +18,10 @@ from psyq.errors import AnswerError, PsyqError
 from psyq.files import write_output
 from psyq.hookspecs import hookimpl
 from psyq.plugins.commands.score import (
+    EARLIEST,
     answers_file_option,
     answers_option,
+    document_day,
     document_options,
     read_document,
 )
@@ -87,10 +88,6 @@ def checked_text(option: str, value: str | None, limit: int) -> str | None:
     return value or None
 
 
-EARLIEST = date(1900, 1, 1)
-"""No form psyq records was filled in earlier; an earlier date is a typo."""
-
-
 def administered_on(value: datetime | None) -> date:
     """The administration date: given (not in the future) or today."""
     today = date.today()
@@ -147,7 +144,7 @@ def record_command(
     day = administered_on(when)
     instrument = app.instrument(instrument_id)
     valid, about = read_document(instrument, answers, answers_file)
-    day = _document_day(about, answers_file, when, day)
+    day = document_day(about, answers_file, day if when is not None else None) or day
     with app.open_store() as store:
         # Cut-offs that depend on the client (AUDIT-C: sex) use what is recorded.
         client = store.scoring_attributes(client_id) if instrument.client_attributes else {}
@@ -182,38 +179,6 @@ def record_command(
     table = get_output_format(app.pm, "table")
     request = RenderRequest(result=result, instrument=instrument, options=options)
     click.echo(table.render(request).decode(), nl=False)
-
-
-def _document_day(
-    about: dict[str, str], path: Path | None, when: datetime | None, day: date
-) -> date:
-    """The day the answers file says the form was filled in (a FHIR response's
-    ``authored``), checked as ``--date`` is; else ``day``.
-
-    The file's date was ignored: a response authored months ago was stored as taken
-    today, and a ``--date`` that contradicted it was kept without a word.
-    """
-    text = about.get("date", "")
-    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
-        return day  # none, or a partial date (FHIR allows 2026 or 2026-03): --date or today
-    try:
-        written = date.fromisoformat(text)
-    except ValueError:
-        raise PsyqError(f"{path}: authored '{text}' is not a date; correct the file") from None
-    if when is not None:
-        if written != day:
-            raise PsyqError(
-                f"--date {day.isoformat()} contradicts {path}, authored {text}; give the "
-                "date it was filled in once (leave out --date to use the file's)"
-            )
-        return day
-    if written > date.today() or written < EARLIEST:
-        raise PsyqError(
-            f"{path}: authored {text} is "
-            f"{'in the future' if written > date.today() else f'before {EARLIEST.year}'}; "
-            "correct the file"
-        )
-    return written
 
 
 def _resume_position(instrument: Instrument, answers: dict[str, int | None]) -> int:
