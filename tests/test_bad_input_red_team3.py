@@ -128,7 +128,7 @@ def test_a_jsonl_client_id_of_the_wrong_shape_is_a_bad_row(
     psyq_cli: CLI, tmp_path: Path, client: object, words: str
 ) -> None:
     """Was taken as the id '["C9"]' (its JSON text) and scored under it."""
-    answers = {item: 1 for item in PHQ9_ITEMS}
+    answers = {**{item: 1 for item in PHQ9_ITEMS}, "phq9_9": 0}
     src = tmp_path / "in.jsonl"
     src.write_text(
         json.dumps({"client_id": client, **answers}) + "\n"
@@ -142,6 +142,23 @@ def test_a_jsonl_client_id_of_the_wrong_shape_is_a_bad_row(
     assert [r["client_id"] for r in read_csv(out / "scores.csv")] == ["C2"]
     [error] = read_csv(out / "errors.csv")
     assert error["reason"] == f"row 1: the client id is {words}, not a text such as C0042"
+
+
+@pytest.mark.parametrize("client", ["C" * 300, ["C9"]])
+def test_a_jsonl_row_refused_for_its_client_id_still_names_its_critical_answer(
+    psyq_cli: CLI, tmp_path: Path, client: object
+) -> None:
+    """The JSONL reader dropped such a row's answers (the CSV reader kept them), so
+    errors.csv and the terminal said nothing of an endorsed PHQ-9 item 9."""
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"client_id": client, **{i: 1 for i in PHQ9_ITEMS}, "phq9_9": 3}))
+    out = tmp_path / "out"
+    result = psyq_cli(
+        "batch", src, "--instrument", "phq9", "--out", out, "--scores-only", "--quiet"
+    )
+    assert result.exit_code == 1, result.output
+    [error] = read_csv(out / "errors.csv")
+    assert error["reason"].startswith("row 1: CRITICAL item phq9_9 answered 3 (Nearly every day)")
 
 
 # -- numbers past what psyq's machinery holds --------------------------------------------------

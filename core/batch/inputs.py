@@ -407,7 +407,9 @@ def _read_jsonl(
                 number,
                 client,
                 _text(date),
-                none if problem else tuple(obj.get(i) for i in item_ids),
+                # Kept for a refused row too: errors.csv names a critical item's answer
+                # (as the CSV reader's rows do; a JSONL row with a bad id hid it).
+                tuple(obj.get(i) for i in item_ids),
                 problem,
                 sex=_text(obj.get("sex")) if "sex" in instrument.client_attributes else "",
             )
