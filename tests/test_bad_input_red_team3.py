@@ -439,3 +439,30 @@ def test_record_and_report_refuse_an_authored_date_they_cannot_use_as_given(
     report = psyq_cli("report", "phq9", "--client", "C1", "--answers-file", path, *extra, "-o", out)
     assert words.format(path=path) in one_line_error(report)
     assert not out.exists()
+
+
+# -- norms build: the sample's words ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        # Was an internal error (the table's own check of an empty description).
+        ("--description", "", "--description: say who the sample is"),
+        ("--description", "   ", "--description: say who the sample is"),
+        # A line break split the normed score's line in every text output.
+        ("--title", "Clinic norms\nT 80, percentile 99", "--title: holds a line break"),
+        ("--collected", "2026\u202e", "--collected: holds a line break or another control"),
+    ],
+)
+def test_norms_build_refuses_sample_words_that_are_empty_or_not_one_line(
+    psyq_cli: CLI, tmp_path: Path, option: str, value: str, words: str
+) -> None:
+    data = tmp_path / "sim.csv"
+    assert psyq_cli("simulate", "phq9", "--n", "30", "-o", data).exit_code == 0
+    out = tmp_path / "norms.yaml"
+    given = {"--description": "Outpatients", option: value}
+    args = [a for pair in given.items() for a in pair]
+    result = psyq_cli("norms", "build", "phq9", data, *args, "-o", out, "--ignore-extra-columns")
+    assert words in one_line_error(result)
+    assert not out.exists()
