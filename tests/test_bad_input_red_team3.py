@@ -466,3 +466,31 @@ def test_norms_build_refuses_sample_words_that_are_empty_or_not_one_line(
     result = psyq_cli("norms", "build", "phq9", data, *args, "-o", out, "--ignore-extra-columns")
     assert words in one_line_error(result)
     assert not out.exists()
+
+
+# -- text a user gave, quoted in an error --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["import-redcap", "{dd}", "--form", "f\nx", "-o", "{tmp}/d.yaml"], "no form 'f\\nx'"),
+        (["import-redcap", "{dd}", "--id", "a\x1b[2Jb", "-o", "{tmp}/d.yaml"],
+         "--id 'a\\x1b[2Jb'"),
+        (["score", "phq9\u202e", "--answers", "1"], "unknown instrument 'phq9\\u202e'"),
+    ],
+)  # fmt: skip
+def test_text_quoted_in_an_error_is_escaped_to_one_line(
+    psyq_cli: CLI, tmp_path: Path, args: list[str], words: str
+) -> None:
+    """A line break in an --id or a form name split the error; an escape sequence in it
+    reached the terminal (ESC [2J clears the screen, hiding the error)."""
+    dictionary = tmp_path / "dd.csv"
+    dictionary.write_text(
+        "Variable / Field Name,Form Name,Section Header,Field Type,Field Label,"
+        '"Choices, Calculations, OR Slider Labels",Field Note\n'
+        'q1,f,,radio,Question one,"0, No | 1, Yes",\n'
+    )
+    given = [a.replace("{dd}", str(dictionary)).replace("{tmp}", str(tmp_path)) for a in args]
+    line = one_line_error(psyq_cli(*given))
+    assert words in line and "\x1b" not in line
