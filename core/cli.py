@@ -124,6 +124,9 @@ class PsyqGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
+            damaged = _damaged_store(ctx, exc)
+            if damaged is not None:
+                raise UserError(damaged) from exc
             plugin = getattr(self, "providers", {}).get(ctx.invoked_subcommand or "")
             if plugin is None or self.pm is None:
                 raise
@@ -142,6 +145,22 @@ class PsyqGroup(click.Group):
 
                 traceback.print_exception(exc, file=sys.stderr)
             raise UserError(error) from exc
+
+
+def _damaged_store(ctx: click.Context, exc: Exception) -> PsyqError | None:
+    """A SQLite error reading the store (a table or column psyq made dropped or altered
+    with the sqlite3 shell) as one line naming the store, not an internal error."""
+    sqlite3 = sys.modules.get("sqlite3")  # loaded only if a command opened the store
+    if sqlite3 is None or not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    from psyq.store import TamperedError
+
+    app = ctx.find_object(App)
+    where = f"{app.store_path}: " if app is not None else ""
+    return TamperedError(
+        f"{where}the store cannot be read ({first_line(exc)}): a table, column or index psyq "
+        "made was dropped or changed outside psyq; `psyq audit verify` names what changed"
+    )
 
 
 HELP = """psyq: score psychometric questionnaires, keep client history, write reports.

@@ -17,6 +17,7 @@ other versions, with the dates of any that raised a critical flag, which the rep
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from psyq.errors import PsyqError
 from psyq.models import Instrument
 from psyq.outputs import PastScore, RenderRequest
 from psyq.results import ScoreResult
-from psyq.store import Administration, Store
+from psyq.store import Administration, AnswerVersion, Store
 
 if TYPE_CHECKING:
     from psyq.app import App
@@ -53,6 +54,8 @@ class HistoryEntry:
     band_notes: frozenset[str] = frozenset()
     """Scales whose band of low concern stands beside a critical flag
     (:func:`psyq.results.low_concern_bands`): ``band_beside_alert`` in JSON."""
+    answer_versions: tuple[AnswerVersion, ...] = ()
+    """The administration as saved before psyq changed answers already given in it."""
 
     def to_json(self) -> dict[str, Any]:
         """The ``psyq score --json`` object plus ``administration``, ``change`` and
@@ -72,6 +75,7 @@ class HistoryEntry:
             "definition_hash": adm.definition_hash,
             **origin_fields(self.origin),
             "changed_outside_psyq": self.changed,
+            "answer_versions": answer_versions_json(self.answer_versions, adm),
         }
         doc["change"] = _changes_json(self.change)
         doc["change_from_first"] = _changes_json(self.change_from_first)
@@ -92,11 +96,80 @@ def origin_fields(origin: tuple[str, str | None] | None) -> dict[str, str | None
     return {"definition_source": source, "definition_path": path}
 
 
+def changes_text(changes: dict[str, tuple[int | None, int | None]]) -> str:
+    """``phq9_9 2 -> 0, phq9_10 - -> 1`` (``-``: unanswered)."""
+    return ", ".join(
+        f"{k} {'-' if a is None else a} -> {'-' if b is None else b}"
+        for k, (a, b) in changes.items()
+    )
+
+
+def alert_of(result: ScoreResult, versions: Iterable[AnswerVersion] = ()) -> bool:
+    """Whether a stored form is shown beside a critical flag: its own answers', or one
+    its earlier answers raised before they were changed through psyq (an answer
+    version's :meth:`~psyq.store.AnswerVersion.alerts_gone`): beside either, a band of
+    low concern is the score's band only."""
+    return bool(result.critical) or any(version.alerts_gone(result) for version in versions)
+
+
+def answer_versions_json(
+    versions: tuple[AnswerVersion, ...] | list[AnswerVersion], adm: Administration
+) -> list[dict[str, Any]]:
+    """``administration.answer_versions``: each earlier save psyq replaced (the form gone
+    back into, a finished form reopened), what changed since, and the critical flags the
+    earlier answers raised that the current ones do not (a risk signal answered away is
+    still shown)."""
+    now = adm.answers
+    out = []
+    for version in versions:
+        out.append(
+            {
+                "id": version.id,
+                "status": version.status,
+                "saved_at": version.saved_at.isoformat(),
+                "superseded_at": version.superseded_at.isoformat(),
+                "superseded_by": version.superseded_by,
+                "changed": {k: list(v) for k, v in version.changes(now).items()},
+                "changed_text": changes_text(version.changes(now)),
+                "answers": version.answers,
+                "critical_flags": [f.id for f in version.alerts_gone(adm.result)],
+                "changed_outside_psyq": version.changed_outside_psyq,
+            }
+        )
+    return out
+
+
+def answer_version_lines(
+    adm: Administration, versions: tuple[AnswerVersion, ...] | list[AnswerVersion]
+) -> list[str]:
+    """One line per earlier save of ``adm`` that psyq replaced (for text outputs)."""
+    lines = []
+    for version in versions:
+        changed = changes_text(version.changes(adm.answers))
+        critical = [f.id + f.about() for f in version.alerts_gone(adm.result)]
+        then = f"; the earlier answers raised CRITICAL {', '.join(critical)}" if critical else ""
+        lines.append(
+            f"ANSWERS CHANGED: administration {adm.id} ({adm.administered.isoformat()}): "
+            f"{changed or 'nothing'} (the {version.status} form saved "
+            f"{version.saved_at.isoformat(timespec='seconds')} was changed "
+            f"{version.superseded_at.isoformat(timespec='seconds')} by "
+            f"{version.superseded_by}){then}; kept as answer version {version.id} "
+            "(`psyq audit log`)"
+            + (
+                f"; !!! CHANGED OUTSIDE PSYQ: {version.changed_outside_psyq}"
+                if version.changed_outside_psyq
+                else ""
+            )
+        )
+    return lines
+
+
 def partial_json(
     app: App,
     adm: Administration,
     origin: tuple[str, str | None] | None = None,
     changed: str | None = None,
+    versions: list[AnswerVersion] | None = None,
 ) -> dict[str, Any]:
     """A partial administration as ``psyq history --json`` lists it: its flags and
     scores from the answers given so far, ``administration.status`` = ``partial``,
@@ -106,7 +179,7 @@ def partial_json(
 
     instrument = app.instrument_of(adm)
     result = result_of(app, adm, instrument)
-    marked = low_concern_bands(instrument, result, bool(result.critical))
+    marked = low_concern_bands(instrument, result, alert_of(result, versions or ()))
     doc = with_band_notes(result.to_json(), marked)
     doc["administration"] = {
         "id": adm.id,
@@ -118,6 +191,7 @@ def partial_json(
         "definition_hash": adm.definition_hash,
         **origin_fields(origin),
         "changed_outside_psyq": changed,
+        "answer_versions": answer_versions_json(versions or [], adm),
         "answered": sum(v is not None for v in adm.answers.values()),
         "items": len(instrument.items),
     }
@@ -200,6 +274,9 @@ def build_history(
     from psyq.store import changed_warning
 
     changed = store.changed_outside(adm.id for adm in administrations)
+    versions: dict[int, list[AnswerVersion]] = {}
+    for version in store.answer_versions(adm.id for adm in administrations):
+        versions.setdefault(version.administration_id, []).append(version)
     # Change is measured within one version of a definition: another version may ask
     # other items or score them otherwise (CCTS 0.1 and 0.2), so its totals are not
     # comparable with this one's.
@@ -210,6 +287,7 @@ def build_history(
         instrument = app.instrument_of(adm, store)
         result = result_of(app, adm, instrument)
         key = (adm.instrument_id, adm.instrument_version)
+        kept = tuple(versions.get(adm.id, ()))
         prev = previous.get(key)
         first = firsts.get(key)
         entries.append(
@@ -225,7 +303,8 @@ def build_history(
                 outcome=scale_outcomes(instrument, None if first is None else first[1], result),
                 origin=origins.get(adm.definition_hash),
                 changed=changed_warning(changed.get(adm.id)),
-                band_notes=frozenset(low_concern_bands(instrument, result, bool(result.critical))),
+                band_notes=frozenset(low_concern_bands(instrument, result, alert_of(result, kept))),
+                answer_versions=kept,
             )
         )
         previous[key] = (adm, result)
@@ -283,9 +362,36 @@ def render_request_for(
     # Changed outside psyq after it was saved: this record, or one plotted in its trend.
     from psyq.store import changed_warning
 
-    changed = store.changed_outside([adm.id, *(other.id for other in earlier)])
+    # The client's other forms of this instrument that are not in the trend (another
+    # status, version or date): a hand edit of one of those may be what moved it out.
+    outside = [
+        other
+        for other in store.administrations(client_id=adm.client_id, instrument_id=adm.instrument_id)
+        if other.id != adm.id and other.id not in {e.id for e in earlier}
+    ]
+    changed = store.changed_outside(
+        [adm.id, *(other.id for other in earlier), *(other.id for other in outside)]
+    )
+    not_in_trend = [
+        {
+            "administration_id": other.id,
+            "administered": other.administered.isoformat(),
+            "status": other.status,
+            "instrument_version": other.instrument_version,
+            "problem": changed_warning(changed[other.id]),
+        }
+        for other in outside
+        if other.id in changed
+    ]
+    if not_in_trend:
+        options["other_changed_outside_psyq"] = not_in_trend
     if adm.id in changed:
         options["changed_outside_psyq"] = changed_warning(changed[adm.id])
+    # Answers psyq replaced after saving them: the earlier ones, and their alerts, shown.
+    kept = store.answer_versions([adm.id])
+    if kept:
+        options["answer_versions"] = answer_versions_json(kept, adm)
+        options["answer_version_lines"] = answer_version_lines(adm, kept)
     earlier_changed = [
         {
             "administration_id": other.id,
@@ -297,6 +403,15 @@ def render_request_for(
     ]
     if earlier_changed:
         options["earlier_changed_outside_psyq"] = earlier_changed
+    # One deleted by hand may have been in this trend: the log does not say whose it was.
+    gap = store.log_gap()  # entries cut out of the log: what they named is unknown
+    if gap is not None:
+        options["audit_log_changed_outside_psyq"] = gap
+    deleted = store.deleted_outside()
+    if deleted:
+        options["deleted_outside_psyq"] = [
+            {"administration_id": n, "problem": problem} for n, problem in sorted(deleted.items())
+        ]
     if other_versions:
         others = [o for o in before if o.instrument_version != adm.instrument_version]
         options["not_compared"] = {
@@ -393,4 +508,15 @@ def render_request_for_latest(
     ]
     if later_changed:
         request.options["later_changed_outside_psyq"] = later_changed
+        # Named once, as a later unfinished form, not again as one outside the trend.
+        named = {entry["administration_id"] for entry in later_changed}
+        others = [
+            entry
+            for entry in request.options.get("other_changed_outside_psyq", [])
+            if entry["administration_id"] not in named
+        ]
+        if others:
+            request.options["other_changed_outside_psyq"] = others
+        else:
+            request.options.pop("other_changed_outside_psyq", None)
     return request

@@ -68,9 +68,21 @@ class RenderRequest:
 
     @property
     def alert(self) -> bool:
-        """Whether a critical flag is raised: this form's, or (``report --latest``) one a
-        later unfinished form raises. Beside it no band of low concern reassures."""
-        return bool(self.result.critical or self.options.get("later_critical"))
+        """Whether a critical flag is raised: this form's, or one it shows from elsewhere
+        (:attr:`alert_elsewhere`). Beside it no band of low concern reassures."""
+        return bool(self.result.critical) or self.alert_elsewhere
+
+    @property
+    def alert_elsewhere(self) -> bool:
+        """Whether the output shows a critical flag that this form's current answers do
+        not raise: one a later unfinished form raises (``report --latest``,
+        ``options["later_critical"]``), or one this form's earlier answers raised before
+        they were changed through psyq (``options["answer_versions"]``). Beside it a band
+        of low concern is the score's band only, its text withheld, no remission said."""
+        versions = self.options.get("answer_versions", [])
+        return bool(self.options.get("later_critical")) or any(
+            version.get("critical_flags") for version in versions
+        )
 
     def later_alerts(self) -> list[str]:
         """What forms left unfinished after this one say (``report --latest``), a line

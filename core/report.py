@@ -307,7 +307,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             total,
             [*series, (current_day, values.get("total"))],
             critical=critical,
-            alert=bool(request.options.get("later_critical")),
+            alert=request.alert_elsewhere,
         )
     profile: ProfileChart | None = profile_chart(inst, values)
     from psyq.i18n import ui_language
@@ -347,6 +347,10 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "changed_outside": request.options.get("changed_outside_psyq"),
         "earlier_changed": request.options.get("earlier_changed_outside_psyq", []),
         "later_changed": request.options.get("later_changed_outside_psyq", []),
+        "deleted_outside": request.options.get("deleted_outside_psyq", []),
+        "log_changed": request.options.get("audit_log_changed_outside_psyq"),
+        "other_changed": request.options.get("other_changed_outside_psyq", []),
+        "answer_versions": request.options.get("answer_versions", []),
         "answered_count": answered,
         "item_count": len(inst.items),
         "provisional": inst.status == "provisional",
@@ -379,9 +383,10 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
     band = scale.band_for(score.value, request.result.client) if score.value is not None else None
     raw = score.raw
     # Never a reassuring sentence beside a critical flag (instrument's if_flagged), nor
-    # beside one a later, unfinished form raised (--latest names it in the alert).
+    # beside one shown from elsewhere: a later unfinished form's (--latest names it in
+    # the alert), or this form's earlier answers' (the answer-version banner).
     interpretation = band.interpretation_for(request.result.raised) if band else ""
-    if band is not None and band.low_concern and request.options.get("later_critical"):
+    if band is not None and band.low_concern and request.alert_elsewhere:
         interpretation = WITHHELD_INTERPRETATION
     return ScaleRow(
         id=scale_id,
@@ -411,9 +416,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         band_note=_band_note(scale, score, request.alert),
         withheld=interpretation == WITHHELD_INTERPRETATION,
         **_unprorated(scale, score),
-        band_only=band is not None
-        and band.low_concern
-        and bool(request.result.critical or request.options.get("later_critical")),
+        band_only=band is not None and band.low_concern and request.alert,
     )
 
 

@@ -34,7 +34,7 @@ from psyq import audit
 from psyq.clients import check_client_id
 from psyq.errors import PsyqError
 from psyq.models import Instrument
-from psyq.results import ScoreResult
+from psyq.results import FlagHit, ScoreResult
 
 DB_NAME = "psyq.db"
 BUSY_TIMEOUT_S = 30.0
@@ -150,6 +150,28 @@ MIGRATIONS: tuple[str, ...] = (
         BEGIN SELECT RAISE(ABORT, 'client versions are append-only'); END;
     CREATE TRIGGER client_versions_no_delete BEFORE DELETE ON client_versions
         BEGIN SELECT RAISE(ABORT, 'client versions are append-only'); END;
+    """,
+    # 7: answers already saved that psyq changes (a form gone back into with `b` or the
+    # tablet's Back, a whole-form answer tapped again, a finished form reopened) keep
+    # the earlier answers, status and scores as an answer version. Append-only.
+    """
+    CREATE TABLE answer_versions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        administration_id INTEGER NOT NULL REFERENCES administrations(id),
+        answers TEXT NOT NULL,
+        status TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        scores TEXT,
+        scored_with TEXT,
+        scoring TEXT,
+        saved_at TEXT NOT NULL,
+        superseded_at TEXT NOT NULL,
+        superseded_by TEXT NOT NULL
+    );
+    CREATE TRIGGER answer_versions_no_update BEFORE UPDATE ON answer_versions
+        BEGIN SELECT RAISE(ABORT, 'answer versions are append-only'); END;
+    CREATE TRIGGER answer_versions_no_delete BEFORE DELETE ON answer_versions
+        BEGIN SELECT RAISE(ABORT, 'answer versions are append-only'); END;
     """,
 )
 KEYED_SCHEMA_VERSION = 3
@@ -313,11 +335,81 @@ class ScoreVersion(BaseModel):
         return score_version_record(self.id)
 
 
+class AnswerVersion(BaseModel):
+    """An administration as it was saved before psyq changed answers already given in it
+    (the form gone back into, a finished form reopened on the tablet)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    administration_id: int
+    answers: dict[str, int | None]
+    status: Status
+    position: int
+    scores: dict[str, Any] | None
+    saved_at: datetime
+    superseded_at: datetime
+    superseded_by: str
+    changed_outside_psyq: str | None = None
+    """The warning when this kept version no longer matches its audit entry."""
+
+    @property
+    def record(self) -> str:
+        return answer_version_record(self.id)
+
+    @property
+    def result(self) -> ScoreResult | None:
+        return None if self.scores is None else ScoreResult.model_validate(self.scores)
+
+    def alerts_gone(self, now: ScoreResult | None) -> list[FlagHit]:
+        """Critical flags these earlier answers raised that the answers ``now`` (the
+        administration's current result) do not: a risk signal answered away."""
+        earlier = [] if self.result is None else self.result.critical
+        still = set() if now is None else {f.id for f in now.critical}
+        return [f for f in earlier if f.id not in still]
+
+    def changes(self, now: dict[str, int | None]) -> dict[str, tuple[int | None, int | None]]:
+        """Item id -> (answer then, answer now), for the items whose answer differs."""
+        items = list(dict.fromkeys([*self.answers, *now]))
+        return {
+            k: (self.answers.get(k), now.get(k)) for k in items if self.answers.get(k) != now.get(k)
+        }
+
+
 CHANGED_OUTSIDE = (
     "This record was changed outside psyq after it was saved: what is shown may not be "
     "what psyq recorded; `psyq audit verify` gives the details"
 )
 """Said on every output showing a stored administration that fails its audit entry."""
+
+
+def deleted_lines(
+    deleted: dict[int, str], *, detail: bool = True, gap: str | None = None
+) -> list[str]:
+    """One ``!!! DELETED OUTSIDE PSYQ`` line per administration deleted outside psyq
+    (:meth:`Store.deleted_outside`), said wherever a client's administrations are listed;
+    without ``detail`` (a de-identified export) one line with their number only. ``gap``
+    (:meth:`Store.log_gap`) adds a line for audit entries deleted from the log."""
+    end = "`psyq audit verify` gives the details"
+    said = []
+    if gap is not None:
+        said.append(
+            f"!!! AUDIT LOG CHANGED OUTSIDE PSYQ: {gap}; records they named may have been "
+            f"changed or deleted with them: what is shown may not be what psyq recorded; {end}"
+        )
+    if not deleted:
+        return said
+    if not detail:
+        return [
+            *said,
+            f"!!! DELETED OUTSIDE PSYQ: {len(deleted)} administration(s) were deleted outside "
+            f"psyq after they were saved; what is shown may be missing them; {end}",
+        ]
+    return said + [
+        f"!!! DELETED OUTSIDE PSYQ: administration {n} was deleted outside psyq after it was "
+        f"saved ({problem}); what is shown may be missing it; {end}"
+        for n, problem in sorted(deleted.items())
+    ]
 
 
 def changed_warning(problem: str | None, *, detail: bool = True) -> str | None:
@@ -338,6 +430,10 @@ def admin_record(admin_id: int) -> str:
 
 def client_record(client_id: str) -> str:
     return f"client {client_id}"
+
+
+def answer_version_record(version_id: int) -> str:
+    return f"answer version {version_id}"
 
 
 def client_version_record(version_id: int) -> str:
@@ -371,6 +467,8 @@ class Store:
         self.key_path = key_path if key_path is not None else audit.key_path()
         self._key: bytes | None = None
         self.read_only = _is_read_only(path)
+        self._schema_checked = False  # before the first write (not during migrations)
+        self._migrating = False
         self.notes: list[str] = []
         """What psyq changed about the files on opening (loose modes made 0600)."""
         if self.read_only:
@@ -440,6 +538,13 @@ class Store:
     def _migrate(self) -> None:
         if self.schema_version == SCHEMA_VERSION:
             return
+        self._migrating = True
+        try:
+            self._run_migrations()
+        finally:
+            self._migrating = False
+
+    def _run_migrations(self) -> None:
         keyed: audit.AuditEntry | None = None
         with self.write():
             # Re-read under the write lock: another process may have migrated meanwhile.
@@ -454,7 +559,10 @@ class Store:
                     for statement in _statements(MIGRATIONS[version - 1]):
                         self.connection.execute(statement)
                 except sqlite3.Error as exc:
-                    raise StoreError(f"{self.path}: cannot set up the psyq store: {exc}") from None
+                    raise StoreError(
+                        f"{self.path}: cannot set up the psyq store: {exc}"
+                        + self._version_lowered(current)
+                    ) from None
                 self.connection.execute(f"PRAGMA user_version = {version}")
                 if audit.keyed_from(self.connection) is None:
                     # A new store, or one written before the chain was keyed: every
@@ -465,6 +573,19 @@ class Store:
                 self._append("migrate", "schema", audit.record_digest({"v": version}))
         if keyed is not None:  # after the commit: only a chain that was really keyed
             audit.remember_keyed(self.key_path, self.path, keyed.seq, keyed.hash)
+
+    def _version_lowered(self, current: int) -> str:
+        """What to add when the store's tables are those of a later schema version than
+        its ``PRAGMA user_version`` says: the version was set back outside psyq."""
+        actual = _schema(self.connection)
+        for version in range(SCHEMA_VERSION, current, -1):
+            if _expected_schema(version) == actual:
+                return (
+                    f" (it holds the tables of schema version {version}, but says it is at "
+                    f"version {current}: its version was changed outside psyq; nothing was "
+                    "changed; restore it from a backup)"
+                )
+        return ""
 
     def _refuse_rewritten_log(self) -> None:
         """Refuse to key, as if new, an older-shape log in a store this key keyed before:
@@ -519,6 +640,16 @@ class Store:
                 f"{self.path}: the store is read-only (read-only media or no write "
                 "permission); it can be read (history, export, audit verify) but not changed"
             )
+        if not self._migrating and not self._schema_checked:
+            # A trigger added outside psyq would rewrite what psyq writes, inside psyq's
+            # own transaction, and the audit entry would digest the rewrite as psyq's.
+            problems = self.schema_problems()
+            if problems:
+                raise TamperedError(
+                    f"{self.path}: {problems[0]}; psyq does not write to a store whose "
+                    "schema was changed (nothing saved); `psyq audit verify` gives the details"
+                )
+            self._schema_checked = True
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -787,10 +918,20 @@ class Store:
         result: ScoreResult | None,
         plugins: list[str] | None = None,
     ) -> Administration:
-        """Save progress of an administration being given (answers, position, status)."""
+        """Save progress of an administration being given (answers, position, status).
+
+        Refuses (:class:`TamperedError`) a record changed outside psyq since its last
+        save: the new audit entry would digest the hand edit (a note, a client id, an
+        answer the tablet reads back) and make it look as psyq wrote it.
+        """
         now = _now()
         with self.write() as conn:
             current = self._row(admin_id)
+            problem = audit.verify_record(self, admin_record(admin_id), dict(current))
+            if problem is not None:
+                raise TamperedError(f"{problem}; nothing saved")
+            if _answers_replaced(current, answers):
+                self._keep_answer_version(conn, current, now)
             conn.execute(
                 "UPDATE administrations SET answers = ?, position = ?, status = ?, scores = ?, "
                 "scored_with = ?, scoring = ?, updated_at = ? WHERE id = ?",
@@ -807,6 +948,55 @@ class Store:
             )
             self._audit_admin(conn, "complete" if status == "complete" else "answer", admin_id)
         return self.get(admin_id)
+
+    def _keep_answer_version(
+        self, conn: sqlite3.Connection, current: sqlite3.Row, now: str
+    ) -> None:
+        """Keep the administration as it was saved before psyq changes answers in it."""
+        cursor = conn.execute(
+            "INSERT INTO answer_versions (administration_id, answers, status, position, scores, "
+            "scored_with, scoring, saved_at, superseded_at, superseded_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                current["id"],
+                current["answers"],
+                current["status"],
+                current["position"],
+                current["scores"],
+                current["scored_with"],
+                current["scoring"],
+                current["updated_at"],
+                now,
+                audit.os_user(),
+            ),
+        )
+        version_id = cursor.lastrowid
+        assert version_id is not None
+        kept = conn.execute("SELECT * FROM answer_versions WHERE id = ?", (version_id,)).fetchone()
+        self._append(
+            "supersede", answer_version_record(version_id), audit.record_digest(dict(kept))
+        )
+
+    def answer_versions(self, admin_ids: Iterable[int] | None = None) -> list[AnswerVersion]:
+        """Earlier answers psyq replaced, oldest first (of these administrations, or all)."""
+        if self.schema_version < 7:
+            return []
+        rows = self.connection.execute("SELECT * FROM answer_versions ORDER BY id").fetchall()
+        wanted = None if admin_ids is None else set(admin_ids)
+        kept = [dict(row) for row in rows if wanted is None or row["administration_id"] in wanted]
+        # A kept version is shown as psyq kept it, or said to have been changed since.
+        changed = audit.changed_records(self, {answer_version_record(r["id"]): r for r in kept})
+        out = []
+        for data in kept:
+            problem = changed.get(answer_version_record(data["id"]))
+            try:
+                data["answers"] = json.loads(data["answers"])
+                data["scores"] = None if data["scores"] is None else json.loads(data["scores"])
+                data["changed_outside_psyq"] = changed_warning(problem)
+                out.append(AnswerVersion.model_validate(data))
+            except (ValueError, TypeError):  # damaged outside psyq: audit verify names it
+                continue
+        return out
 
     def set_scores(
         self,
@@ -908,6 +1098,75 @@ class Store:
         problems = audit.changed_records(self, rows)
         return {int(name.rpartition(" ")[2]): text for name, text in problems.items()}
 
+    def clients_changed_outside(self, client_ids: Iterable[str]) -> dict[str, str]:
+        """Client id -> what is wrong, for those clients whose record (their recorded sex)
+        no longer matches its last audit entry (as :meth:`changed_outside`)."""
+        rows = {
+            client_record(row["id"]): dict(row)
+            for row in self.connection.execute("SELECT * FROM clients ORDER BY id")
+        }
+        wanted = {client_record(c) for c in client_ids}
+        problems = audit.changed_records(self, {k: v for k, v in rows.items() if k in wanted})
+        return {name.partition(" ")[2]: text for name, text in problems.items()}
+
+    def deleted_outside(self) -> dict[int, str]:
+        """Administration id -> its last audit entry, for every administration the
+        audit log records that is no longer in the store. psyq never deletes one, so
+        each was deleted (or renumbered) outside psyq; the log does not say whose it was,
+        so every read path that lists a client's administrations names them all.
+
+        One pass over the log, comparing ids only (no digests: cheap enough for every
+        history, export and report)."""
+        created = (
+            "FROM audit WHERE action IN ('record', 'start') AND record LIKE 'administration %'"
+        )
+        try:
+            # As many administrations as the log saw created, up to the same id: none gone
+            # (a few ms); otherwise find which, comparing every id the log names.
+            counts = self.connection.execute(
+                "SELECT (SELECT COUNT(*) FROM administrations), "
+                "(SELECT MAX(id) FROM administrations), "
+                f"(SELECT COUNT(*) {created}), "
+                f"(SELECT MAX(CAST(substr(record, 16) AS INTEGER)) {created})"
+            ).fetchone()
+            if counts[0] == counts[2] and counts[1] == counts[3]:
+                return {}
+            rows = self.connection.execute(
+                "SELECT record, MAX(seq), at, os_user, action FROM audit "
+                "WHERE record LIKE 'administration %' AND NOT EXISTS (SELECT 1 FROM "
+                "administrations WHERE id = CAST(substr(audit.record, 16) AS INTEGER)) "
+                "GROUP BY record ORDER BY MAX(seq)"
+            ).fetchall()
+        except sqlite3.Error:  # the log or the table dropped: audit verify names it
+            return {}
+        out: dict[int, str] = {}
+        for record, seq, at, user, action in rows:
+            number = str(record).rpartition(" ")[2]
+            if number.isdigit():
+                out[int(number)] = f"last audited in entry #{seq}: {action} by {user} at {at}"
+        return out
+
+    def log_gap(self) -> str | None:
+        """The first audit entry missing from the log (entries deleted outside psyq, with
+        the triggers dropped), or None: two counts, cheap enough for every listing. Only
+        ``audit verify`` checks each entry's hash and link."""
+        try:
+            count, top = self.connection.execute("SELECT COUNT(*), MAX(seq) FROM audit").fetchone()
+            if count == (top or 0):
+                return None
+            row = self.connection.execute(
+                "SELECT CASE WHEN MIN(seq) > 1 THEN 1 ELSE (SELECT a.seq + 1 FROM audit a "
+                "WHERE a.seq < (SELECT MAX(seq) FROM audit) AND NOT EXISTS (SELECT 1 FROM "
+                "audit b WHERE b.seq = a.seq + 1) ORDER BY a.seq LIMIT 1) END FROM audit"
+            ).fetchone()
+        except sqlite3.Error:  # the log dropped: audit verify names it
+            return None
+        return f"audit entry #{row[0]} is missing: entries were deleted outside psyq"
+
+    def has_administration(self, admin_id: int) -> bool:
+        row = self.connection.execute("SELECT 1 FROM administrations WHERE id = ?", (admin_id,))
+        return row.fetchone() is not None
+
     def get(self, admin_id: int) -> Administration:
         return _administration(self._row(admin_id))
 
@@ -946,6 +1205,20 @@ class Store:
             f"SELECT {_ADMIN_COLUMNS} FROM administrations WHERE id = ?", (admin_id,)
         ).fetchone()
         if row is None:
+            try:
+                last = self.connection.execute(
+                    "SELECT seq, at, os_user, action FROM audit WHERE record = ? "
+                    "ORDER BY seq DESC LIMIT 1",
+                    (admin_record(admin_id),),
+                ).fetchone()
+            except sqlite3.Error:
+                last = None
+            if last is not None:  # psyq never deletes one: it was deleted by hand
+                raise TamperedError(
+                    f"administration {admin_id} is no longer in {self.path}: it was deleted "
+                    f"outside psyq (last audited in entry #{last[0]}: {last[3]} by {last[2]} "
+                    f"at {last[1]}); `psyq audit verify` gives the details"
+                )
             raise StoreError(f"no administration {admin_id} in {self.path}")
         assert isinstance(row, sqlite3.Row)
         return row
@@ -967,6 +1240,7 @@ class Store:
             ("client_versions", "id", client_version_record),
             ("administrations", "id", admin_record),
             ("score_versions", "id", score_version_record),
+            ("answer_versions", "id", answer_version_record),
             ("definitions", "hash", definition_record),
         ):
             if table in present:
@@ -975,7 +1249,9 @@ class Store:
 
     @staticmethod
     def is_record_name(record: str) -> bool:
-        return record.startswith(("client ", "administration ", "score version ", "definition "))
+        return record.startswith(
+            ("client ", "administration ", "score version ", "answer version ", "definition ")
+        )
 
 
 def _attributes(text: str | None, client_id: str) -> dict[str, str]:
@@ -1006,6 +1282,21 @@ def _administration(row: sqlite3.Row) -> Administration:
             f"administration {data.get('id')}: damaged record ({first}); "
             "run `psyq audit verify` to see what was changed"
         ) from None
+
+
+def _answers_replaced(current: sqlite3.Row, answers: dict[str, int | None]) -> bool:
+    """Whether saving ``answers`` over ``current`` replaces stored data: an answer already
+    given changes (or is cleared), or a complete form's answers change at all. Answering
+    the next item of an unfinished form only adds to it, and keeps no version."""
+    try:
+        before = json.loads(current["answers"])
+    except ValueError:
+        return True
+    if not isinstance(before, dict):
+        return True
+    if current["status"] == "complete":
+        return bool(before != answers)
+    return any(value is not None and answers.get(k) != value for k, value in before.items())
 
 
 def _scoring(version: int, plugins: list[str] | None, at: str) -> str:

@@ -127,6 +127,7 @@ def test_jsonl_to_a_private_file(filled: CLI, tmp_path: Path) -> None:
         "administered",
         "status",
         "changed_outside_psyq",  # null: the record is as psyq wrote it
+        "answers_changed",  # null: no answer psyq saved was replaced
     }
     assert doc["scores"]["total"]["value"] == 19
     assert doc["answers"]["phq9_1"] == 3

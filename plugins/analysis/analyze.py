@@ -109,7 +109,7 @@ def analyse(
         factors=factors,
         problems=problems,
         flagged=_flagged(scales),
-        notices=list(inst.notices),
+        notices=[*inst.notices, *data.notices],
     )
 
 

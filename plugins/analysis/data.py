@@ -12,7 +12,7 @@ analysis never silently drops a respondent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from psyq.errors import PsyqError
@@ -41,6 +41,8 @@ class ItemData:
     answers: NDArray[np.float64]
     values: NDArray[np.float64]
     extra: list[dict[str, str]]  # per respondent: extra columns (group variables), if any
+    notices: list[str] = field(default_factory=list)
+    """What every output of the analysis says about the data (records changed outside psyq)."""
 
     @property
     def n(self) -> int:
@@ -254,6 +256,9 @@ def read_store(app: App, instrument: Instrument) -> ItemData:
     """The store's complete administrations of ``instrument`` (any client)."""
     with app.open_store() as store:
         admins = store.administrations(instrument_id=instrument.id, status="complete")
+        # Answers changed (or forms deleted) outside psyq are analysed as stored, and said.
+        changed = store.changed_outside(a.id for a in admins)
+        deleted = store.deleted_outside()
     if not admins:
         raise AnalysisError(
             f"{app.store_path}: no complete administrations of {instrument.id} are stored"
@@ -269,7 +274,25 @@ def read_store(app: App, instrument: Instrument) -> ItemData:
             f"{app.store_path}: the stored {instrument.id} administrations are of version "
             f"{', '.join(versions)}, not {instrument.version}; analyse them with that version"
         )
-    return build(app, instrument, f"store {app.store_path}", rows)
+    data = build(app, instrument, f"store {app.store_path}", rows)
+    notices = []
+    used = {int(row[0].rpartition(" ")[2]) for row in rows}
+    hit = sorted(n for n in changed if n in used)
+    if hit:
+        notices.append(
+            f"CHANGED OUTSIDE PSYQ: {len(hit)} administration(s) used here "
+            f"(administration {', '.join(map(str, hit))}) were changed outside psyq after "
+            "they were saved: what is computed from them may not be what psyq recorded; "
+            "`psyq audit verify` gives the details"
+        )
+    if deleted:
+        notices.append(
+            f"DELETED OUTSIDE PSYQ: {len(deleted)} administration(s) (administration "
+            f"{', '.join(map(str, sorted(deleted)))}) were deleted outside psyq after they "
+            "were saved: what is computed here may be missing them; `psyq audit verify` "
+            "gives the details"
+        )
+    return replace(data, notices=notices) if notices else data
 
 
 @dataclass(frozen=True)

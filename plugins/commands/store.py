@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from psyq.change import Change, Outcome
     from psyq.history import HistoryEntry
     from psyq.models import Instrument
-    from psyq.store import Administration, Store
+    from psyq.store import Administration, AnswerVersion, Store
 
 KEY_FILE = "deidentify.key"
 
@@ -250,6 +250,14 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
         for adm in every:
             if adm.id in problems:
                 changed.setdefault(adm.client_id, []).append(adm)
+        deleted = store.deleted_outside()
+        gap = store.log_gap()
+        # A client's record (the recorded sex cut-offs use) changed by hand, too.
+        clients_changed = store.clients_changed_outside(c.id for c in clients)
+    from psyq.store import changed_warning, deleted_lines
+
+    for line in deleted_lines(deleted, gap=gap):  # whose they were, the log does not say
+        click.echo(line, err=as_json)
     if as_json:
         docs = [
             c.model_dump(mode="json")
@@ -257,6 +265,7 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
                 "partial_flags": partial_flags.get(c.id, []),
                 "latest_critical_flags": latest_critical[c.id],
                 "changed_outside_psyq": [adm.id for adm in changed.get(c.id, [])],
+                "client_changed_outside_psyq": changed_warning(clients_changed.get(c.id)),
             }
             for c in clients
         ]
@@ -276,6 +285,10 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
             f"{c.id:<12} last {last}  {c.administrations} administration(s): {counts}{partial}"
             f"{attributes}"
         )
+        if c.id in clients_changed:
+            click.echo(
+                f"{'':<12} {CHANGED_MARK}: client {c.id}: {changed_warning(clients_changed[c.id])}"
+            )
         for flag in latest_critical[c.id]:
             click.echo(f"{'':<12} {_flag_line(flag, 'latest administration')}")
         for flag in partial_flags.get(c.id, []):
@@ -353,12 +366,22 @@ def clients_show_command(app: App, client_id: str, as_json: bool) -> None:
             raise PsyqError(f"no client '{client_id}' in {store.path} (see `psyq clients`)")
         attributes = store.client_attributes(client_id)
         versions = store.client_versions(client_id)
+        from psyq.store import changed_warning
+
+        changed = changed_warning(store.clients_changed_outside([client_id]).get(client_id))
     if as_json:
-        doc = {"id": client_id, "attributes": attributes, "earlier": versions}
+        doc = {
+            "id": client_id,
+            "attributes": attributes,
+            "earlier": versions,
+            "changed_outside_psyq": changed,
+        }
         click.echo(json.dumps(doc, indent=2))
         return
     shown = ", ".join(f"{k} {v}" for k, v in sorted(attributes.items())) or "none recorded"
     click.echo(f"client {client_id}: {shown}")
+    if changed:
+        click.echo(f"  {CHANGED_MARK}: {changed}")
     for version in versions:
         earlier = ", ".join(f"{k} {v}" for k, v in sorted(version["attributes"].items()))
         click.echo(
@@ -486,6 +509,7 @@ def history_text(
     ``alerted``: administrations followed by an unfinished form raising a critical
     flag, whose bands of low concern are marked as the score's band only; ``lead``:
     lines (those forms' alerts) under the heading, before any score."""
+    from psyq.history import alert_of
     from psyq.proration import proration_note
     from psyq.results import band_shown, low_concern_bands
 
@@ -538,7 +562,7 @@ def history_text(
         head = ("id", "date", "scale", "score", "band", "vs previous", "vs first")
         rows = [(*head, *(("outcome",) if with_outcome else ()), "flags")]
         for e in group:
-            alert = bool(e.result.critical) or e.administration.id in alerted
+            alert = alert_of(e.result, e.answer_versions) or e.administration.id in alerted
             marked = low_concern_bands(instrument, e.result, alert)
             for n, scale in enumerate(scales):
                 s = e.result.scores[scale.id]
@@ -559,6 +583,16 @@ def history_text(
                     ("CRITICAL " if f.level == "critical" else "") + f.id + f.about()
                     for f in e.result.flags
                 )
+                if e.answer_versions:  # answers psyq replaced: an earlier alert is named
+                    earlier = sorted(
+                        {
+                            f.id
+                            for v in e.answer_versions
+                            for f in v.alerts_gone(e.administration.result)
+                        }
+                    )
+                    said = f" (earlier: CRITICAL {', '.join(earlier)})" if earlier else ""
+                    flags = f"ANSWERS CHANGED{said}" + (f"; {flags}" if flags else "")
                 if e.changed:  # beside its scores, not only in the lines below the table
                     flags = "CHANGED OUTSIDE PSYQ" + (f"; {flags}" if flags else "")
                 rows.append(
@@ -601,6 +635,13 @@ def history_text(
             and "would be" in note
         ]
         lines += [f"PRORATED: {note}" for note in notes]
+        from psyq.history import answer_version_lines
+
+        lines += [
+            line
+            for e in group
+            for line in answer_version_lines(e.administration, e.answer_versions)
+        ]
         lines += [
             f"{CHANGED_MARK}: administration {e.administration.id} "
             f"({e.administration.administered.isoformat()}): {e.changed}"
@@ -637,16 +678,34 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             n: changed_warning(problem)
             for n, problem in store.changed_outside(adm.id for adm in partial).items()
         }
+        # One deleted by hand may have been this client's: the log does not say whose.
+        from psyq.store import deleted_lines
+
+        deleted = store.deleted_outside()
+        gap = store.log_gap()
+        partial_versions: dict[int, list[AnswerVersion]] = {}
+        for version in store.answer_versions(adm.id for adm in partial):
+            partial_versions.setdefault(version.administration_id, []).append(version)
     if as_json:
         from psyq.history import partial_json
 
         docs = [e.to_json() for e in entries]
         docs += [
-            partial_json(app, adm, origins.get(adm.definition_hash), partial_changed.get(adm.id))
+            partial_json(
+                app,
+                adm,
+                origins.get(adm.definition_hash),
+                partial_changed.get(adm.id),
+                partial_versions.get(adm.id),
+            )
             for adm in partial
         ]
         docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
         click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
+        for line in deleted_lines(
+            deleted, gap=gap
+        ):  # the list has no place for them: said beside it
+            click.echo(line, err=True)
         return
     # An unfinished form's critical flag leads, before any score (its details follow
     # the tables); the latest complete form before it shows its band as the score's only.
@@ -666,8 +725,14 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         )
         if adm.id in partial_changed:
             click.echo(f"  {CHANGED_MARK}: {partial_changed[adm.id]}")
+        from psyq.history import answer_version_lines
+
+        for line in answer_version_lines(adm, partial_versions.get(adm.id, [])):
+            click.echo(f"  {line}")
         for flag in _partial_flags(app, [adm]):
             click.echo(f"  {flag['level'].upper()}{_about(flag)}: {flag['message']}")
+    for line in deleted_lines(deleted, gap=gap):
+        click.echo(line)
 
 
 # -- rescore -----------------------------------------------------------------
@@ -785,6 +850,12 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
                 click.echo(
                     f"  critical flag no longer raised on administration {adm.id}{about}: {flag_id}"
                 )
+        # One deleted by hand is not rescored either, and never silently.
+        problems += [
+            f"administration {n}: deleted outside psyq ({text}); `psyq audit verify` gives "
+            "the details"
+            for n, text in sorted(store.deleted_outside().items())
+        ]
     click.echo(f"rescored: {changed} updated, {same} unchanged")
     for problem in problems:
         click.echo(f"psyq: error: {problem}", err=True)
@@ -871,10 +942,16 @@ def audit_log_command(app: App, record: str | None) -> None:
     with app.open_store() as store:
         rows = audit.entries(store.connection)
         versions = {v.record: v for v in store.score_versions()}
+        answer_versions = {v.record: v for v in store.answer_versions()}
+        current = {
+            v.administration_id: store.get(v.administration_id).answers
+            for v in answer_versions.values()
+            if store.has_administration(v.administration_id)
+        }
     for e in rows:
         if record is not None and record not in e.record:
-            version = versions.get(e.record)
-            if version is None or record not in f"administration {version.administration_id}":
+            kept = versions.get(e.record) or answer_versions.get(e.record)
+            if kept is None or record not in f"administration {kept.administration_id}":
                 continue
         user = visible(e.os_user) or ""
         click.echo(f"{e.seq:>5}  {e.at}  {user:<12} {e.action:<10} {e.record}  {e.hash}")
@@ -888,6 +965,21 @@ def audit_log_command(app: App, record: str | None) -> None:
                 f"{version.version} superseded (total {total}; definition "
                 f"{(version.scored_with or '-')[:19]}; scored {scoring.get('at', '-')} by "
                 f"{scoring.get('by', '-')}; plugins: {plugins})"
+            )
+        earlier = answer_versions.get(e.record)
+        if earlier is not None:
+            now = current.get(earlier.administration_id, {})
+            from psyq.history import changes_text
+
+            changed = changes_text(earlier.changes(now))
+            result = earlier.result
+            total = None if result is None else result.total.value
+            critical = "" if result is None else ", ".join(f.id for f in result.critical)
+            click.echo(
+                f"       administration {earlier.administration_id} answers replaced "
+                f"({changed or 'none since'}; the {earlier.status} form saved "
+                f"{earlier.saved_at.isoformat()}: total {total}"
+                f"{'; CRITICAL ' + critical if critical else ''})"
             )
 
 
@@ -974,6 +1066,7 @@ def export_records(
     dates: str = "exact",
     origins: dict[str, tuple[str, str | None]] | None = None,
     changed: dict[int, str] | None = None,
+    versions: dict[int, list[AnswerVersion]] | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready record per administration; ``key`` set = de-identified.
 
@@ -983,11 +1076,13 @@ def export_records(
     ``definition_path`` (left out when de-identified: a path may name a person).
     ``changed`` (:meth:`~psyq.store.Store.changed_outside`) gives
     ``changed_outside_psyq``: the warning for a record changed outside psyq after it
-    was saved (without the audit detail when de-identified), else null.
+    was saved (without the audit detail when de-identified), else null. ``versions``
+    (:meth:`~psyq.store.Store.answer_versions`) gives ``answers_changed``: the answers
+    psyq replaced after saving them, and any critical flag the earlier ones raised.
     """
     from datetime import timedelta
 
-    from psyq.history import origin_fields, result_of
+    from psyq.history import alert_of, origin_fields, result_of
     from psyq.results import low_concern_bands, with_band_notes
     from psyq.store import changed_warning
 
@@ -1019,6 +1114,7 @@ def export_records(
             "changed_outside_psyq": changed_warning(
                 (changed or {}).get(adm.id), detail=key is None
             ),
+            "answers_changed": _answers_changed((versions or {}).get(adm.id, []), adm),
         }
         if day is None:
             del meta["administered"]
@@ -1027,13 +1123,26 @@ def export_records(
             meta["note"] = adm.note
         else:
             del meta["definition_path"]
-        marked = low_concern_bands(instrument, result, bool(result.critical))
-        doc = with_band_notes(result.to_json(), marked)
+        alert = alert_of(result, (versions or {}).get(adm.id, []))
+        doc = with_band_notes(result.to_json(), low_concern_bands(instrument, result, alert))
         answers = {item.id: adm.answers.get(item.id) for item in instrument.items}
         # Proration can move a score across a band: every export says which were.
         prorated = {sid: s.prorated for sid, s in result.scores.items()}
         out.append({"administration": meta, **doc, "answers": answers, "prorated": prorated})
     return out
+
+
+def _answers_changed(versions: list[AnswerVersion], adm: Administration) -> str | None:
+    """``phq9_9 2 -> 0 (earlier answers: CRITICAL suicidal_ideation)``, one per answer
+    version, or None: what psyq replaced after saving it (never a date or a name)."""
+    from psyq.history import changes_text
+
+    said = []
+    for version in versions:
+        critical = [f.id for f in version.alerts_gone(adm.result)]
+        earlier = f" (earlier answers: CRITICAL {', '.join(critical)})" if critical else ""
+        said.append(f"{changes_text(version.changes(adm.answers)) or 'none'}{earlier}")
+    return "; ".join(said) or None
 
 
 def csv_text(records: list[dict[str, Any]]) -> str:
@@ -1172,9 +1281,25 @@ def export_command(
             )
         )
         left_out_critical = [f for f in _partial_flags(app, left_out) if f["level"] == "critical"]
+        deleted = store.deleted_outside()
+        gap = store.log_gap()
+        # Left out by the filters (partial, another instrument, an earlier date): one
+        # changed by hand may be in that state because of the hand edit.
+        exported = {adm.id for adm in administrations}
+        filtered_out = [adm for adm in store.administrations() if adm.id not in exported]
+        left_changed = store.changed_outside(adm.id for adm in filtered_out)
+        versions: dict[int, list[AnswerVersion]] = {}
+        for version in store.answer_versions(adm.id for adm in administrations):
+            versions.setdefault(version.administration_id, []).append(version)
     dates = "shift" if date_shift else "drop" if drop_dates else "exact"
     records = export_records(
-        app, administrations, key, dates=dates, origins=origins, changed=changed
+        app,
+        administrations,
+        key,
+        dates=dates,
+        origins=origins,
+        changed=changed,
+        versions=versions,
     )
     if format_name == "csv":
         text = csv_text(records)
@@ -1203,6 +1328,29 @@ def export_command(
             "verify` gives the details",
             err=True,
         )
+    if left_changed:
+        which = (
+            ""
+            if deidentify
+            else " ("
+            + ", ".join(
+                f"administration {adm.id}: {adm.status}, {adm.instrument_id}, "
+                f"{adm.administered.isoformat()}"
+                for adm in filtered_out
+                if adm.id in left_changed
+            )
+            + ")"
+        )
+        click.echo(
+            f"{CHANGED_MARK}: {len(left_changed)} record(s) not in this export{which} were "
+            "changed outside psyq after they were saved: a hand edit may have moved them "
+            "out of it; `psyq audit verify` gives the details",
+            err=True,
+        )
+    from psyq.store import deleted_lines
+
+    for line in deleted_lines(deleted, detail=not deidentify, gap=gap):
+        click.echo(line, err=True)
 
 
 @hookimpl

@@ -233,6 +233,7 @@ def build_command(
         raise PsyqError("the store keeps no client attributes: --group-by needs a DATA file")
     data = source.load(app, keep_columns=tuple(columns))
     groups, notes = build_groups(app, data, columns, bands)
+    notes = [*data.notices, *notes]  # stored records changed outside psyq: in the table too
     if not groups:
         raise PsyqError(
             f"{data.source}: no scale could be normed (too few scored people, or scores "

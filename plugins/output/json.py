@@ -16,7 +16,7 @@ def json_document(request: RenderRequest) -> dict[str, Any]:
     from psyq.results import low_concern_bands, with_band_notes
 
     result = request.result
-    alert = bool(result.critical or request.options.get("later_critical"))
+    alert = request.alert
     doc = with_band_notes(result.to_json(), low_concern_bands(request.instrument, result, alert))
     meta = {
         "client_id": request.client_id,
@@ -27,7 +27,14 @@ def json_document(request: RenderRequest) -> dict[str, Any]:
     }
     if request.options.get("status"):  # a stored administration: partial or complete
         meta["status"] = request.options["status"]
-    for key in ("changed_outside_psyq", "earlier_changed_outside_psyq"):
+    for key in (
+        "changed_outside_psyq",
+        "earlier_changed_outside_psyq",
+        "other_changed_outside_psyq",
+        "deleted_outside_psyq",
+        "audit_log_changed_outside_psyq",
+        "answer_versions",
+    ):
         if request.options.get(key):  # a stored record edited outside psyq
             meta[key] = request.options[key]
     for key in ("later_critical", "later_changed_outside_psyq"):

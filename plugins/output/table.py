@@ -27,6 +27,25 @@ def render_table(request: RenderRequest) -> bytes:
             f"!!! CHANGED OUTSIDE PSYQ: earlier administration {earlier['administration_id']} "
             f"({earlier['administered']}): {earlier['problem']}"
         )
+    lines += [f"!!! {line}" for line in request.options.get("answer_version_lines", [])]
+    for other in request.options.get("other_changed_outside_psyq", []):
+        lines.append(
+            f"!!! CHANGED OUTSIDE PSYQ: administration {other['administration_id']} "
+            f"({other['administered']}, {other['status']}, v{other['instrument_version']}), "
+            f"not in this report's trend: {other['problem']}"
+        )
+    if request.options.get("audit_log_changed_outside_psyq"):
+        lines.append(
+            "!!! AUDIT LOG CHANGED OUTSIDE PSYQ: "
+            f"{request.options['audit_log_changed_outside_psyq']}; what is shown may not be "
+            "what psyq recorded"
+        )
+    for deleted in request.options.get("deleted_outside_psyq", []):
+        lines.append(
+            f"!!! DELETED OUTSIDE PSYQ: administration {deleted['administration_id']} was "
+            f"deleted outside psyq after it was saved ({deleted['problem']}); this client's "
+            "scores and trend may be missing it"
+        )
     partial = request.partial_line()
     if partial:
         lines.append(partial)

@@ -261,6 +261,23 @@ def report_command(
             f"earlier administration {earlier['administration_id']} in the trend CHANGED "
             "OUTSIDE PSYQ"
         )
+    for kept in request.options.get("answer_versions", []):
+        earlier = ", ".join(kept["critical_flags"])
+        alerts.append(
+            f"ANSWERS CHANGED after saving (answer version {kept['id']} kept"
+            + (f"; it raised CRITICAL {earlier})" if earlier else ")")
+        )
+    for other in request.options.get("other_changed_outside_psyq", []):
+        alerts.append(
+            f"administration {other['administration_id']}, not in the trend, CHANGED OUTSIDE PSYQ"
+        )
+    if request.options.get("audit_log_changed_outside_psyq"):
+        alerts.append("AUDIT LOG CHANGED OUTSIDE PSYQ (entries deleted; psyq audit verify)")
+    for deleted in request.options.get("deleted_outside_psyq", []):
+        alerts.append(
+            f"administration {deleted['administration_id']} DELETED OUTSIDE PSYQ (the trend "
+            "may be missing it)"
+        )
     for later in request.options.get("later_changed_outside_psyq", []):
         alerts.append(
             f"later {later['status']} administration {later['administration_id']} CHANGED "

@@ -102,6 +102,11 @@ def session_json(session: KioskSession, store: Store, app: App | None = None) ->
         form: dict[str, Any] = {"instrument": instrument_id, "administration": admin_id}
         if admin_id is None:
             form.update(status="not started", answered=0, items=None, flags=[])
+        elif not store.has_administration(admin_id):
+            # Deleted outside psyq: said, and the session's other forms still shown.
+            form.update(
+                status="deleted", answered=0, items=None, flags=[], deleted_outside_psyq=True
+            )
         else:
             adm = store.get(admin_id)
             result = _result(adm, store, app)
@@ -152,6 +157,12 @@ def status_lines(
         name = form["instrument"]
         if form["administration"] is None:
             lines.append(f"  {name}: " + _("not started"))
+            continue
+        if form.get("deleted_outside_psyq"):
+            lines.append(
+                f"  {name}: administration {form['administration']}: !!! "
+                + _("DELETED OUTSIDE PSYQ after it was saved: psyq audit verify gives the details")
+            )
             continue
         if session.state == "active" and form["status"] == "partial":
             lines.append(

@@ -25,14 +25,19 @@ from psyq.plugins.commands.administer import Session
 from psyq.plugins.tablet.clinician import flag_lines
 from psyq.plugins.tablet.sessions import KioskSession, KioskStore
 from psyq.results import FlagHit
+from psyq.store import TamperedError
 
 if TYPE_CHECKING:
     from psyq.app import App
-    from psyq.store import Store
+    from psyq.store import Administration, Store
 
 Notify = Callable[[list[str]], None]
 FINISH_ASKED = "*finish"
 """``confirm`` value once a whole form's "Finish" has asked about important items."""
+
+
+class KioskFileChanged(TamperedError):
+    """A session in the kiosk file points at a form that is not its client's."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,22 @@ class Flow:
         admin_id = self.admin_ids[self.idx]
         if admin_id is None:
             return {}
-        return dict(self.store.get(admin_id).answers)
+        return dict(self._form(admin_id).answers)
+
+    def _form(self, admin_id: int) -> Administration:
+        """The session's stored form ``admin_id``, refused (:class:`TamperedError`) unless
+        it is this client's form of this instrument: the kiosk file changed outside psyq
+        could point a tablet at another client's form, to show and overwrite its answers."""
+        adm = self.store.get(admin_id)
+        base = self.forms[self.idx][0]
+        if adm.client_id != self.session.client_id or adm.instrument_id != base.id:
+            raise KioskFileChanged(
+                f"kiosk session {self.session.id} (client {self.session.client_id}, "
+                f"{base.id}) points at administration {admin_id}, which is client "
+                f"{adm.client_id}'s {adm.instrument_id}: the kiosk file was changed outside "
+                "psyq; nothing shown or saved"
+            )
+        return adm
 
     def layout(self, idx: int | None = None) -> Literal["item", "form"]:
         return self.session.layout_for(len(self.forms[self.idx if idx is None else idx][0].items))
@@ -226,7 +246,7 @@ class Flow:
         ``complete``: end the administration (default: when the last item is passed).
         """
         admin_id = self.admin_ids[self.idx]
-        resumed = None if admin_id is None else self.store.get(admin_id)
+        resumed = None if admin_id is None else self._form(admin_id)
         before = [] if resumed is None or resumed.result is None else resumed.result.flags
         was_complete = resumed is not None and resumed.status == "complete"
         session = Session(

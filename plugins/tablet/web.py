@@ -46,7 +46,7 @@ from starlette.routing import Route
 from psyq.app import App
 from psyq.i18n import tablet_translations
 from psyq.models import Instrument
-from psyq.plugins.tablet.flow import Flow, asks_once_more
+from psyq.plugins.tablet.flow import Flow, KioskFileChanged, asks_once_more
 from psyq.plugins.tablet.sessions import MAX_WRONG, KioskSession, KioskStore, audit_kiosk
 
 TABLET_COOKIE = "psyq_tablet"
@@ -267,7 +267,12 @@ class Tablet:
         if session is None or token is None:
             return Reply(redirect="/", status=303, clear_cookies=(TABLET_COOKIE,))
         flow = self.flow(session)
-        screen = flow.screen()
+        from psyq.store import StoreError
+
+        try:
+            screen = flow.screen()
+        except StoreError as exc:  # its form deleted outside psyq
+            return self._stop_tampered(session, exc)
         if screen.kind == "form":
             return self.whole_form(flow, token, session)
         options = []
@@ -325,6 +330,35 @@ class Tablet:
         flow = self.flow(session)
         if form.get("step") != flow.step:
             return Reply(redirect="/form", status=303)  # a stale page: show where we are
+        from psyq.store import StoreError
+
+        try:
+            return self._act(flow, session, form)
+        except StoreError as exc:  # changed or deleted outside psyq (TamperedError too)
+            return self._stop_tampered(session, exc)
+
+    def _stop_tampered(self, session: KioskSession, exc: Exception) -> Reply:
+        """A form changed (or deleted) outside psyq while the tablet had it: nothing more
+        is saved to it (a save would give the hand edit a valid audit entry); the session
+        stops, the terminal says why, and the tablet goes back to the code page."""
+        from psyq.store import TamperedError
+
+        why = str(exc) if isinstance(exc, TamperedError) else f"{exc} (deleted outside psyq)"
+        stopped = self.kiosk.end(session.id, "stopped")
+        audit_kiosk(self.store, "kiosk stop", stopped)
+        self.say(
+            [
+                f"kiosk session {session.id} (client {session.client_id}): STOPPED: {why}"
+                + (
+                    ""
+                    if isinstance(exc, KioskFileChanged)
+                    else "; `psyq audit verify` gives the details"
+                )
+            ]
+        )
+        return Reply(redirect="/", status=303, clear_cookies=(TABLET_COOKIE,))
+
+    def _act(self, flow: Flow, session: KioskSession, form: dict[str, str]) -> Reply:
         action = form.get("action", "")
         if action == "begin":
             flow.begin()
