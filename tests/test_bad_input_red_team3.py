@@ -494,3 +494,52 @@ def test_text_quoted_in_an_error_is_escaped_to_one_line(
     given = [a.replace("{dd}", str(dictionary)).replace("{tmp}", str(tmp_path)) for a in args]
     line = one_line_error(psyq_cli(*given))
     assert words in line and "\x1b" not in line
+
+
+# -- --to redcap: a record twice; an earlier batch's import file ----------------------------
+
+
+def _redcap_export(tmp_path: Path, psyq_cli: CLI, records: list[str]) -> tuple[Path, Path]:
+    dictionary = tmp_path / "phq9-dictionary.csv"
+    assert psyq_cli("compile", "phq9", "--to", "redcap", "-o", dictionary).exit_code == 0
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "record_id,redcap_event_name," + ",".join(PHQ9_ITEMS) + "\n"
+        + "".join(f"{r},baseline_arm_1,{n % 4},1,1,1,1,1,1,1,0\n" for n, r in enumerate(records))
+    )  # fmt: skip
+    return dictionary, export
+
+
+def test_to_redcap_refuses_a_record_and_event_given_twice(psyq_cli: CLI, tmp_path: Path) -> None:
+    """redcap-import.csv had two rows for R1 at baseline: REDCap imports one, and the
+    other's scores were lost without a word."""
+    dictionary, export = _redcap_export(tmp_path, psyq_cli, ["R1", "R2", "R1"])
+    out = tmp_path / "out"
+    result = psyq_cli("batch", export, "--instrument", "phq9", "--redcap", dictionary,
+                      "--out", out, "--scores-only", "--quiet", "--to", "redcap")  # fmt: skip
+    line = one_line_error(result)
+    assert "rows 2 and 4 are both record 'R1' (redcap_event_name 'baseline_arm_1')" in line
+    assert not (out / "redcap-import.csv").exists()
+    assert len(read_csv(out / "scores.csv")) == 3  # the batch's own outputs are kept
+
+
+def test_force_leaves_no_earlier_batchs_redcap_import_file(psyq_cli: CLI, tmp_path: Path) -> None:
+    """--force removed the earlier batch's scores.csv and reports but kept its
+    redcap-import.csv: scores of other answers, ready to import."""
+    dictionary, export = _redcap_export(tmp_path, psyq_cli, ["R1", "R2"])
+    out = tmp_path / "out"
+    args = [
+        "--instrument",
+        "phq9",
+        "--redcap",
+        dictionary,
+        "--out",
+        out,
+        "--scores-only",
+        "--quiet",
+    ]
+    assert psyq_cli("batch", export, *args, "--to", "redcap").exit_code == 0
+    assert (out / "redcap-import.csv").exists()
+    assert psyq_cli("batch", export, *args, "--force").exit_code == 0
+    assert not (out / "redcap-import.csv").exists()
+    assert not (out / "redcap-import-dictionary.csv").exists()

@@ -230,9 +230,13 @@ def batch_command(
                 err=True,
             )
             ctx.exit(130)
-    if mapping is not None:
-        from psyq.plugins.redcap.records import finish_redcap_outputs
+    from psyq.plugins.redcap.records import REDCAP_OUTPUTS, finish_redcap_outputs
 
+    # An earlier batch's REDCap files go with its other outputs (--force), so scores that
+    # are not this batch's are never left ready to import; --to redcap writes them anew.
+    for name in REDCAP_OUTPUTS:
+        (out_dir / name).unlink(missing_ok=True)
+    if mapping is not None:
         finish_redcap_outputs(
             Path(input_path), out_dir, app.instrument(instrument_id), mapping, to_target == "redcap"
         )
