@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 
 MISSING_TOKENS = frozenset({"", "-", "na", "n/a", "none", "null"})
 
+# A typed answer is written with the digits 0-9. Python's int() also reads "0_1" as 1,
+# "1_0" as 10 and any script's digits ("١", full-width "１"): an answer that reads as
+# one value and is scored as another is refused, not silently rewritten.
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+
 
 def parse_answer_list(instrument: Instrument, text: str) -> dict[str, int | None]:
     """Parse ``"1,2,,-,3"``: answers in item order; empty or ``-`` is missing.
@@ -87,8 +92,10 @@ def _coerce(
             number = None
         else:
             try:
+                if not _WHOLE_NUMBER.fullmatch(token):
+                    raise ValueError(token)
                 number = int(token)
-            except ValueError:
+            except ValueError:  # not 0-9 digits, or past int()'s 4300 digits
                 number = _reject(instrument, item, value, where)
     elif isinstance(value, bool):
         number = _reject(instrument, item, value, where)

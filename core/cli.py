@@ -27,6 +27,15 @@ from psyq.launch import skip_pydantic_plugin_discovery
 from psyq.manager import PsyqPluginManager, create_plugin_manager, first_line
 
 
+def one_line(message: str) -> str:
+    """``message`` with every line break or control character escaped (``\\n``, ``\\x1b``):
+    text a user gave (an --id, a form name, a file name) quoted in an error could break
+    the one line, or send the terminal an escape sequence."""
+    if message.isprintable():
+        return message
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 class UserError(click.ClickException):
     """A :class:`PsyqError` on its way out of click: one line, its exit code."""
 
@@ -35,7 +44,7 @@ class UserError(click.ClickException):
         self.exit_code: int = error.exit_code  # type: ignore[misc]
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"psyq: error: {self.format_message()}", err=True)
+        click.echo(f"psyq: error: {one_line(self.format_message())}", err=True)
 
 
 def show_traceback() -> bool:
@@ -59,7 +68,7 @@ class OneLineUsageError(click.UsageError):
         super().__init__(error.format_message(), error.ctx)
 
     def show(self, file: Any = None) -> None:
-        message = self.format_message().strip().replace("\n", " ")
+        message = one_line(self.format_message().strip().replace("\n", " "))
         where = self.ctx.command_path if self.ctx is not None else "psyq"
         click.echo(f"psyq: error: {message} (see `{where} --help`)", err=True)
 
@@ -262,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         pm = create_plugin_manager()
         cli = create_cli(pm)
     except PsyqError as exc:
-        click.echo(f"psyq: error: {exc}", err=True)
+        click.echo(f"psyq: error: {one_line(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     finally:
         gc.freeze()
@@ -275,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from psyq.files import PATH_ERRNOS
 
         where = f"{exc.filename}: " if exc.filename is not None else ""
-        click.echo(f"psyq: error: {where}{exc.strerror or exc}", err=True)
+        click.echo(f"psyq: error: {one_line(f'{where}{exc.strerror or exc}')}", err=True)
         sys.exit(2 if exc.errno in PATH_ERRNOS else 1)  # a path given wrong is a usage error
     except Exception as exc:  # a bug, not a user mistake: say so in one line
         if os.environ.get("PSYQ_DEBUG"):

@@ -16,6 +16,7 @@ other versions, with the dates of any that raised a critical flag, which the rep
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -325,7 +326,11 @@ def render_request_for(
     ``changed_outside_psyq`` (the warning) is set when this record no longer matches
     its audit entry, ``earlier_changed_outside_psyq`` lists such records in the trend.
     """
-    if isinstance(administration_id, str) and not administration_id.strip().isdigit():
+    # isdigit() is true of "²" and "١" too, which int() refuses or reads as another
+    # script's digit: an id is the digits 0-9.
+    if isinstance(administration_id, str) and not re.fullmatch(
+        r"[0-9]+", administration_id.strip()
+    ):
         raise PsyqError(f"administration id '{administration_id[:40]}' is not a number")
     admin_id = int(administration_id)
     if store is None:

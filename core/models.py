@@ -844,6 +844,22 @@ class Instrument(_Model):
             self._check_refs(where, skip.when.references())
             if ("item", item.id) in skip.when.references():
                 raise ValueError(f"{where}: the condition cannot test the item it skips")
+            scales = sorted({ref for kind, ref in skip.when.references() if kind == "scale"})
+            if scales:
+                # Skips are decided on the answers, before any scale is scored: a scale
+                # test there never held, and the skip silently never applied.
+                raise ValueError(
+                    f"{where}: the condition tests scale {', '.join(scales)}; a skip is decided "
+                    "on the answers, before scales are scored: test the items instead"
+                )
+            loop = self._skip_loop(item)
+            if loop:
+                # Items that skip each other when blank: a form that showed neither would
+                # score both blanks as skipped, not as missing answers.
+                raise ValueError(
+                    f"{where}: circular skip logic ({' -> '.join([item.id, *loop])}); a skip "
+                    "may depend only on items that do not, in turn, depend on it"
+                )
             for count in skip.when.counts():
                 self._check_count(where, count, once=False)
         rs = self.response_scales[item.response_scale]
@@ -853,6 +869,27 @@ class Instrument(_Model):
                 f"{where}: score {skip.score:g} is outside the item's values "
                 f"{min(values):g}-{max(values):g}"
             )
+
+    def _skip_loop(self, start: Item) -> list[str]:
+        """The items from ``start``'s skip condition back to ``start`` through other
+        items' skip conditions, if there is such a loop (else empty)."""
+
+        def depends_on(item_id: str) -> list[str]:
+            item = self._items_by_id.get(item_id)
+            when = item.skip.when if item is not None and item.skip is not None else None
+            return [ref for kind, ref in when.references() if kind == "item"] if when else []
+
+        paths: list[list[str]] = [[ref] for ref in depends_on(start.id)]
+        seen: set[str] = set()
+        while paths:
+            path = paths.pop()
+            if path[-1] == start.id:
+                return path
+            if path[-1] in seen:
+                continue
+            seen.add(path[-1])
+            paths += [[*path, ref] for ref in depends_on(path[-1])]
+        return []
 
     def _check_scale(self, scale: Scale) -> None:
         where = f"scale {scale.id}"

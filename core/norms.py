@@ -256,14 +256,26 @@ def parse_group(text: str | None) -> dict[str, str]:
     return out
 
 
+_AGE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*")
+
+
+def age_number(text: str) -> float | None:
+    """An age as written with the digits 0-9 (``34``, ``34.5``); else None.
+
+    float() also reads ``3_4`` as 34, ``1e1`` as 10, ``inf`` and other scripts' digits:
+    an age so written was put in a band it was not written as.
+    """
+    m = _AGE.fullmatch(text)
+    return float(m.group(1)) if m else None
+
+
 def band_contains(band: str, value: str) -> bool | None:
     """Whether ``value`` is in an age band ``30-49`` / ``50-``; None if ``band`` is no band."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)?\s*", band)
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*-\s*([0-9]+(?:\.[0-9]+)?)?\s*", band)
     if m is None:
         return None
-    try:
-        x = float(value)
-    except ValueError:
+    x = age_number(value)
+    if x is None:
         return False
     lo = float(m.group(1))
     hi = float(m.group(2)) if m.group(2) else math.inf
@@ -288,17 +300,13 @@ def choose_group(table: NormTable, client: dict[str, str]) -> NormGroup | None:
     """The most specific group the client belongs to (the whole sample if nothing finer)."""
     for key, have in client.items():
         bands = sorted({g.group[key] for g in table.groups if key in g.group})
-        if any(band_contains(b, "0") is not None for b in bands):
-            try:
-                number = float(have)
-            except ValueError:
-                number = math.nan
-            if not math.isfinite(number):
-                # Not silently the whole sample: the client's group was asked for.
-                raise NormError(
-                    f"--group {key}={have}: not a number; norm table '{table.id}' has "
-                    f"{key} bands {', '.join(bands)}"
-                )
+        is_age = any(band_contains(b, "0") is not None for b in bands)
+        if is_age and age_number(have) is None:
+            # Not silently the whole sample: the client's group was asked for.
+            raise NormError(
+                f"--group {key}={have}: not a number; norm table '{table.id}' has "
+                f"{key} bands {', '.join(bands)}"
+            )
     fitting = [g for g in table.groups if _matches(dict(g.group), client)]
     if not fitting:
         return None

@@ -191,8 +191,14 @@ def translated(app: App, instrument: Instrument, language: str) -> Instrument:
                 )
     if translation is None:
         known = ", ".join(languages(app, instrument)) or "none"
+        # Shown as typed, unless that would break the one line (a tag ending in a newline).
+        shown = (
+            f"'{language}'"
+            if language.isprintable() and len(language) <= 40
+            else repr(language[:40])
+        )
         raise LanguageError(
-            f"{instrument.id} has no '{language}' translation (available: {known}); "
+            f"{instrument.id} has no {shown} translation (available: {known}); "
             "psyq never machine-translates or mixes languages in a form"
         )
     missing = problems(instrument, translation, language)

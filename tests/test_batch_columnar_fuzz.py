@@ -112,6 +112,28 @@ def _leaf(
     return test
 
 
+def _tested(condition: Any) -> set[str]:
+    """The item ids a generated condition tests."""
+    if isinstance(condition, list):
+        return set().union(*map(_tested, condition)) if condition else set()
+    if not isinstance(condition, dict):
+        return set()
+    found = {condition["item"]} if isinstance(condition.get("item"), str) else set()
+    found |= set(condition.get("items") or []) | set(condition.get("including_one_of") or [])
+    return found.union(*(_tested(v) for k, v in condition.items() if k in ("any", "all", "count")))
+
+
+def _reach(start: str, needs: dict[str, set[str]]) -> set[str]:
+    """Every item ``start``'s skip depends on, through other items' skips."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for item in needs.get(todo.pop(), set()) - seen:
+            seen.add(item)
+            todo.append(item)
+    return seen
+
+
 def _condition(
     rng: random.Random,
     items: list[dict[str, Any]],
@@ -208,6 +230,7 @@ def _definition(rng: random.Random, number: int) -> dict[str, Any]:
                 item["recode"][chosen[0]] = 1.5  # refused by the columnar path
         items.append(item)
     ids = [i["id"] for i in items]
+    needs: dict[str, set[str]] = {}  # item -> the items its skip condition tests
     for item in items:
         if rng.random() < 0.25 and len(items) > 1:
             recode = item.get("recode", {})
@@ -219,9 +242,12 @@ def _definition(rng: random.Random, number: int) -> dict[str, Any]:
                 else rng.randint(int(min(every)), int(max(every)))
             )
             skip: dict[str, Any] = {"score": score}
-            others = [i for i in ids if i != item["id"]]
-            if rng.random() < 0.8:
+            # Any item but those whose own skip already depends on this one: skip logic
+            # may not loop (the validator refuses items that skip each other).
+            others = [i for i in ids if i != item["id"] and item["id"] not in _reach(i, needs)]
+            if others and rng.random() < 0.8:
                 skip["when"] = _condition(rng, items, {}, others, repeats=rng.random() < 0.4)
+                needs[item["id"]] = _tested(skip["when"])
             item["skip"] = skip
     scored = [i["id"] for i in items if i.get("scored", True)] or [ids[0]]
     scales: list[dict[str, Any]] = []

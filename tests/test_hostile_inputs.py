@@ -119,7 +119,8 @@ def test_a_spoiled_norm_table_is_refused_in_one_line(
         assert "NaN" not in result.stdout and "Infinity" not in result.stdout
 
 
-@pytest.mark.parametrize("age", ["abc", "nan", "inf", "3O"])
+# float() read "3_4" as 34, "٣٤" (Arabic-Indic) as 34 and "1e1" as 10: ages never written.
+@pytest.mark.parametrize("age", ["abc", "nan", "inf", "3O", "3_4", "٣٤", "1e1", "3.4e1"])
 def test_a_client_age_that_is_no_number_is_named_not_scored_against_the_whole_sample(
     psyq_cli: CLI, tmp_path: Path, norm_table: dict[str, Any], age: str
 ) -> None:
@@ -682,6 +683,11 @@ def test_a_definition_number_that_is_nan_or_infinite_is_refused(
          "--questionnaire", "{f}"],
         ["batch", "{tmp}/in.csv", "--instrument", "phq9", "--out", "{tmp}/o", "--scores-only",
          "--redcap", "{f}"],
+        ["import-fhir", str(SHARED / "corpus" / "fhir" / "lforms__test_data_R4_phq9.json"),
+         "--value-set", "{f}", "-o", "{tmp}/d.yaml"],
+        # The data file itself, read for its --group-by column before the batch reader.
+        ["norms", "build", "phq9", "{f}", "--description", "x", "--group-by", "sex",
+         "-o", "{tmp}/n.yaml"],
     ],
 )  # fmt: skip
 def test_a_device_or_fifo_given_as_a_side_file_is_refused_without_reading(

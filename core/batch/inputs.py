@@ -177,6 +177,23 @@ def _detect_format(path: str, text: str) -> InputFormat:
 def _check_columns(
     label: str, names: list[str], instrument: Instrument, columns: ColumnMap, *, kind: str
 ) -> None:
+    # An item's column named as the id or date column was read as both: the answers
+    # became client ids (several respondents under one), or every row's date was refused.
+    items = {i.id for i in instrument.items} | set(columns.rename)
+    for option, name in (
+        ("--id-column", columns.id_column),
+        ("--date-column", columns.date_column),
+    ):
+        if name in items:
+            raise InputError(
+                f"{option} '{name}' names an item {kind} of {instrument.short_name}; name the "
+                f"{kind} that holds the {'client id' if option == '--id-column' else 'date'}"
+            )
+    if columns.id_column == columns.date_column:
+        raise InputError(
+            f"--id-column and --date-column both name '{columns.id_column}'; a {kind} holds "
+            "the client id or the date, not both"
+        )
     if columns.id_column not in names:
         seps = {";": "semicolons", "\t": "tabs", "|": "bars"}
         sep = next((s for s in seps if len(names) == 1 and s in names[0]), None)
@@ -380,13 +397,19 @@ def _read_jsonl(
         seen.update(obj)
         raw_client = obj.get(columns.id_column)
         client, problem = _client_id(_text(raw_client))
+        if problem is None and isinstance(raw_client, bool | list | dict):
+            # JSON text of a list or object (or "true") is no one's id: say what it is.
+            kind = {bool: "true/false", list: "a list"}.get(type(raw_client), "an object")
+            problem = f"the client id is {kind}, not a text such as C0042"
         date = obj.get(columns.date_column)
         rows.append(
             InputRow(
                 number,
                 client,
                 _text(date),
-                none if problem else tuple(obj.get(i) for i in item_ids),
+                # Kept for a refused row too: errors.csv names a critical item's answer
+                # (as the CSV reader's rows do; a JSONL row with a bad id hid it).
+                tuple(obj.get(i) for i in item_ids),
                 problem,
                 sex=_text(obj.get("sex")) if "sex" in instrument.client_attributes else "",
             )

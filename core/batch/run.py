@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import sys
@@ -282,7 +283,7 @@ def _recycle_rendered_rows() -> int:
     text = os.environ.get(RECYCLE_ENV, "").strip()
     if not text:
         return RECYCLE_RENDERED_ROWS
-    if not text.isdigit() or not 0 < int(text) <= 10**9:
+    if not re.fullmatch(r"[0-9]{1,10}", text) or not 0 < int(text) <= 10**9:
         raise PsyqError(f"{RECYCLE_ENV}={text[:40]!r}: give a whole number of reports, e.g. 2000")
     return int(text)
 

@@ -24,6 +24,7 @@ import csv
 import io
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -247,19 +248,25 @@ def render_cohort_pdf(html: str) -> bytes:
     return html_to_pdf(html, stylesheets=False)
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def parse_date(text: str, where: str) -> date | None:
     """``YYYY-MM-DD`` or an ISO date-time (its date part); empty is no date.
 
     The whole value must be a date: ``2026-01-01/../../x`` or a date followed by
-    markup is refused, not cut to its first ten characters.
+    markup is refused, not cut to its first ten characters. Python also reads
+    ``20260101`` and week dates (``2026-W01-1``): refused too, as the message says,
+    since the row's date is carried into every output as written.
     """
     if not text:
         return None
     try:
-        if len(text) <= 10:
-            return date.fromisoformat(text)
-        if len(text) <= 40 and text[10] in "T ":
-            return datetime.fromisoformat(text).date()
+        if _ISO_DATE.match(text) is not None:
+            if len(text) == 10:
+                return date.fromisoformat(text)
+            if len(text) <= 40 and text[10] in "T ":
+                return datetime.fromisoformat(text).date()
     except ValueError:
         pass
     shown = text if len(text) <= 40 else text[:37] + "..."

@@ -213,7 +213,12 @@ def _records_by_line(text: str, fmt: str) -> dict[int, dict[str, Any]]:
 def _text(path: str) -> str:
     from pathlib import Path
 
-    return Path(path).read_bytes().decode("utf-8-sig")
+    from psyq.batch.inputs import MAX_INPUT_BYTES, InputError
+    from psyq.files import read_limited
+
+    # As the batch reader reads it: a FIFO or /dev/zero given with --group-by was read
+    # here first, blocking forever or without end.
+    return read_limited(Path(path), MAX_INPUT_BYTES, "a data file", InputError).decode("utf-8-sig")
 
 
 def _check_group_columns(

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from psyq.batch.executors import BatchExecutor
 
 DEFAULT_FORMATS = ("pdf", "html", "json")
+MAX_JOBS = 1024
+"""Most worker processes ``--jobs`` may ask for (more than any machine psyq runs on has cores)."""
 
 
 def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
@@ -62,7 +64,9 @@ def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
 @click.option("--scores-only", is_flag=True, help="No per-row reports: scores.csv and summaries.")
 @click.option(
     "--jobs",
-    type=click.IntRange(min=1),
+    # Bounded: a pool's semaphore holds jobs x chunks per worker in a C int, so a
+    # huge --jobs was an OverflowError, not a usage error.
+    type=click.IntRange(min=1, max=MAX_JOBS),
     default=None,
     help="Worker processes (default: every core).",
 )
@@ -226,9 +230,13 @@ def batch_command(
                 err=True,
             )
             ctx.exit(130)
-    if mapping is not None:
-        from psyq.plugins.redcap.records import finish_redcap_outputs
+    from psyq.plugins.redcap.records import REDCAP_OUTPUTS, finish_redcap_outputs
 
+    # An earlier batch's REDCap files go with its other outputs (--force), so scores that
+    # are not this batch's are never left ready to import; --to redcap writes them anew.
+    for name in REDCAP_OUTPUTS:
+        (out_dir / name).unlink(missing_ok=True)
+    if mapping is not None:
         finish_redcap_outputs(
             Path(input_path), out_dir, app.instrument(instrument_id), mapping, to_target == "redcap"
         )

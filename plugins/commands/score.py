@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +69,35 @@ def document_options(about: dict[str, str]) -> dict[str, Any]:
     """Render options an answers file sets: ``status`` ``partial`` for a form it says
     was not finished (a FHIR QuestionnaireResponse ``in-progress`` or ``stopped``)."""
     return {"status": "partial"} if about.get("status") == "partial" else {}
+
+
+EARLIEST = date(1900, 1, 1)
+"""No form psyq records was filled in earlier; an earlier date is a typo."""
+
+
+def document_day(about: dict[str, str], path: Path | None, given: date | None) -> date | None:
+    """The day the answers file says the form was filled in (a FHIR response's
+    ``authored``), if it gives a whole date; it must agree with ``given`` (``--date``).
+
+    The file's date was ignored: a response authored months ago was stored and reported
+    as taken today, and a ``--date`` that contradicted it was kept without a word.
+    """
+    text = about.get("date", "")
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        return None  # none, or a partial date (FHIR allows 2026 or 2026-03)
+    try:
+        written = date.fromisoformat(text)
+    except ValueError:
+        raise AnswerError(f"{path}: authored '{text}' is not a date; correct the file") from None
+    if given is not None and written != given:
+        raise AnswerError(
+            f"--date {given.isoformat()} contradicts {path}, authored {text}; give the "
+            "date it was filled in once (leave out --date to use the file's)"
+        )
+    if written > date.today() or written < EARLIEST:
+        when = "in the future" if written > date.today() else f"before {EARLIEST.year}"
+        raise AnswerError(f"{path}: authored {text} is {when}; correct the file")
+    return written
 
 
 def with_document_sex(

@@ -18,8 +18,10 @@ from psyq.errors import AnswerError, PsyqError
 from psyq.files import write_output
 from psyq.hookspecs import hookimpl
 from psyq.plugins.commands.score import (
+    EARLIEST,
     answers_file_option,
     answers_option,
+    document_day,
     document_options,
     read_document,
 )
@@ -86,10 +88,6 @@ def checked_text(option: str, value: str | None, limit: int) -> str | None:
     return value or None
 
 
-EARLIEST = date(1900, 1, 1)
-"""No form psyq records was filled in earlier; an earlier date is a typo."""
-
-
 def administered_on(value: datetime | None) -> date:
     """The administration date: given (not in the future) or today."""
     today = date.today()
@@ -146,6 +144,7 @@ def record_command(
     day = administered_on(when)
     instrument = app.instrument(instrument_id)
     valid, about = read_document(instrument, answers, answers_file)
+    day = document_day(about, answers_file, day if when is not None else None) or day
     with app.open_store() as store:
         # Cut-offs that depend on the client (AUDIT-C: sex) use what is recorded.
         client = store.scoring_attributes(client_id) if instrument.client_attributes else {}

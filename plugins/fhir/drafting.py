@@ -51,6 +51,8 @@ from psyq.plugins.fhir.resources import (
     extension_value,
     iter_items,
     ordinal_value,
+    repeated_link_id,
+    repeated_link_id_problem,
     value_set_concepts,
     whole_number,
 )
@@ -253,6 +255,9 @@ def questionnaire_to_draft(
         nodes = list(iter_items(q.get("item")))
     except ValueError as exc:
         raise DefinitionError(f"{source}: refused: {exc}") from None
+    repeated = repeated_link_id(nodes)
+    if repeated is not None:
+        raise DefinitionError(f"{source}: refused: {repeated_link_id_problem(repeated)}")
     keep_ids = _linkids_as_ids(nodes)
     typed_scores: list[JSON] = []
     item_of: dict[str, str] = {}  # linkId -> draft item id

@@ -80,13 +80,8 @@ def import_fhir_command(
 
 
 def _read_value_set(path: Path) -> JSON:
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_DEFINITION_BYTES + 1)
-    except OSError as exc:
-        raise PsyqError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_DEFINITION_BYTES:
-        raise DefinitionError(f"{path}: larger than {MAX_DEFINITION_BYTES} bytes")
+    # Not open(): a FIFO given as --value-set was waited on forever.
+    raw = read_limited(path, MAX_DEFINITION_BYTES, "a FHIR ValueSet", DefinitionError)
     data = load_json(path, raw)
     if not isinstance(data, dict) or data.get("resourceType") != "ValueSet":
         raise DefinitionError(f"{path}: --value-set takes a FHIR ValueSet")

@@ -36,6 +36,8 @@ from psyq.plugins.fhir.resources import (
     contained,
     iter_items,
     ordinal_value,
+    repeated_link_id,
+    repeated_link_id_problem,
     value_set_concepts,
     whole_number,
 )
@@ -106,6 +108,12 @@ def load_questionnaire(path: Path) -> JSON:
         raise AnswerError(str(exc)) from None
     if not isinstance(data, dict) or data.get("resourceType") != "Questionnaire":
         raise AnswerError(f"{path}: not a FHIR Questionnaire")
+    try:
+        repeated = repeated_link_id(list(iter_items(data.get("item"))))
+    except ValueError as exc:  # nested too deep
+        raise AnswerError(f"{path}: refused: {exc}") from None
+    if repeated is not None:
+        raise AnswerError(f"{path}: {repeated_link_id_problem(repeated)}")
     return data
 
 
@@ -209,6 +217,9 @@ def _learn(instrument: Instrument, questionnaire: JSON, context: ResponseContext
         nodes = list(iter_items(questionnaire.get("item")))
     except ValueError:
         return
+    repeated = repeated_link_id(nodes)
+    if repeated is not None:  # a contained one (a given file is checked as it is read)
+        raise AnswerError(f"its Questionnaire: {repeated_link_id_problem(repeated)}")
     for node in nodes:
         link_id = node.get("linkId")
         if not isinstance(link_id, str):

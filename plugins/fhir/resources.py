@@ -112,6 +112,32 @@ def iter_items(items: Any, depth: int = 1) -> Iterator[JSON]:
                 yield from iter_items(answer.get("item"), depth + 1)
 
 
+def repeated_link_id(nodes: list[JSON]) -> str | None:
+    """A linkId that two items of a Questionnaire share, if any (FHIR's que-2 forbids it).
+
+    Answers name their item by linkId only: with two items under one linkId, the
+    second's answer values were read for the first's answers, and a draft got the
+    later item's conditions.
+    """
+    seen: set[str] = set()
+    for node in nodes:
+        link_id = node.get("linkId")
+        if isinstance(link_id, str):
+            if link_id in seen:
+                return link_id
+            seen.add(link_id)
+    return None
+
+
+def repeated_link_id_problem(link_id: str) -> str:
+    """The words for :func:`repeated_link_id`'s finding."""
+    shown = link_id if len(link_id) <= 60 and link_id.isprintable() else repr(link_id[:57])
+    return (
+        f"linkId '{shown}' is given to two items; a Questionnaire's linkIds are unique "
+        "(FHIR que-2), or answers to it cannot be told apart"
+    )
+
+
 def coding_json(coding: Coding) -> JSON:
     """A psyq :class:`~psyq.models.Coding` as a FHIR Coding."""
     out: JSON = {"system": coding.system, "code": coding.code}

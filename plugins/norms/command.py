@@ -42,9 +42,10 @@ def parse_bands(text: str | None) -> list[tuple[float, float, str]]:
 
 
 def _band_of(value: str, bands: list[tuple[float, float, str]]) -> str | None:
-    try:
-        x = float(value)
-    except ValueError:
+    from psyq.norms import age_number
+
+    x = age_number(value)
+    if x is None:
         return None
     return next((label for lo, hi, label in bands if lo <= x <= hi), None)
 
@@ -222,6 +223,8 @@ def build_command(
     from psyq.norms import NormTable, Sample, dump_table
 
     refuse_existing(output, force)
+    _check_texts({"--description": description, "--collected": collected,
+                  "--citation": citation, "--title": title or ""})  # fmt: skip
     columns = [c.strip() for c in (group_by or "").split(",") if c.strip()]
     bands = parse_bands(age_bands)
     if bands and "age" not in columns:
@@ -265,6 +268,26 @@ def build_command(
     small = [g.label for g in groups if min(s.n for s in g.scales.values()) < 100]
     if small:
         click.echo(f"warning: groups under 100 people: {'; '.join(small)}", err=True)
+
+
+def _check_texts(texts: dict[str, str]) -> None:
+    """The sample's words are shown inline beside every normed score: one line each.
+
+    An empty --description was an internal error (the table's own check, unasked); a
+    line break in --title split the score's line in every text output.
+    """
+    limits = {"--collected": 100, "--title": 300}
+    for option, text in texts.items():
+        if option == "--description" and not text.strip():
+            raise PsyqError("--description: say who the sample is (population, recruitment)")
+        if not text.isprintable():
+            raise PsyqError(
+                f"{option}: holds a line break or another control character; give it as "
+                "one line of text"
+            )
+        limit = limits.get(option, 2000)
+        if len(text) > limit:
+            raise PsyqError(f"{option}: {len(text)} characters; at most {limit} are allowed")
 
 
 @hookimpl

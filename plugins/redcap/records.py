@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,8 @@ from psyq.plugins.redcap.dictionary import (
     write_dictionary,
 )
 
+REDCAP_OUTPUTS = ("redcap-import.csv", "redcap-import-dictionary.csv")
+"""What ``--to redcap`` writes beside the batch's own files."""
 EVENT_COLUMNS = ("redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance")
 COMPLETE = {"2": "complete", "1": "unverified", "0": "incomplete"}
 
@@ -132,6 +135,28 @@ def _input_rows(path: Path) -> tuple[list[str], dict[int, list[str]]]:
     return header, rows
 
 
+def _refuse_twice(
+    export: Path,
+    lines: list[tuple[list[str], list[str]]],
+    kept: list[str],
+    cell: Callable[[list[str], str], str],
+) -> None:
+    """Two scored rows of one record (and event, repeat instance) are refused before
+    ``redcap-import.csv`` is written: REDCap would keep one row's scores and drop the
+    other's without a word (an export never has such rows; an edited one may)."""
+    seen: dict[tuple[str, ...], str] = {}
+    for line, source in lines:
+        key = (cell(source, "record_id") or line[1], *[cell(source, c) for c in kept])
+        if key in seen:
+            where = ", ".join(f"{c} '{v}'" for c, v in zip(kept, key[1:], strict=True))
+            raise PsyqError(
+                f"{export}: rows {seen[key]} and {line[0]} are both record '{key[0]}'"
+                f"{f' ({where})' if where else ''}; REDCap would import one and drop the "
+                "other's scores: redcap-import.csv not written (scores.csv is)"
+            )
+        seen[key] = line[0]
+
+
 def finish_redcap_outputs(
     export: Path, out_dir: Path, instrument: Instrument, mapping: RedcapMapping, to_redcap: bool
 ) -> None:
@@ -174,6 +199,7 @@ def finish_redcap_outputs(
     for scale in instrument.scales:
         fields += [f"{prefix}_{scale.id}{suffix}" for suffix in suffixes[scale.id]]
     fields += [f"{prefix}_flags", f"{prefix}_flag_items"]
+    _refuse_twice(export, lines, kept, cell)
     imported = io.StringIO()
     writer = csv.writer(imported, lineterminator="\r\n")
     writer.writerow(["record_id", *kept, *fields])
@@ -190,7 +216,7 @@ def finish_redcap_outputs(
                 *values,
             ]
         )
-    write_atomic(out_dir / "redcap-import.csv", imported.getvalue().encode("utf-8"), private=True)
+    write_atomic(out_dir / REDCAP_OUTPUTS[0], imported.getvalue().encode("utf-8"), private=True)
     definitions = []
     for scale in instrument.scales:
         definitions += [
@@ -234,6 +260,4 @@ def finish_redcap_outputs(
             "(psyq; flag:item item; ...)",
         }
     )
-    write_atomic(
-        out_dir / "redcap-import-dictionary.csv", write_dictionary(definitions).encode("utf-8")
-    )
+    write_atomic(out_dir / REDCAP_OUTPUTS[1], write_dictionary(definitions).encode("utf-8"))

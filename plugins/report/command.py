@@ -17,6 +17,7 @@ from psyq.plugins.commands.score import (
     answers_file_option,
     answers_option,
     client_for,
+    document_day,
     document_options,
     group_option,
     norms_option,
@@ -214,6 +215,7 @@ def report_command(
             )
         instrument = app.instrument(instrument_id)
         valid, about = read_document(instrument, answers, answers_file)
+        given_day = parse_date(date_text) if date_text is not None else None
         client = client_for(instrument, group_text, sex)
         request = RenderRequest(
             result=app.scorer.score_valid(
@@ -223,7 +225,7 @@ def report_command(
             ),
             instrument=instrument,
             client_id=check_client_id(client_id),
-            administered=parse_date(date_text),
+            administered=document_day(about, answers_file, given_day) or given_day or date.today(),
             clinician=_checked("--clinician", clinician, MAX_FIELD_CHARS),
             note=_checked("--note", note, MAX_NOTE_CHARS),
             generated_at=datetime.now().astimezone(),

@@ -30,11 +30,13 @@ DEFAULT_PORT = 8765
 
 def parse_duration(text: str) -> float:
     """``90s``, ``30m``, ``2h`` or plain minutes (``30``) -> seconds."""
-    match = re.match(r"^\s*(\d+)\s*(s|m|h|)\s*$", text)
-    if match is None or int(match.group(1)) == 0:
+    match = re.match(r"^\s*([0-9]+)\s*(s|m|h|)\s*$", text)
+    if match is None or not match.group(1).strip("0"):
         raise click.BadParameter(f"'{text}' is not a duration such as 30m, 90s or 2h")
     unit = {"s": 1, "m": 60, "h": 3600, "": 60}[match.group(2)]
-    seconds = int(match.group(1)) * unit
+    digits = match.group(1).lstrip("0")
+    # Past 4300 digits int() refuses the text; past 6 it is over 24 hours in any unit.
+    seconds = int(digits) * unit if len(digits) <= 6 else 24 * 3600 + 1
     if seconds > 24 * 3600:
         raise click.BadParameter("a code may live 24h at most")
     return float(seconds)
@@ -75,7 +77,16 @@ def check_url(url: str) -> None:
 def _check_certificate(certfile: Path, keyfile: Path) -> None:
     """The TLS files load; checked before anything is stored (was '[SSL] PEM lib')."""
     import ssl
+    import stat
 
+    for option, path in (("--certfile", certfile), ("--keyfile", keyfile)):
+        # OpenSSL opens the files blocking: a FIFO given here kept serve waiting forever.
+        try:
+            regular = stat.S_ISREG(path.stat().st_mode)
+        except OSError:
+            continue  # load_cert_chain says why, below
+        if not regular:
+            raise PsyqError(f"{option} {path}: not a regular file; give the PEM file itself")
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
     except (ssl.SSLError, OSError, ValueError) as exc:
