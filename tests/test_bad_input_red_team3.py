@@ -543,3 +543,36 @@ def test_force_leaves_no_earlier_batchs_redcap_import_file(psyq_cli: CLI, tmp_pa
     assert psyq_cli("batch", export, *args, "--force").exit_code == 0
     assert not (out / "redcap-import.csv").exists()
     assert not (out / "redcap-import-dictionary.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("client", "code", "shown"),
+    [
+        ("C\t02", "U+0009", "C\\t02"),  # a tab: splits the id in a tab-separated listing
+        ("C\u202e02", "U+202E", "C\\u202e02"),  # a right-to-left override: reads as another
+        ("C\u200b02", "U+200B", "C\\u200b02"),  # a zero-width space: looks like C02
+        ("C\n02", "U+000A", "C\\n02"),  # a line break in a quoted CSV cell
+    ],
+)
+def test_a_client_id_with_a_character_that_does_not_print_is_a_bad_row(
+    psyq_cli: CLI, tmp_path: Path, client: str, code: str, shown: str
+) -> None:
+    """Such an id was scored under it: in scores.csv and a report's name it read as
+    another id (or split the line). The row is refused, shown escaped, and its
+    critical answer is still named; an id in another script (Müller-4) stays valid."""
+    src = tmp_path / "in.csv"
+    with src.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["client_id", "date", *PHQ9_ITEMS])
+        writer.writerow([client, "2026-01-02", *["0"] * 8, "2"])
+        writer.writerow(["Müller-4", "2026-01-02", *["0"] * 9])
+    out = tmp_path / "out"
+    for path in ("--scores-only",), ("--format", "json"):  # the columnar and per-row paths
+        result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, *path,
+                          "--quiet", "--force")  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert [r["client_id"] for r in read_csv(out / "scores.csv")] == ["Müller-4"]
+        [error] = read_csv(out / "errors.csv")
+        assert error["client_id"] == shown
+        assert error["reason"].startswith("row 2: CRITICAL item phq9_9 answered 2")
+        assert f"invisible or control character ({code}, character 2)" in error["reason"]

@@ -431,12 +431,23 @@ def _text(value: Any) -> str:
 
 
 def _client_id(text: str) -> tuple[str, str | None]:
-    """The row's client id, cut short with a problem when it is too long.
+    """The row's client id, cut short with a problem when it is too long, shown
+    escaped with a problem when it holds a character that does not print.
 
     Checked before any other work on the row, so a hostile 10 MB id costs no
     more than a normal one.
     """
     text = text.strip()
+    if not text.isprintable():
+        # A tab, line break, bidi override or zero-width character: an id that reads
+        # as another on a screen or splits a line of a report's name. Shown escaped.
+        at, char = next((k, c) for k, c in enumerate(text) if not c.isprintable())
+        shown = text[: MAX_CLIENT_ID_CHARS + 1].encode("unicode_escape").decode("ascii")
+        return shown, (
+            f"the client id holds an invisible or control character (U+{ord(char):04X}, "
+            f"character {at + 1}); use letters, digits, '-' or '_' (a pseudonymous id "
+            "such as C0042)"
+        )
     if len(text) <= MAX_CLIENT_ID_CHARS:
         return text, None
     return text[:MAX_CLIENT_ID_CHARS] + "...", (

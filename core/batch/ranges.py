@@ -202,7 +202,8 @@ def read_slice(part: CsvSlice) -> list[tuple[int, str, str, str, tuple[Any, ...]
 
     A line here is one row with no quotes, so a row as wide as the header is its
     line split at commas, as :func:`csv.reader` reads it; any other line (blank,
-    short, long, an empty or overlong client id) is read by
+    short, long, an empty or overlong client id, or one with a character that does
+    not print) is read by
     :func:`~psyq.batch.inputs.csv_body` itself, which words its problem.
     """
     with open(part.path, "rb") as fh:
@@ -230,7 +231,10 @@ def read_slice(part: CsvSlice) -> list[tuple[int, str, str, str, tuple[Any, ...]
     odd = [
         k
         for k, (cells, client) in enumerate(zip(split, clients, strict=True))
-        if len(cells) != width or not client or len(client) > MAX_CLIENT_ID_CHARS
+        if len(cells) != width
+        or not client
+        or len(client) > MAX_CLIENT_ID_CHARS
+        or not client.isprintable()
     ]
     date_at = layout.date_at
     dates: Iterable[str] = repeat("", len(split))
