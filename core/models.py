@@ -342,6 +342,18 @@ class Transform(_Model):
 CRITICAL_ITEM_FLAG = "critical_item_unanswered"
 """Id of the flag raised for each unanswered item marked ``critical: true``."""
 
+
+def critical_unanswered_message(
+    item_id: str, text: str, gettext: Callable[[str], str] = str
+) -> str:
+    """The message of :data:`CRITICAL_ITEM_FLAG` for an item (its ``text`` in the
+    output's language), in the language ``gettext`` gives (English by default, as
+    scored and stored)."""
+    return gettext(
+        "Critical item %(item)s was not answered (%(text)s). Ask the client about it directly."
+    ) % {"item": item_id, "text": text}
+
+
 WITHHELD_INTERPRETATION = (
     "A critical flag is raised: this band's reassurance does not apply. Act on the flag first."
 )

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from psyq.errors import DefinitionError
-from psyq.i18n import LanguageError
+from psyq.i18n import LanguageError, ui_language
 from psyq.translation_format import Translation, TranslationFile
 
 if TYPE_CHECKING:
@@ -210,11 +211,14 @@ def translated(app: App, instrument: Instrument, language: str) -> Instrument:
     return apply(instrument, translation)
 
 
-def relabel(result: ScoreResult, shown: Instrument) -> ScoreResult:
+def relabel(
+    result: ScoreResult, shown: Instrument, gettext: Callable[[str], str] = str
+) -> ScoreResult:
     """A score result with its band labels, flag messages and title in ``shown``'s words.
 
     ``shown`` is the scored instrument in another language (:func:`translated`):
-    same ids, so only texts change; every number stays as scored.
+    same ids, so only texts change; every number stays as scored. psyq's own flag
+    (an unanswered critical item) is said through ``gettext``, quoting ``shown``'s item.
     """
     scores = {}
     for scale_id, score in result.scores.items():
@@ -223,8 +227,16 @@ def relabel(result: ScoreResult, shown: Instrument) -> ScoreResult:
             band = next((b for b in shown.scale(scale_id).bands if b.id == score.band), None)
             label = band.label if band is not None else label
         scores[scale_id] = score.model_copy(update={"band_label": label})
+    from psyq.models import CRITICAL_ITEM_FLAG, critical_unanswered_message
+
     messages = {flag.id: flag.message for flag in shown.flags}
-    flags = [f.model_copy(update={"message": messages.get(f.id, f.message)}) for f in result.flags]
+    items = {item.id: item.text for item in shown.items}
+    flags = []
+    for f in result.flags:
+        message = messages.get(f.id, f.message)
+        if f.id == CRITICAL_ITEM_FLAG and f.item in items:
+            message = critical_unanswered_message(f.item, items[f.item], gettext)
+        flags.append(f.model_copy(update={"message": message}))
     instrument = result.instrument.model_copy(update={"title": shown.title})
     return result.model_copy(update={"scores": scores, "flags": flags, "instrument": instrument})
 
@@ -235,10 +247,12 @@ def translate_request(app: App, request: RenderRequest, language: str) -> None:
     Scores are not recomputed: the numbers are those scored; only words change.
     psyq's own strings follow ``request.options["language"]`` (gettext).
     """
+    gettext = ui_language(language).gettext
     shown = translated(app, request.instrument, language)
     request.instrument = shown
-    request.result = relabel(request.result, shown)
+    request.result = relabel(request.result, shown, gettext)
     request.history = [
-        dataclasses.replace(past, result=relabel(past.result, shown)) for past in request.history
+        dataclasses.replace(past, result=relabel(past.result, shown, gettext))
+        for past in request.history
     ]
     request.options["language"] = language

@@ -145,7 +145,7 @@ def psyq_score_interpret(state: ScoringState) -> bool:
 
 @hookimpl(trylast=True)
 def psyq_score_flags(state: ScoringState) -> bool:
-    from psyq.models import CRITICAL_ITEM_FLAG
+    from psyq.models import CRITICAL_ITEM_FLAG, critical_unanswered_message
     from psyq.results import FlagHit
 
     inst = state.instrument
@@ -157,8 +157,7 @@ def psyq_score_flags(state: ScoringState) -> bool:
                     id=CRITICAL_ITEM_FLAG,
                     level="critical",
                     item=item.id,
-                    message=f"Critical item {item.id} was not answered ({item.text}). "
-                    "Ask the client about it directly.",
+                    message=critical_unanswered_message(item.id, item.text),
                 )
             )
     for rule in inst.flags:

@@ -9,6 +9,7 @@ positive or unanswered.
 from __future__ import annotations
 
 import csv
+import html
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -292,6 +293,36 @@ def test_a_withheld_interpretation_is_in_the_reports_language(
         assert "reassurance does not apply" not in page
         assert reassurance not in page
         assert page.index(withheld) > page.index('class="alert')
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("de", "Die kritische Frage r3 wurde nicht beantwortet (Gedanken andere zu verletzen). "
+               "Fragen Sie die Person direkt danach."),
+        ("es", "El ítem crítico r3 no se respondió (Pensamientos de dañar a otros). "
+               "Pregunte directamente a la persona por él."),
+    ],
+)  # fmt: skip
+def test_an_unanswered_critical_items_alert_is_in_the_reports_language(
+    psyq_cli: CLI, tmp_path: Path, riskx: str, language: str, said: str
+) -> None:
+    """psyq's own flag for a critical item left unanswered (r3 declined, 777) quotes the
+    item in the report's language and says so in it: it was English, quoting the
+    English item, in a German or Spanish report (HTML, JSON, FHIR alike)."""
+    for name in ("r.html", "r.json", "r.fhir.json"):
+        out = tmp_path / f"{language}-{name}"
+        made = psyq_cli("report", riskx, "--answers", "1,0,777,0", "--client", "C1",
+                        "--language", language, "-o", out)  # fmt: skip
+        assert made.exit_code == 0, made.output
+        page = out.read_text(encoding="utf-8")
+        assert said in (html.unescape(page) if name.endswith("html") else page)
+        assert "Ask the client about it directly" not in page
+    english = tmp_path / "en.json"
+    made = psyq_cli("report", riskx, "--answers", "1,0,777,0", "--client", "C1", "-o", english)
+    assert made.exit_code == 0, made.output
+    assert "Critical item r3 was not answered (Thoughts of hurting others). Ask the client " \
+        "about it directly." in english.read_text(encoding="utf-8")  # fmt: skip
 
 
 BAND_ONLY = "(score band only; see the safety alert)"
