@@ -35,7 +35,9 @@ def test_csv_rows_are_numbered_by_their_first_line(phq9: Instrument, tmp_path: P
         encoding="utf-8",
     )  # fmt: skip
     data = read_input(str(src), phq9, ColumnMap())
-    assert [(r.row, r.client_id) for r in data.rows] == [(2, "A"), (4, "B\nsecond line"), (6, "C")]
+    # A client id with a line break is a bad row, shown escaped (it would split a line).
+    assert [(r.row, r.client_id) for r in data.rows] == [(2, "A"), (4, "B\\nsecond line"), (6, "C")]
+    assert "invisible or control character (U+000A" in str(data.rows[1].problem)
     assert data.rows[0].values[:9] == ("1",) * 8 + ("0",)
     assert data.rows[0].values[9] is None  # phq9_10 has no column: missing, not an error
     assert data.rows[2].problem == "has 4 cells but the header has 11"
