@@ -22,7 +22,7 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -734,18 +734,11 @@ class Store:
                 return before, after, None
             version_id: int | None = None
             if row["attributes"] is not None:
-                cursor = conn.execute(
-                    "INSERT INTO client_versions (client_id, attributes, superseded_at, "
-                    "superseded_by) VALUES (?, ?, ?, ?)",
-                    (client_id, row["attributes"], now, audit.os_user()),
-                )
-                version_id = cursor.lastrowid
-                assert version_id is not None
-                kept = conn.execute(
-                    "SELECT * FROM client_versions WHERE id = ?", (version_id,)
-                ).fetchone()
-                self._append(
-                    "supersede", client_version_record(version_id), audit.record_digest(dict(kept))
+                version_id = self._keep_version(
+                    conn,
+                    "client_versions",
+                    client_version_record,
+                    {"client_id": client_id, "attributes": row["attributes"], "superseded_at": now},
                 )
             conn.execute(
                 "UPDATE clients SET attributes = ? WHERE id = ?",
@@ -953,37 +946,53 @@ class Store:
         self, conn: sqlite3.Connection, current: sqlite3.Row, now: str
     ) -> None:
         """Keep the administration as it was saved before psyq changes answers in it."""
+        kept = ("answers", "status", "position", "scores", "scored_with", "scoring")
+        self._keep_version(
+            conn,
+            "answer_versions",
+            answer_version_record,
+            {
+                "administration_id": current["id"],
+                **{column: current[column] for column in kept},
+                "saved_at": current["updated_at"],
+                "superseded_at": now,
+            },
+        )
+
+    def _keep_version(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        record: Callable[[int], str],
+        values: dict[str, Any],
+    ) -> int:
+        """Keep an earlier version in an append-only ``table`` (one of psyq's own
+        ``*_versions`` tables), stamped with who superseded it, and audit it as
+        ``record(id)``; its id."""
+        values = {**values, "superseded_by": audit.os_user()}
         cursor = conn.execute(
-            "INSERT INTO answer_versions (administration_id, answers, status, position, scores, "
-            "scored_with, scoring, saved_at, superseded_at, superseded_by) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                current["id"],
-                current["answers"],
-                current["status"],
-                current["position"],
-                current["scores"],
-                current["scored_with"],
-                current["scoring"],
-                current["updated_at"],
-                now,
-                audit.os_user(),
-            ),
+            f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+            tuple(values.values()),
         )
         version_id = cursor.lastrowid
         assert version_id is not None
-        kept = conn.execute("SELECT * FROM answer_versions WHERE id = ?", (version_id,)).fetchone()
-        self._append(
-            "supersede", answer_version_record(version_id), audit.record_digest(dict(kept))
-        )
+        row = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (version_id,)).fetchone()
+        self._append("supersede", record(version_id), audit.record_digest(dict(row)))
+        return version_id
 
     def answer_versions(self, admin_ids: Iterable[int] | None = None) -> list[AnswerVersion]:
         """Earlier answers psyq replaced, oldest first (of these administrations, or all)."""
         if self.schema_version < 7:
             return []
-        rows = self.connection.execute("SELECT * FROM answer_versions ORDER BY id").fetchall()
-        wanted = None if admin_ids is None else set(admin_ids)
-        kept = [dict(row) for row in rows if wanted is None or row["administration_id"] in wanted]
+        if admin_ids is None:
+            rows = self.connection.execute("SELECT * FROM answer_versions ORDER BY id")
+        else:  # only the forms shown: the store picks them (any number, one parameter)
+            rows = self.connection.execute(
+                "SELECT * FROM answer_versions WHERE administration_id IN "
+                "(SELECT value FROM json_each(?)) ORDER BY id",
+                (json.dumps(sorted(set(admin_ids))),),
+            )
+        kept = [dict(row) for row in rows]
         # A kept version is shown as psyq kept it, or said to have been changed since.
         changed = audit.changed_records(self, {answer_version_record(r["id"]): r for r in kept})
         out = []
@@ -1021,27 +1030,18 @@ class Store:
             if current["scores"] is not None:
                 old = json.loads(current["scoring"]) if current["scoring"] else {}
                 version = int(old.get("version", 1))
-                cursor = conn.execute(
-                    "INSERT INTO score_versions (administration_id, version, scores, "
-                    "scored_with, scoring, superseded_at, superseded_by) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        admin_id,
-                        version,
-                        current["scores"],
-                        current["scored_with"],
-                        current["scoring"],
-                        now,
-                        audit.os_user(),
-                    ),
-                )
-                version_id = cursor.lastrowid
-                assert version_id is not None
-                row = conn.execute(
-                    "SELECT * FROM score_versions WHERE id = ?", (version_id,)
-                ).fetchone()
-                self._append(
-                    "supersede", score_version_record(version_id), audit.record_digest(dict(row))
+                self._keep_version(
+                    conn,
+                    "score_versions",
+                    score_version_record,
+                    {
+                        "administration_id": admin_id,
+                        "version": version,
+                        "scores": current["scores"],
+                        "scored_with": current["scored_with"],
+                        "scoring": current["scoring"],
+                        "superseded_at": now,
+                    },
                 )
                 version += 1
             conn.execute(
