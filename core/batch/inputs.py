@@ -462,6 +462,12 @@ their answers, when it is an unfinished form or its valid answers raise a critic
 (``psyq batch`` counts these lines on the terminal)."""
 
 
+def critical_lead(said: Sequence[str], problem: str) -> str:
+    """``problem`` (why a row is not scored) led by its critical items and what was
+    answered (``said``): ``CRITICAL item phq9_9 answered 2: act on it. The ...``."""
+    return f"{CRITICAL_ITEMS}{'; '.join(said)}: act on it. {problem[:1].upper()}{problem[1:]}"
+
+
 def _document_row(
     number: int,
     obj: dict[str, Any],
@@ -498,9 +504,7 @@ def _document_row(
             for i in critical
         ]
         if said:
-            problem = (
-                f"{CRITICAL_ITEMS}{'; '.join(said)}: act on it. " + problem[0].upper() + problem[1:]
-            )
+            problem = critical_lead(said, problem)
     unknown = sorted(set(answers) - set(item_ids))
     if unknown and problem is None:
         problem = f"answers for unknown items: {', '.join(unknown)}"

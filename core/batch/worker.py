@@ -293,7 +293,7 @@ def _with_critical(ctx: _Context, values: tuple[Any, ...], where: str, error: st
     never hides a positive or unanswered critical item in errors.csv. A row with no
     answer at all (unreadable) names none."""
     from psyq.answers import coerce_value
-    from psyq.batch.inputs import CRITICAL_ITEMS
+    from psyq.batch.inputs import CRITICAL_ITEMS, critical_lead
 
     given = dict(zip(ctx.item_ids, values, strict=True))
     if CRITICAL_ITEMS in error or all(v is None or str(v).strip() == "" for v in values):
@@ -317,8 +317,7 @@ def _with_critical(ctx: _Context, values: tuple[Any, ...], where: str, error: st
     said = [f"{i} {_as_given(given[i], _label(inst, i, answers[i]))}" for i in items] + [
         f"flag {flag_id} raised by the valid answers" for flag_id in unnamed
     ]
-    reason = error.removeprefix(where)
-    return f"{where}{CRITICAL_ITEMS}{'; '.join(said)}: act on it. {reason[:1].upper()}{reason[1:]}"
+    return where + critical_lead(said, error.removeprefix(where))
 
 
 def _as_given(value: Any, label: str | None = None) -> str:
