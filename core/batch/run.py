@@ -432,6 +432,7 @@ def _chunk_jobs(
             shown=shown,
             language=options.language,
             sexes={r.row: r.sex for r in chunk if r.sex},
+            date_column=options.columns.date_column,
         )
 
 
@@ -462,6 +463,7 @@ def _slice_jobs(
             rows=(),
             source=source.slice(start, size),
             parts=str(parts),
+            date_column=options.columns.date_column,
         )
 
 
