@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -43,6 +44,16 @@ LongText = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(n
 
 SCHEMA_VERSION: Literal[1] = 1
 
+
+def _not_a_boolean(value: Any) -> Any:
+    # YAML's true equals 1, so Literal[1] took it even in strict mode.
+    if isinstance(value, bool):
+        raise ValueError("Input should be the number 1, not true or false")
+    return value
+
+
+SchemaVersion = Annotated[Literal[1], BeforeValidator(_not_a_boolean)]
+
 _T = TypeVar("_T", "Item", "Scale", "FlagRule", "Band")
 
 PROVISIONAL_NOTICE = (
@@ -61,6 +72,10 @@ class _Model(BaseModel):
         str_strip_whitespace=True,
         defer_build=True,
         allow_inf_nan=False,
+        # A number is a number: YAML's true/false, a quoted "3" or 2.0 where a whole
+        # number is meant is a scale author's typo, refused with its path, not read as
+        # 1, 0, 3 or 2. (An int where a float is meant is still a number.)
+        strict=True,
     )
 
 
@@ -720,7 +735,7 @@ class LicensedText(_Model):
 class Instrument(_Model):
     """A questionnaire definition, as read from one YAML or JSON file."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     id: Identifier
     version: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,31}$")]
     title: ShortText
