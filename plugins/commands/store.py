@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -69,6 +70,9 @@ class DateType(_DateParam):
             return value
         text = str(value).strip()
         try:
+            # strptime reads full-width or Arabic-Indic digits (２０２６) too: 0-9 only.
+            if not re.fullmatch(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}", text):
+                raise ValueError(text)
             return datetime.strptime(text, "%Y-%m-%d")
         except ValueError:
             shown = text if len(text) <= 40 else text[:37] + "..."
