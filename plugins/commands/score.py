@@ -188,7 +188,7 @@ questionnaire_option = click.option(
 answers_option = click.option(
     "--answers",
     metavar="A1,A2,...",
-    help="Answers in item order; empty or '-' for a missing answer.",
+    help="One answer per item, in order; '-' (or empty) for one not answered.",
 )
 answers_file_option = click.option(
     "--answers-file",
