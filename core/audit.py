@@ -497,6 +497,35 @@ def changed_records(store: Store, rows: Mapping[str, Mapping[str, Any]]) -> dict
     return out
 
 
+def authentic_last_entry(store: Store, record: str) -> AuditEntry | None:
+    """``record``'s last audit entry, if it is authentic (its HMAC matches, when the key
+    can be read); None when there is none or it was altered."""
+    conn = store.connection
+    try:
+        found = conn.execute(
+            "SELECT seq, at, os_user, action, record, digest, prev, hash FROM audit "
+            "WHERE record = ? ORDER BY seq DESC LIMIT 1",
+            (record,),
+        ).fetchone()
+    except sqlite3.Error:
+        return None
+    if found is None:
+        return None
+    entry = AuditEntry(*tuple(found))
+    if not _well_formed(entry):
+        return None
+    marker = keyed_from(conn)
+    if marker is None or entry.seq < marker[0]:
+        return entry if _hash_matches(entry, None) else None
+    try:
+        key = store.audit_key(create=False)
+    except AuditKeyError:
+        return entry  # no key to check it with: its digest alone is compared (as on read)
+    if key_id(key) != marker[1]:
+        return entry
+    return entry if _hash_matches(entry, key) else None
+
+
 def _hash_matches(entry: AuditEntry, key: bytes | None) -> bool:
     """Whether ``entry``'s hash is the one its own fields (and ``key``) give."""
     return hmac.compare_digest(
