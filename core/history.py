@@ -351,6 +351,24 @@ def result_of(app: App, administration: Administration, instrument: Instrument) 
     return app.scorer.score_valid(instrument, dict(administration.answers))
 
 
+def with_moved_from(store: Store, changed: dict[int, str]) -> dict[int, str]:
+    """``changed`` (:meth:`~psyq.store.Store.changed_outside`) with the client a form was
+    moved from outside psyq added to its problem, so the client it now shows under is
+    told it was saved as another's (its risk signals are not this client's)."""
+    if not changed:
+        return changed
+    moved = {m.administration_id: m.former_client for m in store.moved_outside()}
+    return {
+        n: problem
+        + (
+            f"; it was saved by psyq as client {moved[n]}'s and moved here outside psyq"
+            if moved.get(n)
+            else ""
+        )
+        for n, problem in changed.items()
+    }
+
+
 def build_history(
     app: App, store: Store, client_id: str, instrument_id: str | None = None
 ) -> list[HistoryEntry]:
@@ -369,7 +387,7 @@ def build_history(
     from psyq.results import low_concern_bands
     from psyq.store import changed_warning
 
-    changed = store.changed_outside(adm.id for adm in administrations)
+    changed = with_moved_from(store, store.changed_outside(adm.id for adm in administrations))
     versions: dict[int, list[AnswerVersion]] = {}
     for version in store.answer_versions(adm.id for adm in administrations):
         versions.setdefault(version.administration_id, []).append(version)
@@ -469,8 +487,11 @@ def render_request_for(
         for other in store.administrations(client_id=adm.client_id, instrument_id=adm.instrument_id)
         if other.id != adm.id and other.id not in {e.id for e in earlier}
     ]
-    changed = store.changed_outside(
-        [adm.id, *(other.id for other in earlier), *(other.id for other in outside)]
+    changed = with_moved_from(
+        store,
+        store.changed_outside(
+            [adm.id, *(other.id for other in earlier), *(other.id for other in outside)]
+        ),
     )
     not_in_trend = [
         {

@@ -131,7 +131,10 @@ def test_a_form_moved_to_another_client_is_named_under_the_client_it_left(
     assert "it raises CRITICAL suicidal_ideation (item phq9_9)" in lines[1]
     assert "last audited in entry #" in lines[1]
     assert LEFT in psyq_cli("history", "C0042", "--json").stderr
-    assert "LEFT CLIENT" not in psyq_cli("history", "C0099").output  # it is said there as changed
+    if to == "C0099":  # where it shows now: said to be C0042's form, not C0099's
+        there = psyq_cli("history", "C0099").stdout
+        assert "LEFT CLIENT" not in there
+        assert "it was saved by psyq as client C0042's and moved here outside psyq" in there
     # The November report (its trend lost October).
     for name in ("r.txt", "r.json", "r.html"):
         made = psyq_cli("report", "--administration", "3", "-o", tmp_path / name)
@@ -141,6 +144,9 @@ def test_a_form_moved_to_another_client_is_named_under_the_client_it_left(
     (moved,) = json.loads((tmp_path / "r.json").read_text())["report"]["left_client_outside_psyq"]
     assert moved["former_client"] == "C0042" and moved["client_id"] == to
     assert moved["critical"] == ["suicidal_ideation (item phq9_9)"]
+    own = psyq_cli("report", "--administration", "2", "-o", tmp_path / "r2.txt")
+    assert own.exit_code == 0, own.output  # the moved form's own report names its client
+    assert "saved by psyq as client C0042's and moved here" in (tmp_path / "r2.txt").read_text()
     page = (tmp_path / "r.html").read_text()
     assert f"was saved by psyq as this client&#39;s and was moved to client {to} outside" in page
     # The export: the row names the client it was saved for; the terminal says so.

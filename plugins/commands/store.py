@@ -672,7 +672,7 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
     """A client's complete administrations, oldest first, with reliable change
     against the previous administration and against the first of the same
     definition version (each version is listed in its own block)."""
-    from psyq.history import build_history
+    from psyq.history import build_history, with_moved_from
 
     with app.open_store() as store:
         entries = build_history(app, store, client_id, instrument_id)
@@ -686,7 +686,9 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
 
         partial_changed = {
             n: changed_warning(problem)
-            for n, problem in store.changed_outside(adm.id for adm in partial).items()
+            for n, problem in with_moved_from(
+                store, store.changed_outside(adm.id for adm in partial)
+            ).items()
         }
         # One deleted by hand may have been this client's: the log does not say whose.
         from psyq.store import deleted_lines
