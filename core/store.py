@@ -553,6 +553,8 @@ class Store:
         self.read_only = _is_read_only(path)
         self._schema_checked = False  # before the first write (not during migrations)
         self._migrating = False
+        self._appended: audit.AuditEntry | None = None
+        """The newest entry of the write under way (noted beside the key once committed)."""
         self.notes: list[str] = []
         """What psyq changed about the files on opening (loose modes made 0600)."""
         if self.read_only:
@@ -604,7 +606,9 @@ class Store:
         return self._key
 
     def _append(self, action: str, record: str, digest: str) -> audit.AuditEntry:
-        return audit.append(self.connection, action, record, digest, key=self.audit_key())
+        entry = audit.append(self.connection, action, record, digest, key=self.audit_key())
+        self._appended = entry
+        return entry
 
     def audit_event(self, action: str, record: str, content: dict[str, Any]) -> None:
         """Record an event about something kept outside the store (``kiosk session 3``)
@@ -738,7 +742,9 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot write to the store: {exc}") from None
+        self._appended = None
         try:
+            self._record_rollback()
             yield conn
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
@@ -755,6 +761,32 @@ class Store:
             with suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise StoreError(f"{self.path}: nothing was saved: {exc}") from None
+        appended = self._newest_appended()
+        if appended is not None:  # after the commit: only an entry really written
+            audit.remember_head(self.key_path, self.path, appended.seq, appended.hash)
+            self._appended = None
+
+    def _newest_appended(self) -> audit.AuditEntry | None:
+        """The newest entry the write under way appended (set by :meth:`_append`)."""
+        return self._appended
+
+    def _record_rollback(self) -> None:
+        """Before psyq writes to a store older than its last write to it (put back to an
+        older copy, or cut short), record that in the log itself: the next write would
+        otherwise become the newest entry psyq remembers, and the loss go unsaid."""
+        if not self.has_audit_table():
+            return
+        lost = audit.lost_head(self)
+        if lost is None:
+            return
+        seq, _ = audit.head(self.connection)
+        gone = f"entry #{lost[0]}" if lost[0] <= seq + 1 else f"entries #{seq + 1}-#{lost[0]}"
+        self._append(
+            audit.ROLLBACK_ACTION,
+            f"store: the log ended at entry #{seq}, but psyq had written up to entry "
+            f"#{lost[0]} ({lost[1][:16]}...): {gone} and what they recorded were lost",
+            audit.record_digest({"seq": lost[0], "hash": lost[1]}),
+        )
 
     # -- clients -----------------------------------------------------------
 
@@ -1314,12 +1346,13 @@ class Store:
 
     def log_gap(self) -> str | None:
         """The first audit entry missing from the log (entries deleted outside psyq, with
-        the triggers dropped), or None: two counts, cheap enough for every listing. Only
-        ``audit verify`` checks each entry's hash and link."""
+        the triggers dropped), or the store older than psyq's last write to it
+        (:meth:`rollback`), or None: two counts and one look-up, cheap enough for every
+        listing. Only ``audit verify`` checks each entry's hash and link."""
         try:
             count, top = self.connection.execute("SELECT COUNT(*), MAX(seq) FROM audit").fetchone()
             if count == (top or 0):
-                return None
+                return self.rollback()
             row = self.connection.execute(
                 "SELECT CASE WHEN MIN(seq) > 1 THEN 1 ELSE (SELECT a.seq + 1 FROM audit a "
                 "WHERE a.seq < (SELECT MAX(seq) FROM audit) AND NOT EXISTS (SELECT 1 FROM "
@@ -1328,6 +1361,11 @@ class Store:
         except sqlite3.Error:  # the log dropped: audit verify names it
             return None
         return f"audit entry #{row[0]} is missing: entries were deleted outside psyq"
+
+    def rollback(self) -> str | None:
+        """The store is older than psyq's last write to it (put back to an older copy or
+        cut short: :func:`psyq.audit.rollback_problem`), or None."""
+        return audit.rollback_problem(self)
 
     def has_administration(self, admin_id: int) -> bool:
         row = self.connection.execute("SELECT 1 FROM administrations WHERE id = ?", (admin_id,))

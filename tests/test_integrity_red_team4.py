@@ -211,3 +211,77 @@ def test_export_csv_gives_each_flags_level(psyq_cli: CLI) -> None:
     lines = psyq_cli("export", "--format", "jsonl", "--include-partial").stdout.splitlines()
     levels = {json.loads(line)["administration"]["id"]: json.loads(line)["flags"] for line in lines}
     assert (levels[2][0]["id"], levels[2][0]["level"]) == ("suicidal_ideation", "critical")
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A consistent copy of a store (as `sqlite3 psyq.db .backup copy.db` makes)."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    src.backup(dst)
+    src.close()
+    dst.close()
+
+
+ROLLED_BACK = "!!! AUDIT LOG CHANGED OUTSIDE PSYQ: audit entry #"
+
+
+def test_a_store_put_back_to_an_older_copy_is_named_everywhere(
+    psyq_cli: CLI, psyq_home: Path, tmp_path: Path
+) -> None:
+    """A backup from before the mid-November form (item 9 at 3) copied over the store: the
+    older chain verified clean and history showed September -> October as all there was."""
+    db = psyq_home / "psyq.db"
+    _three_phq9s(psyq_cli)
+    _copy(db, tmp_path / "backup.db")
+    late = ("record", "phq9", "--client", "C0042", "--date", "2026-11-15")
+    assert psyq_cli(*late, "--answers", "0,0,0,0,0,0,0,0,3").exit_code == 0
+    for side in ("psyq.db-wal", "psyq.db-shm"):
+        (psyq_home / side).unlink(missing_ok=True)
+    _copy(tmp_path / "backup.db", db)
+    said = "the newest psyq wrote to this store (noted in"
+    verified = psyq_cli("audit", "verify")
+    assert verified.exit_code == 1 and said in verified.stderr
+    assert "put back to an older copy" in verified.stderr
+    history = psyq_cli("history", "C0042")
+    assert history.exit_code == 0 and ROLLED_BACK in history.stdout and said in history.stdout
+    assert ROLLED_BACK in psyq_cli("history", "C0042", "--json").stderr
+    assert ROLLED_BACK in psyq_cli("export").stderr
+    assert ROLLED_BACK in psyq_cli("export", "--deidentify").stderr
+    made = psyq_cli("report", "--administration", "3", "-o", tmp_path / "r.txt")
+    assert "AUDIT LOG CHANGED OUTSIDE PSYQ" in made.output
+    assert ROLLED_BACK in (tmp_path / "r.txt").read_text()
+    rescored = psyq_cli("rescore")
+    assert ROLLED_BACK in rescored.stderr
+    # The next write does not make the older copy the head psyq remembers: it records
+    # the loss in the log first, and every output goes on saying it.
+    assert (
+        psyq_cli("record", "phq9", "--client", "C0043", "--answers", "0," * 8 + "0").exit_code == 0
+    )
+    log = psyq_cli("audit", "log").stdout
+    assert "rollback noticed store: the log ended at entry #" in log
+    again = psyq_cli("audit", "verify")
+    assert again.exit_code == 1 and "records that psyq found the store put back" in again.stderr
+    assert "records that psyq found the store put back" in psyq_cli("history", "C0042").stdout
+    assert psyq_cli("audit", "verify").exit_code == 1  # never a clean audit again
+
+
+def test_the_newest_audit_entry_cut_off_with_its_form_is_named(
+    psyq_cli: CLI, psyq_home: Path
+) -> None:
+    """November's form and its audit entry deleted, the trigger put back: the chain was
+    shorter but consistent, and `audit verify` passed."""
+    _three_phq9s(psyq_cli)
+    conn = sqlite3.connect(psyq_home / "psyq.db")
+    (trigger,) = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'audit_no_delete'"
+    ).fetchone()
+    conn.executescript(
+        "DROP TRIGGER audit_no_delete;"
+        "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit);"
+        "DELETE FROM administrations WHERE id = 3;"
+        f"{trigger};"
+    )
+    conn.close()
+    verified = psyq_cli("audit", "verify")
+    assert verified.exit_code == 1 and "is no longer in its log" in verified.stderr
+    assert ROLLED_BACK in psyq_cli("history", "C0042").stdout
+    assert ROLLED_BACK in psyq_cli("clients").stdout

@@ -876,7 +876,14 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
             "the details"
             for n, text in sorted(store.deleted_outside().items())
         ]
+        # Rescored records match their entries, but the log is older than psyq left it.
+        rolled_back = store.rollback()
     click.echo(f"rescored: {changed} updated, {same} unchanged")
+    if rolled_back is not None:
+        from psyq.store import deleted_lines
+
+        for line in deleted_lines({}, gap=rolled_back):
+            click.echo(line, err=True)
     for problem in problems:
         click.echo(f"psyq: error: {problem}", err=True)
     if problems:
