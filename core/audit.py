@@ -28,10 +28,13 @@ audit table, and any INSERT whose ``seq`` is not the next one (so ``INSERT OR
 REPLACE`` cannot overwrite an entry).
 
 What this cannot stop: someone who has both the database *and* the key can
-rewrite everything; someone with only the database can delete the newest
-entries together with their records (the chain still verifies, just
-shorter). Anchoring catches both: write down ``psyq audit head`` somewhere
-else and check it later with ``psyq audit verify --head HASH``.
+rewrite everything. Someone with only the database can delete the newest
+entries together with their records, or put back an older copy (the chain
+still verifies, just shorter): the newest entry psyq wrote is noted beside the
+key (:func:`remember_head`), and every read says when it is gone. Anchoring
+catches both, even when the files beside the key were rewritten too: write
+down ``psyq audit head`` somewhere else and check it later with
+``psyq audit verify --head HASH``.
 """
 
 from __future__ import annotations
