@@ -865,14 +865,26 @@ class Store:
         return before, after, version_id
 
     def client_versions(self, client_id: str) -> list[dict[str, Any]]:
-        """Earlier attributes of a client, oldest first (what each change replaced)."""
+        """Earlier attributes of a client, oldest first (what each change replaced), each
+        with ``changed_outside_psyq``: the warning when it no longer matches its audit
+        entry (else None)."""
         rows = self.connection.execute(
-            "SELECT id, attributes, superseded_at, superseded_by FROM client_versions "
-            "WHERE client_id = ? ORDER BY id",
-            (client_id,),
+            "SELECT * FROM client_versions WHERE client_id = ? ORDER BY id", (client_id,)
         ).fetchall()
+        changed = audit.changed_records(
+            self, {client_version_record(row["id"]): dict(row) for row in rows}
+        )
         return [
-            dict(row) | {"attributes": _attributes(row["attributes"], client_id)} for row in rows
+            {
+                "id": row["id"],
+                "attributes": _attributes(row["attributes"], client_id),
+                "superseded_at": row["superseded_at"],
+                "superseded_by": row["superseded_by"],
+                "changed_outside_psyq": changed_warning(
+                    changed.get(client_version_record(row["id"]))
+                ),
+            }
+            for row in rows
         ]
 
     def clients(self) -> list[ClientSummary]:

@@ -285,3 +285,24 @@ def test_the_newest_audit_entry_cut_off_with_its_form_is_named(
     assert verified.exit_code == 1 and "is no longer in its log" in verified.stderr
     assert ROLLED_BACK in psyq_cli("history", "C0042").stdout
     assert ROLLED_BACK in psyq_cli("clients").stdout
+
+
+def test_an_earlier_client_value_changed_by_hand_is_said_to_be(
+    psyq_cli: CLI, psyq_home: Path
+) -> None:
+    """The kept earlier sex (female, replaced by male) rewritten to male: `clients show`
+    listed it as what psyq kept, as if the client's sex had never changed."""
+    assert psyq_cli("clients", "set", "C0001", "--sex", "female").exit_code == 0
+    assert psyq_cli("clients", "set", "C0001", "--sex", "male").exit_code == 0
+    _hand_edit(
+        psyq_home / "psyq.db",
+        "DROP TRIGGER client_versions_no_update",
+        """UPDATE client_versions SET attributes = '{"sex":"male"}'""",
+    )
+    shown = psyq_cli("clients", "show", "C0001").stdout
+    [line] = [x for x in shown.splitlines() if "client version 1" in x]
+    assert "sex male" in line and "!!! CHANGED OUTSIDE PSYQ" in line
+    assert "client version 1: stored content differs" in line
+    doc = json.loads(psyq_cli("clients", "show", "C0001", "--json").stdout)
+    (earlier,) = doc["earlier"]
+    assert "client version 1: stored content differs" in earlier["changed_outside_psyq"]

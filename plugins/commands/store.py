@@ -387,6 +387,11 @@ def clients_show_command(app: App, client_id: str, as_json: bool) -> None:
         click.echo(
             f"  client version {version['id']}: {earlier} (replaced {version['superseded_at']} "
             f"by {version['superseded_by']})"
+            + (
+                f"; {CHANGED_MARK}: {version['changed_outside_psyq']}"
+                if version["changed_outside_psyq"]
+                else ""
+            )
         )
 
 
