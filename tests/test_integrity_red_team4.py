@@ -135,6 +135,11 @@ def test_a_form_moved_to_another_client_is_named_under_the_client_it_left(
         there = psyq_cli("history", "C0099").stdout
         assert "LEFT CLIENT" not in there
         assert "it was saved by psyq as client C0042's and moved here outside psyq" in there
+    listed = psyq_cli("clients").stdout.splitlines()
+    at = next(n for n, line in enumerate(listed) if line.startswith("C0042"))
+    assert "2 administration(s)" in listed[at] and LEFT in listed[at + 1]  # after its flags
+    docs = {d["id"]: d for d in json.loads(psyq_cli("clients", "--json").stdout)}
+    assert docs["C0042"]["left_outside_psyq"] == [2]
     # The November report (its trend lost October).
     for name in ("r.txt", "r.json", "r.html"):
         made = psyq_cli("report", "--administration", "3", "-o", tmp_path / name)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from psyq.change import Change, Outcome
     from psyq.history import HistoryEntry
     from psyq.models import Instrument
-    from psyq.store import Administration, AnswerVersion, ScoreVersion, Store
+    from psyq.store import Administration, AnswerVersion, MovedForm, ScoreVersion, Store
 
 KEY_FILE = "deidentify.key"
 
@@ -250,6 +250,11 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
         for adm in every:
             if adm.id in problems:
                 changed.setdefault(adm.client_id, []).append(adm)
+        # A form moved to another client outside psyq, under the client it left.
+        left: dict[str, list[MovedForm]] = {}
+        for moved in store.moved_outside() if problems else []:
+            if moved.former_client is not None:
+                left.setdefault(moved.former_client, []).append(moved)
         deleted = store.deleted_outside()
         gap = store.log_gap()
         # A client's record (the recorded sex cut-offs use) changed by hand, too.
@@ -265,6 +270,7 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
                 "partial_flags": partial_flags.get(c.id, []),
                 "latest_critical_flags": latest_critical[c.id],
                 "changed_outside_psyq": [adm.id for adm in changed.get(c.id, [])],
+                "left_outside_psyq": [m.administration_id for m in left.get(c.id, [])],
                 "client_changed_outside_psyq": changed_warning(clients_changed.get(c.id)),
             }
             for c in clients
@@ -293,6 +299,8 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"{'':<12} {_flag_line(flag, 'latest administration')}")
         for flag in partial_flags.get(c.id, []):
             click.echo(f"{'':<12} {_flag_line(flag)}")
+        for moved in left.get(c.id, []):
+            click.echo(f"{'':<12} {moved.line()}")
         for adm in changed.get(c.id, []):
             click.echo(
                 f"{'':<12} {CHANGED_MARK}: administration {adm.id} ({adm.instrument_id}, "
