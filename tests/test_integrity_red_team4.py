@@ -152,6 +152,9 @@ def test_a_form_moved_to_another_client_is_named_under_the_client_it_left(
     own = psyq_cli("report", "--administration", "2", "-o", tmp_path / "r2.txt")
     assert own.exit_code == 0, own.output  # the moved form's own report names its client
     assert "saved by psyq as client C0042's and moved here" in (tmp_path / "r2.txt").read_text()
+    fhir = psyq_cli("report", "--administration", "3", "--format", "fhir", "-o", tmp_path / "f")
+    assert fhir.exit_code == 0, fhir.output
+    assert "LEFT CLIENT C0042 OUTSIDE PSYQ: administration 2" in (tmp_path / "f").read_text()
     page = (tmp_path / "r.html").read_text()
     assert f"was saved by psyq as this client&#39;s and was moved to client {to} outside" in page
     # The export: the row names the client it was saved for; the terminal says so.
@@ -254,6 +257,9 @@ def test_a_store_put_back_to_an_older_copy_is_named_everywhere(
     made = psyq_cli("report", "--administration", "3", "-o", tmp_path / "r.txt")
     assert "AUDIT LOG CHANGED OUTSIDE PSYQ" in made.output
     assert ROLLED_BACK in (tmp_path / "r.txt").read_text()
+    fhir = psyq_cli("report", "--administration", "3", "--format", "fhir", "-o", tmp_path / "f")
+    assert fhir.exit_code == 0, fhir.output
+    assert "AUDIT LOG CHANGED OUTSIDE PSYQ: audit entry #" in (tmp_path / "f").read_text()
     rescored = psyq_cli("rescore")
     assert ROLLED_BACK in rescored.stderr
     # The next write does not make the older copy the head psyq remembers: it records
