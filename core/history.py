@@ -151,7 +151,7 @@ def score_versions_fields(
     and plugins that made them, when and by whom scored and superseded, why it was
     replaced, the critical flags it raised that the current scores do not), oldest first."""
     scoring = adm.scoring or {}
-    out = []
+    out: list[dict[str, Any]] = []
     for n, version in enumerate(versions):
         after = versions[n + 1] if n + 1 < len(versions) else None
         then = version.scoring or {}
@@ -181,6 +181,19 @@ def score_versions_fields(
                 "changed_outside_psyq": version.changed_outside_psyq,
             }
         )
+    # Every version before the current one is kept: a number missing was deleted by hand.
+    kept = {version.version for version in versions}
+    for number in range(1, adm.score_version if adm.scores is not None else 1):
+        if number not in kept:
+            out.append(
+                {
+                    "version": number,
+                    "changed_outside_psyq": f"score version {number} of administration "
+                    f"{adm.id} is no longer in the store: it was deleted outside psyq; "
+                    "`psyq audit verify` gives the details",
+                }
+            )
+    out.sort(key=lambda doc: int(doc["version"]))
     return {
         "score_version": adm.score_version if adm.scores is not None else None,
         "scored_at": scoring.get("at"),
@@ -212,8 +225,13 @@ def score_version_lines(
     adm: Administration, versions: tuple[ScoreVersion, ...] | list[ScoreVersion]
 ) -> list[str]:
     """One line per earlier score version of ``adm`` a rescore replaced (text outputs)."""
-    lines = []
     fields = score_versions_fields(versions, adm)["score_versions"]
+    lines = [
+        f"!!! CHANGED OUTSIDE PSYQ: {doc['changed_outside_psyq']}"
+        for doc in fields
+        if "scores" not in doc  # deleted: only its number is known
+    ]
+    fields = [doc for doc in fields if "scores" in doc]
     for version, doc in zip(versions, fields, strict=True):
         total = doc["scores"].get("total", {}).get("value")
         critical = [f.id + f.about() for f in version.alerts_gone(adm.result)]

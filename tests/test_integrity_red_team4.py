@@ -79,6 +79,17 @@ def test_history_json_carries_every_kept_score_version(
     (kept,) = doc["administration"]["score_versions"]
     assert "score version 1: stored content differs" in kept["changed_outside_psyq"]
     assert "CHANGED OUTSIDE PSYQ" in psyq_cli("history", "C0042").stdout
+    # Deleted (its trigger dropped and put back as it was): the number says it is gone.
+    _hand_edit(
+        psyq_home / "psyq.db",
+        "DROP TRIGGER score_versions_no_delete",
+        "DELETE FROM score_versions",
+    )
+    (doc,) = json.loads(psyq_cli("history", "C0042", "--json").stdout)
+    (gone,) = doc["administration"]["score_versions"]
+    assert gone["version"] == 1 and "it was deleted outside psyq" in gone["changed_outside_psyq"]
+    said = "!!! CHANGED OUTSIDE PSYQ: score version 1 of administration 1 is no longer in"
+    assert said in psyq_cli("history", "C0042").stdout
 
 
 def test_a_partial_forms_kept_score_versions_are_in_history_json(
