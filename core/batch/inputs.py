@@ -86,12 +86,30 @@ class InputRow:
 
 
 @dataclass(frozen=True)
+class FormStatus:
+    """A column saying whether each row's form was finished (REDCap's ``<form>_complete``).
+
+    A row whose cell (case-folded, stripped) is not in ``finished`` is an unfinished
+    form, as a FHIR QuestionnaireResponse in-progress or stopped is: not scored (a
+    batch row has no partial status to carry; scored, it would read as a finished
+    form), its errors.csv line led by its critical items and what was answered.
+    ``reasons`` words that line per cell; ``other`` (with ``{value}``) any other cell.
+    """
+
+    column: str
+    finished: frozenset[str]
+    reasons: Mapping[str, str] = field(default_factory=dict)
+    other: str = "the form status '{value}' is not a finished form's: not scored"
+
+
+@dataclass(frozen=True)
 class ColumnMap:
     """Which columns hold the client id and the date, and what to do with others.
 
     ``rename`` maps an input column to an item id (a REDCap field name);
     ``answer_codes`` maps, per item id, an answer label to its code (a REDCap
-    export of labels rather than raw codes).
+    export of labels rather than raw codes); ``status`` is the column, if any, that
+    says whether each row's form was finished.
     """
 
     id_column: str = "client_id"
@@ -99,6 +117,7 @@ class ColumnMap:
     ignore_extra: bool = False
     rename: Mapping[str, str] = field(default_factory=dict)
     answer_codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    status: FormStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +231,7 @@ def _check_columns(
             f"{label}: missing item {kind}s for {instrument.short_name}: {', '.join(missing)}"
         )
     known = {columns.id_column, columns.date_column} | {i.id for i in instrument.items}
+    known |= {columns.status.column} if columns.status else set()
     known |= instrument.client_attributes  # a `sex` column where cut-offs depend on it
     extra = [n for n in names if n not in known]
     if extra and not columns.ignore_extra:
@@ -259,6 +279,11 @@ class CsvLayout:
     """Per item, answer label -> code (REDCap labels); empty when no item has any."""
     sex_at: int | None = None
     """The ``sex`` column, where the instrument's cut-offs depend on it (AUDIT-C)."""
+    status_at: int | None = None
+    """The form status column (:class:`FormStatus`), where the file has it."""
+    status: FormStatus | None = None
+    critical_at: tuple[tuple[str, int], ...] = ()
+    """Each critical item and its place in a row's values, for an unfinished form's line."""
 
 
 def csv_layout(
@@ -283,6 +308,7 @@ def csv_layout(
     _check_columns(label, names, instrument, columns, kind="column")
     # Position of each item's column, in the instrument's item order (None: no column).
     where = {n: k for k, n in enumerate(names)}
+    status = columns.status
     codes = tuple(columns.answer_codes.get(item.id) for item in instrument.items)
     return CsvLayout(
         label=label,
@@ -292,6 +318,9 @@ def csv_layout(
         item_at=tuple(where.get(item.id) for item in instrument.items),
         codes=codes if any(codes) else (),
         sex_at=names.index("sex") if "sex" in instrument.client_attributes & set(names) else None,
+        status_at=names.index(status.column) if status and status.column in names else None,
+        status=status,
+        critical_at=tuple((i.id, k) for k, i in enumerate(instrument.items) if i.critical),
     )
 
 
@@ -345,8 +374,34 @@ def csv_body(layout: CsvLayout, reader: Reader, before: int) -> list[InputRow]:
             )
         date = cells[date_at].strip() if date_at is not None and date_at < width else ""
         sex = cells[sex_at].strip() if sex_at is not None and sex_at < width else ""
+        if layout.status_at is not None and problem is None:
+            problem = unfinished_form(layout, cells, values)
         rows.append(InputRow(row, client, date, values, problem, sex=sex))
     return rows
+
+
+def unfinished_form(layout: CsvLayout, cells: Sequence[str], values: Sequence[Any]) -> str | None:
+    """Why a row whose form status column says it is not finished is not scored, led
+    by its critical items and what was answered (``None``: a finished form)."""
+    status, at = layout.status, layout.status_at
+    if status is None or at is None:
+        return None
+    cell = cells[at].strip() if at < len(cells) else ""
+    if cell.casefold() in status.finished:
+        return None
+    shown = cell if len(cell) <= 40 and cell.isprintable() else repr(cell[:37]) + "..."
+    problem = status.reasons.get(cell.casefold()) or status.other.format(value=shown)
+    # Every critical item is named, answered or not, as an unfinished FHIR form's are:
+    # a risk in a form nobody finished is in the batch's output, never only in the file.
+    said = [f"{item_id} {_given(values[k])}" for item_id, k in layout.critical_at]
+    return critical_lead(said, problem) if said else problem
+
+
+def _given(value: Any) -> str:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return "not answered"
+    return f"answered {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 def _too_long(line: str) -> str:
