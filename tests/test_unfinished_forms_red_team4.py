@@ -151,3 +151,67 @@ def test_redcap_export_without_a_status_column_is_said(psyq_cli: CLI, tmp_path: 
     ]
     assert "no gad7_complete column" in result.output
     assert "every row was scored as a finished form" in result.output
+
+
+ANSWERS = {f"phq9_{n}": 1 for n in range(1, 10)}  # item 9 positive
+
+
+@pytest.mark.parametrize("status", ["in-progress", "stopped", "Incomplete"])
+def test_answers_file_saying_unfinished_is_stored_partial(
+    psyq_cli: CLI, tmp_path: Path, status: str
+) -> None:
+    # FHIR's and REDCap's words for an unfinished form were stored as a finished one:
+    # only psyq's own "partial" was read.
+    src = tmp_path / "answers.json"
+    src.write_text(json.dumps({**ANSWERS, "@status": status}))
+    recorded = psyq_cli("record", "phq9", "--client", "C0042", "--answers-file", src)
+    assert recorded.exit_code == 0, recorded.output
+    assert "as a PARTIAL administration" in recorded.output
+    history = psyq_cli("history", "C0042", "--json")
+    assert history.exit_code == 0, history.output
+    [entry] = json.loads(history.output)
+    assert entry["administration"]["status"] == "partial"
+    assert [f["id"] for f in entry["flags"]] == ["suicidal_ideation"]
+    shown = psyq_cli("history", "C0042").output
+    assert "partial: administration 1 (phq9, " in shown and "CRITICAL (item phq9_9)" in shown
+    scored = psyq_cli("score", "phq9", "--answers-file", src)
+    assert "PARTIAL" in scored.output and "CRITICAL" in scored.output
+
+
+@pytest.mark.parametrize("status", ["done", "entered-in-error", 2])
+def test_answers_file_with_an_unknown_status_is_refused(
+    psyq_cli: CLI, tmp_path: Path, status: object
+) -> None:
+    src = tmp_path / "answers.json"
+    src.write_text(json.dumps({**ANSWERS, "@status": status}))
+    recorded = psyq_cli("record", "phq9", "--client", "C0042", "--answers-file", src)
+    assert recorded.exit_code == 2, recorded.output
+    assert f'answers.json: "@status" {status!r}' in recorded.output
+    assert "refusing rather than guessing" in recorded.output
+    listed = psyq_cli("clients", "--json")
+    assert "C0042" not in listed.output  # nothing stored
+
+
+def test_batch_jsonl_row_saying_unfinished_is_not_scored(psyq_cli: CLI, tmp_path: Path) -> None:
+    # A plain JSONL row is an answers document too; with --ignore-extra-columns its
+    # "@status" was dropped and the unfinished form scored as finished.
+    rows = [
+        {"client_id": "a", **ANSWERS, "@status": "in-progress"},
+        {"client_id": "b", **ANSWERS, "phq9_9": None, "@status": "partial"},
+        {"client_id": "c", **ANSWERS, "phq9_9": 0, "@status": "completed"},
+        {"client_id": "d", **ANSWERS, "@status": "done"},
+    ]
+    src = tmp_path / "rows.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--scores-only",
+                      "--quiet", "--ignore-extra-columns")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert [s["client_id"] for s in read_csv(out / "scores.csv")] == ["c"]
+    lines = unfinished_lines(read_csv(out / "errors.csv"))
+    assert lines["a"].startswith("row 1: CRITICAL item phq9_9 answered 1: act on it. ")
+    assert "not finished (partial): not scored" in lines["a"]
+    assert lines["b"].startswith("row 2: CRITICAL item phq9_9 not answered: act on it. ")
+    assert lines["d"].startswith("row 4: CRITICAL item phq9_9 answered 1 (Several days): act on")
+    assert "\"@status\" 'done'" in lines["d"]
+    assert "!!! CRITICAL: 3 row(s) not scored" in result.output

@@ -449,6 +449,10 @@ def _read_jsonl(
         if documents is not None and "resourceType" in obj:
             rows.append(_document_row(number, obj, documents, item_ids, critical))
             continue
+        unfinished = None
+        if "@status" in obj:  # as an answers file's: a form it says was not finished
+            obj = dict(obj)
+            unfinished = _plain_status(obj.pop("@status"), obj, critical)
         seen.update(obj)
         raw_client = obj.get(columns.id_column)
         client, problem = _client_id(_text(raw_client))
@@ -456,6 +460,7 @@ def _read_jsonl(
             # JSON text of a list or object (or "true") is no one's id: say what it is.
             kind = {bool: "true/false", list: "a list"}.get(type(raw_client), "an object")
             problem = f"the client id is {kind}, not a text such as C0042"
+        problem = problem or unfinished
         date = obj.get(columns.date_column)
         rows.append(
             InputRow(
@@ -473,6 +478,25 @@ def _read_jsonl(
         # An item key absent from every object is a missing column, not missing answers.
         _check_columns(label, sorted(seen), instrument, columns, kind="key")
     return rows
+
+
+def _plain_status(status: Any, obj: Mapping[str, Any], critical: Sequence[str]) -> str | None:
+    """Why a JSON row whose ``"@status"`` says the form was not finished (or says what
+    psyq does not know) is not scored, led by its critical items; ``None``: finished.
+    Without this, ``--ignore-extra-columns`` dropped the key and scored the row."""
+    from psyq.answers import document_status
+
+    try:
+        if document_status(status) == "complete":
+            return None
+    except PsyqError as exc:
+        return str(exc)
+    problem = (
+        '"@status" says the form was not finished (partial): not scored in a batch; '
+        "`psyq record` stores it as a partial administration"
+    )
+    said = [f"{i} {_given(obj.get(i))}" for i in critical]
+    return critical_lead(said, problem) if said else problem
 
 
 def _text(value: Any) -> str:
