@@ -215,3 +215,25 @@ def test_batch_jsonl_row_saying_unfinished_is_not_scored(psyq_cli: CLI, tmp_path
     assert lines["d"].startswith("row 4: CRITICAL item phq9_9 answered 1 (Several days): act on")
     assert "\"@status\" 'done'" in lines["d"]
     assert "!!! CRITICAL: 3 row(s) not scored" in result.output
+
+
+def test_batch_csv_status_column_is_read(psyq_cli: CLI, tmp_path: Path) -> None:
+    # The same "@status" as a CSV column: --ignore-extra-columns dropped it too.
+    items = [f"phq9_{n}" for n in range(1, 10)]
+    src = tmp_path / "rows.csv"
+    src.write_text(
+        f"client_id,{','.join(items)},@status\n"
+        "a,1,1,1,1,1,1,1,1,1,In-Progress\n"
+        "b,1,1,1,1,1,1,1,1,0,completed\n"
+        "c,1,1,1,1,1,1,1,1,,stopped\n"
+    )
+    for jobs in ("1", "2"):  # the whole file, and line ranges read by the workers
+        out = tmp_path / f"out{jobs}"
+        result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--scores-only",
+                          "--quiet", "--ignore-extra-columns", "--jobs", jobs)  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert [s["client_id"] for s in read_csv(out / "scores.csv")] == ["b"]
+        lines = unfinished_lines(read_csv(out / "errors.csv"))
+        assert lines["a"].startswith("row 2: CRITICAL item phq9_9 answered 1: act on it. ")
+        assert lines["c"].startswith("row 4: CRITICAL item phq9_9 not answered: act on it. ")
+        assert "not finished (partial): not scored" in lines["c"]

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from psyq.answers import FINISHED_STATUSES, UNFINISHED_STATUSES
 from psyq.errors import PsyqError
 from psyq.files import read_limited
 from psyq.models import Instrument
@@ -100,6 +101,22 @@ class FormStatus:
     finished: frozenset[str]
     reasons: Mapping[str, str] = field(default_factory=dict)
     other: str = "the form status '{value}' is not a finished form's: not scored"
+
+
+_UNFINISHED = (
+    '"@status" says the form was not finished (partial): not scored in a batch; '
+    "`psyq record` stores it as a partial administration"
+)
+PLAIN_STATUS = FormStatus(
+    column="@status",
+    finished=frozenset(FINISHED_STATUSES),
+    reasons=dict.fromkeys(UNFINISHED_STATUSES, _UNFINISHED),
+    other="\"@status\" '{value}' says neither that the form was finished (complete) nor "
+    "that it was not (partial); refusing rather than guessing",
+)
+"""A CSV's ``@status`` column, read as an answers document's ``"@status"`` is
+(:func:`psyq.answers.document_status`): ``--ignore-extra-columns`` dropped it and
+scored a row the file says was not finished."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +248,7 @@ def _check_columns(
             f"{label}: missing item {kind}s for {instrument.short_name}: {', '.join(missing)}"
         )
     known = {columns.id_column, columns.date_column} | {i.id for i in instrument.items}
-    known |= {columns.status.column} if columns.status else set()
+    known |= {(columns.status or PLAIN_STATUS).column}
     known |= instrument.client_attributes  # a `sex` column where cut-offs depend on it
     extra = [n for n in names if n not in known]
     if extra and not columns.ignore_extra:
@@ -308,7 +325,7 @@ def csv_layout(
     _check_columns(label, names, instrument, columns, kind="column")
     # Position of each item's column, in the instrument's item order (None: no column).
     where = {n: k for k, n in enumerate(names)}
-    status = columns.status
+    status = columns.status or (PLAIN_STATUS if PLAIN_STATUS.column in names else None)
     codes = tuple(columns.answer_codes.get(item.id) for item in instrument.items)
     return CsvLayout(
         label=label,
@@ -491,12 +508,8 @@ def _plain_status(status: Any, obj: Mapping[str, Any], critical: Sequence[str]) 
             return None
     except PsyqError as exc:
         return str(exc)
-    problem = (
-        '"@status" says the form was not finished (partial): not scored in a batch; '
-        "`psyq record` stores it as a partial administration"
-    )
     said = [f"{i} {_given(obj.get(i))}" for i in critical]
-    return critical_lead(said, problem) if said else problem
+    return critical_lead(said, _UNFINISHED) if said else _UNFINISHED
 
 
 def _text(value: Any) -> str:
