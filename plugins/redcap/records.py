@@ -10,10 +10,11 @@ itself has that answer.
 
 After the batch, ``scores.csv`` gains the export's ``redcap_event_name``,
 ``redcap_repeat_instrument``, ``redcap_repeat_instance`` and the form's
-completion status (``<form>_complete``: 2 complete, 1 unverified, 0
-incomplete); ``--to redcap`` also writes ``redcap-import.csv`` (scores, bands
-and flags keyed by ``record_id`` and event, importable once the fields in
-``redcap-import-dictionary.csv`` are added to the project).
+completion status (``<form>_complete``: 2 complete, 1 unverified; an incomplete
+form is not scored at all, see :func:`form_status`); ``--to redcap`` also writes
+``redcap-import.csv`` (scores, bands and flags keyed by ``record_id`` and event,
+importable once the fields in ``redcap-import-dictionary.csv`` are added to the
+project).
 """
 
 from __future__ import annotations
