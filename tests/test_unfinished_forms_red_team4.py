@@ -129,8 +129,14 @@ def test_incomplete_redcap_form_gets_no_report(psyq_cli: CLI, tmp_path: Path) ->
     src.write_text(export([*ROWS, LABEL_ROW]))
     out = tmp_path / "out"
     result = psyq_cli("batch", src, "--instrument", "phq9", "--redcap", BRIDGE2AI,
-                      "--out", out, "--format", "json", "--quiet", "--jobs", "1")  # fmt: skip
+                      "--out", out, "--format", "json", "--summary", "html", "--quiet",
+                      "--jobs", "1")  # fmt: skip
     check_outputs(result, out)
+    # The cohort summary counts them as rows naming a critical item, not as scored ones.
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["rows"], summary["failed"], summary["failed_critical"]) == (7, 5, 5)
+    page = (out / "cohort-summary.html").read_text()
+    assert "!!! CRITICAL: 5 row(s) not scored name a critical item" in page
     # Reports for the finished forms only; none reads as a finished score of record 2.
     assert sorted(p.name for p in (out / "reports").iterdir()) == ["1_phq9.json", "4_phq9.json"]
     report = json.loads((out / "reports" / "1_phq9.json").read_text())
