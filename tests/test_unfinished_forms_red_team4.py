@@ -53,7 +53,7 @@ def phq9(record: str, event: str, answers: str, status: str) -> list[str]:
 
 ROWS = [
     phq9("1", "baseline_arm_1", "1 0 2 3 0 0 1 0 0", "2"),  # Complete: scored, 7
-    phq9("2", "baseline_arm_1", "1 1 1 1 0 0 0 0 2", "0"),  # Incomplete, item 9 positive
+    phq9("2", "week_4_arm_1", "1 1 1 1 0 0 0 0 2", "0"),  # Incomplete, item 9 positive
     phq9("3", "baseline_arm_1", "1 1 1 - - - - - -", "0"),  # Incomplete, item 9 blank
     phq9("4", "week_4_arm_1", "1 1 1 1 1 1 1 1 0", "1"),  # Unverified: scored, 8
     phq9("5", "baseline_arm_1", "1 1 1 1 1 1 1 1 1", ""),  # no status: not known finished
@@ -79,7 +79,8 @@ def check_outputs(result: Result, out: Path) -> None:
     assert sorted(lines) == ["2", "3", "5", "6", "7"]
     assert lines["2"] == (
         f"row 3: CRITICAL item phq9_9 answered 2: act on it. The REDCap form {FORM} is "
-        f"Incomplete ({STATUS} 0): an unfinished form, not scored"
+        f"Incomplete ({STATUS} 0): an unfinished form, not scored "
+        "(redcap_event_name week_4_arm_1)"  # which of the record's forms it is
     )
     assert lines["3"].startswith("row 4: CRITICAL item phq9_9 not answered: act on it.")
     assert lines["5"].startswith("row 6: CRITICAL item phq9_9 answered 1: act on it. ")

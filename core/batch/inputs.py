@@ -101,6 +101,9 @@ class FormStatus:
     finished: frozenset[str]
     reasons: Mapping[str, str] = field(default_factory=dict)
     other: str = "the form status '{value}' is not a finished form's: not scored"
+    context: tuple[str, ...] = ()
+    """Columns whose cells the line quotes, where given, to say which form it is (a
+    REDCap event and repeat instance: one record has a form in each)."""
 
 
 _UNFINISHED = (
@@ -301,6 +304,8 @@ class CsvLayout:
     status: FormStatus | None = None
     critical_at: tuple[tuple[str, int], ...] = ()
     """Each critical item and its place in a row's values, for an unfinished form's line."""
+    context_at: tuple[tuple[str, int], ...] = ()
+    """The status's context columns (:attr:`FormStatus.context`) the file has."""
 
 
 def csv_layout(
@@ -338,6 +343,7 @@ def csv_layout(
         status_at=names.index(status.column) if status and status.column in names else None,
         status=status,
         critical_at=tuple((i.id, k) for k, i in enumerate(instrument.items) if i.critical),
+        context_at=tuple((c, where[c]) for c in (status.context if status else ()) if c in where),
     )
 
 
@@ -406,8 +412,11 @@ def unfinished_form(layout: CsvLayout, cells: Sequence[str], values: Sequence[An
     cell = cells[at].strip() if at < len(cells) else ""
     if cell.casefold() in status.finished:
         return None
-    shown = cell if len(cell) <= 40 and cell.isprintable() else repr(cell[:37]) + "..."
-    problem = status.reasons.get(cell.casefold()) or status.other.format(value=shown)
+    problem = status.reasons.get(cell.casefold()) or status.other.format(value=_short(cell))
+    given = [(c, cells[k].strip()) for c, k in layout.context_at if k < len(cells)]
+    which = [f"{c} {_short(v)}" for c, v in given if v]
+    if which:
+        problem += f" ({', '.join(which)})"
     # Every critical item is named, answered or not, as an unfinished FHIR form's are:
     # a risk in a form nobody finished is in the batch's output, never only in the file.
     said = [f"{item_id} {_given(values[k])}" for item_id, k in layout.critical_at]
@@ -416,9 +425,14 @@ def unfinished_form(layout: CsvLayout, cells: Sequence[str], values: Sequence[An
 
 def _given(value: Any) -> str:
     text = "" if value is None else str(value).strip()
-    if not text:
-        return "not answered"
-    return f"answered {text if len(text) <= 40 else text[:37] + '...'}"
+    return f"answered {_short(text)}" if text else "not answered"
+
+
+def _short(text: str) -> str:
+    """A cell as a line quotes it: cut short, escaped when it holds what does not print."""
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _too_long(line: str) -> str:

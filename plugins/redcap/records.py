@@ -92,6 +92,7 @@ def form_status(form: str) -> FormStatus:
         },
         other=f"the REDCap form status '{{value}}' ({column}) is not one REDCap writes "
         "(0 Incomplete, 1 Unverified, 2 Complete): not known to be finished, not scored",
+        context=EVENT_COLUMNS,  # which of the record's forms: its event, its instance
     )
 
 
