@@ -141,7 +141,14 @@ def test_incomplete_redcap_form_gets_no_report(psyq_cli: CLI, tmp_path: Path) ->
     # Reports for the finished forms only; none reads as a finished score of record 2.
     assert sorted(p.name for p in (out / "reports").iterdir()) == ["1_phq9.json", "4_phq9.json"]
     report = json.loads((out / "reports" / "1_phq9.json").read_text())
-    assert report["scores"]["total"]["value"] == 7
+    assert report["scores"]["total"]["value"] == 7 and report["notices"] == []
+    # The Unverified form is scored, and its report says it was not yet checked.
+    unverified = json.loads((out / "reports" / "4_phq9.json").read_text())
+    assert unverified["scores"]["total"]["value"] == 8
+    assert [n for n in unverified["notices"] if "Unverified" in n] == [
+        "REDCap form status Unverified: every answer was entered but not yet checked; the "
+        "scores change if an answer is corrected."
+    ]
 
 
 def test_redcap_export_without_a_status_column_is_said(psyq_cli: CLI, tmp_path: Path) -> None:

@@ -84,6 +84,8 @@ class InputRow:
     its time), that text; ``date`` keeps the date alone, which names the reports."""
     sex: str = ""
     """The ``sex`` column, for cut-offs that depend on it (AUDIT-C); empty: not known."""
+    notice: str = ""
+    """A caveat every report of this row shows (:attr:`FormStatus.notices`)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ class FormStatus:
     context: tuple[str, ...] = ()
     """Columns whose cells the line quotes, where given, to say which form it is (a
     REDCap event and repeat instance: one record has a form in each)."""
+    notices: Mapping[str, str] = field(default_factory=dict)
+    """Per finished cell, a caveat every report of the row shows (REDCap's Unverified)."""
 
 
 _UNFINISHED = (
@@ -397,9 +401,12 @@ def csv_body(layout: CsvLayout, reader: Reader, before: int) -> list[InputRow]:
             )
         date = cells[date_at].strip() if date_at is not None and date_at < width else ""
         sex = cells[sex_at].strip() if sex_at is not None and sex_at < width else ""
+        notice = ""
         if layout.status_at is not None and problem is None:
             problem = unfinished_form(layout, cells, values)
-        rows.append(InputRow(row, client, date, values, problem, sex=sex))
+            if layout.status is not None and layout.status_at < len(cells):
+                notice = layout.status.notices.get(cells[layout.status_at].strip().casefold(), "")
+        rows.append(InputRow(row, client, date, values, problem, sex=sex, notice=notice))
     return rows
 
 

@@ -53,15 +53,22 @@ review (if any) has not yet occurred", Complete "data entry for the form is fini
 https://help.redcap.ualberta.ca/help-and-faq/instrument-status)."""
 
 
+UNVERIFIED = (
+    "REDCap form status Unverified: every answer was entered but not yet checked; the "
+    "scores change if an answer is corrected."
+)
+"""The notice every report of an Unverified form shows."""
+
+
 def form_status(form: str) -> FormStatus:
     """How ``psyq batch --redcap`` reads the export's ``<form>_complete`` column.
 
     - Complete (2) and Unverified (1) are finished forms, scored. Unverified is every
       answer entered but not yet checked by a second person: the answers are the
       form's whole answers (a clinician acts on them as on any form), but they may
-      still be corrected, so scores.csv keeps ``redcap_complete`` "unverified" beside
-      them and the batch says how many rows are (a reader sees it, never a quiet
-      "complete").
+      still be corrected, so each report carries a notice saying so, scores.csv keeps
+      ``redcap_complete`` "unverified" beside them and the batch says how many rows
+      are (a reader sees it, never a quiet "complete").
     - Incomplete (0) is an unfinished form: not scored (a batch row has no partial
       status to carry, as a FHIR QuestionnaireResponse in-progress has not), its
       errors.csv line led by its critical items and their answers. REDCap also
@@ -93,6 +100,7 @@ def form_status(form: str) -> FormStatus:
         other=f"the REDCap form status '{{value}}' ({column}) is not one REDCap writes "
         "(0 Incomplete, 1 Unverified, 2 Complete): not known to be finished, not scored",
         context=EVENT_COLUMNS,  # which of the record's forms: its event, its instance
+        notices=dict.fromkeys(("1", "unverified"), UNVERIFIED),
     )
 
 
