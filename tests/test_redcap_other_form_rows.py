@@ -200,7 +200,7 @@ def test_other_forms_rows_get_no_report_and_are_counted_in_the_summary(
     assert (summary["rows"], summary["failed"], summary["skipped"]) == (7, 4, SKIPPED)
     page = (out / "cohort-summary.html").read_text()
     assert "!!! CRITICAL: 3 row(s) not scored name a critical item" in page
-    assert f"<strong>{SKIPPED}</strong> input rows skipped: no answer to this form" in page
+    assert f"<strong>{SKIPPED}</strong> skipped (other forms' or events' rows)" in page
     # Without --quiet, the row count is of PHQ-9's rows.
     assert "7 rows: 3 scored, 4 failed" in " ".join(result.output.split())
 
