@@ -1417,6 +1417,14 @@ def _make_private(path: Path) -> list[str]:
         owner = path.stat().st_uid
     except OSError:
         owner = os.getuid()  # not there yet: psyq creates it
+    if owner != os.getuid():
+        # root writing alice's store would make root's audit key and kiosk file beside
+        # it, which alice cannot read, and log root as the one who wrote.
+        from psyq.files import belongs_to_another
+
+        raise StoreError(str(belongs_to_another(path, owner, "the store")))
+    # SQLite keeps the -wal and -shm files beside the file a link names, not the link.
+    path = Path(os.path.realpath(path))
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         try:
             info = file.stat() if file == path else file.lstat()
