@@ -10,6 +10,7 @@ it to ``nobody``, so they run as root (as this project's test machines do)."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -277,3 +278,85 @@ def test_every_client_file_and_folder_is_private_whatever_the_umask(
     }
     assert wrong == {}
     assert not [p for p in made if ".psyq-tmp" in p.name]
+
+
+# -- the cache folder -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("planted", ["another user's key", "a link to a known key", "0644 key"])
+def test_a_cache_key_someone_else_may_know_never_signs_an_entry(
+    tmp_path: Path, planted: str
+) -> None:
+    """Compiled templates in the cache are run and cached definitions are scored with:
+    whoever knows the key that signs them could forge an entry (a PHQ-9 without its
+    item 9 alert, or code). A key psyq cannot be sure only the user knows is not used."""
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    key = cache / "definitions.key"
+    known = os.urandom(32)
+    if planted == "a link to a known key":
+        (tmp_path / "known.key").write_bytes(known)
+        key.symlink_to(tmp_path / "known.key")
+    else:
+        key.write_bytes(known)
+        key.chmod(0o600 if planted == "another user's key" else 0o644)
+        if planted == "another user's key":
+            os.chown(key, NOBODY, -1)
+    env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home"), "PSYQ_CACHE_DIR": str(cache)}
+    args = ("report", "phq9", "--answers", "1,2,0,1,1,0,2,1,3", "--client", "C1", "-o",
+            tmp_path / "r.html")  # fmt: skip
+    for _ in range(2):  # the first run writes the cache, the second reads it
+        done = run_psyq(*args, "--force", env=env)
+        assert done.returncode == 0, done.stderr
+        assert "CRITICAL" in done.stdout + done.stderr
+    still_known = key.exists() and not key.is_symlink() and key.read_bytes() == known
+    signed = [
+        p
+        for p in cache.rglob("*")
+        if p.name.startswith("definitions-") or p.parent.name == "templates"
+    ]
+    # Either nothing is cached, or it is signed with a new key only the user has.
+    assert not (signed and (still_known or key.is_symlink())), signed
+    if planted == "another user's key":
+        assert key.stat().st_uid == NOBODY and key.read_bytes() == known  # not psyq's
+
+
+def plugin_list_env(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PSYQ_HOME": str(tmp_path / "home"), "PSYQ_CACHE_DIR": str(cache)}
+    assert "psyq-example-plugin" in run_psyq("plugins", env=env).stdout  # caches the list
+    return cache, env
+
+
+def test_a_plugin_list_another_user_put_in_the_cache_is_not_read(tmp_path: Path) -> None:
+    """The cached list of plugin entry points names the modules psyq imports."""
+    cache, env = plugin_list_env(tmp_path)
+    (listed,) = cache.glob("entry-points-*.json")
+    document = json.loads(listed.read_text())
+    document["entry_points"] = []  # every plugin installed made to vanish, or others named
+    listed.write_text(json.dumps(document))
+    os.chown(listed, NOBODY, -1)
+    done = run_psyq("plugins", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "psyq-example-plugin" in done.stdout
+
+
+@pytest.mark.parametrize("loose", [0o777, 0o1777, 0o775], ids=oct)
+def test_a_cache_folder_others_can_write_is_not_used_and_said(tmp_path: Path, loose: int) -> None:
+    cache, env = plugin_list_env(tmp_path)
+    for cached in cache.rglob("*"):
+        if cached.is_file():
+            cached.unlink()
+    cache.chmod(loose)
+    done = run_psyq("score", "phq9", "--answers", "1,2,0,1,1,0,2,1,3", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "CRITICAL" in done.stdout
+    assert (
+        done.stderr.count(
+            f"psyq: warning: {cache}: not used as psyq's cache (others can write in it, "
+            f"mode {loose:04o}); set PSYQ_CACHE_DIR to a folder of your own"
+        )
+        == 1
+    )
+    assert [p for p in cache.rglob("*") if p.is_file()] == []
+    assert mode_of(cache) == loose
