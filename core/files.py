@@ -94,16 +94,18 @@ class OutputExists(PsyqError):
     """An output file the user named is there already and ``--force`` was not given."""
 
 
-def refuse_existing(path: Path, force: bool) -> None:
+def refuse_existing(path: Path, force: bool, *, client_data: bool = True) -> None:
     """Refuse ``path`` (a file the user named with ``-o``) if something is there, unless
     ``force``: checked before the work, so a long run is not wasted on a name in use.
-    A link counts as there, dangling or not."""
+    A link counts as there, dangling or not. For ``client_data``, its folder is checked
+    too (:func:`check_output_folder`)."""
     if not force and os.path.lexists(path):
         raise OutputExists(f"{path} exists; choose another name or pass --force")
-    check_output_folder(path)  # a folder others could swap the file in: refused now
+    if client_data:
+        check_output_folder(path)  # a folder others could swap the file in: refused now
 
 
-def write_output(path: Path, data: bytes, *, force: bool) -> None:
+def write_output(path: Path, data: bytes, *, force: bool, client_data: bool = True) -> None:
     """Write a file the user named (``-o FILE``): private (0600) and atomic, as
     :func:`write_atomic`, and never in place of a file that is there unless ``force``.
 
@@ -112,11 +114,12 @@ def write_output(path: Path, data: bytes, *, force: bool) -> None:
     write); where the file system has no hard links, the name is checked instead
     just before the rename. Raises :class:`OutputExists` (the old file is left as
     it was) or ``OSError``; the temporary file is removed either way. The folder is
-    the user's and is left as it is (:func:`check_output_folder` refuses one others
-    could swap the file in; one line on stderr says when others can list it).
+    the user's and is left as it is; for ``client_data`` (not an instrument definition
+    or simulated answers) :func:`check_output_folder` refuses one others could swap
+    the file in, and one line on stderr says when others can list it.
     """
-    refuse_existing(path, force)
-    note = check_output_folder(path)
+    refuse_existing(path, force, client_data=client_data)
+    note = check_output_folder(path) if client_data else None
     if force:
         write_atomic(path, data)
     else:
@@ -132,12 +135,12 @@ def _link_new(path: Path, data: bytes) -> None:
     try:
         os.link(tmp, path)
     except FileExistsError:
-        refuse_existing(path, force=False)
+        refuse_existing(path, force=False, client_data=False)
         raise
     except OSError as exc:
         if exc.errno not in _NO_HARD_LINKS:
             raise
-        refuse_existing(path, force=False)
+        refuse_existing(path, force=False, client_data=False)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
