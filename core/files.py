@@ -176,7 +176,7 @@ def private_dir(path: Path) -> Path:
 
 
 class SharedFolder(PsyqError):
-    """A folder psyq is to fill with client files is open to others and not the user's own."""
+    """A folder psyq is to fill with client files is open to others, or not the user's own."""
 
 
 def private_folder(path: Path, *, check_only: bool = False) -> list[str]:
@@ -185,10 +185,11 @@ def private_folder(path: Path, *, check_only: bool = False) -> list[str]:
 
     Missing: created 0700 (:func:`private_dir`). The user's own folder that others can
     open (``mkdir`` under umask 022 makes it 0755): made 0700, and one line saying so
-    is returned for the caller to show. A folder others can open that is someone
-    else's, or shared by design (sticky, as ``/tmp``): :class:`SharedFolder`, as psyq
-    cannot make it private. A link the user gave is followed; the folder is changed
-    through its descriptor, so it cannot be swapped between the check and the change.
+    is returned for the caller to show. Someone else's folder (root's batch into a
+    clinician's), or one shared by design (sticky, as ``/tmp``): :class:`SharedFolder`,
+    as psyq cannot make it private or its files would not be the folder owner's. A
+    link the user gave is followed; the folder is changed through its descriptor, so
+    it cannot be swapped between the check and the change.
     ``check_only`` raises as above but creates and changes nothing (for a check before
     the work starts, which must leave the folder as it was if the work cannot start).
     """
@@ -203,6 +204,10 @@ def private_folder(path: Path, *, check_only: bool = False) -> list[str]:
     try:
         info = os.fstat(fd)
         mode = stat.S_IMODE(info.st_mode)
+        if stat.S_ISDIR(info.st_mode) and info.st_uid != os.getuid() and not mode & 0o077:
+            # Private, but someone else's (root running a batch into a clinician's
+            # folder): the reports would be root's, unreadable to the folder's owner.
+            raise belongs_to_another(path, info.st_uid, "the folder")
         if not stat.S_ISDIR(info.st_mode) or not mode & 0o077:
             return []
         if info.st_uid != os.getuid() or mode & stat.S_ISVTX:

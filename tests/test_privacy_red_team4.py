@@ -360,3 +360,18 @@ def test_a_cache_folder_others_can_write_is_not_used_and_said(tmp_path: Path, lo
     )
     assert [p for p in cache.rglob("*") if p.is_file()] == []
     assert mode_of(cache) == loose
+
+
+def test_root_never_fills_another_users_private_batch_folder(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    src = write_csv(tmp_path / "cohort.csv", phq9_rows(2))
+    out = tmp_path / "alice-batch"
+    out.mkdir(mode=0o700)
+    os.chown(out, NOBODY, -1)  # private, but the clinician's: reports made as root are root's
+    result = psyq_cli(
+        "batch", src, "--instrument", "phq9", "--out", out, "--scores-only", "--quiet"
+    )
+    assert result.exit_code == 2, result.output
+    assert f"{out}: the folder belongs to nobody (uid {NOBODY}), not to you" in result.stderr
+    assert list(out.iterdir()) == []
