@@ -362,9 +362,7 @@ def test_a_cache_folder_others_can_write_is_not_used_and_said(tmp_path: Path, lo
     assert mode_of(cache) == loose
 
 
-def test_root_never_fills_another_users_private_batch_folder(
-    psyq_cli: CLI, tmp_path: Path
-) -> None:
+def test_root_never_fills_another_users_private_batch_folder(psyq_cli: CLI, tmp_path: Path) -> None:
     src = write_csv(tmp_path / "cohort.csv", phq9_rows(2))
     out = tmp_path / "alice-batch"
     out.mkdir(mode=0o700)
