@@ -373,3 +373,25 @@ def test_root_never_fills_another_users_private_batch_folder(psyq_cli: CLI, tmp_
     assert result.exit_code == 2, result.output
     assert f"{out}: the folder belongs to nobody (uid {NOBODY}), not to you" in result.stderr
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("loose", [0o755, 0o777], ids=oct)
+def test_a_store_named_with_db_in_a_loose_folder_is_said_or_refused(
+    psyq_cli: CLI, tmp_path: Path, loose: int
+) -> None:
+    folder = tmp_path / "records"
+    folder.mkdir()
+    folder.chmod(loose)
+    db = folder / "clinic.db"
+    result = psyq_cli("--db", db, *RECORD)
+    assert mode_of(folder) == loose  # the user's folder: checked, not changed
+    if loose & 0o002:
+        assert result.exit_code == 2, result.output
+        assert f"{folder}: others can write in this folder (mode 0777)" in result.stderr
+        assert list(folder.iterdir()) == []
+        return
+    assert result.exit_code == 0, result.output
+    assert mode_of(db) == 0o600
+    assert result.stderr.count(f"{folder}: others can list this folder (mode 0755)") == 1
+    again = psyq_cli("--db", db, *RECORD)  # said when the store is made, not every time
+    assert again.exit_code == 0 and "others can list" not in again.stderr
