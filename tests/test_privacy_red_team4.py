@@ -395,3 +395,24 @@ def test_a_store_named_with_db_in_a_loose_folder_is_said_or_refused(
     assert result.stderr.count(f"{folder}: others can list this folder (mode 0755)") == 1
     again = psyq_cli("--db", db, *RECORD)  # said when the store is made, not every time
     assert again.exit_code == 0 and "others can list" not in again.stderr
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new store", "existing store"])
+def test_a_store_journal_someone_else_put_there_is_never_used(
+    psyq_cli: CLI, tmp_path: Path, existing: bool
+) -> None:
+    """In a shared (sticky) folder anyone may create `clinic.db-journal`; SQLite plays a
+    "hot" journal back into the store when it opens it."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o1777)
+    db = folder / "clinic.db"
+    if existing:
+        assert psyq_cli("--db", db, *RECORD).exit_code == 0
+    planted = folder / "clinic.db-journal"
+    planted.touch()
+    os.chown(planted, NOBODY, -1)
+    result = psyq_cli("--db", db, *RECORD)
+    assert result.exit_code == 2, result.output
+    assert f"{planted}: belongs to another user (uid {NOBODY})" in result.stderr
+    assert planted.stat().st_uid == NOBODY and planted.stat().st_size == 0
