@@ -177,6 +177,7 @@ class App:
 
     def _home_notes(self) -> list[str]:
         from psyq.files import SharedFolder, check_output_folder, data_folder
+        from psyq.store import _is_read_only
 
         home = self.home
         used = home in (self.store_path.parent, self.key_path.parent)
@@ -191,8 +192,9 @@ class App:
                 "without sudo (or set PSYQ_HOME to a folder of root's on purpose)"
             )
         notes = data_folder(home) if used or home.exists() else []
-        if self.db_path is not None:
-            # A store the user named: its folder is theirs, checked, never changed.
+        if self.db_path is not None and not _is_read_only(self.db_path):
+            # A store the user named: its folder is theirs, checked, never changed. One
+            # psyq cannot write (an archive on a DVD, whoever owns it) is only read.
             note = check_output_folder(self.db_path)
             if note is not None and not os.path.lexists(self.db_path):
                 notes.append(note)

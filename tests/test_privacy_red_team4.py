@@ -124,6 +124,13 @@ def test_root_never_writes_another_users_store_named_with_db(tmp_path: Path) -> 
     assert f"{db}: the store belongs to nobody (uid {NOBODY}), not to you" in done.stderr
     assert sorted(p.name for p in theirs.iterdir()) == before
     assert db.stat().st_uid == NOBODY
+    # Only read (an archive made read-only, in its owner's folder): psyq makes nothing.
+    db.chmod(0o444)
+    os.chown(theirs, NOBODY, -1)
+    read = run_psyq("--db", db, "history", "C0042", env=env)
+    assert read.returncode == 0, read.stderr
+    assert "C0042" in read.stdout
+    assert sorted(p.name for p in theirs.iterdir()) == before
 
 
 def test_sudo_psyq_does_not_start_a_second_store_in_roots_data_folder(tmp_path: Path) -> None:
