@@ -940,6 +940,8 @@ def audit_verify_command(app: App, anchor: str | None) -> None:
             f"audit OK: {report.entries} entries, {report.records} records match; "
             f"chain head {report.head_seq}:{report.head}{anchored}"
         )
+        for line in report.acknowledged:
+            click.echo(f"  loss acknowledged: {line}")
         return
     click.echo(f"psyq: audit FAILED: {report.problems[0]}", err=True)
     for problem in report.problems[1:]:
@@ -951,6 +953,27 @@ def _is_anchor(text: str) -> bool:
     import re
 
     return re.fullmatch(r"(\d{1,18}:)?[0-9a-fA-F]{64}", text.strip()) is not None
+
+
+@audit_group.command("acknowledge")
+@click.option(
+    "--reason",
+    required=True,
+    metavar="TEXT",
+    help="Why the loss is accepted (e.g. 'backup of 1 March restored after a disk failure').",
+)
+@click.pass_obj
+def audit_acknowledge_command(app: App, reason: str) -> None:
+    """Record that the store's loss (put back to an older copy, cut short or replaced
+    outside psyq) is known and accepted, by whom (the OS user) and why.
+
+    Until then every output that reads the store warns of the loss and
+    `psyq audit verify` fails. The entry recording the loss stays in the log, and
+    `psyq audit verify` names it and this acknowledgement on every run.
+    """
+    with app.open_store() as store:
+        noticed, entry = store.acknowledge_loss(reason)
+    click.echo(f"audit entry #{entry}: the loss audit entry #{noticed} records is acknowledged")
 
 
 @audit_group.command("head")
