@@ -57,11 +57,12 @@ def create_private(path: Path) -> int:
 
 
 @contextmanager
-def atomic_file(path: Path, *, durable: bool = True) -> Iterator[IO[bytes]]:
+def atomic_file(path: Path, *, durable: bool = True, synced: bool = True) -> Iterator[IO[bytes]]:
     """A binary file that appears at ``path`` (0600) only when the block succeeds.
 
     ``durable`` also fsyncs the folder after the rename, for files a resumed
-    run relies on. The data itself is always fsynced before the rename.
+    run relies on. The data is fsynced before the rename unless ``synced`` is
+    False, for a note whose loss in a crash costs nothing but the note.
     """
     tmp = temporary_name(path)
     fd = create_private(tmp)
@@ -69,7 +70,8 @@ def atomic_file(path: Path, *, durable: bool = True) -> Iterator[IO[bytes]]:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if synced:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -78,15 +80,18 @@ def atomic_file(path: Path, *, durable: bool = True) -> Iterator[IO[bytes]]:
         fsync_dir(path.parent)
 
 
-def write_atomic(path: Path, data: bytes, *, private: bool = True, durable: bool = False) -> None:
+def write_atomic(
+    path: Path, data: bytes, *, private: bool = True, durable: bool = False, synced: bool = True
+) -> None:
     """Write ``data`` to ``path`` atomically, readable and writable by its owner only.
 
     ``private`` is kept for callers written before every output became
     private; it no longer changes anything (every psyq output may hold client
-    data). ``durable`` fsyncs the folder after the rename. Raises ``OSError``;
-    the temporary file is removed.
+    data). ``durable`` fsyncs the folder after the rename; ``synced=False`` skips
+    the fsync of the data (:func:`atomic_file`). Raises ``OSError``; the
+    temporary file is removed.
     """
-    with atomic_file(path, durable=durable) as fh:
+    with atomic_file(path, durable=durable, synced=synced) as fh:
         fh.write(data)
 
 

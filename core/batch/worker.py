@@ -73,6 +73,8 @@ class ChunkJob:
     the parent then copies bytes rather than decoding JSON (local executor only)."""
     sexes: dict[int, str] = field(default_factory=dict)
     """Row number -> the row's ``sex`` column, where given (cut-offs that depend on it)."""
+    notices: dict[int, str] = field(default_factory=dict)
+    """Row number -> a caveat its reports show (a REDCap form marked Unverified)."""
 
 
 @dataclass(frozen=True)
@@ -195,11 +197,11 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
             stats,
             scores,
             errors,
-            lambda r: _run_row(ctx, r, generated, job.sexes)[0],
+            lambda r: _run_row(ctx, r, generated, job.sexes, job.notices)[0],
             job.sexes,
         )
     for row in rows if ctx.columnar is None else ():
-        record, rendered = _run_row(ctx, row, generated, job.sexes)
+        record, rendered = _run_row(ctx, row, generated, job.sexes, job.notices)
         stats.add(record)
         if "error" in record:
             errors.writerow(errors_line(record))
@@ -338,7 +340,11 @@ def _label(inst: Instrument, item_id: str, answer: int | None) -> str | None:
 
 
 def _run_row(
-    ctx: _Context, row: RowJob, generated: datetime, sexes: dict[int, str]
+    ctx: _Context,
+    row: RowJob,
+    generated: datetime,
+    sexes: dict[int, str],
+    notices: dict[int, str] | None = None,
 ) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
     """One row's record (as in the cohort statistics) and its rendered files."""
     from psyq.answers import coerce_answers
@@ -362,6 +368,8 @@ def _run_row(
 
             client = known_attributes({"sex": sex}, where)
         result = ctx.scorer.score_valid(inst, answers, client)
+        if notices and number in notices:  # shown by every format, as an instrument's are
+            result.notices.append(notices[number])
         files: list[tuple[str, bytes]] = []
         if ctx.formats:
             request = RenderRequest(
