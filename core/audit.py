@@ -207,6 +207,10 @@ def remember_keyed(key_file: Path, store: Path, seq: int, entry_hash: str) -> No
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device put there: not ours
         os.close(fd)
         return
+    # O_CREAT's 0600 is masked by the umask: 0400 under umask 277, which the next run
+    # could not append to. Exactly 0600, through the descriptor (where modes exist).
+    with suppress(OSError):
+        os.fchmod(fd, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write(line + "\n")
         fh.flush()

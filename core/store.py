@@ -1661,7 +1661,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
 
 
 def _make_private(path: Path) -> list[str]:
-    """Make the store (and its -wal and -shm files) 0600 where others can read them.
+    """Make the store (and its -wal, -shm and -journal files) 0600 where others can read them.
 
     A store restored with ``cp`` or ``sqlite3 .backup`` under umask 022 is 0644:
     psyq must not go on writing client data into it. Returns one line per file
@@ -1676,7 +1676,17 @@ def _make_private(path: Path) -> list[str]:
         owner = path.stat().st_uid
     except OSError:
         owner = os.getuid()  # not there yet: psyq creates it
-    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+    if owner != os.getuid():
+        # root writing alice's store would make root's audit key and kiosk file beside
+        # it, which alice cannot read, and log root as the one who wrote.
+        from psyq.files import belongs_to_another
+
+        raise StoreError(str(belongs_to_another(path, owner, "the store")))
+    # SQLite keeps the -wal and -shm files beside the file a link names, not the link.
+    path = Path(os.path.realpath(path))
+    # A -journal too: one left "hot" is played back into the store when it is opened.
+    companions = [path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal")]
+    for file in (path, *companions):
         try:
             info = file.stat() if file == path else file.lstat()
         except FileNotFoundError:

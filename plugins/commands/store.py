@@ -1331,6 +1331,7 @@ def export_command(
         raise PsyqError(f"{flag} de-identifies dates: give it with --deidentify")
     if date_shift and drop_dates:
         raise PsyqError("give --date-shift or --drop-dates, not both")
+    app.private_home()  # before the key is made in it
     key = deidentify_key(app.home) if deidentify else None
     with app.open_store() as store:
         if instrument_id is not None:
