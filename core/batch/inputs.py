@@ -27,7 +27,7 @@ import json
 import operator
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -366,7 +366,6 @@ def _read_jsonl(
     rows: list[InputRow] = []
     seen: set[str] = set()
     item_ids = [i.id for i in instrument.items]
-    critical = [i.id for i in instrument.items if i.critical]
     none = (None,) * len(item_ids)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -392,7 +391,7 @@ def _read_jsonl(
             rows.append(InputRow(number, "", "", none, f"expected a JSON object, got {kind}"))
             continue
         if documents is not None and "resourceType" in obj:
-            rows.append(_document_row(number, obj, documents, item_ids, critical))
+            rows.append(_document_row(number, obj, documents, item_ids))
             continue
         seen.update(obj)
         raw_client = obj.get(columns.id_column)
@@ -456,16 +455,13 @@ def _client_id(text: str) -> tuple[str, str | None]:
     )
 
 
-CRITICAL_ITEMS = "CRITICAL item "
-"""How the errors.csv reason of a row not scored starts, before its critical items and
-their answers, when it is an unfinished form or its valid answers raise a critical flag
-(``psyq batch`` counts these lines on the terminal)."""
-
-
-def critical_lead(said: Sequence[str], problem: str) -> str:
-    """``problem`` (why a row is not scored) led by its critical items and what was
-    answered (``said``): ``CRITICAL item phq9_9 answered 2: act on it. The ...``."""
-    return f"{CRITICAL_ITEMS}{'; '.join(said)}: act on it. {problem[:1].upper()}{problem[1:]}"
+UNFINISHED_FORM = (
+    "the QuestionnaireResponse is in-progress or stopped (an unfinished form): not scored "
+    "in a batch; `psyq record` stores it as a partial administration"
+)
+"""The errors.csv reason of an unfinished form (a FHIR response in-progress or stopped):
+its critical items are named before it even when nothing was answered
+(:func:`psyq.batch.worker` leads it with :func:`psyq.alerts.critical_items_lead`)."""
 
 
 def _document_row(
@@ -473,7 +469,6 @@ def _document_row(
     obj: dict[str, Any],
     documents: DocumentReader,
     item_ids: list[str],
-    critical: Sequence[str],
 ) -> InputRow:
     """One resource line (a FHIR QuestionnaireResponse, ...) as a row."""
     try:
@@ -491,20 +486,9 @@ def _document_row(
     # A form the document says was not finished (FHIR in-progress, stopped): a batch
     # row has no partial status to carry, and scored it would read as a finished form.
     if answers.pop("@status", None) == "partial" and problem is None:
-        problem = (
-            "the QuestionnaireResponse is in-progress or stopped (an unfinished form): not "
-            "scored in a batch; `psyq record` stores it as a partial administration"
-        )
-        # Its critical items are named with what was answered, so a risk in an
-        # unfinished form is in the batch's output too (never only in the file).
-        said = [
-            f"{i} answered {answers[i]}"
-            if answers.get(i) not in (None, "")
-            else f"{i} not answered"
-            for i in critical
-        ]
-        if said:
-            problem = critical_lead(said, problem)
+        # Its critical items that are positive or unanswered are named before this, as
+        # on every row not scored, so a risk in an unfinished form is in errors.csv too.
+        problem = UNFINISHED_FORM
     unknown = sorted(set(answers) - set(item_ids))
     if unknown and problem is None:
         problem = f"answers for unknown items: {', '.join(unknown)}"

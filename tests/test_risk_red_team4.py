@@ -1,0 +1,88 @@
+"""Red-team pass 4 on "never hide a risk signal": every output words an alert alike.
+
+A critical item that is positive, unanswered, or in an unfinished form is shown in
+every output that shows that administration, worded by one function
+(:mod:`psyq.alerts`), so no output says less than another; no reassuring text stands
+beside an alert. Each test is a gap found by trying the CLI.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from click.testing import Result
+
+CLI = Callable[..., Result]
+ONLY = "(score band only; see the safety alert)"
+
+
+def errors_by_client(out: Path) -> dict[str, str]:
+    with (out / "errors.csv").open(encoding="utf-8", newline="") as f:
+        return {row["client_id"]: row["reason"] for row in csv.DictReader(f)}
+
+
+def questionnaire_response(client: str, answers: dict[str, int | None], status: str) -> str:
+    """A FHIR QuestionnaireResponse line (one per client), each answer a valueInteger."""
+    doc: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "status": status,
+        "subject": {"identifier": {"value": client}},
+        "item": [
+            {"linkId": k, "answer": [{"valueInteger": v}]}
+            for k, v in answers.items()
+            if v is not None
+        ],
+    }
+    return json.dumps(doc) + "\n"
+
+
+def test_an_unfinished_fhir_forms_errors_line_names_only_its_risk_items_with_labels(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """An in-progress form in a batch: its errors.csv line names each critical item that
+    is positive or unanswered with the answer's label, as a row not scored for another
+    reason does, and never an item answered "Not at all" as a risk to act on."""
+    phq9 = [f"phq9_{i}" for i in range(1, 10)]
+    epds = [f"epds_{i}" for i in range(1, 11)]
+    src = tmp_path / "forms.ndjson"
+    src.write_text(
+        questionnaire_response("POS", {k: 2 if k == "phq9_9" else 0 for k in phq9}, "in-progress")
+        + questionnaire_response("ZERO", dict.fromkeys(phq9, 0), "stopped")
+        + questionnaire_response(
+            "BLANK", {k: None if k == "phq9_9" else 1 for k in phq9}, "stopped"
+        )
+        + questionnaire_response("EMPTY", {}, "in-progress"),
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--scores-only")
+    assert result.exit_code == 1, result.output
+    errors = errors_by_client(out)
+    unfinished = "act on it. The QuestionnaireResponse is in-progress or stopped"
+    assert errors["POS"] == (
+        f"row 1: CRITICAL item phq9_9 answered 2 (More than half the days): {unfinished}"
+        + errors["POS"].split(unfinished)[1]
+    )
+    assert errors["ZERO"].startswith("row 2: the QuestionnaireResponse is in-progress")
+    assert "CRITICAL" not in errors["ZERO"]
+    assert errors["BLANK"].startswith(f"row 3: CRITICAL item phq9_9 not answered: {unfinished}")
+    assert errors["EMPTY"].startswith(f"row 4: CRITICAL item phq9_9 not answered: {unfinished}")
+    assert "!!! CRITICAL: 3 row(s) not scored name a critical item" in result.output
+    # EPDS item 10 is reverse-keyed: its 0 is the most severe answer, its 3 "Never".
+    src = tmp_path / "epds.ndjson"
+    src.write_text(
+        questionnaire_response("WORST", {k: 0 for k in epds}, "in-progress")
+        + questionnaire_response("NEVER", {k: 3 if k == "epds_10" else 0 for k in epds}, "stopped"),
+        encoding="utf-8",
+    )
+    out = tmp_path / "epds"
+    assert psyq_cli("batch", src, "--instrument", "epds", "--out", out, "--scores-only").exit_code
+    errors = errors_by_client(out)
+    assert errors["WORST"].startswith(
+        f"row 1: CRITICAL item epds_10 answered 0 (1st option as printed): {unfinished}"
+    )
+    assert "CRITICAL" not in errors["NEVER"]
