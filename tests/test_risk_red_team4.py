@@ -86,3 +86,46 @@ def test_an_unfinished_fhir_forms_errors_line_names_only_its_risk_items_with_lab
         f"row 1: CRITICAL item epds_10 answered 0 (1st option as printed): {unfinished}"
     )
     assert "CRITICAL" not in errors["NEVER"]
+
+
+def test_a_later_form_of_another_instrument_is_named_alike_in_every_one_line_output(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """``report --latest`` of a client's PHQ-9 followed by an unfinished EPDS whose item 10
+    raises a critical flag: the terminal line, the text table, the FHIR note and the
+    history word its alert alike (:func:`psyq.alerts.alert_line`), each saying which
+    instrument and date it is: the PHQ-9 report is not read as a later PHQ-9 of 0."""
+    record = ("record", "phq9", "--client", "C1", "--date", "2026-09-01")
+    assert psyq_cli(*record, "--answers", "0,0,0,0,0,0,0,0,0").exit_code == 0
+    epds = tmp_path / "epds.json"
+    unfinished = json.loads(
+        questionnaire_response("C1", {f"epds_{i}": 0 for i in range(1, 10)}, "in-progress")
+    )
+    unfinished["item"].append({"linkId": "epds_10", "answer": [{"valueInteger": 0}]})
+    unfinished["authored"] = "2026-10-01"
+    epds.write_text(json.dumps(unfinished), encoding="utf-8")
+    saved = psyq_cli("record", "epds", "--client", "C1", "--answers-file", epds)
+    assert "PARTIAL administration" in saved.output, saved.output
+    alert = "CRITICAL in later partial administration 2 (EPDS, 2026-10-01) (item epds_10): "
+    message = "The mother reported thoughts of harming herself"
+    table = tmp_path / "r.txt"
+    made = psyq_cli("report", "--client", "C1", "--latest", "-o", table)
+    assert made.exit_code == 0, made.output
+    assert made.stderr.startswith(f"wrote {table} (table): PHQ-9: {alert}self_harm_thoughts; ")
+    lines = table.read_text(encoding="utf-8").splitlines()
+    assert lines[2].startswith(f"!!! {alert}{message}"), lines
+    fhir = tmp_path / "r.fhir.json"
+    assert psyq_cli("report", "--client", "C1", "--latest", "-o", fhir).exit_code == 0
+    observations = [
+        e["resource"]
+        for e in json.loads(fhir.read_text(encoding="utf-8"))["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+    ]
+    [total] = [o for o in observations if any(alert in n["text"] for n in o.get("note", []))]
+    assert total["note"][0]["text"].startswith(f"{alert}{message}")
+    # history: the same words, the form named as it is there (not "later": no form is shown).
+    history = psyq_cli("history", "C1").output.splitlines()
+    assert history[1] == (
+        "!!! CRITICAL in partial administration 2 (epds) (item epds_10): self_harm_thoughts "
+        "(details below)"
+    )

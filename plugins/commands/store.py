@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from psyq.change import Change, Outcome
     from psyq.history import HistoryEntry
     from psyq.models import Instrument
+    from psyq.results import FlagHit
     from psyq.store import Administration, AnswerVersion, Store
 
 KEY_FILE = "deidentify.key"
@@ -290,7 +291,7 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
                 f"{'':<12} {CHANGED_MARK}: client {c.id}: {changed_warning(clients_changed[c.id])}"
             )
         for flag in latest_critical[c.id]:
-            click.echo(f"{'':<12} {_flag_line(flag, 'latest administration')}")
+            click.echo(f"{'':<12} {_flag_line(flag, 'latest')}")
         for flag in partial_flags.get(c.id, []):
             click.echo(f"{'':<12} {_flag_line(flag)}")
         for adm in changed.get(c.id, []):
@@ -423,21 +424,34 @@ def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[st
     return sorted(out, key=lambda f: levels.index(f["level"]))
 
 
-def _about(flag: dict[str, Any]) -> str:
-    """The items that raised a flag, as :meth:`FlagHit.about` words them."""
+def _hit(flag: dict[str, Any]) -> FlagHit:
     from psyq.results import FlagHit
 
     return FlagHit.model_validate(
         {k: flag[k] for k in ("id", "level", "item", "item_ids", "message")}
-    ).about()
-
-
-def _flag_line(flag: dict[str, Any], where: str = "partial administration") -> str:
-    mark = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "    info"}
-    return (
-        f"{mark[flag['level']]} in {where} {flag['administration']} "
-        f"({flag['instrument_id']}){_about(flag)}: {flag['id']}"
     )
+
+
+def _flag_text(flag: dict[str, Any]) -> str:
+    """``CRITICAL (item phq9_9): <message>`` (:func:`psyq.alerts.alert_line`); a warning
+    or note in capitals too, as the history's details list them."""
+    from psyq.alerts import alert_line
+
+    hit = _hit(flag)
+    if hit.level == "critical":
+        return alert_line(hit)
+    return f"{hit.level.upper()}{hit.about()}: {hit.message}"
+
+
+def _flag_line(flag: dict[str, Any], status: str = "partial") -> str:
+    """``!!! CRITICAL in partial administration 3 (phq9) (item phq9_9): suicidal_ideation``
+    (:func:`psyq.alerts.alert_line`, the flag named by its id)."""
+    from psyq.alerts import alert_line, form_words
+
+    mark = {"critical": "!!! ", "warning": "!   ", "info": "    "}
+    hit = _hit(flag)
+    where = form_words(flag["administration"], status, instrument=flag["instrument_id"])
+    return mark[flag["level"]] + alert_line(hit, where, text=hit.id)
 
 
 # -- history -----------------------------------------------------------------
@@ -509,6 +523,7 @@ def history_text(
     ``alerted``: administrations followed by an unfinished form raising a critical
     flag, whose bands of low concern are marked as the score's band only; ``lead``:
     lines (those forms' alerts) under the heading, before any score."""
+    from psyq.alerts import alert_line
     from psyq.history import alert_of
     from psyq.proration import proration_note
     from psyq.results import band_shown, low_concern_bands
@@ -579,10 +594,8 @@ def history_text(
                         ),
                     )
                 )
-                flags = ", ".join(
-                    ("CRITICAL " if f.level == "critical" else "") + f.id + f.about()
-                    for f in e.result.flags
-                )
+                # Worded as every one-line alert is, each flag named by its id.
+                flags = "; ".join(alert_line(f, text=f.id) for f in e.result.flags)
                 if e.answer_versions:  # answers psyq replaced: an earlier alert is named
                     earlier = sorted(
                         {
@@ -730,7 +743,7 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         for line in answer_version_lines(adm, partial_versions.get(adm.id, [])):
             click.echo(f"  {line}")
         for flag in _partial_flags(app, [adm]):
-            click.echo(f"  {flag['level'].upper()}{_about(flag)}: {flag['message']}")
+            click.echo(f"  {_flag_text(flag)}")
     for line in deleted_lines(deleted, gap=gap):
         click.echo(line)
 

@@ -19,6 +19,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
+from psyq.alerts import alert_line
 from psyq.plugins.fhir.questionnaire import PSYQ_FHIR, questionnaire_canonical
 from psyq.plugins.fhir.resources import (
     JSON,
@@ -223,7 +224,15 @@ def observation(
     changed = request.options.get("changed_outside_psyq")
     if changed:  # a stored record edited outside psyq: said on every score it gives
         notes.append({"text": f"CHANGED OUTSIDE PSYQ: {changed}"})
-    flag_notes = [{"text": f"{f.level.upper()}{f.about()}: {f.message}"} for f in result.flags]
+    # A critical flag's note is worded as every one-line output words an alert.
+    flag_notes = [
+        {
+            "text": alert_line(f)
+            if f.level == "critical"
+            else f"{f.level.upper()}{f.about()}: {f.message}"
+        }
+        for f in result.flags
+    ]
     if scale.id == "total":
         # A critical flag (this form's, then a later unfinished form's under report
         # --latest) is the first note a reader meets, before notices and proration.
