@@ -129,3 +129,32 @@ def test_a_later_form_of_another_instrument_is_named_alike_in_every_one_line_out
         "!!! CRITICAL in partial administration 2 (epds) (item epds_10): self_harm_thoughts "
         "(details below)"
     )
+
+
+def test_history_claims_no_remission_beside_a_later_unfinished_forms_alert(
+    psyq_cli: CLI,
+) -> None:
+    """PHQ-9 19 then 0 (a response and, by the total, a remission), then a form left
+    unfinished with item 9 at 3: ``history`` leads with its alert and marks the band of
+    the form before it as the score's only; that row must not say "remission" beside
+    it either, and ``history --json`` marks the same band (``band_beside_alert``)."""
+    record = ("record", "phq9", "--client", "C1")
+    assert (
+        psyq_cli(*record, "--date", "2026-08-01", "--answers", "3,3,3,2,2,2,2,2,0").exit_code == 0
+    )
+    assert (
+        psyq_cli(*record, "--date", "2026-09-01", "--answers", "0,0,0,0,0,0,0,0,0").exit_code == 0
+    )
+    left = psyq_cli("administer", "phq9", "--client", "C1", input="0\n" * 8 + "3\nq\n")
+    assert "partial administration 3" in left.output, left.output
+    text = psyq_cli("history", "C1").output
+    assert "!!! CRITICAL in partial administration 3 (phq9) (item phq9_9)" in text
+    [row] = [line for line in text.splitlines() if "2026-09-01" in line]
+    assert f"Minimal {ONLY}" in row
+    assert "response, remission withheld (critical flag)" in row
+    assert not row.rstrip().endswith("remission")
+    docs = json.loads(psyq_cli("history", "C1", "--json").stdout)
+    [second] = [d for d in docs if d["administration"]["id"] == 2]
+    assert "does not lessen the flag" in second["scores"]["total"]["band_beside_alert"]
+    [first] = [d for d in docs if d["administration"]["id"] == 1]
+    assert "band_beside_alert" not in first["scores"]["total"]  # not the form it follows

@@ -589,8 +589,7 @@ def history_text(
                     if not with_outcome
                     else (
                         describe_outcome(
-                            None if e.outcome is None else e.outcome.get(scale.id),
-                            bool(e.result.critical),
+                            None if e.outcome is None else e.outcome.get(scale.id), alert
                         ),
                     )
                 )
@@ -643,7 +642,13 @@ def history_text(
             f"{scale.id} {e.administration.administered.isoformat()}: {note}"
             for e in group
             for scale in scales
-            if (note := proration_note(scale, e.result.scores[scale.id], bool(e.result.critical)))
+            if (
+                note := proration_note(
+                    scale,
+                    e.result.scores[scale.id],
+                    alert_of(e.result, e.answer_versions) or e.administration.id in alerted,
+                )
+            )
             is not None
             and "would be" in note
         ]
@@ -699,10 +704,24 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         partial_versions: dict[int, list[AnswerVersion]] = {}
         for version in store.answer_versions(adm.id for adm in partial):
             partial_versions.setdefault(version.administration_id, []).append(version)
+    # An unfinished form's critical flag: the latest complete form of its instrument
+    # before it shows its band as the score's only, and claims no remission (as
+    # ``report --latest`` does), in the text and in JSON alike.
+    critical = [f for f in _partial_flags(app, partial) if f["level"] == "critical"]
+    alerted = _before_partial_alerts(entries, partial, {f["administration"] for f in critical})
     if as_json:
         from psyq.history import partial_json
+        from psyq.results import low_concern_bands, with_band_notes
 
-        docs = [e.to_json() for e in entries]
+        docs = [
+            with_band_notes(
+                e.to_json(),
+                low_concern_bands(app.instrument_of(e.administration), e.result, True)
+                if e.administration.id in alerted
+                else (),
+            )
+            for e in entries
+        ]
         docs += [
             partial_json(
                 app,
@@ -721,10 +740,8 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             click.echo(line, err=True)
         return
     # An unfinished form's critical flag leads, before any score (its details follow
-    # the tables); the latest complete form before it shows its band as the score's only.
-    critical = [f for f in _partial_flags(app, partial) if f["level"] == "critical"]
+    # the tables).
     lead = [f"{_flag_line(flag)} (details below)" for flag in critical]
-    alerted = _before_partial_alerts(entries, partial, {f["administration"] for f in critical})
     if entries:
         click.echo(history_text(app, client_id, entries, alerted, lead), nl=False)
     else:
