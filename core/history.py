@@ -485,6 +485,7 @@ def render_request_for_latest(
                 {
                     "administration_id": other.id,
                     "instrument": instrument.short_name or instrument.id,
+                    "instrument_id": instrument.id,
                     "administered": other.administered.isoformat(),
                     "status": other.status,
                     "flags": [f.model_dump(mode="json") for f in critical],

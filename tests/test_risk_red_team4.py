@@ -14,10 +14,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import Result
+
+from .test_latest_later_forms import html_text
+from .test_risk_red_team3 import RISK
 
 CLI = Callable[..., Result]
 ONLY = "(score band only; see the safety alert)"
+
+
+@pytest.fixture
+def riskx(psyq_home: Path) -> str:
+    """A local instrument with a critical item r3 (777 "Decline" counts as missing), its
+    own critical flag harm_others, and German and Spanish translations."""
+    folder = psyq_home / "instruments"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "riskx.yaml").write_text(RISK, encoding="utf-8")
+    return "riskx"
 
 
 def errors_by_client(out: Path) -> dict[str, str]:
@@ -158,3 +172,38 @@ def test_history_claims_no_remission_beside_a_later_unfinished_forms_alert(
     assert "does not lessen the flag" in second["scores"]["total"]["band_beside_alert"]
     [first] = [d for d in docs if d["administration"]["id"] == 1]
     assert "band_beside_alert" not in first["scores"]["total"]  # not the form it follows
+
+
+def test_a_later_unfinished_forms_alert_is_in_the_reports_language(
+    psyq_cli: CLI, tmp_path: Path, riskx: str
+) -> None:
+    """``report --latest --language de|es``: the safety alert of a form left unfinished
+    after the one reported is in the report's language, as this form's own alert is,
+    never the one English sentence in a German or Spanish alert."""
+    record = ("record", riskx, "--client", "C1", "--date", "2026-09-01")
+    assert psyq_cli(*record, "--answers", "0,0,0,0").exit_code == 0
+    # r3 at 2 (harm_others), and then r3 declined (777: unanswered, ask directly).
+    assert "partial" in psyq_cli("administer", riskx, "--client", "C1", input="0\n0\n2\nq\n").output
+    out = tmp_path / "de.html"
+    made = psyq_cli("report", "--client", "C1", "--latest", "--language", "de", "-o", out)
+    assert made.exit_code == 0, made.output
+    text = html_text(out)
+    assert "Gedanken andere zu verletzen. Heute abklären." in text
+    assert "Assess risk today" not in text
+    table = tmp_path / "de.txt"
+    assert (
+        psyq_cli("report", "--client", "C1", "--latest", "--language", "de", "-o", table).exit_code
+        == 0
+    )
+    assert "(item r3): Gedanken andere zu verletzen. Heute abklären." in table.read_text()
+    assert psyq_cli("record", riskx, "--client", "C2", "--answers", "0,0,0,0").exit_code == 0
+    declined = psyq_cli("administer", riskx, "--client", "C2", input="0\n0\n777\nq\n")
+    assert "partial" in declined.output, declined.output
+    out = tmp_path / "es.html"
+    assert (
+        psyq_cli("report", "--client", "C2", "--latest", "--language", "es", "-o", out).exit_code
+        == 0
+    )
+    text = html_text(out)
+    assert "El ítem crítico r3 no se respondió (Pensamientos de dañar a otros)" in text
+    assert "was not answered" not in text
