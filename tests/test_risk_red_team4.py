@@ -207,3 +207,24 @@ def test_a_later_unfinished_forms_alert_is_in_the_reports_language(
     text = html_text(out)
     assert "El ítem crítico r3 no se respondió (Pensamientos de dañar a otros)" in text
     assert "was not answered" not in text
+
+
+def test_a_batch_report_in_another_language_says_an_unanswered_critical_item_in_it(
+    psyq_cli: CLI, tmp_path: Path, riskx: str
+) -> None:
+    """``batch --language de``: a row whose critical item is blank gets a German report
+    whose alert is German too (psyq's own sentence, quoting the German item text), as
+    ``report --language de`` says it, not the English sentence inside a German alert."""
+    data = tmp_path / "rows.csv"
+    data.write_text("client_id,r1,r2,r3,r4\nC1,0,0,,0\n", encoding="utf-8")
+    out = tmp_path / "out"
+    made = psyq_cli("batch", data, "--instrument", riskx, "--out", out, "--format", "html",
+                    "--language", "es", "--quiet")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    text = html_text(out / "reports" / "C1_riskx.html")
+    assert "El ítem crítico r3 no se respondió (Pensamientos de dañar a otros)" in text
+    assert "was not answered" not in text
+    single = tmp_path / "one.html"
+    assert psyq_cli("report", riskx, "--answers", "0,0,,0", "--client", "C1", "--language", "es",
+                    "-o", single).exit_code == 0  # fmt: skip
+    assert "El ítem crítico r3 no se respondió" in html_text(single)

@@ -352,10 +352,12 @@ def _run_row(
                 generated_at=generated,
             )
             if ctx.shown is not None:
+                from psyq.i18n import ui_language
                 from psyq.translations import relabel
 
                 request.instrument = ctx.shown
-                request.result = relabel(result, ctx.shown)
+                # psyq's own flag (an unanswered critical item) in that language too.
+                request.result = relabel(result, ctx.shown, ui_language(ctx.language).gettext)
                 request.options["language"] = ctx.language
             files = [(stem + fmt.suffix, fmt.render(request)) for fmt in ctx.formats]
     except PluginHookError as exc:  # a plugin's bug: name the plugin on this row
