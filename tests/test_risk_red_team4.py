@@ -228,3 +228,36 @@ def test_a_batch_report_in_another_language_says_an_unanswered_critical_item_in_
     assert psyq_cli("report", riskx, "--answers", "0,0,,0", "--client", "C1", "--language", "es",
                     "-o", single).exit_code == 0  # fmt: skip
     assert "El ítem crítico r3 no se respondió" in html_text(single)
+
+
+def test_an_improvement_beside_an_alert_is_the_totals_only(psyq_cli: CLI, tmp_path: Path) -> None:
+    """PHQ-9 19, then 1 with item 9 at 1: "-18 reliable improvement, clinically
+    significant" beside the suicidal-ideation alert reads as good news. The report's trend
+    and the history say it is the change of the total only; a deterioration needs no such
+    word, and without an alert neither does an improvement."""
+    record = ("record", "phq9", "--client", "C1")
+    assert (
+        psyq_cli(*record, "--date", "2026-08-01", "--answers", "3,3,3,2,2,2,2,2,0").exit_code == 0
+    )
+    assert (
+        psyq_cli(*record, "--date", "2026-09-01", "--answers", "0,0,0,0,0,0,0,0,1").exit_code == 0
+    )
+    assert (
+        psyq_cli(*record, "--date", "2026-10-01", "--answers", "0,0,0,0,0,0,0,0,0").exit_code == 0
+    )
+    total_only = "The change of the total only: it does not lessen the critical flag"
+    out = tmp_path / "r.html"
+    assert psyq_cli("report", "--administration", "2", "-o", out).exit_code == 0
+    text = html_text(out)
+    assert f"clinically significant. {total_only}" in text
+    calm = tmp_path / "calm.html"
+    assert psyq_cli("report", "--administration", "3", "-o", calm).exit_code == 0
+    assert total_only not in html_text(calm)
+    history = psyq_cli("history", "C1").output
+    [row] = [line for line in history.splitlines() if "2026-09-01" in line]
+    assert "-18 reliable improvement* \u2020" in row
+    [row] = [line for line in history.splitlines() if "2026-10-01" in line]
+    assert "\u2020" not in row
+    assert history.rstrip().endswith(
+        "\u2020 beside a critical flag: the change of the score only; it does not lessen the flag"
+    )

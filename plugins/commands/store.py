@@ -460,16 +460,25 @@ CHANGED_MARK = "!!! CHANGED OUTSIDE PSYQ"
 """Marks a stored administration whose record no longer matches its audit entry."""
 
 
-def describe_change(change: Change | None) -> str:
-    """``-7 reliable improvement*`` (``*`` = clinically significant)."""
+TOTAL_ONLY = (
+    "\u2020 beside a critical flag: the change of the score only; it does not lessen the flag"
+)
+"""The history's footnote for an improvement or no change marked ``\u2020``."""
+
+
+def describe_change(change: Change | None, alert: bool = False) -> str:
+    """``-7 reliable improvement*`` (``*`` = clinically significant). Beside a critical
+    flag (``alert``) an improvement or no change is marked ``\u2020`` (:data:`TOTAL_ONLY`):
+    never reassurance beside a risk signal."""
     if change is None:
         return "-"
+    mark = " \u2020" if alert and change.direction != "deterioration" else ""
     if change.direction == "none":
-        return "0 no change"
+        return "0 no change" + mark
     words = f"{change.delta:+g} {'reliable ' if change.reliable else ''}{change.direction}"
     if change.important:
         words += " (>= MID)"  # reaches the minimal important difference
-    return words + ("*" if change.clinically_significant else "")
+    return words + ("*" if change.clinically_significant else "") + mark
 
 
 def describe_outcome(outcome: Outcome | None, critical: bool = False) -> str:
@@ -614,11 +623,14 @@ def history_text(
                         scale.id,
                         value,
                         band_shown(s.band_label, scale.id in marked) or (s.reason or ""),
-                        describe_change(None if e.change is None else e.change.get(scale.id)),
+                        describe_change(
+                            None if e.change is None else e.change.get(scale.id), alert
+                        ),
                         describe_change(
                             None
                             if e.change_from_first is None
-                            else e.change_from_first.get(scale.id)
+                            else e.change_from_first.get(scale.id),
+                            alert,
                         ),
                         *outcome,
                         "" if n else flags,
@@ -668,6 +680,8 @@ def history_text(
         ]
     lines.append("")
     lines.append("* clinically significant (crossed the clinical cut-off)")
+    if any(" \u2020" in line for line in lines):
+        lines.append(TOTAL_ONLY)
     return "\n".join(lines) + "\n"
 
 
