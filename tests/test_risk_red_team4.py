@@ -261,3 +261,38 @@ def test_an_improvement_beside_an_alert_is_the_totals_only(psyq_cli: CLI, tmp_pa
     assert history.rstrip().endswith(
         "\u2020 beside a critical flag: the change of the score only; it does not lessen the flag"
     )
+
+
+def test_a_risk_answered_away_through_psyq_is_in_clients_and_fhir_too(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """Item 9 answered 2, the form left, then resumed, gone back into (b) and item 9
+    changed to 0: history and report say the earlier answers raised the critical flag;
+    ``clients`` (which lists each latest form's critical flags) and the FHIR bundle's
+    total Observation must say it too."""
+    left = psyq_cli("administer", "phq9", "--client", "C1", input="0\n" * 8 + "2\nq\n")
+    assert "partial administration 1" in left.output, left.output
+    resumed = psyq_cli("administer", "--resume", "1", input="b\n0\n0\n")
+    assert resumed.exit_code == 0, resumed.output
+    history = psyq_cli("history", "C1").output
+    assert "the earlier answers raised CRITICAL suicidal_ideation (item phq9_9)" in history
+    listed = psyq_cli("clients").output
+    assert (
+        "!!! CRITICAL in latest administration 1 (phq9) (item phq9_9): suicidal_ideation, raised "
+        "by its earlier answers, since changed through psyq (kept as answer version 1)"
+    ) in listed
+    [client] = json.loads(psyq_cli("clients", "--json").output)
+    [flag] = client["latest_critical_flags"]
+    assert (flag["id"], flag["answer_version"]) == ("suicidal_ideation", 1)
+    fhir = tmp_path / "r.fhir.json"
+    assert psyq_cli("report", "--administration", "1", "-o", fhir).exit_code == 0
+    notes = [
+        n["text"]
+        for e in json.loads(fhir.read_text(encoding="utf-8"))["entry"]
+        for n in e["resource"].get("note", [])
+    ]
+    assert any(
+        n.startswith("ANSWERS CHANGED: administration 1")
+        and "the earlier answers raised CRITICAL suicidal_ideation (item phq9_9)" in n
+        for n in notes
+    ), notes

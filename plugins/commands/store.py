@@ -238,7 +238,12 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
         clients = store.clients()
         # A partial form's flags are shown wherever the form is: never a bare "1 partial".
         partial_flags = {
-            c.id: _partial_flags(app, store.administrations(client_id=c.id, status="partial"))
+            c.id: _with_earlier_alerts(
+                app,
+                store,
+                store.administrations(client_id=c.id, status="partial"),
+                _partial_flags(app, store.administrations(client_id=c.id, status="partial")),
+            )
             for c in clients
             if c.partial
         }
@@ -396,8 +401,37 @@ def _latest_critical(app: App, store: Any, client_id: str) -> list[dict[str, Any
     latest: dict[str, Administration] = {}
     for adm in store.administrations(client_id=client_id, status="complete"):
         latest[adm.instrument_id] = adm  # oldest first: the last one stays
-    flags = _partial_flags(app, latest.values())
-    return [f for f in flags if f["level"] == "critical"]
+    flags = [f for f in _partial_flags(app, latest.values()) if f["level"] == "critical"]
+    return _with_earlier_alerts(app, store, list(latest.values()), flags)
+
+
+def _with_earlier_alerts(
+    app: App, store: Any, shown: list[Administration], flags: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``flags`` (of the administrations ``shown``) and, after their critical ones, each
+    critical flag their answers raised before psyq changed them that the answers now do
+    not (``answer_version``: the kept version's id): a risk signal answered away is
+    still said, as ``history`` and ``report`` say it."""
+    from psyq.history import result_of
+
+    by_id = {adm.id: adm for adm in shown}
+    earlier: list[dict[str, Any]] = []
+    for version in store.answer_versions(by_id):
+        adm = by_id[version.administration_id]
+        result = result_of(app, adm, app.instrument_of(adm))
+        for hit in version.alerts_gone(result):
+            earlier.append(
+                {
+                    "administration": adm.id,
+                    "instrument_id": adm.instrument_id,
+                    "answered": sum(v is not None for v in adm.answers.values()),
+                    "items": len(adm.answers),
+                    "answer_version": version.id,
+                }
+                | hit.model_dump()
+            )
+    critical = [f for f in flags if f["level"] == "critical"]
+    return critical + earlier + [f for f in flags if f["level"] != "critical"]
 
 
 def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[str, Any]]:
@@ -451,7 +485,13 @@ def _flag_line(flag: dict[str, Any], status: str = "partial") -> str:
     mark = {"critical": "!!! ", "warning": "!   ", "info": "    "}
     hit = _hit(flag)
     where = form_words(flag["administration"], status, instrument=flag["instrument_id"])
-    return mark[flag["level"]] + alert_line(hit, where, text=hit.id)
+    text = hit.id
+    if flag.get("answer_version") is not None:  # raised by answers since changed
+        text += (
+            f", raised by its earlier answers, since changed through psyq (kept as answer "
+            f"version {flag['answer_version']})"
+        )
+    return mark[flag["level"]] + alert_line(hit, where, text=text)
 
 
 # -- history -----------------------------------------------------------------

@@ -240,6 +240,9 @@ def observation(
             n for n, f in zip(flag_notes, result.flags, strict=True) if f.level == "critical"
         ]
         notes += critical + [{"text": line} for line in request.later_alerts()]
+        # Answers psyq changed after saving them: what changed, and any critical flag
+        # the earlier answers raised (a risk signal answered away is still said).
+        notes += [{"text": line} for line in request.options.get("answer_version_lines", [])]
     notes += [{"text": notice} for notice in result.notices]
     prorated = proration_note(scale, score, request.alert)
     if prorated is not None:
