@@ -392,6 +392,19 @@ def render_request_for(
     if kept:
         options["answer_versions"] = answer_versions_json(kept, adm)
         options["answer_version_lines"] = answer_version_lines(adm, kept)
+        # The critical flags those earlier answers raised, with the answers that raised
+        # them, for the report's safety alert (never only a flag id in a banner).
+        earlier_critical = [
+            {
+                "answer_version": version.id,
+                "answers": version.answers,
+                "flags": [f.model_dump(mode="json") for f in version.alerts_gone(result)],
+            }
+            for version in kept
+            if version.alerts_gone(result)
+        ]
+        if earlier_critical:
+            options["earlier_critical"] = earlier_critical
     earlier_changed = [
         {
             "administration_id": other.id,

@@ -273,4 +273,9 @@ def translate_request(app: App, request: RenderRequest, language: str) -> None:
             flag_in(FlagHit.model_validate(f), other, gettext).model_dump(mode="json")
             for f in later["flags"]
         ]
+    for kept in request.options.get("earlier_critical", []):  # answers changed through psyq
+        kept["flags"] = [
+            flag_in(FlagHit.model_validate(f), shown, gettext).model_dump(mode="json")
+            for f in kept["flags"]
+        ]
     request.options["language"] = language

@@ -34,6 +34,15 @@ def riskx(psyq_home: Path) -> str:
     return "riskx"
 
 
+def pdf_text(path: Path) -> str:
+    """What a clinician reads in a PDF (pdftotext, poppler-utils)."""
+    import subprocess
+
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
 def errors_by_client(out: Path) -> dict[str, str]:
     with (out / "errors.csv").open(encoding="utf-8", newline="") as f:
         return {row["client_id"]: row["reason"] for row in csv.DictReader(f)}
@@ -296,3 +305,40 @@ def test_a_risk_answered_away_through_psyq_is_in_clients_and_fhir_too(
         and "the earlier answers raised CRITICAL suicidal_ideation (item phq9_9)" in n
         for n in notes
     ), notes
+
+
+def test_a_report_of_a_form_whose_risk_was_answered_away_has_a_safety_alert(
+    psyq_cli: CLI, tmp_path: Path, riskx: str
+) -> None:
+    """r3 answered "Often" (harm_others), the form left, resumed, and r3 changed to 0:
+    the report's bands say "see the safety alert", so there is one, quoting the item and
+    the answer as first saved with the flag's message (not a flag id in a banner), in
+    the report's language too."""
+    left = psyq_cli("administer", riskx, "--client", "C1", input="0\n0\n2\nq\n")
+    assert "partial administration 1" in left.output, left.output
+    assert psyq_cli("administer", "--resume", "1", input="b\n0\n0\n").exit_code == 0
+    pdf = tmp_path / "r.pdf"
+    made = psyq_cli("report", "--administration", "1", "-o", pdf)
+    assert made.exit_code == 0, made.output
+    text = " ".join(pdf_text(pdf).split())
+    assert text.startswith(
+        "SAFETY ALERT This form's answers as first saved (kept as answer version 1) raised a "
+        "critical flag; they were changed after saving: Item 3: “Thoughts of hurting others” "
+        "Answer as first saved: Often (2) The client reported thoughts of hurting others."
+    ), text[:400]
+    assert f"No concern {ONLY}" in text
+    german = tmp_path / "r.html"
+    assert (
+        psyq_cli("report", "--administration", "1", "--language", "de", "-o", german).exit_code == 0
+    )
+    text = html_text(german)
+    assert "Antwort, wie zuerst gespeichert: Oft (2)" in text
+    assert "Gedanken andere zu verletzen. Heute abklären." in text
+    # A form whose answers were changed without taking a risk away has no such alert.
+    calm = psyq_cli("administer", riskx, "--client", "C2", input="1\n0\n0\nq\n")
+    assert "partial administration 2" in calm.output, calm.output
+    assert psyq_cli("administer", "--resume", "2", input="b\nb\n1\n0\n0\n").exit_code == 0
+    assert "ANSWERS CHANGED: administration 2" in psyq_cli("history", "C2").output
+    plain = tmp_path / "calm.html"
+    assert psyq_cli("report", "--administration", "2", "-o", plain).exit_code == 0
+    assert "Safety alert" not in html_text(plain)
