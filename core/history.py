@@ -464,7 +464,7 @@ def render_request_for_latest(
     (of ``instrument_id``, when given), ``history`` filled.
 
     ``options["later_critical"]`` lists the partial administrations after it whose
-    answers raise a critical flag (id, instrument, date, status, flags), so the
+    answers raise a critical flag (id, instrument, date, status, answers, flags), so the
     report names them; ``options["later_changed_outside_psyq"]`` those changed outside
     psyq after they were saved (id, date, status, the warning), whose stored answers
     may not show a risk that was there."""
@@ -499,6 +499,7 @@ def render_request_for_latest(
                     "administration_id": other.id,
                     "instrument": instrument.short_name or instrument.id,
                     "instrument_id": instrument.id,
+                    "answers": dict(other.answers),
                     "administered": other.administered.isoformat(),
                     "status": other.status,
                     "flags": [f.model_dump(mode="json") for f in critical],

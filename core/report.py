@@ -333,7 +333,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "items": items,
         "any_reverse": any(i.reverse for i in items),
         "critical_flags": [f for f in flags if f.level == "critical"],
-        "later_critical": request.options.get("later_critical", []),
+        "later_critical": _later_critical(inst, request),
         "earlier_critical": _earlier_critical(inst, request),
         "other_flags": [f for f in flags if f.level != "critical"],
         # The banner's title already says "provisional": its standard sentence is left
@@ -452,6 +452,23 @@ def _answer_label(inst: Instrument, item_id: str, value: int | None) -> str | No
     if value is None:
         return None
     return inst.response_scale_for(inst.item(item_id)).label_for(value)
+
+
+def _later_critical(inst: Instrument, request: RenderRequest) -> list[dict[str, Any]]:
+    """``options["later_critical"]``, each with ``quotes``: the items that raised its
+    flags quoted with the answers that form gave, when it is of this instrument (its
+    items are this one's); empty for another instrument's form."""
+    from psyq.results import FlagHit
+
+    out = []
+    for later in request.options.get("later_critical", []):
+        quotes: list[FlagQuote] = []
+        if later.get("instrument_id") == inst.id and "answers" in later:
+            for f in later["flags"]:
+                row = _flag_row(inst, request, FlagHit.model_validate(f), later["answers"])
+                quotes += [q for q in row.quotes if q not in quotes]
+        out.append({**later, "quotes": quotes})
+    return out
 
 
 def _earlier_critical(inst: Instrument, request: RenderRequest) -> list[dict[str, Any]]:

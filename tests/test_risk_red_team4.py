@@ -342,3 +342,20 @@ def test_a_report_of_a_form_whose_risk_was_answered_away_has_a_safety_alert(
     plain = tmp_path / "calm.html"
     assert psyq_cli("report", "--administration", "2", "-o", plain).exit_code == 0
     assert "Safety alert" not in html_text(plain)
+
+
+def test_a_later_unfinished_forms_alert_quotes_the_answer_that_raised_it(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """``report --latest``: the PDF's alert for a later unfinished PHQ-9 quotes item 9
+    and the answer given ("Nearly every day"), as this form's own alert does, not only
+    the flag's message and an item id."""
+    record = ("record", "phq9", "--client", "C1", "--date", "2026-09-01")
+    assert psyq_cli(*record, "--answers", "0,0,0,0,0,0,0,0,0").exit_code == 0
+    left = psyq_cli("administer", "phq9", "--client", "C1", input="0\n" * 8 + "3\nq\n")
+    assert "partial administration 2" in left.output, left.output
+    pdf = tmp_path / "r.pdf"
+    assert psyq_cli("report", "--client", "C1", "--latest", "-o", pdf).exit_code == 0
+    text = " ".join(pdf_text(pdf).split())
+    assert "raised a critical flag: Item 9: “Thoughts that you would be better off dead" in text
+    assert "in some way” Answer given: Nearly every day (3) The client endorsed" in text
