@@ -109,6 +109,23 @@ def test_an_unfinished_fhir_forms_errors_line_names_only_its_risk_items_with_lab
         f"row 1: CRITICAL item epds_10 answered 0 (1st option as printed): {unfinished}"
     )
     assert "CRITICAL" not in errors["NEVER"]
+    # A CSV whose "@status" column says the form was not finished: the same line.
+    src = tmp_path / "rows.csv"
+    src.write_text(
+        "client_id," + ",".join(phq9) + ",@status\n"
+        "C1,0,0,0,0,0,0,0,0,2,in-progress\n"
+        "C2,0,0,0,0,0,0,0,0,0,stopped\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "csv"
+    made = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--scores-only",
+                    "--ignore-extra-columns")  # fmt: skip
+    assert made.exit_code == 1, made.output
+    errors = errors_by_client(out)
+    assert errors["C1"].startswith(
+        "row 2: CRITICAL item phq9_9 answered 2 (More than half the days): act on it. "
+    )
+    assert "CRITICAL" not in errors["C2"] and "not finished (partial)" in errors["C2"]
 
 
 def test_a_later_form_of_another_instrument_is_named_alike_in_every_one_line_output(

@@ -432,6 +432,7 @@ def _chunk_jobs(
             shown=shown,
             language=options.language,
             sexes={r.row: r.sex for r in chunk if r.sex},
+            notices={r.row: r.notice for r in chunk if r.notice},
         )
 
 

@@ -72,6 +72,8 @@ class ChunkJob:
     the parent then copies bytes rather than decoding JSON (local executor only)."""
     sexes: dict[int, str] = field(default_factory=dict)
     """Row number -> the row's ``sex`` column, where given (cut-offs that depend on it)."""
+    notices: dict[int, str] = field(default_factory=dict)
+    """Row number -> a caveat its reports show (a REDCap form marked Unverified)."""
 
 
 @dataclass(frozen=True)
@@ -194,11 +196,11 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
             stats,
             scores,
             errors,
-            lambda r: _run_row(ctx, r, generated, job.sexes)[0],
+            lambda r: _run_row(ctx, r, generated, job.sexes, job.notices)[0],
             job.sexes,
         )
     for row in rows if ctx.columnar is None else ():
-        record, rendered = _run_row(ctx, row, generated, job.sexes)
+        record, rendered = _run_row(ctx, row, generated, job.sexes, job.notices)
         stats.add(record)
         if "error" in record:
             errors.writerow(errors_line(record))
@@ -295,11 +297,13 @@ def _with_critical(ctx: _Context, values: tuple[Any, ...], where: str, error: st
     names none, unless it is an unfinished form: its critical items are unanswered."""
     from psyq.alerts import critical_items_lead
     from psyq.answers import coerce_value
-    from psyq.batch.inputs import UNFINISHED_FORM
+    from psyq.batch.inputs import UNFINISHED
 
+    unfinished = error.startswith(where + UNFINISHED)
+    error = error.replace(UNFINISHED, "", 1) if unfinished else error
     given = dict(zip(ctx.item_ids, values, strict=True))
     blank = all(v is None or str(v).strip() == "" for v in values)
-    if blank and UNFINISHED_FORM not in error:
+    if blank and not unfinished:
         return error
     inst = ctx.instrument
     answers: dict[str, int | None] = {}
@@ -317,7 +321,11 @@ def _with_critical(ctx: _Context, values: tuple[Any, ...], where: str, error: st
 
 
 def _run_row(
-    ctx: _Context, row: RowJob, generated: datetime, sexes: dict[int, str]
+    ctx: _Context,
+    row: RowJob,
+    generated: datetime,
+    sexes: dict[int, str],
+    notices: dict[int, str] | None = None,
 ) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
     """One row's record (as in the cohort statistics) and its rendered files."""
     from psyq.answers import coerce_answers
@@ -341,6 +349,8 @@ def _run_row(
 
             client = known_attributes({"sex": sex}, where)
         result = ctx.scorer.score_valid(inst, answers, client)
+        if notices and number in notices:  # shown by every format, as an instrument's are
+            result.notices.append(notices[number])
         files: list[tuple[str, bytes]] = []
         if ctx.formats:
             request = RenderRequest(

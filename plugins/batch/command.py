@@ -180,7 +180,7 @@ def batch_command(
     columns = ColumnMap(id_column, date_column, ignore_extra_columns)
     mapping = None
     if redcap_dictionary is not None:
-        from psyq.plugins.redcap.records import map_export
+        from psyq.plugins.redcap.records import form_status, map_export
 
         if input_path == "-":
             raise PsyqError("--redcap reads the export twice: give it as a file, not stdin")
@@ -191,6 +191,8 @@ def batch_command(
             True,  # a record export holds every form's fields
             rename=mapping.rename,
             answer_codes=mapping.answer_codes,
+            # An Incomplete form is not scored as a finished one (see form_status).
+            status=form_status(mapping.form),
         )
     elif to_target is not None:
         raise PsyqError("--to redcap needs --redcap DICT.csv (the project's data dictionary)")
@@ -237,9 +239,11 @@ def batch_command(
     for name in REDCAP_OUTPUTS:
         (out_dir / name).unlink(missing_ok=True)
     if mapping is not None:
-        finish_redcap_outputs(
+        said = finish_redcap_outputs(
             Path(input_path), out_dir, app.instrument(instrument_id), mapping, to_target == "redcap"
         )
+        if said:  # Unverified rows, or no status column: said even with --quiet
+            click.echo(said, err=True)
     if not quiet:
         resumed = f" ({outcome.resumed} from before --resume)" if outcome.resumed else ""
         click.echo(

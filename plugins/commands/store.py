@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from psyq.history import HistoryEntry
     from psyq.models import Instrument
     from psyq.results import FlagHit
-    from psyq.store import Administration, AnswerVersion, Store
+    from psyq.store import Administration, AnswerVersion, MovedForm, ScoreVersion, Store
 
 KEY_FILE = "deidentify.key"
 
@@ -256,6 +256,11 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
         for adm in every:
             if adm.id in problems:
                 changed.setdefault(adm.client_id, []).append(adm)
+        # A form moved to another client outside psyq, under the client it left.
+        left: dict[str, list[MovedForm]] = {}
+        for moved in store.moved_outside() if problems else []:
+            if moved.former_client is not None:
+                left.setdefault(moved.former_client, []).append(moved)
         deleted = store.deleted_outside()
         gap = store.log_gap()
         # A client's record (the recorded sex cut-offs use) changed by hand, too.
@@ -271,6 +276,7 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
                 "partial_flags": partial_flags.get(c.id, []),
                 "latest_critical_flags": latest_critical[c.id],
                 "changed_outside_psyq": [adm.id for adm in changed.get(c.id, [])],
+                "left_outside_psyq": [m.administration_id for m in left.get(c.id, [])],
                 "client_changed_outside_psyq": changed_warning(clients_changed.get(c.id)),
             }
             for c in clients
@@ -299,6 +305,8 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"{'':<12} {_flag_line(flag, 'latest')}")
         for flag in partial_flags.get(c.id, []):
             click.echo(f"{'':<12} {_flag_line(flag)}")
+        for moved in left.get(c.id, []):
+            click.echo(f"{'':<12} {moved.line()}")
         for adm in changed.get(c.id, []):
             click.echo(
                 f"{'':<12} {CHANGED_MARK}: administration {adm.id} ({adm.instrument_id}, "
@@ -393,6 +401,11 @@ def clients_show_command(app: App, client_id: str, as_json: bool) -> None:
         click.echo(
             f"  client version {version['id']}: {earlier} (replaced {version['superseded_at']} "
             f"by {version['superseded_by']})"
+            + (
+                f"; {CHANGED_MARK}: {version['changed_outside_psyq']}"
+                if version["changed_outside_psyq"]
+                else ""
+            )
         )
 
 
@@ -654,6 +667,13 @@ def history_text(
                     )
                     said = f" (earlier: CRITICAL {', '.join(earlier)})" if earlier else ""
                     flags = f"ANSWERS CHANGED{said}" + (f"; {flags}" if flags else "")
+                gone = sorted(
+                    {f.id for v in e.score_versions for f in v.alerts_gone(e.administration.result)}
+                )
+                if gone:  # a rescore no longer raises it: the earlier alert stays in sight
+                    flags = f"RESCORED (earlier: CRITICAL {', '.join(gone)})" + (
+                        f"; {flags}" if flags else ""
+                    )
                 if e.changed:  # beside its scores, not only in the lines below the table
                     flags = "CHANGED OUTSIDE PSYQ" + (f"; {flags}" if flags else "")
                 rows.append(
@@ -705,12 +725,15 @@ def history_text(
             and "would be" in note
         ]
         lines += [f"PRORATED: {note}" for note in notes]
-        from psyq.history import answer_version_lines
+        from psyq.history import answer_version_lines, score_version_lines
 
         lines += [
             line
             for e in group
             for line in answer_version_lines(e.administration, e.answer_versions)
+        ]
+        lines += [
+            line for e in group for line in score_version_lines(e.administration, e.score_versions)
         ]
         lines += [
             f"{CHANGED_MARK}: administration {e.administration.id} "
@@ -734,7 +757,7 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
     """A client's complete administrations, oldest first, with reliable change
     against the previous administration and against the first of the same
     definition version (each version is listed in its own block)."""
-    from psyq.history import build_history
+    from psyq.history import build_history, with_moved_from
 
     with app.open_store() as store:
         entries = build_history(app, store, client_id, instrument_id)
@@ -748,16 +771,23 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
 
         partial_changed = {
             n: changed_warning(problem)
-            for n, problem in store.changed_outside(adm.id for adm in partial).items()
+            for n, problem in with_moved_from(
+                store, store.changed_outside(adm.id for adm in partial)
+            ).items()
         }
         # One deleted by hand may have been this client's: the log does not say whose.
         from psyq.store import deleted_lines
 
         deleted = store.deleted_outside()
         gap = store.log_gap()
+        # A form moved to another client outside psyq is said here too, not only there.
+        left = [m.line() for m in store.moved_outside() if m.left(client_id)]
         partial_versions: dict[int, list[AnswerVersion]] = {}
         for version in store.answer_versions(adm.id for adm in partial):
             partial_versions.setdefault(version.administration_id, []).append(version)
+        partial_rescored: dict[int, list[ScoreVersion]] = {}
+        for kept in store.score_versions([adm.id for adm in partial]):
+            partial_rescored.setdefault(kept.administration_id, []).append(kept)
     # An unfinished form's critical flag: the latest complete form of its instrument
     # before it shows its band as the score's only, and claims no remission (as
     # ``report --latest`` does), in the text and in JSON alike.
@@ -783,23 +813,24 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
                 origins.get(adm.definition_hash),
                 partial_changed.get(adm.id),
                 partial_versions.get(adm.id),
+                partial_rescored.get(adm.id),
             )
             for adm in partial
         ]
         docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
         click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
-        for line in deleted_lines(
-            deleted, gap=gap
-        ):  # the list has no place for them: said beside it
-            click.echo(line, err=True)
+        for line in [*left, *deleted_lines(deleted, gap=gap)]:
+            click.echo(line, err=True)  # the list has no place for them: said beside it
         return
     # An unfinished form's critical flag leads, before any score (its details follow
     # the tables).
-    lead = [f"{_flag_line(flag)} (details below)" for flag in critical]
+    lead = [*left, *(f"{_flag_line(flag)} (details below)" for flag in critical)]
     if entries:
         click.echo(history_text(app, client_id, entries, alerted, lead), nl=False)
     else:
         click.echo(f"client {client_id}: no complete administrations")  # partials next
+        for line in lead[: len(left)]:
+            click.echo(line)
     for adm in partial:
         answered = sum(v is not None for v in adm.answers.values())
         click.echo(
@@ -809,9 +840,11 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         )
         if adm.id in partial_changed:
             click.echo(f"  {CHANGED_MARK}: {partial_changed[adm.id]}")
-        from psyq.history import answer_version_lines
+        from psyq.history import answer_version_lines, score_version_lines
 
         for line in answer_version_lines(adm, partial_versions.get(adm.id, [])):
+            click.echo(f"  {line}")
+        for line in score_version_lines(adm, partial_rescored.get(adm.id, [])):
             click.echo(f"  {line}")
         for flag in _partial_flags(app, [adm]):
             click.echo(f"  {_flag_text(flag)}")
@@ -940,7 +973,14 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
             "the details"
             for n, text in sorted(store.deleted_outside().items())
         ]
+        # Rescored records match their entries, but the log is older than psyq left it.
+        rolled_back = store.rollback()
     click.echo(f"rescored: {changed} updated, {same} unchanged")
+    if rolled_back is not None:
+        from psyq.store import deleted_lines
+
+        for line in deleted_lines({}, gap=rolled_back):
+            click.echo(line, err=True)
     for problem in problems:
         click.echo(f"psyq: error: {problem}", err=True)
     if problems:
@@ -984,6 +1024,8 @@ def audit_verify_command(app: App, anchor: str | None) -> None:
             f"audit OK: {report.entries} entries, {report.records} records match; "
             f"chain head {report.head_seq}:{report.head}{anchored}"
         )
+        for line in report.acknowledged:
+            click.echo(f"  loss acknowledged: {line}")
         return
     click.echo(f"psyq: audit FAILED: {report.problems[0]}", err=True)
     for problem in report.problems[1:]:
@@ -995,6 +1037,27 @@ def _is_anchor(text: str) -> bool:
     import re
 
     return re.fullmatch(r"(\d{1,18}:)?[0-9a-fA-F]{64}", text.strip()) is not None
+
+
+@audit_group.command("acknowledge")
+@click.option(
+    "--reason",
+    required=True,
+    metavar="TEXT",
+    help="Why the loss is accepted (e.g. 'backup of 1 March restored after a disk failure').",
+)
+@click.pass_obj
+def audit_acknowledge_command(app: App, reason: str) -> None:
+    """Record that the store's loss (put back to an older copy, cut short or replaced
+    outside psyq) is known and accepted, by whom (the OS user) and why.
+
+    Until then every output that reads the store warns of the loss and
+    `psyq audit verify` fails. The entry recording the loss stays in the log, and
+    `psyq audit verify` names it and this acknowledgement on every run.
+    """
+    with app.open_store() as store:
+        noticed, entry = store.acknowledge_loss(reason)
+    click.echo(f"audit entry #{entry}: the loss audit entry #{noticed} records is acknowledged")
 
 
 @audit_group.command("head")
@@ -1151,6 +1214,7 @@ def export_records(
     origins: dict[str, tuple[str, str | None]] | None = None,
     changed: dict[int, str] | None = None,
     versions: dict[int, list[AnswerVersion]] | None = None,
+    moved: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready record per administration; ``key`` set = de-identified.
 
@@ -1163,6 +1227,9 @@ def export_records(
     was saved (without the audit detail when de-identified), else null. ``versions``
     (:meth:`~psyq.store.Store.answer_versions`) gives ``answers_changed``: the answers
     psyq replaced after saving them, and any critical flag the earlier ones raised.
+    ``moved`` (administration id -> the client psyq saved it for, from
+    :meth:`~psyq.store.Store.moved_outside`) adds to ``changed_outside_psyq`` the client a
+    form was moved from outside psyq (its pseudonym when de-identified).
     """
     from datetime import timedelta
 
@@ -1200,6 +1267,10 @@ def export_records(
             ),
             "answers_changed": _answers_changed((versions or {}).get(adm.id, []), adm),
         }
+        former = (moved or {}).get(adm.id)
+        if former is not None and meta["changed_outside_psyq"]:
+            shown = former if key is None else pseudonym(key, former)
+            meta["changed_outside_psyq"] += f" (moved outside psyq from client {shown})"
         if day is None:
             del meta["administered"]
         if key is None:
@@ -1259,6 +1330,8 @@ def csv_text(records: list[dict[str, Any]]) -> str:
         row["flags"] = ";".join(f["id"] for f in rec["flags"])
         add("flag_items")  # which items raised each flag: every one, not the first
         row["flag_items"] = flag_items_cell((f["id"], f["item_ids"]) for f in rec["flags"])
+        add("flag_levels")  # each flag's level, so critical rows can be filtered
+        row["flag_levels"] = ";".join(f"{f['id']}:{f['level']}" for f in rec["flags"])
         if rec["notices"]:  # a provisional instrument's caveat travels with its data
             add("notices")
             row["notices"] = " | ".join(rec["notices"])
@@ -1375,6 +1448,7 @@ def export_command(
         versions: dict[int, list[AnswerVersion]] = {}
         for version in store.answer_versions(adm.id for adm in administrations):
             versions.setdefault(version.administration_id, []).append(version)
+        moved = [m for m in store.moved_outside() if m.former_client is not None]
     dates = "shift" if date_shift else "drop" if drop_dates else "exact"
     records = export_records(
         app,
@@ -1384,6 +1458,7 @@ def export_command(
         origins=origins,
         changed=changed,
         versions=versions,
+        moved={m.administration_id: str(m.former_client) for m in moved},
     )
     if format_name == "csv":
         text = csv_text(records)
@@ -1433,6 +1508,8 @@ def export_command(
         )
     from psyq.store import deleted_lines
 
+    for m in moved:
+        click.echo(m.line(detail=not deidentify), err=True)
     for line in deleted_lines(deleted, detail=not deidentify, gap=gap):
         click.echo(line, err=True)
 

@@ -224,6 +224,21 @@ def observation(
     changed = request.options.get("changed_outside_psyq")
     if changed:  # a stored record edited outside psyq: said on every score it gives
         notes.append({"text": f"CHANGED OUTSIDE PSYQ: {changed}"})
+    if scale.id == "total":  # the client's record around it changed outside psyq
+        notes += [
+            {"text": moved["problem"].removeprefix("!!! ")}
+            for moved in request.options.get("left_client_outside_psyq", [])
+        ]
+        gap = request.options.get("audit_log_changed_outside_psyq")
+        if gap:
+            notes.append({"text": f"AUDIT LOG CHANGED OUTSIDE PSYQ: {gap}"})
+        notes += [
+            {
+                "text": f"DELETED OUTSIDE PSYQ: administration {deleted['administration_id']} "
+                f"({deleted['problem']}); this client's scores and trend may be missing it"
+            }
+            for deleted in request.options.get("deleted_outside_psyq", [])
+        ]
     # A critical flag's note is worded as every one-line output words an alert.
     flag_notes = [
         {

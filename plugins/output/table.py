@@ -42,6 +42,8 @@ def render_table(request: RenderRequest) -> bytes:
             f"{request.options['audit_log_changed_outside_psyq']}; what is shown may not be "
             "what psyq recorded"
         )
+    for moved in request.options.get("left_client_outside_psyq", []):
+        lines.append(moved["problem"])
     for deleted in request.options.get("deleted_outside_psyq", []):
         lines.append(
             f"!!! DELETED OUTSIDE PSYQ: administration {deleted['administration_id']} was "

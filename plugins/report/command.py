@@ -274,6 +274,16 @@ def report_command(
         )
     if request.options.get("audit_log_changed_outside_psyq"):
         alerts.append("AUDIT LOG CHANGED OUTSIDE PSYQ (entries deleted; psyq audit verify)")
+    for moved in request.options.get("left_client_outside_psyq", []):
+        alerts.append(
+            f"administration {moved['administration_id']} "
+            + (
+                "LEFT THIS CLIENT OUTSIDE PSYQ"
+                if moved["former_client"]
+                else "CHANGED OUTSIDE PSYQ, CLIENT UNKNOWN"
+            )
+            + (f" (it raises CRITICAL {', '.join(moved['critical'])})" if moved["critical"] else "")
+        )
     for deleted in request.options.get("deleted_outside_psyq", []):
         alerts.append(
             f"administration {deleted['administration_id']} DELETED OUTSIDE PSYQ (the trend "
