@@ -59,7 +59,7 @@ class CohortStats:
         """Count one row record (``error``, or ``values``/``bands``/``flags``)."""
         self.rows += 1
         if "error" in record:
-            from psyq.batch.inputs import CRITICAL_ITEMS
+            from psyq.alerts import CRITICAL_ITEMS
 
             self.failed += 1
             # "row N: CRITICAL item ...": the summary says so too, beside "not scored".
