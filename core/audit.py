@@ -105,6 +105,8 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     bad_records: set[str] = field(default_factory=set)
     chain_ok: bool = True
+    acknowledged: list[str] = field(default_factory=list)
+    """Losses a person accepted (``psyq audit acknowledge``): said, but not problems."""
 
     @property
     def ok(self) -> bool:
@@ -205,6 +207,10 @@ def remember_keyed(key_file: Path, store: Path, seq: int, entry_hash: str) -> No
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device put there: not ours
         os.close(fd)
         return
+    # O_CREAT's 0600 is masked by the umask: 0400 under umask 277, which the next run
+    # could not append to. Exactly 0600, through the descriptor (where modes exist).
+    with suppress(OSError):
+        os.fchmod(fd, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write(line + "\n")
         fh.flush()
@@ -278,8 +284,11 @@ def remember_head(key_file: Path, store: Path, seq: int, entry_hash: str) -> Non
 
     heads = _read_heads(key_file)
     heads[str(store.resolve())] = [seq, entry_hash]
+    # Not fsynced (every write pays this, and an fsync more than doubled a write's cost):
+    # the store's commit before it is durable, so a crash can only leave an older note
+    # (an entry still in the log) or none, which never raises a false alarm.
     with suppress(OSError):
-        write_atomic(heads_path(key_file), json.dumps(heads).encode("utf-8"))
+        write_atomic(heads_path(key_file), json.dumps(heads).encode("utf-8"), synced=False)
 
 
 def remembered_head(key_file: Path, store: Path) -> tuple[int, str] | None:
@@ -310,21 +319,53 @@ def lost_head(store: Store) -> tuple[int, str] | None:
     return None if row is not None and row[0] == noted[1] else noted
 
 
-def rollback_problem(store: Store) -> str | None:
-    """What to say when the store is older than psyq's last write to it (now, or as
-    recorded in its log by a later write), else None."""
+ACKNOWLEDGED_ACTION = "loss acknowledged"
+"""The action of the entry ``psyq audit acknowledge`` appends: a named person says why
+the store lost what a ``rollback noticed`` entry records (a backup restored after a
+disk failure, say). Until then every output that reads the store warns of the loss."""
+
+
+def unacknowledged_rollback(conn: sqlite3.Connection) -> tuple[int, str, str] | None:
+    """(seq, at, record) of the newest ``rollback noticed`` entry that no later
+    ``loss acknowledged`` entry answers, or None."""
     try:
-        noticed = store.connection.execute(
-            "SELECT seq, at, record FROM audit WHERE action = ? ORDER BY seq LIMIT 1",
-            (ROLLBACK_ACTION,),
+        noticed = conn.execute(
+            "SELECT seq, at, record FROM audit WHERE action = ? AND NOT EXISTS (SELECT 1 "
+            "FROM audit later WHERE later.action = ? AND later.seq > audit.seq) "
+            "ORDER BY seq DESC LIMIT 1",
+            (ROLLBACK_ACTION, ACKNOWLEDGED_ACTION),
         ).fetchone()
     except sqlite3.Error:
         return None
+    return None if noticed is None else (int(noticed[0]), str(noticed[1]), str(noticed[2]))
+
+
+def acknowledged_losses(conn: sqlite3.Connection) -> list[str]:
+    """One line per acknowledgement in the log: the loss it answers, who, when and why
+    (``audit verify`` prints them even when everything else checks)."""
+    try:
+        rows = conn.execute(
+            "SELECT seq, at, os_user, record FROM audit WHERE action = ? ORDER BY seq",
+            (ACKNOWLEDGED_ACTION,),
+        ).fetchall()
+    except sqlite3.Error:
+        return []
+    return [
+        f"audit entry #{seq} ({at}, OS user {user}): {str(record).removeprefix('store: ')}"
+        for seq, at, user, record in rows
+    ]
+
+
+def rollback_problem(store: Store) -> str | None:
+    """What to say when the store is older than psyq's last write to it (now, or as
+    recorded in its log by a later write and not yet acknowledged), else None."""
+    noticed = unacknowledged_rollback(store.connection)
     if noticed is not None:
         return (
             f"audit entry #{noticed[0]} ({noticed[1]}) records that psyq found the store put "
-            "back to an older copy or cut short outside psyq "
-            f"({str(noticed[2]).removeprefix('store: ')})"
+            "back to an older copy, cut short or replaced outside psyq "
+            f"({noticed[2].removeprefix('store: ')}); once the loss is understood, "
+            "`psyq audit acknowledge --reason TEXT` records who accepted it and why"
         )
     lost = lost_head(store)
     if lost is None:
@@ -525,6 +566,7 @@ def verify(store: Store, *, anchor: str | None = None) -> VerifyReport:
             )
             report.chain_ok = False
 
+    report.acknowledged = acknowledged_losses(store.connection)
     rolled_back = rollback_problem(store)
     if rolled_back is not None:  # the records match a chain that is older than psyq left it
         report.problems.append(rolled_back)

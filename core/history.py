@@ -531,6 +531,19 @@ def render_request_for(
     if kept:
         options["answer_versions"] = answer_versions_json(kept, adm)
         options["answer_version_lines"] = answer_version_lines(adm, kept)
+        # The critical flags those earlier answers raised, with the answers that raised
+        # them, for the report's safety alert (never only a flag id in a banner).
+        earlier_critical = [
+            {
+                "answer_version": version.id,
+                "answers": version.answers,
+                "flags": [f.model_dump(mode="json") for f in version.alerts_gone(result)],
+            }
+            for version in kept
+            if version.alerts_gone(result)
+        ]
+        if earlier_critical:
+            options["earlier_critical"] = earlier_critical
     earlier_changed = [
         {
             "administration_id": other.id,
@@ -596,7 +609,7 @@ def render_request_for_latest(
     (of ``instrument_id``, when given), ``history`` filled.
 
     ``options["later_critical"]`` lists the partial administrations after it whose
-    answers raise a critical flag (id, instrument, date, status, flags), so the
+    answers raise a critical flag (id, instrument, date, status, answers, flags), so the
     report names them; ``options["later_changed_outside_psyq"]`` those changed outside
     psyq after they were saved (id, date, status, the warning), whose stored answers
     may not show a risk that was there."""
@@ -630,6 +643,8 @@ def render_request_for_latest(
                 {
                     "administration_id": other.id,
                     "instrument": instrument.short_name or instrument.id,
+                    "instrument_id": instrument.id,
+                    "answers": dict(other.answers),
                     "administered": other.administered.isoformat(),
                     "status": other.status,
                     "flags": [f.model_dump(mode="json") for f in critical],

@@ -659,6 +659,8 @@ class Store:
                     self._refuse_rewritten_log()
                     keyed = self._append(audit.KEY_ACTION, audit.KEY_RECORD, audit.key_id(key))
                 self._append("migrate", "schema", audit.record_digest({"v": version}))
+            if current == 0:
+                self._record_replaced()
         if keyed is not None:  # after the commit: only a chain that was really keyed
             audit.remember_keyed(self.key_path, self.path, keyed.seq, keyed.hash)
 
@@ -784,9 +786,50 @@ class Store:
         self._append(
             audit.ROLLBACK_ACTION,
             f"store: the log ended at entry #{seq}, but psyq had written up to entry "
-            f"#{lost[0]} ({lost[1][:16]}...): {gone} and what they recorded were lost",
+            f"#{lost[0]} ({lost[1][:16]}...): {gone} and what "
+            f"{'it' if gone.startswith('entry ') else 'they'} recorded were lost",
             audit.record_digest({"seq": lost[0], "hash": lost[1]}),
         )
+
+    def _record_replaced(self) -> None:
+        """In a new store's first write: if psyq wrote an earlier store at this path with
+        this key, that store was deleted, moved or replaced outside psyq; say so in the
+        new log (a ``rollback noticed`` entry, shown everywhere until acknowledged)."""
+        noted = audit.remembered_head(self.key_path, self.path)
+        if noted is None:
+            return
+        self._append(
+            audit.ROLLBACK_ACTION,
+            f"store: a new, empty store was made at {self.path}, where psyq had written up "
+            f"to entry #{noted[0]} ({noted[1][:16]}...): the store psyq wrote there was "
+            "deleted, moved or replaced outside psyq, with everything it recorded",
+            audit.record_digest({"seq": noted[0], "hash": noted[1]}),
+        )
+
+    def acknowledge_loss(self, reason: str) -> tuple[int, int]:
+        """Record, for ``psyq audit acknowledge``, that a person accepted the loss the
+        newest unanswered ``rollback noticed`` entry records, and why. Returns (that
+        entry's seq, the acknowledgement's seq). Refused when there is no such loss."""
+        reason = " ".join(reason.split())
+        if not reason or not reason.isprintable() or len(reason) > 500:
+            raise PsyqError(
+                "--reason: say in printable text (500 characters at most) why the loss is "
+                "accepted, e.g. 'backup of 1 March restored after a disk failure'"
+            )
+        with self.write():  # records a loss found now first (_record_rollback)
+            noticed = audit.unacknowledged_rollback(self.connection)
+            if noticed is None:
+                raise PsyqError(
+                    f"{self.path}: the audit log records no loss to acknowledge (no store "
+                    "put back to an older copy, cut short or replaced); nothing written"
+                )
+            entry = self._append(
+                audit.ACKNOWLEDGED_ACTION,
+                f"store: acknowledges entry #{noticed[0]} "
+                f"({noticed[2].removeprefix('store: ')}): {reason}",
+                audit.record_digest({"seq": noticed[0], "reason": reason}),
+            )
+        return noticed[0], entry.seq
 
     # -- clients -----------------------------------------------------------
 
@@ -1618,7 +1661,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
 
 
 def _make_private(path: Path) -> list[str]:
-    """Make the store (and its -wal and -shm files) 0600 where others can read them.
+    """Make the store (and its -wal, -shm and -journal files) 0600 where others can read them.
 
     A store restored with ``cp`` or ``sqlite3 .backup`` under umask 022 is 0644:
     psyq must not go on writing client data into it. Returns one line per file
@@ -1633,7 +1676,17 @@ def _make_private(path: Path) -> list[str]:
         owner = path.stat().st_uid
     except OSError:
         owner = os.getuid()  # not there yet: psyq creates it
-    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+    if owner != os.getuid():
+        # root writing alice's store would make root's audit key and kiosk file beside
+        # it, which alice cannot read, and log root as the one who wrote.
+        from psyq.files import belongs_to_another
+
+        raise StoreError(str(belongs_to_another(path, owner, "the store")))
+    # SQLite keeps the -wal and -shm files beside the file a link names, not the link.
+    path = Path(os.path.realpath(path))
+    # A -journal too: one left "hot" is played back into the store when it is opened.
+    companions = [path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal")]
+    for file in (path, *companions):
         try:
             info = file.stat() if file == path else file.lstat()
         except FileNotFoundError:

@@ -283,7 +283,45 @@ def test_a_store_put_back_to_an_older_copy_is_named_everywhere(
     again = psyq_cli("audit", "verify")
     assert again.exit_code == 1 and "records that psyq found the store put back" in again.stderr
     assert "records that psyq found the store put back" in psyq_cli("history", "C0042").stdout
-    assert psyq_cli("audit", "verify").exit_code == 1  # never a clean audit again
+    assert psyq_cli("audit", "verify").exit_code == 1  # not a clean audit by itself
+    # Only a person can accept the loss, with a reason, in the log; verify names it for good.
+    assert psyq_cli("audit", "acknowledge", "--reason", " \t ").exit_code == 2
+    said_why = "backup of 14 November restored after a disk failure"
+    accepted = psyq_cli("audit", "acknowledge", "--reason", said_why)
+    assert accepted.exit_code == 0, accepted.output
+    assert "is acknowledged" in accepted.stdout
+    clean = psyq_cli("audit", "verify")
+    assert clean.exit_code == 0, clean.output
+    assert "loss acknowledged: audit entry #" in clean.stdout and said_why in clean.stdout
+    assert "records that psyq found" not in psyq_cli("history", "C0042").stdout
+    twice = psyq_cli("audit", "acknowledge", "--reason", said_why)
+    assert twice.exit_code == 2 and "no loss to acknowledge" in twice.stderr
+    # A second loss is not covered by the first acknowledgement.
+    _copy(db, tmp_path / "backup2.db")
+    assert psyq_cli(*late, "--answers", "0,0,0,0,0,0,0,0,2").exit_code == 0
+    for side in ("psyq.db-wal", "psyq.db-shm"):
+        (psyq_home / side).unlink(missing_ok=True)
+    _copy(tmp_path / "backup2.db", db)
+    assert psyq_cli("audit", "verify").exit_code == 1
+    assert ROLLED_BACK in psyq_cli("history", "C0042").stdout
+
+
+def test_a_store_deleted_and_made_anew_at_its_path_is_named(psyq_cli: CLI, psyq_home: Path) -> None:
+    """Deleting the store file and letting psyq make an empty one at the same path lost
+    every form (the item 9 at 3 among them), and the new store verified clean."""
+    _three_phq9s(psyq_cli)
+    late = ("record", "phq9", "--client", "C0042", "--date", "2026-11-15")
+    assert psyq_cli(*late, "--answers", "0,0,0,0,0,0,0,0,3").exit_code == 0
+    for name in ("psyq.db", "psyq.db-wal", "psyq.db-shm"):
+        (psyq_home / name).unlink(missing_ok=True)
+    assert (
+        psyq_cli("record", "phq9", "--client", "C0043", "--answers", "0," * 8 + "0").exit_code == 0
+    )
+    verified = psyq_cli("audit", "verify")
+    assert verified.exit_code == 1
+    assert "a new, empty store was made at" in verified.stderr
+    assert ROLLED_BACK in psyq_cli("history", "C0043").stdout
+    assert ROLLED_BACK in psyq_cli("export").stderr
 
 
 def test_the_newest_audit_entry_cut_off_with_its_form_is_named(

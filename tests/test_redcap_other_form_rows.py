@@ -111,8 +111,8 @@ def check_outputs(result: Result, out: Path) -> None:
         f"row 6: the REDCap form {FORM} was not started (Incomplete, no answers): not "
         "scored (redcap_event_name week_4_arm_1)"
     )
-    assert errors["8"].startswith("row 8: CRITICAL item phq9_9 answered 2: act on it. ")
-    assert errors["12"].startswith("row 12: CRITICAL item phq9_9 answered 1: act on it. ")
+    assert errors["8"].startswith("row 8: CRITICAL item phq9_9 answered 2 (More than half the")
+    assert errors["12"].startswith("row 12: CRITICAL item phq9_9 answered 1 (Several days): act")
     assert errors["15"] == (
         f"row 15: CRITICAL item phq9_9 not answered: act on it. The REDCap form {FORM} has "
         f"no status ({FORM}_complete is empty): not known to be finished, not scored "
@@ -236,7 +236,7 @@ def test_a_missing_data_code_is_an_answer_not_an_empty_form(psyq_cli: CLI, tmp_p
     assert [s["client_id"] for s in read_csv(out / "scores.csv")] == ["e"]
     errors = {e["client_id"]: e["reason"] for e in read_csv(out / "errors.csv")}
     assert sorted(errors) == ["a", "b", "d"]
-    declined_lead = "CRITICAL item phq9_9 not answered (777, a missing-data code): act on it."
+    declined_lead = "CRITICAL item phq9_9 not answered: act on it."
     assert errors["a"].startswith(f"row 2: {declined_lead} The REDCap form phq9 has no status")
     assert errors["b"].startswith(f"row 3: {declined_lead} The REDCap form phq9 is Incomplete")
     assert errors["d"] == (

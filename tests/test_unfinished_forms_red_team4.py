@@ -80,16 +80,21 @@ def check_outputs(result: Result, out: Path) -> None:
     lines = unfinished_lines(read_csv(out / "errors.csv"))
     assert sorted(lines) == ["2", "3", "5", "6", "7"]
     assert lines["2"] == (
-        f"row 3: CRITICAL item phq9_9 answered 2: act on it. The REDCap form {FORM} is "
+        "row 3: CRITICAL item phq9_9 answered 2 (More than half the days): act on it. "
+        f"The REDCap form {FORM} is "
         f"Incomplete ({STATUS} 0): an unfinished form, not scored "
         "(redcap_event_name week_4_arm_1)"  # which of the record's forms it is
     )
     assert lines["3"].startswith("row 4: CRITICAL item phq9_9 not answered: act on it.")
-    assert lines["5"].startswith("row 6: CRITICAL item phq9_9 answered 1: act on it. ")
+    assert lines["5"].startswith(
+        "row 6: CRITICAL item phq9_9 answered 1 (Several days): act on it. "
+    )
     assert f"has no status ({STATUS} is empty)" in lines["5"]
     assert lines["6"].startswith(f"row 7: the REDCap form {FORM} was not started (Incomplete")
     # The label export's "Nearly every day" is read as its code, 3.
-    assert lines["7"].startswith("row 8: CRITICAL item phq9_9 answered 3: act on it.")
+    assert lines["7"].startswith(
+        "row 8: CRITICAL item phq9_9 answered 3 (Nearly every day): act on it."
+    )
     assert "Incomplete" in lines["7"]
     # The terminal says it too (even with --quiet), and names the Unverified row.
     assert "!!! CRITICAL: 4 row(s) not scored name a critical item" in result.output
@@ -225,7 +230,9 @@ def test_batch_jsonl_row_saying_unfinished_is_not_scored(psyq_cli: CLI, tmp_path
     assert result.exit_code == 1, result.output
     assert [s["client_id"] for s in read_csv(out / "scores.csv")] == ["c"]
     lines = unfinished_lines(read_csv(out / "errors.csv"))
-    assert lines["a"].startswith("row 1: CRITICAL item phq9_9 answered 1: act on it. ")
+    assert lines["a"].startswith(
+        "row 1: CRITICAL item phq9_9 answered 1 (Several days): act on it. "
+    )
     assert "not finished (partial): not scored" in lines["a"]
     assert lines["b"].startswith("row 2: CRITICAL item phq9_9 not answered: act on it. ")
     assert lines["d"].startswith("row 4: CRITICAL item phq9_9 answered 1 (Several days): act on")
@@ -250,6 +257,8 @@ def test_batch_csv_status_column_is_read(psyq_cli: CLI, tmp_path: Path) -> None:
         assert result.exit_code == 1, result.output
         assert [s["client_id"] for s in read_csv(out / "scores.csv")] == ["b"]
         lines = unfinished_lines(read_csv(out / "errors.csv"))
-        assert lines["a"].startswith("row 2: CRITICAL item phq9_9 answered 1: act on it. ")
+        assert lines["a"].startswith(
+            "row 2: CRITICAL item phq9_9 answered 1 (Several days): act on it. "
+        )
         assert lines["c"].startswith("row 4: CRITICAL item phq9_9 not answered: act on it. ")
         assert "not finished (partial): not scored" in lines["c"]

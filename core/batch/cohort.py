@@ -63,7 +63,7 @@ class CohortStats:
             return
         self.rows += 1
         if "error" in record:
-            from psyq.batch.inputs import CRITICAL_ITEMS
+            from psyq.alerts import CRITICAL_ITEMS
 
             self.failed += 1
             # "row N: CRITICAL item ...": the summary says so too, beside "not scored".

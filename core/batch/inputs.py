@@ -127,6 +127,14 @@ NOT_THIS_FORM = "the row holds no answer of this form and is another form's or e
 for it; the worker skips the row (no score, no error line) and counts it."""
 
 
+UNFINISHED = "\x1e"
+"""Leads the problem of a row whose form was not finished (a status column or
+``"@status"`` saying so, a FHIR response in-progress or stopped). The worker takes it
+off and leads the errors.csv line with the row's critical items that are positive or
+unanswered, with their answers' labels (:func:`psyq.alerts.critical_items_lead`),
+named even when nothing was answered. A control character no input can put at the
+start of a problem (cells are quoted escaped)."""
+
 _UNFINISHED = (
     '"@status" says the form was not finished (partial): not scored in a batch; '
     "`psyq record` stores it as a partial administration"
@@ -323,7 +331,6 @@ class CsvLayout:
     status_at: int | None = None
     """The form status column (:class:`FormStatus`), where the file has it."""
     status: FormStatus | None = None
-    critical_at: tuple[tuple[str, int], ...] = ()
     """Each critical item and its place in a row's values, for an unfinished form's line."""
     context_at: tuple[tuple[str, int], ...] = ()
     """The status's context columns (:attr:`FormStatus.context`) the file has."""
@@ -365,7 +372,6 @@ def csv_layout(
         sex_at=names.index("sex") if "sex" in instrument.client_attributes & set(names) else None,
         status_at=names.index(status.column) if status and status.column in names else None,
         status=status,
-        critical_at=tuple((i.id, k) for k, i in enumerate(instrument.items) if i.critical),
         context_at=tuple((c, where[c]) for c in (status.context if status else ()) if c in where),
         owner_at=where.get(status.owner[0]) if status and status.owner else None,
     )
@@ -451,33 +457,19 @@ def unfinished_form(layout: CsvLayout, cells: Sequence[str], values: Sequence[An
     which = [f"{c} {_short(v)}" for c, v in given if v]
     if which:
         problem += f" ({', '.join(which)})"
-    if not_started:
+    if not_started:  # no answer to be critical about: no CRITICAL lead
         return problem
-    # Every critical item is named, answered or not, as an unfinished FHIR form's are:
-    # a risk in a form nobody finished is in the batch's output, never only in the file.
-    said = [
-        f"{item_id} {_given(values[k], _cell(cells, layout.item_at[k]))}"
-        for item_id, k in layout.critical_at
-    ]
-    return critical_lead(said, problem) if said else problem
+    # Led by its critical items that are positive or unanswered, as every unfinished
+    # form's line is: a risk in a form nobody finished is in the batch's output.
+    return UNFINISHED + problem
 
 
 def _owned(layout: CsvLayout, cells: Sequence[str]) -> bool:
     """Whether the row's :attr:`FormStatus.owner` column names this form."""
     owner, at = layout.status.owner if layout.status else None, layout.owner_at
-    return owner is not None and at is not None and _cell(cells, at) == owner[1]
-
-
-def _cell(cells: Sequence[str], at: int | None) -> str:
-    return cells[at].strip() if at is not None and at < len(cells) else ""
-
-
-def _given(value: Any, raw: str = "") -> str:
-    text = "" if value is None else str(value).strip()
-    if text:
-        return f"answered {_short(text)}"
-    # A missing-data code read as no answer is said as given: the respondent declined.
-    return f"not answered ({_short(raw)}, a missing-data code)" if raw else "not answered"
+    if owner is None or at is None or at >= len(cells):
+        return False
+    return cells[at].strip() == owner[1]
 
 
 def _short(text: str) -> str:
@@ -504,7 +496,6 @@ def _read_jsonl(
     rows: list[InputRow] = []
     seen: set[str] = set()
     item_ids = [i.id for i in instrument.items]
-    critical = [i.id for i in instrument.items if i.critical]
     none = (None,) * len(item_ids)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -530,12 +521,12 @@ def _read_jsonl(
             rows.append(InputRow(number, "", "", none, f"expected a JSON object, got {kind}"))
             continue
         if documents is not None and "resourceType" in obj:
-            rows.append(_document_row(number, obj, documents, item_ids, critical))
+            rows.append(_document_row(number, obj, documents, item_ids))
             continue
         unfinished = None
         if "@status" in obj:  # as an answers file's: a form it says was not finished
             obj = dict(obj)
-            unfinished = _plain_status(obj.pop("@status"), obj, critical)
+            unfinished = _plain_status(obj.pop("@status"))
         seen.update(obj)
         raw_client = obj.get(columns.id_column)
         client, problem = _client_id(_text(raw_client))
@@ -563,7 +554,7 @@ def _read_jsonl(
     return rows
 
 
-def _plain_status(status: Any, obj: Mapping[str, Any], critical: Sequence[str]) -> str | None:
+def _plain_status(status: Any) -> str | None:
     """Why a JSON row whose ``"@status"`` says the form was not finished (or says what
     psyq does not know) is not scored, led by its critical items; ``None``: finished.
     Without this, ``--ignore-extra-columns`` dropped the key and scored the row."""
@@ -574,8 +565,7 @@ def _plain_status(status: Any, obj: Mapping[str, Any], critical: Sequence[str]) 
             return None
     except PsyqError as exc:
         return str(exc)
-    said = [f"{i} {_given(obj.get(i))}" for i in critical]
-    return critical_lead(said, _UNFINISHED) if said else _UNFINISHED
+    return UNFINISHED + _UNFINISHED
 
 
 def _text(value: Any) -> str:
@@ -614,16 +604,10 @@ def _client_id(text: str) -> tuple[str, str | None]:
     )
 
 
-CRITICAL_ITEMS = "CRITICAL item "
-"""How the errors.csv reason of a row not scored starts, before its critical items and
-their answers, when it is an unfinished form or its valid answers raise a critical flag
-(``psyq batch`` counts these lines on the terminal)."""
-
-
-def critical_lead(said: Sequence[str], problem: str) -> str:
-    """``problem`` (why a row is not scored) led by its critical items and what was
-    answered (``said``): ``CRITICAL item phq9_9 answered 2: act on it. The ...``."""
-    return f"{CRITICAL_ITEMS}{'; '.join(said)}: act on it. {problem[:1].upper()}{problem[1:]}"
+_UNFINISHED_DOCUMENT = (
+    "the QuestionnaireResponse is in-progress or stopped (an unfinished form): not scored "
+    "in a batch; `psyq record` stores it as a partial administration"
+)
 
 
 def _document_row(
@@ -631,7 +615,6 @@ def _document_row(
     obj: dict[str, Any],
     documents: DocumentReader,
     item_ids: list[str],
-    critical: Sequence[str],
 ) -> InputRow:
     """One resource line (a FHIR QuestionnaireResponse, ...) as a row."""
     try:
@@ -649,20 +632,9 @@ def _document_row(
     # A form the document says was not finished (FHIR in-progress, stopped): a batch
     # row has no partial status to carry, and scored it would read as a finished form.
     if answers.pop("@status", None) == "partial" and problem is None:
-        problem = (
-            "the QuestionnaireResponse is in-progress or stopped (an unfinished form): not "
-            "scored in a batch; `psyq record` stores it as a partial administration"
-        )
-        # Its critical items are named with what was answered, so a risk in an
-        # unfinished form is in the batch's output too (never only in the file).
-        said = [
-            f"{i} answered {answers[i]}"
-            if answers.get(i) not in (None, "")
-            else f"{i} not answered"
-            for i in critical
-        ]
-        if said:
-            problem = critical_lead(said, problem)
+        # Its critical items that are positive or unanswered are named before this, as
+        # on every row not scored, so a risk in an unfinished form is in errors.csv too.
+        problem = UNFINISHED + _UNFINISHED_DOCUMENT
     unknown = sorted(set(answers) - set(item_ids))
     if unknown and problem is None:
         problem = f"answers for unknown items: {', '.join(unknown)}"

@@ -277,7 +277,7 @@ def _say_critical_failures(errors_csv: Path) -> None:
     with --quiet: a risk is never only in a file nobody opened."""
     import csv
 
-    from psyq.batch.inputs import CRITICAL_ITEMS
+    from psyq.alerts import CRITICAL_ITEMS
 
     try:
         with errors_csv.open(encoding="utf-8", newline="") as f:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from psyq.change import Change, Outcome
     from psyq.history import HistoryEntry
     from psyq.models import Instrument
+    from psyq.results import FlagHit
     from psyq.store import Administration, AnswerVersion, MovedForm, ScoreVersion, Store
 
 KEY_FILE = "deidentify.key"
@@ -237,7 +238,12 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
         clients = store.clients()
         # A partial form's flags are shown wherever the form is: never a bare "1 partial".
         partial_flags = {
-            c.id: _partial_flags(app, store.administrations(client_id=c.id, status="partial"))
+            c.id: _with_earlier_alerts(
+                app,
+                store,
+                store.administrations(client_id=c.id, status="partial"),
+                _partial_flags(app, store.administrations(client_id=c.id, status="partial")),
+            )
             for c in clients
             if c.partial
         }
@@ -296,7 +302,7 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
                 f"{'':<12} {CHANGED_MARK}: client {c.id}: {changed_warning(clients_changed[c.id])}"
             )
         for flag in latest_critical[c.id]:
-            click.echo(f"{'':<12} {_flag_line(flag, 'latest administration')}")
+            click.echo(f"{'':<12} {_flag_line(flag, 'latest')}")
         for flag in partial_flags.get(c.id, []):
             click.echo(f"{'':<12} {_flag_line(flag)}")
         for moved in left.get(c.id, []):
@@ -408,8 +414,37 @@ def _latest_critical(app: App, store: Any, client_id: str) -> list[dict[str, Any
     latest: dict[str, Administration] = {}
     for adm in store.administrations(client_id=client_id, status="complete"):
         latest[adm.instrument_id] = adm  # oldest first: the last one stays
-    flags = _partial_flags(app, latest.values())
-    return [f for f in flags if f["level"] == "critical"]
+    flags = [f for f in _partial_flags(app, latest.values()) if f["level"] == "critical"]
+    return _with_earlier_alerts(app, store, list(latest.values()), flags)
+
+
+def _with_earlier_alerts(
+    app: App, store: Any, shown: list[Administration], flags: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``flags`` (of the administrations ``shown``) and, after their critical ones, each
+    critical flag their answers raised before psyq changed them that the answers now do
+    not (``answer_version``: the kept version's id): a risk signal answered away is
+    still said, as ``history`` and ``report`` say it."""
+    from psyq.history import result_of
+
+    by_id = {adm.id: adm for adm in shown}
+    earlier: list[dict[str, Any]] = []
+    for version in store.answer_versions(by_id):
+        adm = by_id[version.administration_id]
+        result = result_of(app, adm, app.instrument_of(adm))
+        for hit in version.alerts_gone(result):
+            earlier.append(
+                {
+                    "administration": adm.id,
+                    "instrument_id": adm.instrument_id,
+                    "answered": sum(v is not None for v in adm.answers.values()),
+                    "items": len(adm.answers),
+                    "answer_version": version.id,
+                }
+                | hit.model_dump()
+            )
+    critical = [f for f in flags if f["level"] == "critical"]
+    return critical + earlier + [f for f in flags if f["level"] != "critical"]
 
 
 def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[str, Any]]:
@@ -436,21 +471,40 @@ def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[st
     return sorted(out, key=lambda f: levels.index(f["level"]))
 
 
-def _about(flag: dict[str, Any]) -> str:
-    """The items that raised a flag, as :meth:`FlagHit.about` words them."""
+def _hit(flag: dict[str, Any]) -> FlagHit:
     from psyq.results import FlagHit
 
     return FlagHit.model_validate(
         {k: flag[k] for k in ("id", "level", "item", "item_ids", "message")}
-    ).about()
-
-
-def _flag_line(flag: dict[str, Any], where: str = "partial administration") -> str:
-    mark = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "    info"}
-    return (
-        f"{mark[flag['level']]} in {where} {flag['administration']} "
-        f"({flag['instrument_id']}){_about(flag)}: {flag['id']}"
     )
+
+
+def _flag_text(flag: dict[str, Any]) -> str:
+    """``CRITICAL (item phq9_9): <message>`` (:func:`psyq.alerts.alert_line`); a warning
+    or note in capitals too, as the history's details list them."""
+    from psyq.alerts import alert_line
+
+    hit = _hit(flag)
+    if hit.level == "critical":
+        return alert_line(hit)
+    return f"{hit.level.upper()}{hit.about()}: {hit.message}"
+
+
+def _flag_line(flag: dict[str, Any], status: str = "partial") -> str:
+    """``!!! CRITICAL in partial administration 3 (phq9) (item phq9_9): suicidal_ideation``
+    (:func:`psyq.alerts.alert_line`, the flag named by its id)."""
+    from psyq.alerts import alert_line, form_words
+
+    mark = {"critical": "!!! ", "warning": "!   ", "info": "    "}
+    hit = _hit(flag)
+    where = form_words(flag["administration"], status, instrument=flag["instrument_id"])
+    text = hit.id
+    if flag.get("answer_version") is not None:  # raised by answers since changed
+        text += (
+            f", raised by its earlier answers, since changed through psyq (kept as answer "
+            f"version {flag['answer_version']})"
+        )
+    return mark[flag["level"]] + alert_line(hit, where, text=text)
 
 
 # -- history -----------------------------------------------------------------
@@ -459,16 +513,25 @@ CHANGED_MARK = "!!! CHANGED OUTSIDE PSYQ"
 """Marks a stored administration whose record no longer matches its audit entry."""
 
 
-def describe_change(change: Change | None) -> str:
-    """``-7 reliable improvement*`` (``*`` = clinically significant)."""
+TOTAL_ONLY = (
+    "\u2020 beside a critical flag: the change of the score only; it does not lessen the flag"
+)
+"""The history's footnote for an improvement or no change marked ``\u2020``."""
+
+
+def describe_change(change: Change | None, alert: bool = False) -> str:
+    """``-7 reliable improvement*`` (``*`` = clinically significant). Beside a critical
+    flag (``alert``) an improvement or no change is marked ``\u2020`` (:data:`TOTAL_ONLY`):
+    never reassurance beside a risk signal."""
     if change is None:
         return "-"
+    mark = " \u2020" if alert and change.direction != "deterioration" else ""
     if change.direction == "none":
-        return "0 no change"
+        return "0 no change" + mark
     words = f"{change.delta:+g} {'reliable ' if change.reliable else ''}{change.direction}"
     if change.important:
         words += " (>= MID)"  # reaches the minimal important difference
-    return words + ("*" if change.clinically_significant else "")
+    return words + ("*" if change.clinically_significant else "") + mark
 
 
 def describe_outcome(outcome: Outcome | None, critical: bool = False) -> str:
@@ -522,6 +585,7 @@ def history_text(
     ``alerted``: administrations followed by an unfinished form raising a critical
     flag, whose bands of low concern are marked as the score's band only; ``lead``:
     lines (those forms' alerts) under the heading, before any score."""
+    from psyq.alerts import alert_line
     from psyq.history import alert_of
     from psyq.proration import proration_note
     from psyq.results import band_shown, low_concern_bands
@@ -587,15 +651,12 @@ def history_text(
                     if not with_outcome
                     else (
                         describe_outcome(
-                            None if e.outcome is None else e.outcome.get(scale.id),
-                            bool(e.result.critical),
+                            None if e.outcome is None else e.outcome.get(scale.id), alert
                         ),
                     )
                 )
-                flags = ", ".join(
-                    ("CRITICAL " if f.level == "critical" else "") + f.id + f.about()
-                    for f in e.result.flags
-                )
+                # Worded as every one-line alert is, each flag named by its id.
+                flags = "; ".join(alert_line(f, text=f.id) for f in e.result.flags)
                 if e.answer_versions:  # answers psyq replaced: an earlier alert is named
                     earlier = sorted(
                         {
@@ -622,11 +683,14 @@ def history_text(
                         scale.id,
                         value,
                         band_shown(s.band_label, scale.id in marked) or (s.reason or ""),
-                        describe_change(None if e.change is None else e.change.get(scale.id)),
+                        describe_change(
+                            None if e.change is None else e.change.get(scale.id), alert
+                        ),
                         describe_change(
                             None
                             if e.change_from_first is None
-                            else e.change_from_first.get(scale.id)
+                            else e.change_from_first.get(scale.id),
+                            alert,
                         ),
                         *outcome,
                         "" if n else flags,
@@ -650,7 +714,13 @@ def history_text(
             f"{scale.id} {e.administration.administered.isoformat()}: {note}"
             for e in group
             for scale in scales
-            if (note := proration_note(scale, e.result.scores[scale.id], bool(e.result.critical)))
+            if (
+                note := proration_note(
+                    scale,
+                    e.result.scores[scale.id],
+                    alert_of(e.result, e.answer_versions) or e.administration.id in alerted,
+                )
+            )
             is not None
             and "would be" in note
         ]
@@ -673,6 +743,8 @@ def history_text(
         ]
     lines.append("")
     lines.append("* clinically significant (crossed the clinical cut-off)")
+    if any(" \u2020" in line for line in lines):
+        lines.append(TOTAL_ONLY)
     return "\n".join(lines) + "\n"
 
 
@@ -716,10 +788,24 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         partial_rescored: dict[int, list[ScoreVersion]] = {}
         for kept in store.score_versions([adm.id for adm in partial]):
             partial_rescored.setdefault(kept.administration_id, []).append(kept)
+    # An unfinished form's critical flag: the latest complete form of its instrument
+    # before it shows its band as the score's only, and claims no remission (as
+    # ``report --latest`` does), in the text and in JSON alike.
+    critical = [f for f in _partial_flags(app, partial) if f["level"] == "critical"]
+    alerted = _before_partial_alerts(entries, partial, {f["administration"] for f in critical})
     if as_json:
         from psyq.history import partial_json
+        from psyq.results import low_concern_bands, with_band_notes
 
-        docs = [e.to_json() for e in entries]
+        docs = [
+            with_band_notes(
+                e.to_json(),
+                low_concern_bands(app.instrument_of(e.administration), e.result, True)
+                if e.administration.id in alerted
+                else (),
+            )
+            for e in entries
+        ]
         docs += [
             partial_json(
                 app,
@@ -737,10 +823,8 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             click.echo(line, err=True)  # the list has no place for them: said beside it
         return
     # An unfinished form's critical flag leads, before any score (its details follow
-    # the tables); the latest complete form before it shows its band as the score's only.
-    critical = [f for f in _partial_flags(app, partial) if f["level"] == "critical"]
+    # the tables).
     lead = [*left, *(f"{_flag_line(flag)} (details below)" for flag in critical)]
-    alerted = _before_partial_alerts(entries, partial, {f["administration"] for f in critical})
     if entries:
         click.echo(history_text(app, client_id, entries, alerted, lead), nl=False)
     else:
@@ -763,7 +847,7 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         for line in score_version_lines(adm, partial_rescored.get(adm.id, [])):
             click.echo(f"  {line}")
         for flag in _partial_flags(app, [adm]):
-            click.echo(f"  {flag['level'].upper()}{_about(flag)}: {flag['message']}")
+            click.echo(f"  {_flag_text(flag)}")
     for line in deleted_lines(deleted, gap=gap):
         click.echo(line)
 
@@ -940,6 +1024,8 @@ def audit_verify_command(app: App, anchor: str | None) -> None:
             f"audit OK: {report.entries} entries, {report.records} records match; "
             f"chain head {report.head_seq}:{report.head}{anchored}"
         )
+        for line in report.acknowledged:
+            click.echo(f"  loss acknowledged: {line}")
         return
     click.echo(f"psyq: audit FAILED: {report.problems[0]}", err=True)
     for problem in report.problems[1:]:
@@ -951,6 +1037,27 @@ def _is_anchor(text: str) -> bool:
     import re
 
     return re.fullmatch(r"(\d{1,18}:)?[0-9a-fA-F]{64}", text.strip()) is not None
+
+
+@audit_group.command("acknowledge")
+@click.option(
+    "--reason",
+    required=True,
+    metavar="TEXT",
+    help="Why the loss is accepted (e.g. 'backup of 1 March restored after a disk failure').",
+)
+@click.pass_obj
+def audit_acknowledge_command(app: App, reason: str) -> None:
+    """Record that the store's loss (put back to an older copy, cut short or replaced
+    outside psyq) is known and accepted, by whom (the OS user) and why.
+
+    Until then every output that reads the store warns of the loss and
+    `psyq audit verify` fails. The entry recording the loss stays in the log, and
+    `psyq audit verify` names it and this acknowledgement on every run.
+    """
+    with app.open_store() as store:
+        noticed, entry = store.acknowledge_loss(reason)
+    click.echo(f"audit entry #{entry}: the loss audit entry #{noticed} records is acknowledged")
 
 
 @audit_group.command("head")
@@ -1308,6 +1415,7 @@ def export_command(
         raise PsyqError(f"{flag} de-identifies dates: give it with --deidentify")
     if date_shift and drop_dates:
         raise PsyqError("give --date-shift or --drop-dates, not both")
+    app.private_home()  # before the key is made in it
     key = deidentify_key(app.home) if deidentify else None
     with app.open_store() as store:
         if instrument_id is not None:
