@@ -123,7 +123,7 @@ def check_outputs(result: Result, out: Path) -> None:
     skipped = f"psyq: {SKIPPED} export rows hold no PHQ-9 answers (other forms or events): skipped"
     assert skipped in said
     assert f"psyq: 1 REDCap form(s) {FORM} were not started (Incomplete, no answers)" in said
-    # Three alerts, not eleven: the skipped rows and the form not started name none.
+    # Three alerts, not twelve: the skipped rows and the form not started name none.
     assert "!!! CRITICAL: 3 row(s) not scored name a critical item" in said
     assert "!!! CRITICAL: 1 row(s) raise a critical flag" in said
 
