@@ -181,3 +181,26 @@ def looks_missing(value: int | None, label: str) -> bool:
     return (value is not None and value in MISSING_DATA_CODES) or bool(
         re.search(_MISSING_LABEL, label, re.IGNORECASE)
     )
+
+
+FINISHED_STATUSES = ("complete", "completed", "amended")
+UNFINISHED_STATUSES = ("partial", "in-progress", "stopped", "incomplete")
+"""What an answers document's ``"@status"`` may say: psyq's own ``complete`` and
+``partial``, FHIR's QuestionnaireResponse statuses (completed, amended; in-progress,
+stopped) and REDCap's Incomplete. Anything else is refused, never read as finished."""
+
+
+def document_status(value: Any) -> str:
+    """``complete`` or ``partial`` for an answers document's ``"@status"``; one line
+    refusing any other value (``entered-in-error``, a typo): a status psyq does not
+    know was read as a finished form, and an unfinished one's answers scored as such."""
+    text = value.strip().casefold() if isinstance(value, str) else None
+    if text in FINISHED_STATUSES:
+        return "complete"
+    if text in UNFINISHED_STATUSES:
+        return "partial"
+    shown = repr(value)[:40]
+    raise AnswerError(
+        f'"@status" {shown} says neither that the form was finished (complete) nor that '
+        "it was not (partial); refusing rather than guessing"
+    )

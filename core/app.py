@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ class App:
         self._home = home
         self.db_path: Path | None = None
         self.audit_key_path: Path | None = None
+        self._home_checked = False
 
     @property
     def home(self) -> Path:
@@ -161,10 +163,48 @@ class App:
             )
         )
 
+    def private_home(self) -> None:
+        """Make the data folder private before psyq keeps the store, a key or the kiosk
+        file in it (once per run), saying so on stderr; refuse another user's (and
+        `sudo psyq` starting a second store in root's). A folder given with ``--db`` is
+        checked, not changed (:func:`psyq.files.check_output_folder`). The data folder
+        is not created when neither the store nor the audit key is kept there."""
+        if self._home_checked:
+            return
+        for note in self._home_notes():
+            click.echo(f"psyq: warning: {note}", err=True)
+        self._home_checked = True
+
+    def _home_notes(self) -> list[str]:
+        from psyq.files import SharedFolder, check_output_folder, data_folder
+        from psyq.store import _is_read_only
+
+        home = self.home
+        used = home in (self.store_path.parent, self.key_path.parent)
+        chosen = self._home is not None or os.environ.get("PSYQ_HOME", "").strip()
+        sudo_user = os.environ.get("SUDO_USER", "")
+        if os.getuid() == 0 and sudo_user not in ("", "root") and used and not chosen:
+            # `sudo psyq record ...`: a second store in root's folder, apart from the
+            # clinician's, and an audit log naming root for the clinician's work.
+            raise SharedFolder(
+                f"psyq runs as root through sudo: client data would go to root's data "
+                f"folder {home}, apart from {sudo_user}'s: run psyq as {sudo_user}, "
+                "without sudo (or set PSYQ_HOME to a folder of root's on purpose)"
+            )
+        notes = data_folder(home) if used or home.exists() else []
+        if self.db_path is not None and not _is_read_only(self.db_path):
+            # A store the user named: its folder is theirs, checked, never changed. One
+            # psyq cannot write (an archive on a DVD, whoever owns it) is only read.
+            note = check_output_folder(self.db_path)
+            if note is not None and not os.path.lexists(self.db_path):
+                notes.append(note)
+        return notes
+
     def open_store(self) -> Store:
         """Open the client store (created and migrated on first use); close it when done."""
         from psyq.store import open_store  # commands that keep no data never load it
 
+        self.private_home()
         store = open_store(self.store_path, key_path=self.key_path)
         for note in store.notes:
             click.echo(f"psyq: warning: {note}", err=True)

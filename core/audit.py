@@ -28,10 +28,13 @@ audit table, and any INSERT whose ``seq`` is not the next one (so ``INSERT OR
 REPLACE`` cannot overwrite an entry).
 
 What this cannot stop: someone who has both the database *and* the key can
-rewrite everything; someone with only the database can delete the newest
-entries together with their records (the chain still verifies, just
-shorter). Anchoring catches both: write down ``psyq audit head`` somewhere
-else and check it later with ``psyq audit verify --head HASH``.
+rewrite everything. Someone with only the database can delete the newest
+entries together with their records, or put back an older copy (the chain
+still verifies, just shorter): the newest entry psyq wrote is noted beside the
+key (:func:`remember_head`), and every read says when it is gone. Anchoring
+catches both, even when the files beside the key were rewritten too: write
+down ``psyq audit head`` somewhere else and check it later with
+``psyq audit verify --head HASH``.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import secrets
 import sqlite3
 import stat
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,6 +105,8 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     bad_records: set[str] = field(default_factory=set)
     chain_ok: bool = True
+    acknowledged: list[str] = field(default_factory=list)
+    """Losses a person accepted (``psyq audit acknowledge``): said, but not problems."""
 
     @property
     def ok(self) -> bool:
@@ -201,6 +207,10 @@ def remember_keyed(key_file: Path, store: Path, seq: int, entry_hash: str) -> No
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device put there: not ours
         os.close(fd)
         return
+    # O_CREAT's 0600 is masked by the umask: 0400 under umask 277, which the next run
+    # could not append to. Exactly 0600, through the descriptor (where modes exist).
+    with suppress(OSError):
+        os.fchmod(fd, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write(line + "\n")
         fh.flush()
@@ -230,6 +240,142 @@ def keyed_before(key_file: Path, store: Path) -> int | None:
             seq = noted.get("seq")
             return seq if isinstance(seq, int) else 0
     return None
+
+
+# -- the head each store reached -------------------------------------------------------
+#
+# A chain inside the file cannot show that the file was put back to an older copy (a
+# backup restored over it) or that its newest entries were cut off with their records:
+# it still verifies, just shorter. The key's folder remembers the newest entry psyq wrote
+# to each store, so every read can say when that entry is no longer there.
+
+HEADS_SUFFIX = ".heads"
+ROLLBACK_ACTION = "rollback noticed"
+"""The action of the entry psyq appends when it finds the store older than its last write."""
+
+
+def heads_path(key_file: Path) -> Path:
+    """Beside the key: a JSON object, store path -> [seq, hash] of the newest entry psyq
+    wrote to it."""
+    return key_file.with_name(key_file.name + HEADS_SUFFIX)
+
+
+def _read_heads(key_file: Path) -> dict[str, Any]:
+    try:
+        fd = os.open(heads_path(key_file), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _NONBLOCK)
+    except OSError:
+        return {}
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return {}
+    with os.fdopen(fd, "rb") as fh:
+        text = fh.read(_KEYED_STORES_CAP).decode("utf-8", "replace")
+    try:
+        heads = json.loads(text)
+    except ValueError:
+        return {}
+    return heads if isinstance(heads, dict) else {}
+
+
+def remember_head(key_file: Path, store: Path, seq: int, entry_hash: str) -> None:
+    """Note ``store``'s newest entry after a write. Best effort: a key kept on
+    read-only media keeps no note (and cannot tell a store put back to an older copy)."""
+    from psyq.files import write_atomic
+
+    heads = _read_heads(key_file)
+    heads[str(store.resolve())] = [seq, entry_hash]
+    # Not fsynced (every write pays this, and an fsync more than doubled a write's cost):
+    # the store's commit before it is durable, so a crash can only leave an older note
+    # (an entry still in the log) or none, which never raises a false alarm.
+    with suppress(OSError):
+        write_atomic(heads_path(key_file), json.dumps(heads).encode("utf-8"), synced=False)
+
+
+def remembered_head(key_file: Path, store: Path) -> tuple[int, str] | None:
+    """(seq, hash) of the newest entry psyq wrote to ``store``, if noted."""
+    noted = _read_heads(key_file).get(str(store.resolve()))
+    if (
+        isinstance(noted, list)
+        and len(noted) == 2
+        and isinstance(noted[0], int)
+        and isinstance(noted[1], str)
+    ):
+        return noted[0], noted[1]
+    return None
+
+
+def lost_head(store: Store) -> tuple[int, str] | None:
+    """The remembered newest entry (:func:`remembered_head`) when the store's log no
+    longer holds it: the store was put back to an older copy or cut short."""
+    noted = remembered_head(store.key_path, store.path)
+    if noted is None:
+        return None
+    try:
+        row = store.connection.execute(
+            "SELECT hash FROM audit WHERE seq = ?", (noted[0],)
+        ).fetchone()
+    except sqlite3.Error:  # the log dropped: audit verify names it
+        return None
+    return None if row is not None and row[0] == noted[1] else noted
+
+
+ACKNOWLEDGED_ACTION = "loss acknowledged"
+"""The action of the entry ``psyq audit acknowledge`` appends: a named person says why
+the store lost what a ``rollback noticed`` entry records (a backup restored after a
+disk failure, say). Until then every output that reads the store warns of the loss."""
+
+
+def unacknowledged_rollback(conn: sqlite3.Connection) -> tuple[int, str, str] | None:
+    """(seq, at, record) of the newest ``rollback noticed`` entry that no later
+    ``loss acknowledged`` entry answers, or None."""
+    try:
+        noticed = conn.execute(
+            "SELECT seq, at, record FROM audit WHERE action = ? AND NOT EXISTS (SELECT 1 "
+            "FROM audit later WHERE later.action = ? AND later.seq > audit.seq) "
+            "ORDER BY seq DESC LIMIT 1",
+            (ROLLBACK_ACTION, ACKNOWLEDGED_ACTION),
+        ).fetchone()
+    except sqlite3.Error:
+        return None
+    return None if noticed is None else (int(noticed[0]), str(noticed[1]), str(noticed[2]))
+
+
+def acknowledged_losses(conn: sqlite3.Connection) -> list[str]:
+    """One line per acknowledgement in the log: the loss it answers, who, when and why
+    (``audit verify`` prints them even when everything else checks)."""
+    try:
+        rows = conn.execute(
+            "SELECT seq, at, os_user, record FROM audit WHERE action = ? ORDER BY seq",
+            (ACKNOWLEDGED_ACTION,),
+        ).fetchall()
+    except sqlite3.Error:
+        return []
+    return [
+        f"audit entry #{seq} ({at}, OS user {user}): {str(record).removeprefix('store: ')}"
+        for seq, at, user, record in rows
+    ]
+
+
+def rollback_problem(store: Store) -> str | None:
+    """What to say when the store is older than psyq's last write to it (now, or as
+    recorded in its log by a later write and not yet acknowledged), else None."""
+    noticed = unacknowledged_rollback(store.connection)
+    if noticed is not None:
+        return (
+            f"audit entry #{noticed[0]} ({noticed[1]}) records that psyq found the store put "
+            "back to an older copy, cut short or replaced outside psyq "
+            f"({noticed[2].removeprefix('store: ')}); once the loss is understood, "
+            "`psyq audit acknowledge --reason TEXT` records who accepted it and why"
+        )
+    lost = lost_head(store)
+    if lost is None:
+        return None
+    return (
+        f"audit entry #{lost[0]}, the newest psyq wrote to this store (noted in "
+        f"{heads_path(store.key_path)}), is no longer in its log: the store was put back "
+        "to an older copy (a backup restored over it) or its newest entries were cut off "
+        "outside psyq, with what they recorded"
+    )
 
 
 # -- entries ------------------------------------------------------------------------
@@ -420,6 +566,11 @@ def verify(store: Store, *, anchor: str | None = None) -> VerifyReport:
             )
             report.chain_ok = False
 
+    report.acknowledged = acknowledged_losses(store.connection)
+    rolled_back = rollback_problem(store)
+    if rolled_back is not None:  # the records match a chain that is older than psyq left it
+        report.problems.append(rolled_back)
+
     seen: set[str] = set()
     for record, row in store.audited_records():
         report.records += 1
@@ -495,6 +646,35 @@ def changed_records(store: Store, rows: Mapping[str, Mapping[str, Any]]) -> dict
         if problem is not None:
             out[record] = problem
     return out
+
+
+def authentic_last_entry(store: Store, record: str) -> AuditEntry | None:
+    """``record``'s last audit entry, if it is authentic (its HMAC matches, when the key
+    can be read); None when there is none or it was altered."""
+    conn = store.connection
+    try:
+        found = conn.execute(
+            "SELECT seq, at, os_user, action, record, digest, prev, hash FROM audit "
+            "WHERE record = ? ORDER BY seq DESC LIMIT 1",
+            (record,),
+        ).fetchone()
+    except sqlite3.Error:
+        return None
+    if found is None:
+        return None
+    entry = AuditEntry(*tuple(found))
+    if not _well_formed(entry):
+        return None
+    marker = keyed_from(conn)
+    if marker is None or entry.seq < marker[0]:
+        return entry if _hash_matches(entry, None) else None
+    try:
+        key = store.audit_key(create=False)
+    except AuditKeyError:
+        return entry  # no key to check it with: its digest alone is compared (as on read)
+    if key_id(key) != marker[1]:
+        return entry
+    return entry if _hash_matches(entry, key) else None
 
 
 def _hash_matches(entry: AuditEntry, key: bytes | None) -> bool:

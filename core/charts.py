@@ -320,6 +320,9 @@ class TrendChart:
     criterion: str = ""
     outcome: str = ""  # response / remission against the first administration
     any_critical: bool = False
+    # The current form is shown beside a critical flag (its own or one from elsewhere):
+    # an improvement or no change is the total's only, said so beside the alert.
+    beside_alert: bool = False
 
 
 TREND_LEFT, TREND_RIGHT, TREND_TOP, TREND_BOTTOM = 44.0, 500.0, 16.0, 118.0
@@ -449,6 +452,7 @@ def trend_chart(
         criterion=criterion,
         outcome=outcome_text,
         any_critical=any(flagged),
+        beside_alert=bool(marks[-1] or alert),
     )
 
 

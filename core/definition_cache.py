@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from psyq.digest import blake2b, hex_digest
-from psyq.files import create_private, private_dir, write_atomic
+from psyq.files import create_private, private_dir, read_private, write_atomic
 
 if TYPE_CHECKING:
     from psyq.manager import PsyqPluginManager
@@ -78,10 +78,39 @@ def cache_dir() -> Path | None:
         return None
     env = os.environ.get("PSYQ_CACHE_DIR", "").strip()
     if env:
-        return Path(env).expanduser()
-    from psyq.paths import user_dir
+        folder = Path(env).expanduser()
+    else:
+        from psyq.paths import user_dir
 
-    return user_dir("cache")
+        folder = user_dir("cache")
+    return folder if _own_cache_folder(folder) else None
+
+
+_refused_said: set[Path] = set()
+
+
+def _own_cache_folder(folder: Path) -> bool:
+    """Whether ``folder`` can hold psyq's cache: missing (made 0700 when written), or the
+    user's own folder nobody else can write in. What another user could put in the cache
+    (a plugin list, compiled templates, definitions) would be imported, run or scored
+    with; such a folder is not used (one line says so, once per process)."""
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return True  # missing: psyq makes it, 0700; anything else fails when written
+    mode = info.st_mode & 0o7777
+    if info.st_uid == os.getuid() and not mode & 0o022:
+        return True
+    if folder not in _refused_said:
+        _refused_said.add(folder)
+        mine = info.st_uid == os.getuid()
+        whose = "others can write in it" if mine else f"it belongs to uid {info.st_uid}"
+        print(
+            f"psyq: warning: {folder}: not used as psyq's cache ({whose}, mode {mode:04o}); "
+            "set PSYQ_CACHE_DIR to a folder of your own",
+            file=sys.stderr,
+        )
+    return False
 
 
 def fingerprint(pm: PsyqPluginManager) -> str:
@@ -131,22 +160,25 @@ def entry_key(path: Path, data: bytes) -> str:
 def read_cache_key(folder: Path, *, create: bool) -> bytes | None:
     """The key of the cache in ``folder`` (``definitions.key``): random, 0600, made
     (exclusively) when ``create`` and there is none. ``None`` when there is none, it is
-    damaged and not ``create``, or the folder cannot be written. Every cache psyq keeps
+    damaged and not ``create``, it is not the user's own regular file (a link, another
+    user's), or the folder cannot be written. Every cache psyq keeps
     in that folder signs its entries with it, so a damaged key makes them all misses."""
     path = folder / KEY_FILE
     for _ in range(2):
         try:
-            key = path.read_bytes()
+            key, mode = read_private(path, KEY_BYTES + 1)
         except FileNotFoundError:
-            key = b""
+            key, mode = b"", 0
         except OSError:
+            # A link, a FIFO, another user's file: a key someone else may know, who could
+            # then sign cache entries psyq runs (compiled templates) or scores with.
             return None
-        if len(key) == KEY_BYTES:
+        if len(key) == KEY_BYTES and not mode & 0o077:
             return key
         if not create:
             return None
         try:
-            if key:  # damaged: start again (every entry becomes a miss)
+            if key:  # damaged, or others could read it: start again (every entry a miss)
                 path.unlink()
             fd = create_private(private_dir(folder) / KEY_FILE)
         except FileExistsError:  # another psyq made it just now

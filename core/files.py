@@ -57,11 +57,12 @@ def create_private(path: Path) -> int:
 
 
 @contextmanager
-def atomic_file(path: Path, *, durable: bool = True) -> Iterator[IO[bytes]]:
+def atomic_file(path: Path, *, durable: bool = True, synced: bool = True) -> Iterator[IO[bytes]]:
     """A binary file that appears at ``path`` (0600) only when the block succeeds.
 
     ``durable`` also fsyncs the folder after the rename, for files a resumed
-    run relies on. The data itself is always fsynced before the rename.
+    run relies on. The data is fsynced before the rename unless ``synced`` is
+    False, for a note whose loss in a crash costs nothing but the note.
     """
     tmp = temporary_name(path)
     fd = create_private(tmp)
@@ -69,7 +70,8 @@ def atomic_file(path: Path, *, durable: bool = True) -> Iterator[IO[bytes]]:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if synced:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -78,15 +80,18 @@ def atomic_file(path: Path, *, durable: bool = True) -> Iterator[IO[bytes]]:
         fsync_dir(path.parent)
 
 
-def write_atomic(path: Path, data: bytes, *, private: bool = True, durable: bool = False) -> None:
+def write_atomic(
+    path: Path, data: bytes, *, private: bool = True, durable: bool = False, synced: bool = True
+) -> None:
     """Write ``data`` to ``path`` atomically, readable and writable by its owner only.
 
     ``private`` is kept for callers written before every output became
     private; it no longer changes anything (every psyq output may hold client
-    data). ``durable`` fsyncs the folder after the rename. Raises ``OSError``;
-    the temporary file is removed.
+    data). ``durable`` fsyncs the folder after the rename; ``synced=False`` skips
+    the fsync of the data (:func:`atomic_file`). Raises ``OSError``; the
+    temporary file is removed.
     """
-    with atomic_file(path, durable=durable) as fh:
+    with atomic_file(path, durable=durable, synced=synced) as fh:
         fh.write(data)
 
 
@@ -94,15 +99,18 @@ class OutputExists(PsyqError):
     """An output file the user named is there already and ``--force`` was not given."""
 
 
-def refuse_existing(path: Path, force: bool) -> None:
+def refuse_existing(path: Path, force: bool, *, client_data: bool = True) -> None:
     """Refuse ``path`` (a file the user named with ``-o``) if something is there, unless
     ``force``: checked before the work, so a long run is not wasted on a name in use.
-    A link counts as there, dangling or not."""
+    A link counts as there, dangling or not. For ``client_data``, its folder is checked
+    too (:func:`check_output_folder`)."""
     if not force and os.path.lexists(path):
         raise OutputExists(f"{path} exists; choose another name or pass --force")
+    if client_data:
+        check_output_folder(path)  # a folder others could swap the file in: refused now
 
 
-def write_output(path: Path, data: bytes, *, force: bool) -> None:
+def write_output(path: Path, data: bytes, *, force: bool, client_data: bool = True) -> None:
     """Write a file the user named (``-o FILE``): private (0600) and atomic, as
     :func:`write_atomic`, and never in place of a file that is there unless ``force``.
 
@@ -110,22 +118,34 @@ def write_output(path: Path, data: bytes, *, force: bool) -> None:
     fails if the name was taken meanwhile (no window between a check and the
     write); where the file system has no hard links, the name is checked instead
     just before the rename. Raises :class:`OutputExists` (the old file is left as
-    it was) or ``OSError``; the temporary file is removed either way.
+    it was) or ``OSError``; the temporary file is removed either way. The folder is
+    the user's and is left as it is; for ``client_data`` (not an instrument definition
+    or simulated answers) :func:`check_output_folder` refuses one others could swap
+    the file in, and one line on stderr says when others can list it.
     """
-    refuse_existing(path, force)
+    refuse_existing(path, force, client_data=client_data)
+    note = check_output_folder(path) if client_data else None
     if force:
         write_atomic(path, data)
-        return
+    else:
+        _link_new(path, data)
+    if note is not None:
+        import click  # every command that names an output file runs under click
+
+        click.echo(f"psyq: warning: {note}", err=True)
+
+
+def _link_new(path: Path, data: bytes) -> None:
     tmp = _synced_temporary(path, data)
     try:
         os.link(tmp, path)
     except FileExistsError:
-        refuse_existing(path, force=False)
+        refuse_existing(path, force=False, client_data=False)
         raise
     except OSError as exc:
         if exc.errno not in _NO_HARD_LINKS:
             raise
-        refuse_existing(path, force=False)
+        refuse_existing(path, force=False, client_data=False)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -161,7 +181,7 @@ def private_dir(path: Path) -> Path:
 
 
 class SharedFolder(PsyqError):
-    """A folder psyq is to fill with client files is open to others and not the user's own."""
+    """A folder psyq is to fill with client files is open to others, or not the user's own."""
 
 
 def private_folder(path: Path, *, check_only: bool = False) -> list[str]:
@@ -170,10 +190,11 @@ def private_folder(path: Path, *, check_only: bool = False) -> list[str]:
 
     Missing: created 0700 (:func:`private_dir`). The user's own folder that others can
     open (``mkdir`` under umask 022 makes it 0755): made 0700, and one line saying so
-    is returned for the caller to show. A folder others can open that is someone
-    else's, or shared by design (sticky, as ``/tmp``): :class:`SharedFolder`, as psyq
-    cannot make it private. A link the user gave is followed; the folder is changed
-    through its descriptor, so it cannot be swapped between the check and the change.
+    is returned for the caller to show. Someone else's folder (root's batch into a
+    clinician's), or one shared by design (sticky, as ``/tmp``): :class:`SharedFolder`,
+    as psyq cannot make it private or its files would not be the folder owner's. A
+    link the user gave is followed; the folder is changed through its descriptor, so
+    it cannot be swapped between the check and the change.
     ``check_only`` raises as above but creates and changes nothing (for a check before
     the work starts, which must leave the folder as it was if the work cannot start).
     """
@@ -188,6 +209,10 @@ def private_folder(path: Path, *, check_only: bool = False) -> list[str]:
     try:
         info = os.fstat(fd)
         mode = stat.S_IMODE(info.st_mode)
+        if stat.S_ISDIR(info.st_mode) and info.st_uid != os.getuid() and not mode & 0o077:
+            # Private, but someone else's (root running a batch into a clinician's
+            # folder): the reports would be root's, unreadable to the folder's owner.
+            raise belongs_to_another(path, info.st_uid, "the folder")
         if not stat.S_ISDIR(info.st_mode) or not mode & 0o077:
             return []
         if info.st_uid != os.getuid() or mode & stat.S_ISVTX:
@@ -203,6 +228,97 @@ def private_folder(path: Path, *, check_only: bool = False) -> list[str]:
     finally:
         os.close(fd)
     return [f"{path}: others could open this folder (mode {mode:04o}); made it 0700"]
+
+
+def _user_name(uid: int) -> str | None:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+def belongs_to_another(path: Path, owner: int, what: str) -> SharedFolder:
+    """One line refusing ``what`` at ``path``, which belongs to ``owner``, not the user."""
+    name = _user_name(owner)
+    me = _user_name(os.getuid())
+    who = f"{name} (uid {owner})" if name else f"uid {owner}"
+    you = f"{me} (uid {os.getuid()})" if me else f"uid {os.getuid()}"
+    run_as = f"run psyq as {name} (sudo -u {name} psyq ...)" if name else "run psyq as its owner"
+    return SharedFolder(
+        f"{path}: {what} belongs to {who}, not to you ({you}); files psyq made there "
+        f"would be yours, not its owner's: {run_as}"
+    )
+
+
+def data_folder(path: Path) -> list[str]:
+    """Make ``path``, psyq's own data folder (``$PSYQ_HOME``: the store, its keys), a
+    folder only its owner can open, before psyq keeps client data in it.
+
+    Missing: created 0700. The user's own folder that others can open or write (made
+    by ``mkdir`` under umask 022, or ``chmod 777``): made 0700 through its descriptor,
+    and one line saying so is returned for the caller to show (the user asked psyq to
+    keep client data there). Another user's folder (``sudo psyq`` with ``PSYQ_HOME`` in
+    someone's home): :class:`SharedFolder`, as files root made there would be root's,
+    unreadable to their owner, and the audit log would name root for the clinician's
+    work. A link is followed (a data folder on an encrypted volume); the folder it
+    names is the one checked and changed.
+    """
+    if not os.path.lexists(path):
+        private_dir(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+    except OSError as exc:
+        why = "it is not a folder" if exc.errno == errno.ENOTDIR else exc.strerror or str(exc)
+        raise SharedFolder(f"{path}: cannot use psyq's data folder: {why}") from None
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != os.getuid():
+            raise belongs_to_another(path, info.st_uid, "psyq's data folder")
+        mode = stat.S_IMODE(info.st_mode)
+        if not mode & 0o077:
+            return []
+        os.fchmod(fd, PRIVATE_DIR)
+    finally:
+        os.close(fd)
+    return [f"{path}: others could open psyq's data folder (mode {mode:04o}); made it 0700"]
+
+
+def check_output_folder(path: Path) -> str | None:
+    """Check the folder a file the user named (``-o FILE``, ``--db FILE``) goes into,
+    without changing it (it is the user's, and may hold other things).
+
+    Refused (:class:`SharedFolder`): another user's folder (root's excepted, as
+    ``/tmp``: root can read everything anyway), and one others can write without the
+    sticky bit (they could rename psyq's file away and put their own in its place).
+    Returns one line to show when others can list it (the file is 0600, its name,
+    often a client's, is not), else ``None``. A folder that cannot be opened is left
+    to the write to report.
+    """
+    folder = Path(os.path.abspath(path)).parent  # `-o r.pdf`: named, not "."
+    try:
+        fd = os.open(folder, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid not in (os.getuid(), 0):
+        raise belongs_to_another(folder, info.st_uid, "the folder")
+    if mode & 0o022 and not mode & stat.S_ISVTX:
+        raise SharedFolder(
+            f"{folder}: others can write in this folder (mode {mode:04o}), so they could "
+            f"swap {path.name} for a file of their own: write it into a folder of your own"
+        )
+    if mode & 0o044:
+        return (
+            f"{folder}: others can list this folder (mode {mode:04o}); {path.name} itself "
+            "is private (0600), but its name is not"
+        )
+    return None
 
 
 def create_private_once(path: Path, data: bytes) -> bool:

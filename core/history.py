@@ -28,7 +28,7 @@ from psyq.errors import PsyqError
 from psyq.models import Instrument
 from psyq.outputs import PastScore, RenderRequest
 from psyq.results import ScoreResult
-from psyq.store import Administration, AnswerVersion, Store
+from psyq.store import Administration, AnswerVersion, ScoreVersion, Store
 
 if TYPE_CHECKING:
     from psyq.app import App
@@ -56,6 +56,8 @@ class HistoryEntry:
     (:func:`psyq.results.low_concern_bands`): ``band_beside_alert`` in JSON."""
     answer_versions: tuple[AnswerVersion, ...] = ()
     """The administration as saved before psyq changed answers already given in it."""
+    score_versions: tuple[ScoreVersion, ...] = ()
+    """The scores it had before each ``rescore`` that changed them (kept, numbered)."""
 
     def to_json(self) -> dict[str, Any]:
         """The ``psyq score --json`` object plus ``administration``, ``change`` and
@@ -76,6 +78,7 @@ class HistoryEntry:
             **origin_fields(self.origin),
             "changed_outside_psyq": self.changed,
             "answer_versions": answer_versions_json(self.answer_versions, adm),
+            **score_versions_fields(self.score_versions, adm),
         }
         doc["change"] = _changes_json(self.change)
         doc["change_from_first"] = _changes_json(self.change_from_first)
@@ -139,6 +142,115 @@ def answer_versions_json(
     return out
 
 
+def score_versions_fields(
+    versions: tuple[ScoreVersion, ...] | list[ScoreVersion], adm: Administration
+) -> dict[str, Any]:
+    """``administration.score_version`` (the current scores' number, when and by whom
+    they were scored) and ``administration.score_versions``: every earlier version a
+    ``rescore`` replaced, as the audit keeps it (its scores and flags, the definition
+    and plugins that made them, when and by whom scored and superseded, why it was
+    replaced, the critical flags it raised that the current scores do not), oldest first."""
+    scoring = adm.scoring or {}
+    out: list[dict[str, Any]] = []
+    for n, version in enumerate(versions):
+        after = versions[n + 1] if n + 1 < len(versions) else None
+        then = version.scoring or {}
+        result = version.result
+        out.append(
+            {
+                "version": version.version,
+                "scores": {
+                    k: {"value": v.value, "band": v.band}
+                    for k, v in ({} if result is None else result.scores).items()
+                },
+                "flags": [
+                    {"id": f.id, "level": f.level} for f in ([] if result is None else result.flags)
+                ],
+                "critical_flags": [f.id for f in version.alerts_gone(adm.result)],
+                "definition_hash": version.scored_with,
+                "plugins": then.get("plugins"),
+                "scored_at": then.get("at"),
+                "scored_by": then.get("by"),
+                "superseded_at": version.superseded_at.isoformat(),
+                "superseded_by": version.superseded_by,
+                "why": _why_rescored(
+                    version,
+                    adm.scored_with if after is None else after.scored_with,
+                    (scoring if after is None else after.scoring or {}).get("plugins"),
+                ),
+                "changed_outside_psyq": version.changed_outside_psyq,
+            }
+        )
+    # Every version before the current one is kept: a number missing was deleted by hand.
+    kept = {version.version for version in versions}
+    for number in range(1, adm.score_version if adm.scores is not None else 1):
+        if number not in kept:
+            out.append(
+                {
+                    "version": number,
+                    "changed_outside_psyq": f"score version {number} of administration "
+                    f"{adm.id} is no longer in the store: it was deleted outside psyq; "
+                    "`psyq audit verify` gives the details",
+                }
+            )
+    out.sort(key=lambda doc: int(doc["version"]))
+    return {
+        "score_version": adm.score_version if adm.scores is not None else None,
+        "scored_at": scoring.get("at"),
+        "scored_by": scoring.get("by"),
+        "score_versions": out,
+    }
+
+
+def _why_rescored(version: ScoreVersion, definition: str | None, plugins: Any) -> str:
+    """Why ``rescore`` replaced ``version``: what differs in what scored the next one."""
+    said = []
+    if version.scored_with != definition:
+        said.append(
+            f"the definition changed ({(version.scored_with or '-')[:19]} -> "
+            f"{(definition or '-')[:19]})"
+        )
+    before = (version.scoring or {}).get("plugins")
+    if before != plugins:
+        said.append(f"the scoring plugins changed ({before} -> {plugins})")
+    if not said:
+        return (
+            "rescored with the same definition and plugins (the client's recorded "
+            "attributes or psyq's scoring changed)"
+        )
+    return "; ".join(said)
+
+
+def score_version_lines(
+    adm: Administration, versions: tuple[ScoreVersion, ...] | list[ScoreVersion]
+) -> list[str]:
+    """One line per earlier score version of ``adm`` a rescore replaced (text outputs)."""
+    fields = score_versions_fields(versions, adm)["score_versions"]
+    lines = [
+        f"!!! CHANGED OUTSIDE PSYQ: {doc['changed_outside_psyq']}"
+        for doc in fields
+        if "scores" not in doc  # deleted: only its number is known
+    ]
+    fields = [doc for doc in fields if "scores" in doc]
+    for version, doc in zip(versions, fields, strict=True):
+        total = doc["scores"].get("total", {}).get("value")
+        critical = [f.id + f.about() for f in version.alerts_gone(adm.result)]
+        then = f"; it raised CRITICAL {', '.join(critical)}" if critical else ""
+        lines.append(
+            f"SCORES REPLACED: administration {adm.id} ({adm.administered.isoformat()}): "
+            f"score version {version.version} (total {'-' if total is None else total}, "
+            f"scored {doc['scored_at'] or '-'} by {doc['scored_by'] or '-'}) was replaced "
+            f"by a rescore {version.superseded_at.isoformat(timespec='seconds')} by "
+            f"{version.superseded_by}: {doc['why']}{then}; kept (`psyq audit log`)"
+            + (
+                f"; !!! CHANGED OUTSIDE PSYQ: {version.changed_outside_psyq}"
+                if version.changed_outside_psyq
+                else ""
+            )
+        )
+    return lines
+
+
 def answer_version_lines(
     adm: Administration, versions: tuple[AnswerVersion, ...] | list[AnswerVersion]
 ) -> list[str]:
@@ -170,6 +282,7 @@ def partial_json(
     origin: tuple[str, str | None] | None = None,
     changed: str | None = None,
     versions: list[AnswerVersion] | None = None,
+    score_versions: list[ScoreVersion] | None = None,
 ) -> dict[str, Any]:
     """A partial administration as ``psyq history --json`` lists it: its flags and
     scores from the answers given so far, ``administration.status`` = ``partial``,
@@ -192,6 +305,7 @@ def partial_json(
         **origin_fields(origin),
         "changed_outside_psyq": changed,
         "answer_versions": answer_versions_json(versions or [], adm),
+        **score_versions_fields(score_versions or [], adm),
         "answered": sum(v is not None for v in adm.answers.values()),
         "items": len(instrument.items),
     }
@@ -255,6 +369,24 @@ def result_of(app: App, administration: Administration, instrument: Instrument) 
     return app.scorer.score_valid(instrument, dict(administration.answers))
 
 
+def with_moved_from(store: Store, changed: dict[int, str]) -> dict[int, str]:
+    """``changed`` (:meth:`~psyq.store.Store.changed_outside`) with the client a form was
+    moved from outside psyq added to its problem, so the client it now shows under is
+    told it was saved as another's (its risk signals are not this client's)."""
+    if not changed:
+        return changed
+    moved = {m.administration_id: m.former_client for m in store.moved_outside()}
+    return {
+        n: problem
+        + (
+            f"; it was saved by psyq as client {moved[n]}'s and moved here outside psyq"
+            if moved.get(n)
+            else ""
+        )
+        for n, problem in changed.items()
+    }
+
+
 def build_history(
     app: App, store: Store, client_id: str, instrument_id: str | None = None
 ) -> list[HistoryEntry]:
@@ -273,10 +405,13 @@ def build_history(
     from psyq.results import low_concern_bands
     from psyq.store import changed_warning
 
-    changed = store.changed_outside(adm.id for adm in administrations)
+    changed = with_moved_from(store, store.changed_outside(adm.id for adm in administrations))
     versions: dict[int, list[AnswerVersion]] = {}
     for version in store.answer_versions(adm.id for adm in administrations):
         versions.setdefault(version.administration_id, []).append(version)
+    rescored: dict[int, list[ScoreVersion]] = {}
+    for kept_scores in store.score_versions([adm.id for adm in administrations]):
+        rescored.setdefault(kept_scores.administration_id, []).append(kept_scores)
     # Change is measured within one version of a definition: another version may ask
     # other items or score them otherwise (CCTS 0.1 and 0.2), so its totals are not
     # comparable with this one's.
@@ -305,6 +440,7 @@ def build_history(
                 changed=changed_warning(changed.get(adm.id)),
                 band_notes=frozenset(low_concern_bands(instrument, result, alert_of(result, kept))),
                 answer_versions=kept,
+                score_versions=tuple(rescored.get(adm.id, ())),
             )
         )
         previous[key] = (adm, result)
@@ -369,8 +505,11 @@ def render_request_for(
         for other in store.administrations(client_id=adm.client_id, instrument_id=adm.instrument_id)
         if other.id != adm.id and other.id not in {e.id for e in earlier}
     ]
-    changed = store.changed_outside(
-        [adm.id, *(other.id for other in earlier), *(other.id for other in outside)]
+    changed = with_moved_from(
+        store,
+        store.changed_outside(
+            [adm.id, *(other.id for other in earlier), *(other.id for other in outside)]
+        ),
     )
     not_in_trend = [
         {
@@ -392,6 +531,19 @@ def render_request_for(
     if kept:
         options["answer_versions"] = answer_versions_json(kept, adm)
         options["answer_version_lines"] = answer_version_lines(adm, kept)
+        # The critical flags those earlier answers raised, with the answers that raised
+        # them, for the report's safety alert (never only a flag id in a banner).
+        earlier_critical = [
+            {
+                "answer_version": version.id,
+                "answers": version.answers,
+                "flags": [f.model_dump(mode="json") for f in version.alerts_gone(result)],
+            }
+            for version in kept
+            if version.alerts_gone(result)
+        ]
+        if earlier_critical:
+            options["earlier_critical"] = earlier_critical
     earlier_changed = [
         {
             "administration_id": other.id,
@@ -407,6 +559,12 @@ def render_request_for(
     gap = store.log_gap()  # entries cut out of the log: what they named is unknown
     if gap is not None:
         options["audit_log_changed_outside_psyq"] = gap
+    # A form moved to another client outside psyq is named in this client's reports.
+    left = [m for m in store.moved_outside() if m.left(adm.client_id)]
+    if left:
+        options["left_client_outside_psyq"] = [
+            {**m.model_dump(mode="json"), "problem": m.line()} for m in left
+        ]
     deleted = store.deleted_outside()
     if deleted:
         options["deleted_outside_psyq"] = [
@@ -451,7 +609,7 @@ def render_request_for_latest(
     (of ``instrument_id``, when given), ``history`` filled.
 
     ``options["later_critical"]`` lists the partial administrations after it whose
-    answers raise a critical flag (id, instrument, date, status, flags), so the
+    answers raise a critical flag (id, instrument, date, status, answers, flags), so the
     report names them; ``options["later_changed_outside_psyq"]`` those changed outside
     psyq after they were saved (id, date, status, the warning), whose stored answers
     may not show a risk that was there."""
@@ -485,6 +643,8 @@ def render_request_for_latest(
                 {
                     "administration_id": other.id,
                     "instrument": instrument.short_name or instrument.id,
+                    "instrument_id": instrument.id,
+                    "answers": dict(other.answers),
                     "administered": other.administered.isoformat(),
                     "status": other.status,
                     "flags": [f.model_dump(mode="json") for f in critical],

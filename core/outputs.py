@@ -88,23 +88,18 @@ class RenderRequest:
         """What forms left unfinished after this one say (``report --latest``), a line
         each, for every output to show beside this form's own alert: each critical flag
         their answers raise (``options["later_critical"]``: ``CRITICAL in later partial
-        administration 2 (2026-11-30) (item phq9_9): ...``), then each of them changed
+        administration 2 (PHQ-9, 2026-11-30) (item phq9_9): ...``, as
+        :func:`psyq.alerts.alert_line` words every alert), then each of them changed
         outside psyq after it was saved (``options["later_changed_outside_psyq"]``)."""
+        from psyq.alerts import alert_line, later_form_words
         from psyq.results import FlagHit
 
         lines = []
         for later in self.options.get("later_critical", []):
-            where = f"later {later['status']} administration {later['administration_id']}"
-            for raised in later["flags"]:
-                flag = FlagHit.model_validate(raised)
-                lines.append(
-                    f"CRITICAL in {where} ({later['administered']}){flag.about()}: {flag.message}"
-                )
+            where = later_form_words(later)
+            lines += [alert_line(FlagHit.model_validate(f), where) for f in later["flags"]]
         for later in self.options.get("later_changed_outside_psyq", []):
-            lines.append(
-                f"CHANGED OUTSIDE PSYQ: later {later['status']} administration "
-                f"{later['administration_id']} ({later['administered']}): {later['problem']}"
-            )
+            lines.append(f"CHANGED OUTSIDE PSYQ: {later_form_words(later)}: {later['problem']}")
         return lines
 
 

@@ -333,7 +333,8 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "items": items,
         "any_reverse": any(i.reverse for i in items),
         "critical_flags": [f for f in flags if f.level == "critical"],
-        "later_critical": request.options.get("later_critical", []),
+        "later_critical": _later_critical(inst, request),
+        "earlier_critical": _earlier_critical(inst, request),
         "other_flags": [f for f in flags if f.level != "critical"],
         # The banner's title already says "provisional": its standard sentence is left
         # out when the instrument gives its own caveat, so no caveat is said twice.
@@ -348,6 +349,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "earlier_changed": request.options.get("earlier_changed_outside_psyq", []),
         "later_changed": request.options.get("later_changed_outside_psyq", []),
         "deleted_outside": request.options.get("deleted_outside_psyq", []),
+        "left_client": request.options.get("left_client_outside_psyq", []),
         "log_changed": request.options.get("audit_log_changed_outside_psyq"),
         "other_changed": request.options.get("other_changed_outside_psyq", []),
         "answer_versions": request.options.get("answer_versions", []),
@@ -453,14 +455,55 @@ def _answer_label(inst: Instrument, item_id: str, value: int | None) -> str | No
     return inst.response_scale_for(inst.item(item_id)).label_for(value)
 
 
-def _flag_row(inst: Instrument, request: RenderRequest, hit: FlagHit) -> FlagRow:
+def _later_critical(inst: Instrument, request: RenderRequest) -> list[dict[str, Any]]:
+    """``options["later_critical"]``, each with ``quotes``: the items that raised its
+    flags quoted with the answers that form gave, when it is of this instrument (its
+    items are this one's); empty for another instrument's form."""
+    from psyq.results import FlagHit
+
+    out = []
+    for later in request.options.get("later_critical", []):
+        quotes: list[FlagQuote] = []
+        if later.get("instrument_id") == inst.id and "answers" in later:
+            for f in later["flags"]:
+                row = _flag_row(inst, request, FlagHit.model_validate(f), later["answers"])
+                quotes += [q for q in row.quotes if q not in quotes]
+        out.append({**later, "quotes": quotes})
+    return out
+
+
+def _earlier_critical(inst: Instrument, request: RenderRequest) -> list[dict[str, Any]]:
+    """``options["earlier_critical"]``: each answer version psyq kept whose answers raised
+    a critical flag the current ones do not, as ``answer_version`` and ``flags`` (each a
+    :class:`FlagRow` quoting the items with the answers as first saved)."""
+    from psyq.results import FlagHit
+
+    out = []
+    for kept in request.options.get("earlier_critical", []):
+        answers = kept["answers"]
+        flags = [
+            _flag_row(inst, request, FlagHit.model_validate(f), answers) for f in kept["flags"]
+        ]
+        out.append({"answer_version": kept["answer_version"], "flags": flags})
+    return out
+
+
+def _flag_row(
+    inst: Instrument,
+    request: RenderRequest,
+    hit: FlagHit,
+    answers: dict[str, int | None] | None = None,
+) -> FlagRow:
+    """``hit`` quoting each item that raised it with its answer (``answers``: those it
+    was raised by, when not this form's current ones)."""
+    given = request.result.answers if answers is None else answers
     numbers = {item.id: n for n, item in enumerate(inst.items, start=1)}
     quotes = tuple(
         FlagQuote(
             number=numbers[item_id],
             text=inst.item(item_id).text,
-            answer_label=_answer_label(inst, item_id, request.result.answers.get(item_id)),
-            answer_value=request.result.answers.get(item_id),
+            answer_label=_answer_label(inst, item_id, given.get(item_id)),
+            answer_value=given.get(item_id),
         )
         for item_id in hit.item_ids
         if item_id in numbers

@@ -329,10 +329,28 @@ class ScoreVersion(BaseModel):
     scoring: dict[str, Any] | None
     superseded_at: datetime
     superseded_by: str
+    changed_outside_psyq: str | None = None
+    """The warning when this kept version no longer matches its audit entry (or can no
+    longer be read): what is shown may not be what psyq kept."""
 
     @property
     def record(self) -> str:
         return score_version_record(self.id)
+
+    @property
+    def result(self) -> ScoreResult | None:
+        """The kept scores as a result; None when they can no longer be read."""
+        try:
+            return ScoreResult.model_validate(self.scores)
+        except ValueError:
+            return None
+
+    def alerts_gone(self, now: ScoreResult | None) -> list[FlagHit]:
+        """Critical flags these earlier scores raised that the current ones (``now``) do
+        not: a risk signal a rescore took away is still shown."""
+        earlier = [] if self.result is None else self.result.critical
+        still = set() if now is None else {f.id for f in now.critical}
+        return [f for f in earlier if f.id not in still]
 
 
 class AnswerVersion(BaseModel):
@@ -374,6 +392,72 @@ class AnswerVersion(BaseModel):
         return {
             k: (self.answers.get(k), now.get(k)) for k in items if self.answers.get(k) != now.get(k)
         }
+
+
+class MovedForm(BaseModel):
+    """A stored administration that may have left its client outside psyq
+    (:meth:`Store.moved_outside`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    administration_id: int
+    client_id: str
+    """The client it is stored under now."""
+    former_client: str | None
+    """The client psyq last saved it for, when the client id is all that changed since;
+    None when psyq cannot tell (more was changed)."""
+    instrument_id: str
+    administered: str
+    status: str
+    last_audited: str
+    """``entry #7: record by ana at ...``: psyq's last save of it (moved after that)."""
+    critical: tuple[str, ...] = ()
+    """The critical flags its stored scores raise (``suicidal_ideation (item phq9_9)``)."""
+
+    def left(self, client_id: str) -> bool:
+        """Whether to name it under ``client_id``: it left that client, or it may have
+        (psyq cannot tell whose it was) and is not that client's now."""
+        if self.former_client is not None:
+            return self.former_client == client_id
+        return self.client_id != client_id
+
+    def line(self, *, detail: bool = True) -> str:
+        """The ``!!! LEFT ... OUTSIDE PSYQ`` line said under the client it (may have) left;
+        without ``detail`` (a de-identified export) no client id, date or user."""
+        critical = f"; it raises CRITICAL {', '.join(self.critical)}" if self.critical else ""
+        end = "`psyq audit verify` gives the details"
+        if not detail:
+            return (
+                f"!!! MOVED OUTSIDE PSYQ: an administration ({self.instrument_id}, "
+                f"{self.status}) was moved to another client outside psyq (its row's "
+                f"changed_outside_psyq names the client it was saved for){critical}; {end}"
+            )
+        what = (
+            f"administration {self.administration_id} ({self.instrument_id}, "
+            f"{self.administered}, {self.status})"
+        )
+        if self.former_client is not None:
+            return (
+                f"!!! LEFT CLIENT {self.former_client} OUTSIDE PSYQ: {what} was saved by psyq "
+                f"as client {self.former_client}'s (last audited in {self.last_audited}) and "
+                f"is now stored under client {self.client_id}: it was moved outside psyq "
+                f"after that{critical}; it is not in this client's scores and trend; {end}"
+            )
+        return (
+            f"!!! CHANGED OUTSIDE PSYQ, CLIENT UNKNOWN: {what}, now stored under client "
+            f"{self.client_id}, was changed outside psyq after psyq last saved it (in "
+            f"{self.last_audited}) and psyq cannot tell whose it was before: it may have "
+            f"been this client's{critical}; {end}"
+        )
+
+
+def _critical_of(scores: Any) -> tuple[str, ...]:
+    """The critical flags stored scores raise, as every output quotes them."""
+    try:
+        result = ScoreResult.model_validate_json(scores) if scores is not None else None
+    except ValueError:
+        return ()
+    return () if result is None else tuple(f.id + f.about() for f in result.critical)
 
 
 CHANGED_OUTSIDE = (
@@ -469,6 +553,8 @@ class Store:
         self.read_only = _is_read_only(path)
         self._schema_checked = False  # before the first write (not during migrations)
         self._migrating = False
+        self._appended: audit.AuditEntry | None = None
+        """The newest entry of the write under way (noted beside the key once committed)."""
         self.notes: list[str] = []
         """What psyq changed about the files on opening (loose modes made 0600)."""
         if self.read_only:
@@ -520,7 +606,9 @@ class Store:
         return self._key
 
     def _append(self, action: str, record: str, digest: str) -> audit.AuditEntry:
-        return audit.append(self.connection, action, record, digest, key=self.audit_key())
+        entry = audit.append(self.connection, action, record, digest, key=self.audit_key())
+        self._appended = entry
+        return entry
 
     def audit_event(self, action: str, record: str, content: dict[str, Any]) -> None:
         """Record an event about something kept outside the store (``kiosk session 3``)
@@ -571,6 +659,8 @@ class Store:
                     self._refuse_rewritten_log()
                     keyed = self._append(audit.KEY_ACTION, audit.KEY_RECORD, audit.key_id(key))
                 self._append("migrate", "schema", audit.record_digest({"v": version}))
+            if current == 0:
+                self._record_replaced()
         if keyed is not None:  # after the commit: only a chain that was really keyed
             audit.remember_keyed(self.key_path, self.path, keyed.seq, keyed.hash)
 
@@ -654,7 +744,9 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot write to the store: {exc}") from None
+        self._appended = None
         try:
+            self._record_rollback()
             yield conn
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
@@ -671,6 +763,73 @@ class Store:
             with suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise StoreError(f"{self.path}: nothing was saved: {exc}") from None
+        appended = self._newest_appended()
+        if appended is not None:  # after the commit: only an entry really written
+            audit.remember_head(self.key_path, self.path, appended.seq, appended.hash)
+            self._appended = None
+
+    def _newest_appended(self) -> audit.AuditEntry | None:
+        """The newest entry the write under way appended (set by :meth:`_append`)."""
+        return self._appended
+
+    def _record_rollback(self) -> None:
+        """Before psyq writes to a store older than its last write to it (put back to an
+        older copy, or cut short), record that in the log itself: the next write would
+        otherwise become the newest entry psyq remembers, and the loss go unsaid."""
+        if not self.has_audit_table():
+            return
+        lost = audit.lost_head(self)
+        if lost is None:
+            return
+        seq, _ = audit.head(self.connection)
+        gone = f"entry #{lost[0]}" if lost[0] <= seq + 1 else f"entries #{seq + 1}-#{lost[0]}"
+        self._append(
+            audit.ROLLBACK_ACTION,
+            f"store: the log ended at entry #{seq}, but psyq had written up to entry "
+            f"#{lost[0]} ({lost[1][:16]}...): {gone} and what "
+            f"{'it' if gone.startswith('entry ') else 'they'} recorded were lost",
+            audit.record_digest({"seq": lost[0], "hash": lost[1]}),
+        )
+
+    def _record_replaced(self) -> None:
+        """In a new store's first write: if psyq wrote an earlier store at this path with
+        this key, that store was deleted, moved or replaced outside psyq; say so in the
+        new log (a ``rollback noticed`` entry, shown everywhere until acknowledged)."""
+        noted = audit.remembered_head(self.key_path, self.path)
+        if noted is None:
+            return
+        self._append(
+            audit.ROLLBACK_ACTION,
+            f"store: a new, empty store was made at {self.path}, where psyq had written up "
+            f"to entry #{noted[0]} ({noted[1][:16]}...): the store psyq wrote there was "
+            "deleted, moved or replaced outside psyq, with everything it recorded",
+            audit.record_digest({"seq": noted[0], "hash": noted[1]}),
+        )
+
+    def acknowledge_loss(self, reason: str) -> tuple[int, int]:
+        """Record, for ``psyq audit acknowledge``, that a person accepted the loss the
+        newest unanswered ``rollback noticed`` entry records, and why. Returns (that
+        entry's seq, the acknowledgement's seq). Refused when there is no such loss."""
+        reason = " ".join(reason.split())
+        if not reason or not reason.isprintable() or len(reason) > 500:
+            raise PsyqError(
+                "--reason: say in printable text (500 characters at most) why the loss is "
+                "accepted, e.g. 'backup of 1 March restored after a disk failure'"
+            )
+        with self.write():  # records a loss found now first (_record_rollback)
+            noticed = audit.unacknowledged_rollback(self.connection)
+            if noticed is None:
+                raise PsyqError(
+                    f"{self.path}: the audit log records no loss to acknowledge (no store "
+                    "put back to an older copy, cut short or replaced); nothing written"
+                )
+            entry = self._append(
+                audit.ACKNOWLEDGED_ACTION,
+                f"store: acknowledges entry #{noticed[0]} "
+                f"({noticed[2].removeprefix('store: ')}): {reason}",
+                audit.record_digest({"seq": noticed[0], "reason": reason}),
+            )
+        return noticed[0], entry.seq
 
     # -- clients -----------------------------------------------------------
 
@@ -749,14 +908,26 @@ class Store:
         return before, after, version_id
 
     def client_versions(self, client_id: str) -> list[dict[str, Any]]:
-        """Earlier attributes of a client, oldest first (what each change replaced)."""
+        """Earlier attributes of a client, oldest first (what each change replaced), each
+        with ``changed_outside_psyq``: the warning when it no longer matches its audit
+        entry (else None)."""
         rows = self.connection.execute(
-            "SELECT id, attributes, superseded_at, superseded_by FROM client_versions "
-            "WHERE client_id = ? ORDER BY id",
-            (client_id,),
+            "SELECT * FROM client_versions WHERE client_id = ? ORDER BY id", (client_id,)
         ).fetchall()
+        changed = audit.changed_records(
+            self, {client_version_record(row["id"]): dict(row) for row in rows}
+        )
         return [
-            dict(row) | {"attributes": _attributes(row["attributes"], client_id)} for row in rows
+            {
+                "id": row["id"],
+                "attributes": _attributes(row["attributes"], client_id),
+                "superseded_at": row["superseded_at"],
+                "superseded_by": row["superseded_by"],
+                "changed_outside_psyq": changed_warning(
+                    changed.get(client_version_record(row["id"]))
+                ),
+            }
+            for row in rows
         ]
 
     def clients(self) -> list[ClientSummary]:
@@ -1058,19 +1229,41 @@ class Store:
             self._audit_admin(conn, "rescore", admin_id)
         return self.get(admin_id)
 
-    def score_versions(self, admin_id: int | None = None) -> list[ScoreVersion]:
-        """Superseded scores, oldest first (of one administration, or all)."""
-        sql = "SELECT * FROM score_versions"
-        params: tuple[Any, ...] = ()
-        if admin_id is not None:
-            sql += " WHERE administration_id = ?"
-            params = (admin_id,)
+    def score_versions(self, admin_ids: int | Iterable[int] | None = None) -> list[ScoreVersion]:
+        """Superseded scores, oldest first (of one administration, of these, or all).
+
+        Each is checked against its audit entry (``changed_outside_psyq``); one whose
+        stored text can no longer be read is still listed, said to be changed."""
+        if isinstance(admin_ids, int):
+            admin_ids = [admin_ids]
+        if admin_ids is None:
+            rows = self.connection.execute("SELECT * FROM score_versions ORDER BY id")
+        else:  # only the forms shown: the store picks them (any number, one parameter)
+            rows = self.connection.execute(
+                "SELECT * FROM score_versions WHERE administration_id IN "
+                "(SELECT value FROM json_each(?)) ORDER BY id",
+                (json.dumps(sorted(set(admin_ids))),),
+            )
+        kept = [dict(row) for row in rows]
+        changed = audit.changed_records(self, {score_version_record(r["id"]): r for r in kept})
         out = []
-        for row in self.connection.execute(sql + " ORDER BY id", params):
-            data = dict(row)
-            data["scores"] = json.loads(data["scores"])
-            data["scoring"] = json.loads(data["scoring"]) if data["scoring"] else None
-            out.append(ScoreVersion.model_validate(data))
+        for data in kept:
+            problem = changed.get(score_version_record(data["id"]))
+            try:
+                scores = json.loads(data["scores"])
+                scoring = json.loads(data["scoring"]) if data["scoring"] else None
+                if not isinstance(scores, dict) or not isinstance(scoring, dict | None):
+                    raise ValueError("not an object")
+            except (ValueError, TypeError):
+                scores, scoring = {}, None
+                problem = problem or f"{score_version_record(data['id'])}: damaged"
+            data.update(scores=scores, scoring=scoring, changed_outside_psyq=None)
+            if problem is not None:
+                data["changed_outside_psyq"] = changed_warning(problem)
+            try:
+                out.append(ScoreVersion.model_validate(data))
+            except ValueError:  # a column of another type put there: audit verify names it
+                continue
         return out
 
     def verify_administration(self, admin_id: int) -> None:
@@ -1108,6 +1301,66 @@ class Store:
         wanted = {client_record(c) for c in client_ids}
         problems = audit.changed_records(self, {k: v for k, v in rows.items() if k in wanted})
         return {name.partition(" ")[2]: text for name, text in problems.items()}
+
+    def moved_outside(self) -> list[MovedForm]:
+        """Administrations that may have left their client outside psyq: every stored
+        administration that no longer matches its (authentic) last audit entry, with the
+        client psyq last saved it for when that is the only change (its row with that
+        client id digests as the entry recorded), else ``former_client`` None: psyq
+        cannot tell whose it was. psyq never moves a form to another client, so a
+        history, report or export of a client names the forms that left it, as the
+        client they went to cannot be the only one told.
+
+        One pass over the store's administrations and their last audit entries (the
+        digests :meth:`changed_outside` checks, for every form), then, for the few that
+        fail, one digest per known client id."""
+        rows = {
+            admin_record(row["id"]): dict(row)
+            for row in self.connection.execute("SELECT * FROM administrations ORDER BY id")
+        }
+        problems = audit.changed_records(self, rows)
+        if not problems:
+            return []
+        try:
+            known = {
+                str(r[0])
+                for r in self.connection.execute(
+                    "SELECT id FROM clients UNION SELECT substr(record, 8) FROM audit "
+                    "WHERE record LIKE 'client %'"
+                )
+            }
+        except sqlite3.Error:  # the log or the table dropped: audit verify names it
+            known = set()
+        out = []
+        for name in sorted(problems, key=lambda n: int(n.rpartition(" ")[2])):
+            row = rows[name]
+            entry = audit.authentic_last_entry(self, name)
+            if entry is None:  # written outside psyq, or its entry altered: not psyq's
+                continue
+            former = None
+            if entry.digest != audit.record_digest(row):
+                former = next(
+                    (
+                        client
+                        for client in sorted(known - {row["client_id"]})
+                        if audit.record_digest({**row, "client_id": client}) == entry.digest
+                    ),
+                    None,
+                )
+            out.append(
+                MovedForm(
+                    administration_id=row["id"],
+                    client_id=str(row["client_id"]),
+                    former_client=former,
+                    instrument_id=str(row["instrument_id"]),
+                    administered=str(row["administered"]),
+                    status=str(row["status"]),
+                    last_audited=f"entry #{entry.seq}: {entry.action} by {entry.os_user} "
+                    f"at {entry.at}",
+                    critical=_critical_of(row["scores"]),
+                )
+            )
+        return out
 
     def deleted_outside(self) -> dict[int, str]:
         """Administration id -> its last audit entry, for every administration the
@@ -1148,12 +1401,13 @@ class Store:
 
     def log_gap(self) -> str | None:
         """The first audit entry missing from the log (entries deleted outside psyq, with
-        the triggers dropped), or None: two counts, cheap enough for every listing. Only
-        ``audit verify`` checks each entry's hash and link."""
+        the triggers dropped), or the store older than psyq's last write to it
+        (:meth:`rollback`), or None: two counts and one look-up, cheap enough for every
+        listing. Only ``audit verify`` checks each entry's hash and link."""
         try:
             count, top = self.connection.execute("SELECT COUNT(*), MAX(seq) FROM audit").fetchone()
             if count == (top or 0):
-                return None
+                return self.rollback()
             row = self.connection.execute(
                 "SELECT CASE WHEN MIN(seq) > 1 THEN 1 ELSE (SELECT a.seq + 1 FROM audit a "
                 "WHERE a.seq < (SELECT MAX(seq) FROM audit) AND NOT EXISTS (SELECT 1 FROM "
@@ -1162,6 +1416,11 @@ class Store:
         except sqlite3.Error:  # the log dropped: audit verify names it
             return None
         return f"audit entry #{row[0]} is missing: entries were deleted outside psyq"
+
+    def rollback(self) -> str | None:
+        """The store is older than psyq's last write to it (put back to an older copy or
+        cut short: :func:`psyq.audit.rollback_problem`), or None."""
+        return audit.rollback_problem(self)
 
     def has_administration(self, admin_id: int) -> bool:
         row = self.connection.execute("SELECT 1 FROM administrations WHERE id = ?", (admin_id,))
@@ -1402,7 +1661,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
 
 
 def _make_private(path: Path) -> list[str]:
-    """Make the store (and its -wal and -shm files) 0600 where others can read them.
+    """Make the store (and its -wal, -shm and -journal files) 0600 where others can read them.
 
     A store restored with ``cp`` or ``sqlite3 .backup`` under umask 022 is 0644:
     psyq must not go on writing client data into it. Returns one line per file
@@ -1417,7 +1676,17 @@ def _make_private(path: Path) -> list[str]:
         owner = path.stat().st_uid
     except OSError:
         owner = os.getuid()  # not there yet: psyq creates it
-    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+    if owner != os.getuid():
+        # root writing alice's store would make root's audit key and kiosk file beside
+        # it, which alice cannot read, and log root as the one who wrote.
+        from psyq.files import belongs_to_another
+
+        raise StoreError(str(belongs_to_another(path, owner, "the store")))
+    # SQLite keeps the -wal and -shm files beside the file a link names, not the link.
+    path = Path(os.path.realpath(path))
+    # A -journal too: one left "hot" is played back into the store when it is opened.
+    companions = [path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal")]
+    for file in (path, *companions):
         try:
             info = file.stat() if file == path else file.lstat()
         except FileNotFoundError:

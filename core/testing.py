@@ -114,7 +114,7 @@ def psyq_registry(psyq_pm: PsyqPluginManager) -> InstrumentRegistry:
 def psyq_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty data directory, exported as ``PSYQ_HOME`` for this test."""
     home = tmp_path / "psyq-home"
-    home.mkdir()
+    home.mkdir(mode=0o700)  # as psyq makes it (a looser one is made 0700, with a warning)
     monkeypatch.setenv("PSYQ_HOME", str(home))
     return home
 

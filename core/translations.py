@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from psyq.errors import DefinitionError
+from psyq.errors import DefinitionError, PsyqError
 from psyq.i18n import LanguageError, ui_language
 from psyq.translation_format import Translation, TranslationFile
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from psyq.manager import PsyqPluginManager
     from psyq.models import Instrument
     from psyq.outputs import RenderRequest
-    from psyq.results import ScoreResult
+    from psyq.results import FlagHit, ScoreResult
 
 _FILES: weakref.WeakKeyDictionary[Any, TranslationFiles] = weakref.WeakKeyDictionary()
 
@@ -227,18 +227,21 @@ def relabel(
             band = next((b for b in shown.scale(scale_id).bands if b.id == score.band), None)
             label = band.label if band is not None else label
         scores[scale_id] = score.model_copy(update={"band_label": label})
-    from psyq.models import CRITICAL_ITEM_FLAG, critical_unanswered_message
-
-    messages = {flag.id: flag.message for flag in shown.flags}
-    items = {item.id: item.text for item in shown.items}
-    flags = []
-    for f in result.flags:
-        message = messages.get(f.id, f.message)
-        if f.id == CRITICAL_ITEM_FLAG and f.item in items:
-            message = critical_unanswered_message(f.item, items[f.item], gettext)
-        flags.append(f.model_copy(update={"message": message}))
+    flags = [flag_in(f, shown, gettext) for f in result.flags]
     instrument = result.instrument.model_copy(update={"title": shown.title})
     return result.model_copy(update={"scores": scores, "flags": flags, "instrument": instrument})
+
+
+def flag_in(flag: FlagHit, shown: Instrument, gettext: Callable[[str], str] = str) -> FlagHit:
+    """``flag`` with its message in ``shown``'s language (the translation's message, or
+    psyq's own for an unanswered critical item, quoting ``shown``'s item text)."""
+    from psyq.models import CRITICAL_ITEM_FLAG, critical_unanswered_message
+
+    message = next((f.message for f in shown.flags if f.id == flag.id), flag.message)
+    items = {item.id: item.text for item in shown.items}
+    if flag.id == CRITICAL_ITEM_FLAG and flag.item in items:
+        message = critical_unanswered_message(flag.item, items[flag.item], gettext)
+    return flag.model_copy(update={"message": message})
 
 
 def translate_request(app: App, request: RenderRequest, language: str) -> None:
@@ -255,4 +258,24 @@ def translate_request(app: App, request: RenderRequest, language: str) -> None:
         dataclasses.replace(past, result=relabel(past.result, shown, gettext))
         for past in request.history
     ]
+    # report --latest: a later unfinished form's alert in the report's language too,
+    # never the one English sentence in a translated safety alert.
+    from psyq.results import FlagHit
+
+    for later in request.options.get("later_critical", []):
+        other = shown
+        if later.get("instrument_id", shown.id) != shown.id:
+            try:
+                other = translated(app, app.instrument(later["instrument_id"]), language)
+            except (LanguageError, DefinitionError, PsyqError):
+                continue  # that instrument has no such translation: its own words stay
+        later["flags"] = [
+            flag_in(FlagHit.model_validate(f), other, gettext).model_dump(mode="json")
+            for f in later["flags"]
+        ]
+    for kept in request.options.get("earlier_critical", []):  # answers changed through psyq
+        kept["flags"] = [
+            flag_in(FlagHit.model_validate(f), shown, gettext).model_dump(mode="json")
+            for f in kept["flags"]
+        ]
     request.options["language"] = language

@@ -45,7 +45,15 @@ def parse_document(
     # "@client_id" and "@date" say who answered and when (psyq batch names rows with them).
     answers = {k: v for k, v in mapping.items() if not (isinstance(k, str) and k.startswith("@"))}
     about = {k[1:]: str(v) for k, v in mapping.items() if isinstance(k, str) and k.startswith("@")}
-    from psyq.answers import coerce_answers
+    from psyq.answers import coerce_answers, document_status
+
+    if "@status" in mapping:
+        # Only "partial" was read as unfinished: "in-progress", "incomplete" or a typo
+        # in a plain answers file was stored and reported as a finished form.
+        try:
+            about["status"] = document_status(mapping["@status"])
+        except AnswerError as exc:
+            raise AnswerError(f"{where}{exc}") from None
 
     return coerce_answers(instrument, answers, where=where), about
 

@@ -74,7 +74,7 @@ def test_a_mild_band_is_marked_and_its_wait_and_see_text_withheld(
     made = psyq_cli("report", "epds", "--answers", possible, "--client", "C1", "-o", out)
     assert made.exit_code == 0, made.output
     assert (
-        f"EPDS: CRITICAL: self_harm_thoughts (item epds_10); total 11 Possible depression {ONLY}"
+        f"EPDS: CRITICAL (item epds_10): self_harm_thoughts; total 11 Possible depression {ONLY}"
         in (made.output)
     )
     text = html_text(out)
@@ -98,7 +98,7 @@ def test_history_and_record_qualify_it_on_the_flagged_form_only(psyq_cli: CLI) -
     history = psyq_cli("history", "C0050").output
     [flagged] = [line for line in history.splitlines() if "2026-09-01" in line]
     [plain] = [line for line in history.splitlines() if "2026-10-01" in line]
-    assert f"Minimal {ONLY}" in flagged and "CRITICAL suicidal_ideation" in flagged
+    assert f"Minimal {ONLY}" in flagged and "CRITICAL (item phq9_9): suicidal_ideation" in flagged
     assert "Minimal" in plain and ONLY not in plain
     first, second = json.loads(psyq_cli("history", "C0050", "--json").output)
     assert "band_beside_alert" in first["scores"]["total"]
@@ -112,7 +112,7 @@ def test_report_marks_the_band_in_the_table_and_the_chart_caption(
     made = psyq_cli("report", "phq9", "--answers", ITEM9, "--client", "C1", "-o", out)
     assert made.exit_code == 0, made.output
     assert (
-        f"PHQ-9: CRITICAL: suicidal_ideation (item phq9_9); total 1 Minimal {ONLY}" in made.output
+        f"PHQ-9: CRITICAL (item phq9_9): suicidal_ideation; total 1 Minimal {ONLY}" in made.output
     )
     page = out.read_text()
     assert re.search(r"Minimal</span><sup[^>]*>†</sup>", page)  # the scores table's chip

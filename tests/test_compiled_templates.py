@@ -36,7 +36,7 @@ def _report(tmp_path: Path, cache: Path | None, name: str) -> str:
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "CRITICAL: suicidal_ideation" in done.stdout + done.stderr
+    assert "CRITICAL (item phq9_9): suicidal_ideation" in done.stdout + done.stderr
     # The minute the report was made is the only thing allowed to differ.
     return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "<when>", out.read_text())
 

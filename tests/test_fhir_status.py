@@ -150,6 +150,6 @@ def test_batch_names_unfinished_and_erroneous_responses_per_row(
     assert "in-progress or stopped (an unfinished form)" in errors["P1"]
     assert "in-progress or stopped (an unfinished form)" in errors["P3"]
     # Not scored, but its risk item is said, with its answer (item 9 is at 1 here).
-    assert "row 2: CRITICAL item phq9_9 answered 1: act on it." in errors["P1"]
-    assert "row 4: CRITICAL item phq9_9 answered 1: act on it." in errors["P3"]
+    assert "row 2: CRITICAL item phq9_9 answered 1 (Several days): act on it." in errors["P1"]
+    assert "row 4: CRITICAL item phq9_9 answered 1 (Several days): act on it." in errors["P3"]
     assert "entered-in-error" in errors["P2"]

@@ -55,7 +55,7 @@ def test_a_count_names_the_items_counted_and_a_critical_flag_its_item(psyq_cli: 
 def test_history_export_and_fhir_name_every_item(psyq_cli: CLI, tmp_path: Path) -> None:
     ok(psyq_cli("record", "who5", "--client", "W1", "--date", "2026-10-01", "--answers", WHO5))
     history = ok(psyq_cli("history", "W1")).output
-    assert "item_at_most_1 (items who5_4, who5_5)" in history
+    assert "WARNING (items who5_4, who5_5): item_at_most_1" in history
     [entry] = json.loads(ok(psyq_cli("history", "W1", "--json")).stdout)
     assert entry["flags"][0]["item_ids"] == ["who5_4", "who5_5"]
     rows = list(csv.DictReader(io.StringIO(ok(psyq_cli("export", "--format", "csv")).output)))

@@ -43,7 +43,9 @@ def test_bridge2ai_export_with_labels_events_and_completion(psyq_cli: CLI, tmp_p
         ["1", "baseline_arm_1", "", "", *[labels[v] for v in [1, 0, 2, 3, 0, 0, 1, 0, 0]], "", "2"],
         # Raw codes, one item missing: 8 answered sum 9 x 9 / 8 = 10.125 -> 10, item 9 flagged.
         ["1", "week_4_arm_1", "", "", "1", "1", "1", "1", "", "1", "1", "2", "1", "", "1"],
-        ["2", "baseline_arm_1", "", "", *["0"] * 8, "7", "", "0"],  # 7 is no PHQ-9 answer
+        # 7 is no PHQ-9 answer (a finished form: an Incomplete one is not scored at all,
+        # see test_unfinished_forms_red_team4.py).
+        ["2", "baseline_arm_1", "", "", *["0"] * 8, "7", "", "2"],
     ]
     src = tmp_path / "export.csv"
     src.write_text(export(rows, PHQ9_FIELDS, FORM))

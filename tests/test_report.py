@@ -370,7 +370,7 @@ def test_report_format_from_suffix_and_flag(psyq_cli: CLI, tmp_path: Path) -> No
         "--clinician", "Dr X", "--paper", "letter", "-o", str(html_out),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "CRITICAL: suicidal_ideation" in result.output
+    assert "CRITICAL (item phq9_9): suicidal_ideation" in result.output
     html = html_out.read_text()
     assert "@page { size: letter; }" in html
     assert ">C-7<" in html and ">2026-10-06<" in html and ">Dr X<" in html

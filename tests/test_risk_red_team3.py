@@ -428,7 +428,7 @@ def test_the_report_commands_terminal_line_leads_with_the_alert(
     out = tmp_path / "r.txt"
     made = psyq_cli("report", riskx, "--answers", "0,0,1,0", "--client", "C1", "-o", out)
     assert made.exit_code == 0, made.output
-    assert made.stderr.startswith(f"wrote {out} (table): RTS: CRITICAL: harm_others (item r3); ")
+    assert made.stderr.startswith(f"wrote {out} (table): RTS: CRITICAL (item r3): harm_others; ")
     assert made.stderr.rstrip().endswith(f"total 1 No concern {BAND_ONLY}")
     calm = psyq_cli("report", riskx, "--answers", "0,0,0,0", "--client", "C1", "-o", out, "--force")
     assert calm.stderr == f"wrote {out} (table): RTS total 0 No concern\n"

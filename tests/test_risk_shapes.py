@@ -117,7 +117,8 @@ def test_latest_report_names_a_later_unfinished_form_with_a_risk_signal(
         assert "unfinished administration 2" in text
         assert "The client endorsed thoughts that they would be better off dead" in text
         assert "No treatment action indicated" not in text  # no reassurance beside it
-        assert "later partial administration 2: suicidal_ideation (item phq9_9)" in result.stderr
+        assert "later partial administration 2 (PHQ-9, " in result.stderr
+        assert "(item phq9_9): suicidal_ideation; total" in result.stderr
         data = tmp_path / f"latest{k}.json"
         assert psyq_cli("report", *args, "--latest", "-o", data).exit_code == 0
         [later] = json.loads(data.read_text())["report"]["later_critical"]
@@ -162,7 +163,7 @@ def test_remission_is_never_claimed_beside_a_critical_flag(psyq_cli: CLI, tmp_pa
     )
     history = psyq_cli("history", "C0040").output
     [row] = [line for line in history.splitlines() if "2026-10-01" in line]
-    assert "CRITICAL suicidal_ideation" in row and "response" in row
+    assert "CRITICAL (item phq9_9): suicidal_ideation" in row and "response" in row
     assert "response, remission withheld (critical flag)" in row
     out = tmp_path / "r.html"
     assert psyq_cli("report", "--administration", "2", "-o", out).exit_code == 0

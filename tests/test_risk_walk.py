@@ -49,7 +49,7 @@ def test_complete_administration_everywhere(psyq_cli: CLI, tmp_path: Path, case:
     assert (doc["flags"][0]["id"], doc["flags"][0]["item_ids"]) == (flag, ["phq9_9"])
     ok(psyq_cli("record", "phq9", "--client", client, "--date", "2026-10-01", "--answers", answers))
     history = ok(psyq_cli("history", client)).output
-    assert f"{total} (prorated 8/9)" in history and f"CRITICAL {flag} (item phq9_9)" in history
+    assert f"{total} (prorated 8/9)" in history and f"CRITICAL (item phq9_9): {flag}" in history
     [entry] = json.loads(ok(psyq_cli("history", client, "--json")).stdout)
     assert entry["scores"]["total"]["prorated"] and entry["flags"][0]["id"] == flag
     # `clients` shows the latest complete administration's critical flag, not a bare count.
@@ -65,7 +65,7 @@ def test_complete_administration_everywhere(psyq_cli: CLI, tmp_path: Path, case:
     assert exported["prorated"]["total"] is True and exported["flags"][0]["id"] == flag
     pdf = tmp_path / "r.pdf"
     said = ok(psyq_cli("report", "--administration", "1", "-o", pdf)).output
-    assert "(prorated)" in said and f"CRITICAL: {flag} (item phq9_9)" in said
+    assert "(prorated)" in said and f"CRITICAL (item phq9_9): {flag}" in said
     text = pdf_text(pdf)
     assert text.upper().index("SAFETY ALERT") < text.index("Patient Health Questionnaire-9")
     assert "the score was prorated from the 8 answered items" in text
@@ -114,7 +114,7 @@ def test_partial_administrations_everywhere(psyq_cli: CLI, tmp_path: Path) -> No
         assert f"CRITICAL in partial administration {n} (phq9) (item phq9_9): " in clients
         pdf = tmp_path / f"p{n}.pdf"
         said = ok(psyq_cli("report", "--administration", str(n), "-o", pdf)).output
-        assert "PARTIAL" in said and f"CRITICAL: {expected[client]} (item phq9_9)" in said
+        assert "PARTIAL" in said and f"CRITICAL (item phq9_9): {expected[client]}" in said
         assert "SAFETY ALERT" in pdf_text(pdf).upper()
     rows = list(
         csv.DictReader(

@@ -190,7 +190,7 @@ def test_partial_report_says_partial_on_every_page(psyq_cli: CLI, tmp_path: Path
     for page in pages:
         assert "PARTIAL — 9 of 10 items answered" in page
     assert "The form was not finished" in pages[0]
-    assert "PHQ-9 (PARTIAL administration): CRITICAL: suicidal_ideation (item phq9_9); total 3" in (
+    assert "PHQ-9 (PARTIAL administration): CRITICAL (item phq9_9): suicidal_ideation; total 3" in (
         result.stderr
     )
     text = tmp_path / "partial.txt"
@@ -305,7 +305,7 @@ def test_skipped_item_9_is_never_a_plain_27_anywhere(psyq_cli: CLI, tmp_path: Pa
     record(psyq_cli, "phq9", "--client", "C0001", "--date", "2026-11-02", "--answers", answers)
     history = psyq_cli("history", "C0001").output
     row = next(line for line in history.splitlines() if "2026-11-02" in line)
-    assert "27 (prorated 8/9)" in row and "CRITICAL critical_item_unanswered" in row
+    assert "27 (prorated 8/9)" in row and "CRITICAL (item phq9_9): critical_item_unanswered" in row
     csv_out = psyq_cli("export", "--format", "csv").output.splitlines()
     header = csv_out[0].split(",")
     [row_csv] = [dict(zip(header, line.split(","), strict=True)) for line in csv_out[1:]]

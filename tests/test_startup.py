@@ -76,6 +76,16 @@ CASES: dict[str, tuple[list[list[str]], list[str], str, str]] = {
     "audit verify": ([RECORD], ["audit", "verify"], "audit OK", ""),
     "audit log": ([RECORD], ["audit", "log"], "add client client c1", ""),
     "audit head": ([RECORD], ["audit", "head"], ":", ""),
+    "audit acknowledge": (
+        [
+            RECORD,
+            ["!unlink", *(f"{{tmp}}/home/psyq.db{end}" for end in ("", "-wal", "-shm"))],
+            RECORD,
+        ],
+        ["audit", "acknowledge", "--reason", "started again on purpose"],
+        "is acknowledged",
+        "",
+    ),
     "export": ([RECORD], ["export"], "1,c1,phq9,1.0", ""),
     "administer": ([], ["administer", "gad7", "--client", "c2"], "GAD-7", "1\n" * 7),
     "new-plugin": ([], ["new-plugin", "psyq-startup-check", "--dir", "{tmp}"], "psyq", ""),
@@ -105,6 +115,12 @@ def run(argv):
 
 setup, argv, heavy = json.loads(sys.argv[1])
 for step in setup:
+    if step[0] == "!unlink":  # what someone does outside psyq
+        import os
+        for path in step[1:]:
+            if os.path.exists(path):
+                os.unlink(path)
+        continue
     code = run(step)
     assert code == 0, f"setup {step} exited {code}"
 sys.stdout.flush()

@@ -123,7 +123,7 @@ def test_history_names_every_item_and_says_where_they_came_from(
     head = ok(psyq_cli("audit", "verify")).output
     assert head.startswith("audit OK: ")
     history = ok(psyq_cli("history", "W1")).output
-    assert "item_at_most_1 (items who5_4, who5_5)" in history
+    assert "(items who5_4, who5_5): item_at_most_1" in history
     assert DERIVED_FLAG_ITEMS in history
     [entry] = json.loads(ok(psyq_cli("history", "W1", "--json")).stdout)
     [flag] = entry["flags"]
@@ -204,7 +204,7 @@ def test_a_flag_the_definition_no_longer_raises_is_still_shown(
     assert (flag["id"], flag["item_ids"]) == ("item_at_most_1", ["who5_4"])  # as stored
     [notice] = [n for n in entry["notices"] if "does not raise it again" in n]
     assert notice.startswith("Flag item_at_most_1 was stored by a psyq")
-    assert "item_at_most_1 (item who5_4)" in ok(psyq_cli("history", "W2")).output
+    assert "(item who5_4): item_at_most_1" in ok(psyq_cli("history", "W2")).output
 
 
 def test_kiosk_status_shows_the_items_of_a_form_stored_before_them(

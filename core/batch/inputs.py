@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from psyq.answers import FINISHED_STATUSES, UNFINISHED_STATUSES
 from psyq.errors import PsyqError
 from psyq.files import read_limited
 from psyq.models import Instrument
@@ -83,6 +84,71 @@ class InputRow:
     its time), that text; ``date`` keeps the date alone, which names the reports."""
     sex: str = ""
     """The ``sex`` column, for cut-offs that depend on it (AUDIT-C); empty: not known."""
+    notice: str = ""
+    """A caveat every report of this row shows (:attr:`FormStatus.notices`)."""
+
+
+@dataclass(frozen=True)
+class FormStatus:
+    """A column saying whether each row's form was finished (REDCap's ``<form>_complete``).
+
+    A row whose cell (case-folded, stripped) is not in ``finished`` is an unfinished
+    form, as a FHIR QuestionnaireResponse in-progress or stopped is: not scored (a
+    batch row has no partial status to carry; scored, it would read as a finished
+    form), its errors.csv line led by its critical items and what was answered.
+    ``reasons`` words that line per cell; ``other`` (with ``{value}``) any other cell.
+    """
+
+    column: str
+    finished: frozenset[str]
+    reasons: Mapping[str, str] = field(default_factory=dict)
+    other: str = "the form status '{value}' is not a finished form's: not scored"
+    context: tuple[str, ...] = ()
+    """Columns whose cells the line quotes, where given, to say which form it is (a
+    REDCap event and repeat instance: one record has a form in each)."""
+    notices: Mapping[str, str] = field(default_factory=dict)
+    """Per finished cell, a caveat every report of the row shows (REDCap's Unverified)."""
+    not_started: Mapping[str, str] = field(default_factory=dict)
+    """Per unfinished cell, the reason for a row with no answer at all (REDCap's 0 for a
+    form nobody opened): not scored, listed in errors.csv, but not led by the critical
+    items, since there is no answer to be critical about."""
+    absent: frozenset[str] = frozenset()
+    """Cells that, in a row with no answer at all, say the row is not this form's (REDCap
+    writes an empty status on a row of another repeating instrument or of an event the
+    form is not in): the row is skipped (:data:`NOT_THIS_FORM`), counted, no error line."""
+    owner: tuple[str, str] | None = None
+    """A column and the value that says a row is this form's own however empty it is
+    (REDCap's ``redcap_repeat_instrument`` naming the form): never skipped."""
+
+
+NOT_THIS_FORM = "the row holds no answer of this form and is another form's or event's"
+"""The problem of a row that is not an administration of this form at all (see
+:attr:`FormStatus.absent`): compared by equality, so no reader's problem can be taken
+for it; the worker skips the row (no score, no error line) and counts it."""
+
+
+UNFINISHED = "\x1e"
+"""Leads the problem of a row whose form was not finished (a status column or
+``"@status"`` saying so, a FHIR response in-progress or stopped). The worker takes it
+off and leads the errors.csv line with the row's critical items that are positive or
+unanswered, with their answers' labels (:func:`psyq.alerts.critical_items_lead`),
+named even when nothing was answered. A control character no input can put at the
+start of a problem (cells are quoted escaped)."""
+
+_UNFINISHED = (
+    '"@status" says the form was not finished (partial): not scored in a batch; '
+    "`psyq record` stores it as a partial administration"
+)
+PLAIN_STATUS = FormStatus(
+    column="@status",
+    finished=frozenset(FINISHED_STATUSES),
+    reasons=dict.fromkeys(UNFINISHED_STATUSES, _UNFINISHED),
+    other="\"@status\" '{value}' says neither that the form was finished (complete) nor "
+    "that it was not (partial); refusing rather than guessing",
+)
+"""A CSV's ``@status`` column, read as an answers document's ``"@status"`` is
+(:func:`psyq.answers.document_status`): ``--ignore-extra-columns`` dropped it and
+scored a row the file says was not finished."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +157,8 @@ class ColumnMap:
 
     ``rename`` maps an input column to an item id (a REDCap field name);
     ``answer_codes`` maps, per item id, an answer label to its code (a REDCap
-    export of labels rather than raw codes).
+    export of labels rather than raw codes); ``status`` is the column, if any, that
+    says whether each row's form was finished.
     """
 
     id_column: str = "client_id"
@@ -99,6 +166,7 @@ class ColumnMap:
     ignore_extra: bool = False
     rename: Mapping[str, str] = field(default_factory=dict)
     answer_codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    status: FormStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +280,7 @@ def _check_columns(
             f"{label}: missing item {kind}s for {instrument.short_name}: {', '.join(missing)}"
         )
     known = {columns.id_column, columns.date_column} | {i.id for i in instrument.items}
+    known |= {(columns.status or PLAIN_STATUS).column}
     known |= instrument.client_attributes  # a `sex` column where cut-offs depend on it
     extra = [n for n in names if n not in known]
     if extra and not columns.ignore_extra:
@@ -259,6 +328,14 @@ class CsvLayout:
     """Per item, answer label -> code (REDCap labels); empty when no item has any."""
     sex_at: int | None = None
     """The ``sex`` column, where the instrument's cut-offs depend on it (AUDIT-C)."""
+    status_at: int | None = None
+    """The form status column (:class:`FormStatus`), where the file has it."""
+    status: FormStatus | None = None
+    """Each critical item and its place in a row's values, for an unfinished form's line."""
+    context_at: tuple[tuple[str, int], ...] = ()
+    """The status's context columns (:attr:`FormStatus.context`) the file has."""
+    owner_at: int | None = None
+    """The column of :attr:`FormStatus.owner`, where the file has it."""
 
 
 def csv_layout(
@@ -283,6 +360,7 @@ def csv_layout(
     _check_columns(label, names, instrument, columns, kind="column")
     # Position of each item's column, in the instrument's item order (None: no column).
     where = {n: k for k, n in enumerate(names)}
+    status = columns.status or (PLAIN_STATUS if PLAIN_STATUS.column in names else None)
     codes = tuple(columns.answer_codes.get(item.id) for item in instrument.items)
     return CsvLayout(
         label=label,
@@ -292,6 +370,10 @@ def csv_layout(
         item_at=tuple(where.get(item.id) for item in instrument.items),
         codes=codes if any(codes) else (),
         sex_at=names.index("sex") if "sex" in instrument.client_attributes & set(names) else None,
+        status_at=names.index(status.column) if status and status.column in names else None,
+        status=status,
+        context_at=tuple((c, where[c]) for c in (status.context if status else ()) if c in where),
+        owner_at=where.get(status.owner[0]) if status and status.owner else None,
     )
 
 
@@ -345,8 +427,56 @@ def csv_body(layout: CsvLayout, reader: Reader, before: int) -> list[InputRow]:
             )
         date = cells[date_at].strip() if date_at is not None and date_at < width else ""
         sex = cells[sex_at].strip() if sex_at is not None and sex_at < width else ""
-        rows.append(InputRow(row, client, date, values, problem, sex=sex))
+        notice = ""
+        if layout.status_at is not None and problem is None:
+            problem = unfinished_form(layout, cells, values)
+            if layout.status is not None and layout.status_at < len(cells):
+                notice = layout.status.notices.get(cells[layout.status_at].strip().casefold(), "")
+        rows.append(InputRow(row, client, date, values, problem, sex=sex, notice=notice))
     return rows
+
+
+def unfinished_form(layout: CsvLayout, cells: Sequence[str], values: Sequence[Any]) -> str | None:
+    """Why a row whose form status column says it is not finished is not scored, led
+    by its critical items and what was answered (``None``: a finished form)."""
+    status, at = layout.status, layout.status_at
+    if status is None or at is None:
+        return None
+    cell = cells[at].strip() if at < len(cells) else ""
+    key = cell.casefold()
+    if key in status.finished:
+        return None
+    # A cell as given counts as an answer: a missing-data code (777 "Decline") is one,
+    # though it scores as missing; only a row with every item's cell empty has none.
+    answered = any(k is not None and k < len(cells) and cells[k].strip() for k in layout.item_at)
+    if not answered and key in status.absent and not _owned(layout, cells):
+        return NOT_THIS_FORM
+    not_started = None if answered else status.not_started.get(key)
+    problem = not_started or status.reasons.get(key) or status.other.format(value=_short(cell))
+    given = [(c, cells[k].strip()) for c, k in layout.context_at if k < len(cells)]
+    which = [f"{c} {_short(v)}" for c, v in given if v]
+    if which:
+        problem += f" ({', '.join(which)})"
+    if not_started:  # no answer to be critical about: no CRITICAL lead
+        return problem
+    # Led by its critical items that are positive or unanswered, as every unfinished
+    # form's line is: a risk in a form nobody finished is in the batch's output.
+    return UNFINISHED + problem
+
+
+def _owned(layout: CsvLayout, cells: Sequence[str]) -> bool:
+    """Whether the row's :attr:`FormStatus.owner` column names this form."""
+    owner, at = layout.status.owner if layout.status else None, layout.owner_at
+    if owner is None or at is None or at >= len(cells):
+        return False
+    return cells[at].strip() == owner[1]
+
+
+def _short(text: str) -> str:
+    """A cell as a line quotes it: cut short, escaped when it holds what does not print."""
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _too_long(line: str) -> str:
@@ -366,7 +496,6 @@ def _read_jsonl(
     rows: list[InputRow] = []
     seen: set[str] = set()
     item_ids = [i.id for i in instrument.items]
-    critical = [i.id for i in instrument.items if i.critical]
     none = (None,) * len(item_ids)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -392,8 +521,12 @@ def _read_jsonl(
             rows.append(InputRow(number, "", "", none, f"expected a JSON object, got {kind}"))
             continue
         if documents is not None and "resourceType" in obj:
-            rows.append(_document_row(number, obj, documents, item_ids, critical))
+            rows.append(_document_row(number, obj, documents, item_ids))
             continue
+        unfinished = None
+        if "@status" in obj:  # as an answers file's: a form it says was not finished
+            obj = dict(obj)
+            unfinished = _plain_status(obj.pop("@status"))
         seen.update(obj)
         raw_client = obj.get(columns.id_column)
         client, problem = _client_id(_text(raw_client))
@@ -401,6 +534,7 @@ def _read_jsonl(
             # JSON text of a list or object (or "true") is no one's id: say what it is.
             kind = {bool: "true/false", list: "a list"}.get(type(raw_client), "an object")
             problem = f"the client id is {kind}, not a text such as C0042"
+        problem = problem or unfinished
         date = obj.get(columns.date_column)
         rows.append(
             InputRow(
@@ -418,6 +552,20 @@ def _read_jsonl(
         # An item key absent from every object is a missing column, not missing answers.
         _check_columns(label, sorted(seen), instrument, columns, kind="key")
     return rows
+
+
+def _plain_status(status: Any) -> str | None:
+    """Why a JSON row whose ``"@status"`` says the form was not finished (or says what
+    psyq does not know) is not scored, led by its critical items; ``None``: finished.
+    Without this, ``--ignore-extra-columns`` dropped the key and scored the row."""
+    from psyq.answers import document_status
+
+    try:
+        if document_status(status) == "complete":
+            return None
+    except PsyqError as exc:
+        return str(exc)
+    return UNFINISHED + _UNFINISHED
 
 
 def _text(value: Any) -> str:
@@ -456,16 +604,10 @@ def _client_id(text: str) -> tuple[str, str | None]:
     )
 
 
-CRITICAL_ITEMS = "CRITICAL item "
-"""How the errors.csv reason of a row not scored starts, before its critical items and
-their answers, when it is an unfinished form or its valid answers raise a critical flag
-(``psyq batch`` counts these lines on the terminal)."""
-
-
-def critical_lead(said: Sequence[str], problem: str) -> str:
-    """``problem`` (why a row is not scored) led by its critical items and what was
-    answered (``said``): ``CRITICAL item phq9_9 answered 2: act on it. The ...``."""
-    return f"{CRITICAL_ITEMS}{'; '.join(said)}: act on it. {problem[:1].upper()}{problem[1:]}"
+_UNFINISHED_DOCUMENT = (
+    "the QuestionnaireResponse is in-progress or stopped (an unfinished form): not scored "
+    "in a batch; `psyq record` stores it as a partial administration"
+)
 
 
 def _document_row(
@@ -473,7 +615,6 @@ def _document_row(
     obj: dict[str, Any],
     documents: DocumentReader,
     item_ids: list[str],
-    critical: Sequence[str],
 ) -> InputRow:
     """One resource line (a FHIR QuestionnaireResponse, ...) as a row."""
     try:
@@ -491,20 +632,9 @@ def _document_row(
     # A form the document says was not finished (FHIR in-progress, stopped): a batch
     # row has no partial status to carry, and scored it would read as a finished form.
     if answers.pop("@status", None) == "partial" and problem is None:
-        problem = (
-            "the QuestionnaireResponse is in-progress or stopped (an unfinished form): not "
-            "scored in a batch; `psyq record` stores it as a partial administration"
-        )
-        # Its critical items are named with what was answered, so a risk in an
-        # unfinished form is in the batch's output too (never only in the file).
-        said = [
-            f"{i} answered {answers[i]}"
-            if answers.get(i) not in (None, "")
-            else f"{i} not answered"
-            for i in critical
-        ]
-        if said:
-            problem = critical_lead(said, problem)
+        # Its critical items that are positive or unanswered are named before this, as
+        # on every row not scored, so a risk in an unfinished form is in errors.csv too.
+        problem = UNFINISHED + _UNFINISHED_DOCUMENT
     if problem is None:
         problem = _authored_problem(authored or date)
     unknown = sorted(set(answers) - set(item_ids))

@@ -225,7 +225,8 @@ def read_slice(part: CsvSlice) -> list[tuple[int, str, str, str, tuple[Any, ...]
     if text.endswith("\n"):
         lines.pop()
     item_at = layout.item_at
-    if layout.codes or len(item_at) < 2:
+    # Labels to read as codes, or a form status to check: each row read by csv_body.
+    if layout.codes or layout.status_at is not None or len(item_at) < 2:
         return [_job(r) for r in _careful(layout, lines, 0, part.first)]
     width, id_at = layout.width, layout.id_at
     # An item the file has no column for (PHQ-9's optional item 10) reads the

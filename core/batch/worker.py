@@ -41,11 +41,12 @@ if TYPE_CHECKING:
     from psyq.batch.columnar import ColumnarScorer
     from psyq.batch.ranges import CsvSlice
     from psyq.manager import PsyqPluginManager
-    from psyq.models import Instrument
 
 RowJob = tuple[int, str, str, str, tuple[Any, ...], str | None]
 """One row as sent to a worker: (row number, client id, date, report stem, answers in
-instrument item order, problem found while reading or None). Tuples pickle small."""
+instrument item order, problem found while reading or None). Tuples pickle small.
+A problem of :data:`psyq.batch.inputs.NOT_THIS_FORM` is a row that is not an
+administration of the form at all: skipped and counted, never scored or an error."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class ChunkJob:
     the parent then copies bytes rather than decoding JSON (local executor only)."""
     sexes: dict[int, str] = field(default_factory=dict)
     """Row number -> the row's ``sex`` column, where given (cut-offs that depend on it)."""
+    notices: dict[int, str] = field(default_factory=dict)
+    """Row number -> a caveat its reports show (a REDCap form marked Unverified)."""
     date_column: str = "date"
     """The input's date column (``--date-column``), named when a row's date is refused."""
 
@@ -198,15 +201,15 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
             stats,
             scores,
             errors,
-            lambda r: _run_row(ctx, r, generated, job.sexes)[0],
+            lambda r: _run_row(ctx, r, generated, job.sexes, job.notices)[0],
             job.sexes,
         )
     for row in rows if ctx.columnar is None else ():
-        record, rendered = _run_row(ctx, row, generated, job.sexes)
+        record, rendered = _run_row(ctx, row, generated, job.sexes, job.notices)
         stats.add(record)
         if "error" in record:
             errors.writerow(errors_line(record))
-        else:
+        elif not record.get("skipped"):
             scores.writerow(scores_line(inst, record))
             files += rendered
     line: dict[str, Any] = {
@@ -302,17 +305,23 @@ def parse_moment(text: str) -> datetime | None:
 
 
 def _with_critical(ctx: _Context, values: tuple[Any, ...], where: str, error: str) -> str:
-    """``error`` (a row not scored), led by the critical items that the row's valid
-    answers raise a critical flag on, with the answers given (``row 7: CRITICAL item
-    phq9_9 answered 2: act on it. Item 3: ...``): a bad date or a bad answer elsewhere
-    never hides a positive or unanswered critical item in errors.csv. A row with no
-    answer at all (unreadable) names none."""
+    """``error`` (a row not scored), led by each critical item the row's valid answers
+    raise a critical flag on, positive or unanswered, with the answer given and its
+    label (``row 7: CRITICAL item phq9_9 answered 2 (More than half the days): act on
+    it. Item 3: ...``): a bad date, a bad answer elsewhere or an unfinished form never
+    hides a risk in errors.csv, and every such line words it alike
+    (:func:`psyq.alerts.critical_items_lead`). A row with no answer at all (unreadable)
+    names none, unless it is an unfinished form: its critical items are unanswered."""
+    from psyq.alerts import critical_items_lead
     from psyq.answers import coerce_value
-    from psyq.batch.inputs import CRITICAL_ITEMS, critical_lead
+    from psyq.batch.inputs import UNFINISHED
 
+    unfinished = error.startswith(where + UNFINISHED)
+    error = error.replace(UNFINISHED, "", 1) if unfinished else error
     given = dict(zip(ctx.item_ids, values, strict=True))
-    if CRITICAL_ITEMS in error or all(v is None or str(v).strip() == "" for v in values):
-        return error  # an unfinished FHIR form names its critical items already
+    blank = all(v is None or str(v).strip() == "" for v in values)
+    if blank and not unfinished:
+        return error
     inst = ctx.instrument
     answers: dict[str, int | None] = {}
     for item in inst.items:
@@ -321,47 +330,31 @@ def _with_critical(ctx: _Context, values: tuple[Any, ...], where: str, error: st
         except PsyqError:
             answers[item.id] = None
     try:
-        flags = ctx.scorer.score_valid(inst, answers, {}).critical
-        items = list(dict.fromkeys(i for flag in flags for i in flag.item_ids))
-        unnamed = [flag.id for flag in flags if not flag.item_ids]
+        flags = ctx.scorer.score_valid(inst, answers, {}).flags
     except Exception:  # a scoring plugin's bug: every row fails with it, loudly, already
         return error
-    if not flags:
-        return error
-    # With its label: a reverse-keyed item's 0 (EPDS item 10) is its most severe answer.
-    said = [f"{i} {_as_given(given[i], _label(inst, i, answers[i]))}" for i in items] + [
-        f"flag {flag_id} raised by the valid answers" for flag_id in unnamed
-    ]
-    return where + critical_lead(said, error.removeprefix(where))
-
-
-def _as_given(value: Any, label: str | None = None) -> str:
-    """``answered 2 (More than half the days)`` (a long answer cut short, as an answer
-    error shows it), or ``not answered``."""
-    text = "" if value is None else str(value).strip()
-    if not text:
-        return "not answered"
-    shown = text if len(text) <= 40 else text[:37] + "..."
-    return f"answered {shown}" + (f" ({label})" if label else "")
-
-
-def _label(inst: Instrument, item_id: str, answer: int | None) -> str | None:
-    """The label of a valid answer (``None`` for an invalid or missing one)."""
-    if answer is None:
-        return None
-    return inst.response_scale_for(inst.item(item_id)).label_for(answer)
+    led = critical_items_lead(inst, flags, given, answers, error.removeprefix(where))
+    return error if led == error.removeprefix(where) else where + led
 
 
 def _run_row(
-    ctx: _Context, row: RowJob, generated: datetime, sexes: dict[int, str]
+    ctx: _Context,
+    row: RowJob,
+    generated: datetime,
+    sexes: dict[int, str],
+    notices: dict[int, str] | None = None,
 ) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
     """One row's record (as in the cohort statistics) and its rendered files."""
     from psyq.answers import coerce_answers
+    from psyq.batch.inputs import NOT_THIS_FORM
     from psyq.outputs import RenderRequest
 
     number, client_id, date_text, stem, values, problem = row
     where = f"row {number}: "
     record: dict[str, Any] = {"row": number, "client_id": client_id, "date": date_text}
+    if problem == NOT_THIS_FORM:  # another form's row: no score, no error line, counted
+        record["skipped"] = True
+        return record, []
     try:
         if problem is not None:
             raise PsyqError(f"{where}{problem}")
@@ -377,6 +370,8 @@ def _run_row(
 
             client = known_attributes({"sex": sex}, where)
         result = ctx.scorer.score_valid(inst, answers, client)
+        if notices and number in notices:  # shown by every format, as an instrument's are
+            result.notices.append(notices[number])
         files: list[tuple[str, bytes]] = []
         if ctx.formats:
             request = RenderRequest(
@@ -388,10 +383,12 @@ def _run_row(
                 generated_at=generated,
             )
             if ctx.shown is not None:
+                from psyq.i18n import ui_language
                 from psyq.translations import relabel
 
                 request.instrument = ctx.shown
-                request.result = relabel(result, ctx.shown)
+                # psyq's own flag (an unanswered critical item) in that language too.
+                request.result = relabel(result, ctx.shown, ui_language(ctx.language).gettext)
                 request.options["language"] = ctx.language
             files = [(stem + fmt.suffix, fmt.render(request)) for fmt in ctx.formats]
     except PluginHookError as exc:  # a plugin's bug: name the plugin on this row

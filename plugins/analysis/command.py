@@ -218,12 +218,12 @@ def simulate_command(
     from psyq.files import refuse_existing, write_output
     from psyq.plugins.analysis.simulate import SimulationOptions, simulate, to_csv
 
-    refuse_existing(output, force)
+    refuse_existing(output, force, client_data=False)  # SIMULATED answers
     instrument = app.instrument(instrument_id)
     options = SimulationOptions(n, seed, general, group, shift, missing, not_happened)
     text = to_csv(simulate(instrument, options))
     try:
-        write_output(output, text.encode("utf-8"), force=force)
+        write_output(output, text.encode("utf-8"), force=force, client_data=False)
     except OSError as exc:
         raise PsyqError(f"{output}: cannot write: {exc.strerror or exc}") from None
     click.echo(f"wrote {output}: {n} SIMULATED respondents (seed {seed})", err=True)

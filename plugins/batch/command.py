@@ -180,7 +180,7 @@ def batch_command(
     columns = ColumnMap(id_column, date_column, ignore_extra_columns)
     mapping = None
     if redcap_dictionary is not None:
-        from psyq.plugins.redcap.records import map_export
+        from psyq.plugins.redcap.records import form_status, map_export
 
         if input_path == "-":
             raise PsyqError("--redcap reads the export twice: give it as a file, not stdin")
@@ -191,6 +191,8 @@ def batch_command(
             True,  # a record export holds every form's fields
             rename=mapping.rename,
             answer_codes=mapping.answer_codes,
+            # An Incomplete form is not scored as a finished one (see form_status).
+            status=form_status(mapping.form),
         )
     elif to_target is not None:
         raise PsyqError("--to redcap needs --redcap DICT.csv (the project's data dictionary)")
@@ -230,16 +232,24 @@ def batch_command(
                 err=True,
             )
             ctx.exit(130)
-    from psyq.plugins.redcap.records import REDCAP_OUTPUTS, finish_redcap_outputs
+    from psyq.plugins.redcap.records import REDCAP_OUTPUTS, finish_redcap_outputs, rows_said
 
     # An earlier batch's REDCap files go with its other outputs (--force), so scores that
     # are not this batch's are never left ready to import; --to redcap writes them anew.
     for name in REDCAP_OUTPUTS:
         (out_dir / name).unlink(missing_ok=True)
     if mapping is not None:
-        finish_redcap_outputs(
+        said = finish_redcap_outputs(
             Path(input_path), out_dir, app.instrument(instrument_id), mapping, to_target == "redcap"
         )
+        if said:  # Unverified rows, or no status column: said even with --quiet
+            click.echo(said, err=True)
+        # Other forms' rows skipped, forms not started: said even with --quiet (a row
+        # found in no output file is never dropped without a word).
+        for line in rows_said(
+            out_dir / "errors.csv", app.instrument(instrument_id), mapping.form, outcome.skipped
+        ):
+            click.echo(line, err=True)
     if not quiet:
         resumed = f" ({outcome.resumed} from before --resume)" if outcome.resumed else ""
         click.echo(
@@ -267,7 +277,7 @@ def _say_critical_failures(errors_csv: Path) -> None:
     with --quiet: a risk is never only in a file nobody opened."""
     import csv
 
-    from psyq.batch.inputs import CRITICAL_ITEMS
+    from psyq.alerts import CRITICAL_ITEMS
 
     try:
         with errors_csv.open(encoding="utf-8", newline="") as f:

@@ -290,12 +290,14 @@ def _save_partial_then_fail(session: Session, exc: AnswerError) -> None:
 
 def _framed_critical(result: ScoreResult) -> None:
     """Critical flags as the very last lines, framed, on screen when the client leaves."""
+    from psyq.alerts import alert_line
+
     critical = result.critical
     if not critical:
         return
     _say(RULE)
     for flag in critical:
-        _say(f"!!! CRITICAL{flag.about()}: {flag.message}")
+        _say(f"!!! {alert_line(flag)}")
     _say("!!! Review this with the client now, before they leave.")
     _say(RULE)
 

@@ -64,7 +64,7 @@ def compile_command(
         click.echo(payload.decode("utf-8"), nl=False)
         return
     try:
-        write_output(output, payload, force=force)
+        write_output(output, payload, force=force, client_data=False)
     except OSError as exc:
         raise PsyqError(f"{output}: cannot write: {exc.strerror or exc}") from None
     click.echo(f"wrote {output}: {instrument.id} v{instrument.version} as {target}", err=True)

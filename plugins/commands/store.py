@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from psyq.change import Change, Outcome
     from psyq.history import HistoryEntry
     from psyq.models import Instrument
-    from psyq.store import Administration, AnswerVersion, Store
+    from psyq.results import FlagHit
+    from psyq.store import Administration, AnswerVersion, MovedForm, ScoreVersion, Store
 
 KEY_FILE = "deidentify.key"
 
@@ -232,7 +233,12 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
         clients = store.clients()
         # A partial form's flags are shown wherever the form is: never a bare "1 partial".
         partial_flags = {
-            c.id: _partial_flags(app, store.administrations(client_id=c.id, status="partial"))
+            c.id: _with_earlier_alerts(
+                app,
+                store,
+                store.administrations(client_id=c.id, status="partial"),
+                _partial_flags(app, store.administrations(client_id=c.id, status="partial")),
+            )
             for c in clients
             if c.partial
         }
@@ -245,6 +251,11 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
         for adm in every:
             if adm.id in problems:
                 changed.setdefault(adm.client_id, []).append(adm)
+        # A form moved to another client outside psyq, under the client it left.
+        left: dict[str, list[MovedForm]] = {}
+        for moved in store.moved_outside() if problems else []:
+            if moved.former_client is not None:
+                left.setdefault(moved.former_client, []).append(moved)
         deleted = store.deleted_outside()
         gap = store.log_gap()
         # A client's record (the recorded sex cut-offs use) changed by hand, too.
@@ -260,6 +271,7 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
                 "partial_flags": partial_flags.get(c.id, []),
                 "latest_critical_flags": latest_critical[c.id],
                 "changed_outside_psyq": [adm.id for adm in changed.get(c.id, [])],
+                "left_outside_psyq": [m.administration_id for m in left.get(c.id, [])],
                 "client_changed_outside_psyq": changed_warning(clients_changed.get(c.id)),
             }
             for c in clients
@@ -285,9 +297,11 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
                 f"{'':<12} {CHANGED_MARK}: client {c.id}: {changed_warning(clients_changed[c.id])}"
             )
         for flag in latest_critical[c.id]:
-            click.echo(f"{'':<12} {_flag_line(flag, 'latest administration')}")
+            click.echo(f"{'':<12} {_flag_line(flag, 'latest')}")
         for flag in partial_flags.get(c.id, []):
             click.echo(f"{'':<12} {_flag_line(flag)}")
+        for moved in left.get(c.id, []):
+            click.echo(f"{'':<12} {moved.line()}")
         for adm in changed.get(c.id, []):
             click.echo(
                 f"{'':<12} {CHANGED_MARK}: administration {adm.id} ({adm.instrument_id}, "
@@ -382,6 +396,11 @@ def clients_show_command(app: App, client_id: str, as_json: bool) -> None:
         click.echo(
             f"  client version {version['id']}: {earlier} (replaced {version['superseded_at']} "
             f"by {version['superseded_by']})"
+            + (
+                f"; {CHANGED_MARK}: {version['changed_outside_psyq']}"
+                if version["changed_outside_psyq"]
+                else ""
+            )
         )
 
 
@@ -390,8 +409,37 @@ def _latest_critical(app: App, store: Any, client_id: str) -> list[dict[str, Any
     latest: dict[str, Administration] = {}
     for adm in store.administrations(client_id=client_id, status="complete"):
         latest[adm.instrument_id] = adm  # oldest first: the last one stays
-    flags = _partial_flags(app, latest.values())
-    return [f for f in flags if f["level"] == "critical"]
+    flags = [f for f in _partial_flags(app, latest.values()) if f["level"] == "critical"]
+    return _with_earlier_alerts(app, store, list(latest.values()), flags)
+
+
+def _with_earlier_alerts(
+    app: App, store: Any, shown: list[Administration], flags: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``flags`` (of the administrations ``shown``) and, after their critical ones, each
+    critical flag their answers raised before psyq changed them that the answers now do
+    not (``answer_version``: the kept version's id): a risk signal answered away is
+    still said, as ``history`` and ``report`` say it."""
+    from psyq.history import result_of
+
+    by_id = {adm.id: adm for adm in shown}
+    earlier: list[dict[str, Any]] = []
+    for version in store.answer_versions(by_id):
+        adm = by_id[version.administration_id]
+        result = result_of(app, adm, app.instrument_of(adm))
+        for hit in version.alerts_gone(result):
+            earlier.append(
+                {
+                    "administration": adm.id,
+                    "instrument_id": adm.instrument_id,
+                    "answered": sum(v is not None for v in adm.answers.values()),
+                    "items": len(adm.answers),
+                    "answer_version": version.id,
+                }
+                | hit.model_dump()
+            )
+    critical = [f for f in flags if f["level"] == "critical"]
+    return critical + earlier + [f for f in flags if f["level"] != "critical"]
 
 
 def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[str, Any]]:
@@ -418,21 +466,40 @@ def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[st
     return sorted(out, key=lambda f: levels.index(f["level"]))
 
 
-def _about(flag: dict[str, Any]) -> str:
-    """The items that raised a flag, as :meth:`FlagHit.about` words them."""
+def _hit(flag: dict[str, Any]) -> FlagHit:
     from psyq.results import FlagHit
 
     return FlagHit.model_validate(
         {k: flag[k] for k in ("id", "level", "item", "item_ids", "message")}
-    ).about()
-
-
-def _flag_line(flag: dict[str, Any], where: str = "partial administration") -> str:
-    mark = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "    info"}
-    return (
-        f"{mark[flag['level']]} in {where} {flag['administration']} "
-        f"({flag['instrument_id']}){_about(flag)}: {flag['id']}"
     )
+
+
+def _flag_text(flag: dict[str, Any]) -> str:
+    """``CRITICAL (item phq9_9): <message>`` (:func:`psyq.alerts.alert_line`); a warning
+    or note in capitals too, as the history's details list them."""
+    from psyq.alerts import alert_line
+
+    hit = _hit(flag)
+    if hit.level == "critical":
+        return alert_line(hit)
+    return f"{hit.level.upper()}{hit.about()}: {hit.message}"
+
+
+def _flag_line(flag: dict[str, Any], status: str = "partial") -> str:
+    """``!!! CRITICAL in partial administration 3 (phq9) (item phq9_9): suicidal_ideation``
+    (:func:`psyq.alerts.alert_line`, the flag named by its id)."""
+    from psyq.alerts import alert_line, form_words
+
+    mark = {"critical": "!!! ", "warning": "!   ", "info": "    "}
+    hit = _hit(flag)
+    where = form_words(flag["administration"], status, instrument=flag["instrument_id"])
+    text = hit.id
+    if flag.get("answer_version") is not None:  # raised by answers since changed
+        text += (
+            f", raised by its earlier answers, since changed through psyq (kept as answer "
+            f"version {flag['answer_version']})"
+        )
+    return mark[flag["level"]] + alert_line(hit, where, text=text)
 
 
 # -- history -----------------------------------------------------------------
@@ -441,16 +508,25 @@ CHANGED_MARK = "!!! CHANGED OUTSIDE PSYQ"
 """Marks a stored administration whose record no longer matches its audit entry."""
 
 
-def describe_change(change: Change | None) -> str:
-    """``-7 reliable improvement*`` (``*`` = clinically significant)."""
+TOTAL_ONLY = (
+    "\u2020 beside a critical flag: the change of the score only; it does not lessen the flag"
+)
+"""The history's footnote for an improvement or no change marked ``\u2020``."""
+
+
+def describe_change(change: Change | None, alert: bool = False) -> str:
+    """``-7 reliable improvement*`` (``*`` = clinically significant). Beside a critical
+    flag (``alert``) an improvement or no change is marked ``\u2020`` (:data:`TOTAL_ONLY`):
+    never reassurance beside a risk signal."""
     if change is None:
         return "-"
+    mark = " \u2020" if alert and change.direction != "deterioration" else ""
     if change.direction == "none":
-        return "0 no change"
+        return "0 no change" + mark
     words = f"{change.delta:+g} {'reliable ' if change.reliable else ''}{change.direction}"
     if change.important:
         words += " (>= MID)"  # reaches the minimal important difference
-    return words + ("*" if change.clinically_significant else "")
+    return words + ("*" if change.clinically_significant else "") + mark
 
 
 def describe_outcome(outcome: Outcome | None, critical: bool = False) -> str:
@@ -504,6 +580,7 @@ def history_text(
     ``alerted``: administrations followed by an unfinished form raising a critical
     flag, whose bands of low concern are marked as the score's band only; ``lead``:
     lines (those forms' alerts) under the heading, before any score."""
+    from psyq.alerts import alert_line
     from psyq.history import alert_of
     from psyq.proration import proration_note
     from psyq.results import band_shown, low_concern_bands
@@ -569,15 +646,12 @@ def history_text(
                     if not with_outcome
                     else (
                         describe_outcome(
-                            None if e.outcome is None else e.outcome.get(scale.id),
-                            bool(e.result.critical),
+                            None if e.outcome is None else e.outcome.get(scale.id), alert
                         ),
                     )
                 )
-                flags = ", ".join(
-                    ("CRITICAL " if f.level == "critical" else "") + f.id + f.about()
-                    for f in e.result.flags
-                )
+                # Worded as every one-line alert is, each flag named by its id.
+                flags = "; ".join(alert_line(f, text=f.id) for f in e.result.flags)
                 if e.answer_versions:  # answers psyq replaced: an earlier alert is named
                     earlier = sorted(
                         {
@@ -588,6 +662,13 @@ def history_text(
                     )
                     said = f" (earlier: CRITICAL {', '.join(earlier)})" if earlier else ""
                     flags = f"ANSWERS CHANGED{said}" + (f"; {flags}" if flags else "")
+                gone = sorted(
+                    {f.id for v in e.score_versions for f in v.alerts_gone(e.administration.result)}
+                )
+                if gone:  # a rescore no longer raises it: the earlier alert stays in sight
+                    flags = f"RESCORED (earlier: CRITICAL {', '.join(gone)})" + (
+                        f"; {flags}" if flags else ""
+                    )
                 if e.changed:  # beside its scores, not only in the lines below the table
                     flags = "CHANGED OUTSIDE PSYQ" + (f"; {flags}" if flags else "")
                 rows.append(
@@ -597,11 +678,14 @@ def history_text(
                         scale.id,
                         value,
                         band_shown(s.band_label, scale.id in marked) or (s.reason or ""),
-                        describe_change(None if e.change is None else e.change.get(scale.id)),
+                        describe_change(
+                            None if e.change is None else e.change.get(scale.id), alert
+                        ),
                         describe_change(
                             None
                             if e.change_from_first is None
-                            else e.change_from_first.get(scale.id)
+                            else e.change_from_first.get(scale.id),
+                            alert,
                         ),
                         *outcome,
                         "" if n else flags,
@@ -625,17 +709,26 @@ def history_text(
             f"{scale.id} {e.administration.administered.isoformat()}: {note}"
             for e in group
             for scale in scales
-            if (note := proration_note(scale, e.result.scores[scale.id], bool(e.result.critical)))
+            if (
+                note := proration_note(
+                    scale,
+                    e.result.scores[scale.id],
+                    alert_of(e.result, e.answer_versions) or e.administration.id in alerted,
+                )
+            )
             is not None
             and "would be" in note
         ]
         lines += [f"PRORATED: {note}" for note in notes]
-        from psyq.history import answer_version_lines
+        from psyq.history import answer_version_lines, score_version_lines
 
         lines += [
             line
             for e in group
             for line in answer_version_lines(e.administration, e.answer_versions)
+        ]
+        lines += [
+            line for e in group for line in score_version_lines(e.administration, e.score_versions)
         ]
         lines += [
             f"{CHANGED_MARK}: administration {e.administration.id} "
@@ -645,6 +738,8 @@ def history_text(
         ]
     lines.append("")
     lines.append("* clinically significant (crossed the clinical cut-off)")
+    if any(" \u2020" in line for line in lines):
+        lines.append(TOTAL_ONLY)
     return "\n".join(lines) + "\n"
 
 
@@ -657,7 +752,7 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
     """A client's complete administrations, oldest first, with reliable change
     against the previous administration and against the first of the same
     definition version (each version is listed in its own block)."""
-    from psyq.history import build_history
+    from psyq.history import build_history, with_moved_from
 
     with app.open_store() as store:
         entries = build_history(app, store, client_id, instrument_id)
@@ -671,20 +766,41 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
 
         partial_changed = {
             n: changed_warning(problem)
-            for n, problem in store.changed_outside(adm.id for adm in partial).items()
+            for n, problem in with_moved_from(
+                store, store.changed_outside(adm.id for adm in partial)
+            ).items()
         }
         # One deleted by hand may have been this client's: the log does not say whose.
         from psyq.store import deleted_lines
 
         deleted = store.deleted_outside()
         gap = store.log_gap()
+        # A form moved to another client outside psyq is said here too, not only there.
+        left = [m.line() for m in store.moved_outside() if m.left(client_id)]
         partial_versions: dict[int, list[AnswerVersion]] = {}
         for version in store.answer_versions(adm.id for adm in partial):
             partial_versions.setdefault(version.administration_id, []).append(version)
+        partial_rescored: dict[int, list[ScoreVersion]] = {}
+        for kept in store.score_versions([adm.id for adm in partial]):
+            partial_rescored.setdefault(kept.administration_id, []).append(kept)
+    # An unfinished form's critical flag: the latest complete form of its instrument
+    # before it shows its band as the score's only, and claims no remission (as
+    # ``report --latest`` does), in the text and in JSON alike.
+    critical = [f for f in _partial_flags(app, partial) if f["level"] == "critical"]
+    alerted = _before_partial_alerts(entries, partial, {f["administration"] for f in critical})
     if as_json:
         from psyq.history import partial_json
+        from psyq.results import low_concern_bands, with_band_notes
 
-        docs = [e.to_json() for e in entries]
+        docs = [
+            with_band_notes(
+                e.to_json(),
+                low_concern_bands(app.instrument_of(e.administration), e.result, True)
+                if e.administration.id in alerted
+                else (),
+            )
+            for e in entries
+        ]
         docs += [
             partial_json(
                 app,
@@ -692,25 +808,24 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
                 origins.get(adm.definition_hash),
                 partial_changed.get(adm.id),
                 partial_versions.get(adm.id),
+                partial_rescored.get(adm.id),
             )
             for adm in partial
         ]
         docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
         click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
-        for line in deleted_lines(
-            deleted, gap=gap
-        ):  # the list has no place for them: said beside it
-            click.echo(line, err=True)
+        for line in [*left, *deleted_lines(deleted, gap=gap)]:
+            click.echo(line, err=True)  # the list has no place for them: said beside it
         return
     # An unfinished form's critical flag leads, before any score (its details follow
-    # the tables); the latest complete form before it shows its band as the score's only.
-    critical = [f for f in _partial_flags(app, partial) if f["level"] == "critical"]
-    lead = [f"{_flag_line(flag)} (details below)" for flag in critical]
-    alerted = _before_partial_alerts(entries, partial, {f["administration"] for f in critical})
+    # the tables).
+    lead = [*left, *(f"{_flag_line(flag)} (details below)" for flag in critical)]
     if entries:
         click.echo(history_text(app, client_id, entries, alerted, lead), nl=False)
     else:
         click.echo(f"client {client_id}: no complete administrations")  # partials next
+        for line in lead[: len(left)]:
+            click.echo(line)
     for adm in partial:
         answered = sum(v is not None for v in adm.answers.values())
         click.echo(
@@ -720,12 +835,14 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         )
         if adm.id in partial_changed:
             click.echo(f"  {CHANGED_MARK}: {partial_changed[adm.id]}")
-        from psyq.history import answer_version_lines
+        from psyq.history import answer_version_lines, score_version_lines
 
         for line in answer_version_lines(adm, partial_versions.get(adm.id, [])):
             click.echo(f"  {line}")
+        for line in score_version_lines(adm, partial_rescored.get(adm.id, [])):
+            click.echo(f"  {line}")
         for flag in _partial_flags(app, [adm]):
-            click.echo(f"  {flag['level'].upper()}{_about(flag)}: {flag['message']}")
+            click.echo(f"  {_flag_text(flag)}")
     for line in deleted_lines(deleted, gap=gap):
         click.echo(line)
 
@@ -851,7 +968,14 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
             "the details"
             for n, text in sorted(store.deleted_outside().items())
         ]
+        # Rescored records match their entries, but the log is older than psyq left it.
+        rolled_back = store.rollback()
     click.echo(f"rescored: {changed} updated, {same} unchanged")
+    if rolled_back is not None:
+        from psyq.store import deleted_lines
+
+        for line in deleted_lines({}, gap=rolled_back):
+            click.echo(line, err=True)
     for problem in problems:
         click.echo(f"psyq: error: {problem}", err=True)
     if problems:
@@ -895,6 +1019,8 @@ def audit_verify_command(app: App, anchor: str | None) -> None:
             f"audit OK: {report.entries} entries, {report.records} records match; "
             f"chain head {report.head_seq}:{report.head}{anchored}"
         )
+        for line in report.acknowledged:
+            click.echo(f"  loss acknowledged: {line}")
         return
     click.echo(f"psyq: audit FAILED: {report.problems[0]}", err=True)
     for problem in report.problems[1:]:
@@ -906,6 +1032,27 @@ def _is_anchor(text: str) -> bool:
     import re
 
     return re.fullmatch(r"(\d{1,18}:)?[0-9a-fA-F]{64}", text.strip()) is not None
+
+
+@audit_group.command("acknowledge")
+@click.option(
+    "--reason",
+    required=True,
+    metavar="TEXT",
+    help="Why the loss is accepted (e.g. 'backup of 1 March restored after a disk failure').",
+)
+@click.pass_obj
+def audit_acknowledge_command(app: App, reason: str) -> None:
+    """Record that the store's loss (put back to an older copy, cut short or replaced
+    outside psyq) is known and accepted, by whom (the OS user) and why.
+
+    Until then every output that reads the store warns of the loss and
+    `psyq audit verify` fails. The entry recording the loss stays in the log, and
+    `psyq audit verify` names it and this acknowledgement on every run.
+    """
+    with app.open_store() as store:
+        noticed, entry = store.acknowledge_loss(reason)
+    click.echo(f"audit entry #{entry}: the loss audit entry #{noticed} records is acknowledged")
 
 
 @audit_group.command("head")
@@ -1062,6 +1209,7 @@ def export_records(
     origins: dict[str, tuple[str, str | None]] | None = None,
     changed: dict[int, str] | None = None,
     versions: dict[int, list[AnswerVersion]] | None = None,
+    moved: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready record per administration; ``key`` set = de-identified.
 
@@ -1074,6 +1222,9 @@ def export_records(
     was saved (without the audit detail when de-identified), else null. ``versions``
     (:meth:`~psyq.store.Store.answer_versions`) gives ``answers_changed``: the answers
     psyq replaced after saving them, and any critical flag the earlier ones raised.
+    ``moved`` (administration id -> the client psyq saved it for, from
+    :meth:`~psyq.store.Store.moved_outside`) adds to ``changed_outside_psyq`` the client a
+    form was moved from outside psyq (its pseudonym when de-identified).
     """
     from datetime import timedelta
 
@@ -1111,6 +1262,10 @@ def export_records(
             ),
             "answers_changed": _answers_changed((versions or {}).get(adm.id, []), adm),
         }
+        former = (moved or {}).get(adm.id)
+        if former is not None and meta["changed_outside_psyq"]:
+            shown = former if key is None else pseudonym(key, former)
+            meta["changed_outside_psyq"] += f" (moved outside psyq from client {shown})"
         if day is None:
             del meta["administered"]
         if key is None:
@@ -1170,6 +1325,8 @@ def csv_text(records: list[dict[str, Any]]) -> str:
         row["flags"] = ";".join(f["id"] for f in rec["flags"])
         add("flag_items")  # which items raised each flag: every one, not the first
         row["flag_items"] = flag_items_cell((f["id"], f["item_ids"]) for f in rec["flags"])
+        add("flag_levels")  # each flag's level, so critical rows can be filtered
+        row["flag_levels"] = ";".join(f"{f['id']}:{f['level']}" for f in rec["flags"])
         if rec["notices"]:  # a provisional instrument's caveat travels with its data
             add("notices")
             row["notices"] = " | ".join(rec["notices"])
@@ -1253,6 +1410,7 @@ def export_command(
         raise PsyqError(f"{flag} de-identifies dates: give it with --deidentify")
     if date_shift and drop_dates:
         raise PsyqError("give --date-shift or --drop-dates, not both")
+    app.private_home()  # before the key is made in it
     key = deidentify_key(app.home) if deidentify else None
     with app.open_store() as store:
         if instrument_id is not None:
@@ -1286,6 +1444,7 @@ def export_command(
         versions: dict[int, list[AnswerVersion]] = {}
         for version in store.answer_versions(adm.id for adm in administrations):
             versions.setdefault(version.administration_id, []).append(version)
+        moved = [m for m in store.moved_outside() if m.former_client is not None]
     dates = "shift" if date_shift else "drop" if drop_dates else "exact"
     records = export_records(
         app,
@@ -1295,6 +1454,7 @@ def export_command(
         origins=origins,
         changed=changed,
         versions=versions,
+        moved={m.administration_id: str(m.former_client) for m in moved},
     )
     if format_name == "csv":
         text = csv_text(records)
@@ -1344,6 +1504,8 @@ def export_command(
         )
     from psyq.store import deleted_lines
 
+    for m in moved:
+        click.echo(m.line(detail=not deidentify), err=True)
     for line in deleted_lines(deleted, detail=not deidentify, gap=gap):
         click.echo(line, err=True)
 

@@ -19,6 +19,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
+from psyq.alerts import alert_line
 from psyq.plugins.fhir.questionnaire import PSYQ_FHIR, questionnaire_canonical
 from psyq.plugins.fhir.resources import (
     JSON,
@@ -223,7 +224,30 @@ def observation(
     changed = request.options.get("changed_outside_psyq")
     if changed:  # a stored record edited outside psyq: said on every score it gives
         notes.append({"text": f"CHANGED OUTSIDE PSYQ: {changed}"})
-    flag_notes = [{"text": f"{f.level.upper()}{f.about()}: {f.message}"} for f in result.flags]
+    if scale.id == "total":  # the client's record around it changed outside psyq
+        notes += [
+            {"text": moved["problem"].removeprefix("!!! ")}
+            for moved in request.options.get("left_client_outside_psyq", [])
+        ]
+        gap = request.options.get("audit_log_changed_outside_psyq")
+        if gap:
+            notes.append({"text": f"AUDIT LOG CHANGED OUTSIDE PSYQ: {gap}"})
+        notes += [
+            {
+                "text": f"DELETED OUTSIDE PSYQ: administration {deleted['administration_id']} "
+                f"({deleted['problem']}); this client's scores and trend may be missing it"
+            }
+            for deleted in request.options.get("deleted_outside_psyq", [])
+        ]
+    # A critical flag's note is worded as every one-line output words an alert.
+    flag_notes = [
+        {
+            "text": alert_line(f)
+            if f.level == "critical"
+            else f"{f.level.upper()}{f.about()}: {f.message}"
+        }
+        for f in result.flags
+    ]
     if scale.id == "total":
         # A critical flag (this form's, then a later unfinished form's under report
         # --latest) is the first note a reader meets, before notices and proration.
@@ -231,6 +255,9 @@ def observation(
             n for n, f in zip(flag_notes, result.flags, strict=True) if f.level == "critical"
         ]
         notes += critical + [{"text": line} for line in request.later_alerts()]
+        # Answers psyq changed after saving them: what changed, and any critical flag
+        # the earlier answers raised (a risk signal answered away is still said).
+        notes += [{"text": line} for line in request.options.get("answer_version_lines", [])]
     notes += [{"text": notice} for notice in result.notices]
     prorated = proration_note(scale, score, request.alert)
     if prorated is not None:

@@ -10,10 +10,12 @@ if TYPE_CHECKING:
     from psyq.outputs import OutputFormat, RenderRequest
     from psyq.results import ScoreResult
 
-LEVEL_MARK = {"critical": "!!! CRITICAL", "warning": "!   WARNING", "info": "    info"}
+LEVEL_MARK = {"critical": "!!! ", "warning": "!   ", "info": "    "}
+"""What leads a flag's line (:func:`psyq.alerts.alert_line`) in the table, by level."""
 
 
 def render_table(request: RenderRequest) -> bytes:
+    from psyq.alerts import alert_line
     from psyq.proration import proration_note
 
     result, inst = request.result, request.instrument
@@ -40,6 +42,8 @@ def render_table(request: RenderRequest) -> bytes:
             f"{request.options['audit_log_changed_outside_psyq']}; what is shown may not be "
             "what psyq recorded"
         )
+    for moved in request.options.get("left_client_outside_psyq", []):
+        lines.append(moved["problem"])
     for deleted in request.options.get("deleted_outside_psyq", []):
         lines.append(
             f"!!! DELETED OUTSIDE PSYQ: administration {deleted['administration_id']} was "
@@ -51,7 +55,7 @@ def render_table(request: RenderRequest) -> bytes:
         lines.append(partial)
     critical = [f for f in result.flags if f.level == "critical"]
     for flag in critical:  # a critical flag comes first and cannot be missed
-        lines.append(f"{LEVEL_MARK['critical']}{flag.about()}: {flag.message}")
+        lines.append(LEVEL_MARK["critical"] + alert_line(flag))
     # report --latest: what the forms left unfinished after this one raise, as loudly.
     lines += [f"!!! {line}" for line in request.later_alerts()]
     rows = [("scale", "score", "range", "band", "answered")]
@@ -83,7 +87,7 @@ def render_table(request: RenderRequest) -> bytes:
         lines.append(f"unscored {item.id}: {shown} ({item.text})")
     for flag in result.flags:
         if flag.level != "critical":
-            lines.append(f"{LEVEL_MARK[flag.level]}{flag.about()}: {flag.message}")
+            lines.append(LEVEL_MARK[flag.level] + alert_line(flag))
     lines += _norm_lines(result)
     lines += [f"NOTE: {notice}" for notice in result.notices]
     return ("\n".join(lines) + "\n").encode("utf-8")

@@ -53,7 +53,7 @@ def import_redcap_command(
         click.echo(text, nl=False)
         return
     try:
-        write_output(output, text.encode(), force=force)
+        write_output(output, text.encode(), force=force, client_data=False)
     except OSError as exc:
         raise PsyqError(f"{output}: cannot write the draft: {exc.strerror or exc}") from None
     click.echo(

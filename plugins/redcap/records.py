@@ -10,10 +10,11 @@ itself has that answer.
 
 After the batch, ``scores.csv`` gains the export's ``redcap_event_name``,
 ``redcap_repeat_instrument``, ``redcap_repeat_instance`` and the form's
-completion status (``<form>_complete``: 2 complete, 1 unverified, 0
-incomplete); ``--to redcap`` also writes ``redcap-import.csv`` (scores, bands
-and flags keyed by ``record_id`` and event, importable once the fields in
-``redcap-import-dictionary.csv`` are added to the project).
+completion status (``<form>_complete``: 2 complete, 1 unverified; an incomplete
+form is not scored at all, see :func:`form_status`); ``--to redcap`` also writes
+``redcap-import.csv`` (scores, bands and flags keyed by ``record_id`` and event,
+importable once the fields in ``redcap-import-dictionary.csv`` are added to the
+project).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from psyq.answers import looks_missing
+from psyq.batch.inputs import FormStatus
 from psyq.errors import PsyqError
 from psyq.files import write_atomic
 from psyq.models import Instrument
@@ -41,6 +43,109 @@ REDCAP_OUTPUTS = ("redcap-import.csv", "redcap-import-dictionary.csv")
 """What ``--to redcap`` writes beside the batch's own files."""
 EVENT_COLUMNS = ("redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance")
 COMPLETE = {"2": "complete", "1": "unverified", "0": "incomplete"}
+"""REDCap's form status (``<form>_complete``), raw code -> label. REDCap's own values:
+0 Incomplete, 1 Unverified, 2 Complete (REDCapR ``constant()``, "Form Completeness":
+https://search.r-project.org/CRAN/refmans/REDCapR/html/constant.html). What they mean
+is the project's data-entry process; REDCap help pages describe them as Incomplete "data
+entry has started but not finished", Unverified "all data has been entered but internal
+review (if any) has not yet occurred", Complete "data entry for the form is finished"
+(University of Alberta REDCap help, "Instrument Status":
+https://help.redcap.ualberta.ca/help-and-faq/instrument-status)."""
+
+
+UNVERIFIED = (
+    "REDCap form status Unverified: every answer was entered but not yet checked; the "
+    "scores change if an answer is corrected."
+)
+"""The notice every report of an Unverified form shows."""
+
+
+def form_status(form: str) -> FormStatus:
+    """How ``psyq batch --redcap`` reads the export's ``<form>_complete`` column.
+
+    - Complete (2) and Unverified (1) are finished forms, scored. Unverified is every
+      answer entered but not yet checked by a second person: the answers are the
+      form's whole answers (a clinician acts on them as on any form), but they may
+      still be corrected, so each report carries a notice saying so, scores.csv keeps
+      ``redcap_complete`` "unverified" beside them and the batch says how many rows
+      are (a reader sees it, never a quiet "complete").
+    - Incomplete (0) is an unfinished form: not scored (a batch row has no partial
+      status to carry, as a FHIR QuestionnaireResponse in-progress has not), its
+      errors.csv line led by its critical items and their answers.
+    - REDCap also exports 0 for a form nobody opened, every field empty (REDCapR
+      issue #420, redcap-etl issue #26; REDCapR's ``blank-for-gray-status`` test
+      project, record 6). With no answer at all there is nothing to be critical
+      about: its errors.csv line says the form was not started, so a data manager
+      sees the missed administration, without a CRITICAL lead that would bury the
+      real ones. A cell as given is an answer here: a missing-data code (777
+      "Decline" on item 9) is a respondent's answer to the question, so that row is
+      an unfinished form, its critical items named.
+    - An empty cell in a row with no answer at all is a row that is not this form's: a
+      row of another repeating instrument (``redcap_repeat_instrument`` names it), of
+      an event the form is not designated for, or a form never opened exported with
+      the API's ``exportBlankForGrayFormStatus``. A flat export holds many: REDCapR's
+      ``longitudinal-with-repeating-instrument`` test project has, in every event,
+      seven such rows for its ``visit`` form (four laboratory and three medication
+      instances). It is skipped: no score, no errors.csv line, counted on the
+      terminal and in summary.json.
+    - An empty cell in a row with an answer, or in the form's own repeat row, says
+      nothing of the form being finished: not scored, named as an unfinished form is.
+    - A label export's "Complete", "Unverified", "Incomplete" read as their codes;
+      any other value is not a status REDCap writes: not scored either.
+    - An export with no ``<form>_complete`` column at all (a file made by another
+      tool, as reproschema-py's ``redcap_output_redcap.csv``) says nothing of any
+      row: every row is scored as a plain CSV's is, and the batch says so.
+    """
+    column = f"{form}_complete"
+    incomplete = (
+        f"the REDCap form {form} is Incomplete ({column} 0): an unfinished form, not scored"
+    )
+    not_started = f"the REDCap form {form} was not started (Incomplete, no answers): not scored"
+    return FormStatus(
+        column=column,
+        finished=frozenset({"2", "complete", "1", "unverified"}),
+        reasons={
+            "0": incomplete,
+            "incomplete": incomplete,
+            "": f"the REDCap form {form} has no status ({column} is empty): not known to "
+            "be finished, not scored",
+        },
+        other=f"the REDCap form status '{{value}}' ({column}) is not one REDCap writes "
+        "(0 Incomplete, 1 Unverified, 2 Complete): not known to be finished, not scored",
+        context=EVENT_COLUMNS,  # which of the record's forms: its event, its instance
+        notices=dict.fromkeys(("1", "unverified"), UNVERIFIED),
+        not_started=dict.fromkeys(("0", "incomplete"), not_started),
+        absent=frozenset({""}),
+        owner=("redcap_repeat_instrument", form),
+    )
+
+
+def rows_said(errors_csv: Path, instrument: Instrument, form: str, skipped: int) -> list[str]:
+    """The terminal lines on the export's rows that hold no answer to the form: those
+    skipped as other forms' or events' rows, and forms not started (see
+    :func:`form_status`), counted from errors.csv by the reason psyq wrote first."""
+    said = []
+    if skipped:
+        rows = "1 export row holds" if skipped == 1 else f"{skipped} export rows hold"
+        said.append(
+            f"psyq: {rows} no {instrument.short_name} answers (other forms or events): "
+            "skipped (not in scores.csv or errors.csv)"
+        )
+    reason = form_status(form).not_started["0"]
+    try:
+        with errors_csv.open(encoding="utf-8", newline="") as fh:
+            count = sum(
+                e.get("reason", "").startswith(f"row {e.get('row')}: {reason}")
+                for e in csv.DictReader(fh)
+            )
+    except (OSError, csv.Error, UnicodeError):
+        count = 0
+    if count:
+        said.append(
+            f"psyq: {count} REDCap form(s) {form} were not started (Incomplete, no answers): "
+            f"not scored; each is listed in {errors_csv}"
+        )
+    return said
 
 
 @dataclass
@@ -159,8 +264,11 @@ def _refuse_twice(
 
 def finish_redcap_outputs(
     export: Path, out_dir: Path, instrument: Instrument, mapping: RedcapMapping, to_redcap: bool
-) -> None:
-    """Add the export's event columns to ``scores.csv``; write ``redcap-import.csv``."""
+) -> str:
+    """Add the export's event columns to ``scores.csv``; write ``redcap-import.csv``.
+
+    Returns what the terminal should say of the forms' status (``""``: nothing): how
+    many scored rows are Unverified, or that the export has no status column."""
     header, rows = _input_rows(export)
     complete = f"{mapping.form}_complete"
     kept = [c for c in EVENT_COLUMNS if c in header]
@@ -183,12 +291,14 @@ def finish_redcap_outputs(
         source = rows.get(int(line[0]), [])
         added = [cell(source, c) for c in kept]
         if complete in at:
-            added.append(COMPLETE.get(cell(source, complete), cell(source, complete)))
+            status = cell(source, complete)
+            added.append(COMPLETE.get(status, status.casefold()))  # a label export's too
         writer.writerow([*line[:2], *added, *line[2:]])
         lines.append((line, source))
     write_atomic(scores_path, out.getvalue().encode("utf-8"), private=True)
+    said = _status_said(out_dir, complete, complete in at, [source for _, source in lines], cell)
     if not to_redcap:
-        return
+        return said
     prefix = f"{instrument.id}_psyq"
     fields = []
     # A scale whose rule prorates also says whether it did (scores.csv's ``_prorated``).
@@ -261,3 +371,26 @@ def finish_redcap_outputs(
         }
     )
     write_atomic(out_dir / REDCAP_OUTPUTS[1], write_dictionary(definitions).encode("utf-8"))
+    return said
+
+
+def _status_said(
+    out_dir: Path,
+    complete: str,
+    has_column: bool,
+    scored: list[list[str]],
+    cell: Callable[[list[str], str], str],
+) -> str:
+    """The terminal line on the status of the forms scored (see :func:`form_status`)."""
+    if not has_column:
+        return (
+            f"psyq: the export has no {complete} column: nothing says whether each form "
+            "was finished; every row was scored as a finished form"
+        )
+    unverified = sum(cell(s, complete).casefold() in ("1", "unverified") for s in scored)
+    if not unverified:
+        return ""
+    return (
+        f"psyq: {unverified} scored row(s) are REDCap forms marked Unverified (entered, "
+        f"not yet checked): see redcap_complete in {out_dir / 'scores.csv'}"
+    )

@@ -249,17 +249,18 @@ def report_command(
     write_atomically(output, fmt.render(request), force=force)
     instrument = request.instrument
     total = request.result.total
-    flags = request.result.critical
-    # The alerts lead the line, before the score: a glance at the terminal meets them first.
-    alerts = [f"CRITICAL: {', '.join(f.id + f.about() for f in flags)}"] if flags else []
-    for later in request.options.get("later_critical", []):  # --latest: forms left after it
-        from psyq.results import FlagHit
+    from psyq.alerts import alert_line, later_form_words
+    from psyq.results import FlagHit
 
-        named = ", ".join(f"{f['id']}{FlagHit.model_validate(f).about()}" for f in later["flags"])
-        alerts.append(
-            f"CRITICAL in later {later['status']} administration "
-            f"{later['administration_id']}: {named}"
-        )
+    # The alerts lead the line, before the score: a glance at the terminal meets them
+    # first, worded as the table and history word them, each flag named by its id.
+    alerts = [alert_line(f, text=f.id) for f in request.result.critical]
+    for later in request.options.get("later_critical", []):  # --latest: forms left after it
+        where = later_form_words(later)
+        alerts += [
+            alert_line(flag, where, text=flag.id)
+            for flag in map(FlagHit.model_validate, later["flags"])
+        ]
     if request.options.get("changed_outside_psyq"):
         alerts.append("CHANGED OUTSIDE PSYQ after it was saved (psyq audit verify)")
     for earlier in request.options.get("earlier_changed_outside_psyq", []):
@@ -279,6 +280,16 @@ def report_command(
         )
     if request.options.get("audit_log_changed_outside_psyq"):
         alerts.append("AUDIT LOG CHANGED OUTSIDE PSYQ (entries deleted; psyq audit verify)")
+    for moved in request.options.get("left_client_outside_psyq", []):
+        alerts.append(
+            f"administration {moved['administration_id']} "
+            + (
+                "LEFT THIS CLIENT OUTSIDE PSYQ"
+                if moved["former_client"]
+                else "CHANGED OUTSIDE PSYQ, CLIENT UNKNOWN"
+            )
+            + (f" (it raises CRITICAL {', '.join(moved['critical'])})" if moved["critical"] else "")
+        )
     for deleted in request.options.get("deleted_outside_psyq", []):
         alerts.append(
             f"administration {deleted['administration_id']} DELETED OUTSIDE PSYQ (the trend "

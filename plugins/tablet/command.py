@@ -176,6 +176,7 @@ def serve_command(
     scheme = "https" if tls else "http"
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"{scheme}://{shown}:{port}/"
+    app.private_home()  # the kiosk file is made beside the store
     with KioskStore(kiosk_path(app.store_path)) as kiosk:
         kiosk.set_meta("url", url)
     click.echo(f"psyq serve: tablets open {url} (store {app.store_path}); Ctrl-C stops")
@@ -268,6 +269,7 @@ def kiosk_start(
             f"(buttons, messages) have no '{language}' catalogue and show in English",
             err=True,
         )
+    app.private_home()  # the kiosk file is made beside the store
     with KioskStore(kiosk_path(app.store_path)) as kiosk:
         session, code = kiosk.start(
             client_id=client_id,
@@ -314,6 +316,7 @@ def kiosk_status(
         raise PsyqError(f"--language: psyq has no '{language}' catalogue (available: {known})")
     _ = ui_language(language).gettext
 
+    app.private_home()  # the kiosk file is made beside the store
     with KioskStore(kiosk_path(app.store_path)) as kiosk, app.open_store() as store:
         if session_id is not None:
             sessions = [kiosk.get(session_id)]
@@ -338,6 +341,7 @@ def kiosk_stop(app: App, session_id: int) -> None:
     from psyq.plugins.tablet.clinician import status_lines
     from psyq.plugins.tablet.sessions import KioskError, KioskStore, audit_kiosk, kiosk_path
 
+    app.private_home()  # the kiosk file is made beside the store
     with KioskStore(kiosk_path(app.store_path)) as kiosk:
         session = kiosk.get(session_id)
         if session.state not in ("waiting", "active"):
