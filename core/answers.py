@@ -76,7 +76,7 @@ def _asked_after(instrument: Instrument, answers: dict[str, int | None], given: 
             and (item.skip.when is None or condition_holds(item.skip.when, state))
         )
     ]
-    return asked and [asked[0], asked[-1]] if len(asked) > 1 else asked
+    return asked
 
 
 def coerce_answers(

@@ -15,6 +15,7 @@ mistake in a file is reported before any client is scored with it.
 import functools
 import itertools
 import json
+import re
 from collections.abc import Callable, Mapping
 from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
@@ -53,6 +54,19 @@ def _not_a_boolean(value: Any) -> Any:
 
 
 SchemaVersion = Annotated[Literal[1], BeforeValidator(_not_a_boolean)]
+
+
+def _answer_keys(value: Any) -> Any:
+    # JSON writes every key as text: a recode's "1" in a JSON definition is the answer 1
+    # (only digits; true, "1.0" or "one" stay as given, and strict validation refuses them).
+    if isinstance(value, dict):
+        return {
+            int(k) if isinstance(k, str) and _WHOLE.fullmatch(k) else k: v for k, v in value.items()
+        }
+    return value
+
+
+_WHOLE = re.compile(r"-?[0-9]{1,9}")
 
 _T = TypeVar("_T", "Item", "Scale", "FlagRule", "Band")
 
@@ -323,7 +337,7 @@ class Item(_Model):
         description="A risk item (PHQ-9 item 9): left unanswered, it raises a critical flag "
         "saying it must be asked directly.",
     )
-    recode: dict[int, Coefficient] | None = Field(
+    recode: Annotated[dict[int, Coefficient] | None, BeforeValidator(_answer_keys)] = Field(
         None, description="Map an answer value to the value scored, applied before reversal."
     )
     codes: Codes = Field(default_factory=list, description="Codes of this question (LOINC).")

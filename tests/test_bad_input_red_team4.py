@@ -267,6 +267,13 @@ def test_a_json_definition_with_a_quoted_number_is_refused(
     assert "scales[total].bands[high].min: Input should be a valid number, not the text '3'" in (
         one_line_error(result)
     )
+    # JSON writes every key as text: a recode's answer keys in digits are still answers.
+    data["scales"][0]["bands"][1]["min"] = 3
+    data["items"][0]["recode"] = {"0": 0, "1": 2, "2": 1}
+    path.write_text(json.dumps(data))
+    scored = psyq_cli("score", path, "--answers", "1,1,1", "--json")
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.output)["scores"]["total"]["value"] == 4  # 2 + 1 + (2 - 1)
 
 
 @pytest.mark.parametrize(
