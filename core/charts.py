@@ -12,6 +12,7 @@ place it is computed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -30,6 +31,11 @@ DETERIORATION_INK = "#9f1616"
 BAND_WIDTH = 600.0
 BAND_LEFT = 12.0
 BAND_RIGHT = 588.0
+
+
+def N_(message: str) -> str:
+    """Marks ``message`` for psyq's catalogue; the report template translates it."""
+    return message
 
 
 def fill_for(band: Band | None) -> str:
@@ -138,7 +144,7 @@ def band_chart(instrument: Instrument, scale: Scale, value: float | None) -> Ban
             Segment(BAND_LEFT, BAND_RIGHT - BAND_LEFT, NEUTRAL_FILL, NEUTRAL_INK, "", False)
         )
     ticks.append(Tick(x_of(hi), f"{hi:g}"))
-    direction = "higher = more concern" if scale.higher_is_worse else "higher = better"
+    direction = N_("higher = more concern") if scale.higher_is_worse else N_("higher = better")
     return BandChart(
         segments=segments,
         ticks=_spread(ticks, min_gap=22.0),
@@ -334,6 +340,7 @@ def trend_chart(
     series: list[tuple[date, float | None]],
     critical: list[bool] | None = None,
     alert: bool = False,
+    gettext: Callable[[str], str] = str,
 ) -> TrendChart | None:
     """The trend of ``scale`` over ``series`` (oldest first, current last).
 
@@ -342,6 +349,7 @@ def trend_chart(
     and ``critical[i]`` marks the administrations that raised a critical flag.
     ``alert``: the report shows a critical flag of a later form, so, as beside the
     current one's, no remission is claimed.
+    ``gettext``: the report's language for the criterion and outcome sentences.
     Returns ``None`` when fewer than two scored administrations remain.
     """
     marks = critical if critical is not None else [False] * len(series)
@@ -403,9 +411,9 @@ def trend_chart(
             changes.append(ChangeLine(label, when, signed(change.delta, scale.decimals), change))
     rc = scale.reliable_change
     if rc is None:
-        criterion = "This scale declares no reliable-change criterion."
+        criterion = gettext("This scale declares no reliable-change criterion.")
     else:
-        text = rc.describe(scale.decimals)
+        text = rc.describe(scale.decimals, gettext)
         criterion = text[:1].upper() + text[1:] + "."
     result = outcome(scale, scored[0][1], current)
     outcome_text = ""
@@ -414,21 +422,35 @@ def trend_chart(
         parts = []
         if result.response is not None:
             parts.append(
-                f"response (a drop of {rule.response_percent:g} % or more from "
-                f"{format_value(scale, scored[0][1])}): {'yes' if result.response else 'no'}"
+                gettext("response (a drop of %(percent)s %% or more from %(first)s): %(answer)s")
+                % {
+                    "percent": f"{rule.response_percent:g}",
+                    "first": format_value(scale, scored[0][1]),
+                    "answer": gettext("yes") if result.response else gettext("no"),
+                }
             )
+        below = "" if rule.remission_below is None else f"{rule.remission_below:g}"
         if result.remission and (marks[-1] or alert):  # no reassurance beside a risk signal
             parts.append(
-                f"remission (below {rule.remission_below:g}): not claimed: the total is below "
-                f"{rule.remission_below:g}, but a critical flag is raised"
+                gettext(
+                    "remission (below %(below)s): not claimed: the total is below "
+                    "%(below)s, but a critical flag is raised"
+                )
+                % {"below": below}
             )
         elif result.remission is not None:
             parts.append(
-                f"remission (below {rule.remission_below:g}): {'yes' if result.remission else 'no'}"
+                gettext("remission (below %(below)s): %(answer)s")
+                % {
+                    "below": below,
+                    "answer": gettext("yes") if result.remission else gettext("no"),
+                }
             )
         if parts:
             outcome_text = (
-                f"Since the first administration ({scored[0][0].isoformat()}): "
+                gettext("Since the first administration (%(date)s):")
+                % {"date": scored[0][0].isoformat()}
+                + " "
                 + "; ".join(parts)
                 + "."
             )

@@ -52,6 +52,7 @@ from psyq.text import visible
 
 if TYPE_CHECKING:
     import jinja2
+    from markupsafe import Markup
 
     from psyq.manager import PsyqPluginManager
     from psyq.models import Instrument, Item, Scale
@@ -298,6 +299,9 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
     series: list[tuple[date, float | None]] = [
         (p.administered, p.result.scores["total"].value) for p in past
     ]
+    from psyq.i18n import ui_language
+
+    ui = ui_language(request.options.get("language"))
     trend: TrendChart | None = None
     if series:
         current_day = request.administered or generated.date()
@@ -308,14 +312,14 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             [*series, (current_day, values.get("total"))],
             critical=critical,
             alert=request.alert_elsewhere,
+            gettext=ui.gettext,
         )
     profile: ProfileChart | None = profile_chart(inst, values)
-    from psyq.i18n import ui_language
-
-    ui = ui_language(request.options.get("language"))
     return {
         # The report's language (--language) and the form's (as administered).
         "_": ui.gettext,
+        "ngettext": ui.translations.ngettext,
+        "page_footer": _page_footer(ui.gettext),
         "lang": ui.language,
         "dir": ui.direction,
         "administered_language": request.options.get("administered_language"),
@@ -370,6 +374,26 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             rendered_at=_timestamp(generated),
         ),
     }
+
+
+def _page_footer(gettext: Callable[[str], str]) -> Markup | None:
+    """The PDF page number line (CSS ``content``) in the report's language.
+
+    ``None`` in English: report.css says it, and an English report stays as it was.
+    """
+    from markupsafe import Markup
+
+    text = gettext("Page %(page)s of %(pages)s")
+    if text == "Page %(page)s of %(pages)s":
+        return None
+    # A CSS string, so quotes and backslashes escaped; "<" too: it sits in a <style>.
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
+    content = (
+        '"'
+        + quoted.replace("%(page)s", '" counter(page) "').replace("%(pages)s", '" counter(pages) "')
+        + '"'
+    )
+    return Markup(content)
 
 
 def _timestamp(moment: datetime) -> str:
