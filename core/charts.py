@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from psyq.change import Change, compare, outcome
+from psyq.i18n import N_
 from psyq.models import Band, Instrument, Scale
 
 # Fill (light) and ink (strong) colours by severity; chosen to stay distinct
@@ -31,11 +32,6 @@ DETERIORATION_INK = "#9f1616"
 BAND_WIDTH = 600.0
 BAND_LEFT = 12.0
 BAND_RIGHT = 588.0
-
-
-def N_(message: str) -> str:
-    """Marks ``message`` for psyq's catalogue; the report template translates it."""
-    return message
 
 
 def fill_for(band: Band | None) -> str:
@@ -198,7 +194,11 @@ PROFILE_RIGHT = 548.0
 PROFILE_ROW = 26.0
 
 
-def profile_chart(instrument: Instrument, values: dict[str, float | None]) -> ProfileChart | None:
+def profile_chart(
+    instrument: Instrument,
+    values: dict[str, float | None],
+    gettext: Callable[[str], str] = str,
+) -> ProfileChart | None:
     """A bar per scale; ``None`` unless there are at least two subscales.
 
     One subscale beside the total (PHQ-9's PHQ-2 screen, the K10's K6) is no
@@ -246,28 +246,41 @@ def profile_chart(instrument: Instrument, values: dict[str, float | None]) -> Pr
         right=PROFILE_RIGHT,
         height=10.0 + len(rows) * PROFILE_ROW + 18.0,
         common_range=f"{common[0]:g}-{common[1]:g}" if common else "",
-        caption=_profile_caption(scales, common),
+        caption=_profile_caption(scales, common, gettext),
     )
 
 
-def _profile_caption(scales: list[Scale], common: tuple[float, float] | None) -> str:
+def _profile_caption(
+    scales: list[Scale], common: tuple[float, float] | None, gettext: Callable[[str], str]
+) -> str:
     """Says what the bars are for this instrument (CCTS: means on 0-4 without bands;
-    DASS-21: sums x 2, banded subscales, an unbanded total)."""
-    kind = "mean item score" if all(s.method == "mean" for s in scales) else "score"
+    DASS-21: sums x 2, banded subscales, an unbanded total), in the report's language."""
+    means = all(s.method == "mean" for s in scales)
     if common is not None:
-        where = f"on the common {common[0]:g}-{common[1]:g} range"
+        on_common = (
+            gettext("Each bar is a scale's mean item score on the common %(low)s-%(high)s range")
+            if means
+            else gettext("Each bar is a scale's score on the common %(low)s-%(high)s range")
+        )
+        what = on_common % {"low": f"{common[0]:g}", "high": f"{common[1]:g}"}
+    elif means:
+        what = gettext("Each bar is a scale's mean item score as a share of its own range")
     else:
-        where = "as a share of its own range"
-    what = f"Each bar is a scale's {kind} {where}"
+        what = gettext("Each bar is a scale's score as a share of its own range")
     banded = [s for s in scales if s.bands]
     if not banded:
-        colour = "no scale has bands"
+        colour = gettext("no scale has bands")
     elif len(banded) == len(scales):
-        colour = "each bar is coloured by its band"
+        colour = gettext("each bar is coloured by its band")
     else:
         names = ", ".join(s.label for s in banded)
-        colour = f"bars with bands ({names}) are coloured by their band; the others have none"
-    return f"{what}; higher means more of what it measures; {colour}."
+        colour = gettext(
+            "bars with bands (%(names)s) are coloured by their band; the others have none"
+        ) % {"names": names}
+    return gettext("%(what)s; higher means more of what it measures; %(colour)s.") % {
+        "what": what,
+        "colour": colour,
+    }
 
 
 def _nice_step(span: float) -> float:

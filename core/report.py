@@ -314,7 +314,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             alert=request.alert_elsewhere,
             gettext=ui.gettext,
         )
-    profile: ProfileChart | None = profile_chart(inst, values)
+    profile: ProfileChart | None = profile_chart(inst, values, ui.gettext)
     return {
         # The report's language (--language) and the form's (as administered).
         "_": ui.gettext,

@@ -319,3 +319,99 @@ def test_the_terminal_line_stays_in_one_language(
     assert "Red triangles (!) mark administrations with a critical flag." in html
     assert 'aria-label="Trend of Depression severity (total)"' in html
     assert "(higher = more concern)" in html and "Seite" not in html
+
+
+NORMS_ENGLISH = [
+    "Norm-referenced",
+    "interval (T)",
+    "Percentile",
+    "Norm group",
+    "no reliability",
+    "against the norm group",
+    "PROVISIONAL norm table",
+    "not for interpreting",
+    "SMALL NORM GROUP",
+    "fewer than",
+    "are imprecise",
+    "Each bar",
+    "higher means",
+    "has bands",
+]
+
+
+@pytest.mark.parametrize(
+    ("language", "phrases"),
+    [
+        (
+            "de",
+            [
+                "Normbezogene Werte",
+                "95 %-Intervall (T)",
+                "Prozentrang",
+                "Normgruppe (n)",
+                "VORLÄUFIGE Normtabelle 'six_norms': nicht zur alleinigen Interpretation",
+                "KLEINE NORMGRUPPE (sex=f, age=30-49): weniger als 100 Personen, daher sind "
+                "T-Wert und Prozentrang ungenau",
+                "Tabelle: SIX norms (Simulated test sample) (six_norms v1).",
+                "keine Reliabilität in der Tabelle, daher kein Intervall",
+                "Jeder Balken zeigt den Wert einer Skala als Anteil ihres eigenen Bereichs; "
+                "höher bedeutet mehr von dem, was sie misst; keine Skala hat Bereichsstufen.",
+            ],
+        ),
+        (
+            "es",
+            [
+                "Puntuaciones normativas",
+                "Intervalo del 95 % (T)",
+                "Percentil",
+                "Grupo normativo (n)",
+                "Tabla normativa PROVISIONAL 'six_norms': no sirve por sí sola",
+                "GRUPO NORMATIVO PEQUEÑO (sex=f, age=30-49): menos de 100 personas",
+                "Tabla: SIX norms (Simulated test sample) (six_norms v1).",
+                "la tabla no da fiabilidad, por lo que no hay intervalo",
+                "Cada barra es la puntuación de una escala como proporción de su propio rango; "
+                "más alto significa más de lo que mide; ninguna escala tiene categorías.",
+            ],
+        ),
+    ],
+)
+def test_norm_scores_their_warnings_and_the_profile_are_in_the_reports_language(
+    psyq_pm: PsyqPluginManager,
+    psyq_register: Register,
+    psyq_cli: CLI,
+    tmp_path: Path,
+    language: str,
+    phrases: list[str],
+) -> None:
+    """A provisional norm table and a small norm group are said loudly, in the report's
+    language (the warnings are stored in English with the score); the subscale profile's
+    caption too."""
+    from tests.packs import DirectoryPack
+    from tests.test_analysis import SIX
+    from tests.test_norms import ANSWERS, build
+
+    instruments, folder = tmp_path / "six-pack", tmp_path / "six-languages"
+    instruments.mkdir()
+    folder.mkdir()
+    (instruments / "six.yaml").write_text(SIX, encoding="utf-8")
+    psyq_register(DirectoryPack("six pack", instruments), "six-pack")
+    texts = placeholder_translation(App(psyq_pm), "six", language)
+    (folder / f"six.{language}.yaml").write_text(yaml.safe_dump(texts), encoding="utf-8")
+
+    class Pack:
+        @hookimpl
+        def psyq_translation_sources(self) -> list[InstrumentSource]:
+            return [InstrumentSource("six-language-pack", folder)]
+
+    psyq_register(Pack(), "six-language-pack")
+    table = build(psyq_cli, tmp_path)
+    out = tmp_path / "n.html"
+    made = psyq_cli(
+        "report", "six", "--answers", ANSWERS, "--client", "C-1", "--norms", table,
+        "--group", "sex=f,age=34", "--language", language, "-o", out,
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    html = page_text(out)
+    for phrase in phrases:
+        assert phrase in html
+    assert not [p for p in NORMS_ENGLISH if p in html], html
