@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from psyq.i18n import N_
 from psyq.text import no_control
 from psyq.translation_format import LanguageTag, Translation
 
@@ -45,7 +46,7 @@ SCHEMA_VERSION: Literal[1] = 1
 
 _T = TypeVar("_T", "Item", "Scale", "FlagRule", "Band")
 
-PROVISIONAL_NOTICE = (
+PROVISIONAL_NOTICE = N_(
     "Provisional instrument: it has no norms and no validation study; any cut-offs it has "
     "are provisional, and its scores are not diagnostic."
 )

@@ -269,6 +269,9 @@ def paper_size(request: RenderRequest) -> str:
 
 def build_context(request: RenderRequest) -> dict[str, Any]:
     """Plain values for the report templates, computed from the request alone."""
+    from psyq.i18n import ui_language
+
+    ui = ui_language(request.options.get("language"))
     inst, result = request.instrument, request.result
     generated = request.generated_at or datetime.now(UTC)
     numbers = {item.id: n for n, item in enumerate(inst.items, start=1)}
@@ -288,7 +291,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             critical=item.critical or item.id in flagged_items,
             counts_as_missing=result.answers.get(item.id)
             in inst.response_scale_for(item).missing_values,
-            skipped=_skip_note(item, result.skipped.get(item.id)),
+            skipped=_skip_note(item, result.skipped.get(item.id), ui.gettext),
         )
         for item in inst.items
     ]
@@ -299,9 +302,6 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
     series: list[tuple[date, float | None]] = [
         (p.administered, p.result.scores["total"].value) for p in past
     ]
-    from psyq.i18n import ui_language
-
-    ui = ui_language(request.options.get("language"))
     trend: TrendChart | None = None
     if series:
         current_day = request.administered or generated.date()
@@ -343,7 +343,12 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         # The banner's title already says "provisional": its standard sentence is left
         # out when the instrument gives its own caveat, so no caveat is said twice.
         "notices": [
-            n for n in result.notices if not (n == PROVISIONAL_NOTICE and len(result.notices) > 1)
+            n
+            for n in result.notices
+            if not (
+                n in (PROVISIONAL_NOTICE, ui.gettext(PROVISIONAL_NOTICE))
+                and len(result.notices) > 1
+            )
         ],
         "partial": request.options.get("status") == "partial",
         # A band of low concern beside a critical flag is marked as the score's band only.
@@ -465,12 +470,17 @@ def _unprorated(scale: Scale, score: ScaleScore) -> dict[str, Any]:
     }
 
 
-def _skip_note(item: Item, score: float | None) -> str | None:
-    """How a skipped item was scored, for the answers table (None: not skipped)."""
+def _skip_note(item: Item, score: float | None, gettext: Callable[[str], str]) -> str | None:
+    """How a skipped item was scored, for the answers table (None: not skipped); the
+    reason is the instrument's text."""
     if score is None or item.skip is None:
         return None
-    why = f" ({item.skip.reason})" if item.skip.reason else ""
-    return f"skipped{why}; scored {score:g}"
+    if item.skip.reason:
+        return gettext("skipped (%(reason)s); scored %(score)s") % {
+            "reason": item.skip.reason,
+            "score": f"{score:g}",
+        }
+    return gettext("skipped; scored %(score)s") % {"score": f"{score:g}"}
 
 
 def _answer_label(inst: Instrument, item_id: str, value: int | None) -> str | None:

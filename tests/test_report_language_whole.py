@@ -137,7 +137,7 @@ def translated(psyq_pm: PsyqPluginManager, psyq_register: Register, tmp_path: Pa
     folder = tmp_path / "pack"
     folder.mkdir()
     app = App(psyq_pm)
-    for instrument in ("phq9", "who5"):
+    for instrument in ("phq9", "who5", "audit", "ccts"):
         for language in ("de", "es"):
             texts = placeholder_translation(app, instrument, language)
             (folder / f"{instrument}.{language}.yaml").write_text(
@@ -415,3 +415,68 @@ def test_norm_scores_their_warnings_and_the_profile_are_in_the_reports_language(
     for phrase in phrases:
         assert phrase in html
     assert not [p for p in NORMS_ENGLISH if p in html], html
+
+
+@pytest.mark.parametrize(
+    ("language", "skipped"),
+    [("de", ("übersprungen (", "); gewertet mit 0")), ("es", ("omitido (", "); puntuado con 0"))],
+)
+def test_a_skipped_item_is_said_in_the_reports_language(
+    translated: None, psyq_cli: CLI, tmp_path: Path, language: str, skipped: tuple[str, str]
+) -> None:
+    """AUDIT items 2-8 are skipped when item 1 is Never: psyq's words around the
+    instrument's reason are the report's language."""
+    out = tmp_path / "a.html"
+    made = psyq_cli(
+        "report", "audit", "--answers", "0,,,,,,,,0,0", "--client", "C-6",
+        "--language", language, "-o", out,
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    html = page_text(out)
+    before, after = skipped
+    assert html.count(before) == 7 and html.count(after) == 7, html
+    assert "skipped" not in html and "); scored" not in html
+
+
+@pytest.mark.parametrize(
+    ("language", "unknown", "female"),
+    [
+        (
+            "de",
+            "AUDIT total (WHO risk zone): Die Grenzwerte hängen vom Geschlecht ab, und das "
+            "Geschlecht der Person ist nicht bekannt: Die gezeigte Bereichsstufe setzt kein "
+            "Geschlecht voraus",
+            "AUDIT total (WHO risk zone): Grenzwerte für Personen mit sex=female (",
+        ),
+        (
+            "es",
+            "AUDIT total (WHO risk zone): los puntos de corte dependen del sexo, y no se "
+            "conoce el sexo de la persona: la categoría mostrada no supone ningún sexo",
+            "AUDIT total (WHO risk zone): puntos de corte para personas con sex=female (",
+        ),
+    ],
+)
+def test_notices_are_in_the_reports_language(
+    translated: None, psyq_cli: CLI, tmp_path: Path, language: str, unknown: str, female: str
+) -> None:
+    """The instrument's own notice in its translation (CCTS), and psyq's notice on cut-offs
+    that depend on the client's sex (AUDIT), though results store them in English."""
+    out = tmp_path / "c.html"
+    made = psyq_cli(
+        "report", "ccts", "--answers", ",".join(["2"] * 16), "--client", "C-7",
+        "--language", language, "-o", out,
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    html = page_text(out)
+    assert "ES:ccts:notice" in html  # the placeholder translation's notice
+    assert "Have the client complete the CCTS" not in html
+    for sex, expected in (([], unknown), (["--sex", "female"], female)):
+        out = tmp_path / f"a{len(sex)}.html"
+        made = psyq_cli(
+            "report", "audit", "--answers", "1,1,1,0,0,0,0,0,0,0", "--client", "C-8", *sex,
+            "--language", language, "-o", out,
+        )  # fmt: skip
+        assert made.exit_code == 0, made.output
+        html = page_text(out)
+        assert expected in html
+        assert "cut-offs" not in html and "Record it with" not in html
