@@ -49,6 +49,7 @@ class CohortStats:
     critical_failed: int = 0  # rows not scored whose errors.csv line names a critical item
     flagged_count: int = 0
     critical_count: int = 0  # scored rows with a critical flag
+    skipped: int = 0  # input rows that are not this form's (inputs.NOT_THIS_FORM): no row
     bands: dict[str, Counter[str]] = field(default_factory=dict)
     totals: Counter[float] = field(default_factory=Counter)
     prorated: Counter[str] = field(default_factory=Counter)  # scale id -> prorated scores
@@ -56,7 +57,10 @@ class CohortStats:
     _others: list[tuple[tuple[float, ...], Entry]] = field(default_factory=list)
 
     def add(self, record: dict[str, Any]) -> None:
-        """Count one row record (``error``, or ``values``/``bands``/``flags``)."""
+        """Count one row record (``error``, ``skipped``, or ``values``/``bands``/``flags``)."""
+        if record.get("skipped"):  # another form's or event's row: not one of the rows
+            self.skipped += 1
+            return
         self.rows += 1
         if "error" in record:
             from psyq.alerts import CRITICAL_ITEMS
@@ -117,6 +121,7 @@ class CohortStats:
             "critical_failed": self.critical_failed,
             "flagged_count": self.flagged_count,
             "critical_count": self.critical_count,
+            "skipped": self.skipped,
             "bands": {sid: dict(c) for sid, c in self.bands.items()},
             "totals": [[v, n] for v, n in self.totals.items()],
             "prorated": dict(self.prorated),
@@ -136,6 +141,7 @@ class CohortStats:
         self.prorated.update(part.get("prorated", {}))
         self.flagged_count += part["flagged_count"]
         self.critical_count += part.get("critical_count", 0)  # absent: an older manifest
+        self.skipped += part.get("skipped", 0)
         for entry in part["listed"]:
             self._keep(entry)
 
@@ -178,6 +184,9 @@ class CohortStats:
             "failed_critical": self.critical_failed,
             "flagged": self.flagged_count,
             "critical": self.critical_count,
+            # Input rows that hold none of this form's answers and are another form's or
+            # event's (a REDCap export's): not in rows, scores.csv or errors.csv.
+            "skipped": self.skipped,
             # Scores prorated for missing answers, per scale (scores.csv says which).
             "prorated": {
                 s.id: self.prorated[s.id] for s in self.instrument.scales if s.missing.prorate

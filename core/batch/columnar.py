@@ -512,7 +512,7 @@ class ColumnarScorer:
                 from psyq.batch.tables import errors_line
 
                 errors.writerow(errors_line(record))
-            else:
+            elif not record.get("skipped"):  # another form's row (inputs.NOT_THIS_FORM)
                 from psyq.batch.tables import scores_line
 
                 scores.writerow(scores_line(inst, record))

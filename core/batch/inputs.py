@@ -108,6 +108,23 @@ class FormStatus:
     REDCap event and repeat instance: one record has a form in each)."""
     notices: Mapping[str, str] = field(default_factory=dict)
     """Per finished cell, a caveat every report of the row shows (REDCap's Unverified)."""
+    not_started: Mapping[str, str] = field(default_factory=dict)
+    """Per unfinished cell, the reason for a row with no answer at all (REDCap's 0 for a
+    form nobody opened): not scored, listed in errors.csv, but not led by the critical
+    items, since there is no answer to be critical about."""
+    absent: frozenset[str] = frozenset()
+    """Cells that, in a row with no answer at all, say the row is not this form's (REDCap
+    writes an empty status on a row of another repeating instrument or of an event the
+    form is not in): the row is skipped (:data:`NOT_THIS_FORM`), counted, no error line."""
+    owner: tuple[str, str] | None = None
+    """A column and the value that says a row is this form's own however empty it is
+    (REDCap's ``redcap_repeat_instrument`` naming the form): never skipped."""
+
+
+NOT_THIS_FORM = "the row holds no answer of this form and is another form's or event's"
+"""The problem of a row that is not an administration of this form at all (see
+:attr:`FormStatus.absent`): compared by equality, so no reader's problem can be taken
+for it; the worker skips the row (no score, no error line) and counts it."""
 
 
 UNFINISHED = "\x1e"
@@ -317,6 +334,8 @@ class CsvLayout:
     """Each critical item and its place in a row's values, for an unfinished form's line."""
     context_at: tuple[tuple[str, int], ...] = ()
     """The status's context columns (:attr:`FormStatus.context`) the file has."""
+    owner_at: int | None = None
+    """The column of :attr:`FormStatus.owner`, where the file has it."""
 
 
 def csv_layout(
@@ -354,6 +373,7 @@ def csv_layout(
         status_at=names.index(status.column) if status and status.column in names else None,
         status=status,
         context_at=tuple((c, where[c]) for c in (status.context if status else ()) if c in where),
+        owner_at=where.get(status.owner[0]) if status and status.owner else None,
     )
 
 
@@ -423,16 +443,33 @@ def unfinished_form(layout: CsvLayout, cells: Sequence[str], values: Sequence[An
     if status is None or at is None:
         return None
     cell = cells[at].strip() if at < len(cells) else ""
-    if cell.casefold() in status.finished:
+    key = cell.casefold()
+    if key in status.finished:
         return None
-    problem = status.reasons.get(cell.casefold()) or status.other.format(value=_short(cell))
+    # A cell as given counts as an answer: a missing-data code (777 "Decline") is one,
+    # though it scores as missing; only a row with every item's cell empty has none.
+    answered = any(k is not None and k < len(cells) and cells[k].strip() for k in layout.item_at)
+    if not answered and key in status.absent and not _owned(layout, cells):
+        return NOT_THIS_FORM
+    not_started = None if answered else status.not_started.get(key)
+    problem = not_started or status.reasons.get(key) or status.other.format(value=_short(cell))
     given = [(c, cells[k].strip()) for c, k in layout.context_at if k < len(cells)]
     which = [f"{c} {_short(v)}" for c, v in given if v]
     if which:
         problem += f" ({', '.join(which)})"
+    if not_started:  # no answer to be critical about: no CRITICAL lead
+        return problem
     # Led by its critical items that are positive or unanswered, as every unfinished
     # form's line is: a risk in a form nobody finished is in the batch's output.
     return UNFINISHED + problem
+
+
+def _owned(layout: CsvLayout, cells: Sequence[str]) -> bool:
+    """Whether the row's :attr:`FormStatus.owner` column names this form."""
+    owner, at = layout.status.owner if layout.status else None, layout.owner_at
+    if owner is None or at is None or at >= len(cells):
+        return False
+    return cells[at].strip() == owner[1]
 
 
 def _short(text: str) -> str:

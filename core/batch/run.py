@@ -36,6 +36,7 @@ from psyq.batch.chunks import ChunkPlan
 from psyq.batch.cohort import CohortStats, render_cohort_html
 from psyq.batch.executors import ChunkRunner, ExecutorSettings, batch_executors
 from psyq.batch.inputs import (
+    NOT_THIS_FORM,
     BatchInput,
     ColumnMap,
     DocumentReader,
@@ -116,6 +117,7 @@ class BatchOutcome:
     out_dir: Path
     cohort_summary: Path
     critical: int = 0  # scored rows with a critical flag
+    skipped: int = 0  # input rows that are another form's or event's (not in ``rows``)
 
 
 def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
@@ -225,6 +227,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         resumed=resumed,
         flagged=stats.flagged_count,
         critical=stats.critical_count,
+        skipped=stats.skipped,
         out_dir=out,
         cohort_summary=cohort_path,
     )
@@ -415,9 +418,12 @@ def _chunk_jobs(
     rows = data.rows
     for index, (start, size) in enumerate(plan):
         chunk = rows[start : start + size]
-        # Stems are taken for every row, finished or not, so names never shift on resume.
+        # Stems are taken for every row, finished or not, so names never shift on resume;
+        # a row that is another form's gets none (it would push a real row's name to -2).
         stems = [
-            report_stem(allocator, r.client_id, instrument.id, r.date, r.row) if naming else ""
+            report_stem(allocator, r.client_id, instrument.id, r.date, r.row)
+            if naming and r.problem != NOT_THIS_FORM
+            else ""
             for r in chunk
         ]
         if index in done:

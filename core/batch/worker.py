@@ -44,7 +44,9 @@ if TYPE_CHECKING:
 
 RowJob = tuple[int, str, str, str, tuple[Any, ...], str | None]
 """One row as sent to a worker: (row number, client id, date, report stem, answers in
-instrument item order, problem found while reading or None). Tuples pickle small."""
+instrument item order, problem found while reading or None). Tuples pickle small.
+A problem of :data:`psyq.batch.inputs.NOT_THIS_FORM` is a row that is not an
+administration of the form at all: skipped and counted, never scored or an error."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,7 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
         stats.add(record)
         if "error" in record:
             errors.writerow(errors_line(record))
-        else:
+        elif not record.get("skipped"):
             scores.writerow(scores_line(inst, record))
             files += rendered
     line: dict[str, Any] = {
@@ -329,11 +331,15 @@ def _run_row(
 ) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
     """One row's record (as in the cohort statistics) and its rendered files."""
     from psyq.answers import coerce_answers
+    from psyq.batch.inputs import NOT_THIS_FORM
     from psyq.outputs import RenderRequest
 
     number, client_id, date_text, stem, values, problem = row
     where = f"row {number}: "
     record: dict[str, Any] = {"row": number, "client_id": client_id, "date": date_text}
+    if problem == NOT_THIS_FORM:  # another form's row: no score, no error line, counted
+        record["skipped"] = True
+        return record, []
     try:
         if problem is not None:
             raise PsyqError(f"{where}{problem}")

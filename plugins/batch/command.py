@@ -232,7 +232,7 @@ def batch_command(
                 err=True,
             )
             ctx.exit(130)
-    from psyq.plugins.redcap.records import REDCAP_OUTPUTS, finish_redcap_outputs
+    from psyq.plugins.redcap.records import REDCAP_OUTPUTS, finish_redcap_outputs, rows_said
 
     # An earlier batch's REDCap files go with its other outputs (--force), so scores that
     # are not this batch's are never left ready to import; --to redcap writes them anew.
@@ -244,6 +244,12 @@ def batch_command(
         )
         if said:  # Unverified rows, or no status column: said even with --quiet
             click.echo(said, err=True)
+        # Other forms' rows skipped, forms not started: said even with --quiet (a row
+        # found in no output file is never dropped without a word).
+        for line in rows_said(
+            out_dir / "errors.csv", app.instrument(instrument_id), mapping.form, outcome.skipped
+        ):
+            click.echo(line, err=True)
     if not quiet:
         resumed = f" ({outcome.resumed} from before --resume)" if outcome.resumed else ""
         click.echo(

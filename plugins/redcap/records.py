@@ -71,13 +71,25 @@ def form_status(form: str) -> FormStatus:
       are (a reader sees it, never a quiet "complete").
     - Incomplete (0) is an unfinished form: not scored (a batch row has no partial
       status to carry, as a FHIR QuestionnaireResponse in-progress has not), its
-      errors.csv line led by its critical items and their answers. REDCap also
-      exports 0 for a form nobody opened (REDCapR issue #420, redcap-etl #26): that
-      row's critical items are named "not answered", as an all-blank row's flag is.
-    - An empty cell in the column is a row that has no status for this form: REDCap
-      writes one for every form it exports (0 when no data), so an empty cell is a
-      row of another repeating instrument, an event the form is not in, or an edited
-      file. Nothing says it was finished: not scored, named as an unfinished form is.
+      errors.csv line led by its critical items and their answers.
+    - REDCap also exports 0 for a form nobody opened, every field empty (REDCapR
+      issue #420, redcap-etl issue #26; REDCapR's ``blank-for-gray-status`` test
+      project, record 6). With no answer at all there is nothing to be critical
+      about: its errors.csv line says the form was not started, so a data manager
+      sees the missed administration, without a CRITICAL lead that would bury the
+      real ones. A cell as given is an answer here: a missing-data code (777
+      "Decline" on item 9) is a respondent's answer to the question, so that row is
+      an unfinished form, its critical items named.
+    - An empty cell in a row with no answer at all is a row that is not this form's: a
+      row of another repeating instrument (``redcap_repeat_instrument`` names it), of
+      an event the form is not designated for, or a form never opened exported with
+      the API's ``exportBlankForGrayFormStatus``. A flat export holds many: REDCapR's
+      ``longitudinal-with-repeating-instrument`` test project has, in every event,
+      seven such rows for its ``visit`` form (four laboratory and three medication
+      instances). It is skipped: no score, no errors.csv line, counted on the
+      terminal and in summary.json.
+    - An empty cell in a row with an answer, or in the form's own repeat row, says
+      nothing of the form being finished: not scored, named as an unfinished form is.
     - A label export's "Complete", "Unverified", "Incomplete" read as their codes;
       any other value is not a status REDCap writes: not scored either.
     - An export with no ``<form>_complete`` column at all (a file made by another
@@ -88,6 +100,7 @@ def form_status(form: str) -> FormStatus:
     incomplete = (
         f"the REDCap form {form} is Incomplete ({column} 0): an unfinished form, not scored"
     )
+    not_started = f"the REDCap form {form} was not started (Incomplete, no answers): not scored"
     return FormStatus(
         column=column,
         finished=frozenset({"2", "complete", "1", "unverified"}),
@@ -101,7 +114,38 @@ def form_status(form: str) -> FormStatus:
         "(0 Incomplete, 1 Unverified, 2 Complete): not known to be finished, not scored",
         context=EVENT_COLUMNS,  # which of the record's forms: its event, its instance
         notices=dict.fromkeys(("1", "unverified"), UNVERIFIED),
+        not_started=dict.fromkeys(("0", "incomplete"), not_started),
+        absent=frozenset({""}),
+        owner=("redcap_repeat_instrument", form),
     )
+
+
+def rows_said(errors_csv: Path, instrument: Instrument, form: str, skipped: int) -> list[str]:
+    """The terminal lines on the export's rows that hold no answer to the form: those
+    skipped as other forms' or events' rows, and forms not started (see
+    :func:`form_status`), counted from errors.csv by the reason psyq wrote first."""
+    said = []
+    if skipped:
+        rows = "1 export row holds" if skipped == 1 else f"{skipped} export rows hold"
+        said.append(
+            f"psyq: {rows} no {instrument.short_name} answers (other forms or events): "
+            "skipped (not in scores.csv or errors.csv)"
+        )
+    reason = form_status(form).not_started["0"]
+    try:
+        with errors_csv.open(encoding="utf-8", newline="") as fh:
+            count = sum(
+                e.get("reason", "").startswith(f"row {e.get('row')}: {reason}")
+                for e in csv.DictReader(fh)
+            )
+    except (OSError, csv.Error, UnicodeError):
+        count = 0
+    if count:
+        said.append(
+            f"psyq: {count} REDCap form(s) {form} were not started (Incomplete, no answers): "
+            f"not scored; each is listed in {errors_csv}"
+        )
+    return said
 
 
 @dataclass
