@@ -77,3 +77,11 @@ def test_catalogue_is_complete_and_compiled(language: str) -> None:
 def test_catalogue_is_packaged(language: str) -> None:
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert f'"psyq.locale.{language}.LC_MESSAGES"' in pyproject, f"list {language} in pyproject"
+
+
+def test_template_catalogue_names_every_marked_string() -> None:
+    """psyq.pot (what a new language starts from) holds every marked string."""
+    with (LOCALE / "psyq.pot").open("rb") as fh:
+        template = read_po(fh)
+    missing = sorted(str(m) for m in MARKED - {m.id for m in template if m.id})
+    assert not missing, f"psyq.pot lacks: {missing}"
