@@ -49,6 +49,7 @@ from psyq.models import PROVISIONAL_NOTICE, WITHHELD_INTERPRETATION
 from psyq.outputs import PAPER_SIZES
 from psyq.proration import proration_note, unprorated_value
 from psyq.text import visible
+from psyq.unscored import reason_in
 
 if TYPE_CHECKING:
     import jinja2
@@ -277,7 +278,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
     numbers = {item.id: n for n, item in enumerate(inst.items, start=1)}
     flagged_items = {i for f in result.flags if f.level == "critical" for i in f.item_ids}
     answered = sum(result.answers.get(item.id) is not None for item in inst.items)
-    scales = [_scale_row(inst, request, scale_id) for scale_id in result.scores]
+    scales = [_scale_row(inst, request, scale_id, ui.gettext) for scale_id in result.scores]
     items = [
         ItemRow(
             number=numbers[item.id],
@@ -407,7 +408,9 @@ def _timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M %Z").strip() or moment.isoformat()
 
 
-def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> ScaleRow:
+def _scale_row(
+    inst: Instrument, request: RenderRequest, scale_id: str, gettext: Callable[[str], str]
+) -> ScaleRow:
     scale = inst.scale(scale_id)
     score = request.result.scores[scale_id]
     lo, hi = inst.bounds(scale_id)
@@ -430,7 +433,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         ink=ink_for(band),
         interpretation=interpretation,
         scored=score.value is not None,
-        reason=score.reason,
+        reason=reason_in(score.reason, gettext),  # stored in English
         answered=score.answered,
         missing=score.missing,
         prorated=score.prorated,

@@ -480,3 +480,41 @@ def test_notices_are_in_the_reports_language(
         html = page_text(out)
         assert expected in html
         assert "cut-offs" not in html and "Record it with" not in html
+
+
+@pytest.mark.parametrize(
+    ("language", "phrases"),
+    [
+        (
+            "de",
+            [
+                "3 von 9 Items fehlen; höchstens 2 dürfen fehlen",
+                "1 von 2 Items fehlen; kein Item darf fehlen",
+            ],
+        ),
+        (
+            "es",
+            [
+                "faltan 3 de 9 ítems; pueden faltar como máximo 2",
+                "faltan 1 de 2 ítems; no puede faltar ningún ítem",
+            ],
+        ),
+    ],
+)
+def test_why_a_scale_was_not_scored_is_said_in_the_reports_language(
+    translated: None, psyq_cli: CLI, tmp_path: Path, language: str, phrases: list[str]
+) -> None:
+    """The reason is stored in English with the result; the report says it in its
+    language, in the scores table and in the missing-data section."""
+    out = tmp_path / "m.html"
+    made = psyq_cli(
+        "report", "phq9", "--answers", "1,,,,1,1,1,1,0", "--client", "C-9",
+        "--language", language, "-o", out,
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    html = page_text(out)
+    for phrase in phrases:
+        assert html.count(phrase) == 2, phrase  # the table and the missing-data section
+    assert "items missing" not in html and "may be missing" not in html
+    stored = psyq_cli("score", "phq9", "--answers", "1,,,,1,1,1,1,0", "--json")
+    assert "3 of 9 items missing; at most 2 may be missing" in stored.output
