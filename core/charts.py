@@ -12,10 +12,12 @@ place it is computed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
 from psyq.change import Change, compare, outcome
+from psyq.i18n import N_
 from psyq.models import Band, Instrument, Scale
 
 # Fill (light) and ink (strong) colours by severity; chosen to stay distinct
@@ -138,7 +140,7 @@ def band_chart(instrument: Instrument, scale: Scale, value: float | None) -> Ban
             Segment(BAND_LEFT, BAND_RIGHT - BAND_LEFT, NEUTRAL_FILL, NEUTRAL_INK, "", False)
         )
     ticks.append(Tick(x_of(hi), f"{hi:g}"))
-    direction = "higher = more concern" if scale.higher_is_worse else "higher = better"
+    direction = N_("higher = more concern") if scale.higher_is_worse else N_("higher = better")
     return BandChart(
         segments=segments,
         ticks=_spread(ticks, min_gap=22.0),
@@ -192,7 +194,11 @@ PROFILE_RIGHT = 548.0
 PROFILE_ROW = 26.0
 
 
-def profile_chart(instrument: Instrument, values: dict[str, float | None]) -> ProfileChart | None:
+def profile_chart(
+    instrument: Instrument,
+    values: dict[str, float | None],
+    gettext: Callable[[str], str] = str,
+) -> ProfileChart | None:
     """A bar per scale; ``None`` unless there are at least two subscales.
 
     One subscale beside the total (PHQ-9's PHQ-2 screen, the K10's K6) is no
@@ -240,28 +246,41 @@ def profile_chart(instrument: Instrument, values: dict[str, float | None]) -> Pr
         right=PROFILE_RIGHT,
         height=10.0 + len(rows) * PROFILE_ROW + 18.0,
         common_range=f"{common[0]:g}-{common[1]:g}" if common else "",
-        caption=_profile_caption(scales, common),
+        caption=_profile_caption(scales, common, gettext),
     )
 
 
-def _profile_caption(scales: list[Scale], common: tuple[float, float] | None) -> str:
+def _profile_caption(
+    scales: list[Scale], common: tuple[float, float] | None, gettext: Callable[[str], str]
+) -> str:
     """Says what the bars are for this instrument (CCTS: means on 0-4 without bands;
-    DASS-21: sums x 2, banded subscales, an unbanded total)."""
-    kind = "mean item score" if all(s.method == "mean" for s in scales) else "score"
+    DASS-21: sums x 2, banded subscales, an unbanded total), in the report's language."""
+    means = all(s.method == "mean" for s in scales)
     if common is not None:
-        where = f"on the common {common[0]:g}-{common[1]:g} range"
+        on_common = (
+            gettext("Each bar is a scale's mean item score on the common %(low)s-%(high)s range")
+            if means
+            else gettext("Each bar is a scale's score on the common %(low)s-%(high)s range")
+        )
+        what = on_common % {"low": f"{common[0]:g}", "high": f"{common[1]:g}"}
+    elif means:
+        what = gettext("Each bar is a scale's mean item score as a share of its own range")
     else:
-        where = "as a share of its own range"
-    what = f"Each bar is a scale's {kind} {where}"
+        what = gettext("Each bar is a scale's score as a share of its own range")
     banded = [s for s in scales if s.bands]
     if not banded:
-        colour = "no scale has bands"
+        colour = gettext("no scale has bands")
     elif len(banded) == len(scales):
-        colour = "each bar is coloured by its band"
+        colour = gettext("each bar is coloured by its band")
     else:
         names = ", ".join(s.label for s in banded)
-        colour = f"bars with bands ({names}) are coloured by their band; the others have none"
-    return f"{what}; higher means more of what it measures; {colour}."
+        colour = gettext(
+            "bars with bands (%(names)s) are coloured by their band; the others have none"
+        ) % {"names": names}
+    return gettext("%(what)s; higher means more of what it measures; %(colour)s.") % {
+        "what": what,
+        "colour": colour,
+    }
 
 
 def _nice_step(span: float) -> float:
@@ -334,6 +353,7 @@ def trend_chart(
     series: list[tuple[date, float | None]],
     critical: list[bool] | None = None,
     alert: bool = False,
+    gettext: Callable[[str], str] = str,
 ) -> TrendChart | None:
     """The trend of ``scale`` over ``series`` (oldest first, current last).
 
@@ -342,6 +362,7 @@ def trend_chart(
     and ``critical[i]`` marks the administrations that raised a critical flag.
     ``alert``: the report shows a critical flag of a later form, so, as beside the
     current one's, no remission is claimed.
+    ``gettext``: the report's language for the criterion and outcome sentences.
     Returns ``None`` when fewer than two scored administrations remain.
     """
     marks = critical if critical is not None else [False] * len(series)
@@ -403,9 +424,9 @@ def trend_chart(
             changes.append(ChangeLine(label, when, signed(change.delta, scale.decimals), change))
     rc = scale.reliable_change
     if rc is None:
-        criterion = "This scale declares no reliable-change criterion."
+        criterion = gettext("This scale declares no reliable-change criterion.")
     else:
-        text = rc.describe(scale.decimals)
+        text = rc.describe(scale.decimals, gettext)
         criterion = text[:1].upper() + text[1:] + "."
     result = outcome(scale, scored[0][1], current)
     outcome_text = ""
@@ -414,21 +435,35 @@ def trend_chart(
         parts = []
         if result.response is not None:
             parts.append(
-                f"response (a drop of {rule.response_percent:g} % or more from "
-                f"{format_value(scale, scored[0][1])}): {'yes' if result.response else 'no'}"
+                gettext("response (a drop of %(percent)s %% or more from %(first)s): %(answer)s")
+                % {
+                    "percent": f"{rule.response_percent:g}",
+                    "first": format_value(scale, scored[0][1]),
+                    "answer": gettext("yes") if result.response else gettext("no"),
+                }
             )
+        below = "" if rule.remission_below is None else f"{rule.remission_below:g}"
         if result.remission and (marks[-1] or alert):  # no reassurance beside a risk signal
             parts.append(
-                f"remission (below {rule.remission_below:g}): not claimed: the total is below "
-                f"{rule.remission_below:g}, but a critical flag is raised"
+                gettext(
+                    "remission (below %(below)s): not claimed: the total is below "
+                    "%(below)s, but a critical flag is raised"
+                )
+                % {"below": below}
             )
         elif result.remission is not None:
             parts.append(
-                f"remission (below {rule.remission_below:g}): {'yes' if result.remission else 'no'}"
+                gettext("remission (below %(below)s): %(answer)s")
+                % {
+                    "below": below,
+                    "answer": gettext("yes") if result.remission else gettext("no"),
+                }
             )
         if parts:
             outcome_text = (
-                f"Since the first administration ({scored[0][0].isoformat()}): "
+                gettext("Since the first administration (%(date)s):")
+                % {"date": scored[0][0].isoformat()}
+                + " "
                 + "; ".join(parts)
                 + "."
             )

@@ -35,6 +35,12 @@ class LanguageError(PsyqError):
     """A language was asked for that an instrument or psyq cannot give."""
 
 
+def N_(message: str) -> str:
+    """Marks ``message`` for psyq's catalogue where it is made; it is translated where it
+    is shown (a report template or context, in the report's language)."""
+    return message
+
+
 def primary(tag: str) -> str:
     """``es-MX`` -> ``es``."""
     return tag.replace("_", "-").split("-")[0].lower()

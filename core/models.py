@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from psyq.i18n import N_
 from psyq.text import no_control
 from psyq.translation_format import LanguageTag, Translation
 
@@ -70,7 +71,7 @@ _WHOLE = re.compile(r"-?[0-9]{1,9}")
 
 _T = TypeVar("_T", "Item", "Scale", "FlagRule", "Band")
 
-PROVISIONAL_NOTICE = (
+PROVISIONAL_NOTICE = N_(
     "Provisional instrument: it has no norms and no validation study; any cut-offs it has "
     "are provisional, and its scores are not diagnostic."
 )
@@ -502,17 +503,26 @@ class ReliableChange(_Model):
         sd = self.sem_diff
         return None if sd is None else 1.96 * sd
 
-    def describe(self, decimals: int = 0) -> str:
-        """One sentence naming each criterion truthfully, for history and reports."""
+    def describe(self, decimals: int = 0, gettext: Callable[[str], str] = str) -> str:
+        """One sentence naming each criterion truthfully, for history and reports.
+
+        ``gettext``: a report's language (psyq's catalogue); English unless given.
+        """
         parts: list[str] = []
         delta = self.critical_delta()
         if delta is not None:
-            parts.append(f"reliable change: {delta:.{decimals}f} points or more")
+            parts.append(
+                gettext("reliable change: %(delta)s points or more")
+                % {"delta": f"{delta:.{decimals}f}"}
+            )
         if self.is_mid:
             assert self.threshold is not None
-            parts.append(f"minimal important difference: {self.threshold:g} points")
+            parts.append(
+                gettext("minimal important difference: %(points)s points")
+                % {"points": f"{self.threshold:g}"}
+            )
         if self.sem_diff is not None and self.threshold is not None and not self.is_mid:
-            parts.append("the Jacobson-Truax RCI is shown beside it")
+            parts.append(gettext("the Jacobson-Truax RCI is shown beside it"))
         return "; ".join(parts)
 
 

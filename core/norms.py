@@ -40,9 +40,12 @@ from pydantic import (
 )
 
 from psyq.errors import PsyqError
+from psyq.i18n import N_
 from psyq.results import NormScore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from psyq.manager import PsyqPluginManager
     from psyq.models import Instrument
     from psyq.results import ScoreResult
@@ -50,6 +53,15 @@ if TYPE_CHECKING:
 FORMAT = "psyq-norms/1"
 MAX_TABLE_BYTES = 20 * 1024 * 1024
 SMALL_GROUP = 100
+# A norm score's warnings, stored in English with the score; a report words them in its
+# language (warning_in).
+PROVISIONAL_TABLE = N_(
+    "PROVISIONAL norm table '%(table)s': not for interpreting a client's score on its own"
+)
+SMALL_GROUP_WARNING = N_(
+    "SMALL NORM GROUP (%(group)s): fewer than %(n)s people, so T and percentile are imprecise"
+)
+NO_INTERVAL = N_("no reliability in the table, so no interval")
 Z95 = 1.959963984540054
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -342,21 +354,16 @@ def norm_score(table: NormTable, group: NormGroup, scale_id: str, value: float) 
         ci = (round(t - half, 1), round(t + half, 1))
     warnings: list[str] = []
     if table.status == "provisional":
-        warnings.append(
-            f"PROVISIONAL norm table '{table.id}': not for interpreting a client's score on its own"
-        )
+        warnings.append(PROVISIONAL_TABLE % {"table": table.id})
     if norm.n < SMALL_GROUP:
-        warnings.append(
-            f"SMALL NORM GROUP ({group.label}): fewer than {SMALL_GROUP} people, so T and "
-            "percentile are imprecise"
-        )
+        warnings.append(SMALL_GROUP_WARNING % {"group": group.label, "n": SMALL_GROUP})
     if not math.isfinite(t) or (ci is not None and not all(map(math.isfinite, ci))):
         raise NormError(
             f"norm table '{table.id}', group {group.label}, scale {scale_id}: mean {norm.mean} "
             f"and SD {norm.sd} give no finite T score for {value}"
         )
     if ci is None:
-        warnings.append("no reliability in the table, so no interval")
+        warnings.append(NO_INTERVAL)
     pct = percentile_rank(norm, value)
     return NormScore(
         z=round(z, 2),
@@ -368,6 +375,17 @@ def norm_score(table: NormTable, group: NormGroup, scale_id: str, value: float) 
         ci=ci,
         warnings=warnings,
     )
+
+
+def warning_in(text: str, gettext: Callable[[str], str]) -> str:
+    """A stored norm warning (:func:`norm_score`) in a report's language; one psyq did
+    not word (or worded otherwise before) is shown as stored."""
+    for template in (PROVISIONAL_TABLE, SMALL_GROUP_WARNING, NO_INTERVAL):
+        pattern = re.sub(r"%\\\((\w+)\\\)s", r"(?P<\1>.*)", re.escape(template))
+        found = re.fullmatch(pattern, text, flags=re.S)
+        if found:
+            return gettext(template) % found.groupdict()
+    return text
 
 
 def apply_norms(

@@ -49,9 +49,11 @@ from psyq.models import PROVISIONAL_NOTICE, WITHHELD_INTERPRETATION
 from psyq.outputs import PAPER_SIZES
 from psyq.proration import proration_note, unprorated_value
 from psyq.text import visible
+from psyq.unscored import reason_in
 
 if TYPE_CHECKING:
     import jinja2
+    from markupsafe import Markup
 
     from psyq.manager import PsyqPluginManager
     from psyq.models import Instrument, Item, Scale
@@ -268,12 +270,15 @@ def paper_size(request: RenderRequest) -> str:
 
 def build_context(request: RenderRequest) -> dict[str, Any]:
     """Plain values for the report templates, computed from the request alone."""
+    from psyq.i18n import ui_language
+
+    ui = ui_language(request.options.get("language"))
     inst, result = request.instrument, request.result
     generated = request.generated_at or datetime.now(UTC)
     numbers = {item.id: n for n, item in enumerate(inst.items, start=1)}
     flagged_items = {i for f in result.flags if f.level == "critical" for i in f.item_ids}
     answered = sum(result.answers.get(item.id) is not None for item in inst.items)
-    scales = [_scale_row(inst, request, scale_id) for scale_id in result.scores]
+    scales = [_scale_row(inst, request, scale_id, ui.gettext) for scale_id in result.scores]
     items = [
         ItemRow(
             number=numbers[item.id],
@@ -287,7 +292,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             critical=item.critical or item.id in flagged_items,
             counts_as_missing=result.answers.get(item.id)
             in inst.response_scale_for(item).missing_values,
-            skipped=_skip_note(item, result.skipped.get(item.id)),
+            skipped=_skip_note(item, result.skipped.get(item.id), ui.gettext),
         )
         for item in inst.items
     ]
@@ -308,14 +313,14 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
             [*series, (current_day, values.get("total"))],
             critical=critical,
             alert=request.alert_elsewhere,
+            gettext=ui.gettext,
         )
-    profile: ProfileChart | None = profile_chart(inst, values)
-    from psyq.i18n import ui_language
-
-    ui = ui_language(request.options.get("language"))
+    profile: ProfileChart | None = profile_chart(inst, values, ui.gettext)
     return {
         # The report's language (--language) and the form's (as administered).
         "_": ui.gettext,
+        "ngettext": ui.translations.ngettext,
+        "page_footer": _page_footer(ui.gettext),
         "lang": ui.language,
         "dir": ui.direction,
         "administered_language": request.options.get("administered_language"),
@@ -339,7 +344,12 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         # The banner's title already says "provisional": its standard sentence is left
         # out when the instrument gives its own caveat, so no caveat is said twice.
         "notices": [
-            n for n in result.notices if not (n == PROVISIONAL_NOTICE and len(result.notices) > 1)
+            n
+            for n in result.notices
+            if not (
+                n in (PROVISIONAL_NOTICE, ui.gettext(PROVISIONAL_NOTICE))
+                and len(result.notices) > 1
+            )
         ],
         "partial": request.options.get("status") == "partial",
         # A band of low concern beside a critical flag is marked as the score's band only.
@@ -372,13 +382,35 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
     }
 
 
+def _page_footer(gettext: Callable[[str], str]) -> Markup | None:
+    """The PDF page number line (CSS ``content``) in the report's language.
+
+    ``None`` in English: report.css says it, and an English report stays as it was.
+    """
+    from markupsafe import Markup
+
+    text = gettext("Page %(page)s of %(pages)s")
+    if text == "Page %(page)s of %(pages)s":
+        return None
+    # A CSS string, so quotes and backslashes escaped; "<" too: it sits in a <style>.
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
+    content = (
+        '"'
+        + quoted.replace("%(page)s", '" counter(page) "').replace("%(pages)s", '" counter(pages) "')
+        + '"'
+    )
+    return Markup(content)
+
+
 def _timestamp(moment: datetime) -> str:
     if moment.tzinfo is None:
         return moment.strftime("%Y-%m-%d %H:%M")
     return moment.strftime("%Y-%m-%d %H:%M %Z").strip() or moment.isoformat()
 
 
-def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> ScaleRow:
+def _scale_row(
+    inst: Instrument, request: RenderRequest, scale_id: str, gettext: Callable[[str], str]
+) -> ScaleRow:
     scale = inst.scale(scale_id)
     score = request.result.scores[scale_id]
     lo, hi = inst.bounds(scale_id)
@@ -401,7 +433,7 @@ def _scale_row(inst: Instrument, request: RenderRequest, scale_id: str) -> Scale
         ink=ink_for(band),
         interpretation=interpretation,
         scored=score.value is not None,
-        reason=score.reason,
+        reason=reason_in(score.reason, gettext),  # stored in English
         answered=score.answered,
         missing=score.missing,
         prorated=score.prorated,
@@ -441,12 +473,17 @@ def _unprorated(scale: Scale, score: ScaleScore) -> dict[str, Any]:
     }
 
 
-def _skip_note(item: Item, score: float | None) -> str | None:
-    """How a skipped item was scored, for the answers table (None: not skipped)."""
+def _skip_note(item: Item, score: float | None, gettext: Callable[[str], str]) -> str | None:
+    """How a skipped item was scored, for the answers table (None: not skipped); the
+    reason is the instrument's text."""
     if score is None or item.skip is None:
         return None
-    why = f" ({item.skip.reason})" if item.skip.reason else ""
-    return f"skipped{why}; scored {score:g}"
+    if item.skip.reason:
+        return gettext("skipped (%(reason)s); scored %(score)s") % {
+            "reason": item.skip.reason,
+            "score": f"{score:g}",
+        }
+    return gettext("skipped; scored %(score)s") % {"score": f"{score:g}"}
 
 
 def _answer_label(inst: Instrument, item_id: str, value: int | None) -> str | None:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from psyq.i18n import N_
+
 if TYPE_CHECKING:
     # pydantic models: imported where a score is computed, so that a command that
     # scores nothing (`psyq list`) starts without pydantic.
@@ -111,9 +113,17 @@ class ScoringState:
         )
 
 
-def client_band_notices(instrument: Instrument, client: Mapping[str, str]) -> list[str]:
+CLIENT_ATTRIBUTE_WORDS = (N_("sex"),)
+"""The client attributes cut-offs may depend on, named in a report's language."""
+
+
+def client_band_notices(
+    instrument: Instrument, client: Mapping[str, str], gettext: Callable[[str], str] = str
+) -> list[str]:
     """Which cut-offs were used where they depend on the client (sex), or that the
-    client's attribute was not known, so the bands used assume neither."""
+    client's attribute was not known, so the bands used assume neither.
+
+    ``gettext``: a report's language (stored results keep the English)."""
     out: list[str] = []
     for scale in instrument.scales:
         if not scale.client_bands:
@@ -121,25 +131,34 @@ def client_band_notices(instrument: Instrument, client: Mapping[str, str]) -> li
         group = scale.client_group(client)
         if group is not None:
             source = f" ({group.source})" if group.source else ""
-            out.append(f"{scale.label}: cut-offs for clients with {group.label}{source}.")
+            out.append(
+                gettext("%(scale)s: cut-offs for clients with %(group)s%(source)s.")
+                % {"scale": scale.label, "group": group.label, "source": source}
+            )
             continue
-        names = " and ".join(sorted(scale.client_attributes))
+        attributes = sorted(scale.client_attributes)
+        names = " and ".join(gettext(a) for a in attributes)
         given = ", ".join(f"{k}={v}" for k, v in client.items() if k in scale.client_attributes)
-        why = (
-            f"no cut-offs are defined for {given}"
-            if given
-            else f"the client's {names} is not known"
-        )
-        how = (
-            ""
-            if given
-            else f" Record it with `psyq clients set CLIENT --{names.split()[0]} ...`, or "
-            f"score with --{names.split()[0]}."
-        )
-        out.append(
-            f"{scale.label}: the cut-offs depend on {names}, and {why}: the band shown "
-            f"assumes no {names} (its text gives each reading).{how}"
-        )
+        values = {"scale": scale.label, "names": names, "given": given}
+        if given:
+            out.append(
+                gettext(
+                    "%(scale)s: the cut-offs depend on %(names)s, and no cut-offs are defined "
+                    "for %(given)s: the band shown assumes no %(names)s (its text gives each "
+                    "reading)."
+                )
+                % values
+            )
+        else:
+            out.append(
+                gettext(
+                    "%(scale)s: the cut-offs depend on %(names)s, and the client's %(names)s "
+                    "is not known: the band shown assumes no %(names)s (its text gives each "
+                    "reading). Record it with `psyq clients set CLIENT --%(option)s ...`, or "
+                    "score with --%(option)s."
+                )
+                % {**values, "option": attributes[0]}
+            )
     return out
 
 

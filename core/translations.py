@@ -212,13 +212,18 @@ def translated(app: App, instrument: Instrument, language: str) -> Instrument:
 
 
 def relabel(
-    result: ScoreResult, shown: Instrument, gettext: Callable[[str], str] = str
+    result: ScoreResult,
+    shown: Instrument,
+    gettext: Callable[[str], str] = str,
+    original: Instrument | None = None,
 ) -> ScoreResult:
     """A score result with its band labels, flag messages and title in ``shown``'s words.
 
     ``shown`` is the scored instrument in another language (:func:`translated`):
     same ids, so only texts change; every number stays as scored. psyq's own flag
     (an unanswered critical item) is said through ``gettext``, quoting ``shown``'s item.
+    With ``original`` (the instrument as scored), the notices it gave are said in
+    ``shown``'s words and psyq's (:func:`notices_in`).
     """
     scores = {}
     for scale_id, score in result.scores.items():
@@ -229,7 +234,32 @@ def relabel(
         scores[scale_id] = score.model_copy(update={"band_label": label})
     flags = [flag_in(f, shown, gettext) for f in result.flags]
     instrument = result.instrument.model_copy(update={"title": shown.title})
-    return result.model_copy(update={"scores": scores, "flags": flags, "instrument": instrument})
+    notices = result.notices
+    if original is not None:
+        notices = notices_in(result, original, shown, gettext)
+    return result.model_copy(
+        update={"scores": scores, "flags": flags, "instrument": instrument, "notices": notices}
+    )
+
+
+def notices_in(
+    result: ScoreResult, original: Instrument, shown: Instrument, gettext: Callable[[str], str]
+) -> list[str]:
+    """``result``'s notices in ``shown``'s language: the instrument's own (its translated
+    notice, psyq's provisional sentence) and psyq's on client-dependent cut-offs. A notice
+    that is neither (another stage's) is kept as stored."""
+    from psyq.models import PROVISIONAL_NOTICE
+    from psyq.scoring import client_band_notices
+
+    words: dict[str, str] = {}
+    if len(original.notices) == len(shown.notices):  # a notice of its own in both, or none
+        said = [gettext(n) if n == PROVISIONAL_NOTICE else n for n in shown.notices]
+        words.update(zip(original.notices, said, strict=True))
+    english = client_band_notices(original, result.client)
+    worded = client_band_notices(shown, result.client, gettext)
+    if len(english) == len(worded):
+        words.update(zip(english, worded, strict=True))
+    return [words.get(n, n) for n in result.notices]
 
 
 def flag_in(flag: FlagHit, shown: Instrument, gettext: Callable[[str], str] = str) -> FlagHit:
@@ -251,11 +281,12 @@ def translate_request(app: App, request: RenderRequest, language: str) -> None:
     psyq's own strings follow ``request.options["language"]`` (gettext).
     """
     gettext = ui_language(language).gettext
-    shown = translated(app, request.instrument, language)
+    original = request.instrument
+    shown = translated(app, original, language)
     request.instrument = shown
-    request.result = relabel(request.result, shown, gettext)
+    request.result = relabel(request.result, shown, gettext, original)
     request.history = [
-        dataclasses.replace(past, result=relabel(past.result, shown, gettext))
+        dataclasses.replace(past, result=relabel(past.result, shown, gettext, original))
         for past in request.history
     ]
     # report --latest: a later unfinished form's alert in the report's language too,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from psyq import unscored
 from psyq.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -78,12 +79,17 @@ def psyq_score_missing(state: ScoringState) -> bool:
         st.missing = n - st.answered
         rule = scale.missing
         if st.answered == 0:
-            st.reason = f"no items answered (0 of {n})"
+            st.reason = unscored.NONE_ANSWERED % {"n": n}
         elif rule.max_missing is not None and st.missing > rule.max_missing:
-            allowed = "no item" if rule.max_missing == 0 else f"at most {rule.max_missing}"
-            st.reason = f"{st.missing} of {n} items missing; {allowed} may be missing"
+            st.reason = (
+                unscored.NONE_MAY_BE_MISSING if rule.max_missing == 0 else unscored.TOO_MANY_MISSING
+            ) % {"missing": st.missing, "n": n, "allowed": rule.max_missing}
         elif rule.min_answered is not None and st.answered < rule.min_answered:
-            st.reason = f"{st.answered} of {n} items answered; at least {rule.min_answered} needed"
+            st.reason = unscored.TOO_FEW_ANSWERED % {
+                "answered": st.answered,
+                "n": n,
+                "needed": rule.min_answered,
+            }
     return True
 
 

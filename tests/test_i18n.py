@@ -51,13 +51,25 @@ def test_catalogue_is_complete_and_compiled(language: str) -> None:
     texts = {m.id: m.string for m in catalogue if m.id}
     missing = sorted(MARKED - set(texts))
     assert not missing, f"{language}: untranslated (run pybabel extract/update): {missing}"
-    empty = sorted(k for k, v in texts.items() if not v)
+    # A plural entry's id and text are tuples (singular, plural) and (one form per count).
+    empty = sorted(str(k) for k, v in texts.items() if not v or not all(v))
     assert not empty, f"{language}: empty translations: {empty}"
-    fuzzy = sorted(m.id for m in catalogue if m.id and m.fuzzy)
+    fuzzy = sorted(str(m.id) for m in catalogue if m.id and m.fuzzy)
     assert not fuzzy, f"{language}: fuzzy entries: {fuzzy}"
     with (folder / "psyq.mo").open("rb") as fh:
         compiled = gettext.GNUTranslations(fh)
-    stale = sorted(k for k, v in texts.items() if compiled.gettext(str(k)) != v)
+
+    def compiled_as(key: object, text: object) -> bool:
+        if isinstance(key, tuple) and isinstance(text, tuple):
+            # A count that picks each plural form in turn (German 1, 2; Spanish 1, 10**6, 2).
+            counts = {compiled.plural(n): n for n in (2, 10**6, 1)}  # type: ignore[attr-defined]
+            return all(
+                compiled.ngettext(str(key[0]), str(key[1]), counts[i]) == form
+                for i, form in enumerate(text)
+            )
+        return compiled.gettext(str(key)) == text
+
+    stale = sorted(str(k) for k, v in texts.items() if not compiled_as(k, v))
     assert not stale, f"{language}: psyq.mo is stale (run pybabel compile): {stale}"
 
 
@@ -65,3 +77,11 @@ def test_catalogue_is_complete_and_compiled(language: str) -> None:
 def test_catalogue_is_packaged(language: str) -> None:
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert f'"psyq.locale.{language}.LC_MESSAGES"' in pyproject, f"list {language} in pyproject"
+
+
+def test_template_catalogue_names_every_marked_string() -> None:
+    """psyq.pot (what a new language starts from) holds every marked string."""
+    with (LOCALE / "psyq.pot").open("rb") as fh:
+        template = read_po(fh)
+    missing = sorted(str(m) for m in MARKED - {m.id for m in template if m.id})
+    assert not missing, f"psyq.pot lacks: {missing}"

@@ -161,8 +161,10 @@ def test_a_later_form_of_another_instrument_is_named_alike_in_every_one_line_out
         for e in json.loads(fhir.read_text(encoding="utf-8"))["entry"]
         if e["resource"]["resourceType"] == "Observation"
     ]
-    [total] = [o for o in observations if any(alert in n["text"] for n in o.get("note", []))]
-    assert total["note"][0]["text"].startswith(f"{alert}{message}")
+    # Every Observation (the total and PHQ-2) leads with the later form's alert.
+    assert len(observations) == 2
+    for observation in observations:
+        assert observation["note"][0]["text"].startswith(f"{alert}{message}")
     # history: the same words, the form named as it is there (not "later": no form is shown).
     history = psyq_cli("history", "C1").output.splitlines()
     assert history[1] == (
@@ -376,3 +378,18 @@ def test_a_later_unfinished_forms_alert_quotes_the_answer_that_raised_it(
     text = " ".join(pdf_text(pdf).split())
     assert "raised a critical flag: Item 9: “Thoughts that you would be better off dead" in text
     assert "in some way” Answer given: Nearly every day (3) The client endorsed" in text
+
+
+def test_every_fhir_observation_carries_the_critical_note(psyq_cli: CLI) -> None:
+    """A record system showing PHQ-2's Observation alone read "Negative screen (score band
+    only; see the safety alert)" with no alert in it: the note was on the total's only."""
+    made = psyq_cli("score", "phq9", "--answers", "0,0,0,0,0,0,0,0,2", "--format", "fhir")
+    assert made.exit_code == 0, made.output
+    observations = {
+        e["resource"]["code"]["text"]: e["resource"]
+        for e in json.loads(made.stdout)["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+    }
+    phq2 = observations["PHQ-9 PHQ-2 (items 1-2)"]
+    assert "see the safety alert" in phq2["interpretation"][0]["text"]
+    assert phq2["note"][0]["text"].startswith("CRITICAL (item phq9_9): ")

@@ -388,7 +388,9 @@ def _run_row(
 
                 request.instrument = ctx.shown
                 # psyq's own flag (an unanswered critical item) in that language too.
-                request.result = relabel(result, ctx.shown, ui_language(ctx.language).gettext)
+                request.result = relabel(
+                    result, ctx.shown, ui_language(ctx.language).gettext, original=inst
+                )
                 request.options["language"] = ctx.language
             files = [(stem + fmt.suffix, fmt.render(request)) for fmt in ctx.formats]
     except PluginHookError as exc:  # a plugin's bug: name the plugin on this row

@@ -6,7 +6,8 @@ Observation per scale: the score as a ``valueQuantity`` (or a
 ``dataAbsentReason`` saying why it was not scored), the band as
 interpretation text, the scale's LOINC code when known, and ``derivedFrom``
 the QuestionnaireResponse. The instrument's notices are notes on every
-Observation; flags raised are components (and notes) of the total's.
+Observation; flags raised are components (and notes) of the total's, and a
+critical flag is a note on every Observation.
 
 Entries are addressed by ``urn:uuid:`` URLs derived from the content, so the
 same administration always gives the same file and every reference resolves
@@ -248,13 +249,13 @@ def observation(
         }
         for f in result.flags
     ]
+    # A critical flag (this form's, then a later unfinished form's under report --latest)
+    # is the first note a reader meets, before notices and proration, on every
+    # Observation: a server or record system may show a subscale's (PHQ-2 "Negative
+    # screen, score band only") without the total's.
+    critical = [n for n, f in zip(flag_notes, result.flags, strict=True) if f.level == "critical"]
+    notes += critical + [{"text": line} for line in request.later_alerts()]
     if scale.id == "total":
-        # A critical flag (this form's, then a later unfinished form's under report
-        # --latest) is the first note a reader meets, before notices and proration.
-        critical = [
-            n for n, f in zip(flag_notes, result.flags, strict=True) if f.level == "critical"
-        ]
-        notes += critical + [{"text": line} for line in request.later_alerts()]
         # Answers psyq changed after saving them: what changed, and any critical flag
         # the earlier answers raised (a risk signal answered away is still said).
         notes += [{"text": line} for line in request.options.get("answer_version_lines", [])]

@@ -27,6 +27,8 @@ def psyq_report_sections() -> list[ReportSection]:
 @hookimpl
 def psyq_report_context(request: RenderRequest, context: dict[str, Any]) -> None:
     from psyq.charts import format_value
+    from psyq.i18n import ui_language
+    from psyq.norms import warning_in
 
     inst = request.instrument
     rows = [
@@ -43,5 +45,9 @@ def psyq_report_context(request: RenderRequest, context: dict[str, Any]) -> None
     norms = [score.norm for score in request.result.scores.values() if score.norm is not None]
     context["norm_rows"] = rows
     context["norm_tables"] = sorted({n.table for n in norms})
-    # One line per distinct warning (a provisional table would otherwise repeat per scale).
-    context["norm_warnings"] = list(dict.fromkeys(w for n in norms for w in n.warnings))
+    # One line per distinct warning (a provisional table would otherwise repeat per scale),
+    # in the report's language.
+    gettext = ui_language(request.options.get("language")).gettext
+    context["norm_warnings"] = list(
+        dict.fromkeys(warning_in(w, gettext) for n in norms for w in n.warnings)
+    )

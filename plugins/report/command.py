@@ -241,13 +241,16 @@ def report_command(
         app, request.instrument, request.result, norm_files, group_text
     )
     request.options["paper"] = paper.lower()
+    # The line below is the command line's, in English as psyq's other messages are:
+    # the name and band as defined, not as the report (--language) words them. Beside
+    # an alert a band of low concern is the score's band only.
+    short_name, band = request.instrument.short_name, request.band_shown("total")
     if language is not None:
         from psyq.translations import translate_request
 
         translate_request(app, request, language)
     refuse_existing(output, force)  # before rendering, the slow part
     write_atomically(output, fmt.render(request), force=force)
-    instrument = request.instrument
     total = request.result.total
     from psyq.alerts import alert_line, later_form_words
     from psyq.results import FlagHit
@@ -301,12 +304,10 @@ def report_command(
             "OUTSIDE PSYQ"
         )
     partial = " (PARTIAL administration)" if request.options.get("status") == "partial" else ""
-    # Beside an alert a band of low concern is the score's band only.
-    band = request.band_shown("total")
     prorated = " (prorated)" if total.prorated else ""
     said = f": {'; '.join(alerts)};" if alerts else ""
     click.echo(
-        f"wrote {output} ({fmt.name}): {instrument.short_name}{partial}{said} total "
+        f"wrote {output} ({fmt.name}): {short_name}{partial}{said} total "
         f"{'not scored' if total.value is None else total.value}{prorated}"
         f"{' ' + band if band else ''}",
         err=True,
