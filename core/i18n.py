@@ -12,15 +12,16 @@
 
 from __future__ import annotations
 
-import gettext
-from dataclasses import dataclass
 from functools import cache
-from importlib import resources
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from psyq.errors import PsyqError
 
+# gettext and importlib.resources are imported where a catalogue is read: psyq.models
+# imports this module (for N_) at every `psyq score` and `psyq show`.
 if TYPE_CHECKING:
+    import gettext
+
     from psyq.app import App
     from psyq.models import Instrument
 
@@ -50,8 +51,7 @@ def direction(tag: str | None) -> Literal["ltr", "rtl"]:
     return "rtl" if tag is not None and primary(tag) in RTL_LANGUAGES else "ltr"
 
 
-@dataclass(frozen=True)
-class UiLanguage:
+class UiLanguage(NamedTuple):
     """psyq's fixed strings in one language, with the writing direction."""
 
     language: str
@@ -65,6 +65,9 @@ class UiLanguage:
 @cache
 def ui_language(tag: str | None) -> UiLanguage:
     """The catalogue for ``tag`` (``es``, ``de``, ``es-MX`` uses ``es``), else English."""
+    import gettext
+    from importlib import resources
+
     if not tag:
         return UiLanguage("en", "ltr", gettext.NullTranslations())
     folder = resources.files("psyq") / "locale"
@@ -78,6 +81,8 @@ def ui_language(tag: str | None) -> UiLanguage:
 
 def ui_languages() -> list[str]:
     """Languages psyq's own strings are translated into (besides English)."""
+    from importlib import resources
+
     folder = resources.files("psyq") / "locale"
     if not folder.is_dir():
         return []

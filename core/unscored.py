@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 
 from psyq.i18n import N_
 
@@ -23,7 +24,10 @@ def _pattern(template: str) -> re.Pattern[str]:
     return re.compile(re.sub(r"%\\\((\w+)\\\)s", r"(?P<\1>\\d+)", re.escape(template)))
 
 
-_PATTERNS = [(template, _pattern(template)) for template in REASONS]
+@cache
+def _patterns() -> list[tuple[str, re.Pattern[str]]]:
+    """Compiled on the first report that says a reason, not at start-up."""
+    return [(template, _pattern(template)) for template in REASONS]
 
 
 def reason_in(reason: str | None, gettext: Callable[[str], str]) -> str | None:
@@ -31,7 +35,7 @@ def reason_in(reason: str | None, gettext: Callable[[str], str]) -> str | None:
     or an older psyq's) is shown as stored."""
     if not reason:
         return reason
-    for template, pattern in _PATTERNS:
+    for template, pattern in _patterns():
         found = pattern.fullmatch(reason)
         if found:
             return gettext(template) % found.groupdict()
