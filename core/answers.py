@@ -28,8 +28,11 @@ _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 def parse_answer_list(instrument: Instrument, text: str) -> dict[str, int | None]:
     """Parse ``"1,2,,-,3"``: answers in item order; empty or ``-`` is missing.
 
-    Trailing unscored items may be left off; giving more answers than items
-    is an error.
+    One answer per item: a count that is off is a typo (``1,1`` for the nine
+    PHQ-9 items stored a form with seven answers missing), so an answer not
+    given is marked (``-`` or empty). Only items that would not be asked may be
+    left off the end: unscored ones (PHQ-9 item 10) and ones the answers given
+    skip (the PC-PTSD-5 symptom items after "No" to the trauma question).
     """
     parts = [p.strip() for p in text.split(",")] if text.strip() else []
     items = instrument.items
@@ -41,7 +44,39 @@ def parse_answer_list(instrument: Instrument, text: str) -> dict[str, int | None
     raw: dict[str, Any] = {item.id: None for item in items}
     for item, part in zip(items, parts, strict=False):
         raw[item.id] = part
-    return coerce_answers(instrument, raw)
+    answers = coerce_answers(instrument, raw)
+    asked = _asked_after(instrument, answers, len(parts))
+    if asked:
+        given = f"{len(parts)} answer{'s' if len(parts) != 1 else ''} given"
+        raise AnswerError(
+            f"{instrument.short_name} has {len(items)} items ({items[0].id}..{items[-1].id}); "
+            f"{given}, none for {asked[0]}"
+            f"{f'..{asked[-1]}' if len(asked) > 1 else ''}: give one answer per item, "
+            "marking one not answered with '-' (e.g. 1,-,2)"
+        )
+    return answers
+
+
+def _asked_after(instrument: Instrument, answers: dict[str, int | None], given: int) -> list[str]:
+    """The items after the first ``given`` that the form asks: scored, and not skipped
+    by a skip rule that holds on ``answers``."""
+    left_off = instrument.items[given:]
+    if not left_off:
+        return []
+    from psyq.plugins.scoring_stages import condition_holds
+    from psyq.scoring import ScoringState
+
+    state = ScoringState(instrument, answers, {})
+    asked = [
+        item.id
+        for item in left_off
+        if item.scored
+        and not (
+            item.skip is not None
+            and (item.skip.when is None or condition_holds(item.skip.when, state))
+        )
+    ]
+    return asked
 
 
 def coerce_answers(

@@ -223,6 +223,9 @@ def refuse_undecodable_text(command: click.Command) -> None:
     if callback is None or getattr(callback, "_psyq_checks_text", False):
         return
     params = {p.name: p for p in command.params if p.name}
+    for param in command.params:
+        if isinstance(param.type, click.types.IntParamType | click.types.FloatParamType):
+            _digits_only(param)
 
     @functools.wraps(callback)
     def checked(*args: Any, **kwargs: Any) -> Any:
@@ -234,6 +237,24 @@ def refuse_undecodable_text(command: click.Command) -> None:
 
     checked._psyq_checks_text = True  # type: ignore[attr-defined]
     command.callback = checked
+
+
+def _digits_only(param: click.Parameter) -> None:
+    """Make ``param``, a number, refuse digits other than 0-9: Python's int() and
+    float() read full-width ``３`` or Arabic-Indic ``٣`` as 3, so ``--resume ３`` went
+    to administration 3 and ``--port ８０`` served on port 80, never as typed."""
+    cast = param.type_cast_value
+
+    def checked(ctx: click.Context, value: Any) -> Any:
+        for text in value if isinstance(value, tuple | list) else (value,):
+            if isinstance(text, str) and not text.isascii():
+                shown = repr(text if len(text) <= 40 else text[:37] + "...")
+                raise click.BadParameter(
+                    f"{shown} is not a number written in the digits 0-9", ctx=ctx, param=param
+                )
+        return cast(ctx, value)
+
+    param.type_cast_value = checked  # type: ignore[method-assign]
 
 
 def _check_text(param: click.Parameter, value: Any) -> None:

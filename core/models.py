@@ -15,6 +15,7 @@ mistake in a file is reported before any client is scored with it.
 import functools
 import itertools
 import json
+import re
 from collections.abc import Callable, Mapping
 from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
@@ -22,6 +23,7 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -44,6 +46,29 @@ LongText = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(n
 
 SCHEMA_VERSION: Literal[1] = 1
 
+
+def _not_a_boolean(value: Any) -> Any:
+    # YAML's true equals 1, so Literal[1] took it even in strict mode.
+    if isinstance(value, bool):
+        raise ValueError("Input should be the number 1, not true or false")
+    return value
+
+
+SchemaVersion = Annotated[Literal[1], BeforeValidator(_not_a_boolean)]
+
+
+def _answer_keys(value: Any) -> Any:
+    # JSON writes every key as text: a recode's "1" in a JSON definition is the answer 1
+    # (only digits; true, "1.0" or "one" stay as given, and strict validation refuses them).
+    if isinstance(value, dict):
+        return {
+            int(k) if isinstance(k, str) and _WHOLE.fullmatch(k) else k: v for k, v in value.items()
+        }
+    return value
+
+
+_WHOLE = re.compile(r"-?[0-9]{1,9}")
+
 _T = TypeVar("_T", "Item", "Scale", "FlagRule", "Band")
 
 PROVISIONAL_NOTICE = N_(
@@ -62,6 +87,10 @@ class _Model(BaseModel):
         str_strip_whitespace=True,
         defer_build=True,
         allow_inf_nan=False,
+        # A number is a number: YAML's true/false, a quoted "3" or 2.0 where a whole
+        # number is meant is a scale author's typo, refused with its path, not read as
+        # 1, 0, 3 or 2. (An int where a float is meant is still a number.)
+        strict=True,
     )
 
 
@@ -309,7 +338,7 @@ class Item(_Model):
         description="A risk item (PHQ-9 item 9): left unanswered, it raises a critical flag "
         "saying it must be asked directly.",
     )
-    recode: dict[int, Coefficient] | None = Field(
+    recode: Annotated[dict[int, Coefficient] | None, BeforeValidator(_answer_keys)] = Field(
         None, description="Map an answer value to the value scored, applied before reversal."
     )
     codes: Codes = Field(default_factory=list, description="Codes of this question (LOINC).")
@@ -730,7 +759,7 @@ class LicensedText(_Model):
 class Instrument(_Model):
     """A questionnaire definition, as read from one YAML or JSON file."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     id: Identifier
     version: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,31}$")]
     title: ShortText

@@ -194,6 +194,11 @@ def validation_problems(path: Path, data: Any, exc: ValidationError) -> list[str
             messages = ["unknown field (check its spelling against `psyq schema`)"]
         elif error["type"] == "missing":
             messages = ["required field is missing"]
+        elif error["type"] in ("int_type", "float_type"):
+            messages = [_not_a_number(error["input"], path, line, error["loc"], messages[0])]
+        elif error["type"] == "bool_type":
+            shown = repr(error["input"])[:40]
+            messages = [f"{messages[0]}, not {shown}; write true or false"]
         elif isinstance(error.get("input"), bool) and not error["type"].startswith("bool"):
             token = _token(path, line, error["loc"][-1] if error["loc"] else None)
             explained = _yaml_boolean(error["input"], token)
@@ -206,6 +211,24 @@ def validation_problems(path: Path, data: Any, exc: ValidationError) -> list[str
             prefix = f"{path}:{at}" if at else str(path)
             problems.append(f"{prefix}: {where + ': ' if where else ''}{message}")
     return problems
+
+
+def _not_a_number(
+    value: Any, path: Path, line: int | None, loc: tuple[int | str, ...], message: str
+) -> str:
+    """Why ``value`` is not read as the number a field needs: definitions are strict
+    (:class:`psyq.models._Model`), so a typo is not silently read as another number."""
+    if isinstance(value, bool):
+        said = str(value).lower()
+        word = _token(path, line, loc[-1] if loc else None) or said
+        why = "" if word.lower() == said else f" (YAML reads an unquoted {word} as {said})"
+        return f"{message}, not {said}{why}; write the number"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 and value.isprintable() else repr(value[:40])
+        return f"{message}, not the text '{shown}'; write the number without quotes"
+    if isinstance(value, float):
+        return f"{message}, not {value!r}; write a whole number"
+    return message
 
 
 def _yaml_boolean(value: bool, token: str | None) -> str:

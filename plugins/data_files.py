@@ -46,6 +46,11 @@ class LinedList(list[Any]):
     lines: dict[int, int]
 
 
+_PLAIN_INT = re.compile(r"[-+]?[0-9]+")
+_PLAIN_FLOAT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+_SPECIAL_FLOAT = re.compile(r"[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+
+
 def _base_loader() -> type[yaml.SafeLoader]:
     import yaml
 
@@ -86,7 +91,30 @@ def _definition_loader() -> type[yaml.SafeLoader]:
     def construct_map(loader: DefinitionLoader, node: yaml.MappingNode) -> LinedDict:
         return loader.construct_mapping(node, deep=True)
 
+    def construct_number(loader: DefinitionLoader, node: yaml.ScalarNode) -> int | float:
+        # YAML 1.1 reads 0x3, 0b11, 0_3 and 03 as 3 and 1:30 as 90 (base 60): a typo
+        # scored or used as a cut-off as a number nobody wrote. Plain digits only.
+        text = str(node.value)
+        if node.tag.endswith(":int"):
+            if _PLAIN_INT.fullmatch(text):
+                return int(text, 10)
+        elif _PLAIN_FLOAT.fullmatch(text):
+            return float(text)
+        elif _SPECIAL_FLOAT.fullmatch(text):
+            value: float = yaml.SafeLoader.construct_yaml_float(loader, node)
+            return value
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"'{shown}' is not a number written in plain digits (YAML 1.1 reads it "
+            "as another number); write it as digits 0-9, or quote it if it is text",
+            node.start_mark,
+        )
+
     DefinitionLoader.add_constructor("tag:yaml.org,2002:map", construct_map)
+    DefinitionLoader.add_constructor("tag:yaml.org,2002:int", construct_number)
+    DefinitionLoader.add_constructor("tag:yaml.org,2002:float", construct_number)
     DefinitionLoader.add_constructor(
         "tag:yaml.org,2002:seq", DefinitionLoader.construct_lined_sequence
     )

@@ -335,7 +335,16 @@ def test_each_answer_is_one_audited_save(psyq_cli: CLI, psyq_home: Path) -> None
 def test_report_carries_the_client_history(psyq_cli: CLI, tmp_path: Path) -> None:
     old = ["--date", "2026-01-05", "--answers", "3,3,3,3,3,3,3,3,0"]
     psyq_cli("record", "phq9", "--client", "C0042", *old)
-    psyq_cli("record", "phq9", "--client", "C0099", "--date", "2026-02-07", "--answers", "0")
+    psyq_cli(
+        "record",
+        "phq9",
+        "--client",
+        "C0099",
+        "--date",
+        "2026-02-07",
+        "--answers",
+        "0,0,0,0,0,0,0,0,0",
+    )
     html = tmp_path / "r.html"
     result = psyq_cli(
         "administer", "phq9", "--client", "C0042", "--report", str(html), input=PHQ_LINES

@@ -200,7 +200,12 @@ def test_paths_that_cannot_be_written_are_one_line(tmp_path: Path) -> None:
     batch = psyq("batch", str(src), "--instrument", "phq9", "--out", str(blocker / "sub"),
                  "--scores-only", home=home)  # fmt: skip
     assert "afile/sub: cannot write: part of the path is a file" in one_line_error(batch)
-    assert psyq("record", "phq9", "--client", "C1", "--answers", "1", home=home).returncode == 0
+    assert (
+        psyq(
+            "record", "phq9", "--client", "C1", "--answers", "1,1,1,1,1,1,1,1,1", home=home
+        ).returncode
+        == 0
+    )
     export = psyq("export", "-o", str(tmp_path / "nonexistent" / "x.csv"), home=home)
     assert "x.csv: cannot write: the folder does not exist" in one_line_error(export)
 
@@ -226,7 +231,10 @@ def test_disk_full_and_read_only_in_batch_and_export(
 ) -> None:
     src = tmp_path / "in.csv"
     src.write_text("client_id," + ",".join(PHQ9_ITEMS) + "\nC1," + ",".join("1" * 9) + "\n")
-    assert psyq_cli("record", "phq9", "--client", "C1", "--answers", "1").exit_code == 0
+    assert (
+        psyq_cli("record", "phq9", "--client", "C1", "--answers", "1,1,1,1,1,1,1,1,1").exit_code
+        == 0
+    )
 
     def failing_fsync(fd: int) -> None:
         raise OSError(err, os.strerror(err))
@@ -261,7 +269,16 @@ def test_empty_and_list_definitions_get_messages_that_say_so(tmp_path: Path) -> 
     ("args", "words"),
     [
         (
-            ["record", "phq9", "--client", "C1", "--answers", "1", "--date", "2026-02-30"],
+            [
+                "record",
+                "phq9",
+                "--client",
+                "C1",
+                "--answers",
+                "1,1,1,1,1,1,1,1,1",
+                "--date",
+                "2026-02-30",
+            ],
             "'2026-02-30' is not a date",
         ),
         (["export", "-o", "{tmp}"], "is a directory"),
@@ -291,12 +308,12 @@ def test_record_caps_free_text_like_report(
     from psyq.plugins.report.command import MAX_FIELD_CHARS, MAX_NOTE_CHARS
 
     assert limit == (MAX_NOTE_CHARS if option == "--note" else MAX_FIELD_CHARS)
-    base = ["record", "phq9", "--client", "C1", "--answers", "1"]
+    base = ["record", "phq9", "--client", "C1", "--answers", "1,1,1,1,1,1,1,1,1"]
     refused = psyq_cli(*base, option, "x" * (limit + 1))
     assert refused.exit_code == 2
     assert f"{option}: {limit + 1} characters; at most {limit} are allowed" in refused.output
     assert not (psyq_home / "psyq.db").exists()  # nothing stored
-    report = psyq_cli("report", "phq9", "--answers", "1", "--client", "C1", option,
+    report = psyq_cli("report", "phq9", "--answers", "1,1,1,1,1,1,1,1,1", "--client", "C1", option,
                       "x" * (limit + 1), "-o", str(psyq_home / "r.json"))  # fmt: skip
     assert report.exit_code == 2 and f"at most {limit} are allowed" in report.output
     assert psyq_cli(*base, option, "x" * limit).exit_code == 0
@@ -412,7 +429,9 @@ def test_json_outputs_escape_bidi_and_controls_but_keep_the_data(
                       "--note", note, "-o", str(out))  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (
-        psyq_cli("record", "phq9", "--client", "C1", "--answers", "1", "--note", note).exit_code
+        psyq_cli(
+            "record", "phq9", "--client", "C1", "--answers", "1,1,1,1,1,1,1,1,1", "--note", note
+        ).exit_code
         == 0
     )
     exported = psyq_cli("export", "--format", "jsonl").stdout

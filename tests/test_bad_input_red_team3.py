@@ -86,7 +86,10 @@ def test_an_administration_id_in_other_digits_is_not_a_number(
     psyq_cli: CLI, tmp_path: Path, given: str
 ) -> None:
     """``"²".isdigit()`` is true but int() refuses it: was an internal error; "١" was id 1."""
-    assert psyq_cli("record", "phq9", "--client", "C1", "--answers", "1").exit_code == 0
+    assert (
+        psyq_cli("record", "phq9", "--client", "C1", "--answers", "1,1,1,1,1,1,1,1,1").exit_code
+        == 0
+    )
     out = tmp_path / "r.json"
     result = psyq_cli("report", "--administration", given, "-o", out)
     assert f"administration id '{given}' is not a number" in one_line_error(result)
@@ -378,7 +381,16 @@ def test_a_language_tag_with_a_line_break_is_shown_escaped_on_one_line(
     psyq_cli: CLI, tmp_path: Path, command: str
 ) -> None:
     args = {
-        "report": ["report", "phq9", "--client", "C1", "--answers", "1", "-o", tmp_path / "r.json"],
+        "report": [
+            "report",
+            "phq9",
+            "--client",
+            "C1",
+            "--answers",
+            "1,1,1,1,1,1,1,1,1",
+            "-o",
+            tmp_path / "r.json",
+        ],
         "kiosk": ["kiosk", "start", "--client", "C1", "--instruments", "phq9", "--no-qr"],
     }[command]
     result = psyq_cli(*args, "--language", "de\nx")

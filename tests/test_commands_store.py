@@ -48,8 +48,11 @@ def test_record_from_a_file_and_its_mistakes(psyq_cli: CLI, tmp_path: Path) -> N
     assert "total" in out.output and "10" in out.output
     for args, message in [
         (["--client", "C0042"], "give the answers with --answers"),
-        (["--client", "Jane", "--answers", "1"], "not a valid pseudonymous id"),
-        (["--client", "C0042", "--answers", "1", "--date", "2999-01-01"], "is in the future"),
+        (["--client", "Jane", "--answers", "1,1,1,1,1,1,1"], "not a valid pseudonymous id"),
+        (
+            ["--client", "C0042", "--answers", "1,1,1,1,1,1,1", "--date", "2999-01-01"],
+            "is in the future",
+        ),
     ]:
         bad = psyq_cli("record", "gad7", *args)
         assert bad.exit_code == 2 and message in bad.stderr, bad.output
@@ -57,9 +60,29 @@ def test_record_from_a_file_and_its_mistakes(psyq_cli: CLI, tmp_path: Path) -> N
 
 def test_clients(psyq_cli: CLI) -> None:
     assert "no clients yet" in psyq_cli("clients").output
-    record(psyq_cli, "phq9", "--client", "C0042", "--date", "2026-09-01", "--answers", "1")
-    record(psyq_cli, "gad7", "--client", "C0042", "--date", "2026-09-03", "--answers", "1")
-    record(psyq_cli, "phq9", "--client", "B0007", "--date", "2026-08-01", "--answers", "1")
+    record(
+        psyq_cli,
+        "phq9",
+        "--client",
+        "C0042",
+        "--date",
+        "2026-09-01",
+        "--answers",
+        "1,1,1,1,1,1,1,1,1",
+    )
+    record(
+        psyq_cli, "gad7", "--client", "C0042", "--date", "2026-09-03", "--answers", "1,1,1,1,1,1,1"
+    )
+    record(
+        psyq_cli,
+        "phq9",
+        "--client",
+        "B0007",
+        "--date",
+        "2026-08-01",
+        "--answers",
+        "1,1,1,1,1,1,1,1,1",
+    )
     output = psyq_cli("clients").output.splitlines()
     lines = [line for line in output if not line.startswith(" ")]  # client rows
     assert lines[0].split()[:3] == ["B0007", "last", "2026-08-01"]
@@ -196,8 +219,26 @@ def test_rescore_rewrites_only_stale_scores(
 
 
 def test_audit_verify_catches_an_answer_changed_with_sqlite(psyq_cli: CLI, psyq_home: Path) -> None:
-    record(psyq_cli, "phq9", "--client", "C0042", "--date", "2026-09-01", "--answers", "3,3,3,2,2")
-    record(psyq_cli, "phq9", "--client", "C0042", "--date", "2026-10-01", "--answers", "1,1,1,1,1")
+    record(
+        psyq_cli,
+        "phq9",
+        "--client",
+        "C0042",
+        "--date",
+        "2026-09-01",
+        "--answers",
+        "3,3,3,2,2,0,0,0,0",
+    )
+    record(
+        psyq_cli,
+        "phq9",
+        "--client",
+        "C0042",
+        "--date",
+        "2026-10-01",
+        "--answers",
+        "1,1,1,1,1,0,0,0,0",
+    )
     ok = psyq_cli("audit", "verify")
     # The key entry, one per schema migration, then the client and the two administrations.
     entries = SCHEMA_VERSION + 4
@@ -222,7 +263,9 @@ def test_audit_verify_catches_an_answer_changed_with_sqlite(psyq_cli: CLI, psyq_
 
 def test_global_db_option(psyq_cli: CLI, psyq_home: Path, tmp_path: Path) -> None:
     db = tmp_path / "elsewhere" / "clinic.db"
-    saved = psyq_cli("--db", str(db), "record", "phq9", "--client", "C0042", "--answers", "1")
+    saved = psyq_cli(
+        "--db", str(db), "record", "phq9", "--client", "C0042", "--answers", "1,1,1,1,1,1,1,1,1"
+    )
     assert saved.exit_code == 0, saved.output
     assert db.exists() and not (psyq_home / "psyq.db").exists()
     with open_store(db) as store:

@@ -133,7 +133,7 @@ def test_unanswered_critical_item_raises_critical_flag_first(
     rules_cli: Callable[[str], CLI],
 ) -> None:
     cli = rules_cli(RULES)
-    for answers in ("1,0,1,1,-,0", "1,0,1,1,777,0", "1,0,1,1"):
+    for answers in ("1,0,1,1,-,0", "1,0,1,1,777,0", "1,0,1,1,,"):
         doc = score(cli, answers)
         flags = doc["flags"]
         assert isinstance(flags, list)

@@ -24,7 +24,10 @@ def score_json(psyq_cli: CLI, instrument: str, answers: str) -> dict[str, object
 
 
 def test_phq9_item_9_skipped_raises_ask_directly(psyq_cli: CLI) -> None:
-    for answers in ("3,3,3,3,3,3,3,3,-", "3,3,3,3,3,3,3,3"):
+    # Left off the end, it is refused as a miscount (item 9 must be marked as not answered).
+    short = psyq_cli("score", "phq9", "--answers", "3,3,3,3,3,3,3,3")
+    assert short.exit_code == 2 and "none for phq9_9" in short.stderr
+    for answers in ("3,3,3,3,3,3,3,3,-", "3,3,3,3,3,3,3,3,"):
         doc = score_json(psyq_cli, "phq9", answers)
         flags = doc["flags"]
         assert isinstance(flags, list)

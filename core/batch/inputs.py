@@ -635,8 +635,26 @@ def _document_row(
         # Its critical items that are positive or unanswered are named before this, as
         # on every row not scored, so a risk in an unfinished form is in errors.csv too.
         problem = UNFINISHED + _UNFINISHED_DOCUMENT
+    if problem is None:
+        problem = _authored_problem(authored or date)
     unknown = sorted(set(answers) - set(item_ids))
     if unknown and problem is None:
         problem = f"answers for unknown items: {', '.join(unknown)}"
     values = tuple(answers.get(i) for i in item_ids)
     return InputRow(number, client, date, values, problem, authored, sex)
+
+
+def _authored_problem(text: str) -> str | None:
+    """Why a document's ``authored`` cannot be when it was answered (in the future,
+    before 1900: :mod:`psyq.dates`), named as the document's field; a value that is
+    not a date at all is left to the worker, which says so for every row alike."""
+    from psyq.batch.worker import parse_date
+    from psyq.dates import DateOutOfRange
+
+    try:
+        parse_date(text, "", "authored")
+    except DateOutOfRange as exc:
+        return str(exc)
+    except PsyqError:
+        pass
+    return None

@@ -119,7 +119,12 @@ def scan_csv(path: str, instrument: Instrument, columns: ColumnMap) -> CsvFile |
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None  # the whole reader words the error
-    with os.fdopen(fd, "rb") as fh:
+    try:
+        fh = os.fdopen(fd, "rb")
+    except OSError:  # a folder opens, but not as a file: the whole reader words it
+        os.close(fd)
+        return None
+    with fh:
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= MAX_INPUT_BYTES:
             return None

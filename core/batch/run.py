@@ -439,6 +439,7 @@ def _chunk_jobs(
             language=options.language,
             sexes={r.row: r.sex for r in chunk if r.sex},
             notices={r.row: r.notice for r in chunk if r.notice},
+            date_column=options.columns.date_column,
         )
 
 
@@ -469,6 +470,7 @@ def _slice_jobs(
             rows=(),
             source=source.slice(start, size),
             parts=str(parts),
+            date_column=options.columns.date_column,
         )
 
 

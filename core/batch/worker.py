@@ -76,6 +76,8 @@ class ChunkJob:
     """Row number -> the row's ``sex`` column, where given (cut-offs that depend on it)."""
     notices: dict[int, str] = field(default_factory=dict)
     """Row number -> a caveat its reports show (a REDCap form marked Unverified)."""
+    date_column: str = "date"
+    """The input's date column (``--date-column``), named when a row's date is refused."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class _Context:
         self.instrument = Instrument.model_validate(job.instrument)
         self.shown = None if job.shown is None else Instrument.model_validate(job.shown)
         self.language = job.language
+        self.date_column = job.date_column
         self.item_ids = tuple(item.id for item in self.instrument.items)
         self.scorer = Scorer(self.pm)
         self.formats = [get_output_format(self.pm, name) for name in job.formats]
@@ -254,27 +257,39 @@ def render_cohort_pdf(html: str) -> bytes:
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def parse_date(text: str, where: str) -> date | None:
+def parse_date(text: str, where: str, column: str = "date") -> date | None:
     """``YYYY-MM-DD`` or an ISO date-time (its date part); empty is no date.
 
     The whole value must be a date: ``2026-01-01/../../x`` or a date followed by
     markup is refused, not cut to its first ten characters. Python also reads
     ``20260101`` and week dates (``2026-W01-1``): refused too, as the message says,
     since the row's date is carried into every output as written.
+
+    A date in the future or before 1900 is refused too (:mod:`psyq.dates`: a typo
+    that would be the client's "latest" form), the message naming ``column``.
     """
     if not text:
         return None
+    from psyq.dates import DateOutOfRange, day_problem, moment_problem
+
     try:
         if _ISO_DATE.match(text) is not None:
             if len(text) == 10:
-                return date.fromisoformat(text)
-            if len(text) <= 40 and text[10] in "T ":
-                return datetime.fromisoformat(text).date()
+                day = date.fromisoformat(text)
+                problem = day_problem(day)
+            elif len(text) <= 40 and text[10] in "T ":
+                moment = datetime.fromisoformat(text)
+                day, problem = moment.date(), moment_problem(moment)
+            else:
+                raise ValueError(text)
+            if problem is not None:
+                raise DateOutOfRange(f"{where}{column} {text} {problem}; correct the date")
+            return day
     except ValueError:
         pass
     shown = text if len(text) <= 40 else text[:37] + "..."
     shown = shown if shown.isprintable() else repr(shown)
-    raise PsyqError(f"{where}date '{shown}' is not a date; use YYYY-MM-DD")
+    raise PsyqError(f"{where}{column} '{shown}' is not a date; use YYYY-MM-DD")
 
 
 def parse_moment(text: str) -> datetime | None:
@@ -345,7 +360,7 @@ def _run_row(
             raise PsyqError(f"{where}{problem}")
         if not client_id:
             raise PsyqError(f"{where}the client id is empty")
-        administered = parse_date(date_text, where)
+        administered = parse_date(date_text, where, ctx.date_column)
         inst = ctx.instrument
         answers = coerce_answers(inst, dict(zip(ctx.item_ids, values, strict=True)), where=where)
         client: dict[str, str] = {}

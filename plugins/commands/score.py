@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,8 +71,16 @@ def document_options(about: dict[str, str]) -> dict[str, Any]:
     return {"status": "partial"} if about.get("status") == "partial" else {}
 
 
-EARLIEST = date(1900, 1, 1)
-"""No form psyq records was filled in earlier; an earlier date is a typo."""
+def checked_day(day: date, option: str = "--date") -> date:
+    """``day``, refused when in the future or before 1900 (:mod:`psyq.dates`): a typo
+    that would sort first in the client's history (or, before 1900, one a de-identified
+    export could not shift without overflowing)."""
+    from psyq.dates import day_problem
+
+    problem = day_problem(day)
+    if problem is not None:
+        raise AnswerError(f"{option} {day.isoformat()} {problem}; give the date it was taken")
+    return day
 
 
 def document_day(about: dict[str, str], path: Path | None, given: date | None) -> date | None:
@@ -82,9 +90,17 @@ def document_day(about: dict[str, str], path: Path | None, given: date | None) -
     The file's date was ignored: a response authored months ago was stored and reported
     as taken today, and a ``--date`` that contradicted it was kept without a word.
     """
+    from psyq.dates import day_problem, moment_problem, period_problem
+
     text = about.get("date", "")
+    partial = re.fullmatch(r"([0-9]{4})(?:-([0-9]{2}))?", text)
+    if partial is not None:  # FHIR allows 2026 or 2026-03: no day to use, but a typo still
+        year, month = int(partial[1]), int(partial[2]) if partial[2] else None
+        problem = period_problem(year, month) if 1 <= (month or 1) <= 12 else None
+        if problem is not None:
+            raise AnswerError(f"{path}: authored {text} {problem}; correct the file")
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
-        return None  # none, or a partial date (FHIR allows 2026 or 2026-03)
+        return None  # none, or a partial date
     try:
         written = date.fromisoformat(text)
     except ValueError:
@@ -94,9 +110,14 @@ def document_day(about: dict[str, str], path: Path | None, given: date | None) -
             f"--date {given.isoformat()} contradicts {path}, authored {text}; give the "
             "date it was filled in once (leave out --date to use the file's)"
         )
-    if written > date.today() or written < EARLIEST:
-        when = "in the future" if written > date.today() else f"before {EARLIEST.year}"
-        raise AnswerError(f"{path}: authored {text} is {when}; correct the file")
+    problem = day_problem(written)
+    moment = about.get("authored", "")
+    if problem is None and moment:  # a date-time: today's date, but hours ahead of now
+        with contextlib.suppress(ValueError):
+            problem = moment_problem(datetime.fromisoformat(moment))
+        text = moment if problem is not None else text
+    if problem is not None:
+        raise AnswerError(f"{path}: authored {text} {problem}; correct the file")
     return written
 
 
@@ -167,7 +188,7 @@ questionnaire_option = click.option(
 answers_option = click.option(
     "--answers",
     metavar="A1,A2,...",
-    help="Answers in item order; empty or '-' for a missing answer.",
+    help="One answer per item, in order; '-' (or empty) for one not answered.",
 )
 answers_file_option = click.option(
     "--answers-file",

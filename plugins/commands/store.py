@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -18,9 +19,9 @@ from psyq.errors import AnswerError, PsyqError
 from psyq.files import write_output
 from psyq.hookspecs import hookimpl
 from psyq.plugins.commands.score import (
-    EARLIEST,
     answers_file_option,
     answers_option,
+    checked_day,
     document_day,
     document_options,
     read_document,
@@ -70,6 +71,9 @@ class DateType(_DateParam):
             return value
         text = str(value).strip()
         try:
+            # strptime reads full-width or Arabic-Indic digits (２０２６) too: 0-9 only.
+            if not re.fullmatch(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}", text):
+                raise ValueError(text)
             return datetime.strptime(text, "%Y-%m-%d")
         except ValueError:
             shown = text if len(text) <= 40 else text[:37] + "..."
@@ -91,18 +95,9 @@ def checked_text(option: str, value: str | None, limit: int) -> str | None:
 
 def administered_on(value: datetime | None) -> date:
     """The administration date: given (not in the future) or today."""
-    today = date.today()
     if value is None:
-        return today
-    day = value.date()
-    if day > today:
-        raise PsyqError(f"--date {day.isoformat()} is in the future; give the date it was taken")
-    if day < EARLIEST:
-        # A typo (0026-09-02) that a de-identified export could not shift without overflowing.
-        raise PsyqError(
-            f"--date {day.isoformat()} is before {EARLIEST.year}; give the date it was taken"
-        )
-    return day
+        return date.today()
+    return checked_day(value.date())
 
 
 # -- record ------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from psyq.paper import PAPER_SIZES
 from psyq.plugins.commands.score import (
     answers_file_option,
     answers_option,
+    checked_day,
     client_for,
     document_day,
     document_options,
@@ -39,9 +41,13 @@ def parse_date(text: str | None) -> date:
     if text is None:
         return date.today()
     try:
-        return date.fromisoformat(text.strip())
+        # Python also reads 20260101 and week dates (2026-W01-1): not the form asked for.
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text.strip()):
+            raise ValueError(text)
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise PsyqError(f"--date: '{text}' is not a date in YYYY-MM-DD form") from None
+    return checked_day(day)
 
 
 def _checked(option: str, value: str | None, limit: int) -> str | None:

@@ -23,6 +23,7 @@ Security model (README "Tablet self-report"):
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -397,10 +398,10 @@ class Tablet:
                 return Reply(redirect=f"/form#item-{first}", status=303)
             return Reply(redirect="/form", status=303)
         number, _, text = form.get("pick", "").partition(":")
-        try:
-            position, value = int(number) - 1, int(text)
-        except ValueError:
+        # The page sends "3:1"; int() would also read "３" or " 1_0" (never sent) as a pick.
+        if not (re.fullmatch(r"[0-9]{1,6}", number) and re.fullmatch(r"-?[0-9]{1,6}", text)):
             return Reply(redirect="/form", status=303)
+        position, value = int(number) - 1, int(text)
         if not 0 <= position < len(base.items):
             return Reply(redirect="/form", status=303)
         item = base.items[position]
