@@ -4,6 +4,7 @@ psyq_register, psyq_home and psyq_cli."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import textwrap
 from collections.abc import Callable
@@ -28,6 +29,15 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # psyq's caches for this run only (the psyq processes tests start inherit it): a
+    # test with its own definitions makes a cache entry of its own, and the user's
+    # cache folder must not fill with a test run's (tests of the cache set their own).
+    if "PSYQ_CACHE_DIR" not in os.environ:
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="psyq-test-cache-")
+        os.environ["PSYQ_CACHE_DIR"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 # The shared corpus sits next to the checkout; from a git worktree elsewhere, point
