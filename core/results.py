@@ -170,6 +170,13 @@ def flag_items_cell(flags: Iterable[tuple[str, Sequence[str]]]) -> str:
     return ";".join(f"{flag_id}:{' '.join(items)}" for flag_id, items in flags if items)
 
 
+def flag_levels_cell(flags: Iterable[tuple[str, str]]) -> str:
+    """``id:level;id:level`` for every (flag id, level) pair: the ``flag_levels`` cell of
+    batch ``scores.csv`` and ``export --format csv``, so critical rows can be filtered
+    without the definition."""
+    return ";".join(f"{flag_id}:{level}" for flag_id, level in flags)
+
+
 class ScoreResult(_Result):
     instrument: InstrumentRef
     answers: dict[str, int | None]

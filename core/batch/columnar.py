@@ -37,7 +37,7 @@ from psyq.batch.cohort import LISTED, LISTED_FLAGGED, CohortStats, _band_label
 from psyq.batch.tables import format_value, prorated_cell
 from psyq.errors import PsyqError
 from psyq.models import CRITICAL_ITEM_FLAG, Condition, Instrument, round_half_up
-from psyq.results import flag_items_cell
+from psyq.results import flag_items_cell, flag_levels_cell
 from psyq.scoring import STAGES
 from psyq.spreadsheet import neutralise
 
@@ -494,8 +494,13 @@ class ColumnarScorer:
         keys = self._keys(scored)
         flag_ids = self._flag_ids(set(keys))
         flag_items = self._flag_items(set(keys))
+        flag_levels = self._flag_levels(set(keys))
         lines = self._lines(
-            fast_rows, scored, [flag_ids[k] for k in keys], [flag_items[k] for k in keys]
+            fast_rows,
+            scored,
+            [flag_ids[k] for k in keys],
+            [flag_items[k] for k in keys],
+            [flag_levels[k] for k in keys],
         )
         self._count(stats, fast_rows, scored, keys, flag_ids)
         if all(ok):
@@ -557,12 +562,22 @@ class ColumnarScorer:
             for key in keys
         }
 
+    def _flag_levels(self, keys: Iterable[Key]) -> dict[Key, str]:
+        """Key -> the ``flag_levels`` cell, as :func:`psyq.results.flag_levels_cell`."""
+        levels = {flag.id: flag.level for flag in self.instrument.flags}
+        levels[CRITICAL_ITEM_FLAG] = "critical"
+        return {
+            key: flag_levels_cell((flag_id, levels[flag_id]) for flag_id, _ in self._ordered(key))
+            for key in keys
+        }
+
     def _lines(
         self,
         rows: Sequence[RowJob],
         scored: dict[str, Any],
         row_flags: list[list[str]],
         row_items: list[str],
+        row_levels: list[str],
     ) -> list[tuple[str, ...]]:
         columns: list[Iterable[str]] = [
             [str(row[0]) for row in rows],
@@ -592,6 +607,7 @@ class ColumnarScorer:
             texts.append(text)
         columns.append(texts)
         columns.append(row_items)
+        columns.append(row_levels)
         columns.append([""] * len(rows))
         return list(zip(*columns, strict=True))
 

@@ -170,6 +170,9 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         "rows": source.rows,
         "chunks_of": source.chunks_of,
         "language": options.language,
+        # A batch started by a psyq that wrote other scores.csv columns is not resumed
+        # into this one's (its done chunks' lines would not fit the header).
+        "scores_columns": scores_header(instrument),
     }
     recycle_rows = _recycle_rendered_rows() if options.formats else RECYCLE_SCORED_ROWS
     settings = ExecutorSettings(

@@ -36,7 +36,7 @@ def scores_header(instrument: Instrument) -> list[str]:
         head += [scale.id, f"{scale.id}_band"]
         if scale.missing.prorate:
             head.append(f"{scale.id}_prorated")
-    return [*head, "flags", "flag_items", "reports"]
+    return [*head, "flags", "flag_items", "flag_levels", "reports"]
 
 
 def scores_line(instrument: Instrument, record: dict[str, Any]) -> list[str]:
@@ -48,7 +48,8 @@ def scores_line(instrument: Instrument, record: dict[str, Any]) -> list[str]:
         if scale.missing.prorate:
             cells.append(prorated_cell(value, bool(prorated.get(scale.id))))
     files = ";".join(neutralise(f) for f in record["files"])
-    return [*cells, ";".join(record["flags"]), record["flag_items"], files]
+    flags = ";".join(record["flags"])
+    return [*cells, flags, record["flag_items"], record["flag_levels"], files]
 
 
 def errors_line(record: dict[str, Any]) -> list[str]:

@@ -1299,7 +1299,7 @@ def csv_text(records: list[dict[str, Any]]) -> str:
     import csv
     import io
 
-    from psyq.results import flag_items_cell  # not at start-up: it loads pydantic
+    from psyq.results import flag_items_cell, flag_levels_cell  # not at start-up: it loads pydantic
 
     columns: list[str] = []
 
@@ -1326,7 +1326,7 @@ def csv_text(records: list[dict[str, Any]]) -> str:
         add("flag_items")  # which items raised each flag: every one, not the first
         row["flag_items"] = flag_items_cell((f["id"], f["item_ids"]) for f in rec["flags"])
         add("flag_levels")  # each flag's level, so critical rows can be filtered
-        row["flag_levels"] = ";".join(f"{f['id']}:{f['level']}" for f in rec["flags"])
+        row["flag_levels"] = flag_levels_cell((f["id"], f["level"]) for f in rec["flags"])
         if rec["notices"]:  # a provisional instrument's caveat travels with its data
             add("notices")
             row["notices"] = " | ".join(rec["notices"])
