@@ -28,7 +28,7 @@ from psyq.errors import PsyqError
 from psyq.models import Instrument
 from psyq.outputs import PastScore, RenderRequest
 from psyq.results import ScoreResult
-from psyq.store import Administration, AnswerVersion, ScoreVersion, Store
+from psyq.store import Administration, AnswerVersion, ScoreVersion, Store, by_administration
 
 if TYPE_CHECKING:
     from psyq.app import App
@@ -406,12 +406,8 @@ def build_history(
     from psyq.store import changed_warning
 
     changed = with_moved_from(store, store.changed_outside(adm.id for adm in administrations))
-    versions: dict[int, list[AnswerVersion]] = {}
-    for version in store.answer_versions(adm.id for adm in administrations):
-        versions.setdefault(version.administration_id, []).append(version)
-    rescored: dict[int, list[ScoreVersion]] = {}
-    for kept_scores in store.score_versions([adm.id for adm in administrations]):
-        rescored.setdefault(kept_scores.administration_id, []).append(kept_scores)
+    versions = by_administration(store.answer_versions(adm.id for adm in administrations))
+    rescored = by_administration(store.score_versions([adm.id for adm in administrations]))
     # Change is measured within one version of a definition: another version may ask
     # other items or score them otherwise (CCTS 0.1 and 0.2), so its totals are not
     # comparable with this one's.

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -494,6 +494,18 @@ def deleted_lines(
         f"saved ({problem}); what is shown may be missing it; {end}"
         for n, problem in sorted(deleted.items())
     ]
+
+
+_Kept = TypeVar("_Kept", "AnswerVersion", "ScoreVersion")
+
+
+def by_administration(versions: Iterable[_Kept]) -> dict[int, list[_Kept]]:
+    """Kept versions (:meth:`Store.answer_versions`, :meth:`Store.score_versions`) by
+    the administration they belong to, each list oldest first."""
+    grouped: dict[int, list[_Kept]] = {}
+    for version in versions:
+        grouped.setdefault(version.administration_id, []).append(version)
+    return grouped
 
 
 def changed_warning(problem: str | None, *, detail: bool = True) -> str | None:
@@ -1151,19 +1163,27 @@ class Store:
         self._append("supersede", record(version_id), audit.record_digest(dict(row)))
         return version_id
 
+    def _kept_rows(
+        self, table: Literal["answer_versions", "score_versions"], admin_ids: Iterable[int] | None
+    ) -> list[dict[str, Any]]:
+        """Every row of a table of kept versions, oldest first, or those of these
+        administrations only (the forms shown: the store picks them, any number, with
+        one parameter)."""
+        if admin_ids is None:
+            rows = self.connection.execute(f"SELECT * FROM {table} ORDER BY id")
+        else:
+            rows = self.connection.execute(
+                f"SELECT * FROM {table} WHERE administration_id IN "
+                "(SELECT value FROM json_each(?)) ORDER BY id",
+                (json.dumps(sorted(set(admin_ids))),),
+            )
+        return [dict(row) for row in rows]
+
     def answer_versions(self, admin_ids: Iterable[int] | None = None) -> list[AnswerVersion]:
         """Earlier answers psyq replaced, oldest first (of these administrations, or all)."""
         if self.schema_version < 7:
             return []
-        if admin_ids is None:
-            rows = self.connection.execute("SELECT * FROM answer_versions ORDER BY id")
-        else:  # only the forms shown: the store picks them (any number, one parameter)
-            rows = self.connection.execute(
-                "SELECT * FROM answer_versions WHERE administration_id IN "
-                "(SELECT value FROM json_each(?)) ORDER BY id",
-                (json.dumps(sorted(set(admin_ids))),),
-            )
-        kept = [dict(row) for row in rows]
+        kept = self._kept_rows("answer_versions", admin_ids)
         # A kept version is shown as psyq kept it, or said to have been changed since.
         changed = audit.changed_records(self, {answer_version_record(r["id"]): r for r in kept})
         out = []
@@ -1236,15 +1256,7 @@ class Store:
         stored text can no longer be read is still listed, said to be changed."""
         if isinstance(admin_ids, int):
             admin_ids = [admin_ids]
-        if admin_ids is None:
-            rows = self.connection.execute("SELECT * FROM score_versions ORDER BY id")
-        else:  # only the forms shown: the store picks them (any number, one parameter)
-            rows = self.connection.execute(
-                "SELECT * FROM score_versions WHERE administration_id IN "
-                "(SELECT value FROM json_each(?)) ORDER BY id",
-                (json.dumps(sorted(set(admin_ids))),),
-            )
-        kept = [dict(row) for row in rows]
+        kept = self._kept_rows("score_versions", admin_ids)
         changed = audit.changed_records(self, {score_version_record(r["id"]): r for r in kept})
         out = []
         for data in kept:

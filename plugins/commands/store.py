@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from psyq.history import HistoryEntry
     from psyq.models import Instrument
     from psyq.results import FlagHit
-    from psyq.store import Administration, AnswerVersion, MovedForm, ScoreVersion, Store
+    from psyq.store import Administration, AnswerVersion, MovedForm, Store
 
 KEY_FILE = "deidentify.key"
 
@@ -771,18 +771,14 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             ).items()
         }
         # One deleted by hand may have been this client's: the log does not say whose.
-        from psyq.store import deleted_lines
+        from psyq.store import by_administration, deleted_lines
 
         deleted = store.deleted_outside()
         gap = store.log_gap()
         # A form moved to another client outside psyq is said here too, not only there.
         left = [m.line() for m in store.moved_outside() if m.left(client_id)]
-        partial_versions: dict[int, list[AnswerVersion]] = {}
-        for version in store.answer_versions(adm.id for adm in partial):
-            partial_versions.setdefault(version.administration_id, []).append(version)
-        partial_rescored: dict[int, list[ScoreVersion]] = {}
-        for kept in store.score_versions([adm.id for adm in partial]):
-            partial_rescored.setdefault(kept.administration_id, []).append(kept)
+        partial_versions = by_administration(store.answer_versions(adm.id for adm in partial))
+        partial_rescored = by_administration(store.score_versions([adm.id for adm in partial]))
     # An unfinished form's critical flag: the latest complete form of its instrument
     # before it shows its band as the score's only, and claims no remission (as
     # ``report --latest`` does), in the text and in JSON alike.
@@ -1441,9 +1437,9 @@ def export_command(
         exported = {adm.id for adm in administrations}
         filtered_out = [adm for adm in store.administrations() if adm.id not in exported]
         left_changed = store.changed_outside(adm.id for adm in filtered_out)
-        versions: dict[int, list[AnswerVersion]] = {}
-        for version in store.answer_versions(adm.id for adm in administrations):
-            versions.setdefault(version.administration_id, []).append(version)
+        from psyq.store import by_administration
+
+        versions = by_administration(store.answer_versions(adm.id for adm in administrations))
         moved = [m for m in store.moved_outside() if m.former_client is not None]
     dates = "shift" if date_shift else "drop" if drop_dates else "exact"
     records = export_records(
