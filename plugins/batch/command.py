@@ -112,7 +112,9 @@ def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
     "redcap_dictionary",
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="DICT.csv",
-    help="INPUT is a REDCap record export of this data dictionary's project.",
+    help="INPUT is a REDCap record export of this data dictionary's project. A form "
+    "whose <form>_complete is Incomplete is not scored (errors.csv names its critical "
+    "items); rows holding none of the form's answers are skipped and counted.",
 )
 @click.option(
     "--to",
