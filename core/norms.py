@@ -158,10 +158,19 @@ class NormTable(_Model):
 
 @dataclass(frozen=True)
 class NormSource:
-    """A directory of norm table files (or one file), and who provides it."""
+    """A directory of norm table files (or one file), and who provides it.
+
+    ``path`` may be given as a string (or any path-like): it is kept as a ``Path``.
+    """
 
     name: str
     path: Path
+
+    def __post_init__(self) -> None:
+        path: object = self.path  # a plugin may give a str, whatever the annotation says
+        if not isinstance(path, Path):
+            # Path() refuses what is not a str or path-like: the plugin's hook names it.
+            object.__setattr__(self, "path", Path(path))  # type: ignore[arg-type]
 
 
 # -- reading ----------------------------------------------------------------------
@@ -191,21 +200,22 @@ def read_table(path: Path, pm: PsyqPluginManager | None = None) -> NormTable:
 def tables_from_sources(pm: PsyqPluginManager) -> dict[str, tuple[NormTable, str]]:
     """Every norm table the ``psyq_norm_sources`` hooks provide, by id (with its source)."""
     found: dict[str, tuple[NormTable, str]] = {}
-    for sources in pm.hook.psyq_norm_sources():
-        for source in sources:
-            files = (
-                sorted(p for p in source.path.iterdir() if p.suffix in {".json", ".yaml", ".yml"})
-                if source.path.is_dir()
-                else [source.path]
-            )
-            for file in files:
-                table = read_table(file)
-                if table.id in found:
-                    raise NormError(
-                        f"norm table '{table.id}' is provided by both {found[table.id][1]} "
-                        f"and {source.name}"
-                    )
-                found[table.id] = (table, source.name)
+    # Collected like the other sources: a plugin whose hook raises or returns something
+    # other than NormSource records is skipped with one warning naming it.
+    for _plugin, source in pm.collect("psyq_norm_sources"):
+        files = (
+            sorted(p for p in source.path.iterdir() if p.suffix in {".json", ".yaml", ".yml"})
+            if source.path.is_dir()
+            else [source.path]
+        )
+        for file in files:
+            table = read_table(file)
+            if table.id in found:
+                raise NormError(
+                    f"norm table '{table.id}' is provided by both {found[table.id][1]} "
+                    f"and {source.name}"
+                )
+            found[table.id] = (table, source.name)
     return found
 
 

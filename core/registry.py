@@ -37,10 +37,19 @@ FILE_SOURCE = "file"
 
 @dataclass(frozen=True)
 class InstrumentSource:
-    """A directory of definition files, or one file, and who provides it."""
+    """A directory of definition files, or one file, and who provides it.
+
+    ``path`` may be given as a string (or any path-like): it is kept as a ``Path``.
+    """
 
     name: str
     path: Path
+
+    def __post_init__(self) -> None:
+        path: object = self.path  # a plugin may give a str, whatever the annotation says
+        if not isinstance(path, Path):
+            # Path() refuses what is not a str or path-like: the plugin's hook names it.
+            object.__setattr__(self, "path", Path(path))  # type: ignore[arg-type]
 
 
 class LoadedInstrument:

@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 
 
 DEFAULT_ORDER = 500
+PROTECTED_SECTIONS = ("safety_alert",)
+"""Sections no plugin may replace, shown first: the safety alert carries the critical flags."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,14 @@ def collect_sections(pm: PsyqPluginManager, instrument_id: str) -> list[ReportSe
         target = section.replaces
         if target is None:
             continue
+        if target in PROTECTED_SECTIONS and not pm.is_builtin(owners[name]):
+            del active[name]
+            pm.problem(
+                f"report section '{name}' ({pm.describe(owners[name])}) replaces section "
+                f"'{target}', which no plugin may replace: it shows the critical flags; "
+                f"skipped it ({pm.disable_hint(owners[name])})"
+            )
+            continue
         if target not in sections:
             del active[name]
             pm.problem(
@@ -135,7 +145,12 @@ def collect_sections(pm: PsyqPluginManager, instrument_id: str) -> list[ReportSe
             stands_for = sections.get(section.replaces or "")
             order = _order_of(stands_for, sections) if stands_for else DEFAULT_ORDER
         placed.append((order, name, section))
-    return [section for _, _, section in sorted(placed, key=lambda t: (t[0], t[1]))]
+    # The safety alert is the first thing on the page, whatever order another asks for.
+    first = {name: index for index, name in enumerate(PROTECTED_SECTIONS)}
+    return [
+        section
+        for _, _, section in sorted(placed, key=lambda t: (first.get(t[1], len(first)), t[0], t[1]))
+    ]
 
 
 def _order_of(section: ReportSection, sections: dict[str, ReportSection]) -> int:
@@ -703,9 +718,19 @@ class ReportRenderer:
             try:
                 compiled = compile_template(env, source)
             except jinja2.TemplateError as exc:
-                raise PluginError(f"report section '{key}': template error: {exc}") from None
+                raise PluginError(
+                    f"report section '{key}'{self._owner_words(key)}: template error: {exc}"
+                ) from None
             self._compiled[source] = compiled
         return compiled
+
+    def _owner_words(self, section_name: str) -> str:
+        """`` (plugin 'x' (...); disable it with ...)`` for a plugin's section, else ``""``."""
+        owned = self.pm.collect_owned("psyq_report_sections", "report section")
+        owner = owned[section_name][0] if section_name in owned else None
+        if owner is None or self.pm.is_builtin(owner):
+            return ""
+        return f" ({self.pm.describe(owner)}; {self.pm.disable_hint(owner)})"
 
     def render(self, request: RenderRequest, *, standalone: bool) -> str:
         """The report as one HTML document.
@@ -728,8 +753,11 @@ class ReportRenderer:
                 try:
                     html = template.render(context)
                 except jinja2.TemplateError as exc:
+                    from psyq.manager import first_line
+
                     raise PluginError(
-                        f"report section '{section.name}' failed to render: {exc}"
+                        f"report section '{section.name}'{self._owner_words(section.name)} "
+                        f"failed to render: {first_line(exc)}"
                     ) from None
                 if section.template in _SHIPPED_TEMPLATES:
                     html = compact_markup(html)
