@@ -172,8 +172,12 @@ def psyq_score_recode(state: ScoringState) -> bool | None:
     you. Use a ``wrapper=True`` implementation to adjust its result.
 
     Each of the seven stages follows the same rules: first result wins, the
-    default is ``trylast``. The stages run in this order: recode, reverse,
-    missing, aggregate, transform, interpret, flags.
+    default is ``trylast``, and a plain implementation returns ``True`` or
+    ``None`` only (any other value, ``False`` included, is an error naming the
+    plugin). The stages run in this order: recode, reverse, missing, aggregate,
+    transform, interpret, flags. After a plugin's stage has run, psyq checks
+    the state it left (:mod:`psyq.stage_checks`): a critical flag the file's
+    rules raise is never lost.
 
     since: 0.1
     """
@@ -235,7 +239,9 @@ def psyq_score_flags(state: ScoringState) -> bool | None:
     """Stage 7 of 7: evaluate the instrument's flag rules into ``state.flags``.
 
     The default also raises ``critical_item_unanswered`` for every unanswered
-    critical item, and puts critical flags first.
+    critical item, and puts critical flags first. A plugin may add flags; a
+    critical flag of the file's that a plugin's stage dropped or downgraded is
+    raised again, with a warning naming the plugin.
 
     First result wins; the default is ``trylast``. since: 0.1
     """
@@ -250,7 +256,8 @@ def psyq_output_formats(pm: PsyqPluginManager) -> list[OutputFormat]:
     """Return output formats (``table``, ``json``, ``html``, ``pdf``, ...).
 
     Each :class:`psyq.outputs.OutputFormat` has a unique name, a file suffix
-    and a ``render`` function. A name another plugin already provides
+    and a ``render`` function returning ``bytes``; ``psyq score --format`` with a
+    plugin's format also writes each critical flag on stderr. A name another plugin already provides
     is skipped with one warning naming the later plugin. All implementations are called.
 
     ``pm`` is the plugin manager asking: a format whose ``render`` calls other
@@ -286,7 +293,8 @@ def psyq_report_sections() -> list[ReportSection]:
 
     Each :class:`psyq.report.ReportSection` carries Jinja2 template source
     (autoescaped), a sort ``order`` and optionally ``replaces`` naming the
-    section it stands in for. Section names are unique; a duplicate is
+    section it stands in for (never ``safety_alert``, which is always first).
+    Section names are unique; a duplicate is
     skipped with one warning naming the later plugin. All implementations are called.
 
     since: 0.1

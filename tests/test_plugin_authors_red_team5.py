@@ -120,18 +120,6 @@ class DropsAlerts:
         return result
 
 
-def test_the_fixture_fails_a_plugin_that_drops_an_alert(
-    psyq_register: Callable[..., Any], psyq_cli: CLI
-) -> None:
-    # psyq_pm is strict: the author's own test meets the problem as an error.
-    psyq_register(DropsAlerts(), "drops-alerts")
-    result = psyq_cli(*PHQ9_ITEM9)
-    assert result.exit_code == 1
-    assert "plugin 'drops-alerts' dropped or downgraded critical flag suicidal_ideation" in (
-        result.stderr
-    )
-
-
 class AddsAFlag:
     @hookimpl(wrapper=True)
     def psyq_score_flags(self, state: ScoringState) -> Any:
@@ -140,15 +128,25 @@ class AddsAFlag:
         return result
 
 
-def test_a_stage_that_keeps_the_alert_is_not_warned_about(
+def test_the_fixture_fails_a_plugin_that_drops_an_alert_not_one_that_adds_a_flag(
     psyq_register: Callable[..., Any], psyq_cli: CLI
 ) -> None:
+    # psyq_pm is strict: the author's own test meets the problem as an error.
     psyq_register(AddsAFlag(), "adds-a-flag")
-    result = psyq_cli(*PHQ9_ITEM9, "--json")
-    assert result.exit_code == 0, result.output
-    assert result.stderr == ""
-    flags = [(f["id"], f["level"]) for f in json.loads(result.stdout)["flags"]]
+    kept = psyq_cli(*PHQ9_ITEM9, "--json")
+    assert (kept.exit_code, kept.stderr) == (0, "")
+    flags = [(f["id"], f["level"]) for f in json.loads(kept.stdout)["flags"]]
     assert flags == [("suicidal_ideation", "critical"), ("extra_note", "info")]
+    psyq_register(DropsAlerts(), "drops-alerts")
+    dropped = psyq_cli(*PHQ9_ITEM9)
+    assert dropped.exit_code == 1
+    # Two plugins wrap the flags stage: psyq names both (it cannot tell which one did it).
+    assert dropped.stderr == (
+        "psyq: error: one of plugin 'adds-a-flag', plugin 'drops-alerts' dropped or "
+        "downgraded critical flag "
+        "suicidal_ideation of phq9 in hook psyq_score_flags; psyq raised it again, as every "
+        "output must show it (unregister it)\n"
+    )
 
 
 # -- 2. a stage's result and what it leaves in the state ------------------------------
