@@ -248,6 +248,7 @@ class PsyqPluginManager(pluggy.PluginManager):
         name (``check_pending``) counts as a failure of this plugin.
         """
         try:
+            _refuse_a_class(plugin)
             self.register(plugin, name=name)
             try:
                 self.check_pending()
@@ -450,6 +451,20 @@ class PsyqPluginManager(pluggy.PluginManager):
                 info.hooks = sorted(caller.name for caller in self.get_hookcallers(plugin) or [])
             rows.append(info)
         return rows
+
+
+def _refuse_a_class(plugin: object) -> None:
+    """A class whose hooks take ``self`` (an entry point ``module:Plugin``) is registered
+    by pluggy, and then every call passes the hook's first argument as ``self``."""
+    if not inspect.isclass(plugin):
+        return
+    for name in dir(plugin):
+        attribute = inspect.getattr_static(plugin, name, None)
+        if inspect.isfunction(attribute) and hasattr(attribute, f"{hookspecs.PROJECT}_impl"):
+            raise TypeError(
+                f"it is the class {plugin.__qualname__}, whose hook {name} takes self; "
+                f"register an instance ({plugin.__qualname__}()) or a module"
+            )
 
 
 def first_line(exc: BaseException) -> str:

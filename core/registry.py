@@ -325,6 +325,11 @@ class InstrumentRegistry:
         entries: dict[str, LoadedInstrument] = {}
         cache = DefinitionCache(self._pm)
         for plugin, source in self._pm.collect("psyq_instrument_sources"):
+            empty = None if self._pm.is_builtin(plugin) else _empty_source(source.path)
+            if empty is not None:  # a plugin's pack that ships nothing: say so, once
+                self.problems.append(f"{source.name} (plugin '{plugin}'): {empty}")
+                self._pm.note(plugin, f"instrument source '{source.name}': {empty}")
+                continue
             for path in _definition_files(source.path):
                 try:
                     entry = _load_cached(self._pm, cache, path, source.name)
@@ -475,6 +480,21 @@ def _build_cached(
 def is_definition_path(text: str) -> bool:
     """Whether an instrument argument is a file path (``./draft.yaml``) rather than an id."""
     return "/" in text or "\\" in text or text.endswith(DEFINITION_SUFFIXES)
+
+
+def _empty_source(path: Path) -> str | None:
+    """Why a plugin's instrument source provides nothing (``None``: it has files).
+
+    The usual cause is packaging: the YAML files were not installed with the code."""
+    if not path.exists():
+        return (
+            f"{path} does not exist; if the definitions are package data, list them in "
+            "the plugin's pyproject.toml ([tool.setuptools.package-data])"
+        )
+    if path.is_dir() and not _definition_files(path):
+        suffixes = ", ".join(f"*{suffix}" for suffix in DEFINITION_SUFFIXES)
+        return f"{path} holds no instrument definitions ({suffixes})"
+    return None
 
 
 def _definition_files(path: Path) -> list[Path]:

@@ -430,3 +430,88 @@ def test_plugins_names_a_plugin_slow_to_import(tmp_path: Path) -> None:
         " s, and every psyq command imports it): import heavy libraries inside the functions "
         "that need them"
     )
+
+
+def test_an_entry_point_naming_a_class_says_register_an_instance(tmp_path: Path) -> None:
+    source = "from psyq import hookimpl\n\nclass Plugin:\n" + "".join(
+        "    " + line + "\n" for line in DROPPING["replace"].splitlines()[3:]
+    ).replace("(state)", "(self, state)")
+    site = tmp_path / "site"
+    install_plugin(site, "classy", source)
+    (entry_points,) = site.glob("*.dist-info/entry_points.txt")
+    entry_points.write_text("[psyq]\nclassy = psyq_classy:Plugin\n")
+    run = run_psyq(plugin_env(tmp_path, site), *PHQ9_ITEM9)
+    assert run.returncode == 0
+    assert (
+        "plugin 'classy' failed and was skipped: TypeError: it is the class Plugin, whose hook "
+        "psyq_score_flags takes self; register an instance (Plugin()) or a module (set"
+    ) in one_warning_naming(run.stderr, "classy")
+
+
+# -- 6. an instrument pack or norm provider that ships nothing usable -----------------
+
+PACK_AT = """\
+from pathlib import Path
+from psyq import hookimpl
+from psyq.registry import InstrumentSource
+
+@hookimpl
+def psyq_instrument_sources():
+    return [InstrumentSource("mood pack", Path(__file__).parent / {folder!r})]
+"""
+
+
+def test_a_pack_whose_folder_was_not_installed_says_package_data(tmp_path: Path) -> None:
+    env = installed(tmp_path, "mood", PACK_AT.format(folder="instruments"))
+    run = run_psyq(env, "list")
+    assert run.returncode == 0
+    folder = tmp_path / "site" / "instruments"
+    assert (
+        f"psyq: warning: skipped instrument file: mood pack (plugin 'mood'): {folder} does not "
+        "exist; if the definitions are package data, list them in the plugin's pyproject.toml "
+        "([tool.setuptools.package-data])"
+    ) == one_warning_naming(run.stderr, "mood")
+    validate = run_psyq(env, "validate")
+    assert validate.returncode == 2
+    assert f"FAIL mood pack (plugin 'mood'): {folder} does not exist" in validate.stderr
+
+
+def test_a_pack_folder_without_definitions_is_a_problem_of_the_plugin(tmp_path: Path) -> None:
+    env = installed(tmp_path, "mood", PACK_AT.format(folder="mood"), files={"mood/README": "x"})
+    listed = run_psyq(env, "plugins").stdout
+    folder = tmp_path / "site" / "mood"
+    assert (
+        "mood 1.0 (psyq-mood)  [entry point]\n"
+        f"    problem: instrument source 'mood pack': {folder} holds no instrument definitions "
+        "(*.yaml, *.yml, *.json)\n"
+    ) in listed
+
+
+NORM_PACK = PACK_AT.format(folder="mood") + (
+    "\n@hookimpl\ndef psyq_norm_sources():\n    from psyq.norms import NormSource\n\n"
+    "    return [NormSource('mood norms', Path(__file__).parent / 'norms')]\n"
+)
+
+
+def test_a_malformed_norm_table_is_skipped_and_validate_names_it(tmp_path: Path) -> None:
+    definition = MOOD.replace("method: top", "method: sum").replace(
+        "id: mood3", "norms: [mood_norms]\nid: mood3"
+    )
+    files = {"mood/mood3.yaml": definition, "norms/mood.json": '{"id": "mood_norms"}'}
+    env = installed(tmp_path, "mood", NORM_PACK, files=files)
+    table = tmp_path / "site" / "norms" / "mood.json"
+    validate = run_psyq(env, "validate")
+    assert validate.returncode == 2
+    assert (
+        f"FAIL mood norms (plugin 'mood'): {table}: not a psyq norm table: version: Field "
+        "required\n"
+    ) in validate.stderr
+    assert (
+        "mood3.yaml: mood3 names norm table 'mood_norms', which no installed plugin provides"
+    ) in validate.stderr
+    # Another instrument with norms (the example plugin's rses) is still scored.
+    rses = run_psyq(env, "score", "rses", "--answers", "1,1,1,1,1,1,1,1,1,1")
+    assert rses.returncode == 0, rses.stderr
+    assert one_warning_naming(rses.stderr, "mood").startswith(
+        "psyq: warning: skipped norm table: mood norms (plugin 'mood'): "
+    )
