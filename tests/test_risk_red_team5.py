@@ -13,13 +13,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
+from psyq.app import App
+from psyq.manager import PsyqPluginManager
+
 from .definitions import definition
+from .test_tablet_http import _begun, in_process
 
 CLI = Callable[..., Result]
 ONLY = "(score band only; see the safety alert)"
@@ -218,3 +222,39 @@ def test_a_critical_item_not_reached_in_a_saved_form_is_no_risk_once_answered(
     history = psyq_cli("history", "C2").output
     assert "the earlier answers raised CRITICAL ending_life (item t2);" in history
     assert "CRITICAL (item t2): critical_item_unanswered" in history
+
+
+@pytest.fixture
+def server(psyq_pm: PsyqPluginManager, psyq_home: Path) -> Iterator[tuple[str, list[str]]]:
+    """``psyq serve`` in this process, as tests/test_tablet_http.py runs it."""
+    with in_process(App(psyq_pm, home=psyq_home)) as running:
+        yield running
+
+
+def test_kiosk_status_shows_a_risk_answered_away_on_the_tablet(
+    server: tuple[str, list[str]], psyq_cli: CLI
+) -> None:
+    """On the tablet, PHQ-9 item 9 tapped "Nearly every day", then Back and "Not at all":
+    ``kiosk status``, what the clinician reads of the session, said "complete, 10/10
+    answered, no flags" while history names the earlier answers' critical flag."""
+    url, _ = server
+    session_id, tablet = _begun(url, psyq_cli, "--instruments", "phq9")
+    for value in (0, 0, 0, 0, 0, 0, 0, 0, 3):
+        tablet.act("answer", value)
+    tablet.act("back")
+    assert "Question 9 of 10" in tablet.page
+    tablet.act("answer", 0)
+    tablet.act("answer", 0)
+    assert "Thank you" in tablet.page
+    status = psyq_cli("kiosk", "status", str(session_id)).output
+    assert "no flags" not in status, status
+    assert (
+        "!!! CRITICAL (item phq9_9): The client endorsed thoughts that they would be better "
+        "off dead"
+    ) in status
+    assert "(raised by the answers as first saved, since changed: kept as answer version" in status
+    [doc] = json.loads(psyq_cli("kiosk", "status", str(session_id), "--json").output)
+    [earlier] = doc["forms"][0]["earlier_critical_flags"]
+    assert (earlier["id"], earlier["item_ids"]) == ("suicidal_ideation", ["phq9_9"])
+    german = psyq_cli("kiosk", "status", str(session_id), "--language", "de").output
+    assert "aufbewahrt als Antwortversion" in german and "keine Hinweise" not in german
