@@ -22,7 +22,9 @@ from click.testing import Result
 from psyq.app import App
 from psyq.manager import PsyqPluginManager
 
+from .cohorts import read_csv
 from .definitions import definition
+from .test_redcap_batch import BRIDGE2AI, FORM, PHQ9_FIELDS, export
 from .test_tablet_http import _begun, in_process
 
 CLI = Callable[..., Result]
@@ -258,3 +260,33 @@ def test_kiosk_status_shows_a_risk_answered_away_on_the_tablet(
     assert (earlier["id"], earlier["item_ids"]) == ("suicidal_ideation", ["phq9_9"])
     german = psyq_cli("kiosk", "status", str(session_id), "--language", "de").output
     assert "aufbewahrt als Antwortversion" in german and "keine Hinweise" not in german
+
+
+@pytest.mark.skipif(not BRIDGE2AI.is_file(), reason="shared corpus is not present")
+def test_redcap_import_says_which_band_stands_beside_a_critical_flag(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """``--to redcap``: redcap-import.csv carried ``phq9_psyq_total_band`` = ``minimal``
+    beside item 9 "Several days" and nothing saying it is the score's band only; a REDCap
+    report built on it reads as reassurance. ``_band_beside_alert`` (yesno) says it."""
+    rows = [
+        ["1", "baseline_arm_1", "", "", *["0"] * 8, "1", "", "2"],  # item 9 at 1, total 1
+        ["2", "baseline_arm_1", "", "", *["0"] * 9, "", "2"],
+    ]
+    src = tmp_path / "export.csv"
+    src.write_text(export(rows, PHQ9_FIELDS, FORM))
+    out = tmp_path / "out"
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--redcap", BRIDGE2AI, "--to",
+                      "redcap", "--out", out, "--scores-only", "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    imported = {r["record_id"]: r for r in read_csv(out / "redcap-import.csv")}
+    got = {
+        k: (r["phq9_psyq_total_band"], r["phq9_psyq_total_band_beside_alert"])
+        for k, r in imported.items()
+    }
+    assert got == {"1": ("minimal", "1"), "2": ("minimal", "0")}
+    fields = {
+        r["Variable / Field Name"]: r["Field Type"]
+        for r in read_csv(out / "redcap-import-dictionary.csv")
+    }
+    assert fields["phq9_psyq_total_band_beside_alert"] == "yesno"
