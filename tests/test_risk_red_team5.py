@@ -196,6 +196,21 @@ def test_administer_resume_that_answers_a_risk_away_still_shows_it(
     )
 
 
+def test_administer_stopped_again_after_answering_a_risk_away_still_shows_it(
+    psyq_cli: CLI,
+) -> None:
+    """PHQ-9 item 9 answered "Nearly every day", the form left, resumed, item 9 changed
+    to "Not at all" and the form left again: the stop screen said "flags from the
+    answers so far: none"."""
+    left = psyq_cli("administer", "phq9", "--client", "C1", input="0\n" * 8 + "3\nq\n")
+    assert "partial administration 1" in left.output, left.output
+    again = psyq_cli("administer", "--resume", "1", input="b\n0\nq\n")
+    stop = again.output.split("flags from the answers so far:")[1]
+    assert "none" not in stop.splitlines()[1], stop
+    assert "!!! CRITICAL (item phq9_9): The client endorsed thoughts" in stop
+    assert "(raised by the answers as first saved, since changed: kept as answer version" in stop
+
+
 def test_a_critical_item_not_reached_in_a_saved_form_is_no_risk_once_answered(
     psyq_cli: CLI, twox: str
 ) -> None:

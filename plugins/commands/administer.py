@@ -319,12 +319,18 @@ def _show_partial_flags(session: Session) -> None:
     result = session.score()
     n = len(session.items)
     _say(f"PARTIAL: {session.answered} of {n} items answered; flags from the answers so far:")
-    if not result.flags:
+    # Answers changed on going back (b): a critical flag the earlier ones raised is shown.
+    earlier = [
+        {"answer_version": version.id, "flags": [f.model_dump(mode="json") for f in gone]}
+        for version in session.store.answer_versions([session.admin_id])
+        if (gone := version.alerts_gone(result))
+    ]
+    if not result.flags and not earlier:
         _say("  none")
     for flag in result.flags:
         if flag.level != "critical":
             _say(f"  {flag.level}{flag.about()}: {flag.message}")
-    _framed_critical(result)
+    _framed_critical(result, earlier)
 
 
 def _finish(
