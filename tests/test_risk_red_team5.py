@@ -254,7 +254,7 @@ def test_kiosk_status_shows_a_risk_answered_away_on_the_tablet(
     """On the tablet, PHQ-9 item 9 tapped "Nearly every day", then Back and "Not at all":
     ``kiosk status``, what the clinician reads of the session, said "complete, 10/10
     answered, no flags" while history names the earlier answers' critical flag."""
-    url, _ = server
+    url, terminal = server
     session_id, tablet = _begun(url, psyq_cli, "--instruments", "phq9")
     for value in (0, 0, 0, 0, 0, 0, 0, 0, 3):
         tablet.act("answer", value)
@@ -263,6 +263,14 @@ def test_kiosk_status_shows_a_risk_answered_away_on_the_tablet(
     tablet.act("answer", 0)
     tablet.act("answer", 0)
     assert "Thank you" in tablet.page
+    # The serve terminal: the form's completion line is no "no flags" after the alert.
+    [done] = [line for line in terminal if "PHQ-9 complete" in line]
+    assert "no flags" not in done
+    after = terminal[terminal.index(done) :]
+    assert any(
+        line.startswith("!!! CRITICAL (item phq9_9)") and "kept as answer version" in line
+        for line in after
+    ), terminal
     status = psyq_cli("kiosk", "status", str(session_id)).output
     assert "no flags" not in status, status
     assert (
