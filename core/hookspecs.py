@@ -308,7 +308,9 @@ def psyq_report_context(request: RenderRequest, context: dict[str, Any]) -> None
 
     Called once per rendered report, after psyq has filled ``context`` and
     before any section is rendered. Keys a plugin adds should carry its name
-    as a prefix to avoid collisions. All implementations are called.
+    as a prefix to avoid collisions. psyq's keys that carry the safety alert or
+    a caveat (:data:`psyq.report.GUARDED_CONTEXT`) are put back, with a warning,
+    if a plugin takes something away from them. All implementations are called.
 
     since: 0.1
     """

@@ -283,6 +283,68 @@ def paper_size(request: RenderRequest) -> str:
     return PAPER_SIZES[paper]
 
 
+GUARDED_CONTEXT = (
+    "critical_flags",
+    "later_critical",
+    "earlier_critical",
+    "answer_versions",
+    "partial",
+    "band_only",
+    "scales",
+    "notices",
+    "changed_outside",
+    "earlier_changed",
+    "later_changed",
+    "other_changed",
+    "log_changed",
+    "deleted_outside",
+    "left_client",
+)
+"""Context keys that carry the safety alert, a changed record or a caveat: a plugin's
+``psyq_report_context`` may add to one that is a list, never take away or change one."""
+
+
+def add_plugin_context(
+    pm: PsyqPluginManager, request: RenderRequest, context: dict[str, Any]
+) -> None:
+    """Call the ``psyq_report_context`` hooks; put back any :data:`GUARDED_CONTEXT` value
+    a plugin's hook took away or changed, with one warning naming the plugin."""
+    from psyq.scope import instruments_of
+
+    plugins = [
+        impl.plugin_name
+        for impl in pm.hook.psyq_report_context.get_hookimpls()
+        if not pm.is_builtin(impl.plugin_name)
+        and request.instrument.id in (instruments_of(impl.function) or {request.instrument.id})
+    ]
+    if not plugins:
+        pm.hook.psyq_report_context(request=request, context=context)
+        return
+    before = {
+        key: list(value) if isinstance(value, list) else value
+        for key, value in context.items()
+        if key in GUARDED_CONTEXT
+    }
+    pm.hook.psyq_report_context(request=request, context=context)
+    changed = []
+    for key in (key for key in GUARDED_CONTEXT if key in before):
+        value, now = before[key], context.get(key)
+        if isinstance(value, list):  # every item psyq put there is still there, as it was
+            kept = isinstance(now, list) and all(any(a is b for b in now) for a in value)
+        else:
+            kept = key in context and (now is value or now == value)
+        if not kept:
+            context[key] = value
+            changed.append(key)
+    if changed:
+        who = ", ".join(pm.describe(name) for name in dict.fromkeys(plugins))
+        pm.problem(
+            f"{'' if len(plugins) == 1 else 'one of '}{who} changed report context "
+            f"{', '.join(changed)} in hook psyq_report_context; psyq put it back, as it "
+            f"carries the safety alert and the report's caveats ({pm.disable_hint(plugins[0])})"
+        )
+
+
 def build_context(request: RenderRequest) -> dict[str, Any]:
     """Plain values for the report templates, computed from the request alone."""
     from psyq.i18n import ui_language
@@ -742,7 +804,7 @@ class ReportRenderer:
         from markupsafe import Markup
 
         context = build_context(request)
-        self.pm.hook.psyq_report_context(request=request, context=context)
+        add_plugin_context(self.pm, request, context)
         sections = collect_sections(self.pm, request.instrument.id)
         filters = collect_filters(self.pm)
         with self._lock:

@@ -515,3 +515,31 @@ def test_a_malformed_norm_table_is_skipped_and_validate_names_it(tmp_path: Path)
     assert one_warning_naming(rses.stderr, "mood").startswith(
         "psyq: warning: skipped norm table: mood norms (plugin 'mood'): "
     )
+
+
+HIDING_CONTEXT = """\
+from psyq import hookimpl
+
+@hookimpl
+def psyq_report_context(request, context):
+    context["critical_flags"] = []
+    del context["scales"][1:]  # the PHQ-2 row, with its band of low concern
+    context["calm_note"] = "added"
+"""
+
+
+def test_a_context_hook_cannot_take_the_alert_out_of_a_report(tmp_path: Path) -> None:
+    env = installed(tmp_path, "calm", HIDING_CONTEXT)
+    out = tmp_path / "r.html"
+    args = ["report", *PHQ9_ITEM9[1:], "--client", "C-1", "-o", out]
+    run = run_psyq(env, *args)
+    assert run.returncode == 0, run.stderr
+    assert one_warning_naming(run.stderr, "calm") == (
+        "psyq: warning: plugin 'calm' (distribution psyq-calm 1.0) changed report context "
+        "critical_flags, scales in hook psyq_report_context; psyq put it back, as it carries "
+        "the safety alert and the report's caveats (disable it with PSYQ_DISABLE_PLUGINS=calm)"
+    )
+    html = out.read_text()
+    assert 'class="section-safety-alert alert"' in html
+    assert "would be better off dead" in html
+    assert "Negative screen" in html  # the PHQ-2 row is back
