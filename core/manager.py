@@ -217,6 +217,7 @@ class PsyqPluginManager(pluggy.PluginManager):
         self._builtin: set[str] = set()
         self._warned: set[str] = set()
         self._builtin_module: object | None = None
+        self._attributed: dict[tuple[Callable[..., Any], str, str], Callable[..., Any]] = {}
 
     # -- registration ------------------------------------------------------
 
@@ -432,7 +433,13 @@ class PsyqPluginManager(pluggy.PluginManager):
         """
         if self.is_builtin(plugin_name):
             return function
-        return _attributed(function, self, plugin_name, hook_name)
+        # The same wrapper each time: a report's template environment is cached while
+        # its filters stay the same objects.
+        key = (function, plugin_name, hook_name)
+        wrapped = self._attributed.get(key)
+        if wrapped is None:
+            wrapped = self._attributed[key] = _attributed(function, self, plugin_name, hook_name)
+        return wrapped
 
     def note(self, plugin_name: str, problem: str) -> None:
         """Remember a problem with part of a plugin, for ``psyq plugins``."""

@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from psyq.definition_cache import DefinitionCache, Summary, entry_key
-from psyq.errors import DefinitionError, DuplicateError, UnknownInstrumentError
+from psyq.errors import (
+    DefinitionError,
+    DuplicateError,
+    PluginHookError,
+    UnknownInstrumentError,
+)
 
 if TYPE_CHECKING:
     # pydantic: imported when a definition is validated, so that `psyq list` (which reads
@@ -125,7 +130,16 @@ def read_definition_bytes(path: Path) -> bytes:
 
 def parse_definition(pm: PsyqPluginManager, path: Path, data: bytes) -> dict[str, Any]:
     """Parse one definition file's bytes into plain data (not yet validated)."""
-    parsed = pm.hook.psyq_load_definition(path=path, data=data)
+    try:
+        parsed = pm.hook.psyq_load_definition(path=path, data=data)
+    except PluginHookError as exc:
+        if exc.hook != "psyq_load_definition" or pm.get_plugin(exc.plugin) is None:
+            raise
+        # A loader's bug is its plugin's, not this file's: that plugin is skipped (one
+        # warning, like a collecting hook that raises) and the file is read without it.
+        pm.unregister(name=exc.plugin)
+        pm.record_failure(exc.plugin, exc, hook=exc.hook)
+        return parse_definition(pm, path, data)
     if parsed is None and path.suffix.lower() in DEFINITION_SUFFIXES:
         raise DefinitionError(f"{path}: the file is empty; an instrument definition is expected")
     if parsed is None:

@@ -173,7 +173,8 @@ def collect_filters(pm: PsyqPluginManager) -> dict[str, Callable[..., Any]]:
             if name in filters:
                 pm.clash("template filter", name, owners[name], plugin)
                 continue
-            filters[name] = func
+            # A plugin's filter that raises names the plugin, like its hooks do.
+            filters[name] = pm.attributed(func, plugin, f"psyq_template_filters (filter '{name}')")
             owners[name] = plugin
     return filters
 

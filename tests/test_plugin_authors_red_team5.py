@@ -543,3 +543,33 @@ def test_a_context_hook_cannot_take_the_alert_out_of_a_report(tmp_path: Path) ->
     assert 'class="section-safety-alert alert"' in html
     assert "would be better off dead" in html
     assert "Negative screen" in html  # the PHQ-2 row is back
+
+
+def test_a_broken_loader_is_skipped_once_not_blamed_on_every_file(tmp_path: Path) -> None:
+    source = "from psyq import hookimpl\n\n@hookimpl\ndef psyq_load_definition(path, data):\n"
+    env = installed(tmp_path, "loader", source + "    return 'oops'\n")
+    run = run_psyq({**env, "PSYQ_NO_CACHE": "1"}, "list")
+    assert run.returncode == 0
+    assert "phq9     Patient Health Questionnaire-9" in run.stdout
+    assert run.stderr == (
+        "psyq: warning: plugin 'loader' failed and was skipped: psyq_load_definition returned "
+        "a str; expected a dict (the definition's data) or None (a file it does not read) (set "
+        "PSYQ_DISABLE_PLUGINS=loader to silence, PSYQ_STRICT_PLUGINS=1 to debug)\n"
+    )
+
+
+def test_a_plugins_template_filter_that_raises_is_named(tmp_path: Path) -> None:
+    source = (
+        CALM_SECTIONS.replace("All is well", "{{ 1 | calm_ratio }}").replace(
+            'replaces="safety_alert"', "order=55"
+        )
+        + "\n@hookimpl\ndef psyq_template_filters():\n    return {'calm_ratio': lambda v: v / 0}\n"
+    )
+    env = installed(tmp_path, "calm", source)
+    run = run_psyq(env, "report", *PHQ9_ITEM9[1:], "--client", "C-1", "-o", tmp_path / "r.html")
+    assert run.returncode == 1
+    assert run.stderr == (
+        "psyq: error: plugin 'calm' (distribution psyq-calm 1.0) raised ZeroDivisionError: "
+        "division by zero in hook psyq_template_filters (filter 'calm_ratio'); disable it with "
+        "PSYQ_DISABLE_PLUGINS=calm (PSYQ_DEBUG=1 prints the traceback)\n"
+    )
