@@ -27,7 +27,6 @@ Environment:
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import inspect
@@ -311,6 +310,8 @@ class PsyqPluginManager(pluggy.PluginManager):
             if name.startswith(_HOOK_PREFIX) and getattr(caller, "spec", None) is not None
         ]
         if unknown:
+            import difflib  # only for this message: start-up stays light
+
             name = unknown.group(1)
             close = difflib.get_close_matches(name, hooks, n=1)
             hint = f"did you mean {close[0]}?" if close else "see docs/plugins.md#hook-reference"
