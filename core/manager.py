@@ -217,6 +217,9 @@ class PsyqPluginManager(pluggy.PluginManager):
         self._warned: set[str] = set()
         self._builtin_module: object | None = None
         self._attributed: dict[tuple[Callable[..., Any], str, str], Callable[..., Any]] = {}
+        # id(scoring state) -> plugins whose flags stage took a critical flag away from it
+        # or replaced the stage (psyq.stage_checks names them)
+        self._flags_dropped: dict[int, list[str]] = {}
 
     # -- registration ------------------------------------------------------
 
@@ -442,6 +445,17 @@ class PsyqPluginManager(pluggy.PluginManager):
             wrapped = self._attributed[key] = _attributed(function, self, plugin_name, hook_name)
         return wrapped
 
+    def note_flags_dropped(self, state: object, plugin_name: str) -> None:
+        """Remember that ``plugin_name``'s flags stage dropped a critical flag from ``state``
+        (or replaced the default stage, so the file's critical rules did not run)."""
+        names = self._flags_dropped.setdefault(id(state), [])
+        if plugin_name not in names:
+            names.append(plugin_name)
+
+    def flags_dropped_by(self, state: object) -> list[str]:
+        """The plugins :meth:`note_flags_dropped` named for ``state``, forgotten once read."""
+        return self._flags_dropped.pop(id(state), [])
+
     def note(self, plugin_name: str, problem: str) -> None:
         """Remember a problem with part of a plugin, for ``psyq plugins``."""
         info = self.infos.get(plugin_name)
@@ -525,9 +539,12 @@ def _attributed(
                         raise
                     raise attribute(exc) from exc
             else:
+                watched = _critical_keys(args) if hook_name == FLAGS_HOOK else set()
                 try:
                     gen.send(sent)
                 except StopIteration as stop:
+                    if watched - _critical_keys(args):  # its own code took one away
+                        pm.note_flags_dropped(args[0], plugin_name)
                     return stop.value
                 except PsyqError:
                     raise
@@ -547,6 +564,8 @@ def _attributed(
             raise
         except Exception as exc:
             raise attribute(exc) from exc
+        if hook_name == FLAGS_HOOK and result is True:  # the file's rules did not run
+            pm.note_flags_dropped(args[0], plugin_name)
         if check is not None and not check[0](result):
             raise PluginHookError(
                 f"{pm.describe(plugin_name)} returned {shown_type(result)} from hook "
@@ -558,6 +577,21 @@ def _attributed(
         return result
 
     return call
+
+
+FLAGS_HOOK = "psyq_score_flags"
+
+
+def _critical_keys(args: tuple[Any, ...]) -> set[tuple[Any, Any]]:
+    """The critical flags in a flags stage's ``state`` (its only argument)."""
+    flags = getattr(args[0], "flags", None) if args else None
+    if not isinstance(flags, list):
+        return set()
+    return {
+        (getattr(f, "id", None), getattr(f, "item", None))
+        for f in flags
+        if getattr(f, "level", None) == "critical"
+    }
 
 
 def _psyq_version() -> str:

@@ -238,6 +238,7 @@ class Scorer:
             if plugins:  # psyq's own stage may have failed on what a plugin's left
                 from psyq.stage_checks import check_shapes
 
+                self._pm.flags_dropped_by(state)  # forgotten: this state is not scored
                 check_shapes(self._pm, state, plugins)
             raise
         if plugins:  # a plugin's stage ran: check what it left (never a lost critical flag)

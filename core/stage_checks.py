@@ -60,8 +60,9 @@ def check_stages(
 ) -> None:
     """Check what ``plugins`` (from :func:`stage_plugins`) left in ``state``; ``given``
     is a copy of the answers taken before any stage ran."""
+    dropped_by = pm.flags_dropped_by(state)  # read (and forgotten) for every score
     check_shapes(pm, state, plugins)
-    _raise_dropped_critical(pm, state, given, plugins)
+    _raise_dropped_critical(pm, state, given, plugins, dropped_by)
 
 
 def check_shapes(pm: PsyqPluginManager, state: ScoringState, plugins: dict[str, list[str]]) -> None:
@@ -107,6 +108,7 @@ def _raise_dropped_critical(
     state: ScoringState,
     given: dict[str, int | None],
     plugins: dict[str, list[str]],
+    dropped_by: list[str],
 ) -> None:
     from psyq.scoring import ScoringState
 
@@ -136,6 +138,8 @@ def _raise_dropped_critical(
     flags = dropped + list(state.flags)
     state.flags[:] = sorted(flags, key=lambda flag: _LEVELS.index(flag.level))
     names, hooks = _blamed(plugins, all_stages=False)
+    if dropped_by:  # the plugins seen doing it (a wrapper that took one away, a replacement)
+        names, hooks = dropped_by, [FLAGS_STAGE]
     ids = ", ".join(dict.fromkeys(f.id for f in dropped))
     pm.problem(
         f"{_who(pm, names)} dropped or downgraded critical flag {ids} of "

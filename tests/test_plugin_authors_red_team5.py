@@ -140,10 +140,9 @@ def test_the_fixture_fails_a_plugin_that_drops_an_alert_not_one_that_adds_a_flag
     psyq_register(DropsAlerts(), "drops-alerts")
     dropped = psyq_cli(*PHQ9_ITEM9)
     assert dropped.exit_code == 1
-    # Two plugins wrap the flags stage: psyq names both (it cannot tell which one did it).
+    # Two plugins wrap the flags stage: psyq names the one that took the flag away.
     assert dropped.stderr == (
-        "psyq: error: one of plugin 'adds-a-flag', plugin 'drops-alerts' dropped or "
-        "downgraded critical flag "
+        "psyq: error: plugin 'drops-alerts' dropped or downgraded critical flag "
         "suicidal_ideation of phq9 in hook psyq_score_flags; psyq raised it again, as every "
         "output must show it (unregister it)\n"
     )
