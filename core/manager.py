@@ -421,6 +421,14 @@ class PsyqPluginManager(pluggy.PluginManager):
         """
         if self.is_builtin(kept) and self.is_builtin(skipped):
             raise DuplicateError(f"{kind} '{name}' is provided twice by psyq itself ({kept})")
+        if kept == skipped:  # one plugin's own list names it twice
+            message = (
+                f"{self.describe(skipped)} provides {kind} '{name}' twice; skipped the second "
+                f"({self.disable_hint(skipped)})"
+            )
+            self.note(skipped, f"{kind} '{name}' provided twice: the second skipped")
+            self.problem(message, DuplicateError)
+            return
         message = (
             f"{self.describe(skipped)} provides {kind} '{name}', which "
             f"{self.describe(kept)} already provides; skipped it ({self.disable_hint(skipped)})"

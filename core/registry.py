@@ -375,7 +375,8 @@ class InstrumentRegistry:
     ) -> None:
         """The same id again: skip the later file, naming the plugin that provides it."""
         pm = self._pm
-        if pm.is_builtin(plugin):
+        if pm.is_builtin(plugin) or self.owners.get(instrument_id) == plugin:
+            # psyq's own files, or two files of one pack: disabling the plugin loses both
             hint = f"remove {path.name} or change its id"
         else:
             hint = pm.disable_hint(plugin)

@@ -572,3 +572,34 @@ def test_a_plugins_template_filter_that_raises_is_named(tmp_path: Path) -> None:
         "division by zero in hook psyq_template_filters (filter 'calm_ratio'); disable it with "
         "PSYQ_DISABLE_PLUGINS=calm (PSYQ_DEBUG=1 prints the traceback)\n"
     )
+
+
+# -- 7. one plugin providing a name twice ---------------------------------------------
+
+
+def test_a_format_listed_twice_by_one_plugin_says_twice(tmp_path: Path) -> None:
+    twice = QUIET_FORMAT.replace(
+        "return [OutputFormat(",
+        "return [OutputFormat(name='brief', suffix='.b2', render=render), OutputFormat(",
+    )
+    env = installed(tmp_path, "brief", twice)
+    run = run_psyq(env, "score", "phq9", "--answers", "1,1,1,1,1,1,1,1,0", "--format", "brief")
+    assert run.returncode == 0
+    assert run.stderr == (
+        "psyq: warning: plugin 'brief' (distribution psyq-brief 1.0) provides output format "
+        "'brief' twice; skipped the second (disable it with PSYQ_DISABLE_PLUGINS=brief)\n"
+    )
+
+
+def test_two_files_of_one_pack_with_one_id_say_which_file_to_fix(tmp_path: Path) -> None:
+    files = {"mood/a.yaml": MOOD.replace("method: top", "method: sum")}
+    files["mood/b.yaml"] = files["mood/a.yaml"]
+    env = installed(tmp_path, "mood", PACK_AT.format(folder="mood"), files=files)
+    run = run_psyq(env, "list")
+    assert run.returncode == 0
+    folder = tmp_path / "site" / "mood"
+    assert run.stderr == (
+        "psyq: warning: instrument 'mood3' is defined twice: plugin 'mood' (distribution "
+        f"psyq-mood 1.0) (mood pack, {folder / 'b.yaml'}) is skipped, mood pack "
+        f"({folder / 'a.yaml'}) defines it first (remove b.yaml or change its id)\n"
+    )
