@@ -94,7 +94,8 @@ def psyq_norm_sources() -> list[NormSource]:
     it is a norm table, as ``psyq norms build`` writes them) or one file. A
     definition uses a table by naming its id (``norms: [table_id]``). Tables
     are data, never code. All implementations are called; their lists are
-    concatenated; two tables with one id are an error naming both sources.
+    concatenated; two tables with one id are an error naming both sources. A
+    malformed table is skipped with one warning naming its source and plugin.
 
     since: 0.2
     """
