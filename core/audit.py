@@ -596,7 +596,9 @@ def verify(store: Store, *, anchor: str | None = None) -> VerifyReport:
     return report
 
 
-def changed_records(store: Store, rows: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+def changed_records(
+    store: Store, rows: Mapping[str, Mapping[str, Any]], *, earlier: bool = True
+) -> dict[str, str]:
     """The records among ``rows`` (record name -> full row) that no longer match their
     last audit entry, each with what is wrong; for read paths (history, export, report).
 
@@ -604,13 +606,17 @@ def changed_records(store: Store, rows: Mapping[str, Mapping[str, Any]]) -> dict
     chain (that is :func:`verify`): each record's last entry is checked on its own,
     its digest against the row and, when the audit key can be read and is this
     chain's, its HMAC. Without the key only the digests are compared: a read never
-    fails for want of the key.
+    fails for want of the key. With ``earlier`` the HMAC of each of the records'
+    earlier entries is checked too (the query fetches them anyway): an entry altered
+    in the log (who saved the form, when, what it held) is named on read, not only by
+    ``audit verify`` (about 6 microseconds an entry).
     """
     if not rows:
         return {}
     conn = store.connection
     names = sorted(rows)
     last: dict[str, AuditEntry] = {}
+    before: list[AuditEntry] = []  # the records' entries that are not their last
     try:
         for start in range(0, len(names), 500):  # SQLite caps the parameters of one query
             chunk = names[start : start + 500]
@@ -620,7 +626,11 @@ def changed_records(store: Store, rows: Mapping[str, Mapping[str, Any]]) -> dict
                 chunk,
             )
             for row in found:  # in order: each record's last entry is the one kept
-                last[str(row[4])] = AuditEntry(*tuple(row))
+                fetched = AuditEntry(*tuple(row))
+                replaced = last.get(str(fetched.record))
+                if replaced is not None and earlier:
+                    before.append(replaced)
+                last[str(fetched.record)] = fetched
     except sqlite3.Error:  # the audit table dropped outside psyq
         return {record: f"{record}: not in the audit log (the log is missing)" for record in rows}
     marker = keyed_from(conn)
@@ -645,6 +655,15 @@ def changed_records(store: Store, rows: Mapping[str, Mapping[str, Any]]) -> dict
             problem = _entry_problem(entry, row, key if keyed else None)
         if problem is not None:
             out[record] = problem
+    for entry in before:  # oldest first: each record's first altered entry is named
+        keyed = marker is not None and entry.seq >= marker[0]
+        if entry.record in out or (keyed and key is None):
+            continue
+        if not _well_formed(entry) or not _hash_matches(entry, key if keyed else None):
+            out[str(entry.record)] = (
+                f"audit entry #{entry.seq} ({entry.action} {entry.record}, an earlier entry "
+                "for it): altered in the log outside psyq"
+            )
     return out
 
 

@@ -566,6 +566,12 @@ def render_request_for(
         options["deleted_outside_psyq"] = [
             {"administration_id": n, "problem": problem} for n, problem in sorted(deleted.items())
         ]
+    # So may an earlier version psyq kept of a form or of the client (deleted by hand).
+    kept_gone = store.kept_deleted_outside()
+    if kept_gone:
+        options["kept_deleted_outside_psyq"] = [
+            {"record": record, "problem": problem} for record, problem in kept_gone.items()
+        ]
     if other_versions:
         others = [o for o in before if o.instrument_version != adm.instrument_version]
         options["not_compared"] = {

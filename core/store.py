@@ -468,12 +468,17 @@ CHANGED_OUTSIDE = (
 
 
 def deleted_lines(
-    deleted: dict[int, str], *, detail: bool = True, gap: str | None = None
+    deleted: dict[int, str],
+    *,
+    detail: bool = True,
+    gap: str | None = None,
+    kept: dict[str, str] | None = None,
 ) -> list[str]:
     """One ``!!! DELETED OUTSIDE PSYQ`` line per administration deleted outside psyq
     (:meth:`Store.deleted_outside`), said wherever a client's administrations are listed;
     without ``detail`` (a de-identified export) one line with their number only. ``gap``
-    (:meth:`Store.log_gap`) adds a line for audit entries deleted from the log."""
+    (:meth:`Store.log_gap`) adds a line for audit entries deleted from the log; ``kept``
+    (:meth:`Store.kept_deleted_outside`) one per earlier version psyq kept that is gone."""
     end = "`psyq audit verify` gives the details"
     said = []
     if gap is not None:
@@ -481,6 +486,19 @@ def deleted_lines(
             f"!!! AUDIT LOG CHANGED OUTSIDE PSYQ: {gap}; records they named may have been "
             f"changed or deleted with them: what is shown may not be what psyq recorded; {end}"
         )
+    if kept and not detail:
+        said.append(
+            f"!!! DELETED OUTSIDE PSYQ: {len(kept)} earlier version(s) psyq kept (of answers, "
+            "scores or client details it replaced) were deleted outside psyq; what they held "
+            f"is no longer shown; {end}"
+        )
+    elif kept:
+        said += [
+            f"!!! DELETED OUTSIDE PSYQ: {record} was deleted outside psyq after psyq kept "
+            f"it ({problem}); the earlier answers, scores or client details it held are no "
+            f"longer shown; {end}"
+            for record, problem in kept.items()
+        ]
     if not deleted:
         return said
     if not detail:
@@ -1330,7 +1348,9 @@ class Store:
             admin_record(row["id"]): dict(row)
             for row in self.connection.execute("SELECT * FROM administrations ORDER BY id")
         }
-        problems = audit.changed_records(self, rows)
+        # The last entries only: a form whose earlier entry was altered did not move (and
+        # is named as changed wherever it is shown).
+        problems = audit.changed_records(self, rows, earlier=False)
         if not problems:
             return []
         try:
@@ -1409,6 +1429,39 @@ class Store:
             number = str(record).rpartition(" ")[2]
             if number.isdigit():
                 out[int(number)] = f"last audited in entry #{seq}: {action} by {user} at {at}"
+        return out
+
+    def kept_deleted_outside(self) -> dict[str, str]:
+        """Record name (``answer version 3``) -> its last audit entry and what it kept a
+        version of, for every earlier version psyq kept (answers, scores, client details)
+        that the audit log records and the store no longer holds. psyq never deletes one,
+        so each was deleted outside psyq; said wherever :meth:`deleted_outside` is.
+
+        One pass over the log (ids compared by key, no digests). What a version was kept
+        of is the record of the entry after its own: psyq writes the version and then the
+        change that replaced it, in one transaction."""
+        kinds = (
+            ("answer version %", "answer_versions", 16),
+            ("score version %", "score_versions", 15),
+            ("client version %", "client_versions", 16),
+        )
+        gone = " ".join(
+            f"WHEN a.record LIKE '{like}' THEN NOT EXISTS (SELECT 1 FROM {table} v "
+            f"WHERE v.id = CAST(substr(a.record, {start}) AS INTEGER))"
+            for like, table, start in kinds
+        )
+        try:
+            rows = self.connection.execute(
+                "SELECT a.record, a.seq, a.at, a.os_user, a.action, (SELECT b.record FROM "
+                f"audit b WHERE b.seq = a.seq + 1) FROM audit a WHERE CASE {gone} ELSE 0 END "
+                "ORDER BY a.seq"
+            ).fetchall()
+        except sqlite3.Error:  # the log or a table dropped: audit verify names it
+            return {}
+        out: dict[str, str] = {}
+        for record, seq, at, user, action, after in rows:
+            of = f"kept of {after}; " if after is not None and self.is_record_name(after) else ""
+            out[str(record)] = f"{of}last audited in entry #{seq}: {action} by {user} at {at}"
         return out
 
     def log_gap(self) -> str | None:
