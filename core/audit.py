@@ -133,6 +133,16 @@ def key_id(key: bytes) -> str:
     return hmac.new(key, _KEY_ID_LABEL, hashlib.sha256).hexdigest()[:32]
 
 
+def wrong_key(path: Path, key: bytes, chain_id: str) -> str:
+    """What to say when the key at ``path`` is not the one the chain names (``chain_id``):
+    the store is another one (copied in from elsewhere), or the key file is."""
+    return (
+        f"{path}: this is not the audit key this store's chain was written with (key id "
+        f"{key_id(key)}, the chain names {chain_id}): the store or the key was replaced "
+        "(another store copied in?); restore the right key file or set PSYQ_AUDIT_KEY"
+    )
+
+
 def read_key(path: Path) -> bytes | None:
     """The key at ``path``; None if there is no file. Refuses a file others can read."""
     from psyq.files import read_private
@@ -356,6 +366,60 @@ def acknowledged_losses(conn: sqlite3.Connection) -> list[str]:
     ]
 
 
+def unwritten_tail(store: Store) -> str | None:
+    """The first of the log's newest entries that psyq did not write: an entry whose hash
+    does not match its content, among the newest one and those after the newest psyq
+    noted (:func:`remember_head`; normally none). The triggers let anyone append the next
+    entry with the sqlite3 shell, and every read checks a record's own entries only.
+    None when the key cannot be read (nothing to check with) or is not this chain's
+    (:func:`key_problem` says so). One query and, normally, one HMAC."""
+    conn = store.connection
+    try:
+        marker = keyed_from(conn)
+        noted = remembered_head(store.key_path, store.path)
+        top = head(conn)[0]
+        since = min(top, noted[0] + 1) if noted is not None else top
+        rows = conn.execute(
+            "SELECT seq, at, os_user, action, record, digest, prev, hash FROM audit "
+            "WHERE seq >= ? ORDER BY seq LIMIT 1000",
+            (since,),
+        ).fetchall()
+    except sqlite3.Error:  # the log dropped: audit verify names it
+        return None
+    key: bytes | None = None
+    if marker is not None:
+        try:
+            key = store.audit_key(create=False)
+        except AuditKeyError:
+            return None
+    for row in rows:
+        entry = AuditEntry(*tuple(row))
+        keyed = marker is not None and entry.seq >= marker[0]
+        if not _well_formed(entry) or not _hash_matches(entry, key if keyed else None):
+            return (
+                f"audit entry #{entry.seq} ({entry.action} {entry.record}, {entry.at}) was not "
+                "written by psyq: its hash does not match its content (added or altered "
+                "outside psyq)"
+            )
+    return None
+
+
+def key_problem(store: Store) -> str | None:
+    """What to say when the audit key at hand is not the one this store's chain was
+    written with (another store copied in, or another key file), else None. Reads go on
+    (they compare digests only); writes are refused (:meth:`psyq.store.Store.audit_key`)."""
+    try:
+        marker = keyed_from(store.connection)
+        if marker is None:
+            return None
+        key = read_key(store.key_path)
+    except (sqlite3.Error, AuditKeyError):
+        return None
+    if key is None or key_id(key) == marker[1]:
+        return None
+    return wrong_key(store.key_path, key, marker[1]) + "; what is shown is not checked"
+
+
 def rollback_problem(store: Store) -> str | None:
     """What to say when the store is older than psyq's last write to it (now, or as
     recorded in its log by a later write and not yet acknowledged), else None."""
@@ -514,11 +578,7 @@ def verify(store: Store, *, anchor: str | None = None) -> VerifyReport:
         report.keyed_from = marker[0]
         key = store.audit_key(create=False)
         if key_id(key) != marker[1]:
-            raise AuditKeyError(
-                f"{store.key_path}: this is not the audit key this store's chain was written "
-                f"with (key id {key_id(key)}, the chain names {marker[1]}); "
-                "restore the right key file or set PSYQ_AUDIT_KEY"
-            )
+            raise AuditKeyError(wrong_key(store.key_path, key, marker[1]))
     elif store.schema_version >= store.keyed_schema_version:
         report.problems.append(
             "the audit log has no keyed entries although the store schema says it is keyed: "

@@ -392,7 +392,8 @@ def build_history(
 ) -> list[HistoryEntry]:
     """Complete administrations of ``client_id``, oldest first, with change."""
     check_client_id(client_id)
-    if not store.has_client(client_id):
+    if not store.has_client(client_id) and not store.administrations(client_id=client_id):
+        # A client deleted outside psyq whose forms remain is shown (and said to be).
         raise PsyqError(f"no client '{client_id}' in {store.path} (see `psyq clients`)")
     if instrument_id is not None:
         # An unknown id is a clear error, not an empty list; a path names its id.
@@ -567,9 +568,9 @@ def render_request_for(
             {"administration_id": n, "problem": problem} for n, problem in sorted(deleted.items())
         ]
     # So may an earlier version psyq kept of a form or of the client (deleted by hand).
-    kept_gone = store.kept_deleted_outside()
+    kept_gone = store.records_deleted_outside()
     if kept_gone:
-        options["kept_deleted_outside_psyq"] = [
+        options["records_deleted_outside_psyq"] = [
             {"record": record, "problem": problem} for record, problem in kept_gone.items()
         ]
     if other_versions:

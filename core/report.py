@@ -359,7 +359,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "earlier_changed": request.options.get("earlier_changed_outside_psyq", []),
         "later_changed": request.options.get("later_changed_outside_psyq", []),
         "deleted_outside": request.options.get("deleted_outside_psyq", []),
-        "kept_deleted": request.options.get("kept_deleted_outside_psyq", []),
+        "records_deleted": request.options.get("records_deleted_outside_psyq", []),
         "left_client": request.options.get("left_client_outside_psyq", []),
         "log_changed": request.options.get("audit_log_changed_outside_psyq"),
         "other_changed": request.options.get("other_changed_outside_psyq", []),

@@ -478,7 +478,7 @@ def deleted_lines(
     (:meth:`Store.deleted_outside`), said wherever a client's administrations are listed;
     without ``detail`` (a de-identified export) one line with their number only. ``gap``
     (:meth:`Store.log_gap`) adds a line for audit entries deleted from the log; ``kept``
-    (:meth:`Store.kept_deleted_outside`) one per earlier version psyq kept that is gone."""
+    (:meth:`Store.records_deleted_outside`) one per client or kept version that is gone."""
     end = "`psyq audit verify` gives the details"
     said = []
     if gap is not None:
@@ -488,15 +488,15 @@ def deleted_lines(
         )
     if kept and not detail:
         said.append(
-            f"!!! DELETED OUTSIDE PSYQ: {len(kept)} earlier version(s) psyq kept (of answers, "
-            "scores or client details it replaced) were deleted outside psyq; what they held "
-            f"is no longer shown; {end}"
+            f"!!! DELETED OUTSIDE PSYQ: {len(kept)} record(s) psyq kept (clients, or earlier "
+            "answers, scores or client details psyq replaced) were deleted outside psyq; what "
+            f"they held is no longer shown; {end}"
         )
     elif kept:
         said += [
-            f"!!! DELETED OUTSIDE PSYQ: {record} was deleted outside psyq after psyq kept "
-            f"it ({problem}); the earlier answers, scores or client details it held are no "
-            f"longer shown; {end}"
+            f"!!! DELETED OUTSIDE PSYQ: {record} was deleted outside psyq after psyq saved "
+            f"it ({problem}); the answers, scores or client details it held are no longer "
+            f"shown; {end}"
             for record, problem in kept.items()
         ]
     if not deleted:
@@ -624,14 +624,21 @@ class Store:
         """
         if self._key is None:
             key = audit.read_key(self.key_path)
+            try:
+                marker = audit.keyed_from(self.connection)
+            except sqlite3.Error:  # the log dropped: audit verify names it
+                marker = None
             if key is None:
-                if not create or self.read_only or audit.keyed_from(self.connection) is not None:
+                if not create or self.read_only or marker is not None:
                     raise audit.AuditKeyError(
                         f"{self.key_path}: the audit key is missing; restore it from your "
                         "backup (or point PSYQ_AUDIT_KEY at it): without it this store's "
                         "audit chain can be neither extended nor verified"
                     )
                 key = audit.create_key(self.key_path)
+            elif marker is not None and audit.key_id(key) != marker[1]:
+                # Entries under another key would make the chain verifiable by neither.
+                raise audit.AuditKeyError(audit.wrong_key(self.key_path, key, marker[1]))
             self._key = key
         return self._key
 
@@ -670,7 +677,8 @@ class Store:
             if current > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path}: store schema version {current} is newer than this psyq "
-                    f"understands ({SCHEMA_VERSION}); upgrade psyq"
+                    f"understands ({SCHEMA_VERSION}); "
+                    + (self._version_raised(current) or "upgrade psyq")
                 )
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 try:
@@ -706,6 +714,30 @@ class Store:
                     "changed; restore it from a backup)"
                 )
         return ""
+
+    def _version_raised(self, current: int) -> str | None:
+        """What to say when a store says it is at a later schema version than this psyq's
+        but holds exactly this psyq's tables and its log's last migration is to this
+        psyq's version: its ``PRAGMA user_version`` was set up outside psyq (a later psyq
+        would have migrated it, and audited that)."""
+        try:
+            last = self.connection.execute(
+                "SELECT seq, digest FROM audit WHERE action = 'migrate' AND record = 'schema' "
+                "ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        if (
+            last is None
+            or last[1] != audit.record_digest({"v": SCHEMA_VERSION})
+            or _schema(self.connection) != _expected_schema(SCHEMA_VERSION)
+        ):
+            return None
+        return (
+            f"but it holds the tables of version {SCHEMA_VERSION}, and its audit log's last "
+            f"migration (entry #{last[0]}) is to version {SCHEMA_VERSION}: its version was "
+            f"changed outside psyq to {current}; nothing was changed; restore it from a backup"
+        )
 
     def _refuse_rewritten_log(self) -> None:
         """Refuse to key, as if new, an older-shape log in a store this key keyed before:
@@ -776,6 +808,14 @@ class Store:
             raise StoreError(f"{self.path}: cannot write to the store: {exc}") from None
         self._appended = None
         try:
+            if self.has_audit_table():
+                forged = audit.unwritten_tail(self)
+                if forged is not None:  # writing after it would bury it in the chain
+                    raise TamperedError(
+                        f"{self.path}: {forged}; psyq does not write after it (nothing "
+                        "saved): `psyq audit verify` gives the details; restore the store "
+                        "from a backup"
+                    )
             self._record_rollback()
             yield conn
         except sqlite3.Error as exc:
@@ -874,6 +914,17 @@ class Store:
         conn = self.connection
         if conn.execute("SELECT 1 FROM clients WHERE id = ?", (client_id,)).fetchone():
             return
+        last = conn.execute(
+            "SELECT seq, at, os_user, action FROM audit WHERE record = ? ORDER BY seq DESC LIMIT 1",
+            (client_record(client_id),),
+        ).fetchone()
+        if last is not None:  # psyq never deletes a client: adding it anew would hide that
+            raise TamperedError(
+                f"client {client_id} is no longer in {self.path}: it was deleted outside psyq "
+                f"(last audited in entry #{last[0]}: {last[3]} by {last[2]} at {last[1]}); "
+                "nothing saved; restore the store from a backup (`psyq audit verify` gives "
+                "the details)"
+            )
         created = _now()
         conn.execute("INSERT INTO clients (id, created_at) VALUES (?, ?)", (client_id, created))
         row = {"id": client_id, "created_at": created}
@@ -986,7 +1037,14 @@ class Store:
             entry["instruments"][instrument_id] = entry["instruments"].get(instrument_id, 0) + 1
             if entry["last"] is None or administered > entry["last"]:
                 entry["last"] = administered
-        return [ClientSummary.model_validate(e) for e in out.values()]
+        try:
+            return [ClientSummary.model_validate(e) for e in out.values()]
+        except ValueError as exc:  # a row edited outside psyq (a date that is not one)
+            bad = next(e["id"] for e in out.values() if not _valid_summary(e))
+            raise StoreError(
+                f"client {bad}: damaged record ({str(exc).splitlines()[0]}); run "
+                "`psyq audit verify` to see what was changed"
+            ) from None
 
     def has_client(self, client_id: str) -> bool:
         row = self.connection.execute("SELECT 1 FROM clients WHERE id = ?", (client_id,))
@@ -1431,11 +1489,12 @@ class Store:
                 out[int(number)] = f"last audited in entry #{seq}: {action} by {user} at {at}"
         return out
 
-    def kept_deleted_outside(self) -> dict[str, str]:
-        """Record name (``answer version 3``) -> its last audit entry and what it kept a
-        version of, for every earlier version psyq kept (answers, scores, client details)
-        that the audit log records and the store no longer holds. psyq never deletes one,
-        so each was deleted outside psyq; said wherever :meth:`deleted_outside` is.
+    def records_deleted_outside(self) -> dict[str, str]:
+        """Record name (``answer version 3``, ``client C0042``) -> what it was and its last
+        audit entry, for every earlier version psyq kept (of answers, scores or a client's
+        details) and every client the audit log records that the store no longer holds.
+        psyq deletes neither, so each was deleted outside psyq; said wherever
+        :meth:`deleted_outside` is.
 
         One pass over the log (ids compared by key, no digests). What a version was kept
         of is the record of the entry after its own: psyq writes the version and then the
@@ -1450,29 +1509,48 @@ class Store:
             f"WHERE v.id = CAST(substr(a.record, {start}) AS INTEGER))"
             for like, table, start in kinds
         )
+        # A client id has no space (psyq.clients.CLIENT_ID_PATTERN): "client version 3" is
+        # not a client.
+        gone += (
+            " WHEN a.record LIKE 'client %' AND instr(substr(a.record, 8), ' ') = 0 THEN "
+            "NOT EXISTS (SELECT 1 FROM clients c WHERE c.id = substr(a.record, 8))"
+        )
         try:
             rows = self.connection.execute(
-                "SELECT a.record, a.seq, a.at, a.os_user, a.action, (SELECT b.record FROM "
-                f"audit b WHERE b.seq = a.seq + 1) FROM audit a WHERE CASE {gone} ELSE 0 END "
-                "ORDER BY a.seq"
+                "SELECT a.record, MAX(a.seq), a.at, a.os_user, a.action FROM audit a "
+                f"WHERE CASE {gone} ELSE 0 END GROUP BY a.record ORDER BY MAX(a.seq)"
             ).fetchall()
+            out: dict[str, str] = {}
+            for record, seq, at, user, action in rows:
+                last = f"last audited in entry #{seq}: {action} by {user} at {at}"
+                if str(record).startswith(("answer ", "score ", "client version ")):
+                    after = self.connection.execute(
+                        "SELECT record FROM audit WHERE seq = ?", (seq + 1,)
+                    ).fetchone()
+                    of = after[0] if after is not None else None
+                    what = f"kept of {of}; " if of and self.is_record_name(of) else ""
+                else:  # a client: its forms stay, under an id the store no longer holds
+                    forms = self.connection.execute(
+                        "SELECT COUNT(*) FROM administrations WHERE client_id = ?",
+                        (str(record)[7:],),
+                    ).fetchone()[0]
+                    what = f"{forms} administration(s) stored for it remain; "
+                out[str(record)] = f"{what}{last}"
         except sqlite3.Error:  # the log or a table dropped: audit verify names it
             return {}
-        out: dict[str, str] = {}
-        for record, seq, at, user, action, after in rows:
-            of = f"kept of {after}; " if after is not None and self.is_record_name(after) else ""
-            out[str(record)] = f"{of}last audited in entry #{seq}: {action} by {user} at {at}"
         return out
 
     def log_gap(self) -> str | None:
         """The first audit entry missing from the log (entries deleted outside psyq, with
         the triggers dropped), or the store older than psyq's last write to it
-        (:meth:`rollback`), or None: two counts and one look-up, cheap enough for every
-        listing. Only ``audit verify`` checks each entry's hash and link."""
+        (:meth:`rollback`), or the audit key not this chain's (:func:`psyq.audit.key_problem`),
+        or a newest entry psyq did not write (:func:`psyq.audit.unwritten_tail`), or None:
+        two counts, a few look-ups and normally one HMAC, cheap enough for every listing.
+        Only ``audit verify`` checks every entry's hash and link."""
         try:
             count, top = self.connection.execute("SELECT COUNT(*), MAX(seq) FROM audit").fetchone()
             if count == (top or 0):
-                return self.rollback()
+                return audit.key_problem(self) or self.rollback() or audit.unwritten_tail(self)
             row = self.connection.execute(
                 "SELECT CASE WHEN MIN(seq) > 1 THEN 1 ELSE (SELECT a.seq + 1 FROM audit a "
                 "WHERE a.seq < (SELECT MAX(seq) FROM audit) AND NOT EXISTS (SELECT 1 FROM "
@@ -1591,6 +1669,14 @@ def _attributes(text: str | None, client_id: str) -> dict[str, str]:
             "was changed"
         )
     return data
+
+
+def _valid_summary(entry: dict[str, Any]) -> bool:
+    try:
+        ClientSummary.model_validate(entry)
+    except ValueError:
+        return False
+    return True
 
 
 def _administration(row: sqlite3.Row) -> Administration:

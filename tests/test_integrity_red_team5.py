@@ -138,7 +138,7 @@ def test_a_kept_answer_version_deleted_by_hand_is_named_wherever_the_form_is_rea
         "DELETE FROM answer_versions",
     )
     said = (
-        f"{DELETED}: answer version 1 was deleted outside psyq after psyq kept it (kept of "
+        f"{DELETED}: answer version 1 was deleted outside psyq after psyq saved it (kept of "
         "administration 1; last audited in entry #"
     )
     history = psyq_cli("history", "C0042")
@@ -148,19 +148,18 @@ def test_a_kept_answer_version_deleted_by_hand_is_named_wherever_the_form_is_rea
     exported = psyq_cli("export", "--include-partial")
     assert exported.exit_code == 0 and said in exported.stderr
     hidden = psyq_cli("export", "--include-partial", "--deidentify")
-    assert "1 earlier version(s) psyq kept" in hidden.stderr and "answer version" not in (
-        hidden.stderr
-    )
+    assert "1 record(s) psyq kept" in hidden.stderr and "answer version" not in (hidden.stderr)
     assert said in psyq_cli("clients").output
     for name in ("r.txt", "r.json", "r.html"):
         made = psyq_cli("report", "--administration", "1", "-o", tmp_path / name)
         assert made.exit_code == 0, made.output
-        assert "answer version 1 (kept by psyq) DELETED OUTSIDE PSYQ" in made.output
+        assert "answer version 1 DELETED OUTSIDE PSYQ" in made.output
     assert f"{DELETED}: answer version 1 was deleted" in (tmp_path / "r.txt").read_text()
-    (gone,) = json.loads((tmp_path / "r.json").read_text())["report"]["kept_deleted_outside_psyq"]
+    report = json.loads((tmp_path / "r.json").read_text())["report"]
+    (gone,) = report["records_deleted_outside_psyq"]
     assert gone["record"] == "answer version 1" and "entry #" in gone["problem"]
     assert (
-        "An earlier version psyq kept (answer version 1) was deleted outside psyq"
+        "A record psyq saved (answer version 1) was deleted outside psyq"
         in (tmp_path / "r.html").read_text()
     )
 
@@ -195,7 +194,7 @@ def test_a_kept_client_version_deleted_by_hand_is_named(psyq_cli: CLI, psyq_home
         "DELETE FROM client_versions",
     )
     said = (
-        f"{DELETED}: client version 1 was deleted outside psyq after psyq kept it (kept of "
+        f"{DELETED}: client version 1 was deleted outside psyq after psyq saved it (kept of "
         "client C0042; last audited in entry #"
     )
     shown = psyq_cli("clients", "show", "C0042")
@@ -254,11 +253,121 @@ def test_an_untouched_store_with_many_entries_per_form_names_nothing(
     assert psyq_cli("audit", "verify").exit_code == 0
 
 
-def test_a_copy_of_the_store_elsewhere_is_found_by_the_copy_not_confused(
+# -- 5. the store file and its log, changed by hand ------------------------------------
+
+
+def _two_forms(psyq_cli: CLI) -> None:
+    for answers in ("1,1,1,1,1,1,1,1,2", "0,0,0,0,0,0,0,0,0"):
+        recorded = psyq_cli("record", "phq9", "--client", "C0042", "--answers", answers)
+        assert recorded.exit_code == 0, recorded.output
+
+
+def test_an_audit_entry_appended_by_hand_is_named_and_not_written_after(
+    psyq_cli: CLI, psyq_home: Path
+) -> None:
+    """The triggers let anyone append the next entry with the sqlite3 shell: no trigger
+    dropped, so no schema change. Reads said nothing (they check the entries of the
+    records shown), and psyq's next write chained onto it, burying it in the chain."""
+    _two_forms(psyq_cli)
+    db = psyq_home / "psyq.db"
+    _hand_edit(
+        db,
+        "INSERT INTO audit SELECT seq + 1, at, 'someone', 'migrate', 'schema', digest, hash, "
+        "hash FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)",
+    )
+    said = "!!! AUDIT LOG CHANGED OUTSIDE PSYQ: audit entry #"
+    for args in (("history", "C0042"), ("clients",), ("export",)):
+        shown = psyq_cli(*args)
+        assert shown.exit_code == 0 and said in shown.output, args
+        assert "(migrate schema, " in shown.output and "was not written by psyq" in shown.output
+    entries = sqlite3.connect(db).execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+    refused = psyq_cli("record", "phq9", "--client", "C0042", "--answers", "0,0,0,0,0,0,0,0,0")
+    assert refused.exit_code == 1
+    assert "was not written by psyq" in refused.output and "nothing saved" in refused.output
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == entries
+    assert conn.execute("SELECT COUNT(*) FROM administrations").fetchone()[0] == 2
+    assert psyq_cli("audit", "verify").exit_code == 1
+
+
+def test_another_clinics_store_copied_in_is_named_and_not_written_under_this_key(
     psyq_cli: CLI, psyq_home: Path, tmp_path: Path
 ) -> None:
-    """Sound: a copy read at another path with the same key checks as the original."""
-    assert psyq_cli("record", "phq9", "--client", "C0042", "--answers", "0,0,0,0,0,0,0,0,0")
-    shutil.copy(psyq_home / "psyq.db", tmp_path / "copy.db")
-    (tmp_path / "copy.db").chmod(0o600)
-    assert psyq_cli("--db", tmp_path / "copy.db", "audit", "verify").exit_code == 0
+    """Another clinic's store (its own audit key) copied over this one: reads called it
+    this store put back to an older copy, and `record` appended entries under this key to
+    the other chain, which then neither key could verify."""
+    _two_forms(psyq_cli)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    other = ["--db", elsewhere / "psyq.db", "--audit-key", elsewhere / "audit.key"]
+    made = psyq_cli(*other, "record", "phq9", "--client", "C0099", "--answers", "3,3,3,3,3,3,3,3,3")
+    assert made.exit_code == 0, made.output
+    shutil.copy(elsewhere / "psyq.db", psyq_home / "psyq.db")
+    history = psyq_cli("history", "C0099")
+    assert "this is not the audit key this store's chain was written with" in history.output
+    assert "another store copied in?" in history.output
+    entries = sqlite3.connect(psyq_home / "psyq.db").execute("SELECT COUNT(*) FROM audit")
+    before = entries.fetchone()[0]
+    refused = psyq_cli("record", "phq9", "--client", "C0042", "--answers", "0,0,0,0,0,0,0,0,0")
+    assert refused.exit_code == 1
+    assert "not the audit key this store's chain was written with" in refused.output
+    entries = sqlite3.connect(psyq_home / "psyq.db").execute("SELECT COUNT(*) FROM audit")
+    assert entries.fetchone()[0] == before
+    # With its own key it is the other clinic's store, whole and unchanged.
+    key = ["--audit-key", elsewhere / "audit.key"]
+    assert psyq_cli(*key, "audit", "verify").exit_code == 0
+
+
+def test_a_client_deleted_by_hand_is_named_with_its_forms_and_their_flags(
+    psyq_cli: CLI, psyq_home: Path
+) -> None:
+    """The client row deleted, its forms left: `psyq clients` no longer listed the client
+    (nor the critical flag of its latest form), `history` said "no client", and `record`
+    made the client anew with a fresh audit entry, after which `audit verify` passed."""
+    for answers in ("0,0,0,0,0,0,0,0,0", "1,1,1,1,1,1,1,1,2"):
+        assert psyq_cli("record", "phq9", "--client", "C0042", "--answers", answers).exit_code == 0
+    assert psyq_cli("record", "phq9", "--client", "C0043", "--answers", "0,0,0,0,0,0,0,0,0")
+    _hand_edit(psyq_home / "psyq.db", "DELETE FROM clients WHERE id = 'C0042'")
+    said = (
+        f"{DELETED}: client C0042 was deleted outside psyq after psyq saved it (2 "
+        "administration(s) stored for it remain; last audited in entry #"
+    )
+    clients = psyq_cli("clients")
+    assert clients.exit_code == 0 and said in clients.output
+    assert (
+        "client C0042 (deleted outside psyq): !!! CRITICAL in latest administration 2"
+        in clients.output
+    )
+    history = psyq_cli("history", "C0042")
+    assert history.exit_code == 0 and said in history.output
+    rows = [line.split()[0] for line in history.output.splitlines() if "  total  " in line]
+    assert rows == ["1", "2"]  # its forms, still shown
+    shown = psyq_cli("clients", "show", "C0042")
+    assert shown.exit_code == 1 and "it was deleted outside psyq" in shown.output
+    refused = psyq_cli("record", "phq9", "--client", "C0042", "--answers", "0,0,0,0,0,0,0,0,0")
+    assert refused.exit_code == 1
+    assert "client C0042 is no longer in" in refused.output and "nothing saved" in refused.output
+    verify = psyq_cli("audit", "verify")
+    assert verify.exit_code == 1 and "client C0042: deleted outside psyq" in verify.output
+
+
+def test_a_schema_version_raised_by_hand_is_not_called_a_newer_psyq(
+    psyq_cli: CLI, psyq_home: Path
+) -> None:
+    """`PRAGMA user_version = 8` on a version 7 store: psyq said "upgrade psyq", and a
+    psyq that could read it would have been sought in vain."""
+    _two_forms(psyq_cli)
+    _hand_edit(psyq_home / "psyq.db", "PRAGMA user_version = 8")
+    history = psyq_cli("history", "C0042")
+    assert history.exit_code == 2
+    assert "its version was changed outside psyq to 8" in history.output
+    assert "upgrade psyq" not in history.output and "Traceback" not in history.output
+
+
+def test_a_client_row_made_unreadable_by_hand_is_one_line(psyq_cli: CLI, psyq_home: Path) -> None:
+    _two_forms(psyq_cli)
+    _hand_edit(psyq_home / "psyq.db", "UPDATE clients SET created_at = 'x'")
+    listed = psyq_cli("clients")
+    assert listed.exit_code == 2
+    assert listed.output.startswith("psyq: error: client C0042: damaged record (")
+    assert "internal error" not in listed.output and len(listed.output.splitlines()) == 1

@@ -257,7 +257,24 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
             if moved.former_client is not None:
                 left.setdefault(moved.former_client, []).append(moved)
         deleted = store.deleted_outside()
-        kept_gone = store.kept_deleted_outside()  # earlier versions psyq kept, gone
+        kept_gone = store.records_deleted_outside()  # kept versions, clients: gone
+        # A client deleted outside psyq has no row here: its forms' flags are said anyway.
+        listed = {c.id for c in clients}
+        orphan_flags = {
+            cid: [
+                *(_flag_line(f, "latest") for f in _latest_critical(app, store, cid)),
+                *(
+                    _flag_line(f)
+                    for f in _with_earlier_alerts(
+                        app,
+                        store,
+                        store.administrations(client_id=cid, status="partial"),
+                        _partial_flags(app, store.administrations(client_id=cid, status="partial")),
+                    )
+                ),
+            ]
+            for cid in sorted({adm.client_id for adm in every} - listed)
+        }
         gap = store.log_gap()
         # A client's record (the recorded sex cut-offs use) changed by hand, too.
         clients_changed = store.clients_changed_outside(c.id for c in clients)
@@ -265,6 +282,9 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
 
     for line in deleted_lines(deleted, gap=gap, kept=kept_gone):  # the log does not say whose
         click.echo(line, err=as_json)
+    for client_id, lines in orphan_flags.items():  # never hidden with the client's row
+        for line in lines:
+            click.echo(f"client {client_id} (deleted outside psyq): {line}", err=as_json)
     if as_json:
         docs = [
             c.model_dump(mode="json")
@@ -373,6 +393,14 @@ def clients_show_command(app: App, client_id: str, as_json: bool) -> None:
     check_client_id(client_id)
     with app.open_store() as store:
         if not store.has_client(client_id):
+            from psyq.store import TamperedError, client_record
+
+            deleted = store.records_deleted_outside().get(client_record(client_id))
+            if deleted is not None:  # psyq never deletes one: not a typo
+                raise TamperedError(
+                    f"client {client_id} is no longer in {store.path}: it was deleted outside "
+                    f"psyq ({deleted}); `psyq audit verify` gives the details"
+                )
             raise PsyqError(f"no client '{client_id}' in {store.path} (see `psyq clients`)")
         attributes = store.client_attributes(client_id)
         versions = store.client_versions(client_id)
@@ -381,7 +409,7 @@ def clients_show_command(app: App, client_id: str, as_json: bool) -> None:
         changed = changed_warning(store.clients_changed_outside([client_id]).get(client_id))
         # An earlier value psyq kept for this client, deleted by hand, is named too.
         mine = f"kept of {client_record(client_id)};"
-        gone = {r: p for r, p in store.kept_deleted_outside().items() if p.startswith(mine)}
+        gone = {r: p for r, p in store.records_deleted_outside().items() if p.startswith(mine)}
     from psyq.store import deleted_lines
 
     if as_json:
@@ -783,7 +811,7 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         from psyq.store import by_administration, deleted_lines
 
         deleted = store.deleted_outside()
-        kept_gone = store.kept_deleted_outside()  # earlier versions psyq kept, gone
+        kept_gone = store.records_deleted_outside()  # kept versions, clients: gone
         gap = store.log_gap()
         # A form moved to another client outside psyq is said here too, not only there.
         left = [m.line() for m in store.moved_outside() if m.left(client_id)]
@@ -1441,7 +1469,7 @@ def export_command(
         )
         left_out_critical = [f for f in _partial_flags(app, left_out) if f["level"] == "critical"]
         deleted = store.deleted_outside()
-        kept_gone = store.kept_deleted_outside()  # earlier versions psyq kept, gone
+        kept_gone = store.records_deleted_outside()  # kept versions, clients: gone
         gap = store.log_gap()
         # Left out by the filters (partial, another instrument, an earlier date): one
         # changed by hand may be in that state because of the hand edit.

@@ -243,9 +243,9 @@ def observation(
         notes += [
             {
                 "text": f"DELETED OUTSIDE PSYQ: {gone['record']} ({gone['problem']}); the "
-                "earlier answers, scores or client details psyq kept in it are no longer shown"
+                "answers, scores or client details it held are no longer shown"
             }
-            for gone in request.options.get("kept_deleted_outside_psyq", [])
+            for gone in request.options.get("records_deleted_outside_psyq", [])
         ]
     # A critical flag's note is worded as every one-line output words an alert.
     flag_notes = [

@@ -298,8 +298,8 @@ def report_command(
             f"administration {deleted['administration_id']} DELETED OUTSIDE PSYQ (the trend "
             "may be missing it)"
         )
-    for gone in request.options.get("kept_deleted_outside_psyq", []):
-        alerts.append(f"{gone['record']} (kept by psyq) DELETED OUTSIDE PSYQ")
+    for gone in request.options.get("records_deleted_outside_psyq", []):
+        alerts.append(f"{gone['record']} DELETED OUTSIDE PSYQ")
     for later in request.options.get("later_changed_outside_psyq", []):
         alerts.append(
             f"later {later['status']} administration {later['administration_id']} CHANGED "
