@@ -556,6 +556,11 @@ def render_request_for(
     gap = store.log_gap()  # entries cut out of the log: what they named is unknown
     if gap is not None:
         options["audit_log_changed_outside_psyq"] = gap
+        # Not entries cut out: an entry psyq did not write, or another store's log.
+        from psyq import audit
+
+        if gap in (audit.key_problem(store), audit.unwritten_tail(store)):
+            options["audit_log_not_psyqs"] = True
     # A form moved to another client outside psyq is named in this client's reports.
     left = [m for m in store.moved_outside() if m.left(adm.client_id)]
     if left:

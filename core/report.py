@@ -362,6 +362,7 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "records_deleted": request.options.get("records_deleted_outside_psyq", []),
         "left_client": request.options.get("left_client_outside_psyq", []),
         "log_changed": request.options.get("audit_log_changed_outside_psyq"),
+        "log_not_psyqs": request.options.get("audit_log_not_psyqs", False),
         "other_changed": request.options.get("other_changed_outside_psyq", []),
         "answer_versions": request.options.get("answer_versions", []),
         "answered_count": answered,

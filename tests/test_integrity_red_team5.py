@@ -263,7 +263,7 @@ def _two_forms(psyq_cli: CLI) -> None:
 
 
 def test_an_audit_entry_appended_by_hand_is_named_and_not_written_after(
-    psyq_cli: CLI, psyq_home: Path
+    psyq_cli: CLI, psyq_home: Path, tmp_path: Path
 ) -> None:
     """The triggers let anyone append the next entry with the sqlite3 shell: no trigger
     dropped, so no schema change. Reads said nothing (they check the entries of the
@@ -280,6 +280,11 @@ def test_an_audit_entry_appended_by_hand_is_named_and_not_written_after(
         shown = psyq_cli(*args)
         assert shown.exit_code == 0 and said in shown.output, args
         assert "(migrate schema, " in shown.output and "was not written by psyq" in shown.output
+    made = psyq_cli("report", "--administration", "1", "-o", tmp_path / "r.html")
+    assert made.exit_code == 0 and "AUDIT LOG CHANGED OUTSIDE PSYQ (psyq audit" in made.output
+    html = (tmp_path / "r.html").read_text()
+    assert "audit log holds an entry psyq did not write" in html
+    assert "Entries were deleted" not in html  # none were
     entries = sqlite3.connect(db).execute("SELECT COUNT(*) FROM audit").fetchone()[0]
     refused = psyq_cli("record", "phq9", "--client", "C0042", "--answers", "0,0,0,0,0,0,0,0,0")
     assert refused.exit_code == 1
