@@ -21,6 +21,7 @@ import json
 import os
 import random
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -587,6 +588,7 @@ class Store:
         """The newest entry of the write under way (noted beside the key once committed)."""
         self.notes: list[str] = []
         """What psyq changed about the files on opening (loose modes made 0600)."""
+        _refuse_foreign_journal(path)
         if self.read_only:
             self.connection = _connect_read_only(path)
         else:
@@ -1809,6 +1811,47 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
         if "not a database" in str(exc):
             raise StoreError(f"{path}: not a psyq store ({exc})") from None
         raise StoreError(f"{path}: cannot open the read-only store: {exc}{hint}") from None
+
+
+_JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")
+"""The first bytes of a rollback journal SQLite would play back (a "hot" journal)."""
+
+
+def _refuse_foreign_journal(path: Path) -> None:
+    """Refuse a store in WAL mode (psyq's, which never uses a rollback journal) with a
+    rollback journal beside it: SQLite would play it back into the store on opening,
+    overwriting pages with another file's (a journal copied in from another store).
+    Nothing is opened, and the journal is left where it is."""
+    real = Path(os.path.realpath(path))
+    journal = real.with_name(real.name + "-journal")
+    magic, header = _first_bytes(journal, 8), b""
+    if magic == _JOURNAL_MAGIC:  # only then is the store read (one small read)
+        header = _first_bytes(real, 20)
+    if magic != _JOURNAL_MAGIC or len(header) < 20 or header[18:20] != b"\x02\x02":
+        return  # not a hot journal, or a store in rollback mode (its own journal)
+    raise StoreError(
+        f"{journal}: a rollback journal beside a store psyq keeps in WAL mode, so not one "
+        "psyq wrote (copied in from another store?); SQLite would play it back into the "
+        "store and overwrite it: psyq does not open the store (nothing changed); move the "
+        "journal away (keep it: `psyq audit verify` afterwards), then run psyq again"
+    )
+
+
+def _first_bytes(path: Path, size: int) -> bytes:
+    """The first ``size`` bytes of a regular file; b"" if there is none (a FIFO put
+    there is not opened for reading: that would wait)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return b""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        return os.read(fd, size)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def _make_private(path: Path) -> list[str]:

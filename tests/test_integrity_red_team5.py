@@ -376,3 +376,41 @@ def test_a_client_row_made_unreadable_by_hand_is_one_line(psyq_cli: CLI, psyq_ho
     assert listed.exit_code == 2
     assert listed.output.startswith("psyq: error: client C0042: damaged record (")
     assert "internal error" not in listed.output and len(listed.output.splitlines()) == 1
+
+
+def test_another_stores_rollback_journal_is_not_played_back_into_the_store(
+    psyq_cli: CLI, psyq_home: Path, tmp_path: Path
+) -> None:
+    """A `-journal` copied in beside the store (from another store, mid-transaction):
+    SQLite played it back on the next open, overwriting the store's pages with the other
+    file's; the store's own answers were gone, and only named as changed afterwards."""
+    _two_forms(psyq_cli)
+    other = tmp_path / "other.db"
+    assert psyq_cli(
+        "--db", other, "record", "phq9", "--client", "C0099", "--answers", "3,3,3,3,3,3,3,3,3"
+    )
+    conn = sqlite3.connect(other, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.execute("PRAGMA cache_size = 1")  # spill to the file: the journal is "hot"
+    conn.execute("BEGIN IMMEDIATE")
+    for n in range(50):  # notes over many pages, so that pages spill to the file
+        conn.execute("UPDATE administrations SET note = ?", ("x" * 4000 * n,))
+    journal = psyq_home / "psyq.db-journal"
+    shutil.copy(tmp_path / "other.db-journal", journal)
+    journal.chmod(0o600)
+    assert journal.read_bytes()[:8] == bytes.fromhex("d9d505f920a163d7")  # a "hot" journal
+    conn.execute("ROLLBACK")
+    conn.close()
+    db = psyq_home / "psyq.db"
+    before = db.read_bytes()
+    for args in (
+        ("history", "C0042"),
+        ("record", "phq9", "--client", "C0042", "--answers", "0,0,0,0,0,0,0,0,0"),
+    ):
+        refused = psyq_cli(*args)
+        assert refused.exit_code == 2, refused.output
+        assert refused.output.startswith(f"psyq: error: {journal}: a rollback journal beside")
+        assert "psyq does not open the store (nothing changed)" in refused.output
+    assert db.read_bytes() == before and journal.exists()  # nothing played back, nothing lost
+    journal.rename(tmp_path / "kept-journal")
+    assert psyq_cli("audit", "verify").exit_code == 0
