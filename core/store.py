@@ -1159,6 +1159,27 @@ class Store:
         ).fetchone()
         return None if row is None else StoredDefinition.model_validate(dict(row))
 
+    def definition_deleted(self, digests: list[str]) -> str | None:
+        """``definition sha256:...: last audited in entry #n ...`` when the audit log
+        records a kept copy of one of these definitions that the store no longer holds
+        (deleted outside psyq: psyq never deletes one), else None."""
+        for digest in digests:
+            try:
+                last = self.connection.execute(
+                    "SELECT seq, at, os_user, action FROM audit WHERE record = ? "
+                    "ORDER BY seq DESC LIMIT 1",
+                    (definition_record(digest),),
+                ).fetchone()
+                if last is None or self.definition(digest) is not None:
+                    continue
+            except sqlite3.Error:  # a table dropped: audit verify names it
+                return None
+            return (
+                f"{definition_record(digest)}: last audited in entry #{last[0]}: {last[3]} by "
+                f"{last[2]} at {last[1]}"
+            )
+        return None
+
     def definition_origins(self) -> dict[str, tuple[str, str | None]]:
         """Content hash -> (source, source path) of every kept definition copy (a draft
         scored by path, a local pack's or a plugin's); shipped definitions are not kept."""

@@ -414,3 +414,23 @@ def test_another_stores_rollback_journal_is_not_played_back_into_the_store(
     assert db.read_bytes() == before and journal.exists()  # nothing played back, nothing lost
     journal.rename(tmp_path / "kept-journal")
     assert psyq_cli("audit", "verify").exit_code == 0
+
+
+def test_a_kept_definition_deleted_by_hand_is_named_not_asked_for_again(
+    psyq_cli: CLI, psyq_home: Path, draft: Path
+) -> None:
+    """The store's copy of a draft's definition deleted with the sqlite3 shell (the file
+    gone too): history said "the store keeps no usable copy of it; give its definition
+    file again", as if psyq had never kept one."""
+    recorded = psyq_cli("record", draft, "--client", "C0042", "--answers", "1,1,1,1,1,1,1,1,1")
+    assert recorded.exit_code == 0, recorded.output
+    draft.unlink()
+    _hand_edit(
+        psyq_home / "psyq.db", "DROP TRIGGER definitions_no_delete", "DELETE FROM definitions"
+    )
+    history = psyq_cli("history", "C0042")
+    assert history.exit_code == 1
+    assert "the store's copy of it was deleted outside psyq (definition sha256:" in history.output
+    assert "last audited in entry #" in history.output and "give its definition" not in (
+        history.output
+    )
