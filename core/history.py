@@ -255,11 +255,14 @@ def answer_version_lines(
     adm: Administration, versions: tuple[AnswerVersion, ...] | list[AnswerVersion]
 ) -> list[str]:
     """One line per earlier save of ``adm`` that psyq replaced (for text outputs)."""
+    from psyq.alerts import alert_line
+
     lines = []
     for version in versions:
         changed = changes_text(version.changes(adm.answers))
-        critical = [f.id + f.about() for f in version.alerts_gone(adm.result)]
-        then = f"; the earlier answers raised CRITICAL {', '.join(critical)}" if critical else ""
+        # Each flag worded as every alert is (its items and message), not by its id.
+        critical = [alert_line(f) for f in version.alerts_gone(adm.result)]
+        then = f"; the earlier answers raised {'; '.join(critical)}" if critical else ""
         lines.append(
             f"ANSWERS CHANGED: administration {adm.id} ({adm.administered.isoformat()}): "
             f"{changed or 'nothing'} (the {version.status} form saved "

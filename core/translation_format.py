@@ -46,6 +46,20 @@ class BandText(_Model):
     )
 
 
+class ClientBandsText(_Model):
+    """One ``client_bands`` entry of a scale (AUDIT-C's cut-offs for women): where its
+    cut-offs come from and, when given, every one of its bands' texts."""
+
+    source: _Long = Field(
+        "",
+        description="The entry's source: psyq's words translated, "
+        "citations (authors, titles, years) as published.",
+    )
+    bands: dict[_Key, BandText] = Field(
+        default_factory=dict, description="Band label and interpretation by band id."
+    )
+
+
 class Translation(_Model):
     """Every text of an instrument in one language, and where the translation comes from."""
 
@@ -68,6 +82,18 @@ class Translation(_Model):
         default_factory=dict, description="Band label and interpretation by scale id, band id."
     )
     flags: dict[_Key, _Long] = Field(default_factory=dict, description="Flag messages by id.")
+    # Optional texts: where one is not given its English is shown, and a translated
+    # report says which (psyq.translations.untranslated).
+    scale_labels: dict[_Key, _Short] = Field(
+        default_factory=dict, description="Scale labels by scale id (optional)."
+    )
+    skip_reasons: dict[_Key, _Short] = Field(
+        default_factory=dict, description="Skip reasons by item id (optional)."
+    )
+    client_bands: dict[_Key, list[ClientBandsText]] = Field(
+        default_factory=dict,
+        description="Each scale's client_bands texts, in the same order (optional).",
+    )
 
 
 class TranslationFile(Translation):
