@@ -300,3 +300,73 @@ def test_a_translated_report_names_those_flags_in_its_language(
     text = page_text(page)
     assert f"{moved}: {quoted}." in text
     assert "suicidal_ideation (item" not in text and "The client endorsed" not in text
+
+
+# -- 2. the table format in the report's language -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        (
+            "de",
+            [
+                "Klient/in C1",
+                "Skala  Wert  Bereich  Stufe",
+                "KRITISCH (Item phq9_9): ES:flag:suicidal_ideation",
+                "hochgerechnet aus 8 von 9 Antworten",
+                "nicht gewertet phq9_10: nicht beantwortet (ES:item:phq9_10)",
+                "HINWEIS: Nicht in dieser Übersetzung, daher auf Englisch angezeigt: "
+                "Bezeichnung der Skala total",
+            ],
+        ),
+        (
+            "es",
+            [
+                "cliente C1",
+                "escala  puntuación  rango  categoría",
+                "CRÍTICO (ítem phq9_9): ES:flag:suicidal_ideation",
+                "prorrateada a partir de 8 de 9 respuestas",
+                "no puntuado phq9_10: sin respuesta (ES:item:phq9_10)",
+                "NOTA: No están en esta traducción, por eso se muestran en inglés: "
+                "etiqueta de la escala total",
+            ],
+        ),
+    ],
+)
+def test_the_table_format_speaks_the_reports_language(
+    psyq_pm: PsyqPluginManager,
+    psyq_register: Register,
+    psyq_cli: CLI,
+    tmp_path: Path,
+    language: str,
+    words: list[str],
+) -> None:
+    install(
+        psyq_pm, psyq_register, tmp_path / "pack",
+        {f"phq9.{language}.yaml": placeholder_translation(App(psyq_pm), "phq9", language)},
+    )  # fmt: skip
+    # Item 3 unanswered (prorated), item 9 at 2 (critical), item 10 not answered.
+    answers = "1,1,-,1,1,1,1,1,2"
+    out = tmp_path / "r.txt"
+    made = psyq_cli(
+        "report", "phq9", "--answers", answers, "--client", "C1", "--language", language,
+        "--format", "table", "-o", out,
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    text = out.read_text(encoding="utf-8")
+    for phrase in words:
+        assert phrase in text, (phrase, text)
+    english = ("client C1", "scale  score", "CRITICAL", "prorated from", "unscored", "NOTE:")
+    assert not [w for w in english if w in text], text
+    # English as it always was.
+    plain = tmp_path / "en.txt"
+    made = psyq_cli(
+        "report", "phq9", "--answers", answers, "--client", "C1", "--format", "table",
+        "-o", plain,
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    text = plain.read_text(encoding="utf-8")
+    assert "client C1\n!!! CRITICAL (item phq9_9): The client endorsed" in text
+    assert "phq9_3" not in text and "total: prorated from 8 of 9 answers" in text
+    assert "unscored phq9_10: not answered (" in text and "NOTE" not in text
