@@ -370,3 +370,51 @@ def test_the_table_format_speaks_the_reports_language(
     assert "client C1\n!!! CRITICAL (item phq9_9): The client endorsed" in text
     assert "phq9_3" not in text and "total: prorated from 8 of 9 answers" in text
     assert "unscored phq9_10: not answered (" in text and "NOTE" not in text
+
+
+COHORT = Path(__file__).resolve().parents[1] / "instruments" / "samples" / "phq9-cohort.csv"
+
+
+@pytest.mark.parametrize(
+    ("language", "words", "english"),
+    [
+        (
+            "de",
+            ["ES:phq9:title — Kohortenübersicht", "Anzahl je Bereichsstufe", "Befragte", "Zeile"],
+            ["cohort summary", "Counts per band", "respondents", "with a critical flag"],
+        ),
+        (
+            "es",
+            ["ES:phq9:title — resumen de la cohorte", "Recuento por categoría", "fila"],
+            ["cohort summary", "Counts per band", "respondents", "with a critical flag"],
+        ),
+    ],
+)
+def test_the_cohort_summary_of_a_batch_in_another_language_is_in_that_language(
+    psyq_pm: PsyqPluginManager,
+    psyq_register: Register,
+    psyq_cli: CLI,
+    tmp_path: Path,
+    language: str,
+    words: list[str],
+    english: list[str],
+) -> None:
+    install(
+        psyq_pm, psyq_register, tmp_path / "pack",
+        {f"phq9.{language}.yaml": whole(App(psyq_pm), "phq9", language)},
+    )  # fmt: skip
+    out = tmp_path / "out"
+    done = psyq_cli(
+        "batch", COHORT, "--instrument", "phq9", "--out", out, "--language", language,
+        "--summary", "html",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    page = (out / "cohort-summary.html").read_text(encoding="utf-8")
+    assert f'<html lang="{language}">' in page
+    text = page_text(out / "cohort-summary.html")
+    for phrase in words:
+        assert phrase in text, (phrase, text)
+    assert not [w for w in english if w in text], text
+    # The band table and the listing name the bands in the translation's words.
+    assert "ES:band:minimal" in text and "Minimal" not in text
+    assert f"{language.upper()}:scale:total" in text  # the chart names the total's label

@@ -222,7 +222,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
             finally:
                 if progress is not None:
                     progress.close()
-        stats, cohort_path = _finish(out, instrument, source, manifest, options, runner)
+        stats, cohort_path = _finish(out, instrument, source, manifest, options, runner, shown)
     return BatchOutcome(
         rows=stats.rows,
         scored=stats.scored,
@@ -494,6 +494,7 @@ def _finish(
     manifest: Manifest,
     options: BatchOptions,
     runner: ChunkRunner | None,
+    shown: Instrument | None = None,
 ) -> tuple[CohortStats, Path]:
     stats = CohortStats(instrument)
     header = ",".join(scores_header(instrument)) + "\r\n"
@@ -512,7 +513,15 @@ def _finish(
             errors.write(chunk["errors"].encode("utf-8"))
             stats.merge(chunk["cohort"])
     now = datetime.now().astimezone()
-    html = render_cohort_html(stats, source=data.label, generated_at=now, errors=stats.failed)
+    # --language: the summary in the reports' language (instrument texts and psyq's words).
+    html = render_cohort_html(
+        stats,
+        source=data.label,
+        generated_at=now,
+        errors=stats.failed,
+        shown=shown,
+        language=options.language,
+    )
     if options.summary == "pdf" and runner is not None:
         cohort_path = out / "cohort-summary.pdf"
         (pdf,) = runner.run(render_cohort_pdf, [html])
