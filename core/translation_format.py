@@ -26,8 +26,41 @@ LanguageTag = Annotated[
 ]
 """A BCP 47 language tag: ``es``, ``de``, ``es-MX``, ``ar``, ``zh-Hant``."""
 _Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-_Short = Annotated[str, StringConstraints(max_length=500, min_length=1), AfterValidator(no_control)]
-_Long = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(no_control)]
+
+
+def no_override(text: str) -> str:
+    """``text``, refused when it holds a bidi override (U+202D, U+202E): one makes the
+    words after it read in reverse ("score 21" as "12 erocs") in a report or on a
+    terminal. Right-to-left text needs none: its language sets the direction, and marks
+    (U+200E, U+200F) and isolates (U+2066-U+2069) stay allowed."""
+    for char in ("\u202d", "\u202e"):
+        if char in text:
+            raise ValueError(
+                f"contains the bidi override U+{ord(char):04X}, which shows the text after "
+                "it in reverse; the language sets the direction (use a mark or an isolate "
+                "where one is needed)"
+            )
+    return text
+
+
+_Short = Annotated[
+    str,
+    StringConstraints(max_length=500, min_length=1),
+    AfterValidator(no_control),
+    AfterValidator(no_override),
+]
+_Long = Annotated[
+    str,
+    StringConstraints(max_length=10_000),
+    AfterValidator(no_control),
+    AfterValidator(no_override),
+]
+_ItemText = Annotated[
+    str,
+    StringConstraints(max_length=10_000, min_length=1),
+    AfterValidator(no_control),
+    AfterValidator(no_override),
+]
 
 
 class _Model(BaseModel):
@@ -75,9 +108,8 @@ class Translation(_Model):
     response_scales: dict[_Key, dict[int, _Short]] = Field(
         default_factory=dict, description="Answer labels by response scale id, then value."
     )
-    items: dict[_Key, Annotated[str, StringConstraints(max_length=10_000, min_length=1)]] = Field(
-        default_factory=dict, description="Item texts by item id."
-    )
+    # No control character (a terminal would obey it) and no bidi override, as in every text.
+    items: dict[_Key, _ItemText] = Field(default_factory=dict, description="Item texts by item id.")
     bands: dict[_Key, dict[_Key, BandText]] = Field(
         default_factory=dict, description="Band label and interpretation by scale id, band id."
     )

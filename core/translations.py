@@ -140,6 +140,19 @@ def _optional_problems(instrument: Instrument, translation: Translation, where: 
     return out
 
 
+def english_notice(
+    instrument: Instrument, translation: Translation, gettext: Callable[[str], str]
+) -> str | None:
+    """The notice a report in the translation's language shows when some optional texts
+    are shown in English (:func:`untranslated`), else None."""
+    english = untranslated(instrument, translation, gettext)
+    if not english:
+        return None
+    return gettext("Not in this translation, so shown in English: %(texts)s.") % {
+        "texts": "; ".join(english)
+    }
+
+
 def untranslated(
     instrument: Instrument, translation: Translation, gettext: Callable[[str], str] = str
 ) -> list[str]:
@@ -306,9 +319,18 @@ def translation_for(app: App, instrument: Instrument, language: str) -> Translat
             if language.isprintable() and len(language) <= 40
             else repr(language[:40])
         )
+        # A translation file psyq could not read may be the one meant: say why, never
+        # only "available: none" beside a file the user can see.
+        unread = files_for(app.pm).problems
+        why = (
+            f"; {len(unread)} translation file(s) could not be read: {unread[0]}"
+            + (" (psyq validate FILE names the rest)" if len(unread) > 1 else "")
+            if unread
+            else ""
+        )
         raise LanguageError(
             f"{instrument.id} has no {shown} translation (available: {known}); "
-            "psyq never machine-translates or mixes languages in a form"
+            f"psyq never machine-translates or mixes languages in a form{why}"
         )
     missing = problems(instrument, translation, language)
     if missing:
@@ -395,11 +417,8 @@ def translate_request(app: App, request: RenderRequest, language: str) -> None:
     shown = apply(original, translation)
     request.instrument = shown
     request.result = relabel(request.result, shown, gettext, original)
-    english = untranslated(original, translation, gettext)
-    if english:  # an optional text not translated is shown in English, and said so
-        said = gettext("Not in this translation, so shown in English: %(texts)s.") % {
-            "texts": "; ".join(english)
-        }
+    said = english_notice(original, translation, gettext)
+    if said is not None:  # an optional text not translated is shown in English, and said so
         request.result = request.result.model_copy(
             update={"notices": [*request.result.notices, said]}
         )

@@ -15,6 +15,7 @@ placeholders (``DE:...``) written for the test, as in tests/test_report_language
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -418,3 +419,87 @@ def test_the_cohort_summary_of_a_batch_in_another_language_is_in_that_language(
     # The band table and the listing name the bands in the translation's words.
     assert "ES:band:minimal" in text and "Minimal" not in text
     assert f"{language.upper()}:scale:total" in text  # the chart names the total's label
+
+
+# -- 4. red team: what a translation file may hold ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "text", "problem"),
+    [
+        ("items", "Wenig Interesse\x1b[2K", "contains the control character U+001B"),
+        ("items", "\u202eWenig Interesse", "contains the bidi override U+202E"),
+        ("flags", "\u202d21 Punkte", "contains the bidi override U+202D"),
+    ],
+)
+def test_a_translation_text_that_would_hide_or_reverse_words_is_refused(
+    psyq_pm: PsyqPluginManager,
+    psyq_register: Register,
+    psyq_cli: CLI,
+    tmp_path: Path,
+    where: str,
+    text: str,
+    problem: str,
+) -> None:
+    """An item text with a terminal escape passed validate, then broke every command that
+    used the language (an uncaught error); a bidi override (U+202E) made the words after it
+    read in reverse beside a risk flag. Both are refused, naming the file and the line, and
+    a command asked for that language says why the file was not read."""
+    texts = whole(App(psyq_pm), "phq9", "de")
+    key = "phq9_1" if where == "items" else "suicidal_ideation"
+    texts[where][key] = text
+    install(psyq_pm, psyq_register, tmp_path / "pack", {"phq9.de.yaml": texts})
+    checked = psyq_cli("validate", tmp_path / "pack" / "phq9.de.yaml")
+    assert checked.exit_code == 2, checked.output
+    assert re.search(rf"phq9\.de\.yaml:\d+: {where}\.{key}: {re.escape(problem)}", checked.output)
+    for args in (
+        ("report", "phq9", "--answers", "0,0,0,0,0,0,0,0,2", "--client", "C1", "-o",
+         tmp_path / "r.html"),
+        ("administer", "phq9", "--client", "C1"),
+    ):  # fmt: skip
+        made = psyq_cli(*args, "--language", "de", input="q\n")
+        assert made.exit_code == 2, made.output
+        assert "no 'de' translation" in made.output and problem in made.output, made.output
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_validate_names_the_optional_texts_a_translation_leaves_in_english(
+    psyq_pm: PsyqPluginManager, psyq_register: Register, psyq_cli: CLI, tmp_path: Path
+) -> None:
+    app = App(psyq_pm)
+    install(
+        psyq_pm, psyq_register, tmp_path / "pack",
+        {"k10.es.yaml": placeholder_translation(app, "k10", "es")},
+    )  # fmt: skip
+    checked = psyq_cli("validate", tmp_path / "pack" / "k10.es.yaml")
+    assert checked.exit_code == 0, checked.output
+    assert (
+        "not translated, so shown in English: label of scale total; label of scale k6; "
+        "skip reason of item "
+        "k10_3; skip reason of item k10_6"
+    ) in checked.stderr
+
+
+def test_batch_reports_say_which_texts_they_show_in_english(
+    psyq_pm: PsyqPluginManager, psyq_register: Register, psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """``psyq batch --language`` reports, like ``psyq report --language``, say which
+    optional texts the translation leaves in English."""
+    install(
+        psyq_pm, psyq_register, tmp_path / "pack",
+        {"phq9.es.yaml": placeholder_translation(App(psyq_pm), "phq9", "es")},
+    )  # fmt: skip
+    out = tmp_path / "out"
+    done = psyq_cli(
+        "batch", COHORT, "--instrument", "phq9", "--out", out, "--language", "es",
+        "--format", "json", "--summary", "html",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    reports = sorted((out / "reports").glob("*.json"))
+    assert reports
+    for report in reports:
+        notices = json.loads(report.read_text(encoding="utf-8"))["notices"]
+        assert (
+            "No están en esta traducción, por eso se muestran en inglés: etiqueta de la escala "
+            "total; etiqueta de la escala phq2."
+        ) in notices, notices
