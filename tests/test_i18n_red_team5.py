@@ -246,6 +246,19 @@ def test_rescore_says_a_flag_it_now_raises_by_its_message(psyq_cli: CLI, psyq_ho
         "of hurting others. Assess risk today." in done.stdout
     ), done.output
     assert "harm_others" not in done.stdout
+    # The flag taken out again: the line that says so, and history's note on the scores
+    # replaced, give its message too.
+    installed.write_text(RISK.split("flags:")[0], encoding="utf-8")
+    done = psyq_cli("rescore", "--instrument", "riskx")
+    assert done.exit_code == 0, done.output
+    assert (
+        "critical flag no longer raised on administration 1 (item r3): The client reported "
+        "thoughts of hurting others." in done.stdout
+    ), done.output
+    history = psyq_cli("history", "C1").stdout
+    assert (
+        "it raised CRITICAL (item r3): The client reported thoughts of hurting others." in history
+    ), history
 
 
 @pytest.mark.parametrize(

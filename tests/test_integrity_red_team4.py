@@ -68,7 +68,7 @@ def test_history_json_carries_every_kept_score_version(
     assert "RESCORED (earlier: CRITICAL suicidal_ideation)" in row
     [line] = [line for line in history.splitlines() if line.startswith("SCORES REPLACED")]
     assert "score version 1 (total 9" in line and "the definition changed" in line
-    assert "it raised CRITICAL suicidal_ideation (item phq9_9)" in line
+    assert "it raised CRITICAL (item phq9_9): The client endorsed thoughts" in line
     # A kept version changed by hand is said to be, wherever it is shown.
     _hand_edit(
         psyq_home / "psyq.db",
