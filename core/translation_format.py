@@ -6,7 +6,9 @@ or in a file of its own that names the instrument it translates
 instrument. Either way it must give *every* text the respondent or the
 clinician reads: title, instructions, every item, every answer label, every band
 label and interpretation, every flag message. :func:`psyq.translations.problems`
-names what is missing; a form is never shown half translated.
+names what is missing; a form is never shown half translated. Scale labels, skip
+reasons and ``client_bands`` texts are optional: one not given is shown in English,
+and a report in that language says which (:func:`psyq.translations.untranslated`).
 
 Only texts are translated: values, scoring, bands' ranges and flags' conditions
 always come from the instrument itself. This module imports nothing of psyq
