@@ -4,7 +4,8 @@ Only when a plugin other than psyq's own implements a scoring stage that runs fo
 the instrument scored (psyq's defaults are trusted, so an ordinary score pays
 nothing):
 
-* every flag is a :class:`psyq.results.FlagHit`, every scale's ``raw``, ``scaled``
+* the answers are as the client gave them (a stage writes ``state.values``), every
+  flag is a :class:`psyq.results.FlagHit`, every scale's ``raw``, ``scaled``
   and ``value`` a number or ``None``, and ``extra`` something JSON can hold (it is
   printed by ``score --json`` and stored): otherwise the command stops with one line
   naming the plugin (a :class:`~psyq.errors.PluginHookError`), as when its hook
@@ -61,6 +62,19 @@ def check_stages(
     """Check what ``plugins`` (from :func:`stage_plugins`) left in ``state``; ``given``
     is a copy of the answers taken before any stage ran."""
     dropped_by = pm.flags_dropped_by(state)  # read (and forgotten) for every score
+    if state.answers != given:  # every output quotes them: they stay as the client gave them
+        changed = sorted(
+            k
+            for k in given.keys() | state.answers.keys()
+            if state.answers.get(k, "") != given.get(k, "")
+        )
+        _bug(
+            pm,
+            plugins,
+            f"changed state.answers ({', '.join(changed)}), the answers as given; a stage "
+            "writes item values to state.values",
+            all_stages=True,
+        )
     check_shapes(pm, state, plugins)
     _raise_dropped_critical(pm, state, given, plugins, dropped_by)
 

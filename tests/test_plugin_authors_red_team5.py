@@ -151,6 +151,13 @@ def test_the_fixture_fails_a_plugin_that_drops_an_alert_not_one_that_adds_a_flag
 # -- 2. a stage's result and what it leaves in the state ------------------------------
 
 STAGE_MISTAKES = {
+    # "corrects" the client's answer instead of writing an item value
+    "edits_answers": (
+        "@hookimpl(wrapper=True)\ndef psyq_score_recode(state):\n"
+        "    state.answers['phq9_9'] = 0\n    return (yield)\n",
+        "changed state.answers (phq9_9), the answers as given; a stage writes item values to "
+        "state.values (in hook psyq_score_recode)",
+    ),
     "returns_false": (
         "@hookimpl\ndef psyq_score_flags(state):\n    return False\n",
         "returned False from hook psyq_score_flags; it must return True (it did the stage: "
