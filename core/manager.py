@@ -522,6 +522,15 @@ def _attributed(
             original=exc,
         )
 
+    def wrong_result(result: object, expected: str) -> PluginHookError:
+        return PluginHookError(
+            f"{pm.describe(plugin_name)} returned {shown_type(result)} from hook "
+            f"{hook_name}; it must return {expected}; {pm.disable_hint(plugin_name)}",
+            plugin=plugin_name,
+            hook=hook_name,
+            original=WrongResult(f"returned {shown_type(result)}; expected {expected}"),
+        )
+
     if inspect.isgeneratorfunction(function):  # a wrapper: errors come from the generator
 
         @functools.wraps(function)
@@ -553,6 +562,10 @@ def _attributed(
                 except StopIteration as stop:
                     if watched - _critical_keys(args):  # its own code took one away
                         pm.note_flags_dropped(args[0], plugin_name)
+                    if hook_name in PASSED_ON and sent is not None and stop.value is None:
+                        raise wrong_result(
+                            None, "the result of the hooks it wraps (`return result`)"
+                        ) from None
                     return stop.value
                 except PsyqError:
                     raise
@@ -575,19 +588,16 @@ def _attributed(
         if hook_name == FLAGS_HOOK and result is True:  # the file's rules did not run
             pm.note_flags_dropped(args[0], plugin_name)
         if check is not None and not check[0](result):
-            raise PluginHookError(
-                f"{pm.describe(plugin_name)} returned {shown_type(result)} from hook "
-                f"{hook_name}; it must return {check[1]}; {pm.disable_hint(plugin_name)}",
-                plugin=plugin_name,
-                hook=hook_name,
-                original=WrongResult(f"returned {shown_type(result)}; expected {check[1]}"),
-            )
+            raise wrong_result(result, check[1])
         return result
 
     return call
 
 
 FLAGS_HOOK = "psyq_score_flags"
+# First-result hooks whose answer a wrapper must pass on: returning None instead (a
+# forgotten ``return result``) would make every file or document unreadable.
+PASSED_ON = frozenset({"psyq_load_definition", "psyq_parse_answers"})
 
 
 def _critical_keys(args: tuple[Any, ...]) -> set[tuple[Any, Any]]:

@@ -610,3 +610,20 @@ def test_two_files_of_one_pack_with_one_id_say_which_file_to_fix(tmp_path: Path)
         f"psyq-mood 1.0) (mood pack, {folder / 'b.yaml'}) is skipped, mood pack "
         f"({folder / 'a.yaml'}) defines it first (remove b.yaml or change its id)\n"
     )
+
+
+def test_an_answers_wrapper_that_forgets_return_result_is_named(tmp_path: Path) -> None:
+    source = (
+        "from psyq import hookimpl\n\n@hookimpl(wrapper=True)\n"
+        "def psyq_parse_answers(instrument, data):\n    result = yield\n"
+    )
+    env = installed(tmp_path, "forgets", source)
+    answers = tmp_path / "answers.json"
+    answers.write_text('{"phq9_1": 1}')
+    run = run_psyq(env, "score", "phq9", "--answers-file", answers)
+    assert run.returncode == 1
+    assert run.stderr == (
+        "psyq: error: plugin 'forgets' (distribution psyq-forgets 1.0) returned None from hook "
+        "psyq_parse_answers; it must return the result of the hooks it wraps (`return "
+        "result`); disable it with PSYQ_DISABLE_PLUGINS=forgets\n"
+    )
