@@ -93,6 +93,14 @@ def check_shapes(pm: PsyqPluginManager, state: ScoringState, plugins: dict[str, 
                 plugins,
                 f"put {shown_type(flag)} in state.flags; a flag is a psyq.results.FlagHit",
             )
+        unknown = [i for i in flag.item_ids if not state.instrument.has_item(i)]
+        if unknown:  # every output quotes the items a flag names
+            _bug(
+                pm,
+                plugins,
+                f"raised flag '{flag.id}' about item {', '.join(unknown)}, which "
+                f"{state.instrument.id} does not have",
+            )
     for scale_id, scale_state in state.scales.items():
         for field in ("raw", "scaled", "value"):
             value = getattr(scale_state, field)

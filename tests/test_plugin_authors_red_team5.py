@@ -158,6 +158,13 @@ STAGE_MISTAKES = {
         "changed state.answers (phq9_9), the answers as given; a stage writes item values to "
         "state.values (in hook psyq_score_recode)",
     ),
+    "unknown_item": (
+        "from psyq.results import FlagHit\n\n@hookimpl(wrapper=True)\n"
+        "def psyq_score_flags(state):\n    result = yield\n"
+        "    state.flags.append(FlagHit(id='x', level='warning', item='phq9_99', message='m'))\n"
+        "    return result\n",
+        "raised flag 'x' about item phq9_99, which phq9 does not have (in hook psyq_score_flags)",
+    ),
     "returns_false": (
         "@hookimpl\ndef psyq_score_flags(state):\n    return False\n",
         "returned False from hook psyq_score_flags; it must return True (it did the stage: "
