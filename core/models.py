@@ -357,6 +357,11 @@ class MissingRule(_Model):
         description="Sum scales only: scale the sum of the answered items up to all items "
         "(sum x items / answered, weights respected).",
     )
+    source: ShortText = Field(
+        "",
+        description="Where the rule comes from (the manual or paper), or that it is psyq's "
+        "or your own convention.",
+    )
 
 
 class Transform(_Model):
@@ -613,6 +618,11 @@ class Scale(_Model):
         None,
         description="First value of the clinical range (value >= cutoff when higher is "
         "worse, value <= cutoff when higher is better).",
+    )
+    bands_source: ShortText = Field(
+        "",
+        description="Where the bands and clinical cut-off come from (the manual or paper), "
+        "or that they are psyq's or your own convention.",
     )
     codes: Codes = Field(default_factory=list, description="Codes of this score (LOINC).")
     outcomes: Outcomes | None = Field(

@@ -62,9 +62,15 @@ PINNED = {
 SUPERSEDED = {("ccts", "0.1"): "fce46a41dd9197ea"}  # never changes again
 
 
+# Where bands and missing-data rules come from: citations, not what is scored.
+CITATIONS = {"scales": {"__all__": {"bands_source": True, "missing": {"source"}}}}
+
+
 def scoring_digest(instrument: Instrument) -> str:
     # Defaults left out: a format field added with a default changes no definition.
-    content = instrument.model_dump(mode="json", include=SCORING_CONTENT, exclude_defaults=True)
+    content = instrument.model_dump(
+        mode="json", include=SCORING_CONTENT, exclude=CITATIONS, exclude_defaults=True
+    )
     text = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
