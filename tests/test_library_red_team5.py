@@ -532,3 +532,76 @@ def test_validate_notes_bands_and_a_missing_rule_without_a_source(
     assert "scale total: bands gives no source" in result.stderr
     assert "scale total: missing gives no source" in result.stderr
     assert "scale gad2:" not in result.stderr  # sourced bands; every item needed
+
+
+# -- the CCTS says it is unvalidated in every output -----------------------------------
+
+CCTS_ANSWERS = "1,2,1,3,2,1,2,3,1,2,1,3,1,1,2,3"
+UNVALIDATED = "no norms and no validation study"
+
+
+def test_ccts_batch_scores_csv_says_it_is_unvalidated(psyq_cli: CLI, tmp_path: Path) -> None:
+    """scores.csv travels on its own (into a spreadsheet, a paper's data): each CCTS row
+    carries the caveat (tests/test_batch_columnar.py: both scoring paths write the same)."""
+    header = ["client_id"] + [f"ccts2_{i:02d}" for i in range(1, 17)]
+    rows = [",".join(header)] + [f"c{k}," + CCTS_ANSWERS for k in range(3)]
+    src = tmp_path / "ccts.csv"
+    src.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = psyq_cli("batch", str(src), "--instrument", "ccts", "--out", str(out),
+                      "--scores-only", "--summary", "html", "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = (out / "scores.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].endswith(",notices")
+    assert len(lines) == 4 and all(UNVALIDATED in line for line in lines[1:])
+    # A validated instrument's file has no such column.
+    phq9 = tmp_path / "phq9.csv"
+    phq9.write_text("client_id," + ",".join(f"phq9_{i}" for i in range(1, 10)) + "\nc1" + ",1" * 9)
+    out = tmp_path / "phq9-out"
+    result = psyq_cli("batch", str(phq9), "--instrument", "phq9", "--out", str(out),
+                      "--scores-only", "--summary", "html", "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "notices" not in (out / "scores.csv").read_text(encoding="utf-8").splitlines()[0]
+
+
+def test_ccts_every_other_output_says_it_is_unvalidated(psyq_cli: CLI, tmp_path: Path) -> None:
+    """score (table, JSON, FHIR), record -> history, export (CSV, JSONL), report."""
+    table = psyq_cli("score", "ccts", "--answers", CCTS_ANSWERS)
+    assert UNVALIDATED in table.stdout
+    doc = json.loads(psyq_cli("score", "ccts", "--answers", CCTS_ANSWERS, "--json").stdout)
+    assert doc["instrument"]["status"] == "provisional"
+    assert any(UNVALIDATED in n for n in doc["notices"])
+    fhir = json.loads(
+        psyq_cli("score", "ccts", "--answers", CCTS_ANSWERS, "--format", "fhir").stdout
+    )
+    observations = [
+        e["resource"] for e in fhir["entry"] if e["resource"]["resourceType"] == "Observation"
+    ]
+    assert observations
+    for observation in observations:
+        assert any(UNVALIDATED in n["text"] for n in observation.get("note", []))
+    recorded = psyq_cli("record", "ccts", "--client", "C5", "--answers", CCTS_ANSWERS)
+    assert recorded.exit_code == 0, recorded.output
+    assert UNVALIDATED in psyq_cli("history", "C5").stdout
+    assert UNVALIDATED in psyq_cli("history", "C5", "--json").stdout
+    for fmt in ("csv", "jsonl"):
+        assert UNVALIDATED in psyq_cli("export", "--instrument", "ccts", "--format", fmt).stdout
+    report = tmp_path / "ccts.html"
+    made = psyq_cli("report", "--client", "C5", "--latest", "ccts", "-o", str(report))
+    assert made.exit_code == 0, made.output
+    assert UNVALIDATED in report.read_text(encoding="utf-8")
+
+
+def test_a_compiled_questionnaire_keeps_where_the_bands_come_from(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """compile --to fhir, then import-fhir: the bands come back with their source."""
+    questionnaire = tmp_path / "gad7.json"
+    compiled = psyq_cli("compile", "gad7", "--to", "fhir", "-o", str(questionnaire))
+    assert compiled.exit_code == 0, compiled.output
+    back = tmp_path / "gad7.yaml"
+    imported = psyq_cli("import-fhir", str(questionnaire), "-o", str(back))
+    assert imported.exit_code == 0, imported.output
+    checked = psyq_cli("validate", str(back))
+    assert "bands gives no source" not in checked.output
+    assert "Spitzer, Kroenke, Williams" in back.read_text(encoding="utf-8")
