@@ -605,3 +605,27 @@ def test_a_compiled_questionnaire_keeps_where_the_bands_come_from(
     checked = psyq_cli("validate", str(back))
     assert "bands gives no source" not in checked.output
     assert "Spitzer, Kroenke, Williams" in back.read_text(encoding="utf-8")
+
+
+# -- PC-PTSD-5: "If no, screen total = 0. Please stop here." (Prins et al. 2016) ----------
+
+
+def test_pcptsd5_symptoms_answered_after_no_trauma_are_not_read_as_a_plain_screen(
+    psyq_cli: CLI,
+) -> None:
+    """The published form ends after "No" with a screen total of 0. Answers given
+    anyway are kept and scored as given, but every output says that this total is not
+    the published screen total, and the positive band does not read as usual."""
+    result = psyq_cli("score", "pcptsd5", "--answers", "0,1,1,1,0,0", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert (doc["scores"]["total"]["value"], doc["scores"]["total"]["band"]) == (3, "positive")
+    flags = {f["id"]: f for f in doc["flags"]}
+    assert flags["symptoms_after_no_trauma"]["level"] == "warning"
+    assert "screen total of 0" in flags["symptoms_after_no_trauma"]["message"]
+    table = " ".join(psyq_cli("score", "pcptsd5", "--answers", "0,1,1,1,0,0").stdout.split())
+    assert "screen total of 0" in table
+    # The published paths raise nothing: No with the symptoms left blank, or Yes.
+    for answers in ("0,-,-,-,-,-", "1,1,1,1,0,0", "0,0,0,0,0,0"):
+        doc = json.loads(psyq_cli("score", "pcptsd5", "--answers", answers, "--json").stdout)
+        assert doc["flags"] == [], answers
