@@ -142,7 +142,7 @@ def _describe(inst: Instrument, source: str) -> str:
 def _missing_rule(scale: Scale) -> str:
     """The scale's missing-data rule in words, with its source."""
     rule, n = scale.missing, len(scale.items)
-    if not allows_missing(scale):
+    if not _allows_missing(scale):
         words = "every item needed"
     else:
         parts = []
@@ -250,7 +250,7 @@ def _unsourced(instrument: Instrument) -> list[tuple[str, str]]:
         if (scale.bands or scale.clinical_cutoff is not None) and not scale.bands_source.strip():
             what = "bands" if scale.bands else "clinical_cutoff"
             found.append((f"scale {scale.id}: {what}", "bands_source:"))
-        if allows_missing(scale) and not scale.missing.source.strip():
+        if _allows_missing(scale) and not scale.missing.source.strip():
             found.append((f"scale {scale.id}: missing", "missing: {source: ...}"))
         if scale.reliable_change is not None and not scale.reliable_change.source.strip():
             found.append((f"scale {scale.id}: reliable_change", "source:"))
@@ -263,7 +263,7 @@ def _unsourced(instrument: Instrument) -> list[tuple[str, str]]:
     return found
 
 
-def allows_missing(scale: Scale) -> bool:
+def _allows_missing(scale: Scale) -> bool:
     """Whether the scale's missing-data rule scores it with an item unanswered."""
     rule = scale.missing
     if rule.max_missing == 0:
