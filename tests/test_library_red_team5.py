@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -629,3 +630,37 @@ def test_pcptsd5_symptoms_answered_after_no_trauma_are_not_read_as_a_plain_scree
     for answers in ("0,-,-,-,-,-", "1,1,1,1,0,0", "0,0,0,0,0,0"):
         doc = json.loads(psyq_cli("score", "pcptsd5", "--answers", answers, "--json").stdout)
         assert doc["flags"] == [], answers
+
+
+# (instrument, flag id, 1-based positions, answer test, source): every answer of every
+# listed item raises the flag exactly when the publication says so (others at lowest).
+ITEM_FLAGS = [
+    ("who5", "item_at_most_1", _r(1, 5), lambda a: a <= 1, "WHO-5 scoring: any item 0 or 1"),
+    ("audit", "hazardous_consumption", (2, 3), lambda a: a >= 1, "WHO AUDIT manual 2001"),
+    ("audit", "dependence_symptoms", (4, 5, 6), lambda a: a > 0, "WHO AUDIT manual 2001"),
+    ("audit", "alcohol_related_harm", _r(7, 10), lambda a: a > 0, "WHO AUDIT manual 2001"),
+]
+
+
+@pytest.mark.parametrize(("instrument", "flag", "positions", "raised", "source"), ITEM_FLAGS)
+def test_published_item_flags_at_every_answer(
+    psyq_cli: CLI, instrument: str, flag: str, positions: tuple[int, ...], raised: Any, source: str
+) -> None:
+    form = FORMS[instrument]
+    # The lowest answers that raise nothing: WHO-5 items at 5 (its flag is on low answers).
+    base = {"who5": [5] * 5}.get(instrument)
+    wrong = []
+    for pos in positions:
+        item = form.items[pos - 1]
+        assert item is not None
+        for answer in sorted({item.answer(s) for s in item.scores}):
+            answers = list(base) if base else [min(i.scores) for i in form.items if i]
+            answers[pos - 1] = answer
+            if instrument == "audit" and pos in (4, 5, 6, 7, 8):
+                answers[0] = answers[1] = 1  # items 2 and 3 not both 0: item pos is asked
+            line = ",".join(str(a) for a in answers)
+            doc = json.loads(psyq_cli("score", instrument, "--answers", line, "--json").stdout)
+            got = flag in {f["id"] for f in doc["flags"]}
+            if got != raised(answer):
+                wrong.append(f"item {pos} = {answer}: {'raised' if got else 'not raised'}")
+    assert not wrong, f"{instrument} {flag} ({source}): {wrong}"
