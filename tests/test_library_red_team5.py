@@ -75,6 +75,8 @@ FORMS: dict[str, Form] = {
     "isi": Form(_n(7, S04)),
     # Weathers et al. 2013: 20 items 0-4.
     "pcl5": Form(_n(20, S04)),
+    # Cohen & Williamson 1988: 10 items 0-4; items 4, 5, 7 and 8 reverse-scored.
+    "pss10": Form(tuple(Item(S04, reverse=n in (4, 5, 7, 8)) for n in range(1, 11))),
     # Prins et al. 2016: trauma question (answered Yes here), then 5 yes/no symptoms.
     "pcptsd5": Form((None, *_n(5, YN)), fixed={1: 1}),
 }
@@ -587,10 +589,12 @@ def test_ccts_every_other_output_says_it_is_unvalidated(psyq_cli: CLI, tmp_path:
     assert UNVALIDATED in psyq_cli("history", "C5", "--json").stdout
     for fmt in ("csv", "jsonl"):
         assert UNVALIDATED in psyq_cli("export", "--instrument", "ccts", "--format", fmt).stdout
-    report = tmp_path / "ccts.html"
-    made = psyq_cli("report", "--client", "C5", "--latest", "ccts", "-o", str(report))
-    assert made.exit_code == 0, made.output
-    assert UNVALIDATED in report.read_text(encoding="utf-8")
+    for fmt in ("html", "markdown", "json", "fhir"):
+        report = tmp_path / f"ccts.{fmt}"
+        made = psyq_cli("report", "--client", "C5", "--latest", "ccts", "--format", fmt,
+                        "-o", str(report))  # fmt: skip
+        assert made.exit_code == 0, made.output
+        assert UNVALIDATED in report.read_text(encoding="utf-8"), fmt
 
 
 def test_a_compiled_questionnaire_keeps_where_the_bands_come_from(
@@ -664,3 +668,22 @@ def test_published_item_flags_at_every_answer(
             if got != raised(answer):
                 wrong.append(f"item {pos} = {answer}: {'raised' if got else 'not raised'}")
     assert not wrong, f"{instrument} {flag} ({source}): {wrong}"
+
+
+@pytest.mark.parametrize("instrument", ["epds", "pss10"])
+def test_reverse_keyed_items_score_as_published(psyq_cli: CLI, instrument: str) -> None:
+    """Each published reverse-keyed item, at every answer, others at their lowest score:
+    the total is that item's published score."""
+    form = FORMS[instrument]
+    wrong = []
+    for pos, item in enumerate(form.items, start=1):
+        if item is None or not item.reverse:
+            continue
+        for score in item.scores:
+            answers = answers_for(form, (), 0).split(",")
+            answers[pos - 1] = str(item.answer(score))
+            line = ",".join(answers)
+            doc = json.loads(psyq_cli("score", instrument, "--answers", line, "--json").stdout)
+            if doc["scores"]["total"]["value"] != score:
+                wrong.append(f"item {pos} answered {answers[pos - 1]}: {doc['scores']['total']}")
+    assert not wrong, wrong
