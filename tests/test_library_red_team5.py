@@ -589,7 +589,7 @@ def test_ccts_every_other_output_says_it_is_unvalidated(psyq_cli: CLI, tmp_path:
     assert UNVALIDATED in psyq_cli("history", "C5", "--json").stdout
     for fmt in ("csv", "jsonl"):
         assert UNVALIDATED in psyq_cli("export", "--instrument", "ccts", "--format", fmt).stdout
-    for fmt in ("html", "markdown", "json", "fhir"):
+    for fmt in ("html", "table", "json", "fhir"):
         report = tmp_path / f"ccts.{fmt}"
         made = psyq_cli("report", "--client", "C5", "--latest", "ccts", "--format", fmt,
                         "-o", str(report))  # fmt: skip
