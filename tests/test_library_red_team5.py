@@ -687,3 +687,53 @@ def test_reverse_keyed_items_score_as_published(psyq_cli: CLI, instrument: str) 
             if doc["scores"]["total"]["value"] != score:
                 wrong.append(f"item {pos} answered {answers[pos - 1]}: {doc['scores']['total']}")
     assert not wrong, wrong
+
+
+# (instrument, scale, positions, most items that may be missing, the value every answered
+# item gets): the missing-data rule each definition's `missing.source` states (psyq's
+# conventions; no manual here gives one). Blanks go on the last positions of the scale.
+MISSING_RULES = [
+    ("phq9", "total", _r(1, 9), 2, 2),
+    ("gad7", "total", _r(1, 7), 1, 2),
+    ("phq2", "total", (1, 2), 0, 2),
+    ("gad2", "total", (1, 2), 0, 2),
+    ("phq15", "total", _r(5, 15), 1, 1),  # item 4 blank scores 0 (its skip rule)
+    ("epds", "total", _r(1, 10), 1, 2),
+    ("audit", "total", _r(9, 10), 0, 2),
+    ("k10", "total", _r(1, 10), 1, 2),
+    ("k10", "k6", (2, 4, 5, 8, 9, 10), 0, 2),
+    ("dass21", "depression", (3, 5, 10, 13, 16, 17, 21), 1, 2),
+    ("dass21", "total", _r(1, 21), 3, 2),
+    ("who5", "total", _r(1, 5), 0, 2),
+    ("bdi2", "total", _r(1, 21), 2, 2),
+    ("isi", "total", _r(1, 7), 1, 2),
+    ("pcl5", "total", _r(1, 20), 2, 2),
+    ("pss10", "total", _r(1, 10), 1, 2),
+]
+
+
+@pytest.mark.parametrize(("instrument", "scale", "positions", "most", "value"), MISSING_RULES)
+def test_missing_data_rule_at_its_limit(
+    psyq_cli: CLI, instrument: str, scale: str, positions: tuple[int, ...], most: int, value: int
+) -> None:
+    """``most`` blanks: scored, and prorated to what all items at ``value`` give; one
+    more: not scored, with a reason."""
+    form = FORMS[instrument]
+    full = None
+    for blanks in range(most + 2):
+        answers = [
+            "-" if item is None else str(item.answer(value if value in item.scores else 0))
+            for item in form.items
+        ]
+        for pos in positions[len(positions) - blanks :]:
+            answers[pos - 1] = "-"
+        line = ",".join(answers)
+        got = json.loads(psyq_cli("score", instrument, "--answers", line, "--json").stdout)
+        score = got["scores"][scale]
+        if blanks == 0:
+            full = score["value"]
+            assert full is not None and not score["prorated"]
+        elif blanks <= most:
+            assert (score["value"], score["prorated"]) == (full, True), (blanks, score)
+        else:
+            assert score["value"] is None and score["reason"], (blanks, score)
