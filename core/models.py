@@ -1192,8 +1192,27 @@ def definition_hash(content: dict[str, Any]) -> str:
     translations is ``content`` (:meth:`Instrument.content_hash`)."""
     import hashlib  # here: every command imports this module, few hash a definition
 
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(_as_hashed(content), sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _as_hashed(content: dict[str, Any]) -> dict[str, Any]:
+    """``content`` without the fields added to the format after stores began keeping
+    definitions (``Scale.bands_source``, ``MissingRule.source``) where they are empty: a
+    definition that does not use them keeps the hash an earlier psyq gave it, so its
+    kept copy (stored without them) still matches and is not called changed."""
+    scales = content.get("scales")
+    if not isinstance(scales, list):
+        return content
+    kept = []
+    for scale in scales:
+        if isinstance(scale, dict):
+            scale = {k: v for k, v in scale.items() if not (k == "bands_source" and v == "")}
+            rule = scale.get("missing")
+            if isinstance(rule, dict) and rule.get("source") == "":
+                scale["missing"] = {k: v for k, v in rule.items() if k != "source"}
+        kept.append(scale)
+    return {**content, "scales": kept}
 
 
 def round_half_up(x: float, decimals: int) -> float:

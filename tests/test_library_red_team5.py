@@ -737,3 +737,47 @@ def test_missing_data_rule_at_its_limit(
             assert (score["value"], score["prorated"]) == (full, True), (blanks, score)
         else:
             assert score["value"] is None and score["reason"], (blanks, score)
+
+
+# -- sources added to the format: definitions without them keep their hash ------------------
+
+
+def _older_psyq_hash(content: dict[str, Any]) -> str:
+    """The content hash as a psyq without bands_source and missing.source computed it."""
+    import hashlib
+
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_definition_kept_before_sources_existed_still_matches_its_hash(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """A store written by an earlier psyq keeps copies without the new fields, under the
+    hash that psyq computed: they must not read as changed outside psyq."""
+    from datetime import datetime
+
+    from psyq.store import StoredDefinition
+
+    shown = json.loads(psyq_cli("show", "gad7", "--json").stdout)
+    old = {k: v for k, v in shown.items() if k not in ("content_hash", "source", "notices")}
+    old["id"] = "anxiety7"
+    for scale in old["scales"]:
+        del scale["bands_source"]
+        del scale["missing"]["source"]
+    path = tmp_path / "anxiety7.json"
+    path.write_text(json.dumps(old), encoding="utf-8")
+    kept_hash = _older_psyq_hash({k: v for k, v in old.items() if k != "translations"})
+    # The file as it is: the same hash as before the fields existed.
+    assert json.loads(psyq_cli("show", str(path), "--json").stdout)["content_hash"] == kept_hash
+    kept = StoredDefinition(
+        hash=kept_hash,
+        instrument_id="anxiety7",
+        version=old["version"],
+        source=str(path),
+        source_path=str(path),
+        stored_at=datetime(2026, 1, 1),
+        definition=json.dumps(old),
+    )
+    instrument, problem = kept.checked()
+    assert problem is None and instrument is not None
