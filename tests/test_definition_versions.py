@@ -43,10 +43,10 @@ texts, cut-offs, flags. (Not descriptions, citations, golden examples or transla
 PINNED = {
     "audit": ("1.0", "7bda215e8ec8bb37"),
     "auditc": ("1.0", "40ae468b07232acd"),
-    "bdi2": ("1.0", "6f66eeed2d592923"),
+    "bdi2": ("1.0", "60ef63fe6eaee0a9"),
     "ccts": ("0.2", "e28d73ad45e78dbe"),
     "dass21": ("1.0", "a1765bbff2b4586e"),
-    "epds": ("1.0", "772ad7fd55bf8777"),
+    "epds": ("1.0", "31f87a118aabb417"),
     "gad2": ("1.0", "7bc8ffa7fe0b65c2"),
     "gad7": ("1.0", "2192f2ebdbeb4dc0"),
     "isi": ("1.0", "112c06d5e2ff3a7b"),

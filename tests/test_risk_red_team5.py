@@ -319,3 +319,22 @@ def test_redcap_import_says_which_band_stands_beside_a_critical_flag(
         for r in read_csv(out / "redcap-import-dictionary.csv")
     }
     assert fields["phq9_psyq_total_band_beside_alert"] == "yesno"
+
+
+@pytest.mark.parametrize(
+    ("instrument", "answers", "topic"),
+    [
+        ("epds", "0,0,3,0,3,3,3,3,3,-", "thoughts of harming oneself"),
+        ("bdi2", ",".join(["0"] * 8 + ["-"] + ["0"] * 12), "suicidal thoughts or wishes"),
+    ],
+)
+def test_an_unanswered_licensed_critical_item_says_what_to_ask_about(
+    psyq_cli: CLI, instrument: str, answers: str, topic: str
+) -> None:
+    """EPDS item 10 and BDI-II item 9 ship with placeholder texts (licensed wording). Left
+    unanswered, the alert said "Critical item epds_10 was not answered (EPDS item 10
+    [licensed text not installed]). Ask the client about it directly.": ask about what?"""
+    scored = psyq_cli("score", instrument, "--answers", answers)
+    assert scored.exit_code == 0, scored.output
+    (alert,) = [line for line in scored.stdout.splitlines() if line.startswith("!!! CRITICAL")]
+    assert f"({topic}) [licensed text not installed]). Ask the client about it directly" in alert
