@@ -163,6 +163,7 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
     # Loaded here, not at import: every command loads this plugin, few read FHIR.
     from psyq.plugins.fhir.linking import infer_system, response_context
 
+    _check_version(instrument, response.get("questionnaire"))
     context = response_context(instrument, response)
     indexes = [_index_for(instrument, system) for system in context.systems]
     if not indexes and _is_relative(response.get("questionnaire")):
@@ -212,6 +213,31 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
         answers[item.id] = value
         where_from[item.id] = link_id
     return answers
+
+
+def _check_version(instrument: Instrument, ref: Any) -> None:
+    """Refuse a response to another version of this instrument's psyq Questionnaire.
+
+    psyq's own responses name ``http://psyq.local/fhir/Questionnaire/<id>|<version>``.
+    A definition may keep an item's id while its question or answers change (a local
+    pack's version 2 asking "I felt tense" where version 1 asked "I felt calm"): read
+    with the version installed now, a version 1 response was scored as answers to
+    version 2's questions.
+    """
+    from psyq.plugins.fhir.questionnaire import questionnaire_url
+
+    if not isinstance(ref, str) or "|" not in ref:
+        return
+    base, _, version = ref.partition("|")
+    version = version.strip()
+    if base.strip() != questionnaire_url(instrument) or version == instrument.version:
+        return
+    raise AnswerError(
+        f"the response answers {instrument.short_name} v{_shown(version)} "
+        f"(questionnaire '{_shown(ref)}'), but this is v{instrument.version}, whose items "
+        f"may differ; refusing rather than reading v{_shown(version)}'s answers as "
+        f"v{instrument.version}'s"
+    )
 
 
 def _is_relative(ref: Any) -> bool:
@@ -278,6 +304,13 @@ def answer_value(
     """The option value one FHIR answer stands for, or one line saying why not."""
     scale = instrument.response_scale_for(item)
     where = f"linkId '{link_id}' ({item.id})"
+    kinds = [k for k in answer if k.startswith("value")]
+    if len(kinds) > 1:
+        # FHIR's value[x] is one value: which of two disagreeing ones was meant?
+        raise AnswerError(
+            f"{where}: one answer gives {len(kinds)} values ({', '.join(kinds[:4])}); "
+            "a FHIR answer has one value[x]; refusing rather than picking one"
+        )
     if "valueInteger" in answer or "valueDecimal" in answer:
         raw = answer.get("valueInteger", answer.get("valueDecimal"))
         number = whole_number(raw) if not isinstance(raw, str) else None
@@ -292,17 +325,17 @@ def answer_value(
         for option in scale.options:
             for known in option.codes:
                 if known.code == code and system in (None, known.system):
-                    return option.value
+                    return _agreeing(instrument, item, coding, option.value, where, "code")
         ordinal = ordinal_value(coding, answer)
         if ordinal is not None:
-            return ordinal
+            return _agreeing(instrument, item, coding, ordinal, where, "ordinalValue/itemWeight")
         if context is not None:
             from psyq.plugins.fhir.linking import coded_value
 
             # The Questionnaire answered says what its codes are worth (answerOption, ValueSet).
             given = coded_value(context, raw_id, system, code)
             if given is not None:
-                return given
+                return _agreeing(instrument, item, coding, given, where, "Questionnaire's value")
         labels = context.answer_labels.get(raw_id, {}) if context is not None else {}
         texts = (coding.get("display"), code, labels.get(code) if isinstance(code, str) else None)
         for text in texts:
@@ -326,6 +359,28 @@ def answer_value(
     kind = next(k for k in answer if k.startswith("value"))
     raise AnswerError(
         f"{where}: a {kind} answer cannot be mapped to an option; allowed: {scale.describe()}"
+    )
+
+
+def _agreeing(
+    instrument: Instrument, item: Item, coding: JSON, value: int, where: str, source: str
+) -> int:
+    """``value``, unless the coding's ``display`` is the label of another answer.
+
+    A sender whose ordinalValue/itemWeight counts 1-4 where psyq counts 0-3 gives
+    "Not at all" the weight 1: read as it stands, every answer was one step up and a
+    "Not at all" on PHQ-9 item 9 raised the suicide alert. A code whose display is
+    another answer's says the sender's mapping is broken; either way psyq cannot
+    tell which of the two was meant.
+    """
+    display = coding.get("display")
+    said = _by_label(instrument, item, display)
+    if said is None or said == value:
+        return value
+    raise AnswerError(
+        f"{where}: answer coding '{str(coding.get('code'))[:40]}' is {value} by its {source}, "
+        f"but its display '{str(display)[:40]}' is answer {said}; refusing rather than "
+        "guessing which was meant"
     )
 
 

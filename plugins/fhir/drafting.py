@@ -220,8 +220,13 @@ def questionnaire_to_draft(
     ``value_sets``: ValueSets given beside it (``--value-set``), found by URL.
     """
     kind = q.get("resourceType") if isinstance(q, dict) else type(q).__name__
+    if kind is None or not isinstance(kind, str):
+        # No resourceType: not FHIR at all (the LHC-Forms test forms' own format).
+        raise DefinitionError(
+            f"{source}: no resourceType, so not a FHIR resource; expected a Questionnaire"
+        )
     if kind != "Questionnaire":
-        raise DefinitionError(f"{source}: a FHIR {kind}, not a Questionnaire")
+        raise DefinitionError(f"{source}: a FHIR {kind[:40]}, not a Questionnaire")
     url = canonical_base(q.get("url"))
     if len(url) > 500:
         url = ""  # not a URL a person wrote; linkIds are then not kept as codes

@@ -218,13 +218,45 @@ def map_export(instrument: Instrument, dictionary: Path) -> RedcapMapping:
             if f.type in ("radio", "dropdown")
             else [("1", "Yes"), ("0", "No")]
         )
+        problem = _other_codes(instrument, item_id, choices)
+        if problem is not None:
+            raise PsyqError(
+                f"{dictionary}:{f.line}: field '{f.name}' ({instrument.short_name} item "
+                f"{item_id}): {problem}; refusing rather than reading its codes as the item's"
+            )
         for code, label in choices:
             answer = code if code in allowed else ("" if _is_missing(code, label) else code)
             table[plain(label)] = answer
-            if answer != code:
+        for code, label in choices:
+            # A raw code reads as itself, never as a choice whose label is that numeral
+            # ("0, 1 | 1, 2": a raw export's 1 is code 1, not the label "1").
+            answer = code if code in allowed else ("" if _is_missing(code, label) else code)
+            if answer != code or table.get(code, code) != code:
                 table[code] = answer
         mapping.answer_codes[item_id] = table
     return mapping
+
+
+def _other_codes(
+    instrument: Instrument, item_id: str, choices: list[tuple[str, str]]
+) -> str | None:
+    """Why a field's choices are not the item's answers, if they are not: a code that is
+    no answer of the item (a project coding 1-4 where psyq has 0-3), or a label that is
+    another answer's ("1, Not at all" where psyq's Not at all is 0). Read as they are,
+    every answer would be scored as the next one up and a "Not at all" on PHQ-9 item 9
+    raised the suicide alert."""
+    options = instrument.response_scale_for(instrument.item(item_id)).options
+    allowed = {str(o.value) for o in options}
+    by_label = {_normalise(o.label): str(o.value) for o in options}
+    for code, label in choices:
+        shown = f"'{code}, {label[:40]}'"
+        ours = by_label.get(_normalise(label))
+        if ours is not None and ours != code:
+            return f"choice {shown} is psyq's answer {ours} ({label[:40]})"
+        if code not in allowed and not _is_missing(code, label):
+            values = ", ".join(sorted(allowed, key=lambda v: (len(v), v)))
+            return f"choice {shown} is not one of the item's answers ({values})"
+    return None
 
 
 def _input_rows(path: Path) -> tuple[list[str], dict[int, list[str]]]:

@@ -1,0 +1,298 @@
+"""Interop red team, fifth pass: FHIR and REDCap answers that mean something other than
+what psyq would read them as are refused in one line; a Bundle written from a
+QuestionnaireResponse keeps who answered it and when.
+
+Where a pattern is not in ``../shared/corpus``, the fixture reproduces it and names the
+public file it imitates.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from fhir.resources.R4B.bundle import Bundle
+
+from tests.definitions import definition
+
+CLI = Callable[..., Result]
+LOINC = "http://loinc.org"
+ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+ITEM_WEIGHT = "http://hl7.org/fhir/StructureDefinition/itemWeight"
+PHQ9_ITEMS = ["44250-9", "44255-8", "44259-0", "44254-1", "44251-7",
+              "44258-2", "44252-5", "44253-3", "44260-8"]  # fmt: skip
+PHQ9_CODES = ["LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9"]
+PHQ9_LABELS = ["Not at all", "Several days", "More than half the days", "Nearly every day"]
+
+
+def response(answers: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """A PHQ-9 QuestionnaireResponse with LOINC linkIds, as the lforms PHQ-9
+    (``../shared/corpus/fhir/lforms__test_data_R4_phq9.json``) answers."""
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": "http://loinc.org/q/44249-1",
+        "status": "completed",
+        "item": [
+            {"linkId": f"/{code}", "answer": [answer]}
+            for code, answer in zip(PHQ9_ITEMS, answers, strict=True)
+        ],
+        **extra,
+    }
+
+
+def write(path: Path, data: Any) -> Path:
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def one_error_line(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+# -- FHIR: an answer's weight or code that its own display contradicts ---------------------
+
+
+@pytest.mark.parametrize("extension", [ORDINAL, ITEM_WEIGHT])
+def test_a_weight_counting_from_one_is_refused_not_read_one_step_up(
+    psyq_cli: CLI, tmp_path: Path, extension: str
+) -> None:
+    """A sender whose Questionnaire weighs its answers 1-4 (the lforms answerOption
+    pattern, ``lforms__test_data_R4_answerOption_answerOption-valueCoding.choice.R4.json``,
+    with its own codes and an ordinalValue/itemWeight on each) answers "Not at all"
+    everywhere. Read by the weight, every item was 1 and PHQ-9 item 9 raised the
+    suicide alert for a client who answered "Not at all"."""
+    answers = [
+        {
+            "valueCoding": {
+                "system": "http://example.org/CodeSystem/frequency",
+                "code": "not-at-all",
+                "display": "Not at all",
+                "extension": [{"url": extension, "valueDecimal": 1}],
+            }
+        }
+    ] * 9
+    path = write(tmp_path / "qr.json", response(answers))
+    line = one_error_line(psyq_cli("score", "phq9", "--answers-file", path))
+    assert "qr.json" in line and "linkId '/44250-9'" in line and "Not at all" in line
+    assert "CRITICAL" not in line
+
+
+def test_a_loinc_code_whose_display_is_another_answer_is_refused(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """LA6569-3 is "Several days"; a display of "Nearly every day" beside it says the
+    sender's mapping is broken: psyq cannot tell which of the two the client chose."""
+    answers = [{"valueCoding": {"system": LOINC, "code": PHQ9_CODES[0]}}] * 8 + [
+        {"valueCoding": {"system": LOINC, "code": PHQ9_CODES[1], "display": PHQ9_LABELS[3]}}
+    ]
+    path = write(tmp_path / "qr.json", response(answers))
+    line = one_error_line(psyq_cli("score", "phq9", "--answers-file", path))
+    assert "linkId '/44260-8'" in line and "LA6569-3" in line and "Nearly every day" in line
+    # The same code with its own display, or with none, is read as before.
+    fine = [{"valueCoding": {"system": LOINC, "code": PHQ9_CODES[1]}}] * 8 + [
+        {"valueCoding": {"system": LOINC, "code": PHQ9_CODES[1], "display": PHQ9_LABELS[1]}}
+    ]
+    scored = psyq_cli("score", "phq9", "--answers-file", write(tmp_path / "ok.json",
+                      response(fine)), "--json")  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.output)["scores"]["total"]["value"] == 9
+
+
+def test_an_answer_with_two_values_is_refused(psyq_cli: CLI, tmp_path: Path) -> None:
+    """FHIR's answer.value[x] is one value; valueInteger 0 beside a coding for "Nearly
+    every day" on item 9 was read as 0, and the alert never raised."""
+    answers = [{"valueInteger": 0}] * 8 + [
+        {"valueInteger": 0, "valueCoding": {"system": LOINC, "code": PHQ9_CODES[3]}}
+    ]
+    path = write(tmp_path / "qr.json", response(answers))
+    line = one_error_line(psyq_cli("score", "phq9", "--answers-file", path))
+    assert "linkId '/44260-8'" in line and "valueInteger" in line and "valueCoding" in line
+
+
+# -- FHIR: a response to another version of psyq's own Questionnaire ------------------------
+
+
+MOOD = """\
+items:
+  - {{id: m1, text: "{first}", response_scale: freq}}
+  - {{id: m2, text: I slept well, response_scale: freq}}
+scales:
+  - {{id: total, label: Total, items: [m1, m2], method: sum}}
+"""
+
+
+def test_a_response_to_another_version_of_the_questionnaire_is_refused(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """psyq's responses name ``.../Questionnaire/<id>|<version>``. A definition that
+    keeps its item ids while a question changes (version 1 asks "I felt calm", version 2
+    "I felt tense") scored a version 1 response as answers to version 2's questions."""
+    v1 = tmp_path / "mood-v1.yaml"
+    v1.write_text(definition("mood", MOOD.format(first="I felt calm"), title="Mood",
+                             short_name="MOOD", version="1"))  # fmt: skip
+    v2 = tmp_path / "mood-v2.yaml"
+    v2.write_text(definition("mood", MOOD.format(first="I felt tense"), title="Mood",
+                             short_name="MOOD", version="2"))  # fmt: skip
+    bundle_path = tmp_path / "m.fhir.json"
+    made = psyq_cli("report", v1, "--answers", "3,1", "--client", "C-1", "-o", bundle_path)
+    assert made.exit_code == 0, made.output
+    qr = json.loads(bundle_path.read_text())["entry"][0]["resource"]
+    assert qr["questionnaire"].endswith("/Questionnaire/mood|1")
+    path = write(tmp_path / "qr.json", qr)
+    same = psyq_cli("score", v1, "--answers-file", path)
+    assert same.exit_code == 0, same.output
+    line = one_error_line(psyq_cli("score", v2, "--answers-file", path))
+    assert "qr.json" in line and "v1" in line and "v2" in line
+    # In a batch it is the row's error, not a score.
+    ndjson = tmp_path / "in.ndjson"
+    ndjson.write_text(json.dumps(qr) + "\n")
+    out = tmp_path / "out"
+    batch = psyq_cli("batch", ndjson, "--instrument", v2, "--out", out, "--quiet",
+                     "--summary", "html", "--jobs", "1")  # fmt: skip
+    assert batch.exit_code == 1, batch.output
+    with (out / "errors.csv").open(encoding="utf-8", newline="") as fh:
+        (error,) = list(csv.DictReader(fh))
+    assert "v1" in error["reason"]
+    assert len((out / "scores.csv").read_text().splitlines()) == 1  # the header only
+
+
+# -- FHIR out: the Bundle written from a response keeps its subject and authored time -------
+
+
+def test_bundles_from_a_response_keep_its_subject_and_time(psyq_cli: CLI, tmp_path: Path) -> None:
+    """`report --answers-file` dated the Bundle by the day alone and `score --format fhir`
+    gave it no date and no subject, where `batch` keeps both (README: "`authored` and
+    `effectiveDateTime` keep the input's time and zone"). An in-progress response with
+    item 9 unanswered: every Observation preliminary and carrying the alert."""
+    answers = [{"valueCoding": {"system": LOINC, "code": PHQ9_CODES[1]}}] * 9
+    qr = response(answers, authored="2026-03-01T10:15:30+01:00",
+                  subject={"reference": "Patient/p1"}, status="in-progress")  # fmt: skip
+    del qr["item"][8]
+    path = write(tmp_path / "qr.json", qr)
+    reported = tmp_path / "r.fhir.json"
+    made = psyq_cli("report", "phq9", "--answers-file", path, "--client", "C-1", "-o", reported)
+    assert made.exit_code == 0, made.output
+    scored = psyq_cli("score", "phq9", "--answers-file", path, "--format", "fhir")
+    assert scored.exit_code == 0, scored.output
+    for bundle, subject in ((json.loads(reported.read_text()), {"identifier": {"value": "C-1"}}),
+                            (json.loads(scored.output), {"reference": "Patient/p1"})):  # fmt: skip
+        Bundle.model_validate(bundle)
+        (qr_out, *observations) = [e["resource"] for e in bundle["entry"]]
+        assert qr_out["authored"] == "2026-03-01T10:15:30+01:00"
+        assert qr_out["status"] == "in-progress" and qr_out["subject"] == subject
+        assert observations
+        for obs in observations:
+            assert obs["effectiveDateTime"] == "2026-03-01T10:15:30+01:00"
+            assert obs["subject"] == subject and obs["status"] == "preliminary"
+            assert "CRITICAL (item phq9_9)" in obs["note"][0]["text"]
+
+
+def test_a_file_that_is_not_fhir_is_named_so(psyq_cli: CLI, tmp_path: Path) -> None:
+    """The LHC-Forms internal format (``lforms__test_data_lforms_twoTotalScore.json``) has
+    no resourceType: it was called "a FHIR None"."""
+    path = write(tmp_path / "form.json", {"name": "PHQ-9", "items": []})
+    line = one_error_line(psyq_cli("import-fhir", path, "-o", tmp_path / "d.yaml"))
+    assert "None" not in line and "no resourceType" in line and "form.json" in line
+
+
+# -- REDCap: a field named as the item but coded otherwise ---------------------------------
+
+
+def compiled_dictionary(psyq_cli: CLI, tmp_path: Path, instrument: str) -> list[dict[str, str]]:
+    path = tmp_path / f"{instrument}-dictionary.csv"
+    made = psyq_cli("compile", instrument, "--to", "redcap", "-o", path)
+    assert made.exit_code == 0, made.output
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_dictionary(path: Path, rows: list[dict[str, str]]) -> Path:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
+
+
+ONE_TO_FOUR = "1, Not at all | 2, Several days | 3, More than half the days | 4, Nearly every day"
+REVERSED = "0, Nearly every day | 1, More than half the days | 2, Several days | 3, Not at all"
+
+
+@pytest.mark.parametrize(
+    ("choices", "renamed"),
+    [
+        # A project coding the PHQ-9 1-4 (REDCap's default numbering when choices are
+        # typed without codes); Bridge2AI-Voice's q_generic_patient_health_questionnaire9
+        # codes it 0-3. (Under other names its codes already matched no item.)
+        (ONE_TO_FOUR, False),
+        # The right codes with the labels the other way round, by name or by wording.
+        (REVERSED, False),
+        (REVERSED, True),
+    ],
+)
+def test_redcap_fields_coded_otherwise_are_refused(
+    psyq_cli: CLI, tmp_path: Path, choices: str, renamed: bool
+) -> None:
+    """Fields named as the items (or, renamed, found by their wording as Bridge2AI's
+    are) were read code for code: "1, Not at all" on item 9 was scored 1 and raised the
+    suicide alert; a label export's "Not at all" was read as 1 too."""
+    rows = compiled_dictionary(psyq_cli, tmp_path, "phq9")
+    names = {}
+    for row in rows:
+        if row["Field Type"] == "radio" and row["Variable / Field Name"] != "phq9_10":
+            row["Choices, Calculations, OR Slider Labels"] = choices
+        if renamed and row["Field Type"] == "radio":
+            names[row["Variable / Field Name"]] = "q_" + row["Variable / Field Name"]
+            row["Variable / Field Name"] = names[row["Variable / Field Name"]]
+    rows = [r for r in rows if r["Field Type"] != "calc"]
+    dictionary = write_dictionary(tmp_path / "dict.csv", rows)
+    fields = [names.get(f"phq9_{i}", f"phq9_{i}") for i in range(1, 11)]
+    export = tmp_path / "export.csv"
+    export.write_text(
+        f"record_id,{','.join(fields)},phq9_complete\n"
+        f"1,{','.join(['1'] * 9)},0,2\n"
+        f"2,{','.join(['Not at all'] * 9)},Not difficult at all,2\n"
+    )
+    out = tmp_path / "out"
+    result = psyq_cli("batch", export, "--instrument", "phq9", "--redcap", dictionary,
+                      "--out", out, "--quiet", "--summary", "html")  # fmt: skip
+    line = one_error_line(result)
+    assert "dict.csv:3:" in line and f"field '{fields[0]}'" in line and "phq9_1" in line
+    assert not (out / "scores.csv").exists()
+
+
+def test_redcap_numeral_labels_do_not_change_raw_codes(psyq_cli: CLI, tmp_path: Path) -> None:
+    """A 0-4 item whose choices are shown as 1-5 ("0, 1 | 1, 2 | ..."): a raw export's
+    1 is code 1. The label table read it as the label "1", code 0, so every answer
+    scored one step down."""
+    rows = compiled_dictionary(psyq_cli, tmp_path, "ccts")
+    for row in rows:
+        if row["Field Type"] == "radio":
+            row["Choices, Calculations, OR Slider Labels"] = " | ".join(
+                f"{k}, {k + 1}" for k in range(5)
+            )
+    dictionary = write_dictionary(tmp_path / "dict.csv", rows)
+    answers = ["1", "2", "3", "4", "0", "1", "2", "3"] * 2
+    items = ",".join(r["Variable / Field Name"] for r in rows if r["Field Type"] == "radio")
+    export = tmp_path / "export.csv"
+    export.write_text(f"record_id,{items},ccts_complete\n1,{','.join(answers)},2\n")
+    out = tmp_path / "out"
+    result = psyq_cli("batch", export, "--instrument", "ccts", "--redcap", dictionary,
+                      "--out", out, "--quiet", "--summary", "html")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with (out / "scores.csv").open(encoding="utf-8", newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    expected = psyq_cli("score", "ccts", "--answers", ",".join(answers), "--json")
+    total = json.loads(expected.output)["scores"]["total"]["value"]
+    assert float(row["total"]) == pytest.approx(total)
