@@ -296,3 +296,32 @@ def test_redcap_numeral_labels_do_not_change_raw_codes(psyq_cli: CLI, tmp_path: 
     expected = psyq_cli("score", "ccts", "--answers", ",".join(answers), "--json")
     total = json.loads(expected.output)["scores"]["total"]["value"]
     assert float(row["total"]) == pytest.approx(total)
+
+
+def test_redcap_record_id_field_named_otherwise(psyq_cli: CLI, tmp_path: Path) -> None:
+    """REDCap's record ID field is the dictionary's first, whatever its name (many
+    projects call it ``study_id``). The batch asked for a ``record_id`` column, and
+    `--id-column study_id` wrote redcap-import.csv headed ``record_id``, which REDCap
+    refuses to import into such a project."""
+    rows = compiled_dictionary(psyq_cli, tmp_path, "phq9")
+    assert rows[0]["Variable / Field Name"] == "record_id"
+    rows[0]["Variable / Field Name"] = "study_id"
+    dictionary = write_dictionary(tmp_path / "dict.csv", rows)
+    items = ",".join(f"phq9_{i}" for i in range(1, 11))
+    export = tmp_path / "export.csv"
+    export.write_text(
+        f"study_id,redcap_event_name,{items},phq9_complete\n"
+        f"S-7,baseline_arm_1,{','.join(['1'] * 8)},0,0,2\n"
+    )
+    out = tmp_path / "out"
+    result = psyq_cli("batch", export, "--instrument", "phq9", "--redcap", dictionary,
+                      "--to", "redcap", "--out", out, "--quiet", "--summary", "html")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with (out / "scores.csv").open(encoding="utf-8", newline="") as fh:
+        (scored,) = list(csv.DictReader(fh))
+    assert scored["client_id"] == "S-7" and scored["total"] == "8"
+    with (out / "redcap-import.csv").open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        assert reader.fieldnames is not None and reader.fieldnames[0] == "study_id"
+        (imported,) = list(reader)
+    assert imported["study_id"] == "S-7" and imported["phq9_psyq_total"] == "8"

@@ -32,6 +32,7 @@ from psyq.errors import PsyqError
 from psyq.files import write_atomic
 from psyq.models import Instrument
 from psyq.plugins.redcap.dictionary import (
+    FIELD_NAME,
     Field,
     parse_choices,
     plain,
@@ -155,6 +156,8 @@ class RedcapMapping:
     form: str
     rename: dict[str, str] = field(default_factory=dict)
     answer_codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    record_id: str = "record_id"
+    """The project's record ID field: REDCap's first field, whatever its name (``study_id``)."""
 
 
 def _normalise(text: str) -> str:
@@ -208,7 +211,15 @@ def map_export(instrument: Instrument, dictionary: Path) -> RedcapMapping:
             f"{dictionary}: no form's fields match the items of {instrument.short_name} "
             f"(by name, or in order with the same answer codes and wording)"
         )
-    mapping = RedcapMapping(form=pairs[0][0].form)
+    # REDCap's record ID field is the dictionary's first field; most projects call it
+    # record_id, others study_id or participant_id.
+    first = fields[0] if fields else None
+    record_id = (
+        first.name
+        if first is not None and first.type == "text" and FIELD_NAME.fullmatch(first.name)
+        else "record_id"
+    )
+    mapping = RedcapMapping(form=pairs[0][0].form, record_id=record_id)
     for f, item_id in pairs:
         mapping.rename[f.name] = item_id
         allowed = {str(v) for v in instrument.response_scale_for(instrument.item(item_id)).values}
@@ -277,13 +288,14 @@ def _refuse_twice(
     lines: list[tuple[list[str], list[str]]],
     kept: list[str],
     cell: Callable[[list[str], str], str],
+    record_id: str,
 ) -> None:
     """Two scored rows of one record (and event, repeat instance) are refused before
     ``redcap-import.csv`` is written: REDCap would keep one row's scores and drop the
     other's without a word (an export never has such rows; an edited one may)."""
     seen: dict[tuple[str, ...], str] = {}
     for line, source in lines:
-        key = (cell(source, "record_id") or line[1], *[cell(source, c) for c in kept])
+        key = (cell(source, record_id) or line[1], *[cell(source, c) for c in kept])
         if key in seen:
             where = ", ".join(f"{c} '{v}'" for c, v in zip(kept, key[1:], strict=True))
             raise PsyqError(
@@ -304,7 +316,8 @@ def finish_redcap_outputs(
     header, rows = _input_rows(export)
     complete = f"{mapping.form}_complete"
     kept = [c for c in EVENT_COLUMNS if c in header]
-    at = {c: header.index(c) for c in [*kept, complete, "record_id"] if c in header}
+    record_id = mapping.record_id
+    at = {c: header.index(c) for c in [*kept, complete, record_id] if c in header}
 
     def cell(row: list[str], column: str) -> str:
         k = at.get(column)
@@ -341,10 +354,12 @@ def finish_redcap_outputs(
     for scale in instrument.scales:
         fields += [f"{prefix}_{scale.id}{suffix}" for suffix in suffixes[scale.id]]
     fields += [f"{prefix}_flags", f"{prefix}_flag_items"]
-    _refuse_twice(export, lines, kept, cell)
+    _refuse_twice(export, lines, kept, cell, record_id)
     imported = io.StringIO()
     writer = csv.writer(imported, lineterminator="\r\n")
-    writer.writerow(["record_id", *kept, *fields])
+    # Named as the project names it: REDCap refuses an import whose first column is not
+    # its record ID field.
+    writer.writerow([record_id, *kept, *fields])
     for line, source in lines:
         by_name = dict(zip(head, line, strict=False))
         values = []
@@ -353,7 +368,7 @@ def finish_redcap_outputs(
         values += [by_name.get("flags", ""), by_name.get("flag_items", "")]
         writer.writerow(
             [
-                cell(source, "record_id") or by_name["client_id"],
+                cell(source, record_id) or by_name["client_id"],
                 *[cell(source, c) for c in kept],
                 *values,
             ]
