@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict
 from psyq import audit
 from psyq.clients import check_client_id
 from psyq.errors import PsyqError
-from psyq.models import Instrument
+from psyq.models import CRITICAL_ITEM_FLAG, Instrument
 from psyq.results import FlagHit, ScoreResult
 
 DB_NAME = "psyq.db"
@@ -381,10 +381,20 @@ class AnswerVersion(BaseModel):
 
     def alerts_gone(self, now: ScoreResult | None) -> list[FlagHit]:
         """Critical flags these earlier answers raised that the answers ``now`` (the
-        administration's current result) do not: a risk signal answered away."""
+        administration's current result) do not: a risk signal answered away.
+
+        An unanswered critical item that is answered now is not one: the client was
+        asked (a form saved before reaching the item, then finished), and what they
+        answered raises its own flag if it is a risk."""
         earlier = [] if self.result is None else self.result.critical
         still = set() if now is None else {f.id for f in now.critical}
-        return [f for f in earlier if f.id not in still]
+        answered = set() if now is None else {k for k, v in now.answers.items() if v is not None}
+        return [
+            f
+            for f in earlier
+            if f.id not in still
+            and not (f.id == CRITICAL_ITEM_FLAG and f.item_ids and set(f.item_ids) <= answered)
+        ]
 
     def changes(self, now: dict[str, int | None]) -> dict[str, tuple[int | None, int | None]]:
         """Item id -> (answer then, answer now), for the items whose answer differs."""
