@@ -325,3 +325,60 @@ def test_redcap_record_id_field_named_otherwise(psyq_cli: CLI, tmp_path: Path) -
         assert reader.fieldnames is not None and reader.fieldnames[0] == "study_id"
         (imported,) = list(reader)
     assert imported["study_id"] == "S-7" and imported["phq9_psyq_total"] == "8"
+
+
+# -- FHIR in: answer codes without a system ------------------------------------------------
+
+
+def test_answer_codes_without_a_system_survive_import(psyq_cli: CLI, tmp_path: Path) -> None:
+    """Answer codes with no system (``{"code": "c2"}``) and an ordinalValue, as in
+    ``lforms__test_data_R4_answerOption_answerOption-valueCoding.choice.R4.json``
+    (group 3), here in a form with a url. The draft dropped the codes, so a response to
+    the very form imported, answering by code, was refused for every answer."""
+    url = "http://example.org/fhir/Questionnaire/choice-codes"
+
+    def option(k: int) -> dict[str, Any]:
+        return {
+            "valueCoding": {"code": f"c{k}", "display": f"Answer {k}"},
+            "extension": [{"url": ORDINAL, "valueDecimal": k}],
+        }
+
+    questionnaire = {
+        "resourceType": "Questionnaire",
+        "url": url,
+        "status": "draft",
+        "title": "Answer codes without a system",
+        "item": [
+            {
+                "linkId": f"item{i}",
+                "text": f"Item {i}",
+                "type": "choice",
+                "answerOption": [option(k) for k in (1, 2, 3)],
+            }
+            for i in (1, 2)
+        ],
+    }
+    draft = tmp_path / "draft.yaml"
+    made = psyq_cli("import-fhir", write(tmp_path / "q.json", questionnaire), "-o", draft)
+    assert made.exit_code == 0, made.output
+
+    def answered(codings: list[dict[str, Any]]) -> Path:
+        qr = {
+            "resourceType": "QuestionnaireResponse",
+            "questionnaire": url,
+            "status": "completed",
+            "item": [
+                {"linkId": f"item{i}", "answer": [{"valueCoding": c}]}
+                for i, c in zip((1, 2), codings, strict=True)
+            ],
+        }
+        return write(tmp_path / "qr.json", qr)
+
+    scored = psyq_cli("score", draft, "--answers-file",
+                      answered([{"code": "c2"}, {"code": "c3"}]), "--json")  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.output)["scores"]["total"]["value"] == 5
+    # A code of another system is not this form's c2.
+    other = [{"system": "http://example.org/other", "code": "c2"}, {"code": "c3"}]
+    line = one_error_line(psyq_cli("score", draft, "--answers-file", answered(other)))
+    assert "linkId 'item1'" in line

@@ -105,9 +105,21 @@ def _quote(text: str, limit: int = 60) -> str:
     return f"'{text[: limit - 3]}...'" if len(text) > limit else f"'{text}'"
 
 
-def _options(item: JSON, contained: dict[str, JSON], notes: list[str]) -> list[Option] | None:
-    """The item's answers with their values; ``None`` (and a note) when they cannot be read."""
+def _options(
+    item: JSON, contained: dict[str, JSON], notes: list[str], url: str = ""
+) -> list[Option] | None:
+    """The item's answers with their values; ``None`` (and a note) when they cannot be read.
+
+    An answer code without a system (``{"code": "c1"}``, as LHC-Forms' test forms write
+    them) means something only in this Questionnaire: it is kept as a code of ``url``,
+    as linkIds are, so a response to the form that answers by code alone is read.
+    """
     from psyq.models import Coding
+
+    def local(code: Any) -> list[Coding]:
+        if not url or not isinstance(code, str) or not code or len(code) > 500:
+            return []
+        return [Coding(system=url, code=code)]
 
     link_id = item.get("linkId")
     if "answerOption" in item:
@@ -126,9 +138,10 @@ def _options(item: JSON, contained: dict[str, JSON], notes: list[str]) -> list[O
                 label = str(opt["valueInteger"])
             text = _text(str(label or "?"), 500)
             missing = extension_value(opt, frozenset({MISSING_OPTION})) is True
-            out.append(
-                Option(value, text, codings([coding]), missing or looks_missing(value, text))
-            )
+            codes = codings([coding])
+            if not codes and coding.get("system") is None:
+                codes = local(coding.get("code"))
+            out.append(Option(value, text, codes, missing or looks_missing(value, text)))
         return out
     ref = item.get("answerValueSet")
     if not isinstance(ref, str):
@@ -165,6 +178,8 @@ def _options(item: JSON, contained: dict[str, JSON], notes: list[str]) -> list[O
             value = whole_number(concept["code"])
         label = _text(concept.get("display") or concept["code"], 500)
         codes = [Coding(system=system, code=concept["code"][:500])] if system else []
+        if not codes and concept.get("system") is None:
+            codes = local(concept["code"])
         out.append(Option(value, label, codes, looks_missing(value, label)))
     return out
 
@@ -291,7 +306,7 @@ def questionnaire_to_draft(
             # the total's code, or a group's subscale (see _group_scales).
             typed_scores.append(node)
             continue
-        options = _options(node, contained, notes)
+        options = _options(node, contained, notes, url)
         if not options:
             if "answerValueSet" not in node:  # an uncontained value set is noted already
                 notes.append(
