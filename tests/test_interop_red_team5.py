@@ -19,6 +19,7 @@ import pytest
 from click.testing import Result
 from fhir.resources.R4B.bundle import Bundle
 
+from tests.conftest import SHARED
 from tests.definitions import definition
 
 CLI = Callable[..., Result]
@@ -382,3 +383,62 @@ def test_answer_codes_without_a_system_survive_import(psyq_cli: CLI, tmp_path: P
     other = [{"system": "http://example.org/other", "code": "c2"}, {"code": "c3"}]
     line = one_error_line(psyq_cli("score", draft, "--answers-file", answered(other)))
     assert "linkId 'item1'" in line
+
+
+# -- drafts: an item with other answers summed into the total is named ---------------------
+
+BRIDGE2AI = SHARED / "corpus/redcap/bridge2ai_voice_project_data_dictionary.csv"
+
+
+@pytest.mark.skipif(not BRIDGE2AI.is_file(), reason="shared corpus is not present")
+def test_redcap_draft_names_the_difficulty_item_in_its_total(psyq_cli: CLI, tmp_path: Path) -> None:
+    """Bridge2AI-Voice's PHQ-9 form has no calc field, so the draft's total sums every
+    field, the difficulty item hard_to_work ("Not difficult at all" ...) among them: a
+    0-30 "PHQ-9 total". import-fhir names such an item; import-redcap said only that the
+    draft sums every item."""
+    draft = tmp_path / "draft.yaml"
+    made = psyq_cli("import-redcap", BRIDGE2AI, "--form",
+                    "q_generic_patient_health_questionnaire9", "-o", draft)  # fmt: skip
+    assert made.exit_code == 0, made.output
+    header = " ".join(
+        line.lstrip("# ") for line in draft.read_text().splitlines() if line.startswith("#")
+    )
+    assert "item hard_to_work has answers unlike no_interest's" in header
+    assert "IS included in the total" in header
+    assert "item thoughts_death has answers unlike" not in header
+
+
+def test_fhir_draft_names_the_first_item_its_answers_differ_from(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """With the linkIds kept as item ids (mood_1, ...) the note said "unlike q1's", an
+    item the draft does not have."""
+
+    def item(n: int, labels: list[str]) -> dict[str, Any]:
+        return {
+            "linkId": f"mood_{n}",
+            "text": f"Item {n}",
+            "type": "choice",
+            "answerOption": [
+                {
+                    "valueCoding": {"code": f"{n}-{k}", "display": label},
+                    "extension": [{"url": ORDINAL, "valueDecimal": k}],
+                }
+                for k, label in enumerate(labels)
+            ],
+        }
+
+    often = ["Never", "Sometimes", "Often"]
+    questionnaire = {
+        "resourceType": "Questionnaire",
+        "url": "http://example.org/fhir/Questionnaire/mood",
+        "status": "draft",
+        "item": [item(1, often), item(2, often), item(3, ["Not hard", "Hard", "Very hard"])],
+    }
+    draft = tmp_path / "draft.yaml"
+    made = psyq_cli("import-fhir", write(tmp_path / "q.json", questionnaire), "-o", draft)
+    assert made.exit_code == 0, made.output
+    header = " ".join(
+        line.lstrip("# ") for line in draft.read_text().splitlines() if line.startswith("#")
+    )
+    assert "item mood_3" in header and "unlike mood_1's" in header and "q1's" not in header

@@ -268,6 +268,7 @@ def questionnaire_to_draft(
     items: list[dict[str, Any]] = []
     calculated: list[tuple[JSON, str]] = []
     first_scale: str | None = None
+    first_id = ""
     conditional: list[tuple[str, str, dict[str, Any] | str]] = []
     gathered = Gathered()  # texts in other languages
     earlier: dict[str, Earlier] = {}  # linkId -> a converted item later conditions may name
@@ -390,13 +391,13 @@ def questionnaire_to_draft(
         if entry.get("scored") is False:
             continue  # asked, not scored: unlike answers are expected
         if first_scale is None:
-            first_scale = scales[key]
+            first_scale, first_id = scales[key], item_id
         elif scales[key] != first_scale:
             labels = ", ".join(f"{o.value}={o.label}" for o in options)
             notes.append(
                 f"item {item_id} (linkId {link_id} {_quote(text, 50)}) has answers unlike "
-                f"q1's ({labels}) and IS included in the total: check that the instrument "
-                "scores it; if not, set `scored: false` and remove it from scale total"
+                f"{first_id}'s ({labels}) and IS included in the total: check that the "
+                "instrument scores it; if not, set `scored: false` and remove it from scale total"
             )
     if not items:
         raise DefinitionError(
