@@ -442,3 +442,37 @@ def test_fhir_draft_names_the_first_item_its_answers_differ_from(
         line.lstrip("# ") for line in draft.read_text().splitlines() if line.startswith("#")
     )
     assert "item mood_3" in header and "unlike mood_1's" in header and "q1's" not in header
+
+
+# -- batch: a response refused for one answer still names its critical item ----------------
+
+DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+
+
+def test_batch_response_refused_for_one_answer_names_its_critical_item(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """A CSV row with a bad cell is led in errors.csv by its critical items and their
+    answers; a QuestionnaireResponse refused for one answer (item 1 answered with a
+    data-absent-reason code, as ``lforms__test_data_R4_ValueSet_yesnodontknow.json``
+    offers "Don't know") was not, though item 9 said "Nearly every day"; and an item 9
+    answered "asked-declined" is an unanswered critical item."""
+    declined = {"valueCoding": {"system": DATA_ABSENT, "code": "asked-declined"}}
+    codes = [{"valueCoding": {"system": LOINC, "code": PHQ9_CODES[1]}}] * 8
+    nearly = {"valueCoding": {"system": LOINC, "code": PHQ9_CODES[3]}}
+    rows = [
+        response([declined, *codes[1:], nearly], subject={"reference": "Patient/p1"}),
+        response([*codes, declined], subject={"reference": "Patient/p2"}),
+    ]
+    src = tmp_path / "in.ndjson"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--quiet",
+                      "--summary", "html", "--jobs", "1")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "2 row(s) not scored name a critical item" in result.output
+    with (out / "errors.csv").open(encoding="utf-8", newline="") as fh:
+        first, second = list(csv.DictReader(fh))
+    assert first["reason"].startswith("row 1: CRITICAL item phq9_9 answered 3 (Nearly every day)")
+    assert "'/44250-9'" in first["reason"] and "asked-declined" in first["reason"]
+    assert second["reason"].startswith("row 2: CRITICAL item phq9_9 not answered")

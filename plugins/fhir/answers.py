@@ -182,6 +182,11 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
         indexes = [_index_for(instrument, "")]
     answers: dict[str, int] = {}
     where_from: dict[str, str] = {}
+    # The first answer refused is the response's error; the others are still read, so a
+    # batch can lead that error with the critical items and their answers, as it does
+    # for a CSV row with a bad cell (``exc.answers``: an item refused is unanswered).
+    refused: AnswerError | None = None
+    unusable: set[str] = set()
     for node, given in answered:
         raw_id = str(node.get("linkId", "?"))
         link_id = _shown(raw_id)  # for messages; matching uses the linkId as written
@@ -191,27 +196,37 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
         if item is None:
             if any(raw_id in index.scales for index in indexes):
                 continue  # a score the sender computed; psyq computes its own
-            raise AnswerError(
+            refused = refused or AnswerError(
                 f"linkId '{link_id}': no {instrument.short_name} item matches it (by item id, "
                 "LOINC code or this Questionnaire's linkIds; --link-map maps your own); "
                 "refusing rather than dropping an answer"
             )
-        if len(given) > 1:
-            raise AnswerError(f"linkId '{link_id}': {len(given)} answers; {item.id} takes one")
-        if item.id in answers:
-            raise AnswerError(
-                f"linkId '{link_id}': item {item.id} was already answered "
-                f"(linkId '{where_from[item.id]}')"
-            )
-        value = answer_value(instrument, item, given[0], link_id, context, raw_id)
-        scale = instrument.response_scale_for(item)
-        if value not in scale.values:
-            raise AnswerError(
-                f"linkId '{link_id}' ({item.id}): {value} is not an allowed answer; "
-                f"allowed: {scale.describe()}"
-            )
+            continue
+        try:
+            if len(given) > 1:
+                raise AnswerError(f"linkId '{link_id}': {len(given)} answers; {item.id} takes one")
+            if item.id in answers or item.id in unusable:
+                raise AnswerError(
+                    f"linkId '{link_id}': item {item.id} was already answered "
+                    f"(linkId '{where_from.get(item.id, '?')}')"
+                )
+            where_from[item.id] = link_id
+            value = answer_value(instrument, item, given[0], link_id, context, raw_id)
+            scale = instrument.response_scale_for(item)
+            if value not in scale.values:
+                raise AnswerError(
+                    f"linkId '{link_id}' ({item.id}): {value} is not an allowed answer; "
+                    f"allowed: {scale.describe()}"
+                )
+        except AnswerError as exc:
+            refused = refused or exc
+            unusable.add(item.id)
+            answers.pop(item.id, None)  # two answers to one item: which is not known
+            continue
         answers[item.id] = value
-        where_from[item.id] = link_id
+    if refused is not None:
+        refused.answers = {**answers, **dict.fromkeys(unusable)}  # type: ignore[attr-defined]
+        raise refused
     return answers
 
 
