@@ -261,10 +261,11 @@ def _other_codes(
     by_label = {_normalise(o.label): str(o.value) for o in options}
     for code, label in choices:
         shown = f"'{code}, {label[:40]}'"
+        number = str(int(code)) if re.fullmatch(r"-?[0-9]{1,6}", code) else code  # 01 is 1
         ours = by_label.get(_normalise(label))
-        if ours is not None and ours != code:
+        if ours is not None and ours != number:
             return f"choice {shown} is psyq's answer {ours} ({label[:40]})"
-        if code not in allowed and not _is_missing(code, label):
+        if number not in allowed and not _is_missing(code, label):
             values = ", ".join(sorted(allowed, key=lambda v: (len(v), v)))
             return f"choice {shown} is not one of the item's answers ({values})"
     return None
