@@ -392,7 +392,8 @@ def build_history(
 ) -> list[HistoryEntry]:
     """Complete administrations of ``client_id``, oldest first, with change."""
     check_client_id(client_id)
-    if not store.has_client(client_id):
+    if not store.has_client(client_id) and not store.administrations(client_id=client_id):
+        # A client deleted outside psyq whose forms remain is shown (and said to be).
         raise PsyqError(f"no client '{client_id}' in {store.path} (see `psyq clients`)")
     if instrument_id is not None:
         # An unknown id is a clear error, not an empty list; a path names its id.
@@ -555,6 +556,11 @@ def render_request_for(
     gap = store.log_gap()  # entries cut out of the log: what they named is unknown
     if gap is not None:
         options["audit_log_changed_outside_psyq"] = gap
+        # Not entries cut out: an entry psyq did not write, or another store's log.
+        from psyq import audit
+
+        if gap in (audit.key_problem(store), audit.unwritten_tail(store)):
+            options["audit_log_not_psyqs"] = True
     # A form moved to another client outside psyq is named in this client's reports.
     left = [m for m in store.moved_outside() if m.left(adm.client_id)]
     if left:
@@ -565,6 +571,12 @@ def render_request_for(
     if deleted:
         options["deleted_outside_psyq"] = [
             {"administration_id": n, "problem": problem} for n, problem in sorted(deleted.items())
+        ]
+    # So may an earlier version psyq kept of a form or of the client (deleted by hand).
+    kept_gone = store.records_deleted_outside()
+    if kept_gone:
+        options["records_deleted_outside_psyq"] = [
+            {"record": record, "problem": problem} for record, problem in kept_gone.items()
         ]
     if other_versions:
         others = [o for o in before if o.instrument_version != adm.instrument_version]

@@ -50,6 +50,12 @@ def render_table(request: RenderRequest) -> bytes:
             f"deleted outside psyq after it was saved ({deleted['problem']}); this client's "
             "scores and trend may be missing it"
         )
+    for gone in request.options.get("records_deleted_outside_psyq", []):
+        lines.append(
+            f"!!! DELETED OUTSIDE PSYQ: {gone['record']} was deleted outside psyq after psyq "
+            f"saved it ({gone['problem']}); the answers, scores or client details it held are "
+            "no longer shown"
+        )
     partial = request.partial_line()
     if partial:
         lines.append(partial)
