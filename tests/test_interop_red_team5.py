@@ -476,3 +476,28 @@ def test_batch_response_refused_for_one_answer_names_its_critical_item(
     assert first["reason"].startswith("row 1: CRITICAL item phq9_9 answered 3 (Nearly every day)")
     assert "'/44250-9'" in first["reason"] and "asked-declined" in first["reason"]
     assert second["reason"].startswith("row 2: CRITICAL item phq9_9 not answered")
+
+
+# -- FHIR out: a risk answered away is said on every Observation ---------------------------
+
+
+def test_a_risk_answered_away_is_on_every_observation(psyq_cli: CLI, tmp_path: Path) -> None:
+    """Item 9 answered 2, the form left, resumed and item 9 changed to 0: the PHQ-2
+    Observation read "Negative screen (score band only; see the safety alert)" with no
+    note at all; the earlier answers' CRITICAL was on the total's only."""
+    left = psyq_cli("administer", "phq9", "--client", "C1", input="0\n" * 8 + "2\nq\n")
+    assert "partial administration 1" in left.output, left.output
+    assert psyq_cli("administer", "--resume", "1", input="b\n0\n0\n").exit_code == 0
+    fhir = tmp_path / "r.fhir.json"
+    made = psyq_cli("report", "--administration", "1", "-o", fhir)
+    assert made.exit_code == 0, made.output
+    bundle = json.loads(fhir.read_text(encoding="utf-8"))
+    Bundle.model_validate(bundle)
+    observations = [e["resource"] for e in bundle["entry"][1:]]
+    assert {o["code"]["coding"][0]["code"] for o in observations} == {"44261-6", "55758-7"}
+    for obs in observations:
+        assert "see the safety alert" in obs["interpretation"][0]["text"]
+        assert any(
+            "the earlier answers raised CRITICAL suicidal_ideation (item phq9_9)" in n["text"]
+            for n in obs.get("note", [])
+        ), obs
