@@ -501,3 +501,40 @@ def test_a_risk_answered_away_is_on_every_observation(psyq_cli: CLI, tmp_path: P
             "the earlier answers raised CRITICAL suicidal_ideation (item phq9_9)" in n["text"]
             for n in obs.get("note", [])
         ), obs
+
+
+def test_redcap_scores_import_into_a_repeating_forms_instances(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """A repeating PHQ-9 (REDCapR's longitudinal-with-repeating-instrument export shape):
+    redcap-import.csv names each row's repeat instrument, phq9, so every field it
+    imports must be on phq9. They were on a form of their own, phq9_psyq_scores, and
+    REDCap refuses such a row ("redcap_repeat_instrument must be the unique form name of
+    a Repeating Instrument", PyCap issue #154)."""
+    rows = compiled_dictionary(psyq_cli, tmp_path, "phq9")
+    dictionary = write_dictionary(tmp_path / "dict.csv", rows)
+    items = ",".join(f"phq9_{i}" for i in range(1, 11))
+    blank = "," * 10
+    export = tmp_path / "export.csv"
+    export.write_text(
+        f"record_id,redcap_repeat_instrument,redcap_repeat_instance,{items},phq9_complete\n"
+        f"1,,,{blank}\n"
+        f"1,phq9,1,{','.join(['1'] * 9)},0,2\n"
+        f"1,phq9,2,{','.join(['2'] * 9)},1,2\n"
+    )
+    out = tmp_path / "out"
+    result = psyq_cli("batch", export, "--instrument", "phq9", "--redcap", dictionary,
+                      "--to", "redcap", "--out", out, "--summary", "html")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with (out / "redcap-import-dictionary.csv").open(encoding="utf-8", newline="") as fh:
+        forms = {r["Variable / Field Name"]: r["Form Name"] for r in csv.DictReader(fh)}
+    with (out / "redcap-import.csv").open(encoding="utf-8", newline="") as fh:
+        imported = list(csv.DictReader(fh))
+    assert [(r["redcap_repeat_instance"], r["phq9_psyq_total"]) for r in imported] == [
+        ("1", "9"),
+        ("2", "18"),
+    ]
+    fields = [k for k in imported[0] if k.startswith("phq9_psyq_")]
+    assert fields and set(fields) == set(forms)
+    for row in imported:
+        assert {forms[f] for f in fields} == {row["redcap_repeat_instrument"]}

@@ -377,25 +377,32 @@ def finish_redcap_outputs(
             ]
         )
     write_atomic(out_dir / REDCAP_OUTPUTS[0], imported.getvalue().encode("utf-8"), private=True)
+    # The score fields go on the form whose answers they score: redcap-import.csv names
+    # that form's repeat instrument and event on each row, and REDCap refuses a field of
+    # another form there ("redcap_repeat_instrument must be the unique form name of a
+    # Repeating Instrument", "exists on an instrument that is not designated for the
+    # event"; PyCap issues #154, #142). A form of their own imported nowhere but a
+    # classic project's single non-repeating event.
+    form = mapping.form
     definitions = []
     for scale in instrument.scales:
         definitions += [
             {
                 "Variable / Field Name": f"{prefix}_{scale.id}",
-                "Form Name": f"{instrument.id}_psyq_scores",
+                "Form Name": form,
                 "Field Type": "text",
                 "Field Label": f"{instrument.short_name} {scale.label} (psyq)",
                 "Text Validation Type OR Show Slider Number": "number",
             },
             {
                 "Variable / Field Name": f"{prefix}_{scale.id}_band",
-                "Form Name": f"{instrument.id}_psyq_scores",
+                "Form Name": form,
                 "Field Type": "text",
                 "Field Label": f"{instrument.short_name} {scale.label}: band (psyq)",
             },
             {
                 "Variable / Field Name": f"{prefix}_{scale.id}_band_beside_alert",
-                "Form Name": f"{instrument.id}_psyq_scores",
+                "Form Name": form,
                 "Field Type": "yesno",
                 "Field Label": f"{instrument.short_name} {scale.label}: band of low concern "
                 "beside a critical flag, the score's band only (psyq)",
@@ -405,7 +412,7 @@ def finish_redcap_outputs(
             definitions.append(
                 {
                     "Variable / Field Name": f"{prefix}_{scale.id}_prorated",
-                    "Form Name": f"{instrument.id}_psyq_scores",
+                    "Form Name": form,
                     "Field Type": "yesno",
                     "Field Label": f"{instrument.short_name} {scale.label}: prorated (psyq)",
                 }
@@ -413,7 +420,7 @@ def finish_redcap_outputs(
     definitions.append(
         {
             "Variable / Field Name": f"{prefix}_flags",
-            "Form Name": f"{instrument.id}_psyq_scores",
+            "Form Name": form,
             "Field Type": "notes",
             "Field Label": f"{instrument.short_name} flags raised (psyq; ; separated)",
         }
@@ -421,7 +428,7 @@ def finish_redcap_outputs(
     definitions.append(
         {
             "Variable / Field Name": f"{prefix}_flag_items",
-            "Form Name": f"{instrument.id}_psyq_scores",
+            "Form Name": form,
             "Field Type": "notes",
             "Field Label": f"{instrument.short_name} items that raised each flag "
             "(psyq; flag:item item; ...)",
