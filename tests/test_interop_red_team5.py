@@ -538,3 +538,83 @@ def test_redcap_scores_import_into_a_repeating_forms_instances(
     assert fields and set(fields) == set(forms)
     for row in imported:
         assert {forms[f] for f in fields} == {row["redcap_repeat_instrument"]}
+
+
+# -- drafts keep a known critical item's alert ---------------------------------------------
+
+LFORMS_PHQ9 = SHARED / "corpus/fhir/lforms__test_data_R4_phq9.json"
+
+
+def header_of(draft: Path) -> str:
+    lines = draft.read_text(encoding="utf-8").splitlines()
+    return " ".join(line.lstrip("# ") for line in lines if line.startswith("#"))
+
+
+@pytest.mark.skipif(not LFORMS_PHQ9.is_file(), reason="shared corpus is not present")
+def test_a_fhir_draft_of_the_phq9_keeps_item_9s_alert(psyq_cli: CLI, tmp_path: Path) -> None:
+    """LOINC's PHQ-9 (the lforms copy, read in place) became a draft with no critical
+    item: scored with it, item 9 answered "More than half the days" raised nothing and
+    left blank nothing either. Its item 9 has psyq's PHQ-9 item 9's LOINC code and
+    answers, so the draft carries the mark and the suicidal_ideation flag, said in its
+    header."""
+    draft = tmp_path / "draft.yaml"
+    made = psyq_cli("import-fhir", LFORMS_PHQ9, "-o", draft)
+    assert made.exit_code == 0, made.output
+    assert "item q9 is psyq's PHQ-9 item phq9_9" in header_of(draft)
+    scored = psyq_cli("score", draft, "--answers", "0,0,0,0,0,0,0,0,2", "--json")
+    assert scored.exit_code == 0, scored.output
+    flags = json.loads(scored.output)["flags"]
+    assert [(f["id"], f["level"]) for f in flags] == [("suicidal_ideation", "critical")]
+    blank = psyq_cli("score", draft, "--answers", "0,0,0,0,0,0,0,0,-")
+    assert "CRITICAL (item q9)" in blank.output, blank.output
+    calm = psyq_cli("score", draft, "--answers", "0,0,0,0,0,0,0,0,0", "--json")
+    assert json.loads(calm.output)["flags"] == []
+
+
+@pytest.mark.skipif(not BRIDGE2AI.is_file(), reason="shared corpus is not present")
+def test_a_redcap_draft_of_the_phq9_keeps_item_9s_alert(psyq_cli: CLI, tmp_path: Path) -> None:
+    """Bridge2AI-Voice's PHQ-9 form: thoughts_death has psyq's item 9 wording and answers."""
+    draft = tmp_path / "draft.yaml"
+    made = psyq_cli("import-redcap", BRIDGE2AI, "--form",
+                    "q_generic_patient_health_questionnaire9", "-o", draft)  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "item thoughts_death is psyq's PHQ-9 item phq9_9" in header_of(draft)
+    scored = psyq_cli("score", draft, "--answers", "0,0,0,0,0,0,0,0,1,0")
+    assert scored.exit_code == 0, scored.output
+    assert "!!! CRITICAL (item thoughts_death)" in scored.output
+
+
+def test_a_draft_item_like_a_critical_one_with_other_answers_is_named(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """PHQ-9 item 9's LOINC code with answers valued 1-4: "> 0" would mean something
+    else there, so nothing is carried, and the header says so."""
+    labels = PHQ9_LABELS
+
+    def item(n: int, code: str) -> dict[str, Any]:
+        return {
+            "linkId": f"q{n}",
+            "code": [{"system": LOINC, "code": code}],
+            "text": f"Item {n}",
+            "type": "choice",
+            "answerOption": [
+                {
+                    "valueCoding": {"code": f"a{k}", "display": label},
+                    "extension": [{"url": ORDINAL, "valueDecimal": k + 1}],
+                }
+                for k, label in enumerate(labels)
+            ],
+        }
+
+    questionnaire = {
+        "resourceType": "Questionnaire",
+        "url": "http://example.org/fhir/Questionnaire/phq9-one-to-four",
+        "status": "draft",
+        "item": [item(1, PHQ9_ITEMS[0]), item(9, PHQ9_ITEMS[8])],
+    }
+    draft = tmp_path / "draft.yaml"
+    made = psyq_cli("import-fhir", write(tmp_path / "q.json", questionnaire), "-o", draft)
+    assert made.exit_code == 0, made.output
+    header = header_of(draft)
+    assert "item q9 looks like psyq's PHQ-9 item phq9_9" in header and "NOT marked" in header
+    assert "flags:" not in draft.read_text(encoding="utf-8")
