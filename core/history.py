@@ -225,6 +225,8 @@ def score_version_lines(
     adm: Administration, versions: tuple[ScoreVersion, ...] | list[ScoreVersion]
 ) -> list[str]:
     """One line per earlier score version of ``adm`` a rescore replaced (text outputs)."""
+    from psyq.alerts import alert_line
+
     fields = score_versions_fields(versions, adm)["score_versions"]
     lines = [
         f"!!! CHANGED OUTSIDE PSYQ: {doc['changed_outside_psyq']}"
@@ -234,8 +236,9 @@ def score_version_lines(
     fields = [doc for doc in fields if "scores" in doc]
     for version, doc in zip(versions, fields, strict=True):
         total = doc["scores"].get("total", {}).get("value")
-        critical = [f.id + f.about() for f in version.alerts_gone(adm.result)]
-        then = f"; it raised CRITICAL {', '.join(critical)}" if critical else ""
+        # Each flag worded as every alert is (its items and message), not by its id.
+        critical = [alert_line(f) for f in version.alerts_gone(adm.result)]
+        then = f"; it raised {'; '.join(critical)}" if critical else ""
         lines.append(
             f"SCORES REPLACED: administration {adm.id} ({adm.administered.isoformat()}): "
             f"score version {version.version} (total {'-' if total is None else total}, "
@@ -255,11 +258,14 @@ def answer_version_lines(
     adm: Administration, versions: tuple[AnswerVersion, ...] | list[AnswerVersion]
 ) -> list[str]:
     """One line per earlier save of ``adm`` that psyq replaced (for text outputs)."""
+    from psyq.alerts import alert_line
+
     lines = []
     for version in versions:
         changed = changes_text(version.changes(adm.answers))
-        critical = [f.id + f.about() for f in version.alerts_gone(adm.result)]
-        then = f"; the earlier answers raised CRITICAL {', '.join(critical)}" if critical else ""
+        # Each flag worded as every alert is (its items and message), not by its id.
+        critical = [alert_line(f) for f in version.alerts_gone(adm.result)]
+        then = f"; the earlier answers raised {'; '.join(critical)}" if critical else ""
         lines.append(
             f"ANSWERS CHANGED: administration {adm.id} ({adm.administered.isoformat()}): "
             f"{changed or 'nothing'} (the {version.status} form saved "

@@ -424,6 +424,8 @@ class MovedForm(BaseModel):
     """``entry #7: record by ana at ...``: psyq's last save of it (moved after that)."""
     critical: tuple[str, ...] = ()
     """The critical flags its stored scores raise (``suicidal_ideation (item phq9_9)``)."""
+    flags: tuple[FlagHit, ...] = ()
+    """Those flags, worded (:func:`psyq.alerts.alert_line`) as every alert is."""
 
     def left(self, client_id: str) -> bool:
         """Whether to name it under ``client_id``: it left that client, or it may have
@@ -435,7 +437,13 @@ class MovedForm(BaseModel):
     def line(self, *, detail: bool = True) -> str:
         """The ``!!! LEFT ... OUTSIDE PSYQ`` line said under the client it (may have) left;
         without ``detail`` (a de-identified export) no client id, date or user."""
-        critical = f"; it raises CRITICAL {', '.join(self.critical)}" if self.critical else ""
+        from psyq.alerts import alert_line
+
+        # Each flag as every alert says it: its items and its message, never its id alone.
+        raised = [alert_line(flag) for flag in self.flags] or [
+            f"CRITICAL {', '.join(self.critical)}"
+        ]
+        critical = f"; it raises {'; '.join(raised)}" if self.critical or self.flags else ""
         end = "`psyq audit verify` gives the details"
         if not detail:
             return (
@@ -462,13 +470,13 @@ class MovedForm(BaseModel):
         )
 
 
-def _critical_of(scores: Any) -> tuple[str, ...]:
-    """The critical flags stored scores raise, as every output quotes them."""
+def _critical_of(scores: Any) -> tuple[FlagHit, ...]:
+    """The critical flags stored scores raise."""
     try:
         result = ScoreResult.model_validate_json(scores) if scores is not None else None
     except ValueError:
         return ()
-    return () if result is None else tuple(f.id + f.about() for f in result.critical)
+    return () if result is None else tuple(result.critical)
 
 
 CHANGED_OUTSIDE = (
@@ -1490,6 +1498,7 @@ class Store:
                     ),
                     None,
                 )
+            raised = _critical_of(row["scores"])
             out.append(
                 MovedForm(
                     administration_id=row["id"],
@@ -1500,7 +1509,8 @@ class Store:
                     status=str(row["status"]),
                     last_audited=f"entry #{entry.seq}: {entry.action} by {entry.os_user} "
                     f"at {entry.at}",
-                    critical=_critical_of(row["scores"]),
+                    critical=tuple(f.id + f.about() for f in raised),
+                    flags=raised,
                 )
             )
         return out

@@ -988,13 +988,20 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
             click.echo(f"administration {adm.id}: total {old} -> {shown}{kept}")
             # A critical flag the new scoring raises (or no longer raises) on a stored
             # form is said, not left for someone to find in its next report.
-            was = {(f.id, f.about()) for f in before.critical} if before is not None else set()
-            now = {(f.id, f.about()) for f in fresh.critical}
-            for flag_id, about in sorted(now - was):
-                click.echo(f"!!! CRITICAL now raised on administration {adm.id}{about}: {flag_id}")
-            for flag_id, about in sorted(was - now):
+            # Each worded as every alert is: the items that raised it and its message.
+            was = {(f.id, f.about()): f for f in before.critical} if before is not None else {}
+            now = {(f.id, f.about()): f for f in fresh.critical}
+            for key in sorted(now.keys() - was.keys()):
+                flag = now[key]
                 click.echo(
-                    f"  critical flag no longer raised on administration {adm.id}{about}: {flag_id}"
+                    f"!!! CRITICAL now raised on administration {adm.id}{flag.about()}: "
+                    f"{flag.message}"
+                )
+            for key in sorted(was.keys() - now.keys()):
+                flag = was[key]
+                click.echo(
+                    f"  critical flag no longer raised on administration {adm.id}"
+                    f"{flag.about()}: {flag.message}"
                 )
         # One deleted by hand is not rescored either, and never silently.
         problems += [
