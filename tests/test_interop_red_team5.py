@@ -498,7 +498,9 @@ def test_a_risk_answered_away_is_on_every_observation(psyq_cli: CLI, tmp_path: P
     for obs in observations:
         assert "see the safety alert" in obs["interpretation"][0]["text"]
         assert any(
-            "the earlier answers raised CRITICAL suicidal_ideation (item phq9_9)" in n["text"]
+            n["text"].startswith("ANSWERS CHANGED: administration 1")
+            and "the earlier answers raised CRITICAL" in n["text"]
+            and "phq9_9" in n["text"]
             for n in obs.get("note", [])
         ), obs
 
