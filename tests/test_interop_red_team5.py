@@ -620,3 +620,22 @@ def test_a_draft_item_like_a_critical_one_with_other_answers_is_named(
     header = header_of(draft)
     assert "item q9 looks like psyq's PHQ-9 item phq9_9" in header and "NOT marked" in header
     assert "flags:" not in draft.read_text(encoding="utf-8")
+
+
+def test_redcap_checkbox_item_is_named(psyq_cli: CLI, tmp_path: Path) -> None:
+    """PHQ-9 item 9 made a checkbox (exported as phq9_9___0 ... phq9_9___3, as
+    Bridge2AI-Voice's checkbox fields are): the batch said only that no form's fields
+    match; it names the field and why."""
+    rows = compiled_dictionary(psyq_cli, tmp_path, "phq9")
+    for row in rows:
+        if row["Variable / Field Name"] == "phq9_9":
+            row["Field Type"] = "checkbox"
+    dictionary = write_dictionary(tmp_path / "dict.csv", rows)
+    boxes = ",".join(f"phq9_9___{k}" for k in range(4))
+    items = ",".join(f"phq9_{i}" for i in range(1, 9))
+    export = tmp_path / "export.csv"
+    export.write_text(f"record_id,{items},{boxes},phq9_10,phq9_complete\n1,{'0,' * 8}0,0,1,0,0,2\n")
+    result = psyq_cli("batch", export, "--instrument", "phq9", "--redcap", dictionary,
+                      "--out", tmp_path / "out", "--summary", "html")  # fmt: skip
+    line = one_error_line(result)
+    assert "dict.csv:11:" in line and "'phq9_9'" in line and "checkbox" in line

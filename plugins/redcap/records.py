@@ -206,6 +206,17 @@ def map_export(instrument: Instrument, dictionary: Path) -> RedcapMapping:
             ):
                 pairs = list(zip(in_form, items, strict=False))
                 break
+    named = {f.name: f for f in fields}
+    other = [named[i] for i in items if i in named and i not in by_name]
+    if not pairs and other and all(i in named for i in items if instrument.item(i).scored):
+        # The items are there by name, one of them of another type (a checkbox exported
+        # as phq9_9___1, phq9_9___2, ...): say which, not that nothing matches.
+        f = other[0]
+        raise PsyqError(
+            f"{dictionary}:{f.line}: field '{f.name}' is a {f.type or 'typeless'} field; "
+            f"{instrument.short_name} item {f.name} takes one answer (a radio, dropdown or "
+            "yes/no field)"
+        )
     if not pairs:
         raise PsyqError(
             f"{dictionary}: no form's fields match the items of {instrument.short_name} "
