@@ -639,3 +639,65 @@ def test_redcap_checkbox_item_is_named(psyq_cli: CLI, tmp_path: Path) -> None:
                       "--out", tmp_path / "out", "--summary", "html")  # fmt: skip
     line = one_error_line(result)
     assert "dict.csv:11:" in line and "'phq9_9'" in line and "checkbox" in line
+
+
+def test_a_questionnaire_weighing_from_one_is_refused_for_a_code_only_answer(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """The answered Questionnaire (contained, as the HL7 SDC PHQ-9 example's ValueSet
+    is, ``hl7sdc__questionnaire-sdc-profile-example-PHQ9.json``) weighs "Not at all" 1;
+    the answers give its code alone. Read by the Questionnaire's weight, every answer was
+    one step up; its own label for the code says which answer it is."""
+    value_set = {
+        "resourceType": "ValueSet",
+        "id": "freq",
+        "status": "draft",
+        "compose": {
+            "include": [
+                {
+                    "system": "http://example.org/CodeSystem/freq",
+                    "concept": [
+                        {
+                            "code": f"f{k}",
+                            "display": label,
+                            "extension": [{"url": ORDINAL, "valueDecimal": k + 1}],
+                        }
+                        for k, label in enumerate(PHQ9_LABELS)
+                    ],
+                }
+            ]
+        },
+    }
+    questionnaire = {
+        "resourceType": "Questionnaire",
+        "id": "q",
+        "status": "draft",
+        "contained": [value_set],
+        "item": [
+            {
+                "linkId": f"Q{n}",
+                "code": [{"system": LOINC, "code": code}],
+                "type": "choice",
+                "answerValueSet": "#freq",
+            }
+            for n, code in enumerate(PHQ9_ITEMS, 1)
+        ],
+    }
+    qr = {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "contained": [questionnaire],
+        "questionnaire": "#q",
+        "item": [
+            {"linkId": f"Q{n}", "answer": [{"valueCoding": {"code": "f0"}}]} for n in range(1, 10)
+        ],
+    }
+    line = one_error_line(psyq_cli("score", "phq9", "--answers-file",
+                                   write(tmp_path / "qr.json", qr)))  # fmt: skip
+    assert "linkId 'Q1'" in line and "Not at all" in line
+    # Weighed 0-3, the same response scores as its labels say.
+    for concept in value_set["compose"]["include"][0]["concept"]:  # type: ignore[index]
+        concept["extension"][0]["valueDecimal"] -= 1
+    scored = psyq_cli("score", "phq9", "--answers-file", write(tmp_path / "ok.json", qr), "--json")
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.output)["scores"]["total"]["value"] == 0

@@ -337,21 +337,26 @@ def answer_value(
     if "valueCoding" in answer:
         coding = answer["valueCoding"] if isinstance(answer["valueCoding"], dict) else {}
         code, system = coding.get("code"), coding.get("system")
+        labels = context.answer_labels.get(raw_id, {}) if context is not None else {}
+        named = labels.get(code) if isinstance(code, str) else None
         for option in scale.options:
             for known in option.codes:
                 if known.code == code and system in (None, known.system):
-                    return _agreeing(instrument, item, coding, option.value, where, "code")
+                    return _agreeing(instrument, item, coding, option.value, where, "code", named)
         ordinal = ordinal_value(coding, answer)
         if ordinal is not None:
-            return _agreeing(instrument, item, coding, ordinal, where, "ordinalValue/itemWeight")
+            return _agreeing(
+                instrument, item, coding, ordinal, where, "ordinalValue/itemWeight", named
+            )
         if context is not None:
             from psyq.plugins.fhir.linking import coded_value
 
             # The Questionnaire answered says what its codes are worth (answerOption, ValueSet).
             given = coded_value(context, raw_id, system, code)
             if given is not None:
-                return _agreeing(instrument, item, coding, given, where, "Questionnaire's value")
-        labels = context.answer_labels.get(raw_id, {}) if context is not None else {}
+                return _agreeing(
+                    instrument, item, coding, given, where, "Questionnaire's value", named
+                )
         texts = (coding.get("display"), code, labels.get(code) if isinstance(code, str) else None)
         for text in texts:
             value = _by_label(instrument, item, text)
@@ -378,9 +383,16 @@ def answer_value(
 
 
 def _agreeing(
-    instrument: Instrument, item: Item, coding: JSON, value: int, where: str, source: str
+    instrument: Instrument,
+    item: Item,
+    coding: JSON,
+    value: int,
+    where: str,
+    source: str,
+    questionnaire_label: Any = None,
 ) -> int:
-    """``value``, unless the coding's ``display`` is the label of another answer.
+    """``value``, unless the coding's ``display`` (or, without one, the label the
+    answered Questionnaire gives its code) is the label of another answer.
 
     A sender whose ordinalValue/itemWeight counts 1-4 where psyq counts 0-3 gives
     "Not at all" the weight 1: read as it stands, every answer was one step up and a
@@ -389,12 +401,15 @@ def _agreeing(
     tell which of the two was meant.
     """
     display = coding.get("display")
+    said_by = "its display"
+    if not isinstance(display, str) or not display.strip():
+        display, said_by = questionnaire_label, "the Questionnaire's label"
     said = _by_label(instrument, item, display)
     if said is None or said == value:
         return value
     raise AnswerError(
         f"{where}: answer coding '{str(coding.get('code'))[:40]}' is {value} by its {source}, "
-        f"but its display '{str(display)[:40]}' is answer {said}; refusing rather than "
+        f"but {said_by} '{str(display)[:40]}' is answer {said}; refusing rather than "
         "guessing which was meant"
     )
 
