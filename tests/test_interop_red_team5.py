@@ -701,3 +701,29 @@ def test_a_questionnaire_weighing_from_one_is_refused_for_a_code_only_answer(
     scored = psyq_cli("score", "phq9", "--answers-file", write(tmp_path / "ok.json", qr), "--json")
     assert scored.exit_code == 0, scored.output
     assert json.loads(scored.output)["scores"]["total"]["value"] == 0
+
+
+def test_redcap_label_export_events_are_not_written_for_import(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """A label export ("CSV, raw headers, labeled data") names the event by its label:
+    redcap-import.csv carried "Baseline (Arm 1: Arm A)", which REDCap refuses on every
+    row. The scores are kept; the import file is refused in one line naming the row."""
+    rows = compiled_dictionary(psyq_cli, tmp_path, "phq9")
+    dictionary = write_dictionary(tmp_path / "dict.csv", rows)
+    items = ",".join(f"phq9_{i}" for i in range(1, 11))
+    answers = ",".join(["Not at all"] * 9 + ["Not difficult at all"])
+    export = tmp_path / "export.csv"
+    export.write_text(
+        f"record_id,redcap_event_name,{items},phq9_complete\n"
+        f'1,"Baseline (Arm 1: Arm A)",{answers},Complete\n'
+    )
+    out = tmp_path / "out"
+    result = psyq_cli("batch", export, "--instrument", "phq9", "--redcap", dictionary,
+                      "--to", "redcap", "--out", out, "--quiet", "--summary", "html")  # fmt: skip
+    line = one_error_line(result)
+    assert "row 2" in line and "Baseline (Arm 1: Arm A)" in line and "label" in line
+    assert not (out / "redcap-import.csv").exists()
+    with (out / "scores.csv").open(encoding="utf-8", newline="") as fh:
+        (scored,) = list(csv.DictReader(fh))
+    assert scored["total"] == "0"

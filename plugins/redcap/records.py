@@ -295,6 +295,34 @@ def _input_rows(path: Path) -> tuple[list[str], dict[int, list[str]]]:
     return header, rows
 
 
+UNIQUE_NAME = re.compile(r"[a-z0-9][a-z0-9_]{0,99}")
+"""A REDCap unique event or form name (``baseline_arm_1``, ``phq9``)."""
+
+
+def _refuse_labels(
+    export: Path,
+    lines: list[tuple[list[str], list[str]]],
+    kept: list[str],
+    cell: Callable[[list[str], str], str],
+) -> None:
+    """An export of labels names events and repeating forms by their labels
+    ("Baseline (Arm 1: Arm A)"); REDCap imports by their unique names, so a
+    redcap-import.csv carrying labels is refused by REDCap row by row. Said before it
+    is written, naming the row."""
+    for line, source in lines:
+        for column in kept:
+            if column == "redcap_repeat_instance":
+                continue
+            value = cell(source, column)
+            if value and not UNIQUE_NAME.fullmatch(value):
+                raise PsyqError(
+                    f"{export}: row {line[0]}: {column} '{value[:60]}' is a label, not the "
+                    "unique name REDCap imports by: redcap-import.csv not written (scores.csv "
+                    "is); export the records with raw values (or raw headers and unique "
+                    "event names) for it"
+                )
+
+
 def _refuse_twice(
     export: Path,
     lines: list[tuple[list[str], list[str]]],
@@ -369,6 +397,7 @@ def finish_redcap_outputs(
         fields += [f"{prefix}_{scale.id}{suffix}" for suffix in suffixes[scale.id]]
     fields += [f"{prefix}_flags", f"{prefix}_flag_items"]
     _refuse_twice(export, lines, kept, cell, record_id)
+    _refuse_labels(export, lines, kept, cell)
     imported = io.StringIO()
     writer = csv.writer(imported, lineterminator="\r\n")
     # Named as the project names it: REDCap refuses an import whose first column is not
