@@ -10,7 +10,10 @@ its ``\\uXXXX`` escape.
 from __future__ import annotations
 
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from psyq.models import Instrument, Item
 
 
 def comment_safe(text: str) -> str:
@@ -99,3 +102,147 @@ def simplify(condition: dict[str, Any]) -> dict[str, Any]:
                 unique.append(p)
         return unique[0] if len(unique) == 1 else {kind: unique}
     return condition
+
+
+def _words(text: Any) -> str:
+    """Wording without case, punctuation or spacing (``dead, or`` is ``dead or``)."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip() if isinstance(text, str) else ""
+
+
+def carry_critical(data: dict[str, Any], notes: list[str], known: list[Instrument]) -> None:
+    """Mark the draft's items that ARE an installed instrument's critical item, and
+    carry that item's critical flags, so a draft never scores one without its alert.
+
+    A draft of the PHQ-9 from LOINC's own Questionnaire (or Bridge2AI-Voice's REDCap
+    form) had no critical item: item 9 answered "Nearly every day" raised nothing, and
+    left blank nothing either. An item is the same question when it shares a LOINC or
+    SNOMED code with the critical item, or its wording is the same; and its answers
+    must be the same values with the same labels or codes, or a condition such as
+    ``> 0`` would mean something else: otherwise nothing is carried. Each carried flag
+    and mark is named in the header, to check like the rest of the draft.
+    """
+    from psyq.plugins.fhir.resources import TERMINOLOGIES
+
+    scales = data.get("response_scales") or {}
+    taken = {f.get("id") for f in data.get("flags", []) if isinstance(f, dict)}
+    for item in data.get("items", []):
+        if item.get("critical") or item.get("scored") is False:
+            continue
+        codes = {
+            (c.get("system"), c.get("code"))
+            for c in item.get("codes", [])
+            if isinstance(c, dict) and c.get("system") in TERMINOLOGIES
+        }
+        options = (scales.get(item.get("response_scale")) or {}).get("options") or []
+        for inst in known:
+            same = [
+                k
+                for k in inst.items
+                if k.critical
+                and (
+                    codes & {(c.system, c.code) for c in k.codes}
+                    or _same_wording(k.text, item.get("text"))
+                )
+            ]
+            match = next((k for k in same if _same_answers(options, inst, k)), None)
+            if match is None:
+                if same:  # the question, with other answers: its conditions would mislead
+                    notes.insert(
+                        0,
+                        f"item {item['id']} looks like psyq's {inst.short_name} item "
+                        f"{same[0].id}, a critical item, but its answers differ: NOT marked "
+                        "critical; mark it (`critical: true`) and add its flag after checking "
+                        "the manual",
+                    )
+                    break
+                continue
+            item["critical"] = True
+            carried = []
+            for flag in inst.flags:
+                when = flag.when.model_dump(exclude_none=True, exclude_defaults=True)
+                if flag.level != "critical" or set(when) != {"item", "op", "value"}:
+                    continue
+                if when["item"] != match.id:
+                    continue
+                ident = flag.id if flag.id not in taken else f"{flag.id}_{item['id']}"[:64]
+                taken.add(ident)
+                data.setdefault("flags", []).append(
+                    {
+                        "id": ident,
+                        "level": "critical",
+                        "message": flag.message,
+                        "when": {**when, "item": item["id"], "value": _plain(when["value"])},
+                    }
+                )
+                carried.append(ident)
+            said = f" and its critical flag(s) {', '.join(carried)}" if carried else ""
+            shared = codes & {(c.system, c.code) for c in match.codes}
+            how = "code" if shared else "wording, or nearly,"
+            notes.insert(
+                0,
+                f"item {item['id']} is psyq's {inst.short_name} item {match.id} (the same {how} "
+                f"and answers), a critical item: marked critical{said} from {inst.id}; "
+                "check them against the manual, never remove them without a reason",
+            )
+            break
+
+
+def _same_wording(ours: str, theirs: Any) -> bool:
+    """The same question, worded with small differences ("dead, or thoughts of hurting
+    yourself" in HL7's SDC PHQ-9 example, "dead or of hurting yourself" in psyq's)."""
+    from difflib import SequenceMatcher
+
+    a, b = _words(ours), _words(theirs)
+    return bool(a and b) and SequenceMatcher(None, a, b).ratio() >= 0.85
+
+
+def _plain(value: Any) -> Any:
+    """0.0 as 0: the YAML a person reads."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _same_answers(options: list[Any], inst: Instrument, item: Item) -> bool:
+    """Whether the draft's options are the item's: each value with its label or a code."""
+    ours = {
+        o.value: (_words(o.label), {(c.system, c.code) for c in o.codes})
+        for o in inst.response_scale_for(item).options
+    }
+    theirs = {}
+    for option in options:
+        if not isinstance(option, dict) or option.get("missing"):
+            continue
+        codes = {(c.get("system"), c.get("code")) for c in option.get("codes", [])}
+        theirs[option.get("value")] = (_words(option.get("label")), codes)
+    wanted = {v: o for v, o in ours.items() if not _missing(inst, item, v)}
+    if set(theirs) != set(wanted):
+        return False
+    return all(
+        theirs[v][0] == label or theirs[v][1] & codes for v, (label, codes) in wanted.items()
+    )
+
+
+def _missing(inst: Instrument, item: Item, value: int) -> bool:
+    option = next(o for o in inst.response_scale_for(item).options if o.value == value)
+    return bool(getattr(option, "missing", False))
+
+
+def installed_instruments() -> list[Instrument]:
+    """The instruments the running command's psyq has installed (for :func:`carry_critical`)."""
+    import click
+
+    from psyq.app import App
+    from psyq.errors import PsyqError
+
+    context = click.get_current_context(silent=True)
+    app = context.find_object(App) if context is not None else None
+    if app is None:
+        return []
+    out = []
+    for entry in app.registry.all():
+        try:
+            out.append(entry.instrument)
+        except PsyqError:  # a broken local definition: not one to learn from
+            continue
+    return out

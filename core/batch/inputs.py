@@ -622,7 +622,11 @@ def _document_row(
     except PsyqError as exc:
         # A reader may say whose document it refused (a FHIR response's subject).
         refused, _ = _client_id(str(getattr(exc, "client_id", "") or ""))
-        return InputRow(number, refused, "", (None,) * len(item_ids), str(exc))
+        # The answers it could read (a FHIR response refused for one answer): the worker
+        # leads the error with the critical items among them, as for a CSV row.
+        read = getattr(exc, "answers", None)
+        values = tuple(read.get(i) for i in item_ids) if isinstance(read, dict) else None
+        return InputRow(number, refused, "", values or (None,) * len(item_ids), str(exc))
     client, problem = _client_id(str(answers.pop("@client_id", None) or ""))
     date = str(answers.pop("@date", None) or "").strip()
     authored = str(answers.pop("@authored", None) or "").strip()

@@ -188,7 +188,8 @@ def batch_command(
             raise PsyqError("--redcap reads the export twice: give it as a file, not stdin")
         mapping = map_export(app.instrument(instrument_id), redcap_dictionary)
         columns = ColumnMap(
-            id_column if id_column != "client_id" else "record_id",
+            # The project's record ID field (its dictionary's first), unless told.
+            id_column if id_column != "client_id" else mapping.record_id,
             date_column,
             True,  # a record export holds every form's fields
             rename=mapping.rename,

@@ -121,6 +121,19 @@ def document_day(about: dict[str, str], path: Path | None, given: date | None) -
     return written
 
 
+def document_moment(about: dict[str, str]) -> datetime | None:
+    """The moment the answers file says the form was filled in, with its time zone (a
+    FHIR response's ``authored`` date-time), for the outputs; call after
+    :func:`document_day` accepted the file's date. A Bundle written from the response
+    dated it by the day alone, or (``score``) not at all."""
+    text = about.get("authored", "")
+    try:
+        moment = datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
 def with_document_sex(
     client: dict[str, str], about: dict[str, str], given: str, where: Path | None
 ) -> dict[str, str]:
@@ -324,9 +337,18 @@ def score_command(
     if transaction:
         (name,) = with_transaction((fmt.name,), transaction)
         fmt = get_output_format(app.pm, name)
-    out = fmt.render(
-        RenderRequest(result=result, instrument=instrument, options=document_options(about))
+    # Who and when the answers file says (a FHIR response's subject and authored): a
+    # Bundle written from it keeps them, as `report` and `batch` do.
+    day = document_day(about, answers_file, None)
+    request = RenderRequest(
+        result=result,
+        instrument=instrument,
+        client_id=about.get("client_id") or None,
+        administered=day,
+        authored=document_moment(about) if day is not None else None,
+        options=document_options(about),
     )
+    out = fmt.render(request)
     click.echo(out.decode("utf-8"), nl=not out.endswith(b"\n"))
     if result.critical:
         _alert_beside(app, fmt.name, result)

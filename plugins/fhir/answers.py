@@ -163,6 +163,7 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
     # Loaded here, not at import: every command loads this plugin, few read FHIR.
     from psyq.plugins.fhir.linking import infer_system, response_context
 
+    _check_version(instrument, response.get("questionnaire"))
     context = response_context(instrument, response)
     indexes = [_index_for(instrument, system) for system in context.systems]
     if not indexes and _is_relative(response.get("questionnaire")):
@@ -181,6 +182,11 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
         indexes = [_index_for(instrument, "")]
     answers: dict[str, int] = {}
     where_from: dict[str, str] = {}
+    # The first answer refused is the response's error; the others are still read, so a
+    # batch can lead that error with the critical items and their answers, as it does
+    # for a CSV row with a bad cell (``exc.answers``: an item refused is unanswered).
+    refused: AnswerError | None = None
+    unusable: set[str] = set()
     for node, given in answered:
         raw_id = str(node.get("linkId", "?"))
         link_id = _shown(raw_id)  # for messages; matching uses the linkId as written
@@ -190,28 +196,63 @@ def read_response(instrument: Instrument, response: JSON) -> dict[str, int]:
         if item is None:
             if any(raw_id in index.scales for index in indexes):
                 continue  # a score the sender computed; psyq computes its own
-            raise AnswerError(
+            refused = refused or AnswerError(
                 f"linkId '{link_id}': no {instrument.short_name} item matches it (by item id, "
                 "LOINC code or this Questionnaire's linkIds; --link-map maps your own); "
                 "refusing rather than dropping an answer"
             )
-        if len(given) > 1:
-            raise AnswerError(f"linkId '{link_id}': {len(given)} answers; {item.id} takes one")
-        if item.id in answers:
-            raise AnswerError(
-                f"linkId '{link_id}': item {item.id} was already answered "
-                f"(linkId '{where_from[item.id]}')"
-            )
-        value = answer_value(instrument, item, given[0], link_id, context, raw_id)
-        scale = instrument.response_scale_for(item)
-        if value not in scale.values:
-            raise AnswerError(
-                f"linkId '{link_id}' ({item.id}): {value} is not an allowed answer; "
-                f"allowed: {scale.describe()}"
-            )
+            continue
+        try:
+            if len(given) > 1:
+                raise AnswerError(f"linkId '{link_id}': {len(given)} answers; {item.id} takes one")
+            if item.id in answers or item.id in unusable:
+                raise AnswerError(
+                    f"linkId '{link_id}': item {item.id} was already answered "
+                    f"(linkId '{where_from.get(item.id, '?')}')"
+                )
+            where_from[item.id] = link_id
+            value = answer_value(instrument, item, given[0], link_id, context, raw_id)
+            scale = instrument.response_scale_for(item)
+            if value not in scale.values:
+                raise AnswerError(
+                    f"linkId '{link_id}' ({item.id}): {value} is not an allowed answer; "
+                    f"allowed: {scale.describe()}"
+                )
+        except AnswerError as exc:
+            refused = refused or exc
+            unusable.add(item.id)
+            answers.pop(item.id, None)  # two answers to one item: which is not known
+            continue
         answers[item.id] = value
-        where_from[item.id] = link_id
+    if refused is not None:
+        refused.answers = {**answers, **dict.fromkeys(unusable)}  # type: ignore[attr-defined]
+        raise refused
     return answers
+
+
+def _check_version(instrument: Instrument, ref: Any) -> None:
+    """Refuse a response to another version of this instrument's psyq Questionnaire.
+
+    psyq's own responses name ``http://psyq.local/fhir/Questionnaire/<id>|<version>``.
+    A definition may keep an item's id while its question or answers change (a local
+    pack's version 2 asking "I felt tense" where version 1 asked "I felt calm"): read
+    with the version installed now, a version 1 response was scored as answers to
+    version 2's questions.
+    """
+    from psyq.plugins.fhir.questionnaire import questionnaire_url
+
+    if not isinstance(ref, str) or "|" not in ref:
+        return
+    base, _, version = ref.partition("|")
+    version = version.strip()
+    if base.strip() != questionnaire_url(instrument) or version == instrument.version:
+        return
+    raise AnswerError(
+        f"the response answers {instrument.short_name} v{_shown(version)} "
+        f"(questionnaire '{_shown(ref)}'), but this is v{instrument.version}, whose items "
+        f"may differ; refusing rather than reading v{_shown(version)}'s answers as "
+        f"v{instrument.version}'s"
+    )
 
 
 def _is_relative(ref: Any) -> bool:
@@ -278,6 +319,13 @@ def answer_value(
     """The option value one FHIR answer stands for, or one line saying why not."""
     scale = instrument.response_scale_for(item)
     where = f"linkId '{link_id}' ({item.id})"
+    kinds = [k for k in answer if k.startswith("value")]
+    if len(kinds) > 1:
+        # FHIR's value[x] is one value: which of two disagreeing ones was meant?
+        raise AnswerError(
+            f"{where}: one answer gives {len(kinds)} values ({', '.join(kinds[:4])}); "
+            "a FHIR answer has one value[x]; refusing rather than picking one"
+        )
     if "valueInteger" in answer or "valueDecimal" in answer:
         raw = answer.get("valueInteger", answer.get("valueDecimal"))
         number = whole_number(raw) if not isinstance(raw, str) else None
@@ -289,21 +337,26 @@ def answer_value(
     if "valueCoding" in answer:
         coding = answer["valueCoding"] if isinstance(answer["valueCoding"], dict) else {}
         code, system = coding.get("code"), coding.get("system")
+        labels = context.answer_labels.get(raw_id, {}) if context is not None else {}
+        named = labels.get(code) if isinstance(code, str) else None
         for option in scale.options:
             for known in option.codes:
                 if known.code == code and system in (None, known.system):
-                    return option.value
+                    return _agreeing(instrument, item, coding, option.value, where, "code", named)
         ordinal = ordinal_value(coding, answer)
         if ordinal is not None:
-            return ordinal
+            return _agreeing(
+                instrument, item, coding, ordinal, where, "ordinalValue/itemWeight", named
+            )
         if context is not None:
             from psyq.plugins.fhir.linking import coded_value
 
             # The Questionnaire answered says what its codes are worth (answerOption, ValueSet).
             given = coded_value(context, raw_id, system, code)
             if given is not None:
-                return given
-        labels = context.answer_labels.get(raw_id, {}) if context is not None else {}
+                return _agreeing(
+                    instrument, item, coding, given, where, "Questionnaire's value", named
+                )
         texts = (coding.get("display"), code, labels.get(code) if isinstance(code, str) else None)
         for text in texts:
             value = _by_label(instrument, item, text)
@@ -326,6 +379,38 @@ def answer_value(
     kind = next(k for k in answer if k.startswith("value"))
     raise AnswerError(
         f"{where}: a {kind} answer cannot be mapped to an option; allowed: {scale.describe()}"
+    )
+
+
+def _agreeing(
+    instrument: Instrument,
+    item: Item,
+    coding: JSON,
+    value: int,
+    where: str,
+    source: str,
+    questionnaire_label: Any = None,
+) -> int:
+    """``value``, unless the coding's ``display`` (or, without one, the label the
+    answered Questionnaire gives its code) is the label of another answer.
+
+    A sender whose ordinalValue/itemWeight counts 1-4 where psyq counts 0-3 gives
+    "Not at all" the weight 1: read as it stands, every answer was one step up and a
+    "Not at all" on PHQ-9 item 9 raised the suicide alert. A code whose display is
+    another answer's says the sender's mapping is broken; either way psyq cannot
+    tell which of the two was meant.
+    """
+    display = coding.get("display")
+    said_by = "its display"
+    if not isinstance(display, str) or not display.strip():
+        display, said_by = questionnaire_label, "the Questionnaire's label"
+    said = _by_label(instrument, item, display)
+    if said is None or said == value:
+        return value
+    raise AnswerError(
+        f"{where}: answer coding '{str(coding.get('code'))[:40]}' is {value} by its {source}, "
+        f"but {said_by} '{str(display)[:40]}' is answer {said}; refusing rather than "
+        "guessing which was meant"
     )
 
 

@@ -262,10 +262,17 @@ def observation(
     # screen, score band only") without the total's.
     critical = [n for n, f in zip(flag_notes, result.flags, strict=True) if f.level == "critical"]
     notes += critical + [{"text": line} for line in request.later_alerts()]
-    if scale.id == "total":
-        # Answers psyq changed after saving them: what changed, and any critical flag
-        # the earlier answers raised (a risk signal answered away is still said).
-        notes += [{"text": line} for line in request.options.get("answer_version_lines", [])]
+    # Answers psyq changed after saving them: what changed, and any critical flag the
+    # earlier answers raised (a risk signal answered away is still said). One that raised
+    # one is on every Observation, as a critical flag is: the PHQ-2's "Negative screen
+    # (score band only; see the safety alert)" had no alert beside it.
+    lines = request.options.get("answer_version_lines", [])
+    versions = request.options.get("answer_versions", [])
+    notes += [
+        {"text": line}
+        for k, line in enumerate(lines)
+        if scale.id == "total" or (k < len(versions) and versions[k].get("critical_flags"))
+    ]
     notes += [{"text": notice} for notice in result.notices]
     prorated = proration_note(scale, score, request.alert)
     if prorated is not None:

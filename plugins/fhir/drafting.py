@@ -105,9 +105,21 @@ def _quote(text: str, limit: int = 60) -> str:
     return f"'{text[: limit - 3]}...'" if len(text) > limit else f"'{text}'"
 
 
-def _options(item: JSON, contained: dict[str, JSON], notes: list[str]) -> list[Option] | None:
-    """The item's answers with their values; ``None`` (and a note) when they cannot be read."""
+def _options(
+    item: JSON, contained: dict[str, JSON], notes: list[str], url: str = ""
+) -> list[Option] | None:
+    """The item's answers with their values; ``None`` (and a note) when they cannot be read.
+
+    An answer code without a system (``{"code": "c1"}``, as LHC-Forms' test forms write
+    them) means something only in this Questionnaire: it is kept as a code of ``url``,
+    as linkIds are, so a response to the form that answers by code alone is read.
+    """
     from psyq.models import Coding
+
+    def local(code: Any) -> list[Coding]:
+        if not url or not isinstance(code, str) or not code or len(code) > 500:
+            return []
+        return [Coding(system=url, code=code)]
 
     link_id = item.get("linkId")
     if "answerOption" in item:
@@ -126,9 +138,10 @@ def _options(item: JSON, contained: dict[str, JSON], notes: list[str]) -> list[O
                 label = str(opt["valueInteger"])
             text = _text(str(label or "?"), 500)
             missing = extension_value(opt, frozenset({MISSING_OPTION})) is True
-            out.append(
-                Option(value, text, codings([coding]), missing or looks_missing(value, text))
-            )
+            codes = codings([coding])
+            if not codes and coding.get("system") is None:
+                codes = local(coding.get("code"))
+            out.append(Option(value, text, codes, missing or looks_missing(value, text)))
         return out
     ref = item.get("answerValueSet")
     if not isinstance(ref, str):
@@ -165,6 +178,8 @@ def _options(item: JSON, contained: dict[str, JSON], notes: list[str]) -> list[O
             value = whole_number(concept["code"])
         label = _text(concept.get("display") or concept["code"], 500)
         codes = [Coding(system=system, code=concept["code"][:500])] if system else []
+        if not codes and concept.get("system") is None:
+            codes = local(concept["code"])
         out.append(Option(value, label, codes, looks_missing(value, label)))
     return out
 
@@ -220,8 +235,13 @@ def questionnaire_to_draft(
     ``value_sets``: ValueSets given beside it (``--value-set``), found by URL.
     """
     kind = q.get("resourceType") if isinstance(q, dict) else type(q).__name__
+    if kind is None or not isinstance(kind, str):
+        # No resourceType: not FHIR at all (the LHC-Forms test forms' own format).
+        raise DefinitionError(
+            f"{source}: no resourceType, so not a FHIR resource; expected a Questionnaire"
+        )
     if kind != "Questionnaire":
-        raise DefinitionError(f"{source}: a FHIR {kind}, not a Questionnaire")
+        raise DefinitionError(f"{source}: a FHIR {kind[:40]}, not a Questionnaire")
     url = canonical_base(q.get("url"))
     if len(url) > 500:
         url = ""  # not a URL a person wrote; linkIds are then not kept as codes
@@ -248,6 +268,7 @@ def questionnaire_to_draft(
     items: list[dict[str, Any]] = []
     calculated: list[tuple[JSON, str]] = []
     first_scale: str | None = None
+    first_id = ""
     conditional: list[tuple[str, str, dict[str, Any] | str]] = []
     gathered = Gathered()  # texts in other languages
     earlier: dict[str, Earlier] = {}  # linkId -> a converted item later conditions may name
@@ -286,7 +307,7 @@ def questionnaire_to_draft(
             # the total's code, or a group's subscale (see _group_scales).
             typed_scores.append(node)
             continue
-        options = _options(node, contained, notes)
+        options = _options(node, contained, notes, url)
         if not options:
             if "answerValueSet" not in node:  # an uncontained value set is noted already
                 notes.append(
@@ -370,13 +391,13 @@ def questionnaire_to_draft(
         if entry.get("scored") is False:
             continue  # asked, not scored: unlike answers are expected
         if first_scale is None:
-            first_scale = scales[key]
+            first_scale, first_id = scales[key], item_id
         elif scales[key] != first_scale:
             labels = ", ".join(f"{o.value}={o.label}" for o in options)
             notes.append(
                 f"item {item_id} (linkId {link_id} {_quote(text, 50)}) has answers unlike "
-                f"q1's ({labels}) and IS included in the total: check that the instrument "
-                "scores it; if not, set `scored: false` and remove it from scale total"
+                f"{first_id}'s ({labels}) and IS included in the total: check that the "
+                "instrument scores it; if not, set `scored: false` and remove it from scale total"
             )
     if not items:
         raise DefinitionError(

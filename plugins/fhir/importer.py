@@ -64,6 +64,9 @@ def import_fhir_command(
         raise DefinitionError(f"{questionnaire}: a JSON {type(data).__name__}, not a Questionnaire")
     value_sets = [_read_value_set(path) for path in value_set_files]
     draft = questionnaire_to_draft(data, questionnaire.name, instrument_id, value_sets)
+    from psyq.plugins.drafts import carry_critical, installed_instruments
+
+    carry_critical(draft.data, draft.notes, installed_instruments())
     text = draft_yaml(draft, questionnaire.name)
     if output is None:
         click.echo(text, nl=False)

@@ -263,6 +263,20 @@ def dictionary_to_draft(
             }
         )
         notes.append("total: no calculated score is the total; the draft sums every item")
+        # As import-fhir names them: a PHQ-9 form's difficulty item (Bridge2AI-Voice's
+        # hard_to_work, "Not difficult at all" ...) summed into the symptom total.
+        first = next((i for i in items if i.get("scored", True)), None)
+        for item in items:
+            if first is None or not item.get("scored", True):
+                continue
+            if item["response_scale"] != first["response_scale"]:
+                options = response_scales[item["response_scale"]]["options"]
+                labels = ", ".join(f"{o['value']}={safe(o['label'], 30)}" for o in options)
+                notes.append(
+                    f"item {item['id']} has answers unlike {first['id']}'s ({labels}) and IS "
+                    "included in the total: check that the instrument scores it; if not, set "
+                    "`scored: false` and remove it from scale total"
+                )
     notes.append("bands: the draft has none; add the manual's interpretation bands")
     notes.append("examples: the draft has no golden examples; add the manual's before use")
     notes.append(f"licence: a data dictionary states none: licence is {UNKNOWN_LICENCE}")

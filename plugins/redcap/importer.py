@@ -48,6 +48,9 @@ def import_redcap_command(
         raise PsyqError(f"--id '{instrument_id}': use a lower-case letter, then a-z, 0-9, _")
     fields = read_dictionary(dictionary)
     draft = dictionary_to_draft(fields, form, dictionary.name, instrument_id)
+    from psyq.plugins.drafts import carry_critical, installed_instruments
+
+    carry_critical(draft.data, draft.notes, installed_instruments())
     text = draft_yaml(draft, dictionary.name)
     if output is None:
         click.echo(text, nl=False)

@@ -32,6 +32,7 @@ from psyq.errors import PsyqError
 from psyq.files import write_atomic
 from psyq.models import Instrument
 from psyq.plugins.redcap.dictionary import (
+    FIELD_NAME,
     Field,
     parse_choices,
     plain,
@@ -155,6 +156,8 @@ class RedcapMapping:
     form: str
     rename: dict[str, str] = field(default_factory=dict)
     answer_codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    record_id: str = "record_id"
+    """The project's record ID field: REDCap's first field, whatever its name (``study_id``)."""
 
 
 def _normalise(text: str) -> str:
@@ -203,12 +206,31 @@ def map_export(instrument: Instrument, dictionary: Path) -> RedcapMapping:
             ):
                 pairs = list(zip(in_form, items, strict=False))
                 break
+    named = {f.name: f for f in fields}
+    other = [named[i] for i in items if i in named and i not in by_name]
+    if not pairs and other and all(i in named for i in items if instrument.item(i).scored):
+        # The items are there by name, one of them of another type (a checkbox exported
+        # as phq9_9___1, phq9_9___2, ...): say which, not that nothing matches.
+        f = other[0]
+        raise PsyqError(
+            f"{dictionary}:{f.line}: field '{f.name}' is a {f.type or 'typeless'} field; "
+            f"{instrument.short_name} item {f.name} takes one answer (a radio, dropdown or "
+            "yes/no field)"
+        )
     if not pairs:
         raise PsyqError(
             f"{dictionary}: no form's fields match the items of {instrument.short_name} "
             f"(by name, or in order with the same answer codes and wording)"
         )
-    mapping = RedcapMapping(form=pairs[0][0].form)
+    # REDCap's record ID field is the dictionary's first field; most projects call it
+    # record_id, others study_id or participant_id.
+    first = fields[0] if fields else None
+    record_id = (
+        first.name
+        if first is not None and first.type == "text" and FIELD_NAME.fullmatch(first.name)
+        else "record_id"
+    )
+    mapping = RedcapMapping(form=pairs[0][0].form, record_id=record_id)
     for f, item_id in pairs:
         mapping.rename[f.name] = item_id
         allowed = {str(v) for v in instrument.response_scale_for(instrument.item(item_id)).values}
@@ -218,13 +240,46 @@ def map_export(instrument: Instrument, dictionary: Path) -> RedcapMapping:
             if f.type in ("radio", "dropdown")
             else [("1", "Yes"), ("0", "No")]
         )
+        problem = _other_codes(instrument, item_id, choices)
+        if problem is not None:
+            raise PsyqError(
+                f"{dictionary}:{f.line}: field '{f.name}' ({instrument.short_name} item "
+                f"{item_id}): {problem}; refusing rather than reading its codes as the item's"
+            )
         for code, label in choices:
             answer = code if code in allowed else ("" if _is_missing(code, label) else code)
             table[plain(label)] = answer
-            if answer != code:
+        for code, label in choices:
+            # A raw code reads as itself, never as a choice whose label is that numeral
+            # ("0, 1 | 1, 2": a raw export's 1 is code 1, not the label "1").
+            answer = code if code in allowed else ("" if _is_missing(code, label) else code)
+            if answer != code or table.get(code, code) != code:
                 table[code] = answer
         mapping.answer_codes[item_id] = table
     return mapping
+
+
+def _other_codes(
+    instrument: Instrument, item_id: str, choices: list[tuple[str, str]]
+) -> str | None:
+    """Why a field's choices are not the item's answers, if they are not: a code that is
+    no answer of the item (a project coding 1-4 where psyq has 0-3), or a label that is
+    another answer's ("1, Not at all" where psyq's Not at all is 0). Read as they are,
+    every answer would be scored as the next one up and a "Not at all" on PHQ-9 item 9
+    raised the suicide alert."""
+    options = instrument.response_scale_for(instrument.item(item_id)).options
+    allowed = {str(o.value) for o in options}
+    by_label = {_normalise(o.label): str(o.value) for o in options}
+    for code, label in choices:
+        shown = f"'{code}, {label[:40]}'"
+        number = str(int(code)) if re.fullmatch(r"-?[0-9]{1,6}", code) else code  # 01 is 1
+        ours = by_label.get(_normalise(label))
+        if ours is not None and ours != number:
+            return f"choice {shown} is psyq's answer {ours} ({label[:40]})"
+        if number not in allowed and not _is_missing(code, label):
+            values = ", ".join(sorted(allowed, key=lambda v: (len(v), v)))
+            return f"choice {shown} is not one of the item's answers ({values})"
+    return None
 
 
 def _input_rows(path: Path) -> tuple[list[str], dict[int, list[str]]]:
@@ -240,18 +295,47 @@ def _input_rows(path: Path) -> tuple[list[str], dict[int, list[str]]]:
     return header, rows
 
 
+UNIQUE_NAME = re.compile(r"[a-z0-9][a-z0-9_]{0,99}")
+"""A REDCap unique event or form name (``baseline_arm_1``, ``phq9``)."""
+
+
+def _refuse_labels(
+    export: Path,
+    lines: list[tuple[list[str], list[str]]],
+    kept: list[str],
+    cell: Callable[[list[str], str], str],
+) -> None:
+    """An export of labels names events and repeating forms by their labels
+    ("Baseline (Arm 1: Arm A)"); REDCap imports by their unique names, so a
+    redcap-import.csv carrying labels is refused by REDCap row by row. Said before it
+    is written, naming the row."""
+    for line, source in lines:
+        for column in kept:
+            if column == "redcap_repeat_instance":
+                continue
+            value = cell(source, column)
+            if value and not UNIQUE_NAME.fullmatch(value):
+                raise PsyqError(
+                    f"{export}: row {line[0]}: {column} '{value[:60]}' is a label, not the "
+                    "unique name REDCap imports by: redcap-import.csv not written (scores.csv "
+                    "is); export the records with raw values (or raw headers and unique "
+                    "event names) for it"
+                )
+
+
 def _refuse_twice(
     export: Path,
     lines: list[tuple[list[str], list[str]]],
     kept: list[str],
     cell: Callable[[list[str], str], str],
+    record_id: str,
 ) -> None:
     """Two scored rows of one record (and event, repeat instance) are refused before
     ``redcap-import.csv`` is written: REDCap would keep one row's scores and drop the
     other's without a word (an export never has such rows; an edited one may)."""
     seen: dict[tuple[str, ...], str] = {}
     for line, source in lines:
-        key = (cell(source, "record_id") or line[1], *[cell(source, c) for c in kept])
+        key = (cell(source, record_id) or line[1], *[cell(source, c) for c in kept])
         if key in seen:
             where = ", ".join(f"{c} '{v}'" for c, v in zip(kept, key[1:], strict=True))
             raise PsyqError(
@@ -272,7 +356,8 @@ def finish_redcap_outputs(
     header, rows = _input_rows(export)
     complete = f"{mapping.form}_complete"
     kept = [c for c in EVENT_COLUMNS if c in header]
-    at = {c: header.index(c) for c in [*kept, complete, "record_id"] if c in header}
+    record_id = mapping.record_id
+    at = {c: header.index(c) for c in [*kept, complete, record_id] if c in header}
 
     def cell(row: list[str], column: str) -> str:
         k = at.get(column)
@@ -311,10 +396,13 @@ def finish_redcap_outputs(
     for scale in instrument.scales:
         fields += [f"{prefix}_{scale.id}{suffix}" for suffix in suffixes[scale.id]]
     fields += [f"{prefix}_flags", f"{prefix}_flag_items"]
-    _refuse_twice(export, lines, kept, cell)
+    _refuse_twice(export, lines, kept, cell, record_id)
+    _refuse_labels(export, lines, kept, cell)
     imported = io.StringIO()
     writer = csv.writer(imported, lineterminator="\r\n")
-    writer.writerow(["record_id", *kept, *fields])
+    # Named as the project names it: REDCap refuses an import whose first column is not
+    # its record ID field.
+    writer.writerow([record_id, *kept, *fields])
     for line, source in lines:
         by_name = dict(zip(head, line, strict=False))
         values = []
@@ -323,31 +411,38 @@ def finish_redcap_outputs(
         values += [by_name.get("flags", ""), by_name.get("flag_items", "")]
         writer.writerow(
             [
-                cell(source, "record_id") or by_name["client_id"],
+                cell(source, record_id) or by_name["client_id"],
                 *[cell(source, c) for c in kept],
                 *values,
             ]
         )
     write_atomic(out_dir / REDCAP_OUTPUTS[0], imported.getvalue().encode("utf-8"), private=True)
+    # The score fields go on the form whose answers they score: redcap-import.csv names
+    # that form's repeat instrument and event on each row, and REDCap refuses a field of
+    # another form there ("redcap_repeat_instrument must be the unique form name of a
+    # Repeating Instrument", "exists on an instrument that is not designated for the
+    # event"; PyCap issues #154, #142). A form of their own imported nowhere but a
+    # classic project's single non-repeating event.
+    form = mapping.form
     definitions = []
     for scale in instrument.scales:
         definitions += [
             {
                 "Variable / Field Name": f"{prefix}_{scale.id}",
-                "Form Name": f"{instrument.id}_psyq_scores",
+                "Form Name": form,
                 "Field Type": "text",
                 "Field Label": f"{instrument.short_name} {scale.label} (psyq)",
                 "Text Validation Type OR Show Slider Number": "number",
             },
             {
                 "Variable / Field Name": f"{prefix}_{scale.id}_band",
-                "Form Name": f"{instrument.id}_psyq_scores",
+                "Form Name": form,
                 "Field Type": "text",
                 "Field Label": f"{instrument.short_name} {scale.label}: band (psyq)",
             },
             {
                 "Variable / Field Name": f"{prefix}_{scale.id}_band_beside_alert",
-                "Form Name": f"{instrument.id}_psyq_scores",
+                "Form Name": form,
                 "Field Type": "yesno",
                 "Field Label": f"{instrument.short_name} {scale.label}: band of low concern "
                 "beside a critical flag, the score's band only (psyq)",
@@ -357,7 +452,7 @@ def finish_redcap_outputs(
             definitions.append(
                 {
                     "Variable / Field Name": f"{prefix}_{scale.id}_prorated",
-                    "Form Name": f"{instrument.id}_psyq_scores",
+                    "Form Name": form,
                     "Field Type": "yesno",
                     "Field Label": f"{instrument.short_name} {scale.label}: prorated (psyq)",
                 }
@@ -365,7 +460,7 @@ def finish_redcap_outputs(
     definitions.append(
         {
             "Variable / Field Name": f"{prefix}_flags",
-            "Form Name": f"{instrument.id}_psyq_scores",
+            "Form Name": form,
             "Field Type": "notes",
             "Field Label": f"{instrument.short_name} flags raised (psyq; ; separated)",
         }
@@ -373,7 +468,7 @@ def finish_redcap_outputs(
     definitions.append(
         {
             "Variable / Field Name": f"{prefix}_flag_items",
-            "Form Name": f"{instrument.id}_psyq_scores",
+            "Form Name": form,
             "Field Type": "notes",
             "Field Label": f"{instrument.short_name} items that raised each flag "
             "(psyq; flag:item item; ...)",

@@ -20,6 +20,7 @@ from psyq.plugins.commands.score import (
     checked_day,
     client_for,
     document_day,
+    document_moment,
     document_options,
     group_option,
     norms_option,
@@ -231,7 +232,10 @@ def report_command(
             ),
             instrument=instrument,
             client_id=check_client_id(client_id),
-            administered=document_day(about, answers_file, given_day) or given_day or date.today(),
+            administered=(day := document_day(about, answers_file, given_day))
+            or given_day
+            or date.today(),
+            authored=document_moment(about) if day is not None else None,
             clinician=_checked("--clinician", clinician, MAX_FIELD_CHARS),
             note=_checked("--note", note, MAX_NOTE_CHARS),
             generated_at=datetime.now().astimezone(),
