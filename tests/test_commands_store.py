@@ -206,8 +206,9 @@ def test_rescore_rewrites_only_stale_scores(
     assert out.output.splitlines() == [
         "administration 2: total None -> 16 (score version 3; version 2 kept)",
         # The stale scores (item 9 unanswered) raised it; the stored answers do not.
-        "  critical flag no longer raised on administration 2 (item phq9_9): "
-        "critical_item_unanswered",
+        "  critical flag no longer raised on administration 2 (item phq9_9): Critical item "
+        "phq9_9 was not answered (Thoughts that you would be better off dead or of hurting "
+        "yourself in some way). Ask the client about it directly.",
         "rescored: 1 updated, 1 unchanged",
     ]
     assert psyq_cli("rescore").output.strip() == "rescored: 0 updated, 2 unchanged"
