@@ -1,0 +1,166 @@
+"""Bad input a fifth red-team pass tried: hand-edited norm tables (numbers quoted or
+true/false, dates not YYYY-MM-DD, age bands that overlap or run backwards, a client's
+age in no band), instrument translation files (an item, option or scale the instrument
+does not have, a misspelt field, a wrong type), client ids that ``psyq batch`` took and
+``psyq report`` refused, and answers files and batch inputs as other programs write
+them. Each is one clear line naming the file and the key (or row), never used as
+something it does not say."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+CLI = Callable[..., Result]
+NINE = "1,1,1,1,1,1,1,1,0"
+
+
+def one_line_error(result: Result, code: int = 2) -> str:
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("psyq: error: "), result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    return lines[0]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+# -- 1. norm tables ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def norm_table(psyq_cli: CLI, tmp_path: Path) -> dict[str, Any]:
+    """A PHQ-9 table built by psyq, with sex and age groups."""
+    data = tmp_path / "sim.csv"
+    assert psyq_cli("simulate", "phq9", "--n", "200", "-o", data).exit_code == 0
+    rows = read_csv(data)
+    for k, row in enumerate(rows):
+        row["sex"] = "f" if k % 3 else "m"
+        row["age"] = str(18 + (k * 7) % 60)
+    with data.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "norms.json"
+    result = psyq_cli("norms", "build", "phq9", data, "--group-by", "sex,age", "--age-bands",
+                      "18-29,30-49,50-", "--description", "simulated", "-o", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    assert [g["group"] for g in table["groups"]][:3] == [
+        {},
+        {"sex": "f", "age": "18-29"},
+        {"sex": "f", "age": "30-49"},
+    ]
+    return table
+
+
+def _total(table: dict[str, Any], group: int) -> dict[str, Any]:
+    scales: dict[str, Any] = table["groups"][group]["scales"]
+    return scales["total"]  # type: ignore[no-any-return]
+
+
+# fmt: off
+NORM_EDITS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    ("count quoted", lambda t: _total(t, 0).update(n="200"), "groups.0.scales.total.n:"),
+    ("count 200.0", lambda t: _total(t, 0).update(n=200.0), "groups.0.scales.total.n:"),
+    ("count true", lambda t: _total(t, 1).update(n=True), "groups.1.scales.total.n:"),
+    ("mean quoted", lambda t: _total(t, 2).update(mean="11.4"), "groups.2.scales.total.mean:"),
+    ("sd true", lambda t: _total(t, 2).update(sd=True), "groups.2.scales.total.sd:"),
+    ("reliability quoted", lambda t: _total(t, 1).update(reliability="0.8"),
+     "groups.1.scales.total.reliability:"),
+    ("percentile quoted", lambda t: _total(t, 1).update(percentiles=[["3", 10.0]]),
+     "groups.1.scales.total.percentiles.0.0:"),
+    ("sample n quoted", lambda t: t["sample"].update(n="200"), "sample.n:"),
+    ("group n above sample", lambda t: _total(t, 1).update(n=5000),
+     "groups.1.scales.total.n: 5000 people, more than the whole sample (sample.n 200)"),
+    ("created with a time", lambda t: t.update(created="2026-01-30T00:00:00"),
+     "created: '2026-01-30T00:00:00' is not a date written YYYY-MM-DD"),
+    ("created as a number", lambda t: t.update(created=20260130),
+     "created: 20260130 is not a date written YYYY-MM-DD"),
+    ("created in the future", lambda t: t.update(created="2999-01-01"),
+     "created: 2999-01-01 is in the future"),
+    ("bands overlap", lambda t: t["groups"][2]["group"].update(age="25-49"),
+     "groups.2.group.age: band '25-49' overlaps '18-29'"),
+    ("band backwards", lambda t: t["groups"][2]["group"].update(age="49-30"),
+     "groups.2.group.age: band '49-30' ends before it starts"),
+    ("bands and words", lambda t: t["groups"][2]["group"].update(age="adult"),
+     "groups.2.group.age: 'adult' and '18-29': age mixes age bands"),
+    ("empty group value", lambda t: t["groups"][1]["group"].update(sex=""),
+     "groups.1.group.sex:"),
+    ("group value on two lines", lambda t: t["groups"][1]["group"].update(sex="f\nT 80"),
+     "groups.1.group.sex: holds a line break"),
+    ("title on two lines", lambda t: t.update(title="Norms\nT 80, percentile 99"),
+     "title: holds a line break"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"), [(e, w) for _, e, w in NORM_EDITS], ids=[n for n, _, _ in NORM_EDITS]
+)
+def test_a_hand_edited_norm_table_is_refused_naming_the_file_and_key(
+    psyq_cli: CLI,
+    tmp_path: Path,
+    norm_table: dict[str, Any],
+    edit: Callable[[dict[str, Any]], None],
+    words: str,
+) -> None:
+    """Pydantic's lax mode read "200", true and 200.0 as counts, "11.4" as a mean and a
+    date-time as a date; overlapping bands gave a client the first listed; a backwards
+    band held nobody; a line break in a title or group split every normed score's line."""
+    table = copy.deepcopy(norm_table)
+    edit(table)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(table), encoding="utf-8")
+    for command in (["score", "phq9", "--answers", NINE], ["report", "phq9", "--client", "C-1",
+                    "--answers", NINE, "--format", "json", "-o", tmp_path / "r.json"]):  # fmt: skip
+        line = one_line_error(psyq_cli(*command, "--norms", path, "--group", "sex=f,age=34"))
+        assert f"{path}: not a psyq norm table: {words}" in line
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_quoted_mean_in_a_yaml_norm_table_is_refused(
+    psyq_cli: CLI, tmp_path: Path, norm_table: dict[str, Any]
+) -> None:
+    import yaml
+
+    path = tmp_path / "norms.yaml"
+    text = yaml.safe_dump(norm_table, sort_keys=False)
+    mean = _total(norm_table, 0)["mean"]
+    assert f"mean: {mean}\n" in text
+    path.write_text(text, encoding="utf-8")
+    assert psyq_cli("score", "phq9", "--answers", NINE, "--norms", path).exit_code == 0
+    path.write_text(text.replace(f"mean: {mean}\n", f"mean: '{mean}'\n", 1), encoding="utf-8")
+    line = one_line_error(psyq_cli("score", "phq9", "--answers", NINE, "--norms", path))
+    assert "not a psyq norm table: groups.0.scales.total.mean: Input should be a valid" in line
+
+
+@pytest.mark.parametrize("age", ["29.5", "10", "17.99"])
+def test_an_age_in_no_band_of_the_table_is_refused_not_the_whole_sample(
+    psyq_cli: CLI, tmp_path: Path, norm_table: dict[str, Any], age: str
+) -> None:
+    """Between two bands, or below the first, the whole sample's norms were used unsaid."""
+    path = tmp_path / "norms.json"
+    path.write_text(json.dumps(norm_table), encoding="utf-8")
+    line = one_line_error(
+        psyq_cli("score", "phq9", "--answers", NINE, "--norms", path, "--group", f"sex=f,age={age}")
+    )
+    assert f"--group age={age}: in none of the age bands of norm table 'phq9_norms'" in line
+    assert "(18-29, 30-49, 50-)" in line
+    # In a band, and with no age given, the table is used.
+    for group in (["--group", "sex=f,age=29"], []):
+        result = psyq_cli("score", "phq9", "--answers", NINE, "--norms", path, "--json", *group)
+        assert result.exit_code == 0, result.output
+        norm = json.loads(result.stdout)["scores"]["total"]["norm"]
+        assert norm["group"] == ("sex=f, age=18-29" if group else "whole sample")
