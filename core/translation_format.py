@@ -15,9 +15,17 @@ but :mod:`psyq.text` (which imports nothing), so :mod:`psyq.models` can use it.
 
 # No `from __future__ import annotations` (see psyq.models): pydantic evaluates no
 # strings when these classes are made.
+import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from psyq.text import no_control
 
@@ -28,6 +36,20 @@ LanguageTag = Annotated[
 _Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 _Short = Annotated[str, StringConstraints(max_length=500, min_length=1), AfterValidator(no_control)]
 _Long = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(no_control)]
+
+
+def _option_value(value: object) -> object:
+    """An answer option's value as the instrument writes it: ``0`` (or ``"0"``, as JSON
+    writes every key). Pydantic also read ``true`` as 1 and ``1.0`` or ``"01"`` as 1, so
+    a label written for something else labelled option 1."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?(0|[1-9][0-9]{0,17})", value):
+        return int(value)
+    raise ValueError(f"{value!r} is not an option value (a whole number, as the instrument gives)")
+
+
+_OptionValue = Annotated[int, BeforeValidator(_option_value)]
 
 
 class _Model(BaseModel):
@@ -58,12 +80,15 @@ class Translation(_Model):
     instructions: _Long = ""
     recall_period: _Long = ""
     notice: _Long = ""
-    response_scales: dict[_Key, dict[int, _Short]] = Field(
+    response_scales: dict[_Key, dict[_OptionValue, _Short]] = Field(
         default_factory=dict, description="Answer labels by response scale id, then value."
     )
-    items: dict[_Key, Annotated[str, StringConstraints(max_length=10_000, min_length=1)]] = Field(
-        default_factory=dict, description="Item texts by item id."
-    )
+    items: dict[
+        _Key,
+        Annotated[
+            str, StringConstraints(max_length=10_000, min_length=1), AfterValidator(no_control)
+        ],
+    ] = Field(default_factory=dict, description="Item texts by item id.")
     bands: dict[_Key, dict[_Key, BandText]] = Field(
         default_factory=dict, description="Band label and interpretation by scale id, band id."
     )

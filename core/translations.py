@@ -119,6 +119,10 @@ class TranslationFiles:
         self.pm = pm
         self.files: dict[tuple[str, str], tuple[TranslationFile, Path]] = {}
         self.problems: list[str] = []
+        # A file that could not be read, by the (instrument, language) it names when that
+        # much could be read; None when not. A report in that language said the language
+        # did not exist, instead of what was wrong with the file that gave it.
+        self.broken: dict[tuple[str, str] | None, str] = {}
         from psyq.registry import _definition_files
 
         for _plugin, source in pm.collect("psyq_translation_sources"):
@@ -127,6 +131,7 @@ class TranslationFiles:
                     found = load_translation_file(pm, path)
                 except DefinitionError as exc:
                     self.problems.append(f"{source.name}: {exc}")
+                    self.broken.setdefault(_names(pm, path), f"{source.name}: {exc}")
                     continue
                 key = (found.translation_of, found.language)
                 if key in self.files:
@@ -136,6 +141,20 @@ class TranslationFiles:
                     )
                     continue
                 self.files[key] = (found, path)
+
+
+def _names(pm: PsyqPluginManager, path: Path) -> tuple[str, str] | None:
+    """The instrument and language a translation file names, if it can be read that far."""
+    from psyq.registry import read_definition
+
+    try:
+        data = read_definition(pm, path)
+    except DefinitionError:
+        return None
+    of, language = data.get("translation_of"), data.get("language")
+    if isinstance(of, str) and isinstance(language, str):
+        return of, language
+    return None
 
 
 def files_for(pm: PsyqPluginManager) -> TranslationFiles:
@@ -191,6 +210,10 @@ def translated(app: App, instrument: Instrument, language: str) -> Instrument:
                     f"the installed v{instrument.version}; it cannot be used"
                 )
     if translation is None:
+        files = files_for(app.pm)
+        broken = files.broken.get((instrument.id, language))
+        if broken is not None:
+            raise LanguageError(f"{instrument.id} in '{language}': {broken}")
         known = ", ".join(languages(app, instrument)) or "none"
         # Shown as typed, unless that would break the one line (a tag ending in a newline).
         shown = (
@@ -198,9 +221,13 @@ def translated(app: App, instrument: Instrument, language: str) -> Instrument:
             if language.isprintable() and len(language) <= 40
             else repr(language[:40])
         )
+        unread = files.broken.get(None) or next(
+            (text for key, text in files.broken.items() if key and key[0] == instrument.id), None
+        )
         raise LanguageError(
             f"{instrument.id} has no {shown} translation (available: {known}); "
             "psyq never machine-translates or mixes languages in a form"
+            + (f"; a translation file could not be read: {unread}" if unread else "")
         )
     missing = problems(instrument, translation, language)
     if missing:

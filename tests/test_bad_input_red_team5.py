@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from tests.languages import HERE
+
 CLI = Callable[..., Result]
 NINE = "1,1,1,1,1,1,1,1,0"
 
@@ -164,3 +166,89 @@ def test_an_age_in_no_band_of_the_table_is_refused_not_the_whole_sample(
         assert result.exit_code == 0, result.output
         norm = json.loads(result.stdout)["scores"]["total"]["norm"]
         assert norm["group"] == ("sex=f, age=18-29" if group else "whole sample")
+
+
+# -- 2. translation files ---------------------------------------------------------------------
+
+ARABIC = (HERE / "langtest.ar.yaml").read_text(encoding="utf-8")
+TRANSLATION_EDITS = [
+    ("misspelt field", ("recall_period:", "recall_periode:"),
+     "langtest.ar.yaml:8: recall_periode: unknown field"),
+    ("item text a number", ("  l2: أستمتع بالفطور.", "  l2: 5"),
+     "langtest.ar.yaml:13: items.l2: Input should be a valid string"),
+    ("item text with a terminal control", ("  l2: أستمتع بالفطور.", '  l2: "a\\e[2Kb"'),
+     "langtest.ar.yaml:13: items.l2: contains the control character U+001B"),
+    ("misspelt band field", ("      interpretation:", "      interpretatoin:"),
+     "langtest.ar.yaml:19: bands.total.low.interpretatoin: unknown field"),
+    ("option keyed true", ("{0: أبدًا, 1:", "{0: أبدًا, true:"),
+     "response_scales.freq.1.[key]: True is not an option value"),
+    ("option keyed 1.0", ("{0: أبدًا, 1:", "{0: أبدًا, 1.0:"),
+     "response_scales.freq.1.0.[key]: 1.0 is not an option value"),
+    ("option keyed '01'", ("{0: أبدًا, 1:", "{0: أبدًا, '01':"),
+     "response_scales.freq.01.[key]: '01' is not an option value"),
+    ("a key twice", ("  l2: أستمتع بالفطور.\n", "  l2: أستمتع بالفطور.\n  l2: x\n"),
+     "langtest.ar.yaml:14:3: not valid YAML: duplicate key 'l2'"),
+    ("a language tag in capitals", ("language: ar", "language: AR"),
+     "langtest.ar.yaml:4: language: String should match pattern"),
+]  # fmt: skip
+
+
+@pytest.fixture
+def arabic_file(psyq_register: Callable[..., object], tmp_path: Path) -> Path:
+    """langtest.ar.yaml in a folder a plugin names (psyq_translation_sources)."""
+    from psyq import hookimpl
+    from psyq.registry import InstrumentSource
+
+    folder = tmp_path / "pack"
+    folder.mkdir()
+
+    class Pack:
+        @hookimpl
+        def psyq_instrument_sources(self) -> list[InstrumentSource]:
+            return [InstrumentSource("lt", HERE / "langtest.yaml")]
+
+        @hookimpl
+        def psyq_translation_sources(self) -> list[InstrumentSource]:
+            return [InstrumentSource("lt-ar", folder)]
+
+    psyq_register(Pack(), "lt-ar")
+    return folder / "langtest.ar.yaml"
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [(e, w) for _, e, w in TRANSLATION_EDITS],
+    ids=[n for n, _, _ in TRANSLATION_EDITS],
+)
+def test_a_translation_file_psyq_cannot_read_is_named_where_its_language_is_asked_for(
+    psyq_cli: CLI, tmp_path: Path, arabic_file: Path, edit: tuple[str, str], words: str
+) -> None:
+    """A report in the file's language said "langtest has no 'ar' translation", hiding the
+    file and its mistake; a control character in an item's text passed `psyq validate` and
+    was a traceback in the report; an option keyed ``true`` or ``1.0`` labelled option 1."""
+    assert edit[0] in ARABIC
+    arabic_file.write_text(ARABIC.replace(edit[0], edit[1], 1), encoding="utf-8")
+    validate = psyq_cli("validate", arabic_file)
+    assert validate.exit_code == 2
+    assert f"FAIL {arabic_file}" in validate.stderr and words in validate.stderr
+    out = tmp_path / "r.html"
+    report = psyq_cli("report", "langtest", "--answers", "0,1,2", "--client", "C-1",
+                      "--language", "ar", "-o", out)  # fmt: skip
+    line = one_line_error(report)
+    assert str(arabic_file) in line and words in line
+    assert not out.exists()
+    # The instrument in its own language is unaffected.
+    assert psyq_cli("report", "langtest", "--answers", "0,1,2", "--client", "C-1",
+                    "-o", out).exit_code == 0  # fmt: skip
+
+
+def test_an_option_keyed_as_json_writes_keys_is_still_read(
+    psyq_cli: CLI, tmp_path: Path, arabic_file: Path
+) -> None:
+    arabic_file.write_text(ARABIC.replace("{0: أبدًا, 1:", "{'0': أبدًا, '1':"), encoding="utf-8")
+    assert psyq_cli("validate", arabic_file).exit_code == 0
+    out = tmp_path / "r.html"
+    report = psyq_cli("report", "langtest", "--answers", "0,1,2", "--client", "C-1",
+                      "--language", "ar", "-o", out)  # fmt: skip
+    assert report.exit_code == 0, report.output
+    assert "أحيانًا" in out.read_text(encoding="utf-8")
