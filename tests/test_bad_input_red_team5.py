@@ -252,3 +252,45 @@ def test_an_option_keyed_as_json_writes_keys_is_still_read(
                       "--language", "ar", "-o", out)  # fmt: skip
     assert report.exit_code == 0, report.output
     assert "أحيانًا" in out.read_text(encoding="utf-8")
+
+
+# -- 3. one rule for a client id given with its answers: report --client and batch ------------
+
+PHQ9_ITEMS = [f"phq9_{i}" for i in range(1, 10)]
+TAKEN = ["A", "7", "Müller-4", "Patient/123", "C-" + "9" * 198]
+REFUSED = ["C\t02", "C\u202e02", "C\u200b02", "C-" + "9" * 199, " "]
+
+
+def test_report_and_batch_take_and_refuse_the_same_client_ids(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """`psyq report --client A` was refused ("not a valid pseudonymous id": 1-32 ASCII
+    letters and digits with a digit) though `psyq batch` scored and reported a row of
+    client A; both store nothing, and now share psyq.clients.given_client_id_problem."""
+    src = tmp_path / "in.jsonl"
+    answers = {**{item: 1 for item in PHQ9_ITEMS}, "phq9_9": 0}  # as NINE
+    src.write_text(
+        "".join(json.dumps({"client_id": c, **answers}) + "\n" for c in TAKEN + REFUSED),
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    batch = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--quiet")
+    assert batch.exit_code == 1, batch.output
+    assert [r["client_id"] for r in read_csv(out / "scores.csv")] == TAKEN
+    errors = {int(r["row"]): r["reason"] for r in read_csv(out / "errors.csv")}
+    assert sorted(errors) == list(range(len(TAKEN) + 1, len(TAKEN) + len(REFUSED) + 1))
+    report = tmp_path / "r.html"
+    for client in TAKEN:
+        made = psyq_cli("report", "phq9", "--answers", NINE, "--client", client, "-o", report,
+                        "--force")  # fmt: skip
+        assert made.exit_code == 0, (client, made.output)
+        assert client in report.read_text(encoding="utf-8")
+    for row, client in enumerate(REFUSED, start=len(TAKEN) + 1):
+        line = one_line_error(
+            psyq_cli(
+                "report", "phq9", "--answers", NINE, "--client", client, "-o", tmp_path / "x.html"
+            )
+        )
+        reason = errors[row].removeprefix(f"row {row}: ")
+        assert reason.startswith("the client id ") and line.endswith(reason), (line, reason)
+        assert not (tmp_path / "x.html").exists()

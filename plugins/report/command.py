@@ -211,7 +211,7 @@ def report_command(
         if note is not None:
             request.note = _checked("--note", note, MAX_NOTE_CHARS)
     else:
-        from psyq.clients import check_client_id
+        from psyq.clients import check_given_client_id
         from psyq.outputs import RenderRequest
 
         if instrument_id is None or client_id is None:
@@ -230,7 +230,7 @@ def report_command(
                 with_document_sex(client, about, "--sex (or --group sex=)", answers_file),
             ),
             instrument=instrument,
-            client_id=check_client_id(client_id),
+            client_id=check_given_client_id(client_id),
             administered=document_day(about, answers_file, given_day) or given_day or date.today(),
             clinician=_checked("--clinician", clinician, MAX_FIELD_CHARS),
             note=_checked("--note", note, MAX_NOTE_CHARS),
