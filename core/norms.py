@@ -93,16 +93,17 @@ Number = Annotated[float, Strict()]
 def _table_day(value: object) -> object:
     """``created`` as YYYY-MM-DD (a YAML date, or the JSON string): pydantic also read
     ``2026-11-30T00:00:00`` and a count of seconds as a date."""
+    from psyq.dates import day_problem, written_day
+
     if isinstance(value, date) and not isinstance(value, datetime):
         day = value
     elif isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         try:
-            day = date.fromisoformat(value)
+            day = written_day(value)
         except ValueError:
             raise ValueError(f"'{value}' is not a real date") from None
     else:
         raise ValueError(f"{value!r} is not a date written YYYY-MM-DD")
-    from psyq.dates import day_problem
 
     problem = day_problem(day)
     if problem:

@@ -294,3 +294,69 @@ def test_report_and_batch_take_and_refuse_the_same_client_ids(
         reason = errors[row].removeprefix(f"row {row}: ")
         assert reason.startswith("the client id ") and line.endswith(reason), (line, reason)
         assert not (tmp_path / "x.html").exists()
+
+
+# -- 4. answers and dates as other programs write them ----------------------------------------
+
+
+def _response(tmp_path: Path, last: dict[str, Any]) -> Path:
+    """A completed PHQ-9 QuestionnaireResponse whose item 9 answer is ``last``."""
+    items = [{"linkId": f"phq9_{i}", "answer": [{"valueInteger": 1}]} for i in range(1, 9)]
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "subject": {"identifier": {"value": "C1"}},
+        "authored": "2026-01-02",
+        "item": [*items, {"linkId": "phq9_9", "answer": [last]}],
+    }
+    path = tmp_path / "response.json"
+    path.write_text(json.dumps(response), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("answer", "kinds"),
+    [
+        ({"valueCoding": {"code": "3"}, "valueInteger": 0}, "valueCoding, valueInteger"),
+        ({"valueInteger": 3, "valueString": "Not at all"}, "valueInteger, valueString"),
+    ],
+)
+def test_a_fhir_answer_holding_two_values_is_refused_not_read_as_one(
+    psyq_cli: CLI, tmp_path: Path, answer: dict[str, Any], kinds: str
+) -> None:
+    """FHIR's value[x] is one value; psyq read the first kind it looked for, so a coding
+    of 3 beside a valueInteger 0 scored PHQ-9 item 9 as 0 and raised no alert."""
+    path = _response(tmp_path, answer)
+    words = f"linkId 'phq9_9' (phq9_9): one answer holds 2 values ({kinds})"
+    assert words in one_line_error(psyq_cli("score", "phq9", "--answers-file", path))
+    record = psyq_cli("record", "phq9", "--client", "C1", "--answers-file", path)
+    assert words in one_line_error(record)
+    assert psyq_cli("history", "C1").exit_code == 2  # nothing stored
+    ndjson = tmp_path / "in.ndjson"
+    ndjson.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    batch = psyq_cli("batch", ndjson, "--instrument", "phq9", "--out", out, "--scores-only",
+                     "--quiet")  # fmt: skip
+    assert batch.exit_code == 1, batch.output
+    assert read_csv(out / "scores.csv") == []
+    [error] = read_csv(out / "errors.csv")
+    assert words in error["reason"]
+
+
+@pytest.mark.parametrize("day", ["2026-1-5", "2026-01-5", "2026-1-05"])
+def test_every_date_option_takes_yyyy_mm_dd_as_report_and_batch_do(
+    psyq_cli: CLI, tmp_path: Path, day: str
+) -> None:
+    """`record --date 2026-1-5` was stored (and `export --since` read it) where
+    `report --date` and a batch row's date refused it: one form, psyq.dates.written_day."""
+    record = psyq_cli("record", "phq9", "--client", "C1", "--answers", NINE, "--date", day)
+    assert f"'{day}' is not a date; give a real date as YYYY-MM-DD" in one_line_error(record)
+    assert psyq_cli("history", "C1").exit_code == 2  # nothing stored
+    export = psyq_cli("export", "--since", day, "-o", tmp_path / "x.csv")
+    assert f"'{day}' is not a date" in one_line_error(export)
+    report = psyq_cli("report", "phq9", "--answers", NINE, "--client", "C1", "--date", day,
+                      "-o", tmp_path / "r.html")  # fmt: skip
+    assert f"--date: '{day}' is not a date" in one_line_error(report)
+    padded = day.replace("-1-", "-01-").replace("-5", "-05")
+    assert psyq_cli("record", "phq9", "--client", "C1", "--answers", NINE,
+                    "--date", padded).exit_code == 0  # fmt: skip

@@ -278,6 +278,14 @@ def answer_value(
     """The option value one FHIR answer stands for, or one line saying why not."""
     scale = instrument.response_scale_for(item)
     where = f"linkId '{link_id}' ({item.id})"
+    kinds = [k for k in answer if k.startswith("value")]
+    if len(kinds) > 1:
+        # FHIR's value[x] is one value. Read in psyq's order, {"valueCoding": code 3,
+        # "valueInteger": 0} was the 0, hiding the endorsed PHQ-9 item 9 it also says.
+        raise AnswerError(
+            f"{where}: one answer holds {len(kinds)} values ({', '.join(kinds)}); a FHIR "
+            "answer has one value[x]: refusing it rather than picking one"
+        )
     if "valueInteger" in answer or "valueDecimal" in answer:
         raw = answer.get("valueInteger", answer.get("valueDecimal"))
         number = whole_number(raw) if not isinstance(raw, str) else None
