@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict
 from psyq import audit
 from psyq.clients import check_client_id
 from psyq.errors import PsyqError
-from psyq.models import Instrument
+from psyq.models import CRITICAL_ITEM_FLAG, Instrument
 from psyq.results import FlagHit, ScoreResult
 
 DB_NAME = "psyq.db"
@@ -381,10 +381,20 @@ class AnswerVersion(BaseModel):
 
     def alerts_gone(self, now: ScoreResult | None) -> list[FlagHit]:
         """Critical flags these earlier answers raised that the answers ``now`` (the
-        administration's current result) do not: a risk signal answered away."""
+        administration's current result) do not: a risk signal answered away.
+
+        An unanswered critical item that is answered now is not one: the client was
+        asked (a form saved before reaching the item, then finished), and what they
+        answered raises its own flag if it is a risk."""
         earlier = [] if self.result is None else self.result.critical
         still = set() if now is None else {f.id for f in now.critical}
-        return [f for f in earlier if f.id not in still]
+        answered = set() if now is None else {k for k, v in now.answers.items() if v is not None}
+        return [
+            f
+            for f in earlier
+            if f.id not in still
+            and not (f.id == CRITICAL_ITEM_FLAG and f.item_ids and set(f.item_ids) <= answered)
+        ]
 
     def changes(self, now: dict[str, int | None]) -> dict[str, tuple[int | None, int | None]]:
         """Item id -> (answer then, answer now), for the items whose answer differs."""
@@ -569,6 +579,8 @@ class Store:
         """The newest entry of the write under way (noted beside the key once committed)."""
         self.notes: list[str] = []
         """What psyq changed about the files on opening (loose modes made 0600)."""
+        self._moved: tuple[tuple[int, int], list[MovedForm]] | None = None
+        """:meth:`moved_outside`'s answer, and the store's state it was found in."""
         if self.read_only:
             self.connection = _connect_read_only(path)
         else:
@@ -1325,7 +1337,25 @@ class Store:
 
         One pass over the store's administrations and their last audit entries (the
         digests :meth:`changed_outside` checks, for every form), then, for the few that
-        fail, one digest per known client id."""
+        fail, one digest per known client id.
+
+        The answer is kept while the store is unchanged (no write through this
+        connection, ``total_changes``, nor by another, ``PRAGMA data_version``): a
+        command that reads several outputs digests every form once."""
+        state = self._state()
+        if self._moved is not None and self._moved[0] == state:
+            return list(self._moved[1])
+        found = self._find_moved()
+        self._moved = (state, found)
+        return list(found)
+
+    def _state(self) -> tuple[int, int]:
+        """Changes to the store since it was opened, by this connection and by others
+        (a new value whenever either commits)."""
+        version = self.connection.execute("PRAGMA data_version").fetchone()[0]
+        return (self.connection.total_changes, int(version))
+
+    def _find_moved(self) -> list[MovedForm]:
         rows = {
             admin_record(row["id"]): dict(row)
             for row in self.connection.execute("SELECT * FROM administrations ORDER BY id")

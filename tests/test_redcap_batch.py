@@ -80,9 +80,11 @@ def test_bridge2ai_export_with_labels_events_and_completion(psyq_cli: CLI, tmp_p
     assert fields == [
         "phq9_psyq_total",
         "phq9_psyq_total_band",
+        "phq9_psyq_total_band_beside_alert",
         "phq9_psyq_total_prorated",
         "phq9_psyq_phq2",
         "phq9_psyq_phq2_band",
+        "phq9_psyq_phq2_band_beside_alert",
         "phq9_psyq_flags",
         "phq9_psyq_flag_items",
     ]

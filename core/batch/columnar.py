@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from psyq.answers import MISSING_TOKENS
 from psyq.batch.cohort import LISTED, LISTED_FLAGGED, CohortStats, _band_label
-from psyq.batch.tables import format_value, prorated_cell
+from psyq.batch.tables import beside_alert_cell, format_value, prorated_cell
 from psyq.errors import PsyqError
 from psyq.models import CRITICAL_ITEM_FLAG, Condition, Instrument, round_half_up
 from psyq.results import flag_items_cell, flag_levels_cell
@@ -495,12 +495,14 @@ class ColumnarScorer:
         flag_ids = self._flag_ids(set(keys))
         flag_items = self._flag_items(set(keys))
         flag_levels = self._flag_levels(set(keys))
+        critical = {key: self._critical(key) for key in set(keys)}
         lines = self._lines(
             fast_rows,
             scored,
             [flag_ids[k] for k in keys],
             [flag_items[k] for k in keys],
             [flag_levels[k] for k in keys],
+            [critical[k] for k in keys],
         )
         self._count(stats, fast_rows, scored, keys, flag_ids)
         if all(ok):
@@ -571,6 +573,11 @@ class ColumnarScorer:
             for key in keys
         }
 
+    def _critical(self, key: Key) -> bool:
+        """Whether a row of ``key`` raises a critical flag (an unanswered critical item
+        or a critical rule)."""
+        return bool(key[0]) or any(r.level == "critical" for r in self._held(key[1]))
+
     def _lines(
         self,
         rows: Sequence[RowJob],
@@ -578,6 +585,7 @@ class ColumnarScorer:
         row_flags: list[list[str]],
         row_items: list[str],
         row_levels: list[str],
+        row_critical: list[bool],
     ) -> list[tuple[str, ...]]:
         columns: list[Iterable[str]] = [
             [str(row[0]) for row in rows],
@@ -587,14 +595,25 @@ class ColumnarScorer:
         clients: list[str] = scored["clients"]
         for scale in self.instrument.scales:
             objects = scored["values"][scale.id]
-            cells: dict[tuple[Any, str], tuple[str, str]] = {}
+            cells: dict[tuple[Any, str], tuple[str, str, bool]] = {}
             keys = list(zip(objects, clients, strict=True))
             for value, sex in set(keys):
                 band = self._band(scale, value, sex)
-                cells[value, sex] = (format_value(value, scale.decimals), band.id if band else "")
+                cells[value, sex] = (
+                    format_value(value, scale.decimals),
+                    band.id if band else "",
+                    band is not None and band.low_concern,
+                )
             pairs = [cells[key] for key in keys]
             columns.append([p[0] for p in pairs])
             columns.append([p[1] for p in pairs])
+            # A band of low concern beside a critical flag: the score's band only.
+            columns.append(
+                [
+                    beside_alert_cell(p[1], p[2] and alert)
+                    for p, alert in zip(pairs, row_critical, strict=True)
+                ]
+            )
             if scale.missing.prorate:
                 marks: list[bool] = scored["prorated"][scale.id].tolist()
                 columns.append([prorated_cell(v, m) for v, m in zip(objects, marks, strict=True)])
@@ -652,10 +671,7 @@ class ColumnarScorer:
         stats.flagged_count += sum(flagged)
         # Listed respondents: every flagged one, and the LISTED highest others; keys
         # are unique, so keeping these (in row order) keeps what add() would keep.
-        critical = {
-            key: bool(key[0]) or any(r.level == "critical" for r in self._held(key[1]))
-            for key in set(keys)
-        }
+        critical = {key: self._critical(key) for key in set(keys)}
         stats.critical_count += sum(critical[key] for key in keys)
         # Highest total first, then earliest row: sorted by (-total, row) in numpy.
         np = self.np

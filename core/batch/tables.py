@@ -29,11 +29,21 @@ def prorated_cell(value: object, prorated: bool) -> str:
     return "1" if prorated else "0"
 
 
+def beside_alert_cell(band: str | None, marked: bool) -> str:
+    """``1`` for a band of low concern beside a critical flag (the score's band only,
+    :func:`psyq.results.low_concern_bands`), ``0`` for any other band, empty if none."""
+    if not band:
+        return ""
+    return "1" if marked else "0"
+
+
 def scores_header(instrument: Instrument) -> list[str]:
-    """Every scale's value and band; a scale whose rule prorates also says whether it did."""
+    """Every scale's value and band, and whether that band is of low concern beside a
+    critical flag (``<scale>_band_beside_alert``); a scale whose rule prorates also says
+    whether it did."""
     head = ["row", "client_id", "date"]
     for scale in instrument.scales:
-        head += [scale.id, f"{scale.id}_band"]
+        head += [scale.id, f"{scale.id}_band", f"{scale.id}_band_beside_alert"]
         if scale.missing.prorate:
             head.append(f"{scale.id}_prorated")
     return [*head, "flags", "flag_items", "flag_levels", "reports"]
@@ -42,9 +52,15 @@ def scores_header(instrument: Instrument) -> list[str]:
 def scores_line(instrument: Instrument, record: dict[str, Any]) -> list[str]:
     cells = [str(record["row"]), neutralise(record["client_id"]), neutralise(record["date"])]
     values, bands, prorated = record["values"], record["bands"], record["prorated"]
+    beside = record.get("band_beside_alert", ())
     for scale in instrument.scales:
         value = values.get(scale.id)
-        cells += [format_value(value, scale.decimals), bands.get(scale.id) or ""]
+        band = bands.get(scale.id) or ""
+        cells += [
+            format_value(value, scale.decimals),
+            band,
+            beside_alert_cell(band, scale.id in beside),
+        ]
         if scale.missing.prorate:
             cells.append(prorated_cell(value, bool(prorated.get(scale.id))))
     files = ";".join(neutralise(f) for f in record["files"])

@@ -35,7 +35,7 @@ from psyq.batch.cohort import CohortStats
 from psyq.batch.naming import REPORTS_DIR
 from psyq.batch.tables import errors_line, scores_line
 from psyq.errors import PluginHookError, PsyqError
-from psyq.results import flag_items_cell, flag_levels_cell
+from psyq.results import flag_items_cell, flag_levels_cell, low_concern_bands
 
 if TYPE_CHECKING:
     from psyq.batch.columnar import ColumnarScorer
@@ -411,6 +411,7 @@ def _run_row(
         flag_items=flag_items_cell((f.id, f.item_ids) for f in result.flags),
         flag_levels=flag_levels_cell((f.id, f.level) for f in result.flags),
         critical=any(f.level == "critical" for f in result.flags),
+        band_beside_alert=sorted(low_concern_bands(inst, result, bool(result.critical))),
         files=[f"{REPORTS_DIR}/{name}" for name, _ in files],
     )
     return record, files

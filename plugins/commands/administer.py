@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -288,16 +288,26 @@ def _save_partial_then_fail(session: Session, exc: AnswerError) -> None:
     raise AnswerError(f"{where}{exc}; nothing was saved")
 
 
-def _framed_critical(result: ScoreResult) -> None:
-    """Critical flags as the very last lines, framed, on screen when the client leaves."""
+def _framed_critical(result: ScoreResult, earlier: list[dict[str, Any]] | None = None) -> None:
+    """Critical flags as the very last lines, framed, on screen when the client leaves:
+    the answers' own, then each the answers as first saved raised before they were
+    changed (``earlier``: ``RenderRequest.options["earlier_critical"]``)."""
     from psyq.alerts import alert_line
+    from psyq.results import FlagHit
 
     critical = result.critical
-    if not critical:
+    if not critical and not earlier:
         return
     _say(RULE)
     for flag in critical:
         _say(f"!!! {alert_line(flag)}")
+    for version in earlier or []:
+        for raised in version["flags"]:
+            hit = FlagHit.model_validate(raised)
+            _say(
+                f"!!! {alert_line(hit)} (raised by the answers as first saved, since changed: "
+                f"kept as answer version {version['answer_version']})"
+            )
     _say("!!! Review this with the client now, before they leave.")
     _say(RULE)
 
@@ -309,12 +319,18 @@ def _show_partial_flags(session: Session) -> None:
     result = session.score()
     n = len(session.items)
     _say(f"PARTIAL: {session.answered} of {n} items answered; flags from the answers so far:")
-    if not result.flags:
+    # Answers changed on going back (b): a critical flag the earlier ones raised is shown.
+    earlier = [
+        {"answer_version": version.id, "flags": [f.model_dump(mode="json") for f in gone]}
+        for version in session.store.answer_versions([session.admin_id])
+        if (gone := version.alerts_gone(result))
+    ]
+    if not result.flags and not earlier:
         _say("  none")
     for flag in result.flags:
         if flag.level != "critical":
             _say(f"  {flag.level}{flag.about()}: {flag.message}")
-    _framed_critical(result)
+    _framed_critical(result, earlier)
 
 
 def _finish(
@@ -325,16 +341,18 @@ def _finish(
     report_format: str,
     force: bool,
 ) -> None:
-    from psyq.outputs import RenderRequest, get_output_format
+    from psyq.history import render_request_for
+    from psyq.outputs import get_output_format
 
     assert session.admin_id is not None
-    inst = session.instrument
     _say()
     _say(f"saved administration {session.admin_id} (complete) for client {session.client_id}")
     table = get_output_format(app.pm, "table")
-    request = RenderRequest(result=result, instrument=inst, client_id=session.client_id)
+    # The form as stored: answers changed on resuming (a risk answered away) are shown,
+    # and a band of low concern beside the earlier answers' alert is marked, as in history.
+    request = render_request_for(app, session.admin_id, session.store)
     _say(table.render(request).decode(), nl=False)
-    _framed_critical(result)
+    _framed_critical(result, request.options.get("earlier_critical"))
     if report is not None:
         _write_report(app, session, report, report_format, force)
 

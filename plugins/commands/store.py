@@ -1314,9 +1314,14 @@ def csv_text(records: list[dict[str, Any]]) -> str:
         for scale_id, s in rec["scores"].items():
             add(f"score.{scale_id}")
             add(f"band.{scale_id}")
+            add(f"band_beside_alert.{scale_id}")
             add(f"prorated.{scale_id}")
             row[f"score.{scale_id}"] = "" if s["value"] is None else str(s["value"])
             row[f"band.{scale_id}"] = s["band"] or ""
+            # A band of low concern beside a critical flag is the score's band only, never
+            # reassurance: said in its own cell, as every other output marks it.
+            beside = "true" if "band_beside_alert" in s else "false"
+            row[f"band_beside_alert.{scale_id}"] = "" if s["band"] is None else beside
             row[f"prorated.{scale_id}"] = "" if s["value"] is None else str(s["prorated"]).lower()
         add("flags")
         row["flags"] = ";".join(f["id"] for f in rec["flags"])

@@ -302,8 +302,10 @@ def finish_redcap_outputs(
     prefix = f"{instrument.id}_psyq"
     fields = []
     # A scale whose rule prorates also says whether it did (scores.csv's ``_prorated``).
+    # ``_band_beside_alert``: a band of low concern beside a critical flag is the score's
+    # band only (scores.csv's column), so a REDCap report never shows it as reassurance.
     suffixes = {
-        s.id: ["", "_band", *(["_prorated"] if s.missing.prorate else [])]
+        s.id: ["", "_band", "_band_beside_alert", *(["_prorated"] if s.missing.prorate else [])]
         for s in instrument.scales
     }
     for scale in instrument.scales:
@@ -342,6 +344,13 @@ def finish_redcap_outputs(
                 "Form Name": f"{instrument.id}_psyq_scores",
                 "Field Type": "text",
                 "Field Label": f"{instrument.short_name} {scale.label}: band (psyq)",
+            },
+            {
+                "Variable / Field Name": f"{prefix}_{scale.id}_band_beside_alert",
+                "Form Name": f"{instrument.id}_psyq_scores",
+                "Field Type": "yesno",
+                "Field Label": f"{instrument.short_name} {scale.label}: band of low concern "
+                "beside a critical flag, the score's band only (psyq)",
             },
         ]
         if scale.missing.prorate:

@@ -49,24 +49,35 @@ def _about(flag: FlagHit, _: Gettext) -> str:
     return " (" + _("items %(items)s") % {"items": ", ".join(flag.item_ids)} + ")"
 
 
-def flag_lines(flags: Iterable[FlagHit], _: Gettext = _same) -> list[str]:
+def flag_lines(
+    flags: Iterable[FlagHit], _: Gettext = _same, earlier: Iterable[dict[str, Any]] = ()
+) -> list[str]:
     """Flags as lines; critical ones framed as ``administer`` frames them.
 
     ``_``: psyq's words in the clinician's language (``kiosk status --language``);
-    flag messages are the instrument's own.
+    flag messages are the instrument's own. ``earlier``: critical flags the form's
+    answers as first saved raised before they were changed (Back on the tablet), each
+    with its ``answer_version``, framed with the others: a risk answered away is shown.
     """
     flags = list(flags)
+    before = [(FlagHit.model_validate(f), f["answer_version"]) for f in earlier]
     levels = {"info": _("info"), "warning": _("warning")}
     lines = []
     for flag in flags:
         if flag.level != "critical":
             lines.append(f"  {levels.get(flag.level, flag.level)}{_about(flag, _)}: {flag.message}")
     critical = [flag for flag in flags if flag.level == "critical"]
-    if critical:
+    if critical or before:
         lines.append(RULE)
         word = _("CRITICAL")
         for flag in critical:
             lines.append(f"!!! {word}{_about(flag, _)}: {flag.message}")
+        for flag, version in before:
+            kept = _(
+                "(raised by the answers as first saved, since changed: kept as answer "
+                "version %(version)s)"
+            ) % {"version": version}
+            lines.append(f"!!! {word}{_about(flag, _)}: {flag.message} {kept}")
         lines.append("!!! " + _("Review this with the client now, before they leave."))
         lines.append(RULE)
     return lines
@@ -115,6 +126,13 @@ def session_json(session: KioskSession, store: Store, app: App | None = None) ->
                 answered=sum(v is not None for v in adm.answers.values()),
                 items=len(adm.answers),
                 flags=[] if result is None else [f.model_dump() for f in result.flags],
+                # Answers changed after saving (Back on the tablet): a critical flag the
+                # earlier ones raised is still shown.
+                earlier_critical_flags=[
+                    {**flag.model_dump(), "answer_version": version.id}
+                    for version in store.answer_versions([admin_id])
+                    for flag in version.alerts_gone(result)
+                ],
                 changed_outside_psyq=changed_warning(changed.get(admin_id)),
             )
         forms.append(form)
@@ -179,11 +197,13 @@ def status_lines(
             "items": form["items"],
             "admin": form["administration"],
         }
-        lines.append(f"  {name}: {line}" + ("" if form["flags"] else ", " + _("no flags")))
+        earlier = form.get("earlier_critical_flags", [])
+        flagged = form["flags"] or earlier
+        lines.append(f"  {name}: {line}" + ("" if flagged else ", " + _("no flags")))
         if form.get("changed_outside_psyq"):
             lines.append(
                 "!!! "
                 + _("CHANGED OUTSIDE PSYQ after it was saved: psyq audit verify gives the details")
             )
-        lines.extend(flag_lines((FlagHit.model_validate(f) for f in form["flags"]), _))
+        lines.extend(flag_lines((FlagHit.model_validate(f) for f in form["flags"]), _, earlier))
     return lines

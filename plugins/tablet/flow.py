@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from psyq.models import CRITICAL_ITEM_FLAG, Instrument, Item
 from psyq.plugins.commands.administer import Session
@@ -267,10 +267,19 @@ class Flow:
         self.admin_ids[self.idx] = session.admin_id
         lines: list[str] = []
         where = f"kiosk session {self.session.id} (client {self.session.client_id})"
+        earlier: list[dict[str, Any]] = []
         if finished and not was_complete:
+            # Answers changed with Back: a critical flag the earlier ones raised is named
+            # again as the form completes, never "no flags" after it.
+            saved = [] if session.admin_id is None else [session.admin_id]
+            earlier = [
+                {**flag.model_dump(), "answer_version": version.id}
+                for version in self.store.answer_versions(saved)
+                for flag in version.alerts_gone(result)
+            ]
             lines.append(
                 f"{where}: {base.short_name} complete, administration {session.admin_id}"
-                + ("" if result.flags else "; no flags")
+                + ("" if result.flags or earlier else "; no flags")
             )
             new = list(result.flags)
         else:
@@ -280,10 +289,10 @@ class Flow:
                 prior = 0 if resumed is None else resumed.position
             seen = set(reached(before, base, prior))
             new = [f for f in reached(result.flags, base, session.position) if f not in seen]
-        if new:
+        if new or earlier:
             if not lines:
                 lines.append(f"{where}: {base.short_name} administration {session.admin_id}")
-            lines.extend(flag_lines(new))
+            lines.extend(flag_lines(new, earlier=earlier))
         if lines:
             self.notify(lines)
 
