@@ -180,6 +180,13 @@ def check_file(app: App, path: Path) -> tuple[TranslationFile, list[str]]:
     found = load_translation_file(app.pm, path)
     instrument = app.instrument(found.translation_of)
     out = [f"{path}: {p}" for p in problems(instrument, found, found.language)]
+    if found.language in instrument.translations:
+        # The definition's own translation is the one used: this file was passed over
+        # unsaid, while `psyq validate` called it ok.
+        out.append(
+            f"{path}: {instrument.id} '{found.language}' is already translated in its "
+            "definition, which is the one used; remove one of the two"
+        )
     if found.instrument_version != instrument.version:
         out.append(
             f"{path}: translates {instrument.id} v{found.instrument_version}, but the "

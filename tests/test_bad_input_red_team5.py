@@ -360,3 +360,19 @@ def test_every_date_option_takes_yyyy_mm_dd_as_report_and_batch_do(
     padded = day.replace("-1-", "-01-").replace("-5", "-05")
     assert psyq_cli("record", "phq9", "--client", "C1", "--answers", NINE,
                     "--date", padded).exit_code == 0  # fmt: skip
+
+
+def test_a_translation_file_for_a_language_the_definition_has_is_a_validate_error(
+    psyq_cli: CLI, arabic_file: Path
+) -> None:
+    """langtest's definition translates it into Spanish; a file giving Spanish too was
+    "ok" in `psyq validate`, and every Spanish form used the definition's, unsaid."""
+    spanish = arabic_file.with_name("langtest.es.yaml")
+    spanish.write_text(ARABIC.replace("language: ar", "language: es"), encoding="utf-8")
+    for args in ([spanish], []):
+        result = psyq_cli("validate", *args)
+        assert result.exit_code == 2
+        assert (
+            f"FAIL {spanish}: langtest 'es' is already translated in its definition, which "
+            "is the one used; remove one of the two"
+        ) in result.stderr
