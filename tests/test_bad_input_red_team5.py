@@ -376,3 +376,28 @@ def test_a_translation_file_for_a_language_the_definition_has_is_a_validate_erro
             f"FAIL {spanish}: langtest 'es' is already translated in its definition, which "
             "is the one used; remove one of the two"
         ) in result.stderr
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_a_date_column_named_but_not_in_the_file_is_refused_not_left_undated(
+    psyq_cli: CLI, tmp_path: Path, suffix: str
+) -> None:
+    """With --ignore-extra-columns, `--date-column visit` on a file whose dates are in
+    'date' scored every row undated (the dates dropped as an extra column), unsaid."""
+    row = {"client_id": "C1", "date": "2026-01-02", **{i: "1" for i in PHQ9_ITEMS}}
+    src = tmp_path / f"in.{suffix}"
+    if suffix == "csv":
+        src.write_text(",".join(row) + "\n" + ",".join(row.values()) + "\n", encoding="utf-8")
+    else:
+        src.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ("batch", src, "--instrument", "phq9", "--out", out, "--scores-only", "--quiet",
+            "--ignore-extra-columns")  # fmt: skip
+    kind = "column" if suffix == "csv" else "key"
+    line = one_line_error(psyq_cli(*args, "--date-column", "visit"))
+    assert f"{src}: no 'visit' {kind}, which --date-column names" in line
+    assert not (out / "scores.csv").exists()
+    # Named as in the file, or left to its default, the dates are read.
+    for named in (["--date-column", "date"], []):
+        assert psyq_cli(*args, *named, "--force").exit_code == 0
+        assert [r["date"] for r in read_csv(out / "scores.csv")] == ["2026-01-02"]

@@ -168,6 +168,8 @@ class ColumnMap:
     rename: Mapping[str, str] = field(default_factory=dict)
     answer_codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     status: FormStatus | None = None
+    date_given: bool = False
+    """``--date-column`` was given: a file without that column is an error, not undated."""
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,10 @@ def _check_columns(
             f"{label}: no '{columns.id_column}' {kind}; every row needs a client id "
             f"(use --id-column to name the {kind} that holds it)"
         )
+    if columns.date_given and columns.date_column not in names:
+        # With --ignore-extra-columns a misspelt --date-column dropped the file's dates:
+        # every row scored undated, unsaid.
+        raise InputError(f"{label}: no '{columns.date_column}' {kind}, which --date-column names")
     missing = [i for i in required_items(instrument) if i not in names]
     if missing:
         raise InputError(
