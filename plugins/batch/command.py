@@ -80,7 +80,12 @@ def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
 )
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://10.0.0.5:8786.")
 @click.option("--id-column", default="client_id", show_default=True, help="Client id column.")
-@click.option("--date-column", default="date", show_default=True, help="Date column, if any (a file without one that is named here is an error).")
+@click.option(
+    "--date-column",
+    default="date",
+    show_default=True,
+    help="Date column, if any (one named here must be in the file).",
+)
 @click.option(
     "--ignore-extra-columns", is_flag=True, help="Skip columns that are not items (REDCap)."
 )
