@@ -529,6 +529,17 @@ def with_norms(
                 "give --norms FILE"
             )
         return result
+    # A key no table groups by (a misspelt `sexx=f`) was passed over, and the whole
+    # sample's norms used. The instrument's client attributes (sex, for cut-offs that
+    # depend on it) are --group keys of their own.
+    keys = {key for table in tables for group in table.groups for key in group.group}
+    for key in client:
+        if key not in keys and key not in instrument.client_attributes:
+            names = ", ".join(f"'{t.id}'" for t in tables)
+            by = f"groups by {', '.join(sorted(keys))}" if keys else "only the whole sample"
+            raise NormError(
+                f"--group {key}={client[key]}: norm table {names} has {by}, none by {key}"
+            )
     return apply_norms(result, tables, client)
 
 

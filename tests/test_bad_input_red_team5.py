@@ -401,3 +401,23 @@ def test_a_date_column_named_but_not_in_the_file_is_refused_not_left_undated(
     for named in (["--date-column", "date"], []):
         assert psyq_cli(*args, *named, "--force").exit_code == 0
         assert [r["date"] for r in read_csv(out / "scores.csv")] == ["2026-01-02"]
+
+
+@pytest.mark.parametrize(("group", "key"), [("sexx=f,age=34", "sexx"), ("sex=f,agee=34", "agee")])
+def test_a_group_key_no_norm_group_has_is_refused_not_the_whole_sample(
+    psyq_cli: CLI, tmp_path: Path, norm_table: dict[str, Any], group: str, key: str
+) -> None:
+    """A misspelt --group key was passed over: the whole sample's norms, unsaid but for
+    the group label. A value no group has (sex=x) still gets the whole sample, as
+    docs/norms.md says; a client attribute (AUDIT-C's sex) is a key of its own."""
+    path = tmp_path / "norms.json"
+    path.write_text(json.dumps(norm_table), encoding="utf-8")
+    base = ("score", "phq9", "--answers", NINE, "--norms", path, "--json")
+    line = one_line_error(psyq_cli(*base, "--group", group))
+    value = group.split(f"{key}=")[1].split(",")[0]
+    assert (
+        f"--group {key}={value}: norm table 'phq9_norms' has groups by age, sex, none by {key}"
+        in line
+    )
+    other = psyq_cli(*base, "--group", "sex=x,age=34")
+    assert json.loads(other.stdout)["scores"]["total"]["norm"]["group"] == "whole sample"
