@@ -421,3 +421,47 @@ def test_a_group_key_no_norm_group_has_is_refused_not_the_whole_sample(
     )
     other = psyq_cli(*base, "--group", "sex=x,age=34")
     assert json.loads(other.stdout)["scores"]["total"]["norm"]["group"] == "whole sample"
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_a_jsonl_row_whose_text_holds_a_unicode_line_separator_is_one_row(
+    psyq_cli: CLI, tmp_path: Path, separator: str
+) -> None:
+    """JSON strings may hold U+2028, U+0085 and the like as they are (json.dumps with
+    ensure_ascii=False writes them so); the reader split lines at them too, so such a
+    row became broken-JSON rows and its positive PHQ-9 item 9 was never read: no alert."""
+    items = [{"linkId": f"phq9_{i}", "text": f"Item{separator}{i}",
+              "answer": [{"valueInteger": 3 if i == 9 else 1}]} for i in range(1, 10)]  # fmt: skip
+    response = {"resourceType": "QuestionnaireResponse", "status": "completed",
+                "subject": {"identifier": {"value": "C1"}}, "authored": "2026-01-02",
+                "item": items}  # fmt: skip
+    plain = {"client_id": "C2", **{i: 1 for i in PHQ9_ITEMS}, "note": f"seen{separator}twice"}
+    src = tmp_path / "in.jsonl"
+    text = json.dumps(response, ensure_ascii=False) + "\n" + json.dumps(plain, ensure_ascii=False)
+    src.write_text(text + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--scores-only",
+                      "--ignore-extra-columns", "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "!!! CRITICAL: 2 row(s) raise a critical flag" in result.stderr
+    scores = read_csv(out / "scores.csv")
+    assert [(r["row"], r["client_id"], r["total"]) for r in scores] == [
+        ("1", "C1", "11"),
+        ("2", "C2", "9"),
+    ]
+    assert read_csv(out / "errors.csv") == []
+
+
+def test_a_jsonl_file_joined_to_another_keeps_the_second_files_first_row(
+    psyq_cli: CLI, tmp_path: Path
+) -> None:
+    """`cat a.jsonl b.jsonl`, each saved with a byte order mark: the second file's first
+    row was refused as "Unexpected UTF-8 BOM" (its answers unread)."""
+    row = {"client_id": "C1", **{i: 1 for i in PHQ9_ITEMS}, "phq9_9": 2}
+    src = tmp_path / "joined.jsonl"
+    src.write_text(("\ufeff" + json.dumps(row) + "\n") * 2, encoding="utf-8")
+    out = tmp_path / "out"
+    result = psyq_cli("batch", src, "--instrument", "phq9", "--out", out, "--scores-only",
+                      "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert [r["row"] for r in read_csv(out / "scores.csv")] == ["1", "2"]

@@ -493,6 +493,19 @@ def _too_long(line: str) -> str:
     )
 
 
+def jsonl_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Each line of JSON Lines text, numbered from 1.
+
+    Lines end at ``\n`` only (``\r\n`` leaves a ``\r``, which JSON reads as space):
+    ``str.splitlines`` also split at U+2028, U+0085 and other characters a JSON string
+    may hold as they are, so a row whose text held one became two rows of broken JSON,
+    its answers (a positive critical item among them) never read. A byte order mark
+    at the start of a line (files joined with ``cat``) is not part of it.
+    """
+    for number, line in enumerate(text.split("\n"), start=1):
+        yield number, line.removeprefix("\ufeff")
+
+
 def _read_jsonl(
     label: str,
     text: str,
@@ -504,7 +517,7 @@ def _read_jsonl(
     seen: set[str] = set()
     item_ids = [i.id for i in instrument.items]
     none = (None,) * len(item_ids)
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in jsonl_lines(text):
         if not line.strip():
             continue
         if len(line) > MAX_JSONL_LINE_CHARS:
