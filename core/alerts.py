@@ -10,14 +10,17 @@ no output is left saying less than the others.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from psyq.i18n import N_
 
 if TYPE_CHECKING:
     from psyq.models import Instrument
     from psyq.results import FlagHit
 
-LEVEL_WORD = {"critical": "CRITICAL", "warning": "WARNING", "info": "info"}
+LEVEL_WORD = {"critical": N_("CRITICAL"), "warning": N_("WARNING"), "info": N_("info")}
+"""Each level as an alert names it (psyq's catalogue has each, for a report's language)."""
 
 CRITICAL_ITEMS = "CRITICAL item "
 """How the errors.csv reason of a row not scored starts, before its critical items and
@@ -25,13 +28,27 @@ their answers, when it is an unfinished form or its valid answers raise a critic
 (``psyq batch`` counts these lines on the terminal)."""
 
 
-def alert_line(flag: FlagHit, where: str = "", text: str | None = None) -> str:
+def alert_line(
+    flag: FlagHit,
+    where: str = "",
+    text: str | None = None,
+    gettext: Callable[[str], str] | None = None,
+) -> str:
     """``CRITICAL in later partial administration 2 (PHQ-9, 2026-11-30) (item phq9_9):
     <message>``: the level, where the flag was raised when it is not the form shown
     (``where``, from :func:`form_words`), the items that raised it, then ``text`` (the
-    flag's message unless given: its id where a line is short)."""
+    flag's message unless given: its id where a line is short). ``gettext``: the level
+    and the items in a report's language (the ``table`` format's ``--language``)."""
     said = f" in {where}" if where else ""
-    return f"{LEVEL_WORD[flag.level]}{said}{flag.about()}: {flag.message if text is None else text}"
+    about = flag.about()
+    level = LEVEL_WORD[flag.level]
+    if gettext is not None:
+        level = gettext(level)
+        if len(flag.item_ids) == 1:
+            about = " (" + gettext("item %(item)s") % {"item": flag.item_ids[0]} + ")"
+        elif flag.item_ids:
+            about = " (" + gettext("items %(items)s") % {"items": ", ".join(flag.item_ids)} + ")"
+    return f"{level}{said}{about}: {flag.message if text is None else text}"
 
 
 def form_words(

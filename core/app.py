@@ -91,10 +91,21 @@ class App:
 
             return find_version(self.pm, adm.instrument_id, adm.instrument_version) or current
         # The definition its stored scores came from (a rescore by path may have changed it).
-        for digest in dict.fromkeys((adm.scored_with or adm.definition_hash, adm.definition_hash)):
+        digests = dict.fromkeys((adm.scored_with or adm.definition_hash, adm.definition_hash))
+        for digest in digests:
             kept = self._kept(digest, store)
             if kept is not None:
                 return kept
+        gone = None if store is None else store.definition_deleted(list(digests))
+        if gone is not None:  # psyq never deletes a kept copy: not a file to give again
+            from psyq.store import TamperedError
+
+            raise TamperedError(
+                f"administration {adm.id}: instrument '{adm.instrument_id}' "
+                f"v{adm.instrument_version} is not installed and the store's copy of it was "
+                f"deleted outside psyq ({gone}); restore the store from a backup "
+                "(`psyq audit verify` gives the details)"
+            )
         raise UnknownInstrumentError(
             f"administration {adm.id}: instrument '{adm.instrument_id}' "
             f"v{adm.instrument_version} is not installed and the store keeps no usable copy of it; "

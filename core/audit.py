@@ -133,6 +133,16 @@ def key_id(key: bytes) -> str:
     return hmac.new(key, _KEY_ID_LABEL, hashlib.sha256).hexdigest()[:32]
 
 
+def wrong_key(path: Path, key: bytes, chain_id: str) -> str:
+    """What to say when the key at ``path`` is not the one the chain names (``chain_id``):
+    the store is another one (copied in from elsewhere), or the key file is."""
+    return (
+        f"{path}: this is not the audit key this store's chain was written with (key id "
+        f"{key_id(key)}, the chain names {chain_id}): the store or the key was replaced "
+        "(another store copied in?); restore the right key file or set PSYQ_AUDIT_KEY"
+    )
+
+
 def read_key(path: Path) -> bytes | None:
     """The key at ``path``; None if there is no file. Refuses a file others can read."""
     from psyq.files import read_private
@@ -356,6 +366,60 @@ def acknowledged_losses(conn: sqlite3.Connection) -> list[str]:
     ]
 
 
+def unwritten_tail(store: Store) -> str | None:
+    """The first of the log's newest entries that psyq did not write: an entry whose hash
+    does not match its content, among the newest one and those after the newest psyq
+    noted (:func:`remember_head`; normally none). The triggers let anyone append the next
+    entry with the sqlite3 shell, and every read checks a record's own entries only.
+    None when the key cannot be read (nothing to check with) or is not this chain's
+    (:func:`key_problem` says so). One query and, normally, one HMAC."""
+    conn = store.connection
+    try:
+        marker = keyed_from(conn)
+        noted = remembered_head(store.key_path, store.path)
+        top = head(conn)[0]
+        since = min(top, noted[0] + 1) if noted is not None else top
+        rows = conn.execute(
+            "SELECT seq, at, os_user, action, record, digest, prev, hash FROM audit "
+            "WHERE seq >= ? ORDER BY seq LIMIT 1000",
+            (since,),
+        ).fetchall()
+    except sqlite3.Error:  # the log dropped: audit verify names it
+        return None
+    key: bytes | None = None
+    if marker is not None:
+        try:
+            key = store.audit_key(create=False)
+        except AuditKeyError:
+            return None
+    for row in rows:
+        entry = AuditEntry(*tuple(row))
+        keyed = marker is not None and entry.seq >= marker[0]
+        if not _well_formed(entry) or not _hash_matches(entry, key if keyed else None):
+            return (
+                f"audit entry #{entry.seq} ({entry.action} {entry.record}, {entry.at}) was not "
+                "written by psyq: its hash does not match its content (added or altered "
+                "outside psyq)"
+            )
+    return None
+
+
+def key_problem(store: Store) -> str | None:
+    """What to say when the audit key at hand is not the one this store's chain was
+    written with (another store copied in, or another key file), else None. Reads go on
+    (they compare digests only); writes are refused (:meth:`psyq.store.Store.audit_key`)."""
+    try:
+        marker = keyed_from(store.connection)
+        if marker is None:
+            return None
+        key = read_key(store.key_path)
+    except (sqlite3.Error, AuditKeyError):
+        return None
+    if key is None or key_id(key) == marker[1]:
+        return None
+    return wrong_key(store.key_path, key, marker[1]) + "; what is shown is not checked"
+
+
 def rollback_problem(store: Store) -> str | None:
     """What to say when the store is older than psyq's last write to it (now, or as
     recorded in its log by a later write and not yet acknowledged), else None."""
@@ -514,11 +578,7 @@ def verify(store: Store, *, anchor: str | None = None) -> VerifyReport:
         report.keyed_from = marker[0]
         key = store.audit_key(create=False)
         if key_id(key) != marker[1]:
-            raise AuditKeyError(
-                f"{store.key_path}: this is not the audit key this store's chain was written "
-                f"with (key id {key_id(key)}, the chain names {marker[1]}); "
-                "restore the right key file or set PSYQ_AUDIT_KEY"
-            )
+            raise AuditKeyError(wrong_key(store.key_path, key, marker[1]))
     elif store.schema_version >= store.keyed_schema_version:
         report.problems.append(
             "the audit log has no keyed entries although the store schema says it is keyed: "
@@ -596,7 +656,9 @@ def verify(store: Store, *, anchor: str | None = None) -> VerifyReport:
     return report
 
 
-def changed_records(store: Store, rows: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+def changed_records(
+    store: Store, rows: Mapping[str, Mapping[str, Any]], *, earlier: bool = True
+) -> dict[str, str]:
     """The records among ``rows`` (record name -> full row) that no longer match their
     last audit entry, each with what is wrong; for read paths (history, export, report).
 
@@ -604,13 +666,17 @@ def changed_records(store: Store, rows: Mapping[str, Mapping[str, Any]]) -> dict
     chain (that is :func:`verify`): each record's last entry is checked on its own,
     its digest against the row and, when the audit key can be read and is this
     chain's, its HMAC. Without the key only the digests are compared: a read never
-    fails for want of the key.
+    fails for want of the key. With ``earlier`` the HMAC of each of the records'
+    earlier entries is checked too (the query fetches them anyway): an entry altered
+    in the log (who saved the form, when, what it held) is named on read, not only by
+    ``audit verify`` (about 6 microseconds an entry).
     """
     if not rows:
         return {}
     conn = store.connection
     names = sorted(rows)
     last: dict[str, AuditEntry] = {}
+    before: list[AuditEntry] = []  # the records' entries that are not their last
     try:
         for start in range(0, len(names), 500):  # SQLite caps the parameters of one query
             chunk = names[start : start + 500]
@@ -620,7 +686,11 @@ def changed_records(store: Store, rows: Mapping[str, Mapping[str, Any]]) -> dict
                 chunk,
             )
             for row in found:  # in order: each record's last entry is the one kept
-                last[str(row[4])] = AuditEntry(*tuple(row))
+                fetched = AuditEntry(*tuple(row))
+                replaced = last.get(str(fetched.record))
+                if replaced is not None and earlier:
+                    before.append(replaced)
+                last[str(fetched.record)] = fetched
     except sqlite3.Error:  # the audit table dropped outside psyq
         return {record: f"{record}: not in the audit log (the log is missing)" for record in rows}
     marker = keyed_from(conn)
@@ -645,6 +715,15 @@ def changed_records(store: Store, rows: Mapping[str, Mapping[str, Any]]) -> dict
             problem = _entry_problem(entry, row, key if keyed else None)
         if problem is not None:
             out[record] = problem
+    for entry in before:  # oldest first: each record's first altered entry is named
+        keyed = marker is not None and entry.seq >= marker[0]
+        if entry.record in out or (keyed and key is None):
+            continue
+        if not _well_formed(entry) or not _hash_matches(entry, key if keyed else None):
+            out[str(entry.record)] = (
+                f"audit entry #{entry.seq} ({entry.action} {entry.record}, an earlier entry "
+                "for it): altered in the log outside psyq"
+            )
     return out
 
 

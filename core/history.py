@@ -225,6 +225,8 @@ def score_version_lines(
     adm: Administration, versions: tuple[ScoreVersion, ...] | list[ScoreVersion]
 ) -> list[str]:
     """One line per earlier score version of ``adm`` a rescore replaced (text outputs)."""
+    from psyq.alerts import alert_line
+
     fields = score_versions_fields(versions, adm)["score_versions"]
     lines = [
         f"!!! CHANGED OUTSIDE PSYQ: {doc['changed_outside_psyq']}"
@@ -234,8 +236,9 @@ def score_version_lines(
     fields = [doc for doc in fields if "scores" in doc]
     for version, doc in zip(versions, fields, strict=True):
         total = doc["scores"].get("total", {}).get("value")
-        critical = [f.id + f.about() for f in version.alerts_gone(adm.result)]
-        then = f"; it raised CRITICAL {', '.join(critical)}" if critical else ""
+        # Each flag worded as every alert is (its items and message), not by its id.
+        critical = [alert_line(f) for f in version.alerts_gone(adm.result)]
+        then = f"; it raised {'; '.join(critical)}" if critical else ""
         lines.append(
             f"SCORES REPLACED: administration {adm.id} ({adm.administered.isoformat()}): "
             f"score version {version.version} (total {'-' if total is None else total}, "
@@ -255,11 +258,14 @@ def answer_version_lines(
     adm: Administration, versions: tuple[AnswerVersion, ...] | list[AnswerVersion]
 ) -> list[str]:
     """One line per earlier save of ``adm`` that psyq replaced (for text outputs)."""
+    from psyq.alerts import alert_line
+
     lines = []
     for version in versions:
         changed = changes_text(version.changes(adm.answers))
-        critical = [f.id + f.about() for f in version.alerts_gone(adm.result)]
-        then = f"; the earlier answers raised CRITICAL {', '.join(critical)}" if critical else ""
+        # Each flag worded as every alert is (its items and message), not by its id.
+        critical = [alert_line(f) for f in version.alerts_gone(adm.result)]
+        then = f"; the earlier answers raised {'; '.join(critical)}" if critical else ""
         lines.append(
             f"ANSWERS CHANGED: administration {adm.id} ({adm.administered.isoformat()}): "
             f"{changed or 'nothing'} (the {version.status} form saved "
@@ -392,7 +398,8 @@ def build_history(
 ) -> list[HistoryEntry]:
     """Complete administrations of ``client_id``, oldest first, with change."""
     check_client_id(client_id)
-    if not store.has_client(client_id):
+    if not store.has_client(client_id) and not store.administrations(client_id=client_id):
+        # A client deleted outside psyq whose forms remain is shown (and said to be).
         raise PsyqError(f"no client '{client_id}' in {store.path} (see `psyq clients`)")
     if instrument_id is not None:
         # An unknown id is a clear error, not an empty list; a path names its id.
@@ -555,6 +562,11 @@ def render_request_for(
     gap = store.log_gap()  # entries cut out of the log: what they named is unknown
     if gap is not None:
         options["audit_log_changed_outside_psyq"] = gap
+        # Not entries cut out: an entry psyq did not write, or another store's log.
+        from psyq import audit
+
+        if gap in (audit.key_problem(store), audit.unwritten_tail(store)):
+            options["audit_log_not_psyqs"] = True
     # A form moved to another client outside psyq is named in this client's reports.
     left = [m for m in store.moved_outside() if m.left(adm.client_id)]
     if left:
@@ -565,6 +577,12 @@ def render_request_for(
     if deleted:
         options["deleted_outside_psyq"] = [
             {"administration_id": n, "problem": problem} for n, problem in sorted(deleted.items())
+        ]
+    # So may an earlier version psyq kept of a form or of the client (deleted by hand).
+    kept_gone = store.records_deleted_outside()
+    if kept_gone:
+        options["records_deleted_outside_psyq"] = [
+            {"record": record, "problem": problem} for record, problem in kept_gone.items()
         ]
     if other_versions:
         others = [o for o in before if o.instrument_version != adm.instrument_version]

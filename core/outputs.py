@@ -48,23 +48,26 @@ class RenderRequest:
     history: list[PastScore] = field(default_factory=list)  # oldest first, without this one
     options: dict[str, Any] = field(default_factory=dict)
 
-    def partial_line(self) -> str | None:
+    def partial_line(self, gettext: Callable[[str], str] | None = None) -> str | None:
         """``PARTIAL — 2 of 4 items answered`` for an unfinished form (``options["status"]``
-        is ``partial``), else ``None``: a format shows it before any score."""
+        is ``partial``), else ``None``: a format shows it before any score. ``gettext``:
+        in a report's language."""
         if self.options.get("status") != "partial":
             return None
         given = sum(v is not None for v in self.result.answers.values())
-        return f"PARTIAL — {given} of {len(self.instrument.items)} items answered"
+        words = {"answered": given, "items": len(self.instrument.items)}
+        return (gettext or str)("PARTIAL — %(answered)s of %(items)s items answered") % words
 
-    def band_shown(self, scale_id: str) -> str | None:
+    def band_shown(self, scale_id: str, gettext: Callable[[str], str] | None = None) -> str | None:
         """The scale's band label as a text format shows it: marked ``(score band only;
         see the safety alert)`` when it is a band of low concern and a critical flag is
         raised (this form's, or a later unfinished one's), so it never reads as
-        reassurance beside the alert; ``None`` when the scale has no band."""
+        reassurance beside the alert; ``None`` when the scale has no band. ``gettext``:
+        the mark in a report's language."""
         from psyq.results import band_shown, low_concern_bands
 
         marked = scale_id in low_concern_bands(self.instrument, self.result, self.alert)
-        return band_shown(self.result.scores[scale_id].band_label, marked)
+        return band_shown(self.result.scores[scale_id].band_label, marked, gettext)
 
     @property
     def alert(self) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from psyq.models import Scale
     from psyq.results import ScaleScore
 
@@ -24,7 +26,12 @@ def unprorated_value(scale: Scale, score: ScaleScore) -> float | None:
     return round_half_up(x, scale.decimals)
 
 
-def proration_note(scale: Scale, score: ScaleScore, alert: bool = False) -> str | None:
+def proration_note(
+    scale: Scale,
+    score: ScaleScore,
+    alert: bool = False,
+    gettext: Callable[[str], str] | None = None,
+) -> str | None:
     """``None`` unless ``score`` is prorated; else what was prorated and from what.
 
     ``prorated from 6 of 7 answers; band from 6 of 7 answers: unprorated 9 would
@@ -32,22 +39,27 @@ def proration_note(scale: Scale, score: ScaleScore, alert: bool = False) -> str 
     24)`` when it does not. With ``alert`` (a critical flag is raised), a band of
     low concern named there is marked as the score's band only
     (:func:`psyq.results.band_shown`), as every output marks the score's own band.
+    ``gettext``: in a report's language (the ``table`` format's ``--language``).
     """
     from psyq.results import band_shown
 
     if not score.prorated or score.value is None:
         return None
-    n = score.answered + score.missing
-    base = f"prorated from {score.answered} of {n} answers"
+    _ = gettext or str
+    words: dict[str, object] = {"answered": score.answered, "n": score.answered + score.missing}
+    base = _("prorated from %(answered)s of %(n)s answers") % words
     plain = unprorated_value(scale, score)
     if plain is None:
         return base
-    shown = f"{plain:.{scale.decimals}f}"
+    words.update(base=base, value=f"{plain:.{scale.decimals}f}")
     band = scale.band_for(plain)
     if band is not None and score.band is not None and band.id != score.band:
-        label = band_shown(band.label, alert and band.low_concern)
+        words["band"] = band_shown(band.label, alert and band.low_concern, gettext)
         return (
-            f"{base}; band from {score.answered} of {n} answers: unprorated {shown} "
-            f"would be {label}"
+            _(
+                "%(base)s; band from %(answered)s of %(n)s answers: unprorated %(value)s "
+                "would be %(band)s"
+            )
+            % words
         )
-    return f"{base} (unprorated {shown})"
+    return _("%(base)s (unprorated %(value)s)") % words

@@ -359,10 +359,12 @@ def build_context(request: RenderRequest) -> dict[str, Any]:
         "earlier_changed": request.options.get("earlier_changed_outside_psyq", []),
         "later_changed": request.options.get("later_changed_outside_psyq", []),
         "deleted_outside": request.options.get("deleted_outside_psyq", []),
-        "left_client": request.options.get("left_client_outside_psyq", []),
+        "records_deleted": request.options.get("records_deleted_outside_psyq", []),
+        "left_client": _left_client(inst, request, ui.gettext),
         "log_changed": request.options.get("audit_log_changed_outside_psyq"),
+        "log_not_psyqs": request.options.get("audit_log_not_psyqs", False),
         "other_changed": request.options.get("other_changed_outside_psyq", []),
-        "answer_versions": request.options.get("answer_versions", []),
+        "answer_versions": _answer_versions(inst, request, ui.gettext),
         "answered_count": answered,
         "item_count": len(inst.items),
         "provisional": inst.status == "provisional",
@@ -507,6 +509,60 @@ def _later_critical(inst: Instrument, request: RenderRequest) -> list[dict[str, 
                 quotes += [q for q in row.quotes if q not in quotes]
         out.append({**later, "quotes": quotes})
     return out
+
+
+def _flag_words(
+    inst: Instrument, flag: dict[str, Any], gettext: Callable[[str], str], same: bool = True
+) -> str:
+    """A critical flag named in a banner as the safety alert names it: its message and,
+    for a form of this instrument (``same``), each item that raised it, quoted."""
+    from psyq.results import FlagHit
+
+    hit = FlagHit.model_validate(flag)
+    numbers = {item.id: n for n, item in enumerate(inst.items, start=1)}
+    quotes = [
+        f"{gettext('Item')} {numbers[i]}: \u201c{inst.item(i).text}\u201d"
+        for i in hit.item_ids
+        if same and i in numbers
+    ]
+    return hit.message + (f" ({'; '.join(quotes)})" if quotes else "")
+
+
+def _left_client(
+    inst: Instrument, request: RenderRequest, gettext: Callable[[str], str]
+) -> list[dict[str, Any]]:
+    """``options["left_client_outside_psyq"]``, each with ``flag_words``: its critical
+    flags worded as alerts are (its ``critical`` ids, from an older psyq, otherwise)."""
+    return [
+        {
+            **moved,
+            "flag_words": [
+                _flag_words(inst, f, gettext, moved.get("instrument_id") == inst.id)
+                for f in moved.get("flags", [])
+            ]
+            or list(moved.get("critical", [])),
+        }
+        for moved in request.options.get("left_client_outside_psyq", [])
+    ]
+
+
+def _answer_versions(
+    inst: Instrument, request: RenderRequest, gettext: Callable[[str], str]
+) -> list[dict[str, Any]]:
+    """``options["answer_versions"]``, each with ``flag_words``: the critical flags its
+    answers raised (``options["earlier_critical"]``) worded as alerts are."""
+    raised = {
+        kept["answer_version"]: kept["flags"]
+        for kept in request.options.get("earlier_critical", [])
+    }
+    return [
+        {
+            **kept,
+            "flag_words": [_flag_words(inst, f, gettext) for f in raised.get(kept["id"], [])]
+            or list(kept.get("critical_flags", [])),
+        }
+        for kept in request.options.get("answer_versions", [])
+    ]
 
 
 def _earlier_critical(inst: Instrument, request: RenderRequest) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from plugins.
 
 # No `from __future__ import annotations` (see psyq.models): pydantic evaluates no
 # strings when these classes are made. A name defined later is quoted.
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -148,12 +148,14 @@ def low_concern_bands(instrument: "Instrument", result: "ScoreResult", alert: bo
     return out
 
 
-def band_shown(label: str | None, marked: bool) -> str | None:
+def band_shown(
+    label: str | None, marked: bool, gettext: Callable[[str], str] | None = None
+) -> str | None:
     """A band label as text outputs show it: with :data:`BAND_ONLY` when ``marked`` (its
-    scale is among :func:`low_concern_bands`)."""
+    scale is among :func:`low_concern_bands`), in a report's language with ``gettext``."""
     if label is None or not marked:
         return label
-    return f"{label} ({BAND_ONLY})"
+    return f"{label} ({BAND_ONLY if gettext is None else gettext(BAND_ONLY)})"
 
 
 def with_band_notes(doc: dict[str, Any], marked: Iterable[str]) -> dict[str, Any]:

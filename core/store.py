@@ -21,6 +21,7 @@ import json
 import os
 import random
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -423,6 +424,8 @@ class MovedForm(BaseModel):
     """``entry #7: record by ana at ...``: psyq's last save of it (moved after that)."""
     critical: tuple[str, ...] = ()
     """The critical flags its stored scores raise (``suicidal_ideation (item phq9_9)``)."""
+    flags: tuple[FlagHit, ...] = ()
+    """Those flags, worded (:func:`psyq.alerts.alert_line`) as every alert is."""
 
     def left(self, client_id: str) -> bool:
         """Whether to name it under ``client_id``: it left that client, or it may have
@@ -434,7 +437,13 @@ class MovedForm(BaseModel):
     def line(self, *, detail: bool = True) -> str:
         """The ``!!! LEFT ... OUTSIDE PSYQ`` line said under the client it (may have) left;
         without ``detail`` (a de-identified export) no client id, date or user."""
-        critical = f"; it raises CRITICAL {', '.join(self.critical)}" if self.critical else ""
+        from psyq.alerts import alert_line
+
+        # Each flag as every alert says it: its items and its message, never its id alone.
+        raised = [alert_line(flag) for flag in self.flags] or [
+            f"CRITICAL {', '.join(self.critical)}"
+        ]
+        critical = f"; it raises {'; '.join(raised)}" if self.critical or self.flags else ""
         end = "`psyq audit verify` gives the details"
         if not detail:
             return (
@@ -461,13 +470,13 @@ class MovedForm(BaseModel):
         )
 
 
-def _critical_of(scores: Any) -> tuple[str, ...]:
-    """The critical flags stored scores raise, as every output quotes them."""
+def _critical_of(scores: Any) -> tuple[FlagHit, ...]:
+    """The critical flags stored scores raise."""
     try:
         result = ScoreResult.model_validate_json(scores) if scores is not None else None
     except ValueError:
         return ()
-    return () if result is None else tuple(f.id + f.about() for f in result.critical)
+    return () if result is None else tuple(result.critical)
 
 
 CHANGED_OUTSIDE = (
@@ -478,12 +487,17 @@ CHANGED_OUTSIDE = (
 
 
 def deleted_lines(
-    deleted: dict[int, str], *, detail: bool = True, gap: str | None = None
+    deleted: dict[int, str],
+    *,
+    detail: bool = True,
+    gap: str | None = None,
+    kept: dict[str, str] | None = None,
 ) -> list[str]:
     """One ``!!! DELETED OUTSIDE PSYQ`` line per administration deleted outside psyq
     (:meth:`Store.deleted_outside`), said wherever a client's administrations are listed;
     without ``detail`` (a de-identified export) one line with their number only. ``gap``
-    (:meth:`Store.log_gap`) adds a line for audit entries deleted from the log."""
+    (:meth:`Store.log_gap`) adds a line for audit entries deleted from the log; ``kept``
+    (:meth:`Store.records_deleted_outside`) one per client or kept version that is gone."""
     end = "`psyq audit verify` gives the details"
     said = []
     if gap is not None:
@@ -491,6 +505,19 @@ def deleted_lines(
             f"!!! AUDIT LOG CHANGED OUTSIDE PSYQ: {gap}; records they named may have been "
             f"changed or deleted with them: what is shown may not be what psyq recorded; {end}"
         )
+    if kept and not detail:
+        said.append(
+            f"!!! DELETED OUTSIDE PSYQ: {len(kept)} record(s) psyq kept (clients, or earlier "
+            "answers, scores or client details psyq replaced) were deleted outside psyq; what "
+            f"they held is no longer shown; {end}"
+        )
+    elif kept:
+        said += [
+            f"!!! DELETED OUTSIDE PSYQ: {record} was deleted outside psyq after psyq saved "
+            f"it ({problem}); the answers, scores or client details it held are no longer "
+            f"shown; {end}"
+            for record, problem in kept.items()
+        ]
     if not deleted:
         return said
     if not detail:
@@ -581,6 +608,7 @@ class Store:
         """What psyq changed about the files on opening (loose modes made 0600)."""
         self._moved: tuple[tuple[int, int], list[MovedForm]] | None = None
         """:meth:`moved_outside`'s answer, and the store's state it was found in."""
+        _refuse_foreign_journal(path)
         if self.read_only:
             self.connection = _connect_read_only(path)
         else:
@@ -618,14 +646,21 @@ class Store:
         """
         if self._key is None:
             key = audit.read_key(self.key_path)
+            try:
+                marker = audit.keyed_from(self.connection)
+            except sqlite3.Error:  # the log dropped: audit verify names it
+                marker = None
             if key is None:
-                if not create or self.read_only or audit.keyed_from(self.connection) is not None:
+                if not create or self.read_only or marker is not None:
                     raise audit.AuditKeyError(
                         f"{self.key_path}: the audit key is missing; restore it from your "
                         "backup (or point PSYQ_AUDIT_KEY at it): without it this store's "
                         "audit chain can be neither extended nor verified"
                     )
                 key = audit.create_key(self.key_path)
+            elif marker is not None and audit.key_id(key) != marker[1]:
+                # Entries under another key would make the chain verifiable by neither.
+                raise audit.AuditKeyError(audit.wrong_key(self.key_path, key, marker[1]))
             self._key = key
         return self._key
 
@@ -664,7 +699,8 @@ class Store:
             if current > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path}: store schema version {current} is newer than this psyq "
-                    f"understands ({SCHEMA_VERSION}); upgrade psyq"
+                    f"understands ({SCHEMA_VERSION}); "
+                    + (self._version_raised(current) or "upgrade psyq")
                 )
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 try:
@@ -700,6 +736,30 @@ class Store:
                     "changed; restore it from a backup)"
                 )
         return ""
+
+    def _version_raised(self, current: int) -> str | None:
+        """What to say when a store says it is at a later schema version than this psyq's
+        but holds exactly this psyq's tables and its log's last migration is to this
+        psyq's version: its ``PRAGMA user_version`` was set up outside psyq (a later psyq
+        would have migrated it, and audited that)."""
+        try:
+            last = self.connection.execute(
+                "SELECT seq, digest FROM audit WHERE action = 'migrate' AND record = 'schema' "
+                "ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        if (
+            last is None
+            or last[1] != audit.record_digest({"v": SCHEMA_VERSION})
+            or _schema(self.connection) != _expected_schema(SCHEMA_VERSION)
+        ):
+            return None
+        return (
+            f"but it holds the tables of version {SCHEMA_VERSION}, and its audit log's last "
+            f"migration (entry #{last[0]}) is to version {SCHEMA_VERSION}: its version was "
+            f"changed outside psyq to {current}; nothing was changed; restore it from a backup"
+        )
 
     def _refuse_rewritten_log(self) -> None:
         """Refuse to key, as if new, an older-shape log in a store this key keyed before:
@@ -770,6 +830,14 @@ class Store:
             raise StoreError(f"{self.path}: cannot write to the store: {exc}") from None
         self._appended = None
         try:
+            if self.has_audit_table():
+                forged = audit.unwritten_tail(self)
+                if forged is not None:  # writing after it would bury it in the chain
+                    raise TamperedError(
+                        f"{self.path}: {forged}; psyq does not write after it (nothing "
+                        "saved): `psyq audit verify` gives the details; restore the store "
+                        "from a backup"
+                    )
             self._record_rollback()
             yield conn
         except sqlite3.Error as exc:
@@ -868,6 +936,17 @@ class Store:
         conn = self.connection
         if conn.execute("SELECT 1 FROM clients WHERE id = ?", (client_id,)).fetchone():
             return
+        last = conn.execute(
+            "SELECT seq, at, os_user, action FROM audit WHERE record = ? ORDER BY seq DESC LIMIT 1",
+            (client_record(client_id),),
+        ).fetchone()
+        if last is not None:  # psyq never deletes a client: adding it anew would hide that
+            raise TamperedError(
+                f"client {client_id} is no longer in {self.path}: it was deleted outside psyq "
+                f"(last audited in entry #{last[0]}: {last[3]} by {last[2]} at {last[1]}); "
+                "nothing saved; restore the store from a backup (`psyq audit verify` gives "
+                "the details)"
+            )
         created = _now()
         conn.execute("INSERT INTO clients (id, created_at) VALUES (?, ?)", (client_id, created))
         row = {"id": client_id, "created_at": created}
@@ -980,7 +1059,14 @@ class Store:
             entry["instruments"][instrument_id] = entry["instruments"].get(instrument_id, 0) + 1
             if entry["last"] is None or administered > entry["last"]:
                 entry["last"] = administered
-        return [ClientSummary.model_validate(e) for e in out.values()]
+        try:
+            return [ClientSummary.model_validate(e) for e in out.values()]
+        except ValueError as exc:  # a row edited outside psyq (a date that is not one)
+            bad = next(e["id"] for e in out.values() if not _valid_summary(e))
+            raise StoreError(
+                f"client {bad}: damaged record ({str(exc).splitlines()[0]}); run "
+                "`psyq audit verify` to see what was changed"
+            ) from None
 
     def has_client(self, client_id: str) -> bool:
         row = self.connection.execute("SELECT 1 FROM clients WHERE id = ?", (client_id,))
@@ -1080,6 +1166,27 @@ class Store:
             (digest,),
         ).fetchone()
         return None if row is None else StoredDefinition.model_validate(dict(row))
+
+    def definition_deleted(self, digests: list[str]) -> str | None:
+        """``definition sha256:...: last audited in entry #n ...`` when the audit log
+        records a kept copy of one of these definitions that the store no longer holds
+        (deleted outside psyq: psyq never deletes one), else None."""
+        for digest in digests:
+            try:
+                last = self.connection.execute(
+                    "SELECT seq, at, os_user, action FROM audit WHERE record = ? "
+                    "ORDER BY seq DESC LIMIT 1",
+                    (definition_record(digest),),
+                ).fetchone()
+                if last is None or self.definition(digest) is not None:
+                    continue
+            except sqlite3.Error:  # a table dropped: audit verify names it
+                return None
+            return (
+                f"{definition_record(digest)}: last audited in entry #{last[0]}: {last[3]} by "
+                f"{last[2]} at {last[1]}"
+            )
+        return None
 
     def definition_origins(self) -> dict[str, tuple[str, str | None]]:
         """Content hash -> (source, source path) of every kept definition copy (a draft
@@ -1360,7 +1467,9 @@ class Store:
             admin_record(row["id"]): dict(row)
             for row in self.connection.execute("SELECT * FROM administrations ORDER BY id")
         }
-        problems = audit.changed_records(self, rows)
+        # The last entries only: a form whose earlier entry was altered did not move (and
+        # is named as changed wherever it is shown).
+        problems = audit.changed_records(self, rows, earlier=False)
         if not problems:
             return []
         try:
@@ -1389,6 +1498,7 @@ class Store:
                     ),
                     None,
                 )
+            raised = _critical_of(row["scores"])
             out.append(
                 MovedForm(
                     administration_id=row["id"],
@@ -1399,7 +1509,8 @@ class Store:
                     status=str(row["status"]),
                     last_audited=f"entry #{entry.seq}: {entry.action} by {entry.os_user} "
                     f"at {entry.at}",
-                    critical=_critical_of(row["scores"]),
+                    critical=tuple(f.id + f.about() for f in raised),
+                    flags=raised,
                 )
             )
         return out
@@ -1441,15 +1552,68 @@ class Store:
                 out[int(number)] = f"last audited in entry #{seq}: {action} by {user} at {at}"
         return out
 
+    def records_deleted_outside(self) -> dict[str, str]:
+        """Record name (``answer version 3``, ``client C0042``) -> what it was and its last
+        audit entry, for every earlier version psyq kept (of answers, scores or a client's
+        details) and every client the audit log records that the store no longer holds.
+        psyq deletes neither, so each was deleted outside psyq; said wherever
+        :meth:`deleted_outside` is.
+
+        One pass over the log (ids compared by key, no digests). What a version was kept
+        of is the record of the entry after its own: psyq writes the version and then the
+        change that replaced it, in one transaction."""
+        kinds = (
+            ("answer version %", "answer_versions", 16),
+            ("score version %", "score_versions", 15),
+            ("client version %", "client_versions", 16),
+        )
+        gone = " ".join(
+            f"WHEN a.record LIKE '{like}' THEN NOT EXISTS (SELECT 1 FROM {table} v "
+            f"WHERE v.id = CAST(substr(a.record, {start}) AS INTEGER))"
+            for like, table, start in kinds
+        )
+        # A client id has no space (psyq.clients.CLIENT_ID_PATTERN): "client version 3" is
+        # not a client.
+        gone += (
+            " WHEN a.record LIKE 'client %' AND instr(substr(a.record, 8), ' ') = 0 THEN "
+            "NOT EXISTS (SELECT 1 FROM clients c WHERE c.id = substr(a.record, 8))"
+        )
+        try:
+            rows = self.connection.execute(
+                "SELECT a.record, MAX(a.seq), a.at, a.os_user, a.action FROM audit a "
+                f"WHERE CASE {gone} ELSE 0 END GROUP BY a.record ORDER BY MAX(a.seq)"
+            ).fetchall()
+            out: dict[str, str] = {}
+            for record, seq, at, user, action in rows:
+                last = f"last audited in entry #{seq}: {action} by {user} at {at}"
+                if str(record).startswith(("answer ", "score ", "client version ")):
+                    after = self.connection.execute(
+                        "SELECT record FROM audit WHERE seq = ?", (seq + 1,)
+                    ).fetchone()
+                    of = after[0] if after is not None else None
+                    what = f"kept of {of}; " if of and self.is_record_name(of) else ""
+                else:  # a client: its forms stay, under an id the store no longer holds
+                    forms = self.connection.execute(
+                        "SELECT COUNT(*) FROM administrations WHERE client_id = ?",
+                        (str(record)[7:],),
+                    ).fetchone()[0]
+                    what = f"{forms} administration(s) stored for it remain; "
+                out[str(record)] = f"{what}{last}"
+        except sqlite3.Error:  # the log or a table dropped: audit verify names it
+            return {}
+        return out
+
     def log_gap(self) -> str | None:
         """The first audit entry missing from the log (entries deleted outside psyq, with
         the triggers dropped), or the store older than psyq's last write to it
-        (:meth:`rollback`), or None: two counts and one look-up, cheap enough for every
-        listing. Only ``audit verify`` checks each entry's hash and link."""
+        (:meth:`rollback`), or the audit key not this chain's (:func:`psyq.audit.key_problem`),
+        or a newest entry psyq did not write (:func:`psyq.audit.unwritten_tail`), or None:
+        two counts, a few look-ups and normally one HMAC, cheap enough for every listing.
+        Only ``audit verify`` checks every entry's hash and link."""
         try:
             count, top = self.connection.execute("SELECT COUNT(*), MAX(seq) FROM audit").fetchone()
             if count == (top or 0):
-                return self.rollback()
+                return audit.key_problem(self) or self.rollback() or audit.unwritten_tail(self)
             row = self.connection.execute(
                 "SELECT CASE WHEN MIN(seq) > 1 THEN 1 ELSE (SELECT a.seq + 1 FROM audit a "
                 "WHERE a.seq < (SELECT MAX(seq) FROM audit) AND NOT EXISTS (SELECT 1 FROM "
@@ -1568,6 +1732,14 @@ def _attributes(text: str | None, client_id: str) -> dict[str, str]:
             "was changed"
         )
     return data
+
+
+def _valid_summary(entry: dict[str, Any]) -> bool:
+    try:
+        ClientSummary.model_validate(entry)
+    except ValueError:
+        return False
+    return True
 
 
 def _administration(row: sqlite3.Row) -> Administration:
@@ -1700,6 +1872,47 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
         if "not a database" in str(exc):
             raise StoreError(f"{path}: not a psyq store ({exc})") from None
         raise StoreError(f"{path}: cannot open the read-only store: {exc}{hint}") from None
+
+
+_JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")
+"""The first bytes of a rollback journal SQLite would play back (a "hot" journal)."""
+
+
+def _refuse_foreign_journal(path: Path) -> None:
+    """Refuse a store in WAL mode (psyq's, which never uses a rollback journal) with a
+    rollback journal beside it: SQLite would play it back into the store on opening,
+    overwriting pages with another file's (a journal copied in from another store).
+    Nothing is opened, and the journal is left where it is."""
+    real = Path(os.path.realpath(path))
+    journal = real.with_name(real.name + "-journal")
+    magic, header = _first_bytes(journal, 8), b""
+    if magic == _JOURNAL_MAGIC:  # only then is the store read (one small read)
+        header = _first_bytes(real, 20)
+    if magic != _JOURNAL_MAGIC or len(header) < 20 or header[18:20] != b"\x02\x02":
+        return  # not a hot journal, or a store in rollback mode (its own journal)
+    raise StoreError(
+        f"{journal}: a rollback journal beside a store psyq keeps in WAL mode, so not one "
+        "psyq wrote (copied in from another store?); SQLite would play it back into the "
+        "store and overwrite it: psyq does not open the store (nothing changed); move the "
+        "journal away (keep it: `psyq audit verify` afterwards), then run psyq again"
+    )
+
+
+def _first_bytes(path: Path, size: int) -> bytes:
+    """The first ``size`` bytes of a regular file; b"" if there is none (a FIFO put
+    there is not opened for reading: that would wait)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return b""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        return os.read(fd, size)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def _make_private(path: Path) -> list[str]:

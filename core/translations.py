@@ -20,12 +20,12 @@ from pydantic import ValidationError
 
 from psyq.errors import DefinitionError, PsyqError
 from psyq.i18n import LanguageError, ui_language
-from psyq.translation_format import Translation, TranslationFile
+from psyq.translation_format import BandText, Translation, TranslationFile
 
 if TYPE_CHECKING:
     from psyq.app import App
     from psyq.manager import PsyqPluginManager
-    from psyq.models import Instrument
+    from psyq.models import Band, Instrument
     from psyq.outputs import RenderRequest
     from psyq.results import FlagHit, ScoreResult
 
@@ -79,6 +79,105 @@ def problems(instrument: Instrument, translation: Translation, language: str) ->
         need(bool(translation.flags.get(flag.id)), f"flag {flag.id} message")
     for flag_id in sorted(set(translation.flags) - {f.id for f in instrument.flags}):
         out.append(f"{where}: unknown flag '{flag_id}'")
+    return out + _optional_problems(instrument, translation, where)
+
+
+def _band_problems(
+    bands: list[Band], texts: dict[str, BandText], what: str, where: str
+) -> list[str]:
+    """A set of band texts given must be whole: every band, each interpretation and
+    if_flagged text, and no band the definition lacks."""
+    out: list[str] = []
+    for band in bands:
+        text = texts.get(band.id)
+        if text is None:
+            out.append(f"{where}: {what} band {band.id} is not translated")
+            continue
+        if band.interpretation and not text.interpretation:
+            out.append(f"{where}: {what} band {band.id} interpretation is not translated")
+        if len(text.if_flagged) != len(band.if_flagged):
+            out.append(
+                f"{where}: {what} band {band.id} has {len(band.if_flagged)} "
+                f"if_flagged text(s), the translation {len(text.if_flagged)}"
+            )
+    for band_id in sorted(set(texts) - {b.id for b in bands}):
+        out.append(f"{where}: {what} has no band '{band_id}'")
+    return out
+
+
+def _optional_problems(instrument: Instrument, translation: Translation, where: str) -> list[str]:
+    """What the optional texts (scale labels, skip reasons, client_bands) name wrongly:
+    a text for something the definition does not have is refused, never ignored."""
+    out: list[str] = []
+    scales = {s.id: s for s in instrument.scales}
+    for scale_id in sorted(set(translation.scale_labels) - set(scales)):
+        out.append(f"{where}: scale_labels: unknown scale '{scale_id}'")
+    reasons = {i.id for i in instrument.items if i.skip is not None and i.skip.reason}
+    for item_id in sorted(set(translation.skip_reasons) - reasons):
+        known = any(i.id == item_id for i in instrument.items)
+        out.append(
+            f"{where}: skip_reasons: item '{item_id}' "
+            + ("has no skip reason to translate" if known else "is unknown")
+        )
+    for scale_id, groups in sorted(translation.client_bands.items()):
+        scale = scales.get(scale_id)
+        if scale is None:
+            out.append(f"{where}: client_bands: unknown scale '{scale_id}'")
+            continue
+        if len(groups) != len(scale.client_bands):
+            out.append(
+                f"{where}: client_bands: scale {scale_id} has {len(scale.client_bands)} "
+                f"client_bands entr{'y' if len(scale.client_bands) == 1 else 'ies'}, "
+                f"the translation {len(groups)}"
+            )
+            continue
+        for group, text in zip(scale.client_bands, groups, strict=True):
+            what = f"scale {scale_id} client_bands {group.label}"
+            if text.source and not group.source:
+                out.append(f"{where}: {what} has no source to translate")
+            if text.bands:
+                out += _band_problems(group.bands, text.bands, what, where)
+    return out
+
+
+def english_notice(
+    instrument: Instrument, translation: Translation, gettext: Callable[[str], str]
+) -> str | None:
+    """The notice a report in the translation's language shows when some optional texts
+    are shown in English (:func:`untranslated`), else None."""
+    english = untranslated(instrument, translation, gettext)
+    if not english:
+        return None
+    return gettext("Not in this translation, so shown in English: %(texts)s.") % {
+        "texts": "; ".join(english)
+    }
+
+
+def untranslated(
+    instrument: Instrument, translation: Translation, gettext: Callable[[str], str] = str
+) -> list[str]:
+    """The optional texts the translation does not give, which are shown in English
+    (``label of scale total``), said through ``gettext``; :func:`problems` must be
+    empty first."""
+    out = [
+        gettext("label of scale %(scale)s") % {"scale": s.id}
+        for s in instrument.scales
+        if s.id not in translation.scale_labels
+    ]
+    out += [
+        gettext("skip reason of item %(item)s") % {"item": i.id}
+        for i in instrument.items
+        if i.skip is not None and i.skip.reason and i.id not in translation.skip_reasons
+    ]
+    for scale in instrument.scales:
+        texts = translation.client_bands.get(scale.id, [])
+        for n, group in enumerate(scale.client_bands):
+            text = texts[n] if n < len(texts) else None
+            words = {"scale": scale.id, "group": group.label}
+            if group.source and (text is None or not text.source):
+                out.append(gettext("cut-off source of scale %(scale)s for %(group)s") % words)
+            if text is None or not text.bands:
+                out.append(gettext("bands of scale %(scale)s for %(group)s") % words)
     return out
 
 
@@ -99,17 +198,33 @@ def apply(instrument: Instrument, translation: Translation) -> Instrument:
     for item in data["items"]:
         item["text"] = translation.items[item["id"]]
     for scale in data["scales"]:
-        for band in scale["bands"]:
-            text = translation.bands[scale["id"]][band["id"]]
-            band["label"] = text.label
-            band["interpretation"] = text.interpretation
-            for alternative, translated_text in zip(
-                band.get("if_flagged", []), text.if_flagged, strict=True
-            ):
-                alternative["text"] = translated_text
+        _band_texts(scale["bands"], translation.bands.get(scale["id"], {}))
     for flag in data["flags"]:
         flag["message"] = translation.flags[flag["id"]]
+    # The optional texts: each one not given stays in English (untranslated() names it).
+    for scale in data["scales"]:
+        scale["label"] = translation.scale_labels.get(scale["id"], scale["label"])
+        texts = translation.client_bands.get(scale["id"], [])
+        for group, text in zip(scale["client_bands"], texts, strict=False):
+            group["source"] = text.source or group["source"]
+            if text.bands:
+                _band_texts(group["bands"], text.bands)
+    for item in data["items"]:
+        reason = translation.skip_reasons.get(item["id"])
+        if reason and item.get("skip"):
+            item["skip"]["reason"] = reason
     return Instrument.model_validate(data)
+
+
+def _band_texts(bands: list[dict[str, Any]], texts: dict[str, BandText]) -> None:
+    for band in bands:
+        text = texts[band["id"]]
+        band["label"] = text.label
+        band["interpretation"] = text.interpretation
+        for alternative, translated_text in zip(
+            band.get("if_flagged", []), text.if_flagged, strict=True
+        ):
+            alternative["text"] = translated_text
 
 
 class TranslationFiles:
@@ -204,6 +319,12 @@ def languages(app: App, instrument: Instrument) -> list[str]:
 
 def translated(app: App, instrument: Instrument, language: str) -> Instrument:
     """``instrument`` in ``language``, or :class:`LanguageError` naming what exists."""
+    return apply(instrument, translation_for(app, instrument, language))
+
+
+def translation_for(app: App, instrument: Instrument, language: str) -> Translation:
+    """The complete translation of ``instrument`` into ``language`` (its definition's,
+    else a translation file's), or :class:`LanguageError` naming what exists."""
     translation: Translation | None = instrument.translations.get(language)
     where = "its definition"
     if translation is None:
@@ -228,13 +349,18 @@ def translated(app: App, instrument: Instrument, language: str) -> Instrument:
             if language.isprintable() and len(language) <= 40
             else repr(language[:40])
         )
-        unread = files.broken.get(None) or next(
-            (text for key, text in files.broken.items() if key and key[0] == instrument.id), None
+        # A translation file psyq could not read may be the one meant: say why, never
+        # only "available: none" beside a file the user can see.
+        unread = files.problems
+        why = (
+            f"; {len(unread)} translation file(s) could not be read: {unread[0]}"
+            + (" (psyq validate FILE names the rest)" if len(unread) > 1 else "")
+            if unread
+            else ""
         )
         raise LanguageError(
             f"{instrument.id} has no {shown} translation (available: {known}); "
-            "psyq never machine-translates or mixes languages in a form"
-            + (f"; a translation file could not be read: {unread}" if unread else "")
+            f"psyq never machine-translates or mixes languages in a form{why}"
         )
     missing = problems(instrument, translation, language)
     if missing:
@@ -242,7 +368,7 @@ def translated(app: App, instrument: Instrument, language: str) -> Instrument:
             f"{instrument.id} {where}: {missing[0]}"
             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
         )
-    return apply(instrument, translation)
+    return translation
 
 
 def relabel(
@@ -263,7 +389,8 @@ def relabel(
     for scale_id, score in result.scores.items():
         label = score.band_label
         if score.band is not None and scale_id in {s.id for s in shown.scales}:
-            band = next((b for b in shown.scale(scale_id).bands if b.id == score.band), None)
+            bands = shown.scale(scale_id).bands_for(result.client)  # the client's (AUDIT-C)
+            band = next((b for b in bands if b.id == score.band), None)
             label = band.label if band is not None else label
         scores[scale_id] = score.model_copy(update={"band_label": label})
     flags = [flag_in(f, shown, gettext) for f in result.flags]
@@ -316,9 +443,15 @@ def translate_request(app: App, request: RenderRequest, language: str) -> None:
     """
     gettext = ui_language(language).gettext
     original = request.instrument
-    shown = translated(app, original, language)
+    translation = translation_for(app, original, language)
+    shown = apply(original, translation)
     request.instrument = shown
     request.result = relabel(request.result, shown, gettext, original)
+    said = english_notice(original, translation, gettext)
+    if said is not None:  # an optional text not translated is shown in English, and said so
+        request.result = request.result.model_copy(
+            update={"notices": [*request.result.notices, said]}
+        )
     request.history = [
         dataclasses.replace(past, result=relabel(past.result, shown, gettext, original))
         for past in request.history
@@ -327,17 +460,24 @@ def translate_request(app: App, request: RenderRequest, language: str) -> None:
     # never the one English sentence in a translated safety alert.
     from psyq.results import FlagHit
 
-    for later in request.options.get("later_critical", []):
+    def flags_of(form: dict[str, Any], key: str = "flags") -> None:
         other = shown
-        if later.get("instrument_id", shown.id) != shown.id:
+        if form.get("instrument_id", shown.id) != shown.id:
             try:
-                other = translated(app, app.instrument(later["instrument_id"]), language)
+                other = translated(app, app.instrument(form["instrument_id"]), language)
             except (LanguageError, DefinitionError, PsyqError):
-                continue  # that instrument has no such translation: its own words stay
-        later["flags"] = [
+                return  # that instrument has no such translation: its own words stay
+        form[key] = [
             flag_in(FlagHit.model_validate(f), other, gettext).model_dump(mode="json")
-            for f in later["flags"]
+            for f in form[key]
         ]
+
+    for later in request.options.get("later_critical", []):
+        flags_of(later)
+    # A form moved to another client: its alert in the report's language too.
+    for moved in request.options.get("left_client_outside_psyq", []):
+        if moved.get("flags"):
+            flags_of(moved)
     for kept in request.options.get("earlier_critical", []):  # answers changed through psyq
         kept["flags"] = [
             flag_in(FlagHit.model_validate(f), shown, gettext).model_dump(mode="json")

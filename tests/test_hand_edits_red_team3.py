@@ -144,7 +144,8 @@ def test_answers_psyq_changes_keep_the_earlier_version(
     assert kept["critical_flags"] == ["suicidal_ideation"]
     page = (tmp_path / "r.html").read_text()
     assert "Answers of this form were changed after it was saved (phq9_9 2 -&gt; 0" in page
-    assert "The earlier answers raised a critical flag: suicidal_ideation." in page
+    assert "The earlier answers raised a critical flag: The client endorsed thoughts" in page
+    assert "(Item 9: \u201cThoughts that you would be better off dead" in page
     # The kept version is audited like every record, and append-only.
     db = psyq_home / "psyq.db"
     conn = sqlite3.connect(db)

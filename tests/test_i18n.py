@@ -23,6 +23,7 @@ METHODS = [
     ("core/**.py", "python"),
     ("plugins/**.py", "python"),
     ("templates/**.j2", "jinja2"),
+    ("templates/cohort_summary.html", "jinja2"),  # psyq batch --language
 ]
 
 

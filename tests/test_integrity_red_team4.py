@@ -68,7 +68,7 @@ def test_history_json_carries_every_kept_score_version(
     assert "RESCORED (earlier: CRITICAL suicidal_ideation)" in row
     [line] = [line for line in history.splitlines() if line.startswith("SCORES REPLACED")]
     assert "score version 1 (total 9" in line and "the definition changed" in line
-    assert "it raised CRITICAL suicidal_ideation (item phq9_9)" in line
+    assert "it raised CRITICAL (item phq9_9): The client endorsed thoughts" in line
     # A kept version changed by hand is said to be, wherever it is shown.
     _hand_edit(
         psyq_home / "psyq.db",
@@ -139,7 +139,7 @@ def test_a_form_moved_to_another_client_is_named_under_the_client_it_left(
     lines = history.stdout.splitlines()
     assert lines[1].startswith(LEFT)  # under the heading, before any score
     assert f"is now stored under client {to}: it was moved outside psyq" in lines[1]
-    assert "it raises CRITICAL suicidal_ideation (item phq9_9)" in lines[1]
+    assert "it raises CRITICAL (item phq9_9): The client endorsed thoughts" in lines[1]
     assert "last audited in entry #" in lines[1]
     assert LEFT in psyq_cli("history", "C0042", "--json").stderr
     if to == "C0099":  # where it shows now: said to be C0042's form, not C0099's
@@ -202,7 +202,7 @@ def test_a_form_moved_with_another_edit_is_named_where_it_may_have_come_from(
         "!!! CHANGED OUTSIDE PSYQ, CLIENT UNKNOWN: administration 2 (phq9, 2026-10-01, "
         "complete), now stored under client C0099" in history
     )
-    assert "it may have been this client's; it raises CRITICAL suicidal_ideation" in history
+    assert "it may have been this client's; it raises CRITICAL (item phq9_9): The client" in history
     # Where it is now, it is the changed record it always was: no "left" line there.
     assert "CLIENT UNKNOWN" not in psyq_cli("history", "C0099").stdout
 

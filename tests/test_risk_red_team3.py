@@ -540,5 +540,8 @@ def test_rescore_says_which_stored_forms_now_raise_a_critical_flag(
     installed.write_text(RISK.split("translations:")[0], encoding="utf-8")  # with harm_others
     result = psyq_cli("rescore", "--instrument", "riskx")
     assert result.exit_code == 0, result.output
-    assert "!!! CRITICAL now raised on administration 1 (item r3): harm_others" in result.stdout
+    assert (
+        "!!! CRITICAL now raised on administration 1 (item r3): The client reported thoughts "
+        "of hurting others. Assess risk today."
+    ) in result.stdout
     assert "CRITICAL now raised on administration 2" not in result.stdout

@@ -303,7 +303,8 @@ def test_a_risk_answered_away_through_psyq_is_in_clients_and_fhir_too(
     resumed = psyq_cli("administer", "--resume", "1", input="b\n0\n0\n")
     assert resumed.exit_code == 0, resumed.output
     history = psyq_cli("history", "C1").output
-    assert "the earlier answers raised CRITICAL suicidal_ideation (item phq9_9)" in history
+    said = "the earlier answers raised CRITICAL (item phq9_9): The client endorsed thoughts"
+    assert said in history
     listed = psyq_cli("clients").output
     assert (
         "!!! CRITICAL in latest administration 1 (phq9) (item phq9_9): suicidal_ideation, raised "
@@ -321,7 +322,7 @@ def test_a_risk_answered_away_through_psyq_is_in_clients_and_fhir_too(
     ]
     assert any(
         n.startswith("ANSWERS CHANGED: administration 1")
-        and "the earlier answers raised CRITICAL suicidal_ideation (item phq9_9)" in n
+        and "the earlier answers raised CRITICAL (item phq9_9): The client endorsed thoughts" in n
         for n in notes
     ), notes
 

@@ -184,7 +184,10 @@ def test_administer_resume_that_answers_a_risk_away_still_shows_it(
     done = psyq_cli("administer", "--resume", "1", input="b\n0\n0\n0\n")
     assert done.exit_code == 0, done.output
     finished = done.output.split("saved administration 1 (complete)")[1]
-    assert "the earlier answers raised CRITICAL ending_life (item t2)" in finished
+    assert (
+        "the earlier answers raised CRITICAL (item t2): The client reported thoughts of "
+        "ending their life all the time. Assess today."
+    ) in finished
     assert f"No concern {ONLY}" in finished
     assert (
         "!!! CRITICAL (item t2): The client reported thoughts of ending their life all the "
@@ -237,7 +240,10 @@ def test_a_critical_item_not_reached_in_a_saved_form_is_no_risk_once_answered(
     done = psyq_cli("administer", "--resume", "2", input="b\n-\ns\n0\n0\n")
     assert done.exit_code == 0, done.output
     history = psyq_cli("history", "C2").output
-    assert "the earlier answers raised CRITICAL ending_life (item t2);" in history
+    assert (
+        "the earlier answers raised CRITICAL (item t2): The client reported thoughts of "
+        "ending their life all the time. Assess today.;"
+    ) in history
     assert "CRITICAL (item t2): critical_item_unanswered" in history
 
 

@@ -139,7 +139,7 @@ def test_latest_report_names_a_later_unfinished_form_with_a_risk_signal(
     assert psyq_cli("report", "phq9", "--client", "C0020", "--latest", "-o", out).exit_code == 0
     text = html_text(out)
     assert "unfinished administration" not in text
-    assert "The earlier answers raised a critical flag: suicidal_ideation" in text
+    assert "The earlier answers raised a critical flag: The client endorsed thoughts" in text
     assert "remission (below 5): not claimed" in text
     # A later form with nothing raising a flag: the text stands.
     later = ("record", "phq9", "--client", "C0020")  # today, after the resumed form

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 from importlib import resources
 from typing import Any
 
+from psyq.i18n import N_
 from psyq.models import Instrument
 
 LISTED = 200
@@ -159,20 +161,26 @@ class CohortStats:
     def unlisted_others(self) -> int:
         return self.scored - self.flagged_count - len(self._others)
 
-    def band_table(self) -> list[dict[str, Any]]:
-        """Per scale, each band in order with its count (and 'not scored')."""
+    def band_table(
+        self, shown: Instrument | None = None, gettext: Callable[[str], str] = str
+    ) -> list[dict[str, Any]]:
+        """Per scale, each band in order with its count (and 'not scored'); labels from
+        ``shown`` (the instrument in the summary's language) when given."""
         out = []
-        for scale in self.instrument.scales:
+        words = shown or self.instrument
+        for scale, said in zip(self.instrument.scales, words.scales, strict=True):
             counts = self.bands.get(scale.id, Counter())
             if not scale.bands and not counts[""]:
                 continue  # nothing to count: no bands, everyone scored
             rows = [
-                {"id": b.id, "label": b.label, "severity": b.severity, "count": counts[b.id]}
-                for b in scale.bands
+                {"id": b.id, "label": s.label, "severity": b.severity, "count": counts[b.id]}
+                for b, s in zip(scale.bands, said.bands, strict=True)
             ]
             if counts[""]:
-                rows.append({"id": "", "label": "not scored", "severity": 0, "count": counts[""]})
-            out.append({"id": scale.id, "label": scale.label, "bands": rows})
+                rows.append(
+                    {"id": "", "label": gettext("not scored"), "severity": 0, "count": counts[""]}
+                )
+            out.append({"id": scale.id, "label": said.label, "bands": rows})
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -211,6 +219,16 @@ def _low_concern_labels(instrument: Instrument) -> frozenset[str]:
     return frozenset(band.label for bands in groups for band in bands if band.low_concern)
 
 
+def _band_words(instrument: Instrument, shown: Instrument) -> dict[str, str]:
+    """The total's band labels -> those of ``shown``, the same instrument in another
+    language (the same bands, in the same order)."""
+    if shown is instrument:
+        return {}
+    # Listed bands are named by the total's own bands (_band_label).
+    pairs = zip(instrument.total.bands, shown.total.bands, strict=True)
+    return {band.label: said.label for band, said in pairs}
+
+
 def _band_label(instrument: Instrument, band_id: str | None) -> str:
     if band_id is None:
         return ""
@@ -220,10 +238,20 @@ def _band_label(instrument: Instrument, band_id: str | None) -> str:
     return band_id
 
 
-def distribution_svg(stats: CohortStats, width: int = 640, height: int = 220) -> str:
-    """A bar chart of the total score, one bar per possible value, coloured by band."""
+def distribution_svg(
+    stats: CohortStats,
+    width: int = 640,
+    height: int = 220,
+    gettext: Callable[[str], str] = str,
+    label: str | None = None,
+) -> str:
+    """A bar chart of the total score, one bar per possible value, coloured by band;
+    ``gettext`` and ``label`` (the total's label): in the summary's language."""
     inst = stats.instrument
     total = inst.total
+    named = escape(total.label if label is None else label)
+    described = gettext("%(scale)s distribution") % {"scale": named}
+    axis = gettext("%(scale)s score") % {"scale": named}
     lo, hi = inst.bounds("total")
     step = 10.0 ** (-total.decimals)
     values: list[float] = []
@@ -240,7 +268,7 @@ def distribution_svg(stats: CohortStats, width: int = 640, height: int = 220) ->
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(total.label)} distribution">',
+        f'aria-label="{described}">',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
         'stroke="#333"/>',
         f'<text x="4" y="{top + 10}" font-size="10">{peak}</text>',
@@ -264,18 +292,20 @@ def distribution_svg(stats: CohortStats, width: int = 640, height: int = 220) ->
             )
     parts.append(
         f'<text x="{left + plot_w / 2:.0f}" y="{height - 2}" font-size="10" '
-        f'text-anchor="middle">{escape(total.label)} score</text></svg>'
+        f'text-anchor="middle">{axis}</text></svg>'
     )
     return "".join(parts)
 
 
-LISTING_COLUMNS = ("row", "client", "date", "total", "band", "flags")
+LISTING_COLUMNS = (N_("row"), N_("client"), N_("date"), N_("total"), N_("band"), N_("flags"))
 WIDEST = 24
 """Cells are padded to their column's widest value, up to this many characters."""
 
 
 def listing_lines(
-    listed: list[Entry], low_concern: frozenset[str] = frozenset()
+    listed: list[Entry],
+    low_concern: frozenset[str] = frozenset(),
+    gettext: Callable[[str], str] = str,
 ) -> list[tuple[str, str]]:
     """The respondents list as (CSS class, line of text in aligned columns).
 
@@ -288,20 +318,26 @@ def listing_lines(
     """
     from psyq.results import band_shown
 
+    said = gettext
+    prorated = gettext("prorated")
+    names = [gettext(name) for name in LISTING_COLUMNS]
     cells = [
         [
             str(e["row"]),
             str(e["client_id"]),
             str(e["date"]),
-            "" if e["total"] is None else f"{e['total']}{' prorated' if e.get('prorated') else ''}",
-            band_shown(str(e["band"]), bool(e["critical"]) and e["band"] in low_concern) or "",
+            ""
+            if e["total"] is None
+            else f"{e['total']}{' ' + prorated if e.get('prorated') else ''}",
+            band_shown(str(e["band"]), bool(e["critical"]) and e["band"] in low_concern, said)
+            or "",
             ", ".join(e["flags"]),
         ]
         for e in listed
     ]
     widths = [
         min(WIDEST, max([len(name)] + [len(row[k]) for row in cells]))
-        for k, name in enumerate(LISTING_COLUMNS)
+        for k, name in enumerate(names)
     ]
     right = {0, 3}  # numbers align right
 
@@ -312,7 +348,7 @@ def listing_lines(
         ]
         return "  ".join([*padded, row[-1]])
 
-    out = [("head", line(list(LISTING_COLUMNS)))]
+    out = [("head", line(names))]
     for entry, row in zip(listed, cells, strict=True):
         kind = "critical" if entry["critical"] else ("flagged" if entry["flags"] else "")
         out.append((kind, line(row)))
@@ -320,28 +356,49 @@ def listing_lines(
 
 
 def render_cohort_html(
-    stats: CohortStats, *, source: str, generated_at: datetime, errors: int
+    stats: CohortStats,
+    *,
+    source: str,
+    generated_at: datetime,
+    errors: int,
+    shown: Instrument | None = None,
+    language: str | None = None,
 ) -> str:
-    """The cohort summary page as HTML (UTF-8 text)."""
+    """The cohort summary page as HTML (UTF-8 text); with ``shown`` (the instrument in
+    ``language``, ``psyq batch --language``) its texts and psyq's words in that language."""
     # Imported here: only batch summaries need them, and `psyq list` stays light.
     import jinja2
     from markupsafe import Markup
+
+    from psyq.i18n import ui_language
+    from psyq.models import PROVISIONAL_NOTICE
+
+    ui = ui_language(language)
+    _ = ui.gettext
+    inst = shown or stats.instrument
+    # Each listed respondent's band was named as scored (English): said in ``inst``'s words.
+    said = _band_words(stats.instrument, inst)
+    listed = [{**e, "band": said.get(e["band"], e["band"])} for e in stats.listed()]
 
     template_text = (resources.files("psyq.templates") / "cohort_summary.html").read_text("utf-8")
     from psyq.compiled_templates import compile_template
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = compile_template(env, template_text)
-    listed = stats.listed()
     return template.render(
-        instrument=stats.instrument,
+        _=_,
+        lang=ui.language,
+        dir=ui.direction,
+        instrument=inst,
+        notices=[_(n) if n == PROVISIONAL_NOTICE else n for n in inst.notices],
         source=source,
         generated_at=generated_at.strftime("%Y-%m-%d %H:%M %Z").strip(),
         stats=stats,
-        band_table=stats.band_table(),
-        chart=Markup(distribution_svg(stats)),  # built from numbers and escaped labels
+        band_table=stats.band_table(inst, _),
+        # Built from numbers and escaped labels.
+        chart=Markup(distribution_svg(stats, gettext=_, label=inst.total.label)),
         listed=listed,
-        listing=listing_lines(listed, _low_concern_labels(stats.instrument)),
+        listing=listing_lines(listed, _low_concern_labels(inst), _),
         unlisted=stats.unlisted_others,
         unlisted_flagged=stats.unlisted_flagged,
         errors=errors,

@@ -124,10 +124,20 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
     """Run (or resume) one batch; unusable input raises before any work starts."""
     instrument = app.instrument(options.instrument_id)
     shown = None
+    language_notice = None
     if options.language is not None:
         from psyq.i18n import instrument_in
 
         shown = instrument_in(app, instrument, options.language)  # incomplete: fail now
+        from psyq.i18n import ui_language
+        from psyq.translations import english_notice, translation_for
+
+        # Each report says which optional texts it shows in English, as `report` does.
+        language_notice = english_notice(
+            instrument,
+            translation_for(app, instrument, options.language),
+            ui_language(options.language).gettext,
+        )
     for name in options.formats:
         get_output_format(app.pm, name)  # an unknown format is a one-line error, now
     if options.summary not in SUMMARY_FORMATS:
@@ -200,7 +210,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
         # A generator: only the chunks in flight exist as jobs, however long the input.
         shown_data = None if shown is None else shown.model_dump(mode="json")
         jobs = (
-            _chunk_jobs(data, instrument, options, manifest, plan, shown_data)
+            _chunk_jobs(data, instrument, options, manifest, plan, shown_data, language_notice)
             if data is not None
             else _slice_jobs(ranged, instrument, options, manifest, plan, out / PARTS_DIR)
         )
@@ -222,7 +232,7 @@ def run_batch(app: App, options: BatchOptions) -> BatchOutcome:
             finally:
                 if progress is not None:
                     progress.close()
-        stats, cohort_path = _finish(out, instrument, source, manifest, options, runner)
+        stats, cohort_path = _finish(out, instrument, source, manifest, options, runner, shown)
     return BatchOutcome(
         rows=stats.rows,
         scored=stats.scored,
@@ -410,6 +420,7 @@ def _chunk_jobs(
     manifest: Manifest,
     plan: ChunkPlan,
     shown: dict[str, Any] | None = None,
+    language_notice: str | None = None,
 ) -> Iterator[ChunkJob]:
     """Jobs for the chunks the manifest does not have, names decided for every row."""
     allocator = StemAllocator()
@@ -440,6 +451,7 @@ def _chunk_jobs(
             rows=tuple(_row_job(r, stem) for r, stem in zip(chunk, stems, strict=True)),
             shown=shown,
             language=options.language,
+            language_notice=language_notice,
             sexes={r.row: r.sex for r in chunk if r.sex},
             notices={r.row: r.notice for r in chunk if r.notice},
             date_column=options.columns.date_column,
@@ -494,6 +506,7 @@ def _finish(
     manifest: Manifest,
     options: BatchOptions,
     runner: ChunkRunner | None,
+    shown: Instrument | None = None,
 ) -> tuple[CohortStats, Path]:
     stats = CohortStats(instrument)
     header = ",".join(scores_header(instrument)) + "\r\n"
@@ -512,7 +525,15 @@ def _finish(
             errors.write(chunk["errors"].encode("utf-8"))
             stats.merge(chunk["cohort"])
     now = datetime.now().astimezone()
-    html = render_cohort_html(stats, source=data.label, generated_at=now, errors=stats.failed)
+    # --language: the summary in the reports' language (instrument texts and psyq's words).
+    html = render_cohort_html(
+        stats,
+        source=data.label,
+        generated_at=now,
+        errors=stats.failed,
+        shown=shown,
+        language=options.language,
+    )
     if options.summary == "pdf" and runner is not None:
         cohort_path = out / "cohort-summary.pdf"
         (pdf,) = runner.run(render_cohort_pdf, [html])

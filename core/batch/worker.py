@@ -66,6 +66,9 @@ class ChunkJob:
     shown: dict[str, Any] | None = None
     """The instrument in the reports' language (``--language``), as plain data."""
     language: str | None = None
+    language_notice: str | None = None
+    """What the reports show in English, said in ``language`` (optional texts a
+    translation leaves out: :func:`psyq.translations.english_notice`)."""
     source: CsvSlice | None = None
     """Lines of the input file to read here instead of ``rows`` (scores only)."""
     parts: str | None = None
@@ -110,6 +113,7 @@ class _Context:
         self.instrument = Instrument.model_validate(job.instrument)
         self.shown = None if job.shown is None else Instrument.model_validate(job.shown)
         self.language = job.language
+        self.language_notice = job.language_notice
         self.date_column = job.date_column
         self.item_ids = tuple(item.id for item in self.instrument.items)
         self.scorer = Scorer(self.pm)
@@ -170,11 +174,11 @@ _local = threading.local()
 
 def _context(job: ChunkJob) -> _Context:
     # Thread-local, because a Dask worker runs several chunks at once in threads.
-    cache: dict[tuple[str, tuple[str, ...], str | None], _Context] = (
+    cache: dict[tuple[str, tuple[str, ...], str | None, str | None], _Context] = (
         getattr(_local, "cache", None) or {}
     )
     _local.cache = cache
-    key = (job.instrument_hash, job.formats, job.language)
+    key = (job.instrument_hash, job.formats, job.language, job.language_notice)
     if key not in cache:
         cache[key] = _Context(job)
     return cache[key]
@@ -391,6 +395,8 @@ def _run_row(
                 request.result = relabel(
                     result, ctx.shown, ui_language(ctx.language).gettext, original=inst
                 )
+                if ctx.language_notice:
+                    request.result.notices.append(ctx.language_notice)
                 request.options["language"] = ctx.language
             files = [(stem + fmt.suffix, fmt.render(request)) for fmt in ctx.formats]
     except PluginHookError as exc:  # a plugin's bug: name the plugin on this row

@@ -1,7 +1,9 @@
-"""``psyq doctor``: check the libraries and fonts PDF reports need, and say how to fix them.
+"""``psyq doctor``: check the libraries and fonts PDF reports need, and the client store's
+integrity, and say how to fix them.
 
-Each check returns a :class:`Check`; the command prints one line per check
-and exits 1 when any failed, so scripts and CI can gate on it.
+Each check returns a :class:`Check`; the command prints one line per check (and one
+more per problem a check found) and exits 1 when any failed, so scripts and CI can
+gate on it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Check(NamedTuple):
     detail: str
     fix: str = ""
     warning: bool = False  # not fatal: reports work, but not as well
+    lines: tuple[str, ...] = ()  # printed under it: one per problem found
 
 
 def check_weasyprint() -> Check:
@@ -136,6 +139,57 @@ CHECKS: tuple[Callable[[], Check], ...] = (
 )
 
 
+STORE_CHECK = "store integrity"
+STORE_FIX = (
+    "`psyq audit verify` gives the details; psyq cannot put back what was changed outside "
+    "it (restore it from a backup); a loss that is understood (a backup restored over the "
+    "store): `psyq audit acknowledge --reason TEXT`"
+)
+
+
+def check_store() -> Check:
+    """What ``psyq audit verify`` checks (the schema, the keyed chain, every record
+    against its audit entry, the store not older than psyq's last write), on the store
+    this psyq uses (``--db``, else the data directory's); a store not made yet is not
+    made here."""
+    from psyq.app import App
+    from psyq.errors import PsyqError
+
+    context = click.get_current_context(silent=True)
+    app = None if context is None else context.find_object(App)
+    if app is None:
+        return Check(STORE_CHECK, True, "no store to check")
+    path = app.store_path
+    if not path.exists() and not path.is_symlink():
+        return Check(STORE_CHECK, True, f"no store yet at {path}")
+    import sqlite3
+
+    from psyq import audit
+
+    try:
+        with app.open_store() as store:
+            report = audit.verify(store)
+    except PsyqError as exc:  # not a store, a missing or wrong key, a newer schema
+        return Check(STORE_CHECK, False, str(exc), STORE_FIX)
+    except sqlite3.Error as exc:  # a table psyq made, changed so that it cannot be read
+        return Check(STORE_CHECK, False, f"{path}: the store cannot be read ({exc})", STORE_FIX)
+    acknowledged = tuple(f"loss acknowledged: {line}" for line in report.acknowledged)
+    if report.ok:
+        return Check(
+            STORE_CHECK,
+            True,
+            f"{path}: {report.entries} audit entries, {report.records} records match",
+            lines=acknowledged,
+        )
+    return Check(
+        STORE_CHECK,
+        False,
+        f"{path}: {len(report.problems)} problem(s) found by `psyq audit verify`",
+        STORE_FIX,
+        lines=(*report.problems, *acknowledged),
+    )
+
+
 def run_checks() -> list[Check]:
     """Every check in order; later checks are skipped once WeasyPrint cannot load."""
     results: list[Check] = []
@@ -144,19 +198,24 @@ def run_checks() -> list[Check]:
         results.append(result)
         if check is check_weasyprint and not result.ok:
             break
+    # The store needs none of them: checked whatever the PDF checks found.
+    results.append(check_store())
     return results
 
 
 @click.command("doctor")
 def doctor_command() -> None:
-    """Check what PDF reports need: WeasyPrint, Pango, HarfBuzz subsetting, fonts, a render.
+    """Check what PDF reports need (WeasyPrint, Pango, HarfBuzz subsetting, fonts, a
+    render) and the client store's integrity (what `psyq audit verify` checks).
 
-    Exits 1 when a problem is found, printing the command that fixes it.
+    Exits 1 when a problem is found, printing one line per problem and what fixes it.
     """
     results = run_checks()
     for result in results:
         mark = "ok  " if result.ok and not result.warning else ("warn" if result.ok else "FAIL")
         click.echo(f"{mark}  {result.name:<16} {result.detail}")
+        for line in result.lines:
+            click.echo(f"      {line}")
         if result.fix and (not result.ok or result.warning):
             click.echo(f"      fix: {result.fix}")
     failed = [r.name for r in results if not r.ok]

@@ -242,13 +242,20 @@ def _is_translation(app: App, path: Path) -> bool:
 
 def _translation_report(app: App, path: Path) -> int:
     """Check one translation file against its instrument (every text there)."""
-    from psyq.translations import check_file
+    from psyq.translations import check_file, untranslated
 
     found, problems = check_file(app, path)
     for problem in problems:
         click.echo(f"FAIL {problem}", err=True)
     if not problems:
         click.echo(f"ok   {path}: {found.translation_of} in '{found.language}'")
+        # The optional texts it leaves out are shown in English: said here as in reports.
+        english = untranslated(app.instrument(found.translation_of), found)
+        if english:
+            click.echo(
+                f"note {path}: not translated, so shown in English: {'; '.join(english)}",
+                err=True,
+            )
     return len(problems)
 
 

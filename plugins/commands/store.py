@@ -258,13 +258,34 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
             if moved.former_client is not None:
                 left.setdefault(moved.former_client, []).append(moved)
         deleted = store.deleted_outside()
+        kept_gone = store.records_deleted_outside()  # kept versions, clients: gone
+        # A client deleted outside psyq has no row here: its forms' flags are said anyway.
+        listed = {c.id for c in clients}
+        orphan_flags = {
+            cid: [
+                *(_flag_line(f, "latest") for f in _latest_critical(app, store, cid)),
+                *(
+                    _flag_line(f)
+                    for f in _with_earlier_alerts(
+                        app,
+                        store,
+                        store.administrations(client_id=cid, status="partial"),
+                        _partial_flags(app, store.administrations(client_id=cid, status="partial")),
+                    )
+                ),
+            ]
+            for cid in sorted({adm.client_id for adm in every} - listed)
+        }
         gap = store.log_gap()
         # A client's record (the recorded sex cut-offs use) changed by hand, too.
         clients_changed = store.clients_changed_outside(c.id for c in clients)
     from psyq.store import changed_warning, deleted_lines
 
-    for line in deleted_lines(deleted, gap=gap):  # whose they were, the log does not say
+    for line in deleted_lines(deleted, gap=gap, kept=kept_gone):  # the log does not say whose
         click.echo(line, err=as_json)
+    for client_id, lines in orphan_flags.items():  # never hidden with the client's row
+        for line in lines:
+            click.echo(f"client {client_id} (deleted outside psyq): {line}", err=as_json)
     if as_json:
         docs = [
             c.model_dump(mode="json")
@@ -373,18 +394,32 @@ def clients_show_command(app: App, client_id: str, as_json: bool) -> None:
     check_client_id(client_id)
     with app.open_store() as store:
         if not store.has_client(client_id):
+            from psyq.store import TamperedError, client_record
+
+            deleted = store.records_deleted_outside().get(client_record(client_id))
+            if deleted is not None:  # psyq never deletes one: not a typo
+                raise TamperedError(
+                    f"client {client_id} is no longer in {store.path}: it was deleted outside "
+                    f"psyq ({deleted}); `psyq audit verify` gives the details"
+                )
             raise PsyqError(f"no client '{client_id}' in {store.path} (see `psyq clients`)")
         attributes = store.client_attributes(client_id)
         versions = store.client_versions(client_id)
-        from psyq.store import changed_warning
+        from psyq.store import changed_warning, client_record
 
         changed = changed_warning(store.clients_changed_outside([client_id]).get(client_id))
+        # An earlier value psyq kept for this client, deleted by hand, is named too.
+        mine = f"kept of {client_record(client_id)};"
+        gone = {r: p for r, p in store.records_deleted_outside().items() if p.startswith(mine)}
+    from psyq.store import deleted_lines
+
     if as_json:
         doc = {
             "id": client_id,
             "attributes": attributes,
             "earlier": versions,
             "changed_outside_psyq": changed,
+            "earlier_deleted_outside_psyq": deleted_lines({}, kept=gone),
         }
         click.echo(json.dumps(doc, indent=2))
         return
@@ -403,6 +438,8 @@ def clients_show_command(app: App, client_id: str, as_json: bool) -> None:
                 else ""
             )
         )
+    for line in deleted_lines({}, kept=gone):
+        click.echo(f"  {line}")
 
 
 def _latest_critical(app: App, store: Any, client_id: str) -> list[dict[str, Any]]:
@@ -775,6 +812,7 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         from psyq.store import by_administration, deleted_lines
 
         deleted = store.deleted_outside()
+        kept_gone = store.records_deleted_outside()  # kept versions, clients: gone
         gap = store.log_gap()
         # A form moved to another client outside psyq is said here too, not only there.
         left = [m.line() for m in store.moved_outside() if m.left(client_id)]
@@ -811,7 +849,7 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         ]
         docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
         click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
-        for line in [*left, *deleted_lines(deleted, gap=gap)]:
+        for line in [*left, *deleted_lines(deleted, gap=gap, kept=kept_gone)]:
             click.echo(line, err=True)  # the list has no place for them: said beside it
         return
     # An unfinished form's critical flag leads, before any score (its details follow
@@ -840,7 +878,7 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             click.echo(f"  {line}")
         for flag in _partial_flags(app, [adm]):
             click.echo(f"  {_flag_text(flag)}")
-    for line in deleted_lines(deleted, gap=gap):
+    for line in deleted_lines(deleted, gap=gap, kept=kept_gone):
         click.echo(line)
 
 
@@ -951,13 +989,20 @@ def rescore_command(app: App, instrument_id: str | None, client_id: str | None) 
             click.echo(f"administration {adm.id}: total {old} -> {shown}{kept}")
             # A critical flag the new scoring raises (or no longer raises) on a stored
             # form is said, not left for someone to find in its next report.
-            was = {(f.id, f.about()) for f in before.critical} if before is not None else set()
-            now = {(f.id, f.about()) for f in fresh.critical}
-            for flag_id, about in sorted(now - was):
-                click.echo(f"!!! CRITICAL now raised on administration {adm.id}{about}: {flag_id}")
-            for flag_id, about in sorted(was - now):
+            # Each worded as every alert is: the items that raised it and its message.
+            was = {(f.id, f.about()): f for f in before.critical} if before is not None else {}
+            now = {(f.id, f.about()): f for f in fresh.critical}
+            for key in sorted(now.keys() - was.keys()):
+                flag = now[key]
                 click.echo(
-                    f"  critical flag no longer raised on administration {adm.id}{about}: {flag_id}"
+                    f"!!! CRITICAL now raised on administration {adm.id}{flag.about()}: "
+                    f"{flag.message}"
+                )
+            for key in sorted(was.keys() - now.keys()):
+                flag = was[key]
+                click.echo(
+                    f"  critical flag no longer raised on administration {adm.id}"
+                    f"{flag.about()}: {flag.message}"
                 )
         # One deleted by hand is not rescored either, and never silently.
         problems += [
@@ -1437,6 +1482,7 @@ def export_command(
         )
         left_out_critical = [f for f in _partial_flags(app, left_out) if f["level"] == "critical"]
         deleted = store.deleted_outside()
+        kept_gone = store.records_deleted_outside()  # kept versions, clients: gone
         gap = store.log_gap()
         # Left out by the filters (partial, another instrument, an earlier date): one
         # changed by hand may be in that state because of the hand edit.
@@ -1508,7 +1554,7 @@ def export_command(
 
     for m in moved:
         click.echo(m.line(detail=not deidentify), err=True)
-    for line in deleted_lines(deleted, detail=not deidentify, gap=gap):
+    for line in deleted_lines(deleted, detail=not deidentify, gap=gap, kept=kept_gone):
         click.echo(line, err=True)
 
 

@@ -240,6 +240,13 @@ def observation(
             }
             for deleted in request.options.get("deleted_outside_psyq", [])
         ]
+        notes += [
+            {
+                "text": f"DELETED OUTSIDE PSYQ: {gone['record']} ({gone['problem']}); the "
+                "answers, scores or client details it held are no longer shown"
+            }
+            for gone in request.options.get("records_deleted_outside_psyq", [])
+        ]
     # A critical flag's note is worded as every one-line output words an alert.
     flag_notes = [
         {

@@ -32,6 +32,7 @@ def json_document(request: RenderRequest) -> dict[str, Any]:
         "earlier_changed_outside_psyq",
         "other_changed_outside_psyq",
         "deleted_outside_psyq",
+        "records_deleted_outside_psyq",
         "left_client_outside_psyq",
         "audit_log_changed_outside_psyq",
         "answer_versions",

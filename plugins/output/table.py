@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from psyq.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from psyq.outputs import OutputFormat, RenderRequest
     from psyq.results import ScoreResult
 
@@ -17,11 +19,15 @@ LEVEL_MARK = {"critical": "!!! ", "warning": "!   ", "info": "    "}
 def render_table(request: RenderRequest) -> bytes:
     from psyq.alerts import alert_line
     from psyq.proration import proration_note
+    from psyq.unscored import reason_in
 
     result, inst = request.result, request.instrument
+    # psyq's own words in the report's language (--language); None: English, as always.
+    gettext = _gettext(request)
+    _ = gettext or str
     lines = [f"{inst.title} ({inst.short_name} v{inst.version})"]
     if request.client_id:
-        lines.append(f"client {request.client_id}")
+        lines.append(_("client %(client)s") % {"client": request.client_id})
     if request.options.get("changed_outside_psyq"):  # a stored record edited by hand
         lines.append(f"!!! CHANGED OUTSIDE PSYQ: {request.options['changed_outside_psyq']}")
     for earlier in request.options.get("earlier_changed_outside_psyq", []):
@@ -50,25 +56,34 @@ def render_table(request: RenderRequest) -> bytes:
             f"deleted outside psyq after it was saved ({deleted['problem']}); this client's "
             "scores and trend may be missing it"
         )
-    partial = request.partial_line()
+    for gone in request.options.get("records_deleted_outside_psyq", []):
+        lines.append(
+            f"!!! DELETED OUTSIDE PSYQ: {gone['record']} was deleted outside psyq after psyq "
+            f"saved it ({gone['problem']}); the answers, scores or client details it held are "
+            "no longer shown"
+        )
+    partial = request.partial_line(gettext)
     if partial:
         lines.append(partial)
     critical = [f for f in result.flags if f.level == "critical"]
     for flag in critical:  # a critical flag comes first and cannot be missed
-        lines.append(LEVEL_MARK["critical"] + alert_line(flag))
+        lines.append(LEVEL_MARK["critical"] + alert_line(flag, gettext=gettext))
     # report --latest: what the forms left unfinished after this one raise, as loudly.
     lines += [f"!!! {line}" for line in request.later_alerts()]
-    rows = [("scale", "score", "range", "band", "answered")]
+    rows = [(_("scale"), _("score"), _("range"), _("band"), _("answered"))]
     for scale in inst.scales:
         s = result.scores[scale.id]
         lo, hi = inst.bounds(scale.id)
         value = "-" if s.value is None else f"{s.value:.{scale.decimals}f}"
         answered = f"{s.answered}/{s.answered + s.missing}"
         if s.prorated:
-            answered += " prorated"
+            answered += " " + _("prorated")
         # Beside a critical flag (this form's, or a later unfinished one's) a band of
         # low concern is the score's band only, never reassurance.
-        band = request.band_shown(scale.id) or (f"not scored: {s.reason}" if s.reason else "")
+        reason = s.reason if gettext is None else reason_in(s.reason, gettext)
+        band = request.band_shown(scale.id, gettext) or (
+            _("not scored: %(reason)s") % {"reason": reason} if reason else ""
+        )
         rows.append((scale.id, value, f"{lo:g}-{hi:g}", band, answered))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
@@ -76,21 +91,34 @@ def render_table(request: RenderRequest) -> bytes:
         cells += [row[3].ljust(widths[3]), row[4]]
         lines.append("  ".join(cells).rstrip())
     for scale in inst.scales:
-        note = proration_note(scale, result.scores[scale.id], request.alert)
+        note = proration_note(scale, result.scores[scale.id], request.alert, gettext)
         if note:
             lines.append(f"{scale.id}: {note}")
     unscored = [item for item in inst.items if not item.scored]
     for item in unscored:  # asked but not scored (PHQ-9 item 10): shown, never lost
         answer = result.answers.get(item.id)
         label = inst.response_scale_for(item).label_for(answer) if answer is not None else None
-        shown = "not answered" if answer is None else f"{answer} {label or ''}".rstrip()
-        lines.append(f"unscored {item.id}: {shown} ({item.text})")
+        shown = _("not answered") if answer is None else f"{answer} {label or ''}".rstrip()
+        lines.append(
+            _("unscored %(item)s: %(answer)s (%(text)s)")
+            % {"item": item.id, "answer": shown, "text": item.text}
+        )
     for flag in result.flags:
         if flag.level != "critical":
-            lines.append(LEVEL_MARK[flag.level] + alert_line(flag))
+            lines.append(LEVEL_MARK[flag.level] + alert_line(flag, gettext=gettext))
     lines += _norm_lines(result)
-    lines += [f"NOTE: {notice}" for notice in result.notices]
+    lines += [_("NOTE: %(notice)s") % {"notice": notice} for notice in result.notices]
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _gettext(request: RenderRequest) -> Callable[[str], str] | None:
+    """psyq's catalogue in the report's language, or None for an English report."""
+    language = request.options.get("language")
+    if not language:
+        return None
+    from psyq.i18n import ui_language
+
+    return ui_language(language).gettext
 
 
 def _norm_lines(result: ScoreResult) -> list[str]:

@@ -281,7 +281,11 @@ def report_command(
             f"administration {other['administration_id']}, not in the trend, CHANGED OUTSIDE PSYQ"
         )
     if request.options.get("audit_log_changed_outside_psyq"):
-        alerts.append("AUDIT LOG CHANGED OUTSIDE PSYQ (entries deleted; psyq audit verify)")
+        alerts.append(
+            "AUDIT LOG CHANGED OUTSIDE PSYQ ("
+            + ("" if request.options.get("audit_log_not_psyqs") else "entries deleted; ")
+            + "psyq audit verify)"
+        )
     for moved in request.options.get("left_client_outside_psyq", []):
         alerts.append(
             f"administration {moved['administration_id']} "
@@ -297,6 +301,8 @@ def report_command(
             f"administration {deleted['administration_id']} DELETED OUTSIDE PSYQ (the trend "
             "may be missing it)"
         )
+    for gone in request.options.get("records_deleted_outside_psyq", []):
+        alerts.append(f"{gone['record']} DELETED OUTSIDE PSYQ")
     for later in request.options.get("later_changed_outside_psyq", []):
         alerts.append(
             f"later {later['status']} administration {later['administration_id']} CHANGED "
