@@ -339,9 +339,6 @@ def translation_for(app: App, instrument: Instrument, language: str) -> Translat
                 )
     if translation is None:
         files = files_for(app.pm)
-        broken = files.broken.get((instrument.id, language))
-        if broken is not None:
-            raise LanguageError(f"{instrument.id} in '{language}': {broken}")
         known = ", ".join(languages(app, instrument)) or "none"
         # Shown as typed, unless that would break the one line (a tag ending in a newline).
         shown = (
@@ -349,6 +346,12 @@ def translation_for(app: App, instrument: Instrument, language: str) -> Translat
             if language.isprintable() and len(language) <= 40
             else repr(language[:40])
         )
+        broken = files.broken.get((instrument.id, language))
+        if broken is not None:  # the file that gives this language, by what it names
+            raise LanguageError(
+                f"{instrument.id} has no {shown} translation: the file that gives it could "
+                f"not be read: {broken}"
+            )
         # A translation file psyq could not read may be the one meant: say why, never
         # only "available: none" beside a file the user can see.
         unread = files.problems
