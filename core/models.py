@@ -357,6 +357,11 @@ class MissingRule(_Model):
         description="Sum scales only: scale the sum of the answered items up to all items "
         "(sum x items / answered, weights respected).",
     )
+    source: ShortText = Field(
+        "",
+        description="Where the rule comes from (the manual or paper), or that it is psyq's "
+        "or your own convention.",
+    )
 
 
 class Transform(_Model):
@@ -613,6 +618,11 @@ class Scale(_Model):
         None,
         description="First value of the clinical range (value >= cutoff when higher is "
         "worse, value <= cutoff when higher is better).",
+    )
+    bands_source: ShortText = Field(
+        "",
+        description="Where the bands and clinical cut-off come from (the manual or paper), "
+        "or that they are psyq's or your own convention.",
     )
     codes: Codes = Field(default_factory=list, description="Codes of this score (LOINC).")
     outcomes: Outcomes | None = Field(
@@ -1182,8 +1192,27 @@ def definition_hash(content: dict[str, Any]) -> str:
     translations is ``content`` (:meth:`Instrument.content_hash`)."""
     import hashlib  # here: every command imports this module, few hash a definition
 
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(_as_hashed(content), sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _as_hashed(content: dict[str, Any]) -> dict[str, Any]:
+    """``content`` without the fields added to the format after stores began keeping
+    definitions (``Scale.bands_source``, ``MissingRule.source``) where they are empty: a
+    definition that does not use them keeps the hash an earlier psyq gave it, so its
+    kept copy (stored without them) still matches and is not called changed."""
+    scales = content.get("scales")
+    if not isinstance(scales, list):
+        return content
+    kept = []
+    for scale in scales:
+        if isinstance(scale, dict):
+            scale = {k: v for k, v in scale.items() if not (k == "bands_source" and v == "")}
+            rule = scale.get("missing")
+            if isinstance(rule, dict) and rule.get("source") == "":
+                scale["missing"] = {k: v for k, v in rule.items() if k != "source"}
+        kept.append(scale)
+    return {**content, "scales": kept}
 
 
 def round_half_up(x: float, decimals: int) -> float:

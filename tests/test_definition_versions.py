@@ -52,7 +52,7 @@ PINNED = {
     "isi": ("1.0", "112c06d5e2ff3a7b"),
     "k10": ("1.0", "d3a2f8f595005fbe"),
     "pcl5": ("1.0", "3af2ecfc2c9acea0"),
-    "pcptsd5": ("1.0", "25ed21def35109c2"),
+    "pcptsd5": ("1.0", "2a922bf20659b91b"),
     "phq15": ("1.0", "5ee1db52f2d9beac"),
     "phq2": ("1.0", "d8fe38eaaabab99a"),
     "phq9": ("1.0", "22b91746fb5d5b7c"),
@@ -62,9 +62,15 @@ PINNED = {
 SUPERSEDED = {("ccts", "0.1"): "fce46a41dd9197ea"}  # never changes again
 
 
+# Where bands and missing-data rules come from: citations, not what is scored.
+CITATIONS = {"scales": {"__all__": {"bands_source": True, "missing": {"source"}}}}
+
+
 def scoring_digest(instrument: Instrument) -> str:
     # Defaults left out: a format field added with a default changes no definition.
-    content = instrument.model_dump(mode="json", include=SCORING_CONTENT, exclude_defaults=True)
+    content = instrument.model_dump(
+        mode="json", include=SCORING_CONTENT, exclude=CITATIONS, exclude_defaults=True
+    )
     text = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -251,7 +251,9 @@ def test_validate_names_numbers_given_without_a_source(psyq_cli: CLI, tmp_path: 
     assert result.exit_code == 0, result.output  # a note, not a refusal
     assert "scale total: reliable_change gives no source" in result.stderr
     assert "scale total: outcomes gives no source" in result.stderr
+    assert "scale total: missing gives no source" in result.stderr
     sourced = path.read_text().replace("threshold: 2}", "threshold: 2, source: our own pilot}")
+    sourced = sourced.replace("{max_missing: 1}", "{max_missing: 1, source: our convention}")
     path.write_text(sourced.replace("remission_below: 2}", "remission_below: 2, source: X}"))
     result = psyq_cli("validate", str(path))
     assert result.exit_code == 0 and "no source" not in result.output

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from psyq.answers import MISSING_TOKENS
 from psyq.batch.cohort import LISTED, LISTED_FLAGGED, CohortStats, _band_label
-from psyq.batch.tables import beside_alert_cell, format_value, prorated_cell
+from psyq.batch.tables import beside_alert_cell, format_value, notices_cell, prorated_cell
 from psyq.errors import PsyqError
 from psyq.models import CRITICAL_ITEM_FLAG, Condition, Instrument, round_half_up
 from psyq.results import flag_items_cell, flag_levels_cell
@@ -80,9 +80,10 @@ _KNOWN: dict[str, set[str]] = {
         "higher_is_worse", "bands", "reliable_change", "clinical_cutoff", "codes",
         "outcomes",  # response/remission criteria: history and trend, not scoring
         "client_bands",  # bands by each row's sex
+        "bands_source",  # a citation: not scoring
     },
     "client_bands": {"client", "bands", "clinical_cutoff", "source"},
-    "missing": {"max_missing", "min_answered", "prorate"},
+    "missing": {"max_missing", "min_answered", "prorate", "source"},  # source: a citation
     "transform": {"multiply", "add"},
     "band": {"id", "label", "min", "max", "severity", "interpretation", "if_flagged"},
     "flag": {"id", "level", "message", "when"},
@@ -628,6 +629,9 @@ class ColumnarScorer:
         columns.append(row_items)
         columns.append(row_levels)
         columns.append([""] * len(rows))
+        notices = notices_cell(self.instrument)
+        if notices is not None:
+            columns.append([neutralise(notices)] * len(rows))
         return list(zip(*columns, strict=True))
 
     def _count(

@@ -29,6 +29,12 @@ def prorated_cell(value: object, prorated: bool) -> str:
     return "1" if prorated else "0"
 
 
+def notices_cell(instrument: Instrument) -> str | None:
+    """The instrument's notices (a provisional instrument's caveat, its own notice) in
+    one cell, as ``export`` joins them; None when it has none (no ``notices`` column)."""
+    return " | ".join(instrument.notices) or None
+
+
 def beside_alert_cell(band: str | None, marked: bool) -> str:
     """``1`` for a band of low concern beside a critical flag (the score's band only,
     :func:`psyq.results.low_concern_bands`), ``0`` for any other band, empty if none."""
@@ -40,13 +46,15 @@ def beside_alert_cell(band: str | None, marked: bool) -> str:
 def scores_header(instrument: Instrument) -> list[str]:
     """Every scale's value and band, and whether that band is of low concern beside a
     critical flag (``<scale>_band_beside_alert``); a scale whose rule prorates also says
-    whether it did."""
+    whether it did. An instrument with notices (CCTS: provisional, no norms) repeats them
+    on every row, so that the file never travels without them."""
     head = ["row", "client_id", "date"]
     for scale in instrument.scales:
         head += [scale.id, f"{scale.id}_band", f"{scale.id}_band_beside_alert"]
         if scale.missing.prorate:
             head.append(f"{scale.id}_prorated")
-    return [*head, "flags", "flag_items", "flag_levels", "reports"]
+    notices = [] if notices_cell(instrument) is None else ["notices"]
+    return [*head, "flags", "flag_items", "flag_levels", "reports", *notices]
 
 
 def scores_line(instrument: Instrument, record: dict[str, Any]) -> list[str]:
@@ -65,7 +73,9 @@ def scores_line(instrument: Instrument, record: dict[str, Any]) -> list[str]:
             cells.append(prorated_cell(value, bool(prorated.get(scale.id))))
     files = ";".join(neutralise(f) for f in record["files"])
     flags = ";".join(record["flags"])
-    return [*cells, flags, record["flag_items"], record["flag_levels"], files]
+    notices = notices_cell(instrument)
+    extra = [] if notices is None else [neutralise(notices)]
+    return [*cells, flags, record["flag_items"], record["flag_levels"], files, *extra]
 
 
 def errors_line(record: dict[str, Any]) -> list[str]:

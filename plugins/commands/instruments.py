@@ -15,7 +15,7 @@ from psyq.plugins.builtin_instruments import BUILTIN_SOURCE
 from psyq.registry import load_instrument_file
 
 if TYPE_CHECKING:
-    from psyq.models import Instrument
+    from psyq.models import Instrument, Scale
 
 
 @click.command("list")
@@ -105,6 +105,9 @@ def _describe(inst: Instrument, source: str) -> str:
             lines.append(f"      {band.min:g}-{band.max:g}  {band.label}")
         if scale.clinical_cutoff is not None:
             lines.append(f"      clinical cut-off: {scale.clinical_cutoff:g}")
+        if scale.bands_source:
+            lines.append(f"      source: {scale.bands_source}")
+        lines.append(f"      missing: {_missing_rule(scale)}")
         for group in scale.client_bands:
             source = f" ({group.source})" if group.source else ""
             lines.append(f"      for {group.label}{source}:")
@@ -112,12 +115,15 @@ def _describe(inst: Instrument, source: str) -> str:
             if group.clinical_cutoff is not None:
                 lines.append(f"      clinical cut-off: {group.clinical_cutoff:g}")
         if scale.reliable_change is not None:
-            lines.append(f"      {scale.reliable_change.describe(scale.decimals)}")
+            change = scale.reliable_change
+            source = f" ({change.source})" if change.source else ""
+            lines.append(f"      {change.describe(scale.decimals)}{source}")
         if scale.outcomes is not None:
             rule = scale.outcomes
+            source = f" ({rule.source})" if rule.source else ""
             lines.append(
                 f"      response: a drop of {rule.response_percent:g} % or more from the first; "
-                f"remission: below {rule.remission_below:g}"
+                f"remission: below {rule.remission_below:g}{source}"
             )
     if inst.flags or any(item.critical for item in inst.items):
         lines += ["", "Flags:"]
@@ -131,6 +137,23 @@ def _describe(inst: Instrument, source: str) -> str:
     lines += ["", *citation_lines(inst)]
     lines += [f"Licence: {inst.licence.strip()}", f"Source: {source}"]
     return "\n".join(lines)
+
+
+def _missing_rule(scale: Scale) -> str:
+    """The scale's missing-data rule in words, with its source."""
+    rule, n = scale.missing, len(scale.items)
+    if not _allows_missing(scale):
+        words = "every item needed"
+    else:
+        parts = []
+        if rule.max_missing is not None:
+            parts.append(f"at most {rule.max_missing} of {n} items unanswered")
+        if rule.min_answered is not None:
+            parts.append(f"at least {rule.min_answered} of {n} answered")
+        words = " and ".join(parts) or "scored with any item unanswered"
+        if rule.prorate:
+            words += ", prorated"
+    return f"{words} ({rule.source})" if rule.source else words
 
 
 def citation_lines(inst: Instrument) -> list[str]:
@@ -190,10 +213,10 @@ def _report(app: App, instrument: Instrument, where: str) -> int:
     n = len(instrument.examples)
     note = f"{n} golden example(s) pass" if n else "no golden examples (add some under examples:)"
     click.echo(f"ok   {where}: {instrument.id} v{instrument.version}, {note}")
-    for unsourced in _unsourced(instrument):
+    for unsourced, key in _unsourced(instrument):
         click.echo(
             f"note {where}: {unsourced} gives no source: cite the manual or paper, or say "
-            "it is your own convention (source:)",
+            f"it is your own convention ({key})",
             err=True,
         )
     for item_id in _untested_critical(instrument):
@@ -219,19 +242,33 @@ def _untested_critical(instrument: Instrument) -> list[str]:
     return [item.id for item in instrument.items if item.critical and item.id not in tested]
 
 
-def _unsourced(instrument: Instrument) -> list[str]:
-    """The numbers with a ``source`` field left empty (every number has a source)."""
+def _unsourced(instrument: Instrument) -> list[tuple[str, str]]:
+    """The numbers whose source field is left empty (every number has a source), each
+    with the name of that field."""
     found = []
     for scale in instrument.scales:
+        if (scale.bands or scale.clinical_cutoff is not None) and not scale.bands_source.strip():
+            what = "bands" if scale.bands else "clinical_cutoff"
+            found.append((f"scale {scale.id}: {what}", "bands_source:"))
+        if _allows_missing(scale) and not scale.missing.source.strip():
+            found.append((f"scale {scale.id}: missing", "missing: {source: ...}"))
         if scale.reliable_change is not None and not scale.reliable_change.source.strip():
-            found.append(f"scale {scale.id}: reliable_change")
+            found.append((f"scale {scale.id}: reliable_change", "source:"))
         if scale.outcomes is not None and not scale.outcomes.source.strip():
-            found.append(f"scale {scale.id}: outcomes")
+            found.append((f"scale {scale.id}: outcomes", "source:"))
         for group in scale.client_bands:
             if not group.source.strip():
                 where = ", ".join(f"{k}: {v}" for k, v in group.client.items())
-                found.append(f"scale {scale.id}: client_bands ({where})")
+                found.append((f"scale {scale.id}: client_bands ({where})", "source:"))
     return found
+
+
+def _allows_missing(scale: Scale) -> bool:
+    """Whether the scale's missing-data rule scores it with an item unanswered."""
+    rule = scale.missing
+    if rule.max_missing == 0:
+        return False
+    return rule.min_answered is None or rule.min_answered < len(scale.items)
 
 
 def _is_translation(app: App, path: Path) -> bool:

@@ -205,8 +205,13 @@ scales:
     items: [${slug}_1, ${slug}_2, ${slug}_3, ${slug}_4]
     method: sum
     # One missing item is prorated (sum x 4 / 3, rounded half up).
-    missing: {max_missing: 1, prorate: true}
+    missing:
+      max_missing: 1
+      prorate: true
+      # Every number has a source: the manual or paper, or your own convention.
+      source: "Our own convention: one missing item is prorated (sum x 4 / 3)."
     # Bands must tile the whole range 0-12 with no gap or overlap.
+    bands_source: "Placeholder bands, our own convention: replace with the manual's."
     bands:
       - {id: low, label: Low, min: 0, max: 4, severity: 0}
       - {id: moderate, label: Moderate, min: 5, max: 8, severity: 1}

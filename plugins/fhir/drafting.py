@@ -847,7 +847,9 @@ def _scales(
             scale["decimals"] = rule.decimals
         if (rule.multiply, rule.add) != (1.0, 0.0):
             scale["transform"] = {"multiply": rule.multiply, "add": rule.add}
-        for field_name in ("higher_is_worse", "clinical_cutoff", "reliable_change", "bands"):
+        for field_name in (
+            "higher_is_worse", "clinical_cutoff", "bands_source", "reliable_change", "bands",
+        ):  # fmt: skip
             if field_name in about:
                 scale[field_name] = about[field_name]
         codes = [_coding(c) for c in codings(node.get("code")) if c.system in TERMINOLOGIES]

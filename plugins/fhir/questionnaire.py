@@ -258,12 +258,19 @@ def _skip_fhirpath(instrument: Instrument, when: Condition) -> str | None:
     return "(" + " or ".join(tests) + ")"
 
 
+# A scale's fields in its extension: what a reader needs to interpret the score.
+_SCALE_FIELDS = {
+    "id", "label", "bands", "clinical_cutoff", "bands_source", "reliable_change",
+    "higher_is_worse",
+}  # fmt: skip
+
+
 def _scale_item(instrument: Instrument, scale: Scale) -> JSON:
     from psyq.plugins.fhir.fhirpath import expressible, scale_expressions, variable_name
 
     about = scale.model_dump(
         mode="json",
-        include={"id", "label", "bands", "clinical_cutoff", "reliable_change", "higher_is_worse"},
+        include=_SCALE_FIELDS,
         exclude_defaults=True,
     )
     about["id"] = scale.id
