@@ -234,10 +234,9 @@ class TranslationFiles:
         self.pm = pm
         self.files: dict[tuple[str, str], tuple[TranslationFile, Path]] = {}
         self.problems: list[str] = []
-        # A file that could not be read, by the (instrument, language) it names when that
-        # much could be read; None when not. A report in that language said the language
-        # did not exist, instead of what was wrong with the file that gave it.
-        self.broken: dict[tuple[str, str] | None, str] = {}
+        # A file that could not be read, by the (instrument, language) it names, when
+        # that much could be read: a report in that language names its mistake first.
+        self.broken: dict[tuple[str, str], str] = {}
         from psyq.registry import _definition_files
 
         for _plugin, source in pm.collect("psyq_translation_sources"):
@@ -246,7 +245,9 @@ class TranslationFiles:
                     found = load_translation_file(pm, path)
                 except DefinitionError as exc:
                     self.problems.append(f"{source.name}: {exc}")
-                    self.broken.setdefault(_names(pm, path), f"{source.name}: {exc}")
+                    names = _names(pm, path)
+                    if names is not None:
+                        self.broken.setdefault(names, f"{source.name}: {exc}")
                     continue
                 key = (found.translation_of, found.language)
                 if key in self.files:
