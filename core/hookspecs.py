@@ -94,7 +94,8 @@ def psyq_norm_sources() -> list[NormSource]:
     it is a norm table, as ``psyq norms build`` writes them) or one file. A
     definition uses a table by naming its id (``norms: [table_id]``). Tables
     are data, never code. All implementations are called; their lists are
-    concatenated; two tables with one id are an error naming both sources.
+    concatenated; two tables with one id are an error naming both sources. A
+    malformed table is skipped with one warning naming its source and plugin.
 
     since: 0.2
     """
@@ -172,8 +173,12 @@ def psyq_score_recode(state: ScoringState) -> bool | None:
     you. Use a ``wrapper=True`` implementation to adjust its result.
 
     Each of the seven stages follows the same rules: first result wins, the
-    default is ``trylast``. The stages run in this order: recode, reverse,
-    missing, aggregate, transform, interpret, flags.
+    default is ``trylast``, and a plain implementation returns ``True`` or
+    ``None`` only (any other value, ``False`` included, is an error naming the
+    plugin). The stages run in this order: recode, reverse, missing, aggregate,
+    transform, interpret, flags. After a plugin's stage has run, psyq checks
+    the state it left (:mod:`psyq.stage_checks`): a critical flag the file's
+    rules raise is never lost.
 
     since: 0.1
     """
@@ -235,7 +240,9 @@ def psyq_score_flags(state: ScoringState) -> bool | None:
     """Stage 7 of 7: evaluate the instrument's flag rules into ``state.flags``.
 
     The default also raises ``critical_item_unanswered`` for every unanswered
-    critical item, and puts critical flags first.
+    critical item, and puts critical flags first. A plugin may add flags; a
+    critical flag of the file's that a plugin's stage dropped or downgraded is
+    raised again, with a warning naming the plugin.
 
     First result wins; the default is ``trylast``. since: 0.1
     """
@@ -250,7 +257,8 @@ def psyq_output_formats(pm: PsyqPluginManager) -> list[OutputFormat]:
     """Return output formats (``table``, ``json``, ``html``, ``pdf``, ...).
 
     Each :class:`psyq.outputs.OutputFormat` has a unique name, a file suffix
-    and a ``render`` function. A name another plugin already provides
+    and a ``render`` function returning ``bytes``; ``psyq score --format`` with a
+    plugin's format also writes each critical flag on stderr. A name another plugin already provides
     is skipped with one warning naming the later plugin. All implementations are called.
 
     ``pm`` is the plugin manager asking: a format whose ``render`` calls other
@@ -286,7 +294,8 @@ def psyq_report_sections() -> list[ReportSection]:
 
     Each :class:`psyq.report.ReportSection` carries Jinja2 template source
     (autoescaped), a sort ``order`` and optionally ``replaces`` naming the
-    section it stands in for. Section names are unique; a duplicate is
+    section it stands in for (never ``safety_alert``, which is always first).
+    Section names are unique; a duplicate is
     skipped with one warning naming the later plugin. All implementations are called.
 
     since: 0.1
@@ -300,7 +309,9 @@ def psyq_report_context(request: RenderRequest, context: dict[str, Any]) -> None
 
     Called once per rendered report, after psyq has filled ``context`` and
     before any section is rendered. Keys a plugin adds should carry its name
-    as a prefix to avoid collisions. All implementations are called.
+    as a prefix to avoid collisions. psyq's keys that carry the safety alert or
+    a caveat (:data:`psyq.report.GUARDED_CONTEXT`) are put back, with a warning,
+    if a plugin takes something away from them. All implementations are called.
 
     since: 0.1
     """

@@ -31,8 +31,10 @@ import functools
 import importlib
 import inspect
 import os
+import re
 import sys
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -82,7 +84,98 @@ _DEFAULT_PREFIX = "psyq.plugins."
 # Every hook's name starts with this (tests/test_manager.py checks).
 _HOOK_PREFIX = "psyq_"
 
+SLOW_IMPORT_SECONDS = 0.5
+"""An entry point that takes this long to import is named as slow by ``psyq plugins``."""
+
 PluginSource = Literal["built-in", "entry point", "registered", "failed", "disabled"]
+
+# What a third-party implementation of each collecting hook returns: a list of these
+# records, checked by the class's qualified name along its MRO (checking imports
+# nothing). A wrong shape fails that plugin with one line, like a hook that raises.
+RECORD_TYPES: dict[str, str] = {
+    "psyq_instrument_sources": "psyq.registry.InstrumentSource",
+    "psyq_translation_sources": "psyq.registry.InstrumentSource",
+    "psyq_norm_sources": "psyq.norms.NormSource",
+    "psyq_scoring_methods": "psyq.scoring.ScoringMethod",
+    "psyq_output_formats": "psyq.outputs.OutputFormat",
+    "psyq_register_commands": "click.core.Command",
+    "psyq_report_sections": "psyq.report.ReportSection",
+    "psyq_batch_executors": "psyq.batch.executors.BatchExecutor",
+}
+
+_STAGE_RESULT = "True (it did the stage: the default is skipped) or None (the default runs next)"
+# What a plain (not wrapper) implementation of a first-result hook may return: any
+# other value stops the call as if it were an answer (``False`` skips the default).
+FIRST_RESULTS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    **{
+        f"psyq_score_{stage}": (lambda r: r is None or r is True, _STAGE_RESULT)
+        for stage in ("recode", "reverse", "missing", "aggregate", "transform", "interpret")
+    },
+    "psyq_score_flags": (lambda r: r is None or r is True, _STAGE_RESULT),
+    "psyq_load_definition": (
+        lambda r: r is None or isinstance(r, dict),
+        "a dict (the definition's data) or None (a file it does not read)",
+    ),
+    "psyq_parse_answers": (
+        lambda r: r is None or isinstance(r, Mapping),
+        "a mapping of item id -> answer, or None (a document it does not read)",
+    ),
+}
+
+
+# What a plugin's callback returns, by the name :meth:`PsyqPluginManager.attributed` gives it.
+CALLBACK_RESULTS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "psyq_output_formats (format": (
+        lambda r: isinstance(r, bytes),
+        "bytes (encode text with .encode('utf-8'))",
+    ),
+    "psyq_scoring_methods (method": (
+        lambda r: isinstance(r, int | float) and not isinstance(r, bool),
+        "a number (the scale's raw aggregate)",
+    ),
+}
+
+
+def _result_check(hook_name: str) -> tuple[Callable[[Any], bool], str] | None:
+    return FIRST_RESULTS.get(hook_name) or CALLBACK_RESULTS.get(hook_name.split(" '")[0])
+
+
+class WrongResult(TypeError):
+    """A plugin's hook returned something of the wrong shape (``returned ...; ...``)."""
+
+
+def shown_type(value: object) -> str:
+    """``False``, ``None`` or ``a dict``: a returned value, for a one-line message."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _is_a(value: object, qualified: str) -> bool:
+    return any(f"{c.__module__}.{c.__qualname__}" == qualified for c in type(value).__mro__)
+
+
+def wrong_records(hook_name: str, result: object) -> str | None:
+    """Why a collecting hook's result has the wrong shape, or ``None`` when it is right."""
+    if hook_name == "psyq_template_filters":
+        if not isinstance(result, Mapping):
+            return f"returned {shown_type(result)}; expected a dict of filter name -> function"
+        for key, func in result.items():
+            if not isinstance(key, str) or not callable(func):
+                return (
+                    f"returned a dict holding {key!r}: {shown_type(func)}; expected filter "
+                    "name -> function"
+                )
+        return None
+    wanted = RECORD_TYPES.get(hook_name)
+    if wanted is None:
+        return None
+    for item in result if isinstance(result, list | tuple) else [result]:
+        if not _is_a(item, wanted):
+            shape = "a list holding " if isinstance(result, list | tuple) else ""
+            return f"returned {shape}{shown_type(item)}; expected a list of {wanted}"
+    return None
 
 
 @dataclass
@@ -123,6 +216,10 @@ class PsyqPluginManager(pluggy.PluginManager):
         self._builtin: set[str] = set()
         self._warned: set[str] = set()
         self._builtin_module: object | None = None
+        self._attributed: dict[tuple[Callable[..., Any], str, str], Callable[..., Any]] = {}
+        # id(scoring state) -> plugins whose flags stage took a critical flag away from it
+        # or replaced the stage (psyq.stage_checks names them)
+        self._flags_dropped: dict[int, list[str]] = {}
 
     # -- registration ------------------------------------------------------
 
@@ -154,6 +251,7 @@ class PsyqPluginManager(pluggy.PluginManager):
         name (``check_pending``) counts as a failure of this plugin.
         """
         try:
+            _refuse_a_class(plugin)
             self.register(plugin, name=name)
             try:
                 self.check_pending()
@@ -184,9 +282,12 @@ class PsyqPluginManager(pluggy.PluginManager):
     ) -> None:
         if isinstance(exc, PluginHookError):
             exc = exc.original
-        reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-        if hook:
-            reason = f"{hook} raised {reason}"
+        if isinstance(exc, WrongResult):
+            reason = f"{hook} {exc}"
+        else:
+            reason = f"{type(exc).__name__}: {self._reason(exc)}"
+            if hook:
+                reason = f"{hook} raised {reason}"
         known = self.infos.get(name)
         if known is not None:
             info.setdefault("distribution", known.distribution)
@@ -198,6 +299,34 @@ class PsyqPluginManager(pluggy.PluginManager):
             f"plugin '{name}' failed and was skipped: {reason} "
             f"(set PSYQ_DISABLE_PLUGINS={name} to silence, PSYQ_STRICT_PLUGINS=1 to debug)"
         )
+
+    def _reason(self, exc: BaseException) -> str:
+        """One line saying what ``exc`` means; pluggy's validation errors are reworded
+        (their first line names only the plugin and the hook)."""
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()] or [""]
+        if not isinstance(exc, pluggy.PluginValidationError):
+            return lines[0]
+        unknown = re.match(r"unknown hook '(\w+)'", lines[0])
+        hooks = [  # pluggy makes a caller for an unknown name too, without a spec
+            name
+            for name, caller in vars(self.hook).items()
+            if name.startswith(_HOOK_PREFIX) and getattr(caller, "spec", None) is not None
+        ]
+        if unknown:
+            import difflib  # only for this message: start-up stays light
+
+            name = unknown.group(1)
+            close = difflib.get_close_matches(name, hooks, n=1)
+            hint = f"did you mean {close[0]}?" if close else "see docs/plugins.md#hook-reference"
+            return f"{name} is not a psyq hook; {hint}"
+        hook = re.search(r"hook '(\w+)'", lines[0])
+        definition = lines[1].removeprefix("hookimpl definition: ") if len(lines) > 2 else ""
+        spec = ""
+        if hook and hook.group(1) in hooks and "Argument" in lines[-1]:
+            caller = getattr(self.hook, hook.group(1))
+            if caller.spec is not None:
+                spec = f" (the hookspec: {caller.name}({', '.join(caller.spec.argnames)}))"
+        return f"{definition}: {lines[-1]}{spec}" if definition else lines[0]
 
     def is_builtin(self, plugin_name: str | None) -> bool:
         return plugin_name in self._builtin
@@ -237,8 +366,9 @@ class PsyqPluginManager(pluggy.PluginManager):
         Returns ``(plugin name, item)`` pairs, flattening each returned list,
         in registration order (psyq's built-ins first), so that a duplicate is
         always reported against the plugin that came later.
-        A third-party implementation that raises is recorded as a failed
-        plugin (and unregistered) instead of breaking the whole call.
+        A third-party implementation that raises, or returns something other
+        than a list of the hook's records (:data:`RECORD_TYPES`), is recorded as
+        a failed plugin (and unregistered) instead of breaking the whole call.
         """
         caller: pluggy.HookCaller = getattr(self.hook, hook_name)
         out: list[tuple[str, Any]] = []
@@ -246,6 +376,10 @@ class PsyqPluginManager(pluggy.PluginManager):
             args = [kwargs[name] for name in impl.argnames]
             try:
                 result = impl.function(*args)
+                if result is not None and not self.is_builtin(impl.plugin_name):
+                    wrong = wrong_records(hook_name, result)
+                    if wrong is not None:
+                        raise WrongResult(wrong)
             except Exception as exc:
                 if self.is_builtin(impl.plugin_name):
                     raise
@@ -287,6 +421,14 @@ class PsyqPluginManager(pluggy.PluginManager):
         """
         if self.is_builtin(kept) and self.is_builtin(skipped):
             raise DuplicateError(f"{kind} '{name}' is provided twice by psyq itself ({kept})")
+        if kept == skipped:  # one plugin's own list names it twice
+            message = (
+                f"{self.describe(skipped)} provides {kind} '{name}' twice; skipped the second "
+                f"({self.disable_hint(skipped)})"
+            )
+            self.note(skipped, f"{kind} '{name}' provided twice: the second skipped")
+            self.problem(message, DuplicateError)
+            return
         message = (
             f"{self.describe(skipped)} provides {kind} '{name}', which "
             f"{self.describe(kept)} already provides; skipped it ({self.disable_hint(skipped)})"
@@ -303,7 +445,24 @@ class PsyqPluginManager(pluggy.PluginManager):
         """
         if self.is_builtin(plugin_name):
             return function
-        return _attributed(function, self, plugin_name, hook_name)
+        # The same wrapper each time: a report's template environment is cached while
+        # its filters stay the same objects.
+        key = (function, plugin_name, hook_name)
+        wrapped = self._attributed.get(key)
+        if wrapped is None:
+            wrapped = self._attributed[key] = _attributed(function, self, plugin_name, hook_name)
+        return wrapped
+
+    def note_flags_dropped(self, state: object, plugin_name: str) -> None:
+        """Remember that ``plugin_name``'s flags stage dropped a critical flag from ``state``
+        (or replaced the default stage, so the file's critical rules did not run)."""
+        names = self._flags_dropped.setdefault(id(state), [])
+        if plugin_name not in names:
+            names.append(plugin_name)
+
+    def flags_dropped_by(self, state: object) -> list[str]:
+        """The plugins :meth:`note_flags_dropped` named for ``state``, forgotten once read."""
+        return self._flags_dropped.pop(id(state), [])
 
     def note(self, plugin_name: str, problem: str) -> None:
         """Remember a problem with part of a plugin, for ``psyq plugins``."""
@@ -322,6 +481,20 @@ class PsyqPluginManager(pluggy.PluginManager):
                 info.hooks = sorted(caller.name for caller in self.get_hookcallers(plugin) or [])
             rows.append(info)
         return rows
+
+
+def _refuse_a_class(plugin: object) -> None:
+    """A class whose hooks take ``self`` (an entry point ``module:Plugin``) is registered
+    by pluggy, and then every call passes the hook's first argument as ``self``."""
+    if not inspect.isclass(plugin):
+        return
+    for name in dir(plugin):
+        attribute = inspect.getattr_static(plugin, name, None)
+        if inspect.isfunction(attribute) and hasattr(attribute, f"{hookspecs.PROJECT}_impl"):
+            raise TypeError(
+                f"it is the class {plugin.__qualname__}, whose hook {name} takes self; "
+                f"register an instance ({plugin.__qualname__}()) or a module"
+            )
 
 
 def first_line(exc: BaseException) -> str:
@@ -349,6 +522,15 @@ def _attributed(
             original=exc,
         )
 
+    def wrong_result(result: object, expected: str) -> PluginHookError:
+        return PluginHookError(
+            f"{pm.describe(plugin_name)} returned {shown_type(result)} from hook "
+            f"{hook_name}; it must return {expected}; {pm.disable_hint(plugin_name)}",
+            plugin=plugin_name,
+            hook=hook_name,
+            original=WrongResult(f"returned {shown_type(result)}; expected {expected}"),
+        )
+
     if inspect.isgeneratorfunction(function):  # a wrapper: errors come from the generator
 
         @functools.wraps(function)
@@ -374,9 +556,16 @@ def _attributed(
                         raise
                     raise attribute(exc) from exc
             else:
+                watched = _critical_keys(args) if hook_name == FLAGS_HOOK else set()
                 try:
                     gen.send(sent)
                 except StopIteration as stop:
+                    if watched - _critical_keys(args):  # its own code took one away
+                        pm.note_flags_dropped(args[0], plugin_name)
+                    if hook_name in PASSED_ON and sent is not None and stop.value is None:
+                        raise wrong_result(
+                            None, "the result of the hooks it wraps (`return result`)"
+                        ) from None
                     return stop.value
                 except PsyqError:
                     raise
@@ -386,16 +575,41 @@ def _attributed(
 
         return wrapper
 
+    check = _result_check(hook_name)
+
     @functools.wraps(function)
     def call(*args: Any) -> Any:
         try:
-            return function(*args)
+            result = function(*args)
         except PsyqError:
             raise
         except Exception as exc:
             raise attribute(exc) from exc
+        if hook_name == FLAGS_HOOK and result is True:  # the file's rules did not run
+            pm.note_flags_dropped(args[0], plugin_name)
+        if check is not None and not check[0](result):
+            raise wrong_result(result, check[1])
+        return result
 
     return call
+
+
+FLAGS_HOOK = "psyq_score_flags"
+# First-result hooks whose answer a wrapper must pass on: returning None instead (a
+# forgotten ``return result``) would make every file or document unreadable.
+PASSED_ON = frozenset({"psyq_load_definition", "psyq_parse_answers"})
+
+
+def _critical_keys(args: tuple[Any, ...]) -> set[tuple[Any, Any]]:
+    """The critical flags in a flags stage's ``state`` (its only argument)."""
+    flags = getattr(args[0], "flags", None) if args else None
+    if not isinstance(flags, list):
+        return set()
+    return {
+        (getattr(f, "id", None), getattr(f, "item", None))
+        for f in flags
+        if getattr(f, "level", None) == "critical"
+    }
 
 
 def _psyq_version() -> str:
@@ -449,9 +663,19 @@ def _load_entrypoints(pm: PsyqPluginManager) -> None:
                 ep.name, DuplicateError(f"a plugin named '{ep.name}' is already registered")
             )
             continue
+        started = time.perf_counter()
         try:
             plugin = ep.load()
         except Exception as exc:  # ImportError, SyntaxError, anything at import time
             pm.record_failure(ep.name, exc, **info)
             continue
-        pm.register_plugin(plugin, ep.name, source="entry point", **info)
+        seconds = time.perf_counter() - started
+        if pm.register_plugin(plugin, ep.name, source="entry point", **info) and (
+            seconds >= SLOW_IMPORT_SECONDS
+        ):
+            # Every command imports every plugin: `psyq plugins` says which one is slow.
+            pm.note(
+                ep.name,
+                f"slow to import ({seconds:.1f} s, and every psyq command imports it): import "
+                "heavy libraries inside the functions that need them",
+            )

@@ -235,10 +235,19 @@ class NormTable(_Model):
 
 @dataclass(frozen=True)
 class NormSource:
-    """A directory of norm table files (or one file), and who provides it."""
+    """A directory of norm table files (or one file), and who provides it.
+
+    ``path`` may be given as a string (or any path-like): it is kept as a ``Path``.
+    """
 
     name: str
     path: Path
+
+    def __post_init__(self) -> None:
+        path: object = self.path  # a plugin may give a str, whatever the annotation says
+        if not isinstance(path, Path):
+            # Path() refuses what is not a str or path-like: the plugin's hook names it.
+            object.__setattr__(self, "path", Path(path))  # type: ignore[arg-type]
 
 
 # -- reading ----------------------------------------------------------------------
@@ -270,36 +279,60 @@ def first_error(exc: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
-def tables_from_sources(pm: PsyqPluginManager) -> dict[str, tuple[NormTable, str]]:
-    """Every norm table the ``psyq_norm_sources`` hooks provide, by id (with its source)."""
+def tables_from_sources(
+    pm: PsyqPluginManager, problems: list[str] | None = None
+) -> dict[str, tuple[NormTable, str]]:
+    """Every norm table the ``psyq_norm_sources`` hooks provide, by id (with its source).
+
+    A malformed table is skipped, as a malformed instrument file is: one line naming its
+    source and plugin goes to ``problems`` (``psyq validate``), else it is warned about
+    (an error with ``PSYQ_STRICT_PLUGINS=1``). Other plugins' tables stay usable.
+    """
     found: dict[str, tuple[NormTable, str]] = {}
-    for sources in pm.hook.psyq_norm_sources():
-        for source in sources:
-            files = (
-                sorted(p for p in source.path.iterdir() if p.suffix in {".json", ".yaml", ".yml"})
-                if source.path.is_dir()
-                else [source.path]
-            )
-            for file in files:
+    # Collected like the other sources: a plugin whose hook raises or returns something
+    # other than NormSource records is skipped with one warning naming it.
+    for plugin, source in pm.collect("psyq_norm_sources"):
+        files = (
+            sorted(p for p in source.path.iterdir() if p.suffix in {".json", ".yaml", ".yml"})
+            if source.path.is_dir()
+            else [source.path]
+        )
+        for file in files:
+            try:
                 table = read_table(file)
-                if table.id in found:
-                    raise NormError(
-                        f"norm table '{table.id}' is provided by both {found[table.id][1]} "
-                        f"and {source.name}"
-                    )
-                found[table.id] = (table, source.name)
+            except NormError as exc:
+                owner = "" if pm.is_builtin(plugin) else f" (plugin '{plugin}')"
+                problem = f"{source.name}{owner}: {exc}"
+                pm.note(plugin, f"norm table skipped: {exc}")
+                if problems is not None:
+                    problems.append(problem)
+                else:
+                    pm.problem(f"skipped norm table: {problem}", NormError)
+                continue
+            if table.id in found:
+                raise NormError(
+                    f"norm table '{table.id}' is provided by both {found[table.id][1]} "
+                    f"and {source.name}"
+                )
+            found[table.id] = (table, source.name)
     return found
 
 
-def tables_for(pm: PsyqPluginManager, instrument: Instrument, files: list[Path]) -> list[NormTable]:
-    """``--norms FILE`` tables if given, else those the definition names."""
+def tables_for(
+    pm: PsyqPluginManager,
+    instrument: Instrument,
+    files: list[Path],
+    known: dict[str, tuple[NormTable, str]] | None = None,
+) -> list[NormTable]:
+    """``--norms FILE`` tables if given, else those the definition names (among ``known``,
+    :func:`tables_from_sources` when not given)."""
     if files:
         tables = [read_table(f) for f in files]
     else:
         names = list(instrument.norms)
         if not names:
             return []
-        known = tables_from_sources(pm)
+        known = tables_from_sources(pm) if known is None else known
         missing = [n for n in names if n not in known]
         if missing:
             raise NormError(

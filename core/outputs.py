@@ -138,6 +138,12 @@ def output_formats(pm: PsyqPluginManager) -> dict[str, OutputFormat]:
     }
 
 
+def format_provider(pm: PsyqPluginManager, name: str) -> str | None:
+    """The name of the plugin that provides output format ``name`` (``None``: no plugin)."""
+    owned = pm.collect_owned("psyq_output_formats", "output format", pm=pm)
+    return owned[name][0] if name in owned else None
+
+
 def get_output_format(pm: PsyqPluginManager, name: str) -> OutputFormat:
     formats = output_formats(pm)
     if name not in formats:

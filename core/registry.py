@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from psyq.definition_cache import DefinitionCache, Summary, entry_key
-from psyq.errors import DefinitionError, DuplicateError, UnknownInstrumentError
+from psyq.errors import (
+    DefinitionError,
+    DuplicateError,
+    PluginHookError,
+    UnknownInstrumentError,
+)
 
 if TYPE_CHECKING:
     # pydantic: imported when a definition is validated, so that `psyq list` (which reads
@@ -37,10 +42,19 @@ FILE_SOURCE = "file"
 
 @dataclass(frozen=True)
 class InstrumentSource:
-    """A directory of definition files, or one file, and who provides it."""
+    """A directory of definition files, or one file, and who provides it.
+
+    ``path`` may be given as a string (or any path-like): it is kept as a ``Path``.
+    """
 
     name: str
     path: Path
+
+    def __post_init__(self) -> None:
+        path: object = self.path  # a plugin may give a str, whatever the annotation says
+        if not isinstance(path, Path):
+            # Path() refuses what is not a str or path-like: the plugin's hook names it.
+            object.__setattr__(self, "path", Path(path))  # type: ignore[arg-type]
 
 
 class LoadedInstrument:
@@ -116,7 +130,16 @@ def read_definition_bytes(path: Path) -> bytes:
 
 def parse_definition(pm: PsyqPluginManager, path: Path, data: bytes) -> dict[str, Any]:
     """Parse one definition file's bytes into plain data (not yet validated)."""
-    parsed = pm.hook.psyq_load_definition(path=path, data=data)
+    try:
+        parsed = pm.hook.psyq_load_definition(path=path, data=data)
+    except PluginHookError as exc:
+        if exc.hook != "psyq_load_definition" or pm.get_plugin(exc.plugin) is None:
+            raise
+        # A loader's bug is its plugin's, not this file's: that plugin is skipped (one
+        # warning, like a collecting hook that raises) and the file is read without it.
+        pm.unregister(name=exc.plugin)
+        pm.record_failure(exc.plugin, exc, hook=exc.hook)
+        return parse_definition(pm, path, data)
     if parsed is None and path.suffix.lower() in DEFINITION_SUFFIXES:
         raise DefinitionError(f"{path}: the file is empty; an instrument definition is expected")
     if parsed is None:
@@ -316,6 +339,11 @@ class InstrumentRegistry:
         entries: dict[str, LoadedInstrument] = {}
         cache = DefinitionCache(self._pm)
         for plugin, source in self._pm.collect("psyq_instrument_sources"):
+            empty = None if self._pm.is_builtin(plugin) else _empty_source(source.path)
+            if empty is not None:  # a plugin's pack that ships nothing: say so, once
+                self.problems.append(f"{source.name} (plugin '{plugin}'): {empty}")
+                self._pm.note(plugin, f"instrument source '{source.name}': {empty}")
+                continue
             for path in _definition_files(source.path):
                 try:
                     entry = _load_cached(self._pm, cache, path, source.name)
@@ -347,7 +375,8 @@ class InstrumentRegistry:
     ) -> None:
         """The same id again: skip the later file, naming the plugin that provides it."""
         pm = self._pm
-        if pm.is_builtin(plugin):
+        if pm.is_builtin(plugin) or self.owners.get(instrument_id) == plugin:
+            # psyq's own files, or two files of one pack: disabling the plugin loses both
             hint = f"remove {path.name} or change its id"
         else:
             hint = pm.disable_hint(plugin)
@@ -466,6 +495,21 @@ def _build_cached(
 def is_definition_path(text: str) -> bool:
     """Whether an instrument argument is a file path (``./draft.yaml``) rather than an id."""
     return "/" in text or "\\" in text or text.endswith(DEFINITION_SUFFIXES)
+
+
+def _empty_source(path: Path) -> str | None:
+    """Why a plugin's instrument source provides nothing (``None``: it has files).
+
+    The usual cause is packaging: the YAML files were not installed with the code."""
+    if not path.exists():
+        return (
+            f"{path} does not exist; if the definitions are package data, list them in "
+            "the plugin's pyproject.toml ([tool.setuptools.package-data])"
+        )
+    if path.is_dir() and not _definition_files(path):
+        suffixes = ", ".join(f"*{suffix}" for suffix in DEFINITION_SUFFIXES)
+        return f"{path} holds no instrument definitions ({suffixes})"
+    return None
 
 
 def _definition_files(path: Path) -> list[Path]:

@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 
 
 DEFAULT_ORDER = 500
+PROTECTED_SECTIONS = ("safety_alert",)
+"""Sections no plugin may replace, shown first: the safety alert carries the critical flags."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,14 @@ def collect_sections(pm: PsyqPluginManager, instrument_id: str) -> list[ReportSe
         target = section.replaces
         if target is None:
             continue
+        if target in PROTECTED_SECTIONS and not pm.is_builtin(owners[name]):
+            del active[name]
+            pm.problem(
+                f"report section '{name}' ({pm.describe(owners[name])}) replaces section "
+                f"'{target}', which no plugin may replace: it shows the critical flags; "
+                f"skipped it ({pm.disable_hint(owners[name])})"
+            )
+            continue
         if target not in sections:
             del active[name]
             pm.problem(
@@ -135,7 +145,12 @@ def collect_sections(pm: PsyqPluginManager, instrument_id: str) -> list[ReportSe
             stands_for = sections.get(section.replaces or "")
             order = _order_of(stands_for, sections) if stands_for else DEFAULT_ORDER
         placed.append((order, name, section))
-    return [section for _, _, section in sorted(placed, key=lambda t: (t[0], t[1]))]
+    # The safety alert is the first thing on the page, whatever order another asks for.
+    first = {name: index for index, name in enumerate(PROTECTED_SECTIONS)}
+    return [
+        section
+        for _, _, section in sorted(placed, key=lambda t: (first.get(t[1], len(first)), t[0], t[1]))
+    ]
 
 
 def _order_of(section: ReportSection, sections: dict[str, ReportSection]) -> int:
@@ -158,7 +173,8 @@ def collect_filters(pm: PsyqPluginManager) -> dict[str, Callable[..., Any]]:
             if name in filters:
                 pm.clash("template filter", name, owners[name], plugin)
                 continue
-            filters[name] = func
+            # A plugin's filter that raises names the plugin, like its hooks do.
+            filters[name] = pm.attributed(func, plugin, f"psyq_template_filters (filter '{name}')")
             owners[name] = plugin
     return filters
 
@@ -266,6 +282,68 @@ def paper_size(request: RenderRequest) -> str:
     if paper not in PAPER_SIZES:
         raise PsyqError(f"unknown paper size '{paper}'; choose one of: {', '.join(PAPER_SIZES)}")
     return PAPER_SIZES[paper]
+
+
+GUARDED_CONTEXT = (
+    "critical_flags",
+    "later_critical",
+    "earlier_critical",
+    "answer_versions",
+    "partial",
+    "band_only",
+    "scales",
+    "notices",
+    "changed_outside",
+    "earlier_changed",
+    "later_changed",
+    "other_changed",
+    "log_changed",
+    "deleted_outside",
+    "left_client",
+)
+"""Context keys that carry the safety alert, a changed record or a caveat: a plugin's
+``psyq_report_context`` may add to one that is a list, never take away or change one."""
+
+
+def add_plugin_context(
+    pm: PsyqPluginManager, request: RenderRequest, context: dict[str, Any]
+) -> None:
+    """Call the ``psyq_report_context`` hooks; put back any :data:`GUARDED_CONTEXT` value
+    a plugin's hook took away or changed, with one warning naming the plugin."""
+    from psyq.scope import instruments_of
+
+    plugins = [
+        impl.plugin_name
+        for impl in pm.hook.psyq_report_context.get_hookimpls()
+        if not pm.is_builtin(impl.plugin_name)
+        and request.instrument.id in (instruments_of(impl.function) or {request.instrument.id})
+    ]
+    if not plugins:
+        pm.hook.psyq_report_context(request=request, context=context)
+        return
+    before = {
+        key: list(value) if isinstance(value, list) else value
+        for key, value in context.items()
+        if key in GUARDED_CONTEXT
+    }
+    pm.hook.psyq_report_context(request=request, context=context)
+    changed = []
+    for key in (key for key in GUARDED_CONTEXT if key in before):
+        value, now = before[key], context.get(key)
+        if isinstance(value, list):  # every item psyq put there is still there, as it was
+            kept = isinstance(now, list) and all(any(a is b for b in now) for a in value)
+        else:
+            kept = key in context and (now is value or now == value)
+        if not kept:
+            context[key] = value
+            changed.append(key)
+    if changed:
+        who = ", ".join(pm.describe(name) for name in dict.fromkeys(plugins))
+        pm.problem(
+            f"{'' if len(plugins) == 1 else 'one of '}{who} changed report context "
+            f"{', '.join(changed)} in hook psyq_report_context; psyq put it back, as it "
+            f"carries the safety alert and the report's caveats ({pm.disable_hint(plugins[0])})"
+        )
 
 
 def build_context(request: RenderRequest) -> dict[str, Any]:
@@ -759,9 +837,19 @@ class ReportRenderer:
             try:
                 compiled = compile_template(env, source)
             except jinja2.TemplateError as exc:
-                raise PluginError(f"report section '{key}': template error: {exc}") from None
+                raise PluginError(
+                    f"report section '{key}'{self._owner_words(key)}: template error: {exc}"
+                ) from None
             self._compiled[source] = compiled
         return compiled
+
+    def _owner_words(self, section_name: str) -> str:
+        """`` (plugin 'x' (...); disable it with ...)`` for a plugin's section, else ``""``."""
+        owned = self.pm.collect_owned("psyq_report_sections", "report section")
+        owner = owned[section_name][0] if section_name in owned else None
+        if owner is None or self.pm.is_builtin(owner):
+            return ""
+        return f" ({self.pm.describe(owner)}; {self.pm.disable_hint(owner)})"
 
     def render(self, request: RenderRequest, *, standalone: bool) -> str:
         """The report as one HTML document.
@@ -773,7 +861,7 @@ class ReportRenderer:
         from markupsafe import Markup
 
         context = build_context(request)
-        self.pm.hook.psyq_report_context(request=request, context=context)
+        add_plugin_context(self.pm, request, context)
         sections = collect_sections(self.pm, request.instrument.id)
         filters = collect_filters(self.pm)
         with self._lock:
@@ -784,8 +872,11 @@ class ReportRenderer:
                 try:
                     html = template.render(context)
                 except jinja2.TemplateError as exc:
+                    from psyq.manager import first_line
+
                     raise PluginError(
-                        f"report section '{section.name}' failed to render: {exc}"
+                        f"report section '{section.name}'{self._owner_words(section.name)} "
+                        f"failed to render: {first_line(exc)}"
                     ) from None
                 if section.template in _SHIPPED_TEMPLATES:
                     html = compact_markup(html)

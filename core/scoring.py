@@ -174,6 +174,8 @@ class Scorer:
         self._methods: dict[str, ScoringMethod] | None = None
         hook = pm.hook
         self._stages = [getattr(hook, f"psyq_score_{name}") for name in STAGES]
+        # instrument id -> third-party plugins whose stages run for it (psyq.stage_checks)
+        self._checked: dict[str, dict[str, list[str]]] = {}
 
     @property
     def methods(self) -> dict[str, ScoringMethod]:
@@ -222,8 +224,27 @@ class Scorer:
             scales={s.id: ScaleState(scale=s) for s in instrument.scales},
             client=dict(client or {}),
         )
-        for stage in self._stages:
-            stage(state=state)
+        plugins = self._checked.get(instrument.id)
+        if plugins is None:
+            from psyq.stage_checks import stage_plugins
+
+            hooks = [f"psyq_score_{name}" for name in STAGES]
+            plugins = self._checked[instrument.id] = stage_plugins(self._pm, hooks, instrument.id)
+        given = dict(answers) if plugins else answers
+        try:
+            for stage in self._stages:
+                stage(state=state)
+        except Exception:
+            if plugins:  # psyq's own stage may have failed on what a plugin's left
+                from psyq.stage_checks import check_shapes
+
+                self._pm.flags_dropped_by(state)  # forgotten: this state is not scored
+                check_shapes(self._pm, state, plugins)
+            raise
+        if plugins:  # a plugin's stage ran: check what it left (never a lost critical flag)
+            from psyq.stage_checks import check_stages
+
+            check_stages(self._pm, state, given, plugins)
         return state.result()
 
 

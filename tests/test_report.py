@@ -356,7 +356,9 @@ def test_broken_section_template_is_one_line_naming_it(
         "report", "gad7", "--answers", "1,1,1,1,1,1,1", "--client", "C-1", "-o", str(out)
     )
     assert result.exit_code == 1
-    assert "report section 'broken': template error" in result.output
+    assert "report section 'broken' (plugin 'broken-section'; unregister it): template error" in (
+        result.output
+    )
     assert not out.exists()
 
 

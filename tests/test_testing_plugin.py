@@ -64,7 +64,9 @@ def test_register_is_seen_by_the_cli_and_removed_after_the_test(
     assert psyq_register(plugin, name="shout") is plugin
     after = psyq_cli("score", "phq9", "--answers", "1,1,1,1,1,1,1,1,1", "--format", "shout")
     assert after.exit_code == 0
-    assert after.output == "TOTAL 9\n"
+    assert after.stdout == "TOTAL 9\n"
+    # The format leaves PHQ-9 item 9's alert out; psyq says it on stderr.
+    assert after.stderr.startswith("psyq: CRITICAL (item phq9_9)")
     row = {i.name: i for i in pm_checked_at_teardown.plugin_infos()}["shout"]
     assert (row.source, row.hooks) == ("registered", ["psyq_output_formats"])
 

@@ -184,6 +184,7 @@ def validate_command(app: App, files: tuple[Path, ...]) -> None:
         for entry in registry.all():
             failures += _report(app, entry.instrument, str(entry.path))
         failures += _translations(app)
+        failures += _norm_tables(app)
     for path in files:
         try:
             if _is_translation(app, path):
@@ -310,6 +311,31 @@ def _translations(app: App) -> int:
             failures += _translation_report(app, path)
         except PsyqError as exc:
             click.echo(f"FAIL {path}: {exc}", err=True)
+            failures += 1
+    return failures
+
+
+def _norm_tables(app: App) -> int:
+    """Every norm table the plugins ship, and each instrument's ``norms:`` against them
+    (its version and scales), as ``psyq score`` would use them."""
+    from psyq.norms import NormError, tables_for, tables_from_sources
+
+    problems: list[str] = []
+    try:
+        known = tables_from_sources(app.pm, problems)
+    except NormError as exc:  # one id from two sources
+        problems.append(str(exc))
+        known = {}
+    for problem in problems:
+        click.echo(f"FAIL {problem}", err=True)
+    failures = len(problems)
+    for entry in app.loaded_registry.all():
+        if not entry.instrument.norms:
+            continue
+        try:
+            tables_for(app.pm, entry.instrument, [], known)
+        except NormError as exc:
+            click.echo(f"FAIL {entry.path}: {exc}", err=True)
             failures += 1
     return failures
 

@@ -328,6 +328,21 @@ def score_command(
         RenderRequest(result=result, instrument=instrument, options=document_options(about))
     )
     click.echo(out.decode("utf-8"), nl=not out.endswith(b"\n"))
+    if result.critical:
+        _alert_beside(app, fmt.name, result)
+
+
+def _alert_beside(app: App, format_name: str, result: ScoreResult) -> None:
+    """A plugin's format may leave the alert out (psyq cannot tell): psyq says it on
+    stderr too, worded as the table words it, so a critical flag is never hidden."""
+    from psyq.alerts import alert_line
+    from psyq.outputs import format_provider
+
+    provider = format_provider(app.pm, format_name)
+    if provider is None or app.pm.is_builtin(provider):
+        return  # psyq's own formats lead with the alert
+    for flag in result.critical:
+        click.echo(f"psyq: {alert_line(flag)}", err=True)
 
 
 @hookimpl
