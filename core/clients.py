@@ -26,6 +26,48 @@ def check_client_id(client_id: str) -> str:
     return client_id
 
 
+MAX_GIVEN_CLIENT_ID_CHARS = 200
+"""Longest id of a client whose answers come with it (room for a FHIR subject reference)."""
+
+
+def given_client_id_problem(client_id: str) -> str | None:
+    """Why ``client_id`` (stripped) cannot name the client of answers given with it, or
+    None: the one rule of ``psyq report --client`` with answers and of a ``psyq batch``
+    row, which store nothing (a stored client is :func:`check_client_id`'s).
+
+    Any printable text up to :data:`MAX_GIVEN_CLIENT_ID_CHARS` is shown as given (``A``,
+    ``Müller-4``, a FHIR ``Patient/123``). A tab, line break, right-to-left override
+    or zero-width character is not: the id would read as another on a screen or split
+    a line of a report's name.
+    """
+    if not client_id:
+        return "the client id is empty"
+    if not client_id.isprintable():
+        at, char = next((k, c) for k, c in enumerate(client_id) if not c.isprintable())
+        return (
+            f"the client id holds an invisible or control character (U+{ord(char):04X}, "
+            f"character {at + 1}); use letters, digits, '-' or '_' (a pseudonymous id "
+            "such as C0042)"
+        )
+    if len(client_id) > MAX_GIVEN_CLIENT_ID_CHARS:
+        return (
+            f"the client id is {len(client_id)} characters long; at most "
+            f"{MAX_GIVEN_CLIENT_ID_CHARS} are accepted (a pseudonymous id such as C0042)"
+        )
+    return None
+
+
+def check_given_client_id(client_id: str) -> str:
+    """``client_id`` stripped, or a :class:`PsyqError` saying why it cannot be used
+    (:func:`given_client_id_problem`)."""
+    client_id = client_id.strip()
+    problem = given_client_id_problem(client_id)
+    if problem is not None:
+        shown = client_id[:40].encode("unicode_escape").decode("ascii")
+        raise PsyqError(f"--client '{shown}': {problem}")
+    return client_id
+
+
 # -- client attributes ----------------------------------------------------------------
 
 SEX_VALUES = ("female", "male", "other", "unknown")

@@ -21,6 +21,7 @@ These limits are psyq's own convention, not taken from any manual.
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import UTC, date, datetime, timedelta
 
 from psyq.errors import PsyqError
@@ -35,6 +36,18 @@ EARLIEST_ZONE_AHEAD = timedelta(hours=14)
 
 class DateOutOfRange(PsyqError):
     """A real date, but in the future or before 1900."""
+
+
+def written_day(text: str) -> date:
+    """The date ``text`` writes as YYYY-MM-DD in the digits 0-9, or ``ValueError``.
+
+    The one form every date option takes (``record --date``, ``report --date``,
+    ``export --since``): Python also reads ``20260101``, week dates and other scripts'
+    digits, and ``record`` took ``2026-1-5`` where ``report`` and a batch row refused it.
+    """
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        raise ValueError(f"'{text}' is not written YYYY-MM-DD")
+    return date.fromisoformat(text)
 
 
 def latest_day(now: datetime | None = None) -> date:

@@ -25,14 +25,17 @@ import itertools
 import math
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -67,7 +70,45 @@ Z95 = 1.959963984540054
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 MAX_GROUP_VALUE = 64
 MAX_GROUPS = 500
-GroupValue = Annotated[str, StringConstraints(max_length=MAX_GROUP_VALUE)]
+
+
+def _one_line(text: str) -> str:
+    # Shown inline beside every normed score: `psyq norms build` refuses a line break in
+    # these words, and a hand-edited table may not bring one in either.
+    if not text.isprintable():
+        raise ValueError("holds a line break or another control character; give one line")
+    return text
+
+
+OneLine = Annotated[str, AfterValidator(_one_line)]
+GroupValue = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_GROUP_VALUE), AfterValidator(_one_line)
+]
+# Numbers as numbers: pydantic's lax mode read "612", true and 612.0 as counts and "1.4"
+# as a mean, so a table that quoted or mistyped a number was used as if written otherwise.
+Count = Annotated[int, Strict(), Field(ge=1)]
+Number = Annotated[float, Strict()]
+
+
+def _table_day(value: object) -> object:
+    """``created`` as YYYY-MM-DD (a YAML date, or the JSON string): pydantic also read
+    ``2026-11-30T00:00:00`` and a count of seconds as a date."""
+    from psyq.dates import day_problem, written_day
+
+    if isinstance(value, date) and not isinstance(value, datetime):
+        day = value
+    elif isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        try:
+            day = written_day(value)
+        except ValueError:
+            raise ValueError(f"'{value}' is not a real date") from None
+    else:
+        raise ValueError(f"{value!r} is not a date written YYYY-MM-DD")
+
+    problem = day_problem(day)
+    if problem:
+        raise ValueError(f"{day.isoformat()} {problem}")
+    return day
 
 
 class NormError(PsyqError):
@@ -82,19 +123,19 @@ class _Model(BaseModel):
 class Sample(_Model):
     """Who the norms come from."""
 
-    description: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-    n: int = Field(ge=1)
-    collected: str = Field("", max_length=100, description="When the data were collected.")
-    citation: str = Field("", max_length=2000)
+    description: Annotated[OneLine, StringConstraints(min_length=1, max_length=2000)]
+    n: Count
+    collected: OneLine = Field("", max_length=100, description="When the data were collected.")
+    citation: OneLine = Field("", max_length=2000)
 
 
 class ScaleNorm(_Model):
-    n: int = Field(ge=1)
-    mean: float
-    sd: float = Field(gt=0)
-    reliability: float | None = Field(None, gt=0, lt=1)
-    reliability_source: str = Field("", max_length=500)
-    percentiles: list[tuple[float, float]] = Field(
+    n: Count
+    mean: Number
+    sd: Number = Field(gt=0)
+    reliability: Number | None = Field(None, gt=0, lt=1)
+    reliability_source: OneLine = Field("", max_length=500)
+    percentiles: list[tuple[Number, Number]] = Field(
         default_factory=list,
         max_length=10_000,
         description="[score, percentile rank] pairs, ascending by score.",
@@ -132,11 +173,11 @@ class NormTable(_Model):
     format: Literal["psyq-norms/1"] = "psyq-norms/1"
     id: Identifier
     version: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,31}$")]
-    title: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    title: Annotated[OneLine, StringConstraints(min_length=1, max_length=300)]
     instrument: Identifier
     instrument_version: str = Field(max_length=32)
     status: Literal["provisional", "final"]
-    created: date
+    created: Annotated[date, BeforeValidator(_table_day)]
     sample: Sample
     notes: str = Field("", max_length=5000)
     groups: list[NormGroup] = Field(min_length=1, max_length=MAX_GROUPS)
@@ -144,12 +185,48 @@ class NormTable(_Model):
     @model_validator(mode="after")
     def _distinct_groups(self) -> NormTable:
         seen: set[frozenset[tuple[str, str]]] = set()
-        for group in self.groups:
-            key = frozenset((k, v.strip().lower()) for k, v in group.group.items())
+        for k, group in enumerate(self.groups):
+            key = frozenset((n, v.strip().lower()) for n, v in group.group.items())
             if key in seen:
-                raise ValueError(f"group '{group.label}' is listed twice")
+                raise ValueError(f"groups.{k}: group '{group.label}' is listed twice")
             seen.add(key)
+            for scale_id, norm in group.scales.items():
+                if norm.n > self.sample.n:  # a typo in one of the two counts
+                    raise ValueError(
+                        f"groups.{k}.scales.{scale_id}.n: {norm.n} people, more than the "
+                        f"whole sample (sample.n {self.sample.n})"
+                    )
+        self._bands_apart()
         return self
+
+    def _bands_apart(self) -> None:
+        """A key's values are all age bands or none, each band runs upwards, and no two
+        overlap: a client in two bands got whichever was listed first, and a band that
+        ends before it starts held nobody, silently."""
+        values: dict[str, dict[str, tuple[float, float] | None]] = {}
+        for k, group in enumerate(self.groups):
+            for key, value in group.group.items():
+                bounds = band_bounds(value)
+                known = values.setdefault(key, {})
+                if value in known:
+                    continue
+                if known and any((b is None) != (bounds is None) for b in known.values()):
+                    raise ValueError(
+                        f"groups.{k}.group.{key}: '{value}' and '{next(iter(known))}': {key} "
+                        "mixes age bands (18-29, 50-) with other values"
+                    )
+                if bounds is not None:
+                    lo, hi = bounds
+                    if hi < lo:
+                        raise ValueError(
+                            f"groups.{k}.group.{key}: band '{value}' ends before it starts"
+                        )
+                    for other, o in known.items():
+                        if o is not None and lo <= o[1] and o[0] <= hi:
+                            raise ValueError(
+                                f"groups.{k}.group.{key}: band '{value}' overlaps '{other}'"
+                            )
+                known[value] = bounds
 
     @property
     def name(self) -> str:
@@ -191,10 +268,15 @@ def read_table(path: Path, pm: PsyqPluginManager | None = None) -> NormTable:
     try:
         return NormTable.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        message = first["msg"].removeprefix("Value error, ")
-        raise NormError(f"{path}: not a psyq norm table: {where}: {message}") from None
+        raise NormError(f"{path}: not a psyq norm table: {first_error(exc)}") from None
+
+
+def first_error(exc: ValidationError) -> str:
+    """The first of a table's problems, as ``groups.1.scales.total.n: ...``."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 def tables_from_sources(
@@ -314,17 +396,23 @@ def age_number(text: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def band_contains(band: str, value: str) -> bool | None:
-    """Whether ``value`` is in an age band ``30-49`` / ``50-``; None if ``band`` is no band."""
+def band_bounds(band: str) -> tuple[float, float] | None:
+    """``30-49`` -> (30, 49), ``50-`` -> (50, inf); None if ``band`` is no age band."""
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*-\s*([0-9]+(?:\.[0-9]+)?)?\s*", band)
     if m is None:
+        return None
+    return float(m.group(1)), float(m.group(2)) if m.group(2) else math.inf
+
+
+def band_contains(band: str, value: str) -> bool | None:
+    """Whether ``value`` is in an age band ``30-49`` / ``50-``; None if ``band`` is no band."""
+    bounds = band_bounds(band)
+    if bounds is None:
         return None
     x = age_number(value)
     if x is None:
         return False
-    lo = float(m.group(1))
-    hi = float(m.group(2)) if m.group(2) else math.inf
-    return lo <= x <= hi
+    return bounds[0] <= x <= bounds[1]
 
 
 def _matches(group: dict[str, str], client: dict[str, str]) -> bool:
@@ -351,6 +439,13 @@ def choose_group(table: NormTable, client: dict[str, str]) -> NormGroup | None:
             raise NormError(
                 f"--group {key}={have}: not a number; norm table '{table.id}' has "
                 f"{key} bands {', '.join(bands)}"
+            )
+        if is_age and not any(band_contains(b, have) for b in bands):
+            # Between two bands (29.5 beside 18-29 and 30-49), below the first or in a band
+            # the table left out: the whole sample's norms were used, unsaid.
+            raise NormError(
+                f"--group {key}={have}: in none of the {key} bands of norm table "
+                f"'{table.id}' ({', '.join(bands)})"
             )
     fitting = [g for g in table.groups if _matches(dict(g.group), client)]
     if not fitting:
@@ -467,6 +562,17 @@ def with_norms(
                 "give --norms FILE"
             )
         return result
+    # A key no table groups by (a misspelt `sexx=f`) was passed over, and the whole
+    # sample's norms used. The instrument's client attributes (sex, for cut-offs that
+    # depend on it) are --group keys of their own.
+    keys = {key for table in tables for group in table.groups for key in group.group}
+    for key in client:
+        if key not in keys and key not in instrument.client_attributes:
+            names = ", ".join(f"'{t.id}'" for t in tables)
+            by = f"groups by {', '.join(sorted(keys))}" if keys else "only the whole sample"
+            raise NormError(
+                f"--group {key}={client[key]}: norm table {names} has {by}, none by {key}"
+            )
     return apply_norms(result, tables, client)
 
 

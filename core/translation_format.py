@@ -17,9 +17,17 @@ but :mod:`psyq.text` (which imports nothing), so :mod:`psyq.models` can use it.
 
 # No `from __future__ import annotations` (see psyq.models): pydantic evaluates no
 # strings when these classes are made.
+import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from psyq.text import no_control
 
@@ -65,6 +73,20 @@ _ItemText = Annotated[
 ]
 
 
+def _option_value(value: object) -> object:
+    """An answer option's value as the instrument writes it: ``0`` (or ``"0"``, as JSON
+    writes every key). Pydantic also read ``true`` as 1 and ``1.0`` or ``"01"`` as 1, so
+    a label written for something else labelled option 1."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?(0|[1-9][0-9]{0,17})", value):
+        return int(value)
+    raise ValueError(f"{value!r} is not an option value (a whole number, as the instrument gives)")
+
+
+_OptionValue = Annotated[int, BeforeValidator(_option_value)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True
@@ -107,7 +129,7 @@ class Translation(_Model):
     instructions: _Long = ""
     recall_period: _Long = ""
     notice: _Long = ""
-    response_scales: dict[_Key, dict[int, _Short]] = Field(
+    response_scales: dict[_Key, dict[_OptionValue, _Short]] = Field(
         default_factory=dict, description="Answer labels by response scale id, then value."
     )
     # No control character (a terminal would obey it) and no bidi override, as in every text.

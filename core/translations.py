@@ -234,6 +234,9 @@ class TranslationFiles:
         self.pm = pm
         self.files: dict[tuple[str, str], tuple[TranslationFile, Path]] = {}
         self.problems: list[str] = []
+        # A file that could not be read, by the (instrument, language) it names, when
+        # that much could be read: a report in that language names its mistake first.
+        self.broken: dict[tuple[str, str], str] = {}
         from psyq.registry import _definition_files
 
         for _plugin, source in pm.collect("psyq_translation_sources"):
@@ -242,6 +245,9 @@ class TranslationFiles:
                     found = load_translation_file(pm, path)
                 except DefinitionError as exc:
                     self.problems.append(f"{source.name}: {exc}")
+                    names = _names(pm, path)
+                    if names is not None:
+                        self.broken.setdefault(names, f"{source.name}: {exc}")
                     continue
                 key = (found.translation_of, found.language)
                 if key in self.files:
@@ -251,6 +257,20 @@ class TranslationFiles:
                     )
                     continue
                 self.files[key] = (found, path)
+
+
+def _names(pm: PsyqPluginManager, path: Path) -> tuple[str, str] | None:
+    """The instrument and language a translation file names, if it can be read that far."""
+    from psyq.registry import read_definition
+
+    try:
+        data = read_definition(pm, path)
+    except DefinitionError:
+        return None
+    of, language = data.get("translation_of"), data.get("language")
+    if isinstance(of, str) and isinstance(language, str):
+        return of, language
+    return None
 
 
 def files_for(pm: PsyqPluginManager) -> TranslationFiles:
@@ -276,6 +296,13 @@ def check_file(app: App, path: Path) -> tuple[TranslationFile, list[str]]:
     found = load_translation_file(app.pm, path)
     instrument = app.instrument(found.translation_of)
     out = [f"{path}: {p}" for p in problems(instrument, found, found.language)]
+    if found.language in instrument.translations:
+        # The definition's own translation is the one used: this file was passed over
+        # unsaid, while `psyq validate` called it ok.
+        out.append(
+            f"{path}: {instrument.id} '{found.language}' is already translated in its "
+            "definition, which is the one used; remove one of the two"
+        )
     if found.instrument_version != instrument.version:
         out.append(
             f"{path}: translates {instrument.id} v{found.instrument_version}, but the "
@@ -312,6 +339,7 @@ def translation_for(app: App, instrument: Instrument, language: str) -> Translat
                     f"the installed v{instrument.version}; it cannot be used"
                 )
     if translation is None:
+        files = files_for(app.pm)
         known = ", ".join(languages(app, instrument)) or "none"
         # Shown as typed, unless that would break the one line (a tag ending in a newline).
         shown = (
@@ -319,9 +347,15 @@ def translation_for(app: App, instrument: Instrument, language: str) -> Translat
             if language.isprintable() and len(language) <= 40
             else repr(language[:40])
         )
+        broken = files.broken.get((instrument.id, language))
+        if broken is not None:  # the file that gives this language, by what it names
+            raise LanguageError(
+                f"{instrument.id} has no {shown} translation: the file that gives it could "
+                f"not be read: {broken}"
+            )
         # A translation file psyq could not read may be the one meant: say why, never
         # only "available: none" beside a file the user can see.
-        unread = files_for(app.pm).problems
+        unread = files.problems
         why = (
             f"; {len(unread)} translation file(s) could not be read: {unread[0]}"
             + (" (psyq validate FILE names the rest)" if len(unread) > 1 else "")

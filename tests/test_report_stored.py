@@ -76,12 +76,13 @@ def test_stored_report_errors(recorded: CLI, tmp_path: Path, args: list[str], me
     assert not (tmp_path / "x.pdf").exists()
 
 
-def test_adhoc_report_takes_the_same_pseudonymous_ids_as_the_store(
-    psyq_cli: CLI, tmp_path: Path
-) -> None:
+def test_adhoc_report_takes_the_same_client_ids_as_batch(psyq_cli: CLI, tmp_path: Path) -> None:
+    """A report of answers given here stores nothing: its --client is a batch row's id
+    (psyq.clients.given_client_id_problem), so an id one refuses the other does too.
+    (tests/test_bad_input_red_team5.py checks both ways.)"""
     out = tmp_path / "x.pdf"
-    result = psyq_cli("report", "gad7", "--answers", "1,1,1,1,1,1,1", "--client", "Jane Doe",
+    result = psyq_cli("report", "gad7", "--answers", "1,1,1,1,1,1,1", "--client", "C\u202e42",
                       "-o", str(out))  # fmt: skip
     assert result.exit_code == 2
-    assert "not a valid pseudonymous id" in result.stderr
+    assert "invisible or control character (U+202E" in result.stderr
     assert not out.exists()

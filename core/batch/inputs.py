@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from psyq.answers import FINISHED_STATUSES, UNFINISHED_STATUSES
+from psyq.clients import MAX_GIVEN_CLIENT_ID_CHARS, given_client_id_problem
 from psyq.errors import PsyqError
 from psyq.files import read_limited
 from psyq.models import Instrument
@@ -47,7 +48,7 @@ MAX_JSONL_LINE_CHARS = 16 * 1024 * 1024
 """A JSONL row (a FHIR Bundle included) longer than this is refused unparsed: parsing
 takes some 30 times its size in memory, so one 1 GB line would take 30 GB."""
 """A batch input (file or stdin) is at most 1 GB (split a larger cohort)."""
-MAX_CLIENT_ID_CHARS = 200
+MAX_CLIENT_ID_CHARS = MAX_GIVEN_CLIENT_ID_CHARS
 """Longest client id a batch row may carry (room for a FHIR subject reference; the
 store's stricter rule, :data:`psyq.clients.CLIENT_ID_PATTERN`, allows 32)."""
 
@@ -167,6 +168,8 @@ class ColumnMap:
     rename: Mapping[str, str] = field(default_factory=dict)
     answer_codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     status: FormStatus | None = None
+    date_given: bool = False
+    """``--date-column`` was given: a file without that column is an error, not undated."""
 
 
 @dataclass(frozen=True)
@@ -274,6 +277,10 @@ def _check_columns(
             f"{label}: no '{columns.id_column}' {kind}; every row needs a client id "
             f"(use --id-column to name the {kind} that holds it)"
         )
+    if columns.date_given and columns.date_column not in names:
+        # With --ignore-extra-columns a misspelt --date-column dropped the file's dates:
+        # every row scored undated, unsaid.
+        raise InputError(f"{label}: no '{columns.date_column}' {kind}, which --date-column names")
     missing = [i for i in required_items(instrument) if i not in names]
     if missing:
         raise InputError(
@@ -486,6 +493,19 @@ def _too_long(line: str) -> str:
     )
 
 
+def jsonl_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Each line of JSON Lines text, numbered from 1.
+
+    Lines end at ``\n`` only (``\r\n`` leaves a ``\r``, which JSON reads as space):
+    ``str.splitlines`` also split at U+2028, U+0085 and other characters a JSON string
+    may hold as they are, so a row whose text held one became two rows of broken JSON,
+    its answers (a positive critical item among them) never read. A byte order mark
+    at the start of a line (files joined with ``cat``) is not part of it.
+    """
+    for number, line in enumerate(text.split("\n"), start=1):
+        yield number, line.removeprefix("\ufeff")
+
+
 def _read_jsonl(
     label: str,
     text: str,
@@ -497,7 +517,7 @@ def _read_jsonl(
     seen: set[str] = set()
     item_ids = [i.id for i in instrument.items]
     none = (None,) * len(item_ids)
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in jsonl_lines(text):
         if not line.strip():
             continue
         if len(line) > MAX_JSONL_LINE_CHARS:
@@ -586,22 +606,15 @@ def _client_id(text: str) -> tuple[str, str | None]:
     more than a normal one.
     """
     text = text.strip()
-    if not text.isprintable():
-        # A tab, line break, bidi override or zero-width character: an id that reads
-        # as another on a screen or splits a line of a report's name. Shown escaped.
-        at, char = next((k, c) for k, c in enumerate(text) if not c.isprintable())
-        shown = text[: MAX_CLIENT_ID_CHARS + 1].encode("unicode_escape").decode("ascii")
-        return shown, (
-            f"the client id holds an invisible or control character (U+{ord(char):04X}, "
-            f"character {at + 1}); use letters, digits, '-' or '_' (a pseudonymous id "
-            "such as C0042)"
-        )
-    if len(text) <= MAX_CLIENT_ID_CHARS:
+    if not text:
+        return text, None  # the worker says so, after naming the row's critical answers
+    # One rule with `psyq report --client` (psyq.clients): an id one takes, the other does.
+    problem = given_client_id_problem(text)
+    if problem is None:
         return text, None
-    return text[:MAX_CLIENT_ID_CHARS] + "...", (
-        f"the client id is {len(text)} characters long; at most {MAX_CLIENT_ID_CHARS} "
-        "are accepted (a pseudonymous id such as C0042)"
-    )
+    if not text.isprintable():  # shown escaped: as typed, it would read as another id
+        return text[: MAX_CLIENT_ID_CHARS + 1].encode("unicode_escape").decode("ascii"), problem
+    return text[:MAX_CLIENT_ID_CHARS] + "...", problem
 
 
 _UNFINISHED_DOCUMENT = (

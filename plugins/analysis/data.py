@@ -185,7 +185,7 @@ def _records_by_line(text: str, fmt: str) -> dict[int, dict[str, Any]]:
     import io
     import json
 
-    from psyq.batch.inputs import MAX_JSONL_LINE_CHARS, wide_csv_cells
+    from psyq.batch.inputs import MAX_JSONL_LINE_CHARS, jsonl_lines, wide_csv_cells
 
     out: dict[int, dict[str, Any]] = {}
     if fmt == "csv":
@@ -198,7 +198,7 @@ def _records_by_line(text: str, fmt: str) -> dict[int, dict[str, Any]]:
                 out[start] = dict(zip(header, cells, strict=False))
                 start = reader.line_num + 1
         return out
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in jsonl_lines(text):  # numbered as the batch reader numbers them
         if len(line) > MAX_JSONL_LINE_CHARS:
             continue  # the reader refused it unparsed, as one bad row
         try:

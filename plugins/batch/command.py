@@ -80,7 +80,12 @@ def _formats(app: App, text: str | None, scores_only: bool) -> tuple[str, ...]:
 )
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://10.0.0.5:8786.")
 @click.option("--id-column", default="client_id", show_default=True, help="Client id column.")
-@click.option("--date-column", default="date", show_default=True, help="Date column, if any.")
+@click.option(
+    "--date-column",
+    default="date",
+    show_default=True,
+    help="Date column, if any (one named here must be in the file).",
+)
 @click.option(
     "--ignore-extra-columns", is_flag=True, help="Skip columns that are not items (REDCap)."
 )
@@ -179,7 +184,15 @@ def batch_command(
     if executor == "local" and scheduler is not None:
         # A batch meant for a cluster must not quietly run on this machine instead.
         raise PsyqError("--scheduler is a Dask scheduler's address: give it with --executor dask")
-    columns = ColumnMap(id_column, date_column, ignore_extra_columns)
+    from click.core import ParameterSource
+
+    given = click.get_current_context().get_parameter_source("date_column")
+    columns = ColumnMap(
+        id_column,
+        date_column,
+        ignore_extra_columns,
+        date_given=given not in (None, ParameterSource.DEFAULT),
+    )
     mapping = None
     if redcap_dictionary is not None:
         from psyq.plugins.redcap.records import form_status, map_export
@@ -196,6 +209,7 @@ def batch_command(
             answer_codes=mapping.answer_codes,
             # An Incomplete form is not scored as a finished one (see form_status).
             status=form_status(mapping.form),
+            date_given=columns.date_given,
         )
     elif to_target is not None:
         raise PsyqError("--to redcap needs --redcap DICT.csv (the project's data dictionary)")

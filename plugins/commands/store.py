@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -69,12 +68,14 @@ class DateType(_DateParam):
     ) -> datetime:
         if isinstance(value, datetime):
             return value
+        from psyq.dates import written_day
+
         text = str(value).strip()
         try:
-            # strptime reads full-width or Arabic-Indic digits (２０２６) too: 0-9 only.
-            if not re.fullmatch(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}", text):
-                raise ValueError(text)
-            return datetime.strptime(text, "%Y-%m-%d")
+            # strptime read full-width or Arabic-Indic digits (２０２６) too, and 2026-1-5,
+            # which report --date and a batch row refuse: one form, YYYY-MM-DD in 0-9.
+            day = written_day(text)
+            return datetime(day.year, day.month, day.day)
         except ValueError:
             shown = text if len(text) <= 40 else text[:37] + "..."
             self.fail(f"'{shown}' is not a date; give a real date as YYYY-MM-DD", param, ctx)

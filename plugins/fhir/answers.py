@@ -321,10 +321,11 @@ def answer_value(
     where = f"linkId '{link_id}' ({item.id})"
     kinds = [k for k in answer if k.startswith("value")]
     if len(kinds) > 1:
-        # FHIR's value[x] is one value: which of two disagreeing ones was meant?
+        # FHIR's value[x] is one value. Read in psyq's order, {"valueCoding": code 3,
+        # "valueInteger": 0} was the 0, hiding the endorsed PHQ-9 item 9 it also says.
         raise AnswerError(
-            f"{where}: one answer gives {len(kinds)} values ({', '.join(kinds[:4])}); "
-            "a FHIR answer has one value[x]; refusing rather than picking one"
+            f"{where}: one answer holds {len(kinds)} values ({', '.join(kinds)}); a FHIR "
+            "answer has one value[x]: refusing it rather than picking one"
         )
     if "valueInteger" in answer or "valueDecimal" in answer:
         raw = answer.get("valueInteger", answer.get("valueDecimal"))

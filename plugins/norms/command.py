@@ -220,7 +220,7 @@ def build_command(
     from pydantic import ValidationError
 
     from psyq.files import refuse_existing, write_output
-    from psyq.norms import NormTable, Sample, dump_table
+    from psyq.norms import NormTable, Sample, dump_table, first_error
 
     refuse_existing(output, force)
     _check_texts({"--description": description, "--collected": collected,
@@ -255,8 +255,7 @@ def build_command(
     try:
         table = NormTable(**fields)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise PsyqError(f"norm table {first['loc'][0]}: {first['msg']}") from None
+        raise PsyqError(f"norm table: {first_error(exc)}") from None
     try:
         write_output(output, dump_table(table).encode("utf-8"), force=force)
     except OSError as exc:

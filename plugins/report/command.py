@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,11 +40,11 @@ def parse_date(text: str | None) -> date:
     """``--date YYYY-MM-DD``; today when not given."""
     if text is None:
         return date.today()
+    from psyq.dates import written_day
+
     try:
         # Python also reads 20260101 and week dates (2026-W01-1): not the form asked for.
-        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text.strip()):
-            raise ValueError(text)
-        day = date.fromisoformat(text.strip())
+        day = written_day(text.strip())
     except ValueError:
         raise PsyqError(f"--date: '{text}' is not a date in YYYY-MM-DD form") from None
     return checked_day(day)
@@ -212,7 +211,7 @@ def report_command(
         if note is not None:
             request.note = _checked("--note", note, MAX_NOTE_CHARS)
     else:
-        from psyq.clients import check_client_id
+        from psyq.clients import check_given_client_id
         from psyq.outputs import RenderRequest
 
         if instrument_id is None or client_id is None:
@@ -231,7 +230,7 @@ def report_command(
                 with_document_sex(client, about, "--sex (or --group sex=)", answers_file),
             ),
             instrument=instrument,
-            client_id=check_client_id(client_id),
+            client_id=check_given_client_id(client_id),
             administered=(day := document_day(about, answers_file, given_day))
             or given_day
             or date.today(),
