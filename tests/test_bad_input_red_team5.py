@@ -340,7 +340,9 @@ def test_a_fhir_answer_holding_two_values_is_refused_not_read_as_one(
     assert batch.exit_code == 1, batch.output
     assert read_csv(out / "scores.csv") == []
     [error] = read_csv(out / "errors.csv")
-    assert words in error["reason"]
+    # After the row's CRITICAL lead (the item's answer cannot be read), as a sentence.
+    assert error["reason"].startswith("row 1: CRITICAL item phq9_9 ")
+    assert "L" + words[1:] in error["reason"]
 
 
 @pytest.mark.parametrize("day", ["2026-1-5", "2026-01-5", "2026-1-05"])
