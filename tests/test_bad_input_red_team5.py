@@ -467,3 +467,26 @@ def test_a_jsonl_file_joined_to_another_keeps_the_second_files_first_row(
                       "--quiet")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert [r["row"] for r in read_csv(out / "scores.csv")] == ["1", "2"]
+
+
+@pytest.mark.parametrize("scores_only", [True, False])
+def test_a_header_repeated_by_joining_two_files_is_named_not_a_critical_answer(
+    psyq_cli: CLI, tmp_path: Path, scores_only: bool
+) -> None:
+    """`cat a.csv b.csv`: b's header became a data row, reported as "CRITICAL item phq9_9
+    answered phq9_9: act on it", and the terminal counted it as a critical row."""
+    header = "client_id," + ",".join(f"phq9_{n}" for n in range(1, 11))
+    one = f"{header}\nC1,1,1,1,1,1,1,1,1,0,0\n"
+    joined = tmp_path / "joined.csv"
+    joined.write_text(one + one.replace("C1,", "C2,"), encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["batch", joined, "--instrument", "phq9", "--out", out, "--quiet"]
+    batch = psyq_cli(*args, *(["--scores-only"] if scores_only else []))
+    assert batch.exit_code == 1, batch.output
+    assert [r["client_id"] for r in read_csv(out / "scores.csv")] == ["C1", "C2"]
+    [error] = read_csv(out / "errors.csv")
+    assert (
+        error["reason"]
+        == "row 3: it repeats the header line (files joined?): not a form, not scored"
+    )
+    assert "CRITICAL" not in batch.output

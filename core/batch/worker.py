@@ -323,6 +323,9 @@ def _with_critical(ctx: _Context, values: tuple[Any, ...], where: str, error: st
     unfinished = error.startswith(where + UNFINISHED)
     error = error.replace(UNFINISHED, "", 1) if unfinished else error
     given = dict(zip(ctx.item_ids, values, strict=True))
+    if all(str(v).strip() == item_id for item_id, v in given.items()):
+        # Two files joined with `cat`: the second header is no form and raises no alert.
+        return f"{where}it repeats the header line (files joined?): not a form, not scored"
     blank = all(v is None or str(v).strip() == "" for v in values)
     if blank and not unfinished:
         return error
