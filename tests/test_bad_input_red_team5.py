@@ -490,3 +490,29 @@ def test_a_header_repeated_by_joining_two_files_is_named_not_a_critical_answer(
         == "row 3: it repeats the header line (files joined?): not a form, not scored"
     )
     assert "CRITICAL" not in batch.output
+
+
+@pytest.mark.parametrize(
+    ("subject", "warned"),
+    [
+        ({"reference": "Patient/C77"}, "'Patient/C77'"),
+        ({"identifier": {"value": "C77"}}, "'C77'"),
+        ({"reference": "Patient/C5"}, None),
+        ({"identifier": {"value": "C5"}}, None),
+    ],
+)
+def test_record_says_when_the_responses_subject_is_not_the_client_given(
+    psyq_cli: CLI, tmp_path: Path, subject: dict[str, Any], warned: str | None
+) -> None:
+    """`record --client C5` of a response whose subject is C77 was stored under C5
+    without a word (its critical flag then in C5's history)."""
+    path = _response(tmp_path, {"valueInteger": 2})
+    response = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**response, "subject": subject}), encoding="utf-8")
+    recorded = psyq_cli("record", "phq9", "--client", "C5", "--answers-file", path)
+    assert recorded.exit_code == 0, recorded.output
+    assert "saved administration 1: PHQ-9 for client C5" in recorded.stdout
+    if warned is None:
+        assert "warning" not in recorded.stderr
+    else:
+        assert f"names its subject {warned}, not C5; stored under client C5" in recorded.stderr

@@ -167,6 +167,17 @@ def record_command(
             origin=app.origin(instrument_id),
         )
     partial = " as a PARTIAL administration (the answers file says the form was not finished)"
+    subject = str(about.get("client_id") or "")
+    if subject and subject.rpartition("/")[2] != client_id:
+        # Another id space (a FHIR server's Patient/123) or another client's form: say so.
+        from psyq.text import visible
+
+        click.echo(
+            f"psyq: warning: {answers_file} names its subject '{visible(subject)}', not "
+            f"{client_id}; stored under client {client_id} as --client says: check it is "
+            "this client's form",
+            err=True,
+        )
     click.echo(
         f"saved administration {adm.id}: {instrument.short_name} for client {client_id} "
         f"on {day.isoformat()}{partial if unfinished else ''}"
