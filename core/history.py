@@ -375,6 +375,76 @@ def result_of(app: App, administration: Administration, instrument: Instrument) 
     return app.scorer.score_valid(instrument, dict(administration.answers))
 
 
+UNREADABLE_MARK = "!!! CANNOT SHOW"
+"""Leads the line for a stored form whose definition psyq cannot read any more."""
+
+
+def unreadable(app: App, store: Store, administrations: Iterable[Administration]) -> dict[int, str]:
+    """Administration id -> why it cannot be read: its definition is not installed and
+    the store keeps no usable copy (deleted or changed outside psyq). Every output that
+    lists a store's or a client's forms shows the others, and names each of these with
+    the flags stored with it (:func:`unreadable_lines`), rather than failing whole."""
+    from psyq.errors import UnknownInstrumentError
+    from psyq.store import TamperedError
+
+    found: dict[tuple[str, str, str, str | None], str | None] = {}
+    out: dict[int, str] = {}
+    for adm in administrations:
+        key = (adm.instrument_id, adm.instrument_version, adm.definition_hash, adm.scored_with)
+        if key not in found:
+            try:
+                app.instrument_of(adm, store)
+                found[key] = None
+            except (UnknownInstrumentError, TamperedError) as exc:
+                # "administration 7: instrument ... is not installed ...": said per form.
+                found[key] = re.sub(r"^administration \d+: ", "", str(exc))
+        problem = found[key]
+        if problem is not None:
+            out[adm.id] = problem
+    return out
+
+
+def unreadable_lines(adm: Administration, problem: str, *, detail: bool = True) -> list[str]:
+    """``!!! CANNOT SHOW administration 7 (mood9 v1.0, 2026-11-30, complete) of client
+    C1: <why>``, then each critical flag stored with it, as alerts are worded: psyq
+    cannot show the form without its definition, but its risk signal is never lost with
+    it. ``detail=False`` (a de-identified export) names neither the form nor its client."""
+    from psyq.alerts import alert_line, form_words
+
+    about = f"{adm.instrument_id} v{adm.instrument_version}, {adm.administered.isoformat()}"
+    which = (
+        f"administration {adm.id} ({about}, {adm.status}) of client {adm.client_id}"
+        if detail
+        else f"an administration ({adm.instrument_id} v{adm.instrument_version}, {adm.status})"
+    )
+    if not detail:  # the audit detail names an OS user and a time
+        problem = (
+            "its definition is not installed and the store keeps no usable copy of it "
+            "(`psyq audit verify` gives the details)"
+        )
+    lines = [f"{UNREADABLE_MARK}: {which}: {problem}"]
+    try:
+        stored = adm.result
+    except ValueError:  # its scores changed outside psyq too: nothing to read
+        stored = None
+    if stored is None:
+        lines.append(
+            "  no scores were stored with it: whether it raises a critical flag is not "
+            "known until its definition is given again"
+        )
+        return lines
+    where = (
+        form_words(adm.id, adm.status, instrument=adm.instrument_id)
+        if detail
+        else f"{adm.status} administration ({adm.instrument_id})"
+    )
+    critical = [flag for flag in stored.flags if flag.level == "critical"]
+    lines += [f"  as stored: {alert_line(flag, where)}" for flag in critical]
+    if not critical:
+        lines.append("  as stored, it raised no critical flag")
+    return lines
+
+
 def with_moved_from(store: Store, changed: dict[int, str]) -> dict[int, str]:
     """``changed`` (:meth:`~psyq.store.Store.changed_outside`) with the client a form was
     moved from outside psyq added to its problem, so the client it now shows under is
@@ -394,9 +464,15 @@ def with_moved_from(store: Store, changed: dict[int, str]) -> dict[int, str]:
 
 
 def build_history(
-    app: App, store: Store, client_id: str, instrument_id: str | None = None
+    app: App,
+    store: Store,
+    client_id: str,
+    instrument_id: str | None = None,
+    *,
+    skip: Iterable[int] = (),
 ) -> list[HistoryEntry]:
-    """Complete administrations of ``client_id``, oldest first, with change."""
+    """Complete administrations of ``client_id``, oldest first, with change; ``skip``:
+    administration ids left out (those :func:`unreadable` names, said apart)."""
     check_client_id(client_id)
     if not store.has_client(client_id) and not store.administrations(client_id=client_id):
         # A client deleted outside psyq whose forms remain is shown (and said to be).
@@ -404,9 +480,14 @@ def build_history(
     if instrument_id is not None:
         # An unknown id is a clear error, not an empty list; a path names its id.
         instrument_id = app.instrument_filter(instrument_id, store)
-    administrations = store.administrations(
-        client_id=client_id, instrument_id=instrument_id, status="complete"
-    )
+    left_out = set(skip)
+    administrations = [
+        adm
+        for adm in store.administrations(
+            client_id=client_id, instrument_id=instrument_id, status="complete"
+        )
+        if adm.id not in left_out
+    ]
     origins = store.definition_origins()
     # A record changed outside psyq is shown, and said to be, on every line it is on.
     from psyq.results import low_concern_bands

@@ -6,6 +6,8 @@ clear line."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import sqlite3
@@ -434,3 +436,55 @@ def test_a_kept_definition_deleted_by_hand_is_named_not_asked_for_again(
     assert "last audited in entry #" in history.output and "give its definition" not in (
         history.output
     )
+
+
+CANNOT = "!!! CANNOT SHOW: administration 1 (mood9 v1.0, "
+STORED_ALERT = (
+    "  as stored: CRITICAL in complete administration 1 (mood9) (item phq9_9): The client "
+    "endorsed thoughts"
+)
+
+
+@pytest.mark.parametrize("how", ["copy deleted", "copy altered"])
+def test_a_form_psyq_cannot_read_hides_neither_the_others_nor_its_alert(
+    psyq_cli: CLI, psyq_home: Path, draft: Path, how: str
+) -> None:
+    """A draft's stored copy deleted (or altered) by hand, its file gone: history,
+    `clients` and export failed whole on that one form, so every other form, and the
+    critical flag stored with it, went unshown (another client's item 9 too, in
+    `clients` and export)."""
+    recorded = psyq_cli("record", draft, "--client", "C0042", "--answers", "1,1,1,1,1,1,1,1,1")
+    assert recorded.exit_code == 0, recorded.output
+    for client, answers in (("C0042", "0,0,0,0,0,0,0,0,0"), ("C0099", "0,0,0,0,0,0,0,0,3")):
+        assert psyq_cli("record", "phq9", "--client", client, "--answers", answers).exit_code == 0
+    draft.unlink()
+    change = (
+        "DELETE FROM definitions"
+        if how == "copy deleted"
+        else "UPDATE definitions SET definition = replace(definition, 'Mild', 'Fine')"
+    )
+    _hand_edit(psyq_home / "psyq.db", "DROP TRIGGER IF EXISTS definitions_no_delete",
+               "DROP TRIGGER IF EXISTS definitions_no_update", change)  # fmt: skip
+    history = psyq_cli("history", "C0042")
+    assert history.exit_code == 1, history.output
+    lines = history.stdout.splitlines()
+    assert lines[0].startswith(CANNOT) and "of client C0042: instrument 'mood9'" in lines[0]
+    assert lines[1].startswith(STORED_ALERT)
+    assert any(line.startswith("   2  ") and "Minimal" in line for line in lines)  # the other
+    as_json = psyq_cli("history", "C0042", "--json")
+    assert as_json.exit_code == 1 and CANNOT in as_json.stderr
+    assert [d["administration"]["id"] for d in json.loads(as_json.stdout)] == [2]
+    clients = psyq_cli("clients")
+    assert clients.exit_code == 1 and clients.stdout.startswith(CANNOT)
+    assert "CRITICAL in latest administration 3 (phq9)" in clients.stdout  # C0099's
+    assert "CRITICAL in latest administration 1 (mood9)" in clients.stdout
+    exported = psyq_cli("export")
+    assert exported.exit_code == 1 and CANNOT in exported.stderr
+    assert STORED_ALERT in exported.stderr
+    ids = [r["administration_id"] for r in csv.DictReader(io.StringIO(exported.stdout))]
+    assert ids == ["2", "3"]
+    hidden = psyq_cli("export", "--deidentify")
+    assert "!!! CANNOT SHOW: an administration (mood9 v1.0, complete): its definition" in (
+        hidden.stderr
+    )
+    assert "C0042" not in hidden.stdout + hidden.stderr and "root" not in hidden.stderr

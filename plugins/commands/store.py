@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from psyq.change import Change, Outcome
     from psyq.history import HistoryEntry
     from psyq.models import Instrument
-    from psyq.results import FlagHit
+    from psyq.results import FlagHit, ScoreResult
     from psyq.store import Administration, AnswerVersion, MovedForm, Store
 
 KEY_FILE = "deidentify.key"
@@ -290,7 +290,15 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
         gap = store.log_gap()
         # A client's record (the recorded sex cut-offs use) changed by hand, too.
         clients_changed = store.clients_changed_outside(c.id for c in clients)
+        # A form whose definition psyq cannot read any more (its stored flags said above).
+        from psyq.history import unreadable, unreadable_lines
+
+        cant = unreadable(app, store, every)
     from psyq.store import changed_warning, deleted_lines
+
+    for adm in every:  # what psyq cannot show leads, with its stored flags
+        for line in unreadable_lines(adm, cant[adm.id]) if adm.id in cant else ():
+            click.echo(line, err=as_json)
 
     for line in deleted_lines(deleted, gap=gap, kept=kept_gone):  # the log does not say whose
         click.echo(line, err=as_json)
@@ -306,10 +314,17 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
                 "changed_outside_psyq": [adm.id for adm in changed.get(c.id, [])],
                 "left_outside_psyq": [m.administration_id for m in left.get(c.id, [])],
                 "client_changed_outside_psyq": changed_warning(clients_changed.get(c.id)),
+                "unreadable": {
+                    str(adm.id): cant[adm.id]
+                    for adm in every
+                    if adm.id in cant and adm.client_id == c.id
+                },
             }
             for c in clients
         ]
         click.echo(json.dumps(docs, indent=2))
+        if cant:
+            ctx.exit(1)
         return
     if not clients:
         click.echo(
@@ -341,6 +356,14 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
                 f"{adm.administered.isoformat()}) was changed outside psyq after it was "
                 "saved; `psyq audit verify` gives the details"
             )
+        for adm in every:
+            if adm.id in cant and adm.client_id == c.id:
+                click.echo(
+                    f"{'':<12} {UNREADABLE_MARK}: administration {adm.id} "
+                    f"({adm.instrument_id} v{adm.instrument_version}): see above"
+                )
+    if cant:
+        ctx.exit(1)
 
 
 @clients_command.command("set")
@@ -469,13 +492,13 @@ def _with_earlier_alerts(
     critical flag their answers raised before psyq changed them that the answers now do
     not (``answer_version``: the kept version's id): a risk signal answered away is
     still said, as ``history`` and ``report`` say it."""
-    from psyq.history import result_of
-
     by_id = {adm.id: adm for adm in shown}
     earlier: list[dict[str, Any]] = []
     for version in store.answer_versions(by_id):
         adm = by_id[version.administration_id]
-        result = result_of(app, adm, app.instrument_of(adm))
+        result = _result_or_stored(app, adm)
+        if result is None:
+            continue
         for hit in version.alerts_gone(result):
             earlier.append(
                 {
@@ -491,15 +514,32 @@ def _with_earlier_alerts(
     return critical + earlier + [f for f in flags if f["level"] != "critical"]
 
 
+def _result_or_stored(app: App, adm: Administration) -> ScoreResult | None:
+    """The administration's result; when psyq cannot read its definition any more
+    (:func:`psyq.history.unreadable`), the result stored with it, so its flags are
+    still said (None: none was stored)."""
+    from psyq.errors import UnknownInstrumentError
+    from psyq.history import result_of
+    from psyq.store import TamperedError
+
+    try:
+        return result_of(app, adm, app.instrument_of(adm))
+    except (UnknownInstrumentError, TamperedError):
+        try:
+            return adm.result
+        except ValueError:  # its scores changed outside psyq too
+            return None
+
+
 def _partial_flags(app: App, partials: Iterable[Administration]) -> list[dict[str, Any]]:
     """Every flag raised by the answers of these (unfinished) administrations, critical
-    first, each with its administration, instrument and ``answered`` of ``items``."""
-    from psyq.history import result_of
-
+    first, each with its administration, instrument and ``answered`` of ``items``
+    (from the stored result of one whose definition psyq cannot read any more)."""
     out: list[dict[str, Any]] = []
     for adm in partials:
-        instrument = app.instrument_of(adm)
-        result = result_of(app, adm, instrument)
+        result = _result_or_stored(app, adm)
+        if result is None:
+            continue
         answered = sum(v is not None for v in adm.answers.values())
         for flag in result.flags:
             out.append(
@@ -555,6 +595,7 @@ def _flag_line(flag: dict[str, Any], status: str = "partial") -> str:
 
 CHANGED_MARK = "!!! CHANGED OUTSIDE PSYQ"
 """Marks a stored administration whose record no longer matches its audit entry."""
+UNREADABLE_MARK = "!!! CANNOT SHOW"  # psyq.history.UNREADABLE_MARK (that module loads on use)
 
 
 TOTAL_ONLY = (
@@ -801,15 +842,26 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
     """A client's complete administrations, oldest first, with reliable change
     against the previous administration and against the first of the same
     definition version (each version is listed in its own block)."""
-    from psyq.history import build_history, with_moved_from
+    from psyq.history import build_history, unreadable, unreadable_lines, with_moved_from
 
     with app.open_store() as store:
-        entries = build_history(app, store, client_id, instrument_id)
-        if instrument_id is not None:
-            instrument_id = app.instrument_filter(instrument_id, store)
-        partial = store.administrations(
-            client_id=client_id, instrument_id=instrument_id, status="partial"
-        )
+        wanted = None if instrument_id is None else app.instrument_filter(instrument_id, store)
+        # A form whose definition psyq cannot read any more: the others are shown, and
+        # it is named with the flags stored with it (exit 1), never the whole lost.
+        forms = store.administrations(client_id=client_id, instrument_id=wanted)
+        cant = unreadable(app, store, forms)
+        entries = build_history(app, store, client_id, instrument_id, skip=cant)
+        instrument_id = wanted
+        partial = [
+            adm
+            for adm in store.administrations(
+                client_id=client_id, instrument_id=instrument_id, status="partial"
+            )
+            if adm.id not in cant
+        ]
+        cant_lines = [
+            line for adm in forms if adm.id in cant for line in unreadable_lines(adm, cant[adm.id])
+        ]
         origins = store.definition_origins()
         from psyq.store import changed_warning
 
@@ -860,9 +912,13 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         ]
         docs.sort(key=lambda d: (d["administration"]["administered"], d["administration"]["id"]))
         click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
-        for line in [*left, *deleted_lines(deleted, gap=gap, kept=kept_gone)]:
+        for line in [*cant_lines, *left, *deleted_lines(deleted, gap=gap, kept=kept_gone)]:
             click.echo(line, err=True)  # the list has no place for them: said beside it
+        if cant:
+            click.get_current_context().exit(1)
         return
+    for line in cant_lines:  # before any score: what psyq cannot show leads
+        click.echo(line)
     # An unfinished form's critical flag leads, before any score (its details follow
     # the tables).
     lead = [*left, *(f"{_flag_line(flag)} (details below)" for flag in critical)]
@@ -891,6 +947,8 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
             click.echo(f"  {_flag_text(flag)}")
     for line in deleted_lines(deleted, gap=gap, kept=kept_gone):
         click.echo(line)
+    if cant:
+        click.get_current_context().exit(1)
 
 
 # -- rescore -----------------------------------------------------------------
@@ -1478,6 +1536,19 @@ def export_command(
             status=None if include_partial else "complete",
             since=None if since is None else since.date(),
         )
+        # A form whose definition psyq cannot read any more is not a row: it is named on
+        # the terminal with its stored flags, and the export exits 1.
+        from psyq.history import unreadable, unreadable_lines
+
+        cant = unreadable(app, store, administrations)
+        cant_lines = [
+            line
+            for adm in administrations
+            if adm.id in cant
+            for line in unreadable_lines(adm, cant[adm.id], detail=not deidentify)
+        ]
+        exported = {adm.id for adm in administrations}
+        administrations = [adm for adm in administrations if adm.id not in cant]
         origins = store.definition_origins()
         changed = store.changed_outside(adm.id for adm in administrations)
         # Partial forms left out are never left out silently when they raise a critical
@@ -1497,7 +1568,6 @@ def export_command(
         gap = store.log_gap()
         # Left out by the filters (partial, another instrument, an earlier date): one
         # changed by hand may be in that state because of the hand edit.
-        exported = {adm.id for adm in administrations}
         filtered_out = [adm for adm in store.administrations() if adm.id not in exported]
         left_changed = store.changed_outside(adm.id for adm in filtered_out)
         from psyq.store import by_administration
@@ -1567,6 +1637,10 @@ def export_command(
         click.echo(m.line(detail=not deidentify), err=True)
     for line in deleted_lines(deleted, detail=not deidentify, gap=gap, kept=kept_gone):
         click.echo(line, err=True)
+    for line in cant_lines:
+        click.echo(line, err=True)
+    if cant:
+        click.get_current_context().exit(1)
 
 
 @hookimpl
