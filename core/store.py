@@ -1878,18 +1878,35 @@ _JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")
 """The first bytes of a rollback journal SQLite would play back (a "hot" journal)."""
 
 
+_JOURNAL_PATIENCE = 2.0
+"""Seconds a rollback journal beside a WAL store may take to go before it is refused:
+another process's switch to WAL mode, or its migration, lasts milliseconds."""
+
+
 def _refuse_foreign_journal(path: Path) -> None:
     """Refuse a store in WAL mode (psyq's, which never uses a rollback journal) with a
     rollback journal beside it: SQLite would play it back into the store on opening,
     overwriting pages with another file's (a journal copied in from another store).
-    Nothing is opened, and the journal is left where it is."""
+    Nothing is opened, and the journal is left where it is.
+
+    Another psyq creating the store at that moment has a journal of its own there for a
+    few milliseconds (SQLite journals the switch to WAL mode): one that goes within
+    :data:`_JOURNAL_PATIENCE` seconds was that, not a copied-in one."""
+    import time
+
     real = Path(os.path.realpath(path))
     journal = real.with_name(real.name + "-journal")
-    magic, header = _first_bytes(journal, 8), b""
-    if magic == _JOURNAL_MAGIC:  # only then is the store read (one small read)
-        header = _first_bytes(real, 20)
-    if magic != _JOURNAL_MAGIC or len(header) < 20 or header[18:20] != b"\x02\x02":
-        return  # not a hot journal, or a store in rollback mode (its own journal)
+    waited = 0.0
+    while True:
+        magic, header = _first_bytes(journal, 8), b""
+        if magic == _JOURNAL_MAGIC:  # only then is the store read (one small read)
+            header = _first_bytes(real, 20)
+        if magic != _JOURNAL_MAGIC or len(header) < 20 or header[18:20] != b"\x02\x02":
+            return  # not a hot journal, or a store in rollback mode (its own journal)
+        if waited >= _JOURNAL_PATIENCE:
+            break
+        time.sleep(0.05)
+        waited += 0.05
     raise StoreError(
         f"{journal}: a rollback journal beside a store psyq keeps in WAL mode, so not one "
         "psyq wrote (copied in from another store?); SQLite would play it back into the "

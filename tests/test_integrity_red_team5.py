@@ -11,6 +11,7 @@ import io
 import json
 import shutil
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -416,6 +417,14 @@ def test_another_stores_rollback_journal_is_not_played_back_into_the_store(
     assert db.read_bytes() == before and journal.exists()  # nothing played back, nothing lost
     journal.rename(tmp_path / "kept-journal")
     assert psyq_cli("audit", "verify").exit_code == 0
+    # One that goes within moments was another psyq's (two processes creating the store
+    # at once: SQLite journals the switch to WAL mode), not a copied one: waited for.
+    shutil.copy(tmp_path / "kept-journal", journal)
+    going = threading.Timer(0.3, journal.rename, (tmp_path / "gone-journal",))
+    going.start()
+    waited = psyq_cli("history", "C0042")
+    going.join()
+    assert waited.exit_code == 0, waited.output
 
 
 def test_a_kept_definition_deleted_by_hand_is_named_not_asked_for_again(
