@@ -16,25 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from tests.cli_checks import one_line_error
+from tests.cohorts import read_csv
+
 CLI = Callable[..., Result]
 PHQ9_ITEMS = [f"phq9_{i}" for i in range(1, 10)]
-
-
-def one_line_error(result: Result | subprocess.CompletedProcess[str], code: int = 2) -> str:
-    exit_code = (
-        result.returncode if isinstance(result, subprocess.CompletedProcess) else result.exit_code
-    )
-    assert exit_code == code, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("psyq: error: "), result.stderr
-    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
-    return lines[0]
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 # -- answers: only the digits 0-9 ---------------------------------------------------------

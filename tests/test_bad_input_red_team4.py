@@ -6,9 +6,7 @@ one refused row naming its column), never stored, scored or run as something not
 
 from __future__ import annotations
 
-import csv
 import json
-import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -17,26 +15,12 @@ import pytest
 import yaml
 from click.testing import Result
 
+from tests.cli_checks import one_line_error
+from tests.cohorts import read_csv
+
 CLI = Callable[..., Result]
 PHQ9_ITEMS = [f"phq9_{i}" for i in range(1, 10)]
 NINE = "1,1,1,1,1,1,1,1,1"
-
-
-def one_line_error(result: Result | subprocess.CompletedProcess[str], code: int = 2) -> str:
-    exit_code = (
-        result.returncode if isinstance(result, subprocess.CompletedProcess) else result.exit_code
-    )
-    assert exit_code == code, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("psyq: error: "), result.stderr
-    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
-    return lines[0]
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def utc_now() -> datetime:

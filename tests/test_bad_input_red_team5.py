@@ -18,24 +18,12 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from tests.cli_checks import one_line_error
+from tests.cohorts import read_csv
 from tests.languages import HERE
 
 CLI = Callable[..., Result]
 NINE = "1,1,1,1,1,1,1,1,0"
-
-
-def one_line_error(result: Result, code: int = 2) -> str:
-    assert result.exit_code == code, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("psyq: error: "), result.stderr
-    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
-    return lines[0]
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 # -- 1. norm tables ---------------------------------------------------------------------------

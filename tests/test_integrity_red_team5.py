@@ -18,18 +18,11 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from tests.cli_checks import ITEM_9, phq9_draft
+from tests.cli_checks import hand_edit as _hand_edit
+
 CLI = Callable[..., Result]
-ITEM_9 = 'when: {item: phq9_9, op: ">", value: 0}'
 DELETED = "!!! DELETED OUTSIDE PSYQ"
-
-
-def _hand_edit(db: Path, *statements: str) -> None:
-    """What someone with the sqlite3 shell can do while psyq is not running."""
-    conn = sqlite3.connect(db)
-    for statement in statements:
-        conn.execute(statement)
-    conn.commit()
-    conn.close()
 
 
 @pytest.fixture
@@ -44,14 +37,7 @@ def store_only(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def draft(tmp_path: Path) -> Path:
     """The PHQ-9 as a draft under its own id (a clinic's copy, given by path)."""
-    text = (Path(__file__).resolve().parents[1] / "instruments" / "phq9.yaml").read_text(
-        encoding="utf-8"
-    )
-    assert ITEM_9 in text
-    text = text.replace("\nid: phq9\n", "\nid: mood9\n").split("\nexamples:")[0] + "\n"
-    path = tmp_path / "mood9.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return phq9_draft(tmp_path)
 
 
 def _rescored(psyq_cli: CLI, draft: Path) -> None:
