@@ -294,6 +294,10 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
         from psyq.history import unreadable, unreadable_lines
 
         cant = unreadable(app, store, every)
+        cant_of: dict[str, list[Administration]] = {}
+        for adm in every:
+            if adm.id in cant:
+                cant_of.setdefault(adm.client_id, []).append(adm)
     from psyq.store import changed_warning, deleted_lines
 
     for adm in every:  # what psyq cannot show leads, with its stored flags
@@ -314,11 +318,7 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
                 "changed_outside_psyq": [adm.id for adm in changed.get(c.id, [])],
                 "left_outside_psyq": [m.administration_id for m in left.get(c.id, [])],
                 "client_changed_outside_psyq": changed_warning(clients_changed.get(c.id)),
-                "unreadable": {
-                    str(adm.id): cant[adm.id]
-                    for adm in every
-                    if adm.id in cant and adm.client_id == c.id
-                },
+                "unreadable": {str(adm.id): cant[adm.id] for adm in cant_of.get(c.id, [])},
             }
             for c in clients
         ]
@@ -356,12 +356,11 @@ def clients_command(ctx: click.Context, as_json: bool) -> None:
                 f"{adm.administered.isoformat()}) was changed outside psyq after it was "
                 "saved; `psyq audit verify` gives the details"
             )
-        for adm in every:
-            if adm.id in cant and adm.client_id == c.id:
-                click.echo(
-                    f"{'':<12} {UNREADABLE_MARK}: administration {adm.id} "
-                    f"({adm.instrument_id} v{adm.instrument_version}): see above"
-                )
+        for adm in cant_of.get(c.id, []):
+            click.echo(
+                f"{'':<12} {UNREADABLE_MARK}: administration {adm.id} "
+                f"({adm.instrument_id} v{adm.instrument_version}): see above"
+            )
     if cant:
         ctx.exit(1)
 
@@ -850,7 +849,7 @@ def history_command(app: App, client_id: str, instrument_id: str | None, as_json
         # it is named with the flags stored with it (exit 1), never the whole lost.
         forms = store.administrations(client_id=client_id, instrument_id=wanted)
         cant = unreadable(app, store, forms)
-        entries = build_history(app, store, client_id, instrument_id, skip=cant)
+        entries = build_history(app, store, client_id, wanted, skip=cant)
         instrument_id = wanted
         partial = [
             adm
