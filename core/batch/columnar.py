@@ -505,7 +505,7 @@ class ColumnarScorer:
             [flag_levels[k] for k in keys],
             [critical[k] for k in keys],
         )
-        self._count(stats, fast_rows, scored, keys, flag_ids)
+        self._count(stats, fast_rows, scored, keys, flag_ids, critical)
         if all(ok):
             scores.writerows(lines)
             return
@@ -641,8 +641,10 @@ class ColumnarScorer:
         scored: dict[str, Any],
         keys: list[Key],
         flag_ids: dict[Key, list[str]],
+        critical: dict[Key, bool],
     ) -> None:
-        """What :meth:`CohortStats.add` would count for every fast row, in bulk."""
+        """What :meth:`CohortStats.add` would count for every fast row, in bulk;
+        ``critical``: whether a row of each key raises a critical flag."""
         from collections import Counter
 
         inst = self.instrument
@@ -675,7 +677,6 @@ class ColumnarScorer:
         stats.flagged_count += sum(flagged)
         # Listed respondents: every flagged one, and the LISTED highest others; keys
         # are unique, so keeping these (in row order) keeps what add() would keep.
-        critical = {key: self._critical(key) for key in set(keys)}
         stats.critical_count += sum(critical[key] for key in keys)
         # Highest total first, then earliest row: sorted by (-total, row) in numpy.
         np = self.np
