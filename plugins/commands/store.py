@@ -840,7 +840,10 @@ def history_text(
 def history_command(app: App, client_id: str, instrument_id: str | None, as_json: bool) -> None:
     """A client's complete administrations, oldest first, with reliable change
     against the previous administration and against the first of the same
-    definition version (each version is listed in its own block)."""
+    definition version (each version is listed in its own block).
+
+    A form whose definition psyq can no longer read is named first, with the
+    critical flags stored with it, and the command exits 1."""
     from psyq.history import build_history, unreadable, unreadable_lines, with_moved_from
 
     with app.open_store() as store:
@@ -1518,7 +1521,9 @@ def export_command(
 
     CSV cells that a spreadsheet would run as a formula are neutralised. With
     --deidentify, the pseudonym key is kept in the data directory (0600), so
-    the same client gets the same pseudonym in every export.
+    the same client gets the same pseudonym in every export. A form whose
+    definition psyq can no longer read is not a row: it is named on stderr with
+    the critical flags stored with it, and the command exits 1.
     """
     if (date_shift or drop_dates) and not deidentify:
         flag = "--date-shift" if date_shift else "--drop-dates"
