@@ -557,7 +557,15 @@ def render_request_for(
         with app.open_store() as own:
             return render_request_for(app, admin_id, own)
     adm = store.get(admin_id)
-    instrument = app.instrument_of(adm, store)
+    from psyq.errors import UnknownInstrumentError
+    from psyq.store import TamperedError
+
+    try:
+        instrument = app.instrument_of(adm, store)
+    except (UnknownInstrumentError, TamperedError) as exc:  # no readable definition:
+        # the flags stored with it are said (the trend and scores need the definition)
+        said = "; ".join(line.strip() for line in unreadable_lines(adm, "")[1:])
+        raise type(exc)(f"{exc}; {said}") from None
     result = result_of(app, adm, instrument)
     before = [
         other

@@ -483,3 +483,9 @@ def test_a_form_psyq_cannot_read_hides_neither_the_others_nor_its_alert(
         hidden.stderr
     )
     assert "C0042" not in hidden.stdout + hidden.stderr and "root" not in hidden.stderr
+    # Its own report cannot be made without the definition: the refusal quotes its flag.
+    report = psyq_cli("report", "--administration", "1", "-o", psyq_home / "r.html")
+    assert report.exit_code in (1, 2) and not (psyq_home / "r.html").exists()
+    (line,) = [x for x in report.stderr.splitlines() if x.startswith("psyq: error: ")]
+    assert line.startswith("psyq: error: administration 1: instrument 'mood9' v1.0 is not")
+    assert STORED_ALERT.strip() in line
